@@ -1,0 +1,150 @@
+"""Every write to staff users, agent profiles, presence and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from teamline.core.errors import InvalidInput, NotFound
+from teamline.core.events import (
+    Event,
+    EventType,
+    Recipients,
+    admins_group,
+    send_event_on_commit,
+    team_group,
+    user_group,
+)
+
+from .models import AgentProfile, ApiToken, Presence, Role, User
+
+TOKEN_PREFIX = "tl_"
+
+
+def do_create_staff_user(
+    *,
+    username: str,
+    password: str | None,
+    role: str = Role.AGENT,
+    display_name: str = "",
+    email: str = "",
+    languages: list[str] | None = None,
+    skills: dict[str, int] | None = None,
+    capacity: dict[str, int] | None = None,
+    actor: User | None = None,
+) -> User:
+    """Create a staff user and their agent profile. Admins get Django admin access."""
+    if role not in Role.values:
+        raise InvalidInput(f"unknown role {role!r}")
+    with transaction.atomic():
+        user = User(
+            username=username,
+            email=email,
+            role=role,
+            display_name=display_name,
+            is_staff=role == Role.ADMIN,
+            is_superuser=role == Role.ADMIN,
+        )
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        profile = AgentProfile(user=user, languages=languages or [], skills=skills or {})
+        if capacity:
+            profile.capacity = capacity
+        profile.save()
+    return user
+
+
+def presence_recipients(user: User) -> Recipients:
+    """presence.changed goes to the teams the agent works in or supervises, admins, and the
+    agent's own other sessions."""
+    from teamline.teams.queries import membership_team_ids
+
+    groups = {team_group(team_id) for team_id in membership_team_ids(user)}
+    return Recipients(staff=frozenset(groups | {admins_group(), user_group(user.pk)}))
+
+
+def do_set_presence(user: User, presence: str, *, actor: User) -> AgentProfile:
+    """Change presence (locks the agent profile row). Becoming available offers waiting work.
+
+    Emits presence.changed to the agent's teams, admins and the agent's own sessions.
+    """
+    if presence not in Presence.values:
+        raise InvalidInput(f"unknown presence {presence!r}")
+    if actor.pk != user.pk and not actor.is_admin:
+        raise NotFound("No such agent.")
+    from teamline.routing import actions as routing
+
+    with transaction.atomic():
+        profile = AgentProfile.objects.select_for_update().get(user=user)
+        changed = profile.presence != presence
+        if changed:
+            profile.presence = presence
+            profile.presence_changed_at = timezone.now()
+            profile.save(update_fields=["presence", "presence_changed_at"])
+            send_event_on_commit(
+                Event(
+                    EventType.PRESENCE_CHANGED,
+                    staff={
+                        "user": {"id": user.pk, "name": user.name},
+                        "presence": presence,
+                        "at": profile.presence_changed_at.isoformat(),
+                    },
+                ),
+                presence_recipients(user),
+            )
+    if changed and presence == Presence.AVAILABLE:
+        routing.offer_waiting_work(user)
+    return profile
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def do_create_api_token(user: User, *, name: str, actor: User) -> tuple[ApiToken, str]:
+    """Create a personal access token; the plain secret is returned once and never stored."""
+    if actor.pk != user.pk and not actor.is_admin:
+        raise NotFound("No such user.")
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("Give the token a name (1-100 characters).")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], key_hash=_hash_token(raw)
+    )
+    return token, raw
+
+
+def do_revoke_api_token(token: ApiToken, *, actor: User) -> None:
+    if actor.pk != token.user_id and not actor.is_admin:
+        raise NotFound("No such token.")
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def check_api_token(raw: str) -> User | None:
+    """The active user a bearer token belongs to, or None. Records last use (at most once a
+    minute, so API calls do not all write)."""
+    if not raw.startswith(TOKEN_PREFIX):
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def do_ensure_agent_profile(user: User) -> AgentProfile:
+    profile, _ = AgentProfile.objects.get_or_create(user=user)
+    return profile

@@ -1,0 +1,18 @@
+from django.contrib.admin import AdminSite
+from django.contrib.admin.apps import AdminConfig
+from django.http import HttpRequest
+
+
+class TeamlineAdminSite(AdminSite):
+    """The Django admin is for Teamline admins only, whatever other flags a user carries."""
+
+    site_header = "Teamline administration"
+    site_title = "Teamline admin"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_active and getattr(user, "is_admin", False))
+
+
+class TeamlineAdminConfig(AdminConfig):
+    default_site = "teamline.accounts.admin_site.TeamlineAdminSite"

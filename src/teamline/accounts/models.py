@@ -1,0 +1,96 @@
+"""Staff: users with a role, their agent profile (skills, languages, capacity, presence), tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    AGENT = "agent", "Agent"
+    SUPERVISOR = "supervisor", "Supervisor"
+    ADMIN = "admin", "Admin"
+
+
+class Presence(models.TextChoices):
+    OFFLINE = "offline", "Offline"
+    AVAILABLE = "available", "Available"
+    BUSY = "busy", "Busy"
+    AWAY = "away", "Away"
+    WRAP_UP = "wrap_up", "Wrap-up"
+
+
+class ChannelKind(models.TextChoices):
+    """How a channel is worked, which is what capacity is counted in."""
+
+    CHAT = "chat", "Chat"
+    EMAIL = "email", "Email"
+    VOICE = "voice", "Voice"
+
+
+def default_capacity() -> dict[str, int]:
+    return {ChannelKind.CHAT: 3, ChannelKind.EMAIL: 5, ChannelKind.VOICE: 1}
+
+
+class User(AbstractUser):
+    """A staff member. Customers are not users (see customers.Customer)."""
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
+    display_name = models.CharField(max_length=150, blank=True)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_active and self.role == Role.ADMIN
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.get_full_name() or self.username
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentProfile(models.Model):
+    """Everything routing needs to know about a staff member who can take work."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="agent")
+    photo = models.ImageField(upload_to="agents/", blank=True)
+    languages = models.JSONField(default=list, blank=True, help_text='e.g. ["nb", "en"]')
+    skills = models.JSONField(default=dict, blank=True, help_text='skill → proficiency 1-5')
+    capacity = models.JSONField(
+        default=default_capacity, help_text="simultaneous conversations per channel kind"
+    )
+    presence = models.CharField(max_length=16, choices=Presence.choices, default=Presence.OFFLINE)
+    presence_changed_at = models.DateTimeField(default=timezone.now)
+    # Longest idle = oldest last assignment (routing's tie-breaker).
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["presence", "last_assigned_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user.name} ({self.presence})"
+
+    def capacity_for(self, kind: str) -> int:
+        value = self.capacity.get(kind, default_capacity().get(kind, 0))
+        return max(int(value), 0)
+
+
+class ApiToken(models.Model):
+    """A personal access token. Only a SHA-256 of the secret is stored; revoked tokens stay."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,73 @@
+"""The JSON API, /api/v1/ (OpenAPI at /api/v1/openapi.json).
+
+Authentication: the desk's session (with CSRF) or a personal access token
+(`Authorization: Bearer tl_…`). Every id in a path goes through an access_* helper, so the API
+has exactly the desk's access rules. TeamlineError → its 4xx status with {"code", "detail"}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+from ninja.security import APIKeyCookie, HttpBearer
+
+from teamline.accounts.actions import check_api_token
+from teamline.core.errors import TeamlineError
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = check_api_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class StaffSession(APIKeyCookie):
+    """The desk's session cookie (CSRF checked by django-ninja for cookie auth)."""
+
+    param_name = "sessionid"
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_active:
+            return user
+        return None
+
+
+api = NinjaAPI(
+    title="Teamline API",
+    version="1",
+    urls_namespace="api-1",
+    auth=[BearerToken(), StaffSession()],
+    description="Conversations, messages, notes, statuses and customers, with the desk's access "
+    "rules. Authenticate with a personal access token: `Authorization: Bearer tl_…`.",
+)
+
+
+@api.exception_handler(TeamlineError)
+def teamline_error(request: HttpRequest, exc: TeamlineError) -> HttpResponse:
+    return api.create_response(request, {"code": exc.code, "detail": exc.message}, status=exc.status)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return api.create_response(
+        request, {"code": "unauthenticated", "detail": "Sign in or send a bearer token."}, status=401
+    )
+
+
+def _mount() -> None:
+    from teamline.accounts.api import router as accounts_router
+    from teamline.conversations.api import router as conversations_router
+    from teamline.customers.api import router as customers_router
+
+    api.add_router("/conversations", conversations_router)
+    api.add_router("/customers", customers_router)
+    api.add_router("/me", accounts_router)
+
+
+_mount()

@@ -1,0 +1,29 @@
+"""ASGI entry point: HTTP (Django) and websockets (Channels) in one application."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "teamline.settings.defaults")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from teamline.desk.consumers import DeskConsumer  # noqa: E402
+from teamline.widget.consumers import WidgetConsumer  # noqa: E402
+
+websocket_urlpatterns = [
+    # Staff: session cookie auth, and only from our own origin.
+    path("ws/desk/", AllowedHostsOriginValidator(AuthMiddlewareStack(DeskConsumer.as_asgi()))),
+    # Customers: any brand page may embed the widget; the inbox's allowed origins are checked
+    # by the consumer once it knows the inbox.
+    path("ws/widget/", WidgetConsumer.as_asgi()),
+]
+
+application = ProtocolTypeRouter(
+    {"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)}
+)

@@ -1,0 +1,39 @@
+"""`teamline` console script: the management commands under short names.
+
+    teamline demo        migrate, seed demo data, serve on http://127.0.0.1:8000
+    teamline serve       web + websockets (+ the task worker in embedded mode)
+    teamline worker      a task worker process (run several at scale)
+    teamline migrate     apply database migrations
+    teamline createadmin create an admin user
+    teamline token create --user NAME [--name LABEL]
+    teamline seed        seed demo data only (idempotent)
+    teamline <any manage.py command>
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ALIASES = {"seed": "seed_demo", "token": "token", "createadmin": "createadmin"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "teamline.settings.defaults")
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] in {"-h", "--help", "help"}:
+        print(__doc__)
+        return
+    from django.core.management import execute_from_command_line
+
+    command, rest = argv[1], argv[2:]
+    if command == "demo":
+        execute_from_command_line(["teamline", "migrate", "--no-input", "-v", "0"])
+        execute_from_command_line(["teamline", "seed_demo"])
+        execute_from_command_line(["teamline", "serve", *rest])
+        return
+    execute_from_command_line(["teamline", ALIASES.get(command, command), *rest])
+
+
+if __name__ == "__main__":
+    main()

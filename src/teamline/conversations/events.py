@@ -1,0 +1,30 @@
+"""Recipients of conversation and message events: the one tested place that decides who hears
+what. Internal notes go to staff only."""
+
+from __future__ import annotations
+
+from teamline.core.events import (
+    Recipients,
+    admins_group,
+    customer_group,
+    team_group,
+    user_group,
+)
+
+from .models import Conversation, Message
+
+
+def conversation_recipients(conversation: Conversation) -> Recipients:
+    staff = {team_group(conversation.team_id), admins_group()}
+    if conversation.assignee_id:
+        staff.add(user_group(conversation.assignee_id))
+    return Recipients(staff=frozenset(staff))
+
+
+def message_recipients(message: Message) -> Recipients:
+    staff = conversation_recipients(message.conversation).staff
+    if message.is_internal:
+        return Recipients(staff=staff)
+    return Recipients(
+        staff=staff, customer=frozenset({customer_group(message.conversation.customer_id)})
+    )

@@ -1,0 +1,165 @@
+"""Conversations, their messages (including internal notes) and the timeline that audits them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    OPEN = "open", "Open"
+    PENDING = "pending", "Pending"
+    SNOOZED = "snoozed", "Snoozed"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Priority(models.IntegerChoices):
+    NORMAL = 0, "Normal"
+    HIGH = 1, "High"
+    URGENT = 2, "Urgent"
+
+
+class Conversation(models.Model):
+    """One customer's thread with the brand, whatever channels it crosses.
+
+    `assignee` is claimed with a conditional UPDATE (routing/actions.py); `waiting_since` is set
+    while the conversation is open and unassigned (the team queue, oldest first).
+    """
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="conversations"
+    )
+    inbox = models.ForeignKey("connectors.Inbox", on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="conversations")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    priority = models.IntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    channel = models.CharField(max_length=32, help_text="channel of origin, e.g. webchat")
+    channel_kind = models.CharField(max_length=16, default="chat")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # Customer messages the assignee has not opened yet.
+    unread_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["team", "status", "waiting_since"]),
+            models.Index(fields=["assignee", "status"]),
+            models.Index(fields=["customer", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation #{self.pk}"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "in", "Inbound"
+    OUTBOUND = "out", "Outbound"
+    INTERNAL = "internal", "Internal"
+
+
+class SenderKind(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    AGENT = "agent", "Agent"
+    BOT = "bot", "Bot"
+    SYSTEM = "system", "System"
+
+
+class DeliveryStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+
+
+class Message(models.Model):
+    """A message or an internal note (is_internal). Notes never reach a customer.
+
+    `external_id` is the provider's message id or, for web chat, the customer's client id
+    prefixed with the customer id; unique per channel, so a resend is absorbed.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    sender_kind = models.CharField(max_length=16, choices=SenderKind.choices)
+    sender_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(max_length=32)
+    text = models.TextField(blank=True)
+    content = models.JSONField(default=dict, blank=True)
+    is_internal = models.BooleanField(default=False)
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    delivery_status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="message_channel_external_id_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Message #{self.pk}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to="attachments/%Y/%m/")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class TimelineKind(models.TextChoices):
+    CREATED = "created", "Created"
+    ASSIGNED = "assigned", "Assigned"
+    UNASSIGNED = "unassigned", "Unassigned"
+    TRANSFERRED = "transferred", "Transferred"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    NOTE_ADDED = "note_added", "Note added"
+    QUEUED = "queued", "Queued"
+
+
+class TimelineEvent(models.Model):
+    """What happened to a conversation and why; also the audit trail (actor, time, data)."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="timeline"
+    )
+    kind = models.CharField(max_length=20, choices=TimelineKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on #{self.conversation_id}"

@@ -1,0 +1,71 @@
+"""One presenter per entity: the payloads websockets (and later webhooks) carry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import Conversation, Message
+
+
+def _user(user: Any) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.pk, "name": user.name}
+
+
+def present_conversation(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "priority": conversation.priority,
+        "channel": conversation.channel,
+        "team": {"id": conversation.team_id, "name": conversation.team.name},
+        "assignee": _user(conversation.assignee),
+        "customer": {"id": conversation.customer_id, "name": conversation.customer.display_name},
+        "unread_count": conversation.unread_count,
+        "created_at": conversation.created_at.isoformat(),
+        "last_message_at": conversation.last_message_at.isoformat()
+        if conversation.last_message_at
+        else None,
+        "waiting_since": conversation.waiting_since.isoformat()
+        if conversation.waiting_since
+        else None,
+    }
+
+
+def present_message(message: Message) -> dict[str, Any]:
+    """For staff: everything, including internal notes."""
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "direction": message.direction,
+        "sender_kind": message.sender_kind,
+        "sender": _user(message.sender_user),
+        "channel": message.channel,
+        "text": message.text,
+        "content": message.content,
+        "is_internal": message.is_internal,
+        "delivery_status": message.delivery_status,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def present_message_to_customer(message: Message) -> dict[str, Any]:
+    """What the customer may see: never internal notes, never staff ids or usernames."""
+    if message.is_internal:
+        raise ValueError("internal notes are never presented to customers")
+    client_id = None
+    if message.sender_kind == "customer" and message.external_id:
+        client_id = message.external_id.split(":", 1)[-1]
+    sender_name = None
+    if message.sender_user is not None:
+        sender_name = message.sender_user.name
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "from": "customer" if message.sender_kind == "customer" else message.sender_kind,
+        "sender_name": sender_name,
+        "text": message.text,
+        "client_id": client_id,
+        "created_at": message.created_at.isoformat(),
+    }

@@ -1,0 +1,32 @@
+"""Errors actions raise; views, API and consumers turn them into 4xx answers, never a 500."""
+
+
+class TeamlineError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(TeamlineError):
+    """Also what access helpers raise for objects outside the actor's scope (no existence leak)."""
+
+    code = "not_found"
+    status = 404
+
+
+class InvalidInput(TeamlineError):
+    code = "invalid"
+    status = 400
+
+
+class Forbidden(TeamlineError):
+    code = "forbidden"
+    status = 403
+
+
+class RateLimited(TeamlineError):
+    code = "rate_limited"
+    status = 429

@@ -1,0 +1,123 @@
+"""The one way Teamline pushes live updates: typed events sent after commit.
+
+Actions call `send_event_on_commit(event, recipients)`. Nothing is sent if the transaction rolls
+back, and nothing lives only in the channel layer: a push is a notification, clients resync from
+the database on (re)connect. Redis/Channels delivery is at-most-once.
+
+Recipients are channel-layer groups split by audience. Staff groups get `event.staff`, customer
+groups get `event.customer` (a customer-safe presentation, absent for internal events). The
+recipient function of each event family lives next to its presenter and is tested.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+class EventType(StrEnum):
+    CONVERSATION_CREATED = "conversation.created"
+    CONVERSATION_UPDATED = "conversation.updated"
+    MESSAGE_CREATED = "message.created"
+    MESSAGE_UPDATED = "message.updated"
+    ASSIGNMENT_CHANGED = "assignment.changed"
+    PRESENCE_CHANGED = "presence.changed"
+    TYPING = "typing"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    staff: dict[str, Any]
+    # What a customer may see of this event; None for staff-only events (notes, presence…).
+    customer: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Recipients:
+    staff: frozenset[str] = field(default_factory=frozenset)
+    customer: frozenset[str] = field(default_factory=frozenset)
+
+
+# --- Group names: the only place they are spelled -----------------------------------------
+
+
+def team_group(team_id: int) -> str:
+    return f"team.{team_id}"
+
+
+def admins_group() -> str:
+    return "admins"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def conversation_group(conversation_id: int) -> str:
+    """Staff currently viewing one conversation (typing indicators)."""
+    return f"conversation.{conversation_id}"
+
+
+def customer_group(customer_id: int) -> str:
+    return f"customer.{customer_id}"
+
+
+# --- Emitter ------------------------------------------------------------------------------
+
+_captured: list[list[tuple[Event, Recipients]]] = []
+
+
+def send_event_on_commit(event: Event, recipients: Recipients) -> None:
+    """Queue `event` for `recipients`; it is sent only if and when the transaction commits."""
+    if event.customer is None and recipients.customer:
+        raise ValueError(f"{event.type} has no customer presentation but customer recipients")
+    transaction.on_commit(lambda: _send(event, recipients))
+
+
+def _send(event: Event, recipients: Recipients) -> None:
+    for sink in _captured:
+        sink.append((event, recipients))
+    layer = get_channel_layer()
+    if layer is None:  # pragma: no cover - channels always configured
+        return
+    try:
+        for group in sorted(recipients.staff):
+            async_to_sync(layer.group_send)(
+                group, {"type": "event.staff", "event": event.type.value, "data": event.staff}
+            )
+        for group in sorted(recipients.customer):
+            async_to_sync(layer.group_send)(
+                group, {"type": "event.customer", "event": event.type.value, "data": event.customer}
+            )
+    except Exception:
+        # At-most-once by design: the change is committed and clients resync from the database.
+        logger.exception("could not push %s", event.type)
+
+
+def send_ephemeral(event: Event, recipients: Recipients) -> None:
+    """Send now, outside any transaction: for state that is never stored (typing indicators)."""
+    _send(event, recipients)
+
+
+async def asend_ephemeral(event: Event, recipients: Recipients) -> None:
+    layer = get_channel_layer()
+    if layer is None:  # pragma: no cover
+        return
+    for group in sorted(recipients.staff):
+        await layer.group_send(
+            group, {"type": "event.staff", "event": event.type.value, "data": event.staff}
+        )
+    if event.customer is not None:
+        for group in sorted(recipients.customer):
+            await layer.group_send(
+                group, {"type": "event.customer", "event": event.type.value, "data": event.customer}
+            )

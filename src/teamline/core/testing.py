@@ -1,0 +1,107 @@
+"""Test helpers: factories built on the real actions, and event capture.
+
+    team = create_team("Oslo")
+    agent = create_agent("kari", team=team, presence="available")
+    customer = create_customer(team=team)
+    message, _ = customer_says(customer, "Hello")
+    with capture_events() as events: ...
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from teamline.accounts.actions import do_create_staff_user, do_set_presence
+from teamline.accounts.models import Presence, Role, User
+from teamline.connectors.models import Inbox
+from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.models import Message
+from teamline.customers.actions import do_create_customer
+from teamline.customers.models import Customer
+from teamline.teams.actions import do_add_team_member, do_create_team
+from teamline.teams.models import Team
+
+from . import events as events_module
+
+_seq = itertools.count(1)
+
+
+def create_team(name: str | None = None, *, timezone: str = "Europe/Oslo", region: str = "") -> Team:
+    name = name or f"Team {next(_seq)}"
+    slug = f"{name.lower().replace(' ', '-')}-{next(_seq)}"
+    return do_create_team(name=name, slug=slug, timezone=timezone, region=region)
+
+
+def create_inbox(team: Team, *, name: str = "Web chat") -> Inbox:
+    return Inbox.objects.create(name=name, default_team=team)
+
+
+def create_user(
+    username: str | None = None,
+    *,
+    role: str = Role.AGENT,
+    team: Team | None = None,
+    supervises: Team | None = None,
+    presence: str = Presence.OFFLINE,
+    capacity: dict[str, int] | None = None,
+    password: str = "password-123",
+    display_name: str = "",
+) -> User:
+    username = username or f"user{next(_seq)}"
+    user = do_create_staff_user(
+        username=username,
+        password=password,
+        role=role,
+        display_name=display_name or username.capitalize(),
+        capacity=capacity,
+    )
+    if team is not None:
+        do_add_team_member(team, user)
+    if supervises is not None:
+        do_add_team_member(supervises, user, supervisor=True)
+    if presence != Presence.OFFLINE:
+        do_set_presence(user, presence, actor=user)
+    return user
+
+
+def create_agent(username: str | None = None, **kwargs: Any) -> User:
+    return create_user(username, role=Role.AGENT, **kwargs)
+
+
+def create_customer(*, team: Team | None = None, name: str = "", **kwargs: Any) -> Customer:
+    return do_create_customer(name=name or f"Customer {next(_seq)}", home_team=team, **kwargs)
+
+
+def customer_says(
+    customer: Customer,
+    text: str = "Hello",
+    *,
+    inbox: Inbox | None = None,
+    client_id: str | None = None,
+) -> tuple[Message, bool]:
+    if inbox is None:
+        team = customer.home_team or create_team()
+        inbox = Inbox.objects.filter(default_team=team).first() or create_inbox(team)
+    return do_receive_customer_message(
+        inbox=inbox,
+        customer=customer,
+        text=text,
+        channel="webchat",
+        external_id=f"{customer.pk}:{client_id or uuid.uuid4().hex}",
+    )
+
+
+@contextmanager
+def capture_events() -> Iterator[list[tuple[events_module.Event, events_module.Recipients]]]:
+    """Collect events as they are sent (after commit). Use with django_capture_on_commit_callbacks
+    or a transactional test so commit hooks run."""
+    sink: list[tuple[events_module.Event, events_module.Recipients]] = []
+    events_module._captured.append(sink)
+    try:
+        yield sink
+    finally:
+        events_module._captured.remove(sink)

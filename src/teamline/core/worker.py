@@ -1,0 +1,71 @@
+"""The task worker: django-tasks' database worker plus Teamline's periodic jobs.
+
+`teamline worker` runs it as its own process (many of them at scale); in embedded mode
+`teamline serve` runs it as a thread of the server. Periodic jobs are enqueued on the same
+durable queue; a cache key per time slot keeps several workers from enqueuing the same slot
+twice (Redis makes that hold across nodes).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import close_old_connections
+from django.utils.crypto import get_random_string
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_periodic(now: float | None = None) -> list[str]:
+    """Enqueue the periodic jobs whose slot has started. Returns the names enqueued."""
+    from teamline.routing import tasks as routing_tasks
+
+    now = now or time.time()
+    every = settings.TEAMLINE["ROUTING_SWEEP_SECONDS"]
+    slot = int(now // every)
+    enqueued = []
+    for name, task in (
+        ("sweep_queues", routing_tasks.sweep_queues),
+        ("wake_snoozed", routing_tasks.wake_snoozed),
+    ):
+        if cache.add(f"periodic:{name}:{slot}", 1, timeout=every * 2):
+            task.enqueue()
+            enqueued.append(name)
+    return enqueued
+
+
+def run_worker(*, interval: float = 0.2, stop: threading.Event | None = None) -> None:
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=get_random_string(32),
+        excluded_queue_names=[],
+    )
+    stop = stop or threading.Event()
+    logger.info("task worker started")
+    while not stop.is_set():
+        try:
+            enqueue_periodic()
+            worker.run()  # batch mode: runs every ready task, then returns
+        except Exception:
+            logger.exception("task worker loop failed; retrying")
+        finally:
+            close_old_connections()
+        stop.wait(interval)
+
+
+def start_embedded_worker() -> threading.Event:
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, kwargs={"stop": stop}, daemon=True, name="tasks")
+    thread.start()
+    return stop

@@ -1,0 +1,60 @@
+"""Customers and the identities (phone, email, chat visitor, app user) that resolve to them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class IdentityKind(models.TextChoices):
+    PHONE = "phone", "Phone (E.164)"
+    EMAIL = "email", "Email"
+    WEBCHAT = "webchat", "Web chat visitor"
+    EXTERNAL = "external", "Brand user id (verified)"
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200, blank=True)
+    preferred_language = models.CharField(max_length=16, blank=True)
+    preferred_channel = models.CharField(max_length=32, blank=True)
+    home_team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
+    )
+    last_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    region = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name or f"Customer #{self.pk}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"Visitor #{self.pk}"
+
+
+class Identity(models.Model):
+    """One way to reach or recognise a customer. (kind, value) is unique: one owner per identity.
+
+    `verified` is True only when the brand vouched for it (HMAC from the host site or app) or a
+    provider proved it (a phone number an SMS came from). Unverified identities never attach a
+    contact to an existing customer.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=16, choices=IdentityKind.choices)
+    value = models.CharField(max_length=320)
+    verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="identity_kind_value_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"

@@ -1,0 +1,24 @@
+"""Settings for the test suite: hermetic by default (SQLite, in-memory layer, no network).
+
+The integration run sets TEAMLINE_DATABASE_URL / TEAMLINE_REDIS_URL before importing this.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("TEAMLINE_VAR_DIR", tempfile.mkdtemp(prefix="teamline-test-"))
+os.environ.setdefault("TEAMLINE_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+
+from .defaults import *  # noqa: E402,F403
+from .defaults import TEAMLINE  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+TEAMLINE = {**TEAMLINE, "RATE_NEW_SESSIONS_PER_IP_PER_HOUR": 10_000,
+            "RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR": 10_000,
+            "RATE_MESSAGES_PER_SESSION_PER_MINUTE": 10_000}
+
+from .defaults import DATABASES, VAR_DIR  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so concurrency tests exercise real SQLite locking across connections.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}

@@ -1,0 +1,37 @@
+"""Reads of teams that other apps call."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from teamline.accounts.models import User
+
+from .models import Team
+
+
+def teams_for(actor: User) -> QuerySet[Team]:
+    """Teams the actor works in or supervises; every team for admins."""
+    if actor.is_admin:
+        return Team.objects.all()
+    return Team.objects.filter(pk__in=membership_team_ids(actor))
+
+
+def team_ids_for(actor: User) -> list[int]:
+    if actor.is_admin:
+        return list(Team.objects.values_list("pk", flat=True))
+    return membership_team_ids(actor)
+
+
+def team_for_region(region: str) -> Team | None:
+    if not region:
+        return None
+    return Team.objects.filter(region__iexact=region).order_by("pk").first()
+
+
+def membership_team_ids(user: User) -> list[int]:
+    """Teams the user is a member or supervisor of (not "all" for admins)."""
+    return list(
+        Team.objects.filter(Q(members=user) | Q(supervisors=user))
+        .values_list("pk", flat=True)
+        .distinct()
+    )

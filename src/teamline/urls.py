@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
+from django.views.static import serve
+
+from teamline.api import api
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="desk:inbox", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("desk/", include("teamline.desk.urls")),
+    path("widget/", include("teamline.widget.urls")),
+    # Uploaded photos (agents, teams) are public: the widget shows them to customers.
+    # Attachments are not served here; they go through an access-checked view.
+    re_path(
+        r"^media/(?P<path>(agents|teams)/[^/]+)$",
+        serve,
+        {"document_root": settings.MEDIA_ROOT},
+    ),
+]
