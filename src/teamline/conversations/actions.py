@@ -228,6 +228,7 @@ def do_add_note(conversation: Conversation, text: str, *, actor: User) -> Messag
     """An internal note: staff only, never on a customer socket. Emits message.created (staff)."""
     text = _clean_text(text)
     with transaction.atomic():
+        conversation.refresh_from_db()
         message = Message.objects.create(
             conversation=conversation,
             direction=Direction.INTERNAL,

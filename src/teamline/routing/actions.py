@@ -160,3 +160,32 @@ def sweep_queues() -> int:
                 assigned += 1
                 break
     return assigned
+
+
+def do_assign_conversation(
+    conversation: Conversation, agent: User, *, actor: User | None, reason: str
+) -> Conversation:
+    """Explicit assignment (a supervisor's reassign, seeding, later transfers): not bound by
+    presence or capacity, but the agent must be a member of the conversation's team.
+
+    Locks agent profile, then conversation. Emits assignment.changed; records `assigned`.
+    """
+    from teamline.conversations.actions import emit_conversation, record
+    from teamline.core.errors import InvalidInput
+
+    if not agent.teams.filter(pk=conversation.team_id).exists():
+        raise InvalidInput(f"{agent.name} is not a member of {conversation.team.name}.")
+    with transaction.atomic():
+        AgentProfile.objects.select_for_update().filter(user=agent).first()
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        previous = conv.assignee_id
+        conv.assignee = agent
+        conv.waiting_since = None
+        conv.updated_at = timezone.now()
+        conv.save(update_fields=["assignee", "waiting_since", "updated_at"])
+        conv.customer.__class__.objects.filter(pk=conv.customer_id).update(last_agent=agent)
+        record(conv, TimelineKind.ASSIGNED, actor=actor, agent_id=agent.pk, previous=previous,
+               reason=reason)
+        emit_conversation(conv, EventType.ASSIGNMENT_CHANGED)
+    conversation.refresh_from_db()
+    return conversation

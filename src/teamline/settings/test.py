@@ -22,3 +22,6 @@ from .defaults import DATABASES, VAR_DIR  # noqa: E402
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so concurrency tests exercise real SQLite locking across connections.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    # One test database per run, so parallel runs on a shared server do not clobber each other.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_teamline_{os.getpid()}"}
