@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from teamline.accounts.actions import check_api_token
@@ -30,6 +30,14 @@ class StaffSession(APIKeyCookie):
     """The desk's session cookie (CSRF checked by django-ninja for cookie auth)."""
 
     param_name = "sessionid"
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # CSRF protects a signed-in session; without one there is nothing to ride on, so a
+        # request with a bad bearer token and no session answers 401, not a CSRF 403.
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return super()._get_key(request)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = getattr(request, "user", None)
@@ -57,6 +65,32 @@ def teamline_error(request: HttpRequest, exc: TeamlineError) -> HttpResponse:
 def unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
     return api.create_response(
         request, {"code": "unauthenticated", "detail": "Sign in or send a bearer token."}, status=401
+    )
+
+
+@api.exception_handler(ValidationError)
+def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """Schema errors keep the {code, detail} shape; `errors` lists each field's problem."""
+    problems = []
+    for error in exc.errors:
+        loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "payload")]
+        field = loc[-1] if loc else ""
+        problems.append(f"{field}: {error.get('msg', 'invalid')}" if field else error.get("msg"))
+    detail = "; ".join(str(p) for p in problems) or "Invalid input."
+    return api.create_response(
+        request, {"code": "invalid", "detail": detail, "errors": exc.errors}, status=422
+    )
+
+
+_HTTP_ERROR_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """ninja's own errors (unparseable body, CSRF failure…) in the same {code, detail} shape."""
+    code = _HTTP_ERROR_CODES.get(exc.status_code, "error")
+    return api.create_response(
+        request, {"code": code, "detail": str(exc)}, status=exc.status_code
     )
 
 

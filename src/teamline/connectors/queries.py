@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 from teamline.core.errors import NotFound
+from teamline.customers.models import Customer
 
 from .models import Inbox
+from .webchat import SessionClaims
 
 
 def public_inbox(public_id: object) -> Inbox:
@@ -20,3 +22,17 @@ def public_inbox(public_id: object) -> Inbox:
     if found is None:
         raise NotFound("No such inbox.")
     return found
+
+
+def session_customer(claims: SessionClaims) -> Customer:
+    """The customer a widget session token names. Only signed claims (webchat.read_session)
+    come here, so the id needs no access scope; a deleted customer is an unknown session."""
+    customer = Customer.objects.select_related("home_team").filter(pk=claims.customer_id).first()
+    if customer is None:
+        raise NotFound("Unknown or expired chat session.")
+    return customer
+
+
+def first_active_inbox() -> Inbox | None:
+    """The oldest active inbox (the demo brand page embeds its widget)."""
+    return Inbox.objects.select_related("default_team").filter(is_active=True).order_by("pk").first()

@@ -1,3 +1,301 @@
-from ninja import Router
+"""Conversations in the JSON API: lists, detail, messages, replies, notes and status.
 
-router = Router()
+Every path id goes through access_conversation (NotFound → 404 for anything outside the
+caller's teams, whether or not it exists); writes go through the conversation actions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, cast
+
+from django.http import HttpRequest
+from ninja import Field, Header, Path, Query, Router, Schema
+from pydantic import AwareDatetime, model_validator
+
+from teamline.accounts.models import User
+from teamline.core.errors import InvalidInput
+
+from .actions import do_add_note, do_change_status, do_mark_read, do_send_reply
+from .models import Conversation, Direction, Priority, SenderKind, Status
+from .presenters import present_conversation, present_message
+from .queries import access_conversation, inbox_conversations, messages_of
+
+router = Router(tags=["conversations"])
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+# Room for the "agent<id>:" prefix inside Message.external_id (200 characters).
+MAX_CLIENT_ID = 100
+
+# A database id: bounded so that a huge number is a 422, never an overflow in the database.
+ObjectId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The object's id.")]
+
+
+# --- Schemas -------------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    code: str = Field(description="Machine-readable: not_found, invalid, unauthenticated, …")
+    detail: str = Field(description="What went wrong, for people.")
+
+
+class TeamRef(Schema):
+    id: int
+    name: str
+
+
+class UserRef(Schema):
+    id: int
+    name: str
+
+
+class CustomerRef(Schema):
+    id: int
+    name: str
+
+
+class ConversationOut(Schema):
+    id: int
+    status: Status
+    priority: Priority = Field(description="0 normal, 1 high, 2 urgent.")
+    channel: str = Field(description="Channel of origin, e.g. webchat.")
+    team: TeamRef
+    assignee: UserRef | None
+    customer: CustomerRef
+    unread_count: int = Field(description="Customer messages the assignee has not opened yet.")
+    created_at: datetime
+    last_message_at: datetime | None
+
+
+class ConversationDetailOut(ConversationOut):
+    channel_kind: str = Field(description="How the channel is worked: chat, email or voice.")
+    updated_at: datetime
+    waiting_since: datetime | None = Field(
+        description="Set while open and unassigned: the team queue, oldest first."
+    )
+    snoozed_until: datetime | None
+    resolved_at: datetime | None
+
+
+class Page(Schema):
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last page.")
+
+
+class ConversationPage(Page):
+    items: list[ConversationOut]
+
+
+class MessageOut(Schema):
+    id: int
+    conversation_id: int
+    direction: Direction
+    sender_kind: SenderKind
+    sender: UserRef | None = Field(description="The staff member who wrote it, if any.")
+    channel: str
+    text: str
+    content: dict[str, Any]
+    is_internal: bool = Field(description="True for internal notes (never shown to customers).")
+    delivery_status: str
+    created_at: datetime
+
+
+class MessagePage(Page):
+    items: list[MessageOut]
+
+
+class Paging(Schema):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size (1-200).")
+    offset: int = Field(0, ge=0, description="How many items to skip.")
+
+
+class ConversationFilters(Paging):
+    view: Literal["mine", "unassigned", "team"] = Field(
+        "team",
+        description="mine: assigned to me; unassigned: nobody's yet; team: everything I can see.",
+    )
+    status: Status | None = Field(None, description="Only conversations in this status.")
+
+
+class ReplyIn(Schema):
+    text: str = Field(description="The reply (1-10,000 characters).")
+    client_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CLIENT_ID,
+        description="Your id for this message: a retry with the same id returns the same message.",
+    )
+
+
+class NoteIn(Schema):
+    text: str = Field(description="The note (1-10,000 characters). Staff only.")
+
+
+class StatusIn(Schema):
+    status: Status
+    snooze_until: AwareDatetime | None = Field(
+        None, description="Required with status=snoozed: a future time with a UTC offset."
+    )
+
+    @model_validator(mode="after")
+    def _snooze_goes_with_snoozed(self) -> StatusIn:
+        if self.status == Status.SNOOZED and self.snooze_until is None:
+            raise ValueError("snooze_until is required to snooze")
+        if self.status != Status.SNOOZED and self.snooze_until is not None:
+            raise ValueError("snooze_until only goes with status snoozed")
+        return self
+
+
+ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 404: ErrorOut}
+INPUT_ERRORS: dict[int, type[Schema]] = {**ERRORS, 400: ErrorOut, 422: ErrorOut}
+
+
+# --- Presenting ----------------------------------------------------------------------------
+
+
+def _detail(conversation: Conversation) -> dict[str, Any]:
+    return {
+        **present_conversation(conversation),
+        "channel_kind": conversation.channel_kind,
+        "updated_at": conversation.updated_at,
+        "snoozed_until": conversation.snoozed_until,
+        "resolved_at": conversation.resolved_at,
+    }
+
+
+def _page(rows: list[Any], paging: Paging, present: Any) -> dict[str, Any]:
+    """rows holds up to limit + 1 items: the extra one only says there is a next page."""
+    more = len(rows) > paging.limit
+    return {
+        "items": [present(row) for row in rows[: paging.limit]],
+        "limit": paging.limit,
+        "offset": paging.offset,
+        "next_offset": paging.offset + paging.limit if more else None,
+    }
+
+
+def _actor(request: HttpRequest) -> User:
+    """The authenticated staff member (bearer token or session), set by the API's auth."""
+    return cast(User, request.auth)  # type: ignore[attr-defined]
+
+
+# --- Endpoints -----------------------------------------------------------------------------
+
+
+@router.get(
+    "",
+    response={200: ConversationPage, **INPUT_ERRORS},
+    summary="List conversations",
+    operation_id="list_conversations",
+)
+def list_conversations(request: HttpRequest, filters: Query[ConversationFilters]) -> Any:
+    """The desk's inbox lists, most urgent and most recently active first. Admins see every
+    team; supervisors the teams they supervise; agents the teams they work in."""
+    qs = inbox_conversations(_actor(request), view=filters.view, status=filters.status)
+    rows = list(qs[filters.offset : filters.offset + filters.limit + 1])
+    return _page(rows, filters, present_conversation)
+
+
+@router.get(
+    "/{conversation_id}",
+    response={200: ConversationDetailOut, **ERRORS},
+    summary="Get a conversation",
+    operation_id="get_conversation",
+)
+def get_conversation(request: HttpRequest, conversation_id: ObjectId) -> Any:
+    """One conversation. 404 if it does not exist or is outside your teams."""
+    return _detail(access_conversation(_actor(request), conversation_id))
+
+
+@router.get(
+    "/{conversation_id}/messages",
+    response={200: MessagePage, **INPUT_ERRORS},
+    summary="List a conversation's messages",
+    operation_id="list_messages",
+)
+def list_messages(
+    request: HttpRequest, conversation_id: ObjectId, paging: Query[Paging]
+) -> Any:
+    """Messages and internal notes (is_internal=true), oldest first."""
+    conversation = access_conversation(_actor(request), conversation_id)
+    qs = messages_of(conversation, include_internal=True)
+    rows = list(qs[paging.offset : paging.offset + paging.limit + 1])
+    return _page(rows, paging, present_message)
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    response={200: MessageOut, 201: MessageOut, **INPUT_ERRORS},
+    summary="Reply to the customer",
+    operation_id="send_reply",
+)
+def send_reply(
+    request: HttpRequest,
+    conversation_id: ObjectId,
+    payload: ReplyIn,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            None,
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=MAX_CLIENT_ID,
+            description="Used as client_id when the body has none.",
+        ),
+    ] = None,
+) -> Any:
+    """Send a reply on the conversation's channel. 201 when created; 200 with the stored
+    message when client_id (or the Idempotency-Key header) was already used for this reply."""
+    actor = _actor(request)
+    conversation = access_conversation(actor, conversation_id)
+    client_id = payload.client_id or idempotency_key
+    message, created = do_send_reply(conversation, payload.text, actor=actor, client_id=client_id)
+    if not created and (
+        message.conversation_id != conversation.pk or message.text != payload.text.strip()
+    ):
+        raise InvalidInput("This client_id / Idempotency-Key was already used for another reply.")
+    return (201 if created else 200), present_message(message)
+
+
+@router.post(
+    "/{conversation_id}/notes",
+    response={201: MessageOut, **INPUT_ERRORS},
+    summary="Add an internal note",
+    operation_id="add_note",
+)
+def add_note(request: HttpRequest, conversation_id: ObjectId, payload: NoteIn) -> Any:
+    """A note for colleagues: stored with is_internal=true, never sent to the customer."""
+    actor = _actor(request)
+    conversation = access_conversation(actor, conversation_id)
+    return 201, present_message(do_add_note(conversation, payload.text, actor=actor))
+
+
+@router.post(
+    "/{conversation_id}/status",
+    response={200: ConversationDetailOut, **INPUT_ERRORS},
+    summary="Change a conversation's status",
+    operation_id="change_status",
+)
+def change_status(request: HttpRequest, conversation_id: ObjectId, payload: StatusIn) -> Any:
+    """Open, pending, snoozed (with a future snooze_until) or resolved."""
+    actor = _actor(request)
+    conversation = access_conversation(actor, conversation_id)
+    do_change_status(conversation, payload.status, actor=actor, snooze_until=payload.snooze_until)
+    # Read it back through the access helper: one query with team, assignee and customer.
+    return _detail(access_conversation(actor, conversation_id))
+
+
+@router.post(
+    "/{conversation_id}/read",
+    response={200: ConversationDetailOut, **ERRORS},
+    summary="Mark a conversation read",
+    operation_id="mark_read",
+)
+def mark_read(request: HttpRequest, conversation_id: ObjectId) -> Any:
+    """The assignee has read it: unread_count drops to zero (no change for anyone else)."""
+    actor = _actor(request)
+    conversation = access_conversation(actor, conversation_id)
+    do_mark_read(conversation, actor=actor)
+    return _detail(conversation)

@@ -1,0 +1,100 @@
+"""Browser tests: a real `teamline serve` on a fresh SQLite database with the demo data, driven
+through Debian's Chromium by Playwright (no browser download)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_env(var_dir: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TEAMLINE_") and key != "DJANGO_SETTINGS_MODULE"
+    }
+    env.update(
+        TEAMLINE_VAR_DIR=var_dir,
+        TEAMLINE_SECRET_KEY="e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        DJANGO_SETTINGS_MODULE="teamline.settings.defaults",
+        TEAMLINE_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_server_url() -> Iterator[str]:
+    var_dir = tempfile.mkdtemp(prefix="teamline-e2e-")
+    env = _server_env(var_dir)
+    teamline = [sys.executable, "-m", "teamline.cli"]
+    subprocess.run([*teamline, "migrate", "--no-input", "-v", "0"], env=env, check=True, cwd=ROOT)
+    subprocess.run([*teamline, "seed"], env=env, check=True, cwd=ROOT, capture_output=True)
+    port = _free_port()
+    log = open(Path(var_dir) / "server.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [*teamline, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/desk/login/", timeout=2)  # noqa: S310 - loopback
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "server did not start:\n" + (Path(var_dir) / "server.log").read_text()
+                    ) from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is missing: run `make test` (it installs it) as root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
