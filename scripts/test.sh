@@ -11,7 +11,8 @@ echo "== mypy"; $BIN/mypy src
 echo "== django checks"
 DJANGO_SETTINGS_MODULE=teamline.settings.test $BIN/python manage.py check
 DJANGO_SETTINGS_MODULE=teamline.settings.test TEAMLINE_PUBLIC_URL=https://teamline.example \
-  TEAMLINE_SSL_REDIRECT=1 TEAMLINE_HSTS_SECONDS=31536000 TEAMLINE_ALLOWED_HOSTS=teamline.example \
+  TEAMLINE_SSL_REDIRECT=1 TEAMLINE_HSTS_SECONDS=31536000 TEAMLINE_HSTS_INCLUDE_SUBDOMAINS=1 \
+  TEAMLINE_HSTS_PRELOAD=1 TEAMLINE_ALLOWED_HOSTS=teamline.example \
   $BIN/python manage.py check --deploy --fail-level WARNING
 DJANGO_SETTINGS_MODULE=teamline.settings.test $BIN/python manage.py makemigrations --check --dry-run
 

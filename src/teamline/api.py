@@ -58,13 +58,17 @@ api = NinjaAPI(
 
 @api.exception_handler(TeamlineError)
 def teamline_error(request: HttpRequest, exc: TeamlineError) -> HttpResponse:
-    return api.create_response(request, {"code": exc.code, "detail": exc.message}, status=exc.status)
+    return api.create_response(
+        request, {"code": exc.code, "detail": exc.message}, status=exc.status
+    )
 
 
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
     return api.create_response(
-        request, {"code": "unauthenticated", "detail": "Sign in or send a bearer token."}, status=401
+        request,
+        {"code": "unauthenticated", "detail": "Sign in or send a bearer token."},
+        status=401,
     )
 
 
@@ -89,9 +93,7 @@ _HTTP_ERROR_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 429: "r
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     """ninja's own errors (unparseable body, CSRF failure…) in the same {code, detail} shape."""
     code = _HTTP_ERROR_CODES.get(exc.status_code, "error")
-    return api.create_response(
-        request, {"code": code, "detail": str(exc)}, status=exc.status_code
-    )
+    return api.create_response(request, {"code": code, "detail": str(exc)}, status=exc.status_code)
 
 
 def _mount() -> None:

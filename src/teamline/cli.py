@@ -1,13 +1,13 @@
 """`teamline` console script: the management commands under short names.
 
-    teamline demo        migrate, seed demo data, serve on http://127.0.0.1:8000
-    teamline serve       web + websockets (+ the task worker in embedded mode)
-    teamline worker      a task worker process (run several at scale)
-    teamline migrate     apply database migrations
-    teamline createadmin create an admin user
-    teamline token create --user NAME [--name LABEL]
-    teamline seed        seed demo data only (idempotent)
-    teamline <any manage.py command>
+teamline demo        migrate, seed demo data, serve on http://127.0.0.1:8000
+teamline serve       web + websockets (+ the task worker in embedded mode)
+teamline worker      a task worker process (run several at scale)
+teamline migrate     apply database migrations
+teamline createadmin create an admin user
+teamline token create --user NAME [--name LABEL]
+teamline seed        seed demo data only (idempotent)
+teamline <any manage.py command>
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from teamline.core.events import (
 
 from .models import AgentProfile, ApiToken, Presence, Role, User
 
-TOKEN_PREFIX = "tl_"
+TOKEN_PREFIX = "tl_"  # noqa: S105 - a public prefix, not a secret
 
 
 def do_create_staff_user(

@@ -1,3 +1,160 @@
-from ninja import Router
+"""The caller in the JSON API (/me): who am I, my presence, my personal access tokens.
 
-router = Router()
+Token secrets are shown once, in the answer that creates them; lists show only the prefix.
+Token ids go through access_api_token (someone else's token answers 404; admins may revoke any).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+from django.http import HttpRequest
+from ninja import Field, Path, Router, Schema
+
+from teamline.conversations.api import ErrorOut
+from teamline.teams.queries import memberships_of
+
+from .actions import (
+    do_create_api_token,
+    do_ensure_agent_profile,
+    do_revoke_api_token,
+    do_set_presence,
+)
+from .models import AgentProfile, ApiToken, Presence, Role, User
+from .queries import access_api_token, profile_of, tokens_of
+
+router = Router(tags=["me"])
+
+TokenId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The token's id.")]
+
+
+class MembershipOut(Schema):
+    id: int
+    name: str
+    supervisor: bool = Field(description="True if you supervise this team.")
+
+
+class MeOut(Schema):
+    id: int
+    username: str
+    name: str
+    role: Role
+    presence: Presence
+    teams: list[MembershipOut] = Field(description="Teams you work in or supervise.")
+
+
+class PresenceIn(Schema):
+    presence: Presence
+
+
+class TokenIn(Schema):
+    name: str = Field(description="What the token is for (1-100 characters), e.g. 'CRM sync'.")
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str = Field(description="The first characters of the secret, to recognise it.")
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="Updated at most once a minute.")
+    revoked_at: datetime | None
+    active: bool
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="The secret. Shown only this once: store it now.")
+
+
+def _actor(request: HttpRequest) -> User:
+    """The authenticated staff member (bearer token or session), set by the API's auth."""
+    return cast(User, request.auth)  # type: ignore[attr-defined]
+
+
+def present_me(user: User) -> dict[str, Any]:
+    try:
+        presence = profile_of(user).presence
+    except AgentProfile.DoesNotExist:
+        # Users made outside Teamline's actions (e.g. createsuperuser) have no profile yet.
+        presence = Presence.OFFLINE
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "name": user.name,
+        "role": user.role,
+        "presence": presence,
+        "teams": [
+            {"id": team.pk, "name": team.name, "supervisor": supervisor}
+            for team, supervisor in memberships_of(user)
+        ],
+    }
+
+
+def present_token(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.pk,
+        "name": token.name,
+        "prefix": token.prefix,
+        "created_at": token.created_at,
+        "last_used_at": token.last_used_at,
+        "revoked_at": token.revoked_at,
+        "active": token.is_active,
+    }
+
+
+@router.get("", response={200: MeOut, 401: ErrorOut}, summary="Who am I", operation_id="get_me")
+def get_me(request: HttpRequest) -> Any:
+    """The authenticated staff member: role, presence and teams."""
+    return present_me(_actor(request))
+
+
+@router.put(
+    "/presence",
+    response={200: MeOut, 400: ErrorOut, 401: ErrorOut, 422: ErrorOut},
+    summary="Set my presence",
+    operation_id="set_presence",
+)
+def set_presence(request: HttpRequest, payload: PresenceIn) -> Any:
+    """available, busy, away, wrap_up or offline. Becoming available offers you waiting work."""
+    actor = _actor(request)
+    do_ensure_agent_profile(actor)
+    do_set_presence(actor, payload.presence, actor=actor)
+    return present_me(actor)
+
+
+@router.get(
+    "/tokens",
+    response={200: list[TokenOut], 401: ErrorOut},
+    summary="List my tokens",
+    operation_id="list_tokens",
+)
+def list_tokens(request: HttpRequest) -> Any:
+    """Your personal access tokens, newest first, revoked ones included. Never the secret."""
+    return [present_token(token) for token in tokens_of(_actor(request))]
+
+
+@router.post(
+    "/tokens",
+    response={201: TokenCreatedOut, 400: ErrorOut, 401: ErrorOut, 422: ErrorOut},
+    summary="Create a token",
+    operation_id="create_token",
+)
+def create_token(request: HttpRequest, payload: TokenIn) -> Any:
+    """A new personal access token. The answer holds the secret: it is never shown again."""
+    actor = _actor(request)
+    token, secret = do_create_api_token(actor, name=payload.name, actor=actor)
+    return 201, {**present_token(token), "token": secret}
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    response={204: None, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Revoke a token",
+    operation_id="revoke_token",
+)
+def revoke_token(request: HttpRequest, token_id: TokenId) -> Any:
+    """Revoke one of your tokens (admins: anyone's). Requests with it answer 401 from now on.
+    Revoking a revoked token changes nothing."""
+    actor = _actor(request)
+    do_revoke_api_token(access_api_token(actor, token_id), actor=actor)
+    return 204, None

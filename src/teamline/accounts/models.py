@@ -57,7 +57,7 @@ class AgentProfile(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="agent")
     photo = models.ImageField(upload_to="agents/", blank=True)
     languages = models.JSONField(default=list, blank=True, help_text='e.g. ["nb", "en"]')
-    skills = models.JSONField(default=dict, blank=True, help_text='skill → proficiency 1-5')
+    skills = models.JSONField(default=dict, blank=True, help_text="skill → proficiency 1-5")
     capacity = models.JSONField(
         default=default_capacity, help_text="simultaneous conversations per channel kind"
     )

@@ -48,9 +48,7 @@ def do_start_webchat_session(
     if user_id:
         if not webchat.verify_identity(inbox.secret, user_id, user_hash or ""):
             raise Forbidden("The identity signature does not match.")
-        customer = do_resolve_verified_customer(
-            user_id, name=name, email=email, home_team=None
-        )
+        customer = do_resolve_verified_customer(user_id, name=name, email=email, home_team=None)
         return WebchatSession(
             customer, webchat.sign_session(str(inbox.public_id), customer.pk), True
         )
@@ -60,12 +58,12 @@ def do_start_webchat_session(
         except NotFound:
             claims = None
         if claims and claims.inbox_public_id == str(inbox.public_id):
-            customer = Customer.objects.filter(pk=claims.customer_id).first()
-            if customer is not None:
+            known = Customer.objects.filter(pk=claims.customer_id).first()
+            if known is not None:
                 if name:
-                    do_update_customer_profile(customer, name=name)
+                    do_update_customer_profile(known, name=name)
                 return WebchatSession(
-                    customer, webchat.sign_session(str(inbox.public_id), customer.pk), False
+                    known, webchat.sign_session(str(inbox.public_id), known.pk), False
                 )
     ratelimit.hit(
         f"webchat-session:{ip}",

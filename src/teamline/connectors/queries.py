@@ -35,4 +35,6 @@ def session_customer(claims: SessionClaims) -> Customer:
 
 def first_active_inbox() -> Inbox | None:
     """The oldest active inbox (the demo brand page embeds its widget)."""
-    return Inbox.objects.select_related("default_team").filter(is_active=True).order_by("pk").first()
+    return (
+        Inbox.objects.select_related("default_team").filter(is_active=True).order_by("pk").first()
+    )

@@ -64,7 +64,9 @@ def emit_message(message: Message) -> None:
 def record(
     conversation: Conversation, kind: str, *, actor: User | None = None, **data: Any
 ) -> TimelineEvent:
-    return TimelineEvent.objects.create(conversation=conversation, kind=kind, actor=actor, data=data)
+    return TimelineEvent.objects.create(
+        conversation=conversation, kind=kind, actor=actor, data=data
+    )
 
 
 def _home_team_for(customer: Customer, inbox: Inbox) -> Any:
@@ -103,7 +105,9 @@ def do_receive_customer_message(
             return existing, False
     try:
         with transaction.atomic():
-            return _receive(inbox, customer, text, channel, channel_kind, external_id, content), True
+            return _receive(
+                inbox, customer, text, channel, channel_kind, external_id, content
+            ), True
     except IntegrityError:
         # A concurrent resend of the same client/provider id won the race.
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
@@ -164,8 +168,13 @@ def _receive(
         conversation.save(
             update_fields=["status", "resolved_at", "snoozed_until", "assignee", "waiting_since"]
         )
-        record(conversation, TimelineKind.STATUS_CHANGED, old=previous, new=Status.OPEN,
-               reason="customer wrote")
+        record(
+            conversation,
+            TimelineKind.STATUS_CHANGED,
+            old=previous,
+            new=Status.OPEN,
+            reason="customer wrote",
+        )
     message = Message.objects.create(
         conversation=conversation,
         direction=Direction.INBOUND,
@@ -260,9 +269,8 @@ def do_change_status(
 
     if status not in Status.values:
         raise InvalidInput(f"Unknown status {status!r}.")
-    if status == Status.SNOOZED:
-        if snooze_until is None or snooze_until <= timezone.now():
-            raise InvalidInput("Snoozing needs a time in the future.")
+    if status == Status.SNOOZED and (snooze_until is None or snooze_until <= timezone.now()):
+        raise InvalidInput("Snoozing needs a time in the future.")
     freed_agent = None
     with transaction.atomic():
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -315,8 +323,13 @@ def do_wake_snoozed(now: datetime | None = None) -> int:
             ).update(status=Status.OPEN, snoozed_until=None, updated_at=now)
             if updated:
                 conv.refresh_from_db()
-                record(conv, TimelineKind.STATUS_CHANGED, old=Status.SNOOZED, new=Status.OPEN,
-                       reason="snooze ended")
+                record(
+                    conv,
+                    TimelineKind.STATUS_CHANGED,
+                    old=Status.SNOOZED,
+                    new=Status.OPEN,
+                    reason="snooze ended",
+                )
                 emit_conversation(conv, EventType.CONVERSATION_UPDATED)
                 woken += 1
     return woken

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import Conversation, Message, TimelineEvent
 
@@ -6,7 +7,7 @@ from .models import Conversation, Message, TimelineEvent
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
-    fields = ["created_at", "sender_kind", "sender_user", "channel", "is_internal", "text"]
+    fields = ("created_at", "sender_kind", "sender_user", "channel", "is_internal", "text")
     readonly_fields = fields
     can_delete = False
 
@@ -14,7 +15,7 @@ class MessageInline(admin.TabularInline):
 class TimelineInline(admin.TabularInline):
     model = TimelineEvent
     extra = 0
-    fields = ["created_at", "kind", "actor", "data"]
+    fields = ("created_at", "kind", "actor", "data")
     readonly_fields = fields
     can_delete = False
 
@@ -28,8 +29,8 @@ class ConversationAdmin(admin.ModelAdmin):
     inlines = [MessageInline, TimelineInline]
     readonly_fields = [f.name for f in Conversation._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

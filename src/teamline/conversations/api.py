@@ -29,7 +29,7 @@ MAX_LIMIT = 200
 MAX_CLIENT_ID = 100
 
 # A database id: bounded so that a huge number is a 422, never an overflow in the database.
-ObjectId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The object's id.")]
+ObjectId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The conversation's id.")]
 
 
 # --- Schemas -------------------------------------------------------------------------------
@@ -148,8 +148,10 @@ class StatusIn(Schema):
         return self
 
 
+# Documented error answers (all {code, detail}); the handlers live in teamline/api.py.
 ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 404: ErrorOut}
-INPUT_ERRORS: dict[int, type[Schema]] = {**ERRORS, 400: ErrorOut, 422: ErrorOut}
+QUERY_ERRORS: dict[int, type[Schema]] = {**ERRORS, 422: ErrorOut}
+INPUT_ERRORS: dict[int, type[Schema]] = {**QUERY_ERRORS, 400: ErrorOut}
 
 
 # --- Presenting ----------------------------------------------------------------------------
@@ -186,7 +188,7 @@ def _actor(request: HttpRequest) -> User:
 
 @router.get(
     "",
-    response={200: ConversationPage, **INPUT_ERRORS},
+    response={200: ConversationPage, **QUERY_ERRORS},
     summary="List conversations",
     operation_id="list_conversations",
 )
@@ -211,13 +213,11 @@ def get_conversation(request: HttpRequest, conversation_id: ObjectId) -> Any:
 
 @router.get(
     "/{conversation_id}/messages",
-    response={200: MessagePage, **INPUT_ERRORS},
+    response={200: MessagePage, **QUERY_ERRORS},
     summary="List a conversation's messages",
     operation_id="list_messages",
 )
-def list_messages(
-    request: HttpRequest, conversation_id: ObjectId, paging: Query[Paging]
-) -> Any:
+def list_messages(request: HttpRequest, conversation_id: ObjectId, paging: Query[Paging]) -> Any:
     """Messages and internal notes (is_internal=true), oldest first."""
     conversation = access_conversation(_actor(request), conversation_id)
     qs = messages_of(conversation, include_internal=True)

@@ -93,7 +93,9 @@ class Message(models.Model):
     prefixed with the customer id; unique per channel, so a resend is absorbed.
     """
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     direction = models.CharField(max_length=8, choices=Direction.choices)
     sender_kind = models.CharField(max_length=16, choices=SenderKind.choices)
     sender_user = models.ForeignKey(

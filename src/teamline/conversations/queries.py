@@ -76,6 +76,13 @@ def past_conversations(actor: User, conversation: Conversation) -> QuerySet[Conv
     )
 
 
+def customer_conversations(actor: User, customer_id: int) -> QuerySet[Conversation]:
+    """A customer's conversations that the actor may see, newest first."""
+    return (
+        visible_conversations(actor).filter(customer_id=customer_id).order_by("-created_at", "-pk")
+    )
+
+
 def current_conversation_for(customer_id: int) -> Conversation | None:
     return (
         Conversation.objects.filter(customer_id=customer_id)

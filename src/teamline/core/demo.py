@@ -27,8 +27,8 @@ from teamline.conversations.actions import (
 )
 from teamline.conversations.models import Conversation, Status
 from teamline.customers.actions import do_create_customer
-from teamline.routing.actions import do_assign_conversation
 from teamline.customers.models import Identity, IdentityKind
+from teamline.routing.actions import do_assign_conversation
 from teamline.teams.actions import do_add_team_member, do_create_team
 from teamline.teams.models import Team
 
@@ -59,7 +59,13 @@ AGENTS = [
 SUPERVISOR = ("sigrid", "Sigrid Lund")
 ADMIN = ("admin", "Teamline Admin")
 CUSTOMERS = [
-    ("Nora Johansen", "nb", "oslo", "+4791234567", "Is there an outage in Grünerløkka? No data since 8."),
+    (
+        "Nora Johansen",
+        "nb",
+        "oslo",
+        "+4791234567",
+        "Is there an outage in Grünerløkka? No data since 8.",
+    ),
     ("Даниил Петров", "ru", "oslo", "+4798765432", "Hi, my roaming is not working in Sweden"),
     ("王芳", "zh", "shenzhen", "+8613800138000", "我的流量还剩多少？"),
     ("محمد علي", "ar", "oslo", "+4747474747", "Can I move my number to a new SIM card?"),
@@ -171,7 +177,9 @@ def _seed_history(teams: dict[str, Team], inbox: Inbox) -> None:
             continue
         if conversation.assignee_id is None:
             do_assign_conversation(conversation, agent, actor=None, reason="demo history")
-        do_send_reply(conversation, "Thanks for reaching out — let me check that for you.", actor=agent)
+        do_send_reply(
+            conversation, "Thanks for reaching out — let me check that for you.", actor=agent
+        )
         do_add_note(conversation, "Checked the network dashboard; nothing reported.", actor=agent)
         if conversation.status != Status.RESOLVED:
             do_change_status(conversation, Status.RESOLVED, actor=agent)

@@ -1,10 +1,10 @@
 """Test helpers: factories built on the real actions, and event capture.
 
-    team = create_team("Oslo")
-    agent = create_agent("kari", team=team, presence="available")
-    customer = create_customer(team=team)
-    message, _ = customer_says(customer, "Hello")
-    with capture_events() as events: ...
+team = create_team("Oslo")
+agent = create_agent("kari", team=team, presence="available")
+customer = create_customer(team=team)
+message, _ = customer_says(customer, "Hello")
+with capture_events() as events: ...
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from . import events as events_module
 _seq = itertools.count(1)
 
 
-def create_team(name: str | None = None, *, timezone: str = "Europe/Oslo", region: str = "") -> Team:
+def create_team(
+    name: str | None = None, *, timezone: str = "Europe/Oslo", region: str = ""
+) -> Team:
     name = name or f"Team {next(_seq)}"
     slug = f"{name.lower().replace(' ', '-')}-{next(_seq)}"
     return do_create_team(name=name, slug=slug, timezone=timezone, region=region)
@@ -48,7 +50,7 @@ def create_user(
     supervises: Team | None = None,
     presence: str = Presence.OFFLINE,
     capacity: dict[str, int] | None = None,
-    password: str = "password-123",
+    password: str = "password-123",  # noqa: S107 - test factory
     display_name: str = "",
 ) -> User:
     username = username or f"user{next(_seq)}"

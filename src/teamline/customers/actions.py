@@ -67,9 +67,11 @@ def do_resolve_verified_customer(
     (kind, value) constraint on identities.
     """
     value = normalize_identity(IdentityKind.EXTERNAL, external_id)
-    identity = Identity.objects.select_related("customer").filter(
-        kind=IdentityKind.EXTERNAL, value=value
-    ).first()
+    identity = (
+        Identity.objects.select_related("customer")
+        .filter(kind=IdentityKind.EXTERNAL, value=value)
+        .first()
+    )
     if identity:
         return identity.customer
     try:
@@ -93,9 +95,11 @@ def do_resolve_verified_customer(
                     pass
             return customer
     except IntegrityError:
-        return Identity.objects.select_related("customer").get(
-            kind=IdentityKind.EXTERNAL, value=value
-        ).customer
+        return (
+            Identity.objects.select_related("customer")
+            .get(kind=IdentityKind.EXTERNAL, value=value)
+            .customer
+        )
 
 
 def do_create_webchat_visitor(visitor_id: str, *, home_team: Team | None = None) -> Customer:

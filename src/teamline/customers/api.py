@@ -1,3 +1,83 @@
-from ninja import Router
+"""Customers in the JSON API: the 360° profile an agent needs beside a conversation.
 
-router = Router()
+The path id goes through access_customer: customers outside the caller's teams answer 404,
+whether or not they exist. Their conversations are limited to those the caller may see.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+from django.http import HttpRequest
+from ninja import Field, Path, Router, Schema
+
+from teamline.accounts.models import User
+from teamline.conversations.api import ConversationOut, ErrorOut, TeamRef
+from teamline.conversations.presenters import present_conversation
+from teamline.conversations.queries import customer_conversations
+
+from .models import Customer, IdentityKind
+from .queries import access_customer
+
+router = Router(tags=["customers"])
+
+# The most recent conversations shown on a profile.
+MAX_CONVERSATIONS = 100
+
+CustomerId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The customer's id.")]
+
+
+class IdentityOut(Schema):
+    kind: IdentityKind
+    value: str = Field(description="Normalised: E.164 phone, lower-case email, …")
+    verified: bool = Field(description="Vouched for by the brand or proved by a provider.")
+
+
+class CustomerOut(Schema):
+    id: int
+    name: str = Field(description='The display name ("Visitor #id" when unknown).')
+    preferred_language: str
+    preferred_channel: str
+    region: str
+    home_team: TeamRef | None = Field(description="The regional team that serves this customer.")
+    identities: list[IdentityOut]
+    attributes: dict[str, Any]
+    created_at: datetime
+    conversations: list[ConversationOut] = Field(
+        description=f"The {MAX_CONVERSATIONS} most recent conversations you may see, newest first."
+    )
+
+
+def present_customer(customer: Customer, conversations: list[Any]) -> dict[str, Any]:
+    home_team = customer.home_team
+    return {
+        "id": customer.pk,
+        "name": customer.display_name,
+        "preferred_language": customer.preferred_language,
+        "preferred_channel": customer.preferred_channel,
+        "region": customer.region,
+        "home_team": {"id": home_team.pk, "name": home_team.name} if home_team else None,
+        "identities": [
+            {"kind": identity.kind, "value": identity.value, "verified": identity.verified}
+            for identity in customer.identities.order_by("kind", "pk")
+        ],
+        "attributes": customer.attributes,
+        "created_at": customer.created_at,
+        "conversations": [present_conversation(conversation) for conversation in conversations],
+    }
+
+
+@router.get(
+    "/{customer_id}",
+    response={200: CustomerOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Get a customer",
+    operation_id="get_customer",
+)
+def get_customer(request: HttpRequest, customer_id: CustomerId) -> Any:
+    """A customer with identities, attributes, home team and the conversations you may see.
+    404 if the customer does not exist or is outside your teams."""
+    actor = cast(User, request.auth)  # type: ignore[attr-defined]
+    customer = access_customer(actor, customer_id)
+    conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
+    return present_customer(customer, conversations)

@@ -184,8 +184,14 @@ def do_assign_conversation(
         conv.updated_at = timezone.now()
         conv.save(update_fields=["assignee", "waiting_since", "updated_at"])
         conv.customer.__class__.objects.filter(pk=conv.customer_id).update(last_agent=agent)
-        record(conv, TimelineKind.ASSIGNED, actor=actor, agent_id=agent.pk, previous=previous,
-               reason=reason)
+        record(
+            conv,
+            TimelineKind.ASSIGNED,
+            actor=actor,
+            agent_id=agent.pk,
+            previous=previous,
+            reason=reason,
+        )
         emit_conversation(conv, EventType.ASSIGNMENT_CHANGED)
     conversation.refresh_from_db()
     return conversation

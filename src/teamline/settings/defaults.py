@@ -101,7 +101,9 @@ TEMPLATES = [
 ]
 
 # --- Storage -----------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("TEAMLINE_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'teamline.sqlite3'}"
+DATABASE_URL = (
+    os.environ.get("TEAMLINE_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'teamline.sqlite3'}"
+)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the single writer; IMMEDIATE transactions take the write lock
@@ -167,6 +169,10 @@ SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
 SECURE_SSL_REDIRECT = env_bool("TEAMLINE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = int(os.environ.get("TEAMLINE_HSTS_SECONDS", "0"))
+# Opt-in: they bind every subdomain of the operator's domain to HTTPS (and, for preload, for
+# years); `check --deploy` warns until the operator has decided.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TEAMLINE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("TEAMLINE_HSTS_PRELOAD", False)
 if env_bool("TEAMLINE_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

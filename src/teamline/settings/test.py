@@ -9,13 +9,16 @@ import tempfile
 os.environ.setdefault("TEAMLINE_VAR_DIR", tempfile.mkdtemp(prefix="teamline-test-"))
 os.environ.setdefault("TEAMLINE_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 
-from .defaults import *  # noqa: E402,F403
-from .defaults import TEAMLINE  # noqa: E402
+from .defaults import *  # noqa: F403
+from .defaults import TEAMLINE
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-TEAMLINE = {**TEAMLINE, "RATE_NEW_SESSIONS_PER_IP_PER_HOUR": 10_000,
-            "RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR": 10_000,
-            "RATE_MESSAGES_PER_SESSION_PER_MINUTE": 10_000}
+TEAMLINE = {
+    **TEAMLINE,
+    "RATE_NEW_SESSIONS_PER_IP_PER_HOUR": 10_000,
+    "RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR": 10_000,
+    "RATE_MESSAGES_PER_SESSION_PER_MINUTE": 10_000,
+}
 
 from .defaults import DATABASES, VAR_DIR  # noqa: E402
 

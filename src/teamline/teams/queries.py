@@ -35,3 +35,11 @@ def membership_team_ids(user: User) -> list[int]:
         .values_list("pk", flat=True)
         .distinct()
     )
+
+
+def memberships_of(user: User) -> list[tuple[Team, bool]]:
+    """The teams the user works in or supervises, by name, each with whether they supervise it
+    (not "all" for admins)."""
+    supervised = set(user.supervised_teams.values_list("pk", flat=True))
+    teams = Team.objects.filter(Q(members=user) | Q(supervisors=user)).distinct().order_by("name")
+    return [(team, team.pk in supervised) for team in teams]

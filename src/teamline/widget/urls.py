@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "widget"
-urlpatterns: list = []
+urlpatterns = [
+    path("api/<uuid:inbox_public_id>/session", views.session, name="session"),
+    path("demo/", views.demo, name="demo"),
+]

@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         action = options["action"]
         if action == "revoke":
-            token = ApiToken.objects.select_related("user").filter(pk=options["id"]).first()
+            token = ApiToken.objects.select_related("user").filter(pk=int(str(options["id"]))).first()
             if token is None:
                 raise CommandError("no such token")
             do_revoke_api_token(token, actor=token.user)

@@ -1,3 +1,5 @@
+import contextlib
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from teamline.core.worker import run_worker
@@ -11,7 +13,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         self.stdout.write("Teamline task worker running (Ctrl+C to stop)")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             run_worker(interval=float(str(options["interval"])))
-        except KeyboardInterrupt:
-            pass

@@ -1,0 +1,183 @@
+"""Bare reference pipeline for bench/ws_throughput.py: no Teamline code, no Django ORM.
+
+It speaks the subset of Teamline's two socket protocols (docs/websockets.md) that the benchmark
+client uses, so the very same client code drives both servers:
+
+- ``POST /widget/api/<anything>/session`` → ``{"token": "<random>"}`` (no database work);
+  any other HTTP request → 200 ``ok`` (readiness probe).
+- ``/ws/desk/``: a plain Channels consumer that joins the group ``team`` and forwards every group
+  event as ``{"type": "event", "event": ..., "data": ...}``.
+- ``/ws/widget/``: ``{"type": "auth"}`` → ``{"type": "ready", ...}``; each
+  ``{"type": "message", "client_id", "text"}`` does exactly one database INSERT (its own
+  transaction), one channel-layer ``group_send`` to ``team`` (which the layer fans out to every
+  desk socket, like Teamline's team group) and answers ``{"type": "ack", ...}``.
+
+Database (``BENCH_REF_DATABASE``): a SQLite file (WAL, synchronous=NORMAL, like Teamline's
+embedded mode), written from one dedicated thread with one connection; or a ``postgres://`` URL,
+written with a small pool of autocommit psycopg async connections (``BENCH_REF_PG_POOL``,
+default 4). The table ``bench_reference_message`` must exist (the harness creates it).
+Channel layer: InMemoryChannelLayer, or RedisPubSubChannelLayer when ``BENCH_REF_REDIS_URL`` is
+set (prefix ``BENCH_REF_CHANNEL_PREFIX``).
+
+Run: ``uvicorn reference_app:application --app-dir bench --lifespan off`` with that environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+
+DATABASE = os.environ["BENCH_REF_DATABASE"]
+REDIS_URL = os.environ.get("BENCH_REF_REDIS_URL", "")
+PG_POOL_SIZE = int(os.environ.get("BENCH_REF_PG_POOL", "4"))
+GROUP = "team"
+INSERT = (
+    "INSERT INTO bench_reference_message (client_id, text, created_at) VALUES ({p}, {p}, {p}) "
+    "RETURNING id"
+)
+
+if REDIS_URL:
+    layer: dict[str, Any] = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": os.environ.get("BENCH_REF_CHANNEL_PREFIX", "benchref"),
+        },
+    }
+else:
+    layer = {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+# Channels reads its layer from Django settings; nothing else of Django is configured or used.
+settings.configure(CHANNEL_LAYERS={"default": layer}, INSTALLED_APPS=[], DATABASES={})
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+
+class SqliteWriter:
+    """One connection used from one thread: SQLite has a single writer anyway."""
+
+    def __init__(self, filename: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._filename = filename
+        self._conn: sqlite3.Connection | None = None
+
+    def _insert(self, client_id: str, text: str, created_at: float) -> int:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self._filename, isolation_level=None, timeout=30)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        row = self._conn.execute(INSERT.format(p="?"), (client_id, text, created_at)).fetchone()
+        return int(row[0])
+
+    async def insert(self, client_id: str, text: str, created_at: float) -> int:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self._insert, client_id, text, created_at
+        )
+
+
+class PostgresWriter:
+    """A few autocommit asyncio connections, handed out through a queue."""
+
+    def __init__(self, url: str, size: int) -> None:
+        self._url = url
+        self._size = size
+        self._pool: asyncio.Queue[Any] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncio.Queue[Any]:
+        async with self._lock:
+            if self._pool is None:
+                import psycopg
+
+                pool: asyncio.Queue[Any] = asyncio.Queue()
+                for _ in range(self._size):
+                    pool.put_nowait(await psycopg.AsyncConnection.connect(self._url, autocommit=True))
+                self._pool = pool
+        return self._pool
+
+    async def insert(self, client_id: str, text: str, created_at: float) -> int:
+        pool = self._pool or await self._get_pool()
+        conn = await pool.get()
+        try:
+            cursor = await conn.execute(INSERT.format(p="%s"), (client_id, text, created_at))
+            row = await cursor.fetchone()
+            return int(row[0])
+        finally:
+            pool.put_nowait(conn)
+
+
+writer: SqliteWriter | PostgresWriter = (
+    PostgresWriter(DATABASE, PG_POOL_SIZE)
+    if DATABASE.startswith(("postgres://", "postgresql://"))
+    else SqliteWriter(DATABASE)
+)
+
+
+class DeskConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        await self.channel_layer.group_add(GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(GROUP, self.channel_name)
+
+    async def event_staff(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "event", "event": message["event"], "data": message["data"]})
+
+
+class WidgetConsumer(AsyncJsonWebsocketConsumer):
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "auth":
+            await self.send_json({"type": "ready", "team": {}, "messages": [], "conversation": None})
+        elif kind == "message":
+            client_id, text = str(content["client_id"]), str(content["text"])
+            created_at = time.time()
+            message_id = await writer.insert(client_id, text, created_at)
+            message = {"id": message_id, "client_id": client_id, "text": text,
+                       "created_at": created_at}
+            await self.channel_layer.group_send(
+                GROUP, {"type": "event.staff", "event": "message.created", "data": message}
+            )
+            await self.send_json({"type": "ack", "client_id": client_id, "message": message})
+        else:
+            await self.send_json({"type": "error", "code": "invalid", "detail": "unknown type"})
+
+
+async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Widget session endpoint (no database work) and a readiness probe."""
+    while True:  # drain the request body
+        event = await receive()
+        if event["type"] != "http.request" or not event.get("more_body"):
+            break
+    if scope["method"] == "POST" and scope["path"].endswith("/session"):
+        body = json.dumps({"token": secrets.token_urlsafe(16)}).encode()
+        content_type = b"application/json"
+    else:
+        body, content_type = b"ok", b"text/plain"
+    headers = [(b"content-type", content_type)]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_app,
+        "websocket": URLRouter(
+            [
+                path("ws/desk/", DeskConsumer.as_asgi()),
+                path("ws/widget/", WidgetConsumer.as_asgi()),
+            ]
+        ),
+    }
+)
