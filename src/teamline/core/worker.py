@@ -14,7 +14,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils.crypto import get_random_string
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def run_worker(*, interval: float = 0.2, stop: threading.Event | None = None) ->
         finally:
             close_old_connections()
         stop.wait(interval)
+    connections.close_all()  # this thread's connections; the server goes on without them
 
 
 def start_embedded_worker() -> threading.Event:

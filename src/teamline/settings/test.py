@@ -28,3 +28,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # One test database per run, so parallel runs on a shared server do not clobber each other.
     DATABASES["default"]["TEST"] = {"NAME": f"test_teamline_{os.getpid()}"}
+
+# Tests serve static files straight from the finders (no collectstatic).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+(VAR_DIR / "static").mkdir(exist_ok=True)

@@ -1,5 +1,319 @@
+"""The customer's chat socket, /ws/widget/ (protocol: docs/websockets.md).
+
+A thin edge: parse a frame, call a query or an action in a thread (they touch the database),
+answer. The socket joins only its own customer's group, so all it ever hears are customer-safe
+presentations (`event.customer`). There is deliberately no `event_staff` handler: a staff event
+reaching this socket would be a recipients bug, and it fails loudly instead of leaking.
+
+Pushes are notifications, the database is the truth: on every (re)connect the widget gets the
+whole visible thread in `ready` and dedupes by message id and client id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from teamline.connectors import webchat
+from teamline.connectors.models import Inbox
+from teamline.connectors.queries import public_inbox, session_customer
+from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
+from teamline.conversations.models import Status
+from teamline.conversations.presenters import present_message_to_customer
+from teamline.conversations.queries import current_conversation_for, customer_thread
+from teamline.core import ratelimit
+from teamline.core.errors import NotFound, TeamlineError
+from teamline.core.events import (
+    Event,
+    EventType,
+    Recipients,
+    asend_ephemeral,
+    conversation_group,
+    customer_group,
+)
+from teamline.customers.models import Customer
+from teamline.teams.presenters import present_team_card
+
+from .views import origin_allowed
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_ORIGIN_NOT_ALLOWED = 4403
+# A socket that does not authenticate promptly is closed, so idle sockets cost nothing.
+AUTH_TIMEOUT_SECONDS = 15.0
+# A frame is a chat message, not a file: anything much larger than the longest text is refused.
+MAX_FRAME_CHARS = MAX_TEXT * 4 + 1024
+MAX_CLIENT_ID = 64
+# A customer who keeps typing refreshes "typing" for the agents at most this often.
+TYPING_REFRESH_SECONDS = 3.0
+
+
+@dataclass
+class WidgetSession:
+    inbox: Inbox
+    customer: Customer
+    ip: str
+
+
+def _open_session(token: str) -> tuple[Inbox, Customer]:
+    """The inbox and customer a session token names; NotFound for anything else."""
+    claims = webchat.read_session(token)
+    inbox = public_inbox(claims.inbox_public_id)
+    return inbox, session_customer(claims)
+
+
+def _ready_frame(session: WidgetSession) -> dict[str, Any]:
+    customer = session.customer
+    messages = [present_message_to_customer(m) for m in customer_thread(customer.pk)]
+    conversation = current_conversation_for(customer.pk)
+    return {
+        "type": "ready",
+        "team": present_team_card(customer.home_team or session.inbox.default_team),
+        "messages": messages,
+        "conversation": (
+            {"id": conversation.pk, "status": conversation.status} if conversation else None
+        ),
+    }
+
+
+def _receive_message(session: WidgetSession, client_id: str, text: str) -> dict[str, Any]:
+    """Rate-limit, store (idempotent on the client id) and present one customer message."""
+    limits = settings.TEAMLINE
+    customer = session.customer
+    ratelimit.hit(
+        f"widget-messages:{session.inbox.pk}:{customer.pk}",
+        limit=limits["RATE_MESSAGES_PER_SESSION_PER_MINUTE"],
+        window_seconds=60,
+    )
+    current = current_conversation_for(customer.pk)
+    if current is None or current.status != Status.OPEN:
+        # This message may start (or reopen) a conversation: that is what floods an agent
+        # team, so it is limited per address, across visitors.
+        ratelimit.hit(
+            f"widget-new-conversations:{session.ip}",
+            limit=limits["RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR"],
+            window_seconds=3600,
+        )
+    message, _created = do_receive_customer_message(
+        inbox=session.inbox,
+        customer=customer,
+        text=text,
+        channel=webchat.CHANNEL,
+        external_id=webchat.client_external_id(customer.pk, client_id),
+        channel_kind="chat",
+    )
+    return present_message_to_customer(message)
+
+
+def _valid_client_id(value: object) -> str | None:
+    """The canonical form of a client-chosen UUID, or None."""
+    if not isinstance(value, str) or not value or len(value) > MAX_CLIENT_ID:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 class WidgetConsumer(AsyncJsonWebsocketConsumer):
-    pass
+    session: WidgetSession | None = None
+    conversation_id: int | None = None
+    closing = False
+    typing_state = False
+    typing_sent_at = 0.0
+    auth_timer: asyncio.Task[None] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        # Accept first: refusals are answered with close codes the widget understands.
+        await self.accept()
+        self.auth_timer = asyncio.create_task(self._close_unless_authenticated())
+
+    async def _close_unless_authenticated(self) -> None:
+        await asyncio.sleep(AUTH_TIMEOUT_SECONDS)
+        if self.session is None:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+
+    async def _refuse(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code)
+
+    async def disconnect(self, code: int) -> None:
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        if self.typing_state and self.conversation_id is not None:
+            # Do not leave the agents looking at "typing…" from somebody who left.
+            try:
+                await self._send_typing(self.conversation_id, False)
+            except Exception:  # the layer may be gone at shutdown; typing is ephemeral anyway
+                logger.debug("could not clear typing on disconnect", exc_info=True)
+
+    # --- frames in --------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Decode defensively: a bad frame gets an error frame, never a crashed socket."""
+        if self.closing:
+            return
+        if text_data is None:
+            await self._error("invalid", "Send JSON text frames.")
+            return
+        if len(text_data) > MAX_FRAME_CHARS:
+            await self._error("too_large", "This frame is too large.")
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self._error("invalid", "Frames must be JSON objects.")
+            return
+        if not isinstance(content, dict):
+            await self._error("invalid", "Frames must be JSON objects.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        kind = content.get("type")
+        if self.session is None:
+            if kind == "auth":
+                await self._authenticate(content.get("token"))
+            else:
+                await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            if kind == "message":
+                await self._message(content)
+            elif kind == "typing":
+                await self._typing(content)
+            elif kind == "auth":
+                await self._error("invalid", "This socket is already authenticated.")
+            else:
+                await self._error("invalid", "Unknown frame type.")
+        except Exception:
+            # The database may be briefly unavailable; the widget keeps the message and
+            # resends it (idempotently) after a reconnect.
+            logger.exception("widget frame failed")
+            await self._error("unavailable", "Something went wrong; please try again.")
+
+    async def _authenticate(self, token: object) -> None:
+        if not isinstance(token, str) or not token:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            inbox, customer = await database_sync_to_async(_open_session)(token)
+        except NotFound:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        if not origin_allowed(inbox, self._header("origin")):
+            await self._refuse(CLOSE_ORIGIN_NOT_ALLOWED)
+            return
+        client = self.scope.get("client") or ("",)
+        self.session = WidgetSession(inbox=inbox, customer=customer, ip=str(client[0] or ""))
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        # Join before reading the thread: a message committed in between arrives as a push
+        # (after `ready`, since this consumer handles one message at a time) and the widget
+        # dedupes it; reading first could miss it.
+        group = customer_group(customer.pk)
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups.append(group)
+        ready = await database_sync_to_async(_ready_frame)(self.session)
+        if ready["conversation"] is not None:
+            self.conversation_id = ready["conversation"]["id"]
+        await self.send_json(ready)
+
+    async def _message(self, content: dict[str, Any]) -> None:
+        assert self.session is not None
+        raw_client_id = content.get("client_id")
+        client_id = _valid_client_id(raw_client_id)
+        if client_id is None:
+            await self._error("invalid", "client_id must be a UUID.")
+            return
+        # Echo what the widget sent, so it can match the answer to its pending message.
+        echo = str(raw_client_id)
+        text = content.get("text")
+        if not isinstance(text, str) or not text.strip():
+            await self._error("invalid", "The message is empty.", client_id=echo)
+            return
+        if len(text) > MAX_TEXT:
+            await self._error(
+                "invalid", f"The message is longer than {MAX_TEXT} characters.", client_id=echo
+            )
+            return
+        try:
+            message = await database_sync_to_async(_receive_message)(self.session, client_id, text)
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message, client_id=echo)
+            return
+        self.conversation_id = message["conversation_id"]
+        await self.send_json({"type": "ack", "client_id": echo, "message": message})
+
+    async def _typing(self, content: dict[str, Any]) -> None:
+        state = content.get("state")
+        if not isinstance(state, bool):
+            await self._error("invalid", "state must be true or false.")
+            return
+        if self.conversation_id is None:
+            return  # nobody to tell before the first message
+        now = time.monotonic()
+        if state == self.typing_state and (
+            not state or now - self.typing_sent_at < TYPING_REFRESH_SECONDS
+        ):
+            return
+        self.typing_state = state
+        self.typing_sent_at = now
+        await self._send_typing(self.conversation_id, state)
+
+    async def _send_typing(self, conversation_id: int, state: bool) -> None:
+        await asend_ephemeral(
+            Event(
+                EventType.TYPING,
+                staff={"conversation": conversation_id, "from": "customer", "state": state},
+            ),
+            Recipients(staff=frozenset({conversation_group(conversation_id)})),
+        )
+
+    # --- frames out -------------------------------------------------------------------------
+
+    async def event_customer(self, message: dict[str, Any]) -> None:
+        """A customer-safe event for this customer's group (see teamline.core.events)."""
+        event, data = message.get("event"), message.get("data")
+        if not isinstance(data, dict) or self.closing:
+            return
+        if event in (EventType.MESSAGE_CREATED.value, EventType.MESSAGE_UPDATED.value):
+            if isinstance(data.get("conversation_id"), int):
+                self.conversation_id = data["conversation_id"]
+            await self.send_json({"type": "message", "message": data})
+        elif event == EventType.TYPING.value:
+            sender = data.get("from")
+            await self.send_json(
+                {
+                    "type": "typing",
+                    "from": sender if sender in ("agent", "bot") else "agent",
+                    "name": str(data.get("name") or ""),
+                    "state": bool(data.get("state")),
+                }
+            )
+
+    async def _error(self, code: str, detail: str, *, client_id: str | None = None) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+        if client_id is not None:
+            frame["client_id"] = client_id
+        await self.send_json(frame)
+
+    def _header(self, name: str) -> str | None:
+        wanted = name.encode("latin-1")
+        for key, value in self.scope.get("headers", []):
+            if key.lower() == wanted:
+                return bytes(value).decode("latin-1")
+        return None

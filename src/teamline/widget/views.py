@@ -43,9 +43,8 @@ def origin_allowed(inbox: Inbox, origin: str | None) -> bool:
     Shared by the session endpoint (CORS) and the widget socket (Origin header), so both sides
     of the widget follow one rule.
     """
-    allowed = {
-        _normalise_origin(entry) for entry in (inbox.allowed_origins or []) if isinstance(entry, str)
-    }
+    entries = inbox.allowed_origins or []
+    allowed = {_normalise_origin(entry) for entry in entries if isinstance(entry, str)}
     if not allowed:
         return True
     return bool(origin) and _normalise_origin(origin or "") in allowed

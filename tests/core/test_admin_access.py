@@ -1,0 +1,31 @@
+"""The Django admin is for admins only; inbox secrets never show in its lists."""
+
+import pytest
+
+from teamline.core.testing import create_inbox, create_team, create_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("role", ["agent", "supervisor"])
+def test_agents_and_supervisors_cannot_open_the_admin(client, role):
+    user = create_user(role=role)
+    client.force_login(user)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_an_admin_configures_teams_agents_and_inboxes(client):
+    admin = create_user("root", role="admin")
+    client.force_login(admin)
+    for url in ("/admin/", "/admin/teams/team/", "/admin/accounts/user/", "/admin/connectors/inbox/"):
+        assert client.get(url).status_code == 200, url
+
+
+def test_inbox_secret_is_not_in_the_admin_list(client):
+    inbox = create_inbox(create_team("Oslo"))
+    client.force_login(create_user("root", role="admin"))
+    page = client.get("/admin/connectors/inbox/").content.decode()
+    assert inbox.name in page
+    assert inbox.secret not in page

@@ -1,0 +1,46 @@
+"""The durable task queue: periodic jobs are enqueued once per slot and the worker runs them;
+a conversation left waiting (say its router died) is picked up by the sweep."""
+
+import threading
+import time
+
+import pytest
+from django_tasks_db.models import DBTaskResult
+
+from teamline.accounts.models import AgentProfile
+from teamline.conversations.models import Conversation
+from teamline.core.testing import create_agent, create_customer, create_team, customer_says
+from teamline.core.worker import enqueue_periodic, run_worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_periodic_jobs_are_enqueued_once_per_slot():
+    now = time.time()
+    assert sorted(enqueue_periodic(now)) == ["sweep_queues", "wake_snoozed"]
+    assert enqueue_periodic(now) == []  # a second worker in the same slot enqueues nothing
+    assert DBTaskResult.objects.count() == 2
+
+
+def test_worker_sweep_assigns_a_conversation_its_router_left_waiting():
+    oslo = create_team("Oslo")
+    kari = create_agent("kari", team=oslo)
+    message, _ = customer_says(create_customer(team=oslo))
+    # Kari is marked available without the offer that normally follows (as if the process
+    # making that decision died after commit).
+    AgentProfile.objects.filter(user=kari).update(presence="available")
+
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, kwargs={"stop": stop, "interval": 0.05})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if Conversation.objects.filter(pk=message.conversation_id, assignee=kari).exists():
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert Conversation.objects.get(pk=message.conversation_id).assignee == kari
+    assert DBTaskResult.objects.filter(status="SUCCESSFUL").exists()
