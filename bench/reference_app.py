@@ -80,9 +80,7 @@ class SqliteWriter:
 
     async def insert(self, client_id: str, text: str, created_at: float) -> int:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, self._insert, client_id, text, created_at
-        )
+        return await loop.run_in_executor(self._executor, self._insert, client_id, text, created_at)
 
 
 class PostgresWriter:
@@ -101,7 +99,9 @@ class PostgresWriter:
 
                 pool: asyncio.Queue[Any] = asyncio.Queue()
                 for _ in range(self._size):
-                    pool.put_nowait(await psycopg.AsyncConnection.connect(self._url, autocommit=True))
+                    pool.put_nowait(
+                        await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                    )
                 self._pool = pool
         return self._pool
 
@@ -139,13 +139,19 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "auth":
-            await self.send_json({"type": "ready", "team": {}, "messages": [], "conversation": None})
+            await self.send_json(
+                {"type": "ready", "team": {}, "messages": [], "conversation": None}
+            )
         elif kind == "message":
             client_id, text = str(content["client_id"]), str(content["text"])
             created_at = time.time()
             message_id = await writer.insert(client_id, text, created_at)
-            message = {"id": message_id, "client_id": client_id, "text": text,
-                       "created_at": created_at}
+            message = {
+                "id": message_id,
+                "client_id": client_id,
+                "text": text,
+                "created_at": created_at,
+            }
             await self.channel_layer.group_send(
                 GROUP, {"type": "event.staff", "event": "message.created", "data": message}
             )

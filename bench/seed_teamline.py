@@ -44,8 +44,11 @@ def main() -> None:
             f"bench-agent-{i:03d}",
             team=team,
             presence=Presence.AVAILABLE,
-            capacity={ChannelKind.CHAT: args.chat_capacity, ChannelKind.EMAIL: 5,
-                      ChannelKind.VOICE: 1},
+            capacity={
+                ChannelKind.CHAT: args.chat_capacity,
+                ChannelKind.EMAIL: 5,
+                ChannelKind.VOICE: 1,
+            },
             password=args.password,
         )
         session = SessionStore()

@@ -12,7 +12,13 @@ from django.test import Client
 
 from teamline.accounts.actions import do_create_api_token
 from teamline.accounts.models import User
-from teamline.core.testing import create_agent, create_customer, create_team, create_user, customer_says
+from teamline.core.testing import (
+    create_agent,
+    create_customer,
+    create_team,
+    create_user,
+    customer_says,
+)
 from teamline.routing.actions import do_assign_conversation
 
 ApiClientFor = Callable[..., Client]

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, cast
 
 from django.http import HttpRequest
-from ninja import Field, Path, Router, Schema
+from ninja import Field, Path, Router, Schema, Status
 
 from teamline.conversations.api import ErrorOut
 from teamline.teams.queries import memberships_of
@@ -143,7 +143,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Any:
     """A new personal access token. The answer holds the secret: it is never shown again."""
     actor = _actor(request)
     token, secret = do_create_api_token(actor, name=payload.name, actor=actor)
-    return 201, {**present_token(token), "token": secret}
+    return Status(201, {**present_token(token), "token": secret})
 
 
 @router.delete(
@@ -157,4 +157,4 @@ def revoke_token(request: HttpRequest, token_id: TokenId) -> Any:
     Revoking a revoked token changes nothing."""
     actor = _actor(request)
     do_revoke_api_token(access_api_token(actor, token_id), actor=actor)
-    return 204, None
+    return Status(204, None)

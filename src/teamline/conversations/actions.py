@@ -205,7 +205,8 @@ def do_send_reply(
 
     Web chat delivers through the customer's socket (and the customer resyncs from the database
     on reconnect); other channels will deliver through the outbox (a task enqueued here).
-    Idempotent on client_id per agent. Emits message.created to staff and customer.
+    Idempotent on client_id per agent, also for simultaneous retries (the unique constraint
+    decides; the loser returns the winner's message). Emits message.created to staff and customer.
     """
     text = _clean_text(text)
     external_id = f"agent{actor.pk}:{client_id}" if client_id else None
@@ -213,6 +214,21 @@ def do_send_reply(
         existing = Message.objects.filter(channel=conversation.channel, external_id=external_id)
         if found := existing.first():
             return found, False
+    try:
+        return _send_reply(conversation, text, actor=actor, external_id=external_id), True
+    except IntegrityError:
+        if external_id is None:
+            raise
+        # A concurrent retry with the same client id won the race.
+        existing = Message.objects.filter(channel=conversation.channel, external_id=external_id)
+        if (found := existing.first()) is None:
+            raise
+        return found, False
+
+
+def _send_reply(
+    conversation: Conversation, text: str, *, actor: User, external_id: str | None
+) -> Message:
     now = timezone.now()
     with transaction.atomic():
         message = Message.objects.create(
@@ -230,7 +246,7 @@ def do_send_reply(
         conversation.refresh_from_db()
         emit_message(message)
         emit_conversation(conversation, EventType.CONVERSATION_UPDATED)
-    return message, True
+    return message
 
 
 def do_add_note(conversation: Conversation, text: str, *, actor: User) -> Message:

@@ -10,14 +10,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from django.http import HttpRequest
-from ninja import Field, Header, Path, Query, Router, Schema
+from ninja import Field, Header, Path, Query, Router, Schema, Status
 from pydantic import AwareDatetime, model_validator
 
 from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput
 
 from .actions import do_add_note, do_change_status, do_mark_read, do_send_reply
-from .models import Conversation, Direction, Priority, SenderKind, Status
+from .models import Conversation, Direction, Priority, SenderKind
+from .models import Status as ConversationStatus
 from .presenters import present_conversation, present_message
 from .queries import access_conversation, inbox_conversations, messages_of
 
@@ -57,7 +58,7 @@ class CustomerRef(Schema):
 
 class ConversationOut(Schema):
     id: int
-    status: Status
+    status: ConversationStatus
     priority: Priority = Field(description="0 normal, 1 high, 2 urgent.")
     channel: str = Field(description="Channel of origin, e.g. webchat.")
     team: TeamRef
@@ -116,7 +117,9 @@ class ConversationFilters(Paging):
         "team",
         description="mine: assigned to me; unassigned: nobody's yet; team: everything I can see.",
     )
-    status: Status | None = Field(None, description="Only conversations in this status.")
+    status: ConversationStatus | None = Field(
+        None, description="Only conversations in this status."
+    )
 
 
 class ReplyIn(Schema):
@@ -134,16 +137,16 @@ class NoteIn(Schema):
 
 
 class StatusIn(Schema):
-    status: Status
+    status: ConversationStatus
     snooze_until: AwareDatetime | None = Field(
         None, description="Required with status=snoozed: a future time with a UTC offset."
     )
 
     @model_validator(mode="after")
     def _snooze_goes_with_snoozed(self) -> StatusIn:
-        if self.status == Status.SNOOZED and self.snooze_until is None:
+        if self.status == ConversationStatus.SNOOZED and self.snooze_until is None:
             raise ValueError("snooze_until is required to snooze")
-        if self.status != Status.SNOOZED and self.snooze_until is not None:
+        if self.status != ConversationStatus.SNOOZED and self.snooze_until is not None:
             raise ValueError("snooze_until only goes with status snoozed")
         return self
 
@@ -256,7 +259,7 @@ def send_reply(
         message.conversation_id != conversation.pk or message.text != payload.text.strip()
     ):
         raise InvalidInput("This client_id / Idempotency-Key was already used for another reply.")
-    return (201 if created else 200), present_message(message)
+    return Status(201 if created else 200, present_message(message))
 
 
 @router.post(
@@ -269,7 +272,7 @@ def add_note(request: HttpRequest, conversation_id: ObjectId, payload: NoteIn) -
     """A note for colleagues: stored with is_internal=true, never sent to the customer."""
     actor = _actor(request)
     conversation = access_conversation(actor, conversation_id)
-    return 201, present_message(do_add_note(conversation, payload.text, actor=actor))
+    return Status(201, present_message(do_add_note(conversation, payload.text, actor=actor)))
 
 
 @router.post(

@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 from teamline.accounts.models import User
 from teamline.core.errors import NotFound
 
-from .models import Customer
+from .models import Customer, Identity
 
 
 def visible_customers(actor: User) -> QuerySet[Customer]:
@@ -32,3 +32,9 @@ def access_customer(actor: User, customer_id: object) -> Customer:
     if customer is None:
         raise NotFound("No such customer.")
     return customer
+
+
+def identities_of(customer: Customer) -> QuerySet[Identity]:
+    """A customer's identities, for staff who already reached the customer through an access
+    helper (e.g. the desk's customer panel of a conversation they may open)."""
+    return Identity.objects.filter(customer=customer).order_by("kind", "value")

@@ -1,5 +1,172 @@
+"""The agent desk socket, `/ws/desk/` (protocol: docs/websockets.md).
+
+Staff sockets join their teams' groups (admins: the admins group, which hears every team's
+events) and their own user group, and forward `event.staff` group messages. A conversation's
+group — typing indicators — is joined only after `access_conversation` allowed it, the same rule
+as the desk pages and the API. There is deliberately no handler for `event.customer`: customer
+presentations never reach a staff socket.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from teamline.accounts.models import User
+from teamline.conversations.queries import access_conversation
+from teamline.core.errors import NotFound
+from teamline.core.events import (
+    Event,
+    EventType,
+    Recipients,
+    admins_group,
+    asend_ephemeral,
+    conversation_group,
+    customer_group,
+    team_group,
+    user_group,
+)
+
+CLOSE_UNAUTHENTICATED = 4401
 
 
 class DeskConsumer(AsyncJsonWebsocketConsumer):
-    pass
+    user: User
+
+    async def connect(self) -> None:
+        self.joined: set[str] = set()
+        self.subscriptions: set[int] = set()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            # Accept first so the browser sees our close code (a close before accept is an
+            # HTTP 403 without one).
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        for group in await self._home_groups():
+            await self._join(group)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in list(getattr(self, "joined", ())):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = set()
+
+    # --- Frames from the desk ---------------------------------------------------------------
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        if not hasattr(self, "user"):
+            return
+        try:
+            content = json.loads(text_data or "")
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            await self.send_json(
+                {"type": "error", "code": "invalid", "detail": "Send JSON objects."}
+            )
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type")
+        conversation = content.get("conversation")
+        if kind == "subscribe":
+            await self._subscribe(conversation)
+        elif kind == "unsubscribe":
+            await self._unsubscribe(conversation)
+        elif kind == "typing":
+            await self._typing(conversation, content.get("state") is True)
+        else:
+            await self.send_json(
+                {"type": "error", "code": "invalid", "detail": f"Unknown frame type {kind!r}."}
+            )
+
+    async def _subscribe(self, conversation_id: Any) -> None:
+        found = await self._access(conversation_id)
+        if found is None:
+            await self._not_found(conversation_id)
+            return
+        pk, _ = found
+        await self._join(conversation_group(pk))
+        self.subscriptions.add(pk)
+        await self.send_json({"type": "subscribed", "conversation": pk})
+
+    async def _unsubscribe(self, conversation_id: Any) -> None:
+        try:
+            pk = int(str(conversation_id))
+        except ValueError:
+            return
+        if pk in self.subscriptions:
+            self.subscriptions.discard(pk)
+            group = conversation_group(pk)
+            self.joined.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _typing(self, conversation_id: Any, state: bool) -> None:
+        found = await self._access(conversation_id)
+        if found is None:
+            await self._not_found(conversation_id)
+            return
+        pk, customer_id = found
+        await asend_ephemeral(
+            Event(
+                EventType.TYPING,
+                staff={
+                    "conversation": pk,
+                    "from": "agent",
+                    "user": {"id": self.user.pk, "name": self.user.name},
+                    "name": self.user.name,
+                    "state": state,
+                },
+                customer={"from": "agent", "name": self.user.name, "state": state},
+            ),
+            Recipients(
+                staff=frozenset({conversation_group(pk)}),
+                customer=frozenset({customer_group(customer_id)}),
+            ),
+        )
+
+    # --- Group messages -------------------------------------------------------------------
+
+    async def event_staff(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "event", "event": message["event"], "data": message["data"]})
+
+    # --- Helpers --------------------------------------------------------------------------
+
+    async def _join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.joined.add(group)
+
+    async def _not_found(self, conversation_id: Any) -> None:
+        await self.send_json(
+            {"type": "error", "code": "not_found", "conversation": conversation_id}
+        )
+
+    @database_sync_to_async
+    def _home_groups(self) -> list[str]:
+        if self.user.is_admin:
+            # Events to any team are also sent to admins.
+            groups = [admins_group()]
+        else:
+            from teamline.teams.queries import team_ids_for
+
+            groups = [team_group(team_id) for team_id in team_ids_for(self.user)]
+        return [*groups, user_group(self.user.pk)]
+
+    @database_sync_to_async
+    def _access(self, conversation_id: Any) -> tuple[int, int] | None:
+        """(conversation id, customer id) if the agent may see the conversation, else None."""
+        if isinstance(conversation_id, bool):
+            return None
+        try:
+            conversation = access_conversation(self.user, conversation_id)
+        except NotFound:
+            return None
+        return conversation.pk, conversation.customer_id

@@ -20,7 +20,8 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         action = options["action"]
         if action == "revoke":
-            token = ApiToken.objects.select_related("user").filter(pk=int(str(options["id"]))).first()
+            token_id = int(str(options["id"]))
+            token = ApiToken.objects.select_related("user").filter(pk=token_id).first()
             if token is None:
                 raise CommandError("no such token")
             do_revoke_api_token(token, actor=token.user)

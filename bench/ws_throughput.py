@@ -1,0 +1,1028 @@
+"""End-to-end websocket benchmark: customer widget socket → Teamline → agent desk socket.
+
+    .venv/bin/python bench/ws_throughput.py --agents 5 --customers 20 --duration 20
+    .venv/bin/python bench/ws_throughput.py --agents 20 --customers 200 --duration 30 \
+        --backend postgres
+
+For each target (the bare reference pipeline in bench/reference_app.py, then Teamline) the run
+starts the real server as a subprocess on a free 127.0.0.1 port, connects K desk sockets and N
+widget sockets, and lets every customer send messages: closed loop by default (each customer
+sends its next message once the previous one is acked *and* has reached a desk socket;
+``--loop ack`` waits for the ack only), or open loop at a fixed total rate with ``--rate``.
+Each message carries a unique client_id, a unique token (``bench:<customer>.<seq>``) and its
+wall-clock send time in the text. Latency = customer send → first ``message.created`` event
+carrying that token on any desk socket. Results: acked/s and delivered/s over the measured
+window, latency percentiles, errors, CPU of the server, of this client and of the rest of the
+machine.
+
+Everything is created fresh and removed at the end (also on Ctrl+C): a temp TEAMLINE_VAR_DIR with
+the SQLite file, or a ``teamline_bench_<pid>`` PostgreSQL database plus a free Redis database
+number and a unique pub/sub channel prefix. Only 127.0.0.1 is used. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "bench"
+VENV_BIN = ROOT / ".venv" / "bin"
+PG_HOST = "127.0.0.1"
+PG_PORT = 5432
+PG_ADMIN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+TOKEN_RE = re.compile(r"bench:(\d+\.\d+)")
+ACK_TIMEOUT = 30.0
+# Pushes are at-most-once: a dropped one must not stall a closed-loop customer for long.
+DELIVERY_TIMEOUT = 30.0
+CONNECT_CONCURRENCY = 20
+AGENT_PASSWORD = "bench-" + secrets.token_hex(8)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NO_LIMIT = str(10**9)
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+class AckTimeout(Exception):
+    pass
+
+
+class DeliveryTimeout(Exception):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- Machine and CPU accounting ------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    meminfo = Path("/proc/meminfo").read_text()
+    mem_kb = int(re.search(r"^MemTotal:\s+(\d+)", meminfo, re.M).group(1))  # type: ignore[union-attr]
+    return {
+        "cpu_model": models[0].strip() if models else platform.processor() or "unknown",
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user/nice
+    return total - idle, total
+
+
+def background_cpu(seconds: float = 2.0) -> float:
+    """CPU the machine spends on others before we start, in % of one core."""
+    busy0, total0 = machine_jiffies()
+    time.sleep(seconds)
+    busy1, total1 = machine_jiffies()
+    return 100.0 * (os.cpu_count() or 1) * (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of one process (all its threads)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def self_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class CpuSample:
+    wall: float
+    machine: tuple[int, int]
+    server: float
+    client: float
+
+    @classmethod
+    def take(cls, server_pid: int) -> CpuSample:
+        return cls(
+            time.perf_counter(),
+            machine_jiffies(),
+            process_cpu_seconds(server_pid),
+            self_cpu_seconds(),
+        )
+
+
+def cpu_usage(start: CpuSample, end: CpuSample) -> dict[str, float]:
+    """CPU use between two samples, in % of one core (a 2-core machine tops out at 200 %)."""
+    wall = end.wall - start.wall
+    busy = end.machine[0] - start.machine[0]
+    total = end.machine[1] - start.machine[1]
+    cores = os.cpu_count() or 1
+    machine = 100.0 * cores * busy / total if total else 0.0
+    server = 100.0 * (end.server - start.server) / wall
+    client = 100.0 * (end.client - start.client) / wall
+    return {
+        "machine": machine,
+        "server": server,
+        "client": client,
+        "other": max(machine - server - client, 0.0),
+    }
+
+
+# --- Subprocesses and cleanup ----------------------------------------------------------------
+
+
+class Cleanup:
+    """LIFO stack of cleanups, run once at exit (normal, error, Ctrl+C or SIGTERM)."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[str, Callable[[], None]]] = []
+
+    def push(self, name: str, func: Callable[[], None]) -> None:
+        self._stack.append((name, func))
+
+    def run(self) -> None:
+        while self._stack:
+            name, func = self._stack.pop()
+            try:
+                func()
+            except Exception as exc:
+                log(f"cleanup {name} failed: {exc}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a server we started (its own process group: the server and anything it spawned)."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def run_checked(cmd: list[str], env: dict[str, str], what: str) -> str:
+    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise BenchError(f"{what} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+
+def start_server(
+    name: str, cmd: list[str], env: dict[str, str], port: int, workdir: Path, cleanup: Cleanup
+) -> Server:
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    server = Server(name, proc, port, log_path)
+    cleanup.push(f"stop {name}", lambda: stop_process(proc))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited with {proc.returncode}:\n{server.log_tail()}")
+        try:
+            httpx.get(server.base_url + "/", timeout=2.0)  # any HTTP answer means it is up
+            return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise BenchError(f"{name} did not answer on port {port} within 90 s:\n{server.log_tail()}")
+
+
+# --- Backends: a fresh database (and channel layer) per run ---------------------------------
+
+
+@dataclass
+class Backend:
+    kind: str
+    workdir: Path
+    teamline_env: dict[str, str]
+    reference_env: dict[str, str]
+    info: dict[str, str] = field(default_factory=dict)
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEAMLINE_", "BENCH_REF_"))}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def teamline_env(workdir: Path, settings_module: str) -> dict[str, str]:
+    env = base_env()
+    env.update(
+        DJANGO_SETTINGS_MODULE=settings_module,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")])),
+        TEAMLINE_VAR_DIR=str(workdir / "var"),
+        TEAMLINE_SECRET_KEY=secrets.token_urlsafe(50),
+        TEAMLINE_LOG_LEVEL="WARNING",
+        # The product's per-IP and per-session abuse limits would stop a load test from one IP
+        # after 30 sessions / 30 messages a minute; the limits are still checked (cache hits).
+        TEAMLINE_RATE_SESSIONS=NO_LIMIT,
+        TEAMLINE_RATE_CONVERSATIONS=NO_LIMIT,
+        TEAMLINE_RATE_MESSAGES=NO_LIMIT,
+    )
+    return env
+
+
+def create_reference_table_sqlite(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(
+        "CREATE TABLE bench_reference_message (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "client_id TEXT NOT NULL UNIQUE, text TEXT NOT NULL, created_at REAL NOT NULL)"
+    )
+    conn.commit()
+    conn.close()
+
+
+def setup_sqlite(workdir: Path, settings_module: str) -> Backend:
+    ref_db = workdir / "reference.sqlite3"
+    create_reference_table_sqlite(ref_db)
+    env = teamline_env(workdir, settings_module)
+    ref_env = base_env()
+    ref_env["BENCH_REF_DATABASE"] = str(ref_db)
+    return Backend(
+        "sqlite",
+        workdir,
+        env,
+        ref_env,
+        {"database": "SQLite (WAL) " + sqlite3.sqlite_version, "channel layer": "InMemory"},
+    )
+
+
+def pick_redis_db(client: Any) -> int:
+    for db in range(15, 0, -1):
+        client.execute_command("SELECT", db)
+        if client.dbsize() == 0:
+            return db
+    raise BenchError("no empty Redis database number (1-15) to use")
+
+
+def setup_postgres(
+    workdir: Path, cleanup: Cleanup, redis_db: int | None, settings_module: str
+) -> Backend:
+    import psycopg
+    import redis
+
+    dbname = f"teamline_bench_{os.getpid()}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise BenchError(
+            f"PostgreSQL not reachable ({exc}); run: bash scripts/services.sh"
+        ) from exc
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+        admin.execute(f'CREATE DATABASE "{dbname}"')
+        pg_version = admin.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+
+    def drop_database() -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+    cleanup.push(f"drop database {dbname}", drop_database)
+    db_url = f"postgres://postgres@{PG_HOST}:{PG_PORT}/{dbname}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE bench_reference_message (id BIGSERIAL PRIMARY KEY, "
+            "client_id TEXT NOT NULL UNIQUE, text TEXT NOT NULL, "
+            "created_at DOUBLE PRECISION NOT NULL)"
+        )
+
+    try:
+        probe = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=5)
+        redis_version = probe.info("server")["redis_version"]
+    except redis.RedisError as exc:
+        raise BenchError(f"Redis not reachable ({exc}); run: bash scripts/services.sh") from exc
+    db = redis_db if redis_db is not None else pick_redis_db(probe)
+    probe.close()
+    redis_url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+    prefix = f"bench{os.getpid()}"
+
+    def clear_redis() -> None:
+        # Only Teamline's cache keys (rate-limit counters, periodic slots) live in this database.
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+        keys = list(client.scan_iter(match="teamline:*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        client.close()
+
+    cleanup.push(f"clear redis db {db}", clear_redis)
+    env = teamline_env(workdir, settings_module)
+    env.update(
+        TEAMLINE_DATABASE_URL=db_url,
+        TEAMLINE_REDIS_URL=redis_url,
+        TEAMLINE_BENCH_CHANNEL_PREFIX=f"{prefix}tl",
+    )
+    ref_env = base_env()
+    ref_env.update(
+        BENCH_REF_DATABASE=db_url,
+        BENCH_REF_REDIS_URL=redis_url,
+        BENCH_REF_CHANNEL_PREFIX=f"{prefix}ref",
+    )
+    return Backend(
+        "postgres",
+        workdir,
+        env,
+        ref_env,
+        {
+            "database": f"PostgreSQL {pg_version} ({dbname})",
+            "channel layer": f"RedisPubSub, Redis {redis_version} (db {db})",
+        },
+    )
+
+
+# --- Client: sockets, load, measurement -------------------------------------------------------
+
+
+@dataclass
+class Results:
+    """What one target's run measured. Times are time.perf_counter() values."""
+
+    sent_at: dict[str, float] = field(default_factory=dict)
+    acked_at: dict[str, float] = field(default_factory=dict)
+    delivered_at: dict[str, float] = field(default_factory=dict)
+    deliveries: int = 0  # message.created frames with one of our tokens, all desk sockets
+    other_desk_frames: int = 0
+    customer_pushes: int = 0  # frames pushed to widget sockets other than acks
+    errors: Counter[str] = field(default_factory=Counter)
+    delivery_waiters: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+
+
+class Customer:
+    def __init__(self, index: int, ws: ClientConnection, results: Results) -> None:
+        self.index = index
+        self.ws = ws
+        self.results = results
+        self.seq = 0
+        self.pending: dict[str, tuple[str, asyncio.Future[None] | None]] = {}
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        results = self.results
+        try:
+            async for raw in self.ws:
+                now = time.perf_counter()
+                frame = json.loads(raw)
+                kind = frame.get("type")
+                if kind == "ack":
+                    token, waiter = self.pending.pop(frame.get("client_id"), (None, None))
+                    if token is None:
+                        results.errors["ack for unknown client_id"] += 1
+                        continue
+                    results.acked_at[token] = now
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
+                elif kind == "error":
+                    results.errors[f"widget error {frame.get('code')}"] += 1
+                    token, waiter = self.pending.pop(frame.get("client_id") or "", (None, None))
+                    if waiter is not None and not waiter.done():
+                        waiter.set_exception(BenchError(str(frame.get("code"))))
+                else:
+                    results.customer_pushes += 1
+        except ConnectionClosed as exc:
+            results.errors[f"widget socket closed ({exc.rcvd.code if exc.rcvd else '-'})"] += 1
+
+    async def send(self, wait: str) -> None:
+        """Send one message; with wait="ack" return once it is acked, with wait="delivery" once
+        it is also on a desk socket, with wait="none" at once. Raises AckTimeout, DeliveryTimeout
+        or BenchError (error frame)."""
+        self.seq += 1
+        token = f"{self.index}.{self.seq}"
+        client_id = uuid.uuid4().hex
+        loop = asyncio.get_running_loop()
+        ack = loop.create_future() if wait != "none" else None
+        self.pending[client_id] = (token, ack)
+        delivered = loop.create_future() if wait == "delivery" else None
+        if delivered is not None:
+            self.results.delivery_waiters[token] = delivered
+        text = f"bench:{token} sent={time.time():.6f}"
+        self.results.sent_at[token] = time.perf_counter()
+        await self.ws.send(json.dumps({"type": "message", "client_id": client_id, "text": text}))
+        try:
+            if ack is not None:
+                try:
+                    await asyncio.wait_for(ack, ACK_TIMEOUT)
+                except TimeoutError:
+                    raise AckTimeout(token) from None
+            if delivered is not None:
+                try:
+                    await asyncio.wait_for(delivered, DELIVERY_TIMEOUT)
+                except TimeoutError:
+                    raise DeliveryTimeout(token) from None
+        finally:
+            self.results.delivery_waiters.pop(token, None)
+
+
+async def read_desk(ws: ClientConnection, results: Results) -> None:
+    delivered_at = results.delivered_at
+    try:
+        async for raw in ws:
+            now = time.perf_counter()
+            if isinstance(raw, str) and '"message.created"' in raw:
+                match = TOKEN_RE.search(raw)
+                if match:
+                    results.deliveries += 1
+                    token = match.group(1)
+                    if token not in delivered_at:
+                        # Confirm the frame once per token; cheap substring checks otherwise.
+                        frame = json.loads(raw)
+                        if frame.get("event") == "message.created" and token in json.dumps(
+                            frame.get("data")
+                        ):
+                            delivered_at[token] = now
+                            waiter = results.delivery_waiters.pop(token, None)
+                            if waiter is not None and not waiter.done():
+                                waiter.set_result(None)
+                    continue
+            results.other_desk_frames += 1
+    except ConnectionClosed as exc:
+        results.errors[f"desk socket closed ({exc.rcvd.code if exc.rcvd else '-'})"] += 1
+
+
+@dataclass
+class Target:
+    name: str
+    server: Server
+    inbox: str
+    agent_cookies: list[str | None]
+
+
+async def bounded(limit: int, coros: list[Any]) -> list[Any]:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(coro: Any) -> Any:
+        async with semaphore:
+            return await coro
+
+    return await asyncio.gather(*(run(c) for c in coros))
+
+
+async def open_desk(target: Target, cookie: str | None) -> ClientConnection:
+    headers = {"Cookie": f"sessionid={cookie}"} if cookie else {}
+    return await connect(
+        target.server.ws_url + "/ws/desk/",
+        origin=target.server.base_url,  # type: ignore[arg-type]
+        additional_headers=headers,
+        open_timeout=30,
+        max_size=2**22,
+    )
+
+
+async def open_widget(target: Target, http: httpx.AsyncClient) -> tuple[ClientConnection, str]:
+    response = await http.post(
+        f"{target.server.base_url}/widget/api/{target.inbox}/session",
+        json={},
+        headers={"Origin": target.server.base_url},
+    )
+    if response.status_code != 200:
+        raise BenchError(f"widget session: HTTP {response.status_code} {response.text[:200]}")
+    token = response.json()["token"]
+    ws = await connect(
+        target.server.ws_url + "/ws/widget/",
+        origin=target.server.base_url,  # type: ignore[arg-type]
+        open_timeout=30,
+        max_size=2**22,
+    )
+    await ws.send(json.dumps({"type": "auth", "token": token}))
+    frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    if frame.get("type") != "ready":
+        await ws.close()
+        raise BenchError(f"widget auth: expected ready, got {str(frame)[:200]}")
+    return ws, token
+
+
+@dataclass
+class LoadConfig:
+    customers: int
+    duration: float
+    warmup: float
+    rate: float | None  # total messages/s (open loop); None = closed loop
+    loop: str = "delivery"  # closed loop: wait for "ack" or for "delivery" (ack + desk push)
+    drain: float = 30.0
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return math.nan
+    rank = max(math.ceil(q / 100 * len(sorted_values)) - 1, 0)
+    return sorted_values[rank]
+
+
+async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
+    results = Results()
+    log(f"{target.name}: connecting {len(target.agent_cookies)} desk sockets")
+    desks = await bounded(CONNECT_CONCURRENCY, [open_desk(target, c) for c in target.agent_cookies])
+    desk_readers = [asyncio.create_task(read_desk(ws, results)) for ws in desks]
+    log(f"{target.name}: opening {config.customers} widget sessions and sockets")
+    async with httpx.AsyncClient(timeout=60) as http:
+        widgets = await bounded(
+            CONNECT_CONCURRENCY, [open_widget(target, http) for _ in range(config.customers)]
+        )
+    await asyncio.sleep(0.5)
+    if any(task.done() for task in desk_readers):
+        raise BenchError(f"{target.name}: desk sockets were closed: {dict(results.errors)}")
+    customers = [Customer(i, ws, results) for i, (ws, _) in enumerate(widgets)]
+
+    # Warm-up 1: every customer's first message opens (and routes) their conversation.
+    log(f"{target.name}: first message of every customer (opens the conversations)")
+    started = time.perf_counter()
+    first = await asyncio.gather(*(c.send("ack") for c in customers), return_exceptions=True)
+    failures = [f for f in first if isinstance(f, BaseException)]
+    if failures:
+        raise BenchError(f"{target.name}: {len(failures)} first messages failed: {failures[0]!r}")
+    opening = time.perf_counter() - started
+    deadline = time.perf_counter() + config.drain
+    while len(results.delivered_at) < len(customers) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    if not results.delivered_at:
+        raise BenchError(
+            f"{target.name}: no message.created reached a desk socket "
+            f"(desk frames: {results.other_desk_frames}, errors: {dict(results.errors)})"
+        )
+
+    # Warm-up 2 then the measured window, in one uninterrupted load.
+    stop = asyncio.Event()
+    window_start = time.perf_counter() + config.warmup
+    window_end = window_start + config.duration
+
+    async def closed_loop(customer: Customer) -> None:
+        while not stop.is_set():
+            try:
+                await customer.send(config.loop)
+            except AckTimeout:
+                results.errors["ack timeout"] += 1
+            except DeliveryTimeout:
+                pass  # counted below if it never arrives
+            except BenchError:
+                await asyncio.sleep(0.1)  # error frame: already counted
+            except ConnectionClosed:
+                return
+
+    async def open_loop(customer: Customer, interval: float) -> None:
+        next_at = time.perf_counter() + random.uniform(0, interval)
+        while not stop.is_set():
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if stop.is_set():
+                return
+            try:
+                await customer.send("none")
+            except ConnectionClosed:
+                return
+            next_at += interval
+
+    if config.rate:
+        interval = len(customers) / config.rate
+        loops = [asyncio.create_task(open_loop(c, interval)) for c in customers]
+    else:
+        loops = [asyncio.create_task(closed_loop(c)) for c in customers]
+    log(f"{target.name}: load running ({config.warmup:g} s warm-up + {config.duration:g} s)")
+    await asyncio.sleep(max(window_start - time.perf_counter(), 0))
+    cpu_start = CpuSample.take(target.server.proc.pid)
+    await asyncio.sleep(max(window_end - time.perf_counter(), 0))
+    cpu_end = CpuSample.take(target.server.proc.pid)
+    stop.set()
+
+    in_window = [t for t, s in results.sent_at.items() if window_start <= s < window_end]
+    drain_until = time.perf_counter() + config.drain
+    while time.perf_counter() < drain_until and not all(
+        t in results.delivered_at and t in results.acked_at for t in in_window
+    ):
+        await asyncio.sleep(0.05)
+    for task in loops:
+        task.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
+    for ws in [ws for ws, _ in widgets] + desks:
+        await ws.close()
+    await asyncio.gather(*desk_readers, *(c.reader for c in customers), return_exceptions=True)
+    # Closing our own sockets is not an error.
+    for key in [k for k in results.errors if "socket closed (1000)" in k]:
+        del results.errors[key]
+
+    def in_range(times: dict[str, float]) -> int:
+        return sum(1 for t in times.values() if window_start <= t < window_end)
+
+    latencies = sorted(
+        (results.delivered_at[t] - results.sent_at[t]) * 1000
+        for t in in_window
+        if t in results.delivered_at
+    )
+    ack_latencies = sorted(
+        (results.acked_at[t] - results.sent_at[t]) * 1000
+        for t in in_window
+        if t in results.acked_at
+    )
+    errors = dict(results.errors)
+    undelivered = sum(1 for t in in_window if t not in results.delivered_at)
+    unacked = sum(1 for t in in_window if t not in results.acked_at)
+    if undelivered:
+        errors["not delivered to a desk socket"] = undelivered
+    if unacked:
+        errors["not acked"] = unacked
+    return {
+        "target": target.name,
+        "opening_s": opening,
+        "sent": len(in_window),
+        "acked_per_s": in_range(results.acked_at) / config.duration,
+        "delivered_per_s": in_range(results.delivered_at) / config.duration,
+        "latency_ms": {q: percentile(latencies, q) for q in (50, 95, 99, 100)},
+        "ack_latency_ms": {q: percentile(ack_latencies, q) for q in (50, 95, 99, 100)},
+        "desk_frames_per_message": (results.deliveries + results.other_desk_frames)
+        / max(len(results.sent_at), 1),
+        "errors": errors,
+        "cpu": cpu_usage(cpu_start, cpu_end),
+    }
+
+
+# --- Targets ------------------------------------------------------------------------------------
+
+
+def run_reference(
+    backend: Backend, args: argparse.Namespace, cleanup: Cleanup
+) -> tuple[Server, Target]:
+    port = free_port()
+    cmd = [
+        str(VENV_BIN / "uvicorn"),
+        "reference_app:application",
+        "--app-dir",
+        str(BENCH_DIR),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--log-level",
+        "warning",
+    ]
+    server = start_server("reference", cmd, backend.reference_env, port, backend.workdir, cleanup)
+    return server, Target("reference", server, "reference", [None] * args.agents)
+
+
+def http_login(base_url: str, username: str) -> str | None:
+    """The desk's own login form; None when it is not there (yet) or refuses."""
+    try:
+        with httpx.Client(base_url=base_url, timeout=30, follow_redirects=False) as client:
+            page = client.get("/desk/login/")
+            csrf = client.cookies.get("csrftoken")
+            if page.status_code != 200 or not csrf:
+                return None
+            response = client.post(
+                "/desk/login/",
+                data={
+                    "username": username,
+                    "password": AGENT_PASSWORD,
+                    "csrfmiddlewaretoken": csrf,
+                },
+                headers={"Origin": base_url, "Referer": base_url + "/desk/login/"},
+            )
+            if response.status_code in (301, 302, 303):
+                return client.cookies.get("sessionid")
+    except httpx.HTTPError:
+        return None
+    return None
+
+
+def run_teamline(
+    backend: Backend, args: argparse.Namespace, cleanup: Cleanup
+) -> tuple[Server, Target, str]:
+    env = backend.teamline_env
+    teamline = str(VENV_BIN / "teamline")
+    log("teamline: migrating the fresh database")
+    run_checked([teamline, "migrate", "--no-input", "-v", "0"], env, "migrate")
+    capacity = math.ceil(args.customers / args.agents) + 2
+    log(
+        f"teamline: seeding 1 team, 1 web chat inbox, {args.agents} agents (chat capacity "
+        f"{capacity})"
+    )
+    seed_out = run_checked(
+        [
+            str(VENV_BIN / "python"),
+            str(BENCH_DIR / "seed_teamline.py"),
+            "--agents",
+            str(args.agents),
+            "--chat-capacity",
+            str(capacity),
+            "--password",
+            AGENT_PASSWORD,
+        ],
+        env,
+        "seed",
+    )
+    seed = json.loads(seed_out.strip().splitlines()[-1])
+    port = free_port()
+    server = start_server(
+        "teamline",
+        [teamline, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        port,
+        backend.workdir,
+        cleanup,
+    )
+    cookies: list[str | None] = []
+    login = "HTTP POST /desk/login/"
+    for agent in seed["agents"]:
+        cookie = (
+            http_login(server.base_url, agent["username"]) if login.startswith("HTTP") else None
+        )
+        if cookie is None:
+            login = "session rows created in the database (the desk login form is not available)"
+            cookie = agent["session_key"]
+        cookies.append(cookie)
+    log(f"teamline: agents logged in via {login}")
+    return server, Target("teamline", server, seed["inbox"], cookies), login
+
+
+def teamline_consumers_status() -> str | None:
+    """None when both consumers look implemented, else what is missing."""
+    missing = []
+    for app in ("desk", "widget"):
+        source = (ROOT / "src" / "teamline" / app / "consumers.py").read_text()
+        if "receive_json" not in source and "async def connect" not in source:
+            missing.append(f"src/teamline/{app}/consumers.py is a placeholder")
+    return "; ".join(missing) or None
+
+
+# --- Report -------------------------------------------------------------------------------------
+
+
+def fmt_ms(value: float) -> str:
+    return "-" if math.isnan(value) else (f"{value:.1f}" if value < 100 else f"{value:.0f}")
+
+
+def print_report(
+    args: argparse.Namespace,
+    machine: dict[str, Any],
+    backend: Backend,
+    runs: list[dict[str, Any]],
+    notes: list[str],
+) -> None:
+    mode = (
+        f"open loop, {args.rate:g} msg/s total"
+        if args.rate
+        else f"closed loop (next message after the previous one's {args.loop})"
+    )
+    print()
+    print(
+        f"machine : {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs "
+        f"({machine['usable_cpus']} usable), {machine['ram_gib']} GiB RAM, "
+        f"Linux {machine['kernel']}, Python {machine['python']}"
+    )
+    print(
+        f"idle    : other processes used {machine['background_cpu']:.0f} % of one core just "
+        "before the run"
+        + (" (a busy machine: expect noisy numbers)" if machine["background_cpu"] > 20 else "")
+    )
+    print(f"backend : {backend.kind}: " + ", ".join(f"{k} {v}" for k, v in backend.info.items()))
+    print(
+        f"load    : K={args.agents} agents, N={args.customers} customers, {mode}, "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s measured"
+    )
+    print()
+    header = (
+        f"{'target':<10} {'sent':>7} {'acked/s':>8} {'deliv/s':>8} {'p50':>7} {'p95':>7} "
+        f"{'p99':>7} {'max':>7} {'ack p50':>8} {'frames':>6} {'errors':>6} "
+        f"{'server%':>7} {'client%':>7} {'other%':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for run in runs:
+        lat, ack, cpu = run["latency_ms"], run["ack_latency_ms"], run["cpu"]
+        print(
+            f"{run['target']:<10} {run['sent']:>7} {run['acked_per_s']:>8.0f} "
+            f"{run['delivered_per_s']:>8.0f} {fmt_ms(lat[50]):>7} {fmt_ms(lat[95]):>7} "
+            f"{fmt_ms(lat[99]):>7} {fmt_ms(lat[100]):>7} {fmt_ms(ack[50]):>8} "
+            f"{run['desk_frames_per_message']:>6.1f} {sum(run['errors'].values()):>6} "
+            f"{cpu['server']:>7.0f} {cpu['client']:>7.0f} {cpu['other']:>6.0f}"
+        )
+    print(
+        "latency ms = customer send → first message.created on a desk socket; frames = desk "
+        "frames received per message sent; CPU in % of one core over the window"
+    )
+    for run in runs:
+        if run["errors"]:
+            print(f"errors {run['target']}: {run['errors']}")
+        if run["cpu"]["client"] > 80:
+            print(
+                f"warning: the client used {run['cpu']['client']:.0f} % of a core during the "
+                f"{run['target']} run; it may be part of the bottleneck"
+            )
+    by_name = {run["target"]: run for run in runs}
+    if "reference" in by_name and "teamline" in by_name:
+        ref, tl = by_name["reference"], by_name["teamline"]
+        ratio = tl["delivered_per_s"] / ref["delivered_per_s"] if ref["delivered_per_s"] else 0
+        print(
+            f"\nTeamline / reference: delivered msg/s {ratio:.2f}x, "
+            f"p50 latency {tl['latency_ms'][50] / ref['latency_ms'][50]:.2f}x"
+        )
+    for note in notes:
+        print(f"note: {note}")
+
+
+# --- Main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", "-k", type=int, default=5)
+    parser.add_argument("--customers", "-n", type=int, default=20)
+    parser.add_argument("--duration", "-s", type=float, default=20, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=3, help="unmeasured seconds of load first")
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open loop: total messages/s over all customers (default: closed loop)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=["delivery", "ack"],
+        default="delivery",
+        help="closed loop: send the next message after the previous one is acked and delivered "
+        "to a desk socket (delivery, default), or only acked (ack)",
+    )
+    parser.add_argument("--only", choices=["reference", "teamline"], default=None)
+    parser.add_argument(
+        "--settings",
+        default="teamline_bench_settings",
+        help="Django settings module of the Teamline server, for what-if experiments (importable "
+        "from bench/ or $PYTHONPATH; default: the product's settings + a channel prefix)",
+    )
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        default=None,
+        help="Redis database number (default: the highest empty one)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also append results here")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
+    args = parser.parse_args(argv)
+    if args.agents < 1 or args.customers < 1 or args.duration <= 0:
+        parser.error("--agents, --customers and --duration must be positive")
+    return args
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        return None
+    return uvloop.new_event_loop
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    machine = machine_info()
+    machine["background_cpu"] = background_cpu()
+    cleanup = Cleanup()
+    workdir = Path(tempfile.mkdtemp(prefix="teamline-bench-"))
+    if not args.keep:
+        cleanup.push("remove temp dir", lambda: shutil.rmtree(workdir, ignore_errors=True))
+    runs: list[dict[str, Any]] = []
+    notes: list[str] = []
+    status = 0
+    with terminate_on_sigterm(), asyncio.Runner(loop_factory=loop_factory()) as runner:
+        try:
+            backend = (
+                setup_postgres(workdir, cleanup, args.redis_db, args.settings)
+                if args.backend == "postgres"
+                else setup_sqlite(workdir, args.settings)
+            )
+            config = LoadConfig(args.customers, args.duration, args.warmup, args.rate, args.loop)
+            if args.only in (None, "reference"):
+                server, target = run_reference(backend, args, cleanup)
+                runs.append(runner.run(drive(target, config)))
+                stop_process(server.proc)
+            if args.only in (None, "teamline"):
+                missing = teamline_consumers_status()
+                if missing:
+                    notes.append(f"Teamline not measured: {missing}")
+                else:
+                    server, target, login = run_teamline(backend, args, cleanup)
+                    notes.append(f"Teamline agents logged in via {login}")
+                    try:
+                        runs.append(runner.run(drive(target, config)))
+                    except BenchError:
+                        log("teamline server log tail:\n" + server.log_tail())
+                        raise
+                    stop_process(server.proc)
+            print_report(args, machine, backend, runs, notes)
+            if args.json:
+                record = {
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "machine": machine,
+                    "backend": backend.info,
+                    "runs": runs,
+                    "notes": notes,
+                    "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                }
+                with args.json.open("a") as out:
+                    out.write(json.dumps(record) + "\n")
+        except BenchError as exc:
+            log(f"error: {exc}")
+            status = 1
+        except KeyboardInterrupt:
+            log("interrupted, cleaning up")
+            status = 130
+        finally:
+            cleanup.run()
+            if args.keep:
+                log(f"kept {workdir}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

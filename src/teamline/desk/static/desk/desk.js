@@ -1,0 +1,337 @@
+/*
+ * Teamline desk: live updates.
+ *
+ * The server renders everything. This script keeps one socket to /ws/desk/ and, when an event
+ * arrives, asks the server for the same partials the page was built from (htmx.ajax with the
+ * partial's id as target: the view picks the partial from the HX-Target header). A push is only
+ * a notification: on every (re)connect the open partials are fetched again from the database.
+ */
+(() => {
+  "use strict";
+
+  const me = Number(document.body.dataset.userId || 0);
+  const main = document.getElementById("main");
+  const conversationId = Number((main && main.dataset.conversationId) || 0) || null;
+  const byId = (id) => document.getElementById(id);
+
+  // --- Announcements (polite live region) ------------------------------------------------
+
+  function announce(text) {
+    const region = byId("desk-announcer");
+    if (!region || !text) return;
+    // Clear first so the same sentence twice is announced twice.
+    region.textContent = "";
+    window.setTimeout(() => { region.textContent = text; }, 60);
+  }
+
+  let connectionTimer = null;
+  function connectionStatus(text, clearAfterMs) {
+    const region = byId("desk-connection");
+    if (!region) return;
+    window.clearTimeout(connectionTimer);
+    region.textContent = text;
+    if (clearAfterMs) {
+      connectionTimer = window.setTimeout(() => { region.textContent = ""; }, clearAfterMs);
+    }
+  }
+
+  // Server-sent HX-Trigger events.
+  document.body.addEventListener("desk:announce", (event) => announce(event.detail.value));
+  document.body.addEventListener("desk:history", () => { refreshHistory(); });
+
+  // --- Focus after swaps -----------------------------------------------------------------
+
+  // htmx keeps focus on an element whose id survives the swap; when the focused control went
+  // away (e.g. "Resolve" became "Reopen"), the form says where focus goes instead.
+  document.body.addEventListener("htmx:afterSettle", (event) => {
+    const config = event.detail.requestConfig;
+    const source = config && config.elt;
+    const selector = source && source.getAttribute && source.getAttribute("data-focus-after");
+    const active = document.activeElement;
+    if (!selector || (active && active !== document.body && active.isConnected)) return;
+    const next = document.querySelector(selector);
+    if (next) next.focus();
+  });
+
+  // Tell a screen reader what the status filter now shows.
+  document.body.addEventListener("htmx:afterSettle", (event) => {
+    const config = event.detail.requestConfig;
+    if (config && config.elt && config.elt.matches && config.elt.matches("form.filter")) {
+      const summary = byId("inbox-summary");
+      const heading = byId("inbox-list-heading");
+      if (summary && heading) announce(`${heading.textContent}. ${summary.textContent}`);
+    }
+  });
+
+  document.body.addEventListener("htmx:responseError", () => {
+    announce("Something went wrong on the server. Please try again.");
+  });
+  document.body.addEventListener("htmx:sendError", () => {
+    announce("The server could not be reached. Please try again.");
+  });
+
+  // Drop any message rendered twice (a reply's own refresh racing the socket event).
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    const list = event.detail.target;
+    if (!list || list.id !== "history-list") return;
+    const seen = new Set();
+    for (const item of Array.from(list.querySelectorAll("li[data-message-id]"))) {
+      if (seen.has(item.id)) item.remove();
+      else seen.add(item.id);
+    }
+  });
+
+  // A live refresh that brings nothing new is not swapped in: re-rendering identical content
+  // would move a screen reader's reading position for no reason.
+  function comparable(root) {
+    const clone = root.cloneNode(true);
+    for (const field of clone.querySelectorAll('input[name="csrfmiddlewaretoken"], input[name="client_id"]')) {
+      field.remove();
+    }
+    return clone.innerHTML.replace(/\s+/g, " ").trim();
+  }
+  document.body.addEventListener("htmx:beforeSwap", (event) => {
+    const config = event.detail.requestConfig;
+    const target = event.detail.target;
+    if (!config || !config.headers || !config.headers["X-Desk-Refresh"] || !target) return;
+    if (!event.detail.shouldSwap || event.detail.xhr.status !== 200) return;
+    const incoming = document.createElement("template");
+    incoming.innerHTML = event.detail.serverResponse;
+    const oob = Array.from(incoming.content.querySelectorAll("[hx-swap-oob]"));
+    for (const piece of oob) piece.remove();
+    const wrapper = document.createElement("div");
+    wrapper.append(incoming.content.cloneNode(true));
+    if (comparable(wrapper) !== comparable(target)) return;
+    for (const piece of oob) {
+      const current = piece.id && document.getElementById(piece.id);
+      if (!current) return;
+      piece.removeAttribute("hx-swap-oob");
+      const a = document.createElement("div");
+      const b = document.createElement("div");
+      a.append(piece.cloneNode(true));
+      b.append(current.cloneNode(true));
+      if (comparable(a) !== comparable(b)) return;
+    }
+    event.detail.shouldSwap = false;
+  });
+
+  // "Copy token" (only with JS: without it the field is still selectable).
+  function enableCopyButtons(root) {
+    for (const button of root.querySelectorAll("button[data-copy]")) {
+      if (button.dataset.copyReady) continue;
+      button.dataset.copyReady = "1";
+      button.hidden = false;
+      button.addEventListener("click", async () => {
+        const field = document.querySelector(button.dataset.copy);
+        if (!field) return;
+        try {
+          await navigator.clipboard.writeText(field.value);
+          announce("Token copied to the clipboard.");
+        } catch (_) {
+          field.select();
+          announce("Copying is not allowed here: the token is selected, copy it with your keyboard.");
+        }
+      });
+    }
+  }
+
+  if (!me) return; // signed out (login page): nothing live
+
+  // --- Re-rendering partials -------------------------------------------------------------
+
+  function whenHtmx(fn) {
+    if (window.htmx) return fn();
+    document.addEventListener("DOMContentLoaded", fn, { once: true });
+    return undefined;
+  }
+
+  let inboxTimer = null;
+  function refreshInbox() {
+    if (!byId("inbox-list")) return;
+    window.clearTimeout(inboxTimer);
+    // Coalesce bursts of events into one re-render.
+    inboxTimer = window.setTimeout(() => {
+      htmx.ajax("GET", location.pathname + location.search, {
+        target: "#inbox-list", swap: "innerHTML", headers: { "X-Desk-Refresh": "1" },
+      });
+    }, 200);
+  }
+
+  let statusTimer = null;
+  function refreshStatus() {
+    if (!byId("conversation-status")) return;
+    window.clearTimeout(statusTimer);
+    statusTimer = window.setTimeout(() => {
+      htmx.ajax("GET", location.pathname, {
+        target: "#conversation-status", swap: "innerHTML", headers: { "X-Desk-Refresh": "1" },
+      });
+    }, 200);
+  }
+
+  // One history fetch at a time, each asking only for what is newer than the last item shown,
+  // so the log region announces new messages and nothing is appended twice.
+  let historyChain = Promise.resolve();
+  function refreshHistory() {
+    if (!byId("history-list") || !conversationId) return historyChain;
+    historyChain = historyChain
+      .then(() => {
+        const list = byId("history-list");
+        const items = list.querySelectorAll("li[data-message-id]");
+        const last = items.length ? items[items.length - 1].dataset.messageId : "";
+        const url = `${location.pathname}?after=${encodeURIComponent(last || "0")}`;
+        return htmx.ajax("GET", url, { target: "#history-list", swap: "beforeend" });
+      })
+      .catch(() => {});
+    return historyChain;
+  }
+
+  function resync() {
+    refreshInbox();
+    refreshStatus();
+    refreshHistory();
+  }
+
+  // --- Typing --------------------------------------------------------------------------
+
+  let typingClear = null;
+  function showTyping(data) {
+    const indicator = byId("typing-indicator");
+    const conversation = Number(data.conversation ?? data.conversation_id ?? 0);
+    if (!indicator || !conversationId || conversation !== conversationId) return;
+    if (data.from === "agent" && data.user && data.user.id === me) return; // my own
+    const sentence = data.from === "agent"
+      ? `${data.name || (data.user && data.user.name) || "Another agent"} is typing…`
+      : "Customer is typing…";
+    window.clearTimeout(typingClear);
+    if (data.state) {
+      // Unchanged text is not re-announced.
+      if (indicator.textContent !== sentence) indicator.textContent = sentence;
+      typingClear = window.setTimeout(() => { indicator.textContent = ""; }, 8000);
+    } else {
+      indicator.textContent = "";
+    }
+  }
+
+  let typing = false;
+  let typingSentAt = 0;
+  let typingIdle = null;
+  function stopTyping() {
+    window.clearTimeout(typingIdle);
+    if (typing) send({ type: "typing", conversation: conversationId, state: false });
+    typing = false;
+  }
+  document.addEventListener("input", (event) => {
+    if (!conversationId || !event.target || event.target.id !== "reply-text") return;
+    const now = Date.now();
+    // Debounced: "typing" once, repeated every few seconds while it goes on, "stopped"
+    // after a pause.
+    if (!typing || now - typingSentAt > 4000) {
+      send({ type: "typing", conversation: conversationId, state: true });
+      typing = true;
+      typingSentAt = now;
+    }
+    window.clearTimeout(typingIdle);
+    typingIdle = window.setTimeout(stopTyping, 3000);
+  });
+  document.addEventListener("submit", (event) => {
+    if (event.target && event.target.id === "reply-form") stopTyping();
+  });
+
+  // --- Events --------------------------------------------------------------------------
+
+  function onEvent(type, data) {
+    switch (type) {
+      case "conversation.created":
+        refreshInbox();
+        if (byId("inbox-list")) {
+          announce(`New conversation from ${(data.customer && data.customer.name) || "a customer"}.`);
+        }
+        break;
+      case "conversation.updated":
+      case "assignment.changed":
+        refreshInbox();
+        if (data.id === conversationId) refreshStatus();
+        if (type === "assignment.changed" && data.assignee && data.assignee.id === me &&
+            data.id !== conversationId) {
+          announce(`Conversation with ${(data.customer && data.customer.name) || "a customer"} assigned to you.`);
+        }
+        break;
+      case "message.created":
+      case "message.updated":
+        if (data.conversation_id === conversationId) {
+          if (data.sender_kind === "customer") {
+            const indicator = byId("typing-indicator");
+            if (indicator) indicator.textContent = "";
+          }
+          refreshHistory();
+        }
+        break;
+      case "typing":
+        showTyping(data);
+        break;
+      case "presence.changed": {
+        // Changed in another tab or by an admin: keep the switch truthful, silently.
+        const select = byId("presence-select");
+        if (select && data.user && data.user.id === me) select.value = data.presence;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  // --- Socket --------------------------------------------------------------------------
+
+  let socket = null;
+  let attempts = 0;
+  let interrupted = false;
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}/ws/desk/`);
+    socket.addEventListener("open", () => {
+      attempts = 0;
+      if (conversationId) send({ type: "subscribe", conversation: conversationId });
+      if (interrupted) connectionStatus("Live updates are back.", 4000);
+      interrupted = false;
+      // Anything pushed while we were not listening (before the first connect too) is read
+      // again from the database.
+      whenHtmx(resync);
+    });
+    socket.addEventListener("message", (message) => {
+      let frame;
+      try { frame = JSON.parse(message.data); } catch (_) { return; }
+      if (frame.type === "event") onEvent(frame.event, frame.data || {});
+    });
+    socket.addEventListener("close", (event) => {
+      if (event.code === 4401) {
+        connectionStatus("You are signed out. Sign in again to get live updates.");
+        return;
+      }
+      if (!interrupted) {
+        interrupted = true;
+        connectionStatus("Live updates interrupted. Reconnecting…");
+      }
+      // Exponential backoff with jitter, at most 30 s.
+      const delay = Math.min(30000, 1000 * 2 ** attempts) * (0.5 + Math.random() / 2);
+      attempts += 1;
+      window.setTimeout(connect, delay);
+    });
+  }
+
+  function start() {
+    enableCopyButtons(document);
+    if (window.htmx) htmx.onLoad((element) => enableCopyButtons(element));
+    connect();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start, { once: true });
+  } else {
+    start();
+  }
+})();

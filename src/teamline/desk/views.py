@@ -1,0 +1,393 @@
+"""The agent desk: inbox, conversation, presence and API tokens.
+
+Views are thin (parse → action → render) and every id from a request goes through an access
+helper. One view, two renderings: a full page, or — for htmx requests — the partial named by the
+`HX-Target` header, which is also what desk.js re-renders when a live event arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, cast
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from teamline.accounts.actions import (
+    do_create_api_token,
+    do_ensure_agent_profile,
+    do_revoke_api_token,
+    do_set_presence,
+)
+from teamline.accounts.models import Presence, User
+from teamline.accounts.queries import access_api_token, tokens_of
+from teamline.conversations.actions import (
+    do_add_note,
+    do_change_status,
+    do_mark_read,
+    do_send_reply,
+)
+from teamline.conversations.models import Conversation, Status
+from teamline.conversations.queries import (
+    access_conversation,
+    inbox_conversations,
+    messages_of,
+    past_conversations,
+)
+from teamline.core.errors import InvalidInput, NotFound, TeamlineError
+from teamline.customers.queries import identities_of
+
+# Inbox views, in the order of the "Inbox views" navigation.
+VIEWS = {
+    "mine": ("Mine", "assigned to me"),
+    "unassigned": ("Unassigned", "waiting for an agent in my teams"),
+    "team": ("Team", "in my teams"),
+}
+STATUS_FILTERS = [
+    (Status.OPEN.value, "Open"),
+    (Status.PENDING.value, "Pending"),
+    (Status.SNOOZED.value, "Snoozed"),
+    (Status.RESOLVED.value, "Resolved"),
+]
+# The inbox shows the most urgent and recent conversations; the count says how many there are.
+INBOX_LIMIT = 100
+# "Snooze for" choices: minutes → label.
+SNOOZE_CHOICES = [
+    ("60", "1 hour"),
+    ("240", "4 hours"),
+    ("1440", "1 day"),
+    ("4320", "3 days"),
+    ("10080", "1 week"),
+]
+STATUS_ANNOUNCEMENTS = {
+    Status.OPEN: "Conversation reopened.",
+    Status.PENDING: "Conversation set to pending.",
+    Status.RESOLVED: "Conversation resolved.",
+}
+
+View = Callable[..., HttpResponse]
+
+
+# --- Helpers --------------------------------------------------------------------------------
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    # A history-restore request wants the whole page even though htmx sent it.
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def hx_target(request: HttpRequest) -> str:
+    return request.headers.get("HX-Target", "") if is_htmx(request) else ""
+
+
+def agent_of(request: HttpRequest) -> User:
+    """The signed-in staff member (views are all behind login_required)."""
+    return cast(User, request.user)
+
+
+def with_triggers(response: HttpResponse, **events: Any) -> HttpResponse:
+    """Ask htmx to fire client events (e.g. an announcement for the polite live region)."""
+    response["HX-Trigger"] = json.dumps({name.replace("_", ":"): v for name, v in events.items()})
+    return response
+
+
+def announce(response: HttpResponse, text: str, **events: Any) -> HttpResponse:
+    return with_triggers(response, desk_announce=text, **events)
+
+
+def desk_view(view: View) -> View:
+    """Login required, never cached (customer data), Vary on htmx headers, and any
+    TeamlineError rendered as its 4xx page — or partial, for htmx — instead of a 500."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            response = view(request, *args, **kwargs)
+        except TeamlineError as exc:
+            response = error_response(request, exc)
+        patch_vary_headers(response, ["HX-Request", "HX-Target"])
+        return response
+
+    return login_required(never_cache(wrapper))
+
+
+ERROR_TITLES = {404: "Not found", 403: "Not allowed", 429: "Too many requests"}
+
+
+def error_response(request: HttpRequest, exc: TeamlineError) -> HttpResponse:
+    context = {
+        "title": ERROR_TITLES.get(exc.status, "Something is not right"),
+        "message": exc.message,
+        "section": "",
+    }
+    template = "desk/_error.html" if is_htmx(request) else "desk/error.html"
+    return render(request, template, context, status=exc.status)
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+PRESENCE_SENTENCES: dict[str, str] = {
+    Presence.AVAILABLE.value: "You are available.",
+    Presence.BUSY.value: "You are busy.",
+    Presence.AWAY.value: "You are away.",
+    Presence.WRAP_UP.value: "You are in wrap-up.",
+    Presence.OFFLINE.value: "You are offline.",
+}
+
+
+# --- Presence -------------------------------------------------------------------------------
+
+
+@require_POST
+@desk_view
+def presence(request: HttpRequest) -> HttpResponse:
+    agent = agent_of(request)
+    value = request.POST.get("presence", "")
+    if value not in Presence.values:
+        raise InvalidInput("Choose a presence from the list.")
+    do_ensure_agent_profile(agent)
+    profile = do_set_presence(agent, value, actor=agent)
+    sentence = PRESENCE_SENTENCES.get(profile.presence, "Presence changed.")
+    if is_htmx(request):
+        return render(request, "desk/_presence_status.html", {"sentence": sentence})
+    flash.success(request, sentence)
+    return redirect(safe_next(request, reverse("desk:inbox")))
+
+
+# --- Inbox ----------------------------------------------------------------------------------
+
+
+@require_GET
+@desk_view
+def inbox(request: HttpRequest) -> HttpResponse:
+    agent = agent_of(request)
+    view = request.GET.get("view") or "mine"
+    status = request.GET.get("status") or Status.OPEN.value
+    if view not in VIEWS:
+        raise NotFound("No such inbox view.")
+    if status not in dict(STATUS_FILTERS):
+        raise NotFound("No such status.")
+    counts = {key: inbox_conversations(agent, view=key, status=status).count() for key in VIEWS}
+    conversations = list(inbox_conversations(agent, view=view, status=status)[:INBOX_LIMIT])
+    status_label = dict(STATUS_FILTERS)[status]
+    context = {
+        "section": "inbox",
+        "view": view,
+        "status": status,
+        "status_filters": STATUS_FILTERS,
+        "views": [
+            {"key": key, "label": label, "count": counts[key], "current": key == view}
+            for key, (label, _) in VIEWS.items()
+        ],
+        "heading": f"{status_label} conversations {VIEWS[view][1]}",
+        "conversations": conversations,
+        "total": counts[view],
+        "status_label": status_label,
+    }
+    if hx_target(request) == "inbox-list" or (is_htmx(request) and not hx_target(request)):
+        return render(request, "desk/_inbox_list.html", context)
+    return render(request, "desk/inbox.html", context)
+
+
+# --- Conversation ---------------------------------------------------------------------------
+
+
+def conversation_context(agent: User, conversation: Conversation, **extra: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "section": "inbox",
+        "conversation": conversation,
+        "customer": conversation.customer,
+        "snooze_choices": SNOOZE_CHOICES,
+        "client_id": uuid.uuid4().hex,
+    }
+    context.update(extra)
+    return context
+
+
+def render_conversation_page(
+    request: HttpRequest, conversation: Conversation, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    agent = agent_of(request)
+    context = conversation_context(agent, conversation, **extra)
+    context.update(
+        {
+            "messages": messages_of(conversation, include_internal=True),
+            "identities": identities_of(conversation.customer),
+            "attributes": sorted(conversation.customer.attributes.items()),
+            "past": past_conversations(agent, conversation),
+        }
+    )
+    return render(request, "desk/conversation.html", context, status=status)
+
+
+@require_GET
+@desk_view
+def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    agent = agent_of(request)
+    conv = access_conversation(agent, conversation_id)
+    target = hx_target(request)
+    if target == "conversation-status":
+        return render(request, "desk/_conversation_status.html", conversation_context(agent, conv))
+    # The assignee looking at the conversation has read it (a no-op when nothing is unread).
+    do_mark_read(conv, actor=agent)
+    if target == "history-list":
+        # Live updates fetch only what is newer than the last message shown, so the log
+        # region announces just the new messages.
+        items = messages_of(conv, include_internal=True)
+        after = request.GET.get("after", "")
+        if after:
+            try:
+                items = items.filter(pk__gt=int(after))
+            except ValueError as exc:
+                raise InvalidInput("`after` is a message id.") from exc
+        return render(
+            request,
+            "desk/_history_items.html",
+            {"messages": items, "conversation": conv, "customer": conv.customer},
+        )
+    return render_conversation_page(request, conv)
+
+
+def blank_error(text: str, fallback: str, message: str) -> str:
+    return fallback if not (text or "").strip() else message
+
+
+@require_POST
+@desk_view
+def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    agent = agent_of(request)
+    conv = access_conversation(agent, conversation_id)
+    text = request.POST.get("text", "")
+    client_id = (request.POST.get("client_id") or "").strip()[:64] or None
+    try:
+        do_send_reply(conv, text, actor=agent, client_id=client_id)
+    except InvalidInput as exc:
+        error = blank_error(text, "Write a reply before sending.", exc.message)
+        extra = {"reply_error": error, "reply_text": text, "focus_reply": True}
+        if is_htmx(request):
+            context = conversation_context(agent, conv, **extra)
+            return render(request, "desk/_reply_form.html", context, status=400)
+        return render_conversation_page(request, conv, status=400, **extra)
+    if is_htmx(request):
+        context = conversation_context(agent, conv, focus_reply=True)
+        response = render(request, "desk/_reply_form.html", context)
+        return announce(response, "Reply sent.", desk_history=True)
+    return HttpResponseRedirect(reverse("desk:conversation", args=[conv.pk]) + "#reply-form")
+
+
+@require_POST
+@desk_view
+def note(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    agent = agent_of(request)
+    conv = access_conversation(agent, conversation_id)
+    text = request.POST.get("text", "")
+    try:
+        do_add_note(conv, text, actor=agent)
+    except InvalidInput as exc:
+        error = blank_error(text, "Write the note before adding it.", exc.message)
+        extra = {"note_error": error, "note_text": text, "focus_note": True}
+        if is_htmx(request):
+            context = conversation_context(agent, conv, **extra)
+            return render(request, "desk/_note_form.html", context, status=400)
+        return render_conversation_page(request, conv, status=400, **extra)
+    if is_htmx(request):
+        context = conversation_context(agent, conv, focus_note=True)
+        response = render(request, "desk/_note_form.html", context)
+        return announce(response, "Note added.", desk_history=True)
+    return HttpResponseRedirect(reverse("desk:conversation", args=[conv.pk]) + "#note-form")
+
+
+@require_POST
+@desk_view
+def change_status(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    agent = agent_of(request)
+    conv = access_conversation(agent, conversation_id)
+    status = request.POST.get("status", "")
+    snooze_until = None
+    try:
+        if status == Status.SNOOZED:
+            minutes = dict(SNOOZE_CHOICES).get(request.POST.get("snooze_for", ""))
+            if minutes is None:
+                raise InvalidInput("Choose how long to snooze the conversation.")
+            snooze_until = timezone.now() + timedelta(minutes=int(request.POST["snooze_for"]))
+        do_change_status(conv, status, actor=agent, snooze_until=snooze_until)
+    except InvalidInput as exc:
+        extra = {"status_error": exc.message}
+        if is_htmx(request):
+            context = conversation_context(agent, conv, **extra)
+            return render(request, "desk/_conversation_status.html", context, status=400)
+        return render_conversation_page(request, conv, status=400, **extra)
+    conv = access_conversation(agent, conv.pk)  # fresh, with team and assignee
+    if status == Status.SNOOZED and conv.snoozed_until:
+        until = dateformat.format(timezone.localtime(conv.snoozed_until), "j M H:i")
+        sentence = f"Conversation snoozed until {until}."
+    else:
+        sentence = STATUS_ANNOUNCEMENTS.get(Status(status), "Status changed.")
+    if is_htmx(request):
+        context = conversation_context(agent, conv)
+        return announce(render(request, "desk/_conversation_status.html", context), sentence)
+    flash.success(request, sentence)
+    return redirect("desk:conversation", conversation_id=conv.pk)
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+
+def render_tokens(
+    request: HttpRequest, extra: dict[str, Any] | None = None, *, status: int = 200
+) -> HttpResponse:
+    agent = agent_of(request)
+    context: dict[str, Any] = {"section": "tokens", "tokens": tokens_of(agent), "name": ""}
+    context.update(extra or {})
+    template = "desk/_tokens.html" if is_htmx(request) else "desk/tokens.html"
+    return render(request, template, context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@desk_view
+def tokens(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return render_tokens(request)
+    agent = agent_of(request)
+    name = request.POST.get("name", "")
+    try:
+        token, secret = do_create_api_token(agent, name=name, actor=agent)
+    except InvalidInput as exc:
+        return render_tokens(request, {"error": exc.message, "name": name}, status=400)
+    # The secret exists only in this response: it is not stored and never rendered again.
+    response = render_tokens(request, {"new_token": token, "new_secret": secret})
+    return announce(response, f"Token {token.name} created. Copy it now.")
+
+
+@require_POST
+@desk_view
+def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    agent = agent_of(request)
+    token = access_api_token(agent, token_id)
+    do_revoke_api_token(token, actor=agent)
+    if is_htmx(request):
+        return announce(render_tokens(request), f"Token {token.name} revoked.")
+    flash.success(request, f"Token {token.name} revoked.")
+    return redirect("desk:tokens")

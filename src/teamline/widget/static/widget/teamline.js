@@ -1,0 +1,840 @@
+/*
+ * Teamline web chat widget. One script tag on any page:
+ *
+ *   <script src="https://teamline.example/static/widget/teamline.js"
+ *           data-inbox="INBOX-PUBLIC-ID" async></script>
+ *
+ * Optional: data-user-id and data-user-hash (hex HMAC-SHA256 of the user id with the inbox
+ * secret, computed by the brand's server) attach the chat to a signed-in customer.
+ *
+ * The UI lives in a shadow root with its own styles, so the page's CSS cannot break it and ours
+ * cannot leak out. Text from people is only ever set with textContent. The server protocol is
+ * documented in docs/websockets.md: a push is a notification, the `ready` frame sent on every
+ * (re)connect is the truth, and messages are deduplicated by id and client id.
+ */
+(function () {
+  "use strict";
+
+  // --- Where we come from --------------------------------------------------------------------
+
+  // currentScript is set while a classic script runs, async ones included; the query is a
+  // fallback for unusual loaders.
+  var script = document.currentScript;
+  if (!script || !script.getAttribute("data-inbox")) {
+    var candidates = document.querySelectorAll("script[data-inbox][src]");
+    script = candidates.length ? candidates[candidates.length - 1] : null;
+  }
+  if (!script) return;
+  var inboxId = script.getAttribute("data-inbox") || "";
+  if (!inboxId) return;
+  var loaded = (window.__teamlineWidgets = window.__teamlineWidgets || {});
+  if (loaded[inboxId]) return; // the snippet was pasted twice
+  loaded[inboxId] = true;
+
+  var scriptUrl = new URL(script.src, document.baseURI);
+  var serverOrigin = scriptUrl.origin;
+  var sessionUrl = serverOrigin + "/widget/api/" + encodeURIComponent(inboxId) + "/session";
+  var socketUrl =
+    (scriptUrl.protocol === "https:" ? "wss://" : "ws://") + scriptUrl.host + "/ws/widget/";
+  var userId = script.getAttribute("data-user-id") || "";
+  var userHash = script.getAttribute("data-user-hash") || "";
+  var verified = Boolean(userId && userHash);
+
+  var TOKEN_KEY = "teamline:" + inboxId + ":token";
+  var OPEN_KEY = "teamline:" + inboxId + ":open";
+  var SEEN_KEY = "teamline:" + inboxId + ":seen";
+  var MAX_TEXT = 10000;
+  var MAX_BACKOFF_MS = 10000;
+  var TYPING_IDLE_MS = 3000;
+  var TYPING_REFRESH_MS = 4000;
+  var AGENT_TYPING_TIMEOUT_MS = 8000;
+  var MEMBERS_SHOWN = 6;
+
+  // --- Small helpers ---------------------------------------------------------------------------
+
+  function store(kind) {
+    try {
+      return window[kind]; // throws when storage is blocked (sandboxed frames, strict privacy)
+    } catch (e) {
+      return null;
+    }
+  }
+  function load(kind, key) {
+    try {
+      var s = store(kind);
+      return s ? s.getItem(key) || "" : "";
+    } catch (e) {
+      return "";
+    }
+  }
+  function save(kind, key, value) {
+    try {
+      var s = store(kind);
+      if (!s) return;
+      if (value) s.setItem(key, value);
+      else s.removeItem(key);
+    } catch (e) {
+      /* storage full or blocked: the chat still works for this page view */
+    }
+  }
+
+  function newClientId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      try {
+        return window.crypto.randomUUID();
+      } catch (e) {
+        /* not a secure context: fall through */
+      }
+    }
+    // RFC 4122 version 4 from getRandomValues, which insecure (http) pages also have.
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(b, function (x) {
+      return (x + 0x100).toString(16).slice(1);
+    });
+    return (
+      hex.slice(0, 4).join("") + "-" + hex.slice(4, 6).join("") + "-" +
+      hex.slice(6, 8).join("") + "-" + hex.slice(8, 10).join("") + "-" + hex.slice(10).join("")
+    );
+  }
+
+  function h(tag, attrs, children) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (key) {
+        var value = attrs[key];
+        if (value === null || value === undefined || value === false) return;
+        if (key === "text") node.textContent = value;
+        else node.setAttribute(key, value === true ? "" : String(value));
+      });
+    }
+    (children || []).forEach(function (child) {
+      if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function svg(pathData) {
+    var ns = "http://www.w3.org/2000/svg";
+    var icon = document.createElementNS(ns, "svg");
+    icon.setAttribute("viewBox", "0 0 24 24");
+    icon.setAttribute("aria-hidden", "true");
+    icon.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", pathData);
+    icon.appendChild(path);
+    return icon;
+  }
+
+  // Photos come from the Teamline server (relative URLs); only http(s) is ever loaded.
+  function safeUrl(value) {
+    if (!value || typeof value !== "string") return "";
+    try {
+      var url = new URL(value, serverOrigin);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function initials(name) {
+    var parts = String(name || "").trim().split(/\s+/).filter(Boolean);
+    var letters = parts.slice(0, 2).map(function (part) {
+      return Array.from(part)[0] || "";
+    });
+    return letters.join("").toUpperCase() || "?";
+  }
+
+  function formatTime(iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) return "";
+    var now = new Date();
+    var time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (date.toDateString() === now.toDateString()) return time;
+    return date.toLocaleDateString([], { day: "numeric", month: "short" }) + ", " + time;
+  }
+
+  // --- Styles (scoped to the shadow root) ------------------------------------------------------
+
+  var CSS = [
+    ":host { all: initial; }",
+    ".root { font: 15px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif;",
+    "  color: #1b2233; text-align: left; letter-spacing: normal; }",
+    ".root *, .root *::before, .root *::after { box-sizing: border-box; }",
+    "[hidden] { display: none !important; }",
+    ".sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0;",
+    "  overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }",
+    "button, textarea { font: inherit; color: inherit; }",
+    "button { cursor: pointer; }",
+    ":focus { outline: none; }",
+    ":focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px;",
+    "  box-shadow: 0 0 0 6px #0b1630; }",
+    ".launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000;",
+    "  display: flex; align-items: center; gap: 8px; padding: 12px 18px 12px 14px;",
+    "  border: 2px solid transparent; border-radius: 999px; background: #1f3f8f; color: #fff;",
+    "  font-weight: 600; box-shadow: 0 6px 20px rgba(11, 22, 48, .3); }",
+    ".launcher:hover { background: #183474; }",
+    ".launcher svg { width: 22px; height: 22px; fill: currentColor; }",
+    ".badge { position: fixed; right: 14px; bottom: 58px; z-index: 2147483001; min-width: 22px;",
+    "  height: 22px; padding: 0 6px; border-radius: 11px; background: #c62828; color: #fff;",
+    "  font-size: 12px; font-weight: 700; line-height: 22px; text-align: center;",
+    "  pointer-events: none; }",
+    ".panel { position: fixed; right: 20px; bottom: 84px; z-index: 2147483001; width: 370px;",
+    "  max-width: calc(100vw - 40px); height: 600px; max-height: calc(100vh - 110px);",
+    "  display: flex; flex-direction: column; background: #fff; border-radius: 16px;",
+    "  border: 1px solid #c9d1e3; box-shadow: 0 12px 40px rgba(11, 22, 48, .28);",
+    "  overflow: hidden; }",
+    "@media (max-width: 480px) {",
+    "  .panel { inset: 0; width: auto; max-width: none; height: auto; max-height: none;",
+    "    border-radius: 0; }",
+    "}",
+    ".header { background: #13244a; color: #fff; padding: 14px 14px 12px; }",
+    ".header-top { display: flex; align-items: center; gap: 10px; }",
+    ".team-photo { width: 44px; height: 44px; border-radius: 50%; object-fit: cover;",
+    "  border: 2px solid #fff; flex: none; }",
+    ".team-text { flex: 1; min-width: 0; }",
+    ".team-name { margin: 0; font-size: 17px; font-weight: 700; line-height: 1.25; }",
+    ".team-region { margin: 0; font-size: 13px; color: #d4dcf2; }",
+    ".close { flex: none; width: 36px; height: 36px; display: grid; place-items: center;",
+    "  border: 2px solid transparent; border-radius: 50%; background: transparent;",
+    "  color: #fff; }",
+    ".close:hover { background: rgba(255, 255, 255, .15); }",
+    ".close svg { width: 20px; height: 20px; fill: currentColor; }",
+    ".members { list-style: none; margin: 12px 0 0; padding: 0; display: flex;",
+    "  flex-wrap: wrap; gap: 8px 14px; }",
+    ".member { display: flex; align-items: center; gap: 6px; font-size: 13px; }",
+    ".avatar { width: 28px; height: 28px; border-radius: 50%; flex: none; object-fit: cover;",
+    "  display: grid; place-items: center; background: #e4e9f7; color: #13244a;",
+    "  font-size: 11px; font-weight: 700; }",
+    ".member-text { display: flex; flex-direction: column; line-height: 1.2; }",
+    ".presence { font-size: 12px; color: #d4dcf2; display: flex; align-items: center; gap: 4px; }",
+    ".dot { width: 8px; height: 8px; border-radius: 50%; background: #9aa5bf; }",
+    ".online .dot { background: #3ee0a6; }",
+    ".more { margin: 8px 0 0; font-size: 12px; color: #d4dcf2; }",
+    ".status { margin: 0; padding: 6px 14px; background: #fff4d6; color: #5c3d00;",
+    "  font-size: 13px; font-weight: 600; border-bottom: 1px solid #ecd48f; }",
+    ".status:empty { display: none; }",
+    ".body { flex: 1; overflow-y: auto; padding: 14px; background: #f6f8fc; }",
+    ".greeting { margin: 0 0 12px; padding: 10px 12px; background: #fff; border-radius: 12px;",
+    "  border: 1px solid #dfe4ee; }",
+    ".log { display: flex; flex-direction: column; gap: 10px; }",
+    ".msg { max-width: 85%; align-self: flex-start; }",
+    ".msg .who { margin: 0 0 2px; font-size: 12px; font-weight: 600; color: #4a5368; }",
+    ".msg .text { margin: 0; padding: 9px 12px; border-radius: 14px; white-space: pre-wrap;",
+    "  overflow-wrap: anywhere; background: #fff; border: 1px solid #dfe4ee; }",
+    ".msg .meta { margin: 2px 4px 0; font-size: 12px; color: #4a5368; }",
+    ".msg.mine { align-self: flex-end; }",
+    ".msg.mine .text { background: #1f3f8f; border-color: #1f3f8f; color: #fff; }",
+    ".msg.mine .meta { text-align: right; }",
+    ".msg.system { align-self: center; max-width: 95%; }",
+    ".msg.system .text { background: transparent; border: 0; font-size: 13px; color: #4a5368;",
+    "  text-align: center; }",
+    ".msg[data-state='sending'] .text { opacity: .75; }",
+    ".msg[data-state='failed'] .text { background: #fff; color: #8a1c1c; border: 2px dashed #c62828; }",
+    ".retry { margin: 4px 4px 0 auto; display: block; padding: 4px 10px; border-radius: 8px;",
+    "  border: 1px solid #8a1c1c; background: #fff; color: #8a1c1c; font-size: 13px; }",
+    ".typing { margin: 0; min-height: 22px; padding: 2px 14px; font-size: 13px;",
+    "  color: #4a5368; font-style: italic; background: #f6f8fc; }",
+    ".composer { display: grid; grid-template-columns: 1fr auto; gap: 4px 8px;",
+    "  padding: 10px 14px 14px; border-top: 1px solid #dfe4ee; background: #fff; }",
+    ".composer label { grid-column: 1 / -1; font-size: 13px; font-weight: 600; color: #4a5368; }",
+    ".composer textarea { resize: none; min-height: 44px; max-height: 140px; padding: 10px 12px;",
+    "  border: 2px solid #8792ab; border-radius: 10px; background: #fff; line-height: 1.4; }",
+    ".composer textarea:focus-visible { border-color: #1f3f8f; }",
+    ".send { align-self: end; height: 44px; padding: 0 18px; border: 2px solid transparent;",
+    "  border-radius: 10px; background: #1f3f8f; color: #fff; font-weight: 700; }",
+    ".send:hover { background: #183474; }",
+    "@media (prefers-reduced-motion: no-preference) {",
+    "  .panel:not([hidden]) { animation: tl-in .16s ease-out; }",
+    "  @keyframes tl-in { from { opacity: 0; transform: translateY(8px); } to { opacity: 1; } }",
+    "}",
+    "@media (forced-colors: active) {",
+    "  .launcher, .send, .close, .panel, .msg .text { border: 2px solid CanvasText; }",
+    "  :focus-visible { outline: 3px solid Highlight; }",
+    "}",
+  ].join("\n");
+
+  // --- The UI ----------------------------------------------------------------------------------
+
+  var host = document.createElement("div");
+  host.setAttribute("data-teamline-widget", "");
+  var shadow = host.attachShadow({ mode: "open" });
+  shadow.appendChild(h("style", { text: CSS }));
+
+  var launcher = h(
+    "button",
+    {
+      type: "button",
+      class: "launcher",
+      "aria-expanded": "false",
+      "aria-controls": "tl-panel",
+      "aria-describedby": "tl-unread-text",
+    },
+    [
+      svg("M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"),
+      h("span", { text: "Chat with us" }),
+    ]
+  );
+  var badge = h("span", { class: "badge", "aria-hidden": "true", hidden: true });
+  var unreadText = h("span", { id: "tl-unread-text", class: "sr-only" });
+
+  var teamPhoto = h("img", { class: "team-photo", alt: "", hidden: true });
+  var teamName = h("h2", { class: "team-name", id: "tl-title", text: "Chat with us" });
+  var teamRegion = h("p", { class: "team-region", hidden: true });
+  var closeButton = h("button", { type: "button", class: "close", "aria-label": "Close chat" }, [
+    svg("M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7l1.4-1.4 6.3 6.3 6.3-6.3z"),
+  ]);
+  var members = h("ul", { class: "members", "aria-label": "Your team", hidden: true });
+  var moreMembers = h("p", { class: "more", hidden: true });
+  var statusLine = h("p", { class: "status", role: "status" });
+  var greeting = h("p", { class: "greeting", hidden: true });
+  var log = h("div", {
+    class: "log",
+    role: "log",
+    "aria-live": "polite",
+    "aria-relevant": "additions",
+    "aria-label": "Conversation",
+  });
+  var body = h("div", { class: "body" }, [greeting, log]);
+  var typingLine = h("p", { class: "typing", role: "status" });
+  var textarea = h("textarea", {
+    id: "tl-input",
+    rows: "2",
+    maxlength: String(MAX_TEXT),
+    autocomplete: "off",
+  });
+  var sendButton = h("button", { type: "submit", class: "send", text: "Send" });
+  var form = h("form", { class: "composer", novalidate: true }, [
+    h("label", { for: "tl-input", text: "Message" }),
+    textarea,
+    sendButton,
+  ]);
+  var panel = h(
+    "div",
+    { class: "panel", id: "tl-panel", role: "dialog", "aria-label": "Chat with us", hidden: true },
+    [
+      h("div", { class: "header" }, [
+        h("div", { class: "header-top" }, [
+          teamPhoto,
+          h("div", { class: "team-text" }, [teamName, teamRegion]),
+          closeButton,
+        ]),
+        members,
+        moreMembers,
+      ]),
+      statusLine,
+      body,
+      typingLine,
+      form,
+    ]
+  );
+  shadow.appendChild(h("div", { class: "root" }, [panel, launcher, badge, unreadText]));
+
+  // --- State -----------------------------------------------------------------------------------
+
+  var token = verified ? "" : load("localStorage", TOKEN_KEY);
+  var sessionStarted = false;
+  var socket = null;
+  var isReady = false;
+  var attempt = 0;
+  var reconnectTimer = null;
+  var stopped = false;
+  var isOpen = false;
+  var pending = []; // {client_id, text} sent (or to send) and not acknowledged yet, in order
+  var byId = {}; // message id -> element
+  var byClientId = {}; // client id -> element
+  var lastSeen = parseInt(load("localStorage", SEEN_KEY), 10) || 0;
+  var unread = 0;
+  var typingOn = false;
+  var typingSentAt = 0;
+  var typingIdleTimer = null;
+  var agentTypingTimer = null;
+
+  function setStatus(text) {
+    statusLine.textContent = text || "";
+  }
+
+  // --- Team card -------------------------------------------------------------------------------
+
+  function applyTeam(team) {
+    if (!team || typeof team !== "object") return;
+    var name = team.name || "us";
+    teamName.textContent = team.name || "Chat with us";
+    panel.setAttribute("aria-label", "Chat with " + name);
+    var photo = safeUrl(team.photo);
+    if (photo) teamPhoto.src = photo;
+    teamPhoto.hidden = !photo;
+    teamRegion.textContent = team.region || "";
+    teamRegion.hidden = !team.region;
+
+    var people = Array.isArray(team.members) ? team.members.slice() : [];
+    // Online people first: they are who will answer now.
+    people.sort(function (a, b) {
+      return (b.online ? 1 : 0) - (a.online ? 1 : 0);
+    });
+    members.textContent = "";
+    people.slice(0, MEMBERS_SHOWN).forEach(function (person) {
+      var src = safeUrl(person.photo);
+      var avatar = src
+        ? h("img", { class: "avatar", src: src, alt: "" })
+        : h("span", { class: "avatar", "aria-hidden": "true", text: initials(person.name) });
+      members.appendChild(
+        h("li", { class: "member" + (person.online ? " online" : "") }, [
+          avatar,
+          h("span", { class: "member-text" }, [
+            h("span", { class: "member-name", text: person.name || "" }),
+            h("span", { class: "presence" }, [
+              h("span", { class: "dot", "aria-hidden": "true" }),
+              person.online ? "online" : "away",
+            ]),
+          ]),
+        ])
+      );
+    });
+    members.hidden = people.length === 0;
+    var rest = people.length - MEMBERS_SHOWN;
+    moreMembers.textContent = rest > 0 ? "and " + rest + " more in the team" : "";
+    moreMembers.hidden = rest <= 0;
+  }
+
+  function applyInbox(inbox) {
+    var text = inbox && typeof inbox.greeting === "string" ? inbox.greeting : "";
+    greeting.textContent = text;
+    greeting.hidden = !text;
+  }
+
+  // --- Messages --------------------------------------------------------------------------------
+
+  function nearBottom() {
+    return body.scrollHeight - body.scrollTop - body.clientHeight < 80;
+  }
+  function scrollToBottom() {
+    body.scrollTop = body.scrollHeight;
+  }
+
+  function senderLabel(m) {
+    if (m.from === "customer") return "You";
+    if (m.sender_name) return m.sender_name;
+    if (m.from === "bot") return "Automatic answer";
+    return lastTeamName() || "Your team";
+  }
+  function lastTeamName() {
+    return teamName.textContent && teamName.textContent !== "Chat with us" ? teamName.textContent : "";
+  }
+
+  function fillMessage(node, m, state, detail, retryable) {
+    var mine = m.from === "customer";
+    node.className = "msg" + (mine ? " mine" : "") + (m.from === "system" ? " system" : "");
+    node.setAttribute("data-state", state);
+    node.textContent = "";
+    if (m.from !== "system") {
+      // Other people's names are shown; "You" is for screen readers only.
+      node.appendChild(h("p", { class: "who" + (mine ? " sr-only" : ""), text: senderLabel(m) }));
+    }
+    node.appendChild(h("p", { class: "text", text: String(m.text || "") }));
+    var meta = h("p", { class: "meta" });
+    if (state === "sending") {
+      meta.textContent = "Sending…";
+    } else if (state === "failed") {
+      meta.textContent = "Not sent" + (detail ? ": " + detail : ".");
+    } else if (m.created_at) {
+      meta.appendChild(h("time", { datetime: m.created_at, text: formatTime(m.created_at) }));
+    }
+    node.appendChild(meta);
+    if (state === "failed" && retryable && m.client_id) {
+      var retry = h("button", { type: "button", class: "retry", text: "Retry" });
+      retry.addEventListener("click", function () {
+        retrySend(m.client_id, String(m.text || ""));
+      });
+      node.appendChild(retry);
+    }
+  }
+
+  function firstUnconfirmed() {
+    return log.querySelector(".msg[data-state='sending'], .msg[data-state='failed']");
+  }
+
+  function dropPending(clientId) {
+    pending = pending.filter(function (item) {
+      return item.client_id !== clientId;
+    });
+  }
+
+  // Render a stored message (from ready, ack or push) exactly once: it may already be on
+  // screen under its id, or as our own pending message under its client id.
+  function showMessage(m) {
+    if (!m || typeof m !== "object" || m.id === undefined || m.id === null) return;
+    var node = byId[m.id] || (m.client_id ? byClientId[m.client_id] : null);
+    var isNew = !node;
+    var stick = nearBottom();
+    if (isNew) {
+      node = h("div");
+      // Stored messages go before our still-unconfirmed ones, which are the newest by nature.
+      log.insertBefore(node, firstUnconfirmed());
+    }
+    fillMessage(node, m, "sent");
+    byId[m.id] = node;
+    if (m.client_id) {
+      byClientId[m.client_id] = node;
+      dropPending(m.client_id);
+    }
+    if (isNew && m.from !== "customer") {
+      if (agentTypingName && m.sender_name === agentTypingName) showAgentTyping(false);
+      if (!isOpen && m.id > lastSeen) setUnread(unread + 1);
+    }
+    if (isOpen && m.id > lastSeen) markSeen(m.id);
+    if (stick || (isNew && m.from === "customer")) scrollToBottom();
+  }
+
+  function showLocal(item, state, detail, retryable) {
+    var node = byClientId[item.client_id];
+    if (!node) {
+      node = h("div");
+      log.appendChild(node);
+      byClientId[item.client_id] = node;
+    } else if (node.getAttribute("data-state") === "sent") {
+      return; // already stored
+    }
+    var local = { from: "customer", text: item.text, client_id: item.client_id };
+    fillMessage(node, local, state, detail, retryable);
+    scrollToBottom();
+  }
+
+  function resetThread() {
+    log.textContent = "";
+    byId = {};
+    byClientId = {};
+    pending.forEach(function (item) {
+      showLocal(item, "sending");
+    });
+  }
+
+  // --- Unread ----------------------------------------------------------------------------------
+
+  function setUnread(count) {
+    unread = count;
+    badge.textContent = count > 9 ? "9+" : String(count);
+    badge.hidden = count === 0;
+    unreadText.textContent =
+      count === 0 ? "" : count === 1 ? "1 new message" : count + " new messages";
+  }
+  function markSeen(id) {
+    lastSeen = Math.max(lastSeen, id);
+    save("localStorage", SEEN_KEY, String(lastSeen));
+  }
+
+  // --- Sending ---------------------------------------------------------------------------------
+
+  function transmit(item) {
+    if (socket && isReady && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "message", client_id: item.client_id, text: item.text }));
+    }
+  }
+
+  function submit() {
+    var text = textarea.value.trim();
+    if (!text) return;
+    if (text.length > MAX_TEXT) {
+      setStatus("Your message is too long (at most " + MAX_TEXT + " characters).");
+      return;
+    }
+    var item = { client_id: newClientId(), text: text };
+    pending.push(item);
+    showLocal(item, "sending");
+    textarea.value = "";
+    autosize();
+    setTyping(false);
+    if (!sessionStarted) startSession();
+    else transmit(item);
+  }
+
+  function retrySend(clientId, text) {
+    if (!pending.some(function (item) { return item.client_id === clientId; })) {
+      pending.push({ client_id: clientId, text: text });
+    }
+    showLocal({ client_id: clientId, text: text }, "sending");
+    transmit({ client_id: clientId, text: text });
+  }
+
+  function sendFailed(clientId, code, detail) {
+    var node = byClientId[clientId];
+    var item = null;
+    pending.forEach(function (p) {
+      if (p.client_id === clientId) item = p;
+    });
+    dropPending(clientId); // not resent automatically: the customer decides (Retry)
+    if (!node || !item) return;
+    // Invalid text stays invalid; anything else (rate limit, a server hiccup) may be retried.
+    showLocal(item, "failed", detail || "", code !== "invalid");
+  }
+
+  // --- Typing ----------------------------------------------------------------------------------
+
+  function sendFrame(frame) {
+    if (socket && isReady && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  function setTyping(state) {
+    clearTimeout(typingIdleTimer);
+    if (!state && !typingOn) return;
+    var now = Date.now();
+    if (state && typingOn && now - typingSentAt < TYPING_REFRESH_MS) return;
+    typingOn = state;
+    typingSentAt = now;
+    sendFrame({ type: "typing", state: state });
+  }
+
+  function onInput() {
+    autosize();
+    if (!textarea.value.trim()) {
+      setTyping(false);
+      return;
+    }
+    setTyping(true);
+    clearTimeout(typingIdleTimer);
+    typingIdleTimer = setTimeout(function () {
+      setTyping(false);
+    }, TYPING_IDLE_MS);
+  }
+
+  var agentTypingName = "";
+  function showAgentTyping(state, name) {
+    clearTimeout(agentTypingTimer);
+    if (state) {
+      agentTypingName = name || "";
+      typingLine.textContent = (name || "Your team") + " is typing…";
+      // A lost "stopped typing" must not leave the line forever.
+      agentTypingTimer = setTimeout(function () {
+        showAgentTyping(false);
+      }, AGENT_TYPING_TIMEOUT_MS);
+    } else {
+      agentTypingName = "";
+      typingLine.textContent = "";
+    }
+  }
+
+  // --- Connection ------------------------------------------------------------------------------
+
+  function scheduleReconnect() {
+    if (stopped) return;
+    clearTimeout(reconnectTimer);
+    setStatus("Reconnecting…");
+    var delay = Math.min(MAX_BACKOFF_MS, 500 * Math.pow(2, attempt));
+    delay = Math.min(MAX_BACKOFF_MS, delay * (0.75 + Math.random() * 0.5));
+    attempt += 1;
+    reconnectTimer = setTimeout(function () {
+      if (token) connect();
+      else startSession();
+    }, delay);
+  }
+
+  function reconnectNow() {
+    if (stopped || !sessionStarted || socket) return;
+    clearTimeout(reconnectTimer);
+    if (token) connect();
+    else startSession();
+  }
+
+  function startSession() {
+    if (stopped) return;
+    sessionStarted = true;
+    var payload = {};
+    if (token) payload.token = token;
+    if (verified) {
+      payload.user_id = userId;
+      payload.user_hash = userHash;
+    }
+    if (!attempt) setStatus("Connecting…");
+    fetch(sessionUrl, {
+      method: "POST",
+      mode: "cors",
+      credentials: "omit",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(payload),
+    })
+      .then(function (response) {
+        return response
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (data) {
+            if (response.ok && data && data.token) {
+              token = data.token;
+              // A verified customer's token stays in memory: on a shared device, the next
+              // (signed-out) visitor must not find their thread.
+              if (!verified) save("localStorage", TOKEN_KEY, token);
+              applyTeam(data.team);
+              applyInbox(data.inbox);
+              connect();
+            } else if (response.status === 403 || response.status === 404) {
+              stopped = true;
+              setStatus("Chat is not available right now.");
+              if (window.console) console.warn("Teamline chat:", data && data.detail);
+            } else {
+              scheduleReconnect();
+              if (response.status === 429) setStatus("Chat is busy; trying again shortly…");
+            }
+          });
+      })
+      .catch(function () {
+        scheduleReconnect();
+      });
+  }
+
+  function connect() {
+    if (stopped || !token) return;
+    clearTimeout(reconnectTimer);
+    var ws;
+    try {
+      ws = new WebSocket(socketUrl);
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    socket = ws;
+    isReady = false;
+    ws.onopen = function () {
+      ws.send(JSON.stringify({ type: "auth", token: token }));
+    };
+    ws.onmessage = function (event) {
+      if (ws !== socket) return;
+      var frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (frame && typeof frame === "object") handleFrame(frame);
+    };
+    ws.onclose = function (event) {
+      if (ws !== socket) return;
+      socket = null;
+      isReady = false;
+      typingOn = false;
+      showAgentTyping(false);
+      if (event.code === 4403) {
+        stopped = true;
+        setStatus("Chat is not available on this page.");
+        return;
+      }
+      if (event.code === 4401) {
+        // The session is gone (expired, or the customer was erased): start a new one.
+        token = "";
+        if (!verified) save("localStorage", TOKEN_KEY, "");
+        resetThread();
+      }
+      scheduleReconnect();
+    };
+  }
+
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case "ready":
+        isReady = true;
+        attempt = 0;
+        setStatus("");
+        applyTeam(frame.team);
+        (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
+        // Whatever the server did not store yet goes again; client ids make it idempotent.
+        pending.slice().forEach(transmit);
+        scrollToBottom();
+        break;
+      case "ack":
+        if (frame.client_id) dropPending(frame.client_id);
+        showMessage(frame.message);
+        break;
+      case "message":
+        showMessage(frame.message);
+        break;
+      case "typing":
+        if (frame.from !== "customer") showAgentTyping(Boolean(frame.state), frame.name);
+        break;
+      case "error":
+        if (frame.client_id) sendFailed(frame.client_id, frame.code, frame.detail);
+        else if (window.console) console.warn("Teamline chat:", frame.code, frame.detail);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // --- Opening and closing -----------------------------------------------------------------------
+
+  function openPanel(focus) {
+    isOpen = true;
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    save("sessionStorage", OPEN_KEY, "1");
+    setUnread(0);
+    var ids = Object.keys(byId).map(Number);
+    if (ids.length) markSeen(Math.max.apply(null, ids));
+    if (!sessionStarted) startSession();
+    scrollToBottom();
+    if (focus) textarea.focus();
+  }
+
+  function closePanel(returnFocus) {
+    isOpen = false;
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    save("sessionStorage", OPEN_KEY, "");
+    setTyping(false);
+    if (returnFocus) launcher.focus();
+  }
+
+  function autosize() {
+    textarea.style.height = "auto";
+    textarea.style.height = Math.min(textarea.scrollHeight + 4, 140) + "px";
+  }
+
+  launcher.addEventListener("click", function () {
+    if (isOpen) closePanel(false);
+    else openPanel(true);
+  });
+  closeButton.addEventListener("click", function () {
+    closePanel(true);
+  });
+  panel.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      closePanel(true);
+    }
+  });
+  textarea.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+  textarea.addEventListener("input", onInput);
+  textarea.addEventListener("blur", function () {
+    setTyping(false);
+  });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submit();
+    textarea.focus();
+  });
+  window.addEventListener("online", reconnectNow);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") reconnectNow();
+  });
+
+  // --- Start -----------------------------------------------------------------------------------
+
+  function mount() {
+    document.body.appendChild(host);
+    if (load("sessionStorage", OPEN_KEY)) openPanel(false); // stays open across page loads
+    // A returning or signed-in visitor connects at once, to see replies that came while they
+    // were away. A first-time visitor gets a session when they first open the chat, so that
+    // browsing the site creates no customer (and does not use up the per-address quota of
+    // new sessions that visitors behind one carrier NAT share).
+    if (!sessionStarted && (token || verified)) startSession();
+  }
+
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();

@@ -1,0 +1,138 @@
+"""Who may call the API: a bearer token or the desk's session (with CSRF for writes).
+Anything else is 401 in the {code, detail} format; the OpenAPI document is public."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.middleware.csrf import get_token
+from django.test import Client, RequestFactory
+
+from teamline.accounts.actions import do_create_api_token, do_revoke_api_token
+
+pytestmark = pytest.mark.django_db
+
+UNAUTHENTICATED = {"code": "unauthenticated", "detail": "Sign in or send a bearer token."}
+
+
+def bearer(secret: str, **defaults) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}", **defaults)
+
+
+def test_no_credentials_is_401(world):
+    response = Client().get("/api/v1/conversations")
+
+    assert response.status_code == 401
+    assert response.json() == UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer tl_not-a-real-token", "Bearer garbage", "Bearer ", "Basic a2FyaTpwYXNzd29yZA=="],
+)
+def test_a_garbage_token_is_401(world, header):
+    response = Client(HTTP_AUTHORIZATION=header).get("/api/v1/me")
+
+    assert response.status_code == 401
+    assert response.json() == UNAUTHENTICATED
+
+
+def test_a_revoked_token_is_401_for_reads_and_writes(world):
+    token, secret = do_create_api_token(world.kari, name="laptop", actor=world.kari)
+    assert bearer(secret).get("/api/v1/me").status_code == 200
+
+    do_revoke_api_token(token, actor=world.kari)
+
+    # enforce_csrf_checks: a refused token must say 401, not trip over CSRF (no session here).
+    client = bearer(secret, enforce_csrf_checks=True)
+    assert client.get("/api/v1/me").status_code == 401
+    response = client.post(
+        f"/api/v1/conversations/{world.oslo_mine.pk}/notes",
+        {"text": "still here?"},
+        content_type="application/json",
+    )
+    assert response.status_code == 401
+    assert response.json() == UNAUTHENTICATED
+
+
+def test_a_deactivated_users_token_is_401(world):
+    _, secret = do_create_api_token(world.kari, name="laptop", actor=world.kari)
+    world.kari.is_active = False
+    world.kari.save(update_fields=["is_active"])
+
+    assert bearer(secret).get("/api/v1/me").status_code == 401
+
+
+def test_bearer_writes_need_no_csrf_token(world):
+    _, secret = do_create_api_token(world.kari, name="crm", actor=world.kari)
+
+    response = bearer(secret, enforce_csrf_checks=True).post(
+        f"/api/v1/conversations/{world.oslo_mine.pk}/notes",
+        {"text": "Synced from the CRM"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 201
+
+
+def test_the_desk_session_reads_without_csrf_but_writes_only_with_it(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.kari)
+    url = f"/api/v1/conversations/{world.oslo_mine.pk}/notes"
+
+    assert client.get("/api/v1/me").json()["username"] == "kari"
+
+    forged = client.post(url, {"text": "from evil.example"}, content_type="application/json")
+    assert forged.status_code == 403
+    assert forged.json()["code"] == "forbidden"
+    assert not world.oslo_mine.messages.filter(is_internal=True).exists()
+
+    # What the desk's JavaScript does: echo the csrftoken cookie in X-CSRFToken.
+    request = RequestFactory().get("/")
+    csrf_token = get_token(request)
+    client.cookies[settings.CSRF_COOKIE_NAME] = request.META["CSRF_COOKIE"]
+    response = client.post(
+        url, {"text": "from the desk"}, content_type="application/json", HTTP_X_CSRFTOKEN=csrf_token
+    )
+    assert response.status_code == 201
+    assert world.oslo_mine.messages.filter(is_internal=True).count() == 1
+
+
+def test_after_sign_out_the_session_is_401(world):
+    client = Client()
+    client.force_login(world.kari)
+    client.logout()
+
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_the_openapi_document_is_served_and_lists_every_path():
+    response = Client().get("/api/v1/openapi.json")
+
+    assert response.status_code == 200
+    document = response.json()
+    assert document["info"]["title"] == "Teamline API"
+    paths = document["paths"]
+    expected = {
+        "/api/v1/conversations": {"get"},
+        "/api/v1/conversations/{conversation_id}": {"get"},
+        "/api/v1/conversations/{conversation_id}/messages": {"get", "post"},
+        "/api/v1/conversations/{conversation_id}/notes": {"post"},
+        "/api/v1/conversations/{conversation_id}/status": {"post"},
+        "/api/v1/conversations/{conversation_id}/read": {"post"},
+        "/api/v1/customers/{customer_id}": {"get"},
+        "/api/v1/me": {"get"},
+        "/api/v1/me/presence": {"put"},
+        "/api/v1/me/tokens": {"get", "post"},
+        "/api/v1/me/tokens/{token_id}": {"delete"},
+    }
+    assert {path: set(ops) for path, ops in paths.items()} == expected
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), (method, path)
+            assert operation.get("description"), (method, path)
+            assert "401" in operation["responses"], (method, path)
+    reply = paths["/api/v1/conversations/{conversation_id}/messages"]["post"]
+    assert {"200", "201"} <= set(reply["responses"])
+    assert any(p["name"] == "Idempotency-Key" for p in reply["parameters"])
+    assert {"BearerToken", "StaffSession"} <= set(document["components"]["securitySchemes"])

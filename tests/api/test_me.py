@@ -1,0 +1,66 @@
+"""/me: who the token belongs to, and setting one's presence."""
+
+from __future__ import annotations
+
+import pytest
+
+from teamline.accounts.queries import profile_of
+from teamline.core.testing import create_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_me_is_the_tokens_owner_with_role_presence_and_teams(world, api_client_for):
+    response = api_client_for(world.kari).get("/api/v1/me")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": world.kari.pk,
+        "username": "kari",
+        "name": "Kari Nordmann",
+        "role": "agent",
+        "presence": "offline",
+        "teams": [{"id": world.oslo.pk, "name": "Oslo", "supervisor": False}],
+    }
+
+
+def test_a_supervisor_sees_which_teams_they_supervise(world, api_client_for):
+    body = api_client_for(world.siv).get("/api/v1/me").json()
+
+    assert body["role"] == "supervisor"
+    assert body["teams"] == [{"id": world.oslo.pk, "name": "Oslo", "supervisor": True}]
+
+
+def test_setting_presence_to_available_offers_waiting_work(world, api_client_for):
+    ola = api_client_for(world.ola)
+
+    response = ola.put("/api/v1/me/presence", {"presence": "available"}, "application/json")
+
+    assert response.status_code == 200
+    assert response.json()["presence"] == "available"
+    assert profile_of(world.ola).presence == "available"
+    world.oslo_waiting.refresh_from_db()
+    assert world.oslo_waiting.assignee == world.ola
+
+
+def test_an_unknown_presence_is_422(world, api_client_for):
+    response = api_client_for(world.kari).put(
+        "/api/v1/me/presence", {"presence": "sleeping"}, "application/json"
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("presence: Input should be 'offline'")
+    assert profile_of(world.kari).presence == "offline"
+
+
+def test_a_user_without_an_agent_profile_still_has_a_presence(api_client_for):
+    from teamline.accounts.models import AgentProfile
+
+    boss = create_user("boss", role="admin")
+    AgentProfile.objects.filter(user=boss).delete()  # as if made by `createsuperuser`
+    client = api_client_for(boss)
+
+    assert client.get("/api/v1/me").json()["presence"] == "offline"
+    response = client.put("/api/v1/me/presence", {"presence": "busy"}, "application/json")
+    assert response.status_code == 200
+    assert response.json()["presence"] == "busy"

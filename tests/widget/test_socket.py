@@ -1,0 +1,367 @@
+"""The customer's live chat: the widget socket, from the customer's side.
+
+Transactional tests, so actions commit and their events are pushed (after commit) as in
+production. The ones marked `integration` also run on PostgreSQL + Redis.
+"""
+
+import asyncio
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from teamline.conversations.actions import do_add_note, do_send_reply
+from teamline.conversations.models import Message
+from teamline.conversations.queries import current_conversation_for
+from teamline.core.events import (
+    Event,
+    EventType,
+    Recipients,
+    asend_ephemeral,
+    conversation_group,
+    customer_group,
+)
+
+from .sockets import WAIT, ChatTab, start_session
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@database_sync_to_async
+def conversation_of(customer_id):
+    return current_conversation_for(customer_id)
+
+
+@database_sync_to_async
+def messages_with_client_id(client_id):
+    return Message.objects.filter(external_id__endswith=f":{client_id}").count()
+
+
+async def customer_id_of(token):
+    from teamline.connectors.webchat import read_session
+
+    return read_session(token).customer_id
+
+
+# --- Getting in ------------------------------------------------------------------------------
+
+
+async def test_a_socket_with_a_bad_token_is_closed_with_4401(inbox):
+    tab = ChatTab()
+
+    answer = await tab.open("not-a-token")
+
+    assert answer == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_socket_that_talks_before_authenticating_is_closed_with_4401(inbox):
+    tab = ChatTab()
+    connected, _ = await tab.socket.connect(timeout=WAIT)
+    assert connected
+
+    await tab.send({"type": "message", "client_id": str(uuid.uuid4()), "text": "Hello?"})
+
+    assert await tab.socket.receive_output(timeout=WAIT) == {
+        "type": "websocket.close",
+        "code": 4401,
+    }
+
+
+async def test_a_page_outside_the_inbox_allow_list_is_closed_with_4403(inbox):
+    inbox.allowed_origins = ["https://www.nordlys.example"]
+    await database_sync_to_async(inbox.save)(update_fields=["allowed_origins"])
+    token = await start_session(inbox)
+
+    refused = await ChatTab(origin="https://phish.example").open(token)
+    welcome = ChatTab(origin="https://www.nordlys.example")
+    ready = await welcome.ready(token)
+
+    assert refused == {"type": "websocket.close", "code": 4403}
+    assert ready["type"] == "ready"
+    await welcome.close()
+
+
+async def test_ready_brings_the_team_and_the_whole_visible_thread(inbox, kari):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    ready = await tab.ready(token)
+    assert ready["messages"] == [] and ready["conversation"] is None
+    assert ready["team"]["name"] == "Oslo"
+    assert ready["team"]["members"] == [{"name": "Kari Nordmann", "photo": None, "online": True}]
+    await tab.say("My data stopped working in Bodø")
+    await tab.close()
+    conversation = await conversation_of(await customer_id_of(token))
+    await database_sync_to_async(do_send_reply)(conversation, "Looking at it!", actor=kari)
+    await database_sync_to_async(do_add_note)(conversation, "Mast 12 is down", actor=kari)
+
+    again = ChatTab()
+    ready = await again.ready(token)
+
+    assert [(m["from"], m["sender_name"], m["text"]) for m in ready["messages"]] == [
+        ("customer", None, "My data stopped working in Bodø"),
+        ("agent", "Kari Nordmann", "Looking at it!"),
+    ]
+    assert ready["conversation"] == {"id": conversation.pk, "status": "open"}
+    await again.close()
+
+
+# --- Writing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+async def test_a_message_is_stored_acknowledged_and_never_duplicated_by_a_resend(inbox, kari):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+    client_id = str(uuid.uuid4())
+
+    ack = await tab.say("Is there an outage in Tromsø?", client_id=client_id)
+    echo = await tab.next_message()  # every tab of this customer hears the message too
+
+    assert ack["type"] == "ack" and ack["client_id"] == client_id
+    message = ack["message"]
+    assert message["from"] == "customer"
+    assert message["text"] == "Is there an outage in Tromsø?"
+    assert message["client_id"] == client_id
+    assert echo == message
+
+    # The connection drops before the widget sees the ack; it reconnects and sends again.
+    await tab.close()
+    again = ChatTab()
+    ready = await again.ready(token)
+    resent = await again.say("Is there an outage in Tromsø?", client_id=client_id)
+
+    assert [m["id"] for m in ready["messages"]] == [message["id"]]
+    assert resent == {"type": "ack", "client_id": client_id, "message": message}
+    assert await messages_with_client_id(client_id) == 1
+    assert await again.hears_nothing()  # nothing new was created, so nothing is pushed
+    await again.close()
+
+
+@pytest.mark.integration
+async def test_an_agent_reply_arrives_on_the_customers_socket(inbox, kari):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+    ack = await tab.say("Can I keep my number if I switch to Nordlys?")
+    await tab.next_message()
+    conversation = await conversation_of(await customer_id_of(token))
+
+    reply, _ = await database_sync_to_async(do_send_reply)(
+        conversation, "Yes, we port it for free.", actor=kari
+    )
+
+    pushed = await tab.next_message()
+    assert pushed["id"] == reply.pk
+    assert pushed["conversation_id"] == ack["message"]["conversation_id"]
+    assert pushed["from"] == "agent"
+    assert pushed["sender_name"] == "Kari Nordmann"
+    assert pushed["text"] == "Yes, we port it for free."
+    await tab.close()
+
+
+@pytest.mark.integration
+async def test_an_internal_note_never_reaches_the_customer(inbox, kari):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+    await tab.say("Why is my bill so high?")
+    await tab.next_message()
+    conversation = await conversation_of(await customer_id_of(token))
+
+    await database_sync_to_async(do_add_note)(
+        conversation, "Customer disputed roaming charges twice before", actor=kari
+    )
+
+    assert await tab.hears_nothing(timeout=1.0)
+    # The pipe works: the next customer-visible message is the first thing the customer hears.
+    await database_sync_to_async(do_send_reply)(conversation, "Let me check.", actor=kari)
+    assert (await tab.next_message())["text"] == "Let me check."
+    await tab.close()
+
+
+async def test_another_customers_reply_is_not_pushed_to_me(inbox, kari):
+    mine, theirs = await start_session(inbox), await start_session(inbox)
+    me, them = ChatTab(), ChatTab()
+    await me.ready(mine)
+    await them.ready(theirs)
+    await them.say("Hello from another customer")
+    await them.next_message()
+    conversation = await conversation_of(await customer_id_of(theirs))
+
+    await database_sync_to_async(do_send_reply)(conversation, "Hi there!", actor=kari)
+
+    assert (await them.next_message())["text"] == "Hi there!"
+    assert await me.hears_nothing()
+    await me.close()
+    await them.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "detail"),
+    [
+        ({"type": "message", "client_id": "CID", "text": "   "}, "invalid", "empty"),
+        ({"type": "message", "client_id": "CID"}, "invalid", "empty"),
+        ({"type": "message", "client_id": "CID", "text": 42}, "invalid", "empty"),
+        ({"type": "message", "client_id": "CID", "text": "x" * 10_001}, "invalid", "longer"),
+        ({"type": "message", "client_id": "not-a-uuid", "text": "Hi"}, "invalid", "client_id"),
+        ({"type": "message", "text": "Hi"}, "invalid", "client_id"),
+        ({"type": "typing", "state": "yes"}, "invalid", "state"),
+        ({"type": "subscribe", "conversation": 1}, "invalid", "Unknown"),
+        ({"type": "auth", "token": "again"}, "invalid", "already"),
+    ],
+)
+async def test_a_bad_frame_gets_an_error_and_the_chat_goes_on(inbox, frame, code, detail):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+    client_id = str(uuid.uuid4())
+    frame = {k: client_id if v == "CID" else v for k, v in frame.items()}
+
+    await tab.send(frame)
+    error = await tab.next()
+
+    assert error["type"] == "error" and error["code"] == code
+    assert detail in error["detail"]
+    if frame.get("client_id") == client_id:
+        assert error["client_id"] == client_id
+    assert (await tab.say("Still there?"))["type"] == "ack"
+    assert await messages_with_client_id(client_id) == 0
+    await tab.close()
+
+
+async def test_frames_that_are_not_json_objects_get_an_error(inbox):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+
+    await tab.socket.send_to(text_data="{oops")
+    not_json = await tab.next()
+    await tab.socket.send_to(text_data="[1, 2]")
+    not_object = await tab.next()
+    await tab.socket.send_to(bytes_data=b"\x00\x01")
+    binary = await tab.next()
+    await tab.socket.send_to(text_data="[" * 5000 + "]" * 5000)
+    deep = await tab.next()
+
+    assert {f["code"] for f in (not_json, not_object, binary, deep)} == {"invalid"}
+    assert (await tab.say("Still there?"))["type"] == "ack"
+    await tab.close()
+
+
+# --- Limits ------------------------------------------------------------------------------------
+
+
+async def test_a_chatty_session_is_rate_limited(inbox, settings):
+    settings.TEAMLINE = {**settings.TEAMLINE, "RATE_MESSAGES_PER_SESSION_PER_MINUTE": 2}
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+    answers = []
+    for text in ("one", "two", "three"):
+        answers.append(await tab.say(text))
+        if answers[-1]["type"] == "ack":
+            await tab.next_message()
+
+    assert [a["type"] for a in answers] == ["ack", "ack", "error"]
+    assert answers[2]["code"] == "rate_limited"
+    assert answers[2]["client_id"]
+    await tab.close()
+
+
+async def test_new_conversations_from_one_address_are_rate_limited(inbox, settings):
+    settings.TEAMLINE = {**settings.TEAMLINE, "RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR": 1}
+    first, second, elsewhere = ChatTab(ip="203.0.113.9"), ChatTab(ip="203.0.113.9"), ChatTab()
+    await first.ready(await start_session(inbox))
+    await second.ready(await start_session(inbox))
+    await elsewhere.ready(await start_session(inbox))
+
+    opened = await first.say("I need help")
+    await first.next_message()
+    follow_up = await first.say("Still me, same conversation")  # not a new conversation
+    refused = await second.say("Me too, from the same address")
+    other_address = await elsewhere.say("Hello from another network")
+
+    assert opened["type"] == follow_up["type"] == other_address["type"] == "ack"
+    assert refused["type"] == "error" and refused["code"] == "rate_limited"
+    for tab in (first, second, elsewhere):
+        await tab.close()
+
+
+# --- Typing ------------------------------------------------------------------------------------
+
+
+async def staff_listener(group):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return layer, channel
+
+
+async def test_customer_typing_reaches_the_agents_viewing_that_conversation(inbox):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+    ack = await tab.say("Hello")
+    await tab.next_message()
+    conversation_id = ack["message"]["conversation_id"]
+    layer, viewing = await staff_listener(conversation_group(conversation_id))
+    _, elsewhere = await staff_listener(conversation_group(conversation_id + 1000))
+
+    await tab.send({"type": "typing", "state": True})
+    started = await asyncio.wait_for(layer.receive(viewing), WAIT)
+    await tab.send({"type": "typing", "state": False})
+    stopped = await asyncio.wait_for(layer.receive(viewing), WAIT)
+
+    assert started == {
+        "type": "event.staff",
+        "event": "typing",
+        "data": {"conversation": conversation_id, "from": "customer", "state": True},
+    }
+    assert stopped["data"]["state"] is False
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(elsewhere), 0.3)
+    await tab.close()
+
+
+async def test_a_customer_who_leaves_while_typing_stops_typing(inbox):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+    ack = await tab.say("Hello")
+    await tab.next_message()
+    layer, viewing = await staff_listener(conversation_group(ack["message"]["conversation_id"]))
+    await tab.send({"type": "typing", "state": True})
+    await asyncio.wait_for(layer.receive(viewing), WAIT)
+
+    await tab.close()
+
+    assert (await asyncio.wait_for(layer.receive(viewing), WAIT))["data"]["state"] is False
+
+
+async def test_agent_typing_is_shown_to_that_customer_only(inbox):
+    mine, theirs = await start_session(inbox), await start_session(inbox)
+    me, them = ChatTab(), ChatTab()
+    await me.ready(mine)
+    await them.ready(theirs)
+
+    # What the desk sends when Kari types in my conversation.
+    await asend_ephemeral(
+        Event(
+            EventType.TYPING,
+            staff={"conversation": 1, "from": "agent", "user": 7, "state": True},
+            customer={"from": "agent", "name": "Kari Nordmann", "state": True},
+        ),
+        Recipients(customer=frozenset({customer_group(await customer_id_of(mine))})),
+    )
+
+    assert await me.next() == {
+        "type": "typing",
+        "from": "agent",
+        "name": "Kari Nordmann",
+        "state": True,
+    }
+    assert await them.hears_nothing()
+    await me.close()
+    await them.close()
