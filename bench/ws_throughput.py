@@ -37,6 +37,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -860,40 +861,57 @@ def print_report(
     )
     print()
     header = (
-        f"{'target':<10} {'sent':>7} {'acked/s':>8} {'deliv/s':>8} {'p50':>7} {'p95':>7} "
-        f"{'p99':>7} {'max':>7} {'ack p50':>8} {'frames':>6} {'errors':>6} "
-        f"{'server%':>7} {'client%':>7} {'other%':>6}"
+        f"{'target':<10} {'rnd':>3} {'sent':>7} {'acked/s':>8} {'deliv/s':>8} {'p50':>7} "
+        f"{'p95':>7} {'p99':>7} {'max':>7} {'ack p50':>8} {'frames':>6} {'errors':>6} "
+        f"{'server%':>7} {'client%':>7} {'other%':>6} {'bg%':>4}"
     )
     print(header)
     print("-" * len(header))
     for run in runs:
         lat, ack, cpu = run["latency_ms"], run["ack_latency_ms"], run["cpu"]
         print(
-            f"{run['target']:<10} {run['sent']:>7} {run['acked_per_s']:>8.0f} "
+            f"{run['target']:<10} {run['round']:>3} {run['sent']:>7} {run['acked_per_s']:>8.0f} "
             f"{run['delivered_per_s']:>8.0f} {fmt_ms(lat[50]):>7} {fmt_ms(lat[95]):>7} "
             f"{fmt_ms(lat[99]):>7} {fmt_ms(lat[100]):>7} {fmt_ms(ack[50]):>8} "
             f"{run['desk_frames_per_message']:>6.1f} {sum(run['errors'].values()):>6} "
-            f"{cpu['server']:>7.0f} {cpu['client']:>7.0f} {cpu['other']:>6.0f}"
+            f"{cpu['server']:>7.0f} {cpu['client']:>7.0f} {cpu['other']:>6.0f} "
+            f"{run['background_cpu']:>4.0f}"
         )
     print(
         "latency ms = customer send → first message.created on a desk socket; frames = desk "
-        "frames received per message sent; CPU in % of one core over the window"
+        "frames received per message sent; CPU in % of one core over the measured window "
+        "(other = the rest of the machine: database, Redis, anything else); bg = other "
+        "processes just before the run"
     )
     for run in runs:
         if run["errors"]:
-            print(f"errors {run['target']}: {run['errors']}")
+            print(f"errors {run['target']} round {run['round']}: {run['errors']}")
         if run["cpu"]["client"] > 80:
             print(
                 f"warning: the client used {run['cpu']['client']:.0f} % of a core during the "
                 f"{run['target']} run; it may be part of the bottleneck"
             )
-    by_name = {run["target"]: run for run in runs}
-    if "reference" in by_name and "teamline" in by_name:
-        ref, tl = by_name["reference"], by_name["teamline"]
+    medians = {}
+    for name in ("reference", "teamline"):
+        mine = [run for run in runs if run["target"] == name]
+        if mine:
+            medians[name] = {
+                "delivered_per_s": statistics.median(r["delivered_per_s"] for r in mine),
+                "p50": statistics.median(r["latency_ms"][50] for r in mine),
+                "p99": statistics.median(r["latency_ms"][99] for r in mine),
+            }
+    if len(runs) > len(medians):
+        for name, med in medians.items():
+            print(
+                f"median {name}: {med['delivered_per_s']:.0f} delivered msg/s, "
+                f"p50 {fmt_ms(med['p50'])} ms, p99 {fmt_ms(med['p99'])} ms"
+            )
+    if len(medians) == 2:
+        ref, tl = medians["reference"], medians["teamline"]
         ratio = tl["delivered_per_s"] / ref["delivered_per_s"] if ref["delivered_per_s"] else 0
         print(
             f"\nTeamline / reference: delivered msg/s {ratio:.2f}x, "
-            f"p50 latency {tl['latency_ms'][50] / ref['latency_ms'][50]:.2f}x"
+            f"p50 latency {tl['p50'] / ref['p50']:.1f}x"
         )
     for note in notes:
         print(f"note: {note}")
@@ -935,6 +953,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Redis database number (default: the highest empty one)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds, each on a fresh database (default 1)"
+    )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=60,
+        help="before each measurement wait up to this many seconds for other processes to "
+        "use < 25 %% of one core (default 60)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also append results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
     args = parser.parse_args(argv)
@@ -963,6 +991,62 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def wait_for_quiet(max_wait: float, threshold: float = 25.0) -> float:
+    """Wait (up to max_wait seconds) until other processes use < threshold % of one core."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy = background_cpu()
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy
+        log(f"machine busy ({busy:.0f} % of a core used by others), waiting")
+
+
+def measure(
+    runner: asyncio.Runner, target: Target, config: LoadConfig, args: argparse.Namespace, rnd: int
+) -> dict[str, Any]:
+    background = wait_for_quiet(args.wait_idle)
+    try:
+        result = runner.run(drive(target, config))
+    except BenchError:
+        log(f"{target.name} server log tail:\n" + target.server.log_tail())
+        raise
+    finally:
+        stop_process(target.server.proc)
+    result.update(round=rnd, background_cpu=background)
+    return result
+
+
+def run_round(
+    runner: asyncio.Runner,
+    args: argparse.Namespace,
+    workdir: Path,
+    cleanup: Cleanup,
+    rnd: int,
+    runs: list[dict[str, Any]],
+    notes: list[str],
+) -> Backend:
+    """One round: a fresh database (and layer), the reference, then Teamline."""
+    workdir.mkdir(parents=True)
+    backend = (
+        setup_postgres(workdir, cleanup, args.redis_db, args.settings)
+        if args.backend == "postgres"
+        else setup_sqlite(workdir, args.settings)
+    )
+    config = LoadConfig(args.customers, args.duration, args.warmup, args.rate, args.loop)
+    if args.only in (None, "reference"):
+        _, target = run_reference(backend, args, cleanup)
+        runs.append(measure(runner, target, config, args, rnd))
+    if args.only in (None, "teamline"):
+        missing = teamline_consumers_status()
+        if missing:
+            notes.append(f"Teamline not measured: {missing}")
+        else:
+            _, target, login = run_teamline(backend, args, cleanup)
+            notes.append(f"Teamline agents logged in via {login}")
+            runs.append(measure(runner, target, config, args, rnd))
+    return backend
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     machine = machine_info()
@@ -976,30 +1060,16 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     with terminate_on_sigterm(), asyncio.Runner(loop_factory=loop_factory()) as runner:
         try:
-            backend = (
-                setup_postgres(workdir, cleanup, args.redis_db, args.settings)
-                if args.backend == "postgres"
-                else setup_sqlite(workdir, args.settings)
-            )
-            config = LoadConfig(args.customers, args.duration, args.warmup, args.rate, args.loop)
-            if args.only in (None, "reference"):
-                server, target = run_reference(backend, args, cleanup)
-                runs.append(runner.run(drive(target, config)))
-                stop_process(server.proc)
-            if args.only in (None, "teamline"):
-                missing = teamline_consumers_status()
-                if missing:
-                    notes.append(f"Teamline not measured: {missing}")
-                else:
-                    server, target, login = run_teamline(backend, args, cleanup)
-                    notes.append(f"Teamline agents logged in via {login}")
-                    try:
-                        runs.append(runner.run(drive(target, config)))
-                    except BenchError:
-                        log("teamline server log tail:\n" + server.log_tail())
-                        raise
-                    stop_process(server.proc)
-            print_report(args, machine, backend, runs, notes)
+            backend = None
+            for rnd in range(1, args.repeat + 1):
+                round_cleanup = Cleanup()
+                cleanup.push(f"round {rnd}", round_cleanup.run)
+                backend = run_round(
+                    runner, args, workdir / f"round-{rnd}", round_cleanup, rnd, runs, notes
+                )
+                round_cleanup.run()
+            assert backend is not None
+            print_report(args, machine, backend, runs, sorted(set(notes)))
             if args.json:
                 record = {
                     "args": {k: str(v) for k, v in vars(args).items()},

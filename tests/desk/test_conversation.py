@@ -86,9 +86,10 @@ def test_the_customer_panel_shows_identities_attributes_and_past_conversations(
     assert "Astrid" in text
     assert "Phone (E.164): +4791234567 (verified)" in text
     assert "Email: astrid@example.com (not verified)" in text
-    facts = {dt.text: dd.text for dt, dd in zip(panel.find_all("dt"), panel.find_all("dd"))}
+    terms, details = panel.find_all("dt"), panel.find_all("dd")
+    facts = {dt.text: dd.text for dt, dd in zip(terms, details, strict=True)}
     assert facts["plan"] == "Unlimited 5G"
-    [past] = [a for a in panel.find_all("a")]
+    [past] = panel.find_all("a")
     assert past.get("href") == url(astrid)
     assert "Resolved" in past.text
 
@@ -169,6 +170,9 @@ def test_resolve_reopen_and_snooze(as_kari, astrid):
 
     response = as_kari.post(url(astrid, "status"), {"status": "open"})
     assert response.status_code == 302 and response["Location"] == url(astrid)
+    page = get_page(as_kari, url(astrid))
+    [flash] = [n for n in page.all("status") if "flash" in (n.get("class") or "")]
+    assert flash.text == "Conversation reopened."
     astrid.refresh_from_db()
     assert astrid.status == "open"
 

@@ -38,9 +38,7 @@ def test_a_wrong_password_is_announced_as_an_alert(client, world):
 
 
 def test_signing_in_opens_the_inbox_and_signing_out_is_a_post(client, world):
-    response = client.post(
-        reverse("desk:login"), {"username": "kari", "password": "password-123"}
-    )
+    response = client.post(reverse("desk:login"), {"username": "kari", "password": "password-123"})
     assert response.status_code == 302 and response["Location"] == reverse("desk:inbox")
     page = get_page(client, reverse("desk:inbox"))
     sign_out = page.form_of(page.button("Sign out"))
@@ -59,7 +57,7 @@ def test_every_page_has_landmarks_a_skip_link_and_the_presence_switch(as_kari):
         assert main.get("id") == "main"
         assert page.all("banner")
         page.region("navigation", "Desk")
-        assert [h.tag for h in page.all("heading")][0] == "h1"
+        assert page.all("heading")[0].tag == "h1"
         presence = page.field("Presence")
         assert page.options("Presence") == ["Available", "Busy", "Away", "Wrap-up", "Offline"]
         assert page.form_of(presence).get("hx-post") == reverse("desk:presence")

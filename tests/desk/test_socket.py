@@ -129,8 +129,10 @@ async def test_another_teams_conversation_cannot_be_subscribed_nor_overheard(tea
     typing = await next_event(bjorn, "typing")  # the conversation's subscribers hear it…
     assert typing["user"]["name"] == "Bjørn" and typing["state"] is True
     await sync_to_async(send_ephemeral)(  # …and so would anyone in its group
-        Event(EventType.TYPING, staff={"conversation": conversation.pk, "from": "customer",
-                                       "state": True}),
+        Event(
+            EventType.TYPING,
+            staff={"conversation": conversation.pk, "from": "customer", "state": True},
+        ),
         Recipients(staff=frozenset({f"conversation.{conversation.pk}"})),
     )
     await next_event(bjorn, "typing")
@@ -174,8 +176,13 @@ async def test_an_agent_typing_reaches_the_customer_and_colleagues(teams):
     pushed = await asyncio.wait_for(layer.receive(widget), timeout=3)
     assert pushed["data"]["state"] is False
     assert await ola.receive_nothing(timeout=0.5)  # Ola left the conversation
-    await layer.group_discard(customer_group(customer.pk), widget)
+
+    # Kari closes the desk mid-sentence: the customer is not left with "typing…".
+    await kari.send_json_to({"type": "typing", "conversation": conversation.pk, "state": True})
+    assert (await asyncio.wait_for(layer.receive(widget), timeout=3))["data"]["state"] is True
     await kari.disconnect()
+    assert (await asyncio.wait_for(layer.receive(widget), timeout=3))["data"]["state"] is False
+    await layer.group_discard(customer_group(customer.pk), widget)
     await ola.disconnect()
 
 

@@ -33,9 +33,7 @@ def test_a_new_token_secret_is_shown_once(as_kari, world):
 
 
 def test_creating_over_htmx_renders_the_tokens_partial(as_kari):
-    response = as_kari.post(
-        reverse("desk:tokens"), {"name": "CI"}, headers={"HX-Request": "true"}
-    )
+    response = as_kari.post(reverse("desk:tokens"), {"name": "CI"}, headers={"HX-Request": "true"})
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
     assert "autofocus" in Page(html).field("Secret of CI").attrs
@@ -51,7 +49,7 @@ def test_a_token_needs_a_name(as_kari, world):
 
 
 def test_revoking_a_token(as_kari, world):
-    token, secret = do_create_api_token(world.kari, name="Old script", actor=world.kari)
+    _, secret = do_create_api_token(world.kari, name="Old script", actor=world.kari)
     page = get_page(as_kari, reverse("desk:tokens"))
     form = page.form_of(page.button("Revoke Old script"))
     response = as_kari.post(form.get("action"))

@@ -68,6 +68,18 @@ async def test_a_socket_that_talks_before_authenticating_is_closed_with_4401(inb
     }
 
 
+async def test_a_socket_that_never_authenticates_is_closed(inbox, monkeypatch):
+    monkeypatch.setattr("teamline.widget.consumers.AUTH_TIMEOUT_SECONDS", 0.1)
+    tab = ChatTab()
+    connected, _ = await tab.socket.connect(timeout=WAIT)
+    assert connected
+
+    assert await tab.socket.receive_output(timeout=WAIT) == {
+        "type": "websocket.close",
+        "code": 4401,
+    }
+
+
 async def test_a_page_outside_the_inbox_allow_list_is_closed_with_4403(inbox):
     inbox.allowed_origins = ["https://www.nordlys.example"]
     await database_sync_to_async(inbox.save)(update_fields=["allowed_origins"])

@@ -10,6 +10,7 @@ presentations never reach a staff socket.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -30,6 +31,8 @@ from teamline.core.events import (
     user_group,
 )
 
+logger = logging.getLogger(__name__)
+
 CLOSE_UNAUTHENTICATED = 4401
 
 
@@ -39,6 +42,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.joined: set[str] = set()
         self.subscriptions: set[int] = set()
+        self.typing_in: dict[int, int] = {}  # conversation → customer, while "typing"
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             # Accept first so the browser sees our close code (a close before accept is an
@@ -52,6 +56,12 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        # Do not leave a customer looking at "typing…" from an agent who left.
+        for pk, customer_id in list(getattr(self, "typing_in", {}).items()):
+            try:
+                await self._send_typing(pk, customer_id, False)
+            except Exception:  # typing is ephemeral; the layer may be gone at shutdown
+                logger.debug("could not clear typing on disconnect", exc_info=True)
         for group in list(getattr(self, "joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined = set()
@@ -115,6 +125,13 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self._not_found(conversation_id)
             return
         pk, customer_id = found
+        if state:
+            self.typing_in[pk] = customer_id
+        else:
+            self.typing_in.pop(pk, None)
+        await self._send_typing(pk, customer_id, state)
+
+    async def _send_typing(self, pk: int, customer_id: int, state: bool) -> None:
         await asend_ephemeral(
             Event(
                 EventType.TYPING,

@@ -166,7 +166,10 @@ def presence(request: HttpRequest) -> HttpResponse:
     agent = agent_of(request)
     value = request.POST.get("presence", "")
     if value not in Presence.values:
-        raise InvalidInput("Choose a presence from the list.")
+        error = "Choose a presence from the list."
+        if is_htmx(request):
+            return render(request, "desk/_presence_status.html", {"error": error}, status=400)
+        raise InvalidInput(error)
     do_ensure_agent_profile(agent)
     profile = do_set_presence(agent, value, actor=agent)
     sentence = PRESENCE_SENTENCES.get(profile.presence, "Presence changed.")
@@ -216,7 +219,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 def conversation_context(agent: User, conversation: Conversation, **extra: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
-        "section": "inbox",
+        "section": "conversation",
         "conversation": conversation,
         "customer": conversation.customer,
         "snooze_choices": SNOOZE_CHOICES,
@@ -233,7 +236,7 @@ def render_conversation_page(
     context = conversation_context(agent, conversation, **extra)
     context.update(
         {
-            "messages": messages_of(conversation, include_internal=True),
+            "history_messages": messages_of(conversation, include_internal=True),
             "identities": identities_of(conversation.customer),
             "attributes": sorted(conversation.customer.attributes.items()),
             "past": past_conversations(agent, conversation),
@@ -265,7 +268,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         return render(
             request,
             "desk/_history_items.html",
-            {"messages": items, "conversation": conv, "customer": conv.customer},
+            {"history_messages": items, "conversation": conv, "customer": conv.customer},
         )
     return render_conversation_page(request, conv)
 

@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ORIGIN_NOT_ALLOWED = 4403
+CLOSE_INTERNAL_ERROR = 1011
 # A socket that does not authenticate promptly is closed, so idle sockets cost nothing.
 AUTH_TIMEOUT_SECONDS = 15.0
 # A frame is a chat message, not a file: anything much larger than the longest text is refused.
@@ -213,6 +214,11 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             inbox, customer = await database_sync_to_async(_open_session)(token)
         except NotFound:
             await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        except Exception:
+            # The database is briefly unavailable: a plain close, and the widget reconnects.
+            logger.exception("widget authentication failed")
+            await self._refuse(CLOSE_INTERNAL_ERROR)
             return
         if not origin_allowed(inbox, self._header("origin")):
             await self._refuse(CLOSE_ORIGIN_NOT_ALLOWED)

@@ -49,6 +49,10 @@
   var TYPING_REFRESH_MS = 4000;
   var AGENT_TYPING_TIMEOUT_MS = 8000;
   var MEMBERS_SHOWN = 6;
+  // A page the inbox does not allow sees its session requests fail exactly like a network
+  // error (CORS): after this many in a row, retry only on a sign of life (online, tab shown,
+  // the customer opening the chat) instead of forever.
+  var MAX_SESSION_FAILURES = 6;
 
   // --- Small helpers ---------------------------------------------------------------------------
 
@@ -336,6 +340,8 @@
 
   var token = verified ? "" : load("localStorage", TOKEN_KEY);
   var sessionStarted = false;
+  var sessionInFlight = false;
+  var sessionFailures = 0;
   var socket = null;
   var isReady = false;
   var attempt = 0;
@@ -366,8 +372,9 @@
     var photo = safeUrl(team.photo);
     if (photo) teamPhoto.src = photo;
     teamPhoto.hidden = !photo;
-    teamRegion.textContent = team.region || "";
-    teamRegion.hidden = !team.region;
+    var region = team.region && team.region !== team.name ? team.region : "";
+    teamRegion.textContent = region;
+    teamRegion.hidden = !region;
 
     var people = Array.isArray(team.members) ? team.members.slice() : [];
     // Online people first: they are who will answer now.
@@ -424,31 +431,47 @@
     return teamName.textContent && teamName.textContent !== "Chat with us" ? teamName.textContent : "";
   }
 
+  function setText(node, value) {
+    if (node.textContent !== value) node.textContent = value;
+  }
+
+  // Messages are updated in place (sending → sent, a resync after reconnecting), so the live
+  // log announces each message once, when it is added, and never again.
   function fillMessage(node, m, state, detail, retryable) {
     var mine = m.from === "customer";
     node.className = "msg" + (mine ? " mine" : "") + (m.from === "system" ? " system" : "");
     node.setAttribute("data-state", state);
-    node.textContent = "";
-    if (m.from !== "system") {
-      // Other people's names are shown; "You" is for screen readers only.
-      node.appendChild(h("p", { class: "who" + (mine ? " sr-only" : ""), text: senderLabel(m) }));
+    if (!node.firstChild) {
+      node.appendChild(h("p", { class: "who" }));
+      node.appendChild(h("p", { class: "text" }));
+      node.appendChild(h("p", { class: "meta" }));
     }
-    node.appendChild(h("p", { class: "text", text: String(m.text || "") }));
-    var meta = h("p", { class: "meta" });
+    var who = node.children[0];
+    // Other people's names are shown; "You" is for screen readers only.
+    who.className = "who" + (mine ? " sr-only" : "");
+    who.hidden = m.from === "system";
+    setText(who, senderLabel(m));
+    setText(node.children[1], String(m.text || ""));
+    var meta = node.children[2];
     if (state === "sending") {
-      meta.textContent = "Sending…";
+      setText(meta, "Sending…");
     } else if (state === "failed") {
-      meta.textContent = "Not sent" + (detail ? ": " + detail : ".");
-    } else if (m.created_at) {
-      meta.appendChild(h("time", { datetime: m.created_at, text: formatTime(m.created_at) }));
+      setText(meta, "Not sent" + (detail ? ": " + detail : "."));
+    } else {
+      setText(meta, m.created_at ? formatTime(m.created_at) : "");
+      if (m.created_at) meta.title = new Date(m.created_at).toLocaleString();
     }
-    node.appendChild(meta);
+    var retry = node.querySelector(".retry");
     if (state === "failed" && retryable && m.client_id) {
-      var retry = h("button", { type: "button", class: "retry", text: "Retry" });
-      retry.addEventListener("click", function () {
-        retrySend(m.client_id, String(m.text || ""));
-      });
-      node.appendChild(retry);
+      if (!retry) {
+        retry = h("button", { type: "button", class: "retry", text: "Retry" });
+        retry.addEventListener("click", function () {
+          retrySend(m.client_id, String(m.text || ""));
+        });
+        node.appendChild(retry);
+      }
+    } else if (retry) {
+      retry.remove();
     }
   }
 
@@ -471,10 +494,12 @@
     var stick = nearBottom();
     if (isNew) {
       node = h("div");
+      fillMessage(node, m, "sent");
       // Stored messages go before our still-unconfirmed ones, which are the newest by nature.
       log.insertBefore(node, firstUnconfirmed());
+    } else {
+      fillMessage(node, m, "sent");
     }
-    fillMessage(node, m, "sent");
     byId[m.id] = node;
     if (m.client_id) {
       byClientId[m.client_id] = node;
@@ -489,16 +514,18 @@
   }
 
   function showLocal(item, state, detail, retryable) {
+    var local = { from: "customer", text: item.text, client_id: item.client_id };
     var node = byClientId[item.client_id];
     if (!node) {
       node = h("div");
+      fillMessage(node, local, state, detail, retryable);
       log.appendChild(node);
       byClientId[item.client_id] = node;
     } else if (node.getAttribute("data-state") === "sent") {
       return; // already stored
+    } else {
+      fillMessage(node, local, state, detail, retryable);
     }
-    var local = { from: "customer", text: item.text, client_id: item.client_id };
-    fillMessage(node, local, state, detail, retryable);
     scrollToBottom();
   }
 
@@ -547,7 +574,8 @@
     autosize();
     setTyping(false);
     if (!sessionStarted) startSession();
-    else transmit(item);
+    else if (isReady) transmit(item);
+    else reconnectNow();
   }
 
   function retrySend(clientId, text) {
@@ -555,6 +583,7 @@
       pending.push({ client_id: clientId, text: text });
     }
     showLocal({ client_id: clientId, text: text }, "sending");
+    if (isReady) setStatus("");
     transmit({ client_id: clientId, text: text });
   }
 
@@ -568,6 +597,7 @@
     if (!node || !item) return;
     // Invalid text stays invalid; anything else (rate limit, a server hiccup) may be retried.
     showLocal(item, "failed", detail || "", code !== "invalid");
+    setStatus("A message was not sent" + (detail ? ": " + detail : "."));
   }
 
   // --- Typing ----------------------------------------------------------------------------------
@@ -631,15 +661,26 @@
   }
 
   function reconnectNow() {
-    if (stopped || !sessionStarted || socket) return;
+    if (stopped || !sessionStarted || sessionInFlight || socket) return;
     clearTimeout(reconnectTimer);
     if (token) connect();
     else startSession();
   }
 
+  function sessionFailed() {
+    sessionFailures += 1;
+    if (sessionFailures >= MAX_SESSION_FAILURES) {
+      clearTimeout(reconnectTimer);
+      setStatus("Chat is not available right now.");
+      return;
+    }
+    scheduleReconnect();
+  }
+
   function startSession() {
-    if (stopped) return;
+    if (stopped || sessionInFlight) return;
     sessionStarted = true;
+    sessionInFlight = true;
     var payload = {};
     if (token) payload.token = token;
     if (verified) {
@@ -661,7 +702,9 @@
             return {};
           })
           .then(function (data) {
+            sessionInFlight = false;
             if (response.ok && data && data.token) {
+              sessionFailures = 0;
               token = data.token;
               // A verified customer's token stays in memory: on a shared device, the next
               // (signed-out) visitor must not find their thread.
@@ -673,14 +716,17 @@
               stopped = true;
               setStatus("Chat is not available right now.");
               if (window.console) console.warn("Teamline chat:", data && data.detail);
-            } else {
+            } else if (response.status === 429) {
               scheduleReconnect();
-              if (response.status === 429) setStatus("Chat is busy; trying again shortly…");
+              setStatus("Chat is busy; trying again shortly…");
+            } else {
+              sessionFailed();
             }
           });
       })
       .catch(function () {
-        scheduleReconnect();
+        sessionInFlight = false;
+        sessionFailed();
       });
   }
 
@@ -772,6 +818,7 @@
     var ids = Object.keys(byId).map(Number);
     if (ids.length) markSeen(Math.max.apply(null, ids));
     if (!sessionStarted) startSession();
+    else reconnectNow();
     scrollToBottom();
     if (focus) textarea.focus();
   }
