@@ -19,7 +19,8 @@ def test_agents_and_supervisors_cannot_open_the_admin(client, role):
 def test_an_admin_configures_teams_agents_and_inboxes(client):
     admin = create_user("root", role="admin")
     client.force_login(admin)
-    for url in ("/admin/", "/admin/teams/team/", "/admin/accounts/user/", "/admin/connectors/inbox/"):
+    pages = ["/admin/", "/admin/teams/team/", "/admin/accounts/user/", "/admin/connectors/inbox/"]
+    for url in pages:
         assert client.get(url).status_code == 200, url
 
 

@@ -298,12 +298,21 @@ def do_change_status(
         conv.updated_at = now
         conv.snoozed_until = snooze_until if status == Status.SNOOZED else None
         conv.resolved_at = now if status == Status.RESOLVED else None
+        if status == Status.RESOLVED:
+            conv.unread_count = 0  # resolving is handling: nothing is left unread
         if status != Status.OPEN:
             conv.waiting_since = None
             if previous == Status.OPEN and conv.assignee_id:
                 freed_agent = conv.assignee
         conv.save(
-            update_fields=["status", "updated_at", "snoozed_until", "resolved_at", "waiting_since"]
+            update_fields=[
+                "status",
+                "updated_at",
+                "snoozed_until",
+                "resolved_at",
+                "waiting_since",
+                "unread_count",
+            ]
         )
         record(conv, TimelineKind.STATUS_CHANGED, actor=actor, old=previous, new=status)
         if status == Status.OPEN and conv.assignee_id is None:
