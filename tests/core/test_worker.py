@@ -44,3 +44,24 @@ def test_worker_sweep_assigns_a_conversation_its_router_left_waiting():
         thread.join(timeout=10)
     assert Conversation.objects.get(pk=message.conversation_id).assignee == kari
     assert DBTaskResult.objects.filter(status="SUCCESSFUL").exists()
+
+
+def test_a_task_whose_worker_died_mid_run_is_run_again():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from teamline.core.worker import requeue_stalled_tasks
+    from teamline.routing.tasks import sweep_queues
+
+    result = sweep_queues.enqueue()
+    # A worker claimed it twenty minutes ago and was killed.
+    DBTaskResult.objects.filter(pk=result.id).update(
+        status="RUNNING", started_at=timezone.now() - timedelta(minutes=20)
+    )
+    fresh = sweep_queues.enqueue()
+    DBTaskResult.objects.filter(pk=fresh.id).update(status="RUNNING", started_at=timezone.now())
+
+    assert requeue_stalled_tasks() == 1
+    assert DBTaskResult.objects.get(pk=result.id).status == "READY"
+    assert DBTaskResult.objects.get(pk=fresh.id).status == "RUNNING"  # still being worked on

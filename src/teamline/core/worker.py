@@ -20,6 +20,26 @@ from django.utils.crypto import get_random_string
 logger = logging.getLogger(__name__)
 
 
+def requeue_stalled_tasks(*, older_than_seconds: int | None = None) -> int:
+    """Put tasks back in the queue whose worker died while running them (status RUNNING for
+    longer than TEAMLINE["TASK_STALL_SECONDS"]). Teamline's tasks are idempotent, so running
+    one again after a crash is safe; nothing is lost. Returns how many were requeued."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    seconds = older_than_seconds or settings.TEAMLINE["TASK_STALL_SECONDS"]
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    requeued = DBTaskResult.objects.filter(
+        status=TaskResultStatus.RUNNING, started_at__lt=cutoff
+    ).update(status=TaskResultStatus.READY, started_at=None)
+    if requeued:
+        logger.warning("requeued %d task(s) whose worker stopped mid-run", requeued)
+    return requeued
+
+
 def enqueue_periodic(now: float | None = None) -> list[str]:
     """Enqueue the periodic jobs whose slot has started. Returns the names enqueued."""
     from teamline.routing import tasks as routing_tasks
@@ -35,6 +55,8 @@ def enqueue_periodic(now: float | None = None) -> list[str]:
         if cache.add(f"periodic:{name}:{slot}", 1, timeout=every * 2):
             task.enqueue()
             enqueued.append(name)
+    if cache.add(f"periodic:requeue_stalled:{slot}", 1, timeout=every * 2):
+        requeue_stalled_tasks()
     return enqueued
 
 

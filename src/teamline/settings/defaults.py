@@ -187,6 +187,8 @@ TEAMLINE = {
     ),
     "RATE_MESSAGES_PER_SESSION_PER_MINUTE": int(os.environ.get("TEAMLINE_RATE_MESSAGES", "30")),
     "ROUTING_SWEEP_SECONDS": int(os.environ.get("TEAMLINE_ROUTING_SWEEP_SECONDS", "15")),
+    # A task RUNNING for longer than this lost its worker (crash, kill -9) and is run again.
+    "TASK_STALL_SECONDS": int(os.environ.get("TEAMLINE_TASK_STALL_SECONDS", "600")),
 }
 
 LOGGING = {
