@@ -102,6 +102,11 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     channel = models.CharField(max_length=32)
+    # The channel account it came in on or goes out through (None for web chat history seeded
+    # before inboxes per channel existed).
+    inbox = models.ForeignKey(
+        "connectors.Inbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     text = models.TextField(blank=True)
     content = models.JSONField(default=dict, blank=True)
     is_internal = models.BooleanField(default=False)
@@ -109,6 +114,8 @@ class Message(models.Model):
     delivery_status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED
     )
+    # The provider's reason when delivery failed, shown to the agent.
+    delivery_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

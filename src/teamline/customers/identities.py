@@ -25,7 +25,14 @@ def normalize_identity(kind: str, value: str, *, default_region: str | None = No
         if "@" not in value or len(value) > 320:
             raise InvalidInput(f"not an email address: {value!r}")
         return value.lower()
-    if kind in (IdentityKind.WEBCHAT, IdentityKind.EXTERNAL):
+    if kind in (
+        IdentityKind.WEBCHAT,
+        IdentityKind.EXTERNAL,
+        IdentityKind.TELEGRAM,
+        IdentityKind.MESSENGER,
+        IdentityKind.INSTAGRAM,
+        IdentityKind.WECHAT,
+    ):
         if len(value) > 200:
             raise InvalidInput("identity too long")
         return value

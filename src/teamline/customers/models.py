@@ -12,6 +12,10 @@ class IdentityKind(models.TextChoices):
     EMAIL = "email", "Email"
     WEBCHAT = "webchat", "Web chat visitor"
     EXTERNAL = "external", "Brand user id (verified)"
+    TELEGRAM = "telegram", "Telegram user id"
+    MESSENGER = "messenger", "Messenger page-scoped id"
+    INSTAGRAM = "instagram", "Instagram-scoped id"
+    WECHAT = "wechat", "WeChat OpenID"
 
 
 class Customer(models.Model):

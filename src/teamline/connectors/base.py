@@ -1,0 +1,239 @@
+"""The one small interface every channel connector implements.
+
+A connector module (`connectors/<name>.py`) defines a subclass of `Connector` and registers it
+with `@register`. The webhook pipeline (connectors/views.py + tasks.py) and the outbox
+(conversations → connectors.tasks.deliver_message) only ever talk to this interface:
+
+    inbound:  handshake? → verify(raw request) → event_id → [stored raw, committed, 2xx]
+              → parse(stored event) in a task → normalised InboundMessage / StatusUpdate
+    outbound: send(inbox, OutboundMessage) → SendResult(provider_id), or raises
+              TransientSendError (retried with backoff) / PermanentSendError (marked failed)
+
+Everything here is provider-neutral; provider facts (signature schemes, payload shapes, API
+URLs) live only in the connector modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.http import HttpResponse
+
+if TYPE_CHECKING:
+    from teamline.connectors.models import Inbox
+    from teamline.customers.models import Customer
+
+
+class WebhookRejected(Exception):
+    """The request is not a genuine delivery for this inbox (nothing is stored)."""
+
+    def __init__(self, reason: str, status: int = 401) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class TransientSendError(Exception):
+    """The provider may accept it later (timeouts, 429, 5xx): the outbox retries with backoff."""
+
+
+class PermanentSendError(Exception):
+    """The provider refused it for good (invalid number, window closed, opted out…)."""
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """The raw request as the provider sent it. Verify on `body` bytes, never re-serialised."""
+
+    method: str
+    url: str  # the full URL as the provider called it (scheme, host, path, query)
+    path_suffix: str  # what follows /webhooks/<provider>/<inbox-id>/ (e.g. "status")
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    remote_addr: str = ""
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    def param(self, name: str) -> str:
+        values = self.query.get(name) or [""]
+        return values[0]
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    filename: str
+    content_type: str
+    data: bytes | None = None  # inline content (email MIME parts)
+    url: str = ""  # or where to fetch it from (provider media), with the inbox's credentials
+    provider_media_id: str = ""
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message from a customer, normalised."""
+
+    external_id: str  # the provider's message id: dedupe key, unique per channel
+    channel: str  # sms, whatsapp, messenger, instagram, telegram, wechat, email, app
+    sender_kind: str  # an IdentityKind: phone, email, telegram, messenger, instagram, wechat…
+    sender_value: str  # raw; normalised by customers.identities.normalize_identity
+    # True when the provider proved the sender (an SMS came from that number); False for claims
+    # anyone can forge (an email From: header). Unverified identities never merge customers.
+    sender_verified: bool
+    text: str = ""
+    sender_name: str = ""
+    content: dict[str, Any] = field(default_factory=dict)  # media, location, interactive, headers
+    attachments: tuple[InboundAttachment, ...] = ()
+    sent_at: datetime | None = None
+    # Auto-replies, bounces, delivery reports: recorded, never treated as the customer writing.
+    automated: bool = False
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A delivery receipt for one of our outbound messages."""
+
+    provider_message_id: str
+    status: str  # a conversations.models.DeliveryStatus value
+    error: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    messages: tuple[InboundMessage, ...] = ()
+    statuses: tuple[StatusUpdate, ...] = ()
+    # Things the connector recognised and deliberately ignores (e.g. a Telegram edited_message),
+    # with why: the stored event is marked ignored with this note instead of failing.
+    ignored: str = ""
+
+
+@dataclass(frozen=True)
+class OutboundAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+    url: str = ""  # a signed public URL the provider can fetch, when it needs one
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message to deliver. `to` is the normalised identity value on this channel."""
+
+    message_id: int
+    to: str
+    text: str
+    attachments: tuple[OutboundAttachment, ...] = ()
+    # Channel-specific extras: email subject + threading headers, WhatsApp template name…
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str = "sent"  # DeliveryStatus after the API call (queued / sent)
+    segments: int | None = None  # SMS segments billed
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """Whether an agent can write to this customer on this channel right now, and if not why."""
+
+    reachable: bool
+    reason: str = ""  # "WhatsApp 24-hour window closed: only approved templates", "opted out"
+
+
+class Connector:
+    """Base class; override what the provider needs."""
+
+    provider: ClassVar[str]  # URL segment: /webhooks/<provider>/<inbox-id>/…
+    inbox_kinds: ClassVar[tuple[str, ...]]  # InboxKind values this connector serves
+    channel_for_kind: ClassVar[dict[str, str]] = {}  # inbox kind → message channel
+
+    def handshake(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse | None:
+        """Answer a provider's set-up challenge (GET verify token, echostr…), or None if this
+        request is not one. Must verify whatever the provider signs before echoing."""
+        return None
+
+    def verify(self, inbox: Inbox, request: WebhookRequest) -> None:
+        """Raise WebhookRejected unless the request is genuine. Fail closed: a missing header,
+        an empty configured secret or a stale timestamp is a rejection."""
+        raise NotImplementedError
+
+    def event_id(self, inbox: Inbox, request: WebhookRequest) -> str:
+        """The provider's id for this delivery (dedupe key of the stored raw event)."""
+        raise NotImplementedError
+
+    def acknowledge(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse:
+        """What to answer once the raw event is stored (also for duplicates)."""
+        return HttpResponse(status=200)
+
+    def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
+        """Normalise a stored (already verified) event. Runs in a task, not in the request."""
+        raise NotImplementedError
+
+    def send(self, inbox: Inbox, message: OutboundMessage) -> SendResult:
+        raise NotImplementedError
+
+    def reachability(
+        self, inbox: Inbox, customer: Customer, identity_value: str, now: datetime
+    ) -> Reachability:
+        return Reachability(True)
+
+    def fetch_attachment(self, inbox: Inbox, attachment: InboundAttachment) -> bytes:
+        """Download provider-hosted media (runs in the processing task)."""
+        raise PermanentSendError("this connector cannot fetch media")
+
+
+_registry: dict[str, Connector] = {}
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    """Class decorator: make a connector reachable by its provider name and inbox kinds."""
+    instance = cls()
+    _registry[cls.provider] = instance
+    return cls
+
+
+def connector_for_provider(provider: str) -> Connector | None:
+    _load_all()
+    return _registry.get(provider)
+
+
+def connector_for_inbox(inbox: Inbox) -> Connector | None:
+    _load_all()
+    for connector in _registry.values():
+        if inbox.kind in connector.inbox_kinds:
+            return connector
+    return None
+
+
+_loaded = False
+CONNECTOR_MODULES = (
+    "teamline.connectors.sms",
+    "teamline.connectors.meta",
+    "teamline.connectors.telegram",
+    "teamline.connectors.wechat",
+    "teamline.connectors.email",
+    "teamline.connectors.app",
+)
+
+
+def _load_all(importer: Callable[[str], object] | None = None) -> None:
+    """Import every connector module once so each registers itself."""
+    global _loaded
+    if _loaded:
+        return
+    import importlib
+
+    for name in CONNECTOR_MODULES:
+        try:
+            (importer or importlib.import_module)(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside the module
+                raise
+    _loaded = True
