@@ -98,12 +98,14 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _mount() -> None:
     from teamline.accounts.api import router as accounts_router
+    from teamline.connectors.app_api import router as app_router
     from teamline.conversations.api import router as conversations_router
     from teamline.customers.api import router as customers_router
 
     api.add_router("/conversations", conversations_router)
     api.add_router("/customers", customers_router)
     api.add_router("/me", accounts_router)
+    api.add_router("/app", app_router)
 
 
 _mount()

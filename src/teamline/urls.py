@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("desk/", include("teamline.desk.urls")),
     path("widget/", include("teamline.widget.urls")),
+    # Provider webhooks: /webhooks/<provider>/<inbox public id>/[<suffix>] (connectors/views.py)
+    path("webhooks/", include("teamline.connectors.urls")),
     # Uploaded photos (agents, teams) are public: the widget shows them to customers.
     # Attachments are not served here; they go through an access-checked view.
     re_path(

@@ -11,7 +11,7 @@ from .models import AgentProfile, ApiToken, User
 class AgentProfileInline(admin.StackedInline):
     model = AgentProfile
     can_delete = False
-    fields = ["photo", "languages", "skills", "capacity", "presence"]
+    fields = ["photo", "languages", "skills", "capacity", "wrap_up_seconds", "presence"]
 
 
 @admin.register(User)

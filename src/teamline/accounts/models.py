@@ -65,6 +65,12 @@ class AgentProfile(models.Model):
     presence_changed_at = models.DateTimeField(default=timezone.now)
     # Longest idle = oldest last assignment (routing's tie-breaker).
     last_assigned_at = models.DateTimeField(null=True, blank=True)
+    # After a voice contact the agent gets this long to finish notes before routing offers
+    # more work; `wrap_up_until` is when the current wrap-up ends (routing sets it).
+    wrap_up_seconds = models.PositiveIntegerField(
+        default=0, help_text="seconds of wrap-up after each voice contact"
+    )
+    wrap_up_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["presence", "last_assigned_at"])]

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
 from teamline.core import ratelimit
 from teamline.core.errors import Forbidden, NotFound
+from teamline.conversations.actions import (
+    MAX_TEXT,
+    do_receive_automated_message,
+    do_receive_customer_message,
+)
+from teamline.conversations.attachments import (
+    PreparedAttachment,
+    RefusedAttachment,
+    prepare_attachment,
+)
+from teamline.conversations.models import Message
 from teamline.customers.actions import (
     do_create_webchat_visitor,
+    do_resolve_contact,
     do_resolve_verified_customer,
     do_update_customer_profile,
 )
 from teamline.customers.models import Customer
 
 from . import webchat
+from .base import Connector, InboundMessage
 from .models import Inbox
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,3 +91,109 @@ def do_start_webchat_session(
     if name or email:
         do_update_customer_profile(customer, name=name, unverified_email=email)
     return WebchatSession(customer, webchat.sign_session(str(inbox.public_id), customer.pk), False)
+
+
+def redact(text: str, inbox: Inbox | None) -> str:
+    """`text` without any of the inbox's credential values (provider errors may echo a URL
+    carrying a token): what is stored as an error or logged."""
+    if inbox is not None:
+        try:
+            secrets_ = [str(v) for v in inbox.credentials.values() if v]
+        except Exception:  # undecryptable credentials: nothing to redact with
+            secrets_ = []
+        for secret in sorted(secrets_, key=len, reverse=True):
+            if len(secret) >= 6:
+                text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _prepare_attachments(
+    inbox: Inbox, inbound: InboundMessage, connector: Connector
+) -> tuple[list[PreparedAttachment], list[str]]:
+    """Fetch (provider media) and check every attachment. A file that cannot be fetched or is
+    refused is noted for the agent; it never loses the message."""
+    prepared: list[PreparedAttachment] = []
+    notes: list[str] = []
+    for attachment in inbound.attachments:
+        name = attachment.filename or "attachment"
+        try:
+            data = attachment.data
+            if data is None:
+                data = connector.fetch_attachment(inbox, attachment)
+            prepared.append(prepare_attachment(name, attachment.content_type, data))
+        except RefusedAttachment as exc:
+            notes.append(exc.message)
+        except Exception as exc:
+            reason = redact(str(exc) or type(exc).__name__, inbox)
+            logger.warning("attachment %s of %s not fetched: %s", name, inbound.external_id, reason)
+            notes.append(f"{name}: could not be fetched ({reason})")
+    return prepared, notes
+
+
+def do_receive_inbound(
+    inbox: Inbox, inbound: InboundMessage, *, connector: Connector
+) -> Message | None:
+    """One normalised inbound message from a provider: resolve the sender to a customer
+    (customers.actions.do_resolve_contact), keep its attachments and hand it to
+    conversations.actions — do_receive_customer_message, or do_receive_automated_message for
+    auto-replies and bounces (which never reopen or route anything).
+
+    Idempotent on (channel, external_id): a message already stored is returned untouched, and
+    its media is not fetched again. Returns None for an automated message with no conversation
+    to attach it to.
+    """
+    existing = Message.objects.filter(
+        channel=inbound.channel, external_id=inbound.external_id
+    ).first()
+    if existing is not None:
+        return existing
+    customer, identity = do_resolve_contact(
+        inbound.sender_kind,
+        inbound.sender_value,
+        verified=inbound.sender_verified,
+        name=inbound.sender_name,
+        home_team=inbox.default_team,
+        default_region=(inbox.config or {}).get("default_region") or None,
+    )
+    prepared, notes = _prepare_attachments(inbox, inbound, connector)
+    content: dict[str, Any] = {
+        **inbound.content,
+        "sender": {
+            "kind": identity.kind,
+            "value": identity.value,
+            "verified": inbound.sender_verified,
+        },
+    }
+    if inbound.sender_name:
+        content["sender_name"] = inbound.sender_name[:200]
+    if inbound.sent_at is not None:
+        content["sent_at"] = inbound.sent_at.isoformat()
+    if notes:
+        content["attachment_errors"] = notes
+    text = (inbound.text or "").strip()
+    if len(text) > MAX_TEXT:
+        # The shown text is cut; the raw event keeps the whole original for replay.
+        text = text[: MAX_TEXT - 1] + "…"
+        content["text_truncated"] = True
+    if inbound.automated:
+        message, _ = do_receive_automated_message(
+            inbox=inbox,
+            customer=customer,
+            text=text,
+            channel=inbound.channel,
+            external_id=inbound.external_id,
+            content=content,
+            attachments=prepared,
+        )
+        return message
+    message, _ = do_receive_customer_message(
+        inbox=inbox,
+        customer=customer,
+        text=text,
+        channel=inbound.channel,
+        external_id=inbound.external_id,
+        channel_kind="email" if inbound.channel == "email" else "chat",
+        content=content,
+        attachments=prepared,
+    )
+    return message

@@ -83,7 +83,10 @@ class WebhookEvent(models.Model):
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="webhook_events")
     external_id = models.CharField(max_length=255)
     received_at = models.DateTimeField(default=timezone.now)
+    # Lower-cased request headers minus credentials (cookies, auth, Telegram's secret token).
     headers = models.JSONField(default=dict, blank=True)
+    # The rest of the request a connector's parse() may need: method, url, path_suffix, query.
+    request_meta = models.JSONField(default=dict, blank=True)
     body = models.BinaryField()
     status = models.CharField(
         max_length=16, choices=WebhookEventStatus.choices, default=WebhookEventStatus.PENDING

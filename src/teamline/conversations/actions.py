@@ -7,8 +7,9 @@ routing.actions (the seam the full routing engine replaces).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -21,6 +22,7 @@ from teamline.core.errors import InvalidInput
 from teamline.core.events import Event, EventType, send_event_on_commit
 from teamline.customers.models import Customer
 
+from .attachments import PreparedAttachment, store_attachment
 from .events import conversation_recipients, message_recipients
 from .models import (
     Conversation,
@@ -34,7 +36,11 @@ from .models import (
 )
 from .presenters import present_conversation, present_message, present_message_to_customer
 
+if TYPE_CHECKING:
+    from .queries import ReplyChannel
+
 MAX_TEXT = 10_000
+WEBCHAT = "webchat"
 
 
 def _clean_text(text: str) -> str:
@@ -58,6 +64,14 @@ def emit_message(message: Message) -> None:
     send_event_on_commit(
         Event(EventType.MESSAGE_CREATED, staff=present_message(message), customer=customer),
         message_recipients(message),
+    )
+
+
+def emit_message_updated(message: Message) -> None:
+    """Delivery progress (queued → sent → delivered → read, or failed): staff only."""
+    send_event_on_commit(
+        Event(EventType.MESSAGE_UPDATED, staff=present_message(message)),
+        conversation_recipients(message.conversation),
     )
 
 
@@ -90,24 +104,32 @@ def do_receive_customer_message(
     external_id: str | None,
     channel_kind: str = "chat",
     content: dict[str, Any] | None = None,
+    attachments: Sequence[PreparedAttachment] = (),
 ) -> tuple[Message, bool]:
     """Store an inbound customer message; returns (message, created).
 
     Idempotent on (channel, external_id): a resend returns the stored message and changes
-    nothing. Joins the customer's open conversation, reopens the latest one within the reopen
-    window, or starts a new one; new and reopened conversations are routed.
+    nothing. Joins the customer's open conversation — whatever channel it started on; each
+    message keeps its own `channel` and `inbox` — reopens the latest one within the reopen
+    window, or starts a new one; new and reopened conversations are routed. Attachments
+    (already checked by conversations.attachments.prepare_attachment) are stored with it; a
+    message with attachments or structured content may have no text.
     Emits message.created (staff + customer), conversation.created/updated.
     """
-    text = _clean_text(text)
+    if (text or "").strip() or not (attachments or content):
+        text = _clean_text(text)
+    else:
+        text = ""
     if external_id:
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
         if existing:
             return existing, False
     try:
         with transaction.atomic():
-            return _receive(
-                inbox, customer, text, channel, channel_kind, external_id, content
-            ), True
+            message = _receive(inbox, customer, text, channel, channel_kind, external_id, content)
+            for prepared in attachments:
+                store_attachment(message, prepared)
+            return message, True
     except IntegrityError:
         # A concurrent resend of the same client/provider id won the race.
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
@@ -159,9 +181,9 @@ def _receive(
         conversation.status = Status.OPEN
         conversation.resolved_at = None
         conversation.snoozed_until = None
-        if previous == Status.RESOLVED:
+        if previous == Status.RESOLVED or conversation.assignee_id is None:
             # Capacity was given back on resolve; the item re-enters routing with the last
-            # agent preferred (customer.last_agent).
+            # agent preferred (customer.last_agent). An unassigned thread waits again too.
             conversation.assignee = None
             conversation.waiting_since = now
             needs_routing = True
@@ -180,6 +202,7 @@ def _receive(
         direction=Direction.INBOUND,
         sender_kind=SenderKind.CUSTOMER,
         channel=channel,
+        inbox=inbox,
         text=text,
         content=content or {},
         external_id=external_id,
@@ -198,50 +221,231 @@ def _receive(
     return message
 
 
-def do_send_reply(
-    conversation: Conversation, text: str, *, actor: User, client_id: str | None = None
-) -> tuple[Message, bool]:
-    """An agent's reply to the customer, on the conversation's channel.
+def do_receive_automated_message(
+    *,
+    inbox: Inbox,
+    customer: Customer,
+    text: str,
+    channel: str,
+    external_id: str | None,
+    content: dict[str, Any] | None = None,
+    attachments: Sequence[PreparedAttachment] = (),
+) -> tuple[Message | None, bool]:
+    """An auto-reply, bounce or other machine message from the customer's side.
 
-    Web chat delivers through the customer's socket (and the customer resyncs from the database
-    on reconnect); other channels will deliver through the outbox (a task enqueued here).
+    Recorded on the customer's latest conversation as a SYSTEM message flagged `automated` —
+    never as the customer writing: it does not reopen, route, or count as unread, and the
+    customer never sees it. Returns (None, False) when the customer has no conversation to
+    attach it to. Idempotent on (channel, external_id). Emits message.created to staff only.
+    """
+    text = (text or "").strip()[:MAX_TEXT] or "(automated message)"
+    if external_id:
+        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        if existing:
+            return existing, False
+    conversation = (
+        Conversation.objects.filter(customer=customer).order_by("-created_at", "-pk").first()
+    )
+    if conversation is None:
+        return None, False
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                direction=Direction.INBOUND,
+                sender_kind=SenderKind.SYSTEM,
+                channel=channel,
+                inbox=inbox,
+                text=text,
+                content=content or {},
+                external_id=external_id,
+                automated=True,
+                delivery_status=DeliveryStatus.RECEIVED,
+            )
+            for prepared in attachments:
+                store_attachment(message, prepared)
+            send_event_on_commit(
+                Event(EventType.MESSAGE_CREATED, staff=present_message(message)),
+                conversation_recipients(conversation),
+            )
+            return message, True
+    except IntegrityError:
+        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        if existing is None:
+            raise
+        return existing, False
+
+
+# Delivery progress only moves forward; FAILED is terminal.
+DELIVERY_RANK = {
+    DeliveryStatus.QUEUED.value: 1,
+    DeliveryStatus.SENT.value: 2,
+    DeliveryStatus.DELIVERED.value: 3,
+    DeliveryStatus.READ.value: 4,
+}
+
+
+def do_update_delivery_status(
+    channel: str, provider_message_id: str, status: str, error: str = ""
+) -> Message | None:
+    """A provider's delivery receipt for one of our outbound messages.
+
+    Never moves a status backwards (queued < sent < delivered < read) and never leaves
+    FAILED; `failed` applies only before delivery. One conditional UPDATE decides, so receipts
+    arriving out of order or twice are harmless. Returns the message (changed or not), or None
+    if no message on `channel` has that provider id. Emits message.updated (staff) on change.
+    """
+    if not provider_message_id:
+        return None
+    message = (
+        Message.objects.select_related("conversation", "sender_user")
+        .filter(channel=channel, provider_message_id=provider_message_id)
+        .order_by("pk")
+        .first()
+    )
+    if message is None:
+        return None
+    changes: dict[str, Any]
+    if status == DeliveryStatus.FAILED:
+        allowed = [DeliveryStatus.QUEUED.value, DeliveryStatus.SENT.value]
+        changes = {"delivery_status": status, "delivery_error": (error or "failed")[:2000]}
+    elif status in DELIVERY_RANK:
+        allowed = [s for s, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
+        changes = {"delivery_status": status}
+    else:
+        return message
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=message.pk, delivery_status__in=allowed).update(
+            **changes
+        )
+        if updated:
+            message.refresh_from_db()
+            emit_message_updated(message)
+    return message
+
+
+def do_record_send_result(
+    message: Message, *, provider_message_id: str, status: str, segments: int | None
+) -> Message:
+    """The provider accepted an outbound message: keep its id (status callbacks name it), the
+    status it reported (queued or sent) and SMS segments. Emits message.updated (staff)."""
+    status = status if status in DELIVERY_RANK else DeliveryStatus.SENT.value
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk, delivery_status=DeliveryStatus.QUEUED).update(
+            provider_message_id=provider_message_id[:255],
+            delivery_status=status,
+            segments=segments,
+            delivery_error="",
+        )
+        message.refresh_from_db()
+        emit_message_updated(message)
+    return message
+
+
+def do_fail_delivery(message: Message, reason: str) -> Message:
+    """The outbox gave up (permanent provider error, or too many transient ones): FAILED with
+    the provider's reason, shown to the agent. Emits message.updated (staff)."""
+    with transaction.atomic():
+        Message.objects.filter(
+            pk=message.pk,
+            delivery_status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENT],
+        ).update(delivery_status=DeliveryStatus.FAILED, delivery_error=(reason or "failed")[:2000])
+        message.refresh_from_db()
+        emit_message_updated(message)
+    return message
+
+
+def do_schedule_delivery_retry(message: Message, reason: str, *, run_after: datetime) -> Message:
+    """A transient provider error: note it on the message (still queued) and enqueue the next
+    attempt in the same transaction (the task table is the outbox). Emits message.updated."""
+    from teamline.connectors.tasks import deliver_message
+
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(
+            delivery_error=f"Retrying: {reason}"[:2000]
+        )
+        deliver_message.using(run_after=run_after).enqueue(message.pk)
+        message.refresh_from_db()
+        emit_message_updated(message)
+    return message
+
+
+def do_send_reply(
+    conversation: Conversation,
+    text: str,
+    *,
+    actor: User,
+    client_id: str | None = None,
+    via: str | None = None,
+) -> tuple[Message, bool]:
+    """An agent's reply to the customer.
+
+    It goes out on the channel the customer used last, or on `via` — the key of one of the
+    customer's channels from conversations.queries.reachable_channels (InvalidInput if it is
+    not one of them or is not reachable now). Web chat delivers through the customer's socket
+    (status sent; the widget resyncs from the database on reconnect). Every other channel goes
+    through the outbox: the message is stored QUEUED and connectors.tasks.deliver_message is
+    enqueued in the same transaction.
     Idempotent on client_id per agent, also for simultaneous retries (the unique constraint
     decides; the loser returns the winner's message). Emits message.created to staff and customer.
     """
+    from .queries import choose_reply_channel
+
     text = _clean_text(text)
     external_id = f"agent{actor.pk}:{client_id}" if client_id else None
+    target = choose_reply_channel(conversation, via)
+    # The unique (channel, external_id) index answers both lookups.
+    channels = {conversation.channel, target.channel if target else conversation.channel}
     if external_id:
-        existing = Message.objects.filter(channel=conversation.channel, external_id=external_id)
+        existing = Message.objects.filter(channel__in=channels, external_id=external_id)
         if found := existing.first():
             return found, False
     try:
-        return _send_reply(conversation, text, actor=actor, external_id=external_id), True
+        message = _send_reply(conversation, text, actor=actor, external_id=external_id, via=target)
+        return message, True
     except IntegrityError:
         if external_id is None:
             raise
         # A concurrent retry with the same client id won the race.
-        existing = Message.objects.filter(channel=conversation.channel, external_id=external_id)
+        existing = Message.objects.filter(channel__in=channels, external_id=external_id)
         if (found := existing.first()) is None:
             raise
         return found, False
 
 
 def _send_reply(
-    conversation: Conversation, text: str, *, actor: User, external_id: str | None
+    conversation: Conversation,
+    text: str,
+    *,
+    actor: User,
+    external_id: str | None,
+    via: ReplyChannel | None,
 ) -> Message:
     now = timezone.now()
+    channel = via.channel if via else conversation.channel
+    inbox = via.inbox if via else conversation.inbox
+    outbox = channel != WEBCHAT
+    content: dict[str, Any] = {}
+    if outbox and via is not None:
+        content["to"] = {"kind": via.to_kind, "value": via.to}
     with transaction.atomic():
         message = Message.objects.create(
             conversation=conversation,
             direction=Direction.OUTBOUND,
             sender_kind=SenderKind.AGENT,
             sender_user=actor,
-            channel=conversation.channel,
+            channel=channel,
+            inbox=inbox,
             text=text,
+            content=content,
             external_id=external_id,
-            delivery_status=DeliveryStatus.SENT,
+            delivery_status=DeliveryStatus.QUEUED if outbox else DeliveryStatus.SENT,
             created_at=now,
         )
+        if outbox:
+            from teamline.connectors.tasks import deliver_message
+
+            deliver_message.enqueue(message.pk)
         Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, updated_at=now)
         conversation.refresh_from_db()
         emit_message(message)
@@ -302,6 +506,7 @@ def do_change_status(
             conv.unread_count = 0  # resolving is handling: nothing is left unread
         if status != Status.OPEN:
             conv.waiting_since = None
+            routing.close_work_item(conv, now=now)
             if previous == Status.OPEN and conv.assignee_id:
                 freed_agent = conv.assignee
         conv.save(
@@ -322,7 +527,8 @@ def do_change_status(
         else:
             emit_conversation(conv, EventType.CONVERSATION_UPDATED)
     if freed_agent is not None:
-        routing.offer_waiting_work(freed_agent)
+        # After voice the agent wraps up first; otherwise they are offered waiting work.
+        routing.agent_freed(freed_agent, channel_kind=conv.channel_kind)
     conversation.refresh_from_db()
     return conversation
 
@@ -338,7 +544,10 @@ def do_mark_read(conversation: Conversation, *, actor: User) -> None:
 
 
 def do_wake_snoozed(now: datetime | None = None) -> int:
-    """Reopen snoozed conversations whose time has come (periodic). Returns how many woke."""
+    """Reopen snoozed conversations whose time has come (periodic); an unassigned one is routed.
+    Returns how many woke."""
+    from teamline.routing import actions as routing
+
     now = now or timezone.now()
     woken = 0
     for conv in Conversation.objects.filter(status=Status.SNOOZED, snoozed_until__lte=now):
@@ -355,6 +564,37 @@ def do_wake_snoozed(now: datetime | None = None) -> int:
                     new=Status.OPEN,
                     reason="snooze ended",
                 )
-                emit_conversation(conv, EventType.CONVERSATION_UPDATED)
+                if conv.assignee_id is None:
+                    Conversation.objects.filter(pk=conv.pk).update(waiting_since=now)
+                    routing.route_conversation(conv, now=now)
+                else:
+                    emit_conversation(conv, EventType.CONVERSATION_UPDATED)
                 woken += 1
     return woken
+
+
+def do_post_system_message(
+    conversation: Conversation,
+    text: str,
+    *,
+    content: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Message:
+    """A message from Teamline itself, shown to the customer (e.g. routing's honest promise
+    "Team Oslo is closed right now. A person will answer your message from 09:00.").
+    Inserts the message only (no conversation row lock). Emits message.created (staff +
+    customer)."""
+    text = _clean_text(text)
+    with transaction.atomic():
+        message = Message.objects.create(
+            conversation=conversation,
+            direction=Direction.OUTBOUND,
+            sender_kind=SenderKind.SYSTEM,
+            channel=conversation.channel,
+            text=text,
+            content=content or {},
+            delivery_status=DeliveryStatus.SENT,
+            created_at=now or timezone.now(),
+        )
+        emit_message(message)
+    return message

@@ -80,6 +80,8 @@ class SenderKind(models.TextChoices):
 class DeliveryStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     QUEUED = "queued", "Queued"
+    # Routing moved the waiting item: next policy step, overflow, after-hours, surge.
+    ROUTED = "routed", "Routed"
     SENT = "sent", "Sent"
     DELIVERED = "delivered", "Delivered"
     READ = "read", "Read"
@@ -116,6 +118,16 @@ class Message(models.Model):
     )
     # The provider's reason when delivery failed, shown to the agent.
     delivery_error = models.TextField(blank=True)
+    # Outbound: the provider's id for the sent message (status callbacks name it). Kept apart
+    # from `external_id`, which stays the idempotency key of the agent's client id.
+    provider_message_id = models.CharField(max_length=255, blank=True, default="")
+    # SMS segments billed for an outbound message (GSM-7 vs UCS-2), when the provider says.
+    segments = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Outbox: how many times delivery was attempted (transient errors are retried).
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
+    # Auto-replies, bounces and other machine mail: recorded as SYSTEM messages, never as the
+    # customer writing; they do not reopen or route the conversation.
+    automated = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -127,18 +139,30 @@ class Message(models.Model):
                 name="message_channel_external_id_unique",
             )
         ]
-        indexes = [models.Index(fields=["conversation", "created_at"])]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"]),
+            models.Index(fields=["channel", "provider_message_id"], name="message_provider_id_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Message #{self.pk}"
 
 
 class Attachment(models.Model):
+    """A file on a message, stored through Django's storage API under a random name.
+
+    `content_type` is what the bytes are (sniffed), not what the sender claimed; anything not
+    on the allow-list is stored as application/octet-stream and only ever downloaded. Served
+    only through the access-checked desk view (conversations.attachments).
+    """
+
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
     file = models.FileField(upload_to="attachments/%Y/%m/")
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()
+    # What the sender or provider said it was (kept for the agent; never used to serve it).
+    declared_type = models.CharField(max_length=100, blank=True, default="")
 
     def __str__(self) -> str:
         return self.filename
@@ -152,6 +176,8 @@ class TimelineKind(models.TextChoices):
     STATUS_CHANGED = "status_changed", "Status changed"
     NOTE_ADDED = "note_added", "Note added"
     QUEUED = "queued", "Queued"
+    # Routing moved the waiting item: next policy step, overflow, after-hours, surge.
+    ROUTED = "routed", "Routed"
 
 
 class TimelineEvent(models.Model):

@@ -46,6 +46,10 @@ def present_message(message: Message) -> dict[str, Any]:
         "content": message.content,
         "is_internal": message.is_internal,
         "delivery_status": message.delivery_status,
+        "delivery_error": message.delivery_error,
+        "segments": message.segments,
+        "automated": message.automated,
+        "inbox_id": message.inbox_id,
         "created_at": message.created_at.isoformat(),
     }
 

@@ -3,12 +3,20 @@ through an access_* helper, which answers NotFound for anything outside the acto
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from teamline.accounts.models import User
-from teamline.core.errors import NotFound
+from teamline.connectors.base import Reachability
+from teamline.connectors.models import Inbox, InboxKind
+from teamline.core.errors import InvalidInput, NotFound
+from teamline.customers.models import Customer, IdentityKind
 
-from .models import Conversation, Message, Status
+from .models import Attachment, Conversation, Direction, Message, SenderKind, Status
 
 
 def visible_conversations(actor: User) -> QuerySet[Conversation]:
@@ -60,7 +68,9 @@ def customer_thread(customer_id: int) -> QuerySet[Message]:
     """Everything the customer may see across their conversations, oldest first (the widget's
     history: asynchronous messaging means the whole thread is there when they come back)."""
     return (
-        Message.objects.filter(conversation__customer_id=customer_id, is_internal=False)
+        Message.objects.filter(
+            conversation__customer_id=customer_id, is_internal=False, automated=False
+        )
         .select_related("sender_user")
         .order_by("created_at", "pk")
     )
@@ -90,3 +100,173 @@ def current_conversation_for(customer_id: int) -> Conversation | None:
         .order_by("-created_at")
         .first()
     )
+
+
+def access_attachment(actor: User, attachment_id: object) -> Attachment:
+    """An attachment of a conversation the actor may see (NotFound otherwise)."""
+    try:
+        pk = int(str(attachment_id))
+    except ValueError as exc:
+        raise NotFound("No such attachment.") from exc
+    attachment = Attachment.objects.select_related("message").filter(pk=pk).first()
+    if attachment is None:
+        raise NotFound("No such attachment.")
+    access_conversation(actor, attachment.message.conversation_id)  # raises NotFound
+    return attachment
+
+
+# --- Reply channels ---------------------------------------------------------------------------
+
+WEBCHAT = "webchat"
+CHANNEL_LABELS = {
+    "webchat": "Web chat",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
+    "telegram": "Telegram",
+    "wechat": "WeChat",
+    "email": "Email",
+    "app": "In-app",
+}
+# Identities any inbox of these kinds can reach (provider-scoped ids are reachable only through
+# the inbox the customer wrote to).
+REACH_BY_IDENTITY = {
+    IdentityKind.PHONE.value: (InboxKind.SMS.value, InboxKind.WHATSAPP.value),
+    IdentityKind.EMAIL.value: (InboxKind.EMAIL.value,),
+}
+
+
+@dataclass(frozen=True)
+class ReplyChannel:
+    """One way to write to the customer: an inbox and the identity value on it."""
+
+    key: str  # what the desk's "Reply via" posts back
+    channel: str  # message channel: sms, whatsapp, email, webchat…
+    inbox: Inbox | None
+    to_kind: str  # identity kind ("" for web chat: the customer's socket)
+    to: str  # normalised identity value
+    reachability: Reachability
+    last_used: bool = False  # the channel the customer wrote on most recently
+
+    @property
+    def label(self) -> str:
+        name = CHANNEL_LABELS.get(self.channel, self.channel)
+        where = f" ({self.inbox.name})" if self.inbox is not None else ""
+        return f"{name} to {self.to}{where}" if self.to else f"{name}{where}"
+
+
+def _channel_for(inbox: Inbox) -> str:
+    from teamline.connectors.base import connector_for_inbox
+
+    if inbox.kind == InboxKind.WEBCHAT:
+        return WEBCHAT
+    connector = connector_for_inbox(inbox)
+    if connector is not None:
+        return connector.channel_for_kind.get(inbox.kind, inbox.kind)
+    return str(inbox.kind)
+
+
+def _reachability(inbox: Inbox | None, customer: Customer, to: str, now: datetime) -> Reachability:
+    from teamline.connectors.base import connector_for_inbox
+
+    if inbox is None or inbox.kind == InboxKind.WEBCHAT:
+        return Reachability(True)
+    if not inbox.is_active:
+        return Reachability(False, "this inbox is switched off")
+    connector = connector_for_inbox(inbox)
+    if connector is None:
+        return Reachability(False, f"no {inbox.get_kind_display()} connector is installed")
+    return connector.reachability(inbox, customer, to, now)
+
+
+def reachable_channels(
+    customer: Customer, now: datetime | None = None, *, team_id: int | None = None
+) -> list[ReplyChannel]:
+    """Each of the customer's channels with whether an agent can write on it now (WhatsApp
+    window closed, SMS opted out… — the connector's reachability()).
+
+    First the channels the customer wrote on, most recent first (the first is the default
+    reply channel); then phone numbers and email addresses they hold that an active inbox can
+    reach but they never used (an inbox of `team_id` preferred).
+    """
+    now = now or timezone.now()
+    seen: dict[tuple[int | None, str, str], ReplyChannel] = {}
+    inbound = (
+        Message.objects.filter(
+            conversation__customer=customer,
+            direction=Direction.INBOUND,
+            sender_kind=SenderKind.CUSTOMER,
+        )
+        .select_related("inbox", "conversation__inbox")
+        .order_by("-created_at", "-pk")[:200]
+    )
+    for message in inbound:
+        inbox = message.inbox or message.conversation.inbox
+        sender: dict[str, Any] = (message.content or {}).get("sender") or {}
+        if message.channel == WEBCHAT:
+            to_kind, to = "", ""
+        else:
+            to_kind, to = str(sender.get("kind") or ""), str(sender.get("value") or "")
+            if not to:
+                continue
+        key = (inbox.pk if inbox else None, message.channel, to)
+        if key in seen:
+            continue
+        seen[key] = ReplyChannel(
+            key=f"{inbox.pk if inbox else 0}:{message.channel}:{to}",
+            channel=message.channel,
+            inbox=inbox,
+            to_kind=to_kind,
+            to=to,
+            reachability=_reachability(inbox, customer, to, now),
+            last_used=not seen,
+        )
+    identities = customer.identities.filter(kind__in=list(REACH_BY_IDENTITY)).order_by("pk")
+    inboxes = list(
+        Inbox.objects.filter(
+            is_active=True, kind__in=[k for kinds in REACH_BY_IDENTITY.values() for k in kinds]
+        ).order_by("pk")
+    )
+    for identity in identities:
+        for kind in REACH_BY_IDENTITY[identity.kind]:
+            candidates = [i for i in inboxes if i.kind == kind]
+            if not candidates:
+                continue
+            candidates.sort(key=lambda i: (i.default_team_id != team_id, i.pk))
+            inbox = candidates[0]
+            channel = _channel_for(inbox)
+            if any(k[1] == channel and k[2] == identity.value for k in seen):
+                continue
+            seen[(inbox.pk, channel, identity.value)] = ReplyChannel(
+                key=f"{inbox.pk}:{channel}:{identity.value}",
+                channel=channel,
+                inbox=inbox,
+                to_kind=identity.kind,
+                to=identity.value,
+                reachability=_reachability(inbox, customer, identity.value, now),
+            )
+    return list(seen.values())
+
+
+def default_reply_channel(options: list[ReplyChannel]) -> ReplyChannel | None:
+    """The channel the customer used last if it is reachable, else the first reachable one."""
+    for option in options:
+        if option.reachability.reachable:
+            return option
+    return options[0] if options else None
+
+
+def choose_reply_channel(conversation: Conversation, via: str | None) -> ReplyChannel | None:
+    """The reply channel for `via` (a ReplyChannel key) or the default. None: no channel is
+    known (the conversation's own channel is used)."""
+    options = reachable_channels(conversation.customer, team_id=conversation.team_id)
+    if not via:
+        return default_reply_channel(options)
+    for option in options:
+        if option.key == via:
+            if not option.reachability.reachable:
+                reason = option.reachability.reason or "not reachable now"
+                raise InvalidInput(f"Cannot reply by {option.label}: {reason}.")
+            return option
+    raise InvalidInput("Choose one of the customer's channels to reply on.")

@@ -31,6 +31,8 @@ class EventType(StrEnum):
     ASSIGNMENT_CHANGED = "assignment.changed"
     PRESENCE_CHANGED = "presence.changed"
     TYPING = "typing"
+    # A team's queue passed (or fell back under) its surge thresholds: supervisors' alert.
+    ROUTING_SURGE = "routing.surge"
 
 
 @dataclass(frozen=True)

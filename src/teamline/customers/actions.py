@@ -10,7 +10,7 @@ from teamline.accounts.models import User
 from teamline.teams.models import Team
 
 from .identities import normalize_identity
-from .models import Customer, Identity, IdentityKind
+from .models import Customer, CustomerMerge, Identity, IdentityKind
 
 
 def do_create_customer(
@@ -134,3 +134,123 @@ def do_update_customer_profile(
     if fields:
         customer.save(update_fields=[*fields, "updated_at"])
     return customer
+
+
+def do_resolve_contact(
+    kind: str,
+    value: str,
+    *,
+    verified: bool,
+    name: str = "",
+    home_team: Team | None = None,
+    default_region: str | None = None,
+) -> tuple[Customer, Identity]:
+    """The customer an inbound contact on a provider channel belongs to; returns
+    (customer, identity). Raises InvalidInput if `value` is not a valid `kind` identity.
+
+    (kind, normalised value) decides: a phone number (E.164) or an email address resolves to
+    whoever owns that identity, whatever channel it came in on (WhatsApp, SMS and voice share
+    `phone`). An unknown sender becomes a new customer holding that identity, `verified` as the
+    provider proved it. Nothing here adds an identity to an existing customer or merges two
+    customers: that is an agent's explicit do_merge_customers.
+
+    An unverified sender (an email From: header) still resolves to the identity's owner: the
+    reply goes back to that address, i.e. to its real owner, so the claim never hands anyone
+    else the history. The message records `sender.verified` for the agent to see.
+    Concurrent first contacts converge on one customer (unique (kind, value)).
+    """
+    normalized = normalize_identity(kind, value, default_region=default_region)
+    identity = (
+        Identity.objects.select_related("customer").filter(kind=kind, value=normalized).first()
+    )
+    if identity is not None:
+        owner = identity.customer
+        # A merged customer's identities moved; this is defensive for rows that did not.
+        while owner.merged_into_id is not None and owner.merged_into is not None:
+            owner = owner.merged_into
+        return owner, identity
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.create(
+                name=(name or "").strip()[:200], home_team=home_team, preferred_channel=""
+            )
+            identity = Identity.objects.create(
+                customer=customer, kind=kind, value=normalized, verified=verified
+            )
+            return customer, identity
+    except IntegrityError:
+        identity = Identity.objects.select_related("customer").get(kind=kind, value=normalized)
+        return identity.customer, identity
+
+
+def do_merge_customers(
+    source: Customer, target: Customer, *, actor: User, reason: str = ""
+) -> CustomerMerge:
+    """Merge `source` into `target`: an explicit, audited agent decision, never automatic.
+
+    Moves every identity and conversation of `source` to `target`, copies attributes `target`
+    lacks (and its name/home team if `target` has none), marks `source.merged_into` and writes
+    a CustomerMerge row listing exactly what moved. Locks both customer rows (lower id first).
+    Emits conversation.updated for each moved conversation.
+    """
+    from teamline.conversations.actions import emit_conversation
+    from teamline.conversations.models import Conversation
+    from teamline.core.errors import InvalidInput
+    from teamline.core.events import EventType
+
+    if source.pk == target.pk:
+        raise InvalidInput("A customer cannot be merged into itself.")
+    with transaction.atomic():
+        locked = {
+            c.pk: c
+            for c in Customer.objects.select_for_update()
+            .filter(pk__in=[source.pk, target.pk])
+            .order_by("pk")
+        }
+        src, dst = locked.get(source.pk), locked.get(target.pk)
+        if src is None or dst is None:
+            raise InvalidInput("One of the customers no longer exists.")
+        if src.merged_into_id is not None:
+            raise InvalidInput(f"{src.display_name} was already merged into another customer.")
+        if dst.merged_into_id is not None:
+            raise InvalidInput(f"{dst.display_name} was merged into another customer.")
+        identities = [
+            {"kind": i.kind, "value": i.value, "verified": i.verified}
+            for i in Identity.objects.filter(customer=src).order_by("kind", "value")
+        ]
+        Identity.objects.filter(customer=src).update(customer=dst)
+        conversation_ids = list(
+            Conversation.objects.filter(customer=src).order_by("pk").values_list("pk", flat=True)
+        )
+        Conversation.objects.filter(pk__in=conversation_ids).update(customer=dst)
+        copied = {k: v for k, v in src.attributes.items() if k not in dst.attributes}
+        fields = []
+        if copied:
+            dst.attributes = {**dst.attributes, **copied}
+            fields.append("attributes")
+        if not dst.name and src.name:
+            dst.name = src.name
+            fields.append("name")
+        if dst.home_team_id is None and src.home_team_id is not None:
+            dst.home_team_id = src.home_team_id
+            fields.append("home_team")
+        if fields:
+            dst.save(update_fields=[*fields, "updated_at"])
+        src.merged_into = dst
+        src.save(update_fields=["merged_into", "updated_at"])
+        merge = CustomerMerge.objects.create(
+            target=dst,
+            source_id_copy=src.pk,
+            source_name=src.display_name,
+            actor=actor,
+            reason=reason[:300],
+            identities=identities,
+            conversations=conversation_ids,
+            attributes=copied,
+        )
+        for conversation in Conversation.objects.filter(pk__in=conversation_ids).select_related(
+            "team", "assignee", "customer"
+        ):
+            emit_conversation(conversation, EventType.CONVERSATION_UPDATED)
+    target.refresh_from_db()
+    return merge

@@ -30,6 +30,11 @@ class Customer(models.Model):
     )
     region = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    # Set when an agent merged this customer into another (customers.actions.do_merge_customers):
+    # its identities and conversations moved there; the row stays so old references resolve.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -62,3 +67,30 @@ class Identity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+
+class CustomerMerge(models.Model):
+    """Audit of one merge: who merged which customer into which, and exactly what moved.
+
+    The source customer's id and name are copied, so the record reads the same after the
+    source row is gone.
+    """
+
+    target = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="merges")
+    source_id_copy = models.BigIntegerField()
+    source_name = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    # [{"kind", "value", "verified"}], [conversation ids], {attribute: value copied}
+    identities = models.JSONField(default=list, blank=True)
+    conversations = models.JSONField(default=list, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"merge of #{self.source_id_copy} into #{self.target_id}"

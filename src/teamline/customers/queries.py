@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Q, QuerySet
 
 from teamline.accounts.models import User
-from teamline.core.errors import NotFound
+from teamline.core.errors import InvalidInput, NotFound
 
-from .models import Customer, Identity
+from .identities import normalize_identity
+from .models import Customer, CustomerMerge, Identity, IdentityKind
 
 
 def visible_customers(actor: User) -> QuerySet[Customer]:
@@ -38,3 +41,64 @@ def identities_of(customer: Customer) -> QuerySet[Identity]:
     """A customer's identities, for staff who already reached the customer through an access
     helper (e.g. the desk's customer panel of a conversation they may open)."""
     return Identity.objects.filter(customer=customer).order_by("kind", "value")
+
+
+@dataclass(frozen=True)
+class MergeSuggestion:
+    """Another customer who is probably the same person, and why (shown to the agent)."""
+
+    customer: Customer
+    reason: str
+
+
+# Claims a customer typed (widget) or a source that proves nothing: attribute → identity kind.
+UNVERIFIED_CLAIMS = {"unverified_email": IdentityKind.EMAIL, "unverified_phone": IdentityKind.PHONE}
+
+
+def _normalized(kind: str, value: object) -> str | None:
+    try:
+        return normalize_identity(kind, str(value or ""))
+    except InvalidInput:
+        return None
+
+
+def merge_suggestions(actor: User, customer: Customer) -> list[MergeSuggestion]:
+    """Customers the actor may see who share a phone or email with `customer` through an
+    unverified source: one typed it (widget) while the other holds it as an identity, or the
+    identity itself is unverified. Only ever a suggestion: merging is do_merge_customers."""
+    visible = visible_customers(actor).filter(merged_into__isnull=True).exclude(pk=customer.pk)
+    found: dict[int, MergeSuggestion] = {}
+    labels = {IdentityKind.EMAIL: "email address", IdentityKind.PHONE: "phone number"}
+    # They typed one of this customer's identities.
+    for identity in identities_of(customer).filter(kind__in=list(UNVERIFIED_CLAIMS.values())):
+        for attribute, kind in UNVERIFIED_CLAIMS.items():
+            if kind != identity.kind:
+                continue
+            for other in visible.filter(**{f"attributes__{attribute}__iexact": identity.value}):
+                found.setdefault(
+                    other.pk,
+                    MergeSuggestion(
+                        other, f"Same {labels[kind]} ({identity.value}), not verified"
+                    ),
+                )
+    # This customer typed somebody's identity.
+    for attribute, kind in UNVERIFIED_CLAIMS.items():
+        value = _normalized(kind, customer.attributes.get(attribute))
+        if value is None:
+            continue
+        for identity in Identity.objects.filter(kind=kind, value=value).exclude(
+            customer=customer
+        ):
+            other = visible.filter(pk=identity.customer_id).first()
+            if other is not None:
+                found.setdefault(
+                    other.pk,
+                    MergeSuggestion(other, f"Same {labels[kind]} ({value}), not verified"),
+                )
+    return sorted(found.values(), key=lambda s: s.customer.pk)
+
+
+def merges_into(customer: Customer) -> QuerySet[CustomerMerge]:
+    """The audit of merges into `customer`, newest first (for staff who reached it through an
+    access helper)."""
+    return CustomerMerge.objects.filter(target=customer).select_related("actor")

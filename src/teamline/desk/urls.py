@@ -19,6 +19,12 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/reply/", views.reply, name="reply"),
     path("conversations/<int:conversation_id>/note/", views.note, name="note"),
     path("conversations/<int:conversation_id>/status/", views.change_status, name="status"),
+    path("attachments/<int:attachment_id>/", views.attachment, name="attachment"),
+    path(
+        "customers/<int:customer_id>/merge/<int:source_id>/",
+        views.merge_customer,
+        name="merge_customer",
+    ),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import dateformat, timezone
@@ -39,15 +39,25 @@ from teamline.conversations.actions import (
     do_mark_read,
     do_send_reply,
 )
+from teamline.conversations.attachments import OCTET_STREAM, is_inline_safe
 from teamline.conversations.models import Conversation, Status
 from teamline.conversations.queries import (
+    access_attachment,
     access_conversation,
+    default_reply_channel,
     inbox_conversations,
     messages_of,
     past_conversations,
+    reachable_channels,
 )
 from teamline.core.errors import InvalidInput, NotFound, TeamlineError
-from teamline.customers.queries import identities_of
+from teamline.customers.actions import do_merge_customers
+from teamline.customers.queries import (
+    access_customer,
+    identities_of,
+    merge_suggestions,
+    merges_into,
+)
 
 # Inbox views, in the order of the "Inbox views" navigation.
 VIEWS = {
@@ -229,20 +239,43 @@ def conversation_context(agent: User, conversation: Conversation, **extra: Any) 
     return context
 
 
+def reply_context(conversation: Conversation, via: str = "") -> dict[str, Any]:
+    """The "Reply via" choices: the customer's channels, the last used one selected, the
+    unreachable ones disabled with the reason."""
+    channels = reachable_channels(conversation.customer, team_id=conversation.team_id)
+    default = default_reply_channel(channels)
+    selected = via or (default.key if default else "")
+    return {
+        "reply_channels": channels,
+        "reply_via": selected,
+        "reply_default": default,
+        "unreachable_channels": [c for c in channels if not c.reachability.reachable],
+    }
+
+
 def render_conversation_page(
     request: HttpRequest, conversation: Conversation, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     agent = agent_of(request)
     context = conversation_context(agent, conversation, **extra)
+    context.setdefault("reply_channels", None)
+    if context["reply_channels"] is None:
+        context.update(reply_context(conversation))
     context.update(
         {
-            "history_messages": messages_of(conversation, include_internal=True),
+            "history_messages": history_of(conversation),
             "identities": identities_of(conversation.customer),
             "attributes": sorted(conversation.customer.attributes.items()),
             "past": past_conversations(agent, conversation),
+            "merge_suggestions": merge_suggestions(agent, conversation.customer),
+            "merges": merges_into(conversation.customer),
         }
     )
     return render(request, "desk/conversation.html", context, status=status)
+
+
+def history_of(conversation: Conversation) -> Any:
+    return messages_of(conversation, include_internal=True).prefetch_related("attachments")
 
 
 @require_GET
@@ -255,10 +288,18 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         return render(request, "desk/_conversation_status.html", conversation_context(agent, conv))
     # The assignee looking at the conversation has read it (a no-op when nothing is unread).
     do_mark_read(conv, actor=agent)
+    if target.startswith("message-"):
+        # A live delivery update (message.updated) re-renders that one message.
+        items = history_of(conv).filter(pk=_int(target.removeprefix("message-")))
+        return render(
+            request,
+            "desk/_history_items.html",
+            {"history_messages": items, "conversation": conv, "customer": conv.customer},
+        )
     if target == "history-list":
         # Live updates fetch only what is newer than the last message shown, so the log
         # region announces just the new messages.
-        items = messages_of(conv, include_internal=True)
+        items = history_of(conv)
         after = request.GET.get("after", "")
         if after:
             try:
@@ -273,6 +314,13 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     return render_conversation_page(request, conv)
 
 
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise NotFound("No such message.") from exc
+
+
 def blank_error(text: str, fallback: str, message: str) -> str:
     return fallback if not (text or "").strip() else message
 
@@ -284,19 +332,22 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conv = access_conversation(agent, conversation_id)
     text = request.POST.get("text", "")
     client_id = (request.POST.get("client_id") or "").strip()[:64] or None
+    via = (request.POST.get("via") or "").strip()[:500] or None
     try:
-        do_send_reply(conv, text, actor=agent, client_id=client_id)
+        message, _ = do_send_reply(conv, text, actor=agent, client_id=client_id, via=via)
     except InvalidInput as exc:
         error = blank_error(text, "Write a reply before sending.", exc.message)
         extra = {"reply_error": error, "reply_text": text, "focus_reply": True}
+        extra.update(reply_context(conv, via or ""))
         if is_htmx(request):
             context = conversation_context(agent, conv, **extra)
             return render(request, "desk/_reply_form.html", context, status=400)
         return render_conversation_page(request, conv, status=400, **extra)
     if is_htmx(request):
-        context = conversation_context(agent, conv, focus_reply=True)
+        context = conversation_context(agent, conv, focus_reply=True, **reply_context(conv))
         response = render(request, "desk/_reply_form.html", context)
-        return announce(response, "Reply sent.", desk_history=True)
+        sentence = "Reply sent." if message.channel == "webchat" else "Reply queued for delivery."
+        return announce(response, sentence, desk_history=True)
     return HttpResponseRedirect(reverse("desk:conversation", args=[conv.pk]) + "#reply-form")
 
 
@@ -353,6 +404,59 @@ def change_status(request: HttpRequest, conversation_id: int) -> HttpResponse:
         return announce(render(request, "desk/_conversation_status.html", context), sentence)
     flash.success(request, sentence)
     return redirect("desk:conversation", conversation_id=conv.pk)
+
+
+# --- Attachments ----------------------------------------------------------------------------
+
+
+@require_GET
+@desk_view
+def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
+    """An attachment, to staff who may see its conversation. Only safe raster images are shown
+    inline; everything else is a download, and nothing is ever rendered as HTML or SVG."""
+    found = access_attachment(agent_of(request), attachment_id)
+    inline = is_inline_safe(found) and request.GET.get("download") != "1"
+    content_type = found.content_type or OCTET_STREAM
+    response = FileResponse(
+        found.file.open("rb"),
+        content_type=content_type,
+        as_attachment=not inline,
+        filename=found.filename,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+# --- Customers: merge ------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@desk_view
+def merge_customer(request: HttpRequest, customer_id: int, source_id: int) -> HttpResponse:
+    """Review (GET) and confirm (POST) merging customer `source_id` into `customer_id`.
+    Both go through access_customer; the merge itself is do_merge_customers (audited)."""
+    agent = agent_of(request)
+    target = access_customer(agent, customer_id)
+    source = access_customer(agent, source_id)
+    back = safe_next(request, reverse("desk:inbox"))
+    if request.method == "POST":
+        reason = (request.POST.get("reason") or "").strip()
+        do_merge_customers(source, target, actor=agent, reason=reason)
+        flash.success(
+            request, f"{source.display_name} was merged into {target.display_name}."
+        )
+        return HttpResponseRedirect(back)
+    context = {
+        "section": "conversation",
+        "target": target,
+        "source": source,
+        "source_identities": identities_of(source),
+        "target_identities": identities_of(target),
+        "source_conversations": source.conversations.count(),
+        "next": back,
+    }
+    return render(request, "desk/merge.html", context)
 
 
 # --- API tokens -----------------------------------------------------------------------------

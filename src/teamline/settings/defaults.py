@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "teamline.connectors",
     "teamline.conversations",
     "teamline.routing",
+    "teamline.analytics",
     "teamline.desk",
     "teamline.widget",
 ]
@@ -189,6 +190,19 @@ TEAMLINE = {
     "ROUTING_SWEEP_SECONDS": int(os.environ.get("TEAMLINE_ROUTING_SWEEP_SECONDS", "15")),
     # A task RUNNING for longer than this lost its worker (crash, kill -9) and is run again.
     "TASK_STALL_SECONDS": int(os.environ.get("TEAMLINE_TASK_STALL_SECONDS", "600")),
+    # --- Channels (docs/channels/README.md) ---
+    # Trust X-Forwarded-Proto/-Host when rebuilding the URL a provider signed (webhooks); only
+    # set it when a reverse proxy you control always sets (overwrites) those headers.
+    "BEHIND_PROXY": env_bool("TEAMLINE_BEHIND_PROXY", False),
+    # A webhook body larger than this is refused with 413 before anything is verified or stored.
+    "WEBHOOK_MAX_BYTES": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_BYTES", str(5 * 1024 * 1024))),
+    # Largest attachment kept (inbound media, email parts); larger ones are noted, not stored.
+    "ATTACHMENT_MAX_BYTES": int(
+        os.environ.get("TEAMLINE_ATTACHMENT_MAX_BYTES", str(25 * 1024 * 1024))
+    ),
+    # Outbox: attempts on transient provider errors, with exponential backoff from the base.
+    "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("TEAMLINE_OUTBOX_MAX_ATTEMPTS", "6")),
+    "OUTBOX_BACKOFF_SECONDS": float(os.environ.get("TEAMLINE_OUTBOX_BACKOFF_SECONDS", "10")),
 }
 
 LOGGING = {

@@ -1,4 +1,5 @@
-"""Regional teams: the people a customer sees and is served by."""
+"""Regional teams: the people a customer sees and is served by, with their opening hours,
+holiday calendar and service mode (see teams/hours.py for the clock arithmetic)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,24 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not an IANA time zone") from exc
 
 
+def validate_country(value: str) -> None:
+    if not value:
+        return
+    import holidays
+
+    if value.upper() not in holidays.list_supported_countries():
+        raise ValidationError(f"{value!r} is not a country the holidays calendar knows")
+
+
+class ServiceMode(models.TextChoices):
+    """How humans serve a team's customers right now."""
+
+    NORMAL = "normal", "Normal"
+    # Humans take only urgent items; everybody else gets self-service and an honest promise.
+    LIMITED = "limited", "Urgent matters only"
+    CLOSED = "closed", "Closed"
+
+
 class Team(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(unique=True)
@@ -28,9 +47,101 @@ class Team(models.Model):
         settings.AUTH_USER_MODEL, related_name="supervised_teams", blank=True
     )
     created_at = models.DateTimeField(default=dj_timezone.now)
+    # --- Hours, holidays and service mode (routing reads them through teams/hours.py) -----
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        validators=[validate_country],
+        help_text="ISO country code for public holidays (e.g. NO, CN); empty = none",
+    )
+    subdivision = models.CharField(
+        max_length=10, blank=True, help_text="optional holiday subdivision (state, province)"
+    )
+    service_mode = models.CharField(
+        max_length=16,
+        choices=ServiceMode.choices,
+        default=ServiceMode.NORMAL,
+        help_text="set by a supervisor; inside opening hours only",
+    )
+    service_mode_until = models.DateTimeField(
+        null=True, blank=True, help_text="when a limited/closed mode ends by itself (optional)"
+    )
+    holiday_mode = models.CharField(
+        max_length=16,
+        choices=[(ServiceMode.LIMITED, "Urgent matters only"), (ServiceMode.CLOSED, "Closed")],
+        default=ServiceMode.CLOSED,
+        help_text="how the team serves on public and custom holidays during its hours",
+    )
+    fallback_team = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="who serves this team's customers while it is closed (e.g. a 24/7 team)",
+    )
+    # --- Surge thresholds (routing widens overflow and alerts supervisors past them) -------
+    surge_queue_length = models.PositiveIntegerField(
+        null=True, blank=True, help_text="surge when this many items wait for the team"
+    )
+    surge_wait_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="surge when the longest wait passes this"
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class BusinessHours(models.Model):
+    """One opening interval of a team on one weekday, in the team's own time zone. Several rows
+    per day make split shifts. A team without any row is open around the clock.
+    `closes` 00:00 means until midnight."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="business_hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        ordering = ["team", "weekday", "opens"]
+        verbose_name_plural = "business hours"
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+    def clean(self) -> None:
+        if self.closes.hour == 0 and self.closes.minute == 0:
+            return
+        if self.closes <= self.opens:
+            raise ValidationError("An interval closes after it opens (use 00:00 for midnight).")
+
+
+class Holiday(models.Model):
+    """A custom holiday of one team (in its own time zone), on top of its country's public
+    holidays: the team serves in its holiday mode that whole local day."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["team", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "date"], name="holiday_team_date_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"

@@ -34,3 +34,47 @@ def presence_switch(context: dict[str, Any]) -> dict[str, Any]:
         "choices": PRESENCE_CHOICES,
         "current": current,
     }
+
+
+CHANNEL_NAMES = {
+    "webchat": "web chat",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
+    "telegram": "Telegram",
+    "wechat": "WeChat",
+    "email": "email",
+    "app": "the app",
+    "voice": "phone",
+}
+
+
+@register.filter
+def channel_label(channel: str) -> str:
+    return CHANNEL_NAMES.get(channel, channel)
+
+
+@register.simple_tag
+def delivery_sentence(message: Any) -> str:
+    """What the agent needs to know about an outbound message's delivery, as one sentence."""
+    status = message.delivery_status
+    segments = f" ({message.segments} SMS segments)" if (message.segments or 0) > 1 else ""
+    if status == "queued":
+        if message.delivery_error:
+            return f"Not sent yet: {message.delivery_error.removeprefix('Retrying: ')}. Retrying."
+        return "Queued for delivery."
+    if status == "failed":
+        return f"Delivery failed: {message.delivery_error or 'no reason given'}."
+    return {
+        "sent": f"Sent{segments}.",
+        "delivered": f"Delivered{segments}.",
+        "read": "Read.",
+    }.get(status, f"{message.get_delivery_status_display()}.")
+
+
+@register.filter
+def inline_safe(attachment: Any) -> bool:
+    from teamline.conversations.attachments import is_inline_safe
+
+    return is_inline_safe(attachment)

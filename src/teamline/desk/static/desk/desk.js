@@ -185,6 +185,17 @@
     return historyChain;
   }
 
+  function refreshMessage(data) {
+    const item = byId(`message-${data.id}`);
+    if (!item) { refreshHistory(); return; }
+    htmx.ajax("GET", location.pathname, {
+      target: `#message-${data.id}`, swap: "outerHTML", headers: { "X-Desk-Refresh": "1" },
+    });
+    if (data.delivery_status === "failed") {
+      announce(`A reply could not be delivered: ${data.delivery_error || "no reason given"}.`);
+    }
+  }
+
   function resync() {
     refreshInbox();
     refreshStatus();
@@ -256,8 +267,11 @@
           announce(`Conversation with ${(data.customer && data.customer.name) || "a customer"} assigned to you.`);
         }
         break;
-      case "message.created":
       case "message.updated":
+        // Delivery progress (queued → sent → delivered / failed): re-render that message.
+        if (data.conversation_id === conversationId) refreshMessage(data);
+        break;
+      case "message.created":
         if (data.conversation_id === conversationId) {
           if (data.sender_kind === "customer") {
             const indicator = byId("typing-indicator");

@@ -1,0 +1,553 @@
+"""SMS through a Twilio-compatible provider.
+
+Inbound:  POST /webhooks/twilio/<inbox-id>/        incoming messages (form posts)
+          POST /webhooks/twilio/<inbox-id>/status  status callbacks of our outbound messages
+Outbound: POST {api_base}/2010-04-01/Accounts/{AccountSid}/Messages.json (basic auth)
+
+Inbox credentials: {"account_sid", "auth_token"}. Inbox config: {"from_number": "+4712345678"}
+or {"messaging_service_sid": "MG…"}, optional "api_base" (default https://api.twilio.com) and
+"keyword_replies" ({"help": "…", "stop": "…", "start": "…"}: answered in the webhook's TwiML;
+leave unset when Twilio's own Advanced Opt-Out already answers keywords, or customers get two).
+
+Opt-outs: `keyword_of` recognises STOP/START/HELP; parse puts it on the message as
+content["keyword"]. The pipeline persists the result in customer.attributes["sms_opt_out"]
+(a list of E.164 numbers, see `updated_opt_outs`); this module only reads that list, to report
+reachability and to refuse sending to an opted-out number.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import mimetypes
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from xml.sax.saxutils import escape
+
+import httpx
+from django.conf import settings
+from django.http import HttpResponse
+
+from .base import (
+    Connector,
+    InboundAttachment,
+    InboundMessage,
+    OutboundMessage,
+    ParsedEvent,
+    PermanentSendError,
+    Reachability,
+    SendResult,
+    StatusUpdate,
+    TransientSendError,
+    WebhookRejected,
+    WebhookRequest,
+    register,
+)
+
+if TYPE_CHECKING:
+    from teamline.connectors.models import Inbox
+    from teamline.customers.models import Customer
+
+PROVIDER = "twilio"
+CHANNEL = "sms"
+DEFAULT_API_BASE = "https://api.twilio.com"
+OPT_OUT_ATTRIBUTE = "sms_opt_out"
+# Twilio refuses bodies over 1,600 characters (error 21617).
+MAX_BODY_CHARS = 1600
+# Provider media larger than this is not downloaded (Twilio MMS caps at 5 MB per message).
+MAX_MEDIA_BYTES = 20 * 1024 * 1024
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+# ---------------------------------------------------------------------------------------------
+# Segment counting (GSM 03.38)
+# ---------------------------------------------------------------------------------------------
+
+# The GSM 7-bit default alphabet, in code order 0x00-0x7F; 0x1B (ESC) introduces the extension
+# table and is not a character of its own.
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
+    " !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# Extension table characters: sent as ESC + char, so each costs two septets.
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+
+GSM7_SINGLE, GSM7_MULTI = 160, 153  # septets; a concatenated part loses 7 to its UDH
+UCS2_SINGLE, UCS2_MULTI = 70, 67  # UTF-16 code units
+
+
+def _units(text: str) -> tuple[str, list[int]]:
+    """The encoding a text needs and the cost of each character in that encoding's units."""
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text):
+        return "GSM-7", [2 if ch in GSM7_EXTENSION else 1 for ch in text]
+    # UCS-2 on the wire is UTF-16 in practice: characters outside the BMP (most emoji) take a
+    # surrogate pair, i.e. two units.
+    return "UCS-2", [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+
+
+def sms_segments(text: str) -> tuple[str, int, int]:
+    """(encoding "GSM-7" | "UCS-2", segments, chars) for an SMS body.
+
+    `chars` counts what the limits count: septets for GSM-7 (an extension character such as
+    € or [ is two) and UTF-16 code units for UCS-2 (an emoji is usually two). One segment holds
+    160 / 70; a longer message is split into parts of 153 / 67, and a part never splits an
+    escape sequence or a surrogate pair, so a part may hold one unit less.
+    """
+    encoding, units = _units(text)
+    total = sum(units)
+    if total == 0:
+        return encoding, 0, 0
+    single, multi = (GSM7_SINGLE, GSM7_MULTI) if encoding == "GSM-7" else (UCS2_SINGLE, UCS2_MULTI)
+    if total <= single:
+        return encoding, 1, total
+    segments, used = 1, 0
+    for cost in units:
+        if used + cost > multi:
+            segments += 1
+            used = 0
+        used += cost
+    return encoding, segments, total
+
+
+# ---------------------------------------------------------------------------------------------
+# Keywords and opt-outs
+# ---------------------------------------------------------------------------------------------
+
+STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+_KEYWORD_TRIM = " \t\r\n.!?,;:'\"\u00a0"
+
+
+def keyword_of(text: str) -> str | None:
+    """ "stop", "start" or "help" when the whole message is one of the carrier keywords
+    (case-insensitive, surrounding blanks and punctuation ignored: "Stop." counts), else None.
+    A sentence that merely contains the word ("please stop calling me") is not a keyword."""
+    word = (text or "").strip(_KEYWORD_TRIM).upper()
+    if word in STOP_KEYWORDS:
+        return "stop"
+    if word in START_KEYWORDS:
+        return "start"
+    if word in HELP_KEYWORDS:
+        return "help"
+    return None
+
+
+def opted_out_numbers(customer: Customer) -> list[str]:
+    value = (customer.attributes or {}).get(OPT_OUT_ATTRIBUTE) or []
+    return [str(number) for number in value] if isinstance(value, list) else []
+
+
+def is_opted_out(customer: Customer, number: str) -> bool:
+    return number.strip() in opted_out_numbers(customer)
+
+
+def updated_opt_outs(current: list[str] | None, number: str, keyword: str | None) -> list[str]:
+    """The new customer.attributes["sms_opt_out"] after `number` sent `keyword` (pure).
+    STOP adds the number, START removes it, anything else leaves the list as it was."""
+    numbers = [n for n in (current or []) if n]
+    number = number.strip()
+    if keyword == "stop" and number not in numbers:
+        return [*numbers, number]
+    if keyword == "start":
+        return [n for n in numbers if n != number]
+    return numbers
+
+
+# ---------------------------------------------------------------------------------------------
+# Signature (X-Twilio-Signature)
+# ---------------------------------------------------------------------------------------------
+
+
+def _with_and_without_port(url: str) -> list[str]:
+    """The URL as called, plus the variant with the default port added or the port removed:
+    Twilio's own validators accept either, since proxies and Twilio disagree about ports."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    userinfo = parts.netloc.rpartition("@")[0]
+    prefix = f"{userinfo}@" if userinfo else ""
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    if port is None:
+        default = 443 if parts.scheme == "https" else 80
+        other = urlunsplit(parts._replace(netloc=f"{prefix}{host}:{default}"))
+    else:
+        other = urlunsplit(parts._replace(netloc=f"{prefix}{host}"))
+    return [url, other]
+
+
+def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
+    """base64 HMAC-SHA1(auth token, URL + each POST parameter as name+value, sorted by name;
+    a repeated name contributes one name+value per value, values sorted)."""
+    data = url + "".join(name + value for name, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _signature_candidates(auth_token: str, request: WebhookRequest) -> list[str]:
+    urls = _with_and_without_port(request.url)
+    if request.param("bodySHA256"):
+        # JSON body: the URL (which carries the body's SHA-256) is signed alone.
+        return [twilio_signature(auth_token, url, []) for url in urls]
+    params = _form(request)
+    # The official SDKs de-duplicate identical repeated values; accept that form too.
+    deduped = sorted(set(params))
+    variants = [params] if deduped == sorted(params) else [params, deduped]
+    return [twilio_signature(auth_token, url, p) for url in urls for p in variants]
+
+
+def _form(request: WebhookRequest) -> list[tuple[str, str]]:
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookRejected("form body is not UTF-8", status=403) from exc
+    return parse_qsl(text, keep_blank_values=True)
+
+
+def _fields(request: WebhookRequest) -> dict[str, str]:
+    """The form as a dict (first value per name)."""
+    fields: dict[str, str] = {}
+    for name, value in _form(request):
+        fields.setdefault(name, value)
+    return fields
+
+
+def _is_status_callback(request: WebhookRequest, fields: dict[str, str]) -> bool:
+    """A status callback: posted to …/status, or (when an admin pasted the base URL as a
+    Messaging Service's delivery status callback) a post without a Body that reports a status.
+    Incoming messages always carry Body, empty for a picture-only MMS."""
+    if request.path_suffix.strip("/") == "status":
+        return True
+    return "Body" not in fields and bool(fields.get("MessageStatus") or fields.get("SmsStatus"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Statuses and errors
+# ---------------------------------------------------------------------------------------------
+
+STATUS_MAP = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+    "undelivered": "failed",
+    "canceled": "failed",
+}
+
+# The common delivery errors, worded for the agent who sees them on the message.
+ERROR_HINTS = {
+    "21211": "invalid 'To' phone number",
+    "21408": "sending to this region is not enabled on the account",
+    "21610": "recipient opted out (STOP)",
+    "21614": "'To' number is not a mobile number",
+    "30003": "unreachable destination handset",
+    "30004": "message blocked",
+    "30005": "unknown destination handset",
+    "30006": "landline or unreachable carrier",
+    "30007": "message filtered by the carrier",
+    "30008": "unknown error",
+}
+
+
+def _error_text(code: str, message: str = "") -> str:
+    code = (code or "").strip()
+    message = (message or "").strip() or ERROR_HINTS.get(code, "")
+    if code and message:
+        return f"{code}: {message}"
+    return code or message
+
+
+# ---------------------------------------------------------------------------------------------
+# The connector
+# ---------------------------------------------------------------------------------------------
+
+
+def status_callback_url(inbox: Inbox) -> str:
+    return f"{settings.PUBLIC_URL}/webhooks/{PROVIDER}/{inbox.public_id}/status"
+
+
+def _api_base(inbox: Inbox) -> str:
+    return str((inbox.config or {}).get("api_base") or DEFAULT_API_BASE).rstrip("/")
+
+
+def _response_json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@register
+class TwilioSmsConnector(Connector):
+    provider = PROVIDER
+    inbox_kinds = ("sms",)
+    channel_for_kind = {"sms": CHANNEL}
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def verify(self, inbox: Inbox, request: WebhookRequest) -> None:
+        auth_token = str(inbox.credentials.get("auth_token") or "")
+        if not auth_token:
+            raise WebhookRejected("inbox has no Twilio auth token configured", status=403)
+        signature = request.header("X-Twilio-Signature").strip()
+        if not signature:
+            raise WebhookRejected("missing X-Twilio-Signature", status=403)
+        if request.method.upper() != "POST":
+            raise WebhookRejected("Twilio webhooks must be POSTed", status=403)
+        if body_hash := request.param("bodySHA256"):
+            expected = hashlib.sha256(request.body).hexdigest()
+            if not hmac.compare_digest(expected.encode(), body_hash.lower().encode()):
+                raise WebhookRejected("body does not match bodySHA256", status=403)
+        given = signature.encode()
+        # Compare against every candidate (no early exit) so timing says nothing.
+        matches = [
+            hmac.compare_digest(candidate.encode(), given)
+            for candidate in _signature_candidates(auth_token, request)
+        ]
+        if not any(matches):
+            raise WebhookRejected("X-Twilio-Signature mismatch", status=403)
+
+    def event_id(self, inbox: Inbox, request: WebhookRequest) -> str:
+        fields = _fields(request)
+        sid = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid")
+        if not sid:
+            raise WebhookRejected("no MessageSid in the delivery", status=400)
+        if _is_status_callback(request, fields):
+            status = fields.get("MessageStatus") or fields.get("SmsStatus") or ""
+            return f"{sid}:{status}"
+        return sid
+
+    def acknowledge(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse:
+        """Empty TwiML, or a configured keyword reply (HELP text, STOP confirmation)."""
+        reply = ""
+        fields = _fields(request)
+        if not _is_status_callback(request, fields):
+            keyword = keyword_of(fields.get("Body", ""))
+            replies = (inbox.config or {}).get("keyword_replies") or {}
+            if keyword and isinstance(replies, dict):
+                reply = str(replies.get(keyword) or "")
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(reply)}'
+            "</Message></Response>"
+            if reply
+            else '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+        )
+        return HttpResponse(body, content_type="text/xml; charset=utf-8")
+
+    def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
+        if request.param("bodySHA256"):
+            return ParsedEvent(ignored="Twilio JSON-body webhooks are not handled by the SMS inbox")
+        fields = _fields(request)
+        sid = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid") or ""
+        if _is_status_callback(request, fields):
+            return self._parse_status(sid, fields)
+        return self._parse_message(sid, fields)
+
+    def _parse_status(self, sid: str, fields: dict[str, str]) -> ParsedEvent:
+        raw = (fields.get("MessageStatus") or fields.get("SmsStatus") or "").lower()
+        status = STATUS_MAP.get(raw)
+        if status is None:
+            return ParsedEvent(ignored=f"Twilio status {raw or '(none)'!r} is not a delivery state")
+        error = ""
+        if status == "failed":
+            detail = _error_text(fields.get("ErrorCode", ""), fields.get("ErrorMessage", ""))
+            error = f"{raw}: {detail}" if detail else raw
+        return ParsedEvent(
+            statuses=(StatusUpdate(provider_message_id=sid, status=status, error=error),)
+        )
+
+    def _parse_message(self, sid: str, fields: dict[str, str]) -> ParsedEvent:
+        sender = fields.get("From", "").strip()
+        if not sender:
+            return ParsedEvent(ignored="Twilio message without a From number")
+        content: dict[str, Any] = {"to": fields.get("To", "")}
+        if sender.startswith("whatsapp:"):
+            # WhatsApp through Twilio reaches the same webhook: keep the message (nothing lost),
+            # marked, from the underlying phone number. Replies still go out as SMS.
+            sender = sender.removeprefix("whatsapp:")
+            content["via"] = "whatsapp"
+        for name, key in (
+            ("MessagingServiceSid", "messaging_service_sid"),
+            ("NumSegments", "segments"),
+            ("FromCountry", "from_country"),
+        ):
+            if fields.get(name):
+                content[key] = fields[name]
+        text = fields.get("Body", "")
+        keyword = keyword_of(text)
+        if keyword:
+            content["keyword"] = keyword
+        attachments = []
+        try:
+            num_media = max(0, min(int(fields.get("NumMedia") or 0), 10))
+        except ValueError:
+            num_media = 0
+        for i in range(num_media):
+            url = fields.get(f"MediaUrl{i}", "")
+            if not url:
+                continue
+            content_type = fields.get(f"MediaContentType{i}", "") or "application/octet-stream"
+            media_sid = url.rstrip("/").rsplit("/", 1)[-1]
+            extension = mimetypes.guess_extension(content_type) or ""
+            attachments.append(
+                InboundAttachment(
+                    filename=f"{media_sid}{extension}",
+                    content_type=content_type,
+                    url=url,
+                    provider_media_id=media_sid,
+                )
+            )
+        return ParsedEvent(
+            messages=(
+                InboundMessage(
+                    external_id=sid,
+                    channel=CHANNEL,
+                    sender_kind="phone",
+                    sender_value=sender,
+                    sender_verified=True,
+                    text=text,
+                    content=content,
+                    attachments=tuple(attachments),
+                ),
+            )
+        )
+
+    def fetch_attachment(self, inbox: Inbox, attachment: InboundAttachment) -> bytes:
+        """Download MMS media. Credentials go only to the configured API host (Twilio then
+        redirects to its media CDN; httpx drops the Authorization header across origins)."""
+        base = urlsplit(_api_base(inbox))
+        url = urlsplit(attachment.url)
+        if (url.scheme, url.netloc) != (base.scheme, base.netloc):
+            raise PermanentSendError("media URL is not on the provider's API host")
+        auth = (
+            str(inbox.credentials.get("account_sid") or ""),
+            str(inbox.credentials.get("auth_token") or ""),
+        )
+        try:
+            with (
+                httpx.Client(timeout=TIMEOUT, follow_redirects=True) as client,
+                client.stream("GET", attachment.url, auth=auth) as response,
+            ):
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise TransientSendError(f"media download: HTTP {response.status_code}")
+                if response.status_code >= 400:
+                    raise PermanentSendError(f"media download: HTTP {response.status_code}")
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_MEDIA_BYTES:
+                        raise PermanentSendError("media is larger than the download limit")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise TransientSendError(f"media download failed: {type(exc).__name__}") from exc
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def reachability(
+        self, inbox: Inbox, customer: Customer, identity_value: str, now: datetime
+    ) -> Reachability:
+        if is_opted_out(customer, identity_value):
+            return Reachability(False, "opted out (STOP)")
+        return Reachability(True)
+
+    def _recipient_opted_out(self, number: str) -> bool:
+        from teamline.customers.models import Identity, IdentityKind
+
+        identity = (
+            Identity.objects.select_related("customer")
+            .filter(kind=IdentityKind.PHONE, value=number.strip())
+            .first()
+        )
+        return identity is not None and is_opted_out(identity.customer, number)
+
+    def send(self, inbox: Inbox, message: OutboundMessage) -> SendResult:
+        credentials = inbox.credentials
+        account_sid = str(credentials.get("account_sid") or "")
+        auth_token = str(credentials.get("auth_token") or "")
+        if not account_sid or not auth_token:
+            raise PermanentSendError("SMS inbox is missing its Twilio account SID or auth token")
+        config = inbox.config or {}
+        to = message.to.strip()
+        if not re.fullmatch(r"\+[1-9]\d{1,14}", to):
+            raise PermanentSendError(f"not an E.164 phone number: {to!r}")
+        if self._recipient_opted_out(to):
+            raise PermanentSendError("recipient opted out")
+        if len(message.text) > MAX_BODY_CHARS:
+            raise PermanentSendError(
+                f"message too long for SMS: {len(message.text)} characters (max {MAX_BODY_CHARS})"
+            )
+        media_urls = [a.url for a in message.attachments if a.url]
+        if len(media_urls) != len(message.attachments):
+            raise PermanentSendError("SMS can only carry attachments that have a public URL")
+        if not message.text and not media_urls:
+            raise PermanentSendError("nothing to send: empty message")
+
+        form: list[tuple[str, str]] = [("To", to)]
+        if config.get("messaging_service_sid"):
+            form.append(("MessagingServiceSid", str(config["messaging_service_sid"])))
+        elif config.get("from_number"):
+            form.append(("From", str(config["from_number"])))
+        else:
+            raise PermanentSendError("SMS inbox has neither a from_number nor a messaging service")
+        if message.text:
+            form.append(("Body", message.text))
+        form.extend(("MediaUrl", url) for url in media_urls)
+        form.append(("StatusCallback", status_callback_url(inbox)))
+
+        url = f"{_api_base(inbox)}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        try:
+            with httpx.Client(timeout=TIMEOUT) as client:
+                response = client.post(url, data=_group(form), auth=(account_sid, auth_token))
+        except httpx.TimeoutException as exc:
+            raise TransientSendError("Twilio did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise TransientSendError(f"Twilio unreachable: {type(exc).__name__}") from exc
+
+        data = _response_json(response)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientSendError(
+                f"Twilio HTTP {response.status_code}: {data.get('message') or 'try again later'}"
+            )
+        if response.status_code >= 400:
+            code = str(data.get("code") or "")
+            if code == "21610":
+                raise PermanentSendError("recipient opted out (STOP) — refused by Twilio (21610)")
+            reason = _error_text(code, str(data.get("message") or "")) or "request refused"
+            raise PermanentSendError(f"Twilio HTTP {response.status_code}: {reason}")
+        sid = str(data.get("sid") or "")
+        if not sid:
+            # The provider may have accepted it: retrying could text the customer twice.
+            raise PermanentSendError("Twilio answered without a message SID")
+        status = STATUS_MAP.get(str(data.get("status") or "queued").lower(), "queued")
+        segments: int | None
+        try:
+            segments = int(data["num_segments"])
+        except (KeyError, TypeError, ValueError):
+            segments = sms_segments(message.text)[1] or None
+        return SendResult(provider_message_id=sid, status=status, segments=segments)
+
+
+def _group(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """Form fields for httpx: a repeated name (MediaUrl) becomes a list."""
+    grouped: dict[str, str | list[str]] = {}
+    for name, value in pairs:
+        if name in grouped:
+            existing = grouped[name]
+            grouped[name] = [*existing, value] if isinstance(existing, list) else [existing, value]
+        else:
+            grouped[name] = value
+    return grouped

@@ -1,0 +1,263 @@
+"""The channel pipeline's background work: processing stored webhooks, and the outbox.
+
+    process_webhook_event(event_id)  stored raw event → connector.parse → actions
+    deliver_message(message_id)      QUEUED outbound message → connector.send → recorded
+
+Both are enqueued inside the transaction of the change they follow (the task table is the
+outbox) and are idempotent: running one twice — a replay, a worker that died mid-run and was
+requeued — changes nothing the first run already did.
+
+Delivery is at-least-once. The outbox records the provider's id only after the provider's API
+answered; if the worker dies in between, the task is run again (core.worker's stalled-task
+requeue) and the message is sent again. Connectors pass `OutboundMessage.message_id` (and
+`extra["idempotency_key"]`) to providers that accept an idempotency key, and email reuses a
+Message-ID derived from it, so those duplicates collapse; on the others (SMS, Telegram, Meta,
+WeChat) the customer may, rarely, receive a message twice. A lost message would be worse.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+from django_tasks import task
+
+from teamline.conversations.models import DeliveryStatus, Direction, Message
+
+from .base import (
+    Connector,
+    OutboundAttachment,
+    OutboundMessage,
+    PermanentSendError,
+    TransientSendError,
+    WebhookRequest,
+    connector_for_inbox,
+    connector_for_provider,
+)
+from .models import WebhookEvent, WebhookEventStatus
+
+logger = logging.getLogger(__name__)
+
+# A delivery receipt can overtake the outbox's record of the provider id (the provider calls
+# back before send() returned): such an event is looked at again a few times before it is
+# ignored as a receipt for a message Teamline did not send.
+STATUS_RECHECKS = 4
+MAX_BACKOFF_SECONDS = 3600.0
+
+
+# --- Inbound ----------------------------------------------------------------------------------
+
+
+def request_of(event: WebhookEvent) -> WebhookRequest:
+    """The stored request, as the connector's parse() wants it."""
+    meta: dict[str, Any] = event.request_meta or {}
+    return WebhookRequest(
+        method=str(meta.get("method") or "POST"),
+        url=str(meta.get("url") or ""),
+        path_suffix=str(meta.get("path_suffix") or ""),
+        query={str(k): [str(v) for v in vs] for k, vs in (meta.get("query") or {}).items()},
+        headers={str(k): str(v) for k, v in (event.headers or {}).items()},
+        body=bytes(event.body),
+        remote_addr=str(meta.get("remote_addr") or ""),
+    )
+
+
+def _mark(event: WebhookEvent, status: str, error: str = "") -> None:
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        status=status, error=error[:4000], processed_at=timezone.now()
+    )
+
+
+def process_event(event_id: int, *, force: bool = False) -> str:
+    """Process one stored webhook event; returns its new status ("deferred" when a receipt is
+    looked at again later). Processed and ignored events are left alone unless `force`."""
+    from teamline.conversations.actions import do_update_delivery_status
+
+    from .actions import do_receive_inbound, redact
+
+    event = (
+        WebhookEvent.objects.select_related("inbox", "inbox__default_team")
+        .filter(pk=event_id)
+        .first()
+    )
+    if event is None:
+        return "missing"
+    done = (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED)
+    if event.status in done and not force:
+        return event.status
+    WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+    attempts = event.attempts + 1
+    connector = connector_for_provider(event.provider)
+    if connector is None:
+        _mark(event, WebhookEventStatus.FAILED, f"no connector for provider {event.provider!r}")
+        return WebhookEventStatus.FAILED
+    inbox = event.inbox
+    unknown: list[str] = []
+    try:
+        parsed = connector.parse(inbox, request_of(event))
+        for inbound in parsed.messages:
+            do_receive_inbound(inbox, inbound, connector=connector)
+        channel = connector.channel_for_kind.get(inbox.kind, inbox.kind)
+        for update in parsed.statuses:
+            found = do_update_delivery_status(
+                channel, update.provider_message_id, update.status, update.error
+            )
+            if found is None:
+                unknown.append(update.provider_message_id)
+    except Exception as exc:
+        reason = redact(f"{type(exc).__name__}: {exc}", inbox)
+        logger.warning("webhook event %s (%s) failed: %s", event.pk, event.provider, reason)
+        _mark(event, WebhookEventStatus.FAILED, reason)
+        return WebhookEventStatus.FAILED
+    only_unknown = bool(unknown) and not parsed.messages and len(unknown) == len(parsed.statuses)
+    if only_unknown and attempts < STATUS_RECHECKS:
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            status=WebhookEventStatus.PENDING,
+            error=f"receipt for a message not recorded yet ({', '.join(unknown)[:200]})",
+        )
+        run_after = timezone.now() + timedelta(seconds=2**attempts)
+        process_webhook_event.using(run_after=run_after).enqueue(event.pk)
+        return "deferred"
+    if only_unknown:
+        _mark(event, WebhookEventStatus.IGNORED, f"receipts for unknown messages: {unknown}")
+        return WebhookEventStatus.IGNORED
+    if not parsed.messages and not parsed.statuses:
+        _mark(event, WebhookEventStatus.IGNORED, parsed.ignored or "nothing to process")
+        return WebhookEventStatus.IGNORED
+    note = f"receipts for unknown messages: {unknown}" if unknown else ""
+    _mark(event, WebhookEventStatus.PROCESSED, note)
+    return WebhookEventStatus.PROCESSED
+
+
+@task()
+def process_webhook_event(event_id: int) -> str:
+    return process_event(event_id)
+
+
+# --- Outbound ---------------------------------------------------------------------------------
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with ±20 % jitter: base, 2×base, 4×base… capped at an hour."""
+    base = float(settings.TEAMLINE["OUTBOX_BACKOFF_SECONDS"])
+    return min(base * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS) * random.uniform(0.8, 1.2)
+
+
+def outbound_extra(message: Message) -> dict[str, Any]:
+    """Channel-neutral context a connector may use (email threading, idempotency keys)."""
+    thread = list(
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            channel=message.channel,
+            is_internal=False,
+            automated=False,
+        )
+        .exclude(pk=message.pk)
+        .filter(created_at__lte=message.created_at)
+        .order_by("created_at", "pk")
+        .values("direction", "external_id", "provider_message_id", "content")
+    )
+    references: list[str] = []
+    in_reply_to = ""
+    subject = ""
+    for item in thread:
+        if item["direction"] == Direction.INBOUND:
+            ref = item["external_id"] or ""
+            in_reply_to = ref or in_reply_to
+            subject = subject or str((item["content"] or {}).get("subject") or "")
+        else:
+            ref = item["provider_message_id"] or ""
+        if ref:
+            references.append(ref)
+    customer = message.conversation.customer
+    return {
+        "idempotency_key": f"teamline-message-{message.pk}",
+        "conversation_id": message.conversation_id,
+        "customer_name": customer.name,
+        "agent_name": message.sender_user.name if message.sender_user else "",
+        "in_reply_to": in_reply_to,
+        "references": references,
+        "subject": subject,
+    }
+
+
+def _attachments_of(message: Message) -> tuple[OutboundAttachment, ...]:
+    found = []
+    for attachment in message.attachments.all():
+        with attachment.file.open("rb") as handle:
+            data = handle.read()
+        found.append(OutboundAttachment(attachment.filename, attachment.content_type, data))
+    return tuple(found)
+
+
+def deliver(message_id: int) -> str:
+    """One delivery attempt of a QUEUED outbound message; returns what happened."""
+    from teamline.conversations.actions import (
+        do_fail_delivery,
+        do_record_send_result,
+        do_schedule_delivery_retry,
+    )
+
+    from .actions import redact
+
+    # Claim the attempt: only a queued message without a provider id is (still) to be sent.
+    claimed = Message.objects.filter(
+        pk=message_id, delivery_status=DeliveryStatus.QUEUED, provider_message_id=""
+    ).update(delivery_attempts=F("delivery_attempts") + 1)
+    if not claimed:
+        return "nothing to do"
+    message = Message.objects.select_related(
+        "inbox", "conversation", "conversation__customer", "sender_user"
+    ).get(pk=message_id)
+    inbox = message.inbox
+    if inbox is None or not inbox.is_active:
+        do_fail_delivery(message, "The inbox for this channel is missing or switched off.")
+        return DeliveryStatus.FAILED
+    connector: Connector | None = connector_for_inbox(inbox)
+    if connector is None:
+        do_fail_delivery(message, f"No {inbox.get_kind_display()} connector is installed.")
+        return DeliveryStatus.FAILED
+    to = str(((message.content or {}).get("to") or {}).get("value") or "")
+    if not to:
+        do_fail_delivery(message, "No recipient address for this channel.")
+        return DeliveryStatus.FAILED
+    outbound = OutboundMessage(
+        message_id=message.pk,
+        to=to,
+        text=message.text,
+        attachments=_attachments_of(message),
+        extra=outbound_extra(message),
+    )
+    attempts = message.delivery_attempts
+    try:
+        result = connector.send(inbox, outbound)
+    except PermanentSendError as exc:
+        do_fail_delivery(message, redact(str(exc) or "refused by the provider", inbox))
+        return DeliveryStatus.FAILED
+    except Exception as exc:
+        reason = redact(str(exc) or type(exc).__name__, inbox)
+        if not isinstance(exc, TransientSendError):
+            logger.warning("unexpected error sending message %s: %r", message.pk, reason)
+        if attempts >= settings.TEAMLINE["OUTBOX_MAX_ATTEMPTS"]:
+            do_fail_delivery(message, f"Gave up after {attempts} attempts: {reason}")
+            return DeliveryStatus.FAILED
+        run_after = timezone.now() + timedelta(seconds=backoff_seconds(attempts))
+        do_schedule_delivery_retry(message, reason, run_after=run_after)
+        return "retry"
+    do_record_send_result(
+        message,
+        provider_message_id=result.provider_message_id,
+        status=result.status,
+        segments=result.segments,
+    )
+    return message.delivery_status
+
+
+@task()
+def deliver_message(message_id: int) -> str:
+    return deliver(message_id)

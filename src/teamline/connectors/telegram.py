@@ -1,0 +1,382 @@
+"""Telegram bot through the Bot API.
+
+Inbound:  POST /webhooks/telegram/<inbox-id>/  (one JSON Update per request)
+Outbound: POST {api_base}/bot{token}/sendMessage (and sendPhoto / sendDocument for files)
+
+Inbox credentials: {"bot_token", "secret_token"}; the secret token is the one passed to
+`setWebhook` (1-256 characters of A-Za-z0-9_-) and Telegram sends it back on every delivery in
+X-Telegram-Bot-Api-Secret-Token. Inbox config: optional "api_base" (default
+https://api.telegram.org). `set_webhook(inbox)` registers the webhook for an inbox.
+
+Identities: the sender is the Telegram user id (`from.id`), which Telegram proves; the private
+chat with a user has the same id, so replies go to chat_id = that identity. Message ids are
+unique only within a chat, so a message's external id is "<chat_id>:<message_id>".
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from django.conf import settings
+
+from .base import (
+    Connector,
+    InboundAttachment,
+    InboundMessage,
+    OutboundAttachment,
+    OutboundMessage,
+    ParsedEvent,
+    PermanentSendError,
+    SendResult,
+    TransientSendError,
+    WebhookRejected,
+    WebhookRequest,
+    register,
+)
+
+if TYPE_CHECKING:
+    from teamline.connectors.models import Inbox
+
+PROVIDER = "telegram"
+CHANNEL = "telegram"
+DEFAULT_API_BASE = "https://api.telegram.org"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+MAX_TEXT = 4096  # sendMessage text, UTF-16 code units
+MAX_CAPTION = 1024
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+# Update kinds a contact-center bot deliberately does not treat as a customer writing.
+_IGNORED_UPDATES = {
+    "edited_message": "edited messages are not applied (the original stays as received)",
+    "channel_post": "channel posts are not customer messages",
+    "edited_channel_post": "channel posts are not customer messages",
+    "my_chat_member": "bot membership change (e.g. the user blocked or restarted the bot)",
+    "chat_member": "chat membership change",
+    "chat_join_request": "chat join request",
+    "callback_query": "inline button callbacks are not handled",
+    "inline_query": "inline queries are not handled",
+    "message_reaction": "reactions are not handled",
+}
+# Media carried as a file with its own file_id: (message key, default content type, extension).
+_FILE_KINDS = (
+    ("document", "application/octet-stream", ""),
+    ("video", "video/mp4", ".mp4"),
+    ("audio", "audio/mpeg", ".mp3"),
+    ("voice", "audio/ogg", ".ogg"),
+    ("video_note", "video/mp4", ".mp4"),
+    ("animation", "video/mp4", ".mp4"),
+    ("sticker", "image/webp", ".webp"),
+)
+
+
+def new_secret_token() -> str:
+    """A fresh webhook secret in Telegram's alphabet."""
+    return secrets.token_urlsafe(48)
+
+
+def valid_secret_token(value: str) -> bool:
+    return bool(SECRET_TOKEN_RE.fullmatch(value or ""))
+
+
+def webhook_url(inbox: Inbox) -> str:
+    return f"{settings.PUBLIC_URL}/webhooks/{PROVIDER}/{inbox.public_id}/"
+
+
+def _api_base(inbox: Inbox) -> str:
+    return str((inbox.config or {}).get("api_base") or DEFAULT_API_BASE).rstrip("/")
+
+
+def _bot_token(inbox: Inbox) -> str:
+    token = str(inbox.credentials.get("bot_token") or "")
+    if not token:
+        raise PermanentSendError("Telegram inbox has no bot token configured")
+    return token
+
+
+def _update(request: WebhookRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookRejected("body is not JSON", status=400) from exc
+    if not isinstance(data, dict):
+        raise WebhookRejected("body is not a Telegram Update", status=400)
+    return data
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _call(
+    client: httpx.Client,
+    url: str,
+    *,
+    json_body: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    files: dict[str, tuple[str, bytes, str]] | None = None,
+    params: dict[str, str] | None = None,
+) -> Any:
+    """One Bot API call; returns `result` or raises Transient/PermanentSendError."""
+    try:
+        if json_body is None and data is None and files is None:
+            response = client.get(url, params=params)
+        else:
+            response = client.post(url, json=json_body, data=data, files=files)
+    except httpx.TimeoutException as exc:
+        raise TransientSendError("Telegram did not answer in time") from exc
+    except httpx.HTTPError as exc:
+        raise TransientSendError(f"Telegram unreachable: {type(exc).__name__}") from exc
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    description = str(payload.get("description") or f"HTTP {response.status_code}")
+    if response.status_code == 429:
+        retry_after = (payload.get("parameters") or {}).get("retry_after")
+        error = TransientSendError(f"Telegram rate limit: {description}")
+        error.retry_after = retry_after  # type: ignore[attr-defined]
+        raise error
+    if response.status_code >= 500:
+        raise TransientSendError(f"Telegram HTTP {response.status_code}: {description}")
+    if response.status_code >= 400 or not payload.get("ok"):
+        # 400 bad request / chat not found, 403 bot was blocked by the user, 401 bad token.
+        raise PermanentSendError(f"Telegram {response.status_code}: {description}")
+    return payload.get("result")
+
+
+@register
+class TelegramConnector(Connector):
+    provider = PROVIDER
+    inbox_kinds = ("telegram",)
+    channel_for_kind = {"telegram": CHANNEL}
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def verify(self, inbox: Inbox, request: WebhookRequest) -> None:
+        secret = str(inbox.credentials.get("secret_token") or "")
+        if not secret:
+            raise WebhookRejected("inbox has no Telegram secret token configured", status=401)
+        given = request.header(SECRET_HEADER)
+        if not given:
+            raise WebhookRejected(f"missing {SECRET_HEADER}", status=401)
+        if not hmac.compare_digest(secret.encode(), given.encode()):
+            raise WebhookRejected(f"{SECRET_HEADER} mismatch", status=401)
+
+    def event_id(self, inbox: Inbox, request: WebhookRequest) -> str:
+        update_id = _update(request).get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            raise WebhookRejected("no update_id in the Update", status=400)
+        return str(update_id)
+
+    def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
+        update = _update(request)
+        message = update.get("message")
+        if not isinstance(message, dict):
+            for key, reason in _IGNORED_UPDATES.items():
+                if key in update:
+                    return ParsedEvent(ignored=f"Telegram {key}: {reason}")
+            kinds = sorted(k for k in update if k != "update_id")
+            return ParsedEvent(ignored=f"Telegram update {', '.join(kinds) or '(empty)'} ignored")
+        return self._parse_message(message)
+
+    def _parse_message(self, message: dict[str, Any]) -> ParsedEvent:
+        chat = message.get("chat") or {}
+        sender = message.get("from") or {}
+        if chat.get("type") != "private":
+            return ParsedEvent(ignored=f"Telegram {chat.get('type') or 'unknown'} chat ignored")
+        if not sender.get("id") or sender.get("is_bot"):
+            return ParsedEvent(ignored="Telegram message not from a user")
+        text = str(message.get("text") or message.get("caption") or "")
+        content: dict[str, Any] = {}
+        for key in ("username", "language_code"):
+            if sender.get(key):
+                content[key] = sender[key]
+        if message.get("text", "").startswith("/"):
+            content["command"] = message["text"][1:].split(maxsplit=1)[0].split("@")[0].lower()
+        reply_to = message.get("reply_to_message") or {}
+        if reply_to.get("message_id"):
+            content["reply_to"] = f"{chat['id']}:{reply_to['message_id']}"
+        if isinstance(message.get("location"), dict):
+            loc = message["location"]
+            content["location"] = {
+                "latitude": loc.get("latitude"),
+                "longitude": loc.get("longitude"),
+            }
+        if isinstance(message.get("contact"), dict):
+            contact = message["contact"]
+            content["contact"] = {
+                "phone_number": contact.get("phone_number", ""),
+                "name": " ".join(
+                    p for p in (contact.get("first_name"), contact.get("last_name")) if p
+                ),
+                # Telegram only vouches for a shared contact that is the sender's own.
+                "is_sender": contact.get("user_id") == sender.get("id"),
+            }
+        attachments = self._attachments(message)
+        if not text and not attachments and not content.keys() & {"location", "contact"}:
+            return ParsedEvent(ignored="Telegram message without customer content")
+        date = message.get("date")
+        name = " ".join(p for p in (sender.get("first_name"), sender.get("last_name")) if p)
+        return ParsedEvent(
+            messages=(
+                InboundMessage(
+                    external_id=f"{chat['id']}:{message.get('message_id')}",
+                    channel=CHANNEL,
+                    sender_kind="telegram",
+                    sender_value=str(sender["id"]),
+                    sender_verified=True,
+                    sender_name=name,
+                    text=text,
+                    content=content,
+                    attachments=tuple(attachments),
+                    sent_at=datetime.fromtimestamp(date, tz=UTC) if isinstance(date, int) else None,
+                ),
+            )
+        )
+
+    def _attachments(self, message: dict[str, Any]) -> list[InboundAttachment]:
+        found = []
+        photos = [p for p in message.get("photo") or [] if isinstance(p, dict) and p.get("file_id")]
+        if photos:
+            largest = max(
+                photos,
+                key=lambda p: (p.get("width", 0) * p.get("height", 0), p.get("file_size", 0)),
+            )
+            unique = largest.get("file_unique_id") or largest["file_id"][:16]
+            found.append(
+                InboundAttachment(
+                    filename=f"photo_{unique}.jpg",
+                    content_type="image/jpeg",
+                    provider_media_id=largest["file_id"],
+                )
+            )
+        for key, default_type, extension in _FILE_KINDS:
+            item = message.get(key)
+            if not isinstance(item, dict) or not item.get("file_id"):
+                continue
+            unique = item.get("file_unique_id") or item["file_id"][:16]
+            found.append(
+                InboundAttachment(
+                    filename=str(item.get("file_name") or f"{key}_{unique}{extension}"),
+                    content_type=str(item.get("mime_type") or default_type),
+                    provider_media_id=item["file_id"],
+                )
+            )
+        return found
+
+    def fetch_attachment(self, inbox: Inbox, attachment: InboundAttachment) -> bytes:
+        """getFile, then download {api_base}/file/bot{token}/{file_path} (Bot API: up to 20 MB)."""
+        token = _bot_token(inbox)
+        base = _api_base(inbox)
+        if not attachment.provider_media_id:
+            raise PermanentSendError("Telegram attachment without a file_id")
+        with httpx.Client(timeout=TIMEOUT) as client:
+            result = _call(
+                client,
+                f"{base}/bot{token}/getFile",
+                params={"file_id": attachment.provider_media_id},
+            )
+            file_path = (result or {}).get("file_path") if isinstance(result, dict) else None
+            if not file_path:
+                raise PermanentSendError("Telegram returned no file_path for the file")
+            try:
+                with client.stream("GET", f"{base}/file/bot{token}/{file_path}") as response:
+                    if response.status_code == 429 or response.status_code >= 500:
+                        raise TransientSendError(f"file download: HTTP {response.status_code}")
+                    if response.status_code >= 400:
+                        raise PermanentSendError(f"file download: HTTP {response.status_code}")
+                    chunks, size = [], 0
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > MAX_DOWNLOAD_BYTES:
+                            raise PermanentSendError("file is larger than the download limit")
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+            except httpx.HTTPError as exc:
+                raise TransientSendError(f"file download failed: {type(exc).__name__}") from exc
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def send(self, inbox: Inbox, message: OutboundMessage) -> SendResult:
+        """sendMessage (text), or sendPhoto / sendDocument per attachment with the text as the
+        first caption when it fits. The provider id is "<chat_id>:<message_id>" of the first
+        message sent. If a later part fails, the error is permanent (with what went out), so a
+        retry never sends the earlier parts twice."""
+        token = _bot_token(inbox)
+        chat_id = message.to.strip()
+        if not re.fullmatch(r"-?\d{1,20}", chat_id):
+            raise PermanentSendError(f"not a Telegram chat id: {chat_id!r}")
+        text = message.text
+        if _utf16_len(text) > MAX_TEXT:
+            raise PermanentSendError(f"message too long for Telegram (max {MAX_TEXT} characters)")
+        if not text and not message.attachments:
+            raise PermanentSendError("nothing to send: empty message")
+        base = f"{_api_base(inbox)}/bot{token}"
+        caption_fits = bool(message.attachments) and _utf16_len(text) <= MAX_CAPTION
+        sent: list[str] = []
+        with httpx.Client(timeout=TIMEOUT) as client:
+            try:
+                if text and not caption_fits:
+                    result = _call(
+                        client, f"{base}/sendMessage", json_body={"chat_id": chat_id, "text": text}
+                    )
+                    sent.append(self._provider_id(chat_id, result))
+                for index, attachment in enumerate(message.attachments):
+                    caption = text if caption_fits and index == 0 else ""
+                    result = self._send_file(client, base, chat_id, attachment, caption)
+                    sent.append(self._provider_id(chat_id, result))
+            except TransientSendError as exc:
+                if sent:
+                    raise PermanentSendError(
+                        f"partly delivered ({len(sent)} part(s) sent), then: {exc}"
+                    ) from exc
+                raise
+        return SendResult(provider_message_id=sent[0], status="sent")
+
+    @staticmethod
+    def _provider_id(chat_id: str, result: Any) -> str:
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        if message_id is None:
+            raise PermanentSendError("Telegram answered without a message_id")
+        chat = (result.get("chat") or {}).get("id", chat_id)
+        return f"{chat}:{message_id}"
+
+    @staticmethod
+    def _send_file(
+        client: httpx.Client, base: str, chat_id: str, attachment: OutboundAttachment, caption: str
+    ) -> Any:
+        is_photo = attachment.content_type in ("image/jpeg", "image/png")
+        method, field = ("sendPhoto", "photo") if is_photo else ("sendDocument", "document")
+        data = {"chat_id": chat_id}
+        if caption:
+            data["caption"] = caption
+        files = {field: (attachment.filename or field, attachment.data, attachment.content_type)}
+        return _call(client, f"{base}/{method}", data=data, files=files)
+
+
+def set_webhook(inbox: Inbox, url: str | None = None) -> Any:
+    """Register this inbox's webhook with Telegram (setWebhook with the inbox's secret token).
+    Run from a Django shell: `from teamline.connectors.telegram import set_webhook`."""
+    secret = str(inbox.credentials.get("secret_token") or "")
+    if not valid_secret_token(secret):
+        raise ValueError("the inbox's secret_token must be 1-256 characters of A-Za-z0-9_-")
+    with httpx.Client(timeout=TIMEOUT) as client:
+        return _call(
+            client,
+            f"{_api_base(inbox)}/bot{_bot_token(inbox)}/setWebhook",
+            json_body={
+                "url": url or webhook_url(inbox),
+                "secret_token": secret,
+                "allowed_updates": ["message"],
+            },
+        )

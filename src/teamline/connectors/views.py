@@ -1,0 +1,143 @@
+"""Inbound provider webhooks: `/webhooks/<provider>/<inbox public id>/[<suffix>]`.
+
+verify on the raw bytes → store the raw event (unique per provider, inbox and provider event
+id) and enqueue its processing in one transaction → answer 2xx. Nothing is processed in the
+request, so providers get their answer fast (WeChat gives up after 5 s); a duplicate delivery
+hits the unique key and is answered 2xx without a second processing. Anything that is not a
+genuine delivery for an active inbox this provider serves is answered 401/403/404 and leaves
+no trace but a log line (never with secrets).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from teamline.core.errors import NotFound
+
+from .base import WebhookRejected, WebhookRequest, connector_for_provider
+from .models import WebhookEvent
+from .queries import public_inbox
+from .tasks import process_webhook_event
+
+logger = logging.getLogger(__name__)
+
+# Credentials some providers (or a misconfigured proxy) send: never stored with the event.
+UNSAFE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "x-auth-token",
+        "x-telegram-bot-api-secret-token",
+    }
+)
+
+
+def _first(value: str) -> str:
+    return value.split(",")[0].strip()
+
+
+def absolute_url(request: HttpRequest) -> str:
+    """The URL as the provider called it (what Twilio signs). Behind a reverse proxy
+    (TEAMLINE_BEHIND_PROXY) the scheme and host come from X-Forwarded-Proto/-Host; otherwise
+    those headers are ignored, so nobody can pick the URL a signature is checked against."""
+    if settings.TEAMLINE["BEHIND_PROXY"]:
+        scheme = _first(request.META.get("HTTP_X_FORWARDED_PROTO", "")) or request.scheme
+        host = _first(request.META.get("HTTP_X_FORWARDED_HOST", "")) or request.get_host()
+    else:
+        scheme = request.scheme or "http"
+        host = request.get_host()
+    return f"{scheme}://{host}{request.get_full_path()}"
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes | None:
+    """The raw body, or None when it is larger than `limit` (read at most limit + 1 bytes)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return None
+    data = request.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def webhook_request(request: HttpRequest, body: bytes, suffix: str) -> WebhookRequest:
+    return WebhookRequest(
+        method=request.method or "GET",
+        url=absolute_url(request),
+        path_suffix=suffix,
+        query={key: request.GET.getlist(key) for key in request.GET},
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=body,
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+    )
+
+
+def _meta(hook: WebhookRequest) -> dict[str, Any]:
+    return {
+        "method": hook.method,
+        "url": hook.url,
+        "path_suffix": hook.path_suffix,
+        "query": hook.query,
+        "remote_addr": hook.remote_addr,
+    }
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def webhook(request: HttpRequest, provider: str, inbox_id: str, suffix: str = "") -> HttpResponse:
+    connector = connector_for_provider(provider)
+    if connector is None:
+        return HttpResponse("Not found", status=404, content_type="text/plain")
+    try:
+        inbox = public_inbox(inbox_id)
+    except NotFound:
+        return HttpResponse("Not found", status=404, content_type="text/plain")
+    if inbox.kind not in connector.inbox_kinds:
+        return HttpResponse("Not found", status=404, content_type="text/plain")
+    body = _read_body(request, settings.TEAMLINE["WEBHOOK_MAX_BYTES"])
+    if body is None:
+        logger.warning("webhook %s/%s: body over the size limit", provider, inbox.public_id)
+        return HttpResponse("Payload too large", status=413, content_type="text/plain")
+    hook = webhook_request(request, body, suffix)
+
+    challenge = connector.handshake(inbox, hook)
+    if challenge is not None:
+        return challenge
+    try:
+        connector.verify(inbox, hook)
+        event_id = connector.event_id(inbox, hook)
+    except WebhookRejected as exc:
+        # The reason says what was wrong (missing header, bad signature), never a secret.
+        logger.warning(
+            "webhook %s/%s rejected (%s): %s", provider, inbox.public_id, exc.status, exc.reason
+        )
+        return HttpResponse(status=exc.status)
+    if not event_id:
+        logger.warning("webhook %s/%s: no event id", provider, inbox.public_id)
+        return HttpResponse("No event id", status=400, content_type="text/plain")
+    headers = {k: v for k, v in hook.headers.items() if k not in UNSAFE_HEADERS}
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                provider=provider,
+                inbox=inbox,
+                external_id=event_id[:255],
+                headers=headers,
+                request_meta=_meta(hook),
+                body=body,
+            )
+            # Same transaction: the stored event and its processing exist together or not at all.
+            process_webhook_event.enqueue(event.pk)
+    except IntegrityError:
+        logger.info("webhook %s/%s: duplicate %s absorbed", provider, inbox.public_id, event_id)
+    return connector.acknowledge(inbox, hook)
