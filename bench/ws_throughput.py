@@ -1041,9 +1041,14 @@ def run_round(
         if missing:
             notes.append(f"Teamline not measured: {missing}")
         else:
-            _, target, login = run_teamline(backend, args, cleanup)
-            notes.append(f"Teamline agents logged in via {login}")
-            runs.append(measure(runner, target, config, args, rnd))
+            try:
+                _, target, login = run_teamline(backend, args, cleanup)
+                notes.append(f"Teamline agents logged in via {login}")
+                runs.append(measure(runner, target, config, args, rnd))
+            except BenchError as exc:
+                # Keep the reference numbers of this round; say what went wrong.
+                log(f"error: {exc}")
+                notes.append(f"round {rnd}: Teamline failed: {str(exc).splitlines()[0]}")
     return backend
 
 

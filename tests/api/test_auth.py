@@ -125,6 +125,8 @@ def test_the_openapi_document_is_served_and_lists_every_path():
         "/api/v1/me/presence": {"put"},
         "/api/v1/me/tokens": {"get", "post"},
         "/api/v1/me/tokens/{token_id}": {"delete"},
+        "/api/v1/app/{inbox_public_id}/session": {"post"},
+        "/api/v1/app/{inbox_public_id}/messages": {"get", "post"},
     }
     assert {path: set(ops) for path, ops in paths.items()} == expected
     for path, operations in paths.items():

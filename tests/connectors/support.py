@@ -26,6 +26,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.test import Client
 from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
 
 from teamline.connectors import base
 from teamline.connectors.base import (
@@ -57,6 +58,7 @@ class FakeConnector(Connector):
         self.outcomes: deque[str] = deque()
         self.opted_out: set[str] = set()
         self.media: dict[str, bytes] = {}
+        self.requests: list[WebhookRequest] = []
 
     # inbound
     def handshake(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse | None:
@@ -68,6 +70,7 @@ class FakeConnector(Connector):
         return HttpResponse(status=403)
 
     def verify(self, inbox: Inbox, request: WebhookRequest) -> None:
+        self.requests.append(request)
         secret = inbox.credentials.get("secret", "")
         if not secret:
             raise WebhookRejected("no secret configured", 403)
@@ -181,9 +184,10 @@ def post_event(
     )
 
 
-def run_tasks() -> None:
-    """Run every task that is ready, like `teamline worker` does (batch mode)."""
-    Worker(
+def run_tasks(max_rounds: int = 50) -> None:
+    """Run every task that is ready, as `teamline worker` does, until none is left (tasks a
+    task enqueues for later — backoff — stay queued). Works inside a test's transaction."""
+    worker = Worker(
         queue_names=["default"],
         interval=0,
         batch=True,
@@ -192,4 +196,14 @@ def run_tasks() -> None:
         max_tasks=None,
         worker_id="test-worker",
         excluded_queue_names=[],
-    ).run()
+    )
+    for _ in range(max_rounds):
+        ready = list(DBTaskResult.objects.ready().order_by("enqueued_at", "id"))
+        if not ready:
+            return
+        for result in ready:
+            result.claim("test-worker")
+            worker.run_task(result)
+            result.refresh_from_db()
+            assert result.status == "SUCCESSFUL", result.traceback
+    raise AssertionError("tasks keep enqueuing tasks")

@@ -90,6 +90,7 @@ def test_a_verified_user_gets_a_session_token():
     response = open_session(Client(), inbox, "user-4711", name="Ingrid")
 
     assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
     claims = webchat.read_session(response.json()["token"])
     assert claims.inbox_public_id == str(inbox.public_id)
     assert response.json()["customer"] == {"name": "Ingrid"}
@@ -251,6 +252,8 @@ def test_the_thread_shows_replies_but_never_internal_notes():
     # Polling: only what came after a known id.
     after = user.get(f"/api/v1/app/{inbox.public_id}/messages?after={messages[0]['id']}")
     assert [m["text"] for m in after.json()["messages"]] == ["Yes, fixed by 14:00."]
+    huge = user.get(f"/api/v1/app/{inbox.public_id}/messages?after={2**70}")
+    assert huge.status_code == 422
 
 
 @pytest.mark.django_db

@@ -51,7 +51,9 @@ def arrives(
 
 def policy(inbox: Inbox | None, *steps: dict, **fields) -> RoutingPolicy:
     """A policy as an admin would configure it: policy(inbox, {"kind": "home_team", …}, …)."""
-    row = RoutingPolicy.objects.create(inbox=inbox, name=fields.pop("name", "Test policy"), **fields)
+    row = RoutingPolicy.objects.create(
+        inbox=inbox, name=fields.pop("name", "Test policy"), **fields
+    )
     for position, spec in enumerate(steps):
         spec = dict(spec)
         targets: list[Team] = spec.pop("target_teams", [])

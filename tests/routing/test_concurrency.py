@@ -90,3 +90,47 @@ def test_agents_coming_online_while_sweeps_run_never_overfill():
         TimelineEvent.objects.filter(kind="assigned").values_list("conversation_id", flat=True)
     )
     assert all(count == 1 for count in assignments.values())
+
+
+def test_concurrent_routers_with_overflow_and_ticks_never_double_assign():
+    """Arrivals, agents coming online, and ticks that push items to overflow, all at once:
+    every conversation has at most one assignment, nobody exceeds capacity, and the work items
+    agree with the conversations."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from teamline.routing.models import WorkItem
+
+    oslo, bergen = create_team("Oslo"), create_team("Bergen")
+    inbox = create_inbox(oslo)
+    oslo_agents = [create_agent(team=oslo, capacity={"chat": 2}) for _ in range(2)]
+    bergen_agents = [create_agent(team=bergen, capacity={"chat": 2}) for _ in range(2)]
+    for _ in range(6):
+        customer_says(create_customer(team=oslo), "Hello?", inbox=inbox)
+    later = timezone.now() + timedelta(seconds=200)  # past the home team's 180 s
+
+    newcomers = [create_customer(team=oslo) for _ in range(6)]
+    jobs = [lambda c=c: customer_says(c, "Hi", inbox=inbox) for c in newcomers]
+    jobs += [
+        lambda a=a: do_set_presence(a, "available", actor=a) for a in oslo_agents + bergen_agents
+    ]
+    jobs += [lambda: sweep_queues(now=later) for _ in range(3)]
+    run_concurrently(jobs)
+    sweep_queues(now=later + timedelta(seconds=1))
+
+    conversations = Conversation.objects.filter(team=oslo)
+    load = Counter(c.assignee_id for c in conversations if c.assignee_id)
+    assert all(count <= 2 for count in load.values()), load
+    assert sum(load.values()) == 8  # four agents, two seats each: every seat filled
+    assignments = Counter(
+        TimelineEvent.objects.filter(kind="assigned").values_list("conversation_id", flat=True)
+    )
+    assert all(count == 1 for count in assignments.values()), assignments
+    for conversation in conversations:
+        live = WorkItem.objects.filter(conversation=conversation, state__in=["queued", "assigned"])
+        assert live.count() == 1
+        expected = "assigned" if conversation.assignee_id else "queued"
+        assert live.get().state == expected
+        if conversation.assignee_id:
+            assert live.get().assignee_id == conversation.assignee_id

@@ -12,11 +12,12 @@ with a verified app identity: a token only ever reaches its own customer's threa
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
-from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
+from ninja import Field, Query, Router, Schema, Status
 
 from teamline.core import ratelimit
 from teamline.core.errors import Forbidden, NotFound, TeamlineError
@@ -157,7 +158,9 @@ def _present(message: Any) -> dict[str, Any]:
     summary="Open an app session for a verified user",
     operation_id="app_session",
 )
-def open_session(request: HttpRequest, inbox_public_id: str, payload: SessionIn) -> Any:
+def open_session(
+    request: HttpRequest, response: HttpResponse, inbox_public_id: str, payload: SessionIn
+) -> Any:
     """Exchange the app backend's identity hash for a session token. 403 when the hash does not
     match, 404 for an unknown inbox."""
     from teamline.customers.actions import do_resolve_verified_customer
@@ -166,6 +169,8 @@ def open_session(request: HttpRequest, inbox_public_id: str, payload: SessionIn)
     if not webchat.verify_identity(inbox.secret, payload.user_id, payload.user_hash):
         raise Forbidden("The identity signature does not match.")
     customer = do_resolve_verified_customer(payload.user_id, name=payload.name.strip())
+    # The answer carries a bearer token: never cached by a client or a proxy.
+    patch_cache_control(response, no_store=True)
     return {
         "token": webchat.sign_session(str(inbox.public_id), customer.pk),
         "customer": {"name": customer.name},
@@ -179,7 +184,11 @@ def open_session(request: HttpRequest, inbox_public_id: str, payload: SessionIn)
     operation_id="app_thread",
     by_alias=True,
 )
-def thread(request: HttpRequest, inbox_public_id: str, after: int = 0) -> Any:
+def thread(
+    request: HttpRequest,
+    inbox_public_id: str,
+    after: Annotated[int, Query(0, ge=0, le=2**63 - 1)] = 0,
+) -> Any:
     """Everything the user may see across their conversations, oldest first; never internal
     notes. `after`: only messages with a greater id (for polling)."""
     from teamline.conversations.queries import customer_thread

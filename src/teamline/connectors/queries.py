@@ -11,13 +11,16 @@ from .models import Inbox
 from .webchat import SessionClaims
 
 
-def public_inbox(public_id: object) -> Inbox:
-    """An active inbox by the public id a widget or webhook URL carries."""
+def public_inbox(public_id: object, *, kinds: tuple[str, ...] | None = None) -> Inbox:
+    """An active inbox by the public id a widget or webhook URL carries, optionally only of
+    the given kinds (the widget must not open sessions on an SMS inbox's id)."""
     try:
         value = uuid.UUID(str(public_id))
     except ValueError as exc:
         raise NotFound("No such inbox.") from exc
     inbox = Inbox.objects.select_related("default_team").filter(public_id=value, is_active=True)
+    if kinds is not None:
+        inbox = inbox.filter(kind__in=kinds)
     found = inbox.first()
     if found is None:
         raise NotFound("No such inbox.")
@@ -34,7 +37,10 @@ def session_customer(claims: SessionClaims) -> Customer:
 
 
 def first_active_inbox() -> Inbox | None:
-    """The oldest active inbox (the demo brand page embeds its widget)."""
+    """The oldest active web chat inbox (the demo brand page embeds its widget)."""
     return (
-        Inbox.objects.select_related("default_team").filter(is_active=True).order_by("pk").first()
+        Inbox.objects.select_related("default_team")
+        .filter(is_active=True, kind="webchat")
+        .order_by("pk")
+        .first()
     )

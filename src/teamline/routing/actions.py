@@ -225,9 +225,9 @@ def claim(
 
 def _mark_assigned(conversation_id: int, agent_id: int, now: datetime) -> None:
     ids = list(
-        WorkItem.objects.filter(
-            conversation_id=conversation_id, state__in=LIVE_STATES
-        ).values_list("pk", flat=True)
+        WorkItem.objects.filter(conversation_id=conversation_id, state__in=LIVE_STATES).values_list(
+            "pk", flat=True
+        )
     )
     if ids:
         WorkItem.objects.filter(pk__in=ids).update(
@@ -240,13 +240,17 @@ def _mark_assigned(conversation_id: int, agent_id: int, now: datetime) -> None:
         QueueEntry.objects.filter(work_item_id__in=ids).delete()
 
 
-def _safe_claim(conversation_id: int, agent_id: int, *, reason: str, now: datetime, **data: Any) -> str:
+def _safe_claim(
+    conversation_id: int, agent_id: int, *, reason: str, now: datetime, **data: Any
+) -> str:
     try:
         return claim(conversation_id, agent_id, reason=reason, now=now, **data)
     except OperationalError:
         # A deadlock report (the caller held a conversation lock) or a busy database: the item
         # stays queued and the tick decides again.
-        logger.warning("claim of conversation %s by %s failed; left queued", conversation_id, agent_id)
+        logger.warning(
+            "claim of conversation %s by %s failed; left queued", conversation_id, agent_id
+        )
         return UNAVAILABLE
 
 
@@ -284,11 +288,17 @@ def _route(row: WorkItem, conv: Conversation, now: datetime) -> int | None:
     step = f"{placement.step_index + 1} of {placement.step_count}"
     for agent_id in decision.eligible[:MAX_CLAIM_TRIES]:
         reason = engine.assignment_reason(ctx.agents[agent_id], item, placement, ctx)
-        outcome = _safe_claim(conv.pk, agent_id, reason=reason, now=now, step=step)
+        outcome = _safe_claim(
+            conv.pk, agent_id, reason=reason, now=now, step=step, route=placement.reason
+        )
         if outcome == ASSIGNED:
             return agent_id
         if outcome == TAKEN:
-            return Conversation.objects.filter(pk=conv.pk).values_list("assignee_id", flat=True).first()
+            return (
+                Conversation.objects.filter(pk=conv.pk)
+                .values_list("assignee_id", flat=True)
+                .first()
+            )
     _apply_placement(row, conv, item, placement, policy, ctx, now)
     return None
 
@@ -387,11 +397,11 @@ def _apply_placement(
 def _entry_placement(entry: QueueEntry, row: WorkItem) -> engine.Placement:
     """The part of the item's placement one queue entry stands for."""
     if entry.agent_id is not None:
-        scope, teams = engine.SCOPE_AGENT, frozenset()
+        scope, teams = engine.SCOPE_AGENT, frozenset[int]()
     elif entry.team_id is not None:
         scope, teams = engine.SCOPE_TEAMS, frozenset({entry.team_id})
     else:
-        scope, teams = engine.SCOPE_ALL, frozenset()
+        scope, teams = engine.SCOPE_ALL, frozenset[int]()
     return engine.Placement(
         step_index=row.step_index,
         step_count=0,
@@ -478,7 +488,9 @@ def agent_freed(agent: User, *, channel_kind: str, now: datetime | None = None) 
     now = _now(now)
     if channel_kind == "voice":
         seconds = (
-            AgentProfile.objects.filter(user=agent).values_list("wrap_up_seconds", flat=True).first()
+            AgentProfile.objects.filter(user=agent)
+            .values_list("wrap_up_seconds", flat=True)
+            .first()
         )
         if seconds:
             AgentProfile.objects.filter(user=agent).update(
@@ -666,7 +678,8 @@ def give_back_offline_work(*, now: datetime | None = None, limit: int = TICK_BAT
             policies[conv.inbox_id] = policy_for_inbox(conv.inbox_id)[0]
         policy = policies[conv.inbox_id]
         agent_id = conv.assignee_id
-        assert conv.assignee is not None
+        if agent_id is None or conv.assignee is None:
+            continue
         since = conv.assignee.agent.presence_changed_at
         if conv.channel_kind not in policy.give_back_kinds:
             continue

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import (
     CustomerRoutingPreference,
@@ -47,7 +48,7 @@ class SurgeEpisodeAdmin(admin.ModelAdmin):
     list_filter = ["team"]
     readonly_fields = [f.name for f in SurgeEpisode._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -59,5 +60,5 @@ class WorkItemAdmin(admin.ModelAdmin):
     list_filter = ["state", "kind", "channel_kind"]
     readonly_fields = [f.name for f in WorkItem._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

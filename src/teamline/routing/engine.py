@@ -299,7 +299,9 @@ def can_serve(agent: Agent, skills: Mapping[str, int], language: str) -> bool:
     return speaks(agent, language) and has_skills(agent, skills)
 
 
-def saturated(team_id: int, item: Item, skills: Mapping[str, int], language: str, ctx: Context) -> bool:
+def saturated(
+    team_id: int, item: Item, skills: Mapping[str, int], language: str, ctx: Context
+) -> bool:
     """A team is saturated for an item when it is in surge or nobody online in it could serve
     the item (skills and language)."""
     if team_id in ctx.surging:
@@ -434,8 +436,10 @@ def place(item: Item, policy: Policy, ctx: Context) -> Placement:
     teams: set[int] = set()
     every = False
     for position, earlier in enumerate(steps[: index + 1]):
-        if earlier.only_when_saturated and position != index and not _home_saturated(
-            item, policy, earlier, ctx
+        if (
+            earlier.only_when_saturated
+            and position != index
+            and not _home_saturated(item, policy, earlier, ctx)
         ):
             continue  # a step the conditions say not to use adds nobody
         added, all_teams = _step_teams(earlier, item, ctx)
@@ -551,9 +555,12 @@ def assignment_reason(agent: Agent, item: Item, placement: Placement, ctx: Conte
     """Why this agent: 'last agent', 'home team, longest idle', 'overflow (Bergen), …'."""
     if placement.scope == SCOPE_AGENT:
         why = "last agent"
-    elif item.home_team_id is not None and item.home_team_id in agent.team_ids and (
-        placement.step.kind in (HOME_TEAM, LAST_AGENT) or not item.opt_out_of_team
-    ) and ctx.admits(item.home_team_id, item):
+    elif (
+        item.home_team_id is not None
+        and item.home_team_id in agent.team_ids
+        and (placement.step.kind in (HOME_TEAM, LAST_AGENT) or not item.opt_out_of_team)
+        and ctx.admits(item.home_team_id, item)
+    ):
         why = "home team"
     else:
         teams = sorted(
@@ -579,7 +586,9 @@ def decide(item: Item, policy: Policy, ctx: Context) -> Decision:
     return Decision(placement, tuple(a.id for a in eligible), chosen.id, reason)
 
 
-def with_load(agent: Agent, channel_kind: str, delta: int = 1, now: datetime | None = None) -> Agent:
+def with_load(
+    agent: Agent, channel_kind: str, delta: int = 1, now: datetime | None = None
+) -> Agent:
     """The agent after taking (or giving back) one item: for the simulator and batch routing."""
     load = dict(agent.load)
     load[channel_kind] = max(int(load.get(channel_kind, 0)) + delta, 0)
@@ -623,7 +632,9 @@ def explain(item: Item, placement: Placement, policy: Policy, ctx: Context) -> s
     steps = steps_for(item, policy)
     step = placement.step
     if step.timeout_seconds is not None and placement.step_index < len(steps) - 1:
-        left = (placement.entered_at + timedelta(seconds=step.timeout_seconds) - now).total_seconds()
+        left = (
+            placement.entered_at + timedelta(seconds=step.timeout_seconds) - now
+        ).total_seconds()
         label = _next_label(steps, placement.step_index, item, ctx)
-        return f"{text}, {label} in {max(int(round(left)), 0)} s"
+        return f"{text}, {label} in {max(round(left), 0)} s"
     return text

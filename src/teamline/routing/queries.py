@@ -226,9 +226,7 @@ def load_context(item: engine.Item, policy: engine.Policy, now: datetime) -> eng
     fallbacks = {c.fallback_team_id for c in calendars.values() if c.fallback_team_id}
     if missing := fallbacks - set(calendars):
         calendars.update(calendars_for(missing, now=now))
-    agents = load_agents(
-        team_ids=None if every else set(calendars), extra_ids=[item.last_agent_id]
-    )
+    agents = load_agents(team_ids=None if every else set(calendars), extra_ids=[item.last_agent_id])
     return engine.Context(
         now=now,
         calendars=calendars,
@@ -246,7 +244,8 @@ def explain(work_item: WorkItem, now: datetime) -> str:
         return f"assigned to {assignee.name if assignee else 'an agent'}"
     if work_item.state != WorkState.QUEUED:
         return f"{work_item.get_state_display().lower()}"
-    inbox_id = work_item.conversation.inbox_id if work_item.conversation_id else None
+    conversation = work_item.conversation
+    inbox_id = conversation.inbox_id if conversation is not None else None
     policy = policy_by_id(work_item.policy_id, inbox_id)
     item = item_snapshot(work_item)
     ctx = load_context(item, policy, now)

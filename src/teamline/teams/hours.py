@@ -59,7 +59,9 @@ def _public_holidays(country: str, subdivision: str, year: int) -> frozenset[dat
     import holidays
 
     try:
-        calendar = holidays.country_holidays(country.upper(), subdiv=subdivision or None, years=year)
+        calendar = holidays.country_holidays(
+            country.upper(), subdiv=subdivision or None, years=year
+        )
     except (NotImplementedError, KeyError):
         return frozenset()
     return frozenset(calendar.keys())
@@ -69,9 +71,7 @@ def is_holiday(calendar: Calendar, local_day: date) -> bool:
     if local_day in calendar.custom_holidays:
         return True
     if calendar.country:
-        return local_day in _public_holidays(
-            calendar.country, calendar.subdivision, local_day.year
-        )
+        return local_day in _public_holidays(calendar.country, calendar.subdivision, local_day.year)
     return False
 
 

@@ -69,7 +69,8 @@ class WidgetSession:
 def _open_session(token: str) -> tuple[Inbox, Customer]:
     """The inbox and customer a session token names; NotFound for anything else."""
     claims = webchat.read_session(token)
-    inbox = public_inbox(claims.inbox_public_id)
+    # App sessions (connectors/app_api.py) use this socket too, with the same signed token.
+    inbox = public_inbox(claims.inbox_public_id, kinds=("webchat", "app"))
     return inbox, session_customer(claims)
 
 

@@ -128,7 +128,7 @@ def session(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
     """
     origin = request.headers.get("Origin")
     try:
-        inbox = public_inbox(inbox_public_id)
+        inbox = public_inbox(inbox_public_id, kinds=("webchat",))
     except TeamlineError as exc:
         return _error_from(exc)
     allowed = origin_allowed(inbox, origin)
