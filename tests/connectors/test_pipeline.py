@@ -509,3 +509,14 @@ def test_old_events_stay_unique_per_inbox_not_globally(client, sms_inbox, oslo):
     post_event(client, other, {"id": "e1", "messages": []})
     assert WebhookEvent.objects.count() == 2
     assert WebhookEvent.objects.filter(received_at__gt=timezone.now() - timedelta(minutes=1))
+
+
+def test_stop_and_start_keep_the_opt_out_list_the_sms_connector_reads(client, sms_inbox):
+    post_event(client, sms_inbox, sms("e1", "STOP", content={"keyword": "stop"}))
+    run_tasks()
+    customer = Customer.objects.get()
+    assert customer.attributes["sms_opt_out"] == ["+4791234567"]
+    post_event(client, sms_inbox, sms("e2", "Start", content={"keyword": "start"}))
+    run_tasks()
+    customer.refresh_from_db()
+    assert customer.attributes["sms_opt_out"] == []

@@ -30,3 +30,32 @@ def test_inbox_secret_is_not_in_the_admin_list(client):
     page = client.get("/admin/connectors/inbox/").content.decode()
     assert inbox.name in page
     assert inbox.secret not in page
+
+
+def test_provider_credentials_are_write_only_in_the_admin(client):
+    from teamline.connectors.models import Inbox
+
+    team = create_team("Oslo")
+    client.force_login(create_user("root", role="admin"))
+    response = client.post(
+        "/admin/connectors/inbox/add/",
+        {
+            "name": "Oslo SMS",
+            "kind": "sms",
+            "default_team": team.pk,
+            "greeting": "",
+            "allowed_origins": "[]",
+            "is_active": "on",
+            "config": '{"from_number": "+4791000000"}',
+            "new_credentials": '{"account_sid": "AC123", "auth_token": "tw-secret-token"}',
+            "secret": "inbox-secret",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    inbox = Inbox.objects.get(name="Oslo SMS")
+    assert inbox.credentials == {"account_sid": "AC123", "auth_token": "tw-secret-token"}
+    assert "tw-secret-token" not in inbox.credentials_encrypted  # encrypted at rest
+    page = client.get(f"/admin/connectors/inbox/{inbox.pk}/change/").content.decode()
+    assert "tw-secret-token" not in page
+    assert "account_sid, auth_token (values hidden)" in page
+    assert f"/webhooks/twilio/{inbox.public_id}/" in page

@@ -24,6 +24,7 @@ from teamline.conversations.attachments import (
 from teamline.conversations.models import Message
 from teamline.customers.actions import (
     do_create_webchat_visitor,
+    do_record_sms_keyword,
     do_resolve_contact,
     do_resolve_verified_customer,
     do_update_customer_profile,
@@ -155,6 +156,9 @@ def do_receive_inbound(
         home_team=inbox.default_team,
         default_region=(inbox.config or {}).get("default_region") or None,
     )
+    keyword = inbound.content.get("keyword")
+    if inbound.channel == "sms" and identity.kind == "phone" and keyword in ("stop", "start"):
+        do_record_sms_keyword(customer, identity.value, str(keyword))
     prepared, notes = _prepare_attachments(inbox, inbound, connector)
     content: dict[str, Any] = {
         **inbound.content,

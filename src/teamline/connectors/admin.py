@@ -1,17 +1,79 @@
+import json
+from typing import Any
+
+from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html
 
-from .models import Inbox
+from .models import Inbox, WebhookEvent
+
+PROVIDER_FOR_KIND = {
+    "sms": "twilio",
+    "whatsapp": "meta",
+    "messenger": "meta",
+    "instagram": "meta",
+    "telegram": "telegram",
+    "wechat": "wechat",
+}
+
+
+class InboxForm(forms.ModelForm):
+    """Credentials are write-only: the form shows which keys are stored, never their values.
+    Leave the field empty to keep what is stored; `{}` clears it."""
+
+    new_credentials = forms.CharField(
+        label="Provider credentials (JSON)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        help_text='e.g. {"account_sid": "AC…", "auth_token": "…"}; see docs/channels/. '
+        "Stored encrypted; never shown again.",
+    )
+
+    class Meta:
+        model = Inbox
+        fields = [
+            "name",
+            "kind",
+            "default_team",
+            "greeting",
+            "allowed_origins",
+            "is_active",
+            "config",
+            "secret",
+        ]
+
+    def clean_new_credentials(self) -> dict[str, Any] | None:
+        raw = self.cleaned_data.get("new_credentials", "").strip()
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise forms.ValidationError("Give a JSON object of names to values.")
+        return value
+
+    def save(self, commit: bool = True) -> Any:
+        inbox = super().save(commit=False)
+        credentials = self.cleaned_data.get("new_credentials")
+        if credentials is not None:
+            inbox.credentials = credentials
+        if commit:
+            inbox.save()
+        return inbox
 
 
 @admin.register(Inbox)
 class InboxAdmin(admin.ModelAdmin):
     # The secret is deliberately absent from the list and never rendered back into a page
-    # other than this inbox's own change form.
+    # other than this inbox's own change form; provider credentials are never rendered.
+    form = InboxForm
     list_display = ["name", "kind", "default_team", "is_active"]
     list_filter = ["kind", "is_active"]
-    readonly_fields = ["public_id", "embed_snippet"]
+    readonly_fields = ["public_id", "embed_snippet", "webhook_url", "stored_credentials"]
     fields = [
         "name",
         "kind",
@@ -19,18 +81,63 @@ class InboxAdmin(admin.ModelAdmin):
         "greeting",
         "allowed_origins",
         "is_active",
+        "config",
+        "new_credentials",
+        "stored_credentials",
         "public_id",
+        "webhook_url",
         "embed_snippet",
         "secret",
     ]
 
     @admin.display(description="Embed on the brand's pages")
     def embed_snippet(self, obj: Inbox) -> str:
-        if not obj.pk:
-            return "Save the inbox first."
+        if not obj.pk or obj.kind != "webchat":
+            return "—"
         return format_html(
             '<code>&lt;script src="{}/static/widget/teamline.js" data-inbox="{}" async&gt;'
             "&lt;/script&gt;</code>",
             settings.PUBLIC_URL,
             obj.public_id,
         )
+
+    @admin.display(description="Webhook URL to paste at the provider")
+    def webhook_url(self, obj: Inbox) -> str:
+        provider = PROVIDER_FOR_KIND.get(obj.kind)
+        if not obj.pk or provider is None:
+            return "—"
+        return format_html(
+            "<code>{}/webhooks/{}/{}/</code>", settings.PUBLIC_URL, provider, obj.public_id
+        )
+
+    @admin.display(description="Stored credentials")
+    def stored_credentials(self, obj: Inbox) -> str:
+        try:
+            keys = sorted(obj.credentials)
+        except ValueError:
+            return "Cannot be decrypted with the configured key."
+        return ", ".join(keys) + " (values hidden)" if keys else "none"
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    """Inspect raw provider deliveries; replay failed ones with `teamline webhooks replay`."""
+
+    list_display = ["received_at", "provider", "inbox", "external_id", "status", "attempts"]
+    list_filter = ["provider", "status"]
+    search_fields = ["external_id"]
+    exclude = ["body"]
+    readonly_fields = [
+        "provider",
+        "inbox",
+        "external_id",
+        "received_at",
+        "headers",
+        "status",
+        "attempts",
+        "error",
+        "processed_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

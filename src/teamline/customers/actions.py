@@ -254,3 +254,27 @@ def do_merge_customers(
             emit_conversation(conversation, EventType.CONVERSATION_UPDATED)
     target.refresh_from_db()
     return merge
+
+
+SMS_OPT_OUT_ATTRIBUTE = "sms_opt_out"
+
+
+def do_record_sms_keyword(customer: Customer, number: str, keyword: str) -> Customer:
+    """STOP / START from `number` (the carrier keywords, recognised by the SMS connector):
+    keeps customer.attributes["sms_opt_out"], the E.164 numbers never to be texted, which the
+    SMS connector reads for reachability and refuses to send to. Locks the customer row."""
+    if keyword not in ("stop", "start"):
+        return customer
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        numbers = [n for n in locked.attributes.get(SMS_OPT_OUT_ATTRIBUTE) or [] if n]
+        if keyword == "stop" and number not in numbers:
+            numbers.append(number)
+        elif keyword == "start":
+            numbers = [n for n in numbers if n != number]
+        else:
+            return locked
+        locked.attributes = {**locked.attributes, SMS_OPT_OUT_ATTRIBUTE: numbers}
+        locked.save(update_fields=["attributes", "updated_at"])
+    customer.attributes = locked.attributes
+    return customer
