@@ -47,6 +47,8 @@ from teamline.connectors.models import Inbox
 from teamline.customers.models import Customer
 from teamline.teams.models import Team
 
+SECRET = "s3cret-key"  # the inbox credential the fake signs with
+
 
 class FakeConnector(Connector):
     provider = "fake"
@@ -159,7 +161,7 @@ def restore(saved: dict[str, Connector]) -> None:
 
 
 def create_provider_inbox(
-    team: Team, kind: str = "sms", *, name: str = "Nordlys SMS", secret: str = "s3cret-key"
+    team: Team, kind: str = "sms", *, name: str = "Nordlys SMS", secret: str = SECRET
 ) -> Inbox:
     inbox = Inbox(name=name, kind=kind, default_team=team)
     inbox.credentials = {"secret": secret, "verify_token": "verify-me"}
@@ -167,12 +169,12 @@ def create_provider_inbox(
     return inbox
 
 
-def sign(body: bytes, secret: str = "s3cret-key") -> str:
+def sign(body: bytes, secret: str = SECRET) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def post_event(
-    client: Client, inbox: Inbox, payload: dict[str, Any], *, secret: str = "s3cret-key", **h: str
+    client: Client, inbox: Inbox, payload: dict[str, Any], *, secret: str = SECRET, **h: str
 ) -> Any:
     body = json.dumps(payload).encode()
     headers = {"X-Fake-Signature": sign(body, secret), **h}

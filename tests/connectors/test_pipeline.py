@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from teamline.connectors.models import WebhookEvent
+from teamline.connectors.models import Inbox, WebhookEvent
 from teamline.connectors.tasks import backoff_seconds
 from teamline.conversations.actions import do_change_status, do_send_reply
 from teamline.conversations.models import Attachment, Conversation, Message
@@ -309,7 +309,7 @@ def test_transient_errors_are_retried_with_backoff_then_delivered(client, sms_in
     wait = (retry.run_after - timezone.now()).total_seconds()
     assert 7 <= wait <= 12.5  # 10 s ± 20 %
 
-    for attempt in (2, 3):
+    for _ in (2, 3):
         DBTaskResult.objects.filter(status="READY").update(run_after=timezone.now())
         run_tasks()
     reply.refresh_from_db()
@@ -520,3 +520,28 @@ def test_stop_and_start_keep_the_opt_out_list_the_sms_connector_reads(client, sm
     run_tasks()
     customer.refresh_from_db()
     assert customer.attributes["sms_opt_out"] == []
+
+
+def test_credentials_are_reencrypted_with_the_newest_key(sms_inbox, monkeypatch):
+    from cryptography.fernet import Fernet
+
+    from teamline.core import crypto
+
+    old = sms_inbox.credentials_encrypted
+    new_key, old_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    crypto._fernet.cache_clear()
+    monkeypatch.setenv("TEAMLINE_ENCRYPTION_KEY", old_key)
+    sms_inbox.credentials = {"secret": "s3cret-key"}
+    sms_inbox.save()
+    crypto._fernet.cache_clear()
+    monkeypatch.setenv("TEAMLINE_ENCRYPTION_KEY", f"{new_key},{old_key}")
+    try:
+        call_command("rotate_credentials")
+        sms_inbox.refresh_from_db()
+        assert sms_inbox.credentials_encrypted != old
+        crypto._fernet.cache_clear()
+        monkeypatch.setenv("TEAMLINE_ENCRYPTION_KEY", new_key)  # the old key is gone
+        assert Inbox.objects.get(pk=sms_inbox.pk).credentials == {"secret": "s3cret-key"}
+    finally:
+        monkeypatch.delenv("TEAMLINE_ENCRYPTION_KEY")
+        crypto._fernet.cache_clear()

@@ -9,8 +9,6 @@ from typing import Any
 
 from django.conf import settings
 
-from teamline.core import ratelimit
-from teamline.core.errors import Forbidden, NotFound
 from teamline.conversations.actions import (
     MAX_TEXT,
     do_receive_automated_message,
@@ -22,6 +20,8 @@ from teamline.conversations.attachments import (
     prepare_attachment,
 )
 from teamline.conversations.models import Message
+from teamline.core import ratelimit
+from teamline.core.errors import Forbidden, NotFound
 from teamline.customers.actions import (
     do_create_webchat_visitor,
     do_record_sms_keyword,

@@ -116,10 +116,8 @@ def do_receive_customer_message(
     message with attachments or structured content may have no text.
     Emits message.created (staff + customer), conversation.created/updated.
     """
-    if (text or "").strip() or not (attachments or content):
-        text = _clean_text(text)
-    else:
-        text = ""
+    has_text = bool((text or "").strip())
+    text = _clean_text(text) if has_text or not (attachments or content) else ""
     if external_id:
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
         if existing:
@@ -361,9 +359,7 @@ def do_schedule_delivery_retry(message: Message, reason: str, *, run_after: date
     from teamline.connectors.tasks import deliver_message
 
     with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(
-            delivery_error=f"Retrying: {reason}"[:2000]
-        )
+        Message.objects.filter(pk=message.pk).update(delivery_error=f"Retrying: {reason}"[:2000])
         deliver_message.using(run_after=run_after).enqueue(message.pk)
         message.refresh_from_db()
         emit_message_updated(message)

@@ -55,9 +55,9 @@ def _ftyp(data: bytes) -> str | None:
 
 def _looks_like_markup(text: str) -> bool:
     head = text.lstrip("\ufeff \t\r\n")[:512].lower()
-    return head.startswith(("<!doctype", "<html", "<svg", "<?xml", "<head", "<body", "<script")) or (
-        "<svg" in head or "<html" in head or "<script" in head
-    )
+    return head.startswith(
+        ("<!doctype", "<html", "<svg", "<?xml", "<head", "<body", "<script")
+    ) or ("<svg" in head or "<html" in head or "<script" in head)
 
 
 def sniff(data: bytes) -> str | None:

@@ -80,8 +80,6 @@ class SenderKind(models.TextChoices):
 class DeliveryStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     QUEUED = "queued", "Queued"
-    # Routing moved the waiting item: next policy step, overflow, after-hours, surge.
-    ROUTED = "routed", "Routed"
     SENT = "sent", "Sent"
     DELIVERED = "delivered", "Delivered"
     READ = "read", "Read"

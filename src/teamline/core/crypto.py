@@ -40,3 +40,14 @@ def decrypt_json(token: str) -> dict[str, Any]:
         return dict(json.loads(_fernet().decrypt(token.encode())))
     except InvalidToken as exc:
         raise ValueError("credentials cannot be decrypted with the configured key") from exc
+
+
+def reencrypt(token: str) -> str:
+    """`token` encrypted again with the first (newest) key of TEAMLINE_ENCRYPTION_KEY — the
+    second half of a key rotation (`teamline rotate_credentials`)."""
+    if not token:
+        return token
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("credentials cannot be decrypted with the configured key") from exc

@@ -77,23 +77,19 @@ def merge_suggestions(actor: User, customer: Customer) -> list[MergeSuggestion]:
             for other in visible.filter(**{f"attributes__{attribute}__iexact": identity.value}):
                 found.setdefault(
                     other.pk,
-                    MergeSuggestion(
-                        other, f"Same {labels[kind]} ({identity.value}), not verified"
-                    ),
+                    MergeSuggestion(other, f"Same {labels[kind]} ({identity.value}), not verified"),
                 )
     # This customer typed somebody's identity.
     for attribute, kind in UNVERIFIED_CLAIMS.items():
         value = _normalized(kind, customer.attributes.get(attribute))
         if value is None:
             continue
-        for identity in Identity.objects.filter(kind=kind, value=value).exclude(
-            customer=customer
-        ):
-            other = visible.filter(pk=identity.customer_id).first()
-            if other is not None:
+        for identity in Identity.objects.filter(kind=kind, value=value).exclude(customer=customer):
+            owner = visible.filter(pk=identity.customer_id).first()
+            if owner is not None:
                 found.setdefault(
-                    other.pk,
-                    MergeSuggestion(other, f"Same {labels[kind]} ({value}), not verified"),
+                    owner.pk,
+                    MergeSuggestion(owner, f"Same {labels[kind]} ({value}), not verified"),
                 )
     return sorted(found.values(), key=lambda s: s.customer.pk)
 

@@ -202,7 +202,7 @@ TEAMLINE = {
     ),
     # Outbox: attempts on transient provider errors, with exponential backoff from the base.
     "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("TEAMLINE_OUTBOX_MAX_ATTEMPTS", "6")),
-    "OUTBOX_BACKOFF_SECONDS": float(os.environ.get("TEAMLINE_OUTBOX_BACKOFF_SECONDS", "10")),
+    "OUTBOX_BACKOFF_SECONDS": int(os.environ.get("TEAMLINE_OUTBOX_BACKOFF_SECONDS", "10")),
 }
 
 LOGGING = {
