@@ -16,8 +16,8 @@ Database (``BENCH_REF_DATABASE``): a SQLite file (WAL, synchronous=NORMAL, like 
 embedded mode), written from one dedicated thread with one connection; or a ``postgres://`` URL,
 written with a small pool of autocommit psycopg async connections (``BENCH_REF_PG_POOL``,
 default 4). The table ``bench_reference_message`` must exist (the harness creates it).
-Channel layer: InMemoryChannelLayer, or RedisPubSubChannelLayer when ``BENCH_REF_REDIS_URL`` is
-set (prefix ``BENCH_REF_CHANNEL_PREFIX``).
+Channel layer: InMemoryChannelLayer (default capacity, or ``BENCH_REF_INMEMORY_CAPACITY``), or
+RedisPubSubChannelLayer when ``BENCH_REF_REDIS_URL`` is set (prefix ``BENCH_REF_CHANNEL_PREFIX``).
 
 Run: ``uvicorn reference_app:application --app-dir bench --lifespan off`` with that environment.
 """
@@ -54,6 +54,8 @@ if REDIS_URL:
     }
 else:
     layer = {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    if capacity := os.environ.get("BENCH_REF_INMEMORY_CAPACITY"):  # what-if runs only
+        layer["CONFIG"] = {"capacity": int(capacity)}
 # Channels reads its layer from Django settings; nothing else of Django is configured or used.
 settings.configure(CHANNEL_LAYERS={"default": layer}, INSTALLED_APPS=[], DATABASES={})
 

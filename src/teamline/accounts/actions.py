@@ -148,3 +148,32 @@ def check_api_token(raw: str) -> User | None:
 def do_ensure_agent_profile(user: User) -> AgentProfile:
     profile, _ = AgentProfile.objects.get_or_create(user=user)
     return profile
+
+
+def do_set_expert_available(user: User, available: bool, *, actor: User) -> AgentProfile:
+    """The staff member says whether they may be pulled into conversations as an expert
+    (independent of presence). Their own choice (or an admin's). One conditional UPDATE;
+    emits presence.changed (with `expert_available`) to their teams, admins and own sessions."""
+    if actor.pk != user.pk and not actor.is_admin:
+        raise NotFound("No such agent.")
+    with transaction.atomic():
+        changed = (
+            AgentProfile.objects.filter(user=user)
+            .exclude(expert_available=available)
+            .update(expert_available=available)
+        )
+        profile = AgentProfile.objects.get(user=user)
+        if changed:
+            send_event_on_commit(
+                Event(
+                    EventType.PRESENCE_CHANGED,
+                    staff={
+                        "user": {"id": user.pk, "name": user.name},
+                        "presence": profile.presence,
+                        "expert_available": available,
+                        "at": timezone.now().isoformat(),
+                    },
+                ),
+                presence_recipients(user),
+            )
+    return profile

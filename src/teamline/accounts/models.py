@@ -71,6 +71,11 @@ class AgentProfile(models.Model):
         default=0, help_text="seconds of wrap-up after each voice contact"
     )
     wrap_up_until = models.DateTimeField(null=True, blank=True)
+    # Back-office staff who may be pulled into a conversation as an expert (a second
+    # participant, not the assignee). Set by the agent on the desk, independent of presence.
+    expert_available = models.BooleanField(
+        default=False, help_text="may be invited into conversations as an expert"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["presence", "last_assigned_at"])]

@@ -290,6 +290,40 @@ def change_status(request: HttpRequest, conversation_id: ObjectId, payload: Stat
     return _detail(access_conversation(actor, conversation_id))
 
 
+class QueueOut(Schema):
+    position: int | None = Field(description="1 = next in line; null while being placed.")
+    eta_seconds: int | None = Field(description="Estimated wait (docs/routing.md); null: unknown.")
+    serving: bool = Field(description="Whether anybody in the item's pool serves it now.")
+    answer_from: str | None = Field(description="When closed: when a human answers (team time).")
+    kind: str = Field(description="conversation, callback or appointment.")
+    explanation: str = Field(description="Why it waits where it does, for supervisors.")
+
+
+@router.get(
+    "/{conversation_id}/queue",
+    response={200: QueueOut, **ERRORS},
+    summary="Queue position and estimated wait",
+    operation_id="get_queue_position",
+)
+def get_queue_position(request: HttpRequest, conversation_id: ObjectId) -> Any:
+    """Where the conversation's waiting work item stands. 404 when it is not waiting."""
+    from django.utils import timezone
+
+    from teamline.core.errors import NotFound
+    from teamline.routing.eta import queue_status
+    from teamline.routing.queries import explain
+
+    conversation = access_conversation(_actor(request), conversation_id)
+    now = timezone.now()
+    status = queue_status(conversation, now)
+    if status is None:
+        raise NotFound("This conversation is not waiting in line.")
+    from teamline.routing.models import WorkItem
+
+    row = WorkItem.objects.get(pk=status.work_item_id)
+    return {**status.for_customer(), "explanation": explain(row, now)}
+
+
 @router.post(
     "/{conversation_id}/read",
     response={200: ConversationDetailOut, **ERRORS},

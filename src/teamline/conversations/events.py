@@ -15,9 +15,13 @@ from .models import Conversation, Message
 
 
 def conversation_recipients(conversation: Conversation) -> Recipients:
+    """The conversation's team, admins, its assignee and the experts taking part in it."""
+    from teamline.routing.queries import participant_ids
+
     staff = {team_group(conversation.team_id), admins_group()}
     if conversation.assignee_id:
         staff.add(user_group(conversation.assignee_id))
+    staff.update(user_group(user_id) for user_id in participant_ids(conversation.pk))
     return Recipients(staff=frozenset(staff))
 
 

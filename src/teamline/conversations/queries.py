@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from teamline.accounts.models import User
@@ -20,12 +20,17 @@ from .models import Attachment, Conversation, Direction, Message, SenderKind, St
 
 
 def visible_conversations(actor: User) -> QuerySet[Conversation]:
+    """The actor's teams' conversations (every one for admins), plus those they joined as an
+    expert and have not left (routing.ConversationParticipant)."""
     qs = Conversation.objects.select_related("team", "assignee", "customer")
     if actor.is_admin:
         return qs
+    from teamline.routing.queries import active_participations
     from teamline.teams.queries import team_ids_for
 
-    return qs.filter(team_id__in=team_ids_for(actor))
+    return qs.filter(
+        Q(team_id__in=team_ids_for(actor)) | Q(pk__in=active_participations(actor.pk))
+    )
 
 
 def access_conversation(actor: User, conversation_id: object) -> Conversation:

@@ -33,6 +33,10 @@ class EventType(StrEnum):
     TYPING = "typing"
     # A team's queue passed (or fell back under) its surge thresholds: supervisors' alert.
     ROUTING_SURGE = "routing.surge"
+    # An agent asked a staff member to join a conversation as an expert (to that person).
+    EXPERT_INVITED = "expert.invited"
+    # A waiting customer's place in line or estimated wait changed (routing/eta.py).
+    QUEUE_UPDATED = "queue.updated"
 
 
 @dataclass(frozen=True)

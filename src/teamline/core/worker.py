@@ -51,6 +51,8 @@ def enqueue_periodic(now: float | None = None) -> list[str]:
     for name, task in (
         ("sweep_queues", routing_tasks.sweep_queues),
         ("wake_snoozed", routing_tasks.wake_snoozed),
+        ("run_appointments", routing_tasks.run_appointments),
+        ("push_queue_positions", routing_tasks.push_queue_positions),
     ):
         if cache.add(f"periodic:{name}:{slot}", 1, timeout=every * 2):
             task.enqueue()

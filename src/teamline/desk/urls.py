@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import routing_views, views
 
 app_name = "desk"
 urlpatterns = [
@@ -24,6 +24,25 @@ urlpatterns = [
         "customers/<int:customer_id>/merge/<int:source_id>/",
         views.merge_customer,
         name="merge_customer",
+    ),
+    path("queue/", routing_views.queue, name="queue"),
+    path("expert-availability/", routing_views.expert_availability, name="expert_availability"),
+    path("conversations/<int:conversation_id>/transfer/", routing_views.transfer, name="transfer"),
+    path("conversations/<int:conversation_id>/reassign/", routing_views.reassign, name="reassign"),
+    path(
+        "conversations/<int:conversation_id>/experts/",
+        routing_views.invite_expert,
+        name="invite_expert",
+    ),
+    path(
+        "conversations/<int:conversation_id>/experts/<int:user_id>/leave/",
+        routing_views.remove_expert,
+        name="remove_expert",
+    ),
+    path(
+        "conversations/<int:conversation_id>/routing-preferences/",
+        routing_views.routing_preferences,
+        name="routing_preferences",
     ),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),

@@ -50,9 +50,12 @@ from teamline.customers.models import Customer
 from teamline.teams.hours import calendars_for, format_local
 from teamline.teams.models import ServiceMode, Team
 
-from . import engine
+from . import engine, eta
 from .models import (
+    LIVE_CALLBACK_STATES,
     LIVE_STATES,
+    Callback,
+    CallbackState,
     CustomerRoutingPreference,
     PoolScope,
     QueueEntry,
@@ -159,9 +162,14 @@ def close_work_item(
     if not ids:
         return 0
     QueueEntry.objects.filter(work_item_id__in=ids).delete()
-    return WorkItem.objects.filter(pk__in=ids, state__in=LIVE_STATES).update(
+    closed = WorkItem.objects.filter(pk__in=ids, state__in=LIVE_STATES).update(
         state=state, closed_at=now, next_check_at=None, version=F("version") + 1
     )
+    if closed and WorkItem.objects.filter(pk__in=ids).exclude(kind=WorkKind.CONVERSATION).exists():
+        from .scheduling import work_closed
+
+        work_closed(conversation, ids, now=now, abandoned=state == WorkState.ABANDONED)
+    return closed
 
 
 # --- Claims ---------------------------------------------------------------------------------
@@ -216,19 +224,23 @@ def claim(
             return TAKEN
         AgentProfile.objects.filter(pk=profile.pk).update(last_assigned_at=now)
         Customer.objects.filter(pk=conversation.customer_id).update(last_agent_id=agent_id)
-        _mark_assigned(conversation_id, agent_id, now)
+        taken = _mark_assigned(conversation_id, agent_id, now)
+        _queue_moved(conversation, taken, now)
         conversation.refresh_from_db()
         record(conversation, TimelineKind.ASSIGNED, agent_id=agent_id, reason=reason, **data)
         emit_conversation(conversation, EventType.ASSIGNMENT_CHANGED)
     return ASSIGNED
 
 
-def _mark_assigned(conversation_id: int, agent_id: int, now: datetime) -> None:
-    ids = list(
+def _mark_assigned(conversation_id: int, agent_id: int, now: datetime) -> list[int]:
+    """Mark the conversation's live item assigned (and its callback, if it is one); returns
+    the ids of the items that were still queued."""
+    rows = list(
         WorkItem.objects.filter(conversation_id=conversation_id, state__in=LIVE_STATES).values_list(
-            "pk", flat=True
+            "pk", "kind", "state"
         )
     )
+    ids = [pk for pk, _kind, _state in rows]
     if ids:
         WorkItem.objects.filter(pk__in=ids).update(
             state=WorkState.ASSIGNED,
@@ -238,6 +250,20 @@ def _mark_assigned(conversation_id: int, agent_id: int, now: datetime) -> None:
             version=F("version") + 1,
         )
         QueueEntry.objects.filter(work_item_id__in=ids).delete()
+    if any(kind == WorkKind.CALLBACK for _pk, kind, _state in rows):
+        Callback.objects.filter(work_item_id__in=ids, state__in=LIVE_CALLBACK_STATES).update(
+            state=CallbackState.ASSIGNED, agent_id=agent_id
+        )
+    return [pk for pk, _kind, state in rows if state == WorkState.QUEUED]
+
+
+def _queue_moved(conversation: Conversation, taken: list[int], now: datetime) -> None:
+    """An item left the queue: its customer hears so, and (after commit, throttled) the
+    customers behind it get their new positions. No queries here."""
+    for item_id in taken:
+        eta.queue_left(item_id, conversation.customer_id)
+    if taken:
+        eta.after_assignment([conversation.team_id], now)
 
 
 def _safe_claim(

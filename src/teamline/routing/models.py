@@ -296,3 +296,174 @@ class SurgeEpisode(models.Model):
 
     def __str__(self) -> str:
         return f"surge of team #{self.team_id} from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+# --- Virtual hold and scheduled contacts -----------------------------------------------------
+
+
+class CallbackState(models.TextChoices):
+    QUEUED = "queued", "Waiting for its turn"
+    ASSIGNED = "assigned", "With an agent"
+    DONE = "done", "Call done"
+    FAILED = "failed", "Not reached"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+LIVE_CALLBACK_STATES = (CallbackState.QUEUED, CallbackState.ASSIGNED)
+
+
+class Callback(models.Model):
+    """A customer asked to be called back instead of waiting (virtual hold).
+
+    The callback *is* the conversation's queued work item, turned into kind `callback` and
+    channel kind `voice` with its enqueue time and rank unchanged, so it keeps its place in
+    line and is claimed like any conversation (voice capacity). While it lives the
+    conversation's `channel_kind` is `voice` (so agents' voice load counts it) and is put back
+    to `original_channel_kind` when the work item closes. At most one live callback per
+    conversation (unique)."""
+
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="+"
+    )
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    work_item = models.ForeignKey(
+        WorkItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    phone = models.CharField(max_length=32, help_text="E.164")
+    state = models.CharField(
+        max_length=16, choices=CallbackState.choices, default=CallbackState.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="calls not answered")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    original_channel_kind = models.CharField(max_length=16, default="chat")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(state__in=["queued", "assigned"]),
+                name="callback_one_live_per_conversation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"callback #{self.pk} to {self.phone} ({self.state})"
+
+
+class AppointmentKind(models.TextChoices):
+    CALL = "call", "Call"
+    CHAT = "chat", "Chat"
+
+
+class AppointmentState(models.TextChoices):
+    BOOKED = "booked", "Booked"
+    STARTED = "started", "In routing"
+    DONE = "done", "Done"
+    NO_SHOW = "no_show", "No-show"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+LIVE_APPOINTMENT_STATES = (AppointmentState.BOOKED, AppointmentState.STARTED)
+
+
+class Appointment(models.Model):
+    """A slot a customer booked with their team (a call or a chat at a chosen time).
+
+    Each booking holds one *seat* of its team's slot: (team, slot_start, seat) is unique among
+    live appointments, and seats are numbered 0 … capacity − 1, so two customers can never take
+    the last seat of a slot (the database refuses the second insert). At the slot the periodic
+    job puts the customer's conversation into routing at high priority for the chosen agent
+    (sticky step) and team; see routing/appointments.py."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    work_item = models.ForeignKey(
+        WorkItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=AppointmentKind.choices)
+    phone = models.CharField(max_length=32, blank=True, help_text="E.164, for calls")
+    slot_start = models.DateTimeField()
+    slot_end = models.DateTimeField()
+    seat = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(
+        max_length=16, choices=AppointmentState.choices, default=AppointmentState.BOOKED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="calls not answered")
+    original_channel_kind = models.CharField(max_length=16, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "slot_start", "seat"],
+                condition=Q(state__in=["booked", "started"]),
+                name="appointment_one_per_seat",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["state", "slot_start"], name="appointment_due"),
+            models.Index(fields=["customer", "state"], name="appointment_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} appointment #{self.pk} at {self.slot_start:%Y-%m-%d %H:%M}"
+
+
+class ParticipantRole(models.TextChoices):
+    EXPERT = "expert", "Expert"
+
+
+class ConversationParticipant(models.Model):
+    """A staff member who joined a conversation besides its assignee (an expert an agent
+    invited). While active (`left_at` empty) they may read and write in the conversation even
+    outside its team (conversations.queries.visible_conversations); the row stays as history
+    when they leave. At most one active participation per person and conversation (unique)."""
+
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="participants"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
+    role = models.CharField(
+        max_length=16, choices=ParticipantRole.choices, default=ParticipantRole.EXPERT
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Why they were asked: "by name" or the skill they were chosen for.
+    reason = models.CharField(max_length=200, blank=True)
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "user"],
+                condition=Q(left_at__isnull=True),
+                name="participant_one_active_per_user",
+            )
+        ]
+        indexes = [models.Index(fields=["user", "left_at"], name="participant_user_active")]
+
+    def __str__(self) -> str:
+        return f"{self.role} #{self.user_id} in conversation #{self.conversation_id}"

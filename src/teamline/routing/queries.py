@@ -19,6 +19,7 @@ from teamline.teams.models import Team
 
 from . import engine
 from .models import (
+    ConversationParticipant,
     CustomerRoutingPreference,
     RoutingPolicy,
     ServiceLevelTarget,
@@ -290,3 +291,206 @@ def present_work_item(work_item: WorkItem) -> dict[str, Any]:
         "reason": work_item.reason,
         "enqueued_at": work_item.enqueued_at.isoformat(),
     }
+
+
+# --- Supervisors: why items wait, and the queue -------------------------------------------
+
+
+def explain_many(rows: Iterable[WorkItem], now: datetime) -> dict[int, str]:
+    """`explain` for many queued items at once, keyed by work item id, in a fixed number of
+    queries: one context holding every team's calendar and every online agent (a superset of
+    what each item's own context holds, which gives the engine the same answers)."""
+    rows = [row for row in rows if row.state == WorkState.QUEUED]
+    if not rows:
+        return {}
+    team_ids = set(Team.objects.values_list("pk", flat=True))
+    ctx = engine.Context(
+        now=now,
+        calendars=calendars_for(team_ids, now=now),
+        agents=load_agents(team_ids=None),
+        surging=surging_team_ids(None),
+    )
+    policies: dict[tuple[int | None, int | None], engine.Policy] = {}
+    texts = {}
+    for row in rows:
+        inbox_id = row.conversation.inbox_id if row.conversation_id and row.conversation else None
+        key = (row.policy_id, inbox_id)
+        if key not in policies:
+            policies[key] = policy_by_id(row.policy_id, inbox_id)
+        item = item_snapshot(row)
+        placement = engine.place(item, policies[key], ctx)
+        texts[row.pk] = engine.explain(item, placement, policies[key], ctx)
+    return texts
+
+
+def waiting_explanations(conversation_ids: Iterable[int], now: datetime) -> dict[int, str]:
+    """Why each waiting conversation sits where it is, keyed by conversation id (conversations
+    without a queued item are left out)."""
+    rows = list(
+        WorkItem.objects.filter(
+            conversation_id__in=list(conversation_ids), state=WorkState.QUEUED
+        ).select_related("conversation")
+    )
+    texts = explain_many(rows, now)
+    return {
+        row.conversation_id: texts[row.pk]
+        for row in rows
+        if row.pk in texts and row.conversation_id is not None
+    }
+
+
+def waiting_explanation(conversation: Conversation, now: datetime) -> str:
+    """Why one waiting conversation sits where it is ("" when it is not waiting)."""
+    if conversation.assignee_id or conversation.status != Status.OPEN:
+        return ""
+    row = (
+        WorkItem.objects.filter(conversation=conversation, state=WorkState.QUEUED)
+        .order_by("-pk")
+        .first()
+    )
+    return explain(row, now) if row is not None else ""
+
+
+PRIORITY_LABELS = {0: "Normal", 1: "High", 2: "Urgent"}
+
+
+def queue_rows(team_ids: Iterable[int], now: datetime, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The waiting items of these home teams in queue order (aging deadline first), each with
+    its position in its team's queue, how long it has waited, its priority and why it sits
+    there. At most `limit` rows; a fixed number of queries."""
+    rows = list(
+        WorkItem.objects.filter(
+            state=WorkState.QUEUED, home_team_id__in=list(team_ids), conversation__isnull=False
+        )
+        .select_related("conversation__customer", "home_team")
+        .order_by("rank_at", "pk")[:limit]
+    )
+    texts = explain_many(rows, now)
+    positions: dict[int | None, int] = {}
+    out = []
+    for row in rows:
+        positions[row.home_team_id] = positions.get(row.home_team_id, 0) + 1
+        waited = max(int((now - row.enqueued_at).total_seconds()), 0)
+        out.append(
+            {
+                "work_item": row,
+                "conversation": row.conversation,
+                "team": row.home_team,
+                "position": positions[row.home_team_id],
+                "waiting_seconds": waited,
+                "waiting": format_wait(waited),
+                "priority": PRIORITY_LABELS.get(row.priority, str(row.priority))
+                + (", VIP" if row.vip else ""),
+                "explanation": texts.get(row.pk, ""),
+            }
+        )
+    return out
+
+
+def queue_length(team_ids: Iterable[int]) -> int:
+    return WorkItem.objects.filter(
+        state=WorkState.QUEUED, home_team_id__in=list(team_ids), conversation__isnull=False
+    ).count()
+
+
+def format_wait(seconds: int) -> str:
+    """'45 s', '3 min 12 s', '2 h 5 min'."""
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+# --- Participants (experts) and transfer targets ------------------------------------------
+
+
+def active_participations(user_id: int) -> Any:
+    """Ids of the conversations the user takes part in as an expert right now (a subquery)."""
+    return ConversationParticipant.objects.filter(user_id=user_id, left_at__isnull=True).values(
+        "conversation_id"
+    )
+
+
+def participant_ids(conversation_id: int) -> list[int]:
+    return list(
+        ConversationParticipant.objects.filter(
+            conversation_id=conversation_id, left_at__isnull=True
+        ).values_list("user_id", flat=True)
+    )
+
+
+def participants_of(conversation: Conversation) -> list[ConversationParticipant]:
+    """The experts taking part in the conversation now, in the order they joined."""
+    return list(
+        ConversationParticipant.objects.filter(conversation=conversation, left_at__isnull=True)
+        .select_related("user", "invited_by")
+        .order_by("joined_at", "pk")
+    )
+
+
+def is_participant(user_id: int, conversation_id: int) -> bool:
+    return ConversationParticipant.objects.filter(
+        user_id=user_id, conversation_id=conversation_id, left_at__isnull=True
+    ).exists()
+
+
+def known_skills() -> list[str]:
+    """Every skill an active agent has or a policy requires, sorted (the skill queues)."""
+    skills: set[str] = set()
+    for values in AgentProfile.objects.filter(user__is_active=True).values_list(
+        "skills", flat=True
+    ):
+        skills.update(str(k) for k in (values or {}))
+    for values in RoutingPolicy.objects.values_list("required_skills", flat=True):
+        skills.update(str(k) for k in (values or {}))
+    return sorted(skills)
+
+
+# --- Access helpers (callbacks, appointments) -----------------------------------------------
+
+
+def _object_id(value: object, what: str) -> int:
+    from teamline.core.errors import NotFound
+
+    try:
+        pk = int(str(value))
+    except ValueError as exc:
+        raise NotFound(f"No such {what}.") from exc
+    if pk < 1 or pk > 2**63 - 1:
+        raise NotFound(f"No such {what}.")
+    return pk
+
+
+def access_callback(actor: Any, callback_id: object) -> Any:
+    """A callback of a conversation in the actor's teams (admins: any); NotFound otherwise."""
+    from teamline.core.errors import NotFound
+    from teamline.teams.queries import team_ids_for
+
+    from .models import Callback
+
+    pk = _object_id(callback_id, "callback")
+    qs = Callback.objects.select_related("conversation", "conversation__team")
+    if not actor.is_admin:
+        qs = qs.filter(conversation__team_id__in=team_ids_for(actor))
+    found = qs.filter(pk=pk).first()
+    if found is None:
+        raise NotFound("No such callback.")
+    return found
+
+
+def access_appointment(actor: Any, appointment_id: object) -> Any:
+    """An appointment with one of the actor's teams (admins: any); NotFound otherwise."""
+    from teamline.core.errors import NotFound
+    from teamline.teams.queries import team_ids_for
+
+    from .models import Appointment
+
+    pk = _object_id(appointment_id, "appointment")
+    qs = Appointment.objects.select_related("team", "agent", "conversation")
+    if not actor.is_admin:
+        qs = qs.filter(team_id__in=team_ids_for(actor))
+    found = qs.filter(pk=pk).first()
+    if found is None:
+        raise NotFound("No such appointment.")
+    return found

@@ -78,8 +78,14 @@ def _ready_frame(session: WidgetSession) -> dict[str, Any]:
     customer = session.customer
     messages = [present_message_to_customer(m) for m in customer_thread(customer.pk)]
     conversation = current_conversation_for(customer.pk)
+    from django.utils import timezone
+
+    from teamline.routing.eta import customer_queue
+
     return {
         "type": "ready",
+        # Where the customer waits (position, eta_seconds, serving, answer_from), or null.
+        "queue": customer_queue(customer.pk, timezone.now()),
         "team": present_team_card(customer.home_team or session.inbox.default_team),
         "messages": messages,
         "conversation": (
@@ -301,6 +307,11 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             if isinstance(data.get("conversation_id"), int):
                 self.conversation_id = data["conversation_id"]
             await self.send_json({"type": "message", "message": data})
+        elif event == EventType.QUEUE_UPDATED.value:
+            queue = data.get("queue")
+            await self.send_json(
+                {"type": "queue", "queue": queue if isinstance(queue, dict) else None}
+            )
         elif event == EventType.TYPING.value:
             sender = data.get("from")
             await self.send_json(

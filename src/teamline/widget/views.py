@@ -178,3 +178,225 @@ def demo(request: HttpRequest) -> HttpResponse:
             "identity_refused": bool(user_id) and not may_verify,
         },
     )
+
+
+# --- Waiting, callbacks and bookings (the session's own customer) ----------------------------
+#
+# Authenticated like the widget socket: `Authorization: Bearer <session token>` (the token the
+# session endpoint returned), for the inbox in the path only. Cross-origin under the same
+# per-inbox rule as the session endpoint; CSRF-exempt since no cookie is read.
+
+ACTION_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
+ACTION_FIELDS = ("phone", "slot_start", "kind")
+
+
+def _session_customer(request: HttpRequest, inbox: Inbox) -> Any:
+    from teamline.connectors.queries import session_customer
+    from teamline.core.errors import NotFound
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotFound("Unknown or expired chat session.")
+    claims = webchat.read_session(token.strip())
+    if str(claims.inbox_public_id) != str(inbox.public_id):
+        raise NotFound("Unknown or expired chat session.")
+    return session_customer(claims)
+
+
+def _read_fields(request: HttpRequest) -> dict[str, str]:
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:
+        raise InvalidInput("The request body is too large.") from exc
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidInput("The request body is too large.")
+    if not raw.strip():
+        return {}
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput("The request body must be a JSON object.") from exc
+    if not isinstance(payload, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    fields: dict[str, str] = {}
+    for name in ACTION_FIELDS:
+        value = payload.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > 100:
+            raise InvalidInput(f"{name} must be a short string.")
+        fields[name] = value
+    return fields
+
+
+def _parse_instant(value: str) -> Any:
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput("slot_start must be an ISO 8601 time with a UTC offset.") from exc
+    if moment.tzinfo is None:
+        raise InvalidInput("slot_start must be an ISO 8601 time with a UTC offset.")
+    return moment
+
+
+def _customer_action(request: HttpRequest, inbox_public_id: Any, handler: Any) -> HttpResponse:
+    """CORS, origin rule and session for the customer's own actions; errors as {code, detail}."""
+    origin = request.headers.get("Origin")
+    try:
+        inbox = public_inbox(inbox_public_id, kinds=("webchat", "app"))
+    except TeamlineError as exc:
+        return _error_from(exc)
+    allowed = origin_allowed(inbox, origin)
+    response: HttpResponse
+    if request.method == "OPTIONS":
+        response = HttpResponse(status=204)
+    elif origin and not allowed:
+        response = _error_from(Forbidden("This page may not use this chat."))
+    else:
+        try:
+            customer = _session_customer(request, inbox)
+            response = handler(request, inbox, customer)
+        except TeamlineError as exc:
+            response = _error_from(exc)
+    if origin and allowed:
+        _cors(response, origin)
+        response["Access-Control-Allow-Methods"] = ACTION_METHODS
+        response["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+    patch_vary_headers(response, ["Origin"])
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+def _team_of(inbox: Inbox, customer: Any) -> Any:
+    return customer.home_team or inbox.default_team
+
+
+def _waiting(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
+    from django.utils import timezone
+
+    from teamline.routing.eta import customer_queue
+
+    if request.method != "GET":
+        return _error("method_not_allowed", "Use GET.", 405)
+    return JsonResponse({"queue": customer_queue(customer.pk, timezone.now())})
+
+
+@csrf_exempt
+def queue(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
+    """GET /widget/api/<inbox>/queue → {"queue": {position, eta_seconds, …} | null}."""
+    return _customer_action(request, inbox_public_id, _waiting)
+
+
+def _callback(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
+    from teamline.conversations.queries import current_conversation_for
+    from teamline.routing.scheduling import do_request_callback, present_callback
+
+    if request.method != "POST":
+        return _error("method_not_allowed", "Use POST.", 405)
+    fields = _read_fields(request)
+    conversation = current_conversation_for(customer.pk)
+    if conversation is None:
+        raise InvalidInput("Send us a message first; then we can call you back.")
+    callback = do_request_callback(conversation, fields.get("phone", ""))
+    return JsonResponse({"callback": present_callback(callback)}, status=201)
+
+
+@csrf_exempt
+def callback(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
+    """POST /widget/api/<inbox>/callback {phone} → 201 {"callback": {…}}: call me back instead
+    of waiting, keeping my place in line."""
+    return _customer_action(request, inbox_public_id, _callback)
+
+
+def _slots(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
+    from teamline.routing.scheduling import available_slots, present_slot, slot_minutes
+
+    if request.method != "GET":
+        return _error("method_not_allowed", "Use GET.", 405)
+    team = _team_of(inbox, customer)
+    return JsonResponse(
+        {
+            "team": {"name": team.name},
+            "timezone": team.timezone,
+            "slot_minutes": slot_minutes(),
+            "slots": [present_slot(slot) for slot in available_slots(team)],
+        }
+    )
+
+
+@csrf_exempt
+def slots(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
+    """GET /widget/api/<inbox>/slots → {team, timezone, slot_minutes, slots: [{start, end,
+    available}]}: the times the customer's team can serve in the next 7 days."""
+    return _customer_action(request, inbox_public_id, _slots)
+
+
+def _appointments(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
+    from teamline.conversations.queries import current_conversation_for
+    from teamline.routing.scheduling import (
+        customer_appointments,
+        do_book_appointment,
+        present_appointment,
+    )
+
+    if request.method == "GET":
+        rows = customer_appointments(customer.pk)
+        return JsonResponse({"appointments": [present_appointment(a) for a in rows]})
+    if request.method != "POST":
+        return _error("method_not_allowed", "Use GET or POST.", 405)
+    fields = _read_fields(request)
+    conversation = current_conversation_for(customer.pk)
+    if conversation is None:
+        raise InvalidInput("Send us a message first; then you can book a time.")
+    appointment = do_book_appointment(
+        customer,
+        team=_team_of(inbox, customer),
+        slot_start=_parse_instant(fields.get("slot_start", "")),
+        kind=fields.get("kind", ""),
+        phone=fields.get("phone", ""),
+        conversation=conversation,
+    )
+    return JsonResponse({"appointment": present_appointment(appointment)}, status=201)
+
+
+@csrf_exempt
+def appointments(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
+    """GET → {"appointments": [...]} (live bookings); POST {slot_start, kind: call|chat, phone?}
+    → 201 {"appointment"}; 409 slot_taken when the last seat went meanwhile."""
+    return _customer_action(request, inbox_public_id, _appointments)
+
+
+def _one_appointment(appointment_id: int) -> Any:
+    def handle(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
+        from teamline.routing.scheduling import (
+            customer_appointment,
+            do_cancel_appointment,
+            do_reschedule_appointment,
+            present_appointment,
+        )
+
+        appointment = customer_appointment(customer.pk, appointment_id)
+        if request.method == "GET":
+            return JsonResponse({"appointment": present_appointment(appointment)})
+        if request.method == "DELETE":
+            appointment = do_cancel_appointment(appointment, by="customer")
+        elif request.method == "PATCH":
+            fields = _read_fields(request)
+            appointment = do_reschedule_appointment(
+                appointment, _parse_instant(fields.get("slot_start", "")), by="customer"
+            )
+        else:
+            return _error("method_not_allowed", "Use GET, PATCH or DELETE.", 405)
+        return JsonResponse({"appointment": present_appointment(appointment)})
+
+    return handle
+
+
+@csrf_exempt
+def appointment(request: HttpRequest, inbox_public_id: Any, appointment_id: int) -> HttpResponse:
+    """GET / PATCH {slot_start} (reschedule) / DELETE (cancel) one of the customer's bookings;
+    anybody else's is a 404."""
+    return _customer_action(request, inbox_public_id, _one_appointment(appointment_id))

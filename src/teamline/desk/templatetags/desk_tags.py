@@ -24,8 +24,10 @@ PRESENCE_CHOICES = [
 @register.inclusion_tag("desk/_presence_switch.html", takes_context=True)
 def presence_switch(context: dict[str, Any]) -> dict[str, Any]:
     request = context["request"]
+    expert_available = False
     try:
-        current = profile_of(request.user).presence
+        profile = profile_of(request.user)
+        current, expert_available = profile.presence, profile.expert_available
     except AgentProfile.DoesNotExist:
         current = Presence.OFFLINE.value
     return {
@@ -33,6 +35,8 @@ def presence_switch(context: dict[str, Any]) -> dict[str, Any]:
         "csrf_token": context.get("csrf_token"),
         "choices": PRESENCE_CHOICES,
         "current": current,
+        # The "Available for expert requests" switch rendered next to it (same profile read).
+        "expert_available": expert_available,
     }
 
 

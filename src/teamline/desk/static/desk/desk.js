@@ -267,6 +267,15 @@
           announce(`Conversation with ${(data.customer && data.customer.name) || "a customer"} assigned to you.`);
         }
         break;
+      case "expert.invited": {
+        // Someone asked me to help in a conversation: it is in my inbox ("Helping as an expert").
+        refreshInbox();
+        const who = (data.invited_by && data.invited_by.name) || "A colleague";
+        const customer = (data.conversation && data.conversation.customer &&
+          data.conversation.customer.name) || "a customer";
+        announce(`${who} invited you to help with the conversation with ${customer}.`);
+        break;
+      }
       case "message.updated":
         // Delivery progress (queued → sent → delivered / failed): re-render that message.
         if (data.conversation_id === conversationId) refreshMessage(data);

@@ -33,7 +33,8 @@
 
   var scriptUrl = new URL(script.src, document.baseURI);
   var serverOrigin = scriptUrl.origin;
-  var sessionUrl = serverOrigin + "/widget/api/" + encodeURIComponent(inboxId) + "/session";
+  var apiBase = serverOrigin + "/widget/api/" + encodeURIComponent(inboxId) + "/";
+  var sessionUrl = apiBase + "session";
   var socketUrl =
     (scriptUrl.protocol === "https:" ? "wss://" : "ws://") + scriptUrl.host + "/ws/widget/";
   var userId = script.getAttribute("data-user-id") || "";
@@ -250,6 +251,17 @@
     ".send { align-self: end; height: 44px; padding: 0 18px; border: 2px solid transparent;",
     "  border-radius: 10px; background: #1f3f8f; color: #fff; font-weight: 700; }",
     ".send:hover { background: #183474; }",
+    ".waiting { padding: 10px 14px; border-top: 1px solid #dfe4ee; background: #eef3ff; }",
+    ".waiting p { margin: 0 0 8px; font-weight: 600; }",
+    ".waiting-actions { display: flex; flex-wrap: wrap; gap: 8px; }",
+    ".waiting button, .waiting input { font: inherit; }",
+    ".waiting button { padding: 6px 12px; border-radius: 8px; border: 2px solid #1f3f8f;",
+    "  background: #fff; color: #1f3f8f; font-weight: 600; }",
+    ".waiting form { margin-top: 8px; display: grid; gap: 6px; }",
+    ".waiting fieldset { margin: 0; padding: 0; border: 0; max-height: 160px; overflow-y: auto; }",
+    ".waiting legend { font-weight: 600; margin-bottom: 4px; }",
+    ".waiting input[type=tel] { padding: 6px 8px; border: 2px solid #8792ab; border-radius: 8px; }",
+    ".waiting .choice { display: flex; align-items: center; gap: 6px; }",
     "@media (prefers-reduced-motion: no-preference) {",
     "  .panel:not([hidden]) { animation: tl-in .16s ease-out; }",
     "  @keyframes tl-in { from { opacity: 0; transform: translateY(8px); } to { opacity: 1; } }",
@@ -302,6 +314,44 @@
     "aria-label": "Conversation",
   });
   var body = h("div", { class: "body" }, [greeting, log]);
+  // Waiting in line: the place and estimated wait (a polite live region), and the choices
+  // to be called back instead or to book a time.
+  var queueText = h("p", { id: "tl-queue", role: "status", "aria-live": "polite" });
+  var callbackButton = h("button", { type: "button", text: "Call me back instead" });
+  var bookButton = h("button", { type: "button", text: "Book a time" });
+  var waitingActions = h("div", { class: "waiting-actions" }, [callbackButton, bookButton]);
+  var phoneInput = h("input", { id: "tl-phone", type: "tel", autocomplete: "tel", maxlength: "40" });
+  var callbackForm = h("form", { class: "callback-form", novalidate: true, hidden: true }, [
+    h("label", { for: "tl-phone", text: "Phone number" }),
+    phoneInput,
+    h("button", { type: "submit", text: "Call me" }),
+  ]);
+  var slotList = h("fieldset", {}, [h("legend", { text: "Choose a time" })]);
+  var kindCall = h("input", { type: "radio", name: "tl-kind", id: "tl-kind-call", value: "call" });
+  var kindChat = h("input", {
+    type: "radio", name: "tl-kind", id: "tl-kind-chat", value: "chat", checked: true,
+  });
+  var bookPhone = h("input", { id: "tl-book-phone", type: "tel", autocomplete: "tel", maxlength: "40" });
+  var bookPhoneRow = h("div", { hidden: true }, [
+    h("label", { for: "tl-book-phone", text: "Phone number for the call" }),
+    bookPhone,
+  ]);
+  var bookForm = h("form", { class: "book-form", novalidate: true, hidden: true }, [
+    slotList,
+    h("fieldset", {}, [
+      h("legend", { text: "How" }),
+      h("div", { class: "choice" }, [kindChat, h("label", { for: "tl-kind-chat", text: "Chat here" })]),
+      h("div", { class: "choice" }, [kindCall, h("label", { for: "tl-kind-call", text: "Phone call" })]),
+    ]),
+    bookPhoneRow,
+    h("button", { type: "submit", text: "Book" }),
+  ]);
+  var waitingBox = h("div", { class: "waiting", hidden: true }, [
+    queueText,
+    waitingActions,
+    callbackForm,
+    bookForm,
+  ]);
   var typingLine = h("p", { class: "typing", role: "status" });
   var textarea = h("textarea", {
     id: "tl-input",
@@ -330,6 +380,7 @@
       ]),
       statusLine,
       body,
+      waitingBox,
       typingLine,
       form,
     ]
@@ -505,6 +556,8 @@
       byClientId[m.client_id] = node;
       dropPending(m.client_id);
     }
+    // Somebody is answering: the customer is no longer waiting in line.
+    if (isNew && m.from === "agent") applyQueue(null);
     if (isNew && m.from !== "customer") {
       if (agentTypingName && m.sender_name === agentTypingName) showAgentTyping(false);
       if (!isOpen && m.id > lastSeen) setUnread(unread + 1);
@@ -645,6 +698,165 @@
     }
   }
 
+  // --- Waiting in line, callbacks and bookings --------------------------------------------------
+
+  function ordinal(n) {
+    var tens = n % 100;
+    if (tens >= 11 && tens <= 13) return n + "th";
+    return n + ({ 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th");
+  }
+
+  function aboutMinutes(seconds) {
+    var minutes = Math.max(1, Math.round(seconds / 60));
+    if (minutes >= 90) {
+      var hours = Math.round(minutes / 60);
+      return "about " + hours + (hours === 1 ? " hour" : " hours");
+    }
+    return "about " + minutes + (minutes === 1 ? " minute" : " minutes");
+  }
+
+  function queueSentence(q) {
+    if (!q.serving && q.answer_from) return "Your team will answer from " + q.answer_from + ".";
+    var place = q.position ? "You are " + ordinal(q.position) + " in line" : "You are in line";
+    if (q.kind === "callback") {
+      return "We will call you back when it is your turn. " + place + ".";
+    }
+    if (typeof q.eta_seconds === "number") return place + ", " + aboutMinutes(q.eta_seconds) + ".";
+    return place + ".";
+  }
+
+  function applyQueue(q) {
+    if (!q || typeof q !== "object") {
+      waitingBox.hidden = true;
+      setText(queueText, "");
+      return;
+    }
+    waitingBox.hidden = false;
+    setText(queueText, queueSentence(q));
+    // A callback already keeps the place in line: nothing more to choose.
+    waitingActions.hidden = q.kind !== "conversation";
+    if (q.kind !== "conversation") callbackForm.hidden = true;
+  }
+
+  function customerApi(method, path, payload) {
+    var options = {
+      method: method,
+      mode: "cors",
+      credentials: "omit",
+      headers: { Authorization: "Bearer " + token },
+    };
+    if (payload) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(payload);
+    }
+    return fetch(apiBase + path, options).then(function (response) {
+      return response
+        .json()
+        .catch(function () {
+          return {};
+        })
+        .then(function (data) {
+          if (!response.ok) throw new Error((data && data.detail) || "Please try again.");
+          return data;
+        });
+    });
+  }
+
+  function slotLabel(iso) {
+    var date = new Date(iso);
+    // The customer's own time zone: the browser's.
+    return date.toLocaleString([], {
+      weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit",
+    });
+  }
+
+  callbackButton.addEventListener("click", function () {
+    bookForm.hidden = true;
+    callbackForm.hidden = !callbackForm.hidden;
+    if (!callbackForm.hidden) phoneInput.focus();
+  });
+
+  callbackForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var phone = phoneInput.value.trim();
+    if (!phone) {
+      setText(queueText, "Please enter your phone number.");
+      phoneInput.focus();
+      return;
+    }
+    customerApi("POST", "callback", { phone: phone })
+      .then(function (data) {
+        callbackForm.hidden = true;
+        waitingActions.hidden = true;
+        setText(
+          queueText,
+          "We will call you on " + data.callback.phone + " when it is your turn. You keep your place in line."
+        );
+      })
+      .catch(function (error) {
+        setText(queueText, "We could not arrange the call: " + error.message);
+        phoneInput.focus();
+      });
+  });
+
+  bookButton.addEventListener("click", function () {
+    callbackForm.hidden = true;
+    if (!bookForm.hidden) {
+      bookForm.hidden = true;
+      return;
+    }
+    customerApi("GET", "slots")
+      .then(function (data) {
+        while (slotList.children.length > 1) slotList.removeChild(slotList.lastChild);
+        var slots = Array.isArray(data.slots) ? data.slots : [];
+        if (!slots.length) {
+          setText(queueText, "There are no free times in the next days. You can keep waiting here.");
+          return;
+        }
+        slots.slice(0, 40).forEach(function (slot, index) {
+          var id = "tl-slot-" + index;
+          var radio = h("input", { type: "radio", name: "tl-slot", id: id, value: slot.start });
+          if (index === 0) radio.checked = true;
+          slotList.appendChild(
+            h("div", { class: "choice" }, [radio, h("label", { for: id, text: slotLabel(slot.start) })])
+          );
+        });
+        bookForm.hidden = false;
+        var first = slotList.querySelector("input");
+        if (first) first.focus();
+      })
+      .catch(function (error) {
+        setText(queueText, "We could not load the free times: " + error.message);
+      });
+  });
+
+  function onKindChange() {
+    bookPhoneRow.hidden = !kindCall.checked;
+  }
+  kindCall.addEventListener("change", onKindChange);
+  kindChat.addEventListener("change", onKindChange);
+
+  bookForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var chosen = slotList.querySelector("input:checked");
+    if (!chosen) {
+      setText(queueText, "Please choose a time.");
+      return;
+    }
+    var payload = { slot_start: chosen.value, kind: kindCall.checked ? "call" : "chat" };
+    if (kindCall.checked) payload.phone = bookPhone.value.trim();
+    customerApi("POST", "appointments", payload)
+      .then(function (data) {
+        bookForm.hidden = true;
+        waitingActions.hidden = true;
+        var how = data.appointment.kind === "call" ? "a call on " + data.appointment.phone : "a chat here";
+        setText(queueText, "Booked: " + how + ", " + slotLabel(data.appointment.slot_start) + ".");
+      })
+      .catch(function (error) {
+        setText(queueText, "We could not book that time: " + error.message);
+      });
+  });
+
   // --- Connection ------------------------------------------------------------------------------
 
   function scheduleReconnect() {
@@ -783,6 +995,7 @@
         attempt = 0;
         setStatus("");
         applyTeam(frame.team);
+        applyQueue(frame.queue);
         (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
         // Whatever the server did not store yet goes again; client ids make it idempotent.
         pending.slice().forEach(transmit);
@@ -794,6 +1007,9 @@
         break;
       case "message":
         showMessage(frame.message);
+        break;
+      case "queue":
+        applyQueue(frame.queue);
         break;
       case "typing":
         if (frame.from !== "customer") showAgentTyping(Boolean(frame.state), frame.name);
