@@ -237,7 +237,10 @@ def surge_worker(job: dict[str, Any]) -> dict[str, Any]:
     assigned = 0
     next_resolve = started + resolve_every
     agent_index = 0
+    deadline = started + job["time_limit"]
     for n, conv_id in enumerate(ids):
+        if time.time() > deadline:
+            break  # report what was routed within the time limit
         due = started + (job["first"] + n * job["stride"]) * due_every
         while time.time() < due:
             time.sleep(0.0005)
@@ -251,8 +254,9 @@ def surge_worker(job: dict[str, Any]) -> dict[str, Any]:
         route_lat.append(elapsed)
         route_q.append(queries)
         assigned += agent_id is not None
-        # Agents resolve chats over time (freeing capacity → agent-driven offers).
-        while time.time() >= next_resolve:
+        # Agents resolve chats over time (freeing capacity → agent-driven offers); at most one
+        # per arrival, so a router that falls behind does not spend its time resolving.
+        if time.time() >= next_resolve:
             next_resolve += resolve_every
             agent_id = agents[agent_index % len(agents)]
             agent_index += 1
@@ -294,6 +298,7 @@ def run_surge(world: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
             "agents": world["agents"][w::workers],
             "resolve_rate": args.resolve_rate / workers,
             "start_at": start_at,
+            "time_limit": args.time_limit,
         }
         for w in range(workers)
     ]
@@ -308,6 +313,7 @@ def run_surge(world: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     wall = finished - start_at
     return {
         "items": len(conv_ids),
+        "routed": len(route_lat),
         "workers": workers,
         "wall_seconds": wall,
         "arrivals_per_second": len(route_lat) / wall,
@@ -425,7 +431,7 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"**Surge:** {s['items']:,} chats due within {results['window']:g} s to "
         f"{results['teams']} teams and {results['agents']:,} agents (chat capacity "
-        f"{results['capacity']}), {s['workers']} worker processes: all routed in "
+        f"{results['capacity']}), {s['workers']} worker processes: {s['routed']:,} routed in "
         f"{s['wall_seconds']:.1f} s — {s['arrivals_per_second']:.0f} arrivals/s, "
         f"{s['decisions_per_second']:.0f} decisions/s including "
         f"{s['offer']['n']:,} resolve + offer; {s['assigned_on_arrival']:,} assigned on arrival.",
@@ -469,6 +475,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--resolve-rate", type=float, default=50.0, help="chats resolved per second (all agents)"
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=300.0, help="stop the surge phase after this"
     )
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--decisions", type=int, default=300)

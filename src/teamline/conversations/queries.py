@@ -28,9 +28,7 @@ def visible_conversations(actor: User) -> QuerySet[Conversation]:
     from teamline.routing.queries import active_participations
     from teamline.teams.queries import team_ids_for
 
-    return qs.filter(
-        Q(team_id__in=team_ids_for(actor)) | Q(pk__in=active_participations(actor.pk))
-    )
+    return qs.filter(Q(team_id__in=team_ids_for(actor)) | Q(pk__in=active_participations(actor.pk)))
 
 
 def access_conversation(actor: User, conversation_id: object) -> Conversation:
