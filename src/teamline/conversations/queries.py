@@ -20,15 +20,20 @@ from .models import Attachment, Conversation, Direction, Message, SenderKind, St
 
 
 def visible_conversations(actor: User) -> QuerySet[Conversation]:
-    """The actor's teams' conversations (every one for admins), plus those they joined as an
-    expert and have not left (routing.ConversationParticipant)."""
+    """The actor's teams' conversations (every one for admins), plus those assigned to them
+    (overflow and transfers hand work across teams) and those they joined as an expert and have
+    not left (routing.ConversationParticipant)."""
     qs = Conversation.objects.select_related("team", "assignee", "customer")
     if actor.is_admin:
         return qs
     from teamline.routing.queries import active_participations
     from teamline.teams.queries import team_ids_for
 
-    return qs.filter(Q(team_id__in=team_ids_for(actor)) | Q(pk__in=active_participations(actor.pk)))
+    return qs.filter(
+        Q(team_id__in=team_ids_for(actor))
+        | Q(assignee=actor)
+        | Q(pk__in=active_participations(actor.pk))
+    )
 
 
 def access_conversation(actor: User, conversation_id: object) -> Conversation:

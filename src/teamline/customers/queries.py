@@ -15,14 +15,17 @@ from .models import Customer, CustomerMerge, Identity, IdentityKind
 
 def visible_customers(actor: User) -> QuerySet[Customer]:
     """Admins see everyone; other staff see customers of their teams (home team, or a
-    conversation handled by one of their teams)."""
+    conversation handled by one of their teams) and customers whose conversation is assigned
+    to them (overflow from another team)."""
     if actor.is_admin:
         return Customer.objects.all()
     from teamline.teams.queries import team_ids_for
 
     team_ids = team_ids_for(actor)
     return Customer.objects.filter(
-        Q(home_team_id__in=team_ids) | Q(conversations__team_id__in=team_ids)
+        Q(home_team_id__in=team_ids)
+        | Q(conversations__team_id__in=team_ids)
+        | Q(conversations__assignee=actor)
     ).distinct()
 
 
