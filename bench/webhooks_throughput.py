@@ -453,25 +453,33 @@ def cpu_between(a: Cpu, b: Cpu) -> dict[str, float]:
 
 
 async def post_all(
-    http: httpx.AsyncClient, hooks: list[Hook], concurrency: int, errors: Counter[str]
+    base_url: str, hooks: list[Hook], concurrency: int, errors: Counter[str]
 ) -> None:
+    """POST every hook, `concurrency` at a time, timing each. A fresh client (and connections)
+    per phase: a keep-alive connection left idle since the previous phase may be closed by the
+    server just as it is reused, which would count as a failed delivery."""
     semaphore = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=None)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as http:
+        await asyncio.gather(*(_post(http, semaphore, h, errors) for h in hooks))
 
-    async def post(hook: Hook) -> None:
-        async with semaphore:
-            hook.post_wall = time.time()
-            hook.post_at = time.perf_counter()
-            try:
-                response = await http.post(hook.path, content=hook.body, headers=hook.headers)
-            except httpx.HTTPError as exc:
-                errors[f"{hook.provider}: {type(exc).__name__}"] += 1
-                return
-            hook.ack_at = time.perf_counter()
-            hook.status = response.status_code
-            if response.status_code != 200:
-                errors[f"{hook.provider}: HTTP {response.status_code}"] += 1
 
-    await asyncio.gather(*(post(h) for h in hooks))
+async def _post(
+    http: httpx.AsyncClient, semaphore: asyncio.Semaphore, hook: Hook, errors: Counter[str]
+) -> None:
+
+    async with semaphore:
+        hook.post_wall = time.time()
+        hook.post_at = time.perf_counter()
+        try:
+            response = await http.post(hook.path, content=hook.body, headers=hook.headers)
+        except httpx.HTTPError as exc:
+            errors[f"{hook.provider}: {type(exc).__name__}"] += 1
+            return
+        hook.ack_at = time.perf_counter()
+        hook.status = response.status_code
+        if response.status_code != 200:
+            errors[f"{hook.provider}: HTTP {response.status_code}"] += 1
 
 
 async def wait_delivered(
@@ -507,48 +515,46 @@ async def drive(
     await asyncio.sleep(0.5)
     if any(task.done() for task in readers):
         raise BenchError(f"desk sockets were closed: {dict(results.errors)}")
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=120, limits=limits) as http:
-        warm = build_hooks(3 * WARMUP_PER_PROVIDER, 0, seed, server.base_url)
-        log(f"warm-up: {len(warm)} webhooks")
-        await post_all(http, warm, min(args.concurrency, 5), errors)
-        if not await wait_delivered(results, [h.token for h in warm], 30, 60):
-            raise BenchError(
-                f"warm-up webhooks did not reach the desk sockets ({len(results.delivered_at)}"
-                f"/{len(warm)}; errors {dict(errors)}, desk errors {dict(results.errors)})"
-            )
-        if errors:
-            raise BenchError(f"warm-up errors: {dict(errors)}")
-        deliveries_before = results.deliveries
-        hooks = build_hooks(args.total, 1, seed, server.base_url)
-        tokens = [h.token for h in hooks]
-        await asyncio.sleep(1.0)
-        log(f"posting {len(hooks)} webhooks, {args.concurrency} concurrent")
-        cpu0 = cpu_sample(server.proc.pid, worker_pids)
-        started = time.perf_counter()
-        await post_all(http, hooks, args.concurrency, errors)
-        acked_end = time.perf_counter()
-        cpu1 = cpu_sample(server.proc.pid, worker_pids)
-        log(
-            f"acknowledged in {acked_end - started:.1f} s; "
-            f"{sum(1 for t in tokens if t in results.delivered_at)} already on the desk; waiting"
+    warm = build_hooks(3 * WARMUP_PER_PROVIDER, 0, seed, server.base_url)
+    log(f"warm-up: {len(warm)} webhooks")
+    await post_all(server.base_url, warm, min(args.concurrency, 5), errors)
+    if not await wait_delivered(results, [h.token for h in warm], 30, 60):
+        raise BenchError(
+            f"warm-up webhooks did not reach the desk sockets ({len(results.delivered_at)}"
+            f"/{len(warm)}; errors {dict(errors)}, desk errors {dict(results.errors)})"
         )
-        complete = await wait_delivered(results, tokens, args.stall_timeout, args.timeout)
-        delivered_end = max(
-            (results.delivered_at[t] for t in tokens if t in results.delivered_at),
-            default=acked_end,
-        )
-        cpu2 = cpu_sample(server.proc.pid, worker_pids)
-        deliveries_measured = results.deliveries - deliveries_before
+    if errors:
+        raise BenchError(f"warm-up errors: {dict(errors)}")
+    deliveries_before = results.deliveries
+    hooks = build_hooks(args.total, 1, seed, server.base_url)
+    tokens = [h.token for h in hooks]
+    await asyncio.sleep(1.0)
+    log(f"posting {len(hooks)} webhooks, {args.concurrency} concurrent")
+    cpu0 = cpu_sample(server.proc.pid, worker_pids)
+    started = time.perf_counter()
+    await post_all(server.base_url, hooks, args.concurrency, errors)
+    acked_end = time.perf_counter()
+    cpu1 = cpu_sample(server.proc.pid, worker_pids)
+    log(
+        f"acknowledged in {acked_end - started:.1f} s; "
+        f"{sum(1 for t in tokens if t in results.delivered_at)} already on the desk; waiting"
+    )
+    complete = await wait_delivered(results, tokens, args.stall_timeout, args.timeout)
+    delivered_end = max(
+        (results.delivered_at[t] for t in tokens if t in results.delivered_at),
+        default=acked_end,
+    )
+    cpu2 = cpu_sample(server.proc.pid, worker_pids)
+    deliveries_measured = results.deliveries - deliveries_before
 
-        # Provider retries: the same signed deliveries again; 2xx, nothing new.
-        dups = random.sample(hooks, max(1, round(len(hooks) * DUPLICATE_SHARE)))
-        dup_hooks = [Hook(**{**h.__dict__, "status": 0}) for h in dups]
-        dup_errors: Counter[str] = Counter()
-        log(f"re-posting {len(dup_hooks)} of them (duplicates)")
-        await post_all(http, dup_hooks, args.concurrency, dup_errors)
-        await asyncio.sleep(3.0)  # a wrongly enqueued duplicate would be processed by now
-        extra_frames = results.deliveries - deliveries_before - deliveries_measured
+    # Provider retries: the same signed deliveries again; 2xx, nothing new.
+    dups = random.sample(hooks, max(1, round(len(hooks) * DUPLICATE_SHARE)))
+    dup_hooks = [Hook(**{**h.__dict__, "status": 0}) for h in dups]
+    dup_errors: Counter[str] = Counter()
+    log(f"re-posting {len(dup_hooks)} of them (duplicates)")
+    await post_all(server.base_url, dup_hooks, args.concurrency, dup_errors)
+    await asyncio.sleep(3.0)  # a wrongly enqueued duplicate would be processed by now
+    extra_frames = results.deliveries - deliveries_before - deliveries_measured
     for ws in desks:
         await ws.close()
     await asyncio.gather(*readers, return_exceptions=True)
