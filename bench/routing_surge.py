@@ -355,9 +355,7 @@ def measure_at(world: dict[str, Any], size: int, decisions: int, offset: int) ->
         open_conv = Conversation.objects.filter(assignee_id=agent_id, status=Status.OPEN).first()
         if open_conv is not None:
             elapsed, queries, _ = timed(
-                lambda c=open_conv, u=users[agent_id]: do_change_status(
-                    c, Status.RESOLVED, actor=u
-                )
+                lambda c=open_conv, u=users[agent_id]: do_change_status(c, Status.RESOLVED, actor=u)
             )
             offer_lat.append(elapsed)
             offer_q.append(queries)
@@ -439,7 +437,10 @@ def report(results: dict[str, Any]) -> str:
         "| decision | n | p50 ms | p99 ms | mean ms | queries (mean, min–max) |",
         "|---|---|---|---|---|---|",
     ]
-    for label, row in (("arrival (route_conversation)", s["route"]), ("resolve + offer", s["offer"])):
+    for label, row in (
+        ("arrival (route_conversation)", s["route"]),
+        ("resolve + offer", s["offer"]),
+    ):
         lines.append(
             f"| {label} | {row['n']:,} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
             f"{row['mean_ms']:.1f} | {row['queries_mean']:.1f} ({row['queries_min']}–"

@@ -158,7 +158,7 @@ def test_student_t_quantiles():
 
 def test_independent_replications_give_an_interval_over_runs():
     scenario = simple_scenario(
-        agents=10, rate=8.0 / 300 * 3600, aht=300, hours=40, warmup_hours=2, seed=3
+        agents=10, rate=8.0 / 300 * 3600, aht=300, hours=24, warmup_hours=2, seed=3
     )
     result = simulate(scenario, replications=5)
     assert result.replications == 5

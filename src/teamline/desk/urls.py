@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import routing_views, views
+from . import routing_views, scheduling_views, views
 
 app_name = "desk"
 urlpatterns = [
@@ -43,6 +43,23 @@ urlpatterns = [
         "conversations/<int:conversation_id>/routing-preferences/",
         routing_views.routing_preferences,
         name="routing_preferences",
+    ),
+    path("appointments/", scheduling_views.appointments, name="appointments"),
+    path(
+        "appointments/<int:appointment_id>/cancel/",
+        scheduling_views.cancel_appointment,
+        name="cancel_appointment",
+    ),
+    path(
+        "appointments/<int:appointment_id>/reschedule/",
+        scheduling_views.reschedule_appointment,
+        name="reschedule_appointment",
+    ),
+    path("callbacks/<int:callback_id>/done/", scheduling_views.callback_done, name="callback_done"),
+    path(
+        "callbacks/<int:callback_id>/no-answer/",
+        scheduling_views.callback_no_answer,
+        name="callback_no_answer",
     ),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),

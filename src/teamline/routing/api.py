@@ -16,7 +16,7 @@ from pydantic import AwareDatetime
 
 from teamline.accounts.models import User
 from teamline.conversations.queries import access_conversation
-from teamline.core.errors import Forbidden, NotFound
+from teamline.core.errors import NotFound
 from teamline.teams.models import Team
 from teamline.teams.queries import team_ids_for
 
@@ -103,11 +103,7 @@ def _actor(request: HttpRequest) -> User:
 def _may_work(actor: User, assignee_id: int | None, team: Team) -> None:
     """A call's outcome is recorded by the agent on the call, a supervisor of the team or an
     admin (others of the team see it, but may not close somebody else's call)."""
-    if actor.is_admin or actor.pk == assignee_id:
-        return
-    if team.supervisors.filter(pk=actor.pk).exists():
-        return
-    raise Forbidden("Only the agent on the call or a supervisor can record its outcome.")
+    scheduling.check_may_record_outcome(actor, assignee_id, team)
 
 
 # --- Callbacks ------------------------------------------------------------------------------

@@ -215,6 +215,23 @@ def do_request_callback(
     return callback
 
 
+def may_record_outcome(actor: User, assignee_id: int | None, team: Team) -> bool:
+    """Whether `actor` may record a call's outcome ("Call done", "No answer"): the agent on the
+    call, a supervisor of the team or an admin. Others of the team see the call but may not
+    close somebody else's. (The API and the desk both ask this.)"""
+    if actor.is_admin or actor.pk == assignee_id:
+        return True
+    return team.supervisors.filter(pk=actor.pk).exists()
+
+
+def check_may_record_outcome(actor: User, assignee_id: int | None, team: Team) -> None:
+    """Forbidden (403) unless `may_record_outcome`."""
+    from teamline.core.errors import Forbidden
+
+    if not may_record_outcome(actor, assignee_id, team):
+        raise Forbidden("Only the agent on the call or a supervisor can record its outcome.")
+
+
 def _require_state(callback: Callback, *states: str) -> None:
     if callback.state not in states:
         raise InvalidInput("This callback is not with an agent.")

@@ -749,7 +749,7 @@ class Simulation:
 
     def _leave_queue(self, waiting: _Waiting) -> None:
         if waiting.item.id in self.waiting:
-            del self.waiting[waiting.item.id]  # type: ignore[arg-type]
+            del self.waiting[waiting.item.id]
             self._unindex(waiting)
             home = waiting.item.home_team_id
             if home is not None:
@@ -992,9 +992,7 @@ class Simulation:
                 agent = engine.with_load(agent, payload, -1)
                 spec = self.agent_specs[key]
                 if payload == "voice" and spec.wrap_up_seconds > 0:
-                    agent = replace(
-                        agent, wrap_up_until=self._dt(t + spec.wrap_up_seconds)
-                    )
+                    agent = replace(agent, wrap_up_until=self._dt(t + spec.wrap_up_seconds))
                     self._push(t + spec.wrap_up_seconds, _WRAPUP_END, key)
                 self._set_agent(agent)
                 self._offer(key)
@@ -1041,7 +1039,9 @@ class Simulation:
         n = len(outcomes.waits)
         batches = max(min(sc.batches, n // 10), 1)
         cuts = [round(i * n / batches) for i in range(batches + 1)]
-        per_batch = [outcomes.measures(sc.target_seconds, cuts[i], cuts[i + 1]) for i in range(batches)]
+        per_batch = [
+            outcomes.measures(sc.target_seconds, cuts[i], cuts[i + 1]) for i in range(batches)
+        ]
         overall = outcomes.measures(sc.target_seconds)
         staffed = sum(self.staffed[a] for a in agent_ids)
         busy = sum(self.busy[a] for a in agent_ids)

@@ -188,6 +188,11 @@ TEAMLINE = {
     ),
     "RATE_MESSAGES_PER_SESSION_PER_MINUTE": int(os.environ.get("TEAMLINE_RATE_MESSAGES", "30")),
     "ROUTING_SWEEP_SECONDS": int(os.environ.get("TEAMLINE_ROUTING_SWEEP_SECONDS", "15")),
+    # Scheduled contacts (docs/routing.md): slot length in minutes (15 or 30; anything else
+    # means 30) and the share of a team's active members reserved for appointments (seats per
+    # slot = floor(members × share)).
+    "APPOINTMENT_SLOT_MINUTES": int(os.environ.get("TEAMLINE_APPOINTMENT_SLOT_MINUTES", "30")),
+    "APPOINTMENT_SHARE": float(os.environ.get("TEAMLINE_APPOINTMENT_SHARE", "0.25")),
     # A task RUNNING for longer than this lost its worker (crash, kill -9) and is run again.
     "TASK_STALL_SECONDS": int(os.environ.get("TEAMLINE_TASK_STALL_SECONDS", "600")),
     # --- Channels (docs/channels/README.md) ---

@@ -1,0 +1,226 @@
+"""Callbacks, appointments and the place in line on the desk.
+
+Tags rather than view context, like routing_tags: every page and partial that shows a
+conversation (the inbox list, the conversation status re-rendered by live updates) gets them the
+same way without touching the views other features own. The sentence helpers are also used by
+desk/scheduling_views.py.
+"""
+
+from __future__ import annotations
+
+import math
+import zoneinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django import template
+from django.utils import timezone
+
+from teamline.accounts.models import User
+from teamline.conversations.models import Conversation, Status
+from teamline.routing.eta import queue_status
+from teamline.routing.models import LIVE_CALLBACK_STATES, Callback, CallbackState
+from teamline.routing.scheduling import live_callback, may_record_outcome
+from teamline.teams.models import Team
+
+register = template.Library()
+
+
+# --- Times ------------------------------------------------------------------------------------
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def utc_offset(local: datetime) -> str:
+    """'UTC+01:00', 'UTC+05:30', 'UTC−03:00' ('UTC' at offset zero)."""
+    offset = local.utcoffset()
+    seconds = int(offset.total_seconds()) if offset is not None else 0
+    if seconds == 0:
+        return "UTC"
+    sign = "+" if seconds > 0 else "−"
+    hours, minutes = divmod(abs(seconds) // 60, 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+def clock_in(team: Team | None, when: datetime, now: datetime) -> str:
+    """'10:40', or '10:40 tomorrow', in the team's time zone."""
+    tz = _zone(team.timezone if team is not None else "UTC")
+    local = when.astimezone(tz)
+    clock = local.strftime("%H:%M")
+    days = (local.date() - now.astimezone(tz).date()).days
+    if days == 0:
+        return clock
+    if days == 1:
+        return f"{clock} tomorrow"
+    return f"{clock} on {local.strftime('%a')} {local.day} {local.strftime('%b')}"
+
+
+@dataclass(frozen=True)
+class SlotTime:
+    """A moment told the way the desk shows appointment times: the team's local time, its time
+    zone and offset from UTC, and the same moment in UTC (the same text in every browser)."""
+
+    iso: str
+    local: str
+    zone: str
+    offset: str
+    utc: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.local} {self.zone} time ({self.offset}; {self.utc} UTC)"
+
+
+def slot_time(team: Team, when: datetime) -> SlotTime:
+    tz = _zone(team.timezone)
+    local, utc = when.astimezone(tz), when.astimezone(UTC)
+    # The UTC clock says its day when it is not the local one (00:30 in Oslo is 23:30 UTC).
+    utc_text = utc.strftime("%H:%M" if utc.date() == local.date() else "%a %H:%M")
+    return SlotTime(
+        iso=utc.isoformat(),
+        local=f"{local.strftime('%a')} {local.day} {local.strftime('%b %H:%M')}",
+        zone=team.timezone or "UTC",
+        offset=utc_offset(local),
+        utc=utc_text,
+    )
+
+
+# --- Callbacks --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallbackView:
+    callback: Callback
+    phone: str
+    state_text: str
+    can_record: bool
+
+    @property
+    def pk(self) -> int:
+        return self.callback.pk
+
+
+def callback_state_text(
+    callback: Callback, conversation: Conversation, actor: User, now: datetime
+) -> str:
+    """'waiting', 'assigned to you', 'assigned to Ola Hansen' or 'retry at 10:40'."""
+    if callback.state == CallbackState.ASSIGNED:
+        agent_id = callback.agent_id or conversation.assignee_id
+        if agent_id == actor.pk:
+            return "assigned to you"
+        agent = callback.agent or conversation.assignee
+        return f"assigned to {agent.name}" if agent is not None else "assigned"
+    if callback.next_attempt_at is not None and callback.next_attempt_at > now:
+        return f"retry at {clock_in(conversation.team, callback.next_attempt_at, now)}"
+    return "waiting"
+
+
+def callback_view(
+    callback: Callback,
+    conversation: Conversation,
+    actor: User,
+    now: datetime,
+    *,
+    supervised: set[int] | None = None,
+) -> CallbackView:
+    """What the desk shows of a live callback, and whether the actor may record its outcome
+    (the API's rule: the agent on the call, a supervisor of the team or an admin)."""
+    with_agent = callback.state == CallbackState.ASSIGNED
+    if supervised is None:
+        allowed = may_record_outcome(actor, conversation.assignee_id, conversation.team)
+    else:
+        allowed = (
+            actor.is_admin
+            or actor.pk == conversation.assignee_id
+            or conversation.team_id in supervised
+        )
+    return CallbackView(
+        callback=callback,
+        phone=callback.phone,
+        state_text=callback_state_text(callback, conversation, actor, now),
+        can_record=with_agent and allowed,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def inbox_callbacks(context: dict[str, Any], conversations: Any) -> dict[int, CallbackView]:
+    """The live callbacks of a list of conversations, keyed by conversation id, in two queries
+    for the whole list — none when no conversation is a call (while a callback lives its
+    conversation's channel kind is voice, so only those can have one)."""
+    actor = context["request"].user
+    rows = {c.pk: c for c in conversations if c.channel_kind == "voice"}
+    if not rows:
+        return {}
+    callbacks = Callback.objects.filter(
+        conversation_id__in=list(rows), state__in=LIVE_CALLBACK_STATES
+    ).select_related("agent")
+    found = list(callbacks)
+    if not found:
+        return {}
+    supervised = set(actor.supervised_teams.values_list("pk", flat=True))
+    now = timezone.now()
+    return {
+        cb.conversation_id: callback_view(
+            cb, rows[cb.conversation_id], actor, now, supervised=supervised
+        )
+        for cb in found
+    }
+
+
+@register.inclusion_tag("desk/_callback.html", takes_context=True)
+def callback_panel(context: dict[str, Any]) -> dict[str, Any]:
+    """The conversation's live callback ("Call back +47…, assigned to you") with "Call done" and
+    "No answer" for whoever may record the outcome."""
+    request = context["request"]
+    conversation: Conversation = context["conversation"]
+    callback = live_callback(conversation.pk)
+    view = None
+    if callback is not None:
+        view = callback_view(callback, conversation, request.user, timezone.now())
+    return {
+        "request": request,
+        "csrf_token": context.get("csrf_token"),
+        "conversation": conversation,
+        "cb": view,
+        "callback_error": context.get("callback_error"),
+    }
+
+
+# --- Place in line ----------------------------------------------------------------------------
+
+
+def wait_text(seconds: int) -> str:
+    if seconds < 60:
+        return "under a minute"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60} min"
+
+
+def queue_sentence_for(conversation: Conversation, now: datetime) -> str:
+    """'Position 3 in line, about 4 min' for a waiting conversation ('' otherwise)."""
+    if conversation.assignee_id or conversation.status != Status.OPEN:
+        return ""
+    status = queue_status(conversation, now)
+    if status is None or status.position is None:
+        return ""
+    where = f"Position {status.position} in line"
+    if not status.serving:
+        when = f"; the team answers from {status.answer_from}" if status.answer_from else ""
+        return f"{where}, nobody serves it now{when}"
+    if status.eta_seconds is None:
+        return f"{where}, no wait estimate (nobody online to serve it)"
+    return f"{where}, {wait_text(status.eta_seconds)}"
+
+
+@register.simple_tag
+def queue_sentence(conversation: Conversation) -> str:
+    """Where a waiting conversation stands in line and how long it may wait (routing.eta)."""
+    return queue_sentence_for(conversation, timezone.now())
