@@ -550,7 +550,9 @@ async def drive(
     deliveries_measured = results.deliveries - deliveries_before
 
     # Provider retries: the same signed deliveries again; 2xx, nothing new.
-    dups = random.sample(hooks, max(1, round(len(hooks) * DUPLICATE_SHARE)))
+    # Only acknowledged ones: a retry of a delivery that failed is a first delivery.
+    acked_hooks = [h for h in hooks if h.status == 200]
+    dups = random.sample(acked_hooks, min(len(acked_hooks), round(len(hooks) * DUPLICATE_SHARE)))
     dup_hooks = [Hook(**{**h.__dict__, "status": 0}) for h in dups]
     dup_errors: Counter[str] = Counter()
     log(f"re-posting {len(dup_hooks)} of them (duplicates)")
