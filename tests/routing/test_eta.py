@@ -79,7 +79,7 @@ def test_the_eta_moves_up_when_an_item_ahead_is_assigned(oslo, django_capture_on
     first = waiting(oslo, "Astrid")
     second, third = waiting(oslo, "Bodil"), waiting(oslo, "Cato")
     kari = first.assignee
-    cache.clear()  # pushes are throttled to one per team per second; the tick does the rest
+    cache.clear()  # assignment pushes are debounced to one per second; the tick does the rest
     push_queue_updates(timezone.now())  # the tick told them their places
 
     with capture_events() as events, django_capture_on_commit_callbacks(execute=True):
@@ -133,3 +133,23 @@ def test_a_closed_team_gives_the_honest_promise(oslo):
     assert status.serving is False
     assert status.answer_from == "09:00 tomorrow"
     assert status.eta_seconds is not None and status.eta_seconds > 19 * 3600
+
+
+def test_assignment_pushes_are_debounced_across_teams(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from teamline.routing import eta
+
+    calls = []
+    monkeypatch.setattr(eta, "_pending_teams", set())
+    monkeypatch.setattr(eta, "push_queue_updates", lambda now, team_ids: calls.append(team_ids))
+    monkeypatch.setattr(eta.time, "time", lambda: 1000.0)
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        eta.after_assignment([1], now)
+        eta.after_assignment([2], now)  # same second: no second snapshot
+    assert calls == [[1]]
+    monkeypatch.setattr(eta.time, "time", lambda: 1001.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        eta.after_assignment([3], now)  # the next second: one push for what is pending
+    assert calls == [[1], [2, 3]]

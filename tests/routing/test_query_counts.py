@@ -124,3 +124,39 @@ def test_a_tick_with_nothing_due_is_cheap_whatever_the_queue():
     _oslo, _bergen, bjorn = routing_world(1000)
     do_set_presence(bjorn, "away", actor=bjorn)
     assert queries_for(lambda: sweep_queues(now=MONDAY_10)) <= 15
+
+
+def center(agents, teams):
+    """`agents` available agents spread over `teams` teams (chat 3, no voice capacity)."""
+    all_teams = [create_team(f"Team {i}") for i in range(teams)]
+    for i in range(agents):
+        create_agent(
+            team=all_teams[i % teams], presence="available", capacity={"chat": 3, "voice": 0}
+        )
+    return all_teams
+
+
+def decision_in_center(agents, teams, channel_kind):
+    home = center(agents, teams)[0]
+    arrives(create_customer(team=home), at=MONDAY_10)  # warm up (policy defaults, caches)
+    conversation = Conversation.objects.create(
+        customer=create_customer(team=home),
+        inbox=create_inbox(home),
+        team=home,
+        channel="webchat",
+        channel_kind=channel_kind,
+    )
+    count = queries_for(lambda: route_conversation(conversation, now=MONDAY_10))
+    conversation.refresh_from_db()
+    # Chats are assigned at once; nobody takes voice, so the call waits (every team's pool).
+    assert (conversation.assignee is not None) == (channel_kind == "chat")
+    return count
+
+
+@pytest.mark.parametrize("channel_kind", ["chat", "voice"])
+def test_queries_per_decision_do_not_grow_with_agents_or_teams(channel_kind):
+    small = decision_in_center(10, 5, channel_kind)
+    large = decision_in_center(200, 20, channel_kind)
+    print(channel_kind, small, large)
+    assert small == large, (small, large)
+    assert small <= 40

@@ -68,11 +68,13 @@ from .queries import (
     item_snapshot,
     load_agents,
     load_context,
+    load_routing_context,
     policy_by_id,
     policy_for_inbox,
     routing_preference,
     service_level_targets,
     team_queue_stats,
+    trusted_prefix,
 )
 
 logger = logging.getLogger(__name__)
@@ -308,8 +310,13 @@ def _route(row: WorkItem, conv: Conversation, now: datetime) -> int | None:
     """One decision for one queued item: assign it, or (re)place it in its policy."""
     policy = policy_by_id(row.policy_id, conv.inbox_id)
     item = item_snapshot(row)
-    ctx = load_context(item, policy, now)
+    # Bounded loading (the best CANDIDATE_LIMIT candidates); full loading only in the rare case
+    # the cut leaves fewer trusted candidates than claims to try.
+    ctx, cut = load_routing_context(item, policy, now)
     decision = engine.decide(item, policy, ctx)
+    if cut is not None and len(trusted_prefix(decision.eligible, cut)) < MAX_CLAIM_TRIES:
+        ctx = load_context(item, policy, now)
+        decision = engine.decide(item, policy, ctx)
     placement = decision.placement
     step = f"{placement.step_index + 1} of {placement.step_count}"
     for agent_id in decision.eligible[:MAX_CLAIM_TRIES]:

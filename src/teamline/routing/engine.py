@@ -173,6 +173,10 @@ class Context:
     calendars: Mapping[int, Calendar]
     agents: Mapping[int, Agent]
     surging: frozenset[int] = frozenset()
+    # Optional: per team, the distinct (languages, skills) of its *online* members. When given,
+    # saturation is read from it instead of `agents`, so `agents` may hold only the candidates
+    # who could take the item (bounded loading, routing/queries.py) with the same answers.
+    rosters: Mapping[int, tuple[tuple[tuple[str, ...], Mapping[str, int]], ...]] | None = None
     _modes: dict[int, str] = field(default_factory=dict, repr=False)
 
     def mode(self, team_id: int) -> str:
@@ -264,14 +268,22 @@ def primary_language(code: str) -> str:
 
 
 def speaks(agent: Agent, language: str) -> bool:
+    return speaks_any(agent.languages, language)
+
+
+def speaks_any(languages: Iterable[str], language: str) -> bool:
     if not language:
         return True
     wanted = primary_language(language)
-    return any(primary_language(known) == wanted for known in agent.languages)
+    return any(primary_language(known) == wanted for known in languages)
 
 
 def has_skills(agent: Agent, skills: Mapping[str, int]) -> bool:
-    return all(int(agent.skills.get(skill, 0)) >= int(level) for skill, level in skills.items())
+    return skilled(agent.skills, skills)
+
+
+def skilled(known: Mapping[str, int], skills: Mapping[str, int]) -> bool:
+    return all(int(known.get(skill, 0)) >= int(level) for skill, level in skills.items())
 
 
 def effective_skills(item: Item, policy: Policy, step: Step) -> dict[str, int]:
@@ -306,6 +318,11 @@ def saturated(
     the item (skills and language)."""
     if team_id in ctx.surging:
         return True
+    if ctx.rosters is not None:
+        return not any(
+            speaks_any(languages, language) and skilled(known, skills)
+            for languages, known in ctx.rosters.get(team_id, ())
+        )
     return not any(
         agent.online and team_id in agent.team_ids and can_serve(agent, skills, language)
         for agent in ctx.agents.values()

@@ -26,7 +26,8 @@ Estimated wait (ETA).
 
 Limits: it is a mean-value estimate (no variance, no abandonment ahead, no items that will
 overtake by aging or priority later, no overflow to a wider pool after a timeout), recomputed on
-every tick and whenever an item ahead is assigned; treat it as "about N minutes". Positions
+every tick and after an item ahead is assigned (at most one push per `PUSH_THROTTLE_SECONDS`
+for all teams together, never per routed item); treat it as "about N minutes". Positions
 are computed over at most `SNAPSHOT_LIMIT` items per push, in one query (pushes) or one query
 per item (the API and the widget's ready frame).
 """
@@ -58,7 +59,8 @@ MAX_SAMPLES = 500
 DEFAULT_HANDLE_SECONDS = {"chat": 300, "voice": 240, "email": 1800}
 FALLBACK_HANDLE_SECONDS = 300
 SNAPSHOT_LIMIT = 500
-# At most one agent-driven push per team per this many seconds (assignments come in bursts).
+# At most one assignment-driven push (all teams together) per this many seconds (assignments
+# come in bursts).
 PUSH_THROTTLE_SECONDS = 1
 
 
@@ -392,12 +394,22 @@ def queue_left(work_item_id: int, customer_id: int | None) -> None:
     _send(customer_id, None, work_item_id)
 
 
+# Teams with an assignment whose customers have not been told their new places yet (per process;
+# the periodic tick pushes every queue anyway, so nothing is lost if a process dies).
+_pending_teams: set[int] = set()
+
+
 def after_assignment(team_ids: Iterable[int], now: datetime) -> None:
-    """An item ahead was assigned: after commit, push the new positions of the teams' queues
-    (throttled per team, since assignments come in bursts)."""
-    ids = sorted(set(team_ids))
-    slot = int(time.time() // PUSH_THROTTLE_SECONDS)
-    due = [team for team in ids if cache.add(f"queue-push:{team}:{slot}", 1, timeout=5)]
-    if not due:
+    """An item ahead was assigned: after commit, push the new positions of the teams' queues.
+    Debounced: at most one push (one snapshot, covering every team with an assignment since
+    the last push) per PUSH_THROTTLE_SECONDS, however many teams and assignments, so the
+    routing hot path does not compute positions per item; the tick does the rest."""
+    _pending_teams.update(team for team in team_ids if team is not None)
+    if not _pending_teams:
         return
+    slot = int(time.time() // PUSH_THROTTLE_SECONDS)
+    if not cache.add(f"queue-push:{slot}", 1, timeout=5):
+        return
+    due = sorted(_pending_teams)
+    _pending_teams.clear()
     transaction.on_commit(lambda: push_queue_updates(now, team_ids=due))

@@ -6,15 +6,19 @@ calendars by team, online agents of the teams a policy reaches, their load in on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+import time
+from collections.abc import Callable, Hashable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Min, Q
+from django.conf import settings
+from django.db.models import Count, Exists, F, FloatField, IntegerField, Min, OuterRef, Q, Subquery
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, Greatest
 
 from teamline.accounts.models import AgentProfile, Presence, default_capacity
 from teamline.conversations.models import Conversation, Status
-from teamline.teams.hours import calendars_for
+from teamline.teams.hours import Calendar, calendars_for, config_version
 from teamline.teams.models import Team
 
 from . import engine
@@ -29,6 +33,65 @@ from .models import (
 )
 
 Targets = dict[tuple[str, int], tuple[int, int]]
+Membership = Team.members.through
+
+# --- Configuration cache -------------------------------------------------------------------
+# Calendars, policies and service-level targets change rarely and are read by every decision:
+# each process keeps them for ROUTING_CONFIG_CACHE_SECONDS, and drops them at once when this
+# process changes them (teams.hours.config_version, bumped by model signals and team actions).
+
+_config: dict[Hashable, tuple[int, float, Any]] = {}
+_CONFIG_MAX_ENTRIES = 20_000
+
+
+def _config_ttl() -> float:
+    return float(settings.TEAMLINE.get("ROUTING_CONFIG_CACHE_SECONDS", 5))
+
+
+def _cached(key: Hashable, load: Callable[[], Any]) -> Any:
+    ttl = _config_ttl()
+    if ttl <= 0:
+        return load()
+    version, clock = config_version(), time.monotonic()
+    hit = _config.get(key)
+    if hit is not None and hit[0] == version and hit[1] > clock:
+        return hit[2]
+    value = load()
+    if len(_config) >= _CONFIG_MAX_ENTRIES:
+        _config.clear()
+    _config[key] = (version, clock + ttl, value)
+    return value
+
+
+def team_ids_all() -> set[int]:
+    return set(_cached("teams", lambda: frozenset(Team.objects.values_list("pk", flat=True))))
+
+
+def cached_calendars(team_ids: Iterable[int], *, now: datetime) -> dict[int, Calendar]:
+    """`calendars_for`, from the per-process cache where fresh (at most one load for the rest)."""
+    ids = set(team_ids)
+    if _config_ttl() <= 0:
+        return calendars_for(ids, now=now)
+    since = (now - timedelta(days=2)).date()
+    version, clock = config_version(), time.monotonic()
+    found: dict[int, Calendar] = {}
+    missing = set()
+    for team_id in ids:
+        hit = _config.get(("calendar", team_id, since))
+        if hit is not None and hit[0] == version and hit[1] > clock:
+            if hit[2] is not None:
+                found[team_id] = hit[2]
+        else:
+            missing.add(team_id)
+    if missing:
+        loaded = calendars_for(missing, now=now)
+        if len(_config) + len(missing) >= _CONFIG_MAX_ENTRIES:
+            _config.clear()
+        expires = clock + _config_ttl()
+        for team_id in missing:
+            _config[("calendar", team_id, since)] = (version, expires, loaded.get(team_id))
+        found.update(loaded)
+    return found
 
 
 def policy_spec(row: RoutingPolicy | None) -> engine.Policy:
@@ -58,32 +121,42 @@ def policy_spec(row: RoutingPolicy | None) -> engine.Policy:
     )
 
 
+def _policy_table() -> tuple[tuple[int, int | None, engine.Policy], ...]:
+    """Every routing policy as (row id, inbox id, spec), in id order (a handful of rows)."""
+    rows = RoutingPolicy.objects.prefetch_related("steps__target_teams").order_by("pk")
+    return tuple((row.pk, row.inbox_id, policy_spec(row)) for row in rows)
+
+
+def _policies() -> tuple[tuple[int, int | None, engine.Policy], ...]:
+    table: tuple[tuple[int, int | None, engine.Policy], ...] = _cached("policies", _policy_table)
+    return table
+
+
 def policy_for_inbox(inbox_id: int | None) -> tuple[engine.Policy, int | None]:
     """The inbox's policy, else the organisation's default policy, else the built-in default.
     Returns (policy, policy row id or None)."""
-    rows = list(
-        RoutingPolicy.objects.filter(Q(inbox_id=inbox_id) | Q(inbox__isnull=True))
-        .prefetch_related("steps__target_teams")
-        .order_by("pk")
-    )
-    row = next((r for r in rows if r.inbox_id == inbox_id and inbox_id is not None), None)
-    row = row or next((r for r in rows if r.inbox_id is None), None)
-    return policy_spec(row), (row.pk if row else None)
+    table = _policies()
+    found = next((r for r in table if r[1] == inbox_id and inbox_id is not None), None)
+    found = found or next((r for r in table if r[1] is None), None)
+    if found is None:
+        return policy_spec(None), None
+    return found[2], found[0]
 
 
 def policy_by_id(policy_id: int | None, inbox_id: int | None) -> engine.Policy:
     if policy_id is not None:
-        row = (
-            RoutingPolicy.objects.filter(pk=policy_id)
-            .prefetch_related("steps__target_teams")
-            .first()
-        )
-        if row is not None:
-            return policy_spec(row)
+        found = next((r for r in _policies() if r[0] == policy_id), None)
+        if found is not None:
+            return found[2]
     return policy_for_inbox(inbox_id)[0]
 
 
 def service_level_targets() -> Targets:
+    targets: Targets = _cached("targets", _service_level_targets)
+    return dict(targets)
+
+
+def _service_level_targets() -> Targets:
     return {
         (kind, priority): (percent, seconds)
         for kind, priority, percent, seconds in ServiceLevelTarget.objects.values_list(
@@ -137,29 +210,11 @@ def load_agents(
         profiles = profiles.filter(user_id__in=list(user_ids))
     elif team_ids is not None:
         profiles = profiles.filter(Q(user__teams__in=list(team_ids)) | Q(user_id__in=extra))
-    rows = list(
-        profiles.values_list(
-            "user_id",
-            "presence",
-            "languages",
-            "skills",
-            "capacity",
-            "last_assigned_at",
-            "wrap_up_until",
-            "user__display_name",
-            "user__first_name",
-            "user__last_name",
-            "user__username",
-        ).distinct()
-    )
+    rows = list(profiles.values_list(*AGENT_COLUMNS).distinct())
     ids = [row[0] for row in rows]
     if not ids:
         return {}
-    memberships: dict[int, set[int]] = {}
-    for user_id, team_id in Team.members.through.objects.filter(user_id__in=ids).values_list(
-        "user_id", "team_id"
-    ):
-        memberships.setdefault(user_id, set()).add(team_id)
+    memberships = _memberships(ids)
     loads: dict[int, dict[str, int]] = {}
     for assignee_id, kind, count in (
         Conversation.objects.filter(assignee_id__in=ids, status=Status.OPEN)
@@ -168,8 +223,39 @@ def load_agents(
         .values_list("assignee_id", "channel_kind", "n")
     ):
         loads.setdefault(assignee_id, {})[kind] = count
-    agents = {}
-    for (
+    return {row[0]: _agent(row, memberships, loads.get(row[0], {})) for row in rows}
+
+
+AGENT_COLUMNS = (
+    "user_id",
+    "presence",
+    "languages",
+    "skills",
+    "capacity",
+    "last_assigned_at",
+    "wrap_up_until",
+    "user__display_name",
+    "user__first_name",
+    "user__last_name",
+    "user__username",
+)
+
+
+def _memberships(user_ids: list[int]) -> dict[int, set[int]]:
+    memberships: dict[int, set[int]] = {}
+    if not user_ids:
+        return memberships
+    for user_id, team_id in Membership.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "team_id"
+    ):
+        memberships.setdefault(user_id, set()).add(team_id)
+    return memberships
+
+
+def _agent(
+    row: tuple[Any, ...], memberships: dict[int, set[int]], load: dict[str, int]
+) -> engine.Agent:
+    (
         user_id,
         presence,
         languages,
@@ -181,20 +267,19 @@ def load_agents(
         first,
         last,
         username,
-    ) in rows:
-        agents[user_id] = engine.Agent(
-            id=user_id,
-            name=_name(display_name, first, last, username),
-            presence=presence,
-            languages=tuple(languages or ()),
-            skills={str(k): int(v) for k, v in (skills or {}).items()},
-            capacity={**default_capacity(), **{k: int(v) for k, v in (capacity or {}).items()}},
-            load=loads.get(user_id, {}),
-            last_assigned_at=last_assigned_at,
-            wrap_up_until=wrap_up_until,
-            team_ids=frozenset(memberships.get(user_id, set())),
-        )
-    return agents
+    ) = row
+    return engine.Agent(
+        id=user_id,
+        name=_name(display_name, first, last, username),
+        presence=presence,
+        languages=tuple(languages or ()),
+        skills={str(k): int(v) for k, v in (skills or {}).items()},
+        capacity={**default_capacity(), **{k: int(v) for k, v in (capacity or {}).items()}},
+        load=load,
+        last_assigned_at=last_assigned_at,
+        wrap_up_until=wrap_up_until,
+        team_ids=frozenset(memberships.get(user_id, set())),
+    )
 
 
 def surging_team_ids(team_ids: Iterable[int] | None = None) -> frozenset[int]:
@@ -216,17 +301,11 @@ def load_context(item: engine.Item, policy: engine.Policy, now: datetime) -> eng
     """Everything the engine needs to place this item at `now`, in a bounded number of queries
     (about seven): calendars and surge state of the teams the policy reaches, their online
     agents (and the last agent), and those agents' load."""
-    every = _reaches_every_team(item, policy)
-    if every:
-        team_ids = set(Team.objects.values_list("pk", flat=True))
-    else:
-        team_ids = {item.home_team_id} if item.home_team_id else set()
-        for step in engine.steps_for(item, policy):
-            team_ids |= set(step.target_team_ids)
-    calendars = calendars_for(team_ids, now=now)
+    every, reached = _context_teams(item, policy)
+    calendars = cached_calendars(team_ids_all() if reached is None else reached, now=now)
     fallbacks = {c.fallback_team_id for c in calendars.values() if c.fallback_team_id}
     if missing := fallbacks - set(calendars):
-        calendars.update(calendars_for(missing, now=now))
+        calendars.update(cached_calendars(missing, now=now))
     agents = load_agents(team_ids=None if every else set(calendars), extra_ids=[item.last_agent_id])
     return engine.Context(
         now=now,
@@ -234,6 +313,172 @@ def load_context(item: engine.Item, policy: engine.Policy, now: datetime) -> eng
         agents=agents,
         surging=surging_team_ids(None if every else set(calendars)),
     )
+
+
+# --- Bounded loading for the routing hot path -------------------------------------------------
+
+# Candidates loaded per item-driven decision: the best this many agents who may take the item,
+# in the engine's own order. Enough for MAX_CLAIM_TRIES claims (routing/actions.py).
+CANDIDATE_LIMIT = 20
+
+
+def _context_teams(item: engine.Item, policy: engine.Policy) -> tuple[bool, set[int] | None]:
+    """(whether the policy reaches every team, the teams it reaches or None for every team)."""
+    if _reaches_every_team(item, policy):
+        return True, None
+    team_ids = {item.home_team_id} if item.home_team_id else set()
+    for step in engine.steps_for(item, policy):
+        team_ids |= set(step.target_team_ids)
+    return False, team_ids
+
+
+def team_rosters(
+    team_ids: Iterable[int] | None,
+) -> dict[int, tuple[tuple[tuple[str, ...], dict[str, int]], ...]]:
+    """Per team, the distinct (languages, skills) of its online, active members: what the
+    engine needs to tell whether a team is saturated, in one query whose rows grow with the
+    number of distinct profiles per team, not with the number of agents."""
+    rows = Membership.objects.filter(user__is_active=True, user__agent__isnull=False).exclude(
+        user__agent__presence=Presence.OFFLINE
+    )
+    if team_ids is not None:
+        rows = rows.filter(team_id__in=sorted(team_ids))
+    rosters: dict[int, list[tuple[tuple[str, ...], dict[str, int]]]] = {}
+    for team_id, languages, skills in rows.values_list(
+        "team_id", "user__agent__languages", "user__agent__skills"
+    ).distinct():
+        rosters.setdefault(team_id, []).append(
+            (
+                tuple(languages or ()),
+                {str(k): int(v) for k, v in (skills or {}).items()},
+            )
+        )
+    return {team_id: tuple(profiles) for team_id, profiles in rosters.items()}
+
+
+def _member_of(team_ids: Iterable[int]) -> Exists:
+    return Exists(Membership.objects.filter(user_id=OuterRef("user_id"), team_id__in=team_ids))
+
+
+def candidates(
+    item: engine.Item,
+    placement: engine.Placement,
+    ctx: engine.Context,
+    *,
+    loaded_team_ids: set[int] | None,
+    limit: int = CANDIDATE_LIMIT,
+) -> dict[int, engine.Agent]:
+    """The first `limit` agents, in the engine's preference order, among a superset of those
+    `engine.agent_can_take` accepts out of the agents full loading would hold (online members
+    of `loaded_team_ids` and the item's last agent; every online agent when None), with their
+    teams and their load of the item's channel kind (the only load the decision reads). Two
+    queries. Exact in SQL: available (not in wrap-up), active, free capacity for the channel
+    kind (load counted by a correlated aggregate), in the pool through a team that admits the
+    item; a superset: skills (by name) and language (by substring), which the engine checks
+    exactly. The order is `engine.preference_key`: occupancy, longest idle, id."""
+    if placement.scope == engine.SCOPE_AGENT:
+        return {}  # only the sticky agent, loaded with the context
+    kind = item.channel_kind
+    rows = AgentProfile.objects.filter(user__is_active=True, presence=Presence.AVAILABLE).filter(
+        Q(wrap_up_until__isnull=True) | Q(wrap_up_until__lte=ctx.now)
+    )
+    if placement.scope == engine.SCOPE_TEAMS:
+        pool = sorted(team for team in placement.team_ids if ctx.admits(team, item))
+        if not pool:
+            return {}
+        rows = rows.filter(_member_of(pool))
+    else:
+        # Scope "all": any team but the excluded one that admits the item (a team the context
+        # has no calendar for counts as serving), or no team at all.
+        blocked = {team for team in ctx.calendars if not ctx.admits(team, item)}
+        if placement.excluded_team_id is not None:
+            blocked.add(placement.excluded_team_id)
+        serving = Exists(
+            Membership.objects.filter(user_id=OuterRef("user_id")).exclude(
+                team_id__in=sorted(blocked)
+            )
+        )
+        teamless = ~Exists(Membership.objects.filter(user_id=OuterRef("user_id")))
+        rows = rows.filter(serving | teamless)
+    if loaded_team_ids is not None:
+        # The item's last agent is in the context whatever their teams.
+        rows = rows.filter(_member_of(sorted(loaded_team_ids)) | Q(user_id=item.last_agent_id))
+    if placement.skills:
+        rows = rows.filter(skills__has_keys=sorted(placement.skills))
+    language = placement.language
+    if language and language.isascii() and language.isalnum():
+        rows = rows.filter(languages__icontains=language)
+    load = (
+        Conversation.objects.filter(
+            assignee_id=OuterRef("user_id"), status=Status.OPEN, channel_kind=kind
+        )
+        .order_by()
+        .values("assignee_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    rows = rows.annotate(
+        open_load=Coalesce(Subquery(load[:1]), 0),
+        kind_capacity=Coalesce(
+            Cast(KT(f"capacity__{kind}"), IntegerField()),
+            int(default_capacity().get(kind, 0)),
+        ),
+    ).filter(kind_capacity__gt=F("open_load"))
+    occupancy = Cast(F("open_load"), FloatField()) / Cast(
+        Greatest(F("kind_capacity"), 1), FloatField()
+    )
+    ordered = rows.order_by(
+        occupancy.asc(), F("last_assigned_at").asc(nulls_first=True), "user_id"
+    ).values_list(*AGENT_COLUMNS, "open_load")
+    found = list(ordered[:limit])
+    memberships = _memberships([row[0] for row in found])
+    return {
+        row[0]: _agent(row[:-1], memberships, {kind: row[-1]} if row[-1] else {}) for row in found
+    }
+
+
+def trusted_prefix(eligible: tuple[int, ...], cut: frozenset[int] | None) -> tuple[int, ...]:
+    """The part of a bounded decision's eligible agents that full loading gives too."""
+    if cut is None:
+        return eligible
+    prefix: list[int] = []
+    for agent_id in eligible:
+        if agent_id not in cut:
+            break
+        prefix.append(agent_id)
+    return tuple(prefix)
+
+
+def load_routing_context(
+    item: engine.Item, policy: engine.Policy, now: datetime, *, limit: int = CANDIDATE_LIMIT
+) -> tuple[engine.Context, frozenset[int] | None]:
+    """The hot path's context: like `load_context`, but `agents` holds only the item's last
+    agent and the best `limit` candidates for its placement (saturation comes from
+    `team_rosters`), so the cost does not grow with the number of agents. Returns (context,
+    None when every candidate was loaded, else the ids loaded before the cut at `limit`).
+    Without a cut `engine.decide` on it gives exactly what it gives on `load_context`; with a
+    cut, the leading eligible agents that are among those ids are exactly the leading
+    eligible agents of full loading (see `trusted_prefix`)."""
+    every, reached = _context_teams(item, policy)
+    team_ids = team_ids_all() if reached is None else reached
+    calendars = cached_calendars(team_ids, now=now)
+    fallbacks = {c.fallback_team_id for c in calendars.values() if c.fallback_team_id}
+    if missing := fallbacks - set(calendars):
+        calendars.update(cached_calendars(missing, now=now))
+    loaded = None if every else set(calendars)
+    agents = load_agents(team_ids=None, user_ids=[item.last_agent_id]) if item.last_agent_id else {}
+    ctx = engine.Context(
+        now=now,
+        calendars=calendars,
+        agents=agents,
+        surging=surging_team_ids(loaded),
+        rosters=team_rosters(loaded),
+    )
+    placement = engine.place(item, policy, ctx)
+    found = candidates(item, placement, ctx, loaded_team_ids=loaded, limit=limit)
+    ids = list(found)
+    ctx.agents = {**found, **agents}  # the last agent as full loading has them
+    return ctx, frozenset(ids) if len(ids) >= limit else None
 
 
 def explain(work_item: WorkItem, now: datetime) -> str:

@@ -188,6 +188,11 @@ TEAMLINE = {
     ),
     "RATE_MESSAGES_PER_SESSION_PER_MINUTE": int(os.environ.get("TEAMLINE_RATE_MESSAGES", "30")),
     "ROUTING_SWEEP_SECONDS": int(os.environ.get("TEAMLINE_ROUTING_SWEEP_SECONDS", "15")),
+    # Calendars and routing policies are cached per process for this long (changes made in the
+    # same process are seen at once; other processes see them after at most this).
+    "ROUTING_CONFIG_CACHE_SECONDS": int(
+        os.environ.get("TEAMLINE_ROUTING_CONFIG_CACHE_SECONDS", "5")
+    ),
     # Scheduled contacts (docs/routing.md): slot length in minutes (15 or 30; anything else
     # means 30) and the share of a team's active members reserved for appointments (seats per
     # slot = floor(members × share)).

@@ -9,6 +9,7 @@ from django.db import transaction
 from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput
 
+from .hours import note_config_change
 from .models import BusinessHours, Holiday, ServiceMode, Team, validate_timezone
 
 
@@ -53,6 +54,7 @@ def do_set_business_hours(
             BusinessHours(team=team, weekday=weekday, opens=opens, closes=closes)
             for weekday, opens, closes in intervals
         )
+        note_config_change()
 
 
 def do_add_holiday(team: Team, day: date, name: str, *, actor: User | None = None) -> Holiday:
@@ -71,5 +73,6 @@ def do_set_service_mode(
     Team.objects.filter(pk=team.pk).update(
         service_mode=mode, service_mode_until=until if mode != ServiceMode.NORMAL else None
     )
+    note_config_change()
     team.refresh_from_db()
     return team

@@ -28,6 +28,29 @@ from .models import ServiceMode, Team
 MIDNIGHT = time(0, 0)
 HORIZON_DAYS = 370
 
+# Bumped whenever teams, hours, holidays or routing configuration change in this process (model
+# signals, and the actions below that write with queryset updates): caches of calendars and
+# policies (routing/queries.py) compare it. Other processes see changes after their short TTL.
+_config_version = 0
+
+
+def _bump() -> None:
+    global _config_version
+    _config_version += 1
+
+
+def note_config_change() -> None:
+    """Call after writing configuration routing caches: now, and again once the transaction
+    commits (so a reader in this process cannot keep what it read in between)."""
+    from django.db import transaction
+
+    _bump()
+    transaction.on_commit(_bump)
+
+
+def config_version() -> int:
+    return _config_version
+
 
 @dataclass(frozen=True)
 class Calendar:
