@@ -85,7 +85,7 @@ def do_start_webchat_session(
                 )
     ratelimit.hit(
         f"webchat-session:{ip}",
-        limit=settings.TEAMLINE["RATE_NEW_SESSIONS_PER_IP_PER_HOUR"],
+        limit=int(settings.TEAMLINE["RATE_NEW_SESSIONS_PER_IP_PER_HOUR"]),
         window_seconds=3600,
     )
     customer = do_create_webchat_visitor(uuid.uuid4().hex)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -178,7 +179,7 @@ if env_bool("TEAMLINE_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Product -----------------------------------------------------------------------------
-TEAMLINE = {
+TEAMLINE: dict[str, Any] = {
     # A resolved conversation reopens when the customer writes again within this window;
     # after it, a new conversation starts (the agent still sees the whole history).
     "REOPEN_WINDOW_DAYS": int(os.environ.get("TEAMLINE_REOPEN_WINDOW_DAYS", "7")),

@@ -100,7 +100,7 @@ def _receive_message(session: WidgetSession, client_id: str, text: str) -> dict[
     customer = session.customer
     ratelimit.hit(
         f"widget-messages:{session.inbox.pk}:{customer.pk}",
-        limit=limits["RATE_MESSAGES_PER_SESSION_PER_MINUTE"],
+        limit=int(limits["RATE_MESSAGES_PER_SESSION_PER_MINUTE"]),
         window_seconds=60,
     )
     current = current_conversation_for(customer.pk)
@@ -109,7 +109,7 @@ def _receive_message(session: WidgetSession, client_id: str, text: str) -> dict[
         # team, so it is limited per address, across visitors.
         ratelimit.hit(
             f"widget-new-conversations:{session.ip}",
-            limit=limits["RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR"],
+            limit=int(limits["RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR"]),
             window_seconds=3600,
         )
     message, _created = do_receive_customer_message(
