@@ -222,5 +222,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("TEAMLINE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The embedded worker polls every 0.2 s; its per-poll and per-task lines are noise.
+        "django_tasks": {"level": os.environ.get("TEAMLINE_TASKS_LOG_LEVEL", "WARNING")},
+        "django_tasks_db": {"level": os.environ.get("TEAMLINE_TASKS_LOG_LEVEL", "WARNING")},
+    },
 }
