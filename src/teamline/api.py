@@ -101,8 +101,7 @@ def _mount() -> None:
     from teamline.connectors.app_api import router as app_router
     from teamline.conversations.api import router as conversations_router
     from teamline.customers.api import router as customers_router
-    from teamline.routing.api import appointments_router, callbacks_router
-    from teamline.routing.transfer_api import router as transfers_router
+    from teamline.routing.api import appointments_router, callbacks_router, transfers_router
 
     api.add_router("/conversations", conversations_router)
     # Transfers, reassignment and experts: /conversations/{id}/transfer, /assign, /experts…
