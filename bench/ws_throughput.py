@@ -102,6 +102,23 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def code_version() -> str:
+    """The commit the Teamline side ran (the tree changes under a benchmark)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head or 'unknown'}{' + uncommitted changes' if dirty else ''}"
+
+
 def machine_jiffies() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -864,6 +881,7 @@ def print_report(
         "before the run"
         + (" (a busy machine: expect noisy numbers)" if machine["background_cpu"] > 20 else "")
     )
+    print(f"code    : {machine['code']}")
     print(f"backend : {backend.kind}: " + ", ".join(f"{k} {v}" for k, v in backend.info.items()))
     print(
         f"load    : K={args.agents} agents, N={args.customers} customers, {mode}, "
@@ -1003,15 +1021,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def terminate_on_sigterm() -> Iterator[None]:
+def interruptible() -> Iterator[None]:
+    """Ctrl+C and SIGTERM both end the run through the same cleanup. SIGINT is re-armed because a
+    shell starts background jobs with it ignored, and Python then never raises KeyboardInterrupt."""
+
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_term = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -1089,6 +1112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     machine = machine_info()
     machine["background_cpu"] = background_cpu()
+    machine["code"] = code_version()
     cleanup = Cleanup()
     workdir = Path(tempfile.mkdtemp(prefix="teamline-bench-"))
     if not args.keep:
@@ -1096,7 +1120,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     notes: list[str] = []
     status = 0
-    with terminate_on_sigterm(), asyncio.Runner(loop_factory=loop_factory()) as runner:
+    with interruptible(), asyncio.Runner(loop_factory=loop_factory()) as runner:
         try:
             backend = None
             for rnd in range(1, args.repeat + 1):
