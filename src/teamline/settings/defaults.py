@@ -108,6 +108,11 @@ DATABASE_URL = (
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Keep connections: opening one per call cost ~16 % of the server's time in the websocket
+    # benchmark (docs/benchmarks.md). Database work of the ASGI app runs on Channels' single
+    # sync thread, so this is one long-lived connection, health-checked before reuse.
+    DATABASES["default"]["CONN_MAX_AGE"] = 60
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # WAL lets readers run beside the single writer; IMMEDIATE transactions take the write lock
     # at BEGIN so two writers queue instead of deadlocking on a lock upgrade. That queueing is
     # what makes claims and capacity checks race-free on SQLite (see routing/actions.py).
@@ -124,7 +129,12 @@ if REDIS_URL:
         "default": {
             # Pub/sub layer: measured 1,200-2,200 msg/s on 2 cores vs 500-800 for the list layer.
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Pub/sub channels are server-wide (the URL's db number does not separate them):
+            # installations sharing a Redis need their own prefix.
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("TEAMLINE_CHANNEL_PREFIX", "teamline"),
+            },
         }
     }
     CACHES = {
@@ -135,7 +145,15 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The default capacity (100 queued messages per channel) silently dropped desk events under
+    # load in the websocket benchmark; a push is only a notification, but losing it costs
+    # freshness for a connected agent.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 10_000},
+        }
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Durable background tasks in the same database: enqueued inside the transaction of the change
