@@ -310,18 +310,13 @@ def get_queue_position(request: HttpRequest, conversation_id: ObjectId) -> Any:
     from django.utils import timezone
 
     from teamline.core.errors import NotFound
-    from teamline.routing.eta import queue_status
-    from teamline.routing.queries import explain
+    from teamline.routing.eta import queue_report
 
     conversation = access_conversation(_actor(request), conversation_id)
-    now = timezone.now()
-    status = queue_status(conversation, now)
-    if status is None:
+    report = queue_report(conversation, timezone.now())
+    if report is None:
         raise NotFound("This conversation is not waiting in line.")
-    from teamline.routing.models import WorkItem
-
-    row = WorkItem.objects.get(pk=status.work_item_id)
-    return {**status.for_customer(), "explanation": explain(row, now)}
+    return report
 
 
 @router.post(

@@ -24,7 +24,7 @@ from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import access_conversation
 from teamline.core.errors import Forbidden, NotFound
 from teamline.teams.models import Team
-from teamline.teams.queries import team_ids_for
+from teamline.teams.queries import access_team, team_ids_for
 
 from . import scheduling
 from .models import Appointment, AppointmentState, Callback, ConversationParticipant
@@ -216,10 +216,7 @@ def list_appointments(request: HttpRequest, filters: Query[AppointmentFilters]) 
 )
 def list_slots(request: HttpRequest, filters: Query[SlotFilters]) -> Any:
     """The next 7 days' slots with a free seat (see docs/routing.md, scheduled contacts)."""
-    actor = _actor(request)
-    if filters.team_id not in team_ids_for(actor):
-        raise NotFound("No such team.")
-    team = Team.objects.get(pk=filters.team_id)
+    team = access_team(_actor(request), filters.team_id)
     return {
         "team": {"id": team.pk, "name": team.name},
         "timezone": team.timezone,

@@ -251,14 +251,29 @@ def status_of(row: WorkItem, now: datetime) -> QueueStatus:
     )
 
 
-def queue_status(conversation: Conversation, now: datetime) -> QueueStatus | None:
-    """Where the conversation's queued work item stands, or None when it is not waiting."""
-    row = (
+def _queued_item(conversation: Conversation) -> WorkItem | None:
+    return (
         WorkItem.objects.filter(conversation=conversation, state=WorkState.QUEUED)
         .order_by("-pk")
         .first()
     )
+
+
+def queue_status(conversation: Conversation, now: datetime) -> QueueStatus | None:
+    """Where the conversation's queued work item stands, or None when it is not waiting."""
+    row = _queued_item(conversation)
     return status_of(row, now) if row is not None else None
+
+
+def queue_report(conversation: Conversation, now: datetime) -> dict[str, Any] | None:
+    """The staff view of a waiting conversation: position and ETA plus routing's explanation
+    of where the item sits, or None when it is not waiting."""
+    from .queries import explain
+
+    row = _queued_item(conversation)
+    if row is None:
+        return None
+    return {**status_of(row, now).for_customer(), "explanation": explain(row, now)}
 
 
 def customer_queue(customer_id: int, now: datetime) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from teamline.accounts.models import User
+from teamline.core.errors import NotFound
 
 from .models import Team
 
@@ -14,6 +15,18 @@ def teams_for(actor: User) -> QuerySet[Team]:
     if actor.is_admin:
         return Team.objects.all()
     return Team.objects.filter(pk__in=membership_team_ids(actor))
+
+
+def access_team(actor: User, team_id: object) -> Team:
+    """A team the actor works in or supervises (any team for admins); NotFound otherwise."""
+    try:
+        pk = int(str(team_id))
+    except ValueError as exc:
+        raise NotFound("No such team.") from exc
+    team = teams_for(actor).filter(pk=pk).first()
+    if team is None:
+        raise NotFound("No such team.")
+    return team
 
 
 def team_ids_for(actor: User) -> list[int]:
