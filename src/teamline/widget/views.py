@@ -65,8 +65,12 @@ def _cors(response: HttpResponse, origin: str) -> None:
     response["Access-Control-Max-Age"] = "600"
 
 
-def _read_body(request: HttpRequest) -> dict[str, str]:
-    """The JSON object of a session request, every field a string (an empty body is `{}`)."""
+def _read_body(
+    request: HttpRequest,
+    names: tuple[str, ...] = SESSION_FIELDS,
+    max_length: int = MAX_FIELD_LENGTH,
+) -> dict[str, str]:
+    """The named fields of a JSON-object body, every one a string (an empty body is `{}`)."""
     try:
         raw = request.body
     except RequestDataTooBig as exc:
@@ -82,13 +86,13 @@ def _read_body(request: HttpRequest) -> dict[str, str]:
     if not isinstance(payload, dict):
         raise InvalidInput("The request body must be a JSON object.")
     fields: dict[str, str] = {}
-    for name in SESSION_FIELDS:
+    for name in names:
         value = payload.get(name)
         if value is None:
             continue
         if not isinstance(value, str):
             raise InvalidInput(f"{name} must be a string.")
-        if len(value) > MAX_FIELD_LENGTH:
+        if len(value) > max_length:
             raise InvalidInput(f"{name} is too long.")
         fields[name] = value
     return fields
@@ -204,32 +208,6 @@ def _session_customer(request: HttpRequest, inbox: Inbox) -> Any:
     return session_customer(claims)
 
 
-def _read_fields(request: HttpRequest) -> dict[str, str]:
-    try:
-        raw = request.body
-    except RequestDataTooBig as exc:
-        raise InvalidInput("The request body is too large.") from exc
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidInput("The request body is too large.")
-    if not raw.strip():
-        return {}
-    try:
-        payload = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput("The request body must be a JSON object.") from exc
-    if not isinstance(payload, dict):
-        raise InvalidInput("The request body must be a JSON object.")
-    fields: dict[str, str] = {}
-    for name in ACTION_FIELDS:
-        value = payload.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str) or len(value) > 100:
-            raise InvalidInput(f"{name} must be a short string.")
-        fields[name] = value
-    return fields
-
-
 def _parse_instant(value: str) -> Any:
     from datetime import datetime
 
@@ -296,7 +274,7 @@ def _callback(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse
 
     if request.method != "POST":
         return _error("method_not_allowed", "Use POST.", 405)
-    fields = _read_fields(request)
+    fields = _read_body(request, ACTION_FIELDS, 100)
     conversation = current_conversation_for(customer.pk)
     if conversation is None:
         raise InvalidInput("Send us a message first; then we can call you back.")
@@ -347,7 +325,7 @@ def _appointments(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResp
         return JsonResponse({"appointments": [present_appointment(a) for a in rows]})
     if request.method != "POST":
         return _error("method_not_allowed", "Use GET or POST.", 405)
-    fields = _read_fields(request)
+    fields = _read_body(request, ACTION_FIELDS, 100)
     conversation = current_conversation_for(customer.pk)
     if conversation is None:
         raise InvalidInput("Send us a message first; then you can book a time.")
@@ -384,7 +362,7 @@ def _one_appointment(appointment_id: int) -> Any:
         if request.method == "DELETE":
             appointment = do_cancel_appointment(appointment, by="customer")
         elif request.method == "PATCH":
-            fields = _read_fields(request)
+            fields = _read_body(request, ACTION_FIELDS, 100)
             appointment = do_reschedule_appointment(
                 appointment, _parse_instant(fields.get("slot_start", "")), by="customer"
             )
