@@ -60,7 +60,6 @@ import ws_throughput as wt
 from ws_throughput import (
     AGENT_PASSWORD,
     BENCH_DIR,
-    PG_ADMIN,
     PG_HOST,
     PG_PORT,
     REDIS_HOST,
@@ -70,6 +69,7 @@ from ws_throughput import (
     BenchError,
     Cleanup,
     CpuSample,
+    create_database,
     log,
     percentile,
 )
@@ -317,26 +317,9 @@ def setup_backend(
     env = wt.teamline_env(workdir, settings_module)
     if kind == "sqlite":
         return env, {"database": "SQLite (WAL) " + __import__("sqlite3").sqlite_version}
-    import psycopg
     import redis
 
-    dbname = f"teamline_bench_wh_{os.getpid()}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise BenchError(
-            f"PostgreSQL not reachable ({exc}); run: bash scripts/services.sh"
-        ) from exc
-    with admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
-        admin.execute(f'CREATE DATABASE "{dbname}"')
-        pg_version = admin.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-
-    def drop_database() -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-
-    cleanup.push(f"drop database {dbname}", drop_database)
+    dbname, pg_version = create_database(f"teamline_bench_wh_{os.getpid()}", cleanup)
     try:
         probe = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=5)
         redis_version = probe.info("server")["redis_version"]
@@ -848,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep:
         cleanup.push("remove temp dir", lambda: shutil.rmtree(workdir, ignore_errors=True))
     status = 0
-    with wt.terminate_on_sigterm(), asyncio.Runner(loop_factory=wt.loop_factory()) as runner:
+    with wt.interruptible(), asyncio.Runner(loop_factory=wt.loop_factory()) as runner:
         try:
             record = run(args, workdir, cleanup, runner)
             if args.json:

@@ -356,13 +356,10 @@ def pick_redis_db(client: Any) -> int:
     raise BenchError("no empty Redis database number (1-15) to use")
 
 
-def setup_postgres(
-    workdir: Path, cleanup: Cleanup, redis_db: int | None, settings_module: str
-) -> Backend:
+def create_database(dbname: str, cleanup: Cleanup) -> tuple[str, str]:
+    """Create a fresh PostgreSQL database (dropped by `cleanup`); returns (name, server version)."""
     import psycopg
-    import redis
 
-    dbname = f"teamline_bench_{os.getpid()}"
     try:
         admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
@@ -379,6 +376,16 @@ def setup_postgres(
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
     cleanup.push(f"drop database {dbname}", drop_database)
+    return dbname, str(pg_version)
+
+
+def setup_postgres(
+    workdir: Path, cleanup: Cleanup, redis_db: int | None, settings_module: str
+) -> Backend:
+    import psycopg
+    import redis
+
+    dbname, pg_version = create_database(f"teamline_bench_{os.getpid()}", cleanup)
     db_url = f"postgres://postgres@{PG_HOST}:{PG_PORT}/{dbname}"
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
