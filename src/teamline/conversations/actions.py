@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from teamline.accounts.models import User
@@ -207,10 +206,12 @@ def _receive(
         delivery_status=DeliveryStatus.RECEIVED,
         created_at=now,
     )
-    Conversation.objects.filter(pk=conversation.pk).update(
-        last_message_at=now, updated_at=now, unread_count=F("unread_count") + 1
-    )
-    conversation.refresh_from_db()
+    # The row is locked (select_for_update above) or was created in this transaction, so the
+    # in-memory values are current: no re-read of the conversation on this hot path.
+    conversation.last_message_at = now
+    conversation.updated_at = now
+    conversation.unread_count += 1
+    conversation.save(update_fields=["last_message_at", "updated_at", "unread_count"])
     emit_message(message)
     if needs_routing:
         routing.route_conversation(conversation)
