@@ -33,3 +33,12 @@ def test_another_teams_agent_without_the_assignment_still_gets_not_found():
         access_conversation(outsider, message.conversation_id)
     with pytest.raises(NotFound):
         access_customer(outsider, message.conversation.customer_id)
+
+
+@pytest.mark.parametrize("bad_id", ["abc", "0", "-3", str(2**70)])
+def test_ids_that_cannot_exist_are_not_found_not_a_server_error(bad_id):
+    kari = create_agent("kari", team=create_team("Oslo"))
+    with pytest.raises(NotFound):
+        access_conversation(kari, bad_id)
+    with pytest.raises(NotFound):
+        access_customer(kari, bad_id)

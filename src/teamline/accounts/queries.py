@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from teamline.core.errors import NotFound
+from teamline.core.ids import parse_id
 
 from .models import AgentProfile, ApiToken, User
 
@@ -18,10 +19,7 @@ def tokens_of(user: User) -> QuerySet[ApiToken]:
 
 
 def access_api_token(actor: User, token_id: object) -> ApiToken:
-    try:
-        pk = int(str(token_id))
-    except ValueError as exc:
-        raise NotFound("No such token.") from exc
+    pk = parse_id(token_id, "token")
     qs = ApiToken.objects.all() if actor.is_admin else ApiToken.objects.filter(user=actor)
     token = qs.filter(pk=pk).first()
     if token is None:

@@ -14,6 +14,7 @@ from teamline.accounts.models import User
 from teamline.connectors.base import Reachability
 from teamline.connectors.models import Inbox, InboxKind
 from teamline.core.errors import InvalidInput, NotFound
+from teamline.core.ids import parse_id
 from teamline.customers.models import Customer, IdentityKind
 
 from .models import Attachment, Conversation, Direction, Message, SenderKind, Status
@@ -37,10 +38,7 @@ def visible_conversations(actor: User) -> QuerySet[Conversation]:
 
 
 def access_conversation(actor: User, conversation_id: object) -> Conversation:
-    try:
-        pk = int(str(conversation_id))
-    except ValueError as exc:
-        raise NotFound("No such conversation.") from exc
+    pk = parse_id(conversation_id, "conversation")
     conversation = visible_conversations(actor).filter(pk=pk).first()
     if conversation is None:
         raise NotFound("No such conversation.")
@@ -112,10 +110,7 @@ def current_conversation_for(customer_id: int) -> Conversation | None:
 
 def access_attachment(actor: User, attachment_id: object) -> Attachment:
     """An attachment of a conversation the actor may see (NotFound otherwise)."""
-    try:
-        pk = int(str(attachment_id))
-    except ValueError as exc:
-        raise NotFound("No such attachment.") from exc
+    pk = parse_id(attachment_id, "attachment")
     attachment = Attachment.objects.select_related("message").filter(pk=pk).first()
     if attachment is None:
         raise NotFound("No such attachment.")

@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 
 from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput, NotFound
+from teamline.core.ids import parse_id
 
 from .identities import normalize_identity
 from .models import Customer, CustomerMerge, Identity, IdentityKind
@@ -30,10 +31,7 @@ def visible_customers(actor: User) -> QuerySet[Customer]:
 
 
 def access_customer(actor: User, customer_id: object) -> Customer:
-    try:
-        pk = int(str(customer_id))
-    except ValueError as exc:
-        raise NotFound("No such customer.") from exc
+    pk = parse_id(customer_id, "customer")
     customer = visible_customers(actor).filter(pk=pk).first()
     if customer is None:
         raise NotFound("No such customer.")

@@ -18,6 +18,7 @@ from django.db.models.functions import Cast, Coalesce, Greatest
 
 from teamline.accounts.models import AgentProfile, Presence, default_capacity
 from teamline.conversations.models import Conversation, Status
+from teamline.core.ids import parse_id
 from teamline.teams.hours import Calendar, calendars_for, config_version
 from teamline.teams.models import Team
 
@@ -695,18 +696,6 @@ def known_skills() -> list[str]:
 # --- Access helpers (callbacks, appointments) -----------------------------------------------
 
 
-def _object_id(value: object, what: str) -> int:
-    from teamline.core.errors import NotFound
-
-    try:
-        pk = int(str(value))
-    except ValueError as exc:
-        raise NotFound(f"No such {what}.") from exc
-    if pk < 1 or pk > 2**63 - 1:
-        raise NotFound(f"No such {what}.")
-    return pk
-
-
 def access_callback(actor: Any, callback_id: object) -> Any:
     """A callback of a conversation in the actor's teams (admins: any); NotFound otherwise."""
     from teamline.core.errors import NotFound
@@ -714,7 +703,7 @@ def access_callback(actor: Any, callback_id: object) -> Any:
 
     from .models import Callback
 
-    pk = _object_id(callback_id, "callback")
+    pk = parse_id(callback_id, "callback")
     qs = Callback.objects.select_related("conversation", "conversation__team")
     if not actor.is_admin:
         qs = qs.filter(conversation__team_id__in=team_ids_for(actor))
@@ -731,7 +720,7 @@ def access_appointment(actor: Any, appointment_id: object) -> Any:
 
     from .models import Appointment
 
-    pk = _object_id(appointment_id, "appointment")
+    pk = parse_id(appointment_id, "appointment")
     qs = Appointment.objects.select_related("team", "agent", "conversation")
     if not actor.is_admin:
         qs = qs.filter(team_id__in=team_ids_for(actor))

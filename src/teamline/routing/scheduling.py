@@ -42,6 +42,7 @@ from django.utils import timezone
 from teamline.accounts.models import AgentProfile, User
 from teamline.conversations.models import Conversation, Direction, Message, Status, TimelineKind
 from teamline.core.errors import InvalidInput, TeamlineError
+from teamline.core.ids import parse_id
 from teamline.customers.identities import normalize_identity
 from teamline.customers.models import Customer, IdentityKind
 from teamline.teams.hours import MIDNIGHT, Calendar, calendar_for, format_local, mode_at
@@ -947,10 +948,7 @@ def customer_appointment(customer_id: int, appointment_id: object) -> Appointmen
     """One of the customer's own bookings; NotFound for anybody else's."""
     from teamline.core.errors import NotFound
 
-    try:
-        pk = int(str(appointment_id))
-    except ValueError as exc:
-        raise NotFound("No such booking.") from exc
+    pk = parse_id(appointment_id, "booking")
     found = (
         Appointment.objects.filter(pk=pk, customer_id=customer_id)
         .select_related("team", "agent", "conversation")

@@ -38,6 +38,7 @@ from teamline.core.events import (
     team_group,
     user_group,
 )
+from teamline.core.ids import parse_id
 from teamline.customers.models import Customer
 from teamline.teams.models import Team
 from teamline.teams.queries import membership_team_ids
@@ -109,13 +110,6 @@ def can_remove_expert(actor: User, conversation: Conversation, expert: User) -> 
 # --- Targets (access helpers) ---------------------------------------------------------------
 
 
-def _pk(value: object, what: str) -> int:
-    try:
-        return int(str(value))
-    except ValueError as exc:
-        raise NotFound(f"No such {what}.") from exc
-
-
 def transfer_teams(actor: User) -> QuerySet[Team]:
     """Teams an actor may transfer to: every team (transfers are how work reaches the people
     who can do it; the receiving team's routing decides who takes it)."""
@@ -123,7 +117,7 @@ def transfer_teams(actor: User) -> QuerySet[Team]:
 
 
 def access_transfer_team(actor: User, team_id: object) -> Team:
-    team = transfer_teams(actor).filter(pk=_pk(team_id, "team")).first()
+    team = transfer_teams(actor).filter(pk=parse_id(team_id, "team")).first()
     if team is None:
         raise NotFound("No such team.")
     return team
@@ -142,7 +136,7 @@ def transfer_agents(actor: User) -> QuerySet[User]:
 
 
 def access_transfer_agent(actor: User, user_id: object) -> User:
-    agent = transfer_agents(actor).filter(pk=_pk(user_id, "agent")).first()
+    agent = transfer_agents(actor).filter(pk=parse_id(user_id, "agent")).first()
     if agent is None:
         raise NotFound("No such agent.")
     return agent
@@ -158,7 +152,7 @@ def reassign_candidates(conversation: Conversation) -> QuerySet[User]:
 
 
 def access_team_member(actor: User, conversation: Conversation, user_id: object) -> User:
-    agent = reassign_candidates(conversation).filter(pk=_pk(user_id, "agent")).first()
+    agent = reassign_candidates(conversation).filter(pk=parse_id(user_id, "agent")).first()
     if agent is None:
         raise NotFound(f"No such agent in team {conversation.team.name}.")
     return agent
@@ -182,7 +176,7 @@ def expert_candidates(conversation: Conversation) -> QuerySet[User]:
 
 
 def access_expert(actor: User, conversation: Conversation, user_id: object) -> User:
-    expert = expert_candidates(conversation).filter(pk=_pk(user_id, "expert")).first()
+    expert = expert_candidates(conversation).filter(pk=parse_id(user_id, "expert")).first()
     if expert is None:
         raise NotFound("No such expert is available for this conversation.")
     return expert
@@ -192,7 +186,7 @@ def access_participant(actor: User, conversation: Conversation, user_id: object)
     """An expert taking part in the conversation now (NotFound otherwise)."""
     found = (
         ConversationParticipant.objects.filter(
-            conversation=conversation, user_id=_pk(user_id, "expert"), left_at__isnull=True
+            conversation=conversation, user_id=parse_id(user_id, "expert"), left_at__isnull=True
         )
         .select_related("user")
         .first()

@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 
 from teamline.accounts.models import User
 from teamline.core.errors import NotFound
+from teamline.core.ids import parse_id
 
 from .models import Team
 
@@ -19,10 +20,7 @@ def teams_for(actor: User) -> QuerySet[Team]:
 
 def access_team(actor: User, team_id: object) -> Team:
     """A team the actor works in or supervises (any team for admins); NotFound otherwise."""
-    try:
-        pk = int(str(team_id))
-    except ValueError as exc:
-        raise NotFound("No such team.") from exc
+    pk = parse_id(team_id, "team")
     team = teams_for(actor).filter(pk=pk).first()
     if team is None:
         raise NotFound("No such team.")
