@@ -14,7 +14,7 @@ from django.test import Client
 
 from teamline.accounts.models import User
 from teamline.asgi import application
-from teamline.core.events import Event, EventType, Recipients, customer_group, send_ephemeral
+from teamline.core.events import Event, EventType, Recipients, asend_ephemeral, customer_group
 from teamline.core.testing import create_agent, create_customer, create_team, create_user
 
 from .support import conversation_of
@@ -128,7 +128,7 @@ async def test_another_teams_conversation_cannot_be_subscribed_nor_overheard(tea
     await bjorn.send_json_to({"type": "typing", "conversation": conversation.pk, "state": True})
     typing = await next_event(bjorn, "typing")  # the conversation's subscribers hear it…
     assert typing["user"]["name"] == "Bjørn" and typing["state"] is True
-    await sync_to_async(send_ephemeral)(  # …and so would anyone in its group
+    await asend_ephemeral(  # …and so would anyone in its group
         Event(
             EventType.TYPING,
             staff={"conversation": conversation.pk, "from": "customer", "state": True},

@@ -109,12 +109,8 @@ def _send(event: Event, recipients: Recipients) -> None:
         logger.exception("could not push %s", event.type)
 
 
-def send_ephemeral(event: Event, recipients: Recipients) -> None:
-    """Send now, outside any transaction: for state that is never stored (typing indicators)."""
-    _send(event, recipients)
-
-
 async def asend_ephemeral(event: Event, recipients: Recipients) -> None:
+    """Send now, outside any transaction: for state that is never stored (typing indicators)."""
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover
         return

@@ -177,10 +177,6 @@ def close_work_item(
 # --- Claims ---------------------------------------------------------------------------------
 
 
-def try_assign(conversation_id: int, agent_id: int, *, reason: str) -> bool:
-    return claim(conversation_id, agent_id, reason=reason) == ASSIGNED
-
-
 def claim(
     conversation_id: int,
     agent_id: int,
