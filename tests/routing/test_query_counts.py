@@ -123,7 +123,8 @@ def test_queries_per_decision_do_not_grow_with_the_queue(decision):
 def test_a_tick_with_nothing_due_is_cheap_whatever_the_queue():
     _oslo, _bergen, bjorn = routing_world(1000)
     do_set_presence(bjorn, "away", actor=bjorn)
-    assert queries_for(lambda: sweep_queues(now=MONDAY_10)) <= 15
+    # The batch router's lease is its own short transaction (a savepoint inside the test's).
+    assert queries_for(lambda: sweep_queues(now=MONDAY_10)) <= 17
 
 
 def center(agents, teams):

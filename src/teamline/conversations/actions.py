@@ -104,6 +104,7 @@ def do_receive_customer_message(
     channel_kind: str = "chat",
     content: dict[str, Any] | None = None,
     attachments: Sequence[PreparedAttachment] = (),
+    defer_routing: bool = False,
 ) -> tuple[Message, bool]:
     """Store an inbound customer message; returns (message, created).
 
@@ -112,7 +113,8 @@ def do_receive_customer_message(
     message keeps its own `channel` and `inbox` — reopens the latest one within the reopen
     window, or starts a new one; new and reopened conversations are routed. Attachments
     (already checked by conversations.attachments.prepare_attachment) are stored with it; a
-    message with attachments or structured content may have no text.
+    message with attachments or structured content may have no text. `defer_routing` (the
+    worker's inbound pipeline) leaves the decision to the batch router (routing/batch.py).
     Emits message.created (staff + customer), conversation.created/updated.
     """
     has_text = bool((text or "").strip())
@@ -123,7 +125,9 @@ def do_receive_customer_message(
             return existing, False
     try:
         with transaction.atomic():
-            message = _receive(inbox, customer, text, channel, channel_kind, external_id, content)
+            message = _receive(
+                inbox, customer, text, channel, channel_kind, external_id, content, defer_routing
+            )
             for prepared in attachments:
                 store_attachment(message, prepared)
             return message, True
@@ -143,6 +147,7 @@ def _receive(
     channel_kind: str,
     external_id: str | None,
     content: dict[str, Any] | None,
+    defer_routing: bool,
 ) -> Message:
     from teamline.routing import actions as routing
 
@@ -214,7 +219,7 @@ def _receive(
     conversation.save(update_fields=["last_message_at", "updated_at", "unread_count"])
     emit_message(message)
     if needs_routing:
-        routing.route_conversation(conversation)
+        routing.route_conversation(conversation, defer=defer_routing)
     else:
         emit_conversation(conversation, EventType.CONVERSATION_UPDATED)
     return message

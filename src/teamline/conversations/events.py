@@ -3,6 +3,8 @@ what. Internal notes go to staff only."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from teamline.core.events import (
     Recipients,
     admins_group,
@@ -14,14 +16,19 @@ from teamline.core.events import (
 from .models import Conversation, Message
 
 
-def conversation_recipients(conversation: Conversation) -> Recipients:
-    """The conversation's team, admins, its assignee and the experts taking part in it."""
+def conversation_recipients(
+    conversation: Conversation, participants: Iterable[int] | None = None
+) -> Recipients:
+    """The conversation's team, admins, its assignee and the experts taking part in it
+    (`participants`: their ids when the caller loaded them for many conversations at once)."""
     from teamline.routing.queries import participant_ids
 
+    if participants is None:
+        participants = participant_ids(conversation.pk)
     staff = {team_group(conversation.team_id), admins_group()}
     if conversation.assignee_id:
         staff.add(user_group(conversation.assignee_id))
-    staff.update(user_group(user_id) for user_id in participant_ids(conversation.pk))
+    staff.update(user_group(user_id) for user_id in participants)
     return Recipients(staff=frozenset(staff))
 
 

@@ -84,36 +84,39 @@ _captured: list[list[tuple[Event, Recipients]]] = []
 
 def send_event_on_commit(event: Event, recipients: Recipients) -> None:
     """Queue `event` for `recipients`; it is sent only if and when the transaction commits."""
-    if event.customer is None and recipients.customer:
-        raise ValueError(f"{event.type} has no customer presentation but customer recipients")
-    transaction.on_commit(lambda: _send(event, recipients))
+    send_events_on_commit([(event, recipients)])
 
 
-def _send(event: Event, recipients: Recipients) -> None:
+def send_events_on_commit(pairs: list[tuple[Event, Recipients]]) -> None:
+    """Queue many events at once (batch routing): sent after commit in one pass over the
+    channel layer instead of one round trip per event."""
+    for event, recipients in pairs:
+        if event.customer is None and recipients.customer:
+            raise ValueError(f"{event.type} has no customer presentation but customer recipients")
+    if pairs:
+        transaction.on_commit(lambda: _send(list(pairs)))
+
+
+def _send(pairs: list[tuple[Event, Recipients]]) -> None:
     for sink in _captured:
-        sink.append((event, recipients))
+        sink.extend(pairs)
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - channels always configured
         return
-    try:
-        for group in sorted(recipients.staff):
-            async_to_sync(layer.group_send)(
-                group, {"type": "event.staff", "event": event.type.value, "data": event.staff}
-            )
-        for group in sorted(recipients.customer):
-            async_to_sync(layer.group_send)(
-                group, {"type": "event.customer", "event": event.type.value, "data": event.customer}
-            )
-    except Exception:
-        # At-most-once by design: the change is committed and clients resync from the database.
-        logger.exception("could not push %s", event.type)
+    async_to_sync(_push)(layer, pairs)
 
 
-async def asend_ephemeral(event: Event, recipients: Recipients) -> None:
-    """Send now, outside any transaction: for state that is never stored (typing indicators)."""
-    layer = get_channel_layer()
-    if layer is None:  # pragma: no cover
-        return
+async def _push(layer: Any, pairs: list[tuple[Event, Recipients]]) -> None:
+    for event, recipients in pairs:
+        try:
+            await _push_one(layer, event, recipients)
+        except Exception:
+            # At-most-once by design: the change is committed and clients resync from the
+            # database.
+            logger.exception("could not push %s", event.type)
+
+
+async def _push_one(layer: Any, event: Event, recipients: Recipients) -> None:
     for group in sorted(recipients.staff):
         await layer.group_send(
             group, {"type": "event.staff", "event": event.type.value, "data": event.staff}
@@ -123,3 +126,11 @@ async def asend_ephemeral(event: Event, recipients: Recipients) -> None:
             await layer.group_send(
                 group, {"type": "event.customer", "event": event.type.value, "data": event.customer}
             )
+
+
+async def asend_ephemeral(event: Event, recipients: Recipients) -> None:
+    """Send now, outside any transaction: for state that is never stored (typing indicators)."""
+    layer = get_channel_layer()
+    if layer is None:  # pragma: no cover
+        return
+    await _push_one(layer, event, recipients)

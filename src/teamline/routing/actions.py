@@ -88,7 +88,8 @@ TAKEN = "taken"
 MAX_CLAIM_TRIES = 5  # eligible agents tried per item-driven decision
 OFFER_SCAN = 50  # queue entries looked at per round of an agent-driven offer
 OFFER_ROUNDS = 20
-TICK_BATCH = 200  # due items re-evaluated per tick
+TICK_BATCH = 200  # due items re-evaluated per batch of the tick
+TICK_ROUNDS = 10  # batches per tick at most (the next tick continues)
 # A surge ends when the queue falls below this share of its thresholds (no flapping).
 SURGE_HYSTERESIS = 0.8
 
@@ -286,11 +287,16 @@ def route_conversation(
     *,
     now: datetime | None = None,
     required_skills: dict[str, int] | None = None,
+    defer: bool = False,
 ) -> int | None:
     """Find an agent for a new or reopened conversation; queue it if nobody may take it now.
 
     Creates the conversation's queued work item in the caller's transaction. Returns the
     assignee's id, or None when the conversation waits (its timeline says where and why).
+
+    `defer=True` (bulk producers: the worker's inbound pipeline) only creates the item, due
+    now, and asks (in the same transaction) for one `route_pending` task: the batch router
+    decides it with the other arrivals of the moment (routing/batch.py). Returns None then.
     """
     now = _now(now)
     conv = Conversation.objects.select_related("customer", "team").get(pk=conversation.pk)
@@ -299,6 +305,11 @@ def route_conversation(
     row = enqueue_conversation(conv, now=now, required_skills=required_skills)
     if row.state != WorkState.QUEUED:
         return row.assignee_id
+    if defer:
+        from .tasks import request_batch_routing
+
+        request_batch_routing()
+        return None
     return _route(row, conv, now)
 
 
@@ -646,25 +657,17 @@ def ensure_work_items(*, now: datetime | None = None, limit: int = TICK_BATCH) -
 
 
 def reevaluate_due(*, now: datetime | None = None, limit: int = TICK_BATCH) -> int:
-    """Decide again for queued items whose next check has come. Returns assignments made."""
+    """Decide again for queued items whose next check has come (timeouts, overflow, openings,
+    aging, and deferred arrivals), in batches (routing/batch.py). Returns assignments made."""
+    from .batch import route_pending
+
     now = _now(now)
     assigned = 0
-    due = list(
-        WorkItem.objects.filter(state=WorkState.QUEUED, next_check_at__lte=now)
-        .select_related("conversation")
-        .order_by("next_check_at", "pk")[:limit]
-    )
-    for row in due:
-        conv = row.conversation
-        if conv is None:
-            continue  # callbacks and appointments are routed by their own actions
-        if conv.assignee_id or conv.status != Status.OPEN:
-            with transaction.atomic():
-                close_work_item(conv, now=now)
-            continue
-        with transaction.atomic():
-            if _route(row, conv, now):
-                assigned += 1
+    for _round in range(TICK_ROUNDS):
+        batch = route_pending(now=now, limit=limit)
+        assigned += batch.assigned
+        if len(batch.decided) < limit:
+            break
     return assigned
 
 

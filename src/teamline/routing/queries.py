@@ -302,7 +302,7 @@ def load_context(item: engine.Item, policy: engine.Policy, now: datetime) -> eng
     """Everything the engine needs to place this item at `now`, in a bounded number of queries
     (about seven): calendars and surge state of the teams the policy reaches, their online
     agents (and the last agent), and those agents' load."""
-    every, reached = _context_teams(item, policy)
+    every, reached = context_teams(item, policy)
     calendars = cached_calendars(team_ids_all() if reached is None else reached, now=now)
     fallbacks = {c.fallback_team_id for c in calendars.values() if c.fallback_team_id}
     if missing := fallbacks - set(calendars):
@@ -323,7 +323,7 @@ def load_context(item: engine.Item, policy: engine.Policy, now: datetime) -> eng
 CANDIDATE_LIMIT = 20
 
 
-def _context_teams(item: engine.Item, policy: engine.Policy) -> tuple[bool, set[int] | None]:
+def context_teams(item: engine.Item, policy: engine.Policy) -> tuple[bool, set[int] | None]:
     """(whether the policy reaches every team, the teams it reaches or None for every team)."""
     if _reaches_every_team(item, policy):
         return True, None
@@ -438,6 +438,61 @@ def candidates(
     }
 
 
+def free_agents(
+    kinds: Iterable[str],
+    *,
+    team_ids: Iterable[int] | None,
+    extra_ids: Iterable[int] = (),
+    now: datetime,
+) -> dict[int, engine.Agent]:
+    """Every agent who could take *some* item of a batch (routing/batch.py): available and
+    out of wrap-up, active, with free capacity for at least one of `kinds`, member of one of
+    `team_ids` (every agent when None) or one of `extra_ids` (the items' last agents) — with
+    their teams and their load of each of `kinds`. Two queries, whatever the batch size; the
+    rows grow with the agents who have room, not with the queue. The engine checks the rest
+    (pool, skills, language) exactly."""
+    kinds = sorted(set(kinds))
+    if not kinds:
+        return {}
+    rows = AgentProfile.objects.filter(user__is_active=True, presence=Presence.AVAILABLE).filter(
+        Q(wrap_up_until__isnull=True) | Q(wrap_up_until__lte=now)
+    )
+    if team_ids is not None:
+        rows = rows.filter(_member_of(sorted(team_ids)) | Q(user_id__in=sorted(set(extra_ids))))
+    room = Q()
+    annotations: dict[str, Any] = {}
+    for n, kind in enumerate(kinds):
+        load = (
+            Conversation.objects.filter(
+                assignee_id=OuterRef("user_id"), status=Status.OPEN, channel_kind=kind
+            )
+            .order_by()
+            .values("assignee_id")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        annotations[f"load_{n}"] = Coalesce(Subquery(load[:1]), 0)
+        annotations[f"capacity_{n}"] = Coalesce(
+            Cast(KT(f"capacity__{kind}"), IntegerField()), int(default_capacity().get(kind, 0))
+        )
+        room |= Q(**{f"capacity_{n}__gt": F(f"load_{n}")})
+    found = list(
+        rows.annotate(**annotations)
+        .filter(room)
+        .values_list(*AGENT_COLUMNS, *(f"load_{n}" for n in range(len(kinds))))
+    )
+    memberships = _memberships([row[0] for row in found])
+    width = len(AGENT_COLUMNS)
+    return {
+        row[0]: _agent(
+            row[:width],
+            memberships,
+            {kind: count for kind, count in zip(kinds, row[width:], strict=True) if count},
+        )
+        for row in found
+    }
+
+
 def trusted_prefix(eligible: tuple[int, ...], cut: frozenset[int] | None) -> tuple[int, ...]:
     """The part of a bounded decision's eligible agents that full loading gives too."""
     if cut is None:
@@ -460,7 +515,7 @@ def load_routing_context(
     Without a cut `engine.decide` on it gives exactly what it gives on `load_context`; with a
     cut, the leading eligible agents that are among those ids are exactly the leading
     eligible agents of full loading (see `trusted_prefix`)."""
-    every, reached = _context_teams(item, policy)
+    every, reached = context_teams(item, policy)
     team_ids = team_ids_all() if reached is None else reached
     calendars = cached_calendars(team_ids, now=now)
     fallbacks = {c.fallback_team_id for c in calendars.values() if c.fallback_team_id}
@@ -664,6 +719,16 @@ def participant_ids(conversation_id: int) -> list[int]:
             conversation_id=conversation_id, left_at__isnull=True
         ).values_list("user_id", flat=True)
     )
+
+
+def participants_by_conversation(conversation_ids: Iterable[int]) -> dict[int, list[int]]:
+    """`participant_ids` for many conversations in one query (batch routing's events)."""
+    found: dict[int, list[int]] = {}
+    for conversation_id, user_id in ConversationParticipant.objects.filter(
+        conversation_id__in=sorted(set(conversation_ids)), left_at__isnull=True
+    ).values_list("conversation_id", "user_id"):
+        found.setdefault(conversation_id, []).append(user_id)
+    return found
 
 
 def participants_of(conversation: Conversation) -> list[ConversationParticipant]:

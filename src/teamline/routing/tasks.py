@@ -35,3 +35,43 @@ def run_appointments() -> dict[str, int]:
     from .scheduling import process_appointments
 
     return process_appointments()
+
+
+# --- Batch routing of deferred arrivals -------------------------------------------------------
+
+# How long one task keeps routing before it hands over to a fresh task (other work runs between).
+ROUTE_PENDING_SECONDS = 10.0
+
+
+def request_batch_routing() -> None:
+    """An arrival was enqueued with `defer=True`: make sure a route_pending task is waiting.
+    Runs in the arrival's transaction, so the request is as durable as the item (a burst of
+    arrivals shares the one waiting task; the periodic tick routes due items anyway)."""
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    waiting = DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY, task_path=route_pending.module_path
+    ).exists()
+    if not waiting:
+        route_pending.enqueue()
+
+
+@task()
+def route_pending() -> int:
+    """Decide every due work item, a batch at a time (routing/batch.py). Returns assignments."""
+    import time
+
+    from .batch import ROUTE_BATCH
+    from .batch import route_pending as route_batch
+
+    assigned = 0
+    started = time.monotonic()
+    while True:
+        batch = route_batch()
+        assigned += batch.assigned
+        if len(batch.decided) < ROUTE_BATCH:
+            return assigned
+        if time.monotonic() - started > ROUTE_PENDING_SECONDS:
+            request_batch_routing()
+            return assigned
