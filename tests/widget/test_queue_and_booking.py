@@ -12,6 +12,7 @@ from teamline.connectors.webchat import read_session
 from teamline.core.testing import create_team
 from teamline.routing.eta import push_queue_updates
 from teamline.routing.models import Appointment, Callback
+from teamline.routing.tasks import route_pending
 from teamline.teams.models import BusinessHours
 
 from .sockets import ChatTab, start_session
@@ -24,6 +25,11 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+async def worker_routes():
+    """What the task worker does after new chats arrive: the batch router decides them."""
+    await database_sync_to_async(route_pending.call)()
 
 
 @pytest.fixture
@@ -39,9 +45,11 @@ async def test_ready_tells_a_waiting_customer_their_place_and_pushes_changes(inb
     first, second = await start_session(inbox), await start_session(inbox)
     one, two = ChatTab(), ChatTab()
     await one.ready(first)
-    await one.say("Hello")  # Kari takes it
+    await one.say("Hello")
+    await worker_routes()  # Kari takes it
     assert (await two.ready(second))["queue"] is None
     await two.say("Me too")
+    await worker_routes()
 
     await two.close()
     two = ChatTab()

@@ -199,7 +199,7 @@ def do_receive_inbound(
         channel_kind="email" if inbound.channel == "email" else "chat",
         content=content,
         attachments=prepared,
-        # Inbound traffic arrives in bursts: the batch router decides it (routing/batch.py).
+        # Channel traffic arrives in bursts: the batch router decides it (routing/batch.py).
         defer_routing=True,
     )
     return message

@@ -227,5 +227,6 @@ def send_message(request: HttpRequest, inbox_public_id: str, payload: MessageIn)
         channel=app_connector.CHANNEL,
         external_id=webchat.client_external_id(customer.pk, payload.client_id),
         channel_kind="chat",
+        defer_routing=True,  # the batch router decides (routing/batch.py)
     )
     return Status(201 if created else 200, {"message": _present(message)})

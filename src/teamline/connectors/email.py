@@ -678,6 +678,7 @@ def process_email_event(event: WebhookEvent) -> None:
                 external_id=inbound.external_id,
                 channel_kind="email",
                 content=inbound.content,
+                defer_routing=True,  # the batch router decides (routing/batch.py)
             )
     except InvalidInput as exc:
         status, note = WebhookEventStatus.FAILED, str(exc)

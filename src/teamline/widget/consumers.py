@@ -119,6 +119,9 @@ def _receive_message(session: WidgetSession, client_id: str, text: str) -> dict[
         channel=webchat.CHANNEL,
         external_id=webchat.client_external_id(customer.pk, client_id),
         channel_kind="chat",
+        # The batch router decides, so a burst of new chats never queues behind routing in
+        # this process's one database thread (routing/batch.py).
+        defer_routing=True,
     )
     return present_message_to_customer(message)
 
