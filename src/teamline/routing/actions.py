@@ -71,7 +71,6 @@ from .queries import (
     load_routing_context,
     policy_by_id,
     policy_for_inbox,
-    routing_preference,
     service_level_targets,
     team_queue_stats,
     trusted_prefix,
@@ -118,7 +117,10 @@ def enqueue_conversation(
     if existing is not None:
         return existing
     customer = conversation.customer
-    preference = routing_preference(customer.pk)
+    try:  # loaded with the conversation by route_conversation (select_related)
+        preference: CustomerRoutingPreference | None = customer.routing_preference
+    except CustomerRoutingPreference.DoesNotExist:
+        preference = None
     _policy, policy_id = policy_for_inbox(conversation.inbox_id)
     vip = bool((customer.attributes or {}).get("vip"))
     row = WorkItem(
@@ -299,7 +301,9 @@ def route_conversation(
     decides it with the other arrivals of the moment (routing/batch.py). Returns None then.
     """
     now = _now(now)
-    conv = Conversation.objects.select_related("customer", "team").get(pk=conversation.pk)
+    conv = Conversation.objects.select_related("customer__routing_preference", "team").get(
+        pk=conversation.pk
+    )
     if conv.assignee_id or conv.status != Status.OPEN:
         return conv.assignee_id
     row = enqueue_conversation(conv, now=now, required_skills=required_skills)

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from teamline.accounts.models import AgentProfile, Presence, User, default_capacity
 from teamline.conversations.models import Conversation, Status, TimelineEvent, TimelineKind
+from teamline.core.bulk import update_rows
 from teamline.core.events import Event, EventType, Recipients, send_events_on_commit
 from teamline.customers.models import Customer
 
@@ -329,13 +330,16 @@ def _claim(plans: list[_Planned], ctx: engine.Context, now: datetime) -> set[int
                 created_at=now,
             )
         )
-    Conversation.objects.bulk_update(conversations, ["assignee", "waiting_since", "updated_at"])
+    update_rows(Conversation, conversations, ["assignee", "waiting_since", "updated_at"])
     AgentProfile.objects.filter(user_id__in=sorted({row.assignee_id for row in rows})).update(
         last_assigned_at=now
     )
-    Customer.objects.bulk_update(customers, ["last_agent"])
-    WorkItem.objects.filter(state=WorkState.QUEUED).bulk_update(
-        rows, ["state", "assignee", "assigned_at", "next_check_at", "version"]
+    update_rows(Customer, customers, ["last_agent"])
+    update_rows(
+        WorkItem,
+        rows,
+        ["state", "assignee", "assigned_at", "next_check_at", "version"],
+        only_if={"state": WorkState.QUEUED},
     )
     item_ids = [row.pk for row in rows]
     QueueEntry.objects.filter(work_item_id__in=item_ids).delete()
@@ -414,7 +418,8 @@ def _place(plans: list[_Planned], ctx: engine.Context, now: datetime) -> int:
     if not rows:
         return 0
     TimelineEvent.objects.bulk_create(timeline)
-    WorkItem.objects.bulk_update(
+    update_rows(
+        WorkItem,
         rows,
         [
             "step_index",

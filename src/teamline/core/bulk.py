@@ -1,0 +1,60 @@
+"""Writing many rows at once where each row gets its own values.
+
+Django's `QuerySet.bulk_update` builds one `CASE WHEN pk = … THEN …` expression per row and
+field, and resolving those expressions costs far more than the database work (measured: about
+70 % of a 200-item routing batch's time). `update_rows` instead sends one small parameterised
+UPDATE per row by primary key through `cursor.executemany`: psycopg 3 sends them in pipeline
+mode (one round trip for the lot), SQLite runs them natively. Values are prepared by each
+field exactly as `Model.save()` prepares them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+
+
+def update_rows(
+    model: type[Model],
+    rows: Iterable[Model],
+    fields: Sequence[str],
+    *,
+    only_if: Mapping[str, Any] | None = None,
+) -> None:
+    """UPDATE `fields` of each row (model instances, by primary key) to its own values; with
+    `only_if` ({field: value}), only rows that still have those values are changed."""
+    rows = list(rows)
+    if not rows:
+        return
+    meta = model._meta
+    columns = [_field(model, name) for name in fields]
+    conditions = [(_field(model, name), value) for name, value in (only_if or {}).items()]
+    quote = connection.ops.quote_name
+    # Identifiers come from the model's own metadata, quoted by the backend; values are bound.
+    assignments = ", ".join(f"{quote(_column(field))} = %s" for field in columns)
+    checks = "".join(f" AND {quote(_column(field))} = %s" for field, _value in conditions)
+    table, key = quote(meta.db_table), quote(_column(_field(model, meta.pk.name)))
+    sql = f"UPDATE {table} SET {assignments} WHERE {key} = %s{checks}"  # noqa: S608
+    fixed = [field.get_db_prep_save(value, connection) for field, value in conditions]
+    params = [
+        [field.get_db_prep_save(getattr(row, field.attname), connection) for field in columns]
+        + [row.pk, *fixed]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _column(field: Field[Any, Any]) -> str:
+    assert field.column is not None  # concrete fields have a column (checked by _field)
+    return field.column
+
+
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field) or not field.concrete or field.column is None:
+        raise ValueError(f"{model.__name__}.{name} is not a column")
+    return field
