@@ -36,7 +36,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
-from teamline.accounts.models import AgentProfile, Presence, User
+from teamline.accounts.models import AgentProfile, ChannelKind, Presence, User
 from teamline.conversations.models import Conversation, Status, TimelineKind
 from teamline.core.events import (
     Event,
@@ -65,6 +65,7 @@ from .models import (
     WorkState,
 )
 from .queries import (
+    free_agents,
     item_snapshot,
     load_agents,
     load_context,
@@ -676,18 +677,24 @@ def reevaluate_due(*, now: datetime | None = None, limit: int = TICK_BATCH) -> i
 
 
 def offer_to_free_agents(*, now: datetime | None = None) -> int:
-    """Offer waiting work to every available agent out of wrap-up (covers capacity freed by
-    any path, wrap-ups that ended and teams that just opened). Returns assignments made."""
+    """Offer waiting work to every available agent out of wrap-up with room for some channel
+    kind (covers capacity freed by any path, wrap-ups that ended and teams that just opened),
+    longest idle first. Agents who are full cost nothing here (one query finds who has room).
+    Returns assignments made."""
     now = _now(now)
     if not QueueEntry.objects.exists():
         return 0
-    ids = list(
-        AgentProfile.objects.filter(presence=Presence.AVAILABLE, user__is_active=True)
-        .filter(Q(wrap_up_until__isnull=True) | Q(wrap_up_until__lte=now))
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
-        .values_list("user_id", flat=True)
+    free = free_agents(ChannelKind.values, team_ids=None, now=now)
+    order = sorted(
+        free.values(),
+        key=lambda agent: (
+            agent.last_assigned_at is not None,
+            agent.last_assigned_at or now,
+            agent.id,
+        ),
     )
-    return sum(offer_waiting_work(user, now=now) for user in User.objects.filter(pk__in=ids))
+    users = User.objects.in_bulk([agent.id for agent in order])
+    return sum(offer_waiting_work(users[agent.id], now=now) for agent in order if agent.id in users)
 
 
 def give_back_offline_work(*, now: datetime | None = None, limit: int = TICK_BATCH) -> int:
