@@ -62,7 +62,6 @@ def route_pending() -> int:
     """Decide every due work item, a batch at a time (routing/batch.py). Returns assignments."""
     import time
 
-    from .batch import ROUTE_BATCH
     from .batch import route_pending as route_batch
 
     assigned = 0
@@ -70,8 +69,8 @@ def route_pending() -> int:
     while True:
         batch = route_batch()
         assigned += batch.assigned
-        if len(batch.decided) < ROUTE_BATCH:
-            return assigned
+        if not batch.decided:
+            return assigned  # nothing due (claims that did not hold are due again at once)
         if time.monotonic() - started > ROUTE_PENDING_SECONDS:
             request_batch_routing()
             return assigned
