@@ -7,6 +7,7 @@ routing.actions (the seam the full routing engine replaces).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ from .presenters import present_conversation, present_message, present_message_t
 
 if TYPE_CHECKING:
     from .queries import ReplyChannel
+
+logger = logging.getLogger(__name__)
 
 MAX_TEXT = 10_000
 WEBCHAT = "webchat"
@@ -582,21 +585,68 @@ def do_post_system_message(
     content: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Message:
-    """A message from Teamline itself, shown to the customer (e.g. routing's honest promise
-    "Team Oslo is closed right now. A person will answer your message from 09:00.").
-    Inserts the message only (no conversation row lock). Emits message.created (staff +
-    customer)."""
+    """A message from Teamline itself to the customer (routing's honest promise "Team Oslo is
+    closed right now. A person will answer your message from 09:00.", appointment reminders,
+    callback and appointment notices).
+
+    It goes out the way an agent's reply does by default: on the channel the customer used
+    last, or their first channel that can be used now (queries.system_message_channel). Web
+    chat delivers through the customer's socket (status sent); every other channel through the
+    outbox: stored QUEUED with connectors.tasks.deliver_message enqueued in the same
+    transaction. When the customer cannot be reached there now (WhatsApp window closed, opted
+    out, no inbox or address) the message is stored FAILED with the reason — agents see it like
+    any failed delivery — and logged; nothing is raised, so routing and scheduling carry on.
+    Inserts the message (and its task) only: no conversation row lock. Emits message.created
+    (staff + customer)."""
+    from .queries import CHANNEL_LABELS, system_message_channel
+
     text = _clean_text(text)
+    target = system_message_channel(conversation)
+    channel = target.channel if target else conversation.channel
+    stored: dict[str, Any] = dict(content or {})
+    error = reason = ""
+    if channel != WEBCHAT:
+        if target is None:
+            reason = "no address or inbox is known"
+            name = CHANNEL_LABELS.get(channel, channel)
+            error = f"The customer cannot be reached by {name}: {reason}"
+        elif not target.reachability.reachable:
+            reason = target.reachability.reason or "not reachable now"
+            error = f"The customer cannot be reached by {target.label} now: {reason}"
+        elif target.inbox is None:
+            reason = "the inbox for this channel is missing"
+            error = f"The customer cannot be reached by {target.label}: {reason}"
+        else:
+            stored["to"] = {"kind": target.to_kind, "value": target.to}
+    if error:
+        status = DeliveryStatus.FAILED
+    else:
+        status = DeliveryStatus.SENT if channel == WEBCHAT else DeliveryStatus.QUEUED
     with transaction.atomic():
         message = Message.objects.create(
             conversation=conversation,
             direction=Direction.OUTBOUND,
             sender_kind=SenderKind.SYSTEM,
-            channel=conversation.channel,
+            channel=channel,
+            inbox=target.inbox if target else None,
             text=text,
-            content=content or {},
-            delivery_status=DeliveryStatus.SENT,
+            content=stored,
+            delivery_status=status,
+            delivery_error=error,
             created_at=now or timezone.now(),
         )
+        if status == DeliveryStatus.QUEUED:
+            from teamline.connectors.tasks import deliver_message
+
+            deliver_message.enqueue(message.pk)
         emit_message(message)
+    if error:
+        # The reason only: the customer's address stays out of the log.
+        logger.warning(
+            "system message %s of conversation %s not sent on %s: %s",
+            message.pk,
+            conversation.pk,
+            channel,
+            reason,
+        )
     return message

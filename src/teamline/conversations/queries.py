@@ -183,6 +183,30 @@ def _reachability(inbox: Inbox | None, customer: Customer, to: str, now: datetim
     return connector.reachability(inbox, customer, to, now)
 
 
+def _customer_inbound(customer_id: int) -> QuerySet[Message]:
+    """What the customer wrote, newest first (each message names the channel it came on)."""
+    return (
+        Message.objects.filter(
+            conversation__customer_id=customer_id,
+            direction=Direction.INBOUND,
+            sender_kind=SenderKind.CUSTOMER,
+        )
+        .select_related("inbox", "conversation__inbox")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def _address_of(message: Message) -> tuple[Inbox | None, str, str] | None:
+    """(inbox, identity kind, identity value) to answer an inbound message on; None when it
+    carries no sender address. Web chat answers through the customer's socket: no address."""
+    inbox = message.inbox or message.conversation.inbox
+    if message.channel == WEBCHAT:
+        return inbox, "", ""
+    sender: dict[str, Any] = (message.content or {}).get("sender") or {}
+    to_kind, to = str(sender.get("kind") or ""), str(sender.get("value") or "")
+    return (inbox, to_kind, to) if to else None
+
+
 def reachable_channels(
     customer: Customer, now: datetime | None = None, *, team_id: int | None = None
 ) -> list[ReplyChannel]:
@@ -195,24 +219,11 @@ def reachable_channels(
     """
     now = now or timezone.now()
     seen: dict[tuple[int | None, str, str], ReplyChannel] = {}
-    inbound = (
-        Message.objects.filter(
-            conversation__customer=customer,
-            direction=Direction.INBOUND,
-            sender_kind=SenderKind.CUSTOMER,
-        )
-        .select_related("inbox", "conversation__inbox")
-        .order_by("-created_at", "-pk")[:200]
-    )
-    for message in inbound:
-        inbox = message.inbox or message.conversation.inbox
-        sender: dict[str, Any] = (message.content or {}).get("sender") or {}
-        if message.channel == WEBCHAT:
-            to_kind, to = "", ""
-        else:
-            to_kind, to = str(sender.get("kind") or ""), str(sender.get("value") or "")
-            if not to:
-                continue
+    for message in _customer_inbound(customer.pk)[:200]:
+        address = _address_of(message)
+        if address is None:
+            continue
+        inbox, to_kind, to = address
         key = (inbox.pk if inbox else None, message.channel, to)
         if key in seen:
             continue
@@ -273,3 +284,30 @@ def choose_reply_channel(conversation: Conversation, via: str | None) -> ReplyCh
                 raise InvalidInput(f"Cannot reply by {option.label}: {reason}.")
             return option
     raise InvalidInput("Choose one of the customer's channels to reply on.")
+
+
+def system_message_channel(conversation: Conversation) -> ReplyChannel | None:
+    """Where Teamline's own messages to the customer go (conversations.actions.
+    do_post_system_message): the same channel as an agent's reply by default,
+    choose_reply_channel(conversation, None), reachable or not. The usual answer — the channel
+    the customer wrote on last, reachable now — is read from their latest message alone, so
+    routing's promise costs a query or two rather than the whole list of channels."""
+    latest = _customer_inbound(conversation.customer_id).first()
+    address = _address_of(latest) if latest is not None else None
+    if latest is not None and address is not None:
+        inbox, to_kind, to = address
+        if latest.channel == WEBCHAT:
+            reachability = Reachability(True)  # the customer's socket (as _reachability says)
+        else:
+            reachability = _reachability(inbox, conversation.customer, to, timezone.now())
+        if reachability.reachable:
+            return ReplyChannel(
+                key=f"{inbox.pk if inbox else 0}:{latest.channel}:{to}",
+                channel=latest.channel,
+                inbox=inbox,
+                to_kind=to_kind,
+                to=to,
+                reachability=reachability,
+                last_used=True,
+            )
+    return choose_reply_channel(conversation, None)

@@ -95,8 +95,11 @@ def appointment_share() -> float:
     return float(_setting("APPOINTMENT_SHARE", 0.25))
 
 
-# Later: email / SMS reminders through the channels outbox. Each hook gets the appointment and
-# the reminder text; it must only enqueue (it runs inside the job's transaction).
+# The reminder itself reaches the customer on their channel (the one they used last, as an
+# agent's reply would: SMS, WhatsApp, email, web chat…) through
+# conversations.actions.do_post_system_message and the channels outbox. These hooks are for
+# anything more (a calendar invite, a CRM). Each gets the appointment and the reminder text; it
+# must only enqueue (it runs inside the job's transaction).
 REMINDER_HOOKS: list[Callable[[Appointment, str], None]] = []
 
 
