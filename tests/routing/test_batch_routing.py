@@ -275,3 +275,11 @@ def _router(start):
     while idle < 3:
         idle = idle + 1 if not route_pending(limit=7).decided else 0
     connections.close_all()
+
+
+def test_enqueueing_an_arrival_twice_keeps_one_live_item():
+    oslo = team_of_agents(0)
+    conversation = arrival(create_customer(team=oslo), create_inbox(oslo), at=NOW)
+    assert route_conversation(conversation, now=NOW, defer=True) is None  # a retried task
+
+    assert WorkItem.objects.filter(conversation=conversation).count() == 1

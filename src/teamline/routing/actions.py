@@ -117,6 +117,19 @@ def enqueue_conversation(
     existing = WorkItem.objects.filter(conversation=conversation, state__in=LIVE_STATES).first()
     if existing is not None:
         return existing
+    row = _new_work_item(conversation, now, required_skills)
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        return WorkItem.objects.get(conversation=conversation, state__in=LIVE_STATES)
+    return row
+
+
+def _new_work_item(
+    conversation: Conversation, now: datetime, required_skills: dict[str, int] | None
+) -> WorkItem:
+    """A queued work item for the conversation, due now (not saved)."""
     customer = conversation.customer
     try:  # loaded with the conversation by route_conversation (select_related)
         preference: CustomerRoutingPreference | None = customer.routing_preference
@@ -124,7 +137,7 @@ def enqueue_conversation(
         preference = None
     _policy, policy_id = policy_for_inbox(conversation.inbox_id)
     vip = bool((customer.attributes or {}).get("vip"))
-    row = WorkItem(
+    return WorkItem(
         kind=WorkKind.CONVERSATION,
         conversation=conversation,
         customer=customer,
@@ -146,12 +159,6 @@ def enqueue_conversation(
         ),
         next_check_at=now,
     )
-    try:
-        with transaction.atomic():
-            row.save()
-    except IntegrityError:
-        return WorkItem.objects.get(conversation=conversation, state__in=LIVE_STATES)
-    return row
 
 
 def close_work_item(
@@ -307,14 +314,18 @@ def route_conversation(
     )
     if conv.assignee_id or conv.status != Status.OPEN:
         return conv.assignee_id
-    row = enqueue_conversation(conv, now=now, required_skills=required_skills)
-    if row.state != WorkState.QUEUED:
-        return row.assignee_id
     if defer:
         from .tasks import request_batch_routing
 
+        # One statement: a live item that exists already (a concurrent arrival) wins.
+        WorkItem.objects.bulk_create(
+            [_new_work_item(conv, now, required_skills)], ignore_conflicts=True
+        )
         request_batch_routing()
         return None
+    row = enqueue_conversation(conv, now=now, required_skills=required_skills)
+    if row.state != WorkState.QUEUED:
+        return row.assignee_id
     return _route(row, conv, now)
 
 

@@ -62,6 +62,7 @@ def route_pending() -> int:
     """Decide every due work item, a batch at a time (routing/batch.py). Returns assignments."""
     import time
 
+    from .batch import LINGER_SECONDS, ROUTE_BATCH
     from .batch import route_pending as route_batch
 
     assigned = 0
@@ -74,3 +75,6 @@ def route_pending() -> int:
         if time.monotonic() - started > ROUTE_PENDING_SECONDS:
             request_batch_routing()
             return assigned
+        if len(batch.decided) < ROUTE_BATCH:
+            # Arrivals are trickling in: let the next batch gather them (cheaper per decision).
+            time.sleep(LINGER_SECONDS)
