@@ -361,6 +361,27 @@ def _member_of(team_ids: Iterable[int]) -> Exists:
     return Exists(Membership.objects.filter(user_id=OuterRef("user_id"), team_id__in=team_ids))
 
 
+def _open_load(kind: str) -> Coalesce:
+    """An agent profile's open conversations of one channel kind (a correlated count)."""
+    load = (
+        Conversation.objects.filter(
+            assignee_id=OuterRef("user_id"), status=Status.OPEN, channel_kind=kind
+        )
+        .order_by()
+        .values("assignee_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(load[:1]), 0)
+
+
+def _capacity(kind: str) -> Coalesce:
+    """An agent profile's capacity for one channel kind (the default when not set)."""
+    return Coalesce(
+        Cast(KT(f"capacity__{kind}"), IntegerField()), int(default_capacity().get(kind, 0))
+    )
+
+
 def candidates(
     item: engine.Item,
     placement: engine.Placement,
@@ -409,22 +430,9 @@ def candidates(
     language = placement.language
     if language and language.isascii() and language.isalnum():
         rows = rows.filter(languages__icontains=language)
-    load = (
-        Conversation.objects.filter(
-            assignee_id=OuterRef("user_id"), status=Status.OPEN, channel_kind=kind
-        )
-        .order_by()
-        .values("assignee_id")
-        .annotate(n=Count("pk"))
-        .values("n")
+    rows = rows.annotate(open_load=_open_load(kind), kind_capacity=_capacity(kind)).filter(
+        kind_capacity__gt=F("open_load")
     )
-    rows = rows.annotate(
-        open_load=Coalesce(Subquery(load[:1]), 0),
-        kind_capacity=Coalesce(
-            Cast(KT(f"capacity__{kind}"), IntegerField()),
-            int(default_capacity().get(kind, 0)),
-        ),
-    ).filter(kind_capacity__gt=F("open_load"))
     occupancy = Cast(F("open_load"), FloatField()) / Cast(
         Greatest(F("kind_capacity"), 1), FloatField()
     )
@@ -462,19 +470,8 @@ def free_agents(
     room = Q()
     annotations: dict[str, Any] = {}
     for n, kind in enumerate(kinds):
-        load = (
-            Conversation.objects.filter(
-                assignee_id=OuterRef("user_id"), status=Status.OPEN, channel_kind=kind
-            )
-            .order_by()
-            .values("assignee_id")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        annotations[f"load_{n}"] = Coalesce(Subquery(load[:1]), 0)
-        annotations[f"capacity_{n}"] = Coalesce(
-            Cast(KT(f"capacity__{kind}"), IntegerField()), int(default_capacity().get(kind, 0))
-        )
+        annotations[f"load_{n}"] = _open_load(kind)
+        annotations[f"capacity_{n}"] = _capacity(kind)
         room |= Q(**{f"capacity_{n}__gt": F(f"load_{n}")})
     found = list(
         rows.annotate(**annotations)
