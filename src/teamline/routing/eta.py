@@ -26,10 +26,10 @@ Estimated wait (ETA).
 
 Limits: it is a mean-value estimate (no variance, no abandonment ahead, no items that will
 overtake by aging or priority later, no overflow to a wider pool after a timeout), recomputed on
-every tick and after an item ahead is assigned (at most one push per `PUSH_THROTTLE_SECONDS`
-for all teams together, never per routed item); treat it as "about N minutes". Positions
-are computed over at most `SNAPSHOT_LIMIT` items per push, in one query (pushes) or one query
-per item (the API and the widget's ready frame).
+every tick and after an item ahead is assigned (by the task worker, at most one push per
+`PUSH_THROTTLE_SECONDS` for all teams together, never per routed item); treat it as "about N
+minutes". Positions are computed over at most `SNAPSHOT_LIMIT` items per push, in one query
+(pushes) or one query per item (the API and the widget's ready frame).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Q
 
 from teamline.accounts.models import AgentProfile, Presence, default_capacity
@@ -415,10 +414,13 @@ _pending_teams: set[int] = set()
 
 
 def after_assignment(team_ids: Iterable[int], now: datetime) -> None:
-    """An item ahead was assigned: after commit, push the new positions of the teams' queues.
-    Debounced: at most one push (one snapshot, covering every team with an assignment since
-    the last push) per PUSH_THROTTLE_SECONDS, however many teams and assignments, so the
-    routing hot path does not compute positions per item; the tick does the rest."""
+    """An item ahead was assigned: the task worker pushes the new positions of the teams'
+    queues (a push_queue_positions task, enqueued in the assignment's transaction, so neither
+    a desk request nor the batch router waits for the snapshot). Debounced: at most one push
+    (one snapshot, covering every team with an assignment since the last push) per
+    PUSH_THROTTLE_SECONDS, however many teams and assignments; the tick does the rest."""
+    from .tasks import push_queue_positions
+
     _pending_teams.update(team for team in team_ids if team is not None)
     if not _pending_teams:
         return
@@ -427,4 +429,4 @@ def after_assignment(team_ids: Iterable[int], now: datetime) -> None:
         return
     due = sorted(_pending_teams)
     _pending_teams.clear()
-    transaction.on_commit(lambda: push_queue_updates(now, team_ids=due))
+    push_queue_positions.enqueue(team_ids=due)

@@ -20,13 +20,14 @@ def wake_snoozed() -> int:
 
 
 @task()
-def push_queue_positions() -> int:
-    """Each tick: tell waiting customers their new place in line and estimated wait."""
+def push_queue_positions(team_ids: list[int] | None = None) -> int:
+    """Tell waiting customers their new place in line and estimated wait: every queue on each
+    tick, or the queues of `team_ids` after assignments (routing.eta.after_assignment)."""
     from django.utils import timezone
 
     from .eta import push_queue_updates
 
-    return push_queue_updates(timezone.now())
+    return push_queue_updates(timezone.now(), team_ids=team_ids)
 
 
 @task()

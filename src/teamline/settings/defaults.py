@@ -107,6 +107,41 @@ DATABASE_URL = (
     os.environ.get("TEAMLINE_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'teamline.sqlite3'}"
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+
+
+def db_pool_options(engine: str) -> dict[str, Any] | None:
+    """psycopg's connection pool for PostgreSQL (Django's OPTIONS["pool"]), from the
+    environment; None when it is off (TEAMLINE_DB_POOL_MAX_SIZE=0/off) or not PostgreSQL.
+
+    Why a pool and not CONN_MAX_AGE: under ASGI every request runs its sync code in a new
+    thread, and Django's persistent connections are per thread, so they are never reused and
+    pile up (a CONN_MAX_AGE=60 trial answered HTTP 500s). The pool is per process and shared
+    by its threads: a request returns its connection at the end instead of closing it.
+    The sizes are per process (each `teamline serve` process and each `teamline worker`).
+    """
+    if engine != "django.db.backends.postgresql":
+        return None
+    raw = os.environ.get("TEAMLINE_DB_POOL_MAX_SIZE", "8").strip().lower()
+    if raw in {"", "0", "off", "false", "no"}:
+        return None
+    max_size = int(raw)
+    # A worker process uses one connection; min_size is what every process keeps open idle.
+    min_size = min(int(os.environ.get("TEAMLINE_DB_POOL_MIN_SIZE", "2")), max_size)
+    return {
+        "min_size": min_size,
+        "max_size": max_size,
+        # Seconds a request waits for a free connection before it fails (PoolTimeout → 500).
+        "timeout": float(os.environ.get("TEAMLINE_DB_POOL_TIMEOUT", "10")),
+    }
+
+
+if pool := db_pool_options(DATABASES["default"]["ENGINE"]):
+    # Django requires CONN_MAX_AGE=0 with a pool: "closing" a connection returns it to the pool.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # With a pool this makes psycopg check a connection (one round trip) before handing it
+    # out, so a PostgreSQL restart or an idle-connection timeout costs no failed request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("TEAMLINE_DB_POOL_CHECK", True)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = pool
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Keep connections: opening one per call cost ~16 % of the server's time in the websocket
     # benchmark (docs/benchmarks.md). Database work of the ASGI app runs on Channels' single
