@@ -2,6 +2,7 @@
 environment; SQLite keeps its one persistent connection and has no pool."""
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -131,3 +132,73 @@ def test_threads_share_a_bounded_pool_and_give_connections_back():
     stats = connection.pool.get_stats()
     assert stats["pool_size"] <= max_size
     assert stats.get("requests_errors", 0) == 0
+
+
+def _child_backends(out) -> None:
+    """A forked child: its queries must run on connections of its own."""
+    try:
+        pids = set()
+        for _ in range(3):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pids.add(cursor.fetchone()[0])
+            connection.close()
+        out.send(sorted(pids))
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_child_opens_its_own_pool_and_leaves_the_parents_alone():
+    """The pool lives in a class attribute; a fork must not hand the parent's sockets to the
+    child (tests and benchmarks fork router processes with multiprocessing)."""
+    if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("pool"):
+        pytest.skip("only PostgreSQL with the pool on")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        parent_before = cursor.fetchone()[0]
+    connections.close_all()  # back to the pool, idle: what a child could wrongly pick up
+    parent_pool = {conn.info.backend_pid for conn in connection.pool._pool}
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child_backends, args=(send,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    child_backends = set(receive.recv())
+
+    assert child_backends.isdisjoint(parent_pool | {parent_before})
+    with connection.cursor() as cursor:  # the parent's pooled sessions still work
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] in parent_pool | {parent_before}
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_pooled_connection_postgresql_dropped_is_replaced_not_failed():
+    """An idle timeout or a restart ends a pooled session behind the pool's back. With the
+    check on (the default) the request that would have got it gets a live one instead of an
+    error. (psycopg waits 1 s, then 2 s, 4 s… between failed checks: many dropped sessions
+    at once can make a request wait up to the pool timeout; docs/scale.md.)"""
+    if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("pool"):
+        pytest.skip("only PostgreSQL with the pool on")
+    if not connection.settings_dict["CONN_HEALTH_CHECKS"]:
+        pytest.skip("TEAMLINE_DB_POOL_CHECK is off")
+    import psycopg
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    connections.close_all()  # back to the pool
+    dropped = connection.pool._pool[0].info.backend_pid  # the idle one handed out next
+    lost = connection.pool.get_stats().get("connections_lost", 0)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params, autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", [dropped]).fetchone() == (True,)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != dropped
+    assert connection.pool.get_stats()["connections_lost"] == lost + 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,9 @@ def db_pool_options(engine: str) -> dict[str, Any] | None:
 
     Why a pool and not CONN_MAX_AGE: under ASGI every request runs its sync code in a new
     thread, and Django's persistent connections are per thread, so they are never reused and
-    pile up (a CONN_MAX_AGE=60 trial answered HTTP 500s). The pool is per process and shared
-    by its threads: a request returns its connection at the end instead of closing it.
-    The sizes are per process (each `teamline serve` process and each `teamline worker`).
+    pile up (a CONN_MAX_AGE=60 trial answered some webhooks with HTTP 500). The pool is per
+    process and shared by its threads: a request returns its connection at the end instead
+    of closing it. The sizes are per process (`teamline serve`, each `teamline worker`).
     """
     if engine != "django.db.backends.postgresql":
         return None
@@ -135,13 +136,29 @@ def db_pool_options(engine: str) -> dict[str, Any] | None:
     }
 
 
+def _forget_inherited_db_pools() -> None:
+    """In a forked child, drop the pools inherited from the parent (Django keeps them in a
+    class attribute). Their connections are the parent's sockets and their threads did not
+    survive the fork: using them would interleave two processes on one socket. The child
+    opens its own pool on first use. Nothing is closed here, which would end the parent's
+    sessions; psycopg does not close a connection garbage-collected after a fork."""
+    backend = sys.modules.get("django.db.backends.postgresql.base")
+    if backend is not None:
+        backend.DatabaseWrapper._connection_pools.clear()
+
+
 if pool := db_pool_options(DATABASES["default"]["ENGINE"]):
     # Django requires CONN_MAX_AGE=0 with a pool: "closing" a connection returns it to the pool.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # With a pool this makes psycopg check a connection (one round trip) before handing it
-    # out, so a PostgreSQL restart or an idle-connection timeout costs no failed request.
+    # out: one PostgreSQL dropped (restart, idle timeout) is replaced instead of failing the
+    # request, which waits 1 s, 2 s, 4 s… per dropped one it meets. No cost was measurable
+    # in the webhook benchmark (docs/benchmarks.md).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("TEAMLINE_DB_POOL_CHECK", True)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = pool
+    # uvicorn's --workers spawn fresh processes; this covers code that forks (multiprocessing's
+    # fork context in tests and benchmarks, a pre-forking server).
+    os.register_at_fork(after_in_child=_forget_inherited_db_pools)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Keep connections: opening one per call cost ~16 % of the server's time in the websocket
     # benchmark (docs/benchmarks.md). Database work of the ASGI app runs on Channels' single
