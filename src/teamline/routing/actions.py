@@ -3,7 +3,9 @@
 This module is the seam other apps call: `route_conversation`, `offer_waiting_work`,
 `agent_freed`, `close_work_item`, `sweep_queues` and `do_assign_conversation`. Decisions come
 from the pure engine (routing/engine.py); this module loads the data it needs with a bounded
-number of queries (routing/queries.py) and applies the answer race-free.
+number of queries (routing/queries.py) and applies the answer race-free. Channel arrivals
+(`route_conversation(..., defer=True)`) and the tick's due items are decided many at a time by
+the batch router (routing/batch.py) with the same engine and the same lock order.
 
 Truth and recovery: the WorkItem rows are the truth. An open unassigned conversation always
 has a queued item (created in the same transaction as the change that made it wait); whatever
