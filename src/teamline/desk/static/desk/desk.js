@@ -192,7 +192,9 @@
       target: `#message-${data.id}`, swap: "outerHTML", headers: { "X-Desk-Refresh": "1" },
     });
     if (data.delivery_status === "failed") {
-      announce(`A reply could not be delivered: ${data.delivery_error || "no reason given"}.`);
+      // Teamline's own messages (promises, reminders) fail too: say which kind it was.
+      const what = data.sender_kind === "system" ? "A message from Teamline" : "A reply";
+      announce(`${what} could not be delivered: ${data.delivery_error || "no reason given"}.`);
     }
   }
 
