@@ -19,7 +19,7 @@ from django.utils import timezone
 from teamline.accounts.models import User
 from teamline.connectors.models import Inbox
 from teamline.core.errors import InvalidInput
-from teamline.core.events import Event, EventType, send_event_on_commit
+from teamline.core.events import Event, EventType, send_event_on_commit, send_events_on_commit
 from teamline.customers.models import Customer
 
 from .attachments import PreparedAttachment, store_attachment
@@ -58,6 +58,25 @@ def emit_conversation(conversation: Conversation, event_type: EventType) -> None
     send_event_on_commit(
         Event(event_type, staff=present_conversation(conversation)),
         conversation_recipients(conversation),
+    )
+
+
+def emit_conversations(conversations: Sequence[Conversation], event_type: EventType) -> None:
+    """emit_conversation for many conversations (batch routing): one query for the experts
+    taking part in them, one push after commit."""
+    from teamline.routing.queries import participants_by_conversation
+
+    if not conversations:
+        return
+    participants = participants_by_conversation(c.pk for c in conversations)
+    send_events_on_commit(
+        [
+            (
+                Event(event_type, staff=present_conversation(conversation)),
+                conversation_recipients(conversation, participants.get(conversation.pk, [])),
+            )
+            for conversation in conversations
+        ]
     )
 
 

@@ -59,7 +59,6 @@ from .models import (
     Callback,
     CallbackState,
     CustomerRoutingPreference,
-    PoolScope,
     QueueEntry,
     SurgeEpisode,
     WorkItem,
@@ -94,10 +93,6 @@ TICK_BATCH = 200  # due items re-evaluated per batch of the tick
 TICK_ROUNDS = 10  # batches per tick at most (the next tick continues)
 # A surge ends when the queue falls below this share of its thresholds (no flapping).
 SURGE_HYSTERESIS = 0.8
-
-
-class _Lost(Exception):
-    """Another process changed the work item first; roll back this placement."""
 
 
 def _now(now: datetime | None) -> datetime:
@@ -400,53 +395,12 @@ def _apply_placement(
     ctx: engine.Context,
     now: datetime,
 ) -> bool:
-    """Store where the item waits, rewrite its queue entries, record why on the timeline and,
-    when nobody may serve it now, post the honest promise once. Conversation rows first, then
-    the item with a conditional UPDATE on its version (a concurrent placement wins)."""
-    from teamline.conversations.actions import do_post_system_message, emit_conversation, record
+    """Store where one item waits (routing/batch.py `place_items`, the same code the batch
+    router uses): False when a concurrent change to the item won."""
+    from .batch import Planned, place_items
 
-    first = row.version == 0
-    explanation = engine.explain(item, placement, policy, ctx)
-    promise = not placement.serving_now and row.promised_at is None
-    try:
-        with transaction.atomic():
-            data: dict[str, Any] = {
-                "reason": placement.reason,
-                "step": f"{placement.step_index + 1} of {placement.step_count}",
-                "explanation": explanation,
-            }
-            text = _promise_text(item, placement, ctx) if promise else ""
-            if text:
-                data["promise"] = text
-            if first:
-                record(conv, TimelineKind.QUEUED, **data)
-            elif placement.moved or text:
-                record(conv, TimelineKind.ROUTED, **data)
-            if text:
-                do_post_system_message(conv, text, content={"routing": "promise"}, now=now)
-            updated = WorkItem.objects.filter(
-                pk=row.pk, state=WorkState.QUEUED, version=row.version
-            ).update(
-                step_index=placement.step_index,
-                step_kind=placement.step.kind,
-                step_entered_at=placement.entered_at,
-                scope=PoolScope(placement.scope),
-                next_check_at=placement.next_check_at,
-                reason=placement.reason[:300],
-                needed_skills=dict(placement.skills),
-                promised_at=now if text else row.promised_at,
-                version=F("version") + 1,
-            )
-            if not updated:
-                raise _Lost
-            QueueEntry.objects.filter(work_item=row).delete()
-            QueueEntry.objects.bulk_create(_entries_for(row, placement))
-            if first or placement.moved:
-                emit_conversation(conv, EventType.CONVERSATION_UPDATED)
-    except _Lost:
-        return False
-    row.version += 1
-    return True
+    with transaction.atomic():
+        return place_items([Planned(row, conv, item, policy, placement)], ctx, now) == 1
 
 
 # --- Agent-driven decisions -----------------------------------------------------------------

@@ -38,10 +38,10 @@ from django.db import OperationalError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from teamline.accounts.models import AgentProfile, Presence, User, default_capacity
+from teamline.accounts.models import AgentProfile, Presence, User
 from teamline.conversations.models import Conversation, Status, TimelineEvent, TimelineKind
 from teamline.core.bulk import update_rows
-from teamline.core.events import Event, EventType, Recipients, send_events_on_commit
+from teamline.core.events import EventType
 from teamline.customers.models import Customer
 
 from . import engine, eta
@@ -61,7 +61,6 @@ from .queries import (
     free_agents,
     item_snapshot,
     load_agents,
-    participants_by_conversation,
     policy_by_id,
     surging_team_ids,
     team_ids_all,
@@ -90,7 +89,10 @@ class RouteBatch:
 
 
 @dataclass
-class _Planned:
+class Planned:
+    """One item's decision on its way to the database: where it stands and, if chosen, who
+    takes it."""
+
     row: WorkItem
     conversation: Conversation
     item: engine.Item
@@ -160,7 +162,7 @@ def route_items(ids: Iterable[int], now: datetime) -> RouteBatch:
     planned, ctx = _decide(live, now)
     with transaction.atomic():
         claimed = _claim(planned, now)
-        placed = _place([plan for plan in planned if plan.row.pk not in claimed], ctx, now)
+        placed = place_items([plan for plan in planned if plan.row.pk not in claimed], ctx, now)
     result.assigned = len(claimed)
     result.placed = placed
     result.decided += [plan.row.pk for plan in planned]
@@ -172,14 +174,14 @@ def route_items(ids: Iterable[int], now: datetime) -> RouteBatch:
 
 def _decide(
     live: list[tuple[WorkItem, Conversation]], now: datetime
-) -> tuple[list[_Planned], engine.Context]:
+) -> tuple[list[Planned], engine.Context]:
     known = [
         (row, conversation, item_snapshot(row), policy_by_id(row.policy_id, conversation.inbox_id))
         for row, conversation in live
     ]
     ctx = _context([(item, policy) for _row, _conversation, item, policy in known], now)
     plans = [
-        _Planned(row, conversation, item, policy, engine.place(item, policy, ctx))
+        Planned(row, conversation, item, policy, engine.place(item, policy, ctx))
         for row, conversation, item, policy in known
     ]
     # Everybody with room for some item of the batch, in one load.
@@ -253,7 +255,7 @@ def _context(items: list[tuple[engine.Item, engine.Policy]], now: datetime) -> e
 # --- Applying -------------------------------------------------------------------------------
 
 
-def _claim(plans: list[_Planned], now: datetime) -> set[int]:
+def _claim(plans: list[Planned], now: datetime) -> set[int]:
     """Write every chosen assignment that still holds under the locks; returns the ids of the
     work items assigned. Those that do not hold are marked for an immediate retry."""
     wanted = [plan for plan in plans if plan.agent_id is not None]
@@ -261,13 +263,11 @@ def _claim(plans: list[_Planned], now: datetime) -> set[int]:
         return set()
     agent_ids = sorted({plan.agent_id for plan in wanted if plan.agent_id is not None})
     profiles = {
-        user_id: (presence, wrap_up_until, capacity, active)
-        for user_id, presence, wrap_up_until, capacity, active in AgentProfile.objects.filter(
-            user_id__in=agent_ids
-        )
+        profile.user_id: profile
+        for profile in AgentProfile.objects.filter(user_id__in=agent_ids)
         .select_for_update(of=("self",))
+        .select_related("user")
         .order_by("user_id")
-        .values_list("user_id", "presence", "wrap_up_until", "capacity", "user__is_active")
     }
     load: dict[tuple[int, str], int] = {}
     for assignee_id, kind, count in (
@@ -277,7 +277,7 @@ def _claim(plans: list[_Planned], now: datetime) -> set[int]:
         .values_list("assignee_id", "channel_kind", "n")
     ):
         load[(assignee_id, kind)] = count
-    holding: list[_Planned] = []
+    holding: list[Planned] = []
     for plan in wanted:
         agent_id, kind = plan.agent_id, plan.item.channel_kind
         assert agent_id is not None
@@ -303,6 +303,8 @@ def _claim(plans: list[_Planned], now: datetime) -> set[int]:
             plan.retry_now = True  # the tick closes its item if the conversation moved on
     if not taken:
         return set()
+    from teamline.conversations.actions import emit_conversations
+
     users = User.objects.in_bulk(sorted({plan.agent_id for plan in taken if plan.agent_id}))
     conversations, customers, rows, timeline = [], [], [], []
     for plan in taken:
@@ -332,7 +334,6 @@ def _claim(plans: list[_Planned], now: datetime) -> set[int]:
                     "step": f"{placement.step_index + 1} of {placement.step_count}",
                     "route": placement.reason,
                 },
-                created_at=now,
             )
         )
     update_rows(Conversation, conversations, ["assignee", "waiting_since", "updated_at"])
@@ -354,28 +355,27 @@ def _claim(plans: list[_Planned], now: datetime) -> set[int]:
                 state=CallbackState.ASSIGNED, agent_id=row.assignee_id
             )
     TimelineEvent.objects.bulk_create(timeline)
-    _emit([plan.conversation for plan in taken], EventType.ASSIGNMENT_CHANGED)
+    emit_conversations([plan.conversation for plan in taken], EventType.ASSIGNMENT_CHANGED)
     for row in rows:
         eta.queue_left(row.pk, row.customer_id)
     eta.after_assignment({plan.conversation.team_id for plan in taken}, now)
     return set(item_ids)
 
 
-def _has_room(profile: tuple[Any, ...], kind: str, load: int, now: datetime) -> bool:
-    presence, wrap_up_until, capacity, active = profile
-    if not active or presence != Presence.AVAILABLE:
+def _has_room(profile: AgentProfile, kind: str, load: int, now: datetime) -> bool:
+    if not profile.user.is_active or profile.presence != Presence.AVAILABLE:
         return False
-    if wrap_up_until is not None and wrap_up_until > now:
+    if profile.wrap_up_until is not None and profile.wrap_up_until > now:
         return False
-    limit = (capacity or {}).get(kind, default_capacity().get(kind, 0))
-    return load < max(int(limit), 0)
+    return load < profile.capacity_for(kind)
 
 
-def _place(plans: list[_Planned], ctx: engine.Context, now: datetime) -> int:
-    """Store where each item waits (as `actions._apply_placement` does for one item): its step
-    and pool, its queue entries, why on the timeline, and the honest promise when nobody may
-    serve it now. Items another process changed since they were read are left to it."""
-    from teamline.conversations.actions import do_post_system_message
+def place_items(plans: list[Planned], ctx: engine.Context, now: datetime) -> int:
+    """Store where each item waits: its step and pool, its queue entries, why on the timeline,
+    and the honest promise when nobody may serve it now. Items another process changed since
+    they were read (their version moved) are left to it. Returns how many were stored. Call
+    inside a transaction; also the single-item path (`actions._apply_placement`)."""
+    from teamline.conversations.actions import do_post_system_message, emit_conversations
 
     from .actions import _entries_for, _promise_text
 
@@ -401,12 +401,11 @@ def _place(plans: list[_Planned], ctx: engine.Context, now: datetime) -> int:
         text = _promise_text(plan.item, placement, ctx) if promise else ""
         if text:
             data["promise"] = text
-            do_post_system_message(conversation, text, content={"routing": "promise"}, now=now)
         if first or placement.moved or text:
             kind = TimelineKind.QUEUED if first else TimelineKind.ROUTED
-            timeline.append(
-                TimelineEvent(conversation=conversation, kind=kind, data=data, created_at=now)
-            )
+            timeline.append(TimelineEvent(conversation=conversation, kind=kind, data=data))
+        if text:  # after the timeline entry that explains it
+            do_post_system_message(conversation, text, content={"routing": "promise"}, now=now)
         if first or placement.moved:
             changed.append(conversation)
         row.step_index = placement.step_index
@@ -440,24 +439,5 @@ def _place(plans: list[_Planned], ctx: engine.Context, now: datetime) -> int:
     )
     QueueEntry.objects.filter(work_item_id__in=[row.pk for row in rows]).delete()
     QueueEntry.objects.bulk_create(entries)
-    _emit(changed, EventType.CONVERSATION_UPDATED)
+    emit_conversations(changed, EventType.CONVERSATION_UPDATED)
     return len(rows)
-
-
-def _emit(conversations: list[Conversation], event_type: EventType) -> None:
-    """emit_conversation for many conversations: one participants query, one push after
-    commit."""
-    from teamline.conversations.events import conversation_recipients
-    from teamline.conversations.presenters import present_conversation
-
-    if not conversations:
-        return
-    participants = participants_by_conversation(c.pk for c in conversations)
-    pairs: list[tuple[Event, Recipients]] = [
-        (
-            Event(event_type, staff=present_conversation(conversation)),
-            conversation_recipients(conversation, participants.get(conversation.pk, [])),
-        )
-        for conversation in conversations
-    ]
-    send_events_on_commit(pairs)
