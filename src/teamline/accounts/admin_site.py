@@ -1,6 +1,7 @@
 from django.contrib.admin import AdminSite
-from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest
+
+from .forms import AdminSignInForm
 
 
 class TeamlineAdminSite(AdminSite):
@@ -8,11 +9,8 @@ class TeamlineAdminSite(AdminSite):
 
     site_header = "Teamline administration"
     site_title = "Teamline admin"
+    login_form = AdminSignInForm
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user
         return bool(user.is_active and getattr(user, "is_admin", False))
-
-
-class TeamlineAdminConfig(AdminConfig):
-    default_site = "teamline.accounts.admin_site.TeamlineAdminSite"

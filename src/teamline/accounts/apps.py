@@ -1,7 +1,16 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class AccountsConfig(AppConfig):
     name = "teamline.accounts"
     label = "accounts"
     verbose_name = "Staff"
+
+
+class TeamlineAdminConfig(admin_apps.AdminConfig):
+    """The Django admin with Teamline's site (admins only, throttled sign-in)."""
+
+    default = False  # `accounts` itself is AccountsConfig
+
+    default_site = "teamline.accounts.admin_site.TeamlineAdminSite"

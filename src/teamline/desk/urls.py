@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from teamline.accounts.views import SignInView
+
 from . import routing_views, scheduling_views, views
 
 app_name = "desk"
@@ -8,9 +10,7 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="desk/login.html", redirect_authenticated_user=True
-        ),
+        SignInView.as_view(template_name="desk/login.html"),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -49,13 +49,15 @@ CSRF_TRUSTED_ORIGINS = env_list("TEAMLINE_CSRF_TRUSTED_ORIGINS", "")
 PUBLIC_URL = os.environ.get("TEAMLINE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "teamline.accounts.admin_site.TeamlineAdminConfig",
+    "teamline.accounts.apps.TeamlineAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Listed so the API docs page serves Swagger UI from ninja's own static files, not a CDN.
+    "ninja",
     "django_tasks",
     "django_tasks_db",
     "teamline.core",
@@ -258,6 +260,16 @@ TEAMLINE: dict[str, Any] = {
         os.environ.get("TEAMLINE_RATE_CONVERSATIONS", "20")
     ),
     "RATE_MESSAGES_PER_SESSION_PER_MINUTE": int(os.environ.get("TEAMLINE_RATE_MESSAGES", "30")),
+    # Sign-in throttling (accounts/throttle.py): failures allowed per window, per account and
+    # address, per address, and per account from browsers that never signed in to it.
+    "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS": int(
+        os.environ.get("TEAMLINE_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", "5")
+    ),
+    "LOGIN_FAILURES_PER_ADDRESS": int(os.environ.get("TEAMLINE_LOGIN_FAILURES_PER_ADDRESS", "30")),
+    "LOGIN_FAILURES_PER_ACCOUNT": int(os.environ.get("TEAMLINE_LOGIN_FAILURES_PER_ACCOUNT", "20")),
+    "LOGIN_THROTTLE_WINDOW_SECONDS": int(
+        os.environ.get("TEAMLINE_LOGIN_THROTTLE_WINDOW_SECONDS", "900")
+    ),
     "ROUTING_SWEEP_SECONDS": int(os.environ.get("TEAMLINE_ROUTING_SWEEP_SECONDS", "15")),
     # Calendars and routing policies are cached per process for this long (changes made in the
     # same process are seen at once; other processes see them after at most this).
