@@ -13,15 +13,21 @@ demo: setup
 test: setup-test
 	bash scripts/test.sh
 
+# The product alone (what `make demo` needs) …
 setup: $(VENV)/.installed node_modules/.installed
 
-setup-test: setup
+# … and the test tools and the browser on top (what `make test` needs).
+setup-test: setup $(VENV)/.installed-test
 	bash scripts/install-chromium.sh
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Teamline needs Python 3.11 ($(PYTHON))"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
@@ -29,5 +35,5 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-lint: setup
+lint: setup-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy src

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from django.urls import reverse
+from ninja import NinjaAPI, Schema, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyCookie, HttpBearer
 
@@ -51,9 +52,29 @@ api = NinjaAPI(
     version="1",
     urls_namespace="api-1",
     auth=[BearerToken(), StaffSession()],
+    # No validator badge: Swagger UI would send the document to validator.swagger.io.
+    docs=Swagger(settings={"validatorUrl": None}),
     description="Conversations, messages, notes, statuses and customers, with the desk's access "
     "rules. Authenticate with a personal access token: `Authorization: Bearer tl_…`.",
 )
+
+
+class ApiIndex(Schema):
+    name: str
+    version: str
+    openapi: str
+    docs: str
+
+
+@api.get("/", auth=None, response=ApiIndex, summary="What this API is and where its docs are")
+def index(request: HttpRequest) -> dict[str, str]:
+    """The base of the API: no authentication, so a new client can find the docs from it."""
+    return {
+        "name": api.title,
+        "version": api.version,
+        "openapi": reverse("api-1:openapi-json"),
+        "docs": reverse("api-1:openapi-view"),
+    }
 
 
 @api.exception_handler(TeamlineError)
