@@ -16,11 +16,14 @@ DJANGO_SETTINGS_MODULE=teamline.settings.test TEAMLINE_PUBLIC_URL=https://teamli
   $BIN/python manage.py check --deploy --fail-level WARNING
 DJANGO_SETTINGS_MODULE=teamline.settings.test $BIN/python manage.py makemigrations --check --dry-run
 
+# Both suites run on every core (pytest-xdist); each worker has its own database.
+WORKERS="${TEAMLINE_TEST_WORKERS:-auto}"
+
 echo "== tests on SQLite (in-memory channel layer)"
-$BIN/pytest -q -p no:cacheprovider "$@"
+$BIN/pytest -q -p no:cacheprovider -n "$WORKERS" "$@"
 
 echo "== integration tests on PostgreSQL + Redis"
 bash scripts/services.sh
 export TEAMLINE_DATABASE_URL="${TEAMLINE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 export TEAMLINE_REDIS_URL="${TEAMLINE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
-$BIN/pytest -q -p no:cacheprovider -m integration "$@"
+$BIN/pytest -q -p no:cacheprovider -n "$WORKERS" -m integration "$@"

@@ -178,6 +178,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("TEAMLINE_REDIS_URL", "")
+CHANNEL_PREFIX = os.environ.get("TEAMLINE_CHANNEL_PREFIX", "teamline")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -187,7 +188,7 @@ if REDIS_URL:
             # installations sharing a Redis need their own prefix.
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "prefix": os.environ.get("TEAMLINE_CHANNEL_PREFIX", "teamline"),
+                "prefix": CHANNEL_PREFIX,
             },
         }
     }
@@ -195,7 +196,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "teamline",
+            "KEY_PREFIX": CHANNEL_PREFIX,  # the same separation for cache keys
         }
     }
 else:

@@ -5,6 +5,7 @@ The integration run sets TEAMLINE_DATABASE_URL / TEAMLINE_REDIS_URL before impor
 
 import os
 import tempfile
+from urllib.parse import urlsplit, urlunsplit
 
 os.environ.setdefault("TEAMLINE_VAR_DIR", tempfile.mkdtemp(prefix="teamline-test-"))
 os.environ.setdefault("TEAMLINE_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
@@ -20,7 +21,18 @@ TEAMLINE = {
     "RATE_MESSAGES_PER_SESSION_PER_MINUTE": 10_000,
 }
 
-from .defaults import DATABASES, VAR_DIR  # noqa: E402
+from .defaults import CACHES, CHANNEL_LAYERS, DATABASES, REDIS_URL, VAR_DIR  # noqa: E402
+
+# Under `pytest -n` (xdist) each worker process gets its own test database (pytest-django adds
+# the worker to the name) and, on Redis, its own pub/sub prefix and cache database: tests clear
+# the cache (FLUSHDB) and reuse ids like conversation 1, which must not reach another worker.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker and REDIS_URL:
+    _index = int(_worker.removeprefix("gw") or 0)
+    _url = urlsplit(REDIS_URL)
+    _db = int(_url.path.strip("/") or 0) + 1 + _index
+    CACHES["default"]["LOCATION"] = urlunsplit(_url._replace(path=f"/{_db}"))
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] += f"-{_worker}"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so concurrency tests exercise real SQLite locking across connections.
