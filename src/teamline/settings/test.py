@@ -21,7 +21,14 @@ TEAMLINE = {
     "RATE_MESSAGES_PER_SESSION_PER_MINUTE": 10_000,
 }
 
-from .defaults import CACHES, CHANNEL_LAYERS, DATABASES, REDIS_URL, VAR_DIR  # noqa: E402
+from .defaults import (  # noqa: E402
+    CACHES,
+    CHANNEL_LAYERS,
+    CHANNEL_PREFIX,
+    DATABASES,
+    REDIS_URL,
+    VAR_DIR,
+)
 
 # Under `pytest -n` (xdist) each worker process gets its own test database (pytest-django adds
 # the worker to the name) and, on Redis, its own pub/sub prefix and cache database: tests clear
@@ -32,7 +39,10 @@ if _worker and REDIS_URL:
     _url = urlsplit(REDIS_URL)
     _db = int(_url.path.strip("/") or 0) + 1 + _index
     CACHES["default"]["LOCATION"] = urlunsplit(_url._replace(path=f"/{_db}"))
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] += f"-{_worker}"
+    CHANNEL_LAYERS["default"]["CONFIG"] = {
+        **CHANNEL_LAYERS["default"]["CONFIG"],
+        "prefix": f"{CHANNEL_PREFIX}-{_worker}",
+    }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so concurrency tests exercise real SQLite locking across connections.
