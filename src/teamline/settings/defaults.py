@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "teamline.connectors",
     "teamline.conversations",
     "teamline.routing",
+    "teamline.selfservice",
     "teamline.analytics",
     "teamline.desk",
     "teamline.widget",
@@ -284,6 +285,10 @@ TEAMLINE: dict[str, Any] = {
     "APPOINTMENT_SHARE": float(os.environ.get("TEAMLINE_APPOINTMENT_SHARE", "0.25")),
     # A task RUNNING for longer than this lost its worker (crash, kill -9) and is run again.
     "TASK_STALL_SECONDS": int(os.environ.get("TEAMLINE_TASK_STALL_SECONDS", "600")),
+    # --- The telco backend (docs/telco-backend.md): "demo" (seeded) or "http" ---
+    "TELCO_BACKEND": os.environ.get("TEAMLINE_TELCO_BACKEND", "demo"),
+    "TELCO_URL": os.environ.get("TEAMLINE_TELCO_URL", ""),
+    "TELCO_SECRET": os.environ.get("TEAMLINE_TELCO_SECRET", ""),
     # --- Channels (docs/channels/README.md) ---
     # Trust X-Forwarded-Proto/-Host when rebuilding the URL a provider signed (webhooks); only
     # set it when a reverse proxy you control always sets (overwrites) those headers.
