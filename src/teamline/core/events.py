@@ -4,6 +4,10 @@ Actions call `send_event_on_commit(event, recipients)`. Nothing is sent if the t
 back, and nothing lives only in the channel layer: a push is a notification, clients resync from
 the database on (re)connect. Redis/Channels delivery is at-most-once.
 
+A push that could not be sent is not silently forgotten: its groups are remembered and, with
+the next push this process makes, sent `{"type": "live.resync"}` so their sockets catch up from
+the database (the receiving side of the same promise is `core/livewatch.py`).
+
 Recipients are channel-layer groups split by audience. Staff groups get `event.staff`, customer
 groups get `event.customer` (a customer-safe presentation, absent for internal events). The
 recipient function of each event family lives next to its presenter and is tested.
@@ -106,17 +110,35 @@ def _send(pairs: list[tuple[Event, Recipients]]) -> None:
     async_to_sync(_push)(layer, pairs)
 
 
+# Groups a push could not reach; they are asked to resync with the next push that works.
+_missed_groups: set[str] = set()
+
+
 async def _push(layer: Any, pairs: list[tuple[Event, Recipients]]) -> None:
+    await _resync_missed(layer)
     for event, recipients in pairs:
         try:
             await _push_one(layer, event, recipients)
         except Exception:
-            # At-most-once by design: the change is committed and clients resync from the
-            # database.
+            # At-most-once by design: the change is committed; the groups that may have
+            # missed it are asked to resync from the database once the layer works again.
             logger.exception("could not push %s", event.type)
+            _missed_groups.update(recipients.staff)
+            if event.customer is not None:
+                _missed_groups.update(recipients.customer)
+
+
+async def _resync_missed(layer: Any) -> None:
+    for group in sorted(_missed_groups):
+        try:
+            await layer.group_send(group, {"type": "live.resync"})
+        except Exception:
+            return  # still down: the next push tries again
+        _missed_groups.discard(group)
 
 
 async def _push_one(layer: Any, event: Event, recipients: Recipients) -> None:
+    # A failure stops this event's fan-out: every group of it counts as missed (see _push).
     for group in sorted(recipients.staff):
         await layer.group_send(
             group, {"type": "event.staff", "event": event.type.value, "data": event.staff}

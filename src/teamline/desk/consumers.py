@@ -5,6 +5,10 @@ events) and their own user group, and forward `event.staff` group messages. A co
 group — typing indicators — is joined only after `access_conversation` allowed it, the same rule
 as the desk pages and the API. There is deliberately no handler for `event.customer`: customer
 presentations never reach a staff socket.
+
+When live pushes may have been lost (the channel layer was interrupted, or a push failed), the
+socket receives `live.resync` and tells the desk `{"type": "resync"}`: the desk then reads its
+open partials again from the database (core/livewatch.py).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from teamline.accounts.models import User
 from teamline.conversations.queries import access_conversation
+from teamline.core import livewatch
 from teamline.core.errors import NotFound
 from teamline.core.events import (
     Event,
@@ -54,8 +59,10 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         for group in await self._home_groups():
             await self._join(group)
         await self.accept()
+        livewatch.watch(self.channel_layer, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        livewatch.unwatch(self.channel_layer, self.channel_name)
         # Do not leave a customer looking at "typing…" from an agent who left.
         for pk, customer_id in list(getattr(self, "typing_in", {}).items()):
             try:
@@ -154,6 +161,10 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
 
     async def event_staff(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "event", "event": message["event"], "data": message["data"]})
+
+    async def live_resync(self, message: dict[str, Any]) -> None:
+        """Pushes may have been lost: the desk reads what it shows again."""
+        await self.send_json({"type": "resync"})
 
     # --- Helpers --------------------------------------------------------------------------
 

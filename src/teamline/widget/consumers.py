@@ -6,7 +6,10 @@ presentations (`event.customer`). There is deliberately no `event_staff` handler
 reaching this socket would be a recipients bug, and it fails loudly instead of leaking.
 
 Pushes are notifications, the database is the truth: on every (re)connect the widget gets the
-whole visible thread in `ready` and dedupes by message id and client id.
+whole visible thread in `ready` and dedupes by message id and client id. When pushes may have
+been lost while the socket stayed open (the channel layer was interrupted, or a push failed),
+the socket receives `live.resync` and sends the same picture again as a `resync` frame
+(core/livewatch.py).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
 from teamline.conversations.models import Status
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.conversations.queries import current_conversation_for, customer_thread
-from teamline.core import ratelimit
+from teamline.core import livewatch, ratelimit
 from teamline.core.errors import NotFound, TeamlineError
 from teamline.core.events import (
     Event,
@@ -162,6 +165,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        livewatch.unwatch(self.channel_layer, self.channel_name)
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         if self.typing_state and self.conversation_id is not None:
@@ -243,6 +247,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         group = customer_group(customer.pk)
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups.append(group)
+        livewatch.watch(self.channel_layer, self.channel_name)
         ready = await database_sync_to_async(_ready_frame)(self.session)
         if ready["conversation"] is not None:
             self.conversation_id = ready["conversation"]["id"]
@@ -325,6 +330,22 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                     "state": bool(data.get("state")),
                 }
             )
+
+    async def live_resync(self, message: dict[str, Any]) -> None:
+        """Pushes may have been lost: send the whole picture again, as `ready` has it."""
+        if self.session is None or self.closing:
+            return
+        try:
+            frame = await database_sync_to_async(_ready_frame)(self.session)
+        except Exception:
+            # The database is unavailable too: a plain close, and the widget reconnects (and
+            # gets `ready`) once it can.
+            logger.exception("widget resync failed")
+            await self._refuse(CLOSE_INTERNAL_ERROR)
+            return
+        if frame["conversation"] is not None:
+            self.conversation_id = frame["conversation"]["id"]
+        await self.send_json({**frame, "type": "resync"})
 
     async def _error(self, code: str, detail: str, *, client_id: str | None = None) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}

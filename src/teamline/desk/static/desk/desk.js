@@ -331,6 +331,9 @@
       let frame;
       try { frame = JSON.parse(message.data); } catch (_) { return; }
       if (frame.type === "event") onEvent(frame.event, frame.data || {});
+      // The server may have lost pushes while this socket stayed open (its channel layer was
+      // interrupted): read everything shown again from the database, quietly.
+      else if (frame.type === "resync") whenHtmx(resync);
     });
     socket.addEventListener("close", (event) => {
       if (event.code === 4401) {

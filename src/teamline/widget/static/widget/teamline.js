@@ -1001,6 +1001,12 @@
         pending.slice().forEach(transmit);
         scrollToBottom();
         break;
+      case "resync":
+        // Pushes may have been lost while this socket stayed open: the server sends the
+        // whole picture again; what is already shown is matched by id and not repeated.
+        applyQueue(frame.queue);
+        (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
+        break;
       case "ack":
         if (frame.client_id) dropPending(frame.client_id);
         showMessage(frame.message);
