@@ -5,9 +5,14 @@ from django.views.generic import RedirectView
 from django.views.static import serve
 
 from teamline.api import api
+from teamline.core import availability
+
+# A database outage anywhere (views, middleware, the API) is a 503 with Retry-After, not a 500.
+handler500 = availability.server_error
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="desk:inbox", permanent=False)),
+    path("health/", availability.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("desk/", include("teamline.desk.urls")),

@@ -14,6 +14,7 @@ from django.db import connection, connections
 from teamline.settings.defaults import db_pool_options
 
 POSTGRES = "django.db.backends.postgresql"
+POOL_DEFAULTS = {"reconnect_timeout": 2.0}
 SQLITE = "django.db.backends.sqlite3"
 POOL_ENV = (
     "TEAMLINE_DB_POOL_MAX_SIZE",
@@ -34,13 +35,28 @@ def test_postgres_gets_a_pool_sized_from_the_environment(pool_env):
     pool_env.setenv("TEAMLINE_DB_POOL_MAX_SIZE", "12")
     pool_env.setenv("TEAMLINE_DB_POOL_MIN_SIZE", "3")
     pool_env.setenv("TEAMLINE_DB_POOL_TIMEOUT", "2.5")
-    assert db_pool_options(POSTGRES) == {"min_size": 3, "max_size": 12, "timeout": 2.5}
+    assert db_pool_options(POSTGRES) == {
+        "min_size": 3,
+        "max_size": 12,
+        "timeout": 2.5,
+        **POOL_DEFAULTS,
+    }
 
 
 def test_the_pool_defaults_and_min_never_exceeds_max(pool_env):
-    assert db_pool_options(POSTGRES) == {"min_size": 2, "max_size": 8, "timeout": 10.0}
+    assert db_pool_options(POSTGRES) == {
+        "min_size": 2,
+        "max_size": 8,
+        "timeout": 10.0,
+        **POOL_DEFAULTS,
+    }
     pool_env.setenv("TEAMLINE_DB_POOL_MAX_SIZE", "1")
-    assert db_pool_options(POSTGRES) == {"min_size": 1, "max_size": 1, "timeout": 10.0}
+    assert db_pool_options(POSTGRES) == {
+        "min_size": 1,
+        "max_size": 1,
+        "timeout": 10.0,
+        **POOL_DEFAULTS,
+    }
 
 
 @pytest.mark.parametrize("value", ["0", "off", "false", "no", ""])
@@ -71,7 +87,16 @@ def _database_settings(tmp_path, **env: str) -> dict:
 def test_the_settings_module_configures_the_pool_for_postgres_only(tmp_path):
     url = "postgres://teamline@db.internal:5432/teamline"
     pooled = _database_settings(tmp_path, TEAMLINE_DATABASE_URL=url)
-    assert pooled["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 8, "timeout": 10.0}
+    assert pooled["OPTIONS"]["pool"] == {
+        "min_size": 2,
+        "max_size": 8,
+        "timeout": 10.0,
+        **POOL_DEFAULTS,
+    }
+    # Teamline's backend (fails fast while the database is down); connections give up after
+    # a few seconds on a host that does not answer.
+    assert pooled["ENGINE"] == "teamline.core.postgresql"
+    assert pooled["OPTIONS"]["connect_timeout"] == 3
     # Django refuses a pool with persistent connections; checks make the pool test a
     # connection before handing it out.
     assert (pooled["CONN_MAX_AGE"], pooled["CONN_HEALTH_CHECKS"]) == (0, True)

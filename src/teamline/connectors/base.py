@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.http import HttpResponse
 
+from teamline.core.availability import RETRY_AFTER_SECONDS
+
 if TYPE_CHECKING:
     from teamline.connectors.models import Inbox
     from teamline.customers.models import Customer
@@ -171,6 +173,17 @@ class Connector:
     def acknowledge(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse:
         """What to answer once the raw event is stored (also for duplicates)."""
         return HttpResponse(status=200)
+
+    def unavailable(self, started: float) -> HttpResponse:
+        """What to answer when a delivery cannot be stored now (the database is unreachable;
+        `started` is the request's time.monotonic()): whatever makes this provider deliver it
+        again. Meta and Telegram retry any 5xx (Meta for days); Twilio retries a 5xx only
+        with a retry policy in the webhook URL (docs/channels/sms.md)."""
+        response = HttpResponse(
+            "Temporarily unavailable", status=503, content_type="text/plain; charset=utf-8"
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
         """Normalise a stored (already verified) event. Runs in a task, not in the request."""

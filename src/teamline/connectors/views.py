@@ -5,12 +5,17 @@ id) and enqueue its processing in one transaction → answer 2xx. Nothing is pro
 request, so providers get their answer fast (WeChat gives up after 5 s); a duplicate delivery
 hits the unique key and is answered 2xx without a second processing. Anything that is not a
 genuine delivery for an active inbox this provider serves is answered 401/403/404 and leaves
-no trace but a log line (never with secrets).
+no trace but a log line (never with secrets). While the database is unreachable nothing can be
+stored, so nothing is acknowledged: the provider gets the answer that makes it deliver again
+(`Connector.unavailable`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from teamline.core import availability
 from teamline.core.errors import NotFound
 
 from .base import WebhookRejected, WebhookRequest, connector_for_provider
@@ -92,8 +98,29 @@ def _meta(hook: WebhookRequest) -> dict[str, Any]:
     }
 
 
+def answer_unavailable(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Turn "the database is unreachable" into the provider's retry answer, never a 500."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, provider: str, inbox_id: str, suffix: str = "") -> Any:
+        started = time.monotonic()
+        try:
+            return view(request, provider, inbox_id, suffix)
+        except Exception as exc:
+            if not availability.is_unavailable_error(exc):
+                raise
+            connector = connector_for_provider(provider)
+            logger.warning("webhook %s/%s: database unreachable, not stored", provider, inbox_id)
+            if connector is None:
+                return availability.unavailable_response(request)
+            return connector.unavailable(started)
+
+    return wrapped
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@answer_unavailable
 def webhook(request: HttpRequest, provider: str, inbox_id: str, suffix: str = "") -> HttpResponse:
     connector = connector_for_provider(provider)
     if connector is None:

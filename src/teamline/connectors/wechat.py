@@ -330,6 +330,16 @@ class WeChatConnector(Connector):
         # the customer-service message API.
         return HttpResponse("success", content_type="text/plain; charset=utf-8")
 
+    # WeChat delivers again only when it gets no answer within 5 s (3 tries in all); any
+    # answer, an error included, ends its tries and shows the customer "this Official Account
+    # cannot serve you right now".
+    silence_seconds = 5.5
+
+    def unavailable(self, started: float) -> HttpResponse:
+        """Say nothing until WeChat has given up on this try, so that it tries again."""
+        time.sleep(max(0.0, self.silence_seconds - (time.monotonic() - started)))
+        return super().unavailable(started)
+
     def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
         fields = self.message_fields(inbox, request)
         return parse_fields(fields)

@@ -111,6 +111,16 @@ DATABASE_URL = (
     os.environ.get("TEAMLINE_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'teamline.sqlite3'}"
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+POSTGRESQL_ENGINES = ("django.db.backends.postgresql", "teamline.core.postgresql")
+if DATABASES["default"]["ENGINE"] in POSTGRESQL_ENGINES:
+    # Django's backend, answering at once while the database is unreachable instead of
+    # queueing every request for the pool's timeout (core/postgresql, core/availability.py).
+    DATABASES["default"]["ENGINE"] = "teamline.core.postgresql"
+    # libpq's connect_timeout: a database host that drops packets is noticed in this many
+    # seconds instead of the operating system's minutes. A refused connection fails at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", int(os.environ.get("TEAMLINE_DB_CONNECT_TIMEOUT", "3"))
+    )
 
 
 def db_pool_options(engine: str) -> dict[str, Any] | None:
@@ -123,7 +133,7 @@ def db_pool_options(engine: str) -> dict[str, Any] | None:
     process and shared by its threads: a request returns its connection at the end instead
     of closing it. The sizes are per process (`teamline serve`, each `teamline worker`).
     """
-    if engine != "django.db.backends.postgresql":
+    if engine not in POSTGRESQL_ENGINES:
         return None
     raw = os.environ.get("TEAMLINE_DB_POOL_MAX_SIZE", "8").strip().lower()
     if raw in {"", "0", "off", "false", "no"}:
@@ -134,8 +144,13 @@ def db_pool_options(engine: str) -> dict[str, Any] | None:
     return {
         "min_size": min_size,
         "max_size": max_size,
-        # Seconds a request waits for a free connection before it fails (PoolTimeout → 500).
+        # Seconds a request waits for a free connection before it fails (PoolTimeout → 503).
         "timeout": float(os.environ.get("TEAMLINE_DB_POOL_TIMEOUT", "10")),
+        # The pool stops retrying a failed connection after this many seconds (psycopg's
+        # default is 5 minutes, with waits doubling up to a minute between tries, so the pool
+        # noticed a database that came back up to a minute late). Past it, the next request
+        # that needs a connection makes the pool try again at once.
+        "reconnect_timeout": 2.0,
     }
 
 
