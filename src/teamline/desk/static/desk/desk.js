@@ -63,7 +63,38 @@
     }
   });
 
-  document.body.addEventListener("htmx:responseError", () => {
+  // --- Teamline temporarily unavailable (503: its database cannot be reached) -------------
+
+  // The desk says so once in its status region, asks /health/ until Teamline answers again
+  // (waiting longer each time, at most 10 s), then reads what it shows again and says it is
+  // back. Nothing needs a reload.
+  let unavailable = false;
+  function checkHealth(delay) {
+    window.setTimeout(async () => {
+      let healthy = false;
+      try {
+        const response = await fetch("/health/", {
+          headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin",
+        });
+        healthy = response.ok;
+      } catch (_) {
+        healthy = false;
+      }
+      if (!healthy) { checkHealth(Math.min(10000, delay * 2)); return; }
+      unavailable = false;
+      connectionStatus("Teamline is back.", 4000);
+      whenHtmx(resync);
+    }, delay);
+  }
+  function teamlineUnavailable() {
+    if (unavailable) return;
+    unavailable = true;
+    connectionStatus("Teamline is temporarily unavailable. Reconnecting…");
+    checkHealth(1000);
+  }
+
+  document.body.addEventListener("htmx:responseError", (event) => {
+    if (event.detail.xhr && event.detail.xhr.status === 503) { teamlineUnavailable(); return; }
     announce("Something went wrong on the server. Please try again.");
   });
   document.body.addEventListener("htmx:sendError", () => {
