@@ -69,6 +69,8 @@
   // (waiting longer each time, at most 10 s), then reads what it shows again and says it is
   // back. Nothing needs a reload.
   let unavailable = false;
+  // Set by the socket code below (signed-in pages only): reconnect at once when Teamline is back.
+  const liveHooks = { back: null };
   function checkHealth(delay) {
     window.setTimeout(async () => {
       let healthy = false;
@@ -84,6 +86,7 @@
       unavailable = false;
       connectionStatus("Teamline is back.", 4000);
       whenHtmx(resync);
+      if (liveHooks.back) liveHooks.back();
     }, delay);
   }
   function teamlineUnavailable() {
@@ -339,6 +342,7 @@
   // --- Socket --------------------------------------------------------------------------
 
   let socket = null;
+  let reconnectTimer = null;
   let attempts = 0;
   let interrupted = false;
 
@@ -378,9 +382,18 @@
       // Exponential backoff with jitter, at most 30 s.
       const delay = Math.min(30000, 1000 * 2 ** attempts) * (0.5 + Math.random() / 2);
       attempts += 1;
-      window.setTimeout(connect, delay);
+      reconnectTimer = window.setTimeout(connect, delay);
     });
   }
+
+  // The socket could not connect while Teamline's database was unreachable: once /health/
+  // answers again, do not wait for the rest of the backoff.
+  liveHooks.back = () => {
+    if (socket && socket.readyState <= WebSocket.OPEN) return;
+    window.clearTimeout(reconnectTimer);
+    attempts = 0;
+    connect();
+  };
 
   function start() {
     enableCopyButtons(document);

@@ -931,6 +931,11 @@
             } else if (response.status === 429) {
               scheduleReconnect();
               setStatus("Chat is busy; trying again shortly…");
+            } else if (response.status === 503) {
+              // Teamline is temporarily unavailable (its database): it comes back by itself,
+              // so this is not counted as a failure that ends the chat.
+              scheduleReconnect();
+              setStatus("Chat is temporarily unavailable; trying again shortly…");
             } else {
               sessionFailed();
             }
