@@ -9,6 +9,7 @@ from django_tasks_db.models import DBTaskResult
 
 from teamline.accounts.models import AgentProfile
 from teamline.conversations.models import Conversation
+from teamline.core import availability
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
 from teamline.core.worker import enqueue_periodic, run_worker
 
@@ -70,3 +71,23 @@ def test_a_task_whose_worker_died_mid_run_is_run_again():
     assert requeue_stalled_tasks() == 1
     assert DBTaskResult.objects.get(pk=result.id).status == "READY"
     assert DBTaskResult.objects.get(pk=fresh.id).status == "RUNNING"  # still being worked on
+
+
+def test_the_worker_waits_quietly_while_the_database_is_unreachable(monkeypatch, caplog):
+    attempts = []
+
+    def unreachable(*args, **kwargs):
+        attempts.append(time.monotonic())
+        raise availability.DatabaseUnavailable("The database is unreachable.")
+
+    monkeypatch.setattr("teamline.core.worker.enqueue_periodic", unreachable)
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, kwargs={"stop": stop})
+    thread.start()
+    time.sleep(1.0)
+    stop.set()
+    thread.join(timeout=5)
+    # One try, then a pause of a few seconds: not a traceback every 0.2 s.
+    assert len(attempts) == 1
+    assert "database is unreachable" in caplog.text
+    assert "Traceback" not in caplog.text

@@ -17,6 +17,8 @@ from django.core.cache import cache
 from django.db import close_old_connections, connections
 from django.utils.crypto import get_random_string
 
+from teamline.core import availability
+
 logger = logging.getLogger(__name__)
 
 
@@ -81,8 +83,14 @@ def run_worker(*, interval: float = 0.2, stop: threading.Event | None = None) ->
         try:
             enqueue_periodic()
             worker.run()  # batch mode: runs every ready task, then returns
-        except Exception:
-            logger.exception("task worker loop failed; retrying")
+        except Exception as exc:
+            if not availability.is_unavailable_error(exc):
+                logger.exception("task worker loop failed; retrying")
+            else:
+                # The database answers "down" at once now (core/availability.py): without this
+                # pause the loop would log a traceback five times a second until it is back.
+                logger.warning("task worker: the database is unreachable; retrying")
+                stop.wait(availability.PROBE_INTERVAL * 2)
         finally:
             close_old_connections()
         stop.wait(interval)
