@@ -27,6 +27,8 @@ import logging
 import sys
 import threading
 import time
+import weakref
+from collections.abc import Callable
 
 import psycopg
 from django.db import InterfaceError as DjangoInterfaceError
@@ -54,6 +56,13 @@ class DatabaseUnavailable(OperationalError):
 _lock = threading.Lock()
 _down_since: float | None = None
 _next_probe = 0.0
+# Called after every failed connection attempt (the pools fail the requests queued in them).
+_failure_callbacks: weakref.WeakSet[Callable[[], None]] = weakref.WeakSet()
+
+
+def on_failure(callback: Callable[[], None]) -> None:
+    """Call `callback` after each failed connection attempt; held weakly."""
+    _failure_callbacks.add(callback)
 
 
 def record_failure() -> None:
@@ -65,6 +74,8 @@ def record_failure() -> None:
             _down_since = now
             logger.warning("database unreachable: answering 503 until it is back")
         _next_probe = now + PROBE_INTERVAL
+    for callback in list(_failure_callbacks):
+        callback()
 
 
 def record_success() -> None:
