@@ -21,7 +21,6 @@ pool's own `close()` fails its waiters); tests/core/test_db_fail_fast.py fails i
 
 from __future__ import annotations
 
-import logging
 import weakref
 from typing import Any
 
@@ -31,8 +30,6 @@ from django.db.backends.postgresql import base as postgresql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from teamline.core import availability
-
-logger = logging.getLogger(__name__)
 
 
 class ReportingConnection(psycopg.Connection[Any]):
