@@ -194,6 +194,7 @@ def outbound(customer: Customer, channel: str, text: str = "Hei Kari! Vi ser på
         direction=Direction.OUTBOUND,
         sender_kind=SenderKind.AGENT,
         channel=channel,
+        inbox=conversation.inbox,  # as the outbox stores it: receipts come back through it
         text=text,
         delivery_status=DeliveryStatus.QUEUED,
     )

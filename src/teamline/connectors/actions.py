@@ -139,12 +139,13 @@ def do_receive_inbound(
     conversations.actions — do_receive_customer_message, or do_receive_automated_message for
     auto-replies and bounces (which never reopen or route anything).
 
-    Idempotent on (channel, external_id): a message already stored is returned untouched, and
-    its media is not fetched again. Returns None for an automated message with no conversation
-    to attach it to.
+    Idempotent on (inbox, channel, external_id): a message already stored for this inbox is
+    returned untouched, and its media is not fetched again; the same provider id on another
+    inbox is another message (ids are unique per provider account only). Returns None for an
+    automated message with no conversation to attach it to.
     """
     existing = Message.objects.filter(
-        channel=inbound.channel, external_id=inbound.external_id
+        inbox=inbox, channel=inbound.channel, external_id=inbound.external_id
     ).first()
     if existing is not None:
         return existing

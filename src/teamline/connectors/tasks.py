@@ -105,7 +105,7 @@ def process_event(event_id: int, *, force: bool = False) -> str:
         channel = connector.channel_for_kind.get(inbox.kind, inbox.kind)
         for update in parsed.statuses:
             found = do_update_delivery_status(
-                channel, update.provider_message_id, update.status, update.error
+                channel, update.provider_message_id, update.status, update.error, inbox=inbox
             )
             if found is None:
                 unknown.append(update.provider_message_id)

@@ -116,6 +116,12 @@ def _home_team_for(customer: Customer, inbox: Inbox) -> Any:
     return team
 
 
+def _stored_inbound(inbox: Inbox, channel: str, external_id: str | None) -> Message | None:
+    """The message already stored for this provider id on this inbox (the unique key's scope:
+    provider ids are unique per provider account, not per channel)."""
+    return Message.objects.filter(inbox=inbox, channel=channel, external_id=external_id).first()
+
+
 def do_receive_customer_message(
     *,
     inbox: Inbox,
@@ -130,8 +136,8 @@ def do_receive_customer_message(
 ) -> tuple[Message, bool]:
     """Store an inbound customer message; returns (message, created).
 
-    Idempotent on (channel, external_id): a resend returns the stored message and changes
-    nothing. Joins the customer's open conversation — whatever channel it started on; each
+    Idempotent on (inbox, channel, external_id): a resend returns the stored message and
+    changes nothing. Joins the customer's open conversation — whatever channel it started on; each
     message keeps its own `channel` and `inbox` — reopens the latest one within the reopen
     window, or starts a new one; new and reopened conversations are routed. Attachments
     (already checked by conversations.attachments.prepare_attachment) are stored with it; a
@@ -142,7 +148,7 @@ def do_receive_customer_message(
     has_text = bool((text or "").strip())
     text = _clean_text(text) if has_text or not (attachments or content) else ""
     if external_id:
-        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        existing = _stored_inbound(inbox, channel, external_id)
         if existing:
             return existing, False
     try:
@@ -155,7 +161,7 @@ def do_receive_customer_message(
             return message, True
     except IntegrityError:
         # A concurrent resend of the same client/provider id won the race.
-        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        existing = _stored_inbound(inbox, channel, external_id)
         if existing is None:
             raise
         return existing, False
@@ -262,11 +268,12 @@ def do_receive_automated_message(
     Recorded on the customer's latest conversation as a SYSTEM message flagged `automated` —
     never as the customer writing: it does not reopen, route, or count as unread, and the
     customer never sees it. Returns (None, False) when the customer has no conversation to
-    attach it to. Idempotent on (channel, external_id). Emits message.created to staff only.
+    attach it to. Idempotent on (inbox, channel, external_id). Emits message.created to staff
+    only.
     """
     text = (text or "").strip()[:MAX_TEXT] or "(automated message)"
     if external_id:
-        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        existing = _stored_inbound(inbox, channel, external_id)
         if existing:
             return existing, False
     conversation = (
@@ -296,7 +303,7 @@ def do_receive_automated_message(
             )
             return message, True
     except IntegrityError:
-        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        existing = _stored_inbound(inbox, channel, external_id)
         if existing is None:
             raise
         return existing, False
@@ -312,23 +319,28 @@ DELIVERY_RANK = {
 
 
 def do_update_delivery_status(
-    channel: str, provider_message_id: str, status: str, error: str = ""
+    channel: str,
+    provider_message_id: str,
+    status: str,
+    error: str = "",
+    *,
+    inbox: Inbox | None = None,
 ) -> Message | None:
     """A provider's delivery receipt for one of our outbound messages.
 
     Never moves a status backwards (queued < sent < delivered < read) and never leaves
     FAILED; `failed` applies only before delivery. One conditional UPDATE decides, so receipts
-    arriving out of order or twice are harmless. Returns the message (changed or not), or None
-    if no message on `channel` has that provider id. Emits message.updated (staff) on change.
+    arriving out of order or twice are harmless. With `inbox` (the provider account the receipt
+    came through) only messages sent through it are looked at: provider ids are unique per
+    account, not across accounts. Returns the message (changed or not), or None if no message
+    on `channel` has that provider id. Emits message.updated (staff) on change.
     """
     if not provider_message_id:
         return None
-    message = (
-        Message.objects.select_related("conversation", "sender_user")
-        .filter(channel=channel, provider_message_id=provider_message_id)
-        .order_by("pk")
-        .first()
-    )
+    candidates = Message.objects.filter(channel=channel, provider_message_id=provider_message_id)
+    if inbox is not None:
+        candidates = candidates.filter(inbox=inbox)
+    message = candidates.select_related("conversation", "sender_user").order_by("pk").first()
     if message is None:
         return None
     changes: dict[str, Any]
@@ -418,7 +430,8 @@ def do_send_reply(
     text = _clean_text(text)
     external_id = f"agent{actor.pk}:{client_id}" if client_id else None
     target = choose_reply_channel(conversation, via)
-    # The unique (channel, external_id) index answers both lookups.
+    # An agent's client id is unique per agent whatever the inbox, so the lookup spans the
+    # conversation's channels; the unique (channel, external_id, inbox) index answers it.
     channels = {conversation.channel, target.channel if target else conversation.channel}
     if external_id:
         existing = Message.objects.filter(channel__in=channels, external_id=external_id)

@@ -90,7 +90,11 @@ class Message(models.Model):
     """A message or an internal note (is_internal). Notes never reach a customer.
 
     `external_id` is the provider's message id or, for web chat, the customer's client id
-    prefixed with the customer id; unique per channel, so a resend is absorbed.
+    prefixed with the customer id; unique per inbox and channel, so a resend is absorbed. Not
+    per channel alone: provider ids are only unique inside one provider account (a Telegram id
+    is "<chat>:<message>" and a private chat has the same id for every bot; an email reaching
+    two mailboxes carries one Message-ID), and a second account's message must never be taken
+    for a resend of the first's.
     """
 
     conversation = models.ForeignKey(
@@ -131,10 +135,12 @@ class Message(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
+            # Channel and external id lead, so the same index answers the lookups of an
+            # agent's reply by client id across the conversation's channels.
             models.UniqueConstraint(
-                fields=["channel", "external_id"],
+                fields=["channel", "external_id", "inbox"],
                 condition=Q(external_id__isnull=False),
-                name="message_channel_external_id_unique",
+                name="message_inbox_external_id_unique",
             )
         ]
         indexes = [
