@@ -282,19 +282,6 @@ def test_the_receiver_refuses_unknown_recipients_and_oversized_mail(receiver):
     assert WebhookEvent.objects.filter(provider="email").count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_inbound_processing_without_the_pipeline_task(monkeypatch):
-    inbox = make_inbox()
-    monkeypatch.setattr(email_connector, "_pipeline_task", lambda: None)
-    raw = customer_mail("Fallback path", message_id="<fb@example.com>").as_bytes()
-    result = email_connector.ingest_raw_email(inbox, raw, source="pipe")
-    assert result.created and result.processed_inline
-    message = Message.objects.get(channel="email", external_id="<fb@example.com>")
-    assert message.text == "Fallback path"
-    again = email_connector.ingest_raw_email(inbox, raw, source="pipe")
-    assert not again.created and Message.objects.filter(channel="email").count() == 1
-
-
 # --- outbound errors and loops -------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 
 from teamline.conversations.actions import (
     MAX_TEXT,
@@ -33,7 +34,8 @@ from teamline.customers.models import Customer
 
 from . import webchat
 from .base import Connector, InboundMessage
-from .models import Inbox
+from .models import Inbox, WebhookEvent
+from .tasks import process_webhook_event
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,48 @@ def do_start_webchat_session(
     if name or email:
         do_update_customer_profile(customer, name=name, unverified_email=email)
     return WebchatSession(customer, webchat.sign_session(str(inbox.public_id), customer.pk), False)
+
+
+def do_store_webhook_event(
+    inbox: Inbox,
+    *,
+    provider: str,
+    external_id: str,
+    body: bytes,
+    headers: dict[str, str],
+    request_meta: dict[str, Any],
+) -> tuple[WebhookEvent, bool]:
+    """Store one verified inbound delivery raw and enqueue its processing; returns (event,
+    created). Every inbound path ends here: the webhook view and the email ingest (SMTP
+    receiver, IMAP poller, MTA pipe).
+
+    The event and its processing task are written in one transaction (the task table is the
+    outbox), so a stored event is always processed and nothing is processed unstored. Unique
+    on (provider, inbox, external_id): a provider's retry of the same delivery hits the key
+    and returns the stored event with created=False, changing nothing — the caller answers it
+    like the first (a 5xx would make the provider retry forever). Emits nothing; processing
+    (connectors.tasks.process_event) does.
+    """
+    external_id = external_id[:255]
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                provider=provider,
+                inbox=inbox,
+                external_id=external_id,
+                headers=headers,
+                request_meta=request_meta,
+                body=body,
+            )
+            process_webhook_event.enqueue(event.pk)
+    except IntegrityError:
+        existing = WebhookEvent.objects.filter(
+            provider=provider, inbox=inbox, external_id=external_id
+        ).first()
+        if existing is None:
+            raise
+        return existing, False
+    return event, True
 
 
 def redact(text: str, inbox: Inbox | None) -> str:

@@ -2,11 +2,13 @@
 pipe (`teamline email_pipe`); outbound over SMTP with threading headers.
 
 Email is not a webhook, but it feeds the same pipeline: every inbound path hands the raw
-RFC 5322 bytes to `ingest_raw_email`, which stores them as a WebhookEvent (provider "email",
-external id = the Message-ID, or sha256:<hex> of the bytes when there is none) and, in the
-same transaction, enqueues the pipeline's processing task; that task calls
-`EmailConnector.parse` like for any provider. A duplicate (an MTA retry, an IMAP re-fetch after
-a UIDVALIDITY change) hits the unique key and changes nothing.
+RFC 5322 bytes to `ingest_raw_email`, which stores them with the webhooks' own action
+(connectors.actions.do_store_webhook_event) as a WebhookEvent (provider "email", external id =
+the Message-ID, or sha256:<hex> of the bytes when there is none) and, in the same
+transaction, enqueues the pipeline's processing task; that task calls `EmailConnector.parse`
+like for any provider. A duplicate (an MTA retry, an IMAP re-fetch after a UIDVALIDITY change)
+hits the unique key and changes nothing. The key is per inbox: one email sent to two of our
+mailboxes is a message in each.
 
 Inbox config (not secret):
     address         support@brand.example — what customers write to, our From:
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import re
 import smtplib
 import socket
@@ -38,9 +39,10 @@ from email.utils import format_datetime, formataddr, make_msgid
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from .actions import do_store_webhook_event
 from .base import (
     Connector,
     InboundAttachment,
@@ -71,8 +73,6 @@ if TYPE_CHECKING:
     from teamline.customers.models import Customer
 
     from .models import Inbox, WebhookEvent
-
-logger = logging.getLogger(__name__)
 
 PROVIDER = "email"
 CHANNEL = "email"
@@ -191,17 +191,6 @@ def message_for_reference(reference: str) -> Message | None:
         Message.objects.filter(channel=CHANNEL, external_id=reference).first()
         or Message.objects.filter(channel=CHANNEL, provider_message_id=reference).first()
     )
-
-
-def thread_message_for(email_meta: dict[str, Any]) -> Message | None:
-    """The message an inbound email answers (In-Reply-To first, then References newest
-    first), or None. Pipelines may use it to join the thread's conversation."""
-    references = list(email_meta.get("references") or [])
-    candidates = [email_meta.get("in_reply_to") or "", *reversed(references)]
-    for reference in candidates:
-        if reference and (found := message_for_reference(reference)) is not None:
-            return found
-    return None
 
 
 def reply_subject(subject: str) -> str:
@@ -565,29 +554,6 @@ class EmailConnector(Connector):
 class IngestResult:
     event: WebhookEvent
     created: bool  # False: a duplicate, absorbed
-    processed_inline: bool = False  # the pipeline task was missing: processed here
-
-
-def _pipeline_task() -> Any:
-    """The pipeline's processing task (connectors.tasks.process_webhook_event), if present."""
-    try:
-        from teamline.connectors import tasks
-    except ImportError:
-        return None
-    return getattr(tasks, "process_webhook_event", None)
-
-
-def request_for_event(event: WebhookEvent) -> WebhookRequest:
-    meta = getattr(event, "request_meta", None) or {}
-    headers = {str(k).lower(): str(v) for k, v in (event.headers or {}).items()}
-    return WebhookRequest(
-        method=str(meta.get("method") or headers.get("x-teamline-source", "SMTP")).upper(),
-        url=str(meta.get("url") or ""),
-        path_suffix="",
-        query={},
-        headers=headers,
-        body=bytes(event.body),
-    )
 
 
 def ingest_raw_email(
@@ -599,18 +565,14 @@ def ingest_raw_email(
     envelope_to: list[str] | None = None,
     peer: str = "",
 ) -> IngestResult:
-    """Store raw mail for `inbox` and hand it to the pipeline, exactly once per Message-ID.
-
-    Stores WebhookEvent(provider "email", external_id = Message-ID or sha256 of the bytes)
-    and enqueues connectors.tasks.process_webhook_event(event.pk) in the same transaction.
-    Until that task exists, the stored event is processed right after commit
-    (process_email_event). A duplicate returns the stored event with created=False.
-    """
-    from .models import WebhookEvent
-
+    """Store raw mail for `inbox` and hand it to the pipeline, exactly once per Message-ID
+    and inbox (connectors.actions.do_store_webhook_event, like every webhook): the
+    WebhookEvent (provider "email", external_id = Message-ID or sha256 of the bytes) and its
+    processing task are written in one transaction. A duplicate returns the stored event with
+    created=False. What the receiving path knew of the envelope travels as x-teamline-*
+    headers for the parser."""
     if source not in SOURCES:
         raise ValueError(f"unknown email source {source!r}")
-    external_id = email_event_id(raw)
     headers = {"x-teamline-source": source}
     if envelope_from is not None:
         headers["x-teamline-envelope-from"] = envelope_from
@@ -618,105 +580,17 @@ def ingest_raw_email(
         headers["x-teamline-envelope-to"] = ", ".join(envelope_to)
     if peer:
         headers["x-teamline-peer"] = peer
-    fields: dict[str, Any] = {"headers": headers, "body": raw}
-    if hasattr(WebhookEvent, "request_meta"):
-        fields["request_meta"] = {
+    event, created = do_store_webhook_event(
+        inbox,
+        provider=PROVIDER,
+        external_id=email_event_id(raw),
+        body=raw,
+        headers=headers,
+        request_meta={
             "method": source.upper(),
             "url": f"email:{source}",
             "path_suffix": "",
             "query": {},
-        }
-    task = _pipeline_task()
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                provider=PROVIDER, inbox=inbox, external_id=external_id, **fields
-            )
-            if task is not None:
-                task.enqueue(event.pk)
-    except IntegrityError:
-        existing = WebhookEvent.objects.filter(
-            provider=PROVIDER, inbox=inbox, external_id=external_id
-        ).first()
-        if existing is None:
-            raise
-        return IngestResult(existing, created=False)
-    if task is None:
-        if transaction.get_connection().in_atomic_block:
-            transaction.on_commit(lambda: process_email_event(event))
-        else:
-            process_email_event(event)
-        return IngestResult(event, created=True, processed_inline=True)
-    return IngestResult(event, created=True)
-
-
-def process_email_event(event: WebhookEvent) -> None:
-    """Fallback processing of a stored email event (only while the pipeline's task is absent):
-    parse → resolve the sender (unverified) → do_receive_customer_message. Automated mail is
-    not treated as the customer writing: the event is marked ignored with the reason."""
-    from teamline.conversations.actions import do_receive_customer_message
-    from teamline.core.errors import InvalidInput
-
-    from .models import WebhookEventStatus
-
-    status, note = WebhookEventStatus.PROCESSED, ""
-    try:
-        parsed = parse_request(event.inbox, request_for_event(event))
-        if parsed.ignored:
-            status, note = WebhookEventStatus.IGNORED, parsed.ignored
-        for inbound in parsed.messages:
-            if inbound.automated:
-                reason = inbound.content["email"]["automated_reason"]
-                status, note = WebhookEventStatus.IGNORED, f"automated: {reason}"
-                continue
-            customer = _resolve_sender(event.inbox, inbound)
-            do_receive_customer_message(
-                inbox=event.inbox,
-                customer=customer,
-                text=inbound.text,
-                channel=CHANNEL,
-                external_id=inbound.external_id,
-                channel_kind="email",
-                content=inbound.content,
-                defer_routing=True,  # the batch router decides (routing/batch.py)
-            )
-    except InvalidInput as exc:
-        status, note = WebhookEventStatus.FAILED, str(exc)
-    except Exception as exc:
-        logger.exception("processing email event %s failed", event.pk)
-        status, note = WebhookEventStatus.FAILED, f"{exc.__class__.__name__}: {exc}"
-    type(event).objects.filter(pk=event.pk).update(
-        status=status, error=note[:2000], processed_at=timezone.now(), attempts=event.attempts + 1
+        },
     )
-
-
-def _resolve_sender(inbox: Inbox, inbound: InboundMessage) -> Customer:
-    """The owner of the From: address (never verified), or a new customer holding it. A reply
-    from another address to one of our emails (a colleague on Cc) joins the thread's customer
-    without giving that address an identity."""
-    from teamline.customers.identities import normalize_identity
-    from teamline.customers.models import Identity, IdentityKind
-
-    value = normalize_identity(IdentityKind.EMAIL, inbound.sender_value)
-    identity = (
-        Identity.objects.select_related("customer")
-        .filter(kind=IdentityKind.EMAIL, value=value)
-        .first()
-    )
-    if identity is None:
-        thread = thread_message_for(inbound.content.get("email") or {})
-        if thread is not None:
-            return thread.conversation.customer
-    from teamline.customers import actions as customer_actions
-
-    resolve = getattr(customer_actions, "do_resolve_contact", None)
-    if resolve is not None:
-        customer, _ = resolve(IdentityKind.EMAIL, value, verified=False, name=inbound.sender_name)
-        return customer
-    if identity is not None:
-        return identity.customer
-    return customer_actions.do_create_customer(
-        name=inbound.sender_name,
-        preferred_channel=CHANNEL,
-        identities=[(IdentityKind.EMAIL, value, False)],
-    )
+    return IngestResult(event, created=created)

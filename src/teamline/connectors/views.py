@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -27,10 +26,9 @@ from django.views.decorators.http import require_http_methods
 from teamline.core import availability
 from teamline.core.errors import NotFound
 
+from .actions import do_store_webhook_event
 from .base import WebhookRejected, WebhookRequest, connector_for_provider
-from .models import WebhookEvent
 from .queries import public_inbox
-from .tasks import process_webhook_event
 
 logger = logging.getLogger(__name__)
 
@@ -153,18 +151,14 @@ def webhook(request: HttpRequest, provider: str, inbox_id: str, suffix: str = ""
         logger.warning("webhook %s/%s: no event id", provider, inbox.public_id)
         return HttpResponse("No event id", status=400, content_type="text/plain")
     headers = {k: v for k, v in hook.headers.items() if k not in UNSAFE_HEADERS}
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                provider=provider,
-                inbox=inbox,
-                external_id=event_id[:255],
-                headers=headers,
-                request_meta=_meta(hook),
-                body=body,
-            )
-            # Same transaction: the stored event and its processing exist together or not at all.
-            process_webhook_event.enqueue(event.pk)
-    except IntegrityError:
+    _, created = do_store_webhook_event(
+        inbox,
+        provider=provider,
+        external_id=event_id,
+        body=body,
+        headers=headers,
+        request_meta=_meta(hook),
+    )
+    if not created:
         logger.info("webhook %s/%s: duplicate %s absorbed", provider, inbox.public_id, event_id)
     return connector.acknowledge(inbox, hook)
