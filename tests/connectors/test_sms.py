@@ -25,8 +25,9 @@ from teamline.connectors.base import (
     connector_for_provider,
 )
 from teamline.connectors.models import Inbox
-from teamline.connectors.sms import keyword_of, sms_segments, twilio_signature, updated_opt_outs
+from teamline.connectors.sms import sms_segments, twilio_signature
 from teamline.core.testing import create_customer, create_team
+from teamline.customers.sms_opt_out import keyword_of, updated_opt_outs
 
 from .fake_provider import FakeProvider
 

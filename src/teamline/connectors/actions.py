@@ -202,7 +202,8 @@ def do_receive_inbound(
         default_region=(inbox.config or {}).get("default_region") or None,
     )
     keyword = inbound.content.get("keyword")
-    if inbound.channel == "sms" and identity.kind == "phone" and keyword in ("stop", "start"):
+    if inbound.channel == "sms" and identity.kind == "phone" and keyword:
+        # customers.sms_opt_out decides what the keyword does (HELP changes nothing).
         do_record_sms_keyword(customer, identity.value, str(keyword))
     prepared, notes = _prepare_attachments(inbox, inbound, connector)
     content: dict[str, Any] = {

@@ -9,9 +9,10 @@ or {"messaging_service_sid": "MG…"}, optional "api_base" (default https://api.
 "keyword_replies" ({"help": "…", "stop": "…", "start": "…"}: answered in the webhook's TwiML;
 leave unset when Twilio's own Advanced Opt-Out already answers keywords, or customers get two).
 
-Opt-outs: `keyword_of` recognises STOP/START/HELP; parse puts it on the message as
-content["keyword"]. The pipeline persists the result in customer.attributes["sms_opt_out"]
-(a list of E.164 numbers, see `updated_opt_outs`); this module only reads that list, to report
+Opt-outs follow the one rule in customers.sms_opt_out: `keyword_of` recognises STOP/START/HELP;
+parse puts it on the message as content["keyword"], the webhook's answer may reply to it, and
+the pipeline persists STOP/START in customer.attributes["sms_opt_out"]
+(customers.actions.do_record_sms_keyword). This module only reads that list, to report
 reachability and to refuse sending to an opted-out number.
 """
 
@@ -30,6 +31,9 @@ from xml.sax.saxutils import escape
 import httpx
 from django.conf import settings
 from django.http import HttpResponse
+
+from teamline.customers import sms_opt_out
+from teamline.customers.sms_opt_out import keyword_of
 
 from .base import (
     Connector,
@@ -54,7 +58,6 @@ if TYPE_CHECKING:
 PROVIDER = "twilio"
 CHANNEL = "sms"
 DEFAULT_API_BASE = "https://api.twilio.com"
-OPT_OUT_ATTRIBUTE = "sms_opt_out"
 # Twilio refuses bodies over 1,600 characters (error 21617).
 MAX_BODY_CHARS = 1600
 # Provider media larger than this is not downloaded (Twilio MMS caps at 5 MB per message).
@@ -117,45 +120,9 @@ def sms_segments(text: str) -> tuple[str, int, int]:
 # Keywords and opt-outs
 # ---------------------------------------------------------------------------------------------
 
-STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
-START_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
-HELP_KEYWORDS = frozenset({"HELP", "INFO"})
-_KEYWORD_TRIM = " \t\r\n.!?,;:'\"\u00a0"
-
-
-def keyword_of(text: str) -> str | None:
-    """ "stop", "start" or "help" when the whole message is one of the carrier keywords
-    (case-insensitive, surrounding blanks and punctuation ignored: "Stop." counts), else None.
-    A sentence that merely contains the word ("please stop calling me") is not a keyword."""
-    word = (text or "").strip(_KEYWORD_TRIM).upper()
-    if word in STOP_KEYWORDS:
-        return "stop"
-    if word in START_KEYWORDS:
-        return "start"
-    if word in HELP_KEYWORDS:
-        return "help"
-    return None
-
-
-def opted_out_numbers(customer: Customer) -> list[str]:
-    value = (customer.attributes or {}).get(OPT_OUT_ATTRIBUTE) or []
-    return [str(number) for number in value] if isinstance(value, list) else []
-
 
 def is_opted_out(customer: Customer, number: str) -> bool:
-    return number.strip() in opted_out_numbers(customer)
-
-
-def updated_opt_outs(current: list[str] | None, number: str, keyword: str | None) -> list[str]:
-    """The new customer.attributes["sms_opt_out"] after `number` sent `keyword` (pure).
-    STOP adds the number, START removes it, anything else leaves the list as it was."""
-    numbers = [n for n in (current or []) if n]
-    number = number.strip()
-    if keyword == "stop" and number not in numbers:
-        return [*numbers, number]
-    if keyword == "start":
-        return [n for n in numbers if n != number]
-    return numbers
+    return sms_opt_out.is_opted_out(customer.attributes, number)
 
 
 # ---------------------------------------------------------------------------------------------

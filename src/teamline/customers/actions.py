@@ -11,6 +11,7 @@ from teamline.teams.models import Team
 
 from .identities import normalize_identity
 from .models import Customer, CustomerMerge, Identity, IdentityKind
+from .sms_opt_out import OPT_OUT_ATTRIBUTE, opted_out_numbers, updated_opt_outs
 
 
 def do_create_customer(
@@ -256,25 +257,19 @@ def do_merge_customers(
     return merge
 
 
-SMS_OPT_OUT_ATTRIBUTE = "sms_opt_out"
-
-
 def do_record_sms_keyword(customer: Customer, number: str, keyword: str) -> Customer:
-    """STOP / START from `number` (the carrier keywords, recognised by the SMS connector):
-    keeps customer.attributes["sms_opt_out"], the E.164 numbers never to be texted, which the
-    SMS connector reads for reachability and refuses to send to. Locks the customer row."""
+    """STOP / START from `number`: keeps customer.attributes["sms_opt_out"], the E.164 numbers
+    never to be texted, by the one rule in customers.sms_opt_out (which the SMS connector also
+    reads for reachability and before sending). Anything else changes nothing. Locks the
+    customer row."""
     if keyword not in ("stop", "start"):
         return customer
     with transaction.atomic():
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        numbers = [n for n in locked.attributes.get(SMS_OPT_OUT_ATTRIBUTE) or [] if n]
-        if keyword == "stop" and number not in numbers:
-            numbers.append(number)
-        elif keyword == "start":
-            numbers = [n for n in numbers if n != number]
-        else:
-            return locked
-        locked.attributes = {**locked.attributes, SMS_OPT_OUT_ATTRIBUTE: numbers}
-        locked.save(update_fields=["attributes", "updated_at"])
+        current = opted_out_numbers(locked.attributes)
+        numbers = updated_opt_outs(current, number, keyword)
+        if numbers != current:
+            locked.attributes = {**locked.attributes, OPT_OUT_ATTRIBUTE: numbers}
+            locked.save(update_fields=["attributes", "updated_at"])
     customer.attributes = locked.attributes
     return customer
