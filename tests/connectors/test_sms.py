@@ -393,9 +393,10 @@ def test_parse_mms_media(inbox):
     assert second.filename.endswith(".pdf")
 
 
-def test_parse_whatsapp_via_twilio_keeps_message_from_the_phone(inbox):
-    fields = inbound_sms("Hei", From="whatsapp:+4791234567")
+def test_parse_whatsapp_via_twilio_is_a_whatsapp_message_from_the_phone(inbox):
+    fields = inbound_sms("Hei", From="whatsapp:+4791234567", WaId="4791234567")
     (message,) = CONNECTOR.parse(inbox, make_request(base_url(inbox), fields)).messages
+    assert (message.channel, message.sender_kind) == ("whatsapp", "phone")
     assert message.sender_value == "+4791234567"
     assert message.content["via"] == "whatsapp"
 

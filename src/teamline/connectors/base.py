@@ -5,7 +5,8 @@ with `@register`. The webhook pipeline (connectors/views.py + tasks.py) and the 
 (conversations → connectors.tasks.deliver_message) only ever talk to this interface:
 
     inbound:  handshake? → verify(raw request) → event_id → [stored raw, committed, 2xx]
-              → parse(stored event) in a task → normalised InboundMessage / StatusUpdate
+              → parse(stored event) in a task → normalised InboundMessage / StatusUpdate,
+                or ParsedEvent(ignored=why), or raises MalformedPayload (ignored with why)
     outbound: send(inbox, OutboundMessage) → SendResult(provider_id), or raises
               TransientSendError (retried with backoff) / PermanentSendError (marked failed)
 
@@ -36,6 +37,17 @@ class WebhookRejected(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+
+
+class MalformedPayload(Exception):
+    """A verified delivery whose payload is not what the provider documents (a field of the
+    wrong type, an impossible date, a sender that is no address on this channel). Raised by
+    parse(): processing the same stored bytes again can never succeed, so the event is marked
+    ignored with this reason (kept raw, shown to admins) instead of failed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class TransientSendError(Exception):
@@ -79,7 +91,9 @@ class InboundAttachment:
 class InboundMessage:
     """A message from a customer, normalised."""
 
-    external_id: str  # the provider's message id: dedupe key, unique per channel
+    # The provider's message id: the dedupe key, unique per inbox (a provider account) and
+    # channel. It need not be global: two bots or two mailboxes may reuse one.
+    external_id: str
     channel: str  # sms, whatsapp, messenger, instagram, telegram, wechat, email, app
     sender_kind: str  # an IdentityKind: phone, email, telegram, messenger, instagram, wechat…
     sender_value: str  # raw; normalised by customers.identities.normalize_identity
@@ -99,10 +113,13 @@ class InboundMessage:
 class StatusUpdate:
     """A delivery receipt for one of our outbound messages."""
 
-    provider_message_id: str
+    provider_message_id: str  # looked up among the messages sent through this inbox
     status: str  # a conversations.models.DeliveryStatus value
     error: str = ""
     at: datetime | None = None
+    # The message channel when the inbox serves several (WhatsApp through a Twilio number);
+    # empty: the inbox's own channel.
+    channel: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,7 +147,8 @@ class OutboundMessage:
     to: str
     text: str
     attachments: tuple[OutboundAttachment, ...] = ()
-    # Channel-specific extras: email subject + threading headers, WhatsApp template name…
+    # Channel-specific extras: email subject + threading headers, WhatsApp template name, the
+    # message's "channel" (for inboxes serving several, like WhatsApp through Twilio)…
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -186,7 +204,10 @@ class Connector:
         return response
 
     def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
-        """Normalise a stored (already verified) event. Runs in a task, not in the request."""
+        """Normalise a stored (already verified) event. Runs in a task, not in the request.
+        Check the shape of every field used (connectors.payloads) and raise MalformedPayload
+        with the field's path when it is wrong; any other exception marks the event failed
+        (to be replayed once the cause — an outage, a bug — is fixed)."""
         raise NotImplementedError
 
     def send(self, inbox: Inbox, message: OutboundMessage) -> SendResult:

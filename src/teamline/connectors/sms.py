@@ -32,13 +32,17 @@ import httpx
 from django.conf import settings
 from django.http import HttpResponse
 
+from teamline.core.errors import InvalidInput
 from teamline.customers import sms_opt_out
+from teamline.customers.identities import normalize_identity
+from teamline.customers.models import IdentityKind
 from teamline.customers.sms_opt_out import keyword_of
 
 from .base import (
     Connector,
     InboundAttachment,
     InboundMessage,
+    MalformedPayload,
     OutboundMessage,
     ParsedEvent,
     PermanentSendError,
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
 
 PROVIDER = "twilio"
 CHANNEL = "sms"
+WHATSAPP_CHANNEL = "whatsapp"  # WhatsApp through Twilio reaches the same webhook
 DEFAULT_API_BASE = "https://api.twilio.com"
 # Twilio refuses bodies over 1,600 characters (error 21617).
 MAX_BODY_CHARS = 1600
@@ -241,6 +246,47 @@ def _error_text(code: str, message: str = "") -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+# What Twilio puts in `From` (its incoming-message webhook): "+<E.164>" for SMS/MMS from a
+# phone; "whatsapp:+<E.164>" for WhatsApp (with WaId, the sender's WhatsApp id: the same digits
+# without "+", and ProfileName); "<channel>:<address>" for its other channels (messenger:, rcs:
+# …); a short code ("26777") or an alphanumeric sender ID ("NORDLYS", up to 11 letters, digits,
+# spaces, "-" or "_") for messages from services, which cannot be answered.
+_ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 _.&+-]{1,11}")
+_SHORT_CODE = re.compile(r"\d{3,8}")
+
+
+def _sender(fields: dict[str, str]) -> tuple[str, str] | str:
+    """(channel, E.164 phone) of an incoming message's sender, or the reason it is ignored
+    (a sender that is no customer's phone). Raises MalformedPayload for a From that is none of
+    Twilio's documented shapes."""
+    sender = fields.get("From", "").strip()
+    if not sender:
+        raise MalformedPayload("From is missing")
+    channel = CHANNEL
+    prefix, colon, address = sender.partition(":")
+    if colon:
+        if prefix != "whatsapp":
+            return f"'{prefix}' through Twilio is not handled by the SMS inbox (From {sender!r})"
+        channel, sender = WHATSAPP_CHANNEL, address.strip()
+    elif not sender.startswith("+") and _SHORT_CODE.fullmatch(sender):
+        return f"message from the short code {sender!r}: a service, not a customer to answer"
+    elif not sender.startswith("+") and re.search(r"[A-Za-z]", sender):
+        if _ALPHANUMERIC_SENDER.fullmatch(sender):
+            return (
+                f"message from the alphanumeric sender ID {sender!r}: a one-way business "
+                "sender, not a customer; it cannot be answered"
+            )
+        raise MalformedPayload(f"From {sender!r} is not a phone number nor a sender ID")
+    try:
+        phone = normalize_identity(IdentityKind.PHONE, sender)
+    except InvalidInput as exc:
+        raise MalformedPayload(f"From: {exc.message}") from exc
+    wa_id = fields.get("WaId", "").strip()
+    if channel == WHATSAPP_CHANNEL and wa_id and wa_id != phone.removeprefix("+"):
+        raise MalformedPayload(f"WaId {wa_id!r} is not the sender's number {phone}")
+    return channel, phone
+
+
 def status_callback_url(inbox: Inbox) -> str:
     return f"{settings.PUBLIC_URL}/webhooks/{PROVIDER}/{inbox.public_id}/status"
 
@@ -301,7 +347,8 @@ class TwilioSmsConnector(Connector):
         """Empty TwiML, or a configured keyword reply (HELP text, STOP confirmation)."""
         reply = ""
         fields = _fields(request)
-        if not _is_status_callback(request, fields):
+        whatsapp = fields.get("From", "").startswith("whatsapp:")
+        if not _is_status_callback(request, fields) and not whatsapp:
             keyword = keyword_of(fields.get("Body", ""))
             replies = (inbox.config or {}).get("keyword_replies") or {}
             if keyword and isinstance(replies, dict):
@@ -332,19 +379,28 @@ class TwilioSmsConnector(Connector):
         if status == "failed":
             detail = _error_text(fields.get("ErrorCode", ""), fields.get("ErrorMessage", ""))
             error = f"{raw}: {detail}" if detail else raw
+        whatsapp = fields.get("To", "").startswith("whatsapp:")
         return ParsedEvent(
-            statuses=(StatusUpdate(provider_message_id=sid, status=status, error=error),)
+            statuses=(
+                StatusUpdate(
+                    provider_message_id=sid,
+                    status=status,
+                    error=error,
+                    channel=WHATSAPP_CHANNEL if whatsapp else CHANNEL,
+                ),
+            )
         )
 
     def _parse_message(self, sid: str, fields: dict[str, str]) -> ParsedEvent:
-        sender = fields.get("From", "").strip()
-        if not sender:
-            return ParsedEvent(ignored="Twilio message without a From number")
+        try:
+            sender = _sender(fields)
+        except MalformedPayload as exc:
+            raise MalformedPayload(f"malformed Twilio payload: {exc.reason}") from exc
+        if isinstance(sender, str):
+            return ParsedEvent(ignored=sender)
+        channel, sender_value = sender
         content: dict[str, Any] = {"to": fields.get("To", "")}
-        if sender.startswith("whatsapp:"):
-            # WhatsApp through Twilio reaches the same webhook: keep the message (nothing lost),
-            # marked, from the underlying phone number. Replies still go out as SMS.
-            sender = sender.removeprefix("whatsapp:")
+        if channel == WHATSAPP_CHANNEL:
             content["via"] = "whatsapp"
         for name, key in (
             ("MessagingServiceSid", "messaging_service_sid"),
@@ -354,7 +410,8 @@ class TwilioSmsConnector(Connector):
             if fields.get(name):
                 content[key] = fields[name]
         text = fields.get("Body", "")
-        keyword = keyword_of(text)
+        # Carrier keywords are an SMS rule: "STOP" on WhatsApp is just a word.
+        keyword = keyword_of(text) if channel == CHANNEL else None
         if keyword:
             content["keyword"] = keyword
         attachments = []
@@ -381,10 +438,11 @@ class TwilioSmsConnector(Connector):
             messages=(
                 InboundMessage(
                     external_id=sid,
-                    channel=CHANNEL,
+                    channel=channel,
                     sender_kind="phone",
-                    sender_value=sender,
+                    sender_value=sender_value,
                     sender_verified=True,
+                    sender_name=fields.get("ProfileName", "") if channel != CHANNEL else "",
                     text=text,
                     content=content,
                     attachments=tuple(attachments),
@@ -451,7 +509,9 @@ class TwilioSmsConnector(Connector):
         to = message.to.strip()
         if not re.fullmatch(r"\+[1-9]\d{1,14}", to):
             raise PermanentSendError(f"not an E.164 phone number: {to!r}")
-        if self._recipient_opted_out(to):
+        # A reply to a customer who wrote on WhatsApp through this number goes back there.
+        whatsapp = message.extra.get("channel") == WHATSAPP_CHANNEL
+        if not whatsapp and self._recipient_opted_out(to):
             raise PermanentSendError("recipient opted out")
         if len(message.text) > MAX_BODY_CHARS:
             raise PermanentSendError(
@@ -463,11 +523,12 @@ class TwilioSmsConnector(Connector):
         if not message.text and not media_urls:
             raise PermanentSendError("nothing to send: empty message")
 
-        form: list[tuple[str, str]] = [("To", to)]
+        prefix = "whatsapp:" if whatsapp else ""
+        form: list[tuple[str, str]] = [("To", f"{prefix}{to}")]
         if config.get("messaging_service_sid"):
             form.append(("MessagingServiceSid", str(config["messaging_service_sid"])))
         elif config.get("from_number"):
-            form.append(("From", str(config["from_number"])))
+            form.append(("From", f"{prefix}{config['from_number']}"))
         else:
             raise PermanentSendError("SMS inbox has neither a from_number nor a messaging service")
         if message.text:

@@ -1,6 +1,9 @@
 """The channel pipeline's background work: processing stored webhooks, and the outbox.
 
-    process_webhook_event(event_id)  stored raw event → connector.parse → actions
+    process_webhook_event(event_id)  stored raw event → connector.parse → actions; the event
+                                     ends processed, ignored (nothing to do, a malformed
+                                     payload, a sender refused: with the reason) or failed
+                                     (anything that may pass: replay it)
     deliver_message(message_id)      QUEUED outbound message → connector.send → recorded
 
 Both are enqueued inside the transaction of the change they follow (the task table is the
@@ -28,9 +31,11 @@ from django.utils import timezone
 from django_tasks import task
 
 from teamline.conversations.models import DeliveryStatus, Direction, Message
+from teamline.core.errors import InvalidInput
 
 from .base import (
     Connector,
+    MalformedPayload,
     OutboundAttachment,
     OutboundMessage,
     PermanentSendError,
@@ -98,22 +103,41 @@ def process_event(event_id: int, *, force: bool = False) -> str:
         return WebhookEventStatus.FAILED
     inbox = event.inbox
     unknown: list[str] = []
+    refused: list[str] = []
     try:
         parsed = connector.parse(inbox, request_of(event))
         for inbound in parsed.messages:
-            do_receive_inbound(inbox, inbound, connector=connector)
+            try:
+                do_receive_inbound(inbox, inbound, connector=connector)
+            except InvalidInput as exc:
+                # The payload's own content is refused (a sender that is no valid identity):
+                # the same bytes can never be stored, so it is noted, not retried.
+                refused.append(f"message {inbound.external_id}: {exc.message}")
         channel = connector.channel_for_kind.get(inbox.kind, inbox.kind)
         for update in parsed.statuses:
             found = do_update_delivery_status(
-                channel, update.provider_message_id, update.status, update.error, inbox=inbox
+                update.channel or channel,
+                update.provider_message_id,
+                update.status,
+                update.error,
+                inbox=inbox,
             )
             if found is None:
                 unknown.append(update.provider_message_id)
+    except MalformedPayload as exc:
+        reason = redact(exc.reason, inbox)
+        logger.info("webhook event %s (%s) ignored: %s", event.pk, event.provider, reason)
+        _mark(event, WebhookEventStatus.IGNORED, reason)
+        return WebhookEventStatus.IGNORED
     except Exception as exc:
+        # Anything else may pass (an outage, a bug fixed later): failed, kept for replay.
         reason = redact(f"{type(exc).__name__}: {exc}", inbox)
         logger.warning("webhook event %s (%s) failed: %s", event.pk, event.provider, reason)
         _mark(event, WebhookEventStatus.FAILED, reason)
         return WebhookEventStatus.FAILED
+    if refused and len(refused) == len(parsed.messages) and not parsed.statuses:
+        _mark(event, WebhookEventStatus.IGNORED, "refused " + "; ".join(refused))
+        return WebhookEventStatus.IGNORED
     only_unknown = bool(unknown) and not parsed.messages and len(unknown) == len(parsed.statuses)
     if only_unknown and attempts < STATUS_RECHECKS:
         WebhookEvent.objects.filter(pk=event.pk).update(
@@ -129,8 +153,9 @@ def process_event(event_id: int, *, force: bool = False) -> str:
     if not parsed.messages and not parsed.statuses:
         _mark(event, WebhookEventStatus.IGNORED, parsed.ignored or "nothing to process")
         return WebhookEventStatus.IGNORED
-    note = f"receipts for unknown messages: {unknown}" if unknown else ""
-    _mark(event, WebhookEventStatus.PROCESSED, note)
+    notes = [f"receipts for unknown messages: {unknown}"] if unknown else []
+    notes += [f"refused {reason}" for reason in refused]
+    _mark(event, WebhookEventStatus.PROCESSED, "; ".join(notes))
     return WebhookEventStatus.PROCESSED
 
 
@@ -177,6 +202,7 @@ def outbound_extra(message: Message) -> dict[str, Any]:
     customer = message.conversation.customer
     return {
         "idempotency_key": f"teamline-message-{message.pk}",
+        "channel": message.channel,
         "conversation_id": message.conversation_id,
         "customer_name": customer.name,
         "agent_name": message.sender_user.name if message.sender_user else "",

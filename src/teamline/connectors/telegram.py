@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from django.conf import settings
 
+from . import payloads as shape
 from .base import (
     Connector,
     InboundAttachment,
     InboundMessage,
+    MalformedPayload,
     OutboundAttachment,
     OutboundMessage,
     ParsedEvent,
@@ -52,6 +54,8 @@ MAX_TEXT = 4096  # sendMessage text, UTF-16 code units
 MAX_CAPTION = 1024
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# No Telegram message is older than the Bot API (June 2015; Telegram itself began in 2013).
+TELEGRAM_EPOCH = datetime(2013, 8, 1, tzinfo=UTC)
 
 # Update kinds a contact-center bot deliberately does not treat as a customer writing.
 _IGNORED_UPDATES = {
@@ -180,96 +184,127 @@ class TelegramConnector(Connector):
 
     def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
         update = _update(request)
-        message = update.get("message")
-        if not isinstance(message, dict):
+        if update.get("message") is None:
             for key, reason in _IGNORED_UPDATES.items():
                 if key in update:
                     return ParsedEvent(ignored=f"Telegram {key}: {reason}")
             kinds = sorted(k for k in update if k != "update_id")
             return ParsedEvent(ignored=f"Telegram update {', '.join(kinds) or '(empty)'} ignored")
-        return self._parse_message(message)
+        try:
+            return self._parse_message(shape.obj(update, "message", "message", required=True))
+        except MalformedPayload as exc:
+            raise MalformedPayload(f"malformed Telegram payload: {exc.reason}") from exc
 
     def _parse_message(self, message: dict[str, Any]) -> ParsedEvent:
-        chat = message.get("chat") or {}
-        sender = message.get("from") or {}
-        if chat.get("type") != "private":
-            return ParsedEvent(ignored=f"Telegram {chat.get('type') or 'unknown'} chat ignored")
-        if not sender.get("id") or sender.get("is_bot"):
+        """Every field used is checked against the Bot API's types (a wrong one is a
+        MalformedPayload naming it); fields Teamline does not use are not looked at."""
+        message_id = shape.integer(message, "message_id", "message.message_id", required=True)
+        chat = shape.obj(message, "chat", "message.chat", required=True)
+        chat_id = shape.integer(chat, "id", "message.chat.id", required=True)
+        chat_type = shape.text(chat, "type", "message.chat.type")
+        sender = shape.obj(message, "from", "message.from") or {}
+        sender_id = shape.integer(sender, "id", "message.from.id")
+        is_bot = shape.flag(sender, "is_bot", "message.from.is_bot")
+        sent_at = shape.unix_time(message, "date", "message.date", earliest=TELEGRAM_EPOCH)
+        if chat_type != "private":
+            return ParsedEvent(ignored=f"Telegram {chat_type or 'unknown'} chat ignored")
+        if not sender_id or is_bot:
             return ParsedEvent(ignored="Telegram message not from a user")
-        text = str(message.get("text") or message.get("caption") or "")
+        body = shape.text(message, "text", "message.text")
+        caption = shape.text(message, "caption", "message.caption")
+        text = body or caption or ""
         content: dict[str, Any] = {}
         for key in ("username", "language_code"):
-            if sender.get(key):
-                content[key] = sender[key]
-        if message.get("text", "").startswith("/"):
-            content["command"] = message["text"][1:].split(maxsplit=1)[0].split("@")[0].lower()
-        reply_to = message.get("reply_to_message") or {}
-        if reply_to.get("message_id"):
-            content["reply_to"] = f"{chat['id']}:{reply_to['message_id']}"
-        if isinstance(message.get("location"), dict):
-            loc = message["location"]
+            if value := shape.text(sender, key, f"message.from.{key}"):
+                content[key] = value
+        if body and body.startswith("/"):
+            content["command"] = body[1:].split(maxsplit=1)[0].split("@")[0].lower()
+        reply_to = shape.obj(message, "reply_to_message", "message.reply_to_message") or {}
+        reply_id = shape.integer(reply_to, "message_id", "message.reply_to_message.message_id")
+        if reply_id:
+            content["reply_to"] = f"{chat_id}:{reply_id}"
+        location = shape.obj(message, "location", "message.location")
+        if location is not None:
             content["location"] = {
-                "latitude": loc.get("latitude"),
-                "longitude": loc.get("longitude"),
-            }
-        if isinstance(message.get("contact"), dict):
-            contact = message["contact"]
-            content["contact"] = {
-                "phone_number": contact.get("phone_number", ""),
-                "name": " ".join(
-                    p for p in (contact.get("first_name"), contact.get("last_name")) if p
+                "latitude": shape.number(
+                    location, "latitude", "message.location.latitude", low=-90, high=90
                 ),
+                "longitude": shape.number(
+                    location, "longitude", "message.location.longitude", low=-180, high=180
+                ),
+            }
+        contact = shape.obj(message, "contact", "message.contact")
+        if contact is not None:
+            first = shape.text(contact, "first_name", "message.contact.first_name")
+            last = shape.text(contact, "last_name", "message.contact.last_name")
+            content["contact"] = {
+                "phone_number": shape.text(contact, "phone_number", "message.contact.phone_number")
+                or "",
+                "name": " ".join(p for p in (first, last) if p),
                 # Telegram only vouches for a shared contact that is the sender's own.
-                "is_sender": contact.get("user_id") == sender.get("id"),
+                "is_sender": shape.integer(contact, "user_id", "message.contact.user_id")
+                == sender_id,
             }
         attachments = self._attachments(message)
         if not text and not attachments and not content.keys() & {"location", "contact"}:
             return ParsedEvent(ignored="Telegram message without customer content")
-        date = message.get("date")
-        name = " ".join(p for p in (sender.get("first_name"), sender.get("last_name")) if p)
+        first_name = shape.text(sender, "first_name", "message.from.first_name")
+        last_name = shape.text(sender, "last_name", "message.from.last_name")
+        name = " ".join(p for p in (first_name, last_name) if p)
         return ParsedEvent(
             messages=(
                 InboundMessage(
-                    external_id=f"{chat['id']}:{message.get('message_id')}",
+                    external_id=f"{chat_id}:{message_id}",
                     channel=CHANNEL,
                     sender_kind="telegram",
-                    sender_value=str(sender["id"]),
+                    sender_value=str(sender_id),
                     sender_verified=True,
                     sender_name=name,
                     text=text,
                     content=content,
                     attachments=tuple(attachments),
-                    sent_at=datetime.fromtimestamp(date, tz=UTC) if isinstance(date, int) else None,
+                    sent_at=sent_at,
                 ),
             )
         )
 
     def _attachments(self, message: dict[str, Any]) -> list[InboundAttachment]:
         found = []
-        photos = [p for p in message.get("photo") or [] if isinstance(p, dict) and p.get("file_id")]
-        if photos:
-            largest = max(
-                photos,
-                key=lambda p: (p.get("width", 0) * p.get("height", 0), p.get("file_size", 0)),
+        photos = []
+        for index, size in enumerate(shape.array(message, "photo", "message.photo") or []):
+            where = f"message.photo[{index}]"
+            if not isinstance(size, dict):
+                raise shape.malformed(where, "an object", size)
+            file_id = shape.text(size, "file_id", f"{where}.file_id", required=True)
+            area = (shape.integer(size, "width", f"{where}.width") or 0) * (
+                shape.integer(size, "height", f"{where}.height") or 0
             )
-            unique = largest.get("file_unique_id") or largest["file_id"][:16]
+            byte_size = shape.integer(size, "file_size", f"{where}.file_size") or 0
+            unique = shape.text(size, "file_unique_id", f"{where}.file_unique_id")
+            photos.append((area, byte_size, str(file_id), unique or str(file_id)[:16]))
+        if photos:
+            _, _, file_id, unique = max(photos, key=lambda p: (p[0], p[1]))
             found.append(
                 InboundAttachment(
                     filename=f"photo_{unique}.jpg",
                     content_type="image/jpeg",
-                    provider_media_id=largest["file_id"],
+                    provider_media_id=file_id,
                 )
             )
         for key, default_type, extension in _FILE_KINDS:
-            item = message.get(key)
-            if not isinstance(item, dict) or not item.get("file_id"):
+            item = shape.obj(message, key, f"message.{key}")
+            if item is None:
                 continue
-            unique = item.get("file_unique_id") or item["file_id"][:16]
+            where = f"message.{key}"
+            file_id = str(shape.text(item, "file_id", f"{where}.file_id", required=True))
+            unique = shape.text(item, "file_unique_id", f"{where}.file_unique_id") or file_id[:16]
+            file_name = shape.text(item, "file_name", f"{where}.file_name")
+            mime_type = shape.text(item, "mime_type", f"{where}.mime_type")
             found.append(
                 InboundAttachment(
-                    filename=str(item.get("file_name") or f"{key}_{unique}{extension}"),
-                    content_type=str(item.get("mime_type") or default_type),
-                    provider_media_id=item["file_id"],
+                    filename=file_name or f"{key}_{unique}{extension}",
+                    content_type=mime_type or default_type,
+                    provider_media_id=file_id,
                 )
             )
         return found
