@@ -35,10 +35,12 @@ from django.db.models import Max
 from django.http import HttpResponse
 from django.utils import timezone
 
+from . import payloads as shape
 from .base import (
     Connector,
     InboundAttachment,
     InboundMessage,
+    MalformedPayload,
     OutboundMessage,
     ParsedEvent,
     PermanentSendError,
@@ -219,8 +221,16 @@ class MetaConnector(Connector):
         """Everything in one delivery: several messages and receipts may arrive together.
 
         `ignored` is set (with the reasons) only when nothing in the delivery is usable, so an
-        event that carries one message and one reaction still delivers the message.
+        event that carries one message and one reaction still delivers the message. Items of
+        the wrong type inside lists are skipped; a field whose type makes the delivery
+        unreadable raises MalformedPayload (the event is ignored with it).
         """
+        try:
+            return self._parse(inbox, request)
+        except MalformedPayload as exc:
+            raise MalformedPayload(f"malformed Meta payload: {exc.reason}") from exc
+
+    def _parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
         data = _load(request.body)
         if data is None:
             return ParsedEvent(ignored="body is not a JSON object")
@@ -628,7 +638,9 @@ def _messaging_ids(data: dict[str, Any]) -> list[str]:
             ids.append(str(event["postback"]["mid"]))
         delivery = _dict(event.get("delivery"))
         if delivery:
-            mids = [str(mid) for mid in delivery.get("mids") or [] if mid]
+            listed = delivery.get("mids")
+            # Only the id of the stored event here; parse() refuses a mids of the wrong type.
+            mids = [str(mid) for mid in listed if mid] if isinstance(listed, list) else []
             ids += [f"delivery:{mid}" for mid in mids] or [
                 f"delivery:{sender}:{delivery.get('watermark')}"
             ]
@@ -680,7 +692,8 @@ def _parse_messaging(
             )
         elif "delivery" in event:
             delivery = _dict(event.get("delivery"))
-            mids = [str(mid) for mid in delivery.get("mids") or [] if mid]
+            listed = shape.array(delivery, "mids", f"{kind} delivery.mids")
+            mids = [str(mid) for mid in listed or [] if mid]
             if not mids:
                 mids = _sent_before(kind, sender, delivery.get("watermark"), ("sent",))
             statuses += [StatusUpdate(mid, "delivered", at=at) for mid in mids]
