@@ -13,6 +13,8 @@ from django.db import OperationalError
 from django.test import override_settings
 
 from teamline.connectors import actions as connector_actions
+from teamline.connectors import wechat
+from teamline.connectors.base import MalformedPayload
 from teamline.connectors.models import Inbox, WebhookEvent
 from teamline.connectors.sms import twilio_signature
 from teamline.connectors.tasks import process_event
@@ -22,7 +24,7 @@ from teamline.core.testing import create_agent, create_team
 from teamline.customers.models import Identity
 
 from .fake_provider import FakeProvider
-from .support import run_tasks
+from .support import post_event, run_tasks
 
 SECRET = "tl_Secret-token_0123456789"
 AUTH_TOKEN = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
@@ -255,3 +257,28 @@ def twilio_status(client, number: Inbox, sid: str, status: str, **fields: str) -
     process_event(event.pk)
     event.refresh_from_db()
     return event
+
+
+def test_a_wechat_message_with_an_impossible_creation_time_is_malformed():
+    fields = {"FromUserName": "oUser", "MsgType": "text", "Content": "你好", "MsgId": "1"}
+    with pytest.raises(MalformedPayload, match="CreateTime is an impossible date"):
+        wechat.parse_fields({**fields, "CreateTime": "99999999999999999999"})
+    (message,) = wechat.parse_fields({**fields, "CreateTime": "1718966400"}).messages
+    assert message.sent_at is not None and message.sent_at.year == 2024
+
+
+@pytest.mark.django_db
+def test_a_provider_id_longer_than_the_column_is_kept_as_its_hash_and_still_dedupes(
+    client, sms_inbox
+):
+    long_id = "wamid." + "A" * 300
+    for event_id in ("e1", "e2"):  # the same message delivered twice
+        post_event(
+            client,
+            sms_inbox,
+            {"id": event_id, "messages": [{"id": long_id, "from": "+4791234567", "text": "Hei"}]},
+        )
+    run_tasks()
+    (message,) = Message.objects.all()
+    assert message.external_id.startswith("sha256:") and len(message.external_id) <= 200
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}

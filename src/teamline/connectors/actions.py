@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ from .models import Inbox, WebhookEvent
 from .tasks import process_webhook_event
 
 logger = logging.getLogger(__name__)
+
+MAX_EXTERNAL_ID = Message._meta.get_field("external_id").max_length or 200
+MAX_EVENT_ID = WebhookEvent._meta.get_field("external_id").max_length or 255
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,16 @@ def do_start_webchat_session(
     return WebchatSession(customer, webchat.sign_session(str(inbox.public_id), customer.pk), False)
 
 
+def bounded_external_id(external_id: str, limit: int = MAX_EXTERNAL_ID) -> str:
+    """A provider id as stored in an external_id column: as it is, or, when longer than the
+    column, "sha256:<hex>" of it — the same id always maps to the same key, so dedupe holds
+    (a cut prefix could merge two ids) and PostgreSQL never refuses the row (SQLite would not
+    notice the length)."""
+    if len(external_id) <= limit:
+        return external_id
+    return "sha256:" + hashlib.sha256(external_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def do_store_webhook_event(
     inbox: Inbox,
     *,
@@ -116,7 +130,7 @@ def do_store_webhook_event(
     like the first (a 5xx would make the provider retry forever). Emits nothing; processing
     (connectors.tasks.process_event) does.
     """
-    external_id = external_id[:255]
+    external_id = bounded_external_id(external_id, MAX_EVENT_ID)
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
@@ -188,8 +202,9 @@ def do_receive_inbound(
     inbox is another message (ids are unique per provider account only). Returns None for an
     automated message with no conversation to attach it to.
     """
+    external_id = bounded_external_id(inbound.external_id)
     existing = Message.objects.filter(
-        inbox=inbox, channel=inbound.channel, external_id=inbound.external_id
+        inbox=inbox, channel=inbound.channel, external_id=external_id
     ).first()
     if existing is not None:
         return existing
@@ -231,7 +246,7 @@ def do_receive_inbound(
             customer=customer,
             text=text,
             channel=inbound.channel,
-            external_id=inbound.external_id,
+            external_id=external_id,
             content=content,
             attachments=prepared,
         )
@@ -241,7 +256,7 @@ def do_receive_inbound(
         customer=customer,
         text=text,
         channel=inbound.channel,
-        external_id=inbound.external_id,
+        external_id=external_id,
         channel_kind="email" if inbound.channel == "email" else "chat",
         content=content,
         attachments=prepared,

@@ -45,10 +45,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.core.cache import cache
 from django.http import HttpResponse
 
+from . import payloads as shape
 from .base import (
     Connector,
     InboundAttachment,
     InboundMessage,
+    MalformedPayload,
     OutboundMessage,
     ParsedEvent,
     PermanentSendError,
@@ -76,6 +78,8 @@ TIMESTAMP_TOLERANCE = 300
 NONCE_TTL = 2 * TIMESTAMP_TOLERANCE
 # WeChat accepts customer-service messages only this long after the customer last wrote.
 SERVICE_WINDOW = timedelta(hours=48)
+# Official Accounts began in August 2012: no message is older.
+WECHAT_EPOCH = datetime(2012, 8, 1, tzinfo=UTC)
 # Refresh the access token this long before WeChat says it expires.
 TOKEN_EARLY_REFRESH = 300
 HTTP_TIMEOUT = 10.0
@@ -427,8 +431,14 @@ def parse_fields(fields: dict[str, str]) -> ParsedEvent:
         key = fields.get("EventKey", "")
         return ParsedEvent(ignored=f"WeChat event {event}" + (f" ({key})" if key else ""))
     sent_at = None
-    if fields.get("CreateTime", "").isdigit():
-        sent_at = datetime.fromtimestamp(int(fields["CreateTime"]), tz=UTC)
+    created = fields.get("CreateTime", "")
+    if created.isascii() and created.isdigit():
+        try:
+            sent_at = shape.unix_time(
+                {"CreateTime": int(created)}, "CreateTime", "CreateTime", earliest=WECHAT_EPOCH
+            )
+        except MalformedPayload as exc:
+            raise MalformedPayload(f"malformed WeChat payload: {exc.reason}") from exc
     content: dict[str, Any] = {"type": msg_type, "to": fields.get("ToUserName", "")}
     attachments: tuple[InboundAttachment, ...] = ()
     if msg_type == "text":
