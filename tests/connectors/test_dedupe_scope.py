@@ -45,6 +45,7 @@ def telegram_update(client, inbox: Inbox, secret: str, update_id: int, text: str
     )
 
 
+@pytest.mark.integration
 @pytest.mark.django_db
 def test_two_telegram_bots_receiving_the_same_chat_and_message_id_store_two_messages(client):
     sales = telegram_bot("Sales bot", "sales-secret")
@@ -86,6 +87,7 @@ def mailbox(name: str, address: str) -> Inbox:
     )
 
 
+@pytest.mark.integration
 @pytest.mark.django_db
 def test_one_email_to_two_inboxes_is_a_message_in_each(client):
     support = mailbox("Support", "support@brand.test")

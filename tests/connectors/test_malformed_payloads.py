@@ -267,6 +267,7 @@ def test_a_wechat_message_with_an_impossible_creation_time_is_malformed():
     assert message.sent_at is not None and message.sent_at.year == 2024
 
 
+@pytest.mark.integration
 @pytest.mark.django_db
 def test_a_provider_id_longer_than_the_column_is_kept_as_its_hash_and_still_dedupes(
     client, sms_inbox
