@@ -545,3 +545,23 @@ def test_credentials_are_reencrypted_with_the_newest_key(sms_inbox, monkeypatch)
     finally:
         monkeypatch.delenv("TEAMLINE_ENCRYPTION_KEY")
         crypto._fernet.cache_clear()
+
+
+def test_every_inbound_path_stores_through_one_action_that_absorbs_retries(sms_inbox):
+    from teamline.connectors.actions import do_store_webhook_event
+
+    def store():
+        return do_store_webhook_event(
+            sms_inbox,
+            provider="fake",
+            external_id="e1",
+            body=b"{}",
+            headers={"content-type": "application/json"},
+            request_meta={"method": "POST", "url": "", "path_suffix": "", "query": {}},
+        )
+
+    event, created = store()
+    assert created and DBTaskResult.objects.count() == 1  # stored and enqueued together
+    again, created_again = store()
+    assert (again, created_again) == (event, False)
+    assert DBTaskResult.objects.count() == 1
