@@ -283,3 +283,21 @@ def test_a_provider_id_longer_than_the_column_is_kept_as_its_hash_and_still_dedu
     (message,) = Message.objects.all()
     assert message.external_id.startswith("sha256:") and len(message.external_id) <= 200
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+@pytest.mark.django_db
+def test_a_sender_that_is_no_valid_identity_is_refused_and_the_rest_of_the_delivery_kept(
+    client, sms_inbox
+):
+    good = {"id": "SM1", "from": "+4791234567", "text": "Hei"}
+    bad = {"id": "SM2", "from": "+999", "text": "Hei"}
+    post_event(client, sms_inbox, {"id": "e1", "messages": [bad]})
+    post_event(client, sms_inbox, {"id": "e2", "messages": [good, bad]})
+    run_tasks()
+
+    only_bad = WebhookEvent.objects.get(external_id="e1")
+    assert only_bad.status == "ignored"
+    assert "refused message SM2: not a phone number" in only_bad.error
+    mixed = WebhookEvent.objects.get(external_id="e2")
+    assert mixed.status == "processed" and "refused message SM2" in mixed.error
+    assert list(Message.objects.values_list("external_id", flat=True)) == ["SM1"]
