@@ -139,7 +139,13 @@ class FakeConnector(Connector):
         return SendResult(f"fake-{message.message_id}", "sent", segments=2)
 
     def reachability(
-        self, inbox: Inbox, customer: Customer, identity_value: str, now: datetime
+        self,
+        inbox: Inbox,
+        customer: Customer,
+        identity_value: str,
+        now: datetime,
+        *,
+        channel: str = "",
     ) -> Reachability:
         if identity_value in self.opted_out:
             return Reachability(False, "opted out (STOP)")

@@ -5,12 +5,14 @@ help, and it never takes the worker down. A transient failure still ends `failed
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from django.db import OperationalError
 from django.test import override_settings
+from django.utils import timezone
 
 from teamline.connectors import actions as connector_actions
 from teamline.connectors import wechat
@@ -20,6 +22,7 @@ from teamline.connectors.sms import twilio_signature
 from teamline.connectors.tasks import process_event
 from teamline.conversations.actions import do_send_reply
 from teamline.conversations.models import Message
+from teamline.conversations.queries import reachable_channels
 from teamline.core.testing import create_agent, create_team
 from teamline.customers.models import Identity
 
@@ -131,7 +134,8 @@ def test_a_well_formed_telegram_message_next_to_them_is_stored(client, bot):
 
 
 def twilio(client, number: Inbox, **fields: str) -> WebhookEvent:
-    form = {"MessageSid": "SM" + "a" * 32, "AccountSid": "AC123", "To": "+4740000000", **fields}
+    form = {"MessageSid": "SM" + "a" * 32, "AccountSid": "AC123", "To": "+4740000000"}
+    form.update(fields)
     url = f"http://testserver/webhooks/twilio/{number.public_id}/"
     signature = twilio_signature(AUTH_TOKEN, url, list(form.items()))
     response = client.post(
@@ -301,3 +305,22 @@ def test_a_sender_that_is_no_valid_identity_is_refused_and_the_rest_of_the_deliv
     mixed = WebhookEvent.objects.get(external_id="e2")
     assert mixed.status == "processed" and "refused message SM2" in mixed.error
     assert list(Message.objects.values_list("external_id", flat=True)) == ["SM1"]
+
+
+@pytest.mark.django_db
+def test_an_sms_stop_does_not_close_whatsapp_through_the_same_number_but_its_window_does(
+    client, number
+):
+    twilio(client, number, From="+4791234567", Body="STOP", MessageSid="SM" + "c" * 32)
+    twilio(client, number, From="whatsapp:+4791234567", Body="Hei", NumMedia="0")
+    customer = Message.objects.first().conversation.customer
+    now = timezone.now()
+
+    options = {o.channel: o.reachability for o in reachable_channels(customer, now)}
+    assert options["sms"].reason == "opted out (STOP)"
+    assert options["whatsapp"].reachable
+
+    later = {
+        o.channel: o.reachability for o in reachable_channels(customer, now + timedelta(hours=25))
+    }
+    assert later["whatsapp"].reason == "WhatsApp 24-hour window closed"

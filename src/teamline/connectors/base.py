@@ -214,8 +214,16 @@ class Connector:
         raise NotImplementedError
 
     def reachability(
-        self, inbox: Inbox, customer: Customer, identity_value: str, now: datetime
+        self,
+        inbox: Inbox,
+        customer: Customer,
+        identity_value: str,
+        now: datetime,
+        *,
+        channel: str = "",
     ) -> Reachability:
+        """`channel`: the message channel the reply would use, when the inbox serves several
+        (WhatsApp through a Twilio number); empty for the inbox's own channel."""
         return Reachability(True)
 
     def fetch_attachment(self, inbox: Inbox, attachment: InboundAttachment) -> bytes:

@@ -538,7 +538,13 @@ class EmailConnector(Connector):
         return send_email(inbox, message)
 
     def reachability(
-        self, inbox: Inbox, customer: Customer, identity_value: str, now: datetime
+        self,
+        inbox: Inbox,
+        customer: Customer,
+        identity_value: str,
+        now: datetime,
+        *,
+        channel: str = "",
     ) -> Reachability:
         if "@" not in (identity_value or ""):
             return Reachability(False, "no email address")

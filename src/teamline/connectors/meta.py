@@ -255,7 +255,13 @@ class MetaConnector(Connector):
     # ---- outbound --------------------------------------------------------------------------
 
     def reachability(
-        self, inbox: Inbox, customer: Customer, identity_value: str, now: datetime
+        self,
+        inbox: Inbox,
+        customer: Customer,
+        identity_value: str,
+        now: datetime,
+        *,
+        channel: str = "",
     ) -> Reachability:
         last = _last_inbound_at(customer, inbox.kind)
         if last is not None and now - last <= WINDOW:

@@ -23,13 +23,14 @@ import hashlib
 import hmac
 import mimetypes
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 import httpx
 from django.conf import settings
+from django.db.models import Max
 from django.http import HttpResponse
 
 from teamline.core.errors import InvalidInput
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 PROVIDER = "twilio"
 CHANNEL = "sms"
 WHATSAPP_CHANNEL = "whatsapp"  # WhatsApp through Twilio reaches the same webhook
+WHATSAPP_WINDOW = timedelta(hours=24)  # WhatsApp's customer service window
 DEFAULT_API_BASE = "https://api.twilio.com"
 # Twilio refuses bodies over 1,600 characters (error 21617).
 MAX_BODY_CHARS = 1600
@@ -253,6 +255,22 @@ def _error_text(code: str, message: str = "") -> str:
 # spaces, "-" or "_") for messages from services, which cannot be answered.
 _ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 _.&+-]{1,11}")
 _SHORT_CODE = re.compile(r"\d{3,8}")
+
+
+def _last_whatsapp_at(inbox: Inbox, customer: Customer) -> datetime | None:
+    from teamline.conversations.models import Direction, Message
+
+    last: datetime | None = (
+        Message.objects.filter(
+            inbox=inbox,
+            channel=WHATSAPP_CHANNEL,
+            direction=Direction.INBOUND,
+            conversation__customer=customer,
+        )
+        .aggregate(last=Max("created_at"))
+        .get("last")
+    )
+    return last
 
 
 def _sender(fields: dict[str, str]) -> tuple[str, str] | str:
@@ -483,8 +501,21 @@ class TwilioSmsConnector(Connector):
     # -- outbound ------------------------------------------------------------------------------
 
     def reachability(
-        self, inbox: Inbox, customer: Customer, identity_value: str, now: datetime
+        self,
+        inbox: Inbox,
+        customer: Customer,
+        identity_value: str,
+        now: datetime,
+        *,
+        channel: str = "",
     ) -> Reachability:
+        if channel == WHATSAPP_CHANNEL:
+            # WhatsApp's rules, not the carrier's: free-form replies only within 24 hours of
+            # the customer's last WhatsApp message on this number; an SMS STOP does not apply.
+            last = _last_whatsapp_at(inbox, customer)
+            if last is not None and now - last <= WHATSAPP_WINDOW:
+                return Reachability(True)
+            return Reachability(False, "WhatsApp 24-hour window closed")
         if is_opted_out(customer, identity_value):
             return Reachability(False, "opted out (STOP)")
         return Reachability(True)

@@ -400,7 +400,13 @@ class WeChatConnector(Connector):
             )
 
     def reachability(
-        self, inbox: Inbox, customer: Customer, identity_value: str, now: datetime
+        self,
+        inbox: Inbox,
+        customer: Customer,
+        identity_value: str,
+        now: datetime,
+        *,
+        channel: str = "",
     ) -> Reachability:
         """WeChat takes customer-service messages only within 48 hours of the customer's last
         message on WeChat."""

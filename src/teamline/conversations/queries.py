@@ -170,7 +170,9 @@ def _channel_for(inbox: Inbox) -> str:
     return str(inbox.kind)
 
 
-def _reachability(inbox: Inbox | None, customer: Customer, to: str, now: datetime) -> Reachability:
+def _reachability(
+    inbox: Inbox | None, customer: Customer, to: str, now: datetime, channel: str = ""
+) -> Reachability:
     from teamline.connectors.base import connector_for_inbox
 
     if inbox is None or inbox.kind == InboxKind.WEBCHAT:
@@ -180,7 +182,7 @@ def _reachability(inbox: Inbox | None, customer: Customer, to: str, now: datetim
     connector = connector_for_inbox(inbox)
     if connector is None:
         return Reachability(False, f"no {inbox.get_kind_display()} connector is installed")
-    return connector.reachability(inbox, customer, to, now)
+    return connector.reachability(inbox, customer, to, now, channel=channel)
 
 
 def _customer_inbound(customer_id: int) -> QuerySet[Message]:
@@ -233,7 +235,7 @@ def reachable_channels(
             inbox=inbox,
             to_kind=to_kind,
             to=to,
-            reachability=_reachability(inbox, customer, to, now),
+            reachability=_reachability(inbox, customer, to, now, message.channel),
             last_used=not seen,
         )
     identities = customer.identities.filter(kind__in=list(REACH_BY_IDENTITY)).order_by("pk")
@@ -299,7 +301,9 @@ def system_message_channel(conversation: Conversation) -> ReplyChannel | None:
         if latest.channel == WEBCHAT:
             reachability = Reachability(True)  # the customer's socket (as _reachability says)
         else:
-            reachability = _reachability(inbox, conversation.customer, to, timezone.now())
+            reachability = _reachability(
+                inbox, conversation.customer, to, timezone.now(), latest.channel
+            )
         if reachability.reachable:
             return ReplyChannel(
                 key=f"{inbox.pk if inbox else 0}:{latest.channel}:{to}",
