@@ -15,7 +15,9 @@ Inbound (docs/channels/wechat.md):
   Encrypt = base64(AES-256-CBC(key = base64-decode(EncodingAESKey + "="), IV = key[:16])) of
   16 random bytes + 4-byte big-endian length + XML + AppID, PKCS#7-padded to 32-byte blocks.
   A message for another AppID is refused.
-- both: |now - timestamp| <= 300 s, and a nonce is accepted once per window (Django's cache).
+- both: |now - timestamp| <= 300 s, and a nonce is accepted with one body per window (Django's
+  cache): WeChat's retry of the same delivery passes (and is deduplicated by MsgId), another
+  body under a seen nonce does not.
 
 WeChat waits 5 seconds for an answer and retries otherwise, so the webhook answers "success"
 right after storing the raw event; the processing task parses it, and agents' replies go out
@@ -232,12 +234,20 @@ def _nonce(request: WebhookRequest) -> str:
     return nonce
 
 
-def _remember_nonce(inbox: Inbox, nonce: str) -> None:
-    """Accept each nonce once per window. Called only after the signature checked out, so a
-    forger cannot burn the nonces of genuine deliveries."""
+def _remember_nonce(inbox: Inbox, nonce: str, body: bytes) -> None:
+    """Accept each nonce once per window with one body. Called only after the signature
+    checked out, so a forger cannot burn the nonces of genuine deliveries.
+
+    The same nonce with the same body again is WeChat retrying a delivery whose answer it did
+    not get (we were slow, or could not store it): accepted, and the event's unique key (MsgId)
+    absorbs it if it was stored. Refusing it would lose a message we never stored. The same
+    nonce with another body is what a replay of a seen plain-mode URL looks like: refused."""
     key = f"wechat-nonce:{inbox.pk}:{hashlib.sha256(nonce.encode()).hexdigest()}"
-    if not cache.add(key, 1, timeout=NONCE_TTL):
-        raise WebhookRejected("replayed nonce")
+    digest = hashlib.sha256(body).hexdigest()
+    if cache.add(key, digest, timeout=NONCE_TTL):
+        return
+    if not hmac.compare_digest(str(cache.get(key) or ""), digest):
+        raise WebhookRejected("replayed nonce with another body")
 
 
 def _envelope_encrypt(body: bytes) -> str:
@@ -310,7 +320,7 @@ class WeChatConnector(Connector):
                 parse_xml(request.body)
             except (ValueError, ElementTree.ParseError) as exc:
                 raise WebhookRejected("the body is not a WeChat message") from exc
-        _remember_nonce(inbox, nonce)
+        _remember_nonce(inbox, nonce, request.body)
 
     def message_fields(self, inbox: Inbox, request: WebhookRequest) -> dict[str, str]:
         """The (decrypted) message of a verified request."""
