@@ -57,6 +57,12 @@ def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outage]:
     yield Outage(monkeypatch)
 
 
+async def interruption_noticed(timeout: float = 3) -> None:
+    async with asyncio.timeout(timeout):
+        while not (livewatch.current_watch() and livewatch.current_watch().interrupted):
+            await asyncio.sleep(0.01)
+
+
 async def frames_until(socket: Any, kind: str, timeout: float = 3) -> list[dict[str, Any]]:
     """Every frame up to and including the first of type `kind`."""
     seen: list[dict[str, Any]] = []
@@ -130,6 +136,7 @@ async def test_a_widget_that_missed_a_reply_gets_its_thread_again(outage):
 
     outage.down = True
     reply = await database_sync_to_async(_reply)(ack["message"]["conversation_id"], kari)
+    await interruption_noticed()  # Redis stays down long enough for the watch to see it
     outage.down = False
 
     frames = await frames_until(tab.socket, "resync")
