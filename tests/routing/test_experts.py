@@ -8,6 +8,7 @@ from teamline.accounts.actions import do_set_expert_available, do_set_presence
 from teamline.accounts.models import AgentProfile
 from teamline.conversations.actions import do_add_note, do_send_reply
 from teamline.conversations.events import conversation_recipients
+from teamline.conversations.models import ConversationParticipant
 from teamline.conversations.queries import access_conversation, inbox_conversations
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.events import user_group
@@ -19,7 +20,6 @@ from teamline.core.testing import (
     customer_says,
 )
 from teamline.routing.actions import do_assign_conversation
-from teamline.routing.models import ConversationParticipant
 from teamline.routing.transfers import (
     access_expert,
     best_expert,

@@ -19,11 +19,17 @@ from django.utils import timezone
 from teamline.accounts.models import User
 from teamline.connectors.models import Inbox
 from teamline.core.errors import InvalidInput
-from teamline.core.events import Event, EventType, send_event_on_commit, send_events_on_commit
+from teamline.core.events import Event, EventType, send_event_on_commit
 from teamline.customers.models import Customer
 
 from .attachments import PreparedAttachment, store_attachment
-from .events import conversation_recipients, message_recipients
+from .events import (
+    conversation_recipients,
+    emit_conversation,
+    emit_message,
+    emit_message_updated,
+    record,
+)
 from .models import (
     Conversation,
     DeliveryStatus,
@@ -31,10 +37,9 @@ from .models import (
     Message,
     SenderKind,
     Status,
-    TimelineEvent,
     TimelineKind,
 )
-from .presenters import present_conversation, present_message, present_message_to_customer
+from .presenters import present_message
 
 if TYPE_CHECKING:
     from .queries import ReplyChannel
@@ -52,56 +57,6 @@ def _clean_text(text: str) -> str:
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"The message is longer than {MAX_TEXT} characters.")
     return text
-
-
-def emit_conversation(conversation: Conversation, event_type: EventType) -> None:
-    send_event_on_commit(
-        Event(event_type, staff=present_conversation(conversation)),
-        conversation_recipients(conversation),
-    )
-
-
-def emit_conversations(conversations: Sequence[Conversation], event_type: EventType) -> None:
-    """emit_conversation for many conversations (batch routing): one query for the experts
-    taking part in them, one push after commit."""
-    from teamline.routing.queries import participants_by_conversation
-
-    if not conversations:
-        return
-    participants = participants_by_conversation(c.pk for c in conversations)
-    send_events_on_commit(
-        [
-            (
-                Event(event_type, staff=present_conversation(conversation)),
-                conversation_recipients(conversation, participants.get(conversation.pk, [])),
-            )
-            for conversation in conversations
-        ]
-    )
-
-
-def emit_message(message: Message) -> None:
-    customer = None if message.is_internal else present_message_to_customer(message)
-    send_event_on_commit(
-        Event(EventType.MESSAGE_CREATED, staff=present_message(message), customer=customer),
-        message_recipients(message),
-    )
-
-
-def emit_message_updated(message: Message) -> None:
-    """Delivery progress (queued → sent → delivered → read, or failed): staff only."""
-    send_event_on_commit(
-        Event(EventType.MESSAGE_UPDATED, staff=present_message(message)),
-        conversation_recipients(message.conversation),
-    )
-
-
-def record(
-    conversation: Conversation, kind: str, *, actor: User | None = None, **data: Any
-) -> TimelineEvent:
-    return TimelineEvent.objects.create(
-        conversation=conversation, kind=kind, actor=actor, data=data
-    )
 
 
 def _home_team_for(customer: Customer, inbox: Inbox) -> Any:

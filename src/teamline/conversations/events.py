@@ -1,19 +1,32 @@
-"""Recipients of conversation and message events: the one tested place that decides who hears
-what. Internal notes go to staff only."""
+"""Conversation and message events: who hears what (the one tested place that decides it;
+internal notes go to staff only), the emitters every action uses, and the timeline row.
+
+The emitters only queue: core.events.send_event_on_commit sends after the surrounding
+transaction commits. Routing, transfers and customer merges emit through these too, so each
+event family has one presenter and one recipient rule.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+from teamline.accounts.models import User
 from teamline.core.events import (
+    Event,
+    EventType,
     Recipients,
     admins_group,
     customer_group,
+    send_event_on_commit,
+    send_events_on_commit,
     team_group,
     user_group,
 )
 
-from .models import Conversation, Message
+from .models import Conversation, Message, TimelineEvent
+from .presenters import present_conversation, present_message, present_message_to_customer
+from .queries import participant_ids, participants_by_conversation
 
 
 def conversation_recipients(
@@ -21,8 +34,6 @@ def conversation_recipients(
 ) -> Recipients:
     """The conversation's team, admins, its assignee and the experts taking part in it
     (`participants`: their ids when the caller loaded them for many conversations at once)."""
-    from teamline.routing.queries import participant_ids
-
     if participants is None:
         participants = participant_ids(conversation.pk)
     staff = {team_group(conversation.team_id), admins_group()}
@@ -38,4 +49,54 @@ def message_recipients(message: Message) -> Recipients:
         return Recipients(staff=staff)
     return Recipients(
         staff=staff, customer=frozenset({customer_group(message.conversation.customer_id)})
+    )
+
+
+def emit_conversation(conversation: Conversation, event_type: EventType) -> None:
+    send_event_on_commit(
+        Event(event_type, staff=present_conversation(conversation)),
+        conversation_recipients(conversation),
+    )
+
+
+def emit_conversations(conversations: Sequence[Conversation], event_type: EventType) -> None:
+    """emit_conversation for many conversations (batch routing): one query for the experts
+    taking part in them, one push after commit."""
+    if not conversations:
+        return
+    participants = participants_by_conversation(c.pk for c in conversations)
+    send_events_on_commit(
+        [
+            (
+                Event(event_type, staff=present_conversation(conversation)),
+                conversation_recipients(conversation, participants.get(conversation.pk, [])),
+            )
+            for conversation in conversations
+        ]
+    )
+
+
+def emit_message(message: Message) -> None:
+    customer = None if message.is_internal else present_message_to_customer(message)
+    send_event_on_commit(
+        Event(EventType.MESSAGE_CREATED, staff=present_message(message), customer=customer),
+        message_recipients(message),
+    )
+
+
+def emit_message_updated(message: Message) -> None:
+    """Delivery progress (queued → sent → delivered → read, or failed): staff only."""
+    send_event_on_commit(
+        Event(EventType.MESSAGE_UPDATED, staff=present_message(message)),
+        conversation_recipients(message.conversation),
+    )
+
+
+def record(
+    conversation: Conversation, kind: str, *, actor: User | None = None, **data: Any
+) -> TimelineEvent:
+    """The conversation's timeline row (audit) for `kind`; callers run it inside their action's
+    transaction."""
+    return TimelineEvent.objects.create(
+        conversation=conversation, kind=kind, actor=actor, data=data
     )

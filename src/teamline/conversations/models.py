@@ -202,3 +202,46 @@ class TimelineEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on #{self.conversation_id}"
+
+
+class ParticipantRole(models.TextChoices):
+    EXPERT = "expert", "Expert"
+
+
+class ConversationParticipant(models.Model):
+    """A staff member who joined a conversation besides its assignee (an expert an agent
+    invited). While active (`left_at` empty) they may read and write in the conversation even
+    outside its team (conversations.queries.visible_conversations); the row stays as history
+    when they leave. At most one active participation per person and conversation (unique)."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="participants"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
+    role = models.CharField(
+        max_length=16, choices=ParticipantRole.choices, default=ParticipantRole.EXPERT
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Why they were asked: "by name" or the skill they were chosen for.
+    reason = models.CharField(max_length=200, blank=True)
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Moved from routing with its table (conversations/migrations/0005): the name stays.
+        db_table = "routing_conversationparticipant"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "user"],
+                condition=Q(left_at__isnull=True),
+                name="participant_one_active_per_user",
+            )
+        ]
+        indexes = [models.Index(fields=["user", "left_at"], name="participant_user_active")]
+
+    def __str__(self) -> str:
+        return f"{self.role} #{self.user_id} in conversation #{self.conversation_id}"

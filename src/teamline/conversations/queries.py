@@ -3,6 +3,7 @@ through an access_* helper, which answers NotFound for anything outside the acto
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,17 +18,24 @@ from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer, IdentityKind
 
-from .models import Attachment, Conversation, Direction, Message, SenderKind, Status
+from .models import (
+    Attachment,
+    Conversation,
+    ConversationParticipant,
+    Direction,
+    Message,
+    SenderKind,
+    Status,
+)
 
 
 def visible_conversations(actor: User) -> QuerySet[Conversation]:
     """The actor's teams' conversations (every one for admins), plus those assigned to them
     (overflow and transfers hand work across teams) and those they joined as an expert and have
-    not left (routing.ConversationParticipant)."""
+    not left (ConversationParticipant)."""
     qs = Conversation.objects.select_related("team", "assignee", "customer")
     if actor.is_admin:
         return qs
-    from teamline.routing.queries import active_participations
     from teamline.teams.queries import team_ids_for
 
     return qs.filter(
@@ -315,3 +323,57 @@ def system_message_channel(conversation: Conversation) -> ReplyChannel | None:
                 last_used=True,
             )
     return choose_reply_channel(conversation, None)
+
+
+# --- Participants (experts invited besides the assignee) ------------------------------------
+
+
+def active_participations(user_id: int) -> Any:
+    """Ids of the conversations the user takes part in as an expert right now (a subquery)."""
+    return ConversationParticipant.objects.filter(user_id=user_id, left_at__isnull=True).values(
+        "conversation_id"
+    )
+
+
+def participant_ids(conversation_id: int) -> list[int]:
+    return list(
+        ConversationParticipant.objects.filter(
+            conversation_id=conversation_id, left_at__isnull=True
+        ).values_list("user_id", flat=True)
+    )
+
+
+def participants_by_conversation(conversation_ids: Iterable[int]) -> dict[int, list[int]]:
+    """`participant_ids` for many conversations in one query (batch routing's events)."""
+    found: dict[int, list[int]] = {}
+    for conversation_id, user_id in ConversationParticipant.objects.filter(
+        conversation_id__in=sorted(set(conversation_ids)), left_at__isnull=True
+    ).values_list("conversation_id", "user_id"):
+        found.setdefault(conversation_id, []).append(user_id)
+    return found
+
+
+def participants_of(conversation: Conversation) -> list[ConversationParticipant]:
+    """The experts taking part in the conversation now, in the order they joined."""
+    return list(
+        ConversationParticipant.objects.filter(conversation=conversation, left_at__isnull=True)
+        .select_related("user", "invited_by")
+        .order_by("joined_at", "pk")
+    )
+
+
+def is_participant(user_id: int, conversation_id: int) -> bool:
+    return ConversationParticipant.objects.filter(
+        user_id=user_id, conversation_id=conversation_id, left_at__isnull=True
+    ).exists()
+
+
+def conversations_helped_by(user_id: int, *, limit: int = 50) -> list[Conversation]:
+    """Unresolved conversations the user takes part in as an expert, latest joined first."""
+    rows = (
+        ConversationParticipant.objects.filter(user_id=user_id, left_at__isnull=True)
+        .exclude(conversation__status=Status.RESOLVED)
+        .select_related("conversation__customer", "conversation__team", "conversation__assignee")
+        .order_by("-joined_at")[:limit]
+    )
+    return [row.conversation for row in rows]

@@ -194,7 +194,7 @@ def do_merge_customers(
     a CustomerMerge row listing exactly what moved. Locks both customer rows (lower id first).
     Emits conversation.updated for each moved conversation.
     """
-    from teamline.conversations.actions import emit_conversation
+    from teamline.conversations.events import emit_conversation
     from teamline.conversations.models import Conversation
     from teamline.core.errors import InvalidInput
     from teamline.core.events import EventType

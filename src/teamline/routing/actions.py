@@ -200,7 +200,7 @@ def claim(
     Locks: agent profile, then conversation (conditional UPDATE), customer, work item.
     Emits assignment.changed; records `assigned` with the reason.
     """
-    from teamline.conversations.actions import emit_conversation, record
+    from teamline.conversations.events import emit_conversation, record
 
     now = _now(now)
     with transaction.atomic():
@@ -524,7 +524,7 @@ def do_assign_conversation(
     Locks agent profile, then conversation; marks the work item assigned.
     Emits assignment.changed; records `assigned`.
     """
-    from teamline.conversations.actions import emit_conversation, record
+    from teamline.conversations.events import emit_conversation, record
     from teamline.core.errors import InvalidInput
 
     if not agent.teams.filter(pk=conversation.team_id).exists():
@@ -668,7 +668,7 @@ def give_back_offline_work(*, now: datetime | None = None, limit: int = TICK_BAT
     """Agents offline for longer than their policy's grace give back their open real-time work
     (the policy's give_back_kinds, chat and voice by default; email threads stay theirs). Each
     conversation is unassigned and routed again. Returns how many were given back."""
-    from teamline.conversations.actions import emit_conversation, record
+    from teamline.conversations.events import emit_conversation, record
 
     now = _now(now)
     candidates = list(

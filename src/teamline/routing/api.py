@@ -19,7 +19,7 @@ from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import AwareDatetime, model_validator
 
 from teamline.accounts.models import User
-from teamline.conversations.models import Conversation
+from teamline.conversations.models import Conversation, ConversationParticipant
 from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import access_conversation
 from teamline.core.errors import Forbidden, NotFound
@@ -27,7 +27,7 @@ from teamline.teams.models import Team
 from teamline.teams.queries import access_team, team_ids_for
 
 from . import scheduling
-from .models import Appointment, AppointmentState, Callback, ConversationParticipant
+from .models import Appointment, AppointmentState, Callback
 from .queries import access_appointment, access_callback
 from .transfers import (
     access_expert,

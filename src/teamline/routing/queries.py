@@ -24,7 +24,6 @@ from teamline.teams.models import Team
 
 from . import engine
 from .models import (
-    ConversationParticipant,
     CustomerRoutingPreference,
     RoutingPolicy,
     ServiceLevelTarget,
@@ -700,47 +699,7 @@ def format_wait(seconds: int) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-# --- Participants (experts) and transfer targets ------------------------------------------
-
-
-def active_participations(user_id: int) -> Any:
-    """Ids of the conversations the user takes part in as an expert right now (a subquery)."""
-    return ConversationParticipant.objects.filter(user_id=user_id, left_at__isnull=True).values(
-        "conversation_id"
-    )
-
-
-def participant_ids(conversation_id: int) -> list[int]:
-    return list(
-        ConversationParticipant.objects.filter(
-            conversation_id=conversation_id, left_at__isnull=True
-        ).values_list("user_id", flat=True)
-    )
-
-
-def participants_by_conversation(conversation_ids: Iterable[int]) -> dict[int, list[int]]:
-    """`participant_ids` for many conversations in one query (batch routing's events)."""
-    found: dict[int, list[int]] = {}
-    for conversation_id, user_id in ConversationParticipant.objects.filter(
-        conversation_id__in=sorted(set(conversation_ids)), left_at__isnull=True
-    ).values_list("conversation_id", "user_id"):
-        found.setdefault(conversation_id, []).append(user_id)
-    return found
-
-
-def participants_of(conversation: Conversation) -> list[ConversationParticipant]:
-    """The experts taking part in the conversation now, in the order they joined."""
-    return list(
-        ConversationParticipant.objects.filter(conversation=conversation, left_at__isnull=True)
-        .select_related("user", "invited_by")
-        .order_by("joined_at", "pk")
-    )
-
-
-def is_participant(user_id: int, conversation_id: int) -> bool:
-    return ConversationParticipant.objects.filter(
-        user_id=user_id, conversation_id=conversation_id, left_at__isnull=True
-    ).exists()
+# --- Transfer targets ---------------------------------------------------------------------
 
 
 def known_skills() -> list[str]:

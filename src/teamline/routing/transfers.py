@@ -28,7 +28,13 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from teamline.accounts.models import Presence, Role, User
-from teamline.conversations.models import Conversation, Status, TimelineKind
+from teamline.conversations.models import (
+    Conversation,
+    ConversationParticipant,
+    ParticipantRole,
+    Status,
+    TimelineKind,
+)
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.events import (
     Event,
@@ -56,9 +62,7 @@ from .actions import (
 )
 from .models import (
     LIVE_STATES,
-    ConversationParticipant,
     CustomerRoutingPreference,
-    ParticipantRole,
     QueueEntry,
     WorkItem,
     WorkState,
@@ -395,7 +399,7 @@ def do_transfer_conversation(
 
 
 def _record(conversation: Conversation, kind: str, *, actor: User | None, **data: Any) -> None:
-    from teamline.conversations.actions import record
+    from teamline.conversations.events import record
 
     record(conversation, kind, actor=actor, **data)
 
@@ -503,7 +507,8 @@ def do_invite_expert(
     Adds an internal note saying who joined; emits expert.invited to the expert's own
     sessions and conversation.updated to the conversation's recipients (now including them).
     """
-    from teamline.conversations.actions import do_add_note, emit_conversation
+    from teamline.conversations.actions import do_add_note
+    from teamline.conversations.events import emit_conversation
 
     if (expert is None) == (skill is None):
         raise InvalidInput("Invite an expert by name or by skill.")
@@ -558,7 +563,8 @@ def do_leave_conversation(
     """An expert leaves the conversation (or the assignee, whoever invited them, a supervisor
     or an admin takes them out): their participation ends and with it their access. Adds an
     internal note; emits conversation.updated to the conversation's recipients and the expert."""
-    from teamline.conversations.actions import do_add_note, emit_conversation
+    from teamline.conversations.actions import do_add_note
+    from teamline.conversations.events import emit_conversation
 
     expert = expert or actor
     participant = ConversationParticipant.objects.filter(

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from teamline.accounts.models import Role
 from teamline.conversations.models import Conversation
+from teamline.conversations.queries import conversations_helped_by, participants_of
 from teamline.routing.queries import (
     known_skills,
-    participants_of,
     waiting_explanation,
     waiting_explanations,
 )
@@ -106,15 +106,7 @@ def routing_preferences(context: dict[str, Any]) -> dict[str, Any]:
 @register.simple_tag
 def helping_conversations(user: Any) -> list[Conversation]:
     """Open conversations the user takes part in as an expert."""
-    from teamline.routing.models import ConversationParticipant
-
-    rows = (
-        ConversationParticipant.objects.filter(user=user, left_at__isnull=True)
-        .exclude(conversation__status="resolved")
-        .select_related("conversation__customer", "conversation__team", "conversation__assignee")
-        .order_by("-joined_at")[:50]
-    )
-    return [row.conversation for row in rows]
+    return conversations_helped_by(user.pk)
 
 
 @register.filter
