@@ -16,7 +16,12 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from teamline.accounts.actions import check_api_token
+from teamline.accounts.api import router as accounts_router
+from teamline.connectors.app_api import router as app_router
+from teamline.conversations.api import router as conversations_router
 from teamline.core.errors import TeamlineError
+from teamline.customers.api import router as customers_router
+from teamline.routing.api import appointments_router, callbacks_router, transfers_router
 
 
 class BearerToken(HttpBearer):
@@ -118,12 +123,6 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _mount() -> None:
-    from teamline.accounts.api import router as accounts_router
-    from teamline.connectors.app_api import router as app_router
-    from teamline.conversations.api import router as conversations_router
-    from teamline.customers.api import router as customers_router
-    from teamline.routing.api import appointments_router, callbacks_router, transfers_router
-
     api.add_router("/conversations", conversations_router)
     # Transfers, reassignment and experts: /conversations/{id}/transfer, /assign, /experts…
     api.add_router("/conversations", transfers_router)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from teamline.conversations.actions import do_merge_customers
 from teamline.conversations.models import Conversation
 from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_customer, customer_says
 from teamline.customers.actions import (
-    do_merge_customers,
     do_resolve_contact,
     do_resolve_verified_customer,
 )

@@ -19,6 +19,7 @@ from teamline.core.events import (
     user_group,
 )
 
+from . import hooks
 from .models import AgentProfile, ApiToken, Presence, Role, User
 
 TOKEN_PREFIX = "tl_"  # noqa: S105 - a public prefix, not a secret
@@ -78,8 +79,6 @@ def do_set_presence(user: User, presence: str, *, actor: User) -> AgentProfile:
         raise InvalidInput(f"unknown presence {presence!r}")
     if actor.pk != user.pk and not actor.is_admin:
         raise NotFound("No such agent.")
-    from teamline.routing import actions as routing
-
     with transaction.atomic():
         profile = AgentProfile.objects.select_for_update().get(user=user)
         changed = profile.presence != presence
@@ -99,7 +98,7 @@ def do_set_presence(user: User, presence: str, *, actor: User) -> AgentProfile:
                 presence_recipients(user),
             )
     if changed and presence == Presence.AVAILABLE:
-        routing.offer_waiting_work(user)
+        hooks.routing().offer_waiting_work(user)
     return profile
 
 

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING
 import httpx
 from django.utils import timezone
 
+from teamline.conversations.models import Message
+from teamline.conversations.presenters import present_message_to_customer
+
 from .base import (
     Connector,
     OutboundMessage,
@@ -94,9 +97,6 @@ def verify_outgoing_signature(
 
 def webhook_payload(message_id: int) -> dict[str, object]:
     """{type, message (the customer's presentation), delivered_at} for one stored message."""
-    from teamline.conversations.models import Message
-    from teamline.conversations.presenters import present_message_to_customer
-
     message = Message.objects.select_related("sender_user").filter(pk=message_id).first()
     if message is None or message.is_internal:
         # Internal notes never leave Teamline; a deleted message has nothing to deliver.

@@ -19,9 +19,13 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 from ninja import Field, Query, Router, Schema, Status
 
+from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.presenters import present_message_to_customer
+from teamline.conversations.queries import customer_thread
 from teamline.core import ratelimit
 from teamline.core.errors import Forbidden, NotFound, TeamlineError
-from teamline.customers.models import Customer
+from teamline.customers.actions import do_resolve_verified_customer
+from teamline.customers.models import Customer, IdentityKind
 
 from . import app as app_connector
 from . import webchat
@@ -115,8 +119,6 @@ def _app_inbox(inbox_public_id: str) -> Inbox:
 
 def _session_customer(request: HttpRequest, inbox: Inbox) -> Customer:
     """The customer the bearer token names, if it was issued for this inbox to a verified user."""
-    from teamline.customers.models import IdentityKind
-
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -144,8 +146,6 @@ def _session_customer(request: HttpRequest, inbox: Inbox) -> Customer:
 
 
 def _present(message: Any) -> dict[str, Any]:
-    from teamline.conversations.presenters import present_message_to_customer
-
     return present_message_to_customer(message)
 
 
@@ -163,8 +163,6 @@ def open_session(
 ) -> Any:
     """Exchange the app backend's identity hash for a session token. 403 when the hash does not
     match, 404 for an unknown inbox."""
-    from teamline.customers.actions import do_resolve_verified_customer
-
     inbox = _app_inbox(inbox_public_id)
     if not webchat.verify_identity(inbox.secret, payload.user_id, payload.user_hash):
         raise Forbidden("The identity signature does not match.")
@@ -191,8 +189,6 @@ def thread(
 ) -> Any:
     """Everything the user may see across their conversations, oldest first; never internal
     notes. `after`: only messages with a greater id (for polling)."""
-    from teamline.conversations.queries import customer_thread
-
     inbox = _app_inbox(inbox_public_id)
     customer = _session_customer(request, inbox)
     messages = customer_thread(customer.pk)
@@ -211,8 +207,6 @@ def thread(
 def send_message(request: HttpRequest, inbox_public_id: str, payload: MessageIn) -> Any:
     """201 with the stored message; 200 with the same message when this client_id was already
     used (a retry after a lost answer changes nothing)."""
-    from teamline.conversations.actions import do_receive_customer_message
-
     inbox = _app_inbox(inbox_public_id)
     customer = _session_customer(request, inbox)
     ratelimit.hit(

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.http import HttpResponse
 
+# Conversations defines what "reachable" means (its reply channels ask); connectors answer.
+from teamline.conversations.hooks import Reachability
 from teamline.core.availability import RETRY_AFTER_SECONDS
 
 if TYPE_CHECKING:
@@ -157,14 +159,6 @@ class SendResult:
     provider_message_id: str
     status: str = "sent"  # DeliveryStatus after the API call (queued / sent)
     segments: int | None = None  # SMS segments billed
-
-
-@dataclass(frozen=True)
-class Reachability:
-    """Whether an agent can write to this customer on this channel right now, and if not why."""
-
-    reachable: bool
-    reason: str = ""  # "WhatsApp 24-hour window closed: only approved templates", "opted out"
 
 
 class Connector:

@@ -30,6 +30,12 @@ from django.db.models import F
 from django.utils import timezone
 from django_tasks import task
 
+from teamline.conversations.actions import (
+    do_fail_delivery,
+    do_record_send_result,
+    do_schedule_delivery_retry,
+    do_update_delivery_status,
+)
 from teamline.conversations.models import DeliveryStatus, Direction, Message
 from teamline.core.errors import InvalidInput
 
@@ -81,8 +87,6 @@ def _mark(event: WebhookEvent, status: str, error: str = "") -> None:
 def process_event(event_id: int, *, force: bool = False) -> str:
     """Process one stored webhook event; returns its new status ("deferred" when a receipt is
     looked at again later). Processed and ignored events are left alone unless `force`."""
-    from teamline.conversations.actions import do_update_delivery_status
-
     from .actions import do_receive_inbound, redact
 
     event = (
@@ -223,12 +227,6 @@ def _attachments_of(message: Message) -> tuple[OutboundAttachment, ...]:
 
 def deliver(message_id: int) -> str:
     """One delivery attempt of a QUEUED outbound message; returns what happened."""
-    from teamline.conversations.actions import (
-        do_fail_delivery,
-        do_record_send_result,
-        do_schedule_delivery_retry,
-    )
-
     from .actions import redact
 
     # Claim the attempt: only a queued message without a provider id is (still) to be sent.

@@ -47,6 +47,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.core.cache import cache
 from django.http import HttpResponse
 
+from teamline.conversations.queries import customer_thread
+
 from . import payloads as shape
 from .base import (
     Connector,
@@ -420,8 +422,6 @@ class WeChatConnector(Connector):
     ) -> Reachability:
         """WeChat takes customer-service messages only within 48 hours of the customer's last
         message on WeChat."""
-        from teamline.conversations.queries import customer_thread
-
         last = (
             customer_thread(customer.pk)
             .filter(channel=CHANNEL, direction="in")

@@ -1,8 +1,9 @@
 """Every write to conversations, messages, notes and the timeline.
 
 Each action runs in one transaction, writes its timeline row and queues its events with
-send_event_on_commit. Routing is asked for a decision inside the same transaction, through
-routing.actions (the seam the full routing engine replaces).
+send_event_on_commit. Routing is asked for a decision, and connectors for a delivery task,
+inside the same transaction through conversations/hooks.py: those apps sit above this one and
+provide the hooks at start-up (docs/adr/0005-dependency-direction.md).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from teamline.accounts.models import User
 from teamline.connectors.models import Inbox
 from teamline.core.errors import InvalidInput
 from teamline.core.events import Event, EventType, send_event_on_commit
-from teamline.customers.models import Customer
+from teamline.customers.actions import lock_customers_for_merge, merge_locked_customers
+from teamline.customers.models import Customer, CustomerMerge
+from teamline.teams.queries import team_for_region
 
+from . import hooks
 from .attachments import PreparedAttachment, store_attachment
 from .events import (
     conversation_recipients,
@@ -63,8 +67,6 @@ def _home_team_for(customer: Customer, inbox: Inbox) -> Any:
     """The customer's home team, assigned on first contact from their region or the inbox."""
     if customer.home_team_id:
         return customer.home_team
-    from teamline.teams.queries import team_for_region
-
     team = team_for_region(customer.region) or inbox.default_team
     Customer.objects.filter(pk=customer.pk, home_team__isnull=True).update(home_team=team)
     customer.home_team = team
@@ -132,8 +134,6 @@ def _receive(
     content: dict[str, Any] | None,
     defer_routing: bool,
 ) -> Message:
-    from teamline.routing import actions as routing
-
     now = timezone.now()
     conversation = (
         Conversation.objects.select_for_update()
@@ -202,7 +202,7 @@ def _receive(
     conversation.save(update_fields=["last_message_at", "updated_at", "unread_count"])
     emit_message(message)
     if needs_routing:
-        routing.route_conversation(conversation, defer=defer_routing)
+        hooks.routing().route_conversation(conversation, defer=defer_routing)
     else:
         emit_conversation(conversation, EventType.CONVERSATION_UPDATED)
     return message
@@ -351,11 +351,9 @@ def do_fail_delivery(message: Message, reason: str) -> Message:
 def do_schedule_delivery_retry(message: Message, reason: str, *, run_after: datetime) -> Message:
     """A transient provider error: note it on the message (still queued) and enqueue the next
     attempt in the same transaction (the task table is the outbox). Emits message.updated."""
-    from teamline.connectors.tasks import deliver_message
-
     with transaction.atomic():
         Message.objects.filter(pk=message.pk).update(delivery_error=f"Retrying: {reason}"[:2000])
-        deliver_message.using(run_after=run_after).enqueue(message.pk)
+        hooks.channels().enqueue_delivery(message.pk, run_after=run_after)
         message.refresh_from_db()
         emit_message_updated(message)
     return message
@@ -375,8 +373,8 @@ def do_send_reply(
     customer's channels from conversations.queries.reachable_channels (InvalidInput if it is
     not one of them or is not reachable now). Web chat delivers through the customer's socket
     (status sent; the widget resyncs from the database on reconnect). Every other channel goes
-    through the outbox: the message is stored QUEUED and connectors.tasks.deliver_message is
-    enqueued in the same transaction.
+    through the outbox: the message is stored QUEUED and its delivery task is enqueued in the
+    same transaction (hooks.channels().enqueue_delivery).
     Idempotent on client_id per agent, also for simultaneous retries (the unique constraint
     decides; the loser returns the winner's message). Emits message.created to staff and customer.
     """
@@ -435,9 +433,7 @@ def _send_reply(
             created_at=now,
         )
         if outbox:
-            from teamline.connectors.tasks import deliver_message
-
-            deliver_message.enqueue(message.pk)
+            hooks.channels().enqueue_delivery(message.pk)
         Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, updated_at=now)
         conversation.refresh_from_db()
         emit_message(message)
@@ -477,8 +473,7 @@ def do_change_status(
     Resolving or snoozing gives capacity back, so the agent is offered waiting work.
     Emits conversation.updated.
     """
-    from teamline.routing import actions as routing
-
+    routing = hooks.routing()
     if status not in Status.values:
         raise InvalidInput(f"Unknown status {status!r}.")
     if status == Status.SNOOZED and (snooze_until is None or snooze_until <= timezone.now()):
@@ -538,8 +533,7 @@ def do_mark_read(conversation: Conversation, *, actor: User) -> None:
 def do_wake_snoozed(now: datetime | None = None) -> int:
     """Reopen snoozed conversations whose time has come (periodic); an unassigned one is routed.
     Returns how many woke."""
-    from teamline.routing import actions as routing
-
+    routing = hooks.routing()
     now = now or timezone.now()
     woken = 0
     for conv in Conversation.objects.filter(status=Status.SNOOZED, snoozed_until__lte=now):
@@ -579,9 +573,9 @@ def do_post_system_message(
     It goes out the way an agent's reply does by default: on the channel the customer used
     last, or their first channel that can be used now (queries.system_message_channel). Web
     chat delivers through the customer's socket (status sent); every other channel through the
-    outbox: stored QUEUED with connectors.tasks.deliver_message enqueued in the same
-    transaction. When the customer cannot be reached there now (WhatsApp window closed, opted
-    out, no inbox or address) the message is stored FAILED with the reason — agents see it like
+    outbox: stored QUEUED with its delivery task enqueued in the same transaction. When the
+    customer cannot be reached there now (WhatsApp window closed, opted out, no inbox or
+    address) the message is stored FAILED with the reason — agents see it like
     any failed delivery — and logged; nothing is raised, so routing and scheduling carry on.
     Inserts the message (and its task) only: no conversation row lock. Emits message.created
     (staff + customer)."""
@@ -623,9 +617,7 @@ def do_post_system_message(
             created_at=now or timezone.now(),
         )
         if status == DeliveryStatus.QUEUED:
-            from teamline.connectors.tasks import deliver_message
-
-            deliver_message.enqueue(message.pk)
+            hooks.channels().enqueue_delivery(message.pk)
         emit_message(message)
     if error:
         # The reason only: the customer's address stays out of the log.
@@ -637,3 +629,31 @@ def do_post_system_message(
             reason,
         )
     return message
+
+
+def do_merge_customers(
+    source: Customer, target: Customer, *, actor: User, reason: str = ""
+) -> CustomerMerge:
+    """Merge `source` into `target`: an explicit, audited agent decision, never automatic.
+
+    Moves every identity and conversation of `source` to `target`, copies attributes `target`
+    lacks (and its name/home team if `target` has none), marks `source.merged_into` and writes
+    a CustomerMerge row listing exactly what moved (customers.actions does the customers' side).
+    Locks both customer rows (lower id first), then moves the conversations.
+    Emits conversation.updated for each moved conversation.
+    """
+    with transaction.atomic():
+        src, dst = lock_customers_for_merge(source, target)
+        conversation_ids = list(
+            Conversation.objects.filter(customer=src).order_by("pk").values_list("pk", flat=True)
+        )
+        Conversation.objects.filter(pk__in=conversation_ids).update(customer=dst)
+        merge = merge_locked_customers(
+            src, dst, actor=actor, reason=reason, conversation_ids=conversation_ids
+        )
+        for conversation in Conversation.objects.filter(pk__in=conversation_ids).select_related(
+            "team", "assignee", "customer"
+        ):
+            emit_conversation(conversation, EventType.CONVERSATION_UPDATED)
+    target.refresh_from_db()
+    return merge

@@ -14,7 +14,8 @@ from ninja import Field, Header, Path, Query, Router, Schema, Status
 from pydantic import AwareDatetime, model_validator
 
 from teamline.accounts.models import User
-from teamline.core.errors import InvalidInput
+from teamline.core.errors import InvalidInput, NotFound
+from teamline.routing.eta import queue_report
 
 from .actions import do_add_note, do_change_status, do_mark_read, do_send_reply
 from .models import Conversation, Direction, Priority, SenderKind
@@ -308,9 +309,6 @@ class QueueOut(Schema):
 def get_queue_position(request: HttpRequest, conversation_id: ObjectId) -> Any:
     """Where the conversation's waiting work item stands. 404 when it is not waiting."""
     from django.utils import timezone
-
-    from teamline.core.errors import NotFound
-    from teamline.routing.eta import queue_report
 
     conversation = access_conversation(_actor(request), conversation_id)
     report = queue_report(conversation, timezone.now())

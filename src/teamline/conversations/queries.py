@@ -12,12 +12,14 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from teamline.accounts.models import User
-from teamline.connectors.base import Reachability
 from teamline.connectors.models import Inbox, InboxKind
 from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer, IdentityKind
+from teamline.teams.queries import team_ids_for
 
+from . import hooks
+from .hooks import Reachability
 from .models import (
     Attachment,
     Conversation,
@@ -36,8 +38,6 @@ def visible_conversations(actor: User) -> QuerySet[Conversation]:
     qs = Conversation.objects.select_related("team", "assignee", "customer")
     if actor.is_admin:
         return qs
-    from teamline.teams.queries import team_ids_for
-
     return qs.filter(
         Q(team_id__in=team_ids_for(actor))
         | Q(assignee=actor)
@@ -168,29 +168,22 @@ class ReplyChannel:
 
 
 def _channel_for(inbox: Inbox) -> str:
-    from teamline.connectors.base import connector_for_inbox
-
     if inbox.kind == InboxKind.WEBCHAT:
         return WEBCHAT
-    connector = connector_for_inbox(inbox)
-    if connector is not None:
-        return connector.channel_for_kind.get(inbox.kind, inbox.kind)
-    return str(inbox.kind)
+    return hooks.channels().channel_for(inbox) or str(inbox.kind)
 
 
 def _reachability(
     inbox: Inbox | None, customer: Customer, to: str, now: datetime, channel: str = ""
 ) -> Reachability:
-    from teamline.connectors.base import connector_for_inbox
-
     if inbox is None or inbox.kind == InboxKind.WEBCHAT:
         return Reachability(True)
     if not inbox.is_active:
         return Reachability(False, "this inbox is switched off")
-    connector = connector_for_inbox(inbox)
-    if connector is None:
+    found = hooks.channels().reachability(inbox, customer, to, now, channel=channel)
+    if found is None:
         return Reachability(False, f"no {inbox.get_kind_display()} connector is installed")
-    return connector.reachability(inbox, customer, to, now, channel=channel)
+    return found
 
 
 def _customer_inbound(customer_id: int) -> QuerySet[Message]:

@@ -4,16 +4,18 @@ team = create_team("Oslo")
 agent = create_agent("kari", team=team, presence="available")
 customer = create_customer(team=team)
 message, _ = customer_says(customer, "Hello")
-with capture_events() as events: ...
+with capture_events(expected=["message.created"]) as events: ...
 """
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+
+from django.test import TestCase
 
 from teamline.accounts.actions import do_create_staff_user, do_set_presence
 from teamline.accounts.models import Presence, Role, User
@@ -98,12 +100,28 @@ def customer_says(
 
 
 @contextmanager
-def capture_events() -> Iterator[list[tuple[events_module.Event, events_module.Recipients]]]:
-    """Collect events as they are sent (after commit). Use with django_capture_on_commit_callbacks
-    or a transactional test so commit hooks run."""
+def capture_events(
+    expected: Sequence[str] | None = None,
+) -> Iterator[list[tuple[events_module.Event, events_module.Recipients]]]:
+    """Collect the events sent in the block, with their recipients.
+
+    With `expected` — the event types in the order they must be sent, e.g.
+    `["message.created", "conversation.updated"]` — the block's on-commit callbacks run at its
+    end, as the commit of a real request would run them, and the types sent must be exactly
+    those (AssertionError otherwise). Without it, the caller makes commit hooks run
+    (django_capture_on_commit_callbacks(execute=True) or a transactional test).
+    """
     sink: list[tuple[events_module.Event, events_module.Recipients]] = []
     events_module._captured.append(sink)
     try:
-        yield sink
+        if expected is None:
+            yield sink
+        else:
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                yield sink
     finally:
         events_module._captured.remove(sink)
+    if expected is not None:
+        sent = [str(event.type) for event, _ in sink]
+        wanted = [str(t) for t in expected]
+        assert sent == wanted, f"events sent {sent}, expected {wanted}"

@@ -19,6 +19,8 @@ from django.utils.crypto import get_random_string
 
 from teamline.core import availability
 
+from .periodic import periodic_jobs
+
 logger = logging.getLogger(__name__)
 
 
@@ -43,19 +45,13 @@ def requeue_stalled_tasks(*, older_than_seconds: int | None = None) -> int:
 
 
 def enqueue_periodic(now: float | None = None) -> list[str]:
-    """Enqueue the periodic jobs whose slot has started. Returns the names enqueued."""
-    from teamline.routing import tasks as routing_tasks
-
+    """Enqueue the periodic jobs (registered by their apps: core/periodic.py) whose slot has
+    started. Returns the names enqueued."""
     now = now or time.time()
     every = settings.TEAMLINE["ROUTING_SWEEP_SECONDS"]
     slot = int(now // every)
     enqueued = []
-    for name, task in (
-        ("sweep_queues", routing_tasks.sweep_queues),
-        ("wake_snoozed", routing_tasks.wake_snoozed),
-        ("run_appointments", routing_tasks.run_appointments),
-        ("push_queue_positions", routing_tasks.push_queue_positions),
-    ):
+    for name, task in periodic_jobs():
         if cache.add(f"periodic:{name}:{slot}", 1, timeout=every * 2):
             task.enqueue()
             enqueued.append(name)

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from teamline.accounts.models import User
+from teamline.core.errors import InvalidInput
 from teamline.teams.models import Team
 
 from .identities import normalize_identity
@@ -44,8 +45,6 @@ def do_create_customer(
 def do_add_identity(
     customer: Customer, kind: str, value: str, *, verified: bool, actor: User | None = None
 ) -> Identity:
-    from teamline.core.errors import InvalidInput
-
     normalized = normalize_identity(kind, value)
     try:
         with transaction.atomic():
@@ -153,7 +152,7 @@ def do_resolve_contact(
     whoever owns that identity, whatever channel it came in on (WhatsApp, SMS and voice share
     `phone`). An unknown sender becomes a new customer holding that identity, `verified` as the
     provider proved it. Nothing here adds an identity to an existing customer or merges two
-    customers: that is an agent's explicit do_merge_customers.
+    customers: that is an agent's explicit conversations.actions.do_merge_customers.
 
     An unverified sender (an email From: header) still resolves to the identity's owner: the
     reply goes back to that address, i.e. to its real owner, so the claim never hands anyone
@@ -184,77 +183,70 @@ def do_resolve_contact(
         return identity.customer, identity
 
 
-def do_merge_customers(
-    source: Customer, target: Customer, *, actor: User, reason: str = ""
-) -> CustomerMerge:
-    """Merge `source` into `target`: an explicit, audited agent decision, never automatic.
-
-    Moves every identity and conversation of `source` to `target`, copies attributes `target`
-    lacks (and its name/home team if `target` has none), marks `source.merged_into` and writes
-    a CustomerMerge row listing exactly what moved. Locks both customer rows (lower id first).
-    Emits conversation.updated for each moved conversation.
-    """
-    from teamline.conversations.events import emit_conversation
-    from teamline.conversations.models import Conversation
-    from teamline.core.errors import InvalidInput
-    from teamline.core.events import EventType
-
+def lock_customers_for_merge(source: Customer, target: Customer) -> tuple[Customer, Customer]:
+    """The first step of a merge (conversations.actions.do_merge_customers): both customer rows
+    locked, lower id first, and checked (InvalidInput: the same customer, gone, or merged
+    already). Call inside the merge's transaction."""
     if source.pk == target.pk:
         raise InvalidInput("A customer cannot be merged into itself.")
-    with transaction.atomic():
-        locked = {
-            c.pk: c
-            for c in Customer.objects.select_for_update()
-            .filter(pk__in=[source.pk, target.pk])
-            .order_by("pk")
-        }
-        src, dst = locked.get(source.pk), locked.get(target.pk)
-        if src is None or dst is None:
-            raise InvalidInput("One of the customers no longer exists.")
-        if src.merged_into_id is not None:
-            raise InvalidInput(f"{src.display_name} was already merged into another customer.")
-        if dst.merged_into_id is not None:
-            raise InvalidInput(f"{dst.display_name} was merged into another customer.")
-        identities = [
-            {"kind": i.kind, "value": i.value, "verified": i.verified}
-            for i in Identity.objects.filter(customer=src).order_by("kind", "value")
-        ]
-        Identity.objects.filter(customer=src).update(customer=dst)
-        conversation_ids = list(
-            Conversation.objects.filter(customer=src).order_by("pk").values_list("pk", flat=True)
-        )
-        Conversation.objects.filter(pk__in=conversation_ids).update(customer=dst)
-        copied = {k: v for k, v in src.attributes.items() if k not in dst.attributes}
-        fields = []
-        if copied:
-            dst.attributes = {**dst.attributes, **copied}
-            fields.append("attributes")
-        if not dst.name and src.name:
-            dst.name = src.name
-            fields.append("name")
-        if dst.home_team_id is None and src.home_team_id is not None:
-            dst.home_team_id = src.home_team_id
-            fields.append("home_team")
-        if fields:
-            dst.save(update_fields=[*fields, "updated_at"])
-        src.merged_into = dst
-        src.save(update_fields=["merged_into", "updated_at"])
-        merge = CustomerMerge.objects.create(
-            target=dst,
-            source_id_copy=src.pk,
-            source_name=src.display_name,
-            actor=actor,
-            reason=reason[:300],
-            identities=identities,
-            conversations=conversation_ids,
-            attributes=copied,
-        )
-        for conversation in Conversation.objects.filter(pk__in=conversation_ids).select_related(
-            "team", "assignee", "customer"
-        ):
-            emit_conversation(conversation, EventType.CONVERSATION_UPDATED)
-    target.refresh_from_db()
-    return merge
+    locked = {
+        c.pk: c
+        for c in Customer.objects.select_for_update()
+        .filter(pk__in=[source.pk, target.pk])
+        .order_by("pk")
+    }
+    src, dst = locked.get(source.pk), locked.get(target.pk)
+    if src is None or dst is None:
+        raise InvalidInput("One of the customers no longer exists.")
+    if src.merged_into_id is not None:
+        raise InvalidInput(f"{src.display_name} was already merged into another customer.")
+    if dst.merged_into_id is not None:
+        raise InvalidInput(f"{dst.display_name} was merged into another customer.")
+    return src, dst
+
+
+def merge_locked_customers(
+    src: Customer,
+    dst: Customer,
+    *,
+    actor: User,
+    reason: str,
+    conversation_ids: list[int],
+) -> CustomerMerge:
+    """The customers' side of a merge, on rows locked by lock_customers_for_merge: moves every
+    identity of `src` to `dst`, copies attributes `dst` lacks (and its name/home team if `dst`
+    has none), marks `src.merged_into` and writes the CustomerMerge row listing exactly what
+    moved (`conversation_ids`: the conversations the caller moved). Emits nothing."""
+    identities = [
+        {"kind": i.kind, "value": i.value, "verified": i.verified}
+        for i in Identity.objects.filter(customer=src).order_by("kind", "value")
+    ]
+    Identity.objects.filter(customer=src).update(customer=dst)
+    copied = {k: v for k, v in src.attributes.items() if k not in dst.attributes}
+    fields = []
+    if copied:
+        dst.attributes = {**dst.attributes, **copied}
+        fields.append("attributes")
+    if not dst.name and src.name:
+        dst.name = src.name
+        fields.append("name")
+    if dst.home_team_id is None and src.home_team_id is not None:
+        dst.home_team_id = src.home_team_id
+        fields.append("home_team")
+    if fields:
+        dst.save(update_fields=[*fields, "updated_at"])
+    src.merged_into = dst
+    src.save(update_fields=["merged_into", "updated_at"])
+    return CustomerMerge.objects.create(
+        target=dst,
+        source_id_copy=src.pk,
+        source_name=src.display_name,
+        actor=actor,
+        reason=reason[:300],
+        identities=identities,
+        conversations=conversation_ids,
+        attributes=copied,
+    )
 
 
 def do_record_sms_keyword(customer: Customer, number: str, keyword: str) -> Customer:

@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.ids import parse_id
+from teamline.teams.queries import team_ids_for
 
 from .identities import normalize_identity
 from .models import Customer, CustomerMerge, Identity, IdentityKind
@@ -20,7 +21,6 @@ def visible_customers(actor: User) -> QuerySet[Customer]:
     to them (overflow from another team)."""
     if actor.is_admin:
         return Customer.objects.all()
-    from teamline.teams.queries import team_ids_for
 
     team_ids = team_ids_for(actor)
     return Customer.objects.filter(

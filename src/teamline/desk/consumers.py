@@ -35,6 +35,7 @@ from teamline.core.events import (
     team_group,
     user_group,
 )
+from teamline.teams.queries import team_ids_for
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +184,6 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             # Events to any team are also sent to admins.
             groups = [admins_group()]
         else:
-            from teamline.teams.queries import team_ids_for
-
             groups = [team_group(team_id) for team_id in team_ids_for(self.user)]
         return [*groups, user_group(self.user.pk)]
 

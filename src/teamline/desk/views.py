@@ -37,6 +37,7 @@ from teamline.conversations.actions import (
     do_add_note,
     do_change_status,
     do_mark_read,
+    do_merge_customers,
     do_send_reply,
 )
 from teamline.conversations.attachments import OCTET_STREAM, is_inline_safe
@@ -51,7 +52,6 @@ from teamline.conversations.queries import (
     reachable_channels,
 )
 from teamline.core.errors import InvalidInput, NotFound, TeamlineError
-from teamline.customers.actions import do_merge_customers
 from teamline.customers.queries import (
     access_customer,
     identities_of,

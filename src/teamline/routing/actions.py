@@ -39,7 +39,9 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from teamline.accounts.models import AgentProfile, ChannelKind, Presence, User
+from teamline.conversations.events import emit_conversation, record
 from teamline.conversations.models import Conversation, Status, TimelineKind
+from teamline.core.errors import InvalidInput
 from teamline.core.events import (
     Event,
     EventType,
@@ -200,8 +202,6 @@ def claim(
     Locks: agent profile, then conversation (conditional UPDATE), customer, work item.
     Emits assignment.changed; records `assigned` with the reason.
     """
-    from teamline.conversations.events import emit_conversation, record
-
     now = _now(now)
     with transaction.atomic():
         profile = (
@@ -524,9 +524,6 @@ def do_assign_conversation(
     Locks agent profile, then conversation; marks the work item assigned.
     Emits assignment.changed; records `assigned`.
     """
-    from teamline.conversations.events import emit_conversation, record
-    from teamline.core.errors import InvalidInput
-
     if not agent.teams.filter(pk=conversation.team_id).exists():
         raise InvalidInput(f"{agent.name} is not a member of {conversation.team.name}.")
     with transaction.atomic():
@@ -668,8 +665,6 @@ def give_back_offline_work(*, now: datetime | None = None, limit: int = TICK_BAT
     """Agents offline for longer than their policy's grace give back their open real-time work
     (the policy's give_back_kinds, chat and voice by default; email threads stay theirs). Each
     conversation is unassigned and routed again. Returns how many were given back."""
-    from teamline.conversations.events import emit_conversation, record
-
     now = _now(now)
     candidates = list(
         Conversation.objects.filter(

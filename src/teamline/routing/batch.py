@@ -39,6 +39,8 @@ from django.db.models import Count
 from django.utils import timezone
 
 from teamline.accounts.models import AgentProfile, Presence, User
+from teamline.conversations.actions import do_post_system_message
+from teamline.conversations.events import emit_conversations
 from teamline.conversations.models import Conversation, Status, TimelineEvent, TimelineKind
 from teamline.core.bulk import update_rows
 from teamline.core.events import EventType
@@ -303,7 +305,6 @@ def _claim(plans: list[Planned], now: datetime) -> set[int]:
             plan.retry_now = True  # the tick closes its item if the conversation moved on
     if not taken:
         return set()
-    from teamline.conversations.events import emit_conversations
 
     users = User.objects.in_bulk(sorted({plan.agent_id for plan in taken if plan.agent_id}))
     conversations, customers, rows, timeline = [], [], [], []
@@ -375,9 +376,6 @@ def place_items(plans: list[Planned], ctx: engine.Context, now: datetime) -> int
     and the honest promise when nobody may serve it now. Items another process changed since
     they were read (their version moved) are left to it. Returns how many were stored. Call
     inside a transaction; also the single-item path (`actions._apply_placement`)."""
-    from teamline.conversations.actions import do_post_system_message
-    from teamline.conversations.events import emit_conversations
-
     from .actions import _entries_for, _promise_text
 
     if not plans:

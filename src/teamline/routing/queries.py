@@ -18,9 +18,11 @@ from django.db.models.functions import Cast, Coalesce, Greatest
 
 from teamline.accounts.models import AgentProfile, Presence, default_capacity
 from teamline.conversations.models import Conversation, Status
+from teamline.core.errors import NotFound
 from teamline.core.ids import parse_id
 from teamline.teams.hours import Calendar, calendars_for, config_version
 from teamline.teams.models import Team
+from teamline.teams.queries import team_ids_for
 
 from . import engine
 from .models import (
@@ -719,9 +721,6 @@ def known_skills() -> list[str]:
 
 def access_callback(actor: Any, callback_id: object) -> Any:
     """A callback of a conversation in the actor's teams (admins: any); NotFound otherwise."""
-    from teamline.core.errors import NotFound
-    from teamline.teams.queries import team_ids_for
-
     from .models import Callback
 
     pk = parse_id(callback_id, "callback")
@@ -736,9 +735,6 @@ def access_callback(actor: Any, callback_id: object) -> Any:
 
 def access_appointment(actor: Any, appointment_id: object) -> Any:
     """An appointment with one of the actor's teams (admins: any); NotFound otherwise."""
-    from teamline.core.errors import NotFound
-    from teamline.teams.queries import team_ids_for
-
     from .models import Appointment
 
     pk = parse_id(appointment_id, "appointment")

@@ -40,8 +40,11 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from teamline.accounts.models import AgentProfile, User
+from teamline.conversations.actions import do_change_status, do_post_system_message
+from teamline.conversations.events import emit_conversation, record
 from teamline.conversations.models import Conversation, Direction, Message, Status, TimelineKind
-from teamline.core.errors import InvalidInput, TeamlineError
+from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
+from teamline.core.events import EventType
 from teamline.core.ids import parse_id
 from teamline.customers.identities import normalize_identity
 from teamline.customers.models import Customer, IdentityKind
@@ -107,27 +110,19 @@ def _now(now: datetime | None) -> datetime:
     return now if now is not None else timezone.now()
 
 
-def _conv_actions() -> Any:
-    from teamline.conversations import actions
-
-    return actions
-
-
 def _system_message(conversation: Conversation | None, text: str, now: datetime, tag: str) -> None:
     if conversation is not None:
-        _conv_actions().do_post_system_message(
-            conversation, text, content={"routing": tag}, now=now
-        )
+        do_post_system_message(conversation, text, content={"routing": tag}, now=now)
 
 
 def _record(conversation: Conversation | None, actor: User | None, **data: Any) -> None:
     if conversation is not None:
-        _conv_actions().record(conversation, TimelineKind.ROUTED, actor=actor, **data)
+        record(conversation, TimelineKind.ROUTED, actor=actor, **data)
 
 
 def _set_status(conversation: Conversation, status: str, actor: User | None) -> None:
     # A system change (actor None) is recorded without an actor.
-    _conv_actions().do_change_status(conversation, status, actor=cast(User, actor))
+    do_change_status(conversation, status, actor=cast(User, actor))
 
 
 def normalize_phone(phone: str, team: Team | None) -> str:
@@ -230,8 +225,6 @@ def may_record_outcome(actor: User, assignee_id: int | None, team: Team) -> bool
 
 def check_may_record_outcome(actor: User, assignee_id: int | None, team: Team) -> None:
     """Forbidden (403) unless `may_record_outcome`."""
-    from teamline.core.errors import Forbidden
-
     if not may_record_outcome(actor, assignee_id, team):
         raise Forbidden("Only the agent on the call or a supervisor can record its outcome.")
 
@@ -305,7 +298,7 @@ def do_callback_no_answer(
                 state=CallbackState.QUEUED, attempts=attempts, next_attempt_at=retry_at, agent=None
             )
             when = _local(conv.team, retry_at, now)
-            _conv_actions().record(
+            record(
                 conv,
                 TimelineKind.UNASSIGNED,
                 actor=actor,
@@ -322,9 +315,8 @@ def do_callback_no_answer(
                 "callback",
             )
             conv.refresh_from_db()
-            from teamline.core.events import EventType
 
-            _conv_actions().emit_conversation(conv, EventType.ASSIGNMENT_CHANGED)
+            emit_conversation(conv, EventType.ASSIGNMENT_CHANGED)
         else:
             Callback.objects.filter(pk=callback.pk).update(
                 state=CallbackState.FAILED, attempts=attempts, closed_at=now
@@ -830,7 +822,7 @@ def do_appointment_no_answer(
         Appointment.objects.filter(pk=appointment.pk).update(
             attempts=F("attempts") + 1, updated_at=now
         )
-        _conv_actions().record(
+        record(
             conv,
             TimelineKind.UNASSIGNED,
             actor=actor,
@@ -949,8 +941,6 @@ def customer_appointments(customer_id: int) -> list[Appointment]:
 
 def customer_appointment(customer_id: int, appointment_id: object) -> Appointment:
     """One of the customer's own bookings; NotFound for anybody else's."""
-    from teamline.core.errors import NotFound
-
     pk = parse_id(appointment_id, "booking")
     found = (
         Appointment.objects.filter(pk=pk, customer_id=customer_id)

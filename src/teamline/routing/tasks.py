@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from teamline.conversations.actions import do_wake_snoozed
+
 
 @task()
 def sweep_queues() -> int:
@@ -14,8 +16,6 @@ def sweep_queues() -> int:
 
 @task()
 def wake_snoozed() -> int:
-    from teamline.conversations.actions import do_wake_snoozed
-
     return do_wake_snoozed()
 
 

@@ -28,6 +28,8 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from teamline.accounts.models import Presence, Role, User
+from teamline.conversations.actions import do_add_note
+from teamline.conversations.events import conversation_recipients, emit_conversation, record
 from teamline.conversations.models import (
     Conversation,
     ConversationParticipant,
@@ -35,6 +37,7 @@ from teamline.conversations.models import (
     Status,
     TimelineKind,
 )
+from teamline.conversations.presenters import present_conversation
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.events import (
     Event,
@@ -283,8 +286,6 @@ def do_transfer_conversation(
     Records `transferred` (from, to, reason) and emits assignment.changed (old and new team,
     previous assignee) and conversation.updated / assignment.changed from routing.
     """
-    from teamline.conversations.actions import do_add_note
-
     if sum(target is not None for target in (to_agent, to_team, to_skill)) != 1:
         raise InvalidInput("Transfer to one agent, one team or one skill.")
     note = (note or "").strip()
@@ -399,8 +400,6 @@ def do_transfer_conversation(
 
 
 def _record(conversation: Conversation, kind: str, *, actor: User | None, **data: Any) -> None:
-    from teamline.conversations.events import record
-
     record(conversation, kind, actor=actor, **data)
 
 
@@ -409,9 +408,6 @@ def _emit_assignment(
 ) -> None:
     """assignment.changed to the conversation's recipients plus whoever just lost it (the
     previous assignee and, after a move, the previous team)."""
-    from teamline.conversations.events import conversation_recipients
-    from teamline.conversations.presenters import present_conversation
-
     staff = set(conversation_recipients(conversation).staff)
     if previous_agent_id:
         staff.add(user_group(previous_agent_id))
@@ -481,8 +477,6 @@ def do_reassign_conversation(
 
 
 def _presented(conversation: Conversation) -> dict[str, Any]:
-    from teamline.conversations.presenters import present_conversation
-
     return present_conversation(
         Conversation.objects.select_related("team", "customer", "assignee").get(pk=conversation.pk)
     )
@@ -507,9 +501,6 @@ def do_invite_expert(
     Adds an internal note saying who joined; emits expert.invited to the expert's own
     sessions and conversation.updated to the conversation's recipients (now including them).
     """
-    from teamline.conversations.actions import do_add_note
-    from teamline.conversations.events import emit_conversation
-
     if (expert is None) == (skill is None):
         raise InvalidInput("Invite an expert by name or by skill.")
     if conversation.status == Status.RESOLVED:
@@ -539,7 +530,6 @@ def do_invite_expert(
         fresh = Conversation.objects.select_related("team", "customer", "assignee").get(pk=conv.pk)
         why = f" for {skill}" if skill else ""
         do_add_note(fresh, f"Invited {expert.name} to join as an expert{why}.", actor=actor)
-        from teamline.conversations.presenters import present_conversation
 
         send_event_on_commit(
             Event(
@@ -563,9 +553,6 @@ def do_leave_conversation(
     """An expert leaves the conversation (or the assignee, whoever invited them, a supervisor
     or an admin takes them out): their participation ends and with it their access. Adds an
     internal note; emits conversation.updated to the conversation's recipients and the expert."""
-    from teamline.conversations.actions import do_add_note
-    from teamline.conversations.events import emit_conversation
-
     expert = expert or actor
     participant = ConversationParticipant.objects.filter(
         conversation=conversation, user=expert, left_at__isnull=True
@@ -592,7 +579,6 @@ def do_leave_conversation(
         )
         do_add_note(fresh, text, actor=actor)
         emit_conversation(fresh, EventType.CONVERSATION_UPDATED)
-        from teamline.conversations.presenters import present_conversation
 
         send_event_on_commit(
             Event(EventType.CONVERSATION_UPDATED, staff=present_conversation(fresh)),

@@ -44,6 +44,7 @@ from teamline.core.events import (
     customer_group,
 )
 from teamline.customers.models import Customer
+from teamline.routing.eta import customer_queue
 from teamline.teams.presenters import present_team_card
 
 from .views import origin_allowed
@@ -82,8 +83,6 @@ def _ready_frame(session: WidgetSession) -> dict[str, Any]:
     messages = [present_message_to_customer(m) for m in customer_thread(customer.pk)]
     conversation = current_conversation_for(customer.pk)
     from django.utils import timezone
-
-    from teamline.routing.eta import customer_queue
 
     return {
         "type": "ready",

@@ -23,8 +23,23 @@ from django.views.decorators.http import require_GET
 from teamline.connectors import webchat
 from teamline.connectors.actions import do_start_webchat_session
 from teamline.connectors.models import Inbox
-from teamline.connectors.queries import first_active_inbox, public_inbox
-from teamline.core.errors import Forbidden, InvalidInput, TeamlineError
+from teamline.connectors.queries import first_active_inbox, public_inbox, session_customer
+from teamline.conversations.queries import current_conversation_for
+from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
+from teamline.routing.eta import customer_queue
+from teamline.routing.scheduling import (
+    available_slots,
+    customer_appointment,
+    customer_appointments,
+    do_book_appointment,
+    do_cancel_appointment,
+    do_request_callback,
+    do_reschedule_appointment,
+    present_appointment,
+    present_callback,
+    present_slot,
+    slot_minutes,
+)
 from teamline.teams.presenters import present_team_card
 
 SESSION_FIELDS = ("token", "user_id", "user_hash", "name", "email")
@@ -195,9 +210,6 @@ ACTION_FIELDS = ("phone", "slot_start", "kind")
 
 
 def _session_customer(request: HttpRequest, inbox: Inbox) -> Any:
-    from teamline.connectors.queries import session_customer
-    from teamline.core.errors import NotFound
-
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -255,8 +267,6 @@ def _team_of(inbox: Inbox, customer: Any) -> Any:
 def _waiting(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
     from django.utils import timezone
 
-    from teamline.routing.eta import customer_queue
-
     if request.method != "GET":
         return _error("method_not_allowed", "Use GET.", 405)
     return JsonResponse({"queue": customer_queue(customer.pk, timezone.now())})
@@ -269,9 +279,6 @@ def queue(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
 
 
 def _callback(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
-    from teamline.conversations.queries import current_conversation_for
-    from teamline.routing.scheduling import do_request_callback, present_callback
-
     if request.method != "POST":
         return _error("method_not_allowed", "Use POST.", 405)
     fields = _read_body(request, ACTION_FIELDS, 100)
@@ -290,8 +297,6 @@ def callback(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
 
 
 def _slots(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
-    from teamline.routing.scheduling import available_slots, present_slot, slot_minutes
-
     if request.method != "GET":
         return _error("method_not_allowed", "Use GET.", 405)
     team = _team_of(inbox, customer)
@@ -313,13 +318,6 @@ def slots(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
 
 
 def _appointments(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
-    from teamline.conversations.queries import current_conversation_for
-    from teamline.routing.scheduling import (
-        customer_appointments,
-        do_book_appointment,
-        present_appointment,
-    )
-
     if request.method == "GET":
         rows = customer_appointments(customer.pk)
         return JsonResponse({"appointments": [present_appointment(a) for a in rows]})
@@ -349,13 +347,6 @@ def appointments(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
 
 def _one_appointment(appointment_id: int) -> Any:
     def handle(request: HttpRequest, inbox: Inbox, customer: Any) -> HttpResponse:
-        from teamline.routing.scheduling import (
-            customer_appointment,
-            do_cancel_appointment,
-            do_reschedule_appointment,
-            present_appointment,
-        )
-
         appointment = customer_appointment(customer.pk, appointment_id)
         if request.method == "GET":
             return JsonResponse({"appointment": present_appointment(appointment)})

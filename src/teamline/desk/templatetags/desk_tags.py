@@ -8,6 +8,7 @@ from django import template
 
 from teamline.accounts.models import AgentProfile, Presence
 from teamline.accounts.queries import profile_of
+from teamline.conversations.attachments import is_inline_safe
 
 register = template.Library()
 
@@ -79,6 +80,4 @@ def delivery_sentence(message: Any) -> str:
 
 @register.filter
 def inline_safe(attachment: Any) -> bool:
-    from teamline.conversations.attachments import is_inline_safe
-
     return is_inline_safe(attachment)

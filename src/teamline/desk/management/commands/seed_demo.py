@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from teamline.core.demo import DEMO_INBOX_ID, DEMO_PASSWORD, seed_demo
+from teamline.desk.demo import DEMO_INBOX_ID, DEMO_PASSWORD, seed_demo
 
 
 class Command(BaseCommand):
