@@ -30,8 +30,8 @@ from teamline.core.testing import (
     create_team,
     customer_says,
 )
+from teamline.routing.appointments import available_slots, do_book_appointment, process_appointments
 from teamline.routing.models import WorkItem
-from teamline.routing.scheduling import available_slots, do_book_appointment, process_appointments
 from teamline.teams.actions import do_set_business_hours
 from teamline.teams.models import BusinessHours, Team
 

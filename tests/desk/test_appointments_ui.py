@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 
 from teamline.core.testing import create_agent, create_customer
+from teamline.routing.appointments import available_slots, do_book_appointment
 from teamline.routing.models import Appointment
-from teamline.routing.scheduling import available_slots, do_book_appointment
 
 from .page import Page
 from .support import conversation_of, get_page

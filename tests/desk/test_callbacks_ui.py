@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from teamline.accounts.actions import do_set_presence
 from teamline.core.testing import create_customer, create_user
-from teamline.routing.scheduling import do_request_callback
+from teamline.routing.callbacks import do_request_callback
 
 from .page import Page
 from .support import conversation_of, get_page

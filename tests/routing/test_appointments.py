@@ -11,8 +11,7 @@ from django.db import connection
 from teamline.accounts.actions import do_set_presence
 from teamline.conversations.models import Message, SenderKind
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
-from teamline.routing.models import Appointment, WorkItem
-from teamline.routing.scheduling import (
+from teamline.routing.appointments import (
     SlotTaken,
     available_slots,
     do_book_appointment,
@@ -20,6 +19,7 @@ from teamline.routing.scheduling import (
     do_reschedule_appointment,
     process_appointments,
 )
+from teamline.routing.models import Appointment, WorkItem
 from teamline.teams.models import BusinessHours, Holiday
 
 from .support import timeline

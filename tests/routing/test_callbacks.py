@@ -17,14 +17,14 @@ from teamline.core.testing import (
     create_user,
     customer_says,
 )
-from teamline.routing.actions import sweep_queues
-from teamline.routing.eta import queue_status
-from teamline.routing.models import Callback, WorkItem, WorkState
-from teamline.routing.scheduling import (
+from teamline.routing.callbacks import (
     do_callback_no_answer,
     do_complete_callback,
     do_request_callback,
 )
+from teamline.routing.eta import queue_status
+from teamline.routing.models import Callback, WorkItem, WorkState
+from teamline.routing.tick import sweep_queues
 
 from .support import timeline
 

@@ -16,7 +16,7 @@ from teamline.core.testing import (
     create_team,
     customer_says,
 )
-from teamline.routing.actions import sweep_queues
+from teamline.routing.tick import sweep_queues
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 

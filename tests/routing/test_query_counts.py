@@ -11,8 +11,9 @@ from teamline.accounts.actions import do_set_presence
 from teamline.conversations.models import Conversation
 from teamline.core.testing import create_agent, create_customer, create_inbox, create_team
 from teamline.routing import engine
-from teamline.routing.actions import offer_waiting_work, route_conversation, sweep_queues
+from teamline.routing.actions import offer_waiting_work, route_conversation
 from teamline.routing.models import QueueEntry, WorkItem
+from teamline.routing.tick import sweep_queues
 
 from .support import arrives
 

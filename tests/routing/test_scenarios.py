@@ -14,10 +14,10 @@ from teamline.core.testing import create_agent, create_customer, create_inbox, c
 from teamline.routing.actions import (
     do_set_routing_preference,
     offer_waiting_work,
-    sweep_queues,
 )
 from teamline.routing.models import QueueEntry, WorkItem, WorkState
 from teamline.routing.queries import bots_allowed, explain
+from teamline.routing.tick import sweep_queues
 from teamline.teams.actions import do_set_business_hours, do_set_service_mode
 
 from .support import arrives, policy, queued, speaks_and_knows, timeline, work_item

@@ -7,8 +7,9 @@ import pytest
 
 from teamline.core.events import EventType
 from teamline.core.testing import capture_events, create_agent, create_customer, create_team
-from teamline.routing.actions import check_surges, sweep_queues
 from teamline.routing.models import SurgeEpisode
+from teamline.routing.surge import check_surges
+from teamline.routing.tick import sweep_queues
 
 from .support import arrives, timeline
 

@@ -22,9 +22,10 @@ from teamline.core.testing import (
     create_user,
     customer_says,
 )
-from teamline.routing.actions import do_assign_conversation, reevaluate_due
+from teamline.routing.actions import do_assign_conversation
 from teamline.routing.models import WorkState
 from teamline.routing.queries import queue_rows, waiting_explanation
+from teamline.routing.tick import reevaluate_due
 from teamline.routing.transfers import (
     access_transfer_agent,
     do_reassign_conversation,

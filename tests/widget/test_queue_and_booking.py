@@ -172,7 +172,7 @@ def test_staff_see_only_their_teams_appointments(client, inbox, kari):
 
     from teamline.accounts.actions import do_create_api_token
     from teamline.core.testing import create_agent, create_customer
-    from teamline.routing.scheduling import available_slots, do_book_appointment
+    from teamline.routing.appointments import available_slots, do_book_appointment
 
     oslo = kari.teams.get()
     for i in range(3):

@@ -87,6 +87,7 @@ def _mark(event: WebhookEvent, status: str, error: str = "") -> None:
 def process_event(event_id: int, *, force: bool = False) -> str:
     """Process one stored webhook event; returns its new status ("deferred" when a receipt is
     looked at again later). Processed and ignored events are left alone unless `force`."""
+    # connectors.actions enqueues this module's tasks: the import stays here (one app's cycle).
     from .actions import do_receive_inbound, redact
 
     event = (

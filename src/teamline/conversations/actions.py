@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -34,6 +34,7 @@ from .events import (
     emit_message_updated,
     record,
 )
+from .locks import lock_conversation, lock_latest_conversation
 from .models import (
     Conversation,
     DeliveryStatus,
@@ -44,9 +45,7 @@ from .models import (
     TimelineKind,
 )
 from .presenters import present_message
-
-if TYPE_CHECKING:
-    from .queries import ReplyChannel
+from .queries import CHANNEL_LABELS, ReplyChannel, choose_reply_channel, system_message_channel
 
 logger = logging.getLogger(__name__)
 
@@ -135,12 +134,7 @@ def _receive(
     defer_routing: bool,
 ) -> Message:
     now = timezone.now()
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(customer=customer)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    conversation = lock_latest_conversation(customer.pk)
     reopen_window = timedelta(days=settings.TEAMLINE["REOPEN_WINDOW_DAYS"])
     needs_routing = False
     if conversation is None or (
@@ -378,8 +372,6 @@ def do_send_reply(
     Idempotent on client_id per agent, also for simultaneous retries (the unique constraint
     decides; the loser returns the winner's message). Emits message.created to staff and customer.
     """
-    from .queries import choose_reply_channel
-
     text = _clean_text(text)
     external_id = f"agent{actor.pk}:{client_id}" if client_id else None
     target = choose_reply_channel(conversation, via)
@@ -480,7 +472,7 @@ def do_change_status(
         raise InvalidInput("Snoozing needs a time in the future.")
     freed_agent = None
     with transaction.atomic():
-        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conv = lock_conversation(conversation.pk)
         previous = conv.status
         if previous == status and status != Status.SNOOZED:
             return conv
@@ -579,8 +571,6 @@ def do_post_system_message(
     any failed delivery — and logged; nothing is raised, so routing and scheduling carry on.
     Inserts the message (and its task) only: no conversation row lock. Emits message.created
     (staff + customer)."""
-    from .queries import CHANNEL_LABELS, system_message_channel
-
     text = _clean_text(text)
     target = system_message_channel(conversation)
     channel = target.channel if target else conversation.channel

@@ -22,7 +22,10 @@ from django.views.decorators.http import require_GET, require_POST
 from teamline.conversations.models import Conversation
 from teamline.conversations.queries import visible_conversations
 from teamline.core.errors import InvalidInput, TeamlineError
-from teamline.routing import scheduling
+from teamline.routing import appointments as booking
+from teamline.routing import callbacks, scheduling
+from teamline.routing.appointments import access_appointment
+from teamline.routing.callbacks import access_callback
 from teamline.routing.models import (
     LIVE_APPOINTMENT_STATES,
     Appointment,
@@ -30,7 +33,6 @@ from teamline.routing.models import (
     Callback,
     CallbackState,
 )
-from teamline.routing.queries import access_appointment, access_callback
 from teamline.teams.models import Team
 from teamline.teams.queries import team_ids_for
 
@@ -76,9 +78,9 @@ def _callback_outcome(request: HttpRequest, callback_id: int, *, answered: bool)
     scheduling.check_may_record_outcome(actor, conversation.assignee_id, conversation.team)
     try:
         if answered:
-            callback = scheduling.do_complete_callback(callback, actor=actor)
+            callback = callbacks.do_complete_callback(callback, actor=actor)
         else:
-            callback = scheduling.do_callback_no_answer(callback, actor=actor)
+            callback = callbacks.do_callback_no_answer(callback, actor=actor)
     except InvalidInput as exc:
         conversation.refresh_from_db()
         if hx_target(request) == "conversation-status":
@@ -127,7 +129,7 @@ def _rows(actor: Any, errors: dict[int, str], now: datetime) -> list[dict[str, A
     """Upcoming (booked or in progress) appointments of the actor's teams, soonest first, each
     with its time, the free slots it may move to (booked ones only) and its error, if any."""
     appointments = list(
-        scheduling.teams_appointments(team_ids_for(actor), states=LIVE_APPOINTMENT_STATES)
+        booking.teams_appointments(team_ids_for(actor), states=LIVE_APPOINTMENT_STATES)
         .select_related("customer", "conversation")
         .order_by("slot_start", "pk")[:APPOINTMENTS_LIMIT]
     )
@@ -136,7 +138,7 @@ def _rows(actor: Any, errors: dict[int, str], now: datetime) -> list[dict[str, A
     slots = {
         team_id: [
             (slot.start, slot_time(teams[team_id], slot.start))
-            for slot in scheduling.available_slots(teams[team_id], now=now)
+            for slot in booking.available_slots(teams[team_id], now=now)
         ]
         for team_id in sorted(movable)
     }
@@ -202,7 +204,7 @@ def cancel_appointment(request: HttpRequest, appointment_id: int) -> HttpRespons
     appointment: Appointment = access_appointment(actor, appointment_id)
     name = appointment.customer.display_name
     try:
-        scheduling.do_cancel_appointment(appointment, actor=actor, by="staff")
+        booking.do_cancel_appointment(appointment, actor=actor, by="staff")
     except InvalidInput as exc:
         return _error(request, appointment, exc)
     return _done(request, f"Appointment with {name} cancelled.")
@@ -226,10 +228,8 @@ def reschedule_appointment(request: HttpRequest, appointment_id: int) -> HttpRes
     name = appointment.customer.display_name
     try:
         start = _slot_start(request.POST.get("slot_start", ""))
-        appointment = scheduling.do_reschedule_appointment(
-            appointment, start, actor=actor, by="staff"
-        )
-    except (InvalidInput, scheduling.SlotTaken) as exc:
+        appointment = booking.do_reschedule_appointment(appointment, start, actor=actor, by="staff")
+    except (InvalidInput, booking.SlotTaken) as exc:
         return _error(request, appointment, exc)
     when = slot_time(appointment.team, appointment.slot_start)
     return _done(request, f"Appointment with {name} moved to {when.local} {when.zone} time.")

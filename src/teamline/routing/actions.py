@@ -1,7 +1,10 @@
-"""Routing's writes: work items, placements, claims, offers, the periodic tick, surges.
+"""Routing's writes: work items, claims, single-item decisions, offers, explicit assignment.
 
 This module is the seam other apps call: `route_conversation`, `offer_waiting_work`,
-`agent_freed`, `close_work_item`, `sweep_queues` and `do_assign_conversation`. Decisions come
+`agent_freed`, `close_work_item` (conversations and accounts reach them through their hooks,
+provided in RoutingConfig.ready) and `do_assign_conversation`. Where an item waits is stored by
+routing/placement.py; the periodic tick is routing/tick.py, surges routing/surge.py.
+Decisions come
 from the pure engine (routing/engine.py); this module loads the data it needs with a bounded
 number of queries (routing/queries.py) and applies the answer race-free. Channel arrivals
 (`route_conversation(..., defer=True)`) and the tick's due items are decided many at a time by
@@ -38,21 +41,15 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
-from teamline.accounts.models import AgentProfile, ChannelKind, Presence, User
+from teamline.accounts.models import AgentProfile, User
 from teamline.conversations.events import emit_conversation, record
+from teamline.conversations.locks import lock_agent_then_conversation, lock_available_agent
 from teamline.conversations.models import Conversation, Status, TimelineKind
 from teamline.core.errors import InvalidInput
-from teamline.core.events import (
-    Event,
-    EventType,
-    Recipients,
-    admins_group,
-    send_event_on_commit,
-    team_group,
-)
+from teamline.core.events import EventType
 from teamline.customers.models import Customer
-from teamline.teams.hours import calendars_for, format_local
-from teamline.teams.models import ServiceMode, Team
+from teamline.teams.hours import calendars_for
+from teamline.teams.models import Team
 
 from . import engine, eta
 from .models import (
@@ -62,13 +59,12 @@ from .models import (
     CallbackState,
     CustomerRoutingPreference,
     QueueEntry,
-    SurgeEpisode,
     WorkItem,
     WorkKind,
     WorkState,
 )
+from .placement import apply_placement
 from .queries import (
-    free_agents,
     item_snapshot,
     load_agents,
     load_context,
@@ -76,9 +72,9 @@ from .queries import (
     policy_by_id,
     policy_for_inbox,
     service_level_targets,
-    team_queue_stats,
     trusted_prefix,
 )
+from .scheduling import work_closed
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +87,6 @@ TAKEN = "taken"
 MAX_CLAIM_TRIES = 5  # eligible agents tried per item-driven decision
 OFFER_SCAN = 50  # queue entries looked at per round of an agent-driven offer
 OFFER_ROUNDS = 20
-TICK_BATCH = 200  # due items re-evaluated per batch of the tick
-TICK_ROUNDS = 10  # batches per tick at most (the next tick continues)
-# A surge ends when the queue falls below this share of its thresholds (no flapping).
-SURGE_HYSTERESIS = 0.8
 
 
 def _now(now: datetime | None) -> datetime:
@@ -178,8 +170,6 @@ def close_work_item(
         state=state, closed_at=now, next_check_at=None, version=F("version") + 1
     )
     if closed and WorkItem.objects.filter(pk__in=ids).exclude(kind=WorkKind.CONVERSATION).exists():
-        from .scheduling import work_closed
-
         work_closed(conversation, ids, now=now, abandoned=state == WorkState.ABANDONED)
     return closed
 
@@ -204,11 +194,7 @@ def claim(
     """
     now = _now(now)
     with transaction.atomic():
-        profile = (
-            AgentProfile.objects.select_for_update()
-            .filter(user_id=agent_id, presence=Presence.AVAILABLE, user__is_active=True)
-            .first()
-        )
+        profile = lock_available_agent(agent_id)
         if profile is None or (profile.wrap_up_until and profile.wrap_up_until > now):
             return UNAVAILABLE
         conversation = (
@@ -352,55 +338,8 @@ def _route(row: WorkItem, conv: Conversation, now: datetime) -> int | None:
                 .values_list("assignee_id", flat=True)
                 .first()
             )
-    _apply_placement(row, conv, item, placement, policy, ctx, now)
+    apply_placement(row, conv, item, placement, policy, ctx, now)
     return None
-
-
-def _entries_for(row: WorkItem, placement: engine.Placement) -> list[QueueEntry]:
-    common = {
-        "work_item": row,
-        "channel_kind": row.channel_kind,
-        "language": placement.language,
-        "rank_at": row.rank_at,
-    }
-    if placement.scope == engine.SCOPE_AGENT:
-        return [QueueEntry(agent_id=placement.agent_id, **common)]
-    if placement.scope == engine.SCOPE_ALL:
-        return [QueueEntry(excluded_team_id=placement.excluded_team_id, **common)]
-    return [QueueEntry(team_id=team_id, **common) for team_id in sorted(placement.team_ids)]
-
-
-def _promise_text(item: engine.Item, placement: engine.Placement, ctx: engine.Context) -> str:
-    home = item.home_team_id
-    calendar = ctx.calendars.get(home) if home else None
-    team = f"Team {calendar.name}" if calendar else "Our team"
-    limited = home is not None and ctx.mode(home) == ServiceMode.LIMITED
-    now_text = (
-        f"{team} is handling urgent matters only right now"
-        if limited
-        else f"{team} is closed right now"
-    )
-    if placement.promise_at is not None and calendar is not None:
-        when = format_local(calendar, placement.promise_at, ctx.now)
-        return f"{now_text}. A person will answer your message from {when}."
-    return f"{now_text}. A person will answer your message as soon as we are back."
-
-
-def _apply_placement(
-    row: WorkItem,
-    conv: Conversation,
-    item: engine.Item,
-    placement: engine.Placement,
-    policy: engine.Policy,
-    ctx: engine.Context,
-    now: datetime,
-) -> bool:
-    """Store where one item waits (routing/batch.py `place_items`, the same code the batch
-    router uses): False when a concurrent change to the item won."""
-    from .batch import Planned, place_items
-
-    with transaction.atomic():
-        return place_items([Planned(row, conv, item, policy, placement)], ctx, now) == 1
 
 
 # --- Agent-driven decisions -----------------------------------------------------------------
@@ -527,8 +466,7 @@ def do_assign_conversation(
     if not agent.teams.filter(pk=conversation.team_id).exists():
         raise InvalidInput(f"{agent.name} is not a member of {conversation.team.name}.")
     with transaction.atomic():
-        AgentProfile.objects.select_for_update().filter(user=agent).first()
-        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conv = lock_agent_then_conversation(agent.pk, conversation.pk)
         previous = conv.assignee_id
         now = timezone.now()
         conv.assignee = agent
@@ -584,246 +522,7 @@ def do_set_routing_preference(
     return preference
 
 
-# --- The periodic tick ----------------------------------------------------------------------
-
-
-def sweep_queues(*, now: datetime | None = None) -> int:
-    """The periodic tick (also the safety net for any process that died mid-decision):
-    repair open unassigned conversations without a queued item, give back the real-time work
-    of agents who went offline, start and end surges, re-evaluate queued items whose check is
-    due (timeouts, overflow, openings, aging), and offer waiting work to free agents.
-    Returns the number of assignments made."""
-    now = _now(now)
-    assigned = ensure_work_items(now=now)
-    give_back_offline_work(now=now)
-    check_surges(now=now)
-    assigned += reevaluate_due(now=now)
-    assigned += offer_to_free_agents(now=now)
-    return assigned
-
-
-def ensure_work_items(*, now: datetime | None = None, limit: int = TICK_BATCH) -> int:
-    """Open unassigned conversations without a queued item (data from before the engine, or a
-    path that did not route) get one and are routed. Returns assignments made."""
-    now = _now(now)
-    assigned = 0
-    orphans = (
-        Conversation.objects.filter(status=Status.OPEN, assignee__isnull=True)
-        .exclude(work_items__state=WorkState.QUEUED)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for conversation_id in list(orphans):
-        conv = Conversation.objects.get(pk=conversation_id)
-        if conv.waiting_since is None:
-            Conversation.objects.filter(pk=conv.pk, waiting_since__isnull=True).update(
-                waiting_since=now
-            )
-        with transaction.atomic():
-            if route_conversation(conv, now=now):
-                assigned += 1
-    return assigned
-
-
-def reevaluate_due(*, now: datetime | None = None, limit: int = TICK_BATCH) -> int:
-    """Decide again for queued items whose next check has come (timeouts, overflow, openings,
-    aging, and deferred arrivals), in batches (routing/batch.py). Returns assignments made."""
-    from .batch import route_pending
-
-    now = _now(now)
-    assigned = 0
-    for _round in range(TICK_ROUNDS):
-        batch = route_pending(now=now, limit=limit)
-        assigned += batch.assigned
-        if len(batch.decided) < limit:
-            break
-    return assigned
-
-
-def offer_to_free_agents(*, now: datetime | None = None) -> int:
-    """Offer waiting work to every available agent out of wrap-up with room for some channel
-    kind (covers capacity freed by any path, wrap-ups that ended and teams that just opened),
-    longest idle first. Agents who are full cost nothing here (one query finds who has room).
-    Returns assignments made."""
-    now = _now(now)
-    if not QueueEntry.objects.exists():
-        return 0
-    free = free_agents(ChannelKind.values, team_ids=None, now=now)
-    order = sorted(
-        free.values(),
-        key=lambda agent: (
-            agent.last_assigned_at is not None,
-            agent.last_assigned_at or now,
-            agent.id,
-        ),
-    )
-    users = User.objects.in_bulk([agent.id for agent in order])
-    return sum(offer_waiting_work(users[agent.id], now=now) for agent in order if agent.id in users)
-
-
-def give_back_offline_work(*, now: datetime | None = None, limit: int = TICK_BATCH) -> int:
-    """Agents offline for longer than their policy's grace give back their open real-time work
-    (the policy's give_back_kinds, chat and voice by default; email threads stay theirs). Each
-    conversation is unassigned and routed again. Returns how many were given back."""
-    now = _now(now)
-    candidates = list(
-        Conversation.objects.filter(
-            status=Status.OPEN,
-            assignee__isnull=False,
-            assignee__agent__presence=Presence.OFFLINE,
-            channel_kind__in=["chat", "voice"],
-        )
-        .select_related("assignee__agent")
-        .order_by("pk")[:limit]
-    )
-    given = 0
-    policies: dict[int | None, engine.Policy] = {}
-    for conv in candidates:
-        if conv.inbox_id not in policies:
-            policies[conv.inbox_id] = policy_for_inbox(conv.inbox_id)[0]
-        policy = policies[conv.inbox_id]
-        agent_id = conv.assignee_id
-        if agent_id is None or conv.assignee is None:
-            continue
-        since = conv.assignee.agent.presence_changed_at
-        if conv.channel_kind not in policy.give_back_kinds:
-            continue
-        if since > now - timedelta(seconds=policy.offline_grace_seconds):
-            continue
-        with transaction.atomic():
-            profile = (
-                AgentProfile.objects.select_for_update()
-                .filter(user_id=agent_id, presence=Presence.OFFLINE)
-                .first()
-            )
-            if profile is None:
-                continue  # back online meanwhile
-            released = Conversation.objects.filter(
-                pk=conv.pk, assignee_id=agent_id, status=Status.OPEN
-            ).update(assignee=None, waiting_since=now, updated_at=now)
-            if not released:
-                continue
-            close_work_item(conv, now=now)
-            conv.refresh_from_db()
-            record(
-                conv,
-                TimelineKind.UNASSIGNED,
-                agent_id=agent_id,
-                reason="agent went offline; real-time work goes back to the queue",
-            )
-            emit_conversation(conv, EventType.ASSIGNMENT_CHANGED)
-            route_conversation(conv, now=now)
-            given += 1
-    return given
-
-
-# --- Surge ----------------------------------------------------------------------------------
-
-
-def surge_recipients(team_id: int) -> Recipients:
-    """routing.surge goes to the team's group (its supervisors and agents) and admins."""
-    return Recipients(staff=frozenset({team_group(team_id), admins_group()}))
-
-
-def _surge_event(team: Team, episode: SurgeEpisode, *, active: bool, now: datetime) -> Event:
-    return Event(
-        EventType.ROUTING_SURGE,
-        staff={
-            "team": {"id": team.pk, "name": team.name},
-            "active": active,
-            "queue_length": episode.queue_length,
-            "longest_wait_seconds": episode.longest_wait_seconds,
-            "peak_queue_length": episode.peak_queue_length,
-            "reason": episode.reason,
-            "at": now.isoformat(),
-        },
-    )
-
-
-def check_surges(*, now: datetime | None = None) -> list[tuple[int, bool]]:
-    """Start a surge for teams whose queue length or longest wait passed their thresholds, end
-    it when the queue falls back under SURGE_HYSTERESIS of them. A surge makes the team count as
-    saturated, so its items overflow at once (their checks are made due now). Emits
-    routing.surge (team + admins) on each change; SurgeEpisode rows are the record.
-    Returns [(team id, active)] for the changes made."""
-    now = _now(now)
-    teams = list(
-        Team.objects.filter(
-            Q(surge_queue_length__isnull=False) | Q(surge_wait_seconds__isnull=False)
-        )
-    )
-    if not teams:
-        return []
-    stats = team_queue_stats(team.pk for team in teams)
-    open_episodes = {
-        episode.team_id: episode
-        for episode in SurgeEpisode.objects.filter(
-            ended_at__isnull=True, team_id__in=[team.pk for team in teams]
-        )
-    }
-    changes: list[tuple[int, bool]] = []
-    for team in teams:
-        length, oldest = stats.get(team.pk, (0, None))
-        wait = int((now - oldest).total_seconds()) if oldest else 0
-        over, under, why = _surge_levels(team, length, wait)
-        episode = open_episodes.get(team.pk)
-        if episode is None and over:
-            if _start_surge(team, length, wait, why, now):
-                changes.append((team.pk, True))
-        elif episode is not None and under:
-            with transaction.atomic():
-                ended = SurgeEpisode.objects.filter(pk=episode.pk, ended_at__isnull=True).update(
-                    ended_at=now
-                )
-                if ended:
-                    episode.queue_length, episode.longest_wait_seconds = length, wait
-                    send_event_on_commit(
-                        _surge_event(team, episode, active=False, now=now),
-                        surge_recipients(team.pk),
-                    )
-                    changes.append((team.pk, False))
-        elif episode is not None and length > episode.peak_queue_length:
-            SurgeEpisode.objects.filter(pk=episode.pk).update(peak_queue_length=length)
-    return changes
-
-
-def _surge_levels(team: Team, length: int, wait: int) -> tuple[bool, bool, str]:
-    over_reasons = []
-    under = True
-    if team.surge_queue_length is not None:
-        if length >= team.surge_queue_length:
-            over_reasons.append(f"{length} waiting (threshold {team.surge_queue_length})")
-        if length >= team.surge_queue_length * SURGE_HYSTERESIS:
-            under = False
-    if team.surge_wait_seconds is not None:
-        if wait >= team.surge_wait_seconds:
-            over_reasons.append(f"longest wait {wait} s (threshold {team.surge_wait_seconds} s)")
-        if wait >= team.surge_wait_seconds * SURGE_HYSTERESIS:
-            under = False
-    return bool(over_reasons), under, "; ".join(over_reasons)
-
-
-def _start_surge(team: Team, length: int, wait: int, why: str, now: datetime) -> bool:
-    try:
-        with transaction.atomic():
-            episode = SurgeEpisode.objects.create(
-                team=team,
-                started_at=now,
-                queue_length=length,
-                longest_wait_seconds=wait,
-                peak_queue_length=length,
-                reason=why,
-            )
-            # Widen: the team's waiting items are decided again at once (they overflow).
-            WorkItem.objects.filter(home_team=team, state=WorkState.QUEUED).update(
-                next_check_at=now
-            )
-            send_event_on_commit(
-                _surge_event(team, episode, active=True, now=now), surge_recipients(team.pk)
-            )
-    except IntegrityError:
-        return False  # another worker started it
-    return True
+# --- Queue summary ----------------------------------------------------------------------------
 
 
 def queue_summary(team: Team) -> dict[str, Any]:

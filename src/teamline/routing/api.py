@@ -2,7 +2,8 @@
 
 - Callbacks and appointments (/api/v1/callbacks, /api/v1/appointments): every path id goes
   through access_callback / access_appointment (scoped by the actor's teams: NotFound → 404
-  otherwise, whether or not it exists); writes go through routing.scheduling.
+  otherwise, whether or not it exists); writes go through routing.callbacks and
+  routing.appointments.
 - Transfers, reassignment and experts (mounted under /api/v1/conversations): every path id goes
   through access_conversation, every body id through an access helper of routing.transfers; who
   may do what is decided by the actions (403 with a message for someone in scope but without
@@ -26,9 +27,10 @@ from teamline.core.errors import Forbidden, NotFound
 from teamline.teams.models import Team
 from teamline.teams.queries import access_team, team_ids_for
 
-from . import scheduling
+from . import appointments, callbacks, scheduling
+from .appointments import access_appointment
+from .callbacks import access_callback
 from .models import Appointment, AppointmentState, Callback
-from .queries import access_appointment, access_callback
 from .transfers import (
     access_expert,
     access_participant,
@@ -138,8 +140,8 @@ def request_callback(request: HttpRequest, payload: CallbackIn) -> Any:
     """On the customer's behalf: they keep their place in line and are called back."""
     actor = _actor(request)
     conversation = access_conversation(actor, payload.conversation_id)
-    callback = scheduling.do_request_callback(conversation, payload.phone, actor=actor)
-    return Status(201, scheduling.present_callback(callback))
+    callback = callbacks.do_request_callback(conversation, payload.phone, actor=actor)
+    return Status(201, callbacks.present_callback(callback))
 
 
 @callbacks_router.get(
@@ -150,7 +152,7 @@ def request_callback(request: HttpRequest, payload: CallbackIn) -> Any:
 )
 def get_callback(request: HttpRequest, callback_id: ObjectId) -> Any:
     """One callback of a conversation in your teams; 404 otherwise."""
-    return scheduling.present_callback(access_callback(_actor(request), callback_id))
+    return callbacks.present_callback(access_callback(_actor(request), callback_id))
 
 
 def _callback_outcome(request: HttpRequest, callback_id: int, answered: bool) -> Any:
@@ -158,10 +160,10 @@ def _callback_outcome(request: HttpRequest, callback_id: int, answered: bool) ->
     callback: Callback = access_callback(actor, callback_id)
     _may_work(actor, callback.conversation.assignee_id, callback.conversation.team)
     if answered:
-        callback = scheduling.do_complete_callback(callback, actor=actor)
+        callback = callbacks.do_complete_callback(callback, actor=actor)
     else:
-        callback = scheduling.do_callback_no_answer(callback, actor=actor)
-    return scheduling.present_callback(callback)
+        callback = callbacks.do_callback_no_answer(callback, actor=actor)
+    return callbacks.present_callback(callback)
 
 
 @callbacks_router.post(
@@ -204,8 +206,8 @@ def list_appointments(request: HttpRequest, filters: Query[AppointmentFilters]) 
             raise NotFound("No such team.")
         teams = [filters.team_id]
     states = (filters.state,) if filters.state else None
-    rows = scheduling.teams_appointments(teams, states=states)[:500]
-    return [scheduling.present_appointment(row) for row in rows]
+    rows = appointments.teams_appointments(teams, states=states)[:500]
+    return [appointments.present_appointment(row) for row in rows]
 
 
 @appointments_router.get(
@@ -220,8 +222,8 @@ def list_slots(request: HttpRequest, filters: Query[SlotFilters]) -> Any:
     return {
         "team": {"id": team.pk, "name": team.name},
         "timezone": team.timezone,
-        "slot_minutes": scheduling.slot_minutes(),
-        "slots": [scheduling.present_slot(s) for s in scheduling.available_slots(team)],
+        "slot_minutes": appointments.slot_minutes(),
+        "slots": [appointments.present_slot(s) for s in appointments.available_slots(team)],
     }
 
 
@@ -233,7 +235,7 @@ def list_slots(request: HttpRequest, filters: Query[SlotFilters]) -> Any:
 )
 def get_appointment(request: HttpRequest, appointment_id: ObjectId) -> Any:
     """One booking of your teams; 404 otherwise."""
-    return scheduling.present_appointment(access_appointment(_actor(request), appointment_id))
+    return appointments.present_appointment(access_appointment(_actor(request), appointment_id))
 
 
 @appointments_router.post(
@@ -246,8 +248,8 @@ def cancel_appointment(request: HttpRequest, appointment_id: ObjectId) -> Any:
     """Cancel a booking (booked or in progress): its seat is free again."""
     actor = _actor(request)
     appointment: Appointment = access_appointment(actor, appointment_id)
-    appointment = scheduling.do_cancel_appointment(appointment, actor=actor, by="staff")
-    return scheduling.present_appointment(appointment)
+    appointment = appointments.do_cancel_appointment(appointment, actor=actor, by="staff")
+    return appointments.present_appointment(appointment)
 
 
 @appointments_router.post(
@@ -262,10 +264,10 @@ def reschedule_appointment(
     """Move a booking that has not started to another free slot (409 when just taken)."""
     actor = _actor(request)
     appointment: Appointment = access_appointment(actor, appointment_id)
-    appointment = scheduling.do_reschedule_appointment(
+    appointment = appointments.do_reschedule_appointment(
         appointment, payload.slot_start, actor=actor, by="staff"
     )
-    return scheduling.present_appointment(appointment)
+    return appointments.present_appointment(appointment)
 
 
 @appointments_router.post(
@@ -281,8 +283,8 @@ def appointment_no_answer(request: HttpRequest, appointment_id: ObjectId) -> Any
     if appointment.state != AppointmentState.STARTED or appointment.conversation is None:
         raise NotFound("This appointment is not in progress.")
     _may_work(actor, appointment.conversation.assignee_id, appointment.team)
-    appointment = scheduling.do_appointment_no_answer(appointment, actor=actor)
-    return scheduling.present_appointment(appointment)
+    appointment = appointments.do_appointment_no_answer(appointment, actor=actor)
+    return appointments.present_appointment(appointment)
 
 
 ConversationId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The conversation's id.")]

@@ -32,31 +32,31 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import OperationalError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from teamline.accounts.models import AgentProfile, Presence, User
-from teamline.conversations.actions import do_post_system_message
 from teamline.conversations.events import emit_conversations
+from teamline.conversations.locks import lock_agents, lock_waiting_conversations
 from teamline.conversations.models import Conversation, Status, TimelineEvent, TimelineKind
 from teamline.core.bulk import update_rows
 from teamline.core.events import EventType
 from teamline.customers.models import Customer
 
 from . import engine, eta
+from .actions import close_work_item
 from .models import (
     LIVE_CALLBACK_STATES,
     Callback,
     CallbackState,
-    PoolScope,
     QueueEntry,
     WorkItem,
     WorkKind,
     WorkState,
 )
+from .placement import Planned, place_items
 from .queries import (
     cached_calendars,
     context_teams,
@@ -88,21 +88,6 @@ class RouteBatch:
     assigned: int = 0
     placed: int = 0
     closed: int = 0
-
-
-@dataclass
-class Planned:
-    """One item's decision on its way to the database: where it stands and, if chosen, who
-    takes it."""
-
-    row: WorkItem
-    conversation: Conversation
-    item: engine.Item
-    policy: engine.Policy
-    placement: engine.Placement
-    agent_id: int | None = None
-    reason: str = ""
-    retry_now: bool = False
 
 
 def route_pending(*, now: datetime | None = None, limit: int = ROUTE_BATCH) -> RouteBatch:
@@ -139,8 +124,6 @@ def _lease(now: datetime, limit: int) -> list[int]:
 
 def route_items(ids: Iterable[int], now: datetime) -> RouteBatch:
     """Decide the given queued items together (they should be leased by the caller)."""
-    from .actions import close_work_item
-
     result = RouteBatch()
     rows = list(
         WorkItem.objects.filter(pk__in=list(ids), state=WorkState.QUEUED)
@@ -264,13 +247,7 @@ def _claim(plans: list[Planned], now: datetime) -> set[int]:
     if not wanted:
         return set()
     agent_ids = sorted({plan.agent_id for plan in wanted if plan.agent_id is not None})
-    profiles = {
-        profile.user_id: profile
-        for profile in AgentProfile.objects.filter(user_id__in=agent_ids)
-        .select_for_update(of=("self",))
-        .select_related("user")
-        .order_by("user_id")
-    }
+    profiles = lock_agents(agent_ids)
     load: dict[tuple[int, str], int] = {}
     for assignee_id, kind, count in (
         Conversation.objects.filter(assignee_id__in=agent_ids, status=Status.OPEN)
@@ -289,16 +266,7 @@ def _claim(plans: list[Planned], now: datetime) -> set[int]:
             continue
         load[(agent_id, kind)] = load.get((agent_id, kind), 0) + 1
         holding.append(plan)
-    claimable = set(
-        Conversation.objects.select_for_update()
-        .filter(
-            pk__in=sorted(plan.conversation.pk for plan in holding),
-            assignee__isnull=True,
-            status=Status.OPEN,
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    claimable = lock_waiting_conversations(plan.conversation.pk for plan in holding)
     taken = [plan for plan in holding if plan.conversation.pk in claimable]
     for plan in holding:
         if plan.conversation.pk not in claimable:
@@ -369,74 +337,3 @@ def _has_room(profile: AgentProfile, kind: str, load: int, now: datetime) -> boo
     if profile.wrap_up_until is not None and profile.wrap_up_until > now:
         return False
     return load < profile.capacity_for(kind)
-
-
-def place_items(plans: list[Planned], ctx: engine.Context, now: datetime) -> int:
-    """Store where each item waits: its step and pool, its queue entries, why on the timeline,
-    and the honest promise when nobody may serve it now. Items another process changed since
-    they were read (their version moved) are left to it. Returns how many were stored. Call
-    inside a transaction; also the single-item path (`actions._apply_placement`)."""
-    from .actions import _entries_for, _promise_text
-
-    if not plans:
-        return 0
-    versions = dict(
-        WorkItem.objects.select_for_update()
-        .filter(pk__in=sorted(plan.row.pk for plan in plans), state=WorkState.QUEUED)
-        .order_by("pk")
-        .values_list("pk", "version")
-    )
-    mine = [plan for plan in plans if versions.get(plan.row.pk) == plan.row.version]
-    timeline, rows, entries, changed = [], [], [], []
-    for plan in mine:
-        row, placement, conversation = plan.row, plan.placement, plan.conversation
-        first = row.version == 0
-        promise = not placement.serving_now and row.promised_at is None
-        data: dict[str, Any] = {
-            "reason": placement.reason,
-            "step": f"{placement.step_index + 1} of {placement.step_count}",
-            "explanation": engine.explain(plan.item, placement, plan.policy, ctx),
-        }
-        text = _promise_text(plan.item, placement, ctx) if promise else ""
-        if text:
-            data["promise"] = text
-        if first or placement.moved or text:
-            kind = TimelineKind.QUEUED if first else TimelineKind.ROUTED
-            timeline.append(TimelineEvent(conversation=conversation, kind=kind, data=data))
-        if text:  # after the timeline entry that explains it
-            do_post_system_message(conversation, text, content={"routing": "promise"}, now=now)
-        if first or placement.moved:
-            changed.append(conversation)
-        row.step_index = placement.step_index
-        row.step_kind = placement.step.kind
-        row.step_entered_at = placement.entered_at
-        row.scope = PoolScope(placement.scope)
-        row.next_check_at = now if plan.retry_now else placement.next_check_at
-        row.reason = placement.reason[:300]
-        row.needed_skills = dict(placement.skills)
-        row.promised_at = now if text else row.promised_at
-        row.version += 1
-        rows.append(row)
-        entries += _entries_for(row, placement)
-    if not rows:
-        return 0
-    TimelineEvent.objects.bulk_create(timeline)
-    update_rows(
-        WorkItem,
-        rows,
-        [
-            "step_index",
-            "step_kind",
-            "step_entered_at",
-            "scope",
-            "next_check_at",
-            "reason",
-            "needed_skills",
-            "promised_at",
-            "version",
-        ],
-    )
-    QueueEntry.objects.filter(work_item_id__in=[row.pk for row in rows]).delete()
-    QueueEntry.objects.bulk_create(entries)
-    emit_conversations(changed, EventType.CONVERSATION_UPDATED)
-    return len(rows)

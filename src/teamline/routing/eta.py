@@ -51,6 +51,7 @@ from teamline.teams.hours import admits, calendars_for, format_local, mode_at, n
 from teamline.teams.models import Team
 
 from .models import QueueEntry, WorkItem, WorkState
+from .queries import explain
 
 HANDLE_WINDOW = timedelta(hours=1)
 MIN_SAMPLES = 3
@@ -267,8 +268,6 @@ def queue_status(conversation: Conversation, now: datetime) -> QueueStatus | Non
 def queue_report(conversation: Conversation, now: datetime) -> dict[str, Any] | None:
     """The staff view of a waiting conversation: position and ETA plus routing's explanation
     of where the item sits, or None when it is not waiting."""
-    from .queries import explain
-
     row = _queued_item(conversation)
     if row is None:
         return None

@@ -18,11 +18,8 @@ from django.db.models.functions import Cast, Coalesce, Greatest
 
 from teamline.accounts.models import AgentProfile, Presence, default_capacity
 from teamline.conversations.models import Conversation, Status
-from teamline.core.errors import NotFound
-from teamline.core.ids import parse_id
 from teamline.teams.hours import Calendar, calendars_for, config_version
 from teamline.teams.models import Team
-from teamline.teams.queries import team_ids_for
 
 from . import engine
 from .models import (
@@ -717,31 +714,3 @@ def known_skills() -> list[str]:
 
 
 # --- Access helpers (callbacks, appointments) -----------------------------------------------
-
-
-def access_callback(actor: Any, callback_id: object) -> Any:
-    """A callback of a conversation in the actor's teams (admins: any); NotFound otherwise."""
-    from .models import Callback
-
-    pk = parse_id(callback_id, "callback")
-    qs = Callback.objects.select_related("conversation", "conversation__team")
-    if not actor.is_admin:
-        qs = qs.filter(conversation__team_id__in=team_ids_for(actor))
-    found = qs.filter(pk=pk).first()
-    if found is None:
-        raise NotFound("No such callback.")
-    return found
-
-
-def access_appointment(actor: Any, appointment_id: object) -> Any:
-    """An appointment with one of the actor's teams (admins: any); NotFound otherwise."""
-    from .models import Appointment
-
-    pk = parse_id(appointment_id, "appointment")
-    qs = Appointment.objects.select_related("team", "agent", "conversation")
-    if not actor.is_admin:
-        qs = qs.filter(team_id__in=team_ids_for(actor))
-    found = qs.filter(pk=pk).first()
-    if found is None:
-        raise NotFound("No such appointment.")
-    return found

@@ -9,7 +9,7 @@ from teamline.conversations.actions import do_wake_snoozed
 
 @task()
 def sweep_queues() -> int:
-    from .actions import sweep_queues as sweep
+    from .tick import sweep_queues as sweep
 
     return sweep()
 
@@ -33,7 +33,7 @@ def push_queue_positions(team_ids: list[int] | None = None) -> int:
 @task()
 def run_appointments() -> dict[str, int]:
     """Each tick: appointment reminders, starts at the slot, and no-shows."""
-    from .scheduling import process_appointments
+    from .appointments import process_appointments
 
     return process_appointments()
 

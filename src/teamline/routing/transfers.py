@@ -30,6 +30,7 @@ from django.utils import timezone
 from teamline.accounts.models import Presence, Role, User
 from teamline.conversations.actions import do_add_note
 from teamline.conversations.events import conversation_recipients, emit_conversation, record
+from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import (
     Conversation,
     ConversationParticipant,
@@ -57,19 +58,13 @@ from .actions import (
     ASSIGNED,
     MAX_CLAIM_TRIES,
     TAKEN,
-    _apply_placement,
     _safe_claim,
     do_assign_conversation,
     do_set_routing_preference,
     enqueue_conversation,
 )
-from .models import (
-    LIVE_STATES,
-    CustomerRoutingPreference,
-    QueueEntry,
-    WorkItem,
-    WorkState,
-)
+from .models import LIVE_STATES, CustomerRoutingPreference, QueueEntry, WorkItem, WorkState
+from .placement import apply_placement
 from .queries import item_snapshot, known_skills, load_context, policy_by_id
 
 TO_AGENT, TO_TEAM, TO_SKILL = "agent", "team", "skill"
@@ -309,7 +304,7 @@ def do_transfer_conversation(
     target.setdefault("team_id", team.pk)
 
     with transaction.atomic():
-        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conv = lock_conversation(conversation.pk)
         if conv.status != Status.OPEN:
             raise InvalidInput("Only open conversations can be transferred.")
         previous_agent_id, previous_team_id = conv.assignee_id, conv.team_id
@@ -444,7 +439,7 @@ def _route_after_transfer(conversation_id: int, *, exclude: int | None, now: dat
         )
         if outcome in (ASSIGNED, TAKEN):
             return
-    _apply_placement(row, conv, item, placement, policy, ctx, now)
+    apply_placement(row, conv, item, placement, policy, ctx, now)
 
 
 # --- Supervisors ------------------------------------------------------------------------------
@@ -515,7 +510,7 @@ def do_invite_expert(
         raise InvalidInput("You are already in this conversation.")
     reason = f"skill {skill}" if skill else "by name"
     with transaction.atomic():
-        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conv = lock_conversation(conversation.pk)
         try:
             with transaction.atomic():
                 participant = ConversationParticipant.objects.create(

@@ -26,20 +26,19 @@ from teamline.connectors.models import Inbox
 from teamline.connectors.queries import first_active_inbox, public_inbox, session_customer
 from teamline.conversations.queries import current_conversation_for
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
-from teamline.routing.eta import customer_queue
-from teamline.routing.scheduling import (
+from teamline.routing.appointments import (
     available_slots,
     customer_appointment,
     customer_appointments,
     do_book_appointment,
     do_cancel_appointment,
-    do_request_callback,
     do_reschedule_appointment,
     present_appointment,
-    present_callback,
     present_slot,
     slot_minutes,
 )
+from teamline.routing.callbacks import do_request_callback, present_callback
+from teamline.routing.eta import customer_queue
 from teamline.teams.presenters import present_team_card
 
 SESSION_FIELDS = ("token", "user_id", "user_hash", "name", "email")

@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from teamline.accounts.models import User
 from teamline.conversations.models import Conversation, Status
+from teamline.routing.callbacks import live_callback
 from teamline.routing.eta import queue_status
 from teamline.routing.models import LIVE_CALLBACK_STATES, Callback, CallbackState
-from teamline.routing.scheduling import live_callback, may_record_outcome
+from teamline.routing.scheduling import may_record_outcome
 from teamline.teams.models import Team
 
 register = template.Library()
