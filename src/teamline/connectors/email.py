@@ -42,6 +42,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from teamline.conversations.models import Direction, Message, SenderKind
+from teamline.customers.models import Identity, IdentityKind
+
 from .actions import do_store_webhook_event
 from .base import (
     Connector,
@@ -175,8 +178,6 @@ def outbound_message_id(inbox: Inbox, message: Message) -> str:
 def message_for_reference(reference: str) -> Message | None:
     """The stored message a Message-ID names: one of ours (checked, not trusted) or an
     inbound email we stored."""
-    from teamline.conversations.models import Message
-
     reference = normalize_message_id(reference)
     if not reference:
         return None
@@ -209,8 +210,6 @@ def _is_automated(message: Message) -> bool:
 
 
 def _customer_email(customer: Customer) -> str:
-    from teamline.customers.models import Identity, IdentityKind
-
     identity = (
         Identity.objects.filter(customer=customer, kind=IdentityKind.EMAIL)
         .order_by("-verified", "-created_at")
@@ -238,8 +237,6 @@ def build_outbound_email(message: Message, *, inbox: Inbox | None = None) -> Out
     "Re: <its subject>", In-Reply-To its Message-ID, References its chain plus that id. The
     Message-ID is ours (see outbound_message_id). Automated inbound mail is never the parent.
     """
-    from teamline.conversations.models import Direction, Message, SenderKind
-
     conversation = message.conversation
     inbox = inbox or _email_inbox_for(message)
     emails = [
@@ -405,8 +402,6 @@ def send_email(inbox: Inbox, message: OutboundMessage) -> SendResult:
     the conversation's own emails decide In-Reply-To, References, Subject and the Message-ID;
     a non-empty extra["subject"] is used only when no inbound email is being answered.
     """
-    from teamline.conversations.models import Message
-
     extra = dict(message.extra)
     to = message.to
     stored = (

@@ -35,6 +35,9 @@ from django.db.models import Max
 from django.http import HttpResponse
 from django.utils import timezone
 
+from teamline.conversations.models import Direction, Message
+from teamline.customers.models import Customer, Identity
+
 from . import payloads as shape
 from .base import (
     Connector,
@@ -784,8 +787,6 @@ def _messaging_message(
 
 
 def _last_inbound_at(customer: Customer, channel: str) -> datetime | None:
-    from teamline.conversations.models import Direction, Message
-
     result = Message.objects.filter(
         conversation__customer=customer, channel=channel, direction=Direction.INBOUND
     ).aggregate(last=Max("created_at"))
@@ -795,9 +796,6 @@ def _last_inbound_at(customer: Customer, channel: str) -> datetime | None:
 
 def _customer_of(message: OutboundMessage, channel: str) -> Customer | None:
     """The customer an outbound message goes to: through its stored message, else the identity."""
-    from teamline.conversations.models import Message
-    from teamline.customers.models import Customer, Identity
-
     stored = (
         Message.objects.select_related("conversation__customer")
         .filter(pk=message.message_id)
@@ -813,8 +811,6 @@ def _customer_of(message: OutboundMessage, channel: str) -> Customer | None:
 def _stored_template(message: OutboundMessage) -> Any:
     """A template chosen in the desk may live on the stored message (content["template"])
     rather than in the outbox's `extra`."""
-    from teamline.conversations.models import Message
-
     stored = Message.objects.filter(pk=message.message_id).values_list("content", flat=True)
     content = stored.first()
     return content.get("template") if isinstance(content, dict) else None
@@ -823,8 +819,6 @@ def _stored_template(message: OutboundMessage) -> Any:
 def _sent_before(kind: str, sender: str, watermark: Any, states: tuple[str, ...]) -> list[str]:
     """Messenger receipts without mids say "everything sent before `watermark` (ms)": our
     outbound messages on this channel to this customer, still in `states`, sent before it."""
-    from teamline.conversations.models import Direction, Message
-
     at = _timestamp(watermark, millis=True)
     if at is None or not sender:
         return []

@@ -33,10 +33,11 @@ from django.conf import settings
 from django.db.models import Max
 from django.http import HttpResponse
 
+from teamline.conversations.models import Direction, Message
 from teamline.core.errors import InvalidInput
 from teamline.customers import sms_opt_out
 from teamline.customers.identities import normalize_identity
-from teamline.customers.models import IdentityKind
+from teamline.customers.models import Identity, IdentityKind
 from teamline.customers.sms_opt_out import keyword_of
 
 from .base import (
@@ -258,8 +259,6 @@ _SHORT_CODE = re.compile(r"\d{3,8}")
 
 
 def _last_whatsapp_at(inbox: Inbox, customer: Customer) -> datetime | None:
-    from teamline.conversations.models import Direction, Message
-
     last: datetime | None = (
         Message.objects.filter(
             inbox=inbox,
@@ -521,8 +520,6 @@ class TwilioSmsConnector(Connector):
         return Reachability(True)
 
     def _recipient_opted_out(self, number: str) -> bool:
-        from teamline.customers.models import Identity, IdentityKind
-
         identity = (
             Identity.objects.select_related("customer")
             .filter(kind=IdentityKind.PHONE, value=number.strip())
