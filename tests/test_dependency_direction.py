@@ -1,0 +1,208 @@
+"""The dependency direction of docs/adr/0005-dependency-direction.md, read from the source.
+
+Every module of src/teamline is parsed with `ast` (nothing is imported). A module may import
+an app of its own layer's rank or lower, never a higher one, and a cross-app import sits at the
+top of the module — not inside a function, where it would hide a cycle. The only deferred
+imports allowed are the ones Django forces: inside an AppConfig.ready (models are not loaded
+before), and type-only imports under `if TYPE_CHECKING:`, which still must point down.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "teamline"
+
+# Lower rank first. Apps on one rank do not import each other unless SIBLING_EDGES says so.
+RANKS: dict[str, int] = {
+    "core": 0,
+    "accounts": 1,
+    "teams": 2,
+    "customers": 3,
+    "conversations": 4,
+    "analytics": 5,
+    "routing": 6,
+    "connectors": 6,
+    "selfservice": 6,
+    "proactive": 6,
+    "desk": 7,
+    "widget": 7,
+    "api": 7,  # teamline/api.py and every app's JSON endpoints (<app>/api.py, app_api.py)
+    "root": 8,  # urls, asgi, cli, settings: they compose everything
+}
+API_MODULES = {"api.py", "app_api.py"}
+SIBLING_EDGES: set[tuple[str, str]] = set()
+
+# Known exceptions, each with the reason it is not fixed yet. The test fails when one is no
+# longer needed, so this list only shrinks.
+KNOWN: dict[tuple[str, str], str] = {
+    (
+        "conversations/actions.py",
+        "teamline.connectors.models",
+    ): "Inbox is a conversation's foreign key; the model belongs below conversations",
+    (
+        "conversations/queries.py",
+        "teamline.connectors.models",
+    ): "Inbox is a conversation's foreign key; the model belongs below conversations",
+    (
+        "conversations/hooks.py",
+        "teamline.connectors.models",
+    ): "Inbox is a conversation's foreign key; the model belongs below conversations",
+    (
+        "accounts/actions.py",
+        "teamline.teams.queries",
+    ): "presence recipients read team membership; accounts and teams still know each other",
+    (
+        "core/testing.py",
+        "*",
+    ): "the test factories build on every app's actions; they belong above every app",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    module: str
+    line: int
+    imported: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.line} imports {self.imported}: {self.problem}"
+
+
+def layer_of(relative: Path) -> str:
+    if len(relative.parts) == 1:
+        return "api" if relative.name in API_MODULES else "root"
+    app = relative.parts[0]
+    if app == "settings":
+        return "root"
+    if relative.name in API_MODULES and len(relative.parts) == 2:
+        return "api"
+    return app
+
+
+def app_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "teamline" or len(parts) < 2:
+        return None
+    if len(parts) == 2 and parts[1] == "api":
+        return "api"
+    if parts[1] in RANKS:
+        return parts[1]
+    return "root"
+
+
+def _imports(tree: ast.Module) -> list[tuple[ast.stmt, str, str]]:
+    """(node, imported module, where) for every absolute teamline import; `where` is "top",
+    "type-checking", "ready" or "nested"."""
+    found: list[tuple[ast.stmt, str, str]] = []
+
+    def names(node: ast.stmt) -> list[str]:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "teamline":
+                return [f"teamline.{alias.name}" for alias in node.names]
+            return [node.module]
+        if isinstance(node, ast.Import):
+            return [alias.name for alias in node.names]
+        return []
+
+    def visit(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.extend((child, name, where) for name in names(child))
+                continue
+            inner = where
+            if where == "top" and isinstance(child, ast.If):
+                inner = "type-checking" if "TYPE_CHECKING" in ast.unparse(child.test) else "top"
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                inner = "ready" if where == "class" and child.name == "ready" else "nested"
+            elif isinstance(child, ast.ClassDef):
+                inner = "class" if where == "top" else "nested"
+            elif where == "class":
+                inner = "nested"
+            elif where in ("ready",) or where == "type-checking":
+                inner = where
+            elif where == "top" and isinstance(child, (ast.Try, ast.With)):
+                inner = "top"
+            elif where != "top":
+                inner = "nested" if where not in ("ready", "type-checking") else where
+            visit(child, inner)
+
+    visit(tree, "top")
+    return found
+
+
+def findings() -> list[Finding]:
+    problems: list[Finding] = []
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC)
+        if "migrations" in relative.parts:
+            continue
+        layer = layer_of(relative)
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node, imported, where in _imports(tree):
+            target = app_of(imported)
+            if target is None or target == layer or (layer == "api" and target == "api"):
+                continue
+            if relative.parts[0] == imported.split(".")[1] and layer == "api":
+                continue  # an app's endpoints use their own app
+            module = relative.as_posix()
+            if RANKS[target] > RANKS[layer] or (
+                RANKS[target] == RANKS[layer] and (layer, target) not in SIBLING_EDGES
+            ):
+                problems.append(Finding(module, node.lineno, imported, f"{layer} is below"))
+            elif where == "nested" or (where == "ready" and path.name != "apps.py"):
+                problems.append(Finding(module, node.lineno, imported, "not at module top"))
+    return problems
+
+
+def _known(finding: Finding) -> tuple[str, str] | None:
+    for module, imported in KNOWN:
+        if finding.module == module and imported in ("*", finding.imported):
+            return module, imported
+    return None
+
+
+def test_apps_import_only_downwards_and_at_the_top_of_modules():
+    unexplained = [str(f) for f in findings() if _known(f) is None]
+    assert unexplained == [], "\n".join(unexplained)
+
+
+def test_every_known_exception_is_still_needed():
+    used = {_known(f) for f in findings()}
+    stale = [
+        f"{module} → {imported}" for module, imported in KNOWN if (module, imported) not in used
+    ]
+    assert stale == [], "fixed: remove from KNOWN: " + ", ".join(stale)
+
+
+def test_the_checker_catches_an_upward_import_and_a_hidden_one(tmp_path, monkeypatch):
+    """The rule itself is tested on a small fake tree: a lower app importing a higher one, and
+    a function-level import between apps, are both reported; a TYPE_CHECKING import downwards
+    and an AppConfig.ready import are not."""
+    fake = tmp_path / "teamline"
+    (fake / "conversations").mkdir(parents=True)
+    (fake / "routing").mkdir()
+    (fake / "conversations" / "actions.py").write_text(
+        "from teamline.routing.actions import route\n"
+    )
+    (fake / "routing" / "actions.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from teamline.customers.models import Customer\n"
+        "def route():\n"
+        "    from teamline.conversations.events import record\n"
+    )
+    (fake / "routing" / "apps.py").write_text(
+        "class RoutingConfig:\n"
+        "    def ready(self):\n"
+        "        from teamline.conversations.hooks import provide_routing\n"
+    )
+    monkeypatch.setattr(__import__(__name__, fromlist=["SRC"]), "SRC", fake)
+    reported = {(f.module, f.imported, f.problem) for f in findings()}
+    assert reported == {
+        ("conversations/actions.py", "teamline.routing.actions", "conversations is below"),
+        ("routing/actions.py", "teamline.conversations.events", "not at module top"),
+    }
