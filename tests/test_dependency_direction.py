@@ -113,21 +113,17 @@ def _imports(tree: ast.Module) -> list[tuple[ast.stmt, str, str]]:
             if isinstance(child, (ast.Import, ast.ImportFrom)):
                 found.extend((child, name, where) for name in names(child))
                 continue
-            inner = where
-            if where == "top" and isinstance(child, ast.If):
-                inner = "type-checking" if "TYPE_CHECKING" in ast.unparse(child.test) else "top"
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                inner = "ready" if where == "class" and child.name == "ready" else "nested"
-            elif isinstance(child, ast.ClassDef):
-                inner = "class" if where == "top" else "nested"
+            inner = where  # "nested", "ready" and "type-checking" hold for everything inside
+            if where == "top":
+                if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                    inner = "type-checking"
+                elif isinstance(child, ast.ClassDef):
+                    inner = "class"
+                elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                    inner = "nested"
             elif where == "class":
-                inner = "nested"
-            elif where in ("ready",) or where == "type-checking":
-                inner = where
-            elif where == "top" and isinstance(child, (ast.Try, ast.With)):
-                inner = "top"
-            elif where != "top":
-                inner = "nested" if where not in ("ready", "type-checking") else where
+                is_ready = isinstance(child, ast.FunctionDef) and child.name == "ready"
+                inner = "ready" if is_ready else "nested"
             visit(child, inner)
 
     visit(tree, "top")
