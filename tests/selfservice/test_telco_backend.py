@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from teamline.core import demo
+from teamline.desk import demo
 from teamline.selfservice import telco
 from teamline.selfservice.telco import (
     CircuitBreaker,

@@ -1,5 +1,5 @@
 """The demo operator's subscribers (Nordlys Mobile), matching the customers `teamline seed`
-creates (core/demo.py), in the shapes of the HTTP telco backend (docs/telco-backend.md)."""
+creates (desk/demo.py), in the shapes of the HTTP telco backend (docs/telco-backend.md)."""
 
 from __future__ import annotations
 
