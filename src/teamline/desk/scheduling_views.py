@@ -1,10 +1,11 @@
 """Callbacks and appointments on the desk: "Call done" / "No answer", and the appointments page
 (list, cancel, reschedule).
 
-Thin views (parse → access helper → routing.scheduling action → render). The rules are the
-API's (routing/api.py): ids go through access_callback / access_appointment (other teams: 404),
-and a call's outcome is recorded only by the agent on the call, a supervisor of the team or an
-admin (403 otherwise). One view, two renderings: the page, or its partial for htmx.
+Thin views (parse → access helper → routing.callbacks / routing.appointments action → render).
+The rules are the API's (routing/api.py): ids go through access_callback / access_appointment
+(other teams: 404), and a call's outcome is recorded only by the agent on the call, a supervisor
+of the team or an admin (403 otherwise). One view, two renderings: the page, or its partial for
+htmx.
 """
 
 from __future__ import annotations
