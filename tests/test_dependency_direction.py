@@ -51,10 +51,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "teamline.connectors.models",
     ): "Inbox is a conversation's foreign key; the model belongs below conversations",
     (
-        "accounts/actions.py",
-        "teamline.teams.queries",
-    ): "presence recipients read team membership; accounts and teams still know each other",
-    (
         "core/testing.py",
         "*",
     ): "the test factories build on every app's actions; they belong above every app",

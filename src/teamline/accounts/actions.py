@@ -64,9 +64,7 @@ def do_create_staff_user(
 def presence_recipients(user: User) -> Recipients:
     """presence.changed goes to the teams the agent works in or supervises, admins, and the
     agent's own other sessions."""
-    from teamline.teams.queries import membership_team_ids
-
-    groups = {team_group(team_id) for team_id in membership_team_ids(user)}
+    groups = {team_group(team_id) for team_id in hooks.teams().membership_team_ids(user)}
     return Recipients(staff=frozenset(groups | {admins_group(), user_group(user.pk)}))
 
 
