@@ -30,8 +30,9 @@ class Customer(models.Model):
     )
     region = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
-    # Set when an agent merged this customer into another (customers.actions.do_merge_customers):
-    # its identities and conversations moved there; the row stays so old references resolve.
+    # Set when an agent merged this customer into another (the merge is
+    # conversations.actions.do_merge_customers): its identities and conversations moved there;
+    # the row stays so old references resolve.
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
