@@ -3,7 +3,9 @@ holiday calendar and service mode (see teams/hours.py for the clock arithmetic).
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -145,3 +147,77 @@ class Holiday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.name}"
+
+
+class CalendarEntryKind(models.TextChoices):
+    HOLIDAY = "holiday", "Holiday"
+    # A day worked although it is usually off (mainland China moves weekend days around Golden
+    # Week and the Spring Festival).
+    WORKING_DAY = "working_day", "Make-up working day"
+
+
+# An official calendar entry covers at most this many days (a typo in a year must not become a
+# year-long holiday silently).
+MAX_ENTRY_DAYS = 31
+
+
+def new_entry_uid() -> str:
+    return f"{uuid.uuid4()}@teamline"
+
+
+class CalendarEntry(models.Model):
+    """A period of a team's official calendar, on top of its country's public holidays: holidays
+    (the team serves in its holiday mode) or make-up working days (the team works with the hours
+    of a weekday). Declared by an admin or imported from an ICS file; `uid` is the event's UID,
+    so importing the same file again changes nothing (teams/calendar_import.py)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="calendar_entries")
+    uid = models.CharField(
+        "UID", max_length=255, default=new_entry_uid, help_text="the calendar event's UID"
+    )
+    kind = models.CharField(max_length=16, choices=CalendarEntryKind.choices)
+    name = models.CharField(max_length=200)
+    first_day = models.DateField("first day")
+    last_day = models.DateField("last day", help_text="inclusive")
+    hours_of = models.PositiveSmallIntegerField(
+        "with the hours of",
+        choices=Weekday.choices,
+        null=True,
+        blank=True,
+        help_text="make-up working days: the weekday whose hours apply "
+        "(empty: the team's usual weekday hours)",
+    )
+    source = models.CharField(
+        max_length=200, blank=True, help_text="the calendar it was imported from"
+    )
+
+    class Meta:
+        ordering = ["team", "first_day"]
+        verbose_name = "official calendar entry"
+        verbose_name_plural = "official calendar entries"
+        constraints = [
+            models.UniqueConstraint(fields=["team", "uid"], name="calendar_entry_team_uid_unique"),
+            models.CheckConstraint(
+                condition=models.Q(last_day__gte=models.F("first_day")),
+                name="calendar_entry_days_in_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        days = (
+            f"{self.first_day}"
+            if self.first_day == self.last_day
+            else (f"{self.first_day} – {self.last_day}")
+        )
+        return f"{days} {self.name} ({self.get_kind_display()})"
+
+    def days(self) -> list[date]:
+        count = (self.last_day - self.first_day).days + 1
+        return [self.first_day + timedelta(days=offset) for offset in range(count)]
+
+    def clean(self) -> None:
+        if self.first_day and self.last_day:
+            if self.last_day < self.first_day:
+                raise ValidationError("The last day comes on or after the first day.")
+            if (self.last_day - self.first_day).days >= MAX_ENTRY_DAYS:
+                raise ValidationError(f"An entry covers at most {MAX_ENTRY_DAYS} days.")
