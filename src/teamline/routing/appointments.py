@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
@@ -33,7 +33,7 @@ from teamline.conversations.models import Conversation, Direction, Message, Stat
 from teamline.core.errors import InvalidInput, NotFound, TeamlineError
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer
-from teamline.teams.hours import MIDNIGHT, Calendar, mode_at
+from teamline.teams.hours import Calendar, intervals_on, mode_at
 from teamline.teams.models import ServiceMode, Team
 from teamline.teams.queries import team_ids_for
 
@@ -127,24 +127,13 @@ def slot_capacity(team: Team) -> int:
 
 
 def _slot_starts(calendar: Calendar, now: datetime, days: int, minutes: int) -> list[datetime]:
-    tz = calendar.tz
-    today = now.astimezone(tz).date()
+    today = now.astimezone(calendar.tz).date()
     step = timedelta(minutes=minutes)
     starts: list[datetime] = []
     for offset in range(days):
-        day = today + timedelta(days=offset)
-        intervals = [
-            (opens, closes) for wd, opens, closes in calendar.intervals if wd == day.weekday()
-        ]
-        if not calendar.intervals:
-            intervals = [(MIDNIGHT, MIDNIGHT)]
-        for opens, closes in intervals:
-            begin = datetime.combine(day, opens, tzinfo=tz)
-            end_day = day + timedelta(days=1) if closes == MIDNIGHT else day
-            finish = datetime.combine(end_day, closes if closes != MIDNIGHT else time(0), tzinfo=tz)
-            # Real instants (UTC arithmetic), so DST days have the right number of slots.
-            moment, finish_utc = begin.astimezone(UTC), finish.astimezone(UTC)
-            while moment + step <= finish_utc:
+        # The same instants the hours give routing (DST nights, make-up working days included).
+        for moment, finish in intervals_on(calendar, today + timedelta(days=offset)):
+            while moment + step <= finish:
                 starts.append(moment)
                 moment += step
     return sorted(set(starts))

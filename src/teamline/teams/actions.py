@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from django.db import transaction
@@ -9,8 +10,9 @@ from django.db import transaction
 from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput
 
+from .calendar_import import parse_official_calendar
 from .hours import note_config_change
-from .models import BusinessHours, Holiday, ServiceMode, Team, validate_timezone
+from .models import BusinessHours, CalendarEntry, Holiday, ServiceMode, Team, validate_timezone
 
 
 def do_create_team(
@@ -76,3 +78,76 @@ def do_set_service_mode(
     note_config_change()
     team.refresh_from_db()
     return team
+
+
+@dataclass
+class CalendarImport:
+    """What an import did: counts of entries, and the events it could not take, with why."""
+
+    calendar_name: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.removed)
+
+    def summary(self) -> str:
+        name = self.calendar_name or "the calendar"
+        text = (
+            f"Imported {name}: {self.created} new, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.removed} removed"
+        )
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped: " + "; ".join(self.skipped)
+        return text + "."
+
+
+def do_import_team_calendar(
+    team: Team, ics_bytes: bytes, *, actor: User | None, source: str = ""
+) -> CalendarImport:
+    """Import a team's official calendar (holidays and make-up working days) from an ICS file,
+    on top of its country's public holidays. Entries are keyed by the event UID: the same file
+    imported again changes nothing; a changed event updates its entry (keeping the weekday
+    hours an admin chose for a working day); a cancelled event removes it. Raises InvalidInput
+    for a file that is not a calendar. Locks the team row, so two imports of one team run one
+    after the other. Routing sees the change at its next decision (config caches are bumped)."""
+    parsed = parse_official_calendar(ics_bytes)
+    source = (source or parsed.name)[:200]
+    result = CalendarImport(calendar_name=parsed.name, skipped=parsed.skipped)
+    with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        existing = {
+            entry.uid: entry
+            for entry in CalendarEntry.objects.filter(
+                team=team, uid__in=[entry.uid for entry in parsed.entries]
+            )
+        }
+        for entry in parsed.entries:
+            row = existing.get(entry.uid)
+            if entry.cancelled:
+                if row is not None:
+                    row.delete()
+                    result.removed += 1
+                continue
+            values = {
+                "kind": entry.kind,
+                "name": entry.name,
+                "first_day": entry.first_day,
+                "last_day": entry.last_day,
+                "source": source,
+            }
+            if row is None:
+                CalendarEntry.objects.create(team=team, uid=entry.uid, **values)
+                result.created += 1
+            elif any(getattr(row, key) != value for key, value in values.items()):
+                CalendarEntry.objects.filter(pk=row.pk).update(**values)
+                result.updated += 1
+            else:
+                result.unchanged += 1
+        if result.changed:
+            note_config_change()
+    return result

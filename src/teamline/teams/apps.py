@@ -9,8 +9,22 @@ class TeamsConfig(AppConfig):
     def ready(self) -> None:
         # Models are loaded only now (docs/adr/0005): accounts asks who an agent's teams are
         # through its hooks, never by importing teams.
+        from django.db.models.signals import post_delete, post_save
+
         from teamline.accounts import hooks as accounts_hooks
 
         from . import queries
+        from .hours import note_config_change
+        from .models import CalendarEntry
 
         accounts_hooks.provide_teams(queries)
+
+        def changed(**_kwargs: object) -> None:
+            note_config_change()
+
+        # Routing caches team calendars per process (routing/queries.py); official calendar
+        # entries edited in the admin must reach it like hours and holidays do.
+        post_save.connect(changed, sender=CalendarEntry, weak=False, dispatch_uid="teams-entry")
+        post_delete.connect(
+            changed, sender=CalendarEntry, weak=False, dispatch_uid="teams-entry-delete"
+        )
