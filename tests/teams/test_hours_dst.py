@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from teamline.core.testing import create_team
+from teamline.core.testing import create_agent, create_team
+from teamline.routing.scheduling import available_slots
 from teamline.teams.actions import do_set_business_hours
 from teamline.teams.hours import (
     Calendar,
@@ -148,12 +149,25 @@ def test_days_that_begin_at_a_skipped_midnight_or_end_with_a_repeated_hour():
 
 
 @pytest.mark.django_db
+@pytest.mark.integration
 def test_the_database_path_gives_the_same_answer():
     """What routing reads (snapshots from the database) follows the same rule."""
     oslo = create_team("Oslo", timezone="Europe/Oslo")
     do_set_business_hours(oslo, [(6, time(2, 30), time(12))])
     assert next_opening(oslo, utc(2025, 3, 29, 23, 0)) == utc(2025, 3, 30, 1, 0)
     assert next_opening(oslo, utc(2025, 10, 26, 1, 10)) == utc(2025, 10, 26, 1, 10)
+
+
+@pytest.mark.django_db
+def test_appointment_slots_follow_the_same_hours_on_a_spring_forward_night():
+    """Slots are cut from the same instants: 02:30–04:00 on the spring night is 03:00–04:00
+    CEST, two half-hour slots (one, from 03:30, before)."""
+    oslo = create_team("Oslo", timezone="Europe/Oslo")
+    do_set_business_hours(oslo, [(6, time(2, 30), time(4))])
+    for name in ("kari", "ola", "nils", "siri"):
+        create_agent(name, team=oslo)
+    slots = available_slots(oslo, now=utc(2025, 3, 29, 12, 0), days=2)
+    assert [slot.start for slot in slots] == [utc(2025, 3, 30, 1, 0), utc(2025, 3, 30, 1, 30)]
 
 
 # --- Property: the promise is the first instant the clock says open ------------------------

@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from teamline.conversations.models import Message
 from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_agent, create_customer, create_team, create_user
+from teamline.routing.scheduling import available_slots
 from teamline.teams.actions import do_import_team_calendar, do_set_business_hours
 from teamline.teams.calendar_import import parse_official_calendar
 from teamline.teams.hours import is_open, next_opening, service_mode
@@ -59,6 +60,7 @@ def entries(team):
 # --- Golden Week ---------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_golden_week_closes_the_team_and_the_make_up_weekend_days_open_it():
     shenzhen = shenzhen_team()
     result = do_import_team_calendar(shenzhen, CHINA_2025, actor=None)
@@ -98,7 +100,8 @@ def test_with_urgent_matters_only_the_holiday_serves_urgent_items_in_weekday_hou
     assert next_opening(shenzhen, national_day) == shenzhen_time(2025, 10, 9, 9, 0)
 
 
-def test_routing_promises_the_same_opening(settings):
+@pytest.mark.integration
+def test_routing_promises_the_same_opening():
     shenzhen = shenzhen_team()
     do_import_team_calendar(shenzhen, CHINA_2025, actor=None)
     create_agent("li", team=shenzhen, presence="available")
@@ -118,6 +121,18 @@ def test_routing_promises_the_same_opening(settings):
     make_up_sunday = shenzhen_time(2025, 9, 28, 10, 0).astimezone(UTC)
     served = arrives(create_customer(team=shenzhen), at=make_up_sunday)
     assert served.assignee.username == "li"
+
+
+def test_appointments_can_be_booked_on_a_make_up_day_not_in_golden_week():
+    shenzhen = shenzhen_team()
+    for name in ("li", "wang", "zhang", "chen"):
+        create_agent(name, team=shenzhen)
+    do_import_team_calendar(shenzhen, CHINA_2025, actor=None)
+    now = shenzhen_time(2025, 9, 27, 12, 0)
+    days = {slot.start.astimezone(SHANGHAI).date() for slot in available_slots(shenzhen, now=now)}
+    assert date(2025, 9, 28) in days  # the make-up Sunday
+    assert date(2025, 9, 30) in days
+    assert not days & {date(2025, 10, day) for day in range(1, 4)}  # 1–3 October
 
 
 def promise(conversation):
@@ -147,6 +162,7 @@ def test_a_make_up_day_can_work_with_another_weekday_hours():
 # --- Importing -----------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_importing_the_same_file_again_changes_nothing():
     shenzhen = shenzhen_team()
     do_import_team_calendar(shenzhen, CHINA_2025, actor=None, source="cn-2025.ics")
