@@ -204,18 +204,21 @@ def is_holiday(calendar: Calendar, local_day: date) -> bool:
 def intervals_on(calendar: Calendar, day: date) -> list[tuple[datetime, datetime]]:
     """The team's hours on a local day as ranges of instants [start, end), in order (the whole
     day for a team open around the clock). Holidays and service modes are not applied."""
-    end_of_day = day_start(calendar, day + ONE_DAY)
+    return list(_ranges(calendar, day, day_rules(calendar, day)[1]))
+
+
+def _ranges(calendar: Calendar, day: date, weekday: int) -> Iterator[tuple[datetime, datetime]]:
     if not calendar.intervals:
-        return [(day_start(calendar, day), end_of_day)]
-    _holiday, weekday = day_rules(calendar, day)
-    return [
-        (
-            first_reading(calendar, day, opens),
-            end_of_day if closes == MIDNIGHT else first_reading(calendar, day, closes),
-        )
-        for hours_day, opens, closes in calendar.intervals
-        if hours_day == weekday
-    ]
+        yield day_start(calendar, day), day_start(calendar, day + ONE_DAY)
+        return
+    for hours_day, opens, closes in calendar.intervals:
+        if hours_day == weekday:
+            yield (
+                first_reading(calendar, day, opens),
+                day_start(calendar, day + ONE_DAY)
+                if closes == MIDNIGHT
+                else first_reading(calendar, day, closes),
+            )
 
 
 def _manual_mode(calendar: Calendar, now: datetime) -> str:
@@ -229,12 +232,13 @@ def _manual_mode(calendar: Calendar, now: datetime) -> str:
 def mode_at(calendar: Calendar, now: datetime) -> str:
     """The team's effective service mode at `now` (an aware datetime)."""
     day = day_of(calendar, now)
-    if not any(start <= now < end for start, end in intervals_on(calendar, day)):
+    holiday, weekday = day_rules(calendar, day)
+    if not any(start <= now < end for start, end in _ranges(calendar, day, weekday)):
         return ServiceMode.CLOSED
     manual = _manual_mode(calendar, now)
     if manual == ServiceMode.CLOSED:
         return ServiceMode.CLOSED
-    if is_holiday(calendar, day):
+    if holiday:
         return calendar.holiday_mode
     return manual
 
