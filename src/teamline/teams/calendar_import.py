@@ -110,23 +110,15 @@ def _entry(event: Any, skipped: list[str]) -> ParsedEntry | None:
         return None
     first = _day(event.get("DTSTART"))
     if first is None:
+        if event.get("DTSTART") is not None and _dt(event.get("DTSTART")) is None:
+            skipped.append(f"{label}: DTSTART is not a valid date")
+            return None
         skipped.append(f"{label}: not an all-day event (DTSTART must be a date)")
         return None
-    end_prop = event.get("DTEND")
-    if end_prop is not None:
-        end = _day(end_prop)
-        if end is None:
-            skipped.append(f"{label}: DTEND is not a date")
-            return None
-        last = end - timedelta(days=1)
-    elif event.get("DURATION") is not None:
-        duration = getattr(event.get("DURATION"), "dt", None)
-        if not isinstance(duration, timedelta) or duration.days < 1:
-            skipped.append(f"{label}: DURATION is not a whole number of days")
-            return None
-        last = first + timedelta(days=duration.days - 1)
-    else:
-        last = first
+    last = _last_day(event, first)
+    if isinstance(last, str):
+        skipped.append(f"{label}: {last}")
+        return None
     if last < first:
         skipped.append(f"{label}: it ends before it begins")
         return None
@@ -144,6 +136,27 @@ def _entry(event: Any, skipped: list[str]) -> ParsedEntry | None:
     )
 
 
+def _last_day(event: Any, first: date) -> date | str:
+    """The event's last day (DTEND is exclusive), or why it has none."""
+    if event.get("DTEND") is not None:
+        end = _day(event.get("DTEND"))
+        if end is None:
+            return "DTEND is not a date"
+        if end == date.min:
+            return "it ends before it begins"
+        return end - timedelta(days=1)
+    if event.get("DURATION") is None:
+        return first
+    duration = _dt(event.get("DURATION"))
+    if not isinstance(duration, timedelta) or duration.days < 1:
+        return "DURATION is not a whole number of days"
+    if duration.days > MAX_ENTRY_DAYS:
+        return f"longer than {MAX_ENTRY_DAYS} days"
+    if first > date.max - duration:
+        return "it ends after the year 9999"
+    return first + timedelta(days=duration.days - 1)
+
+
 def _kind(event: Any, name: str) -> str:
     explicit = _text(event.get("X-TEAMLINE-KIND")).upper().replace(" ", "-")
     if explicit in _KINDS:
@@ -158,8 +171,19 @@ def _kind(event: Any, name: str) -> str:
     return CalendarEntryKind.HOLIDAY
 
 
+def _dt(prop: Any) -> Any:
+    """A property's value, or None when it is missing or broken (icalendar keeps a malformed
+    value as a broken property that raises on access)."""
+    if prop is None:
+        return None
+    try:
+        return prop.dt
+    except Exception:
+        return None
+
+
 def _day(prop: Any) -> date | None:
-    value = getattr(prop, "dt", None)
+    value = _dt(prop)
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     return None
@@ -175,7 +199,7 @@ def _text(value: Any) -> str:
 
 def _label(event: Any) -> str:
     name = _text(event.get("SUMMARY")) or "an event"
-    value = getattr(event.get("DTSTART"), "dt", None)
+    value = _dt(event.get("DTSTART"))
     return f"{name!r} on {value.isoformat()}" if isinstance(value, date) else repr(name)
 
 
