@@ -8,12 +8,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from teamline.conversations.models import Message
 from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_agent, create_customer, create_team, create_user
+from teamline.routing.queries import cached_calendars
 from teamline.routing.scheduling import available_slots
 from teamline.teams.actions import do_import_team_calendar, do_set_business_hours
 from teamline.teams.calendar_import import parse_official_calendar
@@ -275,6 +277,44 @@ def test_a_file_that_is_not_a_calendar_is_refused_with_a_reason(data, message):
         do_import_team_calendar(shenzhen, data, actor=None)
     assert refused.value.message.startswith(message)
     assert not CalendarEntry.objects.exists()
+
+
+def test_an_entry_declared_by_hand_is_checked_like_an_imported_one():
+    shenzhen = shenzhen_team()
+    backwards = CalendarEntry(
+        team=shenzhen,
+        kind="holiday",
+        name="Oops",
+        first_day=date(2025, 10, 8),
+        last_day=date(2025, 10, 1),
+    )
+    with pytest.raises(ValidationError, match="last day comes on or after the first day"):
+        backwards.full_clean()
+    too_long = CalendarEntry(
+        team=shenzhen,
+        kind="holiday",
+        name="Typo",
+        first_day=date(2025, 1, 1),
+        last_day=date(2025, 12, 31),
+    )
+    with pytest.raises(ValidationError, match="at most 31 days"):
+        too_long.full_clean()
+    declared = CalendarEntry(
+        team=shenzhen,
+        kind="working_day",
+        name="Stocktaking Sunday",
+        first_day=date(2025, 11, 2),
+        last_day=date(2025, 11, 2),
+    )
+    declared.full_clean()
+    november = shenzhen_time(2025, 11, 2, 10, 0)
+    assert not cached_calendars([shenzhen.pk], now=november)[shenzhen.pk].working_days
+    declared.save()
+    # Routing's per-process calendar cache drops the team at once, as for hours and holidays.
+    cached = cached_calendars([shenzhen.pk], now=november)[shenzhen.pk]
+    assert cached.working_days == {date(2025, 11, 2): None}
+    assert str(declared) == "2025-11-02 Stocktaking Sunday (Make-up working day)"
+    assert is_open(shenzhen, shenzhen_time(2025, 11, 2, 10, 0))
 
 
 # --- Admin and command ---------------------------------------------------------------------

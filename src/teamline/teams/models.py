@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
-from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -204,16 +203,10 @@ class CalendarEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        days = (
-            f"{self.first_day}"
-            if self.first_day == self.last_day
-            else (f"{self.first_day} – {self.last_day}")
-        )
+        days = str(self.first_day)
+        if self.last_day != self.first_day:
+            days += f" – {self.last_day}"
         return f"{days} {self.name} ({self.get_kind_display()})"
-
-    def days(self) -> list[date]:
-        count = (self.last_day - self.first_day).days + 1
-        return [self.first_day + timedelta(days=offset) for offset in range(count)]
 
     def clean(self) -> None:
         if self.first_day and self.last_day:
