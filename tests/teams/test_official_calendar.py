@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from teamline.conversations.models import Message
 from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_agent, create_customer, create_team, create_user
+from teamline.routing.eta import queue_status
 from teamline.routing.queries import cached_calendars
 from teamline.routing.scheduling import available_slots
 from teamline.teams.actions import do_import_team_calendar, do_set_business_hours
@@ -120,6 +121,11 @@ def test_routing_promises_the_same_opening():
         "Team Shenzhen is closed right now. "
         "A person will answer your message from 09:00 on Thursday 9 October."
     )
+    # The queue estimate the customer and the desk see names the same instant.
+    status = queue_status(late, golden_week)
+    assert (status.serving, status.answer_from) == (False, "09:00 on Thursday 9 October")
+    reopening = shenzhen_time(2025, 10, 9, 9, 0)
+    assert status.eta_seconds >= (reopening - golden_week).total_seconds()
     make_up_sunday = shenzhen_time(2025, 9, 28, 10, 0).astimezone(UTC)
     served = arrives(create_customer(team=shenzhen), at=make_up_sunday)
     assert served.assignee.username == "li"
