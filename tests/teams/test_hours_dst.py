@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teamline.core.testing import create_agent, create_team
-from teamline.routing.scheduling import available_slots
+from teamline.routing.appointments import available_slots
 from teamline.teams.actions import do_set_business_hours
 from teamline.teams.hours import (
     Calendar,

@@ -15,9 +15,9 @@ from django.core.management import CommandError, call_command
 from teamline.conversations.models import Message
 from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_agent, create_customer, create_team, create_user
+from teamline.routing.appointments import available_slots
 from teamline.routing.eta import queue_status
 from teamline.routing.queries import cached_calendars
-from teamline.routing.scheduling import available_slots
 from teamline.teams.actions import do_import_team_calendar, do_set_business_hours
 from teamline.teams.calendar_import import parse_official_calendar
 from teamline.teams.hours import is_open, next_opening, service_mode
