@@ -13,12 +13,14 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Schema, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
 from teamline.accounts.actions import check_api_token
 from teamline.accounts.api import router as accounts_router
 from teamline.connectors.app_api import router as app_router
 from teamline.conversations.api import router as conversations_router
+from teamline.core import jsonsafe
 from teamline.core.errors import TeamlineError
 from teamline.customers.api import router as customers_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
@@ -52,7 +54,19 @@ class StaffSession(APIKeyCookie):
         return None
 
 
+class SafeJsonParser(Parser):
+    """Bodies are read by core.jsonsafe.loads_structure: not JSON, nested too deep, NaN or a
+    number too large → 400 (docs/input.md). Text is judged field by field by the schemas
+    (pattern without NUL; pydantic refuses lone surrogates) → 422, so fields the operation
+    does not read cannot make a valid request fail. ninja wraps any parser error in an
+    HttpError(400); the handler below answers with the jsonsafe error it wraps instead."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return jsonsafe.loads_structure(request.body)
+
+
 api = NinjaAPI(
+    parser=SafeJsonParser(),
     title="Teamline API",
     version="1",
     urls_namespace="api-1",
@@ -105,6 +119,8 @@ def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     for error in exc.errors:
         loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "payload")]
         field = loc[-1] if loc else ""
+        if error.get("ctx", {}).get("pattern") in TEXT_PATTERNS:
+            error = {**error, "msg": TEXT_PATTERNS[error["ctx"]["pattern"]]}
         problems.append(f"{field}: {error.get('msg', 'invalid')}" if field else error.get("msg"))
     detail = "; ".join(str(p) for p in problems) or "Invalid input."
     return api.create_response(
@@ -112,12 +128,21 @@ def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     )
 
 
+# The text rules' patterns (core.jsonsafe), said in words.
+TEXT_PATTERNS = {
+    jsonsafe.NO_NUL_PATTERN: "must not contain NUL characters",
+    jsonsafe.NOT_BLANK_PATTERN: "must not be blank or contain NUL characters",
+}
+
 _HTTP_ERROR_CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
 
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     """ninja's own errors (unparseable body, CSRF failure…) in the same {code, detail} shape."""
+    cause = exc.__cause__
+    if isinstance(cause, TeamlineError):  # the body parser's refusal, with its own status
+        return teamline_error(request, cause)
     code = _HTTP_ERROR_CODES.get(exc.status_code, "error")
     return api.create_response(request, {"code": code, "detail": str(exc)}, status=exc.status_code)
 

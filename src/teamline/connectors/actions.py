@@ -22,7 +22,7 @@ from teamline.conversations.attachments import (
     prepare_attachment,
 )
 from teamline.conversations.models import Message
-from teamline.core import ratelimit
+from teamline.core import jsonsafe, ratelimit
 from teamline.core.errors import Forbidden, NotFound
 from teamline.customers.actions import (
     do_create_webchat_visitor,
@@ -130,15 +130,18 @@ def do_store_webhook_event(
     like the first (a 5xx would make the provider retry forever). Emits nothing; processing
     (connectors.tasks.process_event) does.
     """
-    external_id = bounded_external_id(external_id, MAX_EVENT_ID)
+    # The body is stored as bytes, exactly as signed; the id, headers and query go to text and
+    # JSON columns, where PostgreSQL refuses NUL (a %00 in a query string): cleaned, never
+    # refused, since the delivery is acknowledged next (core.jsonsafe, docs/input.md).
+    external_id = bounded_external_id(jsonsafe.clean_text(external_id), MAX_EVENT_ID)
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
                 provider=provider,
                 inbox=inbox,
                 external_id=external_id,
-                headers=headers,
-                request_meta=request_meta,
+                headers=jsonsafe.clean(headers),
+                request_meta=jsonsafe.clean(request_meta),
                 body=body,
             )
             process_webhook_event.enqueue(event.pk)

@@ -23,6 +23,7 @@ from teamline.conversations.actions import do_receive_customer_message
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.conversations.queries import customer_thread
 from teamline.core import ratelimit
+from teamline.core.apischema import MAX_ID, errors, text_field
 from teamline.core.errors import Forbidden, NotFound, TeamlineError
 from teamline.customers.actions import do_resolve_verified_customer
 from teamline.customers.models import Customer, IdentityKind
@@ -45,19 +46,17 @@ class Unauthenticated(TeamlineError):
 # --- Schemas -------------------------------------------------------------------------------
 
 
-class ErrorOut(Schema):
-    code: str
-    detail: str
-
-
 class SessionIn(Schema):
-    user_id: str = Field(min_length=1, max_length=200, description="The app's own user id.")
+    user_id: str = text_field(max_length=200, description="The app's own user id.")
     user_hash: str = Field(
         min_length=1,
         max_length=128,
+        pattern=r"^[0-9A-Fa-f]+$",
         description="hex HMAC-SHA256(inbox secret, user_id), computed by the app's backend.",
     )
-    name: str = Field("", max_length=200, description="The user's display name.")
+    name: str = text_field(
+        default="", max_length=200, blank=True, description="The user's display name."
+    )
 
 
 class SessionOut(Schema):
@@ -88,20 +87,21 @@ class MessageIn(Schema):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="Chosen by the app (e.g. a UUID); a resend with the same id is absorbed.",
     )
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: str = text_field(max_length=MAX_TEXT, description="1-10,000 characters.")
 
 
 class MessageCreatedOut(Schema):
     message: AppMessageOut
 
 
-ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
+ERRORS = errors(403, 404, 422, 429)
+BODY_ERRORS = errors(400, 403, 404, 422, 429)
 
 
 # --- Helpers -------------------------------------------------------------------------------
 
 
-def _app_inbox(inbox_public_id: str) -> Inbox:
+def _app_inbox(inbox_public_id: uuid.UUID) -> Inbox:
     """An active in-app inbox, else 404 (whatever else the id might name)."""
     try:
         value = uuid.UUID(str(inbox_public_id))
@@ -154,12 +154,12 @@ def _present(message: Any) -> dict[str, Any]:
 
 @router.post(
     "/{inbox_public_id}/session",
-    response={200: SessionOut, 400: ErrorOut, **ERRORS},
+    response={200: SessionOut, **BODY_ERRORS},
     summary="Open an app session for a verified user",
     operation_id="app_session",
 )
 def open_session(
-    request: HttpRequest, response: HttpResponse, inbox_public_id: str, payload: SessionIn
+    request: HttpRequest, response: HttpResponse, inbox_public_id: uuid.UUID, payload: SessionIn
 ) -> Any:
     """Exchange the app backend's identity hash for a session token. 403 when the hash does not
     match, 404 for an unknown inbox."""
@@ -184,8 +184,8 @@ def open_session(
 )
 def thread(
     request: HttpRequest,
-    inbox_public_id: str,
-    after: Annotated[int, Query(0, ge=0, le=2**63 - 1)] = 0,
+    inbox_public_id: uuid.UUID,
+    after: Annotated[int, Query(0, ge=0, le=MAX_ID)] = 0,
 ) -> Any:
     """Everything the user may see across their conversations, oldest first; never internal
     notes. `after`: only messages with a greater id (for polling)."""
@@ -199,12 +199,12 @@ def thread(
 
 @router.post(
     "/{inbox_public_id}/messages",
-    response={200: MessageCreatedOut, 201: MessageCreatedOut, 400: ErrorOut, **ERRORS},
+    response={200: MessageCreatedOut, 201: MessageCreatedOut, **BODY_ERRORS},
     summary="Send a message as the user",
     operation_id="app_send_message",
     by_alias=True,
 )
-def send_message(request: HttpRequest, inbox_public_id: str, payload: MessageIn) -> Any:
+def send_message(request: HttpRequest, inbox_public_id: uuid.UUID, payload: MessageIn) -> Any:
     """201 with the stored message; 200 with the same message when this client_id was already
     used (a retry after a lost answer changes nothing)."""
     inbox = _app_inbox(inbox_public_id)

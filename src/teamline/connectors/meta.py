@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import mimetypes
 import re
 from datetime import UTC, datetime, timedelta
@@ -36,6 +35,8 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from teamline.conversations.models import Direction, Message
+from teamline.core import jsonsafe
+from teamline.core.errors import InvalidInput
 from teamline.customers.models import Customer, Identity
 
 from . import payloads as shape
@@ -135,8 +136,10 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _load(body: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        # Cleaned, not refused (NUL, lone surrogates); not JSON or nested too deep → None, and
+        # the event is stored under the body's hash and ignored with a reason.
+        data = jsonsafe.loads(body, repair=True)
+    except InvalidInput:
         return None
     return data if isinstance(data, dict) else None
 

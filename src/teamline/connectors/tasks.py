@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -37,13 +38,16 @@ from teamline.conversations.actions import (
     do_update_delivery_status,
 )
 from teamline.conversations.models import DeliveryStatus, Direction, Message
+from teamline.core import jsonsafe
 from teamline.core.errors import InvalidInput
+from teamline.core.jsonsafe import clean_text
 
 from .base import (
     Connector,
     MalformedPayload,
     OutboundAttachment,
     OutboundMessage,
+    ParsedEvent,
     PermanentSendError,
     TransientSendError,
     WebhookRequest,
@@ -80,8 +84,42 @@ def request_of(event: WebhookEvent) -> WebhookRequest:
 
 def _mark(event: WebhookEvent, status: str, error: str = "") -> None:
     WebhookEvent.objects.filter(pk=event.pk).update(
-        status=status, error=error[:4000], processed_at=timezone.now()
+        status=status, error=jsonsafe.clean_text(error[:4000]), processed_at=timezone.now()
     )
+
+
+def _cleaned(parsed: ParsedEvent) -> ParsedEvent:
+    """The parsed event with every text a provider sent made storable (core.jsonsafe.clean:
+    NUL removed, lone surrogates → U+FFFD), whatever the connector parsed it from — JSON, a
+    form (SMS), MIME (email), XML. A delivery was acknowledged: it is cleaned, never refused."""
+    messages = tuple(
+        replace(
+            message,
+            external_id=clean_text(message.external_id),
+            sender_value=clean_text(message.sender_value),
+            sender_name=clean_text(message.sender_name),
+            text=clean_text(message.text),
+            content=jsonsafe.clean(message.content),
+            attachments=tuple(
+                replace(
+                    attachment,
+                    filename=clean_text(attachment.filename),
+                    content_type=clean_text(attachment.content_type),
+                )
+                for attachment in message.attachments
+            ),
+        )
+        for message in parsed.messages
+    )
+    statuses = tuple(
+        replace(
+            status,
+            provider_message_id=clean_text(status.provider_message_id),
+            error=clean_text(status.error),
+        )
+        for status in parsed.statuses
+    )
+    return replace(parsed, messages=messages, statuses=statuses, ignored=clean_text(parsed.ignored))
 
 
 def process_event(event_id: int, *, force: bool = False) -> str:
@@ -110,7 +148,7 @@ def process_event(event_id: int, *, force: bool = False) -> str:
     unknown: list[str] = []
     refused: list[str] = []
     try:
-        parsed = connector.parse(inbox, request_of(event))
+        parsed = _cleaned(connector.parse(inbox, request_of(event)))
         for inbound in parsed.messages:
             try:
                 do_receive_inbound(inbox, inbound, connector=connector)

@@ -16,7 +16,6 @@ unique only within a chat, so a message's external id is "<chat_id>:<message_id>
 from __future__ import annotations
 
 import hmac
-import json
 import re
 import secrets
 from datetime import UTC, datetime
@@ -24,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from django.conf import settings
+
+from teamline.core import jsonsafe
+from teamline.core.errors import InvalidInput
 
 from . import payloads as shape
 from .base import (
@@ -107,9 +109,10 @@ def _bot_token(inbox: Inbox) -> str:
 
 def _update(request: WebhookRequest) -> dict[str, Any]:
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WebhookRejected("body is not JSON", status=400) from exc
+        # Cleaned, not refused: NUL and lone surrogates in a signed update must not lose it.
+        data = jsonsafe.loads(request.body, repair=True)
+    except InvalidInput as exc:  # not JSON, or nested too deep: not an Update
+        raise WebhookRejected(f"body is not a Telegram Update: {exc.message}", status=400) from exc
     if not isinstance(data, dict):
         raise WebhookRejected("body is not a Telegram Update", status=400)
     return data

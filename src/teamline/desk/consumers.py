@@ -13,7 +13,6 @@ open partials again from the database (core/livewatch.py).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -22,7 +21,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from teamline.accounts.models import User
 from teamline.conversations.queries import access_conversation
-from teamline.core import livewatch
+from teamline.core import jsonsafe, livewatch
 from teamline.core.errors import NotFound
 from teamline.core.events import (
     Event,
@@ -40,6 +39,11 @@ from teamline.teams.queries import team_ids_for
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+# RFC 6455 close codes: a frame too big to process, a frame that is not valid data.
+CLOSE_TOO_BIG = 1009
+CLOSE_INVALID_DATA = 1007
+# The desk sends small control frames (subscribe, typing); the widget's limit is far above.
+MAX_FRAME_CHARS = 4096
 
 
 class DeskConsumer(AsyncJsonWebsocketConsumer):
@@ -79,11 +83,20 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
+        """Decode defensively: an oversized frame closes the socket with 1009, JSON nested too
+        deep with 1007; anything else that is not a JSON object gets an error frame."""
         if not hasattr(self, "user"):
             return
+        if text_data is not None and len(text_data) > MAX_FRAME_CHARS:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
         try:
-            content = json.loads(text_data or "")
-        except ValueError:
+            # Structure only: no text from a desk frame is stored (ids go through parse_id).
+            content = jsonsafe.loads_structure(text_data or "")
+        except jsonsafe.TooDeep:
+            await self.close(code=CLOSE_INVALID_DATA)
+            return
+        except jsonsafe.InvalidInput:
             content = None
         if not isinstance(content, dict):
             await self.send_json(
@@ -174,9 +187,9 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         self.joined.add(group)
 
     async def _not_found(self, conversation_id: Any) -> None:
-        await self.send_json(
-            {"type": "error", "code": "not_found", "conversation": conversation_id}
-        )
+        # Echo the id only when it is one: anything else the frame held is not sent back.
+        echo = conversation_id if isinstance(conversation_id, int | str) else None
+        await self.send_json({"type": "error", "code": "not_found", "conversation": echo})
 
     @database_sync_to_async
     def _home_groups(self) -> list[str]:

@@ -15,7 +15,6 @@ the socket receives `live.resync` and sends the same picture again as a `resync`
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -33,7 +32,7 @@ from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
 from teamline.conversations.models import Status
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.conversations.queries import current_conversation_for, customer_thread
-from teamline.core import livewatch, ratelimit
+from teamline.core import jsonsafe, livewatch, ratelimit
 from teamline.core.errors import NotFound, TeamlineError
 from teamline.core.events import (
     Event,
@@ -54,6 +53,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ORIGIN_NOT_ALLOWED = 4403
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_INVALID_DATA = 1007  # RFC 6455: JSON nested too deep is not data this socket takes
 # A socket that does not authenticate promptly is closed, so idle sockets cost nothing.
 AUTH_TIMEOUT_SECONDS = 15.0
 # A frame is a chat message, not a file: anything much larger than the longest text is refused.
@@ -187,8 +187,13 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             await self._error("too_large", "This frame is too large.")
             return
         try:
-            content = json.loads(text_data)
-        except (ValueError, RecursionError):
+            # Structure only here; the message text is judged in _message, so the error frame
+            # can name the message's client_id.
+            content = jsonsafe.loads_structure(text_data)
+        except jsonsafe.TooDeep:
+            await self._refuse(CLOSE_INVALID_DATA)
+            return
+        except jsonsafe.InvalidInput:
             await self._error("invalid", "Frames must be JSON objects.")
             return
         if not isinstance(content, dict):
@@ -269,6 +274,10 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             await self._error(
                 "invalid", f"The message is longer than {MAX_TEXT} characters.", client_id=echo
             )
+            return
+        problem = jsonsafe.text_problem(text)
+        if problem is not None:
+            await self._error(jsonsafe.UnsafeText.code, f"The message {problem}.", client_id=echo)
             return
         try:
             message = await database_sync_to_async(_receive_message)(self.session, client_id, text)

@@ -9,7 +9,6 @@ the same rule the widget socket applies to its Origin header.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +24,7 @@ from teamline.connectors.actions import do_start_webchat_session
 from teamline.connectors.models import Inbox
 from teamline.connectors.queries import first_active_inbox, public_inbox, session_customer
 from teamline.conversations.queries import current_conversation_for
+from teamline.core import jsonsafe
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.routing.appointments import (
     available_slots,
@@ -93,10 +93,8 @@ def _read_body(
         raise InvalidInput("The request body is too large.")
     if not raw.strip():
         return {}
-    try:
-        payload = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise InvalidInput("The request body must be a JSON object.") from exc
+    # NUL or a lone surrogate → 422, too deep → 400 (core.jsonsafe; docs/input.md).
+    payload = jsonsafe.loads(raw)
     if not isinstance(payload, dict):
         raise InvalidInput("The request body must be a JSON object.")
     fields: dict[str, str] = {}
