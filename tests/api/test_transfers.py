@@ -52,7 +52,8 @@ def test_transfer_needs_exactly_one_target_and_known_ids(world, api_client_for):
     assert post(kari, url(world.oslo_mine, "transfer"), nobody).status_code == 404
     no_note = {"to_team_id": world.bergen.pk, "note": " "}
     response = post(kari, url(world.oslo_mine, "transfer"), no_note)
-    assert response.status_code == 400 and "transfer note" in response.json()["detail"]
+    assert response.status_code == 422
+    assert response.json()["detail"] == "note: must not be blank or contain NUL characters"
 
 
 def test_another_teams_agent_gets_404_for_transfer_invite_and_assign(world, api_client_for, erik):
@@ -114,7 +115,7 @@ def test_an_expert_is_invited_by_skill(world, api_client_for, erik):
     assert response.status_code == 201
     assert response.json()["user"]["id"] == erik.pk
     again = post(kari, url(world.oslo_mine, "experts"), {"skill": "porting"})
-    assert again.status_code == 400  # Erik is already in; nobody else knows porting
+    assert again.status_code == 409  # Erik is already in; nobody else knows porting
     assert post(kari, url(world.oslo_mine, "experts"), {}).status_code == 422
 
 

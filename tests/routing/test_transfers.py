@@ -175,7 +175,7 @@ def test_transfer_to_a_skill_queue_finds_someone_with_the_skill(world):
 
 def test_a_skill_nobody_has_is_refused(world):
     astrid = conversation_with(world.kari, world.oslo)
-    with pytest.raises(InvalidInput, match="Nobody has the skill"):
+    with pytest.raises(NotFound, match="Nobody has the skill"):
         do_transfer_conversation(astrid, actor=world.kari, to_skill="astrology", note="?")
 
 

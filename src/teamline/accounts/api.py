@@ -12,7 +12,7 @@ from typing import Annotated, Any, cast
 from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema, Status
 
-from teamline.conversations.api import ErrorOut
+from teamline.core.apischema import MAX_ID, errors, text_field
 from teamline.teams.queries import memberships_of
 
 from .actions import (
@@ -26,7 +26,7 @@ from .queries import access_api_token, profile_of, tokens_of
 
 router = Router(tags=["me"])
 
-TokenId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The token's id.")]
+TokenId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The token's id.")]
 
 
 class MembershipOut(Schema):
@@ -49,7 +49,9 @@ class PresenceIn(Schema):
 
 
 class TokenIn(Schema):
-    name: str = Field(description="What the token is for (1-100 characters), e.g. 'CRM sync'.")
+    name: str = text_field(
+        max_length=100, description="What the token is for (1-100 characters), e.g. 'CRM sync'."
+    )
 
 
 class TokenOut(Schema):
@@ -102,7 +104,7 @@ def present_token(token: ApiToken) -> dict[str, Any]:
     }
 
 
-@router.get("", response={200: MeOut, 401: ErrorOut}, summary="Who am I", operation_id="get_me")
+@router.get("", response={200: MeOut, **errors()}, summary="Who am I", operation_id="get_me")
 def get_me(request: HttpRequest) -> Any:
     """The authenticated staff member: role, presence and teams."""
     return present_me(_actor(request))
@@ -110,7 +112,7 @@ def get_me(request: HttpRequest) -> Any:
 
 @router.put(
     "/presence",
-    response={200: MeOut, 400: ErrorOut, 401: ErrorOut, 422: ErrorOut},
+    response={200: MeOut, **errors(400, 422)},
     summary="Set my presence",
     operation_id="set_presence",
 )
@@ -124,7 +126,7 @@ def set_presence(request: HttpRequest, payload: PresenceIn) -> Any:
 
 @router.get(
     "/tokens",
-    response={200: list[TokenOut], 401: ErrorOut},
+    response={200: list[TokenOut], **errors()},
     summary="List my tokens",
     operation_id="list_tokens",
 )
@@ -135,7 +137,7 @@ def list_tokens(request: HttpRequest) -> Any:
 
 @router.post(
     "/tokens",
-    response={201: TokenCreatedOut, 400: ErrorOut, 401: ErrorOut, 422: ErrorOut},
+    response={201: TokenCreatedOut, **errors(400, 422)},
     summary="Create a token",
     operation_id="create_token",
 )
@@ -148,7 +150,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Any:
 
 @router.delete(
     "/tokens/{token_id}",
-    response={204: None, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    response={204: None, **errors(404, 422)},
     summary="Revoke a token",
     operation_id="revoke_token",
 )

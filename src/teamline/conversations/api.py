@@ -10,14 +10,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from django.http import HttpRequest
-from ninja import Field, Header, Path, Query, Router, Schema, Status
-from pydantic import AwareDatetime, model_validator
+from django.utils import timezone
+from ninja import Body, Field, Header, Path, Query, Router, Schema, Status
+from pydantic import AwareDatetime, ConfigDict, field_validator
 
 from teamline.accounts.models import User
-from teamline.core.errors import InvalidInput, NotFound
+from teamline.core.apischema import MAX_ID, MAX_OFFSET, errors, text_field
+from teamline.core.errors import Conflict, NotFound
 from teamline.routing.eta import queue_report
 
-from .actions import do_add_note, do_change_status, do_mark_read, do_send_reply
+from .actions import MAX_TEXT, do_add_note, do_change_status, do_mark_read, do_send_reply
 from .models import Conversation, Direction, Priority, SenderKind
 from .models import Status as ConversationStatus
 from .presenters import present_conversation, present_message
@@ -31,15 +33,10 @@ MAX_LIMIT = 200
 MAX_CLIENT_ID = 100
 
 # A database id: bounded so that a huge number is a 422, never an overflow in the database.
-ObjectId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The conversation's id.")]
+ObjectId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The conversation's id.")]
 
 
 # --- Schemas -------------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    code: str = Field(description="Machine-readable: not_found, invalid, unauthenticated, …")
-    detail: str = Field(description="What went wrong, for people.")
 
 
 class TeamRef(Schema):
@@ -110,7 +107,7 @@ class MessagePage(Page):
 
 class Paging(Schema):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size (1-200).")
-    offset: int = Field(0, ge=0, description="How many items to skip.")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="How many items to skip.")
 
 
 class ConversationFilters(Paging):
@@ -124,38 +121,52 @@ class ConversationFilters(Paging):
 
 
 class ReplyIn(Schema):
-    text: str = Field(description="The reply (1-10,000 characters).")
-    client_id: str | None = Field(
-        None,
-        min_length=1,
+    text: str = text_field(max_length=MAX_TEXT, description="The reply (1-10,000 characters).")
+    client_id: str | None = text_field(
+        default=None,
         max_length=MAX_CLIENT_ID,
+        blank=True,
+        min_length=1,
         description="Your id for this message: a retry with the same id returns the same message.",
     )
 
 
 class NoteIn(Schema):
-    text: str = Field(description="The note (1-10,000 characters). Staff only.")
-
-
-class StatusIn(Schema):
-    status: ConversationStatus
-    snooze_until: AwareDatetime | None = Field(
-        None, description="Required with status=snoozed: a future time with a UTC offset."
+    text: str = text_field(
+        max_length=MAX_TEXT, description="The note (1-10,000 characters). Staff only."
     )
 
-    @model_validator(mode="after")
-    def _snooze_goes_with_snoozed(self) -> StatusIn:
-        if self.status == ConversationStatus.SNOOZED and self.snooze_until is None:
-            raise ValueError("snooze_until is required to snooze")
-        if self.status != ConversationStatus.SNOOZED and self.snooze_until is not None:
-            raise ValueError("snooze_until only goes with status snoozed")
-        return self
 
+class SnoozeIn(Schema):
+    """Snooze until a time: it reopens then (409 when that time has already passed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["snoozed"]
+    snooze_until: AwareDatetime = Field(description="A future time with a UTC offset.")
+
+
+class StatusOnlyIn(Schema):
+    """Open, pending or resolved: no snooze_until."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["open", "pending", "resolved"]
+    snooze_until: None = Field(None, description="Only with status snoozed.")
+
+    @field_validator("snooze_until", mode="before")
+    @classmethod
+    def _only_with_snoozed(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError("snooze_until only goes with status snoozed")
+        return None
+
+
+# "snooze_until only with snoozed", in the schema: one of two shapes, told apart by status.
+StatusIn = Annotated[SnoozeIn | StatusOnlyIn, Field(discriminator="status")]
 
 # Documented error answers (all {code, detail}); the handlers live in teamline/api.py.
-ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 404: ErrorOut}
-QUERY_ERRORS: dict[int, type[Schema]] = {**ERRORS, 422: ErrorOut}
-INPUT_ERRORS: dict[int, type[Schema]] = {**QUERY_ERRORS, 400: ErrorOut}
+ERRORS = errors(404, 422)
+QUERY_ERRORS = ERRORS
+INPUT_ERRORS = errors(400, 404, 409, 422)
 
 
 # --- Presenting ----------------------------------------------------------------------------
@@ -259,7 +270,7 @@ def send_reply(
     if not created and (
         message.conversation_id != conversation.pk or message.text != payload.text.strip()
     ):
-        raise InvalidInput("This client_id / Idempotency-Key was already used for another reply.")
+        raise Conflict("This client_id / Idempotency-Key was already used for another reply.")
     return Status(201 if created else 200, present_message(message))
 
 
@@ -282,11 +293,17 @@ def add_note(request: HttpRequest, conversation_id: ObjectId, payload: NoteIn) -
     summary="Change a conversation's status",
     operation_id="change_status",
 )
-def change_status(request: HttpRequest, conversation_id: ObjectId, payload: StatusIn) -> Any:
-    """Open, pending, snoozed (with a future snooze_until) or resolved."""
+def change_status(
+    request: HttpRequest, conversation_id: ObjectId, payload: Annotated[StatusIn, Body()]
+) -> Any:
+    """Open, pending, snoozed (with a future snooze_until) or resolved. 409 when snooze_until
+    has already passed (a schema cannot say "in the future")."""
     actor = _actor(request)
     conversation = access_conversation(actor, conversation_id)
-    do_change_status(conversation, payload.status, actor=actor, snooze_until=payload.snooze_until)
+    snooze_until = payload.snooze_until if isinstance(payload, SnoozeIn) else None
+    if snooze_until is not None and snooze_until <= timezone.now():
+        raise Conflict("snooze_until has already passed: snooze until a time in the future.")
+    do_change_status(conversation, payload.status, actor=actor, snooze_until=snooze_until)
     # Read it back through the access helper: one query with team, assignee and customer.
     return _detail(access_conversation(actor, conversation_id))
 
@@ -308,7 +325,6 @@ class QueueOut(Schema):
 )
 def get_queue_position(request: HttpRequest, conversation_id: ObjectId) -> Any:
     """Where the conversation's waiting work item stands. 404 when it is not waiting."""
-    from django.utils import timezone
 
     conversation = access_conversation(_actor(request), conversation_id)
     report = queue_report(conversation, timezone.now())

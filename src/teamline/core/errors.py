@@ -30,3 +30,12 @@ class Forbidden(TeamlineError):
 class RateLimited(TeamlineError):
     code = "rate_limited"
     status = 429
+
+
+class Conflict(InvalidInput):
+    """The request is well formed but the thing it acts on is not in a state that allows it
+    (already assigned, resolved, no longer waiting…): 409, so clients can tell it from bad
+    input. An InvalidInput, so every edge that answers those answers this too."""
+
+    code = "conflict"
+    status = 409

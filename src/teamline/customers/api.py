@@ -13,9 +13,10 @@ from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema
 
 from teamline.accounts.models import User
-from teamline.conversations.api import ConversationOut, ErrorOut, TeamRef
+from teamline.conversations.api import ConversationOut, TeamRef
 from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import customer_conversations
+from teamline.core.apischema import MAX_ID, errors
 
 from .models import Customer, IdentityKind
 from .queries import access_customer
@@ -25,7 +26,7 @@ router = Router(tags=["customers"])
 # The most recent conversations shown on a profile.
 MAX_CONVERSATIONS = 100
 
-CustomerId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The customer's id.")]
+CustomerId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The customer's id.")]
 
 
 class IdentityOut(Schema):
@@ -70,7 +71,7 @@ def present_customer(customer: Customer, conversations: list[Any]) -> dict[str, 
 
 @router.get(
     "/{customer_id}",
-    response={200: CustomerOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: CustomerOut, **errors(404, 422)},
     summary="Get a customer",
     operation_id="get_customer",
 )

@@ -16,13 +16,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from django.http import HttpRequest
-from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import AwareDatetime, model_validator
+from ninja import Body, Field, Path, Query, Router, Schema, Status
+from pydantic import AwareDatetime, ConfigDict
 
 from teamline.accounts.models import User
 from teamline.conversations.models import Conversation, ConversationParticipant
 from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import access_conversation
+from teamline.core.apischema import MAX_ID, errors, text_field
 from teamline.core.errors import Forbidden, NotFound
 from teamline.teams.models import Team
 from teamline.teams.queries import access_team, team_ids_for
@@ -48,21 +49,30 @@ callbacks_router = Router(tags=["callbacks"])
 transfers_router = Router(tags=["routing"])
 appointments_router = Router(tags=["appointments"])
 
-ObjectId = Annotated[int, Path(..., ge=1, le=2**63 - 1)]
+ObjectId = Annotated[int, Path(..., ge=1, le=MAX_ID)]
 
+# Reads: a bad id or filter is a 422, an id outside your teams a 404.
+READ_ERRORS = errors(404, 422)
+# Writes: also a body that is not JSON / refused by the action (400), a state that does not
+# allow it (409), and the role check (403).
+ERRORS = errors(400, 404, 409, 422)
+WORK_ERRORS = errors(400, 403, 404, 409, 422)
 
-class ErrorOut(Schema):
-    code: str
-    detail: str
-
-
-ERRORS: dict[int, type[Schema]] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-WORK_ERRORS: dict[int, type[Schema]] = {**ERRORS, 403: ErrorOut}
+# The shape of a phone number: E.164 ("+4791234567") or national digits with the usual
+# separators. Whether the number exists in its country's numbering plan ("format": "phone")
+# is checked by the server with the ITU plan data (phonenumbers): a 400 if not.
+PHONE_PATTERN = r"^\+?[0-9][0-9 ().-]{2,38}$"
 
 
 class CallbackIn(Schema):
-    conversation_id: int = Field(ge=1, le=2**63 - 1, description="The waiting conversation.")
-    phone: str = Field(max_length=40, description="The number to call (E.164, or national).")
+    conversation_id: int = Field(ge=1, le=MAX_ID, description="The waiting conversation.")
+    phone: str = Field(
+        max_length=40,
+        pattern=PHONE_PATTERN,
+        json_schema_extra={"format": "phone"},
+        description="The number to call: E.164, or national for the team's country; valid in "
+        "its numbering plan.",
+    )
 
 
 class CallbackOut(Schema):
@@ -106,11 +116,11 @@ class SlotsOut(Schema):
 
 class AppointmentFilters(Schema):
     state: Literal["booked", "started", "done", "no_show", "cancelled"] | None = None
-    team_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    team_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class SlotFilters(Schema):
-    team_id: int = Field(ge=1, le=2**63 - 1)
+    team_id: int = Field(ge=1, le=MAX_ID)
 
 
 class RescheduleIn(Schema):
@@ -146,7 +156,7 @@ def request_callback(request: HttpRequest, payload: CallbackIn) -> Any:
 
 @callbacks_router.get(
     "/{callback_id}",
-    response={200: CallbackOut, **ERRORS},
+    response={200: CallbackOut, **READ_ERRORS},
     summary="Get a callback",
     operation_id="get_callback",
 )
@@ -193,7 +203,7 @@ def callback_no_answer(request: HttpRequest, callback_id: ObjectId) -> Any:
 
 @appointments_router.get(
     "",
-    response={200: list[AppointmentOut], **ERRORS},
+    response={200: list[AppointmentOut], **READ_ERRORS},
     summary="List appointments of my teams",
     operation_id="list_appointments",
 )
@@ -212,7 +222,7 @@ def list_appointments(request: HttpRequest, filters: Query[AppointmentFilters]) 
 
 @appointments_router.get(
     "/slots",
-    response={200: SlotsOut, **ERRORS},
+    response={200: SlotsOut, **READ_ERRORS},
     summary="Bookable slots of a team",
     operation_id="list_slots",
 )
@@ -229,7 +239,7 @@ def list_slots(request: HttpRequest, filters: Query[SlotFilters]) -> Any:
 
 @appointments_router.get(
     "/{appointment_id}",
-    response={200: AppointmentOut, **ERRORS},
+    response={200: AppointmentOut, **READ_ERRORS},
     summary="Get an appointment",
     operation_id="get_appointment",
 )
@@ -254,7 +264,7 @@ def cancel_appointment(request: HttpRequest, appointment_id: ObjectId) -> Any:
 
 @appointments_router.post(
     "/{appointment_id}/reschedule",
-    response={200: AppointmentOut, 409: ErrorOut, **ERRORS},
+    response={200: AppointmentOut, **ERRORS},
     summary="Move an appointment to another slot",
     operation_id="reschedule_appointment",
 )
@@ -287,8 +297,8 @@ def appointment_no_answer(request: HttpRequest, appointment_id: ObjectId) -> Any
     return appointments.present_appointment(appointment)
 
 
-ConversationId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The conversation's id.")]
-UserId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="The expert's user id.")]
+ConversationId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The conversation's id.")]
+UserId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The expert's user id.")]
 
 
 class Ref(Schema):
@@ -307,37 +317,59 @@ class RoutedConversationOut(Schema):
     )
 
 
-class TransferIn(Schema):
-    to_agent_id: int | None = Field(None, ge=1, description="Transfer to this agent.")
-    to_team_id: int | None = Field(None, ge=1, description="Transfer to this team's queue.")
-    to_skill: str | None = Field(
-        None, min_length=1, max_length=50, description="Transfer to the queue of this skill."
-    )
-    note: str = Field(description="For whoever takes it next; stored as an internal note.")
+# The note is stored as "Transfer to <target>: <note>", within a message's 10,000 characters.
+MAX_TRANSFER_NOTE = 9_000
 
-    @model_validator(mode="after")
-    def _one_target(self) -> TransferIn:
-        targets = [self.to_agent_id, self.to_team_id, self.to_skill]
-        if sum(target is not None for target in targets) != 1:
-            raise ValueError("give exactly one of to_agent_id, to_team_id, to_skill")
-        return self
+
+def _note() -> Any:
+    return text_field(
+        max_length=MAX_TRANSFER_NOTE,
+        description="For whoever takes it next (1-9,000 characters); stored as an internal note.",
+    )
+
+
+def _skill(description: str) -> Any:
+    return text_field(max_length=50, description=description)
+
+
+# "Exactly one target" in the schema: one shape per target, each closed to the others'
+# fields, so a body naming two targets matches no shape (422) for the server as for a client.
+class TransferToAgentIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    to_agent_id: int = Field(ge=1, le=MAX_ID, description="Transfer to this agent.")
+    note: str = _note()
+
+
+class TransferToTeamIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    to_team_id: int = Field(ge=1, le=MAX_ID, description="Transfer to this team's queue.")
+    note: str = _note()
+
+
+class TransferToSkillIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    to_skill: str = _skill("Transfer to the queue of this skill.")
+    note: str = _note()
+
+
+TransferIn = TransferToAgentIn | TransferToTeamIn | TransferToSkillIn
 
 
 class AssignIn(Schema):
-    agent_id: int = Field(ge=1, description="A member of the conversation's team.")
+    agent_id: int = Field(ge=1, le=MAX_ID, description="A member of the conversation's team.")
 
 
-class ExpertIn(Schema):
-    user_id: int | None = Field(None, ge=1, description="Invite this person by name (id).")
-    skill: str | None = Field(
-        None, min_length=1, max_length=50, description="Invite the best available expert in it."
-    )
+class ExpertByIdIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    user_id: int = Field(ge=1, le=MAX_ID, description="Invite this person by name (id).")
 
-    @model_validator(mode="after")
-    def _one_way(self) -> ExpertIn:
-        if (self.user_id is None) == (self.skill is None):
-            raise ValueError("give exactly one of user_id, skill")
-        return self
+
+class ExpertBySkillIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    skill: str = _skill("Invite the best available expert in it.")
+
+
+ExpertIn = ExpertByIdIn | ExpertBySkillIn
 
 
 class ParticipantOut(Schema):
@@ -393,7 +425,7 @@ def _participant(row: ConversationParticipant) -> dict[str, Any]:
     operation_id="transfer_conversation",
 )
 def transfer_conversation(
-    request: HttpRequest, conversation_id: ConversationId, payload: TransferIn
+    request: HttpRequest, conversation_id: ConversationId, payload: Annotated[TransferIn, Body()]
 ) -> Any:
     """To an agent (now if they are free, else it waits for them, then for their team), a team
     (its queue, keeping the customer's place in line) or a skill queue, with a note. The
@@ -404,12 +436,12 @@ def transfer_conversation(
         conversation,
         actor=actor,
         to_agent=access_transfer_agent(actor, payload.to_agent_id)
-        if payload.to_agent_id is not None
+        if isinstance(payload, TransferToAgentIn)
         else None,
         to_team=access_transfer_team(actor, payload.to_team_id)
-        if payload.to_team_id is not None
+        if isinstance(payload, TransferToTeamIn)
         else None,
-        to_skill=payload.to_skill,
+        to_skill=payload.to_skill if isinstance(payload, TransferToSkillIn) else None,
         note=payload.note,
     )
     return _conversation_after(actor, conversation)
@@ -441,14 +473,19 @@ def assign_conversation(
     summary="Invite an expert",
     operation_id="invite_expert",
 )
-def invite_expert(request: HttpRequest, conversation_id: ConversationId, payload: ExpertIn) -> Any:
+def invite_expert(
+    request: HttpRequest, conversation_id: ConversationId, payload: Annotated[ExpertIn, Body()]
+) -> Any:
     """Pull someone available for expert requests into the conversation, by id or as the best
     available expert in a skill. They can read and write until they leave; the assignee keeps
     the conversation."""
     actor = _actor(request)
     conversation = access_conversation(actor, conversation_id)
-    expert = access_expert(actor, conversation, payload.user_id) if payload.user_id else None
-    row = do_invite_expert(conversation, actor=actor, expert=expert, skill=payload.skill)
+    if isinstance(payload, ExpertByIdIn):
+        expert = access_expert(actor, conversation, payload.user_id)
+        row = do_invite_expert(conversation, actor=actor, expert=expert, skill=None)
+    else:
+        row = do_invite_expert(conversation, actor=actor, expert=None, skill=payload.skill)
     return Status(201, _participant(row))
 
 

@@ -30,7 +30,7 @@ from teamline.accounts.models import User
 from teamline.conversations.events import record
 from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import Conversation, Direction, Message, Status, TimelineKind
-from teamline.core.errors import InvalidInput, NotFound, TeamlineError
+from teamline.core.errors import Conflict, InvalidInput, NotFound, TeamlineError
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer
 from teamline.teams.hours import Calendar, intervals_on, mode_at
@@ -191,7 +191,7 @@ def _find_slot(team: Team, start: datetime, now: datetime) -> Slot:
             if slot.available <= 0:
                 raise SlotTaken("That time is fully booked; please choose another.")
             return slot
-    raise InvalidInput("That time cannot be booked; please choose one of the offered times.")
+    raise Conflict("That time cannot be booked; please choose one of the offered times.")
 
 
 def _describe(appointment: Appointment, now: datetime) -> str:
@@ -219,7 +219,7 @@ def _take_seat(appointment: Appointment, slot: Slot) -> bool:
                     updated_at=timezone.now(),
                 )
                 if not moved:
-                    raise InvalidInput("This booking can no longer be changed.")
+                    raise Conflict("This booking can no longer be changed.")
                 return True
         except IntegrityError:
             continue  # that seat is taken: the next one
@@ -249,7 +249,7 @@ def do_book_appointment(
         raise InvalidInput("kind must be call or chat.")
     number = normalize_phone(phone, team) if kind == AppointmentKind.CALL else ""
     if Appointment.objects.filter(customer=customer, state__in=LIVE_APPOINTMENT_STATES).exists():
-        raise InvalidInput("You already have a booking: reschedule or cancel it.")
+        raise Conflict("You already have a booking: reschedule or cancel it.")
     slot = _find_slot(team, slot_start, now)
     if agent is None and customer.last_agent_id:
         agent = team.members.filter(pk=customer.last_agent_id, is_active=True).first()
@@ -300,7 +300,7 @@ def do_book_appointment(
 def _live(appointment: Appointment, *states: str) -> Appointment:
     appointment.refresh_from_db()
     if appointment.state not in (states or LIVE_APPOINTMENT_STATES):
-        raise InvalidInput("This booking is no longer active.")
+        raise Conflict("This booking is no longer active.")
     return appointment
 
 
@@ -321,7 +321,7 @@ def do_cancel_appointment(
             pk=appointment.pk, state__in=LIVE_APPOINTMENT_STATES
         ).update(state=AppointmentState.CANCELLED, closed_at=now, updated_at=now)
         if not done:
-            raise InvalidInput("This booking is no longer active.")
+            raise Conflict("This booking is no longer active.")
         conv = appointment.conversation
         if conv is not None and appointment.original_channel_kind:
             Conversation.objects.filter(pk=conv.pk).update(

@@ -22,7 +22,7 @@ from teamline.accounts.models import User
 from teamline.conversations.events import emit_conversation, record
 from teamline.conversations.locks import lock_agent_then_conversation, lock_conversation
 from teamline.conversations.models import Conversation, Status, TimelineKind
-from teamline.core.errors import InvalidInput, NotFound
+from teamline.core.errors import Conflict, NotFound
 from teamline.core.events import EventType
 from teamline.core.ids import parse_id
 from teamline.teams.queries import team_ids_for
@@ -79,7 +79,7 @@ def do_request_callback(
             return live
         row = WorkItem.objects.filter(conversation=conv, state=WorkState.QUEUED).first()
         if conv.status != Status.OPEN or conv.assignee_id or row is None:
-            raise InvalidInput("This conversation is not waiting in line.")
+            raise Conflict("This conversation is not waiting in line.")
         original = conv.channel_kind
         updated = WorkItem.objects.filter(
             pk=row.pk, state=WorkState.QUEUED, version=row.version
@@ -90,7 +90,7 @@ def do_request_callback(
             version=F("version") + 1,
         )
         if not updated:
-            raise InvalidInput("Your place in line just changed; please try again.")
+            raise Conflict("Your place in line just changed; please try again.")
         QueueEntry.objects.filter(work_item=row).update(channel_kind="voice")
         Conversation.objects.filter(pk=conv.pk).update(channel_kind="voice", updated_at=now)
         callback = Callback.objects.create(
@@ -122,7 +122,7 @@ def do_request_callback(
 
 def _require_state(callback: Callback, *states: str) -> None:
     if callback.state not in states:
-        raise InvalidInput("This callback is not with an agent.")
+        raise Conflict("This callback is not with an agent.")
 
 
 def do_complete_callback(

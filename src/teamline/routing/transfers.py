@@ -39,7 +39,7 @@ from teamline.conversations.models import (
     TimelineKind,
 )
 from teamline.conversations.presenters import present_conversation
-from teamline.core.errors import Forbidden, InvalidInput, NotFound
+from teamline.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from teamline.core.events import (
     Event,
     EventType,
@@ -226,7 +226,7 @@ def clean_skill(skill: str) -> str:
     if not skill:
         raise InvalidInput("Choose a skill.")
     if len(skill) > MAX_SKILL or skill not in known_skills():
-        raise InvalidInput(f"Nobody has the skill {skill[:MAX_SKILL]!r}.")
+        raise NotFound(f"Nobody has the skill {skill[:MAX_SKILL]!r}.")
     return skill
 
 
@@ -241,7 +241,7 @@ def _team_of(agent: User, conversation: Conversation) -> Team:
         if team.pk == conversation.team_id:
             return team
     if not teams:
-        raise InvalidInput(f"{agent.name} is not in any team.")
+        raise Conflict(f"{agent.name} is not in any team.")
     return teams[0]
 
 
@@ -292,7 +292,7 @@ def do_transfer_conversation(
     now = now or timezone.now()
     if to_agent is not None:
         if to_agent.pk == conversation.assignee_id:
-            raise InvalidInput(f"{to_agent.name} already has this conversation.")
+            raise Conflict(f"{to_agent.name} already has this conversation.")
         team = _team_of(to_agent, conversation)
         target: dict[str, Any] = {"kind": TO_AGENT, "agent_id": to_agent.pk, "label": to_agent.name}
     elif to_team is not None:
@@ -306,7 +306,7 @@ def do_transfer_conversation(
     with transaction.atomic():
         conv = lock_conversation(conversation.pk)
         if conv.status != Status.OPEN:
-            raise InvalidInput("Only open conversations can be transferred.")
+            raise Conflict("Only open conversations can be transferred.")
         previous_agent_id, previous_team_id = conv.assignee_id, conv.team_id
         live = WorkItem.objects.filter(conversation=conv, state__in=LIVE_STATES).first()
         if live is not None:
@@ -455,9 +455,9 @@ def do_reassign_conversation(
     if not can_supervise(actor, conversation):
         raise Forbidden("Only supervisors and admins can reassign conversations.")
     if conversation.status == Status.RESOLVED:
-        raise InvalidInput("This conversation is resolved; reopen it first.")
+        raise Conflict("This conversation is resolved; reopen it first.")
     if agent.pk == conversation.assignee_id:
-        raise InvalidInput(f"{agent.name} already has this conversation.")
+        raise Conflict(f"{agent.name} already has this conversation.")
     previous = conversation.assignee_id
     result = do_assign_conversation(
         conversation, agent, actor=actor, reason=f"reassigned by {actor.name}"
@@ -499,15 +499,15 @@ def do_invite_expert(
     if (expert is None) == (skill is None):
         raise InvalidInput("Invite an expert by name or by skill.")
     if conversation.status == Status.RESOLVED:
-        raise InvalidInput("This conversation is resolved; reopen it first.")
+        raise Conflict("This conversation is resolved; reopen it first.")
     if skill is not None:
         skill = clean_skill(skill)
         expert = best_expert(conversation, skill, exclude=actor.pk)
         if expert is None:
-            raise InvalidInput(f"No expert in {skill} is available right now.")
+            raise Conflict(f"No expert in {skill} is available right now.")
     assert expert is not None
     if expert.pk == actor.pk:
-        raise InvalidInput("You are already in this conversation.")
+        raise Conflict("You are already in this conversation.")
     reason = f"skill {skill}" if skill else "by name"
     with transaction.atomic():
         conv = lock_conversation(conversation.pk)
@@ -521,7 +521,7 @@ def do_invite_expert(
                     reason=reason,
                 )
         except IntegrityError as exc:
-            raise InvalidInput(f"{expert.name} is already in this conversation.") from exc
+            raise Conflict(f"{expert.name} is already in this conversation.") from exc
         fresh = Conversation.objects.select_related("team", "customer", "assignee").get(pk=conv.pk)
         why = f" for {skill}" if skill else ""
         do_add_note(fresh, f"Invited {expert.name} to join as an expert{why}.", actor=actor)
