@@ -1,0 +1,72 @@
+"""The whole OpenAPI document against the server, with schemathesis and every check it has.
+
+Each operation gets generated requests — valid ones (which must be accepted: 2xx, or 401/403/
+404/409/429 for what a schema cannot know), invalid ones (which must be refused with a 4xx),
+coverage of every boundary the schema states — sent in-process through the WSGI app as an
+admin with a personal access token, and each answer is checked: never a 5xx, a declared
+status, the declared body schema and content type. Bounded (a few examples per operation) so
+it runs in the default suite; `max_examples` can be raised for a deeper run.
+
+The one thing a schema cannot state is whether a phone number exists in its country's
+numbering plan: it says so with `"format": "phone"` (and a pattern for the shape), and this
+run generates phone numbers from that format only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import phonenumbers
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from teamline.accounts.actions import do_create_api_token
+
+MAX_EXAMPLES = 10
+
+schemathesis.openapi.format(
+    "phone", st.sampled_from(["+4791234567", "+47 912 34 567", "+14155552671"])
+)
+
+
+@schemathesis.hook
+def filter_case(ctx: Any, case: Any) -> bool:
+    """Valid requests carry a phone number that exists (see the module docstring)."""
+    phone = case.body.get("phone") if isinstance(case.body, dict) else None
+    if not isinstance(phone, str) or case.meta is None:
+        return True
+    if not case.meta.generation.mode.is_positive:
+        return True
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(phone, "NO"))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+
+
+@pytest.fixture
+def admin_token(world: Any) -> Iterator[str]:
+    """An admin's token over the API tests' small world. The requests run inside this test's
+    transaction, so Django must not close the connection after each (as its test client)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield do_create_api_token(world.admin, name="schemathesis", actor=world.admin)[1]
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_keeps_its_openapi_contract(case: Any, admin_token: str) -> None:
+    case.call_and_validate(headers={"Authorization": f"Bearer {admin_token}"})
