@@ -196,3 +196,30 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(teams):
     await socket.send_json_to({"type": "subscribe", "conversation": "1 OR 1=1"})
     assert (await socket.receive_json_from())["code"] == "not_found"
     await socket.disconnect()
+
+
+@pytest.mark.integration
+@socket_test
+async def test_a_frame_nested_too_deep_closes_the_desk_socket_with_1007(teams):
+    socket = await connected(teams["kari"])
+    await socket.send_to(text_data='{"type": "subscribe", "x": ' + "[" * 2000 + "]" * 2000 + "}")
+    closing = await socket.receive_output(timeout=3)
+    assert closing == {"type": "websocket.close", "code": 1007}
+
+
+@pytest.mark.integration
+@socket_test
+async def test_an_oversized_frame_closes_the_desk_socket_with_1009(teams):
+    socket = await connected(teams["kari"])
+    await socket.send_to(text_data='{"type": "typing", "pad": "' + "x" * 5000 + '"}')
+    closing = await socket.receive_output(timeout=3)
+    assert closing == {"type": "websocket.close", "code": 1009}
+
+
+@socket_test
+async def test_a_desk_frame_is_never_echoed_back_beyond_an_id(teams):
+    socket = await connected(teams["kari"])
+    await socket.send_json_to({"type": "subscribe", "conversation": {"nested": ["x"] * 50}})
+    answer = await socket.receive_json_from(timeout=3)
+    assert answer == {"type": "error", "code": "not_found", "conversation": None}
+    await socket.disconnect()

@@ -260,6 +260,37 @@ async def test_frames_that_are_not_json_objects_get_an_error(inbox):
     await tab.close()
 
 
+@pytest.mark.integration
+async def test_a_message_with_nul_or_a_lone_surrogate_is_refused_by_name(inbox):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+
+    nul = await tab.say("Hei\x00", client_id="2f1a0c4e-1111-4c3a-9a59-0a4a4a4a4a01")
+    surrogate = await tab.say("Hei \ud800", client_id="2f1a0c4e-1111-4c3a-9a59-0a4a4a4a4a02")
+
+    assert nul == {
+        "type": "error",
+        "code": "invalid_text",
+        "detail": "The message contains a NUL character.",
+        "client_id": "2f1a0c4e-1111-4c3a-9a59-0a4a4a4a4a01",
+    }
+    assert surrogate["code"] == "invalid_text"
+    assert surrogate["client_id"] == "2f1a0c4e-1111-4c3a-9a59-0a4a4a4a4a02"
+    assert (await tab.say("Hei"))["type"] == "ack"
+    await tab.close()
+
+
+async def test_a_frame_nested_too_deep_closes_the_widget_socket_with_1007(inbox):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+
+    await tab.socket.send_to(text_data="[" * 5000 + "]" * 5000)
+
+    assert await tab.socket.receive_output(timeout=3) == {"type": "websocket.close", "code": 1007}
+
+
 # --- Limits ------------------------------------------------------------------------------------
 
 
