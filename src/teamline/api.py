@@ -21,6 +21,7 @@ from teamline.accounts.api import router as accounts_router
 from teamline.connectors.app_api import router as app_router
 from teamline.conversations.api import router as conversations_router
 from teamline.core import jsonsafe
+from teamline.core.apischema import ErrorOut
 from teamline.core.errors import TeamlineError
 from teamline.customers.api import router as customers_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
@@ -85,7 +86,12 @@ class ApiIndex(Schema):
     docs: str
 
 
-@api.get("/", auth=None, response=ApiIndex, summary="What this API is and where its docs are")
+@api.get(
+    "/",
+    auth=None,
+    response={200: ApiIndex, 503: ErrorOut},
+    summary="What this API is and where its docs are",
+)
 def index(request: HttpRequest) -> dict[str, str]:
     """The base of the API: no authentication, so a new client can find the docs from it."""
     return {

@@ -53,7 +53,7 @@ def test_transfer_needs_exactly_one_target_and_known_ids(world, api_client_for):
     no_note = {"to_team_id": world.bergen.pk, "note": " "}
     response = post(kari, url(world.oslo_mine, "transfer"), no_note)
     assert response.status_code == 422
-    assert response.json()["detail"] == "note: must not be blank or contain NUL characters"
+    assert "note: must not be blank or contain NUL characters" in response.json()["detail"]
 
 
 def test_another_teams_agent_gets_404_for_transfer_invite_and_assign(world, api_client_for, erik):
