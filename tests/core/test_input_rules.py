@@ -226,3 +226,28 @@ def test_signed_webhooks_nested_too_deep_are_answered_not_crashed(telegram):
     assert event.status == "ignored"
     assert event.error == "body is not a JSON object"
     assert bytes(event.body) == body
+
+
+@pytest.mark.integration
+def test_an_sms_with_nul_in_its_body_is_delivered_cleaned(db):
+    from urllib.parse import urlencode
+
+    from tests.connectors.test_sms import AUTH_TOKEN, inbound_sms, sign
+
+    inbox = Inbox(name="SMS", kind="sms", default_team=create_team("Oslo"))
+    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
+    inbox.config = {"from_number": "+4759440000"}
+    inbox.save()
+    path = f"/webhooks/twilio/{inbox.public_id}/"
+    fields = inbound_sms("Hei\x00 der")
+    response = Client().post(
+        path,
+        data=urlencode(fields),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_TWILIO_SIGNATURE=sign(AUTH_TOKEN, f"http://testserver{path}", list(fields.items())),
+    )
+    assert response.status_code == 200
+    run_tasks()
+
+    assert WebhookEvent.objects.get(inbox=inbox).status == "processed"
+    assert Message.objects.get(channel="sms").text == "Hei der"
