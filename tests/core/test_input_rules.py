@@ -251,3 +251,17 @@ def test_an_sms_with_nul_in_its_body_is_delivered_cleaned(db):
 
     assert WebhookEvent.objects.get(inbox=inbox).status == "processed"
     assert Message.objects.get(channel="sms").text == "Hei der"
+
+
+def test_an_identity_hash_that_is_not_ascii_simply_does_not_match(db):
+    from teamline.connectors import webchat
+
+    team = create_team("Oslo")
+    app = Inbox.objects.create(name="App", kind="app", default_team=team)
+    response = Client().post(
+        f"/api/v1/app/{app.public_id}/session",
+        {"user_id": "user-1", "user_hash": "é" * 64},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert not webchat.verify_identity("secret", "user-1", "ø")

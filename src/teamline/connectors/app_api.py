@@ -51,7 +51,6 @@ class SessionIn(Schema):
     user_hash: str = Field(
         min_length=1,
         max_length=128,
-        pattern=r"^[0-9A-Fa-f]+$",
         description="hex HMAC-SHA256(inbox secret, user_id), computed by the app's backend.",
     )
     name: str = text_field(
@@ -101,7 +100,7 @@ BODY_ERRORS = errors(400, 403, 404, 422, 429)
 # --- Helpers -------------------------------------------------------------------------------
 
 
-def _app_inbox(inbox_public_id: uuid.UUID) -> Inbox:
+def _app_inbox(inbox_public_id: str) -> Inbox:
     """An active in-app inbox, else 404 (whatever else the id might name)."""
     try:
         value = uuid.UUID(str(inbox_public_id))
@@ -159,7 +158,7 @@ def _present(message: Any) -> dict[str, Any]:
     operation_id="app_session",
 )
 def open_session(
-    request: HttpRequest, response: HttpResponse, inbox_public_id: uuid.UUID, payload: SessionIn
+    request: HttpRequest, response: HttpResponse, inbox_public_id: str, payload: SessionIn
 ) -> Any:
     """Exchange the app backend's identity hash for a session token. 403 when the hash does not
     match, 404 for an unknown inbox."""
@@ -184,7 +183,7 @@ def open_session(
 )
 def thread(
     request: HttpRequest,
-    inbox_public_id: uuid.UUID,
+    inbox_public_id: str,
     after: Annotated[int, Query(0, ge=0, le=MAX_ID)] = 0,
 ) -> Any:
     """Everything the user may see across their conversations, oldest first; never internal
@@ -204,7 +203,7 @@ def thread(
     operation_id="app_send_message",
     by_alias=True,
 )
-def send_message(request: HttpRequest, inbox_public_id: uuid.UUID, payload: MessageIn) -> Any:
+def send_message(request: HttpRequest, inbox_public_id: str, payload: MessageIn) -> Any:
     """201 with the stored message; 200 with the same message when this client_id was already
     used (a retry after a lost answer changes nothing)."""
     inbox = _app_inbox(inbox_public_id)

@@ -47,7 +47,10 @@ def identity_hash(secret: str, user_id: str) -> str:
 def verify_identity(secret: str, user_id: str, user_hash: str) -> bool:
     if not secret or not user_id or not user_hash:
         return False
-    return hmac.compare_digest(identity_hash(secret, user_id), user_hash.lower())
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a
+    # server error, for a hash like "é"); such a hash simply does not match.
+    given = user_hash.lower().encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(identity_hash(secret, user_id).encode(), given)
 
 
 def client_external_id(customer_id: int, client_id: str) -> str:

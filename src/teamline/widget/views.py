@@ -94,7 +94,10 @@ def _read_body(
     if not raw.strip():
         return {}
     # NUL or a lone surrogate → 422, too deep → 400 (core.jsonsafe; docs/input.md).
-    payload = jsonsafe.loads(raw)
+    try:
+        payload = jsonsafe.loads(raw)
+    except jsonsafe.NotJson as exc:
+        raise InvalidInput("The request body must be a JSON object.") from exc
     if not isinstance(payload, dict):
         raise InvalidInput("The request body must be a JSON object.")
     fields: dict[str, str] = {}
