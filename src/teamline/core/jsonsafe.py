@@ -7,8 +7,8 @@ Two rules hold for everything that is stored, on SQLite and PostgreSQL alike:
 - No lone surrogates (U+D800-U+DFFF on their own, e.g. from a JSON `"\\ud800"` escape): they
   are not Unicode text, no driver can encode them as UTF-8, and no database stores them.
 
-And JSON is read with limits: at most MAX_DEPTH levels of nesting (deeper input is refused
-before anything recurses over it), no NaN/Infinity and no number that overflows a float
+And JSON is read with limits: at most MAX_DEPTH levels of nesting (deeper input is refused;
+nothing of ours recurses over a parsed value), no NaN/Infinity and no number that overflows a float
 (neither is JSON, and a database's JSON type refuses them).
 
 Each edge either refuses or cleans, by who is speaking:
@@ -97,13 +97,6 @@ def clean(value: Any) -> Any:
     return _walk(value, repair=True, max_depth=None)
 
 
-def check(value: Any, *, max_depth: int | None = MAX_DEPTH) -> Any:
-    """`value` unchanged if every string in it may be stored and it is not nested deeper than
-    max_depth; UnsafeText / TooDeep / NotJson otherwise."""
-    _walk(value, repair=False, max_depth=max_depth)
-    return value
-
-
 def loads(data: bytes | str, *, repair: bool = False, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON within the limits above.
 
@@ -113,21 +106,7 @@ def loads(data: bytes | str, *, repair: bool = False, max_depth: int = MAX_DEPTH
     replaced by U+FFFD; NotJson and TooDeep still apply, since there is nothing to keep.
     Every error is an InvalidInput; nothing else escapes (no RecursionError).
     """
-    if isinstance(data, bytes | bytearray):
-        try:
-            text = bytes(data).decode("utf-8-sig", "replace" if repair else "strict")
-        except UnicodeDecodeError as exc:
-            raise NotJson("The body is not UTF-8.") from exc
-    else:
-        text = data
-    try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except RecursionError as exc:
-        # The C parser stops near the interpreter's recursion limit (about 1,000 levels) with
-        # a clean RecursionError; shallower excess is caught by the walk below.
-        raise TooDeep(f"JSON nested deeper than {max_depth} levels.") from exc
-    except ValueError as exc:  # JSONDecodeError, our own refusals, ints over 4,300 digits
-        raise NotJson(f"Not valid JSON: {exc}") from exc
+    value = _parse(data, errors="replace" if repair else "strict", max_depth=max_depth)
     return _walk(value, repair=repair, max_depth=max_depth)
 
 
@@ -135,19 +114,26 @@ def loads_structure(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON within the structural limits only (syntax, UTF-8, depth, numbers), leaving
     text to be judged by whoever reads each field: the JSON API's schemas, which ignore
     fields they do not declare."""
+    value = _parse(data, errors="strict", max_depth=max_depth)
+    _measure(value, max_depth)
+    return value
+
+
+def _parse(data: bytes | str, *, errors: str, max_depth: int) -> Any:
+    """json.loads with NotJson/TooDeep for every way it can fail."""
     if isinstance(data, bytes | bytearray):
         try:
-            data = bytes(data).decode("utf-8-sig")
+            data = bytes(data).decode("utf-8-sig", errors)
         except UnicodeDecodeError as exc:
             raise NotJson("The body is not UTF-8.") from exc
     try:
-        value = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError as exc:
+        # The C parser stops near the interpreter's recursion limit (about 1,000 levels) with
+        # a clean RecursionError; shallower excess is measured after parsing, iteratively.
         raise TooDeep(f"JSON nested deeper than {max_depth} levels.") from exc
-    except ValueError as exc:
+    except ValueError as exc:  # JSONDecodeError, our own refusals, ints over 4,300 digits
         raise NotJson(f"Not valid JSON: {exc}") from exc
-    _measure(value, max_depth)
-    return value
 
 
 def _measure(value: Any, max_depth: int) -> None:
