@@ -113,7 +113,7 @@ def _timestamp(value: Any, *, millis: bool = False) -> datetime | None:
     """Meta sends Unix seconds as strings (WhatsApp) or milliseconds as numbers (Messenger)."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past a float
         return None
     if millis:
         number /= 1000

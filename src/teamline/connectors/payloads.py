@@ -97,7 +97,8 @@ def unix_time(
     if value is None:
         return None
     latest = timezone.now() + FUTURE_SLACK
-    seconds = value / 1000 if millis else value
-    if not earliest.timestamp() <= seconds <= latest.timestamp():
+    scale = 1000 if millis else 1
+    # Compared before dividing: an integer past a float's range cannot be divided to one.
+    if not earliest.timestamp() * scale <= value <= latest.timestamp() * scale:
         raise MalformedPayload(f"{where} is an impossible date ({value})")
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    return datetime.fromtimestamp(value / scale, tz=UTC)
