@@ -265,3 +265,33 @@ def test_an_identity_hash_that_is_not_ascii_simply_does_not_match(db):
     )
     assert response.status_code == 403
     assert not webchat.verify_identity("secret", "user-1", "ø")
+
+
+@pytest.mark.integration
+def test_a_whatsapp_timestamp_past_a_floats_range_does_not_lose_the_message(telegram):
+    whatsapp = Inbox(name="WhatsApp", kind="whatsapp", default_team=telegram.default_team)
+    whatsapp.credentials = {"app_secret": "meta-secret"}
+    whatsapp.config = {"phone_number_id": "106540352242922"}
+    whatsapp.save()
+    message = {"from": "4791234567", "id": "wamid.1", "type": "text", "text": {"body": "Hei"}}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": "106540352242922"},
+        "contacts": [{"profile": {"name": "Kari"}, "wa_id": "4791234567"}],
+        "messages": [{**message, "timestamp": "@@"}],
+    }
+    body = json.dumps(
+        {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": value}]}]}
+    ).replace('"@@"', "9" * 400)
+    signature = "sha256=" + hmac.new(b"meta-secret", body.encode(), hashlib.sha256).hexdigest()
+    response = Client().post(
+        f"/webhooks/meta/{whatsapp.public_id}/",
+        body,
+        content_type="application/json",
+        headers={"X-Hub-Signature-256": signature},
+    )
+    assert response.status_code == 200
+    run_tasks()
+
+    assert WebhookEvent.objects.get(inbox=whatsapp).status == "processed"
+    assert Message.objects.get(channel="whatsapp").text == "Hei"
