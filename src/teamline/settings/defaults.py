@@ -298,7 +298,11 @@ TEAMLINE: dict[str, Any] = {
     # slot = floor(members × share)).
     "APPOINTMENT_SLOT_MINUTES": int(os.environ.get("TEAMLINE_APPOINTMENT_SLOT_MINUTES", "30")),
     "APPOINTMENT_SHARE": float(os.environ.get("TEAMLINE_APPOINTMENT_SHARE", "0.25")),
-    # A task RUNNING for longer than this lost its worker (crash, kill -9) and is run again.
+    # A task worker renews its lease every fifth of this; a worker silent for this long is dead
+    # (crash, kill -9) and its running task is run again by another (core/task_leases.py).
+    "TASK_LEASE_SECONDS": float(os.environ.get("TEAMLINE_TASK_LEASE_SECONDS", "10")),
+    # Only for tasks claimed by a worker without a lease (django_tasks_db's own db_worker):
+    # RUNNING for longer than this means its worker died, and the task is run again.
     "TASK_STALL_SECONDS": int(os.environ.get("TEAMLINE_TASK_STALL_SECONDS", "600")),
     # --- The telco backend (docs/telco-backend.md): "demo" (seeded) or "http" ---
     "TELCO_BACKEND": os.environ.get("TEAMLINE_TELCO_BACKEND", "demo"),
