@@ -462,8 +462,66 @@ async def _post(
             return
         hook.ack_at = time.perf_counter()
         hook.status = response.status_code
+        if response.status_code == 503 and response.headers.get("Retry-After"):
+            return  # shed at the edge: the provider retries later; counted apart
         if response.status_code != 200:
             errors[f"{hook.provider}: HTTP {response.status_code}"] += 1
+
+
+async def post_open_loop(
+    base_url: str, hooks: list[Hook], rate: float, errors: Counter[str]
+) -> None:
+    """POST hook i at start + i / rate whatever happened to the earlier ones (an open loop: a
+    provider does not wait for our previous answer), timing each."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+    unlimited = asyncio.Semaphore(len(hooks) or 1)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as http:
+        start = time.perf_counter()
+        pending = []
+        for i, hook in enumerate(hooks):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(_post(http, unlimited, hook, errors)))
+        await asyncio.gather(*pending)
+
+
+READ_PATH = "/api/v1/conversations?limit=20"
+
+
+async def agent_reads(
+    base_url: str, cookies: list[str | None], stop: asyncio.Event, out: list[float]
+) -> None:
+    """Each agent reads its inbox list through the API, again 0.1 s after each answer, until
+    `stop`; the latency (ms) of every read that answered 200 goes to `out`."""
+
+    async def one(cookie: str | None) -> None:
+        jar = {"sessionid": cookie} if cookie else {}
+        async with httpx.AsyncClient(base_url=base_url, timeout=120, cookies=jar) as http:
+            while not stop.is_set():
+                began = time.perf_counter()
+                try:
+                    response = await http.get(READ_PATH)
+                except httpx.HTTPError:
+                    out.append(math.inf)
+                else:
+                    if response.status_code == 200:
+                        out.append((time.perf_counter() - began) * 1000)
+                    else:
+                        out.append(math.inf)
+                await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(one(c) for c in cookies))
+
+
+async def measure_reads(base_url: str, cookies: list[str | None], seconds: float) -> list[float]:
+    out: list[float] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent_reads(base_url, cookies, stop, out))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await task
+    return out
 
 
 async def wait_delivered(
@@ -512,11 +570,24 @@ async def drive(
     deliveries_before = results.deliveries
     hooks = build_hooks(args.total, 1, seed, server.base_url)
     await asyncio.sleep(1.0)
-    log(f"posting {len(hooks)} webhooks, {args.concurrency} concurrent")
+    log("agents read their inbox list through the API, idle server (5 s)")
+    reads_idle = await measure_reads(server.base_url, cookies, 5.0)
+    reads_load: list[float] = []
+    reads_stop = asyncio.Event()
+    reader = asyncio.create_task(agent_reads(server.base_url, cookies, reads_stop, reads_load))
+    if args.rate:
+        log(f"posting {len(hooks)} webhooks at {args.rate:g}/s (open loop)")
+    else:
+        log(f"posting {len(hooks)} webhooks, {args.concurrency} concurrent")
     cpu0 = cpu_sample(server.proc.pid, worker_pids)
     started = time.perf_counter()
-    await post_all(server.base_url, hooks, args.concurrency, errors)
+    if args.rate:
+        await post_open_loop(server.base_url, hooks, args.rate, errors)
+    else:
+        await post_all(server.base_url, hooks, args.concurrency, errors)
     acked_end = time.perf_counter()
+    reads_stop.set()
+    await reader
     cpu1 = cpu_sample(server.proc.pid, worker_pids)
     # A webhook that was not answered 2xx was not stored (the provider would retry it).
     tokens = [h.token for h in hooks if h.status == 200]
@@ -549,6 +620,8 @@ async def drive(
 
     acked = [h for h in hooks if h.status == 200]
     acks = sorted((h.ack_at - h.post_at) * 1000 for h in acked)
+    shed = [h for h in hooks if h.status == 503]
+    shed_ms = sorted((h.ack_at - h.post_at) * 1000 for h in shed)
     e2e = sorted(
         (results.delivered_at[h.token] - h.post_at) * 1000
         for h in hooks
@@ -573,6 +646,12 @@ async def drive(
         "delivered_seconds": delivered_end - started,
         "delivered_per_s": len(e2e) / (delivered_end - started) if e2e else 0.0,
         "ack_ms": {q: percentile(acks, q) for q in QS},
+        "offered_per_s": len(hooks) / (acked_end - started) if not args.rate else args.rate,
+        "shed": len(shed),
+        "shed_by_provider": dict(Counter(h.provider for h in shed)),
+        "shed_ms": {q: percentile(shed_ms, q) for q in QS},
+        "reads_idle_ms": read_stats(reads_idle),
+        "reads_load_ms": read_stats(reads_load),
         "e2e_ms": {q: percentile(e2e, q) for q in QS},
         "by_provider_ack_p99": {
             p: percentile(
@@ -593,6 +672,15 @@ async def drive(
         "cpu_ack_s": cpu1.start.wall - cpu0.start.wall,
         "cpu_drain_s": cpu2.start.wall - cpu1.start.wall,
         "cpu_all_s": cpu2.start.wall - cpu0.start.wall,
+    }
+
+
+def read_stats(latencies: list[float]) -> dict[str, Any]:
+    ok = sorted(x for x in latencies if math.isfinite(x))
+    return {
+        "count": len(latencies),
+        "failed": len(latencies) - len(ok),
+        **{str(q): percentile(ok, q) for q in (50, 95, 99, 100)},
     }
 
 
@@ -663,7 +751,8 @@ def report(args, machine, info, login, run, st, dump) -> dict[str, Any]:
         f"setup   : {args.agents} agents ({run['sockets']} desk sockets, login via {login}); "
         f"task worker: {worker_mode}"
     )
-    print(f"load    : N={n} webhooks (1/3 Telegram, WhatsApp, Twilio SMS), C={args.concurrency}")
+    pace = f"open loop at {args.rate:g}/s" if args.rate else f"C={args.concurrency}"
+    print(f"load    : N={n} webhooks (1/3 Telegram, WhatsApp, Twilio SMS), {pace}")
     print()
     a, e = run["ack_ms"], run["e2e_ms"]
     print(
@@ -747,6 +836,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--concurrency", "-c", type=int, default=20)
     parser.add_argument("--total", "-n", type=int, default=1000)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="open loop: POST this many webhooks/s whatever the answers (instead of C at a time)",
+    )
     parser.add_argument("--agents", "-k", type=int, default=3)
     parser.add_argument(
         "--workers", type=int, default=2, help="teamline worker processes (postgres only)"

@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from teamline.connectors.admission import WebhookAdmission  # noqa: E402
 from teamline.desk.consumers import DeskConsumer  # noqa: E402
 from teamline.widget.consumers import WidgetConsumer  # noqa: E402
 
@@ -25,5 +26,9 @@ websocket_urlpatterns = [
 ]
 
 application = ProtocolTypeRouter(
-    {"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)}
+    {
+        # Webhooks beyond what this process stores at once are answered before Django runs.
+        "http": WebhookAdmission(django_asgi_app),
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
 )

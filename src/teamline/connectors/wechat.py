@@ -268,6 +268,9 @@ class WeChatConnector(Connector):
     provider = PROVIDER
     inbox_kinds = ("wechat",)
     channel_for_kind = {"wechat": CHANNEL}
+    # WeChat retries a delivery it got no answer to within 5 s, not one answered with an
+    # error (the user is told the account cannot answer): wait for a slot within that.
+    overload_wait_seconds = 3.0
 
     # --- inbound ----------------------------------------------------------------------------
 
