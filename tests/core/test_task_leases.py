@@ -14,6 +14,7 @@ from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
 from teamline.core.models import TaskWorker
+from teamline.core.pressure import note_web_pressure
 from teamline.core.task_leases import (
     MAX_ATTEMPTS,
     Lease,
@@ -179,3 +180,23 @@ def test_a_lease_that_lapsed_and_came_back_still_fences_the_run_it_interrupted()
         Team.objects.count()
     with connection.execute_wrapper(lease.fence(lease.generation)):
         assert Team.objects.count() == 0
+
+
+def test_the_embedded_worker_steps_back_while_webhooks_find_no_room(monkeypatch):
+    """In `teamline serve` the worker shares the process with the requests: when the web side
+    had to refuse or queue webhooks, it pauses after each task for as long as the task took."""
+    pauses: list[float] = []
+    monkeypatch.setattr("teamline.core.task_leases.time.sleep", pauses.append)
+    note_team.enqueue("Alta")
+    note_team.enqueue("Bodø")
+    embedded = make_worker("embedded", lease_seconds=30)
+    embedded.yield_to_web = True
+
+    embedded.run()  # no pressure: no pause
+    assert pauses == []
+
+    note_team.enqueue("Hammerfest")
+    note_web_pressure()
+    embedded.run()
+    assert len(pauses) == 1 and 0.01 <= pauses[0] <= 0.5
+    assert Team.objects.filter(name__startswith="Hammerfest").count() == 1

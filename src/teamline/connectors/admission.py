@@ -27,6 +27,8 @@ from typing import Any
 
 from django.conf import settings
 
+from teamline.core.pressure import note_web_pressure
+
 from .base import connector_for_provider
 
 Scope = dict[str, Any]
@@ -108,6 +110,8 @@ class WebhookAdmission:
             return await self.app(scope, receive, send)
         connector = connector_for_provider(_provider(path))
         wait = connector.overload_wait_seconds if connector is not None else 0.0
+        if self.admission.slots.locked():
+            note_web_pressure()  # no room now: background work in this process steps back
         if not await self.admission.enter(wait):
             self.admission.shed += 1
             if self.admission.shed % 100 == 1:  # one line per hundred, not one per request

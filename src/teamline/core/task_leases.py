@@ -47,6 +47,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from .models import TaskWorker
+from .pressure import web_under_pressure
 
 logger = logging.getLogger(__name__)
 
@@ -209,11 +210,23 @@ class LeasedWorker(Worker):
     on the claim (see the module docstring).
     """
 
-    def __init__(self, *, lease: Lease, **kwargs: Any) -> None:
+    def __init__(self, *, lease: Lease, yield_to_web: bool = False, **kwargs: Any) -> None:
         super().__init__(worker_id=lease.worker_id, **kwargs)
         self.lease = lease
+        self.yield_to_web = yield_to_web
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
+        started = time.monotonic()
+        try:
+            self._run_task(db_task_result)
+        finally:
+            if self.yield_to_web and web_under_pressure():
+                # Embedded in the web process whose webhooks find no room: give the request
+                # threads and the event loop as much time as this task took (its backlog is
+                # durable; their answers are not).
+                time.sleep(min(max(time.monotonic() - started, 0.01), 0.5))
+
+    def _run_task(self, db_task_result: DBTaskResult) -> None:
         generation = self.lease.generation
         if not self.lease.holds(generation):
             # Claimed while the lease was not (yet, or any more) renewed: let it go at once.

@@ -47,13 +47,17 @@ def enqueue_periodic(now: float | None = None) -> list[str]:
     return enqueued
 
 
-def run_worker(*, interval: float = 0.2, stop: threading.Event | None = None) -> None:
+def run_worker(
+    *, interval: float = 0.2, stop: threading.Event | None = None, embedded: bool = False
+) -> None:
     """Run tasks until `stop` is set, under a lease renewed by a heartbeat thread (a killed
-    worker's task is run again by another within seconds: core/task_leases.py)."""
+    worker's task is run again by another within seconds: core/task_leases.py). Embedded in
+    the web process, it steps back while webhooks find no room (core/pressure.py)."""
     stop = stop or threading.Event()
     lease = Lease(get_random_string(32))
     worker = LeasedWorker(
         lease=lease,
+        yield_to_web=embedded,
         queue_names=["default"],
         interval=0,
         batch=True,
@@ -86,6 +90,8 @@ def run_worker(*, interval: float = 0.2, stop: threading.Event | None = None) ->
 
 def start_embedded_worker() -> threading.Event:
     stop = threading.Event()
-    thread = threading.Thread(target=run_worker, kwargs={"stop": stop}, daemon=True, name="tasks")
+    thread = threading.Thread(
+        target=run_worker, kwargs={"stop": stop, "embedded": True}, daemon=True, name="tasks"
+    )
     thread.start()
     return stop

@@ -315,7 +315,7 @@ TEAMLINE: dict[str, Any] = {
     # Provider webhooks one process stores at a time; more are answered 503 + Retry-After at
     # once, or wait a little for providers that do not retry (connectors/admission.py). 0 = no
     # limit.
-    "WEBHOOK_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_INFLIGHT", "8")),
+    "WEBHOOK_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_INFLIGHT", "4")),
     # A webhook body larger than this is refused with 413 before anything is verified or stored.
     "WEBHOOK_MAX_BYTES": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_BYTES", str(5 * 1024 * 1024))),
     # Largest attachment kept (inbound media, email parts); larger ones are noted, not stored.
