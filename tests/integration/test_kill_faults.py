@@ -28,8 +28,7 @@ from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
 from teamline.connectors.models import Inbox, WebhookEvent
-from teamline.conversations.models import Message
-from teamline.core.models import TaskWorker
+from teamline.conversations.models import Direction, Message
 from teamline.core.testing import create_agent, create_team
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -103,17 +102,6 @@ class Cluster:
 
     def start_worker(self) -> None:
         self.worker = self._spawn("worker", "worker", "--interval", "0.1")
-
-    def worker_id(self, proc: subprocess.Popen[bytes], seconds: float = 20) -> str:
-        """The lease row the worker process registered (its first heartbeat)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            row = TaskWorker.objects.filter(pid=proc.pid).values_list("worker_id", flat=True)
-            if row:
-                return row[0]
-            assert proc.poll() is None, self.tail("worker")
-            time.sleep(0.1)
-        raise AssertionError("worker did not register:\n" + self.tail("worker"))
 
     @staticmethod
     def kill(proc: subprocess.Popen[bytes] | None) -> None:
@@ -219,8 +207,6 @@ def cluster() -> Iterator[Cluster]:
         yield nodes
     finally:
         nodes.stop()
-        # Nothing the processes left behind may stay connected to the test database.
-        TaskWorker.objects.all().delete()
 
 
 def wait_for(predicate, seconds: float, step: float = 0.2) -> bool:
@@ -234,15 +220,10 @@ def wait_for(predicate, seconds: float, step: float = 0.2) -> bool:
 
 def assert_each_update_is_exactly_one_message(inbox: Inbox, telegram: Telegram, total: int):
     assert telegram.acked == set(range(total)), "some updates were never acknowledged"
-    assert wait_for(
-        lambda: Message.objects.filter(inbox=inbox, direction="inbound").count() >= total, 45
-    ), "not every acknowledged update became a message"
+    inbound = Message.objects.filter(inbox=inbox, direction=Direction.INBOUND)
+    assert wait_for(lambda: inbound.count() >= total, 45), "not every update became a message"
     time.sleep(1)  # a duplicate being processed late would show up now
-    external_ids = list(
-        Message.objects.filter(inbox=inbox, direction="inbound").values_list(
-            "external_id", flat=True
-        )
-    )
+    external_ids = list(inbound.values_list("external_id", flat=True))
     assert len(external_ids) == total
     assert len(set(external_ids)) == total
     assert WebhookEvent.objects.filter(inbox=inbox).count() == total
@@ -271,21 +252,21 @@ def test_a_worker_killed_during_a_task_has_it_run_again_within_30_seconds(inbox,
     cluster.start_worker()
     first = cluster.worker
     assert first is not None
-    dead_id = cluster.worker_id(first)
     telegram = Telegram(cluster.url, inbox)
     senders = telegram.run(total, senders=4, deadline=time.monotonic() + 75)
 
-    # Catch the worker inside a task: freeze it, look, and kill it while it holds one.
-    killed_task = None
+    # Catch the worker inside a task: freeze it, look, and kill it while it holds one (it is
+    # the only worker, so a RUNNING task is its own).
+    killed_task = dead_id = None
     deadline = time.monotonic() + 30
     while killed_task is None and time.monotonic() < deadline:
         first.send_signal(signal.SIGSTOP)
         running = list(
             DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
         )
-        mine = [pk for pk, ids in running if ids and ids[-1] == dead_id]
-        if mine:
-            killed_task = mine[0]
+        if running:
+            killed_task, worker_ids = running[0]
+            dead_id = worker_ids[-1]
             first.kill()
             first.wait(timeout=10)
         else:
