@@ -436,15 +436,28 @@ def cpu_between(a: Cpu, b: Cpu) -> dict[str, float]:
 
 
 async def post_all(
-    base_url: str, hooks: list[Hook], concurrency: int, errors: Counter[str]
+    base_url: str,
+    hooks: list[Hook],
+    concurrency: int,
+    errors: Counter[str],
+    *,
+    retry_shed: bool = False,
 ) -> None:
     """POST every hook, `concurrency` at a time, timing each. A fresh client (and connections)
     per phase: a keep-alive connection left idle since the previous phase may be closed by the
-    server just as it is reused, which would count as a failed delivery."""
+    server just as it is reused, which would count as a failed delivery. With `retry_shed`, a
+    hook answered 503 (no room) is posted again half a second later, as providers do, until
+    it is taken (the warm-up and the re-posts must all get through)."""
     semaphore = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=None)
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as http:
         await asyncio.gather(*(_post(http, semaphore, h, errors) for h in hooks))
+        for _ in range(60 if retry_shed else 0):
+            shed = [h for h in hooks if h.status == 503]
+            if not shed:
+                break
+            await asyncio.sleep(0.5)
+            await asyncio.gather(*(_post(http, semaphore, h, errors) for h in shed))
 
 
 async def _post(
@@ -563,7 +576,7 @@ async def drive(
         raise BenchError(f"desk sockets were closed: {dict(results.errors)}")
     warm = build_hooks(3 * WARMUP_PER_PROVIDER, 0, seed, server.base_url)
     log(f"warm-up: {len(warm)} webhooks")
-    await post_all(server.base_url, warm, min(args.concurrency, 5), errors)
+    await post_all(server.base_url, warm, min(args.concurrency, 5), errors, retry_shed=True)
     if not await wait_delivered(results, [h.token for h in warm], 30, 60):
         raise BenchError(
             f"warm-up webhooks did not reach the desk sockets ({len(results.delivered_at)}"
@@ -614,7 +627,7 @@ async def drive(
     dup_hooks = [Hook(**{**h.__dict__, "status": 0}) for h in dups]
     dup_errors: Counter[str] = Counter()
     log(f"re-posting {len(dup_hooks)} of them (duplicates)")
-    await post_all(server.base_url, dup_hooks, args.concurrency, dup_errors)
+    await post_all(server.base_url, dup_hooks, args.concurrency, dup_errors, retry_shed=True)
     await asyncio.sleep(3.0)  # a wrongly enqueued duplicate would be processed by now
     extra_frames = results.deliveries - deliveries_before - deliveries_measured
     for ws in desks:
