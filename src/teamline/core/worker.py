@@ -69,22 +69,25 @@ def run_worker(
     heartbeat = Heartbeat(lease, stop)
     heartbeat.start()
     logger.info("task worker %s started", lease.worker_id)
-    while not stop.is_set():
-        try:
-            enqueue_periodic()
-            worker.run()  # batch mode: runs every ready task, then returns
-        except Exception as exc:
-            if not availability.is_unavailable_error(exc):
-                logger.exception("task worker loop failed; retrying")
-            else:
-                # The database answers "down" at once now (core/availability.py): without this
-                # pause the loop would log a traceback five times a second until it is back.
-                logger.warning("task worker: the database is unreachable; retrying")
-                stop.wait(availability.PROBE_INTERVAL * 2)
-        finally:
-            close_old_connections()
-        stop.wait(interval)
-    heartbeat.thread.join(timeout=lease.seconds)  # it removes the lease row on its way out
+    try:
+        while not stop.is_set():
+            try:
+                enqueue_periodic()
+                worker.run()  # batch mode: runs every ready task, then returns
+            except Exception as exc:
+                if not availability.is_unavailable_error(exc):
+                    logger.exception("task worker loop failed; retrying")
+                else:
+                    # The database answers "down" at once now (core/availability.py): without
+                    # this pause the loop would log a traceback five times a second until then.
+                    logger.warning("task worker: the database is unreachable; retrying")
+                    stop.wait(availability.PROBE_INTERVAL * 2)
+            finally:
+                close_old_connections()
+            stop.wait(interval)
+    finally:  # also on Ctrl+C in `teamline worker`
+        stop.set()
+        heartbeat.thread.join(timeout=lease.seconds)  # it removes the lease row on its way out
     connections.close_all()  # this thread's connections; the server goes on without them
 
 
