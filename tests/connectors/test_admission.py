@@ -13,7 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
 
-from teamline.connectors import sms, telegram
+from teamline.connectors import sms, telegram, wechat
 from teamline.connectors.admission import Admission, WebhookAdmission
 from teamline.connectors.models import Inbox, WebhookEvent
 from teamline.core.testing import create_team
@@ -149,6 +149,7 @@ def test_the_served_application_limits_webhooks(settings):
 
 async def test_a_provider_that_does_not_retry_waits_for_room_instead():
     assert sms.TwilioSmsConnector.overload_wait_seconds > 0
+    assert wechat.WeChatConnector.overload_wait_seconds > 5  # past WeChat's own 5 s: it retries
     assert telegram.TelegramConnector.overload_wait_seconds == 0
     admission = Admission(limit=1)
     assert await admission.enter(wait=0)

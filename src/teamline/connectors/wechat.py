@@ -268,9 +268,6 @@ class WeChatConnector(Connector):
     provider = PROVIDER
     inbox_kinds = ("wechat",)
     channel_for_kind = {"wechat": CHANNEL}
-    # WeChat retries a delivery it got no answer to within 5 s, not one answered with an
-    # error (the user is told the account cannot answer): wait for a slot within that.
-    overload_wait_seconds = 3.0
 
     # --- inbound ----------------------------------------------------------------------------
 
@@ -353,6 +350,9 @@ class WeChatConnector(Connector):
     # answer, an error included, ends its tries and shows the customer "this Official Account
     # cannot serve you right now".
     silence_seconds = 5.5
+    # No room to store it (connectors/admission.py): wait for room as long as WeChat waits; if
+    # none frees up, the 503 comes after WeChat gave up on this try, so it tries again.
+    overload_wait_seconds = silence_seconds
 
     def unavailable(self, started: float) -> HttpResponse:
         """Say nothing until WeChat has given up on this try, so that it tries again."""
