@@ -200,3 +200,18 @@ def test_the_embedded_worker_steps_back_while_webhooks_find_no_room(monkeypatch)
     embedded.run()
     assert len(pauses) == 1 and 0.01 <= pauses[0] <= 0.5
     assert Team.objects.filter(name__startswith="Hammerfest").count() == 1
+
+
+def test_a_claim_whose_outcome_could_not_be_recorded_is_given_back_by_its_own_worker():
+    """The database was unreachable as the worker finished: the task stayed RUNNING under a
+    lease that is still alive. The worker's own heartbeat gives it back once it is older than
+    the lease and no longer the one running; the task it is running now stays."""
+    left, current = note_team.enqueue("Narvik"), note_team.enqueue("Harstad")
+    TaskWorker.objects.create(worker_id="alive", beat_at=timezone.now())
+    DBTaskResult.objects.filter(pk__in=[left.id, current.id]).update(
+        status="RUNNING", started_at=timezone.now() - timedelta(seconds=30), worker_ids=["alive"]
+    )
+    assert requeue_orphaned_tasks(lease=10) == 0  # another worker: the lease holds
+    assert requeue_orphaned_tasks(lease=10, own=("alive", current.id)) == 1
+    assert DBTaskResult.objects.get(pk=left.id).status == "READY"
+    assert DBTaskResult.objects.get(pk=current.id).status == "RUNNING"

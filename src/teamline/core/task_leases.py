@@ -145,11 +145,19 @@ def give_back(task: DBTaskResult) -> bool:
     return bool(_claim_filter(task).update(status=TaskResultStatus.READY, started_at=None))
 
 
-def requeue_orphaned_tasks(*, lease: float | None = None, stall: float | None = None) -> int:
+def requeue_orphaned_tasks(
+    *,
+    lease: float | None = None,
+    stall: float | None = None,
+    own: tuple[str, Any] | None = None,
+) -> int:
     """Give back the RUNNING tasks whose worker is dead; remove dead workers' lease rows.
 
     Dead: a lease row not renewed for `lease` seconds (database clock), or, for a worker with
-    no row at all, a claim older than `stall` seconds. Each task is requeued (or failed after
+    no row at all, a claim older than `stall` seconds. `own` = (this worker's id, the pk of
+    the task it is running now, or None): a claim of this worker older than `lease` that it is
+    not running any more is given back too (its outcome could not be recorded, say the
+    database was unreachable just then). Each task is requeued (or failed after
     MAX_ATTEMPTS claims) by a conditional UPDATE on its claim, so concurrent reapers and a
     worker finishing at the same moment cannot both win. Returns how many were requeued.
     """
@@ -173,9 +181,17 @@ def requeue_orphaned_tasks(*, lease: float | None = None, stall: float | None = 
     )
     stall_cutoff = timezone.now() - timedelta(seconds=stall)
     requeued = failed = 0
+    own_id, own_current = own or ("", None)
+    own_cutoff = timezone.now() - timedelta(seconds=lease)
     for pk, worker_ids, started_at in running:
         owner: str = worker_ids[-1] if worker_ids else ""
-        if owners.get(owner):
+        left_behind = (
+            owner == own_id
+            and pk != own_current
+            and started_at is not None
+            and started_at < own_cutoff
+        )
+        if owners.get(owner) and not left_behind:
             continue  # its worker is alive (maybe slow): its lease holds
         if owner not in owners and started_at is not None and started_at >= stall_cutoff:
             continue  # a worker without a lease (plain db_worker): only the stall rule applies
@@ -191,7 +207,8 @@ def requeue_orphaned_tasks(*, lease: float | None = None, stall: float | None = 
             )
         else:
             requeued += claim.update(status=TaskResultStatus.READY, started_at=None)
-    stale_rows.delete()
+    if not all(owners.values()):
+        stale_rows.delete()
     if requeued or failed:
         logger.warning(
             "gave back %d task(s) whose worker died mid-run; failed %d after %d attempts",
@@ -214,12 +231,15 @@ class LeasedWorker(Worker):
         super().__init__(worker_id=lease.worker_id, **kwargs)
         self.lease = lease
         self.yield_to_web = yield_to_web
+        self.current_pk: Any = None  # the task being run now (the heartbeat leaves it alone)
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
         started = time.monotonic()
+        self.current_pk = db_task_result.pk
         try:
             self._run_task(db_task_result)
         finally:
+            self.current_pk = None
             if self.yield_to_web and web_under_pressure():
                 # Embedded in the web process whose webhooks find no room: give the request
                 # threads and the event loop as much time as this task took (its backlog is
@@ -314,9 +334,12 @@ class LeasedWorker(Worker):
 class Heartbeat:
     """The thread that renews a worker's lease and reaps dead workers' tasks."""
 
-    def __init__(self, lease: Lease, stop: threading.Event) -> None:
+    def __init__(
+        self, lease: Lease, stop: threading.Event, worker: LeasedWorker | None = None
+    ) -> None:
         self.lease = lease
         self.stop = stop
+        self.worker = worker
         self.thread = threading.Thread(
             target=self._run, daemon=True, name=f"lease-{lease.worker_id[:8]}"
         )
@@ -330,7 +353,10 @@ class Heartbeat:
         while not self.stop.wait(self.lease.beat_every):
             try:
                 self.lease.renew()
-                requeue_orphaned_tasks(lease=self.lease.seconds)
+                current = self.worker.current_pk if self.worker is not None else None
+                requeue_orphaned_tasks(
+                    lease=self.lease.seconds, own=(self.lease.worker_id, current)
+                )
             except Exception:
                 logger.exception("task lease heartbeat failed; retrying")
             finally:

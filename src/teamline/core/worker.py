@@ -66,7 +66,7 @@ def run_worker(
         max_tasks=None,
         excluded_queue_names=[],
     )
-    heartbeat = Heartbeat(lease, stop)
+    heartbeat = Heartbeat(lease, stop, worker)
     heartbeat.start()
     logger.info("task worker %s started", lease.worker_id)
     try:
