@@ -182,12 +182,13 @@ def requeue_orphaned_tasks(
     stall_cutoff = timezone.now() - timedelta(seconds=stall)
     requeued = failed = 0
     own_id, own_current = own or ("", None)
+    own_current = str(own_current) if own_current is not None else None  # UUID or its text
     own_cutoff = timezone.now() - timedelta(seconds=lease)
     for pk, worker_ids, started_at in running:
         owner: str = worker_ids[-1] if worker_ids else ""
         left_behind = (
             owner == own_id
-            and pk != own_current
+            and str(pk) != own_current
             and started_at is not None
             and started_at < own_cutoff
         )
