@@ -13,7 +13,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from teamline.connectors.admission import WebhookAdmission  # noqa: E402
 from teamline.desk.consumers import DeskConsumer  # noqa: E402
 from teamline.widget.consumers import WidgetConsumer  # noqa: E402
 
@@ -24,6 +23,10 @@ websocket_urlpatterns = [
     # by the consumer once it knows the inbox.
     path("ws/widget/", WidgetConsumer.as_asgi()),
 ]
+
+# After the consumers: imported before them, the widget's resync test in
+# tests/core/test_livewatch.py failed 3 times in 4 (passed 6 in 6 this way); cause not found.
+from teamline.connectors.admission import WebhookAdmission  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
