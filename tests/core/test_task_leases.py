@@ -42,6 +42,18 @@ def note_team(context, label: str) -> str:
     return worker
 
 
+@task(takes_context=True)
+def note_team_quietly(context, label: str) -> str:
+    """Like note_team, but it swallows every error (as careless code may)."""
+    if context.task_result.worker_ids[-1] == "paused":
+        paused_gate.wait(timeout=30)
+    try:
+        create_team(label)
+    except Exception:
+        return "failed quietly"
+    return "done"
+
+
 def make_worker(worker_id: str, *, lease_seconds: float) -> LeasedWorker:
     lease = Lease(worker_id, seconds=lease_seconds)
     assert lease.renew()
@@ -215,3 +227,20 @@ def test_a_claim_whose_outcome_could_not_be_recorded_is_given_back_by_its_own_wo
     assert requeue_orphaned_tasks(lease=10, own=("alive", current.id)) == 1
     assert DBTaskResult.objects.get(pk=left.id).status == "READY"
     assert DBTaskResult.objects.get(pk=current.id).status == "RUNNING"
+
+
+def test_a_task_that_swallows_the_refusal_is_given_back_not_recorded_as_done():
+    paused_gate.clear()
+    result = note_team_quietly.enqueue("Vardø")
+    paused = make_worker("paused", lease_seconds=0.5)
+    thread = threading.Thread(target=paused.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: DBTaskResult.objects.get(pk=result.id).status == "RUNNING", 5)
+        time.sleep(0.4)  # the lease lapses while the task waits
+    finally:
+        paused_gate.set()
+        thread.join(timeout=10)
+    after = DBTaskResult.objects.get(pk=result.id)
+    assert after.status == "READY"  # back in the queue, to be run for real
+    assert not Team.objects.filter(name="Vardø").exists()

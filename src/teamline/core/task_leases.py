@@ -122,15 +122,27 @@ class Lease:
             self._renewed_at = None
         TaskWorker.objects.filter(worker_id=self.worker_id).delete()
 
-    def fence(self, generation: int) -> Callable[..., Any]:
+    def fence(self, generation: int) -> Fence:
         """A database execute wrapper that refuses queries once this run's lease is gone."""
+        return Fence(self, generation)
 
-        def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any):
-            if not self.holds(generation):
-                raise LeaseLost(f"task worker {self.worker_id} lost its lease")
-            return execute(sql, params, many, context)
 
-        return wrapper
+class Fence:
+    """Refuses a task run's queries once its lease is gone, and remembers that it did (a task
+    that swallows the error must not be recorded as done)."""
+
+    def __init__(self, lease: Lease, generation: int) -> None:
+        self.lease = lease
+        self.generation = generation
+        self.tripped = False
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if self.tripped or not self.lease.holds(self.generation):
+            self.tripped = True
+            raise LeaseLost(f"task worker {self.lease.worker_id} lost its lease")
+        return execute(sql, params, many, context)
 
 
 def _claim_filter(task: DBTaskResult) -> Any:
@@ -258,7 +270,8 @@ class LeasedWorker(Worker):
             task = db_task_result.task
             task_result = db_task_result.task_result
             backend_type = task.get_backend()
-            with connection.execute_wrapper(self.lease.fence(generation)):
+            fence = self.lease.fence(generation)
+            with connection.execute_wrapper(fence):
                 task_started.send(sender=backend_type, task_result=task_result)
                 if task.takes_context:
                     value = task.call(
@@ -268,6 +281,8 @@ class LeasedWorker(Worker):
                     )
                 else:
                     value = task.call(*task_result.args, **task_result.kwargs)
+            if fence.tripped:  # the task caught LeaseLost itself: its work is not done
+                raise LeaseLost(f"task worker {self.lease.worker_id} lost its lease")
             finished = self._finish(db_task_result, value=value)
         except LeaseLost:
             # Others may take the task over now: it goes back unfinished, nothing recorded.
