@@ -241,6 +241,8 @@ def test_a_task_that_swallows_the_refusal_is_given_back_not_recorded_as_done():
     finally:
         paused_gate.set()
         thread.join(timeout=10)
+    assert not thread.is_alive()  # it stopped claiming once its lease was gone
     after = DBTaskResult.objects.get(pk=result.id)
     assert after.status == "READY"  # back in the queue, to be run for real
+    assert after.worker_ids == ["paused"]  # claimed once, not again and again
     assert not Team.objects.filter(name="Vardø").exists()

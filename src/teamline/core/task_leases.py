@@ -246,6 +246,15 @@ class LeasedWorker(Worker):
         self.yield_to_web = yield_to_web
         self.current_pk: Any = None  # the task being run now (the heartbeat leaves it alone)
 
+    def run(self) -> None:
+        """One batch: every ready task, then return. Claims nothing while the lease is not
+        renewed, and stops the batch when it lapses (the heartbeat renews it; meanwhile a
+        claim would only be given back, over and over)."""
+        if not self.lease.holds():
+            return
+        self.running = True
+        super().run()
+
     def run_task(self, db_task_result: DBTaskResult) -> None:
         started = time.monotonic()
         self.current_pk = db_task_result.pk
@@ -262,7 +271,9 @@ class LeasedWorker(Worker):
     def _run_task(self, db_task_result: DBTaskResult) -> None:
         generation = self.lease.generation
         if not self.lease.holds(generation):
-            # Claimed while the lease was not (yet, or any more) renewed: let it go at once.
+            # Claimed while the lease was not (yet, or any more) renewed: let it go at once,
+            # and claim nothing more in this batch.
+            self.running = False
             give_back(db_task_result)
             return
         self.running_task = True
@@ -287,6 +298,7 @@ class LeasedWorker(Worker):
         except LeaseLost:
             # Others may take the task over now: it goes back unfinished, nothing recorded.
             logger.warning("task %s stopped: lease lost; given back", db_task_result.pk)
+            self.running = False
             give_back(db_task_result)
             return
         except BaseException as exc:  # a task's failure is recorded, as upstream does
