@@ -436,15 +436,28 @@ def cpu_between(a: Cpu, b: Cpu) -> dict[str, float]:
 
 
 async def post_all(
-    base_url: str, hooks: list[Hook], concurrency: int, errors: Counter[str]
+    base_url: str,
+    hooks: list[Hook],
+    concurrency: int,
+    errors: Counter[str],
+    *,
+    retry_shed: bool = False,
 ) -> None:
     """POST every hook, `concurrency` at a time, timing each. A fresh client (and connections)
     per phase: a keep-alive connection left idle since the previous phase may be closed by the
-    server just as it is reused, which would count as a failed delivery."""
+    server just as it is reused, which would count as a failed delivery. With `retry_shed`, a
+    hook answered 503 (no room) is posted again half a second later, as providers do, until
+    it is taken (the warm-up and the re-posts must all get through)."""
     semaphore = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=None)
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as http:
         await asyncio.gather(*(_post(http, semaphore, h, errors) for h in hooks))
+        for _ in range(60 if retry_shed else 0):
+            shed = [h for h in hooks if h.status == 503]
+            if not shed:
+                break
+            await asyncio.sleep(0.5)
+            await asyncio.gather(*(_post(http, semaphore, h, errors) for h in shed))
 
 
 async def _post(
@@ -458,12 +471,74 @@ async def _post(
             response = await http.post(hook.path, content=hook.body, headers=hook.headers)
         except httpx.HTTPError as exc:
             elapsed = time.perf_counter() - hook.post_at
-            errors[f"{hook.provider}: {type(exc).__name__} after {elapsed:.1f} s"] += 1
+            # Grouped by whole tens of seconds: an overloaded run would list thousands of keys.
+            errors[
+                f"{hook.provider}: {type(exc).__name__} after ~{10 * (elapsed // 10):.0f} s"
+            ] += 1
             return
         hook.ack_at = time.perf_counter()
         hook.status = response.status_code
+        if response.status_code == 503 and response.headers.get("Retry-After"):
+            return  # shed at the edge: the provider retries later; counted apart
         if response.status_code != 200:
             errors[f"{hook.provider}: HTTP {response.status_code}"] += 1
+
+
+async def post_open_loop(
+    base_url: str, hooks: list[Hook], rate: float, errors: Counter[str]
+) -> None:
+    """POST hook i at start + i / rate whatever happened to the earlier ones (an open loop: a
+    provider does not wait for our previous answer), timing each."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+    unlimited = asyncio.Semaphore(len(hooks) or 1)
+    # A provider gives up on an answer after 5 s (WeChat) to 15 s (Twilio): 30 s is generous.
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
+        start = time.perf_counter()
+        pending = []
+        for i, hook in enumerate(hooks):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(_post(http, unlimited, hook, errors)))
+        await asyncio.gather(*pending)
+
+
+READ_PATH = "/api/v1/conversations?limit=20"
+
+
+async def agent_reads(
+    base_url: str, cookies: list[str | None], stop: asyncio.Event, out: list[float]
+) -> None:
+    """Each agent reads its inbox list through the API, again 0.1 s after each answer, until
+    `stop`; the latency (ms) of every read that answered 200 goes to `out`."""
+
+    async def one(cookie: str | None) -> None:
+        jar = {"sessionid": cookie} if cookie else {}
+        async with httpx.AsyncClient(base_url=base_url, timeout=120, cookies=jar) as http:
+            while not stop.is_set():
+                began = time.perf_counter()
+                try:
+                    response = await http.get(READ_PATH)
+                except httpx.HTTPError:
+                    out.append(math.inf)
+                else:
+                    if response.status_code == 200:
+                        out.append((time.perf_counter() - began) * 1000)
+                    else:
+                        out.append(math.inf)
+                await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(one(c) for c in cookies))
+
+
+async def measure_reads(base_url: str, cookies: list[str | None], seconds: float) -> list[float]:
+    out: list[float] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent_reads(base_url, cookies, stop, out))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await task
+    return out
 
 
 async def wait_delivered(
@@ -501,7 +576,7 @@ async def drive(
         raise BenchError(f"desk sockets were closed: {dict(results.errors)}")
     warm = build_hooks(3 * WARMUP_PER_PROVIDER, 0, seed, server.base_url)
     log(f"warm-up: {len(warm)} webhooks")
-    await post_all(server.base_url, warm, min(args.concurrency, 5), errors)
+    await post_all(server.base_url, warm, min(args.concurrency, 5), errors, retry_shed=True)
     if not await wait_delivered(results, [h.token for h in warm], 30, 60):
         raise BenchError(
             f"warm-up webhooks did not reach the desk sockets ({len(results.delivered_at)}"
@@ -512,11 +587,24 @@ async def drive(
     deliveries_before = results.deliveries
     hooks = build_hooks(args.total, 1, seed, server.base_url)
     await asyncio.sleep(1.0)
-    log(f"posting {len(hooks)} webhooks, {args.concurrency} concurrent")
+    log("agents read their inbox list through the API, idle server (5 s)")
+    reads_idle = await measure_reads(server.base_url, cookies, 5.0)
+    reads_load: list[float] = []
+    reads_stop = asyncio.Event()
+    reader = asyncio.create_task(agent_reads(server.base_url, cookies, reads_stop, reads_load))
+    if args.rate:
+        log(f"posting {len(hooks)} webhooks at {args.rate:g}/s (open loop)")
+    else:
+        log(f"posting {len(hooks)} webhooks, {args.concurrency} concurrent")
     cpu0 = cpu_sample(server.proc.pid, worker_pids)
     started = time.perf_counter()
-    await post_all(server.base_url, hooks, args.concurrency, errors)
+    if args.rate:
+        await post_open_loop(server.base_url, hooks, args.rate, errors)
+    else:
+        await post_all(server.base_url, hooks, args.concurrency, errors)
     acked_end = time.perf_counter()
+    reads_stop.set()
+    await reader
     cpu1 = cpu_sample(server.proc.pid, worker_pids)
     # A webhook that was not answered 2xx was not stored (the provider would retry it).
     tokens = [h.token for h in hooks if h.status == 200]
@@ -539,7 +627,7 @@ async def drive(
     dup_hooks = [Hook(**{**h.__dict__, "status": 0}) for h in dups]
     dup_errors: Counter[str] = Counter()
     log(f"re-posting {len(dup_hooks)} of them (duplicates)")
-    await post_all(server.base_url, dup_hooks, args.concurrency, dup_errors)
+    await post_all(server.base_url, dup_hooks, args.concurrency, dup_errors, retry_shed=True)
     await asyncio.sleep(3.0)  # a wrongly enqueued duplicate would be processed by now
     extra_frames = results.deliveries - deliveries_before - deliveries_measured
     for ws in desks:
@@ -549,6 +637,8 @@ async def drive(
 
     acked = [h for h in hooks if h.status == 200]
     acks = sorted((h.ack_at - h.post_at) * 1000 for h in acked)
+    shed = [h for h in hooks if h.status == 503]
+    shed_ms = sorted((h.ack_at - h.post_at) * 1000 for h in shed)
     e2e = sorted(
         (results.delivered_at[h.token] - h.post_at) * 1000
         for h in hooks
@@ -573,6 +663,12 @@ async def drive(
         "delivered_seconds": delivered_end - started,
         "delivered_per_s": len(e2e) / (delivered_end - started) if e2e else 0.0,
         "ack_ms": {q: percentile(acks, q) for q in QS},
+        "offered_per_s": len(hooks) / (acked_end - started) if not args.rate else args.rate,
+        "shed": len(shed),
+        "shed_by_provider": dict(Counter(h.provider for h in shed)),
+        "shed_ms": {q: percentile(shed_ms, q) for q in QS},
+        "reads_idle_ms": read_stats(reads_idle),
+        "reads_load_ms": read_stats(reads_load),
         "e2e_ms": {q: percentile(e2e, q) for q in QS},
         "by_provider_ack_p99": {
             p: percentile(
@@ -593,6 +689,15 @@ async def drive(
         "cpu_ack_s": cpu1.start.wall - cpu0.start.wall,
         "cpu_drain_s": cpu2.start.wall - cpu1.start.wall,
         "cpu_all_s": cpu2.start.wall - cpu0.start.wall,
+    }
+
+
+def read_stats(latencies: list[float]) -> dict[str, Any]:
+    ok = sorted(x for x in latencies if math.isfinite(x))
+    return {
+        "count": len(latencies),
+        "failed": len(latencies) - len(ok),
+        **{str(q): percentile(ok, q) for q in (50, 95, 99, 100)},
     }
 
 
@@ -663,7 +768,8 @@ def report(args, machine, info, login, run, st, dump) -> dict[str, Any]:
         f"setup   : {args.agents} agents ({run['sockets']} desk sockets, login via {login}); "
         f"task worker: {worker_mode}"
     )
-    print(f"load    : N={n} webhooks (1/3 Telegram, WhatsApp, Twilio SMS), C={args.concurrency}")
+    pace = f"open loop at {args.rate:g}/s" if args.rate else f"C={args.concurrency}"
+    print(f"load    : N={n} webhooks (1/3 Telegram, WhatsApp, Twilio SMS), {pace}")
     print()
     a, e = run["ack_ms"], run["e2e_ms"]
     print(
@@ -671,6 +777,18 @@ def report(args, machine, info, login, run, st, dump) -> dict[str, Any]:
         f"{run['acked_per_s']:.0f} webhooks/s; ack ms p50 {fmt(a[50])} p95 {fmt(a[95])} "
         f"p99 {fmt(a[99])} max {fmt(a[100])}"
     )
+    if run["shed"]:
+        sh = run["shed_ms"]
+        print(
+            f"shed (503 + Retry-After): {run['shed']} {run['shed_by_provider']}; answered in ms "
+            f"p50 {fmt(sh[50])} p99 {fmt(sh[99])}"
+        )
+    for phase in ("idle", "load"):
+        r = run[f"reads_{phase}_ms"]
+        print(
+            f"agent reads ({phase:>4}): {r['count']} GET {READ_PATH}, failed {r['failed']}; ms "
+            f"p50 {fmt(r['50'])} p95 {fmt(r['95'])} p99 {fmt(r['99'])} max {fmt(r['100'])}"
+        )
     print(
         "ack p99 by provider: "
         + ", ".join(f"{p} {fmt(v)} ms" for p, v in run["by_provider_ack_p99"].items())
@@ -747,6 +865,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--concurrency", "-c", type=int, default=20)
     parser.add_argument("--total", "-n", type=int, default=1000)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="open loop: POST this many webhooks/s whatever the answers (instead of C at a time)",
+    )
     parser.add_argument("--agents", "-k", type=int, default=3)
     parser.add_argument(
         "--workers", type=int, default=2, help="teamline worker processes (postgres only)"

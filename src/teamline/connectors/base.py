@@ -167,6 +167,10 @@ class Connector:
     provider: ClassVar[str]  # URL segment: /webhooks/<provider>/<inbox-id>/…
     inbox_kinds: ClassVar[tuple[str, ...]]  # InboxKind values this connector serves
     channel_for_kind: ClassVar[dict[str, str]] = {}  # inbox kind → message channel
+    # A delivery that finds this process at its webhook limit (connectors/admission.py): 0 =
+    # answered 503 + Retry-After at once, for providers that retry a 5xx later; N > 0 = it waits
+    # up to N seconds for a slot first, for providers that do not retry a 5xx.
+    overload_wait_seconds: ClassVar[float] = 0.0
 
     def handshake(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse | None:
         """Answer a provider's set-up challenge (GET verify token, echostr…), or None if this

@@ -325,6 +325,9 @@ class TwilioSmsConnector(Connector):
     provider = PROVIDER
     inbox_kinds = ("sms",)
     channel_for_kind = {"sms": CHANNEL}
+    # Twilio does not retry a messaging webhook answered 5xx (it logs error 11200/11217 and
+    # does not support rate limiting): rather wait, within its 15 s request timeout.
+    overload_wait_seconds = 10.0
 
     # -- inbound -------------------------------------------------------------------------------
 

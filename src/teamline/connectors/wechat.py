@@ -350,6 +350,9 @@ class WeChatConnector(Connector):
     # answer, an error included, ends its tries and shows the customer "this Official Account
     # cannot serve you right now".
     silence_seconds = 5.5
+    # No room to store it (connectors/admission.py): wait for room as long as WeChat waits; if
+    # none frees up, the 503 comes after WeChat gave up on this try, so it tries again.
+    overload_wait_seconds = silence_seconds
 
     def unavailable(self, started: float) -> HttpResponse:
         """Say nothing until WeChat has given up on this try, so that it tries again."""

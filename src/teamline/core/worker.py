@@ -20,28 +20,17 @@ from django.utils.crypto import get_random_string
 from teamline.core import availability
 
 from .periodic import periodic_jobs
+from .task_leases import Heartbeat, Lease, LeasedWorker, requeue_orphaned_tasks
 
 logger = logging.getLogger(__name__)
 
 
 def requeue_stalled_tasks(*, older_than_seconds: int | None = None) -> int:
-    """Put tasks back in the queue whose worker died while running them (status RUNNING for
-    longer than TEAMLINE["TASK_STALL_SECONDS"]). Teamline's tasks are idempotent, so running
-    one again after a crash is safe; nothing is lost. Returns how many were requeued."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-    from django_tasks import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
-    seconds = older_than_seconds or settings.TEAMLINE["TASK_STALL_SECONDS"]
-    cutoff = timezone.now() - timedelta(seconds=seconds)
-    requeued = DBTaskResult.objects.filter(
-        status=TaskResultStatus.RUNNING, started_at__lt=cutoff
-    ).update(status=TaskResultStatus.READY, started_at=None)
-    if requeued:
-        logger.warning("requeued %d task(s) whose worker stopped mid-run", requeued)
-    return requeued
+    """Give back the tasks whose worker died while running them (core/task_leases.py: a lease
+    not renewed for TEAMLINE["TASK_LEASE_SECONDS"], or a claim by a worker without a lease older
+    than TEAMLINE["TASK_STALL_SECONDS"]). Teamline's tasks are idempotent, so running one again
+    after a crash is safe; nothing is lost. Returns how many were requeued."""
+    return requeue_orphaned_tasks(stall=older_than_seconds)
 
 
 def enqueue_periodic(now: float | None = None) -> list[str]:
@@ -55,46 +44,57 @@ def enqueue_periodic(now: float | None = None) -> list[str]:
         if cache.add(f"periodic:{name}:{slot}", 1, timeout=every * 2):
             task.enqueue()
             enqueued.append(name)
-    if cache.add(f"periodic:requeue_stalled:{slot}", 1, timeout=every * 2):
-        requeue_stalled_tasks()
     return enqueued
 
 
-def run_worker(*, interval: float = 0.2, stop: threading.Event | None = None) -> None:
-    from django_tasks_db.management.commands.db_worker import Worker
-
-    worker = Worker(
+def run_worker(
+    *, interval: float = 0.2, stop: threading.Event | None = None, embedded: bool = False
+) -> None:
+    """Run tasks until `stop` is set, under a lease renewed by a heartbeat thread (a killed
+    worker's task is run again by another within seconds: core/task_leases.py). Embedded in
+    the web process, it steps back while webhooks find no room (core/pressure.py)."""
+    stop = stop or threading.Event()
+    lease = Lease(get_random_string(32))
+    worker = LeasedWorker(
+        lease=lease,
+        yield_to_web=embedded,
         queue_names=["default"],
         interval=0,
         batch=True,
         backend_name="default",
         startup_delay=False,
         max_tasks=None,
-        worker_id=get_random_string(32),
         excluded_queue_names=[],
     )
-    stop = stop or threading.Event()
-    logger.info("task worker started")
-    while not stop.is_set():
-        try:
-            enqueue_periodic()
-            worker.run()  # batch mode: runs every ready task, then returns
-        except Exception as exc:
-            if not availability.is_unavailable_error(exc):
-                logger.exception("task worker loop failed; retrying")
-            else:
-                # The database answers "down" at once now (core/availability.py): without this
-                # pause the loop would log a traceback five times a second until it is back.
-                logger.warning("task worker: the database is unreachable; retrying")
-                stop.wait(availability.PROBE_INTERVAL * 2)
-        finally:
-            close_old_connections()
-        stop.wait(interval)
+    heartbeat = Heartbeat(lease, stop, worker)
+    heartbeat.start()
+    logger.info("task worker %s started", lease.worker_id)
+    try:
+        while not stop.is_set():
+            try:
+                enqueue_periodic()
+                worker.run()  # batch mode: runs every ready task, then returns
+            except Exception as exc:
+                if not availability.is_unavailable_error(exc):
+                    logger.exception("task worker loop failed; retrying")
+                else:
+                    # The database answers "down" at once now (core/availability.py): without
+                    # this pause the loop would log a traceback five times a second until then.
+                    logger.warning("task worker: the database is unreachable; retrying")
+                    stop.wait(availability.PROBE_INTERVAL * 2)
+            finally:
+                close_old_connections()
+            stop.wait(interval)
+    finally:  # also on Ctrl+C in `teamline worker`
+        stop.set()
+        heartbeat.thread.join(timeout=lease.seconds)  # it removes the lease row on its way out
     connections.close_all()  # this thread's connections; the server goes on without them
 
 
 def start_embedded_worker() -> threading.Event:
     stop = threading.Event()
-    thread = threading.Thread(target=run_worker, kwargs={"stop": stop}, daemon=True, name="tasks")
+    thread = threading.Thread(
+        target=run_worker, kwargs={"stop": stop, "embedded": True}, daemon=True, name="tasks"
+    )
     thread.start()
     return stop

@@ -298,7 +298,11 @@ TEAMLINE: dict[str, Any] = {
     # slot = floor(members × share)).
     "APPOINTMENT_SLOT_MINUTES": int(os.environ.get("TEAMLINE_APPOINTMENT_SLOT_MINUTES", "30")),
     "APPOINTMENT_SHARE": float(os.environ.get("TEAMLINE_APPOINTMENT_SHARE", "0.25")),
-    # A task RUNNING for longer than this lost its worker (crash, kill -9) and is run again.
+    # A task worker renews its lease every fifth of this; a worker silent for this long is dead
+    # (crash, kill -9) and its running task is run again by another (core/task_leases.py).
+    "TASK_LEASE_SECONDS": float(os.environ.get("TEAMLINE_TASK_LEASE_SECONDS", "10")),
+    # Only for tasks claimed by a worker without a lease (django_tasks_db's own db_worker):
+    # RUNNING for longer than this means its worker died, and the task is run again.
     "TASK_STALL_SECONDS": int(os.environ.get("TEAMLINE_TASK_STALL_SECONDS", "600")),
     # --- The telco backend (docs/telco-backend.md): "demo" (seeded) or "http" ---
     "TELCO_BACKEND": os.environ.get("TEAMLINE_TELCO_BACKEND", "demo"),
@@ -308,6 +312,10 @@ TEAMLINE: dict[str, Any] = {
     # Trust X-Forwarded-Proto/-Host when rebuilding the URL a provider signed (webhooks); only
     # set it when a reverse proxy you control always sets (overwrites) those headers.
     "BEHIND_PROXY": env_bool("TEAMLINE_BEHIND_PROXY", False),
+    # Provider webhooks one process stores at a time; more are answered 503 + Retry-After at
+    # once, or wait a little for providers that do not retry (connectors/admission.py). 0 = no
+    # limit.
+    "WEBHOOK_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_INFLIGHT", "4")),
     # A webhook body larger than this is refused with 413 before anything is verified or stored.
     "WEBHOOK_MAX_BYTES": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_BYTES", str(5 * 1024 * 1024))),
     # Largest attachment kept (inbound media, email parts); larger ones are noted, not stored.

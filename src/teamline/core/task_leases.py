@@ -1,0 +1,397 @@
+"""Task worker leases: a killed worker's task runs again within seconds, never twice at once.
+
+django_tasks_db claims a task by setting it RUNNING, stamping `started_at` and appending the
+worker's id to `worker_ids`; nothing says whether that worker is still alive. Here:
+
+- every worker (a `teamline worker` process, or the thread embedded in `teamline serve`) has a
+  `TaskWorker` row whose `beat_at` its heartbeat thread renews from the database's clock every
+  `lease / 5` seconds (2 s by default): that is its lease;
+- the same heartbeat thread looks for RUNNING tasks whose worker (`worker_ids[-1]`) has not
+  renewed for `lease` seconds and gives each back to the queue with a conditional UPDATE
+  (`WHERE status = RUNNING AND started_at = <the dead claim's>`), so of several workers
+  reaping at once exactly one succeeds, and a task claimed again meanwhile is not touched;
+- a worker that cannot renew its own lease stops itself before anyone may take over: its task
+  thread refuses every further query of the running task once `0.6 × lease` has passed since
+  the last renewal it sent (a database execute wrapper), which is earlier than the `lease` after
+  which others take over;
+- completions are conditional on the claim too: a worker that comes back after being taken
+  over (stopped, partitioned, starved) finds its claim gone and records nothing.
+
+A task that has killed its worker MAX_ATTEMPTS times is marked FAILED instead of being run
+again (a task that crashes the process would otherwise kill every worker in turn). Tasks
+claimed by a worker without a lease row (django_tasks_db's own `db_worker`) keep the old rule:
+given back after TEAMLINE["TASK_STALL_SECONDS"].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from traceback import format_exception
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.functions import Now
+from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.compat import TaskContext, task_finished, task_started
+from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+
+from .models import TaskWorker
+from .pressure import web_under_pressure
+
+logger = logging.getLogger(__name__)
+
+# A task whose worker died this many times (its claims are `worker_ids`) is not run again.
+MAX_ATTEMPTS = 5
+# Share of the lease after which a worker that could not renew stops its own task's queries.
+FENCE_SHARE = 0.6
+
+
+class LeaseLost(RuntimeError):
+    """The worker could not renew its lease in time: its task must not touch the database."""
+
+
+def lease_seconds() -> float:
+    return float(settings.TEAMLINE["TASK_LEASE_SECONDS"])
+
+
+class Lease:
+    """This worker's lease, as the worker itself knows it (monotonic clock).
+
+    `renewed_at` is when the last renewal that succeeded was *sent*: the database stamped
+    `beat_at` at or after that moment, so others cannot consider the lease expired before
+    `renewed_at + lease` (database time runs at the same rate). `generation` changes whenever
+    the lease may have lapsed (a gap longer than the fence, or the row was reaped); a task run
+    belongs to the generation it started in and is fenced when it changes.
+    """
+
+    def __init__(self, worker_id: str, *, seconds: float | None = None) -> None:
+        self.worker_id = worker_id
+        self.seconds = seconds if seconds is not None else lease_seconds()
+        self.fence_after = self.seconds * FENCE_SHARE
+        self.beat_every = self.seconds / 5
+        self.generation = 0
+        self._renewed_at: float | None = None
+        self._lock = threading.Lock()
+
+    def holds(self, generation: int | None = None) -> bool:
+        with self._lock:
+            if self._renewed_at is None:
+                return False
+            if generation is not None and generation != self.generation:
+                return False
+            return time.monotonic() - self._renewed_at < self.fence_after
+
+    def renew(self) -> bool:
+        """Renew (or register) the lease row. Returns whether it was renewed."""
+        sent = time.monotonic()
+        try:
+            found = TaskWorker.objects.filter(worker_id=self.worker_id).update(beat_at=Now())
+            if not found:
+                # First beat, or others reaped the row while this worker was silent.
+                with contextlib.suppress(IntegrityError):  # created meanwhile: fine
+                    TaskWorker.objects.create(
+                        worker_id=self.worker_id,
+                        hostname=socket.gethostname()[:255],
+                        pid=os.getpid(),
+                        beat_at=Now(),
+                    )
+        except DatabaseError:
+            logger.warning("task worker %s could not renew its lease", self.worker_id)
+            return False
+        with self._lock:
+            lapsed = self._renewed_at is None or sent - self._renewed_at >= self.fence_after
+            if lapsed or not found:
+                self.generation += 1
+            self._renewed_at = sent
+        return True
+
+    def release(self) -> None:
+        """A clean stop: remove the row (the worker is no longer running anything)."""
+        with self._lock:
+            self._renewed_at = None
+        TaskWorker.objects.filter(worker_id=self.worker_id).delete()
+
+    def fence(self, generation: int) -> Fence:
+        """A database execute wrapper that refuses queries once this run's lease is gone."""
+        return Fence(self, generation)
+
+
+class Fence:
+    """Refuses a task run's queries once its lease is gone, and remembers that it did (a task
+    that swallows the error must not be recorded as done)."""
+
+    def __init__(self, lease: Lease, generation: int) -> None:
+        self.lease = lease
+        self.generation = generation
+        self.tripped = False
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if self.tripped or not self.lease.holds(self.generation):
+            self.tripped = True
+            raise LeaseLost(f"task worker {self.lease.worker_id} lost its lease")
+        return execute(sql, params, many, context)
+
+
+def _claim_filter(task: DBTaskResult) -> Any:
+    """The rows that are still this claim: RUNNING with the claim's own start stamp."""
+    return DBTaskResult.objects.filter(
+        pk=task.pk, status=TaskResultStatus.RUNNING, started_at=task.started_at
+    )
+
+
+def give_back(task: DBTaskResult) -> bool:
+    """Put a claimed task back in the queue, if the claim is still current."""
+    return bool(_claim_filter(task).update(status=TaskResultStatus.READY, started_at=None))
+
+
+def requeue_orphaned_tasks(
+    *,
+    lease: float | None = None,
+    stall: float | None = None,
+    own: tuple[str, Any] | None = None,
+) -> int:
+    """Give back the RUNNING tasks whose worker is dead; remove dead workers' lease rows.
+
+    Dead: a lease row not renewed for `lease` seconds (database clock), or, for a worker with
+    no row at all, a claim older than `stall` seconds. `own` = (this worker's id, the pk of
+    the task it is running now, or None): a claim of this worker older than `lease` that it is
+    not running any more is given back too (its outcome could not be recorded, say the
+    database was unreachable just then). Each task is requeued (or failed after
+    MAX_ATTEMPTS claims) by a conditional UPDATE on its claim, so concurrent reapers and a
+    worker finishing at the same moment cannot both win. Returns how many were requeued.
+    """
+    lease = lease if lease is not None else lease_seconds()
+    stall = stall if stall is not None else settings.TEAMLINE["TASK_STALL_SECONDS"]
+    running = list(
+        DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING).values_list(
+            "pk", "worker_ids", "started_at"
+        )
+    )
+    cutoff = Now() - timedelta(seconds=lease)
+    stale_rows = TaskWorker.objects.filter(beat_at__lt=cutoff)
+    if not running:
+        if stale_rows.exists():
+            stale_rows.delete()
+        return 0
+    owners = dict(
+        TaskWorker.objects.annotate(
+            live=ExpressionWrapper(Q(beat_at__gte=cutoff), output_field=BooleanField())
+        ).values_list("worker_id", "live")
+    )
+    stall_cutoff = timezone.now() - timedelta(seconds=stall)
+    requeued = failed = 0
+    own_id, own_current = own or ("", None)
+    own_current = str(own_current) if own_current is not None else None  # UUID or its text
+    own_cutoff = timezone.now() - timedelta(seconds=lease)
+    for pk, worker_ids, started_at in running:
+        owner: str = worker_ids[-1] if worker_ids else ""
+        left_behind = (
+            owner == own_id
+            and str(pk) != own_current
+            and started_at is not None
+            and started_at < own_cutoff
+        )
+        if owners.get(owner) and not left_behind:
+            continue  # its worker is alive (maybe slow): its lease holds
+        if owner not in owners and started_at is not None and started_at >= stall_cutoff:
+            continue  # a worker without a lease (plain db_worker): only the stall rule applies
+        claim = DBTaskResult.objects.filter(
+            pk=pk, status=TaskResultStatus.RUNNING, started_at=started_at
+        )
+        if len(worker_ids) >= MAX_ATTEMPTS:
+            failed += claim.update(
+                status=TaskResultStatus.FAILED,
+                finished_at=timezone.now(),
+                exception_class_path=f"{__name__}.WorkerDied",
+                traceback=f"its worker died during each of {len(worker_ids)} attempts",
+            )
+        else:
+            requeued += claim.update(status=TaskResultStatus.READY, started_at=None)
+    if not all(owners.values()):
+        stale_rows.delete()
+    if requeued or failed:
+        logger.warning(
+            "gave back %d task(s) whose worker died mid-run; failed %d after %d attempts",
+            requeued,
+            failed,
+            MAX_ATTEMPTS,
+        )
+    return requeued
+
+
+class LeasedWorker(Worker):
+    """django_tasks_db's worker, running each task under this worker's lease.
+
+    Claiming stays django_tasks_db's (row lock + RUNNING + worker id); running a task is
+    redone here so that its queries are fenced by the lease and its completion is conditional
+    on the claim (see the module docstring).
+    """
+
+    def __init__(self, *, lease: Lease, yield_to_web: bool = False, **kwargs: Any) -> None:
+        super().__init__(worker_id=lease.worker_id, **kwargs)
+        self.lease = lease
+        self.yield_to_web = yield_to_web
+        self.current_pk: Any = None  # the task being run now (the heartbeat leaves it alone)
+
+    def run(self) -> None:
+        """One batch: every ready task, then return. Claims nothing while the lease is not
+        renewed, and stops the batch when it lapses (the heartbeat renews it; meanwhile a
+        claim would only be given back, over and over)."""
+        if not self.lease.holds():
+            return
+        self.running = True
+        super().run()
+
+    def run_task(self, db_task_result: DBTaskResult) -> None:
+        started = time.monotonic()
+        self.current_pk = db_task_result.pk
+        try:
+            self._run_task(db_task_result)
+        finally:
+            self.current_pk = None
+            if self.yield_to_web and web_under_pressure():
+                # Embedded in the web process whose webhooks find no room: give the request
+                # threads and the event loop as much time as this task took (its backlog is
+                # durable; their answers are not).
+                time.sleep(min(max(time.monotonic() - started, 0.01), 0.5))
+
+    def _run_task(self, db_task_result: DBTaskResult) -> None:
+        generation = self.lease.generation
+        if not self.lease.holds(generation):
+            # Claimed while the lease was not (yet, or any more) renewed: let it go at once,
+            # and claim nothing more in this batch.
+            self.running = False
+            give_back(db_task_result)
+            return
+        self.running_task = True
+        try:
+            task = db_task_result.task
+            task_result = db_task_result.task_result
+            backend_type = task.get_backend()
+            fence = self.lease.fence(generation)
+            with connection.execute_wrapper(fence):
+                task_started.send(sender=backend_type, task_result=task_result)
+                if task.takes_context:
+                    value = task.call(
+                        TaskContext(task_result=task_result),
+                        *task_result.args,
+                        **task_result.kwargs,
+                    )
+                else:
+                    value = task.call(*task_result.args, **task_result.kwargs)
+            if fence.tripped:  # the task caught LeaseLost itself: its work is not done
+                raise LeaseLost(f"task worker {self.lease.worker_id} lost its lease")
+            finished = self._finish(db_task_result, value=value)
+        except LeaseLost:
+            # Others may take the task over now: it goes back unfinished, nothing recorded.
+            logger.warning("task %s stopped: lease lost; given back", db_task_result.pk)
+            self.running = False
+            give_back(db_task_result)
+            return
+        except BaseException as exc:  # a task's failure is recorded, as upstream does
+            finished = self._finish(db_task_result, error=exc)
+        finally:
+            self.running_task = False
+            self._run_tasks += 1
+        if finished:
+            try:
+                task_finished.send(
+                    sender=type(db_task_result.task.get_backend()),
+                    task_result=db_task_result.task_result,
+                )
+            except Exception:
+                logger.exception("task %s: task_finished handler failed", db_task_result.pk)
+        else:
+            logger.warning(
+                "task %s finished after its claim was taken over; result discarded",
+                db_task_result.pk,
+            )
+
+    def _finish(
+        self, task: DBTaskResult, *, value: Any = None, error: BaseException | None = None
+    ) -> bool:
+        """Record the outcome if the claim is still this worker's. Returns whether it was."""
+        now = timezone.now()
+        fields: dict[str, Any]
+        if error is None:
+            fields = {
+                "status": TaskResultStatus.SUCCESSFUL,
+                "return_value": value,
+                "exception_class_path": "",
+                "traceback": "",
+            }
+        else:
+            fields = {
+                "status": TaskResultStatus.FAILED,
+                "return_value": None,
+                "exception_class_path": f"{type(error).__module__}.{type(error).__qualname__}",
+                "traceback": "".join(format_exception(error)),
+            }
+        for attempt in range(3):
+            try:
+                updated = _claim_filter(task).update(finished_at=now, **fields)
+                break
+            except (TypeError, ValueError) as exc:  # a return value JSON cannot hold
+                if error is not None:
+                    raise
+                return self._finish(task, error=exc)
+            except DatabaseError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.1)
+        if updated:
+            for name, value_ in fields.items():
+                setattr(task, name, value_)
+            task.finished_at = now
+        return bool(updated)
+
+
+class Heartbeat:
+    """The thread that renews a worker's lease and reaps dead workers' tasks."""
+
+    def __init__(
+        self, lease: Lease, stop: threading.Event, worker: LeasedWorker | None = None
+    ) -> None:
+        self.lease = lease
+        self.stop = stop
+        self.worker = worker
+        self.thread = threading.Thread(
+            target=self._run, daemon=True, name=f"lease-{lease.worker_id[:8]}"
+        )
+
+    def start(self) -> None:
+        self.lease.renew()  # registered before the first claim
+        close_old_connections()
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.lease.beat_every):
+            try:
+                self.lease.renew()
+                current = self.worker.current_pk if self.worker is not None else None
+                requeue_orphaned_tasks(
+                    lease=self.lease.seconds, own=(self.lease.worker_id, current)
+                )
+            except Exception:
+                logger.exception("task lease heartbeat failed; retrying")
+            finally:
+                close_old_connections()
+        try:
+            self.lease.release()
+        except DatabaseError:
+            pass  # the row expires by itself
+        finally:
+            connection.close()

@@ -1,0 +1,178 @@
+"""Overload at the edge: a process stores a bounded number of webhooks at a time. Telegram, which
+retries, is answered 503 + Retry-After at once when there is no room (and its retry is stored
+once); Twilio, which does not retry, waits a little for room instead."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.asgi import get_asgi_application
+
+from teamline.connectors import sms, telegram, wechat
+from teamline.connectors.admission import Admission, WebhookAdmission
+from teamline.connectors.models import Inbox, WebhookEvent
+from teamline.core.testing import create_team
+
+SECRET = "tl_Secret-token_0123456789"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def telegram_inbox() -> Inbox:
+    inbox = Inbox.objects.create(name="Bot", kind="telegram", default_team=create_team("Oslo"))
+    inbox.credentials = {
+        "bot_token": "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        "secret_token": SECRET,
+    }
+    inbox.save()
+    return inbox
+
+
+def update(update_id: int) -> bytes:
+    chat = {"id": 1046298765, "first_name": "Kari", "type": "private"}
+    message = {
+        "message_id": update_id,
+        "from": {**chat, "is_bot": False},
+        "chat": chat,
+        "date": 1735725600,
+        "text": f"Hei {update_id}",
+    }
+    return json.dumps({"update_id": update_id, "message": message}).encode()
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+
+
+async def call(app, method: str, path: str, body: bytes = b"", headers=()) -> Answer:
+    """One HTTP request through an ASGI application, as uvicorn makes it."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive():
+        if chunks:
+            return chunks.pop()
+        await asyncio.sleep(3600)  # no disconnect while the app works
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    return Answer(start["status"], {k.decode(): v.decode() for k, v in start["headers"]})
+
+
+def telegram_app(limit: int):
+    return WebhookAdmission(get_asgi_application(), limit=limit)
+
+
+async def deliver(app, inbox: Inbox, update_id: int) -> Answer:
+    return await call(
+        app,
+        "POST",
+        f"/webhooks/telegram/{inbox.public_id}/",
+        update(update_id),
+        [
+            (b"content-type", b"application/json"),
+            (b"x-telegram-bot-api-secret-token", SECRET.encode()),
+        ],
+    )
+
+
+async def test_a_webhook_with_no_room_is_answered_503_at_once_and_its_retry_is_stored_once(
+    settings, monkeypatch
+):
+    inbox = await sync_to_async(telegram_inbox)()
+    inside, release = threading.Event(), threading.Event()
+    genuine = telegram.TelegramConnector.verify
+
+    def slow_verify(self, inbox, request):  # the first delivery holds the only slot
+        inside.set()
+        release.wait(10)
+        return genuine(self, inbox, request)
+
+    monkeypatch.setattr(telegram.TelegramConnector, "verify", slow_verify)
+    app = telegram_app(limit=1)
+    first = asyncio.create_task(deliver(app, inbox, 1))
+    assert await asyncio.to_thread(inside.wait, 10)
+
+    busy = await asyncio.wait_for(deliver(app, inbox, 2), timeout=2)
+    assert busy.status == 503
+    assert busy.headers["retry-after"] == "5"
+    assert await sync_to_async(WebhookEvent.objects.count)() == 0  # nothing stored for it
+
+    release.set()
+    assert (await first).status == 200
+    retried = await deliver(app, inbox, 2)  # Telegram delivers it again later
+    assert retried.status == 200
+    stored = await sync_to_async(
+        lambda: sorted(WebhookEvent.objects.values_list("external_id", flat=True))
+    )()
+    assert stored == ["1", "2"]
+
+
+async def test_other_requests_are_not_limited():
+    app = telegram_app(limit=1)
+    answers = await asyncio.gather(*(call(app, "GET", "/desk/login/") for _ in range(5)))
+    assert [a.status for a in answers] == [200] * 5
+
+
+def test_the_served_application_limits_webhooks(settings):
+    from teamline.asgi import application
+
+    http = application.application_mapping["http"]
+    assert isinstance(http, WebhookAdmission)
+    assert http.admission is not None
+    assert http.admission.limit == settings.TEAMLINE["WEBHOOK_MAX_INFLIGHT"] > 0
+
+
+async def test_a_provider_that_does_not_retry_waits_for_room_instead():
+    assert sms.TwilioSmsConnector.overload_wait_seconds > 0
+    assert wechat.WeChatConnector.overload_wait_seconds > 5  # past WeChat's own 5 s: it retries
+    assert telegram.TelegramConnector.overload_wait_seconds == 0
+    admission = Admission(limit=1)
+    assert await admission.enter(wait=0)
+    assert not await admission.enter(wait=0)  # Telegram: refused at once
+
+    waiting = asyncio.create_task(admission.enter(wait=5))  # Twilio: waits
+    await asyncio.sleep(0.05)
+    assert not waiting.done() and admission.waiting == 1
+    admission.leave()
+    assert await waiting  # took the freed slot
+    assert admission.inflight == 1
+
+    assert not await admission.enter(wait=0.05)  # no room within its wait: refused
+    assert admission.waiting == 0
+
+
+async def test_the_queue_of_waiting_deliveries_is_bounded_too():
+    admission = Admission(limit=1)
+    assert await admission.enter(wait=0)
+    waiters = [asyncio.create_task(admission.enter(wait=5)) for _ in range(10)]
+    await asyncio.sleep(0.05)
+    assert admission.waiting == 10
+    assert not await admission.enter(wait=5)  # the eleventh is refused at once
+    for task in waiters:
+        task.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)

@@ -1,0 +1,248 @@
+"""Task worker leases: a task whose worker died runs again within seconds, a slow worker keeps its
+task, and a worker that comes back after being taken over records nothing and writes nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from django_tasks import task
+from django_tasks_db.models import DBTaskResult
+
+from teamline.core.models import TaskWorker
+from teamline.core.pressure import note_web_pressure
+from teamline.core.task_leases import (
+    MAX_ATTEMPTS,
+    Lease,
+    LeasedWorker,
+    LeaseLost,
+    requeue_orphaned_tasks,
+)
+from teamline.core.testing import create_team
+from teamline.core.worker import run_worker
+from teamline.teams.models import Team
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+
+# Worker "paused" blocks on this gate inside the task (as a stopped or starved process would).
+paused_gate = threading.Event()
+
+
+@task(takes_context=True)
+def note_team(context, label: str) -> str:
+    """A task with a visible effect: a team named after the label and the worker running it."""
+    worker = context.task_result.worker_ids[-1]
+    if worker == "paused":
+        paused_gate.wait(timeout=30)
+    create_team(f"{label} by {worker}")
+    return worker
+
+
+@task(takes_context=True)
+def note_team_quietly(context, label: str) -> str:
+    """Like note_team, but it swallows every error (as careless code may)."""
+    if context.task_result.worker_ids[-1] == "paused":
+        paused_gate.wait(timeout=30)
+    try:
+        create_team(label)
+    except Exception:
+        return "failed quietly"
+    return "done"
+
+
+def make_worker(worker_id: str, *, lease_seconds: float) -> LeasedWorker:
+    lease = Lease(worker_id, seconds=lease_seconds)
+    assert lease.renew()
+    return LeasedWorker(
+        lease=lease,
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        excluded_queue_names=[],
+    )
+
+
+def claimed_by_a_dead_worker(seconds_silent: float) -> DBTaskResult:
+    """A task some worker claimed, then the worker was killed `seconds_silent` ago."""
+    result = note_team.enqueue("Oslo")
+    TaskWorker.objects.create(
+        worker_id="killed", beat_at=timezone.now() - timedelta(seconds=seconds_silent)
+    )
+    DBTaskResult.objects.filter(pk=result.id).update(
+        status="RUNNING", started_at=timezone.now() - timedelta(seconds=seconds_silent + 1)
+    )
+    DBTaskResult.objects.filter(pk=result.id).update(worker_ids=["killed"])
+    return DBTaskResult.objects.get(pk=result.id)
+
+
+def wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_killed_workers_task_is_run_by_another_worker_within_seconds(settings):
+    settings.TEAMLINE = {**settings.TEAMLINE, "TASK_LEASE_SECONDS": 1.0}
+    claimed = claimed_by_a_dead_worker(seconds_silent=2)
+
+    stop = threading.Event()
+    started = time.monotonic()
+    thread = threading.Thread(target=run_worker, kwargs={"stop": stop, "interval": 0.05})
+    thread.start()
+    try:
+        done = wait_for(lambda: DBTaskResult.objects.get(pk=claimed.pk).status == "SUCCESSFUL", 10)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert done, "the dead worker's task was not run again"
+    assert elapsed < 5, elapsed  # not TASK_STALL_SECONDS (600 s)
+    result = DBTaskResult.objects.get(pk=claimed.pk)
+    assert result.worker_ids[0] == "killed" and len(result.worker_ids) == 2
+    assert Team.objects.filter(name=f"Oslo by {result.worker_ids[1]}").count() == 1
+    assert not TaskWorker.objects.filter(worker_id="killed").exists()  # the dead row is gone
+    assert not TaskWorker.objects.exists()  # and the stopped worker removed its own
+
+
+def test_a_slow_worker_that_still_beats_keeps_its_task():
+    result = note_team.enqueue("Bergen")
+    TaskWorker.objects.create(worker_id="slow", beat_at=timezone.now())
+    DBTaskResult.objects.filter(pk=result.id).update(
+        status="RUNNING", started_at=timezone.now() - timedelta(hours=2), worker_ids=["slow"]
+    )
+    assert requeue_orphaned_tasks(lease=10) == 0
+    assert DBTaskResult.objects.get(pk=result.id).status == "RUNNING"
+
+
+def test_a_task_of_a_worker_without_a_lease_waits_for_the_stall_time():
+    """django_tasks_db's own db_worker has no lease row: the old stall rule applies."""
+    recent, old = note_team.enqueue("Recent"), note_team.enqueue("Old")
+    DBTaskResult.objects.filter(pk=recent.id).update(
+        status="RUNNING", started_at=timezone.now(), worker_ids=["plain"]
+    )
+    DBTaskResult.objects.filter(pk=old.id).update(
+        status="RUNNING", started_at=timezone.now() - timedelta(minutes=20), worker_ids=["plain"]
+    )
+    assert requeue_orphaned_tasks(lease=10, stall=600) == 1
+    assert DBTaskResult.objects.get(pk=recent.id).status == "RUNNING"
+    assert DBTaskResult.objects.get(pk=old.id).status == "READY"
+
+
+def test_a_task_that_killed_its_worker_every_time_is_failed_not_run_forever():
+    claimed = claimed_by_a_dead_worker(seconds_silent=30)
+    DBTaskResult.objects.filter(pk=claimed.pk).update(
+        worker_ids=[f"w{i}" for i in range(MAX_ATTEMPTS - 1)] + ["killed"]
+    )
+    assert requeue_orphaned_tasks(lease=10) == 0
+    result = DBTaskResult.objects.get(pk=claimed.pk)
+    assert result.status == "FAILED"
+    assert "worker died" in result.traceback
+
+
+def test_a_worker_taken_over_while_paused_writes_nothing_and_records_nothing():
+    """Worker "paused" runs a task, then stalls past its lease (a stopped process, a starved
+    thread). The task is given back and "fresh" runs it. When "paused" resumes, its next query
+    is refused (its lease lapsed) and its claim is no longer its own: one run, one team."""
+    paused_gate.clear()
+    result = note_team.enqueue("Tromsø")
+    paused = make_worker("paused", lease_seconds=1.0)
+    thread = threading.Thread(target=paused.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: DBTaskResult.objects.get(pk=result.id).status == "RUNNING", 5)
+        time.sleep(1.2)  # no heartbeat: the lease runs out (in the database and for itself)
+        assert not paused.lease.holds()
+        assert requeue_orphaned_tasks(lease=1.0) == 1
+
+        fresh = make_worker("fresh", lease_seconds=30)
+        fresh.run()
+        assert DBTaskResult.objects.get(pk=result.id).status == "SUCCESSFUL"
+    finally:
+        paused_gate.set()  # "paused" resumes
+        thread.join(timeout=10)
+    after = DBTaskResult.objects.get(pk=result.id)
+    assert after.status == "SUCCESSFUL"
+    assert after.worker_ids == ["paused", "fresh"]
+    assert after.return_value == "fresh"
+    assert list(Team.objects.filter(name__startswith="Tromsø").values_list("name", flat=True)) == [
+        "Tromsø by fresh"
+    ]
+
+
+def test_a_lease_that_lapsed_and_came_back_still_fences_the_run_it_interrupted():
+    """The heartbeat may win the race after a pause and renew first: the interrupted run belongs
+    to the old generation and stays fenced; the next run is allowed."""
+    lease = Lease("flaky", seconds=0.5)
+    assert lease.renew()
+    generation = lease.generation
+    fence = lease.fence(generation)
+    time.sleep(0.4)  # past the fence (0.6 × 0.5 s)
+    assert lease.renew()  # renewed again after the gap
+    with pytest.raises(LeaseLost), connection.execute_wrapper(fence):
+        Team.objects.count()
+    with connection.execute_wrapper(lease.fence(lease.generation)):
+        assert Team.objects.count() == 0
+
+
+def test_the_embedded_worker_steps_back_while_webhooks_find_no_room(monkeypatch):
+    """In `teamline serve` the worker shares the process with the requests: when the web side
+    had to refuse or queue webhooks, it pauses after each task for as long as the task took."""
+    pauses: list[float] = []
+    monkeypatch.setattr("teamline.core.task_leases.time.sleep", pauses.append)
+    note_team.enqueue("Alta")
+    note_team.enqueue("Bodø")
+    embedded = make_worker("embedded", lease_seconds=30)
+    embedded.yield_to_web = True
+
+    embedded.run()  # no pressure: no pause
+    assert pauses == []
+
+    note_team.enqueue("Hammerfest")
+    note_web_pressure()
+    embedded.run()
+    assert len(pauses) == 1 and 0.01 <= pauses[0] <= 0.5
+    assert Team.objects.filter(name__startswith="Hammerfest").count() == 1
+
+
+def test_a_claim_whose_outcome_could_not_be_recorded_is_given_back_by_its_own_worker():
+    """The database was unreachable as the worker finished: the task stayed RUNNING under a
+    lease that is still alive. The worker's own heartbeat gives it back once it is older than
+    the lease and no longer the one running; the task it is running now stays."""
+    left, current = note_team.enqueue("Narvik"), note_team.enqueue("Harstad")
+    TaskWorker.objects.create(worker_id="alive", beat_at=timezone.now())
+    DBTaskResult.objects.filter(pk__in=[left.id, current.id]).update(
+        status="RUNNING", started_at=timezone.now() - timedelta(seconds=30), worker_ids=["alive"]
+    )
+    assert requeue_orphaned_tasks(lease=10) == 0  # another worker: the lease holds
+    assert requeue_orphaned_tasks(lease=10, own=("alive", current.id)) == 1
+    assert DBTaskResult.objects.get(pk=left.id).status == "READY"
+    assert DBTaskResult.objects.get(pk=current.id).status == "RUNNING"
+
+
+def test_a_task_that_swallows_the_refusal_is_given_back_not_recorded_as_done():
+    paused_gate.clear()
+    result = note_team_quietly.enqueue("Vardø")
+    paused = make_worker("paused", lease_seconds=0.5)
+    thread = threading.Thread(target=paused.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: DBTaskResult.objects.get(pk=result.id).status == "RUNNING", 5)
+        time.sleep(0.4)  # the lease lapses while the task waits
+    finally:
+        paused_gate.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()  # it stopped claiming once its lease was gone
+    after = DBTaskResult.objects.get(pk=result.id)
+    assert after.status == "READY"  # back in the queue, to be run for real
+    assert after.worker_ids == ["paused"]  # claimed once, not again and again
+    assert not Team.objects.filter(name="Vardø").exists()
