@@ -157,7 +157,7 @@ def install(connector: Connector) -> dict[str, Connector]:
     base._load_all()
     saved = dict(base._registry)
     base._registry.clear()
-    base._registry[connector.provider] = connector
+    base._registry[connector.provider] = [connector]
     return saved
 
 

@@ -229,26 +229,35 @@ class Connector:
         raise PermanentSendError("this connector cannot fetch media")
 
 
-_registry: dict[str, Connector] = {}
+# One provider may serve several inbox kinds through different connectors (Twilio: SMS and
+# voice share /webhooks/twilio/…): the first registered is the provider's default.
+_registry: dict[str, list[Connector]] = {}
 
 
 def register(cls: type[Connector]) -> type[Connector]:
     """Class decorator: make a connector reachable by its provider name and inbox kinds."""
     instance = cls()
-    _registry[cls.provider] = instance
+    connectors = _registry.setdefault(cls.provider, [])
+    connectors[:] = [c for c in connectors if type(c).__name__ != cls.__name__] + [instance]
     return cls
 
 
-def connector_for_provider(provider: str) -> Connector | None:
+def connector_for_provider(provider: str, kind: str = "") -> Connector | None:
+    """The connector of `provider` serving inboxes of `kind` (without a kind: the provider's
+    first connector), or None."""
     _load_all()
-    return _registry.get(provider)
+    connectors = _registry.get(provider) or []
+    if not kind:
+        return connectors[0] if connectors else None
+    return next((c for c in connectors if kind in c.inbox_kinds), None)
 
 
 def connector_for_inbox(inbox: Inbox) -> Connector | None:
     _load_all()
-    for connector in _registry.values():
-        if inbox.kind in connector.inbox_kinds:
-            return connector
+    for connectors in _registry.values():
+        for connector in connectors:
+            if inbox.kind in connector.inbox_kinds:
+                return connector
     return None
 
 
@@ -260,6 +269,7 @@ CONNECTOR_MODULES = (
     "teamline.connectors.wechat",
     "teamline.connectors.email",
     "teamline.connectors.app",
+    "teamline.connectors.voice",
 )
 
 

@@ -24,6 +24,7 @@ class InboxKind(models.TextChoices):
     TELEGRAM = "telegram", "Telegram bot"
     WECHAT = "wechat", "WeChat Official Account"
     APP = "app", "In-app (API channel)"
+    VOICE = "voice", "Voice calls (Twilio-compatible)"
 
 
 def new_inbox_secret() -> str:

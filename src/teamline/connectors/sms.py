@@ -187,12 +187,38 @@ def _form(request: WebhookRequest) -> list[tuple[str, str]]:
     return parse_qsl(text, keep_blank_values=True)
 
 
-def _fields(request: WebhookRequest) -> dict[str, str]:
+def fields_of(request: WebhookRequest) -> dict[str, str]:
     """The form as a dict (first value per name)."""
     fields: dict[str, str] = {}
     for name, value in _form(request):
         fields.setdefault(name, value)
     return fields
+
+
+def verify_twilio_request(inbox: Inbox, request: WebhookRequest) -> None:
+    """Raise WebhookRejected (403) unless `request` carries a valid X-Twilio-Signature made with
+    the inbox's auth token. Every Twilio webhook (SMS, WhatsApp, voice calls and their status
+    callbacks) is signed this one way, so every Twilio inbox verifies with this function."""
+    auth_token = str(inbox.credentials.get("auth_token") or "")
+    if not auth_token:
+        raise WebhookRejected("inbox has no Twilio auth token configured", status=403)
+    signature = request.header("X-Twilio-Signature").strip()
+    if not signature:
+        raise WebhookRejected("missing X-Twilio-Signature", status=403)
+    if request.method.upper() != "POST":
+        raise WebhookRejected("Twilio webhooks must be POSTed", status=403)
+    if body_hash := request.param("bodySHA256"):
+        expected = hashlib.sha256(request.body).hexdigest()
+        if not hmac.compare_digest(expected.encode(), body_hash.lower().encode()):
+            raise WebhookRejected("body does not match bodySHA256", status=403)
+    given = signature.encode()
+    # Compare against every candidate (no early exit) so timing says nothing.
+    matches = [
+        hmac.compare_digest(candidate.encode(), given)
+        for candidate in _signature_candidates(auth_token, request)
+    ]
+    if not any(matches):
+        raise WebhookRejected("X-Twilio-Signature mismatch", status=403)
 
 
 def _is_status_callback(request: WebhookRequest, fields: dict[str, str]) -> bool:
@@ -332,29 +358,10 @@ class TwilioSmsConnector(Connector):
     # -- inbound -------------------------------------------------------------------------------
 
     def verify(self, inbox: Inbox, request: WebhookRequest) -> None:
-        auth_token = str(inbox.credentials.get("auth_token") or "")
-        if not auth_token:
-            raise WebhookRejected("inbox has no Twilio auth token configured", status=403)
-        signature = request.header("X-Twilio-Signature").strip()
-        if not signature:
-            raise WebhookRejected("missing X-Twilio-Signature", status=403)
-        if request.method.upper() != "POST":
-            raise WebhookRejected("Twilio webhooks must be POSTed", status=403)
-        if body_hash := request.param("bodySHA256"):
-            expected = hashlib.sha256(request.body).hexdigest()
-            if not hmac.compare_digest(expected.encode(), body_hash.lower().encode()):
-                raise WebhookRejected("body does not match bodySHA256", status=403)
-        given = signature.encode()
-        # Compare against every candidate (no early exit) so timing says nothing.
-        matches = [
-            hmac.compare_digest(candidate.encode(), given)
-            for candidate in _signature_candidates(auth_token, request)
-        ]
-        if not any(matches):
-            raise WebhookRejected("X-Twilio-Signature mismatch", status=403)
+        verify_twilio_request(inbox, request)
 
     def event_id(self, inbox: Inbox, request: WebhookRequest) -> str:
-        fields = _fields(request)
+        fields = fields_of(request)
         sid = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid")
         if not sid:
             raise WebhookRejected("no MessageSid in the delivery", status=400)
@@ -366,7 +373,7 @@ class TwilioSmsConnector(Connector):
     def acknowledge(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse:
         """Empty TwiML, or a configured keyword reply (HELP text, STOP confirmation)."""
         reply = ""
-        fields = _fields(request)
+        fields = fields_of(request)
         whatsapp = fields.get("From", "").startswith("whatsapp:")
         if not _is_status_callback(request, fields) and not whatsapp:
             keyword = keyword_of(fields.get("Body", ""))
@@ -384,7 +391,7 @@ class TwilioSmsConnector(Connector):
     def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
         if request.param("bodySHA256"):
             return ParsedEvent(ignored="Twilio JSON-body webhooks are not handled by the SMS inbox")
-        fields = _fields(request)
+        fields = fields_of(request)
         sid = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid") or ""
         if _is_status_callback(request, fields):
             return self._parse_status(sid, fields)

@@ -140,7 +140,7 @@ def process_event(event_id: int, *, force: bool = False) -> str:
         return event.status
     WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
     attempts = event.attempts + 1
-    connector = connector_for_provider(event.provider)
+    connector = connector_for_provider(event.provider, event.inbox.kind)
     if connector is None:
         _mark(event, WebhookEventStatus.FAILED, f"no connector for provider {event.provider!r}")
         return WebhookEventStatus.FAILED

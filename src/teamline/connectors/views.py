@@ -127,7 +127,9 @@ def webhook(request: HttpRequest, provider: str, inbox_id: str, suffix: str = ""
         inbox = public_inbox(inbox_id)
     except NotFound:
         return HttpResponse("Not found", status=404, content_type="text/plain")
-    if inbox.kind not in connector.inbox_kinds:
+    # One provider may serve several inbox kinds (Twilio: SMS and voice): the inbox decides.
+    connector = connector_for_provider(provider, inbox.kind)
+    if connector is None:
         return HttpResponse("Not found", status=404, content_type="text/plain")
     body = _read_body(request, settings.TEAMLINE["WEBHOOK_MAX_BYTES"])
     if body is None:

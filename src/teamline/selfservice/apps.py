@@ -11,3 +11,9 @@ class SelfServiceConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(telco.check_settings, "teamline")
+        # Models load before ready(): the IVR (it imports them) is provided here.
+        from teamline.connectors.voice import provide_call_flow
+
+        from .ivr import IvrFlow
+
+        provide_call_flow(IvrFlow())

@@ -1,0 +1,274 @@
+"""Phone calls through a TwiML-speaking provider (Twilio; SignalWire's LaML and Telnyx's TeXML
+speak the same dialect).
+
+Inbound:  POST /webhooks/twilio/<inbox-id>/                the call webhook (a call arrives)
+          POST /webhooks/twilio/<inbox-id>/ivr/<step…>     Gather actions and Redirects of the
+                                                           TwiML we answered (same prefix)
+          POST /webhooks/twilio/<inbox-id>/status          the call's status callback
+
+Every request is verified exactly as SMS is (sms.verify_twilio_request: X-Twilio-Signature over
+the URL and the sorted form): a forged or unsigned request is 403 and nothing is stored. Then
+the pipeline stores the raw request (connectors.actions.do_store_webhook_event), unique on the
+event id below, and asks `acknowledge` for the answer, which is where a call differs from a
+message: the answer is the call itself (TwiML), so it is decided in the request by the call
+flow that selfservice provides (`provide_call_flow`; selfservice.ivr). This module only knows
+the provider's dialect: what the request says (`CallRequest`) and how a script of verbs
+(`Say`, `Gather`, `Redirect`, `Pause`, `Hangup`) is written as TwiML with xml.etree.
+
+Idempotency (providers retry on timeouts and 5xx): the event id of a call step is
+CallSid + the step path (each Gather action and Redirect URL names its own step), that of a
+status callback CallSid + CallStatus. The call flow keeps the script it answered per step, so a
+retried step is answered with the same TwiML and changes nothing.
+
+Inbox credentials: {"account_sid", "auth_token"}. Inbox config: {"language": "en"} (the IVR's
+default language), optional "voices" ({"nb": {"say": "nb-NO", "voice": "Polly.Liv",
+"speech": "nb-NO"}}) to override a language's voice, "default_region" (phone parsing).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
+
+from .base import (
+    Connector,
+    ParsedEvent,
+    PermanentSendError,
+    Reachability,
+    WebhookRejected,
+    WebhookRequest,
+    register,
+)
+from .sms import PROVIDER, fields_of, verify_twilio_request
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from teamline.customers.models import Customer
+
+    from .base import OutboundMessage, SendResult
+    from .models import Inbox
+
+CHANNEL = "voice"
+STATUS_SUFFIX = "status"
+IVR_PREFIX = "ivr/"
+# What a step path may hold: it becomes part of URLs and of the stored event id.
+MAX_STEP = 64
+
+
+# ---------------------------------------------------------------------------------------------
+# What the provider tells us, and what we answer (provider-neutral)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """One verified call webhook, read from the provider's form."""
+
+    call_sid: str
+    caller: str  # From, as the provider sent it (E.164 for phone calls)
+    called: str  # To
+    step: str  # "" for the call webhook, "ivr/…" for our own action URLs, "status"
+    call_status: str = ""
+    digits: str = ""
+    speech: str = ""
+    confidence: str = ""
+    direction: str = ""
+    duration: str = ""  # CallDuration on a final status callback
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    language: str  # BCP-47 for the provider (nb-NO)
+    voice: str = ""
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Collect keys or speech; the result is posted to `action` (a step path)."""
+
+    action: str
+    prompts: tuple[Say, ...]
+    speech_language: str
+    timeout: int = 5
+    num_digits: int = 1
+    hints: str = ""
+
+
+@dataclass(frozen=True)
+class Redirect:
+    to: str  # a step path
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+Verb = Say | Gather | Redirect | Pause | Hangup
+
+
+@dataclass(frozen=True)
+class Script:
+    verbs: tuple[Verb, ...] = field(default_factory=tuple)
+
+
+class CallFlow(Protocol):
+    """What happens on a call (selfservice.ivr provides it)."""
+
+    def answer(self, inbox: Inbox, call: CallRequest) -> Script: ...
+
+
+_call_flow: CallFlow | None = None
+
+
+def provide_call_flow(flow: CallFlow) -> None:
+    """Called by the app that runs calls (selfservice) in its AppConfig.ready."""
+    global _call_flow
+    _call_flow = flow
+
+
+def call_flow() -> CallFlow:
+    if _call_flow is None:
+        raise ImproperlyConfigured("no call flow provided: is teamline.selfservice installed?")
+    return _call_flow
+
+
+# ---------------------------------------------------------------------------------------------
+# TwiML
+# ---------------------------------------------------------------------------------------------
+
+
+def step_prefix(request: WebhookRequest) -> str:
+    """The URL the provider called, cut after /webhooks/twilio/<inbox id>/: every URL of our
+    TwiML is this prefix + a step path, so the provider comes back to the same inbox through
+    the same host (and the signature it computes covers the URL we wrote)."""
+    path_url = request.url.split("?", 1)[0]
+    suffix = request.path_suffix
+    if suffix and path_url.endswith(suffix):
+        path_url = path_url[: -len(suffix)]
+    return path_url if path_url.endswith("/") else path_url + "/"
+
+
+def _say(parent: ET.Element, say: Say) -> None:
+    element = ET.SubElement(parent, "Say", language=say.language)
+    if say.voice:
+        element.set("voice", say.voice)
+    element.text = say.text
+
+
+def render_twiml(script: Script, prefix: str) -> bytes:
+    """The script as a TwiML document (xml.etree escapes every text and attribute)."""
+    root = ET.Element("Response")
+    for verb in script.verbs:
+        if isinstance(verb, Say):
+            _say(root, verb)
+        elif isinstance(verb, Gather):
+            gather = ET.SubElement(
+                root,
+                "Gather",
+                input="dtmf speech",
+                action=prefix + verb.action,
+                method="POST",
+                language=verb.speech_language,
+                timeout=str(verb.timeout),
+                numDigits=str(verb.num_digits),
+            )
+            if verb.hints:
+                gather.set("hints", verb.hints)
+            for prompt in verb.prompts:
+                _say(gather, prompt)
+        elif isinstance(verb, Redirect):
+            ET.SubElement(root, "Redirect", method="POST").text = prefix + verb.to
+        elif isinstance(verb, Pause):
+            ET.SubElement(root, "Pause", length=str(verb.seconds))
+        elif isinstance(verb, Hangup):
+            ET.SubElement(root, "Hangup")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The connector
+# ---------------------------------------------------------------------------------------------
+
+
+def call_request(request: WebhookRequest) -> CallRequest:
+    """The call parameters of a verified request. WebhookRejected (400) when it is no call."""
+    fields = fields_of(request)
+    call_sid = fields.get("CallSid", "").strip()
+    if not call_sid or len(call_sid) > 64:
+        raise WebhookRejected("no CallSid in the call webhook", status=400)
+    step = request.path_suffix.strip("/")
+    if step and step != STATUS_SUFFIX and not step.startswith(IVR_PREFIX):
+        raise WebhookRejected(f"no such call step {step[:40]!r}", status=404)
+    if len(step) > MAX_STEP:
+        raise WebhookRejected("call step too long", status=400)
+    return CallRequest(
+        call_sid=call_sid,
+        caller=fields.get("From", "").strip(),
+        called=fields.get("To", "").strip(),
+        step=step,
+        call_status=fields.get("CallStatus", "").strip().lower(),
+        digits=fields.get("Digits", "").strip(),
+        speech=fields.get("SpeechResult", "").strip(),
+        confidence=fields.get("Confidence", "").strip(),
+        direction=fields.get("Direction", "").strip(),
+        duration=fields.get("CallDuration", "").strip(),
+    )
+
+
+@register
+class TwilioVoiceConnector(Connector):
+    provider = PROVIDER
+    inbox_kinds = ("voice",)
+    channel_for_kind = {"voice": CHANNEL}
+
+    def verify(self, inbox: Inbox, request: WebhookRequest) -> None:
+        verify_twilio_request(inbox, request)
+
+    def event_id(self, inbox: Inbox, request: WebhookRequest) -> str:
+        call = call_request(request)
+        if call.step == STATUS_SUFFIX:
+            return f"{call.call_sid}:status:{call.call_status or 'unknown'}"
+        return f"{call.call_sid}:{call.step or 'start'}"
+
+    def acknowledge(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse:
+        """The call's next TwiML, decided by the call flow (also for a retried step: the flow
+        answers it with the script it gave the first time). A status callback gets empty
+        TwiML."""
+        call = call_request(request)
+        script = call_flow().answer(inbox, call)
+        body = render_twiml(script, step_prefix(request))
+        return HttpResponse(body, content_type="text/xml; charset=utf-8")
+
+    def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
+        # Everything a call step does happens in the request (the provider waits for the
+        # TwiML); the stored event is the raw record of the step, kept for audit and replay.
+        step = request.path_suffix.strip("/") or "start"
+        return ParsedEvent(ignored=f"call step {step!r} was answered in the request")
+
+    def reachability(
+        self,
+        inbox: Inbox,
+        customer: Customer,
+        identity_value: str,
+        now: datetime,
+        *,
+        channel: str = "",
+    ) -> Reachability:
+        return Reachability(False, "a phone call cannot carry a written reply")
+
+    def send(self, inbox: Inbox, message: OutboundMessage) -> SendResult:
+        raise PermanentSendError(
+            "a voice inbox cannot send text messages; reply on another channel"
+        )

@@ -1,0 +1,605 @@
+"""The phone IVR: a caller reaches self-service answers or their team's queue.
+
+The voice connector (connectors/voice.py) verifies each call webhook, stores it raw and asks
+this flow (`IvrFlow.answer`, provided at start-up) for the call's next script. The demo menu:
+
+    1  balance and data left (telco backend)     2  known outages in the caller's region
+    9  call me back (keeps the place in line)     0  talk to your team (a voice work item)
+
+Invalid or no input repeats the menu once, then goes to 0. Waiting in line, the caller hears
+their position and the routing engine's estimate (routing.eta) every 30–60 s with the callback
+offer; with no estimate they hear when the team answers again, never an invented wait. Hanging
+up while waiting is an abandonment with the time waited (the work item closes `abandoned`).
+
+Language: the customer's preferred language, else the calling number's country, else the
+inbox's configured default; prompts are gettext strings (selfservice/locale), spoken with the
+language's voice (`VOICES`, overridable per inbox).
+
+Idempotency: each step's script is stored (VoiceCallStep, unique on call + step) in the same
+transaction as the step's effects, so a provider retry of the step is answered with the same
+TwiML and changes nothing; status callbacks change a call only once (conditional updates).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import phonenumbers
+from django.db import IntegrityError, transaction
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from teamline.connectors.models import Inbox
+from teamline.connectors.voice import (
+    CallRequest,
+    Gather,
+    Hangup,
+    Pause,
+    Redirect,
+    Say,
+    Script,
+    Verb,
+)
+from teamline.conversations.actions import do_change_status, do_receive_customer_message
+from teamline.conversations.events import record
+from teamline.conversations.locks import lock_conversation
+from teamline.conversations.models import Conversation, Message, Status, TimelineKind
+from teamline.core.errors import InvalidInput
+from teamline.customers.actions import do_resolve_contact
+from teamline.customers.models import Customer
+from teamline.routing.actions import close_work_item, route_conversation
+from teamline.routing.callbacks import do_request_callback
+from teamline.routing.eta import queue_status
+from teamline.routing.models import LIVE_STATES, QueueEntry, WorkItem, WorkKind, WorkState
+from teamline.teams.hours import admits, calendar_for, next_opening, service_mode
+from teamline.teams.models import Team
+
+from .models import VoiceCall, VoiceCallStep
+from .telco import InvalidNumber, SubscriberNotFound, TelcoUnavailable, telco_backend
+
+logger = logging.getLogger(__name__)
+
+# Seconds of silence between two position announcements; with the announcement and the
+# Gather's 5 s timeout the caller hears one every 30–60 s.
+HOLD_PAUSE_SECONDS = 30
+MENU_TIMEOUT_SECONDS = 6
+FINAL_STATUSES = frozenset({"completed", "canceled", "busy", "failed", "no-answer"})
+MAX_OUTAGES_SPOKEN = 3
+
+
+@dataclass(frozen=True)
+class Voice:
+    say_language: str  # <Say language=…>
+    voice: str  # <Say voice=…>
+    speech_language: str  # <Gather language=…> (speech recognition)
+
+
+# The voice of each prompt language (Twilio's Amazon Polly voices); an inbox may override them
+# with config["voices"][<language>] = {"say": …, "voice": …, "speech": …}.
+VOICES: dict[str, Voice] = {
+    "en": Voice("en-GB", "Polly.Amy", "en-GB"),
+    "nb": Voice("nb-NO", "Polly.Liv", "nb-NO"),
+    "zh-hans": Voice("zh-CN", "Polly.Zhiyu", "cmn-Hans-CN"),
+}
+LANGUAGE_ALIASES = {
+    "no": "nb",
+    "nn": "nb",
+    "nb-no": "nb",
+    "zh": "zh-hans",
+    "zh-cn": "zh-hans",
+    "zh-sg": "zh-hans",
+    "zh-hans-cn": "zh-hans",
+    "en-gb": "en",
+    "en-us": "en",
+}
+# The language a number's country speaks, for callers whose language we do not know yet.
+COUNTRY_LANGUAGES = {
+    "NO": "nb",
+    "CN": "zh-hans",
+    "SG": "zh-hans",
+    "GB": "en",
+    "IE": "en",
+    "US": "en",
+    "CA": "en",
+    "AU": "en",
+}
+
+
+def supported_language(code: str) -> str | None:
+    code = (code or "").strip().lower().replace("_", "-")
+    code = LANGUAGE_ALIASES.get(code, code)
+    return code if code in VOICES else None
+
+
+def call_language(customer: Customer, caller: str, inbox: Inbox) -> str:
+    """The customer's preferred language, else the calling number's country's, else the
+    inbox's default (config["language"]), else English."""
+    known = supported_language(customer.preferred_language)
+    if known:
+        return known
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(caller, None))
+    except phonenumbers.NumberParseException:
+        region = ""
+    by_country = supported_language(COUNTRY_LANGUAGES.get(region or "", ""))
+    if by_country:
+        return by_country
+    return supported_language(str((inbox.config or {}).get("language") or "")) or "en"
+
+
+def voice_for(inbox: Inbox, language: str) -> Voice:
+    override = ((inbox.config or {}).get("voices") or {}).get(language)
+    base = VOICES[language]
+    if not isinstance(override, dict):
+        return base
+    return Voice(
+        str(override.get("say") or base.say_language),
+        str(override.get("voice") or base.voice),
+        str(override.get("speech") or base.speech_language),
+    )
+
+
+# --- Scripts (stored per step, answered again to retries) -------------------------------------
+
+_VERBS: dict[str, type[Any]] = {
+    "say": Say,
+    "gather": Gather,
+    "redirect": Redirect,
+    "pause": Pause,
+    "hangup": Hangup,
+}
+
+
+def _dump(script: Script) -> list[dict[str, Any]]:
+    return [{"verb": type(v).__name__.lower(), **asdict(v)} for v in script.verbs]
+
+
+def _load(rows: list[dict[str, Any]]) -> Script:
+    verbs: list[Verb] = []
+    for row in rows:
+        fields = {k: v for k, v in row.items() if k != "verb"}
+        if row["verb"] == "gather":
+            fields["prompts"] = tuple(Say(**p) for p in fields["prompts"])
+        verbs.append(_VERBS[row["verb"]](**fields))
+    return Script(tuple(verbs))
+
+
+class _Speaker:
+    """Builds one step's verbs in the call's language and voice."""
+
+    def __init__(self, inbox: Inbox, language: str) -> None:
+        self.voice = voice_for(inbox, language)
+        self.language = language
+        self.verbs: list[Verb] = []
+
+    def say(self, text: str) -> Say:
+        return Say(text, self.voice.say_language, self.voice.voice)
+
+    def speak(self, *texts: str) -> None:
+        self.verbs.extend(self.say(t) for t in texts if t)
+
+    def gather(self, action: str, *texts: str, timeout: int = MENU_TIMEOUT_SECONDS) -> None:
+        self.verbs.append(
+            Gather(
+                action=action,
+                prompts=tuple(self.say(t) for t in texts if t),
+                speech_language=self.voice.speech_language,
+                timeout=timeout,
+            )
+        )
+
+    def script(self) -> Script:
+        return Script(tuple(self.verbs))
+
+
+def _menu_prompt() -> str:
+    return _(
+        "For your balance and data left, press 1. For outages where you live, press 2. "
+        "To be called back, press 9. To talk to your team, press 0."
+    )
+
+
+def _menu_words() -> dict[str, list[str]]:
+    """What a caller may say instead of pressing a key (translated: '|' separates synonyms)."""
+    return {
+        "1": _("one|balance|credit|data").split("|"),
+        "2": _("two|outage|outages|network").split("|"),
+        "9": _("nine|call me back|callback").split("|"),
+        "0": _("zero|team|agent|person|human").split("|"),
+    }
+
+
+def choice_of(digits: str, speech: str, language: str) -> str:
+    """The menu key the caller chose by keypad or by voice, or ""."""
+    if digits:
+        return digits[:1]
+    spoken = speech.casefold().strip(" .,!?。！？，")
+    if spoken in {"0", "1", "2", "9"}:
+        return spoken
+    for key, words in _menu_words().items():
+        for word in (w.strip().casefold() for w in words):
+            if not word:
+                continue
+            if language.startswith("zh"):
+                if word in spoken:  # no spaces between Chinese words
+                    return key
+            elif re.search(rf"(?<!\w){re.escape(word)}(?!\w)", spoken):
+                return key
+    return ""
+
+
+# --- Local formatting (numbers and times spoken in the call's language) -----------------------
+
+
+def _team_of(call: VoiceCall) -> Team:
+    return call.customer.home_team or call.inbox.default_team
+
+
+def _spoken_time(team: Team, when: datetime, now: datetime) -> str:
+    tz = calendar_for(team, now=now).tz
+    local = timezone.localtime(when, tz)
+    today = timezone.localtime(now, tz).date()
+    clock = formats.time_format(local, "H:i")
+    if local.date() == today:
+        return _("today at {time}").format(time=clock)
+    if local.date() == today + timedelta(days=1):
+        return _("tomorrow at {time}").format(time=clock)
+    return _("{day} at {time}").format(day=formats.date_format(local, "l j F"), time=clock)
+
+
+def _currency(code: str) -> str:
+    names = {"NOK": _("kroner"), "CNY": _("yuan"), "EUR": _("euros"), "GBP": _("pounds")}
+    return names.get(code.upper(), code)
+
+
+# --- The flow --------------------------------------------------------------------------------
+
+
+class IvrFlow:
+    """The call flow the voice connector asks for each step (connectors.voice.CallFlow)."""
+
+    def answer(self, inbox: Inbox, request: CallRequest) -> Script:
+        now = timezone.now()
+        if request.step == "status":
+            do_record_call_status(inbox, request, now=now)
+            return Script()
+        call = do_start_call(inbox, request, now=now)
+        step = request.step or "start"
+        stored = VoiceCallStep.objects.filter(call=call, step=step).first()
+        if stored is not None:
+            return _load(stored.script)
+        try:
+            with transaction.atomic():
+                script = self._decide(call, step, request, now)
+                VoiceCallStep.objects.create(call=call, step=step, script=_dump(script))
+        except IntegrityError:
+            # A concurrent retry of the same step won: its effects stand, ours rolled back.
+            stored = VoiceCallStep.objects.get(call=call, step=step)
+            return _load(stored.script)
+        return script
+
+    def _decide(self, call: VoiceCall, step: str, request: CallRequest, now: datetime) -> Script:
+        with translation.override(call.language):
+            speaker = _Speaker(call.inbox, call.language)
+            parts = step.split("/")
+            if step == "start":
+                self._greet(call, speaker, now)
+                self._menu(speaker, 1, 0)
+            elif parts[:2] == ["ivr", "menu"] and len(parts) == 4:
+                n, misses = _int(parts[2]), _int(parts[3])
+                key = choice_of(request.digits, request.speech, call.language)
+                self._choose(call, speaker, key, n, misses, now)
+            elif parts[:2] == ["ivr", "wait"] and len(parts) == 3:
+                self._hold(call, speaker, _int(parts[2]), now)
+            elif parts[:2] == ["ivr", "hold"] and len(parts) == 3:
+                key = choice_of(request.digits, request.speech, call.language)
+                if key == "9":
+                    self._callback(call, speaker, now)
+                else:
+                    speaker.verbs.append(Redirect(f"ivr/wait/{_int(parts[2]) + 1}"))
+            else:
+                self._menu(speaker, 1, 0)
+            return speaker.script()
+
+    def _greet(self, call: VoiceCall, speaker: _Speaker, now: datetime) -> None:
+        team = _team_of(call)
+        speaker.speak(_("Welcome to {team}.").format(team=team.name))
+        if not admits(service_mode(team, now), urgent=False):
+            opens = next_opening(team, now)
+            if opens is not None:
+                speaker.speak(
+                    _("Your team is closed now and answers again {when}.").format(
+                        when=_spoken_time(team, opens, now)
+                    )
+                )
+            else:
+                speaker.speak(_("Your team is closed now."))
+            speaker.speak(_("Press 9 and we will call you back when they are in."))
+
+    def _menu(self, speaker: _Speaker, n: int, misses: int) -> None:
+        action = f"ivr/menu/{n}/{misses}"
+        speaker.gather(action, _menu_prompt())
+        # No input: the provider falls through to here and posts the same step without keys.
+        speaker.verbs.append(Redirect(action))
+
+    def _choose(
+        self, call: VoiceCall, speaker: _Speaker, key: str, n: int, misses: int, now: datetime
+    ) -> None:
+        if key == "1":
+            speaker.speak(*_balance_texts(call.caller))
+            self._menu(speaker, n + 1, 0)
+        elif key == "2":
+            speaker.speak(*_outage_texts(call, now))
+            self._menu(speaker, n + 1, 0)
+        elif key == "9":
+            self._callback(call, speaker, now)
+        elif key == "0":
+            self._queue(call, speaker, now)
+        elif misses == 0:
+            speaker.speak(_("Sorry, I did not get that."))
+            self._menu(speaker, n + 1, 1)
+        else:
+            speaker.speak(_("Let me put you through to your team."))
+            self._queue(call, speaker, now)
+
+    def _queue(self, call: VoiceCall, speaker: _Speaker, now: datetime) -> None:
+        do_queue_call(call, now=now)
+        self._hold(call, speaker, 1, now)
+
+    def _hold(self, call: VoiceCall, speaker: _Speaker, n: int, now: datetime) -> None:
+        """One round of waiting: where the caller stands, the callback offer, a pause, again."""
+        call.refresh_from_db()
+        conv = call.conversation
+        status = queue_status(conv, now) if conv is not None else None
+        if conv is None or status is None:
+            assignee = conv.assignee if conv is not None else None
+            if assignee is not None:
+                name = assignee.get_short_name() or assignee.get_username()
+                speaker.speak(
+                    _("{name} from your team has your call and will call you right back.").format(
+                        name=name
+                    )
+                )
+            else:
+                speaker.speak(_("Thank you for calling."))
+            speaker.verbs.append(Hangup())
+            return
+        texts = []
+        if status.position is not None:
+            texts.append(_("You are number {position} in line.").format(position=status.position))
+        if status.serving and status.eta_seconds is not None:
+            minutes = max(1, math.ceil(status.eta_seconds / 60))
+            texts.append(
+                ngettext(
+                    "The estimated wait is about {minutes} minute.",
+                    "The estimated wait is about {minutes} minutes.",
+                    minutes,
+                ).format(minutes=minutes)
+            )
+        else:
+            team = conv.team or _team_of(call)
+            opens = None if status.serving else next_opening(team, now)
+            if opens is not None:
+                texts.append(
+                    _("Your team answers again {when}.").format(when=_spoken_time(team, opens, now))
+                )
+            else:
+                texts.append(_("We cannot estimate your wait right now."))
+        texts.append(_("Press 9 and we will call you back instead; you keep your place in line."))
+        speaker.gather(f"ivr/hold/{n}", *texts, timeout=5)
+        speaker.verbs.append(Pause(HOLD_PAUSE_SECONDS))
+        speaker.verbs.append(Redirect(f"ivr/wait/{n + 1}"))
+
+    def _callback(self, call: VoiceCall, speaker: _Speaker, now: datetime) -> None:
+        conv = do_queue_call(call, now=now)
+        try:
+            do_request_callback(conv, call.caller, now=now)
+        except InvalidInput:
+            # Not waiting any more: an agent took the call the moment it was queued.
+            self._hold(call, speaker, 1, now)
+            return
+        VoiceCall.objects.filter(pk=call.pk).update(callback_requested=True)
+        speaker.speak(
+            _("We will call you back on this number when it is your turn."),
+            _("You keep your place in line. Goodbye."),
+        )
+        speaker.verbs.append(Hangup())
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) < 6 else 0
+
+
+# --- Self-service answers ---------------------------------------------------------------------
+
+
+def _balance_texts(msisdn: str) -> list[str]:
+    backend = telco_backend()
+    try:
+        balance = backend.balance(msisdn)
+        usage = backend.data_usage(msisdn)
+    except TelcoUnavailable:
+        return [_("I can't read your balance right now; press 0 for your team.")]
+    except (SubscriberNotFound, InvalidNumber):
+        return [_("I could not find a subscription for this number; press 0 for your team.")]
+    amount = formats.number_format(balance.amount, decimal_pos=2)
+    left = formats.number_format(round(usage.left_mb / 1024, 1), decimal_pos=1)
+    cap = formats.number_format(round(usage.cap_mb / 1024, 1), decimal_pos=1)
+    return [
+        _("Your balance is {amount} {currency}.").format(
+            amount=amount, currency=_currency(balance.currency)
+        ),
+        _("You have {left} of {cap} gigabytes of data left until {date}.").format(
+            left=left, cap=cap, date=formats.date_format(usage.period_ends, "j F")
+        ),
+    ]
+
+
+def _outage_texts(call: VoiceCall, now: datetime) -> list[str]:
+    backend = telco_backend()
+    try:
+        region = backend.subscriber(call.caller).region
+        outages = backend.outages(region)
+    except TelcoUnavailable:
+        return [_("I can't check for outages right now; press 0 for your team.")]
+    except (SubscriberNotFound, InvalidNumber):
+        return [_("I could not find a subscription for this number; press 0 for your team.")]
+    if not outages:
+        return [_("There are no known outages in {region} right now.").format(region=region)]
+    team = _team_of(call)
+    texts = []
+    for outage in outages[:MAX_OUTAGES_SPOKEN]:
+        texts.append(
+            _("Known outage in {region}: {title}.").format(region=region, title=outage.title)
+        )
+        if outage.expected_end is not None:
+            texts.append(
+                _("We expect it to be fixed {when}.").format(
+                    when=_spoken_time(team, outage.expected_end, now)
+                )
+            )
+    return texts
+
+
+# --- Actions -----------------------------------------------------------------------------------
+
+
+def do_start_call(inbox: Inbox, request: CallRequest, *, now: datetime) -> VoiceCall:
+    """The call of this CallSid on this inbox, created on its first webhook: the caller is
+    resolved by phone number (customers.actions.do_resolve_contact: the same customer as
+    their SMS and WhatsApp) and the IVR language chosen. Idempotent on (inbox, CallSid)
+    (unique constraint). Raises InvalidInput for a caller that is no phone number. Emits
+    nothing: the call reaches the conversation when the caller asks for their team."""
+    existing = (
+        VoiceCall.objects.select_related("customer__home_team", "inbox__default_team")
+        .filter(inbox=inbox, call_sid=request.call_sid)
+        .first()
+    )
+    if existing is not None:
+        return existing
+    customer, identity = do_resolve_contact(
+        "phone",
+        request.caller,
+        verified=True,  # the carrier delivered the call from this number
+        home_team=inbox.default_team,
+        default_region=(inbox.config or {}).get("default_region") or None,
+    )
+    try:
+        with transaction.atomic():
+            call = VoiceCall.objects.create(
+                inbox=inbox,
+                call_sid=request.call_sid,
+                caller=identity.value,
+                customer=customer,
+                language=call_language(customer, identity.value, inbox),
+                status=request.call_status or "in-progress",
+                created_at=now,
+            )
+    except IntegrityError:
+        call = VoiceCall.objects.get(inbox=inbox, call_sid=request.call_sid)
+    return VoiceCall.objects.select_related("customer__home_team", "inbox__default_team").get(
+        pk=call.pk
+    )
+
+
+def do_queue_call(call: VoiceCall, *, now: datetime) -> Conversation:
+    """The caller asked for their team: the call joins the customer's conversation (one
+    conversation whatever the channel; a message of channel `voice`, idempotent on the
+    CallSid) and waits as a work item of channel kind voice. A new conversation is routed with
+    kind voice at once; a conversation already waiting has its queued item turned voice
+    (conditional on its version, same place in line); an assigned one stays with its agent.
+    Locks the conversation (after the message's own transaction). Emits what
+    do_receive_customer_message and routing emit."""
+    call.refresh_from_db()
+    if call.conversation_id is not None and call.queued_at is not None:
+        return Conversation.objects.get(pk=call.conversation_id)
+    with transaction.atomic():
+        message, _created = do_receive_customer_message(
+            inbox=call.inbox,
+            customer=call.customer,
+            text="Phone call: the caller asked for their team",
+            channel="voice",
+            external_id=call.call_sid,
+            channel_kind="voice",
+            content={"call": {"sid": call.call_sid, "from": call.caller}},
+        )
+        conv = lock_conversation(message.conversation_id)
+        new = Message.objects.filter(conversation=conv).count() == 1
+        original = "" if new else conv.channel_kind
+        if conv.status == Status.OPEN and conv.assignee_id is None:
+            row = WorkItem.objects.filter(conversation=conv, state=WorkState.QUEUED).first()
+            if row is None:
+                Conversation.objects.filter(pk=conv.pk).update(channel_kind="voice")
+                route_conversation(conv, now=now)
+            elif row.channel_kind != "voice" and WorkItem.objects.filter(
+                pk=row.pk, version=row.version
+            ).update(channel_kind="voice", version=row.version + 1):
+                QueueEntry.objects.filter(work_item=row).update(channel_kind="voice")
+                Conversation.objects.filter(pk=conv.pk).update(channel_kind="voice")
+        item = WorkItem.objects.filter(conversation=conv, state__in=LIVE_STATES).first()
+        VoiceCall.objects.filter(pk=call.pk).update(
+            conversation=conv,
+            work_item=item,
+            queued_at=now,
+            original_channel_kind=original,
+        )
+        record(conv, TimelineKind.ROUTED, call="queued", call_sid=call.call_sid)
+    conv.refresh_from_db()
+    return conv
+
+
+def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) -> None:
+    """A status callback. The first final status (completed, canceled, busy, failed,
+    no-answer) ends the call (conditional update: a retry changes nothing); if the caller was
+    waiting in line (and had not asked for a callback) that is an abandonment: the work item
+    closes `abandoned`, the timeline records the time waited, and the conversation the call
+    started is resolved (one that waited before the call goes back to its own channel kind
+    and queue). Locks the conversation."""
+    call = VoiceCall.objects.filter(inbox=inbox, call_sid=request.call_sid).first()
+    if call is None:
+        return
+    status = request.call_status or "unknown"
+    if status not in FINAL_STATUSES:
+        VoiceCall.objects.filter(pk=call.pk, ended_at__isnull=True).update(status=status[:16])
+        return
+    with transaction.atomic():
+        ended = VoiceCall.objects.filter(pk=call.pk, ended_at__isnull=True).update(
+            status=status[:16], ended_at=now
+        )
+        if (
+            not ended
+            or call.callback_requested
+            or call.conversation_id is None
+            or call.work_item_id is None
+        ):
+            return
+        conv = lock_conversation(call.conversation_id)
+        waiting = WorkItem.objects.filter(
+            pk=call.work_item_id, state=WorkState.QUEUED, kind=WorkKind.CONVERSATION
+        ).exists()
+        if not waiting or call.queued_at is None:
+            return
+        waited = max(0, int((now - call.queued_at).total_seconds()))
+        close_work_item(conv, now=now, state=WorkState.ABANDONED)
+        VoiceCall.objects.filter(pk=call.pk).update(abandoned_after_seconds=waited)
+        record(
+            conv,
+            TimelineKind.ROUTED,
+            call="abandoned",
+            call_sid=call.call_sid,
+            waited_seconds=waited,
+            reason=f"the caller hung up after waiting {waited} s in line",
+        )
+        if call.original_channel_kind:
+            Conversation.objects.filter(pk=conv.pk).update(channel_kind=call.original_channel_kind)
+            conv.refresh_from_db()
+            route_conversation(conv, now=now)
+        else:
+            conv.refresh_from_db()
+            do_change_status(conv, Status.RESOLVED, actor=None)  # type: ignore[arg-type]

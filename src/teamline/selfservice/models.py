@@ -1,0 +1,72 @@
+"""Phone calls as the IVR (selfservice.ivr) sees them: who called, in which language, where the
+call is in the menu and the queue, and what was answered to each step (for provider retries)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class VoiceCall(models.Model):
+    """One inbound call on a voice inbox, from the provider's first webhook to its end.
+
+    Unique on (inbox, call_sid): the first webhook creates it, every later step and status
+    callback finds it. `work_item` is the routing item the call became when the caller asked
+    for their team (0) or a callback (9); `abandoned_after_seconds` is set when the caller hung
+    up while that item was still waiting."""
+
+    inbox = models.ForeignKey(
+        "connectors.Inbox", on_delete=models.CASCADE, related_name="voice_calls"
+    )
+    call_sid = models.CharField(max_length=64)
+    caller = models.CharField(max_length=32)  # E.164
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="voice_calls"
+    )
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="voice_calls",
+    )
+    work_item = models.ForeignKey(
+        "routing.WorkItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    language = models.CharField(max_length=16)  # a Django language code: en, nb, zh-hans
+    status = models.CharField(max_length=16, default="in-progress")  # the provider's CallStatus
+    # The conversation's channel kind before the call made it a voice item (given back when the
+    # caller hangs up in the queue).
+    original_channel_kind = models.CharField(max_length=16, blank=True)
+    callback_requested = models.BooleanField(default=False)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    abandoned_after_seconds = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["inbox", "call_sid"], name="voice_call_unique_sid")
+        ]
+
+    def __str__(self) -> str:
+        return f"call {self.call_sid} from {self.caller}"
+
+
+class VoiceCallStep(models.Model):
+    """The script the IVR answered to one step of one call (unique on call + step): a provider
+    retry of the step gets the same answer and repeats none of its effects."""
+
+    call = models.ForeignKey(VoiceCall, on_delete=models.CASCADE, related_name="steps")
+    step = models.CharField(max_length=64)
+    script = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["call", "step"], name="voice_call_step_unique")
+        ]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.call.call_sid}:{self.step}"
