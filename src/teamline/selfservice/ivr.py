@@ -206,11 +206,17 @@ def _menu_prompt() -> str:
 
 
 def _menu_words() -> dict[str, list[str]]:
-    """What a caller may say instead of pressing a key (translated: '|' separates synonyms)."""
+    """What a caller may say instead of pressing a key. Translated: '|' separates the
+    alternatives; the first is the key's number word and counts only said alone (a Norwegian
+    "en" is also an article), the others count anywhere in what was said."""
     return {
+        # Translators: the number word first, said alone; then keywords, separated by |.
         "1": _("one|balance|credit|data").split("|"),
+        # Translators: the number word first, said alone; then keywords, separated by |.
         "2": _("two|outage|outages|network").split("|"),
+        # Translators: the number word first, said alone; then keywords, separated by |.
         "9": _("nine|call me back|callback").split("|"),
+        # Translators: the number word first, said alone; then keywords, separated by |.
         "0": _("zero|team|agent|person|human").split("|"),
     }
 
@@ -222,10 +228,12 @@ def choice_of(digits: str, speech: str, language: str) -> str:
     spoken = speech.casefold().strip(" .,!?。！？，")
     if spoken in {"0", "1", "2", "9"}:
         return spoken
-    for key, words in _menu_words().items():
-        for word in (w.strip().casefold() for w in words):
-            if not word:
-                continue
+    words = {key: [w.strip().casefold() for w in ws] for key, ws in _menu_words().items()}
+    for key, (number, *_keywords) in words.items():
+        if spoken == number:
+            return key
+    for key, (_number, *keywords) in words.items():
+        for word in filter(None, keywords):
             if language.startswith("zh"):
                 if word in spoken:  # no spaces between Chinese words
                     return key
@@ -360,7 +368,7 @@ class IvrFlow:
         if conv is None or status is None:
             assignee = conv.assignee if conv is not None else None
             if assignee is not None:
-                name = assignee.get_short_name() or assignee.get_username()
+                name = assignee.display_name or assignee.get_username()
                 speaker.speak(
                     _("{name} from your team has your call and will call you right back.").format(
                         name=name

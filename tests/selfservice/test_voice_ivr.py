@@ -1,0 +1,311 @@
+"""A caller reaches the IVR: self-service answers by key or by voice in their language, their
+team's queue with position and wait, a callback that keeps their place, and hours when the team
+is closed. Whole calls are driven through a fake TwiML provider (tests/connectors/fake_twiml.py)
+posting signed webhooks to the voice inbox."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.test import override_settings
+from django.utils import timezone
+
+from teamline.accounts.models import AgentProfile
+from teamline.connectors.models import Inbox, WebhookEvent
+from teamline.conversations.models import Conversation, Message, Status, TimelineEvent
+from teamline.core.testing import create_agent, create_customer, create_team, customer_says
+from teamline.customers.actions import do_add_identity
+from teamline.routing.models import Callback, WorkItem, WorkKind, WorkState
+from teamline.selfservice.models import VoiceCall
+from teamline.teams.actions import do_set_business_hours
+from tests.connectors.fake_twiml import FakeTwimlProvider, Speech
+from tests.selfservice.fake_telco import FakeTelco
+
+pytestmark = pytest.mark.django_db
+
+AUTH_TOKEN = "voice-auth-token-0123456789"
+NORA = "+4791234567"  # the demo operator's subscriber in Oslo (Norwegian, 187.50 NOK)
+WANG_FANG = "+8613800138000"  # in Guangdong (Chinese, 56.80 CNY)
+LONDON = "+447700900123"  # a number the operator does not know
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def oslo():
+    return create_team("Nordlys Oslo", region="Oslo")
+
+
+@pytest.fixture
+def inbox(oslo):
+    inbox = Inbox(name="Nordlys phone", kind="voice", default_team=oslo, config={"language": "en"})
+    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
+    inbox.save()
+    return inbox
+
+
+@pytest.fixture
+def phone(client, inbox):
+    return FakeTwimlProvider(client, inbox, AUTH_TOKEN)
+
+
+def english(customer_phone: str, team) -> None:
+    customer = create_customer(team=team, preferred_language="en")
+    do_add_identity(customer, "phone", customer_phone, verified=True)
+
+
+# --- Language -----------------------------------------------------------------------------------
+
+
+def test_the_ivr_speaks_the_callers_country_language_with_its_voice(phone):
+    call = phone.call(NORA, inputs=[None, None])  # silence twice: the menu repeats, then team
+
+    greeting = call.said[0]
+    assert (greeting.language, greeting.voice) == ("nb-NO", "Polly.Liv")
+    assert greeting.text == "Velkommen til Nordlys Oslo."
+    assert call.gathers[0]["language"] == "nb-NO"
+
+
+def test_a_known_preferred_language_wins_over_the_numbers_country(phone, oslo):
+    english(NORA, oslo)
+
+    call = phone.call(NORA, inputs=["1"])
+
+    assert call.said[0].language == "en-GB"
+    assert "Your balance is 187.50 kroner." in call.heard
+
+
+def test_an_unknown_country_gets_the_inbox_default(phone, inbox):
+    inbox.config = {"language": "nb"}
+    inbox.save()
+
+    call = phone.call("+33612345678", inputs=["0"])
+
+    assert call.said[0].language == "nb-NO"
+
+
+# --- Self-service -----------------------------------------------------------------------------
+
+
+def test_balance_by_keypad_in_norwegian(phone):
+    call = phone.call(NORA, inputs=["1"])
+
+    answer = call.heard.index("Saldoen din er 187,50 kroner.")
+    assert call.heard[answer + 1].startswith("Du har 2,0 av 10,0 gigabyte data igjen til ")
+    # Back to the menu after the answer.
+    assert call.heard[answer + 2].startswith("For saldo og data igjen, trykk 1.")
+
+
+def test_balance_by_speech_in_chinese(phone):
+    call = phone.call(WANG_FANG, inputs=[Speech("我想查一下余额")])
+
+    assert call.said[0].language == "zh-CN"
+    assert call.gathers[0]["language"] == "cmn-Hans-CN"
+    assert "您的余额是 56.80 元。" in call.heard
+
+
+def test_outage_in_the_callers_region(phone, oslo):
+    english(NORA, oslo)
+
+    call = phone.call(NORA, inputs=["2"])
+
+    assert (
+        "Known outage in Oslo: Mobile data down around Grünerløkka (mast maintenance)."
+        in call.heard
+    )
+    assert any(text.startswith("We expect it to be fixed today at ") for text in call.heard)
+
+
+def test_no_outage_where_the_caller_lives(phone):
+    call = phone.call(WANG_FANG, inputs=["2"])
+
+    assert "Guangdong 目前没有已知的故障。" in call.heard
+
+
+def test_a_telco_backend_that_is_down_offers_the_team(phone, oslo):
+    english(NORA, oslo)
+    with (
+        FakeTelco(secret="s3cret", status=503) as telco,
+        override_settings(
+            TEAMLINE={
+                **settings.TEAMLINE,
+                "TELCO_BACKEND": "http",
+                "TELCO_URL": telco.url,
+                "TELCO_SECRET": "s3cret",
+            }
+        ),
+    ):
+        call = phone.call(NORA, inputs=["1"])
+
+    assert "I can't read your balance right now; press 0 for your team." in call.heard
+
+
+# --- The team's queue -------------------------------------------------------------------------
+
+
+def test_zero_queues_the_call_with_its_position_and_wait(phone, oslo):
+    kari = create_agent("kari", team=oslo, presence="available", capacity={"voice": 1})
+    AgentProfile.objects.filter(user=kari).update(languages=["en", "nb"])
+    english("+4790000001", oslo)
+    english(NORA, oslo)
+    first = phone.call("+4790000001", inputs=["0"])  # Kari is free: she takes it
+
+    call = phone.call(NORA, inputs=["0"])
+
+    assert first.ended and "Kari from your team has your call" in first.heard[-1]
+    assert call.on_hold
+    assert call.heard[-3:] == [
+        "You are number 1 in line.",
+        # One agent, one call at a time, no handle times yet: 4 minutes per call.
+        "The estimated wait is about 4 minutes.",
+        "Press 9 and we will call you back instead; you keep your place in line.",
+    ]
+    # Announced again every 30–60 s: the hold Gather (5 s), a pause, then a Redirect.
+    assert call.pauses == [30]
+    call.keep_waiting()
+    assert call.heard[-3] == "You are number 1 in line."
+    conversation = Conversation.objects.get(customer__identities__value=NORA)
+    item = WorkItem.objects.get(conversation=conversation)
+    assert (item.channel_kind, item.state, item.kind) == ("voice", WorkState.QUEUED, "conversation")
+    message = Message.objects.get(conversation=conversation)
+    assert (message.channel, message.inbox_id) == ("voice", phone.inbox.pk)
+    assert (
+        kari.pk == Conversation.objects.get(customer__identities__value="+4790000001").assignee_id
+    )
+
+
+def test_with_nobody_online_the_caller_hears_no_invented_wait(phone, oslo):
+    english(NORA, oslo)
+
+    call = phone.call(NORA, inputs=["0"])
+
+    assert "We cannot estimate your wait right now." in call.heard
+    assert not any("estimated wait" in text for text in call.heard)
+
+
+def test_the_call_joins_the_customers_sms_conversation(phone, oslo, client):
+    customer = create_customer(team=oslo, preferred_language="en")
+    do_add_identity(customer, "phone", NORA, verified=True)
+    sms = customer_says(customer, "My data stopped working")[0].conversation
+
+    phone.call(NORA, inputs=["0"])
+
+    assert Conversation.objects.filter(customer=customer).count() == 1
+    sms.refresh_from_db()
+    assert sms.channel_kind == "voice"
+    assert WorkItem.objects.get(conversation=sms, state=WorkState.QUEUED).channel_kind == "voice"
+    assert list(Message.objects.filter(conversation=sms).values_list("channel", flat=True))[-1] == (
+        "voice"
+    )
+
+
+def test_invalid_input_twice_goes_to_the_team(phone, oslo):
+    english(NORA, oslo)
+
+    call = phone.call(NORA, inputs=["7", Speech("what is the weather")])
+
+    assert "Sorry, I did not get that." in call.heard
+    assert "Let me put you through to your team." in call.heard
+    assert call.on_hold
+    assert VoiceCall.objects.get(call_sid=call.sid).queued_at is not None
+
+
+def test_silence_twice_goes_to_the_team(phone, oslo):
+    english(NORA, oslo)
+
+    call = phone.call(NORA, inputs=[None, None])
+
+    assert call.heard.count("Sorry, I did not get that.") == 1
+    assert call.on_hold
+
+
+def test_nine_asks_for_a_callback_that_keeps_the_place_in_line(phone, oslo):
+    english(NORA, oslo)
+    call = phone.call(NORA, inputs=["9"])
+
+    assert call.ended
+    assert call.heard[-2:] == [
+        "We will call you back on this number when it is your turn.",
+        "You keep your place in line. Goodbye.",
+    ]
+    callback = Callback.objects.get(customer__identities__value=NORA)
+    assert callback.phone == NORA
+    assert WorkItem.objects.get(pk=callback.work_item_id).kind == WorkKind.CALLBACK
+    # Hanging up after asking for a callback is no abandonment.
+    call.hang_up()
+    assert WorkItem.objects.get(pk=callback.work_item_id).state == WorkState.QUEUED
+
+
+def test_nine_while_waiting_keeps_the_place_in_line(phone, oslo):
+    english(NORA, oslo)
+    call = phone.call(NORA, inputs=["0"])
+    item = WorkItem.objects.get(customer__identities__value=NORA)
+
+    call.keep_waiting("9")
+
+    assert call.ended
+    callback = Callback.objects.get(work_item=item)
+    item.refresh_from_db()
+    assert (item.kind, item.state) == (WorkKind.CALLBACK, WorkState.QUEUED)
+
+
+def test_hanging_up_in_the_queue_is_an_abandonment_with_the_time_waited(phone, oslo):
+    english(NORA, oslo)
+    call = phone.call(NORA, inputs=["0"])
+    voice_call = VoiceCall.objects.get(call_sid=call.sid)
+    VoiceCall.objects.filter(pk=voice_call.pk).update(
+        queued_at=timezone.now() - timedelta(seconds=95)
+    )
+
+    response = call.hang_up("completed")
+    call.hang_up("completed")  # the provider's retry changes nothing
+
+    assert response.status_code == 200
+    item = WorkItem.objects.get(pk=voice_call.work_item_id)
+    assert item.state == WorkState.ABANDONED
+    voice_call.refresh_from_db()
+    assert 95 <= voice_call.abandoned_after_seconds < 100
+    abandoned = TimelineEvent.objects.filter(
+        conversation=voice_call.conversation, data__call="abandoned"
+    )
+    assert abandoned.count() == 1
+    assert abandoned.get().data["waited_seconds"] == voice_call.abandoned_after_seconds
+    assert Conversation.objects.get(pk=voice_call.conversation_id).status == Status.RESOLVED
+
+
+def test_after_hours_the_caller_hears_when_the_team_answers_and_gets_a_callback(phone, oslo):
+    english(NORA, oslo)
+    tomorrow = (timezone.localtime(timezone.now(), ZoneInfo(oslo.timezone)).weekday() + 1) % 7
+    do_set_business_hours(oslo, [(tomorrow, time(9), time(17))])
+
+    call = phone.call(NORA, inputs=["9"])
+
+    assert call.heard[1] == "Your team is closed now and answers again tomorrow at 09:00."
+    assert call.heard[2] == "Press 9 and we will call you back when they are in."
+    assert call.ended
+    assert Callback.objects.filter(customer__identities__value=NORA).exists()
+
+
+# --- Retries ----------------------------------------------------------------------------------
+
+
+def test_a_retried_gather_is_answered_the_same_and_changes_nothing(phone, oslo):
+    english(NORA, oslo)
+    call = phone.call(NORA, inputs=["0"])
+    first_answer = phone.post(*call.requests[1])
+
+    again = call.retry_last()
+
+    assert again.content == first_answer.content
+    assert WorkItem.objects.filter(customer__identities__value=NORA).count() == 1
+    assert Message.objects.filter(channel="voice").count() == 1
+    assert WebhookEvent.objects.filter(external_id=f"{call.sid}:ivr/menu/1/0").count() == 1
