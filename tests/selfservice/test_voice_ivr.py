@@ -253,7 +253,7 @@ def test_nine_while_waiting_keeps_the_place_in_line(phone, oslo):
     call.keep_waiting("9")
 
     assert call.ended
-    callback = Callback.objects.get(work_item=item)
+    assert Callback.objects.get(work_item=item).phone == NORA
     item.refresh_from_db()
     assert (item.kind, item.state) == (WorkKind.CALLBACK, WorkState.QUEUED)
 
