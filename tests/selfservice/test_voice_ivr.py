@@ -93,6 +93,18 @@ def test_an_unknown_country_gets_the_inbox_default(phone, inbox):
     assert call.said[0].language == "nb-NO"
 
 
+@pytest.mark.parametrize("withheld", ["anonymous", "+266696687", ""])
+def test_a_withheld_number_is_told_how_to_reach_the_team(phone, withheld):
+    call = phone.call(withheld, inputs=["1"])
+
+    assert call.ended
+    assert call.heard == [
+        "Your number is hidden, so I cannot find your account.",
+        "Please call again from a number that is shown, or write to us. Goodbye.",
+    ]
+    assert not VoiceCall.objects.exists()
+
+
 # --- Self-service -----------------------------------------------------------------------------
 
 

@@ -277,7 +277,10 @@ class IvrFlow:
         if request.step == "status":
             do_record_call_status(inbox, request, now=now)
             return Script()
-        call = do_start_call(inbox, request, now=now)
+        try:
+            call = do_start_call(inbox, request, now=now)
+        except InvalidInput:
+            return _anonymous(inbox)
         step = request.step or "start"
         stored = VoiceCallStep.objects.filter(call=call, step=step).first()
         if stored is not None:
@@ -418,6 +421,21 @@ class IvrFlow:
             _("You keep your place in line. Goodbye."),
         )
         speaker.verbs.append(Hangup())
+
+
+def _anonymous(inbox: Inbox) -> Script:
+    """A caller without a usable number (withheld caller ID: providers send "anonymous" or a
+    placeholder): nobody to recognise, answer or call back, so the call is told how to reach
+    the team and ends; nothing is stored but the raw webhook."""
+    language = supported_language(str((inbox.config or {}).get("language") or "")) or "en"
+    with translation.override(language):
+        speaker = _Speaker(inbox, language)
+        speaker.speak(
+            _("Your number is hidden, so I cannot find your account."),
+            _("Please call again from a number that is shown, or write to us. Goodbye."),
+        )
+        speaker.verbs.append(Hangup())
+        return speaker.script()
 
 
 def _int(text: str) -> int:
