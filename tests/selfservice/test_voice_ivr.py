@@ -5,14 +5,17 @@ posting signed webhooks to the voice inbox."""
 
 from __future__ import annotations
 
+import ast
+import re
 from datetime import time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from teamline.accounts.models import AgentProfile
 from teamline.connectors.models import Inbox, WebhookEvent
@@ -321,3 +324,71 @@ def test_a_retried_gather_is_answered_the_same_and_changes_nothing(phone, oslo):
     assert WorkItem.objects.filter(customer__identities__value=NORA).count() == 1
     assert Message.objects.filter(channel="voice").count() == 1
     assert WebhookEvent.objects.filter(external_id=f"{call.sid}:ivr/menu/1/0").count() == 1
+
+
+# --- Prompts ------------------------------------------------------------------------------------
+
+LOCALE = Path(__file__).resolve().parents[2] / "src" / "teamline" / "selfservice" / "locale"
+
+
+def catalog(path: Path) -> dict[str, list[str]]:
+    """msgid → msgstr(s) of a .po file (the header left out)."""
+    entries: dict[str, list[str]] = {}
+    msgid: str | None = None
+    current: list[str] = []
+    target = ""
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        if line.startswith("msgid "):
+            msgid, target = ast.literal_eval(line[6:]), "id"
+        elif line.startswith("msgid_plural "):
+            target = "plural"
+        elif line.startswith("msgstr"):
+            current.append(ast.literal_eval(line.split(" ", 1)[1]))
+            target = "str"
+        elif line.startswith('"') and target == "id" and msgid is not None:
+            msgid += ast.literal_eval(line)
+        elif line.startswith('"') and target == "str":
+            current[-1] += ast.literal_eval(line)
+        elif not line.strip() and msgid is not None:
+            if msgid:
+                entries[msgid] = current
+            msgid, current, target = None, [], ""
+    return entries
+
+
+@pytest.mark.parametrize("language", ["nb", "zh_Hans"])
+def test_every_prompt_is_translated_and_compiled(language):
+    entries = catalog(LOCALE / language / "LC_MESSAGES" / "django.po")
+
+    assert len(entries) >= 35
+    with translation.override(language.lower().replace("_", "-")):
+        for msgid, msgstrs in entries.items():
+            assert all(msgstrs), f"{msgid!r} has no {language} translation"
+            # The compiled catalog (.mo) says what the .po says.
+            assert translation.gettext(msgid) == msgstrs[0], msgid
+            placeholders = set(re.findall(r"\{\w+\}", msgid))
+            assert all(placeholders == set(re.findall(r"\{\w+\}", s)) for s in msgstrs), msgid
+
+
+# --- Budgets ------------------------------------------------------------------------------------
+
+
+def test_query_budgets_of_the_hot_call_steps(phone, oslo, django_assert_max_num_queries):
+    english(NORA, oslo)
+    call = phone.call(NORA, inputs=["0"])  # waiting in line
+    wait_url, wait_params = call.pending
+    menu_url, menu_params = call.requests[1]
+
+    # Every caller in line asks this every 30–60 s.
+    with django_assert_max_num_queries(24):
+        phone.post(wait_url, wait_params)
+    # A provider retry only reads the stored answer (the pipeline's duplicate + the step).
+    with django_assert_max_num_queries(10):
+        phone.post(menu_url, menu_params)
+    # A self-service answer, on a new call.
+    phone.post(phone.prefix, call.params(CallSid="CA-budget"))
+    with django_assert_max_num_queries(12):
+        answer = phone.post(
+            phone.prefix + "ivr/menu/1/0", call.params(CallSid="CA-budget", Digits="1")
+        )
+    assert "Your balance is 187.50 kroner." in answer.content.decode()
