@@ -87,6 +87,7 @@ def test_unsigned_webhooks_are_refused_and_nothing_is_stored(phone, suffix):
     assert nothing_stored()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("suffix", ["", "ivr/menu/1/0", "status"])
 def test_forged_webhooks_are_refused_and_nothing_is_stored(phone, suffix):
     params = {"CallSid": "CA1", "From": CALLER, "To": "+4721000000", "Digits": "1"}
@@ -117,6 +118,7 @@ def test_a_step_outside_the_ivr_is_not_found(phone):
     assert not WebhookEvent.objects.exists()
 
 
+@pytest.mark.integration
 def test_a_retried_status_callback_is_absorbed(phone):
     call = phone.call(CALLER, inputs=["1"])
 
@@ -132,6 +134,7 @@ def test_a_retried_status_callback_is_absorbed(phone):
     assert voice_call.ended_at == ended_at
 
 
+@pytest.mark.integration
 def test_every_step_is_stored_raw_once_and_processed_as_answered(phone):
     call = phone.call(CALLER, inputs=["1", "2"])
     call.retry_last()

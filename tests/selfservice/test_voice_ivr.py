@@ -111,6 +111,7 @@ def test_a_withheld_number_is_told_how_to_reach_the_team(phone, withheld):
 # --- Self-service -----------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_balance_by_keypad_in_norwegian(phone):
     call = phone.call(NORA, inputs=["1"])
 
@@ -120,6 +121,7 @@ def test_balance_by_keypad_in_norwegian(phone):
     assert call.heard[answer + 2].startswith("For saldo og data igjen, trykk 1.")
 
 
+@pytest.mark.integration
 def test_balance_by_speech_in_chinese(phone):
     call = phone.call(WANG_FANG, inputs=[Speech("我想查一下余额")])
 
@@ -167,6 +169,7 @@ def test_a_telco_backend_that_is_down_offers_the_team(phone, oslo):
 # --- The team's queue -------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_zero_queues_the_call_with_its_position_and_wait(phone, oslo):
     kari = create_agent("kari", team=oslo, presence="available", capacity={"voice": 1})
     AgentProfile.objects.filter(user=kari).update(languages=["en", "nb"])
@@ -207,6 +210,7 @@ def test_with_nobody_online_the_caller_hears_no_invented_wait(phone, oslo):
     assert not any("estimated wait" in text for text in call.heard)
 
 
+@pytest.mark.integration
 def test_the_call_joins_the_customers_sms_conversation(phone, oslo, client):
     customer = create_customer(team=oslo, preferred_language="en")
     do_add_identity(customer, "phone", NORA, verified=True)
@@ -260,6 +264,7 @@ def test_nine_asks_for_a_callback_that_keeps_the_place_in_line(phone, oslo):
     assert WorkItem.objects.get(pk=callback.work_item_id).state == WorkState.QUEUED
 
 
+@pytest.mark.integration
 def test_nine_while_waiting_keeps_the_place_in_line(phone, oslo):
     english(NORA, oslo)
     call = phone.call(NORA, inputs=["0"])
@@ -273,6 +278,7 @@ def test_nine_while_waiting_keeps_the_place_in_line(phone, oslo):
     assert (item.kind, item.state) == (WorkKind.CALLBACK, WorkState.QUEUED)
 
 
+@pytest.mark.integration
 def test_hanging_up_in_the_queue_is_an_abandonment_with_the_time_waited(phone, oslo):
     english(NORA, oslo)
     call = phone.call(NORA, inputs=["0"])
@@ -313,6 +319,7 @@ def test_after_hours_the_caller_hears_when_the_team_answers_and_gets_a_callback(
 # --- Retries ----------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_retried_gather_is_answered_the_same_and_changes_nothing(phone, oslo):
     english(NORA, oslo)
     call = phone.call(NORA, inputs=["0"])
