@@ -399,3 +399,34 @@ def test_query_budgets_of_the_hot_call_steps(phone, oslo, django_assert_max_num_
             phone.prefix + "ivr/menu/1/0", call.params(CallSid="CA-budget", Digits="1")
         )
     assert "Your balance is 187.50 kroner." in answer.content.decode()
+
+
+def test_the_callback_confirmation_is_written_by_sms_not_on_the_call(phone, oslo):
+    english(NORA, oslo)
+    sms_inbox = Inbox(name="Nordlys SMS", kind="sms", default_team=oslo)
+    sms_inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": "t"}
+    sms_inbox.save()
+
+    phone.call(NORA, inputs=["9"])
+
+    confirmation = Message.objects.get(content__routing="callback")
+    assert (confirmation.channel, confirmation.inbox_id) == ("sms", sms_inbox.pk)
+    assert f"We will call you on {NORA}" in confirmation.text
+
+
+def test_a_call_on_a_conversation_an_agent_already_has_stays_with_that_agent(phone, oslo):
+    kari = create_agent("kari", team=oslo, presence="available", capacity={"chat": 1, "voice": 1})
+    AgentProfile.objects.filter(user=kari).update(languages=["en"])
+    customer = create_customer(team=oslo, preferred_language="en")
+    do_add_identity(customer, "phone", NORA, verified=True)
+    chat = customer_says(customer, "My data stopped working")[0].conversation
+    chat.refresh_from_db()
+    assert chat.assignee_id == kari.pk
+
+    call = phone.call(NORA, inputs=["0"])
+
+    assert call.ended
+    assert call.heard[-1] == "Kari from your team has your call and will call you right back."
+    chat.refresh_from_db()
+    assert chat.assignee_id == kari.pk
+    assert Message.objects.filter(conversation=chat, channel="voice").count() == 1
