@@ -24,7 +24,9 @@ from teamline.core.testing import create_agent, create_customer, create_team, cu
 from teamline.customers.actions import do_add_identity
 from teamline.routing.models import Callback, WorkItem, WorkKind, WorkState
 from teamline.selfservice.models import VoiceCall
-from teamline.teams.actions import do_set_business_hours
+from teamline.teams.actions import do_add_holiday, do_set_business_hours
+from teamline.teams.hours import note_config_change
+from teamline.teams.models import ServiceMode, Team
 from tests.connectors.fake_twiml import FakeTwimlProvider, Speech
 from tests.selfservice.fake_telco import FakeTelco
 
@@ -313,6 +315,22 @@ def test_after_hours_the_caller_hears_when_the_team_answers_and_gets_a_callback(
     assert call.heard[1] == "Your team is closed now and answers again tomorrow at 09:00."
     assert call.heard[2] == "Press 9 and we will call you back when they are in."
     assert call.ended
+    assert Callback.objects.filter(customer__identities__value=NORA).exists()
+
+
+def test_on_a_holiday_with_urgent_matters_only_the_caller_hears_so_and_gets_a_callback(phone, oslo):
+    english(NORA, oslo)
+    today = timezone.localtime(timezone.now(), ZoneInfo(oslo.timezone)).date()
+    do_add_holiday(oslo, today, "Grunnlovsdag")
+    Team.objects.filter(pk=oslo.pk).update(holiday_mode=ServiceMode.LIMITED)
+    note_config_change()
+
+    call = phone.call(NORA, inputs=["9"])
+
+    assert call.heard[1] == (
+        "Your team takes urgent matters only now and answers everyone tomorrow at 00:00."
+    )
+    assert call.heard[2] == "Press 9 and we will call you back when they are in."
     assert Callback.objects.filter(customer__identities__value=NORA).exists()
 
 

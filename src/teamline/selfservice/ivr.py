@@ -58,7 +58,7 @@ from teamline.routing.callbacks import do_request_callback
 from teamline.routing.eta import queue_status
 from teamline.routing.models import LIVE_STATES, QueueEntry, WorkItem, WorkKind, WorkState
 from teamline.teams.hours import admits, calendar_for, next_opening, service_mode
-from teamline.teams.models import Team
+from teamline.teams.models import ServiceMode, Team
 
 from .models import VoiceCall, VoiceCallStep
 from .telco import InvalidNumber, SubscriberNotFound, TelcoUnavailable, telco_backend
@@ -321,16 +321,18 @@ class IvrFlow:
     def _greet(self, call: VoiceCall, speaker: _Speaker, now: datetime) -> None:
         team = _team_of(call)
         speaker.speak(_("Welcome to {team}.").format(team=team.name))
-        if not admits(service_mode(team, now), urgent=False):
+        mode = service_mode(team, now)
+        if not admits(mode, urgent=False):
             opens = next_opening(team, now)
-            if opens is not None:
-                speaker.speak(
-                    _("Your team is closed now and answers again {when}.").format(
-                        when=_spoken_time(team, opens, now)
-                    )
-                )
+            when = _spoken_time(team, opens, now) if opens is not None else ""
+            if mode == ServiceMode.LIMITED and when:
+                # A holiday or an incident: a human answers urgent matters only.
+                text = _("Your team takes urgent matters only now and answers everyone {when}.")
+            elif when:
+                text = _("Your team is closed now and answers again {when}.")
             else:
-                speaker.speak(_("Your team is closed now."))
+                text = _("Your team is closed now.")
+            speaker.speak(text.format(when=when))
             speaker.speak(_("Press 9 and we will call you back when they are in."))
 
     def _menu(self, speaker: _Speaker, n: int, misses: int) -> None:
