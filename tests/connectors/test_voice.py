@@ -6,9 +6,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from django.contrib import admin
 from django.core.cache import cache
 
 from teamline.connectors import sms, voice
+from teamline.connectors.admin import InboxAdmin
 from teamline.connectors.base import WebhookRequest, connector_for_inbox, connector_for_provider
 from teamline.connectors.models import Inbox, WebhookEvent
 from teamline.core.testing import create_team
@@ -161,3 +163,9 @@ def test_the_step_prefix_is_the_url_the_provider_called():
     )
 
     assert voice.step_prefix(request) == "https://voice.example/webhooks/twilio/abc/"
+
+
+def test_the_admin_shows_the_call_webhook_to_paste_at_the_provider(inbox):
+    shown = InboxAdmin(Inbox, admin.site).webhook_url(inbox)
+
+    assert f"/webhooks/twilio/{inbox.public_id}/" in shown

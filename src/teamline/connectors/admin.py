@@ -11,6 +11,7 @@ from .models import Inbox, WebhookEvent
 
 PROVIDER_FOR_KIND = {
     "sms": "twilio",
+    "voice": "twilio",  # the call webhook; its status callback is the same URL + "status"
     "whatsapp": "meta",
     "messenger": "meta",
     "instagram": "meta",
