@@ -132,6 +132,27 @@ def test_balance_by_speech_in_chinese(phone):
     assert "您的余额是 56.80 元。" in call.heard
 
 
+@pytest.mark.parametrize(
+    ("caller", "said", "answer"),
+    [
+        (NORA, Speech("saldoen min, takk"), "Saldoen din er 187,50 kroner."),
+        (NORA, Speech("en"), "Saldoen din er 187,50 kroner."),
+        (WANG_FANG, "1", "您的余额是 56.80 元。"),
+        (WANG_FANG, Speech("一"), "您的余额是 56.80 元。"),
+    ],
+)
+def test_balance_by_the_other_input_in_each_language(phone, caller, said, answer):
+    assert answer in phone.call(caller, inputs=[said]).heard
+
+
+def test_a_norwegian_article_is_not_taken_for_a_key(phone):
+    # "en" is "one" only said alone: here it is an article, and "person" asks for the team.
+    call = phone.call(NORA, inputs=[Speech("jeg vil snakke med en person")])
+
+    assert "Saldoen din er 187,50 kroner." not in call.heard
+    assert call.on_hold
+
+
 def test_outage_in_the_callers_region(phone, oslo):
     english(NORA, oslo)
 

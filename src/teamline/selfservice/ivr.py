@@ -208,7 +208,8 @@ def _menu_prompt() -> str:
 def _menu_words() -> dict[str, list[str]]:
     """What a caller may say instead of pressing a key. Translated: '|' separates the
     alternatives; the first is the key's number word and counts only said alone (a Norwegian
-    "en" is also an article), the others count anywhere in what was said."""
+    "en" is also an article), the others count where a word of what was said starts with them
+    (so inflected forms count: "saldoen", "outages")."""
     return {
         # Translators: the number word first, said alone; then keywords, separated by |.
         "1": _("one|balance|credit|data").split("|"),
@@ -237,8 +238,8 @@ def choice_of(digits: str, speech: str, language: str) -> str:
             if language.startswith("zh"):
                 if word in spoken:  # no spaces between Chinese words
                     return key
-            elif re.search(rf"(?<!\w){re.escape(word)}(?!\w)", spoken):
-                return key
+            elif re.search(rf"(?<!\w){re.escape(word)}", spoken):
+                return key  # at a word's start: "saldoen" is "saldo" inflected
     return ""
 
 
