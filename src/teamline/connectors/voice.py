@@ -43,7 +43,7 @@ from .base import (
     WebhookRequest,
     register,
 )
-from .sms import PROVIDER, fields_of, verify_twilio_request
+from .sms import PROVIDER, TwilioSmsConnector, fields_of, verify_twilio_request
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -232,6 +232,10 @@ class TwilioVoiceConnector(Connector):
     provider = PROVIDER
     inbox_kinds = ("voice",)
     channel_for_kind = {"voice": CHANNEL}
+    # A caller is on the line: Twilio does not retry a call webhook answered 5xx (it plays its
+    # error message or goes to the fallback URL), so an overloaded process lets the call wait
+    # for a slot, as SMS does (connectors/admission.py looks this up per provider).
+    overload_wait_seconds = TwilioSmsConnector.overload_wait_seconds
 
     def verify(self, inbox: Inbox, request: WebhookRequest) -> None:
         verify_twilio_request(inbox, request)
