@@ -369,6 +369,39 @@ def _entry_placement(entry: QueueEntry, row: WorkItem) -> engine.Placement:
     )
 
 
+def switch_channel_kind(
+    conversation: Conversation, channel_kind: str, *, now: datetime
+) -> WorkItem | None:
+    """The customer now waits on another kind of channel (a caller asking for their team while
+    their chat waits): an open, unassigned conversation without a queued item is routed as
+    `channel_kind`; one already queued keeps its place in line and has its item and queue entry
+    turned to `channel_kind` (conditional on the item's version, so a concurrent claim wins);
+    an assigned one stays with its agent. The caller holds the conversation's lock
+    (conversations.locks). Returns the conversation's live work item, if any."""
+    if conversation.status == Status.OPEN and conversation.assignee_id is None:
+        row = WorkItem.objects.filter(conversation=conversation, state=WorkState.QUEUED).first()
+        if row is None:
+            Conversation.objects.filter(pk=conversation.pk).update(channel_kind=channel_kind)
+            conversation.channel_kind = channel_kind
+            route_conversation(conversation, now=now)
+        elif row.channel_kind != channel_kind and WorkItem.objects.filter(
+            pk=row.pk, version=row.version
+        ).update(channel_kind=channel_kind, version=row.version + 1):
+            QueueEntry.objects.filter(work_item=row).update(channel_kind=channel_kind)
+            Conversation.objects.filter(pk=conversation.pk).update(channel_kind=channel_kind)
+            conversation.channel_kind = channel_kind
+    return WorkItem.objects.filter(conversation=conversation, state__in=LIVE_STATES).first()
+
+
+def return_to_channel_kind(conversation: Conversation, channel_kind: str, *, now: datetime) -> None:
+    """The other channel ended while the conversation waited on it (a caller hung up in line):
+    the conversation waits again as `channel_kind`, routed anew. The caller holds the
+    conversation's lock and has closed the item of the channel that ended."""
+    Conversation.objects.filter(pk=conversation.pk).update(channel_kind=channel_kind)
+    conversation.refresh_from_db()
+    route_conversation(conversation, now=now)
+
+
 def offer_waiting_work(agent: User, *, now: datetime | None = None) -> int:
     """Give an agent who became available or freed capacity the most urgent waiting work
     they may take (effective priority: the queue's aging order), until they are full.

@@ -28,6 +28,7 @@ from .models import (
     ServiceLevelTarget,
     SurgeEpisode,
     WorkItem,
+    WorkKind,
     WorkState,
 )
 
@@ -617,6 +618,13 @@ def explain_many(rows: Iterable[WorkItem], now: datetime) -> dict[int, str]:
         placement = engine.place(item, policies[key], ctx)
         texts[row.pk] = engine.explain(item, placement, policies[key], ctx)
     return texts
+
+
+def waits_in_line(work_item_id: int) -> bool:
+    """Whether this conversation work item still waits in a queue (not claimed, not closed)."""
+    return WorkItem.objects.filter(
+        pk=work_item_id, state=WorkState.QUEUED, kind=WorkKind.CONVERSATION
+    ).exists()
 
 
 def waiting_explanations(conversation_ids: Iterable[int], now: datetime) -> dict[int, str]:

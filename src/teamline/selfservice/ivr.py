@@ -53,10 +53,15 @@ from teamline.conversations.models import Conversation, Message, Status, Timelin
 from teamline.core.errors import InvalidInput
 from teamline.customers.actions import do_resolve_contact
 from teamline.customers.models import Customer
-from teamline.routing.actions import close_work_item, route_conversation
+from teamline.routing.actions import (
+    close_work_item,
+    return_to_channel_kind,
+    switch_channel_kind,
+)
 from teamline.routing.callbacks import do_request_callback
 from teamline.routing.eta import queue_status
-from teamline.routing.models import LIVE_STATES, QueueEntry, WorkItem, WorkKind, WorkState
+from teamline.routing.models import WorkState
+from teamline.routing.queries import waits_in_line
 from teamline.teams.hours import admits, calendar_for, next_opening, service_mode
 from teamline.teams.models import ServiceMode, Team
 
@@ -561,17 +566,7 @@ def do_queue_call(call: VoiceCall, *, now: datetime) -> Conversation:
         conv = lock_conversation(message.conversation_id)
         new = Message.objects.filter(conversation=conv).count() == 1
         original = "" if new else conv.channel_kind
-        if conv.status == Status.OPEN and conv.assignee_id is None:
-            row = WorkItem.objects.filter(conversation=conv, state=WorkState.QUEUED).first()
-            if row is None:
-                Conversation.objects.filter(pk=conv.pk).update(channel_kind="voice")
-                route_conversation(conv, now=now)
-            elif row.channel_kind != "voice" and WorkItem.objects.filter(
-                pk=row.pk, version=row.version
-            ).update(channel_kind="voice", version=row.version + 1):
-                QueueEntry.objects.filter(work_item=row).update(channel_kind="voice")
-                Conversation.objects.filter(pk=conv.pk).update(channel_kind="voice")
-        item = WorkItem.objects.filter(conversation=conv, state__in=LIVE_STATES).first()
+        item = switch_channel_kind(conv, "voice", now=now)
         VoiceCall.objects.filter(pk=call.pk).update(
             conversation=conv,
             work_item=item,
@@ -609,10 +604,7 @@ def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) 
         ):
             return
         conv = lock_conversation(call.conversation_id)
-        waiting = WorkItem.objects.filter(
-            pk=call.work_item_id, state=WorkState.QUEUED, kind=WorkKind.CONVERSATION
-        ).exists()
-        if not waiting or call.queued_at is None:
+        if not waits_in_line(call.work_item_id) or call.queued_at is None:
             return
         waited = max(0, int((now - call.queued_at).total_seconds()))
         close_work_item(conv, now=now, state=WorkState.ABANDONED)
@@ -626,9 +618,7 @@ def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) 
             reason=f"the caller hung up after waiting {waited} s in line",
         )
         if call.original_channel_kind:
-            Conversation.objects.filter(pk=conv.pk).update(channel_kind=call.original_channel_kind)
-            conv.refresh_from_db()
-            route_conversation(conv, now=now)
+            return_to_channel_kind(conv, call.original_channel_kind, now=now)
         else:
             conv.refresh_from_db()
             do_change_status(conv, Status.RESOLVED, actor=None)  # type: ignore[arg-type]
