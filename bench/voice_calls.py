@@ -27,8 +27,12 @@ soon as the last one ended) place N calls in all, each doing what Twilio does fo
 
 Every request is form-encoded and signed with X-Twilio-Signature (HMAC-SHA1 with the auth token
 over the full URL + the sorted name+value pairs; the signer is written here, the client side
-does not import Teamline), every URL followed is the one our TwiML named. No think time: a
-<Pause> is not slept, so this is the server's worst case, not a real caller's pace. Measured:
+does not import Teamline), every URL followed is the one our TwiML named. By default there is
+no think time (a <Pause> is not slept): each of the C calls always has a request in flight, the
+server's worst case. ``--think S`` makes each caller wait 0.5–1.5 × S seconds before each next
+request (listening to the prompts; a real caller spends 10–40 s per step) and spreads the calls'
+arrival over the first S seconds: C calls in progress then offer about C / S requests a second,
+closer to a real line. Measured:
 the latency of every TwiML response, per step (p50/p95/p99/max), calls completed per second,
 errors (any non-200, unparseable TwiML, or TwiML that is not what the step must answer).
 Afterwards the stored rows are checked: one VoiceCall per call, ended; one conversation per
@@ -49,6 +53,7 @@ import hmac
 import json
 import math
 import os
+import random
 import secrets
 import shutil
 import sys
@@ -182,7 +187,7 @@ class CallLog:
     sid: str
     caller: str
     latencies: list[tuple[str, float]] = field(default_factory=list)  # (step, ms)
-    posted: list[str] = field(default_factory=list)  # step paths, as the server names them
+    answered: list[str] = field(default_factory=list)  # step paths answered 200
     errors: list[str] = field(default_factory=list)
     assigned: bool = False  # an agent took it: the TwiML hung up instead of holding
     done_at: float = 0.0
@@ -191,8 +196,11 @@ class CallLog:
 class Provider:
     """Posts a call's webhooks the way Twilio does and follows the TwiML it gets back."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, inbox: str, creds: dict) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, base_url: str, inbox: str, creds: dict, think: float
+    ) -> None:
         self.http = http
+        self.think = think
         self.prefix = f"{base_url}/webhooks/twilio/{inbox}/"
         self.account_sid = creds["account_sid"]
         self.auth_token = creds["auth_token"]
@@ -222,22 +230,28 @@ class Provider:
         if not url.startswith(self.prefix):
             call.errors.append(f"{kind}: TwiML URL leaves the inbox ({url[:80]})")
             return None
-        call.posted.append(url[len(self.prefix) :].strip("/") or "start")
+        step = url[len(self.prefix) :].strip("/") or "start"
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": twilio_signature(self.auth_token, url, list(params.items())),
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
         }
+        if self.think and step != "start":
+            # The caller listens to the last TwiML (prompts, a <Pause>) before the next request.
+            await asyncio.sleep(random.uniform(0.5, 1.5) * self.think)
         started = time.perf_counter()
         try:
             response = await self.http.post(url, content=urlencode(params), headers=headers)
         except httpx.HTTPError as exc:
             call.errors.append(f"{kind}: {type(exc).__name__}")
             return None
-        call.latencies.append((kind, (time.perf_counter() - started) * 1000))
+        elapsed = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
+            # Counted as an error, not in the latencies (a 503 is answered at once).
             call.errors.append(f"{kind}: HTTP {response.status_code}")
             return None
+        call.latencies.append((kind, elapsed))
+        call.answered.append(step)
         try:
             root = ET.fromstring(response.content)  # noqa: S314 - our own server's answer
         except ET.ParseError:
@@ -309,6 +323,7 @@ async def place_calls(
     concurrency: int,
     holds: int,
     max_seconds: float,
+    think: float = 0.0,
 ) -> tuple[list[CallLog], float, float]:
     """C caller slots, each placing calls back to back until the numbers run out or time is up.
     Returns the calls, the burst's start and its end (perf_counter)."""
@@ -316,11 +331,14 @@ async def place_calls(
     calls: list[CallLog] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-        provider = Provider(http, base_url, seed["inbox"], seed["credentials"])
+        provider = Provider(http, base_url, seed["inbox"], seed["credentials"], think)
         started = time.perf_counter()
         deadline = started + max_seconds
 
         async def slot() -> None:
+            if think:
+                # Calls arrive spread over the first think time, not all in the same instant.
+                await asyncio.sleep(random.uniform(0, think))
             for caller in pending:
                 if time.perf_counter() > deadline:
                     return
@@ -344,24 +362,32 @@ def fmt(value: float) -> str:
 def check(calls: list[CallLog], warmup: list[CallLog], dump: dict[str, Any]) -> list[str]:
     """The stored rows against what the provider did; a list of broken invariants."""
     problems = []
-    everyone = warmup + calls
+    # Only what Teamline answered 200 counts: a shed request (503) stored nothing, by design.
+    everyone = [c for c in warmup + calls if "start" in c.answered]
     stored = {row[0]: row for row in dump["calls"]}
-    if len(stored) != len(everyone):
-        problems.append(f"{len(stored)} calls stored for {len(everyone)} placed")
-    not_ended = [sid for sid, row in stored.items() if not row[2]]
+    if set(stored) != {c.sid for c in everyone}:
+        problems.append(f"{len(stored)} calls stored for {len(everyone)} answered")
+    hung_up = {c.sid for c in everyone if "status" in c.answered}
+    not_ended = [sid for sid, row in stored.items() if sid in hung_up and not row[2]]
     if not_ended:
         problems.append(f"{len(not_ended)} calls not ended after their status callback")
     many = [n for n in dump["conversations_per_customer"] if n != 1]
+    queued = {c.caller for c in everyone if any(s.startswith("ivr/menu/2") for s in c.answered)}
     if many or dump["customers"] != len({c.caller for c in everyone}):
         problems.append(
             f"conversations per caller not 1: {len(many)} callers with {sorted(set(many))}; "
             f"{dump['customers']} customers for {len({c.caller for c in everyone})} numbers"
         )
+    if len(dump["conversations_per_customer"]) != len(queued):
+        problems.append(
+            f"{len(dump['conversations_per_customer'])} callers have a conversation, "
+            f"{len(queued)} asked for their team"
+        )
     by_sid = {c.sid: c for c in everyone}
     waiting_not_abandoned = [
         sid
         for sid, row in stored.items()
-        if row[3] and sid in by_sid and not by_sid[sid].assigned and row[6] != "abandoned"
+        if row[3] and sid in hung_up and not by_sid[sid].assigned and row[6] != "abandoned"
     ]
     if waiting_not_abandoned:
         states = Counter(stored[s][6] for s in waiting_not_abandoned)
@@ -377,7 +403,7 @@ def check(calls: list[CallLog], warmup: list[CallLog], dump: dict[str, Any]) -> 
     duplicates = sum(1 for n in steps.values() if n > 1)
     if duplicates:
         problems.append(f"{duplicates} steps stored more than once")
-    expected = {(c.sid, s) for c in everyone for s in c.posted if s != "status"}
+    expected = {(c.sid, s) for c in everyone for s in c.answered if s != "status"}
     missing = expected - set(steps)
     extra = set(steps) - expected
     if missing or extra:
@@ -412,7 +438,8 @@ def report(args, machine, info, calls, started, ended, warmup, dump, cpu) -> dic
     print(
         f"load    : {len(calls)} calls placed ({args.calls} planned, stop after "
         f"{args.max_seconds:g} s), C={args.concurrency} at a time, each: start, 1, 0, "
-        f"{args.holds} hold redirects, hang-up; no think time"
+        f"{args.holds} hold redirects, hang-up; "
+        + (f"think time {args.think:g} s (±50 %)" if args.think else "no think time")
     )
     print()
     print(
@@ -478,6 +505,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", "-c", type=int, default=50, help="calls at a time")
     parser.add_argument("--calls", "-n", type=int, default=0, help="calls in all (default 2×C)")
     parser.add_argument("--holds", type=int, default=3, help="hold-loop redirects per call")
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="mean seconds a caller waits between requests"
+    )
     parser.add_argument("--agents", "-k", type=int, default=2, help="available agents")
     parser.add_argument(
         "--workers", type=int, default=2, help="teamline worker processes (postgres only)"
@@ -571,6 +601,7 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: async
                 args.concurrency,
                 args.holds,
                 args.max_seconds,
+                args.think,
             )
         )
         cpu1 = wh.cpu_sample(server.proc.pid, worker_pids)
