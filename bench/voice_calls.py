@@ -56,6 +56,8 @@ import os
 import random
 import secrets
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -436,6 +438,10 @@ def report(args, machine, info, calls, started, ended, warmup, dump, cpu) -> dic
         f"task worker: {worker_mode}"
     )
     print(
+        f"warm-up : {len(warmup)} calls one at a time, {sum(c.assigned for c in warmup)} taken "
+        "by an agent (who keeps it: nobody ends a call here)"
+    )
+    print(
         f"load    : {len(calls)} calls placed ({args.calls} planned, stop after "
         f"{args.max_seconds:g} s), C={args.concurrency} at a time, each: start, 1, 0, "
         f"{args.holds} hold redirects, hang-up; "
@@ -525,7 +531,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         type=Path,
         default=None,
-        help="run the server under cProfile and write its stats here (slows it down)",
+        help="sample the server (all threads) with py-spy during the burst; raw stacks here",
     )
     parser.add_argument("--json", type=Path, default=None, help="append the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
@@ -568,16 +574,6 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: async
     seed = self_command(env, "_seed", str(team))
     port = wt.free_port()
     cmd = [teamline, "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if args.profile:
-        cmd = [
-            str(VENV_BIN / "python"),
-            "-m",
-            "cProfile",
-            "-o",
-            str(args.profile.resolve()),
-            str(VENV_BIN / "teamline"),
-            *cmd[1:],
-        ]
     worker_pids: list[int] = []
     if args.backend == "postgres":
         cmd.append("--no-worker")
@@ -592,6 +588,9 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: async
         if any(c.errors for c in warmup):
             raise BenchError(f"warm-up failed: {[c.errors for c in warmup]}")
         log(f"burst: {args.calls} calls, {args.concurrency} at a time")
+        spy = (
+            start_py_spy(server.proc.pid, args.profile, workdir, cleanup) if args.profile else None
+        )
         cpu0 = wh.cpu_sample(server.proc.pid, worker_pids)
         calls, started, ended = runner.run(
             place_calls(
@@ -605,16 +604,39 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: async
             )
         )
         cpu1 = wh.cpu_sample(server.proc.pid, worker_pids)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its samples when interrupted
+            spy.wait(60)
     except BenchError:
         log("server log tail:\n" + server.log_tail())
         raise
     dump = self_command(env, "_dump", seed["inbox"])
-    if args.profile:
-        # cProfile writes its stats when the server exits on SIGTERM (uvicorn shuts down).
-        wt.stop_process(server.proc, timeout=30)
     return report(
         args, machine, info, calls, started, ended, warmup, dump, wh.cpu_between(cpu0, cpu1)
     )
+
+
+def start_py_spy(pid: int, out: Path, workdir: Path, cleanup: Cleanup) -> subprocess.Popen:
+    """py-spy (pip install py-spy) sampling every thread of the server: the sync views run in
+    asgiref's thread pool, which an in-process profiler of the main thread would not see."""
+    spy_bin = shutil.which("py-spy", path=str(VENV_BIN)) or shutil.which("py-spy")
+    if spy_bin is None:
+        raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy")
+    with (workdir / "py-spy.log").open("wb") as log_file:
+        spy = subprocess.Popen(
+            [
+                *(spy_bin, "record", "--pid", str(pid), "--rate", "100", "--format", "raw"),
+                *("--nonblocking", "--output", str(out.resolve())),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    cleanup.push("stop py-spy", lambda: wt.stop_process(spy))
+    time.sleep(1)
+    if spy.poll() is not None:
+        raise BenchError(f"py-spy exited: {(workdir / 'py-spy.log').read_text()[-1000:]}")
+    return spy
 
 
 def main(argv: list[str] | None = None) -> int:
