@@ -41,18 +41,6 @@ SIBLING_EDGES: set[tuple[str, str]] = {("selfservice", "connectors"), ("selfserv
 # longer needed, so this list only shrinks.
 KNOWN: dict[tuple[str, str], str] = {
     (
-        "conversations/actions.py",
-        "teamline.connectors.models",
-    ): "Inbox is a conversation's foreign key; the model belongs below conversations",
-    (
-        "conversations/queries.py",
-        "teamline.connectors.models",
-    ): "Inbox is a conversation's foreign key; the model belongs below conversations",
-    (
-        "conversations/hooks.py",
-        "teamline.connectors.models",
-    ): "Inbox is a conversation's foreign key; the model belongs below conversations",
-    (
         "core/testing.py",
         "*",
     ): "the test factories build on every app's actions; they belong above every app",

@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 
 from django.test import Client
 
-from teamline.connectors.models import Inbox
 from teamline.connectors.sms import twilio_signature
+from teamline.conversations.models import Inbox
 
 _sids = itertools.count(1)
 

@@ -43,7 +43,7 @@ from teamline.connectors.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from teamline.connectors.models import Inbox
+from teamline.conversations.models import Inbox
 from teamline.customers.models import Customer
 from teamline.teams.models import Team
 

@@ -15,7 +15,8 @@ from django.core.asgi import get_asgi_application
 
 from teamline.connectors import sms, telegram, wechat
 from teamline.connectors.admission import Admission, WebhookAdmission
-from teamline.connectors.models import Inbox, WebhookEvent
+from teamline.connectors.models import WebhookEvent
+from teamline.conversations.models import Inbox
 from teamline.core.testing import create_team
 
 SECRET = "tl_Secret-token_0123456789"

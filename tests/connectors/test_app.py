@@ -23,9 +23,8 @@ from teamline.connectors.base import (
     TransientSendError,
     connector_for_inbox,
 )
-from teamline.connectors.models import Inbox
 from teamline.conversations.actions import do_add_note, do_send_reply
-from teamline.conversations.models import Message
+from teamline.conversations.models import Inbox, Message
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.core.testing import create_agent, create_inbox, create_team
 

@@ -29,9 +29,9 @@ from teamline.connectors.base import (
 from teamline.connectors.email_parts import imap
 from teamline.connectors.email_parts.parsing import parse_email, strip_quoted
 from teamline.connectors.email_parts.smtpd import make_controller
-from teamline.connectors.models import Inbox, WebhookEvent
+from teamline.connectors.models import WebhookEvent
 from teamline.conversations.actions import do_send_reply
-from teamline.conversations.models import Conversation, Direction, Message
+from teamline.conversations.models import Conversation, Direction, Inbox, Message
 from teamline.core.testing import create_agent, create_team
 
 ADDRESS = "support@brand.test"

@@ -17,11 +17,11 @@ from django.utils import timezone
 from teamline.connectors import actions as connector_actions
 from teamline.connectors import wechat
 from teamline.connectors.base import MalformedPayload
-from teamline.connectors.models import Inbox, WebhookEvent
+from teamline.connectors.models import WebhookEvent
 from teamline.connectors.sms import twilio_signature
 from teamline.connectors.tasks import process_event
 from teamline.conversations.actions import do_send_reply
-from teamline.conversations.models import Message
+from teamline.conversations.models import Inbox, Message
 from teamline.conversations.queries import reachable_channels
 from teamline.core.testing import create_agent, create_team
 from teamline.customers.models import Identity

@@ -27,12 +27,12 @@ from teamline.connectors.base import (
     connector_for_provider,
 )
 from teamline.connectors.meta import MetaConnector
-from teamline.connectors.models import Inbox
 from teamline.conversations.actions import do_receive_customer_message
 from teamline.conversations.models import (
     Conversation,
     DeliveryStatus,
     Direction,
+    Inbox,
     Message,
     SenderKind,
 )

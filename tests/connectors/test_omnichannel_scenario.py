@@ -24,8 +24,7 @@ from django.urls import reverse
 
 from teamline.connectors import email as email_connector
 from teamline.connectors import webchat
-from teamline.connectors.models import Inbox
-from teamline.conversations.models import Conversation, Message
+from teamline.conversations.models import Conversation, Inbox, Message
 from teamline.core.testing import create_agent, create_inbox, create_team
 from teamline.customers.actions import do_add_identity
 from teamline.customers.models import Customer

@@ -18,8 +18,8 @@ from teamline.connectors.base import (
     WebhookRequest,
 )
 from teamline.connectors.meta import MetaConnector
-from teamline.connectors.models import Inbox
 from teamline.connectors.telegram import TelegramConnector
+from teamline.conversations.models import Inbox
 from teamline.core.testing import create_team
 
 WRONG = [None, True, 0, -1, 10**20, 1.5, "", "x", [], [1], {}, {"a": 1}]

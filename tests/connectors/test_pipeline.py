@@ -14,10 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from teamline.connectors.models import Inbox, WebhookEvent
+from teamline.connectors.models import WebhookEvent
 from teamline.connectors.tasks import backoff_seconds
 from teamline.conversations.actions import do_change_status, do_send_reply
-from teamline.conversations.models import Attachment, Conversation, Message
+from teamline.conversations.models import Attachment, Conversation, Inbox, Message
 from teamline.core.errors import InvalidInput
 from teamline.core.events import EventType
 from teamline.core.testing import capture_events

@@ -24,8 +24,8 @@ from teamline.connectors.base import (
     connector_for_inbox,
     connector_for_provider,
 )
-from teamline.connectors.models import Inbox
 from teamline.connectors.sms import sms_segments, twilio_signature
+from teamline.conversations.models import Inbox
 from teamline.core.testing import create_customer, create_team
 from teamline.customers.sms_opt_out import keyword_of, updated_opt_outs
 

@@ -17,11 +17,10 @@ from django_tasks_db.models import DBTaskResult
 from teamline.connectors.actions import do_receive_inbound
 from teamline.connectors.base import InboundMessage
 from teamline.connectors.email import build_outbound_email
-from teamline.connectors.models import Inbox
 from teamline.connectors.sms import TwilioSmsConnector
 from teamline.connectors.tasks import deliver, deliver_message, outbound_extra
 from teamline.conversations.actions import do_receive_customer_message
-from teamline.conversations.models import Conversation, Message, SenderKind
+from teamline.conversations.models import Conversation, Inbox, Message, SenderKind
 from teamline.core.events import customer_group
 from teamline.core.testing import (
     capture_events,

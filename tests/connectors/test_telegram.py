@@ -23,7 +23,7 @@ from teamline.connectors.base import (
     connector_for_inbox,
     connector_for_provider,
 )
-from teamline.connectors.models import Inbox
+from teamline.conversations.models import Inbox
 from teamline.core.testing import create_team
 
 from .fake_provider import FakeProvider

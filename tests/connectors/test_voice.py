@@ -12,7 +12,8 @@ from django.core.cache import cache
 from teamline.connectors import sms, voice
 from teamline.connectors.admin import InboxAdmin
 from teamline.connectors.base import WebhookRequest, connector_for_inbox, connector_for_provider
-from teamline.connectors.models import Inbox, WebhookEvent
+from teamline.connectors.models import WebhookEvent
+from teamline.conversations.models import Inbox
 from teamline.core.testing import create_team
 from teamline.customers.models import Customer, Identity
 from teamline.selfservice.models import VoiceCall, VoiceCallStep

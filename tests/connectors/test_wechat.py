@@ -26,9 +26,9 @@ from teamline.connectors.base import (
     connector_for_inbox,
     connector_for_provider,
 )
-from teamline.connectors.models import Inbox, WebhookEvent
+from teamline.connectors.models import WebhookEvent
 from teamline.conversations.actions import do_receive_customer_message
-from teamline.conversations.models import Message
+from teamline.conversations.models import Inbox, Message
 from teamline.core.testing import create_customer, create_team
 
 from .fake_provider import FakeProvider

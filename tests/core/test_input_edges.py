@@ -35,8 +35,8 @@ from hypothesis import strategies as st
 from teamline.accounts.actions import do_create_api_token
 from teamline.asgi import application
 from teamline.connectors import webchat
-from teamline.connectors.models import Inbox, WebhookEvent
-from teamline.conversations.models import Message
+from teamline.connectors.models import WebhookEvent
+from teamline.conversations.models import Inbox, Message
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
 from teamline.customers.models import Customer
 from tests.connectors.support import run_tasks

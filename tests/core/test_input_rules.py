@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 
 from teamline.accounts.actions import do_create_api_token
-from teamline.connectors.models import Inbox, WebhookEvent
-from teamline.conversations.models import Message
+from teamline.connectors.models import WebhookEvent
+from teamline.conversations.models import Inbox, Message
 from teamline.core import jsonsafe
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
 from teamline.customers.models import Customer

@@ -27,8 +27,8 @@ import pytest
 from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
-from teamline.connectors.models import Inbox, WebhookEvent
-from teamline.conversations.models import Direction, Message
+from teamline.connectors.models import WebhookEvent
+from teamline.conversations.models import Direction, Inbox, Message
 from teamline.core.testing import create_agent, create_team
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

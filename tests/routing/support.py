@@ -6,8 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from teamline.connectors.models import Inbox
-from teamline.conversations.models import Conversation, Message, TimelineEvent
+from teamline.conversations.models import Conversation, Inbox, Message, TimelineEvent
 from teamline.core.testing import create_inbox
 from teamline.customers.models import Customer
 from teamline.routing.actions import route_conversation

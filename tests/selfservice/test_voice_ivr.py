@@ -18,8 +18,8 @@ from django.test import override_settings
 from django.utils import timezone, translation
 
 from teamline.accounts.models import AgentProfile
-from teamline.connectors.models import Inbox, WebhookEvent
-from teamline.conversations.models import Conversation, Message, Status, TimelineEvent
+from teamline.connectors.models import WebhookEvent
+from teamline.conversations.models import Conversation, Inbox, Message, Status, TimelineEvent
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
 from teamline.customers.actions import do_add_identity
 from teamline.routing.models import Callback, WorkItem, WorkKind, WorkState

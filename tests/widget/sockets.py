@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 
 from teamline.asgi import application
 from teamline.connectors.actions import do_start_webchat_session
-from teamline.connectors.models import Inbox
+from teamline.conversations.models import Inbox
 
 # Generous: the integration run goes through Redis and PostgreSQL.
 WAIT = 3

@@ -21,7 +21,7 @@ from teamline.conversations.attachments import (
     RefusedAttachment,
     prepare_attachment,
 )
-from teamline.conversations.models import Message
+from teamline.conversations.models import Inbox, Message
 from teamline.core import jsonsafe, ratelimit
 from teamline.core.errors import Forbidden, NotFound
 from teamline.customers.actions import (
@@ -35,7 +35,7 @@ from teamline.customers.models import Customer
 
 from . import webchat
 from .base import Connector, InboundMessage
-from .models import Inbox, WebhookEvent
+from .models import WebhookEvent
 from .tasks import process_webhook_event
 
 logger = logging.getLogger(__name__)

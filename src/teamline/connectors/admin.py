@@ -7,7 +7,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from .models import Inbox, WebhookEvent
+from teamline.conversations.models import Inbox
+
+from .models import WebhookEvent
 
 PROVIDER_FOR_KIND = {
     "sms": "twilio",

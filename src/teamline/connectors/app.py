@@ -41,7 +41,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from teamline.connectors.models import Inbox
+    from teamline.conversations.models import Inbox
 
 PROVIDER = "app"
 CHANNEL = "app"

@@ -20,6 +20,7 @@ from django.utils.cache import patch_cache_control
 from ninja import Field, Query, Router, Schema, Status
 
 from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.models import Inbox, InboxKind
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.conversations.queries import customer_thread
 from teamline.core import ratelimit
@@ -30,7 +31,6 @@ from teamline.customers.models import Customer, IdentityKind
 
 from . import app as app_connector
 from . import webchat
-from .models import Inbox, InboxKind
 
 router = Router(tags=["in-app"], auth=None)
 

@@ -28,7 +28,7 @@ from teamline.conversations.hooks import Reachability
 from teamline.core.availability import RETRY_AFTER_SECONDS
 
 if TYPE_CHECKING:
-    from teamline.connectors.models import Inbox
+    from teamline.conversations.models import Inbox
     from teamline.customers.models import Customer
 
 

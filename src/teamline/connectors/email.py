@@ -42,7 +42,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from teamline.conversations.models import Direction, Message, SenderKind
+from teamline.conversations.models import Direction, Inbox, Message, SenderKind
 from teamline.customers.models import Identity, IdentityKind
 
 from .actions import do_store_webhook_event
@@ -72,10 +72,9 @@ from .email_parts.parsing import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from teamline.conversations.models import Message
     from teamline.customers.models import Customer
 
-    from .models import Inbox, WebhookEvent
+    from .models import WebhookEvent
 
 PROVIDER = "email"
 CHANNEL = "email"
@@ -111,7 +110,6 @@ def inbox_addresses(inbox: Inbox) -> set[str]:
 
 
 def _email_inboxes() -> list[Inbox]:
-    from .models import Inbox
 
     return list(
         Inbox.objects.select_related("default_team").filter(kind=INBOX_KIND, is_active=True)
@@ -143,7 +141,6 @@ def inbox_for_address(address: str) -> Inbox | None:
 def update_inbox_config(inbox: Inbox, **changes: Any) -> dict[str, Any]:
     """Merge `changes` into Inbox.config under a row lock (the IMAP poller's bookmark lives
     there; an admin editing the inbox at the same time keeps their other keys)."""
-    from .models import Inbox
 
     with transaction.atomic():
         locked = Inbox.objects.select_for_update().get(pk=inbox.pk)
@@ -219,7 +216,6 @@ def _customer_email(customer: Customer) -> str:
 
 
 def _email_inbox_for(message: Message) -> Inbox | None:
-    from .models import Inbox
 
     for candidate_id in (message.inbox_id, message.conversation.inbox_id):
         if candidate_id is not None:

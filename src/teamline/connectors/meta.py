@@ -58,7 +58,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from teamline.connectors.models import Inbox
+    from teamline.conversations.models import Inbox
     from teamline.customers.models import Customer
 
 WHATSAPP = "whatsapp"

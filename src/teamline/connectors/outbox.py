@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from teamline.connectors.models import Inbox
 from teamline.conversations.hooks import Reachability
+from teamline.conversations.models import Inbox
 from teamline.customers.models import Customer
 
 from .base import connector_for_inbox

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from teamline.conversations.models import Inbox
 from teamline.core.errors import NotFound
 from teamline.customers.models import Customer
 
-from .models import Inbox
 from .webchat import SessionClaims
 
 

@@ -48,10 +48,10 @@ from .sms import PROVIDER, TwilioSmsConnector, fields_of, verify_twilio_request
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from teamline.conversations.models import Inbox
     from teamline.customers.models import Customer
 
     from .base import OutboundMessage, SendResult
-    from .models import Inbox
 
 CHANNEL = "voice"
 STATUS_SUFFIX = "status"

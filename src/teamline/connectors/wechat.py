@@ -67,7 +67,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from teamline.connectors.models import Inbox
+    from teamline.conversations.models import Inbox
     from teamline.customers.models import Customer
 
 logger = logging.getLogger(__name__)

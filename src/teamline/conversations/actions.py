@@ -18,7 +18,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from teamline.accounts.models import User
-from teamline.connectors.models import Inbox
 from teamline.core.errors import InvalidInput
 from teamline.core.events import Event, EventType, send_event_on_commit
 from teamline.customers.actions import lock_customers_for_merge, merge_locked_customers
@@ -39,6 +38,7 @@ from .models import (
     Conversation,
     DeliveryStatus,
     Direction,
+    Inbox,
     Message,
     SenderKind,
     Status,

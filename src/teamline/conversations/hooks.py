@@ -22,10 +22,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from teamline.accounts.models import User
-    from teamline.connectors.models import Inbox
     from teamline.customers.models import Customer
 
-    from .models import Conversation
+    from .models import Conversation, Inbox
 
 
 @dataclass(frozen=True)

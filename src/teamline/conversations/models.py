@@ -1,11 +1,80 @@
-"""Conversations, their messages (including internal notes) and the timeline that audits them."""
+"""Inboxes (the channel accounts), conversations, their messages (including internal notes) and the
+timeline that audits them."""
 
 from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from teamline.core.crypto import decrypt_json, encrypt_json
+
+
+class InboxKind(models.TextChoices):
+    """One kind per provider account type; the connector module of the same name serves it."""
+
+    WEBCHAT = "webchat", "Web chat"
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS (Twilio-compatible)"
+    WHATSAPP = "whatsapp", "WhatsApp Cloud API"
+    MESSENGER = "messenger", "Facebook Messenger"
+    INSTAGRAM = "instagram", "Instagram direct messages"
+    TELEGRAM = "telegram", "Telegram bot"
+    WECHAT = "wechat", "WeChat Official Account"
+    APP = "app", "In-app (API channel)"
+    VOICE = "voice", "Voice calls (Twilio-compatible)"
+
+
+def new_inbox_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Inbox(models.Model):
+    """One configured channel account: a web chat widget, a number, a mailbox, a bot…
+
+    It lives below conversations (a conversation's and a message's foreign key) and is served by
+    the connector module named by `kind` (teamline.connectors).
+    """
+
+    # What the embed snippet and public URLs carry, so inboxes cannot be enumerated.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=InboxKind.choices, default=InboxKind.WEBCHAT)
+    default_team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="inboxes")
+    # Key for verified identities (HMAC-SHA256 of the brand's user id). Shown only once in the
+    # admin change form, never in lists, logs or the API.
+    secret = models.CharField(max_length=128, default=new_inbox_secret)
+    # Brand pages allowed to embed the widget (Origin check on the widget socket); empty = any.
+    allowed_origins = models.JSONField(default=list, blank=True)
+    greeting = models.CharField(max_length=300, blank=True)
+    # Provider credentials (tokens, app secrets, passwords), Fernet-encrypted at rest: read and
+    # write them through `credentials`. Never logged, listed, or returned by the API.
+    credentials_encrypted = models.TextField(blank=True, default="")
+    # Non-secret provider settings: phone number, page id, API base URL, mailbox host…
+    config = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Created by connectors; the model moved here with its table, so no rows moved.
+        db_table = "connectors_inbox"
+        verbose_name_plural = "inboxes"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return decrypt_json(self.credentials_encrypted)
+
+    @credentials.setter
+    def credentials(self, value: dict[str, Any]) -> None:
+        self.credentials_encrypted = encrypt_json(value) if value else ""
 
 
 class Status(models.TextChoices):
@@ -31,7 +100,7 @@ class Conversation(models.Model):
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.CASCADE, related_name="conversations"
     )
-    inbox = models.ForeignKey("connectors.Inbox", on_delete=models.PROTECT, related_name="+")
+    inbox = models.ForeignKey("conversations.Inbox", on_delete=models.PROTECT, related_name="+")
     team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="conversations")
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -109,7 +178,7 @@ class Message(models.Model):
     # The channel account it came in on or goes out through (None for web chat history seeded
     # before inboxes per channel existed).
     inbox = models.ForeignKey(
-        "connectors.Inbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "conversations.Inbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     text = models.TextField(blank=True)
     content = models.JSONField(default=dict, blank=True)

@@ -12,7 +12,6 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from teamline.accounts.models import User
-from teamline.connectors.models import Inbox, InboxKind
 from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer, IdentityKind
@@ -25,6 +24,8 @@ from .models import (
     Conversation,
     ConversationParticipant,
     Direction,
+    Inbox,
+    InboxKind,
     Message,
     SenderKind,
     Status,

@@ -19,9 +19,8 @@ from django.test import TestCase
 
 from teamline.accounts.actions import do_create_staff_user, do_set_presence
 from teamline.accounts.models import Presence, Role, User
-from teamline.connectors.models import Inbox
 from teamline.conversations.actions import do_receive_customer_message
-from teamline.conversations.models import Message
+from teamline.conversations.models import Inbox, Message
 from teamline.customers.actions import do_create_customer
 from teamline.customers.models import Customer
 from teamline.teams.actions import do_add_team_member, do_create_team

@@ -18,14 +18,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from teamline.accounts.actions import do_create_staff_user
 from teamline.accounts.models import AgentProfile, Role, User
-from teamline.connectors.models import Inbox
 from teamline.conversations.actions import (
     do_add_note,
     do_change_status,
     do_receive_customer_message,
     do_send_reply,
 )
-from teamline.conversations.models import Conversation, Status
+from teamline.conversations.models import Conversation, Inbox, Status
 from teamline.customers.actions import do_create_customer
 from teamline.customers.models import Identity, IdentityKind
 from teamline.routing.actions import do_assign_conversation

@@ -54,7 +54,7 @@ class RoutingPolicy(models.Model):
     built-in default applies (last agent 60 s → home team 180 s → overflow → after hours)."""
 
     inbox = models.OneToOneField(
-        "connectors.Inbox",
+        "conversations.Inbox",
         null=True,
         blank=True,
         on_delete=models.CASCADE,

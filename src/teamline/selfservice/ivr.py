@@ -35,7 +35,6 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from teamline.connectors.models import Inbox
 from teamline.connectors.voice import (
     CallRequest,
     Gather,
@@ -49,7 +48,7 @@ from teamline.connectors.voice import (
 from teamline.conversations.actions import do_change_status, do_receive_customer_message
 from teamline.conversations.events import record
 from teamline.conversations.locks import lock_conversation
-from teamline.conversations.models import Conversation, Message, Status, TimelineKind
+from teamline.conversations.models import Conversation, Inbox, Message, Status, TimelineKind
 from teamline.core.errors import InvalidInput
 from teamline.customers.actions import do_resolve_contact
 from teamline.customers.models import Customer

@@ -16,7 +16,7 @@ class VoiceCall(models.Model):
     up while that item was still waiting."""
 
     inbox = models.ForeignKey(
-        "connectors.Inbox", on_delete=models.CASCADE, related_name="voice_calls"
+        "conversations.Inbox", on_delete=models.CASCADE, related_name="voice_calls"
     )
     call_sid = models.CharField(max_length=64)
     caller = models.CharField(max_length=32)  # E.164

@@ -26,10 +26,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from teamline.connectors import webchat
-from teamline.connectors.models import Inbox
 from teamline.connectors.queries import public_inbox, session_customer
 from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
-from teamline.conversations.models import Status
+from teamline.conversations.models import Inbox, Status
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.conversations.queries import current_conversation_for, customer_thread
 from teamline.core import jsonsafe, livewatch, ratelimit

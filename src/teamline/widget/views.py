@@ -21,8 +21,8 @@ from django.views.decorators.http import require_GET
 
 from teamline.connectors import webchat
 from teamline.connectors.actions import do_start_webchat_session
-from teamline.connectors.models import Inbox
 from teamline.connectors.queries import first_active_inbox, public_inbox, session_customer
+from teamline.conversations.models import Inbox
 from teamline.conversations.queries import current_conversation_for
 from teamline.core import jsonsafe
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError

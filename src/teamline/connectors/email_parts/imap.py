@@ -17,10 +17,11 @@ import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from teamline.conversations.models import Inbox
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from teamline.connectors.models import Inbox
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +107,8 @@ def mailbox_state(inbox: Inbox, mailbox: str) -> tuple[int, int]:
 
 def _remember(inbox: Inbox, mailbox: str, uidvalidity: int, last_uid: int) -> None:
     from teamline.connectors.email import update_inbox_config
-    from teamline.connectors.models import Inbox as InboxModel
 
-    current = InboxModel.objects.filter(pk=inbox.pk).values_list("config", flat=True).first()
+    current = Inbox.objects.filter(pk=inbox.pk).values_list("config", flat=True).first()
     state = dict((current or {}).get("imap_state") or {})
     state[mailbox] = {"uidvalidity": uidvalidity, "last_uid": last_uid}
     update_inbox_config(inbox, imap_state=state)
@@ -172,8 +172,6 @@ def poll_inbox(
 
 
 def imap_inboxes() -> list[Inbox]:
-    from teamline.connectors.models import Inbox
-
     return [
         inbox
         for inbox in Inbox.objects.filter(kind="email", is_active=True).order_by("pk")

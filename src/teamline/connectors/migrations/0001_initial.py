@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import teamline.connectors.models
+import teamline.conversations.models
 import uuid
 from django.db import migrations, models
 
@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('name', models.CharField(max_length=100)),
                 ('kind', models.CharField(choices=[('webchat', 'Web chat')], default='webchat', max_length=16)),
-                ('secret', models.CharField(default=teamline.connectors.models.new_inbox_secret, max_length=128)),
+                ('secret', models.CharField(default=teamline.conversations.models.new_inbox_secret, max_length=128)),
                 ('allowed_origins', models.JSONField(blank=True, default=list)),
                 ('greeting', models.CharField(blank=True, max_length=300)),
                 ('is_active', models.BooleanField(default=True)),

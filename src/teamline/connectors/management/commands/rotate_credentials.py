@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from teamline.connectors.models import Inbox
+from teamline.conversations.models import Inbox
 from teamline.core.crypto import reencrypt
 
 
