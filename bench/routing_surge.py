@@ -283,7 +283,7 @@ def route_until_empty() -> tuple[list[dict[str, Any]], dict[str, Any]]:
 def seed(teams: int, agents: int, capacity: int) -> dict[str, Any]:
     from teamline.accounts.actions import do_create_staff_user, do_set_presence
     from teamline.accounts.models import Presence
-    from teamline.connectors.models import Inbox
+    from teamline.conversations.models import Inbox
     from teamline.teams.actions import do_add_team_member, do_create_team
     from teamline.teams.models import Team
 

@@ -90,7 +90,7 @@ TARGET_P99_MS = 150.0
 
 def django_seed_inbox(team_id: int) -> dict[str, Any]:
     """The team's voice inbox, Twilio credentials set (encrypted) as the admin does."""
-    from teamline.connectors.models import Inbox
+    from teamline.conversations.models import Inbox
     from teamline.teams.models import Team
 
     credentials = {"account_sid": "AC" + secrets.token_hex(16), "auth_token": secrets.token_hex(16)}

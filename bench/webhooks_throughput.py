@@ -93,8 +93,8 @@ def django_setup() -> None:
 
 def django_seed_inboxes(team_id: int) -> dict[str, Any]:
     """The three provider inboxes of the team, credentials set (encrypted) as the admin does."""
-    from teamline.connectors.models import Inbox, InboxKind
     from teamline.connectors.telegram import new_secret_token
+    from teamline.conversations.models import Inbox, InboxKind
     from teamline.teams.models import Team
 
     team = Team.objects.get(pk=team_id)
