@@ -59,7 +59,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -640,30 +639,7 @@ def start_py_spy(pid: int, out: Path, workdir: Path, cleanup: Cleanup) -> subpro
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    cleanup = Cleanup()
-    workdir = Path(tempfile.mkdtemp(prefix="teamline-bench-voice-"))
-    if not args.keep:
-        cleanup.push("remove temp dir", lambda: shutil.rmtree(workdir, ignore_errors=True))
-    status = 0
-    with wt.interruptible(), asyncio.Runner(loop_factory=wt.loop_factory()) as runner:
-        try:
-            record = run(args, workdir, cleanup, runner)
-            if args.json:
-                with args.json.open("a") as out:
-                    out.write(json.dumps(record) + "\n")
-            status = 0 if record["ok"] else 2
-        except BenchError as exc:
-            log(f"error: {exc}")
-            status = 1
-        except KeyboardInterrupt:
-            log("interrupted, cleaning up")
-            status = 130
-        finally:
-            cleanup.run()
-            if args.keep:
-                log(f"kept {workdir}")
-    return status
+    return wt.run_and_clean_up(parse_args(argv), "teamline-bench-voice-", run)
 
 
 if __name__ == "__main__":

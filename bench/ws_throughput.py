@@ -1163,5 +1163,34 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
+def run_and_clean_up(args: argparse.Namespace, prefix: str, run: Any) -> int:
+    """The common main of the single-run benches (webhooks, voice): a temp dir, `run(args,
+    workdir, cleanup, runner)` returning a record with "ok", the record appended to --json,
+    everything started cleaned up on errors and Ctrl+C. Exit 0 ok, 2 failed checks, 1 error."""
+    cleanup = Cleanup()
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    if not args.keep:
+        cleanup.push("remove temp dir", lambda: shutil.rmtree(workdir, ignore_errors=True))
+    status = 0
+    with interruptible(), asyncio.Runner(loop_factory=loop_factory()) as runner:
+        try:
+            record = run(args, workdir, cleanup, runner)
+            if args.json:
+                with args.json.open("a") as out:
+                    out.write(json.dumps(record) + "\n")
+            status = 0 if record["ok"] else 2
+        except BenchError as exc:
+            log(f"error: {exc}")
+            status = 1
+        except KeyboardInterrupt:
+            log("interrupted, cleaning up")
+            status = 130
+        finally:
+            cleanup.run()
+            if args.keep:
+                log(f"kept {workdir}")
+    return status
+
+
 if __name__ == "__main__":
     sys.exit(main())
