@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from teamline.conversations.actions import (
     MAX_TEXT,
@@ -35,7 +36,7 @@ from teamline.customers.models import Customer
 
 from . import webchat
 from .base import Connector, InboundMessage
-from .models import WebhookEvent
+from .models import WebhookEvent, WebhookEventStatus
 from .tasks import process_webhook_event
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def do_store_webhook_event(
     body: bytes,
     headers: dict[str, str],
     request_meta: dict[str, Any],
+    answered: str = "",
 ) -> tuple[WebhookEvent, bool]:
     """Store one verified inbound delivery raw and enqueue its processing; returns (event,
     created). Every inbound path ends here: the webhook view and the email ingest (SMTP
@@ -128,7 +130,8 @@ def do_store_webhook_event(
     on (provider, inbox, external_id): a provider's retry of the same delivery hits the key
     and returns the stored event with created=False, changing nothing — the caller answers it
     like the first (a 5xx would make the provider retry forever). Emits nothing; processing
-    (connectors.tasks.process_event) does.
+    (connectors.tasks.process_event) does. `answered` (Connector.answered_in_request) says why
+    the delivery needs no processing: it is stored as already ignored, with no task.
     """
     # The body is stored as bytes, exactly as signed; the id, headers and query go to text and
     # JSON columns, where PostgreSQL refuses NUL (a %00 in a query string): cleaned, never
@@ -143,8 +146,12 @@ def do_store_webhook_event(
                 headers=jsonsafe.clean(headers),
                 request_meta=jsonsafe.clean(request_meta),
                 body=body,
+                status=WebhookEventStatus.IGNORED if answered else WebhookEventStatus.PENDING,
+                error=answered,
+                processed_at=timezone.now() if answered else None,
             )
-            process_webhook_event.enqueue(event.pk)
+            if not answered:
+                process_webhook_event.enqueue(event.pk)
     except IntegrityError:
         existing = WebhookEvent.objects.filter(
             provider=provider, inbox=inbox, external_id=external_id

@@ -190,6 +190,13 @@ class Connector:
         """What to answer once the raw event is stored (also for duplicates)."""
         return HttpResponse(status=200)
 
+    def answered_in_request(self, inbox: Inbox, request: WebhookRequest) -> str:
+        """Why this delivery needs no processing task, or "" (the default: it is processed in a
+        task). A connector whose `acknowledge` does all the work in the request (voice: the
+        provider waits for the TwiML) returns the reason; the event is then stored as already
+        ignored with it, and no task is queued only to say so."""
+        return ""
+
     def unavailable(self, started: float) -> HttpResponse:
         """What to answer when a delivery cannot be stored now (the database is unreachable;
         `started` is the request's time.monotonic()): whatever makes this provider deliver it

@@ -160,6 +160,7 @@ def webhook(request: HttpRequest, provider: str, inbox_id: str, suffix: str = ""
         body=body,
         headers=headers,
         request_meta=_meta(hook),
+        answered=connector.answered_in_request(inbox, hook),
     )
     if not created:
         logger.info("webhook %s/%s: duplicate %s absorbed", provider, inbox.public_id, event_id)

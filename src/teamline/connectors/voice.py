@@ -255,11 +255,15 @@ class TwilioVoiceConnector(Connector):
         body = render_twiml(script, step_prefix(request))
         return HttpResponse(body, content_type="text/xml; charset=utf-8")
 
-    def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
+    def answered_in_request(self, inbox: Inbox, request: WebhookRequest) -> str:
         # Everything a call step does happens in the request (the provider waits for the
         # TwiML); the stored event is the raw record of the step, kept for audit and replay.
         step = request.path_suffix.strip("/") or "start"
-        return ParsedEvent(ignored=f"call step {step!r} was answered in the request")
+        return f"call step {step!r} was answered in the request"
+
+    def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
+        # Only a replay (`teamline webhooks replay`) processes a stored call step.
+        return ParsedEvent(ignored=self.answered_in_request(inbox, request))
 
     def reachability(
         self,
