@@ -457,10 +457,11 @@ def do_change_status(
     conversation: Conversation,
     status: str,
     *,
-    actor: User,
+    actor: User | None,
     snooze_until: datetime | None = None,
 ) -> Conversation:
-    """Resolve, reopen, snooze or set pending. Locks the conversation row.
+    """Resolve, reopen, snooze or set pending; `actor` None is a change Teamline makes itself
+    (routing, the IVR), recorded without an actor. Locks the conversation row.
 
     Resolving or snoozing gives capacity back, so the agent is offered waiting work.
     Emits conversation.updated.

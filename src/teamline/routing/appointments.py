@@ -27,6 +27,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from teamline.accounts.models import User
+from teamline.conversations.actions import do_change_status
 from teamline.conversations.events import record
 from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import Conversation, Direction, Message, Status, TimelineKind
@@ -57,7 +58,6 @@ from .scheduling import (
     now_or_clock,
     record_routed,
     requeue_call,
-    set_status,
     system_message,
     team_calendar,
 )
@@ -293,7 +293,7 @@ def do_book_appointment(
                 ).exists()
             )
             if waiting:
-                set_status(conversation, Status.PENDING, actor)
+                do_change_status(conversation, Status.PENDING, actor=actor)
     return appointment
 
 
@@ -473,7 +473,7 @@ def _start(appointment: Appointment, now: datetime) -> bool:
         system_message(conv, f"It is time for your appointment. {who} {how}.", now, "appointment")
         conv.refresh_from_db()
         if conv.status != Status.OPEN:
-            set_status(conv, Status.OPEN, None)  # routes it (on the wall clock)
+            do_change_status(conv, Status.OPEN, actor=None)  # routes it (on the wall clock)
             conv.refresh_from_db()
         if conv.assignee_id is None:
             route_conversation(conv, now=now)
@@ -511,7 +511,7 @@ def _no_show(appointment: Appointment, now: datetime, *, actor: User | None, rea
         close_work_item(conv, now=now, state=WorkState.ABANDONED)
         conv.refresh_from_db()
         if conv.status != Status.RESOLVED:
-            set_status(conv, Status.RESOLVED, actor)
+            do_change_status(conv, Status.RESOLVED, actor=actor)
         if appointment.original_channel_kind:
             Conversation.objects.filter(pk=conv.pk).update(
                 channel_kind=appointment.original_channel_kind

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 
 from teamline.accounts.models import User
+from teamline.conversations.actions import do_change_status
 from teamline.conversations.events import emit_conversation, record
 from teamline.conversations.locks import lock_agent_then_conversation, lock_conversation
 from teamline.conversations.models import Conversation, Status, TimelineKind
@@ -43,7 +44,6 @@ from .scheduling import (
     now_or_clock,
     record_routed,
     requeue_call,
-    set_status,
     system_message,
 )
 
@@ -136,7 +136,7 @@ def do_complete_callback(
     with transaction.atomic():
         conv = Conversation.objects.get(pk=callback.conversation_id)
         record_routed(conv, actor, callback="done", phone=callback.phone)
-        set_status(conv, Status.RESOLVED, actor)
+        do_change_status(conv, Status.RESOLVED, actor=actor)
     callback.refresh_from_db()
     return callback
 
@@ -195,7 +195,7 @@ def do_callback_no_answer(
                 now,
                 "callback",
             )
-            set_status(conv, Status.RESOLVED, actor)
+            do_change_status(conv, Status.RESOLVED, actor=actor)
             Conversation.objects.filter(pk=conv.pk).update(
                 channel_kind=callback.original_channel_kind
             )

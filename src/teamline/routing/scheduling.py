@@ -10,13 +10,13 @@ the engine already proves race-free; each module's docstring says how.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from django.db.models import F
 from django.utils import timezone
 
 from teamline.accounts.models import User
-from teamline.conversations.actions import do_change_status, do_post_system_message
+from teamline.conversations.actions import do_post_system_message
 from teamline.conversations.events import record
 from teamline.conversations.models import Conversation, TimelineKind
 from teamline.core.errors import Forbidden
@@ -50,11 +50,6 @@ def system_message(conversation: Conversation | None, text: str, now: datetime, 
 def record_routed(conversation: Conversation | None, actor: User | None, **data: Any) -> None:
     if conversation is not None:
         record(conversation, TimelineKind.ROUTED, actor=actor, **data)
-
-
-def set_status(conversation: Conversation, status: str, actor: User | None) -> None:
-    # A system change (actor None) is recorded without an actor.
-    do_change_status(conversation, status, actor=cast(User, actor))
 
 
 def normalize_phone(phone: str, team: Team | None) -> str:

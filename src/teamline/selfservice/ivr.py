@@ -620,4 +620,4 @@ def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) 
             return_to_channel_kind(conv, call.original_channel_kind, now=now)
         else:
             conv.refresh_from_db()
-            do_change_status(conv, Status.RESOLVED, actor=None)  # type: ignore[arg-type]
+            do_change_status(conv, Status.RESOLVED, actor=None)
