@@ -25,6 +25,7 @@ RANKS: dict[str, int] = {
     "analytics": 5,
     "routing": 6,
     "connectors": 6,
+    "calls": 6,
     "selfservice": 6,
     "proactive": 6,
     "desk": 7,
@@ -35,7 +36,15 @@ RANKS: dict[str, int] = {
 API_MODULES = {"api.py", "app_api.py"}
 # Self-service runs flows over channels and hands customers to their team's queue (the phone
 # IVR: selfservice/ivr.py answers the voice connector's calls and creates routing work).
-SIBLING_EDGES: set[tuple[str, str]] = {("selfservice", "connectors"), ("selfservice", "routing")}
+# Calls control live calls through the voice provider (connectors/voice_rest.py) and ring the
+# agent routing assigned the call's conversation to; the IVR puts its callers on calls.
+SIBLING_EDGES: set[tuple[str, str]] = {
+    ("selfservice", "connectors"),
+    ("selfservice", "routing"),
+    ("selfservice", "calls"),
+    ("calls", "connectors"),
+    ("calls", "routing"),
+}
 
 # Known exceptions, each with the reason it is not fixed yet. The test fails when one is no
 # longer needed, so this list only shrinks.

@@ -115,7 +115,29 @@ class Hangup:
     pass
 
 
-Verb = Say | Gather | Redirect | Pause | Hangup
+@dataclass(frozen=True)
+class Dial:
+    """Connect the call to one target: a conference room (`conference`: the caller and the
+    agent's leg each join the same room, so either side can be held, muted or monitored), a
+    phone number (`number`, E.164) or a provider client (`client`, an identity). `action` is a
+    step path the provider posts to when the Dial ends (then the call goes on with the TwiML
+    answered there); `events` a step path for the conference's participant events."""
+
+    conference: str = ""
+    number: str = ""
+    client: str = ""
+    action: str = ""
+    timeout: int = 30
+    caller_id: str = ""
+    # Conference options
+    start_on_enter: bool = True
+    end_on_exit: bool = False
+    muted: bool = False  # a listener: hears the room, is not heard (supervisor monitoring)
+    beep: bool = False
+    events: str = ""
+
+
+Verb = Say | Gather | Redirect | Pause | Hangup | Dial
 
 
 @dataclass(frozen=True)
@@ -167,6 +189,39 @@ def _say(parent: ET.Element, say: Say) -> None:
     element.text = say.text
 
 
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _dial(parent: ET.Element, verb: Dial, prefix: str) -> None:
+    dial = ET.SubElement(parent, "Dial", timeout=str(verb.timeout))
+    if verb.action:
+        dial.set("action", prefix + verb.action)
+        dial.set("method", "POST")
+    if verb.caller_id:
+        dial.set("callerId", verb.caller_id)
+    if verb.conference:
+        room = ET.SubElement(
+            dial,
+            "Conference",
+            startConferenceOnEnter=_flag(verb.start_on_enter),
+            endConferenceOnExit=_flag(verb.end_on_exit),
+            muted=_flag(verb.muted),
+            beep=_flag(verb.beep),
+        )
+        if verb.events:
+            room.set("statusCallback", prefix + verb.events)
+            room.set("statusCallbackMethod", "POST")
+            room.set("statusCallbackEvent", "start end join leave hold")
+        room.text = verb.conference
+    elif verb.number:
+        ET.SubElement(dial, "Number").text = verb.number
+    elif verb.client:
+        ET.SubElement(dial, "Client").text = verb.client
+    else:
+        raise ValueError("a Dial needs a conference, a number or a client")
+
+
 def render_twiml(script: Script, prefix: str) -> bytes:
     """The script as a TwiML document (xml.etree escapes every text and attribute)."""
     root = ET.Element("Response")
@@ -194,6 +249,8 @@ def render_twiml(script: Script, prefix: str) -> bytes:
             ET.SubElement(root, "Pause", length=str(verb.seconds))
         elif isinstance(verb, Hangup):
             ET.SubElement(root, "Hangup")
+        elif isinstance(verb, Dial):
+            _dial(root, verb, prefix)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 

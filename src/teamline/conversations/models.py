@@ -251,6 +251,8 @@ class TimelineKind(models.TextChoices):
     QUEUED = "queued", "Queued"
     # Routing moved the waiting item: next policy step, overflow, after-hours, surge.
     ROUTED = "routed", "Routed"
+    # A call's life: rang, accepted, connected, held, muted, recording paused, ended.
+    CALL = "call", "Call"
 
 
 class TimelineEvent(models.Model):

@@ -41,6 +41,8 @@ class EventType(StrEnum):
     EXPERT_INVITED = "expert.invited"
     # A waiting customer's place in line or estimated wait changed (routing/eta.py).
     QUEUE_UPDATED = "queue.updated"
+    # A call changed state (rings, accepted, connected, held, muted, ended): calls/events.py.
+    CALL_UPDATED = "call.updated"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from django.utils.translation import ngettext
 
 from teamline.connectors.voice import (
     CallRequest,
+    Dial,
     Gather,
     Hangup,
     Pause,
@@ -157,6 +158,7 @@ _VERBS: dict[str, type[Any]] = {
     "redirect": Redirect,
     "pause": Pause,
     "hangup": Hangup,
+    "dial": Dial,
 }
 
 

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "teamline.connectors",
     "teamline.conversations",
     "teamline.routing",
+    "teamline.calls",
     "teamline.selfservice",
     "teamline.analytics",
     "teamline.desk",

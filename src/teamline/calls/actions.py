@@ -1,0 +1,195 @@
+"""Every change to a call. Each transition is one conditional UPDATE on (state, version): a
+provider retry, a double click or two agents never move a call twice; the loser gets
+InvalidInput saying what the call is now. Every change records a `call` timeline row and emits
+`call.updated` after commit.
+
+Lock order: the conversation (conversations.locks) before the call row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from teamline.accounts.models import User
+from teamline.conversations.events import record
+from teamline.conversations.models import Conversation, Inbox, TimelineKind
+from teamline.core.errors import InvalidInput
+
+from .events import emit_call
+from .models import LIVE_CALL_STATES, Call, CallDirection, CallMedium, CallState
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else timezone.now()
+
+
+def _move(
+    call: Call,
+    *,
+    from_states: Iterable[str],
+    actor: User | None,
+    event: str,
+    timeline: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Call:
+    """Move `call` from one of `from_states` with `changes` (conditional on its version);
+    InvalidInput when it is not in such a state any more."""
+    states = tuple(from_states)
+    with transaction.atomic():
+        moved = Call.objects.filter(pk=call.pk, state__in=states, version=call.version).update(
+            version=F("version") + 1, **changes
+        )
+        fresh = Call.objects.select_related("conversation").get(pk=call.pk)
+        if not moved:
+            raise InvalidInput(f"This call is {fresh.get_state_display().lower()} now.")
+        record(
+            fresh.conversation,
+            TimelineKind.CALL,
+            actor=actor,
+            call_id=fresh.pk,
+            medium=fresh.medium,
+            event=event,
+            **(timeline or {}),
+        )
+        emit_call(fresh)
+    return fresh
+
+
+def do_open_call(
+    conversation: Conversation,
+    *,
+    medium: str,
+    direction: str = CallDirection.INBOUND,
+    inbox: Inbox | None = None,
+    provider_call_sid: str = "",
+    work_item_id: int | None = None,
+    now: datetime | None = None,
+) -> Call:
+    """A customer is on the line for `conversation` (waiting). Idempotent on the provider's
+    call SID per inbox (a retried webhook finds the call it opened). Run it in the transaction
+    that queues the conversation's voice work item."""
+    if medium not in CallMedium.values:
+        raise InvalidInput(f"No such call medium: {medium!r}.")
+    if provider_call_sid:
+        existing = Call.objects.filter(inbox=inbox, provider_call_sid=provider_call_sid).first()
+        if existing is not None:
+            return existing
+    with transaction.atomic():
+        call = Call.objects.create(
+            conversation=conversation,
+            customer_id=conversation.customer_id,
+            work_item_id=work_item_id,
+            inbox=inbox,
+            medium=medium,
+            direction=direction,
+            provider_call_sid=provider_call_sid,
+            created_at=_now(now),
+        )
+        record(
+            conversation,
+            TimelineKind.CALL,
+            call_id=call.pk,
+            medium=medium,
+            event="waiting",
+            direction=direction,
+        )
+        emit_call(call)
+    return call
+
+
+def do_accept_call(call: Call, *, actor: User, now: datetime | None = None) -> Call:
+    """The agent the conversation is assigned to answers its ringing call: `connecting`, the
+    call is theirs. Only the assignee may accept (InvalidInput otherwise)."""
+    assignee = (
+        Conversation.objects.filter(pk=call.conversation_id)
+        .values_list("assignee_id", flat=True)
+        .first()
+    )
+    if assignee != actor.pk:
+        raise InvalidInput("This call is not ringing for you.")
+    return _move(
+        call,
+        from_states=[CallState.WAITING],
+        actor=actor,
+        event="accepted",
+        state=CallState.CONNECTING,
+        agent=actor,
+    )
+
+
+def do_mark_call_connected(call: Call, *, now: datetime | None = None) -> Call:
+    """Both sides can hear each other (the provider bridged the legs, or the browsers'
+    connection is up): `active`, the call timer starts."""
+    return _move(
+        call,
+        from_states=[CallState.CONNECTING],
+        actor=None,
+        event="connected",
+        state=CallState.ACTIVE,
+        answered_at=_now(now),
+    )
+
+
+def do_set_call_held(call: Call, *, held: bool, actor: User) -> Call:
+    """The agent puts the customer on hold, or takes them back."""
+    if call.agent_id != actor.pk:
+        raise InvalidInput("Only the agent on the call can hold it.")
+    source, target = (
+        (CallState.ACTIVE, CallState.HELD) if held else (CallState.HELD, CallState.ACTIVE)
+    )
+    return _move(
+        call,
+        from_states=[source],
+        actor=actor,
+        event="held" if held else "resumed",
+        state=target,
+    )
+
+
+def do_set_call_muted(call: Call, *, muted: bool, actor: User) -> Call:
+    """The agent mutes their microphone (the customer stops hearing them), or unmutes."""
+    if call.agent_id != actor.pk:
+        raise InvalidInput("Only the agent on the call can mute it.")
+    return _move(
+        call,
+        from_states=[CallState.ACTIVE, CallState.HELD],
+        actor=actor,
+        event="muted" if muted else "unmuted",
+        muted=muted,
+    )
+
+
+def do_end_call(
+    call: Call, *, reason: str, actor: User | None = None, now: datetime | None = None
+) -> Call | None:
+    """The call is over (either side hung up, it failed, nobody answered). Idempotent: a call
+    already ended returns None and changes nothing (providers send several final statuses)."""
+    ended_at = _now(now)
+    with transaction.atomic():
+        moved = Call.objects.filter(pk=call.pk, state__in=LIVE_CALL_STATES).update(
+            state=CallState.ENDED,
+            ended_at=ended_at,
+            end_reason=reason[:200],
+            version=F("version") + 1,
+        )
+        if not moved:
+            return None
+        fresh = Call.objects.select_related("conversation").get(pk=call.pk)
+        talked = int((ended_at - fresh.answered_at).total_seconds()) if fresh.answered_at else None
+        record(
+            fresh.conversation,
+            TimelineKind.CALL,
+            actor=actor,
+            call_id=fresh.pk,
+            medium=fresh.medium,
+            event="ended",
+            reason=fresh.end_reason,
+            talked_seconds=talked,
+        )
+        emit_call(fresh)
+    return fresh

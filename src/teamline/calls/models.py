@@ -1,0 +1,117 @@
+"""Live calls between a customer and an agent: a phone call through the voice provider, or a
+browser call (audio or video, WebRTC) from the widget. A call belongs to the customer's one
+conversation and waits as that conversation's routing work item of channel kind `voice`; the
+call is the part routing does not know: who is on the line, in which state, through which
+provider legs, muted, held, recorded.
+
+States (`CallState`), one way only:
+
+    waiting ──accept──▶ connecting ──bridged──▶ active ◀──▶ held
+       │                    │                     │
+       └──────── ended ◀────┴─────────────────────┘
+
+`waiting`: the customer is on the line, in line (the IVR's hold loop, or the widget's
+"calling…"); an agent the routing engine assigned the conversation to sees it ringing.
+`connecting`: the agent accepted; the provider bridges the legs (phone) or the browsers
+exchange offer and answer (WebRTC). `active`/`held`: talking / customer on hold. `ended`:
+with `end_reason` (hung up, rejected by everyone, no answer, failed…).
+
+Transitions are conditional UPDATEs on (state, version) in calls/actions.py, so a provider
+retry, a double click or two agents never move a call twice.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class CallMedium(models.TextChoices):
+    PHONE = "phone", "Phone"
+    AUDIO = "audio", "Browser audio"
+    VIDEO = "video", "Browser video"
+
+
+class CallDirection(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class CallState(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    CONNECTING = "connecting", "Connecting"
+    ACTIVE = "active", "Active"
+    HELD = "held", "On hold"
+    ENDED = "ended", "Ended"
+
+
+LIVE_CALL_STATES = (CallState.WAITING, CallState.CONNECTING, CallState.ACTIVE, CallState.HELD)
+
+
+class Call(models.Model):
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="calls"
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="calls"
+    )
+    work_item = models.ForeignKey(
+        "routing.WorkItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The voice inbox of a phone call (its provider account); None for browser calls.
+    inbox = models.ForeignKey(
+        "conversations.Inbox",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="calls",
+    )
+    medium = models.CharField(max_length=8, choices=CallMedium.choices)
+    direction = models.CharField(
+        max_length=8, choices=CallDirection.choices, default=CallDirection.INBOUND
+    )
+    state = models.CharField(max_length=12, choices=CallState.choices, default=CallState.WAITING)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="calls",
+    )
+    # Phone: the customer's leg (the provider's CallSid), the agent's leg, and what the agent's
+    # leg dials ("+4790000000" or "client:<identity>").
+    provider_call_sid = models.CharField(max_length=64, blank=True)
+    agent_call_sid = models.CharField(max_length=64, blank=True)
+    agent_endpoint = models.CharField(max_length=80, blank=True)
+    muted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "agent"], name="call_live_by_agent"),
+            models.Index(fields=["conversation", "state"], name="call_by_conversation"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "provider_call_sid"],
+                condition=~models.Q(provider_call_sid=""),
+                name="call_unique_provider_sid_per_inbox",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.medium} call #{self.pk} ({self.state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in LIVE_CALL_STATES
+
+    @property
+    def conference_name(self) -> str:
+        """The provider conference room both legs of a phone call join (unique per call)."""
+        return f"teamline-call-{self.pk}"

@@ -1,0 +1,60 @@
+"""Reading calls: the access helper every call id from a request goes through, and the calls
+an agent's desk shows."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from teamline.accounts.models import User
+from teamline.conversations.models import Conversation
+from teamline.conversations.queries import visible_conversations
+from teamline.core.errors import NotFound
+from teamline.core.ids import parse_id
+
+from .models import LIVE_CALL_STATES, Call, CallState
+
+
+def visible_calls(actor: User) -> QuerySet[Call]:
+    """Calls of conversations the actor may see (their teams', assigned to them, joined as an
+    expert; every one for admins)."""
+    return Call.objects.select_related("conversation", "customer", "agent", "inbox").filter(
+        conversation__in=visible_conversations(actor).values("pk")
+    )
+
+
+def access_call(actor: User, call_id: object) -> Call:
+    """The call `call_id` if the actor may see its conversation; NotFound otherwise (the same
+    answer for a call that does not exist, so ids cannot be probed)."""
+    pk = parse_id(call_id, "call")
+    call = visible_calls(actor).filter(pk=pk).first()
+    if call is None:
+        raise NotFound("No such call.")
+    return call
+
+
+def live_call_of(conversation: Conversation | int) -> Call | None:
+    """The conversation's live call, if any (the newest one)."""
+    conversation_id = conversation if isinstance(conversation, int) else conversation.pk
+    return (
+        Call.objects.filter(conversation_id=conversation_id, state__in=LIVE_CALL_STATES)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def ringing_calls_for(agent: User) -> QuerySet[Call]:
+    """Calls ringing for `agent`: waiting on the line while the routing engine has assigned
+    their conversation to the agent, oldest first."""
+    return (
+        Call.objects.select_related("conversation", "customer")
+        .filter(state=CallState.WAITING, conversation__assignee=agent)
+        .order_by("created_at", "pk")
+    )
+
+
+def agent_live_calls(agent: User) -> QuerySet[Call]:
+    """The agent's accepted calls that have not ended."""
+    return Call.objects.filter(
+        agent=agent,
+        state__in=(CallState.CONNECTING, CallState.ACTIVE, CallState.HELD),
+    ).select_related("conversation", "customer")
