@@ -3,6 +3,12 @@ provider retry, a double click or two agents never move a call twice; the loser 
 InvalidInput saying what the call is now. Every change records a `call` timeline row and emits
 `call.updated` after commit.
 
+What a change means for the media is the medium's `CallControl` (calls/control.py): a phone
+call asks the provider to bridge, hold, mute or hang up its legs; a browser call's media is
+negotiated by the two browsers over the websockets, so its control does nothing on the server.
+The control runs after the row moved, inside the action's transaction: a provider that refuses
+rolls the move back and the agent sees why.
+
 Lock order: the conversation (conversations.locks) before the call row."""
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from teamline.conversations.events import record
 from teamline.conversations.models import Conversation, Inbox, TimelineKind
 from teamline.core.errors import InvalidInput
 
+from .control import control_for
 from .events import emit_call
 from .models import LIVE_CALL_STATES, Call, CallDirection, CallMedium, CallState
 
@@ -112,14 +119,17 @@ def do_accept_call(call: Call, *, actor: User, now: datetime | None = None) -> C
     )
     if assignee != actor.pk:
         raise InvalidInput("This call is not ringing for you.")
-    return _move(
-        call,
-        from_states=[CallState.WAITING],
-        actor=actor,
-        event="accepted",
-        state=CallState.CONNECTING,
-        agent=actor,
-    )
+    with transaction.atomic():
+        accepted = _move(
+            call,
+            from_states=[CallState.WAITING],
+            actor=actor,
+            event="accepted",
+            state=CallState.CONNECTING,
+            agent=actor,
+        )
+        control_for(accepted).accepted(accepted)
+    return accepted
 
 
 def do_mark_call_connected(call: Call, *, now: datetime | None = None) -> Call:
@@ -142,33 +152,46 @@ def do_set_call_held(call: Call, *, held: bool, actor: User) -> Call:
     source, target = (
         (CallState.ACTIVE, CallState.HELD) if held else (CallState.HELD, CallState.ACTIVE)
     )
-    return _move(
-        call,
-        from_states=[source],
-        actor=actor,
-        event="held" if held else "resumed",
-        state=target,
-    )
+    with transaction.atomic():
+        moved = _move(
+            call,
+            from_states=[source],
+            actor=actor,
+            event="held" if held else "resumed",
+            state=target,
+        )
+        control_for(moved).held(moved, held=held)
+    return moved
 
 
 def do_set_call_muted(call: Call, *, muted: bool, actor: User) -> Call:
     """The agent mutes their microphone (the customer stops hearing them), or unmutes."""
     if call.agent_id != actor.pk:
         raise InvalidInput("Only the agent on the call can mute it.")
-    return _move(
-        call,
-        from_states=[CallState.ACTIVE, CallState.HELD],
-        actor=actor,
-        event="muted" if muted else "unmuted",
-        muted=muted,
-    )
+    with transaction.atomic():
+        moved = _move(
+            call,
+            from_states=[CallState.ACTIVE, CallState.HELD],
+            actor=actor,
+            event="muted" if muted else "unmuted",
+            muted=muted,
+        )
+        control_for(moved).muted(moved, muted=muted)
+    return moved
 
 
 def do_end_call(
-    call: Call, *, reason: str, actor: User | None = None, now: datetime | None = None
+    call: Call,
+    *,
+    reason: str,
+    actor: User | None = None,
+    now: datetime | None = None,
+    hang_up: bool = False,
 ) -> Call | None:
     """The call is over (either side hung up, it failed, nobody answered). Idempotent: a call
-    already ended returns None and changes nothing (providers send several final statuses)."""
+    already ended returns None and changes nothing (providers send several final statuses).
+    `hang_up`: Teamline ends it (the agent pressed End), so the medium's control hangs up the
+    legs; a call the provider reported over needs no hang-up."""
     ended_at = _now(now)
     with transaction.atomic():
         moved = Call.objects.filter(pk=call.pk, state__in=LIVE_CALL_STATES).update(
@@ -192,4 +215,6 @@ def do_end_call(
             talked_seconds=talked,
         )
         emit_call(fresh)
+        if hang_up:
+            control_for(fresh).hang_up(fresh)
     return fresh
