@@ -23,6 +23,7 @@ RANKS: dict[str, int] = {
     "customers": 3,
     "conversations": 4,
     "analytics": 5,
+    "knowledge": 5,
     "routing": 6,
     "connectors": 6,
     "calls": 6,

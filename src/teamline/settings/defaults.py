@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "teamline.customers",
     "teamline.connectors",
     "teamline.conversations",
+    "teamline.knowledge",
     "teamline.routing",
     "teamline.calls",
     "teamline.selfservice",

@@ -1,0 +1,241 @@
+"""Every write to the knowledge base. Each save is a version; publishing decides what the
+help center and search show; translations are linked to their source and its version.
+
+Who may do what (the one place): any active staff member writes and edits articles; the
+author publishes an article that does not require review; publishing one that does — and
+restoring a published article's old version — is for reviewers (supervisors and admins)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from teamline.accounts.models import Role, User
+from teamline.core.errors import InvalidInput
+from teamline.core.jsonsafe import check_text
+
+from .models import Article, ArticleStatus, ArticleVersion, Category, KbLanguage
+from .search import index_article
+
+MAX_TITLE = 200
+MAX_BODY = 100_000
+
+
+def language_code(value: str) -> str:
+    """A KB language from what a client sent: Django's codes, or BCP 47 (zh-Hans, pt-BR)."""
+    code = (value or "").strip().lower().replace("_", "-")
+    if code in KbLanguage.values:
+        return code
+    base = code.split("-")[0]
+    if code in ("zh-cn", "zh-sg"):
+        return KbLanguage.ZH_HANS
+    if code in ("zh-tw", "zh-hk", "zh-mo"):
+        return KbLanguage.ZH_HANT
+    if base in ("en", "nb", "et", "pt"):
+        return base
+    if base == "no" or base == "nn":
+        return KbLanguage.NB
+    raise InvalidInput(f"Unknown language {value!r}: use one of en, nb, zh-Hans, zh-Hant, et, pt.")
+
+
+def is_reviewer(user: User) -> bool:
+    return user.is_active and user.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+def _check(title: str, body: str) -> tuple[str, str]:
+    title = check_text((title or "").strip(), "title")
+    body = check_text((body or "").strip(), "body")
+    if not title:
+        raise InvalidInput("The title is empty.")
+    if len(title) > MAX_TITLE:
+        raise InvalidInput(f"The title is longer than {MAX_TITLE} characters.")
+    if not body:
+        raise InvalidInput("The body is empty.")
+    if len(body) > MAX_BODY:
+        raise InvalidInput(f"The body is longer than {MAX_BODY} characters.")
+    return title, body
+
+
+def _free_slug(title: str, language: str, *, exclude: int | None = None) -> str:
+    base = slugify(title, allow_unicode=True)[:100] or "article"
+    slug, n = base, 1
+    taken = Article.objects.filter(language=language)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    while taken.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _new_version(article: Article, *, author: User, note: str, now: datetime) -> ArticleVersion:
+    article.version += 1
+    return ArticleVersion.objects.create(
+        article=article,
+        number=article.version,
+        title=article.title,
+        body=article.body,
+        author=author,
+        note=note[:200],
+        created_at=now,
+    )
+
+
+def _may_publish(article: Article, actor: User) -> bool:
+    return not article.requires_review or is_reviewer(actor)
+
+
+def do_create_article(
+    *,
+    actor: User,
+    title: str,
+    body: str,
+    language: str,
+    publish: bool = False,
+    category: Category | None = None,
+    requires_review: bool = False,
+    translation_of: Article | None = None,
+) -> Article:
+    """A new article, version 1. `publish` publishes it at once when the actor may
+    (InvalidInput otherwise: it needs a reviewer — save it as a draft and submit it).
+    A translation names its source: one per language per source, not in the source's
+    language, and it records the source version it was translated from."""
+    title, body = _check(title, body)
+    language = language_code(language)
+    if translation_of is not None:
+        if translation_of.translation_of_id is not None:
+            translation_of = translation_of.translation_of
+        assert translation_of is not None
+        if translation_of.language == language:
+            raise InvalidInput("A translation must be in another language than its source.")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            article = Article(
+                language=language,
+                slug=_free_slug(title, language),
+                title=title,
+                body=body,
+                category=category,
+                requires_review=requires_review
+                or bool(translation_of and translation_of.requires_review),
+                translation_of=translation_of,
+                source_version=translation_of.version if translation_of else None,
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+            )
+            if publish and not _may_publish(article, actor):
+                raise InvalidInput("This article needs a reviewer to publish it.")
+            article.save()
+            version = _new_version(article, author=actor, note="created", now=now)
+            if publish:
+                article.status = ArticleStatus.PUBLISHED
+                article.published_version = version
+            article.save()
+            index_article(article)
+    except IntegrityError:
+        raise InvalidInput(
+            "This article already has a translation in that language: edit that one."
+        ) from None
+    return article
+
+
+def lock_article(article: Article) -> Article:
+    return Article.objects.select_for_update().get(pk=article.pk)
+
+
+def do_edit_article(
+    article: Article,
+    *,
+    actor: User,
+    title: str,
+    body: str,
+    note: str = "",
+    publish: bool = False,
+    translated_from_current_source: bool = False,
+) -> Article:
+    """Save a new version. The help center keeps showing the published version until this
+    one is published (`publish`, when the actor may). A translation's editor says whether
+    they brought it up to date with its source (`translated_from_current_source`)."""
+    title, body = _check(title, body)
+    with transaction.atomic():
+        article = lock_article(article)
+        if publish and not _may_publish(article, actor):
+            raise InvalidInput("This article needs a reviewer to publish it.")
+        article.title, article.body = title, body
+        article.updated_at = timezone.now()
+        if translated_from_current_source and article.translation_of is not None:
+            article.source_version = article.translation_of.version
+        version = _new_version(article, author=actor, note=note or "edited", now=article.updated_at)
+        if publish:
+            article.status = ArticleStatus.PUBLISHED
+            article.published_version = version
+        elif article.status == ArticleStatus.REVIEW:
+            article.status = (
+                ArticleStatus.DRAFT
+                if article.published_version is None
+                else (ArticleStatus.PUBLISHED)
+            )
+        article.save()
+        index_article(article)
+    return article
+
+
+def do_submit_for_review(article: Article, *, actor: User) -> Article:
+    """Ask a reviewer to publish the newest version."""
+    with transaction.atomic():
+        article = lock_article(article)
+        published = article.published_version
+        if published is not None and published.number == article.version:
+            raise InvalidInput("The newest version is already published.")
+        article.status = ArticleStatus.REVIEW
+        article.save(update_fields=["status"])
+    return article
+
+
+def do_publish_article(article: Article, *, actor: User) -> Article:
+    """Publish the newest version (reviewers only, when the article requires review)."""
+    with transaction.atomic():
+        article = lock_article(article)
+        if not _may_publish(article, actor):
+            raise InvalidInput("Only a reviewer (supervisor or admin) can publish this article.")
+        article.published_version = ArticleVersion.objects.get(
+            article=article, number=article.version
+        )
+        article.status = ArticleStatus.PUBLISHED
+        article.save(update_fields=["published_version", "status"])
+        index_article(article)
+    return article
+
+
+def do_unpublish_article(article: Article, *, actor: User) -> Article:
+    """Take the article off the help center and search (its versions stay)."""
+    with transaction.atomic():
+        article = lock_article(article)
+        if not _may_publish(article, actor):
+            raise InvalidInput("Only a reviewer (supervisor or admin) can unpublish this article.")
+        article.published_version = None
+        article.status = ArticleStatus.DRAFT
+        article.save(update_fields=["published_version", "status"])
+        index_article(article)
+    return article
+
+
+def do_restore_version(article: Article, number: int, *, actor: User) -> Article:
+    """Make an old version the newest again (a new version with its text: history is never
+    rewritten). Published at once only when the actor may publish."""
+    old = ArticleVersion.objects.filter(article=article, number=number).first()
+    if old is None:
+        raise InvalidInput(f"This article has no version {number}.")
+    return do_edit_article(
+        article,
+        actor=actor,
+        title=old.title,
+        body=old.body,
+        note=f"restored version {number}",
+        publish=article.status == ArticleStatus.PUBLISHED and _may_publish(article, actor),
+    )

@@ -1,0 +1,142 @@
+"""The knowledge base: articles in six languages, every save a version, translations linked to
+their source, and the search index kept beside them (knowledge/search.py).
+
+An article's public text is its *published version* (`published_version`): editing a published
+article makes a new version at once (the history), but the help center keeps showing the
+published one until the new version is published — directly by its author when the article
+does not require review, by a reviewer (supervisor or admin) when it does.
+
+A translation points at its source (`translation_of`) and remembers which version of the
+source it was translated from (`source_version`): when the source has moved on, the
+translation is *outdated* until someone updates it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class KbLanguage(models.TextChoices):
+    """The brand's six languages, in Django's codes (the API also accepts zh-Hans/zh-Hant)."""
+
+    EN = "en", "English"
+    NB = "nb", "Norsk bokmål"
+    ZH_HANS = "zh-hans", "简体中文"
+    ZH_HANT = "zh-hant", "繁體中文"
+    ET = "et", "Eesti"
+    PT = "pt", "Português"
+
+
+class ArticleStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    REVIEW = "review", "In review"
+    PUBLISHED = "published", "Published"
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=80, unique=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Article(models.Model):
+    language = models.CharField(max_length=8, choices=KbLanguage.choices)
+    slug = models.SlugField(max_length=120, allow_unicode=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField()  # Markdown, the newest version (rendered sanitised)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="articles"
+    )
+    status = models.CharField(
+        max_length=12, choices=ArticleStatus.choices, default=ArticleStatus.DRAFT
+    )
+    requires_review = models.BooleanField(default=False)
+    # The newest version's number, and the one the public sees (None: never published).
+    version = models.PositiveIntegerField(default=0)
+    published_version = models.ForeignKey(
+        "ArticleVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    translation_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="translations"
+    )
+    source_version = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["language", "slug"], name="article_slug_per_language"),
+            models.UniqueConstraint(
+                fields=["translation_of", "language"],
+                condition=Q(translation_of__isnull=False),
+                name="article_one_translation_per_language",
+            ),
+        ]
+        indexes = [models.Index(fields=["language", "status"], name="article_language_status")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.language})"
+
+    @property
+    def is_outdated(self) -> bool:
+        """A translation whose source changed after it was translated."""
+        source = self.translation_of
+        return (
+            source is not None
+            and self.source_version is not None
+            and source.version > self.source_version
+        )
+
+
+class ArticleVersion(models.Model):
+    """One save of an article: what it said, who wrote it, when."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["article", "number"], name="article_version_unique")
+        ]
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"{self.article_id} v{self.number}"
+
+
+class SearchEntry(models.Model):
+    """What search matches for one published article: the folded words and grams of its
+    published title and body (knowledge/text.py). The database's own full-text index is built
+    over these columns (SQLite FTS5 via triggers, PostgreSQL GIN over a weighted tsvector: see
+    migrations/0002); this table is the one both read."""
+
+    article = models.OneToOneField(
+        Article, on_delete=models.CASCADE, primary_key=True, related_name="search_entry"
+    )
+    language = models.CharField(max_length=8)
+    title_words = models.TextField()
+    title_grams = models.TextField()
+    body_words = models.TextField()
+    body_grams = models.TextField()
+
+    def __str__(self) -> str:
+        return f"search entry of article {self.article_id}"
