@@ -384,6 +384,11 @@ QUERIES: list[tuple[str, str, str]] = [
     ("pay invoice with direct debit", "en", "payment"),
     ("my phone was stolen", "en", "stolen"),
     ("mms not working", "en", "apn"),
+    ("internet on my phone stopped working", "en", "apn"),
+    ("transfer my number from another provider", "en", "port"),
+    ("forgot my pin code", "en", "puk"),
+    ("why is my bill so high", "en", "bill"),
+    ("speed reduced", "en", "data"),
     # Norwegian: compounds, inflections, no æøå
     ("hvordan bruke mobilen i utlandet", "nb", "roaming"),
     ("sjekke saldoen", "nb", "balance"),
@@ -398,6 +403,10 @@ QUERIES: list[tuple[str, str, str]] = [
     ("betale faktura avtalegiro", "nb", "payment"),
     ("mistet telefonen", "nb", "stolen"),
     ("bildemelding virker ikke", "nb", "apn"),
+    ("nettet er nede", "nb", "outage"),
+    ("glemt pinkoden", "nb", "puk"),
+    ("flytte nummeret mitt til dere", "nb", "port"),
+    ("hvorfor er regningen så høy", "nb", "bill"),
     # Estonian: rich inflection, õäöü dropped
     ("rändlus välismaal", "et", "roaming"),
     ("kuidas kasutada telefoni valismaal", "et", "roaming"),
@@ -411,6 +420,10 @@ QUERIES: list[tuple[str, str, str]] = [
     ("levi ei ole", "et", "outage"),
     ("arve tasumine otsekorraldusega", "et", "payment"),
     ("telefon varastati", "et", "stolen"),
+    ("internet ei tööta", "et", "apn"),
+    ("unustasin pin koodi", "et", "puk"),
+    ("kuidas maksta arvet", "et", "payment"),
+    ("kõneposti seadistus", "et", "voicemail"),
     # Portuguese: accents missing, inflections
     ("usar telemovel no estrangeiro", "pt", "roaming"),
     ("consultar saldo", "pt", "balance"),
@@ -424,6 +437,10 @@ QUERIES: list[tuple[str, str, str]] = [
     ("sem rede na minha zona", "pt", "outage"),
     ("pagar fatura debito direto", "pt", "payment"),
     ("telemovel roubado", "pt", "stolen"),
+    ("a internet nao funciona", "pt", "apn"),
+    ("esqueci o pin", "pt", "puk"),
+    ("porque a fatura e tao alta", "pt", "bill"),
+    ("mudar de operador sem perder o numero", "pt", "port"),
     # Simplified Chinese (and Traditional queries against Simplified articles)
     ("怎么查余额", "zh-hans", "balance"),
     ("国外漫游", "zh-hans", "roaming"),
@@ -437,6 +454,9 @@ QUERIES: list[tuple[str, str, str]] = [
     ("手机被偷了", "zh-hans", "stolen"),
     ("查詢餘額", "zh-hans", "balance"),
     ("國外漫遊", "zh-hans", "roaming"),
+    ("上不了网", "zh-hans", "apn"),
+    ("忘记PIN码", "zh-hans", "puk"),
+    ("网速很慢", "zh-hans", "data"),
     # Traditional Chinese (and Simplified queries against Traditional articles)
     ("怎麼查餘額", "zh-hant", "balance"),
     ("國外漫遊", "zh-hant", "roaming"),
@@ -450,4 +470,7 @@ QUERIES: list[tuple[str, str, str]] = [
     ("手機被竊", "zh-hant", "stolen"),
     ("查询余额", "zh-hant", "balance"),
     ("账单说明", "zh-hant", "bill"),
+    ("無法上網", "zh-hant", "apn"),
+    ("忘記PIN碼", "zh-hant", "puk"),
+    ("網速變慢", "zh-hant", "data"),
 ]
