@@ -24,6 +24,7 @@ from teamline.core import jsonsafe
 from teamline.core.apischema import ErrorOut
 from teamline.core.errors import TeamlineError
 from teamline.customers.api import router as customers_router
+from teamline.knowledge.api import router as knowledge_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
 
 
@@ -162,6 +163,7 @@ def _mount() -> None:
     api.add_router("/app", app_router)
     api.add_router("/callbacks", callbacks_router)
     api.add_router("/appointments", appointments_router)
+    api.add_router("/kb", knowledge_router)
 
 
 _mount()

@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("desk/", include("teamline.desk.urls")),
     path("widget/", include("teamline.widget.urls")),
+    # The public help center (published knowledge-base articles, search).
+    path("help/", include("teamline.knowledge.urls")),
     # Provider webhooks: /webhooks/<provider>/<inbox public id>/[<suffix>] (connectors/views.py)
     path("webhooks/", include("teamline.connectors.urls")),
     # Uploaded photos (agents, teams) are public: the widget shows them to customers.

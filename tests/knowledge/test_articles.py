@@ -3,7 +3,7 @@ and search see only the published version, translations know when their source m
 
 import pytest
 
-from teamline.core.errors import InvalidInput
+from teamline.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from teamline.core.testing import create_agent, create_user
 from teamline.knowledge.actions import (
     do_create_article,
@@ -67,7 +67,7 @@ def test_editing_a_published_article_keeps_the_public_version_until_published():
 def test_an_article_that_requires_review_is_published_by_a_reviewer_only():
     agent = create_agent()
     supervisor = create_user(role="supervisor")
-    with pytest.raises(InvalidInput, match="needs a reviewer"):
+    with pytest.raises(Forbidden, match="needs a reviewer"):
         do_create_article(
             actor=agent,
             title="Prices",
@@ -81,7 +81,7 @@ def test_an_article_that_requires_review_is_published_by_a_reviewer_only():
     )
     article = do_submit_for_review(article, actor=agent)
     assert article.status == ArticleStatus.REVIEW
-    with pytest.raises(InvalidInput, match="Only a reviewer"):
+    with pytest.raises(Forbidden, match="Only a reviewer"):
         do_publish_article(article, actor=agent)
     assert do_publish_article(article, actor=supervisor).status == ArticleStatus.PUBLISHED
 
@@ -96,7 +96,7 @@ def test_restoring_an_old_version_adds_a_new_version_with_its_text():
     assert article.version == 3 and article.body == "On the card."
     assert article.published_version.number == 3
     assert article.versions.first().note == "restored version 1"
-    with pytest.raises(InvalidInput, match="no version 9"):
+    with pytest.raises(NotFound, match="no version 9"):
         do_restore_version(article, 9, actor=agent)
 
 
@@ -116,9 +116,9 @@ def test_a_translation_is_outdated_when_its_source_changes():
         norsk, actor=agent, title="Roaming", body="Som hjemme.", translated_from_current_source=True
     )
     assert not norsk.is_outdated
-    with pytest.raises(InvalidInput, match="already has a translation"):
+    with pytest.raises(Conflict, match="already has a translation"):
         do_create_article(actor=agent, title="R", body="B", language="nb", translation_of=source)
-    with pytest.raises(InvalidInput, match="another language"):
+    with pytest.raises(Conflict, match="another language"):
         do_create_article(actor=agent, title="R", body="B", language="en", translation_of=source)
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from teamline.accounts.models import Role, User
-from teamline.core.errors import InvalidInput
+from teamline.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from teamline.core.jsonsafe import check_text
 
 from .models import Article, ArticleStatus, ArticleVersion, Category, KbLanguage
@@ -110,7 +110,7 @@ def do_create_article(
             translation_of = translation_of.translation_of
         assert translation_of is not None
         if translation_of.language == language:
-            raise InvalidInput("A translation must be in another language than its source.")
+            raise Conflict("A translation must be in another language than its source.")
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -129,7 +129,7 @@ def do_create_article(
                 updated_at=now,
             )
             if publish and not _may_publish(article, actor):
-                raise InvalidInput("This article needs a reviewer to publish it.")
+                raise Forbidden("This article needs a reviewer to publish it.")
             article.save()
             version = _new_version(article, author=actor, note="created", now=now)
             if publish:
@@ -138,7 +138,7 @@ def do_create_article(
             article.save()
             index_article(article)
     except IntegrityError:
-        raise InvalidInput(
+        raise Conflict(
             "This article already has a translation in that language: edit that one."
         ) from None
     return article
@@ -165,7 +165,7 @@ def do_edit_article(
     with transaction.atomic():
         article = lock_article(article)
         if publish and not _may_publish(article, actor):
-            raise InvalidInput("This article needs a reviewer to publish it.")
+            raise Forbidden("This article needs a reviewer to publish it.")
         article.title, article.body = title, body
         article.updated_at = timezone.now()
         if translated_from_current_source and article.translation_of is not None:
@@ -191,7 +191,7 @@ def do_submit_for_review(article: Article, *, actor: User) -> Article:
         article = lock_article(article)
         published = article.published_version
         if published is not None and published.number == article.version:
-            raise InvalidInput("The newest version is already published.")
+            raise Conflict("The newest version is already published.")
         article.status = ArticleStatus.REVIEW
         article.save(update_fields=["status"])
     return article
@@ -202,7 +202,7 @@ def do_publish_article(article: Article, *, actor: User) -> Article:
     with transaction.atomic():
         article = lock_article(article)
         if not _may_publish(article, actor):
-            raise InvalidInput("Only a reviewer (supervisor or admin) can publish this article.")
+            raise Forbidden("Only a reviewer (supervisor or admin) can publish this article.")
         article.published_version = ArticleVersion.objects.get(
             article=article, number=article.version
         )
@@ -217,7 +217,7 @@ def do_unpublish_article(article: Article, *, actor: User) -> Article:
     with transaction.atomic():
         article = lock_article(article)
         if not _may_publish(article, actor):
-            raise InvalidInput("Only a reviewer (supervisor or admin) can unpublish this article.")
+            raise Forbidden("Only a reviewer (supervisor or admin) can unpublish this article.")
         article.published_version = None
         article.status = ArticleStatus.DRAFT
         article.save(update_fields=["published_version", "status"])
@@ -230,7 +230,7 @@ def do_restore_version(article: Article, number: int, *, actor: User) -> Article
     rewritten). Published at once only when the actor may publish."""
     old = ArticleVersion.objects.filter(article=article, number=number).first()
     if old is None:
-        raise InvalidInput(f"This article has no version {number}.")
+        raise NotFound(f"This article has no version {number}.")
     return do_edit_article(
         article,
         actor=actor,
