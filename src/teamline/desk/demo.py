@@ -27,6 +27,8 @@ from teamline.conversations.actions import (
 from teamline.conversations.models import Conversation, Inbox, Status
 from teamline.customers.actions import do_create_customer
 from teamline.customers.models import Identity, IdentityKind
+from teamline.knowledge.actions import do_create_article
+from teamline.knowledge.models import Article
 from teamline.routing.actions import do_assign_conversation
 from teamline.teams.actions import do_add_team_member, do_create_team
 from teamline.teams.models import Team
@@ -148,6 +150,7 @@ def seed_demo() -> list[DemoLogin]:
                 greeting="您好！您的 Nordlys 团队随时为您服务。",
             )
     _seed_history(teams, inbox)
+    _seed_help_center(User.objects.get(username=ADMIN[0]))
     return logins
 
 
@@ -182,3 +185,60 @@ def _seed_history(teams: dict[str, Team], inbox: Inbox) -> None:
         do_add_note(conversation, "Checked the network dashboard; nothing reported.", actor=agent)
         if conversation.status != Status.RESOLVED:
             do_change_status(conversation, Status.RESOLVED, actor=agent)
+
+
+# The demo help center (/help/): a few answers in English, Norwegian and Chinese, linked as
+# translations. Each article: its English text first, then its translations.
+HELP_CENTER = [
+    [
+        ("en", "Using your phone abroad (roaming)",
+         "In the EU and EEA you call, text and use mobile data at **home prices**.\n\n"
+         "Outside the EU, turn on roaming in the app before you travel and buy a travel "
+         "data pack."),
+        ("nb", "Bruke telefonen i utlandet (roaming)",
+         "I EU og EØS ringer og surfer du til **samme pris som hjemme**.\n\n"
+         "Utenfor EU slår du på roaming i appen før du reiser og kjøper en datapakke for reise."),
+        ("zh-hans", "在国外使用手机（漫游）",
+         "在欧盟和欧洲经济区，通话、短信和移动数据按**国内价格**计费。\n\n"
+         "去欧盟以外的地方，请在出发前在应用里开通漫游，并购买旅行流量包。"),
+    ],
+    [
+        ("en", "Check your balance and data left",
+         "See your balance and the data left this month in the app, or text **BALANCE** or "
+         "**DATA** to 2200. When your data runs out, buy an extra 1 GB or 5 GB pack."),
+        ("nb", "Sjekk saldo og hvor mye data du har igjen",
+         "Se saldo og data igjen denne måneden i appen, eller send **SALDO** eller **DATA** "
+         "til 2200. Når dataen er brukt opp, kan du kjøpe 1 GB eller 5 GB ekstra."),
+        ("zh-hans", "查询余额和剩余流量",
+         "在应用里查看余额和本月剩余流量，或发送**余额**或**流量**到2200。"
+         "流量用完后，可以购买1GB或5GB流量包。"),
+    ],
+    [
+        ("en", "SIM card locked: PIN and PUK code",
+         "After three wrong PIN codes the SIM card locks. Enter the PUK code from the card "
+         "holder or My page, then choose a new PIN code."),
+        ("nb", "SIM-kortet er sperret: PIN- og PUK-kode",
+         "Etter tre feil PIN-koder sperres SIM-kortet. Tast PUK-koden fra kortholderen eller "
+         "Min side, og velg en ny PIN-kode."),
+        ("zh-hans", "SIM卡被锁：PIN码和PUK码",
+         "连续输错三次PIN码后SIM卡会被锁定。请输入卡托上或我的页面里的PUK码，然后设置新的PIN码。"),
+    ],
+]  # fmt: skip
+
+
+def _seed_help_center(author: User) -> None:
+    if Article.objects.exists():
+        return
+    with transaction.atomic():
+        for family in HELP_CENTER:
+            source = None
+            for language, title, body in family:
+                article = do_create_article(
+                    actor=author,
+                    title=title,
+                    body=body,
+                    language=language,
+                    publish=True,
+                    translation_of=source,
+                )
+                source = source or article

@@ -35,29 +35,31 @@ WORDS: dict[str, dict[str, str]] = {
            "results": "Results for", "none": "Nothing found. Try other words, "
                    "or contact your team.",
            "language": "Language", "articles": "Articles", "home": "Help center home",
-           "other": "Other"},
+           "other": "Other", "translations": "Also in"},
     "nb": {"title": "Hjelpesenter", "search": "Søk", "placeholder": "Hva kan vi hjelpe med?",
            "results": "Treff for", "none": "Ingen treff. Prøv andre ord, "
                    "eller kontakt teamet ditt.",
            "language": "Språk", "articles": "Artikler", "home": "Hjelpesenterets forside",
-           "other": "Annet"},
+           "other": "Annet", "translations": "Også på"},
     "zh-hans": {"title": "帮助中心", "search": "搜索", "placeholder": "有什么可以帮您？",
                 "results": "搜索结果：", "none": "没有找到。请换个说法，或联系您的团队。",
-                "language": "语言", "articles": "文章", "home": "帮助中心首页", "other": "其他"},
+                "language": "语言", "articles": "文章", "home": "帮助中心首页", "other": "其他",
+                "translations": "其他语言版本"},
     "zh-hant": {"title": "說明中心", "search": "搜尋", "placeholder": "需要什麼協助？",
                 "results": "搜尋結果：", "none": "找不到結果。請換個說法，或聯絡您的團隊。",
-                "language": "語言", "articles": "文章", "home": "說明中心首頁", "other": "其他"},
+                "language": "語言", "articles": "文章", "home": "說明中心首頁", "other": "其他",
+                "translations": "其他語言版本"},
     "et": {"title": "Abikeskus", "search": "Otsi", "placeholder": "Kuidas saame aidata?",
            "results": "Tulemused:", "none": "Midagi ei leitud. Proovi teisi sõnu "
                    "või võta meiega ühendust.",
            "language": "Keel", "articles": "Artiklid", "home": "Abikeskuse avaleht",
-           "other": "Muu"},
+           "other": "Muu", "translations": "Ka teistes keeltes"},
     "pt": {"title": "Centro de ajuda", "search": "Pesquisar",
            "placeholder": "Como podemos ajudar?",
            "results": "Resultados para", "none": "Nada encontrado. Tente outras palavras "
                    "ou contacte a sua equipa.",
            "language": "Idioma", "articles": "Artigos", "home": "Início do centro de ajuda",
-           "other": "Outros"},
+           "other": "Outros", "translations": "Também em"},
 }  # fmt: skip
 HTML_LANG = {"zh-hans": "zh-Hans", "zh-hant": "zh-Hant"}
 
@@ -125,7 +127,11 @@ def article(request: HttpRequest, language: str, slug: str) -> HttpResponse:
     version = found.published_version
     assert version is not None
     translations = [
-        (other.language, reverse("help:article", args=[other.language, other.slug]))
+        (
+            other.language,
+            KbLanguage(other.language).label,
+            reverse("help:article", args=[other.language, other.slug]),
+        )
         for other in _translations(found)
     ]
     return render(
