@@ -140,3 +140,16 @@ class SearchEntry(models.Model):
 
     def __str__(self) -> str:
         return f"search entry of article {self.article_id}"
+
+
+class SearchTerm(models.Model):
+    """How many indexed articles hold each term (a word, a gram). Search plans a query with it:
+    a word nobody wrote is a typo or an inflection (its grams are searched instead), a term in
+    most articles says nothing (it is left out), so the OR the database evaluates stays short
+    and selective. Kept in step by knowledge.search.index_article."""
+
+    term = models.CharField(max_length=64, primary_key=True)
+    documents = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.term} ({self.documents})"

@@ -2,9 +2,13 @@
 
 Articles and queries go through the same folding and tokenising (knowledge/text.py); the
 database ranks: SQLite with FTS5's BM25 over the four columns of `knowledge_fts`, PostgreSQL
-with ts_rank over a weighted tsvector served by a GIN index (migrations/0002). A query is the
-OR of its words and grams, so a typo, an inflection or the other Chinese script still shares
-most terms with the right article, and the ranking does the rest.
+with ts_rank over a weighted tsvector served by a GIN index (migrations/0002).
+
+A query is planned against the term counts (`SearchTerm`) before it is sent: each word the
+help center knows is searched as a word; its grams are searched too (an inflection or a typo
+still shares most of them with the right article), except grams in many articles, which say
+nothing and only make the OR slow; a word nobody wrote is searched by its grams only; a term in
+most articles is left out. The database then evaluates a short, selective OR.
 
 Only published versions are indexed (`index_article` runs in the transaction that publishes
 or unpublishes), so a search never shows a draft."""
@@ -15,14 +19,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F
 
-from .models import Article, ArticleVersion, SearchEntry
-from .text import fold, terms
+from .models import Article, ArticleVersion, SearchEntry, SearchTerm
+from .text import fold, terms, units
 
 # What a query may be: longer text is cut (a pasted message still finds its articles).
 MAX_QUERY_CHARS = 300
-MAX_QUERY_TERMS = 80
+MAX_QUERY_TERMS = 60
+# A word in more than this share of articles says nothing about any of them.
+COMMON_WORD_SHARE = 0.3
+# A gram in more than this share of articles (and more than GRAM_FLOOR) is left out.
+COMMON_GRAM_SHARE = 0.03
+GRAM_FLOOR = 30
 MAX_LIMIT = 50
 # Column weights, title words first (SQLite's bm25 takes one per column in order).
 WEIGHTS = {"title_words": 8.0, "title_grams": 3.0, "body_words": 2.0, "body_grams": 1.0}
@@ -43,34 +53,85 @@ class Hit:
     score: float
 
 
-def index_article(article: Article) -> None:
-    """Make search see the article's published version (or nothing, when unpublished)."""
-    version: ArticleVersion | None = article.published_version
-    if version is None:
-        SearchEntry.objects.filter(article=article).delete()
-        return
+def _entry_terms(entry: SearchEntry | None) -> set[str]:
+    if entry is None:
+        return set()
+    return {
+        term
+        for column in (entry.title_words, entry.title_grams, entry.body_words, entry.body_grams)
+        for term in column.split()
+    }
+
+
+def count_terms(added: set[str], removed: set[str]) -> None:
+    """Keep SearchTerm in step: `added` terms are now in one more article, `removed` in one
+    less. Race-free under concurrent publishing (conditional updates, rows created first)."""
+    if added:
+        SearchTerm.objects.bulk_create(
+            [SearchTerm(term=term, documents=0) for term in added], ignore_conflicts=True
+        )
+        SearchTerm.objects.filter(term__in=added).update(documents=F("documents") + 1)
+    if removed:
+        SearchTerm.objects.filter(term__in=removed, documents__gt=0).update(
+            documents=F("documents") - 1
+        )
+
+
+def entry_for(article: Article, version: ArticleVersion) -> SearchEntry:
     title_words, title_grams = terms(version.title).as_text()
     body_words, body_grams = terms(version.body).as_text()
-    SearchEntry.objects.update_or_create(
+    return SearchEntry(
         article=article,
-        defaults={
-            "language": article.language,
-            "title_words": title_words,
-            "title_grams": title_grams,
-            "body_words": body_words,
-            "body_grams": body_grams,
-        },
+        language=article.language,
+        title_words=title_words,
+        title_grams=title_grams,
+        body_words=body_words,
+        body_grams=body_grams,
     )
 
 
+def index_article(article: Article) -> None:
+    """Make search see the article's published version (or nothing, when unpublished)."""
+    with transaction.atomic():
+        old = SearchEntry.objects.select_for_update().filter(article=article).first()
+        version: ArticleVersion | None = article.published_version
+        new = entry_for(article, version) if version is not None else None
+        if new is None:
+            if old is not None:
+                old.delete()
+        else:
+            new.save()
+        before, after = _entry_terms(old), _entry_terms(new)
+        count_terms(after - before, before - after)
+
+
 def query_terms(query: str) -> list[str]:
-    """The distinct terms of a query, words first, bounded."""
-    found = terms(query[:MAX_QUERY_CHARS])
-    seen: dict[str, None] = {}
-    for term in [*found.words, *found.grams]:
-        if _TERM.match(term):
-            seen.setdefault(term, None)
-    return list(seen)[:MAX_QUERY_TERMS]
+    """The terms a query is searched with (see the module docstring), rarest first."""
+    found = [unit for unit in units(query[:MAX_QUERY_CHARS]) if unit.words]
+    candidates = {t for unit in found for t in (*unit.words, *unit.grams) if _TERM.match(t)}
+    if not candidates:
+        return []
+    documents = dict(
+        SearchTerm.objects.filter(term__in=candidates, documents__gt=0).values_list(
+            "term", "documents"
+        )
+    )
+    if not documents:
+        return []
+    total = max(1, SearchEntry.objects.count())
+    common_word = max(3, total * COMMON_WORD_SHARE)
+    common_gram = max(GRAM_FLOOR, total * COMMON_GRAM_SHARE)
+    chosen: dict[str, int] = {}
+    for unit in found:
+        for word in unit.words:
+            if 0 < documents.get(word, 0) <= common_word:
+                chosen[word] = documents[word]
+        for gram in unit.grams:
+            if 0 < documents.get(gram, 0) <= common_gram:
+                chosen[gram] = documents[gram]
+    if not chosen:  # every term is common: the rarest few still rank something
+        chosen = dict(sorted(documents.items(), key=lambda kv: kv[1])[:3])
+    return sorted(chosen, key=lambda term: chosen[term])[:MAX_QUERY_TERMS]
 
 
 def search(query: str, *, languages: list[str] | None = None, limit: int = 10) -> list[Hit]:

@@ -58,19 +58,25 @@ class Terms:
         return " ".join(self.words), " ".join(self.grams)
 
 
+def units(text: str) -> list[Terms]:
+    """`text` cut into its runs (a Latin word, a stretch of Chinese), each with its words and
+    grams: what a query is planned from (knowledge/search.py)."""
+    found: list[Terms] = []
+    for run in _RUN.findall(fold(text)):
+        if _HAN_RUN.fullmatch(run):
+            bigrams = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+            found.append(Terms(bigrams, list(run)))
+            continue
+        word = run[:MAX_WORD]
+        found.append(Terms([word], [word[i : i + 3] for i in range(len(word) - 2)]))
+    return found
+
+
 def terms(text: str) -> Terms:
     """The words and grams of `text` (in order, repeated as often as they occur)."""
     words: list[str] = []
     grams: list[str] = []
-    for run in _RUN.findall(fold(text)):
-        if _HAN_RUN.fullmatch(run):
-            grams.extend(run)
-            if len(run) == 1:
-                words.append(run)
-            else:
-                words.extend(run[i : i + 2] for i in range(len(run) - 1))
-            continue
-        word = run[:MAX_WORD]
-        words.append(word)
-        grams.extend(word[i : i + 3] for i in range(len(word) - 2))
+    for unit in units(text):
+        words.extend(unit.words)
+        grams.extend(unit.grams)
     return Terms(words, grams)
