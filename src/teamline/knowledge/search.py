@@ -105,8 +105,9 @@ def index_article(article: Article) -> None:
         count_terms(after - before, before - after)
 
 
-def query_terms(query: str) -> list[str]:
-    """The terms a query is searched with (see the module docstring), rarest first."""
+def plan(query: str, languages: list[str] | None = None) -> list[str]:
+    """The terms a query is searched with, rarest first (module docstring). Shares are taken
+    among the articles of `languages` (all when None)."""
     found = [unit for unit in units(query[:MAX_QUERY_CHARS]) if unit.words]
     candidates = {t for unit in found for t in (*unit.words, *unit.grams) if _TERM.match(t)}
     if not candidates:
@@ -118,31 +119,43 @@ def query_terms(query: str) -> list[str]:
     )
     if not documents:
         return []
-    total = max(1, SearchEntry.objects.count())
+    entries = SearchEntry.objects.all()
+    if languages:
+        entries = entries.filter(language__in=languages)
+    total = max(1, entries.count())
     common_word = max(3, total * COMMON_WORD_SHARE)
     common_gram = max(GRAM_FLOOR, total * COMMON_GRAM_SHARE)
     chosen: dict[str, int] = {}
     for unit in found:
-        for word in unit.words:
-            if 0 < documents.get(word, 0) <= common_word:
+        known = [w for w in unit.words if w in documents]
+        for word in known:
+            if documents[word] <= common_word:
                 chosen[word] = documents[word]
+        # A word somebody wrote brings its rarer grams (inflected forms of it); a word nobody
+        # wrote (a typo, an unseen inflection) is searched by every gram that still tells.
+        cap = common_gram if len(known) == len(unit.words) else common_word
         for gram in unit.grams:
-            if 0 < documents.get(gram, 0) <= common_gram:
+            if 0 < documents.get(gram, 0) <= cap:
                 chosen[gram] = documents[gram]
     if not chosen:  # every term is common: the rarest few still rank something
         chosen = dict(sorted(documents.items(), key=lambda kv: kv[1])[:3])
     return sorted(chosen, key=lambda term: chosen[term])[:MAX_QUERY_TERMS]
 
 
+def query_terms(query: str, languages: list[str] | None = None) -> list[str]:
+    """The terms a query is searched with, rarest first."""
+    return plan(query, languages)
+
+
 def search(query: str, *, languages: list[str] | None = None, limit: int = 10) -> list[Hit]:
     """Published articles matching `query`, best first (in `languages` when given)."""
-    wanted = query_terms(query)
-    if not wanted:
+    planned = plan(query, languages)
+    if not planned:
         return []
     limit = max(1, min(limit, MAX_LIMIT))
     if connection.vendor == "postgresql":
-        return _search_postgresql(wanted, languages, limit)
-    return _search_sqlite(wanted, languages, limit)
+        return _search_postgresql(planned, languages, limit)
+    return _search_sqlite(planned, languages, limit)
 
 
 def _search_sqlite(wanted: list[str], languages: list[str] | None, limit: int) -> list[Hit]:
