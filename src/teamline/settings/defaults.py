@@ -247,6 +247,16 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 LANGUAGE_CODE = "en"
+# The languages Teamline speaks to customers and staff (the IVR's prompts, the desk): one list
+# for both. Regional voices (zh-hk Cantonese, pt-br) use their base language's translations.
+LANGUAGES = [
+    ("en", "English"),
+    ("nb", "Norsk bokmål"),
+    ("zh-hans", "简体中文"),
+    ("zh-hant", "繁體中文"),
+    ("et", "Eesti"),
+    ("pt", "Português"),
+]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
