@@ -5,6 +5,7 @@ as on any day. Whole calls go through the fake TwiML provider (tests/connectors/
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from teamline.accounts.models import AgentProfile
+from teamline.connectors.admin import InboxForm
 from teamline.conversations.models import Conversation, Inbox, Priority, TimelineEvent
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
 from teamline.customers.actions import do_add_identity
@@ -217,3 +219,52 @@ def test_an_urgent_option_may_be_given_as_a_number(inbox):
     inbox.config = {"urgent_option": 7}
 
     assert urgent_key(inbox) == "7"
+
+
+def test_malformed_urgent_words_are_ignored_not_a_server_error(phone, inbox, oslo, kari):
+    inbox.config = {**inbox.config, "urgent_words": ["fraud"]}
+    inbox.save()
+    customer(oslo)
+    urgent_matters_only(oslo)
+
+    phone.call(NORA, inputs=[Speech("it is an emergency")])
+
+    assert Conversation.objects.get(customer__identities__value=NORA).assignee_id == kari.pk
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        ({"urgent_option": "1"}, "urgent_option must be one of the keys 3, 4, 5, 6, 7, 8"),
+        ({"urgent_option": "8", "urgent_words": ["fraud"]}, "urgent_words must map a language"),
+        ({"urgent_option": "8", "urgent_words": {"nb": ["haster"]}}, "urgent_words must map"),
+    ],
+)
+def test_the_admin_form_refuses_an_urgent_option_that_cannot_work(oslo, config, error):
+    form = InboxForm(
+        data={
+            "name": "Nordlys phone",
+            "kind": "voice",
+            "default_team": oslo.pk,
+            "config": json.dumps(config),
+            "is_active": True,
+        }
+    )
+
+    assert not form.is_valid()
+    assert any(error in message for message in form.errors["config"])
+
+
+def test_the_admin_form_takes_a_good_urgent_option(oslo):
+    form = InboxForm(
+        data={
+            "name": "Nordlys phone",
+            "kind": "voice",
+            "default_team": oslo.pk,
+            "config": json.dumps({"urgent_option": "8", "urgent_words": {"nb": "haster|akutt"}}),
+            "is_active": True,
+            "secret": "webhook-secret",
+        }
+    )
+
+    assert form.is_valid(), form.errors

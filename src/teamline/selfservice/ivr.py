@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from teamline.connectors.voice import (
+    URGENT_OPTION_KEYS,
     CallRequest,
     Dial,
     Gather,
@@ -83,8 +84,6 @@ HOLD_PAUSE_SECONDS = 30
 MENU_TIMEOUT_SECONDS = 6
 FINAL_STATUSES = frozenset({"completed", "canceled", "busy", "failed", "no-answer"})
 MAX_OUTAGES_SPOKEN = 3
-# Keys an inbox may give its urgent option (config["urgent_option"]); 0, 1, 2 and 9 are the menu's.
-URGENT_KEYS = ("3", "4", "5", "6", "7", "8")
 
 
 @dataclass(frozen=True)
@@ -287,8 +286,12 @@ def urgent_key(inbox: Inbox) -> str | None:
     key = str((inbox.config or {}).get("urgent_option") or "").strip()
     if not key:
         return None
-    if key not in URGENT_KEYS:
-        logger.warning("inbox %s: urgent_option %r is not one of %s", inbox.pk, key, URGENT_KEYS)
+    if key not in URGENT_OPTION_KEYS:
+        # The admin form refuses it (connectors.voice.config_problems); one stored otherwise
+        # (the API, a shell) is left out of the menu rather than taking a menu key.
+        logger.warning(
+            "inbox %s: urgent_option %r is not one of %s", inbox.pk, key, URGENT_OPTION_KEYS
+        )
         return None
     return key
 
@@ -298,9 +301,10 @@ def _urgent_words(inbox: Inbox, language: str) -> list[str]:
     for the call's language (config["urgent_words"][<language>], '|'-separated)."""
     # Translators: keywords a caller may say for the urgent option, separated by |.
     words = _("urgent|emergency").split("|")
-    configured = ((inbox.config or {}).get("urgent_words") or {}).get(language)
-    if not configured:
-        configured = ((inbox.config or {}).get("urgent_words") or {}).get(prompt_language(language))
+    by_language = (inbox.config or {}).get("urgent_words")
+    if not isinstance(by_language, dict):
+        return words
+    configured = by_language.get(language) or by_language.get(prompt_language(language))
     if isinstance(configured, str):
         words += configured.split("|")
     return words
