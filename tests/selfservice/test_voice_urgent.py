@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
@@ -20,7 +21,9 @@ from teamline.customers.actions import do_add_identity
 from teamline.routing.models import Callback, WorkItem, WorkState
 from teamline.selfservice.ivr import urgent_key
 from teamline.selfservice.models import VoiceCall
-from teamline.teams.actions import do_set_service_mode
+from teamline.teams.actions import do_add_holiday, do_set_service_mode
+from teamline.teams.hours import note_config_change
+from teamline.teams.models import ServiceMode, Team
 from tests.connectors.fake_twiml import FakeTwimlProvider, Speech
 
 pytestmark = pytest.mark.django_db
@@ -268,3 +271,21 @@ def test_the_admin_form_takes_a_good_urgent_option(oslo):
     )
 
     assert form.is_valid(), form.errors
+
+
+def test_on_a_holiday_with_urgent_matters_only_the_urgent_key_reaches_the_agent_on_duty(
+    phone, oslo, kari
+):
+    customer(oslo)
+    today = timezone.localtime(timezone.now(), ZoneInfo(oslo.timezone)).date()
+    do_add_holiday(oslo, today, "Grunnlovsdag")
+    Team.objects.filter(pk=oslo.pk).update(holiday_mode=ServiceMode.LIMITED)
+    note_config_change()
+
+    call = phone.call(NORA, inputs=["8"])
+
+    assert call.heard[1] == (
+        "Your team takes urgent matters only now and answers everyone tomorrow at 00:00."
+    )
+    assert call.heard[3] == URGENT_MENU
+    assert call.heard[-1] == "Kari from your team has your call and will call you right back."
