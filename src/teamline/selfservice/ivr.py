@@ -99,8 +99,7 @@ class Voice:
 # regional variants with a voice of their own, whose prompts are their base language's: pt-br
 # finds the pt catalog by gettext's own fallback (and a pt_BR one first, if it is ever added);
 # zh-hk needs `PROMPT_LANGUAGES` (gettext would look for zh_HK, then zh). An inbox may
-# override a voice with
-# config["voices"][<language>] = {"say": …, "voice": …, "speech": …}.
+# override a voice with config["voices"][<language>] = {"say": …, "voice": …, "speech": …}.
 VOICES: dict[str, Voice] = {
     "en": Voice("en-GB", "Polly.Amy", "en-GB"),
     "nb": Voice("nb-NO", "Polly.Liv", "nb-NO"),
