@@ -98,7 +98,7 @@ def prefers(number: str, language: str, team) -> None:
             "Tere tulemast, siin Nordlys Oslo.",
         ),
         (LISBON, "pt", "pt-PT", "Polly.Ines", "pt-PT", "Bem-vindo à equipa Nordlys Oslo."),
-        (SAO_PAULO, "pt-br", "pt-BR", "Polly.Camila", "pt-BR", "Bem-vindo à equipa Nordlys Oslo."),
+        (SAO_PAULO, "pt-br", "pt-BR", "Polly.Camila", "pt-BR", "Bem-vindo à equipe Nordlys Oslo."),
     ],
 )
 def test_a_caller_hears_their_countrys_language_in_their_regions_voice(
@@ -153,7 +153,7 @@ def test_the_inbox_default_may_be_one_of_the_new_languages(phone, inbox):
         (TALLINN, Speech("null"), "Olete järjekorras 1."),
         (TALLINN, Speech("palun klienditeenindajat"), "Olete järjekorras 1."),
         (LISBON, Speech("quero falar com uma pessoa"), "É o número 1 na fila."),
-        (SAO_PAULO, Speech("atendente por favor"), "É o número 1 na fila."),
+        (SAO_PAULO, Speech("atendente por favor"), "Você é o número 1 na fila."),
     ],
 )
 def test_the_team_by_voice_in_each_new_language(phone, caller, said, heard):
@@ -173,7 +173,7 @@ def test_the_team_by_voice_in_each_new_language(phone, caller, said, heard):
         ),
         (
             SAO_PAULO,
-            "Não encontrei nenhum contrato para este número; marque 0 para falar com a sua equipa.",
+            "Não encontrei nenhum plano para este número; digite 0 para falar com sua equipe.",
         ),
     ],
 )
@@ -188,6 +188,6 @@ def test_one_list_of_languages_serves_the_ivr_and_the_desk():
     # Every language has a voice, and every call language's prompts are one of the six.
     assert set(codes) <= set(VOICES)
     assert {prompt_language(code) for code in VOICES} <= {*codes, "pt-br"}
-    for code in codes[1:]:
+    for code in [*codes[1:], "pt-br"]:
         catalog = LOCALE / translation.to_locale(code) / "LC_MESSAGES"
         assert (catalog / "django.po").exists() and (catalog / "django.mo").exists(), code

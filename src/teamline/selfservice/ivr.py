@@ -96,9 +96,9 @@ class Voice:
 # The voice of each call language (Twilio's Amazon Polly and Google voices, as Twilio pairs them
 # with a <Say> language; <Gather> speech languages are Twilio's speech recognition tags). A call
 # language is a Django language code: the six prompt languages (settings.LANGUAGES) and two
-# regional variants with a voice of their own, whose prompts are their base language's: pt-br
-# finds the pt catalog by gettext's own fallback (and a pt_BR one first, if it is ever added);
-# zh-hk needs `PROMPT_LANGUAGES` (gettext would look for zh_HK, then zh). An inbox may
+# regional variants with a voice of their own: pt-br has its own catalog (pt_BR, which gettext
+# finds before pt, and falls back to pt for anything missing); zh-hk reads the zh-hant prompts
+# (`PROMPT_LANGUAGES`: gettext would look for zh_HK, then zh). An inbox may
 # override a voice with config["voices"][<language>] = {"say": …, "voice": …, "speech": …}.
 VOICES: dict[str, Voice] = {
     "en": Voice("en-GB", "Polly.Amy", "en-GB"),

@@ -248,7 +248,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 LANGUAGE_CODE = "en"
 # The languages Teamline speaks to customers and staff (the IVR's prompts, the desk): one list
-# for both. Regional voices (zh-hk Cantonese, pt-br) use their base language's translations.
+# for both. Regional variants are not listed: the IVR's zh-hk (Cantonese) reads the zh-hant
+# prompts, and a pt-br catalog, where there is one, falls back to pt.
 LANGUAGES = [
     ("en", "English"),
     ("nb", "Norsk bokmål"),
