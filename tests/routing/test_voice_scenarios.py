@@ -219,3 +219,19 @@ def test_switching_channel_never_lowers_a_priority():
     waiting.refresh_from_db()
     assert (waiting.priority, work_item(waiting).priority) == (2, 2)
     assert work_item(waiting).channel_kind == "voice"
+
+
+def test_in_limited_mode_an_urgent_call_hears_a_wait_and_an_ordinary_one_when_all_are_answered():
+    oslo = create_team("Oslo")
+    create_agent("kari", team=oslo, presence="busy", capacity={"chat": 1, "voice": 1})
+    now = timezone.now()
+    do_set_service_mode(oslo, "limited", until=now + timedelta(hours=2))
+
+    ordinary = call(create_customer(team=oslo), now)
+    urgent = call(create_customer(team=oslo), now, priority=2)
+
+    urgent_status, ordinary_status = queue_status(urgent, now), queue_status(ordinary, now)
+    assert (urgent_status.serving, urgent_status.eta_seconds) == (True, 240)
+    assert ordinary_status.serving is False
+    assert ordinary_status.eta_seconds >= 2 * 3600  # not before normal service resumes
+    assert ordinary_status.answer_from is not None
