@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from teamline.conversations.models import Inbox
 
+from . import voice
 from .models import WebhookEvent
 
 PROVIDER_FOR_KIND = {
@@ -58,6 +59,13 @@ class InboxForm(forms.ModelForm):
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise forms.ValidationError("Give a JSON object of names to values.")
         return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("kind") == "voice" and "config" in cleaned:
+            for problem in voice.config_problems(cleaned["config"]):
+                self.add_error("config", problem)
+        return cleaned
 
     def save(self, commit: bool = True) -> Any:
         inbox = super().save(commit=False)

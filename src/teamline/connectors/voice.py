@@ -22,7 +22,9 @@ retried step is answered with the same TwiML and changes nothing.
 
 Inbox credentials: {"account_sid", "auth_token"}. Inbox config: {"language": "en"} (the IVR's
 default language), optional "voices" ({"nb": {"say": "nb-NO", "voice": "Polly.Liv",
-"speech": "nb-NO"}}) to override a language's voice, "default_region" (phone parsing).
+"speech": "nb-NO"}}) to override a language's voice, "default_region" (phone parsing),
+"urgent_option" (the menu key, 3-8, that reaches a person while the team takes urgent matters
+only) and "urgent_words" ({"nb": "haster|akutt"}: more words a caller may say for it).
 """
 
 from __future__ import annotations
@@ -58,6 +60,28 @@ STATUS_SUFFIX = "status"
 IVR_PREFIX = "ivr/"
 # What a step path may hold: it becomes part of URLs and of the stored event id.
 MAX_STEP = 64
+# The keys an inbox may give the IVR's urgent option: 0, 1, 2 and 9 are the menu's own.
+URGENT_OPTION_KEYS = ("3", "4", "5", "6", "7", "8")
+
+
+def config_problems(config: object) -> list[str]:
+    """What is wrong with a voice inbox's config, in the words the admin form shows."""
+    if not isinstance(config, dict):
+        return ["Give a JSON object."]
+    problems = []
+    if "urgent_option" in config and str(config["urgent_option"]) not in URGENT_OPTION_KEYS:
+        problems.append(
+            f"urgent_option must be one of the keys {', '.join(URGENT_OPTION_KEYS)} "
+            "(0, 1, 2 and 9 are the menu's own)."
+        )
+    words = config.get("urgent_words", {})
+    if not isinstance(words, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in words.items()
+    ):
+        problems.append(
+            'urgent_words must map a language to its words, e.g. {"nb": "haster|akutt"}.'
+        )
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------

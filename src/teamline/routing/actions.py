@@ -370,20 +370,49 @@ def _entry_placement(entry: QueueEntry, row: WorkItem) -> engine.Placement:
 
 
 def switch_channel_kind(
-    conversation: Conversation, channel_kind: str, *, now: datetime
+    conversation: Conversation,
+    channel_kind: str,
+    *,
+    now: datetime,
+    priority: int | None = None,
 ) -> WorkItem | None:
     """The customer now waits on another kind of channel (a caller asking for their team while
     their chat waits): an open, unassigned conversation without a queued item is routed as
     `channel_kind`; one already queued keeps its place in line and has its item and queue entry
     turned to `channel_kind` (conditional on the item's version, so a concurrent claim wins);
     an assigned one stays with its agent. The caller holds the conversation's lock
-    (conversations.locks). Returns the conversation's live work item, if any."""
+    (conversations.locks). Returns the conversation's live work item, if any.
+
+    `priority` (engine.URGENT for a caller who chose the urgent option) raises the
+    conversation's and its waiting item's priority, never lowers it: the item keeps the better
+    of its old and new place in line and is placed and offered again at once, since a team in
+    limited mode serves it now."""
     if conversation.status == Status.OPEN and conversation.assignee_id is None:
+        raise_to = max(conversation.priority, priority or 0)
         row = WorkItem.objects.filter(conversation=conversation, state=WorkState.QUEUED).first()
         if row is None:
-            Conversation.objects.filter(pk=conversation.pk).update(channel_kind=channel_kind)
-            conversation.channel_kind = channel_kind
+            Conversation.objects.filter(pk=conversation.pk).update(
+                channel_kind=channel_kind, priority=raise_to
+            )
+            conversation.channel_kind, conversation.priority = channel_kind, raise_to
             route_conversation(conversation, now=now)
+        elif row.priority < raise_to:
+            rank = engine.rank_at(
+                row.enqueued_at, channel_kind, raise_to, row.vip, service_level_targets()
+            )
+            if WorkItem.objects.filter(pk=row.pk, version=row.version).update(
+                channel_kind=channel_kind,
+                priority=raise_to,
+                rank_at=min(row.rank_at, rank),
+                next_check_at=now,
+                version=row.version + 1,
+            ):
+                QueueEntry.objects.filter(work_item=row).delete()
+                Conversation.objects.filter(pk=conversation.pk).update(
+                    channel_kind=channel_kind, priority=raise_to
+                )
+                conversation.channel_kind, conversation.priority = channel_kind, raise_to
+                route_conversation(conversation, now=now)
         elif row.channel_kind != channel_kind and WorkItem.objects.filter(
             pk=row.pk, version=row.version
         ).update(channel_kind=channel_kind, version=row.version + 1):

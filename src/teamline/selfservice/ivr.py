@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from teamline.connectors.voice import (
+    URGENT_OPTION_KEYS,
     CallRequest,
     Dial,
     Gather,
@@ -49,7 +50,14 @@ from teamline.connectors.voice import (
 from teamline.conversations.actions import do_change_status, do_receive_customer_message
 from teamline.conversations.events import record
 from teamline.conversations.locks import lock_conversation
-from teamline.conversations.models import Conversation, Inbox, Message, Status, TimelineKind
+from teamline.conversations.models import (
+    Conversation,
+    Inbox,
+    Message,
+    Priority,
+    Status,
+    TimelineKind,
+)
 from teamline.core.errors import InvalidInput
 from teamline.customers.actions import do_resolve_contact
 from teamline.customers.models import Customer
@@ -85,13 +93,31 @@ class Voice:
     speech_language: str  # <Gather language=…> (speech recognition)
 
 
-# The voice of each prompt language (Twilio's Amazon Polly voices); an inbox may override them
-# with config["voices"][<language>] = {"say": …, "voice": …, "speech": …}.
+# The voice of each call language (Twilio's Amazon Polly and Google voices, as Twilio pairs them
+# with a <Say> language; <Gather> speech languages are Twilio's speech recognition tags). A call
+# language is a Django language code: the six prompt languages (settings.LANGUAGES) and two
+# regional variants with a voice of their own: pt-br has its own catalog (pt_BR, which gettext
+# finds before pt, and falls back to pt for anything missing); zh-hk reads the zh-hant prompts
+# (`PROMPT_LANGUAGES`: gettext would look for zh_HK, then zh). An inbox may
+# override a voice with config["voices"][<language>] = {"say": …, "voice": …, "speech": …}.
 VOICES: dict[str, Voice] = {
     "en": Voice("en-GB", "Polly.Amy", "en-GB"),
     "nb": Voice("nb-NO", "Polly.Liv", "nb-NO"),
     "zh-hans": Voice("zh-CN", "Polly.Zhiyu", "cmn-Hans-CN"),
+    # Traditional Chinese as Taiwan speaks it (Mandarin); Polly has no Taiwanese voice.
+    "zh-hant": Voice("cmn-TW", "Google.cmn-TW-Standard-A", "cmn-Hant-TW"),
+    # Hong Kong (and Macau): Cantonese, read from the same Traditional Chinese prompts.
+    "zh-hk": Voice("yue-HK", "Google.yue-HK-Standard-A", "yue-Hant-HK"),
+    # Polly has no Estonian voice; Google's is the one Twilio offers.
+    "et": Voice("et-EE", "Google.et-EE-Standard-A", "et-EE"),
+    "pt": Voice("pt-PT", "Polly.Ines", "pt-PT"),
+    "pt-br": Voice("pt-BR", "Polly.Camila", "pt-BR"),
 }
+# The language whose catalog a regional variant's prompts come from, where gettext's fallback
+# does not find it.
+PROMPT_LANGUAGES = {"zh-hk": "zh-hant"}
+# The regional variants, each with the language of settings.LANGUAGES it is a variant of.
+REGIONAL_VARIANTS = {"zh-hk": "zh-hant", "pt-br": "pt"}
 LANGUAGE_ALIASES = {
     "no": "nb",
     "nn": "nb",
@@ -100,14 +126,29 @@ LANGUAGE_ALIASES = {
     "zh-cn": "zh-hans",
     "zh-sg": "zh-hans",
     "zh-hans-cn": "zh-hans",
+    "zh-tw": "zh-hant",
+    "zh-hant-tw": "zh-hant",
+    "zh-hant-hk": "zh-hk",
+    "zh-mo": "zh-hk",
+    "zh-hant-mo": "zh-hk",
+    "yue": "zh-hk",
+    "yue-hk": "zh-hk",
     "en-gb": "en",
     "en-us": "en",
+    "et-ee": "et",
+    "pt-pt": "pt",
 }
 # The language a number's country speaks, for callers whose language we do not know yet.
 COUNTRY_LANGUAGES = {
     "NO": "nb",
     "CN": "zh-hans",
     "SG": "zh-hans",
+    "TW": "zh-hant",
+    "HK": "zh-hk",
+    "MO": "zh-hk",
+    "EE": "et",
+    "PT": "pt",
+    "BR": "pt-br",
     "GB": "en",
     "IE": "en",
     "US": "en",
@@ -122,17 +163,27 @@ def supported_language(code: str) -> str | None:
     return code if code in VOICES else None
 
 
+def prompt_language(language: str) -> str:
+    """The Django language whose catalog a call language's prompts come from."""
+    return PROMPT_LANGUAGES.get(language, language)
+
+
 def call_language(customer: Customer, caller: str, inbox: Inbox) -> str:
     """The customer's preferred language, else the calling number's country's, else the
-    inbox's default (config["language"]), else English."""
-    known = supported_language(customer.preferred_language)
-    if known:
-        return known
+    inbox's default (config["language"]), else English. A preferred language without a region
+    ("zh-hant", "pt") takes the voice of the number's country when that country speaks it
+    (a Hong Kong number: Cantonese; a Brazilian one: Brazilian Portuguese)."""
     try:
         region = phonenumbers.region_code_for_number(phonenumbers.parse(caller, None))
     except phonenumbers.NumberParseException:
         region = ""
     by_country = supported_language(COUNTRY_LANGUAGES.get(region or "", ""))
+    preferred = (customer.preferred_language or "").strip().lower().replace("_", "-")
+    known = supported_language(preferred)
+    if known:
+        if by_country and preferred == known and REGIONAL_VARIANTS.get(by_country) == known:
+            return by_country
+        return known
     if by_country:
         return by_country
     return supported_language(str((inbox.config or {}).get("language") or "")) or "en"
@@ -228,16 +279,57 @@ def _menu_words() -> dict[str, list[str]]:
     }
 
 
-def choice_of(digits: str, speech: str, language: str) -> str:
-    """The menu key the caller chose by keypad or by voice, or ""."""
+def urgent_key(inbox: Inbox) -> str | None:
+    """The menu key an inbox configured as its urgent option (config["urgent_option"], one of
+    3–8: the other keys are the menu's own), or None."""
+    key = str((inbox.config or {}).get("urgent_option") or "").strip()
+    if not key:
+        return None
+    if key not in URGENT_OPTION_KEYS:
+        # The admin form refuses it (connectors.voice.config_problems); one stored otherwise
+        # (the API, a shell) is left out of the menu rather than taking a menu key.
+        logger.warning(
+            "inbox %s: urgent_option %r is not one of %s", inbox.pk, key, URGENT_OPTION_KEYS
+        )
+        return None
+    return key
+
+
+def _urgent_words(inbox: Inbox, language: str) -> list[str]:
+    """What a caller may say for the urgent option: the translated words and the inbox's own
+    for the call's language (config["urgent_words"][<language>], '|'-separated)."""
+    # Translators: keywords a caller may say for the urgent option, separated by |.
+    words = _("urgent|emergency").split("|")
+    by_language = (inbox.config or {}).get("urgent_words")
+    if not isinstance(by_language, dict):
+        return words
+    configured = by_language.get(language) or by_language.get(prompt_language(language))
+    if isinstance(configured, str):
+        words += configured.split("|")
+    return words
+
+
+def choice_of(
+    digits: str,
+    speech: str,
+    language: str,
+    *,
+    urgent: str | None = None,
+    urgent_words: list[str] | None = None,
+) -> str:
+    """The menu key the caller chose by keypad or by voice, or "". `urgent` is the inbox's
+    urgent key (said as its digit or one of `urgent_words`)."""
     if digits:
         return digits[:1]
     spoken = speech.casefold().strip(" .,!?。！？，")
-    if spoken in {"0", "1", "2", "9"}:
+    if spoken in {"0", "1", "2", "9"} or (urgent and spoken == urgent):
         return spoken
     words = {key: [w.strip().casefold() for w in ws] for key, ws in _menu_words().items()}
+    if urgent:
+        # No number word of its own: the digit said alone counts above.
+        words[urgent] = ["", *(w.strip().casefold() for w in urgent_words or [])]
     for key, (number, *_keywords) in words.items():
-        if spoken == number:
+        if number and spoken == number:
             return key
     for key, (_number, *keywords) in words.items():
         for word in filter(None, keywords):
@@ -303,16 +395,24 @@ class IvrFlow:
         return script
 
     def _decide(self, call: VoiceCall, step: str, request: CallRequest, now: datetime) -> Script:
-        with translation.override(call.language):
+        with translation.override(prompt_language(call.language)):
             speaker = _Speaker(call.inbox, call.language)
             parts = step.split("/")
             if step == "start":
-                self._greet(call, speaker, now)
-                self._menu(speaker, 1, 0)
+                offer = self._greet(call, speaker, now)
+                self._menu(speaker, 1, 0, offer)
             elif parts[:2] == ["ivr", "menu"] and len(parts) == 4:
                 n, misses = _int(parts[2]), _int(parts[3])
-                key = choice_of(request.digits, request.speech, call.language)
-                self._choose(call, speaker, key, n, misses, now)
+                urgent = urgent_key(call.inbox)
+                key = choice_of(
+                    request.digits,
+                    request.speech,
+                    call.language,
+                    urgent=urgent,
+                    urgent_words=_urgent_words(call.inbox, call.language) if urgent else None,
+                )
+                offer = urgent if urgent and _limited(call, now) else None
+                self._choose(call, speaker, key, n, misses, now, urgent=urgent, offer=offer)
             elif parts[:2] == ["ivr", "wait"] and len(parts) == 3:
                 self._hold(call, speaker, _int(parts[2]), now)
             elif parts[:2] == ["ivr", "hold"] and len(parts) == 3:
@@ -325,51 +425,83 @@ class IvrFlow:
                 self._menu(speaker, 1, 0)
             return speaker.script()
 
-    def _greet(self, call: VoiceCall, speaker: _Speaker, now: datetime) -> None:
+    def _greet(self, call: VoiceCall, speaker: _Speaker, now: datetime) -> str | None:
+        """Welcome, and when the team does not take everyone now, when it does. Returns the
+        urgent key to offer in the menu (the inbox has one and the team takes urgent matters
+        only), or None."""
         team = _team_of(call)
         speaker.speak(_("Welcome to {team}.").format(team=team.name))
         mode = service_mode(team, now)
-        if not admits(mode, urgent=False):
-            opens = next_opening(team, now)
-            when = _spoken_time(team, opens, now) if opens is not None else ""
-            if mode == ServiceMode.LIMITED and when:
-                # A holiday or an incident: a human answers urgent matters only.
-                text = _("Your team takes urgent matters only now and answers everyone {when}.")
-            elif when:
-                text = _("Your team is closed now and answers again {when}.")
-            else:
-                text = _("Your team is closed now.")
-            speaker.speak(text.format(when=when))
-            speaker.speak(_("Press 9 and we will call you back when they are in."))
+        if admits(mode, urgent=False):
+            return None
+        opens = next_opening(team, now)
+        when = _spoken_time(team, opens, now) if opens is not None else ""
+        if mode == ServiceMode.LIMITED and when:
+            # A holiday or an incident: a human answers urgent matters only.
+            text = _("Your team takes urgent matters only now and answers everyone {when}.")
+        elif mode == ServiceMode.LIMITED:
+            text = _("Your team takes urgent matters only now.")
+        elif when:
+            text = _("Your team is closed now and answers again {when}.")
+        else:
+            text = _("Your team is closed now.")
+        speaker.speak(text.format(when=when))
+        speaker.speak(_("Press 9 and we will call you back when they are in."))
+        return urgent_key(call.inbox) if mode == ServiceMode.LIMITED else None
 
-    def _menu(self, speaker: _Speaker, n: int, misses: int) -> None:
+    def _menu(self, speaker: _Speaker, n: int, misses: int, offer: str | None = None) -> None:
+        """The menu; `offer` is the urgent key, offered first while the team takes urgent
+        matters only."""
         action = f"ivr/menu/{n}/{misses}"
-        speaker.gather(action, _menu_prompt())
+        urgent = (
+            _("If your matter is urgent, press {key} and a person will answer.").format(key=offer)
+            if offer
+            else ""
+        )
+        speaker.gather(action, urgent, _menu_prompt())
         # No input: the provider falls through to here and posts the same step without keys.
         speaker.verbs.append(Redirect(action))
 
     def _choose(
-        self, call: VoiceCall, speaker: _Speaker, key: str, n: int, misses: int, now: datetime
+        self,
+        call: VoiceCall,
+        speaker: _Speaker,
+        key: str,
+        n: int,
+        misses: int,
+        now: datetime,
+        *,
+        urgent: str | None = None,
+        offer: str | None = None,
     ) -> None:
         if key == "1":
             speaker.speak(*_balance_texts(call.caller))
-            self._menu(speaker, n + 1, 0)
+            self._menu(speaker, n + 1, 0, offer)
         elif key == "2":
             speaker.speak(*_outage_texts(call, now))
-            self._menu(speaker, n + 1, 0)
+            self._menu(speaker, n + 1, 0, offer)
         elif key == "9":
             self._callback(call, speaker, now)
         elif key == "0":
             self._queue(call, speaker, now)
+        elif key and key == offer:
+            # Urgent matters only, and this is one: routing serves it now (limited mode).
+            speaker.speak(_("A person from your team will take your urgent call."))
+            self._queue(call, speaker, now, urgent=True)
+        elif key and key == urgent:
+            # The team takes everyone (or no one) now: the urgent key is the team's queue.
+            self._queue(call, speaker, now)
         elif misses == 0:
             speaker.speak(_("Sorry, I did not get that."))
-            self._menu(speaker, n + 1, 1)
+            self._menu(speaker, n + 1, 1, offer)
         else:
             speaker.speak(_("Let me put you through to your team."))
             self._queue(call, speaker, now)
 
-    def _queue(self, call: VoiceCall, speaker: _Speaker, now: datetime) -> None:
-        do_queue_call(call, now=now)
+    def _queue(
+        self, call: VoiceCall, speaker: _Speaker, now: datetime, *, urgent: bool = False
+    ) -> None:
+        do_queue_call(call, now=now, urgent=urgent)
         self._hold(call, speaker, 1, now)
 
     def _hold(self, call: VoiceCall, speaker: _Speaker, n: int, now: datetime) -> None:
@@ -432,12 +564,17 @@ class IvrFlow:
         speaker.verbs.append(Hangup())
 
 
+def _limited(call: VoiceCall, now: datetime) -> bool:
+    """Whether the caller's team takes urgent matters only now (a holiday or an incident)."""
+    return service_mode(_team_of(call), now) == ServiceMode.LIMITED
+
+
 def _anonymous(inbox: Inbox) -> Script:
     """A caller without a usable number (withheld caller ID: providers send "anonymous" or a
     placeholder): nobody to recognise, answer or call back, so the call is told how to reach
     the team and ends; nothing is stored but the raw webhook."""
     language = supported_language(str((inbox.config or {}).get("language") or "")) or "en"
-    with translation.override(language):
+    with translation.override(prompt_language(language)):
         speaker = _Speaker(inbox, language)
         speaker.speak(
             _("Your number is hidden, so I cannot find your account."),
@@ -543,14 +680,16 @@ def do_start_call(inbox: Inbox, request: CallRequest, *, now: datetime) -> Voice
     )
 
 
-def do_queue_call(call: VoiceCall, *, now: datetime) -> Conversation:
+def do_queue_call(call: VoiceCall, *, now: datetime, urgent: bool = False) -> Conversation:
     """The caller asked for their team: the call joins the customer's conversation (one
     conversation whatever the channel; a message of channel `voice`, idempotent on the
     CallSid) and waits as a work item of channel kind voice. A new conversation is routed with
     kind voice at once; a conversation already waiting has its queued item turned voice
     (conditional on its version, same place in line); an assigned one stays with its agent.
-    Locks the conversation (after the message's own transaction). Emits what
-    do_receive_customer_message and routing emit."""
+    `urgent` (the caller chose the inbox's urgent option while the team takes urgent matters
+    only): the conversation and its item are raised to urgent priority, which limited mode
+    lets through to a human. Locks the conversation (after the message's own transaction).
+    Emits what do_receive_customer_message and routing emit."""
     call.refresh_from_db()
     if call.conversation_id is not None and call.queued_at is not None:
         return Conversation.objects.get(pk=call.conversation_id)
@@ -567,14 +706,26 @@ def do_queue_call(call: VoiceCall, *, now: datetime) -> Conversation:
         conv = lock_conversation(message.conversation_id)
         new = Message.objects.filter(conversation=conv).count() == 1
         original = "" if new else conv.channel_kind
-        item = switch_channel_kind(conv, "voice", now=now)
+        item = switch_channel_kind(
+            conv, "voice", now=now, priority=Priority.URGENT if urgent else None
+        )
         VoiceCall.objects.filter(pk=call.pk).update(
             conversation=conv,
             work_item=item,
             queued_at=now,
             original_channel_kind=original,
         )
-        record(conv, TimelineKind.ROUTED, call="queued", call_sid=call.call_sid)
+        if urgent:
+            record(
+                conv,
+                TimelineKind.ROUTED,
+                call="queued",
+                call_sid=call.call_sid,
+                urgent=True,
+                reason="the caller chose the urgent option: the team takes urgent matters only",
+            )
+        else:
+            record(conv, TimelineKind.ROUTED, call="queued", call_sid=call.call_sid)
     conv.refresh_from_db()
     return conv
 

@@ -247,6 +247,17 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 LANGUAGE_CODE = "en"
+# The languages Teamline speaks to customers and staff (the IVR's prompts, the desk): one list
+# for both. Regional variants are not listed: the IVR's zh-hk (Cantonese) reads the zh-hant
+# prompts, and a pt-br catalog, where there is one, falls back to pt.
+LANGUAGES = [
+    ("en", "English"),
+    ("nb", "Norsk bokmål"),
+    ("zh-hans", "简体中文"),
+    ("zh-hant", "繁體中文"),
+    ("et", "Eesti"),
+    ("pt", "Português"),
+]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
