@@ -143,6 +143,11 @@ def test_the_openapi_document_is_served_and_lists_every_path():
         "/api/v1/me/tokens/{token_id}": {"delete"},
         "/api/v1/app/{inbox_public_id}/session": {"post"},
         "/api/v1/app/{inbox_public_id}/messages": {"get", "post"},
+        "/api/v1/kb/articles": {"post"},
+        "/api/v1/kb/articles/{article_id}": {"get", "put"},
+        "/api/v1/kb/articles/{article_id}/publish": {"post"},
+        "/api/v1/kb/articles/{article_id}/versions": {"get"},
+        "/api/v1/kb/search": {"get"},
     }
     assert {path: set(ops) for path, ops in paths.items()} == expected
     for path, operations in paths.items():
