@@ -1,0 +1,279 @@
+/*
+ * Teamline desk: the call panel (desk/_call_panel.html, on every desk page).
+ *
+ * The server renders the panel; this script fetches it and keeps it live, and makes its
+ * buttons work without a page load:
+ * - it reads the panel (GET /desk/calls/panel) when the page loads (so desk pages pay nothing
+ *   for it), when the desk socket says a call or an
+ *   assignment changed (desk.js re-dispatches every socket event as "teamline:desk-event"),
+ *   and after a reconnect ("teamline:desk-resync");
+ * - every action is first POSTed to the server, which decides; then the panel is replaced by
+ *   the server's answer and, for accept/hold/resume/mute/unmute/end, a "teamline:call" event
+ *   {action, call} is dispatched on document for the browser-media code (webrtc.js);
+ * - something new (a call ringing, a call missed, wrap-up started) is announced once, in the
+ *   assertive region #call-announcer; which ones were said is kept for the browser tab, so
+ *   opening another desk page does not repeat them;
+ * - timers tick every second without being announced (role="timer", aria-live off); the
+ *   agent asks for the time with "Announce call time" or Alt+Shift+T;
+ * - focus stays where the agent is typing: incoming calls never take it. Alt+Shift+A accepts
+ *   the ringing call, Alt+Shift+R rejects it.
+ */
+(() => {
+  "use strict";
+
+  if (!Number(document.body.dataset.userId || 0)) return; // signed out
+
+  const MEDIA_ACTIONS = new Set(["accepted", "held", "resumed", "muted", "unmuted", "ended"]);
+  const REFRESHING_EVENTS = new Set([
+    "call.updated", "assignment.changed", "presence.changed", "expert.invited",
+  ]);
+  const SEEN_KEY = "teamline.calls.announced";
+  const byId = (id) => document.getElementById(id);
+  const panel = () => byId("call-panel");
+  const body = () => byId("call-panel-body");
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (_) {
+      return "";
+    }
+  }
+
+  // --- Announcements ---------------------------------------------------------------------
+
+  function say(text) {
+    const region = byId("call-announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    // A fresh node change, so the same sentence twice is still spoken.
+    window.setTimeout(() => { region.textContent = text; }, 50);
+  }
+
+  function seen() {
+    try { return JSON.parse(window.sessionStorage.getItem(SEEN_KEY) || "[]"); } catch (_) { return []; }
+  }
+
+  function announceNew() {
+    const root = panel();
+    if (!root) return;
+    const known = seen();
+    const texts = [];
+    for (const element of root.querySelectorAll("[data-announce-key]")) {
+      const key = element.dataset.announceKey;
+      if (known.includes(key)) continue;
+      known.push(key);
+      texts.push(element.dataset.announce);
+    }
+    if (!texts.length) return;
+    try { window.sessionStorage.setItem(SEEN_KEY, JSON.stringify(known.slice(-50))); } catch (_) { /* private mode */ }
+    say(texts.join(". "));
+  }
+
+  // --- Clocks ------------------------------------------------------------------------------
+
+  function clock(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const hours = Math.floor(s / 3600);
+    const minutes = Math.floor((s % 3600) / 60);
+    const rest = String(s % 60).padStart(2, "0");
+    return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+  }
+
+  function spoken(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const minutes = Math.floor(s / 60);
+    const rest = s % 60;
+    const parts = [];
+    if (minutes) parts.push(`${minutes} minute${minutes === 1 ? "" : "s"}`);
+    parts.push(`${rest} second${rest === 1 ? "" : "s"}`);
+    return parts.join(" ");
+  }
+
+  let wrapUpOver = false;
+  function tick() {
+    const root = panel();
+    if (!root) return;
+    const now = Date.now();
+    for (const element of root.querySelectorAll("[data-since]")) {
+      const since = Date.parse(element.dataset.since);
+      if (!Number.isNaN(since)) element.textContent = clock((now - since) / 1000);
+    }
+    for (const element of root.querySelectorAll("[data-until]")) {
+      const until = Date.parse(element.dataset.until);
+      if (Number.isNaN(until)) continue;
+      const left = (until - now) / 1000;
+      element.textContent = clock(Math.ceil(left));
+      if (left <= 0 && !wrapUpOver) {
+        wrapUpOver = true;
+        refresh();
+      }
+    }
+  }
+
+  function announceTime() {
+    const timer = panel() && panel().querySelector('[role="timer"][data-since]');
+    if (!timer) { say("No call in progress."); return; }
+    say(`Call time ${spoken((Date.now() - Date.parse(timer.dataset.since)) / 1000)}.`);
+  }
+
+  // --- Rendering ---------------------------------------------------------------------------
+
+  const streams = new Map(); // call id → {local, remote}, placed again after every render
+
+  function placeMedia(callId) {
+    const container = byId(`call-media-${callId}`);
+    const media = streams.get(callId);
+    if (!container || !media) return;
+    for (const [which, stream, label] of [
+      ["remote", media.remote, "Customer's video"],
+      ["local", media.local, "Your video"],
+    ]) {
+      if (!stream) continue;
+      let video = container.querySelector(`video[data-media="${which}"]`);
+      if (!video) {
+        video = document.createElement("video");
+        video.dataset.media = which;
+        video.autoplay = true;
+        video.playsInline = true;
+        video.muted = which === "local"; // never hear yourself
+        video.setAttribute("aria-label", label);
+        container.append(video);
+      }
+      if (video.srcObject !== stream) video.srcObject = stream;
+    }
+  }
+
+  function render(html) {
+    const root = panel();
+    const target = body();
+    if (!root || !target) return;
+    const hadFocus = root.contains(document.activeElement);
+    target.innerHTML = html;
+    const content = target.querySelector(".call-panel-content");
+    root.hidden = !content || content.dataset.empty === "1";
+    wrapUpOver = false;
+    for (const callId of streams.keys()) placeMedia(callId);
+    tick();
+    announceNew();
+    // The control the agent used went away with the old panel: keep them in the panel.
+    if (hadFocus && !root.hidden) {
+      const next = root.querySelector("button, a[href]");
+      if (next) next.focus();
+    }
+  }
+
+  let refreshTimer = null;
+  let inFlight = null;
+  function refresh() {
+    window.clearTimeout(refreshTimer);
+    // Coalesce bursts (a rejection sends several events).
+    refreshTimer = window.setTimeout(async () => {
+      const root = panel();
+      if (!root) return;
+      const mine = {};
+      inFlight = mine;
+      try {
+        const response = await fetch(root.dataset.panelUrl, {
+          headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
+        });
+        if (!response.ok) return;
+        const data = await response.json();
+        if (inFlight === mine) render(data.panel);
+      } catch (_) {
+        // Offline for a moment: the next event or the reconnect's resync reads it again.
+      }
+    }, 150);
+  }
+
+  // --- Actions -----------------------------------------------------------------------------
+
+  async function submit(form) {
+    let response;
+    try {
+      response = await fetch(form.action, {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+        credentials: "same-origin",
+        body: new FormData(form),
+      });
+    } catch (_) {
+      say("The server could not be reached. Please try again.");
+      return;
+    }
+    let data = null;
+    try { data = await response.json(); } catch (_) { data = null; }
+    if (!data) {
+      say(response.status === 404 ? "This call is no longer there." : "Something went wrong. Please try again.");
+      refresh();
+      return;
+    }
+    inFlight = null; // an older panel read must not overwrite this answer
+    if (typeof data.panel === "string") render(data.panel);
+    if (!data.ok) { say(data.error); return; }
+    say(data.announce);
+    if (MEDIA_ACTIONS.has(data.action)) {
+      document.dispatchEvent(new CustomEvent("teamline:call", {
+        detail: { action: data.action, call: data.call },
+      }));
+    }
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!form || !form.matches || !form.matches("#call-panel form[data-call-form]")) return;
+    event.preventDefault();
+    submit(form);
+  });
+
+  document.addEventListener("click", (event) => {
+    const button = event.target && event.target.closest && event.target.closest("[data-call-time]");
+    if (button) announceTime();
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (!event.altKey || !event.shiftKey || event.ctrlKey || event.metaKey) return;
+    const root = panel();
+    if (!root) return;
+    if (event.code === "KeyT") {
+      event.preventDefault();
+      announceTime();
+      return;
+    }
+    const selector = { KeyA: "[data-call-accept]", KeyR: "[data-call-reject]" }[event.code];
+    const button = selector && root.querySelector(selector);
+    if (!button) return;
+    event.preventDefault();
+    submit(button.form);
+  });
+
+  // --- Live --------------------------------------------------------------------------------
+
+  document.addEventListener("teamline:desk-event", (event) => {
+    if (REFRESHING_EVENTS.has(event.detail && event.detail.type)) refresh();
+  });
+  document.addEventListener("teamline:desk-resync", refresh);
+
+  // The browser-media code hands over its streams for the panel to show.
+  document.addEventListener("teamline:call-media", (event) => {
+    const detail = event.detail || {};
+    if (!detail.call_id) return;
+    streams.set(Number(detail.call_id), { local: detail.local, remote: detail.remote });
+    placeMedia(Number(detail.call_id));
+  });
+  document.addEventListener("teamline:call", (event) => {
+    const detail = event.detail || {};
+    if (detail.action === "ended" && detail.call) streams.delete(Number(detail.call.id));
+  });
+
+  function start() {
+    refresh();
+    window.setInterval(tick, 1000);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start, { once: true });
+  } else {
+    start();
+  }
+})();
