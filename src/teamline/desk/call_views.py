@@ -21,6 +21,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from teamline.accounts.models import AgentProfile, Presence, User
@@ -201,7 +202,16 @@ def panel(request: HttpRequest) -> HttpResponse:
 def call_action(request: HttpRequest, call_id: str, action: str) -> HttpResponse:
     actor = agent_of(request)
     call = access_call(actor, call_id)
-    back = safe_next(request, reverse("desk:inbox"))
+    # Without JavaScript a form post comes back to the page it was sent from.
+    referer = request.headers.get("Referer", "")
+    back = safe_next(
+        request,
+        referer
+        if url_has_allowed_host_and_scheme(
+            referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        else reverse("desk:inbox"),
+    )
     try:
         result = _perform(action, call, actor)
     except InvalidInput as exc:

@@ -54,11 +54,12 @@
     try { return JSON.parse(window.sessionStorage.getItem(SEEN_KEY) || "[]"); } catch (_) { return []; }
   }
 
-  function announceNew() {
+  // Says what is new in the panel, after `first` (what the agent's own action did).
+  function announceNew(first) {
     const root = panel();
     if (!root) return;
     const known = seen();
-    const texts = [];
+    const texts = first ? [first] : [];
     for (const element of root.querySelectorAll("[data-announce-key]")) {
       const key = element.dataset.announceKey;
       if (known.includes(key)) continue;
@@ -67,7 +68,7 @@
     }
     if (!texts.length) return;
     try { window.sessionStorage.setItem(SEEN_KEY, JSON.stringify(known.slice(-50))); } catch (_) { /* private mode */ }
-    say(texts.join(". "));
+    say(texts.join(" "));
   }
 
   // --- Clocks ------------------------------------------------------------------------------
@@ -144,7 +145,7 @@
     }
   }
 
-  function render(html) {
+  function render(html, said) {
     const root = panel();
     const target = body();
     if (!root || !target) return;
@@ -155,7 +156,7 @@
     wrapUpOver = false;
     for (const callId of streams.keys()) placeMedia(callId);
     tick();
-    announceNew();
+    announceNew(said);
     // The control the agent used went away with the old panel: keep them in the panel.
     if (hadFocus && !root.hidden) {
       const next = root.querySelector("button, a[href]");
@@ -209,9 +210,10 @@
       return;
     }
     inFlight = null; // an older panel read must not overwrite this answer
-    if (typeof data.panel === "string") render(data.panel);
-    if (!data.ok) { say(data.error); return; }
-    say(data.announce);
+    const said = data.ok ? data.announce : data.error;
+    if (typeof data.panel === "string") render(data.panel, said);
+    else say(said);
+    if (!data.ok) return;
     if (MEDIA_ACTIONS.has(data.action)) {
       document.dispatchEvent(new CustomEvent("teamline:call", {
         detail: { action: data.action, call: data.call },
