@@ -199,3 +199,24 @@ def test_transferring_the_conversation_of_a_live_call_takes_the_call_along(as_ka
     call = Call.objects.get(pk=ringing.pk)
     assert call.state == CallState.WAITING and call.agent_id is None
     assert list(ringing_calls_for(world.ola)) == [call]
+
+
+def test_an_expert_invited_into_a_call_sees_it_but_cannot_control_it(client, world, ringing):
+    from teamline.accounts.actions import do_set_expert_available
+    from teamline.routing.transfers import do_invite_expert
+
+    client.force_login(world.kari)
+    post(client, ringing, "accept")
+    do_mark_call_connected(Call.objects.get(pk=ringing.pk))
+    do_set_presence(world.bjorn, Presence.BUSY, actor=world.bjorn)
+    do_set_expert_available(world.bjorn, True, actor=world.bjorn)
+    do_invite_expert(ringing.conversation, actor=world.kari, expert=world.bjorn)
+
+    client.force_login(world.bjorn)
+    page = panel_of(client)
+    page.one("article", "Phone call you help with")
+    assert "Anna Berg: talking with Kari Nordmann." in page.text
+    assert not page.all("button")
+    response = post(client, ringing, "mute")
+    assert response.status_code == 409
+    assert response.json()["error"] == "Only the agent on the call can mute it."

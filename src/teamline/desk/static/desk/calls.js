@@ -21,12 +21,10 @@
 (() => {
   "use strict";
 
-  if (!Number(document.body.dataset.userId || 0)) return; // signed out
+  const me = Number(document.body.dataset.userId || 0);
+  if (!me) return; // signed out
 
   const MEDIA_ACTIONS = new Set(["accepted", "held", "resumed", "muted", "unmuted", "ended"]);
-  const REFRESHING_EVENTS = new Set([
-    "call.updated", "assignment.changed", "presence.changed", "expert.invited",
-  ]);
   const SEEN_KEY = "teamline.calls.announced";
   const byId = (id) => document.getElementById(id);
   const panel = () => byId("call-panel");
@@ -251,8 +249,29 @@
 
   // --- Live --------------------------------------------------------------------------------
 
+  // Whether an event may change this agent's panel (team-wide events are frequent: every
+  // desk of the team would otherwise read its panel again on each assignment).
+  function concernsMe(type, data) {
+    const root = panel();
+    const shown = (id) => Boolean(root && root.querySelector(`[data-call-id="${Number(id)}"]`));
+    switch (type) {
+      case "call.updated":
+        return data.agent_id === me || data.state === "waiting" || shown(data.id);
+      case "assignment.changed":
+        return Boolean((data.assignee && data.assignee.id === me) ||
+          (root && root.querySelector("[data-ringing]")));
+      case "presence.changed":
+        return Boolean(data.user && data.user.id === me);
+      case "expert.invited":
+        return true; // sent to the invited expert only
+      default:
+        return false;
+    }
+  }
+
   document.addEventListener("teamline:desk-event", (event) => {
-    if (REFRESHING_EVENTS.has(event.detail && event.detail.type)) refresh();
+    const detail = event.detail || {};
+    if (concernsMe(detail.type, detail.data || {})) refresh();
   });
   document.addEventListener("teamline:desk-resync", refresh);
 
