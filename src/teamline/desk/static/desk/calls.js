@@ -16,7 +16,8 @@
  * - timers tick every second without being announced (role="timer", aria-live off); the
  *   agent asks for the time with "Announce call time" or Alt+Shift+T;
  * - focus stays where the agent is typing: incoming calls never take it. Alt+Shift+A accepts
- *   the ringing call, Alt+Shift+R rejects it.
+ *   the ringing call, Alt+Shift+R rejects it;
+ * - a ring sound, generated with WebAudio, plays only if the agent turned it on ("Ring sound").
  */
 (() => {
   "use strict";
@@ -116,6 +117,62 @@
     say(`Call time ${spoken((Date.now() - Date.parse(timer.dataset.since)) / 1000)}.`);
   }
 
+  // --- Ring sound (optional, off unless the agent turns it on; generated, no audio file) ----
+
+  const RING_KEY = "teamline.calls.ring-sound";
+  let audio = null;
+  let ringTimer = null;
+  const ringWanted = () => { try { return window.localStorage.getItem(RING_KEY) === "on"; } catch (_) { return false; } };
+
+  function beep() {
+    if (!audio) return;
+    const start = audio.currentTime;
+    for (const [offset, frequency] of [[0, 440], [0.4, 480], [1.0, 440], [1.4, 480]]) {
+      const oscillator = audio.createOscillator();
+      const gain = audio.createGain();
+      oscillator.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, start + offset);
+      gain.gain.exponentialRampToValueAtTime(0.2, start + offset + 0.05);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + offset + 0.35);
+      oscillator.connect(gain).connect(audio.destination);
+      oscillator.start(start + offset);
+      oscillator.stop(start + offset + 0.4);
+    }
+  }
+
+  function ring() {
+    const root = panel();
+    const ringing = Boolean(root && !root.hidden && root.querySelector("[data-ringing]"));
+    for (const button of (root ? root.querySelectorAll("[data-ring-sound]") : [])) {
+      button.setAttribute("aria-pressed", ringWanted() ? "true" : "false");
+    }
+    if (!ringing || !ringWanted()) {
+      window.clearInterval(ringTimer);
+      ringTimer = null;
+      return;
+    }
+    if (ringTimer) return;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume().catch(() => {});
+    } catch (_) {
+      return; // no audio here: the visible panel and the announcement remain
+    }
+    beep();
+    ringTimer = window.setInterval(beep, 3000);
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target && event.target.closest && event.target.closest("[data-ring-sound]");
+    if (!button) return;
+    const on = !ringWanted();
+    try { window.localStorage.setItem(RING_KEY, on ? "on" : "off"); } catch (_) { /* private mode */ }
+    say(on ? "Ring sound on." : "Ring sound off.");
+    window.clearInterval(ringTimer);
+    ringTimer = null;
+    ring();
+  });
+
   // --- Rendering ---------------------------------------------------------------------------
 
   const streams = new Map(); // call id → {local, remote}, placed again after every render
@@ -154,6 +211,7 @@
     wrapUpOver = false;
     for (const callId of streams.keys()) placeMedia(callId);
     tick();
+    ring();
     announceNew(said);
     // The control the agent used went away with the old panel: keep them in the panel.
     if (hadFocus && !root.hidden) {
