@@ -7,12 +7,27 @@ does only what the agent does."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
 pytestmark = pytest.mark.e2e
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def violations(page) -> list[str]:
+    """axe-core's findings (from npm) for the whole desk page, call panel included."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"
+    )
+    return list(found)
+
 
 RING = """
 from teamline.accounts.models import AgentProfile, User
@@ -77,6 +92,7 @@ def test_a_call_rings_is_accepted_by_keyboard_timed_ended_and_wrapped_up(
         # The ring sound is the agent's choice, off unless they turn it on.
         ring_sound = panel.get_by_role("button", name="Ring sound")
         assert ring_sound.get_attribute("aria-pressed") == "false"
+        assert violations(page) == []  # ringing
 
         page.keyboard.press("Alt+Shift+A")
         panel.get_by_text("Connecting…").wait_for()
@@ -94,6 +110,7 @@ def test_a_call_rings_is_accepted_by_keyboard_timed_ended_and_wrapped_up(
         )
         assert re.fullmatch(r"\d+:\d\d", timer.inner_text().strip())
         assert panel.get_by_role("button", name="Mute").get_attribute("aria-pressed") == "false"
+        assert violations(page) == []  # in the call
 
         panel.get_by_role("button", name="Mute").click()
         page.wait_for_function(
