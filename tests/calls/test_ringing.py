@@ -171,3 +171,26 @@ def test_after_a_call_the_agent_wraps_up(oslo):
     do_end_call(call, reason="the agent ended the call", actor=kari, now=ended_at)
     profile = AgentProfile.objects.get(user=kari)
     assert profile.wrap_up_until == ended_at + timedelta(seconds=45)
+
+
+def test_a_call_on_a_conversation_the_agent_already_had_rings_for_its_full_time(oslo, settings):
+    """Kari has had Anna's chat for an hour; Anna now calls: the ring time counts from the
+    call, not from when the chat was assigned."""
+    from teamline.calls.actions import do_open_call
+    from teamline.calls.models import CallMedium
+    from teamline.core.testing import customer_says
+
+    settings.TEAMLINE = {**settings.TEAMLINE, "CALL_RING_SECONDS": 20}
+    kari = oslo["kari"]
+    message, _ = customer_says(create_customer(team=oslo["team"], name="Anna Berg"), "Hi")
+    conversation = message.conversation
+    conversation.refresh_from_db()
+    assert conversation.assignee_id == kari.pk
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    WorkItem.objects.filter(conversation=conversation).update(assigned_at=an_hour_ago)
+    start = timezone.now()
+    call = do_open_call(conversation, medium=CallMedium.AUDIO, now=start)
+
+    assert do_ring_timeouts(now=start + timedelta(seconds=10)) == 0
+    assert list(ringing_calls_for(kari)) == [call]
+    assert do_ring_timeouts(now=start + timedelta(seconds=21)) == 1
