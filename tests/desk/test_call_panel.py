@@ -220,3 +220,16 @@ def test_an_expert_invited_into_a_call_sees_it_but_cannot_control_it(client, wor
     response = post(client, ringing, "mute")
     assert response.status_code == 409
     assert response.json()["error"] == "Only the agent on the call can mute it."
+
+
+def test_reading_the_panel_costs_the_same_however_many_calls(
+    as_kari, world, ringing, django_assert_max_num_queries
+):
+    """Every desk of a team reads its panel after call events: a fixed number of queries."""
+    for number in range(3):
+        customer = create_customer(team=world.oslo, name=f"Caller {number}")
+        do_open_call(assigned_to(world.kari, customer), medium=CallMedium.AUDIO)
+    # Session, user, the agent's calls, their profile (wrap-up).
+    with django_assert_max_num_queries(4):
+        page = panel_of(as_kari)
+    assert page.button("Accept call")
