@@ -19,13 +19,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_periodic_jobs_are_enqueued_once_per_slot():
     now = time.time()
     assert sorted(enqueue_periodic(now)) == [
+        "call_ring_timeouts",
         "push_queue_positions",
         "run_appointments",
         "sweep_queues",
         "wake_snoozed",
     ]
     assert enqueue_periodic(now) == []  # a second worker in the same slot enqueues nothing
-    assert DBTaskResult.objects.count() == 4
+    assert DBTaskResult.objects.count() == 5
 
 
 def test_worker_sweep_assigns_a_conversation_its_router_left_waiting():

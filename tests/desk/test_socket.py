@@ -223,3 +223,22 @@ async def test_a_desk_frame_is_never_echoed_back_beyond_an_id(teams):
     answer = await socket.receive_json_from(timeout=3)
     assert answer == {"type": "error", "code": "not_found", "conversation": None}
     await socket.disconnect()
+
+
+@socket_test
+async def test_a_calls_changes_reach_its_agents_desk_and_not_another_teams(teams):
+    """The call panel follows call.updated from the desk socket: the agent it rings for hears
+    it; another team's agent does not."""
+    from teamline.calls.actions import do_open_call
+    from teamline.calls.models import CallMedium
+
+    kari, bjorn = await connected(teams["kari"]), await connected(teams["bjorn"])
+    customer = await database_sync_to_async(create_customer)(team=teams["oslo"], name="Astrid")
+    conversation = await database_sync_to_async(conversation_of)(customer, "Can I call?")
+    call = await database_sync_to_async(do_open_call)(conversation, medium=CallMedium.AUDIO)
+
+    data = await next_event(kari, "call.updated")
+    assert (data["id"], data["state"], data["medium"]) == (call.pk, "waiting", "audio")
+    assert await bjorn.receive_nothing(timeout=0.5)
+    await kari.disconnect()
+    await bjorn.disconnect()

@@ -50,10 +50,16 @@ def _server_env(var_dir: str) -> dict[str, str]:
     return env
 
 
+# The environment of the running server, for tests that set up data in its database.
+_SERVER_ENV: dict[str, str] = {}
+
+
 @pytest.fixture(scope="session")
 def live_server_url() -> Iterator[str]:
     var_dir = tempfile.mkdtemp(prefix="teamline-e2e-")
     env = _server_env(var_dir)
+    _SERVER_ENV.clear()
+    _SERVER_ENV.update(env)
     teamline = [sys.executable, "-m", "teamline.cli"]
     subprocess.run([*teamline, "migrate", "--no-input", "-v", "0"], env=env, check=True, cwd=ROOT)
     subprocess.run([*teamline, "seed"], env=env, check=True, cwd=ROOT, capture_output=True)
@@ -84,6 +90,26 @@ def live_server_url() -> Iterator[str]:
             server.kill()
         log.close()
         shutil.rmtree(var_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def server_shell(live_server_url: str):
+    """Run Python in the live server's database (`teamline shell -c`), for what no browser
+    does in the story (a provider's webhook, a customer on another device); returns stdout."""
+
+    def run(code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "teamline.cli", "shell", "-c", code],
+            env=_SERVER_ENV,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -14,17 +14,24 @@ Lock order: the conversation (conversations.locks) before the call row."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from teamline.accounts.models import User
+from teamline.accounts.actions import do_set_presence
+from teamline.accounts.models import AgentProfile, Presence, User
 from teamline.conversations.events import record
-from teamline.conversations.models import Conversation, Inbox, TimelineKind
+from teamline.conversations.models import Conversation, Inbox, Status, TimelineKind
 from teamline.core.errors import InvalidInput
+from teamline.routing.actions import agent_freed, offer_waiting_work
+from teamline.routing.declines import do_decline_work, route_declined
+from teamline.routing.models import WorkItem, WorkState
+from teamline.routing.transfers import do_transfer_conversation
+from teamline.teams.models import Team
 
 from .control import control_for
 from .events import emit_call
@@ -42,10 +49,12 @@ def _move(
     actor: User | None,
     event: str,
     timeline: dict[str, Any] | None = None,
+    also: tuple[int, ...] = (),
     **changes: Any,
 ) -> Call:
     """Move `call` from one of `from_states` with `changes` (conditional on its version);
-    InvalidInput when it is not in such a state any more."""
+    InvalidInput when it is not in such a state any more. `also`: staff who hear the change
+    besides the conversation's (calls/events.py)."""
     states = tuple(from_states)
     with transaction.atomic():
         moved = Call.objects.filter(pk=call.pk, state__in=states, version=call.version).update(
@@ -63,7 +72,7 @@ def _move(
             event=event,
             **(timeline or {}),
         )
-        emit_call(fresh)
+        emit_call(fresh, also=also)
     return fresh
 
 
@@ -217,4 +226,145 @@ def do_end_call(
         emit_call(fresh)
         if hang_up:
             control_for(fresh).hang_up(fresh)
+    if fresh.agent is not None:
+        # After a call its agent wraps up before routing offers them more (routing decides
+        # how long: their profile's wrap_up_seconds).
+        agent_freed(fresh.agent, channel_kind="voice", now=ended_at)
     return fresh
+
+
+# --- Ringing: reject, no answer, transfer -----------------------------------------------------
+
+
+def do_reject_call(
+    call: Call,
+    *,
+    actor: User,
+    reason: str = "rejected",
+    now: datetime | None = None,
+    offer_next: bool = True,
+) -> Call:
+    """The agent the call rings for declines it: the conversation goes back to the queue with
+    its place in line, is not offered to this agent again for this call
+    (routing.declines.do_decline_work), and routing looks for someone else at once. The call
+    stays `waiting` (the customer is still on the line). With `offer_next` the agent, now free,
+    is offered the next waiting work (never this one). Records a `call` event "rejected"
+    (agent, reason); emits call.updated to the conversation's staff and the agent.
+    InvalidInput when the call is not ringing for the actor."""
+    now = _now(now)
+    if call.state != CallState.WAITING:
+        raise InvalidInput(f"This call is {call.get_state_display().lower()} now.")
+    with transaction.atomic():
+        do_decline_work(call.conversation, actor, reason=reason, actor=actor, now=now, route=False)
+        rejected = _move(
+            call,
+            from_states=[CallState.WAITING],
+            actor=actor,
+            event="rejected",
+            timeline={"agent_id": actor.pk, "agent": actor.name, "reason": reason},
+            also=(actor.pk,),
+        )
+    route_declined(rejected.conversation_id, now=now)
+    if offer_next:
+        offer_waiting_work(actor, now=now)
+    return rejected
+
+
+NO_ANSWER = "no answer"
+
+
+def ring_seconds() -> int:
+    """How long a call rings for an agent before it goes to someone else
+    (TEAMLINE_CALL_RING_SECONDS)."""
+    return max(1, int(settings.TEAMLINE.get("CALL_RING_SECONDS", 20)))
+
+
+def unanswered_calls(now: datetime) -> QuerySet[Call]:
+    """Waiting calls that have rung for their assignee longer than `ring_seconds()`: the
+    conversation was assigned (its live work item's assigned_at) and the call was waiting
+    that long ago."""
+    cutoff = now - timedelta(seconds=ring_seconds())
+    assigned_long_ago = WorkItem.objects.filter(
+        conversation=OuterRef("conversation"),
+        state=WorkState.ASSIGNED,
+        assigned_at__lte=cutoff,
+    )
+    return (
+        Call.objects.filter(
+            state=CallState.WAITING,
+            created_at__lte=cutoff,
+            conversation__assignee__isnull=False,
+            conversation__status=Status.OPEN,
+        )
+        .filter(Exists(assigned_long_ago))
+        .select_related("conversation__assignee")
+        .order_by("created_at", "pk")
+    )
+
+
+def do_ring_timeouts(now: datetime | None = None, *, limit: int = 100) -> int:
+    """Calls nobody answered in time (RONA, periodic): each is taken from its agent like a
+    rejection (reason "no answer": same place in line, not offered to them again) and the
+    agent's presence becomes away — they are not at the desk, so routing offers them nothing
+    more until they say they are back; the desk's call panel tells them why. Returns how many."""
+    now = _now(now)
+    handled = 0
+    for call in list(unanswered_calls(now)[:limit]):
+        agent = call.conversation.assignee
+        if agent is None:
+            continue
+        try:
+            do_reject_call(call, actor=agent, reason=NO_ANSWER, now=now, offer_next=False)
+        except InvalidInput:
+            continue  # answered, rejected or reassigned meanwhile
+        if AgentProfile.objects.filter(user=agent).exists():
+            do_set_presence(agent, Presence.AWAY, actor=agent)
+        handled += 1
+    return handled
+
+
+def do_transfer_call(
+    call: Call,
+    *,
+    actor: User,
+    to_agent: User | None = None,
+    to_team: Team | None = None,
+    to_skill: str | None = None,
+    note: str,
+    now: datetime | None = None,
+) -> Call:
+    """The agent on a call hands it to an agent, a team or a skill queue: the conversation is
+    transferred as any other (routing.transfers.do_transfer_conversation: same place in line,
+    the note for whoever takes it) and the call goes back to `waiting` — the customer stays on
+    the line (the medium's control `released`: a phone caller hears hold music) and it rings
+    for the new assignee. Only the agent on the call (or whoever routing's transfer rules
+    allow: supervisors) may; InvalidInput/Forbidden/Conflict otherwise, nothing changed.
+    Records a `call` event "transferred"; emits call.updated (also to the agent who gave it
+    away) and what the conversation transfer emits."""
+    now = _now(now)
+    if call.state not in (CallState.CONNECTING, CallState.ACTIVE, CallState.HELD):
+        raise InvalidInput(f"This call is {call.get_state_display().lower()} now.")
+    previous = call.agent_id
+    with transaction.atomic():
+        moved = _move(
+            call,
+            from_states=[CallState.CONNECTING, CallState.ACTIVE, CallState.HELD],
+            actor=actor,
+            event="transferred",
+            timeline={"from_agent_id": previous},
+            also=(previous,) if previous else (),
+            state=CallState.WAITING,
+            agent=None,
+            muted=False,
+        )
+        do_transfer_conversation(
+            moved.conversation,
+            actor=actor,
+            to_agent=to_agent,
+            to_team=to_team,
+            to_skill=to_skill,
+            note=note,
+            now=now,
+        )
+        control_for(moved).released(moved)
+    return Call.objects.select_related("conversation").get(pk=moved.pk)

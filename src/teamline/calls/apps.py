@@ -5,3 +5,12 @@ class CallsConfig(AppConfig):
     name = "teamline.calls"
     label = "calls"
     verbose_name = "Calls"
+
+    def ready(self) -> None:
+        from teamline.core.periodic import register_periodic
+
+        from . import tasks
+
+        # A call ringing longer than TEAMLINE_CALL_RING_SECONDS is taken from its agent on the
+        # next tick (calls.actions.do_ring_timeouts).
+        register_periodic("call_ring_timeouts", tasks.ring_timeouts)

@@ -50,10 +50,14 @@ def present_call_to_customer(call: Call) -> dict[str, Any]:
     }
 
 
-def emit_call(call: Call) -> None:
+def emit_call(call: Call, *, also: tuple[int, ...] = ()) -> None:
+    """call.updated to the conversation's staff, the call's agent and `also` (staff who just
+    lost it: the agent who rejected or transferred it), and to the customer's widget for
+    browser calls."""
     staff = set(conversation_recipients(call.conversation).staff)
     if call.agent_id:
         staff.add(user_group(call.agent_id))
+    staff.update(user_group(user_id) for user_id in also)
     browser = call.medium in (CallMedium.AUDIO, CallMedium.VIDEO)
     send_event_on_commit(
         Event(

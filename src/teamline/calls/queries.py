@@ -3,10 +3,10 @@ an agent's desk shows."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from teamline.accounts.models import User
-from teamline.conversations.models import Conversation
+from teamline.conversations.models import Conversation, ConversationParticipant
 from teamline.conversations.queries import visible_conversations
 from teamline.core.errors import NotFound
 from teamline.core.ids import parse_id
@@ -58,3 +58,22 @@ def agent_live_calls(agent: User) -> QuerySet[Call]:
         agent=agent,
         state__in=(CallState.CONNECTING, CallState.ACTIVE, CallState.HELD),
     ).select_related("conversation", "customer")
+
+
+def desk_calls_for(agent: User) -> list[Call]:
+    """Every live call the agent's desk shows, in one query: ringing for them (waiting while
+    their conversation is assigned to them), theirs (accepted), and those of conversations they
+    help in as an expert. Oldest first."""
+    helping = ConversationParticipant.objects.filter(user=agent, left_at__isnull=True).values(
+        "conversation_id"
+    )
+    return list(
+        Call.objects.select_related("conversation", "customer", "agent")
+        .filter(state__in=LIVE_CALL_STATES)
+        .filter(
+            Q(agent=agent)
+            | Q(state=CallState.WAITING, conversation__assignee=agent)
+            | Q(conversation__in=helping)
+        )
+        .order_by("created_at", "pk")[:10]
+    )

@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from teamline.accounts.actions import do_ensure_agent_profile, do_set_expert_available
+from teamline.calls.actions import do_transfer_call
+from teamline.calls.queries import live_call_of
 from teamline.conversations.models import Conversation
 from teamline.conversations.queries import access_conversation, visible_conversations
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
@@ -65,14 +67,20 @@ def transfer(request: HttpRequest, conversation_id: int) -> HttpResponse:
     try:
         if not kind:
             raise InvalidInput("Choose who to transfer to.")
-        do_transfer_conversation(
-            conv,
-            actor=actor,
-            to_agent=access_transfer_agent(actor, value) if kind == "agent" else None,
-            to_team=access_transfer_team(actor, value) if kind == "team" else None,
-            to_skill=value if kind == "skill" else None,
-            note=note,
-        )
+        to_agent = access_transfer_agent(actor, value) if kind == "agent" else None
+        to_team = access_transfer_team(actor, value) if kind == "team" else None
+        to_skill = value if kind == "skill" else None
+        call = live_call_of(conv)
+        if call is not None and call.agent_id is not None:
+            # The customer is on the line with an agent: the call goes with the conversation
+            # and rings for whoever takes it next.
+            do_transfer_call(
+                call, actor=actor, to_agent=to_agent, to_team=to_team, to_skill=to_skill, note=note
+            )
+        else:
+            do_transfer_conversation(
+                conv, actor=actor, to_agent=to_agent, to_team=to_team, to_skill=to_skill, note=note
+            )
     except (InvalidInput, Forbidden, NotFound) as exc:
         form = {"target": target, "note": note}
         return render_conversation_page(

@@ -1,9 +1,9 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
 
 from teamline.accounts.views import SignInView
 
-from . import routing_views, scheduling_views, views
+from . import call_views, routing_views, scheduling_views, views
 
 app_name = "desk"
 urlpatterns = [
@@ -60,6 +60,13 @@ urlpatterns = [
         "callbacks/<int:callback_id>/no-answer/",
         scheduling_views.callback_no_answer,
         name="callback_no_answer",
+    ),
+    # The call panel (desk/call_views.py); URLs as calls.js and the browser media code use them.
+    re_path(r"^calls/panel/?$", call_views.panel, name="call_panel"),
+    re_path(
+        r"^calls/(?P<call_id>[0-9]+)/(?P<action>accept|reject|hold|resume|mute|unmute|end|connected)/?$",
+        call_views.call_action,
+        name="call_action",
     ),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),

@@ -127,6 +127,9 @@ class Item:
     step_entered_at: datetime | None = None
     opt_out_of_team: bool = False
     promised_at: datetime | None = None
+    # Agents who declined this item (did not take the call offered to them): never offered it
+    # again; explicit transfers and reassignments still may give it to them.
+    declined_by: frozenset[int] = frozenset()
 
     @property
     def urgent(self) -> bool:
@@ -546,9 +549,11 @@ def in_pool(agent: Agent, item: Item, placement: Placement, ctx: Context) -> boo
 
 def agent_can_take(agent: Agent, item: Item, placement: Placement, ctx: Context) -> bool:
     """Eligible: available (not in wrap-up), active, in the pool, under capacity for the item's
-    channel kind, with the required skills at the required proficiency and the language."""
+    channel kind, with the required skills at the required proficiency and the language, and
+    has not declined the item."""
     return (
-        agent.available_at(ctx.now)
+        agent.id not in item.declined_by
+        and agent.available_at(ctx.now)
         and agent.free(item.channel_kind) > 0
         and in_pool(agent, item, placement, ctx)
         and can_serve(agent, placement.skills, placement.language)

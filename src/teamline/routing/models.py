@@ -224,6 +224,9 @@ class WorkItem(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Agents who declined the item when it was offered to them (rejected a ringing call, or
+    # let it ring out): routing does not offer it to them again (routing/declines.py).
+    declined_by = models.JSONField(default=list, blank=True)
     version = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -192,6 +192,7 @@ def item_snapshot(row: WorkItem) -> engine.Item:
         step_entered_at=row.step_entered_at,
         opt_out_of_team=row.opt_out_of_team,
         promised_at=row.promised_at,
+        declined_by=frozenset(row.declined_by or ()),
     )
 
 

@@ -301,6 +301,9 @@ TEAMLINE: dict[str, Any] = {
         os.environ.get("TEAMLINE_LOGIN_THROTTLE_WINDOW_SECONDS", "900")
     ),
     "ROUTING_SWEEP_SECONDS": int(os.environ.get("TEAMLINE_ROUTING_SWEEP_SECONDS", "15")),
+    # A call rings this long for the agent routing gave it to; unanswered, it goes back to the
+    # queue (same place) for someone else and the agent is set away (checked every tick).
+    "CALL_RING_SECONDS": int(os.environ.get("TEAMLINE_CALL_RING_SECONDS", "20")),
     # Calendars and routing policies are cached per process for this long (changes made in the
     # same process are seen at once; other processes see them after at most this).
     "ROUTING_CONFIG_CACHE_SECONDS": int(

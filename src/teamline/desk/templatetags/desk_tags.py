@@ -56,6 +56,15 @@ CHANNEL_NAMES = {
 
 
 @register.filter
+def call_clock(seconds: int) -> str:
+    """0:07, 12:30, 1:02:03 — a call's time as a clock shows it."""
+    seconds = max(0, int(seconds or 0))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@register.filter
 def channel_label(channel: str) -> str:
     return CHANNEL_NAMES.get(channel, channel)
 

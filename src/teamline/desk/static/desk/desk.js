@@ -236,6 +236,7 @@
     refreshInbox();
     refreshStatus();
     refreshHistory();
+    document.dispatchEvent(new CustomEvent("teamline:desk-resync"));
   }
 
   // --- Typing --------------------------------------------------------------------------
@@ -365,7 +366,13 @@
     socket.addEventListener("message", (message) => {
       let frame;
       try { frame = JSON.parse(message.data); } catch (_) { return; }
-      if (frame.type === "event") onEvent(frame.event, frame.data || {});
+      if (frame.type === "event") {
+        onEvent(frame.event, frame.data || {});
+        // Other desk scripts (calls.js) follow the same events.
+        document.dispatchEvent(new CustomEvent("teamline:desk-event", {
+          detail: { type: frame.event, data: frame.data || {} },
+        }));
+      }
       // The server may have lost pushes while this socket stayed open (its channel layer was
       // interrupted): read everything shown again from the database, quietly.
       else if (frame.type === "resync") whenHtmx(resync);
