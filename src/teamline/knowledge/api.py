@@ -191,6 +191,7 @@ def create_article(request: HttpRequest, payload: ArticleIn) -> Any:
     operation_id="get_kb_article",
 )
 def get_article(request: HttpRequest, article_id: ArticleId) -> Any:
+    """The article's newest version, which version is published, and whether it is outdated."""
     return present_article(access_article(_actor(request), article_id))
 
 
@@ -226,6 +227,7 @@ def update_article(request: HttpRequest, article_id: ArticleId, payload: Article
     operation_id="publish_kb_article",
 )
 def publish_article(request: HttpRequest, article_id: ArticleId) -> Any:
+    """Make the newest version the public one. 403 when the article needs a reviewer."""
     actor = _actor(request)
     article = do_publish_article(access_article(actor, article_id), actor=actor)
     return present_article(access_article(actor, article.pk))
@@ -238,6 +240,7 @@ def publish_article(request: HttpRequest, article_id: ArticleId) -> Any:
     operation_id="list_kb_article_versions",
 )
 def list_versions(request: HttpRequest, article_id: ArticleId) -> Any:
+    """Every saved version (the newest 200), with author and note."""
     article = access_article(_actor(request), article_id)
     return [
         {
