@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.core import checks
+
+from . import ice
 
 
 class CallsConfig(AppConfig):
@@ -7,6 +10,7 @@ class CallsConfig(AppConfig):
     verbose_name = "Calls"
 
     def ready(self) -> None:
+        checks.register(ice.check_ice_servers, "teamline")
         from teamline.core.periodic import register_periodic
 
         from . import tasks

@@ -85,6 +85,10 @@ class Call(models.Model):
     agent_call_sid = models.CharField(max_length=64, blank=True)
     agent_endpoint = models.CharField(max_length=80, blank=True)
     muted = models.BooleanField(default=False)
+    # A browser call that turned a waiting conversation of another channel kind (a chat in
+    # line) into a call: the kind it goes back to if the customer gives up waiting. Empty when
+    # the call started the conversation.
+    original_channel_kind = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

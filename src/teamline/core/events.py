@@ -43,6 +43,9 @@ class EventType(StrEnum):
     QUEUE_UPDATED = "queue.updated"
     # A call changed state (rings, accepted, connected, held, muted, ended): calls/events.py.
     CALL_UPDATED = "call.updated"
+    # A browser call's WebRTC signalling (offer, answer, ICE, bye) between its customer and its
+    # agent: sent only with asend_ephemeral, never stored (calls/browser.py).
+    CALL_SIGNAL = "call.signal"
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,17 @@ open partials again from the database (core/livewatch.py).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from teamline.accounts.models import User
+from teamline.calls import browser as browser_calls
 from teamline.conversations.queries import access_conversation
 from teamline.core import jsonsafe, livewatch
-from teamline.core.errors import NotFound
+from teamline.core.errors import NotFound, TeamlineError
 from teamline.core.events import (
     Event,
     EventType,
@@ -42,8 +44,9 @@ CLOSE_UNAUTHENTICATED = 4401
 # RFC 6455 close codes: a frame too big to process, a frame that is not valid data.
 CLOSE_TOO_BIG = 1009
 CLOSE_INVALID_DATA = 1007
-# The desk sends small control frames (subscribe, typing); the widget's limit is far above.
-MAX_FRAME_CHARS = 4096
+# The desk sends small control frames (subscribe, typing) and, in a browser call, its WebRTC
+# offer: up to 16 KiB of SDP (calls/browser.py), JSON-escaped.
+MAX_FRAME_CHARS = 20 * 1024
 
 
 class DeskConsumer(AsyncJsonWebsocketConsumer):
@@ -53,6 +56,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         self.joined: set[str] = set()
         self.subscriptions: set[int] = set()
         self.typing_in: dict[int, int] = {}  # conversation → customer, while "typing"
+        self.signal_budget = browser_calls.SignalBudget()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             # Accept first so the browser sees our close code (a close before accept is an
@@ -114,6 +118,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self._unsubscribe(conversation)
         elif kind == "typing":
             await self._typing(conversation, content.get("state") is True)
+        elif kind == "call.signal":
+            await self._call_signal(content)
         else:
             await self.send_json(
                 {"type": "error", "code": "invalid", "detail": f"Unknown frame type {kind!r}."}
@@ -169,6 +175,36 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
                 staff=frozenset({conversation_group(pk)}),
                 customer=frozenset({customer_group(customer_id)}),
             ),
+        )
+
+    async def _call_signal(self, content: dict[str, Any]) -> None:
+        """Relay one signalling frame to the call's customer: checked every time (this user
+        may see the call's conversation, accepted the call, and the call is connecting, active
+        or held; the payload has its shape and size). Anyone else gets an error frame."""
+        raw = content.get("call_id")
+        echo = raw if isinstance(raw, int | str) and not isinstance(raw, bool) else None
+        if not self.signal_budget.take(time.monotonic()):
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "rate_limited",
+                    "detail": "Too many call signals; slow down.",
+                    "call_id": echo,
+                }
+            )
+            return
+        try:
+            signal, customer_id = await database_sync_to_async(browser_calls.agent_signal)(
+                self.user, content
+            )
+        except TeamlineError as exc:
+            await self.send_json(
+                {"type": "error", "code": exc.code, "detail": exc.message, "call_id": echo}
+            )
+            return
+        await asend_ephemeral(
+            Event(EventType.CALL_SIGNAL, staff={}, customer=signal.present("agent")),
+            Recipients(customer=frozenset({customer_group(customer_id)})),
         )
 
     # --- Group messages -------------------------------------------------------------------

@@ -324,6 +324,14 @@ TEAMLINE: dict[str, Any] = {
     "TELCO_BACKEND": os.environ.get("TEAMLINE_TELCO_BACKEND", "demo"),
     "TELCO_URL": os.environ.get("TEAMLINE_TELCO_URL", ""),
     "TELCO_SECRET": os.environ.get("TEAMLINE_TELCO_SECRET", ""),
+    # --- Browser calls (docs/channels/voice.md, "Browser calls and the video counter") ---
+    # TEAMLINE_ICE_SERVERS: a JSON list of RTCIceServer objects ({"urls": "stun:…"}); default
+    # none, as browsers on one machine or network need none (checked at start: calls/ice.py).
+    "ICE_SERVERS": os.environ.get("TEAMLINE_ICE_SERVERS", "[]"),
+    # coturn's use-auth-secret (the TURN REST API): with a secret, every turn:/turns: server
+    # above without its own username gets time-limited credentials per call participant.
+    "TURN_SECRET": os.environ.get("TEAMLINE_TURN_SECRET", ""),
+    "TURN_CREDENTIAL_SECONDS": int(os.environ.get("TEAMLINE_TURN_CREDENTIAL_SECONDS", "3600")),
     # --- Channels (docs/channels/README.md) ---
     # Trust X-Forwarded-Proto/-Host when rebuilding the URL a provider signed (webhooks); only
     # set it when a reverse proxy you control always sets (overwrites) those headers.

@@ -25,6 +25,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from teamline.calls import browser as browser_calls
+from teamline.calls.events import present_call_to_customer
+from teamline.calls.ice import ice_servers_for
 from teamline.connectors import webchat
 from teamline.connectors.queries import public_inbox, session_customer
 from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
@@ -40,6 +43,7 @@ from teamline.core.events import (
     asend_ephemeral,
     conversation_group,
     customer_group,
+    user_group,
 )
 from teamline.customers.models import Customer
 from teamline.routing.eta import customer_queue
@@ -127,6 +131,38 @@ def _receive_message(session: WidgetSession, client_id: str, text: str) -> dict[
     return present_message_to_customer(message)
 
 
+def _start_call(session: WidgetSession, medium: object) -> dict[str, Any]:
+    """Rate-limit like a message, start the customer's browser call, and answer with it and
+    the ICE servers their browser uses."""
+    limits = settings.TEAMLINE
+    customer = session.customer
+    ratelimit.hit(
+        f"widget-messages:{session.inbox.pk}:{customer.pk}",
+        limit=int(limits["RATE_MESSAGES_PER_SESSION_PER_MINUTE"]),
+        window_seconds=60,
+    )
+    current = current_conversation_for(customer.pk)
+    if current is None or current.status != Status.OPEN:
+        ratelimit.hit(
+            f"widget-new-conversations:{session.ip}",
+            limit=int(limits["RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR"]),
+            window_seconds=3600,
+        )
+    call = browser_calls.do_start_browser_call(
+        inbox=session.inbox, customer=customer, medium=str(medium)
+    )
+    return {
+        "type": "call.started",
+        "call": present_call_to_customer(call),
+        "ice_servers": ice_servers_for(f"customer-{customer.pk}"),
+    }
+
+
+def _end_call(customer_id: int, call_id: object) -> None:
+    call = browser_calls.access_customer_call(customer_id, call_id)
+    browser_calls.do_end_browser_call(call)
+
+
 def _valid_client_id(value: object) -> str | None:
     """The canonical form of a client-chosen UUID, or None."""
     if not isinstance(value, str) or not value or len(value) > MAX_CLIENT_ID:
@@ -144,11 +180,16 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
     typing_state = False
     typing_sent_at = 0.0
     auth_timer: asyncio.Task[None] | None = None
+    # Browser calls this socket started: they end when it closes (the media dies with the page).
+    call_ids: set[int]
+    signal_budget: browser_calls.SignalBudget
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def connect(self) -> None:
         # Accept first: refusals are answered with close codes the widget understands.
+        self.call_ids = set()
+        self.signal_budget = browser_calls.SignalBudget()
         await self.accept()
         self.auth_timer = asyncio.create_task(self._close_unless_authenticated())
 
@@ -166,6 +207,12 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         livewatch.unwatch(self.channel_layer, self.channel_name)
         if self.auth_timer is not None:
             self.auth_timer.cancel()
+        if self.session is not None:
+            for call_id in sorted(getattr(self, "call_ids", ())):
+                try:
+                    await database_sync_to_async(_end_call)(self.session.customer.pk, call_id)
+                except Exception:  # the database may be gone at shutdown
+                    logger.exception("could not end call %s of a closed widget socket", call_id)
         if self.typing_state and self.conversation_id is not None:
             # Do not leave the agents looking at "typing…" from somebody who left.
             try:
@@ -213,6 +260,12 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                 await self._message(content)
             elif kind == "typing":
                 await self._typing(content)
+            elif kind == "call.start":
+                await self._call_start(content)
+            elif kind == "call.end":
+                await self._call_end(content)
+            elif kind == "call.signal":
+                await self._call_signal(content)
             elif kind == "auth":
                 await self._error("invalid", "This socket is already authenticated.")
             else:
@@ -311,6 +364,46 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             Recipients(staff=frozenset({conversation_group(conversation_id)})),
         )
 
+    async def _call_start(self, content: dict[str, Any]) -> None:
+        assert self.session is not None
+        try:
+            frame = await database_sync_to_async(_start_call)(self.session, content.get("medium"))
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message, call=True)
+            return
+        self.call_ids.add(frame["call"]["id"])
+        await self.send_json(frame)
+
+    async def _call_end(self, content: dict[str, Any]) -> None:
+        assert self.session is not None
+        try:
+            await database_sync_to_async(_end_call)(
+                self.session.customer.pk, content.get("call_id")
+            )
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message, call=True)
+            return
+        # The ended call arrives as a `call` frame (call.updated) like every change.
+
+    async def _call_signal(self, content: dict[str, Any]) -> None:
+        """Relay one signalling frame to the call's agent: checked every time (this socket's
+        customer owns the call, an agent accepted it, the payload has its shape and size)."""
+        assert self.session is not None
+        if not self.signal_budget.take(time.monotonic()):
+            await self._error("rate_limited", "Too many call signals; slow down.", call=True)
+            return
+        try:
+            signal, agent_id = await database_sync_to_async(browser_calls.customer_signal)(
+                self.session.customer.pk, content
+            )
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message, call=True)
+            return
+        await asend_ephemeral(
+            Event(EventType.CALL_SIGNAL, staff=signal.present("customer")),
+            Recipients(staff=frozenset({user_group(agent_id)})),
+        )
+
     # --- frames out -------------------------------------------------------------------------
 
     async def event_customer(self, message: dict[str, Any]) -> None:
@@ -326,6 +419,17 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             queue = data.get("queue")
             await self.send_json(
                 {"type": "queue", "queue": queue if isinstance(queue, dict) else None}
+            )
+        elif event == EventType.CALL_UPDATED.value:
+            await self.send_json({"type": "call", "call": data})
+        elif event == EventType.CALL_SIGNAL.value:
+            await self.send_json(
+                {
+                    "type": "call.signal",
+                    "call_id": data.get("call_id"),
+                    "kind": data.get("kind"),
+                    "payload": data.get("payload"),
+                }
             )
         elif event == EventType.TYPING.value:
             sender = data.get("from")
@@ -354,10 +458,14 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             self.conversation_id = frame["conversation"]["id"]
         await self.send_json({**frame, "type": "resync"})
 
-    async def _error(self, code: str, detail: str, *, client_id: str | None = None) -> None:
+    async def _error(
+        self, code: str, detail: str, *, client_id: str | None = None, call: bool = False
+    ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
         if client_id is not None:
             frame["client_id"] = client_id
+        if call:
+            frame["about"] = "call"  # the widget shows it in the call view, not the chat
         await self.send_json(frame)
 
     def _header(self, name: str) -> str | None:
