@@ -211,7 +211,8 @@ async def test_a_frame_nested_too_deep_closes_the_desk_socket_with_1007(teams):
 @socket_test
 async def test_an_oversized_frame_closes_the_desk_socket_with_1009(teams):
     socket = await connected(teams["kari"])
-    await socket.send_to(text_data='{"type": "typing", "pad": "' + "x" * 5000 + '"}')
+    # The largest frame is a browser call's offer (16 KiB of SDP); anything beyond is refused.
+    await socket.send_to(text_data='{"type": "typing", "pad": "' + "x" * 21_000 + '"}')
     closing = await socket.receive_output(timeout=3)
     assert closing == {"type": "websocket.close", "code": 1009}
 

@@ -34,6 +34,7 @@ def test_a_new_visitor_gets_a_session_and_meets_the_team(client, inbox, kari):
     assert body["inbox"] == {
         "name": "Nordlys chat",
         "greeting": "Hi! Your team in Oslo answers here.",
+        "calls": True,
     }
     assert body["team"]["name"] == "Oslo"
     assert body["team"]["members"] == [{"name": "Kari Nordmann", "photo": None, "online": True}]

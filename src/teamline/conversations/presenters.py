@@ -64,7 +64,7 @@ def present_message_to_customer(message: Message) -> dict[str, Any]:
     sender_name = None
     if message.sender_user is not None:
         sender_name = message.sender_user.name
-    return {
+    presented = {
         "id": message.pk,
         "conversation_id": message.conversation_id,
         "from": "customer" if message.sender_kind == "customer" else message.sender_kind,
@@ -73,3 +73,8 @@ def present_message_to_customer(message: Message) -> dict[str, Any]:
         "client_id": client_id,
         "created_at": message.created_at.isoformat(),
     }
+    invite = (message.content or {}).get("call_invite") if message.sender_kind == "system" else None
+    if isinstance(invite, dict) and invite.get("medium") in ("audio", "video"):
+        # An agent's invitation to a browser call (calls/browser.py): the widget offers a button.
+        presented["call_invite"] = {"medium": invite["medium"]}
+    return presented

@@ -3,7 +3,7 @@ from django.urls import path, re_path
 
 from teamline.accounts.views import SignInView
 
-from . import call_views, routing_views, scheduling_views, views
+from . import call_views, routing_views, scheduling_views, views, webrtc_views
 
 app_name = "desk"
 urlpatterns = [
@@ -68,6 +68,12 @@ urlpatterns = [
         call_views.call_action,
         name="call_action",
     ),
+    path(
+        "conversations/<int:conversation_id>/video-invite/",
+        webrtc_views.video_invite,
+        name="video_invite",
+    ),
+    path("calls/<int:call_id>/ice/", webrtc_views.call_ice, name="call_ice"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]

@@ -19,6 +19,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from teamline.calls.browser import calls_allowed
 from teamline.connectors import webchat
 from teamline.connectors.actions import do_start_webchat_session
 from teamline.connectors.queries import first_active_inbox, public_inbox, session_customer
@@ -131,7 +132,12 @@ def _start_session(request: HttpRequest, inbox: Inbox) -> JsonResponse:
             "token": session.token,
             "customer": {"name": customer.name},
             "team": present_team_card(team),
-            "inbox": {"name": inbox.name, "greeting": inbox.greeting},
+            # `calls`: whether the widget offers "Call us" / "Video call" (calls/browser.py).
+            "inbox": {
+                "name": inbox.name,
+                "greeting": inbox.greeting,
+                "calls": calls_allowed(inbox),
+            },
         }
     )
 
@@ -141,7 +147,7 @@ def session(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
     """POST /widget/api/<inbox>/session: open or resume a visitor's chat session.
 
     Body (JSON, every field optional): token, user_id, user_hash, name, email.
-    Answers {token, customer: {name}, team: <team card>, inbox: {name, greeting}}, or
+    Answers {token, customer: {name}, team: <team card>, inbox: {name, greeting, calls}}, or
     {code, detail} with the error's status (400 bad body, 403 bad identity hash or page not
     allowed, 404 unknown inbox, 429 too many new visitors from one address).
     """

@@ -368,10 +368,14 @@
       try { frame = JSON.parse(message.data); } catch (_) { return; }
       if (frame.type === "event") {
         onEvent(frame.event, frame.data || {});
-        // Other desk scripts (calls.js) follow the same events.
+        // Other desk scripts (calls.js, webrtc.js) follow the same events.
         document.dispatchEvent(new CustomEvent("teamline:desk-event", {
           detail: { type: frame.event, data: frame.data || {} },
         }));
+      }
+      // An error about a call's signalling (webrtc.js says it in the call panel).
+      else if (frame.type === "error" && frame.call_id !== undefined) {
+        document.dispatchEvent(new CustomEvent("teamline:desk-error", { detail: frame }));
       }
       // The server may have lost pushes while this socket stayed open (its channel layer was
       // interrupted): read everything shown again from the database, quietly.
@@ -392,6 +396,12 @@
       reconnectTimer = window.setTimeout(connect, delay);
     });
   }
+
+  // Other desk scripts send frames over this socket (webrtc.js: a call's signalling). A frame
+  // sent while the socket is down is dropped: WebRTC's own retries and the call's end cover it.
+  document.addEventListener("teamline:desk-send", (event) => {
+    if (event.detail && typeof event.detail === "object") send(event.detail);
+  });
 
   // The socket could not connect while Teamline's database was unreachable: once /health/
   // answers again, do not wait for the rest of the backoff.

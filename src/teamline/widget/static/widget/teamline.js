@@ -262,6 +262,22 @@
     ".waiting legend { font-weight: 600; margin-bottom: 4px; }",
     ".waiting input[type=tel] { padding: 6px 8px; border: 2px solid #8792ab; border-radius: 8px; }",
     ".waiting .choice { display: flex; align-items: center; gap: 6px; }",
+    ".callbar { display: flex; gap: 8px; padding: 8px 14px; border-bottom: 1px solid #dfe4ee;",
+    "  background: #fff; }",
+    ".callbar button, .call-controls button, .invite { padding: 6px 12px; border-radius: 8px;",
+    "  border: 2px solid #1f3f8f; background: #fff; color: #1f3f8f; font-weight: 600; }",
+    ".call-controls button[aria-pressed='true'] { background: #1f3f8f; color: #fff; }",
+    ".call-controls .end { border-color: #a61b1b; background: #a61b1b; color: #fff; }",
+    ".call { padding: 8px 14px; border-bottom: 1px solid #dfe4ee; background: #0b1630; color: #fff; }",
+    ".call-status { margin: 0 0 6px; font-weight: 600; }",
+    ".call-error { margin: 0 0 6px; color: #ffd7d7; }",
+    ".call-error:empty { display: none; }",
+    ".call-media { position: relative; background: #000; border-radius: 8px; overflow: hidden; }",
+    ".call-media .remote { display: block; width: 100%; height: 180px; object-fit: contain; }",
+    ".call-media .local { position: absolute; right: 6px; bottom: 6px; width: 30%;",
+    "  max-height: 60px; border: 2px solid #fff; border-radius: 6px; object-fit: cover; }",
+    ".call-controls { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }",
+    ".invite { display: block; margin: 6px auto 0; }",
     "@media (prefers-reduced-motion: no-preference) {",
     "  .panel:not([hidden]) { animation: tl-in .16s ease-out; }",
     "  @keyframes tl-in { from { opacity: 0; transform: translateY(8px); } to { opacity: 1; } }",
@@ -365,6 +381,25 @@
     textarea,
     sendButton,
   ]);
+  // Calls (WebRTC): "Call us" / "Video call", and the call itself while it lasts.
+  var audioCallButton = h("button", { type: "button", text: "Call us" });
+  var videoCallButton = h("button", { type: "button", text: "Video call" });
+  var callBar = h("div", { class: "callbar", hidden: true }, [audioCallButton, videoCallButton]);
+  var callStatus = h("p", { class: "call-status", role: "status", "aria-live": "polite" });
+  var callError = h("p", { class: "call-error", role: "alert" });
+  var remoteVideo = h("video", { class: "remote", autoplay: true, playsinline: true, "aria-label": "Your team" });
+  var localVideo = h("video", { class: "local", autoplay: true, playsinline: true, "aria-label": "You" });
+  localVideo.muted = true; // never hear yourself
+  var muteButton = h("button", { type: "button", text: "Mute", "aria-pressed": "false" });
+  var cameraButton = h("button", { type: "button", text: "Camera off", "aria-pressed": "false" });
+  var shareButton = h("button", { type: "button", text: "Share screen", "aria-pressed": "false" });
+  var endCallButton = h("button", { type: "button", class: "end", text: "End call" });
+  var callView = h("section", { class: "call", "aria-label": "Call", hidden: true }, [
+    callStatus,
+    callError,
+    h("div", { class: "call-media" }, [remoteVideo, localVideo]),
+    h("div", { class: "call-controls" }, [muteButton, cameraButton, shareButton, endCallButton]),
+  ]);
   var panel = h(
     "div",
     { class: "panel", id: "tl-panel", role: "dialog", "aria-label": "Chat with us", hidden: true },
@@ -379,6 +414,8 @@
         moreMembers,
       ]),
       statusLine,
+      callBar,
+      callView,
       body,
       waitingBox,
       typingLine,
@@ -408,6 +445,8 @@
   var typingSentAt = 0;
   var typingIdleTimer = null;
   var agentTypingTimer = null;
+  var callsAllowed = false;
+  var call = null; // the call in progress: {id, medium, state, pc, local, remote, ...}
 
   function setStatus(text) {
     statusLine.textContent = text || "";
@@ -461,6 +500,8 @@
     var text = inbox && typeof inbox.greeting === "string" ? inbox.greeting : "";
     greeting.textContent = text;
     greeting.hidden = !text;
+    callsAllowed = !inbox || inbox.calls !== false;
+    showCallBar();
   }
 
   // --- Messages --------------------------------------------------------------------------------
@@ -511,6 +552,19 @@
     } else {
       setText(meta, m.created_at ? formatTime(m.created_at) : "");
       if (m.created_at) meta.title = new Date(m.created_at).toLocaleString();
+    }
+    if (m.call_invite && !node.querySelector(".invite")) {
+      // An agent invites the customer to continue on video (or audio).
+      var medium = m.call_invite.medium === "audio" ? "audio" : "video";
+      var invite = h("button", {
+        type: "button",
+        class: "invite",
+        text: medium === "audio" ? "Start call" : "Start video call",
+      });
+      invite.addEventListener("click", function () {
+        startCall(medium);
+      });
+      node.appendChild(invite);
     }
     var retry = node.querySelector(".retry");
     if (state === "failed" && retryable && m.client_id) {
@@ -978,6 +1032,8 @@
       isReady = false;
       typingOn = false;
       showAgentTyping(false);
+      // The server ends a call whose socket closed: so does this side.
+      if (call) endLocally("The call ended: the connection to your team was lost.");
       if (event.code === 4403) {
         stopped = true;
         setStatus("Chat is not available on this page.");
@@ -1025,14 +1081,290 @@
       case "typing":
         if (frame.from !== "customer") showAgentTyping(Boolean(frame.state), frame.name);
         break;
+      case "call.started":
+        callStarted(frame);
+        break;
+      case "call":
+        callUpdated(frame.call);
+        break;
+      case "call.signal":
+        onSignal(frame);
+        break;
       case "error":
-        if (frame.client_id) sendFailed(frame.client_id, frame.code, frame.detail);
+        if (frame.about === "call") callFailed(frame.detail);
+        else if (frame.client_id) sendFailed(frame.client_id, frame.code, frame.detail);
         else if (window.console) console.warn("Teamline chat:", frame.code, frame.detail);
         break;
       default:
         break;
     }
   }
+
+  // --- Calls (WebRTC) -----------------------------------------------------------------------
+  //
+  // The customer's browser asks for the camera/microphone, sends `call.start`, and waits; the
+  // agent's browser makes the offer once they accept; this side answers. Offer, answer and ICE
+  // candidates travel as `call.signal` frames over this socket (docs/websockets.md). The server
+  // ends the call if this socket closes. `window.teamlineCall` is a debugging handle on the
+  // call in progress ({id, pc, local, remote}), e.g. for pc.getStats().
+
+  var CALL_STATES = {
+    waiting: "Calling your team…",
+    connecting: "Your team answered. Connecting…",
+    active: "Connected.",
+    held: "You are on hold.",
+  };
+
+  function showCallBar() {
+    callBar.hidden = !callsAllowed || Boolean(call);
+  }
+
+  function setCallStatus(text) {
+    if (callStatus.textContent !== text) callStatus.textContent = text;
+  }
+
+  function pressed(button, on) {
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+  }
+
+  function callVideoTrack() {
+    return call && call.local ? call.local.getVideoTracks()[0] || null : null;
+  }
+
+  function startCall(medium) {
+    if (call || !isReady) {
+      if (!isReady) callError.textContent = "Not connected yet; try again in a moment.";
+      return;
+    }
+    callError.textContent = "";
+    call = { id: null, medium: medium, state: "starting", pc: null, local: null,
+      remote: new MediaStream(), iceServers: [], pendingIce: [], screen: null };
+    callView.hidden = false;
+    callView.setAttribute("aria-label", medium === "video" ? "Video call" : "Call");
+    cameraButton.hidden = medium !== "video";
+    pressed(muteButton, false);
+    pressed(cameraButton, false);
+    pressed(shareButton, false);
+    endCallButton.textContent = "Cancel call";
+    showCallBar();
+    setCallStatus("Allow your microphone" + (medium === "video" ? " and camera" : "") + " to call.");
+    var wanted = { audio: true, video: medium === "video" };
+    var media = navigator.mediaDevices && navigator.mediaDevices.getUserMedia
+      ? navigator.mediaDevices.getUserMedia(wanted)
+      : Promise.reject(new Error("no media devices"));
+    var mine = call;
+    media
+      .then(function (stream) {
+        if (call !== mine) {
+          stream.getTracks().forEach(function (t) { t.stop(); });
+          return;
+        }
+        call.local = stream;
+        localVideo.srcObject = stream;
+        localVideo.hidden = medium !== "video";
+        sendFrame({ type: "call.start", medium: medium });
+        setCallStatus("Calling your team…");
+        endCallButton.focus();
+      })
+      .catch(function () {
+        if (call !== mine) return;
+        endLocally("");
+        callError.textContent =
+          "We could not use your microphone" + (medium === "video" ? " or camera" : "") +
+          ". Allow them in your browser to call us, or write to us here.";
+      });
+  }
+
+  function callStarted(frame) {
+    if (!frame.call) return;
+    if (!call || call.id !== null) {
+      // Cancelled before the server answered: that call is not wanted any more.
+      if (!call || call.id !== frame.call.id) sendFrame({ type: "call.end", call_id: frame.call.id });
+      return;
+    }
+    call.id = frame.call.id;
+    call.iceServers = Array.isArray(frame.ice_servers) ? frame.ice_servers : [];
+    callUpdated(frame.call);
+  }
+
+  function callUpdated(data) {
+    if (!data || !call || data.id !== call.id) return;
+    call.state = data.state;
+    if (data.state === "ended") {
+      endLocally("The call has ended.");
+      return;
+    }
+    endCallButton.textContent = data.state === "waiting" ? "Cancel call" : "End call";
+    setCallStatus(CALL_STATES[data.state] || "");
+    if (call.pc) {
+      // On hold the agent hears nothing; the customer's own media pauses too.
+      var held = data.state === "held";
+      call.local.getAudioTracks().forEach(function (t) {
+        t.enabled = !held && muteButton.getAttribute("aria-pressed") !== "true";
+      });
+    }
+  }
+
+  function callFailed(detail) {
+    callError.textContent = String(detail || "The call could not be made.");
+    if (call && call.id === null) endLocally("");
+  }
+
+  function peer() {
+    if (call.pc) return call.pc;
+    var pc = new RTCPeerConnection({ iceServers: call.iceServers });
+    call.pc = pc;
+    window.teamlineCall = { id: call.id, pc: pc, local: call.local, remote: call.remote };
+    pc.ontrack = function (event) {
+      if (call && call.pc === pc && call.remote.getTracks().indexOf(event.track) < 0) {
+        call.remote.addTrack(event.track);
+        remoteVideo.srcObject = call.remote;
+      }
+    };
+    pc.onicecandidate = function (event) {
+      if (!call || call.pc !== pc) return;
+      sendFrame({ type: "call.signal", call_id: call.id, kind: "ice",
+        payload: event.candidate ? event.candidate.toJSON() : null });
+    };
+    pc.oniceconnectionstatechange = function () {
+      if (!call || call.pc !== pc) return;
+      if (pc.iceConnectionState === "failed") {
+        callError.textContent = "The connection to your team failed.";
+      }
+    };
+    return pc;
+  }
+
+  function onSignal(frame) {
+    if (!call || call.id === null || frame.call_id !== call.id || !call.local) return;
+    var payload = frame.payload;
+    if (frame.kind === "offer" && payload) {
+      var pc = peer();
+      pc.setRemoteDescription(payload)
+        .then(function () {
+          // Our microphone (and camera) answer the agent's offer; for an audio call the video
+          // line stays ours to send on, for sharing the screen.
+          var audio = call.local.getAudioTracks()[0] || null;
+          var video = callVideoTrack();
+          pc.getTransceivers().forEach(function (t) {
+            var kind = t.receiver && t.receiver.track ? t.receiver.track.kind : "";
+            if (kind === "audio") {
+              t.direction = "sendrecv";
+              t.sender.replaceTrack(audio);
+              call.audioSender = t.sender;
+            } else if (kind === "video") {
+              t.direction = call.medium === "video" ? "sendrecv" : "sendonly";
+              t.sender.replaceTrack(video);
+              call.videoSender = t.sender;
+            }
+          });
+          return pc.createAnswer();
+        })
+        .then(function (answer) { return pc.setLocalDescription(answer); })
+        .then(function () {
+          sendFrame({ type: "call.signal", call_id: call.id, kind: "answer",
+            payload: { type: "answer", sdp: pc.localDescription.sdp } });
+          var queued = call.pendingIce;
+          call.pendingIce = [];
+          queued.forEach(function (c) { pc.addIceCandidate(c).catch(function () {}); });
+        })
+        .catch(function () {
+          callError.textContent = "The call could not be connected.";
+        });
+    } else if (frame.kind === "ice") {
+      var candidate = payload || null;
+      if (call.pc && call.pc.remoteDescription) {
+        if (candidate) call.pc.addIceCandidate(candidate).catch(function () {});
+      } else if (candidate) {
+        call.pendingIce.push(candidate);
+      }
+    } else if (frame.kind === "bye") {
+      endLocally("The call has ended.");
+    }
+  }
+
+  function stopScreen() {
+    if (!call || !call.screen) return;
+    call.screen.getTracks().forEach(function (t) { t.stop(); });
+    call.screen = null;
+    if (call.videoSender) call.videoSender.replaceTrack(callVideoTrack());
+    localVideo.srcObject = call.local;
+    pressed(shareButton, false);
+  }
+
+  function endLocally(sentence) {
+    if (!call) return;
+    var ending = call;
+    call = null;
+    if (ending.screen) ending.screen.getTracks().forEach(function (t) { t.stop(); });
+    if (ending.local) ending.local.getTracks().forEach(function (t) { t.stop(); });
+    if (ending.pc) ending.pc.close();
+    localVideo.srcObject = null;
+    remoteVideo.srcObject = null;
+    callView.hidden = true;
+    showCallBar();
+    if (sentence) setStatus(sentence);
+    if (isOpen) (callBar.hidden ? textarea : videoCallButton).focus();
+  }
+
+  audioCallButton.addEventListener("click", function () { startCall("audio"); });
+  videoCallButton.addEventListener("click", function () { startCall("video"); });
+  muteButton.addEventListener("click", function () {
+    if (!call || !call.local) return;
+    var muting = muteButton.getAttribute("aria-pressed") !== "true";
+    call.local.getAudioTracks().forEach(function (t) { t.enabled = !muting; });
+    pressed(muteButton, muting);
+    setCallStatus(muting ? "You are muted." : "Your microphone is on.");
+  });
+  cameraButton.addEventListener("click", function () {
+    var track = callVideoTrack();
+    if (!track) return;
+    var off = cameraButton.getAttribute("aria-pressed") !== "true";
+    track.enabled = !off;
+    pressed(cameraButton, off);
+    setCallStatus(off ? "Your camera is off." : "Your camera is on.");
+  });
+  shareButton.addEventListener("click", function () {
+    if (!call || !call.pc) {
+      callError.textContent = "You can share your screen once the call is connected.";
+      return;
+    }
+    if (call.screen) {
+      stopScreen();
+      setCallStatus("You stopped sharing your screen.");
+      return;
+    }
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia || !call.videoSender) {
+      callError.textContent = "Sharing your screen is not possible in this browser.";
+      return;
+    }
+    var mine = call;
+    navigator.mediaDevices.getDisplayMedia({ video: true, audio: false })
+      .then(function (screen) {
+        if (call !== mine) {
+          screen.getTracks().forEach(function (t) { t.stop(); });
+          return;
+        }
+        var track = screen.getVideoTracks()[0];
+        call.screen = screen;
+        track.addEventListener("ended", stopScreen);
+        call.videoSender.replaceTrack(track);
+        localVideo.srcObject = screen;
+        pressed(shareButton, true);
+        setCallStatus("You are sharing your screen.");
+      })
+      .catch(function () {
+        setCallStatus("Your screen is not shared.");
+      });
+  });
+  endCallButton.addEventListener("click", function () {
+    if (!call) return;
+    if (call.id !== null) {
+      if (call.pc) sendFrame({ type: "call.signal", call_id: call.id, kind: "bye", payload: null });
+      sendFrame({ type: "call.end", call_id: call.id });
+    }
+    endLocally(call.id !== null ? "You ended the call." : "");
+  });
 
   // --- Opening and closing -----------------------------------------------------------------------
 
