@@ -1194,6 +1194,12 @@
       endLocally("The call has ended.");
       return;
     }
+    if (data.state === "waiting" && call.pc) {
+      // The agent let go of the call (a transfer): the next agent's browser makes a new offer.
+      call.pc.close();
+      call.pc = null;
+      call.pendingIce = [];
+    }
     endCallButton.textContent = data.state === "waiting" ? "Cancel call" : "End call";
     setCallStatus(CALL_STATES[data.state] || "");
     if (call.pc) {
