@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -47,17 +46,14 @@ CONNECTED = """() => {
 
 
 @pytest.fixture(scope="module")
-def media_browser() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is missing: run `make test` (it installs it) as root")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *FAKE_MEDIA]
-        )
-        yield browser
-        browser.close()
+def media_browser(browser) -> Iterator[object]:
+    """A second Chromium of the session's Playwright, with a fake camera and microphone that
+    it may use without asking."""
+    media = browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *FAKE_MEDIA]
+    )
+    yield media
+    media.close()
 
 
 def frames_of(page) -> list[dict]:
@@ -83,6 +79,47 @@ def grows(page, seconds: float = 2.0) -> dict:
     return {key: after[key] - before[key] for key in before}
 
 
+def set_presence(page, state: str) -> None:
+    page.get_by_label("Presence").select_option(state)
+    page.get_by_text(f"You are {state}").wait_for()
+
+
+def only_kari_takes_calls(browser, url: str) -> None:
+    """Earlier browser tests of the session may have left Ola available: Kari alone takes work
+    here, so the call rings for her."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    sign_in(page, url, "ola")
+    set_presence(page, "offline")
+    context.close()
+
+
+def conversation_id_of(frames: list[dict]) -> int:
+    """The customer's conversation, from the messages their widget received."""
+    for frame in frames:
+        message = frame.get("message") if frame.get("type") in ("ack", "message") else None
+        if isinstance(message, dict) and message.get("conversation_id"):
+            return int(message["conversation_id"])
+    raise AssertionError("the widget received no message of a conversation")
+
+
+def wrap_up(agent, url: str, conversation_id: int) -> None:
+    """After the call Kari resolves the conversation and signs off, leaving the demo data as
+    the next browser test expects it."""
+    agent.goto(f"{url}/desk/conversations/{conversation_id}/")
+    agent.get_by_role("button", name="Resolve").click()
+    agent.get_by_role("button", name="Reopen").wait_for()
+    set_presence(agent, "offline")
+
+
+def wait_until(page, predicate, what: str, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        page.wait_for_timeout(100)
+
+
 def post_as(page, path: str) -> int:
     """A POST from the signed-in page with its CSRF token; the HTTP status."""
     return page.evaluate(
@@ -104,14 +141,13 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
         page.set_default_timeout(TIMEOUT)
     customer_frames = frames_of(customer)
     outsider_frames = frames_of(outsider)
+    only_kari_takes_calls(media_browser, url)
 
     # Kari (Oslo) is available; Li Wei (Shenzhen) is signed in too, on another team.
     sign_in(agent, url, "kari")
-    agent.get_by_label("Presence").select_option("available")
-    agent.get_by_text("You are available").wait_for()
+    set_presence(agent, "available")
     sign_in(outsider, url, "li.wei")
-    outsider.get_by_label("Presence").select_option("available")
-    outsider.get_by_text("You are available").wait_for()
+    set_presence(outsider, "available")
 
     # The customer opens the chat on the brand page and presses "Video call".
     customer.goto(f"{url}/widget/demo/")
@@ -147,10 +183,9 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
              payload: {type: "offer", sdp: "v=0"}}}))""",
         call_id,
     )
-    deadline = time.monotonic() + 5
-    while not any(f.get("type") == "error" for f in outsider_frames):
-        assert time.monotonic() < deadline, outsider_frames
-        outsider.wait_for_timeout(100)
+    wait_until(
+        outsider, lambda: any(f.get("type") == "error" for f in outsider_frames), "no refusal"
+    )
     refusal = next(f for f in outsider_frames if f.get("type") == "error")
     assert refusal["code"] == "not_found" and refusal["call_id"] == call_id
 
@@ -181,13 +216,14 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
     agent.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
     customer.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
     chat.get_by_text("The call has ended.").wait_for()
-    deadline = time.monotonic() + 5
-    while not any(
-        f.get("type") == "call" and f["call"]["id"] == call_id and f["call"]["state"] == "ended"
-        for f in customer_frames
-    ):
-        assert time.monotonic() < deadline, [f for f in customer_frames if f.get("type") == "call"]
-        customer.wait_for_timeout(100)
+    wait_until(
+        customer,
+        lambda: any(
+            f.get("type") == "call" and f["call"]["id"] == call_id and f["call"]["state"] == "ended"
+            for f in customer_frames
+        ),
+        "the widget was never told the call ended",
+    )
     chat.get_by_role("button", name="Video call").wait_for()  # the widget offers calls again
 
     # Li Wei heard nothing of the call: no signalling, no call events.
@@ -199,5 +235,78 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
         or (f.get("data") or {}).get("call_id") == call_id
     ]
     assert leaked == []
+    set_presence(outsider, "offline")
+    wrap_up(agent, url, conversation_id_of(customer_frames))
     for context in contexts:
         context.close()
+
+
+def test_an_invitation_to_video_from_a_chat_with_camera_off_and_screen_sharing(
+    media_browser, live_server_url
+):
+    url = live_server_url
+    contexts = [media_browser.new_context() for _ in range(2)]
+    agent, customer = (context.new_page() for context in contexts)
+    for page in (agent, customer):
+        page.set_default_timeout(TIMEOUT)
+    customer_frames = frames_of(customer)
+    only_kari_takes_calls(media_browser, url)
+    sign_in(agent, url, "kari")
+    set_presence(agent, "available")
+
+    # A chat first: it goes to Kari, who opens it.
+    customer.goto(f"{url}/widget/demo/")
+    customer.get_by_role("button", name="Chat with us").click()
+    chat = customer.get_by_role("dialog", name=re.compile("Chat with"))
+    chat.get_by_label("Message").fill("My router blinks red, can you see it?")
+    chat.get_by_role("button", name="Send").click()
+    log = chat.get_by_role("log", name="Conversation")
+    log.get_by_text("My router blinks red, can you see it?").wait_for()
+    wait_until(customer, lambda: bool(customer_frames and _has_conversation(customer_frames)), "")
+    conversation_id = conversation_id_of(customer_frames)
+    agent.goto(f"{url}/desk/conversations/{conversation_id}/")
+
+    # Kari invites the customer to video; the customer accepts in the chat.
+    agent.get_by_role("button", name="Invite to video call").click()
+    log.get_by_text("Kari Nordmann invites you to a video call.").wait_for()
+    log.get_by_role("button", name="Start video call").click()
+    agent.get_by_role("region", name="Call").get_by_role("button", name="Accept call").click()
+    agent.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    call_view = chat.get_by_role("region", name="Video call")
+    call_view.get_by_text("Connected.").wait_for()
+    time.sleep(1.0)
+    camera = grows(agent)["video"]
+    assert camera > 10_000, camera
+
+    # Camera off: the track is disabled, and what Kari receives is black frames, far smaller.
+    call_view.get_by_role("button", name="Camera off").click()
+    call_view.get_by_role("button", name="Camera off", pressed=True).wait_for()
+    assert customer.evaluate("window.teamlineCall.local.getVideoTracks()[0].enabled") is False
+    time.sleep(1.0)
+    dark = grows(agent)["video"]
+    assert dark < camera / 3, (dark, camera)
+
+    # Sharing the screen replaces the camera: Kari receives a picture again.
+    call_view.get_by_role("button", name="Share screen").click()
+    call_view.get_by_role("button", name="Share screen", pressed=True).wait_for()
+    time.sleep(1.0)
+    shared = grows(agent)["video"]
+    assert shared > 3 * max(dark, 1), (shared, dark)
+
+    # The customer ends the call: both connections close and the chat goes on.
+    call_view.get_by_role("button", name="End call").click()
+    chat.get_by_text("You ended the call.").wait_for()
+    customer.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
+    agent.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
+    wrap_up(agent, url, conversation_id)
+    for context in contexts:
+        context.close()
+
+
+def _has_conversation(frames: list[dict]) -> bool:
+    try:
+        conversation_id_of(frames)
+    except AssertionError:
+        return False
+    return True

@@ -1034,6 +1034,7 @@
       showAgentTyping(false);
       // The server ends a call whose socket closed: so does this side.
       if (call) endLocally("The call ended: the connection to your team was lost.");
+      showCallBar();
       if (event.code === 4403) {
         stopped = true;
         setStatus("Chat is not available on this page.");
@@ -1058,6 +1059,7 @@
         applyTeam(frame.team);
         applyQueue(frame.queue);
         (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
+        showCallBar();
         // Whatever the server did not store yet goes again; client ids make it idempotent.
         pending.slice().forEach(transmit);
         scrollToBottom();
@@ -1115,8 +1117,9 @@
     held: "You are on hold.",
   };
 
+  // The buttons show once the socket is ready: a call needs it from the first moment.
   function showCallBar() {
-    callBar.hidden = !callsAllowed || Boolean(call);
+    callBar.hidden = !callsAllowed || Boolean(call) || !isReady;
   }
 
   function setCallStatus(text) {
@@ -1132,8 +1135,9 @@
   }
 
   function startCall(medium) {
-    if (call || !isReady) {
-      if (!isReady) callError.textContent = "Not connected yet; try again in a moment.";
+    if (call) return;
+    if (!isReady) {
+      setStatus("Not connected yet; try again in a moment.");
       return;
     }
     callError.textContent = "";
