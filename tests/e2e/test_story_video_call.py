@@ -84,15 +84,18 @@ def set_presence(page, state: str) -> None:
     page.get_by_text(f"You are {state}").wait_for()
 
 
-def only_kari_takes_calls(browser, url: str) -> None:
-    """Earlier browser tests of the session may have left Ola available: Kari alone takes work
-    here, so the call rings for her."""
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    sign_in(page, url, "ola")
-    set_presence(page, "offline")
-    context.close()
+# The server is shared by the browser tests: before this story, Kari alone of her team takes
+# work, and nothing earlier (a call another test left open) fills her capacity for calls.
+ONLY_KARI = """
+from teamline.accounts.actions import do_set_presence
+from teamline.accounts.models import User
+from teamline.conversations.actions import do_change_status
+from teamline.conversations.models import Conversation, Status
+for user in User.objects.filter(username__in=["ola", "ingrid"]):
+    do_set_presence(user, "offline", actor=user)
+for conversation in Conversation.objects.filter(assignee__username="kari", status=Status.OPEN):
+    do_change_status(conversation, Status.RESOLVED, actor=None)
+"""
 
 
 def conversation_id_of(frames: list[dict]) -> int:
@@ -133,7 +136,7 @@ def post_as(page, path: str) -> int:
     )
 
 
-def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server_url):
+def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server_url, server_shell):
     url = live_server_url
     contexts = [media_browser.new_context() for _ in range(3)]
     agent, outsider, customer = (context.new_page() for context in contexts)
@@ -141,7 +144,7 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
         page.set_default_timeout(TIMEOUT)
     customer_frames = frames_of(customer)
     outsider_frames = frames_of(outsider)
-    only_kari_takes_calls(media_browser, url)
+    server_shell(ONLY_KARI)
 
     # Kari (Oslo) is available; Li Wei (Shenzhen) is signed in too, on another team.
     sign_in(agent, url, "kari")
@@ -242,7 +245,7 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
 
 
 def test_an_invitation_to_video_from_a_chat_with_camera_off_and_screen_sharing(
-    media_browser, live_server_url
+    media_browser, live_server_url, server_shell
 ):
     url = live_server_url
     contexts = [media_browser.new_context() for _ in range(2)]
@@ -250,7 +253,7 @@ def test_an_invitation_to_video_from_a_chat_with_camera_off_and_screen_sharing(
     for page in (agent, customer):
         page.set_default_timeout(TIMEOUT)
     customer_frames = frames_of(customer)
-    only_kari_takes_calls(media_browser, url)
+    server_shell(ONLY_KARI)
     sign_in(agent, url, "kari")
     set_presence(agent, "available")
 
