@@ -209,6 +209,18 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
     time.sleep(1.0)
     assert grows(customer)["energy"] > 0
 
+    # Kari puts the customer on hold: neither hears the other; resuming brings the sound back.
+    panel.get_by_role("button", name="Hold").click()
+    panel.get_by_role("button", name="Hold", pressed=True).wait_for()
+    call_view.get_by_text("You are on hold.").wait_for()
+    time.sleep(1.0)
+    assert grows(customer)["energy"] < 0.001
+    assert grows(agent)["energy"] < 0.001
+    panel.get_by_role("button", name="Hold", pressed=True).click()
+    call_view.get_by_text("Connected.").wait_for()
+    time.sleep(1.0)
+    assert grows(agent)["energy"] > 0
+
     # The customer mutes from the widget: Kari stops hearing them.
     chat.get_by_role("button", name="Mute").click()
     time.sleep(1.0)
