@@ -30,6 +30,7 @@ from teamline.calls.browser import (
 from teamline.calls.ice import IceConfigError, ice_servers_for, parse_ice_servers
 from teamline.calls.models import CallState
 from teamline.conversations.models import Status, TimelineEvent, TimelineKind
+from teamline.conversations.presenters import present_message_to_customer
 from teamline.core.errors import Conflict, InvalidInput, NotFound
 from teamline.core.testing import (
     capture_events,
@@ -180,6 +181,8 @@ def test_the_agent_invites_a_chatting_customer_to_video_and_the_call_rings_for_t
     invite = do_invite_to_video(conversation, actor=kari)
     assert invite.text == "Kari Nordmann invites you to a video call."
     assert invite.content["call_invite"] == {"medium": "video"}
+    # The widget shows it with a "Start video call" button.
+    assert present_message_to_customer(invite)["call_invite"] == {"medium": "video"}
 
     do_set_service_mode(oslo, ServiceMode.CLOSED)  # Kari is with the customer all the same
     call = do_start_browser_call(inbox=inbox, customer=customer, medium="video")

@@ -192,3 +192,16 @@ async def test_the_customer_cancels_a_waiting_call_from_the_widget(people):
     await tab.send({"type": "call.end", "call_id": started["call"]["id"]})
     assert (await call_becomes(tab, "ended"))["ended_at"]
     await tab.close()
+
+
+@socket_test
+async def test_starting_calls_counts_against_the_widgets_message_rate(people, settings):
+    settings.TEAMLINE = {**settings.TEAMLINE, "RATE_MESSAGES_PER_SESSION_PER_MINUTE": 1}
+    tab, started = await start_call(people, medium="audio")
+    await tab.send({"type": "call.end", "call_id": started["call"]["id"]})
+    await call_becomes(tab, "ended")
+    await tab.send({"type": "call.start", "medium": "audio"})
+    refused = await next_frame(tab, "error")
+    assert refused["code"] == "rate_limited" and refused["about"] == "call"
+    assert await database_sync_to_async(Call.objects.count)() == 1
+    await tab.close()
