@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -121,6 +122,27 @@ def wait_until(page, predicate, what: str, seconds: float = 5) -> None:
     while not predicate():
         assert time.monotonic() < deadline, what
         page.wait_for_timeout(100)
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def violations(page, selector: str) -> list[str]:
+    """axe-core's violations inside `selector` (open shadow roots included)."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """async (selector) => {
+             const result = await axe.run({include: [[selector]]});
+             return {
+               checked: result.passes.reduce((n, rule) => n + rule.nodes.length, 0),
+               violations: result.violations.map(
+                 (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
+             };
+           }""",
+        selector,
+    )
+    assert found["checked"] > 0, f"axe checked nothing in {selector}"
+    return list(found["violations"])
 
 
 def post_as(page, path: str) -> int:
@@ -290,6 +312,10 @@ def test_an_invitation_to_video_from_a_chat_with_camera_off_and_screen_sharing(
     customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
     call_view = chat.get_by_role("region", name="Video call")
     call_view.get_by_text("Connected.").wait_for()
+    # The call view in the widget and the call in the desk have no accessibility violations.
+    assert violations(customer, "[data-teamline-widget]") == []
+    assert violations(agent, "#call-panel") == []
+    assert violations(agent, "#conversation-status") == []
     time.sleep(1.0)
     camera = grows(agent)["video"]
     assert camera > 10_000, camera
