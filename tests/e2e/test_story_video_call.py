@@ -351,3 +351,47 @@ def _has_conversation(frames: list[dict]) -> bool:
     except AssertionError:
         return False
     return True
+
+
+def test_an_audio_call_carries_sound_and_the_customers_shared_screen(
+    media_browser, live_server_url, server_shell
+):
+    url = live_server_url
+    contexts = [media_browser.new_context() for _ in range(2)]
+    agent, customer = (context.new_page() for context in contexts)
+    for page in (agent, customer):
+        page.set_default_timeout(TIMEOUT)
+    customer_frames = frames_of(customer)
+    server_shell(ONLY_KARI)
+    sign_in(agent, url, "kari")
+    set_presence(agent, "available")
+
+    customer.goto(f"{url}/widget/demo/")
+    customer.get_by_role("button", name="Chat with us").click()
+    chat = customer.get_by_role("dialog", name=re.compile("Chat with"))
+    chat.get_by_role("button", name="Call us").click()
+    call_view = chat.get_by_role("region", name="Call")
+    call_view.get_by_text("Calling your team…").wait_for()
+    assert call_view.get_by_role("button", name="Camera off").is_hidden()
+    agent.get_by_role("region", name="Call").get_by_role("button", name="Accept call").click()
+    agent.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    call_view.get_by_text("Connected.").wait_for()
+    assert customer.evaluate("window.teamlineCall.local.getVideoTracks().length") == 0
+    time.sleep(1.0)
+    sound = grows(agent)
+    assert sound["energy"] > 0 and sound["video"] == 0, sound
+    assert grows(customer)["energy"] > 0
+
+    # No camera in an audio call, but the customer can still show their screen.
+    call_view.get_by_role("button", name="Share screen").click()
+    call_view.get_by_role("button", name="Share screen", pressed=True).wait_for()
+    time.sleep(1.0)
+    assert grows(agent)["video"] > 5_000
+
+    call_view.get_by_role("button", name="End call").click()
+    chat.get_by_text("You ended the call.").wait_for()
+    agent.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
+    wrap_up(agent, url, conversation_id_of(customer_frames))
+    for context in contexts:
+        context.close()
