@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.test import Client
 
-from teamline.calls.actions import do_accept_call
+from teamline.calls.actions import do_accept_call, do_end_call, do_mark_call_connected
 from teamline.calls.browser import do_start_browser_call
 from teamline.conversations.models import Inbox, Message
 from teamline.core.testing import create_customer
@@ -66,3 +66,21 @@ def test_the_ice_servers_of_a_call_go_to_its_agent_only(world: World, client: Cl
     for outsider in (world.ola, world.bjorn):
         client.force_login(outsider)
         assert client.get(f"/desk/calls/{call.pk}/ice/").status_code == 404
+
+
+def test_a_desk_page_finds_the_agents_browser_calls_in_progress(world: World, client: Client):
+    customer = create_customer(team=world.oslo)
+    conversation = assigned_to(world.kari, customer)
+    inbox = Inbox.objects.get(pk=conversation.inbox_id)
+    call = do_start_browser_call(inbox=inbox, customer=customer, medium="video")
+    client.force_login(world.kari)
+    assert client.get("/desk/calls/media/").json() == {"calls": []}  # ringing, not taken yet
+    call = do_mark_call_connected(do_accept_call(call, actor=world.kari))
+    assert client.get("/desk/calls/media/").json() == {
+        "calls": [{"id": call.pk, "medium": "video", "state": "active", "muted": False}]
+    }
+    client.force_login(world.ola)
+    assert client.get("/desk/calls/media/").json() == {"calls": []}
+    do_end_call(call, reason="the agent hung up", actor=world.kari)
+    client.force_login(world.kari)
+    assert client.get("/desk/calls/media/").json() == {"calls": []}

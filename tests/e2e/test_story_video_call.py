@@ -200,6 +200,18 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
         assert grew["audio"] > 1_000, grew
         assert grew["energy"] > 0, grew
 
+    # Kari opens the conversation from the panel during the call: the new page takes the
+    # call's media up again (a fresh offer the widget accepts in place of the old connection).
+    panel.get_by_role("link", name=re.compile(r"^Visitor #\d+")).first.click()
+    agent.wait_for_url(re.compile(r"/desk/conversations/\d+/"))
+    agent.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    time.sleep(1.0)
+    for side in (agent, customer):
+        grew = grows(side)
+        assert grew["video"] > 10_000 and grew["energy"] > 0, grew
+    call_view.get_by_text("Connected.").wait_for()
+
     # Another team's agent cannot join the call nor send into it, and heard none of it.
     assert post_as(outsider, f"/desk/calls/{call_id}/accept") == 404
     outsider.evaluate(

@@ -308,6 +308,16 @@ def agent_signal(user: User, frame: dict[str, Any]) -> tuple[Signal, int]:
     return Signal(call.pk, kind, payload), call.customer_id
 
 
+def agent_browser_calls(user: User) -> list[Call]:
+    """The browser calls `user` took and that have not ended: a desk page the agent opens picks
+    their media up again (the agent's media live in one page of the desk)."""
+    return list(
+        Call.objects.filter(
+            agent=user, medium__in=BROWSER_MEDIA, state__in=TALKING_STATES
+        ).order_by("created_at", "pk")
+    )
+
+
 def agent_call_media(user: User, call_id: object) -> Call:
     """The browser call `call_id` if `user` is its agent (for its ICE servers)."""
     call = access_call(user, call_id)

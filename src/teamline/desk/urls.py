@@ -74,6 +74,7 @@ urlpatterns = [
         name="video_invite",
     ),
     path("calls/<int:call_id>/ice/", webrtc_views.call_ice, name="call_ice"),
+    path("calls/media/", webrtc_views.my_browser_calls, name="my_browser_calls"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from teamline.calls.browser import agent_call_media, do_invite_to_video
+from teamline.calls.browser import agent_browser_calls, agent_call_media, do_invite_to_video
 from teamline.calls.ice import ice_servers_for
 from teamline.conversations.queries import access_conversation
 from teamline.core.errors import InvalidInput
@@ -50,5 +50,22 @@ def call_ice(request: HttpRequest, call_id: int) -> HttpResponse:
     call = agent_call_media(agent, call_id)
     return JsonResponse(
         {"call_id": call.pk, "ice_servers": ice_servers_for(f"agent-{agent.pk}")},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@require_GET
+@desk_view
+def my_browser_calls(request: HttpRequest) -> HttpResponse:
+    """The agent's browser calls in progress, for webrtc.js on every desk page: after the agent
+    moved to another page (the conversation, from the call panel) it makes a new offer, and the
+    customer's widget takes it in place of the connection the old page dropped."""
+    calls = agent_browser_calls(agent_of(request))
+    return JsonResponse(
+        {
+            "calls": [
+                {"id": c.pk, "medium": c.medium, "state": c.state, "muted": c.muted} for c in calls
+            ]
+        },
         headers={"Cache-Control": "no-store"},
     )

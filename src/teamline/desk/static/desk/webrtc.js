@@ -99,7 +99,9 @@
     if (calls.has(data.id)) return;
     const call = {
       id: data.id, medium: data.medium, pc: null, local: null, remote: new MediaStream(),
-      pendingIce: [], connected: false, held: false, muted: Boolean(data.muted),
+      pendingIce: [], connected: false, held: data.state === "held", muted: Boolean(data.muted),
+      // A call already connected before this page: the server needs no second "connected".
+      resumed: data.state === "active" || data.state === "held",
     };
     calls.set(call.id, call);
     try {
@@ -131,7 +133,7 @@
         const state = pc.iceConnectionState;
         if ((state === "connected" || state === "completed") && !call.connected) {
           call.connected = true;
-          markConnected(call);
+          if (!call.resumed) markConnected(call);
         } else if (state === "failed") {
           say("The call's connection to the customer failed.");
         }
@@ -218,8 +220,31 @@
     }
   });
 
+  // The agent's media live in one page: a page opened during a call (the conversation, from
+  // the panel's link) takes the call's media up again with a new offer.
+  async function resume() {
+    try {
+      const response = await fetch("/desk/calls/media/", {
+        credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store",
+      });
+      if (!response.ok) return;
+      const data = await response.json();
+      for (const call of data.calls || []) {
+        if (BROWSER_MEDIA.has(call.medium)) start(call);
+      }
+    } catch (_) {
+      // Offline for a moment: the agent can still end the call from the panel.
+    }
+  }
+
   document.addEventListener("teamline:desk-error", (event) => {
     const frame = event.detail || {};
     if (calls.has(Number(frame.call_id))) say(frame.detail || "The call's signalling failed.");
   });
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", resume, { once: true });
+  } else {
+    resume();
+  }
 })();

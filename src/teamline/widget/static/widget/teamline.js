@@ -1240,6 +1240,8 @@
       if (!call || call.pc !== pc) return;
       if (pc.iceConnectionState === "failed") {
         callError.textContent = "The connection to your team failed.";
+      } else if (pc.iceConnectionState === "connected") {
+        callError.textContent = "";
       }
     };
     return pc;
@@ -1249,6 +1251,13 @@
     if (!call || call.id === null || frame.call_id !== call.id || !call.local) return;
     var payload = frame.payload;
     if (frame.kind === "offer" && payload) {
+      if (call.pc && call.pc.remoteDescription) {
+        // The agent's desk opened another page during the call and offers afresh: the new
+        // connection replaces the one their old page dropped.
+        call.pc.close();
+        call.pc = null;
+        call.pendingIce = [];
+      }
       var pc = peer();
       pc.setRemoteDescription(payload)
         .then(function () {
