@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from teamline.accounts.actions import do_set_presence
@@ -135,6 +137,45 @@ def test_a_closed_team_gives_the_honest_promise(oslo):
     assert status.serving is False
     assert status.answer_from == "09:00 tomorrow"
     assert status.eta_seconds is not None and status.eta_seconds > 19 * 3600
+
+
+def test_callers_on_hold_share_their_teams_estimate_for_a_moment(oslo):
+    waiting(oslo, "Astrid")  # Kari takes it
+    second, third = waiting(oslo, "Bodil"), waiting(oslo, "Cato")
+    now = timezone.now()
+
+    asked_first = queue_status(second, now, shared_estimate=True)
+    with CaptureQueriesContext(connection) as asked_next:
+        status = queue_status(third, now, shared_estimate=True)
+
+    # The second asker reuses the team's figures: only the item and its position are read.
+    assert (asked_first.position, asked_first.eta_seconds) == (1, 300)
+    assert (status.position, status.eta_seconds) == (2, 600)
+    assert len(asked_next.captured_queries) == 3
+    # A second agent comes online: the shared figures are at most SHARED_ESTIMATE_SECONDS old,
+    # the fresh view (the desk, the widget) sees the change at once.
+    create_agent("ola", team=oslo, presence="busy", capacity={"chat": 1})
+    assert queue_status(third, now, shared_estimate=True).eta_seconds == 600
+    assert queue_status(third, now).eta_seconds == 300
+    cache.clear()  # the moment has passed
+    assert queue_status(third, now, shared_estimate=True).eta_seconds == 300
+
+
+def test_a_shared_closed_teams_estimate_keeps_counting_down(oslo):
+    kari = oslo.members.get()
+    do_set_presence(kari, "offline", actor=kari)
+    for weekday in range(5):
+        BusinessHours.objects.create(team=oslo, weekday=weekday, opens="09:00", closes="17:00")
+    conversation = waiting(oslo, "Astrid")
+    now = timezone.now()
+    sunday = (now + timedelta(days=(6 - now.weekday()) % 7)).replace(hour=12)
+
+    first = queue_status(conversation, sunday, shared_estimate=True)
+    later = queue_status(conversation, sunday + timedelta(seconds=1), shared_estimate=True)
+
+    assert first.serving is False and later.serving is False
+    assert later.answer_from == first.answer_from == "09:00 tomorrow"
+    assert later.eta_seconds == first.eta_seconds - 1
 
 
 def test_assignment_pushes_are_debounced_across_teams(monkeypatch):

@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
 from teamline.accounts.models import AgentProfile
@@ -425,8 +427,8 @@ def test_query_budgets_of_the_hot_call_steps(phone, oslo, django_assert_max_num_
     wait_url, wait_params = call.pending
     menu_url, menu_params = call.requests[1]
 
-    # Every caller in line asks this every 30–60 s.
-    with django_assert_max_num_queries(24):
+    # Every caller in line asks this every 30–60 s (nobody online: the team's hours are read).
+    with django_assert_max_num_queries(12):
         phone.post(wait_url, wait_params)
     # A provider retry only reads the stored answer (the pipeline's duplicate + the step).
     with django_assert_max_num_queries(10):
@@ -438,6 +440,76 @@ def test_query_budgets_of_the_hot_call_steps(phone, oslo, django_assert_max_num_
             phone.prefix + "ivr/menu/1/0", call.params(CallSid="CA-budget", Digits="1")
         )
     assert "Your balance is 187.50 kroner." in answer.content.decode()
+
+
+# What one hold round of a waiting caller costs, savepoints left out: the inbox, the raw event,
+# the call (with its conversation and work item), the step's stored answer (for a retry), the
+# item's queue entries, the count of those ahead, the step's answer.
+HOLD_ROUND_STATEMENTS = 7
+
+
+def transactions_of(phone, url: str, params: dict[str, str]) -> list[list[str]]:
+    """The statements of one webhook, grouped: [outside any transaction, 1st transaction, …]
+    (in a test, a transaction shows as a savepoint)."""
+    with CaptureQueriesContext(connection) as context:
+        answer = phone.post(url, params)
+    assert answer.status_code == 200
+    groups: list[list[str]] = [[]]
+    depth = 0
+    for sql in (q["sql"] for q in context.captured_queries):
+        if sql.startswith("SAVEPOINT"):
+            depth += 1
+            if depth == 1:
+                groups.append([])
+        elif sql.startswith("RELEASE SAVEPOINT"):
+            depth -= 1
+        else:
+            groups[-1 if depth else 0].append(sql)
+    return groups
+
+
+def statements_of(phone, url: str, params: dict[str, str]) -> list[str]:
+    return [sql for group in transactions_of(phone, url, params) for sql in group]
+
+
+def test_a_hold_round_costs_the_same_few_queries_however_long_the_line(phone, oslo):
+    kari = create_agent("kari", team=oslo, presence="available", capacity={"voice": 1})
+    AgentProfile.objects.filter(user=kari).update(languages=["en", "nb"])
+    english("+4790000001", oslo)
+    assert phone.call("+4790000001", inputs=["0"]).ended  # Kari takes the first call
+    line = []
+    for i in range(12):
+        english(f"+47900011{i:02d}", oslo)
+        line.append(phone.call(f"+47900011{i:02d}", inputs=["0"]))
+    first, last = line[0], line[-1]
+    cache.clear()  # a moment later: nobody asked for the team's estimate yet
+
+    computing = statements_of(phone, *first.pending)
+    shared = statements_of(phone, *last.pending)
+
+    # The first caller to ask computes the team's figures; the others reuse them for a moment.
+    assert len(computing) > HOLD_ROUND_STATEMENTS
+    assert len(shared) == HOLD_ROUND_STATEMENTS
+    assert not [sql for sql in shared if "agentprofile" in sql or "businesshours" in sql]
+    # …and still hear their own place, counted now, and a real estimate (4 minutes a call).
+    step = VoiceCall.objects.get(call_sid=last.sid).steps.last()
+    said = [prompt["text"] for prompt in step.script[0]["prompts"]]
+    assert said[:2] == ["You are number 12 in line.", "The estimated wait is about 48 minutes."]
+
+
+def test_a_hold_round_writes_only_its_raw_event_and_its_answer(phone, oslo):
+    english(NORA, oslo)
+    call = phone.call(NORA, inputs=["0"])
+
+    reads, *writes = transactions_of(phone, *call.pending)
+
+    # SQLite has one writer at a time: a hold round holds the write lock only for its INSERTs,
+    # never while it reads the position and the wait.
+    assert [[sql.split(" (")[0] for sql in w] for w in writes] == [
+        ['INSERT INTO "connectors_webhookevent"'],
+        ['INSERT INTO "selfservice_voicecallstep"'],
+    ]
+    assert any("routing_queueentry" in sql for sql in reads)
 
 
 def test_the_callback_confirmation_is_written_by_sms_not_on_the_call(phone, oslo):

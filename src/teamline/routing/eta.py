@@ -62,6 +62,9 @@ SNAPSHOT_LIMIT = 500
 # At most one assignment-driven push (all teams together) per this many seconds (assignments
 # come in bursts).
 PUSH_THROTTLE_SECONDS = 1
+# A shared estimate (`shared_estimate_parts`) is reused for this long by every waiting item of
+# the same pool group; positions are always counted afresh.
+SHARED_ESTIMATE_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -229,15 +232,54 @@ def estimate_parts(
     return (opens - now).total_seconds(), handle / capacity, False, label
 
 
+def _estimate_key(row: WorkItem, pools: Pools) -> str:
+    """The cache key of a pool group: what estimate_parts depends on besides the clock."""
+    teams = ",".join(str(t) for t in sorted(pools.team_ids))
+    every = "all" if pools.every_team else "some"
+    urgent = int(row.priority >= 2)
+    return (
+        f"queue-estimate:{pools.channel_kind}:{every}:{teams}:{pools.agent_id or ''}:"
+        f"{row.home_team_id or ''}:{urgent}"
+    )
+
+
+def shared_estimate_parts(
+    row: WorkItem, pools: Pools | None, now: datetime
+) -> tuple[float, float | None, bool, str | None]:
+    """estimate_parts, computed at most once per SHARED_ESTIMATE_SECONDS for each pool group and
+    shared through the cache by every item waiting in it, in every process: the parts are
+    figures of the group (handle time, serving capacity, hours), not of the item. Many callers
+    on hold ask for them every 30-60 s each; one computation costs six queries.
+
+    Only real figures are shared: a value is exactly what estimate_parts answered at most that
+    many seconds ago, and the time to an opening is kept as a moment, so it keeps counting
+    down. Concurrent misses each compute and store a real answer (the last one stays)."""
+    if pools is None:
+        return estimate_parts(row, pools, now)
+    key = _estimate_key(row, pools)
+    cached = cache.get(key)
+    if cached is not None:
+        opens_at, per_place, serving, answer_from = cached
+        base = max(0.0, opens_at - now.timestamp()) if opens_at is not None else 0.0
+        return base, per_place, serving, answer_from
+    base, per_place, serving, answer_from = estimate_parts(row, pools, now)
+    opens_at = now.timestamp() + base if base > 0 else None
+    cache.set(key, (opens_at, per_place, serving, answer_from), timeout=SHARED_ESTIMATE_SECONDS)
+    return base, per_place, serving, answer_from
+
+
 def _eta(base: float, per_place: float | None, position: int | None) -> int | None:
     if per_place is None or position is None:
         return None
     return math.ceil(base + position * per_place)
 
 
-def status_of(row: WorkItem, now: datetime) -> QueueStatus:
+def status_of(row: WorkItem, now: datetime, *, shared_estimate: bool = False) -> QueueStatus:
+    """The item's position (counted now) and its estimated wait; `shared_estimate`: the
+    estimate's parts may come from shared_estimate_parts (up to SHARED_ESTIMATE_SECONDS old)."""
     position, pools = position_of(row) if row.state == WorkState.QUEUED else (None, None)
-    base, per_place, serving, answer_from = estimate_parts(row, pools, now)
+    parts = shared_estimate_parts if shared_estimate else estimate_parts
+    base, per_place, serving, answer_from = parts(row, pools, now)
     eta = _eta(base, per_place, position)
     return QueueStatus(
         work_item_id=row.pk,
@@ -259,10 +301,27 @@ def _queued_item(conversation: Conversation) -> WorkItem | None:
     )
 
 
-def queue_status(conversation: Conversation, now: datetime) -> QueueStatus | None:
-    """Where the conversation's queued work item stands, or None when it is not waiting."""
-    row = _queued_item(conversation)
-    return status_of(row, now) if row is not None else None
+def queue_status(
+    conversation: Conversation,
+    now: datetime,
+    *,
+    item: WorkItem | None = None,
+    shared_estimate: bool = False,
+) -> QueueStatus | None:
+    """Where the conversation's queued work item stands, or None when it is not waiting.
+
+    `item`: a work item of the conversation the caller already loaded (a phone call's): used as
+    it is while it is queued (a conversation has at most one live item), else the queued item
+    is looked up. `shared_estimate`: see status_of (the IVR's hold loop)."""
+    if (
+        item is not None
+        and item.state == WorkState.QUEUED
+        and item.conversation_id == conversation.pk
+    ):
+        row: WorkItem | None = item
+    else:
+        row = _queued_item(conversation)
+    return status_of(row, now, shared_estimate=shared_estimate) if row is not None else None
 
 
 def queue_report(conversation: Conversation, now: datetime) -> dict[str, Any] | None:

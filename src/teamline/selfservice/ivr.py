@@ -31,6 +31,7 @@ from typing import Any
 
 import phonenumbers
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -385,9 +386,16 @@ class IvrFlow:
         if stored is not None:
             return _load(stored.script)
         try:
-            with transaction.atomic():
+            if _only_reads(step):
+                # Decided before the transaction: SQLite's write lock (IMMEDIATE transactions)
+                # is held for the INSERT only, not while the position and wait are read.
                 script = self._decide(call, step, request, now)
-                VoiceCallStep.objects.create(call=call, step=step, script=_dump(script))
+                with transaction.atomic():
+                    VoiceCallStep.objects.create(call=call, step=step, script=_dump(script))
+            else:
+                with transaction.atomic():
+                    script = self._decide(call, step, request, now)
+                    VoiceCallStep.objects.create(call=call, step=step, script=_dump(script))
         except IntegrityError:
             # A concurrent retry of the same step won: its effects stand, ours rolled back.
             stored = VoiceCallStep.objects.get(call=call, step=step)
@@ -505,10 +513,16 @@ class IvrFlow:
         self._hold(call, speaker, 1, now)
 
     def _hold(self, call: VoiceCall, speaker: _Speaker, n: int, now: datetime) -> None:
-        """One round of waiting: where the caller stands, the callback offer, a pause, again."""
-        call.refresh_from_db()
+        """One round of waiting: where the caller stands, the callback offer, a pause, again.
+        The call comes as loaded for this step (do_start_call, with its conversation and work
+        item) or as do_queue_call left it: no second load. The position is counted now; the
+        estimate's parts are shared by the team's callers for a second or two
+        (routing.eta.shared_estimate_parts)."""
         conv = call.conversation
-        status = queue_status(conv, now) if conv is not None else None
+        item = call.work_item if VoiceCall.work_item.is_cached(call) else None
+        status = (
+            queue_status(conv, now, item=item, shared_estimate=True) if conv is not None else None
+        )
         if conv is None or status is None:
             assignee = conv.assignee if conv is not None else None
             if assignee is not None:
@@ -584,6 +598,13 @@ def _anonymous(inbox: Inbox) -> Script:
         return speaker.script()
 
 
+def _only_reads(step: str) -> bool:
+    """A hold-loop announcement (`ivr/wait/N`: the position and the wait) changes nothing but
+    the step's own stored answer; every other step may act (queue, callback) and is decided in
+    the transaction that stores its answer."""
+    return step.startswith("ivr/wait/")
+
+
 def _int(text: str) -> int:
     return int(text) if text.isdigit() and len(text) < 6 else 0
 
@@ -647,12 +668,9 @@ def do_start_call(inbox: Inbox, request: CallRequest, *, now: datetime) -> Voice
     resolved by phone number (customers.actions.do_resolve_contact: the same customer as
     their SMS and WhatsApp) and the IVR language chosen. Idempotent on (inbox, CallSid)
     (unique constraint). Raises InvalidInput for a caller that is no phone number. Emits
-    nothing: the call reaches the conversation when the caller asks for their team."""
-    existing = (
-        VoiceCall.objects.select_related("customer__home_team", "inbox__default_team")
-        .filter(inbox=inbox, call_sid=request.call_sid)
-        .first()
-    )
+    nothing: the call reaches the conversation when the caller asks for their team. One query
+    for a call already known (every step after the first)."""
+    existing = _calls().filter(inbox=inbox, call_sid=request.call_sid).first()
     if existing is not None:
         return existing
     customer, identity = do_resolve_contact(
@@ -674,9 +692,18 @@ def do_start_call(inbox: Inbox, request: CallRequest, *, now: datetime) -> Voice
                 created_at=now,
             )
     except IntegrityError:
-        call = VoiceCall.objects.get(inbox=inbox, call_sid=request.call_sid)
-    return VoiceCall.objects.select_related("customer__home_team", "inbox__default_team").get(
-        pk=call.pk
+        # A concurrent first webhook of the same call created it: that row is the call.
+        return _calls().get(inbox=inbox, call_sid=request.call_sid)
+    call.inbox = inbox
+    call.customer = customer
+    return call
+
+
+def _calls() -> QuerySet[VoiceCall]:
+    """Calls with everything a step reads, in one query: the caller's team, the inbox's, and
+    the conversation and work item once the caller joined the queue."""
+    return VoiceCall.objects.select_related(
+        "customer__home_team", "inbox__default_team", "conversation", "work_item"
     )
 
 
@@ -689,8 +716,9 @@ def do_queue_call(call: VoiceCall, *, now: datetime, urgent: bool = False) -> Co
     `urgent` (the caller chose the inbox's urgent option while the team takes urgent matters
     only): the conversation and its item are raised to urgent priority, which limited mode
     lets through to a human. Locks the conversation (after the message's own transaction).
-    Emits what do_receive_customer_message and routing emit."""
-    call.refresh_from_db()
+    Emits what do_receive_customer_message and routing emit. `call` is as do_start_call loaded
+    it for this step; it is updated in place (conversation, work item, queue time) for the rest
+    of the step."""
     if call.conversation_id is not None and call.queued_at is not None:
         return Conversation.objects.get(pk=call.conversation_id)
     with transaction.atomic():
@@ -727,6 +755,11 @@ def do_queue_call(call: VoiceCall, *, now: datetime, urgent: bool = False) -> Co
         else:
             record(conv, TimelineKind.ROUTED, call="queued", call_sid=call.call_sid)
     conv.refresh_from_db()
+    # The row as just written; `item` was read under the conversation's lock, after routing.
+    call.conversation = conv
+    call.work_item = item
+    call.queued_at = now
+    call.original_channel_kind = original
     return conv
 
 
