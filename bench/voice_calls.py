@@ -1,45 +1,49 @@
 """Voice benchmark: concurrent simulated phone calls → Teamline's IVR and queue (TwiML).
 
-    .venv/bin/python bench/voice_calls.py --backend sqlite --concurrency 50
-    .venv/bin/python bench/voice_calls.py --backend postgres --concurrency 200 --workers 2
+    .venv/bin/python bench/voice_calls.py --backend sqlite                     # 200 lines, 5x
+    .venv/bin/python bench/voice_calls.py --backend postgres --redis-db 6 --workers 2
+    .venv/bin/python bench/voice_calls.py --compress 1 --seconds 240          # real time
 
-One run: a fresh database (a temp TEAMLINE_VAR_DIR with SQLite, or a ``teamline_bench_wh_<pid>``
-PostgreSQL database plus an empty Redis database number and a unique pub/sub prefix, set up by
-bench/webhooks_throughput.py's helper), migrated and seeded through the real actions
-(bench/seed_teamline.py: one team, K available agents taking one call each; K is small so most
-callers wait in line), then a voice inbox with Twilio credentials (encrypted, as the admin sets
-them). Every caller's number is a subscriber of the demo telco backend: the server runs with
-bench/voice_bench_settings.py, which adds the callers' numbers to the demo table, so the balance
-step really reads a balance and data usage. The real ``teamline serve`` runs as a subprocess on a
-free 127.0.0.1 port (SQLite: embedded task worker; PostgreSQL + Redis: ``--no-worker`` plus
-``--workers`` separate ``teamline worker`` processes).
+One run: a fresh database (a temp TEAMLINE_VAR_DIR with SQLite, or a scratch PostgreSQL database
+``teamline_bench_voice_<pid>``, created and dropped, plus a Redis database number and a unique
+pub/sub prefix), migrated and seeded through the real actions (bench/seed_teamline.py: one team,
+K available agents taking one call each; K is small so callers wait in line), then a voice inbox
+with Twilio credentials (encrypted, as the admin sets them). Every caller's number is a
+subscriber of the demo telco backend: the server runs with bench/voice_bench_settings.py, which
+adds the callers' numbers to the demo table, so the balance step really reads a balance. The
+real ``teamline serve`` (uvicorn, the product's ASGI server) runs as a subprocess on a free
+127.0.0.1 port (SQLite: embedded task worker; PostgreSQL + Redis: ``--no-worker`` plus
+``--workers`` separate ``teamline worker`` processes). An A/B run of other server code points
+PYTHONPATH at that checkout's src/ (the report names the code the server ran).
 
-Then C callers at a time (asyncio + httpx, closed loop: a caller slot places its next call as
-soon as the last one ended) place N calls in all, each doing what Twilio does for a caller:
+C lines (``--concurrency``, default 200) each place calls back to back for ``--seconds``: as soon
+as a caller hangs up, the next caller takes the line, so C calls are in progress at any time.
+Each caller follows a plan drawn from ``--seed`` and does what Twilio does for them:
 
-    POST <webhook>                 the call arrives          → TwiML <Gather> (the menu)
-    POST <Gather action> Digits=1  balance and data left     → <Say>×2 + the menu again
-    POST <Gather action> Digits=0  talk to your team         → position and wait (<Gather>,
-                                                               <Pause>, <Redirect>) or, when an
-                                                               agent took the call, <Hangup>
-    POST <Redirect> × H            the hold loop (silence)   → position and wait again
-    POST <webhook>/status          the caller hangs up       → empty TwiML
+    POST <webhook>                    the call arrives        → welcome + menu <Gather>
+      (3-8 s: listens to the menu)
+    [25 %: POST <Gather> Digits=1     balance and data left   → two <Say>s + the menu again
+      (8-15 s)]
+    POST <Gather> Digits=0            talk to your team       → position, wait, <Gather>,
+                                                                <Pause 30>, <Redirect>
+    POST <Redirect> × 1-6             the hold loop: one announcement every 30-60 s
+      then 20 %: POST <hold Gather> Digits=9  → the callback is booked, <Hangup>
+        or 80 %: hangs up in the silence
+    POST <webhook>/status             the call ended (CallStatus=completed)
 
-Every request is form-encoded and signed with X-Twilio-Signature (HMAC-SHA1 with the auth token
-over the full URL + the sorted name+value pairs; the signer is written here, the client side
-does not import Teamline), every URL followed is the one our TwiML named. By default there is
-no think time (a <Pause> is not slept): each of the C calls always has a request in flight, the
-server's worst case. ``--think S`` makes each caller wait 0.5–1.5 × S seconds before each next
-request (listening to the prompts; a real caller spends 10–40 s per step) and spreads the calls'
-arrival over the first S seconds: C calls in progress then offer about C / S requests a second,
-closer to a real line. Measured:
-the latency of every TwiML response, per step (p50/p95/p99/max), calls completed per second,
-errors (any non-200, unparseable TwiML, or TwiML that is not what the step must answer).
-Afterwards the stored rows are checked: one VoiceCall per call, ended; one conversation per
-caller; every call still waiting at hang-up has its work item closed ``abandoned``; exactly the
-steps the provider posted were stored, once each. A few warm-up calls precede the measured burst
-(not counted). The burst stops placing calls after --max-seconds. Everything started is stopped
-and the database dropped at the end, also on errors and Ctrl+C. Only 127.0.0.1 is used.
+Every wait above is a real caller's, divided by ``--compress`` (default 5: a hold round every
+6-12 s; 1 = real time; 0 = no waits at all, every line always has a request in flight). Every
+request is form-encoded and signed with X-Twilio-Signature (HMAC-SHA1 with the auth token over
+the full URL + the sorted name+value pairs; the signer is written here, the client side does not
+import Teamline), every URL followed is the one our TwiML named. Measured on the client: the
+latency of every TwiML answer from sending the request to its last byte, per step kind
+(p50/p95/p99/max), calls handled per second (calls without an error over the run), errors (any
+non-200, unparseable TwiML, or TwiML that is not what the step must answer). Afterwards the
+stored rows are checked: one VoiceCall per call, ended; one conversation per caller who asked
+for the team; every caller who hung up while waiting has their work item closed ``abandoned``;
+every caller who pressed 9 has a callback; exactly the steps the provider posted were stored,
+once each. A few warm-up calls precede the run (not counted). Everything started is stopped and
+the database dropped at the end, also on errors and Ctrl+C. Only 127.0.0.1 is used.
 See docs/benchmarks.md ("Voice: IVR and queue").
 """
 
@@ -79,7 +83,7 @@ SETTINGS = "voice_bench_settings"
 FIRST_NUMBER = 4793000000  # the numbers voice_bench_settings adds to the demo telco table
 CALLED = "+4721000000"
 QS = (50, 95, 99, 100)
-STEPS = ("start", "balance", "queue", "hold", "status")
+STEPS = ("start", "balance", "queue", "hold", "callback", "status")
 WARMUP_CALLS = 5
 TARGET_P99_MS = 150.0
 
@@ -89,6 +93,7 @@ TARGET_P99_MS = 150.0
 
 def django_seed_inbox(team_id: int) -> dict[str, Any]:
     """The team's voice inbox, Twilio credentials set (encrypted) as the admin does."""
+    import teamline
     from teamline.conversations.models import Inbox
     from teamline.teams.models import Team
 
@@ -101,7 +106,19 @@ def django_seed_inbox(team_id: int) -> dict[str, Any]:
     )
     inbox.credentials = credentials
     inbox.save()
-    return {"inbox": str(inbox.public_id), "credentials": credentials}
+    # Which code the server runs (an A/B run points PYTHONPATH at another checkout's src/).
+    code = Path(teamline.__file__).resolve().parents[2]
+    version = subprocess.run(
+        ["git", "-C", str(code), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "inbox": str(inbox.public_id),
+        "credentials": credentials,
+        "server_code": f"{code} ({version or 'no git'})",
+    }
 
 
 def django_dump(inbox_id: str) -> dict[str, Any]:
@@ -187,24 +204,56 @@ def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -
 class CallLog:
     sid: str
     caller: str
-    latencies: list[tuple[str, float]] = field(default_factory=list)  # (step, ms)
+    plan: Plan
+    latencies: list[tuple[str, float]] = field(default_factory=list)  # (step kind, ms)
     answered: list[str] = field(default_factory=list)  # step paths answered 200
     errors: list[str] = field(default_factory=list)
+    queued: bool = False  # asked for the team (0) and was answered
+    callback: bool = False  # pressed 9 while waiting and was answered
     assigned: bool = False  # an agent took it: the TwiML hung up instead of holding
     done_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What one caller will do, drawn before the call (seconds are real-call seconds)."""
+
+    menu_think: float  # listening to the welcome and the menu before pressing a key
+    balance_first: bool  # 1 (balance and data left) first, then 0 after the answer
+    balance_think: float
+    holds: int  # hold-loop Redirects the caller sits through before giving up
+    hold_gaps: tuple[float, ...]  # seconds between two hold answers (30-60 s on a real line)
+    leaves_by: str  # "hangup" or "callback" (presses 9 at the last hold announcement)
+
+
+def draw_plan(rnd: random.Random, args: argparse.Namespace) -> Plan:
+    holds = rnd.randint(1, args.max_holds)
+    return Plan(
+        menu_think=rnd.uniform(3, 8),
+        balance_first=rnd.random() < args.balance_share,
+        balance_think=rnd.uniform(8, 15),
+        holds=holds,
+        hold_gaps=tuple(rnd.uniform(30, 60) for _ in range(holds + 1)),
+        leaves_by="callback" if rnd.random() < args.callback_share else "hangup",
+    )
+
+
 class Provider:
-    """Posts a call's webhooks the way Twilio does and follows the TwiML it gets back."""
+    """Posts a call's webhooks the way Twilio does and follows the TwiML it gets back; sleeps
+    what a real caller would, divided by `compress`."""
 
     def __init__(
-        self, http: httpx.AsyncClient, base_url: str, inbox: str, creds: dict, think: float
+        self, http: httpx.AsyncClient, base_url: str, inbox: str, creds: dict, compress: float
     ) -> None:
         self.http = http
-        self.think = think
+        self.compress = compress
         self.prefix = f"{base_url}/webhooks/twilio/{inbox}/"
         self.account_sid = creds["account_sid"]
         self.auth_token = creds["auth_token"]
+
+    async def wait(self, real_seconds: float) -> None:
+        if self.compress > 0:
+            await asyncio.sleep(real_seconds / self.compress)
 
     def params(self, call: CallLog, **extra: str) -> dict[str, str]:
         return {
@@ -227,7 +276,8 @@ class Provider:
     async def post(
         self, call: CallLog, kind: str, url: str, params: dict[str, str]
     ) -> ET.Element | None:
-        """One signed webhook; the parsed TwiML, or None (recorded as an error)."""
+        """One signed webhook; the parsed TwiML, or None (recorded as an error). The latency is
+        the client's: from sending the request to the last byte of the answer."""
         if not url.startswith(self.prefix):
             call.errors.append(f"{kind}: TwiML URL leaves the inbox ({url[:80]})")
             return None
@@ -237,16 +287,13 @@ class Provider:
             "X-Twilio-Signature": twilio_signature(self.auth_token, url, list(params.items())),
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
         }
-        if self.think and step != "start":
-            # The caller listens to the last TwiML (prompts, a <Pause>) before the next request.
-            await asyncio.sleep(random.uniform(0.5, 1.5) * self.think)
         started = time.perf_counter()
         try:
             response = await self.http.post(url, content=urlencode(params), headers=headers)
         except httpx.HTTPError as exc:
             call.errors.append(f"{kind}: {type(exc).__name__}")
             return None
-        elapsed = (time.perf_counter() - started) * 1000
+        elapsed = (time.perf_counter() - started) * 1000  # httpx has read the whole body
         if response.status_code != 200:
             # Counted as an error, not in the latencies (a 503 is answered at once).
             call.errors.append(f"{kind}: HTTP {response.status_code}")
@@ -263,12 +310,12 @@ class Provider:
             return None
         return root
 
-    async def call(self, call: CallLog, holds: int) -> None:
-        """Start, press 1, press 0, stay on hold for `holds` rounds, hang up."""
+    async def call(self, call: CallLog) -> None:
+        """The caller's plan, then the status callback Twilio sends when the call ends."""
         try:
-            await self._call(call, holds)
+            await self._call(call)
         finally:
-            # The caller hangs up whatever happened (as a real call would end).
+            # The call ends whatever happened (the caller hung up, or our TwiML did).
             await self.post(
                 call,
                 "status",
@@ -277,7 +324,8 @@ class Provider:
             )
             call.done_at = time.perf_counter()
 
-    async def _call(self, call: CallLog, holds: int) -> None:
+    async def _call(self, call: CallLog) -> None:
+        plan = call.plan
         root = await self.post(call, "start", self.prefix, self.params(call))
         menu = gather_action(root)
         if root is None:
@@ -285,31 +333,52 @@ class Provider:
         if menu is None:
             call.errors.append("start: no menu <Gather>")
             return
-        root = await self.post(call, "balance", menu, self.params(call, Digits="1"))
-        if root is None:
-            return
-        # The balance and the data left are two <Say>s before the menu; "no subscription" is one.
-        if len(root.findall("Say")) < 2:
-            call.errors.append("balance: no balance read")
-        menu = gather_action(root)
-        if menu is None:
-            call.errors.append("balance: no menu <Gather> after the balance")
-            return
+        await self.wait(plan.menu_think)
+        if plan.balance_first:
+            root = await self.post(call, "balance", menu, self.params(call, Digits="1"))
+            if root is None:
+                return
+            # The balance and the data left are two <Say>s before the menu.
+            if len(root.findall("Say")) < 2:
+                call.errors.append("balance: no balance read")
+            menu = gather_action(root)
+            if menu is None:
+                call.errors.append("balance: no menu <Gather> after the balance")
+                return
+            await self.wait(plan.balance_think)
         root = await self.post(call, "queue", menu, self.params(call, Digits="0"))
-        for _ in range(holds):
+        if root is not None:
+            call.queued = True
+        for n in range(plan.holds + 1):
             if root is None:
                 return
             if root.find("Hangup") is not None:
                 call.assigned = True  # an agent has the call: the IVR says so and hangs up
                 return
             redirect = root.find("Redirect")
-            if root.find("Gather") is None or redirect is None or not redirect.text:
+            hold = gather_action(root)
+            if hold is None or redirect is None or not redirect.text:
                 call.errors.append("hold: neither a hold round nor a hang-up")
                 return
+            if n == plan.holds:
+                break
             # Silence at the hold <Gather>: Twilio plays the <Pause>, then follows the Redirect.
+            await self.wait(plan.hold_gaps[n])
             root = await self.post(call, "hold", redirect.text, self.params(call))
-        if root is not None and root.find("Hangup") is not None:
-            call.assigned = True
+        assert root is not None and hold is not None
+        if plan.leaves_by == "callback":
+            # Presses 9 during the announcement (a few seconds in): the Gather's action.
+            await self.wait(min(plan.hold_gaps[-1], 8))
+            root = await self.post(call, "callback", hold, self.params(call, Digits="9"))
+            if root is None:
+                return
+            if root.find("Hangup") is None:
+                call.errors.append("callback: no goodbye <Hangup>")
+                return
+            call.callback = not root.findall("Gather")
+        else:
+            # Gives up somewhere in the silence: hangs up (the status callback follows).
+            await self.wait(plan.hold_gaps[-1] / 2)
 
 
 def gather_action(root: ET.Element | None) -> str | None:
@@ -321,31 +390,33 @@ async def place_calls(
     base_url: str,
     seed: dict[str, Any],
     callers: list[str],
+    args: argparse.Namespace,
+    *,
     concurrency: int,
-    holds: int,
-    max_seconds: float,
-    think: float = 0.0,
+    seconds: float,
+    compress: float,
+    rnd: random.Random,
 ) -> tuple[list[CallLog], float, float]:
-    """C caller slots, each placing calls back to back until the numbers run out or time is up.
-    Returns the calls, the burst's start and its end (perf_counter)."""
+    """C caller slots, each placing calls back to back (a new caller takes the line as soon as
+    the last one ended) until the numbers run out or `seconds` are up; calls in progress then
+    go on to their end. Returns the calls, the burst's start and its end (perf_counter)."""
     pending = iter(callers)
     calls: list[CallLog] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-        provider = Provider(http, base_url, seed["inbox"], seed["credentials"], think)
+        provider = Provider(http, base_url, seed["inbox"], seed["credentials"], compress)
         started = time.perf_counter()
-        deadline = started + max_seconds
+        deadline = started + seconds
 
         async def slot() -> None:
-            if think:
-                # Calls arrive spread over the first think time, not all in the same instant.
-                await asyncio.sleep(random.uniform(0, think))
+            # The first calls arrive spread over one mean hold gap, not all in the same instant.
+            await provider.wait(rnd.uniform(0, 45))
             for caller in pending:
                 if time.perf_counter() > deadline:
                     return
-                call = CallLog("CA" + uuid.uuid4().hex, caller)
+                call = CallLog("CA" + uuid.uuid4().hex, caller, draw_plan(rnd, args))
                 calls.append(call)
-                await provider.call(call, holds)
+                await provider.call(call)
 
         await asyncio.gather(*(slot() for _ in range(concurrency)))
         return calls, started, time.perf_counter()
@@ -373,7 +444,7 @@ def check(calls: list[CallLog], warmup: list[CallLog], dump: dict[str, Any]) -> 
     if not_ended:
         problems.append(f"{len(not_ended)} calls not ended after their status callback")
     many = [n for n in dump["conversations_per_customer"] if n != 1]
-    queued = {c.caller for c in everyone if any(s.startswith("ivr/menu/2") for s in c.answered)}
+    queued = {c.caller for c in everyone if c.queued}
     if many or dump["customers"] != len({c.caller for c in everyone}):
         problems.append(
             f"conversations per caller not 1: {len(many)} callers with {sorted(set(many))}; "
@@ -388,7 +459,11 @@ def check(calls: list[CallLog], warmup: list[CallLog], dump: dict[str, Any]) -> 
     waiting_not_abandoned = [
         sid
         for sid, row in stored.items()
-        if row[3] and sid in hung_up and not by_sid[sid].assigned and row[6] != "abandoned"
+        if row[3]
+        and sid in hung_up
+        and not by_sid[sid].assigned
+        and not by_sid[sid].callback
+        and row[6] != "abandoned"
     ]
     if waiting_not_abandoned:
         states = Counter(stored[s][6] for s in waiting_not_abandoned)
@@ -400,6 +475,12 @@ def check(calls: list[CallLog], warmup: list[CallLog], dump: dict[str, Any]) -> 
     ]
     if abandoned_assigned:
         problems.append(f"{len(abandoned_assigned)} calls an agent took closed as abandoned")
+    callbacks = {c.sid for c in everyone if c.callback}
+    not_called_back = [
+        sid for sid in callbacks if not stored[sid][4] or stored[sid][6] == "abandoned"
+    ]
+    if not_called_back:
+        problems.append(f"{len(not_called_back)} callers who pressed 9 have no callback waiting")
     steps = Counter((sid, step) for sid, step in dump["steps"])
     duplicates = sum(1 for n in steps.values() if n > 1)
     if duplicates:
@@ -412,7 +493,18 @@ def check(calls: list[CallLog], warmup: list[CallLog], dump: dict[str, Any]) -> 
     return problems
 
 
-def report(args, machine, info, calls, started, ended, warmup, dump, cpu) -> dict[str, Any]:
+def compression(factor: float) -> str:
+    if factor <= 0:
+        return "no think time at all (every line always has a request in flight)"
+    if factor == 1:
+        return "real time (a caller's pace, not compressed)"
+    return (
+        f"time compressed {factor:g}x (every wait a caller makes is divided by {factor:g}: "
+        f"a 30-60 s hold round comes every {30 / factor:.1f}-{60 / factor:.1f} s)"
+    )
+
+
+def report(args, machine, info, calls, started, ended, warmup, dump, cpu, seed) -> dict[str, Any]:
     by_step: dict[str, list[float]] = {s: [] for s in STEPS}
     for call in calls:
         for kind, ms in call.latencies:
@@ -431,6 +523,7 @@ def report(args, machine, info, calls, started, ended, warmup, dump, cpu) -> dic
         f"{machine['background_cpu']:.0f} % of a core before the run; code {wt.code_version()}"
     )
     print(f"backend : {args.backend}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    print(f"server  : teamline serve (uvicorn), code in {seed['server_code']}")
     worker_mode = "embedded" if args.backend == "sqlite" else f"{args.workers} × teamline worker"
     print(
         f"setup   : 1 team, {args.agents} available agents (1 call each), 1 voice inbox; "
@@ -441,26 +534,35 @@ def report(args, machine, info, calls, started, ended, warmup, dump, cpu) -> dic
         "by an agent (who keeps it: nobody ends a call here)"
     )
     print(
-        f"load    : {len(calls)} calls placed ({args.calls} planned, stop after "
-        f"{args.max_seconds:g} s), C={args.concurrency} at a time, each: start, 1, 0, "
-        f"{args.holds} hold redirects, hang-up; "
-        + (f"think time {args.think:g} s (±50 %)" if args.think else "no think time")
+        f"load    : {len(calls)} calls placed over {args.seconds:g} s by C={args.concurrency} "
+        f"lines (a new caller as soon as one hangs up); {compression(args.compress)}"
+    )
+    print(
+        f"callers : welcome, 3-8 s to choose; {args.balance_share:.0%} press 1 (balance) first and "
+        f"0 8-15 s later, the others 0; then 1-{args.max_holds} hold rounds 30-60 s apart; "
+        f"{args.callback_share:.0%} then press 9 (callback), the others hang up"
     )
     print()
+    outcomes = Counter(
+        "taken by an agent" if c.assigned else "callback" if c.callback else "hung up waiting"
+        for c in calls
+        if c.queued
+    )
     print(
         f"calls   : {len(completed)}/{len(calls)} without error in {span:.1f} s = "
-        f"{len(completed) / span:.1f} calls/s; {sum(c.assigned for c in calls)} taken by an agent, "
-        f"{len(calls) - sum(c.assigned for c in calls)} waited to the end"
+        f"{len(completed) / span:.2f} calls/s handled; "
+        + ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items()))
     )
-    print(f"{'TwiML ms':<10} {'n':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}")
-    rows = {**by_step, "all TwiML": twiml}
+    print(f"{'TwiML ms':<12} {'n':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}")
+    everything = sorted(ms for values in by_step.values() for ms in values)
+    rows = {**by_step, "all TwiML": twiml, "all + status": everything}
     stats = {}
     for name, values in rows.items():
         values = sorted(values)
         stats[name] = {"n": len(values), **{str(q): wt.percentile(values, q) for q in QS}}
         if values:
             print(
-                f"{name:<10} {len(values):>6} "
+                f"{name:<12} {len(values):>6} "
                 + " ".join(f"{fmt(wt.percentile(values, q)):>7}" for q in QS)
             )
     print(
@@ -487,6 +589,7 @@ def report(args, machine, info, calls, started, ended, warmup, dump, cpu) -> dic
         "args": {k: str(v) for k, v in vars(args).items()},
         "machine": machine,
         "backend": info,
+        "server_code": seed["server_code"],
         "calls": len(calls),
         "completed": len(completed),
         "seconds": span,
@@ -507,18 +610,38 @@ def report(args, machine, info, calls, started, ended, warmup, dump, cpu) -> dic
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--concurrency", "-c", type=int, default=50, help="calls at a time")
-    parser.add_argument("--calls", "-n", type=int, default=0, help="calls in all (default 2×C)")
-    parser.add_argument("--holds", type=int, default=3, help="hold-loop redirects per call")
     parser.add_argument(
-        "--think", type=float, default=0.0, help="mean seconds a caller waits between requests"
+        "--concurrency", "-c", type=int, default=200, help="calls in progress at a time (lines)"
     )
+    parser.add_argument(
+        "--seconds", type=float, default=90, help="place new calls for this long (then finish)"
+    )
+    parser.add_argument(
+        "--compress",
+        type=float,
+        default=5,
+        help="divide every caller wait by this (1 = real time, 0 = no waits at all)",
+    )
+    parser.add_argument(
+        "--calls", "-n", type=int, default=0, help="at most this many calls (default 6 x C)"
+    )
+    parser.add_argument("--max-holds", type=int, default=6, help="most hold rounds a caller waits")
+    parser.add_argument(
+        "--balance-share", type=float, default=0.25, help="share of callers who press 1 first"
+    )
+    parser.add_argument(
+        "--callback-share", type=float, default=0.2, help="share who press 9 instead of hanging up"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the callers' plans")
     parser.add_argument("--agents", "-k", type=int, default=2, help="available agents")
     parser.add_argument(
         "--workers", type=int, default=2, help="teamline worker processes (postgres only)"
     )
     parser.add_argument(
-        "--max-seconds", type=float, default=75, help="stop placing calls after this long"
+        "--redis-db",
+        type=int,
+        default=None,
+        help="Redis database number (postgres; default: an empty one)",
     )
     parser.add_argument(
         "--wait-idle",
@@ -535,9 +658,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="append the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
     args = parser.parse_args(argv)
-    args.calls = args.calls or 2 * args.concurrency
-    if min(args.concurrency, args.calls) < 1 or args.agents < 0 or args.workers < 1:
-        parser.error("--concurrency, --calls and --workers must be positive")
+    args.calls = args.calls or 6 * args.concurrency
+    if min(args.concurrency, args.calls, args.max_holds) < 1 or args.agents < 0 or args.workers < 1:
+        parser.error("--concurrency, --calls, --max-holds and --workers must be positive")
+    if args.compress < 0 or not 0 <= args.balance_share <= 1 or not 0 <= args.callback_share <= 1:
+        parser.error("--compress must be >= 0 and the shares between 0 and 1")
     return args
 
 
@@ -549,7 +674,14 @@ def self_command(env: dict[str, str], *args: str) -> Any:
 def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: asyncio.Runner) -> dict:
     machine = wt.machine_info()
     machine["background_cpu"] = wt.wait_for_quiet(args.wait_idle)
-    env, info = wh.setup_backend(args.backend, workdir, cleanup, SETTINGS)
+    env, info = wh.setup_backend(
+        args.backend,
+        workdir,
+        cleanup,
+        SETTINGS,
+        dbname=f"teamline_bench_voice_{os.getpid()}",
+        redis_db=args.redis_db,
+    )
     env["TEAMLINE_BENCH_VOICE_SUBSCRIBERS"] = str(args.calls + WARMUP_CALLS)
     teamline = str(VENV_BIN / "teamline")
     log(f"{args.backend}: migrating a fresh database")
@@ -581,12 +713,22 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: async
     numbers = [f"+{FIRST_NUMBER + i}" for i in range(args.calls + WARMUP_CALLS)]
     try:
         log(f"warm-up: {WARMUP_CALLS} calls")
+        rnd = random.Random(args.seed)
         warmup, _, _ = runner.run(
-            place_calls(server.base_url, seed, numbers[:WARMUP_CALLS], 1, args.holds, 60)
+            place_calls(
+                server.base_url,
+                seed,
+                numbers[:WARMUP_CALLS],
+                args,
+                concurrency=1,
+                seconds=60,
+                compress=0,
+                rnd=rnd,
+            )
         )
         if any(c.errors for c in warmup):
             raise BenchError(f"warm-up failed: {[c.errors for c in warmup]}")
-        log(f"burst: {args.calls} calls, {args.concurrency} at a time")
+        log(f"burst: {args.concurrency} lines for {args.seconds:g} s, {compression(args.compress)}")
         spy = (
             start_py_spy(server.proc.pid, args.profile, workdir, cleanup) if args.profile else None
         )
@@ -596,10 +738,11 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: async
                 server.base_url,
                 seed,
                 numbers[WARMUP_CALLS:],
-                args.concurrency,
-                args.holds,
-                args.max_seconds,
-                args.think,
+                args,
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+                compress=args.compress,
+                rnd=rnd,
             )
         )
         cpu1 = wh.cpu_sample(server.proc.pid, worker_pids)
@@ -611,7 +754,7 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: async
         raise
     dump = self_command(env, "_dump", seed["inbox"])
     return report(
-        args, machine, info, calls, started, ended, warmup, dump, wh.cpu_between(cpu0, cpu1)
+        args, machine, info, calls, started, ended, warmup, dump, wh.cpu_between(cpu0, cpu1), seed
     )
 
 

@@ -310,18 +310,27 @@ def build_hooks(n: int, rnd: int, seed: dict[str, Any], base_url: str) -> list[H
 
 
 def setup_backend(
-    kind: str, workdir: Path, cleanup: Cleanup, settings_module: str
+    kind: str,
+    workdir: Path,
+    cleanup: Cleanup,
+    settings_module: str,
+    *,
+    dbname: str = "",
+    redis_db: int | None = None,
 ) -> tuple[dict[str, str], dict]:
+    """The server's environment for `kind`: SQLite in the temp dir, or a fresh PostgreSQL
+    database (`dbname`, default teamline_bench_wh_<pid>; dropped by `cleanup`) and a Redis
+    database number (`redis_db`, default the highest empty one; its teamline keys cleared)."""
     env = wt.teamline_env(workdir, settings_module)
     if kind == "sqlite":
         return env, {"database": "SQLite (WAL) " + __import__("sqlite3").sqlite_version}
     import redis
 
-    dbname, pg_version = create_database(f"teamline_bench_wh_{os.getpid()}", cleanup)
+    dbname, pg_version = create_database(dbname or f"teamline_bench_wh_{os.getpid()}", cleanup)
     try:
         probe = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=5)
         redis_version = probe.info("server")["redis_version"]
-        db = wt.pick_redis_db(probe)
+        db = wt.pick_redis_db(probe) if redis_db is None else redis_db
         probe.close()
     except redis.RedisError as exc:
         raise BenchError(f"Redis not reachable ({exc}); run: bash scripts/services.sh") from exc
