@@ -8,12 +8,13 @@ import asyncio
 import json
 import threading
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
 
-from teamline.connectors import sms, telegram, wechat
+from teamline.connectors import sms, telegram, voice, wechat
 from teamline.connectors.admission import Admission, WebhookAdmission
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Inbox
@@ -84,8 +85,37 @@ async def call(app, method: str, path: str, body: bytes = b"", headers=()) -> An
     return Answer(start["status"], {k.decode(): v.decode() for k, v in start["headers"]})
 
 
-def telegram_app(limit: int):
-    return WebhookAdmission(get_asgi_application(), limit=limit)
+def telegram_app(limit: int, call_limit: int = 4):
+    return WebhookAdmission(get_asgi_application(), limit=limit, call_limit=call_limit)
+
+
+TWILIO_TOKEN = "voice-auth-token-0123456789"
+
+
+def phone_inbox() -> Inbox:
+    inbox = Inbox.objects.create(
+        name="Phone", kind="voice", default_team=create_team("Oslo"), config={"language": "en"}
+    )
+    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": TWILIO_TOKEN}
+    inbox.save()
+    return inbox
+
+
+async def call_step(app, inbox: Inbox, step: str = "", **fields: str) -> Answer:
+    """A signed Twilio call webhook (`step`: "" for the call arriving, else an IVR step)."""
+    path = f"/webhooks/twilio/{inbox.public_id}/{step}"
+    params = {"CallSid": "CA" + "1" * 32, "From": "+4791234567", "To": "+4721000000", **fields}
+    signature = sms.twilio_signature(TWILIO_TOKEN, "http://testserver" + path, list(params.items()))
+    return await call(
+        app,
+        "POST",
+        path,
+        urlencode(params).encode(),
+        [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"x-twilio-signature", signature.encode()),
+        ],
+    )
 
 
 async def deliver(app, inbox: Inbox, update_id: int) -> Answer:
@@ -133,6 +163,33 @@ async def test_a_webhook_with_no_room_is_answered_503_at_once_and_its_retry_is_s
     assert stored == ["1", "2"]
 
 
+async def test_a_caller_is_not_kept_waiting_behind_a_burst_of_message_webhooks(monkeypatch):
+    assert voice.TwilioVoiceConnector.caller_on_line
+    assert not sms.TwilioSmsConnector.caller_on_line  # same provider, another budget
+    bot, phone = await sync_to_async(telegram_inbox)(), await sync_to_async(phone_inbox)()
+    app = telegram_app(limit=1, call_limit=1)
+    assert (await call_step(app, phone)).status == 200  # the call arrives: its inbox is known
+    inside, release = threading.Event(), threading.Event()
+    genuine = telegram.TelegramConnector.verify
+
+    def slow_verify(self, inbox, request):  # a message webhook holds the only webhook slot
+        inside.set()
+        release.wait(10)
+        return genuine(self, inbox, request)
+
+    monkeypatch.setattr(telegram.TelegramConnector, "verify", slow_verify)
+    stuck = asyncio.create_task(deliver(app, bot, 1))
+    assert await asyncio.to_thread(inside.wait, 10)
+
+    # The caller presses 1: answered at once from the call budget, not after the webhook.
+    menu = await asyncio.wait_for(call_step(app, phone, "ivr/menu/1/0", Digits="1"), timeout=5)
+    assert menu.status == 200
+    assert not stuck.done()
+    assert app.calls is not None and app.calls.inflight == 0
+    release.set()
+    assert (await stuck).status == 200
+
+
 async def test_other_requests_are_not_limited():
     app = telegram_app(limit=1)
     answers = await asyncio.gather(*(call(app, "GET", "/desk/login/") for _ in range(5)))
@@ -146,6 +203,8 @@ def test_the_served_application_limits_webhooks(settings):
     assert isinstance(http, WebhookAdmission)
     assert http.admission is not None
     assert http.admission.limit == settings.TEAMLINE["WEBHOOK_MAX_INFLIGHT"] > 0
+    assert http.calls is not None
+    assert http.calls.limit == settings.TEAMLINE["CALL_MAX_INFLIGHT"] > 0
 
 
 async def test_a_provider_that_does_not_retry_waits_for_room_instead():

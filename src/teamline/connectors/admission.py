@@ -14,6 +14,14 @@ microseconds from the event loop:
   for a slot for up to that many seconds, in a queue bounded too; only if none frees up in time
   (the provider would give up anyway) is it answered 503.
 
+Phone call steps (`Connector.caller_on_line`: the TwiML is the call flow, decided in the request
+while the caller listens) have a budget of their own, TEAMLINE["CALL_MAX_INFLIGHT"]: a burst of
+stored-only webhooks (a WhatsApp storm) does not keep callers waiting for their next prompt, and
+callers do not keep those webhooks from being acknowledged. The ASGI layer sees only the path,
+and one provider serves several inbox kinds (Twilio: SMS and voice), so the kind of each inbox is
+learned from the requests the webhook view resolved (`note_inbox_kind`); an inbox not seen yet
+in this process counts under the webhook budget for its first request.
+
 Only `/webhooks/…` is limited; every other request passes straight through. It wraps the ASGI
 application (teamline/asgi.py), so a refused delivery costs no thread, no body read and no
 Django signal; Django's own middleware would not do: the chain runs on the request's thread.
@@ -29,7 +37,7 @@ from django.conf import settings
 
 from teamline.core.pressure import note_web_pressure
 
-from .base import connector_for_provider
+from .base import Connector, connector_for_provider
 
 Scope = dict[str, Any]
 ASGIReceiveCallable = Any
@@ -42,6 +50,15 @@ PREFIX = "/webhooks/"
 RETRY_AFTER_SECONDS = 5
 # At most this many deliveries (per allowed in-flight one) wait for a slot; beyond, 503.
 WAITING_PER_SLOT = 10
+# Inboxes whose kind this process remembers (a kind never changes; the map stays bounded).
+MAX_KNOWN_INBOXES = 10_000
+_inbox_kinds: dict[str, str] = {}
+
+
+def note_inbox_kind(inbox_id: str, kind: str) -> None:
+    """The webhook view resolved `inbox_id` (as the URL wrote it) to an inbox of `kind`."""
+    if inbox_id in _inbox_kinds or len(_inbox_kinds) < MAX_KNOWN_INBOXES:
+        _inbox_kinds[inbox_id] = kind
 
 
 class Admission:
@@ -91,34 +108,48 @@ BUSY_HEADERS = [
 ]
 
 
-def _provider(path: str) -> str:
-    return path[len(PREFIX) :].split("/", 1)[0]
+def _connector(path: str) -> Connector | None:
+    """The connector a webhook path reaches: /webhooks/<provider>/<inbox id>/…, by the inbox's
+    kind when this process has seen the inbox, else the provider's first connector."""
+    provider, _, rest = path[len(PREFIX) :].partition("/")
+    kind = _inbox_kinds.get(rest.split("/", 1)[0], "")
+    return connector_for_provider(provider, kind) or connector_for_provider(provider)
 
 
 class WebhookAdmission:
     """ASGI middleware around the Django application (teamline/asgi.py): a refused delivery is
     answered from the event loop, before Django reads its body or runs any sync code."""
 
-    def __init__(self, app: ASGIApp, *, limit: int | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int | None = None, call_limit: int | None = None
+    ) -> None:
         self.app = app
         limit = int(settings.TEAMLINE["WEBHOOK_MAX_INFLIGHT"]) if limit is None else limit
+        if call_limit is None:
+            call_limit = int(settings.TEAMLINE["CALL_MAX_INFLIGHT"])
         self.admission = Admission(limit) if limit > 0 else None
+        self.calls = Admission(call_limit) if call_limit > 0 else None
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable):
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if self.admission is None or not path.startswith(PREFIX):
+        if not path.startswith(PREFIX):
             return await self.app(scope, receive, send)
-        connector = connector_for_provider(_provider(path))
+        connector = _connector(path)
+        live = connector is not None and connector.caller_on_line
+        admission = self.calls if live else self.admission
+        if admission is None:
+            return await self.app(scope, receive, send)
         wait = connector.overload_wait_seconds if connector is not None else 0.0
-        if self.admission.slots.locked():
+        if admission.slots.locked():
             note_web_pressure()  # no room now: background work in this process steps back
-        if not await self.admission.enter(wait):
-            self.admission.shed += 1
-            if self.admission.shed % 100 == 1:  # one line per hundred, not one per request
+        if not await admission.enter(wait):
+            admission.shed += 1
+            if admission.shed % 100 == 1:  # one line per hundred, not one per request
                 logger.warning(
-                    "webhooks: over %d in flight, answered 503 (%d so far)",
-                    self.admission.limit,
-                    self.admission.shed,
+                    "%s: over %d in flight, answered 503 (%d so far)",
+                    "call steps" if live else "webhooks",
+                    admission.limit,
+                    admission.shed,
                 )
             await send({"type": "http.response.start", "status": 503, "headers": BUSY_HEADERS})
             await send({"type": "http.response.body", "body": BUSY_BODY})
@@ -126,4 +157,4 @@ class WebhookAdmission:
         try:
             return await self.app(scope, receive, send)
         finally:
-            self.admission.leave()
+            admission.leave()

@@ -171,6 +171,10 @@ class Connector:
     # answered 503 + Retry-After at once, for providers that retry a 5xx later; N > 0 = it waits
     # up to N seconds for a slot first, for providers that do not retry a 5xx.
     overload_wait_seconds: ClassVar[float] = 0.0
+    # A person is on the line while the request is answered (a phone call's TwiML): admitted
+    # under the process's call budget (TEAMLINE_CALL_MAX_INFLIGHT), apart from the webhooks
+    # that are only stored, so neither kind of traffic queues behind the other.
+    caller_on_line: ClassVar[bool] = False
 
     def handshake(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse | None:
         """Answer a provider's set-up challenge (GET verify token, echostr…), or None if this

@@ -27,6 +27,7 @@ from teamline.core import availability
 from teamline.core.errors import NotFound
 
 from .actions import do_store_webhook_event
+from .admission import note_inbox_kind
 from .base import WebhookRejected, WebhookRequest, connector_for_provider
 from .queries import public_inbox
 
@@ -129,6 +130,7 @@ def webhook(request: HttpRequest, provider: str, inbox_id: str, suffix: str = ""
         return HttpResponse("Not found", status=404, content_type="text/plain")
     # One provider may serve several inbox kinds (Twilio: SMS and voice): the inbox decides.
     connector = connector_for_provider(provider, inbox.kind)
+    note_inbox_kind(inbox_id, inbox.kind)  # admission budgets this inbox's next requests by kind
     if connector is None:
         return HttpResponse("Not found", status=404, content_type="text/plain")
     body = _read_body(request, settings.TEAMLINE["WEBHOOK_MAX_BYTES"])

@@ -317,6 +317,8 @@ class TwilioVoiceConnector(Connector):
     # error message or goes to the fallback URL), so an overloaded process lets the call wait
     # for a slot, as SMS does (connectors/admission.py looks this up per provider).
     overload_wait_seconds = TwilioSmsConnector.overload_wait_seconds
+    # Each step is the call flow itself, decided in the request: its own admission budget.
+    caller_on_line = True
 
     def verify(self, inbox: Inbox, request: WebhookRequest) -> None:
         verify_twilio_request(inbox, request)

@@ -340,6 +340,10 @@ TEAMLINE: dict[str, Any] = {
     # once, or wait a little for providers that do not retry (connectors/admission.py). 0 = no
     # limit.
     "WEBHOOK_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_INFLIGHT", "4")),
+    # Phone call steps (TwiML decided in the request while the caller listens) one process
+    # answers at a time, a budget of their own beside the webhooks above; more wait for a slot
+    # up to the connector's overload wait, then 503. 0 = no limit.
+    "CALL_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_CALL_MAX_INFLIGHT", "4")),
     # A webhook body larger than this is refused with 413 before anything is verified or stored.
     "WEBHOOK_MAX_BYTES": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_BYTES", str(5 * 1024 * 1024))),
     # Largest attachment kept (inbound media, email parts); larger ones are noted, not stored.
