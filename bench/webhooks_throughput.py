@@ -335,9 +335,13 @@ def setup_backend(
     except redis.RedisError as exc:
         raise BenchError(f"Redis not reachable ({exc}); run: bash scripts/services.sh") from exc
 
+    # Cache keys under a prefix of this run's own (TEAMLINE_CHANNEL_PREFIX is also the cache's
+    # KEY_PREFIX), so two runs may share a Redis database and each clears only its own keys.
+    prefix = f"benchwh{os.getpid()}"
+
     def clear_redis() -> None:
         client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
-        keys = list(client.scan_iter(match="teamline:*", count=1000))
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
         client.close()
@@ -346,7 +350,8 @@ def setup_backend(
     env.update(
         TEAMLINE_DATABASE_URL=f"postgres://postgres@{PG_HOST}:{PG_PORT}/{dbname}",
         TEAMLINE_REDIS_URL=f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}",
-        TEAMLINE_BENCH_CHANNEL_PREFIX=f"benchwh{os.getpid()}",
+        TEAMLINE_CHANNEL_PREFIX=prefix,
+        TEAMLINE_BENCH_CHANNEL_PREFIX=prefix,
     )
     return env, {
         "database": f"PostgreSQL {pg_version} ({dbname})",
