@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Case, Exists, F, OuterRef, QuerySet, Value, When
 from django.utils import timezone
 
 from teamline.accounts.actions import do_set_presence
@@ -35,7 +35,15 @@ from teamline.teams.models import Team
 
 from .control import control_for
 from .events import emit_call
-from .models import LIVE_CALL_STATES, Call, CallDirection, CallMedium, CallState
+from .models import (
+    LIVE_CALL_STATES,
+    Call,
+    CallDirection,
+    CallMedium,
+    CallState,
+    RecordingState,
+)
+from .recording import do_start_recording
 
 
 def _now(now: datetime | None) -> datetime:
@@ -143,8 +151,10 @@ def do_accept_call(call: Call, *, actor: User, now: datetime | None = None) -> C
 
 def do_mark_call_connected(call: Call, *, now: datetime | None = None) -> Call:
     """Both sides can hear each other (the provider bridged the legs, or the browsers'
-    connection is up): `active`, the call timer starts."""
-    return _move(
+    connection is up): `active`, the call timer starts. A phone call on an inbox that records
+    calls starts recording now (calls/recording.py; a recording that cannot start does not
+    stop the call)."""
+    connected = _move(
         call,
         from_states=[CallState.CONNECTING],
         actor=None,
@@ -152,6 +162,7 @@ def do_mark_call_connected(call: Call, *, now: datetime | None = None) -> Call:
         state=CallState.ACTIVE,
         answered_at=_now(now),
     )
+    return do_start_recording(connected)
 
 
 def do_set_call_held(call: Call, *, held: bool, actor: User) -> Call:
@@ -208,6 +219,11 @@ def do_end_call(
             ended_at=ended_at,
             end_reason=reason[:200],
             version=F("version") + 1,
+            # A recording (paused or not) ends with the call.
+            recording_state=Case(
+                When(recording_state=RecordingState.OFF, then=Value(RecordingState.OFF)),
+                default=Value(RecordingState.STOPPED),
+            ),
         )
         if not moved:
             return None

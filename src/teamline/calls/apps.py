@@ -18,3 +18,10 @@ class CallsConfig(AppConfig):
         # A call ringing longer than TEAMLINE_CALL_RING_SECONDS is taken from its agent on the
         # next tick (calls.actions.do_ring_timeouts).
         register_periodic("call_ring_timeouts", tasks.ring_timeouts)
+
+        # Models load before ready(): the recording handler (it imports them) is provided here.
+        from teamline.connectors.voice import provide_recording_handler
+
+        from .recording import RecordingCallbacks
+
+        provide_recording_handler(RecordingCallbacks())

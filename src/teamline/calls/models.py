@@ -46,6 +46,17 @@ class CallState(models.TextChoices):
     ENDED = "ended", "Ended"
 
 
+class RecordingState(models.TextChoices):
+    """Whether the provider is recording the call now. `paused` stays paused until the agent
+    resumes it or the call ends (never by itself: a customer may still be reading a card
+    number); `stopped` once the call ended or the provider finished the file."""
+
+    OFF = "off", "Not recorded"
+    RECORDING = "recording", "Recording"
+    PAUSED = "paused", "Recording paused"
+    STOPPED = "stopped", "Recording stopped"
+
+
 LIVE_CALL_STATES = (CallState.WAITING, CallState.CONNECTING, CallState.ACTIVE, CallState.HELD)
 
 
@@ -94,6 +105,17 @@ class Call(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=200, blank=True)
     version = models.PositiveIntegerField(default=0)
+    # Recording (phone calls on an inbox with config "record": true; calls/recording.py).
+    # Changed by conditional updates on recording_state, never through `version`: pausing the
+    # recording does not make the agent's view of the call stale for hold or mute.
+    recording_state = models.CharField(
+        max_length=10, choices=RecordingState.choices, default=RecordingState.OFF
+    )
+    recording_sid = models.CharField(max_length=64, blank=True)
+    recording_pauses = models.PositiveSmallIntegerField(default=0)
+    # The provider's last recording status callback ("completed", "absent", …): each status is
+    # acted on once.
+    recording_status = models.CharField(max_length=16, blank=True)
 
     class Meta:
         indexes = [

@@ -5,6 +5,7 @@ Inbound:  POST /webhooks/twilio/<inbox-id>/                the call webhook (a c
           POST /webhooks/twilio/<inbox-id>/ivr/<step…>     Gather actions and Redirects of the
                                                            TwiML we answered (same prefix)
           POST /webhooks/twilio/<inbox-id>/status          the call's status callback
+          POST /webhooks/twilio/<inbox-id>/recording/<call id>   a recording's status callback
 
 Every request is verified exactly as SMS is (sms.verify_twilio_request: X-Twilio-Signature over
 the URL and the sorted form): a forged or unsigned request is 403 and nothing is stored. Then
@@ -20,11 +21,18 @@ CallSid + the step path (each Gather action and Redirect URL names its own step)
 status callback CallSid + CallStatus. The call flow keeps the script it answered per step, so a
 retried step is answered with the same TwiML and changes nothing.
 
+A recording status callback (`recording/<call id>`, the URL calls.recording gave when it
+started the recording) is handed to the recording handler the calls app provides
+(`provide_recording_handler`); its event id is CallSid + RecordingSid + RecordingStatus.
+
 Inbox credentials: {"account_sid", "auth_token"}. Inbox config: {"language": "en"} (the IVR's
-default language), optional "voices" ({"nb": {"say": "nb-NO", "voice": "Polly.Liv",
-"speech": "nb-NO"}}) to override a language's voice, "default_region" (phone parsing),
-"urgent_option" (the menu key, 3-8, that reaches a person while the team takes urgent matters
-only) and "urgent_words" ({"nb": "haster|akutt"}: more words a caller may say for it).
+default language), "record": true to record answered calls (default off; the IVR announces
+it; docs/channels/voice.md), "delete_after_download": true to delete a recording at the
+provider once Teamline stored it, optional "voices" ({"nb": {"say": "nb-NO", "voice":
+"Polly.Liv", "speech": "nb-NO"}}) to override a language's voice, "default_region" (phone
+parsing), "urgent_option" (the menu key, 3-8, that reaches a person while the team takes
+urgent matters only) and "urgent_words" ({"nb": "haster|akutt"}: more words a caller may say
+for it).
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ if TYPE_CHECKING:
 CHANNEL = "voice"
 STATUS_SUFFIX = "status"
 IVR_PREFIX = "ivr/"
+RECORDING_PREFIX = "recording/"
 # What a step path may hold: it becomes part of URLs and of the stored event id.
 MAX_STEP = 64
 # The keys an inbox may give the IVR's urgent option: 0, 1, 2 and 9 are the menu's own.
@@ -167,6 +176,42 @@ Verb = Say | Gather | Redirect | Pause | Hangup | Dial
 @dataclass(frozen=True)
 class Script:
     verbs: tuple[Verb, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RecordingCallback:
+    """A recording's status callback: `call_id` is Teamline's call (from the URL), the rest
+    what the provider says."""
+
+    call_id: int
+    call_sid: str
+    recording_sid: str
+    status: str  # in-progress | completed | absent | failed
+    url: str = ""  # the media, without extension (RecordingUrl)
+    duration_seconds: int | None = None
+    channels: str = ""
+    error_code: str = ""
+
+
+class RecordingHandler(Protocol):
+    """What happens on a recording status callback (the calls app provides it)."""
+
+    def recording_status(self, inbox: Inbox, callback: RecordingCallback) -> None: ...
+
+
+_recording_handler: RecordingHandler | None = None
+
+
+def provide_recording_handler(handler: RecordingHandler) -> None:
+    """Called by the calls app in its AppConfig.ready."""
+    global _recording_handler
+    _recording_handler = handler
+
+
+def recording_handler() -> RecordingHandler:
+    if _recording_handler is None:
+        raise ImproperlyConfigured("no recording handler provided: is teamline.calls installed?")
+    return _recording_handler
 
 
 class CallFlow(Protocol):
@@ -290,7 +335,12 @@ def call_request(request: WebhookRequest) -> CallRequest:
     if not call_sid or len(call_sid) > 64:
         raise WebhookRejected("no CallSid in the call webhook", status=400)
     step = request.path_suffix.strip("/")
-    if step and step != STATUS_SUFFIX and not step.startswith(IVR_PREFIX):
+    if (
+        step
+        and step != STATUS_SUFFIX
+        and not step.startswith(IVR_PREFIX)
+        and not step.startswith(RECORDING_PREFIX)
+    ):
         raise WebhookRejected(f"no such call step {step[:40]!r}", status=404)
     if len(step) > MAX_STEP:
         raise WebhookRejected("call step too long", status=400)
@@ -306,6 +356,39 @@ def call_request(request: WebhookRequest) -> CallRequest:
         direction=fields.get("Direction", "").strip(),
         duration=fields.get("CallDuration", "").strip(),
     )
+
+
+def recording_callback(request: WebhookRequest) -> RecordingCallback:
+    """The recording status of a verified `recording/<call id>` request. WebhookRejected (400)
+    when it says no recording or no status, or names no call."""
+    call = call_request(request)
+    call_id = call.step.removeprefix(RECORDING_PREFIX)
+    if not (call_id.isascii() and call_id.isdigit()) or len(call_id) > 18:
+        raise WebhookRejected("no call id in the recording callback", status=404)
+    fields = fields_of(request)
+    recording_sid = fields.get("RecordingSid", "").strip()
+    status = fields.get("RecordingStatus", "").strip().lower()
+    if not recording_sid or len(recording_sid) > 64:
+        raise WebhookRejected("no RecordingSid in the recording callback", status=400)
+    if not status or len(status) > 16:
+        raise WebhookRejected("no RecordingStatus in the recording callback", status=400)
+    duration = fields.get("RecordingDuration", "").strip()
+    return RecordingCallback(
+        call_id=int(call_id),
+        call_sid=call.call_sid,
+        recording_sid=recording_sid,
+        status=status,
+        url=fields.get("RecordingUrl", "").strip()[:500],
+        duration_seconds=int(duration)
+        if duration.isascii() and duration.isdigit() and len(duration) < 7
+        else None,
+        channels=fields.get("RecordingChannels", "").strip()[:8],
+        error_code=fields.get("ErrorCode", "").strip()[:16],
+    )
+
+
+def _is_recording_step(request: WebhookRequest) -> bool:
+    return request.path_suffix.strip("/").startswith(RECORDING_PREFIX)
 
 
 @register
@@ -324,6 +407,9 @@ class TwilioVoiceConnector(Connector):
         verify_twilio_request(inbox, request)
 
     def event_id(self, inbox: Inbox, request: WebhookRequest) -> str:
+        if _is_recording_step(request):
+            rec = recording_callback(request)
+            return f"{rec.call_sid}:recording:{rec.recording_sid}:{rec.status}"
         call = call_request(request)
         if call.step == STATUS_SUFFIX:
             return f"{call.call_sid}:status:{call.call_status or 'unknown'}"
@@ -332,7 +418,11 @@ class TwilioVoiceConnector(Connector):
     def acknowledge(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse:
         """The call's next TwiML, decided by the call flow (also for a retried step: the flow
         answers it with the script it gave the first time). A status callback gets empty
-        TwiML."""
+        TwiML, and so does a recording's, once the recording handler has recorded it (and,
+        when the recording is complete, committed the task that fetches it)."""
+        if _is_recording_step(request):
+            recording_handler().recording_status(inbox, recording_callback(request))
+            return HttpResponse(render_twiml(Script(), ""), content_type="text/xml; charset=utf-8")
         call = call_request(request)
         script = call_flow().answer(inbox, call)
         body = render_twiml(script, step_prefix(request))
@@ -345,7 +435,11 @@ class TwilioVoiceConnector(Connector):
         return f"call step {step!r} was answered in the request"
 
     def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
-        # Only a replay (`teamline webhooks replay`) processes a stored call step.
+        # Only a replay (`teamline webhooks replay`) processes a stored call step. A recording
+        # callback is handed to the handler again (it acts on each status once), so a
+        # callback whose answer failed half-way is not lost.
+        if _is_recording_step(request):
+            recording_handler().recording_status(inbox, recording_callback(request))
         return ParsedEvent(ignored=self.answered_in_request(inbox, request))
 
     def reachability(

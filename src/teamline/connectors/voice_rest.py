@@ -12,6 +12,7 @@ Every request is `{api_base}/2010-04-01/Accounts/{AccountSid}/…` with HTTP bas
     start_recording   POST …/Calls/{CallSid}/Recordings.json
     set_recording     POST …/Calls/{CallSid}/Recordings/{Sid}.json  Status=paused|in-progress
     fetch_recording   GET  the recording's media URL (…/Recordings/{Sid}.wav)
+    delete_recording  DELETE …/Recordings/{Sid}.json
 
 Inbox credentials: {"account_sid", "auth_token"}; config: "from_number" (the number outbound
 calls show, E.164), optional "api_base" (default https://api.twilio.com; SignalWire:
@@ -266,10 +267,13 @@ def set_recording(inbox: Inbox, call_sid: str, recording_sid: str, *, paused: bo
     )
 
 
-def fetch_recording(inbox: Inbox, recording_url: str) -> bytes:
+def fetch_recording(
+    inbox: Inbox, recording_url: str, *, max_bytes: int = MAX_RECORDING_BYTES
+) -> bytes:
     """The recording's media (WAV) from the URL its status callback named. Only URLs under
     the inbox's own API base are fetched (the callback is signed, but the URL still decides
-    where our credentials go)."""
+    where our credentials go). More than `max_bytes` is refused (VoiceProviderRefused) while
+    reading, before it is all in memory."""
     account = account_of(inbox)
     url = recording_url if recording_url.endswith((".wav", ".mp3")) else recording_url + ".wav"
     if not url.startswith(account.api_base + "/"):
@@ -292,7 +296,7 @@ def fetch_recording(inbox: Inbox, recording_url: str) -> bytes:
             size = 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
-                if size > MAX_RECORDING_BYTES:
+                if size > max_bytes:
                     raise VoiceProviderRefused("the recording is too large to keep", status=0)
                 chunks.append(chunk)
     except httpx.TimeoutException as exc:
@@ -302,3 +306,14 @@ def fetch_recording(inbox: Inbox, recording_url: str) -> bytes:
             f"the voice provider is unreachable: {type(exc).__name__}"
         ) from exc
     return b"".join(chunks)
+
+
+def delete_recording(inbox: Inbox, recording_sid: str) -> None:
+    """Delete a recording at the provider (once Teamline keeps its own copy). A recording the
+    provider no longer has (404) counts as deleted."""
+    account = account_of(inbox)
+    try:
+        _request(account, "DELETE", f"/Recordings/{quote(recording_sid, safe='')}.json")
+    except VoiceProviderRefused as exc:
+        if exc.status != 404:
+            raise

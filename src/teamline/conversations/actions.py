@@ -453,6 +453,52 @@ def do_add_note(conversation: Conversation, text: str, *, actor: User) -> Messag
     return message
 
 
+def do_add_internal_record(
+    conversation: Conversation,
+    text: str,
+    *,
+    channel: str,
+    external_id: str,
+    inbox: Inbox | None = None,
+    content: dict[str, Any] | None = None,
+    attachments: Sequence[PreparedAttachment] = (),
+    timeline: dict[str, Any] | None = None,
+) -> tuple[Message, bool]:
+    """A staff-only message Teamline itself adds to the conversation (a call's recording):
+    internal like a note, so it never reaches the customer, and its attachments are served
+    only through the access-checked attachment view. Idempotent on (channel, external_id,
+    inbox): a retried task finds the message it stored and returns (message, False) without
+    storing the files again. Records `timeline` (a `call` row) with it; emits message.created
+    (staff)."""
+    text = _clean_text(text)
+    existing = Message.objects.filter(channel=channel, external_id=external_id, inbox=inbox).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                direction=Direction.INTERNAL,
+                sender_kind=SenderKind.SYSTEM,
+                channel=channel,
+                inbox=inbox,
+                text=text,
+                content=content or {},
+                is_internal=True,
+                external_id=external_id,
+                delivery_status=DeliveryStatus.SENT,
+            )
+            for prepared in attachments:
+                store_attachment(message, prepared)
+            if timeline:
+                record(conversation, TimelineKind.CALL, message_id=message.pk, **timeline)
+            emit_message(message)
+    except IntegrityError:
+        # A concurrent run stored it first: theirs stands.
+        return Message.objects.get(channel=channel, external_id=external_id, inbox=inbox), False
+    return message, True
+
+
 def do_change_status(
     conversation: Conversation,
     status: str,

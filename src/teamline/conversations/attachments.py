@@ -125,9 +125,13 @@ def clean_filename(name: str, content_type: str) -> str:
     return f"attachment{extension}"
 
 
-def prepare_attachment(filename: str, declared_type: str, data: bytes) -> PreparedAttachment:
-    """Check size and type by content. Raises RefusedAttachment (with a reason for the agent)."""
-    limit = settings.TEAMLINE["ATTACHMENT_MAX_BYTES"]
+def prepare_attachment(
+    filename: str, declared_type: str, data: bytes, *, limit: int | None = None
+) -> PreparedAttachment:
+    """Check size and type by content. Raises RefusedAttachment (with a reason for the agent).
+    `limit`: bytes allowed, when not TEAMLINE["ATTACHMENT_MAX_BYTES"] (call recordings)."""
+    if limit is None:
+        limit = settings.TEAMLINE["ATTACHMENT_MAX_BYTES"]
     if not data:
         raise RefusedAttachment(f"{filename or 'attachment'}: empty file")
     if len(data) > limit:

@@ -353,6 +353,15 @@ TEAMLINE: dict[str, Any] = {
     # Outbox: attempts on transient provider errors, with exponential backoff from the base.
     "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("TEAMLINE_OUTBOX_MAX_ATTEMPTS", "6")),
     "OUTBOX_BACKOFF_SECONDS": int(os.environ.get("TEAMLINE_OUTBOX_BACKOFF_SECONDS", "10")),
+    # Call recordings (docs/channels/voice.md): the largest file kept (a one-hour dual-channel
+    # 8 kHz WAV is ~115 MB) and the fetch attempts while the provider is unavailable (backoff
+    # from TEAMLINE_OUTBOX_BACKOFF_SECONDS, at most an hour apart).
+    "RECORDING_MAX_BYTES": int(
+        os.environ.get("TEAMLINE_RECORDING_MAX_BYTES", str(200 * 1024 * 1024))
+    ),
+    "RECORDING_FETCH_MAX_ATTEMPTS": int(
+        os.environ.get("TEAMLINE_RECORDING_FETCH_MAX_ATTEMPTS", "12")
+    ),
 }
 
 LOGGING = {
