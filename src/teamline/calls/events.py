@@ -36,6 +36,9 @@ def present_call(call: Call) -> dict[str, Any]:
         "answered_at": call.answered_at.isoformat() if call.answered_at else None,
         "ended_at": call.ended_at.isoformat() if call.ended_at else None,
         "end_reason": call.end_reason,
+        # off | recording | paused | stopped (calls/recording.py): staff only.
+        "recording": call.recording_state,
+        "recording_pauses": call.recording_pauses,
     }
 
 

@@ -36,6 +36,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from teamline.calls.recording import records_calls
 from teamline.connectors.voice import (
     URGENT_OPTION_KEYS,
     CallRequest,
@@ -439,6 +440,10 @@ class IvrFlow:
         only), or None."""
         team = _team_of(call)
         speaker.speak(_("Welcome to {team}.").format(team=team.name))
+        if records_calls(call.inbox):
+            speaker.speak(
+                _("This call may be recorded. We pause the recording while you give card details.")
+            )
         mode = service_mode(team, now)
         if admits(mode, urgent=False):
             return None

@@ -1,0 +1,477 @@
+"""Recording a phone call with the PCI pause. A voice inbox that records says so in the IVR's
+welcome; when the agent's call connects the provider is asked to record it; the agent pauses
+the recording while the customer reads their card number and resumes it after, each on the
+timeline; the finished file comes back through the provider's signed callback and is kept as
+an internal attachment that only staff of the team can download — never the customer, even
+when the provider retries its callback or is down when Teamline fetches the file.
+
+The provider's REST API is a real HTTP server on loopback (tests/calls/fake_voice_rest.py);
+its webhooks are posted signed, as tests/connectors/fake_twiml.py does."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from teamline.calls.actions import (
+    do_accept_call,
+    do_end_call,
+    do_mark_call_connected,
+    do_open_call,
+    do_set_call_held,
+)
+from teamline.calls.control import _controls, provide_control
+from teamline.calls.models import Call, CallMedium, RecordingState
+from teamline.calls.recording import do_pause_recording, do_resume_recording
+from teamline.connectors.models import WebhookEvent
+from teamline.connectors.voice import CallRequest
+from teamline.conversations.models import Inbox, Message, TimelineEvent, TimelineKind
+from teamline.conversations.queries import customer_thread
+from teamline.core.errors import InvalidInput
+from teamline.core.testing import capture_events, create_agent, create_customer, create_team
+from teamline.customers.actions import do_add_identity
+from teamline.selfservice.ivr import do_queue_call, do_start_call
+from tests.connectors.fake_twiml import FakeTwimlProvider
+from tests.connectors.support import run_tasks
+
+from .fake_voice_rest import FakeVoiceRest, wav_bytes
+
+pytestmark = pytest.mark.django_db
+
+AUTH_TOKEN = "voice-auth-token-0123456789"
+ACCOUNT_SID = "AC" + "0" * 32
+_numbers = itertools.count(1)
+
+
+class QuietPhoneControl:
+    """The phone's bridging is not under test here: accepting, holding and hanging up do
+    nothing at the provider."""
+
+    def accepted(self, call: Call) -> None: ...
+    def released(self, call: Call) -> None: ...
+    def held(self, call: Call, *, held: bool) -> None: ...
+    def muted(self, call: Call, *, muted: bool) -> None: ...
+    def hang_up(self, call: Call) -> None: ...
+
+
+@pytest.fixture(autouse=True)
+def phone_control() -> Iterator[None]:
+    previous = _controls.get(CallMedium.PHONE)
+    provide_control(CallMedium.PHONE, QuietPhoneControl())
+    yield
+    if previous is None:
+        _controls.pop(CallMedium.PHONE, None)
+    else:
+        provide_control(CallMedium.PHONE, previous)
+
+
+@pytest.fixture(autouse=True)
+def _webhooks_come_back_to_the_test_server() -> Iterator[None]:
+    with override_settings(PUBLIC_URL="http://testserver"):
+        yield
+
+
+@pytest.fixture
+def rest() -> Iterator[FakeVoiceRest]:
+    with FakeVoiceRest(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def oslo():
+    return create_team("Nordlys Oslo")
+
+
+@pytest.fixture
+def kari(oslo):
+    return create_agent("kari", team=oslo, presence="available", display_name="Kari Nordmann")
+
+
+def voice_inbox(team, rest: FakeVoiceRest, **config) -> Inbox:
+    inbox = Inbox(
+        name="Nordlys phone",
+        kind="voice",
+        default_team=team,
+        config={"language": "en", "api_base": rest.base, **config},
+    )
+    inbox.credentials = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
+    inbox.save()
+    return inbox
+
+
+@pytest.fixture
+def inbox(oslo, rest):
+    return voice_inbox(oslo, rest, record=True)
+
+
+def waiting_call(inbox: Inbox) -> Call:
+    """A customer called, pressed 0 and waits; routing assigned the conversation."""
+    number = f"+479{next(_numbers):07d}"
+    customer = create_customer(team=inbox.default_team, name="Nora")
+    do_add_identity(customer, "phone", number, verified=True)
+    sid = f"CA{next(_numbers):032d}"
+    now = timezone.now()
+    voice_call = do_start_call(
+        inbox, CallRequest(call_sid=sid, caller=number, called="+4722000000", step=""), now=now
+    )
+    conversation = do_queue_call(voice_call, now=now)
+    voice_call.refresh_from_db()
+    call = do_open_call(
+        conversation,
+        medium=CallMedium.PHONE,
+        inbox=inbox,
+        provider_call_sid=sid,
+        work_item_id=voice_call.work_item_id,
+        now=now,
+    )
+    return Call.objects.select_related("conversation", "inbox").get(pk=call.pk)
+
+
+def talking(inbox: Inbox, agent) -> Call:
+    """The agent accepted and the provider bridged the call."""
+    call = waiting_call(inbox)
+    assert call.conversation.assignee_id == agent.pk
+    return do_mark_call_connected(do_accept_call(call, actor=agent))
+
+
+def call_rows(call: Call) -> list[dict]:
+    return [
+        {**row.data, "actor": row.actor.username if row.actor else None}
+        for row in TimelineEvent.objects.filter(
+            conversation=call.conversation_id, kind=TimelineKind.CALL
+        ).order_by("pk")
+    ]
+
+
+def recording_events(call: Call) -> list[str]:
+    return [r["event"] for r in call_rows(call) if r["event"].startswith("recording_")]
+
+
+def provider_callback(
+    inbox: Inbox, client, call: Call, status: str = "completed", *, to_call: int = 0, **extra
+):
+    """The provider posts the recording's status, signed, to the URL Teamline gave it (or, with
+    `to_call`, to another call's URL)."""
+    phone = FakeTwimlProvider(client, inbox, AUTH_TOKEN)
+    params = {
+        "AccountSid": ACCOUNT_SID,
+        "CallSid": call.provider_call_sid,
+        "RecordingSid": call.recording_sid,
+        "RecordingUrl": f"{inbox.config['api_base']}/2010-04-01/Accounts/{ACCOUNT_SID}"
+        f"/Recordings/{call.recording_sid}",
+        "RecordingStatus": status,
+        "RecordingDuration": "192",
+        "RecordingChannels": "2",
+        "RecordingSource": "StartCallRecordingAPI",
+        **extra,
+    }
+    return phone.post(f"{phone.prefix}recording/{to_call or call.pk}", params)
+
+
+def recordings_of(call: Call) -> list[Message]:
+    return list(
+        Message.objects.filter(conversation=call.conversation_id, content__has_key="call_recording")
+    )
+
+
+# --- Announced, started ------------------------------------------------------------------------
+
+
+def test_a_recording_inbox_says_so_in_the_welcome_and_one_that_does_not_stays_quiet(
+    client, oslo, rest
+):
+    recorded = FakeTwimlProvider(client, voice_inbox(oslo, rest, record=True), AUTH_TOKEN)
+    quiet = FakeTwimlProvider(client, voice_inbox(oslo, rest), AUTH_TOKEN)
+    notice = "This call may be recorded. We pause the recording while you give card details."
+
+    assert recorded.call("+447911123456", inputs=[]).heard[:2] == [
+        "Welcome to Nordlys Oslo.",
+        notice,
+    ]
+    assert recorded.call("+4791234567", inputs=[]).heard[1] == (
+        "Samtalen kan bli tatt opp. Vi setter opptaket på pause mens du oppgir kortopplysninger."
+    )
+    assert notice not in quiet.call("+4791234568", inputs=[]).heard
+
+
+def test_a_connected_call_on_a_recording_inbox_asks_the_provider_to_record_both_sides(
+    inbox, kari, rest
+):
+    call = talking(inbox, kari)
+
+    (asked,) = rest.asked("POST", f"/Calls/{call.provider_call_sid}/Recordings.json")
+    assert asked["RecordingChannels"] == "dual"
+    assert asked["RecordingStatusCallback"] == (
+        f"http://testserver/webhooks/twilio/{inbox.public_id}/recording/{call.pk}"
+    )
+    assert "completed" in asked["RecordingStatusCallbackEvent"].split()
+    assert call.recording_state == RecordingState.RECORDING
+    assert call.recording_sid.startswith("RE")
+    assert recording_events(call) == ["recording_started"]
+
+
+def test_calls_of_an_inbox_that_does_not_record_are_not_recorded(oslo, kari, rest):
+    call = talking(voice_inbox(oslo, rest), kari)
+
+    assert rest.requests == []
+    assert call.recording_state == RecordingState.OFF
+
+
+def test_a_recording_the_provider_cannot_start_leaves_the_call_going(inbox, kari, rest):
+    rest.down = True
+
+    call = talking(inbox, kari)
+
+    assert call.state == "active"
+    assert call.recording_state == RecordingState.OFF
+    (failed,) = [r for r in call_rows(call) if r["event"] == "recording_failed"]
+    assert "503" in failed["reason"]
+    with pytest.raises(InvalidInput, match="not being recorded"):
+        do_pause_recording(call, actor=kari)
+
+
+# --- The PCI pause -----------------------------------------------------------------------------
+
+
+def test_the_agent_pauses_for_card_details_and_resumes_and_both_are_on_the_timeline(
+    inbox, kari, rest
+):
+    call = talking(inbox, kari)
+    path = f"/Calls/{call.provider_call_sid}/Recordings/{call.recording_sid}.json"
+
+    with capture_events(["call.updated"]) as sent:
+        call = do_pause_recording(call, actor=kari)
+    assert sent[0][0].staff["recording"] == "paused"
+    assert rest.asked("POST", path) == [{"Status": "paused", "PauseBehavior": "skip"}]
+    assert call.recording_state == RecordingState.PAUSED
+
+    with pytest.raises(InvalidInput, match="paused already"):
+        do_pause_recording(call, actor=kari)  # a double click
+    call = do_resume_recording(call, actor=kari)
+
+    assert rest.asked("POST", path)[-1] == {"Status": "in-progress"}
+    assert call.recording_state == RecordingState.RECORDING
+    assert call.recording_pauses == 1
+    rows = [r for r in call_rows(call) if r["event"] in ("recording_paused", "recording_resumed")]
+    assert [(r["event"], r["actor"]) for r in rows] == [
+        ("recording_paused", "kari"),
+        ("recording_resumed", "kari"),
+    ]
+    assert all(r["at"] for r in rows)
+
+
+def test_only_the_agent_on_the_call_or_a_supervisor_of_the_team_may_pause(inbox, oslo, kari):
+    call = talking(inbox, kari)
+    colleague = create_agent("ola", team=oslo)
+    supervisor = create_agent("siri", supervises=oslo)
+    other_supervisor = create_agent("bo", supervises=create_team("Bergen"))
+
+    for outsider in (colleague, other_supervisor):
+        with pytest.raises(InvalidInput, match="agent on the call or a supervisor"):
+            do_pause_recording(call, actor=outsider)
+    call = do_pause_recording(call, actor=supervisor)
+
+    assert call.recording_state == RecordingState.PAUSED
+    assert call_rows(call)[-1]["actor"] == "siri"
+
+
+def test_a_pause_the_provider_refuses_or_cannot_hear_changes_nothing(inbox, kari, rest):
+    call = talking(inbox, kari)
+    rest.fail("POST", f"/Recordings/{call.recording_sid}.json", 400, "Recording is not active")
+
+    with pytest.raises(InvalidInput, match=r"not paused: the voice provider said .*not active"):
+        do_pause_recording(call, actor=kari)
+    rest.down = True
+    with pytest.raises(InvalidInput, match="not paused"):
+        do_pause_recording(call, actor=kari)
+
+    call.refresh_from_db()
+    assert (call.recording_state, call.recording_pauses) == (RecordingState.RECORDING, 0)
+    assert recording_events(call) == ["recording_started"]
+
+
+def test_a_paused_recording_stays_paused_through_hold_until_the_call_ends(inbox, kari, rest):
+    call = talking(inbox, kari)
+    call = do_pause_recording(call, actor=kari)
+
+    call = do_set_call_held(call, held=True, actor=kari)
+    call = do_set_call_held(call, held=False, actor=kari)
+    assert call.recording_state == RecordingState.PAUSED
+    assert rest.asked("POST", f"/Recordings/{call.recording_sid}.json") == [
+        {"Status": "paused", "PauseBehavior": "skip"}
+    ]  # nothing resumed it
+
+    do_end_call(call, reason="the customer hung up")
+    call.refresh_from_db()
+    assert call.recording_state == RecordingState.STOPPED
+    with pytest.raises(InvalidInput, match="ended"):
+        do_resume_recording(call, actor=kari)
+
+
+# --- The file ---------------------------------------------------------------------------------
+
+
+def finished_call(inbox, kari, *, pause: bool = True) -> Call:
+    call = talking(inbox, kari)
+    if pause:
+        call = do_resume_recording(do_pause_recording(call, actor=kari), actor=kari)
+    do_end_call(call, reason="the customer hung up")
+    call.refresh_from_db()
+    return call
+
+
+def test_a_completed_recording_retried_by_the_provider_becomes_one_internal_attachment(
+    client, inbox, kari, rest
+):
+    call = finished_call(inbox, kari)
+
+    first = provider_callback(inbox, client, call)
+    retries = [provider_callback(inbox, client, call) for _ in range(2)]
+
+    assert [r.status_code for r in [first, *retries]] == [200, 200, 200]
+    assert WebhookEvent.objects.filter(external_id__contains=call.recording_sid).count() == 1
+    assert DBTaskResult.objects.filter(task_path__endswith="fetch_call_recording").count() == 1
+    run_tasks()
+    (message,) = recordings_of(call)
+    assert message.is_internal
+    assert message.text == "Call recording, 3:12, paused once"
+    (attachment,) = message.attachments.all()
+    assert attachment.content_type == "audio/wav"
+    with attachment.file.open("rb") as handle:
+        assert handle.read() == rest.media[call.recording_sid]
+    assert recording_events(call)[-2:] == ["recording_completed", "recording_stored"]
+    assert rest.asked("DELETE", "/Recordings/") == []  # kept at the provider unless configured
+
+
+def test_the_recording_is_served_only_to_staff_who_may_see_the_conversation(
+    client, inbox, kari, rest, django_capture_on_commit_callbacks
+):
+    call = finished_call(inbox, kari)
+    with capture_events() as sent, django_capture_on_commit_callbacks(execute=True):
+        provider_callback(inbox, client, call)
+        run_tasks()
+    (message,) = recordings_of(call)
+    attachment = message.attachments.get()
+    url = reverse("desk:attachment", args=[attachment.pk])
+
+    client.force_login(kari)
+    download = client.get(url)
+    assert download.status_code == 200
+    assert download["Content-Type"] == "audio/wav"
+    assert b"".join(download.streaming_content) == rest.media[call.recording_sid]
+
+    client.force_login(create_agent("bjorn", team=create_team("Bergen")))
+    assert client.get(url).status_code == 404
+
+    # The customer's widget: not in their thread, never on their socket.
+    assert message not in customer_thread(call.customer_id)
+    created = [(e, r) for e, r in sent if str(e.type) == "message.created"]
+    assert created and all(e.customer is None and not r.customer for e, r in created)
+
+
+def test_a_provider_down_while_fetching_is_asked_again_later_and_nothing_is_lost(
+    client, inbox, kari, rest
+):
+    call = finished_call(inbox, kari, pause=False)
+    provider_callback(inbox, client, call)
+    rest.down = True
+
+    run_tasks()  # the first attempt fails; the next one waits its backoff
+
+    assert recordings_of(call) == []
+    (later,) = DBTaskResult.objects.filter(
+        status="READY", task_path__endswith="fetch_call_recording"
+    )
+    assert later.run_after > timezone.now()
+    assert later.args_kwargs["args"][-1] == 2  # the second attempt
+
+    rest.down = False
+    DBTaskResult.objects.filter(pk=later.pk).update(run_after=timezone.now() - timedelta(seconds=1))
+    run_tasks()
+
+    (message,) = recordings_of(call)
+    assert message.text == "Call recording, 3:12, not paused"
+    assert "recording_fetch_failed" not in recording_events(call)
+
+
+def test_a_recording_that_cannot_be_fetched_is_on_the_timeline(client, inbox, kari, rest, settings):
+    settings.TEAMLINE = {**settings.TEAMLINE, "RECORDING_MAX_BYTES": 1000}
+    call = finished_call(inbox, kari, pause=False)
+    rest.media[call.recording_sid] = wav_bytes(1.0)  # 32 kB: over the limit
+
+    provider_callback(inbox, client, call)
+    run_tasks()
+
+    assert recordings_of(call) == []
+    failed = [r for r in call_rows(call) if r["event"] == "recording_fetch_failed"]
+    assert len(failed) == 1 and "too large" in failed[0]["reason"]
+
+
+def test_an_inbox_may_have_the_provider_delete_its_copy_once_stored(client, oslo, kari, rest):
+    inbox = voice_inbox(oslo, rest, record=True, delete_after_download=True)
+    call = finished_call(inbox, kari, pause=False)
+
+    provider_callback(inbox, client, call)
+    run_tasks()
+
+    assert len(recordings_of(call)) == 1
+    assert rest.deleted == {call.recording_sid}
+    assert recording_events(call)[-1] == "recording_deleted_at_provider"
+
+
+def test_a_recording_without_audio_is_on_the_timeline_and_fetches_nothing(
+    client, inbox, kari, rest
+):
+    call = finished_call(inbox, kari, pause=False)
+
+    provider_callback(inbox, client, call, status="absent")
+    run_tasks()
+
+    assert recordings_of(call) == []
+    assert recording_events(call)[-1] == "recording_absent"
+    assert rest.asked("GET", "/Recordings/") == []
+
+
+@pytest.mark.parametrize("how", ["forged", "unsigned"])
+def test_a_forged_recording_callback_is_refused_and_nothing_is_stored(
+    client, inbox, kari, rest, how
+):
+    call = finished_call(inbox, kari, pause=False)
+    phone = FakeTwimlProvider(client, inbox, "not-the-auth-token" if how == "forged" else "")
+    params = {
+        "AccountSid": ACCOUNT_SID,
+        "CallSid": call.provider_call_sid,
+        "RecordingSid": call.recording_sid,
+        "RecordingUrl": f"{rest.root}/Recordings/{call.recording_sid}",
+        "RecordingStatus": "completed",
+    }
+
+    response = phone.post(
+        f"{phone.prefix}recording/{call.pk}", params, signature=None if how == "forged" else ""
+    )
+
+    assert response.status_code == 403
+    assert not WebhookEvent.objects.filter(external_id__contains="recording").exists()
+    call.refresh_from_db()
+    assert call.recording_status == ""
+    assert not DBTaskResult.objects.filter(task_path__endswith="fetch_call_recording").exists()
+
+
+def test_a_callback_naming_another_call_of_the_inbox_changes_nothing(client, inbox, kari, rest):
+    call = finished_call(inbox, kari, pause=False)
+    other = waiting_call(inbox)
+
+    response = provider_callback(inbox, client, call, to_call=other.pk)
+
+    assert response.status_code == 200
+    other.refresh_from_db()
+    call.refresh_from_db()
+    assert other.recording_status == call.recording_status == ""
+    assert recordings_of(call) == []
