@@ -10,7 +10,6 @@ its webhooks are posted signed, as tests/connectors/fake_twiml.py does."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -21,55 +20,36 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from teamline.calls.actions import (
-    do_accept_call,
     do_end_call,
-    do_mark_call_connected,
-    do_open_call,
     do_set_call_held,
 )
-from teamline.calls.control import _controls, provide_control
-from teamline.calls.models import Call, CallMedium, RecordingState
+from teamline.calls.models import Call, RecordingState
 from teamline.calls.recording import do_pause_recording, do_resume_recording
 from teamline.connectors.models import WebhookEvent
-from teamline.connectors.voice import CallRequest
 from teamline.conversations.models import Inbox, Message, TimelineEvent, TimelineKind
 from teamline.conversations.queries import customer_thread
-from teamline.core.errors import InvalidInput
-from teamline.core.testing import capture_events, create_agent, create_customer, create_team
-from teamline.customers.actions import do_add_identity
-from teamline.selfservice.ivr import do_queue_call, do_start_call
+from teamline.core.errors import Forbidden, InvalidInput
+from teamline.core.testing import capture_events, create_agent, create_team
 from tests.connectors.fake_twiml import FakeTwimlProvider
 from tests.connectors.support import run_tasks
 
 from .fake_voice_rest import FakeVoiceRest, wav_bytes
+from .recording_support import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    quiet_phone_control,
+    talking,
+    voice_inbox,
+    waiting_call,
+)
 
 pytestmark = pytest.mark.django_db
-
-AUTH_TOKEN = "voice-auth-token-0123456789"
-ACCOUNT_SID = "AC" + "0" * 32
-_numbers = itertools.count(1)
-
-
-class QuietPhoneControl:
-    """The phone's bridging is not under test here: accepting, holding and hanging up do
-    nothing at the provider."""
-
-    def accepted(self, call: Call) -> None: ...
-    def released(self, call: Call) -> None: ...
-    def held(self, call: Call, *, held: bool) -> None: ...
-    def muted(self, call: Call, *, muted: bool) -> None: ...
-    def hang_up(self, call: Call) -> None: ...
 
 
 @pytest.fixture(autouse=True)
 def phone_control() -> Iterator[None]:
-    previous = _controls.get(CallMedium.PHONE)
-    provide_control(CallMedium.PHONE, QuietPhoneControl())
-    yield
-    if previous is None:
-        _controls.pop(CallMedium.PHONE, None)
-    else:
-        provide_control(CallMedium.PHONE, previous)
+    with quiet_phone_control():
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -94,51 +74,9 @@ def kari(oslo):
     return create_agent("kari", team=oslo, presence="available", display_name="Kari Nordmann")
 
 
-def voice_inbox(team, rest: FakeVoiceRest, **config) -> Inbox:
-    inbox = Inbox(
-        name="Nordlys phone",
-        kind="voice",
-        default_team=team,
-        config={"language": "en", "api_base": rest.base, **config},
-    )
-    inbox.credentials = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
-    inbox.save()
-    return inbox
-
-
 @pytest.fixture
 def inbox(oslo, rest):
     return voice_inbox(oslo, rest, record=True)
-
-
-def waiting_call(inbox: Inbox) -> Call:
-    """A customer called, pressed 0 and waits; routing assigned the conversation."""
-    number = f"+479{next(_numbers):07d}"
-    customer = create_customer(team=inbox.default_team, name="Nora")
-    do_add_identity(customer, "phone", number, verified=True)
-    sid = f"CA{next(_numbers):032d}"
-    now = timezone.now()
-    voice_call = do_start_call(
-        inbox, CallRequest(call_sid=sid, caller=number, called="+4722000000", step=""), now=now
-    )
-    conversation = do_queue_call(voice_call, now=now)
-    voice_call.refresh_from_db()
-    call = do_open_call(
-        conversation,
-        medium=CallMedium.PHONE,
-        inbox=inbox,
-        provider_call_sid=sid,
-        work_item_id=voice_call.work_item_id,
-        now=now,
-    )
-    return Call.objects.select_related("conversation", "inbox").get(pk=call.pk)
-
-
-def talking(inbox: Inbox, agent) -> Call:
-    """The agent accepted and the provider bridged the call."""
-    call = waiting_call(inbox)
-    assert call.conversation.assignee_id == agent.pk
-    return do_mark_call_connected(do_accept_call(call, actor=agent))
 
 
 def call_rows(call: Call) -> list[dict]:
@@ -274,7 +212,7 @@ def test_only_the_agent_on_the_call_or_a_supervisor_of_the_team_may_pause(inbox,
     other_supervisor = create_agent("bo", supervises=create_team("Bergen"))
 
     for outsider in (colleague, other_supervisor):
-        with pytest.raises(InvalidInput, match="agent on the call or a supervisor"):
+        with pytest.raises(Forbidden, match="agent on the call or a supervisor"):
             do_pause_recording(call, actor=outsider)
     call = do_pause_recording(call, actor=supervisor)
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from teamline.accounts.models import User
-from teamline.conversations.models import Conversation, ConversationParticipant
+from teamline.conversations.models import (
+    Conversation,
+    ConversationParticipant,
+    TimelineEvent,
+    TimelineKind,
+)
 from teamline.conversations.queries import visible_conversations
 from teamline.core.errors import NotFound
 from teamline.core.ids import parse_id
@@ -76,4 +81,16 @@ def desk_calls_for(agent: User) -> list[Call]:
             | Q(conversation__in=helping)
         )
         .order_by("created_at", "pk")[:10]
+    )
+
+
+def call_log(conversation: Conversation | int) -> QuerySet[TimelineEvent]:
+    """The conversation's call rows of the timeline, oldest first: every call's states and its
+    recording (started, paused and resumed by whom, stored). Staff only: the caller of this
+    has resolved the conversation through access_conversation."""
+    conversation_id = conversation if isinstance(conversation, int) else conversation.pk
+    return (
+        TimelineEvent.objects.filter(conversation_id=conversation_id, kind=TimelineKind.CALL)
+        .select_related("actor")
+        .order_by("created_at", "pk")
     )

@@ -43,7 +43,7 @@ from teamline.conversations.actions import do_add_internal_record
 from teamline.conversations.attachments import RefusedAttachment, prepare_attachment
 from teamline.conversations.events import record
 from teamline.conversations.models import Inbox, TimelineKind
-from teamline.core.errors import InvalidInput
+from teamline.core.errors import Forbidden, InvalidInput
 
 from .events import emit_call
 from .models import Call, CallMedium, CallState, RecordingState
@@ -146,7 +146,7 @@ def may_control_recording(call: Call, actor: User) -> bool:
 
 def _set_paused(call: Call, *, paused: bool, actor: User, now: datetime | None) -> Call:
     if not may_control_recording(call, actor):
-        raise InvalidInput(
+        raise Forbidden(
             "Only the agent on the call or a supervisor of the team can pause or resume "
             "its recording."
         )
@@ -211,9 +211,9 @@ def _why_not(call: Call, *, paused: bool) -> str:
 def do_pause_recording(call: Call, *, actor: User, now: datetime | None = None) -> Call:
     """Pause the call's recording (a customer is about to read card details): nothing is
     recorded until it is resumed or the call ends. Only the agent on the call or a supervisor
-    of the team; InvalidInput when it is not recording, or when the provider did not pause it
-    (the state stays `recording`). Records `recording_paused` with the actor; emits
-    call.updated."""
+    of the team (Forbidden otherwise); InvalidInput when it is not recording, or when the
+    provider did not pause it (the state stays `recording`). Records `recording_paused` with
+    the actor; emits call.updated."""
     return _set_paused(call, paused=True, actor=actor, now=now)
 
 

@@ -3,7 +3,7 @@ from django.urls import path, re_path
 
 from teamline.accounts.views import SignInView
 
-from . import call_views, routing_views, scheduling_views, views, webrtc_views
+from . import call_views, recording_views, routing_views, scheduling_views, views, webrtc_views
 
 app_name = "desk"
 urlpatterns = [
@@ -75,6 +75,11 @@ urlpatterns = [
     ),
     path("calls/<int:call_id>/ice/", webrtc_views.call_ice, name="call_ice"),
     path("calls/media/", webrtc_views.my_browser_calls, name="my_browser_calls"),
+    re_path(
+        r"^calls/(?P<call_id>[0-9]+)/recording/(?P<action>pause|resume)/?$",
+        recording_views.call_recording,
+        name="call_recording",
+    ),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]

@@ -1,0 +1,88 @@
+"""Calls on the conversation page: the call log (every call's states and its recording — who
+paused and resumed it, when) and the recording's pause control.
+
+Tags rather than view context so the conversation page and the call panel show them the same
+way without touching the views other features own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from teamline.calls.models import Call, RecordingState
+from teamline.calls.queries import call_log, live_call_of
+from teamline.conversations.models import Conversation, TimelineEvent
+
+register = template.Library()
+
+MEDIA = {"phone": "Phone call", "audio": "Browser call", "video": "Video call"}
+SENTENCES = {
+    "waiting": "{medium} came in",
+    "accepted": "Accepted by {actor}",
+    "connected": "Connected",
+    "held": "Put on hold by {actor}",
+    "resumed": "Taken off hold by {actor}",
+    "muted": "Microphone muted by {actor}",
+    "unmuted": "Microphone unmuted by {actor}",
+    "ended": "Ended: {reason}",
+    "recording_started": "Recording started",
+    "recording_failed": "Not recorded: {reason}",
+    "recording_paused": "Recording paused by {actor}",
+    "recording_resumed": "Recording resumed by {actor}",
+    "recording_completed": "Recording finished ({duration})",
+    "recording_absent": "Recording has no audio: {reason}",
+    "recording_stored": "Recording kept as an internal attachment",
+    "recording_fetch_failed": "Recording not kept: {reason}",
+    "recording_deleted_at_provider": "Recording deleted at the voice provider",
+    "recording_delete_failed": "Recording not deleted at the voice provider: {reason}",
+}
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int):
+        return "length unknown"
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def call_event_sentence(row: TimelineEvent) -> str:
+    """What a call row of the timeline says, for people."""
+    data = row.data or {}
+    event = str(data.get("event") or "")
+    pattern = SENTENCES.get(event, event.replace("_", " ").capitalize() or "Call event")
+    return pattern.format(
+        medium=MEDIA.get(str(data.get("medium") or ""), "Call"),
+        actor=row.actor.name if row.actor else "Teamline",
+        reason=str(data.get("reason") or "no reason given"),
+        duration=_duration(data.get("duration_seconds")),
+    )
+
+
+def recording_control_context(call: Call) -> dict[str, Any]:
+    return {
+        "call": call,
+        "shown": call.is_live
+        and call.recording_state in (RecordingState.RECORDING, RecordingState.PAUSED),
+        "paused": call.recording_state == RecordingState.PAUSED,
+    }
+
+
+@register.inclusion_tag("desk/_call_log.html", takes_context=True)
+def call_log_of(context: dict[str, Any], conversation: Conversation) -> dict[str, Any]:
+    """The conversation's call log, and the recording control of its live call."""
+    rows = list(call_log(conversation))
+    live = live_call_of(conversation) if rows else None
+    return {
+        "rows": [(row, call_event_sentence(row)) for row in rows],
+        "live_call": live,
+        "recording": recording_control_context(live) if live is not None else None,
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("desk/_call_recording.html", takes_context=True)
+def recording_control(context: dict[str, Any], call: Call) -> dict[str, Any]:
+    """The "Pause recording" / "Resume recording" toggle of a recorded live call."""
+    return {**recording_control_context(call), "csrf_token": context.get("csrf_token")}

@@ -1,0 +1,91 @@
+"""Recorded phone calls for the recording tests (calls and desk): a voice inbox whose REST API
+is the loopback fake (fake_voice_rest.py), a caller waiting in line, the agent talking."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.utils import timezone
+
+from teamline.calls.actions import do_accept_call, do_mark_call_connected, do_open_call
+from teamline.calls.control import _controls, provide_control
+from teamline.calls.models import Call, CallMedium
+from teamline.connectors.voice import CallRequest
+from teamline.conversations.models import Inbox
+from teamline.core.testing import create_customer
+from teamline.customers.actions import do_add_identity
+from teamline.selfservice.ivr import do_queue_call, do_start_call
+
+from .fake_voice_rest import FakeVoiceRest
+
+AUTH_TOKEN = "voice-auth-token-0123456789"
+ACCOUNT_SID = "AC" + "0" * 32
+_numbers = itertools.count(1)
+
+
+class QuietPhoneControl:
+    """The phone's bridging is not under test here: accepting, holding and hanging up do
+    nothing at the provider."""
+
+    def accepted(self, call: Call) -> None: ...
+    def released(self, call: Call) -> None: ...
+    def held(self, call: Call, *, held: bool) -> None: ...
+    def muted(self, call: Call, *, muted: bool) -> None: ...
+    def hang_up(self, call: Call) -> None: ...
+
+
+@contextmanager
+def quiet_phone_control() -> Iterator[None]:
+    previous = _controls.get(CallMedium.PHONE)
+    provide_control(CallMedium.PHONE, QuietPhoneControl())
+    try:
+        yield
+    finally:
+        if previous is None:
+            _controls.pop(CallMedium.PHONE, None)
+        else:
+            provide_control(CallMedium.PHONE, previous)
+
+
+def voice_inbox(team, rest: FakeVoiceRest, **config) -> Inbox:
+    inbox = Inbox(
+        name="Nordlys phone",
+        kind="voice",
+        default_team=team,
+        config={"language": "en", "api_base": rest.base, **config},
+    )
+    inbox.credentials = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
+    inbox.save()
+    return inbox
+
+
+def waiting_call(inbox: Inbox) -> Call:
+    """A customer called, pressed 0 and waits; routing assigned the conversation."""
+    number = f"+479{next(_numbers):07d}"
+    customer = create_customer(team=inbox.default_team, name="Nora")
+    do_add_identity(customer, "phone", number, verified=True)
+    sid = f"CA{next(_numbers):032d}"
+    now = timezone.now()
+    voice_call = do_start_call(
+        inbox, CallRequest(call_sid=sid, caller=number, called="+4722000000", step=""), now=now
+    )
+    conversation = do_queue_call(voice_call, now=now)
+    voice_call.refresh_from_db()
+    call = do_open_call(
+        conversation,
+        medium=CallMedium.PHONE,
+        inbox=inbox,
+        provider_call_sid=sid,
+        work_item_id=voice_call.work_item_id,
+        now=now,
+    )
+    return Call.objects.select_related("conversation", "inbox").get(pk=call.pk)
+
+
+def talking(inbox: Inbox, agent) -> Call:
+    """The agent accepted and the provider bridged the call."""
+    call = waiting_call(inbox)
+    assert call.conversation.assignee_id == agent.pk
+    return do_mark_call_connected(do_accept_call(call, actor=agent))

@@ -1,0 +1,129 @@
+"""The PCI pause on the desk: the agent on a recorded call presses "Pause recording" while the
+customer reads their card number and "Resume recording" after; the button says which it is
+(aria-pressed), the change is announced, and the conversation's call log shows who paused and
+resumed the recording and when. Staff of another team cannot reach the call; a colleague who
+is not on it may not pause it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from teamline.calls.models import RecordingState
+from teamline.core.testing import create_agent, create_team
+from tests.calls.fake_voice_rest import FakeVoiceRest
+from tests.calls.recording_support import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    quiet_phone_control,
+    talking,
+    voice_inbox,
+)
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture(autouse=True)
+def phone_control() -> Iterator[None]:
+    with quiet_phone_control(), override_settings(PUBLIC_URL="http://testserver"):
+        yield
+
+
+@pytest.fixture
+def rest() -> Iterator[FakeVoiceRest]:
+    with FakeVoiceRest(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def on_a_call(rest):
+    oslo = create_team("Oslo")
+    kari = create_agent("kari", team=oslo, presence="available", display_name="Kari Nordmann")
+    call = talking(voice_inbox(oslo, rest, record=True), kari)
+    return oslo, kari, call
+
+
+def url(call, action: str) -> str:
+    return reverse("desk:call_recording", args=[call.pk, action])
+
+
+def button(html: str, name: str) -> str:
+    found = re.search(rf"<button[^>]*>{name}</button>", html)
+    assert found, f"no {name!r} button in {html}"
+    return found.group(0)
+
+
+def test_the_agent_pauses_and_resumes_the_recording_and_hears_each_change(
+    client: Client, on_a_call, rest
+):
+    _oslo, kari, call = on_a_call
+    client.force_login(kari)
+    page = client.get(reverse("desk:conversation", args=[call.conversation_id])).content.decode()
+    assert 'aria-pressed="false"' in button(page, "Pause recording")
+
+    paused = client.post(url(call, "pause"), headers=HTMX)
+
+    assert paused.status_code == 200
+    assert 'aria-pressed="true"' in button(paused.content.decode(), "Resume recording")
+    assert json.loads(paused["HX-Trigger"])["desk:announce"] == (
+        "Recording paused. Nothing is recorded until you resume it."
+    )
+    assert rest.asked("POST", f"/Recordings/{call.recording_sid}.json")[-1]["Status"] == "paused"
+
+    resumed = client.post(url(call, "resume"), headers=HTMX)
+
+    assert 'aria-pressed="false"' in button(resumed.content.decode(), "Pause recording")
+    assert json.loads(resumed["HX-Trigger"])["desk:announce"] == "Recording resumed."
+    page = client.get(reverse("desk:conversation", args=[call.conversation_id])).content.decode()
+    log = page[page.index('id="call-log-list"') :]
+    assert log.index("Recording paused by Kari Nordmann") < log.index(
+        "Recording resumed by Kari Nordmann"
+    )
+
+
+def test_without_javascript_the_pause_returns_to_the_conversation(client: Client, on_a_call):
+    _oslo, kari, call = on_a_call
+    client.force_login(kari)
+
+    response = client.post(url(call, "pause"))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("desk:conversation", args=[call.conversation_id])
+    call.refresh_from_db()
+    assert call.recording_state == RecordingState.PAUSED
+
+
+def test_a_refused_pause_is_explained_and_changes_nothing(client: Client, on_a_call, rest):
+    _oslo, kari, call = on_a_call
+    client.force_login(kari)
+    rest.down = True
+
+    response = client.post(url(call, "pause"), headers=HTMX)
+
+    assert response.status_code == 400
+    assert "The recording was not paused" in response.content.decode()
+    call.refresh_from_db()
+    assert call.recording_state == RecordingState.RECORDING
+
+
+def test_other_teams_cannot_reach_the_call_and_colleagues_may_not_pause_it(
+    client: Client, on_a_call
+):
+    oslo, _kari, call = on_a_call
+
+    client.force_login(create_agent("bjorn", team=create_team("Bergen")))
+    assert client.post(url(call, "pause"), headers=HTMX).status_code == 404
+    client.force_login(create_agent("ola", team=oslo))
+    assert client.post(url(call, "pause"), headers=HTMX).status_code == 403
+    assert client.post(url(call, "rewind"), headers=HTMX).status_code == 404
+    assert client.get(url(call, "pause")).status_code == 405
+
+    call.refresh_from_db()
+    assert call.recording_state == RecordingState.RECORDING
