@@ -19,13 +19,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from teamline.calls import recording
 from teamline.calls.actions import (
     do_end_call,
     do_set_call_held,
 )
 from teamline.calls.models import Call, RecordingState
-from teamline.calls.recording import do_pause_recording, do_resume_recording
+from teamline.calls.recording import (
+    do_pause_recording,
+    do_resume_recording,
+    fetch_and_store_recording,
+)
 from teamline.connectors.models import WebhookEvent
+from teamline.connectors.tasks import process_event
 from teamline.conversations.models import Inbox, Message, TimelineEvent, TimelineKind
 from teamline.conversations.queries import customer_thread
 from teamline.core.errors import Forbidden, InvalidInput
@@ -413,3 +419,36 @@ def test_a_callback_naming_another_call_of_the_inbox_changes_nothing(client, inb
     call.refresh_from_db()
     assert other.recording_status == call.recording_status == ""
     assert recordings_of(call) == []
+
+
+def test_a_fetch_run_twice_by_a_restarted_worker_keeps_one_file(client, inbox, kari, rest):
+    call = finished_call(inbox, kari, pause=False)
+    provider_callback(inbox, client, call)
+    media_url = f"{rest.root}/Recordings/{call.recording_sid}"
+
+    first = fetch_and_store_recording(call.pk, call.recording_sid, media_url, 192, 1)
+    again = fetch_and_store_recording(call.pk, call.recording_sid, media_url, 192, 1)
+
+    assert (first, again) == ("stored", "stored")
+    assert len(recordings_of(call)) == 1
+    assert len(rest.asked("GET", "/Recordings/")) == 1
+
+
+def test_a_stored_callback_whose_answer_failed_is_acted_on_when_replayed(
+    client, inbox, kari, rest, monkeypatch
+):
+    call = finished_call(inbox, kari, pause=False)
+
+    def outage(*args, **kwargs):
+        raise RuntimeError("the database went away mid-answer")
+
+    monkeypatch.setattr(recording, "do_record_recording_status", outage)
+    with pytest.raises(RuntimeError):
+        provider_callback(inbox, client, call)
+    monkeypatch.undo()
+    (event,) = WebhookEvent.objects.filter(external_id__contains=call.recording_sid)
+
+    process_event(event.pk, force=True)
+    run_tasks()
+
+    assert len(recordings_of(call)) == 1
