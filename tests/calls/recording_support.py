@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.test import TestCase
 from django.utils import timezone
 
 from teamline.calls.actions import do_accept_call, do_mark_call_connected, do_open_call
@@ -85,7 +86,11 @@ def waiting_call(inbox: Inbox) -> Call:
 
 
 def talking(inbox: Inbox, agent) -> Call:
-    """The agent accepted and the provider bridged the call."""
+    """The agent accepted and the provider bridged the call (the recording started, when the
+    inbox records)."""
     call = waiting_call(inbox)
     assert call.conversation.assignee_id == agent.pk
-    return do_mark_call_connected(do_accept_call(call, actor=agent))
+    # The recording starts once the connect commits, as it would at the end of the request.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        do_mark_call_connected(do_accept_call(call, actor=agent))
+    return Call.objects.select_related("conversation", "inbox").get(pk=call.pk)

@@ -14,14 +14,16 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.test import override_settings
+from django.test import TestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from teamline.calls import recording
 from teamline.calls.actions import (
+    do_accept_call,
     do_end_call,
+    do_mark_call_connected,
     do_set_call_held,
 )
 from teamline.calls.models import Call, RecordingState
@@ -452,3 +454,16 @@ def test_a_stored_callback_whose_answer_failed_is_acted_on_when_replayed(
     run_tasks()
 
     assert len(recordings_of(call)) == 1
+
+
+def test_the_recording_is_asked_for_once_the_connect_commits_not_inside_it(inbox, kari, rest):
+    call = waiting_call(inbox)
+    accepted = do_accept_call(call, actor=kari)
+
+    with TestCase.captureOnCommitCallbacks(execute=False) as pending:
+        do_mark_call_connected(accepted)
+        assert rest.requests == []  # no provider round trip with the transaction open
+    for callback in pending:
+        callback()
+
+    assert len(rest.asked("POST", "/Recordings.json")) == 1

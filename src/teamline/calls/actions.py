@@ -152,7 +152,8 @@ def do_accept_call(call: Call, *, actor: User, now: datetime | None = None) -> C
 def do_mark_call_connected(call: Call, *, now: datetime | None = None) -> Call:
     """Both sides can hear each other (the provider bridged the legs, or the browsers'
     connection is up): `active`, the call timer starts. A phone call on an inbox that records
-    calls starts recording now (calls/recording.py; a recording that cannot start does not
+    calls starts recording once this commits (calls/recording.py: the provider's answer is
+    not waited for with the caller's transaction open; a recording that cannot start does not
     stop the call)."""
     connected = _move(
         call,
@@ -162,7 +163,9 @@ def do_mark_call_connected(call: Call, *, now: datetime | None = None) -> Call:
         state=CallState.ACTIVE,
         answered_at=_now(now),
     )
-    return do_start_recording(connected)
+    if connected.medium == CallMedium.PHONE:
+        transaction.on_commit(lambda: do_start_recording(connected), robust=True)
+    return connected
 
 
 def do_set_call_held(call: Call, *, held: bool, actor: User) -> Call:
