@@ -127,3 +127,24 @@ def test_other_teams_cannot_reach_the_call_and_colleagues_may_not_pause_it(
 
     call.refresh_from_db()
     assert call.recording_state == RecordingState.RECORDING
+
+
+def test_the_call_panel_gets_json_to_announce_and_a_refusal_it_can_say(
+    client: Client, on_a_call, rest
+):
+    oslo, kari, call = on_a_call
+    client.force_login(kari)
+    as_panel = {"Accept": "application/json"}
+
+    paused = client.post(url(call, "pause"), headers=as_panel).json()
+
+    assert paused["ok"] and paused["action"] == "recording_paused"
+    assert paused["call"]["recording"] == "paused"
+    assert paused["announce"] == "Recording paused. Nothing is recorded until you resume it."
+
+    again = client.post(url(call, "pause"), headers=as_panel)
+    assert again.status_code == 400
+    assert again.json() == {"ok": False, "error": "The recording is paused already."}
+    client.force_login(create_agent("ola", team=oslo))
+    refused = client.post(url(call, "resume"), headers=as_panel)
+    assert refused.status_code == 403 and "supervisor" in refused.json()["error"]

@@ -4,21 +4,24 @@ Thin views: the call id goes through calls.queries.access_call (another team's c
 action decides (calls.recording: only the agent on the call or a supervisor of the team, 403
 otherwise; the provider must confirm, or nothing changes and the agent is told why). For htmx
 the answer is the recording control, re-rendered, with the change announced to screen readers
-(the desk's polite live region); without JavaScript, the conversation page.
+(the desk's polite live region); for the call panel (`Accept: application/json`, calls.js) a
+JSON answer with the sentence to announce and the call; without JavaScript, the conversation
+page.
 """
 
 from __future__ import annotations
 
 from django.contrib import messages as flash
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from teamline.calls.events import present_call
 from teamline.calls.queries import access_call
 from teamline.calls.recording import do_pause_recording, do_resume_recording
-from teamline.core.errors import NotFound
+from teamline.core.errors import NotFound, TeamlineError
 
 from .templatetags.call_log_tags import recording_control_context
 from .views import agent_of, announce, desk_view, is_htmx
@@ -29,23 +32,40 @@ SENTENCES = {
 }
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
 @require_POST
 @desk_view
 def call_recording(request: HttpRequest, call_id: int, action: str) -> HttpResponse:
     actor = agent_of(request)
-    call = access_call(actor, call_id)
-    if action == "pause":
-        call = do_pause_recording(call, actor=actor)
-    elif action == "resume":
-        call = do_resume_recording(call, actor=actor)
-    else:
-        raise NotFound("No such recording action.")
+    try:
+        call = access_call(actor, call_id)
+        if action == "pause":
+            call = do_pause_recording(call, actor=actor)
+        elif action == "resume":
+            call = do_resume_recording(call, actor=actor)
+        else:
+            raise NotFound("No such recording action.")
+    except TeamlineError as exc:
+        if _wants_json(request):
+            return JsonResponse({"ok": False, "error": exc.message}, status=exc.status)
+        raise
     sentence = SENTENCES[action]
+    if _wants_json(request):
+        # The call panel (calls.js) says `announce` and re-reads itself on call.updated.
+        return JsonResponse(
+            {
+                "ok": True,
+                "action": f"recording_{action}d",
+                "call": present_call(call),
+                "announce": sentence,
+            }
+        )
     if is_htmx(request):
         html = render_to_string(
-            "desk/_call_recording.html",
-            recording_control_context(call),
-            request=request,
+            "desk/_call_recording.html", recording_control_context(call), request=request
         )
         return announce(HttpResponse(html), sentence)
     flash.success(request, sentence)
