@@ -120,7 +120,10 @@ def test_other_teams_cannot_reach_the_call_and_colleagues_may_not_pause_it(
 
     client.force_login(create_agent("bjorn", team=create_team("Bergen")))
     assert client.post(url(call, "pause"), headers=HTMX).status_code == 404
-    client.force_login(create_agent("ola", team=oslo))
+    ola = create_agent("ola", team=oslo)
+    client.force_login(ola)
+    page = client.get(reverse("desk:conversation", args=[call.conversation_id])).content.decode()
+    assert "Recording started" in page and "Pause recording" not in page  # not theirs to use
     assert client.post(url(call, "pause"), headers=HTMX).status_code == 403
     assert client.post(url(call, "rewind"), headers=HTMX).status_code == 404
     assert client.get(url(call, "pause")).status_code == 405
@@ -148,3 +151,15 @@ def test_the_call_panel_gets_json_to_announce_and_a_refusal_it_can_say(
     client.force_login(create_agent("ola", team=oslo))
     refused = client.post(url(call, "resume"), headers=as_panel)
     assert refused.status_code == 403 and "supervisor" in refused.json()["error"]
+
+
+def test_a_supervisor_of_the_team_may_pause_a_call_they_are_not_on(client: Client, on_a_call):
+    oslo, _kari, call = on_a_call
+    client.force_login(create_agent("siri", supervises=oslo))
+    page = client.get(reverse("desk:conversation", args=[call.conversation_id])).content.decode()
+    assert 'aria-pressed="false"' in button(page, "Pause recording")
+
+    assert client.post(url(call, "pause"), headers=HTMX).status_code == 200
+
+    page = client.get(reverse("desk:conversation", args=[call.conversation_id])).content.decode()
+    assert "Recording paused by Siri" in page

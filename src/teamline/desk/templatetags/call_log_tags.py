@@ -13,6 +13,7 @@ from django import template
 
 from teamline.calls.models import Call, RecordingState
 from teamline.calls.queries import call_log, live_call_of
+from teamline.calls.recording import may_control_recording
 from teamline.conversations.models import Conversation, TimelineEvent
 
 register = template.Library()
@@ -74,10 +75,13 @@ def call_log_of(context: dict[str, Any], conversation: Conversation) -> dict[str
     """The conversation's call log, and the recording control of its live call."""
     rows = list(call_log(conversation))
     live = live_call_of(conversation) if rows else None
+    user = context.get("user")
+    # The toggle only for whoever may use it: the agent on the call, a supervisor of the team.
+    controls = live is not None and user is not None and may_control_recording(live, user)
     return {
         "rows": [(row, call_event_sentence(row)) for row in rows],
         "live_call": live,
-        "recording": recording_control_context(live) if live is not None else None,
+        "recording": recording_control_context(live) if controls and live else None,
         "csrf_token": context.get("csrf_token"),
     }
 
