@@ -467,3 +467,15 @@ def test_the_recording_is_asked_for_once_the_connect_commits_not_inside_it(inbox
         callback()
 
     assert len(rest.asked("POST", "/Recordings.json")) == 1
+
+
+def test_a_callback_without_a_media_url_fetches_the_recordings_own_resource(
+    client, inbox, kari, rest
+):
+    call = finished_call(inbox, kari, pause=False)
+
+    provider_callback(inbox, client, call, RecordingUrl="")
+    run_tasks()
+
+    assert len(recordings_of(call)) == 1
+    assert rest.asked("GET", f"/Recordings/{call.recording_sid}.wav") == [{}]

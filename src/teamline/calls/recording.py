@@ -346,7 +346,9 @@ def fetch_and_store_recording(
         return "stored"
     limit = int(settings.TEAMLINE["RECORDING_MAX_BYTES"])
     try:
-        data = voice_rest.fetch_recording(inbox, media_url, max_bytes=limit)
+        # A callback without RecordingUrl: the recording's own resource has the media.
+        url = media_url or f"{voice_rest.account_of(inbox).root}/Recordings/{recording_sid}"
+        data = voice_rest.fetch_recording(inbox, url, max_bytes=limit)
         prepared = prepare_attachment(
             f"call-{call.pk}-recording.wav", "audio/wav", data, limit=limit
         )
