@@ -125,7 +125,7 @@ def test_other_teams_cannot_reach_the_call_and_colleagues_may_not_pause_it(
     page = client.get(reverse("desk:conversation", args=[call.conversation_id])).content.decode()
     assert "Recording started" in page and "Pause recording" not in page  # not theirs to use
     assert client.post(url(call, "pause"), headers=HTMX).status_code == 403
-    assert client.post(url(call, "rewind"), headers=HTMX).status_code == 404
+    assert client.post(f"/desk/calls/{call.pk}/recording/rewind", headers=HTMX).status_code == 404
     assert client.get(url(call, "pause")).status_code == 405
 
     call.refresh_from_db()
