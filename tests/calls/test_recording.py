@@ -479,3 +479,16 @@ def test_a_callback_without_a_media_url_fetches_the_recordings_own_resource(
 
     assert len(recordings_of(call)) == 1
     assert rest.asked("GET", f"/Recordings/{call.recording_sid}.wav") == [{}]
+
+
+def test_query_budget_of_the_recording_callback(
+    client, inbox, kari, rest, django_assert_max_num_queries
+):
+    call = finished_call(inbox, kari, pause=False)
+
+    with django_assert_max_num_queries(12) as first:
+        provider_callback(inbox, client, call)
+    with django_assert_max_num_queries(7) as retry:
+        provider_callback(inbox, client, call)
+
+    assert len(retry.captured_queries) < len(first.captured_queries)

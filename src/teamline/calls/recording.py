@@ -255,6 +255,8 @@ def do_record_recording_status(inbox: Inbox, callback: RecordingCallback) -> str
     status = callback.status
     if status not in FINAL_RECORDING_STATUSES:
         return "not final"
+    if call.recording_status in FINAL_RECORDING_STATUSES:
+        return "already recorded"  # a retry: the update below would change nothing
     with transaction.atomic():
         moved = (
             Call.objects.filter(pk=call.pk)
