@@ -308,6 +308,8 @@ def test_the_recording_is_served_only_to_staff_who_may_see_the_conversation(
     url = reverse("desk:attachment", args=[attachment.pk])
 
     client.force_login(kari)
+    page = client.get(reverse("desk:conversation", args=[call.conversation_id])).content.decode()
+    assert f'<audio controls preload="none" src="{url}"' in page  # played in the history
     download = client.get(url)
     assert download.status_code == 200
     assert download["Content-Type"] == "audio/wav"
