@@ -494,3 +494,14 @@ def test_query_budget_of_the_recording_callback(
         provider_callback(inbox, client, call)
 
     assert len(retry.captured_queries) < len(first.captured_queries)
+
+
+@pytest.mark.integration
+def test_a_callback_with_nul_characters_is_answered_not_a_500(client, inbox, kari, rest):
+    call = finished_call(inbox, kari, pause=False)
+
+    response = provider_callback(inbox, client, call, status="failed", ErrorCode="13\x00617")
+
+    assert response.status_code == 200
+    (failed,) = [r for r in call_rows(call) if r["event"] == "recording_failed"]
+    assert failed["reason"] == "the provider could not record the call (error 13617)"

@@ -44,6 +44,7 @@ from teamline.conversations.attachments import RefusedAttachment, prepare_attach
 from teamline.conversations.events import record
 from teamline.conversations.models import Inbox, TimelineKind
 from teamline.core.errors import Forbidden, InvalidInput
+from teamline.core.jsonsafe import clean_text
 
 from .events import emit_call
 from .models import Call, CallMedium, CallState, RecordingState
@@ -83,7 +84,8 @@ def _record(call: Call, event: str, *, actor: User | None = None, **data: Any) -
 
 
 def _reason(exc: Exception, inbox: Inbox | None) -> str:
-    return redact(str(exc) or type(exc).__name__, inbox)[:300]
+    """A provider's error as stored on the timeline: no credentials, no NUL, bounded."""
+    return clean_text(redact(str(exc) or type(exc).__name__, inbox))[:300]
 
 
 # --- Start -------------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Protocol
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 
+from teamline.core.jsonsafe import clean_text
+
 from .base import (
     Connector,
     ParsedEvent,
@@ -365,7 +367,8 @@ def recording_callback(request: WebhookRequest) -> RecordingCallback:
     call_id = call.step.removeprefix(RECORDING_PREFIX)
     if not (call_id.isascii() and call_id.isdigit()) or len(call_id) > 18:
         raise WebhookRejected("no call id in the recording callback", status=404)
-    fields = fields_of(request)
+    # Text columns and JSON on PostgreSQL refuse NUL: every field is cleaned (docs/input.md).
+    fields = {name: clean_text(value) for name, value in fields_of(request).items()}
     recording_sid = fields.get("RecordingSid", "").strip()
     status = fields.get("RecordingStatus", "").strip().lower()
     if not recording_sid or len(recording_sid) > 64:
