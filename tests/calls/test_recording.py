@@ -10,6 +10,7 @@ its webhooks are posted signed, as tests/connectors/fake_twiml.py does."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -32,6 +33,7 @@ from teamline.calls.recording import (
     do_resume_recording,
     fetch_and_store_recording,
 )
+from teamline.connectors.admin import InboxForm
 from teamline.connectors.models import WebhookEvent
 from teamline.connectors.tasks import process_event
 from teamline.conversations.models import Inbox, Message, TimelineEvent, TimelineKind
@@ -505,3 +507,36 @@ def test_a_callback_with_nul_characters_is_answered_not_a_500(client, inbox, kar
     assert response.status_code == 200
     (failed,) = [r for r in call_rows(call) if r["event"] == "recording_failed"]
     assert failed["reason"] == "the provider could not record the call (error 13617)"
+
+
+@pytest.mark.parametrize(
+    "config", [{"record": "yes"}, {"record": True, "delete_after_download": 1}]
+)
+def test_the_admin_form_refuses_a_recording_setting_that_is_not_true_or_false(oslo, config):
+    form = InboxForm(
+        data={
+            "name": "Nordlys phone",
+            "kind": "voice",
+            "default_team": oslo.pk,
+            "config": json.dumps(config),
+            "is_active": True,
+        }
+    )
+
+    assert not form.is_valid()
+    assert any("must be true or false" in message for message in form.errors["config"])
+
+
+def test_the_admin_form_takes_recording_with_deletion_after_download(oslo):
+    form = InboxForm(
+        data={
+            "name": "Nordlys phone",
+            "kind": "voice",
+            "default_team": oslo.pk,
+            "config": json.dumps({"record": True, "delete_after_download": True}),
+            "is_active": True,
+            "secret": "webhook-secret",
+        }
+    )
+
+    assert form.is_valid(), form.errors

@@ -92,6 +92,10 @@ def config_problems(config: object) -> list[str]:
         problems.append(
             'urgent_words must map a language to its words, e.g. {"nb": "haster|akutt"}.'
         )
+    # Recording is on only for a JSON true: "yes" or 1 would look on in the form and do nothing.
+    for flag in ("record", "delete_after_download"):
+        if flag in config and not isinstance(config[flag], bool):
+            problems.append(f"{flag} must be true or false.")
     return problems
 
 
