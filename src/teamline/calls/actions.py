@@ -214,7 +214,8 @@ def do_end_call(
     """The call is over (either side hung up, it failed, nobody answered). Idempotent: a call
     already ended returns None and changes nothing (providers send several final statuses).
     `hang_up`: Teamline ends it (the agent pressed End), so the medium's control hangs up the
-    legs; a call the provider reported over needs no hang-up."""
+    legs; a call the provider reported over needs no hang-up. A recording, paused or not, is
+    `stopped` with it (the provider finishes the file; calls/recording.py keeps it)."""
     ended_at = _now(now)
     with transaction.atomic():
         moved = Call.objects.filter(pk=call.pk, state__in=LIVE_CALL_STATES).update(
