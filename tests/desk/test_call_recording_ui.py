@@ -1,12 +1,12 @@
-"""The PCI pause on the desk: the agent on a recorded call presses "Pause recording" while the
-customer reads their card number and "Resume recording" after; the button says which it is
-(aria-pressed), the change is announced, and the conversation's call log shows who paused and
-resumed the recording and when. Staff of another team cannot reach the call; a colleague who
-is not on it may not pause it."""
+"""The PCI pause on the desk: the agent on a recorded call presses "Pause recording" in the
+call panel while the customer reads their card number and "Resume recording" after; the button
+says which it is (aria-pressed), the change is announced, and the conversation's call log
+shows who paused and resumed the recording and when. A supervisor of the team has the toggle on
+the conversation page. Staff of another team cannot reach the call; a colleague who is not on
+it may not pause it."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
@@ -28,6 +28,7 @@ from tests.calls.recording_support import (
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
+AS_PANEL = {"Accept": "application/json"}  # how calls.js posts the panel's buttons
 
 
 @pytest.fixture(autouse=True)
@@ -60,32 +61,49 @@ def button(html: str, name: str) -> str:
     return found.group(0)
 
 
-def test_the_agent_pauses_and_resumes_the_recording_and_hears_each_change(
+def test_the_agent_pauses_and_resumes_from_the_call_panel_and_hears_each_change(
     client: Client, on_a_call, rest
 ):
     _oslo, kari, call = on_a_call
     client.force_login(kari)
-    page = client.get(reverse("desk:conversation", args=[call.conversation_id])).content.decode()
-    assert 'aria-pressed="false"' in button(page, "Pause recording")
+    panel = client.get("/desk/calls/panel").content.decode()
+    assert 'aria-pressed="false"' in button(panel, "Pause recording")
+    assert "Talking, recorded." in panel
 
-    paused = client.post(url(call, "pause"), headers=HTMX)
+    paused = client.post(url(call, "pause"), headers=AS_PANEL).json()
 
-    assert paused.status_code == 200
-    assert 'aria-pressed="true"' in button(paused.content.decode(), "Resume recording")
-    assert json.loads(paused["HX-Trigger"])["desk:announce"] == (
-        "Recording paused. Nothing is recorded until you resume it."
-    )
+    assert paused["ok"] and paused["action"] == "recording_paused"
+    assert paused["call"]["recording"] == "paused"
+    assert paused["announce"] == "Recording paused. Nothing is recorded until you resume it."
+    assert 'aria-pressed="true"' in button(paused["panel"], "Resume recording")
+    assert "Talking, recording paused." in paused["panel"]
     assert rest.asked("POST", f"/Recordings/{call.recording_sid}.json")[-1]["Status"] == "paused"
 
-    resumed = client.post(url(call, "resume"), headers=HTMX)
+    resumed = client.post(url(call, "resume"), headers=AS_PANEL).json()
 
-    assert 'aria-pressed="false"' in button(resumed.content.decode(), "Pause recording")
-    assert json.loads(resumed["HX-Trigger"])["desk:announce"] == "Recording resumed."
+    assert resumed["announce"] == "Recording resumed."
+    assert 'aria-pressed="false"' in button(resumed["panel"], "Pause recording")
     page = client.get(reverse("desk:conversation", args=[call.conversation_id])).content.decode()
     log = page[page.index('id="call-log-list"') :]
     assert log.index("Recording paused by Kari Nordmann") < log.index(
         "Recording resumed by Kari Nordmann"
     )
+    assert "Pause recording" not in page  # the agent's toggle is in the panel, once
+
+
+def test_a_refusal_is_answered_to_the_panel_with_its_reason(client: Client, on_a_call):
+    oslo, kari, call = on_a_call
+    client.force_login(kari)
+    client.post(url(call, "pause"), headers=AS_PANEL)
+
+    again = client.post(url(call, "pause"), headers=AS_PANEL)
+
+    assert again.status_code == 400
+    assert again.json()["error"] == "The recording is paused already."
+    assert "Resume recording" in again.json()["panel"]
+    client.force_login(create_agent("ola", team=oslo))
+    refused = client.post(url(call, "resume"), headers=AS_PANEL)
+    assert refused.status_code == 403 and "supervisor" in refused.json()["error"]
 
 
 def test_without_javascript_the_pause_returns_to_the_conversation(client: Client, on_a_call):
@@ -130,27 +148,6 @@ def test_other_teams_cannot_reach_the_call_and_colleagues_may_not_pause_it(
 
     call.refresh_from_db()
     assert call.recording_state == RecordingState.RECORDING
-
-
-def test_the_call_panel_gets_json_to_announce_and_a_refusal_it_can_say(
-    client: Client, on_a_call, rest
-):
-    oslo, kari, call = on_a_call
-    client.force_login(kari)
-    as_panel = {"Accept": "application/json"}
-
-    paused = client.post(url(call, "pause"), headers=as_panel).json()
-
-    assert paused["ok"] and paused["action"] == "recording_paused"
-    assert paused["call"]["recording"] == "paused"
-    assert paused["announce"] == "Recording paused. Nothing is recorded until you resume it."
-
-    again = client.post(url(call, "pause"), headers=as_panel)
-    assert again.status_code == 400
-    assert again.json() == {"ok": False, "error": "The recording is paused already."}
-    client.force_login(create_agent("ola", team=oslo))
-    refused = client.post(url(call, "resume"), headers=as_panel)
-    assert refused.status_code == 403 and "supervisor" in refused.json()["error"]
 
 
 def test_a_supervisor_of_the_team_may_pause_a_call_they_are_not_on(client: Client, on_a_call):

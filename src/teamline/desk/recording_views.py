@@ -23,6 +23,7 @@ from teamline.calls.queries import access_call
 from teamline.calls.recording import do_pause_recording, do_resume_recording
 from teamline.core.errors import NotFound, TeamlineError
 
+from .call_views import render_panel
 from .templatetags.call_log_tags import recording_control_context
 from .views import agent_of, announce, desk_view, is_htmx
 
@@ -50,17 +51,19 @@ def call_recording(request: HttpRequest, call_id: int, action: str) -> HttpRespo
             raise NotFound("No such recording action.")
     except TeamlineError as exc:
         if _wants_json(request):
-            return JsonResponse({"ok": False, "error": exc.message}, status=exc.status)
+            body = {"ok": False, "error": exc.message, "panel": render_panel(request)}
+            return JsonResponse(body, status=exc.status)
         raise
     sentence = SENTENCES[action]
     if _wants_json(request):
-        # The call panel (calls.js) says `announce` and re-reads itself on call.updated.
+        # The call panel (calls.js): it shows `panel` and says `announce`.
         return JsonResponse(
             {
                 "ok": True,
                 "action": f"recording_{action}d",
                 "call": present_call(call),
                 "announce": sentence,
+                "panel": render_panel(request),
             }
         )
     if is_htmx(request):

@@ -76,8 +76,14 @@ def call_log_of(context: dict[str, Any], conversation: Conversation) -> dict[str
     rows = list(call_log(conversation))
     live = live_call_of(conversation) if rows else None
     user = context.get("user")
-    # The toggle only for whoever may use it: the agent on the call, a supervisor of the team.
-    controls = live is not None and user is not None and may_control_recording(live, user)
+    # The toggle only for whoever may use it: a supervisor of the team (the agent on the call
+    # has it in the call panel, so it is never twice on one page).
+    controls = (
+        live is not None
+        and user is not None
+        and live.agent_id != user.pk
+        and may_control_recording(live, user)
+    )
     return {
         "rows": [(row, call_event_sentence(row)) for row in rows],
         "live_call": live,
