@@ -20,7 +20,8 @@ from teamline.core.events import (
 )
 
 from . import hooks
-from .models import AgentProfile, ApiToken, Presence, Role, User
+from .models import AgentProfile, ApiToken, CallVia, Presence, Role, User
+from .phone import clean_e164
 
 TOKEN_PREFIX = "tl_"  # noqa: S105 - a public prefix, not a secret
 
@@ -173,4 +174,23 @@ def do_set_expert_available(user: User, available: bool, *, actor: User) -> Agen
                 ),
                 presence_recipients(user),
             )
+    return profile
+
+
+def do_set_call_endpoint(
+    user: User, *, phone_number: str, call_via: str, actor: User
+) -> AgentProfile:
+    """Where phone calls the agent accepts ring: their phone number (E.164, checked against
+    the numbering plan) or the provider's softphone (`client:<username>`). Their own choice
+    (or an admin's). One UPDATE; emits nothing (only the next accepted call reads it)."""
+    if actor.pk != user.pk and not actor.is_admin:
+        raise NotFound("No such agent.")
+    if call_via not in CallVia.values:
+        raise InvalidInput(f"Ring calls on {' or '.join(CallVia.values)}, not {call_via!r}.")
+    number = clean_e164(phone_number) if (phone_number or "").strip() else ""
+    if call_via == CallVia.PHONE and not number:
+        raise InvalidInput("Add your phone number to take calls on it.")
+    profile = do_ensure_agent_profile(user)
+    AgentProfile.objects.filter(pk=profile.pk).update(phone_number=number, call_via=call_via)
+    profile.refresh_from_db()
     return profile

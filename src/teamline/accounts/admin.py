@@ -11,7 +11,16 @@ from .models import AgentProfile, ApiToken, User
 class AgentProfileInline(admin.StackedInline):
     model = AgentProfile
     can_delete = False
-    fields = ["photo", "languages", "skills", "capacity", "wrap_up_seconds", "presence"]
+    fields = [
+        "photo",
+        "languages",
+        "skills",
+        "capacity",
+        "wrap_up_seconds",
+        "presence",
+        "phone_number",
+        "call_via",
+    ]
 
 
 @admin.register(User)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from teamline.core.errors import InvalidInput
+
+from .phone import clean_e164
 
 
 class Role(models.TextChoices):
@@ -27,6 +32,14 @@ class ChannelKind(models.TextChoices):
     CHAT = "chat", "Chat"
     EMAIL = "email", "Email"
     VOICE = "voice", "Voice"
+
+
+class CallVia(models.TextChoices):
+    """Where an agent's leg of a phone call rings: their own phone number, or the provider's
+    softphone client (`client:<username>`)."""
+
+    PHONE = "phone", "My phone number"
+    CLIENT = "client", "The provider's softphone (client:<username>)"
 
 
 def default_capacity() -> dict[str, int]:
@@ -71,6 +84,18 @@ class AgentProfile(models.Model):
         default=0, help_text="seconds of wrap-up after each voice contact"
     )
     wrap_up_until = models.DateTimeField(null=True, blank=True)
+    # Where the provider rings the agent when they accept a phone call (calls/phone.py):
+    # `phone_number` (E.164) or, with call_via=client, the provider's softphone identity
+    # `client:<username>`. Without either the agent cannot take phone calls.
+    phone_number = models.CharField(
+        max_length=16, blank=True, help_text="E.164, e.g. +4790000000: where phone calls ring"
+    )
+    call_via = models.CharField(
+        max_length=8,
+        choices=CallVia.choices,
+        default=CallVia.PHONE,
+        help_text="ring phone calls on the phone number, or on the provider's softphone",
+    )
     # Back-office staff who may be pulled into a conversation as an expert (a second
     # participant, not the assignee). Set by the agent on the desk, independent of presence.
     expert_available = models.BooleanField(
@@ -82,6 +107,20 @@ class AgentProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user.name} ({self.presence})"
+
+    @property
+    def call_endpoint(self) -> str:
+        """What the provider dials for this agent's leg of a phone call ("" if nothing)."""
+        if self.call_via == CallVia.CLIENT:
+            return f"client:{self.user.get_username()}"
+        return self.phone_number
+
+    def clean(self) -> None:
+        if self.phone_number:
+            try:
+                self.phone_number = clean_e164(self.phone_number)
+            except InvalidInput as exc:
+                raise ValidationError({"phone_number": str(exc)}) from exc
 
     def capacity_for(self, kind: str) -> int:
         value = self.capacity.get(kind, default_capacity().get(kind, 0))
