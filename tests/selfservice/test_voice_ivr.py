@@ -20,6 +20,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
 from teamline.accounts.models import AgentProfile
+from teamline.calls.models import Call
+from teamline.calls.queries import ringing_calls_for
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Conversation, Inbox, Message, Status, TimelineEvent
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
@@ -204,7 +206,9 @@ def test_zero_queues_the_call_with_its_position_and_wait(phone, oslo):
 
     call = phone.call(NORA, inputs=["0"])
 
-    assert first.ended and "Kari from your team has your call" in first.heard[-1]
+    # Kari's desk rings; her caller waits on the line, told who will answer.
+    assert first.on_hold
+    assert first.heard[-1] == "Kari from your team will answer your call in a moment."
     assert call.on_hold
     assert call.heard[-3:] == [
         "You are number 1 in line.",
@@ -536,8 +540,9 @@ def test_a_call_on_a_conversation_an_agent_already_has_stays_with_that_agent(pho
 
     call = phone.call(NORA, inputs=["0"])
 
-    assert call.ended
-    assert call.heard[-1] == "Kari from your team has your call and will call you right back."
+    assert call.on_hold
+    assert call.heard[-1] == "Kari from your team will answer your call in a moment."
+    assert list(ringing_calls_for(kari)) == [Call.objects.get(provider_call_sid=call.sid)]
     chat.refresh_from_db()
     assert chat.assignee_id == kari.pk
     assert Message.objects.filter(conversation=chat, channel="voice").count() == 1

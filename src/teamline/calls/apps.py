@@ -11,13 +11,18 @@ class CallsConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(ice.check_ice_servers, "teamline")
+        # Deferred: models are not loaded before ready() (ADR 0005).
         from teamline.core.periodic import register_periodic
 
         from . import tasks
+        from .control import provide_control
+        from .models import CallMedium
+        from .phone import PhoneControl
 
         # A call ringing longer than TEAMLINE_CALL_RING_SECONDS is taken from its agent on the
         # next tick (calls.actions.do_ring_timeouts).
         register_periodic("call_ring_timeouts", tasks.ring_timeouts)
+        provide_control(CallMedium.PHONE, PhoneControl())
 
         # Models load before ready(): the recording handler (it imports them) is provided here.
         from teamline.connectors.voice import provide_recording_handler

@@ -95,6 +95,12 @@ class Call(models.Model):
     provider_call_sid = models.CharField(max_length=64, blank=True)
     agent_call_sid = models.CharField(max_length=64, blank=True)
     agent_endpoint = models.CharField(max_length=80, blank=True)
+    # Phone: the provider's conference room of the call (its SID, from the room's first event)
+    # and when each leg of the current bridge joined it; both joined = connected
+    # (calls/phone.py). A new agent leg starts with agent_joined_at empty again.
+    conference_sid = models.CharField(max_length=64, blank=True)
+    customer_joined_at = models.DateTimeField(null=True, blank=True)
+    agent_joined_at = models.DateTimeField(null=True, blank=True)
     muted = models.BooleanField(default=False)
     # A browser call that turned a waiting conversation of another channel kind (a chat in
     # line) into a call: the kind it goes back to if the customer gives up waiting. Empty when

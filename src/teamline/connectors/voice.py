@@ -6,6 +6,10 @@ Inbound:  POST /webhooks/twilio/<inbox-id>/                the call webhook (a c
                                                            TwiML we answered (same prefix)
           POST /webhooks/twilio/<inbox-id>/status          the call's status callback
           POST /webhooks/twilio/<inbox-id>/recording/<call id>   a recording's status callback
+          POST /webhooks/twilio/<inbox-id>/agent/<step…>   the agent's leg of a bridged call
+                                                           (its TwiML and status callback)
+          POST /webhooks/twilio/<inbox-id>/ivr/conference  conference events (no CallSid for
+                                                           conference-start/end)
 
 Every request is verified exactly as SMS is (sms.verify_twilio_request: X-Twilio-Signature over
 the URL and the sorted form): a forged or unsigned request is 403 and nothing is stored. Then
@@ -18,8 +22,10 @@ the provider's dialect: what the request says (`CallRequest`) and how a script o
 
 Idempotency (providers retry on timeouts and 5xx): the event id of a call step is
 CallSid + the step path (each Gather action and Redirect URL names its own step), that of a
-status callback CallSid + CallStatus. The call flow keeps the script it answered per step, so a
-retried step is answered with the same TwiML and changes nothing.
+status callback CallSid + CallStatus (an agent leg's: CallSid + its step + CallStatus), that of
+a conference event ConferenceSid + CallSid + StatusCallbackEvent. The call flow keeps the
+script it answered per step, so a retried step is answered with the same TwiML and changes
+nothing.
 
 A recording status callback (`recording/<call id>`, the URL calls.recording gave when it
 started the recording) is handed to the recording handler the calls app provides
@@ -69,6 +75,7 @@ CHANNEL = "voice"
 STATUS_SUFFIX = "status"
 IVR_PREFIX = "ivr/"
 RECORDING_PREFIX = "recording/"
+AGENT_PREFIX = "agent/"
 # What a step path may hold: it becomes part of URLs and of the stored event id.
 MAX_STEP = 64
 # The keys an inbox may give the IVR's urgent option: 0, 1, 2 and 9 are the menu's own.
@@ -118,6 +125,10 @@ class CallRequest:
     confidence: str = ""
     direction: str = ""
     duration: str = ""  # CallDuration on a final status callback
+    # Conference events (<Conference statusCallback>): which room, what happened.
+    conference_sid: str = ""
+    conference_name: str = ""  # FriendlyName
+    conference_event: str = ""  # StatusCallbackEvent: participant-join, conference-end, …
 
 
 @dataclass(frozen=True)
@@ -338,7 +349,9 @@ def call_request(request: WebhookRequest) -> CallRequest:
     """The call parameters of a verified request. WebhookRejected (400) when it is no call."""
     fields = fields_of(request)
     call_sid = fields.get("CallSid", "").strip()
-    if not call_sid or len(call_sid) > 64:
+    conference_sid = fields.get("ConferenceSid", "").strip()[:64]
+    # Conference-wide events (conference-start/end) name a room, not a call.
+    if (not call_sid and not conference_sid) or len(call_sid) > 64:
         raise WebhookRejected("no CallSid in the call webhook", status=400)
     step = request.path_suffix.strip("/")
     if (
@@ -346,6 +359,7 @@ def call_request(request: WebhookRequest) -> CallRequest:
         and step != STATUS_SUFFIX
         and not step.startswith(IVR_PREFIX)
         and not step.startswith(RECORDING_PREFIX)
+        and not step.startswith(AGENT_PREFIX)
     ):
         raise WebhookRejected(f"no such call step {step[:40]!r}", status=404)
     if len(step) > MAX_STEP:
@@ -361,6 +375,9 @@ def call_request(request: WebhookRequest) -> CallRequest:
         confidence=fields.get("Confidence", "").strip(),
         direction=fields.get("Direction", "").strip(),
         duration=fields.get("CallDuration", "").strip(),
+        conference_sid=conference_sid,
+        conference_name=fields.get("FriendlyName", "").strip()[:128],
+        conference_event=fields.get("StatusCallbackEvent", "").strip()[:40],
     )
 
 
@@ -420,6 +437,10 @@ class TwilioVoiceConnector(Connector):
         call = call_request(request)
         if call.step == STATUS_SUFFIX:
             return f"{call.call_sid}:status:{call.call_status or 'unknown'}"
+        if call.conference_sid:
+            return f"{call.conference_sid}:{call.call_sid or '-'}:{call.conference_event or '?'}"
+        if call.step.startswith(AGENT_PREFIX) and call.step.endswith("/" + STATUS_SUFFIX):
+            return f"{call.call_sid}:{call.step}:{call.call_status or 'unknown'}"
         return f"{call.call_sid}:{call.step or 'start'}"
 
     def acknowledge(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse:

@@ -15,6 +15,11 @@ Language: the customer's preferred language, else the calling number's country, 
 inbox's configured default; prompts are gettext strings (selfservice/locale), spoken with the
 language's voice (`VOICES`, overridable per inbox).
 
+When an agent accepts the call (calls.actions.do_accept_call), the phone's CallControl
+(calls/phone.py) redirects the caller out of the hold loop into the call's conference room
+(`ivr/bridge`) and rings the agent's phone into the same room (`agent/<call id>`); the room's
+events (`ivr/conference`) say when both are in. This flow only routes those steps there.
+
 Idempotency: each step's script is stored (VoiceCallStep, unique on call + step) in the same
 transaction as the step's effects, so a provider retry of the step is answered with the same
 TwiML and changes nothing; status callbacks change a call only once (conditional updates).
@@ -36,6 +41,19 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from teamline.accounts.models import User
+from teamline.calls.actions import do_end_call, do_open_call
+from teamline.calls.models import Call, CallMedium, CallState
+from teamline.calls.phone import (
+    AGENT_STEP,
+    BRIDGE_STEP,
+    CONFERENCE_STEP,
+    answer_agent_leg,
+    bridge_script,
+    end_leg_quietly,
+    phone_call_of,
+    record_conference_event,
+)
 from teamline.calls.recording import records_calls
 from teamline.connectors.voice import (
     URGENT_OPTION_KEYS,
@@ -64,6 +82,7 @@ from teamline.core.errors import InvalidInput
 from teamline.customers.actions import do_resolve_contact
 from teamline.customers.models import Customer
 from teamline.routing.actions import (
+    agent_freed,
     close_work_item,
     return_to_channel_kind,
     switch_channel_kind,
@@ -378,11 +397,23 @@ class IvrFlow:
         if request.step == "status":
             do_record_call_status(inbox, request, now=now)
             return Script()
+        # The bridge's own steps: the agent's leg (another CallSid, not a caller) and the
+        # conference room's events.
+        if request.step.startswith(AGENT_STEP):
+            return answer_agent_leg(inbox, request, now=now)
+        if request.step == CONFERENCE_STEP:
+            record_conference_event(inbox, request, now=now)
+            return Script()
+        if not request.call_sid:
+            return Script()  # only a conference event may name no call
         try:
             call = do_start_call(inbox, request, now=now)
         except InvalidInput:
             return _anonymous(inbox)
         step = request.step or "start"
+        if step == BRIDGE_STEP:
+            # Decided afresh each time (the call may be bridged again after a missed agent).
+            return bridge_script(phone_call_of(inbox, call.call_sid))
         stored = VoiceCallStep.objects.filter(call=call, step=step).first()
         if stored is not None:
             return _load(stored.script)
@@ -529,17 +560,7 @@ class IvrFlow:
             queue_status(conv, now, item=item, shared_estimate=True) if conv is not None else None
         )
         if conv is None or status is None:
-            assignee = conv.assignee if conv is not None else None
-            if assignee is not None:
-                name = assignee.display_name or assignee.get_username()
-                speaker.speak(
-                    _("{name} from your team has your call and will call you right back.").format(
-                        name=name
-                    )
-                )
-            else:
-                speaker.speak(_("Thank you for calling."))
-            speaker.verbs.append(Hangup())
+            self._with_agent(call, conv, speaker, n)
             return
         texts = []
         if status.position is not None:
@@ -567,6 +588,32 @@ class IvrFlow:
         speaker.verbs.append(Pause(HOLD_PAUSE_SECONDS))
         speaker.verbs.append(Redirect(f"ivr/wait/{n + 1}"))
 
+    def _with_agent(
+        self, call: VoiceCall, conv: Conversation | None, speaker: _Speaker, n: int
+    ) -> None:
+        """Out of line: the call rings for the agent routing chose (the caller waits on, told
+        who will answer), or the agent accepted (the caller joins them: a hold round that
+        raced the bridge's redirect), or there is nobody to wait for."""
+        live = phone_call_of(call.inbox, call.call_sid)
+        if live is not None and live.state in (
+            CallState.CONNECTING,
+            CallState.ACTIVE,
+            CallState.HELD,
+        ):
+            speaker.verbs.extend(bridge_script(live).verbs)
+            return
+        assignee = conv.assignee if conv is not None else None
+        if live is not None and live.state == CallState.WAITING and assignee is not None:
+            name = assignee.display_name or assignee.get_username()
+            speaker.speak(
+                _("{name} from your team will answer your call in a moment.").format(name=name)
+            )
+            speaker.verbs.append(Pause(HOLD_PAUSE_SECONDS // 3))
+            speaker.verbs.append(Redirect(f"ivr/wait/{n + 1}"))
+            return
+        speaker.speak(_("Thank you for calling."))
+        speaker.verbs.append(Hangup())
+
     def _callback(self, call: VoiceCall, speaker: _Speaker, now: datetime) -> None:
         conv = do_queue_call(call, now=now)
         try:
@@ -576,6 +623,10 @@ class IvrFlow:
             self._hold(call, speaker, 1, now)
             return
         VoiceCall.objects.filter(pk=call.pk).update(callback_requested=True)
+        live = phone_call_of(call.inbox, call.call_sid)
+        if live is not None:
+            # This call ends here; the callback is another one, dialled out later.
+            do_end_call(live, reason="the caller asked to be called back", now=now)
         speaker.speak(
             _("We will call you back on this number when it is your turn."),
             _("You keep your place in line. Goodbye."),
@@ -759,6 +810,15 @@ def do_queue_call(call: VoiceCall, *, now: datetime, urgent: bool = False) -> Co
             )
         else:
             record(conv, TimelineKind.ROUTED, call="queued", call_sid=call.call_sid)
+        # The live call the desk rings, accepts and bridges (calls app).
+        do_open_call(
+            conv,
+            medium=CallMedium.PHONE,
+            inbox=call.inbox,
+            provider_call_sid=call.call_sid,
+            work_item_id=item.pk if item is not None else None,
+            now=now,
+        )
     conv.refresh_from_db()
     # The row as just written; `item` was read under the conversation's lock, after routing.
     call.conversation = conv
@@ -769,12 +829,19 @@ def do_queue_call(call: VoiceCall, *, now: datetime, urgent: bool = False) -> Co
 
 
 def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) -> None:
-    """A status callback. The first final status (completed, canceled, busy, failed,
-    no-answer) ends the call (conditional update: a retry changes nothing); if the caller was
-    waiting in line (and had not asked for a callback) that is an abandonment: the work item
-    closes `abandoned`, the timeline records the time waited, and the conversation the call
-    started is resolved (one that waited before the call goes back to its own channel kind
-    and queue). Locks the conversation."""
+    """A status callback of the caller's leg. The first final status (completed, canceled,
+    busy, failed, no-answer) ends the call (conditional update: a retry changes nothing) and
+    its live Call (calls.actions.do_end_call; an agent's leg still ringing is hung up).
+
+    - Talked with an agent (or was being connected): the call's work item is done, the
+      conversation stays open with the agent for their notes, as a written conversation again
+      (its channel kind before the call, chat for one the call started, so it no longer holds
+      the agent's voice slot), and the agent wraps up (routing.actions.agent_freed, voice).
+    - Still waiting in line (and no callback asked for): an abandonment. The work item closes
+      `abandoned`, the timeline records the time waited, and the conversation the call started
+      is resolved (one that waited before the call goes back to its own channel kind and
+      queue).
+    Locks the conversation (after the call rows); the agent's wrap-up is set after commit."""
     call = VoiceCall.objects.filter(inbox=inbox, call_sid=request.call_sid).first()
     if call is None:
         return
@@ -782,33 +849,74 @@ def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) 
     if status not in FINAL_STATUSES:
         VoiceCall.objects.filter(pk=call.pk, ended_at__isnull=True).update(status=status[:16])
         return
+    freed: User | None = None
     with transaction.atomic():
         ended = VoiceCall.objects.filter(pk=call.pk, ended_at__isnull=True).update(
             status=status[:16], ended_at=now
         )
-        if (
-            not ended
-            or call.callback_requested
-            or call.conversation_id is None
-            or call.work_item_id is None
-        ):
+        if not ended:
+            return
+        live = phone_call_of(inbox, call.call_sid)
+        if live is not None:
+            _end_live_call(inbox, live, status, now)
+        if call.callback_requested or call.conversation_id is None or call.work_item_id is None:
             return
         conv = lock_conversation(call.conversation_id)
-        if not waits_in_line(call.work_item_id) or call.queued_at is None:
-            return
-        waited = max(0, int((now - call.queued_at).total_seconds()))
-        close_work_item(conv, now=now, state=WorkState.ABANDONED)
-        VoiceCall.objects.filter(pk=call.pk).update(abandoned_after_seconds=waited)
-        record(
-            conv,
-            TimelineKind.ROUTED,
-            call="abandoned",
-            call_sid=call.call_sid,
-            waited_seconds=waited,
-            reason=f"the caller hung up after waiting {waited} s in line",
-        )
-        if call.original_channel_kind:
-            return_to_channel_kind(conv, call.original_channel_kind, now=now)
-        else:
-            conv.refresh_from_db()
-            do_change_status(conv, Status.RESOLVED, actor=None)
+        if live is not None and live.agent_id is not None:
+            freed = _after_the_call(conv, call, live, now)
+        elif waits_in_line(call.work_item_id) and call.queued_at is not None:
+            _abandoned(conv, call, now)
+    if freed is not None:
+        agent_freed(freed, channel_kind="voice", now=now)
+
+
+def _end_live_call(inbox: Inbox, live: Call, status: str, now: datetime) -> None:
+    if live.state == CallState.WAITING:
+        reason = f"the caller hung up while waiting ({status})"
+    elif live.state == CallState.CONNECTING:
+        reason = f"the caller hung up before the agent's phone was connected ({status})"
+    else:
+        reason = f"the caller hung up ({status})"
+    ringing_leg = live.agent_call_sid if live.state == CallState.CONNECTING else ""
+    do_end_call(live, reason=reason, now=now)
+    # The caller's leg ending ends the room, and with it an agent leg that was in it; one still
+    # ringing is hung up here.
+    end_leg_quietly(inbox, ringing_leg)
+
+
+def _after_the_call(conv: Conversation, call: VoiceCall, live: Call, now: datetime) -> User | None:
+    """The call with its agent is over: its work item is done and the conversation, still
+    open with the agent, is a written conversation again. Returns the agent to wrap up."""
+    close_work_item(conv, now=now)
+    if conv.channel_kind == "voice":
+        kind = call.original_channel_kind or "chat"
+        Conversation.objects.filter(pk=conv.pk).update(channel_kind=kind, updated_at=now)
+    record(
+        conv,
+        TimelineKind.ROUTED,
+        call="ended",
+        call_sid=call.call_sid,
+        agent_id=live.agent_id,
+        reason="the call is over; the conversation stays open for the agent's notes",
+    )
+    return User.objects.filter(pk=live.agent_id).first() if live.agent_id else None
+
+
+def _abandoned(conv: Conversation, call: VoiceCall, now: datetime) -> None:
+    assert call.queued_at is not None
+    waited = max(0, int((now - call.queued_at).total_seconds()))
+    close_work_item(conv, now=now, state=WorkState.ABANDONED)
+    VoiceCall.objects.filter(pk=call.pk).update(abandoned_after_seconds=waited)
+    record(
+        conv,
+        TimelineKind.ROUTED,
+        call="abandoned",
+        call_sid=call.call_sid,
+        waited_seconds=waited,
+        reason=f"the caller hung up after waiting {waited} s in line",
+    )
+    if call.original_channel_kind:
+        return_to_channel_kind(conv, call.original_channel_kind, now=now)
+    else:
+        conv.refresh_from_db()
+        do_change_status(conv, Status.RESOLVED, actor=None)
