@@ -1,33 +1,59 @@
 """A fake TwiML voice provider for tests: it places calls on a voice inbox the way Twilio does.
 
 It posts SIGNED call webhooks (X-Twilio-Signature with the inbox's auth token, over the URL
-and the sorted form, as the provider signs them) through the Django test client, parses the
-TwiML it gets back and follows it: <Say> is recorded as what the caller heard, <Gather> takes
-the caller's next input (keys → `Digits`, speech → `SpeechResult` + `Confidence`) and posts it
-to the action URL, or falls through to the next verb when the caller says nothing,
-<Redirect> posts again, <Pause> is noted (not slept), <Hangup> or the end of the document
-ends the call. Every URL in the TwiML must point back under the inbox's webhook prefix.
+and the sorted form, as the provider signs them), parses the TwiML it gets back and follows it:
+<Say> is recorded as what the caller heard, <Gather> takes the caller's next input (keys →
+`Digits`, speech → `SpeechResult` + `Confidence`) and posts it to the action URL, or falls
+through to the next verb when the caller says nothing, <Redirect> posts again, <Pause> is noted
+(not slept), <Dial><Conference> puts the leg in a conference room, <Hangup> or the end of a
+document ends the call. Every URL in the TwiML must point back under the inbox's webhook prefix.
 
     provider = FakeTwimlProvider(client, inbox, auth_token)
     call = provider.call("+4791234567", inputs=["1", None])
     assert "Saldoen din er 187,50 kroner." in call.heard
     call.hang_up()  # the final status callback
+
+Two transports: the Django test client (default: in-process, in the test's transaction), or
+real HTTP to a live server (`transport=HttpTransport()` with the live server's URL as `host`,
+for browser tests).
+
+The provider's REST side (`provider.start_rest()`): a loopback HTTP server on 127.0.0.1 that
+answers the resources connectors/voice_rest.py uses (Calls, Conferences, Participants) with
+basic auth (account SID, auth token), records every request, and acts like the provider:
+a redirect makes the leg fetch the new Url, a placed call creates a leg that answers (or, per
+number in `provider.answers`, does not: "no-answer", "busy", "failed") and fetches its Url,
+participant updates are kept per participant, and ending a leg posts its final status callback.
+Conference rooms post signed participant-join/leave and conference-start/end events to the
+room's statusCallback. Point the inbox's config "api_base" at `rest.url`.
+
+What the REST side asks for happens after the request that asked (as with the real provider,
+which acts after Teamline's transaction committed): with the test client the test runs it
+with `provider.settle()`; over HTTP a worker thread runs it at once.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
+import queue
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+import httpx
 from django.test import Client
 
 from teamline.connectors.sms import twilio_signature
 from teamline.conversations.models import Inbox
 
 _sids = itertools.count(1)
+_rooms = itertools.count(1)
+IN_ROOM = "in-room"  # what _run returns when a <Dial><Conference> put the leg in a room
 
 
 @dataclass(frozen=True)
@@ -45,19 +71,71 @@ class Said:
     voice: str
 
 
+# --- Transports -------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """A webhook's answer over HTTP, read like a Django test response."""
+
+    status_code: int
+    content: bytes
+    headers: dict[str, str]
+
+    def __getitem__(self, name: str) -> str:
+        return self.headers[name.lower()]
+
+
+class ClientTransport:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def post(self, url: str, body: str, headers: dict[str, str]) -> Any:
+        return self.client.post(
+            url, data=body, content_type="application/x-www-form-urlencoded", headers=headers
+        )
+
+
+class HttpTransport:
+    """Posts to a live server (the URL's host is the server's)."""
+
+    def post(self, url: str, body: str, headers: dict[str, str]) -> Any:
+        response = httpx.post(
+            url,
+            content=body.encode(),
+            headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+            timeout=15.0,
+        )
+        return Answer(
+            response.status_code,
+            response.content,
+            {k.lower(): v for k, v in response.headers.items()},
+        )
+
+
+# --- Legs and rooms ---------------------------------------------------------------------------
+
+
 @dataclass
 class Call:
+    """One leg at the provider: a caller's inbound call, or an outbound leg placed over REST."""
+
     provider: FakeTwimlProvider
     sid: str
     caller: str
     called: str
+    direction: str = "inbound"
+    status_callback: str = ""
     said: list[Said] = field(default_factory=list)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     gathers: list[dict[str, str]] = field(default_factory=list)
     pauses: list[int] = field(default_factory=list)
-    ended: bool = False  # hung up by our TwiML (<Hangup> or the end of a document)
+    ended: bool = False  # hung up by our TwiML (<Hangup> or the end of a document), or over
     on_hold: bool = False  # still in a Redirect loop when the test stopped following
     pending: tuple[str, dict[str, str]] | None = None  # the request the provider makes next
+    room: str = ""  # the conference room the leg is in
+    after_dial: list[ET.Element] = field(default_factory=list)  # the TwiML after its <Dial>
+    statuses: list[str] = field(default_factory=list)  # status callbacks posted for the leg
 
     @property
     def heard(self) -> list[str]:
@@ -71,18 +149,20 @@ class Call:
             "CallStatus": "in-progress",
             "Called": self.called,
             "Caller": self.caller,
-            "Direction": "inbound",
+            "Direction": self.direction,
             "From": self.caller,
             "To": self.called,
             **extra,
         }
 
     def hang_up(self, status: str = "completed", **extra: str) -> Any:
-        """The provider's final status callback (the caller hung up)."""
-        return self.provider.post(
-            self.provider.prefix + "status",
-            self.params(CallStatus=status, CallDuration="42", **extra),
-        )
+        """The caller hangs up: the provider's final status callback (after the leg left its
+        room, if it was in one: the room's events come after)."""
+        response = self.provider.post_status(self, status, **extra)
+        self.provider.leave_room(self)
+        self.ended, self.on_hold, self.pending = True, False, None
+        self.provider.drain_local()
+        return response
 
     def keep_waiting(self, *inputs: str | Speech | None, rounds: int = 1) -> None:
         """Stay on the line for `rounds` more hold announcements (pressing `inputs`)."""
@@ -96,33 +176,91 @@ class Call:
         return self.provider.post(url, params)
 
 
+@dataclass
+class Participant:
+    call_sid: str
+    muted: bool
+    end_on_exit: bool
+    start_on_enter: bool
+    callback: str
+    hold: bool = False
+    updates: list[dict[str, str]] = field(default_factory=list)  # REST updates, in order
+
+
+@dataclass
+class Room:
+    sid: str
+    name: str
+    participants: dict[str, Participant] = field(default_factory=dict)
+    started: bool = False
+    callback: str = ""
+    events: list[tuple[str, str]] = field(default_factory=list)  # (event, call sid)
+
+
+@dataclass(frozen=True)
+class RestRequest:
+    method: str
+    path: str  # after /2010-04-01/Accounts/<sid>
+    form: dict[str, str]
+    query: dict[str, str]
+
+
+# --- The provider -----------------------------------------------------------------------------
+
+
 class FakeTwimlProvider:
     def __init__(
         self,
-        client: Client,
+        client: Client | None,
         inbox: Inbox,
         auth_token: str,
         *,
         host: str = "http://testserver",
         account_sid: str = "AC" + "0" * 32,
+        transport: ClientTransport | HttpTransport | None = None,
     ) -> None:
+        if transport is None:
+            assert client is not None, "give a test client or a transport"
+            transport = ClientTransport(client)
+        self.transport = transport
         self.client = client
         self.inbox = inbox
         self.auth_token = auth_token
         self.account_sid = account_sid
         self.prefix = f"{host}/webhooks/twilio/{inbox.public_id}/"
+        self.legs: dict[str, Call] = {}
+        self.rooms: dict[str, Room] = {}
+        # Per number dialled over REST: "answer" (default), "no-answer", "busy", "failed".
+        self.answers: dict[str, str] = {}
+        self.actions: queue.Queue[Callable[[], None]] = queue.Queue()
+        self.lock = threading.RLock()
+        self.rest: LoopbackRest | None = None
+        self.errors: list[BaseException] = []
+        self.posted: list[tuple[str, dict[str, str]]] = []  # every webhook, in order
+        self._worker: threading.Thread | None = None
+
+    # --- Webhooks ---
 
     def post(self, url: str, params: dict[str, str], *, signature: str | None = None) -> Any:
         body = urlencode(params)
         if signature is None:
             signature = twilio_signature(self.auth_token, url, list(params.items()))
         headers = {"X-Twilio-Signature": signature} if signature else {}
-        return self.client.post(
-            url,
-            data=body,
-            content_type="application/x-www-form-urlencoded",
-            headers=headers,
-        )
+        self.posted.append((url, params))
+        return self.transport.post(url, body, headers)
+
+    def posted_callbacks(self) -> list[tuple[str, dict[str, str]]]:
+        """The status callbacks and conference events posted so far (to replay them)."""
+        return [
+            (url, params)
+            for url, params in self.posted
+            if url.endswith("/status") or url.endswith("/ivr/conference")
+        ]
+
+    def post_status(self, leg: Call, status: str, **extra: str) -> Any:
+        leg.statuses.append(status)
+        url = leg.status_callback or self.prefix + "status"
+        return self.post(url, leg.params(CallStatus=status, CallDuration="42", **extra))
 
     def call(
         self,
@@ -134,8 +272,11 @@ class FakeTwimlProvider:
         max_requests: int = 20,
     ) -> Call:
         """Place a call and follow its TwiML until it ends, the inputs run out at a wait loop,
-        or `max_requests` webhooks were made."""
+        it joins a conference room, or `max_requests` webhooks were made."""
         call = Call(self, sid or f"CA{next(_sids):032d}", caller, called)
+        call.status_callback = self.prefix + "status"
+        with self.lock:
+            self.legs[call.sid] = call
         self.follow(call, self.prefix, call.params(), list(inputs), max_requests)
         return call
 
@@ -153,10 +294,15 @@ class FakeTwimlProvider:
             assert response.status_code == 200, (response.status_code, url)
             assert response["Content-Type"].startswith("text/xml")
             root = ET.fromstring(response.content)  # noqa: S314 - our own server's TwiML
-            next_request = self._run(call, root, inputs)
-            if next_request is None:
-                call.ended, call.on_hold, call.pending = True, False, None
+            assert root.tag == "Response"
+            next_request = self._run(call, list(root), inputs)
+            if next_request == IN_ROOM:
+                call.on_hold, call.pending = False, None
                 return
+            if next_request is None:
+                self._finish(call)
+                return
+            assert isinstance(next_request, tuple)
             url, params = next_request
             call.pending = next_request
             if not inputs and "/ivr/wait/" in url:
@@ -164,15 +310,20 @@ class FakeTwimlProvider:
                 return
         call.on_hold = True
 
+    def _finish(self, call: Call) -> None:
+        """Our TwiML ended the leg (<Hangup>, or nothing more to do)."""
+        call.ended, call.on_hold, call.pending = True, False, None
+        if call.direction != "inbound":
+            self.post_status(call, "completed")
+
     def _url(self, value: str | None) -> str:
         assert value and value.startswith(self.prefix), f"{value!r} leaves {self.prefix}"
         return value
 
     def _run(
-        self, call: Call, root: ET.Element, inputs: list[str | Speech | None]
-    ) -> tuple[str, dict[str, str]] | None:
-        assert root.tag == "Response"
-        for verb in root:
+        self, call: Call, verbs: list[ET.Element], inputs: list[str | Speech | None]
+    ) -> tuple[str, dict[str, str]] | str | None:
+        for index, verb in enumerate(verbs):
             if verb.tag == "Say":
                 call.said.append(
                     Said(verb.text or "", verb.get("language", ""), verb.get("voice", ""))
@@ -200,6 +351,323 @@ class FakeTwimlProvider:
                 call.pauses.append(int(verb.get("length", "1")))
             elif verb.tag == "Hangup":
                 return None
+            elif verb.tag == "Dial":
+                rooms = verb.findall("Conference")
+                assert len(rooms) == 1, "the fake dials conference rooms only"
+                call.after_dial = verbs[index + 1 :]
+                self.join_room(call, rooms[0])
+                return IN_ROOM
             else:
                 raise AssertionError(f"unexpected TwiML verb {verb.tag}")
         return None
+
+    # --- Conference rooms ---
+
+    def join_room(self, call: Call, noun: ET.Element) -> None:
+        name = (noun.text or "").strip()
+        callback = noun.get("statusCallback", "")
+        if callback:
+            self._url(callback)
+        with self.lock:
+            room = self.rooms.get(name)
+            if room is None:
+                room = self.rooms[name] = Room(f"CF{next(_rooms):032d}", name, callback=callback)
+            room.participants[call.sid] = Participant(
+                call.sid,
+                muted=noun.get("muted") == "true",
+                end_on_exit=noun.get("endConferenceOnExit") == "true",
+                start_on_enter=noun.get("startConferenceOnEnter", "true") == "true",
+                callback=callback,
+            )
+            call.room = name
+            starts = not room.started and room.participants[call.sid].start_on_enter
+            if starts:
+                room.started = True
+        self._room_event(room, "participant-join", call.sid)
+        if starts:
+            self._room_event(room, "conference-start", "")
+
+    def leave_room(self, call: Call) -> None:
+        """The leg leaves its room (hung up, redirected); a leg that ends the room on exit
+        ends it, and the others in it go on with the TwiML after their <Dial>."""
+        with self.lock:
+            room = self.rooms.get(call.room)
+            participant = room.participants.pop(call.sid, None) if room else None
+            call.room = ""
+        if room is None or participant is None:
+            return
+        self._room_event(room, "participant-leave", call.sid)
+        if participant.end_on_exit or not room.participants:
+            self._end_room(room)
+
+    def _end_room(self, room: Room) -> None:
+        with self.lock:
+            others = [self.legs[sid] for sid in list(room.participants) if sid in self.legs]
+            room.participants.clear()
+            self.rooms.pop(room.name, None)
+        for other in others:
+            other.room = ""
+            self._room_event(room, "participant-leave", other.sid)
+        self._room_event(room, "conference-end", "")
+        for other in others:
+            self._after_dial(other)
+
+    def _after_dial(self, leg: Call) -> None:
+        verbs, leg.after_dial = leg.after_dial, []
+        following = self._run(leg, verbs, [])
+        if following is None:
+            self._finish(leg)
+        elif isinstance(following, tuple):
+            self.follow(leg, following[0], following[1], [], 20)
+
+    def _room_event(self, room: Room, event: str, call_sid: str) -> None:
+        room.events.append((event, call_sid))
+        if not room.callback:
+            return
+        params = {
+            "AccountSid": self.account_sid,
+            "ConferenceSid": room.sid,
+            "FriendlyName": room.name,
+            "StatusCallbackEvent": event,
+            "SequenceNumber": str(len(room.events)),
+        }
+        if call_sid:
+            participant = room.participants.get(call_sid)
+            params.update(
+                CallSid=call_sid,
+                Muted="true" if participant and participant.muted else "false",
+                Hold="true" if participant and participant.hold else "false",
+            )
+        response = self.post(room.callback, params)
+        assert response.status_code == 200, (response.status_code, room.callback, event)
+
+    def participant(self, room_name: str, call_sid: str) -> Participant | None:
+        room = self.rooms.get(room_name)
+        return room.participants.get(call_sid) if room else None
+
+    def in_room(self, room_name: str) -> set[str]:
+        room = self.rooms.get(room_name)
+        return set(room.participants) if room else set()
+
+    # --- The REST side ---
+
+    def start_rest(self) -> LoopbackRest:
+        """Serve the REST API on 127.0.0.1 (a free port) until `stop_rest`."""
+        self.rest = LoopbackRest(self)
+        if isinstance(self.transport, HttpTransport):
+            self._worker = threading.Thread(target=self._work, daemon=True)
+            self._worker.start()
+        return self.rest
+
+    def stop_rest(self) -> None:
+        if self.rest is not None:
+            self.rest.close()
+        if self._worker is not None:
+            self.actions.put(_STOP)
+            self._worker.join(timeout=10)
+            self._worker = None
+
+    def later(self, action: Callable[[], None]) -> None:
+        self.actions.put(action)
+
+    def settle(self, max_actions: int = 100) -> int:
+        """Run what the REST requests asked for (and what that asked for), in order; returns
+        how many actions ran. Test-client transport only (over HTTP the worker runs them)."""
+        assert self._worker is None, "over HTTP the worker runs the provider's actions"
+        ran = 0
+        while ran < max_actions:
+            try:
+                action = self.actions.get_nowait()
+            except queue.Empty:
+                return ran
+            action()
+            ran += 1
+        raise AssertionError("the provider's actions do not settle")
+
+    def drain_local(self) -> None:
+        if self._worker is None and self.rest is not None:
+            self.settle()
+
+    def _work(self) -> None:
+        while True:
+            action = self.actions.get()
+            if action is _STOP:
+                return
+            try:
+                action()
+            except BaseException as exc:
+                self.errors.append(exc)
+
+    # What the REST requests do (run by `settle` or the worker).
+
+    def redirect(self, leg: Call, url: str) -> None:
+        if leg.ended:
+            return
+        self.leave_room(leg)
+        leg.pending, leg.on_hold = None, False
+        self.follow(leg, self._url(url), leg.params(), [], 20)
+
+    def end(self, leg: Call) -> None:
+        if leg.ended:
+            return
+        leg.ended, leg.on_hold, leg.pending = True, False, None
+        self.post_status(leg, "completed")
+        self.leave_room(leg)
+
+    def dial_out(self, leg: Call, url: str) -> None:
+        self.post_status(leg, "ringing")
+        outcome = self.answers.get(leg.called, "answer")
+        if outcome != "answer":
+            leg.ended = True
+            self.post_status(leg, outcome)
+            return
+        self.post_status(leg, "in-progress")
+        self.follow(leg, self._url(url), leg.params(), [], 20)
+
+    def hang_up_leg(self, sid: str) -> None:
+        """The person on leg `sid` hangs up (the agent puts their phone down)."""
+        leg = self.legs[sid]
+        leg.ended, leg.on_hold, leg.pending = True, False, None
+        self.leave_room(leg)
+        self.post_status(leg, "completed")
+        self.drain_local()
+
+
+_STOP: Callable[[], None] = lambda: None  # noqa: E731 - a sentinel the worker stops at
+
+
+class LoopbackRest:
+    """The provider's REST API on loopback (see the module docstring)."""
+
+    def __init__(self, provider: FakeTwimlProvider) -> None:
+        self.provider = provider
+        self.requests: list[RestRequest] = []
+        self.down = False  # answer 503 to everything (the provider is having an outage)
+        handler = type("Handler", (_RestHandler,), {"rest": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def made(self, method: str, path_end: str) -> list[RestRequest]:
+        """The recorded requests of `method` whose path ends with `path_end`."""
+        return [r for r in self.requests if r.method == method and r.path.endswith(path_end)]
+
+    def handle(self, method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        provider = self.provider
+        root = f"/2010-04-01/Accounts/{provider.account_sid}"
+        parts = urlsplit(path)
+        if not parts.path.startswith(root):
+            return 404, {"code": 20404, "message": "not found"}
+        rest_path = parts.path[len(root) :]
+        query = dict(parse_qsl(parts.query))
+        with provider.lock:
+            self.requests.append(RestRequest(method, rest_path, form, query))
+        if self.down:
+            return 503, {"code": 20503, "message": "Service unavailable"}
+        segments = [unquote(s) for s in rest_path.strip("/").split("/")]
+        if method == "POST" and segments == ["Calls.json"]:
+            return self._place_call(form)
+        if method == "POST" and len(segments) == 2 and segments[0] == "Calls":
+            return self._update_call(segments[1].removesuffix(".json"), form)
+        if method == "GET" and segments == ["Conferences.json"]:
+            room = provider.rooms.get(query.get("FriendlyName", ""))
+            found = [room] if room is not None and room.participants else []
+            return 200, {
+                "conferences": [
+                    {"sid": r.sid, "friendly_name": r.name, "status": "in-progress"} for r in found
+                ]
+            }
+        if method == "POST" and len(segments) == 4 and segments[2] == "Participants":
+            return self._update_participant(segments[1], segments[3].removesuffix(".json"), form)
+        return 404, {"code": 20404, "message": f"no such resource {rest_path}"}
+
+    def _place_call(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        provider = self.provider
+        for name in ("To", "From", "Url"):
+            if not form.get(name):
+                return 400, {"code": 21201, "message": f"No '{name}' number is specified"}
+        leg = Call(
+            provider,
+            f"CA{next(_sids):032d}",
+            caller=form["From"],
+            called=form["To"],
+            direction="outbound-api",
+            status_callback=form.get("StatusCallback", ""),
+        )
+        with provider.lock:
+            provider.legs[leg.sid] = leg
+        provider.later(lambda: provider.dial_out(leg, form["Url"]))
+        return 201, {"sid": leg.sid, "status": "queued", "to": leg.called, "from": leg.caller}
+
+    def _update_call(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        provider = self.provider
+        leg = provider.legs.get(sid)
+        if leg is None:
+            return 404, {"code": 20404, "message": f"The requested resource {sid} was not found"}
+        if leg.ended:
+            return 400, {"code": 21220, "message": "Call is not in-progress. Cannot redirect."}
+        if form.get("Status") == "completed":
+            provider.later(lambda: provider.end(leg))
+        elif form.get("Url"):
+            provider.later(lambda: provider.redirect(leg, form["Url"]))
+        else:
+            return 400, {"code": 21218, "message": "Invalid call update"}
+        return 200, {"sid": sid, "status": "in-progress"}
+
+    def _update_participant(
+        self, room_sid: str, call_sid: str, form: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        provider = self.provider
+        with provider.lock:
+            room = next((r for r in provider.rooms.values() if r.sid == room_sid), None)
+            participant = room.participants.get(call_sid) if room else None
+            if participant is None:
+                return 404, {"code": 20404, "message": "participant not found"}
+            if "Hold" in form:
+                participant.hold = form["Hold"] == "true"
+            if "Muted" in form:
+                participant.muted = form["Muted"] == "true"
+            participant.updates.append(dict(form))
+        return 200, {"call_sid": call_sid, "hold": participant.hold, "muted": participant.muted}
+
+
+class _RestHandler(BaseHTTPRequestHandler):
+    rest: LoopbackRest
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def _authorized(self) -> bool:
+        provider = self.rest.provider
+        expected = base64.b64encode(
+            f"{provider.account_sid}:{provider.auth_token}".encode()
+        ).decode()
+        return self.headers.get("Authorization", "") == f"Basic {expected}"
+
+    def _answer(self, status: int, data: dict[str, Any]) -> None:
+        body = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        form = dict(parse_qsl(self.rfile.read(length).decode())) if length else {}
+        if not self._authorized():
+            self._answer(401, {"code": 20003, "message": "Authenticate"})
+            return
+        status, data = self.rest.handle(method, self.path, form)
+        self._answer(status, data)
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
