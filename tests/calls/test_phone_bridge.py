@@ -9,6 +9,7 @@ through the test client, and its REST side on loopback, which the inbox's api_ba
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from teamline.calls.actions import (
     do_set_call_held,
     do_set_call_muted,
 )
+from teamline.calls.control import control_for
 from teamline.calls.models import Call, CallState
 from teamline.calls.queries import ringing_calls_for
 from teamline.connectors.models import WebhookEvent
@@ -38,7 +40,7 @@ from teamline.core.testing import create_agent, create_customer, create_team
 from teamline.customers.actions import do_add_identity
 from teamline.routing.models import WorkItem, WorkState
 from teamline.selfservice.models import VoiceCall
-from tests.connectors.fake_twiml import FakeTwimlProvider
+from tests.connectors.fake_twiml import FakeTwimlProvider, HttpTransport
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +129,7 @@ def agent_legs(phone) -> list[str]:
     return [sid for sid, leg in phone.legs.items() if leg.direction == "outbound-api"]
 
 
-# --- The whole call -------------------------------------------------------------------------------
+# --- The whole call ---
 
 
 def test_a_caller_in_line_is_bridged_to_the_agent_who_accepts_and_wraps_up_after(
@@ -295,7 +297,7 @@ def test_a_caller_who_hangs_up_while_the_agents_phone_rings_stops_the_ringing(
     assert rest.made("POST", f"/Calls/{leg}.json")[-1].form == {"Status": "completed"}
 
 
-# --- What accepting needs -------------------------------------------------------------------------
+# --- What accepting needs ---
 
 
 def test_an_agent_without_a_phone_number_cannot_accept_a_phone_call(phone, rest, oslo):
@@ -361,7 +363,7 @@ def test_a_provider_that_refuses_hold_leaves_the_call_active(phone, rest, kari, 
     assert live.state == CallState.ACTIVE
 
 
-# --- Provider retries and forgeries ---------------------------------------------------------------
+# --- Provider retries and forgeries ---
 
 
 def test_provider_retries_of_every_bridge_step_change_nothing(phone, rest, kari, oslo, client):
@@ -435,3 +437,101 @@ def test_a_stale_or_foreign_agent_leg_is_hung_up_and_changes_nothing(phone, rest
     assert status.status_code == 200
     live.refresh_from_db()
     assert live.state == CallState.CONNECTING
+
+
+# --- Around the bridge ---
+
+
+def test_a_released_call_keeps_the_caller_on_hold_in_the_room_and_drops_the_agents_leg(
+    phone, rest, kari, oslo
+):
+    # What a transfer does to the media: the agent's leg goes, the caller stays, on hold.
+    caller, live = ringing_for(kari, oslo, phone)
+    do_accept_call(live, actor=kari)
+    phone.settle()
+    live.refresh_from_db()
+    leg = live.agent_call_sid
+
+    control_for(live).released(live)
+    phone.settle()
+
+    assert phone.legs[leg].ended
+    assert phone.in_room(live.conference_name) == {caller.sid}
+    assert phone.participant(live.conference_name, caller.sid).hold
+    live.refresh_from_db()
+    # The dropped leg's final status is not the agent hanging up on the caller.
+    assert live.state == CallState.ACTIVE and live.agent_call_sid == ""
+    assert not caller.ended
+
+
+def test_a_caller_who_hangs_up_in_line_ends_the_call_as_an_abandonment(phone, rest, oslo):
+    english(NORA, oslo)
+    caller = phone.call(NORA, inputs=["0"])  # nobody online: in line
+
+    caller.hang_up()
+
+    live = Call.objects.get(provider_call_sid=caller.sid)
+    assert (live.state, live.end_reason) == (
+        CallState.ENDED,
+        "the caller hung up while waiting (completed)",
+    )
+    assert WorkItem.objects.get(pk=live.work_item_id).state == WorkState.ABANDONED
+    assert rest.requests == []
+
+
+def test_asking_for_a_callback_from_the_line_ends_the_call_the_callback_comes_later(
+    phone, rest, oslo
+):
+    english(NORA, oslo)
+    caller = phone.call(NORA, inputs=["0"])
+
+    caller.keep_waiting("9")
+
+    live = Call.objects.get(provider_call_sid=caller.sid)
+    assert (live.state, live.end_reason) == (
+        CallState.ENDED,
+        "the caller asked to be called back",
+    )
+    assert WorkItem.objects.get(pk=live.work_item_id).state == WorkState.QUEUED
+
+
+# --- Over HTTP ---
+
+
+def wait_for(check, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the provider did not get there in time"
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_http_the_provider_bridges_a_call_on_a_live_server(live_server, settings, oslo):
+    # The mode a browser test uses: signed webhooks over real HTTP, the provider acting on its
+    # own thread as soon as Teamline asks.
+    settings.PUBLIC_URL = live_server.url
+    kari = agent("kari", oslo, KARI_PHONE)
+    english(NORA, oslo)
+    inbox = Inbox(name="Nordlys phone", kind="voice", default_team=oslo)
+    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
+    inbox.save()
+    provider = FakeTwimlProvider(
+        None, inbox, AUTH_TOKEN, host=live_server.url, transport=HttpTransport()
+    )
+    rest = provider.start_rest()
+    inbox.config = {"language": "en", "from_number": BRAND_NUMBER, "api_base": rest.url}
+    inbox.save()
+    try:
+        caller = provider.call(NORA, inputs=["0"])
+        live = Call.objects.get(provider_call_sid=caller.sid)
+
+        do_accept_call(live, actor=kari)
+
+        wait_for(lambda: Call.objects.get(pk=live.pk).state == CallState.ACTIVE)
+        caller.hang_up()
+        wait_for(lambda: Call.objects.get(pk=live.pk).state == CallState.ENDED)
+        wait_for(lambda: provider.actions.empty())
+        assert provider.errors == []
+        assert provider.in_room(live.conference_name) == set()
+    finally:
+        provider.stop_rest()

@@ -83,7 +83,9 @@ def _inbox(call: Call) -> Inbox:
 
 
 def _room_sid(inbox: Inbox, call: Call) -> str:
-    sid = call.conference_sid or voice_rest.find_conference(inbox, call.conference_name)
+    """The SID of the call's room now: asked of the provider, as a room that emptied (a caller
+    re-bridged after a missed agent) comes back with a new SID under the same name."""
+    sid = voice_rest.find_conference(inbox, call.conference_name)
     if not sid:
         raise InvalidInput("The call is not connected at the phone provider yet.")
     return sid
@@ -135,7 +137,7 @@ class PhoneControl:
         Call.objects.filter(pk=call.pk).update(agent_call_sid="", agent_joined_at=None)
         call.agent_call_sid, call.agent_joined_at = "", None
         try:
-            room = call.conference_sid or voice_rest.find_conference(inbox, call.conference_name)
+            room = voice_rest.find_conference(inbox, call.conference_name)
             if room:
                 voice_rest.update_participant(inbox, room, call.provider_call_sid, hold=True)
         except voice_rest.VoiceProviderError as exc:
