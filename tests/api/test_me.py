@@ -64,3 +64,31 @@ def test_a_user_without_an_agent_profile_still_has_a_presence(api_client_for):
     response = client.put("/api/v1/me/presence", {"presence": "busy"}, "application/json")
     assert response.status_code == 200
     assert response.json()["presence"] == "busy"
+
+
+def test_an_agent_sets_where_their_phone_calls_ring(world, api_client_for):
+    kari = api_client_for(world.kari)
+
+    response = kari.put(
+        "/api/v1/me/call-endpoint",
+        {"phone_number": "+47 900 00 009", "call_via": "phone"},
+        "application/json",
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "phone_number": "+4790000009",
+        "call_via": "phone",
+        "endpoint": "+4790000009",
+    }
+    assert profile_of(world.kari).phone_number == "+4790000009"
+
+
+def test_a_number_that_cannot_be_dialled_is_400_with_the_reason(world, api_client_for):
+    response = api_client_for(world.kari).put(
+        "/api/v1/me/call-endpoint", {"phone_number": "900 00 009"}, "application/json"
+    )
+
+    assert response.status_code == 400
+    assert "country code" in response.json()["detail"]
+    assert profile_of(world.kari).phone_number == ""

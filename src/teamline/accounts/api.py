@@ -1,4 +1,5 @@
-"""The caller in the JSON API (/me): who am I, my presence, my personal access tokens.
+"""The caller in the JSON API (/me): who am I, my presence, where my phone calls ring, my
+personal access tokens.
 
 Token secrets are shown once, in the answer that creates them; lists show only the prefix.
 Token ids go through access_api_token (someone else's token answers 404; admins may revoke any).
@@ -19,9 +20,10 @@ from .actions import (
     do_create_api_token,
     do_ensure_agent_profile,
     do_revoke_api_token,
+    do_set_call_endpoint,
     do_set_presence,
 )
-from .models import AgentProfile, ApiToken, Presence, Role, User
+from .models import AgentProfile, ApiToken, CallVia, Presence, Role, User
 from .queries import access_api_token, profile_of, tokens_of
 
 router = Router(tags=["me"])
@@ -46,6 +48,26 @@ class MeOut(Schema):
 
 class PresenceIn(Schema):
     presence: Presence
+
+
+class CallEndpointIn(Schema):
+    phone_number: str = text_field(
+        max_length=40,
+        blank=True,
+        default="",
+        description="Your number with its country code (+4790000000); may be empty with client.",
+    )
+    call_via: CallVia = Field(
+        CallVia.PHONE,
+        description="phone: ring your number; client: the provider's softphone "
+        "(client:<your username>).",
+    )
+
+
+class CallEndpointOut(Schema):
+    phone_number: str
+    call_via: CallVia
+    endpoint: str = Field(description="What the provider dials when you accept a phone call.")
 
 
 class TokenIn(Schema):
@@ -122,6 +144,27 @@ def set_presence(request: HttpRequest, payload: PresenceIn) -> Any:
     do_ensure_agent_profile(actor)
     do_set_presence(actor, payload.presence, actor=actor)
     return present_me(actor)
+
+
+@router.put(
+    "/call-endpoint",
+    response={200: CallEndpointOut, **errors(400, 422)},
+    summary="Set where my phone calls ring",
+    operation_id="set_call_endpoint",
+)
+def set_call_endpoint(request: HttpRequest, payload: CallEndpointIn) -> Any:
+    """When you accept a phone call, the provider rings your phone number (E.164, checked) or,
+    with `call_via` client, the provider's softphone signed in as your username. 400 with the
+    reason for a number that cannot be dialled."""
+    actor = _actor(request)
+    profile = do_set_call_endpoint(
+        actor, phone_number=payload.phone_number, call_via=payload.call_via, actor=actor
+    )
+    return {
+        "phone_number": profile.phone_number,
+        "call_via": profile.call_via,
+        "endpoint": profile.call_endpoint,
+    }
 
 
 @router.get(
