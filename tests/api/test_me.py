@@ -85,10 +85,20 @@ def test_an_agent_sets_where_their_phone_calls_ring(world, api_client_for):
 
 
 def test_a_number_that_cannot_be_dialled_is_400_with_the_reason(world, api_client_for):
-    response = api_client_for(world.kari).put(
-        "/api/v1/me/call-endpoint", {"phone_number": "900 00 009"}, "application/json"
+    kari = api_client_for(world.kari)
+
+    not_in_plan = kari.put(
+        "/api/v1/me/call-endpoint",
+        {"phone_number": "+47 12", "call_via": "phone"},
+        "application/json",
+    )
+    no_country = kari.put(
+        "/api/v1/me/call-endpoint",
+        {"phone_number": "900 00 009", "call_via": "phone"},
+        "application/json",
     )
 
-    assert response.status_code == 400
-    assert "country code" in response.json()["detail"]
+    assert not_in_plan.status_code == 400
+    assert "not a valid phone number" in not_in_plan.json()["detail"]
+    assert no_country.status_code == 422  # the schema wants E.164
     assert profile_of(world.kari).phone_number == ""

@@ -51,14 +51,16 @@ class PresenceIn(Schema):
 
 
 class CallEndpointIn(Schema):
-    phone_number: str = text_field(
+    phone_number: str = Field(
+        ...,
         max_length=40,
-        blank=True,
-        default="",
-        description="Your number with its country code (+4790000000); may be empty with client.",
+        pattern=r"^(\+[0-9][0-9 ().-]{2,38})?$",
+        json_schema_extra={"format": "phone"},
+        description="Your number with its country code (+4790000000), valid in its numbering "
+        "plan (a 400 if not); may be empty with client.",
     )
     call_via: CallVia = Field(
-        CallVia.PHONE,
+        ...,
         description="phone: ring your number; client: the provider's softphone "
         "(client:<your username>).",
     )
