@@ -38,9 +38,10 @@ from django.utils import timezone
 from teamline.accounts.models import AgentProfile, User
 from teamline.connectors import voice_rest
 from teamline.connectors.voice import CallRequest, Dial, Hangup, Script
+from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import Inbox
 from teamline.core.errors import InvalidInput
-from teamline.routing.transfers import return_to_line
+from teamline.routing.transfers import return_to_line, route_returned
 
 from .actions import _move, do_end_call, do_mark_call_connected
 from .models import Call, CallMedium, CallState
@@ -217,7 +218,7 @@ def answer_agent_leg(inbox: Inbox, request: CallRequest, *, now: datetime) -> Sc
     parsed = _agent_step(request.step)
     call = None
     if parsed is not None:
-        call = Call.objects.filter(pk=parsed[0], inbox=inbox, medium=CallMedium.PHONE).first()
+        call = _settled(parsed[0], inbox)
     current = (
         call is not None and bool(call.agent_call_sid) and call.agent_call_sid == request.call_sid
     )
@@ -267,12 +268,15 @@ def _unanswered_reason(status: str) -> str:
 
 def do_requeue_unanswered_call(call: Call, *, reason: str, now: datetime | None = None) -> Call:
     """The agent accepted but their leg never joined: the call waits again (state waiting, no
-    agent, no agent leg) and its conversation goes back in line with its original place for the
-    next agent (routing.transfers.return_to_line). Records `call` (unanswered) and
-    `unassigned`; emits call.updated and assignment.changed after commit."""
+    agent, no agent leg) and its conversation goes back in line with its original place
+    (routing.transfers.return_to_line), in one transaction; then routing looks for the next
+    agent (that one left out of this decision). Locks the conversation, then the call row.
+    Records `call` (unanswered) and `unassigned`; emits call.updated and assignment.changed
+    after commit."""
     now = now or timezone.now()
     agent_id = call.agent_id
     with transaction.atomic():
+        lock_conversation(call.conversation_id)
         waiting = _move(
             call,
             from_states=[CallState.CONNECTING],
@@ -285,9 +289,25 @@ def do_requeue_unanswered_call(call: Call, *, reason: str, now: datetime | None 
             agent_endpoint="",
             agent_joined_at=None,
         )
-    if agent_id is not None:
-        return_to_line(waiting.conversation_id, agent_id=agent_id, reason=reason, now=now)
+        returned = agent_id is not None and return_to_line(
+            call.conversation_id, agent_id=agent_id, reason=reason, now=now
+        )
+    if returned and agent_id is not None:
+        route_returned(call.conversation_id, exclude=agent_id, now=now)
     return waiting
+
+
+def _settled(call_id: int, inbox: Inbox) -> Call | None:
+    """The phone call `call_id` of `inbox` once no transaction is changing it: an agent's
+    accept (which places the leg and stores its SID) may still be committing when the
+    provider's first request about that leg arrives, so this waits for it (a row lock on
+    PostgreSQL, the write lock of an IMMEDIATE transaction on SQLite) and reads it afresh."""
+    with transaction.atomic():
+        return (
+            Call.objects.select_for_update()
+            .filter(pk=call_id, inbox=inbox, medium=CallMedium.PHONE)
+            .first()
+        )
 
 
 def record_conference_event(inbox: Inbox, request: CallRequest, *, now: datetime) -> None:
@@ -299,7 +319,7 @@ def record_conference_event(inbox: Inbox, request: CallRequest, *, now: datetime
     match = _ROOM.match(request.conference_name)
     if match is None:
         return
-    call = Call.objects.filter(pk=int(match.group(1)), inbox=inbox, medium=CallMedium.PHONE).first()
+    call = _settled(int(match.group(1)), inbox)
     if call is None or not call.is_live:
         return
     room = request.conference_sid

@@ -841,7 +841,8 @@ def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) 
       `abandoned`, the timeline records the time waited, and the conversation the call started
       is resolved (one that waited before the call goes back to its own channel kind and
       queue).
-    Locks the conversation (after the call rows); the agent's wrap-up is set after commit."""
+    Locks the conversation, then the call rows; the agent's wrap-up is set and a ringing agent
+    leg hung up after commit."""
     call = VoiceCall.objects.filter(inbox=inbox, call_sid=request.call_sid).first()
     if call is None:
         return
@@ -850,27 +851,32 @@ def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) 
         VoiceCall.objects.filter(pk=call.pk, ended_at__isnull=True).update(status=status[:16])
         return
     freed: User | None = None
+    ringing_leg = ""
     with transaction.atomic():
         ended = VoiceCall.objects.filter(pk=call.pk, ended_at__isnull=True).update(
             status=status[:16], ended_at=now
         )
-        if not ended:
-            return
-        live = phone_call_of(inbox, call.call_sid)
-        if live is not None:
-            _end_live_call(inbox, live, status, now)
-        if call.callback_requested or call.conversation_id is None or call.work_item_id is None:
+        if not ended or call.conversation_id is None:
             return
         conv = lock_conversation(call.conversation_id)
-        if live is not None and live.agent_id is not None:
+        live = phone_call_of(inbox, call.call_sid)
+        if live is not None:
+            ringing_leg = _end_live_call(live, status, now)
+        if call.callback_requested or call.work_item_id is None:
+            pass
+        elif live is not None and live.agent_id is not None:
             freed = _after_the_call(conv, call, live, now)
         elif waits_in_line(call.work_item_id) and call.queued_at is not None:
             _abandoned(conv, call, now)
+    # The caller's leg ending ends the room, and with it an agent leg that was in it; one still
+    # ringing is hung up here.
+    end_leg_quietly(inbox, ringing_leg)
     if freed is not None:
         agent_freed(freed, channel_kind="voice", now=now)
 
 
-def _end_live_call(inbox: Inbox, live: Call, status: str, now: datetime) -> None:
+def _end_live_call(live: Call, status: str, now: datetime) -> str:
+    """End the caller's live Call; returns the agent leg still ringing for it, if any."""
     if live.state == CallState.WAITING:
         reason = f"the caller hung up while waiting ({status})"
     elif live.state == CallState.CONNECTING:
@@ -879,9 +885,7 @@ def _end_live_call(inbox: Inbox, live: Call, status: str, now: datetime) -> None
         reason = f"the caller hung up ({status})"
     ringing_leg = live.agent_call_sid if live.state == CallState.CONNECTING else ""
     do_end_call(live, reason=reason, now=now)
-    # The caller's leg ending ends the room, and with it an agent leg that was in it; one still
-    # ringing is hung up here.
-    end_leg_quietly(inbox, ringing_leg)
+    return ringing_leg
 
 
 def _after_the_call(conv: Conversation, call: VoiceCall, live: Call, now: datetime) -> User | None:
