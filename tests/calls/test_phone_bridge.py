@@ -132,6 +132,7 @@ def agent_legs(phone) -> list[str]:
 # --- The whole call ---
 
 
+@pytest.mark.integration
 def test_a_caller_in_line_is_bridged_to_the_agent_who_accepts_and_wraps_up_after(
     phone, rest, kari, oslo
 ):
@@ -206,6 +207,7 @@ def test_a_caller_in_line_is_bridged_to_the_agent_who_accepts_and_wraps_up_after
     ]
 
 
+@pytest.mark.integration
 def test_an_agent_phone_that_does_not_answer_sends_the_call_back_in_line_keeping_its_place(
     phone, rest, kari, oslo
 ):
@@ -326,6 +328,7 @@ def test_a_softphone_agent_is_rung_on_the_providers_client(phone, rest, oslo):
     assert placed.form["To"] == "client:kari"
 
 
+@pytest.mark.integration
 def test_a_provider_that_is_down_at_accept_leaves_the_call_ringing_with_a_clear_error(
     phone, rest, kari, oslo
 ):
@@ -366,6 +369,7 @@ def test_a_provider_that_refuses_hold_leaves_the_call_active(phone, rest, kari, 
 # --- Provider retries and forgeries ---
 
 
+@pytest.mark.integration
 def test_provider_retries_of_every_bridge_step_change_nothing(phone, rest, kari, oslo, client):
     caller, live = ringing_for(kari, oslo, phone)
     do_accept_call(live, actor=kari)
@@ -535,3 +539,33 @@ def test_over_http_the_provider_bridges_a_call_on_a_live_server(live_server, set
         assert provider.in_room(live.conference_name) == set()
     finally:
         provider.stop_rest()
+
+
+def test_when_the_room_ends_before_the_callers_status_arrives_it_is_still_the_caller_who_hung_up(
+    phone, rest, kari, oslo
+):
+    caller, live = ringing_for(kari, oslo, phone)
+    do_accept_call(live, actor=kari)
+    phone.settle()
+    live.refresh_from_db()
+
+    # The caller leaves the room, the room ends, Kari's leg drops and its status comes in
+    # before the caller's own status callback.
+    caller.hang_up(room_first=True)
+
+    live.refresh_from_db()
+    assert (live.state, live.end_reason) == (CallState.ENDED, "the caller hung up")
+    assert rest.made("POST", f"/Calls/{caller.sid}.json")[-1].form != {"Status": "completed"}
+    assert AgentProfile.objects.get(user=kari).wrap_up_until is not None
+
+
+def test_ending_a_call_whose_caller_is_already_gone_still_ends_it(phone, rest, kari, oslo):
+    caller, live = ringing_for(kari, oslo, phone)
+    do_accept_call(live, actor=kari)
+    phone.settle()
+    live.refresh_from_db()
+    phone.legs[caller.sid].ended = True  # gone at the provider; its status not here yet
+
+    ended = do_end_call(live, reason="ended by the agent", actor=kari, hang_up=True)
+
+    assert ended is not None and ended.state == CallState.ENDED

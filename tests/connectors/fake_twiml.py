@@ -155,9 +155,12 @@ class Call:
             **extra,
         }
 
-    def hang_up(self, status: str = "completed", **extra: str) -> Any:
-        """The caller hangs up: the provider's final status callback (after the leg left its
-        room, if it was in one: the room's events come after)."""
+    def hang_up(self, status: str = "completed", *, room_first: bool = False, **extra: str) -> Any:
+        """The caller hangs up: the provider's final status callback, then (if the leg was in
+        a room) the room's events and what they do to the others in it; `room_first`: the
+        other way round (the provider does not promise an order)."""
+        if room_first:
+            self.provider.leave_room(self)
         response = self.provider.post_status(self, status, **extra)
         self.provider.leave_room(self)
         self.ended, self.on_hold, self.pending = True, False, None

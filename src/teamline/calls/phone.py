@@ -167,6 +167,9 @@ class PhoneControl:
         inbox = _inbox(call)
         try:
             voice_rest.end_call(inbox, call.provider_call_sid)
+        except voice_rest.VoiceProviderRefused as exc:
+            # "Not in progress": the caller is already gone (their status is on its way).
+            logger.info("caller's leg %s already over: %s", call.provider_call_sid, exc)
         except voice_rest.VoiceProviderError as exc:
             raise _provider_failed(exc, "end") from exc
         end_leg_quietly(inbox, call.agent_call_sid)
@@ -312,15 +315,25 @@ def _settled(call_id: int, inbox: Inbox) -> Call | None:
 
 def record_conference_event(inbox: Inbox, request: CallRequest, *, now: datetime) -> None:
     """`ivr/conference`: a leg joined the call's room. When both the caller's and the current
-    agent leg are in, the call is connected (once: the move is conditional). Other events
-    (leave, start, end, hold) change nothing: the legs' status callbacks say when a call ends."""
-    if request.conference_event != "participant-join" or not request.call_sid:
+    agent leg are in, the call is connected (once: the move is conditional). The caller leaving
+    the room while talking means they hung up (they only leave it otherwise when an accept
+    redirects them, while connecting): the call ends at once, so an agent leg the room's end
+    drops is not taken for the agent hanging up. Other events change nothing: the legs' status
+    callbacks say when a call ends."""
+    if request.conference_event not in ("participant-join", "participant-leave"):
         return
     match = _ROOM.match(request.conference_name)
-    if match is None:
+    if match is None or not request.call_sid:
         return
     call = _settled(int(match.group(1)), inbox)
     if call is None or not call.is_live:
+        return
+    if request.conference_event == "participant-leave":
+        if request.call_sid == call.provider_call_sid and call.state in (
+            CallState.ACTIVE,
+            CallState.HELD,
+        ):
+            do_end_call(call, reason="the caller hung up", now=now)
         return
     room = request.conference_sid
     with transaction.atomic():
