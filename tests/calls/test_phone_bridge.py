@@ -26,10 +26,12 @@ from teamline.calls.actions import (
 )
 from teamline.calls.control import control_for
 from teamline.calls.models import Call, CallState
+from teamline.calls.phone import do_invite_expert_to_call
 from teamline.calls.queries import ringing_calls_for
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import (
     Conversation,
+    ConversationParticipant,
     Inbox,
     Status,
     TimelineEvent,
@@ -39,6 +41,7 @@ from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_agent, create_customer, create_team
 from teamline.customers.actions import do_add_identity
 from teamline.routing.models import WorkItem, WorkState
+from teamline.routing.transfers import do_leave_conversation
 from teamline.selfservice.models import VoiceCall
 from tests.connectors.fake_twiml import FakeTwimlProvider, HttpTransport
 
@@ -569,3 +572,84 @@ def test_ending_a_call_whose_caller_is_already_gone_still_ends_it(phone, rest, k
     ended = do_end_call(live, reason="ended by the agent", actor=kari, hang_up=True)
 
     assert ended is not None and ended.state == CallState.ENDED
+
+
+# --- Experts ---
+
+
+def expert(username: str, team, number: str = ""):
+    user = create_agent(username, team=team, presence="available")
+    AgentProfile.objects.filter(user=user).update(expert_available=True)
+    if number:
+        do_set_call_endpoint(user, phone_number=number, call_via="phone", actor=user)
+    return user
+
+
+def test_an_expert_invited_into_a_phone_call_rings_into_the_room_as_a_third_leg(
+    phone, rest, kari, oslo
+):
+    caller, live = ringing_for(kari, oslo, phone)
+    do_accept_call(live, actor=kari)
+    phone.settle()
+    live.refresh_from_db()
+    siri = expert("siri", oslo, "+4790000007")
+
+    participant = do_invite_expert_to_call(live, actor=kari, expert=siri)
+
+    assert participant.user == siri and participant.left_at is None
+    placed = rest.made("POST", "/Calls.json")[-1]
+    assert placed.form["To"] == "+4790000007"
+    assert placed.form["Url"] == phone.prefix + f"agent/{live.pk}/expert/{siri.pk}"
+    phone.settle()
+    siri_leg = agent_legs(phone)[-1]
+    room = live.conference_name
+    assert phone.in_room(room) == {caller.sid, live.agent_call_sid, siri_leg}
+    live.refresh_from_db()
+    assert live.state == CallState.ACTIVE and live.agent_call_sid != siri_leg
+
+    caller.hang_up()  # the room ends with the caller: every leg in it
+
+    assert phone.legs[siri_leg].ended and phone.legs[live.agent_call_sid].ended
+
+
+def test_an_expert_without_a_phone_number_is_not_invited_into_a_call(phone, rest, kari, oslo):
+    _caller, live = ringing_for(kari, oslo, phone)
+    do_accept_call(live, actor=kari)
+    phone.settle()
+    live.refresh_from_db()
+    placed = len(rest.made("POST", "/Calls.json"))
+    siri = expert("siri", oslo)
+
+    with pytest.raises(InvalidInput, match="Siri has no phone number in their profile"):
+        do_invite_expert_to_call(live, actor=kari, expert=siri)
+
+    assert not ConversationParticipant.objects.filter(user=siri).exists()
+    assert len(rest.made("POST", "/Calls.json")) == placed
+
+
+def test_only_the_agent_on_a_connected_call_invites_an_expert(phone, rest, kari, oslo):
+    _caller, live = ringing_for(kari, oslo, phone)
+    siri = expert("siri", oslo, "+4790000007")
+    with pytest.raises(InvalidInput, match="once the call is connected"):
+        do_invite_expert_to_call(live, actor=kari, expert=siri)
+    do_accept_call(live, actor=kari)
+    phone.settle()
+    live.refresh_from_db()
+    with pytest.raises(InvalidInput, match="Only the agent on the call"):
+        do_invite_expert_to_call(live, actor=siri, expert=siri)
+
+
+def test_an_expert_who_left_the_conversation_is_not_let_into_the_room(phone, rest, kari, oslo):
+    _caller, live = ringing_for(kari, oslo, phone)
+    do_accept_call(live, actor=kari)
+    phone.settle()
+    live.refresh_from_db()
+    siri = expert("siri", oslo, "+4790000007")
+    do_invite_expert_to_call(live, actor=kari, expert=siri)
+    do_leave_conversation(live.conversation, actor=siri)
+
+    phone.settle()  # her phone answers only now
+
+    siri_leg = agent_legs(phone)[-1]
+    assert phone.legs[siri_leg].ended
+    assert siri_leg not in phone.in_room(live.conference_name)

@@ -16,7 +16,9 @@ The room's events (`ivr/conference`: participant-join …) tell when both legs a
 (no answer, busy, failed) gives the call back to the line for the next agent, keeping its place
 (`do_requeue_unanswered_call`); one that ends during the talk (the agent hung up their phone)
 ends the call. Hold puts the customer's participant on hold (hold music), mute mutes the agent's
-participant, hang-up ends both legs.
+participant, hang-up ends both legs. An expert invited into a connected call
+(`do_invite_expert_to_call`) is a third leg: their phone rings into the same room
+(`agent/<call id>/expert/<user id>`) while they take part in the conversation.
 
 Every request here is the provider's documented REST (connectors/voice_rest.py); a provider
 that fails raises InvalidInput with what to do, so the action that asked rolls its state move
@@ -39,9 +41,9 @@ from teamline.accounts.models import AgentProfile, User
 from teamline.connectors import voice_rest
 from teamline.connectors.voice import CallRequest, Dial, Hangup, Script
 from teamline.conversations.locks import lock_conversation
-from teamline.conversations.models import Inbox
+from teamline.conversations.models import ConversationParticipant, Inbox, ParticipantRole
 from teamline.core.errors import InvalidInput
-from teamline.routing.transfers import return_to_line, route_returned
+from teamline.routing.transfers import do_invite_expert, return_to_line, route_returned
 
 from .actions import _move, do_end_call, do_mark_call_connected
 from .models import Call, CallMedium, CallState
@@ -204,33 +206,54 @@ def bridge_script(call: Call | None) -> Script:
     )
 
 
-def _agent_step(step: str) -> tuple[int, str] | None:
-    """(call id, rest) of `agent/<call id>[/status]`; None when the step is no such path."""
+def _agent_step(step: str) -> tuple[int, int | None, bool] | None:
+    """(call id, expert's user id or None, is a status callback) of `agent/<call id>[/status]`
+    or `agent/<call id>/expert/<user id>[/status]`; None when the step is no such path."""
     parts = step.split("/")
-    if len(parts) not in (2, 3) or parts[0] + "/" != AGENT_STEP or not parts[1].isdigit():
+    if parts[0] + "/" != AGENT_STEP or len(parts) < 2 or not _is_id(parts[1]):
         return None
-    if len(parts) == 3 and parts[2] != "status":
-        return None
-    return int(parts[1][:18]), (parts[2] if len(parts) == 3 else "")
+    rest = parts[2:]
+    status = bool(rest) and rest[-1] == "status"
+    if status:
+        rest = rest[:-1]
+    if not rest:
+        return int(parts[1]), None, status
+    if len(rest) == 2 and rest[0] == "expert" and _is_id(rest[1]):
+        return int(parts[1]), int(rest[1]), status
+    return None
+
+
+def _is_id(text: str) -> bool:
+    return text.isdigit() and 0 < len(text) <= 18
 
 
 def answer_agent_leg(inbox: Inbox, request: CallRequest, *, now: datetime) -> Script:
     """`agent/<call id>`: the agent answered their phone; their leg joins the call's room.
     `agent/<call id>/status`: the leg's status callback. A leg that is not the call's current
-    one (a stale retry, a forged id) is hung up and changes nothing."""
+    one (a stale retry, a forged id) is hung up and changes nothing. `agent/<call id>/expert/
+    <user id>`: an expert invited into the call answered; they join the room while they take
+    part in its conversation and the call is live (their status callbacks change nothing)."""
     parsed = _agent_step(request.step)
-    call = None
-    if parsed is not None:
-        call = _settled(parsed[0], inbox)
-    current = (
-        call is not None and bool(call.agent_call_sid) and call.agent_call_sid == request.call_sid
-    )
-    if parsed is not None and parsed[1] == "status":
-        if current and call is not None:
+    call = _settled(parsed[0], inbox) if parsed is not None else None
+    if parsed is None or call is None:
+        return Script((Hangup(),))
+    _call_id, expert_id, status = parsed
+    if expert_id is not None:
+        if status or not _expert_may_join(call, expert_id):
+            return Script((Hangup(),)) if not status else Script()
+        return _room_script(call)
+    current = bool(call.agent_call_sid) and call.agent_call_sid == request.call_sid
+    if status:
+        if current:
             record_agent_leg_status(call, request.call_status, now=now)
         return Script()
-    if not current or call is None or call.state not in (CallState.CONNECTING, CallState.ACTIVE):
+    if not current or call.state not in (CallState.CONNECTING, CallState.ACTIVE):
         return Script((Hangup(),))
+    return _room_script(call)
+
+
+def _room_script(call: Call) -> Script:
+    """A staff leg joins the call's room; leaving it does not end the room."""
     return Script(
         (
             Dial(
@@ -241,6 +264,55 @@ def answer_agent_leg(inbox: Inbox, request: CallRequest, *, now: datetime) -> Sc
             ),
         )
     )
+
+
+def _expert_may_join(call: Call, user_id: int) -> bool:
+    return call.state in (CallState.ACTIVE, CallState.HELD) and (
+        ConversationParticipant.objects.filter(
+            conversation_id=call.conversation_id,
+            user_id=user_id,
+            role=ParticipantRole.EXPERT,
+            left_at__isnull=True,
+        ).exists()
+    )
+
+
+def do_invite_expert_to_call(
+    call: Call, *, actor: User, expert: User | None = None, skill: str | None = None
+) -> ConversationParticipant:
+    """The agent on a phone call pulls an expert in: the expert joins the conversation
+    (routing.transfers.do_invite_expert: who may be invited, the note, the events) and their
+    phone (their agent profile's endpoint) rings into the call's room as a third leg. Only the
+    agent on a connected call may; an expert without an endpoint, or a provider that fails,
+    is an InvalidInput and nobody is invited. Locks the conversation (do_invite_expert)."""
+    if call.medium != CallMedium.PHONE:
+        raise InvalidInput("Only phone calls take a third leg.")
+    if call.state not in (CallState.ACTIVE, CallState.HELD):
+        raise InvalidInput("Invite an expert once the call is connected.")
+    if call.agent_id != actor.pk:
+        raise InvalidInput("Only the agent on the call can invite an expert to it.")
+    inbox = _inbox(call)
+    with transaction.atomic():
+        participant = do_invite_expert(call.conversation, actor=actor, expert=expert, skill=skill)
+        invited = participant.user
+        profile = AgentProfile.objects.select_related("user").filter(user=invited).first()
+        endpoint = profile.call_endpoint if profile is not None else ""
+        if not endpoint:
+            raise InvalidInput(
+                f"{invited.name} has no phone number in their profile to join calls."
+            )
+        step = f"{AGENT_STEP}{call.pk}/expert/{invited.pk}"
+        try:
+            voice_rest.place_call(
+                inbox,
+                to=endpoint,
+                url=voice_rest.webhook_url(inbox, step),
+                status_callback=voice_rest.webhook_url(inbox, f"{step}/status"),
+                timeout_seconds=AGENT_RING_SECONDS,
+            )
+        except voice_rest.VoiceProviderError as exc:
+            raise _provider_failed(exc, "add the expert to") from exc
+    return participant
 
 
 def record_agent_leg_status(call: Call, status: str, *, now: datetime) -> None:
