@@ -25,7 +25,11 @@ Each caller follows a plan drawn from ``--seed`` and does what Twilio does for t
     [25 %: POST <Gather> Digits=1     balance and data left   → two <Say>s + the menu again
       (8-15 s)]
     POST <Gather> Digits=0            talk to your team       → position, wait, <Gather>,
-                                                                <Pause 30>, <Redirect>
+                                                                <Pause 30>, <Redirect>; or, when
+                                                                an agent was given the call,
+                                                                "<name> will answer" (it rings;
+                                                                nobody answers here, the caller
+                                                                hangs up while it rings)
     POST <Redirect> × 1-6             the hold loop: one announcement every 30-60 s
       then 20 %: POST <hold Gather> Digits=9  → the callback is booked, <Hangup>
         or 80 %: hangs up in the silence
@@ -40,7 +44,8 @@ latency of every TwiML answer from sending the request to its last byte, per ste
 (p50/p95/p99/max), calls handled per second (calls without an error over the run), errors (any
 non-200, unparseable TwiML, or TwiML that is not what the step must answer). Afterwards the
 stored rows are checked: one VoiceCall per call, ended; one conversation per caller who asked
-for the team; every caller who hung up while waiting has their work item closed ``abandoned``;
+for the team; every caller who hung up while waiting (or while it rang) has their work item
+closed ``abandoned``;
 every caller who pressed 9 has a callback; exactly the steps the provider posted were stored,
 once each. A few warm-up calls precede the run (not counted). Everything started is stopped and
 the database dropped at the end, also on errors and Ctrl+C. Only 127.0.0.1 is used.
@@ -210,7 +215,7 @@ class CallLog:
     errors: list[str] = field(default_factory=list)
     queued: bool = False  # asked for the team (0) and was answered
     callback: bool = False  # pressed 9 while waiting and was answered
-    assigned: bool = False  # an agent took it: the TwiML hung up instead of holding
+    assigned: bool = False  # routing gave it to an agent: it rang for them instead of holding
     done_at: float = 0.0
 
 
@@ -353,10 +358,16 @@ class Provider:
             if root is None:
                 return
             if root.find("Hangup") is not None:
-                call.assigned = True  # an agent has the call: the IVR says so and hangs up
+                call.assigned = True
                 return
             redirect = root.find("Redirect")
             hold = gather_action(root)
+            if hold is None and redirect is not None and redirect.text:
+                # Routing gave the call to an agent: it rings for them (nobody answers here);
+                # the caller hangs up while it rings, which is an abandonment.
+                call.assigned = True
+                await self.wait(plan.hold_gaps[-1] / 2)
+                return
             if hold is None or redirect is None or not redirect.text:
                 call.errors.append("hold: neither a hold round nor a hang-up")
                 return
@@ -459,22 +470,11 @@ def check(calls: list[CallLog], warmup: list[CallLog], dump: dict[str, Any]) -> 
     waiting_not_abandoned = [
         sid
         for sid, row in stored.items()
-        if row[3]
-        and sid in hung_up
-        and not by_sid[sid].assigned
-        and not by_sid[sid].callback
-        and row[6] != "abandoned"
+        if row[3] and sid in hung_up and not by_sid[sid].callback and row[6] != "abandoned"
     ]
     if waiting_not_abandoned:
         states = Counter(stored[s][6] for s in waiting_not_abandoned)
         problems.append(f"{len(waiting_not_abandoned)} waiting calls not abandoned: {dict(states)}")
-    abandoned_assigned = [
-        sid
-        for sid, row in stored.items()
-        if sid in by_sid and by_sid[sid].assigned and row[6] == "abandoned"
-    ]
-    if abandoned_assigned:
-        problems.append(f"{len(abandoned_assigned)} calls an agent took closed as abandoned")
     callbacks = {c.sid for c in everyone if c.callback}
     not_called_back = [
         sid for sid in callbacks if not stored[sid][4] or stored[sid][6] == "abandoned"
@@ -530,8 +530,8 @@ def report(args, machine, info, calls, started, ended, warmup, dump, cpu, seed) 
         f"task worker: {worker_mode}"
     )
     print(
-        f"warm-up : {len(warmup)} calls one at a time, {sum(c.assigned for c in warmup)} taken "
-        "by an agent (who keeps it: nobody ends a call here)"
+        f"warm-up : {len(warmup)} calls one at a time, {sum(c.assigned for c in warmup)} rang "
+        "for an agent (who keeps the conversation: nobody answers a call here)"
     )
     print(
         f"load    : {len(calls)} calls placed over {args.seconds:g} s by C={args.concurrency} "
@@ -544,7 +544,7 @@ def report(args, machine, info, calls, started, ended, warmup, dump, cpu, seed) 
     )
     print()
     outcomes = Counter(
-        "taken by an agent" if c.assigned else "callback" if c.callback else "hung up waiting"
+        "rang for an agent" if c.assigned else "callback" if c.callback else "hung up waiting"
         for c in calls
         if c.queued
     )
