@@ -653,3 +653,21 @@ def test_an_expert_who_left_the_conversation_is_not_let_into_the_room(phone, res
     siri_leg = agent_legs(phone)[-1]
     assert phone.legs[siri_leg].ended
     assert siri_leg not in phone.in_room(live.conference_name)
+
+
+def test_a_caller_who_hangs_up_while_it_rings_for_the_agent_is_an_abandonment(
+    phone, rest, kari, oslo
+):
+    caller, live = ringing_for(kari, oslo, phone)
+
+    caller.hang_up()
+
+    live.refresh_from_db()
+    assert (live.state, live.end_reason) == (
+        CallState.ENDED,
+        "the caller hung up while waiting (completed)",
+    )
+    assert WorkItem.objects.get(pk=live.work_item_id).state == WorkState.ABANDONED
+    conversation = Conversation.objects.get(pk=live.conversation_id)
+    assert conversation.status == Status.RESOLVED  # Kari's voice slot is free again
+    assert VoiceCall.objects.get(call_sid=caller.sid).abandoned_after_seconds is not None

@@ -546,3 +546,8 @@ def test_a_call_on_a_conversation_an_agent_already_has_stays_with_that_agent(pho
     chat.refresh_from_db()
     assert chat.assignee_id == kari.pk
     assert Message.objects.filter(conversation=chat, channel="voice").count() == 1
+    # Hanging up while it rings leaves Kari's chat as it was: no abandonment of her chat.
+    call.hang_up()
+    chat.refresh_from_db()
+    assert (chat.assignee_id, chat.status, chat.channel_kind) == (kari.pk, Status.OPEN, "chat")
+    assert not WorkItem.objects.filter(conversation=chat, state=WorkState.ABANDONED).exists()

@@ -89,7 +89,7 @@ from teamline.routing.actions import (
 )
 from teamline.routing.callbacks import do_request_callback
 from teamline.routing.eta import queue_status
-from teamline.routing.models import WorkState
+from teamline.routing.models import WorkItem, WorkState
 from teamline.routing.queries import waits_in_line
 from teamline.teams.hours import admits, calendar_for, next_opening, service_mode
 from teamline.teams.models import ServiceMode, Team
@@ -837,10 +837,10 @@ def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) 
       conversation stays open with the agent for their notes, as a written conversation again
       (its channel kind before the call, chat for one the call started, so it no longer holds
       the agent's voice slot), and the agent wraps up (routing.actions.agent_freed, voice).
-    - Still waiting in line (and no callback asked for): an abandonment. The work item closes
-      `abandoned`, the timeline records the time waited, and the conversation the call started
-      is resolved (one that waited before the call goes back to its own channel kind and
-      queue).
+    - Still waiting in line, or ringing for an agent who had not accepted it (and no callback
+      asked for): an abandonment. The work item closes `abandoned`, the timeline records the
+      time waited, and the conversation the call started is resolved (one that waited before
+      the call goes back to its own channel kind and queue, or stays with its agent).
     Locks the conversation, then the call rows; the agent's wrap-up is set and a ringing agent
     leg hung up after commit."""
     call = VoiceCall.objects.filter(inbox=inbox, call_sid=request.call_sid).first()
@@ -866,13 +866,27 @@ def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) 
             pass
         elif live is not None and live.agent_id is not None:
             freed = _after_the_call(conv, call, live, now)
-        elif waits_in_line(call.work_item_id) and call.queued_at is not None:
+        elif call.queued_at is not None and (
+            waits_in_line(call.work_item_id) or _rang_unanswered(live, call.work_item_id)
+        ):
             _abandoned(conv, call, now)
     # The caller's leg ending ends the room, and with it an agent leg that was in it; one still
     # ringing is hung up here.
     end_leg_quietly(inbox, ringing_leg)
     if freed is not None:
         agent_freed(freed, channel_kind="voice", now=now)
+
+
+def _rang_unanswered(live: Call | None, work_item_id: int) -> bool:
+    """The call was ringing for an agent who had not accepted it, on a voice item the call
+    made (not the assigned chat an agent already had, which the call only joined)."""
+    return (
+        live is not None
+        and live.agent_id is None
+        and WorkItem.objects.filter(
+            pk=work_item_id, state=WorkState.ASSIGNED, channel_kind="voice"
+        ).exists()
+    )
 
 
 def _end_live_call(live: Call, status: str, now: datetime) -> str:
