@@ -671,3 +671,31 @@ def test_a_caller_who_hangs_up_while_it_rings_for_the_agent_is_an_abandonment(
     conversation = Conversation.objects.get(pk=live.conversation_id)
     assert conversation.status == Status.RESOLVED  # Kari's voice slot is free again
     assert VoiceCall.objects.get(call_sid=caller.sid).abandoned_after_seconds is not None
+
+
+# --- Budgets ---
+
+
+def test_query_budgets_of_the_bridge_steps(phone, rest, kari, oslo, django_assert_max_num_queries):
+    caller, live = ringing_for(kari, oslo, phone)
+    ringing_url, ringing_params = caller.pending
+
+    # Every ringing caller asks this every 10 s.
+    with django_assert_max_num_queries(16):
+        phone.post(ringing_url, ringing_params)
+    # The agent presses Accept (a request the agent waits on).
+    with django_assert_max_num_queries(14):
+        do_accept_call(live, actor=kari)
+    phone.settle()
+    (leg,) = agent_legs(phone)
+    agent_step = phone.legs[leg].requests[0]
+    join = [
+        (url, params)
+        for url, params in phone.posted
+        if url.endswith("/ivr/conference") and params["StatusCallbackEvent"] == "participant-join"
+    ][-1]
+    # The provider's retries of the agent's step and of a join event.
+    with django_assert_max_num_queries(10):
+        phone.post(*agent_step)
+    with django_assert_max_num_queries(15):
+        phone.post(*join)
