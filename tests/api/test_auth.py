@@ -139,6 +139,7 @@ def test_the_openapi_document_is_served_and_lists_every_path():
         "/api/v1/customers/{customer_id}": {"get"},
         "/api/v1/me": {"get"},
         "/api/v1/me/presence": {"put"},
+        "/api/v1/me/call-endpoint": {"put"},
         "/api/v1/me/tokens": {"get", "post"},
         "/api/v1/me/tokens/{token_id}": {"delete"},
         "/api/v1/app/{inbox_public_id}/session": {"post"},
