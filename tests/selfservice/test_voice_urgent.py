@@ -91,7 +91,7 @@ def test_in_limited_mode_the_urgent_key_reaches_an_on_duty_agent(phone, oslo, ka
     assert call.heard[3] == URGENT_MENU
     assert call.heard[-2:] == [
         "A person from your team will take your urgent call.",
-        "Kari from your team has your call and will call you right back.",
+        "Kari from your team will answer your call in a moment.",
     ]
     conversation = Conversation.objects.get(customer__identities__value=NORA)
     assert (conversation.assignee_id, conversation.priority) == (kari.pk, Priority.URGENT)
@@ -154,7 +154,7 @@ def test_the_urgent_option_can_be_said(phone, oslo, kari, language, said):
 
     conversation = Conversation.objects.get(customer__identities__value=NORA)
     assert (conversation.assignee_id, conversation.priority) == (kari.pk, Priority.URGENT)
-    assert call.ended
+    assert call.on_hold  # it rings for Kari
 
 
 def test_the_inbox_can_add_its_own_urgent_words(phone, inbox, oslo, kari):
@@ -178,7 +178,7 @@ def test_a_waiting_chat_turned_urgent_call_is_served_in_limited_mode(phone, oslo
 
     call = phone.call(NORA, inputs=["8"])
 
-    assert call.heard[-1] == "Kari from your team has your call and will call you right back."
+    assert call.heard[-1] == "Kari from your team will answer your call in a moment."
     chat.refresh_from_db()
     assert (chat.assignee_id, chat.priority, chat.channel_kind) == (kari.pk, 2, "voice")
     waiting.refresh_from_db()
@@ -288,4 +288,4 @@ def test_on_a_holiday_with_urgent_matters_only_the_urgent_key_reaches_the_agent_
         "Your team takes urgent matters only now and answers everyone tomorrow at 00:00."
     )
     assert call.heard[3] == URGENT_MENU
-    assert call.heard[-1] == "Kari from your team has your call and will call you right back."
+    assert call.heard[-1] == "Kari from your team will answer your call in a moment."
