@@ -170,3 +170,36 @@ def test_the_admin_shows_the_call_webhook_to_paste_at_the_provider(inbox):
     shown = InboxAdmin(Inbox, admin.site).webhook_url(inbox)
 
     assert f"/webhooks/twilio/{inbox.public_id}/" in shown
+
+
+def test_each_status_of_a_placed_leg_and_each_room_event_is_its_own_stored_event(phone):
+    # An agent's leg reports several statuses to one URL; a room reports events that name no
+    # call (conference-start/end): each is kept once, and a retry of one is absorbed.
+    leg = {"AccountSid": phone.account_sid, "CallSid": "CA" + "7" * 32}
+    room = {
+        "AccountSid": phone.account_sid,
+        "ConferenceSid": "CF" + "1" * 32,
+        "FriendlyName": "teamline-call-1",
+    }
+    posts = [
+        (phone.prefix + "agent/1/status", {**leg, "CallStatus": "ringing"}),
+        (phone.prefix + "agent/1/status", {**leg, "CallStatus": "no-answer"}),
+        (phone.prefix + "ivr/conference", {**room, "StatusCallbackEvent": "conference-start"}),
+        (
+            phone.prefix + "ivr/conference",
+            {**room, **leg, "StatusCallbackEvent": "participant-join"},
+        ),
+    ]
+
+    for url, params in [*posts, posts[1], posts[3]]:
+        assert phone.post(url, params).status_code == 200
+
+    assert sorted(WebhookEvent.objects.values_list("external_id", flat=True)) == sorted(
+        [
+            f"{'CA' + '7' * 32}:agent/1/status:ringing",
+            f"{'CA' + '7' * 32}:agent/1/status:no-answer",
+            f"{'CF' + '1' * 32}:-:conference-start",
+            f"{'CF' + '1' * 32}:{'CA' + '7' * 32}:participant-join",
+        ]
+    )
+    assert not VoiceCall.objects.exists()  # a leg Teamline placed is no caller
