@@ -14,7 +14,8 @@ A caller waiting in the IVR's hold loop is one provider call (the customer's leg
 The room's events (`ivr/conference`: participant-join …) tell when both legs are in: the call is
 `active` (do_mark_call_connected, the desk's timer starts). An agent leg that ends before that
 (no answer, busy, failed) gives the call back to the line for the next agent, keeping its place
-(`do_requeue_unanswered_call`); one that ends during the talk (the agent hung up their phone)
+(`do_requeue_unanswered_call`, a decline as when the agent rejects a ringing call); one that
+ends during the talk (the agent hung up their phone)
 ends the call. Hold puts the customer's participant on hold (hold music), mute mutes the agent's
 participant, hang-up ends both legs. An expert invited into a connected call
 (`do_invite_expert_to_call`) is a third leg: their phone rings into the same room
@@ -43,7 +44,8 @@ from teamline.connectors.voice import CallRequest, Dial, Hangup, Script
 from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import ConversationParticipant, Inbox, ParticipantRole
 from teamline.core.errors import InvalidInput
-from teamline.routing.transfers import do_invite_expert, return_to_line, route_returned
+from teamline.routing.declines import do_decline_work, route_declined
+from teamline.routing.transfers import do_invite_expert
 
 from .actions import _move, do_end_call, do_mark_call_connected
 from .models import Call, CallMedium, CallState
@@ -343,32 +345,33 @@ def _unanswered_reason(status: str) -> str:
 
 def do_requeue_unanswered_call(call: Call, *, reason: str, now: datetime | None = None) -> Call:
     """The agent accepted but their leg never joined: the call waits again (state waiting, no
-    agent, no agent leg) and its conversation goes back in line with its original place
-    (routing.transfers.return_to_line), in one transaction; then routing looks for the next
-    agent (that one left out of this decision). Locks the conversation, then the call row.
-    Records `call` (unanswered) and `unassigned`; emits call.updated and assignment.changed
-    after commit."""
+    agent, no agent leg) and its conversation goes back in line with its original place, not
+    to be offered to that agent again (routing.declines.do_decline_work, as a rejected call),
+    in one transaction; then routing looks for the next agent. Locks the conversation, then
+    the call row. Records `call` (unanswered) and `unassigned`; emits call.updated and
+    assignment.changed after commit."""
     now = now or timezone.now()
-    agent_id = call.agent_id
+    agent = User.objects.filter(pk=call.agent_id).first() if call.agent_id else None
     with transaction.atomic():
-        lock_conversation(call.conversation_id)
+        conversation = lock_conversation(call.conversation_id)
         waiting = _move(
             call,
             from_states=[CallState.CONNECTING],
             actor=None,
             event="unanswered",
-            timeline={"reason": reason, "agent_id": agent_id},
+            timeline={"reason": reason, "agent_id": call.agent_id},
             state=CallState.WAITING,
             agent=None,
             agent_call_sid="",
             agent_endpoint="",
             agent_joined_at=None,
         )
-        returned = agent_id is not None and return_to_line(
-            call.conversation_id, agent_id=agent_id, reason=reason, now=now
-        )
-    if returned and agent_id is not None:
-        route_returned(call.conversation_id, exclude=agent_id, now=now)
+        declined = False
+        if agent is not None and conversation.assignee_id == agent.pk:
+            do_decline_work(conversation, agent, reason=reason, now=now, route=False)
+            declined = True
+    if declined:
+        route_declined(call.conversation_id, now=now)
     return waiting
 
 

@@ -5,8 +5,6 @@ customer's routing choices as staff set them on the desk.
   note. It re-enters routing through the same claim and placement code as any new contact
   (routing/actions.py), keeping its original enqueue time so the customer keeps their place.
 - `do_reassign_conversation`: supervisors and admins give anything in their teams to a member.
-- `return_to_line` / `route_returned`: a contact its agent could not take after all (their
-  phone did not answer the call they accepted) waits again with its place, for the next agent.
 - `do_invite_expert` / `do_leave_conversation`: a second participant who helps without taking
   the conversation over (ConversationParticipant); they may read and write while they take part.
 
@@ -442,53 +440,6 @@ def _route_after_transfer(conversation_id: int, *, exclude: int | None, now: dat
         if outcome in (ASSIGNED, TAKEN):
             return
     apply_placement(row, conv, item, placement, policy, ctx, now)
-
-
-def return_to_line(
-    conversation_id: int, *, agent_id: int, reason: str, now: datetime | None = None
-) -> bool:
-    """The agent a real-time contact was given to could not take it (their phone did not
-    answer the call they accepted): the conversation goes back in line keeping its place (its
-    work item's enqueue time and rank are unchanged). False, and nothing changes, if it is no
-    longer theirs. Then call `route_returned` after the caller's transaction: routing looks for
-    the next agent at once.
-
-    Locks the conversation, then its work item (in the caller's transaction, if any).
-    Records `unassigned` with the reason; emits assignment.changed."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        conv = lock_conversation(conversation_id)
-        if conv.assignee_id != agent_id or conv.status != Status.OPEN:
-            return False
-        live = WorkItem.objects.filter(conversation=conv, state__in=LIVE_STATES).first()
-        enqueued_at = live.enqueued_at if live is not None else now
-        conv.assignee = None
-        conv.waiting_since = enqueued_at
-        conv.updated_at = now
-        conv.save(update_fields=["assignee", "waiting_since", "updated_at"])
-        if live is None:
-            enqueue_conversation(conv, now=now)
-        else:
-            WorkItem.objects.filter(pk=live.pk, state__in=LIVE_STATES).update(
-                state=WorkState.QUEUED,
-                assignee=None,
-                assigned_at=None,
-                next_check_at=now,
-                version=F("version") + 1,
-            )
-            QueueEntry.objects.filter(work_item=live).delete()
-        _record(conv, TimelineKind.UNASSIGNED, actor=None, agent_id=agent_id, reason=reason)
-        fresh = Conversation.objects.select_related("team", "customer").get(pk=conv.pk)
-        _emit_assignment(fresh, agent_id, None)
-    return True
-
-
-def route_returned(conversation_id: int, *, exclude: int, now: datetime | None = None) -> None:
-    """One routing decision for a conversation `return_to_line` gave back, leaving out the
-    agent who could not take it (for this decision only: later offers may reach them again).
-    Call it outside other transactions: its claims lock agent profile → conversation."""
-    with transaction.atomic():
-        _route_after_transfer(conversation_id, exclude=exclude, now=now or timezone.now())
 
 
 # --- Supervisors ------------------------------------------------------------------------------

@@ -41,7 +41,6 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from teamline.accounts.models import User
 from teamline.calls.actions import do_end_call, do_open_call
 from teamline.calls.models import Call, CallMedium, CallState
 from teamline.calls.phone import (
@@ -82,7 +81,6 @@ from teamline.core.errors import InvalidInput
 from teamline.customers.actions import do_resolve_contact
 from teamline.customers.models import Customer
 from teamline.routing.actions import (
-    agent_freed,
     close_work_item,
     return_to_channel_kind,
     switch_channel_kind,
@@ -831,18 +829,20 @@ def do_queue_call(call: VoiceCall, *, now: datetime, urgent: bool = False) -> Co
 def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) -> None:
     """A status callback of the caller's leg. The first final status (completed, canceled,
     busy, failed, no-answer) ends the call (conditional update: a retry changes nothing) and
-    its live Call (calls.actions.do_end_call; an agent's leg still ringing is hung up).
+    its live Call (calls.actions.do_end_call, which puts an agent who had it in wrap-up; an
+    agent's leg still ringing is hung up). Then, for the conversation:
 
-    - Talked with an agent (or was being connected): the call's work item is done, the
+    - Talked with an agent (or was being connected): the call's work item is done and the
       conversation stays open with the agent for their notes, as a written conversation again
       (its channel kind before the call, chat for one the call started, so it no longer holds
-      the agent's voice slot), and the agent wraps up (routing.actions.agent_freed, voice).
+      the agent's voice slot).
     - Still waiting in line, or ringing for an agent who had not accepted it (and no callback
       asked for): an abandonment. The work item closes `abandoned`, the timeline records the
       time waited, and the conversation the call started is resolved (one that waited before
       the call goes back to its own channel kind and queue, or stays with its agent).
-    Locks the conversation, then the call rows; the agent's wrap-up is set and a ringing agent
-    leg hung up after commit."""
+
+    Two transactions, each in the documented lock order: the call rows (and the agent's
+    wrap-up, after them), then the conversation."""
     call = VoiceCall.objects.filter(inbox=inbox, call_sid=request.call_sid).first()
     if call is None:
         return
@@ -850,31 +850,29 @@ def do_record_call_status(inbox: Inbox, request: CallRequest, *, now: datetime) 
     if status not in FINAL_STATUSES:
         VoiceCall.objects.filter(pk=call.pk, ended_at__isnull=True).update(status=status[:16])
         return
-    freed: User | None = None
     ringing_leg = ""
     with transaction.atomic():
         ended = VoiceCall.objects.filter(pk=call.pk, ended_at__isnull=True).update(
             status=status[:16], ended_at=now
         )
-        if not ended or call.conversation_id is None:
+        if not ended:
             return
-        conv = lock_conversation(call.conversation_id)
         live = phone_call_of(inbox, call.call_sid)
         if live is not None:
             ringing_leg = _end_live_call(live, status, now)
-        if call.callback_requested or call.work_item_id is None:
-            pass
-        elif live is not None and live.agent_id is not None:
-            freed = _after_the_call(conv, call, live, now)
+    # The caller's leg ending ends the room, and with it an agent leg that was in it; one still
+    # ringing is hung up here.
+    end_leg_quietly(inbox, ringing_leg)
+    if call.conversation_id is None or call.callback_requested or call.work_item_id is None:
+        return
+    with transaction.atomic():
+        conv = lock_conversation(call.conversation_id)
+        if live is not None and live.agent_id is not None:
+            _after_the_call(conv, call, live, now)
         elif call.queued_at is not None and (
             waits_in_line(call.work_item_id) or _rang_unanswered(live, call.work_item_id)
         ):
             _abandoned(conv, call, now)
-    # The caller's leg ending ends the room, and with it an agent leg that was in it; one still
-    # ringing is hung up here.
-    end_leg_quietly(inbox, ringing_leg)
-    if freed is not None:
-        agent_freed(freed, channel_kind="voice", now=now)
 
 
 def _rang_unanswered(live: Call | None, work_item_id: int) -> bool:
@@ -902,9 +900,9 @@ def _end_live_call(live: Call, status: str, now: datetime) -> str:
     return ringing_leg
 
 
-def _after_the_call(conv: Conversation, call: VoiceCall, live: Call, now: datetime) -> User | None:
+def _after_the_call(conv: Conversation, call: VoiceCall, live: Call, now: datetime) -> None:
     """The call with its agent is over: its work item is done and the conversation, still
-    open with the agent, is a written conversation again. Returns the agent to wrap up."""
+    open with the agent, is a written conversation again."""
     close_work_item(conv, now=now)
     if conv.channel_kind == "voice":
         kind = call.original_channel_kind or "chat"
@@ -917,7 +915,6 @@ def _after_the_call(conv: Conversation, call: VoiceCall, live: Call, now: dateti
         agent_id=live.agent_id,
         reason="the call is over; the conversation stays open for the agent's notes",
     )
-    return User.objects.filter(pk=live.agent_id).first() if live.agent_id else None
 
 
 def _abandoned(conv: Conversation, call: VoiceCall, now: datetime) -> None:
