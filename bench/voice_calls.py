@@ -384,6 +384,9 @@ class Provider:
             if root is None:
                 return
             if root.find("Hangup") is None:
+                if gather_action(root) is None and root.find("Redirect") is not None:
+                    call.assigned = True  # an agent was given the call meanwhile: it rings
+                    return
                 call.errors.append("callback: no goodbye <Hangup>")
                 return
             call.callback = not root.findall("Gather")
