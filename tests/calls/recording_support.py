@@ -1,5 +1,6 @@
-"""Recorded phone calls for the recording tests (calls and desk): a voice inbox whose REST API
-is the loopback fake (fake_voice_rest.py), a caller waiting in line, the agent talking."""
+"""Recorded phone calls for the recording tests (calls and desk): a voice inbox whose provider is
+the fake one (tests/connectors/fake_twiml.py) with its REST side on loopback, a caller waiting
+in line, the agent talking."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ from teamline.conversations.models import Inbox
 from teamline.core.testing import create_customer
 from teamline.customers.actions import do_add_identity
 from teamline.selfservice.ivr import do_queue_call, do_start_call
-
-from .fake_voice_rest import FakeVoiceRest
+from tests.connectors.fake_twiml import FakeTwimlProvider, LoopbackRest
 
 AUTH_TOKEN = "voice-auth-token-0123456789"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -50,16 +50,34 @@ def quiet_phone_control() -> Iterator[None]:
             provide_control(CallMedium.PHONE, previous)
 
 
-def voice_inbox(team, rest: FakeVoiceRest, **config) -> Inbox:
+def voice_inbox(team, rest: LoopbackRest | None = None, **config) -> Inbox:
     inbox = Inbox(
         name="Nordlys phone",
         kind="voice",
         default_team=team,
-        config={"language": "en", "api_base": rest.base, **config},
+        config={"language": "en", **({"api_base": rest.url} if rest else {}), **config},
     )
     inbox.credentials = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
     inbox.save()
     return inbox
+
+
+@contextmanager
+def voice_provider(client, team, **config) -> Iterator[FakeTwimlProvider]:
+    """A voice inbox of `team` (config as given) and its fake provider, REST side running."""
+    provider = FakeTwimlProvider(client, voice_inbox(team, **config), AUTH_TOKEN)
+    rest = provider.start_rest()
+    provider.inbox.config = {**provider.inbox.config, "api_base": rest.url}
+    provider.inbox.save()
+    try:
+        yield provider
+    finally:
+        provider.stop_rest()
+
+
+def asked(rest: LoopbackRest, method: str, path_end: str) -> list[dict[str, str]]:
+    """The forms Teamline sent with its `method` requests whose path ends with `path_end`."""
+    return [r.form for r in rest.made(method, path_end)]
 
 
 def waiting_call(inbox: Inbox) -> Call:

@@ -5,8 +5,8 @@ timeline; the finished file comes back through the provider's signed callback an
 an internal attachment that only staff of the team can download — never the customer, even
 when the provider retries its callback or is down when Teamline fetches the file.
 
-The provider's REST API is a real HTTP server on loopback (tests/calls/fake_voice_rest.py);
-its webhooks are posted signed, as tests/connectors/fake_twiml.py does."""
+The provider is the fake one (tests/connectors/fake_twiml.py): its REST side is a real HTTP
+server on loopback, its webhooks are posted signed."""
 
 from __future__ import annotations
 
@@ -40,16 +40,17 @@ from teamline.conversations.models import Inbox, Message, TimelineEvent, Timelin
 from teamline.conversations.queries import customer_thread
 from teamline.core.errors import Forbidden, InvalidInput
 from teamline.core.testing import capture_events, create_agent, create_team
-from tests.connectors.fake_twiml import FakeTwimlProvider
+from tests.connectors.fake_twiml import FakeTwimlProvider, wav_bytes
 from tests.connectors.support import run_tasks
 
-from .fake_voice_rest import FakeVoiceRest, wav_bytes
 from .recording_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
+    asked,
     quiet_phone_control,
     talking,
     voice_inbox,
+    voice_provider,
     waiting_call,
 )
 
@@ -69,12 +70,6 @@ def _webhooks_come_back_to_the_test_server() -> Iterator[None]:
 
 
 @pytest.fixture
-def rest() -> Iterator[FakeVoiceRest]:
-    with FakeVoiceRest(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
 def oslo():
     return create_team("Nordlys Oslo")
 
@@ -85,8 +80,19 @@ def kari(oslo):
 
 
 @pytest.fixture
-def inbox(oslo, rest):
-    return voice_inbox(oslo, rest, record=True)
+def provider(client, oslo):
+    with voice_provider(client, oslo, record=True) as provider:
+        yield provider
+
+
+@pytest.fixture
+def inbox(provider):
+    return provider.inbox
+
+
+@pytest.fixture
+def rest(provider):
+    return provider.rest
 
 
 def call_rows(call: Call) -> list[dict]:
@@ -132,11 +138,9 @@ def recordings_of(call: Call) -> list[Message]:
 # --- Announced, started ------------------------------------------------------------------------
 
 
-def test_a_recording_inbox_says_so_in_the_welcome_and_one_that_does_not_stays_quiet(
-    client, oslo, rest
-):
-    recorded = FakeTwimlProvider(client, voice_inbox(oslo, rest, record=True), AUTH_TOKEN)
-    quiet = FakeTwimlProvider(client, voice_inbox(oslo, rest), AUTH_TOKEN)
+def test_a_recording_inbox_says_so_in_the_welcome_and_one_that_does_not_stays_quiet(client, oslo):
+    recorded = FakeTwimlProvider(client, voice_inbox(oslo, record=True), AUTH_TOKEN)
+    quiet = FakeTwimlProvider(client, voice_inbox(oslo), AUTH_TOKEN)
     notice = "This call may be recorded. We pause the recording while you give card details."
 
     assert recorded.call("+447911123456", inputs=[]).heard[:2] == [
@@ -154,19 +158,22 @@ def test_a_connected_call_on_a_recording_inbox_asks_the_provider_to_record_both_
 ):
     call = talking(inbox, kari)
 
-    (asked,) = rest.asked("POST", f"/Calls/{call.provider_call_sid}/Recordings.json")
-    assert asked["RecordingChannels"] == "dual"
-    assert asked["RecordingStatusCallback"] == (
+    (start,) = asked(rest, "POST", f"/Calls/{call.provider_call_sid}/Recordings.json")
+    assert start["RecordingChannels"] == "dual"
+    assert start["RecordingStatusCallback"] == (
         f"http://testserver/webhooks/twilio/{inbox.public_id}/recording/{call.pk}"
     )
-    assert "completed" in asked["RecordingStatusCallbackEvent"].split()
+    assert "completed" in start["RecordingStatusCallbackEvent"].split()
     assert call.recording_state == RecordingState.RECORDING
     assert call.recording_sid.startswith("RE")
     assert recording_events(call) == ["recording_started"]
 
 
-def test_calls_of_an_inbox_that_does_not_record_are_not_recorded(oslo, kari, rest):
-    call = talking(voice_inbox(oslo, rest), kari)
+def test_calls_of_an_inbox_that_does_not_record_are_not_recorded(inbox, kari, rest):
+    inbox.config = {**inbox.config, "record": False}
+    inbox.save()
+
+    call = talking(inbox, kari)
 
     assert rest.requests == []
     assert call.recording_state == RecordingState.OFF
@@ -197,14 +204,14 @@ def test_the_agent_pauses_for_card_details_and_resumes_and_both_are_on_the_timel
     with capture_events(["call.updated"]) as sent:
         call = do_pause_recording(call, actor=kari)
     assert sent[0][0].staff["recording"] == "paused"
-    assert rest.asked("POST", path) == [{"Status": "paused", "PauseBehavior": "skip"}]
+    assert asked(rest, "POST", path) == [{"Status": "paused", "PauseBehavior": "skip"}]
     assert call.recording_state == RecordingState.PAUSED
 
     with pytest.raises(InvalidInput, match="paused already"):
         do_pause_recording(call, actor=kari)  # a double click
     call = do_resume_recording(call, actor=kari)
 
-    assert rest.asked("POST", path)[-1] == {"Status": "in-progress"}
+    assert asked(rest, "POST", path)[-1] == {"Status": "in-progress"}
     assert call.recording_state == RecordingState.RECORDING
     assert call.recording_pauses == 1
     rows = [r for r in call_rows(call) if r["event"] in ("recording_paused", "recording_resumed")]
@@ -252,7 +259,7 @@ def test_a_paused_recording_stays_paused_through_hold_until_the_call_ends(inbox,
     call = do_set_call_held(call, held=True, actor=kari)
     call = do_set_call_held(call, held=False, actor=kari)
     assert call.recording_state == RecordingState.PAUSED
-    assert rest.asked("POST", f"/Recordings/{call.recording_sid}.json") == [
+    assert asked(rest, "POST", f"/Recordings/{call.recording_sid}.json") == [
         {"Status": "paused", "PauseBehavior": "skip"}
     ]  # nothing resumed it
 
@@ -276,7 +283,7 @@ def finished_call(inbox, kari, *, pause: bool = True) -> Call:
 
 
 def test_a_completed_recording_retried_by_the_provider_becomes_one_internal_attachment(
-    client, inbox, kari, rest
+    client, inbox, kari, rest, provider
 ):
     call = finished_call(inbox, kari)
 
@@ -293,13 +300,15 @@ def test_a_completed_recording_retried_by_the_provider_becomes_one_internal_atta
     (attachment,) = message.attachments.all()
     assert attachment.content_type == "audio/wav"
     with attachment.file.open("rb") as handle:
-        assert handle.read() == rest.media[call.recording_sid]
+        assert handle.read() == provider.recordings[call.recording_sid].media
     assert recording_events(call)[-2:] == ["recording_completed", "recording_stored"]
-    assert rest.asked("DELETE", "/Recordings/") == []  # kept at the provider unless configured
+    assert (
+        asked(rest, "DELETE", f"/Recordings/{call.recording_sid}.json") == []
+    )  # kept at the provider unless configured
 
 
 def test_the_recording_is_served_only_to_staff_who_may_see_the_conversation(
-    client, inbox, kari, rest, django_capture_on_commit_callbacks
+    client, inbox, kari, rest, provider, django_capture_on_commit_callbacks
 ):
     call = finished_call(inbox, kari)
     with capture_events() as sent, django_capture_on_commit_callbacks(execute=True):
@@ -315,7 +324,7 @@ def test_the_recording_is_served_only_to_staff_who_may_see_the_conversation(
     download = client.get(url)
     assert download.status_code == 200
     assert download["Content-Type"] == "audio/wav"
-    assert b"".join(download.streaming_content) == rest.media[call.recording_sid]
+    assert b"".join(download.streaming_content) == provider.recordings[call.recording_sid].media
 
     client.force_login(create_agent("bjorn", team=create_team("Bergen")))
     assert client.get(url).status_code == 404
@@ -351,10 +360,12 @@ def test_a_provider_down_while_fetching_is_asked_again_later_and_nothing_is_lost
     assert "recording_fetch_failed" not in recording_events(call)
 
 
-def test_a_recording_that_cannot_be_fetched_is_on_the_timeline(client, inbox, kari, rest, settings):
+def test_a_recording_that_cannot_be_fetched_is_on_the_timeline(
+    client, inbox, kari, rest, provider, settings
+):
     settings.TEAMLINE = {**settings.TEAMLINE, "RECORDING_MAX_BYTES": 1000}
     call = finished_call(inbox, kari, pause=False)
-    rest.media[call.recording_sid] = wav_bytes(1.0)  # 32 kB: over the limit
+    provider.recordings[call.recording_sid].media = wav_bytes(1.0)  # 32 kB: over the limit
 
     provider_callback(inbox, client, call)
     run_tasks()
@@ -364,15 +375,16 @@ def test_a_recording_that_cannot_be_fetched_is_on_the_timeline(client, inbox, ka
     assert len(failed) == 1 and "too large" in failed[0]["reason"]
 
 
-def test_an_inbox_may_have_the_provider_delete_its_copy_once_stored(client, oslo, kari, rest):
-    inbox = voice_inbox(oslo, rest, record=True, delete_after_download=True)
+def test_an_inbox_may_have_the_provider_delete_its_copy_once_stored(client, inbox, kari, provider):
+    inbox.config = {**inbox.config, "delete_after_download": True}
+    inbox.save()
     call = finished_call(inbox, kari, pause=False)
 
     provider_callback(inbox, client, call)
     run_tasks()
 
     assert len(recordings_of(call)) == 1
-    assert rest.deleted == {call.recording_sid}
+    assert provider.recordings[call.recording_sid].deleted
     assert recording_events(call)[-1] == "recording_deleted_at_provider"
 
 
@@ -386,7 +398,7 @@ def test_a_recording_without_audio_is_on_the_timeline_and_fetches_nothing(
 
     assert recordings_of(call) == []
     assert recording_events(call)[-1] == "recording_absent"
-    assert rest.asked("GET", "/Recordings/") == []
+    assert asked(rest, "GET", f"/Recordings/{call.recording_sid}.wav") == []
 
 
 @pytest.mark.parametrize("how", ["forged", "unsigned"])
@@ -437,7 +449,7 @@ def test_a_fetch_run_twice_by_a_restarted_worker_keeps_one_file(client, inbox, k
 
     assert (first, again) == ("stored", "stored")
     assert len(recordings_of(call)) == 1
-    assert len(rest.asked("GET", "/Recordings/")) == 1
+    assert len(asked(rest, "GET", f"/Recordings/{call.recording_sid}.wav")) == 1
 
 
 def test_a_stored_callback_whose_answer_failed_is_acted_on_when_replayed(
@@ -470,7 +482,7 @@ def test_the_recording_is_asked_for_once_the_connect_commits_not_inside_it(inbox
     for callback in pending:
         callback()
 
-    assert len(rest.asked("POST", "/Recordings.json")) == 1
+    assert len(asked(rest, "POST", "/Recordings.json")) == 1
 
 
 def test_a_callback_without_a_media_url_fetches_the_recordings_own_resource(
@@ -482,7 +494,7 @@ def test_a_callback_without_a_media_url_fetches_the_recordings_own_resource(
     run_tasks()
 
     assert len(recordings_of(call)) == 1
-    assert rest.asked("GET", f"/Recordings/{call.recording_sid}.wav") == [{}]
+    assert asked(rest, "GET", f"/Recordings/{call.recording_sid}.wav") == [{}]
 
 
 def test_query_budget_of_the_recording_callback(

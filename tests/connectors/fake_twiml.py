@@ -26,6 +26,15 @@ participant updates are kept per participant, and ending a leg posts its final s
 Conference rooms post signed participant-join/leave and conference-start/end events to the
 room's statusCallback. Point the inbox's config "api_base" at `rest.url`.
 
+Recordings (`Calls/{CallSid}/Recordings.json`, as calls/recording.py starts them): the fake
+keeps each recording's pauses and resumes (`provider.recordings`), serves its media as a small
+dual-channel WAV (`…/Recordings/{Sid}.wav`, or the bytes a test put in `recording.media`),
+deletes it (`DELETE …/Recordings/{Sid}.json`), and when the recorded leg ends posts the signed
+recording status callback (`completed`, with RecordingUrl and RecordingDuration) to the URL it
+was given. A recording of a call the fake did not place (a test that opened the call itself)
+is accepted too; its test posts the callback. `rest.fail(method, path_end, status, message)`
+makes the next matching request fail once.
+
 What the REST side asks for happens after the request that asked (as with the real provider,
 which acts after Teamline's transaction committed): with the test client the test runs it
 with `provider.settle()`; over HTTP a worker thread runs it at once.
@@ -37,6 +46,7 @@ import base64
 import itertools
 import json
 import queue
+import struct
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -53,6 +63,7 @@ from teamline.conversations.models import Inbox
 
 _sids = itertools.count(1)
 _rooms = itertools.count(1)
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 IN_ROOM = "in-room"  # what _run returns when a <Dial><Conference> put the leg in a room
 
 
@@ -200,6 +211,34 @@ class Room:
     events: list[tuple[str, str]] = field(default_factory=list)  # (event, call sid)
 
 
+def wav_bytes(seconds: float = 0.5, *, rate: int = 8000, channels: int = 2) -> bytes:
+    """A valid 16-bit PCM WAV of silence (what a recording's .wav is made of)."""
+    data = b"\x00\x00" * channels * int(seconds * rate)
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVE"
+        + b"fmt "
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
+
+
+@dataclass
+class Recording:
+    sid: str
+    call_sid: str
+    callback: str  # RecordingStatusCallback
+    channels: str  # RecordingChannels
+    status: str = "in-progress"  # in-progress | paused | completed
+    media: bytes = field(default_factory=wav_bytes)
+    updates: list[dict[str, str]] = field(default_factory=list)  # pause/resume, in order
+    deleted: bool = False
+
+
 @dataclass(frozen=True)
 class RestRequest:
     method: str
@@ -240,6 +279,8 @@ class FakeTwimlProvider:
         self.rest: LoopbackRest | None = None
         self.errors: list[BaseException] = []
         self.posted: list[tuple[str, dict[str, str]]] = []  # every webhook, in order
+        self.recordings: dict[str, Recording] = {}
+        self.recording_seconds = 192  # RecordingDuration of a completed recording
         self._worker: threading.Thread | None = None
 
     # --- Webhooks ---
@@ -263,7 +304,40 @@ class FakeTwimlProvider:
     def post_status(self, leg: Call, status: str, **extra: str) -> Any:
         leg.statuses.append(status)
         url = leg.status_callback or self.prefix + "status"
-        return self.post(url, leg.params(CallStatus=status, CallDuration="42", **extra))
+        response = self.post(url, leg.params(CallStatus=status, CallDuration="42", **extra))
+        if status in FINAL_STATUSES:
+            self.complete_recordings(leg.sid)
+        return response
+
+    def complete_recordings(self, call_sid: str) -> None:
+        """The recorded leg ended: its recordings are complete and their status callbacks
+        posted (signed, like every webhook)."""
+        with self.lock:
+            done = [
+                r
+                for r in self.recordings.values()
+                if r.call_sid == call_sid and r.status != "completed"
+            ]
+            for recording in done:
+                recording.status = "completed"
+        for recording in done:
+            response = self.post(self._url(recording.callback), self.recording_params(recording))
+            assert response.status_code == 200, (response.status_code, recording.callback)
+
+    def recording_params(self, recording: Recording, **extra: str) -> dict[str, str]:
+        """What the provider posts to a recording's status callback."""
+        assert self.rest is not None
+        return {
+            "AccountSid": self.account_sid,
+            "CallSid": recording.call_sid,
+            "RecordingSid": recording.sid,
+            "RecordingUrl": f"{self.rest.root}/Recordings/{recording.sid}",
+            "RecordingStatus": recording.status,
+            "RecordingDuration": str(self.recording_seconds),
+            "RecordingChannels": "2" if recording.channels == "dual" else "1",
+            "RecordingSource": "StartCallRecordingAPI",
+            **extra,
+        }
 
     def call(
         self,
@@ -546,6 +620,7 @@ class LoopbackRest:
         self.provider = provider
         self.requests: list[RestRequest] = []
         self.down = False  # answer 503 to everything (the provider is having an outage)
+        self.failures: list[tuple[str, str, int, str]] = []  # see fail()
         handler = type("Handler", (_RestHandler,), {"rest": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -556,11 +631,22 @@ class LoopbackRest:
         self.server.shutdown()
         self.server.server_close()
 
+    @property
+    def root(self) -> str:
+        """The account's resources: {url}/2010-04-01/Accounts/{AccountSid}."""
+        return f"{self.url}/2010-04-01/Accounts/{self.provider.account_sid}"
+
+    def fail(self, method: str, path_end: str, status: int, message: str = "") -> None:
+        """The next request of `method` whose path ends with `path_end` answers `status`."""
+        self.failures.append((method, path_end, status, message))
+
     def made(self, method: str, path_end: str) -> list[RestRequest]:
         """The recorded requests of `method` whose path ends with `path_end`."""
         return [r for r in self.requests if r.method == method and r.path.endswith(path_end)]
 
-    def handle(self, method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def handle(
+        self, method: str, path: str, form: dict[str, str]
+    ) -> tuple[int, dict[str, Any] | bytes]:
         provider = self.provider
         root = f"/2010-04-01/Accounts/{provider.account_sid}"
         parts = urlsplit(path)
@@ -572,7 +658,16 @@ class LoopbackRest:
             self.requests.append(RestRequest(method, rest_path, form, query))
         if self.down:
             return 503, {"code": 20503, "message": "Service unavailable"}
+        with provider.lock:
+            for failure in self.failures:
+                if failure[0] == method and rest_path.endswith(failure[1]):
+                    self.failures.remove(failure)
+                    return failure[2], {"code": 21220, "message": failure[3]}
         segments = [unquote(s) for s in rest_path.strip("/").split("/")]
+        if segments[0] == "Recordings" or (
+            segments[0] == "Calls" and len(segments) > 2 and segments[2].startswith("Recordings")
+        ):
+            return self._recording(method, segments, form)
         if method == "POST" and segments == ["Calls.json"]:
             return self._place_call(form)
         if method == "POST" and len(segments) == 2 and segments[0] == "Calls":
@@ -588,6 +683,46 @@ class LoopbackRest:
         if method == "POST" and len(segments) == 4 and segments[2] == "Participants":
             return self._update_participant(segments[1], segments[3].removesuffix(".json"), form)
         return 404, {"code": 20404, "message": f"no such resource {rest_path}"}
+
+    def _recording(
+        self, method: str, segments: list[str], form: dict[str, str]
+    ) -> tuple[int, dict[str, Any] | bytes]:
+        provider = self.provider
+        not_found = (404, {"code": 20404, "message": "The requested resource was not found"})
+        if method == "POST" and len(segments) == 3 and segments[2] == "Recordings.json":
+            leg = provider.legs.get(segments[1])
+            if leg is not None and leg.ended:
+                return 400, {"code": 21220, "message": "Call is not in-progress."}
+            recording = Recording(
+                f"RE{next(_sids):032d}",
+                segments[1],
+                callback=form.get("RecordingStatusCallback", ""),
+                channels=form.get("RecordingChannels", "mono"),
+            )
+            with provider.lock:
+                provider.recordings[recording.sid] = recording
+            return 201, {"sid": recording.sid, "status": "in-progress", "call_sid": segments[1]}
+        if method == "POST" and len(segments) == 4:
+            recording = provider.recordings.get(segments[3].removesuffix(".json"))
+            if recording is None or recording.call_sid != segments[1]:
+                return not_found
+            if recording.status == "completed":
+                return 400, {"code": 21220, "message": "Recording is not in-progress."}
+            with provider.lock:
+                recording.status = "paused" if form.get("Status") == "paused" else "in-progress"
+                recording.updates.append(dict(form))
+            return 200, {"sid": recording.sid, "status": recording.status}
+        if len(segments) == 2 and segments[0] == "Recordings":
+            name = segments[1]
+            recording = provider.recordings.get(name.rsplit(".", 1)[0])
+            if recording is None or recording.deleted:
+                return not_found
+            if method == "GET" and name.endswith(".wav"):
+                return 200, recording.media
+            if method == "DELETE" and name.endswith(".json"):
+                recording.deleted = True
+                return 204, b""
+        return not_found
 
     def _place_call(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         provider = self.provider
@@ -652,10 +787,11 @@ class _RestHandler(BaseHTTPRequestHandler):
         ).decode()
         return self.headers.get("Authorization", "") == f"Basic {expected}"
 
-    def _answer(self, status: int, data: dict[str, Any]) -> None:
-        body = json.dumps(data).encode()
+    def _answer(self, status: int, data: dict[str, Any] | bytes) -> None:
+        media = isinstance(data, bytes) and bool(data)
+        body = data if isinstance(data, bytes) else json.dumps(data).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "audio/x-wav" if media else "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -674,3 +810,6 @@ class _RestHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._serve("POST")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")

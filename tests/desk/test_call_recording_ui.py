@@ -16,13 +16,11 @@ from django.urls import reverse
 
 from teamline.calls.models import RecordingState
 from teamline.core.testing import create_agent, create_team
-from tests.calls.fake_voice_rest import FakeVoiceRest
 from tests.calls.recording_support import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
+    asked,
     quiet_phone_control,
     talking,
-    voice_inbox,
+    voice_provider,
 )
 
 pytestmark = pytest.mark.django_db
@@ -38,16 +36,25 @@ def phone_control() -> Iterator[None]:
 
 
 @pytest.fixture
-def rest() -> Iterator[FakeVoiceRest]:
-    with FakeVoiceRest(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
-        yield fake
+def oslo():
+    return create_team("Oslo")
 
 
 @pytest.fixture
-def on_a_call(rest):
-    oslo = create_team("Oslo")
+def provider(client, oslo):
+    with voice_provider(client, oslo, record=True) as provider:
+        yield provider
+
+
+@pytest.fixture
+def rest(provider):
+    return provider.rest
+
+
+@pytest.fixture
+def on_a_call(oslo, provider):
     kari = create_agent("kari", team=oslo, presence="available", display_name="Kari Nordmann")
-    call = talking(voice_inbox(oslo, rest, record=True), kari)
+    call = talking(provider.inbox, kari)
     return oslo, kari, call
 
 
@@ -77,7 +84,7 @@ def test_the_agent_pauses_and_resumes_from_the_call_panel_and_hears_each_change(
     assert paused["announce"] == "Recording paused. Nothing is recorded until you resume it."
     assert 'aria-pressed="true"' in button(paused["panel"], "Resume recording")
     assert "Talking, recording paused." in paused["panel"]
-    assert rest.asked("POST", f"/Recordings/{call.recording_sid}.json")[-1]["Status"] == "paused"
+    assert asked(rest, "POST", f"/Recordings/{call.recording_sid}.json")[-1]["Status"] == "paused"
 
     resumed = client.post(url(call, "resume"), headers=AS_PANEL).json()
 
