@@ -22,13 +22,13 @@ from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_agent, create_team
 from tests.connectors.fake_twiml import FakeTwimlProvider
 
-from .fake_voice_rest import FakeVoiceRest
 from .recording_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
+    asked,
     quiet_phone_control,
     talking,
-    voice_inbox,
+    voice_provider,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -42,9 +42,14 @@ def _quiet(settings) -> Iterator[None]:
 
 
 @pytest.fixture
-def rest() -> Iterator[FakeVoiceRest]:
-    with FakeVoiceRest(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
-        yield fake
+def oslo():
+    return create_team("Oslo")
+
+
+@pytest.fixture
+def provider(oslo):
+    with voice_provider(Client(), oslo, record=True) as provider:
+        yield provider
 
 
 def at_once(*work: Callable[[], Any]) -> list[Any]:
@@ -70,17 +75,16 @@ def at_once(*work: Callable[[], Any]) -> list[Any]:
     return results
 
 
-def test_the_same_finished_recording_posted_twice_at_once_is_fetched_once(rest):
-    oslo = create_team("Oslo")
+def test_the_same_finished_recording_posted_twice_at_once_is_fetched_once(oslo, provider):
     kari = create_agent("kari", team=oslo, presence="available")
-    inbox = voice_inbox(oslo, rest, record=True)
+    inbox = provider.inbox
     call = talking(inbox, kari)
     do_end_call(call, reason="the customer hung up")
     params = {
         "AccountSid": ACCOUNT_SID,
         "CallSid": call.provider_call_sid,
         "RecordingSid": call.recording_sid,
-        "RecordingUrl": f"{rest.root}/Recordings/{call.recording_sid}",
+        "RecordingUrl": f"{provider.rest.root}/Recordings/{call.recording_sid}",
         "RecordingStatus": "completed",
         "RecordingDuration": "61",
     }
@@ -94,11 +98,10 @@ def test_the_same_finished_recording_posted_twice_at_once_is_fetched_once(rest):
     assert DBTaskResult.objects.filter(task_path__endswith="fetch_call_recording").count() == 1
 
 
-def test_the_agent_and_a_supervisor_pausing_at_once_pause_it_once(rest):
-    oslo = create_team("Oslo")
+def test_the_agent_and_a_supervisor_pausing_at_once_pause_it_once(oslo, provider):
     kari = create_agent("kari", team=oslo, presence="available")
     siri = create_agent("siri", supervises=oslo)
-    call = talking(voice_inbox(oslo, rest, record=True), kari)
+    call = talking(provider.inbox, kari)
 
     results = at_once(
         lambda: do_pause_recording(call, actor=kari),
@@ -109,6 +112,6 @@ def test_the_agent_and_a_supervisor_pausing_at_once_pause_it_once(rest):
     refused = [r for r in results if isinstance(r, InvalidInput)]
     assert (len(paused), len(refused)) == (1, 1), results
     assert refused[0].message == "The recording is paused already."
-    assert len(rest.asked("POST", f"/Recordings/{call.recording_sid}.json")) == 1
+    assert len(asked(provider.rest, "POST", f"/Recordings/{call.recording_sid}.json")) == 1
     call.refresh_from_db()
     assert (call.recording_state, call.recording_pauses) == (RecordingState.PAUSED, 1)
