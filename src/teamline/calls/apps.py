@@ -12,10 +12,12 @@ class CallsConfig(AppConfig):
     def ready(self) -> None:
         checks.register(ice.check_ice_servers, "teamline")
         # Deferred: models are not loaded before ready() (ADR 0005).
+        from teamline.connectors.voice import provide_step_flow
         from teamline.core.periodic import register_periodic
 
         from . import tasks
         from .control import provide_control
+        from .dialout import STEP_PREFIX, DialoutFlow
         from .models import CallMedium
         from .phone import PhoneControl
 
@@ -30,3 +32,5 @@ class CallsConfig(AppConfig):
         from .recording import RecordingCallbacks
 
         provide_recording_handler(RecordingCallbacks())
+        # The legs of outbound calls (callbacks, booked calls) answer under dial/.
+        provide_step_flow(STEP_PREFIX, DialoutFlow())

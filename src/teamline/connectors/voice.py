@@ -10,6 +10,8 @@ Inbound:  POST /webhooks/twilio/<inbox-id>/                the call webhook (a c
                                                            (its TwiML and status callback)
           POST /webhooks/twilio/<inbox-id>/ivr/conference  conference events (no CallSid for
                                                            conference-start/end)
+          POST /webhooks/twilio/<inbox-id>/dial/<call>/…   the legs of an outbound call
+                                                           (calls/dialout.py, `provide_step_flow`)
 
 Every request is verified exactly as SMS is (sms.verify_twilio_request: X-Twilio-Signature over
 the URL and the sorted form): a forged or unsigned request is 403 and nothing is stored. Then
@@ -22,7 +24,7 @@ the provider's dialect: what the request says (`CallRequest`) and how a script o
 
 Idempotency (providers retry on timeouts and 5xx): the event id of a call step is
 CallSid + the step path (each Gather action and Redirect URL names its own step), that of a
-status callback CallSid + CallStatus (an agent leg's: CallSid + its step + CallStatus), that of
+status callback CallSid + CallStatus (a leg's: CallSid + its status step + CallStatus), that of
 a conference event ConferenceSid + CallSid + StatusCallbackEvent. The call flow keeps the
 script it answered per step, so a retried step is answered with the same TwiML and changes
 nothing.
@@ -252,6 +254,30 @@ def call_flow() -> CallFlow:
     return _call_flow
 
 
+# Steps another app answers (calls' outbound legs: "dial/…"), by the step path's prefix.
+_step_flows: dict[str, CallFlow] = {}
+
+
+def provide_step_flow(prefix: str, flow: CallFlow) -> None:
+    """Called in an AppConfig.ready: steps whose path starts with `prefix` (ending in "/")
+    are answered by `flow` instead of the call flow."""
+    if not prefix.endswith("/"):
+        raise ValueError("a step prefix ends with '/'")
+    _step_flows[prefix] = flow
+
+
+def flow_for(step: str) -> CallFlow:
+    for prefix, flow in _step_flows.items():
+        if step.startswith(prefix):
+            return flow
+    return call_flow()
+
+
+def is_status_step(step: str) -> bool:
+    """The call's own status callback, or one of a leg Teamline placed (`…/status`)."""
+    return step == STATUS_SUFFIX or step.endswith("/" + STATUS_SUFFIX)
+
+
 # ---------------------------------------------------------------------------------------------
 # TwiML
 # ---------------------------------------------------------------------------------------------
@@ -354,13 +380,13 @@ def call_request(request: WebhookRequest) -> CallRequest:
     if (not call_sid and not conference_sid) or len(call_sid) > 64:
         raise WebhookRejected("no CallSid in the call webhook", status=400)
     step = request.path_suffix.strip("/")
-    if (
-        step
-        and step != STATUS_SUFFIX
-        and not step.startswith(IVR_PREFIX)
-        and not step.startswith(RECORDING_PREFIX)
-        and not step.startswith(AGENT_PREFIX)
-    ):
+    known = (
+        step.startswith(IVR_PREFIX)
+        or step.startswith(RECORDING_PREFIX)
+        or step.startswith(AGENT_PREFIX)
+        or any(step.startswith(p) for p in _step_flows)
+    )
+    if step and step != STATUS_SUFFIX and not known:
         raise WebhookRejected(f"no such call step {step[:40]!r}", status=404)
     if len(step) > MAX_STEP:
         raise WebhookRejected("call step too long", status=400)
@@ -439,7 +465,7 @@ class TwilioVoiceConnector(Connector):
             return f"{call.call_sid}:status:{call.call_status or 'unknown'}"
         if call.conference_sid:
             return f"{call.conference_sid}:{call.call_sid or '-'}:{call.conference_event or '?'}"
-        if call.step.startswith(AGENT_PREFIX) and call.step.endswith("/" + STATUS_SUFFIX):
+        if is_status_step(call.step):
             return f"{call.call_sid}:{call.step}:{call.call_status or 'unknown'}"
         return f"{call.call_sid}:{call.step or 'start'}"
 
@@ -452,7 +478,7 @@ class TwilioVoiceConnector(Connector):
             recording_handler().recording_status(inbox, recording_callback(request))
             return HttpResponse(render_twiml(Script(), ""), content_type="text/xml; charset=utf-8")
         call = call_request(request)
-        script = call_flow().answer(inbox, call)
+        script = flow_for(call.step).answer(inbox, call)
         body = render_twiml(script, step_prefix(request))
         return HttpResponse(body, content_type="text/xml; charset=utf-8")
 

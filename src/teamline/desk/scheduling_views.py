@@ -1,5 +1,5 @@
-"""Callbacks and appointments on the desk: "Call done" / "No answer", and the appointments page
-(list, cancel, reschedule).
+"""Callbacks and appointments on the desk: "Call now" (the provider dials, calls/dialout.py),
+"Call done" / "No answer", and the appointments page (list, cancel, reschedule).
 
 Thin views (parse → access helper → routing.callbacks / routing.appointments action → render).
 The rules are the API's (routing/api.py): ids go through access_callback / access_appointment
@@ -20,6 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from teamline.calls import dialout
+from teamline.calls.models import Call
 from teamline.conversations.models import Conversation
 from teamline.conversations.queries import visible_conversations
 from teamline.core.errors import InvalidInput, TeamlineError
@@ -121,6 +123,68 @@ def callback_done(request: HttpRequest, callback_id: int) -> HttpResponse:
 def callback_no_answer(request: HttpRequest, callback_id: int) -> HttpResponse:
     """No answer: called again later (twice), then the callback is closed."""
     return _callback_outcome(request, callback_id, answered=False)
+
+
+def _dialled(
+    request: HttpRequest, conversation: Conversation, dial: Any, phone: str
+) -> HttpResponse:
+    """Run `dial` (the dial-out action) and answer like the outcome buttons: the conversation's
+    status partial for htmx (with the sentence announced), else the page. A refusal (provider
+    down, no phone number, a call already under way) is shown in the callback panel."""
+    actor = agent_of(request)
+    try:
+        call: Call = dial()
+    except InvalidInput as exc:
+        conversation.refresh_from_db()
+        if hx_target(request) == "conversation-status":
+            context = conversation_context(actor, conversation, callback_error=exc.message)
+            return render(request, "desk/_conversation_status.html", context, status=exc.status)
+        return render_conversation_page(
+            request, conversation, status=exc.status, callback_error=exc.message
+        )
+    sentence = f"Calling you on {call.agent_endpoint}. When you answer, {phone} is dialled."
+    if hx_target(request) == "conversation-status":
+        conversation.refresh_from_db()
+        context = conversation_context(actor, conversation)
+        return announce(render(request, "desk/_conversation_status.html", context), sentence)
+    flash.success(request, sentence)
+    default = reverse("desk:conversation", args=[conversation.pk])
+    if is_htmx(request):
+        response = HttpResponse()
+        response["HX-Redirect"] = safe_next(request, default)
+        return response
+    return redirect(safe_next(request, default))
+
+
+@require_POST
+@desk_view
+def callback_dial(request: HttpRequest, callback_id: int) -> HttpResponse:
+    """Call now: the provider rings the agent's phone, then the customer's (calls/dialout.py).
+    Another team's callback: 404; someone else's in the team: 403."""
+    actor = agent_of(request)
+    callback: Callback = access_callback(actor, callback_id)
+    return _dialled(
+        request,
+        callback.conversation,
+        lambda: dialout.do_dial_callback(callback, actor=actor),
+        callback.phone,
+    )
+
+
+@require_POST
+@desk_view
+def appointment_dial(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    """Call now on a booked call whose slot has started: the same dial-out as a callback's."""
+    actor = agent_of(request)
+    appointment: Appointment = access_appointment(actor, appointment_id)
+    if appointment.conversation is None:
+        raise InvalidInput("This appointment has no conversation to call from.")
+    return _dialled(
+        request,
+        appointment.conversation,
+        lambda: dialout.do_dial_appointment(appointment, actor=actor),
+        appointment.phone,
+    )
 
 
 # --- Appointments -----------------------------------------------------------------------------

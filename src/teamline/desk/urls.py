@@ -55,6 +55,12 @@ urlpatterns = [
         scheduling_views.reschedule_appointment,
         name="reschedule_appointment",
     ),
+    path("callbacks/<int:callback_id>/dial/", scheduling_views.callback_dial, name="callback_dial"),
+    path(
+        "appointments/<int:appointment_id>/dial/",
+        scheduling_views.appointment_dial,
+        name="appointment_dial",
+    ),
     path("callbacks/<int:callback_id>/done/", scheduling_views.callback_done, name="callback_done"),
     path(
         "callbacks/<int:callback_id>/no-answer/",

@@ -561,6 +561,24 @@ def do_appointment_no_answer(
     return appointment
 
 
+def do_complete_appointment(
+    appointment: Appointment, *, actor: User, now: datetime | None = None
+) -> Appointment:
+    """The booked call took place: records `routed` (appointment done) and resolves the
+    conversation, which closes its work item (the appointment is done, the agent wraps up)."""
+    now = now_or_clock(now)
+    appointment = _live(appointment, AppointmentState.STARTED)
+    if appointment.conversation_id is None:
+        raise Conflict("This appointment has no conversation.")
+    with transaction.atomic():
+        conv = lock_conversation(appointment.conversation_id)
+        record_routed(conv, actor, appointment="done", appointment_id=appointment.pk)
+        if conv.status != Status.RESOLVED:
+            do_change_status(conv, Status.RESOLVED, actor=actor)
+    appointment.refresh_from_db()
+    return appointment
+
+
 def process_appointments(*, now: datetime | None = None) -> dict[str, int]:
     """The periodic job: reminders `REMINDER_MINUTES` before a slot, start at the slot, no-shows
     `GRACE_MINUTES` after it (a chat appointment whose customer has not written since the

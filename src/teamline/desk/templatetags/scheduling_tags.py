@@ -18,10 +18,18 @@ from django import template
 from django.utils import timezone
 
 from teamline.accounts.models import User
+from teamline.calls.queries import live_call_of
 from teamline.conversations.models import Conversation, Status
 from teamline.routing.callbacks import live_callback
 from teamline.routing.eta import queue_status
-from teamline.routing.models import LIVE_CALLBACK_STATES, Callback, CallbackState
+from teamline.routing.models import (
+    LIVE_CALLBACK_STATES,
+    Appointment,
+    AppointmentKind,
+    AppointmentState,
+    Callback,
+    CallbackState,
+)
 from teamline.routing.scheduling import may_record_outcome
 from teamline.teams.models import Team
 
@@ -176,19 +184,36 @@ def inbox_callbacks(context: dict[str, Any], conversations: Any) -> dict[int, Ca
 
 @register.inclusion_tag("desk/_callback.html", takes_context=True)
 def callback_panel(context: dict[str, Any]) -> dict[str, Any]:
-    """The conversation's live callback ("Call back +47…, assigned to you") with "Call done" and
-    "No answer" for whoever may record the outcome."""
+    """The conversation's live callback ("Call back +47…, assigned to you") or booked call in
+    progress, with "Call <customer> now" for the agent it is with (the provider dials,
+    calls/dialout.py) while no call with the customer is under way, and "Call done" / "No
+    answer" for whoever may record the outcome by hand."""
     request = context["request"]
     conversation: Conversation = context["conversation"]
     callback = live_callback(conversation.pk)
     view = None
     if callback is not None:
         view = callback_view(callback, conversation, request.user, timezone.now())
+    booked = None
+    live = None
+    if conversation.channel_kind == "voice":
+        booked = Appointment.objects.filter(
+            conversation=conversation,
+            state=AppointmentState.STARTED,
+            kind=AppointmentKind.CALL,
+        ).first()
+        live = live_call_of(conversation)
+    mine = conversation.assignee_id == request.user.pk and live is None
     return {
         "request": request,
         "csrf_token": context.get("csrf_token"),
         "conversation": conversation,
+        "customer_name": conversation.customer.display_name,
         "cb": view,
+        "can_dial": mine and callback is not None and callback.state == CallbackState.ASSIGNED,
+        "booked": booked,
+        "can_dial_booked": mine and booked is not None and bool(booked.phone),
+        "live_call": live,
         "callback_error": context.get("callback_error"),
     }
 
