@@ -202,6 +202,10 @@ def test_nine_keeps_the_place_then_the_callback_is_dialled_out_and_done(
     assert agent_leg.url == f"{prefix}dial/{call.pk}/agent"
     assert agent_leg.status_callback == f"{prefix}dial/{call.pk}/agent/status"
     assert call.agent_call_sid == agent_leg.sid
+    # The desk says what happens; no second "Call now", no outcome by hand meanwhile.
+    page = client.get(reverse("desk:conversation", args=[conversation.pk])).content.decode()
+    assert "Dialling: your phone rings first, then the customer's." in page
+    assert "<bdi>Nora Berg</bdi></span> now" not in page and "No answer" not in page
 
     # Kari answers: now the customer's phone rings, and Kari waits in the call's room.
     agent_twiml = provider.answer(agent_leg)

@@ -187,7 +187,8 @@ def callback_panel(context: dict[str, Any]) -> dict[str, Any]:
     """The conversation's live callback ("Call back +47…, assigned to you") or booked call in
     progress, with "Call <customer> now" for the agent it is with (the provider dials,
     calls/dialout.py) while no call with the customer is under way, and "Call done" / "No
-    answer" for whoever may record the outcome by hand."""
+    answer" for whoever may record the outcome by hand (not during a call: then the provider's
+    status records it)."""
     request = context["request"]
     conversation: Conversation = context["conversation"]
     callback = live_callback(conversation.pk)
