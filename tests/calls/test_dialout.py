@@ -1,20 +1,23 @@
 """Callbacks and booked calls dial out: the caller presses 9 and keeps their place in line; when
 an agent gets the callback they press "Call now" in the desk; the provider rings the agent's
-phone, then — when the agent answers — the customer's; answered, talked, hung up: the callback
-is done and the agent wraps up. Nobody answers, or the line is busy: the call ends with that
-reason and the callback waits for its retry. Driven through the desk, a loopback REST provider
-that records what Teamline asks of it (tests/calls/dialout_provider.py) and signed webhooks."""
+phone, then — when the agent answers — the customer's; both meet in the call's room; the
+customer hangs up: the callback is done and the agent wraps up. Nobody answers, or the line is
+busy: the call ends with that reason and the callback waits for its retry.
+
+Whole calls run through the fake provider (tests/connectors/fake_twiml.py): signed webhooks
+through the test client, and its REST side on loopback, which records the legs Teamline places
+(To, From, Url) and answers them as the numbers' owners would."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from django.test import override_settings
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from teamline.accounts.actions import do_set_presence
+from teamline.accounts.actions import do_set_call_endpoint, do_set_presence
 from teamline.accounts.models import AgentProfile
 from teamline.calls.models import Call, CallDirection, CallState
 from teamline.connectors.models import WebhookEvent
@@ -28,7 +31,11 @@ from teamline.conversations.models import (
 )
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
 from teamline.customers.actions import do_add_identity
-from teamline.routing.appointments import available_slots, do_book_appointment, process_appointments
+from teamline.routing.appointments import (
+    available_slots,
+    do_book_appointment,
+    process_appointments,
+)
 from teamline.routing.callbacks import CALLBACK_RETRY_MINUTES, do_request_callback
 from teamline.routing.models import (
     Appointment,
@@ -38,14 +45,13 @@ from teamline.routing.models import (
     WorkKind,
     WorkState,
 )
+from teamline.routing.tick import sweep_queues
 from teamline.selfservice.models import VoiceCall
 from teamline.teams.models import BusinessHours
 from tests.connectors.fake_twiml import FakeTwimlProvider
 from tests.routing.test_appointments import MONDAY_8_OSLO
 
-from .dialout_provider import LoopbackVoiceProvider, conference_of, said
-
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_public_url")]
+pytestmark = pytest.mark.django_db
 
 AUTH_TOKEN = "voice-auth-token-0123456789"
 NORA = "+4791234567"
@@ -56,11 +62,13 @@ HTMX = {"HX-Request": "true", "HX-Target": "conversation-status"}
 dialled = Call.objects.filter(direction=CallDirection.OUTBOUND)
 
 
-@pytest.fixture
-def _public_url():
-    # The URLs Teamline gives the provider are the ones the fake posts back to.
-    with override_settings(PUBLIC_URL="http://testserver"):
-        yield
+@pytest.fixture(autouse=True)
+def _public_url(settings):
+    # The URLs Teamline gives the provider are the test client's host: the fake posts to them.
+    settings.PUBLIC_URL = "http://testserver"
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -69,40 +77,55 @@ def oslo():
 
 
 @pytest.fixture
-def provider(client, oslo):
-    inbox = Inbox(name="Nordlys phone", kind="voice", default_team=oslo)
+def phone(client, oslo):
+    inbox = Inbox(
+        name="Nordlys phone",
+        kind="voice",
+        default_team=oslo,
+        config={"language": "en", "from_number": BRAND_NUMBER},
+    )
     inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
     inbox.save()
-    with LoopbackVoiceProvider(client, inbox, AUTH_TOKEN) as fake:
-        inbox.config = {"language": "en", "from_number": BRAND_NUMBER, "api_base": fake.api_base}
-        inbox.save()
-        yield fake
+    provider = FakeTwimlProvider(client, inbox, AUTH_TOKEN)
+    rest = provider.start_rest()
+    inbox.config = {**inbox.config, "api_base": rest.url}
+    inbox.save()
+    yield provider
+    provider.stop_rest()
+
+
+@pytest.fixture
+def rest(phone):
+    return phone.rest
+
+
+def agent(username, team, number=""):
+    user = create_agent(username, team=team, capacity={"voice": 1, "chat": 1})
+    AgentProfile.objects.filter(user=user).update(languages=["en", "nb"], wrap_up_seconds=60)
+    if number:
+        do_set_call_endpoint(user, phone_number=number, call_via="phone", actor=user)
+    return user
 
 
 @pytest.fixture
 def kari(oslo):
-    kari = create_agent("kari", team=oslo, capacity={"voice": 1, "chat": 1})
-    AgentProfile.objects.filter(user=kari).update(
-        wrap_up_seconds=60, languages=["en", "nb"], phone_number=KARI_PHONE
-    )
-    return kari
+    return agent("kari", oslo, KARI_PHONE)
 
 
-def nine_in_the_ivr(client, provider, oslo) -> Callback:
+def nine_in_the_ivr(phone, oslo) -> Callback:
     """Nora calls, presses 9 and hangs up: her callback waits in line."""
     customer = create_customer(team=oslo, name="Nora Berg", preferred_language="en")
     do_add_identity(customer, "phone", NORA, verified=True)
-    ivr = FakeTwimlProvider(client, provider.inbox, AUTH_TOKEN)
-    call = ivr.call(NORA, inputs=["9"])
+    call = phone.call(NORA, inputs=["9"])
     assert call.heard[-2] == "We will call you back on this number when it is your turn."
     call.hang_up()
     return Callback.objects.get(customer=customer)
 
 
 @pytest.fixture
-def assigned(client, provider, oslo, kari):
+def assigned(client, phone, oslo, kari):
     """Nora's callback kept its place while Kari was away; Kari comes back and gets it."""
-    callback = nine_in_the_ivr(client, provider, oslo)
+    callback = nine_in_the_ivr(phone, oslo)
     queued = VoiceCall.objects.get(customer=callback.customer)
     assert callback.state == CallbackState.QUEUED
     assert callback.work_item_id == queued.work_item_id  # the call's own place in line
@@ -119,20 +142,19 @@ def call_now(client, callback, **headers):
     return client.post(reverse("desk:callback_dial", args=[callback.pk]), headers=headers)
 
 
-def ring_both(client, provider, callback):
-    """Kari presses Call now and picks up her phone: the customer's phone rings."""
-    response = call_now(client, callback)
-    assert response.status_code == 302, response.content
-    agent_leg = provider.placed[-1]
-    agent_twiml = provider.answer(agent_leg)
-    return agent_leg, agent_twiml, provider.placed[-1]
+def placed(rest):
+    """The legs Teamline asked the provider to place, in order (their forms)."""
+    return [r.form for r in rest.made("POST", "/Calls.json")]
 
 
-def calls_timeline(conversation):
-    return [
-        e.data
-        for e in TimelineEvent.objects.filter(conversation=conversation, kind="call").order_by("pk")
-    ]
+def leg_to(phone, number):
+    (leg,) = [leg for leg in phone.legs.values() if leg.called == number]
+    return leg
+
+
+def timeline_of(conversation_id, kind):
+    events = TimelineEvent.objects.filter(conversation_id=conversation_id, kind=kind)
+    return [e.data for e in events.order_by("pk")]
 
 
 def system_texts(conversation):
@@ -161,20 +183,20 @@ def test_a_colleague_sees_the_callback_but_no_call_now(client, assigned, oslo):
     page = client.get(reverse("desk:conversation", args=[assigned.conversation_id]))
 
     assert "Call back" in page.content.decode()
-    assert 'visually-hidden"> <bdi>Nora Berg</bdi></span> now' not in page.content.decode()
+    assert "<bdi>Nora Berg</bdi></span> now" not in page.content.decode()
     response = call_now(client, assigned)
     assert response.status_code == 403
     assert not dialled.exists()
 
 
-def test_another_teams_agent_cannot_dial_the_callback(client, provider, assigned):
+def test_another_teams_agent_cannot_dial_the_callback(client, rest, assigned):
     stranger = create_agent("sven", team=create_team("Bergen"))
     client.force_login(stranger)
 
     response = call_now(client, assigned)
 
     assert response.status_code == 404
-    assert provider.requests == [] and not dialled.exists()
+    assert rest.requests == [] and not dialled.exists()
     assigned.refresh_from_db()
     assert assigned.state == CallbackState.ASSIGNED
 
@@ -183,60 +205,50 @@ def test_another_teams_agent_cannot_dial_the_callback(client, provider, assigned
 
 
 def test_nine_keeps_the_place_then_the_callback_is_dialled_out_and_done(
-    client, provider, assigned, kari
+    client, phone, rest, assigned, kari
 ):
     conversation = assigned.conversation
+    prefix = phone.prefix
 
     response = call_now(client, assigned)
 
     assert response.status_code == 302
     call = dialled.get(conversation=conversation)
-    assert (call.direction, call.medium, call.state, call.agent) == (
-        CallDirection.OUTBOUND, "phone", CallState.CONNECTING, kari,
+    assert (call.medium, call.state, call.agent, call.inbox) == (
+        "phone", CallState.CONNECTING, kari, phone.inbox,
     )  # fmt: skip
-    # First the agent's own phone.
-    assert len(provider.placed) == 1
-    agent_leg = provider.placed[0]
-    prefix = f"http://testserver/webhooks/twilio/{provider.inbox.public_id}/"
-    assert (agent_leg.to, agent_leg.from_) == (KARI_PHONE, BRAND_NUMBER)
-    assert agent_leg.url == f"{prefix}dial/{call.pk}/agent"
-    assert agent_leg.status_callback == f"{prefix}dial/{call.pk}/agent/status"
-    assert call.agent_call_sid == agent_leg.sid
+    # First the agent's own phone, nothing else yet.
+    (agent_leg,) = placed(rest)
+    assert (agent_leg["To"], agent_leg["From"]) == (KARI_PHONE, BRAND_NUMBER)
+    assert agent_leg["Url"] == f"{prefix}dial/{call.pk}/agent"
+    assert agent_leg["StatusCallback"] == f"{prefix}dial/{call.pk}/agent/status"
     # The desk says what happens; no second "Call now", no outcome by hand meanwhile.
     page = client.get(reverse("desk:conversation", args=[conversation.pk])).content.decode()
     assert "Dialling: your phone rings first, then the customer's." in page
     assert "<bdi>Nora Berg</bdi></span> now" not in page and "No answer" not in page
 
-    # Kari answers: now the customer's phone rings, and Kari waits in the call's room.
-    agent_twiml = provider.answer(agent_leg)
+    # Kari answers; then Nora's phone rings; Nora answers: both are in the call's room.
+    phone.settle()
 
-    assert said(agent_twiml) == ["Calling Nora Berg. Please hold."]
-    assert conference_of(agent_twiml) == f"teamline-call-{call.pk}"
-    assert len(provider.placed) == 2
-    customer_leg = provider.placed[1]
-    assert (customer_leg.to, customer_leg.from_) == (NORA, BRAND_NUMBER)
-    assert customer_leg.url == f"{prefix}dial/{call.pk}/customer"
-    assert customer_leg.status_callback == f"{prefix}dial/{call.pk}/customer/status"
+    _agent, customer_leg = placed(rest)
+    assert (customer_leg["To"], customer_leg["From"]) == (NORA, BRAND_NUMBER)
+    assert customer_leg["Url"] == f"{prefix}dial/{call.pk}/customer"
+    assert customer_leg["StatusCallback"] == f"{prefix}dial/{call.pk}/customer/status"
+    kari_leg, nora_leg = leg_to(phone, KARI_PHONE), leg_to(phone, NORA)
+    assert kari_leg.heard == ["Calling Nora Berg. Please hold."]
+    room = f"teamline-call-{call.pk}"
+    assert phone.in_room(room) == {kari_leg.sid, nora_leg.sid}
     call.refresh_from_db()
-    assert call.provider_call_sid == customer_leg.sid
-
-    # Nora answers: she joins the same room; the call is active (its timer starts).
-    customer_twiml = provider.answer(customer_leg)
-    provider.status(customer_leg, "in-progress")
-
-    assert conference_of(customer_twiml) == f"teamline-call-{call.pk}"
-    room = customer_twiml.find("./Dial/Conference")
-    assert room.get("endConferenceOnExit") == "true"
-    # The room's events go where every call's do (hold and mute find the room by them).
-    assert room.get("statusCallback") == f"{prefix}ivr/conference"
-    call.refresh_from_db()
+    assert (call.agent_call_sid, call.provider_call_sid) == (kari_leg.sid, nora_leg.sid)
     assert call.state == CallState.ACTIVE and call.answered_at is not None
+    assert call.conference_sid.startswith("CF")  # the room's events reached the call
 
-    # They talk; Nora hangs up.
-    provider.status(customer_leg, "completed")
+    # They talk; Nora hangs up: the room ends, and Kari's leg with it.
+    phone.hang_up_leg(nora_leg.sid)
 
     call.refresh_from_db()
     assert (call.state, call.end_reason) == (CallState.ENDED, "completed")
+    assert kari_leg.ended
     assigned.refresh_from_db()
     assert assigned.state == CallbackState.DONE
     conversation.refresh_from_db()
@@ -244,25 +256,26 @@ def test_nine_keeps_the_place_then_the_callback_is_dialled_out_and_done(
     assert WorkItem.objects.get(pk=assigned.work_item_id).state == WorkState.DONE
     profile = AgentProfile.objects.get(user=kari)
     assert profile.wrap_up_until is not None and profile.wrap_up_until > timezone.now()
-    assert [e["event"] for e in calls_timeline(conversation) if e["call_id"] == call.pk] == [
-        "waiting", "dialling", "dialling_customer", "connected", "ended",
-    ]  # fmt: skip
-    # Nothing hung up by Teamline: leaving the room ended the agent's leg.
-    assert provider.hang_ups() == []
+    events = [e["event"] for e in timeline_of(conversation.pk, "call") if e["call_id"] == call.pk]
+    assert events == ["waiting", "dialling", "dialling_customer", "connected", "ended"]
+    assert {"callback": "done", "phone": NORA} in timeline_of(conversation.pk, "routed")
 
 
 def test_the_customer_not_answering_ends_the_call_and_the_callback_waits_for_its_retry(
-    client, provider, assigned, kari
+    client, phone, rest, assigned
 ):
     conversation = assigned.conversation
-    agent_leg, _twiml, customer_leg = ring_both(client, provider, assigned)
+    phone.answers[NORA] = "no-answer"
+    call_now(client, assigned)
 
-    provider.status(customer_leg, "no-answer")
+    phone.settle()
 
     call = dialled.get(conversation=conversation)
     assert (call.state, call.end_reason) == (CallState.ENDED, "no-answer")
-    # Kari's phone, waiting in the room, is hung up.
-    assert provider.hang_ups() == [agent_leg.sid]
+    # Kari, waiting in the room, is hung up.
+    kari_leg = leg_to(phone, KARI_PHONE)
+    assert rest.made("POST", f"/Calls/{kari_leg.sid}.json")[0].form == {"Status": "completed"}
+    assert kari_leg.ended
     assigned.refresh_from_db()
     assert (assigned.state, assigned.attempts, assigned.agent) == (CallbackState.QUEUED, 1, None)
     retry = assigned.next_attempt_at - timezone.now()
@@ -272,22 +285,18 @@ def test_the_customer_not_answering_ends_the_call_and_the_callback_waits_for_its
     assert (item.state, item.kind) == (WorkState.QUEUED, WorkKind.CALLBACK)
     conversation.refresh_from_db()
     assert conversation.assignee is None and conversation.status == Status.OPEN
-    assert calls_timeline(conversation)[-1]["reason"] == "no-answer"
+    ended = [e for e in timeline_of(conversation.pk, "call") if e["call_id"] == call.pk][-1]
+    assert (ended["event"], ended["reason"]) == ("ended", "no-answer")
     assert system_texts(conversation)[-1].startswith(
         f"We tried to call you on {NORA} but could not reach you."
     )
 
-    # Kari's own leg ends after; it changes nothing more.
-    provider.status(agent_leg, "completed")
-    assigned.refresh_from_db()
-    assert (assigned.state, assigned.attempts) == (CallbackState.QUEUED, 1)
 
+def test_a_busy_line_is_recorded_as_busy_and_retried(client, phone, assigned):
+    phone.answers[NORA] = "busy"
+    call_now(client, assigned)
 
-def test_a_busy_line_is_recorded_as_busy_and_retried(client, provider, assigned):
-    _agent_leg, _twiml, customer_leg = ring_both(client, provider, assigned)
-
-    provider.status(customer_leg, "ringing")
-    provider.status(customer_leg, "busy")
+    phone.settle()
 
     call = dialled.get(conversation=assigned.conversation)
     assert (call.state, call.end_reason) == (CallState.ENDED, "busy")
@@ -295,89 +304,145 @@ def test_a_busy_line_is_recorded_as_busy_and_retried(client, provider, assigned)
     assert (assigned.state, assigned.attempts) == (CallbackState.QUEUED, 1)
 
 
-def test_retried_status_callbacks_change_nothing(client, provider, assigned):
-    _agent_leg, _twiml, customer_leg = ring_both(client, provider, assigned)
-
-    first = provider.status(customer_leg, "no-answer")
-    again = provider.status(customer_leg, "no-answer")
-    provider.answer(provider.placed[0])  # the agent leg's TwiML fetched again
-
-    assert first.status_code == again.status_code == 200
+def test_the_retried_callback_is_dialled_again_when_its_turn_comes(client, phone, rest, assigned):
+    phone.answers[NORA] = "no-answer"
+    call_now(client, assigned)
+    phone.settle()
     assigned.refresh_from_db()
-    assert assigned.attempts == 1
-    assert len(provider.placed) == 2  # the customer was dialled once
-    events = WebhookEvent.objects.filter(external_id__contains=":dial/")
-    assert events.filter(external_id__endswith="/customer/status:no-answer").count() == 1
+    assert assigned.state == CallbackState.QUEUED
 
-
-def test_an_unsigned_leg_step_is_refused_and_changes_nothing(client, provider, assigned):
-    _agent_leg, _twiml, customer_leg = ring_both(client, provider, assigned)
-
-    forged = provider.status(customer_leg, "no-answer", signature="bm90IGEgc2lnbmF0dXJl")
-    unsigned = provider.status(customer_leg, "no-answer", signature="")
-
-    assert (forged.status_code, unsigned.status_code) == (403, 403)
+    # Its retry time comes (Kari's wrap-up is over by then): routing gives it back to her.
+    sweep_queues(now=timezone.now() + timedelta(minutes=CALLBACK_RETRY_MINUTES, seconds=1))
     assigned.refresh_from_db()
     assert assigned.state == CallbackState.ASSIGNED
-    assert dialled.get(conversation=assigned.conversation).state == CallState.CONNECTING
-    assert not WebhookEvent.objects.filter(external_id__contains="customer/status").exists()
+    del phone.answers[NORA]
+
+    assert call_now(client, assigned).status_code == 302
+    phone.settle()
+
+    first, second = dialled.filter(conversation=assigned.conversation).order_by("pk")
+    assert (first.end_reason, second.state) == ("no-answer", CallState.ACTIVE)
+    assert [form["To"] for form in placed(rest)] == [KARI_PHONE, NORA, KARI_PHONE, NORA]
+
+
+def test_retried_webhooks_of_the_legs_change_nothing(client, phone, rest, assigned):
+    phone.answers[NORA] = "no-answer"
+    call_now(client, assigned)
+    phone.settle()
+
+    for url, params in phone.posted_callbacks():
+        assert phone.post(url, params).status_code == 200
+    kari_leg = leg_to(phone, KARI_PHONE)
+    again = phone.post(kari_leg.requests[0][0], kari_leg.requests[0][1])  # its TwiML step
+
+    assert again.status_code == 200
+    assigned.refresh_from_db()
+    assert (assigned.state, assigned.attempts) == (CallbackState.QUEUED, 1)
+    assert len(placed(rest)) == 2  # the customer was dialled once
+    statuses = WebhookEvent.objects.filter(external_id__contains="/customer/status:")
+    assert sorted(statuses.values_list("external_id", flat=True)) == sorted(
+        f"{leg_to(phone, NORA).sid}:dial/{assigned_call(assigned).pk}/customer/status:{s}"
+        for s in ("no-answer", "ringing")
+    )
+
+
+def assigned_call(callback):
+    return dialled.filter(conversation_id=callback.conversation_id).latest("pk")
+
+
+def test_forged_or_unsigned_leg_webhooks_are_refused_and_store_nothing(
+    client, phone, rest, assigned
+):
+    call_now(client, assigned)
+    call = assigned_call(assigned)
+    url = f"{phone.prefix}dial/{call.pk}/customer/status"
+    params = {"AccountSid": phone.account_sid, "CallSid": "CA" + "9" * 32, "CallStatus": "busy"}
+
+    forged = phone.post(url, params, signature="bm90IGEgc2lnbmF0dXJl")
+    unsigned = phone.post(url, params, signature="")
+
+    assert (forged.status_code, unsigned.status_code) == (403, 403)
+    assert not WebhookEvent.objects.filter(external_id__contains="dial/").exists()
+    call.refresh_from_db()
+    assert call.state == CallState.CONNECTING
+
+
+def test_a_signed_status_for_a_leg_that_is_not_the_calls_changes_nothing(
+    client, phone, rest, assigned
+):
+    call_now(client, assigned)
+    call = assigned_call(assigned)
+    url = f"{phone.prefix}dial/{call.pk}/customer/status"
+    params = {"AccountSid": phone.account_sid, "CallSid": "CA" + "9" * 32, "CallStatus": "busy"}
+
+    assert phone.post(url, params).status_code == 200
+
+    call.refresh_from_db()
+    assert call.state == CallState.CONNECTING
+    assigned.refresh_from_db()
+    assert assigned.attempts == 0
 
 
 def test_the_agent_not_picking_up_ends_the_call_but_is_not_the_customers_no_answer(
-    client, provider, assigned
+    client, phone, rest, assigned
 ):
+    phone.answers[KARI_PHONE] = "no-answer"
     call_now(client, assigned)
-    agent_leg = provider.placed[0]
 
-    provider.status(agent_leg, "no-answer")
+    phone.settle()
 
-    call = dialled.get(conversation=assigned.conversation)
+    call = assigned_call(assigned)
     assert (call.state, call.end_reason) == (CallState.ENDED, "the agent's phone: no-answer")
-    assert len(provider.placed) == 1  # the customer was never dialled
+    assert len(placed(rest)) == 1  # the customer was never dialled
     assigned.refresh_from_db()
     assert (assigned.state, assigned.attempts) == (CallbackState.ASSIGNED, 0)
     # Kari can try again.
+    del phone.answers[KARI_PHONE]
     assert call_now(client, assigned).status_code == 302
     assert dialled.filter(conversation=assigned.conversation).count() == 2
 
 
-def test_the_agent_giving_up_while_the_customer_rings_cancels_the_customers_leg(
-    client, provider, assigned
+def test_the_agent_giving_up_before_the_customer_answers_is_not_the_customers_no_answer(
+    client, phone, rest, assigned
 ):
-    agent_leg, _twiml, customer_leg = ring_both(client, provider, assigned)
+    call_now(client, assigned)
+    phone.actions.get_nowait()()  # the provider's next step only: Kari answers, Nora's rings
+    assert [form["To"] for form in placed(rest)] == [KARI_PHONE, NORA]
 
-    provider.status(agent_leg, "completed")
-    provider.status(customer_leg, "canceled")
+    phone.hang_up_leg(leg_to(phone, KARI_PHONE).sid)
 
-    call = dialled.get(conversation=assigned.conversation)
+    call = assigned_call(assigned)
     assert call.end_reason == "the agent hung up before the customer answered"
-    assert provider.hang_ups() == [customer_leg.sid]
+    nora_leg = leg_to(phone, NORA)
+    assert rest.made("POST", f"/Calls/{nora_leg.sid}.json")  # Teamline hung her leg up
+    assert nora_leg.ended
     assigned.refresh_from_db()
     assert (assigned.state, assigned.attempts) == (CallbackState.ASSIGNED, 0)
 
 
-def test_no_second_call_while_one_is_under_way(client, provider, assigned):
+def test_no_second_call_while_one_is_under_way(client, rest, assigned):
     call_now(client, assigned)
 
     again = call_now(client, assigned, **HTMX)
 
     assert again.status_code == 409
     assert "A call with this customer is already under way." in again.content.decode()
-    assert len(provider.placed) == 1
+    assert len(placed(rest)) == 1
 
 
 # --- The provider down ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("outage", ["down", "gone"])
+@pytest.mark.parametrize("outage", ["answers 503", "does not listen"])
 def test_provider_down_at_call_now_says_so_and_the_callback_stays_with_the_agent(
-    client, provider, assigned, outage
+    client, phone, rest, assigned, outage
 ):
-    getattr(provider, outage)()
+    if outage == "answers 503":
+        rest.down = True
+    else:
+        phone.stop_rest()
 
-    response = call_now(
-        client, assigned, **{"HX-Request": "true", "HX-Target": "conversation-status"}
-    )
+    response = call_now(client, assigned, **HTMX)
 
     assert response.status_code == 400
     html = response.content.decode()
@@ -390,26 +455,26 @@ def test_provider_down_at_call_now_says_so_and_the_callback_stays_with_the_agent
 
 
 def test_provider_down_when_the_customer_is_dialled_ends_the_call_and_tells_the_agent(
-    client, provider, assigned
+    client, phone, rest, assigned
 ):
     call_now(client, assigned)
-    provider.down()
+    rest.down = True
 
-    twiml = provider.answer(provider.placed[0])
+    phone.settle()
 
-    assert said(twiml) == ["Sorry, the customer could not be called. Try again from the desk."]
-    assert twiml.find("Hangup") is not None
-    call = dialled.get(conversation=assigned.conversation)
+    kari_leg = leg_to(phone, KARI_PHONE)
+    assert kari_leg.heard == ["Sorry, the customer could not be called. Try again from the desk."]
+    assert kari_leg.ended
+    call = assigned_call(assigned)
     assert call.state == CallState.ENDED
     assert call.end_reason == "failed: the phone provider could not be reached"
     assigned.refresh_from_db()
     assert (assigned.state, assigned.attempts) == (CallbackState.ASSIGNED, 0)
 
 
-def test_an_agent_without_a_phone_number_is_told_to_add_one(client, provider, oslo, kari):
-    callback = nine_in_the_ivr(client, provider, oslo)
-    ola = create_agent("ola", team=oslo, capacity={"voice": 1})
-    AgentProfile.objects.filter(user=ola).update(languages=["en"])
+def test_an_agent_without_a_phone_number_is_told_to_add_one(client, phone, rest, oslo):
+    callback = nine_in_the_ivr(phone, oslo)
+    ola = agent("ola", oslo)
     do_set_presence(ola, "available", actor=ola)
     callback.refresh_from_db()
     assert callback.agent == ola
@@ -419,13 +484,13 @@ def test_an_agent_without_a_phone_number_is_told_to_add_one(client, provider, os
 
     assert response.status_code == 400
     assert "Add your phone number in your profile to take calls." in response.content.decode()
-    assert provider.requests == []
+    assert rest.requests == []
 
 
 # --- Which inbox dials --------------------------------------------------------------------------
 
 
-def test_a_chat_callback_dials_from_the_teams_voice_inbox(client, provider, oslo, kari):
+def test_a_chat_callback_dials_from_the_teams_voice_inbox(client, phone, rest, oslo, kari):
     customer = create_customer(team=oslo, name="Petter")
     conversation = customer_says(customer, "Please call me")[0].conversation
     callback = do_request_callback(conversation, "+4791111111")
@@ -434,15 +499,13 @@ def test_a_chat_callback_dials_from_the_teams_voice_inbox(client, provider, oslo
 
     assert call_now(client, callback).status_code == 302
 
-    call = dialled.get(conversation=conversation)
-    assert call.inbox == provider.inbox
-    assert provider.placed[0].from_ == BRAND_NUMBER
+    assert dialled.get(conversation=conversation).inbox == phone.inbox
+    assert placed(rest)[0]["From"] == BRAND_NUMBER
 
 
-def test_a_team_without_a_voice_inbox_is_told_so(client, provider):
+def test_a_team_without_a_voice_inbox_is_told_so(client, phone, rest):
     bergen = create_team("Bergen")
-    berit = create_agent("berit", team=bergen, capacity={"voice": 1})
-    AgentProfile.objects.filter(user=berit).update(phone_number="+4790000010")
+    berit = agent("berit", bergen, "+4790000010")
     customer = create_customer(team=bergen, name="Petter")
     conversation = customer_says(customer, "Please call me")[0].conversation
     callback = do_request_callback(conversation, "+4791111111")
@@ -453,14 +516,14 @@ def test_a_team_without_a_voice_inbox_is_told_so(client, provider):
 
     assert response.status_code == 400
     assert "No voice inbox can place this call" in response.content.decode()
-    assert provider.requests == [] and not dialled.exists()
+    assert rest.requests == [] and not dialled.exists()
 
 
 # --- Booked calls --------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def started_appointment(client, provider, oslo, kari):
+def started_appointment(client, phone, oslo, kari):
     """Nora booked a call with Kari for 09:00; the slot starts and routing gives it to Kari."""
     for weekday in range(5):
         BusinessHours.objects.create(team=oslo, weekday=weekday, opens="09:00", closes="11:00")
@@ -482,7 +545,7 @@ def started_appointment(client, provider, oslo, kari):
     return appointment
 
 
-def test_a_booked_call_is_dialled_out_and_done(client, provider, started_appointment, kari):
+def test_a_booked_call_is_dialled_out_and_done(client, phone, rest, started_appointment):
     appointment = started_appointment
     page = client.get(reverse("desk:conversation", args=[appointment.conversation_id]))
     assert "Booked call to" in page.content.decode()
@@ -491,33 +554,28 @@ def test_a_booked_call_is_dialled_out_and_done(client, provider, started_appoint
     response = client.post(reverse("desk:appointment_dial", args=[appointment.pk]))
 
     assert response.status_code == 302
-    assert provider.placed[0].to == KARI_PHONE
-    provider.answer(provider.placed[0])
-    customer_leg = provider.placed[1]
-    assert customer_leg.to == NORA
-    provider.answer(customer_leg)
-    provider.status(customer_leg, "completed")
+    phone.settle()
+    assert [form["To"] for form in placed(rest)] == [KARI_PHONE, NORA]
+    phone.hang_up_leg(leg_to(phone, NORA).sid)
 
     appointment.refresh_from_db()
     assert appointment.state == "done"
-    routed = TimelineEvent.objects.filter(
-        conversation_id=appointment.conversation_id, kind="routed"
-    )
-    assert any(e.data.get("appointment") == "done" for e in routed)
+    routed = timeline_of(appointment.conversation_id, "routed")
+    assert {"appointment": "done", "appointment_id": appointment.pk} in routed
 
 
 def test_a_booked_call_nobody_answers_is_tried_again_within_the_grace_period(
-    client, provider, started_appointment
+    client, phone, started_appointment
 ):
     appointment = started_appointment
     # The slot started a minute ago (the test's clock is the wall clock from here on).
     Appointment.objects.filter(pk=appointment.pk).update(
         slot_start=timezone.now() - timedelta(minutes=1)
     )
+    phone.answers[NORA] = "no-answer"
     client.post(reverse("desk:appointment_dial", args=[appointment.pk]))
-    provider.answer(provider.placed[0])
 
-    provider.status(provider.placed[1], "no-answer")
+    phone.settle()
 
     appointment.refresh_from_db()
     assert (appointment.state, appointment.attempts) == ("started", 1)

@@ -359,7 +359,7 @@ def _hang_up_leg(call: Call, sid: str) -> None:
         end_leg_quietly(call.inbox, sid)
 
 
-def _record_outcome(call: Call, *, talked: bool, status: str, now: datetime) -> None:
+def _record_outcome(call: Call, *, talked: bool, now: datetime) -> None:
     """The callback's (or appointment's) outcome, once: only while it is with this call's
     agent and this call is the conversation's latest (a late status of an older attempt
     changes nothing). Runs inside the caller's transaction, under the agent → conversation
@@ -397,17 +397,18 @@ def _customer_status(call: Call, request: CallRequest, now: datetime) -> None:
     with transaction.atomic():
         lock_agent_then_conversation(call.agent_id, call.conversation_id)
         call.refresh_from_db()
-        # "completed" is a leg that was answered (an unanswered one ends no-answer, busy…).
-        talked = call.answered_at is not None or status == "completed"
+        # Talked: the call was connected (the customer answered into the room). A leg that
+        # completes unconnected (picked up as the agent gave up) is no conversation.
+        talked = call.answered_at is not None
         ended = do_end_call(call, reason=status, now=now)
         if talked:
-            _record_outcome(call, talked=True, status=status, now=now)
+            _record_outcome(call, talked=True, now=now)
         elif ended is not None:
             # The customer was not reached and nobody else had ended the call (an agent who
             # gave up first is no unanswered callback): the agent's leg goes, the callback
             # waits for its retry.
             _hang_up_leg(call, call.agent_call_sid)
-            _record_outcome(call, talked=False, status=status, now=now)
+            _record_outcome(call, talked=False, now=now)
 
 
 def _agent_status(call: Call, request: CallRequest, now: datetime) -> None:
@@ -422,7 +423,7 @@ def _agent_status(call: Call, request: CallRequest, now: datetime) -> None:
         if call.answered_at is not None:
             # The agent hung up after talking: the customer's leg leaves the room with them.
             do_end_call(call, reason="completed", now=now)
-            _record_outcome(call, talked=True, status=status, now=now)
+            _record_outcome(call, talked=True, now=now)
             return
         reason = (
             "the agent hung up before the customer answered"
