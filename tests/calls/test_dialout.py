@@ -14,10 +14,15 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from teamline.accounts.actions import do_set_call_endpoint, do_set_presence
+from teamline.accounts.actions import (
+    do_create_api_token,
+    do_set_call_endpoint,
+    do_set_presence,
+)
 from teamline.accounts.models import AgentProfile
 from teamline.calls.models import Call, CallDirection, CallState
 from teamline.connectors.models import WebhookEvent
@@ -428,6 +433,32 @@ def test_no_second_call_while_one_is_under_way(client, rest, assigned):
     assert again.status_code == 409
     assert "A call with this customer is already under way." in again.content.decode()
     assert len(placed(rest)) == 1
+
+
+def api(user):
+    secret = do_create_api_token(user, name="integration", actor=user)[1]
+    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+def test_call_now_through_the_api(phone, rest, assigned, kari, oslo):
+    url = f"/api/v1/callbacks/{assigned.pk}/dial"
+
+    stranger = api(create_agent("sven", team=create_team("Bergen"))).post(url)
+    colleague = api(create_agent("ola", team=oslo)).post(url)
+    response = api(kari).post(url)
+    again = api(kari).post(url)
+
+    assert (stranger.status_code, colleague.status_code) == (404, 403)
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["direction"], body["state"], body["agent_id"]) == (
+        "outbound",
+        "connecting",
+        kari.pk,
+    )
+    assert body["id"] == assigned_call(assigned).pk
+    assert again.status_code == 409
+    assert [form["To"] for form in placed(rest)] == [KARI_PHONE]
 
 
 # --- The provider down ------------------------------------------------------------------------

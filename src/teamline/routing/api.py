@@ -3,7 +3,7 @@
 - Callbacks and appointments (/api/v1/callbacks, /api/v1/appointments): every path id goes
   through access_callback / access_appointment (scoped by the actor's teams: NotFound → 404
   otherwise, whether or not it exists); writes go through routing.callbacks and
-  routing.appointments.
+  routing.appointments, "Call now" (…/dial) through calls.dialout.
 - Transfers, reassignment and experts (mounted under /api/v1/conversations): every path id goes
   through access_conversation, every body id through an access helper of routing.transfers; who
   may do what is decided by the actions (403 with a message for someone in scope but without
@@ -20,6 +20,8 @@ from ninja import Body, Field, Path, Query, Router, Schema, Status
 from pydantic import AwareDatetime, ConfigDict
 
 from teamline.accounts.models import User
+from teamline.calls import dialout
+from teamline.calls.events import present_call
 from teamline.conversations.models import Conversation, ConversationParticipant
 from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import access_conversation
@@ -83,6 +85,19 @@ class CallbackOut(Schema):
     attempts: int
     next_attempt_at: datetime | None
     requested_at: datetime
+
+
+class DialledCallOut(Schema):
+    """The outbound phone call "Call now" opened (its later states: the call.updated event)."""
+
+    id: int
+    conversation_id: int
+    customer_id: int
+    medium: str
+    direction: str
+    state: str
+    agent_id: int | None
+    created_at: datetime
 
 
 class TeamRef(Schema):
@@ -198,6 +213,22 @@ def callback_no_answer(request: HttpRequest, callback_id: ObjectId) -> Any:
     return _callback_outcome(request, callback_id, False)
 
 
+@callbacks_router.post(
+    "/{callback_id}/dial",
+    response={201: DialledCallOut, **WORK_ERRORS},
+    summary="Call now",
+    operation_id="dial_callback",
+)
+def dial_callback(request: HttpRequest, callback_id: ObjectId) -> Any:
+    """Teamline calls the customer back through the voice provider: your phone rings first,
+    then the customer's (docs/channels/voice.md). Only the agent the callback is with (403);
+    409 while a call with the customer is under way; 400 when you have no phone number, the
+    team no voice inbox, or the provider is down or refuses (nothing is dialled then)."""
+    actor = _actor(request)
+    callback: Callback = access_callback(actor, callback_id)
+    return Status(201, present_call(dialout.do_dial_callback(callback, actor=actor)))
+
+
 # --- Appointments ---------------------------------------------------------------------------
 
 
@@ -295,6 +326,21 @@ def appointment_no_answer(request: HttpRequest, appointment_id: ObjectId) -> Any
     _may_work(actor, appointment.conversation.assignee_id, appointment.team)
     appointment = appointments.do_appointment_no_answer(appointment, actor=actor)
     return appointments.present_appointment(appointment)
+
+
+@appointments_router.post(
+    "/{appointment_id}/dial",
+    response={201: DialledCallOut, **WORK_ERRORS},
+    summary="Call now (call appointment)",
+    operation_id="dial_appointment",
+)
+def dial_appointment(request: HttpRequest, appointment_id: ObjectId) -> Any:
+    """A booked call whose slot has started is dialled out like a callback: your phone, then
+    the booked number. Only the agent routing gave it to (403); 409 before its start or after
+    its end, or while a call is under way."""
+    actor = _actor(request)
+    appointment: Appointment = access_appointment(actor, appointment_id)
+    return Status(201, present_call(dialout.do_dial_appointment(appointment, actor=actor)))
 
 
 ConversationId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The conversation's id.")]
