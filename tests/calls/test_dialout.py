@@ -10,6 +10,7 @@ through the test client, and its REST side on loopback, which records the legs T
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -24,7 +25,9 @@ from teamline.accounts.actions import (
     do_set_presence,
 )
 from teamline.accounts.models import AgentProfile
+from teamline.calls.dialout import do_dial_callback
 from teamline.calls.models import Call, CallDirection, CallState
+from teamline.connectors import voice_rest
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import (
     Conversation,
@@ -53,7 +56,7 @@ from teamline.routing.models import (
 from teamline.routing.tick import sweep_queues
 from teamline.selfservice.models import VoiceCall
 from teamline.teams.models import BusinessHours
-from tests.connectors.fake_twiml import FakeTwimlProvider
+from tests.connectors.fake_twiml import FakeTwimlProvider, HttpTransport
 from tests.routing.test_appointments import MONDAY_8_OSLO
 
 pytestmark = pytest.mark.django_db
@@ -225,8 +228,9 @@ def test_nine_keeps_the_place_then_the_callback_is_dialled_out_and_done(
     # First the agent's own phone, nothing else yet.
     (agent_leg,) = placed(rest)
     assert (agent_leg["To"], agent_leg["From"]) == (KARI_PHONE, BRAND_NUMBER)
-    assert agent_leg["Url"] == f"{prefix}dial/{call.pk}/agent"
-    assert agent_leg["StatusCallback"] == f"{prefix}dial/{call.pk}/agent/status"
+    steps = f"{prefix}dial/{conversation.pk}/{call.pk}/"
+    assert agent_leg["Url"] == f"{steps}agent"
+    assert agent_leg["StatusCallback"] == f"{steps}agent/status"
     # The desk says what happens; no second "Call now", no outcome by hand meanwhile.
     page = client.get(reverse("desk:conversation", args=[conversation.pk])).content.decode()
     assert "Dialling: your phone rings first, then the customer's." in page
@@ -237,8 +241,8 @@ def test_nine_keeps_the_place_then_the_callback_is_dialled_out_and_done(
 
     _agent, customer_leg = placed(rest)
     assert (customer_leg["To"], customer_leg["From"]) == (NORA, BRAND_NUMBER)
-    assert customer_leg["Url"] == f"{prefix}dial/{call.pk}/customer"
-    assert customer_leg["StatusCallback"] == f"{prefix}dial/{call.pk}/customer/status"
+    assert customer_leg["Url"] == f"{steps}customer"
+    assert customer_leg["StatusCallback"] == f"{steps}customer/status"
     kari_leg, nora_leg = leg_to(phone, KARI_PHONE), leg_to(phone, NORA)
     assert kari_leg.heard == ["Calling Nora Berg. Please hold."]
     room = f"teamline-call-{call.pk}"
@@ -252,7 +256,8 @@ def test_nine_keeps_the_place_then_the_callback_is_dialled_out_and_done(
     phone.hang_up_leg(nora_leg.sid)
 
     call.refresh_from_db()
-    assert (call.state, call.end_reason) == (CallState.ENDED, "completed")
+    # (The room's leave event ends it first; the legs' "completed" statuses agree.)
+    assert (call.state, call.end_reason) == (CallState.ENDED, "the caller hung up")
     assert kari_leg.ended
     assigned.refresh_from_db()
     assert assigned.state == CallbackState.DONE
@@ -344,9 +349,10 @@ def test_retried_webhooks_of_the_legs_change_nothing(client, phone, rest, assign
     assigned.refresh_from_db()
     assert (assigned.state, assigned.attempts) == (CallbackState.QUEUED, 1)
     assert len(placed(rest)) == 2  # the customer was dialled once
+    call = assigned_call(assigned)
     statuses = WebhookEvent.objects.filter(external_id__contains="/customer/status:")
     assert sorted(statuses.values_list("external_id", flat=True)) == sorted(
-        f"{leg_to(phone, NORA).sid}:dial/{assigned_call(assigned).pk}/customer/status:{s}"
+        f"{leg_to(phone, NORA).sid}:dial/{call.conversation_id}/{call.pk}/customer/status:{s}"
         for s in ("no-answer", "ringing")
     )
 
@@ -360,7 +366,7 @@ def test_forged_or_unsigned_leg_webhooks_are_refused_and_store_nothing(
 ):
     call_now(client, assigned)
     call = assigned_call(assigned)
-    url = f"{phone.prefix}dial/{call.pk}/customer/status"
+    url = f"{phone.prefix}dial/{call.conversation_id}/{call.pk}/customer/status"
     params = {"AccountSid": phone.account_sid, "CallSid": "CA" + "9" * 32, "CallStatus": "busy"}
 
     forged = phone.post(url, params, signature="bm90IGEgc2lnbmF0dXJl")
@@ -377,7 +383,7 @@ def test_a_signed_status_for_a_leg_that_is_not_the_calls_changes_nothing(
 ):
     call_now(client, assigned)
     call = assigned_call(assigned)
-    url = f"{phone.prefix}dial/{call.pk}/customer/status"
+    url = f"{phone.prefix}dial/{call.conversation_id}/{call.pk}/customer/status"
     params = {"AccountSid": phone.account_sid, "CallSid": "CA" + "9" * 32, "CallStatus": "busy"}
 
     assert phone.post(url, params).status_code == 200
@@ -612,3 +618,61 @@ def test_a_booked_call_nobody_answers_is_tried_again_within_the_grace_period(
     assert (appointment.state, appointment.attempts) == ("started", 1)
     assert dialled.get(conversation_id=appointment.conversation_id).end_reason == "no-answer"
     assert Conversation.objects.get(pk=appointment.conversation_id).assignee is None
+
+
+# --- Over HTTP ------------------------------------------------------------------------------------
+
+
+def wait_for(check, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the provider did not get there in time"
+        time.sleep(0.05)
+
+
+@pytest.mark.integration  # on PostgreSQL only the conversation's row lock makes the step wait
+@pytest.mark.django_db(transaction=True)
+def test_over_http_a_phone_that_answers_at_once_still_finds_its_call(
+    live_server, settings, oslo, monkeypatch
+):
+    # The provider acts on its own thread as soon as Teamline asks: the agent's leg answers
+    # while "Call now" is still committing (held open here a moment after the leg is placed),
+    # and its steps wait for it.
+    settings.PUBLIC_URL = live_server.url
+    place_call = voice_rest.place_call
+
+    def slow_to_commit(*args, **kwargs):
+        sid = place_call(*args, **kwargs)
+        if kwargs["to"] == KARI_PHONE:
+            time.sleep(1.5)  # the provider rings and Kari answers meanwhile
+        return sid
+
+    monkeypatch.setattr(voice_rest, "place_call", slow_to_commit)
+    kari = agent("kari", oslo, KARI_PHONE)
+    inbox = Inbox(name="Nordlys phone", kind="voice", default_team=oslo)
+    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
+    inbox.save()
+    provider = FakeTwimlProvider(
+        None, inbox, AUTH_TOKEN, host=live_server.url, transport=HttpTransport()
+    )
+    rest = provider.start_rest()
+    inbox.config = {"language": "en", "from_number": BRAND_NUMBER, "api_base": rest.url}
+    inbox.save()
+    try:
+        customer = create_customer(team=oslo, name="Nora Berg", preferred_language="en")
+        conversation = customer_says(customer, "Please call me")[0].conversation
+        callback = do_request_callback(conversation, NORA)
+        do_set_presence(kari, "available", actor=kari)
+
+        call = do_dial_callback(callback, actor=kari)
+
+        room = f"teamline-call-{call.pk}"
+        wait_for(lambda: len(provider.in_room(room)) == 2)
+        assert Call.objects.get(pk=call.pk).state == CallState.ACTIVE
+        provider.hang_up_leg(leg_to(provider, NORA).sid)
+        wait_for(lambda: Callback.objects.get(pk=callback.pk).state == CallbackState.DONE)
+        wait_for(lambda: provider.actions.empty())
+        assert provider.errors == []
+        assert provider.in_room(room) == set()
+    finally:
+        provider.stop_rest()

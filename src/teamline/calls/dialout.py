@@ -4,12 +4,12 @@ A callback (routing/callbacks.py) or a call appointment (routing/appointments.py
 gave to an agent is called from the desk. `do_dial_callback` / `do_dial_appointment` open an
 outbound phone Call on the conversation (the callback's work item) and ask the provider for the
 agent's leg first: the agent's own phone rings (their profile's endpoint, calls/phone.py). When
-the agent answers, the provider fetches the leg's TwiML (`dial/<call>/agent`): Teamline places
-the customer's leg to the callback's number and puts the agent in the call's conference room;
-when the customer answers (`dial/<call>/customer`) they join the same room and the call is
-active. Both legs leave the room with `endConferenceOnExit`: whoever hangs up ends the call.
+the agent answers, the provider fetches the leg's TwiML (`dial/<conversation>/<call>/agent`):
+Teamline places the customer's leg to the callback's number and puts the agent in the call's
+conference room; when the customer answers (`…/customer`) they join the same room and the call
+is active. Both legs leave the room with `endConferenceOnExit`: whoever hangs up ends the call.
 
-The customer leg's status callback (`dial/<call>/customer/status`) records the outcome with the
+The customer leg's status callback (`…/customer/status`) records the outcome with the
 callback's own rules: answered → connected; no-answer, busy, failed or canceled before
 answering → the Call ends with that reason, the agent's leg is hung up, and the callback gets
 `do_callback_no_answer` (it waits `CALLBACK_RETRY_MINUTES` and comes back, up to its retries) —
@@ -135,7 +135,10 @@ def target_of(call: Call) -> DialTarget | None:
 
 
 def _step(call: Call, leg: str, *, status: bool = False) -> str:
-    return f"{STEP_PREFIX}{call.pk}/{leg}" + ("/status" if status else "")
+    """`dial/<conversation id>/<call id>/<leg>[/status]`: the conversation's id lets a step
+    wait for the "Call now" that placed the leg while it is still committing."""
+    path = f"{STEP_PREFIX}{call.conversation_id}/{call.pk}/{leg}"
+    return path + ("/status" if status else "")
 
 
 def _provider_problem(exc: VoiceProviderError) -> InvalidInput:
@@ -229,17 +232,31 @@ def _dial(
 
 
 def _call_of(inbox: Inbox, step: str) -> tuple[Call | None, str]:
-    """The outbound call a `dial/<call id>/<leg>[/status]` step names on this inbox, and the
-    rest of the step ("agent", "customer/status"…)."""
+    """The outbound call a `dial/<conversation id>/<call id>/<leg>[/status]` step names on this
+    inbox, and the rest of the step ("agent", "customer/status"…).
+
+    A softphone may answer the agent's leg before the "Call now" that placed it has committed
+    (the leg is placed inside its transaction, which created the call row): the conversation's
+    row lock, which that transaction holds, is taken first, so this waits for it (on SQLite the
+    IMMEDIATE transaction's write lock does the same) and then sees the call."""
     _prefix, _, rest = step.partition(STEP_PREFIX)
-    call_id, _, leg = rest.partition("/")
-    if not call_id.isdigit() or len(call_id) > 12:
-        return None, leg
-    call = (
-        Call.objects.select_related("conversation", "customer", "agent")
-        .filter(pk=int(call_id), inbox=inbox, direction=CallDirection.OUTBOUND)
-        .first()
-    )
+    ids = rest.split("/", 2)
+    if len(ids) < 3 or not all(i.isdigit() and len(i) <= 12 for i in ids[:2]):
+        return None, ""
+    conversation_id, call_id, leg = int(ids[0]), int(ids[1]), ids[2]
+    with transaction.atomic():
+        if not Conversation.objects.select_for_update().filter(pk=conversation_id).exists():
+            return None, leg
+        call = (
+            Call.objects.select_related("conversation", "customer", "agent", "inbox")
+            .filter(
+                pk=call_id,
+                conversation_id=conversation_id,
+                inbox=inbox,
+                direction=CallDirection.OUTBOUND,
+            )
+            .first()
+        )
     return call, leg
 
 

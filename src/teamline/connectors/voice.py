@@ -10,7 +10,7 @@ Inbound:  POST /webhooks/twilio/<inbox-id>/                the call webhook (a c
                                                            (its TwiML and status callback)
           POST /webhooks/twilio/<inbox-id>/ivr/conference  conference events (no CallSid for
                                                            conference-start/end)
-          POST /webhooks/twilio/<inbox-id>/dial/<call>/…   the legs of an outbound call
+          POST /webhooks/twilio/<inbox-id>/dial/<conv>/<call>/…  the legs of an outbound call
                                                            (calls/dialout.py, `provide_step_flow`)
 
 Every request is verified exactly as SMS is (sms.verify_twilio_request: X-Twilio-Signature over
