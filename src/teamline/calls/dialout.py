@@ -411,6 +411,7 @@ def _customer_status(call: Call, request: CallRequest, now: datetime) -> None:
         return
     if status not in FINAL:
         return
+    ended = None
     with transaction.atomic():
         lock_agent_then_conversation(call.agent_id, call.conversation_id)
         call.refresh_from_db()
@@ -422,10 +423,10 @@ def _customer_status(call: Call, request: CallRequest, now: datetime) -> None:
             _record_outcome(call, talked=True, now=now)
         elif ended is not None:
             # The customer was not reached and nobody else had ended the call (an agent who
-            # gave up first is no unanswered callback): the agent's leg goes, the callback
-            # waits for its retry.
-            _hang_up_leg(call, call.agent_call_sid)
+            # gave up first is no unanswered callback): the callback waits for its retry.
             _record_outcome(call, talked=False, now=now)
+    if ended is not None and not talked:
+        _hang_up_leg(ended, ended.agent_call_sid)  # the agent, alone in the room, after commit
 
 
 def _agent_status(call: Call, request: CallRequest, now: datetime) -> None:
@@ -447,5 +448,8 @@ def _agent_status(call: Call, request: CallRequest, now: datetime) -> None:
             if status == "completed"
             else f"the agent's phone: {status}"
         )
-        if do_end_call(call, reason=reason, now=now) is not None:
-            _hang_up_leg(call, call.provider_call_sid)
+        ended = do_end_call(call, reason=reason, now=now)
+    if ended is not None:
+        # A customer leg placed meanwhile (read from the ended row: it may have been stored
+        # while this waited for the locks) stops ringing, after commit.
+        _hang_up_leg(ended, ended.provider_call_sid)
