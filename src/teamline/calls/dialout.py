@@ -284,7 +284,7 @@ class DialoutFlow:
         if call is None:
             return Script((Hangup(),))
         if leg == "agent":
-            return _agent_answered(call, request)
+            return _agent_answered(inbox, call, request)
         if leg == "customer":
             return _customer_answered(call, request, now)
         if leg == "agent/status":
@@ -294,7 +294,7 @@ class DialoutFlow:
         return Script()
 
 
-def _agent_answered(call: Call, request: CallRequest) -> Script:
+def _agent_answered(inbox: Inbox, call: Call, request: CallRequest) -> Script:
     """The agent picked up: the customer's phone rings (placed once, whatever the retries)
     and the agent waits for them in the call's room."""
     if call.agent_call_sid and request.call_sid != call.agent_call_sid:
@@ -308,13 +308,12 @@ def _agent_answered(call: Call, request: CallRequest) -> Script:
                 pk=call.pk, state=CallState.CONNECTING, provider_call_sid=""
             ).update(version=F("version") + 1)
             if claimed:
-                assert call.inbox is not None
                 sid = voice_rest.place_call(
-                    call.inbox,
+                    inbox,
                     to=target.phone,
-                    url=voice_rest.webhook_url(call.inbox, _step(call, "customer")),
+                    url=voice_rest.webhook_url(inbox, _step(call, "customer")),
                     status_callback=voice_rest.webhook_url(
-                        call.inbox, _step(call, "customer", status=True)
+                        inbox, _step(call, "customer", status=True)
                     ),
                     timeout_seconds=CUSTOMER_RING_SECONDS,
                 )
