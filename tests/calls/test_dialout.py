@@ -620,7 +620,7 @@ def test_a_booked_call_nobody_answers_is_tried_again_within_the_grace_period(
     assert Conversation.objects.get(pk=appointment.conversation_id).assignee is None
 
 
-# --- Over HTTP ------------------------------------------------------------------------------------
+# --- Over HTTP ----------------------------------------------------------------------------------
 
 
 def wait_for(check, seconds: float = 15.0) -> None:
@@ -676,3 +676,29 @@ def test_over_http_a_phone_that_answers_at_once_still_finds_its_call(
         assert provider.in_room(room) == set()
     finally:
         provider.stop_rest()
+
+
+# --- Budgets ----------------------------------------------------------------------------------
+
+
+def test_query_budgets_of_call_now_and_the_leg_steps(
+    client, phone, assigned, django_assert_max_num_queries
+):
+    # The agent presses Call now (a request they wait on: the desk's own queries included).
+    with django_assert_max_num_queries(24):
+        call_now(client, assigned)
+    phone.settle()
+    kari_leg, nora_leg = leg_to(phone, KARI_PHONE), leg_to(phone, NORA)
+    ringing = [
+        (url, params)
+        for url, params in phone.posted
+        if url.endswith("/customer/status") and params["CallStatus"] == "ringing"
+    ][-1]
+
+    # The provider's retries of the legs' steps and of a status (each a stored webhook).
+    with django_assert_max_num_queries(14):
+        phone.post(*kari_leg.requests[0])
+    with django_assert_max_num_queries(11):
+        phone.post(*nora_leg.requests[0])
+    with django_assert_max_num_queries(10):
+        phone.post(*ringing)
