@@ -582,6 +582,26 @@ def started_appointment(client, phone, oslo, kari):
     return appointment
 
 
+def test_a_booked_call_is_not_dialled_before_its_slot_starts(client, phone, rest, oslo, kari):
+    for weekday in range(5):
+        BusinessHours.objects.create(team=oslo, weekday=weekday, opens="09:00", closes="11:00")
+    for n in range(3):
+        create_agent(f"member{n}", team=oslo)
+    customer = create_customer(team=oslo, name="Nora Berg")
+    conversation = customer_says(customer, "Can we talk on Monday?")[0].conversation
+    slot = available_slots(oslo, now=MONDAY_8_OSLO)[0]
+    appointment = do_book_appointment(
+        customer, team=oslo, slot_start=slot.start, kind="call", phone=NORA,
+        conversation=conversation, agent=kari, now=MONDAY_8_OSLO,
+    )  # fmt: skip
+
+    response = api(kari).post(f"/api/v1/appointments/{appointment.pk}/dial")
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == "This appointment has not started, or is over."
+    assert rest.requests == [] and not dialled.exists()
+
+
 def test_a_booked_call_is_dialled_out_and_done(client, phone, rest, started_appointment):
     appointment = started_appointment
     page = client.get(reverse("desk:conversation", args=[appointment.conversation_id]))
