@@ -25,6 +25,7 @@ from teamline.accounts.actions import (
     do_set_presence,
 )
 from teamline.accounts.models import AgentProfile
+from teamline.calls.actions import do_end_call
 from teamline.calls.dialout import do_dial_callback
 from teamline.calls.models import Call, CallDirection, CallState
 from teamline.connectors import voice_rest
@@ -427,6 +428,24 @@ def test_the_agent_giving_up_before_the_customer_answers_is_not_the_customers_no
     nora_leg = leg_to(phone, NORA)
     assert rest.made("POST", f"/Calls/{nora_leg.sid}.json")  # Teamline hung her leg up
     assert nora_leg.ended
+    assigned.refresh_from_db()
+    assert (assigned.state, assigned.attempts) == (CallbackState.ASSIGNED, 0)
+
+
+def test_ending_the_call_while_the_agents_phone_rings_ends_it_and_dials_nobody(
+    client, phone, rest, assigned, kari
+):
+    call_now(client, assigned)
+    call = assigned_call(assigned)
+
+    ended = do_end_call(call, reason="ended by the agent", actor=kari, hang_up=True)
+
+    assert ended is not None and ended.state == CallState.ENDED
+    assert rest.made("POST", f"/Calls/{call.agent_call_sid}.json")[0].form == {
+        "Status": "completed"
+    }
+    phone.settle()
+    assert [form["To"] for form in placed(rest)] == [KARI_PHONE]  # Nora was never called
     assigned.refresh_from_db()
     assert (assigned.state, assigned.attempts) == (CallbackState.ASSIGNED, 0)
 

@@ -168,6 +168,11 @@ class PhoneControl:
             raise _provider_failed(exc, "mute" if muted else "unmute") from exc
 
     def hang_up(self, call: Call) -> None:
+        if call.inbox_id is not None and not call.provider_call_sid and call.agent_call_sid:
+            # A dialled call (calls/dialout.py) whose customer is not called yet: only the
+            # agent's own phone rings.
+            end_leg_quietly(Inbox.objects.get(pk=call.inbox_id), call.agent_call_sid)
+            return
         inbox = _inbox(call)
         try:
             voice_rest.end_call(inbox, call.provider_call_sid)
