@@ -64,6 +64,8 @@ def _move(
     InvalidInput when it is not in such a state any more. `also`: staff who hear the change
     besides the conversation's (calls/events.py)."""
     states = tuple(from_states)
+    if "state" in changes:
+        changes.setdefault("state_changed_at", timezone.now())
     with transaction.atomic():
         moved = Call.objects.filter(pk=call.pk, state__in=states, version=call.version).update(
             version=F("version") + 1, **changes
@@ -113,6 +115,7 @@ def do_open_call(
             direction=direction,
             provider_call_sid=provider_call_sid,
             created_at=_now(now),
+            state_changed_at=_now(now),
         )
         record(
             conversation,
@@ -221,6 +224,7 @@ def do_end_call(
         moved = Call.objects.filter(pk=call.pk, state__in=LIVE_CALL_STATES).update(
             state=CallState.ENDED,
             ended_at=ended_at,
+            state_changed_at=ended_at,
             end_reason=reason[:200],
             version=F("version") + 1,
             # A recording (paused or not) ends with the call.

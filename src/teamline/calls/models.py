@@ -107,6 +107,8 @@ class Call(models.Model):
     # the call started the conversation.
     original_channel_kind = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the call entered its current state (supervisors' "time in state").
+    state_changed_at = models.DateTimeField(default=timezone.now)
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=200, blank=True)
@@ -147,3 +149,60 @@ class Call(models.Model):
     def conference_name(self) -> str:
         """The provider conference room both legs of a phone call join (unique per call)."""
         return f"teamline-call-{self.pk}"
+
+
+class MonitorMode(models.TextChoices):
+    LISTEN = "listen", "Listening"
+    COACH = "coach", "Coaching"
+
+
+class MonitorState(models.TextChoices):
+    DIALING = "dialing", "Dialing the supervisor"
+    LISTENING = "listening", "In the call"
+    ENDED = "ended", "Ended"
+
+
+LIVE_MONITOR_STATES = (MonitorState.DIALING, MonitorState.LISTENING)
+
+
+class CallMonitor(models.Model):
+    """A supervisor's leg into a phone call's conference room: placed by Teamline to the
+    supervisor's endpoint, it joins `teamline-call-<pk>` muted (listen: hears both sides, is
+    heard by nobody) or as the agent's coach (heard by the agent only). Browser calls have no
+    room on the server and cannot be monitored (calls/monitor.py).
+
+    One live leg per supervisor and call (unique while not ended): a double click or a retried
+    request places one call only. States move by conditional UPDATEs (dialing → listening →
+    ended), so the provider's retried webhooks change nothing."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="monitors")
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="call_monitors"
+    )
+    mode = models.CharField(max_length=8, choices=MonitorMode.choices, default=MonitorMode.LISTEN)
+    state = models.CharField(
+        max_length=12, choices=MonitorState.choices, default=MonitorState.DIALING
+    )
+    endpoint = models.CharField(max_length=80)
+    provider_call_sid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call", "supervisor"],
+                condition=~models.Q(state="ended"),
+                name="call_monitor_one_live_leg",
+            )
+        ]
+        indexes = [models.Index(fields=["call", "state"], name="call_monitor_by_call")]
+
+    def __str__(self) -> str:
+        return f"monitor #{self.pk} of call #{self.call_id} ({self.state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in LIVE_MONITOR_STATES
