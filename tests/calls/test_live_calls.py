@@ -13,49 +13,19 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from teamline.accounts.models import Role
-from teamline.calls import control
-from teamline.calls.actions import do_accept_call, do_end_call, do_mark_call_connected, do_open_call
+from teamline.calls.actions import do_accept_call, do_end_call, do_mark_call_connected
 from teamline.calls.models import CallMedium, CallState
 from teamline.calls.queries import live_calls_for_supervisor
-from teamline.conversations.actions import do_receive_customer_message
-from teamline.conversations.models import Inbox
 from teamline.core.errors import Forbidden
 from teamline.core.testing import (
     create_agent,
     create_customer,
-    create_inbox,
     create_team,
     create_user,
 )
-from teamline.routing.queries import live_work_item
+from tests.calls.supervision_support import call_from, quiet_phone  # noqa: F401 - a fixture
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def quiet_phone(monkeypatch):
-    """These tests are about what supervisors read: the phone's media control (the provider's
-    REST API) has its own tests, so phone calls here change state without a provider."""
-    monkeypatch.setitem(control._controls, CallMedium.PHONE, control.BrowserControl())
-
-
-def call_from(customer, medium=CallMedium.PHONE):
-    """The customer calls: their conversation waits as a voice work item (one call per agent)
-    and the call is open, waiting."""
-    team = customer.home_team
-    inbox = Inbox.objects.filter(default_team=team).first() or create_inbox(team)
-    message, _ = do_receive_customer_message(
-        inbox=inbox,
-        customer=customer,
-        text="Phone call",
-        channel="voice",
-        external_id=f"call-{customer.pk}",
-        channel_kind="voice",
-    )
-    conversation = message.conversation
-    conversation.refresh_from_db()
-    item = live_work_item(conversation)
-    return do_open_call(conversation, medium=medium, work_item_id=item.pk if item else None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quiet_phone")]
 
 
 @pytest.fixture

@@ -187,6 +187,8 @@ class Dial:
     muted: bool = False  # a listener: hears the room, is not heard (supervisor monitoring)
     beep: bool = False
     events: str = ""
+    # The CallSid of the participant this one coaches: only that participant hears them.
+    coach: str = ""
 
 
 Verb = Say | Gather | Redirect | Pause | Hangup | Dial
@@ -254,7 +256,8 @@ def call_flow() -> CallFlow:
     return _call_flow
 
 
-# Steps another app answers (calls' outbound legs: "dial/…"), by the step path's prefix.
+# Steps another app answers (calls' outbound legs: "dial/…", supervisors' "monitor/…"), by
+# the step path's prefix.
 _step_flows: dict[str, CallFlow] = {}
 
 
@@ -321,6 +324,8 @@ def _dial(parent: ET.Element, verb: Dial, prefix: str) -> None:
             muted=_flag(verb.muted),
             beep=_flag(verb.beep),
         )
+        if verb.coach:
+            room.set("coach", verb.coach)
         if verb.events:
             room.set("statusCallback", prefix + verb.events)
             room.set("statusCallbackMethod", "POST")
