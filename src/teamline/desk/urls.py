@@ -3,7 +3,15 @@ from django.urls import path, re_path
 
 from teamline.accounts.views import SignInView
 
-from . import call_views, recording_views, routing_views, scheduling_views, views, webrtc_views
+from . import (
+    call_views,
+    recording_views,
+    routing_views,
+    scheduling_views,
+    supervision_views,
+    views,
+    webrtc_views,
+)
 
 app_name = "desk"
 urlpatterns = [
@@ -26,6 +34,13 @@ urlpatterns = [
         name="merge_customer",
     ),
     path("queue/", routing_views.queue, name="queue"),
+    path("calls/live/", supervision_views.live_calls, name="live_calls"),
+    path("calls/<int:call_id>/monitor/", supervision_views.monitor_call, name="monitor_call"),
+    path(
+        "calls/<int:call_id>/monitor/stop/",
+        supervision_views.stop_monitoring,
+        name="stop_monitoring",
+    ),
     path("expert-availability/", routing_views.expert_availability, name="expert_availability"),
     path("conversations/<int:conversation_id>/transfer/", routing_views.transfer, name="transfer"),
     path("conversations/<int:conversation_id>/reassign/", routing_views.reassign, name="reassign"),

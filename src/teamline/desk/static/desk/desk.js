@@ -232,11 +232,54 @@
     }
   }
 
+  // The supervisors' live calls: at most one refresh every LIVE_CALLS_EVERY_MS however many
+  // calls change (a busy contact center changes several a second), and a summary announced
+  // only when it changed and at most every LIVE_CALLS_ANNOUNCE_MS — never per second.
+  const LIVE_CALLS_EVERY_MS = 3000;
+  const LIVE_CALLS_ANNOUNCE_MS = 15000;
+  let liveCallsTimer = null;
+  let liveCallsAt = 0;
+  let liveCallsSaid = null;
+  let liveCallsSaidAt = 0;
+  function refreshLiveCalls() {
+    if (!byId("live-calls") || liveCallsTimer) return;
+    const wait = Math.max(0, liveCallsAt + LIVE_CALLS_EVERY_MS - Date.now());
+    liveCallsTimer = window.setTimeout(() => {
+      liveCallsTimer = null;
+      liveCallsAt = Date.now();
+      htmx.ajax("GET", location.pathname, {
+        target: "#live-calls", swap: "innerHTML", headers: { "X-Desk-Refresh": "1" },
+      });
+    }, wait);
+  }
+  function liveCallsSummary() {
+    const summary = byId("live-calls-summary");
+    const counts = summary && summary.firstChild;
+    return counts ? counts.textContent.trim() : "";
+  }
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    if (!event.detail.target || event.detail.target.id !== "live-calls") return;
+    const text = liveCallsSummary();
+    const now = Date.now();
+    if (liveCallsSaid === null) liveCallsSaid = text;
+    if (text === liveCallsSaid || now - liveCallsSaidAt < LIVE_CALLS_ANNOUNCE_MS) return;
+    const config = event.detail.requestConfig;
+    if (!config || !config.headers || !config.headers["X-Desk-Refresh"]) {
+      liveCallsSaid = text; // a button's own response announces itself
+      return;
+    }
+    liveCallsSaid = text;
+    liveCallsSaidAt = now;
+    announce(text);
+  });
+  if (byId("live-calls")) liveCallsSaid = liveCallsSummary();
+
   function resync() {
     refreshInbox();
     refreshStatus();
     refreshHistory();
     document.dispatchEvent(new CustomEvent("teamline:desk-resync"));
+    refreshLiveCalls();
   }
 
   // --- Typing --------------------------------------------------------------------------
@@ -295,8 +338,12 @@
           announce(`New conversation from ${(data.customer && data.customer.name) || "a customer"}.`);
         }
         break;
+      case "call.updated":
+        refreshLiveCalls();
+        break;
       case "conversation.updated":
       case "assignment.changed":
+        refreshLiveCalls(); // who a waiting call rings for
         refreshInbox();
         if (data.id === conversationId) refreshStatus();
         if (type === "assignment.changed" && data.assignee && data.assignee.id === me &&
