@@ -38,6 +38,7 @@ def south():
     return create_team("South")
 
 
+@pytest.mark.integration
 def test_a_supervisor_sees_their_teams_calls_with_who_how_long_and_the_queue(north, south):
     kari = create_agent("kari", team=north, presence="available", display_name="Kari")
     supervisor = create_user("sunniva", role=Role.SUPERVISOR, supervises=north)

@@ -124,6 +124,7 @@ def timeline(call: Call) -> list[tuple[str, str | None]]:
     return [(row.data["event"], row.actor.name if row.actor else None) for row in rows]
 
 
+@pytest.mark.integration
 def test_a_supervisor_listens_in_muted_and_unheard(talking, siv, rest, provider, inbox):
     monitor = do_monitor_call(talking, supervisor=siv)
 

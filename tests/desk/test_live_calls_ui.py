@@ -213,3 +213,15 @@ def test_other_teams_and_agents_cannot_listen_by_id(phone_call, kari, south, res
     assert client_for(kari).post(url).status_code == 403
     assert elsewhere.post(reverse("desk:stop_monitoring", args=[phone_call.pk])).status_code == 404
     assert rest.requests == [] and not CallMonitor.objects.exists()
+
+
+def test_without_javascript_listen_redirects_back_with_a_message(phone_call, siv, rest):
+    supervisor = client_for(siv)
+    response = supervisor.post(reverse("desk:monitor_call", args=[phone_call.pk]), follow=True)
+    page = Page(response.content)
+    assert response.redirect_chain == [(LIVE, 302)]
+    assert "Calling you on +4790000001: answer to listen to Kari's call with Nora." in page.text
+    assert page.button("Stop listening to Kari's call with Nora")
+    again = supervisor.post(reverse("desk:monitor_call", args=[phone_call.pk]), follow=True)
+    assert "You are already listening to this call." in Page(again.content).text
+    assert len(rest.requests) == 1

@@ -12,6 +12,8 @@ Inbound:  POST /webhooks/twilio/<inbox-id>/                the call webhook (a c
                                                            conference-start/end)
           POST /webhooks/twilio/<inbox-id>/dial/<conv>/<call>/…  the legs of an outbound call
                                                            (calls/dialout.py, `provide_step_flow`)
+          POST /webhooks/twilio/<inbox-id>/monitor/<id>[/status]  a supervisor listening in
+                                                           (calls/monitor.py)
 
 Every request is verified exactly as SMS is (sms.verify_twilio_request: X-Twilio-Signature over
 the URL and the sorted form): a forged or unsigned request is 403 and nothing is stored. Then
