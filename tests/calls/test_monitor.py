@@ -259,3 +259,15 @@ def test_forged_or_foreign_monitor_steps_are_refused(talking, siv, provider):
     assert [verb.tag for verb in ET.fromstring(other.content)] == ["Hangup"]  # noqa: S314
     monitor.refresh_from_db()
     assert monitor.state == MonitorState.DIALING
+
+
+def test_admins_read_who_listened_in_the_admin_and_cannot_change_it(talking, siv, client):
+    monitor = do_monitor_call(talking, supervisor=siv)
+    client.force_login(create_user("root", role=Role.ADMIN))
+    listing = client.get("/admin/calls/callmonitor/")
+    assert listing.status_code == 200 and str(monitor) in listing.content.decode()
+    assert client.get("/admin/calls/callmonitor/add/").status_code == 403
+    change = client.post(f"/admin/calls/callmonitor/{monitor.pk}/change/", {"state": "ended"})
+    assert change.status_code in (200, 403)
+    monitor.refresh_from_db()
+    assert monitor.state == MonitorState.DIALING

@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
-from .models import Call
+from .models import Call, CallMonitor
 
 
 @admin.register(Call)
@@ -16,3 +17,18 @@ class CallAdmin(admin.ModelAdmin):
         "recording_pauses",
         "recording_status",
     )
+
+
+@admin.register(CallMonitor)
+class CallMonitorAdmin(admin.ModelAdmin):
+    """Who listened in on which call, from when to when (read-only: the audit)."""
+
+    list_display = ("id", "call", "supervisor", "mode", "state", "created_at", "ended_at")
+    list_filter = ("mode", "state")
+    raw_id_fields = ("call", "supervisor")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
