@@ -9,7 +9,9 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -225,3 +227,19 @@ def test_without_javascript_listen_redirects_back_with_a_message(phone_call, siv
     again = supervisor.post(reverse("desk:monitor_call", args=[phone_call.pk]), follow=True)
     assert "You are already listening to this call." in Page(again.content).text
     assert len(rest.requests) == 1
+
+
+def test_a_live_refresh_costs_the_same_queries_for_more_calls(north, kari, siv):
+    supervisor = client_for(siv)
+    call_from(create_customer(team=north))  # rings for Kari
+    call_from(create_customer(team=north))  # waits in line
+    headers = {**HTMX, "X-Desk-Refresh": "1"}
+    supervisor.get(LIVE, headers=headers)  # warm the session and routing's caches
+    with CaptureQueriesContext(connection) as two:
+        assert supervisor.get(LIVE, headers=headers).status_code == 200
+    for _ in range(5):
+        call_from(create_customer(team=north))
+    with CaptureQueriesContext(connection) as seven:
+        response = supervisor.get(LIVE, headers=headers)
+    assert len(Page(response.content).root.find_all("tbody")[0].find_all("tr")) == 7
+    assert len(seven.captured_queries) == len(two.captured_queries)
