@@ -15,7 +15,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.test import override_settings
 
-from teamline.accounts.models import Role
+from teamline.accounts.actions import do_ensure_agent_profile
+from teamline.accounts.models import AgentProfile, CallVia, Role
 from teamline.calls import monitor as monitoring
 from teamline.calls.actions import do_accept_call, do_end_call, do_mark_call_connected
 from teamline.calls.models import Call, CallMedium, CallMonitor, MonitorMode, MonitorState
@@ -271,3 +272,13 @@ def test_admins_read_who_listened_in_the_admin_and_cannot_change_it(talking, siv
     assert change.status_code in (200, 403)
     monitor.refresh_from_db()
     assert monitor.state == MonitorState.DIALING
+
+
+def test_the_supervisors_leg_rings_where_their_profile_says_they_take_calls(north):
+    sunniva = create_user("sunniva", role=Role.SUPERVISOR, supervises=north)
+    do_ensure_agent_profile(sunniva)
+    assert monitoring.monitor_endpoint(sunniva) == ""
+    AgentProfile.objects.filter(user=sunniva).update(phone_number="+4790000009")
+    assert monitoring.monitor_endpoint(sunniva) == "+4790000009"
+    AgentProfile.objects.filter(user=sunniva).update(call_via=CallVia.CLIENT)
+    assert monitoring.monitor_endpoint(sunniva) == "client:sunniva"

@@ -71,8 +71,8 @@ def monitor_endpoint(user: User) -> str:
     """Where the provider rings a supervisor who listens in: the call endpoint of their agent
     profile (their phone number, or the provider's softphone client), "" when they have none.
     The profile's endpoint is the one agents take phone calls on (calls/phone.py)."""
-    profile = AgentProfile.objects.filter(user=user).first()
-    return str(getattr(profile, "call_endpoint", "") or "")
+    profile = AgentProfile.objects.select_related("user").filter(user=user).first()
+    return profile.call_endpoint if profile is not None else ""
 
 
 def live_monitor_of(call: Call, supervisor: User) -> CallMonitor | None:

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0002_call_original_channel_kind'),
+        ('calls', '0004_phone_bridge'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
