@@ -61,9 +61,12 @@ def live_server_url() -> Iterator[str]:
     _SERVER_ENV.clear()
     _SERVER_ENV.update(env)
     teamline = [sys.executable, "-m", "teamline.cli"]
+    port = _free_port()
+    # The server's own address: the URLs it writes into TwiML and gives the voice provider.
+    env["TEAMLINE_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    _SERVER_ENV.update(env)
     subprocess.run([*teamline, "migrate", "--no-input", "-v", "0"], env=env, check=True, cwd=ROOT)
     subprocess.run([*teamline, "seed"], env=env, check=True, cwd=ROOT, capture_output=True)
-    port = _free_port()
     log = open(Path(var_dir) / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [*teamline, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
