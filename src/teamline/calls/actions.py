@@ -24,10 +24,16 @@ from django.utils import timezone
 
 from teamline.accounts.actions import do_set_presence
 from teamline.accounts.models import AgentProfile, Presence, User
+from teamline.conversations.actions import do_change_status
 from teamline.conversations.events import record
 from teamline.conversations.models import Conversation, Inbox, Status, TimelineKind
 from teamline.core.errors import InvalidInput
-from teamline.routing.actions import agent_freed, offer_waiting_work
+from teamline.routing.actions import (
+    agent_freed,
+    close_work_item,
+    offer_waiting_work,
+    return_to_channel_kind,
+)
 from teamline.routing.declines import do_decline_work, route_declined
 from teamline.routing.models import WorkItem, WorkState
 from teamline.routing.transfers import do_transfer_conversation
@@ -392,3 +398,33 @@ def do_transfer_call(
         )
         control_for(moved).released(moved)
     return Call.objects.select_related("conversation").get(pk=moved.pk)
+
+
+def do_abandon_in_line(
+    conversation: Conversation,
+    *,
+    waited_seconds: int,
+    original_channel_kind: str,
+    reason: str,
+    now: datetime,
+    **timeline: Any,
+) -> None:
+    """The customer hung up while their call waited in line (a phone caller in the IVR's
+    queue, a web caller pressing End): an abandonment. The work item closes `abandoned`, the
+    timeline records `routed` with `call: abandoned`, the seconds waited and why, and the
+    conversation the call started is resolved — one that waited before as another channel
+    kind waits again as that kind. Runs in the caller's transaction, the conversation locked."""
+    close_work_item(conversation, now=now, state=WorkState.ABANDONED)
+    record(
+        conversation,
+        TimelineKind.ROUTED,
+        call="abandoned",
+        waited_seconds=waited_seconds,
+        reason=reason,
+        **timeline,
+    )
+    if original_channel_kind:
+        return_to_channel_kind(conversation, original_channel_kind, now=now)
+    else:
+        conversation.refresh_from_db()
+        do_change_status(conversation, Status.RESOLVED, actor=None)

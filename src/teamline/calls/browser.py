@@ -20,25 +20,22 @@ from django.utils.translation import gettext as _
 from teamline.accounts.models import User
 from teamline.connectors.webchat import CHANNEL as WEBCHAT
 from teamline.conversations.actions import (
-    do_change_status,
     do_post_system_message,
     do_receive_customer_message,
 )
-from teamline.conversations.events import record
 from teamline.conversations.locks import lock_conversation
-from teamline.conversations.models import Conversation, Inbox, Message, Status, TimelineKind
+from teamline.conversations.models import Conversation, Inbox, Message, Status
 from teamline.conversations.queries import current_conversation_for, system_message_channel
 from teamline.core import jsonsafe
 from teamline.core.errors import Conflict, InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer
-from teamline.routing.actions import close_work_item, return_to_channel_kind, switch_channel_kind
-from teamline.routing.models import WorkState
+from teamline.routing.actions import switch_channel_kind
 from teamline.routing.queries import waits_in_line
 from teamline.teams.hours import admits, calendar_for, format_local, next_opening, service_mode
 from teamline.teams.models import ServiceMode, Team
 
-from .actions import do_end_call, do_open_call
+from .actions import do_abandon_in_line, do_end_call, do_open_call
 from .models import LIVE_CALL_STATES, Call, CallMedium, CallState
 from .queries import access_call
 
@@ -175,20 +172,14 @@ def do_end_browser_call(call: Call, *, now: datetime | None = None) -> Call | No
         if ended is None or call.work_item_id is None or not waits_in_line(call.work_item_id):
             return ended
         waited = max(0, int((now - call.created_at).total_seconds()))
-        close_work_item(conversation, now=now, state=WorkState.ABANDONED)
-        record(
+        do_abandon_in_line(
             conversation,
-            TimelineKind.ROUTED,
-            call="abandoned",
-            call_id=call.pk,
             waited_seconds=waited,
+            original_channel_kind=call.original_channel_kind,
             reason=f"the customer cancelled the call after waiting {waited} s in line",
+            now=now,
+            call_id=call.pk,
         )
-        if call.original_channel_kind:
-            return_to_channel_kind(conversation, call.original_channel_kind, now=now)
-        else:
-            conversation.refresh_from_db()
-            do_change_status(conversation, Status.RESOLVED, actor=None)
     return ended
 
 

@@ -41,7 +41,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from teamline.calls.actions import do_end_call, do_open_call
+from teamline.calls.actions import do_abandon_in_line, do_end_call, do_open_call
 from teamline.calls.models import Call, CallMedium, CallState
 from teamline.calls.phone import (
     AGENT_STEP,
@@ -66,7 +66,7 @@ from teamline.connectors.voice import (
     Script,
     Verb,
 )
-from teamline.conversations.actions import do_change_status, do_receive_customer_message
+from teamline.conversations.actions import do_receive_customer_message
 from teamline.conversations.events import record
 from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import (
@@ -74,7 +74,6 @@ from teamline.conversations.models import (
     Inbox,
     Message,
     Priority,
-    Status,
     TimelineKind,
 )
 from teamline.core.errors import InvalidInput
@@ -82,7 +81,6 @@ from teamline.customers.actions import do_resolve_contact
 from teamline.customers.models import Customer
 from teamline.routing.actions import (
     close_work_item,
-    return_to_channel_kind,
     switch_channel_kind,
 )
 from teamline.routing.callbacks import do_request_callback
@@ -920,18 +918,12 @@ def _after_the_call(conv: Conversation, call: VoiceCall, live: Call, now: dateti
 def _abandoned(conv: Conversation, call: VoiceCall, now: datetime) -> None:
     assert call.queued_at is not None
     waited = max(0, int((now - call.queued_at).total_seconds()))
-    close_work_item(conv, now=now, state=WorkState.ABANDONED)
     VoiceCall.objects.filter(pk=call.pk).update(abandoned_after_seconds=waited)
-    record(
+    do_abandon_in_line(
         conv,
-        TimelineKind.ROUTED,
-        call="abandoned",
-        call_sid=call.call_sid,
         waited_seconds=waited,
+        original_channel_kind=call.original_channel_kind,
         reason=f"the caller hung up after waiting {waited} s in line",
+        now=now,
+        call_sid=call.call_sid,
     )
-    if call.original_channel_kind:
-        return_to_channel_kind(conv, call.original_channel_kind, now=now)
-    else:
-        conv.refresh_from_db()
-        do_change_status(conv, Status.RESOLVED, actor=None)
