@@ -18,7 +18,7 @@ from teamline.connectors.voice import CallRequest
 from teamline.conversations.models import Inbox
 from teamline.core.testing import create_customer
 from teamline.customers.actions import do_add_identity
-from teamline.selfservice.ivr import do_queue_call, do_start_call
+from teamline.selfservice.actions import do_queue_call, do_start_call
 from tests.connectors.fake_twiml import FakeTwimlProvider, LoopbackRest
 
 AUTH_TOKEN = "voice-auth-token-0123456789"

@@ -16,7 +16,7 @@ from teamline.connectors.voice import CallRequest
 from teamline.conversations.models import Inbox
 from teamline.customers.actions import do_add_identity
 from teamline.customers.models import Customer
-from teamline.selfservice.ivr import do_queue_call, do_start_call
+from teamline.selfservice.actions import do_queue_call, do_start_call
 from teamline.teams.models import Team
 
 _sids = itertools.count(1)

@@ -15,8 +15,8 @@ from django.utils import translation
 from teamline.conversations.models import Inbox
 from teamline.core.testing import create_customer, create_team
 from teamline.customers.actions import do_add_identity
-from teamline.selfservice.ivr import VOICES, prompt_language
 from teamline.selfservice.models import VoiceCall
+from teamline.selfservice.voices import VOICES, prompt_language
 from tests.connectors.fake_twiml import FakeTwimlProvider, Speech
 
 pytestmark = pytest.mark.django_db
