@@ -24,47 +24,21 @@ from teamline.calls.models import Call
 from teamline.calls.queries import ringing_calls_for
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Conversation, Inbox, Message, Status, TimelineEvent
-from teamline.core.testing import create_agent, create_customer, create_team, customer_says
+from teamline.core.testing import create_agent, create_customer, customer_says
 from teamline.customers.actions import do_add_identity
 from teamline.routing.models import Callback, WorkItem, WorkKind, WorkState
 from teamline.selfservice.models import VoiceCall
 from teamline.teams.actions import do_add_holiday, do_set_business_hours
 from teamline.teams.hours import note_config_change
 from teamline.teams.models import ServiceMode, Team
-from tests.connectors.fake_twiml import FakeTwimlProvider, Speech
+from tests.connectors.fake_twiml import Speech
 from tests.selfservice.fake_telco import FakeTelco
 
 pytestmark = pytest.mark.django_db
 
-AUTH_TOKEN = "voice-auth-token-0123456789"
 NORA = "+4791234567"  # the demo operator's subscriber in Oslo (Norwegian, 187.50 NOK)
 WANG_FANG = "+8613800138000"  # in Guangdong (Chinese, 56.80 CNY)
 LONDON = "+447700900123"  # a number the operator does not know
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def oslo():
-    return create_team("Nordlys Oslo", region="Oslo")
-
-
-@pytest.fixture
-def inbox(oslo):
-    inbox = Inbox(name="Nordlys phone", kind="voice", default_team=oslo, config={"language": "en"})
-    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
-    inbox.save()
-    return inbox
-
-
-@pytest.fixture
-def phone(client, inbox):
-    return FakeTwimlProvider(client, inbox, AUTH_TOKEN)
 
 
 def english(customer_phone: str, team) -> None:

@@ -9,19 +9,16 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import translation
 
-from teamline.conversations.models import Inbox
-from teamline.core.testing import create_customer, create_team
+from teamline.core.testing import create_customer
 from teamline.customers.actions import do_add_identity
 from teamline.selfservice.models import VoiceCall
 from teamline.selfservice.voices import VOICES, prompt_language
-from tests.connectors.fake_twiml import FakeTwimlProvider, Speech
+from tests.connectors.fake_twiml import Speech
 
 pytestmark = pytest.mark.django_db
 
-AUTH_TOKEN = "voice-auth-token-0123456789"
 TAIPEI = "+886912345678"
 HONG_KONG = "+85291234567"
 MACAU = "+85366123456"
@@ -30,31 +27,6 @@ LISBON = "+351912345678"
 SAO_PAULO = "+5511912345678"
 OSLO = "+4791234567"
 LOCALE = Path(__file__).resolve().parents[2] / "src" / "teamline" / "selfservice" / "locale"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def oslo():
-    return create_team("Nordlys Oslo", region="Oslo")
-
-
-@pytest.fixture
-def inbox(oslo):
-    inbox = Inbox(name="Nordlys phone", kind="voice", default_team=oslo, config={"language": "en"})
-    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
-    inbox.save()
-    return inbox
-
-
-@pytest.fixture
-def phone(client, inbox):
-    return FakeTwimlProvider(client, inbox, AUTH_TOKEN)
 
 
 def prefers(number: str, language: str, team) -> None:

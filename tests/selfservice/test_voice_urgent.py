@@ -10,13 +10,12 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from teamline.accounts.models import AgentProfile
 from teamline.connectors.admin import InboxForm
-from teamline.conversations.models import Conversation, Inbox, Priority, TimelineEvent
-from teamline.core.testing import create_agent, create_customer, create_team, customer_says
+from teamline.conversations.models import Conversation, Priority, TimelineEvent
+from teamline.core.testing import create_agent, create_customer, customer_says
 from teamline.customers.actions import do_add_identity
 from teamline.routing.models import Callback, WorkItem, WorkState
 from teamline.selfservice.ivr import urgent_key
@@ -24,43 +23,18 @@ from teamline.selfservice.models import VoiceCall
 from teamline.teams.actions import do_add_holiday, do_set_service_mode
 from teamline.teams.hours import note_config_change
 from teamline.teams.models import ServiceMode, Team
-from tests.connectors.fake_twiml import FakeTwimlProvider, Speech
+from tests.connectors.fake_twiml import Speech
+from tests.selfservice.phone_support import voice_inbox
 
 pytestmark = pytest.mark.django_db
 
-AUTH_TOKEN = "voice-auth-token-0123456789"
 NORA = "+4791234567"
 URGENT_MENU = "If your matter is urgent, press 8 and a person will answer."
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def oslo():
-    return create_team("Nordlys Oslo", region="Oslo")
-
-
 @pytest.fixture
 def inbox(oslo):
-    inbox = Inbox(
-        name="Nordlys phone",
-        kind="voice",
-        default_team=oslo,
-        config={"language": "en", "urgent_option": "8"},
-    )
-    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
-    inbox.save()
-    return inbox
-
-
-@pytest.fixture
-def phone(client, inbox):
-    return FakeTwimlProvider(client, inbox, AUTH_TOKEN)
+    return voice_inbox(oslo, urgent_option="8")
 
 
 @pytest.fixture
