@@ -14,7 +14,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -57,55 +56,17 @@ from teamline.routing.models import (
 from teamline.routing.tick import sweep_queues
 from teamline.selfservice.models import VoiceCall
 from teamline.teams.models import BusinessHours
+from tests.calls.phone_world import AUTH_TOKEN, BRAND_NUMBER
 from tests.connectors.fake_twiml import FakeTwimlProvider, HttpTransport
 from tests.routing.test_appointments import MONDAY_8_OSLO
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_public_url")]
 
-AUTH_TOKEN = "voice-auth-token-0123456789"
 NORA = "+4791234567"
 KARI_PHONE = "+4790000009"
-BRAND_NUMBER = "+4721000000"
 HTMX = {"HX-Request": "true", "HX-Target": "conversation-status"}
 # Teamline's outbound calls (the IVR's own inbound call ends when the caller asks for a callback)
 dialled = Call.objects.filter(direction=CallDirection.OUTBOUND)
-
-
-@pytest.fixture(autouse=True)
-def _public_url(settings):
-    # The URLs Teamline gives the provider are the test client's host: the fake posts to them.
-    settings.PUBLIC_URL = "http://testserver"
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def oslo():
-    return create_team("Nordlys Oslo", region="Oslo")
-
-
-@pytest.fixture
-def phone(client, oslo):
-    inbox = Inbox(
-        name="Nordlys phone",
-        kind="voice",
-        default_team=oslo,
-        config={"language": "en", "from_number": BRAND_NUMBER},
-    )
-    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
-    inbox.save()
-    provider = FakeTwimlProvider(client, inbox, AUTH_TOKEN)
-    rest = provider.start_rest()
-    inbox.config = {**inbox.config, "api_base": rest.url}
-    inbox.save()
-    yield provider
-    provider.stop_rest()
-
-
-@pytest.fixture
-def rest(phone):
-    return phone.rest
 
 
 def agent(username, team, number=""):

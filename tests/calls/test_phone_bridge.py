@@ -13,7 +13,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from teamline.accounts.actions import do_set_call_endpoint, do_set_presence
@@ -38,59 +37,20 @@ from teamline.conversations.models import (
     TimelineKind,
 )
 from teamline.core.errors import InvalidInput
-from teamline.core.testing import create_agent, create_customer, create_team
+from teamline.core.testing import create_agent, create_customer
 from teamline.customers.actions import do_add_identity
 from teamline.routing.models import WorkItem, WorkState
 from teamline.routing.transfers import do_leave_conversation
 from teamline.selfservice.models import VoiceCall
+from tests.calls.phone_world import AUTH_TOKEN, BRAND_NUMBER
 from tests.connectors.fake_twiml import FakeTwimlProvider, HttpTransport
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_public_url")]
 
-AUTH_TOKEN = "voice-auth-token-0123456789"
 NORA = "+4791234567"
 PER = "+4791234570"
 KARI_PHONE = "+4790000009"
 OLA_PHONE = "+4790000008"
-BRAND_NUMBER = "+4721000000"
-
-
-@pytest.fixture(autouse=True)
-def _public_url(settings):
-    # The webhook URLs Teamline gives the provider (voice_rest.webhook_url) are the test
-    # client's host, so the fake posts them back to this test's server.
-    settings.PUBLIC_URL = "http://testserver"
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def oslo():
-    return create_team("Nordlys Oslo", region="Oslo")
-
-
-@pytest.fixture
-def phone(client, oslo):
-    inbox = Inbox(
-        name="Nordlys phone",
-        kind="voice",
-        default_team=oslo,
-        config={"language": "en", "from_number": BRAND_NUMBER},
-    )
-    inbox.credentials = {"account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN}
-    inbox.save()
-    provider = FakeTwimlProvider(client, inbox, AUTH_TOKEN)
-    rest = provider.start_rest()
-    inbox.config = {**inbox.config, "api_base": rest.url}
-    inbox.save()
-    yield provider
-    provider.stop_rest()
-
-
-@pytest.fixture
-def rest(phone):
-    return phone.rest
 
 
 def agent(username: str, team, number: str, *, presence: str = "available"):
