@@ -1,7 +1,8 @@
 """The phone IVR's writes: a call starts (the caller recognised by number), joins the
 customer's conversation and the team's queue, and ends — as an abandonment when the caller hung
 up waiting, or after its agent. selfservice/ivr.py decides what the caller hears and calls
-these."""
+these. Every self-service answer, on any channel, is recorded here too (do_record_episode),
+so deflection can be measured."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from teamline.calls.actions import do_abandon_in_line, do_end_call, do_open_call
 from teamline.calls.models import Call, CallMedium, CallState
@@ -25,11 +27,14 @@ from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import (
     Conversation,
     Inbox,
+    InboxKind,
     Message,
     Priority,
     TimelineKind,
 )
+from teamline.core.errors import InvalidInput
 from teamline.customers.actions import do_resolve_contact
+from teamline.customers.models import Customer
 from teamline.routing.actions import (
     close_work_item,
     switch_channel_kind,
@@ -37,7 +42,7 @@ from teamline.routing.actions import (
 from teamline.routing.models import WorkItem, WorkState
 from teamline.routing.queries import waits_in_line
 
-from .models import VoiceCall
+from .models import EpisodeKind, SelfServiceEpisode, VoiceCall
 from .voices import call_language
 
 # A call status after which the call is over.
@@ -255,4 +260,38 @@ def _abandoned(conv: Conversation, call: VoiceCall, now: datetime) -> None:
         reason=f"the caller hung up after waiting {waited} s in line",
         now=now,
         call_sid=call.call_sid,
+    )
+
+
+# Where an episode can happen: an inbox kind, or the public help center.
+EPISODE_CHANNELS = frozenset(InboxKind.values) | {"help"}
+
+
+def do_record_episode(
+    kind: str,
+    *,
+    channel: str,
+    subject: str,
+    customer: Customer | None = None,
+    conversation: Conversation | None = None,
+    now: datetime | None = None,
+) -> SelfServiceEpisode:
+    """One self-service answer given (an article opened from a suggestion, a bot flow
+    completed, an SMS keyword answered): the unit deflection is counted in. `subject` is an
+    intent name or `article:<id>`. Raises InvalidInput for a kind, channel or subject it does
+    not know, so a caller's typo cannot invent a channel in the figures."""
+    if kind not in EpisodeKind.values:
+        raise InvalidInput(f"Unknown self-service episode kind {kind!r}.")
+    if channel not in EPISODE_CHANNELS:
+        raise InvalidInput(f"Unknown channel {channel!r}.")
+    subject = (subject or "").strip()
+    if not subject or len(subject) > 64:
+        raise InvalidInput("An episode's subject is 1 to 64 characters.")
+    return SelfServiceEpisode.objects.create(
+        kind=kind,
+        channel=channel,
+        subject=subject,
+        customer=customer,
+        conversation=conversation,
+        created_at=now or timezone.now(),
     )

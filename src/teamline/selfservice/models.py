@@ -70,3 +70,53 @@ class VoiceCallStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call.call_sid}:{self.step}"
+
+
+class EpisodeKind(models.TextChoices):
+    """What answered the customer without a person."""
+
+    ARTICLE = "article", "Article from a suggestion"
+    BOT = "bot", "Bot flow"
+    SMS_KEYWORD = "sms_keyword", "SMS keyword"
+    IVR = "ivr", "Phone self-service"
+
+
+class SelfServiceEpisode(models.Model):
+    """One time self-service answered a customer: an article opened from a suggestion, a bot
+    flow completed, an SMS keyword answered, a balance read out by the IVR.
+
+    It counts as *deflected* unless a human contact on the same subject follows within 24 h
+    (`human_contact_at`, set when that happens). `subject` names what it was about in the same
+    words everywhere: an intent (`balance`, `data_left`, `outage`, …) or `article:<id>`.
+    `helpful` is the customer's own answer to "Did this answer your question?" (None: not
+    asked or not answered)."""
+
+    kind = models.CharField(max_length=16, choices=EpisodeKind.choices)
+    channel = models.CharField(max_length=16)  # a ChannelKind value, or "help" (help center)
+    subject = models.CharField(max_length=64)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="self_service_episodes",
+    )
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="self_service_episodes",
+    )
+    helpful = models.BooleanField(null=True, blank=True)
+    human_contact_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "created_at"], name="episode_customer_time"),
+            models.Index(fields=["created_at"], name="episode_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject} on {self.channel}"
