@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "teamline"
 RANKS: dict[str, int] = {
     "core": 0,
     "accounts": 1,
+    "audit": 1,
     "teams": 2,
     "customers": 3,
     "conversations": 4,
@@ -39,7 +40,10 @@ API_MODULES = {"api.py", "app_api.py"}
 # IVR: selfservice/ivr.py answers the voice connector's calls and creates routing work).
 # Calls control live calls through the voice provider (connectors/voice_rest.py) and ring the
 # agent routing assigned the call's conversation to; the IVR puts its callers on calls.
+# Accounts audits its own security events (tokens, sign-in failures) in the same transaction;
+# the audit log names users by id and knows nothing of accounts.
 SIBLING_EDGES: set[tuple[str, str]] = {
+    ("accounts", "audit"),
     ("selfservice", "connectors"),
     ("selfservice", "routing"),
     ("selfservice", "calls"),

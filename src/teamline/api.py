@@ -18,6 +18,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 
 from teamline.accounts.actions import check_api_token
 from teamline.accounts.api import router as accounts_router
+from teamline.audit.api import router as audit_router
 from teamline.connectors.app_api import router as app_router
 from teamline.conversations.api import router as conversations_router
 from teamline.core import jsonsafe
@@ -164,6 +165,7 @@ def _mount() -> None:
     api.add_router("/callbacks", callbacks_router)
     api.add_router("/appointments", appointments_router)
     api.add_router("/kb", knowledge_router)
+    api.add_router("/audit", audit_router)
 
 
 _mount()

@@ -6,6 +6,7 @@ teamline worker      a task worker process (run several at scale)
 teamline migrate     apply database migrations
 teamline createadmin create an admin user
 teamline token create --user NAME [--name LABEL]
+teamline audit verify  check the audit log's hash chain (exit 1 on a break)
 teamline seed        seed demo data only (idempotent)
 teamline <any manage.py command>
 """

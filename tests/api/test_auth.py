@@ -146,6 +146,8 @@ def test_the_openapi_document_is_served_and_lists_every_path():
         "/api/v1/me/tokens/{token_id}": {"delete"},
         "/api/v1/app/{inbox_public_id}/session": {"post"},
         "/api/v1/app/{inbox_public_id}/messages": {"get", "post"},
+        "/api/v1/audit": {"get"},
+        "/api/v1/audit/export": {"get"},
         "/api/v1/kb/articles": {"post"},
         "/api/v1/kb/articles/{article_id}": {"get", "put"},
         "/api/v1/kb/articles/{article_id}/publish": {"post"},

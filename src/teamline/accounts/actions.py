@@ -6,8 +6,11 @@ import hashlib
 import secrets
 
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
+from teamline.audit.actions import do_audit
+from teamline.audit.models import AuditAction
 from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.events import (
     Event,
@@ -105,24 +108,51 @@ def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def do_create_api_token(user: User, *, name: str, actor: User) -> tuple[ApiToken, str]:
-    """Create a personal access token; the plain secret is returned once and never stored."""
+def do_create_api_token(
+    user: User, *, name: str, actor: User, request: HttpRequest | None = None
+) -> tuple[ApiToken, str]:
+    """Create a personal access token; the plain secret is returned once and never stored.
+    Audited (`token.created`, with the address of `request` when there is one)."""
     if actor.pk != user.pk and not actor.is_admin:
         raise NotFound("No such user.")
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("Give the token a name (1-100 characters).")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], key_hash=_hash_token(raw)
-    )
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], key_hash=_hash_token(raw)
+        )
+        do_audit(
+            AuditAction.TOKEN_CREATED,
+            actor=actor,
+            target_type="token",
+            target_id=token.pk,
+            request=request,
+            data={"user": user.pk, "name": name, "prefix": token.prefix},
+        )
     return token, raw
 
 
-def do_revoke_api_token(token: ApiToken, *, actor: User) -> None:
+def do_revoke_api_token(
+    token: ApiToken, *, actor: User, request: HttpRequest | None = None
+) -> None:
+    """Revoke a token (again: nothing happens). Audited (`token.revoked`) when it was active."""
     if actor.pk != token.user_id and not actor.is_admin:
         raise NotFound("No such token.")
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with transaction.atomic():
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if revoked:
+            do_audit(
+                AuditAction.TOKEN_REVOKED,
+                actor=actor,
+                target_type="token",
+                target_id=token.pk,
+                request=request,
+                data={"user": token.user_id, "name": token.name, "prefix": token.prefix},
+            )
 
 
 def check_api_token(raw: str) -> User | None:

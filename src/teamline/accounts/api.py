@@ -189,7 +189,7 @@ def list_tokens(request: HttpRequest) -> Any:
 def create_token(request: HttpRequest, payload: TokenIn) -> Any:
     """A new personal access token. The answer holds the secret: it is never shown again."""
     actor = _actor(request)
-    token, secret = do_create_api_token(actor, name=payload.name, actor=actor)
+    token, secret = do_create_api_token(actor, name=payload.name, actor=actor, request=request)
     return Status(201, {**present_token(token), "token": secret})
 
 
@@ -203,5 +203,5 @@ def revoke_token(request: HttpRequest, token_id: TokenId) -> Any:
     """Revoke one of your tokens (admins: anyone's). Requests with it answer 401 from now on.
     Revoking a revoked token changes nothing."""
     actor = _actor(request)
-    do_revoke_api_token(access_api_token(actor, token_id), actor=actor)
+    do_revoke_api_token(access_api_token(actor, token_id), actor=actor, request=request)
     return Status(204, None)

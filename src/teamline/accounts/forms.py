@@ -10,6 +10,8 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from teamline.audit.actions import do_record_failed_login
+
 from . import throttle
 
 
@@ -38,6 +40,7 @@ class ThrottledSignIn:
         )
         if not verdict.allowed:
             self.retry_after = verdict.retry_after
+            do_record_failed_login(username, self.request, throttled=True)
             raise forms.ValidationError(
                 self.throttled_message,
                 code="throttled",

@@ -15,6 +15,8 @@ from ninja import Body, Field, Header, Path, Query, Router, Schema, Status
 from pydantic import AwareDatetime, ConfigDict, field_validator
 
 from teamline.accounts.models import User
+from teamline.audit.actions import do_audit
+from teamline.audit.models import AuditAction
 from teamline.core.apischema import MAX_ID, MAX_OFFSET, errors, text_field
 from teamline.core.errors import Conflict, NotFound
 from teamline.routing.eta import queue_report
@@ -222,8 +224,19 @@ def list_conversations(request: HttpRequest, filters: Query[ConversationFilters]
     operation_id="get_conversation",
 )
 def get_conversation(request: HttpRequest, conversation_id: ObjectId) -> Any:
-    """One conversation. 404 if it does not exist or is outside your teams."""
-    return _detail(access_conversation(_actor(request), conversation_id))
+    """One conversation. 404 if it does not exist or is outside your teams. Audited
+    (`conversation.viewed`)."""
+    actor = _actor(request)
+    conversation = access_conversation(actor, conversation_id)
+    do_audit(
+        AuditAction.CONVERSATION_VIEWED,
+        actor=actor,
+        target_type="conversation",
+        target_id=conversation.pk,
+        request=request,
+        data={"customer": conversation.customer_id, "via": "api"},
+    )
+    return _detail(conversation)
 
 
 @router.get(

@@ -13,6 +13,8 @@ from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema
 
 from teamline.accounts.models import User
+from teamline.audit.actions import do_audit
+from teamline.audit.models import AuditAction
 from teamline.conversations.api import ConversationOut, TeamRef
 from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import customer_conversations
@@ -80,5 +82,13 @@ def get_customer(request: HttpRequest, customer_id: CustomerId) -> Any:
     404 if the customer does not exist or is outside your teams."""
     actor = cast(User, request.auth)  # type: ignore[attr-defined]
     customer = access_customer(actor, customer_id)
+    do_audit(
+        AuditAction.CUSTOMER_VIEWED,
+        actor=actor,
+        target_type="customer",
+        target_id=customer.pk,
+        request=request,
+        data={"via": "api"},
+    )
     conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
     return present_customer(customer, conversations)

@@ -33,6 +33,8 @@ from teamline.accounts.actions import (
 )
 from teamline.accounts.models import Presence, User
 from teamline.accounts.queries import access_api_token, tokens_of
+from teamline.audit.actions import do_audit
+from teamline.audit.models import AuditAction
 from teamline.conversations.actions import (
     do_add_note,
     do_change_status,
@@ -311,6 +313,15 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
             "desk/_history_items.html",
             {"history_messages": items, "conversation": conv, "customer": conv.customer},
         )
+    # Opening the conversation (not its live updates above) is a read of customer data.
+    do_audit(
+        AuditAction.CONVERSATION_VIEWED,
+        actor=agent,
+        target_type="conversation",
+        target_id=conv.pk,
+        request=request,
+        data={"customer": conv.customer_id, "via": "desk"},
+    )
     return render_conversation_page(request, conv)
 
 
@@ -478,7 +489,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     agent = agent_of(request)
     name = request.POST.get("name", "")
     try:
-        token, secret = do_create_api_token(agent, name=name, actor=agent)
+        token, secret = do_create_api_token(agent, name=name, actor=agent, request=request)
     except InvalidInput as exc:
         return render_tokens(request, {"error": exc.message, "name": name}, status=400)
     # The secret exists only in this response: it is not stored and never rendered again.
@@ -491,7 +502,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     agent = agent_of(request)
     token = access_api_token(agent, token_id)
-    do_revoke_api_token(token, actor=agent)
+    do_revoke_api_token(token, actor=agent, request=request)
     if is_htmx(request):
         return announce(render_tokens(request), f"Token {token.name} revoked.")
     flash.success(request, f"Token {token.name} revoked.")

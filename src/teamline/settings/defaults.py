@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "teamline.core",
     "teamline.accounts",
+    "teamline.audit",
     "teamline.teams",
     "teamline.customers",
     "teamline.connectors",
