@@ -299,6 +299,9 @@ class FakeTwimlProvider:
         self.rooms: dict[str, Room] = {}
         # Per number dialled over REST: "answer" (default), "no-answer", "busy", "failed".
         self.answers: dict[str, str] = {}
+        # Per number dialled over REST: it rings until the test sets the event (a person who
+        # takes their time to pick up), at most 30 s.
+        self.rings_until: dict[str, threading.Event] = {}
         self.actions: queue.Queue[Callable[[], None]] = queue.Queue()
         self.lock = threading.RLock()
         self.rest: LoopbackRest | None = None
@@ -652,6 +655,9 @@ class FakeTwimlProvider:
 
     def dial_out(self, leg: Call, url: str) -> None:
         self.post_status(leg, "ringing")
+        picked_up = self.rings_until.get(leg.called)
+        if picked_up is not None:
+            picked_up.wait(timeout=30)
         outcome = self.answers.get(leg.called, "answer")
         if outcome != "answer":
             leg.ended = True
