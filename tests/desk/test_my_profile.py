@@ -82,9 +82,7 @@ def test_kari_chooses_the_provider_softphone_without_a_number(as_kari, world):
         ),
     ],
 )
-def test_a_number_that_cannot_be_dialled_is_refused_next_to_the_field(
-    as_kari, world, form, reason
-):
+def test_a_number_that_cannot_be_dialled_is_refused_next_to_the_field(as_kari, world, form, reason):
     response = as_kari.post(PROFILE, form)
 
     assert response.status_code == 400
