@@ -319,6 +319,13 @@ class FakeTwimlProvider:
     def telnyx(self) -> bool:
         return self.dialect == TELNYX
 
+    def new_call_sid(self) -> str:
+        """Twilio's CallSids are CA + 32 characters; Telnyx's are "v3:" + an opaque token (a
+        colon and a dash in an id that goes into URLs and event ids)."""
+        if self.telnyx:
+            return f"v3:Tx-{next(_sids):048d}"
+        return f"CA{next(_sids):032d}"
+
     # --- Webhooks ---
 
     def post(
@@ -412,7 +419,7 @@ class FakeTwimlProvider:
     ) -> Call:
         """Place a call and follow its TwiML until it ends, the inputs run out at a wait loop,
         it joins a conference room, or `max_requests` webhooks were made."""
-        call = Call(self, sid or f"CA{next(_sids):032d}", caller, called)
+        call = Call(self, sid or self.new_call_sid(), caller, called)
         call.status_callback = self.prefix + "status"
         with self.lock:
             self.legs[call.sid] = call
@@ -861,7 +868,7 @@ class LoopbackRest:
                 return 400, {"code": 21201, "message": f"No '{name}' number is specified"}
         leg = Call(
             provider,
-            f"CA{next(_sids):032d}",
+            provider.new_call_sid(),
             caller=form["From"],
             called=form["To"],
             direction="outbound-api",
