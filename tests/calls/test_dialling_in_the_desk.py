@@ -68,6 +68,7 @@ def test_dialling_then_on_the_call_reach_the_desk_live(client, phone, assigned, 
     assert call_states_sent_to(sent, kari)[-1] == "connecting"
 
 
+@pytest.mark.integration
 def test_the_customer_not_answering_is_said_when_the_call_ends(client, phone, assigned, kari):  # noqa: F811
     phone.answers[NORA] = "no-answer"
     call_now(client, assigned)

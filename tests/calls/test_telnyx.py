@@ -116,6 +116,7 @@ def json_sent(rest, method: str, path: str) -> list[dict]:
     return [r.body for r in made]
 
 
+@pytest.mark.integration
 def test_a_telnyx_caller_is_bridged_held_muted_and_recorded_with_a_card_pause(telnyx, oslo, kari):
     rest = telnyx.rest
     caller = nora_calls(telnyx, oslo)
@@ -196,6 +197,7 @@ def test_telnyx_refusing_a_call_is_said_in_its_own_words(telnyx, oslo, kari):
     )
 
 
+@pytest.mark.integration
 def test_a_webhook_not_signed_by_the_telnyx_account_is_refused_and_nothing_is_stored(
     client, telnyx
 ):
