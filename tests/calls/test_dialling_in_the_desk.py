@@ -94,3 +94,21 @@ def test_kari_not_picking_up_is_said_and_call_now_comes_back(client, phone, assi
     assert text.endswith("Your phone did not answer (no-answer), so the customer was not called.")
     page = Page(client.get(reverse("desk:conversation", args=[assigned.conversation_id])).content)
     assert page.button("Call Nora Berg now")
+
+
+def test_the_live_refresh_of_a_dialled_callback_costs_a_fixed_few_queries(
+    client,
+    phone,
+    assigned,  # noqa: F811
+    django_assert_max_num_queries,
+):
+    """desk.js reads the status partial on each call.updated of the open conversation: a
+    budget per refresh (measured 7 while dialling; 18 after an unanswered call, when the
+    conversation waits in line again and the partial says its place and estimate)."""
+    call_now(client, assigned)
+    with django_assert_max_num_queries(8):
+        assert call_line(client, assigned)[0].endswith("-connecting")
+    phone.answers[NORA] = "no-answer"
+    phone.settle()
+    with django_assert_max_num_queries(19):
+        assert call_line(client, assigned)[0].endswith("-ended")
