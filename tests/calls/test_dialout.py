@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -194,7 +195,9 @@ def test_nine_keeps_the_place_then_the_callback_is_dialled_out_and_done(
     assert agent_leg["Url"] == f"{steps}agent"
     assert agent_leg["StatusCallback"] == f"{steps}agent/status"
     # The desk says what happens; no second "Call now", no outcome by hand meanwhile.
-    page = client.get(reverse("desk:conversation", args=[conversation.pk])).content.decode()
+    page = unescape(
+        client.get(reverse("desk:conversation", args=[conversation.pk])).content.decode()
+    )
     assert "Dialling: your phone rings first, then the customer's." in page
     assert "<bdi>Nora Berg</bdi></span> now" not in page and "No answer" not in page
 

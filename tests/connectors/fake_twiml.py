@@ -35,6 +35,16 @@ was given. A recording of a call the fake did not place (a test that opened the 
 is accepted too; its test posts the callback. `rest.fail(method, path_end, status, message)`
 makes the next matching request fail once.
 
+Telnyx mode (`FakeTwimlProvider(..., dialect="telnyx", telnyx_key=<Ed25519 private key>,
+api_key=…, application_sid=…)`): webhooks carry telnyx-timestamp and telnyx-signature-ed25519
+(Ed25519 over "<timestamp>|<body>") instead of X-Twilio-Signature; the REST side lives under
+`{rest.url}/v2/texml/Accounts/{AccountSid}` (`rest.api_base` is the inbox's "api_base"), takes
+only `Authorization: Bearer <api_key>` and JSON bodies (flags as JSON booleans; a form body is
+415), knows Calls, Conferences and Participants without ".json" (404 with it), refuses a call
+placed without the inbox's ApplicationSid (422), answers a placed call with "call_sid" (no
+"sid") and errors as {"errors": [{"code", "title", "detail"}]}, and names a recording's media by
+its full URL. `rest.requests[i].body` is the JSON as sent.
+
 What the REST side asks for happens after the request that asked (as with the real provider,
 which acts after Teamline's transaction committed): with the test client the test runs it
 with `provider.settle()`; over HTTP a worker thread runs it at once.
@@ -48,6 +58,7 @@ import json
 import queue
 import struct
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +67,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.test import Client
 
 from teamline.connectors.sms import twilio_signature
@@ -242,9 +254,15 @@ class Recording:
 @dataclass(frozen=True)
 class RestRequest:
     method: str
-    path: str  # after /2010-04-01/Accounts/<sid>
-    form: dict[str, str]
+    path: str  # after /2010-04-01/Accounts/<sid> (Telnyx: after /v2/texml/Accounts/<sid>)
+    form: dict[str, str]  # the body's fields as text (Telnyx's JSON flags as "true"/"false")
     query: dict[str, str]
+    body: dict[str, Any] | None = None  # Telnyx: the JSON exactly as sent
+    content_type: str = ""
+
+
+TELNYX = "telnyx"
+TELNYX_ROOT = "/v2/texml"
 
 
 # --- The provider -----------------------------------------------------------------------------
@@ -260,7 +278,14 @@ class FakeTwimlProvider:
         host: str = "http://testserver",
         account_sid: str = "AC" + "0" * 32,
         transport: ClientTransport | HttpTransport | None = None,
+        dialect: str = "twilio",
+        telnyx_key: Ed25519PrivateKey | None = None,
+        api_key: str = "",
+        application_sid: str = "",
     ) -> None:
+        assert dialect != TELNYX or (telnyx_key and api_key and application_sid), (
+            "a Telnyx fake needs its signing key, API key and TeXML application"
+        )
         if transport is None:
             assert client is not None, "give a test client or a transport"
             transport = ClientTransport(client)
@@ -274,6 +299,9 @@ class FakeTwimlProvider:
         self.rooms: dict[str, Room] = {}
         # Per number dialled over REST: "answer" (default), "no-answer", "busy", "failed".
         self.answers: dict[str, str] = {}
+        # Per number dialled over REST: it rings until the test sets the event (a person who
+        # takes their time to pick up), at most 30 s.
+        self.rings_until: dict[str, threading.Event] = {}
         self.actions: queue.Queue[Callable[[], None]] = queue.Queue()
         self.lock = threading.RLock()
         self.rest: LoopbackRest | None = None
@@ -282,16 +310,56 @@ class FakeTwimlProvider:
         self.recordings: dict[str, Recording] = {}
         self.recording_seconds = 192  # RecordingDuration of a completed recording
         self._worker: threading.Thread | None = None
+        self.dialect = dialect
+        self.telnyx_key = telnyx_key
+        self.api_key = api_key
+        self.application_sid = application_sid
+
+    @property
+    def telnyx(self) -> bool:
+        return self.dialect == TELNYX
+
+    def new_call_sid(self) -> str:
+        """Twilio's CallSids are CA + 32 characters; Telnyx's are "v3:" + an opaque token (a
+        colon and a dash in an id that goes into URLs and event ids)."""
+        if self.telnyx:
+            return f"v3:Tx-{next(_sids):048d}"
+        return f"CA{next(_sids):032d}"
 
     # --- Webhooks ---
 
-    def post(self, url: str, params: dict[str, str], *, signature: str | None = None) -> Any:
+    def post(
+        self,
+        url: str,
+        params: dict[str, str],
+        *,
+        signature: str | None = None,
+        timestamp: int | None = None,
+    ) -> Any:
+        """Post a signed webhook; `signature` "" posts it unsigned, any other text forges it
+        (Telnyx: `timestamp` signs it as sent at that Unix time)."""
         body = urlencode(params)
-        if signature is None:
-            signature = twilio_signature(self.auth_token, url, list(params.items()))
-        headers = {"X-Twilio-Signature": signature} if signature else {}
+        if self.telnyx:
+            headers = self.telnyx_headers(body.encode(), signature=signature, timestamp=timestamp)
+        else:
+            if signature is None:
+                signature = twilio_signature(self.auth_token, url, list(params.items()))
+            headers = {"X-Twilio-Signature": signature} if signature else {}
         self.posted.append((url, params))
         return self.transport.post(url, body, headers)
+
+    def telnyx_headers(
+        self, body: bytes, *, signature: str | None = None, timestamp: int | None = None
+    ) -> dict[str, str]:
+        """Telnyx's signature headers: Ed25519 over "<timestamp>|<body>", base64."""
+        assert self.telnyx_key is not None
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        if signature is None:
+            raw = self.telnyx_key.sign(stamp.encode() + b"|" + body)
+            signature = base64.b64encode(raw).decode()
+        if not signature:
+            return {}
+        return {"telnyx-timestamp": stamp, "telnyx-signature-ed25519": signature}
 
     def posted_callbacks(self) -> list[tuple[str, dict[str, str]]]:
         """The status callbacks and conference events posted so far (to replay them)."""
@@ -331,7 +399,8 @@ class FakeTwimlProvider:
             "AccountSid": self.account_sid,
             "CallSid": recording.call_sid,
             "RecordingSid": recording.sid,
-            "RecordingUrl": f"{self.rest.root}/Recordings/{recording.sid}",
+            "RecordingUrl": f"{self.rest.root}/Recordings/{recording.sid}"
+            + (".wav" if self.telnyx else ""),
             "RecordingStatus": recording.status,
             "RecordingDuration": str(self.recording_seconds),
             "RecordingChannels": "2" if recording.channels == "dual" else "1",
@@ -350,7 +419,7 @@ class FakeTwimlProvider:
     ) -> Call:
         """Place a call and follow its TwiML until it ends, the inputs run out at a wait loop,
         it joins a conference room, or `max_requests` webhooks were made."""
-        call = Call(self, sid or f"CA{next(_sids):032d}", caller, called)
+        call = Call(self, sid or self.new_call_sid(), caller, called)
         call.status_callback = self.prefix + "status"
         with self.lock:
             self.legs[call.sid] = call
@@ -593,6 +662,9 @@ class FakeTwimlProvider:
 
     def dial_out(self, leg: Call, url: str) -> None:
         self.post_status(leg, "ringing")
+        picked_up = self.rings_until.get(leg.called)
+        if picked_up is not None:
+            picked_up.wait(timeout=30)
         outcome = self.answers.get(leg.called, "answer")
         if outcome != "answer":
             leg.ended = True
@@ -632,9 +704,21 @@ class LoopbackRest:
         self.server.server_close()
 
     @property
+    def api_base(self) -> str:
+        """What the inbox's config "api_base" is for this fake."""
+        return self.url + TELNYX_ROOT if self.provider.telnyx else self.url
+
+    @property
     def root(self) -> str:
-        """The account's resources: {url}/2010-04-01/Accounts/{AccountSid}."""
-        return f"{self.url}/2010-04-01/Accounts/{self.provider.account_sid}"
+        """The account's resources: {url}/2010-04-01/Accounts/{AccountSid} (Telnyx:
+        {url}/v2/texml/Accounts/{AccountSid})."""
+        return f"{self.url}{self._root_path}"
+
+    @property
+    def _root_path(self) -> str:
+        if self.provider.telnyx:
+            return f"{TELNYX_ROOT}/Accounts/{self.provider.account_sid}"
+        return f"/2010-04-01/Accounts/{self.provider.account_sid}"
 
     def fail(self, method: str, path_end: str, status: int, message: str = "") -> None:
         """The next request of `method` whose path ends with `path_end` answers `status`."""
@@ -645,17 +729,46 @@ class LoopbackRest:
         return [r for r in self.requests if r.method == method and r.path.endswith(path_end)]
 
     def handle(
-        self, method: str, path: str, form: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str],
+        body: dict[str, Any] | None = None,
+        content_type: str = "",
+    ) -> tuple[int, dict[str, Any] | bytes]:
+        status, data = self._handle(method, path, form, body, content_type)
+        if self.provider.telnyx and isinstance(data, dict) and status >= 400:
+            # Telnyx's error shape.
+            data = {
+                "errors": [
+                    {
+                        "code": str(data.get("code", "")),
+                        "title": "Request failed",
+                        "detail": data.get("message", ""),
+                    }
+                ]
+            }
+        return status, data
+
+    def _handle(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str],
+        body: dict[str, Any] | None,
+        content_type: str,
     ) -> tuple[int, dict[str, Any] | bytes]:
         provider = self.provider
-        root = f"/2010-04-01/Accounts/{provider.account_sid}"
+        root = self._root_path
         parts = urlsplit(path)
         if not parts.path.startswith(root):
             return 404, {"code": 20404, "message": "not found"}
         rest_path = parts.path[len(root) :]
         query = dict(parse_qsl(parts.query))
         with provider.lock:
-            self.requests.append(RestRequest(method, rest_path, form, query))
+            self.requests.append(
+                RestRequest(method, rest_path, form, query, body, content_type.split(";")[0])
+            )
         if self.down:
             return 503, {"code": 20503, "message": "Service unavailable"}
         with provider.lock:
@@ -664,6 +777,11 @@ class LoopbackRest:
                     self.failures.remove(failure)
                     return failure[2], {"code": 21220, "message": failure[3]}
         segments = [unquote(s) for s in rest_path.strip("/").split("/")]
+        if provider.telnyx:
+            telnyx = self._telnyx_segments(method, segments, form, content_type)
+            if isinstance(telnyx, tuple):
+                return telnyx
+            segments = telnyx
         if segments[0] == "Recordings" or (
             segments[0] == "Calls" and len(segments) > 2 and segments[2].startswith("Recordings")
         ):
@@ -683,6 +801,25 @@ class LoopbackRest:
         if method == "POST" and len(segments) == 4 and segments[2] == "Participants":
             return self._update_participant(segments[1], segments[3].removesuffix(".json"), form)
         return 404, {"code": 20404, "message": f"no such resource {rest_path}"}
+
+    def _telnyx_segments(
+        self, method: str, segments: list[str], form: dict[str, str], content_type: str
+    ) -> list[str] | tuple[int, dict[str, Any]]:
+        """Telnyx's paths as Twilio's (Calls → Calls.json …), after Telnyx's own checks."""
+        if method == "POST" and not content_type.startswith("application/json"):
+            return 415, {"code": 10015, "message": "Content-Type must be application/json"}
+        if segments and segments[0] in {"Calls", "Conferences", "Calls.json", "Conferences.json"}:
+            recordings = len(segments) > 2 and segments[2].startswith("Recordings")
+            if not recordings:
+                if any(s.endswith(".json") for s in segments):
+                    return 404, {"code": 10005, "message": "Resource not found"}
+                segments = [*segments[:-1], segments[-1] + ".json"]
+        if method == "POST" and segments == ["Calls.json"]:
+            if form.get("ApplicationSid") != self.provider.application_sid:
+                return 422, {"code": 10032, "message": "ApplicationSid is invalid"}
+            if "Timeout" in form or "Method" in form:
+                return 422, {"code": 10032, "message": "unknown parameter"}
+        return segments
 
     def _recording(
         self, method: str, segments: list[str], form: dict[str, str]
@@ -731,7 +868,7 @@ class LoopbackRest:
                 return 400, {"code": 21201, "message": f"No '{name}' number is specified"}
         leg = Call(
             provider,
-            f"CA{next(_sids):032d}",
+            provider.new_call_sid(),
             caller=form["From"],
             called=form["To"],
             direction="outbound-api",
@@ -740,6 +877,13 @@ class LoopbackRest:
         with provider.lock:
             provider.legs[leg.sid] = leg
         provider.later(lambda: provider.dial_out(leg, form["Url"]))
+        if provider.telnyx:
+            return 200, {
+                "call_sid": leg.sid,
+                "status": "queued",
+                "to": leg.called,
+                "from": leg.caller,
+            }
         return 201, {"sid": leg.sid, "status": "queued", "to": leg.called, "from": leg.caller}
 
     def _update_call(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -782,6 +926,8 @@ class _RestHandler(BaseHTTPRequestHandler):
 
     def _authorized(self) -> bool:
         provider = self.rest.provider
+        if provider.telnyx:
+            return self.headers.get("Authorization", "") == f"Bearer {provider.api_key}"
         expected = base64.b64encode(
             f"{provider.account_sid}:{provider.auth_token}".encode()
         ).decode()
@@ -798,11 +944,21 @@ class _RestHandler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        form = dict(parse_qsl(self.rfile.read(length).decode())) if length else {}
+        raw = self.rfile.read(length) if length else b""
+        content_type = self.headers.get("Content-Type", "")
+        body: dict[str, Any] | None = None
+        if self.rest.provider.telnyx and content_type.startswith("application/json"):
+            body = json.loads(raw or b"{}")
+            if not isinstance(body, dict):
+                self._answer(400, {"errors": [{"code": "10002", "detail": "not an object"}]})
+                return
+            form = {name: _as_text(value) for name, value in body.items()}
+        else:
+            form = dict(parse_qsl(raw.decode())) if raw else {}
         if not self._authorized():
             self._answer(401, {"code": 20003, "message": "Authenticate"})
             return
-        status, data = self.rest.handle(method, self.path, form)
+        status, data = self.rest.handle(method, self.path, form, body, content_type)
         self._answer(status, data)
 
     def do_GET(self) -> None:
@@ -813,3 +969,10 @@ class _RestHandler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._serve("DELETE")
+
+
+def _as_text(value: Any) -> str:
+    """A JSON value as the provider reads it: flags must be real booleans."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

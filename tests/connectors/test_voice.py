@@ -4,6 +4,7 @@ answered with TwiML whose URLs stay under the inbox's prefix, and retries are ab
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib import admin
@@ -203,3 +204,35 @@ def test_each_status_of_a_placed_leg_and_each_room_event_is_its_own_stored_event
         ]
     )
     assert not VoiceCall.objects.exists()  # a leg Teamline placed is no caller
+
+
+def test_a_signalwire_inbox_takes_only_webhooks_signed_with_its_signing_key(client, inbox):
+    inbox.config = {
+        "language": "en",
+        "dialect": "signalwire",
+        "api_base": "https://nordlys.signalwire.com/api/laml",
+    }
+    inbox.credentials = {"account_sid": "project", "auth_token": "api-token", "signing_key": "PSK"}
+    inbox.save()
+    url = f"http://testserver/webhooks/twilio/{inbox.public_id}/"
+    params = {"CallSid": "CA1", "From": CALLER, "To": "+4721000000", "CallStatus": "ringing"}
+
+    def post(header: str, key: str):
+        signature = sms.twilio_signature(key, url, list(params.items()))
+        return client.post(
+            url,
+            data=urlencode(params),
+            content_type="application/x-www-form-urlencoded",
+            headers={header: signature},
+        )
+
+    # Signed with the API token, or the Twilio header with the signing key: not SignalWire's.
+    assert post("X-SignalWire-Signature", "api-token").status_code == 403
+    assert post("X-Twilio-Signature", "PSK").status_code == 403
+    assert nothing_stored()
+
+    answered = post("X-SignalWire-Signature", "PSK")
+
+    assert answered.status_code == 200
+    assert answered["Content-Type"].startswith("text/xml")
+    assert WebhookEvent.objects.count() == 1

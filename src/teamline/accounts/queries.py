@@ -14,6 +14,11 @@ def profile_of(user: User) -> AgentProfile:
     return AgentProfile.objects.get(user=user)
 
 
+def find_profile(user: User) -> AgentProfile | None:
+    """The user's agent profile, or None for staff who have none yet."""
+    return AgentProfile.objects.filter(user=user).first()
+
+
 def tokens_of(user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at")
 

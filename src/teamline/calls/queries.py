@@ -28,6 +28,7 @@ from .models import (
     LIVE_CALL_STATES,
     LIVE_MONITOR_STATES,
     Call,
+    CallDirection,
     CallMedium,
     CallMonitor,
     CallState,
@@ -63,6 +64,22 @@ def live_call_of(conversation: Conversation | int) -> Call | None:
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
     return (
         Call.objects.filter(conversation_id=conversation_id, state__in=LIVE_CALL_STATES)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def last_dialled_call(conversation: Conversation | int, since: datetime) -> Call | None:
+    """The conversation's newest call Teamline dialled out (Call now) that has ended and was
+    opened at or after `since`: what the desk says about the last attempt."""
+    conversation_id = conversation if isinstance(conversation, int) else conversation.pk
+    return (
+        Call.objects.filter(
+            conversation_id=conversation_id,
+            direction=CallDirection.OUTBOUND,
+            state=CallState.ENDED,
+            created_at__gte=since,
+        )
         .order_by("-created_at", "-pk")
         .first()
     )

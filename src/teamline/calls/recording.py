@@ -351,7 +351,7 @@ def fetch_and_store_recording(
     limit = int(settings.TEAMLINE["RECORDING_MAX_BYTES"])
     try:
         # A callback without RecordingUrl: the recording's own resource has the media.
-        url = media_url or f"{voice_rest.account_of(inbox).root}/Recordings/{recording_sid}"
+        url = media_url or voice_rest.recording_media_url(inbox, recording_sid)
         data = voice_rest.fetch_recording(inbox, url, max_bytes=limit)
         prepared = prepare_attachment(
             f"call-{call.pk}-recording.wav", "audio/wav", data, limit=limit

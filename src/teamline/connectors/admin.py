@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from teamline.conversations.models import Inbox
 
-from . import voice
+from . import voice, voice_dialect
 from .models import WebhookEvent
 
 PROVIDER_FOR_KIND = {
@@ -63,8 +63,18 @@ class InboxForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if cleaned.get("kind") == "voice" and "config" in cleaned:
-            for problem in voice.config_problems(cleaned["config"]):
+            config = cleaned["config"]
+            for problem in voice.config_problems(config):
                 self.add_error("config", problem)
+            # The credentials a dialect needs: those given now, else those stored (an inbox
+            # saved without any yet is checked when they are given).
+            credentials = cleaned.get("new_credentials")
+            if credentials is None and "new_credentials" not in self.errors and self.instance.pk:
+                credentials = self.instance.credentials or None
+            if credentials is not None and isinstance(config, dict):
+                dialect = str(config.get("dialect") or voice_dialect.TWILIO)
+                for problem in voice_dialect.credential_problems(dialect, credentials):
+                    self.add_error("new_credentials", problem)
         return cleaned
 
     def save(self, commit: bool = True) -> Any:

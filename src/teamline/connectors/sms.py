@@ -195,16 +195,24 @@ def fields_of(request: WebhookRequest) -> dict[str, str]:
     return fields
 
 
-def verify_twilio_request(inbox: Inbox, request: WebhookRequest) -> None:
+def verify_twilio_request(
+    inbox: Inbox,
+    request: WebhookRequest,
+    *,
+    key_name: str = "auth_token",
+    header: str = "X-Twilio-Signature",
+) -> None:
     """Raise WebhookRejected (403) unless `request` carries a valid X-Twilio-Signature made with
     the inbox's auth token. Every Twilio webhook (SMS, WhatsApp, voice calls and their status
-    callbacks) is signed this one way, so every Twilio inbox verifies with this function."""
-    auth_token = str(inbox.credentials.get("auth_token") or "")
+    callbacks) is signed this one way, so every Twilio inbox verifies with this function.
+    Providers that sign the same way with another key and header (SignalWire: its signing key,
+    X-SignalWire-Signature) name them."""
+    auth_token = str(inbox.credentials.get(key_name) or "")
     if not auth_token:
-        raise WebhookRejected("inbox has no Twilio auth token configured", status=403)
-    signature = request.header("X-Twilio-Signature").strip()
+        raise WebhookRejected(f"inbox has no {key_name} configured", status=403)
+    signature = request.header(header).strip()
     if not signature:
-        raise WebhookRejected("missing X-Twilio-Signature", status=403)
+        raise WebhookRejected(f"missing {header}", status=403)
     if request.method.upper() != "POST":
         raise WebhookRejected("Twilio webhooks must be POSTed", status=403)
     if body_hash := request.param("bodySHA256"):
@@ -218,7 +226,7 @@ def verify_twilio_request(inbox: Inbox, request: WebhookRequest) -> None:
         for candidate in _signature_candidates(auth_token, request)
     ]
     if not any(matches):
-        raise WebhookRejected("X-Twilio-Signature mismatch", status=403)
+        raise WebhookRejected(f"{header} mismatch", status=403)
 
 
 def _is_status_callback(request: WebhookRequest, fields: dict[str, str]) -> bool:

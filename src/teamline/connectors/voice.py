@@ -15,8 +15,10 @@ Inbound:  POST /webhooks/twilio/<inbox-id>/                the call webhook (a c
           POST /webhooks/twilio/<inbox-id>/monitor/<id>[/status]  a supervisor listening in
                                                            (calls/monitor.py)
 
-Every request is verified exactly as SMS is (sms.verify_twilio_request: X-Twilio-Signature over
-the URL and the sorted form): a forged or unsigned request is 403 and nothing is stored. Then
+Every request is verified the inbox's provider's way (voice_dialect.verify_request: Twilio's
+X-Twilio-Signature over the URL and the sorted form, exactly as SMS is; SignalWire's the same
+with its signing key; Telnyx's Ed25519 over the timestamped body): a forged or unsigned request
+is 403 and nothing is stored. Then
 the pipeline stores the raw request (connectors.actions.do_store_webhook_event), unique on the
 event id below, and asks `acknowledge` for the answer, which is where a call differs from a
 message: the answer is the call itself (TwiML), so it is decided in the request by the call
@@ -35,7 +37,8 @@ A recording status callback (`recording/<call id>`, the URL calls.recording gave
 started the recording) is handed to the recording handler the calls app provides
 (`provide_recording_handler`); its event id is CallSid + RecordingSid + RecordingStatus.
 
-Inbox credentials: {"account_sid", "auth_token"}. Inbox config: {"language": "en"} (the IVR's
+Inbox credentials: {"account_sid", "auth_token"} (per dialect: voice_dialect.py). Inbox config:
+"dialect" (twilio | signalwire | telnyx), {"language": "en"} (the IVR's
 default language), "record": true to record answered calls (default off; the IVR announces
 it; docs/channels/voice.md), "delete_after_download": true to delete a recording at the
 provider once Teamline stored it, optional "voices" ({"nb": {"say": "nb-NO", "voice":
@@ -56,6 +59,7 @@ from django.http import HttpResponse
 
 from teamline.core.jsonsafe import clean_text
 
+from . import voice_dialect
 from .base import (
     Connector,
     ParsedEvent,
@@ -65,7 +69,7 @@ from .base import (
     WebhookRequest,
     register,
 )
-from .sms import PROVIDER, TwilioSmsConnector, fields_of, verify_twilio_request
+from .sms import PROVIDER, TwilioSmsConnector, fields_of
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -90,7 +94,7 @@ def config_problems(config: object) -> list[str]:
     """What is wrong with a voice inbox's config, in the words the admin form shows."""
     if not isinstance(config, dict):
         return ["Give a JSON object."]
-    problems = []
+    problems = voice_dialect.config_problems(config)
     if "urgent_option" in config and str(config["urgent_option"]) not in URGENT_OPTION_KEYS:
         problems.append(
             f"urgent_option must be one of the keys {', '.join(URGENT_OPTION_KEYS)} "
@@ -461,7 +465,9 @@ class TwilioVoiceConnector(Connector):
     caller_on_line = True
 
     def verify(self, inbox: Inbox, request: WebhookRequest) -> None:
-        verify_twilio_request(inbox, request)
+        # Twilio and SignalWire sign the URL and form (HMAC); Telnyx the timestamped body
+        # (Ed25519): connectors/voice_dialect.py.
+        voice_dialect.verify_request(inbox, request)
 
     def event_id(self, inbox: Inbox, request: WebhookRequest) -> str:
         if _is_recording_step(request):

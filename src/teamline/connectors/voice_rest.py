@@ -1,8 +1,6 @@
-"""Controlling live calls through a TwiML-speaking provider's REST API (Twilio; SignalWire's
-LaML and Telnyx's TeXML expose the same resources under their own base URL).
-
-Every request is `{api_base}/2010-04-01/Accounts/{AccountSid}/…` with HTTP basic auth
-(account SID, auth token) and a form body, as the provider documents it:
+"""Controlling live calls through a TwiML-speaking provider's REST API: Twilio, SignalWire's
+LaML and Telnyx's TeXML expose the same resources under their own base URL; the inbox's
+config "dialect" says which one it is (connectors/voice_dialect.py).
 
     place_call        POST …/Calls.json                    To, From, Url, StatusCallback…
     redirect_call     POST …/Calls/{CallSid}.json          Url (the call fetches new TwiML)
@@ -14,9 +12,19 @@ Every request is `{api_base}/2010-04-01/Accounts/{AccountSid}/…` with HTTP bas
     fetch_recording   GET  the recording's media URL (…/Recordings/{Sid}.wav)
     delete_recording  DELETE …/Recordings/{Sid}.json
 
-Inbox credentials: {"account_sid", "auth_token"}; config: "from_number" (the number outbound
-calls show, E.164), optional "api_base" (default https://api.twilio.com; SignalWire:
-https://<space>.signalwire.com/api/laml, Telnyx: https://api.telnyx.com/v2/texml).
+Twilio and SignalWire: `{api_base}/2010-04-01/Accounts/{AccountSid}/…` with HTTP basic auth
+(account SID, auth token) and form bodies. Telnyx: `{api_base}/Accounts/{AccountSid}/…` (its
+account SID is the organisation id) with `Authorization: Bearer <api_key>` and JSON bodies
+(booleans and numbers as JSON); its Calls, Conferences and Participants resources have no
+".json" (its recordings do), placing a call names the TeXML application (`ApplicationSid`,
+config "application_sid"), the new call's id comes back as "call_sid", a recording's media
+URL is fetched as the callback gives it, and errors come as {"errors": [{"detail"}]}.
+
+Inbox credentials: twilio {"account_sid", "auth_token"}; signalwire the same plus
+"signing_key" (webhooks); telnyx {"account_sid", "api_key", "public_key"}. Config:
+"from_number" (the number outbound calls show, E.164), optional "api_base" (default
+https://api.twilio.com, Telnyx https://api.telnyx.com/v2/texml; SignalWire:
+https://<space>.signalwire.com/api/laml).
 
 Errors: a provider that does not answer, or answers 429/5xx, raises `VoiceProviderUnavailable`
 (try again later); any other refusal raises `VoiceProviderRefused` with the provider's message.
@@ -34,11 +42,13 @@ import httpx
 from django.conf import settings
 
 from .sms import PROVIDER
+from .voice_dialect import TELNYX, dialect_of
 
 if TYPE_CHECKING:
     from teamline.conversations.models import Inbox
 
 DEFAULT_API_BASE = "https://api.twilio.com"
+TELNYX_API_BASE = "https://api.telnyx.com/v2/texml"
 # A live call waits on these requests (an agent pressed "Accept"): fail fast and say so.
 TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 # What fetch_recording accepts (a one-hour mono WAV at 8 kHz is ~58 MB).
@@ -62,35 +72,79 @@ class VoiceProviderRefused(VoiceProviderError):
         self.code = code
 
 
+# A form or JSON body: values are text, flags or counts (each dialect encodes its own way).
+Body = dict[str, str | bool | int]
+
+
 @dataclass(frozen=True)
 class Account:
     """Where and as whom an inbox talks to its provider."""
 
     api_base: str
     account_sid: str
-    auth_token: str
+    auth_token: str  # Twilio's auth token, SignalWire's API token, Telnyx's API key
     from_number: str
+    dialect: str = "twilio"
+    application_sid: str = ""  # Telnyx: the TeXML application that places calls
+
+    @property
+    def telnyx(self) -> bool:
+        return self.dialect == TELNYX
 
     @property
     def root(self) -> str:
-        return f"{self.api_base}/2010-04-01/Accounts/{quote(self.account_sid, safe='')}"
+        sid = quote(self.account_sid, safe="")
+        if self.telnyx:
+            return f"{self.api_base}/Accounts/{sid}"
+        return f"{self.api_base}/2010-04-01/Accounts/{sid}"
+
+    def resource(self, path: str) -> str:
+        """A call-control resource's path under the account: Twilio's all end in .json,
+        Telnyx's Calls, Conferences and Participants do not."""
+        return path if self.telnyx else path + ".json"
+
+    def headers(self) -> dict[str, str]:
+        if self.telnyx:
+            return {"Authorization": f"Bearer {self.auth_token}", "Accept": "application/json"}
+        return {}
+
+    def auth(self) -> tuple[str, str] | None:
+        return None if self.telnyx else (self.account_sid, self.auth_token)
+
+    def encode(self, body: Body | None) -> dict[str, Any]:
+        """httpx arguments for the body: JSON for Telnyx, a form (flags as true/false) else."""
+        if body is None:
+            return {}
+        if self.telnyx:
+            return {"json": body}
+        return {
+            "data": {
+                name: ("true" if value else "false") if isinstance(value, bool) else str(value)
+                for name, value in body.items()
+            }
+        }
 
 
 def account_of(inbox: Inbox) -> Account:
     """The inbox's provider account. VoiceProviderRefused when its credentials are missing."""
     credentials = inbox.credentials or {}
     config = inbox.config or {}
+    dialect = dialect_of(inbox)
     account_sid = str(credentials.get("account_sid") or "")
-    auth_token = str(credentials.get("auth_token") or "")
-    if not account_sid or not auth_token:
+    secret_name = "api_key" if dialect == TELNYX else "auth_token"
+    secret = str(credentials.get(secret_name) or "")
+    if not account_sid or not secret:
         raise VoiceProviderRefused(
-            "the voice inbox is missing its account SID or auth token", status=0
+            f"the voice inbox is missing its account_sid or {secret_name}", status=0
         )
+    default_base = TELNYX_API_BASE if dialect == TELNYX else DEFAULT_API_BASE
     return Account(
-        api_base=str(config.get("api_base") or DEFAULT_API_BASE).rstrip("/"),
+        api_base=str(config.get("api_base") or default_base).rstrip("/"),
         account_sid=account_sid,
-        auth_token=auth_token,
+        auth_token=secret,
         from_number=str(config.get("from_number") or ""),
+        dialect=dialect,
+        application_sid=str(config.get("application_sid") or ""),
     )
 
 
@@ -100,14 +154,16 @@ def webhook_url(inbox: Inbox, step: str = "") -> str:
     return f"{settings.PUBLIC_URL}/webhooks/{PROVIDER}/{inbox.public_id}/{step}"
 
 
-def _request(
-    account: Account, method: str, path: str, form: dict[str, str] | None = None
-) -> dict[str, Any]:
+def _request(account: Account, method: str, path: str, body: Body | None = None) -> dict[str, Any]:
     url = path if path.startswith(("http://", "https://")) else account.root + path
     try:
         with httpx.Client(timeout=TIMEOUT) as client:
             response = client.request(
-                method, url, data=form, auth=(account.account_sid, account.auth_token)
+                method,
+                url,
+                headers=account.headers(),
+                auth=account.auth(),
+                **account.encode(body),
             )
     except httpx.TimeoutException as exc:
         raise VoiceProviderUnavailable("the voice provider did not answer in time") from exc
@@ -118,6 +174,16 @@ def _request(
     return _answer(response)
 
 
+def _message(data: dict[str, Any]) -> tuple[str, str]:
+    """The provider's reason and code: Twilio's {"message", "code"}, Telnyx's
+    {"errors": [{"code", "title", "detail"}]}."""
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        return str(first.get("detail") or first.get("title") or ""), str(first.get("code") or "")
+    return str(data.get("message") or ""), str(data.get("code") or "")
+
+
 def _answer(response: httpx.Response) -> dict[str, Any]:
     try:
         data = response.json()
@@ -125,22 +191,23 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         data = {}
+    message, code = _message(data)
     if response.status_code == 429 or response.status_code >= 500:
         raise VoiceProviderUnavailable(
-            f"voice provider HTTP {response.status_code}: {data.get('message') or 'try later'}"
+            f"voice provider HTTP {response.status_code}: {message or 'try later'}"
         )
     if response.status_code >= 400:
         raise VoiceProviderRefused(
-            f"voice provider HTTP {response.status_code}: "
-            f"{data.get('message') or 'request refused'}",
+            f"voice provider HTTP {response.status_code}: {message or 'request refused'}",
             status=response.status_code,
-            code=str(data.get("code") or ""),
+            code=code,
         )
     return data
 
 
 def _sid(data: dict[str, Any], what: str) -> str:
-    sid = str(data.get("sid") or "")
+    # Telnyx answers a new call with "call_sid" (Twilio and SignalWire with "sid").
+    sid = str(data.get("sid") or data.get("call_sid") or "")
     if not sid:
         raise VoiceProviderRefused(f"the voice provider answered without a {what} SID", status=0)
     return sid
@@ -163,17 +230,30 @@ def place_call(
     caller = caller_id or account.from_number
     if not caller:
         raise VoiceProviderRefused("the voice inbox has no from_number to call from", status=0)
-    form = {
+    body: Body = {
         "To": to,
         "From": caller,
         "Url": url,
-        "Method": "POST",
         "StatusCallback": status_callback,
         "StatusCallbackMethod": "POST",
         "StatusCallbackEvent": "initiated ringing answered completed",
-        "Timeout": str(timeout_seconds),
     }
-    return _sid(_request(account, "POST", "/Calls.json", form), "call")
+    if account.telnyx:
+        # TeXML places calls through a TeXML application and has no softphone clients; its
+        # documented request has no ring timeout (the application's applies).
+        if not account.application_sid:
+            raise VoiceProviderRefused(
+                "the Telnyx voice inbox has no application_sid to place calls with", status=0
+            )
+        if to.startswith("client:"):
+            raise VoiceProviderRefused(
+                "Telnyx cannot ring a softphone client: set the agent's calls to ring a phone",
+                status=0,
+            )
+        body.update(ApplicationSid=account.application_sid, UrlMethod="POST")
+    else:
+        body.update(Method="POST", Timeout=timeout_seconds)
+    return _sid(_request(account, "POST", account.resource("/Calls"), body), "call")
 
 
 def redirect_call(inbox: Inbox, call_sid: str, url: str) -> None:
@@ -183,7 +263,7 @@ def redirect_call(inbox: Inbox, call_sid: str, url: str) -> None:
     _request(
         account,
         "POST",
-        f"/Calls/{quote(call_sid, safe='')}.json",
+        account.resource(f"/Calls/{quote(call_sid, safe='')}"),
         {"Url": url, "Method": "POST"},
     )
 
@@ -191,13 +271,21 @@ def redirect_call(inbox: Inbox, call_sid: str, url: str) -> None:
 def end_call(inbox: Inbox, call_sid: str) -> None:
     """Hang the call up (Status=completed; a call not answered yet is canceled by it too)."""
     account = account_of(inbox)
-    _request(account, "POST", f"/Calls/{quote(call_sid, safe='')}.json", {"Status": "completed"})
+    _request(
+        account,
+        "POST",
+        account.resource(f"/Calls/{quote(call_sid, safe='')}"),
+        {"Status": "completed"},
+    )
 
 
 def find_conference(inbox: Inbox, friendly_name: str) -> str | None:
     """The SID of the in-progress conference called `friendly_name`, or None."""
     account = account_of(inbox)
-    path = f"/Conferences.json?FriendlyName={quote(friendly_name, safe='')}&Status=in-progress"
+    path = (
+        account.resource("/Conferences")
+        + f"?FriendlyName={quote(friendly_name, safe='')}&Status=in-progress"
+    )
     data = _request(account, "GET", path)
     rooms = data.get("conferences")
     if isinstance(rooms, list):
@@ -217,20 +305,21 @@ def update_participant(
 ) -> None:
     """Put a conference participant on hold (they hear hold music and are not heard) or
     mute them (they hear, are not heard)."""
-    form: dict[str, str] = {}
+    body: Body = {}
     if hold is not None:
-        form["Hold"] = "true" if hold else "false"
+        body["Hold"] = hold
     if muted is not None:
-        form["Muted"] = "true" if muted else "false"
-    if not form:
+        body["Muted"] = muted
+    if not body:
         return
     account = account_of(inbox)
     _request(
         account,
         "POST",
-        f"/Conferences/{quote(conference_sid, safe='')}/Participants/"
-        f"{quote(call_sid, safe='')}.json",
-        form,
+        account.resource(
+            f"/Conferences/{quote(conference_sid, safe='')}/Participants/{quote(call_sid, safe='')}"
+        ),
+        body,
     )
 
 
@@ -238,17 +327,15 @@ def start_recording(inbox: Inbox, call_sid: str, *, status_callback: str) -> str
     """Start recording the live call (both parties, from now). Returns the recording's SID;
     its status callback says when the media is ready (`RecordingUrl`)."""
     account = account_of(inbox)
-    data = _request(
-        account,
-        "POST",
-        f"/Calls/{quote(call_sid, safe='')}/Recordings.json",
-        {
-            "RecordingStatusCallback": status_callback,
-            "RecordingStatusCallbackMethod": "POST",
-            "RecordingStatusCallbackEvent": "in-progress completed absent",
-            "RecordingChannels": "dual",
-        },
-    )
+    body: Body = {
+        "RecordingStatusCallback": status_callback,
+        "RecordingStatusCallbackMethod": "POST",
+        "RecordingStatusCallbackEvent": "in-progress completed absent",
+        "RecordingChannels": "dual",
+    }
+    if account.telnyx:
+        body["SendRecordingUrl"] = True  # the completed callback names the media
+    data = _request(account, "POST", f"/Calls/{quote(call_sid, safe='')}/Recordings.json", body)
     return _sid(data, "recording")
 
 
@@ -256,15 +343,22 @@ def set_recording(inbox: Inbox, call_sid: str, recording_sid: str, *, paused: bo
     """Pause a recording (nothing is recorded until resumed: card details are never kept;
     PauseBehavior=skip leaves no silence in the file) or resume it."""
     account = account_of(inbox)
-    form = {"Status": "paused" if paused else "in-progress"}
-    if paused:
-        form["PauseBehavior"] = "skip"
+    body: Body = {"Status": "paused" if paused else "in-progress"}
+    if paused and not account.telnyx:
+        # Twilio's: leave the paused part out of the file. TeXML documents only Status.
+        body["PauseBehavior"] = "skip"
     _request(
         account,
         "POST",
         f"/Calls/{quote(call_sid, safe='')}/Recordings/{quote(recording_sid, safe='')}.json",
-        form,
+        body,
     )
+
+
+def recording_media_url(inbox: Inbox, recording_sid: str) -> str:
+    """Where a recording's media is when its callback named none (Twilio's resource URL,
+    to which fetch_recording adds .wav)."""
+    return f"{account_of(inbox).root}/Recordings/{quote(recording_sid, safe='')}"
 
 
 def fetch_recording(
@@ -275,13 +369,23 @@ def fetch_recording(
     where our credentials go). More than `max_bytes` is refused (VoiceProviderRefused) while
     reading, before it is all in memory."""
     account = account_of(inbox)
-    url = recording_url if recording_url.endswith((".wav", ".mp3")) else recording_url + ".wav"
-    if not url.startswith(account.api_base + "/"):
-        raise VoiceProviderRefused("the recording is not on the voice provider's API", status=0)
+    on_api = recording_url.startswith(account.api_base + "/")
+    if account.telnyx:
+        # Telnyx's RecordingUrl is the file itself, often a short-lived link on its storage:
+        # fetched as given, with the API key only when it is on the inbox's own API.
+        url = recording_url
+        if not on_api and not url.startswith("https://"):
+            raise VoiceProviderRefused("the recording URL is not https", status=0)
+    else:
+        url = recording_url if recording_url.endswith((".wav", ".mp3")) else recording_url + ".wav"
+        if not on_api:
+            raise VoiceProviderRefused("the recording is not on the voice provider's API", status=0)
+    headers = account.headers() if on_api else {}
+    auth = account.auth() if on_api else None
     try:
         with (
             httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0)) as client,
-            client.stream("GET", url, auth=(account.account_sid, account.auth_token)) as response,
+            client.stream("GET", url, headers=headers, auth=auth) as response,
         ):
             if response.status_code == 429 or response.status_code >= 500:
                 raise VoiceProviderUnavailable(

@@ -35,7 +35,7 @@ from teamline.calls.actions import (
     do_set_call_muted,
 )
 from teamline.calls.events import present_call
-from teamline.calls.models import Call, CallMedium, CallState
+from teamline.calls.models import Call, CallDirection, CallMedium, CallState
 from teamline.calls.queries import access_call, desk_calls_for
 from teamline.conversations.models import TimelineEvent, TimelineKind
 from teamline.core.errors import InvalidInput
@@ -143,7 +143,11 @@ def panel_context(agent: User, now: datetime | None = None, **extra: Any) -> dic
             "call": call,
             "medium": MEDIUM_WORDS[CallMedium(call.medium)],
             "customer": call.customer.display_name,
-            "state": STATE_WORDS.get(CallState(call.state), ""),
+            "state": (
+                "Dialling…"  # Call now: the agent's phone rings first, then the customer's
+                if call.direction == CallDirection.OUTBOUND and call.state == CallState.CONNECTING
+                else STATE_WORDS.get(CallState(call.state), "")
+            ),
             "browser": call.medium != CallMedium.PHONE,
             "waited": _seconds(call.created_at, now),
             "talked": _seconds(call.answered_at, now),

@@ -5,6 +5,7 @@ from teamline.accounts.views import SignInView
 
 from . import (
     call_views,
+    profile_views,
     recording_views,
     routing_views,
     scheduling_views,
@@ -101,6 +102,7 @@ urlpatterns = [
         recording_views.call_recording,
         name="call_recording",
     ),
+    path("profile/", profile_views.profile, name="profile"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]

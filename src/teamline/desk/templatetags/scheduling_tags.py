@@ -18,7 +18,8 @@ from django import template
 from django.utils import timezone
 
 from teamline.accounts.models import User
-from teamline.calls.queries import live_call_of
+from teamline.calls.models import Call, CallState
+from teamline.calls.queries import last_dialled_call, live_call_of
 from teamline.conversations.models import Conversation, Status
 from teamline.routing.callbacks import live_callback
 from teamline.routing.eta import queue_status
@@ -203,7 +204,14 @@ def callback_panel(context: dict[str, Any]) -> dict[str, Any]:
             state=AppointmentState.STARTED,
             kind=AppointmentKind.CALL,
         ).first()
+    if booked is not None or callback is not None or conversation.channel_kind == "voice":
+        # A callback asked for in the chat is dialled too: its call is on this conversation.
         live = live_call_of(conversation)
+    last = None
+    if live is None and callback is not None:
+        last = last_dialled_call(conversation, callback.requested_at)
+    elif live is None and booked is not None:
+        last = last_dialled_call(conversation, booked.slot_start)
     mine = conversation.assignee_id == request.user.pk and live is None
     return {
         "request": request,
@@ -215,8 +223,53 @@ def callback_panel(context: dict[str, Any]) -> dict[str, Any]:
         "booked": booked,
         "can_dial_booked": mine and booked is not None and bool(booked.phone),
         "live_call": live,
+        "call_note": call_note(live, last),
         "callback_error": context.get("callback_error"),
     }
+
+
+# What the desk says of the call dialled for a callback or booked call, while it goes on and
+# after it ended unanswered (the callback waits for its retry; "Call now" is back).
+NO_ANSWER_WORDS = {
+    "no-answer": "The customer did not answer.",
+    "busy": "The customer's line was busy.",
+    "canceled": "The call was cancelled before the customer answered.",
+    "failed": "The call to the customer failed.",
+    "the agent ended the call": "You ended the call before the customer answered.",
+    "the agent hung up before the customer answered": ("You hung up before the customer answered."),
+}
+
+
+def outcome_sentence(call: Call) -> str:
+    """Why a dialled call ended, in the desk's words."""
+    reason = call.end_reason or ""
+    if call.answered_at is not None:
+        return "The call ended."
+    if reason in NO_ANSWER_WORDS:
+        return NO_ANSWER_WORDS[reason]
+    if reason.startswith("the agent's phone: "):
+        status = reason.removeprefix("the agent's phone: ")
+        return f"Your phone did not answer ({status}), so the customer was not called."
+    if reason.startswith("failed: "):
+        return f"The call failed: {reason.removeprefix('failed: ')}."
+    return f"The call ended: {reason}." if reason else "The call ended."
+
+
+def call_note(live: Call | None, last: Call | None) -> dict[str, str] | None:
+    """The line the callback panel shows about its call, with a key that changes whenever the
+    line does (desk.js announces a new key once, after a live refresh)."""
+    if live is not None:
+        if live.state == CallState.CONNECTING:
+            text = "Dialling: your phone rings first, then the customer's."
+        elif live.state == CallState.HELD:
+            text = "On the call, on hold."
+        else:
+            text = "On the call: the customer answered."
+        return {"key": f"{live.pk}-{live.state}", "text": text}
+    if last is not None:
+        when = timezone.localtime(last.ended_at or last.created_at).strftime("%H:%M")
+        return {"key": f"{last.pk}-ended", "text": f"Last call at {when}: {outcome_sentence(last)}"}
+    return None
 
 
 # --- Place in line ----------------------------------------------------------------------------

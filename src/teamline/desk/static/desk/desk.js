@@ -53,6 +53,22 @@
     if (next) next.focus();
   });
 
+  // A callback's call (Call now) follows call.updated: the status partial is read again and
+  // its call line ("Dialling…", "On the call…", "Last call at 14:05: the customer did not
+  // answer.") is said once each time it changes — not at page load.
+  let callNote = null;
+  function noteCall(say) {
+    const note = document.querySelector("#conversation-status [data-call-note]");
+    const key = note ? note.dataset.callNote : "";
+    if (say && key && key !== callNote) announce(note.textContent.trim());
+    callNote = key;
+  }
+  noteCall(false);
+  document.body.addEventListener("htmx:afterSettle", (event) => {
+    const target = event.detail && event.detail.target;
+    if (target && target.id === "conversation-status") noteCall(true);
+  });
+
   // Tell a screen reader what the status filter now shows.
   document.body.addEventListener("htmx:afterSettle", (event) => {
     const config = event.detail.requestConfig;
@@ -340,6 +356,7 @@
         break;
       case "call.updated":
         refreshLiveCalls();
+        if (data.conversation_id === conversationId) refreshStatus();
         break;
       case "conversation.updated":
       case "assignment.changed":
