@@ -9,7 +9,7 @@ from teamline.accounts.models import User
 from teamline.core.errors import NotFound
 from teamline.core.ids import parse_id
 
-from .models import Article, ArticleStatus
+from .models import Article, ArticleStatus, ArticleVersion, EditSuggestion, SuggestionState
 
 
 def staff_articles(actor: User) -> QuerySet[Article]:
@@ -37,3 +37,31 @@ def public_article(language: str, slug: str) -> Article:
     if article is None:
         raise NotFound("No such article.")
     return article
+
+
+def access_version(article: Article, number: object) -> ArticleVersion:
+    """One version of an article the actor already reached through access_article."""
+    pk = parse_id(number, "version")
+    version = article.versions.select_related("author").filter(number=pk).first()
+    if version is None:
+        raise NotFound(f"This article has no version {pk}.")
+    return version
+
+
+def staff_suggestions(actor: User) -> QuerySet[EditSuggestion]:
+    if not actor.is_active:
+        return EditSuggestion.objects.none()
+    return EditSuggestion.objects.select_related("article", "author", "decided_by")
+
+
+def access_suggestion(actor: User, suggestion_id: object) -> EditSuggestion:
+    pk = parse_id(suggestion_id, "suggestion")
+    suggestion = staff_suggestions(actor).filter(pk=pk).first()
+    if suggestion is None:
+        raise NotFound("No such suggestion.")
+    return suggestion
+
+
+def open_suggestions(actor: User) -> QuerySet[EditSuggestion]:
+    """The reviewers' queue: open suggestions, oldest first."""
+    return staff_suggestions(actor).filter(state=SuggestionState.OPEN).order_by("created_at", "pk")
