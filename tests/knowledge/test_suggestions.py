@@ -22,7 +22,7 @@ from teamline.knowledge.actions import (
     do_suggest_edit,
 )
 from teamline.knowledge.diff import diff_texts
-from teamline.knowledge.models import ArticleStatus, SuggestionState
+from teamline.knowledge.models import SuggestionState
 from teamline.knowledge.search import search
 
 pytestmark = pytest.mark.django_db

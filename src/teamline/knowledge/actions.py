@@ -32,6 +32,14 @@ from .search import index_article
 MAX_TITLE = 200
 MAX_BODY = 100_000
 MAX_NOTE = 200
+MAX_CATEGORY_NAME = 120
+
+
+class _Keep:
+    """do_edit_article's "leave the category as it is"."""
+
+
+KEEP = _Keep()
 # Open suggestions one person may have waiting at a time (a wall against a runaway script).
 MAX_OPEN_SUGGESTIONS = 50
 
@@ -98,6 +106,25 @@ def _new_version(article: Article, *, author: User, note: str, now: datetime) ->
 
 def _may_publish(article: Article, actor: User) -> bool:
     return not article.requires_review or is_reviewer(actor)
+
+
+def may_publish(article: Article, actor: User) -> bool:
+    """Whether `actor` may publish or unpublish `article` (what the desk offers)."""
+    return _may_publish(article, actor)
+
+
+def do_create_category(name: str, *, actor: User) -> Category:
+    """The category called `name` (a new one when no category has its slug)."""
+    name = check_text((name or "").strip(), "category")
+    if not name:
+        raise InvalidInput("The category's name is empty.")
+    if len(name) > MAX_CATEGORY_NAME:
+        raise InvalidInput(f"The category's name is longer than {MAX_CATEGORY_NAME} characters.")
+    slug = slugify(name)[:80] or slugify(name, allow_unicode=True)[:80]
+    if not slug:
+        raise InvalidInput("The category's name needs a letter or a digit.")
+    category, _ = Category.objects.get_or_create(slug=slug, defaults={"name": name})
+    return category
 
 
 def do_create_article(
@@ -169,13 +196,24 @@ def do_edit_article(
     note: str = "",
     publish: bool = False,
     translated_from_current_source: bool = False,
+    category: Category | _Keep | None = KEEP,
+    requires_review: bool | None = None,
 ) -> Article:
     """Save a new version. The help center keeps showing the published version until this
     one is published (`publish`, when the actor may). A translation's editor says whether
-    they brought it up to date with its source (`translated_from_current_source`)."""
+    they brought it up to date with its source (`translated_from_current_source`).
+    `category` and `requires_review` change those settings when given; only a reviewer
+    lifts the review requirement."""
     title, body = _check(title, body)
+    note = _note(note)
     with transaction.atomic():
         article = lock_article(article)
+        if requires_review is not None and requires_review != article.requires_review:
+            if not requires_review and not is_reviewer(actor):
+                raise Forbidden("Only a reviewer (supervisor or admin) can lift the review.")
+            article.requires_review = requires_review
+        if not isinstance(category, _Keep):
+            article.category = category
         if publish and not _may_publish(article, actor):
             raise Forbidden("This article needs a reviewer to publish it.")
         article.title, article.body = title, body
@@ -348,7 +386,7 @@ def do_accept_suggestion(
             actor=actor,
             title=suggestion.title,
             body=suggestion.body,
-            note=note,
+            note=note[:MAX_NOTE],
             publish=article.published_version_id is not None,
         )
         suggestion.state = SuggestionState.ACCEPTED
