@@ -371,6 +371,12 @@ def test_an_agent_suggests_an_edit_and_a_supervisor_accepts_it_from_the_queue(
 
     queue = get_page(as_sigrid, f"{KB}suggestions/")
     queue.link("Review the suggestion on Roaming in the EU")
+    heading = queue.one("heading", "Review the suggestion on Roaming in the EU")
+    queued = heading.parent
+    assert queued.tag == "section" and queued.get("aria-labelledby") == heading.get("id")
+    assert "Suggested by Ola Hansen" in queued.text and "SMS too" in queued.text
+    in_queue = queue.by_id(f"kb-queue-diff-{suggestion.pk}")
+    assert "Added Data and SMS too." in in_queue.text.replace("+ ", "")
     page = get_page(as_sigrid, f"{KB}suggestions/{suggestion.pk}/")
     diff = page.by_id("kb-suggestion-diff")
     assert "Data and SMS too." in diff.text and "Removed" in diff.text
@@ -402,3 +408,24 @@ def test_a_suggestion_on_an_article_that_moved_on_shows_the_conflict(as_sigrid, 
     post(as_sigrid, f"{KB}suggestions/{suggestion.pk}/reject/", {"note": "Kari fixed it"})
     suggestion.refresh_from_db()
     assert (suggestion.state, suggestion.decision_note) == ("rejected", "Kari fixed it")
+    # Kari, who wrote it, finds the decision and the reason with her suggestions
+    mine = get_page(client_for(kari), f"{KB}suggestions/")
+    decided = mine.one("table", "Your suggestions, decided")
+    assert "Rejected" in decided.text and "Kari fixed it" in decided.text
+
+
+def test_the_suggestion_queue_costs_the_same_queries_for_many_suggestions(as_sigrid, kari):
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            get_page(as_sigrid, f"{KB}suggestions/")
+        return len(queries)
+
+    article = do_create_article(actor=kari, title="A", body="Text.", language="en", publish=True)
+    do_suggest_edit(article, actor=kari, title="A", body="Text 0.")
+    one = count()
+    for n in range(1, 6):
+        other = do_create_article(
+            actor=kari, title=f"B{n}", body="Text.", language="en", publish=True
+        )
+        do_suggest_edit(other, actor=kari, title=f"B{n}", body=f"Text {n}.")
+    assert count() == one

@@ -61,7 +61,9 @@ from teamline.knowledge.queries import (
     access_category,
     access_suggestion,
     access_version,
+    base_versions,
     categories,
+    decided_suggestions_of,
     filtered_articles,
     open_suggestions,
 )
@@ -81,6 +83,9 @@ SUGGESTION_LABELS = {
     SuggestionState.REJECTED.value: gettext_lazy("Rejected"),
 }
 HISTORY_LIMIT = 200
+# The queue shows the oldest open suggestions with their diffs; the count says how many wait.
+QUEUE_LIMIT = 30
+DECIDED_LIMIT = 20
 
 
 def _language_name(code: str) -> str:
@@ -504,8 +509,28 @@ def kb_suggestions(request: HttpRequest) -> HttpResponse:
     """The reviewers' queue: open suggestions, oldest first (agents see it too, to follow
     theirs)."""
     actor = agent_of(request)
-    waiting = list(open_suggestions(actor)[:HISTORY_LIMIT])
-    context = {"section": "kb", "suggestions": waiting, "is_reviewer": is_reviewer(actor)}
+    waiting = list(open_suggestions(actor)[:QUEUE_LIMIT])
+    bases = base_versions(waiting)
+    queue = []
+    for suggestion in waiting:
+        base = bases.get((suggestion.article_id, suggestion.base_version))
+        before = (base.title, base.body) if base else ("", "")
+        queue.append(
+            {
+                "suggestion": suggestion,
+                "diff": diff_texts(*before, suggestion.title, suggestion.body),
+                "moved_on": suggestion.article.version != suggestion.base_version,
+                "diff_id": f"kb-queue-diff-{suggestion.pk}",
+            }
+        )
+    context = {
+        "section": "kb",
+        "queue": queue,
+        "total": open_suggestions(actor).count(),
+        "decided": list(decided_suggestions_of(actor)[:DECIDED_LIMIT]),
+        "suggestion_labels": SUGGESTION_LABELS,
+        "is_reviewer": is_reviewer(actor),
+    }
     return render(request, "desk/kb_suggestions.html", context)
 
 

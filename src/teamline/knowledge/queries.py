@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from teamline.accounts.models import User
 from teamline.core.errors import NotFound
@@ -73,6 +73,28 @@ def access_suggestion(actor: User, suggestion_id: object) -> EditSuggestion:
     if suggestion is None:
         raise NotFound("No such suggestion.")
     return suggestion
+
+
+def decided_suggestions_of(actor: User) -> QuerySet[EditSuggestion]:
+    """The actor's own suggestions a reviewer decided, newest decision first."""
+    return (
+        staff_suggestions(actor)
+        .filter(author=actor)
+        .exclude(state=SuggestionState.OPEN)
+        .order_by("-decided_at", "-pk")
+    )
+
+
+def base_versions(
+    suggestions: list[EditSuggestion],
+) -> dict[tuple[int, int], ArticleVersion]:
+    """The versions the suggestions were written against, in one query."""
+    if not suggestions:
+        return {}
+    wanted = Q()
+    for suggestion in suggestions:
+        wanted |= Q(article_id=suggestion.article_id, number=suggestion.base_version)
+    return {(v.article_id, v.number): v for v in ArticleVersion.objects.filter(wanted)}
 
 
 def open_suggestions(actor: User) -> QuerySet[EditSuggestion]:
