@@ -281,9 +281,10 @@ def test_the_history_shows_every_version_and_its_changes_in_words(as_kari, kari,
     page.link("Older: version 1")
 
 
-def test_restoring_a_version_is_for_reviewers_when_the_article_requires_review(
-    as_kari, as_sigrid, sigrid
-):
+def test_restoring_a_published_articles_version_is_for_reviewers(as_kari, as_sigrid, sigrid, kari):
+    draft = do_create_article(actor=kari, title="eSIM", body="Scan.", language="en")
+    do_edit_article(draft, actor=kari, title="eSIM", body="Scan the QR code.")
+    get_page(as_kari, f"{KB}{draft.pk}/history/").button("Restore version 1")  # her own draft
     article = do_create_article(
         actor=sigrid,
         title="Prices",

@@ -140,7 +140,7 @@ def test_suggestions_are_refused_on_drafts_and_when_they_change_nothing(kari, pu
         do_suggest_edit(puk, actor=kari, title="PUK", body="New.", note="a\x00b")
 
 
-def test_restoring_a_published_article_that_requires_review_is_for_reviewers(kari, sigrid):
+def test_restoring_a_published_article_is_for_reviewers(kari, sigrid):
     prices = do_create_article(
         actor=sigrid, title="Prices", body="199 kr.", language="en", requires_review=True
     )

@@ -277,13 +277,14 @@ def do_unpublish_article(article: Article, *, actor: User) -> Article:
 
 def do_restore_version(article: Article, number: int, *, actor: User) -> Article:
     """Make an old version the newest again (a new version with its text: history is never
-    rewritten). Published at once only when the actor may publish; restoring a published
-    article that requires review is for reviewers."""
+    rewritten), published at once when the article is. Restoring an old version of a published
+    article is for reviewers (what the public reads goes back); an unpublished draft's author
+    restores their own history."""
     old = ArticleVersion.objects.filter(article=article, number=number).first()
     if old is None:
         raise NotFound(f"This article has no version {number}.")
-    if article.published_version_id is not None and not _may_publish(article, actor):
-        raise Forbidden("Only a reviewer (supervisor or admin) can restore this article.")
+    if not may_restore(article, actor):
+        raise Forbidden("Only a reviewer (supervisor or admin) can restore a published article.")
     return do_edit_article(
         article,
         actor=actor,
@@ -295,7 +296,7 @@ def do_restore_version(article: Article, number: int, *, actor: User) -> Article
 
 
 def may_restore(article: Article, actor: User) -> bool:
-    return article.published_version_id is None or _may_publish(article, actor)
+    return article.published_version_id is None or is_reviewer(actor)
 
 
 def do_mark_up_to_date(article: Article, *, actor: User) -> Article:
