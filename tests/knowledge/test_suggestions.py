@@ -176,6 +176,13 @@ def test_the_diff_says_which_lines_were_added_and_removed_and_folds_the_rest():
     assert kinds[0][0] == "skipped" and diff.lines[0].skipped == 6
     assert (diff.added, diff.removed, diff.title_changed) == (2, 1, False)
     assert not diff_texts("T", "same", "T", "same").changed
+    huge = diff_texts("T", "a\n" * 30_000, "T", "b\n" * 30_000)
+    assert (huge.added, huge.removed, len(huge.lines), huge.not_shown) == (
+        30_000,
+        30_000,
+        2_000,
+        58_000,
+    )
 
 
 # --- The API ----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import difflib
 from dataclasses import dataclass, field
 
 CONTEXT_LINES = 3
+# The most rows a diff shows (a page stays readable and fast; the counts cover every line).
+MAX_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -27,14 +29,9 @@ class Diff:
     title_before: str
     title_after: str
     lines: list[DiffLine] = field(default_factory=list)
-
-    @property
-    def added(self) -> int:
-        return sum(1 for line in self.lines if line.kind == "added")
-
-    @property
-    def removed(self) -> int:
-        return sum(1 for line in self.lines if line.kind == "removed")
+    added: int = 0
+    removed: int = 0
+    not_shown: int = 0  # rows left out after MAX_ROWS
 
     @property
     def title_changed(self) -> bool:
@@ -52,9 +49,10 @@ def diff_texts(
     body_after: str,
     *,
     context: int = CONTEXT_LINES,
+    max_rows: int = MAX_ROWS,
 ) -> Diff:
     """The line diff of two bodies (and whether the title changed), unchanged stretches longer
-    than `context` lines on either side of a change folded."""
+    than `context` lines on either side of a change folded, at most `max_rows` rows."""
     old, new = body_before.splitlines(), body_after.splitlines()
     if old == new:
         return Diff(title_before, title_after)
@@ -79,4 +77,11 @@ def diff_texts(
         shown_to = group[-1][2]
     if lines and shown_to < len(old):
         lines.append(DiffLine("skipped", None, None, "", skipped=len(old) - shown_to))
-    return Diff(title_before, title_after, lines)
+    return Diff(
+        title_before,
+        title_after,
+        lines[:max_rows],
+        added=sum(1 for line in lines if line.kind == "added"),
+        removed=sum(1 for line in lines if line.kind == "removed"),
+        not_shown=max(0, len(lines) - max_rows),
+    )
