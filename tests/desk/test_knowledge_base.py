@@ -279,6 +279,10 @@ def test_the_history_shows_every_version_and_its_changes_in_words(as_kari, kari,
     assert "<ins>Calls cost nothing extra.</ins>" in page.html
     assert "Title changed from “Roaming in the EU” to “Roaming in the EU and EEA”." in page.text
     page.link("Older: version 1")
+    first = get_page(as_kari, f"{KB}{roaming.pk}/history/1/")
+    first.one("heading", "The first version")
+    assert "Title changed" not in first.text
+    assert first.by_id("kb-version-diff").text.count("Added") == 3
 
 
 def test_restoring_a_published_articles_version_is_for_reviewers(as_kari, as_sigrid, sigrid, kari):
@@ -406,6 +410,16 @@ def test_a_suggestion_on_an_article_that_moved_on_shows_the_conflict(as_sigrid, 
     # accepting without seeing it (no overwrite) is refused with the reason
     response = post(as_sigrid, f"{KB}suggestions/{suggestion.pk}/accept/", {}, status=409)
     assert any("changed since" in a for a in Page(response.content).alerts())
+    # the article moves on again while Sigrid compares: "Accept anyway" does not overwrite that
+    do_edit_article(roaming, actor=kari, title="Roaming in the EU", body="Even newer.")
+    response = post(
+        as_sigrid,
+        f"{KB}suggestions/{suggestion.pk}/accept/",
+        {"overwrite": "1", "seen_version": "2"},
+        status=409,
+    )
+    assert any("changed again" in a for a in Page(response.content).alerts())
+    Page(response.content).button("Accept anyway, replacing version 3")
     post(as_sigrid, f"{KB}suggestions/{suggestion.pk}/reject/", {"note": "Kari fixed it"})
     suggestion.refresh_from_db()
     assert (suggestion.state, suggestion.decision_note) == ("rejected", "Kari fixed it")

@@ -231,7 +231,11 @@ def test_the_api_answers_a_conflict_with_409_until_overwrite_is_asked(kari, sigr
     url = f"/api/v1/kb/suggestions/{suggestion.pk}/accept"
     response = api.post(url, {}, content_type="application/json")
     assert response.status_code == 409 and "changed since" in response.json()["detail"]
-    response = api.post(url, {"overwrite": True}, content_type="application/json")
+    stale = api.post(url, {"overwrite": True, "seen_version": 1}, content_type="application/json")
+    assert stale.status_code == 409 and "changed again" in stale.json()["detail"]
+    response = api.post(
+        url, {"overwrite": True, "seen_version": 2}, content_type="application/json"
+    )
     assert response.status_code == 200 and response.json()["accepted_version"] == 3
 
 

@@ -318,6 +318,8 @@ def kb_article(request: HttpRequest, article_id: int) -> HttpResponse:
 def kb_preview(request: HttpRequest) -> HttpResponse:
     """The body as the help center will show it (htmx fills the editor's preview region)."""
     form = _form_from(request)
+    if form["language"] not in KbLanguage.values:
+        form["language"] = ""
     response = render(request, "desk/_kb_preview.html", {"preview": _preview(form), "form": form})
     return announce(response, _("Preview updated below the form."))
 
@@ -378,8 +380,8 @@ def kb_history(request: HttpRequest, article_id: int) -> HttpResponse:
 
 def _version_diff(article: Article, version: ArticleVersion) -> Diff:
     before = article.versions.filter(number__lt=version.number).order_by("-number").first()
-    if before is None:
-        return diff_texts("", "", version.title, version.body)
+    if before is None:  # the first version: every line is new (and the title is not news)
+        return diff_texts(version.title, "", version.title, version.body)
     return diff_texts(before.title, before.body, version.title, version.body)
 
 
@@ -572,8 +574,12 @@ def kb_decide(request: HttpRequest, suggestion_id: int, decision: str) -> HttpRe
     suggestion = access_suggestion(actor, suggestion_id)
     try:
         if decision == "accept":
+            seen = request.POST.get("seen_version", "")
             suggestion = do_accept_suggestion(
-                suggestion, actor=actor, overwrite=request.POST.get("overwrite") == "1"
+                suggestion,
+                actor=actor,
+                overwrite=request.POST.get("overwrite") == "1",
+                seen_version=int(seen) if seen.isdigit() and len(seen) < 10 else None,
             )
             sentence = _("Suggestion accepted: version %(number)s is published.") % {
                 "number": suggestion.accepted_version

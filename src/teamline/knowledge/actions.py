@@ -365,15 +365,26 @@ def _lock_open_suggestion(suggestion: EditSuggestion, actor: User) -> EditSugges
 
 
 def do_accept_suggestion(
-    suggestion: EditSuggestion, *, actor: User, overwrite: bool = False
+    suggestion: EditSuggestion,
+    *,
+    actor: User,
+    overwrite: bool = False,
+    seen_version: int | None = None,
 ) -> EditSuggestion:
     """Make the suggestion the article's newest version, published when the article is
     published (a reviewer may publish any article). When the article has a version newer than
     the suggestion's base, this refuses (Conflict) unless `overwrite`: the reviewer has seen
-    both changes and chose the suggestion's text. Locks the article, then the suggestion."""
+    both changes and chose the suggestion's text — `seen_version`, when given, is the article
+    version they compared with, and a newer one is a conflict again. Locks the article, then
+    the suggestion."""
     with transaction.atomic():
         article = lock_article(suggestion.article)
         suggestion = _lock_open_suggestion(suggestion, actor)
+        if overwrite and seen_version is not None and article.version != seen_version:
+            raise Conflict(
+                f"The article changed again while you compared (now version {article.version}):"
+                " look at the changes once more."
+            )
         if article.version != suggestion.base_version and not overwrite:
             raise Conflict(
                 f"The article changed since this suggestion was written (version "

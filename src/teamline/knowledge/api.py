@@ -324,6 +324,13 @@ class AcceptIn(Schema):
         description="Accept even though the article changed since the suggestion's base "
         "version (its newer changes are replaced). Without it that is a 409.",
     )
+    seen_version: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ID,
+        description="With overwrite: the article version you compared with; 409 if it is no "
+        "longer the newest.",
+    )
 
 
 class RejectIn(Schema):
@@ -429,6 +436,7 @@ def accept_suggestion(request: HttpRequest, suggestion_id: SuggestionId, payload
         access_suggestion(actor, suggestion_id),
         actor=actor,
         overwrite=payload.overwrite,
+        seen_version=payload.seen_version,
     )
     return present_suggestion(access_suggestion(actor, suggestion.pk))
 
