@@ -301,7 +301,8 @@ def may_restore(article: Article, actor: User) -> bool:
 
 def do_mark_up_to_date(article: Article, *, actor: User) -> Article:
     """A translation's editor says it says what its source says now (after updating it, or
-    when the source's change did not touch what was translated): no longer outdated."""
+    when the source's change did not touch what was translated): no longer outdated. Locks
+    the translation; no new version."""
     with transaction.atomic():
         article = lock_article(article)
         source = article.translation_of
@@ -331,7 +332,8 @@ def do_suggest_edit(
     base_version: int | None = None,
 ) -> EditSuggestion:
     """Propose a change to a published article without publishing it. `base_version` is the
-    version the text was written against (the newest when not given); a reviewer decides."""
+    version the text was written against (the newest when not given); a reviewer decides.
+    Locks the article (the base is read against its newest version); emits nothing."""
     title, body = _check(title, body)
     note = _note(note)
     with transaction.atomic():
@@ -411,7 +413,8 @@ def do_accept_suggestion(
 def do_reject_suggestion(
     suggestion: EditSuggestion, *, actor: User, note: str = ""
 ) -> EditSuggestion:
-    """Close the suggestion without changing the article (the reason is kept for its author)."""
+    """Close the suggestion without changing the article (the reason is kept for its author).
+    Locks the suggestion; emits nothing."""
     note = _note(note)
     with transaction.atomic():
         suggestion = _lock_open_suggestion(suggestion, actor)
