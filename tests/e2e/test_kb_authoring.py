@@ -130,3 +130,54 @@ def test_an_agent_writes_and_a_supervisor_reviews_the_diff_and_publishes_by_keyb
     page.get_by_role("heading", name="Porting your number to Nordlys").wait_for()
     assert "keeps working all the time" in page.content()
     sigrid_context.close()
+
+
+def test_an_agent_suggests_an_edit_and_a_supervisor_accepts_it_from_the_queue(
+    browser, live_server_url
+):
+    url = live_server_url
+    ola_context = browser.new_context()
+    page = ola_context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    sign_in_by_keyboard(page, url, "ola")
+    press_on(
+        page,
+        page.get_by_role("navigation", name="Desk").get_by_role("link", name="Knowledge base"),
+    )
+    press_on(page, page.get_by_role("link", name="SIM card locked: PIN and PUK code"))
+    press_on(page, page.get_by_role("link", name="Suggest an edit"))
+    page.get_by_role("heading", name=re.compile("^Suggest an edit")).wait_for()
+    assert_accessible(page)
+    tab_to(page, page.get_by_label("Text (Markdown)"))
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Enter")
+    page.keyboard.type("No PUK code? Call 2200 from another phone.")
+    tab_to(page, page.get_by_label("Why (for the reviewer)"))
+    page.keyboard.type("customers ask this daily")
+    page.keyboard.press("Enter")
+    page.get_by_text("Your suggestion was sent to the reviewers.").wait_for()
+    ola_context.close()
+
+    sigrid_context = browser.new_context()
+    page = sigrid_context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    sign_in_by_keyboard(page, url, "sigrid")
+    press_on(
+        page,
+        page.get_by_role("navigation", name="Desk").get_by_role("link", name="Knowledge base"),
+    )
+    press_on(page, page.get_by_role("link", name=re.compile("waiting for a reviewer")))
+    queued = page.get_by_role("table", name=re.compile("The suggestion on “SIM card locked"))
+    queued.get_by_role("row").filter(has_text="No PUK code? Call 2200").wait_for()
+    assert_accessible(page)
+    press_on(
+        page,
+        page.get_by_role("link", name="Review the suggestion on SIM card locked: PIN and PUK code"),
+    )
+    page.get_by_role("heading", name="What the suggestion changes").wait_for()
+    assert_accessible(page)
+    press_on(page, page.get_by_role("button", name="Accept and publish"))
+    page.get_by_text(re.compile(r"Suggestion accepted: version \d+ is published\.")).wait_for()
+    page.goto(f"{url}/help/en/sim-card-locked-pin-and-puk-code/")
+    page.get_by_text("No PUK code? Call 2200 from another phone.").wait_for()
+    sigrid_context.close()
