@@ -152,6 +152,9 @@ def test_the_openapi_document_is_served_and_lists_every_path():
         "/api/v1/kb/articles/{article_id}": {"get", "put"},
         "/api/v1/kb/articles/{article_id}/publish": {"post"},
         "/api/v1/kb/articles/{article_id}/versions": {"get"},
+        "/api/v1/kb/articles/{article_id}/suggestions": {"get", "post"},
+        "/api/v1/kb/suggestions/{suggestion_id}/accept": {"post"},
+        "/api/v1/kb/suggestions/{suggestion_id}/reject": {"post"},
         "/api/v1/kb/search": {"get"},
     }
     assert {path: set(ops) for path, ops in paths.items()} == expected

@@ -88,16 +88,23 @@ def test_an_article_that_requires_review_is_published_by_a_reviewer_only():
 
 def test_restoring_an_old_version_adds_a_new_version_with_its_text():
     agent = create_agent()
+    supervisor = create_user(role="supervisor")
     article = do_create_article(
         actor=agent, title="PUK", body="On the card.", language="en", publish=True
     )
     article = do_edit_article(article, actor=agent, title="PUK", body="Wrong text.", publish=True)
-    article = do_restore_version(article, 1, actor=agent)
+    with pytest.raises(Forbidden, match="Only a reviewer"):
+        do_restore_version(article, 1, actor=agent)  # what the public reads is a reviewer's call
+    article = do_restore_version(article, 1, actor=supervisor)
     assert article.version == 3 and article.body == "On the card."
     assert article.published_version.number == 3
     assert article.versions.first().note == "restored version 1"
     with pytest.raises(NotFound, match="no version 9"):
-        do_restore_version(article, 9, actor=agent)
+        do_restore_version(article, 9, actor=supervisor)
+    draft = do_create_article(actor=agent, title="eSIM", body="Scan.", language="en")
+    draft = do_edit_article(draft, actor=agent, title="eSIM", body="Scan the QR code.")
+    draft = do_restore_version(draft, 1, actor=agent)  # a draft's author restores their own
+    assert draft.body == "Scan." and draft.published_version is None
 
 
 def test_a_translation_is_outdated_when_its_source_changes():

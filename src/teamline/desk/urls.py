@@ -5,6 +5,7 @@ from teamline.accounts.views import SignInView
 
 from . import (
     call_views,
+    kb_views,
     profile_views,
     recording_views,
     routing_views,
@@ -103,6 +104,36 @@ urlpatterns = [
         name="call_recording",
     ),
     path("profile/", profile_views.profile, name="profile"),
+    # The knowledge base (desk/kb_views.py).
+    path("kb/", kb_views.kb_articles, name="kb_articles"),
+    path("kb/new/", kb_views.kb_new, name="kb_new"),
+    path("kb/preview/", kb_views.kb_preview, name="kb_preview"),
+    path("kb/<int:article_id>/", kb_views.kb_article, name="kb_article"),
+    re_path(
+        r"^kb/(?P<article_id>[0-9]+)/(?P<action>publish|submit|unpublish|up-to-date)/$",
+        kb_views.kb_article_action,
+        name="kb_article_action",
+    ),
+    path("kb/<int:article_id>/history/", kb_views.kb_history, name="kb_history"),
+    path("kb/<int:article_id>/history/<int:number>/", kb_views.kb_version, name="kb_version"),
+    path(
+        "kb/<int:article_id>/history/<int:number>/restore/",
+        kb_views.kb_restore,
+        name="kb_restore",
+    ),
+    path(
+        "kb/<int:article_id>/translate/<str:language>/",
+        kb_views.kb_translate,
+        name="kb_translate",
+    ),
+    path("kb/<int:article_id>/suggest/", kb_views.kb_suggest, name="kb_suggest"),
+    path("kb/suggestions/", kb_views.kb_suggestions, name="kb_suggestions"),
+    path("kb/suggestions/<int:suggestion_id>/", kb_views.kb_suggestion, name="kb_suggestion"),
+    re_path(
+        r"^kb/suggestions/(?P<suggestion_id>[0-9]+)/(?P<decision>accept|reject)/$",
+        kb_views.kb_decide,
+        name="kb_decide",
+    ),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]

@@ -15,20 +15,26 @@ from teamline.core.apischema import MAX_ID, errors, text_field
 
 from .actions import (
     MAX_BODY,
+    MAX_NOTE,
     MAX_TITLE,
+    do_accept_suggestion,
     do_create_article,
     do_edit_article,
     do_publish_article,
+    do_reject_suggestion,
+    do_suggest_edit,
     do_unpublish_article,
     language_code,
 )
-from .models import Article, ArticleStatus, Category
-from .queries import access_article
+from .models import Article, ArticleStatus, Category, EditSuggestion, SuggestionState
+from .queries import access_article, access_suggestion
 from .search import MAX_LIMIT, MAX_QUERY_CHARS, search, snippet
 
 router = Router(tags=["knowledge base"])
 
 ArticleId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The article's id.")]
+SuggestionId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The suggestion's id.")]
+MAX_SUGGESTIONS_LISTED = 200
 
 
 def _any_case(word: str) -> str:
@@ -296,3 +302,155 @@ def search_results(query: str, lang: str | None, limit: int) -> list[dict[str, A
 def search_articles(request: HttpRequest, params: Query[SearchQuery]) -> Any:
     """Best first. Typos, inflections, missing accents and either Chinese script match."""
     return {"results": search_results(params.q, params.lang, params.limit)}
+
+
+# --- Suggested edits (wiki-style) -----------------------------------------------------------
+
+
+class SuggestionIn(Schema):
+    title: str = text_field(max_length=MAX_TITLE, description="The title it should have.")
+    body: str = text_field(max_length=MAX_BODY, description="The Markdown it should have.")
+    note: str = text_field(
+        default="", max_length=MAX_NOTE, blank=True, description="Why (for the reviewer)."
+    )
+    base_version: int | None = Field(
+        None, ge=1, le=MAX_ID, description="The version this text was written against (newest)."
+    )
+
+
+class AcceptIn(Schema):
+    overwrite: bool = Field(
+        False,
+        description="Accept even though the article changed since the suggestion's base "
+        "version (its newer changes are replaced). Without it that is a 409.",
+    )
+    seen_version: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ID,
+        description="With overwrite: the article version you compared with; 409 if it is no "
+        "longer the newest.",
+    )
+
+
+class RejectIn(Schema):
+    note: str = text_field(
+        default="", max_length=MAX_NOTE, blank=True, description="Why (for the author)."
+    )
+
+
+class SuggestionsQuery(Schema):
+    state: SuggestionState | None = Field(None, description="Only suggestions in this state.")
+
+
+class SuggestionOut(Schema):
+    id: int
+    article: int
+    base_version: int
+    title: str
+    body: str
+    note: str
+    author: str | None
+    created_at: datetime
+    state: SuggestionState
+    conflict: bool = Field(description="Open, and the article has changed since base_version.")
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str
+    accepted_version: int | None
+
+
+def present_suggestion(suggestion: EditSuggestion) -> dict[str, Any]:
+    article = suggestion.article
+    return {
+        "id": suggestion.pk,
+        "article": article.pk,
+        "base_version": suggestion.base_version,
+        "title": suggestion.title,
+        "body": suggestion.body,
+        "note": suggestion.note,
+        "author": suggestion.author.name if suggestion.author else None,
+        "created_at": suggestion.created_at,
+        "state": suggestion.state,
+        "conflict": suggestion.state == SuggestionState.OPEN
+        and article.version != suggestion.base_version,
+        "decided_by": suggestion.decided_by.name if suggestion.decided_by else None,
+        "decided_at": suggestion.decided_at,
+        "decision_note": suggestion.decision_note,
+        "accepted_version": suggestion.accepted_version,
+    }
+
+
+@router.post(
+    "/articles/{article_id}/suggestions",
+    response={201: SuggestionOut, **errors(400, 404, 409, 422)},
+    summary="Suggest an edit to a published article",
+    operation_id="suggest_kb_edit",
+)
+def suggest_edit(request: HttpRequest, article_id: ArticleId, payload: SuggestionIn) -> Any:
+    """Any staff member proposes a new title and text; nothing is published until a reviewer
+    accepts it. 409 when the article is not published."""
+    actor = _actor(request)
+    suggestion = do_suggest_edit(
+        access_article(actor, article_id),
+        actor=actor,
+        title=payload.title,
+        body=payload.body,
+        note=payload.note,
+        base_version=payload.base_version,
+    )
+    return Status(201, present_suggestion(access_suggestion(actor, suggestion.pk)))
+
+
+@router.get(
+    "/articles/{article_id}/suggestions",
+    response={200: list[SuggestionOut], **errors(404, 422)},
+    summary="An article's suggested edits, oldest first",
+    operation_id="list_kb_suggestions",
+)
+def list_suggestions(
+    request: HttpRequest, article_id: ArticleId, params: Query[SuggestionsQuery]
+) -> Any:
+    """Every suggestion on the article (the oldest 200), or those in one state."""
+    article = access_article(_actor(request), article_id)
+    found = article.suggestions.select_related("author", "decided_by")
+    if params.state:
+        found = found.filter(state=params.state)
+    return [
+        present_suggestion(s) for s in found.order_by("created_at", "pk")[:MAX_SUGGESTIONS_LISTED]
+    ]
+
+
+@router.post(
+    "/suggestions/{suggestion_id}/accept",
+    response={200: SuggestionOut, **errors(400, 403, 404, 409, 422)},
+    summary="Accept a suggested edit (reviewers)",
+    operation_id="accept_kb_suggestion",
+)
+def accept_suggestion(request: HttpRequest, suggestion_id: SuggestionId, payload: AcceptIn) -> Any:
+    """A new version with the suggested text, published when the article is published.
+    403 for agents; 409 when it is no longer open, or when the article changed since the
+    suggestion's base version and `overwrite` is not set."""
+    actor = _actor(request)
+    suggestion = do_accept_suggestion(
+        access_suggestion(actor, suggestion_id),
+        actor=actor,
+        overwrite=payload.overwrite,
+        seen_version=payload.seen_version,
+    )
+    return present_suggestion(access_suggestion(actor, suggestion.pk))
+
+
+@router.post(
+    "/suggestions/{suggestion_id}/reject",
+    response={200: SuggestionOut, **errors(400, 403, 404, 409, 422)},
+    summary="Reject a suggested edit (reviewers)",
+    operation_id="reject_kb_suggestion",
+)
+def reject_suggestion(request: HttpRequest, suggestion_id: SuggestionId, payload: RejectIn) -> Any:
+    """Close it without changing the article. 403 for agents, 409 when no longer open."""
+    actor = _actor(request)
+    suggestion = do_reject_suggestion(
+        access_suggestion(actor, suggestion_id), actor=actor, note=payload.note
+    )
+    return present_suggestion(access_suggestion(actor, suggestion.pk))

@@ -153,3 +153,51 @@ class SearchTerm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.term} ({self.documents})"
+
+
+class SuggestionState(models.TextChoices):
+    OPEN = "open", "Open"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
+class EditSuggestion(models.Model):
+    """A change any staff member proposes to a published article, wiki-style, without
+    publishing it: the text they would have it say, written against `base_version` (the
+    article's newest version when they started). A reviewer accepts it (a new version, published
+    per the article's rules) or rejects it; when the article moved on since `base_version` the
+    reviewer sees both changes and decides — nothing is overwritten silently."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="suggestions")
+    base_version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    note = models.CharField(max_length=200, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(
+        max_length=10, choices=SuggestionState.choices, default=SuggestionState.OPEN
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=200, blank=True)
+    # The article version an accepted suggestion became.
+    accepted_version = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="suggestion_state_created"),
+            models.Index(fields=["article", "state"], name="suggestion_article_state"),
+        ]
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"suggestion {self.pk} on article {self.article_id} ({self.state})"
