@@ -26,6 +26,7 @@ from teamline.core.errors import TeamlineError
 from teamline.customers.api import router as customers_router
 from teamline.knowledge.api import router as knowledge_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
+from teamline.selfservice.api import router as selfservice_router
 
 
 class BearerToken(HttpBearer):
@@ -164,6 +165,7 @@ def _mount() -> None:
     api.add_router("/callbacks", callbacks_router)
     api.add_router("/appointments", appointments_router)
     api.add_router("/kb", knowledge_router)
+    api.add_router("/selfservice", selfservice_router)
 
 
 _mount()

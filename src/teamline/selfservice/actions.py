@@ -33,16 +33,17 @@ from teamline.conversations.models import (
     TimelineKind,
 )
 from teamline.core.errors import InvalidInput
+from teamline.core.jsonsafe import check_text
 from teamline.customers.actions import do_resolve_contact
 from teamline.customers.models import Customer
 from teamline.routing.actions import (
     close_work_item,
     switch_channel_kind,
 )
-from teamline.routing.models import WorkItem, WorkState
+from teamline.routing.models import LIVE_STATES, WorkItem, WorkState
 from teamline.routing.queries import waits_in_line
 
-from .models import EpisodeKind, SelfServiceEpisode, VoiceCall
+from .models import ContactSubject, EpisodeKind, SelfServiceEpisode, VoiceCall
 from .voices import call_language
 
 # A call status after which the call is over.
@@ -284,9 +285,7 @@ def do_record_episode(
         raise InvalidInput(f"Unknown self-service episode kind {kind!r}.")
     if channel not in EPISODE_CHANNELS:
         raise InvalidInput(f"Unknown channel {channel!r}.")
-    subject = (subject or "").strip()
-    if not subject or len(subject) > 64:
-        raise InvalidInput("An episode's subject is 1 to 64 characters.")
+    subject = _subject(subject)
     return SelfServiceEpisode.objects.create(
         kind=kind,
         channel=channel,
@@ -295,3 +294,43 @@ def do_record_episode(
         conversation=conversation,
         created_at=now or timezone.now(),
     )
+
+
+def _subject(subject: str) -> str:
+    subject = check_text((subject or "").strip(), "subject")
+    if not subject or len(subject) > 64:
+        raise InvalidInput("A subject is 1 to 64 characters.")
+    return subject
+
+
+# Who may say what a human contact is about.
+CONTACT_SUBJECT_SOURCES = frozenset({"bot", "classifier", "agent"})
+
+
+def do_tag_contact_subject(
+    conversation: Conversation, subject: str, *, source: str, now: datetime | None = None
+) -> ContactSubject | None:
+    """The human contact the conversation is (or last was) waiting for is about `subject`, in
+    the episodes' words (an intent: `balance`, `outage`, …): the bot calls this when it hands a
+    customer over, in the handoff's transaction after routing made the work item; a
+    classifier may call it later. The contact then counts against the customer's episodes of
+    that subject only (docs/selfservice.md, "Deflection"). Tags the conversation's live work
+    item, else its latest; returns None when it never had one (nothing reached a person).
+    Tagging again replaces the subject (one row per work item: update_or_create on the unique
+    work item). Raises InvalidInput for an empty, too long or unsafe subject or an unknown
+    source. Emits nothing."""
+    if source not in CONTACT_SUBJECT_SOURCES:
+        raise InvalidInput(f"Unknown source {source!r}.")
+    subject = _subject(subject)
+    items = WorkItem.objects.filter(conversation=conversation)
+    item_id = (
+        items.filter(state__in=LIVE_STATES).values_list("pk", flat=True).first()
+        or items.order_by("-enqueued_at", "-pk").values_list("pk", flat=True).first()
+    )
+    if item_id is None:
+        return None
+    tag, _created = ContactSubject.objects.update_or_create(
+        work_item_id=item_id,
+        defaults={"subject": subject, "source": source, "created_at": now or timezone.now()},
+    )
+    return tag

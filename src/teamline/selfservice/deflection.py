@@ -1,0 +1,264 @@
+"""Deflection: how many self-service answers were not followed by a human contact.
+
+An episode (selfservice.models.SelfServiceEpisode: an article opened from a suggestion, a bot
+flow completed, an SMS keyword or the phone IVR answered) is *deflected* when no human contact
+on the same subject follows it within 24 h (`WINDOW`). A *human contact* is the customer's
+contact reaching a person's queue: a routing work item of the customer (a chat, call, email or
+message that needed a person, a bot handoff, a callback, an appointment) that
+
+- entered the queue in the 24 h after the episode (`enqueued_at`, the contact's arrival, which a
+  transfer or a decline keeps), or
+- was already waiting or with an agent when the episode happened and was not abandoned (the
+  customer read an article while they waited, or their agent sent it: a person handled them).
+
+Its subject is known when something tagged its work item (selfservice.models.ContactSubject:
+the bot's handoff names its intent; a classifier may later): it then counts only against
+episodes of that subject (and against article episodes, which name no intent). An untagged
+contact counts against every episode before it: conservative, deflection is never overstated.
+
+The outcome is judged here, when the figures are read, from the work items themselves: nothing
+has to remember to mark an episode, a crash cannot lose a mark, and a contact tagged later
+counts at once. Each outcome is one SQL expression (an EXISTS on the customer's work items,
+through routing's index on the work item's customer) and the figures one GROUP BY:
+
+- `followed`: a human contact followed (judged at once, even within the 24 h);
+- `pending`: younger than 24 h and not followed yet (not judged);
+- `deflected`: 24 h passed without a human contact;
+- `untraceable`: no known customer (an anonymous help-center visitor): it cannot be followed,
+  so it is counted but never judged.
+
+Rate = deflected ÷ (deflected + followed), None when nothing was judged.
+
+`deflection_counts` takes any episode queryset and any grouping (the API groups by channel,
+subject and kind; the analytics app may group by interval with Trunc in a team's time zone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.db.models import Case, Count, Exists, Expression, OuterRef, Q, QuerySet, Value, When
+
+from teamline.accounts.models import Role, User
+from teamline.core.errors import Forbidden, InvalidInput
+from teamline.routing.models import WorkItem, WorkState
+from teamline.teams.queries import access_team, membership_team_ids
+
+from .models import SelfServiceEpisode
+
+WINDOW = timedelta(hours=24)
+ARTICLE_PREFIX = "article:"
+# The longest period one request may ask for (a little more than a year).
+MAX_PERIOD = timedelta(days=400)
+
+
+class Outcome(StrEnum):
+    DEFLECTED = "deflected"
+    FOLLOWED = "followed"
+    PENDING = "pending"
+    UNTRACEABLE = "untraceable"
+
+
+def _human_contacts() -> QuerySet[WorkItem]:
+    """The work items that count as a human contact after the outer episode (any subject)."""
+    at = OuterRef("created_at")
+    return WorkItem.objects.filter(
+        customer_id=OuterRef("customer_id"), enqueued_at__lte=at + WINDOW
+    ).filter(
+        Q(enqueued_at__gt=at)
+        | (~Q(state=WorkState.ABANDONED) & (Q(closed_at__isnull=True) | Q(closed_at__gt=at)))
+    )
+
+
+def outcome_expression(now: datetime) -> Case:
+    """The episode's Outcome, as one SQL expression (judged as of `now`)."""
+    any_subject = Exists(_human_contacts())
+    same_subject = Exists(
+        _human_contacts().filter(
+            Q(self_service_subject__isnull=True)
+            | Q(self_service_subject__subject=OuterRef("subject"))
+        )
+    )
+    article = Q(subject__startswith=ARTICLE_PREFIX)
+    return Case(
+        When(customer_id__isnull=True, then=Value(Outcome.UNTRACEABLE.value)),
+        When(article & any_subject, then=Value(Outcome.FOLLOWED.value)),
+        When(~article & same_subject, then=Value(Outcome.FOLLOWED.value)),
+        When(created_at__gt=now - WINDOW, then=Value(Outcome.PENDING.value)),
+        default=Value(Outcome.DEFLECTED.value),
+    )
+
+
+@dataclass
+class Figures:
+    """The counts of one group of episodes."""
+
+    episodes: int = 0
+    deflected: int = 0
+    followed: int = 0
+    pending: int = 0
+    untraceable: int = 0
+    helpful_yes: int = 0
+    helpful_no: int = 0
+
+    @property
+    def judged(self) -> int:
+        return self.deflected + self.followed
+
+    @property
+    def rate(self) -> float | None:
+        return round(self.deflected / self.judged, 4) if self.judged else None
+
+    def add(self, other: Figures) -> None:
+        for name in (
+            "episodes",
+            "deflected",
+            "followed",
+            "pending",
+            "untraceable",
+            "helpful_yes",
+            "helpful_no",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "episodes": self.episodes,
+            "judged": self.judged,
+            "deflected": self.deflected,
+            "followed": self.followed,
+            "pending": self.pending,
+            "untraceable": self.untraceable,
+            "rate": self.rate,
+            "helpful": {
+                "yes": self.helpful_yes,
+                "no": self.helpful_no,
+                "unanswered": self.episodes - self.helpful_yes - self.helpful_no,
+            },
+        }
+
+
+def deflection_counts(
+    episodes: QuerySet[SelfServiceEpisode],
+    *,
+    now: datetime,
+    group_by: Mapping[str, str | Expression],
+) -> list[tuple[dict[str, Any], Figures]]:
+    """Figures per group of `episodes`, keyed by the values of `group_by` (name → a field of
+    the episode or an expression, e.g. {"day": TruncDate("created_at", tzinfo=tz)}), in one
+    query: the database groups by those and by outcome and helpfulness, so the rows read here
+    are at most groups × 4 × 3, whatever the number of episodes."""
+    names = list(group_by)
+    expressions = {name: value for name, value in group_by.items() if not isinstance(value, str)}
+    fields = [value if isinstance(value, str) else name for name, value in group_by.items()]
+    rows = (
+        episodes.order_by()
+        .annotate(outcome=outcome_expression(now), **expressions)
+        .values(*fields, "outcome", "helpful")
+        .annotate(n=Count("pk"))
+    )
+    groups: dict[tuple[Any, ...], Figures] = {}
+    for row in rows:
+        key = tuple(row[f] for f in fields)
+        figures = groups.setdefault(key, Figures())
+        n = row["n"]
+        figures.episodes += n
+        outcome = row["outcome"]
+        setattr(figures, outcome, getattr(figures, outcome) + n)
+        if row["helpful"] is True:
+            figures.helpful_yes += n
+        elif row["helpful"] is False:
+            figures.helpful_no += n
+    return [(dict(zip(names, key, strict=True)), figures) for key, figures in groups.items()]
+
+
+# --- The report the API serves ------------------------------------------------------------------
+
+
+def episodes_for(actor: User, *, team_id: int | None = None) -> QuerySet[SelfServiceEpisode]:
+    """The episodes `actor` may count: supervisors those of the customers of the teams they
+    supervise or work in, admins every one (with the untraceable ones, which have no team);
+    `team_id` narrows to one such team (NotFound outside them). Forbidden for everyone else:
+    deflection is a supervisor's figure."""
+    if not (actor.is_admin or (actor.is_active and actor.role == Role.SUPERVISOR)):
+        raise Forbidden("Only supervisors and admins can read deflection figures.")
+    episodes = SelfServiceEpisode.objects.all()
+    if team_id is not None:
+        team = access_team(actor, team_id)
+        return episodes.filter(customer__home_team_id=team.pk)
+    if actor.is_admin:
+        return episodes
+    return episodes.filter(customer__home_team_id__in=membership_team_ids(actor))
+
+
+@dataclass
+class Report:
+    start: datetime
+    end: datetime
+    now: datetime
+    totals: Figures
+    by_channel: list[tuple[str, Figures]] = field(default_factory=list)
+    by_subject: list[tuple[str, Figures]] = field(default_factory=list)
+    by_kind: list[tuple[str, Figures]] = field(default_factory=list)
+    by_channel_and_subject: list[tuple[tuple[str, str], Figures]] = field(default_factory=list)
+
+
+def deflection_report(
+    actor: User,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    channel: str | None = None,
+    kind: str | None = None,
+    subject: str | None = None,
+    team_id: int | None = None,
+) -> Report:
+    """The figures of the episodes created in [start, end) that `actor` may count, in total and
+    per channel, subject (intent), kind and channel × subject. One query. InvalidInput for a
+    period that is empty, reversed or longer than MAX_PERIOD."""
+    if end <= start:
+        raise InvalidInput("'to' must be after 'from'.")
+    if end - start > MAX_PERIOD:
+        raise InvalidInput(f"The period is at most {MAX_PERIOD.days} days.")
+    episodes = episodes_for(actor, team_id=team_id).filter(
+        created_at__gte=start, created_at__lt=end
+    )
+    if channel:
+        episodes = episodes.filter(channel=channel)
+    if kind:
+        episodes = episodes.filter(kind=kind)
+    if subject:
+        episodes = episodes.filter(subject=subject)
+    counts = deflection_counts(
+        episodes, now=now, group_by={"channel": "channel", "subject": "subject", "kind": "kind"}
+    )
+    report = Report(start=start, end=end, now=now, totals=Figures())
+    report.by_channel = _rollup(((k["channel"],), f) for k, f in counts)
+    report.by_subject = _rollup(((k["subject"],), f) for k, f in counts)
+    report.by_kind = _rollup(((k["kind"],), f) for k, f in counts)
+    report.by_channel_and_subject = [
+        ((key[0], key[1]), figures)
+        for key, figures in _rollup_keys(((k["channel"], k["subject"]), f) for k, f in counts)
+    ]
+    for _key, figures in counts:
+        report.totals.add(figures)
+    return report
+
+
+def _rollup_keys(
+    rows: Iterable[tuple[tuple[str, ...], Figures]],
+) -> list[tuple[tuple[str, ...], Figures]]:
+    """Sum figures by key; the most episodes first, then by key (a stable order)."""
+    summed: dict[tuple[str, ...], Figures] = {}
+    for key, figures in rows:
+        summed.setdefault(key, Figures()).add(figures)
+    return sorted(summed.items(), key=lambda item: (-item[1].episodes, item[0]))
+
+
+def _rollup(rows: Iterable[tuple[tuple[str, ...], Figures]]) -> list[tuple[str, Figures]]:
+    return [(key[0], figures) for key, figures in _rollup_keys(rows)]
