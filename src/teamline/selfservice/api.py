@@ -3,8 +3,10 @@ admins read (selfservice/deflection.py says what counts)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -25,8 +27,9 @@ DEFAULT_PERIOD = timedelta(days=30)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
-ChannelIn = Literal[tuple(sorted(EPISODE_CHANNELS))]  # type: ignore[valid-type]
-KindIn = Literal[tuple(EpisodeKind.values)]  # type: ignore[valid-type]
+
+def _one_of(values: Iterable[str]) -> str:
+    return "^(?:" + "|".join(re.escape(v) for v in sorted(values)) + ")$"
 
 
 class DeflectionQuery(Schema):
@@ -39,10 +42,18 @@ class DeflectionQuery(Schema):
     end: datetime | None = Field(
         None, alias="to", description="Episodes before this time (same format). Default: now."
     )
-    channel: ChannelIn | None = Field(
-        None, description="Only this channel (an inbox kind or help)."
+    channel: str | None = Field(
+        None,
+        max_length=16,
+        pattern=_one_of(EPISODE_CHANNELS),
+        description="Only this channel: an inbox kind (sms, voice, webchat, …) or help.",
     )
-    kind: KindIn | None = Field(None, description="Only this kind: article, bot, sms_keyword, ivr.")
+    kind: str | None = Field(
+        None,
+        max_length=16,
+        pattern=_one_of(EpisodeKind.values),
+        description="Only this kind: article, bot, sms_keyword or ivr.",
+    )
     subject: str | None = text_field(
         default=None, max_length=64, description="Only this subject (an intent or article:<id>)."
     )
