@@ -6,7 +6,7 @@ so deflection can be measured."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -264,6 +264,8 @@ def _abandoned(conv: Conversation, call: VoiceCall, now: datetime) -> None:
     )
 
 
+# How long after an episode a human contact counts against it (docs/selfservice.md).
+DEFLECTION_WINDOW = timedelta(hours=24)
 # Where an episode can happen: an inbox kind, or the public help center.
 EPISODE_CHANNELS = frozenset(InboxKind.values) | {"help"}
 
@@ -286,13 +288,15 @@ def do_record_episode(
     if channel not in EPISODE_CHANNELS:
         raise InvalidInput(f"Unknown channel {channel!r}.")
     subject = _subject(subject)
+    now = now or timezone.now()
     return SelfServiceEpisode.objects.create(
         kind=kind,
         channel=channel,
         subject=subject,
         customer=customer,
         conversation=conversation,
-        created_at=now or timezone.now(),
+        created_at=now,
+        window_ends_at=now + DEFLECTION_WINDOW,
     )
 
 

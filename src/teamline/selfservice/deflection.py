@@ -48,9 +48,10 @@ from teamline.core.errors import Forbidden, InvalidInput
 from teamline.routing.models import WorkItem, WorkState
 from teamline.teams.queries import access_team, membership_team_ids
 
+from .actions import DEFLECTION_WINDOW
 from .models import SelfServiceEpisode
 
-WINDOW = timedelta(hours=24)
+WINDOW = DEFLECTION_WINDOW
 ARTICLE_PREFIX = "article:"
 # The longest period one request may ask for (a little more than a year).
 MAX_PERIOD = timedelta(days=400)
@@ -67,7 +68,7 @@ def _human_contacts() -> QuerySet[WorkItem]:
     """The work items that count as a human contact after the outer episode (any subject)."""
     at = OuterRef("created_at")
     return WorkItem.objects.filter(
-        customer_id=OuterRef("customer_id"), enqueued_at__lte=at + WINDOW
+        customer_id=OuterRef("customer_id"), enqueued_at__lte=OuterRef("window_ends_at")
     ).filter(
         Q(enqueued_at__gt=at)
         | (~Q(state=WorkState.ABANDONED) & (Q(closed_at__isnull=True) | Q(closed_at__gt=at)))
@@ -88,7 +89,7 @@ def outcome_expression(now: datetime) -> Case:
         When(customer_id__isnull=True, then=Value(Outcome.UNTRACEABLE.value)),
         When(article & any_subject, then=Value(Outcome.FOLLOWED.value)),
         When(~article & same_subject, then=Value(Outcome.FOLLOWED.value)),
-        When(created_at__gt=now - WINDOW, then=Value(Outcome.PENDING.value)),
+        When(window_ends_at__gt=now, then=Value(Outcome.PENDING.value)),
         default=Value(Outcome.DEFLECTED.value),
     )
 
