@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -287,3 +288,21 @@ def test_supervisors_count_their_teams_customers_and_agents_nothing(oslo, nora, 
         deflection_report(supervisor, team_id=bergen.pk, **period)
     with pytest.raises(Forbidden):
         deflection_report(create_agent(team=oslo), **period)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_episodes_recorded_before_the_window_was_stored_get_theirs_from_the_migration():
+    before = [("selfservice", "0004_deflection_contact_subject")]
+    latest = [("selfservice", "0006_episode_window_ends_required")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_state = executor.loader.project_state(before).apps
+    Episode = old_state.get_model("selfservice", "SelfServiceEpisode")
+    at = timezone.now() - 30 * HOUR
+    Episode.objects.create(kind="sms_keyword", channel="sms", subject="balance", created_at=at)
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(latest)
+
+    assert SelfServiceEpisode.objects.get().window_ends_at == at + 24 * HOUR
