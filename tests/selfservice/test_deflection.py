@@ -6,11 +6,13 @@ are read the way the API reads them (deflection_counts / deflection_report)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models.functions import TruncDate
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -306,3 +308,23 @@ def test_episodes_recorded_before_the_window_was_stored_get_theirs_from_the_migr
     executor.migrate(latest)
 
     assert SelfServiceEpisode.objects.get().window_ends_at == at + 24 * HOUR
+
+
+def test_the_analytics_can_count_per_day_in_the_teams_time_zone(nora, now):
+    oslo_time = ZoneInfo("Europe/Oslo")
+    evening = datetime(2026, 11, 2, 22, 30, tzinfo=UTC)  # 23:30 in Oslo: 2 November
+    night = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)  # 00:30 in Oslo: 3 November
+    texts_saldo(nora, evening)
+    texts_saldo(nora, night)
+    arrives(nora, at=night + HOUR)  # follows both
+
+    counts = deflection_counts(
+        SelfServiceEpisode.objects.all(),
+        now=now,
+        group_by={"day": TruncDate("created_at", tzinfo=oslo_time)},
+    )
+
+    assert sorted((key["day"], f.followed) for key, f in counts) == [
+        (date(2026, 11, 2), 1),
+        (date(2026, 11, 3), 1),
+    ]

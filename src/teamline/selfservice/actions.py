@@ -280,8 +280,9 @@ def do_record_episode(
     now: datetime | None = None,
 ) -> SelfServiceEpisode:
     """One self-service answer given (an article opened from a suggestion, a bot flow
-    completed, an SMS keyword answered): the unit deflection is counted in. `subject` is an
-    intent name or `article:<id>`. Raises InvalidInput for a kind, channel or subject it does
+    completed, an SMS keyword answered, the IVR's balance or outages heard): the unit
+    deflection is counted in (selfservice/deflection.py; its 24 h end with it). `subject` is
+    an intent name or `article:<id>`. Raises InvalidInput for a kind, channel or subject it does
     not know, so a caller's typo cannot invent a channel in the figures."""
     if kind not in EpisodeKind.values:
         raise InvalidInput(f"Unknown self-service episode kind {kind!r}.")
