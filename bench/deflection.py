@@ -196,21 +196,18 @@ def measure(args: argparse.Namespace, world: dict[str, object]) -> dict[str, obj
 
 
 def explain(world: dict[str, object]) -> None:
-    """The database's plan for the admin's 30-day question."""
+    """The database's plan for the followed episodes (not articles) of the last 30 days: the
+    query with the EXISTS over the work items."""
     from django.db import connection
     from django.db.models import Count
 
-    from teamline.selfservice.deflection import outcome_expression
+    from teamline.selfservice.deflection import followed_episodes
     from teamline.selfservice.models import SelfServiceEpisode
 
     now = world["now"]
-    rows = (
-        SelfServiceEpisode.objects.filter(created_at__gte=now - timedelta(days=30))  # type: ignore[operator]
-        .order_by()
-        .annotate(outcome=outcome_expression(now))  # type: ignore[arg-type]
-        .values("channel", "subject", "kind", "outcome", "helpful")
-        .annotate(n=Count("pk"))
-    )
+    month = SelfServiceEpisode.objects.filter(created_at__gte=now - timedelta(days=30))  # type: ignore[operator]
+    _articles, others = followed_episodes(month.order_by())
+    rows = others.values("channel", "subject", "kind", "helpful").annotate(n=Count("pk"))
     sql, params = rows.query.sql_with_params()
     prefix = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
     with connection.cursor() as cursor:

@@ -18,8 +18,9 @@ contact counts against every episode before it: conservative, deflection is neve
 
 The outcome is judged here, when the figures are read, from the work items themselves: nothing
 has to remember to mark an episode, a crash cannot lose a mark, and a contact tagged later
-counts at once. Each outcome is one SQL expression (an EXISTS on the customer's work items,
-through routing's index on the work item's customer) and the figures one GROUP BY:
+counts at once. Three grouped queries, whatever the number of episodes: every episode by where
+it stands (columns only), then the followed ones — an EXISTS on the customer's work items,
+written as a top-level condition so the database can run it as a semi-join. The outcomes:
 
 - `followed`: a human contact followed (judged at once, even within the 24 h);
 - `pending`: younger than 24 h and not followed yet (not judged);
@@ -75,22 +76,36 @@ def _human_contacts() -> QuerySet[WorkItem]:
     )
 
 
-def outcome_expression(now: datetime) -> Case:
-    """The episode's Outcome, as one SQL expression (judged as of `now`)."""
-    any_subject = Exists(_human_contacts())
-    same_subject = Exists(
-        _human_contacts().filter(
-            Q(self_service_subject__isnull=True)
-            | Q(self_service_subject__subject=OuterRef("subject"))
+def followed_episodes(
+    episodes: QuerySet[SelfServiceEpisode],
+) -> tuple[QuerySet[SelfServiceEpisode], QuerySet[SelfServiceEpisode]]:
+    """The episodes a human contact followed: (articles, which any contact follows; the others,
+    which only an untagged contact or one tagged with their subject follows). Two querysets,
+    so each EXISTS is a plain top-level condition the database can run as a semi-join (one
+    pass over the work items) instead of once per episode."""
+    traceable = episodes.filter(customer_id__isnull=False)
+    articles = traceable.filter(subject__startswith=ARTICLE_PREFIX).filter(
+        Exists(_human_contacts())
+    )
+    others = traceable.exclude(subject__startswith=ARTICLE_PREFIX).filter(
+        Exists(
+            _human_contacts().filter(
+                Q(self_service_subject__isnull=True)
+                | Q(self_service_subject__subject=OuterRef("subject"))
+            )
         )
     )
-    article = Q(subject__startswith=ARTICLE_PREFIX)
+    return articles, others
+
+
+def _stage(now: datetime) -> Case:
+    """Where an episode stands before its contacts are looked at: untraceable, still within
+    its 24 h (`young`: pending unless followed) or past them (`old`: deflected unless
+    followed). Columns only."""
     return Case(
         When(customer_id__isnull=True, then=Value(Outcome.UNTRACEABLE.value)),
-        When(article & any_subject, then=Value(Outcome.FOLLOWED.value)),
-        When(~article & same_subject, then=Value(Outcome.FOLLOWED.value)),
-        When(window_ends_at__gt=now, then=Value(Outcome.PENDING.value)),
-        default=Value(Outcome.DEFLECTED.value),
+        When(window_ends_at__gt=now, then=Value("young")),
+        default=Value("old"),
     )
 
 
@@ -150,30 +165,46 @@ def deflection_counts(
     group_by: Mapping[str, str | Expression],
 ) -> list[tuple[dict[str, Any], Figures]]:
     """Figures per group of `episodes`, keyed by the values of `group_by` (name → a field of
-    the episode or an expression, e.g. {"day": TruncDate("created_at", tzinfo=tz)}), in one
-    query: the database groups by those and by outcome and helpfulness, so the rows read here
-    are at most groups × 4 × 3, whatever the number of episodes."""
+    the episode or an expression, e.g. {"day": TruncDate("created_at", tzinfo=tz)}), judged as
+    of `now`. Three queries whatever the number of episodes, each grouped by the database: every
+    episode by stage and helpfulness, then the followed articles and the followed others
+    (followed_episodes). The rows read here are at most groups × 3 × 3 per query."""
     names = list(group_by)
     expressions = {name: value for name, value in group_by.items() if not isinstance(value, str)}
     fields = [value if isinstance(value, str) else name for name, value in group_by.items()]
-    rows = (
-        episodes.order_by()
-        .annotate(outcome=outcome_expression(now), **expressions)
-        .values(*fields, "outcome", "helpful")
-        .annotate(n=Count("pk"))
-    )
+    base = episodes.order_by().annotate(**expressions)
+
+    def grouped(queryset: QuerySet[SelfServiceEpisode]) -> Iterable[dict[str, Any]]:
+        return (
+            queryset.annotate(stage=_stage(now))
+            .values(*fields, "stage", "helpful")
+            .annotate(n=Count("pk"))
+        )
+
     groups: dict[tuple[Any, ...], Figures] = {}
-    for row in rows:
-        key = tuple(row[f] for f in fields)
-        figures = groups.setdefault(key, Figures())
-        n = row["n"]
+    for row in grouped(base):
+        figures = groups.setdefault(tuple(row[f] for f in fields), Figures())
+        n, stage = row["n"], row["stage"]
         figures.episodes += n
-        outcome = row["outcome"]
-        setattr(figures, outcome, getattr(figures, outcome) + n)
+        if stage == Outcome.UNTRACEABLE:
+            figures.untraceable += n
+        elif stage == "young":
+            figures.pending += n
+        else:
+            figures.deflected += n
         if row["helpful"] is True:
             figures.helpful_yes += n
         elif row["helpful"] is False:
             figures.helpful_no += n
+    for followed in followed_episodes(base):
+        for row in grouped(followed):
+            figures = groups[tuple(row[f] for f in fields)]
+            n = row["n"]
+            figures.followed += n
+            if row["stage"] == "young":
+                figures.pending -= n
+            else:
+                figures.deflected -= n
     return [(dict(zip(names, key, strict=True)), figures) for key, figures in groups.items()]
 
 
@@ -220,7 +251,7 @@ def deflection_report(
     team_id: int | None = None,
 ) -> Report:
     """The figures of the episodes created in [start, end) that `actor` may count, in total and
-    per channel, subject (intent), kind and channel × subject. One query. InvalidInput for a
+    per channel, subject (intent), kind and channel × subject. Three queries. InvalidInput for a
     period that is empty, reversed or longer than MAX_PERIOD."""
     if end <= start:
         raise InvalidInput("'to' must be after 'from'.")
