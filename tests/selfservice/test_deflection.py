@@ -71,6 +71,7 @@ def test_a_balance_answered_by_sms_with_no_contact_for_a_day_is_deflected(nora, 
     assert outcome(episode, now) == "deflected"
 
 
+@pytest.mark.integration
 def test_a_chat_with_the_team_within_24_hours_means_it_was_not_deflected(nora, now):
     episode = texts_saldo(nora, now - 30 * HOUR)
     arrives(nora, at=now - 20 * HOUR)  # ten hours later she writes to her team
@@ -85,6 +86,7 @@ def test_a_chat_more_than_24_hours_later_does_not_undo_the_deflection(nora, now)
     assert outcome(episode, now) == "deflected"
 
 
+@pytest.mark.integration
 def test_an_answer_of_this_morning_is_pending_until_its_day_is_over(nora, now):
     episode = texts_saldo(nora, now - 2 * HOUR)
 
@@ -108,6 +110,7 @@ def test_someone_elses_contact_does_not_count(oslo, nora, now):
     assert outcome(episode, now) == "deflected"
 
 
+@pytest.mark.integration
 def test_a_bot_handoff_about_an_outage_does_not_undo_a_balance_answer(nora, now):
     balance = texts_saldo(nora, now - 30 * HOUR)
     outage = texts_saldo(nora, now - 30 * HOUR, subject="outage")
@@ -138,6 +141,7 @@ def test_an_article_names_no_intent_so_any_contact_counts_against_it(nora, now):
     assert outcome(article, now) == "followed"
 
 
+@pytest.mark.integration
 def test_an_article_read_while_waiting_for_the_team_is_not_a_deflection(nora, oslo, now):
     kari = create_agent("kari", team=oslo)
     waiting = arrives(nora, at=now - 31 * HOUR)  # she waits for her team…
@@ -198,6 +202,7 @@ def test_a_subject_nobody_could_count_is_refused(nora, now, subject, source):
 # --- The report: per channel, subject and kind ----------------------------------------------------
 
 
+@pytest.mark.integration
 def test_the_rate_per_channel_and_intent(oslo, now):
     admin = create_user(role=Role.ADMIN)
     sms, voice, chat = (create_customer(team=oslo) for _ in range(3))
@@ -310,6 +315,7 @@ def test_episodes_recorded_before_the_window_was_stored_get_theirs_from_the_migr
     assert SelfServiceEpisode.objects.get().window_ends_at == at + 24 * HOUR
 
 
+@pytest.mark.integration
 def test_the_analytics_can_count_per_day_in_the_teams_time_zone(nora, now):
     oslo_time = ZoneInfo("Europe/Oslo")
     evening = datetime(2026, 11, 2, 22, 30, tzinfo=UTC)  # 23:30 in Oslo: 2 November

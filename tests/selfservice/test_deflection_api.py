@@ -73,6 +73,7 @@ def week(oslo, bergen):
     return now
 
 
+@pytest.mark.integration
 def test_a_supervisor_reads_the_deflection_of_their_teams_customers(supervisor, week):
     response = supervisor.get(URL)
 
@@ -155,6 +156,7 @@ def test_another_teams_figures_are_not_found_for_a_supervisor(supervisor, week, 
     assert response.json()["code"] == "not_found"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("params", "status"),
     [

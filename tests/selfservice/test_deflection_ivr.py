@@ -56,6 +56,7 @@ def test_a_caller_who_hears_the_outages_is_an_outage_episode(phone):
     assert SelfServiceEpisode.objects.get().subject == "outage"
 
 
+@pytest.mark.integration
 def test_a_caller_who_then_asks_for_the_team_was_not_deflected(phone):
     call = phone.call(NORA, inputs=["1", "0"])
 
@@ -63,6 +64,7 @@ def test_a_caller_who_then_asks_for_the_team_was_not_deflected(phone):
     assert outcomes() == {"followed": 1}
 
 
+@pytest.mark.integration
 def test_a_provider_retry_of_the_answer_records_no_second_episode(phone):
     call = hears_and_hangs_up(phone, NORA, "1")
     first = phone.post(*call.requests[1])
