@@ -27,6 +27,7 @@ from teamline.core.errors import TeamlineError
 from teamline.customers.api import router as customers_router
 from teamline.knowledge.api import router as knowledge_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
+from teamline.selfservice.api import router as selfservice_router
 
 
 class BearerToken(HttpBearer):
@@ -166,6 +167,7 @@ def _mount() -> None:
     api.add_router("/appointments", appointments_router)
     api.add_router("/kb", knowledge_router)
     api.add_router("/audit", audit_router)
+    api.add_router("/selfservice", selfservice_router)
 
 
 _mount()

@@ -23,7 +23,7 @@ def test_a_balance_answered_by_sms_keyword_is_one_episode_of_the_customer() -> N
     assert stored == episode
     assert (stored.kind, stored.channel, stored.subject) == ("sms_keyword", "sms", "balance")
     assert stored.customer == customer
-    assert stored.helpful is None and stored.human_contact_at is None
+    assert stored.helpful is None
 
 
 def test_an_article_opened_from_the_help_center_needs_no_known_customer() -> None:

@@ -6,7 +6,7 @@ so deflection can be measured."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -33,16 +33,17 @@ from teamline.conversations.models import (
     TimelineKind,
 )
 from teamline.core.errors import InvalidInput
+from teamline.core.jsonsafe import check_text
 from teamline.customers.actions import do_resolve_contact
 from teamline.customers.models import Customer
 from teamline.routing.actions import (
     close_work_item,
     switch_channel_kind,
 )
-from teamline.routing.models import WorkItem, WorkState
+from teamline.routing.models import LIVE_STATES, WorkItem, WorkState
 from teamline.routing.queries import waits_in_line
 
-from .models import EpisodeKind, SelfServiceEpisode, VoiceCall
+from .models import ContactSubject, EpisodeKind, SelfServiceEpisode, VoiceCall
 from .voices import call_language
 
 # A call status after which the call is over.
@@ -263,6 +264,8 @@ def _abandoned(conv: Conversation, call: VoiceCall, now: datetime) -> None:
     )
 
 
+# How long after an episode a human contact counts against it (docs/selfservice.md).
+DEFLECTION_WINDOW = timedelta(hours=24)
 # Where an episode can happen: an inbox kind, or the public help center.
 EPISODE_CHANNELS = frozenset(InboxKind.values) | {"help"}
 
@@ -277,21 +280,62 @@ def do_record_episode(
     now: datetime | None = None,
 ) -> SelfServiceEpisode:
     """One self-service answer given (an article opened from a suggestion, a bot flow
-    completed, an SMS keyword answered): the unit deflection is counted in. `subject` is an
-    intent name or `article:<id>`. Raises InvalidInput for a kind, channel or subject it does
+    completed, an SMS keyword answered, the IVR's balance or outages heard): the unit
+    deflection is counted in (selfservice/deflection.py; its 24 h end with it). `subject` is
+    an intent name or `article:<id>`. Raises InvalidInput for a kind, channel or subject it does
     not know, so a caller's typo cannot invent a channel in the figures."""
     if kind not in EpisodeKind.values:
         raise InvalidInput(f"Unknown self-service episode kind {kind!r}.")
     if channel not in EPISODE_CHANNELS:
         raise InvalidInput(f"Unknown channel {channel!r}.")
-    subject = (subject or "").strip()
-    if not subject or len(subject) > 64:
-        raise InvalidInput("An episode's subject is 1 to 64 characters.")
+    subject = _subject(subject)
+    now = now or timezone.now()
     return SelfServiceEpisode.objects.create(
         kind=kind,
         channel=channel,
         subject=subject,
         customer=customer,
         conversation=conversation,
-        created_at=now or timezone.now(),
+        created_at=now,
+        window_ends_at=now + DEFLECTION_WINDOW,
     )
+
+
+def _subject(subject: str) -> str:
+    subject = check_text((subject or "").strip(), "subject")
+    if not subject or len(subject) > 64:
+        raise InvalidInput("A subject is 1 to 64 characters.")
+    return subject
+
+
+# Who may say what a human contact is about.
+CONTACT_SUBJECT_SOURCES = frozenset({"bot", "classifier", "agent"})
+
+
+def do_tag_contact_subject(
+    conversation: Conversation, subject: str, *, source: str, now: datetime | None = None
+) -> ContactSubject | None:
+    """The human contact the conversation is (or last was) waiting for is about `subject`, in
+    the episodes' words (an intent: `balance`, `outage`, …): the bot calls this when it hands a
+    customer over, in the handoff's transaction after routing made the work item; a
+    classifier may call it later. The contact then counts against the customer's episodes of
+    that subject only (docs/selfservice.md, "Deflection"). Tags the conversation's live work
+    item, else its latest; returns None when it never had one (nothing reached a person).
+    Tagging again replaces the subject (one row per work item: update_or_create on the unique
+    work item). Raises InvalidInput for an empty, too long or unsafe subject or an unknown
+    source. Emits nothing."""
+    if source not in CONTACT_SUBJECT_SOURCES:
+        raise InvalidInput(f"Unknown source {source!r}.")
+    subject = _subject(subject)
+    items = WorkItem.objects.filter(conversation=conversation)
+    item_id = (
+        items.filter(state__in=LIVE_STATES).values_list("pk", flat=True).first()
+        or items.order_by("-enqueued_at", "-pk").values_list("pk", flat=True).first()
+    )
+    if item_id is None:
+        return None
+    tag, _created = ContactSubject.objects.update_or_create(
+        work_item_id=item_id,
+        defaults={"subject": subject, "source": source, "created_at": now or timezone.now()},
+    )
+    return tag

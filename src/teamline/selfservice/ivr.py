@@ -73,8 +73,8 @@ from teamline.routing.eta import queue_status
 from teamline.teams.hours import admits, calendar_for, next_opening, service_mode
 from teamline.teams.models import ServiceMode, Team
 
-from .actions import do_queue_call, do_record_call_status, do_start_call
-from .models import VoiceCall, VoiceCallStep
+from .actions import do_queue_call, do_record_call_status, do_record_episode, do_start_call
+from .models import EpisodeKind, VoiceCall, VoiceCallStep
 from .telco import InvalidNumber, SubscriberNotFound, TelcoUnavailable, telco_backend
 from .voices import (
     prompt_language,
@@ -388,10 +388,16 @@ class IvrFlow:
         offer: str | None = None,
     ) -> None:
         if key == "1":
-            speaker.speak(*_balance_texts(call.caller))
+            texts, answered = _balance_texts(call.caller)
+            speaker.speak(*texts)
+            if answered:
+                _answered(call, "balance", now)
             self._menu(speaker, n + 1, 0, offer)
         elif key == "2":
-            speaker.speak(*_outage_texts(call, now))
+            texts, answered = _outage_texts(call, now)
+            speaker.speak(*texts)
+            if answered:
+                _answered(call, "outage", now)
             self._menu(speaker, n + 1, 0, offer)
         elif key == "9":
             self._callback(call, speaker, now)
@@ -537,15 +543,30 @@ def _int(text: str) -> int:
 # --- Self-service answers ---------------------------------------------------------------------
 
 
-def _balance_texts(msisdn: str) -> list[str]:
+def _answered(call: VoiceCall, intent: str, now: datetime) -> None:
+    """The caller heard a self-service answer: an episode for deflection (selfservice/
+    deflection.py). In the step's transaction, so a provider retry of the step records none."""
+    do_record_episode(
+        EpisodeKind.IVR,
+        channel="voice",
+        subject=intent,
+        customer=call.customer,
+        conversation=call.conversation,
+        now=now,
+    )
+
+
+def _balance_texts(msisdn: str) -> tuple[list[str], bool]:
+    """What the caller hears for key 1, and whether it answered them (balance and data left,
+    one episode of intent `balance`)."""
     backend = telco_backend()
     try:
         balance = backend.balance(msisdn)
         usage = backend.data_usage(msisdn)
     except TelcoUnavailable:
-        return [_("I can't read your balance right now; press 0 for your team.")]
+        return [_("I can't read your balance right now; press 0 for your team.")], False
     except (SubscriberNotFound, InvalidNumber):
-        return [_("I could not find a subscription for this number; press 0 for your team.")]
+        return [_("I could not find a subscription for this number; press 0 for your team.")], False
     amount = formats.number_format(balance.amount, decimal_pos=2)
     left = formats.number_format(round(usage.left_mb / 1024, 1), decimal_pos=1)
     cap = formats.number_format(round(usage.cap_mb / 1024, 1), decimal_pos=1)
@@ -556,20 +577,21 @@ def _balance_texts(msisdn: str) -> list[str]:
         _("You have {left} of {cap} gigabytes of data left until {date}.").format(
             left=left, cap=cap, date=formats.date_format(usage.period_ends, "j F")
         ),
-    ]
+    ], True
 
 
-def _outage_texts(call: VoiceCall, now: datetime) -> list[str]:
+def _outage_texts(call: VoiceCall, now: datetime) -> tuple[list[str], bool]:
+    """What the caller hears for key 2, and whether it answered them (intent `outage`)."""
     backend = telco_backend()
     try:
         region = backend.subscriber(call.caller).region
         outages = backend.outages(region)
     except TelcoUnavailable:
-        return [_("I can't check for outages right now; press 0 for your team.")]
+        return [_("I can't check for outages right now; press 0 for your team.")], False
     except (SubscriberNotFound, InvalidNumber):
-        return [_("I could not find a subscription for this number; press 0 for your team.")]
+        return [_("I could not find a subscription for this number; press 0 for your team.")], False
     if not outages:
-        return [_("There are no known outages in {region} right now.").format(region=region)]
+        return [_("There are no known outages in {region} right now.").format(region=region)], True
     team = _team_of(call)
     texts = []
     for outage in outages[:MAX_OUTAGES_SPOKEN]:
@@ -582,4 +604,4 @@ def _outage_texts(call: VoiceCall, now: datetime) -> list[str]:
                     when=_spoken_time(team, outage.expected_end, now)
                 )
             )
-    return texts
+    return texts, True

@@ -85,11 +85,12 @@ class SelfServiceEpisode(models.Model):
     """One time self-service answered a customer: an article opened from a suggestion, a bot
     flow completed, an SMS keyword answered, a balance read out by the IVR.
 
-    It counts as *deflected* unless a human contact on the same subject follows within 24 h
-    (`human_contact_at`, set when that happens). `subject` names what it was about in the same
-    words everywhere: an intent (`balance`, `data_left`, `outage`, …) or `article:<id>`.
-    `helpful` is the customer's own answer to "Did this answer your question?" (None: not
-    asked or not answered)."""
+    It counts as *deflected* unless a human contact on the same subject follows within 24 h;
+    that is judged when the figures are read (selfservice/deflection.py), from routing's work
+    items, so nothing has to remember to mark an episode. `subject` names what it was about in
+    the same words everywhere: an intent (`balance`, `data_left`, `outage`, …) or
+    `article:<id>`. `helpful` is the customer's own answer to "Did this answer your
+    question?" (None: not asked or not answered)."""
 
     kind = models.CharField(max_length=16, choices=EpisodeKind.choices)
     channel = models.CharField(max_length=16)  # a ChannelKind value, or "help" (help center)
@@ -109,8 +110,11 @@ class SelfServiceEpisode(models.Model):
         related_name="self_service_episodes",
     )
     helpful = models.BooleanField(null=True, blank=True)
-    human_contact_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # created_at + 24 h: until when a human contact counts against it. Stored (by
+    # do_record_episode) so the judgment compares columns: SQLite has no native datetime
+    # arithmetic, and computing it per contact examined made the figures ~10x slower.
+    window_ends_at = models.DateTimeField()
 
     class Meta:
         indexes = [
@@ -120,3 +124,21 @@ class SelfServiceEpisode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject} on {self.channel}"
+
+
+class ContactSubject(models.Model):
+    """What a human contact (a routing work item) is about, when something knows: the bot that
+    handed the customer over names the intent it was working on; a classifier may tag a
+    conversation later. A contact with a subject counts against the customer's earlier
+    episodes of that subject only (and against article episodes, which name no intent); one
+    without counts against all of them (selfservice/deflection.py). One per work item."""
+
+    work_item = models.OneToOneField(
+        "routing.WorkItem", on_delete=models.CASCADE, related_name="self_service_subject"
+    )
+    subject = models.CharField(max_length=64)
+    source = models.CharField(max_length=16)  # who said so: "bot", "classifier", "agent"
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"work item #{self.work_item_id} is about {self.subject}"
