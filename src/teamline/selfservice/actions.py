@@ -32,7 +32,8 @@ from teamline.conversations.models import (
     Priority,
     TimelineKind,
 )
-from teamline.core.errors import InvalidInput
+from teamline.core.errors import InvalidInput, NotFound
+from teamline.core.ids import parse_id
 from teamline.core.jsonsafe import check_text
 from teamline.customers.actions import do_resolve_contact
 from teamline.customers.models import Customer
@@ -339,3 +340,14 @@ def do_tag_contact_subject(
         defaults={"subject": subject, "source": source, "created_at": now or timezone.now()},
     )
     return tag
+
+
+def do_rate_episode(customer: Customer, episode_id: object, *, helpful: bool) -> None:
+    """The customer's answer to "Did this answer your question?" on one of their own episodes
+    (`helpful`; a later answer replaces an earlier one). The id comes from a client: it is
+    resolved among this customer's episodes only, in one conditional UPDATE (no read first),
+    and anything else — unknown, somebody else's — raises NotFound. Emits nothing."""
+    pk = parse_id(episode_id, "episode")
+    updated = SelfServiceEpisode.objects.filter(pk=pk, customer=customer).update(helpful=helpful)
+    if not updated:
+        raise NotFound("No such answer.")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import suggestions, views
 
 app_name = "widget"
 urlpatterns = [
@@ -13,6 +13,18 @@ urlpatterns = [
         "api/<uuid:inbox_public_id>/appointments/<int:appointment_id>",
         views.appointment,
         name="appointment",
+    ),
+    # Suggestions while the visitor types (widget/suggestions.py).
+    path("api/<uuid:inbox_public_id>/suggestions", suggestions.suggestions, name="suggestions"),
+    path(
+        "api/<uuid:inbox_public_id>/articles/<int:article_id>/open",
+        suggestions.open_article,
+        name="open_article",
+    ),
+    path(
+        "api/<uuid:inbox_public_id>/episodes/<int:episode_id>/rating",
+        suggestions.rate_episode,
+        name="rate_episode",
     ),
     path("demo/", views.demo, name="demo"),
 ]

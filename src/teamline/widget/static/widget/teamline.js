@@ -1053,6 +1053,7 @@
   function handleFrame(frame) {
     switch (frame.type) {
       case "ready":
+        followConversation(frame.conversation);
         isReady = true;
         attempt = 0;
         setStatus("");
@@ -1065,12 +1066,14 @@
         scrollToBottom();
         break;
       case "resync":
+        followConversation(frame.conversation);
         // Pushes may have been lost while this socket stayed open: the server sends the
         // whole picture again; what is already shown is matched by id and not repeated.
         applyQueue(frame.queue);
         (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
         break;
       case "ack":
+        followConversation({ status: "open" });
         if (frame.client_id) dropPending(frame.client_id);
         showMessage(frame.message);
         break;
@@ -1384,6 +1387,299 @@
     }
     endLocally(call.id !== null ? "You ended the call." : "");
   });
+
+  // --- Suggestions while typing ------------------------------------------------------------------
+  //
+  // Before a chat is under way, what the visitor types is searched (after a pause, from a few
+  // characters, the last 200 sent) and the top articles are offered above the message box
+  // (docs/selfservice.md, "Suggestions"): a list announced politely, never taking focus, reached
+  // with Shift+Tab from the message box; Escape or "Close suggestions" closes it until the box
+  // is emptied. Opening one shows it here as plain text (set with textContent) with a link to
+  // the help center, and records an episode; "Yes" / "No" is stored on it, and "No" sends the
+  // question to the team. The words come from the server, in the visitor's language.
+
+  var SUGGEST_MIN_CHARS = 3;
+  var SUGGEST_MAX_CHARS = 200;
+  var SUGGEST_DELAY_MS = 400;
+  var suggestWords = {
+    heading: "These may answer you",
+    close: "Close suggestions",
+    help_center: "Read it in the help center (opens in a new tab)",
+    question: "Did this answer your question?",
+    yes: "Yes",
+    no: "No",
+    back: "Back to suggestions",
+    thanks: "Thank you! Glad it helped.",
+    to_team: "Your team will answer you here.",
+    found: ["1 article may answer you.", "2 articles may answer you.", "3 articles may answer you."],
+  };
+  var suggestTimer = null;
+  var suggestAsked = "";
+  var suggestSeq = 0;
+  var suggestShownIds = "";
+  var suggestClosed = false;
+  var chatUnderWay = false;
+  var openedEpisode = null;
+  var openedFrom = null;
+  var pageLanguage = String(
+    document.documentElement.getAttribute("lang") || navigator.language || ""
+  ).slice(0, 16);
+
+  shadow.appendChild(
+    h("style", {
+      text: [
+        ".suggest { max-height: 45%; overflow-y: auto; padding: 8px 14px 10px;",
+        "  border-top: 1px solid #dfe4ee; background: #fff; }",
+        ".suggest-head { display: flex; align-items: center; justify-content: space-between; }",
+        ".suggest h3 { margin: 0; font-size: 14px; font-weight: 700; }",
+        ".suggest-close { width: 32px; height: 32px; display: grid; place-items: center;",
+        "  border: 2px solid transparent; border-radius: 50%; background: transparent; }",
+        ".suggest-close svg { width: 18px; height: 18px; fill: currentColor; }",
+        ".suggest-list { list-style: none; margin: 4px 0 0; padding: 0; display: grid; gap: 6px; }",
+        ".suggest-item { display: block; width: 100%; padding: 6px 8px; text-align: left;",
+        "  border: 1px solid #c9d1e3; border-radius: 8px; background: #f6f8fc;",
+        "  color: #13244a; font-weight: 600; text-decoration: underline; }",
+        ".suggest-snippet { margin: 2px 8px 0; font-size: 13px; color: #4a5368; }",
+        ".article h3 { margin: 6px 0; font-size: 15px; }",
+        ".article-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 14px; }",
+        ".article a { color: #1f3f8f; font-size: 14px; }",
+        ".article-back { padding: 2px 8px; border-radius: 8px; border: 1px solid #1f3f8f;",
+        "  background: #fff; color: #1f3f8f; font-size: 13px; }",
+        ".article-rate { margin-top: 8px; display: flex; flex-wrap: wrap; align-items: center;",
+        "  gap: 8px; }",
+        ".article-rate p { margin: 0; font-weight: 600; }",
+        ".article-rate button { padding: 4px 14px; border-radius: 8px; border: 2px solid #1f3f8f;",
+        "  background: #fff; color: #1f3f8f; font-weight: 600; }",
+        ".article-thanks { margin: 8px 0 0; font-weight: 600; }",
+        ".article-thanks:empty { display: none; }",
+      ].join("\n"),
+    })
+  );
+
+  var suggestTitle = h("h3", { id: "tl-suggest-title" });
+  var suggestClose = h("button", { type: "button", class: "suggest-close" }, [
+    svg("M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7l1.4-1.4 6.3 6.3 6.3-6.3z"),
+  ]);
+  var suggestList = h("ul", { class: "suggest-list", "aria-labelledby": "tl-suggest-title" });
+  var suggestListView = h("div", {}, [
+    h("div", { class: "suggest-head" }, [suggestTitle, suggestClose]),
+    suggestList,
+  ]);
+  var articleBack = h("button", { type: "button", class: "article-back" });
+  var articleTitle = h("h3", { id: "tl-article-title", tabindex: "-1" });
+  var articleText = h("div", { class: "article-text" });
+  var articleLink = h("a", { target: "_blank", rel: "noopener noreferrer" });
+  var articleQuestion = h("p", { id: "tl-article-question" });
+  var articleYes = h("button", { type: "button" });
+  var articleNo = h("button", { type: "button" });
+  var articleRate = h("div", { class: "article-rate", role: "group", "aria-labelledby": "tl-article-question" }, [
+    articleQuestion,
+    articleYes,
+    articleNo,
+  ]);
+  var articleThanks = h("p", { class: "article-thanks", tabindex: "-1" });
+  var articleView = h("div", { class: "article", hidden: true }, [
+    articleBack,
+    articleTitle,
+    articleText,
+    articleLink,
+    articleRate,
+    articleThanks,
+  ]);
+  var suggestBox = h("section", { class: "suggest", "aria-labelledby": "tl-suggest-title", hidden: true }, [
+    suggestListView,
+    articleView,
+  ]);
+  // Outside the box, so it is in the page (and heard) before the box is shown.
+  var suggestAnnouncer = h("p", { class: "sr-only", role: "status", "aria-live": "polite" });
+  panel.insertBefore(suggestBox, form);
+  panel.insertBefore(suggestAnnouncer, form);
+
+  function applySuggestWords(words) {
+    if (words && typeof words === "object") {
+      Object.keys(suggestWords).forEach(function (key) {
+        if (key === "found" ? Array.isArray(words.found) : typeof words[key] === "string") {
+          suggestWords[key] = words[key];
+        }
+      });
+    }
+    suggestTitle.textContent = suggestWords.heading;
+    suggestClose.setAttribute("aria-label", suggestWords.close);
+    articleBack.textContent = suggestWords.back;
+    articleLink.textContent = suggestWords.help_center;
+    articleQuestion.textContent = suggestWords.question;
+    articleYes.textContent = suggestWords.yes;
+    articleNo.textContent = suggestWords.no;
+  }
+  applySuggestWords(null);
+
+  function suggestAnnounce(text) {
+    suggestAnnouncer.textContent = "";
+    setTimeout(function () {
+      suggestAnnouncer.textContent = text || "";
+    }, 60);
+  }
+
+  function hideSuggestions() {
+    clearTimeout(suggestTimer);
+    suggestSeq += 1; // an answer still on its way is not shown
+    suggestAsked = "";
+    suggestShownIds = "";
+    suggestBox.hidden = true;
+    articleView.hidden = true;
+    suggestListView.hidden = false;
+    openedEpisode = null;
+  }
+
+  function closeSuggestions() {
+    suggestClosed = true;
+    hideSuggestions();
+    textarea.focus();
+  }
+
+  // The chat is under way once a conversation is open: from then on the team answers.
+  function followConversation(conversation) {
+    chatUnderWay = Boolean(conversation && conversation.status === "open");
+    if (chatUnderWay) hideSuggestions();
+    else if (textarea.value.trim()) onSuggestInput(); // typed before the session was ready
+  }
+
+  function onSuggestInput() {
+    clearTimeout(suggestTimer);
+    var text = textarea.value.trim();
+    if (!text) suggestClosed = false; // a new question may have new answers
+    if (chatUnderWay || suggestClosed || text.length < SUGGEST_MIN_CHARS) {
+      if (articleView.hidden) hideSuggestions();
+      return;
+    }
+    suggestTimer = setTimeout(function () {
+      askSuggestions(text.slice(-SUGGEST_MAX_CHARS));
+    }, SUGGEST_DELAY_MS);
+  }
+
+  function askSuggestions(query) {
+    if (!token || query === suggestAsked || !articleView.hidden) return;
+    suggestAsked = query;
+    var seq = (suggestSeq += 1);
+    customerApi(
+      "GET",
+      "suggestions?q=" + encodeURIComponent(query) + "&lang=" + encodeURIComponent(pageLanguage)
+    )
+      .then(function (data) {
+        if (seq !== suggestSeq || chatUnderWay || suggestClosed) return;
+        applySuggestWords(data.words);
+        showSuggestions(Array.isArray(data.results) ? data.results.slice(0, 3) : []);
+      })
+      .catch(function (error) {
+        // Suggestions are a help, not the chat: a refusal (rate limit) only hides them.
+        if (seq === suggestSeq) suggestAsked = "";
+        if (window.console) console.warn("Teamline suggestions:", error && error.message);
+      });
+  }
+
+  function showSuggestions(results) {
+    var ids = results.map(function (r) { return String(r.id); }).join(",");
+    if (!results.length) {
+      hideSuggestions();
+      return;
+    }
+    if (ids === suggestShownIds && !suggestBox.hidden) return; // the same answers: say nothing
+    suggestShownIds = ids;
+    suggestList.textContent = "";
+    results.forEach(function (result, index) {
+      var snippetId = "tl-suggest-snippet-" + index;
+      var button = h("button", {
+        type: "button",
+        class: "suggest-item",
+        "aria-describedby": result.snippet ? snippetId : null,
+        text: String(result.title || ""),
+      });
+      button.addEventListener("click", function () {
+        openArticle(result, button);
+      });
+      suggestList.appendChild(
+        h("li", {}, [
+          button,
+          result.snippet ? h("p", { class: "suggest-snippet", id: snippetId, text: String(result.snippet) }) : null,
+        ])
+      );
+    });
+    suggestListView.hidden = false;
+    articleView.hidden = true;
+    suggestBox.hidden = false;
+    suggestAnnounce(suggestWords.found[results.length - 1] || "");
+  }
+
+  function openArticle(result, from) {
+    openedFrom = from;
+    customerApi("POST", "articles/" + encodeURIComponent(result.id) + "/open")
+      .then(function (data) {
+        var article = (data && data.article) || {};
+        openedEpisode = data && data.episode ? data.episode.id : null;
+        articleTitle.textContent = String(article.title || result.title || "");
+        articleText.textContent = String(article.text || "");
+        var href = safeUrl(article.url || result.url);
+        articleLink.hidden = !href;
+        if (href) articleLink.setAttribute("href", href);
+        articleRate.hidden = false;
+        articleThanks.textContent = "";
+        suggestListView.hidden = true;
+        articleView.hidden = false;
+        // The visitor asked for this article: reading starts at its title.
+        articleTitle.focus();
+      })
+      .catch(function (error) {
+        setStatus(error && error.message ? error.message : "Please try again.");
+      });
+  }
+
+  function rate(helpful) {
+    if (openedEpisode === null) return Promise.resolve();
+    return customerApi("POST", "episodes/" + encodeURIComponent(openedEpisode) + "/rating", {
+      helpful: helpful,
+    });
+  }
+
+  articleYes.addEventListener("click", function () {
+    rate(true)
+      .then(function () {
+        articleRate.hidden = true;
+        articleThanks.textContent = suggestWords.thanks;
+        articleThanks.focus();
+      })
+      .catch(function (error) {
+        setStatus(error && error.message ? error.message : "Please try again.");
+      });
+  });
+  articleNo.addEventListener("click", function () {
+    // Not answered: straight to the team, with the question the visitor already wrote.
+    rate(false).catch(function () {
+      /* the answer is a measurement; the chat matters more */
+    });
+    closeSuggestions();
+    setStatus(suggestWords.to_team);
+    if (textarea.value.trim()) submit();
+  });
+  articleBack.addEventListener("click", function () {
+    articleView.hidden = true;
+    suggestListView.hidden = false;
+    openedEpisode = null;
+    if (openedFrom && openedFrom.isConnected) openedFrom.focus();
+  });
+  suggestClose.addEventListener("click", closeSuggestions);
+  suggestBox.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      // Only the suggestions close; the chat stays open.
+      event.preventDefault();
+      event.stopPropagation();
+      closeSuggestions();
+    }
+  });
+  textarea.addEventListener("input", onSuggestInput);
+  textarea.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) hideSuggestions();
+  });
+  form.addEventListener("submit", hideSuggestions);
 
   // --- Opening and closing -----------------------------------------------------------------------
 
