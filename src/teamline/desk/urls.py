@@ -10,6 +10,7 @@ from . import (
     recording_views,
     routing_views,
     scheduling_views,
+    suggestion_views,
     supervision_views,
     views,
     webrtc_views,
@@ -29,6 +30,11 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/reply/", views.reply, name="reply"),
     path("conversations/<int:conversation_id>/note/", views.note, name="note"),
     path("conversations/<int:conversation_id>/status/", views.change_status, name="status"),
+    path(
+        "conversations/<int:conversation_id>/suggestions/used/",
+        suggestion_views.suggestion_used,
+        name="suggestion_used",
+    ),
     path("attachments/<int:attachment_id>/", views.attachment, name="attachment"),
     path(
         "customers/<int:customer_id>/merge/<int:source_id>/",

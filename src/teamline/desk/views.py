@@ -61,6 +61,8 @@ from teamline.customers.queries import (
     merges_into,
 )
 
+from .suggestions import suggestions_for
+
 # Inbox views, in the order of the "Inbox views" navigation.
 VIEWS = {
     "mine": ("Mine", "assigned to me"),
@@ -271,6 +273,7 @@ def render_conversation_page(
             "past": past_conversations(agent, conversation),
             "merge_suggestions": merge_suggestions(agent, conversation.customer),
             "merges": merges_into(conversation.customer),
+            "suggestions": suggestions_for(conversation),
         }
     )
     return render(request, "desk/conversation.html", context, status=status)
@@ -288,6 +291,13 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     target = hx_target(request)
     if target == "conversation-status":
         return render(request, "desk/_conversation_status.html", conversation_context(agent, conv))
+    if target == "suggestions":
+        # The customer wrote again: suggestions.js asks for the articles that now match.
+        return render(
+            request,
+            "desk/_suggestions.html",
+            {"conversation": conv, "suggestions": suggestions_for(conv)},
+        )
     # The assignee looking at the conversation has read it (a no-op when nothing is unread).
     do_mark_read(conv, actor=agent)
     if target.startswith("message-"):

@@ -1,0 +1,112 @@
+"""Suggestions in a real browser. A visitor types a question in the widget and, before any
+chat starts, sees the articles that may answer it (announced, never taking focus), opens one,
+reads it in the widget and answers "Yes". An agent, by keyboard alone, inserts a suggested
+article's link and answer into a reply. axe-core finds no violations in the widget's
+suggestion panel (run inside its shadow root) nor on the desk conversation with suggestions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .test_story_webchat_to_desk import TIMEOUT, open_chat, sign_in
+
+pytestmark = pytest.mark.e2e
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def violations(page, context: object = None) -> list[str]:
+    """axe-core's violations in `context` (a selector, or a path into a shadow root), or in
+    the whole document."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async (context) => {"
+        " const r = await axe.run(context || document, {resultTypes: ['violations']});"
+        " return {checked: r.passes.length,"
+        " violations: r.violations.map("
+        "v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)}; }",
+        context,
+    )
+    assert found["checked"] > 0, "axe checked nothing: the context matched no element"
+    return list(found["violations"])
+
+
+EPISODES = """
+import json
+from teamline.selfservice.models import SelfServiceEpisode
+print(json.dumps([
+    {"subject": e.subject, "channel": e.channel, "helpful": e.helpful, "customer": e.customer_id}
+    for e in SelfServiceEpisode.objects.order_by("pk")
+]))
+"""
+
+ROAMING_ID = """
+from teamline.knowledge.models import Article
+print(Article.objects.get(language="en", title="Using your phone abroad (roaming)").pk)
+"""
+
+
+def test_a_visitor_sees_suggestions_while_typing_opens_one_and_says_it_helped(
+    browser, live_server_url, server_shell
+):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{live_server_url}/widget/demo/")
+    chat = open_chat(page)
+
+    box = chat.get_by_label("Message")
+    box.press_sequentially("How do I use my phone abroad?", delay=20)
+    suggestions = chat.get_by_role("region", name="These may answer you")
+    suggestions.wait_for()
+    listed = suggestions.get_by_role("list", name="These may answer you").get_by_role("listitem")
+    assert 1 <= listed.count() <= 3
+    roaming = suggestions.get_by_role("button", name="Using your phone abroad (roaming)")
+    roaming.wait_for()
+    # Announced politely; the visitor keeps typing where they were.
+    chat.get_by_role("status").filter(has_text=re.compile(r"articles? may answer you")).wait_for(
+        state="attached"
+    )
+    assert box.evaluate("el => el.getRootNode().activeElement === el")
+    assert (
+        violations(page, {"include": [{"fromShadowDom": ["[data-teamline-widget]", ".suggest"]}]})
+        == []
+    )
+
+    # By keyboard: from the message box back to the suggestion, and open it.
+    roaming.focus()
+    page.keyboard.press("Enter")
+    heading = chat.get_by_role("heading", name="Using your phone abroad (roaming)")
+    heading.wait_for()
+    assert "home prices" in chat.locator(".article-text").inner_text()
+    link = chat.get_by_role("link", name=re.compile("help center"))
+    assert link.get_attribute("target") == "_blank"
+    assert re.search(r"/help/en/[^/]+/$", link.get_attribute("href") or "")
+    question = chat.get_by_role("group", name="Did this answer your question?")
+    question.wait_for()
+    assert (
+        violations(page, {"include": [{"fromShadowDom": ["[data-teamline-widget]", ".suggest"]}]})
+        == []
+    )
+    question.get_by_role("button", name="Yes").click()
+    chat.get_by_text("Thank you! Glad it helped.").wait_for()
+
+    roaming_id = server_shell(ROAMING_ID).splitlines()[-1]
+    episodes = json.loads(server_shell(EPISODES).splitlines()[-1])
+    assert episodes[-1]["subject"] == f"article:{roaming_id}"
+    assert episodes[-1]["channel"] == "webchat"
+    assert episodes[-1]["helpful"] is True
+    assert episodes[-1]["customer"] is not None
+
+    # Escape closes the suggestions only; the chat stays open.
+    chat.get_by_role("button", name="Back to suggestions").click()
+    roaming.wait_for()
+    roaming.focus()
+    page.keyboard.press("Escape")
+    suggestions.wait_for(state="hidden")
+    assert chat.is_visible()
+    context.close()
