@@ -110,3 +110,117 @@ def test_a_visitor_sees_suggestions_while_typing_opens_one_and_says_it_helped(
     suggestions.wait_for(state="hidden")
     assert chat.is_visible()
     context.close()
+
+
+def test_no_takes_the_visitor_straight_into_the_chat_with_their_question(
+    browser, live_server_url, server_shell
+):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{live_server_url}/widget/demo/")
+    chat = open_chat(page)
+    chat.get_by_label("Message").press_sequentially("My SIM card is locked, PUK code?", delay=20)
+    suggestions = chat.get_by_role("region", name="These may answer you")
+    suggestions.get_by_role("button", name="SIM card locked: PIN and PUK code").click()
+    chat.get_by_role("group", name="Did this answer your question?").get_by_role(
+        "button", name="No"
+    ).click()
+
+    log = chat.get_by_role("log", name="Conversation")
+    log.get_by_text("My SIM card is locked, PUK code?").wait_for()
+    chat.get_by_text("Your team will answer you here.").wait_for()
+    suggestions.wait_for(state="hidden")
+    # The chat is under way: typing more asks for no suggestions.
+    chat.get_by_label("Message").press_sequentially("roaming abroad", delay=20)
+    page.wait_for_timeout(1000)
+    assert not suggestions.is_visible()
+    assert json.loads(server_shell(EPISODES).splitlines()[-1])[-1]["helpful"] is False
+    context.close()
+
+
+ASKS_ABOUT_ROAMING = """
+from teamline.accounts.models import User
+from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.models import Inbox
+from teamline.customers.actions import do_create_customer
+from teamline.routing.actions import do_assign_conversation
+from teamline.teams.models import Team
+
+oslo = Team.objects.get(slug="oslo")
+rune = do_create_customer(name="Rune Reise", home_team=oslo, preferred_language="en")
+inbox = Inbox.objects.filter(default_team=oslo).first()
+for n, text in enumerate(["Hi", "I travel to Spain next week. Will my phone work abroad?"]):
+    message, _ = do_receive_customer_message(
+        inbox=inbox, customer=rune, text=text, channel="webchat",
+        external_id=f"e2e-roaming-{n}",
+    )
+conversation = message.conversation
+conversation.refresh_from_db()
+if conversation.assignee_id is None:
+    kari = User.objects.get(username="kari")
+    do_assign_conversation(conversation, kari, actor=None, reason="e2e: Kari's customer")
+print(conversation.pk)
+"""
+
+USES = """
+import json
+from teamline.desk.models import SuggestionUse
+uses = SuggestionUse.objects.order_by("pk")
+print(json.dumps([[u.how, u.article.title, u.agent.username] for u in uses]))
+"""
+
+
+def tab_to(page, name: str, *, limit: int = 25) -> None:
+    """Press Tab until the focused control's accessible name is `name`, as a keyboard user."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "() => { const e = document.activeElement;"
+            " return e ? (e.getAttribute('aria-label') || e.textContent || '').trim() : ''; }"
+        )
+        if focused == name:
+            return
+    raise AssertionError(f"{name!r} was not reached by Tab")
+
+
+def test_an_agent_inserts_a_suggested_link_and_answer_by_keyboard_alone(
+    browser, live_server_url, server_shell
+):
+    conversation_id = server_shell(ASKS_ABOUT_ROAMING).splitlines()[-1]
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    sign_in(page, live_server_url, "kari")
+    page.goto(f"{live_server_url}/desk/conversations/{conversation_id}/")
+    suggestions = page.get_by_role("region", name="Suggested articles")
+    suggestions.get_by_role("link", name="Using your phone abroad (roaming)").wait_for()
+    assert violations(page) == []
+
+    reply = page.get_by_label("Reply")
+    reply.focus()
+    page.keyboard.type("Hi Rune! Read this:")
+    tab_to(page, "Insert link: Using your phone abroad (roaming)")
+    page.keyboard.press("Enter")
+
+    # Back in the reply box, the link after what Kari wrote, and said aloud.
+    assert page.evaluate("() => document.activeElement.id") == "reply-text"
+    value = reply.input_value()
+    assert re.fullmatch(r"Hi Rune! Read this: http://127\.0\.0\.1:\d+/help/en/[^/]+/", value)
+    page.get_by_role("status").filter(
+        has_text="Inserted the link to “Using your phone abroad (roaming)” into the reply."
+    ).wait_for(state="attached")
+
+    tab_to(page, "Insert answer: Using your phone abroad (roaming)")
+    page.keyboard.press(" ")
+    assert page.evaluate("() => document.activeElement.id") == "reply-text"
+    assert "home prices" in reply.input_value()
+    assert "**" not in reply.input_value()
+
+    page.keyboard.press("Shift+Tab")  # nothing else moved: the agent can keep editing
+    page.wait_for_timeout(500)
+    assert json.loads(server_shell(USES).splitlines()[-1]) == [
+        ["link", "Using your phone abroad (roaming)", "kari"],
+        ["answer", "Using your phone abroad (roaming)", "kari"],
+    ]
+    context.close()
