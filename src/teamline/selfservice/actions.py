@@ -2,7 +2,8 @@
 customer's conversation and the team's queue, and ends — as an abandonment when the caller hung
 up waiting, or after its agent. selfservice/ivr.py decides what the caller hears and calls
 these. Every self-service answer, on any channel, is recorded here too (do_record_episode),
-so deflection can be measured."""
+with the customer's "Did this answer your question?" (do_rate_episode), so deflection can be
+measured."""
 
 from __future__ import annotations
 
