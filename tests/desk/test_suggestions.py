@@ -58,6 +58,7 @@ def roaming_question(world):
     return conversation
 
 
+@pytest.mark.integration  # the search differs on PostgreSQL
 def test_the_page_suggests_articles_matching_the_customers_last_messages(
     as_kari, roaming_question, help_center
 ):
@@ -83,6 +84,7 @@ def test_the_page_suggests_articles_matching_the_customers_last_messages(
     )
 
 
+@pytest.mark.integration  # the search differs on PostgreSQL
 def test_a_norwegian_customer_gets_norwegian_articles(as_kari, world, help_center):
     customer = create_customer(team=world.oslo, name="Ola")
     conversation = assigned_to(world.kari, customer, "Hei, virker telefonen i utlandet?")
@@ -122,6 +124,7 @@ def test_live_updates_fetch_only_the_suggestions(as_kari, roaming_question, help
     assert "Respond" not in html
 
 
+@pytest.mark.integration  # the search differs on PostgreSQL
 def test_suggestions_cost_a_handful_of_queries(as_kari, roaming_question, help_center):
     headers = {**HTMX, "HX-Target": "suggestions"}
     with CaptureQueriesContext(connection) as captured:
@@ -131,6 +134,7 @@ def test_suggestions_cost_a_handful_of_queries(as_kari, roaming_question, help_c
     assert len(captured.captured_queries) <= 9, [q["sql"] for q in captured.captured_queries]
 
 
+@pytest.mark.integration  # the search differs on PostgreSQL
 def test_using_a_suggestion_is_recorded(as_kari, world, roaming_question, help_center):
     article = help_center["Using your phone abroad (roaming)"]
 

@@ -81,6 +81,7 @@ def customer_of(token):
     return Customer.objects.get(pk=read_session(token).customer_id)
 
 
+@pytest.mark.integration  # the search differs on PostgreSQL
 def test_a_visitor_typing_about_roaming_sees_the_top_three_articles_in_their_language(
     client, inbox, visitor, help_center
 ):
@@ -99,6 +100,7 @@ def test_a_visitor_typing_about_roaming_sees_the_top_three_articles_in_their_lan
     assert all(r["title"] != "Bruke telefonen i utlandet (roaming)" for r in body["results"])
 
 
+@pytest.mark.integration  # the search differs on PostgreSQL
 def test_the_panel_speaks_the_visitors_language(client, inbox, visitor, help_center):
     body = ask(client, inbox, "suggestions", visitor, q="roaming i utlandet", lang="nb-NO").json()
 
@@ -153,6 +155,7 @@ def test_a_visitor_who_keeps_typing_is_slowed_down_per_session(client, inbox, vi
     assert ask(client, inbox, "suggestions", other, q="roaming").status_code == 200
 
 
+@pytest.mark.integration  # the search differs on PostgreSQL
 def test_opening_a_suggestion_shows_its_text_and_records_an_article_episode(
     client, inbox, visitor, help_center
 ):
@@ -194,6 +197,7 @@ def test_an_unpublished_or_unknown_article_cannot_be_opened(client, inbox, visit
     assert not SelfServiceEpisode.objects.exists()
 
 
+@pytest.mark.integration  # the search differs on PostgreSQL
 def test_yes_is_stored_as_helpful_and_no_as_not_helpful(client, inbox, visitor, help_center):
     article = help_center["SIM card locked: PIN and PUK code"]
     opened = open_article(client, inbox, visitor, article.pk).json()
