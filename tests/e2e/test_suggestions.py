@@ -163,6 +163,16 @@ if conversation.assignee_id is None:
 print(conversation.pk)
 """
 
+ASKS_ABOUT_THE_SIM = """
+from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.models import Conversation
+conversation = Conversation.objects.get(pk={pk})
+do_receive_customer_message(
+    inbox=conversation.inbox, customer=conversation.customer, channel="webchat",
+    text="Also: my SIM card is locked, it asks for a PUK code", external_id="e2e-sim-locked",
+)
+"""
+
 USES = """
 import json
 from teamline.desk.models import SuggestionUse
@@ -195,6 +205,8 @@ def test_an_agent_inserts_a_suggested_link_and_answer_by_keyboard_alone(
     page.goto(f"{live_server_url}/desk/conversations/{conversation_id}/")
     suggestions = page.get_by_role("region", name="Suggested articles")
     suggestions.get_by_role("link", name="Using your phone abroad (roaming)").wait_for()
+    first = suggestions.get_by_role("listitem").first.get_by_role("link")
+    assert first.inner_text() == "Using your phone abroad (roaming)"
     assert violations(page) == []
 
     reply = page.get_by_label("Reply")
@@ -217,10 +229,18 @@ def test_an_agent_inserts_a_suggested_link_and_answer_by_keyboard_alone(
     assert "home prices" in reply.input_value()
     assert "**" not in reply.input_value()
 
-    page.keyboard.press("Shift+Tab")  # nothing else moved: the agent can keep editing
     page.wait_for_timeout(500)
     assert json.loads(server_shell(USES).splitlines()[-1]) == [
         ["link", "Using your phone abroad (roaming)", "kari"],
         ["answer", "Using your phone abroad (roaming)", "kari"],
     ]
+
+    # The customer writes about something else; when the history shows it (here: after Kari's
+    # reply refreshes it), the suggestions follow.
+    server_shell(ASKS_ABOUT_THE_SIM.format(pk=conversation_id))
+    page.get_by_role("button", name="Send reply").press("Enter")
+    page.get_by_role("log").get_by_text("my SIM card is locked").wait_for()
+    first = suggestions.get_by_role("listitem").first.get_by_role("link")
+    first.filter(has_text="SIM card locked: PIN and PUK code").wait_for()
+    assert violations(page) == []
     context.close()
