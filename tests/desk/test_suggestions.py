@@ -186,3 +186,18 @@ def test_a_bad_suggestion_use_gets_a_clear_error(
 
 def test_recording_a_use_is_a_post(as_kari, roaming_question):
     assert as_kari.get(url(roaming_question, "suggestion_used")).status_code == 405
+
+
+def test_an_admin_sees_which_suggestions_agents_used(client, world, roaming_question, help_center):
+    from teamline.core.testing import create_user
+    from teamline.desk.actions import do_record_suggestion_use
+
+    article = help_center["Using your phone abroad (roaming)"]
+    do_record_suggestion_use(roaming_question, article, how="link", actor=world.kari)
+    client.force_login(create_user("boss", role="admin"))
+
+    listing = client.get("/admin/desk/suggestionuse/")
+
+    assert listing.status_code == 200
+    assert "Using your phone abroad (roaming)" in listing.content.decode()
+    assert client.get("/admin/desk/suggestionuse/add/").status_code == 403

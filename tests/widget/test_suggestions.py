@@ -150,6 +150,7 @@ def test_a_visitor_who_keeps_typing_is_slowed_down_per_session(client, inbox, vi
         assert ask(client, inbox, "suggestions", visitor, q="roaming").status_code == 200
     answer = ask(client, inbox, "suggestions", visitor, q="roaming")
     assert answer.status_code == 429
+    assert answer["Retry-After"] == "60"
     # Another visitor is not affected.
     other = do_start_webchat_session(inbox).token
     assert ask(client, inbox, "suggestions", other, q="roaming").status_code == 200

@@ -257,6 +257,8 @@ def _customer_action(request: HttpRequest, inbox_public_id: Any, handler: Any) -
             response = handler(request, inbox, customer)
         except TeamlineError as exc:
             response = _error_from(exc)
+            if exc.status == 429:
+                response["Retry-After"] = "60"  # the limits count per minute
     if origin and allowed:
         _cors(response, origin)
         response["Access-Control-Allow-Methods"] = ACTION_METHODS
