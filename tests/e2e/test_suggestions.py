@@ -77,8 +77,13 @@ def test_a_visitor_sees_suggestions_while_typing_opens_one_and_says_it_helped(
         == []
     )
 
-    # By keyboard: from the message box back to the suggestion, and open it.
-    roaming.focus()
+    # By keyboard: from the message box back (Shift+Tab) to the suggestion, and open it.
+    for _ in range(6):
+        page.keyboard.press("Shift+Tab")
+        if roaming.evaluate("el => el.getRootNode().activeElement === el"):
+            break
+    else:
+        raise AssertionError("the suggestion was not reached by Shift+Tab")
     page.keyboard.press("Enter")
     heading = chat.get_by_role("heading", name="Using your phone abroad (roaming)")
     heading.wait_for()
