@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from django.db import transaction
@@ -21,33 +21,21 @@ GENESIS = "0" * 64
 MAX_DATA_BYTES = 4_000
 
 
-def entry_hash(
-    *,
-    prev_hash: str,
-    seq: int,
-    at: datetime,
-    actor_id: int | None,
-    actor: str,
-    action: str,
-    target_type: str,
-    target_id: str,
-    ip: str | None,
-    data: dict[str, Any],
-) -> str:
-    """SHA-256 over the entry's content and its link, in one canonical JSON form (sorted keys,
-    UTC time with microseconds), so the same entry read back from any database hashes the
-    same."""
+def entry_hash(entry: AuditEntry) -> str:
+    """SHA-256 over the entry's content and its link (`prev_hash`), in one canonical JSON form
+    (sorted keys, UTC time with microseconds), so the same entry read back from any database
+    hashes the same."""
     content = {
-        "prev": prev_hash,
-        "seq": seq,
-        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor_id": actor_id,
-        "actor": actor,
-        "action": action,
-        "target_type": target_type,
-        "target_id": target_id,
-        "ip": ip,
-        "data": data,
+        "prev": entry.prev_hash,
+        "seq": entry.seq,
+        "at": entry.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_id": entry.actor_id,
+        "actor": entry.actor,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "ip": entry.ip,
+        "data": entry.data,
     }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -122,23 +110,9 @@ def do_audit(
     target = str(target_id)[:64]
     with transaction.atomic():
         head = _head()
-        seq = head.seq + 1
-        at = timezone.now()
-        digest = entry_hash(
-            prev_hash=head.hash,
-            seq=seq,
-            at=at,
-            actor_id=actor_id,
-            actor=label,
-            action=action,
-            target_type=target_type,
-            target_id=target,
-            ip=address,
-            data=payload,
-        )
-        entry = AuditEntry.objects.create(
-            seq=seq,
-            at=at,
+        entry = AuditEntry(
+            seq=head.seq + 1,
+            at=timezone.now(),
             actor_id=actor_id,
             actor=label,
             action=action,
@@ -147,9 +121,10 @@ def do_audit(
             ip=address,
             data=payload,
             prev_hash=head.hash,
-            hash=digest,
         )
-        AuditHead.objects.filter(pk=1).update(seq=seq, hash=digest)
+        entry.hash = entry_hash(entry)
+        entry.save(force_insert=True)
+        AuditHead.objects.filter(pk=1).update(seq=entry.seq, hash=entry.hash)
     return entry
 
 

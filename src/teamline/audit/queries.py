@@ -61,19 +61,7 @@ def verify_chain() -> tuple[int, Break | None]:
             return checked, Break(expected_seq, f"missing (the next entry is #{entry.seq})")
         if entry.prev_hash != expected_prev:
             return checked, Break(entry.seq, "does not link to the entry before it")
-        digest = entry_hash(
-            prev_hash=entry.prev_hash,
-            seq=entry.seq,
-            at=entry.at,
-            actor_id=entry.actor_id,
-            actor=entry.actor,
-            action=entry.action,
-            target_type=entry.target_type,
-            target_id=entry.target_id,
-            ip=entry.ip,
-            data=entry.data,
-        )
-        if digest != entry.hash:
+        if entry_hash(entry) != entry.hash:
             return checked, Break(entry.seq, "its content was changed after it was written")
         expected_prev, expected_seq, checked = entry.hash, entry.seq + 1, checked + 1
     head = AuditHead.objects.filter(pk=1).first()
