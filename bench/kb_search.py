@@ -120,7 +120,7 @@ def build(articles: int, rng: random.Random, filler_kind: str) -> dict[int, str]
         SearchEntry,
         SearchTerm,
     )
-    from teamline.knowledge.search import entry_for
+    from teamline.knowledge.search import ARTICLE, entry_for
 
     call_command("migrate", verbosity=0)
     author = create_user(role="admin", username=f"bench{uuid.uuid4().hex[:6]}")
@@ -146,7 +146,7 @@ def build(articles: int, rng: random.Random, filler_kind: str) -> dict[int, str]
     languages = list(ARTICLES)
     now = timezone.now()
     batch = 500
-    counts: Counter[str] = Counter()
+    counts: Counter[tuple[str, str]] = Counter()
     for start in range(0, fillers, batch):
         rows = []
         for i in range(start, min(fillers, start + batch)):
@@ -191,30 +191,37 @@ def build(articles: int, rng: random.Random, filler_kind: str) -> dict[int, str]
             for article, version in zip(created, versions, strict=True):
                 article.published_version = version
             Article.objects.bulk_update(created, ["published_version"])
-            entries = [entry_for(a, v) for a, v in zip(created, versions, strict=True)]
+            entries = [
+                entry_for(ARTICLE, a.pk, a.language, v.title, v.body)
+                for a, v in zip(created, versions, strict=True)
+            ]
             SearchEntry.objects.bulk_create(entries)
             for entry in entries:
                 counts.update(
-                    {
-                        term
-                        for column in (
-                            entry.title_words,
-                            entry.title_grams,
-                            entry.body_words,
-                            entry.body_grams,
-                        )
-                        for term in column.split()
+                    (entry.language, term)
+                    for term in {
+                        "",
+                        *entry.title_words.split(),
+                        *entry.title_grams.split(),
+                        *entry.body_words.split(),
+                        *entry.body_grams.split(),
                     }
                 )
     # The term counts index_article keeps, for the bulk-inserted fillers.
     with transaction.atomic():
-        known = set(SearchTerm.objects.values_list("term", flat=True))
+        known = set(SearchTerm.objects.values_list("language", "term"))
         SearchTerm.objects.bulk_create(
-            [SearchTerm(term=t, documents=n) for t, n in counts.items() if t not in known],
+            [
+                SearchTerm(kind=ARTICLE, language=language, term=term, documents=n)
+                for (language, term), n in counts.items()
+                if (language, term) not in known
+            ],
             batch_size=2000,
         )
-        for term in known & set(counts):
-            SearchTerm.objects.filter(term=term).update(documents=F("documents") + counts[term])
+        for language, term in known & set(counts):
+            SearchTerm.objects.filter(kind=ARTICLE, language=language, term=term).update(
+                documents=F("documents") + counts[language, term]
+            )
     return topic_of
 
 

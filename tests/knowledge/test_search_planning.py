@@ -11,8 +11,8 @@ from teamline.knowledge.search import query_terms
 pytestmark = pytest.mark.django_db
 
 
-def documents(term):
-    row = SearchTerm.objects.filter(term=term).first()
+def documents(term, kind="article", language="en"):
+    row = SearchTerm.objects.filter(kind=kind, language=language, term=term).first()
     return row.documents if row else 0
 
 

@@ -1,56 +1,95 @@
-"""Searching published articles (docs/adr/0006-knowledge-search.md).
+"""Searching the knowledge base's index (docs/adr/0006-knowledge-search.md).
 
-Articles and queries go through the same folding and tokenising (knowledge/text.py); the
-database ranks: SQLite with FTS5's BM25 over the four columns of `knowledge_fts`, PostgreSQL
-with ts_rank over a weighted tsvector served by a GIN index (migrations/0002).
+The index is content-agnostic: a document is a kind ("article", "question"), an id, a
+language, a public flag, a title and a body. Knowledge indexes its published articles
+(`index_article`); a higher app indexes its own texts through `index_document` /
+`remove_document` and reads hits naming kind and id — knowledge never imports it.
 
-A query is planned against the term counts (`SearchTerm`) before it is sent: each word the
-help center knows is searched as a word; its grams are searched too (an inflection or a typo
-still shares most of them with the right article), except grams in many articles, which say
-nothing and only make the OR slow; a word nobody wrote is searched by its grams only; a term in
-most articles is left out. The database then evaluates a short, selective OR.
+Documents and queries go through the same folding and tokenising (knowledge/text.py); the
+database ranks: SQLite with FTS5's BM25 over the columns of `knowledge_fts`, PostgreSQL with
+ts_rank over a stored weighted tsvector served by a GIN index (migrations/0004). Every
+document also carries one `scope` token (kind, language, public) so a search of the articles
+in one language asks the full-text index for exactly those.
 
-Only published versions are indexed (`index_article` runs in the transaction that publishes
-or unpublishes), so a search never shows a draft."""
+A query is planned against the term counts (`SearchTerm`, per kind and language) before it is
+sent: each word the searched documents know is searched as a word; its grams are searched too
+(an inflection or a typo still shares most of them with the right document), except grams in
+many documents, which say nothing and only make the OR slow; a word nobody wrote is searched
+by its grams only; a term in most documents is left out. The database then evaluates a short,
+selective OR.
+
+Only published article versions are indexed (`index_article` runs in the transaction that
+publishes or unpublishes), so a search never shows a draft."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 
-from .models import Article, ArticleVersion, SearchEntry, SearchTerm
+from .models import Article, ArticleVersion, KbLanguage, SearchEntry, SearchTerm
 from .text import fold, terms, units
 
+# The kinds of documents the help center has; any short lowercase name is accepted.
+ARTICLE = "article"
+QUESTION = "question"
+_KIND = re.compile(r"^[a-z]{1,16}$")
 # What a query may be: longer text is cut (a pasted message still finds its articles).
 MAX_QUERY_CHARS = 300
 MAX_QUERY_TERMS = 60
-# A word in more than this share of articles says nothing about any of them.
+# What a document may be: the body is cut (the index of a long text gains nothing past it).
+MAX_INDEXED_TITLE = 1_000
+MAX_INDEXED_BODY = 100_000
+# A word in more than this share of documents says nothing about any of them.
 COMMON_WORD_SHARE = 0.3
-# A gram in more than this share of articles (and more than GRAM_FLOOR) is left out.
+# A gram in more than this share of documents (and more than GRAM_FLOOR) is left out.
 COMMON_GRAM_SHARE = 0.03
 GRAM_FLOOR = 30
 MAX_LIMIT = 50
-# Column weights, title words first (SQLite's bm25 takes one per column in order).
-WEIGHTS = {"title_words": 8.0, "title_grams": 3.0, "body_words": 2.0, "body_grams": 1.0}
-# Keep in step with migrations/0002_search_index.py POSTGRES_UP.
-PG_VECTOR = (
-    "setweight(to_tsvector('simple'::regconfig, title_words), 'A')"
-    " || setweight(to_tsvector('simple'::regconfig, title_grams), 'B')"
-    " || setweight(to_tsvector('simple'::regconfig, body_words), 'C')"
-    " || setweight(to_tsvector('simple'::regconfig, body_grams), 'D')"
-)
+# Column weights, title words first (SQLite's bm25 takes one per column in order; the scope
+# column only filters).
+WEIGHTS = {
+    "title_words": 8.0,
+    "title_grams": 3.0,
+    "body_words": 2.0,
+    "body_grams": 1.0,
+    "scope": 0.0,
+}
 _TERM = re.compile(r"^\w+$")
 SNIPPET_CHARS = 160
 
 
 @dataclass(frozen=True)
 class Hit:
-    article_id: int
+    """One document a search found: which kind, its id (the article's, the question's)."""
+
+    kind: str
+    id: int
     score: float
+
+    @property
+    def article_id(self) -> int:
+        """The id, as callers that search articles only (the default kinds) read it."""
+        return self.id
+
+
+def scope_token(kind: str, language: str, public: bool) -> str:
+    """The one token (letters and digits only, so both full-text engines keep it whole) that
+    says which documents a search may return; no folded text ever produces it (text has no
+    digit-separated kind/language pairs of this shape that planning would keep)."""
+    return f"{kind}0{language.replace('-', '')}0{int(public)}"
+
+
+def _scopes(kinds: Sequence[str], languages: Sequence[str] | None, public_only: bool) -> list[str]:
+    return [
+        scope_token(kind, language, public)
+        for kind in kinds
+        for language in (languages or KbLanguage.values)
+        for public in ((True,) if public_only else (True, False))
+    ]
 
 
 def _entry_terms(entry: SearchEntry | None) -> set[str]:
@@ -60,29 +99,36 @@ def _entry_terms(entry: SearchEntry | None) -> set[str]:
         term
         for column in (entry.title_words, entry.title_grams, entry.body_words, entry.body_grams)
         for term in column.split()
-    }
+    } | {""}  # the empty term counts the documents
 
 
-def count_terms(added: set[str], removed: set[str]) -> None:
-    """Keep SearchTerm in step: `added` terms are now in one more article, `removed` in one
-    less. Race-free under concurrent publishing (conditional updates, rows created first)."""
+def count_terms(kind: str, language: str, added: set[str], removed: set[str]) -> None:
+    """Keep SearchTerm in step: `added` terms are now in one more document of this kind and
+    language, `removed` in one less. Race-free under concurrent publishing (conditional
+    updates, rows created first)."""
+    scope = SearchTerm.objects.filter(kind=kind, language=language)
     if added:
         SearchTerm.objects.bulk_create(
-            [SearchTerm(term=term, documents=0) for term in added], ignore_conflicts=True
+            [SearchTerm(kind=kind, language=language, term=term, documents=0) for term in added],
+            ignore_conflicts=True,
         )
-        SearchTerm.objects.filter(term__in=added).update(documents=F("documents") + 1)
+        scope.filter(term__in=added).update(documents=F("documents") + 1)
     if removed:
-        SearchTerm.objects.filter(term__in=removed, documents__gt=0).update(
-            documents=F("documents") - 1
-        )
+        scope.filter(term__in=removed, documents__gt=0).update(documents=F("documents") - 1)
 
 
-def entry_for(article: Article, version: ArticleVersion) -> SearchEntry:
-    title_words, title_grams = terms(version.title).as_text()
-    body_words, body_grams = terms(version.body).as_text()
+def entry_for(
+    kind: str, object_id: int, language: str, title: str, body: str, *, public: bool = True
+) -> SearchEntry:
+    """The search entry of one document (not saved)."""
+    title_words, title_grams = terms(title[:MAX_INDEXED_TITLE]).as_text()
+    body_words, body_grams = terms(body[:MAX_INDEXED_BODY]).as_text()
     return SearchEntry(
-        article=article,
-        language=article.language,
+        kind=kind,
+        object_id=object_id,
+        language=language,
+        public=public,
+        scope=scope_token(kind, language, public),
         title_words=title_words,
         title_grams=title_grams,
         body_words=body_words,
@@ -90,39 +136,78 @@ def entry_for(article: Article, version: ArticleVersion) -> SearchEntry:
     )
 
 
+def _check_document(kind: str, object_id: int, language: str | None = None) -> None:
+    if not _KIND.match(kind):
+        raise ValueError(f"A search document's kind is 1-16 lowercase letters, not {kind!r}.")
+    if not isinstance(object_id, int) or isinstance(object_id, bool) or object_id < 1:
+        raise ValueError(f"A search document's id is a positive integer, not {object_id!r}.")
+    if language is not None and language not in KbLanguage.values:
+        raise ValueError(f"A search document's language is one of {KbLanguage.values}.")
+
+
+def index_document(
+    kind: str, id: int, language: str, title: str, body: str, *, public: bool = True
+) -> None:
+    """Make search see this text as document (`kind`, `id`), replacing what it saw before.
+    Call it inside the transaction that changes the text, so the index never lags it.
+    `public=False` keeps the document out of searches that ask for public documents only
+    (a hidden question). Locks the document's entry row."""
+    _check_document(kind, id, language)
+    with transaction.atomic():
+        old = SearchEntry.objects.select_for_update().filter(kind=kind, object_id=id).first()
+        new = entry_for(kind, id, language, title, body, public=public)
+        if old is not None:
+            new.pk = old.pk
+        new.save()
+        before, after = _entry_terms(old), _entry_terms(new)
+        if old is not None and old.language != language:
+            count_terms(old.kind, old.language, set(), before)
+            count_terms(kind, language, after, set())
+        else:
+            count_terms(kind, language, after - before, before - after)
+
+
+def remove_document(kind: str, id: int) -> None:
+    """Make search forget document (`kind`, `id`) (nothing happens when it was not indexed)."""
+    _check_document(kind, id)
+    with transaction.atomic():
+        old = SearchEntry.objects.select_for_update().filter(kind=kind, object_id=id).first()
+        if old is not None:
+            old.delete()
+            count_terms(old.kind, old.language, set(), _entry_terms(old))
+
+
 def index_article(article: Article) -> None:
     """Make search see the article's published version (or nothing, when unpublished)."""
-    with transaction.atomic():
-        old = SearchEntry.objects.select_for_update().filter(article=article).first()
-        version: ArticleVersion | None = article.published_version
-        new = entry_for(article, version) if version is not None else None
-        if new is None:
-            if old is not None:
-                old.delete()
-        else:
-            new.save()
-        before, after = _entry_terms(old), _entry_terms(new)
-        count_terms(after - before, before - after)
+    version: ArticleVersion | None = article.published_version
+    if version is None:
+        remove_document(ARTICLE, article.pk)
+    else:
+        index_document(ARTICLE, article.pk, article.language, version.title, version.body)
 
 
-def plan(query: str, languages: list[str] | None = None) -> list[str]:
+def plan(
+    query: str,
+    languages: Sequence[str] | None = None,
+    kinds: Sequence[str] = (ARTICLE,),
+) -> list[str]:
     """The terms a query is searched with, rarest first (module docstring). Shares are taken
-    among the articles of `languages` (all when None)."""
+    among the documents of `kinds` in `languages` (all languages when None)."""
     found = [unit for unit in units(query[:MAX_QUERY_CHARS]) if unit.words]
     candidates = {t for unit in found for t in (*unit.words, *unit.grams) if _TERM.match(t)}
     if not candidates:
         return []
-    documents = dict(
-        SearchTerm.objects.filter(term__in=candidates, documents__gt=0).values_list(
-            "term", "documents"
-        )
-    )
+    rows = SearchTerm.objects.filter(kind__in=kinds, term__in=candidates | {""})
+    if languages:
+        rows = rows.filter(language__in=languages)
+    documents = {
+        term: n
+        for term, n in rows.values("term").annotate(n=Sum("documents")).values_list("term", "n")
+        if n
+    }
+    total = max(1, documents.pop("", 0))
     if not documents:
         return []
-    entries = SearchEntry.objects.all()
-    if languages:
-        entries = entries.filter(language__in=languages)
-    total = max(1, entries.count())
     common_word = max(3, total * COMMON_WORD_SHARE)
     common_gram = max(GRAM_FLOOR, total * COMMON_GRAM_SHARE)
     chosen: dict[str, int] = {}
@@ -142,57 +227,72 @@ def plan(query: str, languages: list[str] | None = None) -> list[str]:
     return sorted(chosen, key=lambda term: chosen[term])[:MAX_QUERY_TERMS]
 
 
-def query_terms(query: str, languages: list[str] | None = None) -> list[str]:
+def query_terms(
+    query: str, languages: Sequence[str] | None = None, kinds: Sequence[str] = (ARTICLE,)
+) -> list[str]:
     """The terms a query is searched with, rarest first."""
-    return plan(query, languages)
+    return plan(query, languages, kinds)
 
 
-def search(query: str, *, languages: list[str] | None = None, limit: int = 10) -> list[Hit]:
-    """Published articles matching `query`, best first (in `languages` when given)."""
-    planned = plan(query, languages)
+def search(
+    query: str,
+    *,
+    languages: Sequence[str] | None = None,
+    kinds: Iterable[str] = (ARTICLE,),
+    public_only: bool = True,
+    limit: int = 10,
+) -> list[Hit]:
+    """Documents of `kinds` (articles by default) matching `query`, best first, in
+    `languages` when given; only public ones unless `public_only` is False."""
+    wanted_kinds = sorted(set(kinds))
+    for kind in wanted_kinds:
+        if not _KIND.match(kind):
+            raise ValueError(f"A search document's kind is 1-16 lowercase letters, not {kind!r}.")
+    if languages is not None:
+        languages = [lang for lang in languages if lang in KbLanguage.values]
+        if not languages:
+            return []
+    if not wanted_kinds:
+        return []
+    planned = plan(query, languages, wanted_kinds)
     if not planned:
         return []
     limit = max(1, min(limit, MAX_LIMIT))
+    scopes = _scopes(wanted_kinds, languages, public_only)
     if connection.vendor == "postgresql":
-        return _search_postgresql(planned, languages, limit)
-    return _search_sqlite(planned, languages, limit)
+        return _search_postgresql(planned, scopes, limit)
+    return _search_sqlite(planned, scopes, limit)
 
 
-def _search_sqlite(wanted: list[str], languages: list[str] | None, limit: int) -> list[Hit]:
-    match = " OR ".join(f'"{term}"' for term in wanted)
+def _search_sqlite(wanted: list[str], scopes: list[str], limit: int) -> list[Hit]:
+    match = "scope : ({}) AND ({})".format(
+        " OR ".join(f'"{scope}"' for scope in scopes),
+        " OR ".join(f'"{term}"' for term in wanted),
+    )
     weights = ", ".join(str(w) for w in WEIGHTS.values())
     sql = (
-        f"SELECT f.rowid, bm25(knowledge_fts, {weights}) AS rank FROM knowledge_fts f"  # noqa: S608 - constants
-        " JOIN knowledge_searchentry e ON e.article_id = f.rowid"
-        " WHERE knowledge_fts MATCH %s"
+        f"SELECT e.kind, e.object_id, bm25(knowledge_fts, {weights}) AS rank"  # noqa: S608 - constants
+        " FROM knowledge_fts f JOIN knowledge_searchentry e ON e.id = f.rowid"
+        " WHERE knowledge_fts MATCH %s ORDER BY rank LIMIT %s"
     )
-    params: list[Any] = [match]
-    if languages:
-        sql += f" AND e.language IN ({', '.join(['%s'] * len(languages))})"
-        params.extend(languages)
-    sql += " ORDER BY rank LIMIT %s"
-    params.append(limit)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [Hit(int(pk), -float(rank)) for pk, rank in cursor.fetchall()]
+        cursor.execute(sql, [match, limit])
+        return [Hit(kind, int(pk), -float(rank)) for kind, pk, rank in cursor.fetchall()]
 
 
-def _search_postgresql(wanted: list[str], languages: list[str] | None, limit: int) -> list[Hit]:
-    tsquery = " | ".join(f"'{term}'" for term in wanted)
+def _search_postgresql(wanted: list[str], scopes: list[str], limit: int) -> list[Hit]:
+    terms_query = " | ".join(f"'{term}'" for term in wanted)
+    scope_query = " | ".join(f"'{scope}'" for scope in scopes)
     sql = (
-        f"SELECT article_id, ts_rank('{{0.1, 0.25, 0.4, 1.0}}', {PG_VECTOR}, q, 1) AS rank"  # noqa: S608 - constants
-        " FROM knowledge_searchentry, to_tsquery('simple'::regconfig, %s) q"
-        f" WHERE ({PG_VECTOR}) @@ q"
+        "SELECT kind, object_id, ts_rank('{0.1, 0.25, 0.4, 1.0}', vector, q, 1) AS rank"
+        " FROM knowledge_searchentry, to_tsquery('simple'::regconfig, %s) q,"
+        " to_tsquery('simple'::regconfig, %s) s"
+        " WHERE vector @@ (q && s)"
+        " ORDER BY rank DESC, id LIMIT %s"
     )
-    params: list[Any] = [tsquery]
-    if languages:
-        sql += " AND language = ANY(%s)"
-        params.append(list(languages))
-    sql += " ORDER BY rank DESC, article_id LIMIT %s"
-    params.append(limit)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [Hit(int(pk), float(rank)) for pk, rank in cursor.fetchall()]
+        cursor.execute(sql, [terms_query, scope_query, limit])
+        return [Hit(kind, int(pk), float(rank)) for kind, pk, rank in cursor.fetchall()]
 
 
 def snippet(text: str, query: str) -> str:
