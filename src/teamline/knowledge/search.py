@@ -58,6 +58,10 @@ WEIGHTS = {
     "body_grams": 1.0,
     "scope": 0.0,
 }
+# About how many documents the database ranks at most (`selective`); when even the rarest
+# term is in more, documents holding two of the PAIRED_TERMS rarest are ranked.
+CANDIDATE_DOCUMENTS = 600
+PAIRED_TERMS = 4
 _TERM = re.compile(r"^\w+$")
 SNIPPET_CHARS = 160
 
@@ -186,17 +190,22 @@ def index_article(article: Article) -> None:
         index_document(ARTICLE, article.pk, article.language, version.title, version.body)
 
 
-def plan(
-    query: str,
-    languages: Sequence[str] | None = None,
-    kinds: Sequence[str] = (ARTICLE,),
-) -> list[str]:
-    """The terms a query is searched with, rarest first (module docstring). Shares are taken
-    among the documents of `kinds` in `languages` (all languages when None)."""
+@dataclass(frozen=True)
+class Plan:
+    """A query planned against the term counts: the terms it is searched with (rarest first),
+    how many of the searched documents hold each, and how many documents are searched."""
+
+    terms: list[str]
+    documents: dict[str, int]
+    total: int
+    known: dict[str, int]  # every query term some searched document holds, common ones too
+
+
+def _plan(query: str, languages: Sequence[str] | None, kinds: Sequence[str]) -> Plan | None:
     found = [unit for unit in units(query[:MAX_QUERY_CHARS]) if unit.words]
     candidates = {t for unit in found for t in (*unit.words, *unit.grams) if _TERM.match(t)}
     if not candidates:
-        return []
+        return None
     rows = SearchTerm.objects.filter(kind__in=kinds, term__in=candidates | {""})
     if languages:
         rows = rows.filter(language__in=languages)
@@ -207,7 +216,7 @@ def plan(
     }
     total = max(1, documents.pop("", 0))
     if not documents:
-        return []
+        return None
     common_word = max(3, total * COMMON_WORD_SHARE)
     common_gram = max(GRAM_FLOOR, total * COMMON_GRAM_SHARE)
     chosen: dict[str, int] = {}
@@ -224,7 +233,19 @@ def plan(
                 chosen[gram] = documents[gram]
     if not chosen:  # every term is common: the rarest few still rank something
         chosen = dict(sorted(documents.items(), key=lambda kv: kv[1])[:3])
-    return sorted(chosen, key=lambda term: chosen[term])[:MAX_QUERY_TERMS]
+    ordered = sorted(chosen, key=lambda term: (chosen[term], term))[:MAX_QUERY_TERMS]
+    return Plan(ordered, {term: chosen[term] for term in ordered}, total, documents)
+
+
+def plan(
+    query: str,
+    languages: Sequence[str] | None = None,
+    kinds: Sequence[str] = (ARTICLE,),
+) -> list[str]:
+    """The terms a query is searched with, rarest first (module docstring). Shares are taken
+    among the documents of `kinds` in `languages` (all languages when None)."""
+    planned = _plan(query, languages, kinds)
+    return planned.terms if planned else []
 
 
 def query_terms(
@@ -232,6 +253,27 @@ def query_terms(
 ) -> list[str]:
     """The terms a query is searched with, rarest first."""
     return plan(query, languages, kinds)
+
+
+def selective(planned: Plan) -> list[list[str]]:
+    """Which documents the database ranks at all, as an OR of ANDs of terms: those holding
+    one of the rarest terms, up to about CANDIDATE_DOCUMENTS documents. When even the rarest
+    term is in more documents than that (a query of common words over many posts), those
+    holding two of the rarest few. A document with none of the rare terms cannot outrank one
+    that has them, so this bounds the work without changing the top results; it is what
+    keeps the ranking cost flat from 1,000 documents to 100,000."""
+    terms_, documents = planned.terms, planned.documents
+    if documents[terms_[0]] > CANDIDATE_DOCUMENTS and len(terms_) > 1:
+        rare = terms_[:PAIRED_TERMS]
+        return [[a, b] for i, a in enumerate(rare) for b in rare[i + 1 :]]
+    chosen: list[list[str]] = []
+    budget = 0
+    for term in terms_:
+        if chosen and budget + documents[term] > CANDIDATE_DOCUMENTS:
+            break
+        chosen.append([term])
+        budget += documents[term]
+    return chosen
 
 
 def search(
@@ -243,7 +285,10 @@ def search(
     limit: int = 10,
 ) -> list[Hit]:
     """Documents of `kinds` (articles by default) matching `query`, best first, in
-    `languages` when given; only public ones unless `public_only` is False."""
+    `languages` when given; only public ones unless `public_only` is False.
+
+    The database's full-text index finds the documents holding the query's rare terms
+    (`selective`); only those are ranked, by all the query's terms the documents know."""
     wanted_kinds = sorted(set(kinds))
     for kind in wanted_kinds:
         if not _KIND.match(kind):
@@ -254,20 +299,31 @@ def search(
             return []
     if not wanted_kinds:
         return []
-    planned = plan(query, languages, wanted_kinds)
-    if not planned:
+    planned = _plan(query, languages, wanted_kinds)
+    if planned is None:
         return []
     limit = max(1, min(limit, MAX_LIMIT))
     scopes = _scopes(wanted_kinds, languages, public_only)
-    if connection.vendor == "postgresql":
-        return _search_postgresql(planned, scopes, limit)
-    return _search_sqlite(planned, scopes, limit)
+    find = _search_postgresql if connection.vendor == "postgresql" else _search_sqlite
+    # Ranked by every term the documents know, common words too: each adds little, but
+    # together they tell which document covers the question.
+    ranked = planned.terms + [t for t in planned.known if t not in planned.documents]
+    groups = selective(planned)
+    hits = find(groups, ranked, scopes, limit)
+    if len(hits) < limit and any(len(group) > 1 for group in groups):
+        hits = find([[term] for term in planned.terms], ranked, scopes, limit)
+    return hits
 
 
-def _search_sqlite(wanted: list[str], scopes: list[str], limit: int) -> list[Hit]:
-    match = "scope : ({}) AND ({})".format(
+def _search_sqlite(
+    groups: list[list[str]], ranked: list[str], scopes: list[str], limit: int
+) -> list[Hit]:
+    # scope AND filter AND (every ranked term): the last part matches whatever the filter
+    # matched (its terms are among them) and is there so that bm25 counts all of them.
+    match = "scope : ({}) AND ({}) AND ({})".format(
         " OR ".join(f'"{scope}"' for scope in scopes),
-        " OR ".join(f'"{term}"' for term in wanted),
+        " OR ".join("(" + " AND ".join(f'"{t}"' for t in group) + ")" for group in groups),
+        " OR ".join(f'"{term}"' for term in ranked),
     )
     weights = ", ".join(str(w) for w in WEIGHTS.values())
     sql = (
@@ -280,18 +336,24 @@ def _search_sqlite(wanted: list[str], scopes: list[str], limit: int) -> list[Hit
         return [Hit(kind, int(pk), -float(rank)) for kind, pk, rank in cursor.fetchall()]
 
 
-def _search_postgresql(wanted: list[str], scopes: list[str], limit: int) -> list[Hit]:
-    terms_query = " | ".join(f"'{term}'" for term in wanted)
-    scope_query = " | ".join(f"'{scope}'" for scope in scopes)
+def _search_postgresql(
+    groups: list[list[str]], ranked: list[str], scopes: list[str], limit: int
+) -> list[Hit]:
+    # The GIN index finds the scope's documents holding the filter's terms; ts_rank reads
+    # the stored vector of those only (reading it is most of the cost: it is stored out of
+    # line), by every ranked term.
+    filter_query = "({}) & ({})".format(
+        " | ".join(f"'{scope}'" for scope in scopes),
+        " | ".join("(" + " & ".join(f"'{t}'" for t in group) + ")" for group in groups),
+    )
     sql = (
         "SELECT kind, object_id, ts_rank('{0.1, 0.25, 0.4, 1.0}', vector, q, 1) AS rank"
-        " FROM knowledge_searchentry, to_tsquery('simple'::regconfig, %s) q,"
-        " to_tsquery('simple'::regconfig, %s) s"
-        " WHERE vector @@ (q && s)"
+        " FROM knowledge_searchentry, to_tsquery('simple'::regconfig, %s) q"
+        " WHERE vector @@ to_tsquery('simple'::regconfig, %s)"
         " ORDER BY rank DESC, id LIMIT %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [terms_query, scope_query, limit])
+        cursor.execute(sql, [" | ".join(f"'{t}'" for t in ranked), filter_query, limit])
         return [Hit(kind, int(pk), float(rank)) for kind, pk, rank in cursor.fetchall()]
 
 
