@@ -75,8 +75,9 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def configure(db: str, db_url: str, workdir: Path) -> str:
-    """Environment for a fresh database (this process and the server share it)."""
+def configure(db: str, db_url: str, workdir: Path, reuse: str = "") -> str:
+    """Environment for a fresh database (this process and the server share it), or for the
+    one a run kept (`reuse`: a PostgreSQL database name or a SQLite file)."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "teamline.settings.defaults"
     os.environ["TEAMLINE_VAR_DIR"] = str(workdir)
     os.environ["TEAMLINE_SECRET_KEY"] = "bench-" + uuid.uuid4().hex * 2
@@ -84,7 +85,11 @@ def configure(db: str, db_url: str, workdir: Path) -> str:
     os.environ["TEAMLINE_ALLOWED_HOSTS"] = "testserver,127.0.0.1"
     os.environ.pop("TEAMLINE_REDIS_URL", None)
     name = ""
-    if db == "postgresql":
+    if reuse and db == "sqlite":
+        os.environ["TEAMLINE_DATABASE_URL"] = f"sqlite:///{Path(reuse).resolve()}"
+    elif reuse:
+        os.environ["TEAMLINE_DATABASE_URL"] = f"{db_url.rsplit('/', 1)[0]}/{reuse}"
+    elif db == "postgresql":
         import psycopg
 
         name = f"teamline_kbsearch_{os.getpid()}"
@@ -277,6 +282,17 @@ def build(articles: int, posts: int, rng: random.Random, filler_kind: str) -> di
     return topic_of
 
 
+def answers() -> dict[int, str]:
+    """The quality set's articles in a database built before (--reuse): id → topic."""
+    from tests.knowledge.search_set import ARTICLES
+
+    from teamline.knowledge.models import Article
+
+    topic = {title: t for topics in ARTICLES.values() for t, (title, _body) in topics.items()}
+    articles = Article.objects.exclude(slug__startswith="filler-").values_list("pk", "title")
+    return {pk: topic[title] for pk, title in articles if title in topic}
+
+
 # --- The server (--transport http) ---------------------------------------------------------
 
 
@@ -370,6 +386,14 @@ def measure(
             if round_ == 0:
                 found = [i for i, pk in enumerate(ids, 1) if topic_of.get(pk) == topic]
                 ranks.setdefault(language, []).append(found[0] if found else None)
+    # The same requests with a query no document holds: the HTTP stack, the token check and
+    # the term lookup, without the full-text search (what the search itself adds is the rest).
+    floor = []
+    for _ in range(rounds):
+        for _query, language, _topic in QUERIES:
+            started = time.perf_counter()
+            get({"q": "qxzqxzqxz", "lang": language})
+            floor.append((time.perf_counter() - started) * 1000)
     quality = {
         language: {
             "queries": len(found),
@@ -378,7 +402,12 @@ def measure(
         }
         for language, found in sorted(ranks.items())
     }
-    return {**_stats(timings), "slowest": sorted(slowest)[-5:], "quality": quality}
+    return {
+        **_stats(timings),
+        "slowest": sorted(slowest)[-5:],
+        "floor": _stats(floor),
+        "quality": quality,
+    }
 
 
 def measure_posts(rounds: int) -> dict[str, float]:
@@ -457,13 +486,17 @@ def main() -> int:
         "only the answers' words (adversarial: every filler shares every query word)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--reuse", default="", help="measure a kept database (name or file)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="teamline-kbsearch-") as workdir:
-        name = configure(args.db, args.db_url, Path(workdir))
+        name = configure(args.db, args.db_url, Path(workdir), args.reuse)
         try:
             started = time.perf_counter()
-            topic_of = build(args.articles, args.posts, random.Random(args.seed), args.fillers)
+            if args.reuse:
+                topic_of = answers()
+            else:
+                topic_of = build(args.articles, args.posts, random.Random(args.seed), args.fillers)
             built = time.perf_counter() - started
             log(f"built in {built:.0f} s; searching through {args.transport}")
             with (
@@ -482,7 +515,9 @@ def main() -> int:
                 "posts_search": measure_posts(args.rounds) if args.posts else None,
             }
         finally:
-            if args.keep and not name:
+            if args.reuse:
+                pass
+            elif args.keep and not name:
                 kept = Path(tempfile.gettempdir()) / f"teamline_kbsearch_{os.getpid()}.sqlite3"
                 from django.db import connections
 
@@ -502,6 +537,8 @@ def main() -> int:
         f"API: {result['requests']} searches, p50 {result['p50_ms']} ms · p95 "
         f"{result['p95_ms']} ms · p99 {result['p99_ms']} ms · max {result['max_ms']} ms"
     )
+    floor = result["floor"]
+    print(f"floor (a query nothing holds): p50 {floor['p50_ms']} ms · p95 {floor['p95_ms']} ms")
     print(f"slowest: {result['slowest']}")
     if result["posts_search"]:
         posts = result["posts_search"]

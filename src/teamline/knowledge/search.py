@@ -199,6 +199,7 @@ class Plan:
     documents: dict[str, int]
     total: int
     known: dict[str, int]  # every query term some searched document holds, common ones too
+    parts: list[list[str]]  # the planned terms of each of the query's words, rarest first
 
 
 def _plan(query: str, languages: Sequence[str] | None, kinds: Sequence[str]) -> Plan | None:
@@ -225,6 +226,8 @@ def _plan(query: str, languages: Sequence[str] | None, kinds: Sequence[str]) -> 
         for word in known:
             if documents[word] <= common_word:
                 chosen[word] = documents[word]
+        if known and all(documents[w] > common_word for w in known):
+            continue  # a common word's grams are as common, or rare only by accident
         # A word somebody wrote brings its rarer grams (inflected forms of it); a word nobody
         # wrote (a typo, an unseen inflection) is searched by every gram that still tells.
         cap = common_gram if len(known) == len(unit.words) else common_word
@@ -234,7 +237,12 @@ def _plan(query: str, languages: Sequence[str] | None, kinds: Sequence[str]) -> 
     if not chosen:  # every term is common: the rarest few still rank something
         chosen = dict(sorted(documents.items(), key=lambda kv: kv[1])[:3])
     ordered = sorted(chosen, key=lambda term: (chosen[term], term))[:MAX_QUERY_TERMS]
-    return Plan(ordered, {term: chosen[term] for term in ordered}, total, documents)
+    parts = [
+        sorted({t for t in (*unit.words, *unit.grams) if t in ordered}, key=ordered.index)
+        for unit in found
+    ]
+    parts = sorted((part for part in parts if part), key=lambda part: chosen[part[0]])
+    return Plan(ordered, {term: chosen[term] for term in ordered}, total, documents, parts)
 
 
 def plan(
@@ -256,24 +264,32 @@ def query_terms(
 
 
 def selective(planned: Plan) -> list[list[str]]:
-    """Which documents the database ranks at all, as an OR of ANDs of terms: those holding
-    one of the rarest terms, up to about CANDIDATE_DOCUMENTS documents. When even the rarest
-    term is in more documents than that (a query of common words over many posts), those
-    holding two of the rarest few. A document with none of the rare terms cannot outrank one
-    that has them, so this bounds the work without changing the top results; it is what
-    keeps the ranking cost flat from 1,000 documents to 100,000."""
+    """Which documents the database ranks at all, as an OR of ANDs of terms. Normally those
+    holding the rarest term of one of the query's words, taking the words from the rarest
+    until about CANDIDATE_DOCUMENTS documents (at least two words), then any other term that
+    still fits: every part of the question can bring its documents, and a document holding
+    none of these terms cannot outrank one that does. When even the rarest term is in more
+    documents than that (a query of common words over many posts), those holding two of
+    the PAIRED_TERMS rarest. This bounds the ranking work, and keeps it flat from 1,000
+    documents to 100,000."""
     terms_, documents = planned.terms, planned.documents
     if documents[terms_[0]] > CANDIDATE_DOCUMENTS and len(terms_) > 1:
         rare = terms_[:PAIRED_TERMS]
         return [[a, b] for i, a in enumerate(rare) for b in rare[i + 1 :]]
-    chosen: list[list[str]] = []
+    chosen: list[str] = []
     budget = 0
-    for term in terms_:
-        if chosen and budget + documents[term] > CANDIDATE_DOCUMENTS:
+    for part in planned.parts:
+        if part[0] in chosen:
+            continue
+        if len(chosen) >= 2 and budget + documents[part[0]] > CANDIDATE_DOCUMENTS:
             break
-        chosen.append([term])
-        budget += documents[term]
-    return chosen
+        chosen.append(part[0])
+        budget += documents[part[0]]
+    for term in terms_:
+        if term not in chosen and budget + documents[term] <= CANDIDATE_DOCUMENTS:
+            chosen.append(term)
+            budget += documents[term]
+    return [[term] for term in chosen]
 
 
 def search(
@@ -347,7 +363,9 @@ def _search_postgresql(
         " | ".join("(" + " & ".join(f"'{t}'" for t in group) + ")" for group in groups),
     )
     sql = (
-        "SELECT kind, object_id, ts_rank('{0.1, 0.25, 0.4, 1.0}', vector, q, 1) AS rank"
+        # Normalisation 2: the rank divided by the document's length, so a short article
+        # that is about the question beats a long text that mentions its words in passing.
+        "SELECT kind, object_id, ts_rank('{0.1, 0.25, 0.4, 1.0}', vector, q, 2) AS rank"
         " FROM knowledge_searchentry, to_tsquery('simple'::regconfig, %s) q"
         " WHERE vector @@ to_tsquery('simple'::regconfig, %s)"
         " ORDER BY rank DESC, id LIMIT %s"
