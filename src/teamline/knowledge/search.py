@@ -266,22 +266,24 @@ def query_terms(
 def selective(planned: Plan) -> list[list[str]]:
     """Which documents the database ranks at all, as an OR of ANDs of terms. Normally those
     holding the rarest term of one of the query's words, taking the words from the rarest
-    until about CANDIDATE_DOCUMENTS documents (at least two words), then any other term that
-    still fits: every part of the question can bring its documents, and a document holding
-    none of these terms cannot outrank one that does. When even the rarest term is in more
-    documents than that (a query of common words over many posts), those holding two of
-    the PAIRED_TERMS rarest. This bounds the ranking work, and keeps it flat from 1,000
-    documents to 100,000."""
+    until about CANDIDATE_DOCUMENTS documents (twice that for a second word), then any other
+    term that still fits: every part of the question can bring its documents, and a
+    document holding none of these terms cannot outrank one that does. When even the rarest
+    term is in more documents than that (common words over many posts), those holding the
+    rarest terms of two of the PAIRED_TERMS rarest words. This bounds the ranking work and
+    keeps it flat from 1,000 documents to 100,000."""
     terms_, documents = planned.terms, planned.documents
-    if documents[terms_[0]] > CANDIDATE_DOCUMENTS and len(terms_) > 1:
-        rare = terms_[:PAIRED_TERMS]
-        return [[a, b] for i, a in enumerate(rare) for b in rare[i + 1 :]]
+    if documents[terms_[0]] > CANDIDATE_DOCUMENTS:
+        rare = list(dict.fromkeys(part[0] for part in planned.parts))[:PAIRED_TERMS]
+        if len(rare) > 1:  # two different words of the question, not a word and its gram
+            return [[a, b] for i, a in enumerate(rare) for b in rare[i + 1 :]]
     chosen: list[str] = []
     budget = 0
     for part in planned.parts:
         if part[0] in chosen:
             continue
-        if len(chosen) >= 2 and budget + documents[part[0]] > CANDIDATE_DOCUMENTS:
+        allowed = CANDIDATE_DOCUMENTS * (2 if len(chosen) < 2 else 1)
+        if chosen and budget + documents[part[0]] > allowed:
             break
         chosen.append(part[0])
         budget += documents[part[0]]
