@@ -494,6 +494,9 @@ def main() -> int:
         try:
             started = time.perf_counter()
             if args.reuse:
+                from django.core.management import call_command
+
+                call_command("migrate", verbosity=0)  # the code may have moved on since
                 topic_of = answers()
             else:
                 topic_of = build(args.articles, args.posts, random.Random(args.seed), args.fillers)
