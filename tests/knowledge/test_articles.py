@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 def titles(query, **kwargs):
     from teamline.knowledge.models import Article
 
-    ids = [hit.article_id for hit in search(query, **kwargs)]
+    ids = [hit.id for hit in search(query, **kwargs)]
     return [Article.objects.get(pk=pk).published_version.title for pk in ids]
 
 

@@ -38,7 +38,7 @@ def measure() -> dict[str, dict[str, float]]:
     ranks: dict[str, list[int | None]] = defaultdict(list)
     for query, language, topic in QUERIES:
         hits = search(query, languages=[language], limit=10)
-        found = [i for i, hit in enumerate(hits, 1) if topic_of[hit.article_id] == topic]
+        found = [i for i, hit in enumerate(hits, 1) if topic_of[hit.id] == topic]
         ranks[language].append(found[0] if found else None)
     return {
         language: {

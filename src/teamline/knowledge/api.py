@@ -28,7 +28,7 @@ from .actions import (
 )
 from .models import Article, ArticleStatus, Category, EditSuggestion, SuggestionState
 from .queries import access_article, access_suggestion
-from .search import MAX_LIMIT, MAX_QUERY_CHARS, search, snippet
+from .search import ARTICLE, MAX_LIMIT, MAX_QUERY_CHARS, search, snippet
 
 router = Router(tags=["knowledge base"])
 
@@ -270,13 +270,11 @@ class SearchQuery(Schema):
 def search_results(query: str, lang: str | None, limit: int) -> list[dict[str, Any]]:
     """Published articles for `query`, best first, as the API and the help center show them."""
     languages = [language_code(lang)] if lang else None
-    hits = search(query, languages=languages, limit=limit)
-    articles = Article.objects.select_related("published_version").in_bulk(
-        [hit.article_id for hit in hits]
-    )
+    hits = search(query, languages=languages, kinds=[ARTICLE], limit=limit)
+    articles = Article.objects.select_related("published_version").in_bulk([hit.id for hit in hits])
     results = []
     for hit in hits:
-        article = articles.get(hit.article_id)
+        article = articles.get(hit.id)
         if article is None or article.published_version is None:
             continue
         version = article.published_version

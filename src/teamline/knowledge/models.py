@@ -1,5 +1,6 @@
 """The knowledge base: articles in six languages, every save a version, translations linked to
-their source, and the search index kept beside them (knowledge/search.py).
+their source, and the search index kept beside them (knowledge/search.py), which also holds the
+documents of higher apps (community questions) by kind and id.
 
 An article's public text is its *published version* (`published_version`): editing a published
 article makes a new version at once (the history), but the help center keeps showing the
@@ -124,35 +125,55 @@ class ArticleVersion(models.Model):
 
 
 class SearchEntry(models.Model):
-    """What search matches for one published article: the folded words and grams of its
-    published title and body (knowledge/text.py). The database's own full-text index is built
-    over these columns (SQLite FTS5 via triggers, PostgreSQL GIN over a weighted tsvector: see
-    migrations/0002); this table is the one both read."""
+    """What search matches for one document: a published article, a community question — any
+    `kind` of text a higher app indexes through knowledge.search.index_document. It holds the
+    folded words and grams of the document's title and body (knowledge/text.py) and its
+    `scope` token (kind, language, public) that confines a search to the documents asked for.
+    The database's own full-text index is built over these columns (SQLite FTS5 via triggers,
+    PostgreSQL GIN over a stored weighted tsvector: see migrations/0004); this table is the one
+    both read. Knowledge knows no higher app's models: a hit names its kind and id."""
 
-    article = models.OneToOneField(
-        Article, on_delete=models.CASCADE, primary_key=True, related_name="search_entry"
-    )
+    kind = models.CharField(max_length=16)
+    object_id = models.BigIntegerField()
     language = models.CharField(max_length=8)
+    public = models.BooleanField(default=True)
+    scope = models.CharField(max_length=40)
     title_words = models.TextField()
     title_grams = models.TextField()
     body_words = models.TextField()
     body_grams = models.TextField()
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id"], name="search_entry_per_document")
+        ]
+
     def __str__(self) -> str:
-        return f"search entry of article {self.article_id}"
+        return f"search entry of {self.kind} {self.object_id}"
 
 
 class SearchTerm(models.Model):
-    """How many indexed articles hold each term (a word, a gram). Search plans a query with it:
-    a word nobody wrote is a typo or an inflection (its grams are searched instead), a term in
-    most articles says nothing (it is left out), so the OR the database evaluates stays short
-    and selective. Kept in step by knowledge.search.index_article."""
+    """How many indexed documents of a kind and language hold each term (a word, a gram); the
+    empty term counts the documents themselves. Search plans a query with it: a word nobody
+    wrote is a typo or an inflection (its grams are searched instead), a term in most documents
+    says nothing (it is left out), so the OR the database evaluates stays short and selective.
+    Counted per kind and language so that 100,000 community posts do not decide which words
+    tell among articles. Kept in step by knowledge.search.index_document."""
 
-    term = models.CharField(max_length=64, primary_key=True)
+    kind = models.CharField(max_length=16)
+    language = models.CharField(max_length=8)
+    term = models.CharField(max_length=64)
     documents = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "language", "term"], name="search_term_per_kind_language"
+            )
+        ]
+
     def __str__(self) -> str:
-        return f"{self.term} ({self.documents})"
+        return f"{self.term} ({self.kind}, {self.language}: {self.documents})"
 
 
 class SuggestionState(models.TextChoices):

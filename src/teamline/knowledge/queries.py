@@ -147,7 +147,7 @@ def filtered_articles(actor: User, wanted: ArticleFilter) -> tuple[list[Article]
         total = articles.count()
         return list(articles.order_by("-updated_at", "-pk")[:LIST_LIMIT]), total
     languages = [wanted.language] if wanted.language else None
-    ranked = [hit.article_id for hit in search(wanted.query, languages=languages, limit=50)]
+    ranked = [hit.id for hit in search(wanted.query, languages=languages, limit=50)]
     found = articles.in_bulk(ranked)
     titled = articles.filter(title__icontains=wanted.query).exclude(pk__in=ranked)
     result = [found[pk] for pk in ranked if pk in found]
