@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from teamline.conversations.models import Inbox
 
@@ -23,9 +24,28 @@ PROVIDER_FOR_KIND = {
 }
 
 
+REDACTION_CHOICES = [
+    ("card", _("Card numbers and the security code after them")),
+    ("iban", _("IBANs")),
+    ("national_id", _("National identity numbers")),
+    ("otp", _("One-time codes")),
+]
+
+
 class InboxForm(forms.ModelForm):
     """Credentials are write-only: the form shows which keys are stored, never their values.
     Leave the field empty to keep what is stored; `{}` clears it."""
+
+    redaction = forms.MultipleChoiceField(
+        label=_("Mask before storing"),
+        choices=REDACTION_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Masked in customer messages, agent replies and raw provider deliveries before "
+            "anything is stored; none ticked: stored as typed. See docs/security.md."
+        ),
+    )
 
     new_credentials = forms.CharField(
         label="Provider credentials (JSON)",
@@ -44,6 +64,7 @@ class InboxForm(forms.ModelForm):
             "greeting",
             "allowed_origins",
             "is_active",
+            "redaction",
             "config",
             "secret",
         ]
@@ -102,6 +123,7 @@ class InboxAdmin(admin.ModelAdmin):
         "greeting",
         "allowed_origins",
         "is_active",
+        "redaction",
         "config",
         "new_credentials",
         "stored_credentials",

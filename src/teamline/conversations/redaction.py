@@ -23,6 +23,11 @@ def kinds_for(inbox: Inbox | None) -> frozenset[str]:
     return ALL_KINDS if inbox is None else inbox.redaction_kinds
 
 
+def stored_text(inbox: Inbox | None, text: str) -> str:
+    """What `text` is stored as through `inbox` (a retry compares with it), logging nothing."""
+    return redact_found(text, kinds_for(inbox))[0]
+
+
 def redact_text(inbox: Inbox | None, text: str) -> str:
     masked, found = redact_found(text, kinds_for(inbox))
     _note(inbox, found)
