@@ -43,8 +43,14 @@ def database_text() -> str:
         fields = [
             f
             for f in model._meta.concrete_fields
-            if isinstance(f, models.CharField | models.TextField | models.JSONField)
-            or isinstance(f, models.BinaryField | models.FileField)
+            if isinstance(
+                f,
+                models.CharField
+                | models.TextField
+                | models.JSONField
+                | models.BinaryField
+                | models.FileField,
+            )
         ]
         if not fields:
             continue

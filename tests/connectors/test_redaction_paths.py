@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from teamline.accounts.actions import do_create_api_token
+from teamline.connectors import wechat
 from teamline.connectors.base import OutboundMessage, connector_for_inbox
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.actions import do_send_reply
@@ -33,6 +34,9 @@ from .support import run_tasks
 from .test_app import as_user as app_user
 from .test_app import make_app_inbox, post_message, token_for
 from .test_sms import ACCOUNT_SID, AUTH_TOKEN, inbound_sms, sign
+from .test_wechat import AES_KEY, APP_ID, plain_request, safe_request
+from .test_wechat import make_inbox as wechat_inbox
+from .test_wechat import text_xml as wechat_text_xml
 
 CORPUS = corpus()
 
@@ -160,7 +164,7 @@ def test_the_corpus_in_emails_is_masked_in_subject_body_html_and_attachment_name
     run_tasks()
 
     assert Message.objects.filter(inbox=inbox).count() == len(CORPUS) + 1
-    assert_stored_masked(CORPUS + [(statement, ("4111 1111 1111 1111",))])
+    assert_stored_masked([*CORPUS, (statement, ("4111 1111 1111 1111",))])
     first = Message.objects.get(external_id="<corpus-0@example.com>")
     assert first.content["email"]["subject"].endswith("•••• •••• •••• 1111, please charge it")
     assert "•••• •••• •••• 1111" in first.content["html"]
@@ -251,6 +255,34 @@ def test_a_note_is_masked_like_a_reply(client):
     client.post(reverse("desk:note", args=[conversation.pk]), {"text": "fnr 15038512363"})
 
     assert Message.objects.get(is_internal=True).text == "fnr ID ••••"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("safe", [False, True], ids=["plain mode", "safe mode (AES)"])
+def test_the_corpus_sent_on_wechat_is_masked_in_the_stored_delivery_too(client, safe):
+    inbox = wechat_inbox(safe=safe)
+    for n, (text, _) in enumerate(CORPUS):
+        xml = wechat_text_xml(text, str(7_000_000 + n))
+        request = safe_request(xml) if safe else plain_request(xml)
+        query = urlencode({k: v[0] for k, v in request.query.items()})
+        response = client.post(
+            f"/webhooks/wechat/{inbox.public_id}/?{query}",
+            data=request.body,
+            content_type="text/xml",
+        )
+        assert response.status_code == 200
+    run_tasks()
+
+    assert Message.objects.filter(inbox=inbox).count() == len(CORPUS)
+    stored = "\n".join(
+        wechat.decrypt_message(AES_KEY, APP_ID, wechat._envelope_encrypt(bytes(body))).decode()
+        if safe
+        else bytes(body).decode()
+        for body in WebhookEvent.objects.filter(inbox=inbox).values_list("body", flat=True)
+    )
+    assert "•••• •••• •••• 1111" in stored
+    assert leaks(stored, CORPUS) == []
+    assert_stored_masked()
 
 
 # --- the web chat socket -----------------------------------------------------------------------

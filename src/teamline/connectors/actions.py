@@ -36,7 +36,7 @@ from teamline.customers.actions import (
 from teamline.customers.models import Customer
 
 from . import webchat
-from .base import Connector, InboundMessage
+from .base import Connector, InboundMessage, connector_for_provider
 from .models import WebhookEvent, WebhookEventStatus
 from .raw_redaction import redact_body, redact_request_meta
 from .tasks import process_webhook_event
@@ -139,7 +139,11 @@ def do_store_webhook_event(
     """
     kinds = inbox.redaction_kinds
     found: list[str] = []
-    body = redact_body(provider, body, headers, kinds, found)
+    connector = connector_for_provider(provider, inbox.kind)
+    if connector is not None:
+        body = connector.redact_raw(inbox, body, headers, found)
+    else:
+        body = redact_body(provider, body, headers, kinds, found)
     request_meta = redact_request_meta(request_meta, kinds, found)
     if found:
         logger.info("webhook %s/%s: redacted %s", provider, inbox.public_id, counts(found))

@@ -64,7 +64,7 @@ def _redact_json(body: bytes, kinds: frozenset[str], found: list[str]) -> bytes 
     return json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _redact_xml(text: str, kinds: frozenset[str], found: list[str]) -> str | None:
+def redact_xml(text: str, kinds: frozenset[str], found: list[str]) -> str | None:
     changed = False
 
     def leaf(match: re.Match[str]) -> str:
@@ -153,7 +153,7 @@ def redact_body(
         return form.encode("utf-8") if form is not None else body
     stripped = text.lstrip()
     if "xml" in content_type or stripped.startswith("<"):
-        xml = _redact_xml(text, kinds, found)
+        xml = redact_xml(text, kinds, found)
         return xml.encode("utf-8") if xml is not None else body
     if stripped.startswith(("{", "[")):
         return _redact_json(body, kinds, found) or body
