@@ -213,12 +213,20 @@ def test_the_configured_log_handlers_mask_what_they_print() -> None:
     assert settings.LOGGING["filters"]["redact"]["()"] == "teamline.core.redaction.RedactingFilter"
 
 
-def test_redaction_is_fast_and_bounded() -> None:
-    text = " ".join(t for t, _ in corpus()) * 20  # about 60 kB of mixed numbers and words
-    digits = "1 2 " * 20_000  # a pathological run of digit groups
+@pytest.mark.parametrize(
+    "text",
+    [
+        " ".join(t for t, _ in corpus())[:10_000],
+        ("1 2 " * 2_500)[:10_000],
+        "4" * 10_000,
+        ("your code is 1234 " * 600)[:10_000],
+        ("NO93 " * 2_000)[:10_000],
+    ],
+    ids=["corpus", "digit groups", "one long number", "many codes", "IBAN starts"],
+)
+def test_the_longest_message_is_redacted_in_well_under_a_second_whatever_it_holds(
+    text: str,
+) -> None:
     started = time.perf_counter()
     redact(text)
-    redact(digits)
-    redact("4" * 100_000)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 2.0, elapsed
+    assert time.perf_counter() - started < 1.0

@@ -196,8 +196,11 @@ _CHUNK = re.compile(
     r"(?![0-9A-Za-z])"
 )
 _GROUP = re.compile(r"\d+[Xx]?")
+_DIGIT = re.compile(r"\d")
 _PAN_MIN, _PAN_MAX = 13, 19
 _LONGEST_CANDIDATE = 19
+# A NIF, a Norwegian or Estonian id, a card (a Chinese id is 18 long, like some cards).
+_CANDIDATE_LENGTHS = frozenset({9, 11, *range(_PAN_MIN, _PAN_MAX + 1)})
 
 _CVV_WORDS = (
     r"cvv2?|cvc2?|cvn|cid|csc|card\s+verification\s+(?:code|value)|security\s+code"
@@ -225,12 +228,14 @@ _OTP_WORDS = (
     r"|kinnituskood|turvakood|ühekordne\s+kood|c[óo]digo"
     r"|验证码|驗證碼|校验码|校驗碼|动态码|動態碼|确认码|確認碼|动态密码|動態密碼"
 )
-_OTP = re.compile(
+# A code, then (looking back from it) the word that announced it and what stands between.
+_OTP_CODE = re.compile(r"(?<![\d])(?:\d{4,8}|\d{3}[ \-]\d{3})(?![\d]|[ .\-]\d)")
+_OTP_BEFORE = re.compile(
     r"(?<![A-Za-zÀ-ÿ])(?:" + _OTP_WORDS + r")[A-Za-zÀ-ÿ]{0,4}"
-    r"(?P<gap>[^\d\n.!?。！？•]{0,24}?)"
-    r"(?<![\d])(?P<code>\d{4,8}|\d{3}[ \-]\d{3})(?![\d]|[ .\-]\d)",
+    r"(?P<gap>[^\d\n.!?。！？•]{0,24})$",
     re.IGNORECASE,
 )
+_OTP_LOOKBACK = 48
 # Words that make "code" a place, a product or an order, not a one-time code.
 _NOT_OTP_BEFORE = re.compile(
     r"(?:zip|post(?:al)?|area|country|bar|promo|discount|voucher|coupon|product|order|"
@@ -296,6 +301,7 @@ def _digit_runs(text: str, kinds: frozenset[str], found: list[str]) -> list[Repl
                     break
                 spans.append((j, digits))
             matched = False
+            spans = [(j, c) for j, c in spans if len(c) in _CANDIDATE_LENGTHS]
             pans = {j for j, candidate in spans if _is_pan(candidate)}
             for j, candidate in reversed(spans):
                 start, end = groups[i][0], groups[j][1]
@@ -344,12 +350,15 @@ def _ibans(text: str, found: list[str]) -> list[Replacement]:
 
 def _otps(text: str, found: list[str]) -> list[Replacement]:
     replacements: list[Replacement] = []
-    for match in _OTP.finditer(text):
-        if _NOT_OTP_BEFORE.search(text, max(0, match.start() - 14), match.start()):
+    for code in _OTP_CODE.finditer(text):
+        window = text[max(0, code.start() - _OTP_LOOKBACK) : code.start()]
+        announced = _OTP_BEFORE.search(window)
+        if announced is None:
             continue
-        if _NOT_OTP_GAP.search(match.group("gap")):
+        before = window[: announced.start()]
+        if _NOT_OTP_BEFORE.search(before[-14:]) or _NOT_OTP_GAP.search(announced.group("gap")):
             continue
-        replacements.append((match.start("code"), match.end("code"), OTP_MASK))
+        replacements.append((code.start(), code.end(), OTP_MASK))
         found.append(Kind.OTP)
     return replacements
 
@@ -376,6 +385,8 @@ def redact_found(text: str, kinds: Iterable[str] = ALL_KINDS) -> tuple[str, list
     if not text or not wanted or len(text) > MAX_CHARS:
         # Over MAX_CHARS nothing of ours is that long; masked as a whole would lose the data.
         return text, []
+    if _DIGIT.search(text) is None:
+        return text, []  # every kind has digits
     found: list[str] = []
     if Kind.IBAN in wanted:
         text = _apply(text, _ibans(text, found))
