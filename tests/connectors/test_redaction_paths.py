@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import uuid
 from email.message import EmailMessage
 from urllib.parse import unquote_plus, urlencode
@@ -309,3 +310,36 @@ async def test_the_corpus_typed_into_the_widget_is_masked_in_every_table_and_on_
     await database_sync_to_async(assert_stored_masked)()
     assert leaks("\n".join(echoed), CORPUS) == []
     assert leaks(everything_logged.text, CORPUS) == []
+
+
+# --- the setting --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_admin_sees_every_kind_ticked_on_a_new_inbox_and_chooses_what_an_inbox_masks(client):
+    from teamline.core.testing import create_user
+
+    team = create_team("Oslo")
+    client.force_login(create_user("root", role="admin"))
+    page = client.get("/admin/conversations/inbox/add/").content.decode()
+    assert "Mask before storing" in page
+    for kind in ("card", "iban", "national_id", "otp"):
+        box = re.search(rf'<input[^>]*name="redaction"[^>]*value="{kind}"[^>]*>', page)
+        assert box is not None and "checked" in box.group(), kind
+    assert re.search(r'<label for="id_redaction_0"><input[^>]*>\s*Card numbers', page)
+
+    response = client.post(
+        "/admin/conversations/inbox/add/",
+        {
+            "name": "Oslo SMS",
+            "kind": "sms",
+            "default_team": team.pk,
+            "allowed_origins": "[]",
+            "is_active": "on",
+            "redaction": ["card", "otp"],
+            "config": "{}",
+            "secret": "inbox-secret",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Inbox.objects.get(name="Oslo SMS").redaction_kinds == {"card", "otp"}

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from teamline.conversations.models import Inbox
+from teamline.conversations.models import Inbox, default_redaction
 
 from . import voice, voice_dialect
 from .models import WebhookEvent
@@ -40,6 +40,7 @@ class InboxForm(forms.ModelForm):
         label=_("Mask before storing"),
         choices=REDACTION_CHOICES,
         required=False,
+        initial=default_redaction,
         widget=forms.CheckboxSelectMultiple,
         help_text=_(
             "Masked in customer messages, agent replies and raw provider deliveries before "
