@@ -23,7 +23,7 @@ from teamline.accounts.actions import do_create_api_token
 from teamline.connectors import wechat
 from teamline.connectors.base import OutboundMessage, connector_for_inbox
 from teamline.connectors.models import WebhookEvent
-from teamline.conversations.actions import do_send_reply
+from teamline.conversations.actions import MAX_TEXT, do_send_reply
 from teamline.conversations.models import Direction, Inbox, Message
 from teamline.core.testing import capture_events, create_agent, create_team
 from teamline.routing.actions import do_assign_conversation
@@ -35,6 +35,10 @@ from .support import run_tasks
 from .test_app import as_user as app_user
 from .test_app import make_app_inbox, post_message, token_for
 from .test_sms import ACCOUNT_SID, AUTH_TOKEN, inbound_sms, sign
+from .test_telegram import BOT_TOKEN as TELEGRAM_BOT_TOKEN
+from .test_telegram import SECRET as TELEGRAM_SECRET
+from .test_telegram import message as telegram_message
+from .test_telegram import update as telegram_update
 from .test_wechat import AES_KEY, APP_ID, plain_request, safe_request
 from .test_wechat import make_inbox as wechat_inbox
 from .test_wechat import text_xml as wechat_text_xml
@@ -191,6 +195,18 @@ def test_the_corpus_posted_to_the_in_app_api_is_masked(everything_logged):
 
 @pytest.mark.integration
 @pytest.mark.django_db
+def test_a_message_as_long_as_allowed_is_taken_even_when_its_mask_is_longer():
+    inbox = make_app_inbox()
+    user = app_user(token_for(inbox, "user-43"))
+    text = "4222222222222 " + "a" * (MAX_TEXT - 14)  # a 13-digit card; its mask has 19
+
+    response = post_message(user, inbox, text)
+
+    assert response.status_code == 201, response.content
+    assert Message.objects.get().text.startswith("•••• •••• •••• 2222 aaa")
+
+
+@pytest.mark.django_db
 def test_an_agent_reply_in_the_desk_and_the_api_is_masked_in_every_table_and_request_sent(
     client,
 ):
@@ -286,6 +302,30 @@ def test_the_corpus_sent_on_wechat_is_masked_in_the_stored_delivery_too(client, 
     )
     assert "•••• •••• •••• 1111" in stored
     assert leaks(stored, CORPUS) == []
+    assert_stored_masked()
+
+
+@pytest.mark.django_db
+def test_the_corpus_sent_to_a_telegram_bot_is_masked_in_the_stored_json(client):
+    inbox = Inbox.objects.create(name="Bot", kind="telegram", default_team=create_team("Oslo"))
+    inbox.credentials = {"bot_token": TELEGRAM_BOT_TOKEN, "secret_token": TELEGRAM_SECRET}
+    inbox.save()
+    for n, (text, _) in enumerate(CORPUS):
+        body = telegram_update(900_000 + n, message=telegram_message(100 + n, text=text))
+        response = client.post(
+            f"/webhooks/telegram/{inbox.public_id}/",
+            json.dumps(body, ensure_ascii=False),
+            content_type="application/json",
+            HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=TELEGRAM_SECRET,
+        )
+        assert response.status_code == 200
+    run_tasks()
+
+    assert Message.objects.filter(inbox=inbox).count() == len(CORPUS)
+    stored = [json.loads(bytes(b)) for b in WebhookEvent.objects.values_list("body", flat=True)]
+    first = next(u for u in stored if u["update_id"] == 900_000)
+    assert first["message"]["text"].endswith("•••• •••• •••• 1111, please charge it")
+    assert first["message"]["from"] == telegram_message()["from"]  # identifiers as sent
     assert_stored_masked()
 
 

@@ -147,9 +147,10 @@ def do_store_webhook_event(
     request_meta = redact_request_meta(request_meta, kinds, found)
     if found:
         logger.info("webhook %s/%s: redacted %s", provider, inbox.public_id, counts(found))
-    # The body is stored as bytes, exactly as signed unless masked above; the id, headers and query go to text and
-    # JSON columns, where PostgreSQL refuses NUL (a %00 in a query string): cleaned, never
-    # refused, since the delivery is acknowledged next (core.jsonsafe, docs/input.md).
+    # The body is stored as bytes, exactly as signed unless masked above; the id, headers and
+    # query go to text and JSON columns, where PostgreSQL refuses NUL (a %00 in a query
+    # string): cleaned, never refused, since the delivery is acknowledged next (core.jsonsafe,
+    # docs/input.md).
     external_id = bounded_external_id(jsonsafe.clean_text(external_id), MAX_EVENT_ID)
     try:
         with transaction.atomic():

@@ -104,9 +104,10 @@ def do_receive_customer_message(
     Card numbers, IBANs, national ids and one-time codes are masked first, by the inbox's
     setting (conversations.redaction): nothing after this line sees them.
     """
-    text, content, attachments = redact_inbound(inbox, text, content, attachments)
     has_text = bool((text or "").strip())
     text = _clean_text(text) if has_text or not (attachments or content) else ""
+    # Checked as typed (a mask may be longer than what it hides), then masked.
+    text, content, attachments = redact_inbound(inbox, text, content, attachments)
     if external_id:
         existing = _stored_inbound(inbox, channel, external_id)
         if existing:
