@@ -52,6 +52,12 @@ def test_an_order_number_that_fails_the_luhn_check_is_left_as_typed(name: str, n
     assert redact(text) == text
 
 
+def test_a_card_number_typed_in_full_width_digits_is_masked_too() -> None:
+    assert redact("卡号４１１１ １１１１ １１１１ １１１１") == "卡号•••• •••• •••• 1111"
+    invalid = "卡号４１１１ １１１１ １１１１ １１１２"
+    assert redact(invalid) == invalid
+
+
 def test_the_mask_is_the_one_agents_know_the_card_by() -> None:
     assert redact("4111111111111111") == "•••• •••• •••• 1111"
 

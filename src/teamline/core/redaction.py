@@ -249,6 +249,13 @@ _NOT_OTP_GAP = re.compile(
 )
 
 
+def _ascii_digits(value: str) -> str:
+    """Digits of any script (full-width ４, Arabic-Indic ٤…) as ASCII, so checksums see them."""
+    if value.isascii():
+        return value
+    return "".join(str(int(ch)) if ch.isdigit() else ch for ch in value)
+
+
 def _national_id(candidate: str, text: str, start: int) -> bool:
     if len(candidate) == 18:
         return chinese_id_valid(candidate)
@@ -282,7 +289,7 @@ def _digit_runs(text: str, kinds: frozenset[str], found: list[str]) -> list[Repl
     consumed = 0
     for chunk in _CHUNK.finditer(text):
         groups = [
-            (chunk.start() + g.start(), chunk.start() + g.end(), g.group())
+            (chunk.start() + g.start(), chunk.start() + g.end(), _ascii_digits(g.group()))
             for g in _GROUP.finditer(chunk.group())
             if chunk.group()[max(0, g.start() - 1) : g.start()] != "#"
         ]
