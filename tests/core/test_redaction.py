@@ -211,6 +211,33 @@ def test_a_log_line_never_prints_a_value_that_is_masked(caplog: pytest.LogCaptur
     assert record.getMessage() == "provider said card •••• •••• •••• 1111"
 
 
+def test_a_line_whose_formatter_reads_its_arguments_still_formats_masked() -> None:
+    # uvicorn's access line: the formatter takes the request line from record.args.
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("198.51.100.7:5000", "GET", "/webhooks/twilio/x/?Body=4111111111111111", "1.1", 200),
+        None,
+    )
+    assert RedactingFilter().filter(record)
+    assert isinstance(record.args, tuple) and len(record.args) == 5
+    assert record.getMessage().endswith('?Body=•••• •••• •••• 1111 HTTP/1.1" 200')
+
+
+def test_the_server_logs_through_the_same_filter() -> None:
+    from teamline.core.management.commands.serve import _log_config
+
+    config = _log_config()
+    assert config["filters"]["redact"]["()"] == "teamline.core.redaction.RedactingFilter"
+    assert config["handlers"] and all(
+        handler["filters"] == ["redact"] for handler in config["handlers"].values()
+    )
+    assert config["loggers"]["uvicorn.access"]["handlers"] == ["access"]
+
+
 def test_the_configured_log_handlers_mask_what_they_print() -> None:
     from django.conf import settings
 

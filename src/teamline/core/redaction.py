@@ -505,8 +505,24 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:
             return True
-        cleaned = self._redact(message)
-        if cleaned != message:
+        if self._redact(message) == message:
+            return True
+        # Mask the arguments one by one first: formatters that read them (uvicorn's access
+        # line) keep working. What still shows a value is replaced by the masked line.
+        if isinstance(record.msg, str):
+            record.msg = self._redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: self._redact(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
+        try:
+            still = record.getMessage()
+        except Exception:
+            still = message
+        cleaned = self._redact(still)
+        if cleaned != still:
             record.msg = cleaned
             record.args = None
         return True
