@@ -329,6 +329,48 @@ def test_the_corpus_sent_to_a_telegram_bot_is_masked_in_the_stored_json(client):
     assert_stored_masked()
 
 
+def telegram_bot() -> Inbox:
+    inbox = Inbox.objects.create(name="Bot", kind="telegram", default_team=create_team("Oslo"))
+    inbox.credentials = {"bot_token": TELEGRAM_BOT_TOKEN, "secret_token": TELEGRAM_SECRET}
+    inbox.save()
+    return inbox
+
+
+def telegram_post(client, inbox: Inbox, body: dict) -> None:
+    response = client.post(
+        f"/webhooks/telegram/{inbox.public_id}/",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=TELEGRAM_SECRET,
+    )
+    assert response.status_code == 200
+    run_tasks()
+
+
+@pytest.mark.django_db
+def test_a_card_number_sent_as_a_json_number_is_masked_as_text(client):
+    inbox = telegram_bot()
+    telegram_post(
+        client, inbox, telegram_update(5, message=telegram_message(6, text=4111111111111111))
+    )
+
+    assert Message.objects.get(inbox=inbox).text == "•••• •••• •••• 1111"
+    assert leaks(database_text(), [("text 4111111111111111", ("4111111111111111",))]) == []
+
+
+@pytest.mark.django_db
+def test_why_a_delivery_was_ignored_is_kept_masked(client):
+    inbox = telegram_bot()
+    # The sending time is an identifier (kept as sent); the reason quoting it is masked.
+    telegram_post(
+        client, inbox, telegram_update(5, message=telegram_message(6, date="4111111111111111"))
+    )
+
+    event = WebhookEvent.objects.get(inbox=inbox)
+    assert event.status == "ignored"
+    assert "•••• •••• •••• 1111" in event.error and "4111111111111111" not in event.error
+
+
 # --- the web chat socket -----------------------------------------------------------------------
 
 

@@ -191,7 +191,11 @@ def test_structured_content_is_masked_except_its_identifiers() -> None:
     assert masked["sender"] == content["sender"]
     assert masked["email"]["message_id"] == "<4111111111111111@mail>"
     assert masked["email"]["subject"] == f"IBAN {IBAN_MASK}"
-    assert masked["items"] == [f"fnr {NATIONAL_ID_MASK}", 4111111111111111]
+    assert masked["items"] == [f"fnr {NATIONAL_ID_MASK}", "•••• •••• •••• 1111"]
+    assert redact_data({"count": 4111111111111112, "ok": True}) == {
+        "count": 4111111111111112,
+        "ok": True,
+    }
     assert redact_data({"text": "nothing here"}) is not None
 
 

@@ -84,8 +84,10 @@ def request_of(event: WebhookEvent) -> WebhookRequest:
 
 
 def _mark(event: WebhookEvent, status: str, error: str = "") -> None:
+    # A reason may quote the payload (connectors.payloads shows the wrong value): masked too.
+    error = redact(jsonsafe.clean_text(error[:4000]), event.inbox.redaction_kinds)
     WebhookEvent.objects.filter(pk=event.pk).update(
-        status=status, error=jsonsafe.clean_text(error[:4000]), processed_at=timezone.now()
+        status=status, error=error, processed_at=timezone.now()
     )
 
 
