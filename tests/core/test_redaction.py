@@ -146,6 +146,7 @@ def test_a_one_time_code_in_a_text_that_announces_it_is_masked(
         "Ring meg på +47 912 34 567",
         "The code for order 12345 is wrong",
         "código postal 1000",
+        "message from the short code '26777'",
     ],
 )
 def test_numbers_that_are_no_code_stay(text: str) -> None:

@@ -239,7 +239,7 @@ _OTP_LOOKBACK = 48
 # Words that make "code" a place, a product or an order, not a one-time code.
 _NOT_OTP_BEFORE = re.compile(
     r"(?:zip|post(?:al)?|area|country|bar|promo|discount|voucher|coupon|product|order|"
-    r"tracking|item|article|error|status|post)\s*$",
+    r"tracking|item|article|error|status|short|sender|country|dialling|dialing)\s*$",
     re.IGNORECASE,
 )
 _NOT_OTP_GAP = re.compile(
