@@ -147,6 +147,8 @@ def test_a_one_time_code_in_a_text_that_announces_it_is_masked(
         "The code for order 12345 is wrong",
         "código postal 1000",
         "message from the short code '26777'",
+        "Your PUK code is 12345678",
+        "PUK-koden din er 87654321",
     ],
 )
 def test_numbers_that_are_no_code_stay(text: str) -> None:

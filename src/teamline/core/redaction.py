@@ -236,10 +236,11 @@ _OTP_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _OTP_LOOKBACK = 48
-# Words that make "code" a place, a product or an order, not a one-time code.
+# Words that make "code" a place, a product or an order, not a one-time code. A SIM's PUK is
+# what an operator's agent sends on purpose to unblock it.
 _NOT_OTP_BEFORE = re.compile(
     r"(?:zip|post(?:al)?|area|country|bar|promo|discount|voucher|coupon|product|order|"
-    r"tracking|item|article|error|status|short|sender|country|dialling|dialing)\s*$",
+    r"tracking|item|article|error|status|short|sender|country|dialling|dialing|puk)[\s\-]*$",
     re.IGNORECASE,
 )
 _NOT_OTP_GAP = re.compile(
