@@ -25,6 +25,7 @@ from teamline.conversations.attachments import (
 from teamline.conversations.models import Inbox, Message
 from teamline.core import jsonsafe, ratelimit
 from teamline.core.errors import Forbidden, NotFound
+from teamline.core.redaction import counts
 from teamline.customers.actions import (
     do_create_webchat_visitor,
     do_record_sms_keyword,
@@ -35,8 +36,9 @@ from teamline.customers.actions import (
 from teamline.customers.models import Customer
 
 from . import webchat
-from .base import Connector, InboundMessage
+from .base import Connector, InboundMessage, connector_for_provider
 from .models import WebhookEvent, WebhookEventStatus
+from .raw_redaction import redact_body, redact_request_meta
 from .tasks import process_webhook_event
 
 logger = logging.getLogger(__name__)
@@ -132,10 +134,23 @@ def do_store_webhook_event(
     like the first (a 5xx would make the provider retry forever). Emits nothing; processing
     (connectors.tasks.process_event) does. `answered` (Connector.answered_in_request) says why
     the delivery needs no processing: it is stored as already ignored, with no task.
+    The body, URL and query are stored with what the customer wrote masked by the inbox's
+    redaction (connectors.raw_redaction): the original never reaches the database.
     """
-    # The body is stored as bytes, exactly as signed; the id, headers and query go to text and
-    # JSON columns, where PostgreSQL refuses NUL (a %00 in a query string): cleaned, never
-    # refused, since the delivery is acknowledged next (core.jsonsafe, docs/input.md).
+    kinds = inbox.redaction_kinds
+    found: list[str] = []
+    connector = connector_for_provider(provider, inbox.kind)
+    if connector is not None:
+        body = connector.redact_raw(inbox, body, headers, found)
+    else:
+        body = redact_body(provider, body, headers, kinds, found)
+    request_meta = redact_request_meta(request_meta, kinds, found)
+    if found:
+        logger.info("webhook %s/%s: redacted %s", provider, inbox.public_id, counts(found))
+    # The body is stored as bytes, exactly as signed unless masked above; the id, headers and
+    # query go to text and JSON columns, where PostgreSQL refuses NUL (a %00 in a query
+    # string): cleaned, never refused, since the delivery is acknowledged next (core.jsonsafe,
+    # docs/input.md).
     external_id = bounded_external_id(jsonsafe.clean_text(external_id), MAX_EVENT_ID)
     try:
         with transaction.atomic():

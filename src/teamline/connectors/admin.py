@@ -6,8 +6,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
-from teamline.conversations.models import Inbox
+from teamline.conversations.models import Inbox, default_redaction
 
 from . import voice, voice_dialect
 from .models import WebhookEvent
@@ -23,9 +24,29 @@ PROVIDER_FOR_KIND = {
 }
 
 
+REDACTION_CHOICES = [
+    ("card", _("Card numbers and the security code after them")),
+    ("iban", _("IBANs")),
+    ("national_id", _("National identity numbers")),
+    ("otp", _("One-time codes")),
+]
+
+
 class InboxForm(forms.ModelForm):
     """Credentials are write-only: the form shows which keys are stored, never their values.
     Leave the field empty to keep what is stored; `{}` clears it."""
+
+    redaction = forms.MultipleChoiceField(
+        label=_("Mask before storing"),
+        choices=REDACTION_CHOICES,
+        required=False,
+        initial=default_redaction,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Masked in customer messages, agent replies and raw provider deliveries before "
+            "anything is stored; none ticked: stored as typed. See docs/security.md."
+        ),
+    )
 
     new_credentials = forms.CharField(
         label="Provider credentials (JSON)",
@@ -44,6 +65,7 @@ class InboxForm(forms.ModelForm):
             "greeting",
             "allowed_origins",
             "is_active",
+            "redaction",
             "config",
             "secret",
         ]
@@ -102,6 +124,7 @@ class InboxAdmin(admin.ModelAdmin):
         "greeting",
         "allowed_origins",
         "is_active",
+        "redaction",
         "config",
         "new_credentials",
         "stored_credentials",

@@ -27,6 +27,8 @@ from django.http import HttpResponse
 from teamline.conversations.hooks import Reachability
 from teamline.core.availability import RETRY_AFTER_SECONDS
 
+from .raw_redaction import redact_body
+
 if TYPE_CHECKING:
     from teamline.conversations.models import Inbox
     from teamline.customers.models import Customer
@@ -211,6 +213,15 @@ class Connector:
         )
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+    def redact_raw(
+        self, inbox: Inbox, body: bytes, headers: dict[str, str], found: list[str]
+    ) -> bytes:
+        """The body as it may be stored: what the customer wrote masked by the inbox's
+        redaction (connectors.raw_redaction reads forms, JSON, XML and email), everything else
+        byte for byte. Runs after verify(); parse() must accept what it returns. A connector
+        whose payload hides the text (WeChat's safe mode encrypts it) overrides this."""
+        return redact_body(self.provider, body, headers, inbox.redaction_kinds, found)
 
     def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
         """Normalise a stored (already verified) event. Runs in a task, not in the request.

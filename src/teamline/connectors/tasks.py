@@ -41,6 +41,7 @@ from teamline.conversations.models import DeliveryStatus, Direction, Message
 from teamline.core import jsonsafe
 from teamline.core.errors import InvalidInput
 from teamline.core.jsonsafe import clean_text
+from teamline.core.redaction import redact, redact_data
 
 from .base import (
     Connector,
@@ -83,27 +84,31 @@ def request_of(event: WebhookEvent) -> WebhookRequest:
 
 
 def _mark(event: WebhookEvent, status: str, error: str = "") -> None:
+    # A reason may quote the payload (connectors.payloads shows the wrong value): masked too.
+    error = redact(jsonsafe.clean_text(error[:4000]), event.inbox.redaction_kinds)
     WebhookEvent.objects.filter(pk=event.pk).update(
-        status=status, error=jsonsafe.clean_text(error[:4000]), processed_at=timezone.now()
+        status=status, error=error, processed_at=timezone.now()
     )
 
 
-def _cleaned(parsed: ParsedEvent) -> ParsedEvent:
+def _cleaned(parsed: ParsedEvent, kinds: frozenset[str] = frozenset()) -> ParsedEvent:
     """The parsed event with every text a provider sent made storable (core.jsonsafe.clean:
     NUL removed, lone surrogates → U+FFFD), whatever the connector parsed it from — JSON, a
-    form (SMS), MIME (email), XML. A delivery was acknowledged: it is cleaned, never refused."""
+    form (SMS), MIME (email), XML. A delivery was acknowledged: it is cleaned, never refused.
+    What the customer wrote is masked by `kinds` (the inbox's redaction) before any later
+    step may log it."""
     messages = tuple(
         replace(
             message,
             external_id=clean_text(message.external_id),
             sender_value=clean_text(message.sender_value),
-            sender_name=clean_text(message.sender_name),
-            text=clean_text(message.text),
-            content=jsonsafe.clean(message.content),
+            sender_name=redact(clean_text(message.sender_name), kinds),
+            text=redact(clean_text(message.text), kinds),
+            content=redact_data(jsonsafe.clean(message.content), kinds),
             attachments=tuple(
                 replace(
                     attachment,
-                    filename=clean_text(attachment.filename),
+                    filename=redact(clean_text(attachment.filename), kinds),
                     content_type=clean_text(attachment.content_type),
                 )
                 for attachment in message.attachments
@@ -148,7 +153,7 @@ def process_event(event_id: int, *, force: bool = False) -> str:
     unknown: list[str] = []
     refused: list[str] = []
     try:
-        parsed = _cleaned(connector.parse(inbox, request_of(event)))
+        parsed = _cleaned(connector.parse(inbox, request_of(event)), inbox.redaction_kinds)
         for inbound in parsed.messages:
             try:
                 do_receive_inbound(inbox, inbound, connector=connector)

@@ -65,6 +65,7 @@ from .base import (
     WebhookRequest,
     register,
 )
+from .raw_redaction import redact_xml
 
 if TYPE_CHECKING:
     from teamline.conversations.models import Inbox
@@ -362,6 +363,23 @@ class WeChatConnector(Connector):
     def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
         fields = self.message_fields(inbox, request)
         return parse_fields(fields)
+
+    def redact_raw(
+        self, inbox: Inbox, body: bytes, headers: dict[str, str], found: list[str]
+    ) -> bytes:
+        """Safe mode: the message is masked inside Encrypt and encrypted again with the inbox's
+        key (parse decrypts it as WeChat's own; msg_signature was checked on the original)."""
+        settings = _settings(inbox)
+        kinds = inbox.redaction_kinds
+        if not settings.safe_mode or not kinds:
+            return super().redact_raw(inbox, body, headers, found)
+        encrypted = _envelope_encrypt(body)
+        xml = decrypt_message(settings.encoding_aes_key, settings.app_id, encrypted)
+        masked = redact_xml(xml.decode("utf-8"), kinds, found)
+        if masked is None:
+            return body
+        again = encrypt_message(settings.encoding_aes_key, settings.app_id, masked.encode())
+        return body.replace(encrypted.encode(), again.encode(), 1)
 
     # --- outbound ---------------------------------------------------------------------------
 

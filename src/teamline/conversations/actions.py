@@ -46,6 +46,7 @@ from .models import (
 )
 from .presenters import present_message
 from .queries import CHANNEL_LABELS, ReplyChannel, choose_reply_channel, system_message_channel
+from .redaction import redact_inbound, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,13 @@ def do_receive_customer_message(
     message with attachments or structured content may have no text. `defer_routing` (the
     worker's inbound pipeline) leaves the decision to the batch router (routing/batch.py).
     Emits message.created (staff + customer), conversation.created/updated.
+    Card numbers, IBANs, national ids and one-time codes are masked first, by the inbox's
+    setting (conversations.redaction): nothing after this line sees them.
     """
     has_text = bool((text or "").strip())
     text = _clean_text(text) if has_text or not (attachments or content) else ""
+    # Checked as typed (a mask may be longer than what it hides), then masked.
+    text, content, attachments = redact_inbound(inbox, text, content, attachments)
     if external_id:
         existing = _stored_inbound(inbox, channel, external_id)
         if existing:
@@ -220,6 +225,7 @@ def do_receive_automated_message(
     attach it to. Idempotent on (inbox, channel, external_id). Emits message.created to staff
     only.
     """
+    text, content, attachments = redact_inbound(inbox, text, content, attachments)
     text = (text or "").strip()[:MAX_TEXT] or "(automated message)"
     if external_id:
         existing = _stored_inbound(inbox, channel, external_id)
@@ -375,6 +381,8 @@ def do_send_reply(
     text = _clean_text(text)
     external_id = f"agent{actor.pk}:{client_id}" if client_id else None
     target = choose_reply_channel(conversation, via)
+    # Masked by the setting of the inbox it goes out through (conversations.redaction).
+    text = redact_text(target.inbox if target and target.inbox else conversation.inbox, text)
     # An agent's client id is unique per agent whatever the inbox, so the lookup spans the
     # conversation's channels; the unique (channel, external_id, inbox) index answers it.
     channels = {conversation.channel, target.channel if target else conversation.channel}
@@ -434,8 +442,9 @@ def _send_reply(
 
 
 def do_add_note(conversation: Conversation, text: str, *, actor: User) -> Message:
-    """An internal note: staff only, never on a customer socket. Emits message.created (staff)."""
-    text = _clean_text(text)
+    """An internal note: staff only, never on a customer socket. Masked like a reply.
+    Emits message.created (staff)."""
+    text = redact_text(conversation.inbox, _clean_text(text))
     with transaction.atomic():
         conversation.refresh_from_db()
         message = Message.objects.create(

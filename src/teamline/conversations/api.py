@@ -26,6 +26,7 @@ from .models import Conversation, Direction, Priority, SenderKind
 from .models import Status as ConversationStatus
 from .presenters import present_conversation, present_message
 from .queries import access_conversation, inbox_conversations, messages_of
+from .redaction import stored_text
 
 router = Router(tags=["conversations"])
 
@@ -280,8 +281,10 @@ def send_reply(
     conversation = access_conversation(actor, conversation_id)
     client_id = payload.client_id or idempotency_key
     message, created = do_send_reply(conversation, payload.text, actor=actor, client_id=client_id)
+    # A retry's text is compared as it was stored: masked (conversations.redaction).
     if not created and (
-        message.conversation_id != conversation.pk or message.text != payload.text.strip()
+        message.conversation_id != conversation.pk
+        or message.text != stored_text(message.inbox or conversation.inbox, payload.text.strip())
     ):
         raise Conflict("This client_id / Idempotency-Key was already used for another reply.")
     return Status(201 if created else 200, present_message(message))

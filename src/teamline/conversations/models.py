@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from teamline.core.crypto import decrypt_json, encrypt_json
+from teamline.core.redaction import ALL_KINDS, kinds_of
 
 
 class InboxKind(models.TextChoices):
@@ -32,6 +33,11 @@ class InboxKind(models.TextChoices):
 
 def new_inbox_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def default_redaction() -> list[str]:
+    """Every kind core.redaction knows: a new inbox masks them all."""
+    return sorted(ALL_KINDS)
 
 
 class Inbox(models.Model):
@@ -58,6 +64,9 @@ class Inbox(models.Model):
     # Non-secret provider settings: phone number, page id, API base URL, mailbox host…
     config = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
+    # What is masked in messages through this inbox before they are stored (core.redaction
+    # kinds: card, iban, national_id, otp); empty = stored as typed (docs/security.md).
+    redaction = models.JSONField(default=default_redaction, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -67,6 +76,10 @@ class Inbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def redaction_kinds(self) -> frozenset[str]:
+        return kinds_of(self.redaction)
 
     @property
     def credentials(self) -> dict[str, Any]:
