@@ -9,15 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.urls import reverse
 
 from teamline.conversations.models import Conversation, SenderKind
 from teamline.conversations.queries import messages_of
 from teamline.core.errors import InvalidInput
 from teamline.knowledge.actions import language_code
 from teamline.knowledge.plaintext import markdown_to_text
-from teamline.knowledge.queries import published_articles
-from teamline.knowledge.search import search, snippet
+from teamline.knowledge.queries import public_path, published_hits
 
 SHOWN = 3
 # The customer's newest messages searched, newest first, at most this much text of them.
@@ -64,23 +62,14 @@ def suggestions_for(conversation: Conversation) -> list[Suggestion]:
     if not query.strip():
         return []
     language = conversation_language(conversation)
-    hits = search(query, languages=[language] if language else None, limit=SHOWN)
-    articles = published_articles().in_bulk([hit.article_id for hit in hits])
-    found = []
-    for hit in hits:
-        article = articles.get(hit.article_id)
-        if article is None or article.published_version is None:
-            continue
-        version = article.published_version
-        found.append(
-            Suggestion(
-                id=article.pk,
-                title=version.title,
-                language=article.language,
-                url=settings.PUBLIC_URL
-                + reverse("help:article", args=[article.language, article.slug]),
-                snippet=snippet(version.body, query),
-                answer=markdown_to_text(version.body, limit=ANSWER_CHARS),
-            )
+    return [
+        Suggestion(
+            id=hit.article.pk,
+            title=hit.version.title,
+            language=hit.article.language,
+            url=settings.PUBLIC_URL + public_path(hit.article),
+            snippet=hit.snippet,
+            answer=markdown_to_text(hit.version.body, limit=ANSWER_CHARS),
         )
-    return found
+        for hit in published_hits(query, languages=[language] if language else None, limit=SHOWN)
+    ]

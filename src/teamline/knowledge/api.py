@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from django.http import HttpRequest
-from django.urls import reverse
 from ninja import Field, Path, Query, Router, Schema, Status
 
 from teamline.accounts.models import User
@@ -27,8 +26,8 @@ from .actions import (
     language_code,
 )
 from .models import Article, ArticleStatus, Category, EditSuggestion, SuggestionState
-from .queries import access_article, access_suggestion
-from .search import ARTICLE, MAX_LIMIT, MAX_QUERY_CHARS, search, snippet
+from .queries import access_article, access_suggestion, public_path, published_hits
+from .search import MAX_LIMIT, MAX_QUERY_CHARS
 
 router = Router(tags=["knowledge base"])
 
@@ -134,10 +133,6 @@ def _actor(request: HttpRequest) -> User:
     return cast(User, request.auth)  # type: ignore[attr-defined]
 
 
-def public_url(article: Article) -> str:
-    return reverse("help:article", args=[article.language, article.slug])
-
-
 def present_article(article: Article) -> dict[str, Any]:
     published = article.published_version
     return {
@@ -153,7 +148,7 @@ def present_article(article: Article) -> dict[str, Any]:
         "requires_review": article.requires_review,
         "translation_of": article.translation_of_id,
         "outdated": article.is_outdated,
-        "url": public_url(article) if published else None,
+        "url": public_path(article) if published else None,
         "updated_at": article.updated_at,
     }
 
@@ -270,25 +265,17 @@ class SearchQuery(Schema):
 def search_results(query: str, lang: str | None, limit: int) -> list[dict[str, Any]]:
     """Published articles for `query`, best first, as the API and the help center show them."""
     languages = [language_code(lang)] if lang else None
-    hits = search(query, languages=languages, kinds=[ARTICLE], limit=limit)
-    articles = Article.objects.select_related("published_version").in_bulk([hit.id for hit in hits])
-    results = []
-    for hit in hits:
-        article = articles.get(hit.id)
-        if article is None or article.published_version is None:
-            continue
-        version = article.published_version
-        results.append(
-            {
-                "id": article.pk,
-                "title": version.title,
-                "language": article.language,
-                "url": public_url(article),
-                "snippet": snippet(version.body, query),
-                "score": round(hit.score, 4),
-            }
-        )
-    return results
+    return [
+        {
+            "id": hit.article.pk,
+            "title": hit.version.title,
+            "language": hit.article.language,
+            "url": public_path(hit.article),
+            "snippet": hit.snippet,
+            "score": round(hit.score, 4),
+        }
+        for hit in published_hits(query, languages=languages, limit=limit)
+    ]
 
 
 @router.get(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import F, Q, QuerySet
+from django.urls import reverse
 
 from teamline.accounts.models import User
 from teamline.core.errors import NotFound
@@ -19,7 +20,7 @@ from .models import (
     EditSuggestion,
     SuggestionState,
 )
-from .search import search
+from .search import ARTICLE, search, snippet
 
 # The most articles one list shows (the count says how many matched).
 LIST_LIMIT = 200
@@ -153,3 +154,32 @@ def filtered_articles(actor: User, wanted: ArticleFilter) -> tuple[list[Article]
     result = [found[pk] for pk in ranked if pk in found]
     result += list(titled.order_by("-updated_at", "-pk")[: LIST_LIMIT - len(result)])
     return result, len(found) + titled.count()
+
+
+def public_path(article: Article) -> str:
+    """The article's page in the help center (its stable URL, without the host)."""
+    return reverse("help:article", args=[article.language, article.slug])
+
+
+@dataclass(frozen=True)
+class ArticleHit:
+    article: Article
+    version: ArticleVersion  # the published one: what the public reads
+    snippet: str
+    score: float
+
+
+def published_hits(query: str, *, languages: list[str] | None, limit: int) -> list[ArticleHit]:
+    """Published articles for `query`, best first — articles only, never community posts (the
+    index holds both). What the API, the help center, the widget's and the desk's suggestions
+    all show."""
+    hits = search(query, languages=languages, kinds=[ARTICLE], limit=limit)
+    articles = published_articles().in_bulk([hit.id for hit in hits])
+    found = []
+    for hit in hits:
+        article = articles.get(hit.id)
+        if article is None or article.published_version is None:
+            continue
+        version = article.published_version
+        found.append(ArticleHit(article, version, snippet(version.body, query), hit.score))
+    return found

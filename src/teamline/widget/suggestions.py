@@ -22,7 +22,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext, ngettext, pgettext
 from django.views.decorators.csrf import csrf_exempt
@@ -36,8 +35,7 @@ from teamline.customers.models import Customer
 from teamline.knowledge.actions import language_code
 from teamline.knowledge.models import KbLanguage
 from teamline.knowledge.plaintext import markdown_to_text
-from teamline.knowledge.queries import published_articles
-from teamline.knowledge.search import search, snippet
+from teamline.knowledge.queries import public_path, published_articles, published_hits
 from teamline.selfservice.actions import do_rate_episode, do_record_episode
 from teamline.selfservice.models import EpisodeKind
 
@@ -90,7 +88,7 @@ def visitor_language(asked: str, customer: Customer) -> str:
 
 def public_url(article: Any) -> str:
     """The article's help-center page, absolute: the widget runs on the brand's own site."""
-    return settings.PUBLIC_URL + reverse("help:article", args=[article.language, article.slug])
+    return settings.PUBLIC_URL + public_path(article)
 
 
 def _limit(inbox: Inbox, customer: Customer) -> None:
@@ -103,23 +101,15 @@ def _limit(inbox: Inbox, customer: Customer) -> None:
 
 def suggested(query: str, language: str) -> list[dict[str, Any]]:
     """The top published articles for `query` in `language`, best first."""
-    hits = search(query, languages=[language], limit=SHOWN)
-    articles = published_articles().in_bulk([hit.article_id for hit in hits])
-    results = []
-    for hit in hits:
-        article = articles.get(hit.article_id)
-        if article is None or article.published_version is None:
-            continue
-        version = article.published_version
-        results.append(
-            {
-                "id": article.pk,
-                "title": version.title,
-                "snippet": snippet(version.body, query),
-                "url": public_url(article),
-            }
-        )
-    return results
+    return [
+        {
+            "id": hit.article.pk,
+            "title": hit.version.title,
+            "snippet": hit.snippet,
+            "url": public_url(hit.article),
+        }
+        for hit in published_hits(query, languages=[language], limit=SHOWN)
+    ]
 
 
 def _suggestions(request: HttpRequest, inbox: Inbox, customer: Customer) -> HttpResponse:
