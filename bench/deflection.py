@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,41 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-
-def configure(db: str, db_url: str, workdir: Path) -> str:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "teamline.settings.defaults"
-    os.environ["TEAMLINE_VAR_DIR"] = str(workdir)
-    os.environ["TEAMLINE_SECRET_KEY"] = "bench-" + uuid.uuid4().hex * 2
-    os.environ["TEAMLINE_LOG_LEVEL"] = "WARNING"
-    os.environ["TEAMLINE_ALLOWED_HOSTS"] = "testserver"
-    os.environ.pop("TEAMLINE_REDIS_URL", None)
-    name = ""
-    if db == "postgresql":
-        import psycopg
-
-        name = f"teamline_bench_deflection_{os.getpid()}"
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        base = db_url.rsplit("/", 1)[0]
-        os.environ["TEAMLINE_DATABASE_URL"] = f"{base}/{name}"
-    else:
-        os.environ.pop("TEAMLINE_DATABASE_URL", None)
-    import django
-
-    django.setup()
-    return name
-
-
-def drop(db_url: str, name: str) -> None:
-    if not name:
-        return
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
+from bench.scratch_db import configure, drop  # noqa: E402
 
 CHANNELS = [("sms", "sms_keyword"), ("voice", "ivr"), ("webchat", "bot"), ("whatsapp", "bot")]
 SUBJECTS = ["balance", "data_left", "outage", "bill_explained", "opening_hours", "article:17"]
@@ -230,7 +194,7 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print the query plan")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="teamline-bench-deflection-") as workdir:
-        name = configure(args.db, args.db_url, Path(workdir))
+        name = configure(args.db, args.db_url, Path(workdir), label="deflection")
         try:
             world = build(args)
             print(f"built in {world['built_seconds']:.0f} s", flush=True)

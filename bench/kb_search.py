@@ -7,7 +7,7 @@ them (not a test).
         --transport http|client --json out.json --keep]
 
 Builds a fresh database (a SQLite file in a temporary directory, or a scratch PostgreSQL
-database teamline_kbsearch_<pid> that is dropped afterwards unless --keep), migrates it and
+database teamline_bench_kbsearch_<pid> that is dropped afterwards unless --keep), migrates it and
 indexes:
 - the quality set's help center (tests/knowledge/search_set.py: 12 topics × 6 languages),
   through knowledge.actions.do_create_article (the real write path, indexing included);
@@ -59,6 +59,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch_db import configure, drop  # noqa: E402
+
 INVENTED = 5000
 FILLER_REAL_SHARE = 0.3
 POST_REAL_SHARE = 0.4
@@ -73,47 +75,6 @@ CHINESE = {"zh-hans", "zh-hant"}
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def configure(db: str, db_url: str, workdir: Path, reuse: str = "") -> str:
-    """Environment for a fresh database (this process and the server share it), or for the
-    one a run kept (`reuse`: a PostgreSQL database name or a SQLite file)."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "teamline.settings.defaults"
-    os.environ["TEAMLINE_VAR_DIR"] = str(workdir)
-    os.environ["TEAMLINE_SECRET_KEY"] = "bench-" + uuid.uuid4().hex * 2
-    os.environ["TEAMLINE_LOG_LEVEL"] = "WARNING"
-    os.environ["TEAMLINE_ALLOWED_HOSTS"] = "testserver,127.0.0.1"
-    os.environ.pop("TEAMLINE_REDIS_URL", None)
-    name = ""
-    if reuse and db == "sqlite":
-        os.environ["TEAMLINE_DATABASE_URL"] = f"sqlite:///{Path(reuse).resolve()}"
-    elif reuse:
-        os.environ["TEAMLINE_DATABASE_URL"] = f"{db_url.rsplit('/', 1)[0]}/{reuse}"
-    elif db == "postgresql":
-        import psycopg
-
-        name = f"teamline_kbsearch_{os.getpid()}"
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        base = db_url.rsplit("/", 1)[0]
-        os.environ["TEAMLINE_DATABASE_URL"] = f"{base}/{name}"
-    else:
-        os.environ.pop("TEAMLINE_DATABASE_URL", None)
-    import django
-
-    django.setup()
-    return name
-
-
-def drop(db_url: str, name: str) -> None:
-    if not name:
-        return
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _invented_words(language: str, rng: random.Random) -> list[str]:
@@ -490,7 +451,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="teamline-kbsearch-") as workdir:
-        name = configure(args.db, args.db_url, Path(workdir), args.reuse)
+        name = configure(args.db, args.db_url, Path(workdir), label="kbsearch", reuse=args.reuse)
         try:
             started = time.perf_counter()
             if args.reuse:

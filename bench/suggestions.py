@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.kb_search import build, configure, drop  # noqa: E402
+from bench.kb_search import build  # noqa: E402
+from bench.scratch_db import configure, drop  # noqa: E402
 
 
 def _pct(timings: list[float], p: float) -> float:
@@ -107,9 +108,9 @@ def main() -> int:
     parser.add_argument("--db-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="teamline-bench-suggest-") as workdir:
-        name = configure(args.db, args.db_url, Path(workdir))
+        name = configure(args.db, args.db_url, Path(workdir), label="suggest")
         try:
-            build(args.articles, random.Random(7), "mixed")
+            build(args.articles, 0, random.Random(7), "mixed")
             result = measure(args.rounds)
         finally:
             drop(args.db_url, name)
