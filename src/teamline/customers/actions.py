@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hmac as _hmac
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
 from teamline.accounts.models import User
-from teamline.core.errors import InvalidInput
+from teamline.core import ratelimit
+from teamline.core.errors import Forbidden, InvalidInput
 from teamline.teams.models import Team
 
+from . import codes
 from .identities import normalize_identity
-from .models import Customer, CustomerMerge, Identity, IdentityKind
+from .models import Customer, CustomerMerge, Identity, IdentityKind, OneTimeCode
 from .sms_opt_out import OPT_OUT_ATTRIBUTE, opted_out_numbers, updated_opt_outs
 
 
@@ -265,3 +271,78 @@ def do_record_sms_keyword(customer: Customer, number: str, keyword: str) -> Cust
             locked.save(update_fields=["attributes", "updated_at"])
     customer.attributes = locked.attributes
     return customer
+
+
+WRONG_CODE = "That code is wrong or has expired. Ask for a new code."
+
+
+def do_issue_code(identity: Identity, *, purpose: str, now: datetime | None = None) -> str:
+    """A new one-time code for a verified `identity` (customers/codes.py); returns the plain
+    code for the caller to deliver at once — it is stored only as an HMAC and must never be
+    logged. Any unused code of the same purpose is superseded. Raises Forbidden for an
+    unverified identity and RateLimited past SENDS_PER_ADDRESS_PER_HOUR for the address."""
+    if purpose not in codes.PURPOSES:
+        raise InvalidInput(f"Unknown code purpose {purpose!r}.")
+    if not identity.verified:
+        raise Forbidden("Codes are only sent to verified addresses.")
+    ratelimit.hit(
+        f"code-send:{codes.address_key(identity.kind, identity.value)}",
+        limit=codes.SENDS_PER_ADDRESS_PER_HOUR,
+        window_seconds=3600,
+    )
+    now = now or timezone.now()
+    code = codes.new_code()
+    with transaction.atomic():
+        OneTimeCode.objects.filter(identity=identity, purpose=purpose, used_at__isnull=True).update(
+            used_at=now
+        )
+        OneTimeCode.objects.create(
+            identity=identity,
+            purpose=purpose,
+            code_hash=codes.code_hash(purpose, identity.kind, identity.value, code),
+            created_at=now,
+            expires_at=now + codes.CODE_TTL,
+        )
+    return code
+
+
+def do_redeem_code(
+    identity: Identity, typed: str, *, purpose: str, now: datetime | None = None
+) -> Customer:
+    """The customer who holds `identity`, when `typed` is its newest live code of `purpose`;
+    the code is used up. A wrong guess counts against the code (MAX_ATTEMPTS, then it is dead).
+    Raises InvalidInput with one message for every failure (wrong, expired, used, too many
+    guesses, identity no longer verified), so an attacker learns nothing from it."""
+    now = now or timezone.now()
+    code = codes.typed_code(typed)
+    live = (
+        OneTimeCode.objects.filter(
+            identity=identity,
+            purpose=purpose,
+            used_at__isnull=True,
+            expires_at__gt=now,
+            attempts__lt=codes.MAX_ATTEMPTS,
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if live is None or not identity.verified:
+        raise InvalidInput(WRONG_CODE)
+    expected = codes.code_hash(purpose, identity.kind, identity.value, code)
+    if not code or not hmac_equal(live.code_hash, expected):
+        OneTimeCode.objects.filter(pk=live.pk).update(attempts=F("attempts") + 1)
+        raise InvalidInput(WRONG_CODE)
+    # Single use: only one of two concurrent redemptions sees the row still unused.
+    claimed = OneTimeCode.objects.filter(
+        pk=live.pk, used_at__isnull=True, attempts__lt=codes.MAX_ATTEMPTS
+    ).update(used_at=now)
+    if not claimed:
+        raise InvalidInput(WRONG_CODE)
+    customer = Customer.objects.get(pk=identity.customer_id)
+    while customer.merged_into_id is not None and customer.merged_into is not None:
+        customer = customer.merged_into
+    return customer
+
+
+def hmac_equal(a: str, b: str) -> bool:
+    return _hmac.compare_digest(a.encode(), b.encode())

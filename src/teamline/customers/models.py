@@ -95,3 +95,23 @@ class CustomerMerge(models.Model):
 
     def __str__(self) -> str:
         return f"merge of #{self.source_id_copy} into #{self.target_id}"
+
+
+class OneTimeCode(models.Model):
+    """A code sent to a verified identity (customers/codes.py). `code_hash` is an HMAC, never
+    the code. Superseded codes are marked used when a new one is issued; a redeemed code is
+    marked used by a conditional UPDATE, so it works once even under concurrent attempts."""
+
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=32)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["identity", "purpose", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} code for identity {self.identity_id}"

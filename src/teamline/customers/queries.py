@@ -99,3 +99,19 @@ def merges_into(customer: Customer) -> QuerySet[CustomerMerge]:
     """The audit of merges into `customer`, newest first (for staff who reached it through an
     access helper)."""
     return CustomerMerge.objects.filter(target=customer).select_related("actor")
+
+
+def verified_identity(kind: str, value: str) -> Identity | None:
+    """The verified email or phone identity `value` (normalised) names, or None — also for text
+    that is not an address, so callers answer the same whatever was typed (no enumeration)."""
+    if kind not in (IdentityKind.EMAIL, IdentityKind.PHONE):
+        return None
+    try:
+        normalized = normalize_identity(kind, value)
+    except InvalidInput:
+        return None
+    return (
+        Identity.objects.select_related("customer")
+        .filter(kind=kind, value=normalized, verified=True)
+        .first()
+    )
