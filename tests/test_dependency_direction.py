@@ -30,6 +30,7 @@ RANKS: dict[str, int] = {
     "calls": 6,
     "selfservice": 6,
     "proactive": 6,
+    "community": 6,
     "desk": 7,
     "widget": 7,
     "api": 7,  # teamline/api.py and every app's JSON endpoints (<app>/api.py, app_api.py)
@@ -42,8 +43,12 @@ API_MODULES = {"api.py", "app_api.py"}
 # agent routing assigned the call's conversation to; the IVR puts its callers on calls.
 # Accounts audits its own security events (tokens, sign-in failures) in the same transaction;
 # the audit log names users by id and knows nothing of accounts.
+# The community sends a customer's sign-in code at once through the connector that reaches
+# their address (connectors/direct.py): never through the outbox, where the code would be
+# stored in clear in a message.
 SIBLING_EDGES: set[tuple[str, str]] = {
     ("accounts", "audit"),
+    ("community", "connectors"),
     ("selfservice", "connectors"),
     ("selfservice", "routing"),
     ("selfservice", "calls"),

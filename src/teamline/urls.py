@@ -18,6 +18,8 @@ urlpatterns = [
     path("desk/", include("teamline.desk.urls")),
     path("widget/", include("teamline.widget.urls")),
     # The public help center (published knowledge-base articles, search).
+    # The help center's community Q&A (before /help/<language>/, which would take its path).
+    path("help/community/", include("teamline.community.urls")),
     path("help/", include("teamline.knowledge.urls")),
     # Provider webhooks: /webhooks/<provider>/<inbox public id>/[<suffix>] (connectors/views.py)
     path("webhooks/", include("teamline.connectors.urls")),

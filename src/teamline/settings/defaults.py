@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "teamline.routing",
     "teamline.calls",
     "teamline.selfservice",
+    "teamline.community",
     "teamline.analytics",
     "teamline.desk",
     "teamline.widget",
