@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from teamline.connectors.direct import NotDelivered
 from teamline.core.errors import InvalidInput, NotFound, RateLimited, TeamlineError
+from teamline.core.jsonsafe import clean_text
 from teamline.knowledge.actions import language_code
 from teamline.knowledge.models import KbLanguage
 
@@ -196,8 +197,8 @@ def ask(request: HttpRequest, language: str) -> HttpResponse:
             language,
             status=exc.status,
             error=exc.message,
-            title=title[: actions.MAX_TITLE],
-            body=body[: actions.MAX_BODY],
+            title=clean_text(title[: actions.MAX_TITLE]),
+            body=clean_text(body[: actions.MAX_BODY]),
         )
     return redirect("community:question", question.pk)
 
@@ -221,7 +222,7 @@ def answer(request: HttpRequest, question_id: str) -> HttpResponse:
             found,
             status=exc.status,
             answer_error=exc.message,
-            answer_body=body[: actions.MAX_BODY],
+            answer_body=clean_text(body[: actions.MAX_BODY]),
         )
     return redirect(reverse("community:question", args=[found.pk]) + f"#post-{posted.pk}")
 
@@ -334,9 +335,9 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             language,
             status=exc.status,
             error=exc.message,
-            address=address[: actions.MAX_ADDRESS],
+            address=clean_text(address[: actions.MAX_ADDRESS]),
         )
-    request.session[SESSION_PENDING] = address.strip()[: actions.MAX_ADDRESS]
+    request.session[SESSION_PENDING] = clean_text(address.strip()[: actions.MAX_ADDRESS])
     return redirect(reverse("community:sign_in_code") + f"?lang={language}")
 
 
