@@ -73,7 +73,7 @@ def test_asking_is_limited_per_customer(ingrid_client):
         ask(ingrid_client, f"Question number {n} about bills", "Body.")
     response = post_question(ingrid_client)
     assert response.status_code == 429 and response["Retry-After"]
-    assert "Too many requests" in response.content.decode()
+    assert "Too many requests." in response.content.decode()
 
 
 def test_asking_is_limited_per_ip_across_customers(ingrid, ola, twilio):

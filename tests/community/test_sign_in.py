@@ -123,7 +123,7 @@ def test_codes_to_one_address_are_limited_even_for_addresses_nobody_holds(ingrid
         response = ask_for_code(Client(REMOTE_ADDR="10.9.9.9"), address)
         assert response.status_code == 429
         assert response["Retry-After"]
-        assert "Too many requests" in response.content.decode()
+        assert "Too many requests." in response.content.decode()
 
 
 def test_code_requests_from_one_ip_are_limited(ingrid, twilio):
@@ -137,7 +137,7 @@ def test_a_provider_that_fails_is_a_clear_error_not_a_500(ingrid, twilio):
     twilio.respond(503, {"message": "down"})
     response = ask_for_code(Client(), INGRID_PHONE)
     assert response.status_code == 503
-    assert "could not be sent just now" in response.content.decode()
+    assert "could not send the code just now" in response.content.decode()
 
 
 def test_bad_input_is_refused_clearly(ingrid, twilio):

@@ -99,8 +99,23 @@ def _render(
     return response
 
 
+def _said(exc: TeamlineError, language: str) -> str:
+    """What to tell the person, in the page's language: actions raise translated messages;
+    the ones from lower layers (not found, too many requests, not sent) are said here."""
+    with translation.override(language):
+        if isinstance(exc, NotFound):
+            return _("This page does not exist, or the post was removed.")
+        if isinstance(exc, RateLimited):
+            return _("Too many requests. Please wait a while and try again.")
+        if isinstance(exc, NotDelivered):
+            return _("We could not send the code just now. Please try again in a minute.")
+        return exc.message
+
+
 def _error(request: HttpRequest, language: str, exc: TeamlineError) -> HttpResponse:
-    return _render(request, "community/error.html", language, status=exc.status, error=exc.message)
+    return _render(
+        request, "community/error.html", language, status=exc.status, error=_said(exc, language)
+    )
 
 
 def _honeypot_filled(request: HttpRequest) -> bool:
@@ -196,7 +211,7 @@ def ask(request: HttpRequest, language: str) -> HttpResponse:
             "community/ask.html",
             language,
             status=exc.status,
-            error=exc.message,
+            error=_said(exc, language),
             title=clean_text(title[: actions.MAX_TITLE]),
             body=clean_text(body[: actions.MAX_BODY]),
         )
@@ -221,7 +236,7 @@ def answer(request: HttpRequest, question_id: str) -> HttpResponse:
             request,
             found,
             status=exc.status,
-            answer_error=exc.message,
+            answer_error=_said(exc, found.language),
             answer_body=clean_text(body[: actions.MAX_BODY]),
         )
     return redirect(reverse("community:question", args=[found.pk]) + f"#post-{posted.pk}")
@@ -334,7 +349,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             "community/sign_in.html",
             language,
             status=exc.status,
-            error=exc.message,
+            error=_said(exc, language),
             address=clean_text(address[: actions.MAX_ADDRESS]),
         )
     request.session[SESSION_PENDING] = clean_text(address.strip()[: actions.MAX_ADDRESS])
@@ -361,7 +376,7 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
             "community/code.html",
             language,
             status=exc.status,
-            error=exc.message,
+            error=_said(exc, language),
             address=address,
         )
     request.session.cycle_key()
