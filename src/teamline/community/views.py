@@ -176,6 +176,7 @@ def _question_page(
         question=question,
         answers=answers,
         voted=voted,
+        mine={p.pk for p in (question, *answers) if member.wrote(p)},
         asker=asker,
         reasons=ReportReason.choices,
         **extra,
