@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.test import Client
 from django.utils import timezone
 
-from teamline.conversations.models import Message
+from teamline.conversations.models import Inbox, Message
 from teamline.core.testing import create_customer
 from teamline.customers.models import OneTimeCode
 
@@ -160,3 +165,53 @@ def test_the_code_text_follows_the_customers_language(oslo, sms_inbox, twilio):
     twilio.respond(200, SID)
     ask_for_code(Client(), "+37251234567")
     assert "kood" in twilio.requests[-1].form()["Body"][0].lower()
+
+
+class MailRecorder:
+    """A local SMTP server standing in for the customer's mail provider."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(
+            BytesParser(policy=policy.default).parsebytes(envelope.original_content)
+        )
+        return "250 OK"
+
+
+def test_a_customer_signs_in_with_the_code_mailed_to_her_verified_address(oslo):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    recorder = MailRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        Inbox.objects.create(
+            name="Nordlys mail",
+            kind="email",
+            default_team=oslo,
+            config={
+                "address": "help@nordlys.example",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "starttls": False,
+                "smtp_timeout": 5,
+            },
+        )
+        create_customer(
+            team=oslo, name="Mari Lind", identities=[("email", "Mari@Example.com", True)]
+        )
+        client = Client()
+        response = ask_for_code(client, "mari@example.com")
+        assert response.status_code == 302
+        [mail] = recorder.messages
+        assert mail["To"] == "mari@example.com" and mail["Subject"] == "Your sign-in code"
+        code = re.search(r"\b(\d{6})\b", mail.get_content()).group(1)
+        response = client.post("/help/community/sign-in/code?lang=en", {"code": code})
+        assert response.status_code == 302
+        assert "Signed in as Mari Lind" in client.get("/help/community/en/").content.decode()
+        assert not Message.objects.exists()
+    finally:
+        controller.stop()
