@@ -39,6 +39,7 @@ from teamline.knowledge.models import Article
 
 from .models import Post, PostKind, Report, ReportReason, Vote
 from .queries import Member, visible_posts_of
+from .search import index_question
 
 MIN_TITLE, MAX_TITLE = 10, 200
 MAX_BODY = 8_000
@@ -148,6 +149,7 @@ def do_ask_question(member: Member, *, title: str, body: str, language: str) -> 
         question = Post.objects.create(
             kind=PostKind.QUESTION, language=language, title=title, body=body, **_author(member)
         )
+        index_question(question)
     return question
 
 
@@ -177,6 +179,7 @@ def do_answer_question(member: Member, question: Post, *, body: str) -> Post:
         )
         question.last_activity_at = now
         question.save(update_fields=["last_activity_at"])
+        index_question(question)
     return answer
 
 
@@ -261,15 +264,25 @@ def _resolve_reports(post: Post, actor: User, resolution: str) -> None:
 
 
 def do_hide_post(member: Member, post: Post) -> Post:
-    """Staff hide a post: it vanishes from public pages and search; its open reports are
-    resolved as "hidden". Locks the post row."""
+    """Staff hide a post: it vanishes from public pages and search (its question is indexed
+    again without it, or as not public); its open reports are resolved as "hidden". Locks the
+    post row."""
     actor = _require_staff(member)
     with transaction.atomic():
         post = _lock(post)
         post.hidden, post.hidden_at, post.hidden_by = True, timezone.now(), actor
         _resolve_reports(post, actor, "hidden")
         post.save(update_fields=["hidden", "hidden_at", "hidden_by", "open_reports"])
+        _reindex(post)
     return post
+
+
+def _reindex(post: Post) -> None:
+    """Search sees the question a post belongs to as it is now (search.index_question)."""
+    if post.kind == PostKind.QUESTION:
+        index_question(post)
+    elif post.question_id is not None:
+        index_question(Post.objects.get(pk=post.question_id))
 
 
 def do_unhide_post(member: Member, post: Post) -> Post:
@@ -279,6 +292,7 @@ def do_unhide_post(member: Member, post: Post) -> Post:
         post = _lock(post)
         post.hidden, post.hidden_at, post.hidden_by = False, None, None
         post.save(update_fields=["hidden", "hidden_at", "hidden_by"])
+        _reindex(post)
     return post
 
 
@@ -389,6 +403,7 @@ def do_question_to_conversation(member: Member, question: Post) -> Post:
         question.hidden, question.hidden_at = True, now
         question.hidden_by = member.user if member.is_staff else None
         question.save(update_fields=["conversation", "hidden", "hidden_at", "hidden_by"])
+        index_question(question)
     return question
 
 

@@ -21,40 +21,47 @@ from teamline.core.jsonsafe import text_problem
 
 from .actions import language_code
 from .api import search_results
+from .hooks import PublicHit, search_presenters
 from .models import KbLanguage
 from .queries import public_article, published_articles
 from .render import render_markdown
-from .search import MAX_QUERY_CHARS
+from .search import MAX_QUERY_CHARS, search
 
 PUBLIC_SEARCH_LIMIT = 10
 # Per visitor address: generous for people, a wall for scrapers.
 PUBLIC_SEARCH_PER_MINUTE = 60
 # The help center's own words, per language (the articles are the authors').
 WORDS: dict[str, dict[str, str]] = {
-    "en": {"title": "Help center", "search": "Search", "placeholder": "How can we help?",
+    "en": {"community": "From the community", "community_mark": "Community",
+           "title": "Help center", "search": "Search", "placeholder": "How can we help?",
            "results": "Results for", "none": "Nothing found. Try other words, "
                    "or contact your team.",
            "language": "Language", "articles": "Articles", "home": "Help center home",
            "other": "Other", "translations": "Also in"},
-    "nb": {"title": "Hjelpesenter", "search": "Søk", "placeholder": "Hva kan vi hjelpe med?",
+    "nb": {"community": "Fra fellesskapet", "community_mark": "Fellesskap",
+           "title": "Hjelpesenter", "search": "Søk", "placeholder": "Hva kan vi hjelpe med?",
            "results": "Treff for", "none": "Ingen treff. Prøv andre ord, "
                    "eller kontakt teamet ditt.",
            "language": "Språk", "articles": "Artikler", "home": "Hjelpesenterets forside",
            "other": "Annet", "translations": "Også på"},
-    "zh-hans": {"title": "帮助中心", "search": "搜索", "placeholder": "有什么可以帮您？",
+    "zh-hans": {"community": "来自社区", "community_mark": "社区",
+                "title": "帮助中心", "search": "搜索", "placeholder": "有什么可以帮您？",
                 "results": "搜索结果：", "none": "没有找到。请换个说法，或联系您的团队。",
                 "language": "语言", "articles": "文章", "home": "帮助中心首页", "other": "其他",
                 "translations": "其他语言版本"},
-    "zh-hant": {"title": "說明中心", "search": "搜尋", "placeholder": "需要什麼協助？",
+    "zh-hant": {"community": "來自社群", "community_mark": "社群",
+                "title": "說明中心", "search": "搜尋", "placeholder": "需要什麼協助？",
                 "results": "搜尋結果：", "none": "找不到結果。請換個說法，或聯絡您的團隊。",
                 "language": "語言", "articles": "文章", "home": "說明中心首頁", "other": "其他",
                 "translations": "其他語言版本"},
-    "et": {"title": "Abikeskus", "search": "Otsi", "placeholder": "Kuidas saame aidata?",
+    "et": {"community": "Kogukonnast", "community_mark": "Kogukond",
+           "title": "Abikeskus", "search": "Otsi", "placeholder": "Kuidas saame aidata?",
            "results": "Tulemused:", "none": "Midagi ei leitud. Proovi teisi sõnu "
                    "või võta meiega ühendust.",
            "language": "Keel", "articles": "Artiklid", "home": "Abikeskuse avaleht",
            "other": "Muu", "translations": "Ka teistes keeltes"},
-    "pt": {"title": "Centro de ajuda", "search": "Pesquisar",
+    "pt": {"community": "Da comunidade", "community_mark": "Comunidade",
+           "title": "Centro de ajuda", "search": "Pesquisar",
            "placeholder": "Como podemos ajudar?",
            "results": "Resultados para", "none": "Nada encontrado. Tente outras palavras "
                    "ou contacte a sua equipa.",
@@ -188,11 +195,30 @@ def search_page(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = "60"
         return response
     results = search_results(query, language, PUBLIC_SEARCH_LIMIT) if query else []
+    others = other_results(query, language, PUBLIC_SEARCH_LIMIT) if query else []
     return render(
         request,
         "help/search.html",
-        _context(request, language, query=query, results=results, searched=bool(query)),
+        _context(
+            request, language, query=query, results=results, others=others, searched=bool(query)
+        ),
     )
+
+
+def other_results(query: str, language: str, limit: int) -> list[PublicHit]:
+    """Public documents of the other kinds in the index (community questions), best first, as
+    their apps present them (hooks.py)."""
+    presenters = search_presenters()
+    if not presenters:
+        return []
+    hits = search(query, languages=[language], kinds=sorted(presenters), limit=limit)
+    by_kind: dict[str, list[tuple[int, float]]] = {}
+    for hit in hits:
+        by_kind.setdefault(hit.kind, []).append((hit.id, hit.score))
+    found = [
+        shown for kind, pairs in by_kind.items() for shown in presenters[kind].present(pairs, query)
+    ]
+    return sorted(found, key=lambda shown: -shown.score)
 
 
 @require_GET
