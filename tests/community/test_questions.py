@@ -137,3 +137,8 @@ def test_unknown_ids_and_languages_are_404_not_500(db, sms_inbox):
     ):
         assert Client().get(path).status_code == 404, path
     assert Client().post("/help/community/posts/12/nonsense").status_code == 404
+
+
+def test_the_help_center_links_to_the_community_in_its_language(db):
+    page = Client().get("/help/nb/").content.decode()
+    assert '<a href="/help/community/nb/">Fellesskap</a>' in page

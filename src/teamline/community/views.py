@@ -53,7 +53,7 @@ def member_of(request: HttpRequest) -> Member:
     customer = session_customer(request.session.get(SESSION_CUSTOMER))
     return Member(
         customer=customer,
-        user=user,  # type: ignore[arg-type]
+        user=user,
         address=request.META.get("REMOTE_ADDR") or "",
     )
 

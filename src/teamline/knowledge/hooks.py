@@ -40,3 +40,24 @@ def provide_search_presenter(kind: str, presenter: SearchPresenter) -> None:
 def search_presenters() -> dict[str, SearchPresenter]:
     """The kinds other apps show in the help center's search, with their presenters."""
     return dict(_presenters)
+
+
+@dataclass(frozen=True)
+class HelpCenterLink:
+    """A link in the help center's header to a part another app serves (the community):
+    its text per help-center language, and the name of a URL that takes the language."""
+
+    text: dict[str, str]
+    url_name: str
+
+
+_links: list[HelpCenterLink] = []
+
+
+def provide_help_center_link(link: HelpCenterLink) -> None:
+    if link not in _links:
+        _links.append(link)
+
+
+def help_center_links() -> list[HelpCenterLink]:
+    return list(_links)

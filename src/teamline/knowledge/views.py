@@ -21,7 +21,7 @@ from teamline.core.jsonsafe import text_problem
 
 from .actions import language_code
 from .api import search_results
-from .hooks import PublicHit, search_presenters
+from .hooks import PublicHit, help_center_links, search_presenters
 from .models import KbLanguage
 from .queries import public_article, published_articles
 from .render import render_markdown
@@ -99,6 +99,13 @@ def _context(request: HttpRequest, language: str, **extra: Any) -> dict[str, Any
         "words": WORDS[language],
         "languages": [
             (code, name, reverse("help:home", args=[code])) for code, name in KbLanguage.choices
+        ],
+        "links": [
+            (
+                link.text.get(language, link.text.get("en", "")),
+                reverse(link.url_name, args=[language]),
+            )
+            for link in help_center_links()
         ],
         **extra,
     }
