@@ -36,6 +36,7 @@ def test_a_visitor_is_asked_to_sign_in_before_asking(db, sms_inbox):
     assert page.status_code == 200
     assert "Please sign in to ask a question." in page.content.decode()
     response = Client().post("/help/community/en/ask", {"title": "A question here", "body": "x"})
+    assert response.status_code == 403
     assert "Please sign in" in response.content.decode()
     assert not Post.objects.exists()
 

@@ -197,7 +197,8 @@ def ask(request: HttpRequest, language: str) -> HttpResponse:
     language = _language_or_404(language)
     member = member_of(request)
     if member.customer is None:
-        return _render(request, "community/ask.html", language, status=200, needs_sign_in=True)
+        status = 403 if request.method == "POST" else 200
+        return _render(request, "community/ask.html", language, status=status, needs_sign_in=True)
     if request.method == "GET":
         return _render(request, "community/ask.html", language)
     title, body = request.POST.get("title", ""), request.POST.get("body", "")
