@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from bench import kb_search  # noqa: E402 - after the path is set
+from bench.scratch_db import configure, drop  # noqa: E402
 
 
 def add_posts(posts: int, rng: random.Random) -> int:
@@ -158,7 +159,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="teamline-bench-community-") as workdir:
-        name = kb_search.configure(args.db, args.db_url, Path(workdir))
+        name = configure(args.db, args.db_url, Path(workdir), label="community")
         try:
             rng = random.Random(args.seed)
             started = time.perf_counter()
@@ -167,7 +168,7 @@ def main() -> int:
             built = round(time.perf_counter() - started, 1)
             help_center = measure_help_center(args.rounds)
         finally:
-            kb_search.drop(args.db_url, name)
+            drop(args.db_url, name)
     print(
         f"## Help center search: {args.articles:,} articles, {args.posts:,} community posts "
         f"({questions:,} questions) on {args.db}; built in {built} s"
