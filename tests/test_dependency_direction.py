@@ -31,10 +31,12 @@ RANKS: dict[str, int] = {
     "selfservice": 6,
     "proactive": 6,
     "community": 6,
-    "desk": 7,
-    "widget": 7,
-    "api": 7,  # teamline/api.py and every app's JSON endpoints (<app>/api.py, app_api.py)
-    "root": 8,  # urls, asgi, cli, settings: they compose everything
+    # Export and erasure read and clear a customer's records in every app that holds them.
+    "privacy": 7,
+    "desk": 8,
+    "widget": 8,
+    "api": 8,  # teamline/api.py and every app's JSON endpoints (<app>/api.py, app_api.py)
+    "root": 9,  # urls, asgi, cli, settings: they compose everything
 }
 API_MODULES = {"api.py", "app_api.py"}
 # Self-service runs flows over channels and hands customers to their team's queue (the phone

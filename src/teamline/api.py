@@ -26,6 +26,7 @@ from teamline.core.apischema import ErrorOut
 from teamline.core.errors import TeamlineError
 from teamline.customers.api import router as customers_router
 from teamline.knowledge.api import router as knowledge_router
+from teamline.privacy.api import router as privacy_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
 from teamline.selfservice.api import router as selfservice_router
 
@@ -161,6 +162,8 @@ def _mount() -> None:
     # Transfers, reassignment and experts: /conversations/{id}/transfer, /assign, /experts…
     api.add_router("/conversations", transfers_router)
     api.add_router("/customers", customers_router)
+    # GDPR export and erasure: /customers/{id}/export, /erase, /erasure
+    api.add_router("/customers", privacy_router)
     api.add_router("/me", accounts_router)
     api.add_router("/app", app_router)
     api.add_router("/callbacks", callbacks_router)

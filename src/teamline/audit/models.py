@@ -31,6 +31,7 @@ class AuditAction(models.TextChoices):
     CUSTOMER_ERASED = "customer.erased", "Customer erased"
     SETTINGS_CHANGED = "settings.changed", "Settings changed"
     AUDIT_EXPORTED = "audit.exported", "Audit log exported"
+    RETENTION_APPLIED = "retention.applied", "Retention applied"
 
 
 class AuditEntry(models.Model):

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "teamline.calls",
     "teamline.selfservice",
     "teamline.community",
+    "teamline.privacy",
     "teamline.analytics",
     "teamline.desk",
     "teamline.widget",
@@ -193,7 +194,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # secure_delete: deleted rows are overwritten with zeros, so an erased customer's text
+        # is gone from the file itself, not only unreachable (privacy/actions.py).
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;"
+        ),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
