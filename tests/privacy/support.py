@@ -117,7 +117,8 @@ def a_customer_with_one_of_everything() -> Everything:
     do_request_callback(conversation, number)
     now = timezone.now()
     do_start_call(
-        voice, CallRequest(call_sid=f"CA{tag}", caller=number, called="+4720000000", step=""),
+        voice,
+        CallRequest(call_sid=f"CA{tag}", caller=number, called="+4720000000", step=""),
         now=now,
     )
     do_record_episode("sms_keyword", channel="sms", subject="balance", customer=customer)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, cast
 
 from django.http import FileResponse, HttpRequest
-from ninja import Field, Path, Router, Schema
+from ninja import Field, Path, Router, Schema, Status
 
 from teamline.accounts.models import User
 from teamline.core.apischema import MAX_ID, errors
@@ -84,7 +84,7 @@ def erase_customer(request: HttpRequest, customer_id: CustomerId) -> Any:
     actor = cast(User, request.auth)  # type: ignore[attr-defined]
     customer = access_customer_for_privacy(actor, customer_id)
     erasure, _ = do_request_erasure(customer, actor=actor, request=request)
-    return 202, present_erasure(erasure)
+    return Status(202, present_erasure(erasure))
 
 
 @router.get(

@@ -110,7 +110,8 @@ def audit_entries_about(customer: Customer) -> QuerySet[AuditEntry]:
 
 
 def webhook_events_naming(customer: Customer, values: list[str]) -> list[int]:
-    """Ids of stored provider deliveries on the customer's inboxes whose raw body carries one
+    """Ids of stored provider deliveries on the inboxes the customer wrote or called through
+    (conversations, messages, phone-menu and live calls) whose raw body carries one
     of `values` (the customer's phone numbers, addresses and ids, as typed, URL-encoded or
     JSON-escaped). Raw bodies are bytes kept for replay; no column says whose they are, so
     they are read in batches."""
@@ -119,6 +120,8 @@ def webhook_events_naming(customer: Customer, values: list[str]) -> list[int]:
         return []
     inbox_ids = set(conversations_of(customer).values_list("inbox_id", flat=True))
     inbox_ids |= set(messages_of(customer).exclude(inbox=None).values_list("inbox_id", flat=True))
+    inbox_ids |= set(voice_calls_of(customer).values_list("inbox_id", flat=True))
+    inbox_ids |= set(calls_of(customer).exclude(inbox=None).values_list("inbox_id", flat=True))
     found = []
     events = (
         WebhookEvent.objects.filter(inbox_id__in=inbox_ids)
