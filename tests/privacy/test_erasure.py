@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
@@ -33,6 +34,7 @@ def erase_tasks() -> int:
     return DBTaskResult.objects.filter(task_path__endswith="erase_customer").count()
 
 
+@pytest.mark.integration
 @pytest.mark.django_db
 def test_an_erased_customer_keeps_their_counts_and_times_but_nothing_that_names_them():
     it = a_customer_with_one_of_everything()
@@ -80,6 +82,39 @@ def test_an_erased_customer_keeps_their_counts_and_times_but_nothing_that_names_
     assert status["state"] == "done" and status["removed"]["identities"] == 2
 
 
+def _every_stored_value() -> str:
+    """Every column of every row of every table Django knows (Teamline's, the task queue's,
+    sessions, the admin's log…), as text; bytes as Latin-1 so any byte sequence shows."""
+    values = []
+    for model in apps.get_models():
+        fields = model._meta.concrete_fields
+        for row in model._base_manager.all().iterator():
+            for field in fields:
+                value = field.value_from_object(row)
+                if isinstance(value, (bytes, memoryview)):
+                    value = bytes(value).decode("latin-1")
+                values.append(str(value))
+    return "\n".join(values)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_after_erasure_no_column_of_any_table_holds_the_customers_text_or_identities():
+    it = a_customer_with_one_of_everything()
+    before = _every_stored_value()
+    for what, secret in it.secrets.items():
+        if what != "file":
+            assert secret in before, f"the test's {what} was never stored"
+
+    erase(token_client(it.admin), it.customer.pk)
+    run_tasks()
+
+    after = _every_stored_value()
+    for what, secret in it.secrets.items():
+        assert secret not in after, f"the customer's {what} is still stored"
+
+
+@pytest.mark.integration
 @pytest.mark.django_db
 def test_asking_twice_or_running_the_task_twice_erases_once():
     it = a_customer_with_one_of_everything()

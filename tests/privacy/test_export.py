@@ -20,6 +20,7 @@ def export(client, customer_id):
     return client.get(f"/api/v1/customers/{customer_id}/export")
 
 
+@pytest.mark.integration
 def test_the_export_holds_every_kind_of_record_about_the_customer():
     it = a_customer_with_one_of_everything()
     api = token_client(it.admin)

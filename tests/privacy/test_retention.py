@@ -75,6 +75,7 @@ def test_a_retention_that_is_not_a_number_of_days_is_refused(client, oslo, days)
     assert not RetentionPolicy.objects.exists()
 
 
+@pytest.mark.integration
 def test_the_daily_job_deletes_old_bodies_and_files_and_keeps_the_rows(oslo):
     kept_inbox = create_inbox(oslo, name="Email")
     inbox = create_inbox(oslo, name="Web chat")
@@ -103,6 +104,7 @@ def test_the_daily_job_deletes_old_bodies_and_files_and_keeps_the_rows(oslo):
     }
 
 
+@pytest.mark.integration
 def test_the_job_runs_once_a_day_however_often_it_is_enqueued(oslo):
     inbox = create_inbox(oslo)
     RetentionPolicy.objects.create(inbox=inbox, message_body_days=7)
