@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_periodic_jobs_are_enqueued_once_per_slot():
     now = time.time()
     assert sorted(enqueue_periodic(now)) == [
+        "apply_retention",
         "call_ring_timeouts",
         "push_queue_positions",
         "run_appointments",
@@ -26,7 +27,7 @@ def test_periodic_jobs_are_enqueued_once_per_slot():
         "wake_snoozed",
     ]
     assert enqueue_periodic(now) == []  # a second worker in the same slot enqueues nothing
-    assert DBTaskResult.objects.count() == 5
+    assert DBTaskResult.objects.count() == 6
 
 
 def test_worker_sweep_assigns_a_conversation_its_router_left_waiting():

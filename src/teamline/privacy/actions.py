@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -245,14 +245,17 @@ def do_set_retention(inbox: Any, days: int | None, *, actor: User) -> RetentionP
     return policy
 
 
-def expired_messages(policy: RetentionPolicy, now: datetime) -> Any:
+def expired_messages(policy: RetentionPolicy, now: datetime, *, after: int = 0) -> Any:
     """Messages that came in or went out through the policy's inbox (or, without an inbox of
     their own, belong to a conversation that started there), older than its days, that still
-    have a body or a file."""
+    have a body or a file; by id from `after` on, so a run walks the table once."""
     cutoff = now - timedelta(days=policy.message_body_days)
     inbox = Q(inbox=policy.inbox) | Q(inbox__isnull=True, conversation__inbox=policy.inbox)
-    has_body = ~Q(text="") | ~Q(content={}) | Q(attachments__isnull=False)
-    return Message.objects.filter(inbox, has_body, created_at__lt=cutoff).distinct()
+    has_file = Exists(Attachment.objects.filter(message=OuterRef("pk")))
+    has_body = ~Q(text="") | ~Q(content={}) | Q(has_file)
+    return Message.objects.filter(inbox, has_body, created_at__lt=cutoff, pk__gt=after).order_by(
+        "pk"
+    )
 
 
 def do_apply_retention(now: datetime | None = None) -> RetentionRun | None:
@@ -274,10 +277,14 @@ def do_apply_retention(now: datetime | None = None) -> RetentionRun | None:
     per_inbox: dict[str, int] = {}
     for policy in RetentionPolicy.objects.select_related("inbox").order_by("pk"):
         cleared = 0
+        after = 0
         while True:
-            ids = list(expired_messages(policy, now).values_list("pk", flat=True)[:BATCH])
+            ids = list(
+                expired_messages(policy, now, after=after).values_list("pk", flat=True)[:BATCH]
+            )
             if not ids:
                 break
+            after = ids[-1]
             files = _delete_files(Attachment.objects.filter(message_id__in=ids))
             with transaction.atomic():
                 attachments = Attachment.objects.filter(message_id__in=ids).delete()[0]
