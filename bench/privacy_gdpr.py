@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,41 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch_db import configure, drop  # noqa: E402
+
 BATCH = 5_000
-
-
-def configure(db: str, db_url: str, workdir: Path) -> str:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "teamline.settings.defaults"
-    os.environ["TEAMLINE_VAR_DIR"] = str(workdir)
-    os.environ["TEAMLINE_SECRET_KEY"] = "bench-" + uuid.uuid4().hex * 2
-    os.environ["TEAMLINE_LOG_LEVEL"] = "WARNING"
-    os.environ["TEAMLINE_ALLOWED_HOSTS"] = "testserver"
-    os.environ.pop("TEAMLINE_REDIS_URL", None)
-    name = ""
-    if db == "postgresql":
-        import psycopg
-
-        name = f"teamline_bench_privacy_{os.getpid()}"
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        os.environ["TEAMLINE_DATABASE_URL"] = f"{db_url.rsplit('/', 1)[0]}/{name}"
-    else:
-        os.environ.pop("TEAMLINE_DATABASE_URL", None)
-    import django
-
-    django.setup()
-    return name
-
-
-def drop(db_url: str, name: str) -> None:
-    if not name:
-        return
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def build(args: argparse.Namespace) -> dict[str, object]:
@@ -89,7 +56,9 @@ def build(args: argparse.Namespace) -> dict[str, object]:
 
     def conversations_of(owner: Customer, count: int) -> list[Conversation]:
         return Conversation.objects.bulk_create(
-            Conversation(customer=owner, inbox=inbox, team=team, channel="webchat", status="resolved")
+            Conversation(
+                customer=owner, inbox=inbox, team=team, channel="webchat", status="resolved"
+            )
             for _ in range(count)
         )
 
@@ -144,7 +113,7 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="teamline-bench-privacy-"))
-    name = configure(args.db, args.db_url, workdir)
+    name = configure(args.db, args.db_url, workdir, label="privacy")
     try:
         from django.test import Client
 
