@@ -115,3 +115,18 @@ def test_without_credentials_there_is_no_export(client):
     customer = create_customer()
 
     assert client.get(f"/api/v1/customers/{customer.pk}/export").status_code == 401
+
+
+def test_a_file_deleted_by_hand_is_listed_without_its_bytes_and_the_export_still_works():
+    it = a_customer_with_one_of_everything()
+    it.recording.file.storage.delete(it.recording.file.name)
+
+    response = export(token_client(it.admin), it.customer.pk)
+
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    rows = {row["filename"]: row for row in json_rows(archive, "attachments.json")}
+    assert rows["call.wav"]["archive_path"] is None
+    assert archive.read(rows["passport.png"]["archive_path"]).startswith(PNG)
+    counts = json.loads(archive.read("manifest.json"))["counts"]
+    assert (counts["attachment_files"], counts["attachments_missing"]) == (1, 1)

@@ -18,7 +18,8 @@ about one customer (docs/security.md, "GDPR").
 
 Rows are written with Django's serializer (every field, by name), a file at a time and rows
 in batches, into a temporary file that spills to disk, so an archive of any size is built in
-bounded memory. Entries carry a fixed time so the same data gives the same bytes.
+bounded memory. Entries carry a fixed time (1980-01-01): a ZIP stores local times without
+a zone, and the moment of the export is in the manifest.
 """
 
 from __future__ import annotations
