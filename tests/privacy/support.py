@@ -70,13 +70,16 @@ def token_client(user: User) -> Client:
 
 
 def a_customer_with_one_of_everything() -> Everything:
-    tag = uuid.uuid4().hex[:10]
-    number = f"+4791{int(tag[:6], 16) % 1_000_000:06d}"
+    raw = uuid.uuid4().hex[:10]
+    number = f"+4791{int(raw[:6], 16) % 1_000_000:06d}"
+    # Letters only: a run of digits after words like "code" would be masked by redaction
+    # before it is stored, and the test needs the text as typed.
+    tag = "".join(chr(ord("g") + int(c)) if c.isdigit() else c for c in raw)
     secrets = {
         "name": f"Zelda Quarkwhistle {tag}",
         "phone": number,
         "email": f"zelda.{tag}@example.test",
-        "message": f"my door code is PELICAN-{tag}",
+        "message": f"my door word is PELICAN-{tag}",
         "reply": f"we reset the router for Zelda at Storgata {tag}",
         "note": f"internal: she mentioned a divorce {tag}",
         "attribute": f"contract-{tag}",
