@@ -17,6 +17,8 @@ from teamline.accounts.actions import do_create_api_token
 from teamline.accounts.models import Role, User
 from teamline.calls.actions import do_open_call
 from teamline.calls.models import Call
+from teamline.community.actions import do_ask_question
+from teamline.community.queries import Member
 from teamline.connectors.models import WebhookEvent
 from teamline.connectors.voice import CallRequest
 from teamline.conversations.actions import (
@@ -84,6 +86,7 @@ def a_customer_with_one_of_everything() -> Everything:
         "note": f"internal: she mentioned a divorce {tag}",
         "attribute": f"contract-{tag}",
         "file": f"PASSPORTSCAN-{tag}",
+        "question": f"Why does the router at Fjordveien {tag} keep dropping",
     }
     team = create_team("Oslo")
     admin = create_user(f"admin-{tag}", role=Role.ADMIN)
@@ -125,6 +128,12 @@ def a_customer_with_one_of_everything() -> Everything:
         now=now,
     )
     do_record_episode("sms_keyword", channel="sms", subject="balance", customer=customer)
+    do_ask_question(
+        Member(customer=customer, address="192.0.2.9"),
+        title=f"Router {tag} drops",
+        body=secrets["question"],
+        language="en",
+    )
     WebhookEvent.objects.create(
         provider="twilio",
         inbox=voice,

@@ -14,10 +14,12 @@ from django_tasks_db.models import DBTaskResult
 
 from teamline.audit.models import AuditEntry
 from teamline.calls.models import Call
+from teamline.community.models import Post
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Attachment, Conversation, Message
 from teamline.core.testing import create_customer, create_team, create_user
 from teamline.customers.models import Customer, Identity
+from teamline.knowledge.search import search
 from teamline.privacy.models import Erasure
 from teamline.routing.models import Callback
 from teamline.selfservice.models import SelfServiceEpisode, VoiceCall
@@ -42,6 +44,7 @@ def test_an_erased_customer_keeps_their_counts_and_times_but_nothing_that_names_
     messages_before = Message.objects.filter(conversation__customer=customer).count()
     files = [Path(it.attachment.file.path), Path(it.recording.file.path)]
     assert all(f.exists() for f in files)
+    assert search("Fjordveien", kinds=["question"], public_only=False), "their question is found"
     api = token_client(it.admin)
 
     response = erase(api, customer.pk)
@@ -68,6 +71,9 @@ def test_an_erased_customer_keeps_their_counts_and_times_but_nothing_that_names_
     assert Callback.objects.get(customer=customer).phone == ""
     assert SelfServiceEpisode.objects.filter(customer=customer).count() == 1
     assert set(WebhookEvent.objects.values_list("body", flat=True)) == {b""}
+    post = Post.objects.get(author_customer=customer)
+    assert (post.body, post.title, post.hidden) == ("", "", True)
+    assert not search("Fjordveien", kinds=["question"], public_only=False)
 
     erasure = Erasure.objects.get(customer_id_copy=customer.pk)
     assert erasure.state == "done" and erasure.completed_at is not None

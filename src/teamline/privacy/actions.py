@@ -9,6 +9,7 @@ Erasure (`do_request_erasure` then, in the durable task, `do_erase_customer`):
   and merged customers' names and attributes; the phone numbers of callbacks, appointments
   and phone-menu calls and what the menu said to them; free text in the timeline (reasons);
   the raw provider deliveries (webhook bodies) that carry one of the customer's identities;
+  the text of their community questions and answers (hidden, and search indexed again);
 - kept, anonymised: the customer row (id, language, channel, team, region, times), the
   conversation and message rows (times, direction, channel, status, delivery outcome), calls,
   work items and self-service episodes — the counts, times and outcomes the figures need;
@@ -36,6 +37,8 @@ from teamline.accounts.models import User
 from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
 from teamline.calls.models import Call
+from teamline.community.models import Post, PostKind
+from teamline.community.search import index_question
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Attachment, Message, TimelineEvent
 from teamline.customers.models import Customer, CustomerMerge, Identity
@@ -188,10 +191,26 @@ def _erase_rows(customer: Customer) -> dict[str, int]:
             source_name="", identities=[], attributes={}
         ),
     }
+    removed["community_posts"] = _erase_posts(customer)
     removed["profiles"] = Customer.objects.filter(pk__in=ids).update(
         name="", attributes={}, updated_at=timezone.now()
     )
     return removed
+
+
+def _erase_posts(customer: Customer) -> int:
+    """The customer's community questions and answers: text, title and shown name emptied and
+    the posts hidden (rows, votes and others' answers stay); every question they touched is
+    indexed again, so search forgets their words."""
+    posts = queries.community_posts_of(customer)
+    touched = set(posts.filter(kind=PostKind.QUESTION).values_list("pk", flat=True))
+    touched |= set(posts.exclude(question=None).values_list("question_id", flat=True))
+    erased = posts.exclude(body="", title="", author_name="", hidden=True).update(
+        body="", title="", author_name="", hidden=True, hidden_at=timezone.now()
+    )
+    for question in Post.objects.filter(pk__in=touched).order_by("pk"):
+        index_question(question)
+    return erased
 
 
 def _scrub_timeline(events: Any) -> int:

@@ -13,6 +13,7 @@ about one customer (docs/security.md, "GDPR").
     calls.json               live calls (phone and browser) and phone-menu calls with steps
     routing.json             contacts in line, callbacks and appointments
     self_service.json        answers given without a person (articles, bots, keywords, IVR)
+    community.json           the customer's questions and answers, upvotes and reports
     audit.json               the audit entries about the customer and their conversations
     erasure.json             the erasure, when there was one
 
@@ -145,6 +146,16 @@ def build_export(customer: Customer) -> tuple[IO[bytes], dict[str, int]]:
             ),
         )
         writer.json_list("self_service.json", _rows([queries.episodes_of(customer)]))
+        writer.json_list(
+            "community.json",
+            _rows(
+                [
+                    queries.community_posts_of(customer),
+                    queries.community_votes_of(customer),
+                    queries.community_reports_of(customer),
+                ]
+            ),
+        )
         writer.json_list("audit.json", _rows([queries.audit_entries_about(customer)]))
         erasure = queries.erasure_of(customer.pk)
         writer.json_list("erasure.json", _rows([_only(erasure)]) if erasure else [])

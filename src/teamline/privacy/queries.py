@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from teamline.accounts.models import User
 from teamline.audit.models import AuditEntry
 from teamline.calls.models import Call
+from teamline.community.models import Post, Report, Vote
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Attachment, Conversation, Message, TimelineEvent
 from teamline.core.errors import Forbidden
@@ -98,6 +99,19 @@ def appointments_of(customer: Customer) -> QuerySet[Appointment]:
 
 def work_items_of(customer: Customer) -> QuerySet[WorkItem]:
     return WorkItem.objects.filter(customer=customer).order_by("pk")
+
+
+def community_posts_of(customer: Customer) -> QuerySet[Post]:
+    """Questions and answers the customer wrote in the help center's community."""
+    return Post.objects.filter(author_customer_id__in=customer_ids_of(customer)).order_by("pk")
+
+
+def community_votes_of(customer: Customer) -> QuerySet[Vote]:
+    return Vote.objects.filter(customer_id__in=customer_ids_of(customer)).order_by("pk")
+
+
+def community_reports_of(customer: Customer) -> QuerySet[Report]:
+    return Report.objects.filter(reporter_customer_id__in=customer_ids_of(customer)).order_by("pk")
 
 
 def audit_entries_about(customer: Customer) -> QuerySet[AuditEntry]:
