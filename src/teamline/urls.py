@@ -1,11 +1,9 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from django.views.static import serve
 
 from teamline.api import api
-from teamline.core import availability
+from teamline.core import availability, csp_report, public_media
 
 # A database outage anywhere (views, middleware, the API) is a 503 with Retry-After, not a 500.
 handler500 = availability.server_error
@@ -13,6 +11,8 @@ handler500 = availability.server_error
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="desk:inbox", permanent=False)),
     path("health/", availability.health, name="health"),
+    # Browsers report Content-Security-Policy violations here (docs/security.md).
+    path("csp-report/", csp_report.csp_report, name="csp_report"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("desk/", include("teamline.desk.urls")),
@@ -25,9 +25,5 @@ urlpatterns = [
     path("webhooks/", include("teamline.connectors.urls")),
     # Uploaded photos (agents, teams) are public: the widget shows them to customers.
     # Attachments are not served here; they go through an access-checked view.
-    re_path(
-        r"^media/(?P<path>(agents|teams)/[^/]+)$",
-        serve,
-        {"document_root": settings.MEDIA_ROOT},
-    ),
+    re_path(r"^media/(?P<path>(agents|teams)/[^/]+)$", public_media.serve_photo),
 ]

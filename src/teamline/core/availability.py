@@ -149,7 +149,13 @@ def unavailable_response(request: HttpRequest, *, json: bool = False) -> HttpRes
         # Rendered without the request: context processors would read the session and user
         # from the database that is not there.
         html = render_to_string(
-            "core/unavailable.html", {"retry_after": RETRY_AFTER_SECONDS, "path": request.path}
+            "core/unavailable.html",
+            {
+                "retry_after": RETRY_AFTER_SECONDS,
+                "path": request.path,
+                # Its one <style> carries the request's CSP nonce (django-csp, settings).
+                "csp_nonce": getattr(request, "csp_nonce", ""),
+            },
         )
         response = HttpResponse(html, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)

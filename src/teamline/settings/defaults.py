@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parents[3]
 VAR_DIR = Path(os.environ.get("TEAMLINE_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     # Listed so the API docs page serves Swagger UI from ninja's own static files, not a CDN.
     "ninja",
+    "csp",
     "django_tasks",
     "django_tasks_db",
     "teamline.core",
@@ -80,6 +82,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy with a per-request nonce (CONTENT_SECURITY_POLICY below), then
+    # the headers it does not cover (core/headers.py). docs/security.md, "Browser hardening".
+    "csp.middleware.CSPMiddleware",
+    "teamline.core.headers.BrowserHardeningMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -286,6 +292,34 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TEAMLINE_HSTS_INCLUDE_SUBDOMAINS", Fa
 SECURE_HSTS_PRELOAD = env_bool("TEAMLINE_HSTS_PRELOAD", False)
 if env_bool("TEAMLINE_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Browser hardening (docs/security.md). Every page gets this policy; scripts and styles come
+# from Teamline's own origin or carry the request's nonce (`{{ request.csp_nonce }}`), never
+# inline attributes, eval or a CDN. The websocket origin is named for browsers whose 'self'
+# does not cover ws(s):. Violations are reported to /csp-report/ (core/csp_report.py).
+_ws_origin = PUBLIC_URL.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+CSP_REPORT_URL = "/csp-report/"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, _ws_origin],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": [CSP_REPORT_URL],
+        "report-to": "csp",
+    },
+}
+# Brand sites that may frame the public pages (the help center, the widget's demo page), e.g.
+# "https://www.brand.example"; the desk, the admin and the API are never framed.
+FRAME_ANCESTORS = env_list("TEAMLINE_FRAME_ANCESTORS", "")
 
 # --- Product -----------------------------------------------------------------------------
 TEAMLINE: dict[str, Any] = {

@@ -288,12 +288,31 @@
     "}",
   ].join("\n");
 
+  // The host page's Content-Security-Policy governs our shadow root too: a <style> element
+  // or a style attribute there needs the host's 'unsafe-inline' (or its nonce, which we do not
+  // have). A constructed stylesheet is not inline markup, so a strict host CSP allows it
+  // (docs/widget.md, "Content-Security-Policy"). Browsers without constructable stylesheets
+  // get the <style> element, which works wherever the host allows inline styles.
+  function adoptStyles(root, cssText) {
+    if (typeof CSSStyleSheet === "function" && "adoptedStyleSheets" in root) {
+      try {
+        var sheet = new CSSStyleSheet();
+        sheet.replaceSync(cssText);
+        root.adoptedStyleSheets = [sheet];
+        return;
+      } catch (error) {
+        // Constructor present but not constructable (old engines): fall through.
+      }
+    }
+    root.appendChild(h("style", { text: cssText }));
+  }
+
   // --- The UI ----------------------------------------------------------------------------------
 
   var host = document.createElement("div");
   host.setAttribute("data-teamline-widget", "");
   var shadow = host.attachShadow({ mode: "open" });
-  shadow.appendChild(h("style", { text: CSS }));
+  adoptStyles(shadow, CSS);
 
   var launcher = h(
     "button",
