@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,6 +116,82 @@ def server_shell(live_server_url: str):
     return run
 
 
+# --- Content-Security-Policy violations -------------------------------------------------------
+#
+# Every page a browser test opens is watched: the page's own `securitypolicyviolation` events
+# (reported to the console with a marker) and Chromium's console errors about the policy. A test
+# that ends with any of them fails, so a new inline script, style attribute or foreign source
+# is caught by the story that shows the page (docs/security.md, "Browser hardening").
+
+CSP_VIOLATIONS: list[str] = []
+_CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error("[csp-violation] " + event.effectiveDirective + " blocked " +
+    (event.blockedURI || "inline") + " in " + event.sourceFile + ":" + event.lineNumber +
+    " on " + event.documentURI + (event.sample ? " (" + event.sample + ")" : ""));
+}, true);
+"""
+
+
+def _is_csp_message(message: Any) -> bool:
+    text = message.text
+    return message.type == "error" and (
+        "[csp-violation]" in text or "Content Security Policy" in text
+    )
+
+
+def watch_csp(context: Any) -> Any:
+    """Record the CSP violations of every page of this browser context."""
+    context.add_init_script(_CSP_WATCH)
+    context.on(
+        "console",
+        lambda message: (
+            CSP_VIOLATIONS.append(f"{message.page.url if message.page else '?'}: {message.text}")
+            if _is_csp_message(message)
+            else None
+        ),
+    )
+    return context
+
+
+class WatchedBrowser:
+    """A Playwright browser whose contexts and pages are watched for CSP violations."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_context(self, **kwargs: Any) -> Any:
+        return watch_csp(self._browser.new_context(**kwargs))
+
+    def new_page(self, **kwargs: Any) -> Any:
+        page = self._browser.new_page(**kwargs)
+        watch_csp(page.context)
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def inject_axe(page: Any) -> None:
+    """Load axe-core (from npm) into the page as the test harness, not as page content: an
+    added <script> element would be an inline script the page's CSP rightly refuses."""
+    page.evaluate(AXE.read_text() + "\n;undefined")
+
+
+@pytest.fixture(autouse=True)
+def csp_violations() -> Iterator[list[str]]:
+    """The violations seen during this test; the test fails if any are left at its end (a test
+    that provokes one on purpose clears the list after checking it)."""
+    CSP_VIOLATIONS.clear()
+    yield CSP_VIOLATIONS
+    found = list(CSP_VIOLATIONS)
+    CSP_VIOLATIONS.clear()
+    assert found == [], "Content-Security-Policy violations:\n" + "\n".join(found)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
@@ -125,5 +202,5 @@ def browser() -> Iterator[object]:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
-        yield browser
+        yield WatchedBrowser(browser)
         browser.close()

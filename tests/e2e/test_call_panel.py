@@ -7,21 +7,19 @@ does only what the agent does."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from .conftest import inject_axe
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
 pytestmark = pytest.mark.e2e
-
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def violations(page) -> list[str]:
     """axe-core's findings (from npm) for the whole desk page, call panel included."""
     if not page.evaluate("typeof axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
+        inject_axe(page)
     found = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
         ".map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"

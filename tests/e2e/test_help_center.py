@@ -4,18 +4,17 @@ accessibility violations by axe-core (from npm, injected here)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+
+from .conftest import inject_axe
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 15_000
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def violations(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
+    inject_axe(page)
     found = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
         ".map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"

@@ -14,11 +14,10 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS
+from .conftest import CHROMIUM, CHROMIUM_ARGS, WatchedBrowser, inject_axe
 from .test_story_webchat_to_desk import sign_in
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +52,7 @@ def media_browser(browser) -> Iterator[object]:
     media = browser.browser_type.launch(
         executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *FAKE_MEDIA]
     )
-    yield media
+    yield WatchedBrowser(media)  # its pages are watched for CSP violations too
     media.close()
 
 
@@ -124,12 +123,9 @@ def wait_until(page, predicate, what: str, seconds: float = 5) -> None:
         page.wait_for_timeout(100)
 
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-
-
 def violations(page, selector: str) -> list[str]:
     """axe-core's violations inside `selector` (open shadow roots included)."""
-    page.add_script_tag(path=str(AXE))
+    inject_axe(page)
     found = page.evaluate(
         """async (selector) => {
              const result = await axe.run({include: [[selector]]});

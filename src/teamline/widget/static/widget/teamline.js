@@ -291,7 +291,7 @@
   // The host page's Content-Security-Policy governs our shadow root too: a <style> element
   // or a style attribute there needs the host's 'unsafe-inline' (or its nonce, which we do not
   // have). A constructed stylesheet is not inline markup, so a strict host CSP allows it
-  // (docs/widget.md, "Content-Security-Policy"). Browsers without constructable stylesheets
+  // (docs/security.md, "Browser hardening"). Browsers without constructable stylesheets
   // get the <style> element, which works wherever the host allows inline styles.
   function adoptStyles(root, cssText) {
     if (typeof CSSStyleSheet === "function" && "adoptedStyleSheets" in root) {
