@@ -181,6 +181,24 @@ def inject_axe(page: Any) -> None:
     page.evaluate(AXE.read_text() + "\n;undefined")
 
 
+def wait_for_js(page: Any, expression: str, *, timeout: float = 20_000) -> None:
+    """Wait until `expression` (a JavaScript expression or function) is truthy in the page.
+
+    Playwright's `wait_for_function` compiles its predicate with eval inside the page, which
+    the page's CSP refuses ('unsafe-eval'); `evaluate` runs as the harness, so poll with it."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:
+            if page.evaluate(expression):
+                return
+        except Exception as error:  # a navigation replaced the page's context: ask again
+            if "context was destroyed" not in str(error):
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Still false after {timeout} ms: {expression}")
+        time.sleep(0.05)
+
+
 @pytest.fixture(autouse=True)
 def csp_violations() -> Iterator[list[str]]:
     """The violations seen during this test; the test fails if any are left at its end (a test

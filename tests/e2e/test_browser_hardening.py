@@ -109,3 +109,24 @@ def test_the_browser_tests_see_a_violation_when_a_page_breaks_the_policy(
     csp_violations.clear()  # provoked on purpose
     assert any(re.search(r"script-src-elem blocked inline", v) for v in found), found
     assert any(re.search(r"style-src-attr blocked inline", v) for v in found), found
+
+
+def test_the_public_pages_the_admin_and_the_api_docs_run_under_the_policy(browser, live_server_url):
+    """The pages no other story visits, rendered fully (the fixture fails on a violation)."""
+    url = live_server_url
+    page = browser.new_context().new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{url}/help/en/")
+    page.get_by_role("searchbox").first.wait_for()
+    page.goto(f"{url}/widget/demo/")
+    page.get_by_role("button", name="Chat with us").wait_for()
+    page.goto(f"{url}/admin/login/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("teamline-demo")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Inboxes").first.click()
+    page.get_by_role("link", name=re.compile("Add inbox", re.I)).first.click()
+    page.get_by_label("Name").first.wait_for()
+    page.goto(f"{url}/api/v1/docs")
+    page.get_by_role("heading", name=re.compile("Teamline API")).first.wait_for()
+    page.wait_for_timeout(500)

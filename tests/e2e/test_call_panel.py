@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from .conftest import inject_axe
+from .conftest import inject_axe, wait_for_js
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -80,9 +80,10 @@ def test_a_call_rings_is_accepted_by_keyboard_timed_ended_and_wrapped_up(
         panel.get_by_role("heading", name="Incoming audio call").wait_for()
         panel.get_by_role("link", name="Anna Berg").wait_for()
         announcer = page.locator("#call-announcer")
-        page.wait_for_function(
+        wait_for_js(
+            page,
             "document.getElementById('call-announcer').textContent.includes("
-            "'Incoming audio call from Anna Berg')"
+            "'Incoming audio call from Anna Berg')",
         )
         assert page.evaluate("document.activeElement.id") == "presence-select"  # focus not taken
         for button in panel.get_by_role("button").all():
@@ -102,22 +103,23 @@ def test_a_call_rings_is_accepted_by_keyboard_timed_ended_and_wrapped_up(
         timer = panel.get_by_role("timer")
         timer.wait_for()
         assert timer.get_attribute("aria-live") == "off"
-        page.wait_for_function(
+        wait_for_js(
+            page,
             "(() => { const t = document.querySelector('#call-panel [role=timer]');"
-            " return t && t.textContent.trim() !== '0:00'; })()"
+            " return t && t.textContent.trim() !== '0:00'; })()",
         )
         assert re.fullmatch(r"\d+:\d\d", timer.inner_text().strip())
         assert panel.get_by_role("button", name="Mute").get_attribute("aria-pressed") == "false"
         assert violations(page) == []  # in the call
 
         panel.get_by_role("button", name="Mute").click()
-        page.wait_for_function(
-            "document.querySelector('#call-panel button[aria-pressed=true]') !== null"
+        wait_for_js(
+            page, "document.querySelector('#call-panel button[aria-pressed=true]') !== null"
         )
         panel.get_by_role("button", name="End call").click()
         panel.get_by_text(re.compile(r"Wrap-up: 0:4\d left")).wait_for()
-        page.wait_for_function(
-            "document.getElementById('call-announcer').textContent.includes('Wrap-up')"
+        wait_for_js(
+            page, "document.getElementById('call-announcer').textContent.includes('Wrap-up')"
         )
         assert page.evaluate("window.__calls") == ["accepted", "muted", "ended"]
         assert "Wrap-up" in announcer.inner_text()

@@ -17,6 +17,7 @@ import pytest
 from teamline.conversations.models import Inbox
 from tests.connectors.fake_twiml import FakeTwimlProvider, HttpTransport
 
+from .conftest import wait_for_js
 from .test_phone_call import CLEAN_UP, SETUP, wait_for
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
@@ -83,8 +84,9 @@ def test_call_now_on_a_callback_follows_the_call_live_until_it_is_answered(
         line.get_by_text(
             re.compile(r"Your phone did not answer \(no-answer\), so the customer was not called")
         ).wait_for()
-        page.wait_for_function(
-            "document.getElementById('desk-announcer').textContent.includes('Your phone did not')"
+        wait_for_js(
+            page,
+            "document.getElementById('desk-announcer').textContent.includes('Your phone did not')",
         )
         call_now.wait_for()  # it came back, without a reload
 
@@ -100,8 +102,8 @@ def test_call_now_on_a_callback_follows_the_call_live_until_it_is_answered(
         assert call_now.count() == 0  # no second call while one is under way
         picked_up.set()
         line.get_by_text("On the call: the customer answered.").wait_for()
-        page.wait_for_function(
-            "document.getElementById('desk-announcer').textContent.includes('On the call')"
+        wait_for_js(
+            page, "document.getElementById('desk-announcer').textContent.includes('On the call')"
         )
         panel.get_by_role("timer").wait_for()
 

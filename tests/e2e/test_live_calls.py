@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from .conftest import wait_for_js
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +61,7 @@ def test_the_live_calls_table_follows_call_events_and_refreshes_by_keyboard(
     sign_in(page, url, "sigrid")
     page.get_by_role("navigation", name="Desk").get_by_role("link", name="Live calls").click()
     page.get_by_role("heading", name="Live calls").wait_for()
-    page.wait_for_function("() => document.readyState === 'complete'")
+    wait_for_js(page, "() => document.readyState === 'complete'")
     assert sockets, "the desk socket did not connect"
     announcer = page.locator("#desk-announcer")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import wait_for_js
 from .test_story_video_call import violations
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
@@ -71,16 +72,17 @@ def test_kari_sets_where_her_calls_ring_with_the_keyboard_alone(
         alert.get_by_text("Write the phone number with its country code").wait_for()
         field = page.get_by_role("textbox", name="Phone number")
         assert field.get_attribute("aria-invalid") == "true"
-        page.wait_for_function(f"() => ({FOCUSED})() === 'phone-number'")
+        wait_for_js(page, f"() => ({FOCUSED})() === 'phone-number'")
 
         # Corrected, Enter again: saved, and said.
         page.keyboard.press("Control+A")
         page.keyboard.type("+47 900 00 009")
         page.keyboard.press("Enter")
         page.get_by_text("Your calls now ring on +4790000009.").first.wait_for()
-        page.wait_for_function(
+        wait_for_js(
+            page,
             "document.getElementById('desk-announcer').textContent"
-            ".includes('Your calls now ring on +4790000009.')"
+            ".includes('Your calls now ring on +4790000009.')",
         )
         assert page.get_by_role("alert").count() == 0
     finally:

@@ -15,6 +15,7 @@ import pytest
 from teamline.conversations.models import Inbox
 from tests.connectors.fake_twiml import FakeTwimlProvider, HttpTransport
 
+from .conftest import wait_for_js
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -102,8 +103,9 @@ def test_a_phone_call_is_answered_in_the_desk_bridged_and_wrapped_up(
         accept = panel.get_by_role("button", name="Accept call")
         accept.wait_for()
         panel.get_by_role("heading", name="Incoming phone call").wait_for()
-        page.wait_for_function(
-            "document.getElementById('call-announcer').textContent.includes('Incoming phone call')"
+        wait_for_js(
+            page,
+            "document.getElementById('call-announcer').textContent.includes('Incoming phone call')",
         )
         accept.click()
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, WatchedBrowser, inject_axe
+from .conftest import CHROMIUM, CHROMIUM_ARGS, WatchedBrowser, inject_axe, wait_for_js
 from .test_story_webchat_to_desk import sign_in
 
 pytestmark = pytest.mark.e2e
@@ -182,8 +182,8 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
     panel = agent.get_by_role("region", name="Call")
     panel.get_by_role("button", name="Accept call").click()
 
-    agent.wait_for_function(CONNECTED, timeout=TIMEOUT)
-    customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    wait_for_js(agent, CONNECTED, timeout=TIMEOUT)
+    wait_for_js(customer, CONNECTED, timeout=TIMEOUT)
     call_view.get_by_text("Connected.").wait_for()  # the desk told the server: active
     call_id = customer.evaluate("window.teamlineCall.id")
     assert agent.evaluate("window.teamlineCall.id") == call_id
@@ -200,8 +200,8 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
     # call's media up again (a fresh offer the widget accepts in place of the old connection).
     panel.get_by_role("link", name=re.compile(r"^Visitor #\d+")).first.click()
     agent.wait_for_url(re.compile(r"/desk/conversations/\d+/"))
-    agent.wait_for_function(CONNECTED, timeout=TIMEOUT)
-    customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    wait_for_js(agent, CONNECTED, timeout=TIMEOUT)
+    wait_for_js(customer, CONNECTED, timeout=TIMEOUT)
     time.sleep(1.0)
     for side in (agent, customer):
         grew = grows(side)
@@ -224,18 +224,14 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
 
     # Kari mutes: her microphone track is off and the customer stops hearing anything.
     panel.get_by_role("button", name="Mute").click()
-    agent.wait_for_function(
-        "() => window.teamlineCall.local.getAudioTracks().every((t) => !t.enabled)"
-    )
+    wait_for_js(agent, "() => window.teamlineCall.local.getAudioTracks().every((t) => !t.enabled)")
     panel.get_by_role("button", name="Mute", pressed=True).wait_for()
     time.sleep(1.0)  # what was already on its way plays out
     heard = grows(customer)
     assert heard["energy"] < 0.001, heard
     assert heard["video"] > 10_000, heard  # the picture goes on
     panel.get_by_role("button", name="Mute", pressed=True).click()
-    agent.wait_for_function(
-        "() => window.teamlineCall.local.getAudioTracks().every((t) => t.enabled)"
-    )
+    wait_for_js(agent, "() => window.teamlineCall.local.getAudioTracks().every((t) => t.enabled)")
     time.sleep(1.0)
     assert grows(customer)["energy"] > 0
 
@@ -258,8 +254,8 @@ def test_a_video_call_between_the_widget_and_the_desk(media_browser, live_server
 
     # Kari ends the call: both connections close, and the call is over on the server.
     panel.get_by_role("button", name="End call").click()
-    agent.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
-    customer.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
+    wait_for_js(agent, "() => window.teamlineCall.pc.signalingState === 'closed'")
+    wait_for_js(customer, "() => window.teamlineCall.pc.signalingState === 'closed'")
     chat.get_by_text("The call has ended.").wait_for()
     wait_until(
         customer,
@@ -316,8 +312,8 @@ def test_an_invitation_to_video_from_a_chat_with_camera_off_and_screen_sharing(
     log.get_by_text("Kari Nordmann invites you to a video call.").wait_for()
     log.get_by_role("button", name="Start video call").click()
     agent.get_by_role("region", name="Call").get_by_role("button", name="Accept call").click()
-    agent.wait_for_function(CONNECTED, timeout=TIMEOUT)
-    customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    wait_for_js(agent, CONNECTED, timeout=TIMEOUT)
+    wait_for_js(customer, CONNECTED, timeout=TIMEOUT)
     call_view = chat.get_by_role("region", name="Video call")
     call_view.get_by_text("Connected.").wait_for()
     # The call view in the widget and the call in the desk have no accessibility violations.
@@ -346,8 +342,8 @@ def test_an_invitation_to_video_from_a_chat_with_camera_off_and_screen_sharing(
     # The customer ends the call: both connections close and the chat goes on.
     call_view.get_by_role("button", name="End call").click()
     chat.get_by_text("You ended the call.").wait_for()
-    customer.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
-    agent.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
+    wait_for_js(customer, "() => window.teamlineCall.pc.signalingState === 'closed'")
+    wait_for_js(agent, "() => window.teamlineCall.pc.signalingState === 'closed'")
     wrap_up(agent, url, conversation_id)
     for context in contexts:
         context.close()
@@ -382,8 +378,8 @@ def test_an_audio_call_carries_sound_and_the_customers_shared_screen(
     call_view.get_by_text("Calling your team…").wait_for()
     assert call_view.get_by_role("button", name="Camera off").is_hidden()
     agent.get_by_role("region", name="Call").get_by_role("button", name="Accept call").click()
-    agent.wait_for_function(CONNECTED, timeout=TIMEOUT)
-    customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    wait_for_js(agent, CONNECTED, timeout=TIMEOUT)
+    wait_for_js(customer, CONNECTED, timeout=TIMEOUT)
     call_view.get_by_text("Connected.").wait_for()
     assert customer.evaluate("window.teamlineCall.local.getVideoTracks().length") == 0
     time.sleep(1.0)
@@ -399,7 +395,7 @@ def test_an_audio_call_carries_sound_and_the_customers_shared_screen(
 
     call_view.get_by_role("button", name="End call").click()
     chat.get_by_text("You ended the call.").wait_for()
-    agent.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
+    wait_for_js(agent, "() => window.teamlineCall.pc.signalingState === 'closed'")
     wrap_up(agent, url, conversation_id_of(customer_frames))
     for context in contexts:
         context.close()

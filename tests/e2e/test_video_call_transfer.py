@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from .conftest import wait_for_js
 from .test_story_video_call import (  # noqa: F401 - media_browser is a fixture
     CONNECTED,
     ONLY_KARI,
@@ -52,8 +53,8 @@ def test_after_a_transfer_the_next_agent_gets_the_video_calls_media(
     call_view = chat.get_by_role("region", name="Video call")
     kari_panel = kari.get_by_role("region", name="Call")
     kari_panel.get_by_role("button", name="Accept call").click()
-    kari.wait_for_function(CONNECTED, timeout=TIMEOUT)
-    customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    wait_for_js(kari, CONNECTED, timeout=TIMEOUT)
+    wait_for_js(customer, CONNECTED, timeout=TIMEOUT)
     call_view.get_by_text("Connected.").wait_for()
     call_id = customer.evaluate("window.teamlineCall.id")
     first_connection = customer.evaluate("window.teamlineCall.pc")
@@ -70,15 +71,16 @@ def test_after_a_transfer_the_next_agent_gets_the_video_calls_media(
     # It rings for Ola; Kari's media are gone (her page no longer holds the call).
     ola_panel = ola.get_by_role("region", name="Call")
     ola_panel.get_by_role("heading", name="Incoming video call").wait_for()
-    kari.wait_for_function(
+    wait_for_js(
+        kari,
         "() => !window.teamlineCall || !window.teamlineCall.pc ||"
-        " window.teamlineCall.pc.signalingState === 'closed'"
+        " window.teamlineCall.pc.signalingState === 'closed'",
     )
     ola_panel.get_by_role("button", name="Accept call").click()
 
     # Ola's browser offers; the customer's widget answers on a fresh connection.
-    ola.wait_for_function(CONNECTED, timeout=TIMEOUT)
-    customer.wait_for_function(CONNECTED, timeout=TIMEOUT)
+    wait_for_js(ola, CONNECTED, timeout=TIMEOUT)
+    wait_for_js(customer, CONNECTED, timeout=TIMEOUT)
     assert ola.evaluate("window.teamlineCall.id") == call_id
     call_view.get_by_text("Connected.").wait_for()
     time.sleep(1.0)
@@ -90,8 +92,8 @@ def test_after_a_transfer_the_next_agent_gets_the_video_calls_media(
 
     # Ola ends the call; both connections close.
     ola_panel.get_by_role("button", name="End call").click()
-    ola.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
-    customer.wait_for_function("() => window.teamlineCall.pc.signalingState === 'closed'")
+    wait_for_js(ola, "() => window.teamlineCall.pc.signalingState === 'closed'")
+    wait_for_js(customer, "() => window.teamlineCall.pc.signalingState === 'closed'")
     chat.get_by_text("The call has ended.").wait_for()
     wrap_up(ola, url, conversation_id)
     set_presence(kari, "offline")

@@ -10,14 +10,14 @@ from __future__ import annotations
 import mimetypes
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.views.static import serve
 
 SAFE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 
-def serve_photo(request: HttpRequest, path: str) -> HttpResponse:
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+def serve_photo(request: HttpRequest, path: str) -> HttpResponseBase:
+    response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
     content_type, _ = mimetypes.guess_type(path)
     if content_type not in SAFE_IMAGES:
         response["Content-Type"] = "application/octet-stream"
