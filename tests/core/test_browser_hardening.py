@@ -103,6 +103,7 @@ def test_only_the_pages_that_hold_calls_may_use_the_camera_and_microphone(client
     permissions = page(client, kind)["Permissions-Policy"]
     assert camera in permissions
     assert camera.replace("camera", "microphone") in permissions
+    assert camera.replace("camera", "display-capture") in permissions
     assert "geolocation=()" in permissions
     assert "payment=()" in permissions
 

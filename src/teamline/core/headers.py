@@ -1,7 +1,8 @@
 """The browser-hardening headers Django and django-csp do not set by themselves.
 
-- `Permissions-Policy`: the camera and microphone only on the pages that hold calls (the desk,
-  the widget's demo page); nothing else may ask for them, and no page for the rest.
+- `Permissions-Policy`: the camera, microphone and screen sharing only on the pages that hold
+  calls (the desk, the widget's demo page); nothing else may ask for them, and no page for the
+  rest.
 - `Reporting-Endpoints`: where the browser sends CSP violation reports (`report-to csp`).
 - Framing: the desk, the admin and the API are never framed (`frame-ancestors 'none'`,
   `X-Frame-Options: DENY`); the public pages (help center, widget demo) may be framed by the
@@ -25,11 +26,13 @@ EMBEDDABLE_PAGES = ("/help/", "/widget/")
 
 _DENIED = (
     "geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), hid=(), midi=(), "
-    "magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), "
-    "browsing-topics=(), interest-cohort=()"
+    "magnetometer=(), gyroscope=(), accelerometer=(), browsing-topics=(), interest-cohort=()"
 )
-PERMISSIONS_FOR_CALLS = f"camera=(self), microphone=(self), autoplay=(self), {_DENIED}"
-PERMISSIONS_DEFAULT = f"camera=(), microphone=(), autoplay=(self), {_DENIED}"
+# A call may also share a screen (the customer shows the agent what they see).
+PERMISSIONS_FOR_CALLS = (
+    f"camera=(self), microphone=(self), display-capture=(self), autoplay=(self), {_DENIED}"
+)
+PERMISSIONS_DEFAULT = f"camera=(), microphone=(), display-capture=(), autoplay=(self), {_DENIED}"
 
 
 def permissions_policy(path: str) -> str:

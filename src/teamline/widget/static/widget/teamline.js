@@ -290,7 +290,7 @@
 
   // The host page's Content-Security-Policy governs our shadow root too: a <style> element
   // or a style attribute there needs the host's 'unsafe-inline' (or its nonce, which we do not
-  // have). A constructed stylesheet is not inline markup, so a strict host CSP allows it
+  // have). A constructed stylesheet (each call adds one) is not inline markup, so a strict host CSP allows it
   // (docs/security.md, "Browser hardening"). Browsers without constructable stylesheets
   // get the <style> element, which works wherever the host allows inline styles.
   function adoptStyles(root, cssText) {
@@ -298,7 +298,7 @@
       try {
         var sheet = new CSSStyleSheet();
         sheet.replaceSync(cssText);
-        root.adoptedStyleSheets = [sheet];
+        root.adoptedStyleSheets = root.adoptedStyleSheets.concat([sheet]);
         return;
       } catch (error) {
         // Constructor present but not constructable (old engines): fall through.
