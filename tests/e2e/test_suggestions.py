@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
+from .conftest import inject_axe
 from .test_story_webchat_to_desk import TIMEOUT, open_chat, sign_in
 
 pytestmark = pytest.mark.e2e
-
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def violations(page, context: object = None) -> list[str]:
     """axe-core's violations in `context` (a selector, or a path into a shadow root), or in
     the whole document."""
-    page.add_script_tag(path=str(AXE))
+    inject_axe(page)
     found = page.evaluate(
         "async (context) => {"
         " const r = await axe.run(context || document, {resultTypes: ['violations']});"

@@ -1444,35 +1444,34 @@
     document.documentElement.getAttribute("lang") || navigator.language || ""
   ).slice(0, 16);
 
-  shadow.appendChild(
-    h("style", {
-      text: [
-        ".suggest { max-height: 45%; overflow-y: auto; padding: 8px 14px 10px;",
-        "  border-top: 1px solid #dfe4ee; background: #fff; }",
-        ".suggest-head { display: flex; align-items: center; justify-content: space-between; }",
-        ".suggest h3 { margin: 0; font-size: 14px; font-weight: 700; }",
-        ".suggest-close { width: 32px; height: 32px; display: grid; place-items: center;",
-        "  border: 2px solid transparent; border-radius: 50%; background: transparent; }",
-        ".suggest-close svg { width: 18px; height: 18px; fill: currentColor; }",
-        ".suggest-list { list-style: none; margin: 4px 0 0; padding: 0; display: grid; gap: 6px; }",
-        ".suggest-item { display: block; width: 100%; padding: 6px 8px; text-align: left;",
-        "  border: 1px solid #c9d1e3; border-radius: 8px; background: #f6f8fc;",
-        "  color: #13244a; font-weight: 600; text-decoration: underline; }",
-        ".suggest-snippet { margin: 2px 8px 0; font-size: 13px; color: #4a5368; }",
-        ".article h3 { margin: 6px 0; font-size: 15px; }",
-        ".article-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 14px; }",
-        ".article a { color: #1f3f8f; font-size: 14px; }",
-        ".article-back { padding: 2px 8px; border-radius: 8px; border: 1px solid #1f3f8f;",
-        "  background: #fff; color: #1f3f8f; font-size: 13px; }",
-        ".article-rate { margin-top: 8px; display: flex; flex-wrap: wrap; align-items: center;",
-        "  gap: 8px; }",
-        ".article-rate p { margin: 0; font-weight: 600; }",
-        ".article-rate button { padding: 4px 14px; border-radius: 8px; border: 2px solid #1f3f8f;",
-        "  background: #fff; color: #1f3f8f; font-weight: 600; }",
-        ".article-thanks { margin: 8px 0 0; font-weight: 600; }",
-        ".article-thanks:empty { display: none; }",
-      ].join("\n"),
-    })
+  adoptStyles(
+    shadow,
+    [
+      ".suggest { max-height: 45%; overflow-y: auto; padding: 8px 14px 10px;",
+      "  border-top: 1px solid #dfe4ee; background: #fff; }",
+      ".suggest-head { display: flex; align-items: center; justify-content: space-between; }",
+      ".suggest h3 { margin: 0; font-size: 14px; font-weight: 700; }",
+      ".suggest-close { width: 32px; height: 32px; display: grid; place-items: center;",
+      "  border: 2px solid transparent; border-radius: 50%; background: transparent; }",
+      ".suggest-close svg { width: 18px; height: 18px; fill: currentColor; }",
+      ".suggest-list { list-style: none; margin: 4px 0 0; padding: 0; display: grid; gap: 6px; }",
+      ".suggest-item { display: block; width: 100%; padding: 6px 8px; text-align: left;",
+      "  border: 1px solid #c9d1e3; border-radius: 8px; background: #f6f8fc;",
+      "  color: #13244a; font-weight: 600; text-decoration: underline; }",
+      ".suggest-snippet { margin: 2px 8px 0; font-size: 13px; color: #4a5368; }",
+      ".article h3 { margin: 6px 0; font-size: 15px; }",
+      ".article-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 14px; }",
+      ".article a { color: #1f3f8f; font-size: 14px; }",
+      ".article-back { padding: 2px 8px; border-radius: 8px; border: 1px solid #1f3f8f;",
+      "  background: #fff; color: #1f3f8f; font-size: 13px; }",
+      ".article-rate { margin-top: 8px; display: flex; flex-wrap: wrap; align-items: center;",
+      "  gap: 8px; }",
+      ".article-rate p { margin: 0; font-weight: 600; }",
+      ".article-rate button { padding: 4px 14px; border-radius: 8px; border: 2px solid #1f3f8f;",
+      "  background: #fff; color: #1f3f8f; font-weight: 600; }",
+      ".article-thanks { margin: 8px 0 0; font-weight: 600; }",
+      ".article-thanks:empty { display: none; }",
+    ].join("\n")
   );
 
   var suggestTitle = h("h3", { id: "tl-suggest-title" });
