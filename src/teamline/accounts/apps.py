@@ -7,6 +7,11 @@ class AccountsConfig(AppConfig):
     label = "accounts"
     verbose_name = "Staff"
 
+    def ready(self) -> None:
+        from . import receivers  # models are loaded only now
+
+        receivers.connect()
+
 
 class TeamlineAdminConfig(admin_apps.AdminConfig):
     """The Django admin with Teamline's site (admins only, throttled sign-in)."""
