@@ -7,7 +7,8 @@
 - `StaffSessionMiddleware` (accounts/middleware.py, after AuthenticationMiddleware) checks
   that row on every request of a signed-in browser: ended → the browser is signed out there
   and then; idle longer than TEAMLINE_IDLE_TIMEOUT_MINUTES → the session ends; otherwise
-  `last_seen_at` moves, at most once a minute. One indexed read per signed-in request; a write at most once a minute.
+  `last_seen_at` moves, at most once a minute. One indexed read per signed-in request; a
+  write at most once a minute.
 - Ending a session closes the desk sockets of that browser: they joined `session_group(id)`,
   which receives `{"type": "session.ended"}` after commit (desk/consumers.py closes with 4408).
 """
