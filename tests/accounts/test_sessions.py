@@ -185,7 +185,8 @@ def test_a_session_from_before_sessions_were_recorded_is_adopted(kari):
         (FIREFOX, "Firefox 128 on Windows"),
         (SAFARI_IPHONE, "Safari 17 on iPhone"),
         (
-            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) "
             "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86",
             "Edge 131 on macOS",
         ),

@@ -12,7 +12,7 @@ from typing import Annotated, Any, cast
 
 from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema, Status
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, field_validator
 
 from teamline.core.apischema import MAX_ID, errors, text_field
 from teamline.teams.queries import memberships_of
@@ -100,6 +100,14 @@ class TokenIn(Schema):
     expires_at: AwareDatetime | None = Field(
         None, description="When the token stops working (within ten years); none: never."
     )
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _iso_only(cls, value: Any) -> Any:
+        # pydantic would also read a bare number as seconds since 1970; an expiry is a date.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("an ISO 8601 moment such as 2027-03-01T00:00:00Z")
+        return value
 
 
 class TokenOut(Schema):
