@@ -42,7 +42,7 @@ def test_i_see_my_sessions_with_this_one_marked(world):
 
 def test_ending_one_session_signs_that_browser_out(world):
     here, there = browser("kari"), browser("kari", agent="curl/8.5.0")
-    theirs = [s for s in here.get("/api/v1/me/sessions").json() if not s["current"]][0]
+    theirs = next(s for s in here.get("/api/v1/me/sessions").json() if not s["current"])
 
     response = here.delete(f"/api/v1/me/sessions/{theirs['id']}")
     assert response.status_code == 204

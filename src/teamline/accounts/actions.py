@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import secrets
 from datetime import datetime
+from typing import cast
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -338,10 +339,10 @@ def check_staff_session(request: HttpRequest) -> int | None:
     just went idle: it is ended here). A session from before sessions were recorded is
     adopted. Moves `last_seen_at` at most once a minute (and the key's hash when Django has
     cycled the key). One indexed read; a write at most once a minute."""
-    user = request.user
+    user = cast(User, request.user)
     session_id = request.session.get(SESSION_ID_KEY)
     if not isinstance(session_id, int):
-        return do_start_session(request, user).pk  # type: ignore[arg-type]
+        return do_start_session(request, user).pk
     row = (
         StaffSession.objects.filter(pk=session_id, user_id=user.pk)
         .values_list("ended_at", "last_seen_at", "key_hash")
@@ -354,7 +355,7 @@ def check_staff_session(request: HttpRequest) -> int | None:
     idle = (now - last_seen).total_seconds()
     timeout = idle_timeout_seconds()
     if timeout and idle > timeout:
-        do_end_sessions(user, actor=None, reason=SessionEnd.IDLE, only=session_id)  # type: ignore[arg-type]
+        do_end_sessions(user, actor=None, reason=SessionEnd.IDLE, only=session_id)
         return None
     key_hash = hash_key(request.session.session_key) or stored_hash
     if idle >= TOUCH_EVERY_SECONDS or key_hash != stored_hash:

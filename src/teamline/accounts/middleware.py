@@ -27,6 +27,6 @@ class StaffSessionMiddleware:
                 request.user = AnonymousUser()
         token = current_session.set(session_id)
         try:
-            return self.get_response(request)  # type: ignore[no-any-return]
+            return self.get_response(request)
         finally:
             current_session.reset(token)
