@@ -3,14 +3,18 @@ session cannot open a new one. The other browsers of the user keep theirs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from teamline.accounts.actions import SessionEnd, do_end_sessions
 from teamline.accounts.models import StaffSession
+from teamline.accounts.tasks import sweep_sessions
 from teamline.asgi import application
 from teamline.core.testing import create_agent, create_team, create_user
 
@@ -102,5 +106,34 @@ async def test_an_admin_signing_an_agent_out_everywhere_closes_their_desk(kari):
     desk = await open_socket(await sync_to_async(sign_in)("kari"))
 
     await sync_to_async(do_end_sessions)(kari, actor=admin, reason=SessionEnd.ENDED)
+
+    assert await closed_with(desk) == 4408
+
+
+@socket_test
+async def test_an_idle_session_is_ended_by_the_periodic_job_and_its_desk_closes(kari):
+    desk = await open_socket(await sync_to_async(sign_in)("kari"))
+    await StaffSession.objects.filter(user=kari).aupdate(
+        last_seen_at=timezone.now() - timedelta(hours=3)
+    )
+
+    done = await sync_to_async(sweep_sessions.call)()
+
+    assert done["idle"] == 1
+    assert await closed_with(desk) == 4408
+    assert (await StaffSession.objects.aget(user=kari)).end_reason == "idle"
+
+
+@socket_test
+async def test_a_session_ended_in_another_process_has_its_desk_closed_by_the_periodic_job(kari):
+    desk = await open_socket(await sync_to_async(sign_in)("kari"))
+    # What `manage.py changepassword` leaves behind when its close went to another process's
+    # channel layer: the row is ended, this server's socket heard nothing.
+    await StaffSession.objects.filter(user=kari).aupdate(
+        ended_at=timezone.now(), end_reason="password_changed"
+    )
+    assert await desk.receive_nothing(timeout=0.3)
+
+    await sync_to_async(sweep_sessions.call)()
 
     assert await closed_with(desk) == 4408

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from django.db import transaction
@@ -292,6 +292,10 @@ def do_set_call_endpoint(
 # --- Staff sessions (accounts/sessions.py) ------------------------------------------------
 
 
+# How long the periodic job keeps telling an ended session's desks to close (a few job slots).
+RECLOSE_SECONDS = 120
+
+
 class SessionEnd:
     """Why a session ended (StaffSession.end_reason)."""
 
@@ -402,3 +406,27 @@ def do_end_sessions(
             )
         transaction.on_commit(lambda: close_sockets(ended))
     return ended
+
+
+def do_sweep_sessions() -> dict[str, int]:
+    """The periodic session job (accounts/tasks.py): end sessions idle past the timeout, so
+    their open desks close even without another request; and tell the desks of sessions ended
+    in the last few minutes to close again — an ending made in another process (a password
+    changed with `manage.py changepassword`) or a push lost while the channel layer was down
+    reaches them this way. Closing is idempotent: a socket already closed hears nothing."""
+    now = timezone.now()
+    idle = 0
+    timeout = idle_timeout_seconds()
+    if timeout:
+        stale = StaffSession.objects.filter(
+            ended_at__isnull=True, last_seen_at__lt=now - timedelta(seconds=timeout)
+        ).select_related("user")[:500]
+        for row in stale:
+            idle += len(do_end_sessions(row.user, actor=None, reason=SessionEnd.IDLE, only=row.pk))
+    recent = list(
+        StaffSession.objects.filter(
+            ended_at__gte=now - timedelta(seconds=RECLOSE_SECONDS)
+        ).values_list("pk", flat=True)[:5000]
+    )
+    close_sockets(recent)
+    return {"idle": idle, "closed_again": len(recent)}

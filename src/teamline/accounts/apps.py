@@ -8,9 +8,12 @@ class AccountsConfig(AppConfig):
     verbose_name = "Staff"
 
     def ready(self) -> None:
-        from . import receivers  # models are loaded only now
+        from teamline.core.periodic import register_periodic
+
+        from . import receivers, tasks  # models are loaded only now
 
         receivers.connect()
+        register_periodic("sweep_sessions", tasks.sweep_sessions)
 
 
 class TeamlineAdminConfig(admin_apps.AdminConfig):
