@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from teamline.accounts.models import StaffSession
 from teamline.accounts.sessions import describe_device
+from teamline.accounts.tasks import sweep_sessions
 from teamline.audit.models import AuditEntry
 from teamline.core.testing import create_agent, create_team, create_user
 
@@ -201,3 +202,14 @@ def test_a_session_from_before_sessions_were_recorded_is_adopted(kari):
 )
 def test_a_browser_is_named_from_its_user_agent(agent, device):
     assert describe_device(agent) == device
+
+
+def test_ended_sessions_are_deleted_after_ninety_days(kari):
+    old, recent = signed_in(), signed_in(agent=SAFARI_IPHONE)
+    old.post(reverse("desk:logout"))
+    recent.post(reverse("desk:logout"))
+    first = StaffSession.objects.filter(user=kari).earliest("pk")
+    StaffSession.objects.filter(pk=first.pk).update(ended_at=timezone.now() - timedelta(days=91))
+
+    assert sweep_sessions.call()["removed"] == 1
+    assert list(StaffSession.objects.values_list("end_reason", flat=True)) == ["signed_out"]

@@ -294,6 +294,8 @@ def do_set_call_endpoint(
 
 # How long the periodic job keeps telling an ended session's desks to close (a few job slots).
 RECLOSE_SECONDS = 120
+# Ended sessions are kept this long for "My sessions" history and investigation, then deleted.
+KEEP_ENDED_DAYS = 90
 
 
 class SessionEnd:
@@ -413,7 +415,8 @@ def do_sweep_sessions() -> dict[str, int]:
     their open desks close even without another request; and tell the desks of sessions ended
     in the last few minutes to close again — an ending made in another process (a password
     changed with `manage.py changepassword`) or a push lost while the channel layer was down
-    reaches them this way. Closing is idempotent: a socket already closed hears nothing."""
+    reaches them this way. Closing is idempotent: a socket already closed hears nothing.
+    Sessions ended more than KEEP_ENDED_DAYS ago are deleted."""
     now = timezone.now()
     idle = 0
     timeout = idle_timeout_seconds()
@@ -429,4 +432,7 @@ def do_sweep_sessions() -> dict[str, int]:
         ).values_list("pk", flat=True)[:5000]
     )
     close_sockets(recent)
-    return {"idle": idle, "closed_again": len(recent)}
+    removed, _ = StaffSession.objects.filter(
+        ended_at__lt=now - timedelta(days=KEEP_ENDED_DAYS)
+    ).delete()
+    return {"idle": idle, "closed_again": len(recent), "removed": removed}
