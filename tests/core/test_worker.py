@@ -24,6 +24,7 @@ def test_periodic_jobs_are_enqueued_once_per_slot():
         "push_queue_positions",
         "run_appointments",
         "sweep_queues",
+        "sweep_sessions",
         "wake_snoozed",
     ]
     assert enqueue_periodic(now) == []  # a second worker in the same slot enqueues nothing
