@@ -6,7 +6,6 @@ import hashlib
 import ipaddress
 import secrets
 from datetime import datetime, timedelta
-from typing import cast
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -340,12 +339,11 @@ def do_start_session(request: HttpRequest, user: User) -> StaffSession:
     return row
 
 
-def check_staff_session(request: HttpRequest) -> int | None:
+def check_staff_session(request: HttpRequest, user: User) -> int | None:
     """The StaffSession id of a signed-in request, or None when that session has ended (or
     just went idle: it is ended here). A session from before sessions were recorded is
     adopted. Moves `last_seen_at` at most once a minute (and the key's hash when Django has
     cycled the key). One indexed read; a write at most once a minute."""
-    user = cast(User, request.user)
     session_id = request.session.get(SESSION_ID_KEY)
     if not isinstance(session_id, int):
         return do_start_session(request, user).pk

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from .actions import SessionEnd, do_end_sessions, do_ensure_agent_profile
 from .models import AgentProfile, ApiToken, User
-from .sessions import current_session
+from .sessions import current_session_id
 
 
 class AgentProfileInline(admin.StackedInline):
@@ -49,7 +49,7 @@ class UserAdmin(BaseUserAdmin):
                     user,
                     actor=request.user,  # type: ignore[arg-type]
                     reason=SessionEnd.ENDED,
-                    keep=current_session.get(),  # the admin's own browser stays
+                    keep=current_session_id(),  # the admin's own browser stays
                     request=request,
                 )
             )

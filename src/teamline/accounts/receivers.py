@@ -16,7 +16,7 @@ from django.db.models.signals import post_save
 from django.http import HttpRequest
 
 from .actions import SessionEnd, do_end_sessions, do_start_session
-from .sessions import SESSION_ID_KEY, current_session
+from .sessions import SESSION_ID_KEY, current_session_id
 
 
 def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
@@ -38,7 +38,7 @@ def _user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> Non
         return
     # Made in a signed-in request (the admin changing their own password): that browser stays
     # signed in, as Django's update_session_auth_hash keeps it; every other session ends.
-    do_end_sessions(instance, actor=None, reason=SessionEnd.PASSWORD, keep=current_session.get())
+    do_end_sessions(instance, actor=None, reason=SessionEnd.PASSWORD, keep=current_session_id())
 
 
 def connect() -> None:

@@ -7,8 +7,8 @@
 - `StaffSessionMiddleware` (accounts/middleware.py, after AuthenticationMiddleware) checks
   that row on every request of a signed-in browser: ended → the browser is signed out there
   and then; idle longer than TEAMLINE_IDLE_TIMEOUT_MINUTES → the session ends; otherwise
-  `last_seen_at` moves, at most once a minute. One indexed read per signed-in request; a
-  write at most once a minute.
+  `last_seen_at` moves, at most once a minute. One indexed read per signed-in request that
+  asks who its user is (lazily, like `request.user`); a write at most once a minute.
 - Ending a session closes the desk sockets of that browser: they joined `session_group(id)`,
   which receives `{"type": "session.ended"}` after commit (desk/consumers.py closes with 4408).
 """
@@ -28,9 +28,25 @@ from django.http import HttpRequest
 logger = logging.getLogger(__name__)
 
 SESSION_ID_KEY = "_teamline_session"
-# Set while a request of a signed-in browser runs: a password change made in that request
-# ends every session of the user but this one (accounts/receivers.py).
-current_session: ContextVar[int | None] = ContextVar("teamline_current_session", default=None)
+
+
+class CurrentSession:
+    """The StaffSession of the request being handled, once its user has been checked."""
+
+    id: int | None = None
+
+
+# Set while a request runs (accounts/middleware.py): a password change made in a signed-in
+# request ends every session of the user but this one (accounts/receivers.py).
+current_session: ContextVar[CurrentSession | None] = ContextVar(
+    "teamline_current_session", default=None
+)
+
+
+def current_session_id() -> int | None:
+    here = current_session.get()
+    return here.id if here is not None else None
+
 
 TOUCH_EVERY_SECONDS = 60
 
