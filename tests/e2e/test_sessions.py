@@ -81,7 +81,7 @@ def test_kari_ends_her_phones_session_from_the_keyboard(browser, live_server_url
         laptop.keyboard.press("Enter")
         laptop.get_by_text("No other browser is signed in as you.").wait_for()
         # Focus lands on the list's heading, not on the body.
-        assert laptop.evaluate("() => document.activeElement.id") == "sessions-heading"
+        laptop.wait_for_function("() => document.activeElement.id === 'sessions-heading'")
 
         phone.get_by_text("Your session has ended").wait_for(timeout=TIMEOUT)
         wait_for_sign_in_page(phone, time.monotonic())
