@@ -1,7 +1,10 @@
 """The JSON API, /api/v1/ (OpenAPI at /api/v1/openapi.json).
 
 Authentication: the desk's session (with CSRF) or a personal access token
-(`Authorization: Bearer tl_…`). Every id in a path goes through an access_* helper, so the API
+(`Authorization: Bearer tl_…`). A token's scopes are enforced here, once, for every endpoint
+(BearerToken): `read` for GET/HEAD/OPTIONS, `write` for every other method, and `admin` on
+top for the admin-only routers (mounted with ADMIN_AUTH); a token without scopes may do
+everything its user may. Every id in a path goes through an access_* helper, so the API
 has exactly the desk's access rules. TeamlineError → its 4xx status with {"code", "detail"}.
 """
 
@@ -12,12 +15,14 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Schema, Swagger
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
-from teamline.accounts.actions import check_api_token
+from teamline.accounts.actions import check_token_use, find_api_token
 from teamline.accounts.api import router as accounts_router
+from teamline.accounts.api import users_router
+from teamline.accounts.models import TokenScope
 from teamline.audit.api import router as audit_router
 from teamline.connectors.app_api import router as app_router
 from teamline.conversations.api import router as conversations_router
@@ -30,12 +35,39 @@ from teamline.privacy.api import router as privacy_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
 from teamline.selfservice.api import router as selfservice_router
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 class BearerToken(HttpBearer):
+    """A personal access token. Unknown or revoked: not this authenticator (401 if nothing
+    else authenticates); expired: 401 saying so; a scope missing for the method (or for an
+    admin-only router): 403 saying which."""
+
+    def __init__(self, *, admin_only: bool = False) -> None:
+        super().__init__()
+        self.admin_only = admin_only
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = check_api_token(token)
-        if user is not None:
-            request.user = user
+        found = find_api_token(token)
+        if found is None:
+            return None
+        if found.is_expired:
+            raise AuthenticationError(
+                401, f"This token expired at {found.expires_at:%Y-%m-%d %H:%M} UTC."
+            )
+        needed = [TokenScope.READ if request.method in SAFE_METHODS else TokenScope.WRITE]
+        if self.admin_only:
+            needed.append(TokenScope.ADMIN)
+        for scope in needed:
+            if not found.allows(scope):
+                where = "an admin-only endpoint" if scope == TokenScope.ADMIN else request.method
+                raise AuthorizationError(
+                    403,
+                    f"This token's scopes ({', '.join(found.scopes)}) do not allow this: "
+                    f"{where} needs the `{scope}` scope.",
+                )
+        user = check_token_use(found).user
+        request.user = user
         return user
 
 
@@ -69,6 +101,9 @@ class SafeJsonParser(Parser):
     def parse_body(self, request: HttpRequest) -> Any:
         return jsonsafe.loads_structure(request.body)
 
+
+# Admin-only routers: the same authenticators, tokens also needing the `admin` scope.
+ADMIN_AUTH = [BearerToken(admin_only=True), StaffSession()]
 
 api = NinjaAPI(
     parser=SafeJsonParser(),
@@ -115,11 +150,11 @@ def teamline_error(request: HttpRequest, exc: TeamlineError) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return api.create_response(
-        request,
-        {"code": "unauthenticated", "detail": "Sign in or send a bearer token."},
-        status=401,
+    said = str(exc)
+    detail = (
+        said if said and said != str(AuthenticationError()) else "Sign in or send a bearer token."
     )
+    return api.create_response(request, {"code": "unauthenticated", "detail": detail}, status=401)
 
 
 @api.exception_handler(ValidationError)
@@ -169,7 +204,8 @@ def _mount() -> None:
     api.add_router("/callbacks", callbacks_router)
     api.add_router("/appointments", appointments_router)
     api.add_router("/kb", knowledge_router)
-    api.add_router("/audit", audit_router)
+    api.add_router("/audit", audit_router, auth=ADMIN_AUTH)
+    api.add_router("/users", users_router, auth=ADMIN_AUTH)
     api.add_router("/selfservice", selfservice_router)
 
 

@@ -130,8 +130,8 @@ def test_the_cli_creates_a_token_that_authenticates_and_revokes_it(kari):
     listing = StringIO()
     call_command("token", "list", "--user", "kari", stdout=listing)
     [line] = listing.getvalue().splitlines()
-    token_id, prefix, name, state = line.split("\t")
-    assert (name, state) == ("scripts", "active")
+    token_id, prefix, name, state, scopes, expires = line.split("\t")
+    assert (name, state, scopes, expires) == ("scripts", "active", "all", "never")
     assert secret not in line and secret.startswith(prefix.rstrip("…"))
 
     call_command("token", "revoke", token_id, stdout=StringIO())

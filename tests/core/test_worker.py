@@ -24,10 +24,11 @@ def test_periodic_jobs_are_enqueued_once_per_slot():
         "push_queue_positions",
         "run_appointments",
         "sweep_queues",
+        "sweep_sessions",
         "wake_snoozed",
     ]
     assert enqueue_periodic(now) == []  # a second worker in the same slot enqueues nothing
-    assert DBTaskResult.objects.count() == 6
+    assert DBTaskResult.objects.count() == 7
 
 
 def test_worker_sweep_assigns_a_conversation_its_router_left_waiting():

@@ -229,7 +229,8 @@ def test_reading_the_panel_costs_the_same_however_many_calls(
     for number in range(3):
         customer = create_customer(team=world.oslo, name=f"Caller {number}")
         do_open_call(assigned_to(world.kari, customer), medium=CallMedium.AUDIO)
-    # Session, user, the agent's calls, their profile (wrap-up).
-    with django_assert_max_num_queries(4):
+    # Session, user, the session's check (not ended, not idle), the agent's calls, their
+    # profile (wrap-up).
+    with django_assert_max_num_queries(5):
         page = panel_of(as_kari)
     assert page.button("Accept call")

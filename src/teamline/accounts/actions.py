@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -23,8 +25,15 @@ from teamline.core.events import (
 )
 
 from . import hooks
-from .models import AgentProfile, ApiToken, CallVia, Presence, Role, User
+from .models import AgentProfile, ApiToken, CallVia, Presence, Role, StaffSession, TokenScope, User
 from .phone import clean_e164
+from .sessions import (
+    SESSION_ID_KEY,
+    TOUCH_EVERY_SECONDS,
+    close_sockets,
+    hash_key,
+    idle_timeout_seconds,
+)
 
 TOKEN_PREFIX = "tl_"  # noqa: S105 - a public prefix, not a secret
 
@@ -108,20 +117,56 @@ def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+MAX_TOKEN_DAYS = 3660  # ten years: an expiry is a date a person can reason about
+
+
+def clean_token_scopes(scopes: list[str] | None) -> list[str]:
+    """Known scopes, each once, in a fixed order; none (or an empty list) means unscoped."""
+    chosen = set(scopes or [])
+    unknown = chosen - set(TokenScope.values)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown scope {sorted(unknown)[0]!r}: choose from {', '.join(TokenScope.values)}."
+        )
+    return [scope for scope in TokenScope.values if scope in chosen]
+
+
 def do_create_api_token(
-    user: User, *, name: str, actor: User, request: HttpRequest | None = None
+    user: User,
+    *,
+    name: str,
+    actor: User,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+    request: HttpRequest | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a personal access token; the plain secret is returned once and never stored.
-    Audited (`token.created`, with the address of `request` when there is one)."""
+    No scopes: everything the user may do; scopes narrow (TokenScope). `expires_at` in the
+    future (at most ten years ahead), or None for no expiry. Audited (`token.created` with the
+    scopes and expiry, and the address of `request` when there is one)."""
     if actor.pk != user.pk and not actor.is_admin:
         raise NotFound("No such user.")
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("Give the token a name (1-100 characters).")
+    scopes = clean_token_scopes(scopes)
+    now = timezone.now()
+    if expires_at is not None:
+        if timezone.is_naive(expires_at):
+            raise InvalidInput("Give the expiry with a time zone (e.g. 2027-03-01T00:00:00Z).")
+        if expires_at <= now:
+            raise InvalidInput("The expiry must be in the future.")
+        if (expires_at - now).days > MAX_TOKEN_DAYS:
+            raise InvalidInput("The expiry must be within ten years.")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], key_hash=_hash_token(raw)
+            user=user,
+            name=name,
+            prefix=raw[: len(TOKEN_PREFIX) + 6],
+            key_hash=_hash_token(raw),
+            scopes=scopes,
+            expires_at=expires_at,
         )
         do_audit(
             AuditAction.TOKEN_CREATED,
@@ -129,7 +174,13 @@ def do_create_api_token(
             target_type="token",
             target_id=token.pk,
             request=request,
-            data={"user": user.pk, "name": name, "prefix": token.prefix},
+            data={
+                "user": user.pk,
+                "name": name,
+                "prefix": token.prefix,
+                "scopes": scopes,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
         )
     return token, raw
 
@@ -155,22 +206,33 @@ def do_revoke_api_token(
             )
 
 
-def check_api_token(raw: str) -> User | None:
-    """The active user a bearer token belongs to, or None. Records last use (at most once a
-    minute, so API calls do not all write)."""
+def find_api_token(raw: str) -> ApiToken | None:
+    """The token a bearer secret names, with its user, if it is not revoked and its user is
+    active — expired or not (the API says "expired" apart from "unknown"). Reads only."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    token = (
+    return (
         ApiToken.objects.select_related("user")
         .filter(key_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True)
         .first()
     )
-    if token is None:
-        return None
+
+
+def check_token_use(token: ApiToken) -> ApiToken:
+    """Records a token's use (at most once a minute, so API calls do not all write)."""
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
+
+
+def check_api_token(raw: str) -> User | None:
+    """The active user a bearer token belongs to, or None (unknown, revoked or expired).
+    Records last use."""
+    token = find_api_token(raw)
+    if token is None or token.is_expired:
+        return None
+    return check_token_use(token).user
 
 
 def do_ensure_agent_profile(user: User) -> AgentProfile:
@@ -224,3 +286,151 @@ def do_set_call_endpoint(
     AgentProfile.objects.filter(pk=profile.pk).update(phone_number=number, call_via=call_via)
     profile.refresh_from_db()
     return profile
+
+
+# --- Staff sessions (accounts/sessions.py) ------------------------------------------------
+
+
+# How long the periodic job keeps telling an ended session's desks to close (a few job slots).
+RECLOSE_SECONDS = 120
+# Ended sessions are kept this long for "My sessions" history and investigation, then deleted.
+KEEP_ENDED_DAYS = 90
+
+
+class SessionEnd:
+    """Why a session ended (StaffSession.end_reason)."""
+
+    SIGNED_OUT = "signed_out"
+    SIGNED_IN_AGAIN = "signed_in_again"
+    ENDED = "ended"  # by the user (My sessions) or an admin
+    PASSWORD = "password_changed"  # noqa: S105 - a reason, not a secret
+    IDLE = "idle"
+
+
+def _address(request: HttpRequest) -> str | None:
+    raw = str(request.META.get("REMOTE_ADDR") or "")
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
+def _printable(text: str, limit: int) -> str:
+    return "".join(ch for ch in text if ch.isprintable())[:limit]
+
+
+def do_start_session(request: HttpRequest, user: User) -> StaffSession:
+    """Record the signed-in browser of `request` (called at sign-in) and remember the row in
+    its session. A session that already had a row (signing in again in the same browser) ends
+    that one. One INSERT; emits nothing."""
+    previous = request.session.get(SESSION_ID_KEY)
+    with transaction.atomic():
+        if isinstance(previous, int):
+            StaffSession.objects.filter(pk=previous, ended_at__isnull=True).update(
+                ended_at=timezone.now(), end_reason=SessionEnd.SIGNED_IN_AGAIN
+            )
+        row = StaffSession.objects.create(
+            user=user,
+            key_hash=hash_key(request.session.session_key),
+            user_agent=_printable(str(request.META.get("HTTP_USER_AGENT") or ""), 300),
+            ip=_address(request),
+        )
+    request.session[SESSION_ID_KEY] = row.pk
+    return row
+
+
+def check_staff_session(request: HttpRequest, user: User) -> int | None:
+    """The StaffSession id of a signed-in request, or None when that session has ended (or
+    just went idle: it is ended here). A session from before sessions were recorded is
+    adopted. Moves `last_seen_at` at most once a minute (and the key's hash when Django has
+    cycled the key). One indexed read; a write at most once a minute."""
+    session_id = request.session.get(SESSION_ID_KEY)
+    if not isinstance(session_id, int):
+        return do_start_session(request, user).pk
+    row = (
+        StaffSession.objects.filter(pk=session_id, user_id=user.pk)
+        .values_list("ended_at", "last_seen_at", "key_hash")
+        .first()
+    )
+    if row is None or row[0] is not None:
+        return None
+    _, last_seen, stored_hash = row
+    now = timezone.now()
+    idle = (now - last_seen).total_seconds()
+    timeout = idle_timeout_seconds()
+    if timeout and idle > timeout:
+        do_end_sessions(user, actor=None, reason=SessionEnd.IDLE, only=session_id)
+        return None
+    key_hash = hash_key(request.session.session_key) or stored_hash
+    if idle >= TOUCH_EVERY_SECONDS or key_hash != stored_hash:
+        StaffSession.objects.filter(pk=session_id, ended_at__isnull=True).update(
+            last_seen_at=now, key_hash=key_hash
+        )
+    return session_id
+
+
+def do_end_sessions(
+    user: User,
+    *,
+    actor: User | None,
+    reason: str,
+    only: int | None = None,
+    keep: int | None = None,
+    request: HttpRequest | None = None,
+) -> list[int]:
+    """End the user's active sessions (`only` one of them; all but `keep`). The user or an
+    admin may; `actor` None is the system (a password change, the idle timeout). One
+    conditional UPDATE; audited as `auth.logout` with the sessions and the reason (a plain
+    sign-out is audited by the audit app itself). After commit the sessions' desk sockets are
+    told to close; the browsers are signed out at their next request. Returns the ended ids."""
+    if actor is not None and actor.pk != user.pk and not actor.is_admin:
+        raise NotFound("No such user.")
+    with transaction.atomic():
+        active = StaffSession.objects.select_for_update().filter(user=user, ended_at__isnull=True)
+        if only is not None:
+            active = active.filter(pk=only)
+        if keep is not None:
+            active = active.exclude(pk=keep)
+        ended = sorted(active.values_list("pk", flat=True))
+        if not ended:
+            return []
+        StaffSession.objects.filter(pk__in=ended).update(ended_at=timezone.now(), end_reason=reason)
+        if reason != SessionEnd.SIGNED_OUT:
+            do_audit(
+                AuditAction.LOGOUT,
+                actor=actor,
+                target_type="user",
+                target_id=user.pk,
+                request=request,
+                data={"sessions": ended, "reason": reason},
+            )
+        transaction.on_commit(lambda: close_sockets(ended))
+    return ended
+
+
+def do_sweep_sessions() -> dict[str, int]:
+    """The periodic session job (accounts/tasks.py): end sessions idle past the timeout, so
+    their open desks close even without another request; and tell the desks of sessions ended
+    in the last few minutes to close again — an ending made in another process (a password
+    changed with `manage.py changepassword`) or a push lost while the channel layer was down
+    reaches them this way. Closing is idempotent: a socket already closed hears nothing.
+    Sessions ended more than KEEP_ENDED_DAYS ago are deleted."""
+    now = timezone.now()
+    idle = 0
+    timeout = idle_timeout_seconds()
+    if timeout:
+        stale = StaffSession.objects.filter(
+            ended_at__isnull=True, last_seen_at__lt=now - timedelta(seconds=timeout)
+        ).select_related("user")[:500]
+        for row in stale:
+            idle += len(do_end_sessions(row.user, actor=None, reason=SessionEnd.IDLE, only=row.pk))
+    recent = list(
+        StaffSession.objects.filter(
+            ended_at__gte=now - timedelta(seconds=RECLOSE_SECONDS)
+        ).values_list("pk", flat=True)[:5000]
+    )
+    close_sockets(recent)
+    removed, _ = StaffSession.objects.filter(
+        ended_at__lt=now - timedelta(days=KEEP_ENDED_DAYS)
+    ).delete()
+    return {"idle": idle, "closed_again": len(recent), "removed": removed}

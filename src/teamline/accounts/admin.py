@@ -1,11 +1,13 @@
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .actions import do_ensure_agent_profile
+from .actions import SessionEnd, do_end_sessions, do_ensure_agent_profile
 from .models import AgentProfile, ApiToken, User
+from .sessions import current_session_id
 
 
 class AgentProfileInline(admin.StackedInline):
@@ -36,6 +38,22 @@ class UserAdmin(BaseUserAdmin):
         ("Teamline", {"fields": ["role", "display_name"]}),
     )
     inlines = [AgentProfileInline]
+    actions = ["sign_out_everywhere"]
+
+    @admin.action(description="Sign out everywhere (end every session, close their desks)")
+    def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        ended = 0
+        for user in queryset:
+            ended += len(
+                do_end_sessions(
+                    user,
+                    actor=request.user,  # type: ignore[arg-type]
+                    reason=SessionEnd.ENDED,
+                    keep=current_session_id(),  # the admin's own browser stays
+                    request=request,
+                )
+            )
+        self.message_user(request, f"{ended} session(s) ended.", messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         # Admin rights follow the Teamline role, so the two can never disagree.
@@ -46,8 +64,18 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at"]
+    list_display = [
+        "name", "user", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at"
+    ]  # fmt: skip
+    readonly_fields = [
+        "user",
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    ]
     exclude = ["key_hash"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -1,5 +1,5 @@
 """The caller in the JSON API (/me): who am I, my presence, where my phone calls ring, my
-personal access tokens.
+personal access tokens, my signed-in sessions; and the admins' `/users/{id}/sign-out-everywhere`.
 
 Token secrets are shown once, in the answer that creates them; lists show only the prefix.
 Token ids go through access_api_token (someone else's token answers 404; admins may revoke any).
@@ -12,23 +12,38 @@ from typing import Annotated, Any, cast
 
 from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema, Status
+from pydantic import AwareDatetime, field_validator
 
 from teamline.core.apischema import MAX_ID, errors, text_field
 from teamline.teams.queries import memberships_of
 
 from .actions import (
+    SessionEnd,
     do_create_api_token,
+    do_end_sessions,
     do_ensure_agent_profile,
     do_revoke_api_token,
     do_set_call_endpoint,
     do_set_presence,
 )
-from .models import AgentProfile, ApiToken, CallVia, Presence, Role, User
-from .queries import access_api_token, profile_of, tokens_of
+from .models import AgentProfile, ApiToken, CallVia, Presence, Role, StaffSession, TokenScope, User
+from .queries import (
+    access_api_token,
+    access_staff_session,
+    access_staff_user,
+    profile_of,
+    sessions_of,
+    tokens_of,
+)
+from .sessions import SESSION_ID_KEY, describe_device
 
 router = Router(tags=["me"])
+# Admin-only: mounted at /users with the `admin` token scope required (teamline/api.py).
+users_router = Router(tags=["users"])
 
 TokenId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The token's id.")]
+SessionId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The session's id.")]
+UserId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The staff member's id.")]
 
 
 class MembershipOut(Schema):
@@ -76,6 +91,23 @@ class TokenIn(Schema):
     name: str = text_field(
         max_length=100, description="What the token is for (1-100 characters), e.g. 'CRM sync'."
     )
+    scopes: list[TokenScope] | None = Field(
+        None,
+        max_length=len(TokenScope.values),
+        description="What the token may do: read (GET), write (POST, PUT, PATCH, DELETE), "
+        "events, admin (admin-only endpoints). None or empty: everything you may do.",
+    )
+    expires_at: AwareDatetime | None = Field(
+        None, description="When the token stops working (within ten years); none: never."
+    )
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _iso_only(cls, value: Any) -> Any:
+        # pydantic would also read a bare number as seconds since 1970; an expiry is a date.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("an ISO 8601 moment such as 2027-03-01T00:00:00Z")
+        return value
 
 
 class TokenOut(Schema):
@@ -85,7 +117,9 @@ class TokenOut(Schema):
     created_at: datetime
     last_used_at: datetime | None = Field(description="Updated at most once a minute.")
     revoked_at: datetime | None
-    active: bool
+    scopes: list[TokenScope] = Field(description="Empty: everything you may do.")
+    expires_at: datetime | None
+    active: bool = Field(description="Neither revoked nor expired.")
 
 
 class TokenCreatedOut(TokenOut):
@@ -124,7 +158,42 @@ def present_token(token: ApiToken) -> dict[str, Any]:
         "created_at": token.created_at,
         "last_used_at": token.last_used_at,
         "revoked_at": token.revoked_at,
+        "scopes": token.scopes,
+        "expires_at": token.expires_at,
         "active": token.is_active,
+    }
+
+
+class SessionOut(Schema):
+    id: int
+    device: str = Field(description="Browser and system, read from the user agent.")
+    user_agent: str
+    ip: str | None = Field(description="The address the session signed in from.")
+    created_at: datetime
+    last_seen_at: datetime = Field(description="Updated at most once a minute.")
+    current: bool = Field(description="The session making this request.")
+
+
+class EndedOut(Schema):
+    ended: int = Field(description="How many sessions ended.")
+
+
+def current_session_id(request: HttpRequest) -> int | None:
+    """The StaffSession of a session-authenticated request (None with a bearer token)."""
+    session = getattr(request, "session", None)
+    value = session.get(SESSION_ID_KEY) if session is not None else None
+    return value if isinstance(value, int) else None
+
+
+def present_session(row: StaffSession, current: int | None) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "device": describe_device(row.user_agent),
+        "user_agent": row.user_agent,
+        "ip": row.ip,
+        "created_at": row.created_at,
+        "last_seen_at": row.last_seen_at,
+        "current": row.pk == current,
     }
 
 
@@ -189,7 +258,14 @@ def list_tokens(request: HttpRequest) -> Any:
 def create_token(request: HttpRequest, payload: TokenIn) -> Any:
     """A new personal access token. The answer holds the secret: it is never shown again."""
     actor = _actor(request)
-    token, secret = do_create_api_token(actor, name=payload.name, actor=actor, request=request)
+    token, secret = do_create_api_token(
+        actor,
+        name=payload.name,
+        actor=actor,
+        scopes=[str(scope) for scope in payload.scopes or []],
+        expires_at=payload.expires_at,
+        request=request,
+    )
     return Status(201, {**present_token(token), "token": secret})
 
 
@@ -205,3 +281,70 @@ def revoke_token(request: HttpRequest, token_id: TokenId) -> Any:
     actor = _actor(request)
     do_revoke_api_token(access_api_token(actor, token_id), actor=actor, request=request)
     return Status(204, None)
+
+
+@router.get(
+    "/sessions",
+    response={200: list[SessionOut], **errors()},
+    summary="List my signed-in sessions",
+    operation_id="list_sessions",
+)
+def list_sessions(request: HttpRequest) -> Any:
+    """Every browser signed in as you, most recently seen first; `current` marks this one."""
+    current = current_session_id(request)
+    return [present_session(row, current) for row in sessions_of(_actor(request))]
+
+
+@router.delete(
+    "/sessions",
+    response={200: EndedOut, **errors()},
+    summary="End all my other sessions",
+    operation_id="end_other_sessions",
+)
+def end_other_sessions(request: HttpRequest) -> Any:
+    """Sign out every other browser signed in as you (with a bearer token: every browser).
+    Their open desks close within seconds."""
+    actor = _actor(request)
+    ended = do_end_sessions(
+        actor,
+        actor=actor,
+        reason=SessionEnd.ENDED,
+        keep=current_session_id(request),
+        request=request,
+    )
+    return {"ended": len(ended)}
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    response={204: None, **errors(404, 422)},
+    summary="End one of my sessions",
+    operation_id="end_session",
+)
+def end_session(request: HttpRequest, session_id: SessionId) -> Any:
+    """Sign out one browser (admins: anyone's). An ended or unknown session answers 404."""
+    actor = _actor(request)
+    row = access_staff_session(actor, session_id)
+    do_end_sessions(row.user, actor=actor, reason=SessionEnd.ENDED, only=row.pk, request=request)
+    return Status(204, None)
+
+
+@users_router.post(
+    "/{user_id}/sign-out-everywhere",
+    response={200: EndedOut, **errors(404, 422)},
+    summary="Sign a staff member out everywhere (admins)",
+    operation_id="sign_out_everywhere",
+)
+def sign_out_everywhere(request: HttpRequest, user_id: UserId) -> Any:
+    """End every session of the staff member (your own: all but this one) and close their
+    desks within seconds. Their API tokens are not touched: revoke those separately."""
+    actor = _actor(request)
+    user = access_staff_user(actor, user_id)
+    ended = do_end_sessions(
+        user,
+        actor=actor,
+        reason=SessionEnd.ENDED,
+        keep=current_session_id(request) if user.pk == actor.pk else None,
+        request=request,
+    )
+    return {"ended": len(ended)}

@@ -7,6 +7,14 @@ class AccountsConfig(AppConfig):
     label = "accounts"
     verbose_name = "Staff"
 
+    def ready(self) -> None:
+        from teamline.core.periodic import register_periodic
+
+        from . import receivers, tasks  # models are loaded only now
+
+        receivers.connect()
+        register_periodic("sweep_sessions", tasks.sweep_sessions)
+
 
 class TeamlineAdminConfig(admin_apps.AdminConfig):
     """The Django admin with Teamline's site (admins only, throttled sign-in)."""

@@ -137,10 +137,61 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Empty: everything the user may do (tokens made before scopes). Otherwise a subset of
+    # TokenScope values; the API's auth class enforces them (teamline/api.py).
+    scopes = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    def allows(self, scope: str) -> bool:
+        return not self.scopes or scope in self.scopes
+
+
+class TokenScope(models.TextChoices):
+    """What a scoped API token may do. A token without scopes may do everything its user may
+    (the meaning tokens had before scopes existed); scopes only narrow."""
+
+    READ = "read", "Read (GET)"
+    WRITE = "write", "Write (POST, PUT, PATCH, DELETE)"
+    EVENTS = "events", "Event streams"
+    ADMIN = "admin", "Admin-only endpoints (audit log)"
+
+
+class StaffSession(models.Model):
+    """One signed-in browser of a staff member: recorded at sign-in, ended by signing out, by
+    the user or an admin, by a password change or by the idle timeout.
+
+    The session's key is stored only as a SHA-256 (`key_hash`, refreshed when Django cycles the
+    key); the browser's session holds this row's id, which the session middleware checks on
+    every request (accounts/sessions.py). Ended rows stay (with `ended_at` and why) until the
+    periodic clean-up."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="staff_sessions")
+    key_hash = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Updated at most once a minute (accounts/sessions.py), so requests do not all write.
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None

@@ -21,6 +21,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from teamline.accounts.models import User
+from teamline.accounts.queries import session_is_active
+from teamline.accounts.sessions import SESSION_ID_KEY, session_group
 from teamline.calls import browser as browser_calls
 from teamline.conversations.queries import access_conversation
 from teamline.core import jsonsafe, livewatch
@@ -41,6 +43,9 @@ from teamline.teams.queries import team_ids_for
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+# The browser's session was ended (signed out elsewhere, "End" on My sessions, an admin's
+# "Sign out everywhere", a password change, the idle timeout): sign in again.
+CLOSE_SESSION_ENDED = 4408
 # RFC 6455 close codes: a frame too big to process, a frame that is not valid data.
 CLOSE_TOO_BIG = 1009
 CLOSE_INVALID_DATA = 1007
@@ -64,7 +69,13 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        session_id = await self._active_session_id(user)
+        if session_id is None:
+            await self.accept()
+            await self.close(code=CLOSE_SESSION_ENDED)
+            return
         self.user = user
+        await self._join(session_group(session_id))
         for group in await self._home_groups():
             await self._join(group)
         await self.accept()
@@ -212,6 +223,11 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     async def event_staff(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "event", "event": message["event"], "data": message["data"]})
 
+    async def session_ended(self, message: dict[str, Any]) -> None:
+        """This browser's session ended (accounts/sessions.py): close, so the desk signs in
+        again."""
+        await self.close(code=CLOSE_SESSION_ENDED)
+
     async def live_resync(self, message: dict[str, Any]) -> None:
         """Pushes may have been lost: the desk reads what it shows again."""
         await self.send_json({"type": "resync"})
@@ -226,6 +242,13 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         # Echo the id only when it is one: anything else the frame held is not sent back.
         echo = conversation_id if isinstance(conversation_id, int | str) else None
         await self.send_json({"type": "error", "code": "not_found", "conversation": echo})
+
+    @database_sync_to_async
+    def _active_session_id(self, user: User) -> int | None:
+        """The browser's StaffSession (accounts/sessions.py), if it has not ended."""
+        session = self.scope.get("session")
+        session_id = session.get(SESSION_ID_KEY) if session is not None else None
+        return session_id if session_is_active(user, session_id) else None
 
     @database_sync_to_async
     def _home_groups(self) -> list[str]:

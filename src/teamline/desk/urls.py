@@ -10,6 +10,7 @@ from . import (
     recording_views,
     routing_views,
     scheduling_views,
+    session_views,
     suggestion_views,
     supervision_views,
     views,
@@ -142,4 +143,7 @@ urlpatterns = [
     ),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+    path("sessions/", session_views.sessions, name="sessions"),
+    path("sessions/<int:session_id>/end/", session_views.end_session, name="end_session"),
+    path("sessions/end-others/", session_views.end_other_sessions, name="end_other_sessions"),
 ]

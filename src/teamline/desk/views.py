@@ -31,7 +31,7 @@ from teamline.accounts.actions import (
     do_revoke_api_token,
     do_set_presence,
 )
-from teamline.accounts.models import Presence, User
+from teamline.accounts.models import Presence, TokenScope, User
 from teamline.accounts.queries import access_api_token, tokens_of
 from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
@@ -481,11 +481,23 @@ def merge_customer(request: HttpRequest, customer_id: int, source_id: int) -> Ht
 # --- API tokens -----------------------------------------------------------------------------
 
 
+# Days until a token made in the desk expires (0: never).
+TOKEN_EXPIRY_CHOICES = [(0, "Never"), (30, "In 30 days"), (90, "In 90 days"), (365, "In a year")]
+
+
 def render_tokens(
     request: HttpRequest, extra: dict[str, Any] | None = None, *, status: int = 200
 ) -> HttpResponse:
     agent = agent_of(request)
-    context: dict[str, Any] = {"section": "tokens", "tokens": tokens_of(agent), "name": ""}
+    context: dict[str, Any] = {
+        "section": "tokens",
+        "tokens": tokens_of(agent),
+        "name": "",
+        "scope_choices": TokenScope.choices,
+        "scopes": [],
+        "expiry_choices": TOKEN_EXPIRY_CHOICES,
+        "expires_in_days": 0,
+    }
     context.update(extra or {})
     template = "desk/_tokens.html" if is_htmx(request) else "desk/tokens.html"
     return render(request, template, context, status=status)
@@ -498,10 +510,18 @@ def tokens(request: HttpRequest) -> HttpResponse:
         return render_tokens(request)
     agent = agent_of(request)
     name = request.POST.get("name", "")
+    scopes = request.POST.getlist("scopes")[:10]
+    days = request.POST.get("expires_in_days", "0")
     try:
-        token, secret = do_create_api_token(agent, name=name, actor=agent, request=request)
+        if days not in {str(choice) for choice, _ in TOKEN_EXPIRY_CHOICES}:
+            raise InvalidInput("Choose when the token expires from the list.")
+        expires_at = timezone.now() + timedelta(days=int(days)) if int(days) else None
+        token, secret = do_create_api_token(
+            agent, name=name, actor=agent, scopes=scopes, expires_at=expires_at, request=request
+        )
     except InvalidInput as exc:
-        return render_tokens(request, {"error": exc.message, "name": name}, status=400)
+        context = {"error": exc.message, "name": name, "scopes": scopes}
+        return render_tokens(request, context, status=400)
     # The secret exists only in this response: it is not stored and never rendered again.
     response = render_tokens(request, {"new_token": token, "new_secret": secret})
     return announce(response, f"Token {token.name} created. Copy it now.")

@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Ended and idle staff sessions are signed out here (accounts/sessions.py).
+    "teamline.accounts.middleware.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -338,6 +340,8 @@ TEAMLINE: dict[str, Any] = {
     ),
     "LOGIN_FAILURES_PER_ADDRESS": int(os.environ.get("TEAMLINE_LOGIN_FAILURES_PER_ADDRESS", "30")),
     "LOGIN_FAILURES_PER_ACCOUNT": int(os.environ.get("TEAMLINE_LOGIN_FAILURES_PER_ACCOUNT", "20")),
+    # Staff sessions idle this long end (0: never); docs/security.md "Sessions".
+    "IDLE_TIMEOUT_MINUTES": int(os.environ.get("TEAMLINE_IDLE_TIMEOUT_MINUTES", "120")),
     "LOGIN_THROTTLE_WINDOW_SECONDS": int(
         os.environ.get("TEAMLINE_LOGIN_THROTTLE_WINDOW_SECONDS", "900")
     ),

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 
+from teamline.accounts import sessions
 from teamline.accounts.models import AgentProfile, Presence
 from teamline.accounts.queries import profile_of
 from teamline.conversations.attachments import is_inline_safe
@@ -90,3 +91,9 @@ def delivery_sentence(message: Any) -> str:
 @register.filter
 def inline_safe(attachment: Any) -> bool:
     return is_inline_safe(attachment)
+
+
+@register.simple_tag
+def idle_timeout_seconds() -> int:
+    """The staff idle timeout, for the desk's warning a minute before (desk/idle.js)."""
+    return sessions.idle_timeout_seconds()

@@ -450,6 +450,13 @@
         connectionStatus("You are signed out. Sign in again to get live updates.");
         return;
       }
+      // 4408: this browser's session was ended (signed out elsewhere, a password change, an
+      // admin, the idle timeout). Say so, then reload: the server answers with the sign-in page.
+      if (event.code === 4408) {
+        connectionStatus("Your session has ended. Taking you to the sign-in page…");
+        window.setTimeout(() => window.location.reload(), 2000);
+        return;
+      }
       if (!interrupted) {
         interrupted = true;
         connectionStatus("Live updates interrupted. Reconnecting…");

@@ -1,0 +1,49 @@
+"""What accounts hears from Django itself: sign-in and sign-out (any path that calls Django's
+`login`/`logout`: the desk, the admin, tests) and a password change on any path (the admin's
+form, `manage.py changepassword`, a reset link). Django has no "password changed" signal and
+these paths are Django's own views and commands, so the user model's save is where all of them
+meet; each receiver only hands over to an action (accounts/actions.py).
+
+Connected in AccountsConfig.ready."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models.signals import post_save
+from django.http import HttpRequest
+
+from .actions import SessionEnd, do_end_sessions, do_start_session
+from .sessions import SESSION_ID_KEY, current_session_id
+
+
+def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if request is not None and hasattr(request, "session"):
+        do_start_session(request, user)
+
+
+def _logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if user is None or request is None or not hasattr(request, "session"):
+        return
+    session_id = request.session.get(SESSION_ID_KEY)
+    if isinstance(session_id, int):
+        do_end_sessions(user, actor=user, reason=SessionEnd.SIGNED_OUT, only=session_id)
+
+
+def _user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    # `set_password` leaves the new password in `_password` until the save completes.
+    if created or getattr(instance, "_password", None) is None:
+        return
+    # Made in a signed-in request (the admin changing their own password): that browser stays
+    # signed in, as Django's update_session_auth_hash keeps it; every other session ends.
+    do_end_sessions(instance, actor=None, reason=SessionEnd.PASSWORD, keep=current_session_id())
+
+
+def connect() -> None:
+    user_logged_in.connect(_logged_in, dispatch_uid="teamline.accounts.session_start")
+    user_logged_out.connect(_logged_out, dispatch_uid="teamline.accounts.session_end")
+    post_save.connect(
+        _user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="teamline.accounts.password"
+    )
