@@ -20,6 +20,7 @@ from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import customer_conversations
 from teamline.core.apischema import MAX_ID, errors
 
+from .actions import do_set_bots_opt_out
 from .models import Customer, IdentityKind
 from .queries import access_customer
 
@@ -90,5 +91,28 @@ def get_customer(request: HttpRequest, customer_id: CustomerId) -> Any:
         request=request,
         data={"via": "api"},
     )
+    conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
+    return present_customer(customer, conversations)
+
+
+class BotsIn(Schema):
+    opted_out: bool = Field(
+        description="True: this customer never gets a bot; every message goes to their team."
+    )
+
+
+@router.put(
+    "/{customer_id}/bots",
+    response={200: CustomerOut, **errors(404, 422)},
+    summary="Opt a customer out of bots (or back in)",
+    operation_id="set_customer_bots",
+)
+def set_customer_bots(request: HttpRequest, customer_id: CustomerId, payload: BotsIn) -> Any:
+    """Record the customer's wish about bots: `{"opted_out": true}` sends all their messages
+    straight to their team, on every channel; `false` lets the bot answer again. It shows in
+    the customer's attributes as `bots_opt_out`. 404 outside your teams."""
+    actor = cast(User, request.auth)  # type: ignore[attr-defined]
+    customer = access_customer(actor, customer_id)
+    do_set_bots_opt_out(customer, payload.opted_out, actor=actor)
     conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
     return present_customer(customer, conversations)
