@@ -124,19 +124,23 @@ def language_of(
 ) -> str:
     """The language of the text when it says, else the conversation's so far, the customer's
     preference, their number's country, the inbox's default, English."""
-    if recognition.language in BOT_LANGUAGES:
-        return str(recognition.language)
-    if session is not None and session.language in BOT_LANGUAGES:
-        return session.language
-    for candidate in (customer.preferred_language, _country_language(message)):
+    detected = recognition.language
+    if detected in BOT_LANGUAGES:
+        return str(detected)
+    inbox_config = (message.inbox.config or {}) if message.inbox else {}
+    candidates = [
+        session.language if session is not None else "",
+        customer.preferred_language,
+        _country_language(message),
+        str(inbox_config.get("language") or ""),
+    ]
+    for candidate in candidates:
         code = supported_language(candidate or "")
         code = REGIONAL_VARIANTS.get(code or "", code)
-        if code in BOT_LANGUAGES:
+        if code in BOT_LANGUAGES and (detected != "zh" or str(code).startswith("zh")):
             return str(code)
-    inbox_default = supported_language(
-        str(((message.inbox and message.inbox.config) or {}).get("language") or "")
-    )
-    return inbox_default if inbox_default in BOT_LANGUAGES else "en"
+    # Chinese written the same in both scripts, from nobody we know more about.
+    return "zh-hans" if detected == "zh" else "en"
 
 
 def _country_language(message: Message) -> str:

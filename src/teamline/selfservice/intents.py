@@ -151,7 +151,7 @@ class Recognition:
     in (None when the text does not say), and the keywords that matched (for the agent)."""
 
     intent: str | None
-    language: str | None
+    language: str | None  # one of LANGUAGES, or "zh": Chinese the same in both scripts
     matched: tuple[str, ...] = ()
 
 
@@ -267,13 +267,23 @@ def _t2s() -> OpenCC:
     return OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _s2t() -> OpenCC:
+    return OpenCC("s2t")
+
+
 def chinese_script(text: str) -> str | None:
     """zh-hant when the text has a character Simplified Chinese writes otherwise, zh-hans when
-    it has Chinese characters that are all Simplified, None without Chinese."""
+    it has one Traditional writes otherwise, "zh" when its characters are the same in both
+    (人工, 真人客服: the customer's own language decides), None without Chinese."""
     han = "".join(_HAN.findall(text))
     if not han:
         return None
-    return "zh-hant" if _t2s().convert(han) != han else "zh-hans"
+    if _t2s().convert(han) != han:
+        return "zh-hant"
+    if _s2t().convert(han) != han:
+        return "zh-hans"
+    return "zh"
 
 
 class KeywordClassifier:
