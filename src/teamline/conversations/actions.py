@@ -192,6 +192,7 @@ def _receive(
         delivery_status=DeliveryStatus.RECEIVED,
         created_at=now,
     )
+    emit_message(message)
     # Self-service (selfservice: a bot, an SMS keyword) may answer instead of a person.
     held = hooks.self_service().take_message(conversation, message, needs_routing=needs_routing)
     if held:
@@ -224,7 +225,6 @@ def _receive(
     conversation.updated_at = now
     conversation.unread_count += 1
     conversation.save(update_fields=["last_message_at", "updated_at", "unread_count"])
-    emit_message(message)
     if needs_routing:
         hooks.routing().route_conversation(conversation, defer=defer_routing)
     else:

@@ -228,7 +228,7 @@ def _decide(
         elif intent == BUY_DATA:
             texts = [answers.buy_data_text()]
         elif intent == OUTAGE:
-            region = _region(verification, customer, team)
+            region = _region(verification, customer)
             if not region:
                 if message.channel in WIDGET_CHANNELS:
                     return Outcome(intent, "verify", [answers.verify_in_the_widget()])
@@ -252,14 +252,14 @@ def _decide(
     return Outcome(intent, "answered", texts, answer=answer)
 
 
-def _region(verification: Verification, customer: Customer, team: Team) -> str:
-    """Where the customer lives: their subscription's region (verified), else what their record
-    or their team says (outages are public: no verification needed to read them)."""
+def _region(verification: Verification, customer: Customer) -> str:
+    """Where the customer lives: their subscription's region (verified), else their record's
+    (outages are public: reading them needs no verification, only a place)."""
     if verification.verified and verification.msisdn:
         region = telco_backend().subscriber(verification.msisdn).region
         if region:
             return region
-    return customer.region or team.region
+    return customer.region
 
 
 def _one_message(texts: list[str], channel: str) -> str:
