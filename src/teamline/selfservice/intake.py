@@ -26,18 +26,19 @@ class SelfServiceFlow:
     def take_message(
         self, conversation: Conversation, message: Message, *, needs_routing: bool
     ) -> bool:
+        if not needs_routing:
+            # The conversation is with an agent or already waits for one: self-service only
+            # ever takes a conversation no person has (a new one, or one it left pending).
+            return False
         content = message.content or {}
         session = BotSession.objects.filter(
             conversation=conversation, state=BotState.ACTIVE
         ).first()
-        if message.channel == "voice" or content.get("keyword") or conversation.assignee_id:
-            # A call, a carrier keyword (STOP / START / HELP) or an agent's conversation: as
-            # ever. A person or a call takes over from the bot.
+        if message.channel == "voice" or content.get("keyword"):
+            # A call or a carrier keyword (STOP / START / HELP): to the team, as ever.
             if session is not None:
-                end_session(session, "a person or a call took over")
+                end_session(session, "a call or a carrier keyword")
             return False
-        if session is None and not needs_routing:
-            return False  # already waiting for a person
         if session is not None and agent_wrote_since(session):
             end_session(session, "an agent answered")
             return False
