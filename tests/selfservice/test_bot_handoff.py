@@ -267,3 +267,34 @@ def test_an_agent_who_answers_takes_the_conversation_from_the_bot(client, whatsa
     assert meta.new() == []  # the bot stays quiet: a person is talking
     assert conversation_of(nora).status == Status.OPEN
     assert BotSession.objects.get().state == BotState.ENDED
+
+
+def test_an_agent_opts_a_customer_out_of_bots_in_the_desk(client, whatsapp, meta, nordlys):
+    nora = PEOPLE["nb"]
+    write_whatsapp(client, whatsapp, nora.number, "menneske")
+    conversation = conversation_of(nora)
+    kari = create_agent("kari", team=nordlys)
+    desk = Client()
+    desk.force_login(kari)
+    page = desk.get(f"/desk/conversations/{conversation.pk}/").content.decode()
+    assert "Opt this customer out of bots" in page
+
+    response = desk.post(
+        f"/desk/customers/{conversation.customer_id}/bots/",
+        {"opted_out": "true", "next": f"/desk/conversations/{conversation.pk}/"},
+    )
+
+    assert response.status_code == 302
+    conversation.customer.refresh_from_db()
+    assert conversation.customer.attributes["bots_opt_out"] is True
+    page = desk.get(f"/desk/conversations/{conversation.pk}/").content.decode()
+    assert "Let the bot answer this customer again" in page
+    assert (
+        desk.post(
+            f"/desk/customers/{conversation.customer_id}/bots/", {"opted_out": "x"}
+        ).status_code
+        == 400
+    )
+    desk.post(f"/desk/customers/{conversation.customer_id}/bots/", {"opted_out": "false"})
+    conversation.customer.refresh_from_db()
+    assert "bots_opt_out" not in conversation.customer.attributes
