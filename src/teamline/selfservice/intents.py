@@ -182,6 +182,30 @@ def _keywords() -> tuple[_Keyword, ...]:
 
 
 @lru_cache(maxsize=1)
+def _index() -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """Positions in _keywords(): Latin keywords by their first word, and the Chinese ones."""
+    by_first: dict[str, list[int]] = {}
+    han = []
+    for position, keyword in enumerate(_keywords()):
+        if keyword.han:
+            han.append(position)
+        else:
+            by_first.setdefault(keyword.words[0], []).append(position)
+    return {w: tuple(p) for w, p in by_first.items()}, tuple(han)
+
+
+def _candidates(present: frozenset[str], *, han: bool) -> list[_Keyword]:
+    """The keywords that may occur in a text whose words match `present`, in _keywords()'s
+    order (so the result does not depend on set order)."""
+    by_first, han_positions = _index()
+    positions = [p for w in present for p in by_first.get(w, ())]
+    if han:
+        positions.extend(han_positions)
+    keywords = _keywords()
+    return [keywords[p] for p in sorted(positions)]
+
+
+@lru_cache(maxsize=1)
 def _common() -> dict[str, frozenset[str]]:
     return {lang: frozenset(fold(w) for w in words) for lang, words in COMMON_WORDS.items()}
 
@@ -230,25 +254,49 @@ def word_matches(token: str, keyword: str, *, typos: bool = True) -> bool:
     return len(token) - len(keyword) in range(1, 5) and edit_distance(stem, keyword, 1) <= 1
 
 
-def _phrase_at(tokens: list[str], words: tuple[str, ...], known: frozenset[str]) -> bool:
-    """The phrase occurs in `tokens`; a word the vocabulary knows as it is (`known`) is never
-    read as a typo of another ("apent" is nb "open", not a mistyped "agent")."""
+def _phrase_at(matches: list[frozenset[str]], words: tuple[str, ...]) -> bool:
+    """The phrase occurs in the text: `matches[i]` are the vocabulary words the text's i-th
+    word matches."""
     n = len(words)
-    for start in range(len(tokens) - n + 1):
-        if all(
-            word_matches(tokens[start + k], words[k], typos=tokens[start + k] not in known)
-            for k in range(n)
-        ):
+    for start in range(len(matches) - n + 1):
+        if all(words[k] in matches[start + k] for k in range(n)):
             return True
     return False
 
 
-def _known(tokens: list[str]) -> frozenset[str]:
-    """The tokens that are a keyword word (inflected or not) or a common word as they are."""
+@lru_cache(maxsize=8192)
+def token_matches(token: str) -> frozenset[str]:
+    """The vocabulary words `token` matches. A token the vocabulary knows as it is (a keyword
+    word, inflected or not, or a common word) matches only that way: it is never read as
+    another word's typo ("apent" is nb "open", not a mistyped "agent")."""
     vocabulary = _vocabulary()
-    common = _all_common()
+    # The token itself, or the keyword it is with an ending of up to 4 letters (as in
+    # word_matches, without the loop over the vocabulary).
+    stems = {token, *(token[:k] for k in range(max(4, len(token) - 4), len(token)))}
+    exact = frozenset(stems & vocabulary)
+    if exact or token in _all_common():
+        return exact
+    letters = set(token)
+    size = len(token)
     return frozenset(
-        t for t in tokens if t in common or any(word_matches(t, w, typos=False) for w in vocabulary)
+        w
+        for w, length, keyword_letters, allowed in _typo_candidates()
+        if -2 <= size - length <= 4
+        # An edit loses at most one of the keyword's letters: a cheap filter before the
+        # distance itself.
+        and len(keyword_letters - letters) <= allowed
+        and word_matches(token, w)
+    )
+
+
+@lru_cache(maxsize=1)
+def _typo_candidates() -> tuple[tuple[str, int, frozenset[str], int], ...]:
+    """The vocabulary words long enough to be matched with a typo: (word, length, letters,
+    edits allowed)."""
+    return tuple(
+        (w, len(w), frozenset(w), allowed_typos(len(w)))
+        for w in sorted(_vocabulary())
+        if allowed_typos(len(w)) > 0
     )
 
 
@@ -294,12 +342,13 @@ class KeywordClassifier:
         folded = fold(text)
         tokens = _WORD.findall(_HAN.sub(" ", folded))
         script = chinese_script(text)
-        known = _known(tokens)
+        matches = [token_matches(t) for t in tokens]
         scores: dict[str, int] = {}
         matched: dict[str, list[str]] = {}
         hits_by_language: dict[str, int] = {}
+        present = frozenset().union(*matches)  # every vocabulary word the text matches
         seen_han: set[tuple[str, str]] = set()
-        for keyword in _keywords():
+        for keyword in _candidates(present, han=script is not None):
             if keyword.han:
                 if script is None or keyword.words[0] not in folded:
                     continue
@@ -307,7 +356,7 @@ class KeywordClassifier:
                     continue  # both scripts list it: it counts once
                 seen_han.add((keyword.intent, keyword.words[0]))
                 weight = len(keyword.words[0])  # characters: 剩余流量 outweighs 流量
-            elif _phrase_at(tokens, keyword.words, known):
+            elif all(w in present for w in keyword.words) and _phrase_at(matches, keyword.words):
                 weight = len(keyword.words)
                 hits_by_language[keyword.language] = hits_by_language.get(keyword.language, 0) + 1
             else:
