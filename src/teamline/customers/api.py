@@ -11,6 +11,7 @@ from typing import Annotated, Any, cast
 
 from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema
+from pydantic import ConfigDict, StrictBool
 
 from teamline.accounts.models import User
 from teamline.audit.actions import do_audit
@@ -96,7 +97,9 @@ def get_customer(request: HttpRequest, customer_id: CustomerId) -> Any:
 
 
 class BotsIn(Schema):
-    opted_out: bool = Field(
+    model_config = ConfigDict(extra="forbid")
+
+    opted_out: StrictBool = Field(
         description="True: this customer never gets a bot; every message goes to their team."
     )
 
