@@ -207,3 +207,12 @@ def test_the_help_keyword_is_still_answered_in_the_webhooks_reply(client, keywor
     )
 
     assert b"Nordlys: svar STOP" in response.content
+
+
+def test_a_chinese_sentence_is_not_a_keyword_and_goes_to_the_team(client, keywords, twilio):
+    fang = PEOPLE["zh-hans"]
+
+    text_sms(client, keywords, fang.number, "我的手机坏了怎么办")
+
+    assert twilio.new() == []
+    assert Conversation.objects.get().status == Status.OPEN

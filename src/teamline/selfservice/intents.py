@@ -409,4 +409,8 @@ def classify(text: str) -> Recognition:
 def is_single_word(text: str) -> bool:
     """A text that is one keyword-like word ("SALDO", "Data!", "余额"): what an SMS keyword is."""
     stripped = (text or "").strip(" \t\r\n.!?,;:'\"\u00a0。！？")
+    if _HAN.search(stripped):
+        # Chinese has no spaces: a keyword is a word of up to four characters (营业时间);
+        # anything longer is a sentence ("我的手机坏了怎么办") for the team.
+        return 0 < len(stripped) <= 4
     return 0 < len(stripped) <= 24 and not any(ch.isspace() for ch in stripped)
