@@ -11,7 +11,12 @@ from teamline.accounts.actions import do_create_api_token
 from teamline.conversations.models import Conversation, SenderKind, Status, TimelineKind
 from teamline.core.testing import create_agent
 from teamline.routing.models import WorkItem
-from teamline.selfservice.models import BotSession, BotState, SelfServiceEpisode
+from teamline.selfservice.models import (
+    BotSession,
+    BotState,
+    ContactSubject,
+    SelfServiceEpisode,
+)
 from teamline.selfservice.telco import TelcoUnavailable, telco_backend
 from tests.connectors.support import run_tasks
 
@@ -154,6 +159,7 @@ def test_with_the_telco_backend_down_the_bot_apologises_and_hands_over(
     note = handed_over(conversation_of(person))
     assert "circuit open" in note
     assert not SelfServiceEpisode.objects.exists()
+    assert ContactSubject.objects.get().subject == "balance"
 
 
 def test_a_backend_that_times_out_hands_over_too(client, whatsapp, meta, telco):
@@ -215,7 +221,9 @@ def test_the_bots_opt_out_is_refused_outside_the_agents_teams(client, whatsapp, 
     assert "bots_opt_out" not in customer.attributes
 
 
-def test_the_agent_reads_what_the_bot_found_and_answered(client, whatsapp, meta, nordlys):
+def test_the_agent_reads_what_the_bot_found_and_answered(
+    client, whatsapp, meta, nordlys, django_capture_on_commit_callbacks
+):
     nora = PEOPLE["nb"]
     write_whatsapp(client, whatsapp, nora.number, nora.asks["balance"])
     write_whatsapp(client, whatsapp, nora.number, nora.asks["outage"])
@@ -226,9 +234,13 @@ def test_the_agent_reads_what_the_bot_found_and_answered(client, whatsapp, meta,
     waiting = api.get("/api/v1/conversations", {"view": "unassigned", "status": "open"}).json()
     assert waiting["items"] == []
 
-    write_whatsapp(client, whatsapp, nora.number, "menneske")
+    with django_capture_on_commit_callbacks(execute=True):
+        write_whatsapp(client, whatsapp, nora.number, "menneske")
 
     conversation = conversation_of(nora)
+    # For deflection, the contact is about what the customer asked last (not the balance
+    # answered before it).
+    assert ContactSubject.objects.get(work_item__conversation=conversation).subject == "outage"
     waiting = api.get("/api/v1/conversations", {"view": "unassigned", "status": "open"}).json()
     assert [c["id"] for c in waiting["items"]] == [conversation.pk]
     messages = api.get(f"/api/v1/conversations/{conversation.pk}/messages").json()["items"]

@@ -61,7 +61,7 @@ from teamline.customers.models import Customer, IdentityKind
 from teamline.teams.models import Team
 
 from . import answers
-from .actions import do_record_episode
+from .actions import do_record_episode, do_tag_contact_subject
 from .intents import (
     ACCOUNT_INTENTS,
     BUY_DATA,
@@ -463,10 +463,35 @@ def hand_over(
         intent=intent or None,
         verified=findings.get("verified"),
     )
+    subject = _contact_subject(intent, findings)
     if route:
         conv = Conversation.objects.get(pk=conversation.pk)
         if conv.status != Status.OPEN and conv.assignee_id is None:
             do_change_status(conv, Status.OPEN, actor=None)
+        if subject:
+            do_tag_contact_subject(conv, subject, source="bot")
+    elif subject:
+        # The caller (the inbound message's transaction) creates the work item after this
+        # returns: the contact is tagged once it is committed. Lost in a crash, the contact
+        # counts against every episode of the customer: deflection is never overstated.
+        conversation_id = conversation.pk
+        transaction.on_commit(
+            lambda: do_tag_contact_subject(
+                Conversation.objects.get(pk=conversation_id), subject, source="bot"
+            )
+        )
+
+
+def _contact_subject(intent: str, findings: dict[str, Any]) -> str:
+    """What the contact the bot hands over is about (deflection's "same subject"): the intent
+    it was working on — the one that failed, or, when the customer asked for a person, the
+    last one they asked about; "" when the bot never learnt one."""
+    if intent and intent != TALK_TO_PERSON:
+        return intent
+    for turn in reversed(findings.get("turns") or []):
+        if turn.get("intent") and turn["intent"] != TALK_TO_PERSON:
+            return str(turn["intent"])
+    return ""
 
 
 def _findings_note(findings: dict[str, Any], reason: str, intent: str, language: str) -> str:
