@@ -106,7 +106,7 @@ class BotsIn(Schema):
 
 @router.put(
     "/{customer_id}/bots",
-    response={200: CustomerOut, **errors(404, 422)},
+    response={200: CustomerOut, **errors(400, 404, 422)},
     summary="Opt a customer out of bots (or back in)",
     operation_id="set_customer_bots",
 )
