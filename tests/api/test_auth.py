@@ -139,6 +139,7 @@ def test_the_openapi_document_is_served_and_lists_every_path():
         "/api/v1/conversations/{conversation_id}/experts": {"post"},
         "/api/v1/conversations/{conversation_id}/experts/{user_id}": {"delete"},
         "/api/v1/customers/{customer_id}": {"get"},
+        "/api/v1/customers/{customer_id}/bots": {"put"},
         "/api/v1/customers/{customer_id}/export": {"get"},
         "/api/v1/customers/{customer_id}/erase": {"post"},
         "/api/v1/customers/{customer_id}/erasure": {"get"},

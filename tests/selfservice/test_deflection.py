@@ -300,7 +300,6 @@ def test_supervisors_count_their_teams_customers_and_agents_nothing(oslo, nora, 
 @pytest.mark.django_db(transaction=True)
 def test_episodes_recorded_before_the_window_was_stored_get_theirs_from_the_migration():
     before = [("selfservice", "0004_deflection_contact_subject")]
-    latest = [("selfservice", "0006_episode_window_ends_required")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     old_state = executor.loader.project_state(before).apps
@@ -310,7 +309,8 @@ def test_episodes_recorded_before_the_window_was_stored_get_theirs_from_the_migr
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(latest)
+    # Forward to the newest migration there is (later tests need every table).
+    executor.migrate(executor.loader.graph.leaf_nodes("selfservice"))
 
     assert SelfServiceEpisode.objects.get().window_ends_at == at + 24 * HOUR
 

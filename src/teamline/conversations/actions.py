@@ -128,6 +128,9 @@ def do_receive_customer_message(
         return existing, False
 
 
+_REOPEN_FIELDS = ["status", "resolved_at", "snoozed_until", "assignee", "waiting_since"]
+
+
 def _receive(
     inbox: Inbox,
     customer: Customer,
@@ -160,27 +163,23 @@ def _receive(
         record(conversation, TimelineKind.CREATED, channel=channel)
         emit_conversation(conversation, EventType.CONVERSATION_CREATED)
         needs_routing = True
-    elif conversation.status in (Status.RESOLVED, Status.SNOOZED, Status.PENDING):
-        previous = conversation.status
+    reopened_from = None
+    if not needs_routing and conversation.status in (
+        Status.RESOLVED,
+        Status.SNOOZED,
+        Status.PENDING,
+    ):
+        # Reopened; written below, once self-service said whether it answers instead.
+        reopened_from = conversation.status
         conversation.status = Status.OPEN
         conversation.resolved_at = None
         conversation.snoozed_until = None
-        if previous == Status.RESOLVED or conversation.assignee_id is None:
+        if reopened_from == Status.RESOLVED or conversation.assignee_id is None:
             # Capacity was given back on resolve; the item re-enters routing with the last
             # agent preferred (customer.last_agent). An unassigned thread waits again too.
             conversation.assignee = None
             conversation.waiting_since = now
             needs_routing = True
-        conversation.save(
-            update_fields=["status", "resolved_at", "snoozed_until", "assignee", "waiting_since"]
-        )
-        record(
-            conversation,
-            TimelineKind.STATUS_CHANGED,
-            old=previous,
-            new=Status.OPEN,
-            reason="customer wrote",
-        )
     message = Message.objects.create(
         conversation=conversation,
         direction=Direction.INBOUND,
@@ -193,13 +192,39 @@ def _receive(
         delivery_status=DeliveryStatus.RECEIVED,
         created_at=now,
     )
+    emit_message(message)
+    # Self-service (selfservice: a bot, an SMS keyword) may answer instead of a person.
+    held = hooks.self_service().take_message(conversation, message, needs_routing=needs_routing)
+    if held:
+        # Waiting on the customer, not on an agent: in nobody's queue while self-service answers.
+        previous = reopened_from or conversation.status
+        conversation.status = Status.PENDING
+        conversation.waiting_since = None
+        needs_routing = False
+        if previous != Status.PENDING:
+            conversation.save(update_fields=_REOPEN_FIELDS)
+            record(
+                conversation,
+                TimelineKind.STATUS_CHANGED,
+                old=previous,
+                new=Status.PENDING,
+                reason="self-service is answering",
+            )
+    elif reopened_from is not None:
+        conversation.save(update_fields=_REOPEN_FIELDS)
+        record(
+            conversation,
+            TimelineKind.STATUS_CHANGED,
+            old=reopened_from,
+            new=Status.OPEN,
+            reason="customer wrote",
+        )
     # The row is locked (select_for_update above) or was created in this transaction, so the
     # in-memory values are current: no re-read of the conversation on this hot path.
     conversation.last_message_at = now
     conversation.updated_at = now
     conversation.unread_count += 1
     conversation.save(update_fields=["last_message_at", "updated_at", "unread_count"])
-    emit_message(message)
     if needs_routing:
         hooks.routing().route_conversation(conversation, defer=defer_routing)
     else:
@@ -613,10 +638,11 @@ def do_post_system_message(
     *,
     content: dict[str, Any] | None = None,
     now: datetime | None = None,
+    sender_kind: str = SenderKind.SYSTEM,
 ) -> Message:
     """A message from Teamline itself to the customer (routing's honest promise "Team Oslo is
     closed right now. A person will answer your message from 09:00.", appointment reminders,
-    callback and appointment notices).
+    callback and appointment notices, the bot's answers: `sender_kind` bot).
 
     It goes out the way an agent's reply does by default: on the channel the customer used
     last, or their first channel that can be used now (queries.system_message_channel). Web
@@ -653,7 +679,7 @@ def do_post_system_message(
         message = Message.objects.create(
             conversation=conversation,
             direction=Direction.OUTBOUND,
-            sender_kind=SenderKind.SYSTEM,
+            sender_kind=sender_kind,
             channel=channel,
             inbox=target.inbox if target else None,
             text=text,

@@ -3,9 +3,11 @@
 Conversations sits below routing and connectors (docs/adr/0005-dependency-direction.md) and
 never imports them. Some of its actions must still make them act inside the same transaction:
 a new or reopened conversation gets its routing work item with the message that made it wait,
-and an outbound message gets its delivery task in the transaction that stores it (the task
-table is the outbox). Each such need is one typed function below; routing and connectors
-provide it in their AppConfig.ready (`provide_routing`, `provide_channels`).
+an outbound message gets its delivery task in the transaction that stores it (the task
+table is the outbox), and an inbound message is offered to self-service (a bot, an SMS
+keyword) before it is routed. Each such need is one typed function below; routing and connectors
+provide it in their AppConfig.ready (`provide_routing`, `provide_channels`,
+`provide_self_service`).
 
 The hooks run synchronously, in the caller's transaction, exactly where the direct call used
 to be: behaviour and lock order are those of the provider's function. Calling a hook that no
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from teamline.accounts.models import User
     from teamline.customers.models import Customer
 
-    from .models import Conversation, Inbox
+    from .models import Conversation, Inbox, Message
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,22 @@ class Channels(Protocol):
         serves several (None: no connector)."""
 
 
+class SelfService(Protocol):
+    """Self-service's side of an inbound customer message (selfservice/hooks.py provides it)."""
+
+    def take_message(
+        self, conversation: Conversation, message: Message, *, needs_routing: bool
+    ) -> bool:
+        """Whether self-service (a bot, an SMS keyword) answers this message instead of a
+        person. True: the conversation is not routed and waits on the customer (pending)
+        while self-service answers; its answer runs after commit (a task enqueued here).
+        Runs in the message's transaction, under the conversation's row lock.
+        `needs_routing`: the message starts or reopens the conversation (no agent has it)."""
+
+
 _routing: Routing | None = None
 _channels: Channels | None = None
+_self_service: SelfService | None = None
 
 
 def provide_routing(provider: Routing) -> None:
@@ -84,6 +100,11 @@ def provide_routing(provider: Routing) -> None:
 def provide_channels(provider: Channels) -> None:
     global _channels
     _channels = provider
+
+
+def provide_self_service(provider: SelfService) -> None:
+    global _self_service
+    _self_service = provider
 
 
 def routing() -> Routing:
@@ -98,3 +119,11 @@ def channels() -> Channels:
             "No app provides channels to conversations (teamline.connectors)."
         )
     return _channels
+
+
+def self_service() -> SelfService:
+    if _self_service is None:
+        raise ImproperlyConfigured(
+            "No app provides self-service to conversations (teamline.selfservice)."
+        )
+    return _self_service

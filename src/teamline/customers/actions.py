@@ -18,6 +18,7 @@ from teamline.teams.models import Team
 from . import codes
 from .identities import normalize_identity
 from .models import Customer, CustomerMerge, Identity, IdentityKind, OneTimeCode
+from .queries import BOTS_OPT_OUT_ATTRIBUTE
 from .sms_opt_out import OPT_OUT_ATTRIBUTE, opted_out_numbers, updated_opt_outs
 
 
@@ -346,3 +347,21 @@ def do_redeem_code(
 
 def hmac_equal(a: str, b: str) -> bool:
     return _hmac.compare_digest(a.encode(), b.encode())
+
+
+def do_set_bots_opt_out(customer: Customer, opted_out: bool, *, actor: User | None) -> Customer:
+    """The customer opts out of bots (every message goes straight to their team) or back in:
+    customer.attributes["bots_opt_out"]. Locks the customer row; `actor` is the agent who
+    recorded the customer's wish (None: the customer themselves)."""
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        attributes = dict(locked.attributes or {})
+        if opted_out:
+            attributes[BOTS_OPT_OUT_ATTRIBUTE] = True
+        else:
+            attributes.pop(BOTS_OPT_OUT_ATTRIBUTE, None)
+        if attributes != locked.attributes:
+            locked.attributes = attributes
+            locked.save(update_fields=["attributes", "updated_at"])
+    customer.attributes = locked.attributes
+    return customer

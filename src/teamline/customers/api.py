@@ -11,6 +11,7 @@ from typing import Annotated, Any, cast
 
 from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema
+from pydantic import ConfigDict, StrictBool
 
 from teamline.accounts.models import User
 from teamline.audit.actions import do_audit
@@ -20,6 +21,7 @@ from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import customer_conversations
 from teamline.core.apischema import MAX_ID, errors
 
+from .actions import do_set_bots_opt_out
 from .models import Customer, IdentityKind
 from .queries import access_customer
 
@@ -90,5 +92,30 @@ def get_customer(request: HttpRequest, customer_id: CustomerId) -> Any:
         request=request,
         data={"via": "api"},
     )
+    conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
+    return present_customer(customer, conversations)
+
+
+class BotsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    opted_out: StrictBool = Field(
+        description="True: this customer never gets a bot; every message goes to their team."
+    )
+
+
+@router.put(
+    "/{customer_id}/bots",
+    response={200: CustomerOut, **errors(400, 404, 422)},
+    summary="Opt a customer out of bots (or back in)",
+    operation_id="set_customer_bots",
+)
+def set_customer_bots(request: HttpRequest, customer_id: CustomerId, payload: BotsIn) -> Any:
+    """Record the customer's wish about bots: `{"opted_out": true}` sends all their messages
+    straight to their team, on every channel; `false` lets the bot answer again. It shows in
+    the customer's attributes as `bots_opt_out`. 404 outside your teams."""
+    actor = cast(User, request.auth)  # type: ignore[attr-defined]
+    customer = access_customer(actor, customer_id)
+    do_set_bots_opt_out(customer, payload.opted_out, actor=actor)
     conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
     return present_customer(customer, conversations)

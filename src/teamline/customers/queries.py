@@ -115,3 +115,12 @@ def verified_identity(kind: str, value: str) -> Identity | None:
         .filter(kind=kind, value=normalized, verified=True)
         .first()
     )
+
+
+# customer.attributes key: True when the customer never wants a bot (docs/selfservice.md).
+BOTS_OPT_OUT_ATTRIBUTE = "bots_opt_out"
+
+
+def opted_out_of_bots(customer: Customer) -> bool:
+    """The customer asked never to get a bot (customers.actions.do_set_bots_opt_out)."""
+    return (customer.attributes or {}).get(BOTS_OPT_OUT_ATTRIBUTE) is True

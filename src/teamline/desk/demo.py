@@ -148,6 +148,9 @@ def seed_demo() -> list[DemoLogin]:
                 name="Nordlys Mobile 中国 web chat",
                 default_team=teams["shenzhen"],
                 greeting="您好！您的 Nordlys 团队随时为您服务。",
+                # The bot answers here first (docs/selfservice.md, "Bots"); the main demo
+                # inbox keeps the tour's "a visitor writes, Kari answers".
+                config={"bot": True},
             )
     _seed_history(teams, inbox)
     _seed_help_center(User.objects.get(username=ADMIN[0]))

@@ -42,6 +42,7 @@ urlpatterns = [
         views.merge_customer,
         name="merge_customer",
     ),
+    path("customers/<int:customer_id>/bots/", views.customer_bots, name="customer_bots"),
     path("queue/", routing_views.queue, name="queue"),
     path("calls/live/", supervision_views.live_calls, name="live_calls"),
     path("calls/<int:call_id>/monitor/", supervision_views.monitor_call, name="monitor_call"),

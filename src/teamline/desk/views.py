@@ -54,11 +54,13 @@ from teamline.conversations.queries import (
     reachable_channels,
 )
 from teamline.core.errors import InvalidInput, NotFound, TeamlineError
+from teamline.customers.actions import do_set_bots_opt_out
 from teamline.customers.queries import (
     access_customer,
     identities_of,
     merge_suggestions,
     merges_into,
+    opted_out_of_bots,
 )
 
 from .suggestions import suggestions_for
@@ -272,6 +274,7 @@ def render_conversation_page(
             "attributes": sorted(conversation.customer.attributes.items()),
             "past": past_conversations(agent, conversation),
             "merge_suggestions": merge_suggestions(agent, conversation.customer),
+            "bots_opted_out": opted_out_of_bots(conversation.customer),
             "merges": merges_into(conversation.customer),
             "suggestions": suggestions_for(conversation),
         }
@@ -476,6 +479,27 @@ def merge_customer(request: HttpRequest, customer_id: int, source_id: int) -> Ht
         "next": back,
     }
     return render(request, "desk/merge.html", context)
+
+
+# --- Customers: bots -------------------------------------------------------------------------
+
+
+@require_http_methods(["POST"])
+@desk_view
+def customer_bots(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """The customer's wish about bots, recorded by the agent (customers.actions.
+    do_set_bots_opt_out): opted out, every message goes straight to the team."""
+    agent = agent_of(request)
+    customer = access_customer(agent, customer_id)
+    value = request.POST.get("opted_out")
+    if value not in ("true", "false"):
+        raise InvalidInput("opted_out must be true or false.")
+    do_set_bots_opt_out(customer, value == "true", actor=agent)
+    if value == "true":
+        flash.success(request, f"{customer.display_name} will not get a bot.")
+    else:
+        flash.success(request, f"The bot may answer {customer.display_name} again.")
+    return HttpResponseRedirect(safe_next(request, reverse("desk:inbox")))
 
 
 # --- API tokens -----------------------------------------------------------------------------

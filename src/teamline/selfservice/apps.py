@@ -13,7 +13,10 @@ class SelfServiceConfig(AppConfig):
         checks.register(telco.check_settings, "teamline")
         # Models load before ready(): the IVR (it imports them) is provided here.
         from teamline.connectors.voice import provide_call_flow
+        from teamline.conversations.hooks import provide_self_service
 
+        from .intake import SelfServiceFlow
         from .ivr import IvrFlow
 
         provide_call_flow(IvrFlow())
+        provide_self_service(SelfServiceFlow())

@@ -31,11 +31,11 @@ import logging
 import math
 import re
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -70,9 +70,10 @@ from teamline.conversations.models import (
 from teamline.core.errors import InvalidInput
 from teamline.routing.callbacks import do_request_callback
 from teamline.routing.eta import queue_status
-from teamline.teams.hours import admits, calendar_for, next_opening, service_mode
+from teamline.teams.hours import admits, next_opening, service_mode
 from teamline.teams.models import ServiceMode, Team
 
+from . import answers
 from .actions import do_queue_call, do_record_call_status, do_record_episode, do_start_call
 from .models import EpisodeKind, VoiceCall, VoiceCallStep
 from .telco import InvalidNumber, SubscriberNotFound, TelcoUnavailable, telco_backend
@@ -238,21 +239,8 @@ def _team_of(call: VoiceCall) -> Team:
     return call.customer.home_team or call.inbox.default_team
 
 
-def _spoken_time(team: Team, when: datetime, now: datetime) -> str:
-    tz = calendar_for(team, now=now).tz
-    local = timezone.localtime(when, tz)
-    today = timezone.localtime(now, tz).date()
-    clock = formats.time_format(local, "H:i")
-    if local.date() == today:
-        return _("today at {time}").format(time=clock)
-    if local.date() == today + timedelta(days=1):
-        return _("tomorrow at {time}").format(time=clock)
-    return _("{day} at {time}").format(day=formats.date_format(local, "l j F"), time=clock)
-
-
-def _currency(code: str) -> str:
-    names = {"NOK": _("kroner"), "CNY": _("yuan"), "EUR": _("euros"), "GBP": _("pounds")}
-    return names.get(code.upper(), code)
+# The same words on every channel (selfservice/answers.py).
+_spoken_time = answers.spoken_time
 
 
 # --- The flow --------------------------------------------------------------------------------
@@ -558,50 +546,22 @@ def _answered(call: VoiceCall, intent: str, now: datetime) -> None:
 
 def _balance_texts(msisdn: str) -> tuple[list[str], bool]:
     """What the caller hears for key 1, and whether it answered them (balance and data left,
-    one episode of intent `balance`)."""
-    backend = telco_backend()
+    one episode of intent `balance`). The words are every channel's (selfservice/answers.py)."""
     try:
-        balance = backend.balance(msisdn)
-        usage = backend.data_usage(msisdn)
+        return [answers.balance_text(msisdn), answers.data_text(msisdn)], True
     except TelcoUnavailable:
         return [_("I can't read your balance right now; press 0 for your team.")], False
     except (SubscriberNotFound, InvalidNumber):
         return [_("I could not find a subscription for this number; press 0 for your team.")], False
-    amount = formats.number_format(balance.amount, decimal_pos=2)
-    left = formats.number_format(round(usage.left_mb / 1024, 1), decimal_pos=1)
-    cap = formats.number_format(round(usage.cap_mb / 1024, 1), decimal_pos=1)
-    return [
-        _("Your balance is {amount} {currency}.").format(
-            amount=amount, currency=_currency(balance.currency)
-        ),
-        _("You have {left} of {cap} gigabytes of data left until {date}.").format(
-            left=left, cap=cap, date=formats.date_format(usage.period_ends, "j F")
-        ),
-    ], True
 
 
 def _outage_texts(call: VoiceCall, now: datetime) -> tuple[list[str], bool]:
     """What the caller hears for key 2, and whether it answered them (intent `outage`)."""
-    backend = telco_backend()
     try:
-        region = backend.subscriber(call.caller).region
-        outages = backend.outages(region)
+        region = telco_backend().subscriber(call.caller).region
+        texts = answers.outage_texts(region, _team_of(call), now)[: MAX_OUTAGES_SPOKEN * 2]
+        return texts, True
     except TelcoUnavailable:
         return [_("I can't check for outages right now; press 0 for your team.")], False
     except (SubscriberNotFound, InvalidNumber):
         return [_("I could not find a subscription for this number; press 0 for your team.")], False
-    if not outages:
-        return [_("There are no known outages in {region} right now.").format(region=region)], True
-    team = _team_of(call)
-    texts = []
-    for outage in outages[:MAX_OUTAGES_SPOKEN]:
-        texts.append(
-            _("Known outage in {region}: {title}.").format(region=region, title=outage.title)
-        )
-        if outage.expected_end is not None:
-            texts.append(
-                _("We expect it to be fixed {when}.").format(
-                    when=_spoken_time(team, outage.expected_end, now)
-                )
-            )
-    return texts, True

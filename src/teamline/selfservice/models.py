@@ -142,3 +142,59 @@ class ContactSubject(models.Model):
 
     def __str__(self) -> str:
         return f"work item #{self.work_item_id} is about {self.subject}"
+
+
+class BotState(models.TextChoices):
+    ACTIVE = "active", "The bot holds the conversation"
+    HANDED_OVER = "handed_over", "Handed over to the team"
+    ENDED = "ended", "Ended (a person or a call took over)"
+
+
+class BotSession(models.Model):
+    """The bot holding one conversation, from the customer's first message it took to the
+    handoff (or until a person or a call took over). At most one active session per
+    conversation (a conditional unique constraint; the hook that opens one runs under the
+    conversation's row lock). `failed_turns` counts the turns in a row the bot did not
+    understand (two hand over); `findings` is what the agent is told at the handoff: the
+    intents asked, what was answered, the verification state."""
+
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="bot_sessions"
+    )
+    state = models.CharField(max_length=16, choices=BotState.choices, default=BotState.ACTIVE)
+    language = models.CharField(max_length=16, blank=True)
+    failed_turns = models.PositiveSmallIntegerField(default=0)
+    findings = models.JSONField(default=dict, blank=True)
+    handoff_reason = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=models.Q(state="active"),
+                name="bot_session_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"bot on conversation {self.conversation_id} ({self.state})"
+
+
+class SelfServiceTurn(models.Model):
+    """The answer self-service gave to one customer message (the bot's turn or an SMS
+    keyword's answer), unique on the message: a retried task answers nothing twice."""
+
+    message = models.OneToOneField(
+        "conversations.Message", on_delete=models.CASCADE, related_name="self_service_turn"
+    )
+    session = models.ForeignKey(
+        BotSession, null=True, blank=True, on_delete=models.CASCADE, related_name="turns"
+    )
+    intent = models.CharField(max_length=32, blank=True)
+    outcome = models.CharField(max_length=32)  # answered, not_understood, handed_over, …
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.outcome} {self.intent} for message {self.message_id}"

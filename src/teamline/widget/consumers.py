@@ -99,8 +99,11 @@ def _ready_frame(session: WidgetSession) -> dict[str, Any]:
     }
 
 
-def _receive_message(session: WidgetSession, client_id: str, text: str) -> dict[str, Any]:
-    """Rate-limit, store (idempotent on the client id) and present one customer message."""
+def _receive_message(
+    session: WidgetSession, client_id: str, text: str, *, handoff: bool = False
+) -> dict[str, Any]:
+    """Rate-limit, store (idempotent on the client id) and present one customer message.
+    `handoff`: sent by the "Talk to my team" button (the bot hands over at once)."""
     limits = settings.TEAMLINE
     customer = session.customer
     ratelimit.hit(
@@ -124,6 +127,7 @@ def _receive_message(session: WidgetSession, client_id: str, text: str) -> dict[
         channel=webchat.CHANNEL,
         external_id=webchat.client_external_id(customer.pk, client_id),
         channel_kind="chat",
+        content={"handoff": True} if handoff else None,
         # The batch router decides, so a burst of new chats never queues behind routing in
         # this process's one database thread (routing/batch.py).
         defer_routing=True,
@@ -331,8 +335,14 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         if problem is not None:
             await self._error(jsonsafe.UnsafeText.code, f"The message {problem}.", client_id=echo)
             return
+        handoff = content.get("handoff", False)
+        if not isinstance(handoff, bool):
+            await self._error("invalid", "handoff must be true or false.", client_id=echo)
+            return
         try:
-            message = await database_sync_to_async(_receive_message)(self.session, client_id, text)
+            message = await database_sync_to_async(_receive_message)(
+                self.session, client_id, text, handoff=handoff
+            )
         except TeamlineError as exc:
             await self._error(exc.code, exc.message, client_id=echo)
             return

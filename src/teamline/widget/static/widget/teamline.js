@@ -244,6 +244,10 @@
     "  color: #4a5368; font-style: italic; background: #f6f8fc; }",
     ".composer { display: grid; grid-template-columns: 1fr auto; gap: 4px 8px;",
     "  padding: 10px 14px 14px; border-top: 1px solid #dfe4ee; background: #fff; }",
+    ".handoffbar { padding: 0 12px 6px; text-align: right; }",
+    ".handoffbar button { font: inherit; font-size: 13px; padding: 6px 10px; border-radius: 8px;",
+    "  border: 1px solid #1f3f8f; background: #fff; color: #1f3f8f; cursor: pointer; }",
+    ".handoffbar button:focus-visible { outline: 2px solid #1f3f8f; outline-offset: 2px; }",
     ".composer label { grid-column: 1 / -1; font-size: 13px; font-weight: 600; color: #4a5368; }",
     ".composer textarea { resize: none; min-height: 44px; max-height: 140px; padding: 10px 12px;",
     "  border: 2px solid #8792ab; border-radius: 10px; background: #fff; line-height: 1.4; }",
@@ -400,6 +404,20 @@
     textarea,
     sendButton,
   ]);
+  // --- Talk to my team (always visible): a person, whatever the bot is doing ---------------------
+  // Sends a visible message flagged `handoff`: the bot hands over at once (docs/selfservice.md).
+  var handoffButton = h("button", { type: "button", class: "handoff", text: "Talk to my team" });
+  var handoffBar = h("div", { class: "handoffbar" }, [handoffButton]);
+  handoffButton.addEventListener("click", function () {
+    var item = { client_id: newClientId(), text: "I would like to talk to my team.", handoff: true };
+    pending.push(item);
+    showLocal(item, "sending");
+    if (!sessionStarted) startSession();
+    else if (isReady) transmit(item);
+    else reconnectNow();
+  });
+  // --- end of Talk to my team --------------------------------------------------------------------
+
   // Calls (WebRTC): "Call us" / "Video call", and the call itself while it lasts.
   var audioCallButton = h("button", { type: "button", text: "Call us" });
   var videoCallButton = h("button", { type: "button", text: "Video call" });
@@ -438,6 +456,7 @@
       body,
       waitingBox,
       typingLine,
+      handoffBar,
       form,
     ]
   );
@@ -682,7 +701,9 @@
 
   function transmit(item) {
     if (socket && isReady && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "message", client_id: item.client_id, text: item.text }));
+      var frame = { type: "message", client_id: item.client_id, text: item.text };
+      if (item.handoff) frame.handoff = true;
+      socket.send(JSON.stringify(frame));
     }
   }
 
