@@ -1,8 +1,9 @@
 """A phone call from start to wrap-up, in a real browser: a customer calls the brand's number
 (the fake TwiML provider posts signed webhooks over HTTP to the running server and follows
-its TwiML), presses 0 and waits in line; the call rings in Kari's desk, she accepts it with
-the "Accept call" button, the provider is asked to bridge her phone into the caller's room,
-the call timer runs, the caller hangs up and Kari is in wrap-up."""
+its TwiML), presses 0 and waits in line, told their place and the estimated wait; Kari
+becomes available, the call rings in her desk, she accepts it with the "Accept call" button,
+the provider is asked to bridge her phone into the caller's room, the call timer runs, the
+caller hangs up and Kari is in wrap-up."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from teamline.conversations.actions import do_change_status
 from teamline.conversations.models import Conversation, Inbox, Status
 from teamline.teams.models import Team
 
-for user in User.objects.filter(username__in=["ola", "ingrid"]):
+for user in User.objects.filter(username__in=["ola", "ingrid", "kari"]):
     do_set_presence(user, "offline", actor=user)
 for conversation in Conversation.objects.filter(assignee__username="kari", status=Status.OPEN):
     do_change_status(conversation, Status.RESOLVED, actor=None)
@@ -91,13 +92,21 @@ def test_a_phone_call_is_answered_in_the_desk_bridged_and_wrapped_up(
         page = context.new_page()
         page.set_default_timeout(TIMEOUT)
         sign_in(page, live_server_url, "kari")
+
+        # Nobody of the team is signed in as available: a Norwegian number hears, in
+        # Norwegian, its place in line, that no wait can be estimated while nobody serves the
+        # line (tests/selfservice has the minutes), and the callback offer; it waits on hold.
+        caller = provider.call(CALLER, inputs=["0"])
+        assert caller.on_hold
+        assert caller.heard[-3:] == [
+            "Du er nummer 1 i køen.",
+            "Vi kan ikke anslå ventetiden akkurat nå.",
+            "Trykk 9, så ringer vi deg opp i stedet; du beholder plassen din i køen.",
+        ]
+
+        # Kari becomes available: the waiting call is offered to her.
         page.get_by_label("Presence").select_option("available")
         page.get_by_text("You are available").wait_for()
-
-        caller = provider.call(CALLER, inputs=["0"])
-        # A Norwegian number hears Norwegian. Kari is free: she gets the call at once, and the
-        # caller hears that she is coming.
-        assert "Kari Nordmann fra teamet ditt tar samtalen din om et øyeblikk." in caller.heard
 
         panel = page.get_by_role("region", name="Call")
         accept = panel.get_by_role("button", name="Accept call")
