@@ -11,14 +11,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_save
 from django.http import HttpRequest
 
 from .actions import do_audit, do_record_failed_login, printable
 from .models import AuditAction
 
 _ADMIN_FLAGS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
-_PASSWORD_CHANGED = "_teamline_audit_password_changed"  # noqa: S105 (an attribute name)
 
 
 def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
@@ -37,20 +36,14 @@ def _login_failed(
     do_record_failed_login(str(credentials.get("username") or ""), request)
 
 
-def _before_user_saved(sender: Any, instance: Any, update_fields: Any = None, **kw: Any) -> None:
-    if instance.pk is None or (update_fields is not None and "password" not in update_fields):
-        return
-    stored = sender.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
-    if stored is not None and stored != instance.password:
-        setattr(instance, _PASSWORD_CHANGED, True)
-
-
 def _after_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    if getattr(instance, _PASSWORD_CHANGED, False):
-        delattr(instance, _PASSWORD_CHANGED)
-        # The actor is not known here (the admin's own form, a command, a reset link): the
-        # target is the user whose password changed.
-        do_audit(AuditAction.PASSWORD_CHANGED, target_type="user", target_id=instance.pk)
+    # `set_password` (every path Django has: the admin's form, `changepassword`, a reset link)
+    # leaves the new password in `_password` until the save completes: the same rule accounts
+    # uses to end the user's other sessions.
+    if created or getattr(instance, "_password", None) is None:
+        return
+    # The actor is not known here: the target is the user whose password changed.
+    do_audit(AuditAction.PASSWORD_CHANGED, target_type="user", target_id=instance.pk)
 
 
 def _admin_logged(sender: Any, instance: LogEntry, created: bool, **kwargs: Any) -> None:
@@ -75,10 +68,7 @@ def connect() -> None:
     user_logged_in.connect(_logged_in, dispatch_uid="teamline.audit.login")
     user_logged_out.connect(_logged_out, dispatch_uid="teamline.audit.logout")
     user_login_failed.connect(_login_failed, dispatch_uid="teamline.audit.login_failed")
-    pre_save.connect(
-        _before_user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="teamline.audit.pw1"
-    )
     post_save.connect(
-        _after_user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="teamline.audit.pw2"
+        _after_user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="teamline.audit.password"
     )
     post_save.connect(_admin_logged, sender=LogEntry, dispatch_uid="teamline.audit.admin")
