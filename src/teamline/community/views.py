@@ -16,14 +16,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from teamline.connectors.direct import NotDelivered
 from teamline.core.errors import InvalidInput, NotFound, RateLimited, TeamlineError
 from teamline.core.jsonsafe import clean_text
-from teamline.knowledge.actions import language_code
 from teamline.knowledge.models import KbLanguage
+from teamline.knowledge.views import language_or_404, visitor_language
 
 from . import actions
 from .models import Post, PostKind, ReportReason
@@ -56,27 +55,6 @@ def member_of(request: HttpRequest) -> Member:
         user=user,
         address=request.META.get("REMOTE_ADDR") or "",
     )
-
-
-def visitor_language(request: HttpRequest) -> str:
-    for asked in (request.GET.get("lang", ""), request.POST.get("lang", "")):
-        if asked:
-            try:
-                return language_code(asked)
-            except InvalidInput:
-                pass
-    for code, _quality in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")):
-        try:
-            return language_code(code)
-        except InvalidInput:
-            continue
-    return KbLanguage.EN
-
-
-def _language_or_404(language: str) -> str:
-    if language not in KbLanguage.values:
-        raise Http404("No such language.")
-    return language
 
 
 def _render(
@@ -136,7 +114,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def question_list(request: HttpRequest, language: str) -> HttpResponse:
-    language = _language_or_404(language)
+    language = language_or_404(language)
     show = request.GET.get("show", SHOW_NEWEST)
     if show not in SHOWS:
         show = SHOW_NEWEST
@@ -194,7 +172,7 @@ def question(request: HttpRequest, question_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def ask(request: HttpRequest, language: str) -> HttpResponse:
-    language = _language_or_404(language)
+    language = language_or_404(language)
     member = member_of(request)
     if member.customer is None:
         status = 403 if request.method == "POST" else 200

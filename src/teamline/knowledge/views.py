@@ -72,12 +72,14 @@ HTML_LANG = {"zh-hans": "zh-Hans", "zh-hant": "zh-Hant"}
 
 
 def visitor_language(request: HttpRequest) -> str:
-    asked = request.GET.get("lang", "")
-    if asked:
-        try:
-            return language_code(asked)
-        except InvalidInput:
-            pass
+    """The help center's language for this visitor: `lang` asked for (in the query, or in a
+    posted form), else the browser's Accept-Language, else English."""
+    for asked in (request.GET.get("lang", ""), request.POST.get("lang", "")):
+        if asked:
+            try:
+                return language_code(asked)
+            except InvalidInput:
+                pass
     for code, _quality in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")):
         try:
             return language_code(code)
@@ -86,7 +88,7 @@ def visitor_language(request: HttpRequest) -> str:
     return KbLanguage.EN
 
 
-def _language_or_404(language: str) -> str:
+def language_or_404(language: str) -> str:
     if language not in KbLanguage.values:
         raise Http404("No such language.")
     return language
@@ -118,7 +120,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def home(request: HttpRequest, language: str) -> HttpResponse:
-    language = _language_or_404(language)
+    language = language_or_404(language)
     articles = (
         published_articles()
         .filter(language=language)
@@ -133,7 +135,7 @@ def home(request: HttpRequest, language: str) -> HttpResponse:
 
 @require_GET
 def article(request: HttpRequest, language: str, slug: str) -> HttpResponse:
-    language = _language_or_404(language)
+    language = language_or_404(language)
     try:
         found = public_article(language, slug)
     except NotFound as exc:
