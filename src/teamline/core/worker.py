@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -47,6 +48,26 @@ def enqueue_periodic(now: float | None = None) -> list[str]:
     return enqueued
 
 
+# Loops an app runs beside the task worker in every worker process (proactive's event
+# consumer), registered in its AppConfig.ready: each gets the worker's stop event.
+_loops: dict[str, Callable[[threading.Event], None]] = {}
+
+
+def register_loop(name: str, loop: Callable[[threading.Event], None]) -> None:
+    """Run `loop(stop)` in a thread of every worker process until `stop` is set. Registering a
+    name again replaces its loop."""
+    _loops[name] = loop
+
+
+def _start_loops(stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for name, loop in _loops.items():
+        thread = threading.Thread(target=loop, args=(stop,), daemon=True, name=name)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
 def run_worker(
     *, interval: float = 0.2, stop: threading.Event | None = None, embedded: bool = False
 ) -> None:
@@ -68,6 +89,7 @@ def run_worker(
     )
     heartbeat = Heartbeat(lease, stop, worker)
     heartbeat.start()
+    loops = _start_loops(stop)
     logger.info("task worker %s started", lease.worker_id)
     try:
         while not stop.is_set():
@@ -88,6 +110,8 @@ def run_worker(
     finally:  # also on Ctrl+C in `teamline worker`
         stop.set()
         heartbeat.thread.join(timeout=lease.seconds)  # it removes the lease row on its way out
+        for thread in loops:
+            thread.join(timeout=lease.seconds)
     connections.close_all()  # this thread's connections; the server goes on without them
 
 

@@ -6,19 +6,32 @@ import hmac as _hmac
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
 from teamline.core import ratelimit
 from teamline.core.errors import Forbidden, InvalidInput
-from teamline.teams.models import Team
+from teamline.teams.models import Team, validate_timezone
 
 from . import codes
+from .hooks import identity_known_on_commit
 from .identities import normalize_identity
-from .models import Customer, CustomerMerge, Identity, IdentityKind, OneTimeCode
-from .queries import BOTS_OPT_OUT_ATTRIBUTE
+from .models import (
+    CONSENT_DEFAULT_ON,
+    Consent,
+    ConsentChange,
+    ConsentSource,
+    Customer,
+    CustomerMerge,
+    Identity,
+    IdentityKind,
+    OneTimeCode,
+)
+from .queries import BOTS_OPT_OUT_ATTRIBUTE, check_consent_topic
 from .sms_opt_out import OPT_OUT_ATTRIBUTE, opted_out_numbers, updated_opt_outs
 
 
@@ -55,9 +68,11 @@ def do_add_identity(
     normalized = normalize_identity(kind, value)
     try:
         with transaction.atomic():
-            return Identity.objects.create(
+            identity = Identity.objects.create(
                 customer=customer, kind=kind, value=normalized, verified=verified
             )
+            identity_known_on_commit(customer.pk, kind, normalized, verified=verified)
+            return identity
     except IntegrityError as exc:
         existing = Identity.objects.get(kind=kind, value=normalized)
         if existing.customer_id == customer.pk:
@@ -87,16 +102,21 @@ def do_resolve_verified_customer(
             Identity.objects.create(
                 customer=customer, kind=IdentityKind.EXTERNAL, value=value, verified=True
             )
+            identity_known_on_commit(customer.pk, IdentityKind.EXTERNAL, value, verified=True)
             if email:
                 # The brand vouched for this user; its email is kept as a verified identity only
                 # if nobody else owns it already.
                 try:
                     with transaction.atomic():
+                        address = normalize_identity(IdentityKind.EMAIL, email)
                         Identity.objects.create(
                             customer=customer,
                             kind=IdentityKind.EMAIL,
-                            value=normalize_identity(IdentityKind.EMAIL, email),
+                            value=address,
                             verified=True,
+                        )
+                        identity_known_on_commit(
+                            customer.pk, IdentityKind.EMAIL, address, verified=True
                         )
                 except IntegrityError:
                     pass
@@ -184,6 +204,7 @@ def do_resolve_contact(
             identity = Identity.objects.create(
                 customer=customer, kind=kind, value=normalized, verified=verified
             )
+            identity_known_on_commit(customer.pk, kind, normalized, verified=verified)
             return customer, identity
     except IntegrityError:
         identity = Identity.objects.select_related("customer").get(kind=kind, value=normalized)
@@ -365,3 +386,91 @@ def do_set_bots_opt_out(customer: Customer, opted_out: bool, *, actor: User | No
             locked.save(update_fields=["attributes", "updated_at"])
     customer.attributes = locked.attributes
     return customer
+
+
+def do_set_time_zone(customer: Customer, time_zone: str, *, actor: User | None) -> Customer:
+    """The customer's own IANA time zone (quiet hours follow it); "" = their home team's again.
+    InvalidInput for a name that is not an IANA zone. One UPDATE."""
+    time_zone = (time_zone or "").strip()
+    if time_zone:
+        try:
+            if len(time_zone) > 64 or "\x00" in time_zone:
+                raise ValidationError("too long")
+            validate_timezone(time_zone)
+        except ValidationError as exc:
+            raise InvalidInput(
+                _("%(zone)s is not an IANA time zone.") % {"zone": time_zone[:64]}
+            ) from exc
+    if time_zone != customer.time_zone:
+        Customer.objects.filter(pk=customer.pk).update(
+            time_zone=time_zone, updated_at=timezone.now()
+        )
+        customer.time_zone = time_zone
+    return customer
+
+
+def do_set_consent(
+    customer: Customer,
+    topic: str,
+    granted: bool,
+    *,
+    source: str,
+    actor: User | None,
+    now: datetime | None = None,
+) -> Consent:
+    """Record the customer's explicit choice for `topic` (data_cap, outage, promotional, or any
+    topic slug): the current Consent row is created or updated and the change is appended to
+    the customer's consent timeline (ConsentChange: who, from where, when, before → after).
+    `actor` is the staff member who recorded the customer's wish (None: the customer
+    themselves, e.g. by SMS). Locks the customer's Consent row; a choice equal to the current
+    one is kept as is (no timeline entry). InvalidInput for an unknown source or a bad topic."""
+    topic = check_consent_topic(topic)
+    if source not in ConsentSource.values:
+        raise InvalidInput(_("Unknown consent source %(source)s.") % {"source": repr(source)[:40]})
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = Consent.objects.select_for_update().filter(customer=customer, topic=topic).first()
+        previous = current.granted if current is not None else topic in CONSENT_DEFAULT_ON
+        if current is None:
+            try:
+                with transaction.atomic():
+                    current = Consent.objects.create(
+                        customer=customer,
+                        topic=topic,
+                        granted=granted,
+                        source=source,
+                        actor=actor,
+                        changed_at=now,
+                    )
+            except IntegrityError:  # a concurrent first choice: take the row and go on
+                current = Consent.objects.select_for_update().get(customer=customer, topic=topic)
+                previous = current.granted
+                if previous == granted:
+                    return current
+                current.granted, current.source, current.actor, current.changed_at = (
+                    granted,
+                    source,
+                    actor,
+                    now,
+                )
+                current.save(update_fields=["granted", "source", "actor", "changed_at"])
+        elif current.granted != granted:
+            current.granted, current.source, current.actor, current.changed_at = (
+                granted,
+                source,
+                actor,
+                now,
+            )
+            current.save(update_fields=["granted", "source", "actor", "changed_at"])
+        else:
+            return current
+        ConsentChange.objects.create(
+            customer=customer,
+            topic=topic,
+            granted=granted,
+            previous=previous,
+            source=source,
+            actor=actor,
+            created_at=now,
+        )
+    return current

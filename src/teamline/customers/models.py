@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from teamline.teams.models import validate_timezone
+
 
 class IdentityKind(models.TextChoices):
     PHONE = "phone", "Phone (E.164)"
@@ -29,6 +31,9 @@ class Customer(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     region = models.CharField(max_length=100, blank=True)
+    # IANA zone for the customer's local clock (quiet hours); empty = the home team's zone
+    # (customers.queries.time_zone_of says which one applies).
+    time_zone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     attributes = models.JSONField(default=dict, blank=True)
     # Set when an agent merged this customer into another (the merge is
     # conversations.actions.do_merge_customers): its identities and conversations moved there;
@@ -115,3 +120,73 @@ class OneTimeCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} code for identity {self.identity_id}"
+
+
+class ConsentTopic(models.TextChoices):
+    """What a proactive message is about. Service notices are on unless the customer said no
+    (opt-out); anything promotional is off unless they said yes (opt-in): the default of a
+    topic not listed in CONSENT_DEFAULT_ON is off (customers.queries.has_consent)."""
+
+    DATA_CAP = "data_cap", "Data-cap reminders"
+    OUTAGE = "outage", "Outage notices"
+    PROMOTIONAL = "promotional", "Offers and promotions"
+
+
+# Topics a customer receives until they opt out.
+CONSENT_DEFAULT_ON = frozenset({ConsentTopic.DATA_CAP.value, ConsentTopic.OUTAGE.value})
+
+
+class ConsentSource(models.TextChoices):
+    """Where a customer's explicit choice came from."""
+
+    DESK = "desk", "An agent in the desk"
+    SMS = "sms", "An SMS keyword (STOP DATA)"
+    WIDGET = "widget", "The web chat widget"
+    APP = "app", "The brand's app"
+    API = "api", "The API"
+    ADMIN = "admin", "The admin"
+
+
+class Consent(models.Model):
+    """A customer's explicit choice for one topic; no row = the topic's default. One row per
+    (customer, topic), changed only by customers.actions.do_set_consent, which also appends
+    the change to ConsentChange."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    topic = models.CharField(max_length=32)
+    granted = models.BooleanField()
+    source = models.CharField(max_length=16, choices=ConsentSource.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "topic"], name="consent_customer_topic")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic}={'yes' if self.granted else 'no'} for #{self.customer_id}"
+
+
+class ConsentChange(models.Model):
+    """The customer's consent timeline: every explicit choice, append-only, with who recorded
+    it (None: the customer themselves), from where and when."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consent_changes")
+    topic = models.CharField(max_length=32)
+    granted = models.BooleanField()
+    previous = models.BooleanField()
+    source = models.CharField(max_length=16, choices=ConsentSource.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["customer", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.previous}->{self.granted} for #{self.customer_id}"

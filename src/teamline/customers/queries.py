@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput, NotFound
@@ -12,7 +15,15 @@ from teamline.core.ids import parse_id
 from teamline.teams.queries import team_ids_for
 
 from .identities import normalize_identity
-from .models import Customer, CustomerMerge, Identity, IdentityKind
+from .models import (
+    CONSENT_DEFAULT_ON,
+    Consent,
+    ConsentChange,
+    Customer,
+    CustomerMerge,
+    Identity,
+    IdentityKind,
+)
 
 
 def visible_customers(actor: User) -> QuerySet[Customer]:
@@ -124,3 +135,50 @@ BOTS_OPT_OUT_ATTRIBUTE = "bots_opt_out"
 def opted_out_of_bots(customer: Customer) -> bool:
     """The customer asked never to get a bot (customers.actions.do_set_bots_opt_out)."""
     return (customer.attributes or {}).get(BOTS_OPT_OUT_ATTRIBUTE) is True
+
+
+def time_zone_of(customer: Customer) -> str:
+    """The IANA zone of the customer's local clock: their own, else their home team's, else
+    the installation's TIME_ZONE. Reads the home team (one query unless it is loaded)."""
+    if customer.time_zone:
+        return customer.time_zone
+    if customer.home_team_id is not None and customer.home_team is not None:
+        return customer.home_team.timezone or settings.TIME_ZONE
+    return settings.TIME_ZONE
+
+
+_TOPIC = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def check_consent_topic(topic: str) -> str:
+    """`topic` when it is a topic slug (lower-case letters, digits, _; at most 32), else
+    InvalidInput."""
+    if not isinstance(topic, str) or not _TOPIC.match(topic):
+        raise InvalidInput(_("A consent topic is a short lower-case name such as data_cap."))
+    return topic
+
+
+def has_consent(customer: Customer, topic: str) -> bool:
+    """Whether the customer may be sent `topic`: their explicit choice
+    (customers.actions.do_set_consent), else the topic's default — on for data_cap and outage
+    (opt-out), off for anything else, promotional included (opt-in). One query."""
+    return consents_for([customer.pk], topic)[customer.pk]
+
+
+def consents_for(customer_ids: list[int], topic: str) -> dict[int, bool]:
+    """has_consent for many customers in one query (rule evaluation over a batch)."""
+    check_consent_topic(topic)
+    default = topic in CONSENT_DEFAULT_ON
+    answer = dict.fromkeys(customer_ids, default)
+    if customer_ids:
+        for customer_id, granted in Consent.objects.filter(
+            customer_id__in=customer_ids, topic=topic
+        ).values_list("customer_id", "granted"):
+            answer[customer_id] = granted
+    return answer
+
+
+def consent_timeline(customer: Customer) -> QuerySet[ConsentChange]:
+    """The customer's explicit consent choices, oldest first (for staff who reached the
+    customer through an access helper)."""
+    return ConsentChange.objects.filter(customer=customer).select_related("actor")

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "teamline.routing",
     "teamline.calls",
     "teamline.selfservice",
+    "teamline.proactive",
     "teamline.community",
     "teamline.privacy",
     "teamline.analytics",
@@ -346,6 +347,30 @@ TEAMLINE: dict[str, Any] = {
         os.environ.get("TEAMLINE_LOGIN_THROTTLE_WINDOW_SECONDS", "900")
     ),
     "ROUTING_SWEEP_SECONDS": int(os.environ.get("TEAMLINE_ROUTING_SWEEP_SECONDS", "15")),
+    # --- Proactive care's event queue (docs/adr/0007-proactive-event-stream.md) ------------
+    # "database": the Event table is the queue (embedded default); "redis": a Redis stream with
+    # a consumer group (the default with PostgreSQL + Redis).
+    "EVENT_STREAM": os.environ.get(
+        "TEAMLINE_EVENT_STREAM",
+        "redis"
+        if REDIS_URL and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+        else "database",
+    ),
+    "EVENT_STREAM_KEY": os.environ.get(
+        "TEAMLINE_EVENT_STREAM_KEY", f"{CHANNEL_PREFIX}:proactive:events"
+    ),
+    # Events evaluated per batch (one stream entry, one transaction).
+    "STREAM_BATCH": int(os.environ.get("TEAMLINE_STREAM_BATCH", "500")),
+    # A batch a worker read and did not finish for this long is given to another worker.
+    "STREAM_CLAIM_SECONDS": float(os.environ.get("TEAMLINE_STREAM_CLAIM_SECONDS", "60")),
+    # Unevaluated events older than this, with nothing in flight, are published again.
+    "STREAM_REPUBLISH_SECONDS": int(os.environ.get("TEAMLINE_STREAM_REPUBLISH_SECONDS", "120")),
+    "STREAM_MAX_LENGTH": int(os.environ.get("TEAMLINE_STREAM_MAX_LENGTH", "100000")),
+    "STREAM_POLL_SECONDS": float(os.environ.get("TEAMLINE_STREAM_POLL_SECONDS", "1")),
+    # Signed integration-key requests: their timestamp may be this far from the server's clock.
+    "EVENT_SIGNATURE_WINDOW_SECONDS": int(
+        os.environ.get("TEAMLINE_EVENT_SIGNATURE_WINDOW_SECONDS", "300")
+    ),
     # A call rings this long for the agent routing gave it to; unanswered, it goes back to the
     # queue (same place) for someone else and the agent is set away (checked every tick).
     "CALL_RING_SECONDS": int(os.environ.get("TEAMLINE_CALL_RING_SECONDS", "20")),

@@ -1,0 +1,19 @@
+"""Proactive care's durable tasks (django-tasks, database backend).
+
+`sweep_events` is periodic (registered in apps.py): it evaluates events the queue has not
+evaluated yet — in the embedded mode that is the queue itself; with a stream it hands back to
+the stream what never reached it (a crash between commit and publish) — and matches waiting
+events whose identity became known while a listener could not run.
+"""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from . import stream
+from .actions import do_match_all_waiting_events
+
+
+@task()
+def sweep_events() -> int:
+    return do_match_all_waiting_events() + stream.sweep()
