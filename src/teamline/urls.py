@@ -14,6 +14,14 @@ urlpatterns = [
     # Browsers report Content-Security-Policy violations here (docs/security.md).
     path("csp-report/", csp_report.csp_report, name="csp_report"),
     path("admin/", admin.site.urls),
+    # django-allauth: the second factor at sign-in, MFA and passkey management, SSO callbacks.
+    # Local sign-up is closed (accounts/adapters.py); /desk/login/ is the sign-in page.
+    # allauth's own sign-in URL sends to the desk's, so there is one sign-in page.
+    path(
+        "accounts/login/",
+        RedirectView.as_view(pattern_name="desk:login", query_string=True, permanent=False),
+    ),
+    path("accounts/", include("allauth.urls")),
     path("api/v1/", api.urls),
     path("desk/", include("teamline.desk.urls")),
     path("widget/", include("teamline.widget.urls")),

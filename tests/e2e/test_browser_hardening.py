@@ -123,7 +123,7 @@ def test_the_public_pages_the_admin_and_the_api_docs_run_under_the_policy(browse
     page.goto(f"{url}/admin/login/")
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill("teamline-demo")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()
     page.get_by_role("link", name="Inboxes").first.click()
     page.get_by_role("link", name=re.compile("Add inbox", re.I)).first.click()
     page.get_by_label("Name").first.wait_for()

@@ -1,28 +1,29 @@
-"""Sign-in: Django's LoginView with the throttled form, a 429 while throttled and the
-known-device cookie after a successful sign-in (accounts/throttle.py)."""
+"""Sign-in: allauth's LoginView (second factor, passkeys) with the throttled form, a 429 while
+throttled and the known-device cookie once the password was right (accounts/throttle.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import views as auth_views
+from allauth.account.views import LoginView
 from django.http import HttpResponse
 
 from . import throttle
-from .forms import SignInForm
 
 
-class SignInView(auth_views.LoginView):
-    form_class = SignInForm
-    redirect_authenticated_user = True
+class SignInView(LoginView):
+    """`desk:login` (LOGIN_URL) and the admin's sign-in. The template is allauth's
+    `account/login.html`, overridden in the desk's look."""
 
     def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        throttle.remember_device(self.request, response, form.cleaned_data["username"])
+        response: HttpResponse = super().form_valid(form)
+        # The password was right: this browser is no longer a stranger to the account, even
+        # while its second factor is still to come (the throttle counts passwords only).
+        throttle.remember_device(self.request, response, form.cleaned_data["login"])
         return response
 
     def form_invalid(self, form: Any) -> HttpResponse:
-        response = super().form_invalid(form)
+        response: HttpResponse = super().form_invalid(form)
         if form.throttled:
             response.status_code = 429
             response["Retry-After"] = str(form.retry_after)

@@ -20,11 +20,8 @@ from . import (
 app_name = "desk"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
-    path(
-        "login/",
-        SignInView.as_view(template_name="desk/login.html"),
-        name="login",
-    ),
+    # allauth's sign-in (accounts/views.py) in the desk's look (templates/account/login.html).
+    path("login/", SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("presence/", views.presence, name="presence"),
     path("conversations/<int:conversation_id>/", views.conversation, name="conversation"),

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Needed by allauth's social accounts (a SocialApp belongs to sites); SITE_ID below.
+    "django.contrib.sites",
     "channels",
     # Listed so the API docs page serves Swagger UI from ninja's own static files, not a CDN.
     "ninja",
@@ -79,6 +81,13 @@ INSTALLED_APPS = [
     "teamline.analytics",
     "teamline.desk",
     "teamline.widget",
+    # Staff sign-in (docs/security.md, "Staff sign-in and MFA"): django-allauth's accounts,
+    # MFA (TOTP, recovery codes, passkeys) and social accounts (SSO providers). After
+    # Teamline's apps, so the desk's templates override allauth's (desk/templates/allauth/…).
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
 ]
 
 MIDDLEWARE = [
@@ -95,6 +104,8 @@ MIDDLEWARE = [
     # Ended and idle staff sessions are signed out here (accounts/sessions.py).
     "teamline.accounts.middleware.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # allauth's sign-in flow state (stages such as the second factor) per request.
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -104,6 +115,31 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "desk:login"
 LOGIN_REDIRECT_URL = "desk:inbox"
 LOGOUT_REDIRECT_URL = "desk:login"
+SITE_ID = 1
+# Django's own backend (the admin, tests' force_login, `authenticate`) and allauth's (its
+# sign-in by username, passkeys). Both check the same password hashes.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+# --- Staff sign-in (django-allauth) -------------------------------------------------------
+# Staff sign in with their username; accounts are made by admins (or, later, by SSO), never
+# by signing up (accounts/adapters.py closes local sign-up).
+ACCOUNT_ADAPTER = "teamline.accounts.adapters.AccountAdapter"
+ACCOUNT_FORMS = {"login": "teamline.accounts.forms.SignInForm"}
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+# The sign-in throttle is the contract's (accounts/throttle.py: per account *and* address,
+# per address, per account from unknown browsers, known-device cookie). allauth's own
+# "login_failed" limit counts per account only, which would let anyone lock an agent out by
+# guessing, and its "login" limit (30 requests a minute per address) would stop a shared
+# office address at shift start: both off, the throttle runs in the sign-in form.
+ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": None}
 
 TEMPLATES = [
     {
