@@ -2,6 +2,9 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+# Local identity providers on loopback, as fixtures for any test (tests/support/).
+from tests.support.oidc_provider import oidc_provider  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
