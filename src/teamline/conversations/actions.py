@@ -639,6 +639,7 @@ def do_post_system_message(
     content: dict[str, Any] | None = None,
     now: datetime | None = None,
     sender_kind: str = SenderKind.SYSTEM,
+    via: ReplyChannel | None = None,
 ) -> Message:
     """A message from Teamline itself to the customer (routing's honest promise "Team Oslo is
     closed right now. A person will answer your message from 09:00.", appointment reminders,
@@ -651,10 +652,12 @@ def do_post_system_message(
     customer cannot be reached there now (WhatsApp window closed, opted out, no inbox or
     address) the message is stored FAILED with the reason — agents see it like
     any failed delivery — and logged; nothing is raised, so routing and scheduling carry on.
+    `via`: the channel the caller chose instead (proactive notices pick the customer's
+    preferred reachable channel, a WhatsApp template outside the window).
     Inserts the message (and its task) only: no conversation row lock. Emits message.created
     (staff + customer)."""
     text = _clean_text(text)
-    target = system_message_channel(conversation)
+    target = via if via is not None else system_message_channel(conversation)
     channel = target.channel if target else conversation.channel
     stored: dict[str, Any] = dict(content or {})
     error = reason = ""
@@ -701,6 +704,57 @@ def do_post_system_message(
             reason,
         )
     return message
+
+
+def do_open_proactive_conversation(
+    customer: Customer,
+    *,
+    inbox: Inbox,
+    channel: str,
+    route: bool,
+    note: str = "",
+    now: datetime | None = None,
+) -> Conversation:
+    """A conversation Teamline opens itself for a customer who has none (proactive care).
+
+    `route=False` (a notice about to be posted): stored RESOLVED — a notice waits on nobody —
+    so the customer's reply reopens it and routes it to their team as usual (_receive).
+    `route=True` (a rule asking the team to reach out): OPEN, waiting and routed to the
+    customer's home team, with `note` as an internal record of why. Records `created`; emits
+    conversation.created (and the routing's events)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        team = _home_team_for(customer, inbox)
+        conversation = Conversation.objects.create(
+            customer=customer,
+            inbox=inbox,
+            team=team,
+            channel=channel,
+            channel_kind="email" if channel == "email" else "chat",
+            status=Status.OPEN if route else Status.RESOLVED,
+            waiting_since=now if route else None,
+            resolved_at=None if route else now,
+            created_at=now,
+            updated_at=now,
+            last_message_at=now,
+        )
+        record(conversation, TimelineKind.CREATED, channel=channel, proactive=True)
+        emit_conversation(conversation, EventType.CONVERSATION_CREATED)
+        if note:
+            Message.objects.create(
+                conversation=conversation,
+                direction=Direction.INTERNAL,
+                sender_kind=SenderKind.SYSTEM,
+                channel=channel,
+                inbox=inbox,
+                text=_clean_text(note),
+                is_internal=True,
+                delivery_status=DeliveryStatus.SENT,
+                created_at=now,
+            )
+        if route:
+            hooks.routing().route_conversation(conversation, now=now)
+    return conversation
 
 
 def do_merge_customers(

@@ -1,10 +1,16 @@
-"""Proactive care's storage: the events the operator's systems send, and the keys they sign
-them with.
+"""Proactive care's storage: the events the operator's systems send, the keys they sign
+them with, the rules over them, the ledger of their firings and the notices sent.
 
 An event is stored once per sender: `(sender, external_id)` is unique, so an id seen before is
 a duplicate whatever its content (docs/proactive.md). The database is the truth and, in the
 embedded mode, also the queue: `evaluated_at` is empty until rule evaluation has run over the
 event (proactive/stream.py hands the same rows to a durable stream at scale).
+
+A rule fires at most once per (rule, customer, dedupe key): RuleFiring's unique constraint
+decides, so two workers evaluating the same event can never both act on it. Every attempt to
+tell a customer something — sent, deferred to the end of quiet hours, suppressed by consent or
+the rule's frequency cap, failed — is one Notice row, unique by its `key`, which the per-rule
+counts are read from.
 """
 
 from __future__ import annotations
@@ -98,3 +104,140 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} event {self.external_id} from {self.sender}"
+
+
+class Rule(models.Model):
+    """A condition on an event and its customer, and what to do when it holds.
+
+    `condition` is an expression (proactive/expressions.py) over the event's data and the
+    customer; with `threshold` > 1 the rule fires when that many of the customer's matching
+    events fall within `window_seconds`; `new_value_of` names a data field whose value must
+    not have been seen in the customer's earlier events of this type ("roaming started in a
+    new country"). `dedupe_key` is a template over the same names ("{period}": once per
+    billing period); empty = once per event.
+    """
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+    enabled = models.BooleanField(default=False)
+    # Built-in rules (the data-cap pair) carry a stable slug; user rules have none.
+    builtin = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    event_type = models.CharField(max_length=16, blank=True, help_text="empty = any type")
+    condition = models.TextField(max_length=1000)
+    window_seconds = models.PositiveIntegerField(null=True, blank=True)
+    threshold = models.PositiveIntegerField(default=1)
+    new_value_of = models.CharField(max_length=64, blank=True)
+    dedupe_key = models.CharField(max_length=200, blank=True)
+    # Per-customer frequency cap over this rule's notices: at most cap_count per cap_seconds.
+    cap_count = models.PositiveIntegerField(null=True, blank=True)
+    cap_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Local quiet hours in the customer's time zone (start > end wraps midnight).
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    critical = models.BooleanField(default=False, help_text="ignores quiet hours")
+    topic = models.CharField(max_length=32, default="promotional")
+    # Actions.
+    send_message = models.BooleanField(default=True)
+    # The message: a gettext msgid for built-ins (translated by the catalogs), or the text an
+    # admin typed with its translations {"nb": …} — both with {name} placeholders.
+    message = models.TextField(blank=True, max_length=1000)
+    translations = models.JSONField(default=dict, blank=True)
+    whatsapp_template = models.CharField(max_length=100, blank=True)
+    open_conversation = models.BooleanField(default=False)
+    tag = models.CharField(max_length=50, blank=True)
+    alert_supervisors = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleFiring(models.Model):
+    """The ledger: rule `rule` fired for `customer` under `dedupe_key` (unique together). The
+    insert is the claim; everything the firing does is written in the same transaction."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="firings")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="rule_firings"
+    )
+    dedupe_key = models.CharField(max_length=200)
+    event_id_copy = models.BigIntegerField(null=True, blank=True)
+    fired_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "customer", "dedupe_key"], name="rule_firing_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} for {self.customer_id} ({self.dedupe_key})"
+
+
+class NoticeStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    DEFERRED = "deferred", "Deferred to the end of quiet hours"
+    SUPPRESSED_CONSENT = "suppressed_consent", "Suppressed: no consent"
+    SUPPRESSED_CAP = "suppressed_cap", "Suppressed: frequency cap"
+    FAILED = "failed", "Failed"
+
+
+class Notice(models.Model):
+    """One proactive notice to one customer and what became of it (proactive/delivery.py).
+
+    `key` is unique: asking twice for the same notice (a retried batch, an outage's notices
+    sent again) finds the first. A DEFERRED notice has a task that sends it at
+    `deferred_until`; `was_deferred` stays set after it went out, for the counts.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="notices"
+    )
+    rule = models.ForeignKey(
+        Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="notices"
+    )
+    # "rule" or "outage"; source_id is the outage's id (outages live in their own module).
+    source = models.CharField(max_length=16)
+    source_id = models.BigIntegerField(null=True, blank=True)
+    source_name = models.CharField(max_length=200)
+    topic = models.CharField(max_length=32)
+    critical = models.BooleanField(default=False)
+    template = models.TextField(blank=True)
+    texts = models.JSONField(default=dict, blank=True)
+    values = models.JSONField(default=dict, blank=True)
+    whatsapp_template = models.CharField(max_length=100, blank=True)
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=20, choices=NoticeStatus.choices, default=NoticeStatus.PENDING
+    )
+    reason = models.TextField(blank=True)
+    deferred_until = models.DateTimeField(null=True, blank=True)
+    was_deferred = models.BooleanField(default=False)
+    channel = models.CharField(max_length=32, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    message = models.ForeignKey(
+        "conversations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["rule", "status"], name="notice_rule_status"),
+            models.Index(
+                fields=["rule", "customer", "created_at"],
+                name="notice_cap",
+                condition=Q(rule__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_name} to {self.customer_id}: {self.status}"
