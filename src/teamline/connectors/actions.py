@@ -31,9 +31,11 @@ from teamline.customers.actions import (
     do_record_sms_keyword,
     do_resolve_contact,
     do_resolve_verified_customer,
+    do_set_consent,
     do_update_customer_profile,
 )
 from teamline.customers.models import Customer
+from teamline.customers.sms_opt_out import consent_keyword_of
 
 from . import webchat
 from .base import Connector, InboundMessage, connector_for_provider
@@ -245,6 +247,16 @@ def do_receive_inbound(
     if inbound.channel == "sms" and identity.kind == "phone" and keyword:
         # customers.sms_opt_out decides what the keyword does (HELP changes nothing).
         do_record_sms_keyword(customer, identity.value, str(keyword))
+    consent_keyword = (
+        consent_keyword_of(inbound.text or "")
+        if inbound.channel == "sms" and identity.kind == "phone" and not inbound.automated
+        else None
+    )
+    if consent_keyword is not None:
+        # STOP DATA / START DATA: the customer's choice for one topic, recorded before the
+        # message is stored (self-service confirms it: selfservice/intake.py).
+        topic, granted = consent_keyword
+        do_set_consent(customer, topic, granted, source="sms", actor=None)
     prepared, notes = _prepare_attachments(inbox, inbound, connector)
     content: dict[str, Any] = {
         **inbound.content,
@@ -260,6 +272,8 @@ def do_receive_inbound(
         content["sent_at"] = inbound.sent_at.isoformat()
     if notes:
         content["attachment_errors"] = notes
+    if consent_keyword is not None:
+        content["consent_keyword"] = {"topic": consent_keyword[0], "granted": consent_keyword[1]}
     text = (inbound.text or "").strip()
     if len(text) > MAX_TEXT:
         # The shown text is cut; the raw event keeps the whole original for replay.

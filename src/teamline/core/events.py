@@ -46,6 +46,8 @@ class EventType(StrEnum):
     # A browser call's WebRTC signalling (offer, answer, ICE, bye) between its customer and its
     # agent: sent only with asend_ephemeral, never stored (calls/browser.py).
     CALL_SIGNAL = "call.signal"
+    # A proactive rule asked for the customer's team's supervisors' attention (proactive/engine.py).
+    PROACTIVE_ALERT = "proactive.alert"
 
 
 @dataclass(frozen=True)

@@ -474,3 +474,27 @@ def do_set_consent(
             created_at=now,
         )
     return current
+
+
+# customer.attributes key: the customer's tags (short labels rules and agents add).
+TAGS_ATTRIBUTE = "tags"
+MAX_TAGS = 50
+
+
+def do_add_customer_tag(customer: Customer, tag: str, *, actor: User | None) -> Customer:
+    """Add `tag` (at most 50 characters, stripped) to customer.attributes["tags"], once; a
+    customer keeps at most MAX_TAGS (the oldest go). InvalidInput for an empty tag. Locks the
+    customer row."""
+    tag = (tag or "").strip()[:50]
+    if not tag or "\x00" in tag:
+        raise InvalidInput(_("A tag needs a few letters."))
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        current = locked.attributes.get(TAGS_ATTRIBUTE)
+        tags = [str(t) for t in current] if isinstance(current, list) else []
+        if tag not in tags:
+            tags = [*tags, tag][-MAX_TAGS:]
+            locked.attributes = {**locked.attributes, TAGS_ATTRIBUTE: tags}
+            locked.save(update_fields=["attributes", "updated_at"])
+    customer.attributes = locked.attributes
+    return customer

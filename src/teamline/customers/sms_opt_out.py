@@ -54,3 +54,39 @@ def updated_opt_outs(current: list[str] | None, number: str, keyword: str | None
     if keyword == "start":
         return [n for n in numbers if n != number]
     return numbers
+
+
+# --- Consent keywords: STOP DATA / START DATA (a topic, not the whole number) ----------------
+
+# The word for each consent topic a customer may text, in the six languages.
+CONSENT_TOPIC_WORDS = {
+    "DATA": "data_cap",
+    "DADOS": "data_cap",
+    "ANDMED": "data_cap",
+    "流量": "data_cap",
+}
+CONSENT_STOP_WORDS = frozenset({"STOP", "STOPP", "PARAR", "PARE", "LÕPETA", "停止", "退订", "退訂"})
+CONSENT_START_WORDS = frozenset({"START", "INICIAR", "ALUSTA", "开始", "開始", "订阅", "訂閱"})
+
+
+def consent_keyword_of(text: str) -> tuple[str, bool] | None:
+    """(topic, granted) when the whole message asks to stop or start one topic — "STOP DATA",
+    "stopp data", "STOP DADOS", "停止流量" — else None. Case, surrounding blanks and
+    punctuation are ignored; a sentence that merely contains the words is not a keyword."""
+    cleaned = (text or "").strip(_KEYWORD_TRIM + "。！")
+    if not cleaned or len(cleaned) > 40:
+        return None
+    words = cleaned.upper().split()
+    if len(words) == 1:
+        # Chinese runs the words together: 停止流量.
+        for verb in (*CONSENT_STOP_WORDS, *CONSENT_START_WORDS):
+            if words[0].startswith(verb) and words[0][len(verb) :] in CONSENT_TOPIC_WORDS:
+                words = [verb, words[0][len(verb) :]]
+                break
+    if len(words) != 2 or words[1] not in CONSENT_TOPIC_WORDS:
+        return None
+    if words[0] in CONSENT_STOP_WORDS:
+        return CONSENT_TOPIC_WORDS[words[1]], False
+    if words[0] in CONSENT_START_WORDS:
+        return CONSENT_TOPIC_WORDS[words[1]], True
+    return None

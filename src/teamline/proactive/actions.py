@@ -9,25 +9,33 @@ in a stream.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
+from teamline.audit.actions import do_audit
+from teamline.audit.models import AuditAction
 from teamline.core.crypto import encrypt_json
-from teamline.core.errors import InvalidInput
+from teamline.core.errors import Conflict, Forbidden, InvalidInput
 from teamline.customers.hooks import KnownIdentity
 from teamline.customers.models import Identity
+from teamline.customers.queries import check_consent_topic
 from teamline.teams.queries import team_for_region
 
 from . import stream
+from .expressions import MAX_LENGTH as MAX_CONDITION
+from .expressions import ConditionError, compile_condition
 from .ingest import InvalidEvent, ParsedEvent, parse_event
-from .models import Event, IntegrationKey
+from .models import Event, EventType, IntegrationKey, Rule
 
 MAX_EVENTS_PER_BATCH = 5_000
 
@@ -216,3 +224,216 @@ def do_revoke_integration_key(key: IntegrationKey, *, actor: User) -> Integratio
             revoked_at=key.revoked_at
         )
     return key
+
+
+# --- Rules (admins) ---------------------------------------------------------------------------
+
+MAX_WINDOW_SECONDS = 31 * 24 * 3600
+MAX_CAP_SECONDS = 366 * 24 * 3600
+MAX_THRESHOLD = 1000
+MAX_MESSAGE = 1000
+_SLUG = re.compile(r"^[a-z0-9_]{1,100}$")
+_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_KEY_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# Fields a rule is written with; a built-in rule keeps its message (a catalog msgid).
+RULE_FIELDS = (
+    "name", "description", "enabled", "event_type", "condition", "window_seconds",
+    "threshold", "new_value_of", "dedupe_key", "cap_count", "cap_seconds", "quiet_start",
+    "quiet_end", "critical", "topic", "send_message", "message", "translations",
+    "whatsapp_template", "open_conversation", "tag", "alert_supervisors",
+)  # fmt: skip
+
+
+def _require_admin(actor: User) -> None:
+    if not (actor.is_active and actor.is_admin):
+        raise Forbidden(_("Only admins change proactive rules."))
+
+
+def _text(value: Any, name: str, limit: int, *, blank: bool = True) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(_("%(field)s must be text.") % {"field": name})
+    value = value.strip()
+    if "\x00" in value:
+        raise InvalidInput(_("%(field)s cannot contain NUL characters.") % {"field": name})
+    if len(value) > limit:
+        raise InvalidInput(
+            _("%(field)s has at most %(limit)d characters.") % {"field": name, "limit": limit}
+        )
+    if not blank and not value:
+        raise InvalidInput(_("%(field)s is needed.") % {"field": name})
+    return value
+
+
+def _bounded(value: Any, name: str, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(
+            _("%(field)s is a whole number from %(low)d to %(high)d.")
+            % {"field": name, "low": low, "high": high}
+        )
+    return value
+
+
+def check_rule(fields: dict[str, Any], *, builtin: bool = False) -> dict[str, Any]:
+    """The rule fields, checked and cleaned; InvalidInput saying which field is wrong and why."""
+    clean: dict[str, Any] = {}
+    for name in RULE_FIELDS:
+        if name not in fields:
+            continue
+        value = fields[name]
+        if name == "name":
+            clean[name] = _text(value, name, 100, blank=False)
+        elif name == "description":
+            clean[name] = _text(value, name, 2000)
+        elif name == "message":
+            if builtin:
+                raise InvalidInput(_("A built-in rule's message comes from the translations."))
+            clean[name] = _text(value, name, MAX_MESSAGE)
+        elif name in ("enabled", "critical", "send_message", "open_conversation",
+                      "alert_supervisors"):  # fmt: skip
+            if not isinstance(value, bool):
+                raise InvalidInput(_("%(field)s is true or false.") % {"field": name})
+            clean[name] = value
+        elif name == "event_type":
+            value = _text(value, name, 16)
+            if value and value not in EventType.values:
+                raise InvalidInput(
+                    _("event_type is one of %(types)s, or empty for any.")
+                    % {"types": ", ".join(EventType.values)}
+                )
+            clean[name] = value
+        elif name == "condition":
+            try:
+                clean[name] = compile_condition(_text(value, name, MAX_CONDITION)).source
+            except ConditionError as exc:
+                raise InvalidInput(_("condition: %(why)s") % {"why": exc}) from None
+        elif name == "window_seconds":
+            clean[name] = _bounded(value, name, 1, MAX_WINDOW_SECONDS)
+        elif name == "threshold":
+            clean[name] = _bounded(value, name, 1, MAX_THRESHOLD) or 1
+        elif name == "cap_count":
+            clean[name] = _bounded(value, name, 1, MAX_THRESHOLD)
+        elif name == "cap_seconds":
+            clean[name] = _bounded(value, name, 1, MAX_CAP_SECONDS)
+        elif name == "new_value_of":
+            value = _text(value, name, 64)
+            if value and not _FIELD.match(value):
+                raise InvalidInput(_("new_value_of names one field of the event's data."))
+            clean[name] = value
+        elif name == "dedupe_key":
+            value = _text(value, name, 200)
+            for placeholder in _KEY_PLACEHOLDER.findall(value):
+                if not _FIELD.match(placeholder):
+                    raise InvalidInput(
+                        _("dedupe_key: {%(name)s} is not a field name.") % {"name": placeholder}
+                    )
+            clean[name] = value
+        elif name in ("quiet_start", "quiet_end"):
+            clean[name] = _time_of(value, name)
+        elif name == "topic":
+            clean[name] = check_consent_topic(_text(value, name, 32, blank=False))
+        elif name == "translations":
+            clean[name] = _translations(value)
+        elif name == "whatsapp_template":
+            value = _text(value, name, 100)
+            if value and not _SLUG.match(value):
+                raise InvalidInput(_("whatsapp_template is an approved template's name."))
+            clean[name] = value
+        elif name == "tag":
+            clean[name] = _text(value, name, 50)
+    return clean
+
+
+def _time_of(value: Any, name: str) -> time | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, time):
+        return value.replace(second=0, microsecond=0, tzinfo=None)
+    if isinstance(value, str) and re.fullmatch(r"\d{2}:\d{2}", value):
+        hours, minutes = int(value[:2]), int(value[3:])
+        if hours < 24 and minutes < 60:
+            return time(hours, minutes)
+    raise InvalidInput(_("%(field)s is a time of day such as 21:00.") % {"field": name})
+
+
+def _translations(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(_("translations maps a language code to the message in it."))
+    languages = {code for code, _name in settings.LANGUAGES}
+    clean: dict[str, str] = {}
+    for language, text in value.items():
+        if language not in languages:
+            raise InvalidInput(
+                _("translations: %(language)s is not one of %(languages)s.")
+                % {"language": str(language)[:20], "languages": ", ".join(sorted(languages))}
+            )
+        clean[language] = _text(text, f"translations.{language}", MAX_MESSAGE)
+    return {k: v for k, v in clean.items() if v}
+
+
+def _check_whole(rule: Rule) -> None:
+    if (rule.cap_count is None) != (rule.cap_seconds is None):
+        raise InvalidInput(_("A frequency cap needs both cap_count and cap_seconds."))
+    if (rule.quiet_start is None) != (rule.quiet_end is None):
+        raise InvalidInput(_("Quiet hours need both quiet_start and quiet_end."))
+    if rule.threshold > 1 and not rule.window_seconds:
+        raise InvalidInput(_("A threshold above 1 needs a window (window_seconds)."))
+    if rule.send_message and not (rule.message or rule.translations):
+        raise InvalidInput(_("A rule that sends a message needs the message."))
+    if not (rule.send_message or rule.open_conversation or rule.tag or rule.alert_supervisors):
+        raise InvalidInput(_("A rule needs at least one action."))
+
+
+def _audit(actor: User, rule: Rule, data: dict[str, Any]) -> None:
+    do_audit(
+        AuditAction.SETTINGS_CHANGED,
+        actor=actor,
+        target_type="proactive_rule",
+        target_id=rule.pk,
+        data=data,
+    )
+
+
+def do_create_rule(fields: dict[str, Any], *, actor: User) -> Rule:
+    """A new rule (admins). Validated field by field (check_rule) and as a whole; disabled
+    unless `enabled` says otherwise — try it with the preview first. Audited."""
+    _require_admin(actor)
+    clean = check_rule(fields)
+    for needed in ("name", "condition"):
+        if needed not in clean:
+            raise InvalidInput(_("%(field)s is needed.") % {"field": needed})
+    rule = Rule(**clean)
+    _check_whole(rule)
+    with transaction.atomic():
+        rule.save()
+        _audit(actor, rule, {"created": sorted(clean)})
+    return rule
+
+
+def do_update_rule(rule: Rule, fields: dict[str, Any], *, actor: User) -> Rule:
+    """Change the given fields of a rule (admins); a built-in rule keeps its message. Audited."""
+    _require_admin(actor)
+    clean = check_rule(fields, builtin=bool(rule.builtin))
+    for name, value in clean.items():
+        setattr(rule, name, value)
+    _check_whole(rule)
+    with transaction.atomic():
+        rule.save()
+        _audit(actor, rule, {"changed": sorted(clean)})
+    return rule
+
+
+def do_delete_rule(rule: Rule, *, actor: User) -> None:
+    """Delete a rule (admins); its notices stay (counted under no rule). A built-in rule can
+    only be switched off: Conflict."""
+    _require_admin(actor)
+    if rule.builtin:
+        raise Conflict(_("A built-in rule cannot be deleted; switch it off instead."))
+    with transaction.atomic():
+        _audit(actor, rule, {"deleted": rule.name})
+        rule.delete()

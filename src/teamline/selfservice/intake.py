@@ -17,7 +17,7 @@ from .bot import (
 )
 from .intents import TALK_TO_PERSON, classify, is_single_word
 from .models import BotSession, BotState
-from .tasks import bot_turn, sms_keyword
+from .tasks import bot_turn, consent_reply, sms_keyword
 
 
 class SelfServiceFlow:
@@ -26,11 +26,17 @@ class SelfServiceFlow:
     def take_message(
         self, conversation: Conversation, message: Message, *, needs_routing: bool
     ) -> bool:
+        content = message.content or {}
+        if content.get("consent_keyword"):
+            # STOP DATA / START DATA (selfservice/consent.py): confirmed by self-service
+            # whoever has the conversation; only a conversation no person has is kept from
+            # the team's queue.
+            consent_reply.enqueue(message.pk)
+            return needs_routing
         if not needs_routing:
             # The conversation is with an agent or already waits for one: self-service only
             # ever takes a conversation no person has (a new one, or one it left pending).
             return False
-        content = message.content or {}
         session = BotSession.objects.filter(
             conversation=conversation, state=BotState.ACTIVE
         ).first()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django_tasks import task
 
 from .bot import run_turn
+from .consent import answer_consent_keyword
 
 
 @task()
@@ -17,3 +18,8 @@ def bot_turn(message_id: int) -> str:
 @task()
 def sms_keyword(message_id: int) -> str:
     return run_turn(message_id, keyword=True)
+
+
+@task()
+def consent_reply(message_id: int) -> str:
+    return answer_consent_keyword(message_id)
