@@ -134,12 +134,26 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
-# The sign-in throttle is the contract's (accounts/throttle.py: per account *and* address,
-# per address, per account from unknown browsers, known-device cookie). allauth's own
-# "login_failed" limit counts per account only, which would let anyone lock an agent out by
-# guessing, and its "login" limit (30 requests a minute per address) would stop a shared
-# office address at shift start: both off, the throttle runs in the sign-in form.
-ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": None}
+# The password throttle is the contract's (accounts/throttle.py: per account *and* address,
+# per address, per account from unknown browsers, known-device cookie), run in the sign-in
+# form. allauth's own "login_failed" limit on passwords counts per account only, which would
+# let anyone lock an agent out by guessing: the adapter skips it for passwords
+# (accounts/adapters.py). The same limit still guards the second factor (5 wrong codes per
+# user in 5 minutes, 10 a minute per address), asked only after the right password. allauth's
+# "login" limit (30 requests a minute per address) would stop a shared office address at
+# shift start: off.
+ACCOUNT_RATE_LIMITS = {"login": None}
+# Second factors: an authenticator app (TOTP) with recovery codes, and passkeys (WebAuthn), which
+# also sign in without a password. Passkeys are bound to the relying-party id: the host of
+# TEAMLINE_PUBLIC_URL, or the request's host when that is an IP address (accounts/adapters.py);
+# browsers allow them on https, and on http only at localhost (development).
+MFA_ADAPTER = "teamline.accounts.adapters.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = os.environ.get("TEAMLINE_MFA_ISSUER", "Teamline")
+# A code is good in its own 30-second step and the ones either side (a phone's clock drift);
+# each code is accepted once (allauth remembers used codes for that long).
+MFA_TOTP_TOLERANCE = 1
 
 TEMPLATES = [
     {
@@ -377,6 +391,9 @@ TEAMLINE: dict[str, Any] = {
     ),
     "LOGIN_FAILURES_PER_ADDRESS": int(os.environ.get("TEAMLINE_LOGIN_FAILURES_PER_ADDRESS", "30")),
     "LOGIN_FAILURES_PER_ACCOUNT": int(os.environ.get("TEAMLINE_LOGIN_FAILURES_PER_ACCOUNT", "20")),
+    # Roles that must have a second factor on a new installation (admins change it in the
+    # admin: accounts.MFARequirement); docs/security.md "Staff sign-in and MFA".
+    "MFA_REQUIRED_ROLES": env_list("TEAMLINE_MFA_REQUIRED_ROLES", "admin,supervisor"),
     # Staff sessions idle this long end (0: never); docs/security.md "Sessions".
     "IDLE_TIMEOUT_MINUTES": int(os.environ.get("TEAMLINE_IDLE_TIMEOUT_MINUTES", "120")),
     "LOGIN_THROTTLE_WINDOW_SECONDS": int(
