@@ -13,34 +13,13 @@ from django.urls import reverse
 from teamline.core.testing import create_agent, create_team
 from tests.desk.page import Page
 
-pytestmark = pytest.mark.django_db
+from .mfa_support import PASSWORD, enrol_totp
 
-PASSWORD = "password-123"
+pytestmark = pytest.mark.django_db
 
 
 def sign_in(client: Client, username: str = "kari", password: str = PASSWORD, **extra):
     return client.post(reverse("desk:login"), {"login": username, "password": password}, **extra)
-
-
-def confirm_password(client: Client, url: str) -> None:
-    """Changing a second factor asks for the password again first (allauth's reauthentication)."""
-    response = client.get(url)
-    assert response.status_code == 302 and "/accounts/reauthenticate/" in response["Location"]
-    response = client.post(response["Location"], {"password": PASSWORD})
-    assert response.status_code == 302 and response["Location"] == url
-
-
-def enrol_totp(client: Client) -> str:
-    """Kari, signed in, turns the authenticator app on; returns its secret."""
-    confirm_password(client, "/accounts/2fa/totp/activate/")
-    page = Page(client.get("/accounts/2fa/totp/activate/").content)
-    secret = page.field("Authenticator secret").get("value")
-    assert secret
-    response = client.post(
-        "/accounts/2fa/totp/activate/", {"code": pyotp.TOTP(secret).now()}, follow=False
-    )
-    assert response.status_code == 302, response.content.decode()[:2000]
-    return secret
 
 
 @pytest.fixture

@@ -25,7 +25,18 @@ from teamline.core.events import (
 )
 
 from . import hooks
-from .models import AgentProfile, ApiToken, CallVia, Presence, Role, StaffSession, TokenScope, User
+from .mfa import SECOND_FACTORS
+from .models import (
+    AgentProfile,
+    ApiToken,
+    CallVia,
+    MFARequirement,
+    Presence,
+    Role,
+    StaffSession,
+    TokenScope,
+    User,
+)
 from .phone import clean_e164
 from .sessions import (
     SESSION_ID_KEY,
@@ -305,6 +316,8 @@ class SessionEnd:
     ENDED = "ended"  # by the user (My sessions) or an admin
     PASSWORD = "password_changed"  # noqa: S105 - a reason, not a secret
     IDLE = "idle"
+    MFA = "mfa_changed"  # a second factor of the user was added, removed or reset
+    MFA_REQUIRED = "mfa_required"  # their role now requires a second factor they do not have
 
 
 def _address(request: HttpRequest) -> str | None:
@@ -434,3 +447,70 @@ def do_sweep_sessions() -> dict[str, int]:
         ended_at__lt=now - timedelta(days=KEEP_ENDED_DAYS)
     ).delete()
     return {"idle": idle, "closed_again": len(recent), "removed": removed}
+
+
+class MFAChange:
+    """What happened to a user's second factors (the `change` of an `mfa.changed` entry)."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    RESET = "reset"  # recovery codes made anew
+
+
+def do_record_mfa_change(
+    user: User,
+    *,
+    change: str,
+    kind: str,
+    actor: User | None,
+    authenticator_id: int | None = None,
+    keep: int | None = None,
+    request: HttpRequest | None = None,
+) -> list[int]:
+    """A second factor of `user` changed (`kind`: totp, recovery_codes, webauthn): audited as
+    `mfa.changed` (what changed, which authenticator, never a secret or code) and every other
+    session of the user ends (`keep`: the browser that made the change), closing their desk
+    sockets after commit. Called from allauth's authenticator signals (accounts/receivers.py)
+    and the admin's removal of a user's authenticators. Returns the ended session ids."""
+    with transaction.atomic():
+        do_audit(
+            AuditAction.MFA_CHANGED,
+            actor=actor,
+            target_type="user",
+            target_id=user.pk,
+            request=request,
+            data={"change": change, "type": kind, "authenticator": authenticator_id},
+        )
+        return do_end_sessions(user, actor=None, reason=SessionEnd.MFA, keep=keep, request=request)
+
+
+def do_set_mfa_requirement(
+    role: str, *, required: bool, actor: User, request: HttpRequest | None = None
+) -> MFARequirement:
+    """Admins decide whether staff of `role` must have a second factor. Audited as
+    `settings.changed`. Requiring it ends the sessions of that role's staff who have none:
+    they sign in again and can then only set one up (accounts/middleware.py)."""
+    if not actor.is_admin:
+        raise NotFound("No such setting.")
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown role {role!r}.")
+    with transaction.atomic():
+        row, _ = MFARequirement.objects.select_for_update().get_or_create(role=role)
+        before = row.required
+        row.required = required
+        row.save(update_fields=["required"])
+        do_audit(
+            AuditAction.SETTINGS_CHANGED,
+            actor=actor,
+            target_type="accounts.mfarequirement",
+            target_id=role,
+            request=request,
+            data={"setting": "mfa_required", "role": role, "from": before, "to": required},
+        )
+        if required and not before:
+            without = User.objects.filter(role=role, is_active=True).exclude(
+                authenticator__type__in=SECOND_FACTORS
+            )
+            for user in without:
+                do_end_sessions(user, actor=None, reason=SessionEnd.MFA_REQUIRED, request=request)
+    return row

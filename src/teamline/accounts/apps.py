@@ -10,9 +10,10 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from teamline.core.periodic import register_periodic
 
-        from . import receivers, tasks  # models are loaded only now
+        from . import admin, receivers, tasks  # models are loaded only now
 
         receivers.connect()
+        admin.replace_authenticator_admin()
         register_periodic("sweep_sessions", tasks.sweep_sessions)
 
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext as _
 
 from .actions import check_staff_session
+from .mfa import mfa_satisfied
 from .sessions import CurrentSession, current_session
 
 
@@ -43,3 +48,64 @@ class StaffSessionMiddleware:
             return self.get_response(request)
         finally:
             current_session.reset(token)
+
+
+# What a session that must first set up a second factor may still reach: allauth's pages
+# (setting one up, confirming the password, signing out), the sign-in and sign-out, and what
+# has no staff session at all (static files, webhooks, the widget, the help center).
+MFA_OPEN_PREFIXES = (
+    "/accounts/",
+    "/desk/login/",
+    "/desk/logout/",
+    "/static/",
+    "/media/",
+    "/health/",
+    "/csp-report/",
+    "/webhooks/",
+    "/widget/",
+    "/help/",
+)
+
+
+class MFARequiredMiddleware:
+    """Staff whose role requires a second factor (accounts.MFARequirement) and who have none
+    can do nothing but set one up: pages redirect to the two-factor page, htmx requests are
+    told to go there (HX-Redirect), session calls to the API get a 403. API tokens are not
+    sessions and are not affected. After StaffSessionMiddleware and allauth's middleware."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self._may_pass(request):
+            return self.get_response(request)
+        return self._refuse(request)
+
+    def _may_pass(self, request: HttpRequest) -> bool:
+        if request.path.startswith(MFA_OPEN_PREFIXES):
+            return True
+        # No session cookie: nobody is signed in (a webhook, a token call); no query spent.
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return True
+        if "HTTP_AUTHORIZATION" in request.META:  # an API token, never a session
+            return True
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return True
+        return mfa_satisfied(request.session, user)
+
+    def _refuse(self, request: HttpRequest) -> HttpResponse:
+        message = _(
+            "Your role requires two-factor sign-in. Set up an authenticator app or a passkey "
+            "to continue."
+        )
+        enrol = reverse("mfa_index")
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": message, "code": "mfa_required"}, status=403)
+        if request.headers.get("HX-Request"):
+            response = HttpResponse(message, status=403, content_type="text/plain")
+            response["HX-Redirect"] = enrol
+            return response
+        if request.method == "GET":
+            messages.warning(request, message)
+        return HttpResponseRedirect(enrol)

@@ -195,3 +195,21 @@ class StaffSession(models.Model):
     @property
     def is_active(self) -> bool:
         return self.ended_at is None
+
+
+class MFARequirement(models.Model):
+    """Whether staff of one role must have a second factor (an authenticator app or a passkey)
+    before they may do anything but set one up (accounts/middleware.py). One row per role,
+    made by a data migration from TEAMLINE_MFA_REQUIRED_ROLES (admins and supervisors by
+    default); admins change it in the admin (accounts.actions.do_set_mfa_requirement)."""
+
+    role = models.CharField(max_length=16, choices=Role.choices, unique=True)
+    required = models.BooleanField(default=False, help_text="Must have a second factor")
+
+    class Meta:
+        verbose_name = "MFA requirement"
+        verbose_name_plural = "MFA requirements"
+        ordering = ["role"]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()}: {'required' if self.required else 'optional'}"

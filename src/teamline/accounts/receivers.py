@@ -1,8 +1,9 @@
-"""What accounts hears from Django itself: sign-in and sign-out (any path that calls Django's
+"""What accounts hears from Django and allauth: sign-in and sign-out (any path that calls Django's
 `login`/`logout`: the desk, the admin, tests) and a password change on any path (the admin's
 form, `manage.py changepassword`, a reset link). Django has no "password changed" signal and
 these paths are Django's own views and commands, so the user model's save is where all of them
-meet; each receiver only hands over to an action (accounts/actions.py).
+meet; a second factor added, removed or reset in allauth's views (its signals). Each receiver
+only hands over to an action (accounts/actions.py).
 
 Connected in AccountsConfig.ready."""
 
@@ -10,12 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.mfa import signals as mfa_signals
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_save
 from django.http import HttpRequest
 
-from .actions import SessionEnd, do_end_sessions, do_start_session
+from .actions import (
+    MFAChange,
+    SessionEnd,
+    do_end_sessions,
+    do_record_mfa_change,
+    do_start_session,
+)
+from .mfa import forget_mfa_state
 from .sessions import SESSION_ID_KEY, current_session_id
 
 
@@ -41,9 +50,39 @@ def _user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> Non
     do_end_sessions(instance, actor=None, reason=SessionEnd.PASSWORD, keep=current_session_id())
 
 
+def _mfa_changed(change: str) -> Any:
+    def receiver(
+        sender: Any, request: HttpRequest | None, user: Any, authenticator: Any, **kwargs: Any
+    ) -> None:
+        # allauth's own views send these, in the signed-in request of the user who made the
+        # change: that browser stays signed in and decides anew whether MFA is satisfied.
+        if request is not None and hasattr(request, "session"):
+            forget_mfa_state(request.session)
+        actor = getattr(request, "user", None) if request is not None else None
+        do_record_mfa_change(
+            user,
+            change=change,
+            kind=str(authenticator.type),
+            actor=actor if actor is not None and actor.is_authenticated else user,
+            authenticator_id=authenticator.pk,
+            keep=current_session_id(),
+            request=request,
+        )
+
+    return receiver
+
+
+_mfa_added = _mfa_changed(MFAChange.ADDED)
+_mfa_removed = _mfa_changed(MFAChange.REMOVED)
+_mfa_reset = _mfa_changed(MFAChange.RESET)
+
+
 def connect() -> None:
     user_logged_in.connect(_logged_in, dispatch_uid="teamline.accounts.session_start")
     user_logged_out.connect(_logged_out, dispatch_uid="teamline.accounts.session_end")
     post_save.connect(
         _user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="teamline.accounts.password"
     )
+    mfa_signals.authenticator_added.connect(_mfa_added, dispatch_uid="teamline.accounts.mfa+")
+    mfa_signals.authenticator_removed.connect(_mfa_removed, dispatch_uid="teamline.accounts.mfa-")
+    mfa_signals.authenticator_reset.connect(_mfa_reset, dispatch_uid="teamline.accounts.mfa0")

@@ -20,6 +20,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from teamline.accounts.mfa import mfa_satisfied
 from teamline.accounts.models import User
 from teamline.accounts.queries import session_is_active
 from teamline.accounts.sessions import SESSION_ID_KEY, session_group
@@ -73,6 +74,11 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         if session_id is None:
             await self.accept()
             await self.close(code=CLOSE_SESSION_ENDED)
+            return
+        if not await self._mfa_satisfied(user):
+            # Their role requires a second factor they have not set up: no live data until then.
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
         await self._join(session_group(session_id))
@@ -249,6 +255,11 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         session = self.scope.get("session")
         session_id = session.get(SESSION_ID_KEY) if session is not None else None
         return session_id if session_is_active(user, session_id) else None
+
+    @database_sync_to_async
+    def _mfa_satisfied(self, user: User) -> bool:
+        session = self.scope.get("session")
+        return session is not None and mfa_satisfied(session, user, remember=False)
 
     @database_sync_to_async
     def _home_groups(self) -> list[str]:

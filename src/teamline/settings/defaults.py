@@ -106,6 +106,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # allauth's sign-in flow state (stages such as the second factor) per request.
     "allauth.account.middleware.AccountMiddleware",
+    # Staff whose role requires a second factor and who have none may only set one up.
+    "teamline.accounts.middleware.MFARequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

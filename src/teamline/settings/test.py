@@ -19,6 +19,9 @@ TEAMLINE = {
     "RATE_NEW_SESSIONS_PER_IP_PER_HOUR": 10_000,
     "RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR": 10_000,
     "RATE_MESSAGES_PER_SESSION_PER_MINUTE": 10_000,
+    # Tests sign admins and supervisors in with a password alone; the MFA tests require it
+    # per role themselves (tests/accounts/test_mfa_policy.py).
+    "MFA_REQUIRED_ROLES": [],
 }
 
 from .defaults import (  # noqa: E402
