@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # allauth's list of passkeys says "last used 3 minutes ago" with it.
+    "django.contrib.humanize",
     # Needed by allauth's social accounts (a SocialApp belongs to sites); SITE_ID below.
     "django.contrib.sites",
     "channels",
