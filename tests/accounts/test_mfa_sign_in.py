@@ -10,6 +10,8 @@ from allauth.mfa.models import Authenticator
 from django.test import Client
 from django.urls import reverse
 
+from teamline.accounts.adapters import relying_party_id
+from teamline.audit.models import AuditEntry
 from teamline.core.testing import create_agent, create_team
 from tests.desk.page import Page
 
@@ -77,3 +79,30 @@ def test_guessing_codes_is_limited_per_user(kari, client):
     response = guesser.post("/accounts/2fa/authenticate/", {"code": pyotp.TOTP(secret).now()})
     assert response.status_code != 302 or response["Location"] != reverse("desk:inbox")
     assert guesser.get(reverse("desk:inbox")).status_code == 302
+
+
+def test_a_wrong_code_is_a_failed_sign_in_in_the_audit_log(kari, client):
+    sign_in(client)
+    enrol_totp(client)
+    other = Client()
+    sign_in(other)
+    other.post("/accounts/2fa/authenticate/", {"code": "000000"})
+    entry = AuditEntry.objects.filter(action="auth.login_failed").last()
+    assert entry is not None and entry.actor == "kari"
+    assert entry.data == {"second_factor": "totp", "reauthentication": False}
+
+
+@pytest.mark.parametrize(
+    ("public_url", "host", "expected"),
+    [
+        ("https://desk.operator.example", "desk.operator.example", "desk.operator.example"),
+        ("https://desk.operator.example", "10.0.0.5:8000", "desk.operator.example"),
+        ("http://127.0.0.1:8000", "localhost:8000", "localhost"),
+        ("http://127.0.0.1:8000", "localhost", "localhost"),
+    ],
+)
+def test_passkeys_belong_to_the_public_host_or_the_requests_host(
+    rf, settings, public_url, host, expected
+):
+    settings.PUBLIC_URL = public_url
+    assert relying_party_id(rf.get("/", HTTP_HOST=host)) == expected

@@ -25,7 +25,8 @@ def kari(db):
 
 
 def sign_in(client: Client, password: str, *, username: str = "kari", address: str = "10.0.0.1"):
-    return client.post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address)
+    # allauth's sign-in form (accounts/forms.py) names the field `login`.
+    return client.post(LOGIN, {"login": username, "password": password}, REMOTE_ADDR=address)
 
 
 def test_thirty_wrong_passwords_then_the_right_one_does_not_sign_in(kari, client):
@@ -85,8 +86,18 @@ def test_a_forged_device_cookie_counts_for_nothing(kari, client):
 
 
 def test_the_admin_sign_in_is_throttled_too(db, client):
+    """The admin signs in through the same form; scripts posting Django's `username` too."""
     create_agent("root", team=create_team("Ops"))
     for _ in range(5):
         client.post("/admin/login/", {"username": "root", "password": "guess"})
     response = client.post("/admin/login/", {"username": "root", "password": RIGHT})
     assert b"Too many failed sign-ins" in response.content
+    assert response.status_code == 429
+
+
+def test_allauths_own_per_account_limit_does_not_apply_to_passwords(kari, client):
+    """allauth alone would refuse Kari after 5 failures on her account from anywhere; the
+    contract's throttle lets her in from an address that did not guess."""
+    for number in range(6):
+        sign_in(Client(), "guess", address=f"198.51.100.{number}")
+    assert sign_in(client, RIGHT, address="10.0.0.1").status_code == 302

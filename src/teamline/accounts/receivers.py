@@ -17,6 +17,8 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_save
 from django.http import HttpRequest
 
+from teamline.audit.actions import do_record_failed_login
+
 from .actions import (
     MFAChange,
     SessionEnd,
@@ -72,6 +74,19 @@ def _mfa_changed(change: str) -> Any:
     return receiver
 
 
+def _second_factor_failed(
+    sender: Any, request: HttpRequest | None, user: Any, authenticator: Any, **kwargs: Any
+) -> None:
+    # A wrong code after the right password: a failed sign-in like a wrong password (the
+    # per-user limit on codes is allauth's, ACCOUNT_RATE_LIMITS["login_failed"]).
+    do_record_failed_login(
+        user.get_username(),
+        request,
+        second_factor=str(authenticator.type),
+        reauthentication=bool(kwargs.get("reauthentication")),
+    )
+
+
 _mfa_added = _mfa_changed(MFAChange.ADDED)
 _mfa_removed = _mfa_changed(MFAChange.REMOVED)
 _mfa_reset = _mfa_changed(MFAChange.RESET)
@@ -86,3 +101,6 @@ def connect() -> None:
     mfa_signals.authenticator_added.connect(_mfa_added, dispatch_uid="teamline.accounts.mfa+")
     mfa_signals.authenticator_removed.connect(_mfa_removed, dispatch_uid="teamline.accounts.mfa-")
     mfa_signals.authenticator_reset.connect(_mfa_reset, dispatch_uid="teamline.accounts.mfa0")
+    mfa_signals.authentication_failed.connect(
+        _second_factor_failed, dispatch_uid="teamline.accounts.mfa_failed"
+    )
