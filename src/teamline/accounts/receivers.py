@@ -26,13 +26,15 @@ from .actions import (
     do_record_mfa_change,
     do_start_session,
 )
-from .mfa import forget_mfa_state
+from .mfa import forget_mfa_state, mfa_satisfied
 from .sessions import SESSION_ID_KEY, current_session_id
 
 
 def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if request is not None and hasattr(request, "session"):
         do_start_session(request, user)
+        # Decided once here, kept in the session: the requests after it spend no query on it.
+        mfa_satisfied(request.session, user)
 
 
 def _logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
