@@ -19,8 +19,8 @@ MAX_LOGIN_LENGTH = 1000
 
 class SignInForm(LoginForm):
     """Refuses to check a password while the account/address is throttled, and counts every
-    failure. allauth's own failure limits are off (ACCOUNT_RATE_LIMITS in settings): they count
-    per account, which would let an attacker lock agents out."""
+    failure. allauth's own per-account limit on passwords is skipped (AccountAdapter's
+    pre_authenticate): it would let an attacker lock agents out."""
 
     retry_after: int = 0
 
