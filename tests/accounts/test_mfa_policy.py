@@ -5,6 +5,7 @@ tokens keep working."""
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import reverse
 
@@ -13,6 +14,7 @@ from teamline.accounts.models import MFARequirement
 from teamline.audit.models import AuditEntry
 from teamline.core.errors import NotFound
 from teamline.core.testing import create_agent, create_team, create_user
+from tests.desk.test_session_socket import closed_with, open_socket, socket_of
 
 from .mfa_support import enrol_totp, sign_in, still_signed_in
 
@@ -133,3 +135,21 @@ def test_the_admin_edits_the_requirement_in_the_admin(staff):
     ).exists()
     # The admin itself (no second factor, admins not required) still works.
     assert root.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_no_live_desk_for_siv_until_she_has_a_second_factor(transactional_db):
+    oslo = await sync_to_async(create_team)("Oslo")
+    root = await sync_to_async(create_user)("root", role="admin")
+    await sync_to_async(create_user)("siv", role="supervisor", team=oslo, supervises=oslo)
+    await sync_to_async(require)("supervisor", root)
+    siv = await sync_to_async(sign_in)("siv")
+
+    socket = await socket_of(siv)
+    await socket.connect()
+    assert await closed_with(socket) == 4401
+
+    await sync_to_async(enrol_totp)(siv)
+    socket = await open_socket(siv)
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
