@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "teamline.accounts",
     "teamline.audit",
     "teamline.teams",
+    # Staff single sign-on: group mappings, just-in-time provisioning (docs/security.md).
+    "teamline.sso",
     "teamline.customers",
     "teamline.connectors",
     "teamline.conversations",
