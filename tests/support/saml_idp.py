@@ -58,7 +58,7 @@ from werkzeug.serving import make_server
 
 with warnings.catch_warnings():
     # pysaml2 names a cipher mode cryptography has moved (it does not use it here).
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.filterwarnings("ignore", message="CFB has been moved")
     from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
     from saml2.config import IdPConfig
     from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_EMAILADDRESS, NameID
