@@ -63,6 +63,7 @@ with warnings.catch_warnings():
     from saml2.config import IdPConfig
     from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_EMAILADDRESS, NameID
     from saml2.server import Server
+    from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 OTHER_AUDIENCE = "https://someone-else.example/"
 
@@ -276,6 +277,8 @@ class SAMLIdP:
             },
             sign_response=True,
             sign_assertion=True,
+            sign_alg=SIG_RSA_SHA256,
+            digest_alg=DIGEST_SHA256,
         )
         return base64.b64encode(str(response).encode()).decode(), acs_url
 
