@@ -16,6 +16,8 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 
+from teamline.sso.config import providers_from_env
+
 BASE_DIR = Path(__file__).resolve().parents[3]
 VAR_DIR = Path(os.environ.get("TEAMLINE_VAR_DIR", BASE_DIR / "var")).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -90,6 +92,9 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.socialaccount",
+    # Single sign-on: any OpenID Connect provider, and SAML 2.0 (sso/config.py).
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +147,17 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 # guessing, and its "login" limit (30 requests a minute per address) would stop a shared
 # office address at shift start: both off, the throttle runs in the sign-in form.
 ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": None}
+
+# --- Staff single sign-on (docs/security.md, "Single sign-on") ----------------------------
+# Providers come from the environment (sso/config.py): TEAMLINE_OIDC_* for any OpenID Connect
+# provider, TEAMLINE_SAML_* for a SAML 2.0 IdP. A first sign-in makes the user just in time when
+# one of their groups is mapped (sso/adapter.py); nobody else gets in, and local sign-up stays
+# closed. An existing account is never taken over by email: an admin links it on purpose.
+SOCIALACCOUNT_ADAPTER = "teamline.sso.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = providers_from_env()
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
 
 TEMPLATES = [
     {
