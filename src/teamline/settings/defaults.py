@@ -16,7 +16,7 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 
-from teamline.sso.config import providers_from_env
+from teamline.sso.config import providers_from_env, sso_form_origins
 
 BASE_DIR = Path(__file__).resolve().parents[3]
 VAR_DIR = Path(os.environ.get("TEAMLINE_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -368,7 +368,8 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [SELF, _ws_origin],
         "object-src": [NONE],
         "base-uri": [NONE],
-        "form-action": [SELF],
+        # Single sign-on's buttons post to Teamline, which redirects to the provider.
+        "form-action": [SELF, *sso_form_origins()],
         "frame-ancestors": [NONE],
         "report-uri": [CSP_REPORT_URL],
         "report-to": "csp",

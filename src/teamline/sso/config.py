@@ -13,8 +13,10 @@ OpenID Connect (allauth's `openid_connect`, any provider), enabled by TEAMLINE_O
   TEAMLINE_OIDC_MFA_AMR         `amr` values that mean the provider did MFA
                                 (default "mfa,otp,hwk,swk,sms,fido,face,fpt,iris,pop")
 
-SAML 2.0 (allauth's `saml`, python3-saml), enabled by TEAMLINE_SAML_METADATA_URL:
-  TEAMLINE_SAML_METADATA_URL    the IdP's metadata; TEAMLINE_SAML_IDP_ENTITY_ID its entity id
+SAML 2.0 (allauth's `saml`, python3-saml), enabled by TEAMLINE_SAML_IDP_ENTITY_ID and either
+TEAMLINE_SAML_METADATA_URL or, for an IdP that gives its metadata as a file (Google Workspace),
+TEAMLINE_SAML_SSO_URL with TEAMLINE_SAML_X509CERT (the signing certificate, PEM or base64):
+  TEAMLINE_SAML_IDP_ENTITY_ID   the IdP's entity id
   TEAMLINE_SAML_ID              the organisation slug in URLs and group mappings (default "saml")
   TEAMLINE_SAML_NAME            the sign-in button's label (default "Single sign-on (SAML)")
   TEAMLINE_SAML_GROUPS_ATTRIBUTE  the attribute holding the groups (default "groups")
@@ -27,6 +29,7 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -95,12 +98,19 @@ def providers_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
             ],
         }
     metadata_url = env.get("TEAMLINE_SAML_METADATA_URL", "").strip()
-    if metadata_url:
+    sso_url = env.get("TEAMLINE_SAML_SSO_URL", "").strip()
+    if metadata_url or sso_url:
         entity_id = env.get("TEAMLINE_SAML_IDP_ENTITY_ID", "").strip()
         if not entity_id:
-            raise ImproperlyConfigured(
-                "TEAMLINE_SAML_METADATA_URL needs TEAMLINE_SAML_IDP_ENTITY_ID."
-            )
+            raise ImproperlyConfigured("SAML single sign-on needs TEAMLINE_SAML_IDP_ENTITY_ID.")
+        idp: dict[str, str] = {"entity_id": entity_id}
+        if metadata_url:
+            idp["metadata_url"] = metadata_url
+        else:
+            cert = env.get("TEAMLINE_SAML_X509CERT", "").strip()
+            if not cert:
+                raise ImproperlyConfigured("TEAMLINE_SAML_SSO_URL needs TEAMLINE_SAML_X509CERT.")
+            idp.update(sso_url=sso_url, x509cert=cert)
         org = _slug(env.get("TEAMLINE_SAML_ID", "saml"), "TEAMLINE_SAML_ID")
         providers["saml"] = {
             "APPS": [
@@ -110,7 +120,7 @@ def providers_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
                     "name": env.get("TEAMLINE_SAML_NAME", "Single sign-on (SAML)"),
                     "settings": {
                         "attribute_mapping": SAML_ATTRIBUTES,
-                        "idp": {"entity_id": entity_id, "metadata_url": metadata_url},
+                        "idp": idp,
                         "groups_attribute": env.get("TEAMLINE_SAML_GROUPS_ATTRIBUTE", "groups"),
                         "idp_enforces_mfa": env.get("TEAMLINE_SAML_IDP_ENFORCES_MFA", "0")
                         in ("1", "true", "yes", "on"),
@@ -125,3 +135,25 @@ def providers_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
             ]
         }
     return providers
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def sso_form_origins(env: Mapping[str, str] = os.environ) -> list[str]:
+    """Where a sign-in button's form may end up: the Content-Security-Policy's form-action
+    also governs the redirect from Teamline's SSO start to the provider, so the providers'
+    origins join 'self' there. TEAMLINE_SSO_FORM_ORIGINS adds more (a SAML IdP whose sign-on
+    URL is on another host than its metadata)."""
+    urls = [
+        env.get("TEAMLINE_OIDC_ISSUER", ""),
+        env.get("TEAMLINE_SAML_METADATA_URL", ""),
+        env.get("TEAMLINE_SAML_SSO_URL", ""),
+        *_list(env.get("TEAMLINE_SSO_FORM_ORIGINS", "")),
+    ]
+    origins = [origin for url in urls if url.strip() and (origin := _origin(url.strip()))]
+    return sorted(set(origins))
