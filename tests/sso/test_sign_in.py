@@ -17,6 +17,7 @@ import pytest
 from django.test import Client
 
 from teamline.accounts.models import Role, User
+from teamline.accounts.sessions import IDP_MFA_KEY
 from teamline.audit.models import AuditAction, AuditEntry
 from teamline.core.testing import create_team, create_user
 from teamline.sso.config import providers_from_env
@@ -120,6 +121,16 @@ def test_a_supervisor_is_made_on_first_oidc_sign_in_in_the_mapped_team(oidc, nor
     oidc_sign_in(client, oidc, "sam")
     assert signed_in(client) == user
     assert User.objects.filter(email="sam@idp.example").count() == 1
+
+
+def test_the_providers_second_factor_is_remembered_for_the_session(oidc, north):
+    client = Client()
+    oidc_sign_in(client, oidc, "sam")  # a password alone at the provider (amr ["pwd"])
+    assert client.session[IDP_MFA_KEY] is False
+    client.logout()
+    oidc.users["sam"].amr = ["pwd", "otp"]
+    oidc_sign_in(client, oidc, "sam")
+    assert client.session[IDP_MFA_KEY] is True
 
 
 def test_a_user_without_a_mapped_group_is_refused_and_not_made(oidc, north):

@@ -21,11 +21,10 @@ from django.http import HttpRequest
 from django.shortcuts import render
 
 from teamline.accounts.models import Role, User
+from teamline.accounts.sessions import IDP_MFA_KEY
 
 from .actions import do_apply_sso_plan, do_record_sso_refusal
 from .queries import Plan, clean_groups, plan_for
-
-IDP_MFA_SESSION_KEY = "teamline_sso_idp_mfa"
 
 
 def provider_key(sociallogin: SocialLogin) -> str:
@@ -95,7 +94,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if plan is None:
             self._refuse(request, sociallogin, "no_mapped_group")
             return
-        request.session[IDP_MFA_SESSION_KEY] = idp_did_mfa(sociallogin)
+        request.session[IDP_MFA_KEY] = idp_did_mfa(sociallogin)
         if sociallogin.is_existing:
             user = sociallogin.user
             if isinstance(user, User) and user.is_active:
