@@ -158,6 +158,10 @@ SOCIALACCOUNT_PROVIDERS = providers_from_env()
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_STORE_TOKENS = False
+# The callback URLs given to providers are https when Teamline is served over https, even
+# where the proxy in front does not say so (request.build_absolute_uri follows
+# TEAMLINE_BEHIND_PROXY otherwise).
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PUBLIC_URL.startswith("https://") else "http"
 
 TEMPLATES = [
     {
