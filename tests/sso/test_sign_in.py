@@ -237,3 +237,30 @@ def test_a_forged_saml_assertion_signs_nobody_in(saml, north, knob, value, why):
     refused = AuditEntry.objects.filter(action=AuditAction.LOGIN_FAILED).latest("seq")
     assert refused.data["provider"] == "acme"
     assert why in refused.data["reason"]
+
+
+def test_local_sign_up_stays_closed_with_sso_on(oidc):
+    response = Client().post(
+        "/accounts/signup/",
+        {
+            "username": "eve",
+            "password1": "a-long-pass-phrase-1",
+            "password2": "a-long-pass-phrase-1",
+        },
+    )
+    assert not User.objects.filter(username="eve").exists()
+    assert response.status_code in (200, 403)
+
+
+def test_a_signed_in_user_cannot_link_a_provider_account_themselves(oidc, north):
+    kari = create_user("kari")
+    client = Client()
+    client.force_login(kari)
+    oidc.auto_login = "sam"
+    start = client.post("/accounts/oidc/keycloak/login/", {"process": "connect"})
+    assert start.status_code == 302, start.content
+    back = urlsplit(httpx.get(start["Location"]).headers["location"])
+    response = client.get(f"{back.path}?{back.query}")
+    assert response.status_code == 403
+    assert "cannot be linked" in response.content.decode()
+    assert not kari.socialaccount_set.exists()

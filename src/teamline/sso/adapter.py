@@ -16,6 +16,7 @@ from typing import Any
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.providers.base import AuthProcess
 from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import render
@@ -90,6 +91,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return plan_for(provider_key(sociallogin), groups_of(sociallogin))
 
     def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        if sociallogin.state.get("process") == AuthProcess.CONNECT:
+            # Staff do not link provider accounts themselves: a link decides who a directory
+            # account signs in as, so an admin makes it (the admin's Social accounts).
+            self._refuse(request, sociallogin, "connect_disabled")
+            return
         plan = self.plan(sociallogin)
         if plan is None:
             self._refuse(request, sociallogin, "no_mapped_group")
