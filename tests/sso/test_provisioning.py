@@ -9,6 +9,7 @@ from __future__ import annotations
 import lxml.etree
 import pytest
 import xmlsec
+from django.test import Client
 
 from teamline.accounts.models import Role
 from teamline.audit.models import AuditAction, AuditEntry
@@ -73,6 +74,7 @@ def test_admins_are_admins_of_the_django_admin_too(mappings):
     assert (user.role, user.is_staff, user.is_superuser) == (Role.ADMIN, True, True)
 
 
+@pytest.mark.integration
 def test_role_and_teams_follow_the_groups_on_every_sign_in(mappings, north, south):
     manual = create_team("Night shift")  # no mapping names it: an admin's to manage
     user = create_user("sam")
@@ -118,3 +120,35 @@ def test_the_saml_libraries_share_one_libxml2():
     """python3-saml's xmlsec refuses to load beside an lxml built on another libxml2; the pins
     in pyproject.toml keep them on one."""
     assert xmlsec.get_libxml_version() == lxml.etree.LIBXML_VERSION
+
+
+def test_an_admin_maps_a_group_in_the_admin_and_it_is_audited(north):
+    ada = create_user("ada", role=Role.ADMIN)
+    client = Client()
+    client.force_login(ada)
+    response = client.post(
+        "/admin/sso/groupmapping/add/",
+        {
+            "provider": "",
+            "group": "support-north",
+            "role": Role.AGENT,
+            "member_of": [north.pk],
+            "supervisor_of": [],
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    mapping = GroupMapping.objects.get(group="support-north")
+    assert list(mapping.member_of.all()) == [north]
+    entry = AuditEntry.objects.filter(action=AuditAction.SETTINGS_CHANGED).latest("seq")
+    assert entry.target_type == "sso.groupmapping" and entry.actor_id == ada.pk
+
+
+def test_a_group_name_no_database_stores_is_refused_in_the_admin(north):
+    ada = create_user("ada", role=Role.ADMIN)
+    client = Client()
+    client.force_login(ada)
+    response = client.post(
+        "/admin/sso/groupmapping/add/", {"provider": "", "group": "bad\x00", "role": Role.AGENT}
+    )
+    assert response.status_code == 200
+    assert not GroupMapping.objects.exists()

@@ -102,6 +102,7 @@ def signed_in(client: Client) -> User | None:
     return response.wsgi_request.user  # type: ignore[return-value]
 
 
+@pytest.mark.integration
 def test_a_supervisor_is_made_on_first_oidc_sign_in_in_the_mapped_team(oidc, north):
     client = Client()
     response = oidc_sign_in(client, oidc, "sam")
@@ -200,6 +201,7 @@ def test_a_forged_id_token_signs_nobody_in(oidc, north, forgery):
     assert refused.data["reason"].startswith("OAuth2Error")
 
 
+@pytest.mark.integration
 def test_a_supervisor_is_made_on_first_saml_sign_in(saml, north):
     client = Client(HTTP_HOST="testserver")
     response = saml_sign_in(client, saml, "sam")
