@@ -137,3 +137,17 @@ def test_sam_signs_in_with_saml(page, sso_server):
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("navigation", name="Inbox views").wait_for()
     assert sso_server.who("sam@acme.example") == "supervisor True"
+
+
+def test_a_forged_answer_from_the_provider_signs_nobody_in(page, sso_server):
+    sso_server.op.sign_with_foreign_key = True  # someone else's key signs the id_token
+    try:
+        page.goto(f"{sso_server.url}/desk/login/")
+        page.get_by_role("button", name="Sign in with Keycloak").click()
+        sign_in_at_provider(page, "sam", "sam-at-keycloak")
+        page.get_by_role("heading", name="Single sign-on failed").wait_for()
+        assert violations(page, "body") == []
+        page.goto(f"{sso_server.url}/desk/")
+        page.get_by_role("button", name="Sign in", exact=True).wait_for()
+    finally:
+        sso_server.op.sign_with_foreign_key = False
