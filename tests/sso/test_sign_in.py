@@ -266,3 +266,10 @@ def test_a_signed_in_user_cannot_link_a_provider_account_themselves(oidc, north)
     assert response.status_code == 403
     assert "cannot be linked" in response.content.decode()
     assert not kari.socialaccount_set.exists()
+
+
+def test_the_service_provider_metadata_names_the_assertion_consumer_service(saml):
+    response = Client(HTTP_HOST="testserver").get("/accounts/saml/acme/metadata/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f'entityID="{SAML_ENTITY}"' in body and f'Location="{SAML_ACS}"' in body
