@@ -273,3 +273,12 @@ def test_the_service_provider_metadata_names_the_assertion_consumer_service(saml
     assert response.status_code == 200
     body = response.content.decode()
     assert f'entityID="{SAML_ENTITY}"' in body and f'Location="{SAML_ACS}"' in body
+
+
+def test_a_password_sign_in_is_audited_with_its_method_too():
+    kari = create_user("kari")
+    client = Client()
+    response = client.post("/desk/login/", {"login": "kari", "password": "password-123"})
+    assert response.status_code == 302
+    login = AuditEntry.objects.get(action=AuditAction.LOGIN, actor_id=kari.pk)
+    assert login.data == {"method": "password"}
