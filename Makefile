@@ -19,6 +19,7 @@ setup: $(VENV)/.installed node_modules/.installed
 # … and the test tools and the browser on top (what `make test` needs).
 setup-test: setup $(VENV)/.installed-test
 	bash scripts/install-chromium.sh
+	bash scripts/install-xmlsec1.sh
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Teamline needs Python 3.11 ($(PYTHON))"; exit 1; }

@@ -4,6 +4,7 @@ from django.db import connection
 
 # Local identity providers on loopback, as fixtures for any test (tests/support/).
 from tests.support.oidc_provider import oidc_provider  # noqa: F401
+from tests.support.saml_idp import saml_idp  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,9 @@ RANKS: dict[str, int] = {
     "audit": 1,
     "teams": 2,
     "customers": 3,
+    # Single sign-on makes users and sets their role (accounts) and teams (teams) from their
+    # identity provider's groups; nothing below imports it.
+    "sso": 3,
     "conversations": 4,
     "analytics": 5,
     "knowledge": 5,

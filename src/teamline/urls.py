@@ -21,6 +21,8 @@ urlpatterns = [
         "accounts/login/",
         RedirectView.as_view(pattern_name="desk:login", query_string=True, permanent=False),
     ),
+    # Single sign-on's OIDC callback (checks the id_token's signature), before allauth's own.
+    path("accounts/", include("teamline.sso.urls")),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", api.urls),
     path("desk/", include("teamline.desk.urls")),

@@ -12,6 +12,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +59,19 @@ def _server_env(var_dir: str) -> dict[str, str]:
 _SERVER_ENV: dict[str, str] = {}
 
 
-@pytest.fixture(scope="session")
-def live_server_url() -> Iterator[str]:
+@contextmanager
+def teamline_server(
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A `teamline serve` on a free port over a fresh, seeded SQLite database: (its URL, its
+    environment). `extra_env` configures it further (e.g. single sign-on providers)."""
     var_dir = tempfile.mkdtemp(prefix="teamline-e2e-")
     env = _server_env(var_dir)
-    _SERVER_ENV.clear()
-    _SERVER_ENV.update(env)
     teamline = [sys.executable, "-m", "teamline.cli"]
     port = _free_port()
     # The server's own address: the URLs it writes into TwiML and gives the voice provider.
     env["TEAMLINE_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
-    _SERVER_ENV.update(env)
+    env.update(extra_env or {})
     subprocess.run([*teamline, "migrate", "--no-input", "-v", "0"], env=env, check=True, cwd=ROOT)
     subprocess.run([*teamline, "seed"], env=env, check=True, cwd=ROOT, capture_output=True)
     log = open(Path(var_dir) / "server.log", "w")  # noqa: SIM115 - closed below
@@ -88,7 +91,7 @@ def live_server_url() -> Iterator[str]:
                         "server did not start:\n" + (Path(var_dir) / "server.log").read_text()
                     ) from None
                 time.sleep(0.3)
-        yield url
+        yield url, env
     finally:
         server.terminate()
         try:
@@ -99,22 +102,35 @@ def live_server_url() -> Iterator[str]:
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
+def run_in_server(env: dict[str, str], code: str) -> str:
+    """Run Python in the database of the server with environment `env` (`teamline shell -c`)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "teamline.cli", "shell", "-c", code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def live_server_url() -> Iterator[str]:
+    with teamline_server() as (url, env):
+        _SERVER_ENV.clear()
+        _SERVER_ENV.update(env)
+        yield url
+
+
 @pytest.fixture
 def server_shell(live_server_url: str):
     """Run Python in the live server's database (`teamline shell -c`), for what no browser
     does in the story (a provider's webhook, a customer on another device); returns stdout."""
 
     def run(code: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "teamline.cli", "shell", "-c", code],
-            env=_SERVER_ENV,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
+        return run_in_server(_SERVER_ENV, code)
 
     return run
 

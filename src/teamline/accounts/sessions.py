@@ -28,6 +28,11 @@ from django.http import HttpRequest
 logger = logging.getLogger(__name__)
 
 SESSION_ID_KEY = "_teamline_session"
+# True when this session was signed in through single sign-on and the identity provider said
+# it checked a second factor (an OIDC `amr`, or a SAML IdP configured as enforcing MFA): the
+# per-role MFA requirement counts that as the second factor (docs/security.md, "Single
+# sign-on"). Set by sso/adapter.py on every SSO sign-in, True or False.
+IDP_MFA_KEY = "_teamline_idp_mfa"
 
 
 class CurrentSession:

@@ -32,6 +32,11 @@ class AuditAction(models.TextChoices):
     SETTINGS_CHANGED = "settings.changed", "Settings changed"
     AUDIT_EXPORTED = "audit.exported", "Audit log exported"
     RETENTION_APPLIED = "retention.applied", "Retention applied"
+    # Single sign-on (sso/actions.py): a user made on their first sign-in, and the role and
+    # teams their identity provider's groups gave them on a later one.
+    USER_PROVISIONED = "user.provisioned", "User provisioned by single sign-on"
+    ROLE_CHANGED = "role.changed", "Role changed"
+    TEAMS_CHANGED = "teams.changed", "Teams changed"
 
 
 class AuditEntry(models.Model):

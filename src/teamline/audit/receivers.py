@@ -20,8 +20,45 @@ from .models import AuditAction
 _ADMIN_FLAGS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
 
 
+# django-allauth keeps how this session's user authenticated (a password, a social account, a
+# second factor) under this session key, before Django's `login` runs; read as plain data, so
+# the audit log does not import allauth.
+_AUTHENTICATION_RECORDS = "account_authentication_methods"
+
+
+def sign_in_method(request: HttpRequest | None) -> dict[str, str]:
+    """How the sign-in that just happened was made: {"method": "password" | "sso" | "passkey"
+    | …, "provider": the SSO provider, "mfa": the second factor's type}; {} when unknown."""
+    session = getattr(request, "session", None)
+    records = session.get(_AUTHENTICATION_RECORDS) if session is not None else None
+    if not isinstance(records, list):
+        return {}
+    records = [record for record in records if isinstance(record, dict)]
+    primary = [record for record in records if record.get("method") != "mfa"]
+    second = [record for record in records if record.get("method") == "mfa"]
+    data: dict[str, str] = {}
+    if primary:
+        last = primary[-1]
+        if last.get("method") == "socialaccount":
+            data = {"method": "sso", "provider": printable(last.get("provider"), 64)}
+        else:
+            data = {"method": printable(last.get("method"), 32)}
+    if second:
+        data["mfa"] = printable(second[-1].get("type"), 32)
+        if not primary and second[-1].get("passwordless"):
+            data["method"] = "passkey"
+    return data
+
+
 def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    do_audit(AuditAction.LOGIN, actor=user, target_type="user", target_id=user.pk, request=request)
+    do_audit(
+        AuditAction.LOGIN,
+        actor=user,
+        target_type="user",
+        target_id=user.pk,
+        request=request,
+        data=sign_in_method(request),
+    )
 
 
 def _logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 
+from teamline.sso.config import providers_from_env, sso_form_origins
+
 BASE_DIR = Path(__file__).resolve().parents[3]
 VAR_DIR = Path(os.environ.get("TEAMLINE_VAR_DIR", BASE_DIR / "var")).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -70,6 +72,8 @@ INSTALLED_APPS = [
     "teamline.accounts",
     "teamline.audit",
     "teamline.teams",
+    # Staff single sign-on: group mappings, just-in-time provisioning (docs/security.md).
+    "teamline.sso",
     "teamline.customers",
     "teamline.connectors",
     "teamline.conversations",
@@ -90,6 +94,9 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.socialaccount",
+    # Single sign-on: any OpenID Connect provider, and SAML 2.0 (sso/config.py).
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +165,21 @@ MFA_TOTP_ISSUER = os.environ.get("TEAMLINE_MFA_ISSUER", "Teamline")
 # A code is good in its own 30-second step and the ones either side (a phone's clock drift);
 # each code is accepted once (allauth remembers used codes for that long).
 MFA_TOTP_TOLERANCE = 1
+
+# --- Staff single sign-on (docs/security.md, "Single sign-on") ----------------------------
+# Providers come from the environment (sso/config.py): TEAMLINE_OIDC_* for any OpenID Connect
+# provider, TEAMLINE_SAML_* for a SAML 2.0 IdP. A first sign-in makes the user just in time when
+# one of their groups is mapped (sso/adapter.py); nobody else gets in, and local sign-up stays
+# closed. An existing account is never taken over by email: an admin links it on purpose.
+SOCIALACCOUNT_ADAPTER = "teamline.sso.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = providers_from_env()
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
+# The callback URLs given to providers are https when Teamline is served over https, even
+# where the proxy in front does not say so (request.build_absolute_uri follows
+# TEAMLINE_BEHIND_PROXY otherwise).
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PUBLIC_URL.startswith("https://") else "http"
 
 TEMPLATES = [
     {
@@ -368,7 +390,8 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [SELF, _ws_origin],
         "object-src": [NONE],
         "base-uri": [NONE],
-        "form-action": [SELF],
+        # Single sign-on's buttons post to Teamline, which redirects to the provider.
+        "form-action": [SELF, *sso_form_origins()],
         "frame-ancestors": [NONE],
         "report-uri": [CSP_REPORT_URL],
         "report-to": "csp",

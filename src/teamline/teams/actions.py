@@ -40,6 +40,16 @@ def do_add_team_member(
             team.members.add(user)
 
 
+def do_remove_team_member(
+    team: Team, user: User, *, supervisor: bool = False, actor: User | None = None
+) -> None:
+    with transaction.atomic():
+        if supervisor:
+            team.supervisors.remove(user)
+        else:
+            team.members.remove(user)
+
+
 def do_set_business_hours(
     team: Team, intervals: list[tuple[int, time, time]], *, actor: User | None = None
 ) -> None:
