@@ -69,6 +69,10 @@ def evaluate_pending(limit: int | None = None) -> int:
     """The database queue: claim and evaluate the oldest unevaluated batch; returns its size
     (0: nothing waits)."""
     limit = limit or int(_config("STREAM_BATCH"))
+    # A cheap look first (partial index, no lock): an idle worker polling must not take
+    # SQLite's write lock every second.
+    if not Event.objects.filter(evaluated_at__isnull=True, customer__isnull=False).exists():
+        return 0
     with transaction.atomic():
         events = list(
             Event.objects.select_for_update(skip_locked=True)
