@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from teamline.accounts.actions import do_create_api_token
 from teamline.core.testing import create_user
 from teamline.customers.models import Customer, Identity
 from teamline.proactive import stream
-from teamline.proactive.models import Event
+from teamline.proactive.builtin import DATA_CAP_80, DATA_CAP_100
+from teamline.proactive.models import Event, Notice, Rule, RuleFiring
 from teamline.proactive.redis_stream import GROUP, RedisEventStream, _client
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -222,36 +224,75 @@ def workers(redis_stream) -> Iterator[Workers]:
         group.stop()
 
 
-def test_a_worker_killed_in_the_middle_of_a_batch_loses_no_event(redis_stream, client, workers):
+def _usage_climbing_past_the_cap(phones: list[str], readings: int) -> list[dict]:
+    """Each customer's usage climbing from 4 % to 110 % of the cap over `readings` events,
+    interleaved across customers so one customer's events land in many batches."""
+    cap = 10_240
+    return [
+        {
+            "id": f"r-{step}-{n}",
+            "type": "usage",
+            "occurred_at": "2026-12-05T12:00:00Z",
+            "customer": {"phone": phone},
+            "data": {
+                "data_used_mb": round(cap * 1.1 * (step + 1) / readings),
+                "data_cap_mb": cap,
+                "billing_period": "2026-12",
+            },
+        }
+        for step in range(readings)
+        for n, phone in enumerate(phones)
+    ]
+
+
+def test_a_worker_killed_in_the_middle_of_a_batch_loses_no_event_and_sends_nothing_twice(
+    redis_stream, client, workers
+):
+    """30,000 usage readings of 1,000 customers, each climbing past 80 % and 100 % of the cap,
+    under the built-in data-cap pair: after a SIGKILL in the middle of a batch and another
+    worker taking over, every event is evaluated and each customer has exactly one reminder
+    per threshold."""
     phones = _customers(1_000)
-    _send(client, phones, 30_000)
+    events = _usage_climbing_past_the_cap(phones, 30)
+    for start in range(0, len(events), 5_000):
+        body = json.dumps({"events": events[start : start + 5_000]})
+        response = client.post("/api/v1/events", body, content_type="application/json")
+        assert response.json()["accepted"] == 5_000
+    at_80, at_100 = (Rule.objects.get(builtin=key) for key in (DATA_CAP_80, DATA_CAP_100))
+    assert at_80.enabled and at_100.enabled
     redis = RedisEventStream.from_settings(stream.evaluate_ids)
     first = workers.start()
 
     # Catch the worker inside a batch: freeze it, look, and kill it while it holds one (it is
     # the only consumer, so a pending entry is its own).
     held = 0
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and _unevaluated():
         time.sleep(0.05)
         first.send_signal(signal.SIGSTOP)
         held = sum(redis.pending().values())
-        if held:
+        if held and RuleFiring.objects.exists():
             first.kill()  # SIGKILL while stopped: no clean-up of any kind
             first.wait(timeout=10)
             break
         first.send_signal(signal.SIGCONT)
     assert held, "never caught the worker inside a batch:\n" + workers.logs()
-    left = _unevaluated()
-    assert left > 0, "the kill came too late to matter"
+    assert _unevaluated() > 0, "the kill came too late to matter"
 
     workers.start()
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     while _unevaluated() and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.5)
 
     assert _unevaluated() == 0, workers.logs()
     assert Event.objects.count() == 30_000
+    for rule in (at_80, at_100):
+        per_customer = Counter(
+            Notice.objects.filter(rule=rule).values_list("customer_id", flat=True)
+        )
+        assert len(per_customer) == 1_000, rule.name  # nobody missed
+        assert set(per_customer.values()) == {1}, rule.name  # nobody twice
+        assert RuleFiring.objects.filter(rule=rule).count() == 1_000
     deadline = time.monotonic() + 10
     while redis.pending() and time.monotonic() < deadline:  # the last ack follows the commit
         time.sleep(0.1)
