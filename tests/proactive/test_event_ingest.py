@@ -173,3 +173,23 @@ def test_unsafe_or_oversized_values_reject_that_event_only(post_events, event, r
 def test_a_body_that_is_not_a_batch_is_a_400(post_events, body, status):
     assert post_events(body).status_code == status
     assert Event.objects.count() == 0
+
+
+def test_an_events_region_becomes_its_customers_region(post_events):
+    """Customers of a region are those whose region matches: events say where they are."""
+    astrid = create_customer(region="Bergen", identities=[("phone", "+4791234567", True)])
+    bo = create_customer(region="oslo", identities=[("email", "bo@example.com", True)])
+
+    post_events(
+        [
+            {**usage("r-1"), "region": "Trondheim", "occurred_at": "2026-12-05T08:00:00Z"},
+            {**usage("r-2"), "region": "Oslo", "occurred_at": "2026-12-05T09:00:00Z"},
+            {**usage("r-3"), "customer": {"email": "bo@example.com"}, "region": "OSLO"},
+            usage("r-4"),  # no region: nothing changes
+        ]
+    )
+
+    astrid.refresh_from_db()
+    bo.refresh_from_db()
+    assert astrid.region == "Oslo"  # the newest event's
+    assert bo.region == "oslo"  # the same region, written otherwise: left as it was

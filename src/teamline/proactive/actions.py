@@ -28,6 +28,7 @@ from teamline.audit.models import AuditAction
 from teamline.core.bulk import in_values
 from teamline.core.crypto import encrypt_json
 from teamline.core.errors import Conflict, Forbidden, InvalidInput
+from teamline.customers.actions import do_set_regions_from_events
 from teamline.customers.hooks import KnownIdentity
 from teamline.customers.queries import check_consent_topic, customer_ids_by_identity
 from teamline.teams.queries import team_for_region
@@ -164,7 +165,21 @@ def _store(
                 ).values_list("pk", flat=True)
             )
     stream.submit_on_commit(matched)
+    _update_regions(fresh, owners)
     return len(rows), invalid
+
+
+def _update_regions(events: list[ParsedEvent], owners: dict[tuple[str, str], int]) -> None:
+    """Customers of a region are those whose region the newest event of theirs named."""
+    newest: dict[int, ParsedEvent] = {}
+    for e in events:
+        customer_id = owners.get((e.identity_kind, e.identity_value))
+        if customer_id is not None and e.region:
+            seen = newest.get(customer_id)
+            if seen is None or e.occurred_at >= seen.occurred_at:
+                newest[customer_id] = e
+    if newest:
+        do_set_regions_from_events({cid: e.region for cid, e in newest.items()})
 
 
 # The columns ingest writes, in the order of the row tuples _store builds (after sender).
