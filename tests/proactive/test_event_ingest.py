@@ -193,3 +193,19 @@ def test_an_events_region_becomes_its_customers_region(post_events):
     bo.refresh_from_db()
     assert astrid.region == "Oslo"  # the newest event's
     assert bo.region == "oslo"  # the same region, written otherwise: left as it was
+
+
+def test_a_batch_larger_than_a_form_post_is_read_and_one_over_16_mb_is_413(post_events):
+    """Django refuses bodies over 2.5 MB for forms; a full batch with some data is larger."""
+    note = "x" * 700
+    batch = [{**usage(f"big-{i}"), "data": {"note": note}} for i in range(5_000)]
+    body = json.dumps({"events": batch})
+    assert len(body) > 2_621_440
+
+    assert post_events(body).json()["accepted"] == 5_000
+
+    huge = json.dumps({"events": [{**usage("h"), "data": {"note": "y" * 7_000}}] * 2_500})
+    assert len(huge) > 16 * 1024 * 1024
+    response = post_events(huge)
+    assert response.status_code == 413
+    assert Event.objects.filter(external_id="h").count() == 0

@@ -36,10 +36,11 @@ from teamline.teams.queries import team_for_region
 from . import stream
 from .expressions import MAX_LENGTH as MAX_CONDITION
 from .expressions import ConditionError, compile_condition
-from .ingest import InvalidEvent, ParsedEvent, check_unmatched_phone, parse_event
+from .ingest import IDENTITY_KEYS, InvalidEvent, ParsedEvent, check_unmatched_phone, parse_event
 from .models import Event, EventType, IntegrationKey, Rule
 
 MAX_EVENTS_PER_BATCH = 5_000
+EVENT_IDENTITY_KINDS = frozenset(IDENTITY_KEYS.values())
 
 
 @dataclass
@@ -245,8 +246,10 @@ def _sqlite_time(value: datetime) -> str:
 
 
 def match_known_identity(known: KnownIdentity) -> None:
-    """customers' hook (after commit): an identity now belongs to a customer."""
-    do_match_waiting_events(known.kind, known.value, known.customer_id)
+    """customers' hook (after commit): an identity now belongs to a customer. Only the kinds
+    an event can name are looked up (a new web chat visitor costs nothing here)."""
+    if known.kind in EVENT_IDENTITY_KINDS:
+        do_match_waiting_events(known.kind, known.value, known.customer_id)
 
 
 def do_match_waiting_events(kind: str, value: str, customer_id: int) -> int:
