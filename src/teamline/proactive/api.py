@@ -409,6 +409,7 @@ def create_rule(request: HttpRequest, payload: RuleIn) -> Any:
     operation_id="get_rule",
 )
 def get_rule(request: HttpRequest, rule_id: RuleId) -> Any:
+    """One rule with its counts (fired, sent, deferred, suppressed, failed)."""
     rule = access_rule(_actor(request), rule_id)
     return present_rule(rule, rule_counts([rule.pk])[rule.pk])
 
