@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -199,3 +201,16 @@ def customer_ids_by_identity(identities: set[tuple[str, str]]) -> dict[tuple[str
         ).values_list("value", "customer_id", "customer__merged_into_id"):
             owners[(kind, value)] = merged_into or customer_id
     return owners
+
+
+def identities_created_since(
+    since: datetime, *, kinds: Collection[str], limit: int = 50_000
+) -> dict[tuple[str, str], int]:
+    """(kind, value) → customer of identities of `kinds` created since `since`, newest first
+    up to `limit` (a sweep re-announcing what may have been missed)."""
+    rows = (
+        Identity.objects.filter(created_at__gte=since, kind__in=list(kinds))
+        .order_by("-created_at")
+        .values_list("kind", "value", "customer_id", "customer__merged_into_id")[:limit]
+    )
+    return {(kind, value): merged or owner for kind, value, owner, merged in rows}

@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -30,7 +30,11 @@ from teamline.core.crypto import encrypt_json
 from teamline.core.errors import Conflict, Forbidden, InvalidInput
 from teamline.customers.actions import do_set_regions_from_events
 from teamline.customers.hooks import KnownIdentity
-from teamline.customers.queries import check_consent_topic, customer_ids_by_identity
+from teamline.customers.queries import (
+    check_consent_topic,
+    customer_ids_by_identity,
+    identities_created_since,
+)
 from teamline.teams.queries import team_for_region
 
 from . import stream
@@ -271,18 +275,30 @@ def do_match_waiting_events(kind: str, value: str, customer_id: int) -> int:
     return attached
 
 
-def do_match_all_waiting_events(*, limit: int = 10_000) -> int:
-    """The sweep's safety net for a listener that could not run (a crash right after an
-    identity committed): attach waiting events whose identity is known now. Returns how many."""
-    waiting = (
-        Event.objects.filter(customer__isnull=True)
+# How far back the sweep looks for identities whose announcement may have been lost.
+MATCH_LOOKBACK = timedelta(hours=1)
+
+
+def do_match_all_waiting_events(*, now: datetime | None = None) -> int:
+    """The sweep's safety net for an announcement that never ran (a crash right after an
+    identity committed): the identities created within MATCH_LOOKBACK that waiting events
+    name get those events. Bounded by the recent identities, not by how many events wait
+    forever for someone who never comes. Returns how many events were attached."""
+    since = (now or timezone.now()) - MATCH_LOOKBACK
+    recent = identities_created_since(since, kinds=EVENT_IDENTITY_KINDS)
+    if not recent:
+        return 0
+    waiting = set(
+        Event.objects.filter(
+            customer__isnull=True, identity_value__in=in_values(sorted({v for _k, v in recent}))
+        )
         .values_list("identity_kind", "identity_value")
-        .distinct()[:limit]
+        .distinct()
     )
-    owners = customer_ids_by_identity(set(waiting))
     return sum(
         do_match_waiting_events(kind, value, customer_id)
-        for (kind, value), customer_id in owners.items()
+        for (kind, value), customer_id in recent.items()
+        if (kind, value) in waiting
     )
 
 
