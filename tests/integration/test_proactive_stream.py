@@ -151,6 +151,11 @@ def test_a_batch_a_dead_consumer_held_is_claimed_and_evaluated_by_another(redis_
 
     assert redis.pending() == {}
     assert _unevaluated() == 0
+    # The dead consumer holds nothing any more: it is forgotten once idle long enough.
+    time.sleep(0.01)
+    assert redis.forget_idle_consumers(idle_ms=0) >= 1
+    names = {c["name"] for c in redis.client.xinfo_consumers(redis_stream, GROUP)}
+    assert b"dead" not in names and "dead" not in names
 
 
 def test_what_redis_lost_is_published_again_from_the_database(redis_stream, client):
