@@ -32,7 +32,8 @@ from teamline.core.errors import TeamlineError
 from teamline.customers.api import router as customers_router
 from teamline.knowledge.api import router as knowledge_router
 from teamline.privacy.api import router as privacy_router
-from teamline.proactive.api import rules_router
+from teamline.proactive.api import EventsToken, SignedKey, rules_router
+from teamline.proactive.api import router as events_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
 from teamline.selfservice.api import router as selfservice_router
 
@@ -209,6 +210,8 @@ def _mount() -> None:
     api.add_router("/users", users_router, auth=ADMIN_AUTH)
     api.add_router("/selfservice", selfservice_router)
     api.add_router("/rules", rules_router, auth=ADMIN_AUTH)
+    # Operators' systems: an admin's token (scope `events`) or a signed integration key.
+    api.add_router("/events", events_router, auth=[EventsToken(), SignedKey(), StaffSession()])
 
 
 _mount()

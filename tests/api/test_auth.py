@@ -164,6 +164,10 @@ def test_the_openapi_document_is_served_and_lists_every_path():
         "/api/v1/kb/suggestions/{suggestion_id}/reject": {"post"},
         "/api/v1/kb/search": {"get"},
         "/api/v1/selfservice/deflection": {"get"},
+        "/api/v1/events": {"post"},
+        "/api/v1/rules": {"get", "post"},
+        "/api/v1/rules/{rule_id}": {"get", "patch", "delete"},
+        "/api/v1/rules/{rule_id}/preview": {"post"},
     }
     assert {path: set(ops) for path, ops in paths.items()} == expected
     for path, operations in paths.items():

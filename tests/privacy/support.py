@@ -32,6 +32,7 @@ from teamline.conversations.models import Attachment, Inbox, InboxKind, Message
 from teamline.core.testing import create_inbox, create_team, create_user
 from teamline.customers.actions import do_add_identity, do_create_customer
 from teamline.customers.models import Customer
+from teamline.proactive.actions import do_ingest_events
 from teamline.routing.callbacks import do_request_callback
 from teamline.selfservice.actions import do_record_episode, do_start_call
 
@@ -128,6 +129,26 @@ def a_customer_with_one_of_everything() -> Everything:
         now=now,
     )
     do_record_episode("sms_keyword", channel="sms", subject="balance", customer=customer)
+    # The operator's events name them by phone and by email (in another case).
+    do_ingest_events(
+        [
+            {
+                "id": f"usage-{tag}",
+                "type": "usage",
+                "occurred_at": "2026-12-05T10:00:00Z",
+                "customer": {"phone": number},
+                "data": {"data_used_mb": 900, "data_cap_mb": 1024},
+            },
+            {
+                "id": f"device-{tag}",
+                "type": "device",
+                "occurred_at": "2026-12-05T10:00:00Z",
+                "customer": {"email": secrets["email"].upper()},
+                "data": {"model": "phone"},
+            },
+        ],
+        sender="user:0",
+    )
     do_ask_question(
         Member(customer=customer, address="192.0.2.9"),
         title=f"Router {tag} drops",

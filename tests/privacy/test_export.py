@@ -57,6 +57,11 @@ def test_the_export_holds_every_kind_of_record_about_the_customer():
         "routing.callback",
     }
     assert json_rows(archive, "self_service.json")[0]["subject"] == "balance"
+    events = json_rows(archive, "proactive_events.json")
+    assert {(e["type"], e["identity_value"]) for e in events} == {
+        ("usage", it.secrets["phone"]),
+        ("device", it.secrets["email"]),
+    }
     (question,) = json_rows(archive, "community.json")
     assert question["model"] == "community.post" and question["body"] == it.secrets["question"]
     actions = {row["action"] for row in json_rows(archive, "audit.json")}

@@ -498,3 +498,22 @@ def do_add_customer_tag(customer: Customer, tag: str, *, actor: User | None) -> 
             locked.save(update_fields=["attributes", "updated_at"])
     customer.attributes = locked.attributes
     return customer
+
+
+def do_set_regions_from_events(regions: dict[int, str]) -> int:
+    """The operator's events say where customers are: {customer id: region}. Customers whose
+    region differs (case-insensitively) take the new one; one UPDATE per distinct region, no
+    timeline entry (the events are the record). Returns how many customers changed."""
+    by_region: dict[str, list[int]] = {}
+    for customer_id, region in regions.items():
+        region = (region or "").strip()[:100]
+        if region:
+            by_region.setdefault(region, []).append(customer_id)
+    changed = 0
+    for region, ids in by_region.items():
+        changed += (
+            Customer.objects.filter(pk__in=ids)
+            .exclude(region__iexact=region)
+            .update(region=region, updated_at=timezone.now())
+        )
+    return changed

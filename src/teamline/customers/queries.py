@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
+from teamline.core.bulk import in_values
 from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.teams.queries import team_ids_for
@@ -182,3 +185,32 @@ def consent_timeline(customer: Customer) -> QuerySet[ConsentChange]:
     """The customer's explicit consent choices, oldest first (for staff who reached the
     customer through an access helper)."""
     return ConsentChange.objects.filter(customer=customer).select_related("actor")
+
+
+def customer_ids_by_identity(identities: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The customer who holds each (kind, normalised value) — the one merged into, for a
+    merged one; identities nobody holds are left out. One query per kind (event ingest
+    matches 5,000 at a time)."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in identities:
+        by_kind.setdefault(kind, []).append(value)
+    owners: dict[tuple[str, str], int] = {}
+    for kind, values in by_kind.items():
+        for value, customer_id, merged_into in Identity.objects.filter(
+            kind=kind, value__in=in_values(values)
+        ).values_list("value", "customer_id", "customer__merged_into_id"):
+            owners[(kind, value)] = merged_into or customer_id
+    return owners
+
+
+def identities_created_since(
+    since: datetime, *, kinds: Collection[str], limit: int = 50_000
+) -> dict[tuple[str, str], int]:
+    """(kind, value) → customer of identities of `kinds` created since `since`, newest first
+    up to `limit` (a sweep re-announcing what may have been missed)."""
+    rows = (
+        Identity.objects.filter(created_at__gte=since, kind__in=list(kinds))
+        .order_by("-created_at")
+        .values_list("kind", "value", "customer_id", "customer__merged_into_id")[:limit]
+    )
+    return {(kind, value): merged or owner for kind, value, owner, merged in rows}

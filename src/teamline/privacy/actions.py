@@ -42,6 +42,7 @@ from teamline.community.search import index_question
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Attachment, Message, TimelineEvent
 from teamline.customers.models import Customer, CustomerMerge, Identity
+from teamline.proactive.models import Event
 from teamline.routing.models import Appointment, Callback
 from teamline.selfservice.models import VoiceCall, VoiceCallStep
 
@@ -190,6 +191,11 @@ def _erase_rows(customer: Customer) -> dict[str, int]:
         "merge_records": CustomerMerge.objects.filter(target=customer).update(
             source_name="", identities=[], attributes={}
         ),
+        # The operator's events about them (and any still waiting under one of their
+        # identities): they carry the identity and usage facts, and nothing counts them.
+        "proactive_events": Event.objects.filter(
+            Q(customer_id__in=ids) | Q(customer__isnull=True, identity_value__in=identity_values)
+        ).delete()[0],
     }
     removed["community_posts"] = _erase_posts(customer)
     removed["profiles"] = Customer.objects.filter(pk__in=ids).update(

@@ -146,6 +146,7 @@ def build_export(customer: Customer) -> tuple[IO[bytes], dict[str, int]]:
             ),
         )
         writer.json_list("self_service.json", _rows([queries.episodes_of(customer)]))
+        writer.json_list("proactive_events.json", _rows([queries.proactive_events_of(customer)]))
         writer.json_list(
             "community.json",
             _rows(

@@ -20,6 +20,7 @@ from teamline.conversations.models import Attachment, Conversation, Message, Tim
 from teamline.core.errors import Forbidden
 from teamline.customers.models import Customer, CustomerMerge, Identity
 from teamline.customers.queries import access_customer
+from teamline.proactive.models import Event
 from teamline.routing.models import Appointment, Callback, WorkItem
 from teamline.selfservice.models import SelfServiceEpisode, VoiceCall, VoiceCallStep
 
@@ -87,6 +88,11 @@ def voice_call_steps_of(customer: Customer) -> QuerySet[VoiceCallStep]:
 
 def episodes_of(customer: Customer) -> QuerySet[SelfServiceEpisode]:
     return SelfServiceEpisode.objects.filter(customer=customer).order_by("pk")
+
+
+def proactive_events_of(customer: Customer) -> QuerySet[Event]:
+    """The operator's usage, billing, network, device and custom events about them."""
+    return Event.objects.filter(customer_id__in=customer_ids_of(customer)).order_by("pk")
 
 
 def callbacks_of(customer: Customer) -> QuerySet[Callback]:

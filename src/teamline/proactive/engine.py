@@ -11,8 +11,10 @@ Contract for whoever evaluates here:
   here once matched), in id order, at most one batch (STREAM_BATCH) at a time.
 - Evaluation is at-least-once: after a crash the same events come again. Everything it causes
   must be idempotent (a send is unique per rule dedupe key), so a second run changes nothing.
-- It runs inside no transaction of the caller's; the caller marks the events evaluated after
-  it returns. It must not raise for one bad event: an exception fails (and retries) the batch.
+- It runs inside the caller's transaction, which holds the batch's rows locked and marks them
+  evaluated after it returns (proactive/stream.py): what it writes commits with that mark, or
+  neither does. It must not raise for one bad event: an exception rolls back (and retries)
+  the whole batch.
 
 How a rule is evaluated for one event (docs/proactive.md, "Rules"):
 

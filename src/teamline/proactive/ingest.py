@@ -6,6 +6,7 @@ event's index; nothing here fails a whole batch.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -43,6 +44,7 @@ class InvalidEvent(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ParsedEvent:
+    index: int
     external_id: str
     type: str
     occurred_at: datetime
@@ -50,9 +52,17 @@ class ParsedEvent:
     identity_value: str
     region: str
     data: dict[str, Any]
+    # A phone number already written in E.164 whose validity is not checked yet: an identity
+    # that matches is valid (customers stored it); only an unmatched one is checked
+    # (check_unmatched_phone), which spares the costliest step for every known customer.
+    phone_unchecked: bool = False
 
 
-def parse_event(item: Any, *, phone_region: str | None = None) -> ParsedEvent:
+# The shape of an E.164 number; whether it exists is phonenumbers' question.
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def parse_event(item: Any, *, index: int = 0, phone_region: str | None = None) -> ParsedEvent:
     """One event of a batch, checked and normalised; InvalidEvent with the reason otherwise.
     `phone_region` (ISO country) reads national phone numbers ("912 34 567")."""
     if not isinstance(item, dict):
@@ -64,7 +74,7 @@ def parse_event(item: Any, *, phone_region: str | None = None) -> ParsedEvent:
             _("type must be one of %(types)s.") % {"types": ", ".join(sorted(EVENT_TYPES))}
         )
     occurred_at = _time(item.get("occurred_at"))
-    identity_kind, identity_value = _identity(item.get("customer"), phone_region)
+    identity_kind, identity_value, unchecked = _identity(item.get("customer"), phone_region)
     region = item.get("region")
     region = "" if region is None else _text(region, "region", MAX_REGION_LENGTH, blank=True)
     data = item.get("data")
@@ -75,8 +85,24 @@ def parse_event(item: Any, *, phone_region: str | None = None) -> ParsedEvent:
     else:
         _check_data(data)
     return ParsedEvent(
-        external_id, kind, occurred_at, identity_kind, identity_value, region.strip(), data
+        index,
+        external_id,
+        kind,
+        occurred_at,
+        identity_kind,
+        identity_value,
+        region.strip(),
+        data,
+        unchecked,
     )
+
+
+def check_unmatched_phone(value: str) -> None:
+    """InvalidEvent unless the E.164-shaped `value` is a valid phone number."""
+    try:
+        normalized_identity(IdentityKind.PHONE.value, value, None)
+    except InvalidInput as exc:
+        raise InvalidEvent(f"customer.phone: {exc.message}") from exc
 
 
 def _text(value: Any, name: str, limit: int, *, blank: bool = False) -> str:
@@ -105,7 +131,7 @@ def _time(value: Any) -> datetime:
     return moment
 
 
-def _identity(value: Any, phone_region: str | None) -> tuple[str, str]:
+def _identity(value: Any, phone_region: str | None) -> tuple[str, str, bool]:
     if not isinstance(value, dict):
         raise InvalidEvent(_("customer must name the customer by phone, email or external_id."))
     for key, kind in IDENTITY_KEYS.items():
@@ -113,8 +139,10 @@ def _identity(value: Any, phone_region: str | None) -> tuple[str, str]:
         if raw is None:
             continue
         raw = _text(raw, f"customer.{key}", MAX_IDENTITY_LENGTH)
+        if kind == IdentityKind.PHONE and _E164.match(raw):
+            return kind, raw, True
         try:
-            return kind, normalized_identity(kind, raw, phone_region)
+            return kind, normalized_identity(kind, raw, phone_region), False
         except InvalidInput as exc:
             raise InvalidEvent(f"customer.{key}: {exc.message}") from exc
     raise InvalidEvent(_("customer must name the customer by phone, email or external_id."))

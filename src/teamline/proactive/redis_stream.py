@@ -118,6 +118,17 @@ class RedisEventStream:
                 return not group.get("pending") and not group.get("lag")
         return True
 
+    def forget_idle_consumers(self, idle_ms: int = 24 * 3600 * 1000) -> int:
+        """Remove consumers that hold nothing and were not seen for a day (every worker start
+        is a new consumer name; without this the group's list only grows)."""
+        self.ensure_group()
+        gone = 0
+        for consumer in self.client.xinfo_consumers(self.key, GROUP):
+            if not consumer.get("pending") and int(consumer.get("idle") or 0) > idle_ms:
+                self.client.xgroup_delconsumer(self.key, GROUP, _text(consumer.get("name")))
+                gone += 1
+        return gone
+
     def pending(self) -> dict[str, int]:
         """Entries read and not acknowledged, per consumer (tests, monitoring)."""
         self.ensure_group()

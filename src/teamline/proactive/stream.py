@@ -21,7 +21,10 @@ STREAM_REPUBLISH_SECONDS while the consumer group has nothing pending are publis
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -69,6 +72,10 @@ def evaluate_pending(limit: int | None = None) -> int:
     """The database queue: claim and evaluate the oldest unevaluated batch; returns its size
     (0: nothing waits)."""
     limit = limit or int(_config("STREAM_BATCH"))
+    # A cheap look first (partial index, no lock): an idle worker polling must not take
+    # SQLite's write lock every second.
+    if not Event.objects.filter(evaluated_at__isnull=True, customer__isnull=False).exists():
+        return 0
     with transaction.atomic():
         events = list(
             Event.objects.select_for_update(skip_locked=True)
@@ -114,7 +121,9 @@ def consume(stop: threading.Event, *, name: str | None = None) -> None:
     """Evaluate events until `stop` is set (one loop per worker process)."""
     poll = float(_config("STREAM_POLL_SECONDS"))
     redis_stream = _redis_stream() if mode() == "redis" else None
-    consumer = name or f"worker-{threading.get_native_id()}-{id(stop)}"
+    # Unique per process start: a restarted worker is a new consumer, and what the old one held
+    # is claimed like any dead consumer's.
+    consumer = name or f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     while not stop.is_set():
         try:
             if redis_stream is not None:
@@ -146,6 +155,7 @@ def sweep() -> int:
                 break
         return total
     redis_stream = _redis_stream()
+    redis_stream.forget_idle_consumers()
     if not redis_stream.idle():
         return 0
     before = timezone.now() - timedelta(seconds=int(_config("STREAM_REPUBLISH_SECONDS")))

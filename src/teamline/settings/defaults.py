@@ -447,6 +447,9 @@ TEAMLINE: dict[str, Any] = {
     "STREAM_REPUBLISH_SECONDS": int(os.environ.get("TEAMLINE_STREAM_REPUBLISH_SECONDS", "120")),
     "STREAM_MAX_LENGTH": int(os.environ.get("TEAMLINE_STREAM_MAX_LENGTH", "100000")),
     "STREAM_POLL_SECONDS": float(os.environ.get("TEAMLINE_STREAM_POLL_SECONDS", "1")),
+    # Events naming a phone number without its country code are read in the country of the
+    # team serving the event's region, else in this one (ISO code, e.g. NO; empty: none).
+    "DEFAULT_PHONE_REGION": os.environ.get("TEAMLINE_DEFAULT_PHONE_REGION", "").upper(),
     # Signed integration-key requests: their timestamp may be this far from the server's clock.
     "EVENT_SIGNATURE_WINDOW_SECONDS": int(
         os.environ.get("TEAMLINE_EVENT_SIGNATURE_WINDOW_SECONDS", "300")
