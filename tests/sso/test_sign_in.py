@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from django.test import Client
+from django.urls import reverse
 
+from teamline.accounts.actions import do_set_mfa_requirement
 from teamline.accounts.models import Role, User
 from teamline.accounts.sessions import IDP_MFA_KEY
 from teamline.audit.models import AuditAction, AuditEntry
@@ -282,3 +284,20 @@ def test_a_password_sign_in_is_audited_with_its_method_too():
     assert response.status_code == 302
     login = AuditEntry.objects.get(action=AuditAction.LOGIN, actor_id=kari.pk)
     assert login.data == {"method": "password"}
+
+
+def test_supervisors_need_no_teamline_factor_when_the_provider_checked_one(oidc, north):
+    """Supervisors must have a second factor here. Sam signs in with a password alone at the
+    provider: he is sent to set one up. When the provider checked his one-time code (`amr`
+    has "otp"), that is his second factor and the desk opens."""
+    root = create_user("root", role=Role.ADMIN)
+    do_set_mfa_requirement(Role.SUPERVISOR, required=True, actor=root)
+    client = Client()
+    oidc_sign_in(client, oidc, "sam")  # amr ["pwd"]
+    page = client.get("/desk/")
+    assert page.status_code == 302 and page["Location"] == reverse("mfa_index")
+
+    client.logout()
+    oidc.users["sam"].amr = ["pwd", "otp"]
+    oidc_sign_in(client, oidc, "sam")
+    assert client.get("/desk/").status_code == 200

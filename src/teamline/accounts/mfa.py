@@ -22,6 +22,7 @@ from allauth.mfa.models import Authenticator
 from django.conf import settings
 
 from .models import MFARequirement, User
+from .sessions import IDP_MFA_KEY
 
 MFA_STATE_KEY = "_teamline_mfa"
 # The second factors: recovery codes alone are not one (they only stand in for one).
@@ -45,7 +46,13 @@ def mfa_satisfied(session: Any, user: User, *, remember: bool = True) -> bool:
     allowed = f"{user.role}:ok"
     if session.get(MFA_STATE_KEY) == allowed:
         return True
-    ok = not role_requires_mfa(user.role) or has_second_factor(user)
+    ok = (
+        not role_requires_mfa(user.role)
+        # Signed in through SSO with a second factor the identity provider checked
+        # (docs/security.md, "Single sign-on").
+        or session.get(IDP_MFA_KEY) is True
+        or has_second_factor(user)
+    )
     if ok and remember:
         session[MFA_STATE_KEY] = allowed
     return ok
