@@ -19,8 +19,9 @@ from tests.desk.test_session_socket import closed_with, open_socket
 
 from .mfa_support import confirm_password, enrol_totp, sign_in, still_signed_in
 
-# allauth announces a change after its transaction commits, as in production.
-pytestmark = pytest.mark.django_db(transaction=True)
+# allauth announces a change after its transaction commits, as in production. Also on
+# PostgreSQL + Redis (the sockets close through the Redis channel layer).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 
 @pytest.fixture

@@ -84,6 +84,7 @@ def test_agents_are_not_held_back_when_only_supervisors_must(staff):
     assert still_signed_in(sign_in("kari"))
 
 
+@pytest.mark.integration
 def test_requiring_it_ends_the_sessions_of_those_who_have_none(staff):
     kari = sign_in("kari")
     siv = sign_in("siv")
@@ -137,6 +138,7 @@ def test_the_admin_edits_the_requirement_in_the_admin(staff):
     assert root.get("/admin/").status_code == 200
 
 
+@pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 async def test_no_live_desk_for_siv_until_she_has_a_second_factor(transactional_db):
     oslo = await sync_to_async(create_team)("Oslo")

@@ -13,7 +13,8 @@ from django.urls import reverse
 from teamline.accounts.throttle import DEVICE_COOKIE
 from teamline.core.testing import create_agent, create_team
 
-pytestmark = pytest.mark.django_db
+# Also on PostgreSQL + Redis (the counters live in the cache, shared by every node).
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 LOGIN = "/desk/login/"
 RIGHT = "password-123"
