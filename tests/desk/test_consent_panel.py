@@ -8,6 +8,7 @@ import pytest
 from teamline.core.testing import create_customer
 from teamline.customers.models import ConsentChange
 from teamline.customers.queries import has_consent
+from teamline.proactive.delivery import NoticeRequest, do_send_notice
 
 from .support import World, conversation_of
 
@@ -44,3 +45,21 @@ def test_the_consent_form_refuses_nonsense_and_other_teams_customers(world: Worl
     )
     assert other.status_code == 404
     assert has_consent(theirs, "data_cap")
+
+
+def test_a_proactive_notice_on_the_timeline_names_its_rule(world: World, as_kari):
+    customer = create_customer(team=world.oslo, name="Nora", preferred_language="en")
+    conversation = conversation_of(customer, "Hi")
+    do_send_notice(
+        customer,
+        NoticeRequest(
+            key="t:1",
+            topic="data_cap",
+            source="rule",
+            source_name="Data cap 80 %",
+            texts={"en": "You have used 80 % of your data."},
+        ),
+    )
+    page = as_kari.get(f"/desk/conversations/{conversation.pk}/").content.decode()
+    assert "(proactive notice: <bdi>Data cap 80 %</bdi>)" in page
+    assert "You have used 80 % of your data." in page
