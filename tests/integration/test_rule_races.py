@@ -13,13 +13,13 @@ from teamline.customers.actions import do_set_time_zone
 from teamline.proactive.actions import do_ingest_events
 from teamline.proactive.engine import evaluate_batch
 from teamline.proactive.models import Event, Notice, RuleFiring
-from tests.connectors.support import FakeConnector, install, restore
+from tests.connectors.support import FakeConnector, install, restore, run_tasks
 from tests.proactive.care_world import daytime_zone, kari, oslo_team, sms_number, usage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_two_workers_on_the_same_batch_send_each_reminder_once(fake_connector):
+def test_two_workers_on_the_same_batch_send_each_reminder_once(connector):
     team = oslo_team()
     sms_number(team)
     customer = kari(team)
@@ -52,11 +52,14 @@ def test_two_workers_on_the_same_batch_send_each_reminder_once(fake_connector):
     assert failures == []
     assert RuleFiring.objects.count() == 2  # 80 % and 100 %, once each
     assert Notice.objects.count() == 2
+    run_tasks()  # the batch's deliver_notices task, then the outbox
     assert sorted(Notice.objects.values_list("status", flat=True)) == ["sent", "sent"]
+    assert len(connector.sent) == 2
 
 
 @pytest.fixture
-def fake_connector():
-    saved = install(FakeConnector())
-    yield
+def connector():
+    fake = FakeConnector()
+    saved = install(fake)
+    yield fake
     restore(saved)
