@@ -127,6 +127,7 @@ def test_an_admin_writes_a_rule_previews_it_and_switches_it_on(admin_api, custom
         ]
     )
     assert [m.text for m in fake.sent] == ["Beklager de brutte samtalene. Vi ser på det."]
+    assert Notice.objects.get().values["customer_name"] == "Kari Nordmann"
     counts = admin_api.get(f"/api/v1/rules/{rule['id']}").json()["counts"]
     assert counts == {
         "fired": 1,

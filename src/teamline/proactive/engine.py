@@ -351,8 +351,13 @@ def _fire(
             )
 
 
-def notice_request(rule: Rule, firing: RuleFiring, names: Mapping[str, Any]) -> NoticeRequest:
+def notice_request(
+    rule: Rule, firing: RuleFiring, names: Mapping[str, Any], customer: Customer
+) -> NoticeRequest:
+    """The rule's message as a notice: the event's plain values and `customer_name` fill its
+    placeholders."""
     values = {k: v for k, v in names.items() if isinstance(v, (bool, int, float, str))}
+    values["customer_name"] = customer.name
     translations = {str(k): str(v) for k, v in (rule.translations or {}).items() if v}
     texts: dict[str, str] = {}
     template = ""
@@ -401,7 +406,7 @@ def _act(
     """The rule's actions; returns its notice (queued for deliver_notices) if it has one."""
     notice = None
     if rule.send_message and (rule.message or rule.translations):
-        request = notice_request(rule, firing, names)
+        request = notice_request(rule, firing, names, customer)
         if _over_cap(rule, customer, now):
             cap = f"at most {rule.cap_count} per {rule.cap_seconds} s"
             notice = do_suppress_notice(customer, request, f"frequency cap: {cap}", now=now)
