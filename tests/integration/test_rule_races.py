@@ -4,9 +4,11 @@ while the first worker is still at it) send each data-cap reminder once: the fir
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection, transaction
 
 from teamline.customers.actions import do_set_time_zone
@@ -19,7 +21,15 @@ from tests.proactive.care_world import daytime_zone, kari, oslo_team, sms_number
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
+def builtin_rules() -> None:
+    """The data-cap pair as its data migration makes it (a transactional test's database is
+    emptied between tests, migrated rows included)."""
+    module = importlib.import_module("teamline.proactive.migrations.0003_data_cap_rules")
+    module.create(django_apps, None)
+
+
 def test_two_workers_on_the_same_batch_send_each_reminder_once(connector):
+    builtin_rules()
     team = oslo_team()
     sms_number(team)
     customer = kari(team)
