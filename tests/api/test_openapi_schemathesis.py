@@ -12,7 +12,9 @@ numbering plan: it says so with `"format": "phone"` (and a pattern for the shape
 run generates phone numbers from that format only. Nor can it relate two parameters: a period
 whose `to` is not after its `from`, longer than its operation allows or outside 2000–2100 is
 not counted as valid (the deflection figures refuse it with a 400). Nor can it say "in the
-future": a token's `expires_at` must lie between now and ten years ahead (else a 400).
+future": a token's `expires_at` must lie between now and ten years ahead (else a 400). Nor
+that a proactive rule's `condition` is an expression of the rule language, or that a new rule
+has something to do and, when it sends a message, the message (else a 400).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from teamline.accounts.actions import do_create_api_token
+from teamline.proactive.expressions import ConditionError, compile_condition
 
 # A few examples per operation in every run; TEAMLINE_SCHEMATHESIS_EXAMPLES=200 for a deep run.
 MAX_EXAMPLES = int(os.environ.get("TEAMLINE_SCHEMATHESIS_EXAMPLES", "10"))
@@ -70,6 +73,24 @@ def _an_expiry_the_server_takes(value: Any) -> bool:
     return now < moment < now + timedelta(days=3650)
 
 
+def _a_rule_the_server_takes(method: str, body: dict[str, Any]) -> bool:
+    """A condition in the rule language; a new rule with an action and, sending, a message."""
+    if isinstance(body.get("condition"), str):
+        try:
+            compile_condition(body["condition"])
+        except ConditionError:
+            return False
+    if method != "POST":
+        return True
+    sends = body.get("send_message") is not False
+    translations = body.get("translations") or {}
+    has_message = bool(str(body.get("message") or "").strip()) or any(
+        str(text or "").strip() for text in translations.values()
+    )
+    acts = sends or body.get("open_conversation") or str(body.get("tag") or "").strip()
+    return bool(acts or body.get("alert_supervisors")) and (has_message or not sends)
+
+
 @schemathesis.hook
 def filter_case(ctx: Any, case: Any) -> bool:
     """Valid requests carry a phone number that exists and a period the server takes (see the
@@ -82,6 +103,13 @@ def filter_case(ctx: Any, case: Any) -> bool:
     ):
         return False
     body = case.body if isinstance(case.body, dict) else {}
+    if (
+        case.operation.path.startswith("/api/v1/rules")
+        and case.meta is not None
+        and case.meta.generation.mode.is_positive
+        and not _a_rule_the_server_takes(case.method.upper(), body)
+    ):
+        return False
     if (
         body.get("expires_at")
         and case.meta is not None

@@ -40,6 +40,7 @@ urlpatterns = [
         name="merge_customer",
     ),
     path("customers/<int:customer_id>/bots/", views.customer_bots, name="customer_bots"),
+    path("customers/<int:customer_id>/consent/", views.customer_consent, name="customer_consent"),
     path("queue/", routing_views.queue, name="queue"),
     path("calls/live/", supervision_views.live_calls, name="live_calls"),
     path("calls/<int:call_id>/monitor/", supervision_views.monitor_call, name="monitor_call"),

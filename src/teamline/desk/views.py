@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -54,9 +55,11 @@ from teamline.conversations.queries import (
     reachable_channels,
 )
 from teamline.core.errors import InvalidInput, NotFound, TeamlineError
-from teamline.customers.actions import do_set_bots_opt_out
+from teamline.customers.actions import do_set_bots_opt_out, do_set_consent
+from teamline.customers.models import ConsentTopic, Customer
 from teamline.customers.queries import (
     access_customer,
+    has_consent,
     identities_of,
     merge_suggestions,
     merges_into,
@@ -275,6 +278,7 @@ def render_conversation_page(
             "past": past_conversations(agent, conversation),
             "merge_suggestions": merge_suggestions(agent, conversation.customer),
             "bots_opted_out": opted_out_of_bots(conversation.customer),
+            "consents": consent_rows(conversation.customer),
             "merges": merges_into(conversation.customer),
             "suggestions": suggestions_for(conversation),
         }
@@ -499,6 +503,47 @@ def customer_bots(request: HttpRequest, customer_id: int) -> HttpResponse:
         flash.success(request, f"{customer.display_name} will not get a bot.")
     else:
         flash.success(request, f"The bot may answer {customer.display_name} again.")
+    return HttpResponseRedirect(safe_next(request, reverse("desk:inbox")))
+
+
+# --- Customers: consent for proactive notices -------------------------------------------------
+
+# The topics an agent records a customer's wish for (customers.models.ConsentTopic).
+DESK_CONSENT_TOPICS = [ConsentTopic.DATA_CAP, ConsentTopic.OUTAGE, ConsentTopic.PROMOTIONAL]
+
+
+def consent_rows(customer: Customer) -> list[dict[str, Any]]:
+    """Each topic with whether the customer gets it now (their choice, else the default)."""
+    return [
+        {"topic": topic.value, "label": _(topic.label), "granted": has_consent(customer, topic)}
+        for topic in DESK_CONSENT_TOPICS
+    ]
+
+
+@require_http_methods(["POST"])
+@desk_view
+def customer_consent(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """The customer's wish about one topic of proactive notices (data-cap reminders, outage
+    notices, offers), recorded by the agent (customers.actions.do_set_consent, source desk)."""
+    agent = agent_of(request)
+    customer = access_customer(agent, customer_id)
+    topic = request.POST.get("topic", "")
+    value = request.POST.get("granted")
+    if topic not in {t.value for t in DESK_CONSENT_TOPICS} or value not in ("true", "false"):
+        raise InvalidInput(_("Choose a topic and whether the customer wants it."))
+    do_set_consent(customer, topic, value == "true", source="desk", actor=agent)
+    label = _(ConsentTopic(topic).label)
+    if value == "true":
+        flash.success(
+            request,
+            _("%(customer)s gets %(topic)s.") % {"customer": customer.display_name, "topic": label},
+        )
+    else:
+        flash.success(
+            request,
+            _("%(customer)s gets no %(topic)s.")
+            % {"customer": customer.display_name, "topic": label},
+        )
     return HttpResponseRedirect(safe_next(request, reverse("desk:inbox")))
 
 

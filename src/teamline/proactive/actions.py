@@ -402,7 +402,7 @@ def check_rule(fields: dict[str, Any], *, builtin: bool = False) -> dict[str, An
             clean[name] = _text(value, name, 2000)
         elif name == "message":
             if builtin:
-                raise InvalidInput(_("A built-in rule's message comes from the translations."))
+                raise Conflict(_("A built-in rule's message comes from the translations."))
             clean[name] = _text(value, name, MAX_MESSAGE)
         elif name in ("enabled", "critical", "send_message", "open_conversation",
                       "alert_supervisors"):  # fmt: skip
@@ -488,17 +488,35 @@ def _translations(value: Any) -> dict[str, str]:
     return {k: v for k, v in clean.items() if v}
 
 
-def _check_whole(rule: Rule) -> None:
-    if (rule.cap_count is None) != (rule.cap_seconds is None):
-        raise InvalidInput(_("A frequency cap needs both cap_count and cap_seconds."))
-    if (rule.quiet_start is None) != (rule.quiet_end is None):
-        raise InvalidInput(_("Quiet hours need both quiet_start and quiet_end."))
+# What the other half of a pair defaults to when only one is given.
+DEFAULT_WINDOW_SECONDS = 3600
+DEFAULT_CAP_SECONDS = 24 * 3600
+DEFAULT_QUIET = (time(21, 0), time(8, 0))
+
+
+def _complete(rule: Rule) -> None:
+    """Fill the other half of a pair given alone: a threshold's window (an hour), a cap's
+    period (a day) or count (one), the other end of quiet hours (21:00 / 08:00)."""
     if rule.threshold > 1 and not rule.window_seconds:
-        raise InvalidInput(_("A threshold above 1 needs a window (window_seconds)."))
+        rule.window_seconds = DEFAULT_WINDOW_SECONDS
+    if rule.cap_count is not None and rule.cap_seconds is None:
+        rule.cap_seconds = DEFAULT_CAP_SECONDS
+    if rule.cap_seconds is not None and rule.cap_count is None:
+        rule.cap_count = 1
+    if rule.quiet_start is not None and rule.quiet_end is None:
+        rule.quiet_end = DEFAULT_QUIET[1]
+    if rule.quiet_end is not None and rule.quiet_start is None:
+        rule.quiet_start = DEFAULT_QUIET[0]
+
+
+def _check_whole(rule: Rule, *, stored: bool) -> None:
+    """The rule as a whole: it has something to do, and a message if it sends one. For a
+    stored rule the problem comes from its state with the change: Conflict (409)."""
+    refuse = Conflict if stored else InvalidInput
     if rule.send_message and not (rule.message or rule.translations):
-        raise InvalidInput(_("A rule that sends a message needs the message."))
+        raise refuse(_("A rule that sends a message needs the message."))
     if not (rule.send_message or rule.open_conversation or rule.tag or rule.alert_supervisors):
-        raise InvalidInput(_("A rule needs at least one action."))
+        raise refuse(_("A rule needs at least one action."))
 
 
 def _audit(actor: User, rule: Rule, data: dict[str, Any]) -> None:
@@ -520,7 +538,8 @@ def do_create_rule(fields: dict[str, Any], *, actor: User) -> Rule:
         if needed not in clean:
             raise InvalidInput(_("%(field)s is needed.") % {"field": needed})
     rule = Rule(**clean)
-    _check_whole(rule)
+    _complete(rule)
+    _check_whole(rule, stored=False)
     with transaction.atomic():
         rule.save()
         _audit(actor, rule, {"created": sorted(clean)})
@@ -533,7 +552,8 @@ def do_update_rule(rule: Rule, fields: dict[str, Any], *, actor: User) -> Rule:
     clean = check_rule(fields, builtin=bool(rule.builtin))
     for name, value in clean.items():
         setattr(rule, name, value)
-    _check_whole(rule)
+    _complete(rule)
+    _check_whole(rule, stored=True)
     with transaction.atomic():
         rule.save()
         _audit(actor, rule, {"changed": sorted(clean)})

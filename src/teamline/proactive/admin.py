@@ -1,7 +1,7 @@
 from typing import Any, cast
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
@@ -9,6 +9,8 @@ from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput
 
 from .actions import RULE_FIELDS, check_rule, do_create_rule, do_delete_rule, do_update_rule
+from .engine import preview
+from .expressions import ConditionError
 from .models import Event, IntegrationKey, Rule
 from .queries import rule_counts
 
@@ -59,6 +61,23 @@ class RuleAdmin(admin.ModelAdmin):
 
     form = RuleForm
     list_display = ["name", "enabled", "event_type", "topic", "builtin", "counts"]
+    actions = ["preview_last_30_days"]
+
+    @admin.action(description="Try on the last 30 days of events (sends nothing)")
+    def preview_last_30_days(self, request: HttpRequest, queryset: Any) -> None:
+        for rule in queryset:
+            try:
+                found = preview(rule, days=30)
+            except ConditionError as exc:
+                self.message_user(request, f"{rule.name}: {exc}", level=messages.ERROR)
+                continue
+            names = ", ".join(str(e["customer_name"]) for e in found.examples)
+            self.message_user(
+                request,
+                f"{rule.name} would have fired for {found.customers} customers "
+                f"({found.events_scanned} events read)" + (f", e.g. {names}." if names else "."),
+            )
+
     list_filter = ["enabled", "topic"]
     search_fields = ["name", "condition"]
 

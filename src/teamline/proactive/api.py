@@ -248,7 +248,31 @@ rules_router = Router(tags=["rules"])
 
 RuleId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The rule's id.")]
 EVENT_TYPES = Literal["", "usage", "billing", "network", "device", "custom"]
-ClockTime = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$", description="Local time, e.g. 21:00.")]
+ClockTime = Annotated[
+    str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local time, e.g. 21:00.")
+]
+
+
+class TranslationsIn(Schema):
+    """The message in other languages; a language left out reads the English `message`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    en: str | None = text_field(default=None, max_length=1000, blank=True)
+    nb: str | None = text_field(default=None, max_length=1000, blank=True)
+    zh_hans: str | None = Field(
+        None, alias="zh-hans", max_length=1000, pattern=jsonsafe.NO_NUL_PATTERN
+    )
+    zh_hant: str | None = Field(
+        None, alias="zh-hant", max_length=1000, pattern=jsonsafe.NO_NUL_PATTERN
+    )
+    et: str | None = text_field(default=None, max_length=1000, blank=True)
+    pt: str | None = text_field(default=None, max_length=1000, blank=True)
+
+
+# Fields that may be set to null on PATCH (no window, no cap, no quiet hours); null anywhere
+# else means "not given".
+NULLABLE = {"window_seconds", "cap_count", "cap_seconds", "quiet_start", "quiet_end"}
 
 
 class RuleIn(Schema):
@@ -268,25 +292,51 @@ class RuleIn(Schema):
     )
     window_seconds: int | None = Field(None, ge=1, le=31 * 24 * 3600)
     threshold: int | None = Field(None, ge=1, le=1000, description="Events within the window.")
-    new_value_of: str | None = text_field(default=None, max_length=64, blank=True)
-    dedupe_key: str | None = text_field(
-        default=None, max_length=200, blank=True, description='e.g. "{period}"; empty: per event.'
+    new_value_of: str | None = Field(
+        None,
+        pattern=r"^([A-Za-z][A-Za-z0-9_]{0,63})?$",
+        description="A data field whose value must be new for the customer (e.g. country).",
+    )
+    dedupe_key: str | None = Field(
+        None,
+        max_length=200,
+        pattern=r"^[^{}\x00]*(\{[A-Za-z][A-Za-z0-9_]{0,63}\}[^{}\x00]*)*$",
+        description='Once per this key, e.g. "{period}"; empty: once per event.',
     )
     cap_count: int | None = Field(None, ge=1, le=1000)
     cap_seconds: int | None = Field(None, ge=1, le=366 * 24 * 3600)
     quiet_start: ClockTime | None = None
     quiet_end: ClockTime | None = None
     critical: StrictBool | None = None
-    topic: str | None = text_field(default=None, max_length=32)
+    topic: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Consent topic, e.g. data_cap."
+    )
     send_message: StrictBool | None = None
     message: str | None = text_field(default=None, max_length=1000, blank=True)
-    translations: dict[str, Annotated[str, Field(max_length=1000)]] | None = Field(
-        None, max_length=len(settings.LANGUAGES)
+    translations: TranslationsIn | None = None
+    whatsapp_template: str | None = Field(
+        None, pattern=r"^[a-z0-9_]{0,100}$", description="An approved WhatsApp template's name."
     )
-    whatsapp_template: str | None = text_field(default=None, max_length=100, blank=True)
     open_conversation: StrictBool | None = None
     tag: str | None = text_field(default=None, max_length=50, blank=True)
     alert_supervisors: StrictBool | None = None
+
+
+class RuleCreateIn(RuleIn):
+    name: str = text_field(max_length=100)
+    condition: str = text_field(
+        max_length=500,
+        description="An expression over the event's data and the customer, e.g. "
+        "`data_used_mb >= 0.8 * data_cap_mb` (docs/proactive.md).",
+    )
+
+
+def _fields(payload: RuleIn) -> dict[str, Any]:
+    given = payload.model_dump(exclude_unset=True)
+    fields = {k: v for k, v in given.items() if v is not None or k in NULLABLE}
+    if payload.translations is not None:
+        fields["translations"] = payload.translations.model_dump(by_alias=True, exclude_none=True)
+    return fields
 
 
 class CountsOut(Schema):
@@ -394,11 +444,11 @@ def list_rules(request: HttpRequest) -> Any:
     summary="Create a rule",
     operation_id="create_rule",
 )
-def create_rule(request: HttpRequest, payload: RuleIn) -> Any:
+def create_rule(request: HttpRequest, payload: RuleCreateIn) -> Any:
     """A new rule; `name` and `condition` are needed. Off unless `enabled` is true: try it
     with the preview first. 400 with the reason for a condition that is not a valid
     expression, a threshold without a window, a message missing, …"""
-    rule = do_create_rule(payload.model_dump(exclude_unset=True), actor=_actor(request))
+    rule = do_create_rule(_fields(payload), actor=_actor(request))
     return Status(201, present_rule(rule, rule_counts([rule.pk])[rule.pk]))
 
 
@@ -416,16 +466,16 @@ def get_rule(request: HttpRequest, rule_id: RuleId) -> Any:
 
 @rules_router.patch(
     "/{rule_id}",
-    response={200: RuleOut, **errors(400, 403, 404, 422)},
+    response={200: RuleOut, **errors(400, 403, 404, 409, 422)},
     summary="Change a rule",
     operation_id="update_rule",
 )
 def update_rule(request: HttpRequest, rule_id: RuleId, payload: RuleIn) -> Any:
-    """Change the fields given. A built-in rule keeps its (translated) message."""
+    """Change the fields given (null clears a window, cap or quiet hours). 409 when the
+    change leaves the rule with nothing to do or a message to send and none, or touches a
+    built-in rule's (translated) message."""
     actor = _actor(request)
-    rule = do_update_rule(
-        access_rule(actor, rule_id), payload.model_dump(exclude_unset=True), actor=actor
-    )
+    rule = do_update_rule(access_rule(actor, rule_id), _fields(payload), actor=actor)
     return present_rule(rule, rule_counts([rule.pk])[rule.pk])
 
 

@@ -138,6 +138,9 @@ def quiet_hours_end(now: datetime, zone: ZoneInfo, start: time, end: time) -> da
 # --- Text ---------------------------------------------------------------------------------------
 
 
+_ALIASES = {"zh-cn": "zh-hans", "zh-sg": "zh-hans", "zh-tw": "zh-hant", "zh-hk": "zh-hant"}
+
+
 def language_of(customer: Customer) -> str:
     """The customer's language if Teamline speaks it (pt-br → pt, zh-hk → zh-hant), else the
     installation's default."""
@@ -145,9 +148,8 @@ def language_of(customer: Customer) -> str:
     wanted = (customer.preferred_language or "").strip().lower().replace("_", "-")
     if wanted in known:
         return wanted
-    aliases = {"zh-cn": "zh-hans", "zh-sg": "zh-hans", "zh-tw": "zh-hant", "zh-hk": "zh-hant"}
-    if wanted in aliases:
-        return aliases[wanted]
+    if wanted in _ALIASES:
+        return _ALIASES[wanted]
     base = wanted.split("-")[0]
     if base in known:
         return base
@@ -326,28 +328,80 @@ def do_send_notice(
         return existing
     try:
         with transaction.atomic():
-            notice = Notice.objects.create(
-                key=request.key[:200],
-                customer=customer,
-                rule_id=request.rule_id,
-                source=request.source,
-                source_id=request.source_id,
-                source_name=request.source_name[:200],
-                topic=request.topic,
-                critical=request.critical,
-                template=request.template,
-                texts=dict(request.texts),
-                values=_json_values(request.values),
-                whatsapp_template=request.whatsapp_template,
-                quiet_start=request.quiet_start,
-                quiet_end=request.quiet_end,
-                created_at=now,
-            )
+            notice = _new_notice(customer, request, now)
             _decide(notice, customer, now)
     except IntegrityError:
         # The same notice asked for concurrently: the first one stands.
         return Notice.objects.get(key=request.key[:200])
     return notice
+
+
+def _new_notice(customer: Customer, request: NoticeRequest, now: datetime) -> Notice:
+    return Notice.objects.create(
+        key=request.key[:200],
+        customer=customer,
+        rule_id=request.rule_id,
+        source=request.source,
+        source_id=request.source_id,
+        source_name=request.source_name[:200],
+        topic=request.topic,
+        critical=request.critical,
+        template=request.template,
+        texts=dict(request.texts),
+        values=_json_values(request.values),
+        whatsapp_template=request.whatsapp_template,
+        quiet_start=request.quiet_start,
+        quiet_end=request.quiet_end,
+        created_at=now,
+    )
+
+
+def do_queue_notice(
+    customer: Customer, request: NoticeRequest, *, now: datetime | None = None
+) -> Notice:
+    """Store the notice PENDING, for `deliver_notices` to decide and send (rule evaluation
+    queues its notices and enqueues one task per batch, in the batch's transaction, so
+    evaluating stays cheap and a crash loses nothing). Idempotent on the request's key."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            return _new_notice(customer, request, now)
+    except IntegrityError:
+        return Notice.objects.get(key=request.key[:200])
+
+
+def do_deliver_pending_notice(notice_id: int, *, now: datetime | None = None) -> str:
+    """Decide and send one PENDING notice under its row lock (consent, quiet hours, channel,
+    message); a notice already decided is left alone, so a retried task sends nothing twice."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        notice = (
+            Notice.objects.select_for_update()
+            .filter(pk=notice_id, status=NoticeStatus.PENDING)
+            .first()
+        )
+        if notice is None:
+            return "nothing to do"
+        customer = Customer.objects.select_related("home_team").get(pk=notice.customer_id)
+        _decide(notice, customer, now)
+        return str(notice.status)
+
+
+@task()
+def deliver_notices(notice_ids: list[int]) -> int:
+    """The notices a batch of rule evaluation queued, each decided in its own transaction: one
+    that fails is marked FAILED with the reason and the others go on."""
+    done = 0
+    for notice_id in notice_ids:
+        try:
+            do_deliver_pending_notice(int(notice_id))
+            done += 1
+        except Exception as exc:
+            logger.exception("notice %s could not be delivered", notice_id)
+            Notice.objects.filter(pk=notice_id, status=NoticeStatus.PENDING).update(
+                status=NoticeStatus.FAILED, reason=f"{type(exc).__name__}: {exc}"[:500]
+            )
+    return done
 
 
 def do_suppress_notice(

@@ -25,12 +25,19 @@ How a rule is evaluated for one event (docs/proactive.md, "Rules"):
    event of the customer (within a year) carried the same value of that field;
 3. the dedupe key is rendered; a RuleFiring row (unique per rule, customer, key) is the claim —
    the firing that inserts it acts, any other (a redelivered batch, a second worker) does not;
-4. the actions run in the firing's savepoint: the message (proactive.delivery, subject to the
-   rule's frequency cap, consent and quiet hours), a proactive conversation for the team, a
-   tag, an alert to the customer's team's supervisors.
+4. the actions run in the firing's savepoint: the message — held back by the rule's frequency
+   cap, else stored PENDING — a proactive conversation for the team, a tag, an alert to the
+   customer's team's supervisors.
+
+The batch's pending notices go to one `deliver_notices` task, enqueued in the batch's
+transaction: consent, quiet hours, the channel and the message are decided there
+(proactive.delivery), by whichever worker takes the task, so evaluation stays cheap (a firing
+costs two inserts) and a crash between evaluation and delivery loses nothing.
 
 Per batch: one query for the enabled rules, one for the customers, one for the firings
-already made under the batch's keys; conditions are parsed once per rule version.
+already made under the batch's keys; conditions are parsed once per rule version; the dedupe
+claim is looked up before the condition, so a customer already reminded this period costs no
+evaluation.
 """
 
 from __future__ import annotations
@@ -62,7 +69,13 @@ from teamline.core.events import (
 from teamline.customers.actions import do_add_customer_tag
 from teamline.customers.models import Customer
 
-from .delivery import NoticeRequest, do_send_notice, do_suppress_notice, language_of
+from .delivery import (
+    NoticeRequest,
+    deliver_notices,
+    do_queue_notice,
+    do_suppress_notice,
+    language_of,
+)
 from .expressions import Condition, ConditionError, compile_condition
 from .models import Event, Notice, NoticeStatus, Rule, RuleFiring
 
@@ -101,11 +114,27 @@ def period_of(event: Event) -> str:
     return event.occurred_at.strftime("%Y-%m")
 
 
-def event_names(event: Event, customer: Customer, rule: Rule | None = None) -> dict[str, Any]:
+def customer_names(customer: Customer) -> dict[str, Any]:
+    """What a condition sees of the customer: `customer["region"]`, `["language"]`,
+    `["attributes"]`."""
+    return {
+        "region": customer.region,
+        "language": language_of(customer),
+        "attributes": _plain(customer.attributes or {}),
+    }
+
+
+def event_names(
+    event: Event,
+    customer: Customer,
+    rule: Rule | None = None,
+    *,
+    about_customer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What a condition, a dedupe key and a message may use: every top-level field of the
     event's data whose name is a plain identifier, plus `type`, `region`, `period` (period_of),
-    `window` (the event's window bucket, for once-per-window keys), `occurred_at` (ISO) and
-    `customer` ({"region", "language", "attributes"})."""
+    `window` (the event's window bucket under `rule`, for once-per-window keys), `occurred_at`
+    (ISO) and `customer` (customer_names; pass `about_customer` to reuse it in a batch)."""
     names: dict[str, Any] = {}
     for key, value in (event.data or {}).items():
         if isinstance(key, str) and _NAME.match(key):
@@ -114,14 +143,14 @@ def event_names(event: Event, customer: Customer, rule: Rule | None = None) -> d
     names["region"] = event.region or customer.region
     names["period"] = period_of(event)
     names["occurred_at"] = event.occurred_at.isoformat()
-    window = rule.window_seconds if rule is not None else None
-    names["window"] = int(event.occurred_at.timestamp()) // window if window else 0
-    names["customer"] = {
-        "region": customer.region,
-        "language": language_of(customer),
-        "attributes": _plain(customer.attributes or {}),
-    }
+    names["window"] = window_of(event, rule)
+    names["customer"] = about_customer if about_customer is not None else customer_names(customer)
     return names
+
+
+def window_of(event: Event, rule: Rule | None) -> int:
+    window = rule.window_seconds if rule is not None else None
+    return int(event.occurred_at.timestamp()) // window if window else 0
 
 
 def dedupe_key(rule: Rule, event: Event, names: Mapping[str, Any]) -> str:
@@ -226,26 +255,39 @@ def evaluate_batch(events: Sequence[Event], *, now: datetime | None = None) -> N
         return
     now = now or timezone.now()
     customer_ids = sorted({e.customer_id for e in events if e.customer_id is not None})
-    customers = {
-        c.pk: c for c in Customer.objects.filter(pk__in=customer_ids).select_related("home_team")
-    }
+    # The home team (the time zone of quiet hours) is read only for a customer a rule fires for.
+    customers = {c.pk: c for c in Customer.objects.filter(pk__in=customer_ids)}
     fired = _fired_already([r.rule.pk for r in rules], customer_ids)
+    queued: list[int] = []
+    about: dict[int, dict[str, Any]] = {}
     for event in events:
         customer = customers.get(event.customer_id or 0)
         if customer is None:
             continue
+        if customer.pk not in about:
+            about[customer.pk] = customer_names(customer)
+        base: dict[str, Any] | None = None
         for item in rules:
             if not _applies(item.rule, event):
                 continue
-            names = event_names(event, customer, item.rule)
-            if not matches(item, event, customer, names):
-                continue
+            if base is None:
+                base = event_names(event, customer, about_customer=about[customer.pk])
+            names = base
+            if item.rule.window_seconds:
+                names = {**base, "window": window_of(event, item.rule)}
+            # The claim first: once a customer's reminder of the period went out, the rest of
+            # the period's events stop here, without evaluating the condition.
             key = dedupe_key(item.rule, event, names)
             claim = (item.rule.pk, customer.pk, key)
             if claim in fired:
                 continue
+            if not matches(item, event, customer, names):
+                continue
             fired.add(claim)
-            _fire(item.rule, event, customer, names, key, now)
+            _fire(item.rule, event, customer, names, key, now, queued)
+    if queued:
+        # One task for the batch's notices, in the batch's transaction (the outbox).
+        deliver_notices.enqueue(queued)
 
 
 def _fired_already(rule_ids: list[int], customer_ids: list[int]) -> set[tuple[int, int, str]]:
@@ -265,6 +307,7 @@ def _fire(
     names: Mapping[str, Any],
     key: str,
     now: datetime,
+    queued: list[int],
 ) -> None:
     """Claim the firing and act, in one savepoint. Lost the claim (another worker, a
     redelivery): nothing. An action that fails is rolled back with its claim and recorded as
@@ -274,7 +317,9 @@ def _fire(
             firing = RuleFiring.objects.create(
                 rule=rule, customer=customer, dedupe_key=key, event_id_copy=event.pk, fired_at=now
             )
-            _act(rule, firing, event, customer, names, now)
+            notice = _act(rule, firing, event, customer, names, now)
+        if notice is not None and notice.status == NoticeStatus.PENDING:
+            queued.append(notice.pk)
         return
     except IntegrityError:
         if RuleFiring.objects.filter(rule=rule, customer=customer, dedupe_key=key).exists():
@@ -306,8 +351,13 @@ def _fire(
             )
 
 
-def notice_request(rule: Rule, firing: RuleFiring, names: Mapping[str, Any]) -> NoticeRequest:
+def notice_request(
+    rule: Rule, firing: RuleFiring, names: Mapping[str, Any], customer: Customer
+) -> NoticeRequest:
+    """The rule's message as a notice: the event's plain values and `customer_name` fill its
+    placeholders."""
     values = {k: v for k, v in names.items() if isinstance(v, (bool, int, float, str))}
+    values["customer_name"] = customer.name
     translations = {str(k): str(v) for k, v in (rule.translations or {}).items() if v}
     texts: dict[str, str] = {}
     template = ""
@@ -340,7 +390,7 @@ def _over_cap(rule: Rule, customer: Customer, now: datetime) -> bool:
         rule=rule,
         customer=customer,
         created_at__gte=now - timedelta(seconds=rule.cap_seconds),
-        status__in=[NoticeStatus.SENT, NoticeStatus.DEFERRED],
+        status__in=[NoticeStatus.PENDING, NoticeStatus.SENT, NoticeStatus.DEFERRED],
     ).count()
     return recent >= rule.cap_count
 
@@ -352,20 +402,23 @@ def _act(
     customer: Customer,
     names: Mapping[str, Any],
     now: datetime,
-) -> None:
+) -> Notice | None:
+    """The rule's actions; returns its notice (queued for deliver_notices) if it has one."""
+    notice = None
     if rule.send_message and (rule.message or rule.translations):
-        request = notice_request(rule, firing, names)
+        request = notice_request(rule, firing, names, customer)
         if _over_cap(rule, customer, now):
             cap = f"at most {rule.cap_count} per {rule.cap_seconds} s"
-            do_suppress_notice(customer, request, f"frequency cap: {cap}", now=now)
+            notice = do_suppress_notice(customer, request, f"frequency cap: {cap}", now=now)
         else:
-            do_send_notice(customer, request, now=now)
+            notice = do_queue_notice(customer, request, now=now)
     if rule.tag:
         do_add_customer_tag(customer, rule.tag, actor=None)
     if rule.open_conversation:
         _open_conversation(rule, event, customer, now)
     if rule.alert_supervisors:
         _alert_supervisors(rule, event, customer)
+    return notice
 
 
 def _open_conversation(rule: Rule, event: Event, customer: Customer, now: datetime) -> None:

@@ -35,7 +35,7 @@ from teamline.conversations.models import Inbox, Status
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.conversations.queries import current_conversation_for, customer_thread
 from teamline.core import jsonsafe, livewatch, ratelimit
-from teamline.core.errors import NotFound, TeamlineError
+from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.core.events import (
     Event,
     EventType,
@@ -45,7 +45,9 @@ from teamline.core.events import (
     customer_group,
     user_group,
 )
+from teamline.customers.actions import do_set_consent
 from teamline.customers.models import Customer
+from teamline.customers.queries import has_consent
 from teamline.routing.eta import customer_queue
 from teamline.teams.presenters import present_team_card
 
@@ -81,6 +83,28 @@ def _open_session(token: str) -> tuple[Inbox, Customer]:
     return inbox, session_customer(claims)
 
 
+# The notice topics a customer the brand vouched for may switch in the widget's settings.
+WIDGET_CONSENT_TOPICS = ("data_cap",)
+
+
+def _consents(customer: Customer) -> dict[str, bool] | None:
+    """The switchable topics and whether the customer gets them; None for a visitor nobody
+    vouched for (their settings would be anyone's)."""
+    if not customer.identities.filter(verified=True).exists():
+        return None
+    return {topic: has_consent(customer, topic) for topic in WIDGET_CONSENT_TOPICS}
+
+
+def _set_consent(customer_id: int, topic: object, granted: object) -> dict[str, Any]:
+    customer = Customer.objects.get(pk=customer_id)
+    if topic not in WIDGET_CONSENT_TOPICS or not isinstance(granted, bool):
+        raise InvalidInput("topic must be data_cap and granted true or false.")
+    if _consents(customer) is None:
+        raise Forbidden("Only a signed-in customer can change notice settings.")
+    do_set_consent(customer, str(topic), granted, source="widget", actor=None)
+    return {"type": "consent", "topic": topic, "granted": granted}
+
+
 def _ready_frame(session: WidgetSession) -> dict[str, Any]:
     customer = session.customer
     messages = [present_message_to_customer(m) for m in customer_thread(customer.pk)]
@@ -96,6 +120,8 @@ def _ready_frame(session: WidgetSession) -> dict[str, Any]:
         "conversation": (
             {"id": conversation.pk, "status": conversation.status} if conversation else None
         ),
+        # {"data_cap": true} for a signed-in customer (the settings switch), else null.
+        "consents": _consents(customer),
     }
 
 
@@ -270,6 +296,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                 await self._call_end(content)
             elif kind == "call.signal":
                 await self._call_signal(content)
+            elif kind == "consent":
+                await self._consent(content)
             elif kind == "auth":
                 await self._error("invalid", "This socket is already authenticated.")
             else:
@@ -382,6 +410,18 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             await self._error(exc.code, exc.message, call=True)
             return
         self.call_ids.add(frame["call"]["id"])
+        await self.send_json(frame)
+
+    async def _consent(self, content: dict[str, Any]) -> None:
+        """The signed-in customer switches a topic of notices (data-cap reminders) on or off."""
+        assert self.session is not None
+        try:
+            frame = await database_sync_to_async(_set_consent)(
+                self.session.customer.pk, content.get("topic"), content.get("granted")
+            )
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message)
+            return
         await self.send_json(frame)
 
     async def _call_end(self, content: dict[str, Any]) -> None:

@@ -248,6 +248,8 @@
     ".handoffbar button { font: inherit; font-size: 13px; padding: 6px 10px; border-radius: 8px;",
     "  border: 1px solid #1f3f8f; background: #fff; color: #1f3f8f; cursor: pointer; }",
     ".handoffbar button:focus-visible { outline: 2px solid #1f3f8f; outline-offset: 2px; }",
+    ".settingsbar { padding: 0 12px 6px; font-size: 13px; color: #4a5368; }",
+    ".settingsbar input:focus-visible { outline: 2px solid #1f3f8f; outline-offset: 2px; }",
     ".composer label { grid-column: 1 / -1; font-size: 13px; font-weight: 600; color: #4a5368; }",
     ".composer textarea { resize: none; min-height: 44px; max-height: 140px; padding: 10px 12px;",
     "  border: 2px solid #8792ab; border-radius: 10px; background: #fff; line-height: 1.4; }",
@@ -418,6 +420,23 @@
   });
   // --- end of Talk to my team --------------------------------------------------------------------
 
+  // --- Notice settings (signed-in customers): data-cap reminders on or off -----------------------
+  // The server says in `ready` whether the customer may switch them (docs/proactive.md).
+  var dataCapBox = h("input", { type: "checkbox", id: "tl-data-cap" });
+  var settingsBar = h("div", { class: "settingsbar", hidden: true }, [
+    dataCapBox,
+    h("label", { for: "tl-data-cap", text: " Data-cap reminders" }),
+  ]);
+  dataCapBox.addEventListener("change", function () {
+    sendFrame({ type: "consent", topic: "data_cap", granted: dataCapBox.checked });
+  });
+  function applyConsents(consents) {
+    var known = consents && typeof consents.data_cap === "boolean";
+    settingsBar.hidden = !known;
+    if (known) dataCapBox.checked = consents.data_cap;
+  }
+  // --- end of notice settings ----------------------------------------------------------------------
+
   // Calls (WebRTC): "Call us" / "Video call", and the call itself while it lasts.
   var audioCallButton = h("button", { type: "button", text: "Call us" });
   var videoCallButton = h("button", { type: "button", text: "Video call" });
@@ -457,6 +476,7 @@
       waitingBox,
       typingLine,
       handoffBar,
+      settingsBar,
       form,
     ]
   );
@@ -1099,6 +1119,7 @@
         setStatus("");
         applyTeam(frame.team);
         applyQueue(frame.queue);
+        applyConsents(frame.consents);
         (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
         showCallBar();
         // Whatever the server did not store yet goes again; client ids make it idempotent.
@@ -1122,6 +1143,9 @@
         break;
       case "queue":
         applyQueue(frame.queue);
+        break;
+      case "consent":
+        if (frame.topic === "data_cap") applyConsents({ data_cap: Boolean(frame.granted) });
         break;
       case "typing":
         if (frame.from !== "customer") showAgentTyping(Boolean(frame.state), frame.name);
