@@ -55,6 +55,7 @@ from teamline.conversations.queries import (
 )
 from teamline.core.errors import InvalidInput, NotFound, TeamlineError
 from teamline.customers.actions import do_set_bots_opt_out
+from teamline.customers.masking import shown_attributes, shown_identities
 from teamline.customers.queries import (
     access_customer,
     identities_of,
@@ -62,6 +63,7 @@ from teamline.customers.queries import (
     merges_into,
     opted_out_of_bots,
 )
+from teamline.privacy.queries import may_handle_privacy_requests
 
 from .suggestions import suggestions_for
 
@@ -270,8 +272,9 @@ def render_conversation_page(
     context.update(
         {
             "history_messages": history_of(conversation),
-            "identities": identities_of(conversation.customer),
-            "attributes": sorted(conversation.customer.attributes.items()),
+            "identities": shown_identities(identities_of(conversation.customer), agent),
+            "attributes": shown_attributes(conversation.customer.attributes, agent),
+            "may_handle_privacy": may_handle_privacy_requests(agent),
             "past": past_conversations(agent, conversation),
             "merge_suggestions": merge_suggestions(agent, conversation.customer),
             "bots_opted_out": opted_out_of_bots(conversation.customer),
@@ -473,8 +476,8 @@ def merge_customer(request: HttpRequest, customer_id: int, source_id: int) -> Ht
         "section": "conversation",
         "target": target,
         "source": source,
-        "source_identities": identities_of(source),
-        "target_identities": identities_of(target),
+        "source_identities": shown_identities(identities_of(source), agent),
+        "target_identities": shown_identities(identities_of(target), agent),
         "source_conversations": source.conversations.count(),
         "next": back,
     }
