@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from teamline.customers.masking import Sensitive, mask_data, masks_for, shown
+from teamline.customers.masking import Sensitive, mask_data, masks_for, shown, shown_text
 
 from .models import Conversation, Message
 
@@ -53,7 +53,7 @@ def present_message(message: Message, viewer: Any = None) -> dict[str, Any]:
         "sender_kind": message.sender_kind,
         "sender": _user(message.sender_user),
         "channel": message.channel,
-        "text": message.text,
+        "text": shown_text(viewer, message.text),
         "content": mask_data(message.content) if masks_for(viewer) else message.content,
         "is_internal": message.is_internal,
         "delivery_status": message.delivery_status,

@@ -10,8 +10,11 @@ conversation, message, callback and appointment payloads (their presenters take 
 and the desk socket, which passes every live push through `mask_data` for a remote agent.
 Revealing one value is `customers.actions.do_reveal_customer_field` (a reason, audited).
 
-What a customer wrote (message texts, email bodies) is not masked here: that is the agent's
-work, and card numbers and national ids in it are redaction's (conversations/redaction.py).
+In what people wrote (message texts, notes, email bodies) the email addresses and the
+international phone numbers (`+47 912 34 567`) are masked by their shape (`mask_text`): that
+is also where Teamline itself repeats a number ("We will call you on …"). Postal addresses in
+free text have no shape to find; card numbers and national ids in it are redaction's
+(conversations/redaction.py), for everyone.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class Sensitive:
     ADDRESS = "address"
     # A display name: masked only when it is a phone number or an email address.
     NAME = "name"
+    # Free text (a message): its email addresses and + phone numbers, by their shape.
+    TEXT = "text"
 
 
 def masks_for(viewer: Any) -> bool:
@@ -114,6 +119,7 @@ MASKERS = {
     Sensitive.EMAIL: mask_email,
     Sensitive.ADDRESS: mask_address,
     Sensitive.NAME: mask_name,
+    Sensitive.TEXT: lambda text: mask_text(text),  # defined below, with the free-text rules
 }
 
 
@@ -259,9 +265,26 @@ def _mask_all(value: Any, kind: str) -> Any:
     return value
 
 
+# International numbers in free text: a + and at least eight digits with the usual separators.
+_PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+\d(?:[\s().\-/]?\d){6,17}(?!\d)")
+
+
+def mask_text(text: str) -> str:
+    """Free text with its email addresses and international phone numbers masked."""
+    if not text or ("@" not in text and "+" not in text):
+        return text
+    text = _EMAIL.sub(lambda found: mask_email(found.group(0)), text)
+    return _PHONE_IN_TEXT.sub(lambda found: mask_phone(found.group(0)), text)
+
+
+def shown_text(viewer: Any, text: str) -> str:
+    """A message as `viewer` reads it: masked by shape for a remote agent."""
+    return mask_text(text) if masks_for(viewer) else text
+
+
 # --- Any payload --------------------------------------------------------------------------------
 
-# What a person wrote, shown to the agent as written (redaction handles cards and ids in it).
+# What a person wrote: masked by shape only (mask_text), never as a whole.
 BODY_KEYS = frozenset({"text", "html", "raw_html", "original_text", "subject", "reason"})
 
 
@@ -270,13 +293,15 @@ def mask_data(value: Any, *, key: str = "") -> Any:
     number, email address and postal address in it masked: values under a key that names one
     (`phone`, `email`, `address`…), values shaped like one (an email address, a + phone
     number), and email addresses inside header-like strings (`Kari <kari@example.com>`).
-    Message bodies (BODY_KEYS) pass as they are."""
+    In message bodies (BODY_KEYS) only what has the shape of one is masked (mask_text)."""
     if isinstance(value, dict):
         return {k: mask_data(v, key=str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_data(v, key=key) for v in value]
-    if not isinstance(value, str) or not value or key in BODY_KEYS:
+    if not isinstance(value, str) or not value:
         return value
+    if key in BODY_KEYS:
+        return mask_text(value)
     kind = attribute_sensitivity(key, value) if key else None
     if kind is not None:
         return mask(kind, value)

@@ -53,7 +53,7 @@ from teamline.conversations.queries import (
     past_conversations,
     reachable_channels,
 )
-from teamline.core.errors import InvalidInput, NotFound, TeamlineError
+from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.customers.actions import do_set_bots_opt_out
 from teamline.customers.masking import shown_attributes, shown_identities
 from teamline.customers.queries import (
@@ -520,7 +520,12 @@ def render_tokens(
         "section": "tokens",
         "tokens": tokens_of(agent),
         "name": "",
-        "scope_choices": TokenScope.choices,
+        # Only admins may hold a privacy token (accounts.actions.do_create_api_token).
+        "scope_choices": [
+            (value, label)
+            for value, label in TokenScope.choices
+            if value != TokenScope.PRIVACY or agent.is_admin
+        ],
         "scopes": [],
         "expiry_choices": TOKEN_EXPIRY_CHOICES,
         "expires_in_days": 0,
@@ -546,9 +551,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
         token, secret = do_create_api_token(
             agent, name=name, actor=agent, scopes=scopes, expires_at=expires_at, request=request
         )
-    except InvalidInput as exc:
+    except (InvalidInput, Forbidden) as exc:
         context = {"error": exc.message, "name": name, "scopes": scopes}
-        return render_tokens(request, context, status=400)
+        return render_tokens(request, context, status=exc.status)
     # The secret exists only in this response: it is not stored and never rendered again.
     response = render_tokens(request, {"new_token": token, "new_secret": secret})
     return announce(response, f"Token {token.name} created. Copy it now.")
