@@ -129,3 +129,19 @@ def test_the_erasure_is_followed_from_queued_to_done(story):
     client.post(url, {"confirm": "erase"})
     stages = AuditEntry.objects.filter(action="customer.erased").values_list("data", flat=True)
     assert [d["stage"] for d in stages] == ["requested", "done"]
+
+
+def test_only_admins_are_offered_the_privacy_scope_on_the_tokens_page(world, story):
+    admin_page = get_page(story["client"], reverse("desk:tokens"))
+    assert admin_page.field("Privacy requests (customer export and erasure; admins only)")
+
+    kari = Client()
+    kari.force_login(world.kari)
+    page = get_page(kari, reverse("desk:tokens"))
+    assert not page.all("checkbox", "Privacy requests (customer export and erasure; admins only)")
+    forged = kari.post(reverse("desk:tokens"), {"name": "DPO", "scopes": ["privacy"]})
+    assert forged.status_code == 403
+    assert Page(forged.content).alerts() == [
+        "Only admins may create a token with the privacy scope, for an admin."
+    ]
+    assert not world.kari.api_tokens.exists()
