@@ -20,7 +20,7 @@ PHONE, EMAIL = "+4790000555", "ruth.privacy@example.com"
 STORY = f"""
 from teamline.accounts.actions import do_create_staff_user, do_set_remote_agent
 from teamline.accounts.models import User
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.actions import do_change_status, do_receive_customer_message
 from teamline.conversations.models import Inbox
 from teamline.customers.actions import do_create_customer
 from teamline.teams.actions import do_add_team_member
@@ -36,6 +36,8 @@ message, _ = do_receive_customer_message(
     inbox=Inbox.objects.filter(default_team=oslo).first(), customer=ruth,
     text="Please send me everything you have about me, then delete it",
     channel="webchat", external_id=f"{{ruth.pk}}:privacy-e2e")
+# Resolved at once: a waiting conversation in Oslo would be offered to the other stories' agents.
+do_change_status(message.conversation, "resolved", actor=User.objects.get(username="admin"))
 print(message.conversation_id, ruth.pk)
 """
 
