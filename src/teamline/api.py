@@ -3,9 +3,11 @@
 Authentication: the desk's session (with CSRF) or a personal access token
 (`Authorization: Bearer tl_…`). A token's scopes are enforced here, once, for every endpoint
 (BearerToken): `read` for GET/HEAD/OPTIONS, `write` for every other method, and `admin` on
-top for the admin-only routers (mounted with ADMIN_AUTH); a token without scopes may do
-everything its user may. Every id in a path goes through an access_* helper, so the API
-has exactly the desk's access rules. TeamlineError → its 4xx status with {"code", "detail"}.
+top for the admin-only routers (mounted with ADMIN_AUTH); the privacy requests (customer
+export and erasure, PRIVACY_AUTH) need the `privacy` scope instead, and nothing else; a
+token without scopes may do everything its user may. Every id in a path goes through an
+access_* helper, so the API has exactly the desk's access rules. TeamlineError → its 4xx
+status with {"code", "detail"}.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from teamline.routing.api import appointments_router, callbacks_router, transfer
 from teamline.selfservice.api import router as selfservice_router
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WHERE = {TokenScope.ADMIN: "an admin-only endpoint", TokenScope.PRIVACY: "a privacy request"}
 
 
 class BearerToken(HttpBearer):
@@ -45,9 +48,10 @@ class BearerToken(HttpBearer):
     else authenticates); expired: 401 saying so; a scope missing for the method (or for an
     admin-only router): 403 saying which."""
 
-    def __init__(self, *, admin_only: bool = False) -> None:
+    def __init__(self, *, admin_only: bool = False, privacy: bool = False) -> None:
         super().__init__()
         self.admin_only = admin_only
+        self.privacy = privacy
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         found = find_api_token(token)
@@ -57,12 +61,17 @@ class BearerToken(HttpBearer):
             raise AuthenticationError(
                 401, f"This token expired at {found.expires_at:%Y-%m-%d %H:%M} UTC."
             )
-        needed = [TokenScope.READ if request.method in SAFE_METHODS else TokenScope.WRITE]
+        if self.privacy:
+            # Export and erasure: a scoped token needs `privacy` (read, write or admin do not
+            # reach a customer's whole record); who may ask is privacy/queries.py's rule.
+            needed = [TokenScope.PRIVACY]
+        else:
+            needed = [TokenScope.READ if request.method in SAFE_METHODS else TokenScope.WRITE]
         if self.admin_only:
             needed.append(TokenScope.ADMIN)
         for scope in needed:
             if not found.allows(scope):
-                where = "an admin-only endpoint" if scope == TokenScope.ADMIN else request.method
+                where = WHERE.get(scope, request.method)
                 raise AuthorizationError(
                     403,
                     f"This token's scopes ({', '.join(found.scopes)}) do not allow this: "
@@ -106,6 +115,8 @@ class SafeJsonParser(Parser):
 
 # Admin-only routers: the same authenticators, tokens also needing the `admin` scope.
 ADMIN_AUTH = [BearerToken(admin_only=True), StaffSession()]
+# Customer export and erasure: an admin's session or unscoped token, or a `privacy` token.
+PRIVACY_AUTH = [BearerToken(privacy=True), StaffSession()]
 
 api = NinjaAPI(
     parser=SafeJsonParser(),
@@ -200,7 +211,7 @@ def _mount() -> None:
     api.add_router("/conversations", transfers_router)
     api.add_router("/customers", customers_router)
     # GDPR export and erasure: /customers/{id}/export, /erase, /erasure
-    api.add_router("/customers", privacy_router)
+    api.add_router("/customers", privacy_router, auth=PRIVACY_AUTH)
     api.add_router("/me", accounts_router)
     api.add_router("/app", app_router)
     api.add_router("/callbacks", callbacks_router)

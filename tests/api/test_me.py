@@ -19,6 +19,7 @@ def test_me_is_the_tokens_owner_with_role_presence_and_teams(world, api_client_f
         "username": "kari",
         "name": "Kari Nordmann",
         "role": "agent",
+        "remote": False,
         "presence": "offline",
         "teams": [{"id": world.oslo.pk, "name": "Oslo", "supervisor": False}],
     }

@@ -49,7 +49,7 @@ def test_an_unknown_scope_or_expiry_is_refused_with_the_reason(as_kari, world):
     response = as_kari.post(reverse("desk:tokens"), {"name": "X", "scopes": ["root"]})
     assert response.status_code == 400
     assert Page(response.content).alerts() == [
-        "Unknown scope 'root': choose from read, write, events, admin."
+        "Unknown scope 'root': choose from read, write, events, admin, privacy."
     ]
     response = as_kari.post(reverse("desk:tokens"), {"name": "X", "expires_in_days": "9999"})
     assert response.status_code == 400

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
-from teamline.core.errors import InvalidInput, NotFound
+from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.events import (
     Event,
     EventType,
@@ -44,6 +44,7 @@ from .sessions import (
     close_sockets,
     hash_key,
     idle_timeout_seconds,
+    tell_masking,
 )
 
 TOKEN_PREFIX = "tl_"  # noqa: S105 - a public prefix, not a secret
@@ -161,6 +162,9 @@ def do_create_api_token(
     if not name or len(name) > 100:
         raise InvalidInput("Give the token a name (1-100 characters).")
     scopes = clean_token_scopes(scopes)
+    if TokenScope.PRIVACY in scopes and not (actor.is_admin and user.is_admin):
+        # Export and erasure reach every customer: only an admin grants it, to an admin.
+        raise Forbidden("Only admins may create a token with the privacy scope, for an admin.")
     now = timezone.now()
     if expires_at is not None:
         if timezone.is_naive(expires_at):
@@ -514,3 +518,28 @@ def do_set_mfa_requirement(
             for user in without:
                 do_end_sessions(user, actor=None, reason=SessionEnd.MFA_REQUIRED, request=request)
     return row
+
+
+def do_set_remote_agent(
+    user: User, remote: bool, *, actor: User, request: HttpRequest | None = None
+) -> User:
+    """Flag a staff member as a remote agent (or not): they then see customers' phone numbers,
+    emails and postal addresses masked (customers/masking.py). Admins only (NotFound for
+    anyone else, like access_staff_user). Audited as `settings.changed` when it changed; their
+    open desk sockets switch masking on or off after commit (accounts/sessions.py)."""
+    if not actor.is_admin:
+        raise NotFound("No such user.")
+    with transaction.atomic():
+        changed = User.objects.filter(pk=user.pk).exclude(is_remote=remote).update(is_remote=remote)
+        if changed:
+            do_audit(
+                AuditAction.SETTINGS_CHANGED,
+                actor=actor,
+                target_type="user",
+                target_id=user.pk,
+                request=request,
+                data={"remote": remote, "via": "api"},
+            )
+            transaction.on_commit(lambda: tell_masking(user.pk, remote))
+    user.is_remote = remote
+    return user

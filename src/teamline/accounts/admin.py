@@ -16,7 +16,7 @@ from .actions import (
     do_set_mfa_requirement,
 )
 from .models import AgentProfile, ApiToken, MFARequirement, User
-from .sessions import current_session_id
+from .sessions import current_session_id, tell_masking
 
 
 class AgentProfileInline(admin.StackedInline):
@@ -36,15 +36,15 @@ class AgentProfileInline(admin.StackedInline):
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ["username", "display_name", "role", "email", "is_active"]
-    list_filter = ["role", "is_active"]
+    list_display = ["username", "display_name", "role", "is_remote", "email", "is_active"]
+    list_filter = ["role", "is_remote", "is_active"]
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
-        ("Teamline", {"fields": ["role", "display_name"]}),
+        ("Teamline", {"fields": ["role", "display_name", "is_remote"]}),
     )
     add_fieldsets = (
         *(BaseUserAdmin.add_fieldsets or ()),
-        ("Teamline", {"fields": ["role", "display_name"]}),
+        ("Teamline", {"fields": ["role", "display_name", "is_remote"]}),
     )
     inlines = [AgentProfileInline]
     actions = ["sign_out_everywhere"]
@@ -69,6 +69,10 @@ class UserAdmin(BaseUserAdmin):
         obj.is_staff = obj.is_superuser = obj.role == "admin"
         super().save_model(request, obj, form, change)
         do_ensure_agent_profile(obj)
+        if change and "is_remote" in form.changed_data:
+            # Their open desks mask (or unmask) live pushes from now on.
+            remote = bool(obj.is_remote)
+            transaction.on_commit(lambda: tell_masking(obj.pk, remote))
 
 
 @admin.register(ApiToken)

@@ -1,5 +1,6 @@
 """The caller in the JSON API (/me): who am I, my presence, where my phone calls ring, my
-personal access tokens, my signed-in sessions; and the admins' `/users/{id}/sign-out-everywhere`.
+personal access tokens, my signed-in sessions; and the admins' `/users/{id}/sign-out-everywhere`
+and `/users/{id}/remote` (flag a remote agent, whose view of customers is masked).
 
 Token secrets are shown once, in the answer that creates them; lists show only the prefix.
 Token ids go through access_api_token (someone else's token answers 404; admins may revoke any).
@@ -12,7 +13,7 @@ from typing import Annotated, Any, cast
 
 from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema, Status
-from pydantic import AwareDatetime, field_validator
+from pydantic import AwareDatetime, ConfigDict, StrictBool, field_validator
 
 from teamline.core.apischema import MAX_ID, errors, text_field
 from teamline.teams.queries import memberships_of
@@ -25,6 +26,7 @@ from .actions import (
     do_revoke_api_token,
     do_set_call_endpoint,
     do_set_presence,
+    do_set_remote_agent,
 )
 from .models import AgentProfile, ApiToken, CallVia, Presence, Role, StaffSession, TokenScope, User
 from .queries import (
@@ -57,6 +59,9 @@ class MeOut(Schema):
     username: str
     name: str
     role: Role
+    remote: bool = Field(
+        description="A remote agent: customers' phone numbers, emails and addresses come masked."
+    )
     presence: Presence
     teams: list[MembershipOut] = Field(description="Teams you work in or supervise.")
 
@@ -142,6 +147,7 @@ def present_me(user: User) -> dict[str, Any]:
         "username": user.username,
         "name": user.name,
         "role": user.role,
+        "remote": user.is_remote,
         "presence": presence,
         "teams": [
             {"id": team.pk, "name": team.name, "supervisor": supervisor}
@@ -251,12 +257,14 @@ def list_tokens(request: HttpRequest) -> Any:
 
 @router.post(
     "/tokens",
-    response={201: TokenCreatedOut, **errors(400, 422)},
+    response={201: TokenCreatedOut, **errors(400, 403, 422)},
     summary="Create a token",
     operation_id="create_token",
 )
 def create_token(request: HttpRequest, payload: TokenIn) -> Any:
-    """A new personal access token. The answer holds the secret: it is never shown again."""
+    """A new personal access token. The answer holds the secret: it is never shown again.
+    The `privacy` scope (customer export and erasure only) is for admins: 403 for anyone
+    else."""
     actor = _actor(request)
     token, secret = do_create_api_token(
         actor,
@@ -348,3 +356,35 @@ def sign_out_everywhere(request: HttpRequest, user_id: UserId) -> Any:
         request=request,
     )
     return {"ended": len(ended)}
+
+
+class RemoteIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    remote: StrictBool = Field(
+        description="True: this staff member sees customers' phone numbers, emails and postal "
+        "addresses masked, and reveals one value at a time with a reason (audited)."
+    )
+
+
+class RemoteOut(Schema):
+    id: int
+    username: str
+    remote: bool
+
+
+@users_router.put(
+    "/{user_id}/remote",
+    response={200: RemoteOut, **errors(400, 404, 422)},
+    summary="Flag a staff member as a remote agent, or not (admins)",
+    operation_id="set_remote_agent",
+)
+def set_remote_agent(request: HttpRequest, user_id: UserId, payload: RemoteIn) -> Any:
+    """A remote agent sees customer phone numbers, emails and postal addresses masked
+    everywhere (desk, API, live pushes) and reveals one value at a time with a typed reason,
+    audited as `customer.revealed`. Audited as `settings.changed`. Their open desks switch at
+    once."""
+    actor = _actor(request)
+    user = access_staff_user(actor, user_id)
+    do_set_remote_agent(user, payload.remote, actor=actor, request=request)
+    return {"id": user.pk, "username": user.get_username(), "remote": user.is_remote}

@@ -51,6 +51,13 @@ class User(AbstractUser):
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
     display_name = models.CharField(max_length=150, blank=True)
+    # Works from outside the operator's premises (home, a partner's site): sees customers'
+    # phone numbers, email and postal addresses masked everywhere and reveals one value at a
+    # time with a reason, audited (customers/masking.py). Set by admins.
+    is_remote = models.BooleanField(
+        default=False,
+        help_text="Remote agent: customer phone numbers, emails and addresses are masked.",
+    )
 
     @property
     def is_admin(self) -> bool:
@@ -165,6 +172,9 @@ class TokenScope(models.TextChoices):
     WRITE = "write", "Write (POST, PUT, PATCH, DELETE)"
     EVENTS = "events", "Event streams"
     ADMIN = "admin", "Admin-only endpoints (audit log)"
+    # Export and erasure of a customer's data and nothing else; only admins may mint it, and
+    # it works only while its user is an admin (privacy/queries.py).
+    PRIVACY = "privacy", "Privacy requests (customer export and erasure; admins only)"
 
 
 class StaffSession(models.Model):

@@ -25,6 +25,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import HttpRequest
 
+from teamline.core.events import user_group
+
 logger = logging.getLogger(__name__)
 
 SESSION_ID_KEY = "_teamline_session"
@@ -105,6 +107,20 @@ def describe_device(user_agent: str) -> str:
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or "Unknown browser"
+
+
+def tell_masking(user_id: int, remote: bool) -> None:
+    """Tell the user's open desk sockets that they are (or no longer are) a remote agent, so
+    their live pushes are masked from now on (call after commit). At most once, like every
+    push; a socket reads the flag again when it connects."""
+    layer = get_channel_layer()
+    if layer is None:  # pragma: no cover - channels always configured
+        return
+    message = {"type": "staff.masking", "remote": remote}
+    try:
+        async_to_sync(layer.group_send)(user_group(user_id), message)
+    except Exception:
+        logger.exception("could not tell the desk sockets of a masking change")
 
 
 def close_sockets(session_ids: list[int]) -> None:

@@ -26,6 +26,8 @@ class AuditAction(models.TextChoices):
     TOKEN_CREATED = "token.created", "API token created"
     TOKEN_REVOKED = "token.revoked", "API token revoked"
     CUSTOMER_VIEWED = "customer.viewed", "Customer viewed"
+    # A remote agent revealed one masked value (customers/masking.py): field and reason.
+    CUSTOMER_REVEALED = "customer.revealed", "Customer value revealed"
     CONVERSATION_VIEWED = "conversation.viewed", "Conversation viewed"
     CUSTOMER_EXPORTED = "customer.exported", "Customer exported"
     CUSTOMER_ERASED = "customer.erased", "Customer erased"

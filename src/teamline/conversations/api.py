@@ -175,9 +175,9 @@ INPUT_ERRORS = errors(400, 404, 409, 422)
 # --- Presenting ----------------------------------------------------------------------------
 
 
-def _detail(conversation: Conversation) -> dict[str, Any]:
+def _detail(conversation: Conversation, viewer: User) -> dict[str, Any]:
     return {
-        **present_conversation(conversation),
+        **present_conversation(conversation, viewer),
         "channel_kind": conversation.channel_kind,
         "updated_at": conversation.updated_at,
         "snoozed_until": conversation.snoozed_until,
@@ -185,11 +185,11 @@ def _detail(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def _page(rows: list[Any], paging: Paging, present: Any) -> dict[str, Any]:
+def _page(rows: list[Any], paging: Paging, present: Any, viewer: User) -> dict[str, Any]:
     """rows holds up to limit + 1 items: the extra one only says there is a next page."""
     more = len(rows) > paging.limit
     return {
-        "items": [present(row) for row in rows[: paging.limit]],
+        "items": [present(row, viewer) for row in rows[: paging.limit]],
         "limit": paging.limit,
         "offset": paging.offset,
         "next_offset": paging.offset + paging.limit if more else None,
@@ -215,7 +215,7 @@ def list_conversations(request: HttpRequest, filters: Query[ConversationFilters]
     team; supervisors the teams they supervise; agents the teams they work in."""
     qs = inbox_conversations(_actor(request), view=filters.view, status=filters.status)
     rows = list(qs[filters.offset : filters.offset + filters.limit + 1])
-    return _page(rows, filters, present_conversation)
+    return _page(rows, filters, present_conversation, _actor(request))
 
 
 @router.get(
@@ -237,7 +237,7 @@ def get_conversation(request: HttpRequest, conversation_id: ObjectId) -> Any:
         request=request,
         data={"customer": conversation.customer_id, "via": "api"},
     )
-    return _detail(conversation)
+    return _detail(conversation, actor)
 
 
 @router.get(
@@ -251,7 +251,7 @@ def list_messages(request: HttpRequest, conversation_id: ObjectId, paging: Query
     conversation = access_conversation(_actor(request), conversation_id)
     qs = messages_of(conversation, include_internal=True)
     rows = list(qs[paging.offset : paging.offset + paging.limit + 1])
-    return _page(rows, paging, present_message)
+    return _page(rows, paging, present_message, _actor(request))
 
 
 @router.post(
@@ -287,7 +287,7 @@ def send_reply(
         or message.text != stored_text(message.inbox or conversation.inbox, payload.text.strip())
     ):
         raise Conflict("This client_id / Idempotency-Key was already used for another reply.")
-    return Status(201 if created else 200, present_message(message))
+    return Status(201 if created else 200, present_message(message, actor))
 
 
 @router.post(
@@ -300,7 +300,7 @@ def add_note(request: HttpRequest, conversation_id: ObjectId, payload: NoteIn) -
     """A note for colleagues: stored with is_internal=true, never sent to the customer."""
     actor = _actor(request)
     conversation = access_conversation(actor, conversation_id)
-    return Status(201, present_message(do_add_note(conversation, payload.text, actor=actor)))
+    return Status(201, present_message(do_add_note(conversation, payload.text, actor=actor), actor))
 
 
 @router.post(
@@ -321,7 +321,7 @@ def change_status(
         raise Conflict("snooze_until has already passed: snooze until a time in the future.")
     do_change_status(conversation, payload.status, actor=actor, snooze_until=snooze_until)
     # Read it back through the access helper: one query with team, assignee and customer.
-    return _detail(access_conversation(actor, conversation_id))
+    return _detail(access_conversation(actor, conversation_id), actor)
 
 
 class QueueOut(Schema):
@@ -360,4 +360,4 @@ def mark_read(request: HttpRequest, conversation_id: ObjectId) -> Any:
     actor = _actor(request)
     conversation = access_conversation(actor, conversation_id)
     do_mark_read(conversation, actor=actor)
-    return _detail(conversation)
+    return _detail(conversation, actor)

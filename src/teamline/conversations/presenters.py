@@ -1,8 +1,15 @@
-"""One presenter per entity: the payloads websockets (and later webhooks) carry."""
+"""One presenter per entity: the payloads websockets (and later webhooks) carry.
+
+`viewer` is the staff member a payload is for, when there is one (the JSON API): a remote
+agent's has the customer's phone numbers and addresses masked (customers/masking.py). Live
+pushes are presented once for many sockets, without a viewer; the desk socket masks them for
+a remote agent (desk/consumers.py)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from teamline.customers.masking import Sensitive, mask_data, masks_for, shown, shown_text
 
 from .models import Conversation, Message
 
@@ -13,7 +20,7 @@ def _user(user: Any) -> dict[str, Any] | None:
     return {"id": user.pk, "name": user.name}
 
 
-def present_conversation(conversation: Conversation) -> dict[str, Any]:
+def present_conversation(conversation: Conversation, viewer: Any = None) -> dict[str, Any]:
     return {
         "id": conversation.pk,
         "status": conversation.status,
@@ -21,7 +28,10 @@ def present_conversation(conversation: Conversation) -> dict[str, Any]:
         "channel": conversation.channel,
         "team": {"id": conversation.team_id, "name": conversation.team.name},
         "assignee": _user(conversation.assignee),
-        "customer": {"id": conversation.customer_id, "name": conversation.customer.display_name},
+        "customer": {
+            "id": conversation.customer_id,
+            "name": shown(viewer, Sensitive.NAME, conversation.customer.display_name),
+        },
         "unread_count": conversation.unread_count,
         "created_at": conversation.created_at.isoformat(),
         "last_message_at": conversation.last_message_at.isoformat()
@@ -33,8 +43,9 @@ def present_conversation(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def present_message(message: Message) -> dict[str, Any]:
-    """For staff: everything, including internal notes."""
+def present_message(message: Message, viewer: Any = None) -> dict[str, Any]:
+    """For staff: everything, including internal notes; the content's addresses and numbers
+    (an email's From and Cc, a shared contact) masked for a remote agent."""
     return {
         "id": message.pk,
         "conversation_id": message.conversation_id,
@@ -42,8 +53,8 @@ def present_message(message: Message) -> dict[str, Any]:
         "sender_kind": message.sender_kind,
         "sender": _user(message.sender_user),
         "channel": message.channel,
-        "text": message.text,
-        "content": message.content,
+        "text": shown_text(viewer, message.text),
+        "content": mask_data(message.content) if masks_for(viewer) else message.content,
         "is_internal": message.is_internal,
         "delivery_status": message.delivery_status,
         "delivery_error": message.delivery_error,

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput, NotFound
@@ -162,6 +163,16 @@ class ReplyChannel:
     last_used: bool = False  # the channel the customer wrote on most recently
 
     @property
+    def masked_key(self) -> str:
+        """The key without the address, for a remote agent's form (customers/masking.py): the
+        address is replaced by a keyed digest, so the page holds nothing to read it back from
+        (a plain hash of a phone number is guessed in seconds)."""
+        if not self.to:
+            return self.key
+        digest = salted_hmac("teamline.reply-via", self.to).hexdigest()[:20]
+        return f"{self.key.rsplit(':', 1)[0]}:~{digest}" if ":" in self.key else self.key
+
+    @property
     def label(self) -> str:
         name = CHANNEL_LABELS.get(self.channel, self.channel)
         where = f" ({self.inbox.name})" if self.inbox is not None else ""
@@ -282,7 +293,7 @@ def choose_reply_channel(conversation: Conversation, via: str | None) -> ReplyCh
     if not via:
         return default_reply_channel(options)
     for option in options:
-        if option.key == via:
+        if via in (option.key, option.masked_key):
             if not option.reachability.reachable:
                 reason = option.reachability.reason or "not reachable now"
                 raise InvalidInput(f"Cannot reply by {option.label}: {reason}.")

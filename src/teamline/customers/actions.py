@@ -9,15 +9,19 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
+from teamline.audit.actions import do_audit
+from teamline.audit.models import AuditAction
 from teamline.core import ratelimit
-from teamline.core.errors import Forbidden, InvalidInput
+from teamline.core.errors import Forbidden, InvalidInput, NotFound
+from teamline.core.jsonsafe import text_problem
 from teamline.teams.models import Team, validate_timezone
 
-from . import codes
+from . import codes, masking
 from .hooks import identity_known_on_commit
 from .identities import normalize_identity
 from .models import (
@@ -517,3 +521,58 @@ def do_set_regions_from_events(regions: dict[int, str]) -> int:
             .update(region=region, updated_at=timezone.now())
         )
     return changed
+
+
+# A reveal's reason: long enough to say why, short enough for the audit entry.
+MAX_REVEAL_REASON = 300
+
+
+def revealable_value(customer: Customer, field: str) -> str:
+    """The value a reveal names: `identity:<id>` (a phone or email identity of the customer)
+    or `attribute:<key>` (an attribute masking hides). NotFound for anything else, so a
+    reveal reads nothing beyond the masked fields of a customer the actor may see."""
+    kind, _sep, name = (field or "").partition(":")
+    if kind == "identity" and name.isdigit() and len(name) < 19:
+        identity = Identity.objects.filter(customer=customer, pk=int(name)).first()
+        if identity is not None and masking.identity_sensitivity(identity.kind):
+            return identity.value
+    elif kind == "attribute" and name:
+        attributes = customer.attributes or {}
+        if name in attributes:
+            value = attributes[name]
+            if masking.attribute_sensitivity(name, value) is not None:
+                return value if isinstance(value, str) else str(value)
+    raise NotFound(_("No such field to reveal."))
+
+
+def do_reveal_customer_field(
+    customer: Customer,
+    field: str,
+    reason: str,
+    *,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> str:
+    """One masked value of `customer` (reached through access_customer), shown to `actor` for
+    `reason`. Writes nothing but the audit entry `customer.revealed` with the field and the
+    reason (never the value), in the same transaction: no entry, no value."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise InvalidInput(_("Say why you need to see this value."))
+    if len(reason) > MAX_REVEAL_REASON:
+        raise InvalidInput(
+            _("Keep the reason under %(limit)d characters.") % {"limit": MAX_REVEAL_REASON}
+        )
+    problem = text_problem(reason)
+    if problem is not None:
+        raise InvalidInput(_("The reason %(problem)s.") % {"problem": problem})
+    value = revealable_value(customer, field)
+    do_audit(
+        AuditAction.CUSTOMER_REVEALED,
+        actor=actor,
+        target_type="customer",
+        target_id=customer.pk,
+        request=request,
+        data={"field": field[:100], "reason": reason},
+    )
+    return value

@@ -19,9 +19,10 @@ from teamline.audit.models import AuditAction
 from teamline.conversations.api import ConversationOut, TeamRef
 from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import customer_conversations
-from teamline.core.apischema import MAX_ID, errors
+from teamline.core.apischema import MAX_ID, errors, text_field
 
-from .actions import do_set_bots_opt_out
+from .actions import MAX_REVEAL_REASON, do_reveal_customer_field, do_set_bots_opt_out
+from .masking import Sensitive, present_attributes, present_identity, shown
 from .models import Customer, IdentityKind
 from .queries import access_customer
 
@@ -34,9 +35,14 @@ CustomerId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The customer
 
 
 class IdentityOut(Schema):
+    id: int = Field(description="Reveal a masked value as `identity:<id>`.")
     kind: IdentityKind
     value: str = Field(description="Normalised: E.164 phone, lower-case email, …")
     verified: bool = Field(description="Vouched for by the brand or proved by a provider.")
+    masked: bool = Field(
+        description="True when `value` is masked because you are a remote agent "
+        "(reveal it with POST /customers/{id}/reveal)."
+    )
 
 
 class CustomerOut(Schema):
@@ -54,22 +60,26 @@ class CustomerOut(Schema):
     )
 
 
-def present_customer(customer: Customer, conversations: list[Any]) -> dict[str, Any]:
+def present_customer(customer: Customer, conversations: list[Any], viewer: Any) -> dict[str, Any]:
+    """The profile as `viewer` sees it: a remote agent's has phone numbers, email and postal
+    addresses masked (customers/masking.py)."""
     home_team = customer.home_team
     return {
         "id": customer.pk,
-        "name": customer.display_name,
+        "name": shown(viewer, Sensitive.NAME, customer.display_name),
         "preferred_language": customer.preferred_language,
         "preferred_channel": customer.preferred_channel,
         "region": customer.region,
         "home_team": {"id": home_team.pk, "name": home_team.name} if home_team else None,
         "identities": [
-            {"kind": identity.kind, "value": identity.value, "verified": identity.verified}
+            present_identity(identity, viewer)
             for identity in customer.identities.order_by("kind", "pk")
         ],
-        "attributes": customer.attributes,
+        "attributes": present_attributes(customer.attributes, viewer),
         "created_at": customer.created_at,
-        "conversations": [present_conversation(conversation) for conversation in conversations],
+        "conversations": [
+            present_conversation(conversation, viewer) for conversation in conversations
+        ],
     }
 
 
@@ -93,7 +103,7 @@ def get_customer(request: HttpRequest, customer_id: CustomerId) -> Any:
         data={"via": "api"},
     )
     conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
-    return present_customer(customer, conversations)
+    return present_customer(customer, conversations, actor)
 
 
 class BotsIn(Schema):
@@ -118,4 +128,42 @@ def set_customer_bots(request: HttpRequest, customer_id: CustomerId, payload: Bo
     customer = access_customer(actor, customer_id)
     do_set_bots_opt_out(customer, payload.opted_out, actor=actor)
     conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
-    return present_customer(customer, conversations)
+    return present_customer(customer, conversations, actor)
+
+
+class RevealIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^(identity|attribute):[^\x00]+$",
+        description="What to reveal: `identity:<id>` or `attribute:<key>`.",
+    )
+    reason: str = text_field(
+        max_length=MAX_REVEAL_REASON, description="Why you need to see the value (audited)."
+    )
+
+
+class RevealedOut(Schema):
+    field: str
+    value: str = Field(description="The value, unmasked: shown once, not kept anywhere.")
+
+
+@router.post(
+    "/{customer_id}/reveal",
+    response={200: RevealedOut, **errors(400, 404, 422)},
+    summary="Reveal one masked value of a customer",
+    operation_id="reveal_customer_field",
+)
+def reveal_customer_field(request: HttpRequest, customer_id: CustomerId, payload: RevealIn) -> Any:
+    """For remote agents, who see phone numbers, emails and postal addresses masked: one
+    value, for a reason you type. Audited as `customer.revealed` with the field and the
+    reason (never the value). 404 for a customer outside your teams or a field that is not
+    one masking hides; 422 without a reason."""
+    actor = cast(User, request.auth)  # type: ignore[attr-defined]
+    customer = access_customer(actor, customer_id)
+    value = do_reveal_customer_field(
+        customer, payload.field, payload.reason, actor=actor, request=request
+    )
+    return {"field": payload.field, "value": value}

@@ -18,6 +18,7 @@ from teamline.core.ids import parse_id
 from teamline.teams.queries import team_ids_for
 
 from .identities import normalize_identity
+from .masking import identity_sensitivity, shown
 from .models import (
     CONSENT_DEFAULT_ON,
     Consent,
@@ -90,9 +91,9 @@ def merge_suggestions(actor: User, customer: Customer) -> list[MergeSuggestion]:
             if kind != identity.kind:
                 continue
             for other in visible.filter(**{f"attributes__{attribute}__iexact": identity.value}):
+                seen = shown(actor, identity_sensitivity(kind) or "", identity.value)
                 found.setdefault(
-                    other.pk,
-                    MergeSuggestion(other, f"Same {labels[kind]} ({identity.value}), not verified"),
+                    other.pk, MergeSuggestion(other, f"Same {labels[kind]} ({seen}), not verified")
                 )
     # This customer typed somebody's identity.
     for attribute, kind in UNVERIFIED_CLAIMS.items():
@@ -102,9 +103,9 @@ def merge_suggestions(actor: User, customer: Customer) -> list[MergeSuggestion]:
         for identity in Identity.objects.filter(kind=kind, value=value).exclude(customer=customer):
             owner = visible.filter(pk=identity.customer_id).first()
             if owner is not None:
+                seen = shown(actor, identity_sensitivity(kind) or "", value)
                 found.setdefault(
-                    owner.pk,
-                    MergeSuggestion(owner, f"Same {labels[kind]} ({value}), not verified"),
+                    owner.pk, MergeSuggestion(owner, f"Same {labels[kind]} ({seen}), not verified")
                 )
     return sorted(found.values(), key=lambda s: s.customer.pk)
 

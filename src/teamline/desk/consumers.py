@@ -6,6 +6,10 @@ group — typing indicators — is joined only after `access_conversation` allow
 as the desk pages and the API. There is deliberately no handler for `event.customer`: customer
 presentations never reach a staff socket.
 
+A remote agent's socket masks every push before it leaves (customers/masking.mask_data): pushes
+are presented once for a whole team's group, so the socket is where the viewer is known. An
+admin flagging or unflagging the agent switches an open socket at once (`staff.masking`).
+
 When live pushes may have been lost (the channel layer was interrupted, or a push failed), the
 socket receives `live.resync` and tells the desk `{"type": "resync"}`: the desk then reads its
 open partials again from the database (core/livewatch.py).
@@ -39,6 +43,7 @@ from teamline.core.events import (
     team_group,
     user_group,
 )
+from teamline.customers.masking import mask_data
 from teamline.teams.queries import team_ids_for
 
 logger = logging.getLogger(__name__)
@@ -81,6 +86,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
+        # Read with the user at connect; `staff.masking` changes it while connected.
+        self.remote = bool(getattr(user, "is_remote", False))
         await self._join(session_group(session_id))
         for group in await self._home_groups():
             await self._join(group)
@@ -227,7 +234,12 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     # --- Group messages -------------------------------------------------------------------
 
     async def event_staff(self, message: dict[str, Any]) -> None:
-        await self.send_json({"type": "event", "event": message["event"], "data": message["data"]})
+        data = mask_data(message["data"]) if self.remote else message["data"]
+        await self.send_json({"type": "event", "event": message["event"], "data": data})
+
+    async def staff_masking(self, message: dict[str, Any]) -> None:
+        """An admin flagged this user as a remote agent, or no longer (accounts/sessions.py)."""
+        self.remote = message.get("remote") is True
 
     async def session_ended(self, message: dict[str, Any]) -> None:
         """This browser's session ended (accounts/sessions.py): close, so the desk signs in

@@ -25,6 +25,7 @@ from teamline.calls.models import Call
 from teamline.conversations.models import Conversation
 from teamline.conversations.queries import visible_conversations
 from teamline.core.errors import InvalidInput, TeamlineError
+from teamline.customers.masking import Sensitive, shown
 from teamline.routing import appointments as booking
 from teamline.routing import callbacks, scheduling
 from teamline.routing.appointments import access_appointment
@@ -58,12 +59,13 @@ APPOINTMENTS_LIMIT = 200
 # --- Callbacks --------------------------------------------------------------------------------
 
 
-def _outcome_sentence(callback: Callback, answered: bool) -> str:
+def _outcome_sentence(callback: Callback, answered: bool, actor: Any) -> str:
     if answered:
         return "Call done. The conversation is resolved."
+    phone = shown(actor, Sensitive.PHONE, callback.phone)
     if callback.state == CallbackState.FAILED:
         return (
-            f"No answer. {callback.phone} was not reached after {callback.attempts} tries: "
+            f"No answer. {phone} was not reached after {callback.attempts} tries: "
             "the callback is closed and the customer told."
         )
     when = (
@@ -71,7 +73,7 @@ def _outcome_sentence(callback: Callback, answered: bool) -> str:
         if callback.next_attempt_at
         else "later"
     )
-    return f"No answer. {callback.phone} will be called again at {when}."
+    return f"No answer. {phone} will be called again at {when}."
 
 
 def _callback_outcome(request: HttpRequest, callback_id: int, *, answered: bool) -> HttpResponse:
@@ -92,7 +94,7 @@ def _callback_outcome(request: HttpRequest, callback_id: int, *, answered: bool)
         return render_conversation_page(
             request, conversation, status=exc.status, callback_error=exc.message
         )
-    sentence = _outcome_sentence(callback, answered)
+    sentence = _outcome_sentence(callback, answered, actor)
     still_visible = visible_conversations(actor).filter(pk=conversation.pk).exists()
     if hx_target(request) == "conversation-status" and still_visible:
         conversation.refresh_from_db()
@@ -142,6 +144,7 @@ def _dialled(
         return render_conversation_page(
             request, conversation, status=exc.status, callback_error=exc.message
         )
+    phone = shown(actor, Sensitive.PHONE, phone)
     sentence = f"Calling you on {call.agent_endpoint}. When you answer, {phone} is dialled."
     if hx_target(request) == "conversation-status":
         conversation.refresh_from_db()
@@ -213,7 +216,7 @@ def _rows(actor: Any, errors: dict[int, str], now: datetime) -> list[dict[str, A
         rows.append(
             {
                 "appointment": appointment,
-                "customer": appointment.customer.display_name,
+                "customer": shown(actor, Sensitive.NAME, appointment.customer.display_name),
                 "time": slot_time(appointment.team, appointment.slot_start),
                 "can_reschedule": appointment.state == AppointmentState.BOOKED,
                 "slots": [

@@ -6,6 +6,7 @@ from teamline.accounts.views import SignInView
 from . import (
     call_views,
     kb_views,
+    privacy_views,
     profile_views,
     recording_views,
     routing_views,
@@ -41,6 +42,20 @@ urlpatterns = [
     ),
     path("customers/<int:customer_id>/bots/", views.customer_bots, name="customer_bots"),
     path("customers/<int:customer_id>/consent/", views.customer_consent, name="customer_consent"),
+    path(
+        "customers/<int:customer_id>/reveal/",
+        privacy_views.reveal_customer_field,
+        name="reveal_customer_field",
+    ),
+    path(
+        "customers/<int:customer_id>/export/", privacy_views.export_customer, name="export_customer"
+    ),
+    path("customers/<int:customer_id>/erase/", privacy_views.erase_customer, name="erase_customer"),
+    path(
+        "customers/<int:customer_id>/erase/status/",
+        privacy_views.erasure_status,
+        name="erasure_status",
+    ),
     path("queue/", routing_views.queue, name="queue"),
     path("calls/live/", supervision_views.live_calls, name="live_calls"),
     path("calls/<int:call_id>/monitor/", supervision_views.monitor_call, name="monitor_call"),

@@ -54,8 +54,9 @@ from teamline.conversations.queries import (
     past_conversations,
     reachable_channels,
 )
-from teamline.core.errors import InvalidInput, NotFound, TeamlineError
+from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.customers.actions import do_set_bots_opt_out, do_set_consent
+from teamline.customers.masking import shown_attributes, shown_identities
 from teamline.customers.models import ConsentTopic, Customer
 from teamline.customers.queries import (
     access_customer,
@@ -65,6 +66,7 @@ from teamline.customers.queries import (
     merges_into,
     opted_out_of_bots,
 )
+from teamline.privacy.queries import may_handle_privacy_requests
 
 from .suggestions import suggestions_for
 
@@ -273,8 +275,9 @@ def render_conversation_page(
     context.update(
         {
             "history_messages": history_of(conversation),
-            "identities": identities_of(conversation.customer),
-            "attributes": sorted(conversation.customer.attributes.items()),
+            "identities": shown_identities(identities_of(conversation.customer), agent),
+            "attributes": shown_attributes(conversation.customer.attributes, agent),
+            "may_handle_privacy": may_handle_privacy_requests(agent),
             "past": past_conversations(agent, conversation),
             "merge_suggestions": merge_suggestions(agent, conversation.customer),
             "bots_opted_out": opted_out_of_bots(conversation.customer),
@@ -477,8 +480,8 @@ def merge_customer(request: HttpRequest, customer_id: int, source_id: int) -> Ht
         "section": "conversation",
         "target": target,
         "source": source,
-        "source_identities": identities_of(source),
-        "target_identities": identities_of(target),
+        "source_identities": shown_identities(identities_of(source), agent),
+        "target_identities": shown_identities(identities_of(target), agent),
         "source_conversations": source.conversations.count(),
         "next": back,
     }
@@ -562,7 +565,12 @@ def render_tokens(
         "section": "tokens",
         "tokens": tokens_of(agent),
         "name": "",
-        "scope_choices": TokenScope.choices,
+        # Only admins may hold a privacy token (accounts.actions.do_create_api_token).
+        "scope_choices": [
+            (value, label)
+            for value, label in TokenScope.choices
+            if value != TokenScope.PRIVACY or agent.is_admin
+        ],
         "scopes": [],
         "expiry_choices": TOKEN_EXPIRY_CHOICES,
         "expires_in_days": 0,
@@ -588,9 +596,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
         token, secret = do_create_api_token(
             agent, name=name, actor=agent, scopes=scopes, expires_at=expires_at, request=request
         )
-    except InvalidInput as exc:
+    except (InvalidInput, Forbidden) as exc:
         context = {"error": exc.message, "name": name, "scopes": scopes}
-        return render_tokens(request, context, status=400)
+        return render_tokens(request, context, status=exc.status)
     # The secret exists only in this response: it is not stored and never rendered again.
     response = render_tokens(request, {"new_token": token, "new_secret": secret})
     return announce(response, f"Token {token.name} created. Copy it now.")

@@ -4,7 +4,9 @@
     POST /api/v1/customers/{id}/erase    → 202, the erasure done by a durable task
     GET  /api/v1/customers/{id}/erasure  → 200, where that erasure stands (404 if none)
 
-Admins only (403 for anyone else, before the id is looked at); both requests are audited.
+Admins only: an admin's session, an admin's unscoped token or an admin's token with the
+`privacy` scope (a token scoped otherwise, even an admin's `read` token: 403). Anyone else:
+403, before the id is looked at. Both requests are audited.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from teamline.core.errors import NotFound
 
 from .actions import do_export_customer, do_request_erasure
 from .models import Erasure, ErasureState
-from .queries import access_customer_for_privacy, erasure_of
+from .queries import access_customer_for_privacy, erasure_of, erasure_stage
 
 router = Router(tags=["privacy"])
 
@@ -31,6 +33,7 @@ CustomerId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The customer
 class ErasureOut(Schema):
     customer_id: int
     state: ErasureState = Field(description="requested, then done once the task ran.")
+    stage: str = Field(description="queued, running (a worker started it) or done.")
     requested_at: datetime
     requested_by: str = Field(description="The username of the admin who asked.")
     completed_at: datetime | None
@@ -41,6 +44,7 @@ def present_erasure(erasure: Erasure) -> dict[str, Any]:
     return {
         "customer_id": erasure.customer_id_copy,
         "state": erasure.state,
+        "stage": erasure_stage(erasure),
         "requested_at": erasure.requested_at,
         "requested_by": erasure.requested_by,
         "completed_at": erasure.completed_at,

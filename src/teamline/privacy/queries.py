@@ -1,8 +1,10 @@
 """Reads for privacy requests: who may ask, and everything stored about one customer.
 
 Export and erasure reach every record of a customer, whatever team handled it, so they are
-for admins only (issue 11: "admin, or a token with the `privacy` scope"; token scopes do not
-exist yet, so today only admins)."""
+for admins only: an admin's session, an admin's unscoped token, or an admin's token with the
+`privacy` scope (teamline/api.py's PRIVACY_AUTH refuses tokens scoped otherwise, and only
+admins may mint a privacy token: accounts.actions.do_create_api_token). A privacy token stops
+working when its user stops being an admin."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from teamline.proactive.models import Event
 from teamline.routing.models import Appointment, Callback, WorkItem
 from teamline.selfservice.models import SelfServiceEpisode, VoiceCall, VoiceCallStep
 
-from .models import Erasure
+from .models import Erasure, ErasureState
 
 
 def may_handle_privacy_requests(actor: User) -> bool:
@@ -172,3 +174,11 @@ def _json_escaped(value: str) -> str:
 
 def erasure_of(customer_id: int) -> Erasure | None:
     return Erasure.objects.filter(customer_id_copy=customer_id).first()
+
+
+def erasure_stage(erasure: Erasure) -> str:
+    """queued (asked, no worker has started it), running (a worker started it: the task
+    counts its attempts first) or done."""
+    if erasure.state == ErasureState.DONE:
+        return "done"
+    return "running" if erasure.attempts else "queued"

@@ -166,7 +166,7 @@ def request_callback(request: HttpRequest, payload: CallbackIn) -> Any:
     actor = _actor(request)
     conversation = access_conversation(actor, payload.conversation_id)
     callback = callbacks.do_request_callback(conversation, payload.phone, actor=actor)
-    return Status(201, callbacks.present_callback(callback))
+    return Status(201, callbacks.present_callback(callback, actor))
 
 
 @callbacks_router.get(
@@ -177,7 +177,8 @@ def request_callback(request: HttpRequest, payload: CallbackIn) -> Any:
 )
 def get_callback(request: HttpRequest, callback_id: ObjectId) -> Any:
     """One callback of a conversation in your teams; 404 otherwise."""
-    return callbacks.present_callback(access_callback(_actor(request), callback_id))
+    actor = _actor(request)
+    return callbacks.present_callback(access_callback(actor, callback_id), actor)
 
 
 def _callback_outcome(request: HttpRequest, callback_id: int, answered: bool) -> Any:
@@ -188,7 +189,7 @@ def _callback_outcome(request: HttpRequest, callback_id: int, answered: bool) ->
         callback = callbacks.do_complete_callback(callback, actor=actor)
     else:
         callback = callbacks.do_callback_no_answer(callback, actor=actor)
-    return callbacks.present_callback(callback)
+    return callbacks.present_callback(callback, _actor(request))
 
 
 @callbacks_router.post(
@@ -248,7 +249,7 @@ def list_appointments(request: HttpRequest, filters: Query[AppointmentFilters]) 
         teams = [filters.team_id]
     states = (filters.state,) if filters.state else None
     rows = appointments.teams_appointments(teams, states=states)[:500]
-    return [appointments.present_appointment(row) for row in rows]
+    return [appointments.present_appointment(row, _actor(request)) for row in rows]
 
 
 @appointments_router.get(
@@ -276,7 +277,8 @@ def list_slots(request: HttpRequest, filters: Query[SlotFilters]) -> Any:
 )
 def get_appointment(request: HttpRequest, appointment_id: ObjectId) -> Any:
     """One booking of your teams; 404 otherwise."""
-    return appointments.present_appointment(access_appointment(_actor(request), appointment_id))
+    actor = _actor(request)
+    return appointments.present_appointment(access_appointment(actor, appointment_id), actor)
 
 
 @appointments_router.post(
@@ -290,7 +292,7 @@ def cancel_appointment(request: HttpRequest, appointment_id: ObjectId) -> Any:
     actor = _actor(request)
     appointment: Appointment = access_appointment(actor, appointment_id)
     appointment = appointments.do_cancel_appointment(appointment, actor=actor, by="staff")
-    return appointments.present_appointment(appointment)
+    return appointments.present_appointment(appointment, _actor(request))
 
 
 @appointments_router.post(
@@ -308,7 +310,7 @@ def reschedule_appointment(
     appointment = appointments.do_reschedule_appointment(
         appointment, payload.slot_start, actor=actor, by="staff"
     )
-    return appointments.present_appointment(appointment)
+    return appointments.present_appointment(appointment, _actor(request))
 
 
 @appointments_router.post(
@@ -325,7 +327,7 @@ def appointment_no_answer(request: HttpRequest, appointment_id: ObjectId) -> Any
         raise NotFound("This appointment is not in progress.")
     _may_work(actor, appointment.conversation.assignee_id, appointment.team)
     appointment = appointments.do_appointment_no_answer(appointment, actor=actor)
-    return appointments.present_appointment(appointment)
+    return appointments.present_appointment(appointment, _actor(request))
 
 
 @appointments_router.post(
@@ -429,7 +431,7 @@ class ParticipantOut(Schema):
 
 
 def _conversation(actor: User, conversation_id: int) -> dict[str, Any]:
-    presented = present_conversation(access_conversation(actor, conversation_id))
+    presented = present_conversation(access_conversation(actor, conversation_id), actor)
     return {
         "id": presented["id"],
         "status": presented["status"],
@@ -446,7 +448,7 @@ def _conversation_after(actor: User, conversation: Conversation) -> dict[str, An
     fresh = Conversation.objects.select_related("team", "assignee", "customer").get(
         pk=conversation.pk
     )
-    presented = present_conversation(fresh)
+    presented = present_conversation(fresh, actor)
     return {key: presented[key] for key in RoutedConversationOut.model_fields}
 
 

@@ -33,6 +33,7 @@ from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import Conversation, Direction, Message, Status, TimelineKind
 from teamline.core.errors import Conflict, InvalidInput, NotFound, TeamlineError
 from teamline.core.ids import parse_id
+from teamline.customers.masking import Sensitive, shown
 from teamline.customers.models import Customer
 from teamline.teams.hours import Calendar, intervals_on, mode_at
 from teamline.teams.models import ServiceMode, Team
@@ -629,15 +630,15 @@ def present_slot(slot: Slot) -> dict[str, Any]:
     }
 
 
-def present_appointment(appointment: Appointment) -> dict[str, Any]:
-    """What the customer (and staff) see of a booking."""
+def present_appointment(appointment: Appointment, viewer: Any = None) -> dict[str, Any]:
+    """What the customer (and staff) see of a booking; the number masked for a remote agent."""
     return {
         "id": appointment.pk,
         "kind": appointment.kind,
         "state": appointment.state,
         "slot_start": appointment.slot_start.isoformat(),
         "slot_end": appointment.slot_end.isoformat(),
-        "phone": appointment.phone,
+        "phone": shown(viewer, Sensitive.PHONE, appointment.phone),
         "team": {"id": appointment.team_id, "name": appointment.team.name},
         "agent": appointment.agent.name if appointment.agent else None,
     }

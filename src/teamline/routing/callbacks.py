@@ -26,6 +26,7 @@ from teamline.conversations.models import Conversation, Status, TimelineKind
 from teamline.core.errors import Conflict, NotFound
 from teamline.core.events import EventType
 from teamline.core.ids import parse_id
+from teamline.customers.masking import Sensitive, shown
 from teamline.teams.queries import team_ids_for
 
 from .actions import agent_freed, route_conversation
@@ -207,11 +208,12 @@ def do_callback_no_answer(
     return callback
 
 
-def present_callback(callback: Callback) -> dict[str, Any]:
+def present_callback(callback: Callback, viewer: Any = None) -> dict[str, Any]:
+    """The callback; its number masked for a remote agent (customers/masking.py)."""
     return {
         "id": callback.pk,
         "conversation_id": callback.conversation_id,
-        "phone": callback.phone,
+        "phone": shown(viewer, Sensitive.PHONE, callback.phone),
         "state": callback.state,
         "attempts": callback.attempts,
         "next_attempt_at": callback.next_attempt_at.isoformat()

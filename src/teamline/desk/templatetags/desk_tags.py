@@ -10,6 +10,7 @@ from teamline.accounts import sessions
 from teamline.accounts.models import AgentProfile, Presence
 from teamline.accounts.queries import profile_of
 from teamline.conversations.attachments import is_inline_safe
+from teamline.customers.masking import shown
 
 register = template.Library()
 
@@ -97,3 +98,12 @@ def inline_safe(attachment: Any) -> bool:
 def idle_timeout_seconds() -> int:
     """The staff idle timeout, for the desk's warning a minute before (desk/idle.js)."""
     return sessions.idle_timeout_seconds()
+
+
+@register.simple_tag(takes_context=True)
+def masked(context: dict[str, Any], kind: str, value: Any) -> str:
+    """`value` as the signed-in staff member may see it: a remote agent's phone numbers,
+    emails and addresses masked (customers/masking.py), anyone else's as they are. `kind` is
+    phone, email, address or name."""
+    request = context.get("request")
+    return shown(getattr(request, "user", None), kind, str(value or ""))

@@ -21,6 +21,7 @@ from teamline.accounts.models import User
 from teamline.calls.models import Call, CallState
 from teamline.calls.queries import last_dialled_call, live_call_of
 from teamline.conversations.models import Conversation, Status
+from teamline.customers.masking import Sensitive, shown
 from teamline.routing.callbacks import live_callback
 from teamline.routing.eta import queue_status
 from teamline.routing.models import (
@@ -217,7 +218,7 @@ def callback_panel(context: dict[str, Any]) -> dict[str, Any]:
         "request": request,
         "csrf_token": context.get("csrf_token"),
         "conversation": conversation,
-        "customer_name": conversation.customer.display_name,
+        "customer_name": shown(request.user, Sensitive.NAME, conversation.customer.display_name),
         "cb": view,
         "can_dial": mine and callback is not None and callback.state == CallbackState.ASSIGNED,
         "booked": booked,

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from teamline.accounts.actions import do_create_api_token, do_revoke_api_token
 from teamline.accounts.models import ApiToken, TokenScope, User
-from teamline.core.errors import InvalidInput
+from teamline.core.errors import TeamlineError
 
 DURATION = re.compile(r"^(\d{1,5})([hdw])$")
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
@@ -74,6 +74,6 @@ class Command(BaseCommand):
                 scopes=options.get("scope") or [],  # type: ignore[arg-type]
                 expires_at=expires_at,
             )
-        except InvalidInput as exc:
+        except TeamlineError as exc:  # a bad scope or expiry; privacy for a non-admin
             raise CommandError(exc.message) from exc
         self.stdout.write(raw)
