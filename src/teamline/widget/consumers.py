@@ -24,16 +24,19 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from teamline.calls import browser as browser_calls
 from teamline.calls.events import present_call_to_customer
 from teamline.calls.ice import ice_servers_for
 from teamline.connectors import webchat
 from teamline.connectors.queries import public_inbox, session_customer
+from teamline.connectors.stepup import MAX_TYPED, do_answer_step_up
 from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
 from teamline.conversations.models import Inbox, Status
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.conversations.queries import current_conversation_for, customer_thread
+from teamline.conversations.stepup import present_verification_to_customer
 from teamline.core import jsonsafe, livewatch, ratelimit
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.core.events import (
@@ -122,6 +125,8 @@ def _ready_frame(session: WidgetSession) -> dict[str, Any]:
         ),
         # {"data_cap": true} for a signed-in customer (the settings switch), else null.
         "consents": _consents(customer),
+        # The conversation's verification level and the step-up it asks for (never a code).
+        "verification": present_verification_to_customer(conversation),
     }
 
 
@@ -186,6 +191,16 @@ def _start_call(session: WidgetSession, medium: object) -> dict[str, Any]:
         "call": present_call_to_customer(call),
         "ice_servers": ice_servers_for(f"customer-{customer.pk}"),
     }
+
+
+def _verify_code(session: WidgetSession, code: str) -> dict[str, Any] | None:
+    """The code the customer typed in the verify form, for their current conversation's
+    step-up (connectors/stepup.py). Raises InvalidInput (wrong, expired) or RateLimited."""
+    conversation = current_conversation_for(session.customer.pk)
+    if conversation is None:
+        raise NotFound("There is nothing to verify.")
+    conversation = do_answer_step_up(conversation, code)
+    return present_verification_to_customer(conversation)
 
 
 def _end_call(customer_id: int, call_id: object) -> None:
@@ -298,6 +313,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                 await self._call_signal(content)
             elif kind == "consent":
                 await self._consent(content)
+            elif kind == "verify.code":
+                await self._verify_code(content)
             elif kind == "auth":
                 await self._error("invalid", "This socket is already authenticated.")
             else:
@@ -376,6 +393,21 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             return
         self.conversation_id = message["conversation_id"]
         await self.send_json({"type": "ack", "client_id": echo, "message": message})
+
+    async def _verify_code(self, content: dict[str, Any]) -> None:
+        """The verify form: a code for a step-up, never a chat message (nothing is stored but
+        the outcome)."""
+        assert self.session is not None
+        code = content.get("code")
+        if not isinstance(code, str) or not code.strip() or len(code) > MAX_TYPED:
+            await self._error("invalid", _("Enter the six-digit code."), about="verification")
+            return
+        try:
+            frame = await database_sync_to_async(_verify_code)(self.session, code)
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message, about="verification")
+            return
+        await self.send_json({"type": "verification", "verification": frame})
 
     async def _typing(self, content: dict[str, Any]) -> None:
         state = content.get("state")
@@ -481,6 +513,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                     "payload": data.get("payload"),
                 }
             )
+        elif event == EventType.VERIFICATION_UPDATED.value:
+            await self.send_json({"type": "verification", "verification": data})
         elif event == EventType.TYPING.value:
             sender = data.get("from")
             await self.send_json(
@@ -509,13 +543,21 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({**frame, "type": "resync"})
 
     async def _error(
-        self, code: str, detail: str, *, client_id: str | None = None, call: bool = False
+        self,
+        code: str,
+        detail: str,
+        *,
+        client_id: str | None = None,
+        call: bool = False,
+        about: str = "",
     ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
         if client_id is not None:
             frame["client_id"] = client_id
         if call:
             frame["about"] = "call"  # the widget shows it in the call view, not the chat
+        elif about:
+            frame["about"] = about  # "verification": shown in the verify form
         await self.send_json(frame)
 
     def _header(self, name: str) -> str | None:

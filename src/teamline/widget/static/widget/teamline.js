@@ -284,6 +284,17 @@
     "  max-height: 60px; border: 2px solid #fff; border-radius: 6px; object-fit: cover; }",
     ".call-controls { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }",
     ".invite { display: block; margin: 6px auto 0; }",
+    ".verify { padding: 10px 14px; border-top: 1px solid #dfe4ee; background: #eef7f0; }",
+    ".verify h3 { margin: 0 0 4px; font-size: 15px; }",
+    ".verify p { margin: 0 0 6px; font-size: 14px; }",
+    ".verify form { display: flex; flex-wrap: wrap; align-items: end; gap: 6px 8px; }",
+    ".verify label { width: 100%; font-size: 13px; font-weight: 600; color: #2f3a4f; }",
+    ".verify input { font: inherit; width: 9em; padding: 6px 8px; border: 2px solid #8792ab;",
+    "  border-radius: 8px; letter-spacing: .15em; }",
+    ".verify button { font: inherit; padding: 6px 12px; border-radius: 8px;",
+    "  border: 2px solid #1f6b3a; background: #1f6b3a; color: #fff; font-weight: 600; }",
+    ".verify .verify-error { color: #8a1c1c; font-weight: 600; }",
+    ".verify .verify-error:empty { display: none; }",
     "@media (prefers-reduced-motion: no-preference) {",
     "  .panel:not([hidden]) { animation: tl-in .16s ease-out; }",
     "  @keyframes tl-in { from { opacity: 0; transform: translateY(8px); } to { opacity: 1; } }",
@@ -456,6 +467,35 @@
     h("div", { class: "call-media" }, [remoteVideo, localVideo]),
     h("div", { class: "call-controls" }, [muteButton, cameraButton, shareButton, endCallButton]),
   ]);
+  // Customer step-up: the verify form (a code the team asked for), never a chat message.
+  var verifyText = h("p", { id: "tl-verify-text" });
+  var verifyInput = h("input", {
+    id: "tl-verify-code",
+    type: "text",
+    inputmode: "numeric",
+    autocomplete: "one-time-code",
+    maxlength: "12",
+    "aria-describedby": "tl-verify-text tl-verify-error",
+  });
+  var verifyButton = h("button", { type: "submit", text: "Verify" });
+  var verifyError = h("p", { id: "tl-verify-error", class: "verify-error", role: "alert" });
+  var verifyForm = h("form", { class: "verify-form", novalidate: true }, [
+    h("label", { for: "tl-verify-code", text: "Verification code" }),
+    verifyInput,
+    verifyButton,
+  ]);
+  var verifyDone = h("p", { class: "verify-done", role: "status" });
+  var verifyBox = h(
+    "section",
+    { class: "verify", "aria-labelledby": "tl-verify-title", hidden: true },
+    [
+      h("h3", { id: "tl-verify-title", text: "Verify it is you" }),
+      verifyText,
+      verifyForm,
+      verifyError,
+      verifyDone,
+    ]
+  );
   var panel = h(
     "div",
     { class: "panel", id: "tl-panel", role: "dialog", "aria-label": "Chat with us", hidden: true },
@@ -473,6 +513,7 @@
       callBar,
       callView,
       body,
+      verifyBox,
       waitingBox,
       typingLine,
       handoffBar,
@@ -1110,9 +1151,77 @@
     };
   }
 
+  // --- Customer step-up ------------------------------------------------------------------------
+
+  var METHOD_NAMES = {
+    sms_code: "SMS code",
+    email_code: "email code",
+    app_code: "in-app code",
+    passkey: "passkey",
+    oidc: "sign-in",
+  };
+  var SENT_BY = { sms_code: "by SMS", email_code: "by email", app_code: "in the app" };
+  var verifyShownFor = null; // the step-up id the form is open for
+
+  function applyVerification(v) {
+    if (!v || typeof v !== "object") return;
+    var step = v.step_up && typeof v.step_up === "object" ? v.step_up : null;
+    var state = step ? step.state : "";
+    if (state === "pending" && step.method !== "passkey") {
+      var fresh = verifyShownFor !== step.id;
+      verifyShownFor = step.id;
+      verifyText.textContent =
+        "Your team asked you to confirm it is you. We sent a code " +
+        (SENT_BY[step.method] || "") + " to " + (step.destination || "you") +
+        ". Enter it here, not in the chat.";
+      verifyForm.hidden = false;
+      verifyDone.textContent = "";
+      verifyBox.hidden = false;
+      if (fresh) {
+        verifyError.textContent = "";
+        verifyInput.value = "";
+        if (isOpen) verifyInput.focus();
+      }
+      return;
+    }
+    verifyForm.hidden = true;
+    verifyText.textContent = "";
+    if (v.level && v.level !== "none" && state === "verified") {
+      verifyError.textContent = "";
+      verifyDone.textContent =
+        "Thank you, you are verified (" + (METHOD_NAMES[v.method] || v.method) + ").";
+      verifyBox.hidden = false;
+    } else if (state === "failed" || state === "expired") {
+      verifyError.textContent =
+        state === "failed"
+          ? "Too many wrong codes. Your team can send a new one."
+          : "The code expired. Your team can send a new one.";
+      verifyBox.hidden = false;
+    } else {
+      verifyBox.hidden = true;
+    }
+  }
+
+  verifyForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var code = verifyInput.value.replace(/[\s-]/g, "");
+    if (!/^[0-9]{6}$/.test(code)) {
+      verifyError.textContent = "Enter the six-digit code.";
+      verifyInput.focus();
+      return;
+    }
+    if (!isReady) {
+      verifyError.textContent = "Not connected. Try again in a moment.";
+      return;
+    }
+    verifyError.textContent = "";
+    sendFrame({ type: "verify.code", code: code });
+  });
+
   function handleFrame(frame) {
     switch (frame.type) {
       case "ready":
+        applyVerification(frame.verification);
         followConversation(frame.conversation);
         isReady = true;
         attempt = 0;
@@ -1127,6 +1236,7 @@
         scrollToBottom();
         break;
       case "resync":
+        applyVerification(frame.verification);
         followConversation(frame.conversation);
         // Pushes may have been lost while this socket stayed open: the server sends the
         // whole picture again; what is already shown is matched by id and not repeated.
@@ -1159,8 +1269,14 @@
       case "call.signal":
         onSignal(frame);
         break;
+      case "verification":
+        applyVerification(frame.verification);
+        break;
       case "error":
-        if (frame.about === "call") callFailed(frame.detail);
+        if (frame.about === "verification") {
+          verifyError.textContent = frame.detail || "That did not work.";
+          verifyInput.focus();
+        } else if (frame.about === "call") callFailed(frame.detail);
         else if (frame.client_id) sendFailed(frame.client_id, frame.code, frame.detail);
         else if (window.console) console.warn("Teamline chat:", frame.code, frame.detail);
         break;
