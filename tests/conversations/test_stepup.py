@@ -432,4 +432,4 @@ def test_the_desk_says_why_a_code_could_not_be_sent(chat, kari, twilio):
         HTTP_HX_TARGET="conversation-status",
     )
     assert response.status_code == 400
-    assert "Choose one of the customer's verified phone numbers" in response.content.decode()
+    assert "verified phone numbers or email addresses" in response.content.decode()

@@ -365,7 +365,11 @@
     "aria-relevant": "additions",
     "aria-label": "Conversation",
   });
-  var body = h("div", { class: "body" }, [greeting, log]);
+  // Focusable, so a keyboard user can scroll a long thread (the log holds no controls).
+  var body = h("div", { class: "body", tabindex: "0", role: "region", "aria-label": "Chat history" }, [
+    greeting,
+    log,
+  ]);
   // Waiting in line: the place and estimated wait (a polite live region), and the choices
   // to be called back instead or to book a time.
   var queueText = h("p", { id: "tl-queue", role: "status", "aria-live": "polite" });
