@@ -32,6 +32,7 @@ do_add_identity(customer, "phone", "{phone}", verified=True)
 if customer.home_team_id is None:
     customer.home_team_id = conversation.team_id
     customer.save(update_fields=["home_team"])
+Inbox.objects.filter(name="Step-up SMS").update(is_active=False)  # an earlier story's provider is gone
 inbox = Inbox.objects.create(name="Step-up SMS", kind="sms", default_team_id=conversation.team_id)
 inbox.credentials = {{"account_sid": "AC" + "0" * 32, "auth_token": "e2e-token"}}
 inbox.config = {{"from_number": "+4759440002", "api_base": "{api}"}}
@@ -99,3 +100,82 @@ def test_kari_asks_a_chat_customer_to_verify_by_sms_and_sees_it_live(
         assert violations(customer) == []
         agent.context.close()
         customer.context.close()
+
+
+PASSKEY_PHONE = "+4791230077"
+PASSKEY_WORDS = "Hello, I would like to change my plan (passkey story)"
+VIRTUAL_AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
+
+
+def test_a_customer_saves_a_passkey_after_a_code_and_later_verifies_with_it(
+    browser, live_server_url, server_shell
+):
+    """On the brand page served from Teamline's own origin the ceremony runs inline. Chromium's
+    virtual authenticator (CDP WebAuthn) plays the phone's fingerprint reader. `localhost`, not
+    127.0.0.1: a relying-party id must be a domain."""
+    url = live_server_url
+    port = url.rsplit(":", 1)[1]
+    with FakeProvider() as twilio:
+        context = browser.new_context(locale="en-GB")
+        customer = context.new_page()
+        customer.set_default_timeout(TIMEOUT)
+        cdp = context.new_cdp_session(customer)
+        cdp.send("WebAuthn.enable")
+        authenticator = cdp.send(
+            "WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR}
+        )["authenticatorId"]
+        customer.goto(f"http://localhost:{port}/widget/demo/")
+        chat = open_chat(customer)
+        chat.get_by_label("Message").fill(PASSKEY_WORDS)
+        chat.get_by_role("button", name="Send").click()
+        chat.get_by_role("log", name="Conversation").get_by_text(PASSKEY_WORDS).wait_for()
+        conversation_id = server_shell(SET_UP.format(phone=PASSKEY_PHONE, api=twilio.url))
+        conversation_id = conversation_id.splitlines()[-1]
+
+        agent = browser.new_context(locale="en-GB").new_page()
+        agent.set_default_timeout(TIMEOUT)
+        sign_in(agent, url, "kari")
+        agent.goto(f"{url}/desk/conversations/{conversation_id}/")
+        agent.get_by_role("log").get_by_text(PASSKEY_WORDS).wait_for()
+
+        # First a code by SMS, as every step-up starts.
+        twilio.respond(200, {"sid": "SM" + "5" * 32, "status": "queued"})
+        agent.get_by_role("button", name="Ask to verify").click()
+        agent.get_by_text("Waiting for the customer to enter the SMS code").wait_for()
+        code = re.search(r"\b(\d{6})\b", twilio.requests[-1].form()["Body"][0]).group(1)
+        verify = chat.get_by_role("region", name="Verify it is you")
+        verify.get_by_label("Verification code").fill(code)
+        verify.get_by_role("button", name="Verify").click()
+        verify.get_by_text("Thank you, you are verified (SMS code).").wait_for()
+
+        # The customer saves a passkey: the platform authenticator, a resident key.
+        verify.get_by_role("button", name="Save a passkey for next time").click()
+        verify.get_by_text("Passkey saved. Next time you can verify with it.").wait_for()
+        credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+        assert len(credentials["credentials"]) == 1
+        assert credentials["credentials"][0]["isResidentCredential"] is True
+        assert credentials["credentials"][0]["rpId"] == "localhost"
+        assert violations(customer) == []
+
+        # Later Kari asks again; this time the customer verifies with the passkey.
+        twilio.respond(200, {"sid": "SM" + "6" * 32, "status": "queued"})
+        agent.get_by_role("button", name="Ask to verify").click()
+        agent.get_by_text("Waiting for the customer to enter the SMS code").wait_for()
+        verify.get_by_role("button", name="Verify with passkey").click()
+        verify.get_by_text("Thank you, you are verified (passkey).").wait_for()
+        agent.locator("#verification-level").get_by_text("Customer verified by passkey").wait_for()
+        agent.get_by_role("log").get_by_text("Customer verified by passkey.").wait_for()
+        assert "Strongly verified" not in agent.locator("#verification-level").inner_text()
+        allows = agent.locator(".verification-allows").text_content()
+        assert "Allowed: Changes to the subscription" in allows
+        assert violations(agent) == []
+        assert violations(customer) == []
+        agent.context.close()
+        context.close()

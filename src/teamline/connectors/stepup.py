@@ -29,14 +29,14 @@ from teamline.conversations.stepup import (
     do_verify_conversation,
 )
 from teamline.core import ratelimit
-from teamline.core.errors import InvalidInput, TeamlineError
+from teamline.core.errors import Conflict, InvalidInput, TeamlineError
 from teamline.customers import codes, verification
 from teamline.customers.actions import do_issue_code, do_redeem_code
 from teamline.customers.identities import normalize_identity
 from teamline.customers.models import Identity, IdentityKind
 from teamline.customers.queries import code_left
 
-from .direct import send_direct
+from .direct import direct_inbox, send_direct
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +60,15 @@ def do_request_step_up(
 ) -> StepUp:
     """Send a step-up code to `identity` (one of the conversation's customer's step-up
     identities: resolve it with customers.queries.access_step_up_identity) and open the
-    request. Raises Forbidden (identity not verified), RateLimited (too many codes to the
-    address this hour) or NotDelivered (no channel took it now; nothing is opened then)."""
+    request. Raises Conflict (no inbox reaches the address), Forbidden (identity not
+    verified), RateLimited (too many codes to the address this hour) or NotDelivered (the
+    provider did not take it now; nothing is opened then)."""
     method = verification.CODE_METHOD_FOR_KIND.get(identity.kind)
     if method is None or identity.customer_id != conversation.customer_id:
         raise InvalidInput(_("A code cannot be sent to this identity."))
+    if direct_inbox(identity) is None:
+        # No SMS number or mailbox is set up at all: nothing to wait for (409, not 503).
+        raise Conflict(_("No channel can send a code to this address."))
     code = do_issue_code(identity, purpose=PURPOSE)
     customer = conversation.customer
     with override(customer.preferred_language or None):

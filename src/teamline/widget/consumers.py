@@ -34,9 +34,9 @@ from teamline.connectors.queries import public_inbox, session_customer
 from teamline.connectors.stepup import MAX_TYPED, do_answer_step_up
 from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
 from teamline.conversations.models import Inbox, Status
-from teamline.conversations.presenters import present_message_to_customer
+from teamline.conversations.presenters import level_of, present_message_to_customer
 from teamline.conversations.queries import current_conversation_for, customer_thread
-from teamline.conversations.stepup import present_verification_to_customer
+from teamline.conversations.stepup import do_verify_conversation, present_verification_to_customer
 from teamline.core import jsonsafe, livewatch, ratelimit
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.core.events import (
@@ -48,6 +48,7 @@ from teamline.core.events import (
     customer_group,
     user_group,
 )
+from teamline.customers import passkeys, verification
 from teamline.customers.actions import do_set_consent
 from teamline.customers.models import Customer
 from teamline.customers.queries import has_consent
@@ -127,6 +128,8 @@ def _ready_frame(session: WidgetSession) -> dict[str, Any]:
         "consents": _consents(customer),
         # The conversation's verification level and the step-up it asks for (never a code).
         "verification": present_verification_to_customer(conversation),
+        # Whether "Verify with passkey" can be offered (a passkey is saved for this customer).
+        "passkey": passkeys.has_passkey(customer),
     }
 
 
@@ -201,6 +204,46 @@ def _verify_code(session: WidgetSession, code: str) -> dict[str, Any] | None:
         raise NotFound("There is nothing to verify.")
     conversation = do_answer_step_up(conversation, code)
     return present_verification_to_customer(conversation)
+
+
+def _passkey_begin(session: WidgetSession, purpose: object, origin: str | None) -> dict[str, Any]:
+    """Options for the browser's passkey ceremony (customers/passkeys.py). Saving a passkey
+    needs the conversation verified by code first: a passkey is bound to the customer record
+    only by someone who just proved they hold the customer's phone or email."""
+    conversation = current_conversation_for(session.customer.pk)
+    if conversation is None:
+        raise NotFound("There is nothing to verify.")
+    if purpose == passkeys.REGISTER:
+        if level_of(conversation) < verification.Level.CODE:
+            raise Forbidden(_("Verify with a code first, then save a passkey."))
+        options = passkeys.begin_registration(
+            session.customer, origin, conversation_id=conversation.pk
+        )
+    elif purpose == passkeys.AUTHENTICATE:
+        options = passkeys.begin_authentication(
+            session.customer, origin, conversation_id=conversation.pk
+        )
+    else:
+        raise InvalidInput("purpose must be register or authenticate.")
+    return {"type": "passkey.options", "purpose": purpose, "options": options}
+
+
+def _passkey_finish(
+    session: WidgetSession, purpose: object, credential: object, origin: str | None
+) -> dict[str, Any]:
+    if not isinstance(credential, dict):
+        raise InvalidInput("credential must be an object.")
+    if purpose == passkeys.REGISTER:
+        passkeys.do_finish_registration(session.customer, credential, origin)
+        return {"type": "passkey.saved"}
+    if purpose != passkeys.AUTHENTICATE:
+        raise InvalidInput("purpose must be register or authenticate.")
+    challenge = passkeys.do_finish_authentication(session.customer, credential, origin)
+    conversation = current_conversation_for(session.customer.pk)
+    if conversation is None or conversation.pk != challenge.conversation_id:
+        raise InvalidInput(_("This passkey request has expired. Please try again."))
+    conversation = do_verify_conversation(conversation, method=verification.PASSKEY)
+    return {"type": "verification", "verification": present_verification_to_customer(conversation)}
 
 
 def _end_call(customer_id: int, call_id: object) -> None:
@@ -315,6 +358,12 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                 await self._consent(content)
             elif kind == "verify.code":
                 await self._verify_code(content)
+            elif kind == "passkey.begin":
+                await self._passkey(_passkey_begin, content.get("purpose"))
+            elif kind == "passkey.finish":
+                await self._passkey(
+                    _passkey_finish, content.get("purpose"), content.get("credential")
+                )
             elif kind == "auth":
                 await self._error("invalid", "This socket is already authenticated.")
             else:
@@ -408,6 +457,17 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             await self._error(exc.code, exc.message, about="verification")
             return
         await self.send_json({"type": "verification", "verification": frame})
+
+    async def _passkey(self, step: Any, *args: Any) -> None:
+        """One step of a passkey ceremony run inline, on Teamline's own origin (the page's
+        Origin header names the relying party: customers/passkeys.py)."""
+        assert self.session is not None
+        try:
+            frame = await database_sync_to_async(step)(self.session, *args, self._header("origin"))
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message, about="passkey")
+            return
+        await self.send_json(frame)
 
     async def _typing(self, content: dict[str, Any]) -> None:
         state = content.get("state")

@@ -295,6 +295,8 @@
     "  border: 2px solid #1f6b3a; background: #1f6b3a; color: #fff; font-weight: 600; }",
     ".verify .verify-error { color: #8a1c1c; font-weight: 600; }",
     ".verify .verify-error:empty { display: none; }",
+    ".verify > button { margin: 6px 8px 0 0; background: #fff; color: #1f6b3a; }",
+    ".verify .passkey-status:empty { display: none; }",
     "@media (prefers-reduced-motion: no-preference) {",
     "  .panel:not([hidden]) { animation: tl-in .16s ease-out; }",
     "  @keyframes tl-in { from { opacity: 0; transform: translateY(8px); } to { opacity: 1; } }",
@@ -489,6 +491,15 @@
     verifyButton,
   ]);
   var verifyDone = h("p", { class: "verify-done", role: "status" });
+  // Passkeys (WebAuthn, the device's own screen lock): run here when this page is Teamline's
+  // own origin; on a brand's page the relying party would not match, so they are not offered.
+  var passkeyVerifyButton = h("button", { type: "button", text: "Verify with passkey", hidden: true });
+  var passkeySaveButton = h("button", {
+    type: "button",
+    text: "Save a passkey for next time",
+    hidden: true,
+  });
+  var passkeyStatus = h("p", { class: "passkey-status", role: "status" });
   var verifyBox = h(
     "section",
     { class: "verify", "aria-labelledby": "tl-verify-title", hidden: true },
@@ -496,8 +507,11 @@
       h("h3", { id: "tl-verify-title", text: "Verify it is you" }),
       verifyText,
       verifyForm,
+      passkeyVerifyButton,
       verifyError,
       verifyDone,
+      passkeySaveButton,
+      passkeyStatus,
     ]
   );
   var panel = h(
@@ -1166,11 +1180,101 @@
   };
   var SENT_BY = { sms_code: "by SMS", email_code: "by email", app_code: "in the app" };
   var verifyShownFor = null; // the step-up id the form is open for
+  var passkeySaved = false; // the customer has a passkey (ready frame, or saved just now)
+  var currentLevel = "none";
+  var passkeyUsable =
+    window.location.origin === serverOrigin &&
+    typeof window.PublicKeyCredential === "function" &&
+    Boolean(navigator.credentials);
+
+  function showPasskeyButtons(state) {
+    passkeyVerifyButton.hidden = !(passkeyUsable && passkeySaved && currentLevel !== "strong" &&
+      (state === "pending" || state === "verified" || state === "failed" || state === "expired"));
+    passkeySaveButton.hidden = !(passkeyUsable && !passkeySaved && currentLevel === "code");
+  }
+
+  function b64urlToBytes(value) {
+    var base64 = String(value).replace(/-/g, "+").replace(/_/g, "/");
+    while (base64.length % 4) base64 += "=";
+    var raw = atob(base64);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return bytes.buffer;
+  }
+
+  function bytesToB64url(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var raw = "";
+    for (var i = 0; i < bytes.length; i++) raw += String.fromCharCode(bytes[i]);
+    return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function credentialJson(credential) {
+    var response = credential.response;
+    var out = {
+      id: credential.id,
+      rawId: bytesToB64url(credential.rawId),
+      type: credential.type,
+      clientExtensionResults: credential.getClientExtensionResults
+        ? credential.getClientExtensionResults()
+        : {},
+      authenticatorAttachment: credential.authenticatorAttachment || undefined,
+      response: { clientDataJSON: bytesToB64url(response.clientDataJSON) },
+    };
+    if (response.attestationObject) {
+      out.response.attestationObject = bytesToB64url(response.attestationObject);
+      out.response.transports = response.getTransports ? response.getTransports() : [];
+    } else {
+      out.response.authenticatorData = bytesToB64url(response.authenticatorData);
+      out.response.signature = bytesToB64url(response.signature);
+      if (response.userHandle) out.response.userHandle = bytesToB64url(response.userHandle);
+    }
+    return out;
+  }
+
+  function passkeyCeremony(purpose, options) {
+    var publicKey = Object.assign({}, options, { challenge: b64urlToBytes(options.challenge) });
+    var described = function (list) {
+      return (list || []).map(function (c) {
+        return Object.assign({}, c, { id: b64urlToBytes(c.id) });
+      });
+    };
+    var run;
+    if (purpose === "register") {
+      publicKey.user = Object.assign({}, options.user, { id: b64urlToBytes(options.user.id) });
+      publicKey.excludeCredentials = described(options.excludeCredentials);
+      run = navigator.credentials.create({ publicKey: publicKey });
+    } else {
+      publicKey.allowCredentials = described(options.allowCredentials);
+      run = navigator.credentials.get({ publicKey: publicKey });
+    }
+    run
+      .then(function (credential) {
+        sendFrame({ type: "passkey.finish", purpose: purpose, credential: credentialJson(credential) });
+      })
+      .catch(function () {
+        passkeyStatus.textContent = "";
+        verifyError.textContent = "The passkey was not used. You can try again.";
+      });
+  }
+
+  passkeyVerifyButton.addEventListener("click", function () {
+    verifyError.textContent = "";
+    passkeyStatus.textContent = "Use your device's screen lock to verify…";
+    sendFrame({ type: "passkey.begin", purpose: "authenticate" });
+  });
+  passkeySaveButton.addEventListener("click", function () {
+    verifyError.textContent = "";
+    passkeyStatus.textContent = "Use your device's screen lock to save a passkey…";
+    sendFrame({ type: "passkey.begin", purpose: "register" });
+  });
 
   function applyVerification(v) {
     if (!v || typeof v !== "object") return;
     var step = v.step_up && typeof v.step_up === "object" ? v.step_up : null;
     var state = step ? step.state : "";
+    currentLevel = v.level || "none";
+    showPasskeyButtons(state || (currentLevel !== "none" ? "verified" : ""));
     if (state === "pending" && step.method !== "passkey") {
       var fresh = verifyShownFor !== step.id;
       verifyShownFor = step.id;
@@ -1190,7 +1294,7 @@
     }
     verifyForm.hidden = true;
     verifyText.textContent = "";
-    if (v.level && v.level !== "none" && state === "verified") {
+    if (v.level && v.level !== "none" && (state === "verified" || !step)) {
       verifyError.textContent = "";
       verifyDone.textContent =
         "Thank you, you are verified (" + (METHOD_NAMES[v.method] || v.method) + ").";
@@ -1225,6 +1329,7 @@
   function handleFrame(frame) {
     switch (frame.type) {
       case "ready":
+        passkeySaved = frame.passkey === true;
         applyVerification(frame.verification);
         followConversation(frame.conversation);
         isReady = true;
@@ -1274,10 +1379,22 @@
         onSignal(frame);
         break;
       case "verification":
+        passkeyStatus.textContent = "";
         applyVerification(frame.verification);
         break;
+      case "passkey.options":
+        if (frame.options && typeof frame.options === "object") {
+          passkeyCeremony(frame.purpose, frame.options);
+        }
+        break;
+      case "passkey.saved":
+        passkeySaved = true;
+        passkeySaveButton.hidden = true;
+        passkeyStatus.textContent = "Passkey saved. Next time you can verify with it.";
+        break;
       case "error":
-        if (frame.about === "verification") {
+        if (frame.about === "verification" || frame.about === "passkey") {
+          passkeyStatus.textContent = "";
           verifyError.textContent = frame.detail || "That did not work.";
           verifyInput.focus();
         } else if (frame.about === "call") callFailed(frame.detail);
