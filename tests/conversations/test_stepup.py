@@ -433,3 +433,17 @@ def test_the_desk_says_why_a_code_could_not_be_sent(chat, kari, twilio):
     )
     assert response.status_code == 400
     assert "verified phone numbers or email addresses" in response.content.decode()
+
+
+def test_with_no_sms_number_set_up_the_answer_is_a_conflict_not_a_server_error(
+    chat, kari, sms_inbox
+):
+    Inbox.objects.filter(pk=sms_inbox.pk).update(is_active=False)
+    response = api(kari).post(
+        f"/api/v1/conversations/{chat.pk}/step-up",
+        {"identity_id": phone_of(chat.customer).pk},
+        content_type="application/json",
+    )
+    assert response.status_code == 409
+    assert response.json()["detail"] == "No channel can send a code to this address."
+    assert not OneTimeCode.objects.exists() and not StepUp.objects.exists()
