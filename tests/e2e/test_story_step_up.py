@@ -32,7 +32,8 @@ do_add_identity(customer, "phone", "{phone}", verified=True)
 if customer.home_team_id is None:
     customer.home_team_id = conversation.team_id
     customer.save(update_fields=["home_team"])
-Inbox.objects.filter(name="Step-up SMS").update(is_active=False)  # an earlier story's provider is gone
+# An earlier story's fake provider is gone.
+Inbox.objects.filter(name="Step-up SMS").update(is_active=False)
 inbox = Inbox.objects.create(name="Step-up SMS", kind="sms", default_team_id=conversation.team_id)
 inbox.credentials = {{"account_sid": "AC" + "0" * 32, "auth_token": "e2e-token"}}
 inbox.config = {{"from_number": "+4759440002", "api_base": "{api}"}}

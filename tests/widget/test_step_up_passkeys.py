@@ -112,3 +112,82 @@ async def test_a_passkey_is_saved_only_after_a_code_and_used_only_once_saved(inb
     )
     assert forged["about"] == "passkey" and forged["code"] == "invalid"
     await tab.close()
+
+
+# --- The Teamline-origin window (a widget on a brand's own domain) -----------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_widget_on_a_brand_domain_gets_a_ticket_for_the_teamline_window(inbox):
+    token = await start_session(inbox)
+    tab = ChatTab(origin="https://www.nordlys.example")
+    await tab.ready(token)
+    await tab.say("Hi")
+
+    async def answer(frame):
+        await tab.send(frame)
+        while True:
+            got = await tab.next()
+            if got["type"] in ("error", "passkey.window"):
+                return got
+
+    refused = await answer({"type": "passkey.ticket", "purpose": "register"})
+    assert refused["about"] == "passkey" and refused["code"] == "forbidden"
+    await verify_by_code(token)
+    window = await answer({"type": "passkey.ticket", "purpose": "register"})
+    assert window["url"].startswith("/widget/passkey/?ticket=")
+    await tab.close()
+
+    page = await database_sync_to_async(window_page)(window["url"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Save a passkey" in html and 'id="passkey-go"' in html
+    assert page["Referrer-Policy"] == "no-referrer" and "no-store" in page["Cache-Control"]
+
+
+def window_page(url: str):
+    from django.test import Client
+
+    return Client(HTTP_HOST="localhost").get(url)
+
+
+@pytest.mark.django_db
+def test_the_window_runs_its_ceremony_on_teamlines_own_origin_with_a_valid_ticket_only():
+    from django.test import Client
+
+    from teamline.core.testing import create_customer, create_inbox, create_team, customer_says
+    from teamline.widget.passkey_views import issue_ticket
+
+    team = create_team("Oslo")
+    ingrid = create_customer(team=team, name="Ingrid")
+    message, _ = customer_says(ingrid, "Hi", inbox=create_inbox(team))
+    conversation = message.conversation
+    do_verify_conversation(conversation, method="sms_code")
+    ticket = issue_ticket(ingrid, conversation, passkeys.REGISTER)
+
+    teamline = Client(HTTP_HOST="localhost")
+    response = teamline.post(
+        "/widget/passkey/options", {"ticket": ticket}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["options"]["rp"]["id"] == "localhost"
+    assert PasskeyChallenge.objects.get().origin == "http://localhost"
+
+    for bad in (ticket[:-2] + "xx", "", 42):
+        response = teamline.post(
+            "/widget/passkey/options", {"ticket": bad}, content_type="application/json"
+        )
+        assert response.status_code == 400
+        assert "expired" in response.json()["detail"]
+    assert teamline.get("/widget/passkey/?ticket=nope").status_code == 400
+    # Off https, anywhere but localhost, no ceremony runs.
+    response = Client().post(
+        "/widget/passkey/options", {"ticket": ticket}, content_type="application/json"
+    )
+    assert response.status_code == 403 and "https" in response.json()["detail"]
+    forged = teamline.post(
+        "/widget/passkey/finish",
+        {"ticket": ticket, "credential": {"id": "x", "response": {"clientDataJSON": "e30"}}},
+        content_type="application/json",
+    )
+    assert forged.status_code == 400

@@ -4,12 +4,13 @@ tasks only call these.
 
 Erasure (`do_request_erasure` then, in the durable task, `do_erase_customer`):
 
-- deleted: identities, step-up passkeys; message texts, structured content (email parts, cards) and delivery
-  errors; attachment rows and their files (call recordings are attachments); the customer's
-  and merged customers' names and attributes; the phone numbers of callbacks, appointments
-  and phone-menu calls and what the menu said to them; free text in the timeline (reasons);
-  the raw provider deliveries (webhook bodies) that carry one of the customer's identities;
-  the text of their community questions and answers (hidden, and search indexed again);
+- deleted: identities and step-up passkeys; message texts, structured content (email parts,
+  cards) and delivery errors; attachment rows and their files (call recordings are attachments);
+  the customer's and merged customers' names and attributes; the phone numbers of callbacks,
+  appointments and phone-menu calls and what the menu said to them; free text in the timeline
+  (reasons); the raw provider deliveries (webhook bodies) that carry one of the customer's
+  identities; the text of their community questions and answers (hidden, and search indexed
+  again);
 - kept, anonymised: the customer row (id, language, channel, team, region, times), the
   conversation and message rows (times, direction, channel, status, delivery outcome), calls,
   work items and self-service episodes — the counts, times and outcomes the figures need;

@@ -20,10 +20,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from teamline.calls import browser as browser_calls
@@ -55,6 +57,7 @@ from teamline.customers.queries import has_consent
 from teamline.routing.eta import customer_queue
 from teamline.teams.presenters import present_team_card
 
+from . import passkey_views
 from .views import origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -228,6 +231,20 @@ def _passkey_begin(session: WidgetSession, purpose: object, origin: str | None) 
     return {"type": "passkey.options", "purpose": purpose, "options": options}
 
 
+def _passkey_ticket(session: WidgetSession, purpose: object, origin: str | None) -> dict[str, Any]:
+    """A ticket for the Teamline-origin passkey window (widget/passkey_views.py), for a widget
+    on a brand's own domain."""
+    conversation = current_conversation_for(session.customer.pk)
+    if conversation is None:
+        raise NotFound("There is nothing to verify.")
+    ticket = passkey_views.issue_ticket(session.customer, conversation, str(purpose))
+    return {
+        "type": "passkey.window",
+        "purpose": purpose,
+        "url": f"{reverse('widget:passkey_window')}?{urlencode({'ticket': ticket})}",
+    }
+
+
 def _passkey_finish(
     session: WidgetSession, purpose: object, credential: object, origin: str | None
 ) -> dict[str, Any]:
@@ -358,6 +375,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                 await self._consent(content)
             elif kind == "verify.code":
                 await self._verify_code(content)
+            elif kind == "passkey.ticket":
+                await self._passkey(_passkey_ticket, content.get("purpose"))
             elif kind == "passkey.begin":
                 await self._passkey(_passkey_begin, content.get("purpose"))
             elif kind == "passkey.finish":

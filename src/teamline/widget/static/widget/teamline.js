@@ -492,7 +492,8 @@
   ]);
   var verifyDone = h("p", { class: "verify-done", role: "status" });
   // Passkeys (WebAuthn, the device's own screen lock): run here when this page is Teamline's
-  // own origin; on a brand's page the relying party would not match, so they are not offered.
+  // own origin; on a brand's page in a small Teamline-origin window (a passkey belongs to the
+  // domain that runs its ceremony: docs/security.md, "Customer step-up").
   var passkeyVerifyButton = h("button", { type: "button", text: "Verify with passkey", hidden: true });
   var passkeySaveButton = h("button", {
     type: "button",
@@ -1183,9 +1184,37 @@
   var passkeySaved = false; // the customer has a passkey (ready frame, or saved just now)
   var currentLevel = "none";
   var passkeyUsable =
-    window.location.origin === serverOrigin &&
-    typeof window.PublicKeyCredential === "function" &&
-    Boolean(navigator.credentials);
+    typeof window.PublicKeyCredential === "function" && Boolean(navigator.credentials);
+  var passkeyInline = window.location.origin === serverOrigin;
+  var passkeyWindow = null; // the Teamline-origin window, while a ceremony runs there
+
+  function startPasskey(purpose, sentence) {
+    verifyError.textContent = "";
+    passkeyStatus.textContent = sentence;
+    if (passkeyInline) {
+      sendFrame({ type: "passkey.begin", purpose: purpose });
+      return;
+    }
+    // Opened now, in the click, so no pop-up blocker stops it; its address follows the ticket.
+    passkeyWindow = window.open("about:blank", "teamline-passkey", "popup,width=460,height=600");
+    if (!passkeyWindow) {
+      passkeyStatus.textContent = "";
+      verifyError.textContent = "Allow pop-up windows for this page to use a passkey.";
+      return;
+    }
+    sendFrame({ type: "passkey.ticket", purpose: purpose });
+  }
+
+  window.addEventListener("message", function (event) {
+    if (event.origin !== serverOrigin || !event.data || typeof event.data !== "object") return;
+    if (event.data.teamline === "passkey.saved") {
+      passkeySaved = true;
+      passkeySaveButton.hidden = true;
+      passkeyStatus.textContent = "Passkey saved. Next time you can verify with it.";
+    } else if (event.data.teamline === "passkey.verified") {
+      passkeyStatus.textContent = "";
+    }
+  });
 
   function showPasskeyButtons(state) {
     passkeyVerifyButton.hidden = !(passkeyUsable && passkeySaved && currentLevel !== "strong" &&
@@ -1259,14 +1288,10 @@
   }
 
   passkeyVerifyButton.addEventListener("click", function () {
-    verifyError.textContent = "";
-    passkeyStatus.textContent = "Use your device's screen lock to verify…";
-    sendFrame({ type: "passkey.begin", purpose: "authenticate" });
+    startPasskey("authenticate", "Use your device's screen lock to verify…");
   });
   passkeySaveButton.addEventListener("click", function () {
-    verifyError.textContent = "";
-    passkeyStatus.textContent = "Use your device's screen lock to save a passkey…";
-    sendFrame({ type: "passkey.begin", purpose: "register" });
+    startPasskey("register", "Use your device's screen lock to save a passkey…");
   });
 
   function applyVerification(v) {
@@ -1387,6 +1412,12 @@
           passkeyCeremony(frame.purpose, frame.options);
         }
         break;
+      case "passkey.window":
+        if (passkeyWindow && !passkeyWindow.closed && typeof frame.url === "string" &&
+            frame.url.charAt(0) === "/") {
+          passkeyWindow.location.href = serverOrigin + frame.url;
+        }
+        break;
       case "passkey.saved":
         passkeySaved = true;
         passkeySaveButton.hidden = true;
@@ -1395,6 +1426,9 @@
       case "error":
         if (frame.about === "verification" || frame.about === "passkey") {
           passkeyStatus.textContent = "";
+          if (frame.about === "passkey" && passkeyWindow && !passkeyWindow.closed) {
+            passkeyWindow.close();
+          }
           verifyError.textContent = frame.detail || "That did not work.";
           verifyInput.focus();
         } else if (frame.about === "call") callFailed(frame.detail);
