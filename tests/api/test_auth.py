@@ -122,6 +122,7 @@ def test_the_openapi_document_is_served_and_lists_every_path():
         "/api/v1/conversations/{conversation_id}/status": {"post"},
         "/api/v1/conversations/{conversation_id}/read": {"post"},
         "/api/v1/conversations/{conversation_id}/queue": {"get"},
+        "/api/v1/conversations/{conversation_id}/step-up": {"get", "post"},
         "/api/v1/callbacks": {"post"},
         "/api/v1/callbacks/{callback_id}": {"get"},
         "/api/v1/callbacks/{callback_id}/done": {"post"},

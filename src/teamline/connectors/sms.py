@@ -25,7 +25,7 @@ import mimetypes
 import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 import httpx
@@ -35,11 +35,13 @@ from django.http import HttpResponse
 
 from teamline.conversations.models import Direction, Message
 from teamline.core.errors import InvalidInput
+from teamline.core.redaction import OTP_MASK, Kind
 from teamline.customers import sms_opt_out
 from teamline.customers.identities import normalize_identity
 from teamline.customers.models import Identity, IdentityKind
 from teamline.customers.sms_opt_out import keyword_of
 
+from . import stepup
 from .base import (
     Connector,
     InboundAttachment,
@@ -63,6 +65,8 @@ if TYPE_CHECKING:
 
 PROVIDER = "twilio"
 CHANNEL = "sms"
+# Why a delivery was not processed: it answered a customer step-up (connectors/stepup.py).
+STEP_UP_ANSWERED = "a customer step-up code, checked on receipt and not stored"
 WHATSAPP_CHANNEL = "whatsapp"  # WhatsApp through Twilio reaches the same webhook
 WHATSAPP_WINDOW = timedelta(hours=24)  # WhatsApp's customer service window
 DEFAULT_API_BASE = "https://api.twilio.com"
@@ -377,6 +381,33 @@ class TwilioSmsConnector(Connector):
             status = fields.get("MessageStatus") or fields.get("SmsStatus") or ""
             return f"{sid}:{status}"
         return sid
+
+    def answered_in_request(self, inbox: Inbox, request: WebhookRequest) -> str:
+        """An SMS that only holds a code answering a customer step-up is checked here, in the
+        request (connectors/stepup.py), and never becomes a message: the code must not be
+        stored, logged or sent to a webhook."""
+        fields = fields_of(request)
+        if _is_status_callback(request, fields) or fields.get("From", "").startswith("whatsapp:"):
+            return ""
+        if stepup.do_answer_sms_reply(fields.get("From", ""), fields.get("Body", "")):
+            return STEP_UP_ANSWERED
+        return ""
+
+    def redact_raw(
+        self, inbox: Inbox, body: bytes, headers: dict[str, str], found: list[str]
+    ) -> bytes:
+        """As every connector, and a step-up code replied by SMS masked whatever the inbox's
+        redaction setting: the stored delivery keeps no code."""
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            pairs = []
+        fields = dict(pairs)
+        if stepup.sms_reply_step_up(fields.get("From", ""), fields.get("Body", "")) is not None:
+            pairs = [(k, OTP_MASK if k == "Body" else v) for k, v in pairs]
+            body = urlencode(pairs).encode()
+            found.append(Kind.OTP)
+        return super().redact_raw(inbox, body, headers, found)
 
     def acknowledge(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse:
         """Empty TwiML, or a configured keyword reply (HELP text, STOP confirmation)."""

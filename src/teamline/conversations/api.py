@@ -17,16 +17,19 @@ from pydantic import AwareDatetime, ConfigDict, field_validator
 from teamline.accounts.models import User
 from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
+from teamline.connectors.stepup import do_request_step_up
 from teamline.core.apischema import MAX_ID, MAX_OFFSET, errors, text_field
 from teamline.core.errors import Conflict, NotFound
+from teamline.customers.queries import access_step_up_identity, step_up_identities
 from teamline.routing.eta import queue_report
 
 from .actions import MAX_TEXT, do_add_note, do_change_status, do_mark_read, do_send_reply
 from .models import Conversation, Direction, Priority, SenderKind
 from .models import Status as ConversationStatus
-from .presenters import present_conversation, present_message
+from .presenters import present_conversation, present_level, present_message
 from .queries import access_conversation, inbox_conversations, messages_of
 from .redaction import stored_text
+from .stepup import latest_step_up, masked_destination, present_step_up
 
 router = Router(tags=["conversations"])
 
@@ -57,6 +60,21 @@ class CustomerRef(Schema):
     name: str
 
 
+class VerificationOut(Schema):
+    level: Literal["none", "code", "strong"] = Field(
+        description="Customer step-up level now (docs/security.md): none < code < strong."
+    )
+    method: str = Field(
+        description="How it was reached: sms_code, email_code, app_code, passkey, oidc; "
+        "empty at none."
+    )
+    verified_at: datetime | None
+    expires_at: datetime | None = Field(description="When the level lapses back to none.")
+    allows: list[str] = Field(
+        description="What the level allows: general_help, account_data, account_changes."
+    )
+
+
 class ConversationOut(Schema):
     id: int
     status: ConversationStatus
@@ -68,6 +86,7 @@ class ConversationOut(Schema):
     unread_count: int = Field(description="Customer messages the assignee has not opened yet.")
     created_at: datetime
     last_message_at: datetime | None
+    verification: VerificationOut
 
 
 class ConversationDetailOut(ConversationOut):
@@ -361,3 +380,81 @@ def mark_read(request: HttpRequest, conversation_id: ObjectId) -> Any:
     conversation = access_conversation(actor, conversation_id)
     do_mark_read(conversation, actor=actor)
     return _detail(conversation, actor)
+
+
+# --- Customer step-up ---------------------------------------------------------------------
+
+
+class StepUpIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    identity_id: int = Field(
+        ge=1,
+        le=MAX_ID,
+        description="One of the customer's verified phone or email identities "
+        "(GET …/step-up lists them): the code goes there.",
+    )
+
+
+class StepUpIdentityOut(Schema):
+    id: int
+    kind: Literal["phone", "email"]
+    destination: str = Field(description="Masked: a phone's last four digits, an email's domain.")
+
+
+class StepUpOut(Schema):
+    id: int
+    state: Literal["pending", "verified", "failed", "expired", "superseded"]
+    method: str
+    destination: str = Field(description="Where the code went, masked. Never the code.")
+    failures: int = Field(description="Wrong codes typed so far.")
+    by_bot: bool
+    created_at: datetime
+    expires_at: datetime
+
+
+class StepUpStatusOut(Schema):
+    verification: VerificationOut
+    step_up: StepUpOut | None = Field(description="The latest request, if any.")
+    identities: list[StepUpIdentityOut] = Field(description="Where a code can be sent.")
+
+
+def _step_up_status(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "verification": present_level(conversation),
+        "step_up": present_step_up(latest_step_up(conversation.pk)),
+        "identities": [
+            {"id": i.pk, "kind": i.kind, "destination": masked_destination(i)}
+            for i in step_up_identities(conversation.customer)
+        ],
+    }
+
+
+@router.get(
+    "/{conversation_id}/step-up",
+    response={200: StepUpStatusOut, **ERRORS},
+    summary="Customer verification in a conversation",
+    operation_id="get_step_up",
+)
+def get_step_up(request: HttpRequest, conversation_id: ObjectId) -> Any:
+    """The conversation's verification level, the latest step-up request (its state, never a
+    code) and the identities a code can be sent to."""
+    conversation = access_conversation(_actor(request), conversation_id)
+    return _step_up_status(conversation)
+
+
+@router.post(
+    "/{conversation_id}/step-up",
+    response={201: StepUpStatusOut, **errors(400, 403, 404, 409, 422, 429, 503)},
+    summary="Ask the customer to verify",
+    operation_id="request_step_up",
+)
+def request_step_up(request: HttpRequest, conversation_id: ObjectId, payload: StepUpIn) -> Any:
+    """Send the customer a one-time code on one of their verified identities (SMS or email)
+    and wait for them to type it in the widget or reply with it. 404 for an identity that is
+    not one of this customer's verified ones; 429 past the codes per address per hour; 503
+    when no channel can take the code now. The code is never in any answer."""
+    actor = _actor(request)
+    conversation = access_conversation(actor, conversation_id)
+    identity = access_step_up_identity(conversation.customer, payload.identity_id)
+    do_request_step_up(conversation, identity, actor=actor)
+    return Status(201, _step_up_status(access_conversation(actor, conversation_id)))

@@ -134,6 +134,12 @@ class Conversation(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     # Customer messages the assignee has not opened yet.
     unread_count = models.PositiveIntegerField(default=0)
+    # Customer step-up (customers/verification.py): the level reached in this conversation,
+    # how and when. Changed only by conversations/stepup.py; read through
+    # customers.verification.current_level, since a level lapses VERIFIED_FOR after `verified_at`.
+    verification_level = models.PositiveSmallIntegerField(default=0)
+    verification_method = models.CharField(max_length=16, blank=True, default="")
+    verified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -266,6 +272,8 @@ class TimelineKind(models.TextChoices):
     ROUTED = "routed", "Routed"
     # A call's life: rang, accepted, connected, held, muted, recording paused, ended.
     CALL = "call", "Call"
+    # Customer step-up: asked, verified, wrong code, failed, expired (never the code).
+    VERIFICATION = "verification", "Verification"
 
 
 class TimelineEvent(models.Model):
@@ -329,3 +337,48 @@ class ConversationParticipant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.user_id} in conversation #{self.conversation_id}"
+
+
+class StepUpState(models.TextChoices):
+    PENDING = "pending", "Waiting for the customer"
+    VERIFIED = "verified", "Verified"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+    SUPERSEDED = "superseded", "Replaced by a newer request"
+
+
+class StepUp(models.Model):
+    """One request that the customer in `conversation` verify themselves (customers/
+    verification.py): by a one-time code sent to `identity` (the code itself is a
+    customers.OneTimeCode, stored only as an HMAC), or by a passkey. At most one is pending per
+    conversation: a new request supersedes the old. `failures` counts wrong codes typed; the
+    state moves only through conversations/stepup.py. A pending request past `expires_at` is
+    shown as expired (stepup.state_of) and marked so the next time it is touched."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    identity = models.ForeignKey(
+        "customers.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    method = models.CharField(max_length=16)
+    state = models.CharField(
+        max_length=16, choices=StepUpState.choices, default=StepUpState.PENDING
+    )
+    # None with `by_bot`: the bot asked; None without it: the requester's account is gone.
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    by_bot = models.BooleanField(default=False)
+    failures = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["conversation", "state"], name="stepup_conversation_state"),
+            models.Index(fields=["identity", "state"], name="stepup_identity_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"step-up {self.method} on #{self.conversation_id} ({self.state})"

@@ -7,8 +7,12 @@ a remote agent (desk/consumers.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
+
+from teamline.customers import verification
 from teamline.customers.masking import Sensitive, mask_data, masks_for, shown, shown_text
 
 from .models import Conversation, Message
@@ -18,6 +22,30 @@ def _user(user: Any) -> dict[str, Any] | None:
     if user is None:
         return None
     return {"id": user.pk, "name": user.name}
+
+
+def level_of(conversation: Conversation, now: datetime | None = None) -> verification.Level:
+    return verification.current_level(
+        conversation.verification_level, conversation.verified_at, now or timezone.now()
+    )
+
+
+def present_level(conversation: Conversation, now: datetime | None = None) -> dict[str, Any]:
+    """The conversation's level for the API and staff events (method and time only while the
+    level holds)."""
+    level = level_of(conversation, now)
+    held = level > verification.Level.NONE
+    return {
+        "level": level.key,
+        "method": conversation.verification_method if held else "",
+        "verified_at": conversation.verified_at.isoformat()
+        if held and conversation.verified_at
+        else None,
+        "expires_at": (conversation.verified_at + verification.VERIFIED_FOR).isoformat()
+        if held and conversation.verified_at
+        else None,
+        "allows": [c.key for c in verification.allowed(level)],
+    }
 
 
 def present_conversation(conversation: Conversation, viewer: Any = None) -> dict[str, Any]:
@@ -40,6 +68,7 @@ def present_conversation(conversation: Conversation, viewer: Any = None) -> dict
         "waiting_since": conversation.waiting_since.isoformat()
         if conversation.waiting_since
         else None,
+        "verification": present_level(conversation),
     }
 
 

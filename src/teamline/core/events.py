@@ -48,6 +48,9 @@ class EventType(StrEnum):
     CALL_SIGNAL = "call.signal"
     # A proactive rule asked for the customer's team's supervisors' attention (proactive/engine.py).
     PROACTIVE_ALERT = "proactive.alert"
+    # A conversation's customer step-up changed: asked, verified, wrong code, failed, expired
+    # (conversations/stepup.py). Never carries a code.
+    VERIFICATION_UPDATED = "verification.updated"
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,40 @@ class ConsentChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} {self.previous}->{self.granted} for #{self.customer_id}"
+
+
+class CustomerPasskey(models.Model):
+    """A WebAuthn credential (platform authenticator, resident key) a customer saved in the
+    widget after a code step-up; verifying with it raises a conversation to strong
+    (docs/security.md, "Customer step-up"). Only the public key is kept."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="passkeys")
+    # base64url of the credential id, as the browser names it.
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    rp_id = models.CharField(max_length=253)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"passkey of customer {self.customer_id}"
+
+
+class PasskeyChallenge(models.Model):
+    """A WebAuthn challenge handed to one customer's browser: single use (`used_at` set by a
+    conditional UPDATE) and short-lived (`expires_at`). `purpose` is "register" or
+    "authenticate"; `conversation_id` is the conversation the ceremony verifies."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    purpose = models.CharField(max_length=16)
+    challenge = models.CharField(max_length=128, unique=True)
+    rp_id = models.CharField(max_length=253)
+    origin = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.purpose} challenge for customer {self.customer_id}"

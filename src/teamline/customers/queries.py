@@ -17,6 +17,7 @@ from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.teams.queries import team_ids_for
 
+from .codes import MAX_ATTEMPTS
 from .identities import normalize_identity
 from .masking import identity_sensitivity, shown
 from .models import (
@@ -27,6 +28,7 @@ from .models import (
     CustomerMerge,
     Identity,
     IdentityKind,
+    OneTimeCode,
 )
 
 
@@ -215,3 +217,36 @@ def identities_created_since(
         .values_list("kind", "value", "customer_id", "customer__merged_into_id")[:limit]
     )
     return {(kind, value): merged or owner for kind, value, owner, merged in rows}
+
+
+# Identity kinds a step-up code can be sent to (connectors/direct.py reaches them at once).
+CODE_IDENTITY_KINDS = (IdentityKind.PHONE, IdentityKind.EMAIL)
+
+
+def step_up_identities(customer: Customer) -> QuerySet[Identity]:
+    """The customer's identities proven to be theirs that a one-time code can go to."""
+    return Identity.objects.filter(
+        customer=customer, verified=True, kind__in=CODE_IDENTITY_KINDS
+    ).order_by("kind", "value")
+
+
+def access_step_up_identity(customer: Customer, identity_id: object) -> Identity:
+    """One of `customer`'s step-up identities (NotFound for anything else, another
+    customer's identity included)."""
+    pk = parse_id(identity_id, "identity")
+    identity = step_up_identities(customer).filter(pk=pk).first()
+    if identity is None:
+        raise NotFound("No such verified identity of this customer.")
+    return identity
+
+
+def code_left(identity: Identity, purpose: str, now: datetime) -> bool:
+    """Whether `identity` still has a live code of `purpose` (unused, unexpired, guesses
+    left)."""
+    return OneTimeCode.objects.filter(
+        identity=identity,
+        purpose=purpose,
+        used_at__isnull=True,
+        expires_at__gt=now,
+        attempts__lt=MAX_ATTEMPTS,
+    ).exists()

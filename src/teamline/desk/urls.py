@@ -12,6 +12,7 @@ from . import (
     routing_views,
     scheduling_views,
     session_views,
+    stepup_views,
     suggestion_views,
     supervision_views,
     views,
@@ -29,6 +30,7 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/reply/", views.reply, name="reply"),
     path("conversations/<int:conversation_id>/note/", views.note, name="note"),
     path("conversations/<int:conversation_id>/status/", views.change_status, name="status"),
+    path("conversations/<int:conversation_id>/step-up/", stepup_views.step_up, name="step_up"),
     path(
         "conversations/<int:conversation_id>/suggestions/used/",
         suggestion_views.suggestion_used,

@@ -4,12 +4,13 @@ tasks only call these.
 
 Erasure (`do_request_erasure` then, in the durable task, `do_erase_customer`):
 
-- deleted: identities; message texts, structured content (email parts, cards) and delivery
-  errors; attachment rows and their files (call recordings are attachments); the customer's
-  and merged customers' names and attributes; the phone numbers of callbacks, appointments
-  and phone-menu calls and what the menu said to them; free text in the timeline (reasons);
-  the raw provider deliveries (webhook bodies) that carry one of the customer's identities;
-  the text of their community questions and answers (hidden, and search indexed again);
+- deleted: identities and step-up passkeys; message texts, structured content (email parts,
+  cards) and delivery errors; attachment rows and their files (call recordings are attachments);
+  the customer's and merged customers' names and attributes; the phone numbers of callbacks,
+  appointments and phone-menu calls and what the menu said to them; free text in the timeline
+  (reasons); the raw provider deliveries (webhook bodies) that carry one of the customer's
+  identities; the text of their community questions and answers (hidden, and search indexed
+  again);
 - kept, anonymised: the customer row (id, language, channel, team, region, times), the
   conversation and message rows (times, direction, channel, status, delivery outcome), calls,
   work items and self-service episodes — the counts, times and outcomes the figures need;
@@ -41,7 +42,13 @@ from teamline.community.models import Post, PostKind
 from teamline.community.search import index_question
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Attachment, Message, TimelineEvent
-from teamline.customers.models import Customer, CustomerMerge, Identity
+from teamline.customers.models import (
+    Customer,
+    CustomerMerge,
+    CustomerPasskey,
+    Identity,
+    PasskeyChallenge,
+)
 from teamline.proactive.models import Event
 from teamline.routing.models import Appointment, Callback
 from teamline.selfservice.models import VoiceCall, VoiceCallStep
@@ -165,6 +172,9 @@ def _erase_rows(customer: Customer) -> dict[str, int]:
     webhook_ids = queries.webhook_events_naming(customer, identity_values)
     removed = {
         "identities": Identity.objects.filter(customer_id__in=ids).delete()[0],
+        # Step-up passkeys (public keys) and their pending challenges.
+        "passkeys": CustomerPasskey.objects.filter(customer_id__in=ids).delete()[0]
+        + PasskeyChallenge.objects.filter(customer_id__in=ids).delete()[0],
         "message_bodies": queries.messages_of(customer)
         .filter(~Q(text="") | ~Q(content={}) | ~Q(delivery_error=""))
         .update(text="", content={}, delivery_error=""),

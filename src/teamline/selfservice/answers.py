@@ -218,6 +218,13 @@ def verify_in_the_widget() -> str:
     ).format(word=handoff_word())
 
 
+def step_up_sent(destination: str) -> str:
+    return _(
+        "To tell you about your account I need to know it is you. I sent a code to "
+        "{destination}: enter it in the box below the chat, then ask me again."
+    ).format(destination=destination)
+
+
 def cannot_verify() -> str:
     return _("I cannot confirm who you are on this channel.")
 

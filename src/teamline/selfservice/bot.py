@@ -42,6 +42,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 
 from teamline.connectors.sms import sms_segments
+from teamline.connectors.stepup import do_request_step_up
 from teamline.conversations.actions import (
     do_add_internal_record,
     do_change_status,
@@ -57,7 +58,12 @@ from teamline.conversations.models import (
     Status,
     TimelineKind,
 )
+from teamline.conversations.presenters import level_of
+from teamline.conversations.stepup import masked_destination
+from teamline.core.errors import TeamlineError
+from teamline.customers import verification as levels
 from teamline.customers.models import Customer, IdentityKind
+from teamline.customers.queries import step_up_identities
 from teamline.teams.models import Team
 
 from . import answers
@@ -162,9 +168,17 @@ class Verification:
 
 
 def verification_of(customer: Customer, message: Message) -> Verification:
+    """Whether account data may be given (customers.verification: ACCOUNT_DATA needs the
+    `code` level): the conversation reached it by a step-up, or the channel proves the
+    number (a provider-proved sender, a session the brand signed)."""
     sender = (message.content or {}).get("sender") or {}
     identities = list(customer.identities.filter(verified=True))
     phones = [i.value for i in identities if i.kind == IdentityKind.PHONE]
+    conversation = message.conversation
+    if levels.allows(level_of(conversation), levels.ACCOUNT_DATA):
+        return Verification(
+            True, phones[0] if phones else None, f"step-up ({conversation.verification_method})"
+        )
     if message.channel in WIDGET_CHANNELS:
         if any(i.kind == IdentityKind.EXTERNAL for i in identities):
             return Verification(True, phones[0] if phones else None, "signed-in session")
@@ -213,6 +227,16 @@ def _decide(
         return Outcome(intent, "handed_over", [], handoff="asked_for_person")
     if intent in ACCOUNT_INTENTS and not verification.verified:
         if message.channel in WIDGET_CHANNELS:
+            # A code to a phone or address already proven to be theirs raises the
+            # conversation to `code` (run_turn sends it; conversations/stepup.py).
+            identity = step_up_identities(customer).first()
+            if identity is not None:
+                return Outcome(
+                    intent,
+                    "step_up",
+                    [answers.step_up_sent(masked_destination(identity))],
+                    extra={"identity": identity},
+                )
             return Outcome(intent, "verify", [answers.verify_in_the_widget()])
         return Outcome(intent, "handed_over", [answers.cannot_verify()], handoff="unverified")
     try:
@@ -313,6 +337,17 @@ def run_turn(message_id: int, *, keyword: bool) -> str:
             keyword=keyword,
             now=now,
         )
+        if outcome.outcome == "step_up":
+            try:
+                do_request_step_up(
+                    conversation, outcome.extra.pop("identity"), actor=None, by_bot=True
+                )
+            except TeamlineError as exc:
+                # Too many codes this hour, or no channel takes it now: the other way.
+                logger.info(
+                    "bot step-up in conversation %s not sent: %s", conversation.pk, exc.code
+                )
+                outcome = Outcome(outcome.intent, "verify", [answers.verify_in_the_widget()])
         try:
             with transaction.atomic():
                 conv = lock_conversation(conversation.pk)

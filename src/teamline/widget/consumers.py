@@ -20,20 +20,25 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from teamline.calls import browser as browser_calls
 from teamline.calls.events import present_call_to_customer
 from teamline.calls.ice import ice_servers_for
 from teamline.connectors import webchat
 from teamline.connectors.queries import public_inbox, session_customer
+from teamline.connectors.stepup import MAX_TYPED, do_answer_step_up
 from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
 from teamline.conversations.models import Inbox, Status
-from teamline.conversations.presenters import present_message_to_customer
+from teamline.conversations.presenters import level_of, present_message_to_customer
 from teamline.conversations.queries import current_conversation_for, customer_thread
+from teamline.conversations.stepup import do_verify_conversation, present_verification_to_customer
 from teamline.core import jsonsafe, livewatch, ratelimit
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.core.events import (
@@ -45,12 +50,14 @@ from teamline.core.events import (
     customer_group,
     user_group,
 )
+from teamline.customers import passkeys, verification
 from teamline.customers.actions import do_set_consent
 from teamline.customers.models import Customer
 from teamline.customers.queries import has_consent
 from teamline.routing.eta import customer_queue
 from teamline.teams.presenters import present_team_card
 
+from . import passkey_views
 from .views import origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -122,6 +129,10 @@ def _ready_frame(session: WidgetSession) -> dict[str, Any]:
         ),
         # {"data_cap": true} for a signed-in customer (the settings switch), else null.
         "consents": _consents(customer),
+        # The conversation's verification level and the step-up it asks for (never a code).
+        "verification": present_verification_to_customer(conversation),
+        # Whether "Verify with passkey" can be offered (a passkey is saved for this customer).
+        "passkey": passkeys.has_passkey(customer),
     }
 
 
@@ -186,6 +197,70 @@ def _start_call(session: WidgetSession, medium: object) -> dict[str, Any]:
         "call": present_call_to_customer(call),
         "ice_servers": ice_servers_for(f"customer-{customer.pk}"),
     }
+
+
+def _verify_code(session: WidgetSession, code: str) -> dict[str, Any] | None:
+    """The code the customer typed in the verify form, for their current conversation's
+    step-up (connectors/stepup.py). Raises InvalidInput (wrong, expired) or RateLimited."""
+    conversation = current_conversation_for(session.customer.pk)
+    if conversation is None:
+        raise NotFound("There is nothing to verify.")
+    conversation = do_answer_step_up(conversation, code)
+    return present_verification_to_customer(conversation)
+
+
+def _passkey_begin(session: WidgetSession, purpose: object, origin: str | None) -> dict[str, Any]:
+    """Options for the browser's passkey ceremony (customers/passkeys.py). Saving a passkey
+    needs the conversation verified by code first: a passkey is bound to the customer record
+    only by someone who just proved they hold the customer's phone or email."""
+    conversation = current_conversation_for(session.customer.pk)
+    if conversation is None:
+        raise NotFound("There is nothing to verify.")
+    if purpose == passkeys.REGISTER:
+        if level_of(conversation) < verification.Level.CODE:
+            raise Forbidden(_("Verify with a code first, then save a passkey."))
+        options = passkeys.begin_registration(
+            session.customer, origin, conversation_id=conversation.pk
+        )
+    elif purpose == passkeys.AUTHENTICATE:
+        options = passkeys.begin_authentication(
+            session.customer, origin, conversation_id=conversation.pk
+        )
+    else:
+        raise InvalidInput("purpose must be register or authenticate.")
+    return {"type": "passkey.options", "purpose": purpose, "options": options}
+
+
+def _passkey_ticket(session: WidgetSession, purpose: object, origin: str | None) -> dict[str, Any]:
+    """A ticket for the Teamline-origin passkey window (widget/passkey_views.py), for a widget
+    on a brand's own domain."""
+    conversation = current_conversation_for(session.customer.pk)
+    if conversation is None:
+        raise NotFound("There is nothing to verify.")
+    ticket = passkey_views.issue_ticket(session.customer, conversation, str(purpose))
+    return {
+        "type": "passkey.window",
+        "purpose": purpose,
+        "url": f"{reverse('widget:passkey_window')}?{urlencode({'ticket': ticket})}",
+    }
+
+
+def _passkey_finish(
+    session: WidgetSession, purpose: object, credential: object, origin: str | None
+) -> dict[str, Any]:
+    if not isinstance(credential, dict):
+        raise InvalidInput("credential must be an object.")
+    if purpose == passkeys.REGISTER:
+        passkeys.do_finish_registration(session.customer, credential, origin)
+        return {"type": "passkey.saved"}
+    if purpose != passkeys.AUTHENTICATE:
+        raise InvalidInput("purpose must be register or authenticate.")
+    challenge = passkeys.do_finish_authentication(session.customer, credential, origin)
+    conversation = current_conversation_for(session.customer.pk)
+    if conversation is None or conversation.pk != challenge.conversation_id:
+        raise InvalidInput(_("This passkey request has expired. Please try again."))
+    conversation = do_verify_conversation(conversation, method=verification.PASSKEY)
+    return {"type": "verification", "verification": present_verification_to_customer(conversation)}
 
 
 def _end_call(customer_id: int, call_id: object) -> None:
@@ -298,6 +373,16 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                 await self._call_signal(content)
             elif kind == "consent":
                 await self._consent(content)
+            elif kind == "verify.code":
+                await self._verify_code(content)
+            elif kind == "passkey.ticket":
+                await self._passkey(_passkey_ticket, content.get("purpose"))
+            elif kind == "passkey.begin":
+                await self._passkey(_passkey_begin, content.get("purpose"))
+            elif kind == "passkey.finish":
+                await self._passkey(
+                    _passkey_finish, content.get("purpose"), content.get("credential")
+                )
             elif kind == "auth":
                 await self._error("invalid", "This socket is already authenticated.")
             else:
@@ -376,6 +461,32 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             return
         self.conversation_id = message["conversation_id"]
         await self.send_json({"type": "ack", "client_id": echo, "message": message})
+
+    async def _verify_code(self, content: dict[str, Any]) -> None:
+        """The verify form: a code for a step-up, never a chat message (nothing is stored but
+        the outcome)."""
+        assert self.session is not None
+        code = content.get("code")
+        if not isinstance(code, str) or not code.strip() or len(code) > MAX_TYPED:
+            await self._error("invalid", _("Enter the six-digit code."), about="verification")
+            return
+        try:
+            frame = await database_sync_to_async(_verify_code)(self.session, code)
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message, about="verification")
+            return
+        await self.send_json({"type": "verification", "verification": frame})
+
+    async def _passkey(self, step: Any, *args: Any) -> None:
+        """One step of a passkey ceremony run inline, on Teamline's own origin (the page's
+        Origin header names the relying party: customers/passkeys.py)."""
+        assert self.session is not None
+        try:
+            frame = await database_sync_to_async(step)(self.session, *args, self._header("origin"))
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message, about="passkey")
+            return
+        await self.send_json(frame)
 
     async def _typing(self, content: dict[str, Any]) -> None:
         state = content.get("state")
@@ -481,6 +592,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                     "payload": data.get("payload"),
                 }
             )
+        elif event == EventType.VERIFICATION_UPDATED.value:
+            await self.send_json({"type": "verification", "verification": data})
         elif event == EventType.TYPING.value:
             sender = data.get("from")
             await self.send_json(
@@ -509,13 +622,21 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({**frame, "type": "resync"})
 
     async def _error(
-        self, code: str, detail: str, *, client_id: str | None = None, call: bool = False
+        self,
+        code: str,
+        detail: str,
+        *,
+        client_id: str | None = None,
+        call: bool = False,
+        about: str = "",
     ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
         if client_id is not None:
             frame["client_id"] = client_id
         if call:
             frame["about"] = "call"  # the widget shows it in the call view, not the chat
+        elif about:
+            frame["about"] = about  # "verification": shown in the verify form
         await self.send_json(frame)
 
     def _header(self, name: str) -> str | None:

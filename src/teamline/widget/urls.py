@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import suggestions, views
+from . import passkey_views, suggestions, views
 
 app_name = "widget"
 urlpatterns = [
@@ -27,4 +27,8 @@ urlpatterns = [
         name="rate_episode",
     ),
     path("demo/", views.demo, name="demo"),
+    # The Teamline-origin window for passkeys when the widget is on a brand's own domain.
+    path("passkey/", passkey_views.window, name="passkey_window"),
+    path("passkey/options", passkey_views.options, name="passkey_options"),
+    path("passkey/finish", passkey_views.finish, name="passkey_finish"),
 ]

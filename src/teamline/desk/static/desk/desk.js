@@ -368,6 +368,17 @@
           announce(`Conversation with ${(data.customer && data.customer.name) || "a customer"} assigned to you.`);
         }
         break;
+      case "verification.updated":
+        // Customer step-up: the level and the request's state (never a code) are in the
+        // status partial; a change the agent did not cause is said in the live region.
+        if (data.conversation_id === conversationId) {
+          refreshStatus();
+          const state = data.step_up && data.step_up.state;
+          if (state === "verified") announce("The customer is verified.");
+          else if (state === "failed") announce("Verification failed: too many wrong codes.");
+          else if (state === "expired") announce("Verification expired.");
+        }
+        break;
       case "expert.invited": {
         // Someone asked me to help in a conversation: it is in my inbox ("Helping as an expert").
         refreshInbox();

@@ -284,6 +284,19 @@
     "  max-height: 60px; border: 2px solid #fff; border-radius: 6px; object-fit: cover; }",
     ".call-controls { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }",
     ".invite { display: block; margin: 6px auto 0; }",
+    ".verify { padding: 10px 14px; border-top: 1px solid #dfe4ee; background: #eef7f0; }",
+    ".verify h3 { margin: 0 0 4px; font-size: 15px; }",
+    ".verify p { margin: 0 0 6px; font-size: 14px; }",
+    ".verify form { display: flex; flex-wrap: wrap; align-items: end; gap: 6px 8px; }",
+    ".verify label { width: 100%; font-size: 13px; font-weight: 600; color: #2f3a4f; }",
+    ".verify input { font: inherit; width: 9em; padding: 6px 8px; border: 2px solid #8792ab;",
+    "  border-radius: 8px; letter-spacing: .15em; }",
+    ".verify button { font: inherit; padding: 6px 12px; border-radius: 8px;",
+    "  border: 2px solid #1f6b3a; background: #1f6b3a; color: #fff; font-weight: 600; }",
+    ".verify .verify-error { color: #8a1c1c; font-weight: 600; }",
+    ".verify .verify-error:empty { display: none; }",
+    ".verify > button { margin: 6px 8px 0 0; background: #fff; color: #1f6b3a; }",
+    ".verify .passkey-status:empty { display: none; }",
     "@media (prefers-reduced-motion: no-preference) {",
     "  .panel:not([hidden]) { animation: tl-in .16s ease-out; }",
     "  @keyframes tl-in { from { opacity: 0; transform: translateY(8px); } to { opacity: 1; } }",
@@ -354,7 +367,11 @@
     "aria-relevant": "additions",
     "aria-label": "Conversation",
   });
-  var body = h("div", { class: "body" }, [greeting, log]);
+  // Focusable, so a keyboard user can scroll a long thread (the log holds no controls).
+  var body = h("div", { class: "body", tabindex: "0", role: "region", "aria-label": "Chat history" }, [
+    greeting,
+    log,
+  ]);
   // Waiting in line: the place and estimated wait (a polite live region), and the choices
   // to be called back instead or to book a time.
   var queueText = h("p", { id: "tl-queue", role: "status", "aria-live": "polite" });
@@ -456,6 +473,48 @@
     h("div", { class: "call-media" }, [remoteVideo, localVideo]),
     h("div", { class: "call-controls" }, [muteButton, cameraButton, shareButton, endCallButton]),
   ]);
+  // Customer step-up: the verify form (a code the team asked for), never a chat message.
+  var verifyText = h("p", { id: "tl-verify-text" });
+  var verifyInput = h("input", {
+    id: "tl-verify-code",
+    type: "text",
+    inputmode: "numeric",
+    autocomplete: "one-time-code",
+    maxlength: "12",
+    "aria-describedby": "tl-verify-text tl-verify-error",
+  });
+  var verifyButton = h("button", { type: "submit", text: "Verify" });
+  var verifyError = h("p", { id: "tl-verify-error", class: "verify-error", role: "alert" });
+  var verifyForm = h("form", { class: "verify-form", novalidate: true }, [
+    h("label", { for: "tl-verify-code", text: "Verification code" }),
+    verifyInput,
+    verifyButton,
+  ]);
+  var verifyDone = h("p", { class: "verify-done", role: "status" });
+  // Passkeys (WebAuthn, the device's own screen lock): run here when this page is Teamline's
+  // own origin; on a brand's page in a small Teamline-origin window (a passkey belongs to the
+  // domain that runs its ceremony: docs/security.md, "Customer step-up").
+  var passkeyVerifyButton = h("button", { type: "button", text: "Verify with passkey", hidden: true });
+  var passkeySaveButton = h("button", {
+    type: "button",
+    text: "Save a passkey for next time",
+    hidden: true,
+  });
+  var passkeyStatus = h("p", { class: "passkey-status", role: "status" });
+  var verifyBox = h(
+    "section",
+    { class: "verify", "aria-labelledby": "tl-verify-title", hidden: true },
+    [
+      h("h3", { id: "tl-verify-title", text: "Verify it is you" }),
+      verifyText,
+      verifyForm,
+      passkeyVerifyButton,
+      verifyError,
+      verifyDone,
+      passkeySaveButton,
+      passkeyStatus,
+    ]
+  );
   var panel = h(
     "div",
     { class: "panel", id: "tl-panel", role: "dialog", "aria-label": "Chat with us", hidden: true },
@@ -473,6 +532,7 @@
       callBar,
       callView,
       body,
+      verifyBox,
       waitingBox,
       typingLine,
       handoffBar,
@@ -1110,9 +1170,192 @@
     };
   }
 
+  // --- Customer step-up ------------------------------------------------------------------------
+
+  var METHOD_NAMES = {
+    sms_code: "SMS code",
+    email_code: "email code",
+    app_code: "in-app code",
+    passkey: "passkey",
+    oidc: "sign-in",
+  };
+  var SENT_BY = { sms_code: "by SMS", email_code: "by email", app_code: "in the app" };
+  var verifyShownFor = null; // the step-up id the form is open for
+  var passkeySaved = false; // the customer has a passkey (ready frame, or saved just now)
+  var currentLevel = "none";
+  var passkeyUsable =
+    typeof window.PublicKeyCredential === "function" && Boolean(navigator.credentials);
+  var passkeyInline = window.location.origin === serverOrigin;
+  var passkeyWindow = null; // the Teamline-origin window, while a ceremony runs there
+
+  function startPasskey(purpose, sentence) {
+    verifyError.textContent = "";
+    passkeyStatus.textContent = sentence;
+    if (passkeyInline) {
+      sendFrame({ type: "passkey.begin", purpose: purpose });
+      return;
+    }
+    // Opened now, in the click, so no pop-up blocker stops it; its address follows the ticket.
+    passkeyWindow = window.open("about:blank", "teamline-passkey", "popup,width=460,height=600");
+    if (!passkeyWindow) {
+      passkeyStatus.textContent = "";
+      verifyError.textContent = "Allow pop-up windows for this page to use a passkey.";
+      return;
+    }
+    sendFrame({ type: "passkey.ticket", purpose: purpose });
+  }
+
+  window.addEventListener("message", function (event) {
+    if (event.origin !== serverOrigin || !event.data || typeof event.data !== "object") return;
+    if (event.data.teamline === "passkey.saved") {
+      passkeySaved = true;
+      passkeySaveButton.hidden = true;
+      passkeyStatus.textContent = "Passkey saved. Next time you can verify with it.";
+    } else if (event.data.teamline === "passkey.verified") {
+      passkeyStatus.textContent = "";
+    }
+  });
+
+  function showPasskeyButtons(state) {
+    passkeyVerifyButton.hidden = !(passkeyUsable && passkeySaved && currentLevel !== "strong" &&
+      (state === "pending" || state === "verified" || state === "failed" || state === "expired"));
+    passkeySaveButton.hidden = !(passkeyUsable && !passkeySaved && currentLevel === "code");
+  }
+
+  function b64urlToBytes(value) {
+    var base64 = String(value).replace(/-/g, "+").replace(/_/g, "/");
+    while (base64.length % 4) base64 += "=";
+    var raw = atob(base64);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return bytes.buffer;
+  }
+
+  function bytesToB64url(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var raw = "";
+    for (var i = 0; i < bytes.length; i++) raw += String.fromCharCode(bytes[i]);
+    return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function credentialJson(credential) {
+    var response = credential.response;
+    var out = {
+      id: credential.id,
+      rawId: bytesToB64url(credential.rawId),
+      type: credential.type,
+      clientExtensionResults: credential.getClientExtensionResults
+        ? credential.getClientExtensionResults()
+        : {},
+      authenticatorAttachment: credential.authenticatorAttachment || undefined,
+      response: { clientDataJSON: bytesToB64url(response.clientDataJSON) },
+    };
+    if (response.attestationObject) {
+      out.response.attestationObject = bytesToB64url(response.attestationObject);
+      out.response.transports = response.getTransports ? response.getTransports() : [];
+    } else {
+      out.response.authenticatorData = bytesToB64url(response.authenticatorData);
+      out.response.signature = bytesToB64url(response.signature);
+      if (response.userHandle) out.response.userHandle = bytesToB64url(response.userHandle);
+    }
+    return out;
+  }
+
+  function passkeyCeremony(purpose, options) {
+    var publicKey = Object.assign({}, options, { challenge: b64urlToBytes(options.challenge) });
+    var described = function (list) {
+      return (list || []).map(function (c) {
+        return Object.assign({}, c, { id: b64urlToBytes(c.id) });
+      });
+    };
+    var run;
+    if (purpose === "register") {
+      publicKey.user = Object.assign({}, options.user, { id: b64urlToBytes(options.user.id) });
+      publicKey.excludeCredentials = described(options.excludeCredentials);
+      run = navigator.credentials.create({ publicKey: publicKey });
+    } else {
+      publicKey.allowCredentials = described(options.allowCredentials);
+      run = navigator.credentials.get({ publicKey: publicKey });
+    }
+    run
+      .then(function (credential) {
+        sendFrame({ type: "passkey.finish", purpose: purpose, credential: credentialJson(credential) });
+      })
+      .catch(function () {
+        passkeyStatus.textContent = "";
+        verifyError.textContent = "The passkey was not used. You can try again.";
+      });
+  }
+
+  passkeyVerifyButton.addEventListener("click", function () {
+    startPasskey("authenticate", "Use your device's screen lock to verify…");
+  });
+  passkeySaveButton.addEventListener("click", function () {
+    startPasskey("register", "Use your device's screen lock to save a passkey…");
+  });
+
+  function applyVerification(v) {
+    if (!v || typeof v !== "object") return;
+    var step = v.step_up && typeof v.step_up === "object" ? v.step_up : null;
+    var state = step ? step.state : "";
+    currentLevel = v.level || "none";
+    showPasskeyButtons(state || (currentLevel !== "none" ? "verified" : ""));
+    if (state === "pending" && step.method !== "passkey") {
+      var fresh = verifyShownFor !== step.id;
+      verifyShownFor = step.id;
+      verifyText.textContent =
+        "Your team asked you to confirm it is you. We sent a code " +
+        (SENT_BY[step.method] || "") + " to " + (step.destination || "you") +
+        ". Enter it here, not in the chat.";
+      verifyForm.hidden = false;
+      verifyDone.textContent = "";
+      verifyBox.hidden = false;
+      if (fresh) {
+        verifyError.textContent = "";
+        verifyInput.value = "";
+        if (isOpen) verifyInput.focus();
+      }
+      return;
+    }
+    verifyForm.hidden = true;
+    verifyText.textContent = "";
+    if (v.level && v.level !== "none" && (state === "verified" || !step)) {
+      verifyError.textContent = "";
+      verifyDone.textContent =
+        "Thank you, you are verified (" + (METHOD_NAMES[v.method] || v.method) + ").";
+      verifyBox.hidden = false;
+    } else if (state === "failed" || state === "expired") {
+      verifyError.textContent =
+        state === "failed"
+          ? "Too many wrong codes. Your team can send a new one."
+          : "The code expired. Your team can send a new one.";
+      verifyBox.hidden = false;
+    } else {
+      verifyBox.hidden = true;
+    }
+  }
+
+  verifyForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var code = verifyInput.value.replace(/[\s-]/g, "");
+    if (!/^[0-9]{6}$/.test(code)) {
+      verifyError.textContent = "Enter the six-digit code.";
+      verifyInput.focus();
+      return;
+    }
+    if (!isReady) {
+      verifyError.textContent = "Not connected. Try again in a moment.";
+      return;
+    }
+    verifyError.textContent = "";
+    sendFrame({ type: "verify.code", code: code });
+  });
+
   function handleFrame(frame) {
     switch (frame.type) {
       case "ready":
+        passkeySaved = frame.passkey === true;
+        applyVerification(frame.verification);
         followConversation(frame.conversation);
         isReady = true;
         attempt = 0;
@@ -1127,6 +1370,7 @@
         scrollToBottom();
         break;
       case "resync":
+        applyVerification(frame.verification);
         followConversation(frame.conversation);
         // Pushes may have been lost while this socket stayed open: the server sends the
         // whole picture again; what is already shown is matched by id and not repeated.
@@ -1159,8 +1403,35 @@
       case "call.signal":
         onSignal(frame);
         break;
+      case "verification":
+        passkeyStatus.textContent = "";
+        applyVerification(frame.verification);
+        break;
+      case "passkey.options":
+        if (frame.options && typeof frame.options === "object") {
+          passkeyCeremony(frame.purpose, frame.options);
+        }
+        break;
+      case "passkey.window":
+        if (passkeyWindow && !passkeyWindow.closed && typeof frame.url === "string" &&
+            frame.url.charAt(0) === "/") {
+          passkeyWindow.location.href = serverOrigin + frame.url;
+        }
+        break;
+      case "passkey.saved":
+        passkeySaved = true;
+        passkeySaveButton.hidden = true;
+        passkeyStatus.textContent = "Passkey saved. Next time you can verify with it.";
+        break;
       case "error":
-        if (frame.about === "call") callFailed(frame.detail);
+        if (frame.about === "verification" || frame.about === "passkey") {
+          passkeyStatus.textContent = "";
+          if (frame.about === "passkey" && passkeyWindow && !passkeyWindow.closed) {
+            passkeyWindow.close();
+          }
+          verifyError.textContent = frame.detail || "That did not work.";
+          verifyInput.focus();
+        } else if (frame.about === "call") callFailed(frame.detail);
         else if (frame.client_id) sendFailed(frame.client_id, frame.code, frame.detail);
         else if (window.console) console.warn("Teamline chat:", frame.code, frame.detail);
         break;
