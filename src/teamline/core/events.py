@@ -48,6 +48,11 @@ class EventType(StrEnum):
     CALL_SIGNAL = "call.signal"
     # A proactive rule asked for the customer's team's supervisors' attention (proactive/engine.py).
     PROACTIVE_ALERT = "proactive.alert"
+    # An outage was declared or ended (proactive/outages.py): the desks of its regions' teams.
+    OUTAGE_UPDATED = "outage.updated"
+    # A region's or site's signals rose above its baseline: supervisors confirm or dismiss it
+    # (proactive/detection.py).
+    OUTAGE_SUSPECTED = "outage.suspected"
 
 
 @dataclass(frozen=True)

@@ -328,6 +328,10 @@ class IvrFlow:
         only), or None."""
         team = _team_of(call)
         speaker.speak(_("Welcome to {team}.").format(team=team.name))
+        # An outage declared for the caller's region is said first: most callers call about it.
+        known = answers.known_outage_texts(call.customer.region, team, now)
+        if known:
+            speaker.speak(*known[: MAX_OUTAGES_SPOKEN * 2])
         if records_calls(call.inbox):
             speaker.speak(
                 _("This call may be recorded. We pause the recording while you give card details.")
