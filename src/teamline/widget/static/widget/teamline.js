@@ -196,6 +196,10 @@
     "    border-radius: 0; }",
     "}",
     ".header { background: #13244a; color: #fff; padding: 14px 14px 12px; }",
+    ".outage { margin: 0; padding: 8px 14px; background: #fde7e7; color: #5a1010;",
+    "  border-bottom: 1px solid #e8b4b4; font-size: 14px; }",
+    ".outage h3 { margin: 0 0 2px; font-size: 14px; }",
+    ".outage p { margin: 0; }",
     ".header-top { display: flex; align-items: center; gap: 10px; }",
     ".team-photo { width: 44px; height: 44px; border-radius: 50%; object-fit: cover;",
     "  border: 2px solid #fff; flex: none; }",
@@ -346,6 +350,9 @@
   var members = h("ul", { class: "members", "aria-label": "Your team", hidden: true });
   var moreMembers = h("p", { class: "more", hidden: true });
   var statusLine = h("p", { class: "status", role: "status" });
+  // Outages declared for the customer's region (the `ready` frame's `outages`): a banner on
+  // top of the conversation, read out when it appears.
+  var outageBanner = h("div", { class: "outage", role: "status", id: "tl-outage", hidden: true });
   var greeting = h("p", { class: "greeting", hidden: true });
   var log = h("div", {
     class: "log",
@@ -354,7 +361,11 @@
     "aria-relevant": "additions",
     "aria-label": "Conversation",
   });
-  var body = h("div", { class: "body" }, [greeting, log]);
+  // Focusable, so a keyboard alone can scroll a long history (axe: scrollable-region-focusable).
+  var body = h("div", { class: "body", tabindex: "0", role: "group", "aria-label": "History" }, [
+    greeting,
+    log,
+  ]);
   // Waiting in line: the place and estimated wait (a polite live region), and the choices
   // to be called back instead or to book a time.
   var queueText = h("p", { id: "tl-queue", role: "status", "aria-live": "polite" });
@@ -469,6 +480,7 @@
         members,
         moreMembers,
       ]),
+      outageBanner,
       statusLine,
       callBar,
       callView,
@@ -839,6 +851,19 @@
     return place + ".";
   }
 
+  function applyOutages(list) {
+    while (outageBanner.firstChild) outageBanner.removeChild(outageBanner.firstChild);
+    var outages = Array.isArray(list) ? list.slice(0, 3) : [];
+    outages.forEach(function (outage) {
+      if (!outage || typeof outage !== "object") return;
+      outageBanner.appendChild(h("h3", { text: String(outage.heading || "") }));
+      outageBanner.appendChild(
+        h("p", { text: String(outage.title || "") + ". " + String(outage.message || "") })
+      );
+    });
+    outageBanner.hidden = !outageBanner.firstChild;
+  }
+
   function applyQueue(q) {
     if (!q || typeof q !== "object") {
       waitingBox.hidden = true;
@@ -1118,6 +1143,7 @@
         attempt = 0;
         setStatus("");
         applyTeam(frame.team);
+        applyOutages(frame.outages);
         applyQueue(frame.queue);
         applyConsents(frame.consents);
         (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
@@ -1130,6 +1156,7 @@
         followConversation(frame.conversation);
         // Pushes may have been lost while this socket stayed open: the server sends the
         // whole picture again; what is already shown is matched by id and not repeated.
+        applyOutages(frame.outages);
         applyQueue(frame.queue);
         (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
         break;
