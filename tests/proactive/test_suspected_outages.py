@@ -22,6 +22,7 @@ from teamline.core.testing import (
     create_user,
     customer_says,
 )
+from teamline.proactive.actions import do_ingest_events
 from teamline.proactive.detection import (
     ALPHA,
     NetworkSignal,
@@ -32,7 +33,7 @@ from teamline.proactive.detection import (
     record_network_events,
     says_no_signal,
 )
-from teamline.proactive.models import Outage, SuspectedOutage, SuspicionState
+from teamline.proactive.models import Outage, SignalCount, SuspectedOutage, SuspicionState
 from teamline.proactive.outages import do_declare_outage
 from teamline.proactive.queries import active_outages_in
 
@@ -177,3 +178,34 @@ def test_a_burst_of_network_events_at_one_site_raises_a_suspicion_for_the_site()
 
     places = sorted((s.site, s.source) for s in raised)
     assert places == [("", "network"), ("trt-114", "network")]
+
+
+def network_event(n: int, kind: str, site: str = "TRT-114") -> dict:
+    return {
+        "id": f"net-{kind}-{n}",
+        "type": "network",
+        "occurred_at": timezone.now().isoformat(),
+        "customer": {"phone": f"+37251{n:06d}"},  # subscribers not known to Teamline yet
+        "region": "Tartu",
+        "data": {"kind": kind, "site": site},
+    }
+
+
+def test_network_events_ingested_are_counted_once_and_an_outage_kind_declares_it():
+    result = do_ingest_events(
+        [network_event(n, "dropped_call") for n in range(9)] + [network_event(99, "cell_down")],
+        sender="user:1",
+    )
+    assert result.accepted == 10
+
+    detect()
+    detect()  # a second tick reads nothing twice
+
+    [outage] = Outage.objects.all()
+    assert (outage.source, outage.source_ref, outage.regions) == (
+        "network",
+        "net-cell_down-99",
+        ["Tartu"],
+    )
+    counts = dict(SignalCount.objects.filter(site="").values_list("source", "count"))
+    assert counts == {"network": 10}
