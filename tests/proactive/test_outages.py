@@ -209,3 +209,26 @@ def test_only_admins_use_the_outages_api_and_bad_input_is_a_clear_4xx(client, no
     assert client.post(end, data="[1]", content_type="application/json", **auth).status_code == 400
     no_body = client.post(end, data="", content_type="application/json", **auth)
     assert no_body.status_code == 200  # no body: the default follow-up
+
+
+@pytest.mark.parametrize(
+    ("language", "region", "first_words"),
+    [
+        ("et", "Tartu", "Teame riket piirkonnas Tartu: Levi puudub."),
+        ("zh-hans", "Guangdong", "我们已知道Guangdong的故障：信号中断。"),
+    ],
+)
+def test_the_bot_says_it_knows_in_the_customers_language(
+    client, sms, twilio, nordlys, admin_api, language, region, first_words
+):
+    person = PEOPLE[language]
+    customer(person, nordlys, region)
+    title = {"et": "Levi puudub", "zh-hans": "信号中断"}[language]
+    admin_api("post", "/outages", {"regions": [region], "title": title, "message": "…"})
+    fresh(twilio)
+
+    text_sms(client, sms, person.number, person.asks["balance"])
+
+    answer = [m for m in fresh(twilio) if m["to"] == person.number][-1]
+    assert answer["text"].startswith(first_words), answer["text"]
+    assert person.hears["balance"] in answer["text"]
