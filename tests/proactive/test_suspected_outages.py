@@ -33,7 +33,13 @@ from teamline.proactive.detection import (
     record_network_events,
     says_no_signal,
 )
-from teamline.proactive.models import Outage, SignalCount, SuspectedOutage, SuspicionState
+from teamline.proactive.models import (
+    DetectionCursor,
+    Outage,
+    SignalCount,
+    SuspectedOutage,
+    SuspicionState,
+)
 from teamline.proactive.outages import do_declare_outage
 from teamline.proactive.queries import active_outages_in
 
@@ -209,3 +215,14 @@ def test_network_events_ingested_are_counted_once_and_an_outage_kind_declares_it
     )
     counts = dict(SignalCount.objects.filter(site="").values_list("source", "count"))
     assert counts == {"network": 10}
+
+
+def test_the_detector_starts_reading_at_its_horizon_not_at_the_first_message_ever():
+    contacts("Tartu", ESTONIAN, minutes_ago=24 * 60)  # yesterday's
+    old = Message.objects.order_by("-pk").values_list("pk", flat=True).first()
+    contacts("Tartu", ESTONIAN[:1])
+
+    detect()
+
+    assert DetectionCursor.objects.get(name="contacts").position > old
+    assert SignalCount.objects.get(source="contacts").count == 1

@@ -41,9 +41,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -206,12 +207,34 @@ def _store(counts: dict[tuple[str, str, str, datetime], int], labels: dict[str, 
             ).update(count=F("count") + n)
 
 
+def _horizon() -> datetime:
+    """As far back as the test looks (the baseline and the current window)."""
+    windows = BASELINE_WINDOWS + 1
+    return timezone.now() - timedelta(seconds=BUCKET_SECONDS * WINDOW_BUCKETS * windows)
+
+
+def _cursor(name: str, recent: QuerySet[Any]) -> DetectionCursor:
+    """The stream's cursor; a new one starts just before the first row within the horizon, so
+    an installation that had years of messages before it counts only what the test reads."""
+    cursor = DetectionCursor.objects.filter(name=name).first()
+    if cursor is not None:
+        return cursor
+    first = recent.order_by("pk").values_list("pk", flat=True).first()
+    start = (
+        first - 1 if first is not None else (recent.model.objects.aggregate(m=Max("pk"))["m"] or 0)
+    )
+    cursor, _created = DetectionCursor.objects.get_or_create(
+        name=name, defaults={"position": start}
+    )
+    return cursor
+
+
 def count_contacts(*, limit: int = SCAN_LIMIT) -> int:
     """Read the inbound customer messages behind the cursor and count those that say there is
     no signal or no data, per customer region. The cursor moves with a conditional UPDATE in
     the same transaction as the counts: a concurrent pass that read the same messages rolls
     back and counts nothing. Returns the messages read."""
-    cursor, _created = DetectionCursor.objects.get_or_create(name=CONTACTS_CURSOR)
+    cursor = _cursor(CONTACTS_CURSOR, Message.objects.filter(created_at__gte=_horizon()))
     rows = list(
         Message.objects.filter(pk__gt=cursor.position, sender_kind=SenderKind.CUSTOMER)
         .order_by("pk")
@@ -264,7 +287,7 @@ def count_network_events(*, limit: int = EVENT_SCAN_LIMIT) -> list[Outage]:
     (record_network_events), each once: the cursor moves with a conditional UPDATE in the same
     transaction. Events of customers not known yet count too: the network does not wait for
     the customer. Returns the outages network events declared."""
-    cursor, _created = DetectionCursor.objects.get_or_create(name=NETWORK_CURSOR)
+    cursor = _cursor(NETWORK_CURSOR, Event.objects.filter(received_at__gte=_horizon()))
     scanned = list(
         Event.objects.filter(pk__gt=cursor.position)
         .order_by("pk")
