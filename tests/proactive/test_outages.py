@@ -6,7 +6,8 @@ ends it and everyone notified or who contacted us gets the follow-up."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import TestCase
@@ -18,7 +19,9 @@ from teamline.audit.models import AuditEntry
 from teamline.conversations.models import Conversation
 from teamline.core.events import EventType
 from teamline.core.testing import capture_events, create_customer, create_user, customer_says
+from teamline.customers.models import Customer
 from teamline.proactive.models import Notice, NoticeStatus, OutageContact
+from teamline.proactive.outages import do_declare_outage, notify_customers
 from teamline.routing.models import WorkItem
 from teamline.routing.surge import check_surges
 from tests.connectors.support import run_tasks
@@ -232,3 +235,24 @@ def test_the_bot_says_it_knows_in_the_customers_language(
     answer = [m for m in fresh(twilio) if m["to"] == person.number][-1]
     assert answer["text"].startswith(first_words), answer["text"]
     assert person.hears["balance"] in answer["text"]
+
+
+@pytest.mark.parametrize(("critical", "status"), [(False, "deferred"), (True, "sent")])
+def test_a_notice_at_night_waits_for_the_morning_unless_the_outage_is_critical(
+    client, sms, twilio, nordlys, critical, status
+):
+    kari = customer(KARI, nordlys, "Oslo")
+    Customer.objects.filter(pk=kari.pk).update(time_zone="Europe/Oslo")
+    text_sms(client, sms, KARI.number, KARI.asks["balance"])
+    admin = create_user("ops", role=Role.ADMIN)
+    outage = do_declare_outage(
+        regions=["Oslo"], title="Fibre cut", message="Working.", critical=critical, actor=admin
+    )
+    night = datetime(2026, 12, 5, 23, 30, tzinfo=ZoneInfo("Europe/Oslo"))
+
+    notify_customers(outage.pk, "notice", now=night)
+
+    notice = Notice.objects.get(source="outage", customer=kari)
+    assert notice.status == status
+    if not critical:
+        assert notice.deferred_until == datetime(2026, 12, 6, 8, 0, tzinfo=ZoneInfo("Europe/Oslo"))

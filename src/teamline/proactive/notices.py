@@ -9,7 +9,7 @@ supervisor's own words as typed), keyed so a retried task tells nobody twice.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 
 from django.conf import settings
 from django.utils import translation
@@ -59,7 +59,9 @@ def texts_of(outage: Outage, kind: str) -> dict[str, str]:
     return texts
 
 
-def send_outage_notice(outage: Outage, customer: Customer, *, kind: str) -> Notice:
+def send_outage_notice(
+    outage: Outage, customer: Customer, *, kind: str, now: datetime | None = None
+) -> Notice:
     """Ask delivery to tell one customer (idempotent on the notice key)."""
     return do_send_notice(
         customer,
@@ -74,4 +76,5 @@ def send_outage_notice(outage: Outage, customer: Customer, *, kind: str) -> Noti
             quiet_start=QUIET_START,
             quiet_end=QUIET_END,
         ),
+        now=now,
     )

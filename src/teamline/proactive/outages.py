@@ -290,7 +290,7 @@ def _affected(outage: Outage, kind: str) -> list[int]:
     return sorted({*told, *contacted})
 
 
-def notify_customers(outage_id: int, kind: str) -> int:
+def notify_customers(outage_id: int, kind: str, *, now: datetime | None = None) -> int:
     """Tell each affected customer once through delivery (a Notice keyed by outage, kind and
     customer: a retried task finds the first). Returns how many were asked for now."""
     outage = Outage.objects.get(pk=outage_id)
@@ -303,7 +303,7 @@ def notify_customers(outage_id: int, kind: str) -> int:
     for start in range(0, len(todo), NOTIFY_CHUNK):
         chunk = todo[start : start + NOTIFY_CHUNK]
         for customer in Customer.objects.filter(pk__in=chunk).select_related("home_team"):
-            send_outage_notice(outage, customer, kind=kind)
+            send_outage_notice(outage, customer, kind=kind, now=now)
     return len(todo)
 
 
