@@ -203,7 +203,7 @@ def test_only_admins_use_the_outages_api_and_bad_input_is_a_clear_4xx(client, no
         assert response.status_code in (400, 422), (bad, response.content)
     past = {**body, "expected_end": "2020-01-01T00:00:00Z"}
     response = client.post("/api/v1/outages", data=past, content_type="application/json", **auth)
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert client.post("/api/v1/outages/999999/end", **auth).status_code == 404
     declared = client.post("/api/v1/outages", data=body, content_type="application/json", **auth)
     end = f"/api/v1/outages/{declared.json()['id']}/end"

@@ -83,13 +83,15 @@ def _admin(request: HttpRequest) -> User:
     operation_id="list_outages",
 )
 def list_outages(request: HttpRequest) -> Any:
+    """The active outages (newest first), then the ended ones (most recently ended first),
+    200 in all."""
     _admin(request)
     return [present_outage(o) for o in recent_outages()]
 
 
 @outages_router.post(
     "",
-    response={201: OutageOut, **errors(400, 403, 422)},
+    response={201: OutageOut, **errors(400, 403, 409, 422)},
     summary="Declare an outage",
     operation_id="declare_outage",
 )

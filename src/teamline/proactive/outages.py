@@ -156,7 +156,8 @@ def do_declare_outage(
     if not isinstance(critical, bool):
         raise InvalidInput("critical is true or false.")
     if expected_end is not None and expected_end <= now:
-        raise InvalidInput("The expected end is in the past.")
+        # Well formed, but not possible now (409, as a slot in the past is).
+        raise Conflict("The expected end is in the past.")
     with transaction.atomic():
         outage = Outage.objects.create(
             title=title_text,

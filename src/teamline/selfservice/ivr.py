@@ -7,10 +7,11 @@ this flow (`IvrFlow.answer`, provided at start-up) for the call's next script. T
     9  call me back (keeps the place in line)     0  talk to your team (a voice work item)
 
 While an outage is declared for the caller's region (proactive), it is said right after the
-welcome, before the menu. Invalid or no input repeats the menu once, then goes to 0. Waiting in line, the caller hears
-their position and the routing engine's estimate (routing.eta) every 30–60 s with the callback
-offer; with no estimate they hear when the team answers again, never an invented wait. Hanging
-up while waiting is an abandonment with the time waited (the work item closes `abandoned`).
+welcome, before the menu. Invalid or no input repeats the menu once, then goes to 0. Waiting in
+line, the caller hears their position and the routing engine's estimate (routing.eta) every
+30–60 s with the callback offer; with no estimate they hear when the team answers again, never
+an invented wait. Hanging up while waiting is an abandonment with the time waited (the work
+item closes `abandoned`).
 
 Language: the customer's preferred language, else the calling number's country, else the
 inbox's configured default; prompts are gettext strings (selfservice/locale), spoken with the
