@@ -17,13 +17,10 @@ from teamline.proactive.api import signature
 
 # The outage tests reuse the bot's and the IVR's small worlds (tests/selfservice): the Nordlys
 # team in Oslo, its SMS inbox with the bot on behind a loopback Twilio that captures every
-# outbound message, the operator's telco service, and a fake TwiML provider for calls.
+# outbound message, the operator's telco service (the IVR's fixtures: test_outages.py).
 from tests.selfservice.conftest import (  # noqa: F401 - fixtures
     _fresh_cache,
-    inbox,
     nordlys,
-    oslo,
-    phone,
     sms,
     telco,
     twilio,

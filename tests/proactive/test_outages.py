@@ -26,6 +26,7 @@ from teamline.routing.models import WorkItem
 from teamline.routing.surge import check_surges
 from tests.connectors.support import run_tasks
 from tests.selfservice.bot_world import PEOPLE, text_sms
+from tests.selfservice.conftest import inbox, oslo, phone  # noqa: F401 - the IVR's fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +149,7 @@ def test_an_outage_from_declaration_to_follow_up(client, sms, twilio, nordlys, a
     assert "Oslo" not in fresh(twilio)[0]["text"]
 
 
-def test_the_ivr_says_it_knows_about_the_outage_before_the_menu(phone, oslo, admin_api):
+def test_the_ivr_says_it_knows_about_the_outage_before_the_menu(phone, oslo, admin_api):  # noqa: F811
     customer(KARI, oslo, "Oslo")
     admin_api(
         "post",
