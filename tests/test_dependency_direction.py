@@ -51,7 +51,12 @@ API_MODULES = {"api.py", "app_api.py"}
 # The community sends a customer's sign-in code at once through the connector that reaches
 # their address (connectors/direct.py): never through the outbox, where the code would be
 # stored in clear in a message.
+# Outages are proactive's knowledge: the bots and the IVR say "we know about it" first, routing
+# tags contacts from an outage's region and names it as a surge's cause, so both read
+# proactive's active outages (proactive imports neither: it counts contacts from the messages).
 SIBLING_EDGES: set[tuple[str, str]] = {
+    ("selfservice", "proactive"),
+    ("routing", "proactive"),
     ("accounts", "audit"),
     ("community", "connectors"),
     ("selfservice", "connectors"),

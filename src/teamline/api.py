@@ -36,6 +36,7 @@ from teamline.knowledge.api import router as knowledge_router
 from teamline.privacy.api import router as privacy_router
 from teamline.proactive.api import EventsToken, SignedKey, rules_router
 from teamline.proactive.api import router as events_router
+from teamline.proactive.outage_api import outages_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
 from teamline.selfservice.api import router as selfservice_router
 
@@ -223,6 +224,7 @@ def _mount() -> None:
     api.add_router("/rules", rules_router, auth=ADMIN_AUTH)
     # Operators' systems: an admin's token (scope `events`) or a signed integration key.
     api.add_router("/events", events_router, auth=[EventsToken(), SignedKey(), StaffSession()])
+    api.add_router("/outages", outages_router, auth=ADMIN_AUTH)
 
 
 _mount()

@@ -171,6 +171,8 @@ def test_the_openapi_document_is_served_and_lists_every_path():
         "/api/v1/rules": {"get", "post"},
         "/api/v1/rules/{rule_id}": {"get", "patch", "delete"},
         "/api/v1/rules/{rule_id}/preview": {"post"},
+        "/api/v1/outages": {"get", "post"},
+        "/api/v1/outages/{outage_id}/end": {"post"},
     }
     assert {path: set(ops) for path, ops in paths.items()} == expected
     for path, operations in paths.items():

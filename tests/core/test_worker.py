@@ -21,6 +21,7 @@ def test_periodic_jobs_are_enqueued_once_per_slot():
     assert sorted(enqueue_periodic(now)) == [
         "apply_retention",
         "call_ring_timeouts",
+        "proactive.detect_outages",
         "proactive.sweep",
         "push_queue_positions",
         "run_appointments",
@@ -29,7 +30,7 @@ def test_periodic_jobs_are_enqueued_once_per_slot():
         "wake_snoozed",
     ]
     assert enqueue_periodic(now) == []  # a second worker in the same slot enqueues nothing
-    assert DBTaskResult.objects.count() == 8
+    assert DBTaskResult.objects.count() == 9
 
 
 def test_worker_sweep_assigns_a_conversation_its_router_left_waiting():

@@ -15,6 +15,17 @@ from teamline.core.testing import create_user
 from teamline.proactive.actions import do_create_integration_key
 from teamline.proactive.api import signature
 
+# The outage tests reuse the bot's and the IVR's small worlds (tests/selfservice): the Nordlys
+# team in Oslo, its SMS inbox with the bot on behind a loopback Twilio that captures every
+# outbound message, the operator's telco service (the IVR's fixtures: test_outages.py).
+from tests.selfservice.conftest import (  # noqa: F401 - fixtures
+    _fresh_cache,
+    nordlys,
+    sms,
+    telco,
+    twilio,
+)
+
 EVENTS_URL = "/api/v1/events"
 
 

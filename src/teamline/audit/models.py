@@ -39,6 +39,9 @@ class AuditAction(models.TextChoices):
     USER_PROVISIONED = "user.provisioned", "User provisioned by single sign-on"
     ROLE_CHANGED = "role.changed", "Role changed"
     TEAMS_CHANGED = "teams.changed", "Teams changed"
+    OUTAGE_DECLARED = "outage.declared", "Outage declared"
+    OUTAGE_ENDED = "outage.ended", "Outage ended"
+    OUTAGE_DISMISSED = "outage.dismissed", "Suspected outage dismissed"
 
 
 class AuditEntry(models.Model):

@@ -51,6 +51,11 @@ class EventType(StrEnum):
     # A conversation's customer step-up changed: asked, verified, wrong code, failed, expired
     # (conversations/stepup.py). Never carries a code.
     VERIFICATION_UPDATED = "verification.updated"
+    # An outage was declared or ended (proactive/outages.py): the desks of its regions' teams.
+    OUTAGE_UPDATED = "outage.updated"
+    # A region's or site's signals rose above its baseline: supervisors confirm or dismiss it
+    # (proactive/detection.py).
+    OUTAGE_SUSPECTED = "outage.suspected"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from teamline.accounts.views import SignInView
 from . import (
     call_views,
     kb_views,
+    outage_views,
     privacy_views,
     profile_views,
     recording_views,
@@ -59,6 +60,14 @@ urlpatterns = [
         name="erasure_status",
     ),
     path("queue/", routing_views.queue, name="queue"),
+    path("outages/", outage_views.outages, name="outages"),
+    path("outages/declare/", outage_views.declare_outage, name="declare_outage"),
+    path("outages/<int:outage_id>/end/", outage_views.end_outage, name="end_outage"),
+    path(
+        "outages/suspected/<int:suspicion_id>/",
+        outage_views.decide_suspicion,
+        name="decide_suspicion",
+    ),
     path("calls/live/", supervision_views.live_calls, name="live_calls"),
     path("calls/<int:call_id>/monitor/", supervision_views.monitor_call, name="monitor_call"),
     path(

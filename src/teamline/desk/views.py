@@ -67,6 +67,7 @@ from teamline.customers.queries import (
     opted_out_of_bots,
 )
 from teamline.privacy.queries import may_handle_privacy_requests
+from teamline.proactive.queries import outages_of_conversation
 
 from .suggestions import suggestions_for
 
@@ -284,6 +285,7 @@ def render_conversation_page(
             "consents": consent_rows(conversation.customer),
             "merges": merges_into(conversation.customer),
             "suggestions": suggestions_for(conversation),
+            "outages": outages_of_conversation(conversation.pk),
         }
     )
     return render(request, "desk/conversation.html", context, status=status)

@@ -14,8 +14,9 @@ class ProactiveConfig(AppConfig):
 
         from .actions import match_known_identity
         from .stream import consume
-        from .tasks import sweep_events
+        from .tasks import detect_suspected_outages, sweep_events
 
         on_identity_known("proactive", match_known_identity)
         register_periodic("proactive.sweep", sweep_events)
+        register_periodic("proactive.detect_outages", detect_suspected_outages)
         register_loop("proactive.events", consume)

@@ -241,3 +241,184 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_name} to {self.customer_id}: {self.status}"
+
+
+# --- Outages (proactive/outages.py, proactive/detection.py) ------------------------------------
+
+
+class OutageSource(models.TextChoices):
+    DESK = "desk", "A supervisor on the desk"
+    API = "api", "The API"
+    NETWORK = "network", "A network event"
+    SUSPECTED = "suspected", "A confirmed suspected outage"
+
+
+class Outage(models.Model):
+    """A known outage in one or more regions. Active while `ended_at` is empty. Customers of a
+    region are those whose `region` matches one of `regions` case-insensitively (OutageRegion
+    holds the folded keys, indexed). Written only by proactive.outages (do_declare_outage,
+    do_end_outage)."""
+
+    title = models.CharField(max_length=200)
+    message = models.TextField(help_text="What affected customers are told.")
+    regions = models.JSONField(default=list, help_text="As declared.")
+    critical = models.BooleanField(default=False, help_text="Notices ignore quiet hours.")
+    expected_end = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=OutageSource.choices)
+    source_ref = models.CharField(max_length=200, blank=True, help_text="e.g. the event id")
+    declared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    follow_up = models.TextField(
+        blank=True, help_text="What notified customers are told at the end."
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["ended_at", "started_at"], name="outage_active")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+
+class OutageRegion(models.Model):
+    """One region of an outage, folded (casefold, trimmed): what customers' and teams'
+    regions are matched against."""
+
+    outage = models.ForeignKey(Outage, on_delete=models.CASCADE, related_name="region_keys")
+    key = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["outage", "key"], name="outage_region_once"),
+        ]
+        indexes = [models.Index(fields=["key"], name="outage_region_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.outage_id})"
+
+
+class OutageContact(models.Model):
+    """A contact (a conversation routed to the team) from a region while its outage was
+    active: routing tags it, the desk shows it, and its customer gets the follow-up."""
+
+    outage = models.ForeignKey(Outage, on_delete=models.CASCADE, related_name="contacts")
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="outage_tags"
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="outage_contacts"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["outage", "conversation"], name="outage_contact_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"conversation {self.conversation_id} during outage {self.outage_id}"
+
+
+class SignalSource(models.TextChoices):
+    CONTACTS = "contacts", "Contacts saying there is no signal or no data"
+    NETWORK = "network", "Network events"
+
+
+class SignalCount(models.Model):
+    """How many signals of one source one place gave in one bucket (BUCKET_SECONDS long,
+    proactive.detection): the counts the suspected-outage test compares. `site` is "" for
+    the region as a whole. Incremented with F() (unique on the four keys)."""
+
+    region = models.CharField(max_length=100)  # folded
+    label = models.CharField(max_length=100)  # the region as first spelled
+    site = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=16, choices=SignalSource.choices)
+    bucket = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "site", "source", "bucket"], name="signal_count_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["bucket"], name="signal_count_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.source} in {self.region}/{self.site} at {self.bucket}: {self.count}"
+
+
+class SuspicionState(models.TextChoices):
+    OPEN = "open", "Waiting for a supervisor"
+    CONFIRMED = "confirmed", "Confirmed: an outage"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class SuspectedOutage(models.Model):
+    """A place whose signals rose significantly above its own baseline (proactive.detection):
+    supervisors confirm it (an outage is declared) or dismiss it. At most one open per place
+    and source (unique while open)."""
+
+    region = models.CharField(max_length=100)  # folded
+    region_label = models.CharField(max_length=100)  # as customers' records spell it
+    site = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=16, choices=SignalSource.choices)
+    observed = models.PositiveIntegerField()
+    expected = models.FloatField()
+    p_value = models.FloatField()
+    window_start = models.DateTimeField()
+    raised_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(
+        max_length=16, choices=SuspicionState.choices, default=SuspicionState.OPEN
+    )
+    outage = models.ForeignKey(
+        Outage, null=True, blank=True, on_delete=models.SET_NULL, related_name="suspicions"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "site", "source"],
+                condition=models.Q(state="open"),
+                name="suspected_outage_open_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"suspected outage in {self.region_label} ({self.state})"
+
+
+class DetectionCursor(models.Model):
+    """How far the detector has read a stream (the last inbound message id counted), so each
+    contact is counted once across ticks and workers (advanced with a conditional UPDATE)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    position = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.position}"

@@ -1,10 +1,15 @@
-"""Reads of proactive care that other apps (and this app's endpoints) call."""
+"""Reads of proactive care that other apps (and this app's endpoints) call: events, rules and
+notices; the active outages of a region (bots, the IVR, the widget, routing, surges), a
+conversation's outages (the desk), the outage lists."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils.dateparse import parse_datetime
 
 from teamline.accounts.models import User
 from teamline.conversations.models import Direction, Message, SenderKind
@@ -12,7 +17,18 @@ from teamline.core.errors import NotFound
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer
 
-from .models import Event, IntegrationKey, Notice, NoticeStatus, Rule, RuleFiring
+from .models import (
+    Event,
+    IntegrationKey,
+    Notice,
+    NoticeStatus,
+    Outage,
+    OutageContact,
+    Rule,
+    RuleFiring,
+    SuspectedOutage,
+    SuspicionState,
+)
 
 
 def access_integration_key(actor: User, key_id: object) -> IntegrationKey:
@@ -122,3 +138,114 @@ def rule_counts(rule_ids: list[int]) -> dict[int, RuleCounts]:
         current = counts[pk]
         counts[pk] = RuleCounts(**{**current.__dict__, "replies": n})
     return counts
+
+
+# --- Outages -----------------------------------------------------------------------------------
+
+ACTIVE_KEY = "proactive:active-outages"
+# The snapshot of active outages is shared through the cache and dropped on every change; the
+# time-out bounds how stale a node can be when its cache is its own (locmem, no Redis).
+ACTIVE_TTL_SECONDS = 30
+LIST_LIMIT = 200
+
+
+def region_key(region: str) -> str:
+    """Regions match case-insensitively and without surrounding spaces."""
+    return (region or "").strip().casefold()
+
+
+@dataclass(frozen=True)
+class ActiveOutage:
+    id: int
+    title: str
+    message: str
+    regions: tuple[str, ...]  # as declared
+    keys: frozenset[str]
+    critical: bool
+    expected_end: datetime | None
+    started_at: datetime
+
+
+def _load() -> list[dict[str, object]]:
+    rows = []
+    for outage in Outage.objects.filter(ended_at__isnull=True).order_by("started_at", "pk"):
+        rows.append(
+            {
+                "id": outage.pk,
+                "title": outage.title,
+                "message": outage.message,
+                "regions": list(outage.regions),
+                "critical": outage.critical,
+                "expected_end": outage.expected_end.isoformat() if outage.expected_end else "",
+                "started_at": outage.started_at.isoformat(),
+            }
+        )
+    return rows
+
+
+def _parse(row: dict[str, object]) -> ActiveOutage:
+    regions = tuple(str(r) for r in row["regions"])  # type: ignore[attr-defined]
+    expected = str(row["expected_end"] or "")
+    return ActiveOutage(
+        id=int(row["id"]),  # type: ignore[call-overload]
+        title=str(row["title"]),
+        message=str(row["message"]),
+        regions=regions,
+        keys=frozenset(region_key(r) for r in regions),
+        critical=bool(row["critical"]),
+        expected_end=parse_datetime(expected) if expected else None,
+        started_at=parse_datetime(str(row["started_at"])),  # type: ignore[arg-type]
+    )
+
+
+def active_outages() -> list[ActiveOutage]:
+    """Every active outage, oldest first: from the cache, else one query (then cached)."""
+    rows = cache.get(ACTIVE_KEY)
+    if rows is None:
+        rows = _load()
+        cache.set(ACTIVE_KEY, rows, ACTIVE_TTL_SECONDS)
+    return [_parse(row) for row in rows]
+
+
+def forget_active_outages() -> None:
+    """Drop the cached snapshot (after a declare or an end commits)."""
+    cache.delete(ACTIVE_KEY)
+
+
+def active_outages_in(region: str) -> list[ActiveOutage]:
+    """The active outages of a region (case-insensitive); [] for no region, without a query."""
+    key = region_key(region)
+    if not key:
+        return []
+    return [outage for outage in active_outages() if key in outage.keys]
+
+
+def recent_outages(*, limit: int = LIST_LIMIT) -> list[Outage]:
+    """Active outages first (newest first), then the ended ones, newest first."""
+    active = list(
+        Outage.objects.filter(ended_at__isnull=True)
+        .select_related("declared_by", "ended_by")
+        .order_by("-started_at", "-pk")[:limit]
+    )
+    ended = list(
+        Outage.objects.filter(ended_at__isnull=False)
+        .select_related("declared_by", "ended_by")
+        .order_by("-ended_at", "-pk")[: max(0, limit - len(active))]
+    )
+    return active + ended
+
+
+def open_suspicions(*, limit: int = LIST_LIMIT) -> list[SuspectedOutage]:
+    return list(
+        SuspectedOutage.objects.filter(state=SuspicionState.OPEN).order_by("-raised_at", "-pk")[
+            :limit
+        ]
+    )
+
+
+def outages_of_conversation(conversation_id: int) -> list[Outage]:
+    """The outages routing tagged this conversation with, newest first."""
+    ids = OutageContact.objects.filter(conversation_id=conversation_id).values_list(
+        "outage_id", flat=True
+    )
+    return list(Outage.objects.filter(pk__in=ids).order_by("-started_at"))

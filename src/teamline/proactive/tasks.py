@@ -12,8 +12,16 @@ from django_tasks import task
 
 from . import stream
 from .actions import do_match_all_waiting_events
+from .detection import detect_suspected_outages as detect
 
 
 @task()
 def sweep_events() -> int:
     return do_match_all_waiting_events() + stream.sweep()
+
+
+@task()
+def detect_suspected_outages() -> int:
+    """Each tick: count new contacts and network events, raise suspected outages
+    (proactive/detection.py)."""
+    return len(detect())

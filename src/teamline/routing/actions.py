@@ -48,6 +48,8 @@ from teamline.conversations.models import Conversation, Status, TimelineKind
 from teamline.core.errors import InvalidInput
 from teamline.core.events import EventType
 from teamline.customers.models import Customer
+from teamline.proactive.outages import do_tag_outage_contact
+from teamline.proactive.queries import active_outages_in
 from teamline.teams.hours import calendars_for
 from teamline.teams.models import Team
 
@@ -114,7 +116,16 @@ def enqueue_conversation(
             row.save()
     except IntegrityError:
         return WorkItem.objects.get(conversation=conversation, state__in=LIVE_STATES)
+    tag_outage_contact(conversation, now)
     return row
+
+
+def tag_outage_contact(conversation: Conversation, now: datetime) -> None:
+    """A contact from a region with an active outage carries the outage (proactive: the desk
+    shows it, the customer gets its follow-up). No query unless the customer has a region (the
+    active outages are a cached snapshot)."""
+    for outage in active_outages_in(conversation.customer.region):
+        do_tag_outage_contact(conversation, outage.id, now=now)
 
 
 def _new_work_item(
@@ -304,6 +315,7 @@ def route_conversation(
         WorkItem.objects.bulk_create(
             [_new_work_item(conv, now, required_skills)], ignore_conflicts=True
         )
+        tag_outage_contact(conv, now)
         request_batch_routing()
         return None
     row = enqueue_conversation(conv, now=now, required_skills=required_skills)

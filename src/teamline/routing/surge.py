@@ -1,7 +1,8 @@
 """Surges: when a team's queue passes its thresholds, the team counts as saturated so its waiting
 work overflows at once, and supervisors are told (routing.surge); it ends when the queue falls
 back under SURGE_HYSTERESIS of the thresholds. SurgeEpisode rows are the record. Run by the
-periodic tick (routing/tick.py).
+periodic tick (routing/tick.py). When the team's region has an active outage, the event names
+it as the surge's `cause` (proactive: customers of an outage call in waves).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from teamline.core.events import (
     send_event_on_commit,
     team_group,
 )
+from teamline.proactive.queries import active_outages_in
 from teamline.teams.models import Team
 
 from .models import SurgeEpisode, WorkItem, WorkState
@@ -48,9 +50,20 @@ def _surge_event(team: Team, episode: SurgeEpisode, *, active: bool, now: dateti
             "longest_wait_seconds": episode.longest_wait_seconds,
             "peak_queue_length": episode.peak_queue_length,
             "reason": episode.reason,
+            "cause": _cause(team),
             "at": now.isoformat(),
         },
     )
+
+
+def _cause(team: Team) -> dict[str, object] | None:
+    """What the surge is likely about: an active outage in the team's region (the newest),
+    or None."""
+    outages = active_outages_in(team.region)
+    if not outages:
+        return None
+    outage = outages[-1]
+    return {"outage": {"id": outage.id, "title": outage.title, "regions": list(outage.regions)}}
 
 
 def check_surges(*, now: datetime | None = None) -> list[tuple[int, bool]]:

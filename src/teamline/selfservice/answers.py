@@ -22,6 +22,7 @@ from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
 
 from teamline.connectors.sms import GSM7_BASIC, GSM7_EXTENSION
+from teamline.proactive.queries import active_outages_in
 from teamline.teams.hours import (
     admits,
     calendar_for,
@@ -31,7 +32,7 @@ from teamline.teams.hours import (
 )
 from teamline.teams.models import ServiceMode, Team
 
-from .telco import telco_backend
+from .telco import TelcoUnavailable, telco_backend
 
 MAX_OUTAGES = 3
 HOLIDAY_LOOKAHEAD_DAYS = 14
@@ -104,12 +105,43 @@ def buy_data_text() -> str:
 # --- Public answers ----------------------------------------------------------------------------
 
 
-def outage_texts(region: str, team: Team, now: datetime) -> list[str]:
-    outages = telco_backend().outages(region)
-    if not outages:
-        return [_("There are no known outages in {region} right now.").format(region=region)]
+def known_outage_texts(region: str, team: Team, now: datetime) -> list[str]:
+    """ "We know about it": the outages declared in Teamline for the region (proactive), with
+    what customers are told and when it should be fixed; [] when there is none. Said first by
+    the bots and the IVR."""
     texts = []
-    for outage in outages[:MAX_OUTAGES]:
+    for outage in active_outages_in(region)[:MAX_OUTAGES]:
+        texts.append(
+            _("We know about the outage in {region}: {title}. {message}").format(
+                region=region, title=outage.title, message=outage.message
+            )
+        )
+        if outage.expected_end is not None and outage.expected_end > now:
+            texts.append(
+                _("We expect it to be fixed {when}.").format(
+                    when=spoken_time(team, outage.expected_end, now)
+                )
+            )
+    return texts
+
+
+def outage_texts(region: str, team: Team, now: datetime) -> list[str]:
+    """The outages of the region: Teamline's declared ones first, then the telco backend's
+    (those not already said). With a declared outage, a backend that does not answer is not
+    an error: what we know is said."""
+    known = known_outage_texts(region, team, now)
+    said = {outage.title.casefold() for outage in active_outages_in(region)}
+    try:
+        outages = telco_backend().outages(region)
+    except TelcoUnavailable:
+        if known:
+            return known
+        raise
+    outages = [o for o in outages if o.title.casefold() not in said]
+    if not outages and not known:
+        return [_("There are no known outages in {region} right now.").format(region=region)]
+    texts = known
+    for outage in outages[: max(0, MAX_OUTAGES - len(said))]:
         texts.append(
             _("Known outage in {region}: {title}.").format(region=region, title=outage.title)
         )

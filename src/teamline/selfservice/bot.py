@@ -33,7 +33,7 @@ number. Every answer given is recorded as a self-service episode (actions.do_rec
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -348,6 +348,7 @@ def run_turn(message_id: int, *, keyword: bool) -> str:
                     "bot step-up in conversation %s not sent: %s", conversation.pk, exc.code
                 )
                 outcome = Outcome(outcome.intent, "verify", [answers.verify_in_the_widget()])
+        outcome = _known_outage_first(outcome, customer, conversation.team, session, now)
         try:
             with transaction.atomic():
                 conv = lock_conversation(conversation.pk)
@@ -366,6 +367,19 @@ def run_turn(message_id: int, *, keyword: bool) -> str:
         except IntegrityError:
             return "done before"  # a concurrent run of the same turn answered
     return outcome.outcome
+
+
+def _known_outage_first(
+    outcome: Outcome, customer: Customer, team: Team, session: BotSession | None, now: datetime
+) -> Outcome:
+    """An outage declared for the customer's region is said first, on the bot's first turn (or
+    an SMS keyword's answer), before the customer has to ask: "we know about it"."""
+    if outcome.intent == OUTAGE or (session is not None and (session.findings or {}).get("turns")):
+        return outcome
+    known = answers.known_outage_texts(customer.region, team, now)
+    if not known:
+        return outcome
+    return replace(outcome, texts=[*known, *outcome.texts])
 
 
 def _apply(

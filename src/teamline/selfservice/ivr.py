@@ -6,10 +6,12 @@ this flow (`IvrFlow.answer`, provided at start-up) for the call's next script. T
     1  balance and data left (telco backend)     2  known outages in the caller's region
     9  call me back (keeps the place in line)     0  talk to your team (a voice work item)
 
-Invalid or no input repeats the menu once, then goes to 0. Waiting in line, the caller hears
-their position and the routing engine's estimate (routing.eta) every 30–60 s with the callback
-offer; with no estimate they hear when the team answers again, never an invented wait. Hanging
-up while waiting is an abandonment with the time waited (the work item closes `abandoned`).
+While an outage is declared for the caller's region (proactive), it is said right after the
+welcome, before the menu. Invalid or no input repeats the menu once, then goes to 0. Waiting in
+line, the caller hears their position and the routing engine's estimate (routing.eta) every
+30–60 s with the callback offer; with no estimate they hear when the team answers again, never
+an invented wait. Hanging up while waiting is an abandonment with the time waited (the work
+item closes `abandoned`).
 
 Language: the customer's preferred language, else the calling number's country, else the
 inbox's configured default; prompts are gettext strings (selfservice/locale), spoken with the
@@ -328,6 +330,10 @@ class IvrFlow:
         only), or None."""
         team = _team_of(call)
         speaker.speak(_("Welcome to {team}.").format(team=team.name))
+        # An outage declared for the caller's region is said first: most callers call about it.
+        known = answers.known_outage_texts(call.customer.region, team, now)
+        if known:
+            speaker.speak(*known[: MAX_OUTAGES_SPOKEN * 2])
         if records_calls(call.inbox):
             speaker.speak(
                 _("This call may be recorded. We pause the recording while you give card details.")

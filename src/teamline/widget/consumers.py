@@ -26,6 +26,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from teamline.calls import browser as browser_calls
@@ -54,6 +55,7 @@ from teamline.customers import passkeys, verification
 from teamline.customers.actions import do_set_consent
 from teamline.customers.models import Customer
 from teamline.customers.queries import has_consent
+from teamline.proactive.queries import active_outages_in
 from teamline.routing.eta import customer_queue
 from teamline.teams.presenters import present_team_card
 
@@ -133,7 +135,29 @@ def _ready_frame(session: WidgetSession) -> dict[str, Any]:
         "verification": present_verification_to_customer(conversation),
         # Whether "Verify with passkey" can be offered (a passkey is saved for this customer).
         "passkey": passkeys.has_passkey(customer),
+        # Outages declared for the customer's region: the widget's banner ([] for none).
+        "outages": outage_banners(customer),
     }
+
+
+def outage_banners(customer: Customer) -> list[dict[str, Any]]:
+    """What the widget's banner says about each active outage of the customer's region, in
+    the customer's language: a heading, the outage's title and message, the expected end."""
+    outages = active_outages_in(customer.region)
+    if not outages:
+        return []
+    with translation.override(customer.preferred_language or None):
+        heading = _("Known outage in your area")
+    return [
+        {
+            "id": outage.id,
+            "heading": heading,
+            "title": outage.title,
+            "message": outage.message,
+            "expected_end": outage.expected_end.isoformat() if outage.expected_end else None,
+        }
+        for outage in outages
+    ]
 
 
 def _receive_message(

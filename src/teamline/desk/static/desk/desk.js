@@ -404,6 +404,15 @@
       case "typing":
         showTyping(data);
         break;
+      case "outage.suspected":
+        // Supervisors decide on the Outages page; everyone of the region's team hears it.
+        announce(`Suspected outage in ${data.region || "a region"}${data.site ? `, site ${data.site}` : ""}: ${data.observed} signals where about ${data.expected} are usual. See the Outages page.`);
+        break;
+      case "outage.updated": {
+        const outage = data.outage || {};
+        announce(outage.active ? `Outage declared: ${outage.title} (${(outage.regions || []).join(", ")}).` : `Outage ended: ${outage.title}.`);
+        break;
+      }
       case "presence.changed": {
         // Changed in another tab or by an admin: keep the switch truthful, silently.
         const select = byId("presence-select");

@@ -196,6 +196,10 @@
     "    border-radius: 0; }",
     "}",
     ".header { background: #13244a; color: #fff; padding: 14px 14px 12px; }",
+    ".outage { margin: 0; padding: 8px 14px; background: #fde7e7; color: #5a1010;",
+    "  border-bottom: 1px solid #e8b4b4; font-size: 14px; }",
+    ".outage h3 { margin: 0 0 2px; font-size: 14px; }",
+    ".outage p { margin: 0; }",
     ".header-top { display: flex; align-items: center; gap: 10px; }",
     ".team-photo { width: 44px; height: 44px; border-radius: 50%; object-fit: cover;",
     "  border: 2px solid #fff; flex: none; }",
@@ -359,6 +363,9 @@
   var members = h("ul", { class: "members", "aria-label": "Your team", hidden: true });
   var moreMembers = h("p", { class: "more", hidden: true });
   var statusLine = h("p", { class: "status", role: "status" });
+  // Outages declared for the customer's region (the `ready` frame's `outages`): a banner on
+  // top of the conversation, read out when it appears.
+  var outageBanner = h("div", { class: "outage", role: "status", id: "tl-outage", hidden: true });
   var greeting = h("p", { class: "greeting", hidden: true });
   var log = h("div", {
     class: "log",
@@ -528,6 +535,7 @@
         members,
         moreMembers,
       ]),
+      outageBanner,
       statusLine,
       callBar,
       callView,
@@ -897,6 +905,19 @@
     }
     if (typeof q.eta_seconds === "number") return place + ", " + aboutMinutes(q.eta_seconds) + ".";
     return place + ".";
+  }
+
+  function applyOutages(list) {
+    while (outageBanner.firstChild) outageBanner.removeChild(outageBanner.firstChild);
+    var outages = Array.isArray(list) ? list.slice(0, 3) : [];
+    outages.forEach(function (outage) {
+      if (!outage || typeof outage !== "object") return;
+      outageBanner.appendChild(h("h3", { text: String(outage.heading || "") }));
+      outageBanner.appendChild(
+        h("p", { text: String(outage.title || "") + ". " + String(outage.message || "") })
+      );
+    });
+    outageBanner.hidden = !outageBanner.firstChild;
   }
 
   function applyQueue(q) {
@@ -1361,6 +1382,7 @@
         attempt = 0;
         setStatus("");
         applyTeam(frame.team);
+        applyOutages(frame.outages);
         applyQueue(frame.queue);
         applyConsents(frame.consents);
         (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
@@ -1374,6 +1396,7 @@
         followConversation(frame.conversation);
         // Pushes may have been lost while this socket stayed open: the server sends the
         // whole picture again; what is already shown is matched by id and not repeated.
+        applyOutages(frame.outages);
         applyQueue(frame.queue);
         (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
         break;
