@@ -207,6 +207,99 @@
     }, 200);
   }
 
+  // --- Patching from the pushed payload ------------------------------------------------------
+  //
+  // A conversation event carries the whole conversation (docs/events.md). When nothing that
+  // decides which list a row belongs to or what the status partial shows has changed (status,
+  // priority, team, assignee, waiting since), the row is updated in place from the payload — its
+  // time and unread count, moved to where the inbox's order puts it — and the status partial is
+  // not read again. Anything else (a row we do not have, a changed state, a focused row that would
+  // have to move) falls back to reading the partial again. Text goes in as text, never as HTML.
+
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const pad = (n) => String(n).padStart(2, "0");
+  // The server renders times in UTC (settings.TIME_ZONE) as "j M H:i".
+  function shortTime(date) {
+    return `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}`;
+  }
+
+  function rowState(data) {
+    const assignee = data.assignee ? data.assignee.id : "";
+    const team = data.team ? data.team.id : "";
+    return `${data.status}|${data.priority}|${team}|${assignee}|${data.waiting_since || ""}`;
+  }
+
+  function rowKey(row) {
+    return [Number(row.dataset.priority), Number(row.dataset.lastMessageAt || 0),
+      Number(row.dataset.conversationId)];
+  }
+  // True when row a comes before row b: -priority, -last_message_at, -pk.
+  function before(a, b) {
+    for (let i = 0; i < 3; i += 1) {
+      if (a[i] !== b[i]) return a[i] > b[i];
+    }
+    return false;
+  }
+
+  // Returns false when the row cannot be patched and the list must be read again.
+  function patchInboxRow(data) {
+    const list = byId("inbox-list");
+    const row = list && list.querySelector(`li[data-conversation-id="${Number(data.id)}"]`);
+    if (!row || row.dataset.rowState !== rowState(data)) return false;
+    const customer = row.querySelector(".row-customer");
+    const last = row.querySelector(".row-last");
+    const unread = row.querySelector(".row-unread");
+    if (!customer || !last || !unread || !data.last_message_at) return false;
+    if (customer.textContent !== ((data.customer && data.customer.name) || "")) return false;
+    const at = new Date(data.last_message_at);
+    if (Number.isNaN(at.getTime())) return false;
+    const seconds = Math.floor(at.getTime() / 1000);
+    // Where the inbox's order puts the row now; a row holding focus is not moved by hand.
+    const rows = Array.from(row.parentElement.children).filter((r) => r !== row);
+    if (rows.some((r) => !r.dataset.lastMessageAt)) return false;
+    const key = [Number(data.priority), seconds, Number(data.id)];
+    const next = rows.find((r) => before(key, rowKey(r))) || null;
+    if (next !== row.nextElementSibling && row.contains(document.activeElement)) return false;
+
+    if (row.dataset.lastMessageAt !== String(seconds)) {
+      const time = document.createElement("time");
+      time.setAttribute("datetime", data.last_message_at);
+      time.textContent = shortTime(at);
+      last.replaceChildren("Last message ", time);
+      row.dataset.lastMessageAt = String(seconds);
+    }
+    const count = Number(data.unread_count) || 0;
+    const shown = unread.querySelector(".badge.unread");
+    if (!count) unread.replaceChildren();
+    else if (!shown || shown.textContent !== `${count} unread`) {
+      const comma = document.createElement("span");
+      comma.className = "visually-hidden";
+      comma.textContent = ",";
+      const badge = document.createElement("span");
+      badge.className = "badge unread";
+      badge.textContent = `${count} unread`;
+      unread.replaceChildren(comma, " ", badge);
+    }
+    if (next !== row.nextElementSibling) row.parentElement.insertBefore(row, next);
+    return true;
+  }
+
+  function inboxChanged(data) {
+    if (!byId("inbox-list")) return;
+    if (!patchInboxRow(data)) refreshInbox();
+  }
+
+  // The status partial shows the conversation's state; a new message alone leaves it as it is.
+  let statusState = null;
+  const statusRoot = byId("conversation-status");
+  if (statusRoot && statusRoot.dataset.state) statusState = statusRoot.dataset.state;
+  function statusChanged(data) {
+    const state = rowState(data);
+    if (statusState !== null && state === statusState) return;
+    statusState = state;
+    refreshStatus();
+  }
+
   let statusTimer = null;
   function refreshStatus() {
     if (!byId("conversation-status")) return;
@@ -361,8 +454,8 @@
       case "conversation.updated":
       case "assignment.changed":
         refreshLiveCalls(); // who a waiting call rings for
-        refreshInbox();
-        if (data.id === conversationId) refreshStatus();
+        inboxChanged(data);
+        if (data.id === conversationId) statusChanged(data);
         if (type === "assignment.changed" && data.assignee && data.assignee.id === me &&
             data.id !== conversationId) {
           announce(`Conversation with ${(data.customer && data.customer.name) || "a customer"} assigned to you.`);
