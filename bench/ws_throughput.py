@@ -452,6 +452,60 @@ class Results:
     customer_pushes: int = 0  # frames pushed to widget sockets other than acks
     errors: Counter[str] = field(default_factory=Counter)
     delivery_waiters: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    desk_fetches: int = 0  # inbox list re-reads the desk clients made, as desk.js would
+
+
+CONVERSATION_EVENTS = ("conversation.created", "conversation.updated", "assignment.changed")
+ROW_RE = re.compile(r'data-conversation-id="(\d+)" data-row-state="([^"]*)"')
+
+
+def row_state(data: dict[str, Any]) -> str:
+    """The same key desk.js compares (static/desk/desk.js, rowState)."""
+    assignee = (data.get("assignee") or {}).get("id", "")
+    team = (data.get("team") or {}).get("id", "")
+    waiting = data.get("waiting_since") or ""
+    return f"{data.get('status')}|{data.get('priority')}|{team}|{assignee}|{waiting}"
+
+
+class DeskPage:
+    """What a signed-in desk showing its inbox does after each event, like desk.js: a
+    conversation event whose row it shows with the same state is patched in place (no request);
+    a conversation it has no row for, or whose state changed, makes it read the inbox list again
+    (bursts coalesced over 200 ms). The rows it then knows are the ones that list shows."""
+
+    def __init__(self, base_url: str, cookie: str, http: httpx.AsyncClient, results: Results):
+        self.url = base_url + "/desk/"
+        self.headers = {
+            "Cookie": f"sessionid={cookie}",
+            "HX-Request": "true",
+            "HX-Target": "inbox-list",
+            "X-Desk-Refresh": "1",
+        }
+        self.http = http
+        self.results = results
+        self.rows: dict[int, str] = {}
+        self.pending: asyncio.Task[None] | None = None
+
+    def on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event not in CONVERSATION_EVENTS:
+            return
+        if event != "conversation.created" and self.rows.get(data.get("id", 0)) == row_state(data):
+            return
+        if self.pending is None or self.pending.done():
+            self.pending = asyncio.create_task(self.refresh())
+
+    async def refresh(self) -> None:
+        await asyncio.sleep(0.2)
+        try:
+            response = await self.http.get(self.url, headers=self.headers)
+        except httpx.HTTPError as exc:
+            self.results.errors[f"inbox re-read failed ({type(exc).__name__})"] += 1
+            return
+        self.results.desk_fetches += 1
+        if response.status_code != 200:
+            self.results.errors[f"inbox re-read {response.status_code}"] += 1
+            return
+        self.rows = {int(pk): state for pk, state in ROW_RE.findall(response.text)}
 
 
 class Customer:
@@ -519,11 +573,18 @@ class Customer:
             self.results.delivery_waiters.pop(token, None)
 
 
-async def read_desk(ws: ClientConnection, results: Results) -> None:
+async def read_desk(ws: ClientConnection, results: Results, page: DeskPage | None = None) -> None:
     delivered_at = results.delivered_at
     try:
         async for raw in ws:
             now = time.perf_counter()
+            if (
+                page is not None
+                and isinstance(raw, str)
+                and ('"conversation.' in raw or '"assignment.changed"' in raw)
+            ):
+                frame = json.loads(raw)
+                page.on_event(frame.get("event", ""), frame.get("data") or {})
             if isinstance(raw, str) and '"message.created"' in raw:
                 match = TOKEN_RE.search(raw)
                 if match:
@@ -620,7 +681,16 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
     results = Results()
     log(f"{target.name}: connecting {len(target.agent_cookies)} desk sockets")
     desks = await bounded(CONNECT_CONCURRENCY, [open_desk(target, c) for c in target.agent_cookies])
-    desk_readers = [asyncio.create_task(read_desk(ws, results)) for ws in desks]
+    # Teamline's desks behave like desk.js (re-reads included); the reference has no pages.
+    desk_http = httpx.AsyncClient(timeout=60)
+    pages = [
+        DeskPage(target.server.base_url, c, desk_http, results) if c else None
+        for c in target.agent_cookies
+    ]
+    desk_readers = [
+        asyncio.create_task(read_desk(ws, results, page))
+        for ws, page in zip(desks, pages, strict=True)
+    ]
     log(f"{target.name}: opening {config.customers} widget sessions and sockets")
     async with httpx.AsyncClient(timeout=60) as http:
         widgets = await bounded(
@@ -704,6 +774,11 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
     for ws in [ws for ws, _ in widgets] + desks:
         await ws.close()
     await asyncio.gather(*desk_readers, *(c.reader for c in customers), return_exceptions=True)
+    pending = [p.pending for p in pages if p is not None and p.pending is not None]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await desk_http.aclose()
     # Closing our own sockets is not an error.
     for key in [k for k in results.errors if "socket closed (1000)" in k]:
         del results.errors[key]
@@ -740,6 +815,7 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
         "ack_latency_ms": {q: percentile(ack_latencies, q) for q in (50, 95, 99, 100)},
         "desk_frames_per_message": (results.deliveries + results.other_desk_frames)
         / max(len(results.sent_at), 1),
+        "desk_fetches_per_message": results.desk_fetches / max(len(results.sent_at), 1),
         "errors": errors,
         "cpu": cpu,
         # CPU time per delivered message: far less sensitive to a busy machine than msg/s.
