@@ -5,7 +5,8 @@ import uvicorn
 import uvicorn.config
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from teamline.core.worker import start_embedded_worker
 
@@ -16,14 +17,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="web processes sharing the port (more than 1 needs PostgreSQL + Redis)",
+        )
         parser.add_argument(
             "--no-worker", action="store_true", help="do not run the embedded task worker"
         )
 
     def handle(self, *args: object, **options: object) -> None:
+        workers = int(str(options["workers"]))
+        if workers < 1 or workers > 64:
+            raise CommandError("--workers is a number of processes from 1 to 64.")
+        if workers > 1 and not multi_process_capable():
+            # The in-memory channel layer lives in one process (an event would reach only the
+            # sockets of the process that sent it) and SQLite takes one writer at a time.
+            raise CommandError(
+                "Several web processes need PostgreSQL and Redis (TEAMLINE_DATABASE_URL, "
+                "TEAMLINE_REDIS_URL); without them run one process (see docs/scale.md)."
+            )
         call_command("collectstatic", "--no-input", verbosity=0)
-        embedded = settings.EMBEDDED_WORKER and not options["no_worker"]
+        # The embedded task worker runs only in the single-process mode; with several web
+        # processes the tasks are run by `teamline worker` processes.
+        embedded = settings.EMBEDDED_WORKER and not options["no_worker"] and workers == 1
         if embedded:
             start_embedded_worker()
         host, port = options["host"], options["port"]
@@ -36,12 +54,18 @@ class Command(BaseCommand):
             "teamline.asgi:application",
             host=str(host),
             port=int(str(port)),
-            workers=int(str(options["workers"])),
+            workers=workers,
             lifespan="off",
             log_level="warning",
             log_config=_log_config(),
             proxy_headers=True,
         )
+
+
+def multi_process_capable() -> bool:
+    """PostgreSQL and a channel layer shared between processes (Redis)."""
+    layer = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return connection.vendor == "postgresql" and "InMemory" not in layer
 
 
 def _log_config() -> dict[str, Any]:
