@@ -227,14 +227,22 @@ def do_receive_inbound(
     Idempotent on (inbox, channel, external_id): a message already stored for this inbox is
     returned untouched, and its media is not fetched again; the same provider id on another
     inbox is another message (ids are unique per provider account only). Returns None for an
-    automated message with no conversation to attach it to.
+    automated message with no conversation to attach it to. Only a message that does more
+    than being stored — media to fetch, an SMS keyword or consent to record — is looked up
+    first; for the others the unique index refuses a replay (conversations.actions), so a new
+    message costs no read.
     """
     external_id = bounded_external_id(inbound.external_id)
-    existing = Message.objects.filter(
-        inbox=inbox, channel=inbound.channel, external_id=external_id
-    ).first()
-    if existing is not None:
-        return existing
+    acts_before_storing = bool(inbound.attachments) or (
+        inbound.channel == "sms"
+        and bool(inbound.content.get("keyword") or consent_keyword_of(inbound.text or ""))
+    )
+    if acts_before_storing:
+        existing = Message.objects.filter(
+            inbox=inbox, channel=inbound.channel, external_id=external_id
+        ).first()
+        if existing is not None:
+            return existing
     customer, identity = do_resolve_contact(
         inbound.sender_kind,
         inbound.sender_value,

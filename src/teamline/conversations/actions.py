@@ -9,12 +9,13 @@ provide the hooks at start-up (docs/adr/0005-dependency-direction.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from teamline.accounts.models import User
@@ -33,7 +34,7 @@ from .events import (
     emit_message_updated,
     record,
 )
-from .locks import lock_conversation, lock_latest_conversation
+from .locks import lock_conversation, lock_latest_conversation, lock_presented_conversation
 from .models import (
     Conversation,
     DeliveryStatus,
@@ -45,7 +46,13 @@ from .models import (
     TimelineKind,
 )
 from .presenters import present_message
-from .queries import CHANNEL_LABELS, ReplyChannel, choose_reply_channel, system_message_channel
+from .queries import (
+    CHANNEL_LABELS,
+    ReplyChannel,
+    choose_reply_channel,
+    participant_ids,
+    system_message_channel,
+)
 from .redaction import redact_inbound, redact_text
 
 logger = logging.getLogger(__name__)
@@ -90,11 +97,19 @@ def do_receive_customer_message(
     content: dict[str, Any] | None = None,
     attachments: Sequence[PreparedAttachment] = (),
     defer_routing: bool = False,
+    admit_new_conversation: Callable[[], None] | None = None,
 ) -> tuple[Message, bool]:
     """Store an inbound customer message; returns (message, created).
 
     Idempotent on (inbox, channel, external_id): a resend returns the stored message and
-    changes nothing. Joins the customer's open conversation — whatever channel it started on; each
+    changes nothing. The unique index decides, not a read first: a resend's INSERT fails and
+    its transaction rolls back whole, so only a resend pays for the lookup of what is stored.
+    Locks the customer's latest conversation (with the rows its events present, read in the
+    same statement) and loads the experts taking part in it once for all its events.
+    `admit_new_conversation` (the widget's limit on new conversations per address) is called
+    under that lock when this message starts or reopens a conversation; what it raises
+    (RateLimited) undoes the message.
+    Joins the customer's open conversation — whatever channel it started on; each
     message keeps its own `channel` and `inbox` — reopens the latest one within the reopen
     window, or starts a new one; new and reopened conversations are routed. Attachments
     (already checked by conversations.attachments.prepare_attachment) are stored with it; a
@@ -108,21 +123,26 @@ def do_receive_customer_message(
     text = _clean_text(text) if has_text or not (attachments or content) else ""
     # Checked as typed (a mask may be longer than what it hides), then masked.
     text, content, attachments = redact_inbound(inbox, text, content, attachments)
-    if external_id:
-        existing = _stored_inbound(inbox, channel, external_id)
-        if existing:
-            return existing, False
     try:
         with transaction.atomic():
             message = _receive(
-                inbox, customer, text, channel, channel_kind, external_id, content, defer_routing
+                inbox,
+                customer,
+                text,
+                channel,
+                channel_kind,
+                external_id,
+                content,
+                defer_routing,
+                admit_new_conversation,
             )
             for prepared in attachments:
                 store_attachment(message, prepared)
             return message, True
     except IntegrityError:
-        # A concurrent resend of the same client/provider id won the race.
-        existing = _stored_inbound(inbox, channel, external_id)
+        # A resend (or a concurrent one that won the race): the unique (channel, external_id,
+        # inbox) index refused the INSERT and the whole transaction rolled back.
+        existing = _stored_inbound(inbox, channel, external_id) if external_id else None
         if existing is None:
             raise
         return existing, False
@@ -140,11 +160,13 @@ def _receive(
     external_id: str | None,
     content: dict[str, Any] | None,
     defer_routing: bool,
+    admit_new_conversation: Callable[[], None] | None = None,
 ) -> Message:
     now = timezone.now()
     conversation = lock_latest_conversation(customer.pk)
     reopen_window = timedelta(days=settings.TEAMLINE["REOPEN_WINDOW_DAYS"])
     needs_routing = False
+    participants: Sequence[int]
     if conversation is None or (
         conversation.status == Status.RESOLVED
         and (conversation.resolved_at or now) < now - reopen_window
@@ -161,8 +183,13 @@ def _receive(
             last_message_at=now,
         )
         record(conversation, TimelineKind.CREATED, channel=channel)
-        emit_conversation(conversation, EventType.CONVERSATION_CREATED)
+        participants = ()  # nobody was invited to a conversation this transaction starts
+        emit_conversation(conversation, EventType.CONVERSATION_CREATED, participants=participants)
         needs_routing = True
+    else:
+        # Loaded once for every event of this transaction (nobody joins in between: an
+        # invitation locks this row too).
+        participants = participant_ids(conversation.pk)
     reopened_from = None
     if not needs_routing and conversation.status in (
         Status.RESOLVED,
@@ -192,7 +219,10 @@ def _receive(
         delivery_status=DeliveryStatus.RECEIVED,
         created_at=now,
     )
-    emit_message(message)
+    if admit_new_conversation is not None and (needs_routing or reopened_from is not None):
+        # After the INSERT, so a resend (refused by the unique index above) is never counted.
+        admit_new_conversation()
+    emit_message(message, participants=participants)
     # Self-service (selfservice: a bot, an SMS keyword) may answer instead of a person.
     held = hooks.self_service().take_message(conversation, message, needs_routing=needs_routing)
     if held:
@@ -228,7 +258,7 @@ def _receive(
     if needs_routing:
         hooks.routing().route_conversation(conversation, defer=defer_routing)
     else:
-        emit_conversation(conversation, EventType.CONVERSATION_UPDATED)
+        emit_conversation(conversation, EventType.CONVERSATION_UPDATED, participants=participants)
     return message
 
 
@@ -391,33 +421,37 @@ def do_send_reply(
     actor: User,
     client_id: str | None = None,
     via: str | None = None,
+    options: Sequence[ReplyChannel] | None = None,
 ) -> tuple[Message, bool]:
     """An agent's reply to the customer.
 
     It goes out on the channel the customer used last, or on `via` — the key of one of the
     customer's channels from conversations.queries.reachable_channels (InvalidInput if it is
-    not one of them or is not reachable now). Web chat delivers through the customer's socket
-    (status sent; the widget resyncs from the database on reconnect). Every other channel goes
-    through the outbox: the message is stored QUEUED and its delivery task is enqueued in the
-    same transaction (hooks.channels().enqueue_delivery).
+    not one of them or is not reachable now). `options`: that list when the caller already
+    has it (the desk renders it), so it is not read again. Web chat delivers through the
+    customer's socket (status sent; the widget resyncs from the database on reconnect). Every
+    other channel goes through the outbox: the message is stored QUEUED and its delivery task
+    is enqueued in the same transaction (hooks.channels().enqueue_delivery).
     Idempotent on client_id per agent, also for simultaneous retries (the unique constraint
-    decides; the loser returns the winner's message). Emits message.created to staff and customer.
+    decides; the loser returns the winner's message). Locks the conversation row (with the rows
+    its events present, read in the same statement). Emits message.created to staff and
+    customer, conversation.updated to staff.
     """
     text = _clean_text(text)
     external_id = f"agent{actor.pk}:{client_id}" if client_id else None
-    target = choose_reply_channel(conversation, via)
+    target = choose_reply_channel(conversation, via, options=options)
     # Masked by the setting of the inbox it goes out through (conversations.redaction).
     text = redact_text(target.inbox if target and target.inbox else conversation.inbox, text)
     # An agent's client id is unique per agent whatever the inbox, so the lookup spans the
     # conversation's channels; the unique (channel, external_id, inbox) index answers it.
-    channels = {conversation.channel, target.channel if target else conversation.channel}
-    if external_id:
-        existing = Message.objects.filter(channel__in=channels, external_id=external_id)
-        if found := existing.first():
-            return found, False
+    channels = sorted({conversation.channel, target.channel if target else conversation.channel})
     try:
-        message = _send_reply(conversation, text, actor=actor, external_id=external_id, via=target)
+        message = _send_reply(
+            conversation, text, actor=actor, external_id=external_id, via=target, channels=channels
+        )
         return message, True
+    except _AlreadySent as sent:
+        return sent.message, False
     except IntegrityError:
         if external_id is None:
             raise
@@ -428,6 +462,14 @@ def do_send_reply(
         return found, False
 
 
+class _AlreadySent(Exception):
+    """A retry of a reply that is stored: found under the conversation's lock."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.pk)
+        self.message = message
+
+
 def _send_reply(
     conversation: Conversation,
     text: str,
@@ -435,6 +477,7 @@ def _send_reply(
     actor: User,
     external_id: str | None,
     via: ReplyChannel | None,
+    channels: Sequence[str],
 ) -> Message:
     now = timezone.now()
     channel = via.channel if via else conversation.channel
@@ -444,8 +487,18 @@ def _send_reply(
     if outbox and via is not None:
         content["to"] = {"kind": via.to_kind, "value": via.to}
     with transaction.atomic():
+        # The row as it is now (status, assignee) for the event, and a retry's stored reply,
+        # in one statement.
+        replayed = {}
+        if external_id:
+            stored = Message.objects.filter(channel__in=channels, external_id=external_id)
+            replayed["replayed_id"] = Subquery(stored.order_by("pk").values("pk")[:1])
+        conv = lock_presented_conversation(conversation.pk, **replayed)
+        replayed_id = getattr(conv, "replayed_id", None)
+        if replayed_id is not None:
+            raise _AlreadySent(Message.objects.get(pk=replayed_id))
         message = Message.objects.create(
-            conversation=conversation,
+            conversation=conv,
             direction=Direction.OUTBOUND,
             sender_kind=SenderKind.AGENT,
             sender_user=actor,
@@ -459,10 +512,16 @@ def _send_reply(
         )
         if outbox:
             hooks.channels().enqueue_delivery(message.pk)
-        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, updated_at=now)
-        conversation.refresh_from_db()
-        emit_message(message)
-        emit_conversation(conversation, EventType.CONVERSATION_UPDATED)
+        conv.last_message_at = now
+        conv.updated_at = now
+        conv.save(update_fields=["last_message_at", "updated_at"])
+        participants = participant_ids(conv.pk)
+        emit_message(message, participants=participants)
+        emit_conversation(conv, EventType.CONVERSATION_UPDATED, participants=participants)
+    # The caller's instance becomes what was just read and written (as a refresh would).
+    for field in Conversation._meta.concrete_fields:
+        setattr(conversation, field.attname, getattr(conv, field.attname))
+    conversation._state.fields_cache = dict(conv._state.fields_cache)
     return message
 
 

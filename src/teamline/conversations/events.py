@@ -43,8 +43,8 @@ def conversation_recipients(
     return Recipients(staff=frozenset(staff))
 
 
-def message_recipients(message: Message) -> Recipients:
-    staff = conversation_recipients(message.conversation).staff
+def message_recipients(message: Message, participants: Iterable[int] | None = None) -> Recipients:
+    staff = conversation_recipients(message.conversation, participants).staff
     if message.is_internal:
         return Recipients(staff=staff)
     return Recipients(
@@ -52,10 +52,17 @@ def message_recipients(message: Message) -> Recipients:
     )
 
 
-def emit_conversation(conversation: Conversation, event_type: EventType) -> None:
+def emit_conversation(
+    conversation: Conversation,
+    event_type: EventType,
+    *,
+    participants: Iterable[int] | None = None,
+) -> None:
+    """`participants`: the experts' ids when the caller already loaded them in this
+    transaction (an action emitting several events loads them once)."""
     send_event_on_commit(
         Event(event_type, staff=present_conversation(conversation)),
-        conversation_recipients(conversation),
+        conversation_recipients(conversation, participants),
     )
 
 
@@ -76,11 +83,12 @@ def emit_conversations(conversations: Sequence[Conversation], event_type: EventT
     )
 
 
-def emit_message(message: Message) -> None:
+def emit_message(message: Message, *, participants: Iterable[int] | None = None) -> None:
+    """`participants` as for emit_conversation."""
     customer = None if message.is_internal else present_message_to_customer(message)
     send_event_on_commit(
         Event(EventType.MESSAGE_CREATED, staff=present_message(message), customer=customer),
-        message_recipients(message),
+        message_recipients(message, participants),
     )
 
 

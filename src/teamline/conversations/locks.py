@@ -17,6 +17,7 @@ above this one (docs/adr/0005), so they keep their own lock statements, in the s
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from teamline.accounts.models import AgentProfile, Presence
 
@@ -62,10 +63,28 @@ def lock_conversation(conversation_id: int, *, related: Sequence[str] = ()) -> C
     return qs.get(pk=conversation_id)
 
 
+# What an event about a conversation presents (conversations.presenters): read in the same
+# statement as the locked row, so the hot paths never load them one by one afterwards.
+PRESENTED = ("team", "assignee", "customer")
+
+
+def lock_presented_conversation(conversation_id: int, **annotations: Any) -> Conversation:
+    """The conversation row, locked, with the rows its events present read in the same
+    statement but not locked (`of=self`): a reply must not wait on its team's, agent's or
+    customer's row, which every other conversation of theirs shares. `annotations`: what else
+    the caller needs to know under the lock, answered by the same statement."""
+    qs = Conversation.objects.select_for_update(of=("self",)).select_related(*PRESENTED)
+    if annotations:
+        qs = qs.annotate(**annotations)
+    return qs.get(pk=conversation_id)
+
+
 def lock_latest_conversation(customer_id: int) -> Conversation | None:
-    """The customer's most recent conversation, locked (an inbound message joins or reopens it)."""
+    """The customer's most recent conversation, locked (an inbound message joins or reopens it),
+    with what its events present read in the same statement, unlocked (`of=self`)."""
     return (
-        Conversation.objects.select_for_update()
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related(*PRESENTED)
         .filter(customer_id=customer_id)
         .order_by("-created_at", "-pk")
         .first()

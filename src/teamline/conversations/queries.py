@@ -3,7 +3,7 @@ through an access_* helper, which answers NotFound for anything outside the acto
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,7 @@ from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer, IdentityKind
-from teamline.teams.queries import team_ids_for
+from teamline.teams.queries import membership_team_ids_query
 
 from . import hooks
 from .hooks import Reachability
@@ -41,7 +41,7 @@ def visible_conversations(actor: User) -> QuerySet[Conversation]:
     if actor.is_admin:
         return qs
     return qs.filter(
-        Q(team_id__in=team_ids_for(actor))
+        Q(team_id__in=membership_team_ids_query(actor))
         | Q(assignee=actor)
         | Q(pk__in=active_participations(actor.pk))
     )
@@ -286,12 +286,24 @@ def default_reply_channel(options: list[ReplyChannel]) -> ReplyChannel | None:
     return options[0] if options else None
 
 
-def choose_reply_channel(conversation: Conversation, via: str | None) -> ReplyChannel | None:
+def choose_reply_channel(
+    conversation: Conversation,
+    via: str | None,
+    *,
+    options: Sequence[ReplyChannel] | None = None,
+) -> ReplyChannel | None:
     """The reply channel for `via` (a ReplyChannel key) or the default. None: no channel is
-    known (the conversation's own channel is used)."""
-    options = reachable_channels(conversation.customer, team_id=conversation.team_id)
+    known (the conversation's own channel is used). `options`: reachable_channels' list when
+    the caller has it. Without it the usual default — the channel the customer wrote on
+    last, reachable now — is read from their latest message alone (a query, not the list)."""
+    if not via and options is None:
+        latest = _latest_reply_channel(conversation)
+        if latest is not None:
+            return latest
+    if options is None:
+        options = reachable_channels(conversation.customer, team_id=conversation.team_id)
     if not via:
-        return default_reply_channel(options)
+        return default_reply_channel(list(options))
     for option in options:
         if via in (option.key, option.masked_key):
             if not option.reachability.reachable:
@@ -301,32 +313,39 @@ def choose_reply_channel(conversation: Conversation, via: str | None) -> ReplyCh
     raise InvalidInput("Choose one of the customer's channels to reply on.")
 
 
+def _latest_reply_channel(conversation: Conversation) -> ReplyChannel | None:
+    """The channel of the customer's latest message when it has an address and is reachable
+    now: the first of reachable_channels and so the default reply channel; None otherwise."""
+    latest = _customer_inbound(conversation.customer_id).first()
+    address = _address_of(latest) if latest is not None else None
+    if latest is None or address is None:
+        return None
+    inbox, to_kind, to = address
+    if latest.channel == WEBCHAT:
+        reachability = Reachability(True)  # the customer's socket (as _reachability says)
+    else:
+        reachability = _reachability(
+            inbox, conversation.customer, to, timezone.now(), latest.channel
+        )
+    if not reachability.reachable:
+        return None
+    return ReplyChannel(
+        key=f"{inbox.pk if inbox else 0}:{latest.channel}:{to}",
+        channel=latest.channel,
+        inbox=inbox,
+        to_kind=to_kind,
+        to=to,
+        reachability=reachability,
+        last_used=True,
+    )
+
+
 def system_message_channel(conversation: Conversation) -> ReplyChannel | None:
     """Where Teamline's own messages to the customer go (conversations.actions.
     do_post_system_message): the same channel as an agent's reply by default,
     choose_reply_channel(conversation, None), reachable or not. The usual answer — the channel
     the customer wrote on last, reachable now — is read from their latest message alone, so
     routing's promise costs a query or two rather than the whole list of channels."""
-    latest = _customer_inbound(conversation.customer_id).first()
-    address = _address_of(latest) if latest is not None else None
-    if latest is not None and address is not None:
-        inbox, to_kind, to = address
-        if latest.channel == WEBCHAT:
-            reachability = Reachability(True)  # the customer's socket (as _reachability says)
-        else:
-            reachability = _reachability(
-                inbox, conversation.customer, to, timezone.now(), latest.channel
-            )
-        if reachability.reachable:
-            return ReplyChannel(
-                key=f"{inbox.pk if inbox else 0}:{latest.channel}:{to}",
-                channel=latest.channel,
-                inbox=inbox,
-                to_kind=to_kind,
-                to=to,
-                reachability=reachability,
-                last_used=True,
-            )
     return choose_reply_channel(conversation, None)
 
 

@@ -15,7 +15,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import connection
 from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
 
 from teamline.accounts.actions import do_create_staff_user, do_set_presence
 from teamline.accounts.models import Presence, Role, User
@@ -95,6 +97,34 @@ def customer_says(
         text=text,
         channel="webchat",
         external_id=f"{customer.pk}:{client_id or uuid.uuid4().hex}",
+    )
+
+
+class Statements(list[str]):
+    """The SQL statements a block ran, without transaction control (see `count_queries`)."""
+
+    def touching(self, table: str) -> list[str]:
+        return [sql for sql in self if f'"{table}"' in sql]
+
+
+_TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
+@contextmanager
+def count_queries() -> Iterator[Statements]:
+    """The statements the block sends to the database (a query budget's measure).
+
+    Inside a test's transaction an action's `atomic()` is a savepoint; in a request it is the
+    transaction's BEGIN and COMMIT, which Django does not count either: savepoint statements
+    are left out, so the number is what the action costs in production on either database.
+    The list is filled when the block ends."""
+    statements = Statements()
+    with CaptureQueriesContext(connection) as captured:
+        yield statements
+    statements.extend(
+        query["sql"]
+        for query in captured.captured_queries
+        if not query["sql"].startswith(_TRANSACTION_CONTROL)
     )
 
 

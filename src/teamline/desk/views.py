@@ -46,6 +46,7 @@ from teamline.conversations.actions import (
 from teamline.conversations.attachments import OCTET_STREAM, is_inline_safe
 from teamline.conversations.models import Conversation, Status
 from teamline.conversations.queries import (
+    ReplyChannel,
     access_attachment,
     access_conversation,
     default_reply_channel,
@@ -251,10 +252,14 @@ def conversation_context(agent: User, conversation: Conversation, **extra: Any) 
     return context
 
 
-def reply_context(conversation: Conversation, via: str = "") -> dict[str, Any]:
+def reply_context(
+    conversation: Conversation, via: str = "", *, channels: list[ReplyChannel] | None = None
+) -> dict[str, Any]:
     """The "Reply via" choices: the customer's channels, the last used one selected, the
-    unreachable ones disabled with the reason."""
-    channels = reachable_channels(conversation.customer, team_id=conversation.team_id)
+    unreachable ones disabled with the reason. `channels`: reachable_channels' list when the
+    view already read it."""
+    if channels is None:
+        channels = reachable_channels(conversation.customer, team_id=conversation.team_id)
     default = default_reply_channel(channels)
     selected = via or (default.key if default else "")
     return {
@@ -366,18 +371,25 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     text = request.POST.get("text", "")
     client_id = (request.POST.get("client_id") or "").strip()[:64] or None
     via = (request.POST.get("via") or "").strip()[:500] or None
+    # The form shown again after an htmx reply lists the customer's channels: read once, for
+    # the reply's choice and for the form.
+    channels = reachable_channels(conv.customer, team_id=conv.team_id) if is_htmx(request) else None
     try:
-        message, _ = do_send_reply(conv, text, actor=agent, client_id=client_id, via=via)
+        message, _ = do_send_reply(
+            conv, text, actor=agent, client_id=client_id, via=via, options=channels
+        )
     except InvalidInput as exc:
         error = blank_error(text, "Write a reply before sending.", exc.message)
         extra = {"reply_error": error, "reply_text": text, "focus_reply": True}
-        extra.update(reply_context(conv, via or ""))
+        extra.update(reply_context(conv, via or "", channels=channels))
         if is_htmx(request):
             context = conversation_context(agent, conv, **extra)
             return render(request, "desk/_reply_form.html", context, status=400)
         return render_conversation_page(request, conv, status=400, **extra)
     if is_htmx(request):
-        context = conversation_context(agent, conv, focus_reply=True, **reply_context(conv))
+        context = conversation_context(
+            agent, conv, focus_reply=True, **reply_context(conv, channels=channels)
+        )
         response = render(request, "desk/_reply_form.html", context)
         sentence = "Reply sent." if message.channel == "webchat" else "Reply queued for delivery."
         return announce(response, sentence, desk_history=True)

@@ -172,15 +172,17 @@ def _receive_message(
         limit=int(limits["RATE_MESSAGES_PER_SESSION_PER_MINUTE"]),
         window_seconds=60,
     )
-    current = current_conversation_for(customer.pk)
-    if current is None or current.status != Status.OPEN:
-        # This message may start (or reopen) a conversation: that is what floods an agent
-        # team, so it is limited per address, across visitors.
+
+    def admit_new_conversation() -> None:
+        # This message starts (or reopens) a conversation: that is what floods an agent team,
+        # so it is limited per address, across visitors. Asked by the action under the
+        # conversation's row lock, so it costs no read of its own.
         ratelimit.hit(
             f"widget-new-conversations:{session.ip}",
             limit=int(limits["RATE_NEW_CONVERSATIONS_PER_IP_PER_HOUR"]),
             window_seconds=3600,
         )
+
     message, _created = do_receive_customer_message(
         inbox=session.inbox,
         customer=customer,
@@ -192,6 +194,7 @@ def _receive_message(
         # The batch router decides, so a burst of new chats never queues behind routing in
         # this process's one database thread (routing/batch.py).
         defer_routing=True,
+        admit_new_conversation=admit_new_conversation,
     )
     return present_message_to_customer(message)
 
