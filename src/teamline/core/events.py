@@ -15,6 +15,7 @@ recipient function of each event family lives next to its presenter and is teste
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -152,17 +153,80 @@ async def _resync_missed(layer: Any) -> None:
         _missed_groups.discard(group)
 
 
+def _encode(frame: dict[str, Any]) -> str:
+    # Compact, and ASCII-safe like Channels' own send_json; encoded once per event, not per socket.
+    return json.dumps(frame, separators=(",", ":"))
+
+
+def customer_frame(event: Event) -> dict[str, Any] | None:
+    """The widget socket's frame for a customer event (docs/websockets.md), or None for an
+    event the widget does not show. Built here, once per event, so that every socket of the
+    customer gets the same pre-encoded text."""
+    data = event.customer
+    if data is None:
+        return None
+    if event.type in (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED):
+        return {"type": "message", "message": data}
+    if event.type == EventType.QUEUE_UPDATED:
+        queue = data.get("queue")
+        return {"type": "queue", "queue": queue if isinstance(queue, dict) else None}
+    if event.type == EventType.CALL_UPDATED:
+        return {"type": "call", "call": data}
+    if event.type == EventType.CALL_SIGNAL:
+        return {
+            "type": "call.signal",
+            "call_id": data.get("call_id"),
+            "kind": data.get("kind"),
+            "payload": data.get("payload"),
+        }
+    if event.type == EventType.TYPING:
+        sender = data.get("from")
+        return {
+            "type": "typing",
+            "from": sender if sender in ("agent", "bot") else "agent",
+            "name": str(data.get("name") or ""),
+            "state": bool(data.get("state")),
+        }
+    return None
+
+
+def staff_message(event: Event) -> dict[str, Any]:
+    """The group message for staff sockets: the desk frame, encoded once."""
+    return {
+        "type": "event.staff",
+        "event": event.type.value,
+        "text": _encode({"type": "event", "event": event.type.value, "data": event.staff}),
+    }
+
+
+def customer_message(event: Event) -> dict[str, Any] | None:
+    """The group message for a customer's sockets: the widget frame, encoded once, and the
+    conversation a message belongs to (the widget socket follows it for typing)."""
+    frame = customer_frame(event)
+    if frame is None or event.customer is None:
+        return None
+    message: dict[str, Any] = {
+        "type": "event.customer",
+        "event": event.type.value,
+        "text": _encode(frame),
+    }
+    conversation_id = event.customer.get("conversation_id")
+    if frame["type"] == "message" and isinstance(conversation_id, int):
+        message["conversation_id"] = conversation_id
+    return message
+
+
 async def _push_one(layer: Any, event: Event, recipients: Recipients) -> None:
     # A failure stops this event's fan-out: every group of it counts as missed (see _push).
-    for group in sorted(recipients.staff):
-        await layer.group_send(
-            group, {"type": "event.staff", "event": event.type.value, "data": event.staff}
-        )
-    if event.customer is not None:
-        for group in sorted(recipients.customer):
-            await layer.group_send(
-                group, {"type": "event.customer", "event": event.type.value, "data": event.customer}
-            )
+    if recipients.staff:
+        staff = staff_message(event)
+        for group in sorted(recipients.staff):
+            await layer.group_send(group, staff)
+    if event.customer is not None and recipients.customer:
+        customer = customer_message(event)
+        if customer is not None:
+            for group in sorted(recipients.customer):
+                await layer.group_send(group, customer)
 
 
 async def asend_ephemeral(event: Event, recipients: Recipients) -> None:
