@@ -179,6 +179,8 @@ def customer_frame(event: Event) -> dict[str, Any] | None:
             "kind": data.get("kind"),
             "payload": data.get("payload"),
         }
+    if event.type == EventType.VERIFICATION_UPDATED:
+        return {"type": "verification", "verification": data}
     if event.type == EventType.TYPING:
         sender = data.get("from")
         return {
