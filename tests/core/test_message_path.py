@@ -1,11 +1,18 @@
-"""The embedded mode's in-memory layer runs its expiry scan on a clock (core/layers.py)."""
+"""The push side of the message path: the embedded layer's expiry scan on a clock
+(core/layers.py), and pushes that leave after commit without holding the database thread
+(core/events.py)."""
 
 import asyncio
+import json
+import time
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import transaction
 
 from teamline.core import layers
+from teamline.core.events import Event, EventType, Recipients, send_event_on_commit, team_group
 from teamline.core.layers import PeriodicCleanInMemoryChannelLayer
 
 
@@ -45,3 +52,35 @@ async def test_the_embedded_mode_uses_the_periodic_layer():
     if not isinstance(layer, InMemoryChannelLayer):
         pytest.skip("PostgreSQL + Redis: the Redis layer")
     assert isinstance(layer, PeriodicCleanInMemoryChannelLayer)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_database_thread_does_not_wait_for_the_push_after_commit(monkeypatch):
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add(team_group(7), listener)
+    original = layer.group_send
+    slow = 0.5
+
+    async def slow_group_send(group, message):
+        await asyncio.sleep(slow)  # a slow channel layer (Redis far away, or busy)
+        await original(group, message)
+
+    monkeypatch.setattr(layer, "group_send", slow_group_send)
+
+    def commit_a_change():
+        with transaction.atomic():
+            send_event_on_commit(
+                Event(EventType.PRESENCE_CHANGED, staff={"user": 1, "presence": "online"}),
+                Recipients(staff=frozenset({team_group(7)})),
+            )
+
+    started = time.monotonic()
+    await database_sync_to_async(commit_a_change)()
+    returned_after = time.monotonic() - started
+    pushed = await asyncio.wait_for(layer.receive(listener), 5)
+
+    # The database thread was free again before the push went out; the push still arrived.
+    assert returned_after < slow
+    assert json.loads(pushed["text"])["data"] == {"user": 1, "presence": "online"}
+    await layer.group_discard(team_group(7), listener)
