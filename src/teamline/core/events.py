@@ -8,6 +8,10 @@ A push that could not be sent is not silently forgotten: its groups are remember
 the next push this process makes, sent `{"type": "live.resync"}` so their sockets catch up from
 the database (the receiving side of the same promise is `core/livewatch.py`).
 
+How a push leaves (docs/websockets.md, "How a push travels"): each event is encoded once, as
+the finished desk or widget frame; when the committing thread serves the event loop (consumers,
+views under ASGI) the sends are handed to that loop and the thread returns at once.
+
 Recipients are channel-layer groups split by audience. Staff groups get `event.staff`, customer
 groups get `event.customer` (a customer-safe presentation, absent for internal events). The
 recipient function of each event family lives next to its presenter and is tested.
