@@ -142,6 +142,16 @@ async def test_another_teams_conversation_cannot_be_subscribed_nor_overheard(tea
     await bjorn.disconnect()
 
 
+async def next_typing_frame(layer, channel):
+    """The next typing frame pushed to a customer's channel; the conversation's own message
+    may still be on its way (pushes leave from the event loop after commit) and is skipped."""
+    while True:
+        frame = json.loads((await asyncio.wait_for(layer.receive(channel), timeout=3))["text"])
+        if frame["type"] == "typing":
+            return frame
+        assert frame["type"] == "message", frame
+
+
 @pytest.mark.integration
 @socket_test
 async def test_an_agent_typing_reaches_the_customer_and_colleagues(teams):
@@ -156,10 +166,8 @@ async def test_an_agent_typing_reaches_the_customer_and_colleagues(teams):
         assert (await socket.receive_json_from())["type"] == "subscribed"
 
     await kari.send_json_to({"type": "typing", "conversation": conversation.pk, "state": True})
-    pushed = await asyncio.wait_for(layer.receive(widget), timeout=3)
     # Encoded once, as the widget's frame (core/events.py): every customer socket gets this text.
-    assert pushed["type"] == "event.customer"
-    assert json.loads(pushed["text"]) == {
+    assert await next_typing_frame(layer, widget) == {
         "type": "typing",
         "from": "agent",
         "name": "Kari",
@@ -177,21 +185,14 @@ async def test_an_agent_typing_reaches_the_customer_and_colleagues(teams):
     await ola.send_json_to({"type": "unsubscribe", "conversation": conversation.pk})
     await asyncio.sleep(0.1)
     await kari.send_json_to({"type": "typing", "conversation": conversation.pk, "state": False})
-    pushed = await asyncio.wait_for(layer.receive(widget), timeout=3)
-    assert json.loads(pushed["text"])["state"] is False
+    assert (await next_typing_frame(layer, widget))["state"] is False
     assert await ola.receive_nothing(timeout=0.5)  # Ola left the conversation
 
     # Kari closes the desk mid-sentence: the customer is not left with "typing…".
     await kari.send_json_to({"type": "typing", "conversation": conversation.pk, "state": True})
-    assert (
-        json.loads((await asyncio.wait_for(layer.receive(widget), timeout=3))["text"])["state"]
-        is True
-    )
+    assert (await next_typing_frame(layer, widget))["state"] is True
     await kari.disconnect()
-    assert (
-        json.loads((await asyncio.wait_for(layer.receive(widget), timeout=3))["text"])["state"]
-        is False
-    )
+    assert (await next_typing_frame(layer, widget))["state"] is False
     await layer.group_discard(customer_group(customer.pk), widget)
     await ola.disconnect()
 
