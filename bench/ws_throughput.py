@@ -450,7 +450,6 @@ class Results:
     deliveries: int = 0  # message.created frames with one of our tokens, all desk sockets
     other_desk_frames: int = 0
     customer_pushes: int = 0  # frames pushed to widget sockets other than acks
-    busy: int = 0  # `busy` answers (overload): the client resends after retry_after, as the widget
     errors: Counter[str] = field(default_factory=Counter)
     delivery_waiters: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     desk_fetches: int = 0  # inbox list re-reads the desk clients made, as desk.js would
@@ -516,7 +515,6 @@ class Customer:
         self.results = results
         self.seq = 0
         self.pending: dict[str, tuple[str, asyncio.Future[None] | None]] = {}
-        self.texts: dict[str, str] = {}  # client_id → frame, kept until acked (busy → resend)
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -527,7 +525,6 @@ class Customer:
                 frame = json.loads(raw)
                 kind = frame.get("type")
                 if kind == "ack":
-                    self.texts.pop(frame.get("client_id") or "", None)
                     token, waiter = self.pending.pop(frame.get("client_id"), (None, None))
                     if token is None:
                         results.errors["ack for unknown client_id"] += 1
@@ -535,15 +532,6 @@ class Customer:
                     results.acked_at[token] = now
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
-                elif kind == "busy":
-                    # Not stored: send the same frame again after the hint, like the widget.
-                    results.busy += 1
-                    resend = self.texts.get(frame.get("client_id") or "")
-                    if resend is not None:
-                        delay = float(frame.get("retry_after") or 1) * (1 + random.random())
-                        asyncio.get_running_loop().call_later(
-                            delay, lambda r=resend: asyncio.ensure_future(self._resend(r))
-                        )
                 elif kind == "error":
                     results.errors[f"widget error {frame.get('code')}"] += 1
                     token, waiter = self.pending.pop(frame.get("client_id") or "", (None, None))
@@ -553,10 +541,6 @@ class Customer:
                     results.customer_pushes += 1
         except ConnectionClosed as exc:
             results.errors[f"widget socket closed ({exc.rcvd.code if exc.rcvd else '-'})"] += 1
-
-    async def _resend(self, raw: str) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(raw)
 
     async def send(self, wait: str, delivery_timeout: float = 10.0) -> None:
         """Send one message; with wait="ack" return once it is acked, with wait="delivery" once
@@ -573,9 +557,7 @@ class Customer:
             self.results.delivery_waiters[token] = delivered
         text = f"bench:{token} sent={time.time():.6f}"
         self.results.sent_at[token] = time.perf_counter()
-        raw = json.dumps({"type": "message", "client_id": client_id, "text": text})
-        self.texts[client_id] = raw
-        await self.ws.send(raw)
+        await self.ws.send(json.dumps({"type": "message", "client_id": client_id, "text": text}))
         try:
             if ack is not None:
                 try:
@@ -835,7 +817,6 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
         / max(len(results.sent_at), 1),
         "desk_fetches_per_message": results.desk_fetches / max(len(results.sent_at), 1),
         "errors": errors,
-        "busy": results.busy,
         "cpu": cpu,
         # CPU time per delivered message: far less sensitive to a busy machine than msg/s.
         "server_cpu_ms_per_message": cpu["server"] * 10 / delivered_per_s

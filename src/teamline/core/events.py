@@ -8,10 +8,6 @@ A push that could not be sent is not silently forgotten: its groups are remember
 the next push this process makes, sent `{"type": "live.resync"}` so their sockets catch up from
 the database (the receiving side of the same promise is `core/livewatch.py`).
 
-How a push leaves (docs/websockets.md, "How a push travels"): each event is encoded once, as
-the finished desk or widget frame; when the committing thread serves the event loop (consumers,
-views under ASGI) the sends are handed to that loop and the thread returns at once.
-
 Recipients are channel-layer groups split by audience. Staff groups get `event.staff`, customer
 groups get `event.customer` (a customer-safe presentation, absent for internal events). The
 recipient function of each event family lives next to its presenter and is tested.
@@ -19,15 +15,12 @@ recipient function of each event family lives next to its presenter and is teste
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -129,52 +122,7 @@ def _send(pairs: list[tuple[Event, Recipients]]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - channels always configured
         return
-    loop = _server_loop()
-    if loop is not None:
-        # Called from the server's database thread (a consumer's or a view's work, through
-        # sync_to_async): hand the sends to the event loop and return at once. Waiting for
-        # them here (async_to_sync) kept that one thread blocked for a third of its busy time.
-        loop.call_soon_threadsafe(_enqueue, loop, layer, pairs)
-        return
-    # No server loop behind this thread (the task worker, management commands, sync tests).
     async_to_sync(_push)(layer, pairs)
-
-
-def _server_loop() -> asyncio.AbstractEventLoop | None:
-    """The running event loop that called this thread through sync_to_async, if any."""
-    local = SyncToAsync.threadlocal
-    if getattr(local, "main_event_loop_pid", None) != os.getpid():
-        return None
-    loop: asyncio.AbstractEventLoop | None = getattr(local, "main_event_loop", None)
-    if loop is None or loop.is_closed() or not loop.is_running():
-        return None
-    return loop
-
-
-# One outbox and one sender task per event loop: pushes leave in commit order, one at a time.
-_outboxes: dict[asyncio.AbstractEventLoop, asyncio.Queue[tuple[Any, list[Any]]]] = {}
-_senders: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
-
-
-def _enqueue(loop: asyncio.AbstractEventLoop, layer: Any, pairs: list[Any]) -> None:
-    """On the loop: queue one transaction's events for the loop's sender task."""
-    outbox = _outboxes.get(loop)
-    if outbox is None or _senders[loop].done():
-        for old in [other for other in _outboxes if other.is_closed()]:
-            _outboxes.pop(old, None)
-            _senders.pop(old, None)
-        outbox = _outboxes[loop] = asyncio.Queue()
-        _senders[loop] = loop.create_task(_send_queued(outbox))
-    outbox.put_nowait((layer, pairs))
-
-
-async def _send_queued(outbox: asyncio.Queue[tuple[Any, list[Any]]]) -> None:
-    while True:
-        layer, pairs = await outbox.get()
-        try:
-            await _push(layer, pairs)
-        except Exception:  # pragma: no cover - _push already counts failures as missed
-            logger.exception("could not push after commit")
 
 
 # Groups a push could not reach; they are asked to resync with the next push that works.
@@ -204,82 +152,17 @@ async def _resync_missed(layer: Any) -> None:
         _missed_groups.discard(group)
 
 
-def _encode(frame: dict[str, Any]) -> str:
-    # Compact, and ASCII-safe like Channels' own send_json; encoded once per event, not per socket.
-    return json.dumps(frame, separators=(",", ":"))
-
-
-def customer_frame(event: Event) -> dict[str, Any] | None:
-    """The widget socket's frame for a customer event (docs/websockets.md), or None for an
-    event the widget does not show. Built here, once per event, so that every socket of the
-    customer gets the same pre-encoded text."""
-    data = event.customer
-    if data is None:
-        return None
-    if event.type in (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED):
-        return {"type": "message", "message": data}
-    if event.type == EventType.QUEUE_UPDATED:
-        queue = data.get("queue")
-        return {"type": "queue", "queue": queue if isinstance(queue, dict) else None}
-    if event.type == EventType.CALL_UPDATED:
-        return {"type": "call", "call": data}
-    if event.type == EventType.CALL_SIGNAL:
-        return {
-            "type": "call.signal",
-            "call_id": data.get("call_id"),
-            "kind": data.get("kind"),
-            "payload": data.get("payload"),
-        }
-    if event.type == EventType.VERIFICATION_UPDATED:
-        return {"type": "verification", "verification": data}
-    if event.type == EventType.TYPING:
-        sender = data.get("from")
-        return {
-            "type": "typing",
-            "from": sender if sender in ("agent", "bot") else "agent",
-            "name": str(data.get("name") or ""),
-            "state": bool(data.get("state")),
-        }
-    return None
-
-
-def staff_message(event: Event) -> dict[str, Any]:
-    """The group message for staff sockets: the desk frame, encoded once."""
-    return {
-        "type": "event.staff",
-        "event": event.type.value,
-        "text": _encode({"type": "event", "event": event.type.value, "data": event.staff}),
-    }
-
-
-def customer_message(event: Event) -> dict[str, Any] | None:
-    """The group message for a customer's sockets: the widget frame, encoded once, and the
-    conversation a message belongs to (the widget socket follows it for typing)."""
-    frame = customer_frame(event)
-    if frame is None or event.customer is None:
-        return None
-    message: dict[str, Any] = {
-        "type": "event.customer",
-        "event": event.type.value,
-        "text": _encode(frame),
-    }
-    conversation_id = event.customer.get("conversation_id")
-    if frame["type"] == "message" and isinstance(conversation_id, int):
-        message["conversation_id"] = conversation_id
-    return message
-
-
 async def _push_one(layer: Any, event: Event, recipients: Recipients) -> None:
     # A failure stops this event's fan-out: every group of it counts as missed (see _push).
-    if recipients.staff:
-        staff = staff_message(event)
-        for group in sorted(recipients.staff):
-            await layer.group_send(group, staff)
-    if event.customer is not None and recipients.customer:
-        customer = customer_message(event)
-        if customer is not None:
-            for group in sorted(recipients.customer):
-                await layer.group_send(group, customer)
+    for group in sorted(recipients.staff):
+        await layer.group_send(
+            group, {"type": "event.staff", "event": event.type.value, "data": event.staff}
+        )
+    if event.customer is not None:
+        for group in sorted(recipients.customer):
+            await layer.group_send(
+                group, {"type": "event.customer", "event": event.type.value, "data": event.customer}
+            )
 
 
 async def asend_ephemeral(event: Event, recipients: Recipients) -> None:

@@ -17,7 +17,6 @@ open partials again from the database (core/livewatch.py).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -44,7 +43,6 @@ from teamline.core.events import (
     team_group,
     user_group,
 )
-from teamline.core.sockets import NoDatabaseHopMixin
 from teamline.customers.masking import mask_data
 from teamline.teams.queries import team_ids_for
 
@@ -62,7 +60,7 @@ CLOSE_INVALID_DATA = 1007
 MAX_FRAME_CHARS = 20 * 1024
 
 
-class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
+class DeskConsumer(AsyncJsonWebsocketConsumer):
     user: User
 
     async def connect(self) -> None:
@@ -236,14 +234,8 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     # --- Group messages -------------------------------------------------------------------
 
     async def event_staff(self, message: dict[str, Any]) -> None:
-        # Pre-encoded once per event by core/events.py: the same text to every socket. A remote
-        # agent's socket masks the data first, so only it decodes and encodes again.
-        if self.remote:
-            frame = json.loads(message["text"])
-            frame["data"] = mask_data(frame["data"])
-            await self.send_json(frame)
-            return
-        await self.send(text_data=message["text"])
+        data = mask_data(message["data"]) if self.remote else message["data"]
+        await self.send_json({"type": "event", "event": message["event"], "data": data})
 
     async def staff_masking(self, message: dict[str, Any]) -> None:
         """An admin flagged this user as a remote agent, or no longer (accounts/sessions.py)."""

@@ -315,9 +315,7 @@ else:
     # freshness for a connected agent.
     CHANNEL_LAYERS = {
         "default": {
-            # Channels' in-memory layer, with its expiry scan once a second instead of on every
-            # receive and group send (core/layers.py).
-            "BACKEND": "teamline.core.layers.PeriodicCleanInMemoryChannelLayer",
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": 10_000},
         }
     }
@@ -495,10 +493,6 @@ TEAMLINE: dict[str, Any] = {
     # once, or wait a little for providers that do not retry (connectors/admission.py). 0 = no
     # limit.
     "WEBHOOK_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_INFLIGHT", "4")),
-    # Customer messages from widget sockets one process has waiting for or in its database
-    # thread; more are answered with a `busy` frame and a retry hint, not stored (core/pressure.py,
-    # docs/websockets.md). 0 = no limit.
-    "WIDGET_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WIDGET_MAX_INFLIGHT", "32")),
     # Phone call steps (TwiML decided in the request while the caller listens) one process
     # answers at a time, a budget of their own beside the webhooks above; more wait for a slot
     # up to the connector's overload wait, then 503. 0 = no limit.

@@ -40,7 +40,7 @@ from teamline.conversations.models import Inbox, Status
 from teamline.conversations.presenters import level_of, present_message_to_customer
 from teamline.conversations.queries import current_conversation_for, customer_thread
 from teamline.conversations.stepup import do_verify_conversation, present_verification_to_customer
-from teamline.core import jsonsafe, livewatch, pressure, ratelimit
+from teamline.core import jsonsafe, livewatch, ratelimit
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.core.events import (
     Event,
@@ -51,7 +51,6 @@ from teamline.core.events import (
     customer_group,
     user_group,
 )
-from teamline.core.sockets import NoDatabaseHopMixin
 from teamline.customers import passkeys, verification
 from teamline.customers.actions import do_set_consent
 from teamline.customers.models import Customer
@@ -306,7 +305,7 @@ def _valid_client_id(value: object) -> str | None:
         return None
 
 
-class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
+class WidgetConsumer(AsyncJsonWebsocketConsumer):
     session: WidgetSession | None = None
     conversation_id: int | None = None
     closing = False
@@ -480,18 +479,6 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         if not isinstance(handoff, bool):
             await self._error("invalid", "handoff must be true or false.", client_id=echo)
             return
-        if not pressure.enter_widget_message(int(settings.TEAMLINE["WIDGET_MAX_INFLIGHT"])):
-            # Overload: not stored, not acknowledged; the widget sends it again (idempotent on
-            # the client id) after the hint. The socket stays open (core/pressure.py).
-            await self.send_json(
-                {
-                    "type": "busy",
-                    "client_id": echo,
-                    "retry_after": pressure.BUSY_RETRY_AFTER_SECONDS,
-                    "detail": _("Chat is busy; your message is sent again in a moment."),
-                }
-            )
-            return
         try:
             message = await database_sync_to_async(_receive_message)(
                 self.session, client_id, text, handoff=handoff
@@ -499,8 +486,6 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         except TeamlineError as exc:
             await self._error(exc.code, exc.message, client_id=echo)
             return
-        finally:
-            pressure.leave_widget_message()
         self.conversation_id = message["conversation_id"]
         await self.send_json({"type": "ack", "client_id": echo, "message": message})
 
@@ -610,14 +595,42 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     # --- frames out -------------------------------------------------------------------------
 
     async def event_customer(self, message: dict[str, Any]) -> None:
-        """A customer-safe event for this customer's group, already encoded as this socket's
-        frame once per event (teamline.core.events.customer_message)."""
-        if self.closing:
+        """A customer-safe event for this customer's group (see teamline.core.events)."""
+        event, data = message.get("event"), message.get("data")
+        if not isinstance(data, dict) or self.closing:
             return
-        conversation_id = message.get("conversation_id")
-        if isinstance(conversation_id, int):
-            self.conversation_id = conversation_id
-        await self.send(text_data=message["text"])
+        if event in (EventType.MESSAGE_CREATED.value, EventType.MESSAGE_UPDATED.value):
+            if isinstance(data.get("conversation_id"), int):
+                self.conversation_id = data["conversation_id"]
+            await self.send_json({"type": "message", "message": data})
+        elif event == EventType.QUEUE_UPDATED.value:
+            queue = data.get("queue")
+            await self.send_json(
+                {"type": "queue", "queue": queue if isinstance(queue, dict) else None}
+            )
+        elif event == EventType.CALL_UPDATED.value:
+            await self.send_json({"type": "call", "call": data})
+        elif event == EventType.CALL_SIGNAL.value:
+            await self.send_json(
+                {
+                    "type": "call.signal",
+                    "call_id": data.get("call_id"),
+                    "kind": data.get("kind"),
+                    "payload": data.get("payload"),
+                }
+            )
+        elif event == EventType.VERIFICATION_UPDATED.value:
+            await self.send_json({"type": "verification", "verification": data})
+        elif event == EventType.TYPING.value:
+            sender = data.get("from")
+            await self.send_json(
+                {
+                    "type": "typing",
+                    "from": sender if sender in ("agent", "bot") else "agent",
+                    "name": str(data.get("name") or ""),
+                    "state": bool(data.get("state")),
+                }
+            )
 
     async def live_resync(self, message: dict[str, Any]) -> None:
         """Pushes may have been lost: send the whole picture again, as `ready` has it."""

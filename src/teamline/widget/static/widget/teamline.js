@@ -822,16 +822,6 @@
     transmit({ client_id: clientId, text: text });
   }
 
-  function retryLater(clientId, retryAfter) {
-    var seconds = typeof retryAfter === "number" && retryAfter > 0 ? Math.min(retryAfter, 60) : 1;
-    setTimeout(function () {
-      pending.forEach(function (item) {
-        if (item.client_id === clientId) transmit(item);
-      });
-      if (isReady) setStatus("");
-    }, seconds * 1000 * (1 + Math.random()));
-  }
-
   function sendFailed(clientId, code, detail) {
     var node = byClientId[clientId];
     var item = null;
@@ -1455,12 +1445,6 @@
         passkeySaved = true;
         passkeySaveButton.hidden = true;
         passkeyStatus.textContent = "Passkey saved. Next time you can verify with it.";
-        break;
-      case "busy":
-        // Overload: the message was not stored; send it again after the hint (plus jitter, so
-        // a crowd of widgets does not come back at once). Still pending: a reconnect resends it.
-        if (frame.client_id) retryLater(frame.client_id, frame.retry_after);
-        if (typeof frame.detail === "string") setStatus(frame.detail);
         break;
       case "error":
         if (frame.about === "verification" || frame.about === "passkey") {
