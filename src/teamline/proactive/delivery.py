@@ -370,21 +370,22 @@ def do_queue_notice(
         return Notice.objects.get(key=request.key[:200])
 
 
-def do_deliver_pending_notice(notice_id: int, *, now: datetime | None = None) -> str:
-    """Decide and send one PENDING notice under its row lock (consent, quiet hours, channel,
-    message); a notice already decided is left alone, so a retried task sends nothing twice."""
-    now = now or timezone.now()
+def _decide_locked(notice_id: int, status: str, now: datetime) -> str:
+    """Decide one notice still in `status` under its row lock; a notice already decided is left
+    alone, so a retried task sends nothing twice."""
     with transaction.atomic():
-        notice = (
-            Notice.objects.select_for_update()
-            .filter(pk=notice_id, status=NoticeStatus.PENDING)
-            .first()
-        )
+        notice = Notice.objects.select_for_update().filter(pk=notice_id, status=status).first()
         if notice is None:
             return "nothing to do"
         customer = Customer.objects.select_related("home_team").get(pk=notice.customer_id)
         _decide(notice, customer, now)
         return str(notice.status)
+
+
+def do_deliver_pending_notice(notice_id: int, *, now: datetime | None = None) -> str:
+    """Decide and send one PENDING notice under its row lock (consent, quiet hours, channel,
+    message); a notice already decided is left alone, so a retried task sends nothing twice."""
+    return _decide_locked(notice_id, NoticeStatus.PENDING, now or timezone.now())
 
 
 @task()
@@ -431,18 +432,7 @@ def do_suppress_notice(
 def do_send_deferred_notice(notice_id: int, *, now: datetime | None = None) -> str:
     """The deferred task's work: decide again for a DEFERRED notice (consent, quiet hours,
     channel) under its row lock; anything else was already decided and is left alone."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        notice = (
-            Notice.objects.select_for_update()
-            .filter(pk=notice_id, status=NoticeStatus.DEFERRED)
-            .first()
-        )
-        if notice is None:
-            return "nothing to do"
-        customer = Customer.objects.select_related("home_team").get(pk=notice.customer_id)
-        _decide(notice, customer, now)
-        return str(notice.status)
+    return _decide_locked(notice_id, NoticeStatus.DEFERRED, now or timezone.now())
 
 
 @task()
