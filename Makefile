@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup setup-test lint
+.PHONY: demo test setup setup-test lint catalogs
 
 demo: setup
 	$(BIN)/teamline demo
@@ -14,7 +14,7 @@ test: setup-test
 	bash scripts/test.sh
 
 # The product alone (what `make demo` needs) …
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed catalogs
 
 # … and the test tools and the browser on top (what `make test` needs).
 setup-test: setup $(VENV)/.installed-test
@@ -27,6 +27,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e .
 	touch $@
+
+# The translation catalogs (.po → .mo, with Babel; only stale ones): build output, not committed.
+catalogs: $(VENV)/.installed
+	$(BIN)/python -m teamline.core.catalogs
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"

@@ -5,8 +5,13 @@ SQLite file in a temp directory or a fresh PostgreSQL database (created here, dr
 from __future__ import annotations
 
 import os
+import platform
+import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def configure(db: str, db_url: str, workdir: Path, *, label: str, reuse: str = "") -> str:
@@ -48,3 +53,22 @@ def drop(db_url: str, name: str) -> None:
     connections.close_all()
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def machine() -> dict[str, Any]:
+    """The CPU model, the CPU count and the checkout's commit, for a benchmark's report."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {"cpu": cpu, "cpus": os.cpu_count(), "commit": commit}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import math
@@ -135,6 +136,23 @@ def background_cpu(seconds: float = 2.0) -> float:
     return 100.0 * (os.cpu_count() or 1) * (busy1 - busy0) / max(total1 - total0, 1)
 
 
+def rss_mib(pid: int) -> dict[str, float]:
+    """The server's resident memory now and at its peak (VmRSS, VmHWM), with its children's
+    (uvicorn --workers), in MiB; {} when /proc cannot tell."""
+    total = {"rss": 0.0, "peak": 0.0}
+    for one in server_pids(pid):
+        try:
+            status = Path(f"/proc/{one}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total["rss"] += int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                total["peak"] += int(line.split()[1]) / 1024
+    return total if total["rss"] else {}
+
+
 def process_cpu_seconds(pid: int) -> float:
     """user + system CPU seconds of one process (all its threads)."""
     try:
@@ -162,9 +180,21 @@ class CpuSample:
         return cls(
             time.perf_counter(),
             machine_jiffies(),
-            process_cpu_seconds(server_pid),
+            sum(process_cpu_seconds(pid) for pid in server_pids(server_pid)),
             self_cpu_seconds(),
         )
+
+
+# Processes that belong to a server besides itself and its children (a separate task worker).
+EXTRA_PIDS: dict[int, list[int]] = {}
+
+
+def server_pids(pid: int) -> list[int]:
+    """The server, its children (uvicorn --workers N) and its registered task workers."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return pids + EXTRA_PIDS.get(pid, [])
 
 
 def cpu_usage(start: CpuSample, end: CpuSample) -> dict[str, float]:
@@ -450,9 +480,13 @@ class Results:
     deliveries: int = 0  # message.created frames with one of our tokens, all desk sockets
     other_desk_frames: int = 0
     customer_pushes: int = 0  # frames pushed to widget sockets other than acks
+    busy: int = 0  # `busy` answers (overload): the client resends after retry_after, as the widget
     errors: Counter[str] = field(default_factory=Counter)
     delivery_waiters: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     desk_fetches: int = 0  # inbox list re-reads the desk clients made, as desk.js would
+    history_fetches: int = 0  # `?after=` history re-reads of the agents viewing a conversation
+    suggestion_fetches: int = 0  # suggestions re-read after the viewed history grew
+    read_frames: int = 0  # `read` frames the viewing agents sent (desk.js, pushed messages)
 
 
 CONVERSATION_EVENTS = ("conversation.created", "conversation.updated", "assignment.changed")
@@ -473,8 +507,30 @@ class DeskPage:
     a conversation it has no row for, or whose state changed, makes it read the inbox list again
     (bursts coalesced over 200 ms). The rows it then knows are the ones that list shows."""
 
-    def __init__(self, base_url: str, cookie: str, http: httpx.AsyncClient, results: Results):
+    def __init__(
+        self,
+        base_url: str,
+        cookie: str,
+        http: httpx.AsyncClient,
+        results: Results,
+        view: str = "none",
+    ):
+        self.base_url = base_url
+        self.cookie = cookie
         self.url = base_url + "/desk/"
+        # --view: the agent also has one of its own conversations open (the first assigned to
+        # it that a message arrives in), as desk.js does there after each message: "fetch"
+        # reads the history again (`?after=`, the code before the pushed render), "push" adds a
+        # customer's plain message from the payload and sends one `read` frame per burst
+        # (500 ms). Both re-read the suggestions 500 ms after the history grew (suggestions.js).
+        self.view = view
+        self.user_id: int | None = None
+        self.viewing: int | None = None
+        self.ws: ClientConnection | None = None
+        self.last_id = 0
+        self.history_lock = asyncio.Lock()
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
         self.headers = {
             "Cookie": f"sessionid={cookie}",
             "HX-Request": "true",
@@ -487,12 +543,107 @@ class DeskPage:
         self.pending: asyncio.Task[None] | None = None
 
     def on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == "message.created" and isinstance(data.get("conversation"), dict):
+            # A new message carries its conversation (desk.js: inboxChanged(data.conversation)).
+            event, data = "conversation.updated", data["conversation"]
         if event not in CONVERSATION_EVENTS:
             return
         if event != "conversation.created" and self.rows.get(data.get("id", 0)) == row_state(data):
             return
         if self.pending is None or self.pending.done():
             self.pending = asyncio.create_task(self.refresh())
+
+    async def who_am_i(self) -> None:
+        response = await self.http.get(self.url, headers={"Cookie": f"sessionid={self.cookie}"})
+        match = re.search(r'data-user-id="(\d+)"', response.text)
+        self.user_id = int(match.group(1)) if match else None
+
+    def wants(self, raw: str) -> bool:
+        """Whether a message.created frame is one this page must look at (cheap check)."""
+        if self.view == "none" or self.user_id is None:
+            return False
+        if self.viewing is None:
+            return f'"assignee":{{"id":{self.user_id},' in raw
+        return f'"conversation_id":{self.viewing},' in raw
+
+    def on_message(self, data: dict[str, Any]) -> None:
+        conversation = data.get("conversation") or {}
+        if self.viewing is None:
+            if (conversation.get("assignee") or {}).get("id") != self.user_id:
+                return
+            self.viewing = int(data["conversation_id"])
+            self.last_id = int(data["id"])
+            return
+        if data.get("conversation_id") != self.viewing:
+            return
+        plain = (
+            data.get("sender_kind") == "customer"
+            and not data.get("content")
+            and not data.get("is_internal")
+        )
+        if self.view == "push" and plain:
+            self.last_id = max(self.last_id, int(data["id"]))
+            if conversation.get("unread_count"):  # desk.js: only the assignee's reading counts
+                self.debounce("read", 0.5, self.send_read)
+        else:
+            self.spawn(self.fetch_history())
+        self.debounce("suggestions", 0.5, self.fetch_suggestions)
+
+    def debounce(self, name: str, delay: float, func: Callable[[], Any]) -> None:
+        timer = self.timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self.timers[name] = loop.call_later(delay, lambda: self.spawn(func()))
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def stop(self) -> list[asyncio.Task[None]]:
+        for timer in self.timers.values():
+            timer.cancel()
+        for task in self.tasks:
+            task.cancel()
+        return list(self.tasks)
+
+    async def send_read(self) -> None:
+        if self.ws is None or self.viewing is None:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(json.dumps({"type": "read", "conversation": self.viewing}))
+            self.results.read_frames += 1
+
+    async def fetch_history(self) -> None:
+        async with self.history_lock:  # desk.js: one history fetch at a time
+            url = f"{self.base_url}/desk/conversations/{self.viewing}/?after={self.last_id}"
+            headers = {"Cookie": f"sessionid={self.cookie}", "HX-Request": "true"}
+            headers["HX-Target"] = "history-list"
+            try:
+                response = await self.http.get(url, headers=headers)
+            except httpx.HTTPError as exc:
+                self.results.errors[f"history re-read failed ({type(exc).__name__})"] += 1
+                return
+            self.results.history_fetches += 1
+            if response.status_code != 200:
+                self.results.errors[f"history re-read {response.status_code}"] += 1
+                return
+            ids = [int(pk) for pk in re.findall(r'data-message-id="(\d+)"', response.text)]
+            self.last_id = max([self.last_id, *ids])
+
+    async def fetch_suggestions(self) -> None:
+        url = f"{self.base_url}/desk/conversations/{self.viewing}/"
+        headers = {"Cookie": f"sessionid={self.cookie}", "HX-Request": "true"}
+        headers["HX-Target"] = "suggestions"
+        try:
+            response = await self.http.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            self.results.errors[f"suggestions re-read failed ({type(exc).__name__})"] += 1
+            return
+        self.results.suggestion_fetches += 1
+        if response.status_code != 200:
+            self.results.errors[f"suggestions re-read {response.status_code}"] += 1
 
     async def refresh(self) -> None:
         await asyncio.sleep(0.2)
@@ -515,6 +666,7 @@ class Customer:
         self.results = results
         self.seq = 0
         self.pending: dict[str, tuple[str, asyncio.Future[None] | None]] = {}
+        self.texts: dict[str, str] = {}  # client_id → frame, kept until acked (busy → resend)
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -525,6 +677,7 @@ class Customer:
                 frame = json.loads(raw)
                 kind = frame.get("type")
                 if kind == "ack":
+                    self.texts.pop(frame.get("client_id") or "", None)
                     token, waiter = self.pending.pop(frame.get("client_id"), (None, None))
                     if token is None:
                         results.errors["ack for unknown client_id"] += 1
@@ -532,6 +685,15 @@ class Customer:
                     results.acked_at[token] = now
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
+                elif kind == "busy":
+                    # Not stored: send the same frame again after the hint, like the widget.
+                    results.busy += 1
+                    resend = self.texts.get(frame.get("client_id") or "")
+                    if resend is not None:
+                        delay = float(frame.get("retry_after") or 1) * (1 + random.random())
+                        asyncio.get_running_loop().call_later(
+                            delay, lambda r=resend: asyncio.ensure_future(self._resend(r))
+                        )
                 elif kind == "error":
                     results.errors[f"widget error {frame.get('code')}"] += 1
                     token, waiter = self.pending.pop(frame.get("client_id") or "", (None, None))
@@ -541,6 +703,10 @@ class Customer:
                     results.customer_pushes += 1
         except ConnectionClosed as exc:
             results.errors[f"widget socket closed ({exc.rcvd.code if exc.rcvd else '-'})"] += 1
+
+    async def _resend(self, raw: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(raw)
 
     async def send(self, wait: str, delivery_timeout: float = 10.0) -> None:
         """Send one message; with wait="ack" return once it is acked, with wait="delivery" once
@@ -557,7 +723,9 @@ class Customer:
             self.results.delivery_waiters[token] = delivered
         text = f"bench:{token} sent={time.time():.6f}"
         self.results.sent_at[token] = time.perf_counter()
-        await self.ws.send(json.dumps({"type": "message", "client_id": client_id, "text": text}))
+        raw = json.dumps({"type": "message", "client_id": client_id, "text": text})
+        self.texts[client_id] = raw
+        await self.ws.send(raw)
         try:
             if ack is not None:
                 try:
@@ -586,6 +754,8 @@ async def read_desk(ws: ClientConnection, results: Results, page: DeskPage | Non
                 frame = json.loads(raw)
                 page.on_event(frame.get("event", ""), frame.get("data") or {})
             if isinstance(raw, str) and '"message.created"' in raw:
+                if page is not None and page.wants(raw):
+                    page.on_message(json.loads(raw).get("data") or {})
                 match = TOKEN_RE.search(raw)
                 if match:
                     results.deliveries += 1
@@ -668,6 +838,7 @@ class LoadConfig:
     # Pushes are at-most-once: a dropped one must not stall a closed-loop customer for long.
     delivery_timeout: float = 10.0
     drain: float = 30.0
+    view: str = "none"  # what each desk also has open (DeskPage): none, fetch or push
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -684,9 +855,13 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
     # Teamline's desks behave like desk.js (re-reads included); the reference has no pages.
     desk_http = httpx.AsyncClient(timeout=60)
     pages = [
-        DeskPage(target.server.base_url, c, desk_http, results) if c else None
+        DeskPage(target.server.base_url, c, desk_http, results, config.view) if c else None
         for c in target.agent_cookies
     ]
+    for page, ws in zip(pages, desks, strict=True):
+        if page is not None and config.view != "none":
+            page.ws = ws
+            await page.who_am_i()
     desk_readers = [
         asyncio.create_task(read_desk(ws, results, page))
         for ws, page in zip(desks, pages, strict=True)
@@ -775,6 +950,7 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
         await ws.close()
     await asyncio.gather(*desk_readers, *(c.reader for c in customers), return_exceptions=True)
     pending = [p.pending for p in pages if p is not None and p.pending is not None]
+    pending += [task for p in pages if p is not None for task in p.stop()]
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
@@ -804,6 +980,7 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
     if unacked:
         errors["not acked"] = unacked
     cpu = cpu_usage(cpu_start, cpu_end)
+    load_average = os.getloadavg()  # 1, 5, 15 min, at the end of the measured window
     delivered_per_s = in_range(results.delivered_at) / config.duration
     return {
         "target": target.name,
@@ -816,7 +993,13 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
         "desk_frames_per_message": (results.deliveries + results.other_desk_frames)
         / max(len(results.sent_at), 1),
         "desk_fetches_per_message": results.desk_fetches / max(len(results.sent_at), 1),
+        "history_fetches_per_message": results.history_fetches / max(len(results.sent_at), 1),
+        "suggestion_fetches_per_message": results.suggestion_fetches / max(len(results.sent_at), 1),
+        "read_frames_per_message": results.read_frames / max(len(results.sent_at), 1),
+        "server_rss_mib": rss_mib(target.server.proc.pid),
+        "load_average": load_average,
         "errors": errors,
+        "busy": results.busy,
         "cpu": cpu,
         # CPU time per delivered message: far less sensitive to a busy machine than msg/s.
         "server_cpu_ms_per_message": cpu["server"] * 10 / delivered_per_s
@@ -846,6 +1029,10 @@ def run_reference(
         "--log-level",
         "warning",
     ]
+    if backend.kind == "postgres" and args.web_processes > 1:
+        cmd += ["--workers", str(args.web_processes)]
+    if args.ws_deflate is not None:
+        cmd += ["--ws-per-message-deflate", "true" if args.ws_deflate == "on" else "false"]
     server = start_server("reference", cmd, backend.reference_env, port, backend.workdir, cleanup)
     return server, Target("reference", server, "reference", [None] * args.agents)
 
@@ -874,13 +1061,59 @@ def http_login(base_url: str, username: str) -> str | None:
     return None
 
 
+# The first round's freshly migrated, empty database, copied for the next rounds: migrating
+# takes minutes on a busy machine, and every round still starts from an empty database.
+MIGRATED: dict[str, str] = {}
+
+
+def migrate_fresh(backend: Backend, env: dict[str, str], teamline: str) -> None:
+    if backend.kind == "sqlite":
+        db = Path(env["TEAMLINE_VAR_DIR"]) / "teamline.sqlite3"
+        if "sqlite" in MIGRATED:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(MIGRATED["sqlite"], db)
+            log("teamline: fresh database copied from the first round's migrated one")
+            return
+        log("teamline: migrating the fresh database")
+        run_checked([teamline, "migrate", "--no-input", "-v", "0"], env, "migrate")
+        template = backend.workdir.parent / "migrated.sqlite3"
+        with sqlite3.connect(db) as conn:  # one file: the WAL folded in
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copyfile(db, template)
+        MIGRATED["sqlite"] = str(template)
+        return
+    import psycopg
+
+    dbname = env["TEAMLINE_DATABASE_URL"].rsplit("/", 1)[1]
+    template_name = f"teamline_bench_tpl_{os.getpid()}"
+    if "postgres" in MIGRATED:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{template_name}"')
+        log("teamline: fresh database copied from the first round's migrated one")
+        return
+    log("teamline: migrating the fresh database")
+    run_checked([teamline, "migrate", "--no-input", "-v", "0"], env, "migrate")
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{template_name}"')
+        admin.execute(f'CREATE DATABASE "{template_name}" TEMPLATE "{dbname}"')
+
+    def drop_template() -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{template_name}" WITH (FORCE)')
+
+    atexit.register(drop_template)
+    MIGRATED["postgres"] = template_name
+
+
 def run_teamline(
     backend: Backend, args: argparse.Namespace, cleanup: Cleanup
 ) -> tuple[Server, Target, str]:
-    env = backend.teamline_env
+    env = dict(backend.teamline_env)
+    if args.ws_deflate is not None:
+        env["TEAMLINE_WS_DEFLATE"] = "1" if args.ws_deflate == "on" else "0"
     teamline = str(VENV_BIN / "teamline")
-    log("teamline: migrating the fresh database")
-    run_checked([teamline, "migrate", "--no-input", "-v", "0"], env, "migrate")
+    migrate_fresh(backend, env, teamline)
     capacity = math.ceil(args.customers / args.agents) + 2
     log(
         f"teamline: seeding 1 team, 1 web chat inbox, {args.agents} agents (chat capacity "
@@ -902,14 +1135,26 @@ def run_teamline(
     )
     seed = json.loads(seed_out.strip().splitlines()[-1])
     port = free_port()
-    server = start_server(
-        "teamline",
-        [teamline, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env,
-        port,
-        backend.workdir,
-        cleanup,
-    )
+    cmd = [teamline, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    worker: subprocess.Popen[bytes] | None = None
+    if backend.kind == "postgres":
+        # docs/scale.md's layout: web processes without the embedded worker, and one
+        # `teamline worker` (routing); its CPU counts as the server's.
+        cmd += ["--workers", str(args.web_processes), "--no-worker"]
+        with (backend.workdir / "worker.log").open("wb") as log_file:
+            worker = subprocess.Popen(
+                [teamline, "worker", "--interval", "0.2"],
+                env=env,
+                cwd=ROOT,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        cleanup.push("stop worker", lambda: stop_process(worker))
+    server = start_server("teamline", cmd, env, port, backend.workdir, cleanup)
+    if worker is not None:
+        EXTRA_PIDS[server.proc.pid] = [worker.pid]
     cookies: list[str | None] = []
     login = "HTTP POST /desk/login/"
     for agent in seed["agents"]:
@@ -1074,6 +1319,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--only", choices=["reference", "teamline"], default=None)
     parser.add_argument(
+        "--view",
+        choices=["none", "fetch", "push"],
+        default="push",
+        help="each Teamline desk also has one of its conversations open and does what desk.js "
+        "does there per message: push (add it from the payload, one `read` frame per burst; "
+        "the product, default), fetch (read the history again, the code before), none",
+    )
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=1,
+        help="PostgreSQL + Redis: `teamline serve --workers N` (default 1), plus one task worker",
+    )
+    parser.add_argument(
+        "--ws-deflate",
+        choices=["on", "off"],
+        default=None,
+        help="permessage-deflate on both servers' sockets (default: each server's own default)",
+    )
+    parser.add_argument(
         "--settings",
         default="teamline_bench_settings",
         help="Django settings module of the Teamline server, for what-if experiments (importable "
@@ -1170,7 +1435,13 @@ def run_round(
         else setup_sqlite(workdir, args.settings, args.inmemory_capacity)
     )
     config = LoadConfig(
-        args.customers, args.duration, args.warmup, args.rate, args.loop, args.delivery_timeout
+        args.customers,
+        args.duration,
+        args.warmup,
+        args.rate,
+        args.loop,
+        args.delivery_timeout,
+        view=args.view,
     )
     if args.only in (None, "reference"):
         _, target = run_reference(backend, args, cleanup)

@@ -7,6 +7,14 @@ from tests.support.oidc_provider import oidc_provider  # noqa: F401
 from tests.support.saml_idp import saml_idp  # noqa: F401
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The translation catalogs are build output (not committed): compile the stale ones, as
+    `make setup` does, so a test run never reads English where a catalog says otherwise."""
+    from teamline.core.catalogs import compile_catalogs
+
+    compile_catalogs()
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()

@@ -28,12 +28,23 @@ RANKS: dict[str, int] = {
     "conversations": 4,
     "analytics": 5,
     "knowledge": 5,
+    # Canned replies read conversations (customer, team) and teams' hours to fill a reply in.
+    "replies": 5,
     "routing": 6,
     "connectors": 6,
     "calls": 6,
     "selfservice": 6,
     "proactive": 6,
     "community": 6,
+    # Search indexes conversations' messages and customers; privacy erases from it, the desk
+    # and the API search through it.
+    "search": 6,
+    # Surveys ask after a resolution on the customer's channel (conversations' system
+    # messages and hooks) and count the answers in analytics.
+    "surveys": 6,
+    # Wellbeing scores customer messages (a conversations hook), reads presence history
+    # (accounts) and handle times (analytics' contact facts) for the agents' signals.
+    "wellbeing": 6,
     # Export and erasure read and clear a customer's records in every app that holds them.
     "privacy": 7,
     "desk": 8,

@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
+from django.shortcuts import render
 from django.urls import reverse
 from ninja import NinjaAPI, Schema, Swagger
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -25,9 +27,11 @@ from teamline.accounts.actions import check_token_use, find_api_token
 from teamline.accounts.api import router as accounts_router
 from teamline.accounts.api import users_router
 from teamline.accounts.models import TokenScope
+from teamline.analytics.api import router as analytics_router
 from teamline.audit.api import router as audit_router
 from teamline.connectors.app_api import router as app_router
 from teamline.conversations.api import router as conversations_router
+from teamline.conversations.label_api import router as labels_router
 from teamline.core import jsonsafe
 from teamline.core.apischema import ErrorOut
 from teamline.core.errors import TeamlineError
@@ -36,9 +40,16 @@ from teamline.knowledge.api import router as knowledge_router
 from teamline.privacy.api import router as privacy_router
 from teamline.proactive.api import EventsToken, SignedKey, rules_router
 from teamline.proactive.api import router as events_router
+from teamline.proactive.failure_api import failures_router
 from teamline.proactive.outage_api import outages_router
+from teamline.replies.api import router as canned_replies_router
 from teamline.routing.api import appointments_router, callbacks_router, transfers_router
+from teamline.routing.supervision_api import router as supervision_router
+from teamline.search.api import router as search_router
 from teamline.selfservice.api import router as selfservice_router
+from teamline.surveys.api import conversation_router as survey_conversation_router
+from teamline.surveys.api import router as surveys_router
+from teamline.wellbeing.api import router as wellbeing_router
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WHERE = {TokenScope.ADMIN: "an admin-only endpoint", TokenScope.PRIVACY: "a privacy request"}
@@ -114,6 +125,19 @@ class SafeJsonParser(Parser):
         return jsonsafe.loads_structure(request.body)
 
 
+class OfflineSwagger(Swagger):
+    """The interactive docs with every asset from this installation: Swagger UI from the
+    swagger-ui-dist npm package (settings.STATICFILES_DIRS), started by core/api_docs.js from
+    the settings the page carries as JSON data — no CDN, no inline script (CSP)."""
+
+    template = "core/api_docs.html"
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        settings = {**self.settings, "url": self.get_openapi_url(api, kwargs)}
+        context = {"swagger_settings": settings, "api": api, "add_csrf": True}
+        return render(request, self.template, context)
+
+
 # Admin-only routers: the same authenticators, tokens also needing the `admin` scope.
 ADMIN_AUTH = [BearerToken(admin_only=True), StaffSession()]
 # Customer export and erasure: an admin's session or unscoped token, or a `privacy` token.
@@ -126,7 +150,7 @@ api = NinjaAPI(
     urls_namespace="api-1",
     auth=[BearerToken(), StaffSession()],
     # No validator badge: Swagger UI would send the document to validator.swagger.io.
-    docs=Swagger(settings={"validatorUrl": None}),
+    docs=OfflineSwagger(settings={"validatorUrl": None}),
     description="Conversations, messages, notes, statuses and customers, with the desk's access "
     "rules. Authenticate with a personal access token: `Authorization: Bearer tl_…`.",
 )
@@ -160,6 +184,13 @@ def teamline_error(request: HttpRequest, exc: TeamlineError) -> HttpResponse:
     return api.create_response(
         request, {"code": exc.code, "detail": exc.message}, status=exc.status
     )
+
+
+@api.exception_handler(MultiPartParserError)
+def unreadable_upload(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    """A multipart body that is not one (file uploads): the API's 400, not Django's page."""
+    detail = f"The multipart/form-data body cannot be read: {exc}"
+    return api.create_response(request, {"code": "invalid", "detail": detail}, status=400)
 
 
 @api.exception_handler(AuthenticationError)
@@ -210,6 +241,11 @@ def _mount() -> None:
     api.add_router("/conversations", conversations_router)
     # Transfers, reassignment and experts: /conversations/{id}/transfer, /assign, /experts…
     api.add_router("/conversations", transfers_router)
+    # Supervisors: /conversations/{id}/whisper, /barge, /takeover.
+    api.add_router("/conversations", supervision_router)
+    api.add_router("/conversations", survey_conversation_router)
+    api.add_router("/labels", labels_router)
+    api.add_router("/canned-replies", canned_replies_router)
     api.add_router("/customers", customers_router)
     # GDPR export and erasure: /customers/{id}/export, /erase, /erasure
     api.add_router("/customers", privacy_router, auth=PRIVACY_AUTH)
@@ -218,10 +254,15 @@ def _mount() -> None:
     api.add_router("/callbacks", callbacks_router)
     api.add_router("/appointments", appointments_router)
     api.add_router("/kb", knowledge_router)
+    api.add_router("/search", search_router)
+    api.add_router("/surveys", surveys_router)
+    api.add_router("/wellbeing", wellbeing_router)
     api.add_router("/audit", audit_router, auth=ADMIN_AUTH)
     api.add_router("/users", users_router, auth=ADMIN_AUTH)
     api.add_router("/selfservice", selfservice_router)
+    api.add_router("/analytics", analytics_router)
     api.add_router("/rules", rules_router, auth=ADMIN_AUTH)
+    api.add_router("/events/failed", failures_router, auth=ADMIN_AUTH)
     # Operators' systems: an admin's token (scope `events`) or a signed integration key.
     api.add_router("/events", events_router, auth=[EventsToken(), SignedKey(), StaffSession()])
     api.add_router("/outages", outages_router, auth=ADMIN_AUTH)

@@ -13,7 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from teamline.desk.consumers import DeskConsumer  # noqa: E402
+from teamline.desk.consumers import DeskConsumer, WallboardScreenConsumer  # noqa: E402
 from teamline.widget.consumers import WidgetConsumer  # noqa: E402
 
 websocket_urlpatterns = [
@@ -22,6 +22,8 @@ websocket_urlpatterns = [
     # Customers: any brand page may embed the widget; the inbox's allowed origins are checked
     # by the consumer once it knows the inbox.
     path("ws/widget/", WidgetConsumer.as_asgi()),
+    # A TV wallboard: its screen token, no staff session; only from our own origin.
+    path("ws/wallboard/tv/", AllowedHostsOriginValidator(WallboardScreenConsumer.as_asgi())),
 ]
 
 # After the consumers: imported before them, the widget's resync test in

@@ -6,8 +6,11 @@ teamline worker      a task worker process (run several at scale)
 teamline migrate     apply database migrations
 teamline createadmin create an admin user
 teamline token create --user NAME [--name LABEL]
+teamline integration-key create --name LABEL --admin NAME   (also: list, revoke ID)
+teamline failed-events list | replay ID --admin NAME        event batches that failed
 teamline audit verify  check the audit log's hash chain (exit 1 on a break)
 teamline seed        seed demo data only (idempotent)
+teamline compilecatalogs  compile the translation catalogs (.po → .mo, stale ones)
 teamline <any manage.py command>
 """
 
@@ -16,7 +19,13 @@ from __future__ import annotations
 import os
 import sys
 
-ALIASES = {"seed": "seed_demo", "token": "token", "createadmin": "createadmin"}
+ALIASES = {
+    "seed": "seed_demo",
+    "token": "token",
+    "createadmin": "createadmin",
+    "integration-key": "integration_key",
+    "failed-events": "failed_events",
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
 
     command, rest = argv[1], argv[2:]
     if command == "demo":
+        execute_from_command_line(["teamline", "compilecatalogs", "-v", "0"])
         execute_from_command_line(["teamline", "migrate", "--no-input", "-v", "0"])
         execute_from_command_line(["teamline", "seed_demo"])
         execute_from_command_line(["teamline", "serve", *rest])

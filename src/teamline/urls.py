@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from teamline.api import api
+from teamline.connectors import views as connector_views
 from teamline.core import availability, csp_report, public_media
 
 # A database outage anywhere (views, middleware, the API) is a 503 with Retry-After, not a 500.
@@ -27,6 +28,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("desk/", include("teamline.desk.urls")),
     path("widget/", include("teamline.widget.urls")),
+    path("surveys/", include("teamline.surveys.urls")),
     # The public help center (published knowledge-base articles, search).
     # The help center's community Q&A (before /help/<language>/, which would take its path).
     path("help/community/", include("teamline.community.urls")),
@@ -36,4 +38,11 @@ urlpatterns = [
     # Uploaded photos (agents, teams) are public: the widget shows them to customers.
     # Attachments are not served here; they go through an access-checked view.
     re_path(r"^media/(?P<path>(agents|teams)/[^/]+)$", public_media.serve_photo),
+    # Agents' attachments for the providers that fetch outbound media (WhatsApp, Telegram,
+    # MMS): signed, expiring links (connectors/media.py), no session needed.
+    path(
+        "media/out/<int:attachment_id>/<int:expires>/<slug:signature>/<str:filename>",
+        connector_views.public_media,
+        name="public_media",
+    ),
 ]

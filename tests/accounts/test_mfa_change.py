@@ -93,6 +93,8 @@ def test_an_admin_removes_a_lost_authenticator_and_every_session_of_kari_ends(ka
         "authenticator": totp.pk,
     }
     assert pyotp.TOTP(secret).now() not in json.dumps(entry.data)
+    # The removal is that one `mfa.changed` entry, not also a `settings.changed` one.
+    assert not AuditEntry.objects.filter(action="settings.changed").exists()
 
 
 async def test_an_mfa_change_closes_the_desk_sockets_of_the_other_browsers(transactional_db):

@@ -43,7 +43,7 @@ def test_an_agent_lists_the_conversations_of_their_team_and_nobody_elses(world, 
     assert item["created_at"] and item["last_message_at"]
     assert set(item) == {
         "id", "status", "priority", "channel", "team", "assignee", "customer",
-        "unread_count", "created_at", "last_message_at", "verification",
+        "unread_count", "created_at", "last_message_at", "verification", "labels",
     }  # fmt: skip
     # Nobody verified themselves in this conversation: the level and what it allows.
     assert item["verification"] == {

@@ -34,3 +34,22 @@ def test_the_docs_page_loads_every_asset_from_teamline_itself():
             assert client.get(asset).status_code == 200, asset
     # Swagger UI's default validator badge would post the document to validator.swagger.io.
     assert '"validatorUrl": null' in page
+
+
+def test_the_docs_page_is_swagger_ui_from_npm_under_a_policy_without_inline_code():
+    response = Client().get("/api/v1/docs")
+    page = response.content.decode()
+
+    # Swagger UI itself comes from the swagger-ui-dist npm package (package.json).
+    assert '/static/vendor/swagger-ui/swagger-ui-bundle.js"' in page
+    assert '/static/vendor/swagger-ui/swagger-ui.css"' in page
+    # No origin but this one is named anywhere on the page…
+    assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", page), re.findall(
+        r"(?:https?:)?//[^\s\"']+", page
+    )
+    # … and nothing runs inline: every script is a file, or data that is never executed.
+    for tag in re.findall(r"<script[^>]*>", page):
+        assert 'src="/static/' in tag or 'type="application/json"' in tag, tag
+    assert "style=" not in page and "<style" not in page
+    policy = response["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";")[0]

@@ -21,6 +21,7 @@ def test_me_is_the_tokens_owner_with_role_presence_and_teams(world, api_client_f
         "role": "agent",
         "remote": False,
         "presence": "offline",
+        "language": "",
         "teams": [{"id": world.oslo.pk, "name": "Oslo", "supervisor": False}],
     }
 
@@ -103,3 +104,42 @@ def test_a_number_that_cannot_be_dialled_is_400_with_the_reason(world, api_clien
     assert "not a valid phone number" in not_in_plan.json()["detail"]
     assert no_country.status_code == 422  # the schema wants E.164
     assert profile_of(world.kari).phone_number == ""
+
+
+def test_kari_picks_traditional_chinese_for_her_desk_through_the_api(world, api_client_for, client):
+    kari = api_client_for(world.kari)
+
+    response = kari.put("/api/v1/me/language", {"language": "zh-Hant"}, "application/json")
+
+    assert response.status_code == 200
+    assert response.json()["language"] == "zh-hant"
+    assert kari.get("/api/v1/me").json()["language"] == "zh-hant"
+    world.kari.refresh_from_db()
+    assert world.kari.language == "zh-hant"
+    # The desk reads the same choice.
+    client.force_login(world.kari)
+    assert client.get("/desk/", HTTP_ACCEPT_LANGUAGE="en")["Content-Language"] == "zh-hant"
+
+
+def test_an_empty_language_gives_the_desk_back_to_the_browser(world, api_client_for):
+    kari = api_client_for(world.kari)
+    kari.put("/api/v1/me/language", {"language": "nb"}, "application/json")
+
+    response = kari.put("/api/v1/me/language", {"language": ""}, "application/json")
+
+    assert response.status_code == 200
+    assert response.json()["language"] == ""
+    world.kari.refresh_from_db()
+    assert world.kari.language == ""
+
+
+@pytest.mark.parametrize("language", ["de", "zh-TW", "x" * 17, "nb\x00", 7])
+def test_a_language_outside_the_six_is_422_and_changes_nothing(world, api_client_for, language):
+    kari = api_client_for(world.kari)
+
+    response = kari.put("/api/v1/me/language", {"language": language}, "application/json")
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("language:")
+    world.kari.refresh_from_db()
+    assert world.kari.language == ""

@@ -14,15 +14,20 @@ whose `to` is not after its `from`, longer than its operation allows or outside 
 not counted as valid (the deflection figures refuse it with a 400). Nor can it say "in the
 future": a token's `expires_at` must lie between now and ten years ahead (else a 400). Nor
 that a proactive rule's `condition` is an expression of the rule language, or that a new rule
-has something to do and, when it sends a message, the message (else a 400).
+has something to do and, when it sends a message, the message (else a 400). Nor which bytes
+make a file an agent may send (an image, a PDF, plain text): generated files are such files.
+Nor that a canned reply's text names only the variables Teamline fills in.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pytest
@@ -34,7 +39,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from teamline.accounts.actions import do_create_api_token
+from teamline.analytics.api import kpi_range
+from teamline.core.errors import InvalidInput
+from teamline.core.languages import languages
+from teamline.customers.api import LANGUAGE_TAG_PATTERN as CUSTOMER_LANGUAGE_PATTERN
 from teamline.proactive.expressions import ConditionError, compile_condition
+from teamline.replies.rendering import unknown_variables
+from teamline.search.text import parse_query
 
 # A few examples per operation in every run; TEAMLINE_SCHEMATHESIS_EXAMPLES=200 for a deep run.
 MAX_EXAMPLES = int(os.environ.get("TEAMLINE_SCHEMATHESIS_EXAMPLES", "10"))
@@ -42,6 +53,11 @@ MAX_EXAMPLES = int(os.environ.get("TEAMLINE_SCHEMATHESIS_EXAMPLES", "10"))
 schemathesis.openapi.format(
     "phone", st.sampled_from(["+4791234567", "+47 912 34 567", "+14155552671"])
 )
+# Nor can a schema say which bytes make an image or a PDF: files an agent sends are checked by
+# their content (conversations/attachments.py), so valid requests carry real ones.
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+schemathesis.openapi.format("binary", st.sampled_from([PDF, PNG, b"Plain words.\n"]))
 
 
 def _a_period_the_server_takes(query: dict[str, Any]) -> bool:
@@ -91,6 +107,57 @@ def _a_rule_the_server_takes(method: str, body: dict[str, Any]) -> bool:
     return bool(acts or body.get("alert_supervisors")) and (has_message or not sends)
 
 
+def _a_reply_the_server_takes(body: dict[str, Any]) -> bool:
+    """A canned reply's texts name only the variables Teamline fills in (replies/rendering.py):
+    any other name in double braces is a 400 by design."""
+    texts = body.get("texts")
+    if not isinstance(texts, dict):
+        return True
+    return not any(isinstance(t, str) and unknown_variables(t) for t in texts.values())
+
+
+def _a_search_the_server_takes(query: dict[str, Any]) -> bool:
+    """A query of only spaces, controls and symbols has nothing to search for: 400 by design
+    (docs/desk-search.md), however valid its type."""
+    try:
+        parse_query(str(query.get("q", "")))
+    except InvalidInput:
+        return False
+    return True
+
+
+def _a_kpi_range_the_server_takes(query: dict[str, Any]) -> bool:
+    """Real dates, `from` before `to`, within the interval's longest range
+    (analytics/api.py): a schema-valid 2026-02-30 or a reversed range is a 400 by design."""
+    filters = SimpleNamespace(
+        start=query.get("from"), end=query.get("to"), interval=query.get("interval", "1d")
+    )
+    try:
+        kpi_range(filters, ZoneInfo("Europe/Oslo"), datetime.now(UTC))  # type: ignore[arg-type]
+    except (InvalidInput, KeyError):
+        return False
+    return True
+
+
+def _a_language_the_server_takes(path: str, value: Any) -> bool:
+    """The desk's language is one of the six (or empty); a customer's a tag that maps to one.
+    A generator may still offer a string its pattern refuses (e.g. from the length bounds)."""
+    if not isinstance(value, str):
+        return False
+    if path == "/api/v1/me/language":
+        return value.strip().lower() in {"", *languages()}
+    return re.fullmatch(CUSTOMER_LANGUAGE_PATTERN, value) is not None
+
+
+def _a_day_the_server_takes(query: dict[str, Any]) -> bool:
+    """Forecast and staffing: a day at most a year from today (analytics/api.py)."""
+    try:
+        day = date.fromisoformat(str(query.get("date")))
+    except ValueError:
+        return False
+    return abs((day - datetime.now(UTC).date()).days) <= 365
+
+
 @schemathesis.hook
 def filter_case(ctx: Any, case: Any) -> bool:
     """Valid requests carry a phone number that exists and a period the server takes (see the
@@ -115,6 +182,43 @@ def filter_case(ctx: Any, case: Any) -> bool:
         and case.meta is not None
         and case.meta.generation.mode.is_positive
         and not _an_expiry_the_server_takes(body["expires_at"])
+    ):
+        return False
+    if (
+        case.operation.path.startswith("/api/v1/canned-replies")
+        and case.meta is not None
+        and case.meta.generation.mode.is_positive
+        and not _a_reply_the_server_takes(body)
+    ):
+        return False
+    if (
+        case.operation.path.startswith("/api/v1/analytics/kpis")
+        and isinstance(case.query, dict)
+        and case.meta is not None
+        and case.meta.generation.mode.is_positive
+        and not _a_kpi_range_the_server_takes(case.query)
+    ):
+        return False
+    if (
+        case.operation.path == "/api/v1/search"
+        and isinstance(case.query, dict)
+        and case.meta is not None
+        and case.meta.generation.mode.is_positive
+        and not _a_search_the_server_takes(case.query)
+    ):
+        return False
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    if (
+        positive
+        and case.operation.path.endswith("/language")
+        and not _a_language_the_server_takes(case.operation.path, body.get("language"))
+    ):
+        return False
+    if (
+        positive
+        and case.operation.path in ("/api/v1/analytics/forecast", "/api/v1/analytics/staffing")
+        and isinstance(case.query, dict)
+        and not _a_day_the_server_takes(case.query)
     ):
         return False
     phone = body.get("phone", body.get("phone_number"))

@@ -101,15 +101,21 @@ def test_the_live_refresh_of_a_dialled_callback_costs_a_fixed_few_queries(
     phone,
     assigned,  # noqa: F811
     django_assert_max_num_queries,
+    settings,
 ):
     """desk.js reads the status partial on each call.updated of the open conversation: a
     budget per refresh (measured 7 while dialling; 18 after an unanswered call, when the
     conversation waits in line again and the partial says its place and estimate; +2 for the
-    customer step-up panel: the latest request and the identities a code can go to)."""
+    customer step-up panel: the latest request and the identities a code can go to; +5 since the
+    panel also works out which sign-in methods it could offer — identities, the inboxes that
+    reach them, the customer, a saved passkey — on every refresh: the next thing to fold)."""
+    # The budgets assume routing's per-process configuration cache is still warm at the second
+    # refresh: on a loaded machine the call can take longer than its five seconds.
+    settings.TEAMLINE = {**settings.TEAMLINE, "ROUTING_CONFIG_CACHE_SECONDS": 3600}
     call_now(client, assigned)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(14):
         assert call_line(client, assigned)[0].endswith("-connecting")
     phone.answers[NORA] = "no-answer"
     phone.settle()
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(26):
         assert call_line(client, assigned)[0].endswith("-ended")

@@ -42,6 +42,8 @@ pytestmark = pytest.mark.django_db
 
 NORA = "+4791234567"  # the customer's mobile (inbound_sms's From)
 PROMISE = "Team Oslo is closed right now. A person will answer your message from 09:00"
+# Nora writes in Norwegian: Teamline answers her in Norwegian (core.langid, docs/i18n.md).
+PROMISE_NB = "Team Oslo er stengt akkurat nå. En person svarer på meldingen din fra "
 
 
 def closed_now(team: Team) -> None:
@@ -98,7 +100,8 @@ def test_an_sms_customer_who_writes_after_hours_gets_the_promise_by_sms_once(cli
 
         conversation = Conversation.objects.get(customer__identities__value=NORA)
         [promise] = system_messages(conversation)
-        assert promise.text.startswith(PROMISE)
+        assert promise.text.startswith(PROMISE_NB) and promise.text.endswith("kl. 09:00.")
+        assert conversation.customer.preferred_language == "nb"
         assert (promise.channel, promise.inbox) == ("sms", inbox)
         assert (promise.delivery_status, promise.provider_message_id) == ("queued", "SMpromise")
         assert texts_to_provider(twilio) == [(NORA, promise.text)]
@@ -153,15 +156,16 @@ def test_an_appointment_reminder_reaches_an_sms_customer_as_an_sms():
         assert process_appointments(now=slot.start - timedelta(minutes=15))["reminded"] == 1
         run_tasks()
 
+        # Nora wrote Norwegian: Teamline's booking and reminder are in Norwegian too.
         reminder = system_messages(conversation)[-1]
         assert reminder.text == (
-            f"Reminder: your call at 09:00 with team Oslo (we will call {NORA})."
+            f"Påminnelse: telefonsamtalen din 09:00 med team Oslo (vi ringer {NORA})."
         )
         assert (reminder.channel, reminder.delivery_status) == ("sms", "queued")
         assert reminder.provider_message_id.startswith("SM")
         sent = texts_to_provider(twilio)
         assert sent.count((NORA, reminder.text)) == 1
-        assert any(body.startswith("Booked: a call at 09:00") for _, body in sent)
+        assert any(body.startswith("Booket: en telefonsamtale 09:00") for _, body in sent)
 
 
 def test_a_web_chat_customer_still_gets_the_promise_on_the_socket_without_a_task(

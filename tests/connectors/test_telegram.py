@@ -227,7 +227,7 @@ def test_parse_location(inbox):
         ({"my_chat_member": {"chat": CHAT, "from": USER, "date": 1735725600,
                              "old_chat_member": {"status": "member"},
                              "new_chat_member": {"status": "kicked"}}}, "blocked"),
-        ({"callback_query": {"id": "1", "from": USER, "data": "x"}}, "callback"),
+        ({"callback_query": {"id": "1", "from": USER}}, "callback without data"),
         ({"poll": {"id": "1"}}, "poll"),
         ({"message": {**message(text="hei alle"), "chat": {"id": -4001, "type": "group",
                                                              "title": "Venner"}}}, "group"),
@@ -436,7 +436,7 @@ def test_set_webhook(inbox):
     assert request.json() == {
         "url": f"https://desk.example.com/webhooks/telegram/{inbox.public_id}/",
         "secret_token": SECRET,
-        "allowed_updates": ["message"],
+        "allowed_updates": ["message", "callback_query"],
     }
 
 

@@ -72,25 +72,42 @@ def in_kari_hands(conversation: Conversation, kari) -> None:
 
 def test_a_customer_writing_again_in_the_chat_costs_four_queries(chat, kari):
     visitor = chat_session(chat)
-    first = _receive_message(visitor, str(uuid.uuid4()), "My data stopped working")
+    # Her first message says she writes English (core.langid): Teamline stores her language
+    # then, once; every message after that costs nothing for it.
+    first = _receive_message(visitor, str(uuid.uuid4()), "My mobile data stopped working today")
+    assert visitor.customer.preferred_language == "en"
     in_kari_hands(Conversation.objects.get(pk=first["conversation_id"]), kari)
 
     with (
-        capture_events(expected=["message.created", "conversation.updated"]) as events,
+        capture_events(expected=["message.created"]) as events,
         count_queries() as queries,
     ):
         answer = _receive_message(visitor, str(uuid.uuid4()), "Still nothing, since noon")
 
     # The conversation locked and read with its team, agent and customer in one statement;
-    # the experts taking part loaded once for both events; the message; the conversation's
-    # last-message time and unread count.
+    # the experts taking part; the message; the conversation's last-message time and unread
+    # count. One event: the message carries the conversation as it now stands.
     assert len(queries) <= 4, "\n".join(queries)
     assert answer["text"] == "Still nothing, since noon"
     conversation = Conversation.objects.get(pk=first["conversation_id"])
     assert conversation.unread_count == 2
-    updated = events[1][0].staff
+    updated = events[0][0].staff["conversation"]
+    assert updated["unread_count"] == 2
     assert updated["assignee"] == {"id": kari.pk, "name": "Kari Nordmann"}
     assert updated["team"]["name"] == "Oslo"
+
+
+def test_the_message_that_tells_the_customers_language_costs_one_update_more(chat, kari):
+    visitor = chat_session(chat)
+    first = _receive_message(visitor, str(uuid.uuid4()), "Hi")  # says no language
+    in_kari_hands(Conversation.objects.get(pk=first["conversation_id"]), kari)
+
+    with count_queries() as queries:
+        _receive_message(visitor, str(uuid.uuid4()), "Tere, mul pole täna kodus levi")
+
+    assert len(queries) <= 5, "\n".join(queries)
+    assert len([sql for sql in queries if sql.startswith('UPDATE "customers_customer"')]) == 1
+    assert visitor.customer.preferred_language == "et"
 
 
 def test_a_resent_chat_message_is_stored_once(chat, kari):
@@ -158,7 +175,7 @@ def test_a_customer_writing_again_by_sms_costs_four_queries_for_the_message(sms_
         texts(client, sms_inbox, second, "Fortsatt ingen dekning")
     event = stored(sms_inbox, second)
     with (
-        capture_events(expected=["message.created", "conversation.updated"]),
+        capture_events(expected=["message.created"]),
         count_queries() as processing,
     ):
         assert process_event(event.pk) == "processed"
@@ -193,14 +210,14 @@ def waiting_for_kari(oslo, kari):
     return message.conversation
 
 
-def test_an_agent_reply_through_the_api_costs_six_queries_after_the_token(kari, waiting_for_kari):
+def test_an_agent_reply_through_the_api_costs_eight_queries_after_the_token(kari, waiting_for_kari):
     _, secret = do_create_api_token(kari, name="app", actor=kari)
     api = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
     api.get("/api/v1/conversations")  # the token's first use records it; not measured
     url = f"/api/v1/conversations/{waiting_for_kari.pk}/messages"
 
     with (
-        capture_events(expected=["message.created", "conversation.updated"]),
+        capture_events(expected=["message.created"]),
         count_queries() as queries,
     ):
         response = api.post(
@@ -214,8 +231,11 @@ def test_an_agent_reply_through_the_api_costs_six_queries_after_the_token(kari, 
     token = queries.touching("accounts_apitoken")
     # The conversation (scoped by Kari's teams in the same statement); the channel the
     # customer wrote on last; the conversation locked with what the events present and a
-    # retry's stored reply; the message; the conversation's time; the experts taking part.
-    assert len(token) == 1 and len(queries) - 1 <= 6, "\n".join(queries)
+    # retry's stored reply; the message; the conversation's time; the experts taking part;
+    # the KPI facts (analytics): the waiting contact answered (one UPDATE … RETURNING on every
+    # reply) and, as this reply is its first answer, the fact row's upsert.
+    assert len(token) == 1 and len(queries) - 1 <= 8, "\n".join(queries)
+    assert len(queries.touching("analytics_contact")) == 1
 
     retried = api.post(
         url,
@@ -235,7 +255,7 @@ def test_an_agent_reply_through_the_desk_reads_the_channels_once(client, kari, w
     client.get(reverse("desk:conversation", args=[waiting_for_kari.pk]))
 
     with (
-        capture_events(expected=["message.created", "conversation.updated"]),
+        capture_events(expected=["message.created"]),
         count_queries() as queries,
     ):
         response = client.post(
@@ -252,9 +272,10 @@ def test_an_agent_reply_through_the_desk_reads_the_channels_once(client, kari, w
     ]
     # Signed in (the staff session: accounts); the customer's channels, read once for the
     # reply's choice and the form shown again; then the reply: the conversation, locked with
-    # what the events present and a retry's stored reply, the message, its time, the experts.
+    # what the events present and a retry's stored reply, the message, its time, the experts,
+    # and the KPI facts: the waiting contact answered and (a first answer) its fact row.
     assert len(signed_in) == 3 and len(channels) == 3, "\n".join(queries)
-    assert len(queries) - len(signed_in) - len(channels) <= 5, "\n".join(queries)
+    assert len(queries) - len(signed_in) - len(channels) <= 7, "\n".join(queries)
 
     client.post(url, {"text": "Your bill is on its way", "client_id": client_id}, headers=htmx)
     assert waiting_for_kari.messages.filter(direction="out").count() == 1
@@ -289,7 +310,11 @@ def desk_costs(client: Client, history: int) -> tuple[int, int]:
     assert page.status_code == 200
     assert page.content.decode().count('class="message ') == history + 1
     with count_queries() as switching:
-        client.get(reverse("desk:conversation", args=[other.pk]))
+        # From the list: only the middle and right panes (htmx), the list stays.
+        client.get(
+            reverse("desk:conversation", args=[other.pk]),
+            headers={"HX-Request": "true", "HX-Target": "desk-panes"},
+        )
     return len(opening), len(switching)
 
 
@@ -298,4 +323,50 @@ def test_opening_a_conversation_costs_the_same_with_5_or_500_messages(client):
     long = desk_costs(client, 500)
 
     assert short == long, (short, long)
-    assert short[0] <= 40 and short[1] <= 40, short
+    # 41 / 39 since this session's panels (the customer's language, WhatsApp templates, sign-in
+    # step-up): constant in the history, over the earlier 40; folding the panels' reads is next.
+    # One more for the satisfaction survey (the conversation's and the customer's answers, one
+    # query for both).
+    # The three panes: a full page adds the list (the views' three counts, the rows with their
+    # last message, their labels, their routing and callbacks); switching from the list reads the
+    # conversation's panes only, with the customer's timeline (one query).
+    # Measured 53 / 43 once the canned replies, labels and surveys merged beside the panes.
+    assert short[0] <= 53 and short[1] <= 43, short
+
+
+# --- The agent viewing the conversation -------------------------------------------------------
+
+
+def test_the_viewing_agents_read_frame_costs_three_queries_or_one(client, kari, waiting_for_kari):
+    # desk.js adds a customer's plain message to the open history from its push and says it
+    # was read with one `read` frame per burst, in place of a history read per message.
+    from teamline.desk.consumers import mark_read
+
+    conversation = waiting_for_kari
+    customer_says(conversation.customer, "Hello?")
+    customer_says(conversation.customer, "Anyone?")
+
+    with (
+        capture_events(expected=["conversation.updated"]),
+        count_queries() as queries,
+    ):
+        assert mark_read(kari, conversation.pk)
+
+    # The conversation scoped by Kari's teams; its unread count set to zero; the experts.
+    assert len(queries) <= 3, "\n".join(queries)
+    conversation.refresh_from_db()
+    assert conversation.unread_count == 0
+
+    with capture_events(expected=[]), count_queries() as queries:
+        assert mark_read(kari, conversation.pk)
+    assert len(queries) <= 1, "\n".join(queries)  # nothing unread: the scoped read alone
+
+    # What it replaces: the history read after each message (`?after=`), which also marks read.
+    customer_says(conversation.customer, "Still there?")
+    last = conversation.messages.order_by("-pk").values_list("pk", flat=True)[1]
+    client.force_login(kari)
+    url = reverse("desk:conversation", args=[conversation.pk]) + f"?after={last}"
+    with count_queries() as fetch:
+        response = client.get(url, headers={"HX-Request": "true", "HX-Target": "history-list"})
+    assert response.status_code == 200
+    assert len(fetch) > len(queries) + 3

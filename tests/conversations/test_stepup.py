@@ -174,6 +174,7 @@ def test_kari_asks_ingrid_to_verify_and_her_code_raises_the_conversation_to_code
             "id": step_up.pk,
             "state": "pending",
             "method": "sms_code",
+            "methods": ["sms_code"],
             "destination": "•••• 4567",
             "expires_at": step_up.expires_at.isoformat(),
         },

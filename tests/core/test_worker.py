@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_periodic_jobs_are_enqueued_once_per_slot():
     now = time.time()
     assert sorted(enqueue_periodic(now)) == [
+        "analytics.send_due_reports",
         "apply_retention",
         "call_ring_timeouts",
         "proactive.detect_outages",
@@ -28,9 +29,10 @@ def test_periodic_jobs_are_enqueued_once_per_slot():
         "sweep_queues",
         "sweep_sessions",
         "wake_snoozed",
+        "wellbeing.sweep",
     ]
     assert enqueue_periodic(now) == []  # a second worker in the same slot enqueues nothing
-    assert DBTaskResult.objects.count() == 9
+    assert DBTaskResult.objects.count() == 11
 
 
 def test_worker_sweep_assigns_a_conversation_its_router_left_waiting():

@@ -117,3 +117,71 @@ def test_free_text_has_addresses_and_international_numbers_masked_and_nothing_el
     assert mask_text(text) == (
         "We will call you on +47 ••• •• 567. Or mail k•••@example.com. Order 12345678, +47."
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("Call me on 91234567 please", "Call me on ••• •• 567 please"),
+        ("my number is 912 34 567", "my number is ••• •• 567"),
+        ("ring 0047 912 34 567", "ring +47 ••• •• 567"),
+        ("UK: 07700 900123", "UK: ••• •• 123"),
+        ("9123 4567", "••• •• 567"),
+        ("(202) 555-0123 or 202-555-0123", "••• •• 123 or ••• •• 123"),
+    ],
+)
+def test_phone_numbers_written_the_national_way_are_masked_in_text(text, masked):
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Order 12345678 shipped 2026-12-05 at 10:00",
+        "It costs 10 000 000 kr, invoice 2026-1234, ticket 4411",
+        "Windows 11 on version 2.3.4 since 12.05.2026",
+        "Plan 5, 1000 Minutes; Fri 20 GB",
+        "gate 12 at the airport, room 12",
+    ],
+)
+def test_order_numbers_dates_amounts_and_versions_stay_readable(text):
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("I moved to Storgata 12, 0155 Oslo last week", "I moved to S••• ••, •• Oslo last week"),
+        ("Kirkeveien 5B, 0368 Oslo", "K••• ••, •• Oslo"),
+        ("Bygdøy allé 5, 0257 Oslo", "B••• a••• ••, •• Oslo"),
+        ("Hauptstraße 5, 10115 Berlin", "H••• ••, •• Berlin"),
+        ("12 rue de Rivoli, 75001 Paris", "•• r••• d••• R•••, •• Paris"),
+        ("Send it to 221B Baker Street, London NW1 6XE", "Send it to •• B••• S•••, L••• •• ••"),
+    ],
+)
+def test_street_addresses_in_free_text_are_masked(text, masked):
+    assert mask_text(text) == masked
+
+
+def test_a_name_or_attribute_that_is_a_national_number_is_masked():
+    assert mask_name("912 34 567") == "••• •• 567"
+    assert mask_name("91234567") == "••• •• 567", "a name is never an order number"
+    attributes = {
+        "contact": "0047 912 34 567",
+        "notes": "Lives at Storgata 12, 0155 Oslo. Prefers evenings.",
+        "account_number": "12345678",
+    }
+    assert present_attributes(attributes, REMOTE) == {
+        "contact": "+47 ••• •• 567",
+        "notes": "Lives at S••• ••, •• Oslo. Prefers evenings.",
+        "account_number": "12345678",
+    }
+
+
+def test_with_the_operators_region_a_bare_valid_number_is_masked(settings):
+    settings.TEAMLINE = {**settings.TEAMLINE, "DEFAULT_PHONE_REGION": "NO"}
+    assert mask_text("Svar til 41234567 takk") == "Svar til ••• •• 567 takk"
+    assert mask_data({"customer": {"name": "41234567"}, "ref": "41234567"}) == {
+        "customer": {"name": "••• •• 567"},
+        "ref": "••• •• 567",
+    }

@@ -36,6 +36,14 @@ class Node:
     def raw_text(self) -> str:
         return "".join(c if isinstance(c, str) else c.raw_text() for c in self.children)
 
+    def spoken_text(self) -> str:
+        """What assistive technology reads: a decoration hidden from it (aria-hidden) is not."""
+        return "".join(
+            c if isinstance(c, str) else c.spoken_text()
+            for c in self.children
+            if isinstance(c, str) or c.get("aria-hidden") != "true"
+        )
+
     @property
     def text(self) -> str:
         return re.sub(r"\s+", " ", self.raw_text()).strip()
@@ -121,7 +129,7 @@ class Page:
                 if label_node.get("for") == node.get("id"):
                     return label_node.text
             return ""
-        return node.text
+        return re.sub(r"\s+", " ", node.spoken_text()).strip()
 
     def all(self, role: str, name: str | None = None) -> list[Node]:
         return [
@@ -129,6 +137,12 @@ class Page:
             for node in self.root.iter()
             if node.role == role and (name is None or self.name_of(node) == name)
         ]
+
+    def h1(self) -> Node:
+        """The page's one h1 (on the three-pane desk it leads main, after the list pane)."""
+        found = [node for node in self.root.iter() if node.tag == "h1"]
+        assert len(found) == 1, f"expected one h1, found {len(found)}"
+        return found[0]
 
     def one(self, role: str, name: str) -> Node:
         found = self.all(role, name)

@@ -69,7 +69,10 @@ def test_the_inbox_shows_the_callback_with_its_number_state_and_outcome_buttons(
 
     row = page.by_id(f"conversation-link-{conversation.pk}")
     assert row.role == "link" and row.get("href") == conversation_url(conversation)
-    assert row.text.startswith(f"Bodil, Call back {NUMBER}, assigned to you, Open")
+    # The three-pane list's row: the channel and the last message, then the callback.
+    name = page.name_of(row)
+    assert name.startswith("Bodil, Web chat, System: We will call you on "), name
+    assert f", Call back {NUMBER}, assigned to you, Open, " in name
     group = page.one("group", "Callback to Bodil")
     done = page.button("Call done for Bodil")
     no_answer = page.button("No answer from Bodil")

@@ -56,7 +56,11 @@ def test_a_row_reads_customer_status_team_assignee_time_and_unread(as_kari, worl
 
     page = get_page(as_kari, "/desk/")
     [row] = rows(page)
-    assert row.startswith("Astrid, Open, Team Oslo, Assigned to Kari Nordmann, Last message ")
+    # The channel in words, then the last message (the three-pane list: docs/desk.md).
+    assert row.startswith(
+        "Astrid, Web chat, Are you there?, Open, Team Oslo, Assigned to Kari Nordmann, "
+        "Last message "
+    )
     assert row.endswith(", 2 unread")
     link = page.by_id(f"conversation-link-{conversation.pk}")
     assert link.get("href") == reverse("desk:conversation", args=[conversation.pk])

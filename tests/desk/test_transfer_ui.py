@@ -76,7 +76,7 @@ def test_transfer_from_the_desk_moves_it_to_the_other_team(as_kari, world, astri
     page = Page(response.content)
     # Out of Kari's teams now: back to her inbox, with the news in the status region.
     assert "Conversation transferred; it waits for team Bergen." in page.text
-    assert page.all("heading")[0].text == "Inbox"
+    assert page.h1().text == "Inbox"
 
 
 def test_a_transfer_without_a_note_shows_the_error_by_the_control(as_kari, world, astrid):

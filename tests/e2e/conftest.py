@@ -99,6 +99,12 @@ def teamline_server(
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+        # TEAMLINE_E2E_KEEP_LOGS=DIR keeps each server's log there, for a failure that only a
+        # whole run shows.
+        keep = os.environ.get("TEAMLINE_E2E_KEEP_LOGS")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(var_dir) / "server.log", Path(keep) / f"server-{port}.log")
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
@@ -124,6 +130,22 @@ def live_server_url() -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def own_server() -> Iterator[str]:
+    """A server of the story file's own (a module-scoped `live_server_url` in that file), for
+    stories that must not meet what the shared server's earlier stories left behind; while it
+    runs, `server_shell` speaks to its database."""
+    saved = dict(_SERVER_ENV)
+    with teamline_server() as (url, env):
+        _SERVER_ENV.clear()
+        _SERVER_ENV.update(env)
+        try:
+            yield url
+        finally:
+            _SERVER_ENV.clear()
+            _SERVER_ENV.update(saved)
+
+
 @pytest.fixture
 def server_shell(live_server_url: str):
     """Run Python in the live server's database (`teamline shell -c`), for what no browser
@@ -133,6 +155,37 @@ def server_shell(live_server_url: str):
         return run_in_server(_SERVER_ENV, code)
 
     return run
+
+
+# Each story file starts with no conversation waiting or in an agent's hands: what an earlier
+# story left open (a WhatsApp thread, a visitor's chat) would otherwise be offered to this story's
+# agents, fill their capacity or take the first place in the queue. Presence is left as it is.
+QUIET_QUEUES = """
+from teamline.conversations.actions import do_change_status
+from teamline.conversations.models import Conversation, Status
+for conversation in Conversation.objects.exclude(status=Status.RESOLVED):
+    try:
+        do_change_status(conversation, Status.RESOLVED, actor=None)
+    except Exception as exc:
+        print("left open:", conversation.pk, exc)
+"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def quiet_queues_for_each_story_file(live_server_url: str) -> None:
+    run_in_server(_SERVER_ENV, QUIET_QUEUES)
+
+
+def become_available(page: Any) -> None:
+    """The signed-in agent takes work, said on the page. When the switch already shows
+    "available" (the server remembered an earlier story's choice), choosing it again would change
+    nothing and say nothing: step through "away" so the choice is made and said now."""
+    presence = page.get_by_label("Presence")
+    if presence.input_value() == "available":
+        presence.select_option("away")
+        page.get_by_text("You are away").wait_for()
+    presence.select_option("available")
+    page.get_by_text("You are available").wait_for()
 
 
 # --- Content-Security-Policy violations -------------------------------------------------------

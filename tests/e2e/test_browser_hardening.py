@@ -43,7 +43,7 @@ def brand_site(live_server_url: str, server_shell) -> Iterator[str]:
     inbox = server_shell(
         "from teamline.conversations.models import Inbox;"
         "print(Inbox.objects.filter(kind='webchat', is_active=True).order_by('pk')[0].public_id)"
-    )
+    ).splitlines()[-1]  # the shell may say first what it imported
     body = brand_page(live_server_url, inbox).encode()
     policy = strict_policy(live_server_url)
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from .conftest import inject_axe, wait_for_js
+from .conftest import become_available, inject_axe, wait_for_js
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -65,8 +65,7 @@ def test_a_call_rings_is_accepted_by_keyboard_timed_ended_and_wrapped_up(
         page = context.new_page()
         page.set_default_timeout(TIMEOUT)
         sign_in(page, live_server_url, "kari")
-        page.get_by_label("Presence").select_option("available")
-        page.get_by_text("You are available").wait_for()
+        become_available(page)
         # Kari is in the middle of something: focus on the presence switch.
         page.get_by_label("Presence").focus()
         page.evaluate(

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from .conftest import QUIET_QUEUES, become_available
 from .test_call_panel import violations
 from .test_story_webchat_to_desk import TIMEOUT, open_chat, sign_in
 
@@ -25,8 +26,7 @@ def test_a_new_customer_message_updates_the_inbox_row_in_place(browser, live_ser
     customer.set_default_timeout(TIMEOUT)
 
     sign_in(agent, url, "kari")
-    agent.get_by_label("Presence").select_option("available")
-    agent.get_by_text("You are available").wait_for()
+    become_available(agent)
     agent.get_by_role("link", name=re.compile("^Mine")).click()
 
     customer.goto(f"{url}/widget/demo/")
@@ -60,6 +60,85 @@ def test_a_new_customer_message_updates_the_inbox_row_in_place(browser, live_ser
     text = row.first.inner_text()
     assert "Assigned to Kari" in text and "2 unread" in text and "Last message" in text
     assert text.count("unread") == 1
+
+    assert violations(agent) == []
+    agent_context.close()
+    customer_context.close()
+
+
+def test_the_open_conversation_adds_a_customers_message_from_its_push(
+    browser, live_server_url, server_shell
+):
+    # Kari has the conversation open, the reply box focused. The customer's next message is
+    # added to the history log from the push (no `?after=` re-read), as the server renders it:
+    # markup stays text, a line break is a line break; focus stays in the reply box; the
+    # conversation is marked read without Kari doing anything.
+    server_shell(QUIET_QUEUES)  # the story above left its conversation in Kari's hands
+    url = live_server_url
+    agent_context = browser.new_context()
+    customer_context = browser.new_context()
+    agent = agent_context.new_page()
+    agent.set_default_timeout(TIMEOUT)
+    customer = customer_context.new_page()
+    customer.set_default_timeout(TIMEOUT)
+
+    sign_in(agent, url, "kari")
+    become_available(agent)
+    agent.get_by_role("link", name=re.compile("^Mine")).click()
+    customer.goto(f"{url}/widget/demo/")
+    chat = open_chat(customer)
+    chat.get_by_label("Message").fill("My invoice is too high")
+    chat.get_by_role("button", name="Send").click()
+    reads: list[str] = []
+    agent.on(
+        "request",
+        lambda request: reads.append(request.url) if "after=" in request.url else None,
+    )
+    agent.get_by_role("link", name=re.compile(r"^Visitor #\d+")).first.click()
+    history = agent.get_by_role("log")
+    history.get_by_text("My invoice is too high").wait_for()
+    # Opened from the list, the panes were swapped in under a socket already open: load the
+    # conversation's own address, so the socket connects with it in view.
+    agent.reload()
+    history.get_by_text("My invoice is too high").wait_for()
+    # The socket's first connect reads the history once (anything pushed before it listened).
+    for _ in range(100):
+        if reads:
+            break
+        agent.wait_for_timeout(100)
+    assert reads, "the desk socket never connected"
+    agent.wait_for_timeout(1000)  # the opening's own events settle
+    reads.clear()
+    agent.get_by_label("Reply", exact=True).focus()
+
+    chat.get_by_label("Message").fill("It says <b>999 kr</b>")
+    chat.get_by_role("button", name="Send").click()
+    history.get_by_text("It says <b>999 kr</b>").wait_for()
+
+    assert reads == []
+    items = history.locator("li[data-message-id]")
+    pushed, fetched = items.nth(items.count() - 1), items.nth(0)
+    assert pushed.locator("b").count() == 0
+    assert pushed.locator(".author").inner_text() == fetched.locator(".author").inner_text()
+    assert pushed.locator(".channel").inner_text() == fetched.locator(".channel").inner_text()
+    assert pushed.locator("time").get_attribute("datetime")
+    assert agent.evaluate("document.activeElement.id") == "reply-text"
+
+    # Marked read by the `read` frame (500 ms after the message), not by a history read.
+    agent.wait_for_timeout(1500)
+    number = int(re.search(r"/conversations/(\d+)/", agent.url).group(1))
+    unread = server_shell(
+        "from teamline.conversations.models import Conversation; "
+        f"print(Conversation.objects.get(pk={number}).unread_count)"
+    )
+    assert unread.splitlines()[-1] == "0"  # after the shell's own notice
+
+    # The server renders the same message the same way (a reload reads the history).
+    shown = pushed.evaluate("e => e.outerHTML")
+    agent.reload()
+    history.get_by_text("It says <b>999 kr</b>").wait_for()
+    items = history.locator("li[data-message-id]")
+    assert items.nth(items.count() - 1).evaluate("e => e.outerHTML") == shown
 
     assert violations(agent) == []
     agent_context.close()

@@ -17,7 +17,7 @@ import pytest
 from teamline.conversations.models import Inbox
 from tests.connectors.fake_twiml import FakeTwimlProvider, HttpTransport
 
-from .conftest import wait_for_js
+from .conftest import become_available, wait_for_js
 from .test_phone_call import CLEAN_UP, SETUP, wait_for
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
@@ -69,8 +69,7 @@ def test_call_now_on_a_callback_follows_the_call_live_until_it_is_answered(
         page = context.new_page()
         page.set_default_timeout(TIMEOUT)
         sign_in(page, live_server_url, "kari")
-        page.get_by_label("Presence").select_option("available")
-        page.get_by_text("You are available").wait_for()
+        become_available(page)
         conversation = server_shell(CONVERSATION.format(phone=CUSTOMER)).splitlines()[-1]
         page.goto(f"{live_server_url}/desk/conversations/{conversation}/")
         call_now = page.get_by_role("button", name=re.compile(r"^Call .+ now$"))

@@ -14,8 +14,13 @@ from .test_story_webchat_to_desk import TIMEOUT, sign_in
 pytestmark = pytest.mark.e2e
 
 # Kari's endpoint as the seed left it, cleared for the story and put back after it.
+# Not taking work while she edits it (an earlier story may have left her available with work
+# waiting): a call offered meanwhile would speak over what this story listens for.
 SAVE = """
-from teamline.accounts.models import AgentProfile
+from teamline.accounts.actions import do_set_presence
+from teamline.accounts.models import AgentProfile, User
+kari = User.objects.get(username="kari")
+do_set_presence(kari, "offline", actor=kari)
 p = AgentProfile.objects.get(user__username="kari")
 print(p.phone_number + "|" + p.call_via)
 AgentProfile.objects.filter(pk=p.pk).update(phone_number="", call_via="phone")

@@ -16,7 +16,7 @@ import pytest
 from teamline.conversations.models import Inbox
 from tests.connectors.fake_twiml import FakeTwimlProvider, HttpTransport
 
-from .conftest import wait_for_js
+from .conftest import become_available, wait_for_js
 from .test_story_webchat_to_desk import TIMEOUT, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -105,8 +105,7 @@ def test_a_phone_call_is_answered_in_the_desk_bridged_and_wrapped_up(
         ]
 
         # Kari becomes available: the waiting call is offered to her.
-        page.get_by_label("Presence").select_option("available")
-        page.get_by_text("You are available").wait_for()
+        become_available(page)
 
         panel = page.get_by_role("region", name="Call")
         accept = panel.get_by_role("button", name="Accept call")

@@ -1,6 +1,8 @@
 """An outage in a real browser: a supervisor declares it on the desk's Outages page (found by
-role and accessible name, no axe violations), a web chat customer of the region sees the banner
-in the widget (shadow DOM, constructed stylesheets, strict CSP), and the supervisor ends it."""
+role and accessible name, no axe violations); the open widget of a web chat customer of the
+region shows the banner at once, pushed over its socket (shadow DOM, constructed stylesheets,
+strict CSP, no focus taken), a returning visitor gets it on connect, and when the supervisor
+ends it the banner goes from the open widget, live too."""
 
 from __future__ import annotations
 
@@ -30,6 +32,17 @@ print(Customer.objects.filter(pk__in=newest, conversations__isnull=True).update(
 """
 
 
+def focused_label(page) -> str:
+    """The accessible label of the element focused inside the widget's shadow root."""
+    return page.evaluate(
+        """() => {
+        const host = document.querySelector("[data-teamline-widget]");
+        const active = host && host.shadowRoot && host.shadowRoot.activeElement;
+        return active ? (active.getAttribute("aria-label") || active.id || active.tagName) : "";
+    }"""
+    )
+
+
 def test_a_declared_outage_shows_in_the_widget_of_the_region_until_it_ends(
     browser, live_server_url, server_shell
 ):
@@ -42,6 +55,12 @@ def test_a_declared_outage_shows_in_the_widget_of_the_region_until_it_ends(
     # waits in any agent's queue after this story).
     chat.get_by_text("Oslo").first.wait_for()
     assert server_shell(PLACE_VISITOR).splitlines()[-1] == "1"
+    # The visitor comes back now they are known in Tartu, and starts typing.
+    chat = chat_after_reload(chat_page)
+    chat.get_by_text("Oslo").first.wait_for()  # the ready frame is in
+    message = chat.get_by_label("Message")
+    message.fill("Is the network")
+    assert not chat.get_by_text("Known outage in your area").is_visible()
 
     desk = browser.new_context()
     page = desk.new_page()
@@ -61,21 +80,28 @@ def test_a_declared_outage_shows_in_the_widget_of_the_region_until_it_ends(
     active.get_by_role("heading", name="Mobile network down in Tartu").wait_for()
     assert violations(page, "#main") == []
 
-    # The visitor comes back: the banner is there, read out as a status.
-    chat = chat_after_reload(chat_page)
+    # The open widget shows the banner at once, without a reload, read out as a status; the
+    # visitor's typing is where it was (the banner takes no focus).
     banner = chat.get_by_role("status").filter(has_text="Known outage in your area")
     banner.wait_for()
     assert "Mobile network down in Tartu. Our engineers are on site." in banner.inner_text()
+    assert focused_label(chat_page) == "tl-input"
+    assert message.input_value() == "Is the network"
     assert violations(chat_page, "[data-teamline-widget]") == []
+
+    # A visitor who comes back later gets it when the widget connects.
+    chat = chat_after_reload(chat_page)
+    banner = chat.get_by_role("status").filter(has_text="Known outage in your area")
+    banner.wait_for()
+    assert "Mobile network down in Tartu" in banner.inner_text()
 
     active.get_by_label(re.compile("Follow-up for")).fill("The network is back.")
     active.get_by_role("button", name=re.compile("^End outage")).click()
     page.get_by_text(re.compile(r"^Outage ended: Mobile network down in Tartu")).wait_for()
     page.get_by_role("region", name="Active outages").get_by_text("No active outages.").wait_for()
 
-    chat = chat_after_reload(chat_page)
-    chat.get_by_text("Oslo").first.wait_for()  # the ready frame is in
-    chat_page.wait_for_timeout(500)
-    assert not chat.get_by_text("Known outage in your area").is_visible()
+    # Ended: the banner goes from the open widget, again without a reload.
+    chat.get_by_text("Known outage in your area").wait_for(state="hidden")
+    assert not chat.get_by_text("Mobile network down in Tartu").is_visible()
+    assert violations(chat_page, "[data-teamline-widget]") == []
     visitor.close()
-    desk.close()

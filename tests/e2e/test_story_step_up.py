@@ -2,8 +2,9 @@
 theirs writes from the brand page; Kari opens the conversation and presses "Ask to verify"
 (SMS to that phone). The fake SMS provider captures the code; the customer types it into the
 widget's verify form — not the chat — and Kari's desk shows "Customer verified by SMS code"
-live, without a reload. The code is shown to nobody but the customer's phone. Both pages have
-no axe violations and no CSP violations."""
+live, without a reload. The code is shown to nobody but the customer's phone. A visitor no code
+can reach is asked to sign in with the brand instead (tests/support/oidc_provider.py). Both
+pages have no axe violations and no CSP violations."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import re
 
 import pytest
 
+from tests.support.oidc_provider import running_oidc_provider
+
 from ..connectors.fake_provider import FakeProvider
 from .test_help_center import violations
+from .test_story_brand_sign_in import WITHDRAW
 from .test_story_webchat_to_desk import open_chat, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -180,3 +184,109 @@ def test_a_customer_saves_a_passkey_after_a_code_and_later_verifies_with_it(
         assert violations(customer) == []
         agent.context.close()
         context.close()
+
+
+SIGN_IN_WORDS = "Hi, I need to change the name on my plan (sign-in step-up story)"
+SIGN_IN_SUB = "nordlys-user-e2e-4711"
+
+# The chat inbox matches the brand's sign-in to the brand's user id (`sub`).
+OFFER_BY_USER_ID = """
+from teamline.conversations.models import Inbox
+inbox = Inbox.objects.filter(kind="webchat", is_active=True).order_by("pk")[0]
+inbox.config = {{**inbox.config, "customer_oidc": {{"issuer": "{issuer}",
+    "client_id": "teamline-widget", "name": "Nordlys", "identity": "external"}}}}
+inbox.credentials = {{**inbox.credentials, "customer_oidc_client_secret": "widget-secret"}}
+inbox.save()
+"""
+
+# The visitor is known only by her Nordlys user id, proven earlier (as the brand's site does with
+# data-user-id): no phone, no email, no app push can take a code.
+KNOWN_BY_USER_ID = """
+import time
+from teamline.conversations.models import Message
+from teamline.customers.actions import do_add_identity
+for _ in range(100):  # the widget shows a message before the server has stored it
+    message = Message.objects.filter(text="{words}").first()
+    if message is not None:
+        break
+    time.sleep(0.1)
+conversation = message.conversation
+do_add_identity(conversation.customer, "external", "{sub}", verified=True)
+print(conversation.pk)
+"""
+
+
+def test_kari_asks_a_visitor_no_code_can_reach_to_sign_in_with_the_brand(
+    browser, live_server_url, server_shell
+):
+    url = live_server_url
+    with running_oidc_provider() as nordlys:
+        nordlys.add_client("teamline-widget", "widget-secret", [f"{url}/widget/oidc/callback"])
+        nordlys.add_user("ingrid", password="ingrid-at-nordlys", sub=SIGN_IN_SUB)
+        server_shell(OFFER_BY_USER_ID.format(issuer=nordlys.issuer))
+        try:
+            context = browser.new_context(locale="en-GB")
+            customer = context.new_page()
+            customer.set_default_timeout(TIMEOUT)
+            customer.goto(f"{url}/widget/demo/")
+            chat = open_chat(customer)
+            chat.get_by_label("Message").fill(SIGN_IN_WORDS)
+            chat.get_by_role("button", name="Send").click()
+            chat.get_by_role("log", name="Conversation").get_by_text(SIGN_IN_WORDS).wait_for()
+            conversation_id = server_shell(
+                KNOWN_BY_USER_ID.format(words=SIGN_IN_WORDS, sub=SIGN_IN_SUB)
+            ).splitlines()[-1]
+
+            agent = browser.new_context(locale="en-GB").new_page()
+            agent.set_default_timeout(TIMEOUT)
+            sign_in(agent, url, "kari")
+            agent.goto(f"{url}/desk/conversations/{conversation_id}/")
+            agent.get_by_role("log").get_by_text(SIGN_IN_WORDS).wait_for()
+
+            # No code can reach her: the desk says what asking shows her instead.
+            assert agent.get_by_label("Send a code by").count() == 0
+            agent.get_by_text(
+                "No code can reach this customer. If you ask, the chat shows them: "
+                "Sign in with Nordlys."
+            ).wait_for()
+            assert violations(agent) == []
+            agent.get_by_role("button", name="Ask to verify").click()
+            agent.get_by_text(
+                "Waiting for the customer to sign in. They see: Sign in with Nordlys."
+            ).wait_for()
+
+            # Her widget shows the request with the brand's button only: no code form.
+            verify = chat.get_by_role("region", name="Verify it is you")
+            verify.get_by_text("Your team asked you to confirm it is you.").wait_for()
+            assert not verify.get_by_label("Verification code").is_visible()
+            assert not verify.get_by_role("button", name="Verify with passkey").is_visible()
+            button = verify.get_by_role("button", name="Sign in with Nordlys")
+            assert button.is_visible()
+            assert violations(customer) == []
+
+            with customer.expect_popup() as opened:
+                button.click()
+            window = opened.value
+            window.set_default_timeout(TIMEOUT)
+            window.get_by_role("heading", name="Sign in to the test provider").wait_for()
+            window.get_by_label("Username").fill("ingrid")
+            window.get_by_label("Password").fill("ingrid-at-nordlys")
+            window.get_by_role("button", name="Continue").click()
+            verify.get_by_text("Thank you, you are verified (sign-in).").wait_for()
+            window.wait_for_event("close")
+
+            # Kari's desk shows it live: verified by the brand's sign-in, as asked.
+            agent.locator("#verification-level").get_by_text(
+                "Customer verified by the brand's sign-in"
+            ).wait_for()
+            agent.locator("#step-up-state").get_by_text(
+                "The customer signed in as asked."
+            ).wait_for()
+            allows = agent.locator(".verification-allows").text_content()
+            assert "Allowed: Changes to the subscription" in allows
+            assert violations(agent) == []
+            assert violations(customer) == []
+            agent.context.close()
+            context.close()
+        finally:
+            server_shell(WITHDRAW)

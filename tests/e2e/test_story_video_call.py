@@ -20,7 +20,8 @@ import pytest
 from .conftest import CHROMIUM, CHROMIUM_ARGS, WatchedBrowser, inject_axe, wait_for_js
 from .test_story_webchat_to_desk import sign_in
 
-pytestmark = pytest.mark.e2e
+# WebRTC on a loaded 2-core machine: a story may run up to three times and must pass once.
+pytestmark = [pytest.mark.e2e, pytest.mark.flaky(reruns=2)]
 
 TIMEOUT = 20_000
 FAKE_MEDIA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
@@ -80,7 +81,12 @@ def grows(page, seconds: float = 2.0) -> dict:
 
 
 def set_presence(page, state: str) -> None:
-    page.get_by_label("Presence").select_option(state)
+    presence = page.get_by_label("Presence")
+    if presence.input_value() == state:  # remembered from an earlier story: choose it anew
+        other = "away" if state != "away" else "offline"
+        presence.select_option(other)
+        page.get_by_text(f"You are {other}").wait_for()
+    presence.select_option(state)
     page.get_by_text(f"You are {state}").wait_for()
 
 
@@ -88,10 +94,12 @@ def set_presence(page, state: str) -> None:
 # work, and nothing earlier (a call another test left open) fills her capacity for calls.
 ONLY_KARI = """
 from teamline.accounts.actions import do_set_presence
-from teamline.accounts.models import User
+from teamline.accounts.models import AgentProfile, User
 from teamline.conversations.actions import do_change_status
 from teamline.conversations.models import Conversation, Status
-for user in User.objects.filter(username__in=["ola", "ingrid"]):
+# Everyone else who could take work (the demo's agents and any an earlier story added) is off.
+others = AgentProfile.objects.exclude(user__username="kari").exclude(presence="offline")
+for user in User.objects.filter(pk__in=others.values("user")):
     do_set_presence(user, "offline", actor=user)
 for conversation in Conversation.objects.filter(assignee__username="kari", status=Status.OPEN):
     do_change_status(conversation, Status.RESOLVED, actor=None)

@@ -9,7 +9,18 @@ import re
 
 import pytest
 
+from .conftest import become_available, own_server
+
 pytestmark = pytest.mark.e2e
+
+
+# A server of this story file's own (conftest.own_server): in whole runs these stories failed
+# after others had run on the shared server, and pass alone; the cause is not found yet.
+@pytest.fixture(scope="module")
+def live_server_url():
+    with own_server() as url:
+        yield url
+
 
 TIMEOUT = 15_000
 
@@ -20,6 +31,9 @@ def sign_in(page, url: str, username: str) -> None:
     page.get_by_label("Password").fill("teamline-demo")
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("navigation", name="Inbox views").wait_for(timeout=TIMEOUT)
+    # The desk's scripts are deferred: until they ran, choosing a presence or pressing a
+    # shortcut does nothing (a loaded machine shows it).
+    page.wait_for_load_state("load")
 
 
 def open_chat(page):
@@ -40,8 +54,7 @@ def test_customer_and_agent_talk_live_and_the_thread_survives_a_new_visit(browse
 
     # Story 3, first half: Kari signs in and makes herself available.
     sign_in(agent, url, "kari")
-    agent.get_by_label("Presence").select_option("available")
-    agent.get_by_text("You are available").wait_for()
+    become_available(agent)
     agent.get_by_role("link", name=re.compile("^Mine")).click()
 
     # Story 2: the customer opens the brand page, sees their team and writes.
@@ -62,7 +75,7 @@ def test_customer_and_agent_talk_live_and_the_thread_survives_a_new_visit(browse
     history.get_by_text("Hello, my data stopped working in Grünerløkka").wait_for()
     agent.get_by_role("complementary", name="Customer").wait_for()
 
-    agent.get_by_label("Reply").fill("Hi! Kari here, I am checking the mast near you.")
+    agent.get_by_label("Reply", exact=True).fill("Hi! Kari here, I am checking the mast near you.")
     agent.get_by_role("button", name="Send reply").click()
     agent.get_by_label("Internal note").fill("Mast OSL-117 had an alarm at 07:58.")
     agent.get_by_role("button", name="Add note").click()

@@ -11,10 +11,18 @@ import re
 
 import pytest
 
-from .conftest import inject_axe
+from .conftest import inject_axe, own_server
 from .test_story_webchat_to_desk import TIMEOUT, open_chat, sign_in
 
 pytestmark = pytest.mark.e2e
+
+
+# A server of this story file's own (conftest.own_server): in whole runs these stories failed
+# after others had run on the shared server, and pass alone; the cause is not found yet.
+@pytest.fixture(scope="module")
+def live_server_url():
+    with own_server() as url:
+        yield url
 
 
 def violations(page, context: object = None) -> list[str]:
@@ -212,7 +220,7 @@ def test_an_agent_inserts_a_suggested_link_and_answer_by_keyboard_alone(
     assert first.inner_text() == "Using your phone abroad (roaming)"
     assert violations(page) == []
 
-    reply = page.get_by_label("Reply")
+    reply = page.get_by_label("Reply", exact=True)
     reply.focus()
     page.keyboard.type("Hi Rune! Read this:")
     tab_to(page, "Insert link: Using your phone abroad (roaming)")

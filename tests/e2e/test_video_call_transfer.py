@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .conftest import wait_for_js
+from .conftest import own_server, wait_for_js
 from .test_story_video_call import (  # noqa: F401 - media_browser is a fixture
     CONNECTED,
     ONLY_KARI,
@@ -26,6 +26,15 @@ from .test_story_video_call import (  # noqa: F401 - media_browser is a fixture
 from .test_story_webchat_to_desk import sign_in
 
 pytestmark = pytest.mark.e2e
+
+
+# A server of this story file's own (conftest.own_server): in whole runs these stories failed
+# after others had run on the shared server, and pass alone; the cause is not found yet.
+@pytest.fixture(scope="module")
+def live_server_url():
+    with own_server() as url:
+        yield url
+
 
 PEER_ID = "() => window.teamlineCall && window.teamlineCall.pc ? 1 : 0"
 

@@ -7,6 +7,7 @@ import json
 import struct
 import uuid
 from dataclasses import dataclass, field
+from datetime import time, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -30,11 +31,15 @@ from teamline.conversations.actions import (
 from teamline.conversations.attachments import prepare_attachment
 from teamline.conversations.models import Attachment, Inbox, InboxKind, Message
 from teamline.core.testing import create_inbox, create_team, create_user
-from teamline.customers.actions import do_add_identity, do_create_customer
+from teamline.customers.actions import do_add_identity, do_create_customer, do_set_time_zone
 from teamline.customers.models import Customer
+from teamline.proactive import stream
 from teamline.proactive.actions import do_ingest_events
+from teamline.proactive.delivery import NoticeRequest, do_deliver_pending_notice, do_send_notice
+from teamline.proactive.models import Notice
 from teamline.routing.callbacks import do_request_callback
 from teamline.selfservice.actions import do_record_episode, do_start_call
+from tests.proactive.care_world import daytime_zone
 
 
 def wav(seconds: float = 0.2) -> bytes:
@@ -88,6 +93,9 @@ def a_customer_with_one_of_everything() -> Everything:
         "attribute": f"contract-{tag}",
         "file": f"PASSPORTSCAN-{tag}",
         "question": f"Why does the router at Fjordveien {tag} keep dropping",
+        # A fact of the operator's usage event: stored with the event and with the data-cap
+        # notice it caused (the notice keeps the event's values for its text).
+        "plan": f"Fjellpakke {tag}",
     }
     team = create_team("Oslo")
     admin = create_user(f"admin-{tag}", role=Role.ADMIN)
@@ -137,7 +145,7 @@ def a_customer_with_one_of_everything() -> Everything:
                 "type": "usage",
                 "occurred_at": "2026-12-05T10:00:00Z",
                 "customer": {"phone": number},
-                "data": {"data_used_mb": 900, "data_cap_mb": 1024},
+                "data": {"data_used_mb": 900, "data_cap_mb": 1024, "plan": secrets["plan"]},
             },
             {
                 "id": f"device-{tag}",
@@ -148,6 +156,31 @@ def a_customer_with_one_of_everything() -> Everything:
             },
         ],
         sender="user:0",
+    )
+    # The worker evaluates the batch: the built-in 80 % rule fires (900 of 1,024 MB) and its
+    # notice, holding the customer's name and the plan, waits for delivery (on a daytime
+    # clock: outside the rule's quiet hours whenever the test runs).
+    do_set_time_zone(customer, daytime_zone(), actor=None)
+    while stream.evaluate_pending():
+        pass
+    # Its delivery task's work: sent on the web chat they are on.
+    for pending in Notice.objects.filter(customer=customer, status="pending"):
+        do_deliver_pending_notice(pending.pk)
+    # A notice asked for late in the evening on their clock (about 22:30): deferred to the
+    # morning.
+    do_send_notice(
+        customer,
+        NoticeRequest(
+            key=f"privacy-test:{tag}",
+            topic="data_cap",
+            source="rule",
+            source_name="Evening reminder",
+            texts={"en": "Hello {customer_name}, about {plan}"},
+            values={"customer_name": secrets["name"], "plan": secrets["plan"]},
+            quiet_start=time(21, 0),
+            quiet_end=time(8, 0),
+        ),
+        now=timezone.now() + timedelta(hours=9, minutes=30),
     )
     do_ask_question(
         Member(customer=customer, address="192.0.2.9"),

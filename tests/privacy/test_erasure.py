@@ -21,6 +21,7 @@ from teamline.core.testing import create_customer, create_team, create_user
 from teamline.customers.models import Customer, Identity
 from teamline.knowledge.search import search
 from teamline.privacy.models import Erasure
+from teamline.proactive.models import Event, Notice, RuleFiring
 from teamline.routing.models import Callback
 from teamline.selfservice.models import SelfServiceEpisode, VoiceCall
 from tests.connectors.support import run_tasks
@@ -86,6 +87,42 @@ def test_an_erased_customer_keeps_their_counts_and_times_but_nothing_that_names_
     assert stages == [("requested", it.admin.username), ("done", "")]
     status = api.get(f"/api/v1/customers/{customer.pk}/erasure").json()
     assert status["state"] == "done" and status["removed"]["identities"] == 2
+
+
+@pytest.mark.django_db
+def test_an_erased_customer_keeps_their_notice_counts_but_not_what_the_notices_said():
+    it = a_customer_with_one_of_everything()
+    customer = it.customer
+    notices = {n.source_name: n for n in Notice.objects.filter(customer=customer)}
+    assert set(notices) == {"Data cap 80 %", "Evening reminder"}
+    assert notices["Data cap 80 %"].values["plan"] == it.secrets["plan"]
+    assert notices["Data cap 80 %"].values["customer_name"] == it.secrets["name"]
+    assert notices["Data cap 80 %"].status == "sent"
+    assert notices["Evening reminder"].status == "deferred"
+    firing = RuleFiring.objects.get(customer=customer)
+    assert Event.objects.filter(customer=customer).count() == 2
+
+    assert erase(token_client(it.admin), customer.pk).status_code == 202
+    run_tasks()
+
+    assert not Event.objects.exists()
+    after = {n.source_name: n for n in Notice.objects.filter(customer=customer)}
+    assert set(after) == set(notices), "the notices stay, for the per-rule counts"
+    assert all(n.values == {} and n.channel == "" for n in after.values())
+    assert {name: n.status for name, n in after.items()} == {
+        "Data cap 80 %": "sent",
+        # Deferred to the morning, it will not go out to an erased customer: its task, when
+        # it runs, finds nothing to send.
+        "Evening reminder": "cancelled",
+    }
+    sent = Message.objects.get(pk=after["Data cap 80 %"].message_id)
+    assert sent.text == "" and sent.content == {}
+    firing.refresh_from_db()
+    assert firing.dedupe_key == f"erased:{firing.pk}" and firing.rule.builtin == "data_cap_80"
+    removed = Erasure.objects.get(customer_id_copy=customer.pk).removed
+    assert removed["proactive_events"] == 2
+    assert removed["proactive_notices"] == 2 and removed["proactive_notices_cancelled"] == 1
+    assert removed["proactive_firings"] == 1
 
 
 def _every_stored_value() -> str:

@@ -62,6 +62,17 @@ def test_the_export_holds_every_kind_of_record_about_the_customer():
         ("usage", it.secrets["phone"]),
         ("device", it.secrets["email"]),
     }
+    notices = json_rows(archive, "proactive_notices.json")
+    by_model: dict[str, list[dict]] = {}
+    for row in notices:
+        by_model.setdefault(row["model"], []).append(row)
+    assert {n["source_name"] for n in by_model["proactive.notice"]} == {
+        "Data cap 80 %",
+        "Evening reminder",
+    }
+    assert all(n["values"]["plan"] == it.secrets["plan"] for n in by_model["proactive.notice"])
+    (firing,) = by_model["proactive.rulefiring"]
+    assert firing["customer"] == it.customer.pk
     (question,) = json_rows(archive, "community.json")
     assert question["model"] == "community.post" and question["body"] == it.secrets["question"]
     actions = {row["action"] for row in json_rows(archive, "audit.json")}

@@ -61,7 +61,8 @@ def test_an_admin_sets_an_inbox_to_keep_message_bodies_for_a_year(client, oslo):
 
     assert response.status_code == 302
     assert RetentionPolicy.objects.get(inbox=inbox).message_body_days == 365
-    change = AuditEntry.objects.get(action="settings.changed", target_type="inbox")
+    [change] = AuditEntry.objects.filter(action="settings.changed")  # one change, one entry
+    assert change.target_type == "inbox"
     assert change.target_id == str(inbox.pk) and change.data == {"retention_days": 365}
 
 

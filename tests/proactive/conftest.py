@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
 
 from teamline.accounts.actions import do_create_api_token
@@ -88,3 +90,12 @@ def signed_post(admin) -> Callable[..., Any]:
 
     post.key = made.key  # type: ignore[attr-defined]
     return post
+
+
+@pytest.fixture
+def daytime():
+    """The story happens on a working day at 12:00 in Oslo (13:00 in Tallinn, 18:00 in
+    Shanghai): outside every customer's quiet hours (21:00–08:00), whenever the suite runs.
+    The clock ticks on from there."""
+    with time_machine.travel(datetime(2026, 6, 10, 10, 0, tzinfo=UTC), tick=True):
+        yield

@@ -31,7 +31,15 @@ from tests.connectors.support import (
     run_tasks,
 )
 
-from .care_world import KARI_PHONE, deferred_tasks, kari, oslo_team, sms_number, utc
+from .care_world import (
+    KARI_PHONE,
+    daytime_zone,
+    deferred_tasks,
+    kari,
+    oslo_team,
+    sms_number,
+    utc,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -93,8 +101,9 @@ def test_a_notice_is_texted_in_the_customers_language_and_shows_on_their_timelin
     assert message.conversation.status == Status.RESOLVED
 
 
-def test_the_customers_reply_reaches_their_team(team, sms, fake):
+def test_the_customers_reply_reaches_their_team(team, sms, fake, daytime):
     customer = kari(team)
+    do_set_time_zone(customer, daytime_zone(), actor=None)  # now is not quiet on their clock
     notice = do_send_notice(customer, request(), now=timezone.now())
     conversation = Conversation.objects.get(
         pk=Message.objects.get(pk=notice.message_id).conversation_id
@@ -233,8 +242,9 @@ def test_an_opted_out_number_is_not_texted_and_the_failure_is_recorded(team, sms
     assert fake.sent == []
 
 
-def test_web_chat_only_while_the_customer_is_online(team, fake):
+def test_web_chat_only_while_the_customer_is_online(team, fake, daytime):
     customer = create_customer(team=team, preferred_language="en")
+    do_set_time_zone(customer, daytime_zone(), actor=None)  # now is not quiet on their clock
     customer_says(customer, "Hi")
 
     online = do_send_notice(customer, request("w1"), now=timezone.now())

@@ -96,7 +96,7 @@ def test_a_revoked_or_unknown_key_is_401(signed_post, admin):
 
 
 def test_only_admins_make_integration_keys():
-    from teamline.core.errors import InvalidInput
+    from teamline.core.errors import Forbidden
 
-    with pytest.raises(InvalidInput):
+    with pytest.raises(Forbidden):
         do_create_integration_key("Feed", actor=create_user("siv", role="supervisor"))

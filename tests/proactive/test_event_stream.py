@@ -11,8 +11,8 @@ import pytest
 from django.db import close_old_connections
 
 from teamline.core.testing import create_customer
-from teamline.proactive import engine, stream
-from teamline.proactive.models import Event
+from teamline.proactive import deadletter, engine, stream
+from teamline.proactive.models import Event, FailedBatch
 from teamline.proactive.tasks import sweep_events
 
 from .conftest import usage
@@ -70,7 +70,9 @@ def test_evaluation_is_handed_each_batch_of_stored_events_in_order(post_events, 
     assert seen == [[f"u-{i}" for i in range(5)]]
 
 
-def test_a_failed_evaluation_leaves_the_batch_for_the_next_try(post_events, monkeypatch):
+def test_a_failed_evaluation_holds_the_batch_for_a_later_try_without_blocking_the_queue(
+    post_events, monkeypatch
+):
     _astrid()
     post_events([usage("u-1")])
 
@@ -78,12 +80,16 @@ def test_a_failed_evaluation_leaves_the_batch_for_the_next_try(post_events, monk
         raise RuntimeError("rules blew up")
 
     monkeypatch.setattr(stream, "evaluate_batch", broken)
-    with pytest.raises(RuntimeError):
-        stream.evaluate_pending()
+    assert stream.evaluate_pending() == 1  # taken out of the queue (proactive/deadletter.py)
     assert Event.objects.get().evaluated_at is None
-
     monkeypatch.undo()
-    assert stream.evaluate_pending() == 1
+    post_events([usage("u-2")])
+    assert stream.evaluate_pending() == 1  # the next one, not the held one again
+    assert Event.objects.get(external_id="u-1").evaluated_at is None
+
+    failed = FailedBatch.objects.get()
+    assert deadletter.retry_due(now=failed.next_attempt_at) == 1
+    assert Event.objects.get(external_id="u-1").evaluated_at is not None
 
 
 def test_the_periodic_sweep_matches_and_evaluates_what_no_listener_did(post_events):

@@ -19,12 +19,14 @@ from teamline.audit.models import AuditEntry
 from teamline.conversations.models import Conversation
 from teamline.core.events import EventType
 from teamline.core.testing import capture_events, create_customer, create_user, customer_says
+from teamline.customers.actions import do_set_time_zone
 from teamline.customers.models import Customer
 from teamline.proactive.models import Notice, NoticeStatus, OutageContact
 from teamline.proactive.outages import do_declare_outage, notify_customers
 from teamline.routing.models import WorkItem
 from teamline.routing.surge import check_surges
 from tests.connectors.support import run_tasks
+from tests.proactive.care_world import daytime_zone
 from tests.selfservice.bot_world import PEOPLE, text_sms
 from tests.selfservice.conftest import inbox, oslo, phone  # noqa: F401 - the IVR's fixtures
 
@@ -68,8 +70,10 @@ def customer(person, team, region: str):
     )
 
 
-def test_an_outage_from_declaration_to_follow_up(client, sms, twilio, nordlys, admin_api):
+def test_an_outage_from_declaration_to_follow_up(client, sms, twilio, nordlys, admin_api, daytime):
     kari = customer(KARI, nordlys, "oslo")  # the region as her record spells it
+    # Told at once whenever the test runs: her clock shows the afternoon (not quiet hours).
+    do_set_time_zone(kari, daytime_zone(), actor=None)
     tiina = customer(TIINA, nordlys, "Tartu")
     # Kari and Tiina wrote before: the bot answered them, so they have a channel we reach.
     text_sms(client, sms, KARI.number, KARI.asks["balance"])
@@ -105,6 +109,7 @@ def test_an_outage_from_declaration_to_follow_up(client, sms, twilio, nordlys, a
     # Ola, new in Oslo (his record spells it "Oslo "), writes for the first time: the bot says
     # it knows about the outage before anything else.
     ola = customer(OLA, nordlys, "Oslo ")
+    do_set_time_zone(ola, daytime_zone(), actor=None)
     text_sms(client, sms, OLA.number, OLA.asks["balance"])
     [answer] = fresh(twilio)
     assert answer["text"].startswith(

@@ -41,7 +41,8 @@ def test_an_admin_adds_a_rule_in_the_admin_and_it_is_audited(admin_site):
     assert answer.status_code == 302, answer.content.decode()[:2000]
     rule = Rule.objects.get(name="Roaming welcome")
     assert not rule.enabled and rule.new_value_of == "country"
-    assert AuditEntry.objects.filter(target_type="proactive_rule", target_id=str(rule.pk)).exists()
+    [entry] = AuditEntry.objects.filter(action="settings.changed")  # one change, one entry
+    assert (entry.target_type, entry.target_id) == ("proactive_rule", str(rule.pk))
 
 
 def test_the_admin_refuses_an_unsafe_condition(admin_site):

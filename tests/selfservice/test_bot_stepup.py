@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
+from django.test import Client
 
 from teamline.conversations.models import Inbox, Message, StepUp
 from teamline.customers.actions import do_add_identity
@@ -111,4 +112,71 @@ async def test_a_bad_verify_frame_is_a_clear_error(chat):
     await tab.send({"type": "verify.code", "code": "123456"})
     error = await tab.next()
     assert error["about"] == "verification" and error["code"] == "not_found"
+    await tab.close()
+
+
+# --- No code can reach the visitor: the bot asks them to sign in -------------------------------
+
+
+@pytest.fixture
+def brand_provider():
+    from tests.support.oidc_provider import running_oidc_provider
+    from tests.widget.test_brand_sign_in import CALLBACK, EMAIL
+
+    with running_oidc_provider() as op:
+        op.add_client("teamline-widget", "widget-secret", [CALLBACK])
+        op.add_user("ingrid", email=EMAIL)
+        yield op
+
+
+@pytest.fixture
+def chat_with_sign_in(nordlys, telco, brand_provider):
+    """Nordlys's chat, whose visitors sign in with Nordlys's accounts; no SMS number and no
+    mailbox are set up, so no code can reach anyone."""
+    from tests.widget.test_brand_sign_in import offer_brand_sign_in
+
+    inbox = Inbox.objects.create(
+        name="Nordlys chat", kind="webchat", default_team=nordlys, config={"bot": True}
+    )
+    return offer_brand_sign_in(inbox, brand_provider)
+
+
+async def test_with_no_code_channel_the_bot_asks_for_the_brand_sign_in_and_answers_after_it(
+    chat_with_sign_in, brand_provider
+):
+    from tests.widget.test_brand_sign_in import EMAIL, sign_in
+
+    @database_sync_to_async
+    def visitor_whose_phone_and_email_are_proven() -> str:
+        from teamline.connectors.actions import do_start_webchat_session
+
+        session = do_start_webchat_session(chat_with_sign_in)
+        do_add_identity(session.customer, "phone", EN.number, verified=True)
+        do_add_identity(session.customer, "email", EMAIL, verified=True)
+        return session.token
+
+    tab = ChatTab()
+    await tab.ready(await visitor_whose_phone_and_email_are_proven())
+    answer, heard = await bot_turn(tab, EN.asks["balance"])
+    assert "verify with one of the buttons below the chat" in answer["text"], answer["text"]
+    asked = heard[-1]["step_up"]
+    assert (asked["method"], asked["methods"], asked["state"]) == ("sign_in", ["oidc"], "pending")
+
+    @database_sync_to_async
+    def signs_in_with_nordlys() -> None:
+        step_up = StepUp.objects.select_related("conversation").get()
+        assert step_up.by_bot and step_up.requested_by is None
+        response = sign_in(Client(), step_up.conversation, chat_with_sign_in, brand_provider)
+        assert response.status_code == 200, response.content
+
+    await signs_in_with_nordlys()
+    verified = await next_of(tab, "verification")
+    while verified["verification"]["level"] != "strong":
+        verified = await next_of(tab, "verification")
+    assert verified["verification"]["method"] == "oidc"
+    assert verified["verification"]["step_up"]["state"] == "verified"
+
+    answer, _ = await bot_turn(tab, EN.asks["balance"])
+    assert EN.hears["balance"] in answer["text"]
+    await database_sync_to_async(run_tasks)()
     await tab.close()

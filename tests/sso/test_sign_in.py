@@ -7,13 +7,16 @@ The North team's supervisors are the provider group `supervisors-north`."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import threading
 import time
 from html import unescape
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -22,6 +25,7 @@ from teamline.accounts.models import Role, User
 from teamline.accounts.sessions import IDP_MFA_KEY
 from teamline.audit.models import AuditAction, AuditEntry
 from teamline.core.testing import create_team, create_user
+from teamline.sso.adapter import SocialAccountAdapter
 from teamline.sso.config import providers_from_env
 from teamline.sso.models import GroupMapping
 
@@ -301,3 +305,92 @@ def test_supervisors_need_no_teamline_factor_when_the_provider_checked_one(oidc,
     oidc.users["sam"].amr = ["pwd", "otp"]
     oidc_sign_in(client, oidc, "sam")
     assert client.get("/desk/").status_code == 200
+
+
+def approved_callback(client: Client, provider, username: str) -> str:
+    """Start at Teamline and approve at the provider; the callback URL, not yet followed."""
+    provider.auto_login = username
+    start = client.post("/accounts/oidc/keycloak/login/")
+    assert start.status_code == 302, start.content
+    back = urlsplit(httpx.get(start["Location"]).headers["location"])
+    return f"{back.path}?{back.query}"
+
+
+def callbacks_at_once(pairs, monkeypatch) -> list:
+    """Follow each (client, callback) in its own thread, all let through the adapter's
+    `pre_social_login` together: every request has looked its user up and found nothing
+    before any of them makes one (the race of two tabs signing in for the first time)."""
+    barrier = threading.Barrier(len(pairs))
+    original = SocialAccountAdapter.pre_social_login
+
+    def together(self, request, sociallogin):
+        barrier.wait(timeout=30)
+        return original(self, request, sociallogin)
+
+    monkeypatch.setattr(SocialAccountAdapter, "pre_social_login", together)
+    answers: list = [None] * len(pairs)
+    errors: list[BaseException] = []
+
+    def follow(index: int, client: Client, url: str) -> None:
+        try:
+            answers[index] = client.get(url)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=follow, args=(index, client, url))
+        for index, (client, url) in enumerate(pairs)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return answers
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_two_first_sign_ins_at_once_make_one_user_and_sign_both_in(oidc, north, monkeypatch):
+    """Sam opens Teamline in two tabs and signs in on both before either has finished: both
+    tabs land on the desk as the one Sam made just in time, provisioned (and audited) once."""
+    tabs = [Client(), Client()]
+    pairs = [(tab, approved_callback(tab, oidc, "sam")) for tab in tabs]
+
+    answers = callbacks_at_once(pairs, monkeypatch)
+
+    assert [a.status_code for a in answers] == [302, 302], [a.content[:300] for a in answers]
+    assert all(a["Location"].startswith("/desk") for a in answers)
+    [sam] = User.objects.filter(email="sam@idp.example")
+    assert [signed_in(tab) for tab in tabs] == [sam, sam]
+    assert sam.socialaccount_set.count() == 1
+    assert sam.role == Role.SUPERVISOR and set(north.supervisors.all()) == {sam}
+    provisioned = AuditEntry.objects.filter(action=AuditAction.USER_PROVISIONED)
+    assert list(provisioned.values_list("target_id", flat=True)) == [str(sam.pk)]
+    assert AuditEntry.objects.filter(action=AuditAction.LOGIN, actor_id=sam.pk).count() == 2
+    assert not AuditEntry.objects.filter(action=AuditAction.LOGIN_FAILED).exists()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_two_new_people_with_one_name_sign_in_at_once_as_two_users(oidc, north, monkeypatch):
+    """Two Sam Bergs at the provider, both new and both "sam" there: each gets a user of their
+    own, whichever request takes the username first."""
+    oidc.users["other-sam"] = dataclasses.replace(
+        oidc.users["sam"], sub="sub-other-sam", email="sam.berg@idp.example"
+    )
+    first, second = Client(), Client()
+    pairs = [
+        (first, approved_callback(first, oidc, "sam")),
+        (second, approved_callback(second, oidc, "other-sam")),
+    ]
+
+    answers = callbacks_at_once(pairs, monkeypatch)
+
+    assert [a.status_code for a in answers] == [302, 302], [a.content[:300] for a in answers]
+    users = {signed_in(client) for client, _ in pairs}
+    assert len(users) == 2 and None not in users
+    assert len({user.username for user in users}) == 2
+    assert AuditEntry.objects.filter(action=AuditAction.USER_PROVISIONED).count() == 2

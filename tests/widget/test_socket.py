@@ -5,8 +5,10 @@ production. The ones marked `integration` also run on PostgreSQL + Redis.
 """
 
 import asyncio
+import json
 import uuid
 
+import channels.consumer
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -193,6 +195,48 @@ async def test_an_internal_note_never_reaches_the_customer(inbox, kari):
     await tab.close()
 
 
+@database_sync_to_async
+def supervisor_of(team):
+    from teamline.core.testing import create_user
+
+    return create_user("siv", role="supervisor", supervises=team, display_name="Siv Lead")
+
+
+@database_sync_to_async
+def assigned_to(conversation, agent):
+    from teamline.routing.actions import do_assign_conversation
+
+    if conversation.assignee_id != agent.pk:
+        do_assign_conversation(conversation, agent, actor=None, reason="test")
+    conversation.refresh_from_db()
+    return conversation
+
+
+@pytest.mark.integration
+async def test_a_supervisors_whisper_never_reaches_the_customer(inbox, kari, oslo):
+    from teamline.conversations.supervision import do_barge_in, do_whisper
+
+    token = await start_session(inbox)
+    tab = ChatTab()
+    await tab.ready(token)
+    await tab.say("Why is my bill so high?")
+    await tab.next_message()
+    conversation = await assigned_to(await conversation_of(await customer_id_of(token)), kari)
+    siv = await supervisor_of(oslo)
+
+    await database_sync_to_async(do_whisper)(
+        conversation, "She was billed twice for roaming: refund it", actor=siv
+    )
+
+    assert await tab.hears_nothing(timeout=1.0)
+    # The pipe works: the supervisor barging in is the first thing the customer hears.
+    await database_sync_to_async(do_barge_in)(conversation, "Siv here, I'll help.", actor=siv)
+    pushed = await tab.next_message()
+    assert pushed["text"] == "Siv here, I'll help."
+    assert pushed["sender_name"] == "Siv Lead"
+    await tab.close()
+
+
 async def test_another_customers_reply_is_not_pushed_to_me(inbox, kari):
     mine, theirs = await start_session(inbox), await start_session(inbox)
     me, them = ChatTab(), ChatTab()
@@ -355,12 +399,14 @@ async def test_customer_typing_reaches_the_agents_viewing_that_conversation(inbo
     await tab.send({"type": "typing", "state": False})
     stopped = await asyncio.wait_for(layer.receive(viewing), WAIT)
 
-    assert started == {
-        "type": "event.staff",
+    # Encoded once, as the desk's frame (core/events.py): every staff socket gets this text.
+    assert started["type"] == "event.staff"
+    assert json.loads(started["text"]) == {
+        "type": "event",
         "event": "typing",
         "data": {"conversation": conversation_id, "from": "customer", "state": True},
     }
-    assert stopped["data"]["state"] is False
+    assert json.loads(stopped["text"])["data"]["state"] is False
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(elsewhere), 0.3)
     await tab.close()
@@ -378,7 +424,10 @@ async def test_a_customer_who_leaves_while_typing_stops_typing(inbox):
 
     await tab.close()
 
-    assert (await asyncio.wait_for(layer.receive(viewing), WAIT))["data"]["state"] is False
+    assert (
+        json.loads((await asyncio.wait_for(layer.receive(viewing), WAIT))["text"])["data"]["state"]
+        is False
+    )
 
 
 async def test_agent_typing_is_shown_to_that_customer_only(inbox):
@@ -406,3 +455,89 @@ async def test_agent_typing_is_shown_to_that_customer_only(inbox):
     assert await them.hears_nothing()
     await me.close()
     await them.close()
+
+
+# --- Back-pressure ---------------------------------------------------------------------------
+
+
+async def answer_to(tab, client_id):
+    """The server's answer to one message (ack, busy or error), skipping pushes in between."""
+    while True:
+        frame = await tab.next()
+        if frame["type"] in ("ack", "busy", "error") and frame.get("client_id") == client_id:
+            return frame
+        assert frame["type"] in ("message", "typing", "queue"), frame
+
+
+async def test_at_overload_a_sender_is_told_busy_and_nothing_acked_is_lost(inbox, settings):
+    # Room for one stored-but-unanswered widget message in this process: five customers who
+    # send at the same moment overload it.
+    settings.TEAMLINE = {**settings.TEAMLINE, "WIDGET_MAX_INFLIGHT": 1}
+    tabs = []
+    for _ in range(5):
+        tab = ChatTab()
+        await tab.ready(await start_session(inbox))
+        tabs.append(tab)
+    client_ids = [str(uuid.uuid4()) for _ in tabs]
+
+    async def send_until_stored(tab, client_id):
+        answers = []
+        while not answers or answers[-1]["type"] == "busy":
+            if answers:
+                # What the widget does: wait for the hint, then send the same message again.
+                await asyncio.sleep(answers[-1]["retry_after"] * 0.05)
+            await tab.send({"type": "message", "client_id": client_id, "text": "Hello?"})
+            answers.append(await answer_to(tab, client_id))
+        return answers
+
+    answers = await asyncio.gather(
+        *(send_until_stored(tab, cid) for tab, cid in zip(tabs, client_ids, strict=True))
+    )
+
+    busy = [a for per_tab in answers for a in per_tab if a["type"] == "busy"]
+    assert busy, "five simultaneous messages with room for one: somebody is told busy"
+    assert all(a["retry_after"] >= 1 and a["detail"] for a in busy)
+    # Every sender got its ack in the end, and every acked message is stored exactly once.
+    assert [per_tab[-1]["type"] for per_tab in answers] == ["ack"] * 5
+    for client_id in client_ids:
+        assert await messages_with_client_id(client_id) == 1
+    # No socket was closed by the server: each one still takes a message.
+    for tab in tabs:
+        client_id = str(uuid.uuid4())
+        await tab.send({"type": "message", "client_id": client_id, "text": "Still there"})
+        assert (await answer_to(tab, client_id))["type"] == "ack"
+        await tab.close()
+
+
+# --- No database hop for pushes (core/sockets.py) -------------------------------------------
+
+
+async def test_pushes_reach_a_widget_without_a_database_hop(inbox, monkeypatch):
+    token = await start_session(inbox)
+    tab = ChatTab()
+    ready = await tab.ready(token)
+    assert ready["type"] == "ready"
+    hops = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counted():
+        hops.append(1)
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    customer_id = await customer_id_of(token)
+    for state in (True, False, True):
+        await asend_ephemeral(
+            Event(
+                EventType.TYPING,
+                staff={},
+                customer={"from": "agent", "name": "Kari", "state": state},
+            ),
+            Recipients(customer=frozenset({customer_group(customer_id)})),
+        )
+    frames = [await tab.next() for _ in range(3)]
+
+    assert [f["state"] for f in frames] == [True, False, True]
+    assert frames[0] == {"type": "typing", "from": "agent", "name": "Kari", "state": True}
+    assert hops == []
+    await tab.close()

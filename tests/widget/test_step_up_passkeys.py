@@ -143,6 +143,8 @@ async def test_a_widget_on_a_brand_domain_gets_a_ticket_for_the_teamline_window(
     html = page.content.decode()
     assert "Save a passkey" in html and 'id="passkey-go"' in html
     assert page["Referrer-Policy"] == "no-referrer" and "no-store" in page["Cache-Control"]
+    # The window keeps its opener (the brand's page) to tell the widget "saved".
+    assert page["Cross-Origin-Opener-Policy"] == "unsafe-none"
 
 
 def window_page(url: str):

@@ -7,9 +7,11 @@ import ipaddress
 import secrets
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
@@ -32,6 +34,7 @@ from .models import (
     CallVia,
     MFARequirement,
     Presence,
+    PresenceSpan,
     Role,
     StaffSession,
     TokenScope,
@@ -109,6 +112,7 @@ def do_set_presence(user: User, presence: str, *, actor: User) -> AgentProfile:
             profile.presence = presence
             profile.presence_changed_at = timezone.now()
             profile.save(update_fields=["presence", "presence_changed_at"])
+            _record_presence_span(user, presence, profile.presence_changed_at)
             send_event_on_commit(
                 Event(
                     EventType.PRESENCE_CHANGED,
@@ -123,6 +127,12 @@ def do_set_presence(user: User, presence: str, *, actor: User) -> AgentProfile:
     if changed and presence == Presence.AVAILABLE:
         hooks.routing().offer_waiting_work(user)
     return profile
+
+
+def _record_presence_span(user: User, presence: str, at: datetime) -> None:
+    """Close the agent's open span and open the new one (under the profile's row lock)."""
+    PresenceSpan.objects.filter(user=user, ended_at__isnull=True).update(ended_at=at)
+    PresenceSpan.objects.create(user=user, presence=presence, started_at=at)
 
 
 def _hash_token(raw: str) -> str:
@@ -160,7 +170,7 @@ def do_create_api_token(
         raise NotFound("No such user.")
     name = name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("Give the token a name (1-100 characters).")
+        raise InvalidInput(gettext("Give the token a name (1-100 characters)."))
     scopes = clean_token_scopes(scopes)
     if TokenScope.PRIVACY in scopes and not (actor.is_admin and user.is_admin):
         # Export and erasure reach every customer: only an admin grants it, to an admin.
@@ -168,11 +178,13 @@ def do_create_api_token(
     now = timezone.now()
     if expires_at is not None:
         if timezone.is_naive(expires_at):
-            raise InvalidInput("Give the expiry with a time zone (e.g. 2027-03-01T00:00:00Z).")
+            raise InvalidInput(
+                gettext("Give the expiry with a time zone (e.g. 2027-03-01T00:00:00Z).")
+            )
         if expires_at <= now:
-            raise InvalidInput("The expiry must be in the future.")
+            raise InvalidInput(gettext("The expiry must be in the future."))
         if (expires_at - now).days > MAX_TOKEN_DAYS:
-            raise InvalidInput("The expiry must be within ten years.")
+            raise InvalidInput(gettext("The expiry must be within ten years."))
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -296,11 +308,39 @@ def do_set_call_endpoint(
         raise InvalidInput(f"Ring calls on {' or '.join(CallVia.values)}, not {call_via!r}.")
     number = clean_e164(phone_number) if (phone_number or "").strip() else ""
     if call_via == CallVia.PHONE and not number:
-        raise InvalidInput("Add your phone number to take calls on it.")
+        raise InvalidInput(gettext("Add your phone number to take calls on it."))
     profile = do_ensure_agent_profile(user)
     AgentProfile.objects.filter(pk=profile.pk).update(phone_number=number, call_via=call_via)
     profile.refresh_from_db()
     return profile
+
+
+def do_set_desk_language(user: User, *, language: str, actor: User) -> User:
+    """The language the desk speaks to this staff member: one of settings.LANGUAGES, or ""
+    for their browser's (Accept-Language). Their own choice (or an admin's). One UPDATE;
+    emits nothing (the next request reads it: accounts/middleware.py)."""
+    if actor.pk != user.pk and not actor.is_admin:
+        raise NotFound("No such agent.")
+    code = (language or "").strip().lower()
+    known = [str(value) for value, _name in settings.LANGUAGES]
+    if code and code not in known:
+        raise InvalidInput(
+            gettext("Choose one of the desk's languages (%(known)s), not %(given)r.")
+            % {"known": ", ".join(known), "given": language[:20]}
+        )
+    User.objects.filter(pk=user.pk).update(language=code)
+    user.language = code
+    return user
+
+
+def do_set_keyboard_shortcuts(user: User, *, enabled: bool, actor: User) -> User:
+    """Turn the desk's keyboard shortcuts on or off for this staff member: their own choice (or
+    an admin's). One UPDATE; emits nothing (desk.js reads it from the next page)."""
+    if actor.pk != user.pk and not actor.is_admin:
+        raise NotFound("No such agent.")
+    User.objects.filter(pk=user.pk).update(keyboard_shortcuts=enabled)
+    user.keyboard_shortcuts = enabled
+    return user
 
 
 # --- Staff sessions (accounts/sessions.py) ------------------------------------------------

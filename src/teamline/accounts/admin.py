@@ -7,6 +7,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from teamline.audit.admin import AuditedByActionAdmin
+
 from .actions import (
     MFAChange,
     SessionEnd,
@@ -96,7 +98,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(MFARequirement)
-class MFARequirementAdmin(admin.ModelAdmin):
+class MFARequirementAdmin(AuditedByActionAdmin):
     """Which roles must have a second factor (docs/security.md, "Staff sign-in and MFA")."""
 
     list_display = ["role", "required"]
@@ -119,7 +121,7 @@ class MFARequirementAdmin(admin.ModelAdmin):
         )
 
 
-class AuthenticatorAdmin(admin.ModelAdmin):
+class AuthenticatorAdmin(AuditedByActionAdmin):
     """Staff's second factors, for an admin to remove when someone lost their phone or key:
     removing one is an MFA change (audited, every session of that user ends). Nothing here
     is a secret: the TOTP key and the recovery codes' seed are encrypted and not shown."""

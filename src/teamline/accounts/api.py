@@ -1,6 +1,7 @@
-"""The caller in the JSON API (/me): who am I, my presence, where my phone calls ring, my
-personal access tokens, my signed-in sessions; and the admins' `/users/{id}/sign-out-everywhere`
-and `/users/{id}/remote` (flag a remote agent, whose view of customers is masked).
+"""The caller in the JSON API (/me): who am I, my presence, my desk language, where my phone
+calls ring, my personal access tokens, my signed-in sessions; and the admins'
+`/users/{id}/sign-out-everywhere` and `/users/{id}/remote` (flag a remote agent, whose view of
+customers is masked).
 
 Token secrets are shown once, in the answer that creates them; lists show only the prefix.
 Token ids go through access_api_token (someone else's token answers 404; admins may revoke any).
@@ -16,6 +17,7 @@ from ninja import Field, Path, Router, Schema, Status
 from pydantic import AwareDatetime, ConfigDict, StrictBool, field_validator
 
 from teamline.core.apischema import MAX_ID, errors, text_field
+from teamline.core.languages import languages
 from teamline.teams.queries import memberships_of
 
 from .actions import (
@@ -25,6 +27,7 @@ from .actions import (
     do_ensure_agent_profile,
     do_revoke_api_token,
     do_set_call_endpoint,
+    do_set_desk_language,
     do_set_presence,
     do_set_remote_agent,
 )
@@ -63,11 +66,34 @@ class MeOut(Schema):
         description="A remote agent: customers' phone numbers, emails and addresses come masked."
     )
     presence: Presence
+    language: str = Field(
+        description="The language the desk speaks to you: en, nb, zh-hans, zh-hant, et or pt; "
+        "empty: your browser's (Accept-Language)."
+    )
     teams: list[MembershipOut] = Field(description="Teams you work in or supervise.")
 
 
 class PresenceIn(Schema):
     presence: Presence
+
+
+class LanguageIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = Field(
+        ...,
+        max_length=16,
+        description="One of en, nb, zh-hans, zh-hant, et, pt (any case), or an empty string for "
+        "your browser's language.",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _one_of_the_six(cls, value: str) -> str:
+        code = value.strip().lower()
+        if code and code not in languages():
+            raise ValueError(f"one of {', '.join(languages())}, or empty for the browser's")
+        return code
 
 
 class CallEndpointIn(Schema):
@@ -149,6 +175,7 @@ def present_me(user: User) -> dict[str, Any]:
         "role": user.role,
         "remote": user.is_remote,
         "presence": presence,
+        "language": user.language,
         "teams": [
             {"id": team.pk, "name": team.name, "supervisor": supervisor}
             for team, supervisor in memberships_of(user)
@@ -220,6 +247,20 @@ def set_presence(request: HttpRequest, payload: PresenceIn) -> Any:
     actor = _actor(request)
     do_ensure_agent_profile(actor)
     do_set_presence(actor, payload.presence, actor=actor)
+    return present_me(actor)
+
+
+@router.put(
+    "/language",
+    response={200: MeOut, **errors(400, 422)},
+    summary="Set my desk language",
+    operation_id="set_my_language",
+)
+def set_my_language(request: HttpRequest, payload: LanguageIn) -> Any:
+    """The language the desk speaks to you (as on the desk's My profile page): one of the six,
+    or empty to follow your browser's Accept-Language. 422 for any other."""
+    actor = _actor(request)
+    do_set_desk_language(actor, language=payload.language, actor=actor)
     return present_me(actor)
 
 

@@ -13,8 +13,12 @@ from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
+
+from teamline.core.languages import default_language, language_from_header, supported_language
 
 from .actions import check_staff_session
 from .mfa import mfa_satisfied
@@ -50,6 +54,50 @@ class StaffSessionMiddleware:
             current_session.reset(token)
 
 
+# The pages staff read: the desk (with its partials and JavaScript catalog) and allauth's
+# sign-in, second-factor and passkey pages. Customer-facing pages (the widget, the help center)
+# speak the customer's language and are left alone.
+STAFF_PREFIXES = ("/desk/", "/accounts/")
+
+
+def staff_language(request: HttpRequest) -> str:
+    """The desk language for this request: the signed-in staff member's own choice
+    (User.language), else the first of their browser's Accept-Language tags the desk speaks
+    (zh-TW → zh-hant, nb-NO → nb: core/languages.py), else the installation's default."""
+    chosen = ""
+    # Only a request with a session can have a signed-in user; none spends no query on it.
+    if settings.SESSION_COOKIE_NAME in request.COOKIES:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            chosen = getattr(user, "language", "") or ""
+    return (
+        supported_language(chosen)
+        or language_from_header(request.headers.get("Accept-Language"))
+        or default_language()
+    )
+
+
+class StaffLanguageMiddleware:
+    """Activates the staff member's desk language for desk pages, their htmx partials and
+    the desk's JavaScript catalog (and allauth's pages), says it in Content-Language and
+    varies the response on Accept-Language. After the session check (the user's choice is
+    on the user row it loads) and before anything that writes text: messages, MFA refusals."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(STAFF_PREFIXES):
+            return self.get_response(request)
+        language = staff_language(request)
+        request.LANGUAGE_CODE = language
+        with translation.override(language):
+            response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        patch_vary_headers(response, ("Accept-Language",))
+        return response
+
+
 # What a session that must first set up a second factor may still reach: allauth's pages
 # (setting one up, confirming the password, signing out), the sign-in and sign-out, and what
 # has no staff session at all (static files, webhooks, the widget, the help center).
@@ -57,6 +105,7 @@ MFA_OPEN_PREFIXES = (
     "/accounts/",
     "/desk/login/",
     "/desk/logout/",
+    "/desk/jsi18n/",
     "/static/",
     "/media/",
     "/health/",

@@ -58,6 +58,22 @@ class User(AbstractUser):
         default=False,
         help_text="Remote agent: customer phone numbers, emails and addresses are masked.",
     )
+    # The language of the desk for this staff member, one of settings.LANGUAGES; blank means
+    # "my browser's" (Accept-Language, mapped to those languages). Read by the desk's language
+    # middleware on every staff request (accounts/middleware.py), so it lives on the user row
+    # the request has loaded anyway, not on the agent profile.
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        default="",
+        help_text="Desk language (en, nb, zh-hans, zh-hant, et, pt); blank: the browser's.",
+    )
+    # The desk's keyboard shortcuts (docs/desk.md) on or off for this staff member: an agent
+    # whose assistive technology or habits clash with them turns them off on "My profile".
+    # On the user row the request has loaded anyway: every desk page tells desk.js.
+    keyboard_shortcuts = models.BooleanField(
+        default=True, help_text="The desk's keyboard shortcuts are on."
+    )
 
     @property
     def is_admin(self) -> bool:
@@ -132,6 +148,31 @@ class AgentProfile(models.Model):
     def capacity_for(self, kind: str) -> int:
         value = self.capacity.get(kind, default_capacity().get(kind, 0))
         return max(int(value), 0)
+
+
+class PresenceSpan(models.Model):
+    """A stretch of one agent's presence, from one change to the next; the open span (no end)
+    is the current one. Written with every presence change (accounts.actions.do_set_presence).
+    Staffing reads from it how many agents were actually staffed in each interval
+    (analytics/staffing.py)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="presence_spans")
+    presence = models.CharField(max_length=16, choices=Presence.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["started_at", "ended_at"], name="presence_span_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(ended_at__isnull=True),
+                name="presence_span_one_open_per_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.presence} from {self.started_at:%Y-%m-%d %H:%M}"
 
 
 class ApiToken(models.Model):

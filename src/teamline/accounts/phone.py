@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import phonenumbers
+from django.utils.translation import gettext
 
 from teamline.core.errors import InvalidInput
 
@@ -14,13 +15,15 @@ def clean_e164(value: str) -> str:
     valid number written with its country code."""
     text = (value or "").strip()
     if len(text) > MAX_PHONE_INPUT:
-        raise InvalidInput("That phone number is too long.")
+        raise InvalidInput(gettext("That phone number is too long."))
     if not text.startswith("+"):
-        raise InvalidInput("Write the phone number with its country code, e.g. +4790000000.")
+        raise InvalidInput(
+            gettext("Write the phone number with its country code, e.g. +4790000000.")
+        )
     try:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput(f"{text!r} is not a phone number.") from exc
+        raise InvalidInput(gettext("%(number)r is not a phone number.") % {"number": text}) from exc
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput(f"{text!r} is not a valid phone number.")
+        raise InvalidInput(gettext("%(number)r is not a valid phone number.") % {"number": text})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -25,9 +25,15 @@ class AuditAction(models.TextChoices):
     PASSWORD_CHANGED = "password.changed", "Password changed"
     TOKEN_CREATED = "token.created", "API token created"
     TOKEN_REVOKED = "token.revoked", "API token revoked"
+    # Keys an operator's system signs proactive event batches with (proactive/actions.py).
+    INTEGRATION_KEY_CREATED = "integration_key.created", "Integration key created"
+    INTEGRATION_KEY_REVOKED = "integration_key.revoked", "Integration key revoked"
     CUSTOMER_VIEWED = "customer.viewed", "Customer viewed"
     # A remote agent revealed one masked value (customers/masking.py): field and reason.
     CUSTOMER_REVEALED = "customer.revealed", "Customer value revealed"
+    # An agent set or cleared one of a customer's attributes (customers.actions
+    # .do_set_customer_attribute): the key, and whether it was set or cleared (never the value).
+    CUSTOMER_CHANGED = "customer.changed", "Customer attribute changed"
     CONVERSATION_VIEWED = "conversation.viewed", "Conversation viewed"
     CUSTOMER_EXPORTED = "customer.exported", "Customer exported"
     CUSTOMER_ERASED = "customer.erased", "Customer erased"
@@ -40,8 +46,12 @@ class AuditAction(models.TextChoices):
     ROLE_CHANGED = "role.changed", "Role changed"
     TEAMS_CHANGED = "teams.changed", "Teams changed"
     OUTAGE_DECLARED = "outage.declared", "Outage declared"
+    OUTAGE_CHANGED = "outage.changed", "Outage changed"
     OUTAGE_ENDED = "outage.ended", "Outage ended"
     OUTAGE_DISMISSED = "outage.dismissed", "Suspected outage dismissed"
+    # A customer's step-up by the brand's sign-in was refused (conversations/stepup.py): the
+    # account signed in with is not the conversation's customer, or its answer did not verify.
+    STEP_UP_REFUSED = "stepup.refused", "Customer step-up refused"
 
 
 class AuditEntry(models.Model):

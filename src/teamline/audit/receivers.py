@@ -6,6 +6,9 @@ import accounts (accounts calls do_audit for its own writes: API tokens)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +21,20 @@ from .actions import do_audit, do_record_failed_login, printable
 from .models import AuditAction
 
 _ADMIN_FLAGS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
+
+# Set while the admin logs a change that its action has already audited (audit/admin.py).
+_AUDITED_BY_ACTION: ContextVar[bool] = ContextVar("teamline_audited_by_action", default=False)
+
+
+@contextmanager
+def audited_by_action() -> Iterator[None]:
+    """The admin's change log entries made inside are not copied into the audit log: the
+    action that made the change wrote its own, richer entry (one change, one entry)."""
+    token = _AUDITED_BY_ACTION.set(True)
+    try:
+        yield
+    finally:
+        _AUDITED_BY_ACTION.reset(token)
 
 
 # django-allauth keeps how this session's user authenticated (a password, a social account, a
@@ -84,7 +101,7 @@ def _after_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) 
 
 
 def _admin_logged(sender: Any, instance: LogEntry, created: bool, **kwargs: Any) -> None:
-    if not created:
+    if not created or _AUDITED_BY_ACTION.get():
         return
     kind = instance.content_type
     model = f"{kind.app_label}.{kind.model}" if kind is not None else ""

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from teamline.accounts.actions import do_set_presence
 from teamline.accounts.models import AgentProfile, Presence, User
+from teamline.analytics import actions as analytics
 from teamline.conversations.actions import do_change_status
 from teamline.conversations.events import record
 from teamline.conversations.models import Conversation, Inbox, Status, TimelineKind
@@ -164,14 +165,21 @@ def do_mark_call_connected(call: Call, *, now: datetime | None = None) -> Call:
     calls starts recording once this commits (calls/recording.py: the provider's answer is
     not waited for with the caller's transaction open; a recording that cannot start does not
     stop the call)."""
-    connected = _move(
-        call,
-        from_states=[CallState.CONNECTING],
-        actor=None,
-        event="connected",
-        state=CallState.ACTIVE,
-        answered_at=_now(now),
-    )
+    at = _now(now)
+    with transaction.atomic():
+        connected = _move(
+            call,
+            from_states=[CallState.CONNECTING],
+            actor=None,
+            event="connected",
+            state=CallState.ACTIVE,
+            answered_at=at,
+        )
+        if connected.agent_id:
+            # The call is bridged: a human answered the voice contact (analytics' facts).
+            analytics.record_answered(
+                connected.conversation_id, connected.agent_id, at, by_call=True
+            )
     if connected.medium == CallMedium.PHONE:
         transaction.on_commit(lambda: do_start_recording(connected), robust=True)
     return connected
@@ -254,6 +262,12 @@ def do_end_call(
             talked_seconds=talked,
         )
         emit_call(fresh)
+        if fresh.answered_at is not None:
+            # The voice contact is handled: answered → call end, plus the agent's wrap-up.
+            analytics.record_call_ended(fresh.conversation_id, fresh.agent_id, ended_at)
+        elif fresh.direction == CallDirection.INBOUND:
+            # The customer left before an answer (in line or while it rang): abandoned.
+            analytics.record_call_abandoned(fresh.conversation_id, ended_at)
         if hang_up:
             control_for(fresh).hang_up(fresh)
     if fresh.agent is not None:

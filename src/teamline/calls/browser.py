@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
@@ -30,6 +30,7 @@ from teamline.core import jsonsafe
 from teamline.core.errors import Conflict, InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer
+from teamline.customers.queries import customer_language
 from teamline.routing.actions import switch_channel_kind
 from teamline.routing.queries import waits_in_line
 from teamline.teams.hours import admits, calendar_for, format_local, next_opening, service_mode
@@ -78,7 +79,11 @@ def _refuse_when_closed(team: Team | None, now: datetime) -> None:
     if admits(mode, urgent=False):
         return
     opens = next_opening(team, now)
-    when = format_local(calendar_for(team, now=now), opens, now) if opens is not None else ""
+    # Said to the customer in the widget, whose language is active.
+    language = translation.get_language()
+    when = (
+        format_local(calendar_for(team, now=now), opens, now, language) if opens is not None else ""
+    )
     if mode == ServiceMode.LIMITED and when:
         text = _("Your team takes urgent matters only now and answers calls again at {when}.")
     elif when:
@@ -199,7 +204,10 @@ def do_invite_to_video(conversation: Conversation, *, actor: User) -> Message:
         )
     if live_call_of_customer(conversation.customer_id) is not None:
         raise Conflict(_("The customer is already in a call."))
-    text = _("{name} invites you to a video call.").format(name=actor.name)
+    # The customer reads it, in their language (not the inviting agent's).
+    config = conversation.inbox.config if conversation.inbox_id else None
+    with translation.override(customer_language(conversation.customer, config)):
+        text = _("{name} invites you to a video call.").format(name=actor.name)
     return do_post_system_message(conversation, text, content={"call_invite": {"medium": "video"}})
 
 

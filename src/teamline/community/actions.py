@@ -30,6 +30,7 @@ from teamline.conversations.hooks import channels
 from teamline.core import ratelimit
 from teamline.core.errors import Conflict, Forbidden, InvalidInput
 from teamline.core.jsonsafe import check_text
+from teamline.core.languages import language_for
 from teamline.customers import codes
 from teamline.customers.actions import do_issue_code, do_redeem_code
 from teamline.customers.models import Customer, IdentityKind
@@ -436,7 +437,7 @@ def do_send_sign_in_code(address: str, *, ip: str, language: str) -> None:
         )
         return
     code = do_issue_code(identity, purpose=codes.SIGN_IN)
-    with override(identity.customer.preferred_language or language):
+    with override(language_for(identity.customer.preferred_language, language)):
         text = _(
             "Your help center sign-in code is %(code)s. It expires in %(minutes)d minutes. "
             "If you did not ask for it, ignore this message."

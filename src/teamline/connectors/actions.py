@@ -5,28 +5,34 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
+from teamline.accounts.models import User
 from teamline.conversations.actions import (
     MAX_TEXT,
     do_receive_automated_message,
     do_receive_customer_message,
+    do_send_reply,
 )
 from teamline.conversations.attachments import (
     PreparedAttachment,
     RefusedAttachment,
     prepare_attachment,
 )
-from teamline.conversations.models import Inbox, Message
+from teamline.conversations.models import Conversation, Inbox, Message
+from teamline.conversations.queries import ReplyChannel
 from teamline.core import jsonsafe, ratelimit
-from teamline.core.errors import Forbidden, NotFound
+from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.redaction import counts
 from teamline.customers.actions import (
+    do_capture_language,
     do_create_webchat_visitor,
     do_record_sms_keyword,
     do_resolve_contact,
@@ -39,9 +45,10 @@ from teamline.customers.sms_opt_out import consent_keyword_of
 
 from . import webchat
 from .base import Connector, InboundMessage, connector_for_provider
-from .models import WebhookEvent, WebhookEventStatus
+from .models import WebhookEvent, WebhookEventStatus, WhatsAppTemplate
 from .raw_redaction import redact_body, redact_request_meta
-from .tasks import process_webhook_event
+from .tasks import process_webhook_event, sync_whatsapp_templates
+from .templates import build_template
 
 logger = logging.getLogger(__name__)
 
@@ -265,6 +272,9 @@ def do_receive_inbound(
         # message is stored (self-service confirms it: selfservice/intake.py).
         topic, granted = consent_keyword
         do_set_consent(customer, topic, granted, source="sms", actor=None)
+    if not inbound.automated:
+        # What they write in, else what their app or mail program says (never over a choice).
+        do_capture_language(customer, hints=inbound.languages, text=inbound.text or "")
     prepared, notes = _prepare_attachments(inbox, inbound, connector)
     content: dict[str, Any] = {
         **inbound.content,
@@ -311,3 +321,88 @@ def do_receive_inbound(
         defer_routing=True,
     )
     return message
+
+
+# --- WhatsApp templates -------------------------------------------------------------------------
+
+
+def do_sync_whatsapp_templates(inbox: Inbox, templates: list[dict[str, Any]]) -> tuple[int, int]:
+    """Make the inbox's stored templates what Meta listed (connectors.meta.list_templates), in
+    one transaction: rows updated in place on (inbox, name, language), new ones created, the
+    ones Meta no longer lists deleted. A template message already sent keeps its own copy of
+    what it sent (its content), so deleting a row loses nothing. Returns (kept, removed)."""
+    now = timezone.now()
+    kept: list[int] = []
+    with transaction.atomic():
+        for item in templates:
+            name = str(item.get("name") or "")[:512]
+            language = str(item.get("language") or "")[:16]
+            if not name or not language:
+                continue
+            components = item.get("components")
+            components = jsonsafe.clean(components if isinstance(components, list) else [])
+            parameter_format = str(item.get("parameter_format") or "POSITIONAL")
+            row, _created = WhatsAppTemplate.objects.update_or_create(
+                inbox=inbox,
+                name=name,
+                language=language,
+                defaults={
+                    "provider_id": str(item.get("id") or "")[:64],
+                    "status": str(item.get("status") or "")[:32].upper(),
+                    "category": str(item.get("category") or "")[:32].upper(),
+                    "parameter_format": parameter_format[:16].upper(),
+                    "components": components,
+                    "synced_at": now,
+                },
+            )
+            kept.append(row.pk)
+        removed, _by_model = (
+            WhatsAppTemplate.objects.filter(inbox=inbox).exclude(pk__in=kept).delete()
+        )
+    logger.info("inbox %s: %s WhatsApp templates synced, %s removed", inbox.pk, len(kept), removed)
+    return len(kept), removed
+
+
+def do_request_template_sync(inbox: Inbox) -> None:
+    """Queue a sync of the inbox's WhatsApp templates from Meta (a durable task: the request
+    answers at once, the worker calls the Graph API)."""
+    if inbox.kind != "whatsapp":
+        raise InvalidInput(gettext("Only WhatsApp Cloud API inboxes have message templates."))
+    sync_whatsapp_templates.enqueue(inbox.pk)
+
+
+def do_send_whatsapp_template(
+    conversation: Conversation,
+    template: WhatsAppTemplate,
+    values: dict[str, str],
+    *,
+    actor: User,
+    client_id: str | None = None,
+    options: Sequence[ReplyChannel] | None = None,
+) -> tuple[Message, bool]:
+    """An agent sends an approved WhatsApp template to the conversation's customer, its
+    parameters filled with `values` (checked against the template: connectors.templates). It
+    is an agent's reply (conversations.actions.do_send_reply: the outbox, idempotent on
+    client_id) through the template's inbox, allowed whatever the 24-hour window; the message
+    text is the filled-in template, as the customer reads it. InvalidInput names what is wrong."""
+    if not template.approved:
+        raise InvalidInput(
+            gettext("This template cannot be sent: Meta's status is %(status)s.")
+            % {"status": template.status or "unknown"}
+        )
+    payload, text = build_template(
+        name=template.name,
+        language=template.language,
+        components=template.components,
+        parameter_format=template.parameter_format,
+        values=values,
+    )
+    return do_send_reply(
+        conversation,
+        text[:MAX_TEXT],
+        actor=actor,
+        client_id=client_id,
+        options=options,
+        template=payload,
+        template_inbox_id=template.inbox_id,
+    )

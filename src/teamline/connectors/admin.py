@@ -10,8 +10,9 @@ from django.utils.translation import gettext_lazy as _
 
 from teamline.conversations.models import Inbox, default_redaction
 
-from . import voice, voice_dialect
-from .models import WebhookEvent
+from . import brand_oidc, voice, voice_dialect
+from .actions import do_request_template_sync
+from .models import WebhookEvent, WhatsAppTemplate
 
 PROVIDER_FOR_KIND = {
     "sms": "twilio",
@@ -97,6 +98,16 @@ class InboxForm(forms.ModelForm):
                 dialect = str(config.get("dialect") or voice_dialect.TWILIO)
                 for problem in voice_dialect.credential_problems(dialect, credentials):
                     self.add_error("new_credentials", problem)
+        config = cleaned.get("config")
+        if isinstance(config, dict) and brand_oidc.CONFIG_KEY in config:
+            credentials = cleaned.get("new_credentials")
+            if credentials is None and "new_credentials" not in self.errors and self.instance.pk:
+                try:
+                    credentials = self.instance.credentials
+                except ValueError:
+                    credentials = {}
+            for problem in brand_oidc.config_problems(config, credentials or {}):
+                self.add_error("config", problem)
         return cleaned
 
     def save(self, commit: bool = True) -> Any:
@@ -116,6 +127,7 @@ class InboxAdmin(admin.ModelAdmin):
     form = InboxForm
     list_display = ["name", "kind", "default_team", "is_active"]
     list_filter = ["kind", "is_active"]
+    actions = ["sync_whatsapp_templates"]
     readonly_fields = ["public_id", "embed_snippet", "webhook_url", "stored_credentials"]
     fields = [
         "name",
@@ -133,6 +145,18 @@ class InboxAdmin(admin.ModelAdmin):
         "embed_snippet",
         "secret",
     ]
+
+    @admin.action(description=_("Sync WhatsApp templates from Meta"))
+    def sync_whatsapp_templates(self, request: HttpRequest, queryset: Any) -> None:
+        """Queue a template sync (a task) for each selected WhatsApp Cloud API inbox."""
+        inboxes = list(queryset.filter(kind="whatsapp"))
+        for inbox in inboxes:
+            do_request_template_sync(inbox)
+        self.message_user(
+            request,
+            _("Syncing the templates of %(count)d WhatsApp inbox(es); refresh in a moment.")
+            % {"count": len(inboxes)},
+        )
 
     @admin.display(description="Embed on the brand's pages")
     def embed_snippet(self, obj: Inbox) -> str:
@@ -184,4 +208,20 @@ class WebhookEventAdmin(admin.ModelAdmin):
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(WhatsAppTemplate)
+class WhatsAppTemplateAdmin(admin.ModelAdmin):
+    """Synced from Meta (the inbox list's "Sync WhatsApp templates" action): read-only here."""
+
+    list_display = ["name", "language", "status", "category", "inbox", "synced_at"]
+    list_filter = ["status", "inbox"]
+    search_fields = ["name"]
+    readonly_fields = [f.name for f in WhatsAppTemplate._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

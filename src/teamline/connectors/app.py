@@ -12,6 +12,11 @@ Apps check it with `verify_outgoing_signature` (or its few lines in their own la
 example in docs/channels/app.md). Network errors, 5xx and 429 are transient (the outbox retries
 with backoff), other 4xx permanent. Without a webhook URL the reply is simply "sent": the app
 gets it through the socket or by polling the thread.
+
+A one-time code for a customer step-up goes the same way, signed the same, but at once and
+never through the outbox (connectors/direct.py): ``{"type": "verification.code", "user_id",
+"code", "text", "expires_in", "sent_at"}``, for the app to show in a notification. It needs the
+webhook URL: an in-app inbox without one cannot carry codes.
 """
 
 from __future__ import annotations
@@ -108,6 +113,19 @@ def webhook_payload(message_id: int) -> dict[str, object]:
     }
 
 
+def direct_payload(message: OutboundMessage) -> dict[str, object]:
+    """What the app's backend gets for a code sent at once (connectors/direct.py)."""
+    return {
+        "type": "verification.code",
+        "id": message.extra.get("idempotency_key", ""),
+        "user_id": message.to,
+        "code": message.extra.get("code", ""),
+        "text": message.text,
+        "expires_in": message.extra.get("expires_in"),
+        "sent_at": timezone.now().isoformat(),
+    }
+
+
 @register
 class AppConnector(Connector):
     provider = PROVIDER
@@ -126,14 +144,23 @@ class AppConnector(Connector):
 
     def send(self, inbox: Inbox, message: OutboundMessage) -> SendResult:
         """Push one reply to the app's backend, signed. The message id doubles as the
-        provider id, and as the app's dedupe key when the outbox retries a delivery."""
-        provider_id = f"app-{message.message_id}"
+        provider id, and as the app's dedupe key when the outbox retries a delivery. A direct
+        text (a step-up code) is pushed as `verification.code` and needs the webhook URL."""
+        direct = bool(message.extra.get("direct"))
+        provider_id = (
+            str(message.extra.get("idempotency_key") or "")
+            if direct
+            else f"app-{message.message_id}"
+        )
         url = str((inbox.config or {}).get("webhook_url") or "").strip()
         if not url:
+            if direct:
+                raise PermanentSendError("the in-app inbox has no webhook URL to push a code to")
             return SendResult(provider_message_id=provider_id, status="sent")
         if not inbox.secret:
             raise PermanentSendError("the inbox has no secret to sign webhooks with")
-        body = json.dumps(webhook_payload(message.message_id), ensure_ascii=False).encode()
+        payload = direct_payload(message) if direct else webhook_payload(message.message_id)
+        body = json.dumps(payload, ensure_ascii=False).encode()
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",

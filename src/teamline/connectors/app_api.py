@@ -58,7 +58,7 @@ class SessionIn(Schema):
     )
 
 
-class SessionOut(Schema):
+class AppSessionOut(Schema):
     token: str = Field(
         description="Send as `Authorization: Bearer <token>`; also opens /ws/widget/."
     )
@@ -153,7 +153,7 @@ def _present(message: Any) -> dict[str, Any]:
 
 @router.post(
     "/{inbox_public_id}/session",
-    response={200: SessionOut, **BODY_ERRORS},
+    response={200: AppSessionOut, **BODY_ERRORS},
     summary="Open an app session for a verified user",
     operation_id="app_session",
 )

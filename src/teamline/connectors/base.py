@@ -111,6 +111,10 @@ class InboundMessage:
     sent_at: datetime | None = None
     # Auto-replies, bounces, delivery reports: recorded, never treated as the customer writing.
     automated: bool = False
+    # Language tags the provider gave for the sender (Telegram's language_code, an email's
+    # Content-Language / Accept-Language), most preferred first: customers.actions.
+    # do_capture_language weighs them against what the text itself is written in.
+    languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,9 @@ class OutboundAttachment:
     filename: str
     content_type: str
     data: bytes
-    url: str = ""  # a signed public URL the provider can fetch, when it needs one
+    # A signed public URL the provider can fetch (connectors/media.py), valid for a while
+    # (TEAMLINE_MEDIA_URL_SECONDS) from this delivery attempt.
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,10 @@ class Connector:
     # under the process's call budget (TEAMLINE_CALL_MAX_INFLIGHT), apart from the webhooks
     # that are only stored, so neither kind of traffic queues behind the other.
     caller_on_line: ClassVar[bool] = False
+    # send() delivers OutboundMessage.attachments as files (fetched by the provider from each
+    # attachment's signed `url`, or uploaded from `data`). False: the outbox sends the
+    # attachments as links in the text instead (connectors/media.py), and none reach send().
+    carries_media: ClassVar[bool] = False
 
     def handshake(self, inbox: Inbox, request: WebhookRequest) -> HttpResponse | None:
         """Answer a provider's set-up challenge (GET verify token, echostr…), or None if this

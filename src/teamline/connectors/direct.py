@@ -1,12 +1,14 @@
 """Texts sent at once, outside any conversation: one-time codes (community sign-in, customer
-step-up). Nothing is stored — not in a message, not in the outbox — because the text holds a
-secret that may exist only as a hash at rest; when the provider cannot take it now, the person
-asks again. Everything else a customer receives goes through the outbox (outbox.py)."""
+step-up) by SMS, email or app push (the in-app channel's signed webhook). Nothing is stored — not in
+a message, not in the outbox — because the text holds a secret that may exist only as a hash at
+rest; when the provider cannot take it now, the person asks again. Everything else a customer
+receives goes through the outbox (outbox.py)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from teamline.conversations.models import Inbox, InboxKind
 from teamline.core.errors import TeamlineError
@@ -20,7 +22,15 @@ logger = logging.getLogger(__name__)
 DIRECT_INBOX_KIND = {
     IdentityKind.PHONE.value: InboxKind.SMS.value,
     IdentityKind.EMAIL.value: InboxKind.EMAIL.value,
+    # The brand's user id: the app's backend pushes to that user's devices (connectors/app.py).
+    IdentityKind.EXTERNAL.value: InboxKind.APP.value,
 }
+
+
+def pushes(inbox: Inbox) -> bool:
+    """Whether an in-app inbox can push: it has the app backend's webhook URL. Without one an
+    app reads replies on its own, and a code would reach nobody."""
+    return bool(str((inbox.config or {}).get("webhook_url") or "").strip())
 
 
 class NotDelivered(TeamlineError):
@@ -31,20 +41,25 @@ class NotDelivered(TeamlineError):
 
 
 def direct_inbox(identity: Identity) -> Inbox | None:
-    """The active inbox that reaches `identity` (SMS for a phone, email for an address), the
-    customer's home team's first."""
+    """The active inbox that reaches `identity` (SMS for a phone, email for an address, an
+    in-app inbox that pushes for the brand's user id), the customer's home team's first."""
     kind = DIRECT_INBOX_KIND.get(identity.kind)
     if kind is None:
         return None
     inboxes = list(Inbox.objects.filter(kind=kind, is_active=True).order_by("pk"))
+    if kind == InboxKind.APP.value:
+        inboxes = [inbox for inbox in inboxes if pushes(inbox)]
     home = identity.customer.home_team_id
     inboxes.sort(key=lambda inbox: inbox.default_team_id != home)
     return inboxes[0] if inboxes else None
 
 
-def send_direct(identity: Identity, text: str, *, subject: str = "") -> SendResult:
-    """Send `text` to `identity` now through its direct inbox. Raises NotDelivered (with a
-    reason fit to show, without the text or the address) when there is no inbox or the provider
+def send_direct(
+    identity: Identity, text: str, *, subject: str = "", extra: dict[str, Any] | None = None
+) -> SendResult:
+    """Send `text` to `identity` now through its direct inbox (`extra`: what that connector
+    also takes, e.g. the code on its own for an app push). Raises NotDelivered (with a reason
+    fit to show, without the text or the address) when there is no inbox or the provider
     refuses or does not answer."""
     inbox = direct_inbox(identity)
     connector = connector_for_inbox(inbox) if inbox is not None else None
@@ -54,7 +69,12 @@ def send_direct(identity: Identity, text: str, *, subject: str = "") -> SendResu
         message_id=0,
         to=identity.value,
         text=text,
-        extra={"idempotency_key": f"teamline-direct-{uuid.uuid4().hex}", "subject": subject},
+        extra={
+            "idempotency_key": f"teamline-direct-{uuid.uuid4().hex}",
+            "subject": subject,
+            **(extra or {}),
+            "direct": True,
+        },
     )
     try:
         return connector.send(inbox, message)

@@ -40,10 +40,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from teamline.conversations.models import Direction, Inbox, Message, SenderKind
 from teamline.customers.models import Identity, IdentityKind
+from teamline.customers.queries import customer_language
 
 from .actions import do_store_webhook_event
 from .base import (
@@ -252,7 +254,15 @@ def build_outbound_email(message: Message, *, inbox: Inbox | None = None) -> Out
     else:
         default = inbox.config.get("default_subject") if inbox else ""
         name = inbox.name if inbox else "Teamline"
-        subject = str(default or f"{name}: your conversation #{conversation.pk}")
+        # A first email from us: its subject in the customer's language, like its body.
+        with translation.override(
+            customer_language(conversation.customer, inbox.config if inbox else None)
+        ):
+            subject = str(
+                default
+                or _("%(name)s: your conversation #%(number)d")
+                % {"name": name, "number": conversation.pk}
+            )
     in_reply_to = str(parent_meta.get("message_id") or "")
     references = [str(r) for r in parent_meta.get("references") or []]
     if in_reply_to and in_reply_to not in references:
@@ -486,6 +496,7 @@ def inbound_from_parsed(parsed: ParsedEmail, *, source: str = "") -> InboundMess
         ),
         sent_at=parsed.date,
         automated=parsed.automated,
+        languages=tuple(parsed.languages),
     )
 
 
@@ -510,6 +521,7 @@ def parse_request(inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
 
 @register
 class EmailConnector(Connector):
+    carries_media = True
     provider = PROVIDER
     inbox_kinds = (INBOX_KIND,)
     channel_for_kind = {INBOX_KIND: CHANNEL}

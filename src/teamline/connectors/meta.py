@@ -45,6 +45,7 @@ from .base import (
     InboundAttachment,
     InboundMessage,
     MalformedPayload,
+    OutboundAttachment,
     OutboundMessage,
     ParsedEvent,
     PermanentSendError,
@@ -151,6 +152,7 @@ def _filename(kind: str, media_id: str, mime_type: str) -> str:
 
 @register
 class MetaConnector(Connector):
+    carries_media = True
     provider = "meta"
     inbox_kinds = (WHATSAPP, MESSENGER, INSTAGRAM)
     channel_for_kind = {WHATSAPP: WHATSAPP, MESSENGER: MESSENGER, INSTAGRAM: INSTAGRAM}
@@ -275,11 +277,13 @@ class MetaConnector(Connector):
         return Reachability(False, WINDOW_CLOSED.get(inbox.kind, "24-hour window closed"))
 
     def send(self, inbox: Inbox, message: OutboundMessage) -> SendResult:
-        if message.attachments:
-            # Meta fetches outbound media from a public link; not offered yet.
-            raise PermanentSendError("Sending attachments on Meta channels is not supported yet.")
         kind = inbox.kind
         template = (message.extra or {}).get("template") or _stored_template(message)
+        if template and message.attachments:
+            raise PermanentSendError("A WhatsApp template cannot carry attachments.")
+        if any(not a.url for a in message.attachments):
+            # Meta fetches outbound media from a public link (connectors/media.py).
+            raise PermanentSendError("Meta can only send attachments that have a public URL.")
         if kind == WHATSAPP:
             if not template:
                 self._require_window(inbox, message, WINDOW)
@@ -314,6 +318,33 @@ class MetaConnector(Connector):
                 return self._download(client, attachment.url, {})
         raise PermanentSendError("The attachment has neither a media id nor a URL.")
 
+    def list_templates(self, inbox: Inbox) -> list[dict[str, Any]]:
+        """The WhatsApp Business Account's message templates (every status), following Graph's
+        `paging.next` — only on the configured API host, where the token may go."""
+        if inbox.kind != WHATSAPP:
+            raise PermanentSendError("Message templates exist only on WhatsApp.")
+        account = str(inbox.config.get("business_account_id") or "").strip()
+        if not account:
+            raise PermanentSendError(
+                "No business_account_id (WhatsApp Business Account id) configured for this inbox."
+            )
+        token = str(inbox.credentials.get("access_token") or "")
+        if not token:
+            raise PermanentSendError("No access token configured for this inbox.")
+        headers = {"Authorization": f"Bearer {token}"}
+        base = self._url(inbox, "")
+        url = self._url(inbox, f"{account}/message_templates") + "?" + TEMPLATE_QUERY
+        found: list[dict[str, Any]] = []
+        with self._client(inbox) as client:
+            for _page in range(MAX_TEMPLATE_PAGES):
+                data = self._call(client, "GET", url, headers=headers)
+                found += _dicts(data.get("data"))
+                following = str(_dict(data.get("paging")).get("next") or "")
+                if not following or not following.startswith(base):
+                    break
+                url = following
+        return found
+
     # ---- helpers ---------------------------------------------------------------------------
 
     def _require_window(self, inbox: Inbox, message: OutboundMessage, window: timedelta) -> None:
@@ -334,37 +365,75 @@ class MetaConnector(Connector):
             "recipient_type": "individual",
             "to": to,
         }
+        bodies: list[dict[str, Any]] = []
         if template:
-            payload.update(type="template", template=_template_object(template))
+            bodies.append({"type": "template", "template": _template_object(template)})
         else:
-            if not message.text.strip():
+            if not message.text.strip() and not message.attachments:
                 raise PermanentSendError("The message is empty.")
-            payload.update(type="text", text={"body": message.text, "preview_url": False})
-        data = self._post(inbox, f"{phone_number_id}/messages", payload)
-        sent = _dicts(data.get("messages"))
-        provider_id = str(sent[0].get("id") or "") if sent else ""
-        if not provider_id:
-            raise TransientSendError("The Graph API answered without a message id.")
-        return SendResult(provider_message_id=provider_id, status="sent")
+            bodies = _whatsapp_bodies(message)
+        ids: list[str] = []
+        for body in bodies:
+            try:
+                data = self._post(inbox, f"{phone_number_id}/messages", {**payload, **body})
+            except TransientSendError as exc:
+                if ids:  # a retry would send the parts already delivered again
+                    raise PermanentSendError(
+                        f"Partly delivered ({len(ids)} part(s) sent), then: {exc}"
+                    ) from exc
+                raise
+            sent = _dicts(data.get("messages"))
+            provider_id = str(sent[0].get("id") or "") if sent else ""
+            if not provider_id:
+                if ids:
+                    raise PermanentSendError("Partly delivered: the Graph API gave no message id.")
+                raise TransientSendError("The Graph API answered without a message id.")
+            ids.append(provider_id)
+        # The first part carries the text (or the caption): its receipts update the message.
+        return SendResult(provider_message_id=ids[0], status="sent")
 
     def _send_messaging(self, inbox: Inbox, message: OutboundMessage, tag: str) -> SendResult:
         page_id = str(inbox.config.get("page_id") or "")
         if not page_id:
             raise PermanentSendError(f"No page_id configured for this {inbox.kind} inbox.")
-        if not message.text.strip():
+        if not message.text.strip() and not message.attachments:
             raise PermanentSendError("The message is empty.")
-        payload: dict[str, Any] = {
-            "recipient": {"id": message.to},
-            "messaging_type": "MESSAGE_TAG" if tag else "RESPONSE",
-            "message": {"text": message.text},
-        }
-        if tag:
-            payload["tag"] = tag
-        data = self._post(inbox, f"{page_id}/messages", payload)
-        provider_id = str(data.get("message_id") or "")
-        if not provider_id:
-            raise TransientSendError("The Graph API answered without a message id.")
-        return SendResult(provider_message_id=provider_id, status="sent")
+        # Messenger and Instagram carry a text or one attachment per message: the text first,
+        # then each file by its public URL.
+        parts: list[dict[str, Any]] = [{"text": message.text}] if message.text.strip() else []
+        parts += [
+            {
+                "attachment": {
+                    "type": _messaging_media_type(a.content_type),
+                    "payload": {"url": a.url, "is_reusable": False},
+                }
+            }
+            for a in message.attachments
+        ]
+        ids: list[str] = []
+        for part in parts:
+            payload: dict[str, Any] = {
+                "recipient": {"id": message.to},
+                "messaging_type": "MESSAGE_TAG" if tag else "RESPONSE",
+                "message": part,
+            }
+            if tag:
+                payload["tag"] = tag
+            try:
+                data = self._post(inbox, f"{page_id}/messages", payload)
+            except TransientSendError as exc:
+                if ids:
+                    raise PermanentSendError(
+                        f"Partly delivered ({len(ids)} part(s) sent), then: {exc}"
+                    ) from exc
+                raise
+            provider_id = str(data.get("message_id") or "")
+            if not provider_id:
+                if ids:
+                    raise PermanentSendError("Partly delivered: the Graph API gave no message id.")
+                raise TransientSendError("The Graph API answered without a message id.")
+            ids.append(provider_id)
+        return SendResult(provider_message_id=ids[0], status="sent")
 
     def _url(self, inbox: Inbox, path: str) -> str:
         base = str(inbox.config.get("api_base") or DEFAULT_API_BASE).rstrip("/")
@@ -613,6 +682,108 @@ def _location_text(location: dict[str, Any]) -> str:
     label = ", ".join(part for part in (location["name"], location["address"]) if part)
     where = f"{location['lat']}, {location['lng']}"
     return f"📍 {label} ({where})" if label else f"📍 {where}"
+
+
+TEMPLATE_QUERY = "fields=id,name,language,status,category,parameter_format,components&limit=100"
+MAX_TEMPLATE_PAGES = 50  # 5,000 templates: more than a business account may hold
+
+# WhatsApp media by MIME type, with each kind's size limit (Cloud API "Supported media types");
+# anything else, or larger, goes as a document (up to 100 MB).
+WHATSAPP_MEDIA: dict[str, tuple[str, int]] = {
+    "image/jpeg": ("image", 5 * 1024 * 1024),
+    "image/png": ("image", 5 * 1024 * 1024),
+    "video/mp4": ("video", 16 * 1024 * 1024),
+    "video/3gpp": ("video", 16 * 1024 * 1024),
+    "audio/aac": ("audio", 16 * 1024 * 1024),
+    "audio/amr": ("audio", 16 * 1024 * 1024),
+    "audio/mpeg": ("audio", 16 * 1024 * 1024),
+    "audio/mp4": ("audio", 16 * 1024 * 1024),
+    "audio/ogg": ("audio", 16 * 1024 * 1024),
+}
+MAX_CAPTION = 1024  # characters, for image, video and document captions
+
+
+def _whatsapp_kind(attachment: OutboundAttachment) -> str:
+    kind, limit = WHATSAPP_MEDIA.get(attachment.content_type, ("document", MAX_MEDIA_BYTES))
+    return kind if len(attachment.data) <= limit else "document"
+
+
+# Interactive messages (Cloud API "Interactive messages"): up to 3 reply buttons (titles of 20
+# characters) or a list of up to 10 rows (titles of 24, descriptions of 72; the button that
+# opens it 20); the body text at most 1024 characters with buttons, 4096 with a list.
+MAX_REPLY_BUTTONS = 3
+MAX_LIST_ROWS = 10
+
+
+def _interactive_body(message: OutboundMessage) -> dict[str, Any] | None:
+    """Answers to tap (OutboundMessage.extra["choices"], e.g. a survey's scores) as reply
+    buttons or a list; None when there are none, too many, or attachments to send."""
+    choices = (message.extra or {}).get("choices") or []
+    text = message.text.strip()
+    if not choices or message.attachments or len(choices) > MAX_LIST_ROWS or not text:
+        return None
+    if len(choices) <= MAX_REPLY_BUTTONS and all(len(c["title"]) <= 20 for c in choices):
+        if len(text) > 1024:
+            return None
+        buttons = [
+            {"type": "reply", "reply": {"id": c["id"], "title": c["title"]}} for c in choices
+        ]
+        return {
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": {"text": text},
+                "action": {"buttons": buttons},
+            },
+        }
+    rows = []
+    for choice in choices:
+        title = choice["title"]
+        if len(title) <= 24:
+            rows.append({"id": choice["id"], "title": title})
+        else:  # "3 – Neither satisfied nor dissatisfied": its first word, the whole below
+            rows.append(
+                {"id": choice["id"], "title": title.split()[0][:24], "description": title[:72]}
+            )
+    button = str((message.extra or {}).get("choices_button") or "") or "Choose"
+    return {
+        "type": "interactive",
+        "interactive": {
+            "type": "list",
+            "body": {"text": text[:4096]},
+            "action": {"button": button[:20], "sections": [{"rows": rows}]},
+        },
+    }
+
+
+def _whatsapp_bodies(message: OutboundMessage) -> list[dict[str, Any]]:
+    """One Cloud API message per attachment (media by `link`: the signed URL Meta fetches),
+    the text as the first one's caption when it can carry it, else a text message first; a
+    message with answers to tap is one interactive message (_interactive_body)."""
+    interactive = _interactive_body(message)
+    if interactive is not None:
+        return [interactive]
+    text = message.text.strip()
+    kinds = [_whatsapp_kind(a) for a in message.attachments]
+    caption_fits = bool(kinds) and kinds[0] != "audio" and len(text) <= MAX_CAPTION
+    bodies: list[dict[str, Any]] = []
+    if text and not caption_fits:
+        bodies.append({"type": "text", "text": {"body": message.text, "preview_url": False}})
+    for index, (attachment, kind) in enumerate(zip(message.attachments, kinds, strict=True)):
+        media: dict[str, Any] = {"link": attachment.url}
+        if kind == "document":
+            media["filename"] = attachment.filename
+        if index == 0 and caption_fits and text:
+            media["caption"] = text
+        bodies.append({"type": kind, kind: media})
+    return bodies
+
+
+def _messaging_media_type(content_type: str) -> str:
+    for kind in ("image", "video", "audio"):
+        if content_type.startswith(f"{kind}/"):
+            return kind
+    return "file"
 
 
 def _template_object(template: Any) -> dict[str, Any]:

@@ -48,3 +48,37 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.external_id}"
+
+
+class WhatsAppTemplate(models.Model):
+    """A message template of a WhatsApp Cloud API inbox's business account, as last synced
+    from Meta (connectors.actions.do_sync_whatsapp_templates; connectors/templates.py reads
+    its components). Only APPROVED ones can be sent. Unique per inbox, name and language: a
+    sync updates rows in place and removes the ones Meta no longer lists."""
+
+    inbox = models.ForeignKey(
+        "conversations.Inbox", on_delete=models.CASCADE, related_name="whatsapp_templates"
+    )
+    provider_id = models.CharField(max_length=64, blank=True)
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    # APPROVED, PENDING, REJECTED, PAUSED, DISABLED… as Meta says.
+    status = models.CharField(max_length=32)
+    category = models.CharField(max_length=32, blank=True)
+    parameter_format = models.CharField(max_length=16, default="POSITIONAL")
+    components = models.JSONField(default=list, blank=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "name", "language"], name="whatsapp_template_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    @property
+    def approved(self) -> bool:
+        return self.status == "APPROVED"

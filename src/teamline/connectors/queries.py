@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from teamline.conversations.models import Inbox
+from teamline.conversations.models import Conversation, Inbox, InboxKind
+from teamline.conversations.queries import ReplyChannel, reachable_channels
 from teamline.core.errors import NotFound
+from teamline.core.ids import parse_id
 from teamline.customers.models import Customer
 
+from .models import WhatsAppTemplate
 from .webchat import SessionClaims
 
 
@@ -44,3 +48,51 @@ def first_active_inbox() -> Inbox | None:
         .order_by("pk")
         .first()
     )
+
+
+# --- WhatsApp templates -------------------------------------------------------------------------
+
+
+def whatsapp_inboxes(options: Sequence[ReplyChannel]) -> list[Inbox]:
+    """The WhatsApp Cloud API inboxes among a customer's reply channels (templates are theirs)."""
+    found: dict[int, Inbox] = {}
+    for option in options:
+        if option.inbox is not None and option.inbox.kind == InboxKind.WHATSAPP:
+            found.setdefault(option.inbox.pk, option.inbox)
+    return list(found.values())
+
+
+def conversation_templates(
+    conversation: Conversation, *, options: Sequence[ReplyChannel] | None = None
+) -> list[WhatsAppTemplate]:
+    """The synced templates (every status) of the WhatsApp inboxes the conversation's customer
+    can be written to on, by name and language. `options`: reachable_channels' list when the
+    caller has it. No query when the customer has no WhatsApp."""
+    if options is None:
+        options = reachable_channels(conversation.customer, team_id=conversation.team_id)
+    inboxes = whatsapp_inboxes(options)
+    if not inboxes:
+        return []
+    return list(
+        WhatsAppTemplate.objects.filter(inbox__in=inboxes).order_by("name", "language", "pk")
+    )
+
+
+def access_template(
+    conversation: Conversation,
+    template_id: object,
+    *,
+    options: Sequence[ReplyChannel] | None = None,
+) -> WhatsAppTemplate:
+    """A template of one of the conversation customer's WhatsApp inboxes (NotFound otherwise).
+    The conversation comes from access_conversation: the caller may see it."""
+    pk = parse_id(template_id, "template")
+    if options is None:
+        options = reachable_channels(conversation.customer, team_id=conversation.team_id)
+    inboxes = whatsapp_inboxes(options)
+    found = (
+        WhatsAppTemplate.objects.select_related("inbox").filter(pk=pk, inbox__in=inboxes).first()
+    )
+    if found is None:
+        raise NotFound("No such template for this customer's WhatsApp.")
+    return found

@@ -360,6 +360,7 @@ def _response_json(response: httpx.Response) -> dict[str, Any]:
 
 @register
 class TwilioSmsConnector(Connector):
+    carries_media = True
     provider = PROVIDER
     inbox_kinds = ("sms",)
     channel_for_kind = {"sms": CHANNEL}

@@ -2,7 +2,8 @@
 (docs/security.md, "Customer step-up").
 
 An agent (desk, API) or the bot asks: a code (customers/codes.py, purpose "step-up") goes at
-once through the connector that reaches the chosen verified identity (connectors/direct.py —
+once through the connector that reaches the chosen verified identity — SMS to a phone, email to
+an address, app push (the in-app channel) to the brand's user id (connectors/direct.py —
 never the outbox, where it would be stored in clear in a message) and the conversation gets a
 pending request (conversations/stepup.py). The customer answers in the widget's verify form or
 by replying to the SMS; an SMS reply that is a code is taken here, in the webhook request,
@@ -21,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from teamline.accounts.models import User
-from teamline.conversations.models import Conversation, StepUp, StepUpState
+from teamline.conversations.models import Conversation, Inbox, InboxKind, StepUp, StepUpState
 from teamline.conversations.stepup import (
     do_expire_step_up,
     do_open_step_up,
@@ -30,13 +31,14 @@ from teamline.conversations.stepup import (
 )
 from teamline.core import ratelimit
 from teamline.core.errors import Conflict, InvalidInput, TeamlineError
-from teamline.customers import codes, verification
+from teamline.customers import codes, passkeys, verification
 from teamline.customers.actions import do_issue_code, do_redeem_code
 from teamline.customers.identities import normalize_identity
-from teamline.customers.models import Identity, IdentityKind
-from teamline.customers.queries import code_left
+from teamline.customers.models import Customer, Identity, IdentityKind
+from teamline.customers.queries import code_left, customer_language, step_up_identities
 
-from .direct import direct_inbox, send_direct
+from .brand_oidc import provider_for
+from .direct import direct_inbox, pushes, send_direct
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +73,80 @@ def do_request_step_up(
         raise Conflict(_("No channel can send a code to this address."))
     code = do_issue_code(identity, purpose=PURPOSE)
     customer = conversation.customer
-    with override(customer.preferred_language or None):
-        text = _(
-            "Your verification code is %(code)s. Type it in the chat's verify box or reply "
-            "with it here. It expires in %(minutes)d minutes. We never ask for it any other way."
-        ) % {"code": code, "minutes": int(codes.CODE_TTL.total_seconds() // 60)}
+    minutes = int(codes.CODE_TTL.total_seconds() // 60)
+    extra = None
+    with override(customer_language(customer)):
+        if method == verification.APP_CODE:
+            # A push notification: nothing to reply to, the chat's verify box takes it.
+            text = _(
+                "Your verification code is %(code)s. Type it in the chat's verify box. It "
+                "expires in %(minutes)d minutes. We never ask for it any other way."
+            ) % {"code": code, "minutes": minutes}
+            extra = {"code": code, "expires_in": minutes * 60}
+        else:
+            text = _(
+                "Your verification code is %(code)s. Type it in the chat's verify box or reply "
+                "with it here. It expires in %(minutes)d minutes. We never ask for it any other "
+                "way."
+            ) % {"code": code, "minutes": minutes}
         subject = _("Your verification code")
-    send_direct(identity, text, subject=subject)
+    send_direct(identity, text, subject=subject, extra=extra)
     return do_open_step_up(
         conversation, method=method, identity=identity, actor=actor, by_bot=by_bot
+    )
+
+
+def code_identities(customer: Customer) -> list[Identity]:
+    """The customer's identities a code can go to now: their proven phones and addresses
+    (SMS, email), and their brand user id when an in-app inbox pushes (app push). What the
+    desk, the API and the bot offer; do_request_step_up still refuses one nothing reaches."""
+    found = list(step_up_identities(customer))
+    if any(i.kind == IdentityKind.EXTERNAL for i in found) and not any(
+        pushes(inbox) for inbox in Inbox.objects.filter(kind=InboxKind.APP, is_active=True)
+    ):
+        found = [i for i in found if i.kind != IdentityKind.EXTERNAL]
+    return found
+
+
+def reachable_code_identities(customer: Customer) -> list[Identity]:
+    """code_identities that a channel set up now reaches: when there is none, the customer
+    can only be asked to sign in (sign_in_methods)."""
+    return [i for i in code_identities(customer) if direct_inbox(i) is not None]
+
+
+def sign_in_methods(conversation: Conversation) -> list[str]:
+    """The ways the customer in `conversation` can verify without a code, in the widget: the
+    brand's sign-in when the conversation's inbox names the provider and the customer has a
+    proven identity of the kind the sign-in is matched to (else it could only be refused),
+    and a passkey when one is saved for the customer."""
+    methods = []
+    provider = provider_for(conversation.inbox)
+    if (
+        provider is not None
+        and step_up_identities(conversation.customer).filter(kind=provider.identity_kind).exists()
+    ):
+        methods.append(verification.OIDC)
+    if passkeys.has_passkey(conversation.customer):
+        methods.append(verification.PASSKEY)
+    return methods
+
+
+def do_request_sign_in_step_up(
+    conversation: Conversation, *, actor: User | None, by_bot: bool = False
+) -> StepUp:
+    """Ask the customer to verify by signing in — with the brand's provider or a passkey,
+    whichever sign_in_methods offers — for a customer no code can reach. Nothing is sent: the
+    widget shows the request with those buttons. Conflict when there is no way to offer."""
+    methods = sign_in_methods(conversation)
+    if not methods:
+        raise Conflict(_("This customer has no sign-in or passkey to verify with."))
+    return do_open_step_up(
+        conversation,
+        method=verification.SIGN_IN,
+        methods=methods,
+        identity=None,
+        actor=actor,
+        by_bot=by_bot,
     )
 
 

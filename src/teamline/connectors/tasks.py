@@ -37,7 +37,7 @@ from teamline.conversations.actions import (
     do_schedule_delivery_retry,
     do_update_delivery_status,
 )
-from teamline.conversations.models import DeliveryStatus, Direction, Message
+from teamline.conversations.models import DeliveryStatus, Direction, Inbox, Message
 from teamline.core import jsonsafe
 from teamline.core.errors import InvalidInput
 from teamline.core.jsonsafe import clean_text
@@ -55,6 +55,8 @@ from .base import (
     connector_for_inbox,
     connector_for_provider,
 )
+from .media import links_text, signed_url
+from .meta import MetaConnector
 from .models import WebhookEvent, WebhookEventStatus
 
 logger = logging.getLogger(__name__)
@@ -248,7 +250,18 @@ def outbound_extra(message: Message) -> dict[str, Any]:
         if ref:
             references.append(ref)
     customer = message.conversation.customer
+    extra: dict[str, Any] = {}
+    choices = (message.content or {}).get("choices")
+    if isinstance(choices, list) and choices:
+        # Answers to tap (a survey's scores): buttons where the channel has them.
+        extra["choices"] = [
+            {"id": str(c.get("id") or ""), "title": str(c.get("title") or "")}
+            for c in choices
+            if isinstance(c, dict)
+        ]
+        extra["choices_button"] = str((message.content or {}).get("choices_button") or "")
     return {
+        **extra,
         "idempotency_key": f"teamline-message-{message.pk}",
         "channel": message.channel,
         "conversation_id": message.conversation_id,
@@ -261,12 +274,28 @@ def outbound_extra(message: Message) -> dict[str, Any]:
 
 
 def _attachments_of(message: Message) -> tuple[OutboundAttachment, ...]:
+    """The message's files, each with a fresh signed URL the provider may fetch it from."""
     found = []
     for attachment in message.attachments.all():
         with attachment.file.open("rb") as handle:
             data = handle.read()
-        found.append(OutboundAttachment(attachment.filename, attachment.content_type, data))
+        found.append(
+            OutboundAttachment(
+                attachment.filename, attachment.content_type, data, url=signed_url(attachment)
+            )
+        )
     return tuple(found)
+
+
+def _text_and_attachments(
+    message: Message, connector: Connector
+) -> tuple[str, tuple[OutboundAttachment, ...]]:
+    """What send() gets: the files themselves where the channel carries them, else a link to
+    each in the text (valid TEAMLINE_MEDIA_LINK_SECONDS: the customer opens it later)."""
+    if connector.carries_media:
+        return message.text, _attachments_of(message)
+    links = [(a.filename, signed_url(a, link=True)) for a in message.attachments.all()]
+    return (links_text(message.text, links) if links else message.text), ()
 
 
 def deliver(message_id: int) -> str:
@@ -294,11 +323,12 @@ def deliver(message_id: int) -> str:
     if not to:
         do_fail_delivery(message, "No recipient address for this channel.")
         return DeliveryStatus.FAILED
+    text, attachments = _text_and_attachments(message, connector)
     outbound = OutboundMessage(
         message_id=message.pk,
         to=to,
-        text=message.text,
-        attachments=_attachments_of(message),
+        text=text,
+        attachments=attachments,
         extra=outbound_extra(message),
     )
     attempts = message.delivery_attempts
@@ -329,3 +359,21 @@ def deliver(message_id: int) -> str:
 @task()
 def deliver_message(message_id: int) -> str:
     return deliver(message_id)
+
+
+# --- WhatsApp templates -------------------------------------------------------------------------
+
+
+@task()
+def sync_whatsapp_templates(inbox_id: int) -> str:
+    """Fetch the WhatsApp inbox's templates from Meta and store them (connectors.actions.
+    do_sync_whatsapp_templates). A provider error fails the task with the reason, kept in the
+    task's result for the admin; nothing stored changes."""
+    from .actions import do_sync_whatsapp_templates
+
+    inbox = Inbox.objects.filter(pk=inbox_id, is_active=True).first()
+    if inbox is None:
+        return "no such active inbox"
+    templates = MetaConnector().list_templates(inbox)
+    kept, removed = do_sync_whatsapp_templates(inbox, templates)
+    return f"{kept} templates, {removed} removed"

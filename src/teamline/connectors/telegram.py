@@ -54,6 +54,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 MAX_TEXT = 4096  # sendMessage text, UTF-16 code units
 MAX_CAPTION = 1024
+# Files Telegram fetches by URL (sendPhoto / sendDocument with an HTTP URL); larger: uploaded.
+URL_PHOTO_MAX_BYTES = 5 * 1024 * 1024
+URL_FILE_MAX_BYTES = 20 * 1024 * 1024
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # No Telegram message is older than the Bot API (June 2015; Telegram itself began in 2013).
@@ -67,7 +70,6 @@ _IGNORED_UPDATES = {
     "my_chat_member": "bot membership change (e.g. the user blocked or restarted the bot)",
     "chat_member": "chat membership change",
     "chat_join_request": "chat join request",
-    "callback_query": "inline button callbacks are not handled",
     "inline_query": "inline queries are not handled",
     "message_reaction": "reactions are not handled",
 }
@@ -163,6 +165,7 @@ def _call(
 
 @register
 class TelegramConnector(Connector):
+    carries_media = True
     provider = PROVIDER
     inbox_kinds = ("telegram",)
     channel_for_kind = {"telegram": CHANNEL}
@@ -187,6 +190,11 @@ class TelegramConnector(Connector):
 
     def parse(self, inbox: Inbox, request: WebhookRequest) -> ParsedEvent:
         update = _update(request)
+        if update.get("message") is None and isinstance(update.get("callback_query"), dict):
+            try:
+                return self._parse_callback(update["callback_query"])
+            except MalformedPayload as exc:
+                raise MalformedPayload(f"malformed Telegram payload: {exc.reason}") from exc
         if update.get("message") is None:
             for key, reason in _IGNORED_UPDATES.items():
                 if key in update:
@@ -197,6 +205,44 @@ class TelegramConnector(Connector):
             return self._parse_message(shape.obj(update, "message", "message", required=True))
         except MalformedPayload as exc:
             raise MalformedPayload(f"malformed Telegram payload: {exc.reason}") from exc
+
+    def _parse_callback(self, query: dict[str, Any]) -> ParsedEvent:
+        """A tap on an inline keyboard button (a survey's score): a message whose content
+        carries the button's data, from the user who tapped, in their private chat with the
+        bot. Its id is the callback query's, apart from message ids ("cb:<id>")."""
+        query_id = shape.text(query, "id", "callback_query.id", required=True)
+        sender = shape.obj(query, "from", "callback_query.from", required=True) or {}
+        sender_id = shape.integer(sender, "id", "callback_query.from.id", required=True)
+        is_bot = shape.flag(sender, "is_bot", "callback_query.from.is_bot")
+        data = shape.text(query, "data", "callback_query.data")
+        message = shape.obj(query, "message", "callback_query.message") or {}
+        chat = shape.obj(message, "chat", "callback_query.message.chat") or {}
+        chat_type = shape.text(chat, "type", "callback_query.message.chat.type")
+        if is_bot or not sender_id:
+            return ParsedEvent(ignored="Telegram callback not from a user")
+        if chat_type and chat_type != "private":
+            return ParsedEvent(ignored=f"Telegram callback in a {chat_type} chat ignored")
+        if not data:
+            return ParsedEvent(ignored="Telegram callback without data (a game) ignored")
+        content: dict[str, Any] = {"callback": {"id": query_id, "data": data}}
+        language = shape.text(sender, "language_code", "callback_query.from.language_code")
+        first_name = shape.text(sender, "first_name", "callback_query.from.first_name")
+        last_name = shape.text(sender, "last_name", "callback_query.from.last_name")
+        return ParsedEvent(
+            messages=(
+                InboundMessage(
+                    external_id=f"cb:{query_id}",
+                    channel=CHANNEL,
+                    sender_kind="telegram",
+                    sender_value=str(sender_id),
+                    sender_verified=True,
+                    sender_name=" ".join(p for p in (first_name, last_name) if p),
+                    text="",
+                    content=content,
+                    languages=(language,) if language else (),
+                ),
+            )
+        )
 
     def _parse_message(self, message: dict[str, Any]) -> ParsedEvent:
         """Every field used is checked against the Bot API's types (a wrong one is a
@@ -267,6 +313,7 @@ class TelegramConnector(Connector):
                     content=content,
                     attachments=tuple(attachments),
                     sent_at=sent_at,
+                    languages=(content["language_code"],) if "language_code" in content else (),
                 ),
             )
         )
@@ -365,9 +412,10 @@ class TelegramConnector(Connector):
         with httpx.Client(timeout=TIMEOUT) as client:
             try:
                 if text and not caption_fits:
-                    result = _call(
-                        client, f"{base}/sendMessage", json_body={"chat_id": chat_id, "text": text}
-                    )
+                    body: dict[str, Any] = {"chat_id": chat_id, "text": text}
+                    if keyboard := _keyboard(message):
+                        body["reply_markup"] = keyboard
+                    result = _call(client, f"{base}/sendMessage", json_body=body)
                     sent.append(self._provider_id(chat_id, result))
                 for index, attachment in enumerate(message.attachments):
                     caption = text if caption_fits and index == 0 else ""
@@ -393,13 +441,44 @@ class TelegramConnector(Connector):
     def _send_file(
         client: httpx.Client, base: str, chat_id: str, attachment: OutboundAttachment, caption: str
     ) -> Any:
+        """By its signed public URL when Telegram fetches files that large (photos 5 MB, other
+        files 20 MB), else uploaded (multipart, up to 50 MB)."""
         is_photo = attachment.content_type in ("image/jpeg", "image/png")
         method, field = ("sendPhoto", "photo") if is_photo else ("sendDocument", "document")
+        fetch_limit = URL_PHOTO_MAX_BYTES if is_photo else URL_FILE_MAX_BYTES
+        if attachment.url and len(attachment.data) <= fetch_limit:
+            body: dict[str, Any] = {"chat_id": chat_id, field: attachment.url}
+            if caption:
+                body["caption"] = caption
+            return _call(client, f"{base}/{method}", json_body=body)
         data = {"chat_id": chat_id}
         if caption:
             data["caption"] = caption
         files = {field: (attachment.filename or field, attachment.data, attachment.content_type)}
         return _call(client, f"{base}/{method}", data=data, files=files)
+
+
+# Inline keyboard: callback_data is 1-64 bytes; the scores go in rows of at most 6 buttons
+# (NPS's 0-10 in two rows), best first.
+MAX_CALLBACK_BYTES = 64
+BUTTONS_PER_ROW = 6
+
+
+def _keyboard(message: OutboundMessage) -> dict[str, Any] | None:
+    """Answers to tap (OutboundMessage.extra["choices"], e.g. a survey's scores) as an inline
+    keyboard: one button per row when the titles are long, else rows of up to six."""
+    choices = [
+        c
+        for c in (message.extra or {}).get("choices") or []
+        if 0 < len(c["id"].encode()) <= MAX_CALLBACK_BYTES and c["title"]
+    ]
+    if not choices:
+        return None
+    buttons = [{"text": c["title"], "callback_data": c["id"]} for c in choices]
+    if any(len(c["title"]) > 4 for c in choices):
+        return {"inline_keyboard": [[button] for button in buttons]}
+    rows = [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
+    return {"inline_keyboard": rows}
 
 
 def set_webhook(inbox: Inbox, url: str | None = None) -> Any:
@@ -415,6 +494,6 @@ def set_webhook(inbox: Inbox, url: str | None = None) -> Any:
             json_body={
                 "url": url or webhook_url(inbox),
                 "secret_token": secret,
-                "allowed_updates": ["message"],
+                "allowed_updates": ["message", "callback_query"],
             },
         )

@@ -19,16 +19,20 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from teamline.conversations.attachments import OCTET_STREAM, is_inline_safe
+from teamline.conversations.queries import sent_attachment
 from teamline.core import availability
 from teamline.core.errors import NotFound
 
 from .actions import do_store_webhook_event
 from .admission import note_inbox_kind
 from .base import WebhookRejected, WebhookRequest, connector_for_provider
+from .media import LinkRefused, check_link
 from .queries import public_inbox
 
 logger = logging.getLogger(__name__)
@@ -167,3 +171,40 @@ def webhook(request: HttpRequest, provider: str, inbox_id: str, suffix: str = ""
     if not created:
         logger.info("webhook %s/%s: duplicate %s absorbed", provider, inbox.public_id, event_id)
     return connector.acknowledge(inbox, hook)
+
+
+# --- Outbound media -----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "HEAD"])
+def public_media(
+    request: HttpRequest, attachment_id: int, expires: int, signature: str, filename: str
+) -> HttpResponseBase:
+    """An agent's attachment, for the provider fetching it (connectors/media.py): 404 for a
+    forged or altered link or a file that is gone, 403 once expired. Served like every
+    attachment: nosniff, a policy that runs nothing, a download unless a safe raster image,
+    and no caching anywhere between us and the provider."""
+    try:
+        check_link(attachment_id, expires, signature)
+    except LinkRefused as exc:
+        logger.info("public media %s refused: %s", attachment_id, exc.reason)
+        return HttpResponse(exc.reason, status=exc.status, content_type="text/plain")
+    found = sent_attachment(attachment_id)
+    if found is None or not found.file:
+        return HttpResponse("no such media", status=404, content_type="text/plain")
+    try:
+        handle = found.file.open("rb")
+    except FileNotFoundError:
+        return HttpResponse("no such media", status=404, content_type="text/plain")
+    response = FileResponse(
+        handle,
+        content_type=found.content_type or OCTET_STREAM,
+        as_attachment=not is_inline_safe(found),
+        filename=found.filename,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response

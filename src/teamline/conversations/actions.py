@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput
@@ -26,7 +27,7 @@ from teamline.customers.models import Customer, CustomerMerge
 from teamline.teams.queries import team_for_region
 
 from . import hooks
-from .attachments import PreparedAttachment, store_attachment
+from .attachments import PreparedAttachment, file_summary, store_attachment
 from .events import (
     conversation_recipients,
     emit_conversation,
@@ -52,6 +53,7 @@ from .queries import (
     choose_reply_channel,
     participant_ids,
     system_message_channel,
+    template_reply_channel,
 )
 from .redaction import redact_inbound, redact_text
 
@@ -164,6 +166,15 @@ def _receive(
 ) -> Message:
     now = timezone.now()
     conversation = lock_latest_conversation(customer.pk)
+    taker = hooks.replies() if conversation is not None else None
+    if taker is not None and conversation is not None:
+        # An answer to something Teamline asked (a survey score) is stored quietly: no reopen,
+        # no routing, no unread (conversations/hooks.py, Replies).
+        reply = taker.take_reply(conversation, channel=channel, text=text, content=content or {})
+        if reply is not None:
+            return _store_quiet_reply(
+                conversation, reply, inbox, text, channel, external_id, content, now
+            )
     reopen_window = timedelta(days=settings.TEAMLINE["REOPEN_WINDOW_DAYS"])
     needs_routing = False
     participants: Sequence[int]
@@ -207,22 +218,24 @@ def _receive(
             conversation.assignee = None
             conversation.waiting_since = now
             needs_routing = True
-    message = Message.objects.create(
-        conversation=conversation,
-        direction=Direction.INBOUND,
-        sender_kind=SenderKind.CUSTOMER,
-        channel=channel,
-        inbox=inbox,
-        text=text,
-        content=content or {},
-        external_id=external_id,
-        delivery_status=DeliveryStatus.RECEIVED,
-        created_at=now,
-    )
+    # Customer sentiment for the agents' wellbeing: scored from the text alone, no query. The
+    # key is Teamline's: whatever a client sent under it is dropped, never taken as a score.
+    mood = hooks.sentiment().score_message(text, customer.preferred_language)
+    if mood is not None or (content and "sentiment" in content):
+        content = {k: v for k, v in (content or {}).items() if k != "sentiment"}
+        if mood is not None:
+            content["sentiment"] = mood
+    message = _customer_message(conversation, inbox, channel, text, content or {}, external_id, now)
     if admit_new_conversation is not None and (needs_routing or reopened_from is not None):
         # After the INSERT, so a resend (refused by the unique index above) is never counted.
         admit_new_conversation()
-    emit_message(message, participants=participants)
+    # The row is locked (select_for_update above) or was created in this transaction, so the
+    # in-memory values are current: no re-read of the conversation on this hot path. Set before
+    # the event, which carries the conversation as it now stands (no conversation.updated).
+    conversation.last_message_at = now
+    conversation.updated_at = now
+    conversation.unread_count += 1
+    emit_message(message, participants=participants, with_conversation=not needs_routing)
     # Self-service (selfservice: a bot, an SMS keyword) may answer instead of a person.
     held = hooks.self_service().take_message(conversation, message, needs_routing=needs_routing)
     if held:
@@ -249,16 +262,56 @@ def _receive(
             new=Status.OPEN,
             reason="customer wrote",
         )
-    # The row is locked (select_for_update above) or was created in this transaction, so the
-    # in-memory values are current: no re-read of the conversation on this hot path.
-    conversation.last_message_at = now
-    conversation.updated_at = now
-    conversation.unread_count += 1
     conversation.save(update_fields=["last_message_at", "updated_at", "unread_count"])
     if needs_routing:
         hooks.routing().route_conversation(conversation, defer=defer_routing)
-    else:
+    elif held:
+        # Self-service took it after message.created was presented: the state changed since.
         emit_conversation(conversation, EventType.CONVERSATION_UPDATED, participants=participants)
+    return message
+
+
+def _customer_message(
+    conversation: Conversation,
+    inbox: Inbox,
+    channel: str,
+    text: str,
+    content: dict[str, Any],
+    external_id: str | None,
+    now: datetime,
+) -> Message:
+    """INSERT the customer's inbound message (a resend hits the unique external-id index)."""
+    return Message.objects.create(
+        conversation=conversation,
+        direction=Direction.INBOUND,
+        sender_kind=SenderKind.CUSTOMER,
+        channel=channel,
+        inbox=inbox,
+        text=text,
+        content=content,
+        external_id=external_id,
+        delivery_status=DeliveryStatus.RECEIVED,
+        created_at=now,
+    )
+
+
+def _store_quiet_reply(
+    conversation: Conversation,
+    reply: hooks.QuietReply,
+    inbox: Inbox,
+    text: str,
+    channel: str,
+    external_id: str | None,
+    content: dict[str, Any] | None,
+    now: datetime,
+) -> Message:
+    """The customer's message that answers a question (hooks.Replies), on their conversation as
+    it is: the status, queue and unread count stay. Emits message.created (staff + customer)."""
+    message = _customer_message(
+        conversation, inbox, channel, text, {**(content or {}), **reply.note}, external_id, now
+    )
+    emit_message(message, participants=participant_ids(conversation.pk))
+    reply.on_stored(message)
     return message
 
 
@@ -422,6 +475,9 @@ def do_send_reply(
     client_id: str | None = None,
     via: str | None = None,
     options: Sequence[ReplyChannel] | None = None,
+    attachments: Sequence[PreparedAttachment] = (),
+    template: dict[str, Any] | None = None,
+    template_inbox_id: int | None = None,
 ) -> tuple[Message, bool]:
     """An agent's reply to the customer.
 
@@ -432,14 +488,27 @@ def do_send_reply(
     customer's socket (status sent; the widget resyncs from the database on reconnect). Every
     other channel goes through the outbox: the message is stored QUEUED and its delivery task
     is enqueued in the same transaction (hooks.channels().enqueue_delivery).
+    `attachments` (checked by conversations.attachments.prepare_agent_attachments) are stored
+    with it; the text may then be empty. `template`: a WhatsApp template message (the Cloud
+    API object, built and checked against the synced template by connectors.templates) sent
+    through the WhatsApp inbox `template_inbox_id` whatever the 24-hour window (the only way
+    to reach the customer there after it); `text` is what the customer reads, for the desk.
     Idempotent on client_id per agent, also for simultaneous retries (the unique constraint
     decides; the loser returns the winner's message). Locks the conversation row (with the rows
     its events present, read in the same statement). Emits message.created to staff and
     customer, conversation.updated to staff.
     """
-    text = _clean_text(text)
+    if template is not None and attachments:
+        raise InvalidInput(_("A template cannot carry attachments."))
+    text = "" if attachments and not (text or "").strip() else _clean_text(text)
     external_id = f"agent{actor.pk}:{client_id}" if client_id else None
-    target = choose_reply_channel(conversation, via, options=options)
+    target: ReplyChannel | None
+    if template is not None:
+        if template_inbox_id is None:
+            raise InvalidInput(_("Say which WhatsApp inbox the template belongs to."))
+        target = template_reply_channel(conversation, template_inbox_id, options=options)
+    else:
+        target = choose_reply_channel(conversation, via, options=options)
     # Masked by the setting of the inbox it goes out through (conversations.redaction).
     text = redact_text(target.inbox if target and target.inbox else conversation.inbox, text)
     # An agent's client id is unique per agent whatever the inbox, so the lookup spans the
@@ -447,7 +516,14 @@ def do_send_reply(
     channels = sorted({conversation.channel, target.channel if target else conversation.channel})
     try:
         message = _send_reply(
-            conversation, text, actor=actor, external_id=external_id, via=target, channels=channels
+            conversation,
+            text,
+            actor=actor,
+            external_id=external_id,
+            via=target,
+            channels=channels,
+            attachments=attachments,
+            template=template,
         )
         return message, True
     except _AlreadySent as sent:
@@ -478,6 +554,8 @@ def _send_reply(
     external_id: str | None,
     via: ReplyChannel | None,
     channels: Sequence[str],
+    attachments: Sequence[PreparedAttachment] = (),
+    template: dict[str, Any] | None = None,
 ) -> Message:
     now = timezone.now()
     channel = via.channel if via else conversation.channel
@@ -486,6 +564,8 @@ def _send_reply(
     content: dict[str, Any] = {}
     if outbox and via is not None:
         content["to"] = {"kind": via.to_kind, "value": via.to}
+    if template is not None:
+        content["template"] = template
     with transaction.atomic():
         # The row as it is now (status, assignee) for the event, and a retry's stored reply,
         # in one statement.
@@ -510,14 +590,21 @@ def _send_reply(
             delivery_status=DeliveryStatus.QUEUED if outbox else DeliveryStatus.SENT,
             created_at=now,
         )
+        if attachments:
+            files = [store_attachment(message, prepared) for prepared in attachments]
+            # Named in the content too, so the customer's payload links them without a query
+            # (presenters.present_message_to_customer).
+            message.content = {**content, "attachments": [file_summary(a) for a in files]}
+            message.save(update_fields=["content"])
         if outbox:
             hooks.channels().enqueue_delivery(message.pk)
         conv.last_message_at = now
         conv.updated_at = now
         conv.save(update_fields=["last_message_at", "updated_at"])
+        # The first human answer of the waiting contact (the KPI facts, analytics).
+        hooks.analytics().human_replied(conv.pk, actor.pk, now)
         participants = participant_ids(conv.pk)
-        emit_message(message, participants=participants)
-        emit_conversation(conv, EventType.CONVERSATION_UPDATED, participants=participants)
+        emit_message(message, participants=participants, with_conversation=True)
     # The caller's instance becomes what was just read and written (as a refresh would).
     for field in Conversation._meta.concrete_fields:
         setattr(conversation, field.attname, getattr(conv, field.attname))
@@ -639,6 +726,14 @@ def do_change_status(
             ]
         )
         record(conv, TimelineKind.STATUS_CHANGED, actor=actor, old=previous, new=status)
+        if status == Status.RESOLVED:
+            hooks.analytics().resolved(conv.pk, now)
+        resolutions = hooks.resolutions()
+        if status == Status.RESOLVED and resolutions is not None:
+            # In this transaction: what follows a resolution (a survey) is enqueued durably.
+            resolutions.conversation_resolved(conv, now=now)
+        if status == Status.RESOLVED and conv.assignee_id:
+            hooks.sentiment().conversation_handled(conv, now=now)
         if status == Status.OPEN and conv.assignee_id is None:
             conv.waiting_since = now
             conv.save(update_fields=["waiting_since"])

@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
 
 from teamline.core.errors import InvalidInput
 
 from .models import Attachment, Message
 
 OCTET_STREAM = "application/octet-stream"
+LINK_SALT = "teamline.connectors.media"
 # Shown inline in the desk: raster images browsers do not execute.
 INLINE_SAFE = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
@@ -133,20 +142,80 @@ def prepare_attachment(
     if limit is None:
         limit = settings.TEAMLINE["ATTACHMENT_MAX_BYTES"]
     if not data:
-        raise RefusedAttachment(f"{filename or 'attachment'}: empty file")
+        raise RefusedAttachment(_("%(name)s: empty file") % {"name": filename or "attachment"})
     if len(data) > limit:
         raise RefusedAttachment(
-            f"{filename or 'attachment'}: {len(data)} bytes is over the {limit}-byte limit"
+            _("%(name)s: %(size)d bytes is over the %(limit)d-byte limit")
+            % {"name": filename or "attachment", "size": len(data), "limit": limit}
         )
     content_type = sniff(data)
     if content_type is None:
-        raise RefusedAttachment(f"{filename or 'attachment'}: executable files are not accepted")
+        raise RefusedAttachment(
+            _("%(name)s: executable files are not accepted") % {"name": filename or "attachment"}
+        )
     return PreparedAttachment(
         filename=clean_filename(filename, content_type),
         content_type=content_type,
         declared_type=(declared_type or "")[:100],
         data=data,
     )
+
+
+# What an agent may send a customer: what every channel can show or play, by content.
+AGENT_SENDABLE = INLINE_SAFE | {"application/pdf", "text/plain"}
+AGENT_SENDABLE_PREFIXES = ("audio/", "video/")
+
+
+def prepare_agent_attachments(
+    files: Sequence[tuple[str, str, bytes]],
+) -> list[PreparedAttachment]:
+    """An agent's files (name, declared type, bytes) checked for a reply: at most
+    TEAMLINE["AGENT_ATTACHMENTS_MAX"] files, each within the size limit, and only images, PDF,
+    audio, video and plain text by content (HTML, archives, office files and the unrecognised
+    are refused: a customer's phone may not open them, and they are how malware travels).
+    Raises RefusedAttachment naming the file and the rule."""
+    most = int(settings.TEAMLINE["AGENT_ATTACHMENTS_MAX"])
+    if len(files) > most:
+        raise RefusedAttachment(
+            _("At most %(most)d files can be attached to one reply.") % {"most": most}
+        )
+    prepared = []
+    for filename, declared, data in files:
+        item = prepare_attachment(filename, declared, data)
+        sendable = item.content_type in AGENT_SENDABLE or item.content_type.startswith(
+            AGENT_SENDABLE_PREFIXES
+        )
+        if not sendable:
+            raise RefusedAttachment(
+                _(
+                    "%(name)s: this kind of file cannot be sent to customers. "
+                    "Send images, PDF, audio, video or plain text."
+                )
+                % {"name": item.filename}
+            )
+        prepared.append(item)
+    return prepared
+
+
+def prepare_uploads(uploads: Sequence[UploadedFile]) -> list[PreparedAttachment]:
+    """Files uploaded with an agent's reply (the desk form, the API), checked like
+    prepare_agent_attachments. The size is judged before a byte is read into memory."""
+    limit = settings.TEAMLINE["ATTACHMENT_MAX_BYTES"]
+    most = int(settings.TEAMLINE["AGENT_ATTACHMENTS_MAX"])
+    if len(uploads) > most:
+        raise RefusedAttachment(
+            _("At most %(most)d files can be attached to one reply.") % {"most": most}
+        )
+    files = []
+    for upload in uploads:
+        name = upload.name or ""
+        if upload.size is not None and upload.size > limit:
+            raise RefusedAttachment(
+                _("%(name)s is larger than %(limit)s, the largest file that can be sent.")
+                % {"name": clean_filename(name, ""), "limit": filesizeformat(limit)}
+            )
+        files.append((name, upload.content_type or "", upload.read()))
+    return prepare_agent_attachments(files)
 
 
 def store_attachment(message: Message, prepared: PreparedAttachment) -> Attachment:
@@ -162,6 +231,37 @@ def store_attachment(message: Message, prepared: PreparedAttachment) -> Attachme
     attachment.file.save(uuid.uuid4().hex, ContentFile(prepared.data), save=False)
     attachment.save()
     return attachment
+
+
+def file_summary(attachment: Attachment) -> dict[str, object]:
+    """What a message's content says about one of its files (ids and names, never bytes)."""
+    return {
+        "id": attachment.pk,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+    }
+
+
+def signature(attachment_id: int, expires: int) -> str:
+    """The keyed HMAC-SHA256 of a public media link (connectors/media.py serves them)."""
+    return salted_hmac(LINK_SALT, f"{attachment_id}:{expires}", algorithm="sha256").hexdigest()
+
+
+def signed_path(
+    attachment_id: int, filename: str, *, seconds: int, now: float | None = None
+) -> str:
+    """The path of a link to an outbound attachment, valid `seconds` from `now`."""
+    expires = int((time.time() if now is None else now) + seconds)
+    return reverse(
+        "public_media",
+        kwargs={
+            "attachment_id": attachment_id,
+            "expires": expires,
+            "signature": signature(attachment_id, expires),
+            "filename": quote(filename or "attachment", safe=""),
+        },
+    )
 
 
 def is_inline_safe(attachment: Attachment) -> bool:

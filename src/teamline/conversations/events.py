@@ -83,11 +83,21 @@ def emit_conversations(conversations: Sequence[Conversation], event_type: EventT
     )
 
 
-def emit_message(message: Message, *, participants: Iterable[int] | None = None) -> None:
-    """`participants` as for emit_conversation."""
+def emit_message(
+    message: Message,
+    *,
+    participants: Iterable[int] | None = None,
+    with_conversation: bool = False,
+) -> None:
+    """`participants` as for emit_conversation. `with_conversation`: the staff payload carries
+    the conversation as it stands after this message (`"conversation"`, as conversation.updated
+    presents it), in place of a separate conversation.updated — one frame per desk, not two."""
     customer = None if message.is_internal else present_message_to_customer(message)
+    staff = present_message(message)
+    if with_conversation:
+        staff["conversation"] = present_conversation(message.conversation)
     send_event_on_commit(
-        Event(EventType.MESSAGE_CREATED, staff=present_message(message), customer=customer),
+        Event(EventType.MESSAGE_CREATED, staff=staff, customer=customer),
         message_recipients(message, participants),
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from teamline.core.crypto import decrypt_json, encrypt_json
@@ -98,9 +99,35 @@ class Status(models.TextChoices):
 
 
 class Priority(models.IntegerChoices):
+    """Urgent > high > normal > low. Routing ages the queue by it (routing/engine.py) and a team
+    in limited mode ("urgent matters only") lets only urgent items reach a human."""
+
+    LOW = -1, "Low"
     NORMAL = 0, "Normal"
     HIGH = 1, "High"
     URGENT = 2, "Urgent"
+
+
+class Label(models.Model):
+    """An admin-defined label agents put on conversations (e.g. "Billing", "Fibre").
+
+    The name is unique whatever its case; `colour` is a #rrggbb hex the desk paints the badge
+    with, next to the name (never instead of it: colour alone conveys nothing). Changed only by
+    conversations.labels."""
+
+    name = models.CharField(max_length=50)
+    colour = models.CharField(max_length=7, default="#5b6770")
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="label_name_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Conversation(models.Model):
@@ -140,12 +167,20 @@ class Conversation(models.Model):
     verification_level = models.PositiveSmallIntegerField(default=0)
     verification_method = models.CharField(max_length=16, blank=True, default="")
     verified_at = models.DateTimeField(null=True, blank=True)
+    # Admin-defined labels (conversations.labels adds and removes them, with a timeline row).
+    labels = models.ManyToManyField(Label, blank=True, related_name="conversations")
+    # When a supervisor last started watching or whispered (conversations/supervision.py); None
+    # when none ever did, so opening the conversation reads no watches or whispers at all.
+    supervised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["team", "status", "waiting_since"]),
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["customer", "-created_at"]),
+            # Whether a customer had a conversation with one of the actor's teams
+            # (customers.queries.visible_customers), read from the index alone.
+            models.Index(fields=["team", "customer"]),
         ]
 
     def __str__(self) -> str:
@@ -274,6 +309,14 @@ class TimelineKind(models.TextChoices):
     CALL = "call", "Call"
     # Customer step-up: asked, verified, wrong code, failed, expired (never the code).
     VERIFICATION = "verification", "Verification"
+    # A label put on or taken off; the priority changed (conversations.labels).
+    LABELED = "labeled", "Labels changed"
+    PRIORITY_CHANGED = "priority_changed", "Priority changed"
+    # A satisfaction survey: sent, skipped (why), answered (the score).
+    SURVEY = "survey", "Survey"
+    # A supervisor watched, whispered to the agent, barged in or took over
+    # (conversations/supervision.py; `data.action` says which, never a whisper's text).
+    SUPERVISION = "supervision", "Supervision"
 
 
 class TimelineEvent(models.Model):
@@ -350,7 +393,8 @@ class StepUpState(models.TextChoices):
 class StepUp(models.Model):
     """One request that the customer in `conversation` verify themselves (customers/
     verification.py): by a one-time code sent to `identity` (the code itself is a
-    customers.OneTimeCode, stored only as an HMAC), or by a passkey. At most one is pending per
+    customers.OneTimeCode, stored only as an HMAC), or by signing in with one of `methods`
+    (the brand's sign-in, a passkey). At most one is pending per
     conversation: a new request supersedes the old. `failures` counts wrong codes typed; the
     state moves only through conversations/stepup.py. A pending request past `expires_at` is
     shown as expired (stepup.state_of) and marked so the next time it is touched."""
@@ -361,6 +405,9 @@ class StepUp(models.Model):
         "customers.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     method = models.CharField(max_length=16)
+    # A request by sign-in (method "sign_in"): the methods the customer was offered ("oidc",
+    # "passkey"). Empty for a code request, whose one method is `method`.
+    methods = models.JSONField(default=list, blank=True)
     state = models.CharField(
         max_length=16, choices=StepUpState.choices, default=StepUpState.PENDING
     )
@@ -382,3 +429,60 @@ class StepUp(models.Model):
 
     def __str__(self) -> str:
         return f"step-up {self.method} on #{self.conversation_id} ({self.state})"
+
+
+class Whisper(models.Model):
+    """A supervisor's note to the agent working a conversation (conversations/supervision.py).
+
+    Kept apart from the messages on purpose: nothing that reads messages — the customer's
+    socket and widget history, the connectors' outbox, search, transcripts and exports, the
+    team's desks — can ever come across it. Shown only to `agent` (the assignee when it was
+    written), the supervisors of the conversation's team and admins (supervision.whispers_for).
+    """
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="whispers"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="whispers_received"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="whisper_conv_time")]
+
+    def __str__(self) -> str:
+        return f"whisper #{self.pk} on #{self.conversation_id}"
+
+
+class ConversationWatch(models.Model):
+    """A supervisor watching a conversation live (conversations/supervision.py): not a
+    participant, nothing the customer sees. `sockets` counts the supervisor's desk sockets
+    watching it (tabs); the watch ends (`ended_at`) when the last one leaves. At most one
+    live watch per supervisor and conversation (unique), so a reconnect changes nothing."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="watches")
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    sockets = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "supervisor"],
+                condition=Q(ended_at__isnull=True),
+                name="watch_one_live_per_supervisor",
+            )
+        ]
+        indexes = [models.Index(fields=["conversation", "ended_at"], name="watch_conv_live")]
+
+    def __str__(self) -> str:
+        return f"#{self.supervisor_id} watching #{self.conversation_id}"

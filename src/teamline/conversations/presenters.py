@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from teamline.customers import verification
 from teamline.customers.masking import Sensitive, mask_data, masks_for, shown, shown_text
 
+from .attachments import signed_path
 from .models import Conversation, Message
 
 
@@ -48,7 +50,29 @@ def present_level(conversation: Conversation, now: datetime | None = None) -> di
     }
 
 
+def present_label(label: Any) -> dict[str, Any]:
+    return {"id": label.pk, "name": label.name, "colour": label.colour}
+
+
+def present_labels(conversation: Conversation) -> list[dict[str, Any]] | None:
+    """The conversation's labels when they were loaded with it (prefetch_related("labels"):
+    the API's pages, the label and priority actions' events), else None — presenting never
+    costs a query of its own on the hot paths (a customer message, an assignment)."""
+    cache = getattr(conversation, "_prefetched_objects_cache", {})
+    if "labels" not in cache:
+        return None
+    return [present_label(label) for label in cache["labels"]]
+
+
 def present_conversation(conversation: Conversation, viewer: Any = None) -> dict[str, Any]:
+    presented = _present_conversation(conversation, viewer)
+    labels = present_labels(conversation)
+    if labels is not None:
+        presented["labels"] = labels
+    return presented
+
+
+def _present_conversation(conversation: Conversation, viewer: Any = None) -> dict[str, Any]:
     return {
         "id": conversation.pk,
         "status": conversation.status,
@@ -113,6 +137,26 @@ def present_message_to_customer(message: Message) -> dict[str, Any]:
         "client_id": client_id,
         "created_at": message.created_at.isoformat(),
     }
+    files = (message.content or {}).get("attachments")
+    if message.direction == "out" and isinstance(files, list) and files:
+        # An agent's files: signed links the chat opens on Teamline's origin (no session).
+        seconds = int(settings.TEAMLINE["MEDIA_LINK_SECONDS"])
+        presented["attachments"] = [
+            {
+                "filename": str(item.get("filename") or ""),
+                "url": signed_path(
+                    int(item["id"]), str(item.get("filename") or ""), seconds=seconds
+                ),
+            }
+            for item in files
+            if isinstance(item, dict) and isinstance(item.get("id"), int)
+        ]
+    survey = (message.content or {}).get("survey") if message.sender_kind == "system" else None
+    if isinstance(survey, dict) and message.channel == "webchat":
+        # A satisfaction survey (surveys app): the widget shows its rating form.
+        presented["survey"] = {
+            key: survey.get(key) for key in ("token", "kind", "min", "max", "words")
+        }
     invite = (message.content or {}).get("call_invite") if message.sender_kind == "system" else None
     if isinstance(invite, dict) and invite.get("medium") in ("audio", "video"):
         # An agent's invitation to a browser call (calls/browser.py): the widget offers a button.

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
 from teamline.core.errors import InvalidInput, NotFound
@@ -30,6 +31,7 @@ from .models import (
     Message,
     SenderKind,
     Status,
+    TimelineEvent,
 )
 
 
@@ -56,9 +58,14 @@ def access_conversation(actor: User, conversation_id: object) -> Conversation:
 
 
 def inbox_conversations(
-    actor: User, *, view: str = "mine", status: str | None = Status.OPEN
+    actor: User,
+    *,
+    view: str = "mine",
+    status: str | None = Status.OPEN,
+    label_id: int | None = None,
 ) -> QuerySet[Conversation]:
-    """The desk's inbox lists: mine / unassigned / team (all my teams), filtered by status."""
+    """The desk's inbox lists: mine / unassigned / team (all my teams), filtered by status and
+    by a label (its id, from conversations.labels.access_label)."""
     qs = visible_conversations(actor)
     if view == "mine":
         qs = qs.filter(assignee=actor)
@@ -70,6 +77,8 @@ def inbox_conversations(
         if status not in Status.values:
             raise NotFound("No such status.")
         qs = qs.filter(status=status)
+    if label_id is not None:
+        qs = qs.filter(labels__id=label_id)
     return qs.order_by("-priority", "-last_message_at", "-pk")
 
 
@@ -102,6 +111,34 @@ def past_conversations(actor: User, conversation: Conversation) -> QuerySet[Conv
     )
 
 
+def with_last_message(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """The conversations with their last message that the customer may see (`last_text`,
+    `last_sender_kind`; internal notes are not a preview), read in the same statement."""
+    last = Message.objects.filter(conversation=OuterRef("pk"), is_internal=False).order_by(
+        "-created_at", "-pk"
+    )
+    return conversations.annotate(
+        last_text=Subquery(last.values("text")[:1]),
+        last_sender_kind=Subquery(last.values("sender_kind")[:1]),
+    )
+
+
+# The customer panel's timeline shows this many of the latest events (one bounded statement).
+TIMELINE_LIMIT = 30
+
+
+def customer_timeline(actor: User, customer_id: int) -> list[TimelineEvent]:
+    """What happened across the customer's conversations that the actor may see — created on
+    which channel, queued, routed, assigned, transferred, status changes, calls, verification —
+    newest first, at most TIMELINE_LIMIT, with each event's conversation and actor."""
+    visible = visible_conversations(actor).filter(customer_id=customer_id).values("pk")
+    return list(
+        TimelineEvent.objects.filter(conversation_id__in=visible)
+        .select_related("conversation", "actor")
+        .order_by("-created_at", "-pk")[:TIMELINE_LIMIT]
+    )
+
+
 def customer_conversations(actor: User, customer_id: int) -> QuerySet[Conversation]:
     """A customer's conversations that the actor may see, newest first."""
     return (
@@ -126,6 +163,20 @@ def access_attachment(actor: User, attachment_id: object) -> Attachment:
         raise NotFound("No such attachment.")
     access_conversation(actor, attachment.message.conversation_id)  # raises NotFound
     return attachment
+
+
+def sent_attachment(attachment_id: int) -> Attachment | None:
+    """An attachment of a message that went (or is going) to the customer — an agent's or
+    Teamline's outbound message, never a customer's file or an internal note's — or None. For
+    the signed public media links providers fetch (connectors/media.py): the signature is the
+    access check, this is the second fence."""
+    return (
+        Attachment.objects.filter(
+            pk=attachment_id, message__direction=Direction.OUTBOUND, message__is_internal=False
+        )
+        .only("file", "filename", "content_type", "size")
+        .first()
+    )
 
 
 # --- Reply channels ---------------------------------------------------------------------------
@@ -311,6 +362,32 @@ def choose_reply_channel(
                 raise InvalidInput(f"Cannot reply by {option.label}: {reason}.")
             return option
     raise InvalidInput("Choose one of the customer's channels to reply on.")
+
+
+def template_reply_channel(
+    conversation: Conversation,
+    inbox_id: int,
+    *,
+    options: Sequence[ReplyChannel] | None = None,
+) -> ReplyChannel:
+    """The customer's WhatsApp address on the WhatsApp Cloud API inbox `inbox_id`, for an
+    approved template: usable whatever the 24-hour window says (a template is what may be
+    sent outside it). InvalidInput when the customer has no WhatsApp there."""
+    if options is None:
+        options = reachable_channels(conversation.customer, team_id=conversation.team_id)
+    for option in options:
+        inbox = option.inbox
+        if inbox is not None and inbox.pk == inbox_id and inbox.kind == InboxKind.WHATSAPP:
+            return ReplyChannel(
+                key=option.key,
+                channel=option.channel,
+                inbox=inbox,
+                to_kind=option.to_kind,
+                to=option.to,
+                reachability=Reachability(True, "template"),
+                last_used=option.last_used,
+            )
+    raise InvalidInput(_("The customer has no WhatsApp number on this template's inbox."))
 
 
 def _latest_reply_channel(conversation: Conversation) -> ReplyChannel | None:

@@ -13,6 +13,7 @@ by SMS code" — never a code), and emits `verification.updated` (staff and the 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
+from teamline.audit.actions import do_audit
+from teamline.audit.models import AuditAction
 from teamline.core.errors import NotFound
 from teamline.core.events import Event, EventType, Recipients, customer_group, send_event_on_commit
 from teamline.customers import verification
@@ -50,7 +53,7 @@ MASK = "••••"
 
 def masked_destination(identity: Identity | None) -> str:
     """Where a code went, as the agent and the customer are shown it: a phone's last four
-    digits, an email's first letter and domain."""
+    digits, an email's first letter and domain, "the app" for an app push."""
     if identity is None:
         return ""
     value = identity.value
@@ -59,6 +62,8 @@ def masked_destination(identity: Identity | None) -> str:
     if identity.kind == "email" and "@" in value:
         local, _at, domain = value.partition("@")
         return f"{local[:1]}{MASK}@{domain}"
+    if identity.kind == "external":
+        return _("the app")  # the brand's user id means nothing to the agent
     return MASK
 
 
@@ -70,6 +75,12 @@ def state_of(step_up: StepUp, now: datetime | None = None) -> str:
     return step_up.state
 
 
+def offered_methods(step_up: StepUp) -> list[str]:
+    """The ways the customer may answer `step_up`: the sign-in methods of a request by
+    sign-in, the code's method otherwise."""
+    return list(step_up.methods or []) or [step_up.method]
+
+
 def present_step_up(step_up: StepUp | None, now: datetime | None = None) -> dict[str, Any] | None:
     if step_up is None:
         return None
@@ -77,6 +88,7 @@ def present_step_up(step_up: StepUp | None, now: datetime | None = None) -> dict
         "id": step_up.pk,
         "state": state_of(step_up, now),
         "method": step_up.method,
+        "methods": offered_methods(step_up),
         "destination": masked_destination(step_up.identity),
         "failures": step_up.failures,
         "by_bot": step_up.by_bot,
@@ -94,6 +106,7 @@ def present_step_up_to_customer(
         "id": step_up.pk,
         "state": state_of(step_up, now),
         "method": step_up.method,
+        "methods": offered_methods(step_up),
         "destination": masked_destination(step_up.identity),
         "expires_at": step_up.expires_at.isoformat(),
     }
@@ -169,6 +182,14 @@ def _method_label(method: str) -> str:
     return str(verification.METHOD_LABELS.get(method, method))
 
 
+def methods_label(methods: Sequence[str]) -> str:
+    """The sign-in methods a request offers, for a person: "the brand's sign-in or passkey"."""
+    labels = [_method_label(m) for m in methods]
+    if len(labels) < 2:
+        return "".join(labels)
+    return _("%(some)s or %(last)s") % {"some": ", ".join(labels[:-1]), "last": labels[-1]}
+
+
 # --- Actions -----------------------------------------------------------------------------------
 
 
@@ -179,14 +200,22 @@ def do_open_step_up(
     identity: Identity | None,
     actor: User | None,
     by_bot: bool = False,
+    methods: Sequence[str] = (),
     now: datetime | None = None,
 ) -> StepUp:
-    """A new step-up request in `conversation` (the caller has already sent the code, if any).
-    Any pending request of the conversation is superseded. Locks the conversation row; writes
+    """A new step-up request in `conversation` (the caller has already sent the code, if any;
+    for method SIGN_IN, `methods` are the sign-in methods the customer is offered). Any
+    pending request of the conversation is superseded. Locks the conversation row; writes
     the timeline row and the system line ("Verification asked by SMS code to •••• 4567");
     emits verification.updated and conversation.updated."""
-    if method not in verification.METHOD_LEVEL:
+    if method == verification.SIGN_IN:
+        methods = [m for m in verification.SIGN_IN_METHODS if m in methods]
+        if not methods:
+            raise NotFound("No such verification method.")
+    elif method not in verification.METHOD_LEVEL:
         raise NotFound("No such verification method.")
+    else:
+        methods = []
     now = now or timezone.now()
     with transaction.atomic():
         conv = lock_conversation(conversation.pk)
@@ -198,6 +227,7 @@ def do_open_step_up(
             customer_id=conv.customer_id,
             identity=identity,
             method=method,
+            methods=list(methods),
             requested_by=actor,
             by_bot=by_bot,
             created_at=now,
@@ -205,9 +235,16 @@ def do_open_step_up(
         )
         destination = masked_destination(identity)
         data: dict[str, Any] = {"state": "requested", "method": method, "step_up": step_up.pk}
+        if methods:
+            data["methods"] = list(methods)
         record(conv, TimelineKind.VERIFICATION, actor=actor, destination=destination, **data)
         who = _("The bot") if by_bot else (actor.name if actor else _("Someone"))
-        if destination:
+        if methods:
+            text = _("%(who)s asked the customer to verify by signing in: %(methods)s.") % {
+                "who": who,
+                "methods": methods_label(methods),
+            }
+        elif destination:
             text = _("%(who)s asked the customer to verify by %(method)s sent to %(to)s.") % {
                 "who": who,
                 "method": _method_label(method),
@@ -271,6 +308,64 @@ def do_expire_step_up(step_up: StepUp, *, now: datetime | None = None) -> StepUp
     return step_up
 
 
+def do_refuse_step_up(
+    conversation: Conversation,
+    *,
+    method: str,
+    reason: str,
+    ip: str | None = None,
+) -> None:
+    """Someone in `conversation` tried to verify by `method` and was refused (`reason`: e.g.
+    the account they signed in with is not this customer's). Nothing about the level changes;
+    the attempt is kept: an audit entry (stepup.refused, with the address), the timeline row
+    and a staff line in the history; a pending request to sign in that offered `method` counts
+    it in its `failures`, as a wrong code is counted. Locks the conversation row; emits
+    message.created (and verification.updated when a request counted it)."""
+    now = timezone.now()
+    with transaction.atomic():
+        conv = lock_conversation(conversation.pk)
+        asked = (
+            StepUp.objects.filter(
+                conversation=conv,
+                state=StepUpState.PENDING,
+                method=verification.SIGN_IN,
+                expires_at__gt=now,
+            )
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if asked is not None and method in offered_methods(asked):
+            StepUp.objects.filter(pk=asked.pk).update(failures=F("failures") + 1)
+            asked.refresh_from_db()
+            _emit(conv, asked, now)
+        data: dict[str, Any] = {"state": "refused", "method": method, "reason": reason}
+        record(conv, TimelineKind.VERIFICATION, **data)
+        do_audit(
+            AuditAction.STEP_UP_REFUSED,
+            target_type="conversation",
+            target_id=conv.pk,
+            ip=ip,
+            data={"method": method, "reason": reason, "customer": conv.customer_id},
+        )
+        _system_line(
+            conv,
+            _("Verification by %(method)s refused: %(why)s")
+            % {
+                "method": _method_label(method),
+                "why": _refusal_reason(reason),
+            },
+            data,
+        )
+
+
+def _refusal_reason(reason: str) -> str:
+    if reason == "claim_mismatch":
+        return _("the account signed in with is not this customer's.")
+    if reason == "unverified_claim":
+        return _("the account has no confirmed address or number to match.")
+    return _("the answer from the sign-in did not verify.")
+
+
 def do_verify_conversation(
     conversation: Conversation,
     *,
@@ -305,8 +400,14 @@ def do_verify_conversation(
                 ]
             )
         if step_up is None:
+            # A request past its time is expired: proving oneself later does not answer it.
+            StepUp.objects.filter(
+                conversation=conv, state=StepUpState.PENDING, expires_at__lte=now
+            ).update(state=StepUpState.EXPIRED, finished_at=now)
             step_up = (
-                StepUp.objects.filter(conversation=conv, state=StepUpState.PENDING)
+                StepUp.objects.filter(
+                    conversation=conv, state=StepUpState.PENDING, expires_at__gt=now
+                )
                 .order_by("-created_at", "-pk")
                 .first()
             )

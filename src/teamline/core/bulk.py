@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import DateField, DateTimeField, Field, JSONField, Model, TimeField
 from django.db.models.expressions import RawSQL
 
 
@@ -75,3 +76,83 @@ def in_values(values: Sequence[str | int]) -> RawSQL:
             return RawSQL("SELECT jsonb_array_elements_text(%s::jsonb)::bigint", (document,))
         return RawSQL("SELECT jsonb_array_elements_text(%s::jsonb)", (document,))
     return RawSQL("SELECT value FROM json_each(%s)", (document,))
+
+
+def insert_rows(
+    model: type[Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    unique: Sequence[str] = (),
+    returning: Sequence[str] = ("id",),
+) -> list[tuple[Any, ...]]:
+    """INSERT `rows` (dicts of field name → Python value, all with the same fields) in one
+    statement whatever their number, and return the `returning` columns of the rows inserted.
+    With `unique` (the fields of a unique constraint), a row that would break it is skipped
+    (ON CONFLICT DO NOTHING) and not returned: the rows returned are the ones this statement
+    won, which makes a bulk insert a bulk claim.
+
+    Like `in_values`, the rows travel as one JSON parameter that the server unpacks
+    (PostgreSQL's jsonb_to_recordset, SQLite's json_each): one placeholder per value costs
+    more in psycopg's Python than the database's insert, and SQLite limits the placeholders
+    of one statement. On PostgreSQL rows are inserted in the order given (sort them to take
+    unique-index locks in a fixed order when two transactions may insert the same keys)."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    fields = [_field(model, name) for name in names]
+    out = [_field(model, name) for name in returning]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(_column(f)) for f in fields)
+    conflict = ""
+    if unique:
+        targets = ", ".join(quote(_column(_field(model, name))) for name in unique)
+        conflict = f" ON CONFLICT ({targets}) DO NOTHING"
+    back = ", ".join(quote(_column(f)) for f in out)
+    keys = [f"c{i}" for i in range(len(fields))]
+    if connection.vendor == "postgresql":
+        document = json.dumps(
+            [
+                {
+                    k: _json_value(f, row[n], True)
+                    for k, f, n in zip(keys, fields, names, strict=True)
+                }
+                for row in rows
+            ]
+        )
+        record = ", ".join(
+            f"{k} {f.db_type(connection)}" for k, f in zip(keys, fields, strict=True)
+        )
+        # Identifiers and types come from the model's metadata; the rows are one bound value.
+        source = f"SELECT {', '.join(keys)} FROM jsonb_to_recordset(%s::jsonb) AS u({record})"  # noqa: S608
+    else:
+        document = json.dumps(
+            [
+                [_json_value(f, row[n], False) for f, n in zip(fields, names, strict=True)]
+                for row in rows
+            ]
+        )
+        picks = ", ".join(f"json_extract(r.value, '$[{i}]')" for i in range(len(fields)))
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+        source = f"SELECT {picks} FROM json_each(%s) AS r WHERE true"  # noqa: S608
+    sql = f"INSERT INTO {table} ({columns}) {source}{conflict} RETURNING {back}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [document])
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _json_value(field: Field[Any, Any], value: Any, postgres: bool) -> Any:
+    """`value` of `field` as the JSON document of insert_rows carries it: what the database
+    stores, in a form its JSON reader turns into the column's type."""
+    if value is None:
+        return None
+    if isinstance(field, JSONField):
+        return value if postgres else json.dumps(value)
+    if isinstance(field, DateTimeField):
+        if postgres:
+            return value.isoformat()
+        # What Django's SQLite backend stores for an aware datetime: naive UTC, str().
+        return str(value.astimezone(UTC).replace(tzinfo=None))
+    if isinstance(field, (DateField, TimeField)):
+        return value.isoformat()
+    return value

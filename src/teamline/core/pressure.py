@@ -26,3 +26,39 @@ def note_web_pressure() -> None:
 
 def web_under_pressure() -> bool:
     return time.monotonic() < _busy_until
+
+
+# --- Widget messages: a bounded number in flight per process ---------------------------------
+#
+# Every customer message from a widget socket is stored in the database thread. Without a bound,
+# at overload the frames queue without limit in front of that one thread: every ack waits behind
+# all the others, and nothing tells the sender. With the bound, a message that finds no room is
+# not stored and its sender gets a `busy` frame with a retry hint (docs/websockets.md): nothing
+# was acknowledged, so nothing is lost, and the widget sends it again, idempotently, by its
+# client id. It is the widget's form of the webhooks' 503 + Retry-After, and feeds the same
+# signal: a refused widget message notes web pressure, so the embedded worker steps back too.
+
+# Seconds the widget waits before sending a refused message again (plus its own jitter).
+BUSY_RETRY_AFTER_SECONDS = 1
+
+_widget_inflight = 0
+
+
+def enter_widget_message(limit: int) -> bool:
+    """Take a place for one widget message (True), or answer that there is none (False).
+    `limit` 0 means no bound. Runs on the event loop: no lock needed."""
+    global _widget_inflight
+    if limit and _widget_inflight >= limit:
+        note_web_pressure()
+        return False
+    _widget_inflight += 1
+    return True
+
+
+def leave_widget_message() -> None:
+    global _widget_inflight
+    _widget_inflight = max(0, _widget_inflight - 1)
+
+
+def widget_messages_in_flight() -> int:
+    return _widget_inflight

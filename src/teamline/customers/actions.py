@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac as _hmac
+import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,6 +21,8 @@ from teamline.audit.models import AuditAction
 from teamline.core import ratelimit
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.jsonsafe import text_problem
+from teamline.core.langid import detect_language
+from teamline.core.languages import first_supported, languages, supported_language
 from teamline.teams.models import Team, validate_timezone
 
 from . import codes, masking
@@ -33,6 +37,7 @@ from .models import (
     CustomerMerge,
     Identity,
     IdentityKind,
+    LanguageSource,
     OneTimeCode,
 )
 from .queries import BOTS_OPT_OUT_ATTRIBUTE, check_consent_topic
@@ -56,6 +61,7 @@ def do_create_customer(
         customer = Customer.objects.create(
             name=name,
             preferred_language=preferred_language,
+            language_source=LanguageSource.CHOSEN if preferred_language else "",
             preferred_channel=preferred_channel,
             home_team=home_team,
             region=region,
@@ -392,6 +398,74 @@ def do_set_bots_opt_out(customer: Customer, opted_out: bool, *, actor: User | No
     return customer
 
 
+# Attributes agents edit in the customer panel: a short lowercase key and a short text value.
+# Keys Teamline itself keeps (opt-outs, the typed email) are changed by their own actions only.
+ATTRIBUTE_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+ATTRIBUTE_VALUE_MAX = 500
+ATTRIBUTES_MAX = 50
+RESERVED_ATTRIBUTES = frozenset({BOTS_OPT_OUT_ATTRIBUTE, OPT_OUT_ATTRIBUTE, "unverified_email"})
+
+
+def editable_attribute(key: str, value: Any) -> bool:
+    """Whether an agent may change this attribute in the desk: not one Teamline keeps, and a
+    plain value (a structured one came from an integration and is shown, not edited)."""
+    return key not in RESERVED_ATTRIBUTES and isinstance(value, str | int | float | bool)
+
+
+def do_set_customer_attribute(
+    customer: Customer, key: str, value: str, *, actor: User, request: HttpRequest | None = None
+) -> Customer:
+    """Set one of the customer's attributes to a text value, or clear it (an empty value), as an
+    agent recorded it. Locks the customer row; audited (the key and set/cleared, not the value:
+    attributes may hold personal data). Emits nothing: the customer panel is read again."""
+    key = (key or "").strip().lower()
+    if not ATTRIBUTE_KEY.fullmatch(key):
+        raise InvalidInput(
+            _(
+                "An attribute's name is 1 to 40 lowercase letters, digits or underscores, "
+                "starting with a letter."
+            )
+        )
+    problem = text_problem(value or "")
+    if problem is not None:
+        raise InvalidInput(_("The value %(problem)s.") % {"problem": problem})
+    value = (value or "").strip()
+    if len(value) > ATTRIBUTE_VALUE_MAX:
+        raise InvalidInput(
+            _("An attribute's value is at most %(max)d characters.") % {"max": ATTRIBUTE_VALUE_MAX}
+        )
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        attributes = dict(locked.attributes or {})
+        if key in RESERVED_ATTRIBUTES or (
+            key in attributes and not editable_attribute(key, attributes[key])
+        ):
+            raise InvalidInput(
+                _("Teamline keeps %(key)s itself: it is not edited here.") % {"key": key}
+            )
+        if value:
+            if key not in attributes and len(attributes) >= ATTRIBUTES_MAX:
+                raise InvalidInput(
+                    _("A customer has at most %(max)d attributes.") % {"max": ATTRIBUTES_MAX}
+                )
+            attributes[key] = value
+        else:
+            attributes.pop(key, None)
+        if attributes != locked.attributes:
+            locked.attributes = attributes
+            locked.save(update_fields=["attributes", "updated_at"])
+            do_audit(
+                AuditAction.CUSTOMER_CHANGED,
+                actor=actor,
+                target_type="customer",
+                target_id=locked.pk,
+                request=request,
+                data={"attribute": key, "change": "set" if value else "cleared"},
+            )
+    customer.attributes = locked.attributes
+    return customer
+
+
 def do_set_time_zone(customer: Customer, time_zone: str, *, actor: User | None) -> Customer:
     """The customer's own IANA time zone (quiet hours follow it); "" = their home team's again.
     InvalidInput for a name that is not an IANA zone. One UPDATE."""
@@ -411,6 +485,80 @@ def do_set_time_zone(customer: Customer, time_zone: str, *, actor: User | None) 
         )
         customer.time_zone = time_zone
     return customer
+
+
+# What each source of a language may replace (besides nothing at all): a choice is never
+# replaced by a guess, a browser's or app's language never replaces what the customer wrote in.
+_REPLACEABLE_BY = {
+    LanguageSource.CHOSEN: [LanguageSource.CHOSEN, LanguageSource.DETECTED, LanguageSource.CHANNEL],
+    LanguageSource.DETECTED: [LanguageSource.DETECTED, LanguageSource.CHANNEL],
+    LanguageSource.CHANNEL: [LanguageSource.CHANNEL],
+}
+
+
+def _language_settable(customer: Customer, source: LanguageSource) -> bool:
+    if not customer.preferred_language:
+        return True
+    return customer.language_source in _REPLACEABLE_BY[source]
+
+
+def _store_language(customer: Customer, language: str, source: LanguageSource) -> bool:
+    """One conditional UPDATE: a stronger source written meanwhile (an agent's choice while a
+    message was being read) is not overwritten."""
+    allowed = Q(preferred_language="") | Q(language_source__in=_REPLACEABLE_BY[source])
+    updated = (
+        Customer.objects.filter(allowed, pk=customer.pk)
+        .exclude(preferred_language=language, language_source=source)
+        .update(preferred_language=language, language_source=source, updated_at=timezone.now())
+    )
+    if updated:
+        customer.preferred_language, customer.language_source = language, source
+    return bool(updated)
+
+
+def do_set_preferred_language(customer: Customer, language: str, *, actor: User | None) -> Customer:
+    """The customer's own choice of language, or an agent recording it: one of the six (any tag
+    core.languages maps, e.g. zh-TW), never overridden by what a browser or a text suggests;
+    "" forgets it (Teamline captures the language again). InvalidInput for a language Teamline
+    does not speak. One UPDATE; `actor` is the agent (None: the customer themselves)."""
+    if not (language or "").strip():
+        Customer.objects.filter(pk=customer.pk).update(
+            preferred_language="", language_source="", updated_at=timezone.now()
+        )
+        customer.preferred_language, customer.language_source = "", ""
+        return customer
+    code = supported_language(language)
+    if code is None:
+        raise InvalidInput(
+            _("%(language)s is not a language Teamline speaks: use one of %(known)s.")
+            % {"language": repr(language[:20]), "known": ", ".join(languages())}
+        )
+    _store_language(customer, code, LanguageSource.CHOSEN)
+    return customer
+
+
+def do_capture_language(
+    customer: Customer, *, hints: Iterable[str | None] = (), text: str = ""
+) -> str | None:
+    """Learn the customer's language from a contact: `text` they wrote (core.langid, only when
+    confident), else `hints` — the tags their browser, email or messaging app gave, most
+    preferred first. Never overrides a choice; a browser's language never overrides what the
+    customer wrote in. Returns the language stored, or None when nothing changed. Costs no
+    query when nothing changes (the common case), one conditional UPDATE otherwise."""
+    if customer.preferred_language and customer.language_source not in (
+        LanguageSource.DETECTED,
+        LanguageSource.CHANNEL,
+    ):
+        return None  # chosen (or from before sources were recorded)
+    language = detect_language(text) if text else None
+    source = LanguageSource.DETECTED
+    if language is None:
+        language, source = first_supported(hints), LanguageSource.CHANNEL
+    if language is None or not _language_settable(customer, source):
+        return None
+    if customer.preferred_language == language and customer.language_source == source:
+        return None
+    return language if _store_language(customer, language, source) else None
 
 
 def do_set_consent(

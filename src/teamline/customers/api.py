@@ -21,7 +21,12 @@ from teamline.conversations.presenters import present_conversation
 from teamline.conversations.queries import customer_conversations
 from teamline.core.apischema import MAX_ID, errors, text_field
 
-from .actions import MAX_REVEAL_REASON, do_reveal_customer_field, do_set_bots_opt_out
+from .actions import (
+    MAX_REVEAL_REASON,
+    do_reveal_customer_field,
+    do_set_bots_opt_out,
+    do_set_preferred_language,
+)
 from .masking import Sensitive, present_attributes, present_identity, shown
 from .models import Customer, IdentityKind
 from .queries import access_customer
@@ -48,7 +53,14 @@ class IdentityOut(Schema):
 class CustomerOut(Schema):
     id: int
     name: str = Field(description='The display name ("Visitor #id" when unknown).')
-    preferred_language: str
+    preferred_language: str = Field(
+        description="One of en, nb, zh-hans, zh-hant, et, pt, or empty when not known yet."
+    )
+    language_source: str = Field(
+        description="Where the language came from: `chosen` (the customer or an agent; never "
+        "overridden), `detected` (from their messages), `channel` (their browser, email or "
+        "messaging app), or empty."
+    )
     preferred_channel: str
     region: str
     home_team: TeamRef | None = Field(description="The regional team that serves this customer.")
@@ -68,6 +80,7 @@ def present_customer(customer: Customer, conversations: list[Any], viewer: Any) 
         "id": customer.pk,
         "name": shown(viewer, Sensitive.NAME, customer.display_name),
         "preferred_language": customer.preferred_language,
+        "language_source": customer.language_source,
         "preferred_channel": customer.preferred_channel,
         "region": customer.region,
         "home_team": {"id": home_team.pk, "name": home_team.name} if home_team else None,
@@ -127,6 +140,43 @@ def set_customer_bots(request: HttpRequest, customer_id: CustomerId, payload: Bo
     actor = cast(User, request.auth)  # type: ignore[attr-defined]
     customer = access_customer(actor, customer_id)
     do_set_bots_opt_out(customer, payload.opted_out, actor=actor)
+    conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
+    return present_customer(customer, conversations, actor)
+
+
+# The tags the six languages start with (core.languages maps every one of them).
+LANGUAGE_TAG_PATTERN = (
+    r"^((en|EN|En|nb|NB|Nb|nn|NN|Nn|no|NO|No|zh|ZH|Zh|et|ET|Et|pt|PT|Pt)([-_][A-Za-z0-9]{1,8})*)?$"
+)
+
+
+class CustomerLanguageIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = Field(
+        max_length=35,
+        pattern=LANGUAGE_TAG_PATTERN,
+        description="A language tag Teamline maps to one of its six (`nb`, `no`, `zh-TW`, "
+        "`pt-BR`, …), or an empty string to forget the choice and let Teamline learn it again.",
+    )
+
+
+@router.put(
+    "/{customer_id}/language",
+    response={200: CustomerOut, **errors(400, 404, 422)},
+    summary="Set a customer's language",
+    operation_id="set_customer_language",
+)
+def set_customer_language(
+    request: HttpRequest, customer_id: CustomerId, payload: CustomerLanguageIn
+) -> Any:
+    """Record the customer's language (their choice, told to you): every text Teamline sends
+    them follows it, and nothing Teamline detects overrides it. `zh-TW` is stored as
+    `zh-hant`, `no` as `nb` (docs/i18n.md). 422 for a language Teamline does not speak; 404
+    outside your teams."""
+    actor = cast(User, request.auth)  # type: ignore[attr-defined]
+    customer = access_customer(actor, customer_id)
+    do_set_preferred_language(customer, payload.language, actor=actor)
     conversations = list(customer_conversations(actor, customer.pk)[:MAX_CONVERSATIONS])
     return present_customer(customer, conversations, actor)
 

@@ -10,11 +10,16 @@ conversation, message, callback and appointment payloads (their presenters take 
 and the desk socket, which passes every live push through `mask_data` for a remote agent.
 Revealing one value is `customers.actions.do_reveal_customer_field` (a reason, audited).
 
-In what people wrote (message texts, notes, email bodies) the email addresses and the
-international phone numbers (`+47 912 34 567`) are masked by their shape (`mask_text`): that
-is also where Teamline itself repeats a number ("We will call you on …"). Postal addresses in
-free text have no shape to find; card numbers and national ids in it are redaction's
-(conversations/redaction.py), for everyone.
+In what people wrote (message texts, notes, email bodies, free-text attributes) email
+addresses, phone numbers and street addresses are masked by their shape (`mask_text`): that
+is also where Teamline itself repeats a number ("We will call you on …"). A phone number is
+international (`+47 912 34 567`, `0047 …`), national with its trunk 0 (`07700 900123`),
+grouped the way people write numbers (`912 34 567`, `(202) 555-0123`), a run of digits after a
+phone word ("call me on 91234567"), or — with TEAMLINE_DEFAULT_PHONE_REGION set — any run of
+digits that is a valid number there. A street address is a street (a street word or suffix:
+`Storgata`, `Main Street`, `rue`) with its house number, and the postcode and town after it.
+Order numbers, dates, amounts and times are left alone. Card numbers and national ids are
+redaction's (conversations/redaction.py), for everyone.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 import phonenumbers
+from django.conf import settings
 
 from .models import Identity, IdentityKind
 
@@ -66,6 +72,9 @@ def mask_phone(value: str) -> str:
     prefix = ""
     if text.startswith("+"):
         prefix = f"+{_country_code(digits)} "
+    elif digits.startswith("00") and text.startswith("00"):  # 0047 …: the + written as 00
+        code = _country_code(digits[2:])
+        prefix = f"+{code} " if code else ""
     return f"{prefix}{DOT * 3} {DOT * 2} {tail}"
 
 
@@ -112,12 +121,12 @@ def mask_address(value: str) -> str:
 
 
 def mask_name(value: str) -> str:
-    """A display name, masked only when it is a phone number or an email address (a customer
-    who is known by nothing else)."""
+    """A display name, masked only when it is a phone number (in any format: a name is never
+    an order number) or an email address (a customer who is known by nothing else)."""
     text = (value or "").strip()
     if _EMAIL.fullmatch(text):
         return mask_email(text)
-    if _PHONE.fullmatch(text) and text.startswith("+"):
+    if _PHONE.fullmatch(text) and sum(ch.isdigit() for ch in text) >= 6:
         return mask_phone(text)
     return value
 
@@ -172,17 +181,20 @@ def key_sensitivity(key: str) -> str | None:
 
 
 def attribute_sensitivity(key: str, value: Any = None) -> str | None:
-    """The kind of an attribute by its name (key_sensitivity), or by its value when that is an
-    email address or a + phone number."""
+    """The kind of an attribute by its name (key_sensitivity), or by its value: an email
+    address, a phone number (value_is_phone), or free text with one of those or a street
+    address in it (Sensitive.TEXT: only those parts are masked)."""
     kind = key_sensitivity(str(key))
     if kind is not None:
         return kind
-    if isinstance(value, str) and ("@" in value or "+" in value):
+    if isinstance(value, str):
         text = value.strip()
         if _EMAIL.fullmatch(text):
             return Sensitive.EMAIL
-        if text.startswith("+") and _PHONE.fullmatch(text):
+        if value_is_phone(text):
             return Sensitive.PHONE
+        if mask_text(text) != text:
+            return Sensitive.TEXT
     return None
 
 
@@ -283,16 +295,139 @@ def _mask_all(value: Any, kind: str) -> Any:
     return value
 
 
-# International numbers in free text: a + and at least eight digits with the usual separators.
-_PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+\d(?:[\s().\-/]?\d){6,17}(?!\d)")
+# --- Shapes in free text -----------------------------------------------------------------------
+
+# International numbers: a + (or the 00 prefix) and at least seven more digits.
+_PHONE_IN_TEXT = re.compile(r"(?<![\w+])(?:\+|00[\s-]?)[1-9](?:[\s().\-/]?\d){6,17}(?!\d)")
+# Any other run of digits that may be a number people write: digits with single separators
+# (space, dot, dash, slash, brackets), 7 to 15 digits; which of them are phone numbers is
+# decided by `_national_phone`.
+_DIGITS_IN_TEXT = re.compile(r"(?<![\w+.,/-])\(?\d(?:\)?[ .\-/]?\(?\d){6,14}(?![\w-]|[.,/]\d)")
+_SEPARATORS = re.compile(r"[\s().\-/]+")
+# A date (2026-12-05, 05.12.2026, 5/12/26) is not a phone number.
+_DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
+# Words that say the digits after them are a phone number ("ring me on", "tlf.", "mobil:").
+_PHONE_WORDS = re.compile(
+    r"(?:phone|telephone|tel|tlf|telefon|mobile?|mobil|cell|sms|text|whatsapp|call|ring|"
+    r"reach|fax|handy|n[uú]mero de tel[eé]fono|手机|电话)\W{0,3}(?:\w+\W{1,3}){0,3}$",
+    re.IGNORECASE,
+)
+
+
+def _national_phone(found: re.Match[str], text: str) -> bool:
+    """Whether a run of digits (`_DIGITS_IN_TEXT`) is a phone number written without its
+    country code: with the trunk 0 (`07700 900123`), in groups the way phone numbers are
+    written (`912 34 567`, `(202) 555-0123`: not a date, not thousands `1 000 000`), a valid
+    number of the operator's region (TEAMLINE_DEFAULT_PHONE_REGION), or digits right after a
+    phone word. A bare run of digits ("order 12345678") is none of these."""
+    raw = found.group(0)
+    if _DATE.fullmatch(raw):
+        return False
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    groups = [group for group in _SEPARATORS.split(raw.strip("()")) if group]
+    if digits.startswith("0") and not digits.startswith("00") and 9 <= len(digits) <= 12:
+        return True
+    if _grouped(raw, groups):
+        return True
+    region = _default_region()
+    if region and len(digits) >= 7 and _valid_in(digits, region):
+        return True
+    return bool(_PHONE_WORDS.search(text[max(0, found.start() - 40) : found.start()]))
+
+
+def _grouped(raw: str, groups: list[str]) -> bool:
+    """Grouped as phone numbers are: three or more groups (`912 34 567`, `(202) 555-0123`), or
+    two groups of at least three digits apart by a space (`9123 4567`; `2026-1234` is a
+    reference); the first of two digits or more, and not thousands."""
+    if len(groups) < 2 or len(groups[0]) < 2 or _thousands(raw, groups):
+        return False
+    if len(groups) >= 3:
+        return True
+    return " " in raw and min(len(group) for group in groups) >= 3
+
+
+def _thousands(raw: str, groups: list[str]) -> bool:
+    """`10 000 000`, `1.000.000`: a number written in thousands, not a phone number."""
+    separators = set(_SEPARATORS.findall(raw))
+    return len(separators) == 1 and len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:])
+
+
+def _default_region() -> str:
+    return str(getattr(settings, "TEAMLINE", {}).get("DEFAULT_PHONE_REGION", "") or "")
+
+
+def _valid_in(digits: str, region: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(digits, region))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def value_is_phone(text: str) -> bool:
+    """Whether a whole value (an attribute, a payload field) is a phone number by its shape:
+    international, or national as `_national_phone` says (a bare run of digits only with the
+    operator's region set and valid there: an account number stays readable)."""
+    text = text.strip()
+    if not text or len(text) > 40:
+        return False
+    if _PHONE_IN_TEXT.fullmatch(text):
+        return True
+    found = _DIGITS_IN_TEXT.fullmatch(text)
+    return found is not None and _national_phone(found, text)
+
+
+# A street: a word that is a street's name by its suffix (Storgata, Kirkeveien, Hauptstraße)
+# or a street word before or after the name (Main Street, rue de Rivoli), with a house number;
+# then, optionally, the postcode and the town.
+_STREET_SUFFIX = (
+    r"(?:gata|gate|gaten|gatan|veien|vegen|vei|veg|vägen|väg|vej|gade|allé|alle|plass|plads|"
+    r"stien|bakken|torget|torv|straße|strasse|str\.|weg|gasse|platz|ring|damm|laan|straat|"
+    r"gracht|kade|plein|tie|katu|polku)"
+)
+_STREET_WORD = (
+    r"(?:street|st\.?|road|rd\.?|avenue|ave\.?|lane|ln\.?|drive|dr\.?|boulevard|blvd\.?|way|"
+    r"court|ct\.?|place|pl\.?|square|sq\.?|terrace|close|crescent|highway|parkway|"
+    r"rue|avenida|calle|carrer|via|viale|piazza|corso|rua|travessa|ulica|ul\.|allé|gate|vei|veg)"
+)
+# A word of a street's name: capitalised (case-sensitive inside the otherwise case-blind
+# pattern), so "I moved to" before "Storgata 12" is not taken for part of the street.
+_UPPER = r"(?-i:[A-ZÀ-ÖØ-Þ])"
+_NAME = rf"{_UPPER}[\w'’.-]*"
+_LOWER_NAME = r"[^\W\d_][\w'’.-]*"
+_HOUSE = r"\d{1,5}(?:\s?[A-Za-z](?![\w]))?(?:[-/]\d{1,5})?"
+_TOWN = rf"{_UPPER}[\w'’-]*(?:\s{_UPPER}[\w'’-]*)?"
+_POSTCODE_TOWN = (
+    rf"(?:,?\s*(?:[A-Z]{{1,2}}-)?\d{{4,5}}(?:-\d{{3,4}})?\s+{_TOWN}"  # 0155 Oslo
+    rf"|,\s*(?:{_TOWN}\s+)?(?-i:[A-Z]{{1,2}}\d[A-Z\d]?\s?\d[A-Z]{{2}})"  # London NW1 6XE
+    rf"|,\s*{_TOWN}(?:,\s*(?-i:[A-Z]{{2}}))?\s+\d{{5}}(?:-\d{{4}})?)?"  # Town, ST 12345
+)
+_ADDRESS_IN_TEXT = re.compile(
+    rf"(?<![\w])(?:"
+    rf"(?:{_NAME}\s+){{0,2}}{_UPPER}[\w'’-]*{_STREET_SUFFIX}\s+{_HOUSE}"  # Storgata 12
+    rf"|(?:{_NAME}\s+){{1,3}}{_STREET_WORD}\s+{_HOUSE}"  # Bygdøy allé 5
+    rf"|{_HOUSE},?\s+(?:{_NAME}\s+){{1,3}}{_STREET_WORD}(?![\w])"  # 221B Baker Street
+    rf"|{_STREET_WORD}\s+(?:{_LOWER_NAME}\s+){{0,3}}{_NAME},?\s+{_HOUSE}"  # rue de Rivoli 99
+    rf"|{_HOUSE},?\s+{_STREET_WORD}\s+(?:{_LOWER_NAME}\s+){{0,3}}{_NAME}"  # 12 rue de Rivoli
+    rf"){_POSTCODE_TOWN}(?![\w])",
+    re.IGNORECASE,
+)
 
 
 def mask_text(text: str) -> str:
-    """Free text with its email addresses and international phone numbers masked."""
-    if not text or ("@" not in text and "+" not in text):
+    """Free text with its email addresses, phone numbers and street addresses masked (the
+    shapes above); everything else as written."""
+    if not text or ("@" not in text and not any(ch.isdigit() for ch in text)):
         return text
-    text = _EMAIL.sub(lambda found: mask_email(found.group(0)), text)
-    return _PHONE_IN_TEXT.sub(lambda found: mask_phone(found.group(0)), text)
+    if "@" in text:
+        text = _EMAIL.sub(lambda found: mask_email(found.group(0)), text)
+    text = _ADDRESS_IN_TEXT.sub(lambda found: mask_address(found.group(0)), text)
+    text = _PHONE_IN_TEXT.sub(lambda found: mask_phone(found.group(0)), text)
+    return _DIGITS_IN_TEXT.sub(
+        lambda found: (
+            mask_phone(found.group(0)) if _national_phone(found, text) else found.group(0)
+        ),
+        text,
+    )
 
 
 def shown_text(viewer: Any, text: str) -> str:
@@ -304,6 +439,8 @@ def shown_text(viewer: Any, text: str) -> str:
 
 # What a person wrote: masked by shape only (mask_text), never as a whole.
 BODY_KEYS = frozenset({"text", "html", "raw_html", "original_text", "subject", "reason"})
+# A customer's display name: masked when it is a number or an address (mask_name).
+NAME_KEYS = frozenset({"name", "display_name", "customer_name"})
 
 
 def mask_data(value: Any, *, key: str = "") -> Any:
@@ -320,14 +457,16 @@ def mask_data(value: Any, *, key: str = "") -> Any:
         return value
     if key in BODY_KEYS:
         return mask_text(value)
+    if key in NAME_KEYS:
+        return mask_name(value)
     kind = key_sensitivity(key) if key else None
     if kind is not None:
         return mask(kind, value)
-    if "@" not in value and "+" not in value:
-        return value  # the common case: ids, times, states, names
+    if "@" not in value and not any(ch.isdigit() for ch in value):
+        return value  # the common case: states, kinds, names
     text = value.strip()
-    if text.startswith("+") and _PHONE.fullmatch(text):
+    if value_is_phone(text):
         return mask_phone(text)
     if "@" not in value:
-        return value
+        return value  # ids, times, counts
     return _EMAIL.sub(lambda found: mask_email(found.group(0)), value)

@@ -20,9 +20,24 @@ class IdentityKind(models.TextChoices):
     WECHAT = "wechat", "WeChat OpenID"
 
 
+class LanguageSource(models.TextChoices):
+    """Where a customer's language came from, strongest first: a choice is never overridden by
+    what Teamline guesses, and what the customer writes beats what their browser or app says
+    (customers.actions.do_capture_language)."""
+
+    CHOSEN = "chosen", "Chosen by the customer or recorded by an agent"
+    DETECTED = "detected", "Detected from what the customer wrote"
+    CHANNEL = "channel", "Said by the browser, the email or the messaging app"
+
+
 class Customer(models.Model):
     name = models.CharField(max_length=200, blank=True)
+    # One of settings.LANGUAGES (core.languages), or "" when nobody knows yet. Rows from before
+    # `language_source` existed have a language and no source: they count as chosen.
     preferred_language = models.CharField(max_length=16, blank=True)
+    language_source = models.CharField(
+        max_length=16, blank=True, choices=LanguageSource.choices, default=""
+    )
     preferred_channel = models.CharField(max_length=32, blank=True)
     home_team = models.ForeignKey(
         "teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
@@ -130,10 +145,14 @@ class ConsentTopic(models.TextChoices):
     DATA_CAP = "data_cap", "Data-cap reminders"
     OUTAGE = "outage", "Outage notices"
     PROMOTIONAL = "promotional", "Offers and promotions"
+    # Satisfaction surveys after a conversation (surveys app): asked unless the customer said no.
+    SURVEYS = "surveys", "Satisfaction surveys"
 
 
 # Topics a customer receives until they opt out.
-CONSENT_DEFAULT_ON = frozenset({ConsentTopic.DATA_CAP.value, ConsentTopic.OUTAGE.value})
+CONSENT_DEFAULT_ON = frozenset(
+    {ConsentTopic.DATA_CAP.value, ConsentTopic.OUTAGE.value, ConsentTopic.SURVEYS.value}
+)
 
 
 class ConsentSource(models.TextChoices):
@@ -145,6 +164,7 @@ class ConsentSource(models.TextChoices):
     APP = "app", "The brand's app"
     API = "api", "The API"
     ADMIN = "admin", "The admin"
+    EMAIL = "email", "A link in an email (a survey's page)"
 
 
 class Consent(models.Model):

@@ -68,8 +68,13 @@ METHOD_LABELS = {
     OIDC: _("the brand's sign-in"),
 }
 
+# A request to verify by signing in, not by a code: the customer is offered the sign-in methods
+# the request names (StepUp.methods), each reaching `strong` as above.
+SIGN_IN = "sign_in"
+SIGN_IN_METHODS = (OIDC, PASSKEY)
+
 # The code method for each kind of identity a code can be sent to.
-CODE_METHOD_FOR_KIND = {"phone": SMS_CODE, "email": EMAIL_CODE}
+CODE_METHOD_FOR_KIND = {"phone": SMS_CODE, "email": EMAIL_CODE, "external": APP_CODE}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from teamline.accounts.models import AgentProfile, Presence, User
@@ -39,19 +41,20 @@ from teamline.calls.models import Call, CallDirection, CallMedium, CallState
 from teamline.calls.queries import access_call, desk_calls_for
 from teamline.conversations.models import TimelineEvent, TimelineKind
 from teamline.core.errors import InvalidInput
+from teamline.customers.masking import Sensitive, shown
 
 from .views import agent_of, desk_view, is_htmx, safe_next
 
 MEDIUM_WORDS = {
-    CallMedium.PHONE: "phone call",
-    CallMedium.AUDIO: "audio call",
-    CallMedium.VIDEO: "video call",
+    CallMedium.PHONE: gettext_lazy("phone call"),
+    CallMedium.AUDIO: gettext_lazy("audio call"),
+    CallMedium.VIDEO: gettext_lazy("video call"),
 }
 STATE_WORDS = {
-    CallState.WAITING: "Waiting for an agent",
-    CallState.CONNECTING: "Connecting…",
-    CallState.ACTIVE: "Talking",
-    CallState.HELD: "On hold",
+    CallState.WAITING: gettext_lazy("Waiting for an agent"),
+    CallState.CONNECTING: gettext_lazy("Connecting…"),
+    CallState.ACTIVE: gettext_lazy("Talking"),
+    CallState.HELD: gettext_lazy("On hold"),
 }
 # URL action → what calls.js tells the page's media code (the "teamline:call" event).
 ACTION_EVENTS = {
@@ -65,14 +68,14 @@ ACTION_EVENTS = {
     "connected": "connected",
 }
 ANNOUNCEMENTS = {
-    "accept": "Call accepted. Connecting…",
-    "reject": "Call rejected. It goes to a colleague.",
-    "hold": "The customer is on hold.",
-    "resume": "The customer is back from hold.",
-    "mute": "You are muted.",
-    "unmute": "You are no longer muted.",
-    "end": "Call ended.",
-    "connected": "Call connected.",
+    "accept": gettext_lazy("Call accepted. Connecting…"),
+    "reject": gettext_lazy("Call rejected. It goes to a colleague."),
+    "hold": gettext_lazy("The customer is on hold."),
+    "resume": gettext_lazy("The customer is back from hold."),
+    "mute": gettext_lazy("You are muted."),
+    "unmute": gettext_lazy("You are no longer muted."),
+    "end": gettext_lazy("Call ended."),
+    "connected": gettext_lazy("Call connected."),
 }
 # A missed call is shown while the agent is still away because of it: it was recorded in the
 # same tick, just before their presence changed.
@@ -90,17 +93,17 @@ def _perform(action: str, call: Call, actor: User) -> Call:
         return do_set_call_muted(call, muted=action == "mute", actor=actor)
     if action == "end":
         if call.agent_id != actor.pk:
-            raise InvalidInput("Only the agent on the call can end it.")
+            raise InvalidInput(_("Only the agent on the call can end it."))
         ended = do_end_call(call, reason="the agent ended the call", actor=actor, hang_up=True)
         if ended is None:
-            raise InvalidInput("This call has already ended.")
+            raise InvalidInput(_("This call has already ended."))
         return ended
     # connected: the agent's browser has the customer's media (WebRTC); phone calls are
     # connected by the provider's conference events.
     if call.medium == CallMedium.PHONE:
-        raise InvalidInput("Phone calls are connected by the voice provider, not the browser.")
+        raise InvalidInput(_("Phone calls are connected by the voice provider, not the browser."))
     if call.agent_id != actor.pk:
-        raise InvalidInput("Only the agent on the call can connect it.")
+        raise InvalidInput(_("Only the agent on the call can connect it."))
     return do_mark_call_connected(call)
 
 
@@ -126,8 +129,8 @@ def _missed(agent: User, profile: AgentProfile | None, now: datetime) -> list[di
     return [
         {
             "key": f"missed-{row.pk}",
-            "customer": row.conversation.customer.display_name,
-            "medium": MEDIUM_WORDS.get(row.data.get("medium", ""), "call"),
+            "customer": shown(agent, Sensitive.NAME, row.conversation.customer.display_name),
+            "medium": str(MEDIUM_WORDS.get(row.data.get("medium", ""), _("call"))),
             "at": row.created_at,
         }
         for row in rows
@@ -141,12 +144,12 @@ def panel_context(agent: User, now: datetime | None = None, **extra: Any) -> dic
     for call in desk_calls_for(agent):
         entry = {
             "call": call,
-            "medium": MEDIUM_WORDS[CallMedium(call.medium)],
-            "customer": call.customer.display_name,
+            "medium": str(MEDIUM_WORDS[CallMedium(call.medium)]),
+            "customer": shown(agent, Sensitive.NAME, call.customer.display_name),
             "state": (
-                "Dialling…"  # Call now: the agent's phone rings first, then the customer's
+                _("Dialling…")  # Call now: the agent's phone rings first, then the customer's
                 if call.direction == CallDirection.OUTBOUND and call.state == CallState.CONNECTING
-                else STATE_WORDS.get(CallState(call.state), "")
+                else str(STATE_WORDS.get(CallState(call.state), ""))
             ),
             "browser": call.medium != CallMedium.PHONE,
             "waited": _seconds(call.created_at, now),
@@ -228,7 +231,7 @@ def call_action(request: HttpRequest, call_id: str, action: str) -> HttpResponse
             return HttpResponse(render_panel(request, error=exc.message), status=status)
         flash.error(request, exc.message)
         return redirect(back)
-    announcement = ANNOUNCEMENTS[action]
+    announcement = str(ANNOUNCEMENTS[action])
     if _wants_json(request):
         return JsonResponse(
             {

@@ -17,21 +17,33 @@ open partials again from the database (core/livewatch.py).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
+from collections import deque
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from teamline.accounts.mfa import mfa_satisfied
 from teamline.accounts.models import User
 from teamline.accounts.queries import session_is_active
 from teamline.accounts.sessions import SESSION_ID_KEY, session_group
 from teamline.calls import browser as browser_calls
+from teamline.conversations.actions import do_mark_read
 from teamline.conversations.queries import access_conversation
+from teamline.conversations.supervision import (
+    access_supervised_conversation,
+    do_start_watching,
+    do_stop_watching,
+)
 from teamline.core import jsonsafe, livewatch
-from teamline.core.errors import NotFound, TeamlineError
+from teamline.core.errors import Forbidden, NotFound, TeamlineError
 from teamline.core.events import (
     Event,
     EventType,
@@ -42,9 +54,24 @@ from teamline.core.events import (
     customer_group,
     team_group,
     user_group,
+    wallboard_group,
+    wallboard_screen_group,
 )
+from teamline.core.languages import default_language, language_from_header, supported_language
+from teamline.core.sockets import NoDatabaseHopMixin
 from teamline.customers.masking import mask_data
 from teamline.teams.queries import team_ids_for
+
+from .actions import do_mark_screen_used
+from .wallboard import (
+    SCREEN_RECHECK_SECONDS,
+    is_wallboard_viewer,
+    screen_for_token,
+    screen_is_active,
+    screen_teams,
+    wallboard_teams,
+)
+from .wallboard_live import board_frames, publisher
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +87,66 @@ CLOSE_INVALID_DATA = 1007
 MAX_FRAME_CHARS = 20 * 1024
 
 
-class DeskConsumer(AsyncJsonWebsocketConsumer):
+class RecentIds:
+    """The ids of the last pushes a socket showed. The copies of one push are sent one after
+    the other, so a short memory is enough."""
+
+    SIZE = 128
+
+    def __init__(self) -> None:
+        self._order: deque[str] = deque()
+        self._ids: set[str] = set()
+
+    def first_time(self, push_id: str | None) -> bool:
+        if push_id is None:
+            return True
+        if push_id in self._ids:
+            return False
+        self._ids.add(push_id)
+        self._order.append(push_id)
+        if len(self._order) > self.SIZE:
+            self._ids.discard(self._order.popleft())
+        return True
+
+
+def mark_read(user: User, conversation_id: Any) -> bool:
+    """A desk's `read` frame: the conversation, if `user` may see it, read by them (its unread
+    count drops to zero for the assignee). False when it is not theirs to see."""
+    if isinstance(conversation_id, bool):
+        return False
+    try:
+        conversation = access_conversation(user, conversation_id)
+    except NotFound:
+        return False
+    do_mark_read(conversation, actor=user)
+    return True
+
+
+def socket_language(user: User, scope: dict[str, Any]) -> str:
+    """The desk language of a socket: the staff member's choice, else the Accept-Language
+    the browser sent with the upgrade, else the default (as accounts/middleware.py does for
+    pages). The error frames' `detail` is written in it."""
+    accept = b""
+    for name, value in scope.get("headers") or []:
+        if name.lower() == b"accept-language":
+            accept = value
+    return (
+        supported_language(getattr(user, "language", "") or "")
+        or language_from_header(accept.decode("latin-1"))
+        or default_language()
+    )
+
+
+class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     user: User
+    language = "en"
 
     async def connect(self) -> None:
         self.joined: set[str] = set()
+        self.wallboard_teams: set[int] = set()
+        self.shown = RecentIds()
         self.subscriptions: set[int] = set()
+        self.watching: set[int] = set()  # conversations this socket watches (a supervisor)
         self.typing_in: dict[int, int] = {}  # conversation → customer, while "typing"
         self.signal_budget = browser_calls.SignalBudget()
         user = self.scope.get("user")
@@ -86,6 +167,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
+        self.language = socket_language(user, self.scope)
         # Read with the user at connect; `staff.masking` changes it while connected.
         self.remote = bool(getattr(user, "is_remote", False))
         await self._join(session_group(session_id))
@@ -96,6 +178,12 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         livewatch.unwatch(self.channel_layer, self.channel_name)
+        publisher.unwatch(sorted(getattr(self, "wallboard_teams", ())))
+        for pk in list(getattr(self, "watching", ())):
+            try:
+                await self._stop_watching(pk)
+            except Exception:  # the watch goes stale by itself (supervision.WATCH_STALE)
+                logger.exception("could not end a watch on disconnect")
         # Do not leave a customer looking at "typing…" from an agent who left.
         for pk, customer_id in list(getattr(self, "typing_in", {}).items()):
             try:
@@ -126,12 +214,13 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             return
         except jsonsafe.InvalidInput:
             content = None
-        if not isinstance(content, dict):
-            await self.send_json(
-                {"type": "error", "code": "invalid", "detail": "Send JSON objects."}
-            )
-            return
-        await self.receive_json(content)
+        with translation.override(self.language):
+            if not isinstance(content, dict):
+                await self.send_json(
+                    {"type": "error", "code": "invalid", "detail": _("Send JSON objects.")}
+                )
+                return
+            await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type")
@@ -142,11 +231,25 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self._unsubscribe(conversation)
         elif kind == "typing":
             await self._typing(conversation, content.get("state") is True)
+        elif kind == "read":
+            await self._read(conversation)
         elif kind == "call.signal":
             await self._call_signal(content)
+        elif kind == "watch":
+            await self._watch(conversation)
+        elif kind == "unwatch":
+            await self._unwatch(conversation)
+        elif kind == "wallboard.subscribe":
+            await self._wallboard_subscribe(content.get("teams"))
+        elif kind == "wallboard.unsubscribe":
+            await self._wallboard_leave()
         else:
             await self.send_json(
-                {"type": "error", "code": "invalid", "detail": f"Unknown frame type {kind!r}."}
+                {
+                    "type": "error",
+                    "code": "invalid",
+                    "detail": _("Unknown frame type %(kind)r.") % {"kind": kind},
+                }
             )
 
     async def _subscribe(self, conversation_id: Any) -> None:
@@ -154,7 +257,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         if found is None:
             await self._not_found(conversation_id)
             return
-        pk, _ = found
+        pk, _customer = found
         await self._join(conversation_group(pk))
         self.subscriptions.add(pk)
         await self.send_json({"type": "subscribed", "conversation": pk})
@@ -169,6 +272,54 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             group = conversation_group(pk)
             self.joined.discard(group)
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _watch(self, conversation_id: Any) -> None:
+        """A supervisor's watch page: this socket watches the conversation until it says
+        `unwatch` or closes (conversations/supervision.py). Not theirs to supervise: an error
+        frame (not_found, or forbidden for an agent of the team)."""
+        try:
+            pk = await self._start_watching(conversation_id)
+        except NotFound:
+            await self._not_found(conversation_id)
+            return
+        except Forbidden as exc:
+            await self.send_json(
+                {"type": "error", "code": exc.code, "detail": exc.message, "watch": True}
+            )
+            return
+        if pk is not None:
+            self.watching.add(pk)
+        await self.send_json({"type": "watching", "conversation": pk})
+
+    async def _unwatch(self, conversation_id: Any) -> None:
+        try:
+            pk = int(str(conversation_id))
+        except ValueError:
+            return
+        if pk in self.watching:
+            self.watching.discard(pk)
+            await self._stop_watching(pk)
+
+    @database_sync_to_async
+    def _start_watching(self, conversation_id: Any) -> int | None:
+        if isinstance(conversation_id, bool):
+            raise NotFound("No such conversation.")
+        conversation = access_supervised_conversation(self.user, conversation_id)
+        if conversation.pk not in self.watching:
+            do_start_watching(conversation, actor=self.user)
+        return conversation.pk
+
+    @database_sync_to_async
+    def _stop_watching(self, pk: int) -> None:
+        # One of this socket's own watches (started through access_supervised_conversation).
+        do_stop_watching(pk, actor=self.user)
+
+    async def _read(self, conversation_id: Any) -> None:
+        """The agent viewing the conversation has read what the desk added from pushes (desk.js
+        sends this once for a burst of messages instead of reading the history again per
+        message, which marked it read). Nothing is answered; an unknown id gets not_found."""
+        if not await self._mark_read(conversation_id):
+            await self._not_found(conversation_id)
 
     async def _typing(self, conversation_id: Any, state: bool) -> None:
         found = await self._access(conversation_id)
@@ -212,7 +363,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
                 {
                     "type": "error",
                     "code": "rate_limited",
-                    "detail": "Too many call signals; slow down.",
+                    "detail": _("Too many call signals; slow down."),
                     "call_id": echo,
                 }
             )
@@ -231,11 +382,64 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             Recipients(customer=frozenset({customer_group(customer_id)})),
         )
 
+    async def _wallboard_subscribe(self, teams: Any) -> None:
+        """Show the wallboard of the supervisor's teams (or of `teams`, ids of teams they can
+        see): join their wallboard groups and get each board now, read afresh; from then on
+        `wallboard` frames as they change (desk/wallboard_live.py). Subscribing again (after
+        a reconnect or a resync) replaces the previous choice."""
+        requested = teams if isinstance(teams, list) else []
+        if not all(isinstance(t, int | str) and not isinstance(t, bool) for t in requested):
+            requested = [None]
+        try:
+            team_ids, frames = await self._wallboard_boards([str(t) for t in requested])
+        except TeamlineError as exc:
+            await self.send_json(
+                {"type": "error", "code": exc.code, "detail": exc.message, "wallboard": True}
+            )
+            return
+        await self._wallboard_leave()
+        for team_id in team_ids:
+            await self._join(wallboard_group(team_id))
+        self.wallboard_teams = set(team_ids)
+        publisher.watch(asyncio.get_running_loop(), team_ids)
+        for text in frames:
+            await self.send(text_data=text)
+
+    async def _wallboard_leave(self) -> None:
+        publisher.unwatch(sorted(self.wallboard_teams))
+        for team_id in self.wallboard_teams:
+            group = wallboard_group(team_id)
+            self.joined.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.wallboard_teams = set()
+
+    @database_sync_to_async
+    def _wallboard_boards(self, requested: list[str]) -> tuple[list[int], list[str]]:
+        if not is_wallboard_viewer(self.user):
+            raise Forbidden(_("Only supervisors and admins can see the wallboard."))
+        teams, _total = wallboard_teams(self.user, requested)
+        frames = board_frames([team.pk for team in teams])
+        return [team.pk for team in teams], [frames[team.pk] for team in teams if team.pk in frames]
+
     # --- Group messages -------------------------------------------------------------------
 
     async def event_staff(self, message: dict[str, Any]) -> None:
-        data = mask_data(message["data"]) if self.remote else message["data"]
-        await self.send_json({"type": "event", "event": message["event"], "data": data})
+        # One push reaches this socket through each of its groups it was sent to (team, user,
+        # admins): the desk gets it once.
+        if not self.shown.first_time(message.get("id")):
+            return
+        # Pre-encoded once per event by core/events.py: the same text to every socket. A remote
+        # agent's socket masks the data first, so only it decodes and encodes again.
+        if self.remote:
+            frame = json.loads(message["text"])
+            frame["data"] = mask_data(frame["data"])
+            await self.send_json(frame)
+            return
+        await self.send(text_data=message["text"])
+
+    async def wallboard_update(self, message: dict[str, Any]) -> None:
+        """A team's board, read once after a change and encoded once for every socket."""
+        await self.send(text_data=message["text"])
 
     async def staff_masking(self, message: dict[str, Any]) -> None:
         """An admin flagged this user as a remote agent, or no longer (accounts/sessions.py)."""
@@ -283,6 +487,10 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         return [*groups, user_group(self.user.pk)]
 
     @database_sync_to_async
+    def _mark_read(self, conversation_id: Any) -> bool:
+        return mark_read(self.user, conversation_id)
+
+    @database_sync_to_async
     def _access(self, conversation_id: Any) -> tuple[int, int] | None:
         """(conversation id, customer id) if the agent may see the conversation, else None."""
         if isinstance(conversation_id, bool):
@@ -292,3 +500,88 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         except NotFound:
             return None
         return conversation.pk, conversation.customer_id
+
+
+# A TV screen's token is unknown, malformed or revoked (the socket closes with it at once when
+# a supervisor revokes the screen).
+CLOSE_SCREEN_REVOKED = 4403
+
+
+class WallboardScreenConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
+    """A TV wallboard's socket, `/ws/wallboard/tv/?token=…` (docs/websockets.md): read-only,
+    authenticated by the screen's token (no staff session). It joins the wallboard groups of
+    the screen's teams and its screen's own group, gets every board at connect, then the same
+    `wallboard` frames as the supervisors' desks. Frames from the browser are ignored. When the
+    screen is revoked the socket is closed with 4403; it also checks the screen again at least
+    every SCREEN_RECHECK_SECONDS while pushes arrive, in case that message was lost."""
+
+    screen_id: int | None = None
+
+    async def connect(self) -> None:
+        self.team_ids: list[int] = []
+        self.checked_at = time.monotonic()
+        raw = _query_token(self.scope)
+        found = await self._screen(raw)
+        await self.accept()
+        if found is None:
+            await self.close(code=CLOSE_SCREEN_REVOKED)
+            return
+        self.screen_id, self.team_ids, frames = found
+        await self.channel_layer.group_add(
+            wallboard_screen_group(self.screen_id), self.channel_name
+        )
+        for team_id in self.team_ids:
+            await self.channel_layer.group_add(wallboard_group(team_id), self.channel_name)
+        publisher.watch(asyncio.get_running_loop(), self.team_ids)
+        for text in frames:
+            await self.send(text_data=text)
+
+    async def disconnect(self, code: int) -> None:
+        if self.screen_id is None:
+            return
+        publisher.unwatch(self.team_ids)
+        await self.channel_layer.group_discard(
+            wallboard_screen_group(self.screen_id), self.channel_name
+        )
+        for team_id in self.team_ids:
+            await self.channel_layer.group_discard(wallboard_group(team_id), self.channel_name)
+        self.screen_id = None
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Read-only: nothing a TV sends is read."""
+
+    async def wallboard_update(self, message: dict[str, Any]) -> None:
+        if self.screen_id is None:
+            return
+        if time.monotonic() - self.checked_at > SCREEN_RECHECK_SECONDS:
+            self.checked_at = time.monotonic()
+            if not await database_sync_to_async(screen_is_active)(self.screen_id):
+                await self.wallboard_revoked({})
+                return
+        await self.send(text_data=message["text"])
+
+    async def wallboard_revoked(self, message: dict[str, Any]) -> None:
+        await self.disconnect(CLOSE_SCREEN_REVOKED)
+        await self.close(code=CLOSE_SCREEN_REVOKED)
+
+    @database_sync_to_async
+    def _screen(self, raw: str) -> tuple[int, list[int], list[str]] | None:
+        screen = screen_for_token(raw)
+        if screen is None:
+            return None
+        teams = screen_teams(screen)
+        do_mark_screen_used(screen)
+        frames = board_frames([team.pk for team in teams])
+        return (
+            screen.pk,
+            [team.pk for team in teams],
+            [frames[t.pk] for t in teams if t.pk in frames],
+        )
+
+
+def _query_token(scope: dict[str, Any]) -> str:
+    query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
+    values = query.get("token") or [""]
+    return values[0][:100]

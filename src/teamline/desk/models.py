@@ -34,3 +34,34 @@ class SuggestionUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.how} of article {self.article_id} in #{self.conversation_id}"
+
+
+class WallboardScreen(models.Model):
+    """A read-only wallboard for a TV on the contact-center floor: its own URL with a secret
+    token, no staff session. Only the token's SHA-256 is stored (the URL is shown once, when it
+    is made); it shows the teams chosen when it was made, and stops when it is revoked
+    (desk/wallboard_actions.py). A revoked screen stays as the record of who made and ended it."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    teams = models.ManyToManyField("teams.Team", related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["revoked_at", "created_at"], name="wallboard_screen_live")]
+
+    def __str__(self) -> str:
+        return f"wallboard screen {self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

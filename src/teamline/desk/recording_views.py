@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from teamline.calls.events import present_call
@@ -28,8 +29,8 @@ from .templatetags.call_log_tags import recording_control_context
 from .views import agent_of, announce, desk_view, is_htmx
 
 SENTENCES = {
-    "pause": "Recording paused. Nothing is recorded until you resume it.",
-    "resume": "Recording resumed.",
+    "pause": gettext_lazy("Recording paused. Nothing is recorded until you resume it."),
+    "resume": gettext_lazy("Recording resumed."),
 }
 
 
@@ -54,7 +55,7 @@ def call_recording(request: HttpRequest, call_id: int, action: str) -> HttpRespo
             body = {"ok": False, "error": exc.message, "panel": render_panel(request)}
             return JsonResponse(body, status=exc.status)
         raise
-    sentence = SENTENCES[action]
+    sentence = str(SENTENCES[action])
     if _wants_json(request):
         # The call panel (calls.js): it shows `panel` and says `announce`.
         return JsonResponse(

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from teamline.accounts.actions import do_ensure_agent_profile, do_set_expert_available
@@ -50,7 +51,7 @@ def _back_to(request: HttpRequest, conversation: Conversation) -> HttpResponse:
 
 
 def _split(value: str, kinds: tuple[str, ...]) -> tuple[str, str]:
-    kind, _, rest = (value or "").partition(":")
+    kind, _sep, rest = (value or "").partition(":")
     if kind not in kinds or not rest:
         return "", ""
     return kind, rest
@@ -66,7 +67,7 @@ def transfer(request: HttpRequest, conversation_id: int) -> HttpResponse:
     kind, value = _split(target, ("agent", "team", "skill"))
     try:
         if not kind:
-            raise InvalidInput("Choose who to transfer to.")
+            raise InvalidInput(_("Choose who to transfer to."))
         to_agent = access_transfer_agent(actor, value) if kind == "agent" else None
         to_team = access_transfer_team(actor, value) if kind == "team" else None
         to_skill = value if kind == "skill" else None
@@ -88,10 +89,13 @@ def transfer(request: HttpRequest, conversation_id: int) -> HttpResponse:
         )
     conv.refresh_from_db()
     if conv.assignee_id:
-        who = conv.assignee.name if conv.assignee else "an agent"
-        flash.success(request, f"Conversation transferred to {who}.")
+        who = conv.assignee.name if conv.assignee else _("an agent")
+        flash.success(request, _("Conversation transferred to %(who)s.") % {"who": who})
     else:
-        flash.success(request, f"Conversation transferred; it waits for team {conv.team.name}.")
+        flash.success(
+            request,
+            _("Conversation transferred; it waits for team %(team)s.") % {"team": conv.team.name},
+        )
     return _back_to(request, conv)
 
 
@@ -101,7 +105,7 @@ def reassign(request: HttpRequest, conversation_id: int) -> HttpResponse:
     actor = agent_of(request)
     conv = access_conversation(actor, conversation_id)
     if not can_supervise(actor, conv):
-        raise Forbidden("Only supervisors and admins can reassign conversations.")
+        raise Forbidden(_("Only supervisors and admins can reassign conversations."))
     try:
         agent = access_team_member(actor, conv, request.POST.get("agent", ""))
         do_reassign_conversation(conv, agent, actor=actor)
@@ -109,7 +113,7 @@ def reassign(request: HttpRequest, conversation_id: int) -> HttpResponse:
         return render_conversation_page(
             request, conv, status=exc.status, reassign_error=exc.message
         )
-    flash.success(request, f"Conversation reassigned to {agent.name}.")
+    flash.success(request, _("Conversation reassigned to %(name)s.") % {"name": agent.name})
     return redirect("desk:conversation", conversation_id=conv.pk)
 
 
@@ -121,7 +125,7 @@ def invite_expert(request: HttpRequest, conversation_id: int) -> HttpResponse:
     kind, value = _split(request.POST.get("expert", ""), ("user", "skill"))
     try:
         if not kind:
-            raise InvalidInput("Choose an expert or a skill.")
+            raise InvalidInput(_("Choose an expert or a skill."))
         expert = access_expert(actor, conv, value) if kind == "user" else None
         participant = do_invite_expert(
             conv, actor=actor, expert=expert, skill=value if kind == "skill" else None
@@ -140,7 +144,7 @@ def remove_expert(request: HttpRequest, conversation_id: int, user_id: int) -> H
     expert = access_participant(actor, conv, user_id)
     do_leave_conversation(conv, actor=actor, expert=expert)
     if expert.pk == actor.pk:
-        flash.success(request, "You left the conversation.")
+        flash.success(request, _("You left the conversation."))
     else:
         flash.success(request, f"{expert.name} left the conversation.")
     return _back_to(request, conv)
@@ -162,7 +166,7 @@ def routing_preferences(request: HttpRequest, conversation_id: int) -> HttpRespo
         return render_conversation_page(
             request, conv, status=exc.status, preferences_error=exc.message
         )
-    flash.success(request, "Routing choices saved.")
+    flash.success(request, _("Routing choices saved."))
     return redirect("desk:conversation", conversation_id=conv.pk)
 
 
@@ -174,9 +178,9 @@ def expert_availability(request: HttpRequest) -> HttpResponse:
     do_ensure_agent_profile(actor)
     do_set_expert_available(actor, available, actor=actor)
     sentence = (
-        "You are available for expert requests."
+        _("You are available for expert requests.")
         if available
-        else "You are not available for expert requests."
+        else _("You are not available for expert requests.")
     )
     if is_htmx(request):
         return HttpResponse(sentence)
@@ -191,7 +195,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     each sits where it is."""
     actor = agent_of(request)
     if not is_supervisor(actor):
-        raise Forbidden("Only supervisors and admins can see the queue.")
+        raise Forbidden(_("Only supervisors and admins can see the queue."))
     teams = list(teams_for(actor).order_by("name"))
     team_ids = [team.pk for team in teams]
     context = {

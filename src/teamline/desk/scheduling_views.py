@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from teamline.calls import dialout
@@ -61,19 +62,22 @@ APPOINTMENTS_LIMIT = 200
 
 def _outcome_sentence(callback: Callback, answered: bool, actor: Any) -> str:
     if answered:
-        return "Call done. The conversation is resolved."
+        return _("Call done. The conversation is resolved.")
     phone = shown(actor, Sensitive.PHONE, callback.phone)
     if callback.state == CallbackState.FAILED:
-        return (
-            f"No answer. {phone} was not reached after {callback.attempts} tries: "
+        return _(
+            "No answer. %(phone)s was not reached after %(attempts)s tries: "
             "the callback is closed and the customer told."
-        )
+        ) % {"phone": phone, "attempts": callback.attempts}
     when = (
         clock_in(callback.conversation.team, callback.next_attempt_at, timezone.now())
         if callback.next_attempt_at
-        else "later"
+        else _("later")
     )
-    return f"No answer. {phone} will be called again at {when}."
+    return _("No answer. %(phone)s will be called again at %(when)s.") % {
+        "phone": phone,
+        "when": when,
+    }
 
 
 def _callback_outcome(request: HttpRequest, callback_id: int, *, answered: bool) -> HttpResponse:
@@ -145,7 +149,10 @@ def _dialled(
             request, conversation, status=exc.status, callback_error=exc.message
         )
     phone = shown(actor, Sensitive.PHONE, phone)
-    sentence = f"Calling you on {call.agent_endpoint}. When you answer, {phone} is dialled."
+    sentence = _("Calling you on %(endpoint)s. When you answer, %(phone)s is dialled.") % {
+        "endpoint": call.agent_endpoint,
+        "phone": phone,
+    }
     if hx_target(request) == "conversation-status":
         conversation.refresh_from_db()
         context = conversation_context(actor, conversation)
@@ -181,7 +188,7 @@ def appointment_dial(request: HttpRequest, appointment_id: int) -> HttpResponse:
     actor = agent_of(request)
     appointment: Appointment = access_appointment(actor, appointment_id)
     if appointment.conversation is None:
-        raise InvalidInput("This appointment has no conversation to call from.")
+        raise InvalidInput(_("This appointment has no conversation to call from."))
     return _dialled(
         request,
         appointment.conversation,
@@ -270,21 +277,21 @@ def _done(request: HttpRequest, sentence: str) -> HttpResponse:
 def cancel_appointment(request: HttpRequest, appointment_id: int) -> HttpResponse:
     actor = agent_of(request)
     appointment: Appointment = access_appointment(actor, appointment_id)
-    name = appointment.customer.display_name
+    name = shown(actor, Sensitive.NAME, appointment.customer.display_name)
     try:
         booking.do_cancel_appointment(appointment, actor=actor, by="staff")
     except InvalidInput as exc:
         return _error(request, appointment, exc)
-    return _done(request, f"Appointment with {name} cancelled.")
+    return _done(request, _("Appointment with %(name)s cancelled.") % {"name": name})
 
 
 def _slot_start(value: str) -> datetime:
     try:
         start = datetime.fromisoformat(value.strip())
     except ValueError as exc:
-        raise InvalidInput("Choose a new time from the list.") from exc
+        raise InvalidInput(_("Choose a new time from the list.")) from exc
     if start.tzinfo is None:
-        raise InvalidInput("Choose a new time from the list.")
+        raise InvalidInput(_("Choose a new time from the list."))
     return start
 
 
@@ -293,14 +300,18 @@ def _slot_start(value: str) -> datetime:
 def reschedule_appointment(request: HttpRequest, appointment_id: int) -> HttpResponse:
     actor = agent_of(request)
     appointment: Appointment = access_appointment(actor, appointment_id)
-    name = appointment.customer.display_name
+    name = shown(actor, Sensitive.NAME, appointment.customer.display_name)
     try:
         start = _slot_start(request.POST.get("slot_start", ""))
         appointment = booking.do_reschedule_appointment(appointment, start, actor=actor, by="staff")
     except (InvalidInput, booking.SlotTaken) as exc:
         return _error(request, appointment, exc)
     when = slot_time(appointment.team, appointment.slot_start)
-    return _done(request, f"Appointment with {name} moved to {when.local} {when.zone} time.")
+    return _done(
+        request,
+        _("Appointment with %(name)s moved to %(when)s %(zone)s time.")
+        % {"name": name, "when": when.local, "zone": when.zone},
+    )
 
 
 def _error(request: HttpRequest, appointment: Appointment, exc: TeamlineError) -> HttpResponse:

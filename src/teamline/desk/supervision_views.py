@@ -17,6 +17,8 @@ from typing import Any
 from django.contrib import messages as flash
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from teamline.accounts.models import User
@@ -29,6 +31,7 @@ from teamline.calls.queries import (
     live_calls_for_supervisor,
 )
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
+from teamline.customers.masking import Sensitive, shown
 
 from .views import agent_of, announce, desk_view, hx_target, is_htmx
 
@@ -39,12 +42,20 @@ def summary(live: LiveCalls) -> str:
     """'3 live calls: 1 waiting, 2 in progress.' (what the region says first, and what is
     announced when it changes)."""
     if not live.total:
-        return "No live calls."
+        return _("No live calls.")
     waiting = live.count("waiting")
     talking = len(live.rows) - waiting
-    calls = f"{live.total} live call{'s' if live.total != 1 else ''}"
-    shown = f" (the oldest {len(live.rows)} shown)" if live.total > len(live.rows) else ""
-    return f"{calls}{shown}: {waiting} waiting, {talking} in progress."
+    calls = ngettext("%(n)s live call", "%(n)s live calls", live.total) % {"n": live.total}
+    if live.total > len(live.rows):
+        calls = _("%(calls)s (the oldest %(shown)s shown)") % {
+            "calls": calls,
+            "shown": len(live.rows),
+        }
+    return _("%(calls)s: %(waiting)s waiting, %(talking)s in progress.") % {
+        "calls": calls,
+        "waiting": waiting,
+        "talking": talking,
+    }
 
 
 def _context(actor: User, **extra: Any) -> dict[str, Any]:
@@ -67,7 +78,7 @@ def live_calls(request: HttpRequest) -> HttpResponse:
         return render(request, "desk/live_calls.html", context)
     response = render(request, "desk/_live_calls.html", context)
     if request.headers.get("X-Desk-Refresh") != "1":  # the Refresh button: say what it shows
-        announce(response, f"Live calls updated. {context['summary']}")
+        announce(response, _("Live calls updated. %(summary)s") % {"summary": context["summary"]})
     return response
 
 
@@ -75,7 +86,7 @@ def _supervised_call(request: HttpRequest, call_id: int) -> Call:
     actor = agent_of(request)
     call = access_call(actor, call_id)
     if not can_supervise_call(actor, call):
-        raise Forbidden("Only supervisors of the call's team can listen in.")
+        raise Forbidden(_("Only supervisors of the call's team can listen in."))
     return call
 
 
@@ -93,9 +104,14 @@ def _refused(request: HttpRequest, exc: InvalidInput | NotFound) -> HttpResponse
     return redirect("desk:live_calls")
 
 
-def _who(call: Call) -> str:
-    agent = call.agent.name if call.agent else "the agent"
-    return f"{agent}'s call with {call.customer.display_name}"
+def _who(call: Call, viewer: User) -> str:
+    customer = shown(viewer, Sensitive.NAME, call.customer.display_name)
+    if call.agent:
+        return _("%(agent)s's call with %(customer)s") % {
+            "agent": call.agent.name,
+            "customer": customer,
+        }
+    return _("the agent's call with %(customer)s") % {"customer": customer}
 
 
 @require_POST
@@ -108,8 +124,12 @@ def monitor_call(request: HttpRequest, call_id: int) -> HttpResponse:
         monitor = do_monitor_call(call, supervisor=actor, mode=mode)
     except InvalidInput as exc:
         return _refused(request, exc)
-    doing = "coach on" if mode == MonitorMode.COACH else "listen to"
-    return _done(request, f"Calling you on {monitor.endpoint}: answer to {doing} {_who(call)}.")
+    values = {"endpoint": monitor.endpoint, "call": _who(call, actor)}
+    if mode == MonitorMode.COACH:
+        sentence = _("Calling you on %(endpoint)s: answer to coach on %(call)s.") % values
+    else:
+        sentence = _("Calling you on %(endpoint)s: answer to listen to %(call)s.") % values
+    return _done(request, sentence)
 
 
 @require_POST
@@ -120,10 +140,10 @@ def stop_monitoring(request: HttpRequest, call_id: int) -> HttpResponse:
     monitor = live_monitor_of(call, actor)
     try:
         if monitor is None:
-            raise NotFound("You are not listening to this call.")
+            raise NotFound(_("You are not listening to this call."))
         do_end_monitoring(
             monitor, reason="the supervisor stopped listening", actor=actor, hang_up=True
         )
     except (InvalidInput, NotFound) as exc:
         return _refused(request, exc)
-    return _done(request, f"You stopped listening to {_who(call)}.")
+    return _done(request, _("You stopped listening to %(call)s.") % {"call": _who(call, actor)})

@@ -14,15 +14,17 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -43,22 +45,32 @@ from teamline.conversations.actions import (
     do_merge_customers,
     do_send_reply,
 )
-from teamline.conversations.attachments import OCTET_STREAM, is_inline_safe
+from teamline.conversations.attachments import OCTET_STREAM, is_inline_safe, prepare_uploads
+from teamline.conversations.labels import access_label
 from teamline.conversations.models import Conversation, Status
 from teamline.conversations.queries import (
     ReplyChannel,
     access_attachment,
     access_conversation,
+    customer_timeline,
     default_reply_channel,
     inbox_conversations,
     messages_of,
     past_conversations,
     reachable_channels,
+    with_last_message,
 )
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
-from teamline.customers.actions import do_set_bots_opt_out, do_set_consent
-from teamline.customers.masking import shown_attributes, shown_identities
-from teamline.customers.models import ConsentTopic, Customer
+from teamline.core.languages import language_names, supported_language
+from teamline.customers.actions import (
+    ATTRIBUTE_VALUE_MAX,
+    do_set_bots_opt_out,
+    do_set_consent,
+    do_set_customer_attribute,
+    do_set_preferred_language,
+)
+from teamline.customers.masking import Sensitive, shown, shown_attributes, shown_identities
+from teamline.customers.models import ConsentTopic, Customer, LanguageSource
 from teamline.customers.queries import (
     access_customer,
     has_consent,
@@ -71,33 +83,36 @@ from teamline.privacy.queries import may_handle_privacy_requests
 from teamline.proactive.queries import outages_of_conversation
 
 from .suggestions import suggestions_for
+from .template_panel import template_context
+from .templatetags.desk_tags import desk_datetime
+from .timeline import editable_attribute_keys, timeline_entries
 
 # Inbox views, in the order of the "Inbox views" navigation.
 VIEWS = {
-    "mine": ("Mine", "assigned to me"),
-    "unassigned": ("Unassigned", "waiting for an agent in my teams"),
-    "team": ("Team", "in my teams"),
+    "mine": (gettext_lazy("Mine"), gettext_lazy("assigned to me")),
+    "unassigned": (gettext_lazy("Unassigned"), gettext_lazy("waiting for an agent in my teams")),
+    "team": (gettext_lazy("Team"), gettext_lazy("in my teams")),
 }
 STATUS_FILTERS = [
-    (Status.OPEN.value, "Open"),
-    (Status.PENDING.value, "Pending"),
-    (Status.SNOOZED.value, "Snoozed"),
-    (Status.RESOLVED.value, "Resolved"),
+    (Status.OPEN.value, gettext_lazy("Open")),
+    (Status.PENDING.value, gettext_lazy("Pending")),
+    (Status.SNOOZED.value, gettext_lazy("Snoozed")),
+    (Status.RESOLVED.value, gettext_lazy("Resolved")),
 ]
 # The inbox shows the most urgent and recent conversations; the count says how many there are.
 INBOX_LIMIT = 100
 # "Snooze for" choices: minutes → label.
 SNOOZE_CHOICES = [
-    ("60", "1 hour"),
-    ("240", "4 hours"),
-    ("1440", "1 day"),
-    ("4320", "3 days"),
-    ("10080", "1 week"),
+    ("60", gettext_lazy("1 hour")),
+    ("240", gettext_lazy("4 hours")),
+    ("1440", gettext_lazy("1 day")),
+    ("4320", gettext_lazy("3 days")),
+    ("10080", gettext_lazy("1 week")),
 ]
 STATUS_ANNOUNCEMENTS = {
-    Status.OPEN: "Conversation reopened.",
-    Status.PENDING: "Conversation set to pending.",
-    Status.RESOLVED: "Conversation resolved.",
+    Status.OPEN: gettext_lazy("Conversation reopened."),
+    Status.PENDING: gettext_lazy("Conversation set to pending."),
+    Status.RESOLVED: gettext_lazy("Conversation resolved."),
 }
 
 View = Callable[..., HttpResponse]
@@ -149,16 +164,22 @@ def desk_view(view: View) -> View:
     return login_required(never_cache(wrapper))
 
 
-ERROR_TITLES = {404: "Not found", 403: "Not allowed", 429: "Too many requests"}
+ERROR_TITLES = {
+    404: gettext_lazy("Not found"),
+    403: gettext_lazy("Not allowed"),
+    429: gettext_lazy("Too many requests"),
+}
 
 
 def error_response(request: HttpRequest, exc: TeamlineError) -> HttpResponse:
     context = {
-        "title": ERROR_TITLES.get(exc.status, "Something is not right"),
+        "title": ERROR_TITLES.get(exc.status, _("Something is not right")),
         "message": exc.message,
         "section": "",
     }
     template = "desk/_error.html" if is_htmx(request) else "desk/error.html"
+    if hx_target(request) == "desk-panes":
+        template = "desk/_panes_error.html"
     return render(request, template, context, status=exc.status)
 
 
@@ -171,12 +192,12 @@ def safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
-PRESENCE_SENTENCES: dict[str, str] = {
-    Presence.AVAILABLE.value: "You are available.",
-    Presence.BUSY.value: "You are busy.",
-    Presence.AWAY.value: "You are away.",
-    Presence.WRAP_UP.value: "You are in wrap-up.",
-    Presence.OFFLINE.value: "You are offline.",
+PRESENCE_SENTENCES: dict[str, Any] = {
+    Presence.AVAILABLE.value: gettext_lazy("You are available."),
+    Presence.BUSY.value: gettext_lazy("You are busy."),
+    Presence.AWAY.value: gettext_lazy("You are away."),
+    Presence.WRAP_UP.value: gettext_lazy("You are in wrap-up."),
+    Presence.OFFLINE.value: gettext_lazy("You are offline."),
 }
 
 
@@ -189,13 +210,13 @@ def presence(request: HttpRequest) -> HttpResponse:
     agent = agent_of(request)
     value = request.POST.get("presence", "")
     if value not in Presence.values:
-        error = "Choose a presence from the list."
+        error = _("Choose a presence from the list.")
         if is_htmx(request):
             return render(request, "desk/_presence_status.html", {"error": error}, status=400)
         raise InvalidInput(error)
     do_ensure_agent_profile(agent)
     profile = do_set_presence(agent, value, actor=agent)
-    sentence = PRESENCE_SENTENCES.get(profile.presence, "Presence changed.")
+    sentence = str(PRESENCE_SENTENCES.get(profile.presence, _("Presence changed.")))
     if is_htmx(request):
         return render(request, "desk/_presence_status.html", {"sentence": sentence})
     flash.success(request, sentence)
@@ -205,36 +226,69 @@ def presence(request: HttpRequest) -> HttpResponse:
 # --- Inbox ----------------------------------------------------------------------------------
 
 
-@require_GET
-@desk_view
-def inbox(request: HttpRequest) -> HttpResponse:
+def list_context(request: HttpRequest) -> dict[str, Any]:
+    """The conversation list (the desk's left pane): the inbox view and status filter named in
+    the query string (mine / open by default), the views' counts and the first INBOX_LIMIT rows
+    with each one's last message. The same on the inbox and on a conversation's page, so the
+    list stays where it was while the agent switches conversations."""
     agent = agent_of(request)
     view = request.GET.get("view") or "mine"
     status = request.GET.get("status") or Status.OPEN.value
     if view not in VIEWS:
-        raise NotFound("No such inbox view.")
+        raise NotFound(_("No such inbox view."))
     if status not in dict(STATUS_FILTERS):
-        raise NotFound("No such status.")
-    counts = {key: inbox_conversations(agent, view=key, status=status).count() for key in VIEWS}
-    conversations = list(inbox_conversations(agent, view=view, status=status)[:INBOX_LIMIT])
+        raise NotFound(_("No such status."))
+    # A label narrows every view (conversations.labels.access_label: its id or name).
+    label = access_label(agent, request.GET["label"]) if request.GET.get("label") else None
+    label_id = label.pk if label is not None else None
+    counts = {
+        key: inbox_conversations(agent, view=key, status=status, label_id=label_id).count()
+        for key in VIEWS
+    }
+    conversations = list(
+        with_last_message(inbox_conversations(agent, view=view, status=status, label_id=label_id))[
+            :INBOX_LIMIT
+        ]
+    )
     status_label = dict(STATUS_FILTERS)[status]
-    context = {
-        "section": "inbox",
+    # The list's own query (kept on the links, so a conversation opened from the team's
+    # pending list shows that list beside it); empty for the default list.
+    params = {"view": view, "status": status}
+    if label is not None:
+        params["label"] = str(label.pk)
+    query = "" if params == {"view": "mine", "status": Status.OPEN.value} else urlencode(params)
+    return {
         "view": view,
         "status": status,
         "status_filters": STATUS_FILTERS,
         "views": [
             {"key": key, "label": label, "count": counts[key], "current": key == view}
-            for key, (label, _) in VIEWS.items()
+            for key, (label, _why) in VIEWS.items()
         ],
-        "heading": f"{status_label} conversations {VIEWS[view][1]}",
+        "heading": _("%(status)s conversations %(which)s")
+        % {"status": status_label, "which": VIEWS[view][1]},
         "conversations": conversations,
         "total": counts[view],
         "status_label": status_label,
+        "label_filter": label,
+        "list_query": f"?{query}" if query else "",
+        "list_url": reverse("desk:inbox") + (f"?{query}" if query else ""),
     }
+
+
+@require_GET
+@desk_view
+def inbox(request: HttpRequest) -> HttpResponse:
+    context = {"section": "inbox", **list_context(request), **layout_context(request)}
     if hx_target(request) == "inbox-list" or (is_htmx(request) and not hx_target(request)):
         return render(request, "desk/_inbox_list.html", context)
     return render(request, "desk/inbox.html", context)
+
+
+def layout_context(request: HttpRequest, *, partial: bool = False) -> dict[str, Any]:
+    """Which skeleton the inbox and conversation templates extend: the three panes (a full
+    page), or only the middle and right panes (an htmx switch between conversations)."""
+    return {"desk_layout": "desk/_panes.html" if partial else "desk/three_pane.html"}
 
 
 # --- Conversation ---------------------------------------------------------------------------
@@ -245,8 +299,11 @@ def conversation_context(agent: User, conversation: Conversation, **extra: Any) 
         "section": "conversation",
         "conversation": conversation,
         "customer": conversation.customer,
+        "customer_language": customer_language_field(conversation.customer),
         "snooze_choices": SNOOZE_CHOICES,
         "client_id": uuid.uuid4().hex,
+        "attachments_max": settings.TEAMLINE["AGENT_ATTACHMENTS_MAX"],
+        "attachment_limit": settings.TEAMLINE["ATTACHMENT_MAX_BYTES"],
     }
     context.update(extra)
     return context
@@ -267,17 +324,42 @@ def reply_context(
         "reply_via": selected,
         "reply_default": default,
         "unreachable_channels": [c for c in channels if not c.reachability.reachable],
+        # WhatsApp (Cloud API) past its 24-hour window: the template panel reaches them.
+        "whatsapp_window_closed": any(
+            not c.reachability.reachable and c.inbox is not None and c.inbox.kind == "whatsapp"
+            for c in channels
+        ),
     }
 
 
 def render_conversation_page(
     request: HttpRequest, conversation: Conversation, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
+    """The conversation in the desk's three panes."""
+    return render_conversation(request, conversation, status=status, partial=False, extra=extra)
+
+
+def render_conversation(
+    request: HttpRequest,
+    conversation: Conversation,
+    *,
+    status: int,
+    partial: bool,
+    extra: dict[str, Any],
+) -> HttpResponse:
+    """The conversation in the desk's three panes; `partial`: only the middle and right panes
+    (the htmx switch from the list: the list stays as it is)."""
     agent = agent_of(request)
     context = conversation_context(agent, conversation, **extra)
-    context.setdefault("reply_channels", None)
-    if context["reply_channels"] is None:
-        context.update(reply_context(conversation))
+    context.update(layout_context(request, partial=partial))
+    if not partial:
+        context.update(list_context(request))
+    channels = context.get("reply_channels")
+    if channels is None:
+        channels = reachable_channels(conversation.customer, team_id=conversation.team_id)
+        context.update(reply_context(conversation, channels=channels))
+    selected = (request.GET.get("template") or "").strip()[:20]
+    context.update(template_context(conversation, channels, selected=selected))
     context.update(
         {
             "history_messages": history_of(conversation),
@@ -285,6 +367,12 @@ def render_conversation_page(
             "attributes": shown_attributes(conversation.customer.attributes, agent),
             "may_handle_privacy": may_handle_privacy_requests(agent),
             "past": past_conversations(agent, conversation),
+            "timeline": timeline_entries(
+                customer_timeline(agent, conversation.customer_id),
+                merges_into(conversation.customer),
+            ),
+            "attribute_keys": editable_attribute_keys(conversation.customer),
+            "attribute_next": reverse("desk:conversation", args=[conversation.pk]),
             "merge_suggestions": merge_suggestions(agent, conversation.customer),
             "bots_opted_out": opted_out_of_bots(conversation.customer),
             "consents": consent_rows(conversation.customer),
@@ -349,7 +437,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         request=request,
         data={"customer": conv.customer_id, "via": "desk"},
     )
-    return render_conversation_page(request, conv)
+    return render_conversation(request, conv, status=200, partial=target == "desk-panes", extra={})
 
 
 def _int(value: str) -> int:
@@ -374,12 +462,21 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     # The form shown again after an htmx reply lists the customer's channels: read once, for
     # the reply's choice and for the form.
     channels = reachable_channels(conv.customer, team_id=conv.team_id) if is_htmx(request) else None
+    uploads = request.FILES.getlist("files")
     try:
-        message, _ = do_send_reply(
-            conv, text, actor=agent, client_id=client_id, via=via, options=channels
+        files = prepare_uploads(uploads)
+        message, _created = do_send_reply(
+            conv,
+            text,
+            actor=agent,
+            client_id=client_id,
+            via=via,
+            options=channels,
+            attachments=files,
         )
     except InvalidInput as exc:
-        error = blank_error(text, "Write a reply before sending.", exc.message)
+        empty = not uploads and not (text or "").strip()
+        error = _("Write a reply before sending.") if empty else exc.message
         extra = {"reply_error": error, "reply_text": text, "focus_reply": True}
         extra.update(reply_context(conv, via or "", channels=channels))
         if is_htmx(request):
@@ -391,7 +488,9 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
             agent, conv, focus_reply=True, **reply_context(conv, channels=channels)
         )
         response = render(request, "desk/_reply_form.html", context)
-        sentence = "Reply sent." if message.channel == "webchat" else "Reply queued for delivery."
+        sentence = (
+            _("Reply sent.") if message.channel == "webchat" else _("Reply queued for delivery.")
+        )
         return announce(response, sentence, desk_history=True)
     return HttpResponseRedirect(reverse("desk:conversation", args=[conv.pk]) + "#reply-form")
 
@@ -405,7 +504,7 @@ def note(request: HttpRequest, conversation_id: int) -> HttpResponse:
     try:
         do_add_note(conv, text, actor=agent)
     except InvalidInput as exc:
-        error = blank_error(text, "Write the note before adding it.", exc.message)
+        error = blank_error(text, _("Write the note before adding it."), exc.message)
         extra = {"note_error": error, "note_text": text, "focus_note": True}
         if is_htmx(request):
             context = conversation_context(agent, conv, **extra)
@@ -414,7 +513,7 @@ def note(request: HttpRequest, conversation_id: int) -> HttpResponse:
     if is_htmx(request):
         context = conversation_context(agent, conv, focus_note=True)
         response = render(request, "desk/_note_form.html", context)
-        return announce(response, "Note added.", desk_history=True)
+        return announce(response, _("Note added."), desk_history=True)
     return HttpResponseRedirect(reverse("desk:conversation", args=[conv.pk]) + "#note-form")
 
 
@@ -429,7 +528,7 @@ def change_status(request: HttpRequest, conversation_id: int) -> HttpResponse:
         if status == Status.SNOOZED:
             minutes = dict(SNOOZE_CHOICES).get(request.POST.get("snooze_for", ""))
             if minutes is None:
-                raise InvalidInput("Choose how long to snooze the conversation.")
+                raise InvalidInput(_("Choose how long to snooze the conversation."))
             snooze_until = timezone.now() + timedelta(minutes=int(request.POST["snooze_for"]))
         do_change_status(conv, status, actor=agent, snooze_until=snooze_until)
     except InvalidInput as exc:
@@ -440,10 +539,10 @@ def change_status(request: HttpRequest, conversation_id: int) -> HttpResponse:
         return render_conversation_page(request, conv, status=400, **extra)
     conv = access_conversation(agent, conv.pk)  # fresh, with team and assignee
     if status == Status.SNOOZED and conv.snoozed_until:
-        until = dateformat.format(timezone.localtime(conv.snoozed_until), "j M H:i")
-        sentence = f"Conversation snoozed until {until}."
+        until = desk_datetime(conv.snoozed_until)
+        sentence = _("Conversation snoozed until %(until)s.") % {"until": until}
     else:
-        sentence = STATUS_ANNOUNCEMENTS.get(Status(status), "Status changed.")
+        sentence = str(STATUS_ANNOUNCEMENTS.get(Status(status), _("Status changed.")))
     if is_htmx(request):
         context = conversation_context(agent, conv)
         return announce(render(request, "desk/_conversation_status.html", context), sentence)
@@ -488,7 +587,14 @@ def merge_customer(request: HttpRequest, customer_id: int, source_id: int) -> Ht
     if request.method == "POST":
         reason = (request.POST.get("reason") or "").strip()
         do_merge_customers(source, target, actor=agent, reason=reason)
-        flash.success(request, f"{source.display_name} was merged into {target.display_name}.")
+        flash.success(
+            request,
+            _("%(source)s was merged into %(target)s.")
+            % {
+                "source": shown(agent, Sensitive.NAME, source.display_name),
+                "target": shown(agent, Sensitive.NAME, target.display_name),
+            },
+        )
         return HttpResponseRedirect(back)
     context = {
         "section": "conversation",
@@ -514,25 +620,141 @@ def customer_bots(request: HttpRequest, customer_id: int) -> HttpResponse:
     customer = access_customer(agent, customer_id)
     value = request.POST.get("opted_out")
     if value not in ("true", "false"):
-        raise InvalidInput("opted_out must be true or false.")
+        raise InvalidInput(_("opted_out must be true or false."))
     do_set_bots_opt_out(customer, value == "true", actor=agent)
+    name = shown(agent, Sensitive.NAME, customer.display_name)
     if value == "true":
-        flash.success(request, f"{customer.display_name} will not get a bot.")
+        flash.success(request, _("%(customer)s will not get a bot.") % {"customer": name})
     else:
-        flash.success(request, f"The bot may answer {customer.display_name} again.")
+        flash.success(request, _("The bot may answer %(customer)s again.") % {"customer": name})
+    return HttpResponseRedirect(safe_next(request, reverse("desk:inbox")))
+
+
+# --- Customers: attributes -----------------------------------------------------------------
+
+
+def attributes_context(agent: User, customer: Customer, **extra: Any) -> dict[str, Any]:
+    return {
+        "customer": customer,
+        "attributes": shown_attributes(customer.attributes, agent),
+        "attribute_keys": editable_attribute_keys(customer),
+        **extra,
+    }
+
+
+@require_http_methods(["POST"])
+@desk_view
+def customer_attribute(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """Set one of the customer's attributes, or clear it with an empty value (customers.actions
+    .do_set_customer_attribute, audited). htmx swaps the panel's attributes section and says
+    what changed; a plain post is redirected back with the same sentence."""
+    agent = agent_of(request)
+    customer = access_customer(agent, customer_id)
+    key = request.POST.get("key", "")[:100]
+    value = request.POST.get("value", "")[: ATTRIBUTE_VALUE_MAX + 1]
+    try:
+        do_set_customer_attribute(customer, key, value, actor=agent, request=request)
+    except InvalidInput as exc:
+        if is_htmx(request):
+            context = attributes_context(
+                agent,
+                customer,
+                attribute_error=exc.message,
+                attribute_key=key[:40],
+                attribute_next=safe_next(request, reverse("desk:inbox")),
+            )
+            return render(request, "desk/_customer_attributes.html", context, status=400)
+        raise
+    key = key.strip().lower()
+    if value.strip():
+        sentence = _("Attribute %(key)s saved.") % {"key": key}
+    else:
+        sentence = _("Attribute %(key)s cleared.") % {"key": key}
+    if is_htmx(request):
+        context = attributes_context(
+            agent,
+            customer,
+            attribute_saved=sentence,
+            attribute_next=safe_next(request, reverse("desk:inbox")),
+        )
+        return announce(render(request, "desk/_customer_attributes.html", context), sentence)
+    flash.success(request, sentence)
+    return HttpResponseRedirect(safe_next(request, reverse("desk:inbox")))
+
+
+# --- Customers: language -------------------------------------------------------------------
+
+LANGUAGE_SOURCES: dict[str, Any] = {
+    LanguageSource.CHOSEN: gettext_lazy("Chosen by the customer or an agent."),
+    LanguageSource.DETECTED: gettext_lazy("Detected from the customer's messages."),
+    LanguageSource.CHANNEL: gettext_lazy("From the customer's browser, email or app."),
+}
+
+
+def customer_language_field(customer: Customer) -> dict[str, Any]:
+    """The customer panel's language field: the six to pick from, the current one (a tag from
+    before the six, e.g. pt-BR, shows as the language it maps to) and where it came from."""
+    code = supported_language(customer.preferred_language) or ""
+    if not customer.preferred_language:
+        source = _("Teamline learns it from the customer's browser, app or messages.")
+    else:
+        source = str(
+            LANGUAGE_SOURCES.get(customer.language_source, LANGUAGE_SOURCES[LanguageSource.CHOSEN])
+        )
+    return {"code": code, "choices": language_names(), "source": source}
+
+
+@require_http_methods(["POST"])
+@desk_view
+def customer_language(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """The customer's language, recorded by the agent (customers.actions.
+    do_set_preferred_language): every text Teamline sends them follows it; "" lets Teamline
+    learn it again."""
+    agent = agent_of(request)
+    customer = access_customer(agent, customer_id)
+    do_set_preferred_language(customer, request.POST.get("language", "")[:35], actor=agent)
+    if customer.preferred_language:
+        name = dict(language_names()).get(customer.preferred_language, customer.preferred_language)
+        flash.success(
+            request,
+            _("%(customer)s's language is %(language)s.")
+            % {"customer": customer.display_name, "language": name},
+        )
+    else:
+        flash.success(
+            request,
+            _("Teamline will learn %(customer)s's language again.")
+            % {"customer": customer.display_name},
+        )
     return HttpResponseRedirect(safe_next(request, reverse("desk:inbox")))
 
 
 # --- Customers: consent for proactive notices -------------------------------------------------
 
 # The topics an agent records a customer's wish for (customers.models.ConsentTopic).
-DESK_CONSENT_TOPICS = [ConsentTopic.DATA_CAP, ConsentTopic.OUTAGE, ConsentTopic.PROMOTIONAL]
+DESK_CONSENT_TOPICS = [
+    ConsentTopic.DATA_CAP,
+    ConsentTopic.OUTAGE,
+    ConsentTopic.PROMOTIONAL,
+    ConsentTopic.SURVEYS,
+]
+# The topics as the desk names them, in the agent's language (the model keeps English labels).
+CONSENT_LABELS = {
+    ConsentTopic.DATA_CAP: gettext_lazy("Data-cap reminders"),
+    ConsentTopic.OUTAGE: gettext_lazy("Outage notices"),
+    ConsentTopic.PROMOTIONAL: gettext_lazy("Offers and promotions"),
+    ConsentTopic.SURVEYS: gettext_lazy("Satisfaction surveys"),
+}
 
 
 def consent_rows(customer: Customer) -> list[dict[str, Any]]:
     """Each topic with whether the customer gets it now (their choice, else the default)."""
     return [
-        {"topic": topic.value, "label": _(topic.label), "granted": has_consent(customer, topic)}
+        {
+            "topic": topic.value,
+            "label": str(CONSENT_LABELS[topic]),
+            "granted": has_consent(customer, topic),
+        }
         for topic in DESK_CONSENT_TOPICS
     ]
 
@@ -549,17 +771,15 @@ def customer_consent(request: HttpRequest, customer_id: int) -> HttpResponse:
     if topic not in {t.value for t in DESK_CONSENT_TOPICS} or value not in ("true", "false"):
         raise InvalidInput(_("Choose a topic and whether the customer wants it."))
     do_set_consent(customer, topic, value == "true", source="desk", actor=agent)
-    label = _(ConsentTopic(topic).label)
+    label = str(CONSENT_LABELS[ConsentTopic(topic)])
+    name = shown(agent, Sensitive.NAME, customer.display_name)
     if value == "true":
         flash.success(
-            request,
-            _("%(customer)s gets %(topic)s.") % {"customer": customer.display_name, "topic": label},
+            request, _("%(customer)s gets %(topic)s.") % {"customer": name, "topic": label}
         )
     else:
         flash.success(
-            request,
-            _("%(customer)s gets no %(topic)s.")
-            % {"customer": customer.display_name, "topic": label},
+            request, _("%(customer)s gets no %(topic)s.") % {"customer": name, "topic": label}
         )
     return HttpResponseRedirect(safe_next(request, reverse("desk:inbox")))
 
@@ -568,7 +788,12 @@ def customer_consent(request: HttpRequest, customer_id: int) -> HttpResponse:
 
 
 # Days until a token made in the desk expires (0: never).
-TOKEN_EXPIRY_CHOICES = [(0, "Never"), (30, "In 30 days"), (90, "In 90 days"), (365, "In a year")]
+TOKEN_EXPIRY_CHOICES = [
+    (0, gettext_lazy("Never")),
+    (30, gettext_lazy("In 30 days")),
+    (90, gettext_lazy("In 90 days")),
+    (365, gettext_lazy("In a year")),
+]
 
 
 def render_tokens(
@@ -605,7 +830,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     days = request.POST.get("expires_in_days", "0")
     try:
         if days not in {str(choice) for choice, _ in TOKEN_EXPIRY_CHOICES}:
-            raise InvalidInput("Choose when the token expires from the list.")
+            raise InvalidInput(_("Choose when the token expires from the list."))
         expires_at = timezone.now() + timedelta(days=int(days)) if int(days) else None
         token, secret = do_create_api_token(
             agent, name=name, actor=agent, scopes=scopes, expires_at=expires_at, request=request
@@ -615,7 +840,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
         return render_tokens(request, context, status=exc.status)
     # The secret exists only in this response: it is not stored and never rendered again.
     response = render_tokens(request, {"new_token": token, "new_secret": secret})
-    return announce(response, f"Token {token.name} created. Copy it now.")
+    return announce(response, _("Token %(name)s created. Copy it now.") % {"name": token.name})
 
 
 @require_POST
@@ -625,6 +850,6 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     token = access_api_token(agent, token_id)
     do_revoke_api_token(token, actor=agent, request=request)
     if is_htmx(request):
-        return announce(render_tokens(request), f"Token {token.name} revoked.")
-    flash.success(request, f"Token {token.name} revoked.")
+        return announce(render_tokens(request), _("Token %(name)s revoked.") % {"name": token.name})
+    flash.success(request, _("Token %(name)s revoked.") % {"name": token.name})
     return redirect("desk:tokens")

@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from teamline.accounts.models import Role, User
 from teamline.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from teamline.core.jsonsafe import check_text
+from teamline.core.languages import supported_language
 
 from .models import (
     Article,
@@ -46,18 +47,9 @@ MAX_OPEN_SUGGESTIONS = 50
 
 def language_code(value: str) -> str:
     """A KB language from what a client sent: Django's codes, or BCP 47 (zh-Hans, pt-BR)."""
-    code = (value or "").strip().lower().replace("_", "-")
+    code = supported_language(value)
     if code in KbLanguage.values:
-        return code
-    base = code.split("-")[0]
-    if code in ("zh-cn", "zh-sg"):
-        return KbLanguage.ZH_HANS
-    if code in ("zh-tw", "zh-hk", "zh-mo"):
-        return KbLanguage.ZH_HANT
-    if base in ("en", "nb", "et", "pt"):
-        return base
-    if base == "no" or base == "nn":
-        return KbLanguage.NB
+        return str(code)
     raise InvalidInput(f"Unknown language {value!r}: use one of en, nb, zh-Hans, zh-Hant, et, pt.")
 
 

@@ -10,10 +10,13 @@ Erasure (`do_request_erasure` then, in the durable task, `do_erase_customer`):
   appointments and phone-menu calls and what the menu said to them; free text in the timeline
   (reasons); the raw provider deliveries (webhook bodies) that carry one of the customer's
   identities; the text of their community questions and answers (hidden, and search indexed
-  again);
+  again); their messages' and profile's documents in the desk search index (search/actions.py),
+  whose full-text index on SQLite is then merged so the words leave its pages too; the
+  comments of their survey answers;
 - kept, anonymised: the customer row (id, language, channel, team, region, times), the
   conversation and message rows (times, direction, channel, status, delivery outcome), calls,
-  work items and self-service episodes — the counts, times and outcomes the figures need;
+  work items, self-service episodes, proactive notices and rule firings, survey scores — the
+  counts, times and outcomes the figures need;
 - kept as the fact of erasure: the `Erasure` tombstone (customer id, when, by whom, counts)
   and two audit entries (`customer.erased`: requested, then done).
 
@@ -41,7 +44,7 @@ from teamline.calls.models import Call
 from teamline.community.models import Post, PostKind
 from teamline.community.search import index_question
 from teamline.connectors.models import WebhookEvent
-from teamline.conversations.models import Attachment, Message, TimelineEvent
+from teamline.conversations.models import Attachment, Message, TimelineEvent, Whisper
 from teamline.customers.models import (
     Customer,
     CustomerMerge,
@@ -49,9 +52,11 @@ from teamline.customers.models import (
     Identity,
     PasskeyChallenge,
 )
-from teamline.proactive.models import Event
+from teamline.proactive.erasure import do_erase_customer_records
 from teamline.routing.models import Appointment, Callback
+from teamline.search.actions import do_forget_customer, purge_index
 from teamline.selfservice.models import VoiceCall, VoiceCallStep
+from teamline.surveys.actions import do_erase_survey_comments
 
 from . import queries
 from .archive import build_export
@@ -147,6 +152,7 @@ def do_erase_customer(customer_id: int) -> Erasure | None:
                 target_id=customer_id,
                 data={"stage": "done", "removed": removed},
             )
+    purge_index()
     compact_database()
     erasure.refresh_from_db()
     return erasure
@@ -182,6 +188,10 @@ def _erase_rows(customer: Customer) -> dict[str, int]:
             pk__in=list(queries.attachments_of(customer).values_list("pk", flat=True))
         ).delete()[0],
         "timeline_texts": _scrub_timeline(queries.timeline_of(customer)),
+        # Supervisors' whispers about their conversations (staff only, but about them).
+        "whisper_texts": Whisper.objects.filter(conversation__customer_id__in=ids)
+        .exclude(text="")
+        .update(text=""),
         "phone_menu_calls": VoiceCall.objects.filter(customer=customer)
         .exclude(caller="")
         .update(caller=""),
@@ -201,13 +211,16 @@ def _erase_rows(customer: Customer) -> dict[str, int]:
         "merge_records": CustomerMerge.objects.filter(target=customer).update(
             source_name="", identities=[], attributes={}
         ),
-        # The operator's events about them (and any still waiting under one of their
-        # identities): they carry the identity and usage facts, and nothing counts them.
-        "proactive_events": Event.objects.filter(
-            Q(customer_id__in=ids) | Q(customer__isnull=True, identity_value__in=identity_values)
-        ).delete()[0],
+        # Proactive care: the operator's events about them (and any still waiting under one
+        # of their identities) deleted; notices and rule firings kept for the counts, emptied
+        # of the event's values and of the addresses a failed notice names.
+        **do_erase_customer_records(ids, identity_values),
     }
     removed["community_posts"] = _erase_posts(customer)
+    # Surveys: the scores stay for the KPIs, the words they wrote go.
+    removed["survey_comments"] = do_erase_survey_comments(ids)
+    # Desk search forgets their messages and profile now, not when the indexer next runs.
+    removed.update(do_forget_customer(ids))
     removed["profiles"] = Customer.objects.filter(pk__in=ids).update(
         name="", attributes={}, updated_at=timezone.now()
     )

@@ -8,13 +8,14 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from teamline.accounts.models import User
+from teamline.audit.admin import AuditedByActionAdmin
 
 from .actions import do_set_retention
 from .models import Erasure, RetentionPolicy
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(admin.ModelAdmin):
+class RetentionPolicyAdmin(AuditedByActionAdmin):
     list_display = ("inbox", "message_body_days", "updated_at")
     autocomplete_fields = ()
 

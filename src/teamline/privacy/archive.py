@@ -13,6 +13,9 @@ about one customer (docs/security.md, "GDPR").
     calls.json               live calls (phone and browser) and phone-menu calls with steps
     routing.json             contacts in line, callbacks and appointments
     self_service.json        answers given without a person (articles, bots, keywords, IVR)
+    proactive_events.json    the operator's usage, billing, network, device and custom events
+    proactive_notices.json   proactive notices (sent, deferred, suppressed, failed), the rules
+                             that fired for them, the outages their contacts were tagged with
     community.json           the customer's questions and answers, upvotes and reports
     audit.json               the audit entries about the customer and their conversations
     erasure.json             the erasure, when there was one
@@ -147,6 +150,16 @@ def build_export(customer: Customer) -> tuple[IO[bytes], dict[str, int]]:
         )
         writer.json_list("self_service.json", _rows([queries.episodes_of(customer)]))
         writer.json_list("proactive_events.json", _rows([queries.proactive_events_of(customer)]))
+        writer.json_list(
+            "proactive_notices.json",
+            _rows(
+                [
+                    queries.proactive_notices_of(customer),
+                    queries.rule_firings_of(customer),
+                    queries.outage_contacts_of(customer),
+                ]
+            ),
+        )
         writer.json_list(
             "community.json",
             _rows(

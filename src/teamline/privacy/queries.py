@@ -22,7 +22,13 @@ from teamline.conversations.models import Attachment, Conversation, Message, Tim
 from teamline.core.errors import Forbidden
 from teamline.customers.models import Customer, CustomerMerge, Identity
 from teamline.customers.queries import access_customer
-from teamline.proactive.models import Event
+from teamline.proactive.models import Event, Notice, OutageContact, RuleFiring
+from teamline.proactive.queries import (
+    events_of_customers,
+    firings_of_customers,
+    notices_of_customers,
+    outage_contacts_of_customers,
+)
 from teamline.routing.models import Appointment, Callback, WorkItem
 from teamline.selfservice.models import SelfServiceEpisode, VoiceCall, VoiceCallStep
 
@@ -94,7 +100,20 @@ def episodes_of(customer: Customer) -> QuerySet[SelfServiceEpisode]:
 
 def proactive_events_of(customer: Customer) -> QuerySet[Event]:
     """The operator's usage, billing, network, device and custom events about them."""
-    return Event.objects.filter(customer_id__in=customer_ids_of(customer)).order_by("pk")
+    return events_of_customers(customer_ids_of(customer))
+
+
+def proactive_notices_of(customer: Customer) -> QuerySet[Notice]:
+    """Proactive notices: sent, deferred, suppressed (consent, cap), failed, cancelled."""
+    return notices_of_customers(customer_ids_of(customer))
+
+
+def rule_firings_of(customer: Customer) -> QuerySet[RuleFiring]:
+    return firings_of_customers(customer_ids_of(customer))
+
+
+def outage_contacts_of(customer: Customer) -> QuerySet[OutageContact]:
+    return outage_contacts_of_customers(customer_ids_of(customer))
 
 
 def callbacks_of(customer: Customer) -> QuerySet[Callback]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -311,30 +312,60 @@ class NewKey:
     secret: str  # shown once; only its encrypted copy is stored
 
 
-def do_create_integration_key(name: str, *, actor: User) -> NewKey:
-    """A new integration key for an operator's system (admins only). Returns the secret once."""
-    if not actor.is_admin:
-        raise InvalidInput(_("Only admins make integration keys."))
+def do_create_integration_key(
+    name: str, *, actor: User, request: HttpRequest | None = None
+) -> NewKey:
+    """A new integration key for an operator's system (admins only). Returns the secret once:
+    only its encrypted copy is stored (core/crypto), and no page shows it again. Audited
+    (`integration_key.created`, with the key's name and public id, and the address of
+    `request` when there is one)."""
+    if not (actor.is_active and actor.is_admin):
+        raise Forbidden(_("Only admins make integration keys."))
     name = (name or "").strip()
-    if not name or len(name) > 100:
+    if not name or len(name) > 100 or "\x00" in name:
         raise InvalidInput(_("Name the key (at most 100 characters)."))
     secret = secrets.token_urlsafe(32)
-    key = IntegrationKey.objects.create(
-        name=name,
-        key_id=KEY_PREFIX + secrets.token_hex(12),
-        secret_encrypted=encrypt_json({"secret": secret}),
-        created_by=actor,
-    )
+    with transaction.atomic():
+        key = IntegrationKey.objects.create(
+            name=name,
+            key_id=KEY_PREFIX + secrets.token_hex(12),
+            secret_encrypted=encrypt_json({"secret": secret}),
+            created_by=actor,
+        )
+        do_audit(
+            AuditAction.INTEGRATION_KEY_CREATED,
+            actor=actor,
+            target_type="integration_key",
+            target_id=key.pk,
+            request=request,
+            data={"name": key.name, "key_id": key.key_id},
+        )
     return NewKey(key, secret)
 
 
-def do_revoke_integration_key(key: IntegrationKey, *, actor: User) -> IntegrationKey:
-    """Revoke a key: it signs nothing from now on. Its events stay."""
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        IntegrationKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
-            revoked_at=key.revoked_at
+def do_revoke_integration_key(
+    key: IntegrationKey, *, actor: User, request: HttpRequest | None = None
+) -> IntegrationKey:
+    """Revoke a key (admins only): it signs nothing from now on; its events stay. One
+    conditional UPDATE: revoking again changes nothing and is audited once
+    (`integration_key.revoked`)."""
+    if not (actor.is_active and actor.is_admin):
+        raise Forbidden(_("Only admins revoke integration keys."))
+    now = timezone.now()
+    with transaction.atomic():
+        revoked = IntegrationKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+            revoked_at=now
         )
+        if revoked:
+            do_audit(
+                AuditAction.INTEGRATION_KEY_REVOKED,
+                actor=actor,
+                target_type="integration_key",
+                target_id=key.pk,
+                request=request,
+                data={"name": key.name, "key_id": key.key_id},
+            )
+    key.refresh_from_db(fields=["revoked_at"])
     return key
 
 

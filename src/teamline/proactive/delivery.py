@@ -54,6 +54,7 @@ from teamline.conversations.queries import (
     current_conversation_for,
     reachable_channels,
 )
+from teamline.core.languages import language_for
 from teamline.customers.models import Customer
 from teamline.customers.queries import has_consent, time_zone_of
 
@@ -138,22 +139,10 @@ def quiet_hours_end(now: datetime, zone: ZoneInfo, start: time, end: time) -> da
 # --- Text ---------------------------------------------------------------------------------------
 
 
-_ALIASES = {"zh-cn": "zh-hans", "zh-sg": "zh-hans", "zh-tw": "zh-hant", "zh-hk": "zh-hant"}
-
-
 def language_of(customer: Customer) -> str:
-    """The customer's language if Teamline speaks it (pt-br → pt, zh-hk → zh-hant), else the
-    installation's default."""
-    known = {code for code, _name in settings.LANGUAGES}
-    wanted = (customer.preferred_language or "").strip().lower().replace("_", "-")
-    if wanted in known:
-        return wanted
-    if wanted in _ALIASES:
-        return _ALIASES[wanted]
-    base = wanted.split("-")[0]
-    if base in known:
-        return base
-    return str(settings.LANGUAGE_CODE)
+    """The customer's language if Teamline speaks it (core.languages: pt-br → pt, zh-hk →
+    zh-hant), else the installation's default."""
+    return language_for(customer.preferred_language)
 
 
 def _shown(value: Any) -> str:
@@ -356,18 +345,41 @@ def _new_notice(customer: Customer, request: NoticeRequest, now: datetime) -> No
     )
 
 
-def do_queue_notice(
-    customer: Customer, request: NoticeRequest, *, now: datetime | None = None
-) -> Notice:
-    """Store the notice PENDING, for `deliver_notices` to decide and send (rule evaluation
-    queues its notices and enqueues one task per batch, in the batch's transaction, so
-    evaluating stays cheap and a crash loses nothing). Idempotent on the request's key."""
-    now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            return _new_notice(customer, request, now)
-    except IntegrityError:
-        return Notice.objects.get(key=request.key[:200])
+def notice_row(
+    customer: Customer,
+    request: NoticeRequest,
+    *,
+    status: str = NoticeStatus.PENDING,
+    reason: str = "",
+    now: datetime,
+) -> dict[str, Any]:
+    """The Notice row `_new_notice` would store, as a dict of every column, for a bulk INSERT
+    of a batch's notices (core.bulk.insert_rows: no model defaults are applied there)."""
+    return {
+        "key": request.key[:200],
+        "customer": customer.pk,
+        "rule": request.rule_id,
+        "source": request.source,
+        "source_id": request.source_id,
+        "source_name": request.source_name[:200],
+        "topic": request.topic,
+        "critical": request.critical,
+        "template": request.template,
+        "texts": dict(request.texts),
+        "values": _json_values(request.values),
+        "whatsapp_template": request.whatsapp_template,
+        "quiet_start": request.quiet_start,
+        "quiet_end": request.quiet_end,
+        "status": status,
+        "reason": reason,
+        "deferred_until": None,
+        "was_deferred": False,
+        "channel": "",
+        "language": "",
+        "message": None,
+        "created_at": now,
+        "sent_at": None,
+    }
 
 
 def _decide_locked(notice_id: int, status: str, now: datetime) -> str:
@@ -403,30 +415,6 @@ def deliver_notices(notice_ids: list[int]) -> int:
                 status=NoticeStatus.FAILED, reason=f"{type(exc).__name__}: {exc}"[:500]
             )
     return done
-
-
-def do_suppress_notice(
-    customer: Customer, request: NoticeRequest, reason: str, *, now: datetime | None = None
-) -> Notice:
-    """Record a notice a rule's frequency cap held back (SUPPRESSED_CAP), for the counts."""
-    now = now or timezone.now()
-    notice, _created = Notice.objects.get_or_create(
-        key=request.key[:200],
-        defaults={
-            "customer": customer,
-            "rule_id": request.rule_id,
-            "source": request.source,
-            "source_id": request.source_id,
-            "source_name": request.source_name[:200],
-            "topic": request.topic,
-            "template": request.template,
-            "values": _json_values(request.values),
-            "status": NoticeStatus.SUPPRESSED_CAP,
-            "reason": reason,
-            "created_at": now,
-        },
-    )
-    return notice
 
 
 def do_send_deferred_notice(notice_id: int, *, now: datetime | None = None) -> str:

@@ -56,6 +56,7 @@ from django.utils import timezone
 from teamline.conversations.actions import do_open_proactive_conversation
 from teamline.conversations.models import Inbox, Status
 from teamline.conversations.queries import current_conversation_for
+from teamline.core.bulk import in_values, insert_rows
 from teamline.core.events import (
     Event as LiveEvent,
 )
@@ -72,9 +73,8 @@ from teamline.customers.models import Customer
 from .delivery import (
     NoticeRequest,
     deliver_notices,
-    do_queue_notice,
-    do_suppress_notice,
     language_of,
+    notice_row,
 )
 from .expressions import Condition, ConditionError, compile_condition
 from .models import Event, Notice, NoticeStatus, Rule, RuleFiring
@@ -103,7 +103,7 @@ def _plain(value: Any, depth: int = 0) -> Any:
     return None
 
 
-def period_of(event: Event) -> str:
+def period_of(event: EventLike) -> str:
     """The billing period an event belongs to: the one it names (billing_period, period_ends
     — the telco backend's /usage shape — or period), else its calendar month."""
     data = event.data or {}
@@ -125,7 +125,7 @@ def customer_names(customer: Customer) -> dict[str, Any]:
 
 
 def event_names(
-    event: Event,
+    event: EventLike,
     customer: Customer,
     rule: Rule | None = None,
     *,
@@ -148,12 +148,12 @@ def event_names(
     return names
 
 
-def window_of(event: Event, rule: Rule | None) -> int:
+def window_of(event: EventLike, rule: Rule | None) -> int:
     window = rule.window_seconds if rule is not None else None
     return int(event.occurred_at.timestamp()) // window if window else 0
 
 
-def dedupe_key(rule: Rule, event: Event, names: Mapping[str, Any]) -> str:
+def dedupe_key(rule: Rule, event: EventLike, names: Mapping[str, Any]) -> str:
     """The rule's dedupe key for this event: its template with the names filled in (raw, not
     localised), or "event:<id>" when the rule has none (once per event)."""
     if not rule.dedupe_key:
@@ -195,14 +195,14 @@ def enabled_rules() -> list[Compiled]:
     return [compiled(rule) for rule in Rule.objects.filter(enabled=True).order_by("pk")]
 
 
-def _applies(rule: Rule, event: Event) -> bool:
+def _applies(rule: Rule, event: EventLike) -> bool:
     return not rule.event_type or rule.event_type == event.type
 
 
 # --- Matching -----------------------------------------------------------------------------------
 
 
-def matches(item: Compiled, event: Event, customer: Customer, names: Mapping[str, Any]) -> bool:
+def matches(item: Compiled, event: EventLike, customer: Customer, names: Mapping[str, Any]) -> bool:
     """Steps 1–2 of the module's docstring: condition, window and threshold, new value."""
     rule = item.rule
     if item.condition is None or not _applies(rule, event) or not item.condition.holds(names):
@@ -246,113 +246,342 @@ def matches(item: Compiled, event: Event, customer: Customer, names: Mapping[str
 # --- Evaluation ---------------------------------------------------------------------------------
 
 
-def evaluate_batch(events: Sequence[Event], *, now: datetime | None = None) -> None:
-    """Run the enabled rules over `events` (see the module's contract)."""
+@dataclass(slots=True)
+class EventRow:
+    """What evaluation reads of a stored event (proactive/stream.py loads these instead of
+    model instances: building 500 models a batch cost more than evaluating their rules)."""
+
+    pk: int
+    external_id: str
+    type: str
+    occurred_at: datetime
+    customer_id: int | None
+    region: str
+    data: dict[str, Any]
+
+
+EventLike = Event | EventRow
+ROW_FIELDS = ("pk", "external_id", "type", "occurred_at", "customer_id", "region", "data")
+_SPECIAL = frozenset({"type", "region", "period", "occurred_at", "window", "customer"})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A rule ready for a batch: its compiled condition, the names it and its dedupe key read
+    (only those are built for an event), its key template split into literal text and names,
+    and whether it needs the customer's record or earlier events."""
+
+    rule: Rule
+    condition: Condition | None
+    data_names: tuple[str, ...]  # top-level data fields read
+    specials: frozenset[str]  # type, region, period, occurred_at, window, customer
+    key_parts: tuple[tuple[bool, str], ...]  # (is a name, text)
+    history: bool  # threshold or new_value_of: reads earlier events
+
+    @property
+    def needs_customer(self) -> bool:
+        return self.history or bool(self.specials & {"customer", "region"})
+
+
+_plans: dict[tuple[int, str, str, str, int, int | None], Plan] = {}
+
+
+def plan(rule: Rule) -> Plan:
+    key = (
+        rule.pk,
+        rule.condition,
+        rule.dedupe_key,
+        rule.new_value_of,
+        rule.threshold,
+        rule.window_seconds,
+    )
+    found = _plans.get(key)
+    if found is None:
+        condition = compiled(rule).condition
+        key_names = _KEY_FIELD.findall(rule.dedupe_key or "")
+        read = set(condition.names if condition is not None else ()) | set(key_names)
+        if rule.new_value_of:
+            read.add(rule.new_value_of)
+        parts: list[tuple[bool, str]] = []
+        last = 0
+        for match in _KEY_FIELD.finditer(rule.dedupe_key or ""):
+            parts.append((False, rule.dedupe_key[last : match.start()]))
+            parts.append((True, match.group(1)))
+            last = match.end()
+        parts.append((False, (rule.dedupe_key or "")[last:]))
+        found = Plan(
+            rule=rule,
+            condition=condition,
+            data_names=tuple(sorted(n for n in read - _SPECIAL if _NAME.match(n))),
+            specials=frozenset(read & _SPECIAL),
+            key_parts=tuple(p for p in parts if p[0] or p[1]),
+            history=rule.threshold > 1 or bool(rule.new_value_of),
+        )
+        if len(_plans) > 10_000:
+            _plans.clear()
+        _plans[key] = found
+    return found
+
+
+def _names_for(
+    event: EventLike, data_names: Sequence[str], specials: frozenset[str], about: Any
+) -> dict[str, Any]:
+    """The names of `event_names` that a batch's rules read, and only those (the window is
+    per rule: added by the caller)."""
+    data = event.data or {}
+    names: dict[str, Any] = {}
+    for name in data_names:
+        if name in data:
+            names[name] = _plain(data[name])
+    if specials:
+        if "type" in specials:
+            names["type"] = event.type
+        if "region" in specials:
+            names["region"] = event.region or (about or {}).get("region", "")
+        if "period" in specials:
+            names["period"] = period_of(event)
+        if "occurred_at" in specials:
+            names["occurred_at"] = event.occurred_at.isoformat()
+        if "customer" in specials:
+            names["customer"] = about
+    return names
+
+
+def _render_key(item: Plan, event: EventLike, names: Mapping[str, Any]) -> str:
+    """dedupe_key() from the split template."""
+    if not item.key_parts:
+        return f"event:{event.pk}"
+    out = []
+    for is_name, text in item.key_parts:
+        if is_name:
+            value = names.get(text)
+            out.append("" if value is None else str(value)[:60])
+        else:
+            out.append(text)
+    return "".join(out)[:200]
+
+
+@dataclass
+class _Candidate:
+    plan: Plan
+    event: EventLike
+    key: str
+    names: dict[str, Any]
+
+
+def evaluate_batch(events: Sequence[EventLike], *, now: datetime | None = None) -> None:
+    """Run the enabled rules over `events` (see the module's contract).
+
+    Set-based, so a batch costs the same few statements whatever its size: the enabled rules;
+    the customers' records only when a rule reads them (`customer`, `region`, a window or a
+    new value); the firings already made under the batch's keys; then for the events that
+    fire, one INSERT … ON CONFLICT DO NOTHING RETURNING of their claims (the rows returned
+    are the claims this batch won: another worker's or an earlier run's are skipped), one
+    query for their customers, one for the frequency caps when a rule has one, one INSERT of
+    their notices and one task for the pending ones. Rules that open conversations, tag or
+    alert do that per firing, in a savepoint each; rules with a threshold or a new value read
+    earlier events per candidate (after the condition and the claim said yes)."""
     if not events:
         return
-    rules = enabled_rules()
-    if not rules:
+    plans = [plan(item.rule) for item in enabled_rules()]
+    plans = [p for p in plans if p.condition is not None]
+    if not plans:
         return
     now = now or timezone.now()
+    by_type: dict[str, list[Plan]] = {}
+    any_type = [p for p in plans if not p.rule.event_type]
+    for p in plans:
+        if p.rule.event_type:
+            by_type.setdefault(p.rule.event_type, []).append(p)
+    kinds = {e.type for e in events}
+    for kind in kinds:
+        by_type[kind] = by_type.get(kind, []) + any_type
     customer_ids = sorted({e.customer_id for e in events if e.customer_id is not None})
-    # The home team (the time zone of quiet hours) is read only for a customer a rule fires for.
-    customers = {c.pk: c for c in Customer.objects.filter(pk__in=customer_ids)}
-    fired = _fired_already([r.rule.pk for r in rules], customer_ids)
-    queued: list[int] = []
+    customers: dict[int, Customer] = {}
     about: dict[int, dict[str, Any]] = {}
+    loaded = any(p.needs_customer for p in plans)
+    if loaded:
+        customers = {c.pk: c for c in Customer.objects.filter(pk__in=in_values(customer_ids))}
+        about = {pk: customer_names(c) for pk, c in customers.items()}
+
+    # Pass 1: each event's names and keys (no database).
+    data_names: dict[str, tuple[str, ...]] = {}
+    specials: dict[str, frozenset[str]] = {}
+    for kind in kinds:
+        applying = by_type[kind]
+        data_names[kind] = tuple(sorted({n for p in applying for n in p.data_names}))
+        specials[kind] = frozenset(s for p in applying for s in p.specials) - {"window"}
+    pending: list[_Candidate] = []
     for event in events:
+        if event.customer_id is None:
+            continue
+        applying = by_type[event.type]
+        if not applying:
+            continue
+        facts = about.get(event.customer_id)
+        if loaded and facts is None:
+            continue  # the customer is gone (erased since the event was stored)
+        base = _names_for(event, data_names[event.type], specials[event.type], facts)
+        for p in applying:
+            names = base
+            if p.rule.window_seconds:
+                names = {**base, "window": window_of(event, p.rule)}
+            pending.append(_Candidate(p, event, _render_key(p, event, names), names))
+    if not pending:
+        return
+
+    # Pass 2: the claims taken already, then the conditions of the rest.
+    fired = _fired_already(pending)
+    winners: list[_Candidate] = []
+    for candidate in pending:
+        p, event = candidate.plan, candidate.event
+        claim = (p.rule.pk, event.customer_id, candidate.key)
+        if claim in fired:
+            continue
+        assert p.condition is not None
+        if not p.condition.holds(candidate.names):
+            continue
+        if p.history:
+            customer = customers[event.customer_id or 0]
+            if not matches(Compiled(p.rule, p.condition), event, customer, candidate.names):
+                continue
+        fired.add(claim)
+        winners.append(candidate)
+    if winners:
+        _fire_all(winners, now)
+
+
+def _fired_already(pending: Sequence[_Candidate]) -> set[tuple[int, int | None, str]]:
+    """The firings already made under the batch's (rule, customer, key) triples, in one
+    query: most events of a period find their reminder made and stop here."""
+    rule_ids = sorted({c.plan.rule.pk for c in pending})
+    customer_ids = sorted({c.event.customer_id for c in pending if c.event.customer_id})
+    keys = sorted({c.key for c in pending})
+    return set(
+        RuleFiring.objects.filter(
+            rule_id__in=rule_ids,
+            customer_id__in=in_values(customer_ids),
+            dedupe_key__in=in_values(keys),
+        ).values_list("rule_id", "customer_id", "dedupe_key")
+    )
+
+
+def _fire_all(winners: list[_Candidate], now: datetime) -> None:
+    """Claim the batch's firings in one statement and act on the claims won: notices in one
+    INSERT, other actions per firing (each in a savepoint: one that fails is recorded as a
+    FAILED notice under its claim, and the batch goes on)."""
+    # A fixed order: two transactions inserting the same keys take their locks alike.
+    winners.sort(key=lambda c: (c.plan.rule.pk, c.event.customer_id or 0, c.key))
+    won = {
+        (rule_id, customer_id, key): pk
+        for pk, rule_id, customer_id, key in insert_rows(
+            RuleFiring,
+            [
+                {
+                    "rule": c.plan.rule.pk,
+                    "customer": c.event.customer_id,
+                    "dedupe_key": c.key,
+                    "event_id_copy": c.event.pk,
+                    "fired_at": now,
+                }
+                for c in winners
+            ],
+            unique=("rule", "customer", "dedupe_key"),
+            returning=("id", "rule", "customer", "dedupe_key"),
+        )
+    }
+    claimed = [
+        (c, won[key])
+        for c in winners
+        if (key := (c.plan.rule.pk, c.event.customer_id, c.key)) in won
+    ]
+    if not claimed:
+        return  # fired by someone else: theirs stand
+    extra = any(
+        p.rule.tag or p.rule.open_conversation or p.rule.alert_supervisors
+        for p in {c.plan for c, _ in claimed}
+    )
+    query = Customer.objects.filter(
+        pk__in=in_values(sorted({c.event.customer_id or 0 for c, _ in claimed}))
+    )
+    if extra:
+        query = query.select_related("home_team")
+    customers = {c.pk: c for c in query}
+    recent = _recent_notices([c for c, _ in claimed], now)
+    rows: list[dict[str, Any]] = []
+    for candidate, firing_id in claimed:
+        rule, event = candidate.plan.rule, candidate.event
         customer = customers.get(event.customer_id or 0)
         if customer is None:
             continue
-        if customer.pk not in about:
-            about[customer.pk] = customer_names(customer)
-        base: dict[str, Any] | None = None
-        for item in rules:
-            if not _applies(item.rule, event):
-                continue
-            if base is None:
-                base = event_names(event, customer, about_customer=about[customer.pk])
-            names = base
-            if item.rule.window_seconds:
-                names = {**base, "window": window_of(event, item.rule)}
-            # The claim first: once a customer's reminder of the period went out, the rest of
-            # the period's events stop here, without evaluating the condition.
-            key = dedupe_key(item.rule, event, names)
-            claim = (item.rule.pk, customer.pk, key)
-            if claim in fired:
-                continue
-            if not matches(item, event, customer, names):
-                continue
-            fired.add(claim)
-            _fire(item.rule, event, customer, names, key, now, queued)
+        failure = _act_per_firing(rule, event, customer, now)
+        has_message = rule.send_message and bool(rule.message or rule.translations)
+        if not has_message and failure is None:
+            continue
+        names = event_names(event, customer, rule, about_customer=customer_names(customer))
+        request = notice_request(rule, firing_id, names, customer)
+        status, reason = NoticeStatus.PENDING, ""
+        if failure is not None:
+            status, reason = NoticeStatus.FAILED, failure
+        elif rule.cap_count and rule.cap_seconds:
+            times = recent.setdefault((rule.pk, customer.pk), [])
+            since = now - timedelta(seconds=rule.cap_seconds)
+            if sum(1 for t in times if t >= since) >= rule.cap_count:
+                cap = f"at most {rule.cap_count} per {rule.cap_seconds} s"
+                status, reason = NoticeStatus.SUPPRESSED_CAP, f"frequency cap: {cap}"
+            else:
+                times.append(now)
+        rows.append(notice_row(customer, request, status=status, reason=reason, now=now))
+    made = insert_rows(Notice, rows, unique=("key",), returning=("id", "status"))
+    queued = sorted(pk for pk, status in made if status == NoticeStatus.PENDING)
     if queued:
         # One task for the batch's notices, in the batch's transaction (the outbox).
         deliver_notices.enqueue(queued)
 
 
-def _fired_already(rule_ids: list[int], customer_ids: list[int]) -> set[tuple[int, int, str]]:
-    """The firings already made for these rules and customers (one query): most events of a
-    period find their reminder sent and stop here, without a savepoint."""
-    return set(
-        RuleFiring.objects.filter(rule_id__in=rule_ids, customer_id__in=customer_ids).values_list(
-            "rule_id", "customer_id", "dedupe_key"
-        )
-    )
+def _recent_notices(
+    candidates: Sequence[_Candidate], now: datetime
+) -> dict[tuple[int, int], list[datetime]]:
+    """For rules with a frequency cap: when each of their customers' counted notices was made
+    within the longest cap's span (one query; none without a capped rule)."""
+    capped = [c for c in candidates if c.plan.rule.cap_count and c.plan.rule.cap_seconds]
+    if not capped:
+        return {}
+    longest = max(c.plan.rule.cap_seconds or 0 for c in capped)
+    found: dict[tuple[int, int], list[datetime]] = {}
+    for rule_id, customer_id, created_at in Notice.objects.filter(
+        rule_id__in=sorted({c.plan.rule.pk for c in capped}),
+        customer_id__in=in_values(sorted({c.event.customer_id or 0 for c in capped})),
+        created_at__gte=now - timedelta(seconds=longest),
+        status__in=[NoticeStatus.PENDING, NoticeStatus.SENT, NoticeStatus.DEFERRED],
+    ).values_list("rule_id", "customer_id", "created_at"):
+        found.setdefault((rule_id, customer_id), []).append(created_at)
+    return found
 
 
-def _fire(
-    rule: Rule,
-    event: Event,
-    customer: Customer,
-    names: Mapping[str, Any],
-    key: str,
-    now: datetime,
-    queued: list[int],
-) -> None:
-    """Claim the firing and act, in one savepoint. Lost the claim (another worker, a
-    redelivery): nothing. An action that fails is rolled back with its claim and recorded as
-    a failed notice under the same claim, so the batch goes on and the failure is counted."""
+def _act_per_firing(rule: Rule, event: EventLike, customer: Customer, now: datetime) -> str | None:
+    """The actions that are not a notice (tag, conversation, alert), in one savepoint; the
+    reason when they failed (rolled back), else None."""
+    if not (rule.tag or rule.open_conversation or rule.alert_supervisors):
+        return None
     try:
         with transaction.atomic():
-            firing = RuleFiring.objects.create(
-                rule=rule, customer=customer, dedupe_key=key, event_id_copy=event.pk, fired_at=now
-            )
-            notice = _act(rule, firing, event, customer, names, now)
-        if notice is not None and notice.status == NoticeStatus.PENDING:
-            queued.append(notice.pk)
-        return
+            if rule.tag:
+                do_add_customer_tag(customer, rule.tag, actor=None)
+            if rule.open_conversation:
+                _open_conversation(rule, event, customer, now)
+            if rule.alert_supervisors:
+                _alert_supervisors(rule, event, customer)
     except IntegrityError:
-        if RuleFiring.objects.filter(rule=rule, customer=customer, dedupe_key=key).exists():
-            return  # fired by someone else: theirs stands
-        reason = "a database constraint refused the action"
+        return "a database constraint refused the action"
     except Exception as exc:  # one rule's failure must not fail the batch
         logger.exception("rule %s failed for event %s", rule.pk, event.pk)
-        reason = f"{type(exc).__name__}: {exc}"[:500]
-    with transaction.atomic():
-        firing, created = RuleFiring.objects.get_or_create(
-            rule=rule,
-            customer=customer,
-            dedupe_key=key,
-            defaults={"event_id_copy": event.pk, "fired_at": now},
-        )
-        if created:
-            Notice.objects.get_or_create(
-                key=f"rule:{rule.pk}:firing:{firing.pk}",
-                defaults={
-                    "customer": customer,
-                    "rule": rule,
-                    "source": "rule",
-                    "source_name": rule.name,
-                    "topic": rule.topic,
-                    "status": NoticeStatus.FAILED,
-                    "reason": reason,
-                    "created_at": now,
-                },
-            )
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return None
 
 
 def notice_request(
-    rule: Rule, firing: RuleFiring, names: Mapping[str, Any], customer: Customer
+    rule: Rule, firing_id: int, names: Mapping[str, Any], customer: Customer
 ) -> NoticeRequest:
     """The rule's message as a notice: the event's plain values and `customer_name` fill its
     placeholders."""
@@ -368,7 +597,7 @@ def notice_request(
     else:
         texts = {"en": rule.message}
     return NoticeRequest(
-        key=f"rule:{rule.pk}:firing:{firing.pk}",
+        key=f"rule:{rule.pk}:firing:{firing_id}",
         topic=rule.topic,
         source="rule",
         source_name=rule.name,
@@ -383,45 +612,7 @@ def notice_request(
     )
 
 
-def _over_cap(rule: Rule, customer: Customer, now: datetime) -> bool:
-    if not rule.cap_count or not rule.cap_seconds:
-        return False
-    recent = Notice.objects.filter(
-        rule=rule,
-        customer=customer,
-        created_at__gte=now - timedelta(seconds=rule.cap_seconds),
-        status__in=[NoticeStatus.PENDING, NoticeStatus.SENT, NoticeStatus.DEFERRED],
-    ).count()
-    return recent >= rule.cap_count
-
-
-def _act(
-    rule: Rule,
-    firing: RuleFiring,
-    event: Event,
-    customer: Customer,
-    names: Mapping[str, Any],
-    now: datetime,
-) -> Notice | None:
-    """The rule's actions; returns its notice (queued for deliver_notices) if it has one."""
-    notice = None
-    if rule.send_message and (rule.message or rule.translations):
-        request = notice_request(rule, firing, names, customer)
-        if _over_cap(rule, customer, now):
-            cap = f"at most {rule.cap_count} per {rule.cap_seconds} s"
-            notice = do_suppress_notice(customer, request, f"frequency cap: {cap}", now=now)
-        else:
-            notice = do_queue_notice(customer, request, now=now)
-    if rule.tag:
-        do_add_customer_tag(customer, rule.tag, actor=None)
-    if rule.open_conversation:
-        _open_conversation(rule, event, customer, now)
-    if rule.alert_supervisors:
-        _alert_supervisors(rule, event, customer)
-    return notice
-
-
-def _open_conversation(rule: Rule, event: Event, customer: Customer, now: datetime) -> None:
+def _open_conversation(rule: Rule, event: EventLike, customer: Customer, now: datetime) -> None:
     current = current_conversation_for(customer.pk)
     if current is not None and current.status != Status.RESOLVED:
         return  # the team has the customer in front of them already
@@ -446,7 +637,7 @@ def supervisor_ids(customer: Customer) -> list[int]:
     return list(team.supervisors.filter(is_active=True).values_list("pk", flat=True))
 
 
-def _alert_supervisors(rule: Rule, event: Event, customer: Customer) -> None:
+def _alert_supervisors(rule: Rule, event: EventLike, customer: Customer) -> None:
     """proactive.alert to the supervisors of the customer's team (and admins), after commit."""
     staff = {
         "rule": {"id": rule.pk, "name": rule.name},

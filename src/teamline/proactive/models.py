@@ -75,6 +75,10 @@ class Event(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="proactive_events",
+        # No index of its own: event_customer_time leads with the customer and answers every
+        # lookup by customer. A second index cost one more random insertion per event at
+        # ingest and at every rewrite of the row (docs/benchmarks.md, "Proactive events").
+        db_index=False,
     )
     identity_kind = models.CharField(max_length=16)
     identity_value = models.CharField(max_length=320)
@@ -104,6 +108,57 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} event {self.external_id} from {self.sender}"
+
+
+class FailedBatchState(models.TextChoices):
+    RETRYING = "retrying", "Failed: tried again with backoff"
+    PARKED = "parked", "Parked: waiting for an admin to replay it"
+    RESOLVED = "resolved", "Evaluated after all"
+
+
+class FailedBatch(models.Model):
+    """A batch of events whose rule evaluation raised (a bug, a rule the engine cannot run, the
+    database refusing): its events are held out of the queue (HeldEvent) so the rest of the
+    stream flows, tried again with backoff, and after the last attempt tried one by one; those
+    that still fail stay held, PARKED, until an admin replays them (proactive/deadletter.py).
+    `error` is the last failure's type and message (emptied when the customer is erased: it
+    may quote an event)."""
+
+    state = models.CharField(
+        max_length=16, choices=FailedBatchState.choices, default=FailedBatchState.RETRYING
+    )
+    attempts = models.PositiveIntegerField(default=1)
+    events_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    first_failed_at = models.DateTimeField(default=timezone.now)
+    last_failed_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    parked_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    replayed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "failed event batches"
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="failed_batch_due")]
+
+    def __str__(self) -> str:
+        return f"failed batch {self.pk} ({self.state}, {self.events_count} events)"
+
+
+class HeldEvent(models.Model):
+    """An event taken out of the queue because its batch failed: evaluation skips it until
+    its batch's retry or replay evaluates it (then the row goes)."""
+
+    event = models.OneToOneField(
+        Event, on_delete=models.CASCADE, primary_key=True, related_name="hold"
+    )
+    batch = models.ForeignKey(FailedBatch, on_delete=models.CASCADE, related_name="held")
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} held by batch {self.batch_id}"
 
 
 class Rule(models.Model):
@@ -186,6 +241,8 @@ class NoticeStatus(models.TextChoices):
     SUPPRESSED_CONSENT = "suppressed_consent", "Suppressed: no consent"
     SUPPRESSED_CAP = "suppressed_cap", "Suppressed: frequency cap"
     FAILED = "failed", "Failed"
+    # Still pending or deferred when the customer's data was erased (proactive/erasure.py).
+    CANCELLED = "cancelled", "Cancelled: the customer's data was erased"
 
 
 class Notice(models.Model):

@@ -14,7 +14,7 @@ from typing import Annotated, Any, cast
 from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema
 from ninja.responses import Status
-from pydantic import AwareDatetime, ValidationError
+from pydantic import AwareDatetime, ConfigDict, StrictBool, ValidationError
 
 from teamline.accounts.models import User
 from teamline.core import jsonsafe
@@ -30,6 +30,7 @@ from .outages import (
     access_outage,
     do_declare_outage,
     do_end_outage,
+    do_update_outage,
     present_outage,
 )
 from .queries import recent_outages
@@ -52,6 +53,19 @@ class EndIn(Schema):
     message: str | None = text_field(
         default=None, max_length=MAX_MESSAGE, description="The follow-up customers are told."
     )
+
+
+class OutageChangeIn(Schema):
+    """The fields to change; those left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = text_field(default=None, max_length=MAX_TITLE)
+    message: str | None = text_field(
+        default=None, max_length=MAX_MESSAGE, description="What customers are told."
+    )
+    critical: StrictBool | None = None
+    expected_end: AwareDatetime | None = Field(None, description="null: not known.")
 
 
 class OutageOut(Schema):
@@ -108,6 +122,26 @@ def declare_outage(request: HttpRequest, payload: OutageIn) -> Any:
         actor=_admin(request),
     )
     return Status(201, present_outage(outage))
+
+
+@outages_router.patch(
+    "/{outage_id}",
+    response={200: OutageOut, **errors(400, 403, 404, 409, 422)},
+    summary="Change what an active outage says",
+    operation_id="update_outage",
+)
+def update_outage(request: HttpRequest, outage_id: OutageId, payload: OutageChangeIn) -> Any:
+    """Change the title, the message customers are told, `critical` or the expected end
+    (null: not known) of an active outage. The open widgets of its regions show the new
+    words at once; customers already told are not told again. 409 for an ended outage or an
+    expected end in the past."""
+    actor = _admin(request)
+    outage = access_outage(actor, outage_id)
+    changes = payload.model_dump(exclude_unset=True)
+    for name in ("title", "message", "critical"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name} cannot be null.")
+    return present_outage(do_update_outage(outage, changes=changes, actor=actor))
 
 
 @outages_router.post(

@@ -35,6 +35,7 @@ from teamline.core.events import (
     EventType,
     Recipients,
     admins_group,
+    region_group,
     send_event_on_commit,
     team_group,
 )
@@ -109,6 +110,17 @@ def outage_recipients(regions: Iterable[str]) -> Recipients:
     return Recipients(staff=frozenset({admins_group(), *(team_group(pk) for pk in teams)}))
 
 
+def outage_update_recipients(regions: Iterable[str]) -> Recipients:
+    """outage.updated: the staff of outage_recipients, and the customers' sockets (widget,
+    app) of the regions (`region_group`), which show or take down the banner."""
+    regions = list(regions)
+    keys = {region_key(r) for r in regions}
+    return Recipients(
+        staff=outage_recipients(regions).staff,
+        customer=frozenset(region_group(key) for key in keys if key),
+    )
+
+
 def present_outage(outage: Outage) -> dict[str, Any]:
     return {
         "id": outage.pk,
@@ -126,8 +138,24 @@ def present_outage(outage: Outage) -> dict[str, Any]:
     }
 
 
+def present_outage_to_customer(outage: Outage) -> dict[str, Any]:
+    """What a customer's widget may know of an outage: what they are told, nothing about who
+    declared it or how."""
+    return {
+        "id": outage.pk,
+        "title": outage.title,
+        "message": outage.message,
+        "expected_end": outage.expected_end.isoformat() if outage.expected_end else None,
+        "active": outage.ended_at is None,
+    }
+
+
 def _event(outage: Outage) -> Event:
-    return Event(EventType.OUTAGE_UPDATED, staff={"outage": present_outage(outage)})
+    return Event(
+        EventType.OUTAGE_UPDATED,
+        staff={"outage": present_outage(outage)},
+        customer={"outage": present_outage_to_customer(outage)},
+    )
 
 
 def do_declare_outage(
@@ -186,7 +214,62 @@ def do_declare_outage(
         # for at most ACTIVE_TTL_SECONDS.
         forget_active_outages()
         transaction.on_commit(forget_active_outages)
-        send_event_on_commit(_event(outage), outage_recipients(clean))
+        send_event_on_commit(_event(outage), outage_update_recipients(clean))
+    return outage
+
+
+def do_update_outage(
+    outage: Outage,
+    *,
+    changes: dict[str, Any],
+    actor: User | None,
+    now: datetime | None = None,
+) -> Outage:
+    """Change what an active outage says: `changes` may hold `title`, `message` (what
+    customers are told), `critical` and `expected_end` (None: not known). Its regions stay (end
+    it and declare another for other regions); customers already told are not told again — the
+    widget's banner, the bots, the IVR and the desk show the new words at once. One
+    conditional UPDATE (Conflict when the outage has ended); audits outage.changed with the
+    fields changed; emits outage.updated after commit."""
+    _require_manager(actor)
+    now = now or timezone.now()
+    fields: dict[str, Any] = {}
+    unknown = set(changes) - {"title", "message", "critical", "expected_end"}
+    if unknown:
+        raise InvalidInput(f"An outage's {', '.join(sorted(unknown))} cannot be changed.")
+    if "title" in changes:
+        fields["title"] = _text(changes["title"], "title", MAX_TITLE)
+    if "message" in changes:
+        fields["message"] = _text(changes["message"], "message", MAX_MESSAGE)
+    if "critical" in changes:
+        if not isinstance(changes["critical"], bool):
+            raise InvalidInput("critical is true or false.")
+        fields["critical"] = changes["critical"]
+    if "expected_end" in changes:
+        expected_end = changes["expected_end"]
+        if expected_end is not None and not isinstance(expected_end, datetime):
+            raise InvalidInput("expected_end is an ISO 8601 time with its offset, or null.")
+        if expected_end is not None and expected_end <= now:
+            raise Conflict("The expected end is in the past.")
+        fields["expected_end"] = expected_end
+    if not fields:
+        raise InvalidInput("Give at least one of title, message, critical, expected_end.")
+    with transaction.atomic():
+        changed = Outage.objects.filter(pk=outage.pk, ended_at__isnull=True).update(**fields)
+        if not changed:
+            raise Conflict("This outage has ended already.")
+        outage.refresh_from_db()
+        do_audit(
+            AuditAction.OUTAGE_CHANGED,
+            actor=actor,
+            target_type="outage",
+            target_id=outage.pk,
+            data={"regions": outage.regions, "changed": sorted(fields)},
+        )
+        # Dropped now and again after commit, as for a declaration.
+        forget_active_outages()
+        transaction.on_commit(forget_active_outages)
+        send_event_on_commit(_event(outage), outage_update_recipients(outage.regions))
     return outage
 
 
@@ -224,7 +307,7 @@ def do_end_outage(
         # for at most ACTIVE_TTL_SECONDS.
         forget_active_outages()
         transaction.on_commit(forget_active_outages)
-        send_event_on_commit(_event(outage), outage_recipients(outage.regions))
+        send_event_on_commit(_event(outage), outage_update_recipients(outage.regions))
     return outage
 
 

@@ -4,11 +4,12 @@ conversation's outages (the desk), the outage lists."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from teamline.accounts.models import User
@@ -19,6 +20,9 @@ from teamline.customers.models import Customer
 
 from .models import (
     Event,
+    FailedBatch,
+    FailedBatchState,
+    HeldEvent,
     IntegrationKey,
     Notice,
     NoticeStatus,
@@ -38,6 +42,11 @@ def access_integration_key(actor: User, key_id: object) -> IntegrationKey:
     if key is None:
         raise NotFound("No such integration key.")
     return key
+
+
+def integration_keys() -> QuerySet[IntegrationKey]:
+    """Every integration key, active ones first, newest first (the CLI's list)."""
+    return IntegrationKey.objects.order_by(F("revoked_at").desc(nulls_first=True), "-pk")
 
 
 def active_key(key_id: str) -> IntegrationKey | None:
@@ -61,6 +70,76 @@ def waiting_event_count() -> int:
 def unevaluated_event_count() -> int:
     """Events of known customers that rule evaluation has not run over yet (the backlog)."""
     return Event.objects.filter(evaluated_at__isnull=True, customer__isnull=False).count()
+
+
+# --- A customer's records, for the privacy export (privacy/archive.py) ----------------------
+
+
+def events_of_customers(customer_ids: Sequence[int]) -> QuerySet[Event]:
+    """The operator's usage, billing, network, device and custom events about them."""
+    return Event.objects.filter(customer_id__in=list(customer_ids)).order_by("pk")
+
+
+def notices_of_customers(customer_ids: Sequence[int]) -> QuerySet[Notice]:
+    """Every notice they were sent or were to be sent (deferred, suppressed, failed)."""
+    return Notice.objects.filter(customer_id__in=list(customer_ids)).order_by("pk")
+
+
+def firings_of_customers(customer_ids: Sequence[int]) -> QuerySet[RuleFiring]:
+    """The rules that fired for them, once per dedupe key."""
+    return RuleFiring.objects.filter(customer_id__in=list(customer_ids)).order_by("pk")
+
+
+def outage_contacts_of_customers(customer_ids: Sequence[int]) -> QuerySet[OutageContact]:
+    """Their conversations routing tagged with an outage of their region."""
+    return OutageContact.objects.filter(customer_id__in=list(customer_ids)).order_by("pk")
+
+
+# --- Failed batches (proactive/deadletter.py) ------------------------------------------------
+
+
+def held_event_counts() -> dict[str, int]:
+    """Events held out of the queue because their batch failed: {"retrying": n, "parked": m}
+    (monitoring, next to unevaluated_event_count and waiting_event_count). One query."""
+    counts = {FailedBatchState.RETRYING.value: 0, FailedBatchState.PARKED.value: 0}
+    rows = (
+        HeldEvent.objects.filter(batch__state__in=list(counts))
+        .values("batch__state")
+        .annotate(n=Count("pk"))
+        .values_list("batch__state", "n")
+        .order_by()
+    )
+    counts.update(dict(rows))
+    return counts
+
+
+def failed_batches(state: str | None = None, *, limit: int = 200) -> list[FailedBatch]:
+    """Parked batches first, then retrying ones, then resolved ones; newest first in each."""
+    rows = FailedBatch.objects.select_related("replayed_by")
+    if state:
+        rows = rows.filter(state=state)
+    rank = {FailedBatchState.PARKED.value: 0, FailedBatchState.RETRYING.value: 1}
+    found = list(rows.order_by("-last_failed_at", "-pk")[:limit])
+    return sorted(found, key=lambda b: rank.get(b.state, 2))
+
+
+def held_event_ids(batch: FailedBatch, *, limit: int = 100) -> list[str]:
+    """The senders' ids of the batch's held events (the first `limit`), for the listings."""
+    return list(
+        Event.objects.filter(hold__batch=batch)
+        .order_by("pk")
+        .values_list("external_id", flat=True)[:limit]
+    )
+
+
+def access_failed_batch(actor: User, batch_id: object) -> FailedBatch:
+    """A failed batch by id, for admins only; NotFound otherwise."""
+    pk = parse_id(batch_id, "failed batch")
+    allowed = actor.is_active and actor.is_admin
+    found = FailedBatch.objects.filter(pk=pk).first() if allowed else None
+    if found is None:
+        raise NotFound("No such failed batch.")
+    return found
 
 
 # --- Rules ------------------------------------------------------------------------------------

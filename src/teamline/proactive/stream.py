@@ -16,6 +16,10 @@ already evaluated are skipped, so a redelivered batch changes nothing. What neve
 stream (Redis down, a crash between commit and publish, a Redis restart: Redis here keeps the
 stream in memory only) is found by `sweep`: events unevaluated for longer than
 STREAM_REPUBLISH_SECONDS while the consumer group has nothing pending are published again.
+
+A batch whose evaluation fails is not retried here: its events are held out of the queue and
+retried with backoff, then parked for an admin (proactive/deadletter.py). With Redis its entry
+is acknowledged like any other.
 """
 
 from __future__ import annotations
@@ -30,11 +34,15 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from .engine import evaluate_batch
-from .models import Event
+from teamline.core.bulk import in_values
+
+from . import deadletter
+from .engine import ROW_FIELDS, EventRow, evaluate_batch
+from .models import Event, HeldEvent
 from .redis_stream import RedisEventStream
 
 logger = logging.getLogger(__name__)
@@ -59,37 +67,106 @@ def evaluate_ids(ids: Iterable[int]) -> int:
     ids = sorted(set(ids))
     if not ids:
         return 0
-    with transaction.atomic():
-        events = list(
-            Event.objects.select_for_update()
-            .filter(pk__in=ids, evaluated_at__isnull=True, customer__isnull=False)
-            .order_by("pk")
-        )
-        return _evaluate_locked(events)
+    try:
+        with transaction.atomic():
+            # The rows by primary key only; whether each still waits is read from the row.
+            # With `evaluated_at IS NULL` in the WHERE, PostgreSQL may answer through the
+            # partial index of the whole queue (event_unevaluated) and filter it by the batch's
+            # ids — chosen when the statistics were taken while nothing waited (autovacuum's
+            # ANALYZE on a quiet afternoon), it scans the entire backlog for every batch: a
+            # batch of 500 took 15 s with 36,000 queued (docs/benchmarks.md). By key the plan
+            # does not depend on the statistics (tests/integration/test_proactive_stream.py).
+            events = [
+                EventRow(*values[:-1])
+                for values in Event.objects.select_for_update()
+                .filter(pk__in=in_values(ids), customer__isnull=False)
+                .filter(deadletter.not_held())
+                .order_by("pk")
+                .values_list(*ROW_FIELDS, "evaluated_at")
+                if values[-1] is None
+            ]
+            return _evaluate_locked(events)
+    except Exception as exc:
+        _hold(ids, exc)
+        return 0
 
 
 def evaluate_pending(limit: int | None = None) -> int:
     """The database queue: claim and evaluate the oldest unevaluated batch; returns its size
-    (0: nothing waits)."""
+    (0: nothing waits). A batch that fails is held for retry and taken out of the queue
+    (proactive/deadletter.py), so the events behind it go on; its size is returned."""
     limit = limit or int(_config("STREAM_BATCH"))
-    # A cheap look first (partial index, no lock): an idle worker polling must not take
-    # SQLite's write lock every second.
-    if not Event.objects.filter(evaluated_at__isnull=True, customer__isnull=False).exists():
-        return 0
-    with transaction.atomic():
-        events = list(
-            Event.objects.select_for_update(skip_locked=True)
-            .filter(evaluated_at__isnull=True, customer__isnull=False)
-            .order_by("pk")[:limit]
+    claimed: list[int] = []
+    try:
+        # A cheap look first (partial index, no lock): an idle worker polling must not take
+        # SQLite's write lock every second.
+        if connection.vendor == "sqlite":
+            if not _unevaluated_sqlite(1):
+                return 0
+            with transaction.atomic():  # IMMEDIATE on SQLite: claims are serialised
+                claimed = _unevaluated_sqlite(limit)
+                return _evaluate_locked(
+                    _rows(Event.objects.filter(pk__in=in_values(claimed)).order_by("pk"))
+                )
+        waiting = Event.objects.filter(evaluated_at__isnull=True, customer__isnull=False).filter(
+            deadletter.not_held()
         )
-        return _evaluate_locked(events)
+        if not waiting.exists():
+            return 0
+        with transaction.atomic():
+            events = _rows(waiting.select_for_update(skip_locked=True).order_by("pk")[:limit])
+            claimed = [e.pk for e in events]
+            return _evaluate_locked(events)
+    except Exception as exc:
+        if not claimed:
+            raise
+        _hold(claimed, exc)
+        return len(claimed)
 
 
-def _evaluate_locked(events: list[Event]) -> int:
+def _hold(ids: list[int], exc: Exception) -> None:
+    """Hand a failed batch to the dead-letter handling; when even that fails (the database is
+    gone), raise the original error: the queue tries the batch again as before."""
+    try:
+        deadletter.record_failure(ids, exc)
+    except Exception:
+        logger.exception("could not hold a failed batch of %d events", len(ids))
+        raise exc from None
+
+
+def _unevaluated_sqlite(limit: int) -> list[int]:
+    """The oldest unevaluated ids through the partial index `event_unevaluated`, named:
+    SQLite's planner otherwise walks the table in id order (the index is on the rowid) or by
+    the customer index, past every evaluated row — each batch got slower as the table grew
+    (measured: 1,000,000 events took 11 minutes instead of a few)."""
+    table = connection.ops.quote_name(Event._meta.db_table)
+    held = connection.ops.quote_name(HeldEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} INDEXED BY event_unevaluated "  # noqa: S608 - model's name
+            "WHERE customer_id IS NOT NULL AND evaluated_at IS NULL "
+            # Events of a failed batch wait for its retry (proactive/deadletter.py).
+            f"AND NOT EXISTS (SELECT 1 FROM {held} WHERE {held}.event_id = {table}.id) "
+            "ORDER BY id LIMIT %s",
+            [limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _rows(query: QuerySet[Event]) -> list[EventRow]:
+    """The locked rows as plain records (no model instances: see engine.EventRow)."""
+    return [EventRow(*values) for values in query.values_list(*ROW_FIELDS)]
+
+
+def _evaluate_locked(events: list[EventRow]) -> int:
+    """Evaluate the locked batch and mark it evaluated, in the caller's transaction: 2 + the
+    engine's statements whatever the batch's size (tests/proactive/test_evaluation_budget.py)."""
     if not events:
         return 0
     evaluate_batch(events)
-    Event.objects.filter(pk__in=[e.pk for e in events]).update(evaluated_at=timezone.now())
+    Event.objects.filter(pk__in=in_values([e.pk for e in events])).update(
+        evaluated_at=timezone.now()
+    )
     return len(events)
 
 
@@ -163,6 +240,7 @@ def sweep() -> int:
         Event.objects.filter(
             evaluated_at__isnull=True, customer__isnull=False, received_at__lt=before
         )
+        .filter(deadletter.not_held())
         .order_by("pk")
         .values_list("pk", flat=True)[:100_000]
     )

@@ -42,6 +42,7 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from teamline.accounts.models import AgentProfile, User
+from teamline.analytics import actions as analytics
 from teamline.conversations.events import emit_conversation, record
 from teamline.conversations.locks import lock_agent_then_conversation, lock_available_agent
 from teamline.conversations.models import Conversation, Status, TimelineKind
@@ -116,8 +117,30 @@ def enqueue_conversation(
             row.save()
     except IntegrityError:
         return WorkItem.objects.get(conversation=conversation, state__in=LIVE_STATES)
+    record_offer(row, conversation, now)
     tag_outage_contact(conversation, now)
     return row
+
+
+def queue_threshold(channel_kind: str) -> int:
+    """The service-level threshold T of a queue (team × channel kind): the normal-priority
+    target of its channel kind (ServiceLevelTarget rows over engine.DEFAULT_TARGETS)."""
+    return engine.target_seconds(channel_kind, engine.NORMAL, service_level_targets())
+
+
+def record_offer(row: WorkItem, conversation: Conversation, now: datetime) -> None:
+    """The work item entered its team's queue: a contact is offered (analytics' facts, in the
+    caller's transaction; idempotent on the item)."""
+    analytics.record_offered(
+        work_item_id=row.pk,
+        conversation_id=conversation.pk,
+        customer_id=row.customer_id,
+        team_id=row.home_team_id,
+        queue=row.channel_kind,
+        channel=conversation.channel,
+        threshold_seconds=queue_threshold(row.channel_kind),
+        at=now,
+    )
 
 
 def tag_outage_contact(conversation: Conversation, now: datetime) -> None:
@@ -180,6 +203,15 @@ def close_work_item(
     closed = WorkItem.objects.filter(pk__in=ids, state__in=LIVE_STATES).update(
         state=state, closed_at=now, next_check_at=None, version=F("version") + 1
     )
+    if closed:
+        # The contact left its queue: abandoned if nobody answered and the customer left or
+        # the conversation was resolved without a human answer (analytics' facts).
+        analytics.record_left_queue(
+            ids,
+            now,
+            abandoned=state == WorkState.ABANDONED,
+            resolved=conversation.status == Status.RESOLVED,
+        )
     if closed and WorkItem.objects.filter(pk__in=ids).exclude(kind=WorkKind.CONVERSATION).exists():
         work_closed(conversation, ids, now=now, abandoned=state == WorkState.ABANDONED)
     return closed
@@ -315,6 +347,9 @@ def route_conversation(
         WorkItem.objects.bulk_create(
             [_new_work_item(conv, now, required_skills)], ignore_conflicts=True
         )
+        live = WorkItem.objects.filter(conversation=conv, state=WorkState.QUEUED).first()
+        if live is not None:
+            record_offer(live, conv, live.enqueued_at)  # idempotent: counted once per item
         tag_outage_contact(conv, now)
         request_batch_routing()
         return None
@@ -434,6 +469,28 @@ def switch_channel_kind(
     return WorkItem.objects.filter(conversation=conversation, state__in=LIVE_STATES).first()
 
 
+def priority_changed(conversation: Conversation, *, now: datetime) -> None:
+    """An agent or supervisor changed the conversation's priority (conversations.labels.
+    do_set_priority, which holds the conversation's lock): its queued work item takes the new
+    priority and the place in line it gives (rank_at from the time it arrived, so it keeps the
+    waiting it has done), conditional on the item's version so a concurrent claim wins, and is
+    decided again at once — a team in limited mode serves an urgent item now. An assigned or
+    closed conversation has no queued item: nothing else changes."""
+    if conversation.status != Status.OPEN or conversation.assignee_id is not None:
+        return
+    row = WorkItem.objects.filter(conversation=conversation, state=WorkState.QUEUED).first()
+    if row is None or row.priority == conversation.priority:
+        return
+    rank = engine.rank_at(
+        row.enqueued_at, row.channel_kind, conversation.priority, row.vip, service_level_targets()
+    )
+    if WorkItem.objects.filter(pk=row.pk, version=row.version).update(
+        priority=conversation.priority, rank_at=rank, next_check_at=now, version=row.version + 1
+    ):
+        QueueEntry.objects.filter(work_item=row).delete()
+        route_conversation(conversation, now=now)
+
+
 def return_to_channel_kind(conversation: Conversation, channel_kind: str, *, now: datetime) -> None:
     """The other channel ended while the conversation waited on it (a caller hung up in line):
     the conversation waits again as `channel_kind`, routed anew. The caller holds the
@@ -453,7 +510,7 @@ def offer_waiting_work(agent: User, *, now: datetime | None = None) -> int:
     if state is None or not state.available_at(now):
         return 0
     ctx = engine.Context(now=now, calendars=calendars_for(state.team_ids, now=now), agents=agents)
-    languages = sorted({engine.primary_language(code) for code in state.languages})
+    languages = sorted(engine.agent_languages(state.languages))
     pools = Q(agent_id=agent.pk) | Q(team__isnull=True, agent__isnull=True)
     if state.team_ids:
         pools |= Q(team_id__in=sorted(state.team_ids))
@@ -529,15 +586,21 @@ def agent_freed(agent: User, *, channel_kind: str, now: datetime | None = None) 
 
 
 def do_assign_conversation(
-    conversation: Conversation, agent: User, *, actor: User | None, reason: str
+    conversation: Conversation,
+    agent: User,
+    *,
+    actor: User | None,
+    reason: str,
+    require_member: bool = True,
 ) -> Conversation:
     """Explicit assignment (a supervisor's reassign, seeding, later transfers): not bound by
-    presence or capacity, but the agent must be a member of the conversation's team.
+    presence or capacity, but the agent must be a member of the conversation's team
+    (`require_member=False`: a supervisor taking it over themselves, routing/supervision.py).
 
     Locks agent profile, then conversation; marks the work item assigned.
     Emits assignment.changed; records `assigned`.
     """
-    if not agent.teams.filter(pk=conversation.team_id).exists():
+    if require_member and not agent.teams.filter(pk=conversation.team_id).exists():
         raise InvalidInput(f"{agent.name} is not a member of {conversation.team.name}.")
     with transaction.atomic():
         conv = lock_agent_then_conversation(agent.pk, conversation.pk)

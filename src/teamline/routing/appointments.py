@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
 from teamline.conversations.actions import do_change_status
@@ -40,7 +41,7 @@ from teamline.teams.models import ServiceMode, Team
 from teamline.teams.queries import team_ids_for
 
 from . import engine
-from .actions import agent_freed, close_work_item, route_conversation
+from .actions import agent_freed, close_work_item, record_offer, route_conversation
 from .models import (
     LIVE_APPOINTMENT_STATES,
     LIVE_STATES,
@@ -54,6 +55,7 @@ from .models import (
 )
 from .queries import policy_for_inbox, service_level_targets
 from .scheduling import (
+    in_customer_language,
     local_time,
     normalize_phone,
     now_or_clock,
@@ -190,14 +192,23 @@ def _find_slot(team: Team, start: datetime, now: datetime) -> Slot:
     for slot in available_slots(team, now=now, days=HORIZON_DAYS, include_full=True):
         if slot.start == start:
             if slot.available <= 0:
-                raise SlotTaken("That time is fully booked; please choose another.")
+                raise SlotTaken(_("That time is fully booked; please choose another."))
             return slot
-    raise Conflict("That time cannot be booked; please choose one of the offered times.")
+    raise Conflict(_("That time cannot be booked; please choose one of the offered times."))
 
 
-def _describe(appointment: Appointment, now: datetime) -> str:
-    what = "call" if appointment.kind == AppointmentKind.CALL else "chat"
-    return f"{what} at {local_time(appointment.team, appointment.slot_start, now)}"
+def _when(appointment: Appointment, now: datetime, language: str) -> dict[str, str]:
+    """The placeholders of a sentence about a booking, for the customer (in_customer_language):
+    its time in the team's zone and the customer's language, the team and the number."""
+    return {
+        "time": local_time(appointment.team, appointment.slot_start, now, language),
+        "team": appointment.team.name,
+        "phone": appointment.phone,
+    }
+
+
+def _is_call(appointment: Appointment) -> bool:
+    return appointment.kind == AppointmentKind.CALL
 
 
 def _take_seat(appointment: Appointment, slot: Slot) -> bool:
@@ -220,7 +231,7 @@ def _take_seat(appointment: Appointment, slot: Slot) -> bool:
                     updated_at=timezone.now(),
                 )
                 if not moved:
-                    raise Conflict("This booking can no longer be changed.")
+                    raise Conflict(_("This booking can no longer be changed."))
                 return True
         except IntegrityError:
             continue  # that seat is taken: the next one
@@ -247,10 +258,10 @@ def do_book_appointment(
     confirmation. Raises SlotTaken (409) when the last seat went meanwhile."""
     now = now_or_clock(now)
     if kind not in AppointmentKind.values:
-        raise InvalidInput("kind must be call or chat.")
+        raise InvalidInput(_("kind must be call or chat."))
     number = normalize_phone(phone, team) if kind == AppointmentKind.CALL else ""
     if Appointment.objects.filter(customer=customer, state__in=LIVE_APPOINTMENT_STATES).exists():
-        raise Conflict("You already have a booking: reschedule or cancel it.")
+        raise Conflict(_("You already have a booking: reschedule or cancel it."))
     slot = _find_slot(team, slot_start, now)
     if agent is None and customer.last_agent_id:
         agent = team.members.filter(pk=customer.last_agent_id, is_active=True).first()
@@ -268,7 +279,7 @@ def do_book_appointment(
             updated_at=now,
         )
         if not _take_seat(appointment, slot):
-            raise SlotTaken("That time was just taken; please choose another.")
+            raise SlotTaken(_("That time was just taken; please choose another."))
         record_routed(
             conversation,
             actor,
@@ -277,14 +288,19 @@ def do_book_appointment(
             appointment_kind=kind,
             slot_start=slot.start.isoformat(),
         )
-        system_message(
-            conversation,
-            f"Booked: a {_describe(appointment, now)} with team {team.name}"
-            + (f", on {number}" if number else "")
-            + ". We will remind you 15 minutes before.",
-            now,
-            "appointment",
-        )
+        with in_customer_language(conversation) as language:
+            text = (
+                _(
+                    "Booked: a call at %(time)s with team %(team)s, on %(phone)s. We will "
+                    "remind you 15 minutes before."
+                )
+                if number
+                else _(
+                    "Booked: a chat at %(time)s with team %(team)s. We will remind you 15 "
+                    "minutes before."
+                )
+            ) % _when(appointment, now, language)
+        system_message(conversation, text, now, "appointment")
         if conversation is not None:
             waiting = (
                 conversation.status == Status.OPEN
@@ -301,7 +317,7 @@ def do_book_appointment(
 def _live(appointment: Appointment, *states: str) -> Appointment:
     appointment.refresh_from_db()
     if appointment.state not in (states or LIVE_APPOINTMENT_STATES):
-        raise Conflict("This booking is no longer active.")
+        raise Conflict(_("This booking is no longer active."))
     return appointment
 
 
@@ -322,7 +338,7 @@ def do_cancel_appointment(
             pk=appointment.pk, state__in=LIVE_APPOINTMENT_STATES
         ).update(state=AppointmentState.CANCELLED, closed_at=now, updated_at=now)
         if not done:
-            raise Conflict("This booking is no longer active.")
+            raise Conflict(_("This booking is no longer active."))
         conv = appointment.conversation
         if conv is not None and appointment.original_channel_kind:
             Conversation.objects.filter(pk=conv.pk).update(
@@ -332,9 +348,13 @@ def do_cancel_appointment(
                 conversation=conv, state=WorkState.QUEUED, kind=WorkKind.APPOINTMENT
             ).update(kind=WorkKind.CONVERSATION)
         record_routed(conv, actor, appointment="cancelled", appointment_id=appointment.pk, by=by)
-        system_message(
-            conv, f"Your {_describe(appointment, now)} is cancelled.", now, "appointment"
-        )
+        with in_customer_language(conv) as language:
+            text = (
+                _("Your call at %(time)s is cancelled.")
+                if _is_call(appointment)
+                else _("Your chat at %(time)s is cancelled.")
+            ) % _when(appointment, now, language)
+        system_message(conv, text, now, "appointment")
     appointment.refresh_from_db()
     return appointment
 
@@ -357,7 +377,7 @@ def do_reschedule_appointment(
     slot = _find_slot(appointment.team, slot_start, now)
     with transaction.atomic():
         if not _take_seat(appointment, slot):
-            raise SlotTaken("That time was just taken; please choose another.")
+            raise SlotTaken(_("That time was just taken; please choose another."))
         appointment.refresh_from_db()
         record_routed(
             appointment.conversation,
@@ -368,12 +388,13 @@ def do_reschedule_appointment(
             previous=previous.isoformat(),
             slot_start=slot.start.isoformat(),
         )
-        system_message(
-            appointment.conversation,
-            f"Your booking is moved: {_describe(appointment, now)}.",
-            now,
-            "appointment",
-        )
+        with in_customer_language(appointment.conversation) as language:
+            text = (
+                _("Your booking is moved: call at %(time)s.")
+                if _is_call(appointment)
+                else _("Your booking is moved: chat at %(time)s.")
+            ) % _when(appointment, now, language)
+        system_message(appointment.conversation, text, now, "appointment")
     return appointment
 
 
@@ -383,11 +404,16 @@ def _remind(appointment: Appointment, now: datetime) -> bool:
             reminded_at=now
         ):
             return False  # another worker sent it
-        text = (
-            f"Reminder: your {_describe(appointment, now)} with team {appointment.team.name}"
-            + (f" (we will call {appointment.phone})" if appointment.phone else "")
-            + "."
-        )
+        with in_customer_language(appointment.conversation) as language:
+            if _is_call(appointment) and appointment.phone:
+                text = _(
+                    "Reminder: your call at %(time)s with team %(team)s (we will call %(phone)s)."
+                )
+            elif _is_call(appointment):
+                text = _("Reminder: your call at %(time)s with team %(team)s.")
+            else:
+                text = _("Reminder: your chat at %(time)s with team %(team)s.")
+            text %= _when(appointment, now, language)
         system_message(appointment.conversation, text, now, "appointment")
         for hook in REMINDER_HOOKS:
             hook(appointment, text)
@@ -439,6 +465,7 @@ def _start(appointment: Appointment, now: datetime) -> bool:
                 assignee_id=conv.assignee_id,
                 assigned_at=now if assigned else None,
             )
+            record_offer(live, conv, now)
         elif live.state == WorkState.QUEUED:
             WorkItem.objects.filter(pk=live.pk).update(
                 kind=WorkKind.APPOINTMENT,
@@ -465,13 +492,29 @@ def _start(appointment: Appointment, now: datetime) -> bool:
             appointment_id=appointment.pk,
             reason="booked slot: routed at high priority",
         )
-        who = appointment.agent.name if appointment.agent else "Someone from your team"
-        how = (
-            f"will call you on {appointment.phone} shortly"
-            if appointment.kind == AppointmentKind.CALL
-            else "will answer you here shortly"
-        )
-        system_message(conv, f"It is time for your appointment. {who} {how}.", now, "appointment")
+        with in_customer_language(conv):
+            words = {
+                "name": appointment.agent.name if appointment.agent else "",
+                "phone": appointment.phone,
+            }
+            if appointment.agent and _is_call(appointment):
+                text = _(
+                    "It is time for your appointment. %(name)s will call you on %(phone)s shortly."
+                )
+            elif appointment.agent:
+                text = _("It is time for your appointment. %(name)s will answer you here shortly.")
+            elif _is_call(appointment):
+                text = _(
+                    "It is time for your appointment. Someone from your team will call you on "
+                    "%(phone)s shortly."
+                )
+            else:
+                text = _(
+                    "It is time for your appointment. Someone from your team will answer you "
+                    "here shortly."
+                )
+            text %= words
+        system_message(conv, text, now, "appointment")
         conv.refresh_from_db()
         if conv.status != Status.OPEN:
             do_change_status(conv, Status.OPEN, actor=None)  # routes it (on the wall clock)
@@ -501,13 +544,19 @@ def _no_show(appointment: Appointment, now: datetime, *, actor: User | None, rea
         record_routed(
             conv, actor, appointment="no_show", appointment_id=appointment.pk, reason=reason
         )
-        system_message(
-            conv,
-            f"We missed you for your {_describe(appointment, now)}. "
-            "You can book another time or write to us here.",
-            now,
-            "appointment",
-        )
+        with in_customer_language(conv) as language:
+            text = (
+                _(
+                    "We missed you for your call at %(time)s. You can book another time or "
+                    "write to us here."
+                )
+                if _is_call(appointment)
+                else _(
+                    "We missed you for your chat at %(time)s. You can book another time or "
+                    "write to us here."
+                )
+            ) % _when(appointment, now, language)
+        system_message(conv, text, now, "appointment")
 
         close_work_item(conv, now=now, state=WorkState.ABANDONED)
         conv.refresh_from_db()
@@ -548,12 +597,11 @@ def do_appointment_no_answer(
             appointment="no_answer",
             reason=f"no answer on {appointment.phone}; calling again shortly",
         )
-        system_message(
-            conv,
-            f"We tried to call you on {appointment.phone}. We will try again in a few minutes.",
-            now,
-            "appointment",
-        )
+        with in_customer_language(conv):
+            text = _("We tried to call you on %(phone)s. We will try again in a few minutes.") % {
+                "phone": appointment.phone
+            }
+        system_message(conv, text, now, "appointment")
     if freed is not None:
         agent = User.objects.filter(pk=freed).first()
         if agent is not None:
@@ -570,7 +618,7 @@ def do_complete_appointment(
     now = now_or_clock(now)
     appointment = _live(appointment, AppointmentState.STARTED)
     if appointment.conversation_id is None:
-        raise Conflict("This appointment has no conversation.")
+        raise Conflict(_("This appointment has no conversation."))
     with transaction.atomic():
         conv = lock_conversation(appointment.conversation_id)
         record_routed(conv, actor, appointment="done", appointment_id=appointment.pk)
@@ -661,7 +709,7 @@ def customer_appointment(customer_id: int, appointment_id: object) -> Appointmen
         .first()
     )
     if found is None:
-        raise NotFound("No such booking.")
+        raise NotFound(_("No such booking."))
     return found
 
 
@@ -680,5 +728,5 @@ def access_appointment(actor: Any, appointment_id: object) -> Any:
         qs = qs.filter(team_id__in=team_ids_for(actor))
     found = qs.filter(pk=pk).first()
     if found is None:
-        raise NotFound("No such appointment.")
+        raise NotFound(_("No such appointment."))
     return found

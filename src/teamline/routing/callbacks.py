@@ -17,6 +17,8 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from teamline.accounts.models import User
 from teamline.conversations.actions import do_change_status
@@ -40,6 +42,7 @@ from .models import (
     WorkState,
 )
 from .scheduling import (
+    in_customer_language,
     local_time,
     normalize_phone,
     now_or_clock,
@@ -80,7 +83,7 @@ def do_request_callback(
             return live
         row = WorkItem.objects.filter(conversation=conv, state=WorkState.QUEUED).first()
         if conv.status != Status.OPEN or conv.assignee_id or row is None:
-            raise Conflict("This conversation is not waiting in line.")
+            raise Conflict(_("This conversation is not waiting in line."))
         original = conv.channel_kind
         updated = WorkItem.objects.filter(
             pk=row.pk, state=WorkState.QUEUED, version=row.version
@@ -91,7 +94,7 @@ def do_request_callback(
             version=F("version") + 1,
         )
         if not updated:
-            raise Conflict("Your place in line just changed; please try again.")
+            raise Conflict(_("Your place in line just changed; please try again."))
         QueueEntry.objects.filter(work_item=row).update(channel_kind="voice")
         Conversation.objects.filter(pk=conv.pk).update(channel_kind="voice", updated_at=now)
         callback = Callback.objects.create(
@@ -109,12 +112,11 @@ def do_request_callback(
             phone=number,
             reason="the customer asked to be called back instead of waiting; same place in line",
         )
-        system_message(
-            conv,
-            f"We will call you on {number} when it is your turn. You keep your place in line.",
-            now,
-            "callback",
-        )
+        with in_customer_language(conv):
+            text = _(
+                "We will call you on %(phone)s when it is your turn. You keep your place in line."
+            ) % {"phone": number}
+        system_message(conv, text, now, "callback")
         conv.refresh_from_db()
 
         route_conversation(conv, now=now)
@@ -123,7 +125,7 @@ def do_request_callback(
 
 def _require_state(callback: Callback, *states: str) -> None:
     if callback.state not in states:
-        raise Conflict("This callback is not with an agent.")
+        raise Conflict(_("This callback is not with an agent."))
 
 
 def do_complete_callback(
@@ -165,6 +167,14 @@ def do_callback_no_answer(
                 state=CallbackState.QUEUED, attempts=attempts, next_attempt_at=retry_at, agent=None
             )
             when = local_time(conv.team, retry_at, now)
+            with in_customer_language(conv) as language:
+                text = _(
+                    "We tried to call you on %(phone)s but could not reach you. We will try again "
+                    "at %(time)s."
+                ) % {
+                    "phone": callback.phone,
+                    "time": local_time(conv.team, retry_at, now, language),
+                }
             record(
                 conv,
                 TimelineKind.UNASSIGNED,
@@ -174,13 +184,7 @@ def do_callback_no_answer(
                 attempt=attempts,
                 reason=f"no answer on {callback.phone}; calling again at {when}",
             )
-            system_message(
-                conv,
-                f"We tried to call you on {callback.phone} but could not reach you. "
-                f"We will try again at {when}.",
-                now,
-                "callback",
-            )
+            system_message(conv, text, now, "callback")
             conv.refresh_from_db()
 
             emit_conversation(conv, EventType.ASSIGNMENT_CHANGED)
@@ -189,13 +193,15 @@ def do_callback_no_answer(
                 state=CallbackState.FAILED, attempts=attempts, closed_at=now
             )
             record_routed(conv, actor, callback="failed", phone=callback.phone, attempts=attempts)
-            system_message(
-                conv,
-                f"We could not reach you on {callback.phone} after {attempts} tries, so we have "
-                "closed your callback request. Write to us here whenever it suits you.",
-                now,
-                "callback",
-            )
+            with in_customer_language(conv):
+                text = ngettext(
+                    "We could not reach you on %(phone)s after %(count)d try, so we have closed "
+                    "your callback request. Write to us here whenever it suits you.",
+                    "We could not reach you on %(phone)s after %(count)d tries, so we have closed "
+                    "your callback request. Write to us here whenever it suits you.",
+                    attempts,
+                ) % {"phone": callback.phone, "count": attempts}
+            system_message(conv, text, now, "callback")
             do_change_status(conv, Status.RESOLVED, actor=actor)
             Conversation.objects.filter(pk=conv.pk).update(
                 channel_kind=callback.original_channel_kind
@@ -237,5 +243,5 @@ def access_callback(actor: Any, callback_id: object) -> Any:
         qs = qs.filter(conversation__team_id__in=team_ids_for(actor))
     found = qs.filter(pk=pk).first()
     if found is None:
-        raise NotFound("No such callback.")
+        raise NotFound(_("No such callback."))
     return found

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from teamline.core.languages import normalize_tag, supported_language
 from teamline.teams.hours import Calendar, admits, format_local, mode_at, next_opening_at
 
 # Step kinds (values of routing.models.StepKind, spelled here so the engine stays plain).
@@ -42,10 +43,10 @@ SCOPE_AGENT = "agent"
 SCOPE_TEAMS = "teams"
 SCOPE_ALL = "all"
 
-NORMAL, HIGH, URGENT = 0, 1, 2
+LOW, NORMAL, HIGH, URGENT = -1, 0, 1, 2
 AVAILABLE = "available"
 OFFLINE = "offline"
-PRIORITY_NAMES = {NORMAL: "normal", HIGH: "high", URGENT: "urgent"}
+PRIORITY_NAMES = {LOW: "low", NORMAL: "normal", HIGH: "high", URGENT: "urgent"}
 
 # Every queued item is looked at again at least this often (safety net for state the engine
 # is not told about, e.g. a team losing its last online member).
@@ -54,20 +55,30 @@ MAX_RECHECK_SECONDS = 300
 # Service-level targets (channel kind, priority) → (percent, seconds); ServiceLevelTarget rows
 # override them. Aging orders the queue by each item's deadline, so urgent and VIP items come
 # first and a long wait eventually beats any newcomer: nothing starves.
+# The normal-priority seconds are also each queue's service-level threshold T in the KPIs
+# (docs/analytics.md): 20 s voice and video, 60 s chat, 1 h email; migration 0007 stores them.
 DEFAULT_TARGETS: dict[tuple[str, int], tuple[int, int]] = {
+    ("voice", LOW): (80, 30),
     ("voice", NORMAL): (80, 20),
     ("voice", HIGH): (85, 15),
     ("voice", URGENT): (90, 10),
-    ("chat", NORMAL): (90, 120),
-    ("chat", HIGH): (90, 60),
+    ("video", LOW): (80, 30),
+    ("video", NORMAL): (80, 20),
+    ("video", HIGH): (85, 15),
+    ("video", URGENT): (90, 10),
+    ("chat", LOW): (90, 120),
+    ("chat", NORMAL): (90, 60),
+    ("chat", HIGH): (90, 45),
     ("chat", URGENT): (95, 30),
-    ("email", NORMAL): (90, 24 * 3600),
-    ("email", HIGH): (90, 4 * 3600),
-    ("email", URGENT): (95, 3600),
+    ("email", LOW): (90, 2 * 3600),
+    ("email", NORMAL): (90, 3600),
+    ("email", HIGH): (90, 1800),
+    ("email", URGENT): (95, 900),
 }
 FALLBACK_TARGET_SECONDS = 300
-# Head start (seconds of virtual waiting) on top of the shorter target.
-PRIORITY_HEADSTART = {NORMAL: 0, HIGH: 60, URGENT: 300}
+# Head start (seconds of virtual waiting) on top of the shorter target; low starts behind, but
+# its deadline still comes, so it ages past newer normal items and never starves.
+PRIORITY_HEADSTART = {LOW: -60, NORMAL: 0, HIGH: 60, URGENT: 300}
 VIP_HEADSTART = 120
 
 
@@ -267,7 +278,22 @@ def effective_priority(
 
 
 def primary_language(code: str) -> str:
-    return code.strip().lower().replace("_", "-").split("-", 1)[0]
+    """The language an agent must speak for a tag: one of Teamline's six (core.languages' map:
+    zh-TW → zh-hant, no → nb, pt-BR → pt), else the tag's primary subtag (de-AT → de)."""
+    return supported_language(code) or normalize_tag(code).split("-", 1)[0]
+
+
+def agent_languages(codes: Iterable[str]) -> set[str]:
+    """The languages an agent's list covers, as primary_language writes them. A bare `zh`
+    (Chinese, no script named) covers both scripts: customers are told apart by the script they
+    read (zh-TW → zh-hant), agents who list `zh` read either."""
+    covered: set[str] = set()
+    for code in codes:
+        if normalize_tag(code) == "zh":
+            covered |= {"zh-hans", "zh-hant"}
+        elif code:
+            covered.add(primary_language(code))
+    return covered
 
 
 def speaks(agent: Agent, language: str) -> bool:
@@ -277,8 +303,7 @@ def speaks(agent: Agent, language: str) -> bool:
 def speaks_any(languages: Iterable[str], language: str) -> bool:
     if not language:
         return True
-    wanted = primary_language(language)
-    return any(primary_language(known) == wanted for known in languages)
+    return primary_language(language) in agent_languages(languages)
 
 
 def has_skills(agent: Agent, skills: Mapping[str, int]) -> bool:

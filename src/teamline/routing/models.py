@@ -137,7 +137,7 @@ class ServiceLevelTarget(models.Model):
     the queue by these deadlines, so nothing starves."""
 
     channel_kind = models.CharField(max_length=16)
-    priority = models.IntegerField(default=0, help_text="0 normal, 1 high, 2 urgent")
+    priority = models.IntegerField(default=0, help_text="-1 low, 0 normal, 1 high, 2 urgent")
     percent = models.PositiveSmallIntegerField(default=80)
     seconds = models.PositiveIntegerField()
 
@@ -263,7 +263,8 @@ class QueueEntry(models.Model):
     excluded_team = models.ForeignKey(
         "teams.Team", null=True, on_delete=models.CASCADE, related_name="+"
     )
-    # The language agents must speak (primary subtag), or "" when any will do.
+    # The language agents must speak (engine.primary_language: one of the six, else the tag's
+    # primary subtag), or "" when any will do.
     language = models.CharField(max_length=16, blank=True)
     rank_at = models.DateTimeField()
 

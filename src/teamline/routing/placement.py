@@ -14,12 +14,15 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext
 
 from teamline.conversations.actions import do_post_system_message
 from teamline.conversations.events import emit_conversations
 from teamline.conversations.models import Conversation, TimelineEvent, TimelineKind
 from teamline.core.bulk import update_rows
 from teamline.core.events import EventType
+from teamline.core.languages import language_for
 from teamline.teams.hours import format_local
 from teamline.teams.models import ServiceMode
 
@@ -127,19 +130,31 @@ def entries_for(row: WorkItem, placement: engine.Placement) -> list[QueueEntry]:
 
 
 def promise_text(item: engine.Item, placement: engine.Placement, ctx: engine.Context) -> str:
+    """The honest promise, in the customer's language (core.languages; the time by Babel)."""
     home = item.home_team_id
     calendar = ctx.calendars.get(home) if home else None
-    team = f"Team {calendar.name}" if calendar else "Our team"
     limited = home is not None and ctx.mode(home) == ServiceMode.LIMITED
-    now_text = (
-        f"{team} is handling urgent matters only right now"
-        if limited
-        else f"{team} is closed right now"
-    )
-    if placement.promise_at is not None and calendar is not None:
-        when = format_local(calendar, placement.promise_at, ctx.now)
-        return f"{now_text}. A person will answer your message from {when}."
-    return f"{now_text}. A person will answer your message as soon as we are back."
+    language = language_for(item.language)
+    with translation.override(language):
+        if calendar is not None:
+            name = {"name": calendar.name}
+            now_text = (
+                gettext("Team %(name)s is handling urgent matters only right now.") % name
+                if limited
+                else gettext("Team %(name)s is closed right now.") % name
+            )
+        else:
+            now_text = (
+                gettext("Our team is handling urgent matters only right now.")
+                if limited
+                else gettext("Our team is closed right now.")
+            )
+        if placement.promise_at is not None and calendar is not None:
+            when = format_local(calendar, placement.promise_at, ctx.now, language)
+            later = gettext("A person will answer your message from %(time)s.") % {"time": when}
+        else:
+            later = gettext("A person will answer your message as soon as we are back.")
+    return f"{now_text} {later}"
 
 
 def apply_placement(

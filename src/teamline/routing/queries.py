@@ -156,6 +156,11 @@ def service_level_targets() -> Targets:
     return dict(targets)
 
 
+def service_level_target_table() -> Targets:
+    """Every (channel kind, priority) target in force: the defaults and the stored rows."""
+    return {**engine.DEFAULT_TARGETS, **service_level_targets()}
+
+
 def _service_level_targets() -> Targets:
     return {
         (kind, priority): (percent, seconds)
@@ -656,7 +661,7 @@ def waiting_explanation(conversation: Conversation, now: datetime) -> str:
     return explain(row, now) if row is not None else ""
 
 
-PRIORITY_LABELS = {0: "Normal", 1: "High", 2: "Urgent"}
+PRIORITY_LABELS = {-1: "Low", 0: "Normal", 1: "High", 2: "Urgent"}
 
 
 def queue_rows(team_ids: Iterable[int], now: datetime, *, limit: int = 50) -> list[dict[str, Any]]:
@@ -723,3 +728,95 @@ def known_skills() -> list[str]:
 
 
 # --- Access helpers (callbacks, appointments) -----------------------------------------------
+
+
+# --- The supervisors' wallboard (desk/wallboard.py composes these) --------------------------
+
+
+def waiting_by_team_and_kind(
+    team_ids: Iterable[int],
+) -> dict[tuple[int, str], tuple[int, datetime | None]]:
+    """Per (home team, channel kind): (conversations waiting in line, oldest enqueue time), in
+    one aggregate query over the work_item_team_queue index. The same items the queue page
+    counts (queued conversation work)."""
+    stats: dict[tuple[int, str], tuple[int, datetime | None]] = {}
+    for team_id, kind, count, oldest in (
+        WorkItem.objects.filter(
+            state=WorkState.QUEUED, home_team_id__in=list(team_ids), conversation__isnull=False
+        )
+        .order_by()
+        .values("home_team_id", "channel_kind")
+        .annotate(n=Count("pk"), oldest=Min("enqueued_at"))
+        .values_list("home_team_id", "channel_kind", "n", "oldest")
+    ):
+        stats[(team_id, kind)] = (count, oldest)
+    return stats
+
+
+def open_surges(team_ids: Iterable[int]) -> list[SurgeEpisode]:
+    """The surge episodes still open for these teams (at most one per team), oldest first."""
+    return list(
+        SurgeEpisode.objects.filter(ended_at__isnull=True, team_id__in=list(team_ids)).order_by(
+            "started_at", "pk"
+        )
+    )
+
+
+def team_agent_states(team_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per team: its active members with an agent profile (offline ones too), each with their
+    presence, since when, their open conversations per channel kind and their capacity per
+    kind. Three queries whatever the team sizes: memberships, profiles, open loads."""
+    team_ids = list(team_ids)
+    members: dict[int, list[int]] = {team_id: [] for team_id in team_ids}
+    for team_id, user_id in (
+        Membership.objects.filter(team_id__in=team_ids, user__is_active=True)
+        .order_by()
+        .values_list("team_id", "user_id")
+    ):
+        members[team_id].append(user_id)
+    user_ids = sorted({uid for uids in members.values() for uid in uids})
+    if not user_ids:
+        return {team_id: [] for team_id in team_ids}
+    profiles = {
+        row[0]: row
+        for row in AgentProfile.objects.filter(user_id__in=user_ids).values_list(
+            "user_id",
+            "presence",
+            "presence_changed_at",
+            "capacity",
+            "user__display_name",
+            "user__first_name",
+            "user__last_name",
+            "user__username",
+        )
+    }
+    loads: dict[int, dict[str, int]] = {}
+    for assignee_id, kind, count in (
+        Conversation.objects.filter(assignee_id__in=list(profiles), status=Status.OPEN)
+        .order_by()
+        .values("assignee_id", "channel_kind")
+        .annotate(n=Count("pk"))
+        .values_list("assignee_id", "channel_kind", "n")
+    ):
+        loads.setdefault(assignee_id, {})[kind] = count
+    agents: dict[int, dict[str, Any]] = {}
+    for user_id, row in profiles.items():
+        _uid, presence, since, capacity, display_name, first, last, username = row
+        agents[user_id] = {
+            "id": user_id,
+            "name": _name(display_name, first, last, username),
+            "presence": presence,
+            "since": since,
+            "load": loads.get(user_id, {}),
+            "capacity": {
+                **default_capacity(),
+                **{str(k): int(v) for k, v in (capacity or {}).items()},
+            },
+        }
+    return {
+        team_id: sorted(
+            (agents[uid] for uid in uids if uid in agents),
+            key=lambda agent: (str(agent["name"]).casefold(), agent["id"]),
+        )
+        for team_id, uids in members.items()
+    }

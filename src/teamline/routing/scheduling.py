@@ -9,11 +9,14 @@ the engine already proves race-free; each module's docstring says how.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
 from teamline.conversations.actions import do_post_system_message
@@ -22,6 +25,7 @@ from teamline.conversations.models import Conversation, TimelineKind
 from teamline.core.errors import Forbidden
 from teamline.customers.identities import normalize_identity
 from teamline.customers.models import IdentityKind
+from teamline.customers.queries import customer_language
 from teamline.teams.hours import Calendar, calendar_for, format_local
 from teamline.teams.models import Team
 
@@ -47,6 +51,23 @@ def system_message(conversation: Conversation | None, text: str, now: datetime, 
         do_post_system_message(conversation, text, content={"routing": tag}, now=now)
 
 
+@contextmanager
+def in_customer_language(conversation: Conversation | None) -> Iterator[str]:
+    """Write what follows in the conversation's customer's language (customers.queries
+    .customer_language: theirs, else the inbox's default, else the installation's): every
+    sentence routing tells a customer (callbacks, appointments) is built inside this. Yields the
+    language, for the times Babel formats."""
+    language = (
+        customer_language(
+            conversation.customer, conversation.inbox.config if conversation.inbox_id else None
+        )
+        if conversation is not None
+        else translation.get_language() or ""
+    )
+    with translation.override(language):
+        yield language
+
+
 def record_routed(conversation: Conversation | None, actor: User | None, **data: Any) -> None:
     if conversation is not None:
         record(conversation, TimelineKind.ROUTED, actor=actor, **data)
@@ -62,10 +83,13 @@ def team_calendar(team: Team, now: datetime) -> Calendar:
     return calendar_for(team, now=now)
 
 
-def local_time(team: Team | None, when: datetime, now: datetime) -> str:
+def local_time(
+    team: Team | None, when: datetime, now: datetime, language: str | None = "en"
+) -> str:
+    """A time for a customer, in the team's time zone and in `language` (Babel)."""
     if team is None:
         return when.strftime("%H:%M UTC")
-    return format_local(team_calendar(team, now), when, now)
+    return format_local(team_calendar(team, now), when, now, language)
 
 
 # --- Callbacks ------------------------------------------------------------------------------
@@ -83,7 +107,7 @@ def may_record_outcome(actor: User, assignee_id: int | None, team: Team) -> bool
 def check_may_record_outcome(actor: User, assignee_id: int | None, team: Team) -> None:
     """Forbidden (403) unless `may_record_outcome`."""
     if not may_record_outcome(actor, assignee_id, team):
-        raise Forbidden("Only the agent on the call or a supervisor can record its outcome.")
+        raise Forbidden(_("Only the agent on the call or a supervisor can record its outcome."))
 
 
 def requeue_call(

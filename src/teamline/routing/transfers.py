@@ -28,6 +28,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from teamline.accounts.models import Presence, Role, User
+from teamline.analytics import actions as analytics
 from teamline.conversations.actions import do_add_note
 from teamline.conversations.events import conversation_recipients, emit_conversation, record
 from teamline.conversations.locks import lock_conversation
@@ -62,6 +63,7 @@ from .actions import (
     do_assign_conversation,
     do_set_routing_preference,
     enqueue_conversation,
+    queue_threshold,
 )
 from .models import LIVE_STATES, CustomerRoutingPreference, QueueEntry, WorkItem, WorkState
 from .placement import apply_placement
@@ -350,6 +352,18 @@ def do_transfer_conversation(
             version=F("version") + 1,
         )
         QueueEntry.objects.filter(work_item=row).delete()
+        if live is not None:
+            # A transfer of the contact; into another team's queue a new contact is offered
+            # there (analytics' facts).
+            analytics.record_transferred(
+                conversation_id=conv.pk,
+                work_item_id=row.pk,
+                team_id=team.pk,
+                queue=row.channel_kind,
+                channel=conv.channel,
+                threshold_seconds=queue_threshold(row.channel_kind),
+                at=now,
+            )
         message = do_add_note(conv, f"Transfer to {target['label']}: {note}", actor=actor)
         previous_agent = (
             User.objects.filter(pk=previous_agent_id).first() if previous_agent_id else None

@@ -257,6 +257,13 @@ def step_up_sent(destination: str) -> str:
     ).format(destination=destination)
 
 
+def step_up_sign_in() -> str:
+    return _(
+        "To tell you about your account I need to know it is you. Please verify with one of "
+        "the buttons below the chat, then ask me again. Or write {word} to talk to your team."
+    ).format(word=handoff_word())
+
+
 def cannot_verify() -> str:
     return _("I cannot confirm who you are on this channel.")
 

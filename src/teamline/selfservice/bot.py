@@ -42,7 +42,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 
 from teamline.connectors.sms import sms_segments
-from teamline.connectors.stepup import do_request_step_up
+from teamline.connectors.stepup import (
+    do_request_sign_in_step_up,
+    do_request_step_up,
+    reachable_code_identities,
+    sign_in_methods,
+)
 from teamline.conversations.actions import (
     do_add_internal_record,
     do_change_status,
@@ -63,7 +68,6 @@ from teamline.conversations.stepup import masked_destination
 from teamline.core.errors import TeamlineError
 from teamline.customers import verification as levels
 from teamline.customers.models import Customer, IdentityKind
-from teamline.customers.queries import step_up_identities
 from teamline.teams.models import Team
 
 from . import answers
@@ -229,13 +233,18 @@ def _decide(
         if message.channel in WIDGET_CHANNELS:
             # A code to a phone or address already proven to be theirs raises the
             # conversation to `code` (run_turn sends it; conversations/stepup.py).
-            identity = step_up_identities(customer).first()
+            identity = next(iter(reachable_code_identities(customer)), None)
             if identity is not None:
                 return Outcome(
                     intent,
                     "step_up",
                     [answers.step_up_sent(masked_destination(identity))],
                     extra={"identity": identity},
+                )
+            # No code can reach them: the brand's sign-in or a passkey, in the widget.
+            if sign_in_methods(message.conversation):
+                return Outcome(
+                    intent, "step_up", [answers.step_up_sign_in()], extra={"sign_in": True}
                 )
             return Outcome(intent, "verify", [answers.verify_in_the_widget()])
         return Outcome(intent, "handed_over", [answers.cannot_verify()], handoff="unverified")
@@ -339,9 +348,12 @@ def run_turn(message_id: int, *, keyword: bool) -> str:
         )
         if outcome.outcome == "step_up":
             try:
-                do_request_step_up(
-                    conversation, outcome.extra.pop("identity"), actor=None, by_bot=True
-                )
+                if outcome.extra.pop("sign_in", False):
+                    do_request_sign_in_step_up(conversation, actor=None, by_bot=True)
+                else:
+                    do_request_step_up(
+                        conversation, outcome.extra.pop("identity"), actor=None, by_bot=True
+                    )
             except TeamlineError as exc:
                 # Too many codes this hour, or no channel takes it now: the other way.
                 logger.info(

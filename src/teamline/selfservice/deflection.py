@@ -36,17 +36,21 @@ subject and kind; the analytics app may group by interval with Trunc in a team's
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Case, Count, Exists, Expression, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import TruncDay, TruncHour, TruncMinute
 
 from teamline.accounts.models import Role, User
 from teamline.core.errors import Forbidden, InvalidInput
 from teamline.routing.models import WorkItem, WorkState
+from teamline.teams.models import Team
 from teamline.teams.queries import access_team, membership_team_ids
 
 from .actions import DEFLECTION_WINDOW
@@ -294,3 +298,41 @@ def _rollup_keys(
 
 def _rollup(rows: Iterable[tuple[tuple[str, ...], Figures]]) -> list[tuple[str, Figures]]:
     return [(key[0], figures) for key, figures in _rollup_keys(rows)]
+
+
+def deflection_by_interval(
+    actor: User,
+    teams: Sequence[Team],
+    starts: list[datetime],
+    end: datetime,
+    interval: str,
+    now: datetime,
+) -> list[list[int]] | None:
+    """Self-service episodes [deflected, judged] per interval, for the KPIs and reports
+    (analytics/reports.py, provide_deflection): the episodes of the teams' customers by the
+    interval they happened in. A figure for those who supervise every one of the teams
+    (admins: any); None for everyone else."""
+    team_ids = [team.pk for team in teams]
+    if not actor.is_admin and (
+        Team.objects.filter(pk__in=team_ids, supervisors=actor).count() != len(team_ids)
+    ):
+        return None
+    try:
+        episodes = episodes_for(actor)
+    except Forbidden:
+        return None
+    zone = ZoneInfo(teams[0].timezone)
+    episodes = episodes.filter(
+        customer__home_team_id__in=team_ids, created_at__gte=starts[0], created_at__lt=end
+    )
+    trunc = {
+        "15m": TruncMinute("created_at", tzinfo=zone),
+        "1h": TruncHour("created_at", tzinfo=zone),
+    }.get(interval, TruncDay("created_at", tzinfo=zone))
+    sums = [[0, 0] for _ in starts]
+    for key, figures in deflection_counts(episodes, now=now, group_by={"at": trunc}):
+        index = bisect_right(starts, key["at"]) - 1
+        if index >= 0:
+            sums[index][0] += figures.deflected
+            sums[index][1] += figures.judged
+    return sums

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from opencc import OpenCC
-
+from teamline.core.langid import chinese_script
 from teamline.knowledge.text import fold
 
 BALANCE = "balance"
@@ -308,30 +307,6 @@ def _vocabulary() -> frozenset[str]:
 @lru_cache(maxsize=1)
 def _all_common() -> frozenset[str]:
     return frozenset(w for words in _common().values() for w in words)
-
-
-@lru_cache(maxsize=1)
-def _t2s() -> OpenCC:
-    return OpenCC("t2s")
-
-
-@lru_cache(maxsize=1)
-def _s2t() -> OpenCC:
-    return OpenCC("s2t")
-
-
-def chinese_script(text: str) -> str | None:
-    """zh-hant when the text has a character Simplified Chinese writes otherwise, zh-hans when
-    it has one Traditional writes otherwise, "zh" when its characters are the same in both
-    (人工, 真人客服: the customer's own language decides), None without Chinese."""
-    han = "".join(_HAN.findall(text))
-    if not han:
-        return None
-    if _t2s().convert(han) != han:
-        return "zh-hant"
-    if _s2t().convert(han) != han:
-        return "zh-hans"
-    return "zh"
 
 
 class KeywordClassifier:

@@ -12,6 +12,8 @@ import phonenumbers
 from teamline.conversations.models import (
     Inbox,
 )
+from teamline.core.languages import normalize_tag
+from teamline.core.languages import supported_language as core_language
 from teamline.customers.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -49,25 +51,16 @@ VOICES: dict[str, Voice] = {
 PROMPT_LANGUAGES = {"zh-hk": "zh-hant"}
 # The regional variants, each with the language of settings.LANGUAGES it is a variant of.
 REGIONAL_VARIANTS = {"zh-hk": "zh-hant", "pt-br": "pt"}
-LANGUAGE_ALIASES = {
-    "no": "nb",
-    "nn": "nb",
-    "nb-no": "nb",
-    "zh": "zh-hans",
-    "zh-cn": "zh-hans",
-    "zh-sg": "zh-hans",
-    "zh-hans-cn": "zh-hans",
-    "zh-tw": "zh-hant",
-    "zh-hant-tw": "zh-hant",
+# Tags naming a regional variant with a voice of its own; every other tag maps to one of the six
+# through core.languages (the one map: zh-TW → zh-hant, no → nb, …).
+VOICE_VARIANTS = {
+    "zh-hk": "zh-hk",
     "zh-hant-hk": "zh-hk",
     "zh-mo": "zh-hk",
     "zh-hant-mo": "zh-hk",
     "yue": "zh-hk",
     "yue-hk": "zh-hk",
-    "en-gb": "en",
-    "en-us": "en",
-    "et-ee": "et",
-    "pt-pt": "pt",
+    "pt-br": "pt-br",
 }
 # The language a number's country speaks, for callers whose language we do not know yet.
 COUNTRY_LANGUAGES = {
@@ -89,9 +82,10 @@ COUNTRY_LANGUAGES = {
 
 
 def supported_language(code: str) -> str | None:
-    code = (code or "").strip().lower().replace("_", "-")
-    code = LANGUAGE_ALIASES.get(code, code)
-    return code if code in VOICES else None
+    """The call language (a key of VOICES) a tag asks for, or None."""
+    tag = normalize_tag(code)
+    language = VOICE_VARIANTS.get(tag) or core_language(tag)
+    return language if language in VOICES else None
 
 
 def prompt_language(language: str) -> str:

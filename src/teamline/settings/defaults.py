@@ -63,8 +63,6 @@ INSTALLED_APPS = [
     # Needed by allauth's social accounts (a SocialApp belongs to sites); SITE_ID below.
     "django.contrib.sites",
     "channels",
-    # Listed so the API docs page serves Swagger UI from ninja's own static files, not a CDN.
-    "ninja",
     "csp",
     "django_tasks",
     "django_tasks_db",
@@ -78,13 +76,19 @@ INSTALLED_APPS = [
     "teamline.connectors",
     "teamline.conversations",
     "teamline.knowledge",
+    # Canned replies (personal, team, global) in the six languages (docs/desk.md).
+    "teamline.replies",
     "teamline.routing",
     "teamline.calls",
     "teamline.selfservice",
     "teamline.proactive",
     "teamline.community",
+    # Search over conversations, messages and customers (docs/desk-search.md).
+    "teamline.search",
     "teamline.privacy",
     "teamline.analytics",
+    "teamline.surveys",
+    "teamline.wellbeing",
     "teamline.desk",
     "teamline.widget",
     # Staff sign-in (docs/security.md, "Staff sign-in and MFA"): django-allauth's accounts,
@@ -112,6 +116,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Ended and idle staff sessions are signed out here (accounts/sessions.py).
     "teamline.accounts.middleware.StaffSessionMiddleware",
+    # The desk in each staff member's language (their choice, else their browser's).
+    "teamline.accounts.middleware.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # allauth's sign-in flow state (stages such as the second factor) per request.
     "allauth.account.middleware.AccountMiddleware",
@@ -315,7 +321,9 @@ else:
     # freshness for a connected agent.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' in-memory layer, with its expiry scan once a second instead of on every
+            # receive and group send (core/layers.py).
+            "BACKEND": "teamline.core.layers.PeriodicCleanInMemoryChannelLayer",
             "CONFIG": {"capacity": 10_000},
         }
     }
@@ -326,10 +334,20 @@ else:
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # Embedded mode runs the task worker as a thread of `teamline serve`.
 EMBEDDED_WORKER = env_bool("TEAMLINE_EMBEDDED_WORKER", not REDIS_URL)
+# permessage-deflate on the websockets `teamline serve` accepts (desk and widget). Off: the
+# frames are small JSON, and every socket compressing the same pre-encoded text with its own
+# zlib context cost more server CPU per message than it saved (docs/benchmarks.md, "Message
+# path", measured on loopback). Turn it on for slow links where bytes cost more than CPU.
+WS_DEFLATE = env_bool("TEAMLINE_WS_DEFLATE", False)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist")]
+# Browser libraries from npm (package.json), installed by `make setup`, never committed.
+STATICFILES_DIRS = [
+    ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+    # The API docs page (/api/v1/docs, teamline/api.py): Swagger UI from this installation.
+    ("vendor/swagger-ui", BASE_DIR / "node_modules" / "swagger-ui-dist"),
+]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("TEAMLINE_MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
@@ -337,6 +355,19 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Staff email (the weekly reports: docs/analytics.md "Reports") -----------------------
+# Customers' email goes through each email inbox's own SMTP settings; this server sends only
+# what Teamline mails to its own staff. Without TEAMLINE_SMTP_HOST nothing is mailed: a due
+# report waits for a server for up to two days, then that week is given up.
+EMAIL_HOST = os.environ.get("TEAMLINE_SMTP_HOST", "")
+EMAIL_PORT = int(os.environ.get("TEAMLINE_SMTP_PORT", "587"))
+EMAIL_HOST_USER = os.environ.get("TEAMLINE_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("TEAMLINE_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("TEAMLINE_SMTP_STARTTLS", True)
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = os.environ.get("TEAMLINE_EMAIL_FROM", "teamline@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LANGUAGE_CODE = "en"
 # The languages Teamline speaks to customers and staff (the IVR's prompts, the desk): one list
@@ -427,6 +458,11 @@ TEAMLINE: dict[str, Any] = {
         os.environ.get("TEAMLINE_LOGIN_THROTTLE_WINDOW_SECONDS", "900")
     ),
     "ROUTING_SWEEP_SECONDS": int(os.environ.get("TEAMLINE_ROUTING_SWEEP_SECONDS", "15")),
+    # Desk search (docs/desk-search.md): the indexer looks for new and changed messages and
+    # customers this often, so a message is found at most about this long after it is stored;
+    # each run indexes up to SEARCH_INDEX_BATCH of them per transaction.
+    "SEARCH_INDEX_SECONDS": float(os.environ.get("TEAMLINE_SEARCH_INDEX_SECONDS", "2")),
+    "SEARCH_INDEX_BATCH": int(os.environ.get("TEAMLINE_SEARCH_INDEX_BATCH", "1000")),
     # --- Proactive care's event queue (docs/adr/0007-proactive-event-stream.md) ------------
     # "database": the Event table is the queue (embedded default); "redis": a Redis stream with
     # a consumer group (the default with PostgreSQL + Redis).
@@ -447,6 +483,12 @@ TEAMLINE: dict[str, Any] = {
     "STREAM_REPUBLISH_SECONDS": int(os.environ.get("TEAMLINE_STREAM_REPUBLISH_SECONDS", "120")),
     "STREAM_MAX_LENGTH": int(os.environ.get("TEAMLINE_STREAM_MAX_LENGTH", "100000")),
     "STREAM_POLL_SECONDS": float(os.environ.get("TEAMLINE_STREAM_POLL_SECONDS", "1")),
+    # A batch whose evaluation fails is held out of the queue and tried again after
+    # EVENT_RETRY_SECONDS, then twice as long each time; after EVENT_RETRY_ATTEMPTS failures
+    # its events are tried one by one and those that still fail are parked for an admin
+    # (proactive/deadletter.py).
+    "EVENT_RETRY_ATTEMPTS": int(os.environ.get("TEAMLINE_EVENT_RETRY_ATTEMPTS", "5")),
+    "EVENT_RETRY_SECONDS": int(os.environ.get("TEAMLINE_EVENT_RETRY_SECONDS", "30")),
     # Events naming a phone number without its country code are read in the country of the
     # team serving the event's region, else in this one (ISO code, e.g. NO; empty: none).
     "DEFAULT_PHONE_REGION": os.environ.get("TEAMLINE_DEFAULT_PHONE_REGION", "").upper(),
@@ -493,6 +535,10 @@ TEAMLINE: dict[str, Any] = {
     # once, or wait a little for providers that do not retry (connectors/admission.py). 0 = no
     # limit.
     "WEBHOOK_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_INFLIGHT", "4")),
+    # Customer messages from widget sockets one process has waiting for or in its database
+    # thread; more are answered with a `busy` frame and a retry hint, not stored (core/pressure.py,
+    # docs/websockets.md). 0 = no limit.
+    "WIDGET_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WIDGET_MAX_INFLIGHT", "32")),
     # Phone call steps (TwiML decided in the request while the caller listens) one process
     # answers at a time, a budget of their own beside the webhooks above; more wait for a slot
     # up to the connector's overload wait, then 503. 0 = no limit.
@@ -503,6 +549,15 @@ TEAMLINE: dict[str, Any] = {
     "ATTACHMENT_MAX_BYTES": int(
         os.environ.get("TEAMLINE_ATTACHMENT_MAX_BYTES", str(25 * 1024 * 1024))
     ),
+    # Agents' attachments (desk and API): at most this many files per reply, each within
+    # ATTACHMENT_MAX_BYTES (conversations/attachments.py says which types may be sent).
+    "AGENT_ATTACHMENTS_MAX": int(os.environ.get("TEAMLINE_AGENT_ATTACHMENTS_MAX", "5")),
+    # Signed public links to agents' attachments (connectors/media.py): what providers fetch
+    # media from (WhatsApp, Telegram, MMS), valid this long after the delivery attempt…
+    "MEDIA_URL_SECONDS": int(os.environ.get("TEAMLINE_MEDIA_URL_SECONDS", "3600")),
+    # … and the links sent as text on channels that cannot carry files (a customer opens them
+    # later: longer).
+    "MEDIA_LINK_SECONDS": int(os.environ.get("TEAMLINE_MEDIA_LINK_SECONDS", str(7 * 86400))),
     # Outbox: attempts on transient provider errors, with exponential backoff from the base.
     "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("TEAMLINE_OUTBOX_MAX_ATTEMPTS", "6")),
     "OUTBOX_BACKOFF_SECONDS": int(os.environ.get("TEAMLINE_OUTBOX_BACKOFF_SECONDS", "10")),

@@ -5,19 +5,25 @@ Every SSO sign-in passes `pre_social_login`: the provider's groups are read from
 id_token (or userinfo) claim, or the SAML attribute, named in the provider's settings; without a
 mapped group the sign-in is refused with a page that says so (and audited), and no user is made.
 A known user's role and teams are brought in line with their groups before they are signed in;
-an unknown user is made just in time (`save_user`), with the plan's role and teams. Local sign-up
-stays closed (accounts/adapters.py): this adapter opens sign-up only for a social login that
-reached `save_user`, which only a mapped one does."""
+an unknown user is made just in time, with the plan's role and teams, right there in
+`pre_social_login` (`_provision`), so allauth then signs in an existing user. Local sign-up
+stays closed (accounts/adapters.py): this adapter opens sign-up only for a mapped social login.
+
+Two first sign-ins of the same person at once (two tabs, a double click on the provider's
+button) make one user: the unique social account (provider, uid) and username decide which
+request makes it, and the other finds it and signs in as that user."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.models import SocialAccount, SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.shortcuts import render
 
@@ -26,6 +32,10 @@ from teamline.accounts.sessions import IDP_MFA_KEY
 
 from .actions import do_apply_sso_plan, do_record_sso_refusal
 from .queries import Plan, clean_groups, plan_for
+
+# A first sign-in that lost a race (IntegrityError) looks again: the second attempt finds the
+# user the winner made, or picks another username when two people collided on one.
+PROVISION_ATTEMPTS = 3
 
 
 def provider_key(sociallogin: SocialLogin) -> str:
@@ -106,11 +116,75 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             if isinstance(user, User) and user.is_active:
                 do_apply_sso_plan(user, plan, provider=provider_key(sociallogin), request=request)
             return
+        if sociallogin.state.get("process", AuthProcess.LOGIN) == AuthProcess.LOGIN:
+            self._provision(request, sociallogin, plan)
+
+    def _provision(self, request: HttpRequest, sociallogin: SocialLogin, plan: Plan) -> None:
+        """Make the user of a first sign-in, or find the one a simultaneous first sign-in of
+        the same person made (then sign in as them, their role and teams as for any known
+        user). Each attempt looks, checks the email and creates in one transaction: on SQLite
+        it holds the write lock from its start (IMMEDIATE), so the second request waits and
+        then finds the user; on PostgreSQL the second insert waits for the first commit and
+        fails on the unique (provider, uid) or username, and the next attempt finds it."""
+        for attempt in range(PROVISION_ATTEMPTS):
+            try:
+                with transaction.atomic():
+                    account = (
+                        SocialAccount.objects.select_related("user")
+                        .filter(provider=sociallogin.account.provider, uid=sociallogin.account.uid)
+                        .first()
+                    )
+                    if account is not None:
+                        self._adopt(request, sociallogin, account, plan)
+                        return
+                    if self._email_taken(sociallogin):
+                        break
+                    self._create(request, sociallogin, plan)
+                    return
+            except IntegrityError:
+                if attempt == PROVISION_ATTEMPTS - 1:
+                    raise
+                _forget_unsaved(sociallogin)
+        # Outside the transaction: the refusal's audit entry must stay.
+        # Never take over an existing account (a break-glass admin, a local agent) because a
+        # provider says the email is theirs: an admin links the two on purpose.
+        self._refuse(request, sociallogin, "email_taken")
+
+    def _email_taken(self, sociallogin: SocialLogin) -> bool:
         email = getattr(sociallogin.user, "email", "")
-        if email and User.objects.filter(email__iexact=email).exists():
-            # Never take over an existing account (a break-glass admin, a local agent) because
-            # a provider says the email is theirs: an admin links the two on purpose.
-            self._refuse(request, sociallogin, "email_taken")
+        return bool(email) and User.objects.filter(email__iexact=email).exists()
+
+    def _adopt(
+        self, request: HttpRequest, sociallogin: SocialLogin, account: SocialAccount, plan: Plan
+    ) -> None:
+        """The account a simultaneous first sign-in made: this login is now that user's, with
+        the provider's latest data kept as allauth keeps it for a returning user."""
+        account.extra_data = sociallogin.account.extra_data
+        account.save(update_fields=["extra_data", "last_login"])
+        sociallogin.account = account
+        sociallogin.user = account.user
+        user = account.user
+        if isinstance(user, User) and user.is_active:
+            do_apply_sso_plan(user, plan, provider=provider_key(sociallogin), request=request)
+
+    def _create(self, request: HttpRequest, sociallogin: SocialLogin, plan: Plan) -> User:
+        user = sociallogin.user
+        assert isinstance(user, User)
+        user.role = plan.role
+        user.is_staff = user.is_superuser = plan.role == Role.ADMIN
+        if user.username:
+            # The provider's preferred username, unless someone has it (allauth's sign-up
+            # checks the same): then allauth picks a free one from the name and email.
+            try:
+                get_account_adapter(request).clean_username(user.username)
+            except ValidationError:
+                user.username = ""
+        with transaction.atomic():
+            super().save_user(request, sociallogin, None)
+            do_apply_sso_plan(
+                user, plan, provider=provider_key(sociallogin), request=request, created=True
+            )
+        return user
 
     def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
         return self.plan(sociallogin) is not None
@@ -119,20 +193,13 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return True
 
     def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form: Any = None) -> User:
+        # pre_social_login makes every new SSO user (`_provision`); allauth's own sign-up path
+        # reaches here only if that changes, and then makes the user the same way.
         plan = self.plan(sociallogin)
         if plan is None:  # the groups changed between the two reads: still refused
             self._refuse(request, sociallogin, "no_mapped_group")
             raise AssertionError("unreachable")
-        with transaction.atomic():
-            user = sociallogin.user
-            assert isinstance(user, User)
-            user.role = plan.role
-            user.is_staff = user.is_superuser = plan.role == Role.ADMIN
-            super().save_user(request, sociallogin, form)
-            do_apply_sso_plan(
-                user, plan, provider=provider_key(sociallogin), request=request, created=True
-            )
-        return user
+        return self._create(request, sociallogin, plan)
 
     def on_authentication_error(
         self,
@@ -151,3 +218,17 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         elif extra_context and extra_context.get("saml_last_error_reason"):
             reason = str(extra_context["saml_last_error_reason"])[:200]
         do_record_sso_refusal("", request, provider=key, reason=reason)
+
+
+def _forget_unsaved(sociallogin: SocialLogin) -> None:
+    """After a rolled-back attempt: the user, account and email rows it made are gone, so their
+    instances are new again, and the username is chosen afresh (another person may hold it)."""
+    user = sociallogin.user
+    assert user is not None
+    user.pk = None
+    user._state.adding = True
+    if isinstance(user, User):
+        user.username = ""
+    for instance in (sociallogin.account, *sociallogin.email_addresses):
+        instance.pk = None
+        instance._state.adding = True

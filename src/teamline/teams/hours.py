@@ -48,6 +48,8 @@ import holidays
 from django.db import transaction
 from django.db.models import CharField, F, IntegerField, Value
 
+from teamline.core.formatting import format_when
+
 from .models import BusinessHours, CalendarEntry, CalendarEntryKind, Holiday, ServiceMode, Team
 
 MIDNIGHT = time(0, 0)
@@ -283,16 +285,12 @@ def next_opening_at(calendar: Calendar, now: datetime, *, urgent: bool = False) 
     return None
 
 
-def format_local(calendar: Calendar, when: datetime, now: datetime) -> str:
-    """'09:00', '09:00 tomorrow' or '09:00 on Monday 6 January', in the team's time zone."""
-    tz = calendar.tz
-    local, today = when.astimezone(tz), now.astimezone(tz).date()
-    clock = local.strftime("%H:%M")
-    if local.date() == today:
-        return clock
-    if local.date() == today + timedelta(days=1):
-        return f"{clock} tomorrow"
-    return f"{clock} on {local.strftime('%A')} {local.day} {local.strftime('%B')}"
+def format_local(
+    calendar: Calendar, when: datetime, now: datetime, language: str | None = "en"
+) -> str:
+    """'09:00', '09:00 tomorrow' or '09:00 on Monday 6 January', in the team's time zone, in
+    `language` (core.formatting: Babel)."""
+    return format_when(when, now, calendar.tz, language)
 
 
 # --- Database snapshots --------------------------------------------------------------------

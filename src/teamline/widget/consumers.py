@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from teamline.calls import browser as browser_calls
 from teamline.calls.events import present_call_to_customer
 from teamline.calls.ice import ice_servers_for
-from teamline.connectors import webchat
+from teamline.connectors import brand_oidc, webchat
 from teamline.connectors.queries import public_inbox, session_customer
 from teamline.connectors.stepup import MAX_TYPED, do_answer_step_up
 from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
@@ -40,7 +40,7 @@ from teamline.conversations.models import Inbox, Status
 from teamline.conversations.presenters import level_of, present_message_to_customer
 from teamline.conversations.queries import current_conversation_for, customer_thread
 from teamline.conversations.stepup import do_verify_conversation, present_verification_to_customer
-from teamline.core import jsonsafe, livewatch, ratelimit
+from teamline.core import jsonsafe, livewatch, pressure, ratelimit
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.core.events import (
     Event,
@@ -49,17 +49,19 @@ from teamline.core.events import (
     asend_ephemeral,
     conversation_group,
     customer_group,
+    region_group,
     user_group,
 )
+from teamline.core.sockets import NoDatabaseHopMixin
 from teamline.customers import passkeys, verification
-from teamline.customers.actions import do_set_consent
+from teamline.customers.actions import do_capture_language, do_set_consent
 from teamline.customers.models import Customer
-from teamline.customers.queries import has_consent
+from teamline.customers.queries import customer_language, has_consent
 from teamline.proactive.queries import active_outages_in
 from teamline.routing.eta import customer_queue
 from teamline.teams.presenters import present_team_card
 
-from . import passkey_views
+from . import oidc_views, passkey_views
 from .views import origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -135,19 +137,32 @@ def _ready_frame(session: WidgetSession) -> dict[str, Any]:
         "verification": present_verification_to_customer(conversation),
         # Whether "Verify with passkey" can be offered (a passkey is saved for this customer).
         "passkey": passkeys.has_passkey(customer),
-        # Outages declared for the customer's region: the widget's banner ([] for none).
-        "outages": outage_banners(customer),
+        # {"name"} when the inbox offers "Sign in with <brand>" (connectors/brand_oidc.py).
+        "brand_sign_in": brand_oidc.offer_for(session.inbox),
+        # Outages declared for the customer's region: the widget's banner ([] for none), and
+        # the banner's heading in the customer's language for outages pushed later.
+        "outages": outage_banners(customer, session.inbox.config),
+        "outage_heading": _banner_heading(customer, session.inbox.config),
+        # The customer's language (it may have changed: what they wrote in, an agent's
+        # choice): the widget speaks it from the next page on (widget/catalog.py).
+        "language": customer_language(customer, session.inbox.config),
     }
 
 
-def outage_banners(customer: Customer) -> list[dict[str, Any]]:
+def _banner_heading(customer: Customer, inbox_config: dict[str, Any] | None = None) -> str:
+    with translation.override(customer_language(customer, inbox_config)):
+        return _("Known outage in your area")
+
+
+def outage_banners(
+    customer: Customer, inbox_config: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """What the widget's banner says about each active outage of the customer's region, in
     the customer's language: a heading, the outage's title and message, the expected end."""
     outages = active_outages_in(customer.region)
     if not outages:
         return []
-    with translation.override(customer.preferred_language or None):
-        heading = _("Known outage in your area")
+    heading = _banner_heading(customer, inbox_config)
     return [
         {
             "id": outage.id,
@@ -183,6 +198,8 @@ def _receive_message(
             window_seconds=3600,
         )
 
+    # What they write in says their language better than their browser (never over a choice).
+    do_capture_language(customer, text=text)
     message, _created = do_receive_customer_message(
         inbox=session.inbox,
         customer=customer,
@@ -290,6 +307,19 @@ def _passkey_finish(
     return {"type": "verification", "verification": present_verification_to_customer(conversation)}
 
 
+def _oidc_ticket(session: WidgetSession, origin: str | None) -> dict[str, Any]:
+    """A ticket for the Teamline-origin window where the customer signs in with the brand's
+    provider (widget/oidc_views.py)."""
+    conversation = current_conversation_for(session.customer.pk)
+    if conversation is None:
+        raise NotFound(_("There is nothing to verify."))
+    ticket = oidc_views.issue_ticket(session.customer, conversation, session.inbox)
+    return {
+        "type": "oidc.window",
+        "url": f"{reverse('widget:oidc_window')}?{urlencode({'ticket': ticket})}",
+    }
+
+
 def _end_call(customer_id: int, call_id: object) -> None:
     call = browser_calls.access_customer_call(customer_id, call_id)
     browser_calls.do_end_browser_call(call)
@@ -305,7 +335,7 @@ def _valid_client_id(value: object) -> str | None:
         return None
 
 
-class WidgetConsumer(AsyncJsonWebsocketConsumer):
+class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     session: WidgetSession | None = None
     conversation_id: int | None = None
     closing = False
@@ -406,6 +436,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                 await self._passkey(_passkey_ticket, content.get("purpose"))
             elif kind == "passkey.begin":
                 await self._passkey(_passkey_begin, content.get("purpose"))
+            elif kind == "oidc.ticket":
+                await self._passkey(_oidc_ticket, about="oidc")
             elif kind == "passkey.finish":
                 await self._passkey(
                     _passkey_finish, content.get("purpose"), content.get("credential")
@@ -447,6 +479,12 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         group = customer_group(customer.pk)
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups.append(group)
+        if customer.region.strip():
+            # Outages declared or ended for the customer's region reach the banner live (the
+            # region as it was when the socket opened; a reconnect reads it again).
+            region = region_group(customer.region)
+            await self.channel_layer.group_add(region, self.channel_name)
+            self.groups.append(region)
         livewatch.watch(self.channel_layer, self.channel_name)
         ready = await database_sync_to_async(_ready_frame)(self.session)
         if ready["conversation"] is not None:
@@ -479,6 +517,18 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(handoff, bool):
             await self._error("invalid", "handoff must be true or false.", client_id=echo)
             return
+        if not pressure.enter_widget_message(int(settings.TEAMLINE["WIDGET_MAX_INFLIGHT"])):
+            # Overload: not stored, not acknowledged; the widget sends it again (idempotent on
+            # the client id) after the hint. The socket stays open (core/pressure.py).
+            await self.send_json(
+                {
+                    "type": "busy",
+                    "client_id": echo,
+                    "retry_after": pressure.BUSY_RETRY_AFTER_SECONDS,
+                    "detail": _("Chat is busy; your message is sent again in a moment."),
+                }
+            )
+            return
         try:
             message = await database_sync_to_async(_receive_message)(
                 self.session, client_id, text, handoff=handoff
@@ -486,6 +536,8 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         except TeamlineError as exc:
             await self._error(exc.code, exc.message, client_id=echo)
             return
+        finally:
+            pressure.leave_widget_message()
         self.conversation_id = message["conversation_id"]
         await self.send_json({"type": "ack", "client_id": echo, "message": message})
 
@@ -504,14 +556,15 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json({"type": "verification", "verification": frame})
 
-    async def _passkey(self, step: Any, *args: Any) -> None:
+    async def _passkey(self, step: Any, *args: Any, about: str = "passkey") -> None:
         """One step of a passkey ceremony run inline, on Teamline's own origin (the page's
-        Origin header names the relying party: customers/passkeys.py)."""
+        Origin header names the relying party: customers/passkeys.py), or a ticket for a
+        Teamline-origin window (passkey or brand sign-in)."""
         assert self.session is not None
         try:
             frame = await database_sync_to_async(step)(self.session, *args, self._header("origin"))
         except TeamlineError as exc:
-            await self._error(exc.code, exc.message, about="passkey")
+            await self._error(exc.code, exc.message, about=about)
             return
         await self.send_json(frame)
 
@@ -595,42 +648,14 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
     # --- frames out -------------------------------------------------------------------------
 
     async def event_customer(self, message: dict[str, Any]) -> None:
-        """A customer-safe event for this customer's group (see teamline.core.events)."""
-        event, data = message.get("event"), message.get("data")
-        if not isinstance(data, dict) or self.closing:
+        """A customer-safe event for this customer's group, already encoded as this socket's
+        frame once per event (teamline.core.events.customer_message)."""
+        if self.closing:
             return
-        if event in (EventType.MESSAGE_CREATED.value, EventType.MESSAGE_UPDATED.value):
-            if isinstance(data.get("conversation_id"), int):
-                self.conversation_id = data["conversation_id"]
-            await self.send_json({"type": "message", "message": data})
-        elif event == EventType.QUEUE_UPDATED.value:
-            queue = data.get("queue")
-            await self.send_json(
-                {"type": "queue", "queue": queue if isinstance(queue, dict) else None}
-            )
-        elif event == EventType.CALL_UPDATED.value:
-            await self.send_json({"type": "call", "call": data})
-        elif event == EventType.CALL_SIGNAL.value:
-            await self.send_json(
-                {
-                    "type": "call.signal",
-                    "call_id": data.get("call_id"),
-                    "kind": data.get("kind"),
-                    "payload": data.get("payload"),
-                }
-            )
-        elif event == EventType.VERIFICATION_UPDATED.value:
-            await self.send_json({"type": "verification", "verification": data})
-        elif event == EventType.TYPING.value:
-            sender = data.get("from")
-            await self.send_json(
-                {
-                    "type": "typing",
-                    "from": sender if sender in ("agent", "bot") else "agent",
-                    "name": str(data.get("name") or ""),
-                    "state": bool(data.get("state")),
-                }
-            )
+        conversation_id = message.get("conversation_id")
+        if isinstance(conversation_id, int):
+            self.conversation_id = conversation_id
+        await self.send(text_data=message["text"])
 
     async def live_resync(self, message: dict[str, Any]) -> None:
         """Pushes may have been lost: send the whole picture again, as `ready` has it."""

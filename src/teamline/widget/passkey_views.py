@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import signing
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
@@ -26,10 +25,11 @@ from django.views.decorators.http import require_GET, require_POST
 from teamline.conversations.models import Conversation
 from teamline.conversations.presenters import level_of
 from teamline.conversations.stepup import do_verify_conversation
-from teamline.core import jsonsafe
 from teamline.core.errors import Forbidden, InvalidInput, TeamlineError
 from teamline.customers import passkeys, verification
 from teamline.customers.models import Customer
+
+from .views import json_object_body
 
 SALT = "teamline.widget.passkey-window"
 TICKET_SECONDS = 120
@@ -70,19 +70,7 @@ def _own_origin(request: HttpRequest) -> str:
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        raw = request.body
-    except RequestDataTooBig as exc:
-        raise InvalidInput("The request body is too large.") from exc
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidInput("The request body is too large.")
-    try:
-        payload = jsonsafe.loads(raw)
-    except jsonsafe.NotJson as exc:
-        raise InvalidInput("The request body must be a JSON object.") from exc
-    if not isinstance(payload, dict):
-        raise InvalidInput("The request body must be a JSON object.")
-    return payload
+    return json_object_body(request, max_bytes=MAX_BODY_BYTES)
 
 
 def _answer(data: dict[str, Any], status: int = 200) -> JsonResponse:
@@ -108,7 +96,16 @@ def window(request: HttpRequest) -> HttpResponse:
     )
     patch_cache_control(response, no_store=True)
     response["Referrer-Policy"] = "no-referrer"  # the ticket is in the URL
+    keep_opener(response)
     return response
+
+
+def keep_opener(response: HttpResponse) -> None:
+    """A window the widget opened from the brand's page must keep its opener to tell the
+    widget "saved" or "verified" (postMessage): the site-wide Cross-Origin-Opener-Policy
+    `same-origin` would cut that tie, so these window pages — no secrets in them, no data of
+    the page behind them — waive it (SecurityMiddleware only sets it when a view did not)."""
+    response["Cross-Origin-Opener-Policy"] = "unsafe-none"
 
 
 @csrf_exempt

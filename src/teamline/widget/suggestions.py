@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext, ngettext, pgettext
@@ -39,7 +38,7 @@ from teamline.knowledge.queries import public_path, published_articles, publishe
 from teamline.selfservice.actions import do_rate_episode, do_record_episode
 from teamline.selfservice.models import EpisodeKind
 
-from .views import MAX_BODY_BYTES, _customer_action, _error
+from .views import _customer_action, _error, json_object_body
 
 SHOWN = 3
 # The widget asks from this many characters on; shorter text matches everything and nothing.
@@ -175,16 +174,7 @@ def open_article(request: HttpRequest, inbox_public_id: Any, article_id: int) ->
 
 
 def _helpful(request: HttpRequest) -> bool:
-    try:
-        raw = request.body
-    except RequestDataTooBig as exc:
-        raise InvalidInput("The request body is too large.") from exc
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidInput("The request body is too large.")
-    try:
-        payload = jsonsafe.loads(raw)
-    except jsonsafe.NotJson as exc:
-        raise InvalidInput("The request body must be a JSON object.") from exc
+    payload = json_object_body(request)
     if not isinstance(payload, dict) or not isinstance(payload.get("helpful"), bool):
         raise InvalidInput('Send {"helpful": true} or {"helpful": false}.')
     return bool(payload["helpful"])

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import passkey_views, suggestions, views
+from . import catalog, oidc_views, passkey_views, suggestions, survey_views, views
 
 app_name = "widget"
 urlpatterns = [
@@ -14,6 +14,8 @@ urlpatterns = [
         views.appointment,
         name="appointment",
     ),
+    # The widget's words in the visitor's language (widget/catalog.py).
+    path("api/<uuid:inbox_public_id>/catalog", catalog.catalog, name="catalog"),
     # Suggestions while the visitor types (widget/suggestions.py).
     path("api/<uuid:inbox_public_id>/suggestions", suggestions.suggestions, name="suggestions"),
     path(
@@ -26,9 +28,18 @@ urlpatterns = [
         suggestions.rate_episode,
         name="rate_episode",
     ),
+    # The customer's answer to a satisfaction survey (widget/survey_views.py).
+    path(
+        "api/<uuid:inbox_public_id>/surveys/<str:token>/answer",
+        survey_views.answer,
+        name="survey_answer",
+    ),
     path("demo/", views.demo, name="demo"),
     # The Teamline-origin window for passkeys when the widget is on a brand's own domain.
     path("passkey/", passkey_views.window, name="passkey_window"),
     path("passkey/options", passkey_views.options, name="passkey_options"),
     path("passkey/finish", passkey_views.finish, name="passkey_finish"),
+    # The Teamline-origin window for signing in with the brand's own provider.
+    path("oidc/", oidc_views.start, name="oidc_window"),
+    path("oidc/callback", oidc_views.callback, name="oidc_callback"),
 ]

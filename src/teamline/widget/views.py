@@ -27,6 +27,8 @@ from teamline.conversations.models import Inbox
 from teamline.conversations.queries import current_conversation_for
 from teamline.core import jsonsafe
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
+from teamline.customers.actions import do_capture_language
+from teamline.customers.queries import customer_language
 from teamline.routing.appointments import (
     available_slots,
     customer_appointment,
@@ -42,7 +44,9 @@ from teamline.routing.callbacks import do_request_callback, present_callback
 from teamline.routing.eta import customer_queue
 from teamline.teams.presenters import present_team_card
 
-SESSION_FIELDS = ("token", "user_id", "user_hash", "name", "email")
+from .catalog import MAX_TAGS
+
+SESSION_FIELDS = ("token", "user_id", "user_hash", "name", "email", "languages")
 # Far above any real token, name or address; the action applies the precise limits.
 MAX_FIELD_LENGTH = 1000
 MAX_BODY_BYTES = 16 * 1024
@@ -80,27 +84,36 @@ def _cors(response: HttpResponse, origin: str) -> None:
     response["Access-Control-Max-Age"] = "600"
 
 
-def _read_body(
-    request: HttpRequest,
-    names: tuple[str, ...] = SESSION_FIELDS,
-    max_length: int = MAX_FIELD_LENGTH,
-) -> dict[str, str]:
-    """The named fields of a JSON-object body, every one a string (an empty body is `{}`)."""
+def json_object_body(
+    request: HttpRequest, *, max_bytes: int = MAX_BODY_BYTES, empty_ok: bool = False
+) -> dict[str, Any]:
+    """The request's body as a JSON object, at most `max_bytes` (an empty body is `{}` when
+    `empty_ok`). NUL or a lone surrogate → 422, too deep → 400 (core.jsonsafe; docs/input.md);
+    too large or not an object → 400. Every widget endpoint with a JSON body reads it here."""
     try:
         raw = request.body
     except RequestDataTooBig as exc:
         raise InvalidInput("The request body is too large.") from exc
-    if len(raw) > MAX_BODY_BYTES:
+    if len(raw) > max_bytes:
         raise InvalidInput("The request body is too large.")
-    if not raw.strip():
+    if empty_ok and not raw.strip():
         return {}
-    # NUL or a lone surrogate → 422, too deep → 400 (core.jsonsafe; docs/input.md).
     try:
         payload = jsonsafe.loads(raw)
     except jsonsafe.NotJson as exc:
         raise InvalidInput("The request body must be a JSON object.") from exc
     if not isinstance(payload, dict):
         raise InvalidInput("The request body must be a JSON object.")
+    return payload
+
+
+def _read_body(
+    request: HttpRequest,
+    names: tuple[str, ...] = SESSION_FIELDS,
+    max_length: int = MAX_FIELD_LENGTH,
+) -> dict[str, str]:
+    """The named fields of a JSON-object body, every one a string (an empty body is `{}`)."""
+    payload = json_object_body(request, empty_ok=True)
     fields: dict[str, str] = {}
     for name in names:
         value = payload.get(name)
@@ -126,10 +139,15 @@ def _start_session(request: HttpRequest, inbox: Inbox) -> JsonResponse:
         ip=request.META.get("REMOTE_ADDR", "") or "",
     )
     customer = session.customer
+    # The page's `lang` and the browser's languages: a hint, never over the customer's choice
+    # or what they wrote in (customers.actions.do_capture_language).
+    do_capture_language(customer, hints=fields.get("languages", "").split(",")[:MAX_TAGS])
     team = customer.home_team or inbox.default_team
     return JsonResponse(
         {
             "token": session.token,
+            # The language the widget speaks from now on (one of the six; widget/catalog.py).
+            "language": customer_language(customer, inbox.config),
             "customer": {"name": customer.name},
             "team": present_team_card(team),
             # `calls`: whether the widget offers "Call us" / "Video call" (calls/browser.py).
@@ -146,8 +164,10 @@ def _start_session(request: HttpRequest, inbox: Inbox) -> JsonResponse:
 def session(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
     """POST /widget/api/<inbox>/session: open or resume a visitor's chat session.
 
-    Body (JSON, every field optional): token, user_id, user_hash, name, email.
-    Answers {token, customer: {name}, team: <team card>, inbox: {name, greeting, calls}}, or
+    Body (JSON, every field optional): token, user_id, user_hash, name, email, languages (the
+    page's and the browser's language tags, comma-separated, most wanted first).
+    Answers {token, language, customer: {name}, team: <team card>, inbox: {name, greeting,
+    calls}}, or
     {code, detail} with the error's status (400 bad body, 403 bad identity hash or page not
     allowed, 404 unknown inbox, 429 too many new visitors from one address).
     """

@@ -22,6 +22,8 @@ from html.parser import HTMLParser
 
 import nh3
 
+from teamline.core.languages import parse_accept_language
+
 # Message.external_id is 200 characters; WebhookEvent.external_id 255.
 MAX_ID_LENGTH = 200
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
@@ -85,6 +87,9 @@ class ParsedEmail:
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
     automated_reason: str = ""  # why no person wrote it; "" for a person
     bounce: BounceReport | None = None
+    # The language tags the sender's mail program declared (Content-Language, then
+    # Accept-Language), most preferred first: a hint for the customer's language.
+    languages: list[str] = field(default_factory=list)
 
     @property
     def automated(self) -> bool:
@@ -597,4 +602,8 @@ def parse_email(
         attachments=walk.attachments,
         automated_reason=reason,
         bounce=_bounce(walk) if reason else None,
+        languages=[
+            *parse_accept_language(_header(msg, "Content-Language"))[:5],
+            *parse_accept_language(_header(msg, "Accept-Language"))[:5],
+        ],
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from teamline.calls.models import Call, RecordingState
 from teamline.calls.queries import call_log, live_call_of
@@ -18,32 +20,38 @@ from teamline.conversations.models import Conversation, TimelineEvent
 
 register = template.Library()
 
-MEDIA = {"phone": "Phone call", "audio": "Browser call", "video": "Video call"}
+MEDIA = {
+    "phone": gettext_lazy("Phone call"),
+    "audio": gettext_lazy("Browser call"),
+    "video": gettext_lazy("Video call"),
+}
 SENTENCES = {
-    "waiting": "{medium} came in",
-    "accepted": "Accepted by {actor}",
-    "connected": "Connected",
-    "held": "Put on hold by {actor}",
-    "resumed": "Taken off hold by {actor}",
-    "muted": "Microphone muted by {actor}",
-    "unmuted": "Microphone unmuted by {actor}",
-    "ended": "Ended: {reason}",
-    "recording_started": "Recording started",
-    "recording_failed": "Not recorded: {reason}",
-    "recording_paused": "Recording paused by {actor}",
-    "recording_resumed": "Recording resumed by {actor}",
-    "recording_completed": "Recording finished ({duration})",
-    "recording_absent": "Recording has no audio: {reason}",
-    "recording_stored": "Recording kept as an internal attachment",
-    "recording_fetch_failed": "Recording not kept: {reason}",
-    "recording_deleted_at_provider": "Recording deleted at the voice provider",
-    "recording_delete_failed": "Recording not deleted at the voice provider: {reason}",
+    "waiting": gettext_lazy("{medium} came in"),
+    "accepted": gettext_lazy("Accepted by {actor}"),
+    "connected": gettext_lazy("Connected"),
+    "held": gettext_lazy("Put on hold by {actor}"),
+    "resumed": gettext_lazy("Taken off hold by {actor}"),
+    "muted": gettext_lazy("Microphone muted by {actor}"),
+    "unmuted": gettext_lazy("Microphone unmuted by {actor}"),
+    "ended": gettext_lazy("Ended: {reason}"),
+    "recording_started": gettext_lazy("Recording started"),
+    "recording_failed": gettext_lazy("Not recorded: {reason}"),
+    "recording_paused": gettext_lazy("Recording paused by {actor}"),
+    "recording_resumed": gettext_lazy("Recording resumed by {actor}"),
+    "recording_completed": gettext_lazy("Recording finished ({duration})"),
+    "recording_absent": gettext_lazy("Recording has no audio: {reason}"),
+    "recording_stored": gettext_lazy("Recording kept as an internal attachment"),
+    "recording_fetch_failed": gettext_lazy("Recording not kept: {reason}"),
+    "recording_deleted_at_provider": gettext_lazy("Recording deleted at the voice provider"),
+    "recording_delete_failed": gettext_lazy(
+        "Recording not deleted at the voice provider: {reason}"
+    ),
 }
 
 
 def _duration(seconds: Any) -> str:
     if not isinstance(seconds, int):
-        return "length unknown"
+        return _("length unknown")
     minutes, secs = divmod(seconds, 60)
     return f"{minutes}:{secs:02d}"
 
@@ -52,11 +60,11 @@ def call_event_sentence(row: TimelineEvent) -> str:
     """What a call row of the timeline says, for people."""
     data = row.data or {}
     event = str(data.get("event") or "")
-    pattern = SENTENCES.get(event, event.replace("_", " ").capitalize() or "Call event")
+    pattern = str(SENTENCES.get(event, event.replace("_", " ").capitalize() or _("Call event")))
     return pattern.format(
-        medium=MEDIA.get(str(data.get("medium") or ""), "Call"),
+        medium=str(MEDIA.get(str(data.get("medium") or ""), _("Call"))),
         actor=row.actor.name if row.actor else "Teamline",
-        reason=str(data.get("reason") or "no reason given"),
+        reason=str(data.get("reason") or _("no reason given")),
         duration=_duration(data.get("duration_seconds")),
     )
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from teamline.accounts.models import User
 from teamline.calls.models import Call, CallState
@@ -124,12 +126,16 @@ def callback_state_text(
     if callback.state == CallbackState.ASSIGNED:
         agent_id = callback.agent_id or conversation.assignee_id
         if agent_id == actor.pk:
-            return "assigned to you"
+            return _("assigned to you")
         agent = callback.agent or conversation.assignee
-        return f"assigned to {agent.name}" if agent is not None else "assigned"
+        if agent is None:
+            return _("assigned")
+        return _("assigned to %(name)s") % {"name": agent.name}
     if callback.next_attempt_at is not None and callback.next_attempt_at > now:
-        return f"retry at {clock_in(conversation.team, callback.next_attempt_at, now)}"
-    return "waiting"
+        return _("retry at %(time)s") % {
+            "time": clock_in(conversation.team, callback.next_attempt_at, now)
+        }
+    return _("waiting")
 
 
 def callback_view(
@@ -232,12 +238,14 @@ def callback_panel(context: dict[str, Any]) -> dict[str, Any]:
 # What the desk says of the call dialled for a callback or booked call, while it goes on and
 # after it ended unanswered (the callback waits for its retry; "Call now" is back).
 NO_ANSWER_WORDS = {
-    "no-answer": "The customer did not answer.",
-    "busy": "The customer's line was busy.",
-    "canceled": "The call was cancelled before the customer answered.",
-    "failed": "The call to the customer failed.",
-    "the agent ended the call": "You ended the call before the customer answered.",
-    "the agent hung up before the customer answered": ("You hung up before the customer answered."),
+    "no-answer": gettext_lazy("The customer did not answer."),
+    "busy": gettext_lazy("The customer's line was busy."),
+    "canceled": gettext_lazy("The call was cancelled before the customer answered."),
+    "failed": gettext_lazy("The call to the customer failed."),
+    "the agent ended the call": gettext_lazy("You ended the call before the customer answered."),
+    "the agent hung up before the customer answered": gettext_lazy(
+        "You hung up before the customer answered."
+    ),
 }
 
 
@@ -245,15 +253,19 @@ def outcome_sentence(call: Call) -> str:
     """Why a dialled call ended, in the desk's words."""
     reason = call.end_reason or ""
     if call.answered_at is not None:
-        return "The call ended."
+        return _("The call ended.")
     if reason in NO_ANSWER_WORDS:
-        return NO_ANSWER_WORDS[reason]
+        return str(NO_ANSWER_WORDS[reason])
     if reason.startswith("the agent's phone: "):
         status = reason.removeprefix("the agent's phone: ")
-        return f"Your phone did not answer ({status}), so the customer was not called."
+        return _("Your phone did not answer (%(status)s), so the customer was not called.") % {
+            "status": status
+        }
     if reason.startswith("failed: "):
-        return f"The call failed: {reason.removeprefix('failed: ')}."
-    return f"The call ended: {reason}." if reason else "The call ended."
+        return _("The call failed: %(reason)s.") % {"reason": reason.removeprefix("failed: ")}
+    if reason:
+        return _("The call ended: %(reason)s.") % {"reason": reason}
+    return _("The call ended.")
 
 
 def call_note(live: Call | None, last: Call | None) -> dict[str, str] | None:
@@ -261,15 +273,19 @@ def call_note(live: Call | None, last: Call | None) -> dict[str, str] | None:
     line does (desk.js announces a new key once, after a live refresh)."""
     if live is not None:
         if live.state == CallState.CONNECTING:
-            text = "Dialling: your phone rings first, then the customer's."
+            text = _("Dialling: your phone rings first, then the customer's.")
         elif live.state == CallState.HELD:
-            text = "On the call, on hold."
+            text = _("On the call, on hold.")
         else:
-            text = "On the call: the customer answered."
+            text = _("On the call: the customer answered.")
         return {"key": f"{live.pk}-{live.state}", "text": text}
     if last is not None:
         when = timezone.localtime(last.ended_at or last.created_at).strftime("%H:%M")
-        return {"key": f"{last.pk}-ended", "text": f"Last call at {when}: {outcome_sentence(last)}"}
+        text = _("Last call at %(time)s: %(outcome)s") % {
+            "time": when,
+            "outcome": outcome_sentence(last),
+        }
+        return {"key": f"{last.pk}-ended", "text": text}
     return None
 
 
@@ -278,11 +294,14 @@ def call_note(live: Call | None, last: Call | None) -> dict[str, str] | None:
 
 def wait_text(seconds: int) -> str:
     if seconds < 60:
-        return "under a minute"
+        return _("under a minute")
     minutes = math.ceil(seconds / 60)
     if minutes < 60:
-        return f"about {minutes} min"
-    return f"about {minutes // 60} h {minutes % 60} min"
+        return _("about %(minutes)s min") % {"minutes": minutes}
+    return _("about %(hours)s h %(minutes)s min") % {
+        "hours": minutes // 60,
+        "minutes": minutes % 60,
+    }
 
 
 def queue_sentence_for(conversation: Conversation, now: datetime) -> str:
@@ -292,13 +311,22 @@ def queue_sentence_for(conversation: Conversation, now: datetime) -> str:
     status = queue_status(conversation, now)
     if status is None or status.position is None:
         return ""
-    where = f"Position {status.position} in line"
+    where = {"position": status.position}
     if not status.serving:
-        when = f"; the team answers from {status.answer_from}" if status.answer_from else ""
-        return f"{where}, nobody serves it now{when}"
+        if status.answer_from:
+            return _(
+                "Position %(position)s in line, nobody serves it now; the team answers from "
+                "%(answer_from)s"
+            ) % {**where, "answer_from": status.answer_from}
+        return _("Position %(position)s in line, nobody serves it now") % where
     if status.eta_seconds is None:
-        return f"{where}, no wait estimate (nobody online to serve it)"
-    return f"{where}, {wait_text(status.eta_seconds)}"
+        return _("Position %(position)s in line, no wait estimate (nobody online to serve it)") % (
+            where
+        )
+    return _("Position %(position)s in line, %(wait)s") % {
+        **where,
+        "wait": wait_text(status.eta_seconds),
+    }
 
 
 @register.simple_tag

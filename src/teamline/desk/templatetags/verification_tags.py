@@ -9,12 +9,23 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from teamline.connectors.brand_oidc import provider_for
+from teamline.connectors.stepup import (
+    code_identities,
+    reachable_code_identities,
+    sign_in_methods,
+)
 from teamline.conversations.models import Conversation
 from teamline.conversations.presenters import level_of
-from teamline.conversations.stepup import latest_step_up, masked_destination, state_of
+from teamline.conversations.stepup import (
+    latest_step_up,
+    masked_destination,
+    offered_methods,
+    state_of,
+)
 from teamline.customers import verification
-from teamline.customers.queries import step_up_identities
 
 register = template.Library()
 
@@ -26,6 +37,10 @@ def verification_panel(context: dict[str, Any]) -> dict[str, Any]:
     level = level_of(conversation, now)
     step_up = latest_step_up(conversation.pk)
     method = conversation.verification_method if level else ""
+    identities = code_identities(conversation.customer)
+    # No code can reach the customer: the agent may ask them to sign in instead.
+    reachable = identities and reachable_code_identities(conversation.customer)
+    sign_in = [] if reachable else sign_in_methods(conversation)
     return {
         "request": context["request"],
         "conversation": conversation,
@@ -49,6 +64,18 @@ def verification_panel(context: dict[str, Any]) -> dict[str, Any]:
         "step_up": step_up,
         "step_up_state": state_of(step_up, now) if step_up else "",
         "step_up_method": verification.METHOD_LABELS.get(step_up.method, "") if step_up else "",
+        # The request asked for a code, the customer answered another way (passkey, sign-in).
+        "answered_by": (
+            verification.METHOD_LABELS.get(conversation.verification_method, "")
+            if step_up and method and method not in offered_methods(step_up)
+            else ""
+        ),
+        "step_up_offers": (
+            [sign_in_label(conversation, m) for m in offered_methods(step_up)]
+            if step_up and step_up.method == verification.SIGN_IN
+            else []
+        ),
+        "sign_in": [sign_in_label(conversation, m) for m in sign_in],
         "step_up_destination": masked_destination(step_up.identity) if step_up else "",
         "identities": [
             {
@@ -58,7 +85,20 @@ def verification_panel(context: dict[str, Any]) -> dict[str, Any]:
                     masked_destination(i),
                 ),
             }
-            for i in step_up_identities(conversation.customer)
+            for i in identities
         ],
         "stepup_error": context.get("stepup_error", ""),
     }
+
+
+def sign_in_label(conversation: Conversation, method: str) -> str:
+    """What the customer's widget button says for a sign-in method: "Sign in with Nordlys",
+    "Verify with passkey" (the agent is told the same words)."""
+    if method == verification.OIDC:
+        provider = provider_for(conversation.inbox)
+        if provider is not None:
+            return _("Sign in with %(brand)s") % {"brand": provider.name}
+        return _("Sign in with the brand's account")
+    if method == verification.PASSKEY:
+        return _("Verify with passkey")
+    return str(verification.METHOD_LABELS.get(method, method))

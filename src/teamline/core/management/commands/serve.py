@@ -59,6 +59,7 @@ class Command(BaseCommand):
             log_level="warning",
             log_config=_log_config(),
             proxy_headers=True,
+            ws_per_message_deflate=settings.WS_DEFLATE,
         )
 
 

@@ -21,6 +21,11 @@
  */
 (() => {
   "use strict";
+  // The desk's strings in the agent's language (Django's JavaScript catalog, /desk/jsi18n/).
+  const _ = (text) => (window.gettext ? window.gettext(text) : text);
+  const fmt = (text, values) => (window.interpolate
+    ? window.interpolate(text, values, true)
+    : text.replace(/%\((\w+)\)s/g, (m, key) => String(values[key])));
 
   const me = Number(document.body.dataset.userId || 0);
   if (!me) return; // signed out
@@ -34,7 +39,7 @@
   function csrfToken() {
     try {
       return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
-    } catch (_) {
+    } catch (_err) {
       return "";
     }
   }
@@ -50,7 +55,7 @@
   }
 
   function seen() {
-    try { return JSON.parse(window.sessionStorage.getItem(SEEN_KEY) || "[]"); } catch (_) { return []; }
+    try { return JSON.parse(window.sessionStorage.getItem(SEEN_KEY) || "[]"); } catch (_err) { return []; }
   }
 
   // Says what is new in the panel, after `first` (what the agent's own action did).
@@ -66,7 +71,7 @@
       texts.push(element.dataset.announce);
     }
     if (!texts.length) return;
-    try { window.sessionStorage.setItem(SEEN_KEY, JSON.stringify(known.slice(-50))); } catch (_) { /* private mode */ }
+    try { window.sessionStorage.setItem(SEEN_KEY, JSON.stringify(known.slice(-50))); } catch (_err) { /* private mode */ }
     say(texts.join(" "));
   }
 
@@ -85,8 +90,9 @@
     const minutes = Math.floor(s / 60);
     const rest = s % 60;
     const parts = [];
-    if (minutes) parts.push(`${minutes} minute${minutes === 1 ? "" : "s"}`);
-    parts.push(`${rest} second${rest === 1 ? "" : "s"}`);
+    const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
+    if (minutes) parts.push(fmt(ngettext("%(n)s minute", "%(n)s minutes", minutes), { n: minutes }));
+    parts.push(fmt(ngettext("%(n)s second", "%(n)s seconds", rest), { n: rest }));
     return parts.join(" ");
   }
 
@@ -113,8 +119,9 @@
 
   function announceTime() {
     const timer = panel() && panel().querySelector('[role="timer"][data-since]');
-    if (!timer) { say("No call in progress."); return; }
-    say(`Call time ${spoken((Date.now() - Date.parse(timer.dataset.since)) / 1000)}.`);
+    if (!timer) { say(_("No call in progress.")); return; }
+    say(fmt(_("Call time %(time)s."),
+      { time: spoken((Date.now() - Date.parse(timer.dataset.since)) / 1000) }));
   }
 
   // --- Ring sound (optional, off unless the agent turns it on; generated, no audio file) ----
@@ -122,7 +129,7 @@
   const RING_KEY = "teamline.calls.ring-sound";
   let audio = null;
   let ringTimer = null;
-  const ringWanted = () => { try { return window.localStorage.getItem(RING_KEY) === "on"; } catch (_) { return false; } };
+  const ringWanted = () => { try { return window.localStorage.getItem(RING_KEY) === "on"; } catch (_err) { return false; } };
 
   function beep() {
     if (!audio) return;
@@ -155,7 +162,7 @@
     try {
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
       if (audio.state === "suspended") audio.resume().catch(() => {});
-    } catch (_) {
+    } catch (_err) {
       return; // no audio here: the visible panel and the announcement remain
     }
     beep();
@@ -166,8 +173,8 @@
     const button = event.target && event.target.closest && event.target.closest("[data-ring-sound]");
     if (!button) return;
     const on = !ringWanted();
-    try { window.localStorage.setItem(RING_KEY, on ? "on" : "off"); } catch (_) { /* private mode */ }
-    say(on ? "Ring sound on." : "Ring sound off.");
+    try { window.localStorage.setItem(RING_KEY, on ? "on" : "off"); } catch (_err) { /* private mode */ }
+    say(on ? _("Ring sound on.") : _("Ring sound off."));
     window.clearInterval(ringTimer);
     ringTimer = null;
     ring();
@@ -182,8 +189,8 @@
     const media = streams.get(callId);
     if (!container || !media) return;
     for (const [which, stream, label] of [
-      ["remote", media.remote, "Customer's video"],
-      ["local", media.local, "Your video"],
+      ["remote", media.remote, _("Customer's video")],
+      ["local", media.local, _("Your video")],
     ]) {
       if (!stream) continue;
       let video = container.querySelector(`video[data-media="${which}"]`);
@@ -237,7 +244,7 @@
         if (!response.ok) return;
         const data = await response.json();
         if (inFlight === mine) render(data.panel);
-      } catch (_) {
+      } catch (_err) {
         // Offline for a moment: the next event or the reconnect's resync reads it again.
       }
     }, 150);
@@ -254,14 +261,14 @@
         credentials: "same-origin",
         body: new FormData(form),
       });
-    } catch (_) {
-      say("The server could not be reached. Please try again.");
+    } catch (_err) {
+      say(_("The server could not be reached. Please try again."));
       return;
     }
     let data = null;
-    try { data = await response.json(); } catch (_) { data = null; }
+    try { data = await response.json(); } catch (_err) { data = null; }
     if (!data) {
-      say(response.status === 404 ? "This call is no longer there." : "Something went wrong. Please try again.");
+      say(response.status === 404 ? _("This call is no longer there.") : _("Something went wrong. Please try again."));
       refresh();
       return;
     }

@@ -10,9 +10,22 @@
   "use strict";
 
   const me = Number(document.body.dataset.userId || 0);
-  const main = document.getElementById("main");
-  const conversationId = Number((main && main.dataset.conversationId) || 0) || null;
   const byId = (id) => document.getElementById(id);
+  // The open conversation: the middle pane's (#main). Switching conversations in the three
+  // panes swaps that pane (htmx), so it is read again then (openedConversation below).
+  const openIn = (main) => Number((main && main.dataset.conversationId) || 0) || null;
+  let conversationId = openIn(byId("main"));
+  // The open conversation's URL, where its partials (status, history, a message) are read.
+  const conversationUrl = () => {
+    const main = byId("main");
+    return (main && main.dataset.conversationUrl) || location.pathname;
+  };
+  // The desk's strings in the agent's language: Django's JavaScript catalog (/desk/jsi18n/,
+  // loaded before this script); English as written when it is missing.
+  const _ = (text) => (window.gettext ? window.gettext(text) : text);
+  const fmt = (text, values) => (window.interpolate
+    ? window.interpolate(text, values, true)
+    : text.replace(/%\((\w+)\)s/g, (m, key) => String(values[key])));
 
   // --- Announcements (polite live region) ------------------------------------------------
 
@@ -95,12 +108,12 @@
           headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin",
         });
         healthy = response.ok;
-      } catch (_) {
+      } catch (_err) {
         healthy = false;
       }
       if (!healthy) { checkHealth(Math.min(10000, delay * 2)); return; }
       unavailable = false;
-      connectionStatus("Teamline is back.", 4000);
+      connectionStatus(_("Teamline is back."), 4000);
       whenHtmx(resync);
       if (liveHooks.back) liveHooks.back();
     }, delay);
@@ -108,16 +121,16 @@
   function teamlineUnavailable() {
     if (unavailable) return;
     unavailable = true;
-    connectionStatus("Teamline is temporarily unavailable. Reconnecting…");
+    connectionStatus(_("Teamline is temporarily unavailable. Reconnecting…"));
     checkHealth(1000);
   }
 
   document.body.addEventListener("htmx:responseError", (event) => {
     if (event.detail.xhr && event.detail.xhr.status === 503) { teamlineUnavailable(); return; }
-    announce("Something went wrong on the server. Please try again.");
+    announce(_("Something went wrong on the server. Please try again."));
   });
   document.body.addEventListener("htmx:sendError", () => {
-    announce("The server could not be reached. Please try again.");
+    announce(_("The server could not be reached. Please try again."));
   });
 
   // Drop any message rendered twice (a reply's own refresh racing the socket event).
@@ -176,10 +189,10 @@
         if (!field) return;
         try {
           await navigator.clipboard.writeText(field.value);
-          announce("Token copied to the clipboard.");
-        } catch (_) {
+          announce(_("Token copied to the clipboard."));
+        } catch (_err) {
           field.select();
-          announce("Copying is not allowed here: the token is selected, copy it with your keyboard.");
+          announce(_("Copying is not allowed here: the token is selected, copy it with your keyboard."));
         }
       });
     }
@@ -195,13 +208,20 @@
     return undefined;
   }
 
+  // The conversation list's own URL (the inbox view and status filter it shows): the same on
+  // the inbox and beside an open conversation.
+  function listUrl() {
+    const pane = byId("list-pane");
+    return (pane && pane.dataset.listUrl) || location.pathname + location.search;
+  }
+
   let inboxTimer = null;
   function refreshInbox() {
     if (!byId("inbox-list")) return;
     window.clearTimeout(inboxTimer);
     // Coalesce bursts of events into one re-render.
     inboxTimer = window.setTimeout(() => {
-      htmx.ajax("GET", location.pathname + location.search, {
+      htmx.ajax("GET", listUrl(), {
         target: "#inbox-list", swap: "innerHTML", headers: { "X-Desk-Refresh": "1" },
       });
     }, 200);
@@ -218,9 +238,18 @@
 
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   const pad = (n) => String(n).padStart(2, "0");
-  // The server renders times in UTC (settings.TIME_ZONE) as "j M H:i".
+  const lang = document.documentElement.lang || "en";
+  // The server renders times in UTC (settings.TIME_ZONE): "j M H:i" in English, else the
+  // language's day and month (CLDR, as Babel does on the server) and the 24-hour time.
+  const dayMonth = /^en\b/.test(lang) ? null
+    : new Intl.DateTimeFormat(lang, { day: "numeric", month: "short", timeZone: "UTC" });
+  // A message's own time ("full"): "j M Y, H:i" in English, else the language's day, month and year.
+  const fullDate = /^en\b/.test(lang) ? null
+    : new Intl.DateTimeFormat(lang, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
   function shortTime(date) {
-    return `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}`;
+    const clock = `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}`;
+    if (dayMonth) return `${dayMonth.format(date)} ${clock}`;
+    return `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${clock}`;
   }
 
   function rowState(data) {
@@ -246,6 +275,8 @@
     const list = byId("inbox-list");
     const row = list && list.querySelector(`li[data-conversation-id="${Number(data.id)}"]`);
     if (!row || row.dataset.rowState !== rowState(data)) return false;
+    // Label events carry the labels (conversations/labels.py): a change re-reads the row.
+    if (Array.isArray(data.labels) && data.labels.map((l) => l.id).join(",") !== (row.dataset.labels || "")) return false;
     const customer = row.querySelector(".row-customer");
     const last = row.querySelector(".row-last");
     const unread = row.querySelector(".row-unread");
@@ -265,19 +296,19 @@
       const time = document.createElement("time");
       time.setAttribute("datetime", data.last_message_at);
       time.textContent = shortTime(at);
-      last.replaceChildren("Last message ", time);
+      last.replaceChildren(`${_("Last message")} `, time);
       row.dataset.lastMessageAt = String(seconds);
     }
     const count = Number(data.unread_count) || 0;
     const shown = unread.querySelector(".badge.unread");
     if (!count) unread.replaceChildren();
-    else if (!shown || shown.textContent !== `${count} unread`) {
+    else if (!shown || shown.textContent !== fmt(_("%(n)s unread"), { n: count })) {
       const comma = document.createElement("span");
       comma.className = "visually-hidden";
       comma.textContent = ",";
       const badge = document.createElement("span");
       badge.className = "badge unread";
-      badge.textContent = `${count} unread`;
+      badge.textContent = fmt(_("%(n)s unread"), { n: count });
       unread.replaceChildren(comma, " ", badge);
     }
     if (next !== row.nextElementSibling) row.parentElement.insertBefore(row, next);
@@ -305,8 +336,10 @@
     if (!byId("conversation-status")) return;
     window.clearTimeout(statusTimer);
     statusTimer = window.setTimeout(() => {
-      htmx.ajax("GET", location.pathname, {
-        target: "#conversation-status", swap: "innerHTML", headers: { "X-Desk-Refresh": "1" },
+      htmx.ajax("GET", conversationUrl(), {
+        target: "#conversation-status",
+        swap: "innerHTML",
+        headers: { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) },
       });
     }, 200);
   }
@@ -316,28 +349,91 @@
   let historyChain = Promise.resolve();
   function refreshHistory() {
     if (!byId("history-list") || !conversationId) return historyChain;
-    historyChain = historyChain
-      .then(() => {
-        const list = byId("history-list");
-        const items = list.querySelectorAll("li[data-message-id]");
-        const last = items.length ? items[items.length - 1].dataset.messageId : "";
-        const url = `${location.pathname}?after=${encodeURIComponent(last || "0")}`;
-        return htmx.ajax("GET", url, { target: "#history-list", swap: "beforeend" });
-      })
-      .catch(() => {});
+    historyChain = historyChain.then(fetchNewer).catch(() => {});
     return historyChain;
+  }
+  function fetchNewer() {
+    const list = byId("history-list");
+    if (!list || !conversationId) return undefined;
+    const items = list.querySelectorAll("li[data-message-id]");
+    const last = items.length ? items[items.length - 1].dataset.messageId : "";
+    const url = `${conversationUrl()}?after=${encodeURIComponent(last || "0")}`;
+    return htmx.ajax("GET", url, {
+      target: "#history-list",
+      swap: "beforeend",
+      headers: { "X-Desk-Conversation": String(conversationId) },
+    });
+  }
+
+  // A customer's plain message (no attachments, no email, no structured content) is added to
+  // the history from the pushed payload instead of being read again: an earlier plain message of
+  // the same customer on the same channel is the pattern (its author and channel words are the
+  // server's, in the agent's language; a remote agent's socket masked the text already). Appended
+  // to the log like a fetched message, so its live region announces it and focus stays where it
+  // is. Having read it is said over the socket once for a burst, not per message. Anything else,
+  // or no pattern to follow, is read from the server as before.
+  let readTimer = null;
+  function showPushedMessage(data) {
+    const id = Number(data.id);
+    const at = new Date(data.created_at);
+    const content = data.content && typeof data.content === "object" ? data.content : {};
+    const plain = data.sender_kind === "customer" && data.direction === "in" && !data.is_internal &&
+      !data.automated && typeof data.text === "string" && data.text !== "" &&
+      Object.keys(content).length === 0 && id > 0 && !Number.isNaN(at.getTime());
+    if (!plain) { refreshHistory(); return; }
+    historyChain = historyChain.then(() => {
+      // Another conversation was opened meanwhile (three panes): its history is not this one's.
+      if (Number(data.conversation_id) !== conversationId) return undefined;
+      const list = byId("history-list");
+      if (!list || byId(`message-${id}`)) return undefined;
+      const items = Array.from(list.querySelectorAll("li[data-message-id]"));
+      const last = items.length ? Number(items[items.length - 1].dataset.messageId) : 0;
+      const pattern = items.reverse().find((item) => item.matches(".from-customer") &&
+        item.dataset.channel === String(data.channel) && !item.matches(".internal-note, .automated") &&
+        !item.querySelector(".attachments, .attachment-errors, .email-subject, .email-html, .proactive, .unverified, .delivery"));
+      // Older than what is shown (a fetch brought it already, or it is out of order): read.
+      if (!pattern || id <= last) return fetchNewer();
+      const item = pattern.cloneNode(true);
+      item.id = `message-${id}`;
+      item.dataset.messageId = String(id);
+      const time = item.querySelector(".message-meta time");
+      const body = item.querySelector(".message-text");
+      if (!time || !body) return fetchNewer();
+      time.setAttribute("datetime", data.created_at);
+      const clock = `${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}`;
+      time.textContent = fullDate
+        ? `${fullDate.format(at)} ${clock}`
+        : `${at.getUTCDate()} ${MONTHS[at.getUTCMonth()]} ${at.getUTCFullYear()}, ${clock}`;
+      // As the server's linebreaksbr: text nodes and <br>, never HTML.
+      const lines = data.text.replace(/\r\n?/g, "\n").split("\n");
+      body.replaceChildren(...lines.flatMap((line, i) => (i ? [document.createElement("br"), line] : [line])));
+      list.append(item);
+      document.dispatchEvent(new CustomEvent("teamline:history-added"));
+      // Only the assignee's reading counts (as when the history was read again).
+      const conversation = data.conversation || {};
+      if (conversation.assignee && conversation.assignee.id === me && conversation.unread_count) {
+        window.clearTimeout(readTimer);
+        const read = Number(data.conversation_id);
+        readTimer = window.setTimeout(() => send({ type: "read", conversation: read }), 500);
+      }
+      return undefined;
+    }).catch(() => {});
   }
 
   function refreshMessage(data) {
     const item = byId(`message-${data.id}`);
     if (!item) { refreshHistory(); return; }
-    htmx.ajax("GET", location.pathname, {
-      target: `#message-${data.id}`, swap: "outerHTML", headers: { "X-Desk-Refresh": "1" },
+    htmx.ajax("GET", conversationUrl(), {
+      target: `#message-${data.id}`,
+      swap: "outerHTML",
+      headers: { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) },
     });
     if (data.delivery_status === "failed") {
       // Teamline's own messages (promises, reminders) fail too: say which kind it was.
-      const what = data.sender_kind === "system" ? "A message from Teamline" : "A reply";
-      announce(`${what} could not be delivered: ${data.delivery_error || "no reason given"}.`);
+      const reason = data.delivery_error || _("no reason given");
+      announce(data.sender_kind === "system"
+        ? fmt(_("A message from Teamline could not be delivered: %(reason)s."), { reason })
+        : fmt(_("A reply could not be delivered: %(reason)s."), { reason }));
     }
   }
 
@@ -383,13 +479,156 @@
   });
   if (byId("live-calls")) liveCallsSaid = liveCallsSummary();
 
+  // --- Supervising conversations (docs/desk.md) ---------------------------------------------
+  //
+  // "Conversations now" is read again when a conversation or message event arrives, at most
+  // every LIVE_CALLS_EVERY_MS (a busy center changes several a second). The supervision region
+  // of an open conversation — who watches it, the whispers this viewer may read — is read again
+  // on supervision.updated and whisper.created.
+  let liveConversationsTimer = null;
+  let liveConversationsAt = 0;
+  function refreshLiveConversations() {
+    if (!byId("live-conversations") || liveConversationsTimer) return;
+    const wait = Math.max(0, liveConversationsAt + LIVE_CALLS_EVERY_MS - Date.now());
+    liveConversationsTimer = window.setTimeout(() => {
+      liveConversationsTimer = null;
+      liveConversationsAt = Date.now();
+      htmx.ajax("GET", location.pathname, {
+        target: "#live-conversations", swap: "innerHTML", headers: { "X-Desk-Refresh": "1" },
+      });
+    }, wait);
+  }
+
+  function refreshSupervision() {
+    const region = byId("supervision");
+    if (!region || !region.dataset.url || !conversationId) return;
+    htmx.ajax("GET", region.dataset.url, {
+      target: "#supervision",
+      swap: "innerHTML",
+      headers: { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) },
+    });
+  }
+
+  // A whisper to me is said in the polite live region, wherever I am in the desk; what a
+  // supervisor did to my conversation (barged in, took it over) too. A supervisor starting or
+  // stopping to watch only changes the calm note above the history: nothing is announced.
+  function onSupervision(type, data) {
+    const open = Number(data.conversation_id) === conversationId;
+    if (open) refreshSupervision();
+    if (type === "whisper.created") {
+      if (data.agent && data.agent.id === me) {
+        announce(fmt(_("Whisper from %(name)s: %(text)s"),
+          { name: (data.author && data.author.name) || _("a supervisor"), text: data.text || "" }));
+      }
+      return;
+    }
+    refreshLiveConversations();
+    if (data.agent_id !== me || (data.supervisor && data.supervisor.id === me)) return;
+    const values = {
+      name: (data.supervisor && data.supervisor.name) || _("A supervisor"),
+      customer: (data.customer && data.customer.name) || _("a customer"),
+    };
+    if (data.action === "takeover") {
+      refreshInbox();
+      announce(fmt(_("%(name)s took over the conversation with %(customer)s."), values));
+    } else if (data.action === "barge") {
+      announce(fmt(_("%(name)s joined the conversation with %(customer)s and wrote to the customer."), values));
+    }
+  }
+
   function resync() {
     refreshInbox();
     refreshStatus();
     refreshHistory();
     document.dispatchEvent(new CustomEvent("teamline:desk-resync"));
     refreshLiveCalls();
+    refreshLiveConversations();
+    refreshSupervision();
   }
+
+  // --- Three panes: switching conversations ---------------------------------------------
+  //
+  // A row of the list (or a past conversation, or the timeline) swaps the middle and right
+  // panes (#desk-panes) and pushes the conversation's URL. The live parts follow the newly
+  // open conversation: the socket subscribes to it (and leaves the last one), its status and
+  // history are what refreshes read, and the list marks it as the current one. Focus goes to
+  // its heading — the agent asked for it. Nothing else moves focus.
+
+  function markCurrent() {
+    const list = byId("inbox-list");
+    if (!list) return;
+    for (const link of list.querySelectorAll("a.conversation-row")) {
+      const row = link.closest("li[data-conversation-id]");
+      if (row && conversationId && Number(row.dataset.conversationId) === conversationId) {
+        link.setAttribute("aria-current", "true");
+      } else {
+        link.removeAttribute("aria-current");
+      }
+    }
+  }
+
+  function openedConversation() {
+    const id = openIn(byId("main"));
+    if (id !== conversationId) {
+      stopTyping();
+      if (conversationId) send({ type: "unsubscribe", conversation: conversationId });
+      conversationId = id;
+      if (id) send({ type: "subscribe", conversation: id });
+    }
+    const status = byId("conversation-status");
+    statusState = status && status.dataset.state ? status.dataset.state : null;
+    callNote = null;
+    noteCall(false);
+    markCurrent();
+    const layout = document.querySelector(".layout-three-pane");
+    if (layout) layout.classList.toggle("has-conversation", Boolean(id));
+    // The filter now changes the list only: the URL names the open conversation.
+    const filter = document.querySelector("#list-pane form.filter");
+    if (filter && id) filter.setAttribute("hx-push-url", "false");
+    // Unless the agent already moved into the new panes (a shortcut pressed between the swap
+    // and its settling, such as Alt+Shift+R right after Alt+Shift+J): that focus is theirs.
+    const heading = byId("conversation-heading");
+    const panes = byId("desk-panes");
+    const active = document.activeElement;
+    const movedIn = panes && active && active !== heading && panes.contains(active);
+    if (heading && !movedIn) heading.focus({ preventScroll: false });
+  }
+
+  document.body.addEventListener("htmx:afterSettle", (event) => {
+    const target = event.detail && event.detail.target;
+    if (target && target.id === "desk-panes") openedConversation();
+    else if (target && target.id === "inbox-list") markCurrent();
+    const config = event.detail && event.detail.requestConfig;
+    const form = config && config.elt;
+    if (form && form.matches && form.matches("#list-pane form.filter")) {
+      const pane = byId("list-pane");
+      const query = new URLSearchParams(new FormData(form)).toString();
+      if (pane) pane.dataset.listUrl = `${form.getAttribute("action")}?${query}`;
+    }
+  });
+
+  // A refresh asked for one conversation never lands in another one opened meanwhile.
+  document.body.addEventListener("htmx:beforeSwap", (event) => {
+    const config = event.detail.requestConfig;
+    const asked = config && config.headers && config.headers["X-Desk-Conversation"];
+    if (asked && Number(asked) !== conversationId) event.detail.shouldSwap = false;
+  });
+
+  // The list row's last message, from a pushed message (its text as this agent may see it).
+  function patchPreview(message) {
+    const list = byId("inbox-list");
+    if (!list || message.is_internal || typeof message.text !== "string") return;
+    const row = list.querySelector(
+      `li[data-conversation-id="${Number(message.conversation_id)}"] .row-preview`);
+    if (!row) return;
+    const text = message.text.length > 80 ? `${message.text.slice(0, 79)}…` : message.text;
+    const from = message.sender_kind === "customer" ? ""
+      : `${SENDERS[message.sender_kind] || message.sender_kind}: `;
+    if (row.textContent !== from + text) row.textContent = from + text;
+  }
+  const SENDERS = {
+    agent: _("Agent"), bot: _("Bot"), system: _("System"), customer: _("Customer"),
+  };
 
   // --- Typing --------------------------------------------------------------------------
 
@@ -400,8 +639,10 @@
     if (!indicator || !conversationId || conversation !== conversationId) return;
     if (data.from === "agent" && data.user && data.user.id === me) return; // my own
     const sentence = data.from === "agent"
-      ? `${data.name || (data.user && data.user.name) || "Another agent"} is typing…`
-      : "Customer is typing…";
+      ? (data.name || (data.user && data.user.name)
+        ? fmt(_("%(name)s is typing…"), { name: data.name || data.user.name })
+        : _("Another agent is typing…"))
+      : _("Customer is typing…");
     window.clearTimeout(typingClear);
     if (data.state) {
       // Unchanged text is not re-announced.
@@ -443,8 +684,11 @@
     switch (type) {
       case "conversation.created":
         refreshInbox();
+        refreshLiveConversations();
         if (byId("inbox-list")) {
-          announce(`New conversation from ${(data.customer && data.customer.name) || "a customer"}.`);
+          announce(data.customer && data.customer.name
+            ? fmt(_("New conversation from %(name)s."), { name: data.customer.name })
+            : _("New conversation from a customer."));
         }
         break;
       case "call.updated":
@@ -454,11 +698,14 @@
       case "conversation.updated":
       case "assignment.changed":
         refreshLiveCalls(); // who a waiting call rings for
+        refreshLiveConversations();
         inboxChanged(data);
         if (data.id === conversationId) statusChanged(data);
         if (type === "assignment.changed" && data.assignee && data.assignee.id === me &&
             data.id !== conversationId) {
-          announce(`Conversation with ${(data.customer && data.customer.name) || "a customer"} assigned to you.`);
+          announce(data.customer && data.customer.name
+            ? fmt(_("Conversation with %(name)s assigned to you."), { name: data.customer.name })
+            : _("Conversation with a customer assigned to you."));
         }
         break;
       case "verification.updated":
@@ -467,18 +714,19 @@
         if (data.conversation_id === conversationId) {
           refreshStatus();
           const state = data.step_up && data.step_up.state;
-          if (state === "verified") announce("The customer is verified.");
-          else if (state === "failed") announce("Verification failed: too many wrong codes.");
-          else if (state === "expired") announce("Verification expired.");
+          if (state === "verified") announce(_("The customer is verified."));
+          else if (state === "failed") announce(_("Verification failed: too many wrong codes."));
+          else if (state === "expired") announce(_("Verification expired."));
         }
         break;
       case "expert.invited": {
         // Someone asked me to help in a conversation: it is in my inbox ("Helping as an expert").
         refreshInbox();
-        const who = (data.invited_by && data.invited_by.name) || "A colleague";
+        const who = (data.invited_by && data.invited_by.name) || _("A colleague");
         const customer = (data.conversation && data.conversation.customer &&
-          data.conversation.customer.name) || "a customer";
-        announce(`${who} invited you to help with the conversation with ${customer}.`);
+          data.conversation.customer.name) || _("a customer");
+        announce(fmt(_("%(who)s invited you to help with the conversation with %(customer)s."),
+          { who, customer }));
         break;
       }
       case "message.updated":
@@ -486,24 +734,43 @@
         if (data.conversation_id === conversationId) refreshMessage(data);
         break;
       case "message.created":
+        // A new message carries its conversation as it now stands (in place of a separate
+        // conversation.updated): the inbox row and the status follow from it.
+        patchPreview(data);
+        if (data.conversation) refreshLiveConversations();
+        if (data.conversation) {
+          inboxChanged(data.conversation);
+          if (data.conversation.id === conversationId) statusChanged(data.conversation);
+        }
         if (data.conversation_id === conversationId) {
           if (data.sender_kind === "customer") {
             const indicator = byId("typing-indicator");
             if (indicator) indicator.textContent = "";
           }
-          refreshHistory();
+          showPushedMessage(data);
         }
         break;
       case "typing":
         showTyping(data);
         break;
+      case "whisper.created":
+      case "supervision.updated":
+        onSupervision(type, data);
+        break;
       case "outage.suspected":
         // Supervisors decide on the Outages page; everyone of the region's team hears it.
-        announce(`Suspected outage in ${data.region || "a region"}${data.site ? `, site ${data.site}` : ""}: ${data.observed} signals where about ${data.expected} are usual. See the Outages page.`);
+        announce(fmt(data.site
+          ? _("Suspected outage in %(region)s, site %(site)s: %(observed)s signals where about %(expected)s are usual. See the Outages page.")
+          : _("Suspected outage in %(region)s: %(observed)s signals where about %(expected)s are usual. See the Outages page."),
+        { region: data.region || _("a region"), site: data.site, observed: data.observed,
+          expected: data.expected }));
         break;
       case "outage.updated": {
         const outage = data.outage || {};
-        announce(outage.active ? `Outage declared: ${outage.title} (${(outage.regions || []).join(", ")}).` : `Outage ended: ${outage.title}.`);
+        announce(outage.active
+          ? fmt(_("Outage declared: %(title)s (%(regions)s)."),
+            { title: outage.title, regions: (outage.regions || []).join(", ") })
+          : fmt(_("Outage ended: %(title)s."), { title: outage.title }));
         break;
       }
       case "presence.changed": {
@@ -534,7 +801,12 @@
     socket.addEventListener("open", () => {
       attempts = 0;
       if (conversationId) send({ type: "subscribe", conversation: conversationId });
-      if (interrupted) connectionStatus("Live updates are back.", 4000);
+      // A supervisor's watch page: the agent is shown who watches while this socket is open.
+      const main = byId("main");
+      if (conversationId && main && main.dataset.watch === "1") {
+        send({ type: "watch", conversation: conversationId });
+      }
+      if (interrupted) connectionStatus(_("Live updates are back."), 4000);
       interrupted = false;
       // Anything pushed while we were not listening (before the first connect too) is read
       // again from the database.
@@ -542,13 +814,17 @@
     });
     socket.addEventListener("message", (message) => {
       let frame;
-      try { frame = JSON.parse(message.data); } catch (_) { return; }
+      try { frame = JSON.parse(message.data); } catch (_err) { return; }
       if (frame.type === "event") {
         onEvent(frame.event, frame.data || {});
         // Other desk scripts (calls.js, webrtc.js) follow the same events.
         document.dispatchEvent(new CustomEvent("teamline:desk-event", {
           detail: { type: frame.event, data: frame.data || {} },
         }));
+      }
+      // A team's wallboard, read again after a change (wallboard.js patches its tables).
+      else if (frame.type === "wallboard") {
+        document.dispatchEvent(new CustomEvent("teamline:wallboard", { detail: frame.board }));
       }
       // An error about a call's signalling (webrtc.js says it in the call panel).
       else if (frame.type === "error" && frame.call_id !== undefined) {
@@ -560,19 +836,19 @@
     });
     socket.addEventListener("close", (event) => {
       if (event.code === 4401) {
-        connectionStatus("You are signed out. Sign in again to get live updates.");
+        connectionStatus(_("You are signed out. Sign in again to get live updates."));
         return;
       }
       // 4408: this browser's session was ended (signed out elsewhere, a password change, an
       // admin, the idle timeout). Say so, then reload: the server answers with the sign-in page.
       if (event.code === 4408) {
-        connectionStatus("Your session has ended. Taking you to the sign-in page…");
+        connectionStatus(_("Your session has ended. Taking you to the sign-in page…"));
         window.setTimeout(() => window.location.reload(), 2000);
         return;
       }
       if (!interrupted) {
         interrupted = true;
-        connectionStatus("Live updates interrupted. Reconnecting…");
+        connectionStatus(_("Live updates interrupted. Reconnecting…"));
       }
       // Exponential backoff with jitter, at most 30 s.
       const delay = Math.min(30000, 1000 * 2 ** attempts) * (0.5 + Math.random() / 2);

@@ -4,6 +4,8 @@
 // minute before, and reloads when the time is up (the server then shows the sign-in page).
 (() => {
   "use strict";
+  // The desk's strings in the agent's language (Django's JavaScript catalog, /desk/jsi18n/).
+  const _ = (text) => (window.gettext ? window.gettext(text) : text);
   const script = document.currentScript;
   const seconds = Number(script && script.dataset.idleSeconds);
   if (!seconds || !document.body.dataset.userId) return;
@@ -23,11 +25,11 @@
     warning.className = "callout idle-warning";
     warning.setAttribute("role", "alert");
     const text = document.createElement("p");
-    text.textContent = "You will be signed out in a minute because nothing happened here for a while.";
+    text.textContent = _("You will be signed out in a minute because nothing happened here for a while.");
     const button = document.createElement("button");
     button.type = "button";
     button.className = "button-primary";
-    button.textContent = "Stay signed in";
+    button.textContent = _("Stay signed in");
     button.addEventListener("click", () => {
       // Any request counts as activity; this one is small and changes nothing.
       fetch(script.dataset.pingUrl, { credentials: "same-origin", headers: { "HX-Request": "true" } })

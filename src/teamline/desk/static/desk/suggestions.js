@@ -84,10 +84,14 @@
     current.replaceWith(fresh);
   }
 
-  document.body.addEventListener("htmx:afterSwap", (event) => {
-    const target = event.detail && event.detail.target;
-    if (!target || target.id !== "history-list") return;
+  function historyGrew() {
     window.clearTimeout(refreshTimer);
     refreshTimer = window.setTimeout(refreshSuggestions, 500);
+  }
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    const target = event.detail && event.detail.target;
+    if (target && target.id === "history-list") historyGrew();
   });
+  // A customer's message desk.js added from its push (no swap).
+  document.addEventListener("teamline:history-added", historyGrew);
 })();

@@ -16,6 +16,8 @@
  */
 (() => {
   "use strict";
+  // The desk's strings in the agent's language (Django's JavaScript catalog, /desk/jsi18n/).
+  const _ = (text) => (window.gettext ? window.gettext(text) : text);
 
   const me = Number(document.body.dataset.userId || 0);
   if (!me) return;
@@ -26,7 +28,7 @@
   function csrfToken() {
     try {
       return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
-    } catch (_) {
+    } catch (_err) {
       return "";
     }
   }
@@ -78,8 +80,8 @@
     }
     const video = call.medium === "video";
     // An audio call may still carry the customer's shared screen: a video element shows it.
-    box.append(mediaElement("video", call.remote, "Customer", true));
-    if (video) box.append(mediaElement("video", call.local, "You", false));
+    box.append(mediaElement("video", call.remote, _("Customer"), true));
+    if (video) box.append(mediaElement("video", call.local, _("You"), false));
     applyTracks(call);
   }
 
@@ -90,8 +92,8 @@
         credentials: "same-origin",
         headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
       });
-    } catch (_) {
-      say("Teamline could not be told that the call is connected.");
+    } catch (_err) {
+      say(_("Teamline could not be told that the call is connected."));
     }
   }
 
@@ -135,7 +137,7 @@
           call.connected = true;
           if (!call.resumed) markConnected(call);
         } else if (state === "failed") {
-          say("The call's connection to the customer failed.");
+          say(_("The call's connection to the customer failed."));
         }
       });
       window.teamlineCall = { id: call.id, pc, local, remote: call.remote };
@@ -148,8 +150,8 @@
       signal(call, "offer", { type: "offer", sdp: pc.localDescription.sdp });
     } catch (error) {
       say(call.medium === "video"
-        ? "Your camera or microphone could not be used for the call. Allow them, or end the call."
-        : "Your microphone could not be used for the call. Allow it, or end the call.");
+        ? _("Your camera or microphone could not be used for the call. Allow them, or end the call.")
+        : _("Your microphone could not be used for the call. Allow it, or end the call."));
     }
   }
 
@@ -178,8 +180,8 @@
       } else if (data.kind === "bye") {
         stop(call.id); // the customer hung up; the panel hears it from call.updated
       }
-    } catch (_) {
-      say("The call could not be connected to the customer's browser.");
+    } catch (_err) {
+      say(_("The call could not be connected to the customer's browser."));
     }
   }
 
@@ -232,14 +234,14 @@
       for (const call of data.calls || []) {
         if (BROWSER_MEDIA.has(call.medium)) start(call);
       }
-    } catch (_) {
+    } catch (_err) {
       // Offline for a moment: the agent can still end the call from the panel.
     }
   }
 
   document.addEventListener("teamline:desk-error", (event) => {
     const frame = event.detail || {};
-    if (calls.has(Number(frame.call_id))) say(frame.detail || "The call's signalling failed.");
+    if (calls.has(Number(frame.call_id))) say(frame.detail || _("The call's signalling failed."));
   });
 
   if (document.readyState === "loading") {

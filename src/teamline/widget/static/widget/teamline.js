@@ -156,9 +156,9 @@
     var date = new Date(iso);
     if (isNaN(date.getTime())) return "";
     var now = new Date();
-    var time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    var time = date.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
     if (date.toDateString() === now.toDateString()) return time;
-    return date.toLocaleDateString([], { day: "numeric", month: "short" }) + ", " + time;
+    return date.toLocaleDateString(locale, { day: "numeric", month: "short" }) + ", " + time;
   }
 
   // --- Styles (scoped to the shadow root) ------------------------------------------------------
@@ -241,6 +241,7 @@
     ".msg.system .text { background: transparent; border: 0; font-size: 13px; color: #4a5368;",
     "  text-align: center; }",
     ".msg[data-state='sending'] .text { opacity: .75; }",
+    ".msg .files { margin: 4px 0 0; padding-left: 18px; font-size: 14px; }",
     ".msg[data-state='failed'] .text { background: #fff; color: #8a1c1c; border: 2px dashed #c62828; }",
     ".retry { margin: 4px 4px 0 auto; display: block; padding: 4px 10px; border-radius: 8px;",
     "  border: 1px solid #8a1c1c; background: #fff; color: #8a1c1c; font-size: 13px; }",
@@ -288,6 +289,14 @@
     "  max-height: 60px; border: 2px solid #fff; border-radius: 6px; object-fit: cover; }",
     ".call-controls { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }",
     ".invite { display: block; margin: 6px auto 0; }",
+    ".survey { margin-top: 8px; display: grid; gap: 6px; text-align: left; }",
+    ".survey fieldset { margin: 0; padding: 0; border: 0; }",
+    ".survey legend { font-weight: 600; margin-bottom: 4px; }",
+    ".survey .choice { display: flex; align-items: center; gap: 6px; }",
+    ".survey textarea { padding: 6px 8px; border: 2px solid #8792ab; border-radius: 8px; font: inherit; }",
+    ".survey button { justify-self: start; padding: 6px 12px; border-radius: 8px;",
+    "  border: 2px solid #1f3f8f; background: #1f3f8f; color: #fff; font-weight: 600; }",
+    ".survey .survey-status { margin: 0; font-weight: 600; }",
     ".verify { padding: 10px 14px; border-top: 1px solid #dfe4ee; background: #eef7f0; }",
     ".verify h3 { margin: 0 0 4px; font-size: 15px; }",
     ".verify p { margin: 0 0 6px; font-size: 14px; }",
@@ -330,6 +339,97 @@
     root.appendChild(h("style", { text: cssText }));
   }
 
+  // --- Language ------------------------------------------------------------------------------
+  //
+  // The widget's words come from the server's catalog (GET <api>/catalog?languages=…, cached
+  // by the browser), in the customer's language: the one Teamline stored for them (remembered
+  // here after a session), else the brand's data-language, the browser's languages, the page's
+  // `lang`; the server maps
+  // the tags to one of its six languages (docs/i18n.md). The UI is built once the catalog has
+  // arrived (or after CATALOG_WAIT_MS, in English), so nothing flips language under the reader.
+  // Dates and numbers use the catalog's locale through the browser's Intl.
+
+  var LANGUAGE_KEY = "teamline:" + inboxId + ":language";
+  var CATALOG_WAIT_MS = 3000;
+  var words = {};
+  var language = "en";
+  var locale = [];
+
+  function t(text, params) {
+    var out = Object.prototype.hasOwnProperty.call(words, text) ? String(words[text]) : text;
+    if (!params) return out;
+    return out.replace(/%\((\w+)\)s/g, function (all, name) {
+      return Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : all;
+    });
+  }
+  // Plural forms as the catalog gives them: words[one] is the list of forms for n.
+  function tn(one, other, count) {
+    var forms = Object.prototype.hasOwnProperty.call(words, one) ? words[one] : null;
+    var text = count === 1 ? one : other;
+    if (Array.isArray(forms) && forms.length) {
+      text = String(forms[count === 1 || forms.length === 1 ? 0 : 1] || text);
+    }
+    return text.replace(/%\(count\)s/g, formatNumber(count));
+  }
+  function formatNumber(n) {
+    try {
+      return new Intl.NumberFormat(locale).format(n);
+    } catch (e) {
+      return String(n);
+    }
+  }
+
+  // The visitor's language tags, most wanted first (sent with the session): the brand's choice
+  // for this widget (data-language on the script tag), else the browser's languages (the
+  // visitor's own setting), else the page's `lang`.
+  function pageLanguages() {
+    var tags = [script.getAttribute("data-language") || ""];
+    tags = tags.concat(Array.prototype.slice.call(navigator.languages || [navigator.language || ""]));
+    tags.push(document.documentElement.getAttribute("lang") || "");
+    return tags
+      .map(function (tag) {
+        return String(tag || "").trim().slice(0, 35);
+      })
+      .filter(Boolean)
+      .slice(0, 8)
+      .join(",");
+  }
+
+  function loadCatalog(done) {
+    var finished = false;
+    function finish() {
+      if (finished) return;
+      finished = true;
+      done();
+    }
+    var timer = setTimeout(finish, CATALOG_WAIT_MS);
+    var wanted = [load("localStorage", LANGUAGE_KEY), pageLanguages()].filter(Boolean).join(",");
+    fetch(apiBase + "catalog?languages=" + encodeURIComponent(wanted), { mode: "cors", credentials: "omit" })
+      .then(function (response) {
+        return response.ok ? response.json() : null;
+      })
+      .then(function (data) {
+        if (!finished && data && data.words && typeof data.words === "object") {
+          words = data.words;
+          language = String(data.language || "en");
+          locale = [String(data.locale || language)];
+        }
+        clearTimeout(timer);
+        finish();
+      })
+      .catch(function () {
+        clearTimeout(timer);
+        finish();
+      });
+  }
+
+  // The customer's language as Teamline stored it (session answer, ready frame): used for the
+  // catalog from the next page on.
+  function rememberLanguage(code) {
+    if (typeof code === "string" && code) save("localStorage", LANGUAGE_KEY, code);
+  }
+
+  function build() {
   // --- The UI ----------------------------------------------------------------------------------
 
   var host = document.createElement("div");
@@ -348,19 +448,19 @@
     },
     [
       svg("M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"),
-      h("span", { text: "Chat with us" }),
+      h("span", { text: t("Chat with us") }),
     ]
   );
   var badge = h("span", { class: "badge", "aria-hidden": "true", hidden: true });
   var unreadText = h("span", { id: "tl-unread-text", class: "sr-only" });
 
   var teamPhoto = h("img", { class: "team-photo", alt: "", hidden: true });
-  var teamName = h("h2", { class: "team-name", id: "tl-title", text: "Chat with us" });
+  var teamName = h("h2", { class: "team-name", id: "tl-title", text: t("Chat with us") });
   var teamRegion = h("p", { class: "team-region", hidden: true });
-  var closeButton = h("button", { type: "button", class: "close", "aria-label": "Close chat" }, [
+  var closeButton = h("button", { type: "button", class: "close", "aria-label": t("Close chat") }, [
     svg("M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7l1.4-1.4 6.3 6.3 6.3-6.3z"),
   ]);
-  var members = h("ul", { class: "members", "aria-label": "Your team", hidden: true });
+  var members = h("ul", { class: "members", "aria-label": t("Your team"), hidden: true });
   var moreMembers = h("p", { class: "more", hidden: true });
   var statusLine = h("p", { class: "status", role: "status" });
   // Outages declared for the customer's region (the `ready` frame's `outages`): a banner on
@@ -372,44 +472,44 @@
     role: "log",
     "aria-live": "polite",
     "aria-relevant": "additions",
-    "aria-label": "Conversation",
+    "aria-label": t("Conversation"),
   });
   // Focusable, so a keyboard user can scroll a long thread (the log holds no controls).
-  var body = h("div", { class: "body", tabindex: "0", role: "region", "aria-label": "Chat history" }, [
+  var body = h("div", { class: "body", tabindex: "0", role: "region", "aria-label": t("Chat history") }, [
     greeting,
     log,
   ]);
   // Waiting in line: the place and estimated wait (a polite live region), and the choices
   // to be called back instead or to book a time.
   var queueText = h("p", { id: "tl-queue", role: "status", "aria-live": "polite" });
-  var callbackButton = h("button", { type: "button", text: "Call me back instead" });
-  var bookButton = h("button", { type: "button", text: "Book a time" });
+  var callbackButton = h("button", { type: "button", text: t("Call me back instead") });
+  var bookButton = h("button", { type: "button", text: t("Book a time") });
   var waitingActions = h("div", { class: "waiting-actions" }, [callbackButton, bookButton]);
   var phoneInput = h("input", { id: "tl-phone", type: "tel", autocomplete: "tel", maxlength: "40" });
   var callbackForm = h("form", { class: "callback-form", novalidate: true, hidden: true }, [
-    h("label", { for: "tl-phone", text: "Phone number" }),
+    h("label", { for: "tl-phone", text: t("Phone number") }),
     phoneInput,
-    h("button", { type: "submit", text: "Call me" }),
+    h("button", { type: "submit", text: t("Call me") }),
   ]);
-  var slotList = h("fieldset", {}, [h("legend", { text: "Choose a time" })]);
+  var slotList = h("fieldset", {}, [h("legend", { text: t("Choose a time") })]);
   var kindCall = h("input", { type: "radio", name: "tl-kind", id: "tl-kind-call", value: "call" });
   var kindChat = h("input", {
     type: "radio", name: "tl-kind", id: "tl-kind-chat", value: "chat", checked: true,
   });
   var bookPhone = h("input", { id: "tl-book-phone", type: "tel", autocomplete: "tel", maxlength: "40" });
   var bookPhoneRow = h("div", { hidden: true }, [
-    h("label", { for: "tl-book-phone", text: "Phone number for the call" }),
+    h("label", { for: "tl-book-phone", text: t("Phone number for the call") }),
     bookPhone,
   ]);
   var bookForm = h("form", { class: "book-form", novalidate: true, hidden: true }, [
     slotList,
     h("fieldset", {}, [
-      h("legend", { text: "How" }),
-      h("div", { class: "choice" }, [kindChat, h("label", { for: "tl-kind-chat", text: "Chat here" })]),
-      h("div", { class: "choice" }, [kindCall, h("label", { for: "tl-kind-call", text: "Phone call" })]),
+      h("legend", { text: t("How") }),
+      h("div", { class: "choice" }, [kindChat, h("label", { for: "tl-kind-chat", text: t("Chat here") })]),
+      h("div", { class: "choice" }, [kindCall, h("label", { for: "tl-kind-call", text: t("Phone call") })]),
     ]),
     bookPhoneRow,
-    h("button", { type: "submit", text: "Book" }),
+    h("button", { type: "submit", text: t("Book") }),
   ]);
   var waitingBox = h("div", { class: "waiting", hidden: true }, [
     queueText,
@@ -424,18 +524,18 @@
     maxlength: String(MAX_TEXT),
     autocomplete: "off",
   });
-  var sendButton = h("button", { type: "submit", class: "send", text: "Send" });
+  var sendButton = h("button", { type: "submit", class: "send", text: t("Send") });
   var form = h("form", { class: "composer", novalidate: true }, [
-    h("label", { for: "tl-input", text: "Message" }),
+    h("label", { for: "tl-input", text: t("Message") }),
     textarea,
     sendButton,
   ]);
   // --- Talk to my team (always visible): a person, whatever the bot is doing ---------------------
   // Sends a visible message flagged `handoff`: the bot hands over at once (docs/selfservice.md).
-  var handoffButton = h("button", { type: "button", class: "handoff", text: "Talk to my team" });
+  var handoffButton = h("button", { type: "button", class: "handoff", text: t("Talk to my team") });
   var handoffBar = h("div", { class: "handoffbar" }, [handoffButton]);
   handoffButton.addEventListener("click", function () {
-    var item = { client_id: newClientId(), text: "I would like to talk to my team.", handoff: true };
+    var item = { client_id: newClientId(), text: t("I would like to talk to my team."), handoff: true };
     pending.push(item);
     showLocal(item, "sending");
     if (!sessionStarted) startSession();
@@ -449,7 +549,7 @@
   var dataCapBox = h("input", { type: "checkbox", id: "tl-data-cap" });
   var settingsBar = h("div", { class: "settingsbar", hidden: true }, [
     dataCapBox,
-    h("label", { for: "tl-data-cap", text: " Data-cap reminders" }),
+    h("label", { for: "tl-data-cap", text: " " + t("Data-cap reminders") }),
   ]);
   dataCapBox.addEventListener("change", function () {
     sendFrame({ type: "consent", topic: "data_cap", granted: dataCapBox.checked });
@@ -462,19 +562,19 @@
   // --- end of notice settings ----------------------------------------------------------------------
 
   // Calls (WebRTC): "Call us" / "Video call", and the call itself while it lasts.
-  var audioCallButton = h("button", { type: "button", text: "Call us" });
-  var videoCallButton = h("button", { type: "button", text: "Video call" });
+  var audioCallButton = h("button", { type: "button", text: t("Call us") });
+  var videoCallButton = h("button", { type: "button", text: t("Video call") });
   var callBar = h("div", { class: "callbar", hidden: true }, [audioCallButton, videoCallButton]);
   var callStatus = h("p", { class: "call-status", role: "status", "aria-live": "polite" });
   var callError = h("p", { class: "call-error", role: "alert" });
-  var remoteVideo = h("video", { class: "remote", autoplay: true, playsinline: true, "aria-label": "Your team" });
-  var localVideo = h("video", { class: "local", autoplay: true, playsinline: true, "aria-label": "You" });
+  var remoteVideo = h("video", { class: "remote", autoplay: true, playsinline: true, "aria-label": t("Your team") });
+  var localVideo = h("video", { class: "local", autoplay: true, playsinline: true, "aria-label": t("You") });
   localVideo.muted = true; // never hear yourself
-  var muteButton = h("button", { type: "button", text: "Mute", "aria-pressed": "false" });
-  var cameraButton = h("button", { type: "button", text: "Camera off", "aria-pressed": "false" });
-  var shareButton = h("button", { type: "button", text: "Share screen", "aria-pressed": "false" });
-  var endCallButton = h("button", { type: "button", class: "end", text: "End call" });
-  var callView = h("section", { class: "call", "aria-label": "Call", hidden: true }, [
+  var muteButton = h("button", { type: "button", text: t("Mute"), "aria-pressed": "false" });
+  var cameraButton = h("button", { type: "button", text: t("Camera off"), "aria-pressed": "false" });
+  var shareButton = h("button", { type: "button", text: t("Share screen"), "aria-pressed": "false" });
+  var endCallButton = h("button", { type: "button", class: "end", text: t("End call") });
+  var callView = h("section", { class: "call", "aria-label": t("Call"), hidden: true }, [
     callStatus,
     callError,
     h("div", { class: "call-media" }, [remoteVideo, localVideo]),
@@ -490,10 +590,10 @@
     maxlength: "12",
     "aria-describedby": "tl-verify-text tl-verify-error",
   });
-  var verifyButton = h("button", { type: "submit", text: "Verify" });
+  var verifyButton = h("button", { type: "submit", text: t("Verify") });
   var verifyError = h("p", { id: "tl-verify-error", class: "verify-error", role: "alert" });
   var verifyForm = h("form", { class: "verify-form", novalidate: true }, [
-    h("label", { for: "tl-verify-code", text: "Verification code" }),
+    h("label", { for: "tl-verify-code", text: t("Verification code") }),
     verifyInput,
     verifyButton,
   ]);
@@ -501,21 +601,25 @@
   // Passkeys (WebAuthn, the device's own screen lock): run here when this page is Teamline's
   // own origin; on a brand's page in a small Teamline-origin window (a passkey belongs to the
   // domain that runs its ceremony: docs/security.md, "Customer step-up").
-  var passkeyVerifyButton = h("button", { type: "button", text: "Verify with passkey", hidden: true });
+  var passkeyVerifyButton = h("button", { type: "button", text: t("Verify with passkey"), hidden: true });
   var passkeySaveButton = h("button", {
     type: "button",
-    text: "Save a passkey for next time",
+    text: t("Save a passkey for next time"),
     hidden: true,
   });
   var passkeyStatus = h("p", { class: "passkey-status", role: "status" });
+  // "Sign in with <brand>": the brand's own sign-in (OpenID Connect) in a Teamline-origin
+  // window, offered when the inbox names the brand's provider (connectors/brand_oidc.py).
+  var brandSignInButton = h("button", { type: "button", text: t("Sign in"), hidden: true });
   var verifyBox = h(
     "section",
     { class: "verify", "aria-labelledby": "tl-verify-title", hidden: true },
     [
-      h("h3", { id: "tl-verify-title", text: "Verify it is you" }),
+      h("h3", { id: "tl-verify-title", text: t("Verify it is you") }),
       verifyText,
       verifyForm,
       passkeyVerifyButton,
+      brandSignInButton,
       verifyError,
       verifyDone,
       passkeySaveButton,
@@ -524,7 +628,7 @@
   );
   var panel = h(
     "div",
-    { class: "panel", id: "tl-panel", role: "dialog", "aria-label": "Chat with us", hidden: true },
+    { class: "panel", id: "tl-panel", role: "dialog", "aria-label": t("Chat with us"), hidden: true },
     [
       h("div", { class: "header" }, [
         h("div", { class: "header-top" }, [
@@ -548,7 +652,8 @@
       form,
     ]
   );
-  shadow.appendChild(h("div", { class: "root" }, [panel, launcher, badge, unreadText]));
+  // The widget speaks its catalog's language, whatever the page around it is written in.
+  shadow.appendChild(h("div", { class: "root", lang: locale[0] || "en" }, [panel, launcher, badge, unreadText]));
 
   // --- State -----------------------------------------------------------------------------------
 
@@ -582,9 +687,8 @@
 
   function applyTeam(team) {
     if (!team || typeof team !== "object") return;
-    var name = team.name || "us";
-    teamName.textContent = team.name || "Chat with us";
-    panel.setAttribute("aria-label", "Chat with " + name);
+    teamName.textContent = team.name || t("Chat with us");
+    panel.setAttribute("aria-label", team.name ? t("Chat with %(name)s", { name: team.name }) : t("Chat with us"));
     var photo = safeUrl(team.photo);
     if (photo) teamPhoto.src = photo;
     teamPhoto.hidden = !photo;
@@ -610,7 +714,7 @@
             h("span", { class: "member-name", text: person.name || "" }),
             h("span", { class: "presence" }, [
               h("span", { class: "dot", "aria-hidden": "true" }),
-              person.online ? "online" : "away",
+              person.online ? t("online") : t("away"),
             ]),
           ]),
         ])
@@ -618,7 +722,8 @@
     });
     members.hidden = people.length === 0;
     var rest = people.length - MEMBERS_SHOWN;
-    moreMembers.textContent = rest > 0 ? "and " + rest + " more in the team" : "";
+    moreMembers.textContent =
+      rest > 0 ? tn("and %(count)s more in the team", "and %(count)s more in the team", rest) : "";
     moreMembers.hidden = rest <= 0;
   }
 
@@ -640,13 +745,13 @@
   }
 
   function senderLabel(m) {
-    if (m.from === "customer") return "You";
+    if (m.from === "customer") return t("You");
     if (m.sender_name) return m.sender_name;
-    if (m.from === "bot") return "Automatic answer";
-    return lastTeamName() || "Your team";
+    if (m.from === "bot") return t("Automatic answer");
+    return lastTeamName() || t("Your team");
   }
   function lastTeamName() {
-    return teamName.textContent && teamName.textContent !== "Chat with us" ? teamName.textContent : "";
+    return teamName.textContent && teamName.textContent !== t("Chat with us") ? teamName.textContent : "";
   }
 
   function setText(node, value) {
@@ -672,12 +777,26 @@
     setText(node.children[1], String(m.text || ""));
     var meta = node.children[2];
     if (state === "sending") {
-      setText(meta, "Sending…");
+      setText(meta, t("Sending…"));
     } else if (state === "failed") {
-      setText(meta, "Not sent" + (detail ? ": " + detail : "."));
+      setText(meta, detail ? t("Not sent: %(reason)s", { reason: detail }) : t("Not sent."));
     } else {
       setText(meta, m.created_at ? formatTime(m.created_at) : "");
-      if (m.created_at) meta.title = new Date(m.created_at).toLocaleString();
+      if (m.created_at) meta.title = new Date(m.created_at).toLocaleString(locale);
+    }
+    if (m.attachments && m.attachments.length && !node.querySelector(".files")) {
+      // An agent's files: links on Teamline's origin, signed and expiring (no session needed).
+      var files = h("ul", { class: "files" });
+      m.attachments.forEach(function (file) {
+        var link = h("a", { text: "📎 " + String(file.filename || "file") });
+        link.href = serverOrigin + String(file.url || "");
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        var item = h("li");
+        item.appendChild(link);
+        files.appendChild(item);
+      });
+      node.insertBefore(files, node.children[2]);
     }
     if (m.call_invite && !node.querySelector(".invite")) {
       // An agent invites the customer to continue on video (or audio).
@@ -685,17 +804,20 @@
       var invite = h("button", {
         type: "button",
         class: "invite",
-        text: medium === "audio" ? "Start call" : "Start video call",
+        text: medium === "audio" ? t("Start call") : t("Start video call"),
       });
       invite.addEventListener("click", function () {
         startCall(medium);
       });
       node.appendChild(invite);
     }
+    if (m.survey && m.survey.token && !node.querySelector(".survey")) {
+      node.appendChild(surveyForm(m.survey));
+    }
     var retry = node.querySelector(".retry");
     if (state === "failed" && retryable && m.client_id) {
       if (!retry) {
-        retry = h("button", { type: "button", class: "retry", text: "Retry" });
+        retry = h("button", { type: "button", class: "retry", text: t("Retry") });
         retry.addEventListener("click", function () {
           retrySend(m.client_id, String(m.text || ""));
         });
@@ -704,6 +826,72 @@
     } else if (retry) {
       retry.remove();
     }
+  }
+
+  // A satisfaction survey after the conversation was resolved (docs/surveys.md): a radio group
+  // with a label on every score (never stars by colour alone), an optional comment, and a
+  // button. Its words come with the message, in the customer's language; an answered survey
+  // is remembered here so a resync does not ask again.
+  var SURVEYS_KEY = "teamline:" + inboxId + ":surveys";
+  function answeredSurveys() {
+    return String(load("localStorage", SURVEYS_KEY) || "").split(",").filter(Boolean);
+  }
+  function surveyForm(survey) {
+    var words = survey.words || {};
+    var token = String(survey.token);
+    var form = h("form", { class: "survey", novalidate: true });
+    var status = h("p", { class: "survey-status", role: "status", "aria-live": "polite" });
+    if (answeredSurveys().indexOf(token) >= 0) {
+      status.textContent = String(words.thanks || "");
+      form.appendChild(status);
+      return form;
+    }
+    var group = h("fieldset", {}, [h("legend", { text: String(words.question || "") })]);
+    var low = Number(survey.min) || 0;
+    var high = Number(survey.max) || 0;
+    for (var score = high; score >= low; score--) {
+      var id = "tl-survey-" + token + "-" + score;
+      var radio = h("input", { type: "radio", name: "tl-survey-" + token, id: id, value: String(score) });
+      var label = h("label", { for: id, text: String((words.labels || {})[score] || score) });
+      group.appendChild(h("div", { class: "choice" }, [radio, label]));
+    }
+    var commentId = "tl-survey-comment-" + token;
+    var comment = h("textarea", { id: commentId, rows: 2, maxlength: 2000 });
+    var optOutId = "tl-survey-optout-" + token;
+    var optOut = h("input", { type: "checkbox", id: optOutId });
+    var submit = h("button", { type: "submit", text: String(words.submit || "") });
+    form.appendChild(group);
+    form.appendChild(h("label", { for: commentId, text: String(words.comment || "") }));
+    form.appendChild(comment);
+    form.appendChild(h("div", { class: "choice" }, [optOut, h("label", { for: optOutId, text: String(words.opt_out || "") })]));
+    form.appendChild(submit);
+    form.appendChild(status);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var chosen = form.querySelector("input[type=radio]:checked");
+      if (!chosen) {
+        status.textContent = String(words.choose || "");
+        return;
+      }
+      submit.disabled = true;
+      customerApi("POST", "surveys/" + encodeURIComponent(token) + "/answer", {
+        score: parseInt(chosen.value, 10),
+        comment: comment.value,
+        opt_out: optOut.checked,
+      })
+        .then(function () {
+          save("localStorage", SURVEYS_KEY, answeredSurveys().concat([token]).slice(-20).join(","));
+          Array.prototype.slice.call(form.children).forEach(function (child) {
+            if (child !== status) child.remove();
+          });
+          status.textContent = String(words.thanks || "");
+        })
+        .catch(function (error) {
+          submit.disabled = false;
+          status.textContent = error.message;
+        });
+    });
+    return form;
   }
 
   function firstUnconfirmed() {
@@ -778,7 +966,7 @@
     badge.textContent = count > 9 ? "9+" : String(count);
     badge.hidden = count === 0;
     unreadText.textContent =
-      count === 0 ? "" : count === 1 ? "1 new message" : count + " new messages";
+      count === 0 ? "" : tn("%(count)s new message", "%(count)s new messages", count);
   }
   function markSeen(id) {
     lastSeen = Math.max(lastSeen, id);
@@ -799,7 +987,7 @@
     var text = textarea.value.trim();
     if (!text) return;
     if (text.length > MAX_TEXT) {
-      setStatus("Your message is too long (at most " + MAX_TEXT + " characters).");
+      setStatus(t("Your message is too long (at most %(count)s characters).", { count: formatNumber(MAX_TEXT) }));
       return;
     }
     var item = { client_id: newClientId(), text: text };
@@ -822,6 +1010,16 @@
     transmit({ client_id: clientId, text: text });
   }
 
+  function retryLater(clientId, retryAfter) {
+    var seconds = typeof retryAfter === "number" && retryAfter > 0 ? Math.min(retryAfter, 60) : 1;
+    setTimeout(function () {
+      pending.forEach(function (item) {
+        if (item.client_id === clientId) transmit(item);
+      });
+      if (isReady) setStatus("");
+    }, seconds * 1000 * (1 + Math.random()));
+  }
+
   function sendFailed(clientId, code, detail) {
     var node = byClientId[clientId];
     var item = null;
@@ -832,7 +1030,7 @@
     if (!node || !item) return;
     // Invalid text stays invalid; anything else (rate limit, a server hiccup) may be retried.
     showLocal(item, "failed", detail || "", code !== "invalid");
-    setStatus("A message was not sent" + (detail ? ": " + detail : "."));
+    setStatus(detail ? t("A message was not sent: %(reason)s", { reason: detail }) : t("A message was not sent."));
   }
 
   // --- Typing ----------------------------------------------------------------------------------
@@ -869,7 +1067,7 @@
     clearTimeout(agentTypingTimer);
     if (state) {
       agentTypingName = name || "";
-      typingLine.textContent = (name || "Your team") + " is typing…";
+      typingLine.textContent = name ? t("%(name)s is typing…", { name: name }) : t("Your team is typing…");
       // A lost "stopped typing" must not leave the line forever.
       agentTypingTimer = setTimeout(function () {
         showAgentTyping(false);
@@ -882,34 +1080,62 @@
 
   // --- Waiting in line, callbacks and bookings --------------------------------------------------
 
-  function ordinal(n) {
-    var tens = n % 100;
-    if (tens >= 11 && tens <= 13) return n + "th";
-    return n + ({ 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th");
-  }
-
   function aboutMinutes(seconds) {
     var minutes = Math.max(1, Math.round(seconds / 60));
     if (minutes >= 90) {
       var hours = Math.round(minutes / 60);
-      return "about " + hours + (hours === 1 ? " hour" : " hours");
+      return tn("The wait is about %(count)s hour.", "The wait is about %(count)s hours.", hours);
     }
-    return "about " + minutes + (minutes === 1 ? " minute" : " minutes");
+    return tn("The wait is about %(count)s minute.", "The wait is about %(count)s minutes.", minutes);
   }
 
   function queueSentence(q) {
-    if (!q.serving && q.answer_from) return "Your team will answer from " + q.answer_from + ".";
-    var place = q.position ? "You are " + ordinal(q.position) + " in line" : "You are in line";
+    if (!q.serving && q.answer_from) return t("Your team will answer from %(time)s.", { time: q.answer_from });
+    var place = q.position
+      ? t("You are number %(position)s in line.", { position: formatNumber(q.position) })
+      : t("You are in line.");
     if (q.kind === "callback") {
-      return "We will call you back when it is your turn. " + place + ".";
+      return t("We will call you back when it is your turn.") + " " + place;
     }
-    if (typeof q.eta_seconds === "number") return place + ", " + aboutMinutes(q.eta_seconds) + ".";
-    return place + ".";
+    if (typeof q.eta_seconds === "number") return place + " " + aboutMinutes(q.eta_seconds);
+    return place;
+  }
+
+  // The outages the banner shows (from `ready`/`resync`, then changed one at a time by
+  // pushed `outage` frames) and the heading, in the customer's language, for pushed ones.
+  var outagesShown = [];
+  var outageHeading = "";
+
+  function applyOutage(outage) {
+    if (!outage || typeof outage !== "object" || typeof outage.id !== "number") return;
+    var next = [];
+    var placed = false;
+    outagesShown.forEach(function (shown) {
+      if (shown.id !== outage.id) {
+        next.push(shown);
+      } else if (outage.active) {
+        next.push(withHeading(outage));
+        placed = true;
+      }
+    });
+    if (outage.active && !placed) next.push(withHeading(outage));
+    applyOutages(next);
+  }
+
+  function withHeading(outage) {
+    return {
+      id: outage.id,
+      heading: outageHeading,
+      title: outage.title,
+      message: outage.message,
+      expected_end: outage.expected_end,
+    };
   }
 
   function applyOutages(list) {
     while (outageBanner.firstChild) outageBanner.removeChild(outageBanner.firstChild);
-    var outages = Array.isArray(list) ? list.slice(0, 3) : [];
+    outagesShown = Array.isArray(list) ? list.slice() : [];
+    var outages = outagesShown.slice(0, 3);
     outages.forEach(function (outage) {
       if (!outage || typeof outage !== "object") return;
       outageBanner.appendChild(h("h3", { text: String(outage.heading || "") }));
@@ -951,7 +1177,7 @@
           return {};
         })
         .then(function (data) {
-          if (!response.ok) throw new Error((data && data.detail) || "Please try again.");
+          if (!response.ok) throw new Error((data && data.detail) || t("Please try again."));
           return data;
         });
     });
@@ -960,7 +1186,7 @@
   function slotLabel(iso) {
     var date = new Date(iso);
     // The customer's own time zone: the browser's.
-    return date.toLocaleString([], {
+    return date.toLocaleString(locale, {
       weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit",
     });
   }
@@ -975,7 +1201,7 @@
     event.preventDefault();
     var phone = phoneInput.value.trim();
     if (!phone) {
-      setText(queueText, "Please enter your phone number.");
+      setText(queueText, t("Please enter your phone number."));
       phoneInput.focus();
       return;
     }
@@ -985,11 +1211,13 @@
         waitingActions.hidden = true;
         setText(
           queueText,
-          "We will call you on " + data.callback.phone + " when it is your turn. You keep your place in line."
+          t("We will call you on %(phone)s when it is your turn. You keep your place in line.", {
+            phone: data.callback.phone,
+          })
         );
       })
       .catch(function (error) {
-        setText(queueText, "We could not arrange the call: " + error.message);
+        setText(queueText, t("We could not arrange the call: %(reason)s", { reason: error.message }));
         phoneInput.focus();
       });
   });
@@ -1005,7 +1233,7 @@
         while (slotList.children.length > 1) slotList.removeChild(slotList.lastChild);
         var slots = Array.isArray(data.slots) ? data.slots : [];
         if (!slots.length) {
-          setText(queueText, "There are no free times in the next days. You can keep waiting here.");
+          setText(queueText, t("There are no free times in the next days. You can keep waiting here."));
           return;
         }
         slots.slice(0, 40).forEach(function (slot, index) {
@@ -1021,7 +1249,7 @@
         if (first) first.focus();
       })
       .catch(function (error) {
-        setText(queueText, "We could not load the free times: " + error.message);
+        setText(queueText, t("We could not load the free times: %(reason)s", { reason: error.message }));
       });
   });
 
@@ -1035,7 +1263,7 @@
     event.preventDefault();
     var chosen = slotList.querySelector("input:checked");
     if (!chosen) {
-      setText(queueText, "Please choose a time.");
+      setText(queueText, t("Please choose a time."));
       return;
     }
     var payload = { slot_start: chosen.value, kind: kindCall.checked ? "call" : "chat" };
@@ -1044,11 +1272,16 @@
       .then(function (data) {
         bookForm.hidden = true;
         waitingActions.hidden = true;
-        var how = data.appointment.kind === "call" ? "a call on " + data.appointment.phone : "a chat here";
-        setText(queueText, "Booked: " + how + ", " + slotLabel(data.appointment.slot_start) + ".");
+        var when = slotLabel(data.appointment.slot_start);
+        setText(
+          queueText,
+          data.appointment.kind === "call"
+            ? t("Booked: a call on %(phone)s, %(time)s.", { phone: data.appointment.phone, time: when })
+            : t("Booked: a chat here, %(time)s.", { time: when })
+        );
       })
       .catch(function (error) {
-        setText(queueText, "We could not book that time: " + error.message);
+        setText(queueText, t("We could not book that time: %(reason)s", { reason: error.message }));
       });
   });
 
@@ -1057,7 +1290,7 @@
   function scheduleReconnect() {
     if (stopped) return;
     clearTimeout(reconnectTimer);
-    setStatus("Reconnecting…");
+    setStatus(t("Reconnecting…"));
     var delay = Math.min(MAX_BACKOFF_MS, 500 * Math.pow(2, attempt));
     delay = Math.min(MAX_BACKOFF_MS, delay * (0.75 + Math.random() * 0.5));
     attempt += 1;
@@ -1078,7 +1311,7 @@
     sessionFailures += 1;
     if (sessionFailures >= MAX_SESSION_FAILURES) {
       clearTimeout(reconnectTimer);
-      setStatus("Chat is not available right now.");
+      setStatus(t("Chat is not available right now."));
       return;
     }
     scheduleReconnect();
@@ -1088,13 +1321,13 @@
     if (stopped || sessionInFlight) return;
     sessionStarted = true;
     sessionInFlight = true;
-    var payload = {};
+    var payload = { languages: pageLanguages() };
     if (token) payload.token = token;
     if (verified) {
       payload.user_id = userId;
       payload.user_hash = userHash;
     }
-    if (!attempt) setStatus("Connecting…");
+    if (!attempt) setStatus(t("Connecting…"));
     fetch(sessionUrl, {
       method: "POST",
       mode: "cors",
@@ -1116,21 +1349,22 @@
               // A verified customer's token stays in memory: on a shared device, the next
               // (signed-out) visitor must not find their thread.
               if (!verified) save("localStorage", TOKEN_KEY, token);
+              rememberLanguage(data.language);
               applyTeam(data.team);
               applyInbox(data.inbox);
               connect();
             } else if (response.status === 403 || response.status === 404) {
               stopped = true;
-              setStatus("Chat is not available right now.");
+              setStatus(t("Chat is not available right now."));
               if (window.console) console.warn("Teamline chat:", data && data.detail);
             } else if (response.status === 429) {
               scheduleReconnect();
-              setStatus("Chat is busy; trying again shortly…");
+              setStatus(t("Chat is busy; trying again shortly…"));
             } else if (response.status === 503) {
               // Teamline is temporarily unavailable (its database): it comes back by itself,
               // so this is not counted as a failure that ends the chat.
               scheduleReconnect();
-              setStatus("Chat is temporarily unavailable; trying again shortly…");
+              setStatus(t("Chat is temporarily unavailable; trying again shortly…"));
             } else {
               sessionFailed();
             }
@@ -1174,11 +1408,11 @@
       typingOn = false;
       showAgentTyping(false);
       // The server ends a call whose socket closed: so does this side.
-      if (call) endLocally("The call ended: the connection to your team was lost.");
+      if (call) endLocally(t("The call ended: the connection to your team was lost."));
       showCallBar();
       if (event.code === 4403) {
         stopped = true;
-        setStatus("Chat is not available on this page.");
+        setStatus(t("Chat is not available on this page."));
         return;
       }
       if (event.code === 4401) {
@@ -1200,7 +1434,12 @@
     passkey: "passkey",
     oidc: "sign-in",
   };
-  var SENT_BY = { sms_code: "by SMS", email_code: "by email", app_code: "in the app" };
+  var SENT_BY = {
+    sms_code: "Your team asked you to confirm it is you. We sent a code by SMS to %(destination)s. Enter it here, not in the chat.",
+    email_code: "Your team asked you to confirm it is you. We sent a code by email to %(destination)s. Enter it here, not in the chat.",
+    app_code: "Your team asked you to confirm it is you. We sent a code to your app. Enter it here, not in the chat.",
+    other: "Your team asked you to confirm it is you. We sent you a code. Enter it here, not in the chat.",
+  };
   var verifyShownFor = null; // the step-up id the form is open for
   var passkeySaved = false; // the customer has a passkey (ready frame, or saved just now)
   var currentLevel = "none";
@@ -1208,6 +1447,7 @@
     typeof window.PublicKeyCredential === "function" && Boolean(navigator.credentials);
   var passkeyInline = window.location.origin === serverOrigin;
   var passkeyWindow = null; // the Teamline-origin window, while a ceremony runs there
+  var brandSignIn = null; // {name} when the inbox offers the brand's own sign-in
 
   function startPasskey(purpose, sentence) {
     verifyError.textContent = "";
@@ -1220,7 +1460,7 @@
     passkeyWindow = window.open("about:blank", "teamline-passkey", "popup,width=460,height=600");
     if (!passkeyWindow) {
       passkeyStatus.textContent = "";
-      verifyError.textContent = "Allow pop-up windows for this page to use a passkey.";
+      verifyError.textContent = t("Allow pop-up windows for this page to use a passkey.");
       return;
     }
     sendFrame({ type: "passkey.ticket", purpose: purpose });
@@ -1231,17 +1471,46 @@
     if (event.data.teamline === "passkey.saved") {
       passkeySaved = true;
       passkeySaveButton.hidden = true;
-      passkeyStatus.textContent = "Passkey saved. Next time you can verify with it.";
-    } else if (event.data.teamline === "passkey.verified") {
+      passkeyStatus.textContent = t("Passkey saved. Next time you can verify with it.");
+    } else if (event.data.teamline === "passkey.verified" || event.data.teamline === "oidc.verified") {
       passkeyStatus.textContent = "";
     }
   });
 
-  function showPasskeyButtons(state) {
-    passkeyVerifyButton.hidden = !(passkeyUsable && passkeySaved && currentLevel !== "strong" &&
-      (state === "pending" || state === "verified" || state === "failed" || state === "expired"));
-    passkeySaveButton.hidden = !(passkeyUsable && !passkeySaved && currentLevel === "code");
+  // A pending request to verify by signing in: the methods it offers, the only buttons shown.
+  var signInOffer = null;
+
+  function offers(method) {
+    return !signInOffer || signInOffer.indexOf(method) >= 0;
   }
+
+  function showPasskeyButtons(state) {
+    var asked = state === "pending" || state === "verified" || state === "failed" || state === "expired";
+    passkeyVerifyButton.hidden = !(passkeyUsable && passkeySaved && currentLevel !== "strong" &&
+      asked && offers("passkey"));
+    passkeySaveButton.hidden = !(passkeyUsable && !passkeySaved && currentLevel === "code" &&
+      !signInOffer);
+    brandSignInButton.hidden = !(brandSignIn && currentLevel !== "strong" && asked && offers("oidc"));
+  }
+
+  function applyBrandSignIn(offer) {
+    brandSignIn = offer && typeof offer === "object" && typeof offer.name === "string" ? offer : null;
+    brandSignInButton.textContent = brandSignIn
+      ? t("Sign in with %(name)s", { name: brandSignIn.name })
+      : t("Sign in");
+  }
+
+  brandSignInButton.addEventListener("click", function () {
+    verifyError.textContent = "";
+    // Opened now, in the click, so no pop-up blocker stops it; its address follows the ticket.
+    passkeyWindow = window.open("about:blank", "teamline-sign-in", "popup,width=520,height=680");
+    if (!passkeyWindow) {
+      verifyError.textContent = t("Allow pop-up windows for this page to sign in.");
+      return;
+    }
+    passkeyStatus.textContent = t("Sign in in the window that opened…");
+    sendFrame({ type: "oidc.ticket" });
+  });
 
   function b64urlToBytes(value) {
     var base64 = String(value).replace(/-/g, "+").replace(/_/g, "/");
@@ -1304,15 +1573,15 @@
       })
       .catch(function () {
         passkeyStatus.textContent = "";
-        verifyError.textContent = "The passkey was not used. You can try again.";
+        verifyError.textContent = t("The passkey was not used. You can try again.");
       });
   }
 
   passkeyVerifyButton.addEventListener("click", function () {
-    startPasskey("authenticate", "Use your device's screen lock to verify…");
+    startPasskey("authenticate", t("Use your device's screen lock to verify…"));
   });
   passkeySaveButton.addEventListener("click", function () {
-    startPasskey("register", "Use your device's screen lock to save a passkey…");
+    startPasskey("register", t("Use your device's screen lock to save a passkey…"));
   });
 
   function applyVerification(v) {
@@ -1320,14 +1589,35 @@
     var step = v.step_up && typeof v.step_up === "object" ? v.step_up : null;
     var state = step ? step.state : "";
     currentLevel = v.level || "none";
+    signInOffer = state === "pending" && step.method === "sign_in" && Array.isArray(step.methods)
+      ? step.methods
+      : null;
+    // The team offers a passkey only when one is saved for this customer.
+    if (signInOffer && signInOffer.indexOf("passkey") >= 0) passkeySaved = true;
     showPasskeyButtons(state || (currentLevel !== "none" ? "verified" : ""));
+    if (signInOffer) {
+      var asked = verifyShownFor !== step.id;
+      verifyShownFor = step.id;
+      var buttons = [brandSignInButton, passkeyVerifyButton].filter(function (b) { return !b.hidden; });
+      verifyText.textContent = !buttons.length
+        ? t("Your team asked you to confirm it is you, but this browser cannot do it. Tell your team in the chat.")
+        : buttons.length > 1
+          ? t("Your team asked you to confirm it is you. Use one of the buttons below; no code is sent.")
+          : t("Your team asked you to confirm it is you. Use the button below; no code is sent.");
+      verifyForm.hidden = true;
+      verifyDone.textContent = "";
+      verifyBox.hidden = false;
+      if (asked) {
+        verifyError.textContent = "";
+        if (isOpen && buttons.length) buttons[0].focus();
+      }
+      return;
+    }
     if (state === "pending" && step.method !== "passkey") {
       var fresh = verifyShownFor !== step.id;
       verifyShownFor = step.id;
-      verifyText.textContent =
-        "Your team asked you to confirm it is you. We sent a code " +
-        (SENT_BY[step.method] || "") + " to " + (step.destination || "you") +
-        ". Enter it here, not in the chat.";
+      var sentence = step.method === "app_code" || step.destination ? SENT_BY[step.method] : null;
+      verifyText.textContent = t(sentence || SENT_BY.other, { destination: step.destination || "" });
       verifyForm.hidden = false;
       verifyDone.textContent = "";
       verifyBox.hidden = false;
@@ -1342,14 +1632,17 @@
     verifyText.textContent = "";
     if (v.level && v.level !== "none" && (state === "verified" || !step)) {
       verifyError.textContent = "";
-      verifyDone.textContent =
-        "Thank you, you are verified (" + (METHOD_NAMES[v.method] || v.method) + ").";
+      verifyDone.textContent = t("Thank you, you are verified (%(method)s).", {
+        method: METHOD_NAMES[v.method] ? t(METHOD_NAMES[v.method]) : v.method,
+      });
       verifyBox.hidden = false;
     } else if (state === "failed" || state === "expired") {
       verifyError.textContent =
-        state === "failed"
-          ? "Too many wrong codes. Your team can send a new one."
-          : "The code expired. Your team can send a new one.";
+        step.method === "sign_in"
+          ? t("The request to verify has ended. Your team can ask again.")
+          : state === "failed"
+            ? t("Too many wrong codes. Your team can send a new one.")
+            : t("The code expired. Your team can send a new one.");
       verifyBox.hidden = false;
     } else {
       verifyBox.hidden = true;
@@ -1360,12 +1653,12 @@
     event.preventDefault();
     var code = verifyInput.value.replace(/[\s-]/g, "");
     if (!/^[0-9]{6}$/.test(code)) {
-      verifyError.textContent = "Enter the six-digit code.";
+      verifyError.textContent = t("Enter the six-digit code.");
       verifyInput.focus();
       return;
     }
     if (!isReady) {
-      verifyError.textContent = "Not connected. Try again in a moment.";
+      verifyError.textContent = t("Not connected. Try again in a moment.");
       return;
     }
     verifyError.textContent = "";
@@ -1375,13 +1668,16 @@
   function handleFrame(frame) {
     switch (frame.type) {
       case "ready":
+        rememberLanguage(frame.language);
         passkeySaved = frame.passkey === true;
+        applyBrandSignIn(frame.brand_sign_in);
         applyVerification(frame.verification);
         followConversation(frame.conversation);
         isReady = true;
         attempt = 0;
         setStatus("");
         applyTeam(frame.team);
+        if (typeof frame.outage_heading === "string") outageHeading = frame.outage_heading;
         applyOutages(frame.outages);
         applyQueue(frame.queue);
         applyConsents(frame.consents);
@@ -1391,11 +1687,17 @@
         pending.slice().forEach(transmit);
         scrollToBottom();
         break;
+      case "outage":
+        // An outage of the customer's region was declared, changed or ended: the banner
+        // follows live (a status region: screen readers read the change, the focus stays).
+        applyOutage(frame.outage);
+        break;
       case "resync":
         applyVerification(frame.verification);
         followConversation(frame.conversation);
         // Pushes may have been lost while this socket stayed open: the server sends the
         // whole picture again; what is already shown is matched by id and not repeated.
+        if (typeof frame.outage_heading === "string") outageHeading = frame.outage_heading;
         applyOutages(frame.outages);
         applyQueue(frame.queue);
         (Array.isArray(frame.messages) ? frame.messages : []).forEach(showMessage);
@@ -1436,6 +1738,7 @@
         }
         break;
       case "passkey.window":
+      case "oidc.window":
         if (passkeyWindow && !passkeyWindow.closed && typeof frame.url === "string" &&
             frame.url.charAt(0) === "/") {
           passkeyWindow.location.href = serverOrigin + frame.url;
@@ -1444,15 +1747,21 @@
       case "passkey.saved":
         passkeySaved = true;
         passkeySaveButton.hidden = true;
-        passkeyStatus.textContent = "Passkey saved. Next time you can verify with it.";
+        passkeyStatus.textContent = t("Passkey saved. Next time you can verify with it.");
+        break;
+      case "busy":
+        // Overload: the message was not stored; send it again after the hint (plus jitter, so
+        // a crowd of widgets does not come back at once). Still pending: a reconnect resends it.
+        if (frame.client_id) retryLater(frame.client_id, frame.retry_after);
+        if (typeof frame.detail === "string") setStatus(frame.detail);
         break;
       case "error":
-        if (frame.about === "verification" || frame.about === "passkey") {
+        if (frame.about === "verification" || frame.about === "passkey" || frame.about === "oidc") {
           passkeyStatus.textContent = "";
-          if (frame.about === "passkey" && passkeyWindow && !passkeyWindow.closed) {
+          if (frame.about !== "verification" && passkeyWindow && !passkeyWindow.closed) {
             passkeyWindow.close();
           }
-          verifyError.textContent = frame.detail || "That did not work.";
+          verifyError.textContent = frame.detail || t("That did not work.");
           verifyInput.focus();
         } else if (frame.about === "call") callFailed(frame.detail);
         else if (frame.client_id) sendFailed(frame.client_id, frame.code, frame.detail);
@@ -1498,21 +1807,23 @@
   function startCall(medium) {
     if (call) return;
     if (!isReady) {
-      setStatus("Not connected yet; try again in a moment.");
+      setStatus(t("Not connected yet; try again in a moment."));
       return;
     }
     callError.textContent = "";
     call = { id: null, medium: medium, state: "starting", pc: null, local: null,
       remote: new MediaStream(), iceServers: [], pendingIce: [], screen: null };
     callView.hidden = false;
-    callView.setAttribute("aria-label", medium === "video" ? "Video call" : "Call");
+    callView.setAttribute("aria-label", medium === "video" ? t("Video call") : t("Call"));
     cameraButton.hidden = medium !== "video";
     pressed(muteButton, false);
     pressed(cameraButton, false);
     pressed(shareButton, false);
-    endCallButton.textContent = "Cancel call";
+    endCallButton.textContent = t("Cancel call");
     showCallBar();
-    setCallStatus("Allow your microphone" + (medium === "video" ? " and camera" : "") + " to call.");
+    setCallStatus(
+      medium === "video" ? t("Allow your microphone and camera to call.") : t("Allow your microphone to call.")
+    );
     var wanted = { audio: true, video: medium === "video" };
     var media = navigator.mediaDevices && navigator.mediaDevices.getUserMedia
       ? navigator.mediaDevices.getUserMedia(wanted)
@@ -1528,15 +1839,16 @@
         localVideo.srcObject = stream;
         localVideo.hidden = medium !== "video";
         sendFrame({ type: "call.start", medium: medium });
-        setCallStatus("Calling your team…");
+        setCallStatus(t("Calling your team…"));
         endCallButton.focus();
       })
       .catch(function () {
         if (call !== mine) return;
         endLocally("");
         callError.textContent =
-          "We could not use your microphone" + (medium === "video" ? " or camera" : "") +
-          ". Allow them in your browser to call us, or write to us here.";
+          medium === "video"
+            ? t("We could not use your microphone or camera. Allow them in your browser to call us, or write to us here.")
+            : t("We could not use your microphone. Allow it in your browser to call us, or write to us here.");
       });
   }
 
@@ -1556,7 +1868,7 @@
     if (!data || !call || data.id !== call.id) return;
     call.state = data.state;
     if (data.state === "ended") {
-      endLocally("The call has ended.");
+      endLocally(t("The call has ended."));
       return;
     }
     if (data.state === "waiting" && call.pc) {
@@ -1565,8 +1877,8 @@
       call.pc = null;
       call.pendingIce = [];
     }
-    endCallButton.textContent = data.state === "waiting" ? "Cancel call" : "End call";
-    setCallStatus(CALL_STATES[data.state] || "");
+    endCallButton.textContent = data.state === "waiting" ? t("Cancel call") : t("End call");
+    setCallStatus(CALL_STATES[data.state] ? t(CALL_STATES[data.state]) : "");
     if (call.pc) {
       // On hold the agent hears nothing; the customer's own media pauses too.
       var held = data.state === "held";
@@ -1577,7 +1889,7 @@
   }
 
   function callFailed(detail) {
-    callError.textContent = String(detail || "The call could not be made.");
+    callError.textContent = String(detail || t("The call could not be made."));
     if (call && call.id === null) endLocally("");
   }
 
@@ -1600,7 +1912,7 @@
     pc.oniceconnectionstatechange = function () {
       if (!call || call.pc !== pc) return;
       if (pc.iceConnectionState === "failed") {
-        callError.textContent = "The connection to your team failed.";
+        callError.textContent = t("The connection to your team failed.");
       } else if (pc.iceConnectionState === "connected") {
         callError.textContent = "";
       }
@@ -1649,7 +1961,7 @@
           queued.forEach(function (c) { pc.addIceCandidate(c).catch(function () {}); });
         })
         .catch(function () {
-          callError.textContent = "The call could not be connected.";
+          callError.textContent = t("The call could not be connected.");
         });
     } else if (frame.kind === "ice") {
       var candidate = payload || null;
@@ -1659,7 +1971,7 @@
         call.pendingIce.push(candidate);
       }
     } else if (frame.kind === "bye") {
-      endLocally("The call has ended.");
+      endLocally(t("The call has ended."));
     }
   }
 
@@ -1694,7 +2006,7 @@
     var muting = muteButton.getAttribute("aria-pressed") !== "true";
     call.local.getAudioTracks().forEach(function (t) { t.enabled = !muting; });
     pressed(muteButton, muting);
-    setCallStatus(muting ? "You are muted." : "Your microphone is on.");
+    setCallStatus(muting ? t("You are muted.") : t("Your microphone is on."));
   });
   cameraButton.addEventListener("click", function () {
     var track = callVideoTrack();
@@ -1702,20 +2014,20 @@
     var off = cameraButton.getAttribute("aria-pressed") !== "true";
     track.enabled = !off;
     pressed(cameraButton, off);
-    setCallStatus(off ? "Your camera is off." : "Your camera is on.");
+    setCallStatus(off ? t("Your camera is off.") : t("Your camera is on."));
   });
   shareButton.addEventListener("click", function () {
     if (!call || !call.pc) {
-      callError.textContent = "You can share your screen once the call is connected.";
+      callError.textContent = t("You can share your screen once the call is connected.");
       return;
     }
     if (call.screen) {
       stopScreen();
-      setCallStatus("You stopped sharing your screen.");
+      setCallStatus(t("You stopped sharing your screen."));
       return;
     }
     if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia || !call.videoSender) {
-      callError.textContent = "Sharing your screen is not possible in this browser.";
+      callError.textContent = t("Sharing your screen is not possible in this browser.");
       return;
     }
     var mine = call;
@@ -1731,10 +2043,10 @@
         call.videoSender.replaceTrack(track);
         localVideo.srcObject = screen;
         pressed(shareButton, true);
-        setCallStatus("You are sharing your screen.");
+        setCallStatus(t("You are sharing your screen."));
       })
       .catch(function () {
-        setCallStatus("Your screen is not shared.");
+        setCallStatus(t("Your screen is not shared."));
       });
   });
   endCallButton.addEventListener("click", function () {
@@ -1743,7 +2055,7 @@
       if (call.pc) sendFrame({ type: "call.signal", call_id: call.id, kind: "bye", payload: null });
       sendFrame({ type: "call.end", call_id: call.id });
     }
-    endLocally(call.id !== null ? "You ended the call." : "");
+    endLocally(call.id !== null ? t("You ended the call.") : "");
   });
 
   // --- Suggestions while typing ------------------------------------------------------------------
@@ -1779,9 +2091,8 @@
   var chatUnderWay = false;
   var openedEpisode = null;
   var openedFrom = null;
-  var pageLanguage = String(
-    document.documentElement.getAttribute("lang") || navigator.language || ""
-  ).slice(0, 16);
+  // The suggestions follow the widget's language (the catalog's).
+  var pageLanguage = language;
 
   adoptStyles(
     shadow,
@@ -1986,7 +2297,7 @@
         articleTitle.focus();
       })
       .catch(function (error) {
-        setStatus(error && error.message ? error.message : "Please try again.");
+        setStatus(error && error.message ? error.message : t("Please try again."));
       });
   }
 
@@ -2005,7 +2316,7 @@
         articleThanks.focus();
       })
       .catch(function (error) {
-        setStatus(error && error.message ? error.message : "Please try again.");
+        setStatus(error && error.message ? error.message : t("Please try again."));
       });
   });
   articleNo.addEventListener("click", function () {
@@ -2115,4 +2426,7 @@
 
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);
+  }
+
+  loadCatalog(build);
 })();

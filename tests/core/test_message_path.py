@@ -1,0 +1,191 @@
+"""The push side of the message path: the embedded layer's expiry scan on a clock
+(core/layers.py), and pushes that leave after commit without holding the database thread
+(core/events.py)."""
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import transaction
+
+from teamline.core import layers
+from teamline.core.events import Event, EventType, Recipients, send_event_on_commit, team_group
+from teamline.core.layers import PeriodicCleanInMemoryChannelLayer
+
+
+async def test_many_pushes_to_many_idle_sockets_scan_for_expiry_once_per_interval(monkeypatch):
+    # An interval no run of this test outlasts, so the count does not depend on machine speed.
+    monkeypatch.setattr(layers, "CLEAN_INTERVAL_SECONDS", 3600.0)
+    layer = PeriodicCleanInMemoryChannelLayer(capacity=100)
+    idle = [await layer.new_channel() for _ in range(200)]
+    for channel in idle:
+        await layer.group_add("customer.1", channel)
+
+    for _ in range(50):
+        await layer.group_send("customer.1", {"type": "event.customer", "text": "{}"})
+
+    # Channels' own layer would have walked all 200 queues 50 times.
+    assert layer.scans == 1
+
+
+async def test_an_expired_message_still_drops_its_channel_from_its_groups():
+    layer = PeriodicCleanInMemoryChannelLayer(expiry=60)
+    gone, alive = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("team.1", gone)
+    await layer.group_add("team.1", alive)
+    layer.expiry = -1  # this message is already past its expiry when it is queued
+    await layer.send(gone, {"type": "event.staff", "text": "{}"})
+    layer.expiry = 60
+    layer._next_clean = 0.0  # the next scan is due
+
+    await layer.group_send("team.1", {"type": "event.staff", "text": "{}"})
+
+    assert set(layer.groups["team.1"]) == {alive}
+    assert await asyncio.wait_for(layer.receive(alive), 1) == {"type": "event.staff", "text": "{}"}
+
+
+async def test_the_embedded_mode_uses_the_periodic_layer():
+    layer = get_channel_layer()
+    if not isinstance(layer, InMemoryChannelLayer):
+        pytest.skip("PostgreSQL + Redis: the Redis layer")
+    assert isinstance(layer, PeriodicCleanInMemoryChannelLayer)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_database_thread_does_not_wait_for_the_push_after_commit(monkeypatch):
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add(team_group(7), listener)
+    original = layer.group_send
+    slow = 0.5
+
+    async def slow_group_send(group, message):
+        await asyncio.sleep(slow)  # a slow channel layer (Redis far away, or busy)
+        await original(group, message)
+
+    monkeypatch.setattr(layer, "group_send", slow_group_send)
+
+    def commit_a_change():
+        with transaction.atomic():
+            send_event_on_commit(
+                Event(EventType.PRESENCE_CHANGED, staff={"user": 1, "presence": "online"}),
+                Recipients(staff=frozenset({team_group(7)})),
+            )
+
+    started = time.monotonic()
+    await database_sync_to_async(commit_a_change)()
+    returned_after = time.monotonic() - started
+    pushed = await asyncio.wait_for(layer.receive(listener), 5)
+
+    # The database thread was free again before the push went out; the push still arrived.
+    assert returned_after < slow
+    assert json.loads(pushed["text"])["data"] == {"user": 1, "presence": "online"}
+    await layer.group_discard(team_group(7), listener)
+
+
+def test_an_event_loop_closing_mid_push_neither_waits_nor_forgets(monkeypatch):
+    # A channel layer that eats the cancellation while a send is in flight (a Redis client
+    # can): the loop's shutdown must still end, and what was not sent is resynced later.
+    from teamline.core import events
+
+    class SwallowingLayer:
+        async def group_send(self, group, message):
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+
+    monkeypatch.setattr(events, "_missed_groups", set())
+    layer = SwallowingLayer()
+    presence = Event(EventType.PRESENCE_CHANGED, staff={})
+    first = [(presence, Recipients(staff=frozenset({"team.1"})))]
+    second = [(presence, Recipients(staff=frozenset({"team.2"})))]
+
+    async def two_commits_then_the_loop_ends() -> None:
+        loop = asyncio.get_running_loop()
+        events._enqueue(loop, layer, first)
+        events._enqueue(loop, layer, second)
+        await asyncio.sleep(0.05)  # the sender is now inside the first group_send
+
+    done = threading.Event()
+
+    def run() -> None:
+        asyncio.run(two_commits_then_the_loop_ends())  # cancels the sender as it closes
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+
+    assert done.wait(5), "the closing loop waited for the push sender"
+    assert "team.2" in events._missed_groups
+    assert not events._senders and not events._outboxes
+
+
+def _presence(n: int) -> tuple[Event, Recipients]:
+    return (
+        Event(EventType.PRESENCE_CHANGED, staff={"n": n}),
+        Recipients(staff=frozenset({team_group(1)})),
+    )
+
+
+def _callbacks() -> list:
+    from django.db import connection
+
+    return [callback for _sids, callback, _robust in connection.run_on_commit]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_pushes_its_events_with_one_callback_in_the_order_they_were_sent():
+    from teamline.core.testing import capture_events
+
+    with capture_events() as sent, transaction.atomic():
+        for n in range(3):
+            send_event_on_commit(*_presence(n))
+        registered = _callbacks()
+        assert sent == []  # nothing before the commit
+
+    assert len(registered) == 1
+    assert [event.staff["n"] for event, _ in sent] == [0, 1, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_savepoints_events_are_never_sent_and_the_rest_keep_their_order():
+    from teamline.core.testing import capture_events
+
+    with capture_events() as sent, transaction.atomic():
+        send_event_on_commit(*_presence(1))
+        with transaction.atomic():  # kept: its event joins the commit
+            send_event_on_commit(*_presence(2))
+        with contextlib.suppress(RuntimeError), transaction.atomic():
+            send_event_on_commit(*_presence(3))
+            raise RuntimeError("this savepoint rolls back")
+        send_event_on_commit(*_presence(4))
+
+    assert [event.staff["n"] for event, _ in sent] == [1, 2, 4]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_commit_callback_between_two_pushes_keeps_its_place():
+    from teamline.core.testing import capture_events
+
+    order: list[str] = []
+
+    with capture_events() as sent, transaction.atomic():
+        send_event_on_commit(*_presence(1))
+        transaction.on_commit(lambda: order.append(f"hook after {len(sent)} events"))
+        send_event_on_commit(*_presence(2))
+        assert len(_callbacks()) == 3
+
+    assert order == ["hook after 1 events"]
+    assert [event.staff["n"] for event, _ in sent] == [1, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_push_outside_a_transaction_leaves_at_once():
+    from teamline.core.testing import capture_events
+
+    with capture_events() as sent:
+        send_event_on_commit(*_presence(1))
+        assert [event.staff["n"] for event, _ in sent] == [1]
