@@ -157,12 +157,18 @@ def server_shell(live_server_url: str):
     return run
 
 
-# Each story file starts with no conversation waiting or in an agent's hands: what an earlier
-# story left open (a WhatsApp thread, a visitor's chat) would otherwise be offered to this story's
-# agents, fill their capacity or take the first place in the queue. Presence is left as it is.
+# Each story file starts as the demo does: no conversation waiting or in an agent's hands, and
+# nobody taking work. What an earlier story left open (a WhatsApp thread, a visitor's chat) would
+# otherwise be offered to this story's agents, fill their capacity or take the first place in the
+# queue; an agent an earlier story made available (its own, or one it added to a demo team)
+# would take this story's chat before the agents the story signs in.
 QUIET_QUEUES = """
+from teamline.accounts.actions import do_set_presence
+from teamline.accounts.models import User
 from teamline.conversations.actions import do_change_status
 from teamline.conversations.models import Conversation, Status
+for user in User.objects.filter(agent__isnull=False).exclude(agent__presence="offline"):
+    do_set_presence(user, "offline", actor=user)
 for conversation in Conversation.objects.exclude(status=Status.RESOLVED):
     try:
         do_change_status(conversation, Status.RESOLVED, actor=None)
