@@ -47,6 +47,7 @@ import math
 import os
 import random
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -606,6 +607,32 @@ async def post_open_loop(
         await asyncio.gather(*pending)
 
 
+def start_profiler(path: Path | None, pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy (if installed in the venv) sampling the web processes during the burst: folded
+    stacks (`-f raw`) of the threads holding the GIL, written to `path` when stopped."""
+    spy = VENV_BIN / "py-spy"
+    if path is None or not spy.exists():
+        return None
+    cmd = [str(spy), "record", "-p", str(pid), "--subprocesses", "--gil", "-r", "250"]
+    proc = subprocess.Popen(
+        [*cmd, "-f", "raw", "-o", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(1.0)  # attached before the first request
+    return proc
+
+
+def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 READ_PATH = "/api/v1/conversations?limit=20"
 
 
@@ -699,6 +726,7 @@ async def drive(
         log(f"posting {len(hooks)} webhooks at {args.rate:g}/s (open loop)")
     else:
         log(f"posting {len(hooks)} webhooks, {args.concurrency} concurrent")
+    profiler = start_profiler(args.profile, server.proc.pid)
     cpu0 = cpu_sample(server.proc.pid, worker_pids)
     started = time.perf_counter()
     if args.rate:
@@ -706,6 +734,7 @@ async def drive(
     else:
         await post_all(server.base_url, hooks, args.concurrency, errors)
     acked_end = time.perf_counter()
+    stop_profiler(profiler)
     reads_stop.set()
     await reader
     cpu1 = cpu_sample(server.proc.pid, worker_pids)
@@ -1010,6 +1039,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["raw", "httpx"],
         default="raw",
         help="HTTP client of the C-concurrent bursts (both arms; --rate always uses httpx)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy folded stacks (GIL holders) of Teamline's web processes during the burst",
     )
     parser.add_argument("--json", type=Path, default=None, help="append the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
