@@ -185,3 +185,18 @@ def test_webhooks_are_stored_by_as_many_threads_as_the_database_serves():
     assert ingest.webhook_threads(postgresql) == 6  # two left for the process's other work
     sqlite = {"ENGINE": "django.db.backends.sqlite3"}
     assert ingest.webhook_threads(sqlite) == ingest.SQLITE_THREADS == 2
+
+
+async def test_behind_https_only_a_plain_http_delivery_is_redirected_as_before(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    inbox = await sync_to_async(telegram_inbox)()
+    app = ingest_app()
+    path = f"/webhooks/telegram/{inbox.public_id}/"
+    plain = await call(app, "POST", path, update(1), TELEGRAM_HEADERS)
+    assert plain.status == 301
+    headers = {name.lower(): value for name, value in plain.headers.items()}  # Django's case
+    assert headers["location"].startswith("https://")
+    proxied = [*TELEGRAM_HEADERS, (b"x-forwarded-proto", b"https")]
+    assert (await call(app, "POST", path, update(2), proxied)).status == 200
+    assert await sync_to_async(stored_ids)() == ["2"]
