@@ -3,8 +3,8 @@
 A webhook is verify → store the raw event and enqueue its task in one transaction → answer
 (connectors/views.py). Through Django's ASGI handler each one also paid for the thirteen
 middlewares the desk needs (sessions, CSRF, users, languages, messages, MFA…), none of which a
-provider's delivery uses: the view is `csrf_exempt`, has no session and no user. Measured on
-PostgreSQL (docs/benchmarks.md, "Inbound webhooks"), that path was most of the cost of an ack.
+provider's delivery uses: the view is `csrf_exempt`, has no session and no user. Measured
+(docs/benchmarks.md, "Inbound webhooks"), that path was about 70 % of an ack's CPU.
 
 `WebhookIngest` sits in the ASGI application (teamline/asgi.py, inside `WebhookAdmission`) and
 serves the URLs that resolve to the webhook view itself:
