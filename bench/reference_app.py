@@ -5,6 +5,11 @@ client uses, so the very same client code drives both servers:
 
 - ``POST /widget/api/<anything>/session`` → ``{"token": "<random>"}`` (no database work);
   any other HTTP request → 200 ``ok`` (readiness probe).
+- ``POST /ref/webhooks/meta`` (bench/webhooks_throughput.py's reference arm): a bare signed
+  webhook endpoint. It checks ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with
+  ``BENCH_REF_META_SECRET``), takes the provider event id (the WhatsApp message id), INSERTs the
+  raw body under it (``bench_reference_webhook``, unique event id: a retry is absorbed) and
+  answers 200; 401 for a bad signature, 400 without an event id.
 - ``/ws/desk/``: a plain Channels consumer that joins the group ``team`` and forwards every group
   event as ``{"type": "event", "event": ..., "data": ...}``.
 - ``/ws/widget/``: ``{"type": "auth"}`` → ``{"type": "ready", ...}``; each
@@ -25,6 +30,8 @@ Run: ``uvicorn reference_app:application --app-dir bench --lifespan off`` with t
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -38,10 +45,15 @@ from django.conf import settings
 DATABASE = os.environ["BENCH_REF_DATABASE"]
 REDIS_URL = os.environ.get("BENCH_REF_REDIS_URL", "")
 PG_POOL_SIZE = int(os.environ.get("BENCH_REF_PG_POOL", "4"))
+META_SECRET = os.environ.get("BENCH_REF_META_SECRET", "").encode()
 GROUP = "team"
 INSERT = (
     "INSERT INTO bench_reference_message (client_id, text, created_at) VALUES ({p}, {p}, {p}) "
     "RETURNING id"
+)
+INSERT_WEBHOOK = (
+    "INSERT INTO bench_reference_webhook (event_id, body, received_at) VALUES ({p}, {p}, {p}) "
+    "ON CONFLICT (event_id) DO NOTHING"
 )
 
 if REDIS_URL:
@@ -72,17 +84,27 @@ class SqliteWriter:
         self._filename = filename
         self._conn: sqlite3.Connection | None = None
 
-    def _insert(self, client_id: str, text: str, created_at: float) -> int:
+    def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = sqlite3.connect(self._filename, isolation_level=None, timeout=30)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-        row = self._conn.execute(INSERT.format(p="?"), (client_id, text, created_at)).fetchone()
-        return int(row[0])
+        return self._conn
+
+    def _insert(self, client_id: str, text: str, created_at: float) -> int:
+        row = self._connection().execute(INSERT.format(p="?"), (client_id, text, created_at))
+        return int(row.fetchone()[0])
 
     async def insert(self, client_id: str, text: str, created_at: float) -> int:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._insert, client_id, text, created_at)
+
+    def _store_webhook(self, event_id: str, body: bytes, received_at: float) -> None:
+        self._connection().execute(INSERT_WEBHOOK.format(p="?"), (event_id, body, received_at))
+
+    async def store_webhook(self, event_id: str, body: bytes, received_at: float) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._store_webhook, event_id, body, received_at)
 
 
 class PostgresWriter:
@@ -114,6 +136,14 @@ class PostgresWriter:
             cursor = await conn.execute(INSERT.format(p="%s"), (client_id, text, created_at))
             row = await cursor.fetchone()
             return int(row[0])
+        finally:
+            pool.put_nowait(conn)
+
+    async def store_webhook(self, event_id: str, body: bytes, received_at: float) -> None:
+        pool = self._pool or await self._get_pool()
+        conn = await pool.get()
+        try:
+            await conn.execute(INSERT_WEBHOOK.format(p="%s"), (event_id, body, received_at))
         finally:
             pool.put_nowait(conn)
 
@@ -162,12 +192,43 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "code": "invalid", "detail": "unknown type"})
 
 
+def meta_event_id(body: bytes) -> str:
+    """The WhatsApp message id of a Meta webhook ("" when there is none)."""
+    try:
+        value = json.loads(body)["entry"][0]["changes"][0]["value"]
+        return str(value["messages"][0]["id"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+
+
+async def reference_webhook(scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
+    """Verify, INSERT the raw body under its event id, answer: the least a signed ingest does."""
+    headers = dict(scope["headers"])
+    given = headers.get(b"x-hub-signature-256", b"").decode("latin-1")
+    expected = "sha256=" + hmac.new(META_SECRET, body, hashlib.sha256).hexdigest()
+    if not META_SECRET or not hmac.compare_digest(given, expected):
+        return 401, b"bad signature"
+    event_id = meta_event_id(body)
+    if not event_id:
+        return 400, b"no event id"
+    await writer.store_webhook("wa:" + event_id, body, time.time())
+    return 200, b"ok"
+
+
 async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Widget session endpoint (no database work) and a readiness probe."""
-    while True:  # drain the request body
+    """Widget session endpoint (no database work), the reference webhook and a readiness probe."""
+    chunks = []
+    while True:  # read the request body
         event = await receive()
+        chunks.append(event.get("body", b""))
         if event["type"] != "http.request" or not event.get("more_body"):
             break
+    if scope["method"] == "POST" and scope["path"] == "/ref/webhooks/meta":
+        status, answer = await reference_webhook(scope, b"".join(chunks))
+        headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(answer))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+        return
     if scope["method"] == "POST" and scope["path"].endswith("/session"):
         body = json.dumps({"token": secrets.token_urlsafe(16)}).encode()
         content_type = b"application/json"

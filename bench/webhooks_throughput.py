@@ -2,7 +2,13 @@
 
     .venv/bin/python bench/webhooks_throughput.py --backend sqlite --concurrency 20 --total 1000
     .venv/bin/python bench/webhooks_throughput.py --backend postgres --concurrency 50 \
-        --total 3000 --workers 2
+        --total 3000 --workers 2 --web-processes 2 --repeat 3 --json /tmp/wh.jsonl
+
+Each round has two arms on the same backend, the same client, N and C: first the reference (a
+bare endpoint in bench/reference_app.py, ``POST /ref/webhooks/meta``: verify the HMAC, INSERT the
+raw body under its unique event id, answer 200; as many uvicorn processes as Teamline's), then
+Teamline (``--only`` runs one of them). ``--repeat R`` runs R rounds, each on a fresh database,
+and prints the medians; ``--json`` appends one record with every round and the medians.
 
 One run: a fresh database (a temp TEAMLINE_VAR_DIR with SQLite, or a
 ``teamline_bench_wh_<pid>`` PostgreSQL database plus an empty Redis database number and a unique
@@ -10,8 +16,9 @@ pub/sub prefix), migrated and seeded through the real actions (bench/seed_teamli
 K available agents with enough chat capacity and their sessions; then a Telegram, a WhatsApp
 (Meta) and an SMS (Twilio) inbox with their credentials set through ``Inbox.credentials``). The
 real ``teamline serve`` runs as a subprocess on a free 127.0.0.1 port (SQLite: with its embedded
-task worker; PostgreSQL + Redis: ``--no-worker`` plus ``--workers`` separate ``teamline worker``
-processes). Every agent logs in through the desk's login form and opens a desk socket.
+task worker; PostgreSQL + Redis: ``--workers <--web-processes> --no-worker`` plus ``--workers``
+separate ``teamline worker`` processes). Every agent logs in through the desk's login form and
+opens a desk socket.
 
 Then N webhooks, a third per provider (each a new customer with a unique id, each text carrying a
 unique ``bench:<i>.1`` token), each signed the provider's way (Telegram secret token, Meta
@@ -40,6 +47,8 @@ import math
 import os
 import random
 import secrets
+import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -460,6 +469,15 @@ async def post_all(
     server just as it is reused, which would count as a failed delivery. With `retry_shed`, a
     hook answered 503 (no room) is posted again half a second later, as providers do, until
     it is taken (the warm-up and the re-posts must all get through)."""
+    if CLIENT["kind"] == "raw":
+        await raw_post_all(base_url, hooks, concurrency, errors)
+        for _ in range(60 if retry_shed else 0):
+            shed = [h for h in hooks if h.status == 503]
+            if not shed:
+                break
+            await asyncio.sleep(0.5)
+            await raw_post_all(base_url, shed, concurrency, errors)
+        return
     semaphore = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=None)
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as http:
@@ -470,6 +488,80 @@ async def post_all(
                 break
             await asyncio.sleep(0.5)
             await asyncio.gather(*(_post(http, semaphore, h, errors) for h in shed))
+
+
+# The client of the closed-loop bursts (--client): "raw" is C keep-alive HTTP/1.1 connections
+# writing prepared requests and reading the answers (a fraction of httpx's CPU per request,
+# which on 2 cores capped both arms below what the servers could take); "httpx" as before.
+CLIENT = {"kind": "raw"}
+
+
+async def raw_post_all(
+    base_url: str, hooks: list[Hook], concurrency: int, errors: Counter[str]
+) -> None:
+    """POST every hook over `concurrency` keep-alive connections, each taking the next hook
+    when its previous answer is in (a closed loop, like the httpx client's semaphore)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    todo = list(reversed(hooks))
+
+    async def connection() -> None:
+        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        while todo:
+            hook = todo.pop()
+            head = [f"POST {hook.path} HTTP/1.1", f"Host: {host}:{port}"]
+            head += [f"{k}: {v}" for k, v in hook.headers.items()]
+            head.append(f"Content-Length: {len(hook.body)}")
+            request = ("\r\n".join(head) + "\r\n\r\n").encode() + hook.body
+            hook.post_wall = time.time()
+            hook.post_at = time.perf_counter()
+            try:
+                if conn is None:
+                    conn = await asyncio.open_connection(host, int(port))
+                reader, writer = conn
+                writer.write(request)
+                status, close = await read_answer(reader)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                errors[f"{hook.provider}: {type(exc).__name__}"] += 1
+                if conn is not None:
+                    conn[1].close()
+                conn = None
+                continue
+            hook.ack_at = time.perf_counter()
+            hook.status = status
+            if status not in (200, 503):
+                errors[f"{hook.provider}: HTTP {status}"] += 1
+            if close:
+                conn[1].close()
+                conn = None
+        if conn is not None:
+            conn[1].close()
+
+    await asyncio.gather(*(connection() for _ in range(min(concurrency, len(hooks)))))
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """One HTTP/1.1 answer: (status, whether the server closes the connection)."""
+    status = int((await reader.readline()).split()[1])
+    length, chunked, close = 0, False, False
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "transfer-encoding" and "chunked" in value:
+            chunked = True
+        elif name == "connection" and value == "close":
+            close = True
+    if chunked:
+        while size := int((await reader.readline()).strip() or b"0", 16):
+            await reader.readexactly(size + 2)
+        await reader.readline()
+    elif length:
+        await reader.readexactly(length)
+    return status, close
 
 
 async def _post(
@@ -513,6 +605,32 @@ async def post_open_loop(
                 await asyncio.sleep(delay)
             pending.append(asyncio.create_task(_post(http, unlimited, hook, errors)))
         await asyncio.gather(*pending)
+
+
+def start_profiler(path: Path | None, pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy (if installed in the venv) sampling the web processes during the burst: folded
+    stacks (`-f raw`) of the threads holding the GIL, written to `path` when stopped."""
+    spy = VENV_BIN / "py-spy"
+    if path is None or not spy.exists():
+        return None
+    cmd = [str(spy), "record", "-p", str(pid), "--subprocesses", "--gil", "-r", "250"]
+    proc = subprocess.Popen(
+        [*cmd, "-f", "raw", "-o", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(1.0)  # attached before the first request
+    return proc
+
+
+def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 READ_PATH = "/api/v1/conversations?limit=20"
@@ -608,6 +726,7 @@ async def drive(
         log(f"posting {len(hooks)} webhooks at {args.rate:g}/s (open loop)")
     else:
         log(f"posting {len(hooks)} webhooks, {args.concurrency} concurrent")
+    profiler = start_profiler(args.profile, server.proc.pid)
     cpu0 = cpu_sample(server.proc.pid, worker_pids)
     started = time.perf_counter()
     if args.rate:
@@ -615,6 +734,7 @@ async def drive(
     else:
         await post_all(server.base_url, hooks, args.concurrency, errors)
     acked_end = time.perf_counter()
+    stop_profiler(profiler)
     reads_stop.set()
     await reader
     cpu1 = cpu_sample(server.proc.pid, worker_pids)
@@ -903,18 +1023,164 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=60,
         help="wait up to this many seconds for other processes to use < 25 %% of a core",
     )
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=1,
+        help="web processes (teamline serve --workers N, and as many for the reference); "
+        "more than 1 needs --backend postgres",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (fresh database each)")
+    parser.add_argument(
+        "--only", choices=["reference", "teamline"], default=None, help="run one arm only"
+    )
+    parser.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="HTTP client of the C-concurrent bursts (both arms; --rate always uses httpx)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy folded stacks (GIL holders) of Teamline's web processes during the burst",
+    )
     parser.add_argument("--json", type=Path, default=None, help="append the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
     args = parser.parse_args(argv)
-    if min(args.concurrency, args.total, args.agents) < 1 or args.workers < 1:
-        parser.error("--concurrency, --total, --agents and --workers must be positive")
+    if min(args.concurrency, args.total, args.agents, args.repeat) < 1 or args.workers < 1:
+        parser.error("--concurrency, --total, --agents, --repeat and --workers must be positive")
+    if args.web_processes < 1 or (args.web_processes > 1 and args.backend != "postgres"):
+        parser.error("--web-processes: 1, or more with --backend postgres")
     return args
 
 
-def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: asyncio.Runner) -> dict:
-    machine = wt.machine_info()
-    machine["background_cpu"] = wt.wait_for_quiet(args.wait_idle)
-    env, info = setup_backend(args.backend, workdir, cleanup, args.settings)
+REFERENCE_PATH = "/ref/webhooks/meta"
+REFERENCE_TABLE = {
+    "sqlite": "CREATE TABLE bench_reference_webhook (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "event_id TEXT NOT NULL UNIQUE, body BLOB NOT NULL, received_at REAL NOT NULL)",
+    "postgres": "CREATE TABLE bench_reference_webhook (id BIGSERIAL PRIMARY KEY, "
+    "event_id TEXT NOT NULL UNIQUE, body BYTEA NOT NULL, received_at DOUBLE PRECISION NOT NULL)",
+}
+
+
+def reference_database(args: argparse.Namespace, env: dict[str, str], workdir: Path) -> str:
+    """The reference's table next to Teamline's: the same PostgreSQL database, or a SQLite file
+    of its own (WAL, like Teamline's) in the temp dir."""
+    if args.backend == "postgres":
+        import psycopg
+
+        url = env["TEAMLINE_DATABASE_URL"]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(REFERENCE_TABLE["postgres"])
+        return url
+    import sqlite3
+
+    path = workdir / "reference-webhooks.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(REFERENCE_TABLE["sqlite"])
+    conn.commit()
+    conn.close()
+    return str(path)
+
+
+def reference_count(database: str) -> int:
+    if database.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(database) as conn:
+            row = conn.execute("SELECT count(*) FROM bench_reference_webhook").fetchone()
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(database)
+        row = conn.execute("SELECT count(*) FROM bench_reference_webhook").fetchone()
+        conn.close()
+    return int(row[0]) if row else 0
+
+
+def run_reference_arm(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    workdir: Path,
+    cleanup: Cleanup,
+    runner: asyncio.Runner,
+) -> dict[str, Any]:
+    """The bare signed ingest: N Meta webhooks at C concurrent, the same client as Teamline's."""
+    database = reference_database(args, env, workdir)
+    secret = secrets.token_hex(16)
+    ref_env = wt.base_env()
+    ref_env.update(
+        BENCH_REF_DATABASE=database,
+        BENCH_REF_META_SECRET=secret,
+        # The same pool size per process as Teamline's (TEAMLINE_DB_POOL_MAX_SIZE default).
+        BENCH_REF_PG_POOL=env.get("TEAMLINE_DB_POOL_MAX_SIZE", "8"),
+    )
+    port = wt.free_port()
+    cmd = [
+        str(VENV_BIN / "uvicorn"),
+        "reference_app:application",
+        "--app-dir",
+        str(BENCH_DIR),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--log-level",
+        "warning",
+    ]
+    if args.web_processes > 1:
+        cmd += ["--workers", str(args.web_processes)]
+    server = wt.start_server("reference", cmd, ref_env, port, workdir, cleanup)
+    seed = {"meta": {"inbox": "-", "credentials": {"app_secret": secret}}}
+
+    def hooks(n: int, rnd: int) -> list[Hook]:
+        out = [build_hook(i, rnd, "meta", seed, server.base_url) for i in range(n)]
+        for hook in out:
+            hook.path = REFERENCE_PATH
+        return out
+
+    errors: Counter[str] = Counter()
+    warm = hooks(3 * WARMUP_PER_PROVIDER, 0)
+    runner.run(post_all(server.base_url, warm, min(args.concurrency, 5), errors))
+    measured = hooks(args.total, 1)
+    log(f"reference: posting {len(measured)} webhooks, {args.concurrency} concurrent")
+    cpu0 = CpuSample.take(server.proc.pid)
+    started = time.perf_counter()
+    runner.run(post_all(server.base_url, measured, args.concurrency, errors))
+    ended = time.perf_counter()
+    cpu1 = CpuSample.take(server.proc.pid)
+    wt.stop_process(server.proc)
+    acked = [h for h in measured if h.status == 200]
+    acks = sorted((h.ack_at - h.post_at) * 1000 for h in acked)
+    cpu = wt.cpu_usage(cpu0, cpu1)
+    per_s = len(acked) / (ended - started)
+    stored = reference_count(database)
+    return {
+        "acked": len(acked),
+        "acked_per_s": per_s,
+        "ack_ms": {q: percentile(acks, q) for q in QS},
+        "cpu_ack": cpu,
+        "server_cpu_ms_per_ack": cpu["server"] * 10 / per_s if per_s else math.nan,
+        "stored": stored,
+        "errors": dict(errors),
+        "ok": not errors and stored == len(warm) + len(measured),
+    }
+
+
+def run_teamline_arm(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    info: dict[str, str],
+    machine: dict[str, Any],
+    workdir: Path,
+    cleanup: Cleanup,
+    runner: asyncio.Runner,
+) -> dict[str, Any]:
     teamline = str(VENV_BIN / "teamline")
     log(f"{args.backend}: migrating a fresh database")
     wt.run_checked([teamline, "migrate", "--no-input", "-v", "0"], env, "migrate")
@@ -939,6 +1205,8 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: async
     port = wt.free_port()
     cmd = [teamline, "serve", "--host", "127.0.0.1", "--port", str(port)]
     worker_pids: list[int] = []
+    if args.web_processes > 1:
+        cmd += ["--workers", str(args.web_processes)]
     if args.backend == "postgres":
         cmd.append("--no-worker")
         worker_pids = [p.pid for p in start_workers(args.workers, env, workdir, cleanup)]
@@ -958,6 +1226,104 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: async
         raise
     dump = self_command(env, "_dump", *(seed[p]["inbox"] for p in ("telegram", "meta", "twilio")))
     return report(args, machine, info, login, result, stages(result, dump), dump)
+
+
+def run_round(
+    args: argparse.Namespace, rnd: int, workdir: Path, cleanup: Cleanup, runner: asyncio.Runner
+) -> dict[str, Any]:
+    machine = wt.machine_info()
+    machine["background_cpu"] = wt.wait_for_quiet(args.wait_idle)
+    machine["loadavg"] = list(os.getloadavg())
+    env, info = setup_backend(args.backend, workdir, cleanup, args.settings)
+    record: dict[str, Any] = {"round": rnd, "machine": machine}
+    if args.only != "teamline":
+        record["reference"] = run_reference_arm(args, env, workdir, cleanup, runner)
+        ref = record["reference"]
+        a = ref["ack_ms"]
+        print(
+            f"\nreference    : {ref['acked']}/{args.total} in {ref['acked_per_s']:.0f} webhooks/s;"
+            f" ack ms p50 {fmt(a[50])} p95 {fmt(a[95])} p99 {fmt(a[99])}; server CPU "
+            f"{fmt(ref['server_cpu_ms_per_ack'])} ms/ack; stored {ref['stored']}"
+            + (f"; errors {ref['errors']}" if ref["errors"] else "")
+        )
+    if args.only != "reference":
+        record["teamline"] = run_teamline_arm(args, env, info, machine, workdir, cleanup, runner)
+    record["ok"] = all(record[arm]["ok"] for arm in ("reference", "teamline") if arm in record)
+    return record
+
+
+def summary(args: argparse.Namespace, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The comparable record: the medians over the rounds of both arms."""
+
+    def med(values: list[float]) -> float:
+        clean = sorted(v for v in values if v is not None and not math.isnan(v))
+        return statistics.median(clean) if clean else math.nan
+
+    out: dict[str, Any] = {
+        "target": "webhooks",
+        "backend": args.backend,
+        "N": args.total,
+        "C": args.concurrency,
+        "rate": args.rate,
+        "client": args.client,
+        "web_processes": args.web_processes,
+        "workers": args.workers if args.backend == "postgres" else "embedded",
+        "rounds": len(rounds),
+        "loadavg": [r["machine"]["loadavg"] for r in rounds],
+        "others_cpu_before": [r["machine"]["background_cpu"] for r in rounds],
+        "commit": wt.run_checked(
+            ["git", "rev-parse", "--short", "HEAD"], dict(os.environ), "git"
+        ).strip(),
+    }
+    if all("reference" in r for r in rounds):
+        refs = [r["reference"] for r in rounds]
+        out["reference"] = {
+            "acked_per_s": med([x["acked_per_s"] for x in refs]),
+            **{f"ack_p{q}_ms": med([x["ack_ms"][q] for x in refs]) for q in (50, 95, 99)},
+            "server_cpu_ms_per_ack": med([x["server_cpu_ms_per_ack"] for x in refs]),
+            "others_cpu": med([x["cpu_ack"]["other"] for x in refs]),
+        }
+    if all("teamline" in r for r in rounds):
+        tls = [r["teamline"] for r in rounds]
+        out["teamline"] = {
+            "acked_per_s": med([x["acked_per_s"] for x in tls]),
+            **{f"ack_p{q}_ms": med([x["ack_ms"][q] for x in tls]) for q in (50, 95, 99)},
+            "shed": med([x["shed"] for x in tls]),
+            "server_cpu_ms_per_ack": med(
+                [
+                    x["cpu_ack"]["server"] * 10 / x["acked_per_s"] if x["acked_per_s"] else math.nan
+                    for x in tls
+                ]
+            ),
+            "delivered_per_s": med([x["delivered_per_s"] for x in tls]),
+            "tasks_per_s": med([x["stages"].get("tasks_per_s", math.nan) for x in tls]),
+            **{f"e2e_p{q}_ms": med([x["e2e_ms"][q] for x in tls]) for q in (50, 95, 99)},
+            "others_cpu": med([x["cpu_ack"]["other"] for x in tls]),
+            "postgres_cpu": med([x["cpu_ack"]["postgres"] for x in tls]),
+        }
+        if "reference" in out:
+            ref_rate = out["reference"]["acked_per_s"]
+            out["ratio_acked"] = out["teamline"]["acked_per_s"] / ref_rate if ref_rate else None
+    out["ok"] = all(r["ok"] for r in rounds)
+    return out
+
+
+def run(args: argparse.Namespace, workdir: Path, cleanup: Cleanup, runner: asyncio.Runner) -> dict:
+    CLIENT["kind"] = args.client
+    rounds = []
+    for rnd in range(1, args.repeat + 1):
+        if args.repeat > 1:
+            log(f"round {rnd}/{args.repeat}")
+        round_dir = workdir / f"round-{rnd}"
+        round_dir.mkdir()
+        round_cleanup = Cleanup()  # each round's servers stopped and database dropped at its end
+        try:
+            rounds.append(run_round(args, rnd, round_dir, round_cleanup, runner))
+        finally:
+            round_cleanup.run()
+    result = summary(args, rounds)
+    print("\nmedians      : " + json.dumps({k: v for k, v in result.items() if k != "ok"}))
+    return {**result, "round_records": rounds}
 
 
 def main(argv: list[str] | None = None) -> int:

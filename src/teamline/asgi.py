@@ -29,11 +29,13 @@ websocket_urlpatterns = [
 # After the consumers: imported before them, the widget's resync test in
 # tests/core/test_livewatch.py failed 3 times in 4 (passed 6 in 6 this way); cause not found.
 from teamline.connectors.admission import WebhookAdmission  # noqa: E402
+from teamline.connectors.ingest import WebhookIngest  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Webhooks beyond what this process stores at once are answered before Django runs.
-        "http": WebhookAdmission(django_asgi_app),
+        # Webhooks beyond what this process stores at once are answered before Django runs;
+        # the others are stored from a pool of threads, without Django's middleware.
+        "http": WebhookAdmission(WebhookIngest(django_asgi_app)),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

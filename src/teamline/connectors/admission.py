@@ -1,10 +1,11 @@
 """Admission of provider webhooks: a process takes at most TEAMLINE["WEBHOOK_MAX_INFLIGHT"] at a
 time; the others are answered at the edge, before they cost a thread or a database write.
 
-Why: under ASGI each request runs its sync view in its own thread. When providers offer more
-webhooks than the database can store, those threads pile up without bound: each ack waits behind
-all the others (p99 6.4 s at 200/s offered on SQLite), and the agents' own requests share the
-CPU and the GIL with them (their reads got 15-30× slower). With a bound, the webhooks that fit
+Why: when providers offer more webhooks than the database can store, they pile up without
+bound (measured when each request ran its sync view in a thread of its own; admitted webhooks
+now wait for one of the bounded threads of connectors/ingest.py): each ack waits behind all the
+others (p99 6.4 s at 200/s offered on SQLite), and the agents' own requests share the CPU and
+the GIL with them (their reads got 15-30× slower). With a bound, the webhooks that fit
 are stored as fast as alone, the agents keep their share, and the excess is answered in
 microseconds from the event loop:
 
