@@ -449,7 +449,9 @@
     const id = Number(data.id);
     const at = new Date(data.created_at);
     const content = data.content && typeof data.content === "object" ? data.content : {};
-    const plain = data.sender_kind === "customer" && data.direction === "in" && !data.is_internal &&
+    // Without its conversation (it started, reopened or re-routed it: docs/events.md), the
+    // history is read, which also marks it read for its assignee.
+    const plain = data.conversation && data.sender_kind === "customer" && data.direction === "in" && !data.is_internal &&
       !data.automated && typeof data.text === "string" && data.text !== "" &&
       Object.keys(content).length === 0 && id > 0 && !Number.isNaN(at.getTime());
     if (!plain) { refreshHistory(); return; }
