@@ -549,7 +549,7 @@ class DeskPage:
         self.rows: dict[int, str] = {}
         # desk.js `seen`: conversation id → (status, assignee id or 0), the last state seen.
         self.seen: dict[int, tuple[str, int]] = {}
-        self.view, self.status, self.capped = "mine", "open", False
+        self.list_view, self.list_status, self.capped = "mine", "open", False
         self.pending: asyncio.Task[None] | None = None
         # BENCH_DESK_JS=before: the desk.js before per-view decisions (main at c70c43f) — every
         # event about a conversation without a row, or whose row changed, re-reads the list;
@@ -559,7 +559,7 @@ class DeskPage:
     def counted_in(self, facts: tuple[str, int]) -> str:
         """desk.js countedIn: the views counting a conversation under the list's status."""
         status, assignee = facts
-        if status != self.status:
+        if status != self.list_status:
             return ""
         mine = ",mine" if assignee == self.user_id else ""
         return f"team{mine}{'' if assignee else ',unassigned'}"
@@ -591,7 +591,7 @@ class DeskPage:
             self.request_refresh()
             return
         after = self.counted_in(now)
-        if self.view in after.split(","):
+        if self.list_view in after.split(","):
             self.request_refresh()  # the row must appear
             return
         if kind == "created":
@@ -733,7 +733,7 @@ class DeskPage:
             self.seen[pk] = (status, int(assignee or 0))
         summary = SUMMARY_RE.search(response.text)
         if summary:
-            self.view, self.status = summary.group(1), summary.group(2)
+            self.list_view, self.list_status = summary.group(1), summary.group(2)
             self.capped = summary.group(3) == "1"
 
 
