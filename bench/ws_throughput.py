@@ -491,6 +491,9 @@ class Results:
 
 CONVERSATION_EVENTS = ("conversation.created", "conversation.updated", "assignment.changed")
 ROW_RE = re.compile(r'data-conversation-id="(\d+)" data-row-state="([^"]*)"')
+SUMMARY_RE = re.compile(
+    r'id="inbox-summary"[^>]* data-view="(\w+)" data-status="(\w+)"[^>]* data-capped="(\d)"'
+)
 
 
 def row_state(data: dict[str, Any]) -> str:
@@ -502,10 +505,13 @@ def row_state(data: dict[str, Any]) -> str:
 
 
 class DeskPage:
-    """What a signed-in desk showing its inbox does after each event, like desk.js: a
-    conversation event whose row it shows with the same state is patched in place (no request);
-    a conversation it has no row for, or whose state changed, makes it read the inbox list again
-    (bursts coalesced over 200 ms). The rows it then knows are the ones that list shows."""
+    """What a signed-in desk showing its inbox ("Mine", open) does after each event, like
+    desk.js (inboxChanged): a conversation event — `message.created` carries one too — whose
+    row it shows with the same state is patched in place (no request). Otherwise it reads the
+    inbox list again (bursts coalesced over 200 ms) only when the list must change: a row whose
+    state changed, a conversation that belongs in the view without a row, or one that entered or
+    left one of the views the navigation counts, judged against the last state it saw of every
+    conversation. The rows it then knows are the ones that list shows."""
 
     def __init__(
         self,
@@ -530,6 +536,7 @@ class DeskPage:
         self.last_id = 0
         self.history_lock = asyncio.Lock()
         self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.burst_start = 0.0
         self.tasks: set[asyncio.Task[None]] = set()
         self.headers = {
             "Cookie": f"sessionid={cookie}",
@@ -540,16 +547,63 @@ class DeskPage:
         self.http = http
         self.results = results
         self.rows: dict[int, str] = {}
+        # desk.js `seen`: conversation id → (status, assignee id or 0), the last state seen.
+        self.seen: dict[int, tuple[str, int]] = {}
+        self.list_view, self.list_status, self.capped = "mine", "open", False
         self.pending: asyncio.Task[None] | None = None
+        # BENCH_DESK_JS=before: the desk.js before per-view decisions (main at c70c43f) — every
+        # event about a conversation without a row, or whose row changed, re-reads the list;
+        # suggestions 500 ms after each growth. For before/after runs on the same harness.
+        self.legacy = os.environ.get("BENCH_DESK_JS") == "before"
+
+    def counted_in(self, facts: tuple[str, int]) -> str:
+        """desk.js countedIn: the views counting a conversation under the list's status."""
+        status, assignee = facts
+        if status != self.list_status:
+            return ""
+        mine = ",mine" if assignee == self.user_id else ""
+        return f"team{mine}{'' if assignee else ',unassigned'}"
 
     def on_event(self, event: str, data: dict[str, Any]) -> None:
-        if event == "message.created" and isinstance(data.get("conversation"), dict):
+        kind = {"conversation.created": "created", "message.created": "message"}.get(
+            event, "updated"
+        )
+        if event == "message.created":
             # A new message carries its conversation (desk.js: inboxChanged(data.conversation)).
-            event, data = "conversation.updated", data["conversation"]
-        if event not in CONVERSATION_EVENTS:
+            if not isinstance(data.get("conversation"), dict):
+                return
+            data = data["conversation"]
+        elif event not in CONVERSATION_EVENTS:
             return
-        if event != "conversation.created" and self.rows.get(data.get("id", 0)) == row_state(data):
+        pk = int(data.get("id") or 0)
+        if not pk:
             return
+        if self.legacy:
+            if kind == "created" or self.rows.get(pk) != row_state(data):
+                self.request_refresh()
+            return
+        prev = self.seen.get(pk)
+        now = (str(data.get("status")), int((data.get("assignee") or {}).get("id") or 0))
+        self.seen[pk] = now
+        if pk in self.rows:
+            if self.rows[pk] == row_state(data):
+                return  # patched in place
+            self.request_refresh()
+            return
+        after = self.counted_in(now)
+        if self.list_view in after.split(","):
+            self.request_refresh()  # the row must appear
+            return
+        if kind == "created":
+            before: str | None = ""
+        elif prev is not None:
+            before = self.counted_in(prev)
+        else:
+            before = after if kind == "message" else None
+        if before != after:
+            self.request_refresh()  # a view's count changed
+
+    def request_refresh(self) -> None:
         if self.pending is None or self.pending.done():
             self.pending = asyncio.create_task(self.refresh())
 
@@ -587,7 +641,24 @@ class DeskPage:
                 self.debounce("read", 0.5, self.send_read)
         else:
             self.spawn(self.fetch_history())
-        self.debounce("suggestions", 0.5, self.fetch_suggestions)
+        self.suggestions_after_growth()
+
+    def suggestions_after_growth(self) -> None:
+        """suggestions.js historyGrew: once per burst, 1 s after the last message of the burst
+        and at most 5 s after its first."""
+        if self.legacy:
+            self.debounce("suggestions", 0.5, self.fire_suggestions)
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if "suggestions" not in self.timers:
+            self.burst_start = now
+        wait = max(0.0, min(1.0, self.burst_start + 5.0 - now))
+        self.debounce("suggestions", wait, self.fire_suggestions)
+
+    async def fire_suggestions(self) -> None:
+        self.timers.pop("suggestions", None)
+        await self.fetch_suggestions()
 
     def debounce(self, name: str, delay: float, func: Callable[[], Any]) -> None:
         timer = self.timers.pop(name, None)
@@ -657,6 +728,13 @@ class DeskPage:
             self.results.errors[f"inbox re-read {response.status_code}"] += 1
             return
         self.rows = {int(pk): state for pk, state in ROW_RE.findall(response.text)}
+        for pk, state in self.rows.items():  # desk.js seeRows
+            status, _priority, _team, assignee, _waiting = state.split("|")
+            self.seen[pk] = (status, int(assignee or 0))
+        summary = SUMMARY_RE.search(response.text)
+        if summary:
+            self.list_view, self.list_status = summary.group(1), summary.group(2)
+            self.capped = summary.group(3) == "1"
 
 
 class Customer:
@@ -754,8 +832,12 @@ async def read_desk(ws: ClientConnection, results: Results, page: DeskPage | Non
                 frame = json.loads(raw)
                 page.on_event(frame.get("event", ""), frame.get("data") or {})
             if isinstance(raw, str) and '"message.created"' in raw:
-                if page is not None and page.wants(raw):
-                    page.on_message(json.loads(raw).get("data") or {})
+                if page is not None:
+                    # desk.js follows every message's conversation (the inbox row, the lists).
+                    data = json.loads(raw).get("data") or {}
+                    page.on_event("message.created", data)
+                    if page.wants(raw):
+                        page.on_message(data)
                 match = TOKEN_RE.search(raw)
                 if match:
                     results.deliveries += 1

@@ -333,6 +333,37 @@ async def test_the_agent_viewing_a_conversation_says_once_that_the_pushed_messag
     await bjorn.disconnect()
 
 
+@socket_test
+async def test_a_new_message_never_moves_its_conversation_between_views_on_its_own(teams):
+    # desk.js re-reads its inbox list only when an event changes what a view shows, and takes a
+    # new message's conversation as still in the views it was in. So when the customer writes
+    # to a pending conversation and reopens it with its agent, the message comes without its
+    # conversation and a conversation.updated says it is open again; a message to an open
+    # conversation carries it, and nothing else follows.
+    from teamline.conversations.actions import do_change_status
+    from teamline.core.testing import customer_says
+
+    from .support import assigned_to
+
+    customer = await database_sync_to_async(create_customer)(team=teams["oslo"], name="Astrid")
+    conversation = await database_sync_to_async(assigned_to)(teams["kari"], customer, "Hello")
+    await database_sync_to_async(do_change_status)(conversation, "pending", actor=teams["kari"])
+    kari = await connected(teams["kari"])
+
+    await database_sync_to_async(customer_says)(customer, "Here is the photo")
+    message = await next_event(kari, "message.created")
+    assert message["text"] == "Here is the photo" and "conversation" not in message
+    updated = await next_event(kari, "conversation.updated")
+    assert (updated["id"], updated["status"]) == (conversation.pk, "open")
+    assert updated["assignee"]["id"] == teams["kari"].pk
+
+    await database_sync_to_async(customer_says)(customer, "Did you get it?")
+    message = await next_event(kari, "message.created")
+    assert message["conversation"]["status"] == "open"
+    assert await kari.receive_nothing(timeout=0.5)
+    await kari.disconnect()
+
+
 # --- Supervisors: whispers and watching (conversations/supervision.py) -------------------------
 
 

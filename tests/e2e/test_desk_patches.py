@@ -143,3 +143,83 @@ def test_the_open_conversation_adds_a_customers_message_from_its_push(
     assert violations(agent) == []
     agent_context.close()
     customer_context.close()
+
+
+# Everyone in Oslo but Ola is away: the visitor's chat is Ola's.
+ONLY_OLA_TAKES_WORK = """
+from teamline.accounts.actions import do_set_presence
+from teamline.accounts.models import User
+for user in User.objects.filter(username__in=["kari", "ingrid"]):
+    do_set_presence(user, "away", actor=user)
+"""
+
+
+def counts_say(page, n: int) -> None:
+    """Wait until the "Team" view's count says n open conversations."""
+    for _ in range(150):
+        if int(page.locator("#view-team-count").inner_text().split()[0]) == n:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(page.locator("#view-team-count").inner_text())
+
+
+def test_a_colleagues_conversation_rereads_kari_s_list_only_when_her_counts_change(
+    browser, live_server_url, server_shell
+):
+    # Kari's desk shows "Mine" and hears her whole team. Ola's visitor writes again and again
+    # and Ola reads it: nothing Kari's list shows changes, so it is not read again. When Ola
+    # resolves the conversation, the team's count of open conversations changes: the list is
+    # read once and says so.
+    server_shell(QUIET_QUEUES)
+    url = live_server_url
+    contexts = [browser.new_context() for _ in range(3)]
+    kari, ola, customer = (context.new_page() for context in contexts)
+    for page in (kari, ola, customer):
+        page.set_default_timeout(TIMEOUT)
+    sign_in(ola, url, "ola")
+    become_available(ola)
+    sign_in(kari, url, "kari")
+    server_shell(ONLY_OLA_TAKES_WORK)
+    kari.reload()
+    kari.get_by_role("link", name=re.compile("^Mine")).click()
+    team_count = kari.locator("#view-team-count")
+    open_before = int(team_count.inner_text().split()[0])
+
+    customer.goto(f"{url}/widget/demo/")
+    chat = open_chat(customer)
+    chat.get_by_label("Message").fill("My router blinks red")
+    chat.get_by_role("button", name="Send").click()
+    ola_row = ola.get_by_role("link", name=re.compile(r"^Visitor #\d+"))
+    ola_row.first.wait_for()
+    # A new conversation in the team: Kari's counts follow (her list was read again).
+    counts_say(kari, open_before + 1)
+    assert kari.locator("li[data-conversation-id]").filter(has_text="Visitor #").count() == 0
+
+    kari.wait_for_timeout(1500)  # routing's own events settle
+    refreshes: list[str] = []
+    kari.on(
+        "request",
+        lambda request: (
+            refreshes.append(request.url)
+            if request.headers.get("hx-target") == "inbox-list"
+            else None
+        ),
+    )
+    for text in ("It still blinks", "Now it is off"):
+        chat.get_by_label("Message").fill(text)
+        chat.get_by_role("button", name="Send").click()
+    ola.get_by_role("link", name=re.compile(r"3 unread")).wait_for()
+    # Ola opens it: the conversation is read (its unread count drops; Kari's list has no row).
+    ola_row.first.click()
+    ola.get_by_role("log").get_by_text("Now it is off").wait_for()
+    ola.wait_for_timeout(1000)  # the read mark's push, and the 200 ms Kari's re-read would wait
+    assert refreshes == []
+
+    ola.locator("#resolve-button").click()
+    counts_say(kari, open_before)
+    kari.wait_for_timeout(800)
+    assert len(refreshes) == 1, refreshes
+
+    assert violations(kari) == []
+    for context in contexts:
+        context.close()

@@ -235,7 +235,13 @@ def _receive(
     conversation.last_message_at = now
     conversation.updated_at = now
     conversation.unread_count += 1
-    emit_message(message, participants=participants, with_conversation=not needs_routing)
+    # A reopened conversation changed which inbox views show it (docs/events.md: a message's
+    # conversation never does): its own conversation.updated follows, below.
+    emit_message(
+        message,
+        participants=participants,
+        with_conversation=not needs_routing and reopened_from is None,
+    )
     # Self-service (selfservice: a bot, an SMS keyword) may answer instead of a person.
     held = hooks.self_service().take_message(conversation, message, needs_routing=needs_routing)
     if held:
@@ -265,8 +271,9 @@ def _receive(
     conversation.save(update_fields=["last_message_at", "updated_at", "unread_count"])
     if needs_routing:
         hooks.routing().route_conversation(conversation, defer=defer_routing)
-    elif held:
-        # Self-service took it after message.created was presented: the state changed since.
+    elif held or reopened_from is not None:
+        # Self-service took it after message.created was presented, or the customer reopened it
+        # with its agent: the state the desks' lists follow changed.
         emit_conversation(conversation, EventType.CONVERSATION_UPDATED, participants=participants)
     return message
 

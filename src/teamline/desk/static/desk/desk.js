@@ -315,9 +315,81 @@
     return true;
   }
 
-  function inboxChanged(data) {
-    if (!byId("inbox-list")) return;
-    if (!patchInboxRow(data)) refreshInbox();
+  // --- Which conversations the list shows --------------------------------------------------
+  //
+  // The list is one inbox view (desk/views.py VIEWS: mine / unassigned / team, all in the agent's
+  // teams) for one status and perhaps one label, and its navigation counts each view for that
+  // status and label. Every desk hears its whole team, so most events are about conversations
+  // the list has no row for. The list is read again only when an event can change what it shows:
+  // a row that must appear (the conversation belongs in this view now), a row whose state changed
+  // (it changes, moves or leaves), or a view's count that changed (the conversation entered or
+  // left one of the three views). For that the desk keeps the last state it saw of every
+  // conversation (`seen`), from the rows and from every pushed payload. A new message never
+  // changes which views count its conversation (routing and status changes send their own
+  // events, docs/events.md), so an unknown conversation's message only says where it is now.
+
+  const seen = new Map(); // conversation id → { status, assignee, labels } (labels: null = unknown)
+
+  function facts(data, prev) {
+    let labels = prev ? prev.labels : null;
+    if (Array.isArray(data.labels)) labels = data.labels.map((l) => l.id).join(",");
+    return { status: data.status, assignee: data.assignee ? Number(data.assignee.id) : 0, labels };
+  }
+
+  // The list's view, status and label as the server rendered them (#inbox-summary).
+  function listFilter() {
+    const summary = byId("inbox-summary");
+    if (!summary || !summary.dataset.view || !summary.dataset.status) return null;
+    return {
+      view: summary.dataset.view,
+      status: summary.dataset.status,
+      label: summary.dataset.label || "",
+      capped: summary.dataset.capped === "1",
+    };
+  }
+
+  // The views that count a conversation with these facts under the list's status and label
+  // ("team" counts every conversation this desk hears of), or null when a label filter is on
+  // and the conversation's labels are unknown.
+  function countedIn(f, filter) {
+    if (f.status !== filter.status) return "";
+    if (filter.label) {
+      if (f.labels === null) return null;
+      if (!f.labels.split(",").includes(filter.label)) return "";
+    }
+    return `team${f.assignee === me ? ",mine" : ""}${f.assignee ? "" : ",unassigned"}`;
+  }
+
+  // kind: "created" (it did not exist), "message" (a new message: its views are unchanged),
+  // "updated" (anything else).
+  function inboxChanged(data, kind) {
+    const id = Number(data.id);
+    if (!id) return;
+    const prev = seen.get(id);
+    const now = facts(data, prev);
+    seen.set(id, now);
+    const list = byId("inbox-list");
+    if (!list) return;
+    if (patchInboxRow(data)) return;
+    // A row whose state changed: it changes, moves or leaves.
+    if (list.querySelector(`li[data-conversation-id="${id}"]`)) { refreshInbox(); return; }
+    const filter = listFilter();
+    if (!filter) { refreshInbox(); return; }
+    const after = countedIn(now, filter);
+    if (after === null) {
+      // Labels unknown under a label filter: a message moves its conversation to the top, so
+      // only a list showing the first rows of more may have to show it.
+      if (kind !== "message" || filter.capped) refreshInbox();
+      return;
+    }
+    // The row must appear.
+    if (after.split(",").includes(filter.view)) { refreshInbox(); return; }
+    let before;
+    if (kind === "created") before = "";
+    else if (prev) before = countedIn(prev, filter);
+    else before = kind === "message" ? after : undefined;
+    // A view's count may have changed (unknown before: read once, then it is known).
+    if (before !== after) refreshInbox();
   }
 
   // The status partial shows the conversation's state; a new message alone leaves it as it is.
@@ -377,7 +449,9 @@
     const id = Number(data.id);
     const at = new Date(data.created_at);
     const content = data.content && typeof data.content === "object" ? data.content : {};
-    const plain = data.sender_kind === "customer" && data.direction === "in" && !data.is_internal &&
+    // Without its conversation (it started, reopened or re-routed it: docs/events.md), the
+    // history is read, which also marks it read for its assignee.
+    const plain = data.conversation && data.sender_kind === "customer" && data.direction === "in" && !data.is_internal &&
       !data.automated && typeof data.text === "string" && data.text !== "" &&
       Object.keys(content).length === 0 && id > 0 && !Number.isNaN(at.getTime());
     if (!plain) { refreshHistory(); return; }
@@ -536,7 +610,22 @@
     }
   }
 
+  // What the list's rows show is the last state seen of their conversations.
+  function seeRows() {
+    const list = byId("inbox-list");
+    if (!list) return;
+    for (const row of list.querySelectorAll("li[data-conversation-id][data-row-state]")) {
+      const [status, , , assignee] = row.dataset.rowState.split("|");
+      seen.set(Number(row.dataset.conversationId), {
+        status, assignee: Number(assignee) || 0, labels: row.dataset.labels || "",
+      });
+    }
+  }
+  seeRows();
+
   function resync() {
+    // Events may have been missed: what was seen of conversations without a row is not trusted.
+    seen.clear();
     refreshInbox();
     refreshStatus();
     refreshHistory();
@@ -597,7 +686,7 @@
   document.body.addEventListener("htmx:afterSettle", (event) => {
     const target = event.detail && event.detail.target;
     if (target && target.id === "desk-panes") openedConversation();
-    else if (target && target.id === "inbox-list") markCurrent();
+    else if (target && target.id === "inbox-list") { markCurrent(); seeRows(); }
     const config = event.detail && event.detail.requestConfig;
     const form = config && config.elt;
     if (form && form.matches && form.matches("#list-pane form.filter")) {
@@ -683,7 +772,7 @@
   function onEvent(type, data) {
     switch (type) {
       case "conversation.created":
-        refreshInbox();
+        inboxChanged(data, "created");
         refreshLiveConversations();
         if (byId("inbox-list")) {
           announce(data.customer && data.customer.name
@@ -699,7 +788,7 @@
       case "assignment.changed":
         refreshLiveCalls(); // who a waiting call rings for
         refreshLiveConversations();
-        inboxChanged(data);
+        inboxChanged(data, "updated");
         if (data.id === conversationId) statusChanged(data);
         if (type === "assignment.changed" && data.assignee && data.assignee.id === me &&
             data.id !== conversationId) {
@@ -739,7 +828,7 @@
         patchPreview(data);
         if (data.conversation) refreshLiveConversations();
         if (data.conversation) {
-          inboxChanged(data.conversation);
+          inboxChanged(data.conversation, "message");
           if (data.conversation.id === conversationId) statusChanged(data.conversation);
         }
         if (data.conversation_id === conversationId) {

@@ -5,8 +5,8 @@
  * reply box at the cursor (replacing a selection), give focus back to the reply box with the
  * cursor after the insertion, say what happened in the polite announcer, and tell the server,
  * which records which suggestion was used. When the customer writes again (the history log
- * grows), the suggestions are asked for again and replaced only if they changed — and never
- * while the agent is in them.
+ * grows), the suggestions are asked for again — once per burst of messages — and replaced only
+ * if they changed, and never while the agent is in them.
  */
 (() => {
   "use strict";
@@ -84,9 +84,20 @@
     current.replaceWith(fresh);
   }
 
+  // Once per burst of messages, not per message: 1 s after the last one, and while a busy
+  // conversation keeps growing, at most 5 s after the first one of the burst.
+  const QUIET_MS = 1000;
+  const AT_MOST_MS = 5000;
+  let burstStart = 0;
   function historyGrew() {
+    const now = Date.now();
+    if (refreshTimer === null) burstStart = now;
     window.clearTimeout(refreshTimer);
-    refreshTimer = window.setTimeout(refreshSuggestions, 500);
+    const wait = Math.max(0, Math.min(QUIET_MS, burstStart + AT_MOST_MS - now));
+    refreshTimer = window.setTimeout(() => {
+      refreshTimer = null;
+      refreshSuggestions();
+    }, wait);
   }
   document.body.addEventListener("htmx:afterSwap", (event) => {
     const target = event.detail && event.detail.target;
