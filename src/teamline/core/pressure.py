@@ -41,6 +41,31 @@ def web_under_pressure() -> bool:
 # Seconds the widget waits before sending a refused message again (plus its own jitter).
 BUSY_RETRY_AFTER_SECONDS = 1
 
+# An accepted message whose database work has not started this many seconds after it arrived
+# is not stored after all: its sender is told `busy`, like a message that found no room. So the
+# latency of what is acknowledged stays bounded however long the database thread's queue grows
+# (a stall, a burst of other work), and nothing acknowledged is lost.
+MAX_WAIT_SECONDS = 2.0
+
+# Messages one socket may have accepted and not yet answered. The socket's consumer keeps
+# reading frames while they wait (answering `busy` beyond this), so the socket's incoming queue
+# never fills: a full queue stops the websocket library from reading the keepalive pongs, and
+# after its ping timeout it closed the socket (1011) under load.
+MAX_WAITING_PER_SOCKET = 4
+
+
+class WaitedTooLong(Exception):
+    """An accepted widget message waited longer than MAX_WAIT_SECONDS for the database."""
+
+
+def check_wait(accepted_at: float) -> None:
+    """Called in the database thread before a widget message's work: raise WaitedTooLong when
+    it waited too long (nothing is stored; the sender is told `busy`)."""
+    if time.monotonic() - accepted_at > MAX_WAIT_SECONDS:
+        note_web_pressure()
+        raise WaitedTooLong
+
+
 _widget_inflight = 0
 
 
