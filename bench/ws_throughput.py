@@ -1189,6 +1189,24 @@ async def drive_idle(target: Target, config: IdleConfig) -> dict[str, Any]:
     for holder in holders:
         assert holder.stdout is not None
         await holder.stdout.readline()  # ready (imports done)
+    profiler = None
+    if config.profile is not None and target.name == "teamline":
+        # py-spy (pip install py-spy): the server's stacks while the sockets open.
+        profiler = await asyncio.create_subprocess_exec(
+            str(VENV_BIN / "py-spy"),
+            "record",
+            "--pid",
+            str(target.server.proc.pid),
+            "--format",
+            "raw",
+            "--output",
+            str(config.profile),
+            "--rate",
+            "50",
+            "--gil",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     cpu_start = CpuSample.take(target.server.proc.pid)
     started = time.perf_counter()
     for holder in holders:
@@ -1217,6 +1235,9 @@ async def drive_idle(target: Target, config: IdleConfig) -> dict[str, Any]:
         sample_done = time.perf_counter()
     open_s = max([sample_done] + [r["done_at"] for r in reports]) - started
     cpu_end = CpuSample.take(target.server.proc.pid)
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        await profiler.wait()
     opened = sample + sum(r["opened"] for r in reports)
     for report in reports:
         results.errors.update(report.get("errors") or {})
@@ -1316,6 +1337,7 @@ class IdleConfig:
     concurrency: int = 25
     settle: float = 2.0
     drain: float = 10.0
+    profile: Path | None = None
 
 
 def print_idle_report(
@@ -1739,6 +1761,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--idle-concurrency", type=int, default=25, help="sockets each client opens at a time"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="--idle-widgets: record the Teamline server's stacks (GIL holder) while the sockets "
+        "open, in py-spy's raw format (needs: pip install py-spy)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also append results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
     args = parser.parse_args(argv)
@@ -1802,6 +1831,7 @@ def measure(
                 reply_rate=args.reply_rate,
                 clients=args.idle_clients,
                 concurrency=args.idle_concurrency,
+                profile=args.profile,
             )
             result = runner.run(drive_idle(target, idle))
         else:
