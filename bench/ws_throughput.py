@@ -1446,6 +1446,19 @@ def http_login(base_url: str, username: str) -> str | None:
 MIGRATED: dict[str, str] = {}
 
 
+def migrated_cache() -> Path:
+    """Where a migrated empty SQLite database is kept between runs: named by a digest of every
+    migration file, so a changed or added migration migrates afresh."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "src").glob("teamline/*/migrations/*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    name = f"teamline-bench-migrated-{digest.hexdigest()[:16]}.sqlite3"
+    return Path(tempfile.gettempdir()) / name
+
+
 def migrate_fresh(backend: Backend, env: dict[str, str], teamline: str) -> None:
     if backend.kind == "sqlite":
         db = Path(env["TEAMLINE_VAR_DIR"]) / "teamline.sqlite3"
@@ -1454,12 +1467,21 @@ def migrate_fresh(backend: Backend, env: dict[str, str], teamline: str) -> None:
             shutil.copyfile(MIGRATED["sqlite"], db)
             log("teamline: fresh database copied from the first round's migrated one")
             return
+        cached = migrated_cache()
+        if cached.exists():
+            db.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached, db)
+            MIGRATED["sqlite"] = str(cached)
+            log(f"teamline: fresh database copied from {cached} (the same migrations)")
+            return
         log("teamline: migrating the fresh database")
         run_checked([teamline, "migrate", "--no-input", "-v", "0"], env, "migrate")
-        template = backend.workdir.parent / "migrated.sqlite3"
+        template = cached
         with sqlite3.connect(db) as conn:  # one file: the WAL folded in
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copyfile(db, template)
+        partial = template.with_suffix(f".{os.getpid()}.part")
+        shutil.copyfile(db, partial)
+        partial.replace(template)  # whole or not at all
         MIGRATED["sqlite"] = str(template)
         return
     import psycopg
