@@ -487,6 +487,9 @@ class Results:
     history_fetches: int = 0  # `?after=` history re-reads of the agents viewing a conversation
     suggestion_fetches: int = 0  # suggestions re-read after the viewed history grew
     read_frames: int = 0  # `read` frames the viewing agents sent (desk.js, pushed messages)
+    # Ack time of each acked message measured from the attempt the server accepted (the last
+    # one sent): how long an accepted message waited, busy retries before it not counted.
+    accepted_wait_ms: list[float] = field(default_factory=list)
 
 
 CONVERSATION_EVENTS = ("conversation.created", "conversation.updated", "assignment.changed")
@@ -667,6 +670,7 @@ class Customer:
         self.seq = 0
         self.pending: dict[str, tuple[str, asyncio.Future[None] | None]] = {}
         self.texts: dict[str, str] = {}  # client_id → frame, kept until acked (busy → resend)
+        self.last_sent: dict[str, float] = {}  # client_id → when its latest attempt was sent
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -678,6 +682,9 @@ class Customer:
                 kind = frame.get("type")
                 if kind == "ack":
                     self.texts.pop(frame.get("client_id") or "", None)
+                    last = self.last_sent.pop(frame.get("client_id") or "", None)
+                    if last is not None:
+                        results.accepted_wait_ms.append((now - last) * 1000)
                     token, waiter = self.pending.pop(frame.get("client_id"), (None, None))
                     if token is None:
                         results.errors["ack for unknown client_id"] += 1
@@ -706,6 +713,7 @@ class Customer:
 
     async def _resend(self, raw: str) -> None:
         with contextlib.suppress(ConnectionClosed):
+            self.last_sent[json.loads(raw)["client_id"]] = time.perf_counter()
             await self.ws.send(raw)
 
     async def send(self, wait: str, delivery_timeout: float = 10.0) -> None:
@@ -725,6 +733,7 @@ class Customer:
         self.results.sent_at[token] = time.perf_counter()
         raw = json.dumps({"type": "message", "client_id": client_id, "text": text})
         self.texts[client_id] = raw
+        self.last_sent[client_id] = time.perf_counter()
         await self.ws.send(raw)
         try:
             if ack is not None:
@@ -991,6 +1000,9 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
         "delivered_per_s": delivered_per_s,
         "latency_ms": {q: percentile(latencies, q) for q in (50, 95, 99, 100)},
         "ack_latency_ms": {q: percentile(ack_latencies, q) for q in (50, 95, 99, 100)},
+        "accepted_ack_ms": {
+            q: percentile(sorted(results.accepted_wait_ms), q) for q in (50, 95, 99, 100)
+        },
         "desk_frames_per_message": (results.deliveries + results.other_desk_frames)
         / max(len(results.sent_at), 1),
         "desk_fetches_per_message": results.desk_fetches / max(len(results.sent_at), 1),
@@ -1645,6 +1657,12 @@ def print_report(
         "routes a conversation) were acked; cpu ms = server CPU time per delivered message"
     )
     for run in runs:
+        accepted = run["accepted_ack_ms"]
+        print(
+            f"{run['target']} round {run['round']}: busy answers {run['busy']}; ack measured "
+            f"from the attempt the server accepted: p50 {fmt_ms(accepted[50])}, p99 "
+            f"{fmt_ms(accepted[99])}, max {fmt_ms(accepted[100])} ms"
+        )
         if run["errors"]:
             print(f"errors {run['target']} round {run['round']}: {run['errors']}")
         if run["cpu"]["client"] > 80:
