@@ -628,7 +628,12 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             return
         self.conversation_id = message["conversation_id"]
         if not self.gone:
-            await self.send_json({"type": "ack", "client_id": item.echo, "message": message})
+            try:
+                await self.send_json({"type": "ack", "client_id": item.echo, "message": message})
+            except Exception:
+                # Stored, but the socket closed before the ack: the widget resends the message
+                # from its next socket, idempotently, and gets this ack then.
+                logger.info("widget socket closed before a message's ack")
 
     async def _verify_code(self, content: dict[str, Any]) -> None:
         """The verify form: a code for a step-up, never a chat message (nothing is stored but
