@@ -571,7 +571,7 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             {
                 "type": "busy",
                 "client_id": echo,
-                "retry_after": pressure.BUSY_RETRY_AFTER_SECONDS,
+                "retry_after": pressure.busy_retry_after(),
                 "detail": _("Chat is busy; your message is sent again in a moment."),
             }
         )
