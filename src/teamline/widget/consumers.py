@@ -15,7 +15,6 @@ the socket receives `live.resync` and sends the same picture again as a `resync`
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -360,7 +359,9 @@ class _Waiting:
 class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     session: WidgetSession | None = None
     # Accepted messages, oldest first, and the task storing them (one at a time, in order).
-    waiting: collections.deque[_Waiting]
+    # (A list, not a deque: an empty deque costs 760 bytes per socket, and there are at most
+    # MAX_WAITING_PER_SOCKET.)
+    waiting: list[_Waiting]
     storing: asyncio.Task[None] | None = None
     gone = False  # the socket closed: nothing more to answer
     # While a message is being stored: the pushes to send after its answer.
@@ -379,7 +380,7 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first: refusals are answered with close codes the widget understands.
         self.call_ids = set()
-        self.waiting = collections.deque()
+        self.waiting = []
         self.signal_budget = browser_calls.SignalBudget()
         await self.accept()
         self.auth_timer = asyncio.create_task(self._close_unless_authenticated())
@@ -588,7 +589,7 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
                 # not acknowledged, so the widget sends it again.
                 logger.exception("widget message failed")
             finally:
-                self.waiting.popleft()
+                self.waiting.pop(0)
                 pressure.leave_widget_message()
 
     async def _store(self, item: _Waiting) -> None:
