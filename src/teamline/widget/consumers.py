@@ -602,7 +602,9 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         finally:
             held, self.held = self.held, None
             for text in held:
-                if not self.gone and not self.closing:
+                if self.gone or self.closing:
+                    break
+                with contextlib.suppress(Exception):  # closed meanwhile: pushes are notifications
                     await self.send(text_data=text)
 
     async def _store_and_answer(self, item: _Waiting) -> None:
