@@ -16,6 +16,9 @@ client uses, so the very same client code drives both servers:
   ``{"type": "message", "client_id", "text"}`` does exactly one database INSERT (its own
   transaction), one channel-layer ``group_send`` to ``team`` (which the layer fans out to every
   desk socket, like Teamline's team group) and answers ``{"type": "ack", ...}``.
+- ``POST /bench/reply`` ``{"token", "text"}`` (an agent's reply, for ``--idle-widgets``): one
+  INSERT and one ``group_send`` to the group of the widget socket that authenticated with that
+  session token, which gets ``{"type": "event", "event": "message.created", "data": ...}``.
 
 Database (``BENCH_REF_DATABASE``): a SQLite file (WAL, synchronous=NORMAL, like Teamline's
 embedded mode), written from one dedicated thread with one connection; or a ``postgres://`` URL,
@@ -167,10 +170,20 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "event", "event": message["event"], "data": message["data"]})
 
 
+def customer_group(token: str) -> str:
+    return "c" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
 class WidgetConsumer(AsyncJsonWebsocketConsumer):
+    async def event_customer(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "event", "event": message["event"], "data": message["data"]})
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "auth":
+            group = customer_group(str(content.get("token")))
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.append(group)
             await self.send_json(
                 {"type": "ready", "team": {}, "messages": [], "conversation": None}
             )
@@ -215,8 +228,25 @@ async def reference_webhook(scope: dict[str, Any], body: bytes) -> tuple[int, by
     return 200, b"ok"
 
 
+async def reply(raw: bytes) -> bytes:
+    """An agent's reply: one INSERT, one push to the customer's socket."""
+    from channels.layers import get_channel_layer
+
+    content = json.loads(raw)
+    created_at = time.time()
+    client_id = secrets.token_hex(16)
+    message_id = await writer.insert(client_id, str(content["text"]), created_at)
+    message = {"id": message_id, "text": str(content["text"]), "created_at": created_at}
+    await get_channel_layer().group_send(  # type: ignore[union-attr]
+        customer_group(str(content["token"])),
+        {"type": "event.customer", "event": "message.created", "data": message},
+    )
+    return json.dumps(message).encode()
+
+
 async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Widget session endpoint (no database work), the reference webhook and a readiness probe."""
+    """Widget session endpoint (no database work), the reference webhook, the agent's reply and a
+    readiness probe."""
     chunks = []
     while True:  # read the request body
         event = await receive()
@@ -229,7 +259,9 @@ async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
         return
-    if scope["method"] == "POST" and scope["path"].endswith("/session"):
+    if scope["method"] == "POST" and scope["path"] == "/bench/reply":
+        body, content_type = await reply(b"".join(chunks)), b"application/json"
+    elif scope["method"] == "POST" and scope["path"].endswith("/session"):
         body = json.dumps({"token": secrets.token_urlsafe(16)}).encode()
         content_type = b"application/json"
     else:

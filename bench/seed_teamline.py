@@ -32,6 +32,7 @@ def main() -> None:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
 
+    from teamline.accounts.actions import do_create_api_token
     from teamline.accounts.models import ChannelKind, Presence
     from teamline.core.testing import create_agent, create_inbox, create_team
 
@@ -56,7 +57,15 @@ def main() -> None:
         session[BACKEND_SESSION_KEY] = backend
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
-        agents.append({"username": user.username, "session_key": session.session_key})
+        # A personal access token for replies through the API (--idle-widgets).
+        _token, api_token = do_create_api_token(user, name="bench", actor=user)
+        agents.append(
+            {
+                "username": user.username,
+                "session_key": session.session_key,
+                "api_token": api_token,
+            }
+        )
     print(json.dumps({"inbox": str(inbox.public_id), "team": team.pk, "agents": agents}))
 
 

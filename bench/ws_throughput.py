@@ -487,6 +487,9 @@ class Results:
     history_fetches: int = 0  # `?after=` history re-reads of the agents viewing a conversation
     suggestion_fetches: int = 0  # suggestions re-read after the viewed history grew
     read_frames: int = 0  # `read` frames the viewing agents sent (desk.js, pushed messages)
+    # Ack time of each acked message measured from the attempt the server accepted (the last
+    # one sent): how long an accepted message waited, busy retries before it not counted.
+    accepted_wait_ms: list[float] = field(default_factory=list)
 
 
 CONVERSATION_EVENTS = ("conversation.created", "conversation.updated", "assignment.changed")
@@ -745,6 +748,7 @@ class Customer:
         self.seq = 0
         self.pending: dict[str, tuple[str, asyncio.Future[None] | None]] = {}
         self.texts: dict[str, str] = {}  # client_id → frame, kept until acked (busy → resend)
+        self.last_sent: dict[str, float] = {}  # client_id → when its latest attempt was sent
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -756,6 +760,9 @@ class Customer:
                 kind = frame.get("type")
                 if kind == "ack":
                     self.texts.pop(frame.get("client_id") or "", None)
+                    last = self.last_sent.pop(frame.get("client_id") or "", None)
+                    if last is not None:
+                        results.accepted_wait_ms.append((now - last) * 1000)
                     token, waiter = self.pending.pop(frame.get("client_id"), (None, None))
                     if token is None:
                         results.errors["ack for unknown client_id"] += 1
@@ -784,6 +791,7 @@ class Customer:
 
     async def _resend(self, raw: str) -> None:
         with contextlib.suppress(ConnectionClosed):
+            self.last_sent[json.loads(raw)["client_id"]] = time.perf_counter()
             await self.ws.send(raw)
 
     async def send(self, wait: str, delivery_timeout: float = 10.0) -> None:
@@ -803,6 +811,7 @@ class Customer:
         self.results.sent_at[token] = time.perf_counter()
         raw = json.dumps({"type": "message", "client_id": client_id, "text": text})
         self.texts[client_id] = raw
+        self.last_sent[client_id] = time.perf_counter()
         await self.ws.send(raw)
         try:
             if ack is not None:
@@ -864,6 +873,7 @@ class Target:
     server: Server
     inbox: str
     agent_cookies: list[str | None]
+    api_tokens: list[str] = field(default_factory=list)
 
 
 async def bounded(limit: int, coros: list[Any]) -> list[Any]:
@@ -1072,6 +1082,9 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
         "delivered_per_s": delivered_per_s,
         "latency_ms": {q: percentile(latencies, q) for q in (50, 95, 99, 100)},
         "ack_latency_ms": {q: percentile(ack_latencies, q) for q in (50, 95, 99, 100)},
+        "accepted_ack_ms": {
+            q: percentile(sorted(results.accepted_wait_ms), q) for q in (50, 95, 99, 100)
+        },
         "desk_frames_per_message": (results.deliveries + results.other_desk_frames)
         / max(len(results.sent_at), 1),
         "desk_fetches_per_message": results.desk_fetches / max(len(results.sent_at), 1),
@@ -1088,6 +1101,385 @@ async def drive(target: Target, config: LoadConfig) -> dict[str, Any]:
         if delivered_per_s
         else math.nan,
     }
+
+
+# --- Idle widget sockets (--idle-widgets N) ----------------------------------------------------
+#
+# N widget sockets opened (session POST + auth → ready) and held, as N visitors with the chat
+# open and nothing to say. Measured: the time to open all N, the server's RSS with them open,
+# and then an agent replying to a sample of those customers: reply sent → frame on the widget.
+# One client process holds a few thousand sockets at most before its own CPU is the limit, so
+# the sockets are opened by `--idle-clients` holder processes (this script, `--idle-holder`),
+# and the sample's sockets by the main process. Client keepalive pings are off (a browser sends
+# none); the server's own pings are answered.
+
+IDLE_HOLDER = "--idle-holder"
+REPLY_RE = re.compile(r"bench-reply:(\d+\.\d+)")
+
+
+def raise_fd_limit() -> int:
+    """The soft limit on open files raised to the hard one (10,000 sockets need more than the
+    usual 1,024); returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+async def open_session_socket(
+    base_url: str, inbox: str, http: httpx.AsyncClient
+) -> tuple[ClientConnection, str, dict[str, Any]]:
+    """One visitor: the session POST, the socket, the auth frame; (socket, token, ready)."""
+    response = await http.post(
+        f"{base_url}/widget/api/{inbox}/session", json={}, headers={"Origin": base_url}
+    )
+    if response.status_code != 200:
+        raise BenchError(f"widget session: HTTP {response.status_code} {response.text[:200]}")
+    token = response.json()["token"]
+    ws = await connect(
+        base_url.replace("http://", "ws://") + "/ws/widget/",
+        origin=base_url,  # type: ignore[arg-type]
+        open_timeout=120,
+        ping_interval=None,
+        max_size=2**22,
+    )
+    await ws.send(json.dumps({"type": "auth", "token": token}))
+    frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
+    if frame.get("type") != "ready":
+        await ws.close()
+        raise BenchError(f"widget auth: expected ready, got {str(frame)[:200]}")
+    return ws, token, frame
+
+
+async def idle_holder(base_url: str, inbox: str, count: int, concurrency: int) -> None:
+    """A holder process: on "go" open `count` sockets, say how long it took, hold them until
+    stdin closes, then say how many the server closed meanwhile."""
+    raise_fd_limit()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print(json.dumps({"ready": True}), flush=True)
+    await reader.readline()
+    started = time.perf_counter()
+    errors: Counter[str] = Counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+
+        async def one() -> ClientConnection | None:
+            try:
+                ws, _token, _ready = await open_session_socket(base_url, inbox, http)
+                return ws
+            except Exception as exc:  # counted: the run reports them
+                errors[type(exc).__name__ + ": " + str(exc)[:80]] += 1
+                return None
+
+        opened = [ws for ws in await bounded(concurrency, [one() for _ in range(count)]) if ws]
+    seconds = time.perf_counter() - started
+    print(json.dumps({"opened": len(opened), "seconds": seconds, "errors": errors}), flush=True)
+    await reader.read()  # until stdin closes
+    closed = Counter(
+        str(ws.close_code) if ws.close_code is not None else "-"
+        for ws in opened
+        if ws.state.name != "OPEN"
+    )
+    await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
+    print(json.dumps({"closed_by_server": closed}), flush=True)
+
+
+class IdleCustomer:
+    """A sampled customer: sends one message (which opens the conversation), then only reads."""
+
+    def __init__(self, index: int, ws: ClientConnection, token: str) -> None:
+        self.index, self.ws, self.token = index, ws, token
+        self.conversation_id: int | None = None
+        self.acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.replies: dict[str, float] = {}  # reply token → arrival time
+        self.closed: str | None = None
+        self.first: str | None = None
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                now = time.perf_counter()
+                if isinstance(raw, str) and "bench-reply:" in raw:
+                    match = REPLY_RE.search(raw)
+                    if match:
+                        self.replies.setdefault(match.group(1), now)
+                    continue
+                frame = json.loads(raw)
+                if frame.get("type") == "ack" and not self.acked.done():
+                    self.conversation_id = (frame.get("message") or {}).get("conversation_id")
+                    self.acked.set_result(None)
+                elif frame.get("type") == "busy" and self.first is not None:
+                    # Not stored: send it again after the hint, as the widget does.
+                    delay = float(frame.get("retry_after") or 1) * (1 + random.random())
+                    asyncio.get_running_loop().call_later(
+                        delay, lambda: asyncio.ensure_future(self._send_first())
+                    )
+                elif frame.get("type") == "error" and not self.acked.done():
+                    self.acked.set_exception(BenchError(str(frame)[:200]))
+        except ConnectionClosed as exc:
+            self.closed = str(exc.rcvd.code if exc.rcvd else "-")
+
+    async def _send_first(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(self.first or "")
+
+    async def first_message(self) -> None:
+        self.first = json.dumps(
+            {"type": "message", "client_id": str(uuid.uuid4()), "text": f"bench:{self.index}.0"}
+        )
+        await self._send_first()
+        await asyncio.wait_for(self.acked, ACK_TIMEOUT)
+
+
+async def send_reply(
+    target: Target, http: httpx.AsyncClient, customer: IdleCustomer, text: str
+) -> int:
+    """An agent's reply to this customer: the product's API (a personal access token), or the
+    reference's bare endpoint. Returns the HTTP status."""
+    if target.name == "reference":
+        response = await http.post(
+            f"{target.server.base_url}/bench/reply", json={"token": customer.token, "text": text}
+        )
+    else:
+        response = await http.post(
+            f"{target.server.base_url}/api/v1/conversations/{customer.conversation_id}/messages",
+            json={"text": text},
+            headers={"Authorization": f"Bearer {target.api_tokens[0]}"},
+        )
+    return response.status_code
+
+
+async def drive_idle(target: Target, config: IdleConfig) -> dict[str, Any]:
+    results = Results()
+    desks = await bounded(CONNECT_CONCURRENCY, [open_desk(target, c) for c in target.agent_cookies])
+    desk_readers = [asyncio.create_task(read_desk(ws, results)) for ws in desks]
+    sample = min(config.sample, config.widgets)
+    rest = config.widgets - sample
+    clients = max(1, min(config.clients, rest))
+    shares = [rest // clients + (1 if i < rest % clients else 0) for i in range(clients)]
+    log(
+        f"{target.name}: opening {config.widgets} idle widget sockets ({clients} holder "
+        f"processes + {sample} sampled in this one)"
+    )
+    holders = [
+        await asyncio.create_subprocess_exec(
+            str(VENV_BIN / "python"),
+            str(Path(__file__).resolve()),
+            IDLE_HOLDER,
+            target.server.base_url,
+            target.inbox,
+            str(share),
+            str(config.concurrency),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        for share in shares
+        if share
+    ]
+    for holder in holders:
+        assert holder.stdout is not None
+        await holder.stdout.readline()  # ready (imports done)
+    profiler = None
+    if config.profile is not None and target.name == "teamline":
+        # py-spy (pip install py-spy): the server's stacks while the sockets open.
+        profiler = await asyncio.create_subprocess_exec(
+            str(VENV_BIN / "py-spy"),
+            "record",
+            "--pid",
+            str(target.server.proc.pid),
+            "--format",
+            "raw",
+            "--output",
+            str(config.profile),
+            "--rate",
+            "50",
+            "--gil",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    cpu_start = CpuSample.take(target.server.proc.pid)
+    started = time.perf_counter()
+    for holder in holders:
+        assert holder.stdin is not None
+        holder.stdin.write(b"go\n")
+        await holder.stdin.drain()
+
+    async def holder_report(holder: asyncio.subprocess.Process) -> dict[str, Any]:
+        assert holder.stdout is not None
+        line = await holder.stdout.readline()
+        report = json.loads(line or b'{"opened": 0, "errors": {"holder died": 1}}')
+        report["done_at"] = time.perf_counter()
+        return report
+
+    async with httpx.AsyncClient(timeout=120) as http:
+        sampled, reports = await asyncio.gather(
+            bounded(
+                CONNECT_CONCURRENCY,
+                [
+                    open_session_socket(target.server.base_url, target.inbox, http)
+                    for _ in range(sample)
+                ],
+            ),
+            asyncio.gather(*(holder_report(h) for h in holders)),
+        )
+        sample_done = time.perf_counter()
+    open_s = max([sample_done] + [r["done_at"] for r in reports]) - started
+    cpu_end = CpuSample.take(target.server.proc.pid)
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        await profiler.wait()
+    opened = sample + sum(r["opened"] for r in reports)
+    for report in reports:
+        results.errors.update(report.get("errors") or {})
+    log(f"{target.name}: {opened} sockets open after {open_s:.1f} s")
+    await asyncio.sleep(config.settle)
+    rss = rss_mib(target.server.proc.pid)
+    customers = [IdleCustomer(i, ws, token) for i, (ws, token, _) in enumerate(sampled)]
+
+    log(f"{target.name}: first message of {len(customers)} sampled customers")
+    firsts = await asyncio.gather(*(c.first_message() for c in customers), return_exceptions=True)
+    failed = [f for f in firsts if isinstance(f, BaseException)]
+    if failed:
+        results.errors[f"first message failed: {failed[0]!r}"[:120]] += len(failed)
+    ready = [c for c in customers if c.conversation_id is not None or target.name == "reference"]
+    await asyncio.sleep(config.settle)  # routing assigns the new conversations
+
+    log(f"{target.name}: {config.replies} replies at {config.reply_rate:g}/s to {len(ready)}")
+    sent_at: dict[str, tuple[float, IdleCustomer]] = {}
+    statuses: Counter[int] = Counter()
+    reply_cpu_start = CpuSample.take(target.server.proc.pid)
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=50)) as http:
+        tasks = []
+        next_at = time.perf_counter()
+        for j in range(config.replies):
+            customer = ready[j % len(ready)]
+            token = f"{customer.index}.{j + 1}"
+            await asyncio.sleep(max(next_at - time.perf_counter(), 0))
+            sent_at[token] = (time.perf_counter(), customer)
+            tasks.append(
+                asyncio.create_task(send_reply(target, http, customer, f"bench-reply:{token}"))
+            )
+            next_at += 1 / config.reply_rate
+        for status in await asyncio.gather(*tasks, return_exceptions=True):
+            statuses[status if isinstance(status, int) else -1] += 1
+        deadline = time.perf_counter() + config.drain
+        while time.perf_counter() < deadline and any(
+            t not in c.replies for t, (_s, c) in sent_at.items()
+        ):
+            await asyncio.sleep(0.05)
+    reply_cpu_end = CpuSample.take(target.server.proc.pid)
+    latencies = sorted((c.replies[t] - s) * 1000 for t, (s, c) in sent_at.items() if t in c.replies)
+    missing = sum(1 for t, (_s, c) in sent_at.items() if t not in c.replies)
+    if missing:
+        results.errors["reply not on the widget socket"] = missing
+    for status, count in statuses.items():
+        if status not in (200, 201):
+            results.errors[f"reply HTTP {status}"] += count
+    closed: Counter[str] = Counter()
+    for holder in holders:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.close()
+        line = await holder.stdout.readline()
+        await holder.wait()
+        closed.update(json.loads(line or b"{}").get("closed_by_server") or {})
+    closed.update(c.closed for c in customers if c.closed is not None)
+    for ws in [c.ws for c in customers] + desks:
+        await ws.close()
+    await asyncio.gather(*desk_readers, *(c.reader for c in customers), return_exceptions=True)
+    for code, count in closed.items():
+        if code != "1000":
+            results.errors[f"widget socket closed by the server ({code})"] += count
+    for key in [k for k in results.errors if "socket closed (1000)" in k]:
+        del results.errors[key]
+    cpu = cpu_usage(cpu_start, cpu_end)
+    reply_cpu = cpu_usage(reply_cpu_start, reply_cpu_end)
+    return {
+        "target": target.name,
+        "mode": "idle-widgets",
+        "idle_widgets": config.widgets,
+        "opened": opened,
+        "open_s": open_s,
+        "opened_per_s": opened / open_s if open_s else math.nan,
+        "server_cpu_ms_per_open": cpu["server"] * 10 * open_s / max(opened, 1),
+        "server_rss_mib": rss,
+        "replies": len(sent_at),
+        "latency_ms": {q: percentile(latencies, q) for q in (50, 95, 99, 100)},
+        "server_cpu_ms_per_reply": reply_cpu["server"]
+        * 10
+        * (reply_cpu_end.wall - reply_cpu_start.wall)
+        / max(len(latencies), 1),
+        "load_average": os.getloadavg(),
+        "errors": dict(results.errors),
+        "cpu": cpu,
+        "reply_cpu": reply_cpu,
+        "client_processes": len(holders) + 1,
+        "fd_limit": raise_fd_limit(),
+    }
+
+
+@dataclass
+class IdleConfig:
+    widgets: int
+    sample: int = 50
+    replies: int = 500
+    reply_rate: float = 20.0
+    clients: int = 4
+    concurrency: int = 25
+    settle: float = 2.0
+    drain: float = 10.0
+    profile: Path | None = None
+
+
+def print_idle_report(
+    args: argparse.Namespace, machine: dict[str, Any], runs: list[dict[str, Any]]
+) -> None:
+    print()
+    print(
+        f"machine : {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, "
+        f"{machine['ram_gib']} GiB RAM, Linux {machine['kernel']}, Python {machine['python']}"
+    )
+    print(f"code    : {machine['code']}")
+    print(
+        f"load    : {args.idle_widgets} idle widget sockets ({args.idle_clients} holder "
+        f"processes), {args.idle_replies} agent replies at {args.reply_rate:g}/s to "
+        f"{args.idle_sample} of them"
+    )
+    header = (
+        f"{'target':<10} {'rnd':>3} {'opened':>7} {'open s':>7} {'open/s':>7} {'rss MiB':>8} "
+        f"{'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} {'errors':>6} {'load1':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for run in runs:
+        lat = run["latency_ms"]
+        print(
+            f"{run['target']:<10} {run['round']:>3} {run['opened']:>7} {run['open_s']:>7.1f} "
+            f"{run['opened_per_s']:>7.0f} {run['server_rss_mib'].get('rss', math.nan):>8.0f} "
+            f"{fmt_ms(lat[50]):>7} {fmt_ms(lat[95]):>7} {fmt_ms(lat[99]):>7} "
+            f"{fmt_ms(lat[100]):>7} {sum(run['errors'].values()):>6} "
+            f"{run['load_average'][0]:>5.1f}"
+        )
+    print(
+        "open s = from the first session POST to the last socket answered `ready`; rss = the "
+        "server's resident memory with all sockets open; latency ms = agent reply sent (HTTP "
+        "POST) → its frame on the customer's widget socket"
+    )
+    for run in runs:
+        if run["errors"]:
+            print(f"errors {run['target']} round {run['round']}: {run['errors']}")
+    for name in ("reference", "teamline"):
+        mine = [run for run in runs if run["target"] == name]
+        if len(mine) > 1:
+            print(
+                f"{name}: medians: open {statistics.median(r['open_s'] for r in mine):.1f} s, "
+                f"RSS {statistics.median(r['server_rss_mib'].get('rss', 0) for r in mine):.0f} "
+                f"MiB, reply p50 {fmt_ms(statistics.median(r['latency_ms'][50] for r in mine))}"
+                f" / p99 {fmt_ms(statistics.median(r['latency_ms'][99] for r in mine))} ms"
+            )
 
 
 # --- Targets ------------------------------------------------------------------------------------
@@ -1148,6 +1540,19 @@ def http_login(base_url: str, username: str) -> str | None:
 MIGRATED: dict[str, str] = {}
 
 
+def migrated_cache() -> Path:
+    """Where a migrated empty SQLite database is kept between runs: named by a digest of every
+    migration file, so a changed or added migration migrates afresh."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "src").glob("teamline/*/migrations/*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    name = f"teamline-bench-migrated-{digest.hexdigest()[:16]}.sqlite3"
+    return Path(tempfile.gettempdir()) / name
+
+
 def migrate_fresh(backend: Backend, env: dict[str, str], teamline: str) -> None:
     if backend.kind == "sqlite":
         db = Path(env["TEAMLINE_VAR_DIR"]) / "teamline.sqlite3"
@@ -1156,12 +1561,21 @@ def migrate_fresh(backend: Backend, env: dict[str, str], teamline: str) -> None:
             shutil.copyfile(MIGRATED["sqlite"], db)
             log("teamline: fresh database copied from the first round's migrated one")
             return
+        cached = migrated_cache()
+        if cached.exists():
+            db.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached, db)
+            MIGRATED["sqlite"] = str(cached)
+            log(f"teamline: fresh database copied from {cached} (the same migrations)")
+            return
         log("teamline: migrating the fresh database")
         run_checked([teamline, "migrate", "--no-input", "-v", "0"], env, "migrate")
-        template = backend.workdir.parent / "migrated.sqlite3"
+        template = cached
         with sqlite3.connect(db) as conn:  # one file: the WAL folded in
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copyfile(db, template)
+        partial = template.with_suffix(f".{os.getpid()}.part")
+        shutil.copyfile(db, partial)
+        partial.replace(template)  # whole or not at all
         MIGRATED["sqlite"] = str(template)
         return
     import psycopg
@@ -1248,7 +1662,8 @@ def run_teamline(
             cookie = agent["session_key"]
         cookies.append(cookie)
     log(f"teamline: agents logged in via {login}")
-    return server, Target("teamline", server, seed["inbox"], cookies), login
+    tokens = [agent["api_token"] for agent in seed["agents"]]
+    return server, Target("teamline", server, seed["inbox"], cookies, tokens), login
 
 
 def teamline_consumers_status() -> str | None:
@@ -1324,6 +1739,12 @@ def print_report(
         "routes a conversation) were acked; cpu ms = server CPU time per delivered message"
     )
     for run in runs:
+        accepted = run["accepted_ack_ms"]
+        print(
+            f"{run['target']} round {run['round']}: busy answers {run['busy']}; ack measured "
+            f"from the attempt the server accepted: p50 {fmt_ms(accepted[50])}, p99 "
+            f"{fmt_ms(accepted[99])}, max {fmt_ms(accepted[100])} ms"
+        )
         if run["errors"]:
             print(f"errors {run['target']} round {run['round']}: {run['errors']}")
         if run["cpu"]["client"] > 80:
@@ -1442,11 +1863,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="before each measurement wait up to this many seconds for other processes to "
         "use < 25 %% of one core (default 60)",
     )
+    parser.add_argument(
+        "--idle-widgets",
+        type=int,
+        default=0,
+        help="instead of the message load: open N widget sockets (session POST + auth) and "
+        "hold them; measure the time to open them, the server's RSS, and agent replies to "
+        "--idle-sample of them (reply → widget latency)",
+    )
+    parser.add_argument("--idle-sample", type=int, default=50, help="customers replied to")
+    parser.add_argument("--idle-replies", type=int, default=500, help="agent replies in all")
+    parser.add_argument("--reply-rate", type=float, default=20.0, help="agent replies per second")
+    parser.add_argument(
+        "--idle-clients",
+        type=int,
+        default=None,
+        help="client processes holding the idle sockets (default: one per 2,500)",
+    )
+    parser.add_argument(
+        "--idle-concurrency", type=int, default=25, help="sockets each client opens at a time"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="--idle-widgets: record the Teamline server's stacks (GIL holder) while the sockets "
+        "open, in py-spy's raw format (needs: pip install py-spy)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also append results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
     args = parser.parse_args(argv)
     if args.agents < 1 or args.customers < 1 or args.duration <= 0:
         parser.error("--agents, --customers and --duration must be positive")
+    if args.idle_widgets:
+        if args.idle_widgets < 1 or args.idle_sample < 1 or args.idle_replies < 1:
+            parser.error("--idle-widgets, --idle-sample and --idle-replies must be positive")
+        if args.idle_clients is None:
+            args.idle_clients = max(1, math.ceil(args.idle_widgets / 2500))
+        # The sampled customers' conversations must all find an agent.
+        args.customers = max(args.customers, args.idle_sample)
     return args
 
 
@@ -1490,7 +1945,19 @@ def measure(
 ) -> dict[str, Any]:
     background = wait_for_quiet(args.wait_idle)
     try:
-        result = runner.run(drive(target, config))
+        if args.idle_widgets:
+            idle = IdleConfig(
+                args.idle_widgets,
+                sample=args.idle_sample,
+                replies=args.idle_replies,
+                reply_rate=args.reply_rate,
+                clients=args.idle_clients,
+                concurrency=args.idle_concurrency,
+                profile=args.profile,
+            )
+            result = runner.run(drive_idle(target, idle))
+        else:
+            result = runner.run(drive(target, config))
     except BenchError:
         log(f"{target.name} server log tail:\n" + target.server.log_tail())
         raise
@@ -1545,7 +2012,15 @@ def run_round(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [IDLE_HOLDER]:
+        base_url, inbox, count, concurrency = argv[1:5]
+        with asyncio.Runner(loop_factory=loop_factory()) as holder_runner:
+            holder_runner.run(idle_holder(base_url, inbox, int(count), int(concurrency)))
+        return 0
     args = parse_args(argv)
+    if args.idle_widgets:
+        log(f"open files limit raised to {raise_fd_limit()} (server and clients inherit it)")
     machine = machine_info()
     machine["background_cpu"] = background_cpu()
     machine["code"] = code_version()
@@ -1567,7 +2042,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 round_cleanup.run()
             assert backend is not None
-            print_report(args, machine, backend, runs, sorted(set(notes)))
+            if args.idle_widgets:
+                print_idle_report(args, machine, runs)
+            else:
+                print_report(args, machine, backend, runs, sorted(set(notes)))
             if args.json:
                 record = {
                     "args": {k: str(v) for k, v in vars(args).items()},

@@ -189,3 +189,32 @@ def test_a_push_outside_a_transaction_leaves_at_once():
     with capture_events() as sent:
         send_event_on_commit(*_presence(1))
         assert [event.staff["n"] for event, _ in sent] == [1]
+
+
+def test_a_crowd_told_busy_is_asked_to_come_back_later_but_never_much_later(monkeypatch):
+    # Refused widget messages come back after the hint; when hundreds a second are refused,
+    # coming back after one second only makes the process refuse them again. The hint grows
+    # with the refusals of the last second, within 10 s.
+    from teamline.core import pressure
+
+    clock = [1000.2]
+    monkeypatch.setattr(pressure.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(pressure, "_refusal_second", 0)
+    monkeypatch.setattr(pressure, "_refusals_this_second", 0)
+    monkeypatch.setattr(pressure, "_refusals_last_second", 0)
+
+    few = [pressure.busy_retry_after() for _ in range(5)]
+    assert few == [1] * 5
+
+    clock[0] = 1001.2  # the next second: 250 refused in it
+    crowd = [pressure.busy_retry_after() for _ in range(250)]
+    assert crowd[0] == 1 and crowd[-1] == 3
+
+    clock[0] = 1002.5  # the second after: the last second's crowd still counts
+    assert pressure.busy_retry_after() == 3
+    for _ in range(5000):
+        hint = pressure.busy_retry_after()
+    assert hint == pressure.BUSY_RETRY_AFTER_MAX_SECONDS == 10
+
+    clock[0] = 1010.0  # quiet for seconds: back to one second
+    assert pressure.busy_retry_after() == 1

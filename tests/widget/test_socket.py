@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 from teamline.conversations.actions import do_add_note, do_send_reply
 from teamline.conversations.models import Message
 from teamline.conversations.queries import current_conversation_for
+from teamline.core import pressure
 from teamline.core.events import (
     Event,
     EventType,
@@ -507,6 +508,97 @@ async def test_at_overload_a_sender_is_told_busy_and_nothing_acked_is_lost(inbox
         await tab.send({"type": "message", "client_id": client_id, "text": "Still there"})
         assert (await answer_to(tab, client_id))["type"] == "ack"
         await tab.close()
+
+
+def hold_the_database_thread(monkeypatch, *, seconds=None):
+    """Make the widget's message work wait in the database thread, once it has started (after
+    the wait check): until the returned gate is opened, or for `seconds` on the first message
+    only. Returns the gate."""
+    import threading
+
+    from teamline.widget import consumers
+
+    gate = threading.Event()
+    original = consumers.do_receive_customer_message
+    calls = []
+
+    def slow(*args, **kwargs):
+        calls.append(1)
+        if seconds is None:
+            gate.wait(10)
+        elif len(calls) == 1:
+            gate.wait(seconds)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(consumers, "do_receive_customer_message", slow)
+    return gate
+
+
+async def test_a_socket_keeps_answering_while_its_message_waits_for_the_database(
+    inbox, monkeypatch
+):
+    # A stalled database thread used to stall the socket too: its frames queued unread, and
+    # the websocket library, reading nothing (not even keepalive pongs) once that queue was
+    # full, closed the socket after its ping timeout (1011). Now the socket keeps reading and
+    # answers at once what it cannot take.
+    tab = ChatTab()
+    await tab.ready(await start_session(inbox))
+    gate = hold_the_database_thread(monkeypatch)
+    client_ids = [str(uuid.uuid4()) for _ in range(pressure.MAX_WAITING_PER_SOCKET + 2)]
+
+    for n, client_id in enumerate(client_ids):
+        await tab.send({"type": "message", "client_id": client_id, "text": f"Hello {n}"})
+    # While the first message is still held in the database thread, the socket has read every
+    # frame: the ones beyond what it may keep waiting are answered busy straight away.
+    told_busy = [await answer_to(tab, cid) for cid in client_ids[-2:]]
+    assert [frame["type"] for frame in told_busy] == ["busy", "busy"]
+    assert not gate.is_set()
+
+    gate.set()
+    accepted = client_ids[: pressure.MAX_WAITING_PER_SOCKET]
+    answers = [await answer_to(tab, cid) for cid in accepted]
+
+    # The accepted ones are acknowledged in the order they were sent, each stored once; the
+    # busy ones were not stored (the widget sends them again).
+    assert [a["type"] for a in answers] == ["ack"] * len(accepted)
+    assert [a["message"]["text"] for a in answers] == [f"Hello {n}" for n in range(len(accepted))]
+    assert [a["message"]["id"] for a in answers] == sorted(a["message"]["id"] for a in answers)
+    for client_id in accepted:
+        assert await messages_with_client_id(client_id) == 1
+    for client_id in client_ids[-2:]:
+        assert await messages_with_client_id(client_id) == 0
+    # Still open: a resend of a refused message is taken.
+    await tab.send({"type": "message", "client_id": client_ids[-1], "text": "Hello again"})
+    assert (await answer_to(tab, client_ids[-1]))["type"] == "ack"
+    await tab.close()
+
+
+async def test_a_message_that_waited_too_long_for_the_database_is_refused_not_stored(
+    inbox, monkeypatch
+):
+    # The wait of an accepted message is bounded: what has not reached the database thread
+    # after MAX_WAIT_SECONDS is answered busy (not stored), so what is acknowledged never
+    # waited longer than that plus its own work.
+    monkeypatch.setattr(pressure, "MAX_WAIT_SECONDS", 0.2)
+    tab = ChatTab()
+    await tab.ready(await start_session(inbox))
+    hold_the_database_thread(monkeypatch, seconds=0.6)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+
+    await tab.send({"type": "message", "client_id": first, "text": "First"})
+    await tab.send({"type": "message", "client_id": second, "text": "Second"})
+    answers = {cid: await answer_to(tab, cid) for cid in (first, second)}
+
+    assert answers[first]["type"] == "ack"  # its work had started: it is stored and acked
+    assert answers[second]["type"] == "busy"  # it waited 0.6 s behind the first: refused
+    assert answers[second]["retry_after"] >= 1
+    assert await messages_with_client_id(first) == 1
+    assert await messages_with_client_id(second) == 0
+    # What the widget does next: the same message again, now taken, once.
+    await tab.send({"type": "message", "client_id": second, "text": "Second"})
+    assert (await answer_to(tab, second))["type"] == "ack"
+    assert await messages_with_client_id(second) == 1
+    await tab.close()
 
 
 # --- No database hop for pushes (core/sockets.py) -------------------------------------------

@@ -15,6 +15,7 @@ the socket receives `live.resync` and sends the same picture again as a `resync`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -176,10 +177,19 @@ def outage_banners(
 
 
 def _receive_message(
-    session: WidgetSession, client_id: str, text: str, *, handoff: bool = False
+    session: WidgetSession,
+    client_id: str,
+    text: str,
+    *,
+    handoff: bool = False,
+    accepted_at: float | None = None,
 ) -> dict[str, Any]:
     """Rate-limit, store (idempotent on the client id) and present one customer message.
-    `handoff`: sent by the "Talk to my team" button (the bot hands over at once)."""
+    `handoff`: sent by the "Talk to my team" button (the bot hands over at once).
+    `accepted_at` (time.monotonic()): raise pressure.WaitedTooLong, storing nothing, when the
+    message waited too long for this thread."""
+    if accepted_at is not None:
+        pressure.check_wait(accepted_at)
     limits = settings.TEAMLINE
     customer = session.customer
     ratelimit.hit(
@@ -335,8 +345,27 @@ def _valid_client_id(value: object) -> str | None:
         return None
 
 
+@dataclass
+class _Waiting:
+    """A customer message this socket accepted and has not answered yet."""
+
+    client_id: str
+    echo: str
+    text: str
+    handoff: bool
+    accepted_at: float
+
+
 class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     session: WidgetSession | None = None
+    # Accepted messages, oldest first, and the task storing them (one at a time, in order).
+    # (A list, not a deque: an empty deque costs 760 bytes per socket, and there are at most
+    # MAX_WAITING_PER_SOCKET.)
+    waiting: list[_Waiting]
+    storing: asyncio.Task[None] | None = None
+    gone = False  # the socket closed: nothing more to answer
+    # While a message is being stored: the pushes to send after its answer.
+    held: list[str] | None = None
     conversation_id: int | None = None
     closing = False
     typing_state = False
@@ -351,6 +380,7 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first: refusals are answered with close codes the widget understands.
         self.call_ids = set()
+        self.waiting = []
         self.signal_budget = browser_calls.SignalBudget()
         await self.accept()
         self.auth_timer = asyncio.create_task(self._close_unless_authenticated())
@@ -366,6 +396,13 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        self.gone = True
+        if self.storing is not None:
+            # The message in the database thread finishes (stored, not acknowledged: the
+            # widget resends it on its next socket, idempotently); the others are dropped
+            # unstored.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.storing)
         livewatch.unwatch(self.channel_layer, self.channel_name)
         if self.auth_timer is not None:
             self.auth_timer.cancel()
@@ -517,29 +554,89 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         if not isinstance(handoff, bool):
             await self._error("invalid", "handoff must be true or false.", client_id=echo)
             return
-        if not pressure.enter_widget_message(int(settings.TEAMLINE["WIDGET_MAX_INFLIGHT"])):
+        if len(self.waiting) >= pressure.MAX_WAITING_PER_SOCKET or not (
+            pressure.enter_widget_message(int(settings.TEAMLINE["WIDGET_MAX_INFLIGHT"]))
+        ):
             # Overload: not stored, not acknowledged; the widget sends it again (idempotent on
             # the client id) after the hint. The socket stays open (core/pressure.py).
-            await self.send_json(
-                {
-                    "type": "busy",
-                    "client_id": echo,
-                    "retry_after": pressure.BUSY_RETRY_AFTER_SECONDS,
-                    "detail": _("Chat is busy; your message is sent again in a moment."),
-                }
-            )
+            await self._busy(echo)
             return
+        # Accepted: stored in the order it came by this socket's storing task, while this
+        # handler returns and the socket keeps reading frames (and keepalive pongs).
+        self.waiting.append(_Waiting(client_id, echo, text, handoff, time.monotonic()))
+        if self.storing is None or self.storing.done():
+            self.storing = asyncio.create_task(self._store_waiting())
+
+    async def _busy(self, echo: str) -> None:
+        await self.send_json(
+            {
+                "type": "busy",
+                "client_id": echo,
+                "retry_after": pressure.busy_retry_after(),
+                "detail": _("Chat is busy; your message is sent again in a moment."),
+            }
+        )
+
+    async def _store_waiting(self) -> None:
+        """Store this socket's accepted messages one by one, in order, and answer each."""
+        while self.waiting:
+            item = self.waiting[0]
+            try:
+                if not self.gone:
+                    await self._store(item)
+            except Exception:
+                # The socket went away meanwhile (nothing to answer), or the database failed:
+                # not acknowledged, so the widget sends it again.
+                logger.exception("widget message failed")
+            finally:
+                self.waiting.pop(0)
+                pressure.leave_widget_message()
+
+    async def _store(self, item: _Waiting) -> None:
+        # Pushes that arrive meanwhile wait for this message's answer: the widget hears its ack
+        # before the message's own push (and anything after it), as when the socket stored
+        # messages in its frame handler.
+        self.held = []
+        try:
+            await self._store_and_answer(item)
+        finally:
+            held, self.held = self.held, None
+            for text in held:
+                if self.gone or self.closing:
+                    break
+                with contextlib.suppress(Exception):  # closed meanwhile: pushes are notifications
+                    await self.send(text_data=text)
+
+    async def _store_and_answer(self, item: _Waiting) -> None:
+        assert self.session is not None
         try:
             message = await database_sync_to_async(_receive_message)(
-                self.session, client_id, text, handoff=handoff
+                self.session,
+                item.client_id,
+                item.text,
+                handoff=item.handoff,
+                accepted_at=item.accepted_at,
             )
-        except TeamlineError as exc:
-            await self._error(exc.code, exc.message, client_id=echo)
+        except pressure.WaitedTooLong:
+            await self._busy(item.echo)
             return
-        finally:
-            pressure.leave_widget_message()
+        except TeamlineError as exc:
+            await self._error(exc.code, exc.message, client_id=item.echo)
+            return
+        except Exception:
+            logger.exception("widget message failed")
+            await self._error(
+                "unavailable", "Something went wrong; please try again.", client_id=item.echo
+            )
+            return
         self.conversation_id = message["conversation_id"]
-        await self.send_json({"type": "ack", "client_id": echo, "message": message})
+        if not self.gone:
+            try:
+                await self.send_json({"type": "ack", "client_id": item.echo, "message": message})
+            except Exception:
+                # Stored, but the socket closed before the ack: the widget resends the message
+                # from its next socket, idempotently, and gets this ack then.
+                logger.info("widget socket closed before a message's ack")
 
     async def _verify_code(self, content: dict[str, Any]) -> None:
         """The verify form: a code for a step-up, never a chat message (nothing is stored but
@@ -655,6 +752,9 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         conversation_id = message.get("conversation_id")
         if isinstance(conversation_id, int):
             self.conversation_id = conversation_id
+        if self.held is not None:
+            self.held.append(message["text"])  # after the answer to the message being stored
+            return
         await self.send(text_data=message["text"])
 
     async def live_resync(self, message: dict[str, Any]) -> None:
