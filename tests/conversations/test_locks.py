@@ -1,0 +1,74 @@
+"""The lock every inbound message takes (conversations/locks.py): the customer's latest
+conversation, read with what its events present. Its statement is compiled once per database
+and then only executed, so the row it returns must be the one the ORM would return, with the
+same related objects and values, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+from django.db.transaction import TransactionManagementError
+
+from teamline.conversations.locks import PRESENTED, lock_latest_conversation
+from teamline.conversations.models import Conversation
+from teamline.core.testing import (
+    create_agent,
+    create_customer,
+    create_inbox,
+    create_team,
+    customer_says,
+)
+from teamline.routing.actions import do_assign_conversation
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+
+def orm_latest(customer_id: int) -> Conversation | None:
+    return (
+        Conversation.objects.select_related(*PRESENTED)
+        .filter(customer_id=customer_id)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def test_the_lock_returns_the_latest_conversation_as_the_orm_reads_it():
+    oslo = create_team("Oslo")
+    kari = create_agent("kari", team=oslo, display_name="Kari Nordmann")
+    inbox = create_inbox(oslo)
+    ingrid = create_customer(team=oslo, name="Ingrid Lie")
+    first, _ = customer_says(ingrid, "My router blinks red", inbox=inbox)
+    do_assign_conversation(first.conversation, kari, actor=None, reason="lock test")
+    liv = create_customer(team=oslo, name="Liv Aas")
+    customer_says(liv, "I need a new SIM card.", inbox=inbox)
+
+    for customer in (ingrid, liv):
+        expected = orm_latest(customer.pk)
+        with transaction.atomic():
+            locked = lock_latest_conversation(customer.pk)
+        assert locked is not None and expected is not None
+        assert locked.pk == expected.pk
+        assert {
+            f.attname: getattr(locked, f.attname) for f in Conversation._meta.concrete_fields
+        } == {f.attname: getattr(expected, f.attname) for f in Conversation._meta.concrete_fields}
+        # What the events present came in the same statement, as the ORM builds it.
+        assert locked.team.name == "Oslo"
+        assert locked.customer.name == customer.name
+        assert (locked.assignee and locked.assignee.pk) == (
+            expected.assignee and expected.assignee.pk
+        )
+    with transaction.atomic():
+        assert lock_latest_conversation(ingrid.pk).assignee.display_name == "Kari Nordmann"
+
+
+def test_a_customer_without_a_conversation_has_nothing_to_lock():
+    nobody = create_customer(name="New visitor")
+    with transaction.atomic():
+        assert lock_latest_conversation(nobody.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lock_refuses_to_run_outside_a_transaction():
+    someone = create_customer(name="Someone")
+    with pytest.raises(TransactionManagementError):
+        lock_latest_conversation(someone.pk)
