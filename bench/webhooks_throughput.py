@@ -1119,22 +1119,7 @@ def run_reference_arm(
         BENCH_REF_PG_POOL=env.get("TEAMLINE_DB_POOL_MAX_SIZE", "8"),
     )
     port = wt.free_port()
-    cmd = [
-        str(VENV_BIN / "uvicorn"),
-        "reference_app:application",
-        "--app-dir",
-        str(BENCH_DIR),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-        "--log-level",
-        "warning",
-    ]
-    if args.web_processes > 1:
-        cmd += ["--workers", str(args.web_processes)]
+    cmd = wt.reference_command(port, args.web_processes)
     server = wt.start_server("reference", cmd, ref_env, port, workdir, cleanup)
     seed = {"meta": {"inbox": "-", "credentials": {"app_secret": secret}}}
 

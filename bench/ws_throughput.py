@@ -1485,10 +1485,8 @@ def print_idle_report(
 # --- Targets ------------------------------------------------------------------------------------
 
 
-def run_reference(
-    backend: Backend, args: argparse.Namespace, cleanup: Cleanup
-) -> tuple[Server, Target]:
-    port = free_port()
+def reference_command(port: int, processes: int = 1) -> list[str]:
+    """uvicorn serving bench/reference_app.py on 127.0.0.1:`port` with `processes` processes."""
     cmd = [
         str(VENV_BIN / "uvicorn"),
         "reference_app:application",
@@ -1503,8 +1501,16 @@ def run_reference(
         "--log-level",
         "warning",
     ]
-    if backend.kind == "postgres" and args.web_processes > 1:
-        cmd += ["--workers", str(args.web_processes)]
+    if processes > 1:
+        cmd += ["--workers", str(processes)]
+    return cmd
+
+
+def run_reference(
+    backend: Backend, args: argparse.Namespace, cleanup: Cleanup
+) -> tuple[Server, Target]:
+    port = free_port()
+    cmd = reference_command(port, args.web_processes if backend.kind == "postgres" else 1)
     if args.ws_deflate is not None:
         cmd += ["--ws-per-message-deflate", "true" if args.ws_deflate == "on" else "false"]
     server = start_server("reference", cmd, backend.reference_env, port, backend.workdir, cleanup)
