@@ -16,6 +16,18 @@ from .test_story_webchat_to_desk import TIMEOUT, open_chat, sign_in
 pytestmark = pytest.mark.e2e
 
 
+def list_reads(page) -> list[str]:
+    """The URLs of the inbox list's re-reads (htmx requests aimed at #inbox-list) from now on."""
+    reads: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            reads.append(request.url) if request.headers.get("hx-target") == "inbox-list" else None
+        ),
+    )
+    return reads
+
+
 def test_a_new_customer_message_updates_the_inbox_row_in_place(browser, live_server_url):
     url = live_server_url
     agent_context = browser.new_context()
@@ -42,15 +54,7 @@ def test_a_new_customer_message_updates_the_inbox_row_in_place(browser, live_ser
     # From now on (once the routing's own events have settled), count the inbox list re-reads.
     agent.wait_for_timeout(1500)
     state = agent.evaluate("document.querySelector('li[data-conversation-id]').dataset.rowState")
-    refreshes: list[str] = []
-    agent.on(
-        "request",
-        lambda request: (
-            refreshes.append(request.url)
-            if request.headers.get("hx-target") == "inbox-list"
-            else None
-        ),
-    )
+    refreshes = list_reads(agent)
 
     chat.get_by_label("Message").fill("It still blinks")
     chat.get_by_role("button", name="Send").click()
@@ -196,15 +200,7 @@ def test_a_colleagues_conversation_rereads_kari_s_list_only_when_her_counts_chan
     assert kari.locator("li[data-conversation-id]").filter(has_text="Visitor #").count() == 0
 
     kari.wait_for_timeout(1500)  # routing's own events settle
-    refreshes: list[str] = []
-    kari.on(
-        "request",
-        lambda request: (
-            refreshes.append(request.url)
-            if request.headers.get("hx-target") == "inbox-list"
-            else None
-        ),
-    )
+    refreshes = list_reads(kari)
     for text in ("It still blinks", "Now it is off"):
         chat.get_by_label("Message").fill(text)
         chat.get_by_role("button", name="Send").click()
