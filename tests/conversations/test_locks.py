@@ -1,7 +1,8 @@
-"""The lock every inbound message takes (conversations/locks.py): the customer's latest
-conversation, read with what its events present. Its statement is compiled once per database
-and then only executed, so the row it returns must be the one the ORM would return, with the
-same related objects and values, on SQLite and on PostgreSQL."""
+"""The statements every inbound message runs, compiled once per database and then only executed
+(core/compiled.py): the lock on the customer's latest conversation, read with what its events
+present (conversations/locks.py), and the staff taking part in it (conversations/queries.py).
+What they return must be what the ORM would return, with the same related objects and values,
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pytest
 from django.db import transaction
 from django.db.transaction import TransactionManagementError
 
+from teamline.accounts.actions import do_set_expert_available
 from teamline.conversations.locks import PRESENTED, lock_latest_conversation
-from teamline.conversations.models import Conversation
+from teamline.conversations.models import Conversation, ConversationParticipant
+from teamline.conversations.queries import participant_ids
 from teamline.core.testing import (
     create_agent,
     create_customer,
@@ -19,6 +22,7 @@ from teamline.core.testing import (
     customer_says,
 )
 from teamline.routing.actions import do_assign_conversation
+from teamline.routing.transfers import do_invite_expert, do_leave_conversation
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -72,3 +76,27 @@ def test_the_lock_refuses_to_run_outside_a_transaction():
     someone = create_customer(name="Someone")
     with pytest.raises(TransactionManagementError):
         lock_latest_conversation(someone.pk)
+
+
+def test_the_staff_taking_part_are_the_experts_still_in_the_conversation():
+    oslo, back_office = create_team("Oslo"), create_team("Back office")
+    kari = create_agent("kari", team=oslo)
+    erik = create_agent("erik", team=back_office)
+    nora = create_agent("nora", team=back_office)
+    for expert in (erik, nora):
+        do_set_expert_available(expert, True, actor=expert)
+    ingrid = create_customer(team=oslo, name="Ingrid Lie")
+    message, _ = customer_says(ingrid, "Can I keep my number?", inbox=create_inbox(oslo))
+    conversation = message.conversation
+    do_assign_conversation(conversation, kari, actor=None, reason="lock test")
+    assert participant_ids(conversation.pk) == []
+
+    do_invite_expert(conversation, actor=kari, expert=erik)
+    do_invite_expert(conversation, actor=kari, expert=nora)
+    do_leave_conversation(conversation, actor=erik)
+
+    still_in = ConversationParticipant.objects.filter(
+        conversation=conversation, left_at__isnull=True
+    ).values_list("user_id", flat=True)
+    assert sorted(participant_ids(conversation.pk)) == sorted(still_in) == [nora.pk]
+    assert participant_ids(conversation.pk + 1000) == []

@@ -189,3 +189,40 @@ def test_the_process_publisher_follows_committed_events() -> None:
     from teamline.core import events
 
     assert wallboard_live.note_committed in events._listeners
+
+
+@pytest.mark.django_db
+async def test_with_a_shared_layer_only_boards_someone_watches_somewhere_are_read(monkeypatch):
+    # Several processes share a Redis layer: this one changes teams 1, 2 and 3; a socket of
+    # another process shows team 2's board, one of this process shows team 3's, nobody team 1's.
+    from django.core.cache import cache
+
+    cache.clear()
+    monkeypatch.setattr(wallboard_live, "shared_layer", lambda: True)
+    monkeypatch.setattr(wallboard_live, "WATCH_RENEW_SECONDS", 0.05)
+    read: list[list[int]] = []
+    monkeypatch.setattr(
+        wallboard_live, "board_frames", lambda ids: read.append(ids) or {i: "{}" for i in ids}
+    )
+    publisher = Publisher(interval=0.3)
+    loop = asyncio.get_running_loop()
+    wallboard_live.mark_watched([2])  # the other process's socket
+    publisher.watch(loop, [3])  # marks team 3 for the other processes, off the loop
+    await asyncio.sleep(0.1)
+    assert cache.get(wallboard_live.watch_key(3)) == 1
+
+    await publisher.push([1, 2, 3])
+    assert read == [[2, 3]]  # team 1's board is not read: nobody anywhere shows it
+
+    # Marks expire; this process renews its own while its socket is open, the other is gone.
+    cache.clear()
+    await asyncio.sleep(0.2)
+    await publisher.push([1, 2, 3])
+    assert read == [[2, 3], [3]]
+
+    publisher.unwatch([3])  # its last socket closed: no more renewal, the mark expires
+    await asyncio.sleep(0.2)
+    assert publisher._renewal is not None and publisher._renewal.done()
+    cache.clear()
+    await publisher.push([1, 2, 3])
+    assert read == [[2, 3], [3]]  # nothing read at all

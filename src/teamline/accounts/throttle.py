@@ -28,6 +28,8 @@ from django.core import signing
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
+from teamline.core import ratelimit
+
 logger = logging.getLogger("teamline.security")
 
 DEVICE_COOKIE = "teamline_device"
@@ -91,11 +93,7 @@ def record_failure(username: str, address: str) -> None:
     limits = _limits()
     window = limits["window"]
     for key in _keys(username, address, window).values():
-        cache.add(key, 0, timeout=window + 5)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window + 5)
+        ratelimit.count(key, timeout=window + 5)
     logger.warning("failed sign-in for account %s from %s", _account(username), address)
 
 

@@ -16,15 +16,13 @@ above this one (docs/adr/0005), so they keep their own lock statements, in the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connections, router
 from django.db.models import QuerySet
-from django.db.models.query import get_related_populators
-from django.db.transaction import TransactionManagementError
 
 from teamline.accounts.models import AgentProfile, Presence
+from teamline.core.compiled import CompiledOnce
 
 from .models import Conversation, Status
 
@@ -93,59 +91,8 @@ def _latest_conversation_query(customer_id: int) -> QuerySet[Conversation]:
     )
 
 
-class _CompiledOnce:
-    """A one-row SELECT whose only parameter is an id, compiled to SQL once per database alias
-    and then only executed. Every inbound message runs `lock_latest_conversation`: compiling its
-    four-table select_related statement took about 1.5 ms of CPU of the 1.8 ms the lock cost
-    (SQLite, test settings); the statement text never changes, only the customer's id. The rows
-    become model instances as Django's own iterator builds them (`from_db` and the related
-    populators), with the same converters."""
-
-    SENTINEL = -7_340_033  # never a primary key: marks the id's place among the parameters
-
-    def __init__(self, build: Callable[[int], QuerySet[Any]]) -> None:
-        self.build = build
-        self.by_alias: dict[str, tuple[Any, str, list[Any], Any]] = {}
-
-    def prepare(self, alias: str) -> tuple[Any, str, list[Any], Any]:
-        compiler = self.build(self.SENTINEL).query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        if list(params) != [self.SENTINEL]:  # the statement's shape changed: not reusable
-            raise AssertionError(f"unexpected parameters {params!r}")
-        converters = compiler.get_converters([column[0] for column in compiler.select])
-        # Django 5.2: (klass_info, select, db); the type stubs follow a later signature.
-        populators = get_related_populators(compiler.klass_info, compiler.select, alias)  # type: ignore[call-arg]
-        entry = (compiler, sql, populators, converters)
-        self.by_alias[alias] = entry
-        return entry
-
-    def first(self, pk: int) -> Any:
-        alias = router.db_for_write(Conversation)
-        connection = connections[alias]
-        if connection.get_autocommit():
-            # As QuerySet.select_for_update says: a lock outside a transaction locks nothing.
-            raise TransactionManagementError(
-                "select_for_update cannot be used outside of a transaction."
-            )
-        compiler, sql, populators, converters = self.by_alias.get(alias) or self.prepare(alias)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [pk])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        if converters:
-            row = next(iter(compiler.apply_converters([row], converters)))
-        klass_info = compiler.klass_info
-        fields = klass_info["select_fields"]
-        start, end = fields[0], fields[-1] + 1
-        names = [column[0].target.attname for column in compiler.select[start:end]]
-        obj = klass_info["model"].from_db(alias, names, row[start:end])
-        for populator in populators:
-            populator.populate(row, obj)
-        return obj
-
-
-_latest_conversation = _CompiledOnce(_latest_conversation_query)
+# Every inbound message takes this lock: compiled once (core/compiled.py).
+_latest_conversation = CompiledOnce(_latest_conversation_query)
 
 
 def lock_latest_conversation(customer_id: int) -> Conversation | None:

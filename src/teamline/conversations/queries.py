@@ -14,6 +14,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
+from teamline.core.compiled import CompiledOnce
 from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.customers.models import Customer, IdentityKind
@@ -436,12 +437,20 @@ def active_participations(user_id: int) -> Any:
     )
 
 
+def _participants_query(conversation_id: int) -> QuerySet[ConversationParticipant, int]:
+    return ConversationParticipant.objects.filter(
+        conversation_id=conversation_id, left_at__isnull=True
+    ).values_list("user_id", flat=True)
+
+
+# Asked once per transaction by every message, reply and note: compiled once (core/compiled.py).
+_participants = CompiledOnce(_participants_query)
+
+
 def participant_ids(conversation_id: int) -> list[int]:
-    return list(
-        ConversationParticipant.objects.filter(
-            conversation_id=conversation_id, left_at__isnull=True
-        ).values_list("user_id", flat=True)
-    )
+    """The staff taking part in this conversation now (invited experts, supervisors who barged
+    in): the user ids its events also go to."""
+    return [int(user_id) for user_id in _participants.column(int(conversation_id))]
 
 
 def participants_by_conversation(conversation_ids: Iterable[int]) -> dict[int, list[int]]:

@@ -16,6 +16,15 @@ How it flows:
    and sends one pre-encoded frame to the team's wallboard group, whatever the number of
    sockets in it.
 
+Who watches: with the in-memory layer, the sockets of this process are all there are. With a
+shared layer (Redis) a board shown by another process's socket must still be pushed, but a
+board nobody shows anywhere must not be read every second by every process that changes its
+team (measured: about 6 % of a web process's CPU on the message path, docs/benchmarks.md).
+So a process with wallboard sockets marks their teams in the shared cache
+(`wallboard-watched:<team>`, renewed every WATCH_RENEW_SECONDS, gone WATCH_SECONDS after the
+last socket of that process closed or the process died), and a push first asks the cache,
+in its own thread, which of its teams anyone watches.
+
 Coalescing is per process: N web nodes that each commit changes for one team may each push
 once per second. A push is a notification, like every push: a socket that (re)connects or
 subscribes gets the board read afresh, and a `live.resync` makes the page subscribe again.
@@ -32,6 +41,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.core.cache import cache
 from django.utils import timezone
 
 from teamline.core.events import (
@@ -49,6 +59,10 @@ from .wallboard import boards, present
 logger = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 1.0
+# A process's mark that its sockets show a team's board (shared layer only): lives this long,
+# renewed this often while they do.
+WATCH_SECONDS = 30
+WATCH_RENEW_SECONDS = 10.0
 # The events that can change a board: queues (created, assigned, resolved, abandoned), answers
 # (a first reply), agents' states and loads, surges and outages.
 WALLBOARD_EVENTS = frozenset(
@@ -70,6 +84,31 @@ def board_frames(team_ids: list[int]) -> dict[int, str]:
     now = timezone.now()
     teams = list(Team.objects.filter(pk__in=team_ids))
     return {board.team.pk: encode(present(board, now)) for board in boards(teams, now)}
+
+
+def shared_layer() -> bool:
+    """Sockets of other processes hear this process's pushes (a Redis layer)."""
+    return not isinstance(get_channel_layer(), InMemoryChannelLayer)
+
+
+def watch_key(team_id: int) -> str:
+    return f"wallboard-watched:{team_id}"
+
+
+def mark_watched(team_ids: list[int]) -> None:
+    """Say, in the shared cache, that sockets of this process show these teams' boards."""
+    try:
+        cache.set_many({watch_key(team_id): 1 for team_id in team_ids}, timeout=WATCH_SECONDS)
+    except Exception:  # the next renewal tries again; pushes go on meanwhile elsewhere
+        logger.exception("could not mark wallboards of teams %s as watched", team_ids)
+
+
+def watched_frames(team_ids: list[int]) -> dict[int, str]:
+    """`board_frames` of the teams a socket of any process shows (shared layer): the others
+    are not read."""
+    marks = cache.get_many([watch_key(team_id) for team_id in team_ids])
+    watched = [team_id for team_id in team_ids if watch_key(team_id) in marks]
+    return board_frames(watched) if watched else {}
 
 
 def encode(data: dict[str, Any]) -> str:
@@ -101,14 +140,32 @@ class Publisher:
         self._watching: dict[int, int] = {}
         # Pushes made (one per team per push), for tests and the benchmark.
         self.pushes = 0
+        self._renewal: asyncio.Task[None] | None = None  # of the watch marks (shared layer)
 
     # --- Who watches ----------------------------------------------------------------------
 
     def watch(self, loop: asyncio.AbstractEventLoop, team_ids: list[int]) -> None:
+        """A socket on `loop` shows these teams' boards (called on that loop)."""
         self.attach(loop)
         with self._lock:
             for team_id in team_ids:
                 self._watching[team_id] = self._watching.get(team_id, 0) + 1
+        if team_ids and shared_layer():
+            loop.run_in_executor(None, mark_watched, list(team_ids))
+            if self._renewal is None or self._renewal.done():
+                self._renewal = loop.create_task(
+                    self._renew_marks(loop), context=contextvars.Context()
+                )
+
+    async def _renew_marks(self, loop: asyncio.AbstractEventLoop) -> None:
+        """While sockets of this process show boards, keep their teams marked."""
+        while True:
+            await asyncio.sleep(WATCH_RENEW_SECONDS)
+            with self._lock:
+                team_ids = sorted(self._watching)
+            if not team_ids:
+                return  # the marks expire by themselves
+            await loop.run_in_executor(None, mark_watched, team_ids)
 
     def unwatch(self, team_ids: list[int]) -> None:
         with self._lock:
@@ -120,8 +177,8 @@ class Publisher:
                     self._watching.pop(team_id, None)
 
     def _worth_reading(self, team_ids: set[int]) -> set[int]:
-        if not isinstance(get_channel_layer(), InMemoryChannelLayer):
-            return team_ids  # sockets of other processes may show any team
+        if shared_layer():
+            return team_ids  # sockets of other processes may show any: the push asks the cache
         with self._lock:
             return {team_id for team_id in team_ids if team_id in self._watching}
 
@@ -145,7 +202,7 @@ class Publisher:
         if loop is not None:
             self.attach(loop)
             return loop
-        if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        if not shared_layer():
             # No socket of this process shows a wallboard, and no other process shares this
             # layer: nobody could hear the push.
             return None
@@ -220,7 +277,8 @@ class Publisher:
         try:
             # Not in the server's one thread for request work: a read of its own, so a push
             # does not queue behind the request that made the change (and it after the push).
-            frames = await database_sync_to_async(board_frames, thread_sensitive=False)(team_ids)
+            read = watched_frames if shared_layer() else board_frames
+            frames = await database_sync_to_async(read, thread_sensitive=False)(team_ids)
             for team_id, text in frames.items():
                 await layer.group_send(
                     wallboard_group(team_id), {"type": "wallboard.update", "text": text}
