@@ -2,17 +2,19 @@
 (core/compiled.py): the lock on the customer's latest conversation, read with what its events
 present (conversations/locks.py), and the staff taking part in it (conversations/queries.py).
 What they return must be what the ORM would return, with the same related objects and values,
-on SQLite and on PostgreSQL."""
+on SQLite and on PostgreSQL. The message's INSERT and the conversation's counters UPDATE are
+written out the same way and must store what `Model.save` stores."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import transaction
+from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
 
 from teamline.accounts.actions import do_set_expert_available
 from teamline.conversations.locks import PRESENTED, lock_latest_conversation
-from teamline.conversations.models import Conversation, ConversationParticipant
+from teamline.conversations.models import Conversation, ConversationParticipant, Message
 from teamline.conversations.queries import participant_ids
 from teamline.core.testing import (
     create_agent,
@@ -100,3 +102,37 @@ def test_the_staff_taking_part_are_the_experts_still_in_the_conversation():
     ).values_list("user_id", flat=True)
     assert sorted(participant_ids(conversation.pk)) == sorted(still_in) == [nora.pk]
     assert participant_ids(conversation.pk + 1000) == []
+
+
+def test_an_inbound_message_is_stored_as_the_orm_stores_a_message():
+    oslo = create_team("Oslo")
+    ingrid = create_customer(team=oslo, name="Ingrid Lie")
+    inbox = create_inbox(oslo)
+    first, _ = customer_says(ingrid, "Hei!", inbox=inbox)
+    message, _ = customer_says(ingrid, "Roaming i Sverige? 🇸🇪 æøå", inbox=inbox)
+
+    # What the action holds is what the database holds, saved as Model.save leaves it.
+    assert message.pk is not None and not message._state.adding
+    stored = Message.objects.get(pk=message.pk)
+    columns = [f.attname for f in Message._meta.concrete_fields]
+    assert {c: getattr(stored, c) for c in columns} == {c: getattr(message, c) for c in columns}
+    # The same values through the ORM give the same row, field for field.
+    copied = {c: getattr(message, c) for c in columns if c not in ("id", "external_id")}
+    twin = Message.objects.create(**copied, external_id="orm-twin")
+    twin.refresh_from_db()
+    for column in columns:
+        if column not in ("id", "external_id"):
+            assert getattr(twin, column) == getattr(stored, column), column
+
+    # The conversation's counters were written for both messages.
+    conversation = Conversation.objects.get(pk=message.conversation_id)
+    assert conversation.unread_count == 2
+    assert conversation.last_message_at == message.created_at == conversation.updated_at
+    assert first.conversation_id == message.conversation_id
+
+
+def test_nothing_listens_to_the_saves_the_compiled_writes_skip():
+    # core/compiled.py sends no pre_save/post_save: a receiver added for these models would
+    # silently miss every inbound message, so it must come with the ORM path back.
+    for model in (Message, Conversation):
+        assert not pre_save.has_listeners(model) and not post_save.has_listeners(model)

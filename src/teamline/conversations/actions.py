@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
+from teamline.core.compiled import CompiledInsert, CompiledUpdate
 from teamline.core.errors import InvalidInput
 from teamline.core.events import Event, EventType, send_event_on_commit
 from teamline.customers.actions import lock_customers_for_merge, merge_locked_customers
@@ -151,6 +152,9 @@ def do_receive_customer_message(
 
 
 _REOPEN_FIELDS = ["status", "resolved_at", "snoozed_until", "assignee", "waiting_since"]
+# The two writes of every inbound message, compiled once (core/compiled.py).
+_insert_message = CompiledInsert(Message)
+_write_counters = CompiledUpdate(Conversation, ["last_message_at", "updated_at", "unread_count"])
 
 
 def _receive(
@@ -268,7 +272,7 @@ def _receive(
             new=Status.OPEN,
             reason="customer wrote",
         )
-    conversation.save(update_fields=["last_message_at", "updated_at", "unread_count"])
+    _write_counters.update(conversation)
     if needs_routing:
         hooks.routing().route_conversation(conversation, defer=defer_routing)
     elif held or reopened_from is not None:
@@ -288,7 +292,7 @@ def _customer_message(
     now: datetime,
 ) -> Message:
     """INSERT the customer's inbound message (a resend hits the unique external-id index)."""
-    return Message.objects.create(
+    message = Message(
         conversation=conversation,
         direction=Direction.INBOUND,
         sender_kind=SenderKind.CUSTOMER,
@@ -300,6 +304,8 @@ def _customer_message(
         delivery_status=DeliveryStatus.RECEIVED,
         created_at=now,
     )
+    _insert_message.insert(message)
+    return message
 
 
 def _store_quiet_reply(
