@@ -14,16 +14,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def configure(db: str, db_url: str, workdir: Path, *, label: str, reuse: str = "") -> str:
+def configure(
+    db: str, db_url: str, workdir: Path, *, label: str, reuse: str = "", redis_url: str = ""
+) -> str:
     """Environment for a fresh database (this process and a server it starts share it), or for
-    the one a run kept (`reuse`: a PostgreSQL database name or a SQLite file). Returns the name
-    of the PostgreSQL database it created ("" when none): pass it to `drop`."""
+    the one a run kept (`reuse`: a PostgreSQL database name or a SQLite file), with Redis as the
+    cache and channel layer when `redis_url` is given. Returns the name of the PostgreSQL
+    database it created ("" when none): pass it to `drop`."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "teamline.settings.defaults"
     os.environ["TEAMLINE_VAR_DIR"] = str(workdir)
     os.environ["TEAMLINE_SECRET_KEY"] = "bench-" + uuid.uuid4().hex * 2
     os.environ["TEAMLINE_LOG_LEVEL"] = "WARNING"
     os.environ["TEAMLINE_ALLOWED_HOSTS"] = "testserver,127.0.0.1"
     os.environ.pop("TEAMLINE_REDIS_URL", None)
+    if redis_url:
+        os.environ["TEAMLINE_REDIS_URL"] = redis_url
     name = ""
     if reuse and db == "sqlite":
         os.environ["TEAMLINE_DATABASE_URL"] = f"sqlite:///{Path(reuse).resolve()}"
