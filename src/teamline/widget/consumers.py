@@ -88,10 +88,31 @@ class WidgetSession:
 
 def _open_session(token: str) -> tuple[Inbox, Customer]:
     """The inbox and customer a session token names; NotFound for anything else."""
-    claims = webchat.read_session(token)
+    return _session_of(webchat.read_session(token))
+
+
+def _session_of(claims: webchat.SessionClaims) -> tuple[Inbox, Customer]:
     # App sessions (connectors/app_api.py) use this socket too, with the same signed token.
     inbox = public_inbox(claims.inbox_public_id, kinds=("webchat", "app"))
     return inbox, session_customer(claims)
+
+
+class OriginRefused(Exception):
+    """The page's origin may not use the session's inbox (widget/views.py, origin_allowed)."""
+
+
+def open_socket(
+    claims: webchat.SessionClaims, origin: str | None, ip: str
+) -> tuple[WidgetSession, dict[str, Any]]:
+    """Everything an `auth` frame needs from the database, in one hop (each hop waits its turn
+    in the process's one database thread): the session's inbox and customer (NotFound when
+    gone), the origin checked against the inbox (OriginRefused), and the `ready` frame, each
+    row read once. The query budget is in tests/widget/test_socket_open.py."""
+    inbox, customer = _session_of(claims)
+    if not origin_allowed(inbox, origin):
+        raise OriginRefused
+    session = WidgetSession(inbox=inbox, customer=customer, ip=ip)
+    return session, _ready_frame(session)
 
 
 # The notice topics a customer the brand vouched for may switch in the widget's settings.
@@ -478,36 +499,46 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         try:
-            inbox, customer = await database_sync_to_async(_open_session)(token)
+            claims = webchat.read_session(token)  # the signature only: no database
         except NotFound:
             await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        # Join before reading the thread: a message committed in between arrives as a push
+        # (after `ready`, since this consumer handles one message at a time) and the widget
+        # dedupes it; reading first could miss it. The signed token names the customer, so
+        # this needs no database (a refused socket leaves its groups when it closes).
+        group = customer_group(claims.customer_id)
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups.append(group)
+        livewatch.watch(self.channel_layer, self.channel_name)
+        client = self.scope.get("client") or ("",)
+        try:
+            # One database hop for the whole open (it used to take two).
+            self.session, ready = await database_sync_to_async(open_socket)(
+                claims, self._header("origin"), str(client[0] or "")
+            )
+        except NotFound:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        except OriginRefused:
+            await self._refuse(CLOSE_ORIGIN_NOT_ALLOWED)
             return
         except Exception:
             # The database is briefly unavailable: a plain close, and the widget reconnects.
             logger.exception("widget authentication failed")
             await self._refuse(CLOSE_INTERNAL_ERROR)
             return
-        if not origin_allowed(inbox, self._header("origin")):
-            await self._refuse(CLOSE_ORIGIN_NOT_ALLOWED)
-            return
-        client = self.scope.get("client") or ("",)
-        self.session = WidgetSession(inbox=inbox, customer=customer, ip=str(client[0] or ""))
         if self.auth_timer is not None:
             self.auth_timer.cancel()
-        # Join before reading the thread: a message committed in between arrives as a push
-        # (after `ready`, since this consumer handles one message at a time) and the widget
-        # dedupes it; reading first could miss it.
-        group = customer_group(customer.pk)
-        await self.channel_layer.group_add(group, self.channel_name)
-        self.groups.append(group)
+        customer = self.session.customer
         if customer.region.strip():
             # Outages declared or ended for the customer's region reach the banner live (the
-            # region as it was when the socket opened; a reconnect reads it again).
+            # region as it was when the socket opened; a reconnect reads it again). Joined
+            # after the read, since the region is in the database: an outage declared or ended
+            # in the moment between the two reaches this banner with the next reconnect.
             region = region_group(customer.region)
             await self.channel_layer.group_add(region, self.channel_name)
             self.groups.append(region)
-        livewatch.watch(self.channel_layer, self.channel_name)
-        ready = await database_sync_to_async(_ready_frame)(self.session)
         if ready["conversation"] is not None:
             self.conversation_id = ready["conversation"]["id"]
         await self.send_json(ready)
