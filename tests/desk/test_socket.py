@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -16,18 +19,21 @@ from django.test import Client
 
 from teamline.accounts.models import User
 from teamline.asgi import application
+from teamline.core import pressure
 from teamline.core.events import (
     Event,
     EventType,
     Recipients,
     admins_group,
     asend_ephemeral,
+    conversation_group,
     customer_group,
     send_event_on_commit,
     team_group,
     user_group,
 )
 from teamline.core.testing import create_agent, create_customer, create_team, create_user
+from teamline.desk import consumers
 
 from .support import conversation_of
 
@@ -443,3 +449,166 @@ async def test_an_agent_cannot_watch_and_another_team_is_not_found(teams):
     }
     await ola.disconnect()
     await bjorn.disconnect()
+
+
+# --- Back-pressure: the socket keeps reading while its frames wait for the database ----------
+#
+# The desk socket used to wait for the database inside its frame handler; under load uvicorn
+# then stopped reading the socket, keepalive pongs unread, and closed it with 1011. Now frames
+# that need the database wait in order for the socket's own task (core/sockets.py, as on the
+# widget socket), the handler returns at once, and frames that need no database never leave the
+# event loop.
+
+
+@contextlib.asynccontextmanager
+async def database_thread_blocked():
+    """The database thread (the one all the consumers' database work runs in) busy until the
+    block ends, as behind a long query under load."""
+    started, gate = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        started.set()
+        gate.wait(10)
+
+    blocked = asyncio.ensure_future(database_sync_to_async(busy)())
+    assert await asyncio.to_thread(started.wait, 5)
+    try:
+        yield
+    finally:
+        gate.set()
+        await blocked
+
+
+async def next_answer(socket: WebsocketCommunicator) -> dict:
+    """The next frame that answers one the desk sent (pushed events are skipped)."""
+    while True:
+        frame = await socket.receive_json_from(timeout=3)
+        if frame["type"] != "event":
+            return frame
+
+
+async def customer_chat(teams, name="Astrid"):
+    customer = await database_sync_to_async(create_customer)(team=teams["oslo"], name=name)
+    return await database_sync_to_async(conversation_of)(customer)
+
+
+@socket_test
+async def test_a_desk_keeps_typing_and_is_told_busy_while_the_database_is_blocked(teams):
+    conversations = [await customer_chat(teams, name) for name in ("Astrid", "Brit", "Cato")]
+    first = conversations[0]
+    layer = get_channel_layer()
+    widget = await layer.new_channel()
+    await layer.group_add(customer_group(first.customer_id), widget)
+    kari, ola = await connected(teams["kari"]), await connected(teams["ola"])
+    for socket in (kari, ola):
+        await socket.send_json_to({"type": "subscribe", "conversation": first.pk})
+        assert (await socket.receive_json_from())["type"] == "subscribed"
+    await drain(kari)
+    await drain(ola)
+    more = [c.pk for c in conversations[1:]]
+    subscribes = [*more, *more, *more][: pressure.MAX_WAITING_PER_SOCKET + 2]
+
+    async with database_thread_blocked():
+        # Typing in a subscribed conversation needs no database: it reaches the customer and
+        # the colleague while the database thread is still blocked.
+        await kari.send_json_to({"type": "typing", "conversation": first.pk, "state": True})
+        assert (await next_typing_frame(layer, widget))["state"] is True
+        assert (await next_event(ola, "typing"))["user"]["name"] == "Kari"
+        # Frames that need it wait; beyond what one socket may keep waiting, the desk is told
+        # busy straight away (the socket has read every frame meanwhile).
+        for pk in subscribes:
+            await kari.send_json_to({"type": "subscribe", "conversation": pk})
+        busy = [await next_answer(kari) for _ in range(2)]
+        assert [(b["type"], b["frame"]) for b in busy] == [("busy", "subscribe")] * 2
+        assert [b["conversation"] for b in busy] == subscribes[-2:]
+        assert all(b["retry_after"] >= 1 for b in busy)
+        assert await kari.receive_nothing(timeout=0.3)
+
+    # Once the database answers, the accepted frames are answered in the order they came.
+    accepted = subscribes[: pressure.MAX_WAITING_PER_SOCKET]
+    answers = [await next_answer(kari) for _ in accepted]
+    assert answers == [{"type": "subscribed", "conversation": pk} for pk in accepted]
+    assert await kari.receive_nothing(timeout=0.3)
+    await layer.group_discard(customer_group(first.customer_id), widget)
+    for socket in (kari, ola):
+        await socket.disconnect()
+
+
+@socket_test
+async def test_a_desks_frames_take_effect_in_the_order_they_came(teams):
+    conversation = await customer_chat(teams)
+    ola = await connected(teams["ola"])
+
+    async with database_thread_blocked():
+        # The subscribe waits for the database; the unsubscribe after it needs none, and still
+        # waits its turn: the desk ends up not subscribed, as it asked last.
+        await ola.send_json_to({"type": "subscribe", "conversation": conversation.pk})
+        await ola.send_json_to({"type": "unsubscribe", "conversation": conversation.pk})
+        assert await ola.receive_nothing(timeout=0.3)
+
+    assert await ola.receive_json_from(timeout=3) == {
+        "type": "subscribed",
+        "conversation": conversation.pk,
+    }
+    await asend_ephemeral(
+        Event(EventType.TYPING, staff={"conversation": conversation.pk, "from": "customer"}),
+        Recipients(staff=frozenset({conversation_group(conversation.pk)})),
+    )
+    assert await ola.receive_nothing(timeout=0.5)  # not subscribed any more
+    await ola.disconnect()
+
+
+@socket_test
+async def test_a_desk_frame_that_waited_too_long_for_the_database_is_refused_not_done(
+    teams, monkeypatch
+):
+    monkeypatch.setattr(pressure, "MAX_WAIT_SECONDS", 0.2)
+    slow, other = await customer_chat(teams, "Astrid"), await customer_chat(teams, "Brit")
+    kari = await connected(teams["kari"])
+    original, calls = consumers.access_conversation, []
+
+    def slow_first_access(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.6)  # its work had started: it is done and answered
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(consumers, "access_conversation", slow_first_access)
+
+    await kari.send_json_to({"type": "subscribe", "conversation": slow.pk})
+    await kari.send_json_to({"type": "read", "conversation": other.pk})
+
+    assert await kari.receive_json_from(timeout=3) == {
+        "type": "subscribed",
+        "conversation": slow.pk,
+    }
+    refused = await kari.receive_json_from(timeout=3)
+    assert (refused["type"], refused["frame"], refused["conversation"]) == (
+        "busy",
+        "read",
+        other.pk,
+    )
+    assert len(calls) == 1  # the refused frame never reached the database
+    # What the desk does next: the same frame again, now done (nothing answered for a read).
+    await kari.send_json_to({"type": "read", "conversation": other.pk})
+    assert await kari.receive_nothing(timeout=0.5)
+    assert len(calls) == 2
+    await kari.disconnect()
+
+
+@socket_test
+async def test_a_desk_socket_opens_in_one_database_hop(teams, monkeypatch):
+    # Session, second factor and groups are read together: each hop waits its turn in the one
+    # database thread, behind everybody else's work.
+    hops = []
+    original = consumers.database_sync_to_async
+
+    def counted(work):
+        hops.append(work.__name__)
+        return original(work)
+
+    monkeypatch.setattr(consumers, "database_sync_to_async", counted)
+    kari = await connected(teams["kari"])
+
+    assert hops == ["open_desk_socket"]
+    await kari.disconnect()

@@ -1,4 +1,6 @@
-"""What every Teamline websocket consumer shares: dispatch without a database hop.
+"""What every Teamline websocket consumer shares: dispatch without a database hop, and frames
+whose database work is done in order by a task of the socket (`OrderedWork`) while the frame
+handler returns at once.
 
 Channels' `AsyncConsumer.dispatch` runs `close_old_connections` in the database thread (a
 `sync_to_async` round trip) before *every* handler: every frame in and every group message out,
@@ -15,9 +17,21 @@ desks). It is not needed here, safely, because:
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+
+from teamline.core import pressure
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class NoDatabaseHopMixin:
@@ -29,3 +43,118 @@ class NoDatabaseHopMixin:
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+
+# --- Frames that wait for the database -------------------------------------------------------
+#
+# uvicorn's websocket protocol stops reading a socket, keepalive pongs included, until the
+# application has taken the frame it holds. A consumer that awaited the database inside its frame
+# handler stopped reading its socket for as long as the database thread was busy; under load the
+# unread pongs made the server close the socket with 1011 after its ping timeout. So a frame
+# handler only accepts the frame: the socket's own task does the database work, one frame at a
+# time in the order they came, and the handler returns at once. The wait is bounded twice
+# (core/pressure.py): at most MAX_WAITING_PER_SOCKET frames wait per socket (beyond that the
+# consumer answers `busy`), and work that has not reached the database thread MAX_WAIT_SECONDS
+# after its frame arrived is not done (`in_database` raises pressure.WaitedTooLong; the consumer
+# answers `busy`). Used by the widget socket and the desk socket (docs/websockets.md, `busy`).
+
+# One piece of waiting work: called with the time.monotonic() its frame was accepted at.
+Job = Callable[[float], Awaitable[None]]
+
+
+class OrderedWork:
+    """A socket's accepted frames that wait for the database, oldest first, and the one task
+    that works through them. A frame that needs no database work runs at once in the handler
+    while nothing waits (`idle`), and behind the waiting ones otherwise, so a socket's frames
+    always take effect in the order they came (subscribe, then unsubscribe).
+
+    Pushes that reach the socket while a frame's work runs wait for it (`hold`) and are sent
+    right after, as when the consumer did the work inside its frame handler (Channels gives a
+    consumer one message at a time): the answer to a frame comes before the pushes its own
+    change caused (the widget's ack before the message's push, the desk's `watching` before
+    `supervision.updated`)."""
+
+    # Slots and a list, not a deque: ten thousand idle sockets each hold one (an empty deque
+    # costs 760 bytes).
+    __slots__ = ("_held", "_send", "_task", "_waiting", "gone")
+
+    def __init__(self, send: Callable[[str], Awaitable[None]]) -> None:
+        """`send`: sends a held push (text) to the socket."""
+        self._send = send
+        self._waiting: list[tuple[Job, float, Callable[[], None] | None]] = []
+        self._task: asyncio.Task[None] | None = None
+        # While a frame's work runs: the pushes to send after it.
+        self._held: list[str] | None = None
+        # The socket closed: the work that has not started is dropped, undone.
+        self.gone = False
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def idle(self) -> bool:
+        return not self._waiting
+
+    def has_room(self) -> bool:
+        return len(self._waiting) < pressure.MAX_WAITING_PER_SOCKET
+
+    def hold(self, text: str) -> bool:
+        """Keep a push for after the frame whose work is running (True), or say that none runs
+        (False: send it now)."""
+        if self._held is None:
+            return False
+        self._held.append(text)
+        return True
+
+    def add(self, job: Job, *, done: Callable[[], None] | None = None) -> None:
+        """Do `job` after the work already waiting; `done` is called once it ran or was
+        dropped (the widget gives back its place among the process's messages in flight)."""
+        self._waiting.append((job, time.monotonic(), done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._work())
+
+    async def _work(self) -> None:
+        while self._waiting:
+            job, accepted_at, done = self._waiting[0]
+            try:
+                if not self.gone:
+                    self._held = []
+                    try:
+                        await job(accepted_at)
+                    finally:
+                        await self._release()
+            except Exception:
+                # The job answers its own failures; what reaches here is a socket that went
+                # away while it answered (nothing to tell).
+                logger.exception("socket frame failed")
+            finally:
+                self._waiting.pop(0)
+                if done is not None:
+                    done()
+
+    async def _release(self) -> None:
+        held, self._held = self._held or [], None
+        for text in held:
+            if self.gone:
+                break
+            with contextlib.suppress(Exception):  # closed meanwhile: pushes are notifications
+                await self._send(text)
+
+    async def close(self) -> None:
+        """The socket closed: the job in progress finishes (its database work may be in the
+        database thread already); the others are dropped."""
+        self.gone = True
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._task)
+
+
+def _checked(accepted_at: float, work: Callable[..., T], *args: Any) -> T:
+    pressure.check_wait(accepted_at)
+    return work(*args)
+
+
+async def in_database(accepted_at: float, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` in the database thread, unless the frame it answers was accepted more than
+    pressure.MAX_WAIT_SECONDS ago by the time the thread gets to it: then nothing is done and
+    pressure.WaitedTooLong is raised (the consumer answers `busy`)."""
+    return await database_sync_to_async(_checked)(accepted_at, work, *args)

@@ -10,6 +10,15 @@ A remote agent's socket masks every push before it leaves (customers/masking.mas
 are presented once for a whole team's group, so the socket is where the viewer is known. An
 admin flagging or unflagging the agent switches an open socket at once (`staff.masking`).
 
+The frames that need the database (subscribe, typing in a conversation the socket has not
+subscribed to, read, watch, unwatch, call.signal, wallboard.subscribe) are done by the socket's
+own task, in the order they came (core/sockets.py, OrderedWork), so the frame handler returns at
+once and the socket keeps reading frames and keepalive pongs while the database is busy. At most
+MAX_WAITING_PER_SOCKET frames wait; beyond that, or when one's database work has not started
+within MAX_WAIT_SECONDS, the desk is told `busy` (core/pressure.py). Frames that need no database
+(unsubscribe, typing in a subscribed conversation, wallboard.unsubscribe) never leave the event
+loop.
+
 When live pushes may have been lost (the channel layer was interrupted, or a push failed), the
 socket receives `live.resync` and tells the desk `{"type": "resync"}`: the desk then reads its
 open partials again from the database (core/livewatch.py).
@@ -42,7 +51,7 @@ from teamline.conversations.supervision import (
     do_start_watching,
     do_stop_watching,
 )
-from teamline.core import jsonsafe, livewatch
+from teamline.core import jsonsafe, livewatch, pressure
 from teamline.core.errors import Forbidden, NotFound, TeamlineError
 from teamline.core.events import (
     Event,
@@ -58,7 +67,7 @@ from teamline.core.events import (
     wallboard_screen_group,
 )
 from teamline.core.languages import default_language, language_from_header, supported_language
-from teamline.core.sockets import NoDatabaseHopMixin
+from teamline.core.sockets import Job, NoDatabaseHopMixin, OrderedWork, in_database
 from teamline.customers.masking import mask_data
 from teamline.teams.queries import team_ids_for
 
@@ -82,6 +91,8 @@ CLOSE_SESSION_ENDED = 4408
 # RFC 6455 close codes: a frame too big to process, a frame that is not valid data.
 CLOSE_TOO_BIG = 1009
 CLOSE_INVALID_DATA = 1007
+# The database failed under a frame: close, so the desk reconnects and reads everything again.
+CLOSE_INTERNAL_ERROR = 1011
 # The desk sends small control frames (subscribe, typing) and, in a browser call, its WebRTC
 # offer: up to 16 KiB of SDP (calls/browser.py), JSON-escaped.
 MAX_FRAME_CHARS = 20 * 1024
@@ -137,15 +148,35 @@ def socket_language(user: User, scope: dict[str, Any]) -> str:
     )
 
 
+def open_desk_socket(user: User, session: Any) -> tuple[int | None, bool, list[str]]:
+    """Everything a desk socket reads when it opens, in one database hop: the browser's
+    StaffSession id if it has not ended (accounts/sessions.py), whether the user's second
+    factor is satisfied, and the groups the socket joins (its teams', or the admins' group, and
+    the user's own)."""
+    session_id = session.get(SESSION_ID_KEY) if session is not None else None
+    if not session_is_active(user, session_id):
+        return None, False, []
+    if session is None or not mfa_satisfied(session, user, remember=False):
+        return session_id, False, []
+    if user.is_admin:
+        # Events to any team are also sent to admins.
+        groups = [admins_group()]
+    else:
+        groups = [team_group(team_id) for team_id in team_ids_for(user)]
+    return session_id, True, [*groups, user_group(user.pk)]
+
+
 class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     user: User
     language = "en"
 
     async def connect(self) -> None:
+        self.work = OrderedWork(self._send_held)
         self.joined: set[str] = set()
         self.wallboard_teams: set[int] = set()
         self.shown = RecentIds()
-        self.subscriptions: set[int] = set()
+        # Subscribed conversations (access checked at subscribe) → their customer.
+        self.subscriptions: dict[int, int] = {}
         self.watching: set[int] = set()  # conversations this socket watches (a supervisor)
         self.typing_in: dict[int, int] = {}  # conversation → customer, while "typing"
         self.signal_budget = browser_calls.SignalBudget()
@@ -156,12 +187,14 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        session_id = await self._active_session_id(user)
+        session_id, mfa_ok, groups = await database_sync_to_async(open_desk_socket)(
+            user, self.scope.get("session")
+        )
         if session_id is None:
             await self.accept()
             await self.close(code=CLOSE_SESSION_ENDED)
             return
-        if not await self._mfa_satisfied(user):
+        if not mfa_ok:
             # Their role requires a second factor they have not set up: no live data until then.
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -171,12 +204,17 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         # Read with the user at connect; `staff.masking` changes it while connected.
         self.remote = bool(getattr(user, "is_remote", False))
         await self._join(session_group(session_id))
-        for group in await self._home_groups():
+        for group in groups:
             await self._join(group)
         await self.accept()
         livewatch.watch(self.channel_layer, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        work = getattr(self, "work", None)
+        if work is not None:
+            # The frame in progress finishes (a watch it starts is ended below); the others
+            # are dropped.
+            await work.close()
         livewatch.unwatch(self.channel_layer, self.channel_name)
         publisher.unwatch(sorted(getattr(self, "wallboard_teams", ())))
         for pk in list(getattr(self, "watching", ())):
@@ -223,26 +261,34 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Take one frame: done at once when it needs no database and nothing waits before it;
+        else after the frames waiting before it (OrderedWork), or refused `busy` when too many
+        wait. The frame's effects keep the order the frames came in either way."""
         kind = content.get("type")
         conversation = content.get("conversation")
+        job: Job
+        needs_database = True
         if kind == "subscribe":
-            await self._subscribe(conversation)
+            job = lambda accepted_at: self._subscribe(conversation, accepted_at)  # noqa: E731
         elif kind == "unsubscribe":
-            await self._unsubscribe(conversation)
+            job, needs_database = (lambda _at: self._unsubscribe(conversation)), False
         elif kind == "typing":
-            await self._typing(conversation, content.get("state") is True)
+            state = content.get("state") is True
+            job = lambda accepted_at: self._typing(conversation, state, accepted_at)  # noqa: E731
+            needs_database = not self._subscribed(conversation)
         elif kind == "read":
-            await self._read(conversation)
+            job = lambda accepted_at: self._read(conversation, accepted_at)  # noqa: E731
         elif kind == "call.signal":
-            await self._call_signal(content)
+            job = lambda accepted_at: self._call_signal(content, accepted_at)  # noqa: E731
         elif kind == "watch":
-            await self._watch(conversation)
+            job = lambda accepted_at: self._watch(conversation, accepted_at)  # noqa: E731
         elif kind == "unwatch":
-            await self._unwatch(conversation)
+            job = lambda accepted_at: self._unwatch(conversation, accepted_at)  # noqa: E731
         elif kind == "wallboard.subscribe":
-            await self._wallboard_subscribe(content.get("teams"))
+            teams = content.get("teams")
+            job = lambda accepted_at: self._wallboard_subscribe(teams, accepted_at)  # noqa: E731
         elif kind == "wallboard.unsubscribe":
-            await self._wallboard_leave()
+            job, needs_database = (lambda _at: self._wallboard_leave()), False
         else:
             await self.send_json(
                 {
@@ -251,34 +297,75 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
                     "detail": _("Unknown frame type %(kind)r.") % {"kind": kind},
                 }
             )
+            return
+        if not needs_database and self.work.idle():
+            await job(time.monotonic())
+        elif not self.work.has_room():
+            await self._busy(kind, content)
+        else:
+            self.work.add(self._guarded(job, kind, content))
 
-    async def _subscribe(self, conversation_id: Any) -> None:
-        found = await self._access(conversation_id)
+    def _guarded(self, job: Job, kind: str, content: dict[str, Any]) -> Job:
+        """`job` as this socket's task runs it: in the socket's language; `busy` when its
+        database work waited too long to start; the socket closed (the desk reconnects and
+        reads everything again) when the database failed under it."""
+
+        async def run(accepted_at: float) -> None:
+            with translation.override(self.language):
+                try:
+                    await job(accepted_at)
+                except pressure.WaitedTooLong:
+                    await self._busy(kind, content)
+                except Exception:
+                    logger.exception("desk frame %r failed", kind)
+                    await self.close(code=CLOSE_INTERNAL_ERROR)
+
+        return run
+
+    async def _busy(self, kind: str, content: dict[str, Any]) -> None:
+        """Refused for load, not done: the desk sends the frame again after `retry_after`
+        seconds (docs/websockets.md). Echoes the frame's type and its ids, nothing else."""
+        frame: dict[str, Any] = {
+            "type": "busy",
+            "frame": kind,
+            "retry_after": pressure.busy_retry_after(),
+            "detail": _("The desk is busy; this is sent again in a moment."),
+        }
+        for key in ("conversation", "call_id"):
+            value = content.get(key)
+            if isinstance(value, int | str) and not isinstance(value, bool):
+                frame[key] = value
+        await self.send_json(frame)
+
+    def _subscribed(self, conversation_id: Any) -> bool:
+        return _conversation_pk(conversation_id) in self.subscriptions
+
+    async def _subscribe(self, conversation_id: Any, accepted_at: float) -> None:
+        found = await in_database(accepted_at, self._access, conversation_id)
         if found is None:
             await self._not_found(conversation_id)
             return
-        pk, _customer = found
+        pk, customer_id = found
         await self._join(conversation_group(pk))
-        self.subscriptions.add(pk)
+        self.subscriptions[pk] = customer_id
         await self.send_json({"type": "subscribed", "conversation": pk})
 
     async def _unsubscribe(self, conversation_id: Any) -> None:
-        try:
-            pk = int(str(conversation_id))
-        except ValueError:
+        pk = _conversation_pk(conversation_id)
+        if pk is None:
             return
         if pk in self.subscriptions:
-            self.subscriptions.discard(pk)
+            del self.subscriptions[pk]
             group = conversation_group(pk)
             self.joined.discard(group)
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def _watch(self, conversation_id: Any) -> None:
+    async def _watch(self, conversation_id: Any, accepted_at: float) -> None:
         """A supervisor's watch page: this socket watches the conversation until it says
         `unwatch` or closes (conversations/supervision.py). Not theirs to supervise: an error
         frame (not_found, or forbidden for an agent of the team)."""
         try:
-            pk = await self._start_watching(conversation_id)
+            pk = await in_database(accepted_at, self._start_watching, conversation_id)
         except NotFound:
             await self._not_found(conversation_id)
             return
@@ -291,16 +378,12 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             self.watching.add(pk)
         await self.send_json({"type": "watching", "conversation": pk})
 
-    async def _unwatch(self, conversation_id: Any) -> None:
-        try:
-            pk = int(str(conversation_id))
-        except ValueError:
-            return
-        if pk in self.watching:
+    async def _unwatch(self, conversation_id: Any, accepted_at: float) -> None:
+        pk = _conversation_pk(conversation_id)
+        if pk is not None and pk in self.watching:
             self.watching.discard(pk)
-            await self._stop_watching(pk)
+            await in_database(accepted_at, self._stop_watching_now, pk)
 
-    @database_sync_to_async
     def _start_watching(self, conversation_id: Any) -> int | None:
         if isinstance(conversation_id, bool):
             raise NotFound("No such conversation.")
@@ -309,24 +392,32 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             do_start_watching(conversation, actor=self.user)
         return conversation.pk
 
-    @database_sync_to_async
-    def _stop_watching(self, pk: int) -> None:
+    def _stop_watching_now(self, pk: int) -> None:
         # One of this socket's own watches (started through access_supervised_conversation).
         do_stop_watching(pk, actor=self.user)
 
-    async def _read(self, conversation_id: Any) -> None:
+    async def _stop_watching(self, pk: int) -> None:
+        await database_sync_to_async(self._stop_watching_now)(pk)
+
+    async def _read(self, conversation_id: Any, accepted_at: float) -> None:
         """The agent viewing the conversation has read what the desk added from pushes (desk.js
         sends this once for a burst of messages instead of reading the history again per
         message, which marked it read). Nothing is answered; an unknown id gets not_found."""
-        if not await self._mark_read(conversation_id):
+        if not await in_database(accepted_at, mark_read, self.user, conversation_id):
             await self._not_found(conversation_id)
 
-    async def _typing(self, conversation_id: Any, state: bool) -> None:
-        found = await self._access(conversation_id)
-        if found is None:
-            await self._not_found(conversation_id)
-            return
-        pk, customer_id = found
+    async def _typing(self, conversation_id: Any, state: bool, accepted_at: float) -> None:
+        pk = _conversation_pk(conversation_id)
+        if pk is not None and pk in self.subscriptions:
+            # Subscribed: access was checked then, and the socket hears this conversation's
+            # group anyway; no database hop for a keystroke.
+            customer_id = self.subscriptions[pk]
+        else:
+            found = await in_database(accepted_at, self._access, conversation_id)
+            if found is None:
+                await self._not_found(conversation_id)
+                return
+            pk, customer_id = found
         if state:
             self.typing_in[pk] = customer_id
         else:
@@ -352,7 +443,7 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             ),
         )
 
-    async def _call_signal(self, content: dict[str, Any]) -> None:
+    async def _call_signal(self, content: dict[str, Any], accepted_at: float) -> None:
         """Relay one signalling frame to the call's customer: checked every time (this user
         may see the call's conversation, accepted the call, and the call is connecting, active
         or held; the payload has its shape and size). Anyone else gets an error frame."""
@@ -369,8 +460,8 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             )
             return
         try:
-            signal, customer_id = await database_sync_to_async(browser_calls.agent_signal)(
-                self.user, content
+            signal, customer_id = await in_database(
+                accepted_at, browser_calls.agent_signal, self.user, content
             )
         except TeamlineError as exc:
             await self.send_json(
@@ -382,7 +473,7 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             Recipients(customer=frozenset({customer_group(customer_id)})),
         )
 
-    async def _wallboard_subscribe(self, teams: Any) -> None:
+    async def _wallboard_subscribe(self, teams: Any, accepted_at: float) -> None:
         """Show the wallboard of the supervisor's teams (or of `teams`, ids of teams they can
         see): join their wallboard groups and get each board now, read afresh; from then on
         `wallboard` frames as they change (desk/wallboard_live.py). Subscribing again (after
@@ -391,7 +482,9 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         if not all(isinstance(t, int | str) and not isinstance(t, bool) for t in requested):
             requested = [None]
         try:
-            team_ids, frames = await self._wallboard_boards([str(t) for t in requested])
+            team_ids, frames = await in_database(
+                accepted_at, self._wallboard_boards, [str(t) for t in requested]
+            )
         except TeamlineError as exc:
             await self.send_json(
                 {"type": "error", "code": exc.code, "detail": exc.message, "wallboard": True}
@@ -413,7 +506,6 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.wallboard_teams = set()
 
-    @database_sync_to_async
     def _wallboard_boards(self, requested: list[str]) -> tuple[list[int], list[str]]:
         if not is_wallboard_viewer(self.user):
             raise Forbidden(_("Only supervisors and admins can see the wallboard."))
@@ -430,16 +522,21 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             return
         # Pre-encoded once per event by core/events.py: the same text to every socket. A remote
         # agent's socket masks the data first, so only it decodes and encodes again.
+        text = message["text"]
         if self.remote:
-            frame = json.loads(message["text"])
+            frame = json.loads(text)
             frame["data"] = mask_data(frame["data"])
-            await self.send_json(frame)
-            return
-        await self.send(text_data=message["text"])
+            text = json.dumps(frame)
+        if not self.work.hold(text):  # else sent after the answer to the frame being done
+            await self.send(text_data=text)
 
     async def wallboard_update(self, message: dict[str, Any]) -> None:
         """A team's board, read once after a change and encoded once for every socket."""
-        await self.send(text_data=message["text"])
+        if not self.work.hold(message["text"]):
+            await self.send(text_data=message["text"])
+
+    async def _send_held(self, text: str) -> None:
+        await self.send(text_data=text)
 
     async def staff_masking(self, message: dict[str, Any]) -> None:
         """An admin flagged this user as a remote agent, or no longer (accounts/sessions.py)."""
@@ -465,32 +562,6 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         echo = conversation_id if isinstance(conversation_id, int | str) else None
         await self.send_json({"type": "error", "code": "not_found", "conversation": echo})
 
-    @database_sync_to_async
-    def _active_session_id(self, user: User) -> int | None:
-        """The browser's StaffSession (accounts/sessions.py), if it has not ended."""
-        session = self.scope.get("session")
-        session_id = session.get(SESSION_ID_KEY) if session is not None else None
-        return session_id if session_is_active(user, session_id) else None
-
-    @database_sync_to_async
-    def _mfa_satisfied(self, user: User) -> bool:
-        session = self.scope.get("session")
-        return session is not None and mfa_satisfied(session, user, remember=False)
-
-    @database_sync_to_async
-    def _home_groups(self) -> list[str]:
-        if self.user.is_admin:
-            # Events to any team are also sent to admins.
-            groups = [admins_group()]
-        else:
-            groups = [team_group(team_id) for team_id in team_ids_for(self.user)]
-        return [*groups, user_group(self.user.pk)]
-
-    @database_sync_to_async
-    def _mark_read(self, conversation_id: Any) -> bool:
-        return mark_read(self.user, conversation_id)
-
-    @database_sync_to_async
     def _access(self, conversation_id: Any) -> tuple[int, int] | None:
         """(conversation id, customer id) if the agent may see the conversation, else None."""
         if isinstance(conversation_id, bool):
@@ -500,6 +571,16 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         except NotFound:
             return None
         return conversation.pk, conversation.customer_id
+
+
+def _conversation_pk(conversation_id: Any) -> int | None:
+    """The id an unsubscribe, unwatch or typing frame names, as the socket's own sets key it."""
+    if isinstance(conversation_id, bool):
+        return None
+    try:
+        return int(str(conversation_id))
+    except ValueError:
+        return None
 
 
 # A TV screen's token is unknown, malformed or revoked (the socket closes with it at once when

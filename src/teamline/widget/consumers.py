@@ -15,7 +15,6 @@ the socket receives `live.resync` and sends the same picture again as a `resync`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -53,7 +52,7 @@ from teamline.core.events import (
     region_group,
     user_group,
 )
-from teamline.core.sockets import NoDatabaseHopMixin
+from teamline.core.sockets import NoDatabaseHopMixin, OrderedWork, in_database
 from teamline.customers import passkeys, verification
 from teamline.customers.actions import do_capture_language, do_set_consent
 from teamline.customers.models import Customer
@@ -89,10 +88,31 @@ class WidgetSession:
 
 def _open_session(token: str) -> tuple[Inbox, Customer]:
     """The inbox and customer a session token names; NotFound for anything else."""
-    claims = webchat.read_session(token)
+    return _session_of(webchat.read_session(token))
+
+
+def _session_of(claims: webchat.SessionClaims) -> tuple[Inbox, Customer]:
     # App sessions (connectors/app_api.py) use this socket too, with the same signed token.
     inbox = public_inbox(claims.inbox_public_id, kinds=("webchat", "app"))
     return inbox, session_customer(claims)
+
+
+class OriginRefused(Exception):
+    """The page's origin may not use the session's inbox (widget/views.py, origin_allowed)."""
+
+
+def open_socket(
+    claims: webchat.SessionClaims, origin: str | None, ip: str
+) -> tuple[WidgetSession, dict[str, Any]]:
+    """Everything an `auth` frame needs from the database, in one hop (each hop waits its turn
+    in the process's one database thread): the session's inbox and customer (NotFound when
+    gone), the origin checked against the inbox (OriginRefused), and the `ready` frame, each
+    row read once. The query budget is in tests/widget/test_socket_open.py."""
+    inbox, customer = _session_of(claims)
+    if not origin_allowed(inbox, origin):
+        raise OriginRefused
+    session = WidgetSession(inbox=inbox, customer=customer, ip=ip)
+    return session, _ready_frame(session)
 
 
 # The notice topics a customer the brand vouched for may switch in the widget's settings.
@@ -180,16 +200,10 @@ def _receive_message(
     session: WidgetSession,
     client_id: str,
     text: str,
-    *,
     handoff: bool = False,
-    accepted_at: float | None = None,
 ) -> dict[str, Any]:
     """Rate-limit, store (idempotent on the client id) and present one customer message.
-    `handoff`: sent by the "Talk to my team" button (the bot hands over at once).
-    `accepted_at` (time.monotonic()): raise pressure.WaitedTooLong, storing nothing, when the
-    message waited too long for this thread."""
-    if accepted_at is not None:
-        pressure.check_wait(accepted_at)
+    `handoff`: sent by the "Talk to my team" button (the bot hands over at once)."""
     limits = settings.TEAMLINE
     customer = session.customer
     ratelimit.hit(
@@ -353,19 +367,13 @@ class _Waiting:
     echo: str
     text: str
     handoff: bool
-    accepted_at: float
 
 
 class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     session: WidgetSession | None = None
-    # Accepted messages, oldest first, and the task storing them (one at a time, in order).
-    # (A list, not a deque: an empty deque costs 760 bytes per socket, and there are at most
-    # MAX_WAITING_PER_SOCKET.)
-    waiting: list[_Waiting]
-    storing: asyncio.Task[None] | None = None
+    # Accepted messages, stored one at a time in the order they came (core/sockets.py).
+    work: OrderedWork
     gone = False  # the socket closed: nothing more to answer
-    # While a message is being stored: the pushes to send after its answer.
-    held: list[str] | None = None
     conversation_id: int | None = None
     closing = False
     typing_state = False
@@ -380,7 +388,7 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first: refusals are answered with close codes the widget understands.
         self.call_ids = set()
-        self.waiting = []
+        self.work = OrderedWork(self._send_held)
         self.signal_budget = browser_calls.SignalBudget()
         await self.accept()
         self.auth_timer = asyncio.create_task(self._close_unless_authenticated())
@@ -397,12 +405,9 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.gone = True
-        if self.storing is not None:
-            # The message in the database thread finishes (stored, not acknowledged: the
-            # widget resends it on its next socket, idempotently); the others are dropped
-            # unstored.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.storing)
+        # The message in the database thread finishes (stored, not acknowledged: the widget
+        # resends it on its next socket, idempotently); the others are dropped unstored.
+        await self.work.close()
         livewatch.unwatch(self.channel_layer, self.channel_name)
         if self.auth_timer is not None:
             self.auth_timer.cancel()
@@ -494,36 +499,46 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         try:
-            inbox, customer = await database_sync_to_async(_open_session)(token)
+            claims = webchat.read_session(token)  # the signature only: no database
         except NotFound:
             await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        # Join before reading the thread: a message committed in between arrives as a push
+        # (after `ready`, since this consumer handles one message at a time) and the widget
+        # dedupes it; reading first could miss it. The signed token names the customer, so
+        # this needs no database (a refused socket leaves its groups when it closes).
+        group = customer_group(claims.customer_id)
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups.append(group)
+        livewatch.watch(self.channel_layer, self.channel_name)
+        client = self.scope.get("client") or ("",)
+        try:
+            # One database hop for the whole open (it used to take two).
+            self.session, ready = await database_sync_to_async(open_socket)(
+                claims, self._header("origin"), str(client[0] or "")
+            )
+        except NotFound:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        except OriginRefused:
+            await self._refuse(CLOSE_ORIGIN_NOT_ALLOWED)
             return
         except Exception:
             # The database is briefly unavailable: a plain close, and the widget reconnects.
             logger.exception("widget authentication failed")
             await self._refuse(CLOSE_INTERNAL_ERROR)
             return
-        if not origin_allowed(inbox, self._header("origin")):
-            await self._refuse(CLOSE_ORIGIN_NOT_ALLOWED)
-            return
-        client = self.scope.get("client") or ("",)
-        self.session = WidgetSession(inbox=inbox, customer=customer, ip=str(client[0] or ""))
         if self.auth_timer is not None:
             self.auth_timer.cancel()
-        # Join before reading the thread: a message committed in between arrives as a push
-        # (after `ready`, since this consumer handles one message at a time) and the widget
-        # dedupes it; reading first could miss it.
-        group = customer_group(customer.pk)
-        await self.channel_layer.group_add(group, self.channel_name)
-        self.groups.append(group)
+        customer = self.session.customer
         if customer.region.strip():
             # Outages declared or ended for the customer's region reach the banner live (the
-            # region as it was when the socket opened; a reconnect reads it again).
+            # region as it was when the socket opened; a reconnect reads it again). Joined
+            # after the read, since the region is in the database: an outage declared or ended
+            # in the moment between the two reaches this banner with the next reconnect.
             region = region_group(customer.region)
             await self.channel_layer.group_add(region, self.channel_name)
             self.groups.append(region)
-        livewatch.watch(self.channel_layer, self.channel_name)
-        ready = await database_sync_to_async(_ready_frame)(self.session)
         if ready["conversation"] is not None:
             self.conversation_id = ready["conversation"]["id"]
         await self.send_json(ready)
@@ -554,7 +569,7 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         if not isinstance(handoff, bool):
             await self._error("invalid", "handoff must be true or false.", client_id=echo)
             return
-        if len(self.waiting) >= pressure.MAX_WAITING_PER_SOCKET or not (
+        if not self.work.has_room() or not (
             pressure.enter_widget_message(int(settings.TEAMLINE["WIDGET_MAX_INFLIGHT"]))
         ):
             # Overload: not stored, not acknowledged; the widget sends it again (idempotent on
@@ -563,9 +578,11 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             return
         # Accepted: stored in the order it came by this socket's storing task, while this
         # handler returns and the socket keeps reading frames (and keepalive pongs).
-        self.waiting.append(_Waiting(client_id, echo, text, handoff, time.monotonic()))
-        if self.storing is None or self.storing.done():
-            self.storing = asyncio.create_task(self._store_waiting())
+        item = _Waiting(client_id, echo, text, handoff)
+        self.work.add(
+            lambda accepted_at: self._store(item, accepted_at),
+            done=pressure.leave_widget_message,
+        )
 
     async def _busy(self, echo: str) -> None:
         await self.send_json(
@@ -577,45 +594,19 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             }
         )
 
-    async def _store_waiting(self) -> None:
-        """Store this socket's accepted messages one by one, in order, and answer each."""
-        while self.waiting:
-            item = self.waiting[0]
-            try:
-                if not self.gone:
-                    await self._store(item)
-            except Exception:
-                # The socket went away meanwhile (nothing to answer), or the database failed:
-                # not acknowledged, so the widget sends it again.
-                logger.exception("widget message failed")
-            finally:
-                self.waiting.pop(0)
-                pressure.leave_widget_message()
+    async def _send_held(self, text: str) -> None:
+        if not self.closing:
+            await self.send(text_data=text)
 
-    async def _store(self, item: _Waiting) -> None:
-        # Pushes that arrive meanwhile wait for this message's answer: the widget hears its ack
-        # before the message's own push (and anything after it), as when the socket stored
-        # messages in its frame handler.
-        self.held = []
-        try:
-            await self._store_and_answer(item)
-        finally:
-            held, self.held = self.held, None
-            for text in held:
-                if self.gone or self.closing:
-                    break
-                with contextlib.suppress(Exception):  # closed meanwhile: pushes are notifications
-                    await self.send(text_data=text)
-
-    async def _store_and_answer(self, item: _Waiting) -> None:
+    async def _store(self, item: _Waiting, accepted_at: float) -> None:
+        """Store one accepted message and answer it (this socket's OrderedWork runs them one by
+        one, in order; pushes that arrive meanwhile follow the answer, so the widget hears its
+        ack before the message's own push). A failure is not acknowledged, so the widget sends
+        it again."""
         assert self.session is not None
         try:
-            message = await database_sync_to_async(_receive_message)(
-                self.session,
-                item.client_id,
-                item.text,
-                handoff=item.handoff,
-                accepted_at=item.accepted_at,
+            message = await in_database(
+                accepted_at, _receive_message, self.session, item.client_id, item.text, item.handoff
             )
         except pressure.WaitedTooLong:
             await self._busy(item.echo)
@@ -752,9 +743,8 @@ class WidgetConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         conversation_id = message.get("conversation_id")
         if isinstance(conversation_id, int):
             self.conversation_id = conversation_id
-        if self.held is not None:
-            self.held.append(message["text"])  # after the answer to the message being stored
-            return
+        if self.work.hold(message["text"]):
+            return  # sent after the answer to the message being stored
         await self.send(text_data=message["text"])
 
     async def live_resync(self, message: dict[str, Any]) -> None:

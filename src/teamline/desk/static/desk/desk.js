@@ -884,6 +884,26 @@
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   }
 
+  // A frame the server refused for load is sent again after its hint plus up to as much again
+  // of jitter, if it still applies then (the conversation is still the one shown). A refused
+  // call signal is not: WebRTC's own retries cover it, as for a signal sent while offline.
+  function sendAgainLater(busy) {
+    const delay = 1000 * Math.max(1, Number(busy.retry_after) || 1) * (1 + Math.random());
+    window.setTimeout(() => {
+      const id = busy.conversation;
+      const shown = id !== undefined && String(id) === String(conversationId);
+      if (busy.frame === "subscribe" || busy.frame === "watch" || busy.frame === "read") {
+        if (shown) send({ type: busy.frame, conversation: id });
+      } else if (busy.frame === "unsubscribe" || busy.frame === "unwatch") {
+        if (!shown) send({ type: busy.frame, conversation: id });
+      } else if (busy.frame === "typing") {
+        if (shown) send({ type: "typing", conversation: id, state: typing });
+      } else if (busy.frame === "wallboard.subscribe") {
+        document.dispatchEvent(new CustomEvent("teamline:desk-resync"));
+      }
+    }, delay);
+  }
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${location.host}/ws/desk/`);
@@ -922,6 +942,8 @@
       // The server may have lost pushes while this socket stayed open (its channel layer was
       // interrupted): read everything shown again from the database, quietly.
       else if (frame.type === "resync") whenHtmx(resync);
+      // Refused for load, not done (docs/websockets.md, "busy"): the same frame again later.
+      else if (frame.type === "busy") sendAgainLater(frame);
     });
     socket.addEventListener("close", (event) => {
       if (event.code === 4401) {
