@@ -283,6 +283,17 @@ _missed_groups: set[str] = set()
 
 async def _push(layer: Any, pairs: list[tuple[Event, Recipients]]) -> None:
     await _resync_missed(layer)
+    send_many = getattr(layer, "group_send_many", None)
+    if send_many is not None:
+        # One pipeline for the whole transaction (core/layers.py), in the same order.
+        try:
+            await send_many(
+                [send for event, recipients in pairs for send in _sends(event, recipients)]
+            )
+        except Exception:
+            logger.exception("could not push %s", ", ".join(event.type for event, _ in pairs))
+            _mark_missed(pairs)
+        return
     for event, recipients in pairs:
         try:
             await _push_one(layer, event, recipients)
@@ -386,17 +397,24 @@ def customer_message(event: Event) -> dict[str, Any] | None:
     return message
 
 
-async def _push_one(layer: Any, event: Event, recipients: Recipients) -> None:
-    # A failure stops this event's fan-out: every group of it counts as missed (see _push).
+def _sends(event: Event, recipients: Recipients) -> list[tuple[str, dict[str, Any]]]:
+    """(group, message) of one event: the staff frame to the staff groups, the customer's to
+    the customer groups, each message built once."""
+    sends: list[tuple[str, dict[str, Any]]] = []
     if recipients.staff:
         staff = staff_message(event)
-        for group in sorted(recipients.staff):
-            await layer.group_send(group, staff)
+        sends.extend((group, staff) for group in sorted(recipients.staff))
     if event.customer is not None and recipients.customer:
         customer = customer_message(event)
         if customer is not None:
-            for group in sorted(recipients.customer):
-                await layer.group_send(group, customer)
+            sends.extend((group, customer) for group in sorted(recipients.customer))
+    return sends
+
+
+async def _push_one(layer: Any, event: Event, recipients: Recipients) -> None:
+    # A failure stops this event's fan-out: every group of it counts as missed (see _push).
+    for group, message in _sends(event, recipients):
+        await layer.group_send(group, message)
 
 
 async def asend_ephemeral(event: Event, recipients: Recipients) -> None:
