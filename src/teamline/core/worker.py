@@ -25,6 +25,9 @@ from .task_leases import Heartbeat, Lease, LeasedWorker, requeue_orphaned_tasks
 
 logger = logging.getLogger(__name__)
 
+# Under a steady load the worker loop still comes round this often (periodic jobs).
+BUSY_TURN_SECONDS = 1.0
+
 
 def requeue_stalled_tasks(*, older_than_seconds: int | None = None) -> int:
     """Give back the tasks whose worker died while running them (core/task_leases.py: a lease
@@ -93,9 +96,12 @@ def run_worker(
     logger.info("task worker %s started", lease.worker_id)
     try:
         while not stop.is_set():
+            ran = 0
             try:
                 enqueue_periodic()
-                worker.run()  # batch mode: runs every ready task, then returns
+                # Every ready task, a claimed batch at a time; back here at least once a
+                # second under load, for the periodic jobs.
+                ran = worker.run_ready(max_seconds=BUSY_TURN_SECONDS)
             except Exception as exc:
                 if not availability.is_unavailable_error(exc):
                     logger.exception("task worker loop failed; retrying")
@@ -106,7 +112,8 @@ def run_worker(
                     stop.wait(availability.PROBE_INTERVAL * 2)
             finally:
                 close_old_connections()
-            stop.wait(interval)
+            if not ran:  # no pause while tasks are ready: the queue is polled again at once
+                stop.wait(interval)
     finally:  # also on Ctrl+C in `teamline worker`
         stop.set()
         heartbeat.thread.join(timeout=lease.seconds)  # it removes the lease row on its way out
