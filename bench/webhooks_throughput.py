@@ -1046,6 +1046,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="py-spy folded stacks (GIL holders) of Teamline's web processes during the burst",
     )
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        default=None,
+        help="Redis database number (postgres only; default: the highest empty one)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="append the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
     args = parser.parse_args(argv)
@@ -1219,7 +1225,7 @@ def run_round(
     machine = wt.machine_info()
     machine["background_cpu"] = wt.wait_for_quiet(args.wait_idle)
     machine["loadavg"] = list(os.getloadavg())
-    env, info = setup_backend(args.backend, workdir, cleanup, args.settings)
+    env, info = setup_backend(args.backend, workdir, cleanup, args.settings, redis_db=args.redis_db)
     record: dict[str, Any] = {"round": rnd, "machine": machine}
     if args.only != "teamline":
         record["reference"] = run_reference_arm(args, env, workdir, cleanup, runner)

@@ -218,3 +218,35 @@ def test_a_crowd_told_busy_is_asked_to_come_back_later_but_never_much_later(monk
 
     clock[0] = 1010.0  # quiet for seconds: back to one second
     assert pressure.busy_retry_after() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_process_does_not_wait_for_its_pushes_and_sends_them_before_it_stops(
+    monkeypatch,
+):
+    """`teamline worker` commits with no event loop behind its thread: its pushes leave through
+    the process's own push loop, so the task goes on at once; stopping sends what is queued."""
+    from teamline.core import events
+
+    sent: list[str] = []
+    slow = 0.3
+
+    class SlowLayer:
+        async def group_send(self, group, message):
+            await asyncio.sleep(slow)  # a slow channel layer (Redis far away, or busy)
+            sent.append(group)
+
+    monkeypatch.setattr(events, "get_channel_layer", SlowLayer)
+    monkeypatch.setattr(events, "_missed_groups", set())
+    with events.push_loop():
+        started = time.monotonic()
+        for team in (7, 8):
+            with transaction.atomic():
+                send_event_on_commit(
+                    Event(EventType.PRESENCE_CHANGED, staff={"user": 1, "presence": "online"}),
+                    Recipients(staff=frozenset({team_group(team)})),
+                )
+        returned_after = time.monotonic() - started
+        assert sent == []
+    assert returned_after < slow
+    assert sent == [team_group(7), team_group(8)]  # in commit order, before the loop stopped

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult
@@ -246,3 +247,111 @@ def test_a_task_that_swallows_the_refusal_is_given_back_not_recorded_as_done():
     assert after.status == "READY"  # back in the queue, to be run for real
     assert after.worker_ids == ["paused"]  # claimed once, not again and again
     assert not Team.objects.filter(name="Vardø").exists()
+
+
+# --- Claiming a batch -------------------------------------------------------------------------
+
+
+@task()
+def note_team_then_another(label: str) -> str:
+    """A task whose work enqueues a follow-up (as processing enqueues routing)."""
+    create_team(label)
+    note_team.enqueue(f"{label} 2")
+    return label
+
+
+def test_a_worker_claims_a_batch_in_one_transaction_and_runs_it_in_queue_order():
+    results = [note_team.enqueue(city) for city in ("Molde", "Ålesund", "Kristiansund")]
+    worker = make_worker("batcher", lease_seconds=30)
+    worker.claim_batch = 8
+    with CaptureQueriesContext(connection) as claiming:
+        batch = worker._claim()
+    claim_sql = [q["sql"] for q in claiming.captured_queries if "dbtaskresult" in q["sql"]]
+    assert len(claim_sql) == 2, claim_sql  # one locked read, one UPDATE for the three
+    assert [str(t.pk) for t in batch] == [r.id for r in results]
+    assert {t.started_at for t in batch} == {batch[0].started_at}  # one claim stamp
+
+    worker._run_batch(batch)
+    for result in results:
+        after = DBTaskResult.objects.get(pk=result.id)
+        assert after.status == "SUCCESSFUL" and after.worker_ids == ["batcher"]
+    assert Team.objects.filter(name__endswith="by batcher").count() == 3
+
+
+def test_the_worker_does_not_pause_while_tasks_are_ready(monkeypatch):
+    """The worker loop comes round after every batch here (periodic jobs get their turn under
+    load): a task's follow-up still runs at once, not after the idle poll interval."""
+    monkeypatch.setattr("teamline.core.worker.BUSY_TURN_SECONDS", 0)
+    note_team_then_another.enqueue("Kirkenes")
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, kwargs={"stop": stop, "interval": 30})
+    started = time.monotonic()
+    thread.start()
+    try:
+        followed = wait_for(
+            lambda: Team.objects.filter(name__startswith="Kirkenes 2 by").exists(), 10
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert followed and elapsed < 5, elapsed
+
+
+def test_a_batch_whose_worker_was_killed_is_given_back_whole_and_run_once():
+    """Worker "killed" claimed three tasks and died before finishing the first: all three go
+    back; only the first counts the dead worker as an attempt (it may have been running), the
+    other two were never started. Another worker then runs each once."""
+    results = [note_team.enqueue(city) for city in ("Hamar", "Gjøvik", "Lillehammer")]
+    killed = make_worker("killed", lease_seconds=1.0)
+    assert len(killed._claim()) == 3
+    TaskWorker.objects.filter(worker_id="killed").update(
+        beat_at=timezone.now() - timedelta(seconds=5)
+    )
+
+    assert requeue_orphaned_tasks(lease=1.0) == 3
+    histories = [DBTaskResult.objects.get(pk=r.id).worker_ids for r in results]
+    assert histories == [["killed"], [], []]
+    assert all(DBTaskResult.objects.get(pk=r.id).status == "READY" for r in results)
+
+    make_worker("fresh", lease_seconds=30).run()
+    for city in ("Hamar", "Gjøvik", "Lillehammer"):
+        assert list(Team.objects.filter(name__startswith=city).values_list("name", flat=True)) == [
+            f"{city} by fresh"
+        ]
+
+
+def test_a_worker_that_loses_its_lease_mid_batch_gives_back_the_rest_at_once():
+    """The first task stalls past the lease: it goes back as an attempt, and the two tasks
+    behind it in the batch go back untouched, for any worker to claim now."""
+    paused_gate.clear()
+    first = note_team_quietly.enqueue("Vadsø")
+    rest = [note_team.enqueue(city) for city in ("Båtsfjord", "Berlevåg")]
+    paused = make_worker("paused", lease_seconds=0.5)
+    thread = threading.Thread(target=paused.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: DBTaskResult.objects.get(pk=first.id).status == "RUNNING", 5)
+        time.sleep(0.4)  # the lease lapses while the first task waits
+    finally:
+        paused_gate.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert DBTaskResult.objects.get(pk=first.id).worker_ids == ["paused"]
+    for result in rest:
+        after = DBTaskResult.objects.get(pk=result.id)
+        assert after.status == "READY" and after.worker_ids == []
+    assert not Team.objects.exists()
+
+
+def test_the_heartbeat_leaves_the_batch_its_worker_holds_alone():
+    """A long batch: the claims behind the running task are older than the lease, yet still
+    this worker's to run — its own heartbeat must not give them back."""
+    results = [note_team.enqueue(city) for city in ("Sogndal", "Førde")]
+    TaskWorker.objects.create(worker_id="busy", beat_at=timezone.now())
+    DBTaskResult.objects.filter(pk__in=[r.id for r in results]).update(
+        status="RUNNING", started_at=timezone.now() - timedelta(seconds=30), worker_ids=["busy"]
+    )
+    held = {str(r.id) for r in results}
+    assert requeue_orphaned_tasks(lease=10, own=("busy", held)) == 0
+    assert requeue_orphaned_tasks(lease=10, own=("busy", {str(results[0].id)})) == 1

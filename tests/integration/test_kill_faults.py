@@ -29,6 +29,7 @@ from django_tasks_db.models import DBTaskResult
 
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Direction, Inbox, Message
+from teamline.core.task_leases import CLAIM_ORDER
 from teamline.core.testing import create_agent, create_team
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -256,13 +257,16 @@ def test_a_worker_killed_during_a_task_has_it_run_again_within_30_seconds(inbox,
     senders = telegram.run(total, senders=4, deadline=time.monotonic() + 75)
 
     # Catch the worker inside a task: freeze it, look, and kill it while it holds one (it is
-    # the only worker, so a RUNNING task is its own).
+    # the only worker, so a RUNNING task is its own; it runs its claimed batch in claim order,
+    # so the first RUNNING one is the task in progress).
     killed_task = dead_id = None
     deadline = time.monotonic() + 30
     while killed_task is None and time.monotonic() < deadline:
         first.send_signal(signal.SIGSTOP)
         running = list(
-            DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
+            DBTaskResult.objects.filter(status="RUNNING")
+            .order_by(*CLAIM_ORDER)
+            .values_list("pk", "worker_ids")
         )
         if running:
             killed_task, worker_ids = running[0]

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import logging
 import random
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django_tasks import task
@@ -86,10 +88,12 @@ def request_of(event: WebhookEvent) -> WebhookRequest:
 
 
 def _mark(event: WebhookEvent, status: str, error: str = "") -> None:
+    """Record the outcome of one processing attempt: its status, its reason and the attempt
+    itself (counted here, with the outcome, rather than by a statement of its own first)."""
     # A reason may quote the payload (connectors.payloads shows the wrong value): masked too.
     error = redact(jsonsafe.clean_text(error[:4000]), event.inbox.redaction_kinds)
     WebhookEvent.objects.filter(pk=event.pk).update(
-        status=status, error=error, processed_at=timezone.now()
+        status=status, error=error, processed_at=timezone.now(), attempts=F("attempts") + 1
     )
 
 
@@ -129,12 +133,22 @@ def _cleaned(parsed: ParsedEvent, kinds: frozenset[str] = frozenset()) -> Parsed
     return replace(parsed, messages=messages, statuses=statuses, ignored=clean_text(parsed.ignored))
 
 
+def _fetches_media(parsed: ParsedEvent) -> bool:
+    """Whether storing the event downloads an attachment from the provider (network time)."""
+    return any(a.data is None for message in parsed.messages for a in message.attachments)
+
+
 def process_event(event_id: int, *, force: bool = False) -> str:
     """Process one stored webhook event; returns its new status ("deferred" when a receipt is
-    looked at again later). Processed and ignored events are left alone unless `force`."""
-    # connectors.actions enqueues this module's tasks: the import stays here (one app's cycle).
-    from .actions import do_receive_inbound, redact
+    looked at again later). Processed and ignored events are left alone unless `force`.
 
+    The event is parsed first (no query), then everything it changes — the senders resolved,
+    the messages and receipts stored, the event marked with its outcome — is written in one
+    transaction: one commit per event instead of one per step, and a failure leaves nothing
+    half-done behind (the event is then marked failed, kept for replay). Events are sent after
+    that commit. An event with media to download from the provider is the exception: the
+    downloads must not hold a transaction open, so its steps commit one by one, as each
+    action does by itself. Each attempt is counted with its outcome."""
     event = (
         WebhookEvent.objects.select_related("inbox", "inbox__default_team")
         .filter(pk=event_id)
@@ -145,54 +159,71 @@ def process_event(event_id: int, *, force: bool = False) -> str:
     done = (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED)
     if event.status in done and not force:
         return event.status
-    WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
-    attempts = event.attempts + 1
     connector = connector_for_provider(event.provider, event.inbox.kind)
     if connector is None:
         _mark(event, WebhookEventStatus.FAILED, f"no connector for provider {event.provider!r}")
         return WebhookEventStatus.FAILED
     inbox = event.inbox
-    unknown: list[str] = []
-    refused: list[str] = []
     try:
         parsed = _cleaned(connector.parse(inbox, request_of(event)), inbox.redaction_kinds)
-        for inbound in parsed.messages:
-            try:
-                do_receive_inbound(inbox, inbound, connector=connector)
-            except InvalidInput as exc:
-                # The payload's own content is refused (a sender that is no valid identity):
-                # the same bytes can never be stored, so it is noted, not retried.
-                refused.append(f"message {inbound.external_id}: {exc.message}")
-        channel = connector.channel_for_kind.get(inbox.kind, inbox.kind)
-        for update in parsed.statuses:
-            found = do_update_delivery_status(
-                update.channel or channel,
-                update.provider_message_id,
-                update.status,
-                update.error,
-                inbox=inbox,
-            )
-            if found is None:
-                unknown.append(update.provider_message_id)
+        with nullcontext() if _fetches_media(parsed) else transaction.atomic():
+            return _store(event, connector, parsed)
     except MalformedPayload as exc:
-        reason = redact(exc.reason, inbox)
+        reason = _redact_secrets(exc.reason, inbox)
         logger.info("webhook event %s (%s) ignored: %s", event.pk, event.provider, reason)
         _mark(event, WebhookEventStatus.IGNORED, reason)
         return WebhookEventStatus.IGNORED
     except Exception as exc:
         # Anything else may pass (an outage, a bug fixed later): failed, kept for replay.
-        reason = redact(f"{type(exc).__name__}: {exc}", inbox)
+        reason = _redact_secrets(f"{type(exc).__name__}: {exc}", inbox)
         logger.warning("webhook event %s (%s) failed: %s", event.pk, event.provider, reason)
         _mark(event, WebhookEventStatus.FAILED, reason)
         return WebhookEventStatus.FAILED
+
+
+def _redact_secrets(text: str, inbox: Inbox) -> str:
+    # connectors.actions enqueues this module's tasks: the import stays here (one app's cycle).
+    from .actions import redact as redact_secrets
+
+    return redact_secrets(text, inbox)
+
+
+def _store(event: WebhookEvent, connector: Connector, parsed: ParsedEvent) -> str:
+    """What one parsed event changes, and its outcome marked (process_event's transaction)."""
+    # connectors.actions enqueues this module's tasks: the import stays here (one app's cycle).
+    from .actions import do_receive_inbound
+
+    inbox = event.inbox
+    unknown: list[str] = []
+    refused: list[str] = []
+    for inbound in parsed.messages:
+        try:
+            do_receive_inbound(inbox, inbound, connector=connector)
+        except InvalidInput as exc:
+            # The payload's own content is refused (a sender that is no valid identity):
+            # the same bytes can never be stored, so it is noted, not retried.
+            refused.append(f"message {inbound.external_id}: {exc.message}")
+    channel = connector.channel_for_kind.get(inbox.kind, inbox.kind)
+    for update in parsed.statuses:
+        found = do_update_delivery_status(
+            update.channel or channel,
+            update.provider_message_id,
+            update.status,
+            update.error,
+            inbox=inbox,
+        )
+        if found is None:
+            unknown.append(update.provider_message_id)
     if refused and len(refused) == len(parsed.messages) and not parsed.statuses:
         _mark(event, WebhookEventStatus.IGNORED, "refused " + "; ".join(refused))
         return WebhookEventStatus.IGNORED
     only_unknown = bool(unknown) and not parsed.messages and len(unknown) == len(parsed.statuses)
+    attempts = event.attempts + 1
     if only_unknown and attempts < STATUS_RECHECKS:
         WebhookEvent.objects.filter(pk=event.pk).update(
             status=WebhookEventStatus.PENDING,
             error=f"receipt for a message not recorded yet ({', '.join(unknown)[:200]})",
+            attempts=F("attempts") + 1,
         )
         run_after = timezone.now() + timedelta(seconds=2**attempts)
         process_webhook_event.using(run_after=run_after).enqueue(event.pk)

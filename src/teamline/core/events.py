@@ -10,7 +10,9 @@ the database (the receiving side of the same promise is `core/livewatch.py`).
 
 How a push leaves (docs/websockets.md, "How a push travels"): each event is encoded once, as
 the finished desk or widget frame; when the committing thread serves the event loop (consumers,
-views under ASGI) the sends are handed to that loop and the thread returns at once.
+views under ASGI) the sends are handed to that loop and the thread returns at once. A task
+worker process runs one long-lived loop of its own for the same purpose (`push_loop`), instead
+of a new event loop — and a new channel-layer connection — per committed transaction.
 
 Recipients are channel-layer groups split by audience. Staff groups get `event.staff`, customer
 groups get `event.customer` (a customer-safe presentation, absent for internal events). The
@@ -25,9 +27,11 @@ import itertools
 import json
 import logging
 import os
+import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -219,15 +223,51 @@ def _send(pairs: list[tuple[Event, Recipients]]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - channels always configured
         return
-    loop = _server_loop()
-    if loop is not None:
+    loop = _server_loop() or _own_push_loop
+    if loop is not None and loop.is_running():
         # Called from the server's database thread (a consumer's or a view's work, through
         # sync_to_async): hand the sends to the event loop and return at once. Waiting for
         # them here (async_to_sync) kept that one thread blocked for a third of its busy time.
         loop.call_soon_threadsafe(_enqueue, loop, layer, pairs)
         return
-    # No server loop behind this thread (the task worker, management commands, sync tests).
+    # No loop to hand the sends to (management commands, sync tests): wait for them here.
     async_to_sync(_push)(layer, pairs)
+
+
+# This process's own push loop (the task worker's), while `push_loop()` runs.
+_own_push_loop: asyncio.AbstractEventLoop | None = None
+
+
+@contextmanager
+def push_loop(drain_seconds: float = 5.0) -> Iterator[None]:
+    """While the block runs, pushes committed by any thread of this process that serves no
+    event loop leave through one long-lived loop in a thread of its own, in commit order: the
+    committing thread returns at once (a task goes on to the next one) and the channel layer
+    keeps its connection. On the way out, what is still queued is sent (up to
+    `drain_seconds`) before the loop stops."""
+    global _own_push_loop
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True, name="event-push")
+    thread.start()
+    _own_push_loop = loop
+    try:
+        yield
+    finally:
+        _own_push_loop = None
+
+        async def drained() -> None:
+            sender = _senders.get(loop)
+            if sender is not None:
+                await asyncio.wait([sender], timeout=drain_seconds)
+
+        try:
+            asyncio.run_coroutine_threadsafe(drained(), loop).result(drain_seconds + 1)
+        except Exception:  # a push that cannot leave is resynced by the clients
+            logger.warning("event pushes still queued at shutdown were dropped")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=drain_seconds)
+        if not thread.is_alive():
+            loop.close()
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:

@@ -17,6 +17,13 @@ worker's id to `worker_ids`; nothing says whether that worker is still alive. He
 - completions are conditional on the claim too: a worker that comes back after being taken
   over (stopped, partitioned, starved) finds its claim gone and records nothing.
 
+A worker claims up to TEAMLINE["TASK_CLAIM_BATCH"] ready tasks in one transaction (one
+SELECT ... FOR UPDATE SKIP LOCKED, one UPDATE: one claim stamp for the batch) and runs them in
+claim order. A batch whose worker dies is given back whole; only its first unfinished task
+(the one that may have been running) keeps the dead worker's id as an attempt, the others
+were never started and lose it. A worker that stops mid-batch gives back what it did not
+start at once.
+
 A task that has killed its worker MAX_ATTEMPTS times is marked FAILED instead of being run
 again (a task that crashes the process would otherwise kill every worker in turn). Tasks
 claimed by a worker without a lease row (django_tasks_db's own `db_worker`) keep the old rule:
@@ -31,20 +38,27 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from datetime import timedelta
 from traceback import format_exception
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, connection
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    close_old_connections,
+    connection,
+)
+from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.compat import TaskContext, task_finished, task_started
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from .models import TaskWorker
 from .pressure import web_under_pressure
@@ -139,6 +153,10 @@ class Fence:
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
+        if sql.startswith("ROLLBACK TO SAVEPOINT"):
+            # Undoing is always allowed: a refusal inside a savepoint (a task that runs in one
+            # transaction) rolls back cleanly instead of replacing its own error.
+            return execute(sql, params, many, context)
         if self.tripped or not self.lease.holds(self.generation):
             self.tripped = True
             raise LeaseLost(f"task worker {self.lease.worker_id} lost its lease")
@@ -157,6 +175,26 @@ def give_back(task: DBTaskResult) -> bool:
     return bool(_claim_filter(task).update(status=TaskResultStatus.READY, started_at=None))
 
 
+def give_back_unstarted(tasks: Iterable[DBTaskResult]) -> int:
+    """Put claimed tasks that were never started back in the queue, without counting the
+    claim as an attempt (their worker id is taken off again), if each claim is still current.
+    """
+    returned = 0
+    for task in tasks:
+        returned += _claim_filter(task).update(
+            status=TaskResultStatus.READY, started_at=None, worker_ids=task.worker_ids[:-1]
+        )
+    return returned
+
+
+# The order a worker runs a claimed batch in: django_tasks_db's queue order, then the id.
+CLAIM_ORDER = (F("priority").desc(), F("run_after").asc(), F("enqueued_at").asc(), "pk")
+
+
+def claim_batch_size() -> int:
+    return max(1, int(settings.TEAMLINE.get("TASK_CLAIM_BATCH", 1)))
+
+
 def requeue_orphaned_tasks(
     *,
     lease: float | None = None,
@@ -167,18 +205,19 @@ def requeue_orphaned_tasks(
 
     Dead: a lease row not renewed for `lease` seconds (database clock), or, for a worker with
     no row at all, a claim older than `stall` seconds. `own` = (this worker's id, the pk of
-    the task it is running now, or None): a claim of this worker older than `lease` that it is
-    not running any more is given back too (its outcome could not be recorded, say the
-    database was unreachable just then). Each task is requeued (or failed after
-    MAX_ATTEMPTS claims) by a conditional UPDATE on its claim, so concurrent reapers and a
-    worker finishing at the same moment cannot both win. Returns how many were requeued.
+    the task it is running now or the pks of the batch it holds, or None): a claim of this
+    worker older than `lease` that it does not hold any more is given back too (its outcome
+    could not be recorded, say the database was unreachable just then). Each task is requeued
+    (or failed after MAX_ATTEMPTS claims) by a conditional UPDATE on its claim, so concurrent
+    reapers and a worker finishing at the same moment cannot both win. Returns how many
+    were requeued.
     """
     lease = lease if lease is not None else lease_seconds()
     stall = stall if stall is not None else settings.TEAMLINE["TASK_STALL_SECONDS"]
     running = list(
-        DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING).values_list(
-            "pk", "worker_ids", "started_at"
-        )
+        DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING)
+        .order_by(*CLAIM_ORDER)
+        .values_list("pk", "worker_ids", "started_at")
     )
     cutoff = Now() - timedelta(seconds=lease)
     stale_rows = TaskWorker.objects.filter(beat_at__lt=cutoff)
@@ -194,13 +233,21 @@ def requeue_orphaned_tasks(
     stall_cutoff = timezone.now() - timedelta(seconds=stall)
     requeued = failed = 0
     own_id, own_current = own or ("", None)
-    own_current = str(own_current) if own_current is not None else None  # UUID or its text
+    # The task(s) this worker holds now: the one running and the rest of its claimed batch.
+    if own_current is None:
+        own_held: set[str] = set()
+    elif isinstance(own_current, (set, frozenset, list, tuple)):
+        own_held = {str(pk) for pk in own_current}  # UUIDs or their text
+    else:
+        own_held = {str(own_current)}
     own_cutoff = timezone.now() - timedelta(seconds=lease)
+    # Batches of dead workers already met (in claim order): (owner, claim stamp).
+    batches_seen: set[tuple[str, Any]] = set()
     for pk, worker_ids, started_at in running:
         owner: str = worker_ids[-1] if worker_ids else ""
         left_behind = (
             owner == own_id
-            and str(pk) != own_current
+            and str(pk) not in own_held
             and started_at is not None
             and started_at < own_cutoff
         )
@@ -211,6 +258,15 @@ def requeue_orphaned_tasks(
         claim = DBTaskResult.objects.filter(
             pk=pk, status=TaskResultStatus.RUNNING, started_at=started_at
         )
+        if owner in owners and not left_behind:
+            # A dead worker's batch runs in claim order: only its first unfinished task may
+            # have been running; the later ones were never started and lose the attempt.
+            if (owner, started_at) in batches_seen:
+                requeued += claim.update(
+                    status=TaskResultStatus.READY, started_at=None, worker_ids=worker_ids[:-1]
+                )
+                continue
+            batches_seen.add((owner, started_at))
         if len(worker_ids) >= MAX_ATTEMPTS:
             failed += claim.update(
                 status=TaskResultStatus.FAILED,
@@ -235,25 +291,118 @@ def requeue_orphaned_tasks(
 class LeasedWorker(Worker):
     """django_tasks_db's worker, running each task under this worker's lease.
 
-    Claiming stays django_tasks_db's (row lock + RUNNING + worker id); running a task is
-    redone here so that its queries are fenced by the lease and its completion is conditional
-    on the claim (see the module docstring).
+    Claiming is redone here to take a batch per round trip (row locks skipping the locked
+    ones + RUNNING + the worker id, as django_tasks_db does for one); running a task is redone
+    so that its queries are fenced by the lease and its completion is conditional on the
+    claim (see the module docstring).
     """
 
-    def __init__(self, *, lease: Lease, yield_to_web: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        lease: Lease,
+        yield_to_web: bool = False,
+        claim_batch: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(worker_id=lease.worker_id, **kwargs)
         self.lease = lease
         self.yield_to_web = yield_to_web
+        self.claim_batch = claim_batch if claim_batch is not None else claim_batch_size()
         self.current_pk: Any = None  # the task being run now (the heartbeat leaves it alone)
+        # The claimed batch not finished yet (the heartbeat leaves these alone too).
+        self.held: frozenset[str] = frozenset()
 
     def run(self) -> None:
-        """One batch: every ready task, then return. Claims nothing while the lease is not
-        renewed, and stops the batch when it lapses (the heartbeat renews it; meanwhile a
-        claim would only be given back, over and over)."""
+        """Run every ready task, then return (django_tasks_db's batch mode)."""
+        self.run_ready()
+
+    def run_ready(self, *, max_seconds: float | None = None) -> int:
+        """Run ready tasks, a claimed batch at a time, until none is ready (or `max_seconds`
+        have passed, so that the caller's loop gets a turn); returns how many were run.
+        Claims nothing while the lease is not renewed, and stops when it lapses (the heartbeat
+        renews it; meanwhile a claim would only be given back, over and over)."""
         if not self.lease.holds():
-            return
+            return 0
         self.running = True
-        super().run()
+        started, ran = time.monotonic(), self._run_tasks
+        while self.running:
+            close_old_connections()
+            batch = self._claim()
+            if not batch:
+                break
+            self._run_batch(batch)
+            if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
+                break
+            if max_seconds is not None and time.monotonic() - started >= max_seconds:
+                break
+        return self._run_tasks - ran
+
+    def _ready(self) -> Any:
+        tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
+        if not self.process_all_queues:
+            tasks = tasks.filter(queue_name__in=self.queue_names)
+        if self.excluded_queue_names:
+            tasks = tasks.exclude(queue_name__in=self.excluded_queue_names)
+        return tasks
+
+    def _claim(self) -> list[DBTaskResult]:
+        """Claim up to `claim_batch` ready tasks in one transaction, in queue order: one locked
+        read (rows other workers hold are skipped) and one UPDATE per distinct attempt history
+        (almost always one). The batch shares one claim stamp (`started_at`)."""
+        size = self.claim_batch
+        if self.max_tasks is not None:
+            size = max(1, min(size, self.max_tasks - self._run_tasks))
+        tasks = self._ready()
+        with exclusive_transaction(tasks.db):
+            try:
+                batch = list(
+                    tasks.select_for_update(skip_locked=True).order_by(*CLAIM_ORDER)[:size]
+                )
+            except OperationalError as exc:
+                if is_locked_database_exception(exc):  # SQLite busy: try again next round
+                    return []
+                raise
+            if not batch:
+                return []
+            now = timezone.now()
+            histories: dict[tuple[str, ...], list[DBTaskResult]] = {}
+            for task in batch:
+                histories.setdefault(tuple(task.worker_ids), []).append(task)
+            for history, same in histories.items():
+                worker_ids = [*history, self.worker_id]
+                DBTaskResult.objects.filter(pk__in=[t.pk for t in same]).update(
+                    status=TaskResultStatus.RUNNING, started_at=now, worker_ids=worker_ids
+                )
+                for task in same:
+                    task.status = TaskResultStatus.RUNNING
+                    task.started_at = now
+                    task.worker_ids = worker_ids
+        return batch
+
+    def _run_batch(self, batch: list[DBTaskResult]) -> None:
+        """Run a claimed batch in order; what is left when the worker stops (lease lost, an
+        error) goes back to the queue at once, without counting as an attempt."""
+        self.held = frozenset(str(task.pk) for task in batch)
+        done = 0
+        try:
+            for task in batch:
+                if not self.running:
+                    break
+                done += 1
+                self.run_task(task)
+        finally:
+            left = batch[done:]
+            self.held = frozenset()
+            if left:
+                try:
+                    give_back_unstarted(left)
+                except DatabaseError:
+                    # Still this worker's claims: its heartbeat gives them back once they are
+                    # older than the lease (requeue_orphaned_tasks, `own`).
+                    logger.warning(
+                        "task worker %s could not give back %d task(s)", self.worker_id, len(left)
+                    )
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
         started = time.monotonic()
@@ -271,10 +420,10 @@ class LeasedWorker(Worker):
     def _run_task(self, db_task_result: DBTaskResult) -> None:
         generation = self.lease.generation
         if not self.lease.holds(generation):
-            # Claimed while the lease was not (yet, or any more) renewed: let it go at once,
-            # and claim nothing more in this batch.
+            # Claimed while the lease was not (yet, or any more) renewed: let it go at once
+            # (never started: not an attempt), and claim nothing more in this batch.
             self.running = False
-            give_back(db_task_result)
+            give_back_unstarted([db_task_result])
             return
         self.running_task = True
         try:
@@ -381,10 +530,12 @@ class Heartbeat:
         while not self.stop.wait(self.lease.beat_every):
             try:
                 self.lease.renew()
-                current = self.worker.current_pk if self.worker is not None else None
-                requeue_orphaned_tasks(
-                    lease=self.lease.seconds, own=(self.lease.worker_id, current)
-                )
+                held: Collection[Any] = set()
+                if self.worker is not None:
+                    held = set(self.worker.held)
+                    if self.worker.current_pk is not None:
+                        held.add(str(self.worker.current_pk))
+                requeue_orphaned_tasks(lease=self.lease.seconds, own=(self.lease.worker_id, held))
             except Exception:
                 logger.exception("task lease heartbeat failed; retrying")
             finally:

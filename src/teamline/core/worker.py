@@ -8,6 +8,7 @@ twice (Redis makes that hold across nodes).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -18,12 +19,15 @@ from django.core.cache import cache
 from django.db import close_old_connections, connections
 from django.utils.crypto import get_random_string
 
-from teamline.core import availability
+from teamline.core import availability, events
 
 from .periodic import periodic_jobs
 from .task_leases import Heartbeat, Lease, LeasedWorker, requeue_orphaned_tasks
 
 logger = logging.getLogger(__name__)
+
+# Under a steady load the worker loop still comes round this often (periodic jobs).
+BUSY_TURN_SECONDS = 1.0
 
 
 def requeue_stalled_tasks(*, older_than_seconds: int | None = None) -> int:
@@ -91,22 +95,30 @@ def run_worker(
     heartbeat.start()
     loops = _start_loops(stop)
     logger.info("task worker %s started", lease.worker_id)
+    # A worker process pushes its tasks' events through one event loop of its own (the task
+    # goes on at once); embedded in the server, the worker thread keeps the plain path.
+    pushes = contextlib.nullcontext() if embedded else events.push_loop()
     try:
-        while not stop.is_set():
-            try:
-                enqueue_periodic()
-                worker.run()  # batch mode: runs every ready task, then returns
-            except Exception as exc:
-                if not availability.is_unavailable_error(exc):
-                    logger.exception("task worker loop failed; retrying")
-                else:
-                    # The database answers "down" at once now (core/availability.py): without
-                    # this pause the loop would log a traceback five times a second until then.
-                    logger.warning("task worker: the database is unreachable; retrying")
-                    stop.wait(availability.PROBE_INTERVAL * 2)
-            finally:
-                close_old_connections()
-            stop.wait(interval)
+        with pushes:
+            while not stop.is_set():
+                ran = 0
+                try:
+                    enqueue_periodic()
+                    # Every ready task, a claimed batch at a time; back here at least once a
+                    # second under load, for the periodic jobs.
+                    ran = worker.run_ready(max_seconds=BUSY_TURN_SECONDS)
+                except Exception as exc:
+                    if not availability.is_unavailable_error(exc):
+                        logger.exception("task worker loop failed; retrying")
+                    else:
+                        # The database answers "down" at once now (core/availability.py): without
+                        # this pause the loop would log a traceback five times a second until then.
+                        logger.warning("task worker: the database is unreachable; retrying")
+                        stop.wait(availability.PROBE_INTERVAL * 2)
+                finally:
+                    close_old_connections()
+                if not ran:  # no pause while tasks are ready: the queue is polled again at once
+                    stop.wait(interval)
     finally:  # also on Ctrl+C in `teamline worker`
         stop.set()
         heartbeat.thread.join(timeout=lease.seconds)  # it removes the lease row on its way out

@@ -516,6 +516,9 @@ TEAMLINE: dict[str, Any] = {
     # Only for tasks claimed by a worker without a lease (django_tasks_db's own db_worker):
     # RUNNING for longer than this means its worker died, and the task is run again.
     "TASK_STALL_SECONDS": int(os.environ.get("TEAMLINE_TASK_STALL_SECONDS", "600")),
+    # A task worker claims up to this many ready tasks in one transaction and runs them in
+    # order (core/task_leases.py): fewer round trips and commits per task; 1 = one at a time.
+    "TASK_CLAIM_BATCH": int(os.environ.get("TEAMLINE_TASK_CLAIM_BATCH", "8")),
     # --- The telco backend (docs/telco-backend.md): "demo" (seeded) or "http" ---
     "TELCO_BACKEND": os.environ.get("TEAMLINE_TELCO_BACKEND", "demo"),
     "TELCO_URL": os.environ.get("TEAMLINE_TELCO_URL", ""),
