@@ -202,7 +202,7 @@ async def test_with_a_shared_layer_only_boards_someone_watches_somewhere_are_rea
     monkeypatch.setattr(wallboard_live, "WATCH_RENEW_SECONDS", 0.05)
     read: list[list[int]] = []
     monkeypatch.setattr(
-        wallboard_live, "board_frames", lambda ids: read.append(ids) or {i: "{}" for i in ids}
+        wallboard_live, "board_frames", lambda ids: read.append(ids) or dict.fromkeys(ids, "{}")
     )
     publisher = Publisher(interval=0.3)
     loop = asyncio.get_running_loop()
