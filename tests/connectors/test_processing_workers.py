@@ -16,7 +16,12 @@ from teamline.connectors.models import WebhookEvent
 from teamline.connectors.tasks import process_event
 from teamline.conversations.models import Message
 from teamline.core.models import TaskWorker
-from teamline.core.task_leases import Lease, LeasedWorker, requeue_orphaned_tasks
+from teamline.core.task_leases import (
+    Lease,
+    LeasedWorker,
+    default_worker,
+    requeue_orphaned_tasks,
+)
 from teamline.customers.models import Customer, Identity
 
 from .support import post_event
@@ -31,16 +36,7 @@ def sms_from(event_id: str, number: str, text: str) -> dict:
 def worker(worker_id: str, *, lease_seconds: float = 30) -> LeasedWorker:
     lease = Lease(worker_id, seconds=lease_seconds)
     assert lease.renew()
-    return LeasedWorker(
-        lease=lease,
-        queue_names=["default"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        excluded_queue_names=[],
-    )
+    return default_worker(lease)
 
 
 def test_a_worker_killed_mid_batch_leaves_every_webhook_one_message(client, sms_inbox):

@@ -21,6 +21,7 @@ from teamline.core.task_leases import (
     Lease,
     LeasedWorker,
     LeaseLost,
+    default_worker,
     requeue_orphaned_tasks,
 )
 from teamline.core.testing import create_team
@@ -58,16 +59,7 @@ def note_team_quietly(context, label: str) -> str:
 def make_worker(worker_id: str, *, lease_seconds: float) -> LeasedWorker:
     lease = Lease(worker_id, seconds=lease_seconds)
     assert lease.renew()
-    return LeasedWorker(
-        lease=lease,
-        queue_names=["default"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        excluded_queue_names=[],
-    )
+    return default_worker(lease)
 
 
 def claimed_by_a_dead_worker(seconds_silent: float) -> DBTaskResult:

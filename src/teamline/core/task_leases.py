@@ -508,6 +508,22 @@ class LeasedWorker(Worker):
         return bool(updated)
 
 
+def default_worker(lease: Lease, *, yield_to_web: bool = False) -> LeasedWorker:
+    """The worker Teamline runs (`teamline worker`, the embedded one, the tests'): the default
+    queue, every ready task of a round in batches, no start-up delay, no task limit."""
+    return LeasedWorker(
+        lease=lease,
+        yield_to_web=yield_to_web,
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        excluded_queue_names=[],
+    )
+
+
 class Heartbeat:
     """The thread that renews a worker's lease and reaps dead workers' tasks."""
 

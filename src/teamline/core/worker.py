@@ -22,7 +22,7 @@ from django.utils.crypto import get_random_string
 from teamline.core import availability, events
 
 from .periodic import periodic_jobs
-from .task_leases import Heartbeat, Lease, LeasedWorker, requeue_orphaned_tasks
+from .task_leases import Heartbeat, Lease, default_worker, requeue_orphaned_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -80,17 +80,7 @@ def run_worker(
     the web process, it steps back while webhooks find no room (core/pressure.py)."""
     stop = stop or threading.Event()
     lease = Lease(get_random_string(32))
-    worker = LeasedWorker(
-        lease=lease,
-        yield_to_web=embedded,
-        queue_names=["default"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        excluded_queue_names=[],
-    )
+    worker = default_worker(lease, yield_to_web=embedded)
     heartbeat = Heartbeat(lease, stop, worker)
     heartbeat.start()
     loops = _start_loops(stop)
