@@ -32,7 +32,13 @@ from teamline.core.events import (
     team_group,
     user_group,
 )
-from teamline.core.testing import create_agent, create_customer, create_team, create_user
+from teamline.core.testing import (
+    create_agent,
+    create_customer,
+    create_team,
+    create_user,
+    record_database_hops,
+)
 from teamline.desk import consumers
 
 from .support import conversation_of
@@ -600,14 +606,7 @@ async def test_a_desk_frame_that_waited_too_long_for_the_database_is_refused_not
 async def test_a_desk_socket_opens_in_one_database_hop(teams, monkeypatch):
     # Session, second factor and groups are read together: each hop waits its turn in the one
     # database thread, behind everybody else's work.
-    hops = []
-    original = consumers.database_sync_to_async
-
-    def counted(work):
-        hops.append(work.__name__)
-        return original(work)
-
-    monkeypatch.setattr(consumers, "database_sync_to_async", counted)
+    hops = record_database_hops(monkeypatch, consumers)
     kari = await connected(teams["kari"])
 
     assert hops == ["open_desk_socket"]

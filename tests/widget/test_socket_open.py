@@ -13,7 +13,7 @@ import pytest
 from teamline.connectors import webchat
 from teamline.connectors.actions import do_start_webchat_session
 from teamline.conversations.actions import do_send_reply
-from teamline.core.testing import count_queries, customer_says
+from teamline.core.testing import count_queries, customer_says, record_database_hops
 from teamline.widget import consumers
 from teamline.widget.consumers import open_socket
 
@@ -80,14 +80,7 @@ def test_a_returning_customers_socket_costs_the_same_however_long_their_history(
 @pytest.mark.django_db(transaction=True)
 async def test_opening_a_socket_takes_one_database_hop(inbox, monkeypatch):
     token = await start_session(inbox)
-    hops = []
-    original = consumers.database_sync_to_async
-
-    def counted(work):
-        hops.append(work.__name__)
-        return original(work)
-
-    monkeypatch.setattr(consumers, "database_sync_to_async", counted)
+    hops = record_database_hops(monkeypatch, consumers)
     tab = ChatTab()
 
     ready = await tab.ready(token)

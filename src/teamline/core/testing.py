@@ -154,3 +154,18 @@ def capture_events(
         sent = [str(event.type) for event, _ in sink]
         wanted = [str(t) for t in expected]
         assert sent == wanted, f"events sent {sent}, expected {wanted}"
+
+
+def record_database_hops(monkeypatch: Any, module: Any) -> list[str]:
+    """From now on, the name of each function `module` sends to the database thread
+    (`database_sync_to_async`), in order: how many hops a socket's work takes. `monkeypatch`:
+    pytest's fixture, which undoes this after the test."""
+    hops: list[str] = []
+    original = module.database_sync_to_async
+
+    def counted(work: Any) -> Any:
+        hops.append(work.__name__)
+        return original(work)
+
+    monkeypatch.setattr(module, "database_sync_to_async", counted)
+    return hops
