@@ -1007,6 +1007,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=2, help="teamline worker processes (postgres only)"
     )
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        default=None,
+        help="Redis database number (postgres only; default: the highest empty one)",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="max wait for delivery, s")
     parser.add_argument(
         "--stall-timeout", type=float, default=60, help="give up after this long without progress"
@@ -1219,7 +1225,7 @@ def run_round(
     machine = wt.machine_info()
     machine["background_cpu"] = wt.wait_for_quiet(args.wait_idle)
     machine["loadavg"] = list(os.getloadavg())
-    env, info = setup_backend(args.backend, workdir, cleanup, args.settings)
+    env, info = setup_backend(args.backend, workdir, cleanup, args.settings, redis_db=args.redis_db)
     record: dict[str, Any] = {"round": rnd, "machine": machine}
     if args.only != "teamline":
         record["reference"] = run_reference_arm(args, env, workdir, cleanup, runner)
