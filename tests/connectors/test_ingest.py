@@ -42,7 +42,7 @@ def stored_ids() -> list[str]:
 async def test_one_ack_held_up_in_the_database_does_not_hold_up_the_next(monkeypatch):
     inbox = await sync_to_async(telegram_inbox)()
     inside, release = threading.Event(), threading.Event()
-    genuine = views.public_inbox
+    genuine = views.webhook_inbox
     first_lookup = threading.Lock()
 
     def slow_lookup(public_id, **kwargs):  # the first delivery's inbox query hangs
@@ -51,7 +51,7 @@ async def test_one_ack_held_up_in_the_database_does_not_hold_up_the_next(monkeyp
             release.wait(10)
         return genuine(public_id, **kwargs)
 
-    monkeypatch.setattr(views, "public_inbox", slow_lookup)
+    monkeypatch.setattr(views, "webhook_inbox", slow_lookup)
     app = ingest_app(threads=2)
     first = asyncio.create_task(deliver(app, inbox, 1))
     assert await asyncio.to_thread(inside.wait, 10)
@@ -138,7 +138,7 @@ async def test_while_the_database_is_unreachable_the_provider_is_told_to_retry(m
         except psycopg.OperationalError as exc:  # wrapped by Django the same way
             raise OperationalError(str(exc)) from exc
 
-    monkeypatch.setattr(views, "public_inbox", unreachable)
+    monkeypatch.setattr(views, "webhook_inbox", unreachable)
     path = "/webhooks/telegram/6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f/"
     answer = await call(ingest_app(), "POST", path, update(1), TELEGRAM_HEADERS)
     assert answer.status == 503
@@ -149,7 +149,7 @@ async def test_a_bug_in_the_view_is_a_logged_500_like_any_other(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug, not an outage")
 
-    monkeypatch.setattr(views, "public_inbox", broken)
+    monkeypatch.setattr(views, "webhook_inbox", broken)
     path = "/webhooks/telegram/6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f/"
     answer = await call(ingest_app(), "POST", path, update(1), TELEGRAM_HEADERS)
     assert answer.status == 500
