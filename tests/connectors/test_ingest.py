@@ -200,3 +200,22 @@ async def test_behind_https_only_a_plain_http_delivery_is_redirected_as_before(s
     proxied = [*TELEGRAM_HEADERS, (b"x-forwarded-proto", b"https")]
     assert (await call(app, "POST", path, update(2), proxied)).status == 200
     assert await sync_to_async(stored_ids)() == ["2"]
+
+
+def test_a_webhook_url_is_resolved_once_and_each_request_gets_its_own_arguments(monkeypatch):
+    path = "/webhooks/telegram/6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f/"
+    ingest._kept_webhook_kwargs.cache_clear()
+    resolved: list[str] = []
+    genuine = ingest.resolve
+    monkeypatch.setattr(ingest, "resolve", lambda p: resolved.append(p) or genuine(p))
+
+    first = ingest.webhook_kwargs(path)
+    assert first == {"provider": "telegram", "inbox_id": "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"}
+    first["inbox_id"] = "changed by the first request"
+    assert ingest.webhook_kwargs(path) == {
+        "provider": "telegram",
+        "inbox_id": "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f",
+    }
+    assert resolved == [path]
+    assert ingest.webhook_kwargs("/webhooks/telegram/no-trailing-slash") is None
+    assert ingest.webhook_kwargs("/desk/login/") is None
