@@ -1007,6 +1007,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=2, help="teamline worker processes (postgres only)"
     )
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        default=None,
+        help="Redis database number (postgres only; default: the highest empty one)",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="max wait for delivery, s")
     parser.add_argument(
         "--stall-timeout", type=float, default=60, help="give up after this long without progress"
@@ -1045,12 +1051,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="py-spy folded stacks (GIL holders) of Teamline's web processes during the burst",
-    )
-    parser.add_argument(
-        "--redis-db",
-        type=int,
-        default=None,
-        help="Redis database number (postgres only; default: the highest empty one)",
     )
     parser.add_argument("--json", type=Path, default=None, help="append the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")

@@ -42,7 +42,7 @@ def stored_ids() -> list[str]:
 async def test_one_ack_held_up_in_the_database_does_not_hold_up_the_next(monkeypatch):
     inbox = await sync_to_async(telegram_inbox)()
     inside, release = threading.Event(), threading.Event()
-    genuine = views.public_inbox
+    genuine = views.webhook_inbox
     first_lookup = threading.Lock()
 
     def slow_lookup(public_id, **kwargs):  # the first delivery's inbox query hangs
@@ -51,7 +51,7 @@ async def test_one_ack_held_up_in_the_database_does_not_hold_up_the_next(monkeyp
             release.wait(10)
         return genuine(public_id, **kwargs)
 
-    monkeypatch.setattr(views, "public_inbox", slow_lookup)
+    monkeypatch.setattr(views, "webhook_inbox", slow_lookup)
     app = ingest_app(threads=2)
     first = asyncio.create_task(deliver(app, inbox, 1))
     assert await asyncio.to_thread(inside.wait, 10)
@@ -138,7 +138,7 @@ async def test_while_the_database_is_unreachable_the_provider_is_told_to_retry(m
         except psycopg.OperationalError as exc:  # wrapped by Django the same way
             raise OperationalError(str(exc)) from exc
 
-    monkeypatch.setattr(views, "public_inbox", unreachable)
+    monkeypatch.setattr(views, "webhook_inbox", unreachable)
     path = "/webhooks/telegram/6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f/"
     answer = await call(ingest_app(), "POST", path, update(1), TELEGRAM_HEADERS)
     assert answer.status == 503
@@ -149,7 +149,7 @@ async def test_a_bug_in_the_view_is_a_logged_500_like_any_other(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug, not an outage")
 
-    monkeypatch.setattr(views, "public_inbox", broken)
+    monkeypatch.setattr(views, "webhook_inbox", broken)
     path = "/webhooks/telegram/6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f/"
     answer = await call(ingest_app(), "POST", path, update(1), TELEGRAM_HEADERS)
     assert answer.status == 500
@@ -200,3 +200,22 @@ async def test_behind_https_only_a_plain_http_delivery_is_redirected_as_before(s
     proxied = [*TELEGRAM_HEADERS, (b"x-forwarded-proto", b"https")]
     assert (await call(app, "POST", path, update(2), proxied)).status == 200
     assert await sync_to_async(stored_ids)() == ["2"]
+
+
+def test_a_webhook_url_is_resolved_once_and_each_request_gets_its_own_arguments(monkeypatch):
+    path = "/webhooks/telegram/6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f/"
+    ingest._kept_webhook_kwargs.cache_clear()
+    resolved: list[str] = []
+    genuine = ingest.resolve
+    monkeypatch.setattr(ingest, "resolve", lambda p: resolved.append(p) or genuine(p))
+
+    first = ingest.webhook_kwargs(path)
+    assert first == {"provider": "telegram", "inbox_id": "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"}
+    first["inbox_id"] = "changed by the first request"
+    assert ingest.webhook_kwargs(path) == {
+        "provider": "telegram",
+        "inbox_id": "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f",
+    }
+    assert resolved == [path]
+    assert ingest.webhook_kwargs("/webhooks/telegram/no-trailing-slash") is None
+    assert ingest.webhook_kwargs("/desk/login/") is None

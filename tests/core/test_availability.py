@@ -107,7 +107,7 @@ def test_nothing_was_stored_while_down_and_other_errors_stay_500(browser, monkey
     def broken(request: Any, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug, not an outage")
 
-    monkeypatch.setattr("teamline.connectors.views.public_inbox", broken)
+    monkeypatch.setattr("teamline.connectors.views.webhook_inbox", broken)
     response = browser.post("/webhooks/telegram/x/", data=b"{}", content_type="application/json")
     assert response.status_code == 500
 

@@ -49,6 +49,7 @@ from .models import WebhookEvent, WebhookEventStatus, WhatsAppTemplate
 from .raw_redaction import redact_body, redact_request_meta
 from .tasks import process_webhook_event, sync_whatsapp_templates
 from .templates import build_template
+from .webhook_store import insert_event_and_task
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ def do_store_webhook_event(
     like the first (a 5xx would make the provider retry forever). Emits nothing; processing
     (connectors.tasks.process_event) does. `answered` (Connector.answered_in_request) says why
     the delivery needs no processing: it is stored as already ignored, with no task.
+    NotFound when the inbox was deleted meanwhile (nothing stored).
     The body, URL and query are stored with what the customer wrote masked by the inbox's
     redaction (connectors.raw_redaction): the original never reaches the database.
     """
@@ -161,29 +163,49 @@ def do_store_webhook_event(
     # string): cleaned, never refused, since the delivery is acknowledged next (core.jsonsafe,
     # docs/input.md).
     external_id = bounded_external_id(jsonsafe.clean_text(external_id), MAX_EVENT_ID)
+    event = WebhookEvent(
+        provider=provider,
+        inbox=inbox,
+        external_id=external_id,
+        headers=jsonsafe.clean(headers),
+        request_meta=jsonsafe.clean(request_meta),
+        body=body,
+        status=WebhookEventStatus.IGNORED if answered else WebhookEventStatus.PENDING,
+        error=answered,
+        processed_at=timezone.now() if answered else None,
+    )
     try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                provider=provider,
-                inbox=inbox,
-                external_id=external_id,
-                headers=jsonsafe.clean(headers),
-                request_meta=jsonsafe.clean(request_meta),
-                body=body,
-                status=WebhookEventStatus.IGNORED if answered else WebhookEventStatus.PENDING,
-                error=answered,
-                processed_at=timezone.now() if answered else None,
-            )
-            if not answered:
-                process_webhook_event.enqueue(event.pk)
+        # The event and its task in one statement where the database allows (webhook_store).
+        stored = insert_event_and_task(event, with_task=not answered)
+        if stored is None:
+            with transaction.atomic():
+                event.save(force_insert=True)
+                if not answered:
+                    process_webhook_event.enqueue(event.pk)
+            stored = True
     except IntegrityError:
-        existing = WebhookEvent.objects.filter(
-            provider=provider, inbox=inbox, external_id=external_id
-        ).first()
+        existing = _stored_event(inbox, provider, external_id)
         if existing is None:
             raise
         return existing, False
-    return event, True
+    if stored:
+        return event, True
+    existing = _stored_event(inbox, provider, external_id)
+    if existing is None:  # stored by a retry and deleted since: as rare as it sounds
+        raise IntegrityError(f"webhook event {provider}/{external_id}: neither stored nor found")
+    return existing, False
+
+
+def _stored_event(inbox: Inbox, provider: str, external_id: str) -> WebhookEvent | None:
+    """The event a provider's retry collided with; NotFound when what failed was the inbox
+    itself, deleted since the webhook view read it (connectors.queries.webhook_inbox keeps it
+    for a moment): nothing was stored, and the delivery is answered as for an unknown inbox."""
+    existing = WebhookEvent.objects.filter(
+        provider=provider, inbox=inbox, external_id=external_id
+    ).first()
+    if existing is None and not Inbox.objects.filter(pk=inbox.pk).exists():
+        raise NotFound("No such inbox.")
+    return existing
 
 
 def redact(text: str, inbox: Inbox | None) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import io
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +81,25 @@ def webhook_kwargs(path: str) -> dict[str, Any] | None:
     """The webhook view's arguments when `path` is one of its URLs, else None."""
     if not path.startswith(PREFIX):
         return None
+    if len(path) > MAX_KEPT_PATH:
+        return _resolve_webhook(path)
+    found = _kept_webhook_kwargs(path)
+    return dict(found) if found is not None else None
+
+
+# Resolving a webhook URL on the event loop was 7-10 % of the web processes' GIL-holding samples
+# during a burst (docs/benchmarks.md): a provider posts to the same few URLs, so the answer is
+# kept per path (bounded; a longer path is resolved each time).
+MAX_KEPT_PATH = 200
+
+
+@functools.lru_cache(maxsize=1024)
+def _kept_webhook_kwargs(path: str) -> tuple[tuple[str, Any], ...] | None:
+    found = _resolve_webhook(path)
+    return tuple(found.items()) if found is not None else None
+
+
+def _resolve_webhook(path: str) -> dict[str, Any] | None:
     try:
         match = resolve(path)
     except Resolver404:

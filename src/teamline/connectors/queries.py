@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
 
 from teamline.conversations.models import Conversation, Inbox, InboxKind
 from teamline.conversations.queries import ReplyChannel, reachable_channels
@@ -29,6 +34,50 @@ def public_inbox(public_id: object, *, kinds: tuple[str, ...] | None = None) -> 
     if found is None:
         raise NotFound("No such inbox.")
     return found
+
+
+# --- The webhook path's inbox, kept per process ------------------------------------------------
+
+# How long a process answers webhooks from an inbox it read without reading it again. Saved or
+# deleted in this process: forgotten at once (and again at the commit). Saved or deactivated in
+# another process: this one sees it within this many seconds; deleted there: the ack's INSERT
+# finds no inbox and is answered 404 (connectors.actions.do_store_webhook_event).
+WEBHOOK_INBOX_SECONDS = 1.0
+_webhook_inboxes: dict[uuid.UUID, tuple[Inbox, float]] = {}
+_generation = 0  # bumped on every forget: a read that began before it is not kept
+
+
+def webhook_inbox(public_id: object) -> Inbox:
+    """public_inbox for the webhook view, read at most once a WEBHOOK_INBOX_SECONDS per process
+    (it was 42 % of an ack's CPU: docs/benchmarks.md). Each call gets its own copy, so nothing
+    one request sets on it reaches another."""
+    try:
+        key = uuid.UUID(str(public_id))
+    except ValueError as exc:
+        raise NotFound("No such inbox.") from exc
+    now = time.monotonic()
+    kept = _webhook_inboxes.get(key)
+    if kept is not None and now - kept[1] < WEBHOOK_INBOX_SECONDS:
+        return copy.copy(kept[0])
+    generation = _generation
+    inbox = public_inbox(key)
+    if generation == _generation:
+        _webhook_inboxes[key] = (inbox, now)
+    return copy.copy(inbox)
+
+
+def forget_webhook_inboxes() -> None:
+    """Drop every kept inbox: the next webhook of each reads its inbox again."""
+    global _generation
+    _generation += 1
+    _webhook_inboxes.clear()
+
+
+def inbox_changed(**kwargs: Any) -> None:
+    """post_save / post_delete of an Inbox (connected in apps.py): forgotten now, and again once
+    the change is committed, so a read of the old row in another thread meanwhile is not kept."""
+    forget_webhook_inboxes()
+    transaction.on_commit(forget_webhook_inboxes, using=kwargs.get("using"))
 
 
 def session_customer(claims: SessionClaims) -> Customer:

@@ -33,7 +33,7 @@ from .actions import do_store_webhook_event
 from .admission import note_inbox_kind
 from .base import WebhookRejected, WebhookRequest, connector_for_provider
 from .media import LinkRefused, check_link
-from .queries import public_inbox
+from .queries import forget_webhook_inboxes, webhook_inbox
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def webhook(request: HttpRequest, provider: str, inbox_id: str, suffix: str = ""
     if connector is None:
         return HttpResponse("Not found", status=404, content_type="text/plain")
     try:
-        inbox = public_inbox(inbox_id)
+        inbox = webhook_inbox(inbox_id)
     except NotFound:
         return HttpResponse("Not found", status=404, content_type="text/plain")
     # One provider may serve several inbox kinds (Twilio: SMS and voice): the inbox decides.
@@ -159,15 +159,19 @@ def webhook(request: HttpRequest, provider: str, inbox_id: str, suffix: str = ""
         logger.warning("webhook %s/%s: no event id", provider, inbox.public_id)
         return HttpResponse("No event id", status=400, content_type="text/plain")
     headers = {k: v for k, v in hook.headers.items() if k not in UNSAFE_HEADERS}
-    _, created = do_store_webhook_event(
-        inbox,
-        provider=provider,
-        external_id=event_id,
-        body=body,
-        headers=headers,
-        request_meta=_meta(hook),
-        answered=connector.answered_in_request(inbox, hook),
-    )
+    try:
+        _, created = do_store_webhook_event(
+            inbox,
+            provider=provider,
+            external_id=event_id,
+            body=body,
+            headers=headers,
+            request_meta=_meta(hook),
+            answered=connector.answered_in_request(inbox, hook),
+        )
+    except NotFound:  # deleted by another process since this one read it: nothing stored
+        forget_webhook_inboxes()
+        return HttpResponse("Not found", status=404, content_type="text/plain")
     if not created:
         logger.info("webhook %s/%s: duplicate %s absorbed", provider, inbox.public_id, event_id)
     return connector.acknowledge(inbox, hook)

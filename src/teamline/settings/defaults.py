@@ -537,8 +537,11 @@ TEAMLINE: dict[str, Any] = {
     "BEHIND_PROXY": env_bool("TEAMLINE_BEHIND_PROXY", False),
     # Provider webhooks one process stores at a time; more are answered 503 + Retry-After at
     # once, or wait a little for providers that do not retry (connectors/admission.py). 0 = no
-    # limit.
-    "WEBHOOK_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_INFLIGHT", "4")),
+    # limit. The threads that store them are bounded apart (connectors/ingest.py: 6 with the
+    # default PostgreSQL pool, 2 on SQLite): the ones admitted beyond those wait on the event
+    # loop, costing no thread. At 4, 20 concurrent deliveries had two thirds answered 503
+    # (docs/benchmarks.md, "Issue 13: webhook acknowledgements").
+    "WEBHOOK_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_INFLIGHT", "32")),
     # Customer messages from widget sockets one process has waiting for or in its database
     # thread; more are answered with a `busy` frame and a retry hint, not stored (core/pressure.py,
     # docs/websockets.md). 0 = no limit.
