@@ -19,7 +19,7 @@ from django.test import Client
 
 from teamline.accounts.models import User
 from teamline.asgi import application
-from teamline.core import pressure
+from teamline.core import pressure, sockets
 from teamline.core.events import (
     Event,
     EventType,
@@ -468,21 +468,26 @@ async def test_an_agent_cannot_watch_and_another_team_is_not_found(teams):
 
 @contextlib.asynccontextmanager
 async def database_thread_blocked():
-    """The database thread (the one all the consumers' database work runs in) busy until the
-    block ends, as behind a long query under load."""
-    started, gate = threading.Event(), threading.Event()
+    """The database threads (Channels' one, and on PostgreSQL the sockets' frame threads:
+    core/sockets.py) busy until the block ends, as behind long queries under load."""
+    started, gate = threading.Semaphore(0), threading.Event()
 
     def busy() -> None:
-        started.set()
+        started.release()
         gate.wait(10)
 
-    blocked = asyncio.ensure_future(database_sync_to_async(busy)())
-    assert await asyncio.to_thread(started.wait, 5)
+    blocked = [asyncio.ensure_future(database_sync_to_async(busy)())]
+    frames = sockets.frame_executor()
+    if frames is not None:
+        loop = asyncio.get_running_loop()
+        blocked += [loop.run_in_executor(frames, busy) for _ in range(sockets.FRAME_THREADS)]
+    for _ in blocked:
+        assert await asyncio.to_thread(started.acquire, True, 5)
     try:
         yield
     finally:
         gate.set()
-        await blocked
+        await asyncio.gather(*blocked)
 
 
 async def next_answer(socket: WebsocketCommunicator) -> dict:

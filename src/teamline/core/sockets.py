@@ -20,12 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
+from django.db import connection
 
 from teamline.core import pressure
 
@@ -153,8 +156,36 @@ def _checked(accepted_at: float, work: Callable[..., T], *args: Any) -> T:
     return work(*args)
 
 
+# PostgreSQL: threads that do the sockets' frame work at once (each with a connection of the
+# pool). Channels' one database thread did it all in turn, waiting on every round trip: at
+# K=5/N=20 the web process used 72 % of a core while customers waited 170 ms (p50) for their
+# turn (docs/benchmarks.md). SQLite takes one writer at a time: there, Channels' thread.
+FRAME_THREADS = 3
+_frame_pool: ThreadPoolExecutor | None = None
+_frame_pool_lock = threading.Lock()
+
+
+def frame_executor() -> ThreadPoolExecutor | None:
+    """The threads for sockets' frame work in this process; None: Channels' database thread."""
+    global _frame_pool
+    if connection.vendor == "sqlite":
+        return None
+    with _frame_pool_lock:
+        if _frame_pool is None:
+            _frame_pool = ThreadPoolExecutor(FRAME_THREADS, thread_name_prefix="frames")
+        return _frame_pool
+
+
 async def in_database(accepted_at: float, work: Callable[..., T], *args: Any) -> T:
-    """`work(*args)` in the database thread, unless the frame it answers was accepted more than
+    """`work(*args)` in a database thread, unless the frame it answers was accepted more than
     pressure.MAX_WAIT_SECONDS ago by the time the thread gets to it: then nothing is done and
-    pressure.WaitedTooLong is raised (the consumer answers `busy`)."""
-    return await database_sync_to_async(_checked)(accepted_at, work, *args)
+    pressure.WaitedTooLong is raised (the consumer answers `busy`). Each socket's frames still
+    run one after the other (`OrderedWork`); different sockets' run side by side on
+    PostgreSQL (`frame_executor`), whose row locks order what they share."""
+    executor = frame_executor()
+    if executor is None:
+        return await database_sync_to_async(_checked)(accepted_at, work, *args)
+    # Channels' wrapper (connections cleaned before and after, in the thread that uses them)
+    # on a thread of the frame pool instead of the one database thread.
+    run = DatabaseSyncToAsync(_checked, thread_sensitive=False, executor=executor)
+    return await run(accepted_at, work, *args)
