@@ -44,7 +44,9 @@ def new_secret_elsewhere(inbox: Inbox) -> None:
 
 
 @pytest.mark.django_db
-def test_a_warm_ack_costs_one_write_and_no_inbox_read():
+def test_a_warm_ack_costs_one_write_and_no_inbox_read(monkeypatch):
+    # Within the window however slow the machine is (the window itself: the tests below).
+    monkeypatch.setattr(queries, "WEBHOOK_INBOX_SECONDS", 3600.0)
     inbox = telegram_inbox()
     assert post(inbox, 1) == 200  # the process reads the inbox once
 

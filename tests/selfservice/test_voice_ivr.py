@@ -22,6 +22,7 @@ from django.utils import timezone, translation
 from teamline.accounts.models import AgentProfile
 from teamline.calls.models import Call
 from teamline.calls.queries import ringing_calls_for
+from teamline.connectors import queries as connector_queries
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Conversation, Inbox, Message, Status, TimelineEvent
 from teamline.core.testing import create_agent, create_customer, customer_says
@@ -427,10 +428,11 @@ def test_query_budgets_of_the_hot_call_steps(phone, oslo, django_assert_max_num_
     assert "Your balance is 187.50 kroner." in answer.content.decode()
 
 
-# What one hold round of a waiting caller costs, savepoints left out: the inbox, the raw event,
-# the call (with its conversation and work item), the step's stored answer (for a retry), the
-# item's queue entries, the count of those ahead, the step's answer.
-HOLD_ROUND_STATEMENTS = 7
+# What one hold round of a waiting caller costs, savepoints left out: the raw event, the call
+# (with its conversation and work item), the step's stored answer (for a retry), the item's
+# queue entries, the count of those ahead, the step's answer. The inbox is not read: the webhook
+# path keeps it per process (connectors/queries.py, `webhook_inbox`).
+HOLD_ROUND_STATEMENTS = 6
 
 
 def transactions_of(phone, url: str, params: dict[str, str]) -> list[list[str]]:
@@ -457,7 +459,9 @@ def statements_of(phone, url: str, params: dict[str, str]) -> list[str]:
     return [sql for group in transactions_of(phone, url, params) for sql in group]
 
 
-def test_a_hold_round_costs_the_same_few_queries_however_long_the_line(phone, oslo):
+def test_a_hold_round_costs_the_same_few_queries_however_long_the_line(phone, oslo, monkeypatch):
+    # The inbox stays kept however slow the machine is (its window: tests/connectors).
+    monkeypatch.setattr(connector_queries, "WEBHOOK_INBOX_SECONDS", 3600.0)
     kari = create_agent("kari", team=oslo, presence="available", capacity={"voice": 1})
     AgentProfile.objects.filter(user=kari).update(languages=["en", "nb"])
     english("+4790000001", oslo)
