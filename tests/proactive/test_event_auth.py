@@ -70,12 +70,27 @@ def test_a_wrong_signature_or_secret_is_401(signed_post):
     assert Event.objects.count() == 0
 
 
+NOW = 1_800_000_000
+
+
+@pytest.fixture
+def server_clock(monkeypatch):
+    """The server's clock stands still, so a second ticking between the test's stamp and the
+    server's check cannot move a stamp across the window's edge."""
+    monkeypatch.setattr("teamline.proactive.api.unix_time", lambda: float(NOW))
+
+
 @pytest.mark.parametrize("offset", [-301, 301])
-def test_a_timestamp_outside_the_window_is_401(signed_post, offset):
-    response = signed_post([usage("n-1")], timestamp=int(time.time()) + offset)
+def test_a_timestamp_outside_the_window_is_401(signed_post, server_clock, offset):
+    response = signed_post([usage("n-1")], timestamp=NOW + offset)
 
     assert response.status_code == 401
     assert "X-Teamline-Timestamp" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("offset", [-300, 300])
+def test_a_timestamp_on_the_window_edge_is_accepted(signed_post, server_clock, offset):
+    assert signed_post([usage("n-1")], timestamp=NOW + offset).status_code == 202
 
 
 def test_a_replayed_signed_request_is_401_even_within_the_window(signed_post):
