@@ -30,6 +30,7 @@ websocket_urlpatterns = [
 # tests/core/test_livewatch.py failed 3 times in 4 (passed 6 in 6 this way); cause not found.
 from teamline.connectors.admission import WebhookAdmission  # noqa: E402
 from teamline.connectors.ingest import WebhookIngest  # noqa: E402
+from teamline.core.lifespan import Lifespan  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -37,5 +38,7 @@ application = ProtocolTypeRouter(
         # the others are stored from a pool of threads, without Django's middleware.
         "http": WebhookAdmission(WebhookIngest(django_asgi_app)),
         "websocket": URLRouter(websocket_urlpatterns),
+        # The server's loop carries the embedded task worker's pushes (core/lifespan.py).
+        "lifespan": Lifespan(),
     }
 )

@@ -250,3 +250,53 @@ def test_a_worker_process_does_not_wait_for_its_pushes_and_sends_them_before_it_
         assert sent == []
     assert returned_after < slow
     assert sent == [team_group(7), team_group(8)]  # in commit order, before the loop stopped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_workers_push_wakes_a_socket_on_the_servers_loop_at_once(monkeypatch):
+    """The embedded task worker is a thread with no event loop behind it. Its push must wake a
+    socket waiting on the server's loop even when nothing else would wake that loop: sent from
+    a loop of its own, the socket slept until the loop's next tick (0.1 s under uvicorn, never
+    here). The server's lifespan (teamline/asgi.py) makes its loop carry such pushes."""
+    from teamline.asgi import application
+    from teamline.core import events
+
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(events, "_missed_groups", set())
+
+    async def server() -> float:
+        lifespan = asyncio.Queue()
+        await lifespan.put({"type": "lifespan.startup"})
+        answers: list[dict] = []
+
+        async def send(message):
+            answers.append(message)
+
+        serving = asyncio.create_task(
+            application({"type": "lifespan", "asgi": {"version": "3.0"}}, lifespan.get, send)
+        )
+        while not answers:
+            await asyncio.sleep(0.01)
+        assert answers == [{"type": "lifespan.startup.complete"}]
+        socket = await layer.new_channel()
+        await layer.group_add(team_group(1), socket)
+
+        def worker_task() -> None:  # the embedded worker commits a change of team 1
+            with transaction.atomic():
+                send_event_on_commit(*_presence(1))
+                committed.append(time.monotonic())
+
+        threading.Thread(target=worker_task).start()
+        frame = await asyncio.wait_for(layer.receive(socket), timeout=5)  # no ticks: 5 s idle
+        woke = time.monotonic() - committed[0]
+        assert json.loads(frame["text"])["data"]["n"] == 1
+
+        await lifespan.put({"type": "lifespan.shutdown"})
+        await serving
+        assert answers[-1] == {"type": "lifespan.shutdown.complete"}
+        assert events._thread_push_loop is None  # after the server: the plain path again
+        return woke
+
+    committed: list[float] = []
+    assert asyncio.run(server()) < 0.5

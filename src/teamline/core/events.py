@@ -12,7 +12,11 @@ How a push leaves (docs/websockets.md, "How a push travels"): each event is enco
 the finished desk or widget frame; when the committing thread serves the event loop (consumers,
 views under ASGI) the sends are handed to that loop and the thread returns at once. A task
 worker process runs one long-lived loop of its own for the same purpose (`push_loop`), instead
-of a new event loop — and a new channel-layer connection — per committed transaction.
+of a new event loop — and a new channel-layer connection — per committed transaction. In the
+embedded mode the server's own loop takes that role (`serve_thread_pushes`, from the ASGI
+lifespan): the task worker thread's pushes must reach the in-memory layer on the loop its
+sockets wait on, since a send from another loop wakes them only when that loop next wakes for
+some other reason (uvicorn's 0.1 s tick).
 
 Recipients are channel-layer groups split by audience. Staff groups get `event.staff`, customer
 groups get `event.customer` (a customer-safe presentation, absent for internal events). The
@@ -223,7 +227,7 @@ def _send(pairs: list[tuple[Event, Recipients]]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - channels always configured
         return
-    loop = _server_loop() or _own_push_loop
+    loop = _server_loop() or _thread_push_loop
     if loop is not None and loop.is_running():
         # Called from the server's database thread (a consumer's or a view's work, through
         # sync_to_async): hand the sends to the event loop and return at once. Waiting for
@@ -234,8 +238,17 @@ def _send(pairs: list[tuple[Event, Recipients]]) -> None:
     async_to_sync(_push)(layer, pairs)
 
 
-# This process's own push loop (the task worker's), while `push_loop()` runs.
-_own_push_loop: asyncio.AbstractEventLoop | None = None
+# Where threads that serve no event loop hand their pushes: the task worker process's own loop
+# while `push_loop()` runs, or the server's loop while `serve_thread_pushes` holds it.
+_thread_push_loop: asyncio.AbstractEventLoop | None = None
+
+
+def serve_thread_pushes(loop: asyncio.AbstractEventLoop | None) -> None:
+    """From now on (None: no longer) the pushes of threads that serve no event loop — the
+    embedded task worker's — leave through `loop`, the server's (teamline/asgi.py's lifespan).
+    Called on that loop."""
+    global _thread_push_loop
+    _thread_push_loop = loop
 
 
 @contextmanager
@@ -245,15 +258,15 @@ def push_loop(drain_seconds: float = 5.0) -> Iterator[None]:
     committing thread returns at once (a task goes on to the next one) and the channel layer
     keeps its connection. On the way out, what is still queued is sent (up to
     `drain_seconds`) before the loop stops."""
-    global _own_push_loop
+    global _thread_push_loop
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True, name="event-push")
     thread.start()
-    _own_push_loop = loop
+    _thread_push_loop = loop
     try:
         yield
     finally:
-        _own_push_loop = None
+        _thread_push_loop = None
 
         async def drained() -> None:
             sender = _senders.get(loop)

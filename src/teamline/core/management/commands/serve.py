@@ -55,7 +55,7 @@ class Command(BaseCommand):
             host=str(host),
             port=int(str(port)),
             workers=workers,
-            lifespan="off",
+            lifespan="on",  # teamline/asgi.py: the server's loop carries the worker's pushes
             log_level="warning",
             log_config=_log_config(),
             proxy_headers=True,
