@@ -252,21 +252,15 @@ def test_a_worker_process_does_not_wait_for_its_pushes_and_sends_them_before_it_
     assert sent == [team_group(7), team_group(8)]  # in commit order, before the loop stopped
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_embedded_workers_push_wakes_a_socket_on_the_servers_loop_at_once(monkeypatch):
-    """The embedded task worker is a thread with no event loop behind it. Its push must wake a
-    socket waiting on the server's loop even when nothing else would wake that loop: sent from
-    a loop of its own, the socket slept until the loop's next tick (0.1 s under uvicorn, never
-    here). The server's lifespan (teamline/asgi.py) makes its loop carry such pushes."""
+def _thread_send_wakes_after(layer, group: str, send_from_thread) -> tuple[float, dict]:
+    """Serve `application`'s lifespan on a loop with a socket in `group`; a plain thread (the
+    embedded task worker) calls `send_from_thread`. How long the socket slept, and its frame.
+    Nothing else wakes this loop: a send that does not wake it waits for the 5 s timeout."""
     from teamline.asgi import application
     from teamline.core import events
 
-    layer = InMemoryChannelLayer()
-    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
-    monkeypatch.setattr(events, "_missed_groups", set())
-
-    async def server() -> float:
-        lifespan = asyncio.Queue()
+    async def server() -> tuple[float, dict]:
+        lifespan: asyncio.Queue = asyncio.Queue()
         await lifespan.put({"type": "lifespan.startup"})
         answers: list[dict] = []
 
@@ -280,23 +274,59 @@ def test_the_embedded_workers_push_wakes_a_socket_on_the_servers_loop_at_once(mo
             await asyncio.sleep(0.01)
         assert answers == [{"type": "lifespan.startup.complete"}]
         socket = await layer.new_channel()
-        await layer.group_add(team_group(1), socket)
+        await layer.group_add(group, socket)
+        sent_at: list[float] = []
 
-        def worker_task() -> None:  # the embedded worker commits a change of team 1
-            with transaction.atomic():
-                send_event_on_commit(*_presence(1))
-                committed.append(time.monotonic())
+        def worker() -> None:
+            sent_at.append(time.monotonic())
+            send_from_thread()
 
-        threading.Thread(target=worker_task).start()
-        frame = await asyncio.wait_for(layer.receive(socket), timeout=5)  # no ticks: 5 s idle
-        woke = time.monotonic() - committed[0]
-        assert json.loads(frame["text"])["data"]["n"] == 1
+        threading.Thread(target=worker).start()
+        frame = await asyncio.wait_for(layer.receive(socket), timeout=5)
+        slept = time.monotonic() - sent_at[0]
 
         await lifespan.put({"type": "lifespan.shutdown"})
         await serving
         assert answers[-1] == {"type": "lifespan.shutdown.complete"}
         assert events._thread_push_loop is None  # after the server: the plain path again
-        return woke
+        return slept, frame
 
-    committed: list[float] = []
-    assert asyncio.run(server()) < 0.5
+    return asyncio.run(server())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_workers_push_wakes_a_socket_on_the_servers_loop_at_once(monkeypatch):
+    """The embedded task worker is a thread with no event loop behind it. Its push must wake a
+    socket waiting on the server's loop even when nothing else would wake that loop: sent from
+    a loop of its own, the socket slept until the loop's next tick (0.1 s under uvicorn). The
+    server's lifespan (teamline/asgi.py) makes its loop carry such pushes."""
+    from teamline.core import events
+
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(events, "_missed_groups", set())
+
+    def commit_a_change_of_team_1() -> None:
+        with transaction.atomic():
+            send_event_on_commit(*_presence(1))
+
+    slept, frame = _thread_send_wakes_after(layer, team_group(1), commit_a_change_of_team_1)
+
+    assert slept < 0.5
+    assert json.loads(frame["text"])["data"]["n"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_ended_by_the_session_sweep_closes_its_sockets_at_once(monkeypatch):
+    """The same for control messages: the periodic session sweep runs in the embedded worker
+    and tells an ended session's sockets to close (accounts/sessions.py)."""
+    from teamline.accounts.sessions import close_sockets, session_group
+    from teamline.core import events
+
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+
+    slept, frame = _thread_send_wakes_after(layer, session_group(41), lambda: close_sockets([41]))
+
+    assert slept < 0.5
+    assert frame == {"type": "session.ended"}

@@ -20,12 +20,10 @@ import logging
 import re
 from contextvars import ContextVar
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import HttpRequest
 
-from teamline.core.events import user_group
+from teamline.core.events import send_to_groups, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -113,29 +111,15 @@ def tell_masking(user_id: int, remote: bool) -> None:
     """Tell the user's open desk sockets that they are (or no longer are) a remote agent, so
     their live pushes are masked from now on (call after commit). At most once, like every
     push; a socket reads the flag again when it connects."""
-    layer = get_channel_layer()
-    if layer is None:  # pragma: no cover - channels always configured
-        return
     message = {"type": "staff.masking", "remote": remote}
-    try:
-        async_to_sync(layer.group_send)(user_group(user_id), message)
-    except Exception:
-        logger.exception("could not tell the desk sockets of a masking change")
+    send_to_groups([(user_group(user_id), message)], "tell the desk sockets of a masking change")
 
 
 def close_sockets(session_ids: list[int]) -> None:
     """Tell the desk sockets of these sessions to close (call after commit). At most once, like
     every push: a socket that misses it still cannot act, because every desk request checks the
     session, and the socket's next connect is refused."""
-    layer = get_channel_layer()
-    if layer is None or not session_ids:  # pragma: no cover - channels always configured
-        return
-
-    async def send() -> None:
-        for pk in session_ids:
-            await layer.group_send(session_group(pk), {"type": "session.ended"})
-
-    try:
-        async_to_sync(send)()
-    except Exception:
-        logger.exception("could not close the sockets of ended sessions")
+    send_to_groups(
+        [(session_group(pk), {"type": "session.ended"}) for pk in session_ids],
+        "close the sockets of ended sessions",
+    )

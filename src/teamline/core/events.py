@@ -470,6 +470,31 @@ async def _push_one(layer: Any, event: Event, recipients: Recipients) -> None:
         await layer.group_send(group, message)
 
 
+def send_to_groups(sends: list[tuple[str, dict[str, Any]]], what: str) -> None:
+    """Control messages to socket groups, now (call after commit): close a session's sockets,
+    a masking change, a revoked screen. They leave the way an event's push does — through the
+    event loop the sockets wait on where this thread has one (a request's, the embedded worker's
+    server loop, a worker process's push loop), else sent and waited for here. At most once,
+    like every push: a failure is logged (`what` names it), the sockets check again on their
+    own."""
+    layer = get_channel_layer()
+    if layer is None or not sends:  # pragma: no cover - channels always configured
+        return
+
+    async def send_all() -> None:
+        try:
+            for group, message in sends:
+                await layer.group_send(group, message)
+        except Exception:
+            logger.exception("could not %s", what)
+
+    loop = _server_loop() or _thread_push_loop
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(send_all(), loop)
+        return
+    async_to_sync(send_all)()
+
+
 async def asend_ephemeral(event: Event, recipients: Recipients) -> None:
     """Send now, outside any transaction: for state that is never stored (typing indicators)."""
     layer = get_channel_layer()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -20,7 +17,7 @@ from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
 from teamline.conversations.models import Conversation
 from teamline.core.errors import Forbidden, InvalidInput
-from teamline.core.events import server_loop, wallboard_screen_group
+from teamline.core.events import send_to_groups, wallboard_screen_group
 from teamline.core.jsonsafe import check_text
 from teamline.knowledge.models import Article
 from teamline.teams.models import Team
@@ -123,20 +120,10 @@ def close_screen_sockets(screen_id: int) -> None:
     """Tell the sockets of a revoked screen to close (after commit). At most once, like every
     push: a socket that misses it finds the screen revoked at its next check (the TV socket
     checks again at least every SCREEN_RECHECK_SECONDS) and the page cannot be loaded again."""
-    layer = get_channel_layer()
-    if layer is None:  # pragma: no cover - channels always configured
-        return
-    message = {"type": "wallboard.revoked"}
-    loop = server_loop()
-    try:
-        if loop is not None:
-            asyncio.run_coroutine_threadsafe(
-                layer.group_send(wallboard_screen_group(screen_id), message), loop
-            )
-        else:
-            async_to_sync(layer.group_send)(wallboard_screen_group(screen_id), message)
-    except Exception:
-        logger.exception("could not close the sockets of a revoked wallboard screen")
+    send_to_groups(
+        [(wallboard_screen_group(screen_id), {"type": "wallboard.revoked"})],
+        "close the sockets of a revoked wallboard screen",
+    )
 
 
 def do_mark_screen_used(screen: WallboardScreen) -> None:
