@@ -54,14 +54,20 @@ def do_create_customer(
     attributes: dict[str, Any] | None = None,
     identities: list[tuple[str, str, bool]] = (),  # type: ignore[assignment]
     actor: User | None = None,
+    language_source: str | None = None,
 ) -> Customer:
     """Create a customer with identities (kind, value, verified). Raises InvalidInput if an
-    identity belongs to somebody else: identities are never silently moved."""
+    identity belongs to somebody else: identities are never silently moved. The language is
+    the customer's choice unless `language_source` says where else it came from."""
+    if not preferred_language:
+        language_source = ""
+    elif language_source is None:
+        language_source = LanguageSource.CHOSEN
     with transaction.atomic():
         customer = Customer.objects.create(
             name=name,
             preferred_language=preferred_language,
-            language_source=LanguageSource.CHOSEN if preferred_language else "",
+            language_source=language_source,
             preferred_channel=preferred_channel,
             home_team=home_team,
             region=region,
@@ -139,10 +145,17 @@ def do_resolve_verified_customer(
         )
 
 
-def do_create_webchat_visitor(visitor_id: str, *, home_team: Team | None = None) -> Customer:
-    """A new anonymous web chat visitor: a customer known only by a random visitor id."""
+def do_create_webchat_visitor(
+    visitor_id: str, *, home_team: Team | None = None, language_hints: Iterable[str] = ()
+) -> Customer:
+    """A new anonymous web chat visitor: a customer known only by a random visitor id.
+    `language_hints`: the page's and the browser's tags, most wanted first; the first language
+    Teamline speaks is stored as the channel's (as do_capture_language would, in the INSERT
+    rather than a second statement)."""
     return do_create_customer(
         home_team=home_team,
+        preferred_language=first_supported(language_hints) or "",
+        language_source=LanguageSource.CHANNEL,
         preferred_channel="webchat",
         identities=[(IdentityKind.WEBCHAT, visitor_id, False)],
     )
