@@ -30,12 +30,14 @@ websocket_urlpatterns = [
 # tests/core/test_livewatch.py failed 3 times in 4 (passed 6 in 6 this way); cause not found.
 from teamline.connectors.admission import WebhookAdmission  # noqa: E402
 from teamline.connectors.ingest import WebhookIngest  # noqa: E402
+from teamline.widget.ingest import WidgetSessionIngest  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Webhooks beyond what this process stores at once are answered before Django runs;
-        # the others are stored from a pool of threads, without Django's middleware.
-        "http": WebhookAdmission(WebhookIngest(django_asgi_app)),
+        # the others are stored from a pool of threads, without Django's middleware. The
+        # widget's session POST also skips the desk's middleware (widget/ingest.py).
+        "http": WebhookAdmission(WebhookIngest(WidgetSessionIngest(django_asgi_app))),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
