@@ -31,12 +31,14 @@ websocket_urlpatterns = [
 from teamline.connectors.admission import WebhookAdmission  # noqa: E402
 from teamline.connectors.ingest import WebhookIngest  # noqa: E402
 from teamline.core.lifespan import Lifespan  # noqa: E402
+from teamline.widget.ingest import WidgetSessionIngest  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Webhooks beyond what this process stores at once are answered before Django runs;
-        # the others are stored from a pool of threads, without Django's middleware.
-        "http": WebhookAdmission(WebhookIngest(django_asgi_app)),
+        # the others are stored from a pool of threads, without Django's middleware. The
+        # widget's session POST also skips the desk's middleware (widget/ingest.py).
+        "http": WebhookAdmission(WebhookIngest(WidgetSessionIngest(django_asgi_app))),
         "websocket": URLRouter(websocket_urlpatterns),
         # The server's loop carries the embedded task worker's pushes (core/lifespan.py).
         "lifespan": Lifespan(),

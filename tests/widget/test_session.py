@@ -4,9 +4,13 @@ import json
 
 import pytest
 
+from teamline.accounts.actions import do_set_presence
+from teamline.accounts.models import AgentProfile
+from teamline.connectors import queries as connector_queries
 from teamline.connectors import webchat
-from teamline.core.testing import create_customer, create_team
+from teamline.core.testing import count_queries, create_customer, create_team
 from teamline.customers.models import Customer, Identity
+from teamline.teams import presenters as team_presenters
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +44,64 @@ def test_a_new_visitor_gets_a_session_and_meets_the_team(client, inbox, kari):
     assert body["team"]["members"] == [{"name": "Kari Nordmann", "photo": None, "online": True}]
     assert answer["Cache-Control"] == "no-store"
     assert customer_of(answer).identities.get().kind == "webchat"
+
+
+@pytest.fixture
+def held(monkeypatch):
+    """The inbox and team card kept per process for as long as the test runs."""
+    monkeypatch.setattr(connector_queries, "WEBHOOK_INBOX_SECONDS", 3600.0)
+    monkeypatch.setattr(team_presenters, "TEAM_CARD_SECONDS", 3600.0)
+
+
+def test_a_new_visitors_session_is_two_inserts_with_their_language(client, inbox, kari, held):
+    """Ten thousand widgets open after a deploy: the inbox and the team card are read once per
+    process (and window), and the visitor's browser language is stored with the visitor."""
+    start(client, inbox)
+
+    with count_queries() as queries:
+        answer = start(client, inbox, {"languages": "nb-NO,en"})
+
+    assert answer.status_code == 200
+    assert [sql.split(" (")[0] for sql in queries] == [
+        'INSERT INTO "customers_customer"',
+        'INSERT INTO "customers_identity"',
+    ], "\n".join(queries)
+    visitor = customer_of(answer)
+    assert (visitor.preferred_language, visitor.language_source) == ("nb", "channel")
+    assert answer.json()["language"] == "nb"
+    assert answer.json()["team"]["members"] == [
+        {"name": "Kari Nordmann", "photo": None, "online": True}
+    ]
+
+
+def test_an_agent_going_offline_shows_at_the_next_visitors_widget(client, inbox, kari, held):
+    assert start(client, inbox).json()["team"]["members"][0]["online"] is True
+
+    do_set_presence(kari, "offline", actor=kari)
+
+    assert start(client, inbox).json()["team"]["members"][0]["online"] is False
+
+
+def test_a_change_made_by_another_process_shows_once_the_cards_window_passed(
+    client, inbox, kari, held, monkeypatch
+):
+    assert start(client, inbox).json()["team"]["members"][0]["online"] is True
+    # Another process changed it: no save in this one tells this process's card.
+    AgentProfile.objects.filter(user=kari).update(presence="offline")
+    assert start(client, inbox).json()["team"]["members"][0]["online"] is True
+
+    monkeypatch.setattr(team_presenters, "TEAM_CARD_SECONDS", 0.0)
+
+    assert start(client, inbox).json()["team"]["members"][0]["online"] is False
+
+
+def test_a_deactivated_inbox_stops_opening_sessions_at_once(client, inbox, held):
+    assert start(client, inbox).status_code == 200
+
+    inbox.is_active = False
+    inbox.save(update_fields=["is_active"])
+
+    assert start(client, inbox).status_code == 404
 
 
 def test_a_returning_visitor_resumes_their_session(client, inbox):

@@ -73,8 +73,11 @@ def do_start_webchat_session(
     name: str = "",
     email: str = "",
     ip: str = "",
+    language_hints: Sequence[str] = (),
 ) -> WebchatSession:
-    """Open or resume a widget session.
+    """Open or resume a widget session. `language_hints` (the page's and browser's tags) are
+    the language of a new visitor, stored with them; for a known customer the caller captures
+    them (customers.actions.do_capture_language).
 
     - `user_id` + a valid `user_hash`: the brand vouched for this user → their customer.
       A wrong hash is refused, never downgraded to an anonymous session.
@@ -107,7 +110,7 @@ def do_start_webchat_session(
         limit=int(settings.TEAMLINE["RATE_NEW_SESSIONS_PER_IP_PER_HOUR"]),
         window_seconds=3600,
     )
-    customer = do_create_webchat_visitor(uuid.uuid4().hex)
+    customer = do_create_webchat_visitor(uuid.uuid4().hex, language_hints=language_hints)
     if name or email:
         do_update_customer_profile(customer, name=name, unverified_email=email)
     return WebchatSession(customer, webchat.sign_session(str(inbox.public_id), customer.pk), False)

@@ -66,6 +66,21 @@ def webhook_inbox(public_id: object) -> Inbox:
     return copy.copy(inbox)
 
 
+# The widget's session POST and socket open read their inbox the same way: 10,000 widgets
+# reconnecting after a deploy would otherwise read the same row 20,000 times.
+WIDGET_KINDS = ("webchat", "app")
+
+
+def kept_public_inbox(public_id: object, *, kinds: tuple[str, ...]) -> Inbox:
+    """public_inbox, from the same per-process store as webhook_inbox (read at most once a
+    WEBHOOK_INBOX_SECONDS, forgotten when an inbox is saved or deleted in this process). A copy
+    per call; an inbox of another kind is NotFound, as from public_inbox."""
+    inbox = webhook_inbox(public_id)
+    if inbox.kind not in kinds:
+        raise NotFound("No such inbox.")
+    return inbox
+
+
 def forget_webhook_inboxes() -> None:
     """Drop every kept inbox: the next webhook of each reads its inbox again."""
     global _generation

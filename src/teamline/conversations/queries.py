@@ -147,9 +147,15 @@ def customer_conversations(actor: User, customer_id: int) -> QuerySet[Conversati
     )
 
 
+def conversations_of(customer_id: Any) -> QuerySet[Conversation]:
+    """Every conversation of a customer (`customer_id` may be an OuterRef: the widget asks
+    whether there is any while it reads the customer, docs/websockets.md)."""
+    return Conversation.objects.filter(customer_id=customer_id)
+
+
 def current_conversation_for(customer_id: int) -> Conversation | None:
     return (
-        Conversation.objects.filter(customer_id=customer_id)
+        conversations_of(customer_id)
         .select_related("team", "assignee")
         .order_by("-created_at")
         .first()

@@ -9,8 +9,9 @@ database alias and reuses its SQL text; the rows become model instances the way 
 iterator builds them (`from_db`, the related populators, the same converters), or a list of
 the first column's values.
 
-Only for statements whose single parameter is an id (the marker below shows where it goes);
-anything more varied stays an ordinary queryset.
+Only for statements whose one varying parameter is an id (the marker below shows where it goes;
+constants the queryset names, such as a state, stay as compiled); anything more varied stays an
+ordinary queryset. Annotations are set on the instance as Django's iterator sets them.
 
 The two writes every inbound message makes are written out the same way: `CompiledInsert`
 (the message row: about 0.6 ms of compiling per `Model.save` INSERT) and `CompiledUpdate` (the
@@ -33,7 +34,7 @@ from django.db.transaction import TransactionManagementError
 
 
 class CompiledOnce:
-    """A SELECT whose only parameter is an id, compiled once per database alias.
+    """A SELECT whose only varying parameter is an id, compiled once per database alias.
 
     `build(id)` returns the queryset for one id; it is called once per alias with a marker id to
     find the statement and the parameter's place."""
@@ -43,14 +44,17 @@ class CompiledOnce:
     def __init__(self, build: Callable[[int], QuerySet[Any]]) -> None:
         self.build = build
         self.by_alias: dict[str, tuple[Any, str, list[Any], Any]] = {}
+        self.params: dict[str, tuple[list[Any], int]] = {}  # per alias: the constants, id's place
         self.model = build(self.SENTINEL).model
 
     def prepare(self, alias: str) -> tuple[Any, str, list[Any], Any]:
         query = self.build(self.SENTINEL).query
         compiler = query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        if list(params) != [self.SENTINEL]:  # the statement's shape changed: not reusable
+        params = list(params)
+        if params.count(self.SENTINEL) != 1:  # the statement's shape changed: not reusable
             raise AssertionError(f"unexpected parameters {params!r}")
+        self.params[alias] = (params, params.index(self.SENTINEL))
         converters = compiler.get_converters([column[0] for column in compiler.select])
         populators: list[Any] = []
         if compiler.klass_info is not None:  # rows become model instances
@@ -69,8 +73,11 @@ class CompiledOnce:
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
             )
+        constants, place = self.params[alias]
+        params = list(constants)
+        params[place] = pk
         with connection.cursor() as cursor:
-            cursor.execute(sql, [pk])
+            cursor.execute(sql, params)
             rows = [row] if one and (row := cursor.fetchone()) is not None else []
             if not one:
                 rows = list(cursor.fetchall())
@@ -92,6 +99,8 @@ class CompiledOnce:
         obj = klass_info["model"].from_db(alias, names, row[start:end])
         for populator in populators:
             populator.populate(row, obj)
+        for name, position in compiler.annotation_col_map.items():
+            setattr(obj, name, row[position])
         return obj
 
     def column(self, pk: int) -> list[Any]:

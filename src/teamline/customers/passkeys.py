@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from webauthn import (
     base64url_to_bytes,
@@ -241,5 +242,10 @@ def do_finish_authentication(
     return stored
 
 
+def customer_passkeys(customer_id: Any) -> QuerySet[CustomerPasskey]:
+    """The customer's saved passkeys (`customer_id` may be an OuterRef)."""
+    return CustomerPasskey.objects.filter(customer_id=customer_id)
+
+
 def has_passkey(customer: Customer) -> bool:
-    return CustomerPasskey.objects.filter(customer=customer).exists()
+    return customer_passkeys(customer.pk).exists()

@@ -34,6 +34,11 @@ from .models import (
 )
 
 
+def verified_identities(customer_id: Any) -> QuerySet[Identity]:
+    """The identities the brand (or a step-up) vouched for (`customer_id` may be an OuterRef)."""
+    return Identity.objects.filter(customer_id=customer_id, verified=True)
+
+
 def visible_customers(actor: User) -> QuerySet[Customer]:
     """Admins see everyone; other staff see customers of their teams (home team, or a
     conversation handled by one of their teams) and customers whose conversation is assigned

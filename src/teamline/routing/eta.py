@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from teamline.accounts.models import AgentProfile, Presence, default_capacity
 from teamline.conversations.models import Conversation
@@ -333,13 +333,14 @@ def queue_report(conversation: Conversation, now: datetime) -> dict[str, Any] | 
     return {**status_of(row, now).for_customer(), "explanation": explain(row, now)}
 
 
+def queued_items(customer_id: Any) -> QuerySet[WorkItem]:
+    """The customer's waiting work items (`customer_id` may be an OuterRef)."""
+    return WorkItem.objects.filter(customer_id=customer_id, state=WorkState.QUEUED)
+
+
 def customer_queue(customer_id: int, now: datetime) -> dict[str, Any] | None:
     """The widget's view: the customer's waiting item (the newest), or None."""
-    row = (
-        WorkItem.objects.filter(customer_id=customer_id, state=WorkState.QUEUED)
-        .order_by("-pk")
-        .first()
-    )
+    row = queued_items(customer_id).order_by("-pk").first()
     if row is None:
         return None
     payload = status_of(row, now).for_customer()

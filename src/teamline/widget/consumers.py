@@ -25,22 +25,28 @@ from urllib.parse import urlencode
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from teamline.calls import browser as browser_calls
 from teamline.calls.events import present_call_to_customer
 from teamline.calls.ice import ice_servers_for
 from teamline.connectors import brand_oidc, webchat
-from teamline.connectors.queries import public_inbox, session_customer
+from teamline.connectors.queries import WIDGET_KINDS, kept_public_inbox, session_customer
 from teamline.connectors.stepup import MAX_TYPED, do_answer_step_up
 from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
 from teamline.conversations.models import Inbox, Status
 from teamline.conversations.presenters import level_of, present_message_to_customer
-from teamline.conversations.queries import current_conversation_for, customer_thread
+from teamline.conversations.queries import (
+    conversations_of,
+    current_conversation_for,
+    customer_thread,
+)
 from teamline.conversations.stepup import do_verify_conversation, present_verification_to_customer
 from teamline.core import jsonsafe, livewatch, pressure, ratelimit
+from teamline.core.compiled import CompiledOnce
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.core.events import (
     Event,
@@ -56,9 +62,9 @@ from teamline.core.sockets import NoDatabaseHopMixin, OrderedWork, in_database
 from teamline.customers import passkeys, verification
 from teamline.customers.actions import do_capture_language, do_set_consent
 from teamline.customers.models import Customer
-from teamline.customers.queries import customer_language, has_consent
+from teamline.customers.queries import customer_language, has_consent, verified_identities
 from teamline.proactive.queries import active_outages_in
-from teamline.routing.eta import customer_queue
+from teamline.routing.eta import customer_queue, queued_items
 from teamline.teams.presenters import present_team_card
 
 from . import oidc_views, passkey_views
@@ -93,7 +99,7 @@ def _open_session(token: str) -> tuple[Inbox, Customer]:
 
 def _session_of(claims: webchat.SessionClaims) -> tuple[Inbox, Customer]:
     # App sessions (connectors/app_api.py) use this socket too, with the same signed token.
-    inbox = public_inbox(claims.inbox_public_id, kinds=("webchat", "app"))
+    inbox = kept_public_inbox(claims.inbox_public_id, kinds=WIDGET_KINDS)
     return inbox, session_customer(claims)
 
 
@@ -101,28 +107,79 @@ class OriginRefused(Exception):
     """The page's origin may not use the session's inbox (widget/views.py, origin_allowed)."""
 
 
+@dataclass(frozen=True)
+class OpenFacts:
+    """What the statement that reads the customer at open also says: whether each of the
+    `ready` frame's other reads can find anything. A visitor who never wrote (every widget
+    on a page nobody chatted from: most of the sockets a process holds) needs none of them."""
+
+    has_conversation: bool
+    queued: bool
+    vouched: bool
+    passkey: bool
+
+
+def _customer_at_open_query(customer_id: int) -> QuerySet[Customer]:
+    outer = OuterRef("pk")
+    return (
+        Customer.objects.select_related("home_team")
+        .annotate(
+            open_has_conversation=Exists(conversations_of(outer)),
+            open_queued=Exists(queued_items(outer)),
+            open_vouched=Exists(verified_identities(outer)),
+            open_passkey=Exists(passkeys.customer_passkeys(outer)),
+        )
+        .filter(pk=customer_id)
+    )
+
+
+# Built and compiled once per process: building this queryset took more CPU than running it
+# (py-spy while 2,000 sockets opened: a third of the open path; core/compiled.py).
+_CUSTOMER_AT_OPEN = CompiledOnce(_customer_at_open_query)
+
+
+def _customer_at_open(claims: webchat.SessionClaims) -> tuple[Customer, OpenFacts]:
+    """The customer a session token names, with the OpenFacts, in one statement (NotFound
+    for a customer that is gone)."""
+    customer = _CUSTOMER_AT_OPEN.first(claims.customer_id)
+    if customer is None:
+        raise NotFound("Unknown or expired chat session.")
+    facts = OpenFacts(
+        has_conversation=bool(customer.open_has_conversation),
+        queued=bool(customer.open_queued),
+        vouched=bool(customer.open_vouched),
+        passkey=bool(customer.open_passkey),
+    )
+    return customer, facts
+
+
 def open_socket(
     claims: webchat.SessionClaims, origin: str | None, ip: str
 ) -> tuple[WidgetSession, dict[str, Any]]:
     """Everything an `auth` frame needs from the database, in one hop (each hop waits its turn
-    in the process's one database thread): the session's inbox and customer (NotFound when
-    gone), the origin checked against the inbox (OriginRefused), and the `ready` frame, each
-    row read once. The query budget is in tests/widget/test_socket_open.py."""
-    inbox, customer = _session_of(claims)
+    in the process's one database thread): the session's inbox (kept per process:
+    connectors.queries.kept_public_inbox) and customer (NotFound when gone), the origin checked
+    against the inbox (OriginRefused), and the `ready` frame, each row read once and nothing
+    read that the customer's row says is not there. A visitor who never wrote costs one
+    statement. The query budget is in tests/widget/test_socket_open.py."""
+    inbox = kept_public_inbox(claims.inbox_public_id, kinds=WIDGET_KINDS)
     if not origin_allowed(inbox, origin):
         raise OriginRefused
+    customer, facts = _customer_at_open(claims)
     session = WidgetSession(inbox=inbox, customer=customer, ip=ip)
-    return session, _ready_frame(session)
+    return session, _ready_frame(session, facts)
 
 
 # The notice topics a customer the brand vouched for may switch in the widget's settings.
 WIDGET_CONSENT_TOPICS = ("data_cap",)
 
 
-def _consents(customer: Customer) -> dict[str, bool] | None:
+def _consents(customer: Customer, vouched: bool | None = None) -> dict[str, bool] | None:
     """The switchable topics and whether the customer gets them; None for a visitor nobody
-    vouched for (their settings would be anyone's)."""
-    if not customer.identities.filter(verified=True).exists():
+    vouched for (their settings would be anyone's). `vouched`: already known (OpenFacts)."""
+    if vouched is None:
+        vouched = verified_identities(customer.pk).exists()
+    if not vouched:
         return None
     return {topic: has_consent(customer, topic) for topic in WIDGET_CONSENT_TOPICS}
 
@@ -137,27 +194,31 @@ def _set_consent(customer_id: int, topic: object, granted: object) -> dict[str, 
     return {"type": "consent", "topic": topic, "granted": granted}
 
 
-def _ready_frame(session: WidgetSession) -> dict[str, Any]:
+def _ready_frame(session: WidgetSession, facts: OpenFacts | None = None) -> dict[str, Any]:
+    """The whole picture the widget starts from. `facts` (at open): the reads that would find
+    nothing are skipped; without them (a resync of an open socket) everything is read."""
     customer = session.customer
-    messages = [present_message_to_customer(m) for m in customer_thread(customer.pk)]
-    conversation = current_conversation_for(customer.pk)
-    from django.utils import timezone
-
+    conversation = None
+    messages: list[dict[str, Any]] = []
+    if facts is None or facts.has_conversation:
+        messages = [present_message_to_customer(m) for m in customer_thread(customer.pk)]
+        conversation = current_conversation_for(customer.pk)
+    queued = facts is None or facts.queued
     return {
         "type": "ready",
         # Where the customer waits (position, eta_seconds, serving, answer_from), or null.
-        "queue": customer_queue(customer.pk, timezone.now()),
+        "queue": customer_queue(customer.pk, timezone.now()) if queued else None,
         "team": present_team_card(customer.home_team or session.inbox.default_team),
         "messages": messages,
         "conversation": (
             {"id": conversation.pk, "status": conversation.status} if conversation else None
         ),
         # {"data_cap": true} for a signed-in customer (the settings switch), else null.
-        "consents": _consents(customer),
+        "consents": _consents(customer, facts.vouched if facts else None),
         # The conversation's verification level and the step-up it asks for (never a code).
         "verification": present_verification_to_customer(conversation),
         # Whether "Verify with passkey" can be offered (a passkey is saved for this customer).
-        "passkey": passkeys.has_passkey(customer),
+        "passkey": facts.passkey if facts else passkeys.has_passkey(customer),
         # {"name"} when the inbox offers "Sign in with <brand>" (connectors/brand_oidc.py).
         "brand_sign_in": brand_oidc.offer_for(session.inbox),
         # Outages declared for the customer's region: the widget's banner ([] for none), and

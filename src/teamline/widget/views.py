@@ -22,7 +22,12 @@ from django.views.decorators.http import require_GET
 from teamline.calls.browser import calls_allowed
 from teamline.connectors import webchat
 from teamline.connectors.actions import do_start_webchat_session
-from teamline.connectors.queries import first_active_inbox, public_inbox, session_customer
+from teamline.connectors.queries import (
+    first_active_inbox,
+    kept_public_inbox,
+    public_inbox,
+    session_customer,
+)
 from teamline.conversations.models import Inbox
 from teamline.conversations.queries import current_conversation_for
 from teamline.core import jsonsafe
@@ -129,6 +134,7 @@ def _read_body(
 
 def _start_session(request: HttpRequest, inbox: Inbox) -> JsonResponse:
     fields = _read_body(request)
+    hints = fields.get("languages", "").split(",")[:MAX_TAGS]
     session = do_start_webchat_session(
         inbox,
         token=fields.get("token") or None,
@@ -137,11 +143,13 @@ def _start_session(request: HttpRequest, inbox: Inbox) -> JsonResponse:
         name=fields.get("name", ""),
         email=fields.get("email", ""),
         ip=request.META.get("REMOTE_ADDR", "") or "",
+        language_hints=hints,
     )
     customer = session.customer
     # The page's `lang` and the browser's languages: a hint, never over the customer's choice
-    # or what they wrote in (customers.actions.do_capture_language).
-    do_capture_language(customer, hints=fields.get("languages", "").split(",")[:MAX_TAGS])
+    # or what they wrote in (customers.actions.do_capture_language). A new visitor was created
+    # with it: no statement here then.
+    do_capture_language(customer, hints=hints)
     team = customer.home_team or inbox.default_team
     return JsonResponse(
         {
@@ -173,7 +181,8 @@ def session(request: HttpRequest, inbox_public_id: Any) -> HttpResponse:
     """
     origin = request.headers.get("Origin")
     try:
-        inbox = public_inbox(inbox_public_id, kinds=("webchat",))
+        # Kept per process for a moment: every visitor's widget POSTs here on every page.
+        inbox = kept_public_inbox(inbox_public_id, kinds=("webchat",))
     except TeamlineError as exc:
         return _error_from(exc)
     allowed = origin_allowed(inbox, origin)
