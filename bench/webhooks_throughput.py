@@ -20,16 +20,18 @@ task worker; PostgreSQL + Redis: ``--workers <--web-processes> --no-worker`` plu
 separate ``teamline worker`` processes). Every agent logs in through the desk's login form and
 opens a desk socket.
 
-Then N webhooks, a third per provider (each a new customer with a unique id, each text carrying a
-unique ``bench:<i>.1`` token), each signed the provider's way (Telegram secret token, Meta
-X-Hub-Signature-256, X-Twilio-Signature), are posted with C concurrent requests (httpx). Measured:
-acknowledgement time of each POST, and post → first ``message.created`` carrying its token on a
-desk socket. Afterwards 5 % of them are posted again (provider retries): they must be answered
-2xx and change nothing (still N messages, no extra socket events). Finally the stored timestamps
-(webhook event received, task enqueued/started/finished, message created) split the end-to-end
-time into stages, to name the bottleneck. A warm-up of a few webhooks per provider precedes the
-measured burst (not counted). Everything started is stopped and the database dropped at the end,
-also on errors and Ctrl+C. Only 127.0.0.1 is used. See docs/benchmarks.md ("Inbound webhooks").
+Then N webhooks, a third per provider (each a new customer with a unique id; with
+``--returning`` the second message of a customer whose first one was posted and delivered
+before, unmeasured; each text carrying a unique ``bench:<i>.1`` token), each signed the
+provider's way (Telegram secret token, Meta X-Hub-Signature-256, X-Twilio-Signature), are posted
+with C concurrent requests (httpx). Measured: acknowledgement time of each POST, and post →
+first ``message.created`` carrying its token on a desk socket. Afterwards 5 % of them are posted
+again (provider retries): they must be answered 2xx and change nothing (still N messages, no
+extra socket events). Finally the stored timestamps (webhook event received, task
+enqueued/started/finished, message created) split the end-to-end time into stages, to name the
+bottleneck. A warm-up of a few webhooks per provider precedes the measured burst (not counted).
+Everything started is stopped and the database dropped at the end, also on errors and Ctrl+C.
+Only 127.0.0.1 is used. See docs/benchmarks.md ("Inbound webhooks").
 
 The helpers (machine info, CPU accounting, subprocess cleanup, desk login and sockets) are the
 ones of bench/ws_throughput.py, imported.
@@ -203,7 +205,11 @@ class Hook:
     status: int = 0
 
 
-def build_hook(i: int, rnd: int, provider: str, seed: dict[str, Any], base_url: str) -> Hook:
+def build_hook(
+    i: int, rnd: int, provider: str, seed: dict[str, Any], base_url: str, *, who: int | None = None
+) -> Hook:
+    """Webhook `i` of round `rnd`, from customer `i` of round `who` (default: `rnd`, a new
+    customer; another round's number: that round's customer `i` writes again)."""
     inbox = seed[provider]["inbox"]
     creds = seed[provider]["credentials"]
     path = f"/webhooks/{provider}/{inbox}/"
@@ -212,14 +218,16 @@ def build_hook(i: int, rnd: int, provider: str, seed: dict[str, Any], base_url: 
     now = int(time.time())
     # Unique customers: phone numbers from two ranges (SMS and WhatsApp share E.164 identities).
     serial = rnd * 1_000_000 + i
+    sender = (rnd if who is None else who) * 1_000_000 + i
     if provider == "telegram":
         update_id = 500_000_000 + serial
-        user_id = 7_000_000_000 + serial
+        user_id = 7_000_000_000 + sender
+        message_id = 1000 + i if who is None else 1000 + serial
         body = json.dumps(
             {
                 "update_id": update_id,
                 "message": {
-                    "message_id": 1000 + i,
+                    "message_id": message_id,
                     "from": {
                         "id": user_id,
                         "is_bot": False,
@@ -239,10 +247,10 @@ def build_hook(i: int, rnd: int, provider: str, seed: dict[str, Any], base_url: 
             "X-Telegram-Bot-Api-Secret-Token": creds["secret_token"],
         }
         return Hook(
-            f"{token}", provider, path, body, headers, str(update_id), f"{user_id}:{1000 + i}"
+            f"{token}", provider, path, body, headers, str(update_id), f"{user_id}:{message_id}"
         )
     if provider == "meta":
-        wa_id = f"4740{serial % 1_000_000:06d}" if rnd else f"4741{serial:06d}"
+        wa_id = f"4740{sender % 1_000_000:06d}" if rnd else f"4741{sender:06d}"
         wamid = "wamid.HBgL" + base64.b64encode(f"{wa_id}{uuid.uuid4().hex}".encode()).decode()
         payload = {
             "object": "whatsapp_business_account",
@@ -281,7 +289,7 @@ def build_hook(i: int, rnd: int, provider: str, seed: dict[str, Any], base_url: 
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"}
         return Hook(token, provider, path, body, headers, f"wa:{wamid}", wamid)
     sid = "SM" + uuid.uuid4().hex
-    number = f"+4790{serial % 1_000_000:06d}" if rnd else f"+4791{serial:06d}"
+    number = f"+4790{sender % 1_000_000:06d}" if rnd else f"+4791{sender:06d}"
     params = [
         ("AccountSid", creds["account_sid"]),
         ("ApiVersion", "2010-04-01"),
@@ -714,6 +722,25 @@ async def drive(
         )
     if errors:
         raise BenchError(f"warm-up errors: {dict(errors)}")
+    first_contacts = 0
+    if args.returning:
+        # Every measured webhook's customer wrote once before (processed, routed, on a desk):
+        # the measured ones are second messages into open conversations.
+        first = [
+            build_hook(i, 2, ("telegram", "meta", "twilio")[i % 3], seed, server.base_url, who=1)
+            for i in range(args.total)
+        ]
+        random.shuffle(first)
+        log(f"first contacts: {len(first)} webhooks (not measured)")
+        await post_all(server.base_url, first, args.concurrency, errors, retry_shed=True)
+        if not await wait_delivered(
+            results, [h.token for h in first], args.stall_timeout, args.timeout
+        ):
+            raise BenchError(f"first contacts did not all reach the desk sockets: {dict(errors)}")
+        if errors:
+            raise BenchError(f"first-contact errors: {dict(errors)}")
+        first_contacts = len(first)
+        await asyncio.sleep(2.0)  # the batch router's last assignments
     deliveries_before = results.deliveries
     hooks = build_hooks(args.total, 1, seed, server.base_url)
     await asyncio.sleep(1.0)
@@ -785,6 +812,7 @@ async def drive(
     }
     return {
         "hooks": hooks,
+        "first_contacts": first_contacts,
         "arrivals_wall": arrivals_wall,
         "sockets": len(desks),
         "acked": len(acked),
@@ -881,7 +909,8 @@ def fmt(value: float) -> str:
 
 def report(args, machine, info, login, run, st, dump) -> dict[str, Any]:
     n = args.total
-    total_n = run["acked"] + 3 * WARMUP_PER_PROVIDER  # stored = answered 2xx
+    # stored = answered 2xx (the warm-up and, with --returning, the first contacts included)
+    total_n = run["acked"] + 3 * WARMUP_PER_PROVIDER + run["first_contacts"]
     statuses = Counter(e[5] for e in dump["events"])
     task_statuses = Counter(t[1] for t in dump["tasks"])
     workers_used = Counter(w for t in dump["tasks"] for w in (t[5] or [])[-1:])
@@ -1035,6 +1064,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="web processes (teamline serve --workers N, and as many for the reference); "
         "more than 1 needs --backend postgres",
+    )
+    parser.add_argument(
+        "--returning",
+        action="store_true",
+        help="the measured webhooks come from customers who wrote once before (their first "
+        "messages posted, processed and delivered first, not measured); default: all new",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds (fresh database each)")
     parser.add_argument(
@@ -1259,6 +1294,7 @@ def summary(args: argparse.Namespace, rounds: list[dict[str, Any]]) -> dict[str,
         "client": args.client,
         "web_processes": args.web_processes,
         "workers": args.workers if args.backend == "postgres" else "embedded",
+        "customers": "returning" if args.returning else "new",
         "rounds": len(rounds),
         "loadavg": [r["machine"]["loadavg"] for r in rounds],
         "others_cpu_before": [r["machine"]["background_cpu"] for r in rounds],
