@@ -98,3 +98,45 @@ def test_the_worker_waits_quietly_while_the_database_is_unreachable(monkeypatch,
     assert len(attempts) == 1
     assert "database is unreachable" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+def test_a_worker_asks_the_cache_about_each_periodic_job_once_per_slot(monkeypatch):
+    """The worker polls every 0.2 s; which worker enqueues a slot is the cache's `add`. Once
+    this worker has asked about a job in a slot, it does not ask again until the next slot
+    (before: 11 cache round trips every poll, idle or busy)."""
+    from teamline.core import worker
+
+    adds: list[str] = []
+    cache = worker.cache
+
+    class CountingCache:
+        def add(self, key, *args, **kwargs):
+            adds.append(key)
+            return cache.add(key, *args, **kwargs)
+
+    monkeypatch.setattr(worker, "cache", CountingCache())
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, kwargs={"stop": stop, "interval": 0.02})
+    thread.start()
+    try:
+        time.sleep(1.0)  # dozens of polls
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    jobs = len(worker.periodic_jobs())
+    slots = {key.rsplit(":", 1)[1] for key in adds}
+    assert len(adds) == jobs * len(slots), adds  # each job once per slot, whatever the polls
+    assert len(slots) <= 2  # a 1 s run crosses at most one slot boundary
+    assert DBTaskResult.objects.filter(task_path__contains="sweep").exists()
+
+
+def test_a_second_worker_asks_the_cache_and_leaves_the_slot_to_the_first():
+    """The memory of what was asked is per worker: another worker (its own memory) still asks
+    the cache, which says the slot is taken."""
+    now = time.time()
+    first, second = {}, {}
+    assert len(enqueue_periodic(now, asked=first)) == 11
+    assert enqueue_periodic(now, asked=first) == []
+    assert enqueue_periodic(now, asked=second) == []
+    assert set(second) == set(first)
+    assert DBTaskResult.objects.count() == 11
