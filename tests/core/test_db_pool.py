@@ -9,7 +9,6 @@ import sys
 import threading
 
 import pytest
-from django.conf import settings
 from django.db import connection, connections
 
 from teamline.settings.defaults import db_pool_options
@@ -227,111 +226,4 @@ def test_a_pooled_connection_postgresql_dropped_is_replaced_not_failed():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != dropped
-    assert connection.pool.get_stats()["connections_lost"] == lost + 1
-
-
-def _pooled_or_skip() -> None:
-    if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("pool"):
-        pytest.skip("only PostgreSQL with the pool on")
-    if not connection.settings_dict["CONN_HEALTH_CHECKS"]:
-        pytest.skip("TEAMLINE_DB_POOL_CHECK is off")
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """The pids of the connections the pool checked with a round trip (psycopg's check)."""
-    from psycopg_pool import ConnectionPool
-
-    checked: list[int] = []
-    original = ConnectionPool.check_connection
-
-    def counting(conn) -> None:
-        checked.append(conn.info.backend_pid)
-        original(conn)
-
-    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(counting))
-    return checked
-
-
-def _all_idle_given_back_now() -> list[int]:
-    """Take every idle connection out of the pool and give them back one by one, as requests
-    finishing would: the pool hands them out again in that order. Their backend pids."""
-    pool = connection.pool
-    taken = [pool.getconn() for _ in range(len(pool._pool))]
-    for conn in taken:
-        pool.putconn(conn)
-    return [conn.info.backend_pid for conn in taken]
-
-
-@pytest.mark.integration
-@pytest.mark.django_db(transaction=True)
-def test_a_connection_given_back_moments_ago_is_handed_out_again_without_a_round_trip(
-    round_trips,
-):
-    """A busy process (a customer's message, then the desk's read, then the next message)
-    reuses each pooled connection within milliseconds: the check looks at the socket instead
-    of asking PostgreSQL, so a database hop costs no extra round trip."""
-    _pooled_or_skip()
-    assert settings.DB_POOL_CHECK_IDLE_SECONDS > 0  # the default: on
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    connections.close_all()
-    order = _all_idle_given_back_now()
-    round_trips.clear()
-
-    for expected in order:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            assert cursor.fetchone()[0] == expected
-        connections.close_all()  # back to the pool, at the end of the queue
-    assert round_trips == []
-
-
-@pytest.mark.integration
-@pytest.mark.django_db(transaction=True)
-def test_a_connection_that_sat_idle_is_checked_with_a_round_trip(round_trips):
-    """Past DB_POOL_CHECK_IDLE_SECONDS a connection is asked (a peer that vanished without
-    closing the socket is only noticed that way)."""
-    _pooled_or_skip()
-    _all_idle_given_back_now()
-    head = connection.pool._pool[0]
-    head.returned_at -= settings.DB_POOL_CHECK_IDLE_SECONDS + 1  # as if idle that long
-    round_trips.clear()
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        assert cursor.fetchone()[0] == head.info.backend_pid
-    connections.close_all()
-    assert round_trips == [head.info.backend_pid]
-
-
-@pytest.mark.integration
-@pytest.mark.django_db(transaction=True)
-def test_a_session_postgresql_ended_just_after_use_is_replaced_not_failed(round_trips):
-    """The session handed out next was in use moments ago, then PostgreSQL ended it (a
-    restart, an administrator, an idle timeout). Its socket holds the server's goodbye, so the
-    check asks, finds it dead and the request gets a live session instead of an error; the
-    live one behind it needs no round trip."""
-    _pooled_or_skip()
-    import psycopg
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    connections.close_all()
-    dropped, *alive = _all_idle_given_back_now()
-    assert alive, "the pool keeps at least two idle connections (min_size)"
-    lost = connection.pool.get_stats().get("connections_lost", 0)
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    with psycopg.connect(**params, autocommit=True) as admin:
-        # Waits until the backend is gone, as after a restart.
-        ended = admin.execute("SELECT pg_terminate_backend(%s, 5000)", [dropped]).fetchone()
-        assert ended == (True,)
-    round_trips.clear()
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        assert cursor.fetchone()[0] == alive[0]
-    connections.close_all()
-    assert round_trips == [dropped]
     assert connection.pool.get_stats()["connections_lost"] == lost + 1

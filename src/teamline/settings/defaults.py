@@ -273,13 +273,6 @@ if pool := db_pool_options(DATABASES["default"]["ENGINE"]):
     # uvicorn's --workers spawn fresh processes; this covers code that forks (multiprocessing's
     # fork context in tests and benchmarks, a pre-forking server).
     os.register_at_fork(after_in_child=_forget_inherited_db_pools)
-# The check above is skipped for a connection given back to the pool less than this many
-# seconds ago on whose socket nothing has arrived since: PostgreSQL ending a session (restart,
-# terminated backend, idle timeout, failover, a proxy cutting it) leaves its error or the end
-# of the stream there, which a look at the socket sees without a round trip (core/postgresql).
-# A busy process reuses its connections within milliseconds, so only a connection that sat
-# idle pays the round trip. 0: a round trip before every use, as before.
-DB_POOL_CHECK_IDLE_SECONDS = float(os.environ.get("TEAMLINE_DB_POOL_CHECK_IDLE", "5"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Keep connections: opening one per call cost ~16 % of the server's time in the websocket
     # benchmark (docs/benchmarks.md). Database work of the ASGI app runs on Channels' single

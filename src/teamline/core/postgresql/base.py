@@ -21,16 +21,12 @@ pool's own `close()` fails its waiters); tests/core/test_db_fail_fast.py fails i
 
 from __future__ import annotations
 
-import functools
-import select
 import weakref
-from time import monotonic
 from typing import Any
 
 import psycopg
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base as postgresql
-from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from teamline.core import availability
@@ -38,9 +34,6 @@ from teamline.core import availability
 
 class ReportingConnection(psycopg.Connection[Any]):
     """A psycopg connection whose every opening attempt is reported to `availability`."""
-
-    #: monotonic() when it was last given back to the pool (FailFastPool.putconn).
-    returned_at: float | None = None
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
@@ -62,35 +55,9 @@ class _StopChecking(BaseException):
     which turns it into a PoolTimeout."""
 
 
-def _quiet(conn: Any, idle_seconds: float) -> bool:
-    """True when `conn` was given back to the pool less than `idle_seconds` ago, idle,
-    and nothing has arrived on its socket since: a session PostgreSQL ended (a restart, a
-    terminated backend, an idle timeout, a proxy or failover cutting it) leaves the server's
-    error message or the end of the stream there, so it is not quiet and gets the round trip
-    (which fails, and the pool replaces it). A connection idle for longer, or that came from
-    a new connection (never given back), is always checked with a round trip: a peer that
-    vanished without closing is only noticed by asking."""
-    returned_at = getattr(conn, "returned_at", None)
-    if returned_at is None or monotonic() - returned_at > idle_seconds:
-        return False
-    pgconn = conn.pgconn
-    if pgconn.status != ConnStatus.OK or pgconn.transaction_status != TransactionStatus.IDLE:
-        return False
-    try:
-        fd = pgconn.socket
-    except psycopg.OperationalError:
-        return False
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLPRI)
-    return not poller.poll(0)  # POLLERR/POLLHUP are reported whatever the mask
-
-
-def check_connection(conn: Any, idle_seconds: float = 0.0) -> None:
-    """psycopg's check (one round trip) unless the connection was in use less than
-    `idle_seconds` ago and is quiet (`_quiet`); the round trip stops the search for a live
-    connection while the database is known to be down."""
-    if idle_seconds > 0 and _quiet(conn, idle_seconds):
-        return
+def check_connection(conn: Any) -> None:
+    """psycopg's check, which stops the search for a live connection while the database is
+    known to be down."""
     try:
         ConnectionPool.check_connection(conn)
     except Exception:
@@ -119,12 +86,6 @@ class FailFastPool(ConnectionPool[Any]):
         except _StopChecking:
             raise PoolTimeout("the database is unreachable") from None
 
-    def putconn(self, conn: Any) -> None:
-        # When it was last in use: the check before it is handed out again needs no round
-        # trip while that is recent and nothing came on its socket (`_quiet`).
-        conn.returned_at = monotonic()
-        super().putconn(conn)
-
     def fail_waiting(self) -> None:
         """Fail every request queued for a connection: the database is unreachable."""
         lock, waiting = getattr(self, "_lock", None), getattr(self, "_waiting", None)
@@ -133,12 +94,6 @@ class FailFastPool(ConnectionPool[Any]):
         with lock:
             while waiting:
                 waiting.popleft().fail(PoolTimeout("the database is unreachable"))
-
-
-def _check_idle_seconds() -> float:
-    from django.conf import settings
-
-    return float(getattr(settings, "DB_POOL_CHECK_IDLE_SECONDS", 0.0))
 
 
 class DatabaseWrapper(postgresql.DatabaseWrapper):
@@ -156,11 +111,7 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
                 kwargs={**self.get_connection_params(), "autocommit": True},
                 open=False,
                 configure=self._configure_connection,  # type: ignore[attr-defined]
-                check=(
-                    functools.partial(check_connection, idle_seconds=_check_idle_seconds())
-                    if self.settings_dict["CONN_HEALTH_CHECKS"]
-                    else None
-                ),
+                check=check_connection if self.settings_dict["CONN_HEALTH_CHECKS"] else None,
                 connection_class=ReportingConnection,
                 **({} if options is True else options),
             )
