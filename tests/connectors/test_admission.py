@@ -18,7 +18,7 @@ from teamline.connectors import sms, telegram, voice, wechat
 from teamline.connectors.admission import Admission, WebhookAdmission
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Inbox
-from teamline.core.testing import create_team
+from teamline.core.testing import asgi_http, create_team
 
 SECRET = "tl_Secret-token_0123456789"
 
@@ -55,34 +55,8 @@ class Answer:
 
 async def call(app, method: str, path: str, body: bytes = b"", headers=()) -> Answer:
     """One HTTP request through an ASGI application, as uvicorn makes it."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    chunks = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict] = []
-
-    async def receive():
-        if chunks:
-            return chunks.pop()
-        await asyncio.sleep(3600)  # no disconnect while the app works
-
-    async def send(message):
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = sent[0]
-    return Answer(start["status"], {k.decode(): v.decode() for k, v in start["headers"]})
+    status, sent_headers, _body = await asgi_http(app, method, path, body, headers)
+    return Answer(status, {k.decode(): v.decode() for k, v in sent_headers})
 
 
 def telegram_app(limit: int, call_limit: int = 4):

@@ -6,7 +6,6 @@ same refusals."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -14,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
 
 from teamline.connectors import webchat
+from teamline.core.testing import asgi_http
 from teamline.widget import ingest, views
 from teamline.widget.ingest import WidgetSessionIngest
 
@@ -24,38 +24,14 @@ PAGE = "https://www.nordlys.example"
 
 async def call(app, method: str, path: str, body: bytes = b"", headers=(), host=b"testserver"):
     """One HTTP request through an ASGI application, as uvicorn makes it: (status, headers,
-    body)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", host), *headers],
-        "client": ("198.51.100.7", 50000),
-        "server": ("testserver", 80),
-    }
-    chunks = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict] = []
-
-    async def receive():
-        if chunks:
-            return chunks.pop()
-        await asyncio.sleep(3600)
-
-    async def send(message):
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = sent[0]
-    headers = {}
-    for key, value in start["headers"]:
-        headers.setdefault(key.decode(), []).append(value.decode())
-    return start["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])
+    body), each header with all its values."""
+    status, sent, content = await asgi_http(
+        app, method, path, body, headers, host=host, client="198.51.100.7"
+    )
+    by_name: dict[str, list[str]] = {}
+    for key, value in sent:
+        by_name.setdefault(key.decode(), []).append(value.decode())
+    return status, by_name, content
 
 
 def app() -> WidgetSessionIngest:

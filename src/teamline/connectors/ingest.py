@@ -141,15 +141,32 @@ Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
 def serve(scope: Scope, body: bytes, kwargs: dict[str, Any]) -> Answer:
-    """Build the request and run the webhook view, in a pool thread, between Django's request
-    signals (the connection goes back to the pool at the end); the answer as ASGI sends it."""
+    """The webhook view's answer, in a pool thread (the connection goes back to the pool at
+    the end)."""
+    return run_view(scope, body, views.webhook, kwargs, sender=WebhookIngest)
+
+
+def run_view(
+    scope: Scope,
+    body: bytes,
+    view: Any,
+    kwargs: dict[str, Any],
+    *,
+    sender: type,
+    check_host: bool = False,
+) -> Answer:
+    """Build the request and run `view` between Django's request signals, as Django's handler
+    would without its middleware (`check_host`: ALLOWED_HOSTS first, as CommonMiddleware
+    checks it); the answer as ASGI sends it. Also serves widget/ingest.py."""
     set_script_prefix(get_script_prefix(scope))
-    signals.request_started.send(sender=WebhookIngest, scope=scope)
+    signals.request_started.send(sender=sender, scope=scope)
     response: HttpResponseBase | None = None
     try:
         request = ASGIRequest(scope, io.BytesIO(body))
         try:
-            response = views.webhook(request, **kwargs)
+            if check_host:
+                request.get_host()  # DisallowedHost: a 400, as Django answers it
+            response = view(request, **kwargs)
         except Exception as exc:  # what Django's handler would answer; logged there
             response = response_for_exception(request, exc)
         return encode(response)
@@ -157,7 +174,7 @@ def serve(scope: Scope, body: bytes, kwargs: dict[str, Any]) -> Answer:
         if response is not None:
             response.close()  # sends request_finished
         else:
-            signals.request_finished.send(sender=WebhookIngest)
+            signals.request_finished.send(sender=sender)
 
 
 def encode(response: HttpResponseBase) -> Answer:

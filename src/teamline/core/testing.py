@@ -9,6 +9,7 @@ with capture_events(expected=["message.created"]) as events: ...
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import Iterator, Sequence
@@ -169,3 +170,46 @@ def record_database_hops(monkeypatch: Any, module: Any) -> list[str]:
 
     monkeypatch.setattr(module, "database_sync_to_async", counted)
     return hops
+
+
+async def asgi_http(
+    app: Any,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    *,
+    host: bytes = b"testserver",
+    client: str = "127.0.0.1",
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """One HTTP request through an ASGI application, as uvicorn makes it (the client never
+    hangs up while the application works): the status, the headers and the body."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", host), *headers],
+        "client": (client, 50000),
+        "server": ("testserver", 80),
+    }
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if chunks:
+            return chunks.pop()
+        await asyncio.sleep(3600)  # no disconnect while the app works
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    return start["status"], list(start["headers"]), b"".join(m.get("body", b"") for m in sent[1:])

@@ -26,15 +26,10 @@ is on), goes to Django as before.
 from __future__ import annotations
 
 import functools
-import io
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.core import signals
-from django.core.handlers.asgi import ASGIRequest, get_script_prefix
-from django.core.handlers.exception import response_for_exception
-from django.http.response import HttpResponseBase
-from django.urls import Resolver404, resolve, set_script_prefix
+from django.urls import Resolver404, resolve
 
 from teamline.connectors import ingest
 
@@ -66,24 +61,10 @@ def _session_path(path: str) -> dict[str, Any] | None:
 
 
 def serve(scope: Scope, body: bytes, kwargs: dict[str, Any]) -> ingest.Answer:
-    """Build the request and run the session view between Django's request signals; the
-    answer as ASGI sends it."""
-    set_script_prefix(get_script_prefix(scope))
-    signals.request_started.send(sender=WidgetSessionIngest, scope=scope)
-    response: HttpResponseBase | None = None
-    try:
-        request = ASGIRequest(scope, io.BytesIO(body))
-        try:
-            request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
-            response = views.session(request, **kwargs)
-        except Exception as exc:  # what Django's handler would answer; logged there
-            response = response_for_exception(request, exc)
-        return ingest.encode(response)
-    finally:
-        if response is not None:
-            response.close()  # sends request_finished
-        else:
-            signals.request_finished.send(sender=WidgetSessionIngest)
+    """The session view's answer, the host checked first (ALLOWED_HOSTS)."""
+    return ingest.run_view(
+        scope, body, views.session, kwargs, sender=WidgetSessionIngest, check_host=True
+    )
 
 
 class WidgetSessionIngest:
