@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 
 from teamline.accounts.actions import do_set_presence
 from teamline.asgi import application
+from teamline.core.events import wallboard_group
 from teamline.core.testing import create_agent, create_customer, create_team, create_user
 from teamline.desk import wallboard_live
 from teamline.desk.actions import do_create_wallboard_screen, do_revoke_wallboard_screen
@@ -226,3 +227,38 @@ async def test_with_a_shared_layer_only_boards_someone_watches_somewhere_are_rea
     cache.clear()
     await publisher.push([1, 2, 3])
     assert read == [[2, 3], [3]]  # nothing read at all
+
+
+class FlakyLayer:
+    """A channel layer that takes `works` group sends, then fails (Redis going away)."""
+
+    def __init__(self, works: int) -> None:
+        self.works = works
+        self.sent: list[tuple[str, dict]] = []
+
+    async def group_send(self, group: str, message: dict) -> None:
+        if len(self.sent) == self.works:
+            raise ConnectionError("the layer went away")
+        self.sent.append((group, message))
+
+
+async def test_a_push_the_layer_fails_midway_is_logged_and_counts_what_left(monkeypatch, caplog):
+    from teamline.core import events
+
+    layer = FlakyLayer(works=1)
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(
+        wallboard_live, "board_frames", lambda ids: {i: f'{{"team":{i}}}' for i in ids}
+    )
+    publisher = Publisher(interval=0.3)
+
+    await publisher.push([1, 2, 3])
+
+    assert layer.sent == [(wallboard_group(1), {"type": "wallboard.update", "text": '{"team":1}'})]
+    assert publisher.pushes == 1
+    assert "could not push wallboards of teams [1, 2, 3]" in caplog.text
+
+    layer.works = 10  # back: the next change pushes every board again
+    await publisher.push([1, 2, 3])
+    assert [group for group, _ in layer.sent[1:]] == [wallboard_group(i) for i in (1, 2, 3)]
+    assert publisher.pushes == 4

@@ -8,14 +8,8 @@ from django.core.management import call_command
 
 from teamline.analytics import erlang
 from teamline.routing import engine
-from teamline.routing.simulator import (
-    AgentSpec,
-    Scenario,
-    StreamSpec,
-    TeamSpec,
-    load_scenario,
-    simulate,
-)
+from teamline.routing.scenarios import AgentSpec, Scenario, StreamSpec, TeamSpec, load_scenario
+from teamline.routing.simulator import simulate
 
 OSLO, BERGEN = "Oslo", "Bergen"
 # Oslo is swamped (7 Erlangs for 6 agents), Bergen has room (3 Erlangs for 6 agents).

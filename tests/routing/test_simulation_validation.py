@@ -26,8 +26,9 @@ import time
 import pytest
 
 from teamline.analytics import erlang
-from teamline.routing import simulator
-from teamline.routing.simulator import Estimate, TeamResult, simple_scenario, simulate
+from teamline.routing.scenarios import simple_scenario
+from teamline.routing.simulation_results import Estimate, TeamResult, t_quantile
+from teamline.routing.simulator import simulate
 
 CONFIDENCE = 0.99
 
@@ -149,11 +150,11 @@ def test_runs_are_deterministic_with_a_seed():
 
 def test_student_t_quantiles():
     # Tabulated two-sided values.
-    assert simulator.t_quantile(0.95, 19) == pytest.approx(2.093, abs=1e-3)
-    assert simulator.t_quantile(0.99, 19) == pytest.approx(2.861, abs=1e-3)
-    assert simulator.t_quantile(0.95, 1) == pytest.approx(12.706, abs=1e-3)
-    assert simulator.t_quantile(0.99, 9) == pytest.approx(3.250, abs=1e-3)
-    assert simulator.t_quantile(0.95, 5000) == pytest.approx(1.960, abs=1e-3)
+    assert t_quantile(0.95, 19) == pytest.approx(2.093, abs=1e-3)
+    assert t_quantile(0.99, 19) == pytest.approx(2.861, abs=1e-3)
+    assert t_quantile(0.95, 1) == pytest.approx(12.706, abs=1e-3)
+    assert t_quantile(0.99, 9) == pytest.approx(3.250, abs=1e-3)
+    assert t_quantile(0.95, 5000) == pytest.approx(1.960, abs=1e-3)
 
 
 def test_independent_replications_give_an_interval_over_runs():

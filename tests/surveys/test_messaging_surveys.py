@@ -11,6 +11,7 @@ import pytest
 
 from teamline.connectors.base import OutboundMessage
 from teamline.connectors.meta import MetaConnector
+from teamline.connectors.meta_whatsapp import whatsapp_bodies
 from teamline.conversations.models import Conversation, Inbox
 from teamline.core.testing import create_agent, create_team
 from teamline.surveys.models import SurveyResponse
@@ -137,9 +138,7 @@ def test_a_list_with_more_rows_than_whatsapp_allows_goes_as_text():
         text="How likely are you to recommend us? Reply with a number from 0 to 10.",
         extra={"choices": [{"id": f"x:{n}", "title": str(n)} for n in range(11)]},
     )
-    from teamline.connectors.meta import _whatsapp_bodies
-
-    assert [body["type"] for body in _whatsapp_bodies(message)] == ["text"]
+    assert [body["type"] for body in whatsapp_bodies(message)] == ["text"]
     assert MetaConnector.provider == "meta"
 
 

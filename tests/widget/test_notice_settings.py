@@ -78,3 +78,19 @@ async def test_an_anonymous_visitor_has_no_switch(inbox):
     assert error["type"] == "error" and error["code"] == "forbidden"
     assert await consent_of(read_session(token).customer_id, "data_cap")
     await tab.close()
+
+
+async def test_a_customer_deleted_while_their_widget_is_open_switches_nothing(inbox):
+    user_hash = webchat.identity_hash(inbox.secret, "nordlys-user-9")
+    token = await start_session(inbox, user_id="nordlys-user-9", user_hash=user_hash)
+    customer_id = read_session(token).customer_id
+    tab = ChatTab()
+    assert (await tab.ready(token))["consents"] == {"data_cap": True}
+
+    await database_sync_to_async(Customer.objects.filter(pk=customer_id).delete)()
+    await tab.send({"type": "consent", "topic": "data_cap", "granted": False})
+
+    error = await tab.next()
+    assert error["type"] == "error" and error["code"] == "not_found"
+    assert await changes_of(customer_id) == []
+    await tab.close()

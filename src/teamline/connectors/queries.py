@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import copy
-import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
-
-from django.db import transaction
 
 from teamline.conversations.models import Conversation, Inbox, InboxKind
 from teamline.conversations.queries import ReplyChannel, reachable_channels
 from teamline.core.errors import NotFound
 from teamline.core.ids import parse_id
+from teamline.core.kept import KeptPerProcess
 from teamline.customers.models import Customer
 
 from .models import WhatsAppTemplate
@@ -43,8 +40,7 @@ def public_inbox(public_id: object, *, kinds: tuple[str, ...] | None = None) -> 
 # another process: this one sees it within this many seconds; deleted there: the ack's INSERT
 # finds no inbox and is answered 404 (connectors.actions.do_store_webhook_event).
 WEBHOOK_INBOX_SECONDS = 1.0
-_webhook_inboxes: dict[uuid.UUID, tuple[Inbox, float]] = {}
-_generation = 0  # bumped on every forget: a read that began before it is not kept
+_webhook_inboxes: KeptPerProcess[uuid.UUID, Inbox] = KeptPerProcess()
 
 
 def webhook_inbox(public_id: object) -> Inbox:
@@ -55,14 +51,7 @@ def webhook_inbox(public_id: object) -> Inbox:
         key = uuid.UUID(str(public_id))
     except ValueError as exc:
         raise NotFound("No such inbox.") from exc
-    now = time.monotonic()
-    kept = _webhook_inboxes.get(key)
-    if kept is not None and now - kept[1] < WEBHOOK_INBOX_SECONDS:
-        return copy.copy(kept[0])
-    generation = _generation
-    inbox = public_inbox(key)
-    if generation == _generation:
-        _webhook_inboxes[key] = (inbox, now)
+    inbox = _webhook_inboxes.get(key, lambda: public_inbox(key), seconds=WEBHOOK_INBOX_SECONDS)
     return copy.copy(inbox)
 
 
@@ -81,18 +70,11 @@ def kept_public_inbox(public_id: object, *, kinds: tuple[str, ...]) -> Inbox:
     return inbox
 
 
-def forget_webhook_inboxes() -> None:
-    """Drop every kept inbox: the next webhook of each reads its inbox again."""
-    global _generation
-    _generation += 1
-    _webhook_inboxes.clear()
-
-
-def inbox_changed(**kwargs: Any) -> None:
-    """post_save / post_delete of an Inbox (connected in apps.py): forgotten now, and again once
-    the change is committed, so a read of the old row in another thread meanwhile is not kept."""
-    forget_webhook_inboxes()
-    transaction.on_commit(forget_webhook_inboxes, using=kwargs.get("using"))
+# Drop every kept inbox: the next webhook of each reads its inbox again.
+forget_webhook_inboxes = _webhook_inboxes.forget
+# post_save / post_delete of an Inbox (connected in apps.py): forgotten now, and again once the
+# change is committed, so a read of the old row in another thread meanwhile is not kept.
+inbox_changed = _webhook_inboxes.source_changed
 
 
 def session_customer(claims: SessionClaims) -> Customer:

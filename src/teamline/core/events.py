@@ -477,22 +477,30 @@ def send_to_groups(sends: list[tuple[str, dict[str, Any]]], what: str) -> None:
     server loop, a worker process's push loop), else sent and waited for here. At most once,
     like every push: a failure is logged (`what` names it), the sockets check again on their
     own."""
-    layer = get_channel_layer()
-    if layer is None or not sends:  # pragma: no cover - channels always configured
+    if not sends:
         return
-
-    async def send_all() -> None:
-        try:
-            for group, message in sends:
-                await layer.group_send(group, message)
-        except Exception:
-            logger.exception("could not %s", what)
-
     loop = _server_loop() or _thread_push_loop
     if loop is not None and loop.is_running():
-        asyncio.run_coroutine_threadsafe(send_all(), loop)
+        asyncio.run_coroutine_threadsafe(asend_to_groups(sends, what), loop)
         return
-    async_to_sync(send_all)()
+    async_to_sync(asend_to_groups)(sends, what)
+
+
+async def asend_to_groups(sends: list[tuple[str, dict[str, Any]]], what: str) -> int:
+    """`send_to_groups` for a caller already on the loop the sockets wait on (the wallboard's
+    publisher): sent now, in order. At most once: the first failure is logged (`what` names
+    it) and the rest are not sent. How many were sent."""
+    layer = get_channel_layer()
+    if layer is None:  # pragma: no cover - channels always configured
+        return 0
+    sent = 0
+    try:
+        for group, message in sends:
+            await layer.group_send(group, message)
+            sent += 1
+    except Exception:
+        logger.exception("could not %s", what)
+    return sent
 
 
 async def asend_ephemeral(event: Event, recipients: Recipients) -> None:

@@ -68,6 +68,16 @@ def access_customer(actor: User, customer_id: object) -> Customer:
     return customer
 
 
+def access_own_customer(customer_id: int) -> Customer:
+    """The customer a customer's own socket or session authenticated as. The id comes from
+    what the server signed (the widget's session token), never from a frame or a form, so the
+    only rule is that the customer still exists: NotFound once the row is gone."""
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound("Unknown or expired chat session.")
+    return customer
+
+
 def identities_of(customer: Customer) -> QuerySet[Identity]:
     """A customer's identities, for staff who already reached the customer through an access
     helper (e.g. the desk's customer panel of a conversation they may open)."""

@@ -48,6 +48,7 @@ from teamline.core.events import (
     Event,
     EventType,
     Recipients,
+    asend_to_groups,
     server_loop,
     team_ids_of,
     wallboard_group,
@@ -271,23 +272,21 @@ class Publisher:
 
     async def push(self, team_ids: list[int]) -> None:
         """Read these teams' boards once and send each to its wallboard group."""
-        layer = get_channel_layer()
-        if layer is None:  # pragma: no cover - channels always configured
-            return
+        # At most once, like every push: the next change pushes the board again, and a page
+        # that reconnects reads it afresh.
         try:
             # Not in the server's one thread for request work: a read of its own, so a push
             # does not queue behind the request that made the change (and it after the push).
             read = watched_frames if shared_layer() else board_frames
             frames = await database_sync_to_async(read, thread_sensitive=False)(team_ids)
-            for team_id, text in frames.items():
-                await layer.group_send(
-                    wallboard_group(team_id), {"type": "wallboard.update", "text": text}
-                )
-                self.pushes += 1
         except Exception:
-            # At most once, like every push: the next change pushes the board again, and a
-            # page that reconnects reads it afresh.
             logger.exception("could not push wallboards of teams %s", team_ids)
+            return
+        sends = [
+            (wallboard_group(team_id), {"type": "wallboard.update", "text": text})
+            for team_id, text in frames.items()
+        ]
+        self.pushes += await asend_to_groups(sends, f"push wallboards of teams {team_ids}")
 
 
 publisher = Publisher()

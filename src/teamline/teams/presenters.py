@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from django.db import transaction
-
 from teamline.accounts.models import Presence
+from teamline.core.kept import KeptPerProcess
 
 from .models import Team
 
@@ -18,22 +16,13 @@ from .models import Team
 # cards are forgotten at once (and again at the commit); changed in another process: this one
 # shows the change within this many seconds (an "online" dot a moment late).
 TEAM_CARD_SECONDS = 2.0
-_cards: dict[int, tuple[dict[str, Any], float]] = {}
-_generation = 0  # bumped on every forget: a card built from rows read before it is not kept
+_cards: KeptPerProcess[int, dict[str, Any]] = KeptPerProcess()
 
 
 def present_team_card(team: Team) -> dict[str, Any]:
     """The team card the widget shows, built at most once a TEAM_CARD_SECONDS per process.
     The answer is shared: callers serialise it, never change it."""
-    now = time.monotonic()
-    kept = _cards.get(team.pk)
-    if kept is not None and now - kept[1] < TEAM_CARD_SECONDS:
-        return kept[0]
-    generation = _generation
-    card = _build_team_card(team)
-    if generation == _generation:
-        _cards[team.pk] = (card, now)
-    return card
+    return _cards.get(team.pk, lambda: _build_team_card(team), seconds=TEAM_CARD_SECONDS)
 
 
 def _build_team_card(team: Team) -> dict[str, Any]:
@@ -55,15 +44,8 @@ def _build_team_card(team: Team) -> dict[str, Any]:
     }
 
 
-def forget_team_cards() -> None:
-    """Drop every kept card: the next widget of each team builds it again."""
-    global _generation
-    _generation += 1
-    _cards.clear()
-
-
-def team_card_changed(**kwargs: Any) -> None:
-    """A save or delete of a row a card shows (connected in apps.py): forgotten now, and again
-    once the change is committed, so a card built meanwhile from the old rows is not kept."""
-    forget_team_cards()
-    transaction.on_commit(forget_team_cards, using=kwargs.get("using"))
+# Drop every kept card: the next widget of each team builds it again.
+forget_team_cards = _cards.forget
+# A save or delete of a row a card shows (connected in apps.py): forgotten now, and again once
+# the change is committed, so a card built meanwhile from the old rows is not kept.
+team_card_changed = _cards.source_changed

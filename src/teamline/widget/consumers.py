@@ -62,7 +62,12 @@ from teamline.core.sockets import NoDatabaseHopMixin, OrderedWork, in_database
 from teamline.customers import passkeys, verification
 from teamline.customers.actions import do_capture_language, do_set_consent
 from teamline.customers.models import Customer
-from teamline.customers.queries import customer_language, has_consent, verified_identities
+from teamline.customers.queries import (
+    access_own_customer,
+    customer_language,
+    has_consent,
+    verified_identities,
+)
 from teamline.proactive.queries import active_outages_in
 from teamline.routing.eta import customer_queue, queued_items
 from teamline.teams.presenters import present_team_card
@@ -185,7 +190,8 @@ def _consents(customer: Customer, vouched: bool | None = None) -> dict[str, bool
 
 
 def _set_consent(customer_id: int, topic: object, granted: object) -> dict[str, Any]:
-    customer = Customer.objects.get(pk=customer_id)
+    """`customer_id`: the socket's own customer, from its signed session."""
+    customer = access_own_customer(customer_id)
     if topic not in WIDGET_CONSENT_TOPICS or not isinstance(granted, bool):
         raise InvalidInput("topic must be data_cap and granted true or false.")
     if _consents(customer) is None:

@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from teamline.analytics import erlang
 from teamline.routing import simulator
-from teamline.routing.simulator import NAMED_POLICIES, Result, Scenario
+from teamline.routing.scenarios import NAMED_POLICIES, Scenario, load_scenario, simple_scenario
+from teamline.routing.simulation_results import Estimate, Result, format_report, plot_queue
 
 
 class ProgressBar:
@@ -91,12 +92,12 @@ class Command(BaseCommand):
         result = simulator.simulate(
             scenario, replications=max(int(options["replications"]), 1), progress=bar
         )
-        self.stdout.write(simulator.format_report(result))
+        self.stdout.write(format_report(result))
         comparison = erlang_comparison(result)
         if comparison:
             self.stdout.write(comparison)
         if options.get("plot"):
-            simulator.plot_queue(result, options["plot"])
+            plot_queue(result, options["plot"])
             self.stdout.write(f"queue-length plot: {options['plot']}")
 
     def _scenario(self, options: dict[str, Any]) -> Scenario:
@@ -112,12 +113,12 @@ class Command(BaseCommand):
             overrides["policy"] = NAMED_POLICIES[options["policy"]]
         if options.get("scenario"):
             try:
-                return simulator.load_scenario(options["scenario"], **overrides)
+                return load_scenario(options["scenario"], **overrides)
             except (OSError, ValueError, KeyError) as exc:
                 raise CommandError(f"cannot read scenario {options['scenario']}: {exc}") from exc
         if options["agents"] < 1 or options["teams"] < 1 or options["rate"] <= 0:
             raise CommandError("--agents and --teams must be at least 1 and --rate positive")
-        return simulator.simple_scenario(
+        return simple_scenario(
             agents=options["agents"],
             teams=options["teams"],
             rate=options["rate"],
@@ -155,7 +156,7 @@ def erlang_comparison(result: Result) -> str:
         name = f"Erlang C (N={agents}, A={load:.2f} Erlangs)"
     overall = result.overall
 
-    def verdict(estimate: simulator.Estimate, value: float) -> str:
+    def verdict(estimate: Estimate, value: float) -> str:
         if math.isnan(estimate.value):
             return ""
         return "within CI" if estimate.contains(value) else "OUTSIDE CI"
