@@ -1,7 +1,8 @@
 """What one customer message costs the server's database thread, in CPU (not a test).
 
     .venv/bin/python bench/inbound_cpu.py [--db sqlite|postgresql] [--redis-db N]
-        [--messages 2000] [--rounds 3] [--src OTHER_CHECKOUT/src] [--json FILE]
+        [--messages 2000] [--rounds 3] [--operation customer|api-reply]
+        [--src OTHER_CHECKOUT/src] [--json FILE]
 
 The end-to-end benchmark (bench/ws_throughput.py) measures the whole server's CPU per delivered
 message, which on this shared 2-core machine moves with whatever else runs. This one times the
@@ -16,6 +17,12 @@ its wall time, and the queries per message.
 
 `--caller worker` runs the handler in a plain thread, as the task worker runs the inbound
 actions of provider webhooks (its events have no server loop to go to).
+
+`--operation api-reply` times the other direction instead: an agent's reply through the API
+(`POST /api/v1/conversations/{id}/messages` with a personal access token, Django's test client
+in this thread: the middleware, django-ninja, the token, the conversation opened under the
+visibility rule, the reply action with its lock, INSERT, UPDATE and events). Each agent answers
+the customers assigned to them, in turn.
 
 `--src` times another checkout's code with this same driver (an A/B in one sitting: run the
 two alternately, e.g. the commit before a change in a `git worktree`).
@@ -40,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(
-    agents: int, customers: int, messages: int, rounds: int, caller: str
+    agents: int, customers: int, messages: int, rounds: int, caller: str, operation: str
 ) -> dict[str, object]:
     from channels.db import database_sync_to_async
     from django.db import connection
@@ -66,6 +73,9 @@ def measure(
         first, _ = customer_says(customer, "Hello", inbox=inbox)
         do_assign_conversation(first.conversation, staff[i % agents], actor=None, reason="bench")
         sessions.append(consumers.WidgetSession(inbox=inbox, customer=customer, ip="127.0.0.1"))
+
+    if operation == "api-reply":
+        return measure_api_replies(staff, sessions, messages, rounds)
 
     numbers = itertools.count()
 
@@ -112,6 +122,54 @@ def measure(
     }
 
 
+def measure_api_replies(
+    staff: list[Any], sessions: list[Any], messages: int, rounds: int
+) -> dict[str, object]:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from teamline.accounts.actions import do_create_api_token
+    from teamline.conversations.models import Conversation
+
+    clients = {}
+    for agent in staff:
+        _token, secret = do_create_api_token(agent, name="bench", actor=agent)
+        clients[agent.pk] = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    replies = []  # (the assigned agent's client, the reply URL), one per customer
+    for session in sessions:
+        conversation = Conversation.objects.filter(customer=session.customer).get()
+        url = f"/api/v1/conversations/{conversation.pk}/messages"
+        replies.append((clients[conversation.assignee_id], url))
+    numbers = itertools.count()
+
+    def send(count: int) -> None:
+        for _ in range(count):
+            n = next(numbers)
+            client, url = replies[n % len(replies)]
+            response = client.post(
+                url, {"text": f"Reply {n}: try again now"}, content_type="application/json"
+            )
+            if response.status_code != 201:
+                raise SystemExit(f"the reply was answered {response.status_code}")
+
+    send(200)  # warm: first compilations, caches; each token's first use recorded
+    cpu_ms, wall_ms = [], []
+    for _ in range(rounds):
+        cpu, wall = time.process_time(), time.perf_counter()
+        send(messages)
+        cpu_ms.append((time.process_time() - cpu) * 1000 / messages)
+        wall_ms.append((time.perf_counter() - wall) * 1000 / messages)
+    with CaptureQueriesContext(connection) as queries:
+        send(50)
+    return {
+        "cpu_ms_per_msg": round(statistics.median(cpu_ms), 3),
+        "cpu_ms_rounds": [round(v, 3) for v in cpu_ms],
+        "wall_ms_per_msg": round(statistics.median(wall_ms), 3),
+        "queries_per_msg": round(len(queries.captured_queries) / 50, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
@@ -127,6 +185,12 @@ def main() -> None:
         default="server",
         help="run the handler as the server does (from its loop, through the database thread: "
         "default) or as the task worker does (a plain thread)",
+    )
+    parser.add_argument(
+        "--operation",
+        choices=["customer", "api-reply"],
+        default="customer",
+        help="a customer's message from the widget (default) or an agent's reply by the API",
     )
     parser.add_argument("--src", default=str(ROOT / "src"), help="the code to time")
     parser.add_argument("--json", help="also append the result here")
@@ -150,11 +214,22 @@ def main() -> None:
 
             call_command("migrate", verbosity=0)
             cache.clear()
-            result = measure(args.agents, args.customers, args.messages, args.rounds, args.caller)
+            result = measure(
+                args.agents,
+                args.customers,
+                args.messages,
+                args.rounds,
+                args.caller,
+                args.operation,
+            )
         finally:
             drop(args.db_url, name)
     report = {
-        "target": "inbound message, in-process",
+        "target": (
+            "agent reply by the API, in-process"
+            if args.operation == "api-reply"
+            else "inbound message, in-process"
+        ),
         "backend": args.db + (" + redis" if redis_url else ""),
         "K": args.agents,
         "N": args.customers,

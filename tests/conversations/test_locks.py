@@ -1,6 +1,8 @@
-"""The statements every inbound message runs, compiled once per database and then only executed
-(core/compiled.py): the lock on the customer's latest conversation, read with what its events
-present (conversations/locks.py), and the staff taking part in it (conversations/queries.py).
+"""The statements every inbound message and every agent request runs, compiled once per database
+and then only executed (core/compiled.py): the lock on the customer's latest conversation, read
+with what its events present (conversations/locks.py), the staff taking part in it
+(conversations/queries.py), opening a conversation under the visibility rule, the reply's lock
+and the API token by its hash.
 What they return must be what the ORM would return, with the same related objects and values,
 on SQLite and on PostgreSQL. The message's INSERT and the conversation's counters UPDATE are
 written out the same way and must store what `Model.save` stores."""
@@ -8,19 +10,37 @@ written out the same way and must store what `Model.save` stores."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
 
-from teamline.accounts.actions import do_set_expert_available
-from teamline.conversations.locks import PRESENTED, lock_latest_conversation
+from teamline.accounts.actions import (
+    do_create_api_token,
+    do_revoke_api_token,
+    do_set_expert_available,
+    find_api_token,
+)
+from teamline.accounts.models import Role
+from teamline.conversations.locks import (
+    PRESENTED,
+    lock_latest_conversation,
+    lock_presented_conversation,
+)
 from teamline.conversations.models import Conversation, ConversationParticipant, Message
-from teamline.conversations.queries import participant_ids
+from teamline.conversations.queries import (
+    access_conversation,
+    participant_ids,
+    visible_conversations,
+)
+from teamline.core.compiled import CompiledOnce
+from teamline.core.errors import NotFound
 from teamline.core.testing import (
     create_agent,
     create_customer,
     create_inbox,
     create_team,
+    create_user,
     customer_says,
 )
 from teamline.routing.actions import do_assign_conversation
@@ -136,3 +156,83 @@ def test_nothing_listens_to_the_saves_the_compiled_writes_skip():
     # silently miss every inbound message, so it must come with the ORM path back.
     for model in (Message, Conversation):
         assert not pre_save.has_listeners(model) and not post_save.has_listeners(model)
+
+
+def fields_of(conversation: Conversation) -> dict[str, object]:
+    return {f.attname: getattr(conversation, f.attname) for f in Conversation._meta.concrete_fields}
+
+
+def test_opening_a_conversation_allows_exactly_what_the_visibility_rule_allows():
+    """access_conversation's one compiled statement answers as visible_conversations does: the
+    team's agents, the assignee from another team, an expert until they leave, every admin."""
+    oslo, bergen, back_office = create_team("Oslo"), create_team("Bergen"), create_team("Back")
+    kari = create_agent("kari", team=oslo, display_name="Kari Nordmann")
+    ola = create_agent("ola", team=bergen)
+    nora = create_agent("nora", team=back_office)
+    admin = create_user("root", role=Role.ADMIN)
+    do_set_expert_available(nora, True, actor=nora)
+    message, _ = customer_says(create_customer(team=oslo, name="Ingrid"), "Roaming?")
+    conversation = message.conversation
+
+    def allowed(actor) -> bool:
+        rule = visible_conversations(actor).filter(pk=conversation.pk).exists()
+        try:
+            opened = access_conversation(actor, str(conversation.pk))
+        except NotFound:
+            assert not rule
+            return False
+        assert rule and fields_of(opened) == fields_of(Conversation.objects.get(pk=opened.pk))
+        assert opened.team.name == "Oslo" and opened.customer.name == "Ingrid"
+        return True
+
+    assert [allowed(who) for who in (kari, ola, nora, admin)] == [True, False, False, True]
+    do_assign_conversation(conversation, ola, actor=None, reason="overflow", require_member=False)
+    assert allowed(ola) and access_conversation(ola, conversation.pk).assignee.pk == ola.pk
+    do_invite_expert(conversation, actor=ola, expert=nora)
+    assert allowed(nora)
+    do_leave_conversation(conversation, actor=nora)
+    assert not allowed(nora)
+    with pytest.raises(NotFound):
+        access_conversation(admin, conversation.pk + 1000)
+
+
+def test_the_reply_lock_reads_the_conversation_as_the_orm_reads_it():
+    oslo = create_team("Oslo")
+    kari = create_agent("kari", team=oslo, display_name="Kari Nordmann")
+    message, _ = customer_says(create_customer(team=oslo, name="Liv"), "Hello")
+    do_assign_conversation(message.conversation, kari, actor=None, reason="lock test")
+    expected = Conversation.objects.select_related(*PRESENTED).get(pk=message.conversation_id)
+    with transaction.atomic():
+        locked = lock_presented_conversation(expected.pk)
+        assert fields_of(locked) == fields_of(expected)
+        assert locked.assignee.display_name == "Kari Nordmann" and locked.customer.name == "Liv"
+        with pytest.raises(Conversation.DoesNotExist):
+            lock_presented_conversation(expected.pk + 1000)
+
+
+def test_an_api_token_is_found_by_its_secret_until_it_is_revoked_or_its_user_leaves():
+    kari = create_agent("kari", team=create_team("Oslo"))
+    token, secret = do_create_api_token(kari, name="app", actor=kari)
+    found = find_api_token(secret)
+    assert found is not None and found.pk == token.pk and found.user.username == "kari"
+    assert find_api_token(secret[:-1] + ("x" if secret[-1] != "x" else "y")) is None
+    get_user_model().objects.filter(pk=kari.pk).update(is_active=False)
+    assert find_api_token(secret) is None
+    get_user_model().objects.filter(pk=kari.pk).update(is_active=True)
+    do_revoke_api_token(token, actor=kari)
+    assert find_api_token(secret) is None
+
+
+def test_a_compiled_statement_takes_one_value_per_marker():
+    by_two = CompiledOnce(
+        lambda team_id, pk: Conversation.objects.filter(team_id=team_id, pk=pk),
+        markers=(CompiledOnce.ID, CompiledOnce.ID_2),
+    )
+    message, _ = customer_says(create_customer(team=create_team("Oslo"), name="Ada"), "Hi")
+    conversation = message.conversation
+    assert by_two.first(conversation.team_id, conversation.pk).pk == conversation.pk
+    assert by_two.first(conversation.team_id + 1, conversation.pk) is None
+    with pytest.raises(TypeError):
+        by_two.first(conversation.pk)
+    with pytest.raises(ValueError):
+        CompiledOnce(lambda a, b: Conversation.objects.filter(pk=a), markers=(1, 1))

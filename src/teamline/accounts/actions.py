@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 
 from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
+from teamline.core.compiled import CompiledOnce
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.events import (
     Event,
@@ -238,11 +239,17 @@ def find_api_token(raw: str) -> ApiToken | None:
     active — expired or not (the API says "expired" apart from "unknown"). Reads only."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    return (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
+    found: ApiToken | None = _TOKEN_BY_HASH.first(_hash_token(raw))
+    return found
+
+
+# Every API request with a token reads it: compiled once (core/compiled.py).
+_TOKEN_BY_HASH = CompiledOnce(
+    lambda key_hash: ApiToken.objects.select_related("user").filter(
+        key_hash=key_hash, revoked_at__isnull=True, user__is_active=True
+    ),
+    markers=(CompiledOnce.TEXT,),
+)
 
 
 def check_token_use(token: ApiToken) -> ApiToken:

@@ -152,9 +152,10 @@ def do_receive_customer_message(
 
 
 _REOPEN_FIELDS = ["status", "resolved_at", "snoozed_until", "assignee", "waiting_since"]
-# The two writes of every inbound message, compiled once (core/compiled.py).
+# The writes of every inbound message and agent reply, compiled once (core/compiled.py).
 _insert_message = CompiledInsert(Message)
 _write_counters = CompiledUpdate(Conversation, ["last_message_at", "updated_at", "unread_count"])
+_write_reply_time = CompiledUpdate(Conversation, ["last_message_at", "updated_at"])
 
 
 def _receive(
@@ -590,7 +591,7 @@ def _send_reply(
         replayed_id = getattr(conv, "replayed_id", None)
         if replayed_id is not None:
             raise _AlreadySent(Message.objects.get(pk=replayed_id))
-        message = Message.objects.create(
+        message = Message(
             conversation=conv,
             direction=Direction.OUTBOUND,
             sender_kind=SenderKind.AGENT,
@@ -603,6 +604,7 @@ def _send_reply(
             delivery_status=DeliveryStatus.QUEUED if outbox else DeliveryStatus.SENT,
             created_at=now,
         )
+        _insert_message.insert(message)
         if attachments:
             files = [store_attachment(message, prepared) for prepared in attachments]
             # Named in the content too, so the customer's payload links them without a query
@@ -613,7 +615,7 @@ def _send_reply(
             hooks.channels().enqueue_delivery(message.pk)
         conv.last_message_at = now
         conv.updated_at = now
-        conv.save(update_fields=["last_message_at", "updated_at"])
+        _write_reply_time.update(conv)
         # The first human answer of the waiting contact (the KPI facts, analytics).
         hooks.analytics().human_replied(conv.pk, actor.pk, now)
         participants = participant_ids(conv.pk)

@@ -76,10 +76,24 @@ def lock_presented_conversation(conversation_id: int, **annotations: Any) -> Con
     statement but not locked (`of=self`): a reply must not wait on its team's, agent's or
     customer's row, which every other conversation of theirs shares. `annotations`: what else
     the caller needs to know under the lock, answered by the same statement."""
-    qs = Conversation.objects.select_for_update(of=("self",)).select_related(*PRESENTED)
-    if annotations:
-        qs = qs.annotate(**annotations)
-    return qs.get(pk=conversation_id)
+    if not annotations:
+        found: Conversation | None = _presented_conversation.first(int(conversation_id))
+        if found is None:
+            raise Conversation.DoesNotExist("No such conversation.")
+        return found
+    return _presented_conversation_query(conversation_id).annotate(**annotations).get()
+
+
+def _presented_conversation_query(conversation_id: int) -> QuerySet[Conversation]:
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related(*PRESENTED)
+        .filter(pk=conversation_id)
+    )
+
+
+# Every agent reply takes this lock: compiled once (core/compiled.py).
+_presented_conversation = CompiledOnce(_presented_conversation_query)
 
 
 def _latest_conversation_query(customer_id: int) -> QuerySet[Conversation]:

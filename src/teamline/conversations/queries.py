@@ -43,16 +43,37 @@ def visible_conversations(actor: User) -> QuerySet[Conversation]:
     qs = Conversation.objects.select_related("team", "assignee", "customer")
     if actor.is_admin:
         return qs
-    return qs.filter(
-        Q(team_id__in=membership_team_ids_query(actor))
-        | Q(assignee=actor)
-        | Q(pk__in=active_participations(actor.pk))
+    return qs.filter(_visible_to(actor.pk))
+
+
+def _visible_to(user_id: int) -> Q:
+    return (
+        Q(team_id__in=membership_team_ids_query(user_id))
+        | Q(assignee_id=user_id)
+        | Q(pk__in=active_participations(user_id))
     )
+
+
+# Every request about one conversation (the desk, the API) opens it through access_conversation:
+# compiled once (core/compiled.py), the visibility rule above in the same statement.
+_OPENED_BY_ADMIN = CompiledOnce(
+    lambda pk: Conversation.objects.select_related("team", "assignee", "customer").filter(pk=pk)
+)
+_OPENED_BY_STAFF = CompiledOnce(
+    lambda user_id, pk: (
+        Conversation.objects.select_related("team", "assignee", "customer")
+        .filter(_visible_to(user_id))
+        .filter(pk=pk)
+    ),
+    markers=(CompiledOnce.ID, CompiledOnce.ID_2),
+)
 
 
 def access_conversation(actor: User, conversation_id: object) -> Conversation:
     pk = parse_id(conversation_id, "conversation")
-    conversation = visible_conversations(actor).filter(pk=pk).first()
+    conversation: Conversation | None = (
+        _OPENED_BY_ADMIN.first(pk) if actor.is_admin else _OPENED_BY_STAFF.first(actor.pk, pk)
+    )
     if conversation is None:
         raise NotFound("No such conversation.")
     return conversation
@@ -269,6 +290,10 @@ def _customer_inbound(customer_id: int) -> QuerySet[Message]:
     )
 
 
+# Every agent reply without a chosen channel reads it: compiled once (core/compiled.py).
+_LATEST_INBOUND = CompiledOnce(lambda customer_id: _customer_inbound(customer_id)[:1])
+
+
 def _address_of(message: Message) -> tuple[Inbox | None, str, str] | None:
     """(inbox, identity kind, identity value) to answer an inbound message on; None when it
     carries no sender address. Web chat answers through the customer's socket: no address."""
@@ -400,7 +425,7 @@ def template_reply_channel(
 def _latest_reply_channel(conversation: Conversation) -> ReplyChannel | None:
     """The channel of the customer's latest message when it has an address and is reachable
     now: the first of reachable_channels and so the default reply channel; None otherwise."""
-    latest = _customer_inbound(conversation.customer_id).first()
+    latest = _LATEST_INBOUND.first(conversation.customer_id)
     address = _address_of(latest) if latest is not None else None
     if latest is None or address is None:
         return None

@@ -9,9 +9,12 @@ database alias and reuses its SQL text; the rows become model instances the way 
 iterator builds them (`from_db`, the related populators, the same converters), or a list of
 the first column's values.
 
-Only for statements whose one varying parameter is an id (the marker below shows where it goes;
-constants the queryset names, such as a state, stay as compiled); anything more varied stays an
-ordinary queryset. Annotations are set on the instance as Django's iterator sets them.
+Only for statements whose varying parameters are plain values that go into the SQL as they are:
+ids, and text compared as it is (a token's hash). Each has a marker that shows where it goes;
+a value may appear several times (an agent's id in each branch of a visibility rule); constants
+the queryset names, such as a state, stay as compiled. Anything more varied (a list, a value
+the field transforms) stays an ordinary queryset. Annotations are set on the instance as
+Django's iterator sets them.
 
 The two writes every inbound message makes are written out the same way: `CompiledInsert`
 (the message row: about 0.6 ms of compiling per `Model.save` INSERT) and `CompiledUpdate` (the
@@ -25,6 +28,7 @@ They send no `pre_save`/`post_save` signals: use them only for models nothing li
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 from django.db import connections, router
@@ -34,27 +38,47 @@ from django.db.transaction import TransactionManagementError
 
 
 class CompiledOnce:
-    """A SELECT whose only varying parameter is an id, compiled once per database alias.
+    """A SELECT whose only varying parameters are ids (or text, see ID and TEXT below),
+    compiled once per database alias.
 
-    `build(id)` returns the queryset for one id; it is called once per alias with a marker id to
-    find the statement and the parameter's place."""
+    `build(*values)` returns the queryset for those values; it is called once per alias with a
+    marker per value (`markers`, by default one id) to find the statement and each value's
+    places."""
 
-    SENTINEL = -7_340_033  # never a primary key: marks the id's place among the parameters
+    SENTINEL = -7_340_033  # never a primary key: marks an id's place among the parameters
+    ID = SENTINEL
+    ID_2 = SENTINEL - 1
+    TEXT = "compiled-once-marker-7340033"  # marks a text value's place
 
-    def __init__(self, build: Callable[[int], QuerySet[Any]]) -> None:
+    def __init__(
+        self, build: Callable[..., QuerySet[Any]], *, markers: tuple[Any, ...] = (SENTINEL,)
+    ) -> None:
+        if len(set(markers)) != len(markers):
+            raise ValueError("each value needs a marker of its own")
         self.build = build
+        self.markers = markers
         self.by_alias: dict[str, tuple[Any, str, list[Any], Any]] = {}
-        self.params: dict[str, tuple[list[Any], int]] = {}  # per alias: the constants, id's place
-        self.model = build(self.SENTINEL).model
+        # Per alias: the constants, and each value's places among them.
+        self.params: dict[str, tuple[list[Any], list[list[int]]]] = {}
+
+    @cached_property
+    def model(self) -> type[Model]:
+        # On first use, not at import: `build` may name functions defined later in its module.
+        model: type[Model] = self.build(*self.markers).model
+        return model
 
     def prepare(self, alias: str) -> tuple[Any, str, list[Any], Any]:
-        query = self.build(self.SENTINEL).query
+        query = self.build(*self.markers).query
         compiler = query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
         params = list(params)
-        if params.count(self.SENTINEL) != 1:  # the statement's shape changed: not reusable
+        places = [
+            [i for i, param in enumerate(params) if type(param) is type(marker) and param == marker]
+            for marker in self.markers
+        ]
+        if not all(places):  # the statement's shape changed: not reusable
             raise AssertionError(f"unexpected parameters {params!r}")
-        self.params[alias] = (params, params.index(self.SENTINEL))
+        self.params[alias] = (params, places)
         converters = compiler.get_converters([column[0] for column in compiler.select])
         populators: list[Any] = []
         if compiler.klass_info is not None:  # rows become model instances
@@ -64,7 +88,9 @@ class CompiledOnce:
         self.by_alias[alias] = entry
         return entry
 
-    def _rows(self, pk: int, *, one: bool) -> tuple[Any, list[Any], str]:
+    def _rows(self, values: tuple[Any, ...], *, one: bool) -> tuple[Any, list[Any], str]:
+        if len(values) != len(self.markers):
+            raise TypeError(f"expected {len(self.markers)} value(s), got {len(values)}")
         alias = router.db_for_write(self.model)
         connection = connections[alias]
         compiler, sql, _populators, converters = self.by_alias.get(alias) or self.prepare(alias)
@@ -73,9 +99,11 @@ class CompiledOnce:
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
             )
-        constants, place = self.params[alias]
+        constants, places = self.params[alias]
         params = list(constants)
-        params[place] = pk
+        for value, where in zip(values, places, strict=True):
+            for place in where:
+                params[place] = value
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = [row] if one and (row := cursor.fetchone()) is not None else []
@@ -85,9 +113,9 @@ class CompiledOnce:
             rows = [list(row) for row in compiler.apply_converters(rows, converters)]
         return compiler, rows, alias
 
-    def first(self, pk: int) -> Any:
+    def first(self, *values: Any) -> Any:
         """The first row as a model instance (with its select_related rows), or None."""
-        compiler, rows, alias = self._rows(pk, one=True)
+        compiler, rows, alias = self._rows(values, one=True)
         if not rows:
             return None
         row = rows[0]
@@ -103,9 +131,9 @@ class CompiledOnce:
             setattr(obj, name, row[position])
         return obj
 
-    def column(self, pk: int) -> list[Any]:
+    def column(self, *values: Any) -> list[Any]:
         """The first selected column of every row (a flat `values_list`)."""
-        _compiler, rows, _alias = self._rows(pk, one=False)
+        _compiler, rows, _alias = self._rows(values, one=False)
         return [row[0] for row in rows]
 
 

@@ -41,9 +41,10 @@ def team_for_region(region: str) -> Team | None:
     return Team.objects.filter(region__iexact=region).order_by("pk").first()
 
 
-def membership_team_ids_query(user: User) -> QuerySet[Team, Any]:
+def membership_team_ids_query(user: User | int) -> QuerySet[Team, Any]:
     """membership_team_ids as a subquery, for a filter that should cost no query of its own
-    (`team_id__in=…`: the scoping of every conversation the desk and the API open)."""
+    (`team_id__in=…`: the scoping of every conversation the desk and the API open). `user`:
+    the user or their id."""
     return Team.objects.filter(Q(members=user) | Q(supervisors=user)).values("pk")
 
 
