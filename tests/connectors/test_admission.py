@@ -18,6 +18,7 @@ from teamline.connectors import sms, telegram, voice, wechat
 from teamline.connectors.admission import Admission, WebhookAdmission
 from teamline.connectors.models import WebhookEvent
 from teamline.conversations.models import Inbox
+from teamline.core import pressure
 from teamline.core.testing import asgi_http, create_team
 
 SECRET = "tl_Secret-token_0123456789"
@@ -162,6 +163,34 @@ async def test_a_caller_is_not_kept_waiting_behind_a_burst_of_message_webhooks(m
     assert app.calls is not None and app.calls.inflight == 0
     release.set()
     assert (await stuck).status == 200
+
+
+async def test_while_a_webhook_is_acknowledged_the_embedded_worker_knows_the_web_is_busy(
+    monkeypatch,
+):
+    """Acknowledgements first (core/pressure.py): the worker in the same process steps back
+    while a provider waits on an ack, and only then."""
+    inbox = await sync_to_async(telegram_inbox)()
+    inside, release = threading.Event(), threading.Event()
+    genuine = telegram.TelegramConnector.verify
+
+    def slow_verify(self, inbox, request):
+        inside.set()
+        release.wait(10)
+        return genuine(self, inbox, request)
+
+    monkeypatch.setattr(telegram.TelegramConnector, "verify", slow_verify)
+    app = telegram_app(limit=4)
+    assert pressure.acks_in_flight() == 0
+    delivery = asyncio.create_task(deliver(app, inbox, 1))
+    assert await asyncio.to_thread(inside.wait, 10)
+    assert pressure.acks_in_flight() == 1 and pressure.web_busy()
+    assert await asyncio.wait_for(call(app, "GET", "/desk/login/"), 5)  # not a webhook: not counted
+    assert pressure.acks_in_flight() == 1
+
+    release.set()
+    assert (await delivery).status == 200
+    assert pressure.acks_in_flight() == 0
 
 
 async def test_other_requests_are_not_limited():

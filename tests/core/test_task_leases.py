@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
+from teamline.core import pressure
 from teamline.core.models import TaskWorker
 from teamline.core.pressure import note_web_pressure
 from teamline.core.task_leases import (
@@ -187,24 +188,49 @@ def test_a_lease_that_lapsed_and_came_back_still_fences_the_run_it_interrupted()
         assert Team.objects.count() == 0
 
 
-def test_the_embedded_worker_steps_back_while_webhooks_find_no_room(monkeypatch):
-    """In `teamline serve` the worker shares the process with the requests: when the web side
-    had to refuse or queue webhooks, it pauses after each task for as long as the task took."""
+def test_the_embedded_worker_takes_a_quarter_of_the_process_while_webhooks_are_acknowledged(
+    monkeypatch,
+):
+    """In `teamline serve` the worker shares the process with the requests: while a provider
+    waits on an ack, or the web side had to refuse webhooks, it pauses after each task three
+    times as long as the task took (at least 10 ms, at most 0.5 s); otherwise it never pauses."""
+    monkeypatch.setattr(pressure, "_busy_until", 0.0)  # no pressure left by an earlier test
     pauses: list[float] = []
     monkeypatch.setattr("teamline.core.task_leases.time.sleep", pauses.append)
-    note_team.enqueue("Alta")
-    note_team.enqueue("Bodø")
     embedded = make_worker("embedded", lease_seconds=30)
     embedded.yield_to_web = True
 
-    embedded.run()  # no pressure: no pause
+    note_team.enqueue("Alta")
+    note_team.enqueue("Bodø")
+    embedded.run()  # the web is idle: no pause
     assert pauses == []
 
     note_team.enqueue("Hammerfest")
-    note_web_pressure()
-    embedded.run()
+    pressure.enter_ack()  # a webhook is being acknowledged
+    try:
+        embedded.run()
+    finally:
+        pressure.leave_ack()
     assert len(pauses) == 1 and 0.01 <= pauses[0] <= 0.5
     assert Team.objects.filter(name__startswith="Hammerfest").count() == 1
+
+    note_team.enqueue("Tromsø")
+    note_web_pressure()  # webhooks found no room a moment ago
+    embedded.run()
+    assert len(pauses) == 2
+
+
+def test_background_work_takes_at_most_a_quarter_of_a_busy_process(monkeypatch):
+    monkeypatch.setattr(pressure, "_busy_until", 0.0)  # no pressure left by an earlier test
+    assert pressure.background_pause(0.02) == 0.0  # the web is idle
+    pressure.enter_ack()
+    try:
+        assert pressure.background_pause(0.02) == pytest.approx(0.06)  # 0.02 of every 0.08 s
+        assert pressure.background_pause(0.0001) == pressure.BACKGROUND_PAUSE_MIN_SECONDS
+        assert pressure.background_pause(5.0) == pressure.BACKGROUND_PAUSE_MAX_SECONDS
+    finally:
+        pressure.leave_ack()
+    assert not pressure.web_busy()
 
 
 def test_a_claim_whose_outcome_could_not_be_recorded_is_given_back_by_its_own_worker():

@@ -36,7 +36,7 @@ from typing import Any
 
 from django.conf import settings
 
-from teamline.core.pressure import note_web_pressure
+from teamline.core.pressure import enter_ack, leave_ack, note_web_pressure
 
 from .base import Connector, connector_for_provider
 
@@ -139,7 +139,7 @@ class WebhookAdmission:
         live = connector is not None and connector.caller_on_line
         admission = self.calls if live else self.admission
         if admission is None:
-            return await self.app(scope, receive, send)
+            return await self._acknowledge(scope, receive, send)
         wait = connector.overload_wait_seconds if connector is not None else 0.0
         if admission.slots.locked():
             note_web_pressure()  # no room now: background work in this process steps back
@@ -156,6 +156,13 @@ class WebhookAdmission:
             await send({"type": "http.response.body", "body": BUSY_BODY})
             return None
         try:
-            return await self.app(scope, receive, send)
+            return await self._acknowledge(scope, receive, send)
         finally:
             admission.leave()
+
+    async def _acknowledge(self, scope: Scope, receive: Any, send: Any) -> None:
+        enter_ack()  # acknowledgements first: the embedded worker steps back meanwhile
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            leave_ack()

@@ -1,12 +1,16 @@
 """Web pressure, as the web side of this process sees it, for background work sharing the
 process (the task worker embedded in `teamline serve`).
 
-The web side calls `note_web_pressure()` when it had to refuse or queue a request for lack of
-room (connectors/admission.py); background work that may wait calls `web_under_pressure()` and
-steps back for a moment. Why: in the embedded mode the worker thread, the request threads and
-the event loop share one process and its GIL; a worker draining a backlog at full speed takes
-the CPU the acknowledgements and the agents' requests need, while its own work is durable and
-can wait a little. Per process, in memory: a separate `teamline worker` never sees it.
+Acknowledgements first. The web side counts the provider webhooks it is acknowledging
+(`enter_ack`/`leave_ack`, connectors/admission.py) and calls `note_web_pressure()` when it had to
+refuse or queue a request for lack of room; background work that may wait asks `web_busy()` and,
+while it is, takes at most BACKGROUND_SHARE of the process (`background_pause`). Why: in the
+embedded mode the worker thread, the request threads and the event loop share one process and
+its GIL; a worker draining a backlog at full speed takes the CPU the acknowledgements need (a
+provider waits on an ack, and retries or gives up when it is slow), while the worker's own work is
+already stored and can wait: measured in docs/benchmarks.md ("Acknowledgements first"). Per
+process, in memory: a separate `teamline worker` never sees it; it runs at a lower OS priority
+instead (`TEAMLINE_WORKER_NICE`, core/worker.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,45 @@ def note_web_pressure() -> None:
 
 def web_under_pressure() -> bool:
     return time.monotonic() < _busy_until
+
+
+# While the web side is busy, background work in this process takes at most this share of it.
+BACKGROUND_SHARE = 0.25
+# The longest single pause (a long task still lets the worker renew its claims and stop).
+BACKGROUND_PAUSE_MAX_SECONDS = 0.5
+BACKGROUND_PAUSE_MIN_SECONDS = 0.01
+
+_acks_in_flight = 0
+
+
+def enter_ack() -> None:
+    """A provider webhook is being acknowledged in this process. Runs on the event loop."""
+    global _acks_in_flight
+    _acks_in_flight += 1
+
+
+def leave_ack() -> None:
+    global _acks_in_flight
+    _acks_in_flight = max(0, _acks_in_flight - 1)
+
+
+def acks_in_flight() -> int:
+    return _acks_in_flight
+
+
+def web_busy() -> bool:
+    """Webhooks are being acknowledged in this process, or it recently had to refuse or queue
+    a request (read from the worker thread: a plain int and float, no lock needed)."""
+    return _acks_in_flight > 0 or web_under_pressure()
+
+
+def background_pause(worked_seconds: float) -> float:
+    """How long background work that just worked `worked_seconds` pauses while the web side is
+    busy, so that it takes at most BACKGROUND_SHARE of the process; 0 when the web is idle."""
+    if not web_busy():
+        return 0.0
+    pause = worked_seconds * (1 - BACKGROUND_SHARE) / BACKGROUND_SHARE
+    return min(max(pause, BACKGROUND_PAUSE_MIN_SECONDS), BACKGROUND_PAUSE_MAX_SECONDS)
 
 
 # --- Widget messages: a bounded number in flight per process ---------------------------------

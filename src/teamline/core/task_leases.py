@@ -61,7 +61,7 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from .models import TaskWorker
-from .pressure import web_under_pressure
+from .pressure import background_pause
 
 logger = logging.getLogger(__name__)
 
@@ -411,11 +411,13 @@ class LeasedWorker(Worker):
             self._run_task(db_task_result)
         finally:
             self.current_pk = None
-            if self.yield_to_web and web_under_pressure():
-                # Embedded in the web process whose webhooks find no room: give the request
-                # threads and the event loop as much time as this task took (its backlog is
-                # durable; their answers are not).
-                time.sleep(min(max(time.monotonic() - started, 0.01), 0.5))
+            if self.yield_to_web:
+                # Embedded in the web process: while it acknowledges webhooks (or had to refuse
+                # some), the worker takes at most a quarter of the process (core/pressure.py).
+                # Its backlog is stored; the providers waiting on an ack are not.
+                pause = background_pause(time.monotonic() - started)
+                if pause:
+                    time.sleep(pause)
 
     def _run_task(self, db_task_result: DBTaskResult) -> None:
         generation = self.lease.generation
