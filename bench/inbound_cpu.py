@@ -40,6 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,6 @@ def measure(
     agents: int, customers: int, messages: int, rounds: int, caller: str, operation: str
 ) -> dict[str, object]:
     from channels.db import database_sync_to_async
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from teamline.core import events
     from teamline.core.testing import (
@@ -104,6 +103,21 @@ def measure(
             for _ in range(count):
                 consumers._receive_message(*one())
 
+    def counted(count: int) -> None:
+        for _ in range(count):  # directly, in this thread, so the queries are seen
+            consumers._receive_message(*one())
+
+    return timed(send, counted, messages, rounds)
+
+
+def timed(
+    send: Callable[[int], None], counted: Callable[[int], None], messages: int, rounds: int
+) -> dict[str, object]:
+    """CPU and wall time per message of `send(messages)` over `rounds` rounds after a warm-up,
+    and the queries per message of `counted(50)` (run in this thread)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     send(200)  # warm: first compilations, caches, connections
     cpu_ms, wall_ms = [], []
     for _ in range(rounds):
@@ -112,8 +126,7 @@ def measure(
         cpu_ms.append((time.process_time() - cpu) * 1000 / messages)
         wall_ms.append((time.perf_counter() - wall) * 1000 / messages)
     with CaptureQueriesContext(connection) as queries:
-        for _ in range(50):  # directly, in this thread, so the queries are seen
-            consumers._receive_message(*one())
+        counted(50)
     return {
         "cpu_ms_per_msg": round(statistics.median(cpu_ms), 3),
         "cpu_ms_rounds": [round(v, 3) for v in cpu_ms],
@@ -125,9 +138,7 @@ def measure(
 def measure_api_replies(
     staff: list[Any], sessions: list[Any], messages: int, rounds: int
 ) -> dict[str, object]:
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from teamline.accounts.actions import do_create_api_token
     from teamline.conversations.models import Conversation
@@ -153,21 +164,7 @@ def measure_api_replies(
             if response.status_code != 201:
                 raise SystemExit(f"the reply was answered {response.status_code}")
 
-    send(200)  # warm: first compilations, caches; each token's first use recorded
-    cpu_ms, wall_ms = [], []
-    for _ in range(rounds):
-        cpu, wall = time.process_time(), time.perf_counter()
-        send(messages)
-        cpu_ms.append((time.process_time() - cpu) * 1000 / messages)
-        wall_ms.append((time.perf_counter() - wall) * 1000 / messages)
-    with CaptureQueriesContext(connection) as queries:
-        send(50)
-    return {
-        "cpu_ms_per_msg": round(statistics.median(cpu_ms), 3),
-        "cpu_ms_rounds": [round(v, 3) for v in cpu_ms],
-        "wall_ms_per_msg": round(statistics.median(wall_ms), 3),
-        "queries_per_msg": round(len(queries.captured_queries) / 50, 2),
-    }
+    return timed(send, send, messages, rounds)  # the warm-up records each token's first use
 
 
 def main() -> None:
