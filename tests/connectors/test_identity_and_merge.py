@@ -10,8 +10,10 @@ from teamline.conversations.actions import do_merge_customers
 from teamline.conversations.models import Conversation
 from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_customer, customer_says
+from teamline.customers import actions as customer_actions
 from teamline.customers.actions import (
     do_resolve_contact,
+    do_resolve_sender,
     do_resolve_verified_customer,
 )
 from teamline.customers.models import Customer, CustomerMerge, Identity
@@ -34,6 +36,30 @@ def test_an_email_address_is_one_customer_in_any_case(oslo):
     first, _ = do_resolve_contact("email", "Astrid@Example.com", verified=False)
     again, _ = do_resolve_contact("email", "astrid@example.com", verified=False)
     assert first == again
+
+
+def test_two_first_contacts_at_once_converge_on_one_customer(oslo, monkeypatch):
+    first = do_resolve_sender("phone", "+4791234567", verified=True, home_team=oslo)
+    # The second looked before the first committed: it saw nobody, and creates a customer too.
+    monkeypatch.setattr(customer_actions._identity_with_owner, "first", lambda *values: None)
+
+    second = do_resolve_sender("phone", "+4791234567", verified=True, home_team=oslo)
+
+    # Its identity's INSERT found the first one's: its own customer is gone again.
+    assert first.created and not second.created
+    assert second.customer == first.customer and second.identity == first.identity
+    assert Customer.objects.count() == 1 and Identity.objects.count() == 1
+
+
+def test_a_new_senders_language_is_stored_with_the_customer(oslo):
+    sender = do_resolve_sender(
+        "phone", "+4791234567", verified=True, language_text="Mobilen min virker ikke i dag"
+    )
+    again = do_resolve_sender("phone", "+4791234567", verified=True, language_text="Hello")
+
+    assert sender.created and not again.created
+    stored = Customer.objects.get()
+    assert (stored.preferred_language, stored.language_source) == ("nb", "detected")
 
 
 def test_a_verified_app_user_is_the_same_customer_as_in_the_widget(oslo):
