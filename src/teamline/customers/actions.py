@@ -215,29 +215,6 @@ _identity_with_owner = CompiledOnce(
 )
 
 
-def do_resolve_contact(
-    kind: str,
-    value: str,
-    *,
-    verified: bool,
-    name: str = "",
-    home_team: Team | None = None,
-    default_region: str | None = None,
-) -> tuple[Customer, Identity]:
-    """The customer an inbound contact on a provider channel belongs to; returns
-    (customer, identity). Raises InvalidInput if `value` is not a valid `kind` identity.
-    do_resolve_sender says how, and whether the customer is new."""
-    resolved = do_resolve_sender(
-        kind,
-        value,
-        verified=verified,
-        name=name,
-        home_team=home_team,
-        default_region=default_region,
-    )
-    return resolved.customer, resolved.identity
-
-
 def do_resolve_sender(
     kind: str,
     value: str,
