@@ -236,7 +236,7 @@ def kinds(statements: list[str]) -> list[str]:
     return [sql.split(" ", 1)[0] for sql in statements]
 
 
-def test_a_new_customers_first_sms_costs_fourteen_statements(
+def test_a_new_customers_first_sms_costs_thirteen_statements(
     sms_inbox, django_capture_on_commit_callbacks
 ):
     # Someone wrote before: the routing policy and the service levels are known to this
@@ -259,7 +259,7 @@ def test_a_new_customers_first_sms_costs_fourteen_statements(
     # waits; after commit, the proactive events that waited for her number. Nothing is read
     # twice, nothing she cannot have yet (a conversation, a bot session, earlier contacts) is
     # looked up, and no statement runs in a savepoint of its own.
-    assert len(statements) <= 14, "\n".join(statements)
+    assert len(statements) <= 13, "\n".join(statements)
     assert savepoints == 1, "\n".join(q["sql"] for q in captured.captured_queries)
     assert len(touching(statements, "connectors_webhookevent")) == 2
     assert not touching(statements, "selfservice_botsession")
