@@ -10,8 +10,9 @@ from teamline.conversations.actions import do_merge_customers
 from teamline.conversations.models import Conversation
 from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_customer, customer_says
+from teamline.customers import actions as customer_actions
 from teamline.customers.actions import (
-    do_resolve_contact,
+    do_resolve_sender,
     do_resolve_verified_customer,
 )
 from teamline.customers.models import Customer, CustomerMerge, Identity
@@ -23,23 +24,48 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_phone_number_is_one_customer_whatever_the_channel_or_format(oslo):
-    by_sms, _ = do_resolve_contact("phone", "+47 912 34 567", verified=True, home_team=oslo)
-    by_whatsapp, _ = do_resolve_contact("phone", "+4791234567", verified=True)
-    local, _ = do_resolve_contact("phone", "912 34 567", verified=True, default_region="NO")
-    assert by_sms == by_whatsapp == local
+    by_sms = do_resolve_sender("phone", "+47 912 34 567", verified=True, home_team=oslo)
+    by_whatsapp = do_resolve_sender("phone", "+4791234567", verified=True)
+    local = do_resolve_sender("phone", "912 34 567", verified=True, default_region="NO")
+    assert by_sms.customer == by_whatsapp.customer == local.customer
+    assert by_sms.created and not by_whatsapp.created and not local.created
     assert Identity.objects.get().value == "+4791234567"
 
 
 def test_an_email_address_is_one_customer_in_any_case(oslo):
-    first, _ = do_resolve_contact("email", "Astrid@Example.com", verified=False)
-    again, _ = do_resolve_contact("email", "astrid@example.com", verified=False)
-    assert first == again
+    first = do_resolve_sender("email", "Astrid@Example.com", verified=False)
+    again = do_resolve_sender("email", "astrid@example.com", verified=False)
+    assert first.customer == again.customer
+
+
+def test_two_first_contacts_at_once_converge_on_one_customer(oslo, monkeypatch):
+    first = do_resolve_sender("phone", "+4791234567", verified=True, home_team=oslo)
+    # The second looked before the first committed: it saw nobody, and creates a customer too.
+    monkeypatch.setattr(customer_actions._identity_with_owner, "first", lambda *values: None)
+
+    second = do_resolve_sender("phone", "+4791234567", verified=True, home_team=oslo)
+
+    # Its identity's INSERT found the first one's: its own customer is gone again.
+    assert first.created and not second.created
+    assert second.customer == first.customer and second.identity == first.identity
+    assert Customer.objects.count() == 1 and Identity.objects.count() == 1
+
+
+def test_a_new_senders_language_is_stored_with_the_customer(oslo):
+    sender = do_resolve_sender(
+        "phone", "+4791234567", verified=True, language_text="Mobilen min virker ikke i dag"
+    )
+    again = do_resolve_sender("phone", "+4791234567", verified=True, language_text="Hello")
+
+    assert sender.created and not again.created
+    stored = Customer.objects.get()
+    assert (stored.preferred_language, stored.language_source) == ("nb", "detected")
 
 
 def test_a_verified_app_user_is_the_same_customer_as_in_the_widget(oslo):
     widget = do_resolve_verified_customer("nordlys-4711")
-    in_app, _ = do_resolve_contact("external", "nordlys-4711", verified=True)
-    assert widget == in_app
+    in_app = do_resolve_sender("external", "nordlys-4711", verified=True)
+    assert widget == in_app.customer
 
 
 def test_an_sms_joins_the_open_web_chat_conversation_and_keeps_its_channel(

@@ -212,7 +212,7 @@ def test_a_transient_failure_while_storing_still_ends_failed_to_be_replayed(
     def database_gone(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(connector_actions, "do_resolve_contact", database_gone)
+    monkeypatch.setattr(connector_actions, "do_resolve_sender", database_gone)
     event = telegram(client, bot, text_message())
     assert event.status == "failed"
     assert "OperationalError" in event.error

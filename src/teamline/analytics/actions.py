@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from teamline.accounts.models import AgentProfile
+from teamline.core.compiled import CompiledInsert
 from teamline.core.errors import InvalidInput
 
 from .models import FACT_COUNTERS, Contact, ContactFact, ContactState, FactLedger
@@ -257,11 +258,14 @@ def record_offered(
     threshold_seconds: int,
     at: datetime,
     seq: int = 0,
+    first_contact: bool = False,
 ) -> Contact | None:
     """A work item entered a team's queue: a contact is offered (counted in `at`'s interval).
-    Idempotent on (work item, seq): None when it was recorded before. A new contact from a
-    customer ends the first-contact resolution of their contacts resolved in the 7 days
-    before (FCR_WINDOW). Call in the transaction that creates or moves the work item."""
+    Idempotent on (work item, seq): None when it was recorded before (the INSERT skips an
+    existing row: no savepoint). A new contact from a customer ends the first-contact
+    resolution of their contacts resolved in the 7 days before (FCR_WINDOW); a
+    `first_contact` (a customer created in this transaction) has none, so none is looked
+    up. Call in the transaction that creates or moves the work item."""
     contact = Contact(
         work_item_id=work_item_id,
         seq=seq,
@@ -274,15 +278,16 @@ def record_offered(
         offered_at=at,
         interval_start=interval_of(at),
     )
-    try:
-        with transaction.atomic():
-            contact.save(force_insert=True)
-    except IntegrityError:
+    if not _insert_contact.insert_new(contact):
         return None
     bump(_key(contact, agent_id=0), offered=1)
-    if customer_id:
+    if customer_id and not first_contact:
         _mark_repeats(customer_id, contact)
     return contact
+
+
+# Every contact offered: compiled once (core/compiled.py).
+_insert_contact = CompiledInsert(Contact)
 
 
 def _mark_repeats(customer_id: int, new: Contact) -> None:

@@ -35,7 +35,7 @@ from teamline.customers.actions import (
     do_capture_language,
     do_create_webchat_visitor,
     do_record_sms_keyword,
-    do_resolve_contact,
+    do_resolve_sender,
     do_resolve_verified_customer,
     do_set_consent,
     do_update_customer_profile,
@@ -249,10 +249,10 @@ def _prepare_attachments(
 
 
 def do_receive_inbound(
-    inbox: Inbox, inbound: InboundMessage, *, connector: Connector
+    inbox: Inbox, inbound: InboundMessage, *, connector: Connector, savepoint: bool = True
 ) -> Message | None:
     """One normalised inbound message from a provider: resolve the sender to a customer
-    (customers.actions.do_resolve_contact), keep its attachments and hand it to
+    (customers.actions.do_resolve_sender), keep its attachments and hand it to
     conversations.actions — do_receive_customer_message, or do_receive_automated_message for
     auto-replies and bounces (which never reopen or route anything).
 
@@ -262,7 +262,10 @@ def do_receive_inbound(
     automated message with no conversation to attach it to. Only a message that does more
     than being stored — media to fetch, an SMS keyword or consent to record — is looked up
     first; for the others the unique index refuses a replay (conversations.actions), so a new
-    message costs no read.
+    message costs no read. `savepoint=False`: the caller's transaction is undone whole on such
+    a refusal and run again (connectors.tasks.process_event), as do_receive_customer_message
+    describes. A new sender's customer is created with the language the message tells and is
+    known to have no conversation yet: neither costs a statement more.
     """
     external_id = bounded_external_id(inbound.external_id)
     acts_before_storing = bool(inbound.attachments) or (
@@ -275,14 +278,19 @@ def do_receive_inbound(
         ).first()
         if existing is not None:
             return existing
-    customer, identity = do_resolve_contact(
+    # What they write in, else what their app or mail program says (never over a choice).
+    hints, said = ((), "") if inbound.automated else (inbound.languages, inbound.text or "")
+    sender = do_resolve_sender(
         inbound.sender_kind,
         inbound.sender_value,
         verified=inbound.sender_verified,
         name=inbound.sender_name,
         home_team=inbox.default_team,
         default_region=(inbox.config or {}).get("default_region") or None,
+        language_hints=hints,
+        language_text=said,
     )
+    customer, identity = sender.customer, sender.identity
     keyword = inbound.content.get("keyword")
     if inbound.channel == "sms" and identity.kind == "phone" and keyword:
         # customers.sms_opt_out decides what the keyword does (HELP changes nothing).
@@ -297,9 +305,8 @@ def do_receive_inbound(
         # message is stored (self-service confirms it: selfservice/intake.py).
         topic, granted = consent_keyword
         do_set_consent(customer, topic, granted, source="sms", actor=None)
-    if not inbound.automated:
-        # What they write in, else what their app or mail program says (never over a choice).
-        do_capture_language(customer, hints=inbound.languages, text=inbound.text or "")
+    if not inbound.automated and not sender.created:
+        do_capture_language(customer, hints=hints, text=said)
     prepared, notes = _prepare_attachments(inbox, inbound, connector)
     content: dict[str, Any] = {
         **inbound.content,
@@ -344,6 +351,8 @@ def do_receive_inbound(
         attachments=prepared,
         # Channel traffic arrives in bursts: the batch router decides it (routing/batch.py).
         defer_routing=True,
+        new_customer=sender.created,
+        savepoint=savepoint,
     )
     return message
 

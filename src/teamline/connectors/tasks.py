@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import logging
 import random
-from contextlib import nullcontext
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_tasks import task
@@ -41,6 +40,7 @@ from teamline.conversations.actions import (
 )
 from teamline.conversations.models import DeliveryStatus, Direction, Inbox, Message
 from teamline.core import jsonsafe
+from teamline.core.compiled import CompiledOnce, CompiledUpdate
 from teamline.core.errors import InvalidInput
 from teamline.core.jsonsafe import clean_text
 from teamline.core.redaction import redact, redact_data
@@ -87,14 +87,24 @@ def request_of(event: WebhookEvent) -> WebhookRequest:
     )
 
 
+# The outcome of every processing attempt, and the event itself with its inbox: written and
+# read once per webhook, compiled once (core/compiled.py).
+_write_outcome = CompiledUpdate(
+    WebhookEvent, ["status", "error", "processed_at"], increments=["attempts"]
+)
+_event_with_inbox = CompiledOnce(
+    lambda pk: WebhookEvent.objects.select_related("inbox", "inbox__default_team").filter(pk=pk)
+)
+
+
 def _mark(event: WebhookEvent, status: str, error: str = "") -> None:
     """Record the outcome of one processing attempt: its status, its reason and the attempt
     itself (counted here, with the outcome, rather than by a statement of its own first)."""
     # A reason may quote the payload (connectors.payloads shows the wrong value): masked too.
-    error = redact(jsonsafe.clean_text(error[:4000]), event.inbox.redaction_kinds)
-    WebhookEvent.objects.filter(pk=event.pk).update(
-        status=status, error=error, processed_at=timezone.now(), attempts=F("attempts") + 1
-    )
+    event.status = status
+    event.error = redact(jsonsafe.clean_text(error[:4000]), event.inbox.redaction_kinds)
+    event.processed_at = timezone.now()
+    _write_outcome.update(event)
 
 
 def _cleaned(parsed: ParsedEvent, kinds: frozenset[str] = frozenset()) -> ParsedEvent:
@@ -142,40 +152,64 @@ def process_event(event_id: int, *, force: bool = False) -> str:
     """Process one stored webhook event; returns its new status ("deferred" when a receipt is
     looked at again later). Processed and ignored events are left alone unless `force`.
 
-    The event is parsed first (no query), then everything it changes — the senders resolved,
-    the messages and receipts stored, the event marked with its outcome — is written in one
-    transaction: one commit per event instead of one per step, and a failure leaves nothing
-    half-done behind (the event is then marked failed, kept for replay). Events are sent after
-    that commit. An event with media to download from the provider is the exception: the
-    downloads must not hold a transaction open, so its steps commit one by one, as each
-    action does by itself. Each attempt is counted with its outcome."""
-    event = (
-        WebhookEvent.objects.select_related("inbox", "inbox__default_team")
-        .filter(pk=event_id)
-        .first()
-    )
-    if event is None:
-        return "missing"
-    done = (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED)
-    if event.status in done and not force:
-        return event.status
-    connector = connector_for_provider(event.provider, event.inbox.kind)
-    if connector is None:
-        _mark(event, WebhookEventStatus.FAILED, f"no connector for provider {event.provider!r}")
-        return WebhookEventStatus.FAILED
-    inbox = event.inbox
+    The event is read, parsed and everything it changes — the senders resolved, the messages
+    and receipts stored, the event marked with its outcome — written in one transaction: one
+    commit per event instead of one per step, and a failure leaves nothing half-done behind
+    (the event is then marked failed, kept for replay). Events are sent after that commit.
+
+    The messages are stored optimistically, without a savepoint each: a provider's resend of
+    a message stored before makes the unique index refuse its INSERT, which rolls the whole
+    transaction back; the event is then stored again carefully (each message in its own
+    savepoint, a resend answered by the stored message). Only a resend pays for that.
+
+    An event with media to download from the provider is the exception: the downloads must
+    not hold a transaction open, so its steps commit one by one, as each action does by
+    itself. Each attempt is counted with its outcome."""
+    event: WebhookEvent | None = None
+    parsed_by: tuple[Connector, ParsedEvent] | None = None
     try:
-        parsed = _cleaned(connector.parse(inbox, request_of(event)), inbox.redaction_kinds)
-        with nullcontext() if _fetches_media(parsed) else transaction.atomic():
-            return _store(event, connector, parsed)
-    except MalformedPayload as exc:
-        reason = _redact_secrets(exc.reason, inbox)
-        logger.info("webhook event %s (%s) ignored: %s", event.pk, event.provider, reason)
-        _mark(event, WebhookEventStatus.IGNORED, reason)
-        return WebhookEventStatus.IGNORED
+        try:
+            with transaction.atomic():
+                event = _event_with_inbox.first(int(event_id))
+                if event is None:
+                    return "missing"
+                done = (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED)
+                if event.status in done and not force:
+                    return str(event.status)
+                inbox = event.inbox
+                connector = connector_for_provider(event.provider, inbox.kind)
+                if connector is None:
+                    reason = f"no connector for provider {event.provider!r}"
+                    _mark(event, WebhookEventStatus.FAILED, reason)
+                    return WebhookEventStatus.FAILED
+                try:
+                    parsed = _cleaned(
+                        connector.parse(inbox, request_of(event)), inbox.redaction_kinds
+                    )
+                except MalformedPayload as exc:
+                    reason = _redact_secrets(exc.reason, inbox)
+                    logger.info(
+                        "webhook event %s (%s) ignored: %s", event.pk, event.provider, reason
+                    )
+                    _mark(event, WebhookEventStatus.IGNORED, reason)
+                    return WebhookEventStatus.IGNORED
+                parsed_by = (connector, parsed)
+                if not _fetches_media(parsed):
+                    return _store(event, connector, parsed, careful=False)
+        except IntegrityError:
+            if event is None or parsed_by is None:
+                raise
+            # A resend refused by the unique index (see above): everything rolled back.
+            with transaction.atomic():
+                return _store(event, *parsed_by, careful=True)
+        # Media: the read committed; the downloads run outside any transaction.
+        assert parsed_by is not None  # every other way out returned above
+        return _store(event, *parsed_by, careful=True)
     except Exception as exc:
+        if event is None:
+            raise
         # Anything else may pass (an outage, a bug fixed later): failed, kept for replay.
-        reason = _redact_secrets(f"{type(exc).__name__}: {exc}", inbox)
+        reason = _redact_secrets(f"{type(exc).__name__}: {exc}", event.inbox)
         logger.warning("webhook event %s (%s) failed: %s", event.pk, event.provider, reason)
         _mark(event, WebhookEventStatus.FAILED, reason)
         return WebhookEventStatus.FAILED
@@ -188,8 +222,9 @@ def _redact_secrets(text: str, inbox: Inbox) -> str:
     return redact_secrets(text, inbox)
 
 
-def _store(event: WebhookEvent, connector: Connector, parsed: ParsedEvent) -> str:
-    """What one parsed event changes, and its outcome marked (process_event's transaction)."""
+def _store(event: WebhookEvent, connector: Connector, parsed: ParsedEvent, *, careful: bool) -> str:
+    """What one parsed event changes, and its outcome marked (process_event's transaction).
+    Not `careful`: a resent message's refused INSERT is not caught (process_event retries)."""
     # connectors.actions enqueues this module's tasks: the import stays here (one app's cycle).
     from .actions import do_receive_inbound
 
@@ -198,7 +233,7 @@ def _store(event: WebhookEvent, connector: Connector, parsed: ParsedEvent) -> st
     refused: list[str] = []
     for inbound in parsed.messages:
         try:
-            do_receive_inbound(inbox, inbound, connector=connector)
+            do_receive_inbound(inbox, inbound, connector=connector, savepoint=careful)
         except InvalidInput as exc:
             # The payload's own content is refused (a sender that is no valid identity):
             # the same bytes can never be stored, so it is noted, not retried.

@@ -101,6 +101,8 @@ def do_receive_customer_message(
     attachments: Sequence[PreparedAttachment] = (),
     defer_routing: bool = False,
     admit_new_conversation: Callable[[], None] | None = None,
+    new_customer: bool = False,
+    savepoint: bool = True,
 ) -> tuple[Message, bool]:
     """Store an inbound customer message; returns (message, created).
 
@@ -121,13 +123,21 @@ def do_receive_customer_message(
     Emits message.created (staff + customer), conversation.created/updated.
     Card numbers, IBANs, national ids and one-time codes are masked first, by the inbox's
     setting (conversations.redaction): nothing after this line sees them.
+
+    `new_customer`: the customer was created in the caller's transaction (customers.actions.
+    do_resolve_sender said so), so they have no conversation to lock, no routing preference
+    and no earlier contact: none is looked up. A new conversation is inserted with its first
+    message's counters (no UPDATE after it). `savepoint=False`: no savepoint of its own (two
+    statements less); a resend's refused INSERT then propagates, and the caller, whose
+    transaction it spoils, rolls back and runs again with a savepoint
+    (connectors.tasks.process_event).
     """
     has_text = bool((text or "").strip())
     text = _clean_text(text) if has_text or not (attachments or content) else ""
     # Checked as typed (a mask may be longer than what it hides), then masked.
     text, content, attachments = redact_inbound(inbox, text, content, attachments)
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             message = _receive(
                 inbox,
                 customer,
@@ -138,11 +148,14 @@ def do_receive_customer_message(
                 content,
                 defer_routing,
                 admit_new_conversation,
+                new_customer,
             )
             for prepared in attachments:
                 store_attachment(message, prepared)
             return message, True
     except IntegrityError:
+        if not savepoint:
+            raise  # the caller's transaction is spoilt: the caller runs it again
         # A resend (or a concurrent one that won the race): the unique (channel, external_id,
         # inbox) index refused the INSERT and the whole transaction rolled back.
         existing = _stored_inbound(inbox, channel, external_id) if external_id else None
@@ -152,9 +165,14 @@ def do_receive_customer_message(
 
 
 _REOPEN_FIELDS = ["status", "resolved_at", "snoozed_until", "assignee", "waiting_since"]
-# The writes of every inbound message and agent reply, compiled once (core/compiled.py).
+_COUNTERS = ["last_message_at", "updated_at", "unread_count"]
+# The writes of every inbound message and agent reply, compiled once (core/compiled.py): the
+# message, and the conversation's counters (with its status when the message reopens it: one
+# UPDATE) or, for a first message, the new conversation.
 _insert_message = CompiledInsert(Message)
-_write_counters = CompiledUpdate(Conversation, ["last_message_at", "updated_at", "unread_count"])
+_write_counters = CompiledUpdate(Conversation, _COUNTERS)
+_write_reopened = CompiledUpdate(Conversation, _REOPEN_FIELDS + _COUNTERS)
+_insert_conversation = CompiledInsert(Conversation)
 _write_reply_time = CompiledUpdate(Conversation, ["last_message_at", "updated_at"])
 
 
@@ -168,9 +186,10 @@ def _receive(
     content: dict[str, Any] | None,
     defer_routing: bool,
     admit_new_conversation: Callable[[], None] | None = None,
+    new_customer: bool = False,
 ) -> Message:
     now = timezone.now()
-    conversation = lock_latest_conversation(customer.pk)
+    conversation = None if new_customer else lock_latest_conversation(customer.pk)
     taker = hooks.replies() if conversation is not None else None
     if taker is not None and conversation is not None:
         # An answer to something Teamline asked (a survey score) is stored quietly: no reopen,
@@ -181,14 +200,15 @@ def _receive(
                 conversation, reply, inbox, text, channel, external_id, content, now
             )
     reopen_window = timedelta(days=settings.TEAMLINE["REOPEN_WINDOW_DAYS"])
-    needs_routing = False
+    needs_routing = created = False
     participants: Sequence[int]
     if conversation is None or (
         conversation.status == Status.RESOLVED
         and (conversation.resolved_at or now) < now - reopen_window
     ):
         team = _home_team_for(customer, inbox)
-        conversation = Conversation.objects.create(
+        # Inserted with the counters of its first message (stored below): no UPDATE after it.
+        conversation = Conversation(
             customer=customer,
             inbox=inbox,
             team=team,
@@ -197,11 +217,14 @@ def _receive(
             status=Status.OPEN,
             waiting_since=now,
             last_message_at=now,
+            updated_at=now,
+            unread_count=1,
         )
+        _insert_conversation.insert(conversation)
         record(conversation, TimelineKind.CREATED, channel=channel)
         participants = ()  # nobody was invited to a conversation this transaction starts
         emit_conversation(conversation, EventType.CONVERSATION_CREATED, participants=participants)
-        needs_routing = True
+        needs_routing = created = True
     else:
         # Loaded once for every event of this transaction (nobody joins in between: an
         # invitation locks this row too).
@@ -237,9 +260,10 @@ def _receive(
     # The row is locked (select_for_update above) or was created in this transaction, so the
     # in-memory values are current: no re-read of the conversation on this hot path. Set before
     # the event, which carries the conversation as it now stands (no conversation.updated).
-    conversation.last_message_at = now
-    conversation.updated_at = now
-    conversation.unread_count += 1
+    if not created:
+        conversation.last_message_at = now
+        conversation.updated_at = now
+        conversation.unread_count += 1
     # A reopened conversation changed which inbox views show it (docs/events.md: a message's
     # conversation never does): its own conversation.updated follows, below.
     emit_message(
@@ -248,7 +272,11 @@ def _receive(
         with_conversation=not needs_routing and reopened_from is None,
     )
     # Self-service (selfservice: a bot, an SMS keyword) may answer instead of a person.
-    held = hooks.self_service().take_message(conversation, message, needs_routing=needs_routing)
+    held = hooks.self_service().take_message(
+        conversation, message, needs_routing=needs_routing, new_conversation=created
+    )
+    # The conversation's row is written once: its counters, with its status when it changed.
+    status_changed = False
     if held:
         # Waiting on the customer, not on an agent: in nobody's queue while self-service answers.
         previous = reopened_from or conversation.status
@@ -256,7 +284,7 @@ def _receive(
         conversation.waiting_since = None
         needs_routing = False
         if previous != Status.PENDING:
-            conversation.save(update_fields=_REOPEN_FIELDS)
+            status_changed = True
             record(
                 conversation,
                 TimelineKind.STATUS_CHANGED,
@@ -265,7 +293,7 @@ def _receive(
                 reason="self-service is answering",
             )
     elif reopened_from is not None:
-        conversation.save(update_fields=_REOPEN_FIELDS)
+        status_changed = True
         record(
             conversation,
             TimelineKind.STATUS_CHANGED,
@@ -273,9 +301,14 @@ def _receive(
             new=Status.OPEN,
             reason="customer wrote",
         )
-    _write_counters.update(conversation)
+    if status_changed:
+        _write_reopened.update(conversation)
+    elif not created:
+        _write_counters.update(conversation)
     if needs_routing:
-        hooks.routing().route_conversation(conversation, defer=defer_routing)
+        hooks.routing().route_conversation(
+            conversation, defer=defer_routing, current=True, new_customer=new_customer
+        )
     elif held or reopened_from is not None:
         # Self-service took it after message.created was presented, or the customer reopened it
         # with its agent: the state the desks' lists follow changed.

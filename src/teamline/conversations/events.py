@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from teamline.accounts.models import User
+from teamline.core.compiled import CompiledInsert
 from teamline.core.events import (
     Event,
     EventType,
@@ -115,6 +116,10 @@ def record(
 ) -> TimelineEvent:
     """The conversation's timeline row (audit) for `kind`; callers run it inside their action's
     transaction."""
-    return TimelineEvent.objects.create(
-        conversation=conversation, kind=kind, actor=actor, data=data
-    )
+    row = TimelineEvent(conversation=conversation, kind=kind, actor=actor, data=data)
+    _insert_timeline_event.insert(row)
+    return row
+
+
+# Nearly every action writes one: compiled once (core/compiled.py).
+_insert_timeline_event = CompiledInsert(TimelineEvent)

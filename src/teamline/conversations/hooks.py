@@ -51,6 +51,8 @@ class Routing(Protocol):
         now: datetime | None = None,
         required_skills: dict[str, int] | None = None,
         defer: bool = False,
+        current: bool = False,
+        new_customer: bool = False,
     ) -> int | None: ...
 
     def close_work_item(
@@ -98,13 +100,20 @@ class SelfService(Protocol):
     """Self-service's side of an inbound customer message (selfservice/hooks.py provides it)."""
 
     def take_message(
-        self, conversation: Conversation, message: Message, *, needs_routing: bool
+        self,
+        conversation: Conversation,
+        message: Message,
+        *,
+        needs_routing: bool,
+        new_conversation: bool = False,
     ) -> bool:
         """Whether self-service (a bot, an SMS keyword) answers this message instead of a
         person. True: the conversation is not routed and waits on the customer (pending)
         while self-service answers; its answer runs after commit (a task enqueued here).
         Runs in the message's transaction, under the conversation's row lock.
-        `needs_routing`: the message starts or reopens the conversation (no agent has it)."""
+        `needs_routing`: the message starts or reopens the conversation (no agent has it).
+        `new_conversation`: this transaction created it (nothing of self-service's refers to
+        it yet)."""
 
 
 @dataclass(frozen=True)

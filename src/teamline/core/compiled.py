@@ -23,16 +23,22 @@ value goes through its field's own `pre_save` and `get_db_prep_save`, as Django'
 do, so the stored bytes are the same; what these skip is building and compiling the query.
 They send no `pre_save`/`post_save` signals: use them only for models nothing listens to
 (`tests/conversations/test_locks.py` checks that for the ones that use them).
+`CompiledInsert.insert_new` is the INSERT that a unique constraint may refuse without an error
+(`ON CONFLICT DO NOTHING`; SQLite `INSERT OR IGNORE`): no savepoint around it, and False when
+the row existed. `CompiledUpdate` may also add to counters (`attempts = attempts + 1`) and
+match more columns than the primary key (a claim's status and stamp), as `QuerySet.update`
+does, which sends no signals either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
+from django.db.models.constants import OnConflict
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
@@ -49,6 +55,7 @@ class CompiledOnce:
     ID = SENTINEL
     ID_2 = SENTINEL - 1
     TEXT = "compiled-once-marker-7340033"  # marks a text value's place
+    TEXT_2 = "compiled-once-marker-7340034"  # a second text value's
 
     def __init__(
         self, build: Callable[..., QuerySet[Any]], *, markers: tuple[Any, ...] = (SENTINEL,)
@@ -136,6 +143,11 @@ class CompiledOnce:
         _compiler, rows, _alias = self._rows(values, one=False)
         return [row[0] for row in rows]
 
+    def exists(self, *values: Any) -> bool:
+        """Whether the statement finds a row (build it as `.values("pk")[:1]` or the like)."""
+        _compiler, rows, _alias = self._rows(values, one=True)
+        return bool(rows)
+
 
 def _plain(fields: list[Any]) -> list[Any]:
     """Fields written with a bare placeholder (none of ours has a custom one)."""
@@ -151,9 +163,12 @@ class CompiledInsert:
 
     def __init__(self, model: type[Model]) -> None:
         self.model = model
-        self.by_alias: dict[str, tuple[str, list[Any], list[Any]]] = {}
+        # Per alias and per variant (refused rows raise, or are skipped).
+        self.by_alias: dict[tuple[str, bool], tuple[str, list[Any], list[Any]]] = {}
 
-    def prepare(self, alias: str) -> tuple[str, list[Any], list[Any]]:
+    def prepare(
+        self, alias: str, *, skip_existing: bool = False
+    ) -> tuple[str, list[Any], list[Any]]:
         meta = self.model._meta
         ops = connections[alias].ops
         fields = _plain(
@@ -163,62 +178,108 @@ class CompiledInsert:
         returning_sql, returning_params = ops.return_insert_columns(returning)  # type: ignore[attr-defined]
         if returning_params:  # no backend we run adds any
             raise AssertionError(f"unexpected RETURNING parameters {returning_params!r}")
-        sql = "INSERT INTO {} ({}) VALUES ({}) {}".format(  # noqa: S608 - the model's quoted names
+        on_conflict = OnConflict.IGNORE if skip_existing else None
+        suffix = (
+            ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if skip_existing else ""
+        )
+        sql = "{} {} ({}) VALUES ({}) {} {}".format(
+            ops.insert_statement(on_conflict=on_conflict),
             ops.quote_name(meta.db_table),
             ", ".join(ops.quote_name(f.column) for f in fields),
             ", ".join(["%s"] * len(fields)),
+            suffix,
             returning_sql,
         )
         entry = (sql, fields, returning)
-        self.by_alias[alias] = entry
+        self.by_alias[(alias, skip_existing)] = entry
         return entry
 
     def insert(self, obj: Model) -> Model:
+        if not self._insert(obj, skip_existing=False):  # pragma: no cover - the database raised
+            raise AssertionError("an INSERT without ON CONFLICT returned no row")
+        return obj
+
+    def insert_new(self, obj: Model) -> bool:
+        """INSERT unless a unique constraint already holds such a row: True and the instance
+        saved, or False (nothing written, no error, so no savepoint is needed around it)."""
+        return self._insert(obj, skip_existing=True)
+
+    def _insert(self, obj: Model, *, skip_existing: bool) -> bool:
         alias = router.db_for_write(self.model, instance=obj)
         connection = connections[alias]
-        sql, fields, returning = self.by_alias.get(alias) or self.prepare(alias)
+        sql, fields, returning = self.by_alias.get((alias, skip_existing)) or self.prepare(
+            alias, skip_existing=skip_existing
+        )
         params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = (
                 cursor.fetchone()
             )  # the RETURNING columns (what `fetch_returned_insert_columns` reads)
+        if row is None:
+            return False
         for field, value in zip(returning, row, strict=True):
             for converter in field.get_db_converters(connection):
                 value = converter(value, field, connection)
             setattr(obj, field.attname, value)
         obj._state.adding = False
         obj._state.db = alias
-        return obj
+        return True
 
 
 class CompiledUpdate:
-    """UPDATE of these fields of one row, by primary key, to the instance's values."""
+    """UPDATE of these fields of one row, by primary key, to the instance's values.
 
-    def __init__(self, model: type[Model], field_names: list[str]) -> None:
+    `increments`: counters raised by one in the same statement (`attempts = attempts + 1`,
+    whatever the instance holds). `where`: more columns the row must still match (a claim's
+    status and stamp), their values given to `update`."""
+
+    def __init__(
+        self,
+        model: type[Model],
+        field_names: list[str],
+        *,
+        increments: Sequence[str] = (),
+        where: Sequence[str] = (),
+    ) -> None:
         self.model = model
         meta = model._meta
         self.fields = _plain([meta.get_field(name) for name in field_names])
+        self.increments: list[Any] = [meta.get_field(name) for name in increments]
+        self.where: list[Any] = [meta.get_field(name) for name in where]
         self.by_alias: dict[str, str] = {}
 
     def prepare(self, alias: str) -> str:
         meta = self.model._meta
         ops = connections[alias].ops
-        sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 - the model's quoted names
+        sets = [f"{ops.quote_name(f.column)} = %s" for f in self.fields]
+        sets += [
+            f"{ops.quote_name(f.column)} = {ops.quote_name(f.column)} + 1" for f in self.increments
+        ]
+        conditions = [ops.quote_name(str(meta.pk.column))]
+        conditions += [ops.quote_name(f.column) for f in self.where]
+        sql = "UPDATE {} SET {} WHERE {}".format(  # noqa: S608 - the model's quoted names
             ops.quote_name(meta.db_table),
-            ", ".join(f"{ops.quote_name(f.column)} = %s" for f in self.fields),
-            ops.quote_name(str(meta.pk.column)),
+            ", ".join(sets),
+            " AND ".join(f"{column} = %s" for column in conditions),
         )
         self.by_alias[alias] = sql
         return sql
 
-    def update(self, obj: Model) -> int:
-        """Write the fields' current values of `obj`; the number of rows changed (0 or 1)."""
+    def update(self, obj: Model, *where: Any) -> int:
+        """Write the fields' current values of `obj` (the row by primary key, and `where`: the
+        values of the constructor's `where` columns); the number of rows changed (0 or 1)."""
+        if len(where) != len(self.where):
+            raise TypeError(f"{len(self.where)} condition value(s) expected, {len(where)} given")
         alias = router.db_for_write(self.model, instance=obj)
         connection = connections[alias]
         sql = self.by_alias.get(alias) or self.prepare(alias)
         params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in self.fields]
         params.append(self.model._meta.pk.get_db_prep_value(obj.pk, connection))
+        params += [
+            field.get_db_prep_value(value, connection)
+            for field, value in zip(self.where, where, strict=True)
+        ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return int(cursor.rowcount)

@@ -60,6 +60,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from .compiled import CompiledUpdate
 from .models import TaskWorker
 from .pressure import background_pause
 
@@ -168,6 +169,14 @@ def _claim_filter(task: DBTaskResult) -> Any:
     return DBTaskResult.objects.filter(
         pk=task.pk, status=TaskResultStatus.RUNNING, started_at=task.started_at
     )
+
+
+# Every task's outcome, written where its claim still holds: compiled once (core/compiled.py).
+_write_outcome = CompiledUpdate(
+    DBTaskResult,
+    ["finished_at", "status", "return_value", "exception_class_path", "traceback"],
+    where=["status", "started_at"],
+)
 
 
 def give_back(task: DBTaskResult) -> bool:
@@ -491,9 +500,11 @@ class LeasedWorker(Worker):
                 "exception_class_path": f"{type(error).__module__}.{type(error).__qualname__}",
                 "traceback": "".join(format_exception(error)),
             }
+        outcome: DBTaskResult = DBTaskResult(pk=task.pk, finished_at=now, **fields)
         for attempt in range(3):
             try:
-                updated = _claim_filter(task).update(finished_at=now, **fields)
+                # The claim's rows (_claim_filter), by a statement compiled once.
+                updated = _write_outcome.update(outcome, TaskResultStatus.RUNNING, task.started_at)
                 break
             except (TypeError, ValueError) as exc:  # a return value JSON cannot hold
                 if error is not None:

@@ -6,7 +6,7 @@ import hmac as _hmac
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -19,7 +19,7 @@ from teamline.accounts.models import User
 from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
 from teamline.core import ratelimit
-from teamline.core.compiled import CompiledInsert
+from teamline.core.compiled import CompiledInsert, CompiledOnce
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.jsonsafe import text_problem
 from teamline.core.langid import detect_language
@@ -198,7 +198,24 @@ def do_update_customer_profile(
     return customer
 
 
-def do_resolve_contact(
+class ResolvedSender(NamedTuple):
+    """Who an inbound contact is (do_resolve_sender)."""
+
+    customer: Customer
+    identity: Identity
+    # The customer was created by this call, in the caller's transaction: nothing refers to
+    # them yet (no conversation, no preference, no earlier contact), so nothing is looked up.
+    created: bool
+
+
+# An inbound sender's identity with its owner: read for every provider message, compiled once.
+_identity_with_owner = CompiledOnce(
+    lambda kind, value: Identity.objects.select_related("customer").filter(kind=kind, value=value),
+    markers=(CompiledOnce.TEXT, CompiledOnce.TEXT_2),
+)
+
+
+def do_resolve_sender(
     kind: str,
     value: str,
     *,
@@ -206,44 +223,59 @@ def do_resolve_contact(
     name: str = "",
     home_team: Team | None = None,
     default_region: str | None = None,
-) -> tuple[Customer, Identity]:
-    """The customer an inbound contact on a provider channel belongs to; returns
-    (customer, identity). Raises InvalidInput if `value` is not a valid `kind` identity.
+    language_hints: Iterable[str | None] = (),
+    language_text: str = "",
+) -> ResolvedSender:
+    """The customer an inbound contact on a provider channel belongs to. Raises InvalidInput
+    if `value` is not a valid `kind` identity.
 
     (kind, normalised value) decides: a phone number (E.164) or an email address resolves to
     whoever owns that identity, whatever channel it came in on (WhatsApp, SMS and voice share
     `phone`). An unknown sender becomes a new customer holding that identity, `verified` as the
-    provider proved it. Nothing here adds an identity to an existing customer or merges two
-    customers: that is an agent's explicit conversations.actions.do_merge_customers.
+    provider proved it, with the language the contact tells (`language_text` they wrote,
+    else `language_hints`, as do_capture_language learns it) stored in the same INSERT.
+    Nothing here adds an identity to an existing customer or merges two customers: that is an
+    agent's explicit conversations.actions.do_merge_customers; nor is an existing customer's
+    language learned (do_capture_language, the caller's next step).
 
     An unverified sender (an email From: header) still resolves to the identity's owner: the
     reply goes back to that address, i.e. to its real owner, so the claim never hands anyone
     else the history. The message records `sender.verified` for the agent to see.
-    Concurrent first contacts converge on one customer (unique (kind, value)).
+    Concurrent first contacts converge on one customer (unique (kind, value)): the identity's
+    INSERT skips an existing row instead of failing (no savepoint), and the loser's customer
+    row is deleted again. Costs one read for a known sender; two INSERTs more for a new one.
     """
     normalized = normalize_identity(kind, value, default_region=default_region)
-    identity = (
-        Identity.objects.select_related("customer").filter(kind=kind, value=normalized).first()
-    )
+    identity = _identity_with_owner.first(kind, normalized)
     if identity is not None:
-        owner = identity.customer
-        # A merged customer's identities moved; this is defensive for rows that did not.
-        while owner.merged_into_id is not None and owner.merged_into is not None:
-            owner = owner.merged_into
-        return owner, identity
-    try:
-        with transaction.atomic():
-            customer = Customer.objects.create(
-                name=(name or "").strip()[:200], home_team=home_team, preferred_channel=""
-            )
-            identity = Identity.objects.create(
-                customer=customer, kind=kind, value=normalized, verified=verified
-            )
+        return ResolvedSender(_owner(identity), identity, created=False)
+    learned = learned_language(hints=language_hints, text=language_text)
+    language, source = learned if learned is not None else ("", "")
+    with transaction.atomic(savepoint=False):
+        customer = Customer(
+            name=(name or "").strip()[:200],
+            home_team=home_team,
+            preferred_channel="",
+            preferred_language=language,
+            language_source=source,
+        )
+        _CUSTOMER_INSERT.insert(customer)
+        identity = Identity(customer=customer, kind=kind, value=normalized, verified=verified)
+        if _IDENTITY_INSERT.insert_new(identity):
             identity_known_on_commit(customer.pk, kind, normalized, verified=verified)
-            return customer, identity
-    except IntegrityError:
-        identity = Identity.objects.select_related("customer").get(kind=kind, value=normalized)
-        return identity.customer, identity
+            return ResolvedSender(customer, identity, created=True)
+        # A concurrent first contact stored the identity first: theirs is the customer.
+        Customer.objects.filter(pk=customer.pk).delete()
+    identity = Identity.objects.select_related("customer").get(kind=kind, value=normalized)
+    return ResolvedSender(_owner(identity), identity, created=False)
+
+
+def _owner(identity: Identity) -> Customer:
+    owner = identity.customer
+    # A merged customer's identities moved; this is defensive for rows that did not.
+    while owner.merged_into_id is not None and owner.merged_into is not None:
+        owner = owner.merged_into
+    return owner
 
 
 def lock_customers_for_merge(source: Customer, target: Customer) -> tuple[Customer, Customer]:
@@ -562,24 +594,37 @@ def do_set_preferred_language(customer: Customer, language: str, *, actor: User 
     return customer
 
 
+def learned_language(
+    *, hints: Iterable[str | None] = (), text: str = ""
+) -> tuple[str, LanguageSource] | None:
+    """What a contact tells of the customer's language: the language of `text` they wrote
+    (core.langid, only when confident), else the first of `hints` — the tags their browser,
+    email or messaging app gave, most preferred first — that Teamline speaks; with its source.
+    None when it tells nothing. No query."""
+    language = detect_language(text) if text else None
+    if language is not None:
+        return language, LanguageSource.DETECTED
+    language = first_supported(hints)
+    return (language, LanguageSource.CHANNEL) if language is not None else None
+
+
 def do_capture_language(
     customer: Customer, *, hints: Iterable[str | None] = (), text: str = ""
 ) -> str | None:
-    """Learn the customer's language from a contact: `text` they wrote (core.langid, only when
-    confident), else `hints` — the tags their browser, email or messaging app gave, most
-    preferred first. Never overrides a choice; a browser's language never overrides what the
-    customer wrote in. Returns the language stored, or None when nothing changed. Costs no
-    query when nothing changes (the common case), one conditional UPDATE otherwise."""
+    """Learn the customer's language from a contact (learned_language). Never overrides a
+    choice; a browser's language never overrides what the customer wrote in. Returns the
+    language stored, or None when nothing changed. Costs no query when nothing changes (the
+    common case), one conditional UPDATE otherwise."""
     if customer.preferred_language and customer.language_source not in (
         LanguageSource.DETECTED,
         LanguageSource.CHANNEL,
     ):
         return None  # chosen (or from before sources were recorded)
-    language = detect_language(text) if text else None
-    source = LanguageSource.DETECTED
-    if language is None:
-        language, source = first_supported(hints), LanguageSource.CHANNEL
-    if language is None or not _language_settable(customer, source):
+    learned = learned_language(hints=hints, text=text)
+    if learned is None:
+        return None
+    language, source = learned
+    if not _language_settable(customer, source):
         return None
     if customer.preferred_language == language and customer.language_source == source:
         return None

@@ -27,6 +27,7 @@ from teamline.accounts.models import User
 from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
 from teamline.core.bulk import in_values
+from teamline.core.compiled import CompiledOnce
 from teamline.core.crypto import encrypt_json
 from teamline.core.errors import Conflict, Forbidden, InvalidInput
 from teamline.customers.actions import do_set_regions_from_events
@@ -260,20 +261,26 @@ def match_known_identity(known: KnownIdentity) -> None:
 def do_match_waiting_events(kind: str, value: str, customer_id: int) -> int:
     """Attach the events that named (kind, normalised value) before its customer was known,
     and hand them to evaluation. One conditional UPDATE (only events still waiting), so two
-    concurrent matches attach each event once. Returns how many were attached."""
+    concurrent matches attach each event once. Returns how many were attached. Every new
+    customer's identity asks: when none waits (nearly always) that is one read, without a
+    transaction of its own."""
+    ids = _waiting_for.column(kind, value)
+    if not ids:
+        return 0
     with transaction.atomic():
-        ids = list(
-            Event.objects.filter(
-                customer__isnull=True, identity_kind=kind, identity_value=value
-            ).values_list("pk", flat=True)
-        )
-        if not ids:
-            return 0
         attached = Event.objects.filter(pk__in=ids, customer__isnull=True).update(
             customer_id=customer_id
         )
         stream.submit_on_commit(ids)
     return attached
+
+
+_waiting_for = CompiledOnce(
+    lambda kind, value: Event.objects.filter(
+        customer__isnull=True, identity_kind=kind, identity_value=value
+    ).values_list("pk", flat=True),
+    markers=(CompiledOnce.TEXT, CompiledOnce.TEXT_2),
+)
 
 
 # How far back the sweep looks for identities whose announcement may have been lost.

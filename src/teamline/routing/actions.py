@@ -46,6 +46,7 @@ from teamline.analytics import actions as analytics
 from teamline.conversations.events import emit_conversation, record
 from teamline.conversations.locks import lock_agent_then_conversation, lock_available_agent
 from teamline.conversations.models import Conversation, Status, TimelineKind
+from teamline.core.compiled import CompiledInsert, CompiledOnce
 from teamline.core.errors import InvalidInput
 from teamline.core.events import EventType
 from teamline.customers.models import Customer
@@ -128,10 +129,14 @@ def queue_threshold(channel_kind: str) -> int:
     return engine.target_seconds(channel_kind, engine.NORMAL, service_level_targets())
 
 
-def record_offer(row: WorkItem, conversation: Conversation, now: datetime) -> None:
+def record_offer(
+    row: WorkItem, conversation: Conversation, now: datetime, *, new_customer: bool = False
+) -> None:
     """The work item entered its team's queue: a contact is offered (analytics' facts, in the
-    caller's transaction; idempotent on the item)."""
+    caller's transaction; idempotent on the item). `new_customer`: the customer was created
+    in this transaction (no earlier contact of theirs to look at)."""
     analytics.record_offered(
+        first_contact=new_customer,
         work_item_id=row.pk,
         conversation_id=conversation.pk,
         customer_id=row.customer_id,
@@ -324,6 +329,8 @@ def route_conversation(
     now: datetime | None = None,
     required_skills: dict[str, int] | None = None,
     defer: bool = False,
+    current: bool = False,
+    new_customer: bool = False,
 ) -> int | None:
     """Find an agent for a new or reopened conversation; queue it if nobody may take it now.
 
@@ -333,23 +340,32 @@ def route_conversation(
     `defer=True` (bulk producers: the worker's inbound pipeline) only creates the item, due
     now, and asks (in the same transaction) for one `route_pending` task: the batch router
     decides it with the other arrivals of the moment (routing/batch.py). Returns None then.
+
+    `current`: the caller holds the conversation's row lock or created it in this
+    transaction, with its customer loaded (conversations' inbound message): it is not read
+    again, only the customer's routing preference is (none for a `new_customer`, created in
+    this transaction too: nor are their earlier contacts, for the KPI facts).
     """
     now = _now(now)
-    conv = Conversation.objects.select_related("customer__routing_preference", "team").get(
-        pk=conversation.pk
-    )
+    if current:
+        conv = conversation
+        preference = None if new_customer else _preference_of.first(conv.customer_id)
+        # Cached where _new_work_item reads it, as the select_related below caches it.
+        _routing_preference.set_cached_value(conv.customer, preference)
+    else:
+        conv = Conversation.objects.select_related("customer__routing_preference", "team").get(
+            pk=conversation.pk
+        )
     if conv.assignee_id or conv.status != Status.OPEN:
         return conv.assignee_id
     if defer:
         from .tasks import request_batch_routing
 
-        # One statement: a live item that exists already (a concurrent arrival) wins.
-        WorkItem.objects.bulk_create(
-            [_new_work_item(conv, now, required_skills)], ignore_conflicts=True
-        )
-        live = WorkItem.objects.filter(conversation=conv, state=WorkState.QUEUED).first()
-        if live is not None:
-            record_offer(live, conv, live.enqueued_at)  # idempotent: counted once per item
+        # One statement: a live item that exists already (a concurrent arrival, a retried
+        # task) wins, and was offered when it was created.
+        row = _new_work_item(conv, now, required_skills)
+        if _insert_item.insert_new(row):
+            record_offer(row, conv, now, new_customer=new_customer)
         tag_outage_contact(conv, now)
         request_batch_routing()
         return None
@@ -357,6 +373,15 @@ def route_conversation(
     if row.state != WorkState.QUEUED:
         return row.assignee_id
     return _route(row, conv, now)
+
+
+# An inbound message's routing: its customer's preference read and its work item written by
+# statements compiled once (core/compiled.py).
+_preference_of = CompiledOnce(
+    lambda customer_id: CustomerRoutingPreference.objects.filter(customer_id=customer_id)
+)
+_insert_item = CompiledInsert(WorkItem)
+_routing_preference = CustomerRoutingPreference._meta.get_field("customer").remote_field
 
 
 def _route(row: WorkItem, conv: Conversation, now: datetime) -> int | None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django_tasks import task
+from typing import Any
+
+from django.db.models import QuerySet
+from django_tasks import TaskResultStatus, task
+from django_tasks_db.models import DBTaskResult
 
 from teamline.conversations.actions import do_wake_snoozed
+from teamline.core.compiled import CompiledOnce
 
 
 @task()
@@ -48,14 +53,14 @@ def request_batch_routing() -> None:
     """An arrival was enqueued with `defer=True`: make sure a route_pending task is waiting.
     Runs in the arrival's transaction, so the request is as durable as the item (a burst of
     arrivals shares the one waiting task; the periodic tick routes due items anyway)."""
-    from django_tasks import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
-    waiting = DBTaskResult.objects.filter(
-        status=TaskResultStatus.READY, task_path=route_pending.module_path
-    ).exists()
-    if not waiting:
+    if not _route_pending_waiting.exists():
         route_pending.enqueue()
+
+
+def _route_pending_waiting_query() -> QuerySet[DBTaskResult, Any]:
+    return DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY, task_path=route_pending.module_path
+    ).values_list("pk", flat=True)[:1]
 
 
 @task()
@@ -79,3 +84,7 @@ def route_pending() -> int:
         if len(batch.decided) < ROUTE_BATCH:
             # Arrivals are trickling in: let the next batch gather them (cheaper per decision).
             time.sleep(LINGER_SECONDS)
+
+
+# Asked by every deferred arrival: compiled once (core/compiled.py).
+_route_pending_waiting = CompiledOnce(_route_pending_waiting_query, markers=())

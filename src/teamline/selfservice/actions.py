@@ -36,7 +36,7 @@ from teamline.conversations.models import (
 from teamline.core.errors import InvalidInput, NotFound
 from teamline.core.ids import parse_id
 from teamline.core.jsonsafe import check_text
-from teamline.customers.actions import do_resolve_contact
+from teamline.customers.actions import do_resolve_sender
 from teamline.customers.models import Customer
 from teamline.routing.actions import (
     close_work_item,
@@ -54,7 +54,7 @@ FINAL_STATUSES = frozenset({"completed", "canceled", "busy", "failed", "no-answe
 
 def do_start_call(inbox: Inbox, request: CallRequest, *, now: datetime) -> VoiceCall:
     """The call of this CallSid on this inbox, created on its first webhook: the caller is
-    resolved by phone number (customers.actions.do_resolve_contact: the same customer as
+    resolved by phone number (customers.actions.do_resolve_sender: the same customer as
     their SMS and WhatsApp) and the IVR language chosen. Idempotent on (inbox, CallSid)
     (unique constraint). Raises InvalidInput for a caller that is no phone number. Emits
     nothing: the call reaches the conversation when the caller asks for their team. One query
@@ -62,7 +62,7 @@ def do_start_call(inbox: Inbox, request: CallRequest, *, now: datetime) -> Voice
     existing = _calls().filter(inbox=inbox, call_sid=request.call_sid).first()
     if existing is not None:
         return existing
-    customer, identity = do_resolve_contact(
+    customer, identity, _created = do_resolve_sender(
         "phone",
         request.caller,
         verified=True,  # the carrier delivered the call from this number

@@ -24,7 +24,12 @@ class SelfServiceFlow:
     """conversations.hooks.SelfService: offered every inbound customer message."""
 
     def take_message(
-        self, conversation: Conversation, message: Message, *, needs_routing: bool
+        self,
+        conversation: Conversation,
+        message: Message,
+        *,
+        needs_routing: bool,
+        new_conversation: bool = False,
     ) -> bool:
         content = message.content or {}
         if content.get("consent_keyword"):
@@ -37,9 +42,12 @@ class SelfServiceFlow:
             # The conversation is with an agent or already waits for one: self-service only
             # ever takes a conversation no person has (a new one, or one it left pending).
             return False
-        session = BotSession.objects.filter(
-            conversation=conversation, state=BotState.ACTIVE
-        ).first()
+        # A conversation this transaction started has no session yet: none is looked up.
+        session = (
+            None
+            if new_conversation
+            else BotSession.objects.filter(conversation=conversation, state=BotState.ACTIVE).first()
+        )
         if message.channel == "voice" or content.get("keyword"):
             # A call or a carrier keyword (STOP / START / HELP): to the team, as ever.
             if session is not None:
