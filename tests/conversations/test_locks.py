@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
 
@@ -39,7 +39,7 @@ from teamline.conversations.queries import (
     participant_ids,
     visible_conversations,
 )
-from teamline.core.compiled import CompiledOnce
+from teamline.core.compiled import CompiledInsert, CompiledOnce
 from teamline.core.errors import NotFound
 from teamline.core.testing import (
     create_agent,
@@ -53,6 +53,7 @@ from teamline.customers.models import Customer, Identity
 from teamline.routing.actions import do_assign_conversation
 from teamline.routing.models import WorkItem
 from teamline.routing.transfers import do_invite_expert, do_leave_conversation
+from teamline.teams.models import Team
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -245,3 +246,17 @@ def test_a_compiled_statement_takes_one_value_per_marker():
         by_two.first(conversation.pk)
     with pytest.raises(ValueError):
         CompiledOnce(lambda a, b: Conversation.objects.filter(pk=a), markers=(1, 1))
+
+
+def test_an_insert_that_skips_existing_rows_skips_only_a_unique_conflict():
+    """insert_new answers False for a row a unique constraint already holds, with no error and
+    no savepoint; a row that breaks another constraint is an error as ever, never skipped."""
+    team_insert = CompiledInsert(Team)
+    first = Team(name="Oslo", slug="oslo")
+    assert team_insert.insert_new(first) and first.pk is not None
+    again = Team(name="Oslo again", slug="oslo")
+    assert team_insert.insert_new(again) is False and again.pk is None
+    assert list(Team.objects.filter(slug="oslo").values_list("name", flat=True)) == ["Oslo"]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        team_insert.insert_new(Team(name=None, slug="bergen"))  # NOT NULL
+    assert not Team.objects.filter(slug="bergen").exists()

@@ -24,8 +24,8 @@ do, so the stored bytes are the same; what these skip is building and compiling 
 They send no `pre_save`/`post_save` signals: use them only for models nothing listens to
 (`tests/conversations/test_locks.py` checks that for the ones that use them).
 `CompiledInsert.insert_new` is the INSERT that a unique constraint may refuse without an error
-(`ON CONFLICT DO NOTHING`; SQLite `INSERT OR IGNORE`): no savepoint around it, and False when
-the row existed. `CompiledUpdate` may also add to counters (`attempts = attempts + 1`) and
+(`ON CONFLICT DO NOTHING`, on PostgreSQL and SQLite alike): no savepoint around it, and False
+when the row existed; any other broken constraint (NOT NULL, CHECK) still raises. `CompiledUpdate` may also add to counters (`attempts = attempts + 1`) and
 match more columns than the primary key (a claim's status and stamp), as `QuerySet.update`
 does, which sends no signals either.
 """
@@ -38,7 +38,6 @@ from typing import Any
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
-from django.db.models.constants import OnConflict
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
@@ -178,12 +177,15 @@ class CompiledInsert:
         returning_sql, returning_params = ops.return_insert_columns(returning)  # type: ignore[attr-defined]
         if returning_params:  # no backend we run adds any
             raise AssertionError(f"unexpected RETURNING parameters {returning_params!r}")
-        on_conflict = OnConflict.IGNORE if skip_existing else None
-        suffix = (
-            ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if skip_existing else ""
-        )
-        sql = "{} {} ({}) VALUES ({}) {} {}".format(
-            ops.insert_statement(on_conflict=on_conflict),
+        suffix = ""
+        if skip_existing:
+            if connections[alias].vendor not in ("postgresql", "sqlite"):
+                raise NotImplementedError("insert_new needs PostgreSQL or SQLite")
+            # The upsert clause both speak (SQLite 3.24+): only a unique or primary key conflict
+            # is skipped. SQLite's INSERT OR IGNORE would also skip, silently, a row that breaks
+            # NOT NULL or a CHECK constraint.
+            suffix = "ON CONFLICT DO NOTHING"
+        sql = "INSERT INTO {} ({}) VALUES ({}) {} {}".format(  # noqa: S608 - the model's quoted names
             ops.quote_name(meta.db_table),
             ", ".join(ops.quote_name(f.column) for f in fields),
             ", ".join(["%s"] * len(fields)),
