@@ -1,12 +1,10 @@
 """The durable task queue: periodic jobs are enqueued once per slot and the worker runs them;
 a conversation left waiting (say its router died) is picked up by the sweep."""
 
-import io
 import threading
 import time
 
 import pytest
-from django.core.management import CommandError, call_command
 from django_tasks_db.models import DBTaskResult
 
 from teamline.accounts.models import AgentProfile
@@ -142,26 +140,3 @@ def test_a_second_worker_asks_the_cache_and_leaves_the_slot_to_the_first():
     assert enqueue_periodic(now, asked=second) == []
     assert set(second) == set(first)
     assert DBTaskResult.objects.count() == 11
-
-
-def test_a_worker_process_lowers_its_os_priority_so_web_processes_get_the_cpu_first(
-    monkeypatch, settings
-):
-    """`teamline worker` shares a machine with web processes: it lowers its own priority
-    (TEAMLINE_WORKER_NICE, 5 by default) before it starts; `--nice 0` leaves it as it is."""
-    niced: list[int] = []
-    ran: list[float] = []
-    monkeypatch.setattr("teamline.core.management.commands.worker.os.nice", niced.append)
-    monkeypatch.setattr(
-        "teamline.core.management.commands.worker.run_worker",
-        lambda interval: ran.append(interval),
-    )
-    assert settings.TEAMLINE["WORKER_NICE"] == 5
-    call_command("worker", stdout=io.StringIO())
-    call_command("worker", "--nice", "0", stdout=io.StringIO())
-    call_command("worker", "--nice", "12", "--interval", "0.1", stdout=io.StringIO())
-    assert niced == [5, 12]
-    assert ran == [0.5, 0.5, 0.1]
-    with pytest.raises(CommandError):
-        call_command("worker", "--nice", "20")
-    assert niced == [5, 12]  # refused before anything was changed

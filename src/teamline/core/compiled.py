@@ -25,9 +25,10 @@ They send no `pre_save`/`post_save` signals: use them only for models nothing li
 (`tests/conversations/test_locks.py` checks that for the ones that use them).
 `CompiledInsert.insert_new` is the INSERT that a unique constraint may refuse without an error
 (`ON CONFLICT DO NOTHING`, on PostgreSQL and SQLite alike): no savepoint around it, and False
-when the row existed; any other broken constraint (NOT NULL, CHECK) still raises. `CompiledUpdate` may also add to counters (`attempts = attempts + 1`) and
-match more columns than the primary key (a claim's status and stamp), as `QuerySet.update`
-does, which sends no signals either.
+when the row existed; any other broken constraint (NOT NULL, CHECK) still raises.
+`CompiledUpdate` may also add to counters (`attempts = attempts + 1`) and match more columns
+than the primary key (a claim's status and stamp), as `QuerySet.update` does, which sends no
+signals either.
 """
 
 from __future__ import annotations

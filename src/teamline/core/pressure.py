@@ -9,8 +9,8 @@ embedded mode the worker thread, the request threads and the event loop share on
 its GIL; a worker draining a backlog at full speed takes the CPU the acknowledgements need (a
 provider waits on an ack, and retries or gives up when it is slow), while the worker's own work is
 already stored and can wait: measured in docs/benchmarks.md ("Acknowledgements first"). Per
-process, in memory: a separate `teamline worker` never sees it; it runs at a lower OS priority
-instead (`TEAMLINE_WORKER_NICE`, core/worker.py).
+process, in memory: a separate `teamline worker` never sees it (docs/scale.md says what was
+measured of lowering its OS priority instead: no gain).
 """
 
 from __future__ import annotations

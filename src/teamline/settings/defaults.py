@@ -542,11 +542,6 @@ TEAMLINE: dict[str, Any] = {
     # loop, costing no thread. At 4, 20 concurrent deliveries had two thirds answered 503
     # (docs/benchmarks.md, "Issue 13: webhook acknowledgements").
     "WEBHOOK_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WEBHOOK_MAX_INFLIGHT", "32")),
-    # OS priority (nice, 0-19) a `teamline worker` process lowers itself to: on a machine it
-    # shares with web processes, the acknowledgements and the agents' requests get the CPU
-    # first, and the worker takes what they leave (its work is stored and waits). 0 = unchanged.
-    # The worker embedded in `teamline serve` steps back by itself instead (core/pressure.py).
-    "WORKER_NICE": int(os.environ.get("TEAMLINE_WORKER_NICE", "5")),
     # Customer messages from widget sockets one process has waiting for or in its database
     # thread; more are answered with a `busy` frame and a retry hint, not stored (core/pressure.py,
     # docs/websockets.md). 0 = no limit.
