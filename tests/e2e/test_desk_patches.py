@@ -219,3 +219,75 @@ def test_a_colleagues_conversation_rereads_kari_s_list_only_when_her_counts_chan
     assert violations(kari) == []
     for context in contexts:
         context.close()
+
+
+# The network is slow (1.5 s) for every read of the desk's other parts (a message's delivery
+# progress, the status, the inbox list), not for the history's. In-page, so nothing on the test's
+# side waits.
+SLOW_OTHER_REGIONS = """
+(() => {
+  const setHeader = XMLHttpRequest.prototype.setRequestHeader;
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.setRequestHeader = function (name, value) {
+    if (name.toLowerCase() === "hx-target" && value !== "history-list") this.slowRead = true;
+    return setHeader.call(this, name, value);
+  };
+  XMLHttpRequest.prototype.send = function (body) {
+    if (this.slowRead) { window.setTimeout(() => send.call(this, body), 1500); return undefined; }
+    return send.call(this, body);
+  };
+})();
+"""
+
+
+def test_a_reply_and_a_note_show_while_other_parts_of_the_desk_are_still_loading(
+    browser, live_server_url, server_shell
+):
+    # Kari answers and adds a note right away while other parts of her desk may still be read
+    # again (a slow network for those). Each part of the desk reads on its own: the history's
+    # reads never wait behind, or get replaced by, another part's read, so the note shows
+    # without any further event.
+    server_shell(QUIET_QUEUES)
+    url = live_server_url
+    agent_context = browser.new_context()
+    agent_context.add_init_script(SLOW_OTHER_REGIONS)
+    customer_context = browser.new_context()
+    agent = agent_context.new_page()
+    agent.set_default_timeout(TIMEOUT)
+    customer = customer_context.new_page()
+    customer.set_default_timeout(TIMEOUT)
+
+    sign_in(agent, url, "kari")
+    become_available(agent)
+    agent.get_by_role("link", name=re.compile("^Mine")).click()
+    customer.goto(f"{url}/widget/demo/")
+    chat = open_chat(customer)
+    chat.get_by_label("Message").fill("My SIM says PUK")
+    chat.get_by_role("button", name="Send").click()
+    agent.get_by_role("link", name=re.compile(r"^Visitor #\d+")).first.click()
+    history = agent.get_by_role("log")
+    history.get_by_text("My SIM says PUK").wait_for()
+    reads: list[tuple[str | None, str | None]] = []
+    agent.on(
+        "request",
+        lambda request: (
+            reads.append((request.headers.get("hx-target"), request.headers.get("hx-trigger")))
+            if request.method == "GET" and request.headers.get("hx-request")
+            else None
+        ),
+    )
+
+    agent.get_by_label("Reply", exact=True).fill("Your PUK is in the app under SIM.")
+    agent.get_by_role("button", name="Send reply").click()
+    agent.get_by_label("Internal note").fill("Asked for the PUK twice this month.")
+    agent.get_by_role("button", name="Add note").click()
+    history.get_by_text("Your PUK is in the app under SIM.").wait_for(timeout=5000)
+    history.get_by_text("Asked for the PUK twice this month.").wait_for(timeout=5000)
+
+    # htmx serialises reads by the element they are made for; a read made for no element is
+    # made for the whole page, where a waiting read is replaced by the next. Every read the
+    # desk made was made for the part it fills (htmx says so in its HX-Trigger header).
+    assert reads and all(target == trigger for target, trigger in reads), reads
+
+    agent_context.close()
+    customer_context.close()

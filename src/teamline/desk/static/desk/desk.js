@@ -11,6 +11,15 @@
 
   const me = Number(document.body.dataset.userId || 0);
   const byId = (id) => document.getElementById(id);
+
+  // Reads a part of the page (`target`, a selector) again, made for that part: htmx serialises
+  // reads by the element they are made for, and a read made for no element is made for <body>,
+  // where a read waiting behind another is replaced by the next one of any part (a note's history
+  // read lost behind a message's status read). Made for its own part, a read waits only behind a
+  // read of the same part, and the newest of those wins, as a refresh should.
+  function read(url, target, swap, headers) {
+    return htmx.ajax("GET", url, { source: target, target, swap, headers });
+  }
   // The open conversation: the middle pane's (#main). Switching conversations in the three
   // panes swaps that pane (htmx), so it is read again then (openedConversation below).
   const openIn = (main) => Number((main && main.dataset.conversationId) || 0) || null;
@@ -221,9 +230,7 @@
     window.clearTimeout(inboxTimer);
     // Coalesce bursts of events into one re-render.
     inboxTimer = window.setTimeout(() => {
-      htmx.ajax("GET", listUrl(), {
-        target: "#inbox-list", swap: "innerHTML", headers: { "X-Desk-Refresh": "1" },
-      });
+      read(listUrl(), "#inbox-list", "innerHTML", { "X-Desk-Refresh": "1" });
     }, 200);
   }
 
@@ -408,11 +415,8 @@
     if (!byId("conversation-status")) return;
     window.clearTimeout(statusTimer);
     statusTimer = window.setTimeout(() => {
-      htmx.ajax("GET", conversationUrl(), {
-        target: "#conversation-status",
-        swap: "innerHTML",
-        headers: { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) },
-      });
+      read(conversationUrl(), "#conversation-status", "innerHTML",
+        { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) });
     }, 200);
   }
 
@@ -430,11 +434,7 @@
     const items = list.querySelectorAll("li[data-message-id]");
     const last = items.length ? items[items.length - 1].dataset.messageId : "";
     const url = `${conversationUrl()}?after=${encodeURIComponent(last || "0")}`;
-    return htmx.ajax("GET", url, {
-      target: "#history-list",
-      swap: "beforeend",
-      headers: { "X-Desk-Conversation": String(conversationId) },
-    });
+    return read(url, "#history-list", "beforeend", { "X-Desk-Conversation": String(conversationId) });
   }
 
   // A customer's plain message (no attachments, no email, no structured content) is added to
@@ -497,11 +497,8 @@
   function refreshMessage(data) {
     const item = byId(`message-${data.id}`);
     if (!item) { refreshHistory(); return; }
-    htmx.ajax("GET", conversationUrl(), {
-      target: `#message-${data.id}`,
-      swap: "outerHTML",
-      headers: { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) },
-    });
+    read(conversationUrl(), `#message-${data.id}`, "outerHTML",
+      { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) });
     if (data.delivery_status === "failed") {
       // Teamline's own messages (promises, reminders) fail too: say which kind it was.
       const reason = data.delivery_error || _("no reason given");
@@ -526,9 +523,7 @@
     liveCallsTimer = window.setTimeout(() => {
       liveCallsTimer = null;
       liveCallsAt = Date.now();
-      htmx.ajax("GET", location.pathname, {
-        target: "#live-calls", swap: "innerHTML", headers: { "X-Desk-Refresh": "1" },
-      });
+      read(location.pathname, "#live-calls", "innerHTML", { "X-Desk-Refresh": "1" });
     }, wait);
   }
   function liveCallsSummary() {
@@ -567,20 +562,15 @@
     liveConversationsTimer = window.setTimeout(() => {
       liveConversationsTimer = null;
       liveConversationsAt = Date.now();
-      htmx.ajax("GET", location.pathname, {
-        target: "#live-conversations", swap: "innerHTML", headers: { "X-Desk-Refresh": "1" },
-      });
+      read(location.pathname, "#live-conversations", "innerHTML", { "X-Desk-Refresh": "1" });
     }, wait);
   }
 
   function refreshSupervision() {
     const region = byId("supervision");
     if (!region || !region.dataset.url || !conversationId) return;
-    htmx.ajax("GET", region.dataset.url, {
-      target: "#supervision",
-      swap: "innerHTML",
-      headers: { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) },
-    });
+    read(region.dataset.url, "#supervision", "innerHTML",
+      { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) });
   }
 
   // A whisper to me is said in the polite live region, wherever I am in the desk; what a
