@@ -74,7 +74,7 @@ def in_kari_hands(conversation: Conversation, kari) -> None:
 # --- A customer message ---------------------------------------------------------------------
 
 
-def test_a_customer_writing_again_in_the_chat_costs_four_queries(chat, kari):
+def test_a_customer_writing_again_in_the_chat_costs_three_queries(chat, kari):
     visitor = chat_session(chat)
     # Her first message says she writes English (core.langid): Teamline stores her language
     # then, once; every message after that costs nothing for it.
@@ -88,10 +88,11 @@ def test_a_customer_writing_again_in_the_chat_costs_four_queries(chat, kari):
     ):
         answer = _receive_message(visitor, str(uuid.uuid4()), "Still nothing, since noon")
 
-    # The conversation locked and read with its team, agent and customer in one statement;
-    # the experts taking part; the message; the conversation's last-message time and unread
-    # count. One event: the message carries the conversation as it now stands.
-    assert len(queries) <= 4, "\n".join(queries)
+    # The conversation locked and read with its team, agent and customer in one statement (it
+    # says no expert was ever invited: nobody else to read); the message; the conversation's
+    # last-message time and unread count. One event: the message carries the conversation as
+    # it now stands.
+    assert len(queries) <= 3, "\n".join(queries)
     assert answer["text"] == "Still nothing, since noon"
     conversation = Conversation.objects.get(pk=first["conversation_id"])
     assert conversation.unread_count == 2
@@ -294,8 +295,9 @@ def test_a_returning_customers_sms_costs_seven_statements(
     statements, savepoints = processed(captured)
 
     # The event read and marked; the sender; her conversation locked with what its events
-    # present; the experts taking part; the message; the conversation's counters.
-    assert len(statements) <= 7, "\n".join(statements)
+    # present (no expert ever invited: nobody else to read); the message; the conversation's
+    # counters.
+    assert len(statements) <= 6, "\n".join(statements)
     assert savepoints == 1
     conversation.refresh_from_db()
     assert conversation.unread_count == 2 and conversation.assignee_id == kari.pk
@@ -334,7 +336,7 @@ def waiting_for_kari(oslo, kari):
     return message.conversation
 
 
-def test_an_agent_reply_through_the_api_costs_eight_queries_after_the_token(kari, waiting_for_kari):
+def test_an_agent_reply_through_the_api_costs_seven_queries_after_the_token(kari, waiting_for_kari):
     _, secret = do_create_api_token(kari, name="app", actor=kari)
     api = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
     api.get("/api/v1/conversations")  # the token's first use records it; not measured
@@ -355,10 +357,11 @@ def test_an_agent_reply_through_the_api_costs_eight_queries_after_the_token(kari
     token = queries.touching("accounts_apitoken")
     # The conversation (scoped by Kari's teams in the same statement); the channel the
     # customer wrote on last; the conversation locked with what the events present and a
-    # retry's stored reply; the message; the conversation's time; the experts taking part;
-    # the KPI facts (analytics): the waiting contact answered (one UPDATE … RETURNING on every
-    # reply) and, as this reply is its first answer, the fact row's upsert.
-    assert len(token) == 1 and len(queries) - 1 <= 8, "\n".join(queries)
+    # retry's stored reply (no expert was ever invited: nobody else to read); the message; the
+    # conversation's time; the KPI facts (analytics): the waiting contact answered (one
+    # UPDATE … RETURNING on every reply) and, as this reply is its first answer, the fact
+    # row's upsert.
+    assert len(token) == 1 and len(queries) - 1 <= 7, "\n".join(queries)
     assert len(queries.touching("analytics_contact")) == 1
 
     retried = api.post(
@@ -396,10 +399,10 @@ def test_an_agent_reply_through_the_desk_reads_the_channels_once(client, kari, w
     ]
     # Signed in (the staff session: accounts); the customer's channels, read once for the
     # reply's choice and the form shown again; then the reply: the conversation, locked with
-    # what the events present and a retry's stored reply, the message, its time, the experts,
-    # and the KPI facts: the waiting contact answered and (a first answer) its fact row.
+    # what the events present and a retry's stored reply, the message, its time, and the KPI
+    # facts: the waiting contact answered and (a first answer) its fact row.
     assert len(signed_in) == 3 and len(channels) == 3, "\n".join(queries)
-    assert len(queries) - len(signed_in) - len(channels) <= 7, "\n".join(queries)
+    assert len(queries) - len(signed_in) - len(channels) <= 6, "\n".join(queries)
 
     client.post(url, {"text": "Your bill is on its way", "client_id": client_id}, headers=htmx)
     assert waiting_for_kari.messages.filter(direction="out").count() == 1

@@ -132,3 +132,58 @@ def test_expert_availability_is_the_staff_members_own_choice(world):
     assert AgentProfile.objects.get(user=world.kari).expert_available
     with pytest.raises(NotFound):
         do_set_expert_available(world.kari, False, actor=world.ola)
+
+
+def test_an_invited_expert_hears_the_customers_messages_and_the_agents_replies(
+    world, django_capture_on_commit_callbacks
+):
+    # A conversation nobody was ever invited to reads no participants on its hot paths; from
+    # the invitation on, its messages and replies go to the expert too, until they leave.
+    erik = expert("erik", world.back_office, {"porting": 5})
+    customer = world.conversation.customer
+    assert world.conversation.experts_invited_at is None
+
+    def staff_hearing(action):
+        with capture_events() as events, django_capture_on_commit_callbacks(execute=True):
+            action()
+        return [r.staff for e, r in events if e.type == "message.created"]
+
+    before = staff_hearing(lambda: customer_says(customer, "Is it done?"))
+    assert before and all(user_group(erik.pk) not in staff for staff in before)
+
+    do_invite_expert(world.conversation, actor=world.kari, expert=erik)
+    world.conversation.refresh_from_db()
+    assert world.conversation.experts_invited_at is not None
+    for action in (
+        lambda: customer_says(customer, "Hello again"),
+        lambda: do_send_reply(world.conversation, "Erik is looking at it.", actor=world.kari),
+    ):
+        heard = staff_hearing(action)
+        assert heard and all(user_group(erik.pk) in staff for staff in heard)
+
+    do_leave_conversation(world.conversation, actor=erik)
+    after = staff_hearing(lambda: customer_says(customer, "Thanks"))
+    assert after and all(user_group(erik.pk) not in staff for staff in after)
+
+
+def test_conversations_with_experts_from_before_the_stamp_are_stamped_by_the_migration(world):
+    from importlib import import_module
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    from teamline.conversations.models import Conversation
+
+    erik = expert("erik", world.back_office, {"porting": 5})
+    participant = do_invite_expert(world.conversation, actor=world.kari, expert=erik)
+    alone = customer_says(create_customer(team=world.oslo), "Roaming?")[0].conversation
+    Conversation.objects.update(experts_invited_at=None)  # as before the field existed
+
+    migration = import_module("teamline.conversations.migrations.0017_experts_invited_at")
+    migration.stamp_invited(apps, SimpleNamespace(connection=connection))
+
+    world.conversation.refresh_from_db()
+    alone.refresh_from_db()
+    assert world.conversation.experts_invited_at == participant.joined_at
+    assert alone.experts_invited_at is None

@@ -52,7 +52,7 @@ from .queries import (
     CHANNEL_LABELS,
     ReplyChannel,
     choose_reply_channel,
-    participant_ids,
+    participants_of_locked,
     system_message_channel,
     template_reply_channel,
 )
@@ -228,7 +228,7 @@ def _receive(
     else:
         # Loaded once for every event of this transaction (nobody joins in between: an
         # invitation locks this row too).
-        participants = participant_ids(conversation.pk)
+        participants = participants_of_locked(conversation)
     reopened_from = None
     if not needs_routing and conversation.status in (
         Status.RESOLVED,
@@ -357,7 +357,7 @@ def _store_quiet_reply(
     message = _customer_message(
         conversation, inbox, channel, text, {**(content or {}), **reply.note}, external_id, now
     )
-    emit_message(message, participants=participant_ids(conversation.pk))
+    emit_message(message, participants=participants_of_locked(conversation))
     reply.on_stored(message)
     return message
 
@@ -651,7 +651,7 @@ def _send_reply(
         _write_reply_time.update(conv)
         # The first human answer of the waiting contact (the KPI facts, analytics).
         hooks.analytics().human_replied(conv.pk, actor.pk, now)
-        participants = participant_ids(conv.pk)
+        participants = participants_of_locked(conv)
         emit_message(message, participants=participants, with_conversation=True)
     # The caller's instance becomes what was just read and written (as a refresh would).
     for field in Conversation._meta.concrete_fields:

@@ -172,6 +172,10 @@ class Conversation(models.Model):
     # When a supervisor last started watching or whispered (conversations/supervision.py); None
     # when none ever did, so opening the conversation reads no watches or whispers at all.
     supervised_at = models.DateTimeField(null=True, blank=True)
+    # When an expert was last invited (routing.transfers.do_invite_expert stamps it under the
+    # row's lock); None when none ever was, so a message or a reply in it reads no
+    # participants at all (conversations.queries.participants_of_locked).
+    experts_invited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -484,6 +484,15 @@ def participant_ids(conversation_id: int) -> list[int]:
     return [int(user_id) for user_id in _participants.column(int(conversation_id))]
 
 
+def participants_of_locked(conversation: Conversation) -> list[int]:
+    """participant_ids for a conversation row this transaction holds locked: no query when no
+    expert was ever invited to it. An invitation stamps `experts_invited_at` while holding the
+    same lock, so the row read under the lock says whether anyone may be taking part."""
+    if conversation.experts_invited_at is None:
+        return []
+    return participant_ids(conversation.pk)
+
+
 def participants_by_conversation(conversation_ids: Iterable[int]) -> dict[int, list[int]]:
     """`participant_ids` for many conversations in one query (batch routing's events)."""
     found: dict[int, list[int]] = {}

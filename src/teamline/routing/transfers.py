@@ -536,6 +536,8 @@ def do_invite_expert(
                 )
         except IntegrityError as exc:
             raise Conflict(f"{expert.name} is already in this conversation.") from exc
+        # Under the lock: from now on a message or reply here reads who takes part.
+        Conversation.objects.filter(pk=conv.pk).update(experts_invited_at=participant.joined_at)
         fresh = Conversation.objects.select_related("team", "customer", "assignee").get(pk=conv.pk)
         why = f" for {skill}" if skill else ""
         do_add_note(fresh, f"Invited {expert.name} to join as an expert{why}.", actor=actor)
