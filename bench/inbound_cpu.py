@@ -230,7 +230,9 @@ def main() -> None:
         "backend": args.db + (" + redis" if redis_url else ""),
         "K": args.agents,
         "N": args.customers,
-        "caller": args.caller,
+        # How the handler ran: only a customer's message has a caller to choose (an API reply
+        # always runs in this thread, through Django's test client).
+        "caller": args.caller if args.operation == "customer" else "test client",
         "code": str(Path(teamline.__file__).resolve().parent.parent),
         **machine(),
         **result,
