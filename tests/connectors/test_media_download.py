@@ -13,9 +13,11 @@ import httpx
 import pytest
 
 from teamline.connectors import sms, telegram, wechat
+from teamline.connectors.actions import do_receive_inbound
 from teamline.connectors.base import (
     Connector,
     InboundAttachment,
+    InboundMessage,
     PermanentSendError,
     TransientSendError,
 )
@@ -300,4 +302,28 @@ def test_an_mms_whose_picture_is_too_large_arrives_with_the_reason(client):
     assert message.attachments.count() == 0
     assert message.content["attachment_errors"] == [
         "ME1.jpg: could not be fetched (media is larger than the download limit)"
+    ]
+
+
+@pytest.mark.integration
+def test_a_providers_error_with_nul_and_a_lone_surrogate_is_recorded_clean():
+    """WeChat words its error in JSON, which may carry U+0000 and a lone surrogate: the reason is
+    still stored with the message (PostgreSQL's jsonb takes neither), cleaned."""
+    with FakeProvider() as fake:
+        inbox, attachment = _wechat(fake)
+        error = b'{"errcode": 40007, "errmsg": "invalid\\u0000 media_id \\ud800"}'
+        fake.respond(200, raw=error, headers={"Content-Type": "application/json"})
+        inbound = InboundMessage(
+            external_id="7001234567890123457",
+            channel="wechat",
+            sender_kind="wechat",
+            sender_value=test_wechat.OPENID,
+            sender_verified=True,
+            attachments=(attachment,),
+        )
+        message = do_receive_inbound(inbox, inbound, connector=wechat.WeChatConnector())
+    assert message is not None
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.content["attachment_errors"] == [
+        "image.jpg: could not be fetched (WeChat media error 40007: invalid media_id \ufffd)"
     ]
