@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from teamline.connectors import sms, telegram, wechat
+from teamline.connectors import sms, telegram, voice_rest, wechat
 from teamline.connectors.actions import do_receive_inbound
 from teamline.connectors.base import (
     Connector,
@@ -207,6 +207,52 @@ def test_a_redirect_that_is_not_followed_is_not_the_file(provider):
         with pytest.raises(PermanentSendError) as moved:
             provider.connector.fetch_attachment(inbox, attachment)
     assert str(moved.value) == provider.refused.replace("404", "302")
+
+
+# ---- a call's recording: the same download, in the voice provider's words --------------------
+
+
+def _recording_url(fake: FakeProvider) -> tuple[Inbox, str]:
+    inbox = Inbox.objects.create(name="Nordlys phone", kind="voice", default_team=create_team())
+    inbox.credentials = {"account_sid": test_sms.ACCOUNT_SID, "auth_token": test_sms.AUTH_TOKEN}
+    inbox.config = {"api_base": fake.url, "from_number": "+4759440000"}
+    inbox.save()
+    return inbox, f"{fake.url}/2010-04-01/Accounts/{test_sms.ACCOUNT_SID}/Recordings/RE1"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404, voice_rest.VoiceProviderRefused), (503, voice_rest.VoiceProviderUnavailable)],
+)
+def test_a_recording_refused_or_busy_is_said_in_the_voice_providers_words(status, error):
+    with FakeProvider() as fake:
+        inbox, url = _recording_url(fake)
+        fake.respond(status, raw=b"no", headers={"Content-Type": "text/plain"})
+        with pytest.raises(error) as failed:
+            voice_rest.fetch_recording(inbox, url)
+    assert str(failed.value) == f"voice provider HTTP {status} for the recording"
+    assert fake.requests[0].path.endswith("/Recordings/RE1.wav")
+    assert fake.requests[0].headers["authorization"].startswith("Basic ")
+
+
+def test_a_recording_past_its_limit_stops_the_stream():
+    with FakeProvider() as fake:
+        inbox, url = _recording_url(fake)
+        fake.respond_endless(CHUNK, headers={"Content-Type": "audio/wav"})
+        with pytest.raises(voice_rest.VoiceProviderRefused) as too_large:
+            voice_rest.fetch_recording(inbox, url, max_bytes=len(CHUNK) * 4)
+        assert fake.hung_up.wait(5), "the download kept reading past its limit"
+    assert str(too_large.value) == "the recording is too large to keep"
+
+
+def test_a_recording_that_does_not_come_is_asked_for_again(monkeypatch):
+    monkeypatch.setattr(voice_rest, "RECORDING_TIMEOUT", 0.2)
+    with FakeProvider() as fake:
+        inbox, url = _recording_url(fake)
+        fake.respond(200, raw=b"RIFF", headers={"Content-Type": "audio/wav"}, stall=1.0)
+        with pytest.raises(voice_rest.VoiceProviderUnavailable) as silent:
+            voice_rest.fetch_recording(inbox, url)
+    assert str(silent.value) == "the voice provider did not send the recording"
 
 
 # ---- WeChat: an error answered as JSON with a 200 -------------------------------------------

@@ -19,15 +19,15 @@ On channels that cannot carry a file (WeChat, the in-app channel) the link itsel
 text, valid longer (TEAMLINE_MEDIA_LINK_SECONDS).
 
 Every connector that fetches a customer's file from its provider (Meta, Twilio, Telegram,
-WeChat) streams it through `download_media` under one set of rules: only a 2xx answer is the
-media; 429 and 5xx may pass (TransientSendError), any other answer will not
-(PermanentSendError); more bytes than the provider's limit stop the stream there
-(PermanentSendError); a timeout or a broken connection may pass (TransientSendError). What
-stays the provider's own is explicit at the call: how the URL is found (Graph's media id,
-Telegram's getFile, WeChat's media/get), which credentials go with it (a bearer token, basic
-auth, a token in the query), the client's timeout and redirect policy, the limit, the wording
-of each error (`MediaRules`), and what the answer's content type may say instead of the media
-(WeChat answers an error as JSON with a 200).
+WeChat), and voice_rest fetching a call's recording, stream it through `download_media` under
+one set of rules: only a 2xx answer is the media; 429 and 5xx may pass (TransientSendError),
+any other answer will not (PermanentSendError); more bytes than the provider's limit stop the
+stream there (PermanentSendError); a timeout or a broken connection may pass
+(TransientSendError). What stays the provider's own is explicit at the call: how the URL is
+found (Graph's media id, Telegram's getFile, WeChat's media/get), which credentials go with it
+(a bearer token, basic auth, a token in the query), the client's timeout and redirect policy,
+the limit, the wording of each error (`MediaRules`), and what the answer's content type may say
+instead of the media (WeChat answers an error as JSON with a 200).
 """
 
 from __future__ import annotations
