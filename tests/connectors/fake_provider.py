@@ -6,12 +6,17 @@ queued responses (default 200 + {}). No real network is ever used.
         inbox.config = {"api_base": fake.url}
         ...
         request = fake.requests[0]  # .method .path .query .headers .body .json() .form()
+
+A media download that misbehaves: `fake.respond_endless()` streams a body that never ends (until
+the client hangs up, which sets `fake.hung_up`); `fake.respond(..., stall=s)` sends the headers,
+then nothing for `s` seconds.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,11 +44,19 @@ class Response:
     status: int
     body: bytes
     headers: dict[str, str]
+    stall: float = 0.0  # seconds of silence between the headers and the body
+    endless: bool = False  # `body` again and again until the client hangs up
+
+
+# An endless body gives up after this much, so a client that never hangs up fails its test
+# instead of hanging it.
+ENDLESS_BACKSTOP_BYTES = 512 * 1024 * 1024
 
 
 class FakeProvider:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        self.hung_up = threading.Event()
         self._responses: deque[Response] = deque()
         fake = self
 
@@ -69,9 +82,18 @@ class FakeProvider:
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(response.body)))
+                if not response.endless:  # an HTTP/1.0 body without a length lasts until close
+                    self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
-                self.wfile.write(response.body)
+                try:
+                    time.sleep(response.stall)
+                    self.wfile.write(response.body)
+                    sent = len(response.body)
+                    while response.endless and sent < ENDLESS_BACKSTOP_BYTES:
+                        self.wfile.write(response.body)
+                        sent += len(response.body)
+                except ConnectionError:  # the client hung up
+                    fake.hung_up.set()
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
@@ -89,12 +111,17 @@ class FakeProvider:
         *,
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
+        stall: float = 0.0,
     ) -> None:
         """Queue the next answer (FIFO). `body` is sent as JSON unless `raw` is given."""
         if raw is None:
             raw = json.dumps({} if body is None else body).encode()
             headers = {"Content-Type": "application/json", **(headers or {})}
-        self._responses.append(Response(status, raw, headers or {}))
+        self._responses.append(Response(status, raw, headers or {}, stall=stall))
+
+    def respond_endless(self, chunk: bytes, *, headers: dict[str, str] | None = None) -> None:
+        """Queue a 200 whose body is `chunk` repeated until the client hangs up."""
+        self._responses.append(Response(200, chunk, headers or {}, endless=True))
 
     def __enter__(self) -> FakeProvider:
         self._thread.start()

@@ -242,7 +242,9 @@ def _prepare_attachments(
         except RefusedAttachment as exc:
             notes.append(exc.message)
         except Exception as exc:
-            reason = redact(str(exc) or type(exc).__name__, inbox)
+            # A provider's own words may carry NUL or a lone surrogate (WeChat's errmsg):
+            # cleaned, since the reason is stored with the message.
+            reason = redact(jsonsafe.clean_text(str(exc) or type(exc).__name__), inbox)
             logger.warning("attachment %s of %s not fetched: %s", name, inbound.external_id, reason)
             notes.append(f"{name}: could not be fetched ({reason})")
     return prepared, notes

@@ -16,6 +16,7 @@ from teamline.core import jsonsafe
 from teamline.core.errors import InvalidInput
 
 from .base import PermanentSendError, SendResult, TransientSendError
+from .media import MediaRules, download_media
 
 if TYPE_CHECKING:
     from teamline.conversations.models import Inbox
@@ -29,6 +30,13 @@ DEFAULT_API_BASE = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v21.0"
 DEFAULT_TIMEOUT = 15.0
 MAX_MEDIA_BYTES = 100 * 1024 * 1024  # WhatsApp's largest media (documents) is 100 MB
+MEDIA_RULES = MediaRules(
+    limit=MAX_MEDIA_BYTES,
+    refused="Media download failed: HTTP {status}",
+    too_large="Media is larger than 100 MB.",
+    unreachable="Media download failed: {error}",
+    timed_out="Media download timed out: {error}",
+)
 
 # Graph error codes that mean "slow down / try later" even when the HTTP status is 400:
 # 1/2 (unknown/service), 4/17/32/613 (rate limits), 80007 (WhatsApp account rate limit),
@@ -169,27 +177,10 @@ def graph_call(
 
 
 def download(client: httpx.Client, url: str, headers: dict[str, str]) -> bytes:
-    """A media file, at most MAX_MEDIA_BYTES (429 and 5xx are worth a retry)."""
+    """A media file, at most MAX_MEDIA_BYTES (connectors/media.py: 429 and 5xx may pass)."""
     if not url.lower().startswith(("https://", "http://")):
         raise PermanentSendError("Attachment URL is not http(s).")
-    try:
-        with client.stream("GET", url, headers=headers) as response:
-            if response.status_code == 429 or response.status_code >= 500:
-                raise TransientSendError(f"Media download failed: HTTP {response.status_code}")
-            if not response.is_success:
-                raise PermanentSendError(f"Media download failed: HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_MEDIA_BYTES:
-                    raise PermanentSendError("Media is larger than 100 MB.")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.TimeoutException as exc:
-        raise TransientSendError(f"Media download timed out: {type(exc).__name__}") from exc
-    except httpx.HTTPError as exc:
-        raise TransientSendError(f"Media download failed: {type(exc).__name__}") from exc
+    return download_media(client, url, MEDIA_RULES, headers=headers).data
 
 
 def graph_error(status: int, body: dict[str, Any]) -> Exception:

@@ -58,6 +58,7 @@ from .base import (
     WebhookRequest,
     register,
 )
+from .media import MediaRules, download_media
 
 if TYPE_CHECKING:
     from teamline.conversations.models import Inbox
@@ -74,6 +75,12 @@ DEFAULT_API_BASE = "https://api.twilio.com"
 MAX_BODY_CHARS = 1600
 # Provider media larger than this is not downloaded (Twilio MMS caps at 5 MB per message).
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
+MEDIA_RULES = MediaRules(
+    limit=MAX_MEDIA_BYTES,
+    refused="media download: HTTP {status}",
+    too_large="media is larger than the download limit",
+    unreachable="media download failed: {error}",
+)
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
 # ---------------------------------------------------------------------------------------------
@@ -528,24 +535,8 @@ class TwilioSmsConnector(Connector):
             str(inbox.credentials.get("account_sid") or ""),
             str(inbox.credentials.get("auth_token") or ""),
         )
-        try:
-            with (
-                httpx.Client(timeout=TIMEOUT, follow_redirects=True) as client,
-                client.stream("GET", attachment.url, auth=auth) as response,
-            ):
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise TransientSendError(f"media download: HTTP {response.status_code}")
-                if response.status_code >= 400:
-                    raise PermanentSendError(f"media download: HTTP {response.status_code}")
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_MEDIA_BYTES:
-                        raise PermanentSendError("media is larger than the download limit")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.HTTPError as exc:
-            raise TransientSendError(f"media download failed: {type(exc).__name__}") from exc
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=True) as client:
+            return download_media(client, attachment.url, MEDIA_RULES, auth=auth).data
 
     # -- outbound ------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from .base import (
     WebhookRequest,
     register,
 )
+from .media import MediaRules, download_media
 
 if TYPE_CHECKING:
     from teamline.conversations.models import Inbox
@@ -58,6 +59,12 @@ MAX_CAPTION = 1024
 URL_PHOTO_MAX_BYTES = 5 * 1024 * 1024
 URL_FILE_MAX_BYTES = 20 * 1024 * 1024
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
+MEDIA_RULES = MediaRules(
+    limit=MAX_DOWNLOAD_BYTES,
+    refused="file download: HTTP {status}",
+    too_large="file is larger than the download limit",
+    unreachable="file download failed: {error}",
+)
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # No Telegram message is older than the Bot API (June 2015; Telegram itself began in 2013).
 TELEGRAM_EPOCH = datetime(2013, 8, 1, tzinfo=UTC)
@@ -374,21 +381,7 @@ class TelegramConnector(Connector):
             file_path = (result or {}).get("file_path") if isinstance(result, dict) else None
             if not file_path:
                 raise PermanentSendError("Telegram returned no file_path for the file")
-            try:
-                with client.stream("GET", f"{base}/file/bot{token}/{file_path}") as response:
-                    if response.status_code == 429 or response.status_code >= 500:
-                        raise TransientSendError(f"file download: HTTP {response.status_code}")
-                    if response.status_code >= 400:
-                        raise PermanentSendError(f"file download: HTTP {response.status_code}")
-                    chunks, size = [], 0
-                    for chunk in response.iter_bytes():
-                        size += len(chunk)
-                        if size > MAX_DOWNLOAD_BYTES:
-                            raise PermanentSendError("file is larger than the download limit")
-                        chunks.append(chunk)
-                    return b"".join(chunks)
-            except httpx.HTTPError as exc:
-                raise TransientSendError(f"file download failed: {type(exc).__name__}") from exc
+            return download_media(client, f"{base}/file/bot{token}/{file_path}", MEDIA_RULES).data
 
     # -- outbound ------------------------------------------------------------------------------
 

@@ -34,13 +34,15 @@ means for the call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 from django.conf import settings
 
+from .base import PermanentSendError, TransientSendError
+from .media import MediaRules, download_media
 from .sms import PROVIDER
 from .voice_dialect import TELNYX, dialect_of
 
@@ -51,8 +53,16 @@ DEFAULT_API_BASE = "https://api.twilio.com"
 TELNYX_API_BASE = "https://api.telnyx.com/v2/texml"
 # A live call waits on these requests (an agent pressed "Accept"): fail fast and say so.
 TIMEOUT = httpx.Timeout(5.0, connect=2.0)
-# What fetch_recording accepts (a one-hour mono WAV at 8 kHz is ~58 MB).
+# What fetch_recording accepts (a one-hour mono WAV at 8 kHz is ~58 MB); nobody waits on it.
 MAX_RECORDING_BYTES = 100 * 1024 * 1024
+RECORDING_TIMEOUT = httpx.Timeout(30.0, connect=2.0)
+RECORDING_MEDIA_RULES = MediaRules(
+    limit=MAX_RECORDING_BYTES,
+    refused="voice provider HTTP {status} for the recording",
+    too_large="the recording is too large to keep",
+    unreachable="the voice provider is unreachable: {error}",
+    timed_out="the voice provider did not send the recording",
+)
 
 
 class VoiceProviderError(Exception):
@@ -382,34 +392,14 @@ def fetch_recording(
             raise VoiceProviderRefused("the recording is not on the voice provider's API", status=0)
     headers = account.headers() if on_api else {}
     auth = account.auth() if on_api else None
+    rules = replace(RECORDING_MEDIA_RULES, limit=max_bytes)
     try:
-        with (
-            httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0)) as client,
-            client.stream("GET", url, headers=headers, auth=auth) as response,
-        ):
-            if response.status_code == 429 or response.status_code >= 500:
-                raise VoiceProviderUnavailable(
-                    f"voice provider HTTP {response.status_code} for the recording"
-                )
-            if response.status_code >= 400:
-                raise VoiceProviderRefused(
-                    f"voice provider HTTP {response.status_code} for the recording",
-                    status=response.status_code,
-                )
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise VoiceProviderRefused("the recording is too large to keep", status=0)
-                chunks.append(chunk)
-    except httpx.TimeoutException as exc:
-        raise VoiceProviderUnavailable("the voice provider did not send the recording") from exc
-    except httpx.HTTPError as exc:
-        raise VoiceProviderUnavailable(
-            f"the voice provider is unreachable: {type(exc).__name__}"
-        ) from exc
-    return b"".join(chunks)
+        with httpx.Client(timeout=RECORDING_TIMEOUT) as client:
+            return download_media(client, url, rules, headers=headers, auth=auth).data
+    except TransientSendError as exc:
+        raise VoiceProviderUnavailable(str(exc)) from exc
+    except PermanentSendError as exc:
+        raise VoiceProviderRefused(str(exc), status=0) from exc
 
 
 def delete_recording(inbox: Inbox, recording_sid: str) -> None:

@@ -65,6 +65,7 @@ from .base import (
     WebhookRequest,
     register,
 )
+from .media import MediaRules, download_media
 from .raw_redaction import redact_xml
 
 if TYPE_CHECKING:
@@ -602,29 +603,24 @@ def _access_token(
     return token
 
 
-def _download(client: httpx.Client, url: str, params: dict[str, str]) -> bytes:
-    """Media bytes, capped at the attachment limit. WeChat answers errors as JSON."""
+def _media_rules() -> MediaRules:
+    """WeChat's media is capped at the attachment limit, read at each download."""
     from django.conf import settings as django_settings
 
-    limit = int(django_settings.TEAMLINE.get("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024))
-    try:
-        with client.stream("GET", url, params=params) as response:
-            if response.status_code == 429 or response.status_code >= 500:
-                raise TransientSendError(f"WeChat media answered HTTP {response.status_code}")
-            if response.status_code >= 400:
-                raise PermanentSendError(f"WeChat media answered HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise PermanentSendError("The attachment is larger than the limit.")
-                chunks.append(chunk)
-            content_type = response.headers.get("content-type", "")
-    except httpx.HTTPError as exc:
-        raise TransientSendError(f"WeChat media unreachable: {type(exc).__name__}") from exc
-    data = b"".join(chunks)
-    if content_type.startswith(("application/json", "text/plain")) and data.startswith(b"{"):
+    return MediaRules(
+        limit=int(django_settings.TEAMLINE.get("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)),
+        refused="WeChat media answered HTTP {status}",
+        too_large="The attachment is larger than the limit.",
+        unreachable="WeChat media unreachable: {error}",
+    )
+
+
+def _download(client: httpx.Client, url: str, params: dict[str, str]) -> bytes:
+    """Media bytes, capped at the attachment limit (connectors/media.py). WeChat answers an
+    error with a 200 whose body is JSON, which is never the media."""
+    media = download_media(client, url, _media_rules(), params=params)
+    data = media.data
+    if media.content_type.startswith(("application/json", "text/plain")) and data.startswith(b"{"):
         try:
             result = json.loads(data)
         except ValueError:
