@@ -46,6 +46,7 @@ class Response:
     headers: dict[str, str]
     stall: float = 0.0  # seconds of silence between the headers and the body
     endless: bool = False  # `body` again and again until the client hangs up
+    every: float = 0.0  # an endless body's pause between two copies of `body`
 
 
 # An endless body gives up after this much, so a client that never hangs up fails its test
@@ -90,6 +91,7 @@ class FakeProvider:
                     self.wfile.write(response.body)
                     sent = len(response.body)
                     while response.endless and sent < ENDLESS_BACKSTOP_BYTES:
+                        time.sleep(response.every)
                         self.wfile.write(response.body)
                         sent += len(response.body)
                 except ConnectionError:  # the client hung up
@@ -119,9 +121,12 @@ class FakeProvider:
             headers = {"Content-Type": "application/json", **(headers or {})}
         self._responses.append(Response(status, raw, headers or {}, stall=stall))
 
-    def respond_endless(self, chunk: bytes, *, headers: dict[str, str] | None = None) -> None:
-        """Queue a 200 whose body is `chunk` repeated until the client hangs up."""
-        self._responses.append(Response(200, chunk, headers or {}, endless=True))
+    def respond_endless(
+        self, chunk: bytes, *, headers: dict[str, str] | None = None, every: float = 0.0
+    ) -> None:
+        """Queue a 200 whose body is `chunk` repeated until the client hangs up, `every`
+        seconds apart (a provider that trickles)."""
+        self._responses.append(Response(200, chunk, headers or {}, endless=True, every=every))
 
     def __enter__(self) -> FakeProvider:
         self._thread.start()

@@ -6,6 +6,7 @@ keeps its own words for each of these, and they are what the agent reads on the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -195,6 +196,25 @@ def test_a_provider_that_goes_silent_times_out_and_is_asked_again(provider, monk
         with pytest.raises(TransientSendError) as silent:
             provider.connector.fetch_attachment(inbox, attachment)
     assert str(silent.value) == provider.timed_out
+
+
+@each_provider
+def test_a_provider_that_only_trickles_is_given_up_after_the_whole_downloads_time(
+    provider, settings
+):
+    """Every read gets its bytes in time, but a kilobyte every 20 ms would take days to reach
+    the limit: past TEAMLINE_MEDIA_DOWNLOAD_SECONDS the download hangs up, as a timeout, so no
+    task worker is held for as long as a provider likes."""
+    settings.TEAMLINE = {**settings.TEAMLINE, "MEDIA_DOWNLOAD_SECONDS": 0.5}
+    with FakeProvider() as fake:
+        inbox, attachment = provider.before_download(fake)
+        fake.respond_endless(b"\0" * 1024, headers={"Content-Type": "video/mp4"}, every=0.02)
+        started = time.monotonic()
+        with pytest.raises(TransientSendError) as slow:
+            provider.connector.fetch_attachment(inbox, attachment)
+        assert time.monotonic() - started < 3
+        assert fake.hung_up.wait(5), "the download kept reading past its deadline"
+    assert str(slow.value) == provider.timed_out.replace("ReadTimeout", "DownloadDeadline")
 
 
 @pytest.mark.parametrize("provider", PROVIDERS[::2], ids=lambda p: p.name)

@@ -22,8 +22,9 @@ Every connector that fetches a customer's file from its provider (Meta, Twilio, 
 WeChat), and voice_rest fetching a call's recording, stream it through `download_media` under
 one set of rules: only a 2xx answer is the media; 429 and 5xx may pass (TransientSendError),
 any other answer will not (PermanentSendError); more bytes than the provider's limit stop the
-stream there (PermanentSendError); a timeout or a broken connection may pass
-(TransientSendError). What stays the provider's own is explicit at the call: how the URL is
+stream there (PermanentSendError); a timeout — of one read, or of the whole download past
+TEAMLINE_MEDIA_DOWNLOAD_SECONDS — or a broken connection may pass (TransientSendError). What
+stays the provider's own is explicit at the call: how the URL is
 found (Graph's media id, Telegram's getFile, WeChat's media/get), which credentials go with it
 (a bearer token, basic auth, a token in the query), the client's timeout and redirect policy,
 the limit, the wording of each error (`MediaRules`), and what the answer's content type may say
@@ -110,7 +111,10 @@ def download_media(
     auth: tuple[str, str] | None = None,
 ) -> Media:
     """GET `url` with `client` (its timeout and redirect policy are the provider's), streamed
-    and cut at `rules.limit` bytes, under the rules in this module's docstring."""
+    and cut at `rules.limit` bytes, under the rules in this module's docstring. The whole
+    download gets TEAMLINE_MEDIA_DOWNLOAD_SECONDS: past that it is given up as a timeout,
+    however steadily the bytes still trickle in (`{error}` says DownloadDeadline)."""
+    deadline = time.monotonic() + float(settings.TEAMLINE["MEDIA_DOWNLOAD_SECONDS"])
     try:
         with client.stream("GET", url, headers=headers, params=params, auth=auth) as response:
             status = response.status_code
@@ -124,6 +128,9 @@ def download_media(
                 size += len(chunk)
                 if size > rules.limit:
                     raise PermanentSendError(rules.too_large)
+                if time.monotonic() > deadline:
+                    wording = rules.timed_out or rules.unreachable
+                    raise TransientSendError(wording.format(error="DownloadDeadline"))
                 chunks.append(chunk)
             content_type = response.headers.get("content-type", "")
     except httpx.TimeoutException as exc:

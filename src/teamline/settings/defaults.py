@@ -559,6 +559,11 @@ TEAMLINE: dict[str, Any] = {
     # Agents' attachments (desk and API): at most this many files per reply, each within
     # ATTACHMENT_MAX_BYTES (conversations/attachments.py says which types may be sent).
     "AGENT_ATTACHMENTS_MAX": int(os.environ.get("TEAMLINE_AGENT_ATTACHMENTS_MAX", "5")),
+    # A customer's file or a call's recording downloaded from the provider (connectors/media.py)
+    # is given up, as a timeout, once it takes longer than this in all: each read has the
+    # client's own timeout, but a provider that sends a few bytes at a time would otherwise
+    # hold a task worker for as long as it likes. 300 s is 0.7 MB/s for the largest recording.
+    "MEDIA_DOWNLOAD_SECONDS": float(os.environ.get("TEAMLINE_MEDIA_DOWNLOAD_SECONDS", "300")),
     # Signed public links to agents' attachments (connectors/media.py): what providers fetch
     # media from (WhatsApp, Telegram, MMS), valid this long after the delivery attempt…
     "MEDIA_URL_SECONDS": int(os.environ.get("TEAMLINE_MEDIA_URL_SECONDS", "3600")),
