@@ -2,8 +2,9 @@
  * Teamline desk: live updates.
  *
  * The server renders everything. This script keeps one socket to /ws/desk/ and, when an event
- * arrives, asks the server for the same partials the page was built from (htmx.ajax with the
- * partial's id as target: the view picks the partial from the HX-Target header). A push is only
+ * arrives, asks the server for the same partials the page was built from (`readPart`: htmx.ajax
+ * with the partial's id as target, the view picks the partial from the HX-Target header). A push
+ * is only
  * a notification: on every (re)connect the open partials are fetched again from the database.
  */
 (() => {
@@ -17,9 +18,10 @@
   // where a read waiting behind another is replaced by the next one of any part (a note's history
   // read lost behind a message's status read). Made for its own part, a read waits only behind a
   // read of the same part, and the newest of those wins, as a refresh should.
-  function read(url, target, swap, headers) {
+  function readPart(url, target, swap, headers) {
     return htmx.ajax("GET", url, { source: target, target, swap, headers });
   }
+
   // The open conversation: the middle pane's (#main). Switching conversations in the three
   // panes swaps that pane (htmx), so it is read again then (openedConversation below).
   const openIn = (main) => Number((main && main.dataset.conversationId) || 0) || null;
@@ -230,7 +232,7 @@
     window.clearTimeout(inboxTimer);
     // Coalesce bursts of events into one re-render.
     inboxTimer = window.setTimeout(() => {
-      read(listUrl(), "#inbox-list", "innerHTML", { "X-Desk-Refresh": "1" });
+      readPart(listUrl(), "#inbox-list", "innerHTML", { "X-Desk-Refresh": "1" });
     }, 200);
   }
 
@@ -415,7 +417,7 @@
     if (!byId("conversation-status")) return;
     window.clearTimeout(statusTimer);
     statusTimer = window.setTimeout(() => {
-      read(conversationUrl(), "#conversation-status", "innerHTML",
+      readPart(conversationUrl(), "#conversation-status", "innerHTML",
         { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) });
     }, 200);
   }
@@ -434,7 +436,8 @@
     const items = list.querySelectorAll("li[data-message-id]");
     const last = items.length ? items[items.length - 1].dataset.messageId : "";
     const url = `${conversationUrl()}?after=${encodeURIComponent(last || "0")}`;
-    return read(url, "#history-list", "beforeend", { "X-Desk-Conversation": String(conversationId) });
+    return readPart(url, "#history-list", "beforeend",
+      { "X-Desk-Conversation": String(conversationId) });
   }
 
   // A customer's plain message (no attachments, no email, no structured content) is added to
@@ -497,7 +500,7 @@
   function refreshMessage(data) {
     const item = byId(`message-${data.id}`);
     if (!item) { refreshHistory(); return; }
-    read(conversationUrl(), `#message-${data.id}`, "outerHTML",
+    readPart(conversationUrl(), `#message-${data.id}`, "outerHTML",
       { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) });
     if (data.delivery_status === "failed") {
       // Teamline's own messages (promises, reminders) fail too: say which kind it was.
@@ -523,7 +526,7 @@
     liveCallsTimer = window.setTimeout(() => {
       liveCallsTimer = null;
       liveCallsAt = Date.now();
-      read(location.pathname, "#live-calls", "innerHTML", { "X-Desk-Refresh": "1" });
+      readPart(location.pathname, "#live-calls", "innerHTML", { "X-Desk-Refresh": "1" });
     }, wait);
   }
   function liveCallsSummary() {
@@ -562,14 +565,14 @@
     liveConversationsTimer = window.setTimeout(() => {
       liveConversationsTimer = null;
       liveConversationsAt = Date.now();
-      read(location.pathname, "#live-conversations", "innerHTML", { "X-Desk-Refresh": "1" });
+      readPart(location.pathname, "#live-conversations", "innerHTML", { "X-Desk-Refresh": "1" });
     }, wait);
   }
 
   function refreshSupervision() {
     const region = byId("supervision");
     if (!region || !region.dataset.url || !conversationId) return;
-    read(region.dataset.url, "#supervision", "innerHTML",
+    readPart(region.dataset.url, "#supervision", "innerHTML",
       { "X-Desk-Refresh": "1", "X-Desk-Conversation": String(conversationId) });
   }
 
