@@ -4,8 +4,8 @@
  * The server renders everything. This script keeps one socket to /ws/desk/ and, when an event
  * arrives, asks the server for the same partials the page was built from (`readPart`: htmx.ajax
  * with the partial's id as target, the view picks the partial from the HX-Target header). A push
- * is only
- * a notification: on every (re)connect the open partials are fetched again from the database.
+ * is only a notification: on every (re)connect the open partials are fetched again from the
+ * database.
  */
 (() => {
   "use strict";
