@@ -421,9 +421,10 @@ class LeasedWorker(Worker):
         finally:
             self.current_pk = None
             if self.yield_to_web:
-                # Embedded in the web process: while it acknowledges webhooks (or had to refuse
-                # some), the worker takes at most a quarter of the process (core/pressure.py).
-                # Its backlog is stored; the providers waiting on an ack are not.
+                # While webhooks are acknowledged (or some were refused a moment ago) in this
+                # process, or in a web process sharing this Redis, the worker takes at most a
+                # quarter of its process (core/pressure.py). Its backlog is stored; the
+                # providers waiting on an ack are not.
                 pause = background_pause(time.monotonic() - started)
                 if pause:
                     time.sleep(pause)

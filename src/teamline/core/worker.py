@@ -86,11 +86,12 @@ def run_worker(
     *, interval: float = 0.2, stop: threading.Event | None = None, embedded: bool = False
 ) -> None:
     """Run tasks until `stop` is set, under a lease renewed by a heartbeat thread (a killed
-    worker's task is run again by another within seconds: core/task_leases.py). Embedded in
-    the web process, it steps back while webhooks find no room (core/pressure.py)."""
+    worker's task is run again by another within seconds: core/task_leases.py). It steps back
+    while webhooks are being acknowledged: in its own process when embedded in the web
+    process, in any web process sharing its Redis otherwise (core/pressure.py)."""
     stop = stop or threading.Event()
     lease = Lease(get_random_string(32))
-    worker = default_worker(lease, yield_to_web=embedded)
+    worker = default_worker(lease, yield_to_web=True)
     heartbeat = Heartbeat(lease, stop, worker)
     heartbeat.start()
     loops = _start_loops(stop)

@@ -519,6 +519,10 @@ TEAMLINE: dict[str, Any] = {
     # A task worker claims up to this many ready tasks in one transaction and runs them in
     # order (core/task_leases.py): fewer round trips and commits per task; 1 = one at a time.
     "TASK_CLAIM_BATCH": int(os.environ.get("TEAMLINE_TASK_CLAIM_BATCH", "8")),
+    # With Redis, web processes mark in it while they acknowledge webhooks, and `teamline
+    # worker` processes then take at most a quarter of their process (core/pressure.py,
+    # docs/scale.md "Acknowledgements first"). Off: the workers never step back for them.
+    "WORKERS_YIELD_TO_ACKS": env_bool("TEAMLINE_WORKERS_YIELD_TO_ACKS", True),
     # --- The telco backend (docs/telco-backend.md): "demo" (seeded) or "http" ---
     "TELCO_BACKEND": os.environ.get("TEAMLINE_TELCO_BACKEND", "demo"),
     "TELCO_URL": os.environ.get("TEAMLINE_TELCO_URL", ""),
