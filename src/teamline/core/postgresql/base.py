@@ -15,18 +15,12 @@ Differences from Django's backend (core/availability.py says what they are for):
   its turn in the pool's queue as before (slicing the wait instead was measured to double the
   p99 wait under contention, because every slice rejoins the end of the queue).
 
-- A connection given back to the pool less than CHECK_AFTER_IDLE_SECONDS ago is handed out
-  again without the pool's health check (`check_connection`): the check is a round trip of its
-  own, as many as a webhook's whole write (connectors/webhook_store.py), and a connection that
-  was just working is as good as checked. One idle for longer is checked, as before.
-
 `FailFastPool` reaches into two internals of psycopg's pool (`_lock`, `_waiting`, the way the
 pool's own `close()` fails its waiters); tests/core/test_db_fail_fast.py fails if they change.
 """
 
 from __future__ import annotations
 
-import time
 import weakref
 from typing import Any
 
@@ -37,18 +31,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from teamline.core import availability
 
-# A connection back in the pool for less than this is handed out again unchecked. The same
-# bypass as other pools' (HikariCP's is 0.5 s too). If the database went away within it, the
-# next statement fails as it would have a moment later anyway, and the request is answered
-# "unavailable" (core/availability.py); the connection is then discarded, never reused.
-CHECK_AFTER_IDLE_SECONDS = 0.5
-
 
 class ReportingConnection(psycopg.Connection[Any]):
     """A psycopg connection whose every opening attempt is reported to `availability`."""
-
-    # When the pool last took it back (monotonic); never, for a new one.
-    returned_at = float("-inf")
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
@@ -72,10 +57,7 @@ class _StopChecking(BaseException):
 
 def check_connection(conn: Any) -> None:
     """psycopg's check, which stops the search for a live connection while the database is
-    known to be down; skipped for a connection back from work less than
-    CHECK_AFTER_IDLE_SECONDS ago."""
-    if time.monotonic() - getattr(conn, "returned_at", float("-inf")) < CHECK_AFTER_IDLE_SECONDS:
-        return
+    known to be down."""
     try:
         ConnectionPool.check_connection(conn)
     except Exception:
@@ -103,11 +85,6 @@ class FailFastPool(ConnectionPool[Any]):
             return super().getconn(timeout)
         except _StopChecking:
             raise PoolTimeout("the database is unreachable") from None
-
-    def putconn(self, conn: Any) -> None:
-        # Stamped before it is back: another thread may take it the moment it is.
-        conn.returned_at = time.monotonic()
-        super().putconn(conn)
 
     def fail_waiting(self) -> None:
         """Fail every request queued for a connection: the database is unreachable."""
