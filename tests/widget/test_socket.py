@@ -5,6 +5,7 @@ production. The ones marked `integration` also run on PostgreSQL + Redis.
 """
 
 import asyncio
+import gc
 import json
 import uuid
 
@@ -25,6 +26,7 @@ from teamline.core.events import (
     conversation_group,
     customer_group,
 )
+from teamline.widget.consumers import WidgetConsumer
 
 from .sockets import WAIT, ChatTab, start_session
 
@@ -81,6 +83,29 @@ async def test_a_socket_that_never_authenticates_is_closed(inbox, monkeypatch):
         "type": "websocket.close",
         "code": 4401,
     }
+
+
+async def test_an_idle_authenticated_socket_keeps_nothing_of_its_auth_deadline(inbox):
+    """Ten thousand idle widgets each keep their socket's objects for hours: the deadline that
+    closes an unauthenticated socket is gone once the socket authenticated (a cancelled task
+    kept its exception, two tracebacks and their frames for the socket's whole life)."""
+    token = await start_session(inbox)
+    customer_id = await customer_id_of(token)
+    tab = ChatTab()
+    await tab.ready(token)
+
+    (consumer,) = [
+        found
+        for found in gc.get_objects()
+        if isinstance(found, WidgetConsumer)
+        and found.session is not None
+        and found.session.customer.pk == customer_id
+    ]
+    assert consumer.auth_timer is None
+    assert consumer.auth_refusal is None
+    kept = [value for value in vars(consumer).values() if isinstance(value, asyncio.Future)]
+    assert kept == []
+    await tab.close()
 
 
 async def test_a_page_outside_the_inbox_allow_list_is_closed_with_4403(inbox):
