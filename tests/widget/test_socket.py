@@ -8,6 +8,7 @@ import asyncio
 import gc
 import json
 import uuid
+import weakref
 
 import channels.consumer
 import pytest
@@ -106,6 +107,36 @@ async def test_an_idle_authenticated_socket_keeps_nothing_of_its_auth_deadline(i
     kept = [value for value in vars(consumer).values() if isinstance(value, asyncio.Future)]
     assert kept == []
     await tab.close()
+
+
+async def test_a_closed_socket_is_freed_without_the_cycle_collector(inbox):
+    """A visitor who leaves the page: everything the socket held goes at once, by reference
+    counting. The server freezes what survives Python's full collections (core/gcpolicy.py),
+    so a socket kept alive by a reference cycle would stay until the next walk of everything
+    (22 KB per closed socket on the bench, docs/benchmarks.md)."""
+    token = await start_session(inbox)
+    customer_id = await customer_id_of(token)
+    tab = ChatTab()
+    await tab.ready(token)
+    (consumer,) = [
+        found
+        for found in gc.get_objects()
+        if isinstance(found, WidgetConsumer)
+        and found.session is not None
+        and found.session.customer.pk == customer_id
+    ]
+    gone = weakref.ref(consumer)
+    del consumer
+    gc.disable()
+    try:
+        await tab.close()
+        for _ in range(50):
+            if gone() is None:
+                break
+            await asyncio.sleep(0.01)
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 async def test_a_page_outside_the_inbox_allow_list_is_closed_with_4403(inbox):
