@@ -50,6 +50,19 @@ async def customer_id_of(token):
     return read_session(token).customer_id
 
 
+def widget_consumer_of(customer_id):
+    """The live consumer of this customer's socket (`type`, not isinstance: a lazy object
+    left by another test would be evaluated by isinstance)."""
+    (consumer,) = [
+        found
+        for found in gc.get_objects()
+        if type(found) is WidgetConsumer
+        and found.session is not None
+        and found.session.customer.pk == customer_id
+    ]
+    return consumer
+
+
 # --- Getting in ------------------------------------------------------------------------------
 
 
@@ -95,13 +108,7 @@ async def test_an_idle_authenticated_socket_keeps_nothing_of_its_auth_deadline(i
     tab = ChatTab()
     await tab.ready(token)
 
-    (consumer,) = [
-        found
-        for found in gc.get_objects()
-        if isinstance(found, WidgetConsumer)
-        and found.session is not None
-        and found.session.customer.pk == customer_id
-    ]
+    consumer = widget_consumer_of(customer_id)
     assert consumer.auth_timer is None
     assert consumer.auth_refusal is None
     kept = [value for value in vars(consumer).values() if isinstance(value, asyncio.Future)]
@@ -118,13 +125,7 @@ async def test_a_closed_socket_is_freed_without_the_cycle_collector(inbox):
     customer_id = await customer_id_of(token)
     tab = ChatTab()
     await tab.ready(token)
-    (consumer,) = [
-        found
-        for found in gc.get_objects()
-        if isinstance(found, WidgetConsumer)
-        and found.session is not None
-        and found.session.customer.pk == customer_id
-    ]
+    consumer = widget_consumer_of(customer_id)
     gone = weakref.ref(consumer)
     del consumer
     gc.disable()
