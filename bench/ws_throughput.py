@@ -1153,7 +1153,8 @@ async def open_session_socket(
 
 async def idle_holder(base_url: str, inbox: str, count: int, concurrency: int) -> None:
     """A holder process: on "go" open `count` sockets, say how long it took, hold them until
-    stdin closes, then say how many the server closed meanwhile."""
+    stdin closes (on each "churn" line: close them all and open as many new ones, and say how
+    long it took), then say how many the server closed meanwhile."""
     raise_fd_limit()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -1174,9 +1175,19 @@ async def idle_holder(base_url: str, inbox: str, count: int, concurrency: int) -
                 return None
 
         opened = [ws for ws in await bounded(concurrency, [one() for _ in range(count)]) if ws]
-    seconds = time.perf_counter() - started
-    print(json.dumps({"opened": len(opened), "seconds": seconds, "errors": errors}), flush=True)
-    await reader.read()  # until stdin closes
+        seconds = time.perf_counter() - started
+        print(json.dumps({"opened": len(opened), "seconds": seconds, "errors": errors}), flush=True)
+        # "churn": every held socket closed by the client, then as many opened again (new
+        # visitors), as pages are left and opened; until stdin closes.
+        while (await reader.readline()) == b"churn\n":
+            started = time.perf_counter()
+            await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
+            opened = [ws for ws in await bounded(concurrency, [one() for _ in range(count)]) if ws]
+            seconds = time.perf_counter() - started
+            print(
+                json.dumps({"opened": len(opened), "seconds": seconds, "errors": errors}),
+                flush=True,
+            )
     closed = Counter(
         str(ws.close_code) if ws.close_code is not None else "-"
         for ws in opened
@@ -1379,6 +1390,30 @@ async def drive_idle(target: Target, config: IdleConfig) -> dict[str, Any]:
     for status, count in statuses.items():
         if status not in (200, 201):
             results.errors[f"reply HTTP {status}"] += count
+    churn = []
+    for _ in range(config.churn):
+        # The held sockets closed and as many new visitors' opened, then the server's memory.
+        churn_started = time.perf_counter()
+        for holder in holders:
+            assert holder.stdin is not None
+            holder.stdin.write(b"churn\n")
+            await holder.stdin.drain()
+        churned = await asyncio.gather(*(holder_report(h) for h in holders))
+        for report in churned:
+            results.errors.update(report.get("errors") or {})
+        await asyncio.sleep(config.settle)
+        churn.append(
+            {
+                "reopened": sum(r["opened"] for r in churned),
+                "seconds": max(r["done_at"] for r in churned) - churn_started,
+                "server_rss_mib": rss_mib(target.server.proc.pid),
+            }
+        )
+        log(
+            f"{target.name}: churn {len(churn)}: {churn[-1]['reopened']} sockets closed and "
+            f"opened in {churn[-1]['seconds']:.1f} s, RSS "
+            f"{churn[-1]['server_rss_mib'].get('rss', math.nan):.0f} MiB"
+        )
     closed: Counter[str] = Counter()
     for holder in holders:
         assert holder.stdin is not None and holder.stdout is not None
@@ -1417,6 +1452,7 @@ async def drive_idle(target: Target, config: IdleConfig) -> dict[str, Any]:
         "cpu": cpu,
         "reply_cpu": reply_cpu,
         "client_processes": len(holders) + 1,
+        "churn": churn,
         "fd_limit": raise_fd_limit(),
     }
 
@@ -1432,6 +1468,7 @@ class IdleConfig:
     settle: float = 2.0
     drain: float = 10.0
     profile: Path | None = None
+    churn: int = 0
 
 
 def print_idle_report(
@@ -1890,6 +1927,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--idle-concurrency", type=int, default=25, help="sockets each client opens at a time"
     )
     parser.add_argument(
+        "--idle-churn",
+        type=int,
+        default=0,
+        help="--idle-widgets: after the replies, this many rounds of the holders' sockets closed "
+        "and as many new ones opened, the server's RSS after each (memory under churn)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -1960,6 +2004,7 @@ def measure(
                 clients=args.idle_clients,
                 concurrency=args.idle_concurrency,
                 profile=args.profile,
+                churn=args.idle_churn,
             )
             result = runner.run(drive_idle(target, idle))
         else:

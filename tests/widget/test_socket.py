@@ -5,8 +5,10 @@ production. The ones marked `integration` also run on PostgreSQL + Redis.
 """
 
 import asyncio
+import gc
 import json
 import uuid
+import weakref
 
 import channels.consumer
 import pytest
@@ -25,6 +27,7 @@ from teamline.core.events import (
     conversation_group,
     customer_group,
 )
+from teamline.widget.consumers import WidgetConsumer
 
 from .sockets import WAIT, ChatTab, start_session
 
@@ -45,6 +48,19 @@ async def customer_id_of(token):
     from teamline.connectors.webchat import read_session
 
     return read_session(token).customer_id
+
+
+def widget_consumer_of(customer_id):
+    """The live consumer of this customer's socket (`type`, not isinstance: a lazy object
+    left by another test would be evaluated by isinstance)."""
+    (consumer,) = [
+        found
+        for found in gc.get_objects()
+        if type(found) is WidgetConsumer
+        and found.session is not None
+        and found.session.customer.pk == customer_id
+    ]
+    return consumer
 
 
 # --- Getting in ------------------------------------------------------------------------------
@@ -81,6 +97,47 @@ async def test_a_socket_that_never_authenticates_is_closed(inbox, monkeypatch):
         "type": "websocket.close",
         "code": 4401,
     }
+
+
+async def test_an_idle_authenticated_socket_keeps_nothing_of_its_auth_deadline(inbox):
+    """Ten thousand idle widgets each keep their socket's objects for hours: the deadline that
+    closes an unauthenticated socket is gone once the socket authenticated (a cancelled task
+    kept its exception, two tracebacks and their frames for the socket's whole life)."""
+    token = await start_session(inbox)
+    customer_id = await customer_id_of(token)
+    tab = ChatTab()
+    await tab.ready(token)
+
+    consumer = widget_consumer_of(customer_id)
+    assert consumer.auth_timer is None
+    assert consumer.auth_refusal is None
+    kept = [value for value in vars(consumer).values() if isinstance(value, asyncio.Future)]
+    assert kept == []
+    await tab.close()
+
+
+async def test_a_closed_socket_is_freed_without_the_cycle_collector(inbox):
+    """A visitor who leaves the page: everything the socket held goes at once, by reference
+    counting. The server freezes what survives Python's full collections (core/gcpolicy.py),
+    so a socket kept alive by a reference cycle would stay until the next walk of everything
+    (22 KB per closed socket on the bench, docs/benchmarks.md)."""
+    token = await start_session(inbox)
+    customer_id = await customer_id_of(token)
+    tab = ChatTab()
+    await tab.ready(token)
+    consumer = widget_consumer_of(customer_id)
+    gone = weakref.ref(consumer)
+    del consumer
+    gc.disable()
+    try:
+        await tab.close()
+        for _ in range(50):
+            if gone() is None:
+                break
+            await asyncio.sleep(0.01)
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 async def test_a_page_outside_the_inbox_allow_list_is_closed_with_4403(inbox):

@@ -144,11 +144,19 @@ class OrderedWork:
 
     async def close(self) -> None:
         """The socket closed: the job in progress finishes (its database work may be in the
-        database thread already); the others are dropped."""
+        database thread already); the others are dropped. The consumer's send is let go:
+        it was a reference cycle (consumer → work → its bound method → consumer) that only a
+        full garbage collection could reclaim, and the server freezes what survives those
+        (core/gcpolicy.py), so a closed socket's objects stayed until a walk of everything."""
         self.gone = True
+        self._send = _closed
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._task)
+
+
+async def _closed(text: str) -> None:
+    """A closed socket's send: nothing to send to."""
 
 
 def _checked(accepted_at: float, work: Callable[..., T], *args: Any) -> T:

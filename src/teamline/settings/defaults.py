@@ -550,6 +550,12 @@ TEAMLINE: dict[str, Any] = {
     # thread; more are answered with a `busy` frame and a retry hint, not stored (core/pressure.py,
     # docs/websockets.md). 0 = no limit.
     "WIDGET_MAX_INFLIGHT": int(os.environ.get("TEAMLINE_WIDGET_MAX_INFLIGHT", "32")),
+    # A web process freezes what survives Python's full garbage collections, so the next one
+    # walks only what came since, not every object of every open socket (core/gcpolicy.py,
+    # docs/scale.md "Many idle sockets"); everything is walked again at most once per
+    # GC_FULL_WALK_SECONDS, when the frozen objects grew by a quarter. 0 = Python's own.
+    "GC_FREEZE": env_bool("TEAMLINE_GC_FREEZE", True),
+    "GC_FULL_WALK_SECONDS": float(os.environ.get("TEAMLINE_GC_FULL_WALK_SECONDS", "600")),
     # Phone call steps (TwiML decided in the request while the caller listens) one process
     # answers at a time, a budget of their own beside the webhooks above; more wait for a slot
     # up to the connector's overload wait, then 503. 0 = no limit.
