@@ -137,6 +137,80 @@ async def test_a_tv_screen_follows_its_teams_and_stops_when_revoked(floor, super
     assert await again.receive_output(timeout=3) == {"type": "websocket.close", "code": 4403}
 
 
+def a_customer_writes_just_after_each_read(monkeypatch, floor) -> list[int]:
+    """The boards read while a socket subscribes are read, and at that very moment a customer
+    of Oslo writes (committed after the read, before the socket hears of it any other way)."""
+    from teamline.desk import consumers
+
+    read, written = consumers.board_frames, []
+
+    def read_then_a_customer_writes(team_ids: list[int]) -> dict[int, str]:
+        frames = read(team_ids)
+        if not written:
+            customer = create_customer(team=floor["oslo"], name="Astrid")
+            written.append(conversation_of(customer, "My phone has no signal").pk)
+        return frames
+
+    monkeypatch.setattr(consumers, "board_frames", read_then_a_customer_writes)
+    return written
+
+
+async def until_waiting(socket: WebsocketCommunicator, team_id: int, count: int) -> dict:
+    board = await next_board(socket, team_id)
+    while waiting(board) != count:
+        board = await next_board(socket, team_id)
+    return board
+
+
+@socket_test
+async def test_a_customer_who_writes_while_the_wallboard_subscribes_is_not_missed(
+    floor, supervisor, monkeypatch
+):
+    written = a_customer_writes_just_after_each_read(monkeypatch, floor)
+    socket = await connected(supervisor)
+    await socket.send_json_to({"type": "wallboard.subscribe"})
+    board = await until_waiting(socket, floor["oslo"].pk, 1)
+    assert written and board["team"]["name"] == "Oslo"
+    await socket.disconnect()
+
+
+@socket_test
+async def test_a_customer_who_writes_while_a_tv_screen_connects_is_not_missed(
+    floor, supervisor, monkeypatch
+):
+    _screen, token = await database_sync_to_async(do_create_wallboard_screen)(
+        name="Floor 2", teams=[floor["oslo"]], actor=supervisor
+    )
+    written = a_customer_writes_just_after_each_read(monkeypatch, floor)
+    tv = await tv_socket(token)
+    ok, _ = await tv.connect()
+    assert ok
+    await until_waiting(tv, floor["oslo"].pk, 1)
+    assert written
+    await tv.disconnect()
+
+
+@socket_test
+async def test_a_screen_revoked_while_its_socket_connects_shows_no_board(
+    floor, supervisor, monkeypatch
+):
+    from teamline.desk import consumers
+
+    screen, token = await database_sync_to_async(do_create_wallboard_screen)(
+        name="Floor 2", teams=[floor["oslo"]], actor=supervisor
+    )
+    mark_used = consumers.do_mark_screen_used
+
+    def found_then_revoked(found) -> None:
+        mark_used(found)
+        do_revoke_wallboard_screen(screen, actor=supervisor)
+
+    monkeypatch.setattr(consumers, "do_mark_screen_used", found_then_revoked)
+    tv = await tv_socket(token)
+    await tv.connect()
+    assert await tv.receive_output(timeout=3) == {"type": "websocket.close", "code": 4403}
+
+
 @socket_test
 async def test_a_wrong_token_gets_no_board():
     for token in ("", "tvw_" + "a" * 43, "x" * 5000):

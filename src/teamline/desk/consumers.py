@@ -482,21 +482,27 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         if not all(isinstance(t, int | str) and not isinstance(t, bool) for t in requested):
             requested = [None]
         try:
-            team_ids, frames = await in_database(
-                accepted_at, self._wallboard_boards, [str(t) for t in requested]
+            team_ids = await in_database(
+                accepted_at, self._wallboard_team_ids, [str(t) for t in requested]
             )
         except TeamlineError as exc:
             await self.send_json(
                 {"type": "error", "code": exc.code, "detail": exc.message, "wallboard": True}
             )
             return
+        # Listening first, reading second: a change committed while the boards are read is
+        # pushed to this socket too, and held (`self.work`) until the boards below are sent,
+        # so the last frame of each team is never older than the last change. Read first and
+        # joined after, a change in between was neither in the read nor pushed here.
         await self._wallboard_leave()
         for team_id in team_ids:
             await self._join(wallboard_group(team_id))
         self.wallboard_teams = set(team_ids)
         publisher.watch(asyncio.get_running_loop(), team_ids)
-        for text in frames:
-            await self.send(text_data=text)
+        frames = await in_database(accepted_at, board_frames, team_ids)
+        for team_id in team_ids:
+            if team_id in frames:
+                await self.send(text_data=frames[team_id])
 
     async def _wallboard_leave(self) -> None:
         publisher.unwatch(sorted(self.wallboard_teams))
@@ -506,12 +512,11 @@ class DeskConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.wallboard_teams = set()
 
-    def _wallboard_boards(self, requested: list[str]) -> tuple[list[int], list[str]]:
+    def _wallboard_team_ids(self, requested: list[str]) -> list[int]:
         if not is_wallboard_viewer(self.user):
             raise Forbidden(_("Only supervisors and admins can see the wallboard."))
         teams, _total = wallboard_teams(self.user, requested)
-        frames = board_frames([team.pk for team in teams])
-        return [team.pk for team in teams], [frames[team.pk] for team in teams if team.pk in frames]
+        return [team.pk for team in teams]
 
     # --- Group messages -------------------------------------------------------------------
 
@@ -607,13 +612,19 @@ class WallboardScreenConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         if found is None:
             await self.close(code=CLOSE_SCREEN_REVOKED)
             return
-        self.screen_id, self.team_ids, frames = found
+        self.screen_id, self.team_ids = found
+        # Listening first, reading second (as a supervisor's wallboard.subscribe): what changes
+        # while the boards are read, a revocation too, reaches this socket after them.
         await self.channel_layer.group_add(
             wallboard_screen_group(self.screen_id), self.channel_name
         )
         for team_id in self.team_ids:
             await self.channel_layer.group_add(wallboard_group(team_id), self.channel_name)
         publisher.watch(asyncio.get_running_loop(), self.team_ids)
+        frames = await database_sync_to_async(self._boards)(self.screen_id, self.team_ids)
+        if frames is None:
+            await self.wallboard_revoked({})
+            return
         for text in frames:
             await self.send(text_data=text)
 
@@ -648,18 +659,22 @@ class WallboardScreenConsumer(NoDatabaseHopMixin, AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_SCREEN_REVOKED)
 
     @database_sync_to_async
-    def _screen(self, raw: str) -> tuple[int, list[int], list[str]] | None:
+    def _screen(self, raw: str) -> tuple[int, list[int]] | None:
+        """The screen of this token and its teams' ids, or None (unknown or revoked)."""
         screen = screen_for_token(raw)
         if screen is None:
             return None
         teams = screen_teams(screen)
         do_mark_screen_used(screen)
-        frames = board_frames([team.pk for team in teams])
-        return (
-            screen.pk,
-            [team.pk for team in teams],
-            [frames[t.pk] for t in teams if t.pk in frames],
-        )
+        return screen.pk, [team.pk for team in teams]
+
+    @staticmethod
+    def _boards(screen_id: int, team_ids: list[int]) -> list[str] | None:
+        """The boards of the screen's teams, read now; None if it was revoked meanwhile."""
+        if not screen_is_active(screen_id):
+            return None
+        frames = board_frames(team_ids)
+        return [frames[team_id] for team_id in team_ids if team_id in frames]
 
 
 def _query_token(scope: dict[str, Any]) -> str:
