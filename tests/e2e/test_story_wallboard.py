@@ -7,6 +7,7 @@ in and follows changes live; she revokes it and the TV stops showing figures at 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -135,3 +136,39 @@ def test_the_wallboard_follows_the_floor_live_and_a_tv_screen_stops_when_revoked
     assert tv.get_by_role("table").count() == 0
 
     set_presence(server_shell, OSLO_AGENTS, "offline")
+
+
+def test_the_wallboard_follows_live_when_its_script_arrives_after_the_socket_opened(
+    browser, live_server_url, server_shell
+):
+    # A slow answer for wallboard.js (a loaded server, a slow network): the desk's socket is
+    # open before the board's script has run. The board must still ask for its live data.
+    set_presence(server_shell, ["kari"], "offline")
+    agent = browser.new_context().new_page()
+    agent.set_default_timeout(TIMEOUT)
+    sign_in(agent, live_server_url, "kari")
+
+    board = browser.new_context().new_page()
+    board.set_default_timeout(TIMEOUT)
+    sign_in(board, live_server_url, "sigrid")
+    opened: list[str] = []
+    board.on("websocket", lambda socket: opened.append(socket.url))
+
+    def slowly(route) -> None:
+        time.sleep(2.0)  # the page's other scripts ran, and its socket opened, meanwhile
+        route.continue_()
+
+    board.route(re.compile(r"/static/desk/wallboard\.js"), slowly)
+    opened.clear()
+    board.goto(f"{live_server_url}/desk/wallboard/")
+    board.get_by_role("table", name="Agents of Oslo", exact=True).wait_for()
+    state = cell(board, "Oslo", "Kari Nordmann", "state")
+    assert state.inner_text() == "Offline"
+    assert opened, "the wallboard's desk socket opened"
+
+    # Kari comes in, away for now: the board follows, live.
+    agent.get_by_label("Presence").select_option("away")
+    agent.get_by_text("You are away").wait_for()
+    state.filter(has_text="Away").wait_for()
+    assert board.url.endswith("/desk/wallboard/")  # never reloaded
+    set_presence(server_shell, ["kari"], "offline")

@@ -982,9 +982,22 @@
     connect();
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start, { once: true });
-  } else {
+  // The socket opens once every script of the page ran: the others (calls.js, wallboard.js,
+  // all deferred, after this one) listen for "teamline:desk-resync" to ask for what they show.
+  // Opened at once, a socket that connected before a later script had loaded (a slow answer
+  // for wallboard.js) said "resync" to nobody, and that page never asked for its live data.
+  // DOMContentLoaded comes after the deferred scripts ran; `load` is the fallback for a page
+  // that ran this script later than that.
+  let started = false;
+  function startOnce() {
+    if (started) return;
+    started = true;
     start();
+  }
+  if (document.readyState === "complete") {
+    startOnce();
+  } else {
+    document.addEventListener("DOMContentLoaded", startOnce, { once: true });
+    window.addEventListener("load", startOnce, { once: true });
   }
 })();
