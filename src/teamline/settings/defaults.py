@@ -340,6 +340,14 @@ EMBEDDED_WORKER = env_bool("TEAMLINE_EMBEDDED_WORKER", not REDIS_URL)
 # zlib context cost more server CPU per message than it saved (docs/benchmarks.md, "Message
 # path", measured on loopback). Turn it on for slow links where bytes cost more than CPU.
 WS_DEFLATE = env_bool("TEAMLINE_WS_DEFLATE", False)
+# The largest websocket message `teamline serve` reads, in bytes: a bigger one closes the socket
+# (1009, message too big) before it is held in memory. The default fits the largest frame the
+# widget and the desk accept (a checked setting: teamline.E120), with room to spare; without a
+# bound of its own the server would buffer 16 MiB per message, on sockets not yet signed in too.
+WS_MAX_BYTES = int(os.environ.get("TEAMLINE_WS_MAX_BYTES", str(256 * 1024)))
+# How often the server pings each idle socket to find dead peers (and waits as long for the
+# pong); 0 = never. 10,000 sockets at 20 s are 500 pings a second (docs/scale.md).
+WS_PING_SECONDS = float(os.environ.get("TEAMLINE_WS_PING_SECONDS", "20"))
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -85,6 +85,9 @@ CLOSE_INVALID_DATA = 1007  # RFC 6455: JSON nested too deep is not data this soc
 AUTH_TIMEOUT_SECONDS = 15.0
 # A frame is a chat message, not a file: anything much larger than the longest text is refused.
 MAX_FRAME_CHARS = MAX_TEXT * 4 + 1024
+# Its size on the wire at worst: a character JSON escapes takes six bytes (`\u0001`). The
+# server's own bound on a message (TEAMLINE_WS_MAX_BYTES) must be at least this: a system check.
+LARGEST_FRAME_BYTES = MAX_FRAME_CHARS * 6
 MAX_CLIENT_ID = 64
 # A customer who keeps typing refreshes "typing" for the agents at most this often.
 TYPING_REFRESH_SECONDS = 3.0

@@ -59,8 +59,20 @@ class Command(BaseCommand):
             log_level="warning",
             log_config=_log_config(),
             proxy_headers=True,
-            ws_per_message_deflate=settings.WS_DEFLATE,
+            **socket_options(),
         )
+
+
+def socket_options() -> dict[str, Any]:
+    """uvicorn's websocket options from the settings: compression, the largest message read
+    (TEAMLINE_WS_MAX_BYTES) and the keep-alive pings (TEAMLINE_WS_PING_SECONDS, 0 = none)."""
+    ping = float(settings.WS_PING_SECONDS) or None
+    return {
+        "ws_per_message_deflate": settings.WS_DEFLATE,
+        "ws_max_size": int(settings.WS_MAX_BYTES),
+        "ws_ping_interval": ping,
+        "ws_ping_timeout": ping,
+    }
 
 
 def multi_process_capable() -> bool:
