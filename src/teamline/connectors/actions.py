@@ -6,7 +6,9 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,9 +19,11 @@ from django.utils.translation import gettext
 from teamline.accounts.models import User
 from teamline.conversations.actions import (
     MAX_TEXT,
+    PENDING_ATTACHMENTS,
     do_receive_automated_message,
     do_receive_customer_message,
     do_send_reply,
+    do_settle_pending_attachments,
 )
 from teamline.conversations.attachments import (
     PreparedAttachment,
@@ -44,10 +48,17 @@ from teamline.customers.models import Customer
 from teamline.customers.sms_opt_out import consent_keyword_of
 
 from . import webchat
-from .base import Connector, InboundMessage, connector_for_provider
+from .base import (
+    Connector,
+    InboundAttachment,
+    InboundMessage,
+    TransientSendError,
+    connector_for_inbox,
+    connector_for_provider,
+)
 from .models import WebhookEvent, WebhookEventStatus, WhatsAppTemplate
 from .raw_redaction import redact_body, redact_request_meta
-from .tasks import process_webhook_event, sync_whatsapp_templates
+from .tasks import process_webhook_event, refetch_attachments, sync_whatsapp_templates
 from .templates import build_template
 from .webhook_store import insert_event_and_task
 
@@ -225,14 +236,52 @@ def redact(text: str, inbox: Inbox | None) -> str:
     return text
 
 
+# A customer's file its provider did not hand over because it was busy or silent (a
+# TransientSendError: 429, 5xx, a timeout, a broken connection, the whole download's deadline)
+# is fetched again by a task (do_refetch_attachments), this many minutes after the attempt
+# before: five more tries over about five and a half hours, well within what every provider
+# keeps (Meta's media ids 30 days, WeChat's 3); then it is given up with the provider's reason.
+REFETCH_MINUTES = (1, 5, 15, 60, 240)
+
+
+def _not_fetched(name: str, exc: Exception, inbox: Inbox, external_id: str | None) -> str:
+    """The note the agent reads for a file given up (and the log line saying why)."""
+    # A provider's own words may carry NUL or a lone surrogate (WeChat's errmsg): cleaned,
+    # since the reason is stored with the message.
+    reason = redact(jsonsafe.clean_text(str(exc) or type(exc).__name__), inbox)
+    logger.warning("attachment %s of %s not fetched: %s", name, external_id, reason)
+    return f"{name}: could not be fetched ({reason})"
+
+
+def _pending_entry(
+    number: int, name: str, attachment: InboundAttachment, connector: Connector
+) -> dict[str, Any]:
+    """What fetching `attachment` again needs, kept on the message (content["attachment_
+    pending"]): where the provider has it, never credentials (the inbox's are read again)."""
+    entry = {
+        "n": number,
+        "attempts": 1,
+        "provider": connector.provider,
+        "filename": name,
+        "content_type": attachment.content_type,
+        "url": attachment.url,
+        "provider_media_id": attachment.provider_media_id,
+    }
+    cleaned: dict[str, Any] = jsonsafe.clean(entry)
+    return cleaned
+
+
 def _prepare_attachments(
     inbox: Inbox, inbound: InboundMessage, connector: Connector
-) -> tuple[list[PreparedAttachment], list[str]]:
-    """Fetch (provider media) and check every attachment. A file that cannot be fetched or is
-    refused is noted for the agent; it never loses the message."""
+) -> tuple[list[PreparedAttachment], list[str], list[dict[str, Any]]]:
+    """Fetch (provider media) and check every attachment: (files, notes, pending). A file that
+    cannot be fetched or is refused is noted for the agent; one the provider did not hand over
+    only for now (TransientSendError) is pending, fetched again later (do_refetch_attachments).
+    Neither ever loses or delays the message."""
     prepared: list[PreparedAttachment] = []
     notes: list[str] = []
-    for attachment in inbound.attachments:
+    pending: list[dict[str, Any]] = []
+    for number, attachment in enumerate(inbound.attachments):
         name = attachment.filename or "attachment"
         try:
             data = attachment.data
@@ -241,13 +290,90 @@ def _prepare_attachments(
             prepared.append(prepare_attachment(name, attachment.content_type, data))
         except RefusedAttachment as exc:
             notes.append(exc.message)
-        except Exception as exc:
-            # A provider's own words may carry NUL or a lone surrogate (WeChat's errmsg):
-            # cleaned, since the reason is stored with the message.
+        except TransientSendError as exc:
             reason = redact(jsonsafe.clean_text(str(exc) or type(exc).__name__), inbox)
-            logger.warning("attachment %s of %s not fetched: %s", name, inbound.external_id, reason)
-            notes.append(f"{name}: could not be fetched ({reason})")
-    return prepared, notes
+            logger.info(
+                "attachment %s of %s: fetched again later (%s)", name, inbound.external_id, reason
+            )
+            pending.append(_pending_entry(number, name, attachment, connector))
+        except Exception as exc:
+            notes.append(_not_fetched(name, exc, inbox, inbound.external_id))
+    return prepared, notes, pending
+
+
+def _schedule_refetch(message_id: int, attempt: int) -> None:
+    """Enqueue fetch attempt `attempt` (1-based, after the one on receipt) of the message's
+    pending files, REFETCH_MINUTES from now; in the caller's transaction."""
+    run_after = timezone.now() + timedelta(minutes=REFETCH_MINUTES[attempt - 1])
+    refetch_attachments.using(run_after=run_after).enqueue(message_id, attempt)
+
+
+def do_refetch_attachments(message_id: int, attempt: int) -> str:
+    """Fetch again the files a provider did not hand over when the message came (content
+    ["attachment_pending"]): attempt `attempt` of len(REFETCH_MINUTES), run by connectors.
+    tasks.refetch_attachments. Returns what it did (the task's result).
+
+    The downloads run outside any transaction, through the connector that tried first (its
+    fetch_attachment, under the same rules) with the inbox's credentials read now. Then one
+    transaction (conversations.actions.do_settle_pending_attachments: the message row locked)
+    adds each file fetched to the message and drops it from pending; turns a refusal
+    (PermanentSendError, RefusedAttachment), or a provider still busy on the last attempt,
+    into the final note in content["attachment_errors"] as on receipt; and enqueues the next
+    attempt for what is still pending. Emits message.updated (staff) after commit.
+    Idempotent: a doubled or replayed task attaches nothing twice and schedules nothing twice.
+    The message gone: nothing to do. Its inbox deleted meanwhile: nothing is fetched, the
+    files are given up quietly (noted, nothing logged)."""
+    message = Message.objects.select_related("inbox").filter(pk=message_id).first()
+    if message is None:
+        return "no such message"
+    entries = (message.content or {}).get(PENDING_ATTACHMENTS)
+    pending = [
+        entry
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("n"), int)
+    ]
+    if not pending:
+        return "nothing pending"
+    inbox = message.inbox
+    last = attempt >= len(REFETCH_MINUTES)
+    outcomes: dict[int, PreparedAttachment | str | None] = {}
+    for entry in pending:
+        number, name = int(entry["n"]), str(entry.get("filename") or "attachment")
+        connector = None
+        if inbox is not None:
+            connector = connector_for_provider(
+                str(entry.get("provider") or ""), inbox.kind
+            ) or connector_for_inbox(inbox)
+        if inbox is None or connector is None:
+            outcomes[number] = f"{name}: could not be fetched (the inbox was removed)"
+            continue
+        attachment = InboundAttachment(
+            filename=name,
+            content_type=str(entry.get("content_type") or ""),
+            url=str(entry.get("url") or ""),
+            provider_media_id=str(entry.get("provider_media_id") or ""),
+        )
+        try:
+            data = connector.fetch_attachment(inbox, attachment)
+            outcomes[number] = prepare_attachment(name, attachment.content_type, data)
+        except RefusedAttachment as exc:
+            outcomes[number] = exc.message
+        except TransientSendError as exc:
+            if last:
+                outcomes[number] = _not_fetched(name, exc, inbox, message.external_id)
+            else:
+                outcomes[number] = None
+                logger.info("attachment %s of message %s: still not fetched", name, message.pk)
+        except Exception as exc:
+            outcomes[number] = _not_fetched(name, exc, inbox, message.external_id)
+    with transaction.atomic():
+        settled, again = do_settle_pending_attachments(message.pk, outcomes, attempt=attempt)
+        if settled is not None and again and not last:
+            _schedule_refetch(message.pk, attempt + 1)
+    got = sum(isinstance(o, PreparedAttachment) for o in outcomes.values())
+    noted = sum(isinstance(o, str) for o in outcomes.values())
+    waiting = sum(o is None for o in outcomes.values())
+    return f"attempt {attempt}: {got} fetched, {noted} given up, {waiting} still pending"
 
 
 def do_receive_inbound(
@@ -268,6 +394,10 @@ def do_receive_inbound(
     a refusal and run again (connectors.tasks.process_event), as do_receive_customer_message
     describes. A new sender's customer is created with the language the message tells and is
     known to have no conversation yet: neither costs a statement more.
+
+    A file the provider did not hand over only for now (busy, silent) never delays the message:
+    it is stored at once with the file pending (content["attachment_pending"]), and the task
+    that fetches it again (do_refetch_attachments) is enqueued in the message's transaction.
     """
     external_id = bounded_external_id(inbound.external_id)
     acts_before_storing = bool(inbound.attachments) or (
@@ -309,7 +439,7 @@ def do_receive_inbound(
         do_set_consent(customer, topic, granted, source="sms", actor=None)
     if not inbound.automated and not sender.created:
         do_capture_language(customer, hints=hints, text=said)
-    prepared, notes = _prepare_attachments(inbox, inbound, connector)
+    prepared, notes, pending = _prepare_attachments(inbox, inbound, connector)
     content: dict[str, Any] = {
         **inbound.content,
         "sender": {
@@ -324,6 +454,8 @@ def do_receive_inbound(
         content["sent_at"] = inbound.sent_at.isoformat()
     if notes:
         content["attachment_errors"] = notes
+    if pending:
+        content[PENDING_ATTACHMENTS] = pending
     if consent_keyword is not None:
         content["consent_keyword"] = {"topic": consent_keyword[0], "granted": consent_keyword[1]}
     text = (inbound.text or "").strip()
@@ -331,31 +463,36 @@ def do_receive_inbound(
         # The shown text is cut; the raw event keeps the whole original for replay.
         text = text[: MAX_TEXT - 1] + "…"
         content["text_truncated"] = True
-    if inbound.automated:
-        message, _ = do_receive_automated_message(
-            inbox=inbox,
-            customer=customer,
-            text=text,
-            channel=inbound.channel,
-            external_id=external_id,
-            content=content,
-            attachments=prepared,
-        )
-        return message
-    message, _ = do_receive_customer_message(
-        inbox=inbox,
-        customer=customer,
-        text=text,
-        channel=inbound.channel,
-        external_id=external_id,
-        channel_kind="email" if inbound.channel == "email" else "chat",
-        content=content,
-        attachments=prepared,
-        # Channel traffic arrives in bursts: the batch router decides it (routing/batch.py).
-        defer_routing=True,
-        new_customer=sender.created,
-        savepoint=savepoint,
-    )
+    # A file to fetch again: the message and the task that fetches it commit together (a crash
+    # between the two would lose the file). The downloads above ran outside any transaction.
+    with transaction.atomic(savepoint=False) if pending else nullcontext():
+        if inbound.automated:
+            message, created = do_receive_automated_message(
+                inbox=inbox,
+                customer=customer,
+                text=text,
+                channel=inbound.channel,
+                external_id=external_id,
+                content=content,
+                attachments=prepared,
+            )
+        else:
+            message, created = do_receive_customer_message(
+                inbox=inbox,
+                customer=customer,
+                text=text,
+                channel=inbound.channel,
+                external_id=external_id,
+                channel_kind="email" if inbound.channel == "email" else "chat",
+                content=content,
+                attachments=prepared,
+                # Channel traffic arrives in bursts: the batch router decides it (routing/batch.py).
+                defer_routing=True,
+                new_customer=sender.created,
+                savepoint=savepoint,
+            )
+        if pending and message is not None and created:
+            _schedule_refetch(message.pk, 1)
     return message
 
 

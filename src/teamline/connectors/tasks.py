@@ -5,6 +5,10 @@
                                      payload, a sender refused: with the reason) or failed
                                      (anything that may pass: replay it)
     deliver_message(message_id)      QUEUED outbound message → connector.send → recorded
+    refetch_attachments(message_id, attempt)
+                                     a customer's files the provider did not hand over at
+                                     first (busy, silent) → fetched again, with backoff
+                                     (connectors.actions.do_refetch_attachments)
 
 Both are enqueued inside the transaction of the change they follow (the task table is the
 outbox) and are idempotent: running one twice — a replay, a worker that died mid-run and was
@@ -278,6 +282,14 @@ def _store(event: WebhookEvent, connector: Connector, parsed: ParsedEvent, *, ca
 @task()
 def process_webhook_event(event_id: int) -> str:
     return process_event(event_id)
+
+
+@task()
+def refetch_attachments(message_id: int, attempt: int) -> str:
+    # connectors.actions enqueues this module's tasks: the import stays here (one app's cycle).
+    from .actions import do_refetch_attachments
+
+    return do_refetch_attachments(message_id, attempt)
 
 
 # --- Outbound ---------------------------------------------------------------------------------

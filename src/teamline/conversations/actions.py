@@ -9,7 +9,7 @@ provide the hooks at start-up (docs/adr/0005-dependency-direction.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -417,6 +417,75 @@ def do_receive_automated_message(
         if existing is None:
             raise
         return existing, False
+
+
+# An inbound message's files its provider did not hand over at first (busy, silent), to be
+# fetched again by connectors (connectors.actions.do_refetch_attachments): a list of entries,
+# each numbered ("n"), counting the fetches made ("attempts") and saying how to fetch it.
+PENDING_ATTACHMENTS = "attachment_pending"
+
+
+def do_settle_pending_attachments(
+    message_id: int,
+    outcomes: Mapping[int, PreparedAttachment | str | None],
+    *,
+    attempt: int,
+) -> tuple[Message | None, bool]:
+    """What fetching an inbound message's pending files again (content["attachment_pending"])
+    brought, by entry number: a file (stored with the message, the entry gone), a final note
+    (added to content["attachment_errors"], the entry gone) or None (still pending: the entry
+    counts this fetch, attempt `attempt` after the first).
+
+    Locks the message row. An entry no longer pending — settled by a doubled or an earlier
+    task — is left alone, so a file is never attached twice. Returns (message, again): None
+    when the message is gone; `again` when this call counted the fetch on an entry still
+    pending, and the caller schedules the next one in this transaction (a doubled task of the
+    same attempt finds it counted and schedules nothing). The file names are masked by the
+    inbox's redaction, as on receipt. Emits message.updated (staff) when a file or a note was
+    added."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(pk=message_id).first()
+        if message is None:
+            return None, False
+        content = dict(message.content or {})
+        entries = content.get(PENDING_ATTACHMENTS)
+        pending = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+        notes = list(content.get("attachment_errors") or [])
+        files: list[PreparedAttachment] = []
+        kept: list[dict[str, Any]] = []
+        again = False
+        for entry in pending:
+            number = entry.get("n")
+            if not isinstance(number, int) or number not in outcomes:
+                kept.append(entry)
+                continue
+            outcome = outcomes[number]
+            if isinstance(outcome, PreparedAttachment):
+                files.append(outcome)
+            elif isinstance(outcome, str):
+                notes.append(outcome)
+            else:
+                if entry.get("attempts") == attempt:
+                    entry = {**entry, "attempts": attempt + 1}
+                    again = True
+                kept.append(entry)
+        settled = len(kept) < len(pending)
+        if not settled and not again:
+            return message, False
+        if kept:
+            content[PENDING_ATTACHMENTS] = kept
+        else:
+            content.pop(PENDING_ATTACHMENTS, None)
+        if notes:
+            content["attachment_errors"] = notes
+        _, _, masked = redact_inbound(message.inbox, "", None, files)
+        for prepared in masked:
+            store_attachment(message, prepared)
+        Message.objects.filter(pk=message.pk).update(content=content)
+        message.content = content
+        if settled:
+            emit_message_updated(message)
+    return message, again
 
 
 # Delivery progress only moves forward; FAILED is terminal.

@@ -104,7 +104,8 @@ def emit_message(
 
 
 def emit_message_updated(message: Message) -> None:
-    """Delivery progress (queued → sent → delivered → read, or failed): staff only."""
+    """Delivery progress (queued → sent → delivered → read, or failed), or a customer's file
+    fetched again (or given up): staff only."""
     send_event_on_commit(
         Event(EventType.MESSAGE_UPDATED, staff=present_message(message)),
         conversation_recipients(message.conversation),

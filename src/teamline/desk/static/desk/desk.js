@@ -467,7 +467,7 @@
       const last = items.length ? Number(items[items.length - 1].dataset.messageId) : 0;
       const pattern = items.reverse().find((item) => item.matches(".from-customer") &&
         item.dataset.channel === String(data.channel) && !item.matches(".internal-note, .automated") &&
-        !item.querySelector(".attachments, .attachment-errors, .email-subject, .email-html, .proactive, .unverified, .delivery"));
+        !item.querySelector(".attachments, .attachment-errors, .attachment-pending, .email-subject, .email-html, .proactive, .unverified, .delivery"));
       // Older than what is shown (a fetch brought it already, or it is out of order): read.
       if (!pattern || id <= last) return fetchNewer();
       const item = pattern.cloneNode(true);
