@@ -26,7 +26,7 @@ from teamline.connectors.stepup import (
     sign_in_methods,
 )
 from teamline.connectors.templates import describe
-from teamline.core.apischema import MAX_ID, MAX_OFFSET, errors, text_field
+from teamline.core.apischema import MAX_ID, MAX_OFFSET, Out, errors, text_field
 from teamline.core.errors import Conflict, NotFound
 from teamline.customers.queries import access_step_up_identity
 from teamline.routing.eta import queue_report
@@ -63,22 +63,22 @@ ObjectId = Annotated[int, Path(..., ge=1, le=MAX_ID, description="The conversati
 # --- Schemas -------------------------------------------------------------------------------
 
 
-class TeamRef(Schema):
+class TeamRef(Out):
     id: int
     name: str
 
 
-class UserRef(Schema):
+class UserRef(Out):
     id: int
     name: str
 
 
-class CustomerRef(Schema):
+class CustomerRef(Out):
     id: int
     name: str
 
 
-class VerificationOut(Schema):
+class VerificationOut(Out):
     level: Literal["none", "code", "strong"] = Field(
         description="Customer step-up level now (docs/security.md): none < code < strong."
     )
@@ -93,13 +93,13 @@ class VerificationOut(Schema):
     )
 
 
-class LabelOut(Schema):
+class LabelOut(Out):
     id: int
     name: str
     colour: str = Field(description="#rrggbb; the name is always shown with it.")
 
 
-class ConversationOut(Schema):
+class ConversationOut(Out):
     id: int
     status: ConversationStatus
     priority: Priority = Field(description="-1 low, 0 normal, 1 high, 2 urgent.")
@@ -124,7 +124,7 @@ class ConversationDetailOut(ConversationOut):
     resolved_at: datetime | None
 
 
-class Page(Schema):
+class Page(Out):
     limit: int
     offset: int
     next_offset: int | None = Field(description="Offset of the next page; null on the last page.")
@@ -134,7 +134,7 @@ class ConversationPage(Page):
     items: list[ConversationOut]
 
 
-class MessageOut(Schema):
+class MessageOut(Out):
     id: int
     conversation_id: int
     direction: Direction
