@@ -17,7 +17,8 @@ from teamline.accounts.models import AgentProfile
 from teamline.analytics.actions import record_survey
 from teamline.calls.actions import do_accept_call, do_end_call, do_mark_call_connected
 from teamline.calls.browser import do_start_browser_call
-from teamline.conversations.actions import do_change_status, do_send_reply
+from teamline.conversations.actions import do_change_status
+from teamline.conversations.replies import do_send_reply
 from teamline.core.testing import (
     create_agent,
     create_customer,

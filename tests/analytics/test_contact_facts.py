@@ -9,7 +9,8 @@ import time_machine
 
 from teamline.accounts.actions import do_set_presence
 from teamline.analytics.models import Contact, ContactFact
-from teamline.conversations.actions import do_change_status, do_send_reply
+from teamline.conversations.actions import do_change_status
+from teamline.conversations.replies import do_send_reply
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from teamline.conversations.actions import do_add_note, do_change_status
+from teamline.conversations.actions import do_change_status
 from teamline.conversations.models import Message
 from teamline.conversations.queries import customer_thread
+from teamline.conversations.replies import do_add_note
 from teamline.core.events import EventType, customer_group
 from teamline.core.testing import capture_events, create_customer, customer_says
 

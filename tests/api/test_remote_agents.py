@@ -9,7 +9,7 @@ from django.core.cache import cache
 
 from teamline.accounts.actions import do_set_remote_agent
 from teamline.audit.models import AuditEntry
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.core.testing import create_customer, create_inbox
 from teamline.routing.callbacks import do_request_callback
 

@@ -7,7 +7,7 @@ import pytest
 from teamline.calls import control
 from teamline.calls.actions import do_open_call
 from teamline.calls.models import Call, CallMedium
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox
 from teamline.core.testing import create_inbox
 from teamline.customers.models import Customer

@@ -22,8 +22,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from teamline.conversations.actions import do_receive_customer_message
 from teamline.conversations.attachments import signature
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Attachment, DeliveryStatus, Inbox, Message
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.core.testing import create_agent, create_customer, create_team

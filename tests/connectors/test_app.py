@@ -23,9 +23,9 @@ from teamline.connectors.base import (
     TransientSendError,
     connector_for_inbox,
 )
-from teamline.conversations.actions import do_add_note, do_send_reply
 from teamline.conversations.models import Inbox, Message
 from teamline.conversations.presenters import present_message_to_customer
+from teamline.conversations.replies import do_add_note, do_send_reply
 from teamline.core.testing import create_agent, create_inbox, create_team
 
 from .fake_provider import FakeProvider

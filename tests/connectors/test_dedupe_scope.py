@@ -13,7 +13,7 @@ from teamline.connectors.email import ingest_raw_email
 from teamline.connectors.email_parts.smtpd import deliver
 from teamline.connectors.models import WebhookEvent
 from teamline.connectors.tasks import process_event
-from teamline.conversations.actions import do_update_delivery_status
+from teamline.conversations.delivery import do_update_delivery_status
 from teamline.conversations.models import DeliveryStatus, Inbox, Message
 from teamline.core.testing import create_team
 

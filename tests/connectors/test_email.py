@@ -30,8 +30,8 @@ from teamline.connectors.email_parts import imap
 from teamline.connectors.email_parts.parsing import parse_email, strip_quoted
 from teamline.connectors.email_parts.smtpd import make_controller
 from teamline.connectors.models import WebhookEvent
-from teamline.conversations.actions import do_send_reply
 from teamline.conversations.models import Conversation, Direction, Inbox, Message
+from teamline.conversations.replies import do_send_reply
 from teamline.core.testing import create_agent, create_team
 
 ADDRESS = "support@brand.test"

@@ -8,8 +8,8 @@ from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
 from teamline.conversations import hooks
-from teamline.conversations.actions import do_send_reply
 from teamline.conversations.models import Conversation, Message
+from teamline.conversations.replies import do_send_reply
 from teamline.core.testing import create_customer, customer_says
 from teamline.routing.models import WorkItem
 

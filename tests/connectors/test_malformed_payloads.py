@@ -20,9 +20,9 @@ from teamline.connectors.base import MalformedPayload
 from teamline.connectors.models import WebhookEvent
 from teamline.connectors.sms import twilio_signature
 from teamline.connectors.tasks import process_event
-from teamline.conversations.actions import do_send_reply
 from teamline.conversations.models import Inbox, Message
 from teamline.conversations.queries import reachable_channels
+from teamline.conversations.replies import do_send_reply
 from teamline.core.testing import create_agent, create_team
 from teamline.customers.models import Identity
 

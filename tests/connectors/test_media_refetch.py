@@ -16,8 +16,8 @@ from django_tasks_db.models import DBTaskResult
 from teamline.connectors import actions
 from teamline.connectors.models import WebhookEvent
 from teamline.connectors.tasks import process_event
-from teamline.conversations.actions import do_settle_pending_attachments
 from teamline.conversations.attachments import prepare_attachment
+from teamline.conversations.inbound import do_settle_pending_attachments
 from teamline.conversations.models import Attachment, Inbox, Message
 from teamline.core.testing import capture_events, create_agent
 

@@ -16,8 +16,9 @@ from django_tasks_db.models import DBTaskResult
 
 from teamline.connectors.models import WebhookEvent
 from teamline.connectors.tasks import backoff_seconds
-from teamline.conversations.actions import do_change_status, do_send_reply
+from teamline.conversations.actions import do_change_status
 from teamline.conversations.models import Attachment, Conversation, Inbox, Message
+from teamline.conversations.replies import do_send_reply
 from teamline.core.errors import InvalidInput
 from teamline.core.events import EventType
 from teamline.core.testing import capture_events

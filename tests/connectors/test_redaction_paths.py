@@ -23,8 +23,9 @@ from teamline.accounts.actions import do_create_api_token
 from teamline.connectors import wechat
 from teamline.connectors.base import OutboundMessage, connector_for_inbox
 from teamline.connectors.models import WebhookEvent
-from teamline.conversations.actions import MAX_TEXT, do_send_reply
+from teamline.conversations.actions import MAX_TEXT
 from teamline.conversations.models import Direction, Inbox, Message
+from teamline.conversations.replies import do_send_reply
 from teamline.core.testing import capture_events, create_agent, create_team
 from teamline.routing.actions import do_assign_conversation
 from tests.redaction_corpus import corpus

@@ -19,7 +19,7 @@ from teamline.connectors.base import InboundMessage
 from teamline.connectors.email import build_outbound_email
 from teamline.connectors.sms import TwilioSmsConnector
 from teamline.connectors.tasks import deliver, deliver_message, outbound_extra
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Conversation, Inbox, Message, SenderKind
 from teamline.core.events import customer_group
 from teamline.core.testing import (

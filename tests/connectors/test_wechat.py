@@ -27,7 +27,7 @@ from teamline.connectors.base import (
     connector_for_provider,
 )
 from teamline.connectors.models import WebhookEvent
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox, Message
 from teamline.core.testing import create_customer, create_team
 

@@ -15,7 +15,7 @@ from teamline.accounts.actions import do_create_api_token
 from teamline.connectors.actions import do_sync_whatsapp_templates
 from teamline.connectors.models import WhatsAppTemplate
 from teamline.connectors.templates import build_template
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import DeliveryStatus, Inbox, Message
 from teamline.core.errors import InvalidInput
 from teamline.core.testing import create_agent, create_customer, create_team

@@ -3,7 +3,7 @@ assignee; customers get the customer presentation, and internal notes never reac
 
 import pytest
 
-from teamline.conversations.actions import do_add_note, do_send_reply
+from teamline.conversations.replies import do_add_note, do_send_reply
 from teamline.core.events import (
     EventType,
     admins_group,

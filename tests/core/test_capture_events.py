@@ -3,7 +3,7 @@ commit hooks itself, so the story needs no extra fixture."""
 
 import pytest
 
-from teamline.conversations.actions import do_add_note
+from teamline.conversations.replies import do_add_note
 from teamline.core.testing import (
     capture_events,
     create_agent,

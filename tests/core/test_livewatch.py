@@ -16,8 +16,8 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from teamline.conversations.actions import do_send_reply
 from teamline.conversations.models import Conversation
+from teamline.conversations.replies import do_send_reply
 from teamline.core import events, livewatch
 from teamline.core.testing import create_agent, create_customer, create_inbox, create_team
 from tests.desk.support import conversation_of

@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from teamline.conversations.actions import do_add_note, do_change_status, do_send_reply
+from teamline.conversations.actions import do_change_status
 from teamline.conversations.models import Conversation, Message
+from teamline.conversations.replies import do_add_note, do_send_reply
 from teamline.core.testing import create_customer
 
 from .page import Page

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from teamline.accounts.actions import do_set_remote_agent
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox
 from teamline.core.testing import create_customer, create_user
 

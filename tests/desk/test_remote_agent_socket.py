@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from teamline.accounts.actions import do_set_remote_agent
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.core.testing import (
     create_agent,
     create_customer,

@@ -99,7 +99,7 @@ def test_a_norwegian_customer_gets_norwegian_articles(as_kari, world, help_cente
 
 
 def test_the_agents_own_words_and_notes_are_not_searched(as_kari, world, help_center):
-    from teamline.conversations.actions import do_add_note, do_send_reply
+    from teamline.conversations.replies import do_add_note, do_send_reply
 
     customer = create_customer(team=world.oslo, name="Per")
     conversation = assigned_to(world.kari, customer, "Hi")

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from teamline.accounts.actions import do_set_presence
 from teamline.audit.models import AuditEntry
-from teamline.conversations.actions import do_send_reply
+from teamline.conversations.replies import do_send_reply
 from teamline.core.events import Event, EventType, Recipients, admins_group, team_group
 from teamline.core.testing import count_queries, create_customer, create_user
 from teamline.desk.actions import do_create_wallboard_screen, do_revoke_wallboard_screen

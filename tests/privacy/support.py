@@ -22,14 +22,10 @@ from teamline.community.actions import do_ask_question
 from teamline.community.queries import Member
 from teamline.connectors.models import WebhookEvent
 from teamline.connectors.voice import CallRequest
-from teamline.conversations.actions import (
-    do_add_internal_record,
-    do_add_note,
-    do_receive_customer_message,
-    do_send_reply,
-)
 from teamline.conversations.attachments import prepare_attachment
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Attachment, Inbox, InboxKind, Message
+from teamline.conversations.replies import do_add_internal_record, do_add_note, do_send_reply
 from teamline.core.testing import create_inbox, create_team, create_user
 from teamline.customers.actions import do_add_identity, do_create_customer, do_set_time_zone
 from teamline.customers.models import Customer

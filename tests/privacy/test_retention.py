@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from teamline.audit.models import AuditEntry
-from teamline.conversations.actions import do_receive_customer_message
 from teamline.conversations.attachments import prepare_attachment
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Attachment, Message
 from teamline.core.testing import create_customer, create_inbox, create_team, create_user
 from teamline.core.worker import enqueue_periodic

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Conversation, Inbox, Message, SenderKind, Status
 from teamline.core.testing import create_customer, customer_says
 from teamline.customers.actions import do_add_identity, do_set_consent, do_set_time_zone

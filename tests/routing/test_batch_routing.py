@@ -123,7 +123,7 @@ def team_of_agents(count, capacity=2):
 
 
 def test_a_burst_of_inbound_messages_is_decided_by_one_task():
-    from teamline.conversations.actions import do_receive_customer_message
+    from teamline.conversations.inbound import do_receive_customer_message
 
     oslo = team_of_agents(2, capacity=2)
     inbox = create_inbox(oslo)

@@ -13,7 +13,7 @@ from django.utils import translation
 
 from teamline.connectors.base import OutboundMessage
 from teamline.connectors.email import build_outbound_email, compose
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox, Message, SenderKind
 from teamline.core.testing import create_agent, create_customer, create_team, customer_says
 from teamline.routing.appointments import (

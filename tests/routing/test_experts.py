@@ -6,10 +6,10 @@ import pytest
 
 from teamline.accounts.actions import do_set_expert_available, do_set_presence
 from teamline.accounts.models import AgentProfile
-from teamline.conversations.actions import do_add_note, do_send_reply
 from teamline.conversations.events import conversation_recipients
 from teamline.conversations.models import ConversationParticipant
 from teamline.conversations.queries import access_conversation, inbox_conversations
+from teamline.conversations.replies import do_add_note, do_send_reply
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.events import user_group
 from teamline.core.testing import (

@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from teamline.conversations.actions import do_change_status, do_receive_customer_message
+from teamline.conversations.actions import do_change_status
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Conversation, Status
 from teamline.core.testing import create_agent, create_customer, create_inbox, create_team
 from teamline.routing.actions import do_assign_conversation

@@ -267,7 +267,7 @@ def test_the_agent_reads_what_the_bot_found_and_answered(
 
 
 def test_an_agent_who_answers_takes_the_conversation_from_the_bot(client, whatsapp, meta, nordlys):
-    from teamline.conversations.actions import do_send_reply
+    from teamline.conversations.replies import do_send_reply
 
     nora = PEOPLE["nb"]
     write_whatsapp(client, whatsapp, nora.number, nora.asks["balance"])

@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 
 from django.test import Client
 
-from teamline.conversations.actions import do_change_status, do_send_reply
+from teamline.conversations.actions import do_change_status
 from teamline.conversations.models import Conversation, Inbox, Message
+from teamline.conversations.replies import do_send_reply
 from teamline.surveys.actions import do_set_survey_settings
 from teamline.surveys.models import Survey
 from teamline.teams.models import Team

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from teamline.conversations.actions import do_change_status, do_send_reply
+from teamline.conversations.actions import do_change_status
 from teamline.conversations.models import Conversation
+from teamline.conversations.replies import do_send_reply
 from tests.connectors.support import run_tasks
 from tests.surveys.support import text_in
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from teamline.accounts.actions import do_set_presence
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.core.testing import count_queries, create_agent, create_customer, customer_says
 from teamline.wellbeing.actions import sweep_agents
 

@@ -88,7 +88,7 @@ def call(client, method, inbox, path, token, body=None):
 
 def test_call_me_back_instead_over_http(client, inbox, busy_kari):
     from teamline.connectors.actions import do_start_webchat_session
-    from teamline.conversations.actions import do_receive_customer_message
+    from teamline.conversations.inbound import do_receive_customer_message
 
     token = do_start_webchat_session(inbox).token
     other = do_start_webchat_session(inbox).token
@@ -120,7 +120,7 @@ def test_call_me_back_instead_over_http(client, inbox, busy_kari):
 
 def test_book_reschedule_and_cancel_over_http(client, inbox, kari):
     from teamline.connectors.actions import do_start_webchat_session
-    from teamline.conversations.actions import do_receive_customer_message
+    from teamline.conversations.inbound import do_receive_customer_message
     from teamline.core.testing import create_agent
     from teamline.customers.models import Customer
 

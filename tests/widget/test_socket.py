@@ -15,9 +15,9 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from teamline.conversations.actions import do_add_note, do_send_reply
 from teamline.conversations.models import Message
 from teamline.conversations.queries import current_conversation_for
+from teamline.conversations.replies import do_add_note, do_send_reply
 from teamline.core import pressure
 from teamline.core.events import (
     Event,

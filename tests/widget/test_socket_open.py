@@ -13,7 +13,7 @@ import pytest
 from teamline.connectors import queries as connector_queries
 from teamline.connectors import webchat
 from teamline.connectors.actions import do_start_webchat_session
-from teamline.conversations.actions import do_send_reply
+from teamline.conversations.replies import do_send_reply
 from teamline.core.testing import count_queries, customer_says, record_database_hops
 from teamline.customers.actions import do_add_identity
 from teamline.customers.models import CustomerPasskey

@@ -19,13 +19,11 @@ from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
 from teamline.connectors.webchat import CHANNEL as WEBCHAT
-from teamline.conversations.actions import (
-    do_post_system_message,
-    do_receive_customer_message,
-)
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import Conversation, Inbox, Message, Status
 from teamline.conversations.queries import current_conversation_for, system_message_channel
+from teamline.conversations.replies import do_post_system_message
 from teamline.core import jsonsafe
 from teamline.core.errors import Conflict, InvalidInput, NotFound
 from teamline.core.ids import parse_id

@@ -39,10 +39,10 @@ from teamline.connectors import voice_rest
 from teamline.connectors.actions import redact
 from teamline.connectors.tasks import backoff_seconds
 from teamline.connectors.voice import RECORDING_PREFIX, RecordingCallback
-from teamline.conversations.actions import do_add_internal_record
 from teamline.conversations.attachments import RefusedAttachment, prepare_attachment
 from teamline.conversations.events import record
 from teamline.conversations.models import Inbox, TimelineKind
+from teamline.conversations.replies import do_add_internal_record
 from teamline.core.errors import Forbidden, InvalidInput
 from teamline.core.jsonsafe import clean_text
 

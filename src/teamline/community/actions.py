@@ -25,8 +25,8 @@ from django.utils.translation import override
 
 from teamline.accounts.models import User
 from teamline.connectors.direct import direct_inbox, send_direct
-from teamline.conversations.actions import do_receive_customer_message
 from teamline.conversations.hooks import channels
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.core import ratelimit
 from teamline.core.errors import Conflict, Forbidden, InvalidInput
 from teamline.core.jsonsafe import check_text

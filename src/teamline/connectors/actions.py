@@ -17,21 +17,21 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from teamline.accounts.models import User
-from teamline.conversations.actions import (
-    MAX_TEXT,
-    PENDING_ATTACHMENTS,
-    do_receive_automated_message,
-    do_receive_customer_message,
-    do_send_reply,
-    do_settle_pending_attachments,
-)
+from teamline.conversations.actions import MAX_TEXT
 from teamline.conversations.attachments import (
     PreparedAttachment,
     RefusedAttachment,
     prepare_attachment,
 )
+from teamline.conversations.inbound import (
+    PENDING_ATTACHMENTS,
+    do_receive_automated_message,
+    do_receive_customer_message,
+    do_settle_pending_attachments,
+)
 from teamline.conversations.models import Conversation, Inbox, Message
 from teamline.conversations.queries import ReplyChannel
+from teamline.conversations.replies import do_send_reply
 from teamline.core import jsonsafe, ratelimit
 from teamline.core.errors import Forbidden, InvalidInput, NotFound
 from teamline.core.redaction import counts
@@ -315,7 +315,7 @@ def do_refetch_attachments(message_id: int, attempt: int) -> str:
 
     The downloads run outside any transaction, through the connector that tried first (its
     fetch_attachment, under the same rules) with the inbox's credentials read now. Then one
-    transaction (conversations.actions.do_settle_pending_attachments: the message row locked)
+    transaction (conversations.inbound.do_settle_pending_attachments: the message row locked)
     adds each file fetched to the message and drops it from pending; turns a refusal
     (PermanentSendError, RefusedAttachment), or a provider still busy on the last attempt,
     into the final note in content["attachment_errors"] as on receipt; and enqueues the next
@@ -381,7 +381,7 @@ def do_receive_inbound(
 ) -> Message | None:
     """One normalised inbound message from a provider: resolve the sender to a customer
     (customers.actions.do_resolve_sender), keep its attachments and hand it to
-    conversations.actions — do_receive_customer_message, or do_receive_automated_message for
+    conversations.inbound — do_receive_customer_message, or do_receive_automated_message for
     auto-replies and bounces (which never reopen or route anything).
 
     Idempotent on (inbox, channel, external_id): a message already stored for this inbox is
@@ -389,7 +389,7 @@ def do_receive_inbound(
     inbox is another message (ids are unique per provider account only). Returns None for an
     automated message with no conversation to attach it to. Only a message that does more
     than being stored — media to fetch, an SMS keyword or consent to record — is looked up
-    first; for the others the unique index refuses a replay (conversations.actions), so a new
+    first; for the others the unique index refuses a replay (conversations.inbound), so a new
     message costs no read. `savepoint=False`: the caller's transaction is undone whole on such
     a refusal and run again (connectors.tasks.process_event), as do_receive_customer_message
     describes. A new sender's customer is created with the language the message tells and is
@@ -555,7 +555,7 @@ def do_send_whatsapp_template(
 ) -> tuple[Message, bool]:
     """An agent sends an approved WhatsApp template to the conversation's customer, its
     parameters filled with `values` (checked against the template: connectors.templates). It
-    is an agent's reply (conversations.actions.do_send_reply: the outbox, idempotent on
+    is an agent's reply (conversations.replies.do_send_reply: the outbox, idempotent on
     client_id) through the template's inbox, allowed whatever the 24-hour window; the message
     text is the filled-in template, as the customer reads it. InvalidInput names what is wrong."""
     if not template.approved:

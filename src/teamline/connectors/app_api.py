@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 from ninja import Field, Query, Router, Schema, Status
 
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox, InboxKind
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.conversations.queries import customer_thread

@@ -36,7 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_tasks import task
 
-from teamline.conversations.actions import (
+from teamline.conversations.delivery import (
     do_fail_delivery,
     do_record_send_result,
     do_schedule_delivery_retry,

@@ -31,7 +31,7 @@ from teamline.core.errors import Conflict, NotFound
 from teamline.customers.queries import access_step_up_identity
 from teamline.routing.eta import queue_report
 
-from .actions import MAX_TEXT, do_add_note, do_change_status, do_mark_read, do_send_reply
+from .actions import MAX_TEXT, do_change_status, do_mark_read
 from .attachments import prepare_uploads
 from .labels import (
     MAX_LABEL_NAME,
@@ -47,6 +47,7 @@ from .models import Status as ConversationStatus
 from .presenters import present_conversation, present_level, present_message
 from .queries import access_conversation, inbox_conversations, messages_of, reachable_channels
 from .redaction import stored_text
+from .replies import do_add_note, do_send_reply
 from .stepup import latest_step_up, masked_destination, present_step_up
 
 router = Router(tags=["conversations"])

@@ -450,7 +450,7 @@ def _latest_reply_channel(conversation: Conversation) -> ReplyChannel | None:
 
 
 def system_message_channel(conversation: Conversation) -> ReplyChannel | None:
-    """Where Teamline's own messages to the customer go (conversations.actions.
+    """Where Teamline's own messages to the customer go (conversations.replies.
     do_post_system_message): the same channel as an agent's reply by default,
     choose_reply_channel(conversation, None), reachable or not. The usual answer — the channel
     the customer wrote on last, reachable now — is read from their latest message alone, so

@@ -41,12 +41,13 @@ from teamline.core.events import (
 )
 from teamline.teams.queries import membership_team_ids
 
-from .actions import MAX_TEXT, do_send_reply
+from .actions import MAX_TEXT
 from .events import record
 from .locks import lock_presented_conversation
 from .models import Conversation, ConversationWatch, Message, Status, TimelineKind, Whisper
 from .queries import access_conversation
 from .redaction import redact_text
+from .replies import do_send_reply
 
 # A watch whose socket vanished without saying goodbye (a server that crashed) stops counting
 # after this long: the agent is not told about a watcher who left hours ago.

@@ -22,7 +22,7 @@ from django.test.utils import CaptureQueriesContext
 
 from teamline.accounts.actions import do_create_staff_user, do_set_presence
 from teamline.accounts.models import Presence, Role, User
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox, Message
 from teamline.customers.actions import do_create_customer
 from teamline.customers.models import Customer

@@ -18,13 +18,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from teamline.accounts.actions import do_create_staff_user
 from teamline.accounts.models import AgentProfile, Role, User
-from teamline.conversations.actions import (
-    do_add_note,
-    do_change_status,
-    do_receive_customer_message,
-    do_send_reply,
-)
+from teamline.conversations.actions import do_change_status
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Conversation, Inbox, Status
+from teamline.conversations.replies import do_add_note, do_send_reply
 from teamline.customers.actions import do_create_customer
 from teamline.customers.models import Identity, IdentityKind
 from teamline.knowledge.actions import do_create_article

@@ -38,13 +38,7 @@ from teamline.accounts.models import Presence, TokenScope, User
 from teamline.accounts.queries import access_api_token, tokens_of
 from teamline.audit.actions import do_audit
 from teamline.audit.models import AuditAction
-from teamline.conversations.actions import (
-    do_add_note,
-    do_change_status,
-    do_mark_read,
-    do_merge_customers,
-    do_send_reply,
-)
+from teamline.conversations.actions import do_change_status, do_mark_read, do_merge_customers
 from teamline.conversations.attachments import OCTET_STREAM, is_inline_safe, prepare_uploads
 from teamline.conversations.labels import access_label
 from teamline.conversations.models import Conversation, Status
@@ -60,6 +54,7 @@ from teamline.conversations.queries import (
     reachable_channels,
     with_last_message,
 )
+from teamline.conversations.replies import do_add_note, do_send_reply
 from teamline.core.errors import Forbidden, InvalidInput, NotFound, TeamlineError
 from teamline.core.languages import language_names, supported_language
 from teamline.customers.actions import (

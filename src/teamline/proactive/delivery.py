@@ -42,10 +42,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext
 from django_tasks import task
 
-from teamline.conversations.actions import (
-    do_open_proactive_conversation,
-    do_post_system_message,
-)
+from teamline.conversations.actions import do_open_proactive_conversation
 from teamline.conversations.hooks import Reachability
 from teamline.conversations.models import Conversation, Direction, Inbox, InboxKind, Message
 from teamline.conversations.queries import (
@@ -54,6 +51,7 @@ from teamline.conversations.queries import (
     current_conversation_for,
     reachable_channels,
 )
+from teamline.conversations.replies import do_post_system_message
 from teamline.core.languages import language_for
 from teamline.customers.models import Customer
 from teamline.customers.queries import has_consent, time_zone_of

@@ -105,7 +105,7 @@ def appointment_share() -> float:
 
 # The reminder itself reaches the customer on their channel (the one they used last, as an
 # agent's reply would: SMS, WhatsApp, email, web chat…) through
-# conversations.actions.do_post_system_message and the channels outbox. These hooks are for
+# conversations.replies.do_post_system_message and the channels outbox. These hooks are for
 # anything more (a calendar invite, a CRM). Each gets the appointment and the reminder text; it
 # must only enqueue (it runs inside the job's transaction).
 REMINDER_HOOKS: list[Callable[[Appointment, str], None]] = []

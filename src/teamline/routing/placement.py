@@ -17,9 +17,9 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext
 
-from teamline.conversations.actions import do_post_system_message
 from teamline.conversations.events import emit_conversations
 from teamline.conversations.models import Conversation, TimelineEvent, TimelineKind
+from teamline.conversations.replies import do_post_system_message
 from teamline.core.bulk import update_rows
 from teamline.core.events import EventType
 from teamline.core.languages import language_for

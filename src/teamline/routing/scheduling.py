@@ -19,9 +19,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from teamline.accounts.models import User
-from teamline.conversations.actions import do_post_system_message
 from teamline.conversations.events import record
 from teamline.conversations.models import Conversation, TimelineKind
+from teamline.conversations.replies import do_post_system_message
 from teamline.core.errors import Forbidden
 from teamline.customers.identities import normalize_identity
 from teamline.customers.models import IdentityKind

@@ -29,7 +29,6 @@ from django.utils import timezone
 
 from teamline.accounts.models import Presence, Role, User
 from teamline.analytics import actions as analytics
-from teamline.conversations.actions import do_add_note
 from teamline.conversations.events import conversation_recipients, emit_conversation, record
 from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import (
@@ -40,6 +39,7 @@ from teamline.conversations.models import (
     TimelineKind,
 )
 from teamline.conversations.presenters import present_conversation
+from teamline.conversations.replies import do_add_note
 from teamline.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from teamline.core.events import (
     Event,

@@ -22,8 +22,8 @@ from teamline.calls.phone import (
 from teamline.connectors.voice import (
     CallRequest,
 )
-from teamline.conversations.actions import do_receive_customer_message
 from teamline.conversations.events import record
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import (
     Conversation,

@@ -1,7 +1,7 @@
 """The bot on message channels and SMS keywords: simple contacts answered at once, a person
 always one word away.
 
-How a customer message reaches it. conversations.actions.do_receive_customer_message offers
+How a customer message reaches it. conversations.inbound.do_receive_customer_message offers
 every inbound message to self-service (`SelfServiceFlow.take_message`, the `self_service`
 hook of conversations/hooks.py, provided in SelfServiceConfig.ready) in the message's
 transaction, under the conversation's row lock. Self-service takes a message when no agent has
@@ -48,11 +48,7 @@ from teamline.connectors.stepup import (
     reachable_code_identities,
     sign_in_methods,
 )
-from teamline.conversations.actions import (
-    do_add_internal_record,
-    do_change_status,
-    do_post_system_message,
-)
+from teamline.conversations.actions import do_change_status
 from teamline.conversations.events import record
 from teamline.conversations.locks import lock_conversation
 from teamline.conversations.models import (
@@ -64,6 +60,7 @@ from teamline.conversations.models import (
     TimelineKind,
 )
 from teamline.conversations.presenters import level_of
+from teamline.conversations.replies import do_add_internal_record, do_post_system_message
 from teamline.conversations.stepup import masked_destination
 from teamline.core.errors import TeamlineError
 from teamline.customers import verification as levels

@@ -13,8 +13,8 @@ from __future__ import annotations
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from teamline.conversations.actions import do_post_system_message
 from teamline.conversations.models import Message, SenderKind
+from teamline.conversations.replies import do_post_system_message
 
 from .bot import language_of
 from .intents import classify

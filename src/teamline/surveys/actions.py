@@ -22,10 +22,10 @@ from django.utils import timezone, translation
 
 from teamline.accounts.models import User
 from teamline.analytics.actions import record_survey
-from teamline.conversations.actions import do_post_system_message
 from teamline.conversations.events import record
 from teamline.conversations.models import Conversation, Message, Status, TimelineKind
 from teamline.conversations.queries import system_message_channel
+from teamline.conversations.replies import do_post_system_message
 from teamline.core import jsonsafe
 from teamline.core.errors import Conflict, InvalidInput, NotFound
 from teamline.customers.actions import do_set_consent

@@ -36,7 +36,8 @@ from teamline.calls.ice import ice_servers_for
 from teamline.connectors import brand_oidc, webchat
 from teamline.connectors.queries import WIDGET_KINDS, kept_public_inbox, session_customer
 from teamline.connectors.stepup import MAX_TYPED, do_answer_step_up
-from teamline.conversations.actions import MAX_TEXT, do_receive_customer_message
+from teamline.conversations.actions import MAX_TEXT
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox, Status
 from teamline.conversations.presenters import level_of, present_message_to_customer
 from teamline.conversations.queries import (
