@@ -30,7 +30,7 @@ def violations(page) -> list[str]:
 RING = """
 from teamline.accounts.models import AgentProfile, User
 from teamline.calls.actions import do_open_call
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox
 from teamline.core.testing import create_customer
 from teamline.teams.models import Team

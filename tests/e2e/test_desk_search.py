@@ -23,7 +23,8 @@ OSLO_WORD, BERGEN_WORD = f"fjordkabel{TAG}", f"bryggekabel{TAG}"
 STORY = f"""
 from teamline.accounts.actions import do_set_presence
 from teamline.accounts.models import User
-from teamline.conversations.actions import do_change_status, do_receive_customer_message
+from teamline.conversations.actions import do_change_status
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox
 from teamline.customers.actions import do_create_customer
 from teamline.teams.actions import do_create_team

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 VERA_CALLS = """
 from teamline.calls.actions import do_open_call
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox
 from teamline.customers.actions import do_create_customer
 from teamline.teams.models import Team

@@ -20,7 +20,8 @@ PHONE, EMAIL = "+4790000555", "ruth.privacy@example.com"
 STORY = f"""
 from teamline.accounts.actions import do_create_staff_user, do_set_remote_agent
 from teamline.accounts.models import User
-from teamline.conversations.actions import do_change_status, do_receive_customer_message
+from teamline.conversations.actions import do_change_status
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox
 from teamline.customers.actions import do_create_customer
 from teamline.teams.actions import do_add_team_member

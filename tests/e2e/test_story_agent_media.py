@@ -34,7 +34,7 @@ from datetime import timedelta
 from django.utils import timezone
 from teamline.accounts.models import User
 from teamline.connectors.actions import do_sync_whatsapp_templates
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox, Message
 from teamline.core.testing import create_customer
 from teamline.teams.models import Team

@@ -22,7 +22,7 @@ STORY = """
 import time
 from teamline.accounts.actions import do_create_staff_user
 from teamline.accounts.models import User
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Conversation, Inbox, Message
 from teamline.customers.actions import do_create_customer
 from teamline.customers.models import Customer

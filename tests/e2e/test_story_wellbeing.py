@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 
 ANGRY_RUN = """
 from teamline.accounts.models import User
-from teamline.conversations.actions import do_change_status, do_send_reply
+from teamline.conversations.actions import do_change_status
+from teamline.conversations.replies import do_send_reply
 from teamline.core.testing import create_customer, customer_says
 from teamline.routing.actions import do_assign_conversation
 from teamline.teams.models import Team

@@ -152,7 +152,7 @@ def test_no_takes_the_visitor_straight_into_the_chat_with_their_question(
 
 ASKS_ABOUT_ROAMING = """
 from teamline.accounts.models import User
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox
 from teamline.customers.actions import do_create_customer
 from teamline.routing.actions import do_assign_conversation
@@ -175,7 +175,7 @@ print(conversation.pk)
 """
 
 ASKS_ABOUT_THE_SIM = """
-from teamline.conversations.actions import do_receive_customer_message
+from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Conversation
 conversation = Conversation.objects.get(pk={pk})
 do_receive_customer_message(
