@@ -44,6 +44,23 @@ def test_an_agent_replies_with_a_file_and_a_retry_returns_the_same_message(world
     assert b"".join(fetched.streaming_content) == PDF
 
 
+def test_the_api_document_states_how_many_files_a_reply_may_carry(world, api_client_for):
+    # The limit a client meets is the one it can read: `maxItems` of `files` (a request the
+    # document calls valid is never refused for its number of files).
+    from teamline.api import api
+    from teamline.conversations.api import AGENT_FILES_MAX
+
+    operation = api.get_openapi_schema()["paths"][URL.format("{conversation_id}")]["post"]
+    form = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["files"]["maxItems"] == AGENT_FILES_MAX == 5
+
+    kari = api_client_for(world.kari)
+    six = [pdf(f"{n}.pdf") for n in range(AGENT_FILES_MAX + 1)]
+    refused = kari.post(URL.format(world.oslo_mine.pk), {"files": six})
+    assert refused.status_code == 422
+    assert not Message.objects.filter(conversation=world.oslo_mine, sender_kind="agent").exists()
+
+
 def test_files_outside_the_limits_are_refused_with_the_reason(world, api_client_for, settings):
     kari = api_client_for(world.kari)
     url = URL.format(world.oslo_mine.pk)

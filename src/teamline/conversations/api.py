@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Body, Field, File, Form, Header, Path, Query, Router, Schema, Status, UploadedFile
@@ -203,6 +204,9 @@ class ReplyFilesIn(Schema):
 
 # One part per file; how many and how large are the server's settings (a 400 says which).
 FILES_HELP = "The files: images, PDF, audio, video or plain text."
+# Files one reply may carry (TEAMLINE_AGENT_ATTACHMENTS_MAX), stated in the OpenAPI document
+# (`maxItems`) so a client reads the limit there instead of meeting it as a refusal.
+AGENT_FILES_MAX = int(settings.TEAMLINE["AGENT_ATTACHMENTS_MAX"])
 
 
 class NoteIn(Schema):
@@ -376,15 +380,19 @@ def send_reply(
 def send_reply_with_files(
     request: HttpRequest,
     conversation_id: ObjectId,
-    files: Annotated[list[UploadedFile], File(..., min_length=1, description=FILES_HELP)],
+    files: Annotated[
+        list[UploadedFile],
+        File(..., min_length=1, max_length=AGENT_FILES_MAX, description=FILES_HELP),
+    ],
     payload: Form[ReplyFilesIn],
 ) -> Any:
     """A reply carrying files (multipart/form-data: `files`, one part per file, and optional
     `text` and `client_id`). Images, PDF, audio, video and plain text, checked by their bytes;
-    at most TEAMLINE_AGENT_ATTACHMENTS_MAX files of TEAMLINE_ATTACHMENT_MAX_BYTES each (400
-    with the reason otherwise). WhatsApp, Telegram, MMS, Messenger, Instagram and email carry
-    the files; other channels get a link to each. The message's `content.attachments` lists
-    them. 201 when created; 200 with the stored message for a client_id already used."""
+    at most TEAMLINE_AGENT_ATTACHMENTS_MAX files (the document's `maxItems`: more are a 422)
+    of TEAMLINE_ATTACHMENT_MAX_BYTES each (400 with the reason otherwise). WhatsApp, Telegram,
+    MMS, Messenger, Instagram and email carry the files; other channels get a link to each.
+    The message's `content.attachments` lists them. 201 when created; 200 with the stored
+    message for a client_id already used."""
     actor = _actor(request)
     conversation = access_conversation(actor, conversation_id)
     prepared = prepare_uploads(files)
