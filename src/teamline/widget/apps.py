@@ -17,6 +17,7 @@ class WidgetConfig(AppConfig):
 def check_socket_message_size(**kwargs: Any) -> list[checks.CheckMessage]:
     """TEAMLINE_WS_MAX_BYTES below the largest frame the widget accepts would close a
     customer's socket on a long message it is meant to take: said at start."""
+    # Deferred: the consumers import models, which are not loaded when apps.py is (ADR 0005).
     from .consumers import LARGEST_FRAME_BYTES
 
     if int(settings.WS_MAX_BYTES) < LARGEST_FRAME_BYTES:
