@@ -79,15 +79,23 @@ def test_kari_sets_where_her_calls_ring_with_the_keyboard_alone(
         assert field.get_attribute("aria-invalid") == "true"
         wait_for_js(page, f"() => ({FOCUSED})() === 'phone-number'")
 
-        # Corrected, Enter again: saved, and said.
+        # Corrected, Enter again: saved, and said. Everything the live region says is kept, so
+        # a later announcement (a push about another conversation) cannot hide that it was said.
+        page.evaluate(
+            """() => {
+              window.saidByDesk = [];
+              const region = document.getElementById('desk-announcer');
+              new MutationObserver(() => window.saidByDesk.push(region.textContent))
+                .observe(region, {childList: true, characterData: true, subtree: true});
+            }"""
+        )
         page.keyboard.press("Control+A")
         page.keyboard.type("+47 900 00 009")
         page.keyboard.press("Enter")
         page.get_by_text("Your calls now ring on +4790000009.").first.wait_for()
         wait_for_js(
             page,
-            "document.getElementById('desk-announcer').textContent"
-            ".includes('Your calls now ring on +4790000009.')",
+            "window.saidByDesk.some((t) => t.includes('Your calls now ring on +4790000009.'))",
         )
         assert page.get_by_role("alert").count() == 0
     finally:
