@@ -39,8 +39,9 @@ def refetches():
     )
 
 
-def mms_arrives(client, fake: FakeProvider) -> tuple[Inbox, Message]:
-    """The customer sends a picture of the meter; Twilio is busy when Teamline fetches it."""
+def busy_mms_acknowledged(client, fake: FakeProvider) -> tuple[Inbox, dict, WebhookEvent]:
+    """The customer sends a picture of the meter and Twilio's webhook is acknowledged; Twilio
+    will be busy when Teamline fetches the picture."""
     inbox, attachment = _mms(fake)
     fake.respond(503, **BUSY)
     fields = test_sms.inbound_sms(
@@ -50,7 +51,12 @@ def mms_arrives(client, fake: FakeProvider) -> tuple[Inbox, Message]:
         MediaContentType0="image/jpeg",
     )
     assert post_twilio(client, inbox, fields).status_code == 200
-    event = WebhookEvent.objects.get(provider="twilio", inbox=inbox)
+    return inbox, fields, WebhookEvent.objects.get(provider="twilio", inbox=inbox)
+
+
+def mms_arrives(client, fake: FakeProvider) -> tuple[Inbox, Message]:
+    """The customer's picture is stored as a message while Twilio is busy."""
+    inbox, fields, event = busy_mms_acknowledged(client, fake)
     assert process_event(event.pk) == "processed"
     return inbox, Message.objects.get(channel="sms", external_id=fields["MessageSid"])
 
@@ -208,16 +214,7 @@ def test_the_message_and_its_refetch_commit_together(client, monkeypatch):
     the stored event is replayed, but a message already stored is not fetched again."""
     with FakeProvider() as fake:
         monkeypatch.setattr(actions, "refetch_attachments", _WorkerDies())
-        inbox, attachment = _mms(fake)
-        fake.respond(503, **BUSY)
-        fields = test_sms.inbound_sms(
-            "Bildet av måleren",
-            NumMedia="1",
-            MediaUrl0=attachment.url,
-            MediaContentType0="image/jpeg",
-        )
-        assert post_twilio(client, inbox, fields).status_code == 200
-        event = WebhookEvent.objects.get(provider="twilio", inbox=inbox)
+        _inbox, _fields, event = busy_mms_acknowledged(client, fake)
         assert process_event(event.pk) == "failed"
         assert not Message.objects.exists()
         assert not refetches().exists()

@@ -244,11 +244,15 @@ def redact(text: str, inbox: Inbox | None) -> str:
 REFETCH_MINUTES = (1, 5, 15, 60, 240)
 
 
+def _fetch_error(exc: Exception, inbox: Inbox) -> str:
+    """Why a provider's file was not fetched, as it may be stored and logged: a provider's own
+    words may carry NUL or a lone surrogate (WeChat's errmsg), or echo a credential."""
+    return redact(jsonsafe.clean_text(str(exc) or type(exc).__name__), inbox)
+
+
 def _not_fetched(name: str, exc: Exception, inbox: Inbox, external_id: str | None) -> str:
     """The note the agent reads for a file given up (and the log line saying why)."""
-    # A provider's own words may carry NUL or a lone surrogate (WeChat's errmsg): cleaned,
-    # since the reason is stored with the message.
-    reason = redact(jsonsafe.clean_text(str(exc) or type(exc).__name__), inbox)
+    reason = _fetch_error(exc, inbox)
     logger.warning("attachment %s of %s not fetched: %s", name, external_id, reason)
     return f"{name}: could not be fetched ({reason})"
 
@@ -291,9 +295,11 @@ def _prepare_attachments(
         except RefusedAttachment as exc:
             notes.append(exc.message)
         except TransientSendError as exc:
-            reason = redact(jsonsafe.clean_text(str(exc) or type(exc).__name__), inbox)
             logger.info(
-                "attachment %s of %s: fetched again later (%s)", name, inbound.external_id, reason
+                "attachment %s of %s: fetched again later (%s)",
+                name,
+                inbound.external_id,
+                _fetch_error(exc, inbox),
             )
             pending.append(_pending_entry(number, name, attachment, connector))
         except Exception as exc:
