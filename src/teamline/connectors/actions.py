@@ -28,6 +28,7 @@ from teamline.conversations.inbound import (
     do_receive_automated_message,
     do_receive_customer_message,
     do_settle_pending_attachments,
+    pending_attachments,
 )
 from teamline.conversations.models import Conversation, Inbox, Message
 from teamline.conversations.queries import ReplyChannel
@@ -332,12 +333,7 @@ def do_refetch_attachments(message_id: int, attempt: int) -> str:
     message = Message.objects.select_related("inbox").filter(pk=message_id).first()
     if message is None:
         return "no such message"
-    entries = (message.content or {}).get(PENDING_ATTACHMENTS)
-    pending = [
-        entry
-        for entry in (entries if isinstance(entries, list) else [])
-        if isinstance(entry, dict) and isinstance(entry.get("n"), int)
-    ]
+    pending = pending_attachments(message)
     if not pending:
         return "nothing pending"
     inbox = message.inbox

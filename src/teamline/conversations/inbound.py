@@ -384,6 +384,15 @@ def do_receive_automated_message(
 PENDING_ATTACHMENTS = "attachment_pending"
 
 
+def pending_attachments(message: Message) -> list[dict[str, Any]]:
+    """The message's entries in content["attachment_pending"] that name their number ("n");
+    anything else there is left alone."""
+    entries = (message.content or {}).get(PENDING_ATTACHMENTS)
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("n"), int)]
+
+
 def do_settle_pending_attachments(
     message_id: int,
     outcomes: Mapping[int, PreparedAttachment | str | None],
