@@ -19,10 +19,13 @@ its wall time, and the queries per message.
 actions of provider webhooks (its events have no server loop to go to).
 
 `--operation api-reply` times the other direction instead: an agent's reply through the API
-(`POST /api/v1/conversations/{id}/messages` with a personal access token, Django's test client
-in this thread: the middleware, django-ninja, the token, the conversation opened under the
-visibility rule, the reply action with its lock, INSERT, UPDATE and events). Each agent answers
-the customers assigned to them, in turn.
+(`POST /api/v1/conversations/{id}/messages` with a personal access token: the middleware,
+django-ninja, the token, the conversation opened under the visibility rule, the reply action
+with its lock, INSERT, UPDATE and events). Each agent answers the customers assigned to them,
+in turn. With `--caller server` (the default) each reply is one ASGI request to the application
+`teamline serve` runs (`teamline.asgi.application`, from an event loop as uvicorn calls it: the
+handler's threads and hops are timed); `--caller test-client` sends it with Django's test
+client in this thread instead (no ASGI handler: how results before 2026-12-07 were taken).
 
 `--src` times another checkout's code with this same driver (an A/B in one sitting: run the
 two alternately, e.g. the commit before a change in a `git worktree`).
@@ -74,7 +77,7 @@ def measure(
         sessions.append(consumers.WidgetSession(inbox=inbox, customer=customer, ip="127.0.0.1"))
 
     if operation == "api-reply":
-        return measure_api_replies(staff, sessions, messages, rounds)
+        return measure_api_replies(staff, sessions, messages, rounds, caller)
 
     numbers = itertools.count()
 
@@ -136,35 +139,58 @@ def timed(
 
 
 def measure_api_replies(
-    staff: list[Any], sessions: list[Any], messages: int, rounds: int
+    staff: list[Any], sessions: list[Any], messages: int, rounds: int, caller: str
 ) -> dict[str, object]:
     from django.test import Client
 
     from teamline.accounts.actions import do_create_api_token
     from teamline.conversations.models import Conversation
+    from teamline.core.testing import asgi_http
 
-    clients = {}
+    clients, secrets = {}, {}
     for agent in staff:
         _token, secret = do_create_api_token(agent, name="bench", actor=agent)
         clients[agent.pk] = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    replies = []  # (the assigned agent's client, the reply URL), one per customer
+        secrets[agent.pk] = secret
+    replies = []  # (the assigned agent, the reply URL), one per customer
     for session in sessions:
         conversation = Conversation.objects.filter(customer=session.customer).get()
         url = f"/api/v1/conversations/{conversation.pk}/messages"
-        replies.append((clients[conversation.assignee_id], url))
+        replies.append((conversation.assignee_id, url))
     numbers = itertools.count()
 
-    def send(count: int) -> None:
+    def reply(n: int) -> tuple[int, str, bytes]:
+        agent, url = replies[n % len(replies)]
+        return agent, url, json.dumps({"text": f"Reply {n}: try again now"}).encode()
+
+    def with_client(count: int) -> None:
         for _ in range(count):
-            n = next(numbers)
-            client, url = replies[n % len(replies)]
-            response = client.post(
-                url, {"text": f"Reply {n}: try again now"}, content_type="application/json"
-            )
+            agent, url, body = reply(next(numbers))
+            response = clients[agent].generic("POST", url, body, "application/json")
             if response.status_code != 201:
                 raise SystemExit(f"the reply was answered {response.status_code}")
 
-    return timed(send, send, messages, rounds)  # the warm-up records each token's first use
+    def served(count: int) -> None:
+        from teamline.asgi import application
+
+        async def run() -> None:
+            for _ in range(count):
+                agent, url, body = reply(next(numbers))
+                headers = [
+                    (b"authorization", f"Bearer {secrets[agent]}".encode()),
+                    (b"content-type", b"application/json"),
+                ]
+                status, _, answer = await asgi_http(application, "POST", url, body, headers)
+                if status != 201:
+                    raise SystemExit(f"the reply was answered {status}: {answer[:200]!r}")
+            await asyncio.sleep(0.05)  # the last pushes leave
+
+        asyncio.run(run())
+
+    send = served if caller == "server" else with_client
+    # The queries are counted with the test client (in this thread, so they are seen); the
+    # warm-up records each token's first use.
+    return timed(send, with_client, messages, rounds)
 
 
 def main() -> None:
@@ -178,10 +204,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--caller",
-        choices=["server", "worker"],
+        choices=["server", "worker", "test-client"],
         default="server",
-        help="run the handler as the server does (from its loop, through the database thread: "
-        "default) or as the task worker does (a plain thread)",
+        help="a customer's message: run the handler as the server does (from its loop, "
+        "through the database thread: default) or as the task worker does (a plain thread); "
+        "an API reply: through the served ASGI application (server, default) or Django's "
+        "test client (test-client)",
     )
     parser.add_argument(
         "--operation",
@@ -192,6 +220,8 @@ def main() -> None:
     parser.add_argument("--src", default=str(ROOT / "src"), help="the code to time")
     parser.add_argument("--json", help="also append the result here")
     args = parser.parse_args()
+    if (args.operation, args.caller) in {("customer", "test-client"), ("api-reply", "worker")}:
+        parser.error(f"--caller {args.caller} does not apply to --operation {args.operation}")
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(Path(args.src).resolve()))
     from bench.scratch_db import configure, drop, machine
@@ -230,9 +260,7 @@ def main() -> None:
         "backend": args.db + (" + redis" if redis_url else ""),
         "K": args.agents,
         "N": args.customers,
-        # How the handler ran: only a customer's message has a caller to choose (an API reply
-        # always runs in this thread, through Django's test client).
-        "caller": args.caller if args.operation == "customer" else "test client",
+        "caller": args.caller,
         "code": str(Path(teamline.__file__).resolve().parent.parent),
         **machine(),
         **result,

@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "teamline.settings.defaults")
 
-from django.core.asgi import get_asgi_application
+from teamline.core.asgi_handler import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 

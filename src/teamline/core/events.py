@@ -26,6 +26,7 @@ recipient function of each event family lives next to its presenter and is teste
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import itertools
 import json
@@ -232,7 +233,10 @@ def _send(pairs: list[tuple[Event, Recipients]]) -> None:
         # Called from the server's database thread (a consumer's or a view's work, through
         # sync_to_async): hand the sends to the event loop and return at once. Waiting for
         # them here (async_to_sync) kept that one thread blocked for a third of its busy time.
-        loop.call_soon_threadsafe(_enqueue, loop, layer, pairs)
+        # In a fresh context: the sender task it may start outlives this request and serves
+        # later ones, so it must not carry this request's asgiref thread context
+        # (core/asgi_handler.py: a request's kept thread refuses calls after the request).
+        loop.call_soon_threadsafe(_enqueue, loop, layer, pairs, context=contextvars.Context())
         return
     # No loop to hand the sends to (management commands, sync tests): wait for them here.
     async_to_sync(_push)(layer, pairs)

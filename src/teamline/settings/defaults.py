@@ -275,8 +275,9 @@ if pool := db_pool_options(DATABASES["default"]["ENGINE"]):
     os.register_at_fork(after_in_child=_forget_inherited_db_pools)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Keep connections: opening one per call cost ~16 % of the server's time in the websocket
-    # benchmark (docs/benchmarks.md). Database work of the ASGI app runs on Channels' single
-    # sync thread, so this is one long-lived connection, health-checked before reuse.
+    # benchmark (docs/benchmarks.md). The sockets' database work runs on Channels' single sync
+    # thread and staff requests on a few kept threads (core/asgi_handler.py), so these are a
+    # few long-lived connections, health-checked before reuse.
     DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # WAL lets readers run beside the single writer; IMMEDIATE transactions take the write lock
