@@ -5,7 +5,7 @@ Django's `ASGIHandler` costs a staff request two things Teamline does not need:
 - **A new thread, and so a new database connection, per request.** Its requests run their
   synchronous code in a thread made for the request (asgiref's `ThreadSensitiveContext`), and
   Django's connections belong to a thread: on SQLite every request opened the file again and
-  ran its PRAGMAs (29 % of an API reply's CPU in a py-spy profile of `bench/inbound_cpu.py
+  ran its PRAGMAs (29 % of an API reply's samples in a py-spy profile of `bench/inbound_cpu.py
   --operation api-reply`); on PostgreSQL it took a pool connection and checked it.
 - **Seven thread hops per request.** The chain is built for the event loop
   (`load_middleware(is_async=True)`), but the views and four of the thirteen middlewares are
@@ -85,7 +85,8 @@ class OneThreadASGIHandler(ASGIHandler):
             pass
         with self._lock:
             kept = self._kept < self._kept_threads
-            self._kept += kept
+            if kept:
+                self._kept += 1
         prefix = "teamline-http" if kept else "teamline-http-extra"
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix=prefix), kept
 
