@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync, database_sync_to_async
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from teamline.core import pressure
 
@@ -176,12 +176,21 @@ _frame_pool_lock = threading.Lock()
 def frame_executor() -> ThreadPoolExecutor | None:
     """The threads for sockets' frame work in this process; None: Channels' database thread."""
     global _frame_pool
-    if connection.vendor == "sqlite":
+    if _is_sqlite():
         return None
     with _frame_pool_lock:
         if _frame_pool is None:
             _frame_pool = ThreadPoolExecutor(FRAME_THREADS, thread_name_prefix="frames")
         return _frame_pool
+
+
+def _is_sqlite() -> bool:
+    # From the settings, not `connection.vendor`: on the event loop's thread Django keeps a
+    # connection object per asyncio task, so asking the connection built one per frame.
+    return connections.settings[DEFAULT_DB_ALIAS]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+_frame_runner: Callable[..., Awaitable[Any]] | None = None
 
 
 async def in_database(accepted_at: float, work: Callable[..., T], *args: Any) -> T:
@@ -190,10 +199,16 @@ async def in_database(accepted_at: float, work: Callable[..., T], *args: Any) ->
     pressure.WaitedTooLong is raised (the consumer answers `busy`). Each socket's frames still
     run one after the other (`OrderedWork`); different sockets' run side by side on
     PostgreSQL (`frame_executor`), whose row locks order what they share."""
-    executor = frame_executor()
-    if executor is None:
-        return await database_sync_to_async(_checked)(accepted_at, work, *args)
-    # Channels' wrapper (connections cleaned before and after, in the thread that uses them)
-    # on a thread of the frame pool instead of the one database thread.
-    run = DatabaseSyncToAsync(_checked, thread_sensitive=False, executor=executor)
-    return await run(accepted_at, work, *args)
+    global _frame_runner
+    if _frame_runner is None:
+        # Built once per process: Channels' wrapper (connections cleaned before and after, in
+        # the thread that uses them), on the frame threads on PostgreSQL, else on Channels'
+        # one database thread.
+        executor = frame_executor()
+        _frame_runner = (
+            database_sync_to_async(_checked)
+            if executor is None
+            else DatabaseSyncToAsync(_checked, thread_sensitive=False, executor=executor)
+        )
+    result: T = await _frame_runner(accepted_at, work, *args)
+    return result
