@@ -34,7 +34,7 @@ from teamline.conversations.api import router as conversations_router
 from teamline.conversations.label_api import router as labels_router
 from teamline.core import jsonsafe
 from teamline.core.apischema import ErrorOut
-from teamline.core.errors import TeamlineError
+from teamline.core.errors import RateLimited, TeamlineError
 from teamline.customers.api import router as customers_router
 from teamline.knowledge.api import router as knowledge_router
 from teamline.privacy.api import router as privacy_router
@@ -181,9 +181,12 @@ def index(request: HttpRequest) -> dict[str, str]:
 
 @api.exception_handler(TeamlineError)
 def teamline_error(request: HttpRequest, exc: TeamlineError) -> HttpResponse:
-    return api.create_response(
+    response = api.create_response(
         request, {"code": exc.code, "detail": exc.message}, status=exc.status
     )
+    if isinstance(exc, RateLimited):  # as documented for every 429 (core/apischema.py)
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(MultiPartParserError)

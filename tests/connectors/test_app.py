@@ -174,6 +174,22 @@ def test_a_message_is_created_once_and_a_replay_answers_200_with_the_same_messag
 
 
 @pytest.mark.django_db
+def test_a_user_sending_too_fast_is_answered_429_and_nothing_more_is_stored(settings):
+    settings.TEAMLINE = {**settings.TEAMLINE, "RATE_MESSAGES_PER_SESSION_PER_MINUTE": 2}
+    inbox = make_app_inbox()
+    user = as_user(token_for(inbox, "user-1"))
+
+    answers = [post_message(user, inbox, text) for text in ("one", "two", "three")]
+    others = post_message(as_user(token_for(inbox, "user-2")), inbox, "someone else")
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].json()["code"] == "rate_limited"
+    assert 1 <= int(answers[2]["Retry-After"]) <= 60  # the rest of the minute
+    assert others.status_code == 201  # counted per customer
+    assert sorted(Message.objects.values_list("text", flat=True)) == ["one", "someone else", "two"]
+
+
+@pytest.mark.django_db
 def test_two_users_may_use_the_same_client_id():
     inbox = make_app_inbox()
     client_id = "same-id"

@@ -92,7 +92,12 @@ def _refuse_when_closed(team: Team | None, now: datetime) -> None:
 
 
 def do_start_browser_call(
-    *, inbox: Inbox, customer: Customer, medium: str, now: datetime | None = None
+    *,
+    inbox: Inbox,
+    customer: Customer,
+    medium: str,
+    now: datetime | None = None,
+    per_minute: int | None = None,
 ) -> Call:
     """The customer pressed "Call us" / "Video call" (or accepted an agent's invitation to
     video). The call joins the customer's one conversation (a new one when there is none: a
@@ -104,7 +109,8 @@ def do_start_browser_call(
     calls now (saying when it does — unless an agent already has the conversation); Conflict
     when the customer is already in a call (checked again under the conversation's lock).
     Locks the conversation. Emits what do_receive_customer_message, routing and do_open_call
-    emit."""
+    emit. `per_minute`: the customer's message rate, which the call's message counts in
+    (do_receive_customer_message; RateLimited past it)."""
     if medium not in BROWSER_MEDIA:
         raise InvalidInput(_("A call from the web chat is audio or video."))
     if not calls_allowed(inbox):
@@ -129,6 +135,7 @@ def do_start_browser_call(
             external_id=f"call:{uuid.uuid4()}",
             channel_kind="voice",
             content={"call": {"medium": medium}},
+            per_minute=per_minute,
         )
         conversation = lock_conversation(message.conversation_id)
         if live_call_of_customer(customer.pk) is not None:

@@ -23,7 +23,6 @@ from teamline.conversations.inbound import do_receive_customer_message
 from teamline.conversations.models import Inbox, InboxKind
 from teamline.conversations.presenters import present_message_to_customer
 from teamline.conversations.queries import customer_thread
-from teamline.core import ratelimit
 from teamline.core.apischema import MAX_ID, errors, text_field
 from teamline.core.errors import Forbidden, NotFound, TeamlineError
 from teamline.customers.actions import do_resolve_verified_customer
@@ -208,11 +207,6 @@ def send_message(request: HttpRequest, inbox_public_id: str, payload: MessageIn)
     used (a retry after a lost answer changes nothing)."""
     inbox = _app_inbox(inbox_public_id)
     customer = _session_customer(request, inbox)
-    ratelimit.hit(
-        f"app-messages:{inbox.pk}:{customer.pk}",
-        limit=int(settings.TEAMLINE["RATE_MESSAGES_PER_SESSION_PER_MINUTE"]),
-        window_seconds=60,
-    )
     message, created = do_receive_customer_message(
         inbox=inbox,
         customer=customer,
@@ -221,5 +215,7 @@ def send_message(request: HttpRequest, inbox_public_id: str, payload: MessageIn)
         external_id=webchat.client_external_id(customer.pk, payload.client_id),
         channel_kind="chat",
         defer_routing=True,  # the batch router decides (routing/batch.py)
+        # Counted on the conversation's row, under its lock (RateLimited: 429).
+        per_minute=int(settings.TEAMLINE["RATE_MESSAGES_PER_SESSION_PER_MINUTE"]),
     )
     return Status(201 if created else 200, {"message": _present(message)})

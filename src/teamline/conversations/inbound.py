@@ -14,8 +14,10 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from teamline.core.compiled import CompiledInsert, CompiledUpdate
+from teamline.core.errors import RateLimited
 from teamline.core.events import Event, EventType, send_event_on_commit
 from teamline.customers.models import Customer
 
@@ -45,13 +47,15 @@ from .queries import participants_of_locked
 from .redaction import redact_inbound
 
 _REOPEN_FIELDS = ["status", "resolved_at", "snoozed_until", "assignee", "waiting_since"]
-_COUNTERS = ["last_message_at", "updated_at", "unread_count"]
+_RATE = ["inbound_minute", "inbound_in_minute"]
+_COUNTERS = ["last_message_at", "updated_at", "unread_count", *_RATE]
 # The writes of every inbound message, compiled once (core/compiled.py): the conversation's
 # counters (with its status when the message reopens it: one UPDATE) or, for a first message,
 # the new conversation. The message's own INSERT is actions.insert_message.
 _write_counters = CompiledUpdate(Conversation, _COUNTERS)
 _write_reopened = CompiledUpdate(Conversation, _REOPEN_FIELDS + _COUNTERS)
 _insert_conversation = CompiledInsert(Conversation)
+_write_rate = CompiledUpdate(Conversation, _RATE)
 
 
 def _stored_inbound(inbox: Inbox, channel: str, external_id: str | None) -> Message | None:
@@ -74,6 +78,7 @@ def do_receive_customer_message(
     admit_new_conversation: Callable[[], None] | None = None,
     new_customer: bool = False,
     savepoint: bool = True,
+    per_minute: int | None = None,
 ) -> tuple[Message, bool]:
     """Store an inbound customer message; returns (message, created).
 
@@ -84,7 +89,10 @@ def do_receive_customer_message(
     same statement) and loads the experts taking part in it once for all its events.
     `admit_new_conversation` (the widget's limit on new conversations per address) is called
     under that lock when this message starts or reopens a conversation; what it raises
-    (RateLimited) undoes the message.
+    (RateLimited) undoes the message. `per_minute`: the most messages this customer may send
+    in a minute (the widget's and the app's limit), counted on the locked conversation row
+    (every inbound customer message counts, whatever its channel); one more raises RateLimited
+    and nothing is stored.
     Joins the customer's open conversation — whatever channel it started on; each
     message keeps its own `channel` and `inbox` — reopens the latest one within the reopen
     window, or starts a new one; new and reopened conversations are routed. Attachments
@@ -120,6 +128,7 @@ def do_receive_customer_message(
                 defer_routing,
                 admit_new_conversation,
                 new_customer,
+                per_minute,
             )
             for prepared in attachments:
                 store_attachment(message, prepared)
@@ -146,15 +155,19 @@ def _receive(
     defer_routing: bool,
     admit_new_conversation: Callable[[], None] | None = None,
     new_customer: bool = False,
+    per_minute: int | None = None,
 ) -> Message:
     now = timezone.now()
     conversation = None if new_customer else lock_latest_conversation(customer.pk)
+    if conversation is not None:
+        _count_inbound(conversation, now, per_minute)
     taker = hooks.replies() if conversation is not None else None
     if taker is not None and conversation is not None:
         # An answer to something Teamline asked (a survey score) is stored quietly: no reopen,
         # no routing, no unread (conversations/hooks.py, Replies).
         reply = taker.take_reply(conversation, channel=channel, text=text, content=content or {})
         if reply is not None:
+            _write_rate.update(conversation)
             return _store_quiet_reply(
                 conversation, reply, inbox, text, channel, external_id, content, now
             )
@@ -178,6 +191,8 @@ def _receive(
             last_message_at=now,
             updated_at=now,
             unread_count=1,
+            inbound_minute=int(now.timestamp()) // 60,
+            inbound_in_minute=1,
         )
         _insert_conversation.insert(conversation)
         record(conversation, TimelineKind.CREATED, channel=channel)
@@ -273,6 +288,21 @@ def _receive(
         # with its agent: the state the desks' lists follow changed.
         emit_conversation(conversation, EventType.CONVERSATION_UPDATED, participants=participants)
     return message
+
+
+def _count_inbound(conversation: Conversation, now: datetime, per_minute: int | None) -> None:
+    """Count this message in the customer's rate on their locked conversation row (written with
+    the row's other counters); RateLimited past `per_minute` in this minute."""
+    seconds = int(now.timestamp())
+    minute = seconds // 60
+    in_minute = conversation.inbound_in_minute + 1 if conversation.inbound_minute == minute else 1
+    if per_minute is not None and in_minute > per_minute:
+        raise RateLimited(
+            _("Too many messages at once: please wait a moment and send it again."),
+            retry_after=60 - seconds % 60,
+        )
+    conversation.inbound_minute = minute
+    conversation.inbound_in_minute = in_minute
 
 
 def _customer_message(

@@ -161,6 +161,12 @@ class Conversation(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     # Customer messages the assignee has not opened yet.
     unread_count = models.PositiveIntegerField(default=0)
+    # The customer's message rate, counted here under the row's lock by every inbound customer
+    # message (conversations/inbound.py): the minute (since the epoch, UTC) of their latest one
+    # and how many came in that minute. The widget's and the app's per-minute limit reads it:
+    # no counter elsewhere, no round trip of its own (docs/scale.md, "What is shared").
+    inbound_minute = models.PositiveIntegerField(default=0)
+    inbound_in_minute = models.PositiveIntegerField(default=0)
     # Customer step-up (customers/verification.py): the level reached in this conversation,
     # how and when. Changed only by conversations/stepup.py; read through
     # customers.verification.current_level, since a level lapses VERIFIED_FOR after `verified_at`.

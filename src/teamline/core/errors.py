@@ -28,8 +28,14 @@ class Forbidden(TeamlineError):
 
 
 class RateLimited(TeamlineError):
+    """`retry_after`: seconds until the window that refused it ends (the API's Retry-After)."""
+
     code = "rate_limited"
     status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
 
 
 class Conflict(InvalidInput):

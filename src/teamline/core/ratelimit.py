@@ -8,6 +8,7 @@ of a one-process install) count through the cache API.
 
 from __future__ import annotations
 
+import math
 import time
 
 from django.core.cache import caches
@@ -18,9 +19,13 @@ from .errors import RateLimited
 
 def hit(key: str, *, limit: int, window_seconds: int) -> None:
     """Count one hit on `key`; raise RateLimited once `limit` hits fall in the current window."""
-    window = int(time.time() // window_seconds)
+    now = time.time()
+    window = int(now // window_seconds)
     if count(f"rl:{key}:{window}", timeout=window_seconds + 5) > limit:
-        raise RateLimited("Too many requests, please slow down and try again shortly.")
+        raise RateLimited(
+            "Too many requests, please slow down and try again shortly.",
+            retry_after=math.ceil((window + 1) * window_seconds - now),
+        )
 
 
 def count(cache_key: str, *, timeout: int) -> int:

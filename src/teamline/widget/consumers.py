@@ -273,15 +273,11 @@ def _receive_message(
     text: str,
     handoff: bool = False,
 ) -> dict[str, Any]:
-    """Rate-limit, store (idempotent on the client id) and present one customer message.
-    `handoff`: sent by the "Talk to my team" button (the bot hands over at once)."""
+    """Store (idempotent on the client id) and present one customer message, within the
+    customer's rate (counted on their conversation's row under its lock: no round trip of its
+    own). `handoff`: sent by the "Talk to my team" button (the bot hands over at once)."""
     limits = settings.TEAMLINE
     customer = session.customer
-    ratelimit.hit(
-        f"widget-messages:{session.inbox.pk}:{customer.pk}",
-        limit=int(limits["RATE_MESSAGES_PER_SESSION_PER_MINUTE"]),
-        window_seconds=60,
-    )
 
     def admit_new_conversation() -> None:
         # This message starts (or reopens) a conversation: that is what floods an agent team,
@@ -307,20 +303,16 @@ def _receive_message(
         # this process's one database thread (routing/batch.py).
         defer_routing=True,
         admit_new_conversation=admit_new_conversation,
+        per_minute=int(limits["RATE_MESSAGES_PER_SESSION_PER_MINUTE"]),
     )
     return present_message_to_customer(message)
 
 
 def _start_call(session: WidgetSession, medium: object) -> dict[str, Any]:
-    """Rate-limit like a message, start the customer's browser call, and answer with it and
-    the ICE servers their browser uses."""
+    """Start the customer's browser call (its message counts in their rate, like any other),
+    and answer with it and the ICE servers their browser uses."""
     limits = settings.TEAMLINE
     customer = session.customer
-    ratelimit.hit(
-        f"widget-messages:{session.inbox.pk}:{customer.pk}",
-        limit=int(limits["RATE_MESSAGES_PER_SESSION_PER_MINUTE"]),
-        window_seconds=60,
-    )
     current = current_conversation_for(customer.pk)
     if current is None or current.status != Status.OPEN:
         ratelimit.hit(
@@ -329,7 +321,10 @@ def _start_call(session: WidgetSession, medium: object) -> dict[str, Any]:
             window_seconds=3600,
         )
     call = browser_calls.do_start_browser_call(
-        inbox=session.inbox, customer=customer, medium=str(medium)
+        inbox=session.inbox,
+        customer=customer,
+        medium=str(medium),
+        per_minute=int(limits["RATE_MESSAGES_PER_SESSION_PER_MINUTE"]),
     )
     return {
         "type": "call.started",
