@@ -1585,12 +1585,16 @@ MIGRATED: dict[str, str] = {}
 
 def migrated_cache() -> Path:
     """Where a migrated empty SQLite database is kept between runs: named by a digest of every
-    migration file, so a changed or added migration migrates afresh."""
+    migration file of the code the server runs (another checkout's, with `PYTHONPATH`), so a
+    changed or added migration migrates afresh."""
     import hashlib
+    import importlib.util
 
+    spec = importlib.util.find_spec("teamline")  # as the server's `teamline` command finds it
+    package = Path(spec.origin).parent if spec and spec.origin else ROOT / "src" / "teamline"
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "src").glob("teamline/*/migrations/*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode())
+    for path in sorted(package.glob("*/migrations/*.py")):
+        digest.update(str(path.relative_to(package.parent)).encode())
         digest.update(path.read_bytes())
     name = f"teamline-bench-migrated-{digest.hexdigest()[:16]}.sqlite3"
     return Path(tempfile.gettempdir()) / name
