@@ -60,7 +60,7 @@ async def test_a_messages_four_groups_are_one_round_trip(layer, monkeypatch):
 
 async def test_the_layers_replies_are_read_by_the_compiled_parser(layer):
     # hiredis (pyproject's redis[hiredis]): the pure-Python reply parser cost every pushed
-    # event's receiving process about 5 % of its CPU (docs/benchmarks.md).
+    # event's receiving process about 6 % of its CPU (docs/benchmarks.md).
     await layer.group_send("warm-up", {"type": "noop"})
     shard = layer._get_layer()._get_shard(layer._get_group_channel_name("warm-up"))
     connection = shard._redis.connection_pool.make_connection()
